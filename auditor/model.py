@@ -1,0 +1,376 @@
+"""The vendor-neutral model: rules, rule lists, hops (enforcement points) and roles.
+
+Adapters (one per vendor and format) build these from snapshot files; the graph links them; the trace
+pushes packet sets through them. Every rule keeps its origin so a verdict can name the file, position and
+text that decided it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from auditor.packets import ALL, EMPTY, PacketSet
+
+
+class Action(StrEnum):
+    PERMIT = "permit"
+    DENY = "deny"
+    UNKNOWN = "unknown"  # the rule's effect is not understood: whatever it may match is unknown
+
+
+class Decision(StrEnum):
+    """What a hop did with (part of) a packet set."""
+
+    PERMIT = "permit"
+    DENY = "deny"
+    UNKNOWN = "unknown"
+    TRANSLATE = "translate"
+    PARTIAL = "partial"  # only in hop summaries: some packets permitted, some denied
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a model element came from: snapshot-relative file, 0-based index in its list, 1-based line."""
+
+    path: str
+    index: int | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+        elif self.index is not None:
+            where += f"[{self.index}]"
+        return where
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Rule:
+    """One entry of a first-match rule list.
+
+    `match` is the set of packets the rule matches. When `certain` is false, `match` is what the rule *may*
+    match (an unresolvable FQDN, an L7 signature, an unparsed line): packets there are decided by this rule
+    or by a later one, and the evaluator reports them unknown wherever the two outcomes differ. A rule whose
+    action is UNKNOWN is never certain.
+    """
+
+    position: int  # 1-based, as a person counts rules in the vendor's UI
+    action: Action
+    match: PacketSet
+    text: str
+    comment: str = ""
+    origin: Origin | None = None
+    certain: bool = True
+    reason: str = ""  # why the rule is uncertain
+    synthetic: bool = False  # a row the vendor appends (default rule), not written by the admin
+
+    def __post_init__(self) -> None:
+        if self.action is Action.UNKNOWN and self.certain:
+            object.__setattr__(self, "certain", False)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Part of a hop's input and what the hop did with it.
+
+    `output` is what leaves the hop for this part (a translated set for NAT or load balancing); None means
+    the packets leave unchanged.
+    """
+
+    packets: PacketSet
+    decision: Decision
+    rule: Rule | None = None
+    reason: str = ""
+    output: PacketSet | None = None
+
+    @property
+    def leaving(self) -> PacketSet:
+        return self.packets if self.output is None else self.output
+
+
+class RuleList:
+    """An ordered first-match rule list ending in a default rule.
+
+    `evaluate` partitions an input set by the rule that decides each packet. Results are memoised per
+    input, since many roles push the same flow through the same list.
+    """
+
+    __slots__ = ("_cache", "_index", "default", "name", "origin", "rules")
+
+    def __init__(self, name: str, rules: list[Rule], default: Rule, origin: Origin | None = None) -> None:
+        self.name = name
+        self.rules = rules
+        self.default = default
+        self.origin = origin
+        self._cache: dict[PacketSet, tuple[Segment, ...]] = {}
+        self._index: dict[tuple, list[Rule]] = {}
+
+    def _candidates(self, packets: PacketSet) -> list[Rule]:
+        """Rules that can match some packet of `packets`, found through a per-(proto, dport) index.
+
+        Flows are a few (protocol, port) pairs against lists of hundreds of rules, so indexing on those two
+        dimensions skips most rules without intersecting anything.
+        """
+        keys = {(box[2], box[4]) for box in packets.boxes}
+        if len(keys) != 1:
+            return self.rules
+        key = next(iter(keys))
+        found = self._index.get(key)
+        if found is None:
+            (plo, phi), (dlo, dhi) = key
+            found = [
+                rule for rule in self.rules
+                if any(b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1]
+                       for b in rule.match.boxes)
+            ]
+            self._index[key] = found
+        return found
+
+    def evaluate(self, packets: PacketSet) -> tuple[Segment, ...]:
+        cached = self._cache.get(packets)
+        if cached is not None:
+            return cached
+        segments: list[Segment] = []
+        pending: list[tuple[PacketSet, Rule]] = []  # regions an uncertain rule may have decided
+        remaining = packets
+        for rule in self._candidates(packets):
+            if not remaining:
+                break
+            hit = remaining & rule.match
+            if not hit:
+                continue
+            if rule.certain:
+                _emit(segments, pending, hit, rule)
+                remaining = remaining - rule.match
+            else:
+                pending.append((hit, rule))
+        if remaining:
+            _emit(segments, pending, remaining, self.default)
+        result = tuple(segments)
+        self._cache[packets] = result
+        return result
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+
+def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packets: PacketSet,
+          rule: Rule) -> None:
+    """Record that `rule` decides `packets`, unless an earlier uncertain rule may have decided otherwise."""
+    decision = Decision(rule.action.value)
+    for region, uncertain in pending:
+        if uncertain.action is rule.action:
+            continue
+        clash = packets & region
+        if clash:
+            reason = (f"rule {uncertain.position} ({uncertain.text}) may match: {uncertain.reason}; "
+                      f"if it does not, rule {rule.position} would {rule.action.value}")
+            segments.append(Segment(clash, Decision.UNKNOWN, uncertain, reason))
+            packets = packets - region
+            if not packets:
+                return
+    segments.append(Segment(packets, decision, rule))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hops: the enforcement points a path crosses. Each one partitions its input into segments.
+# Perimeter (Cisco) and load-balancer hops are further subclasses with their own `apply`.
+
+
+@dataclass(eq=False)
+class Hop:
+    """An enforcement point. `device` names it for people; `stage` says what kind of point it is."""
+
+    device: str
+    stage: str
+    origin: Origin | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}|{self.stage}"
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class FilterHop(Hop):
+    rules: RuleList | None = None
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        assert self.rules is not None
+        return self.rules.evaluate(packets)
+
+
+@dataclass(eq=False)
+class PassHop(Hop):
+    """A point that lets everything through, kept in the path so the trace shows it was considered."""
+
+    note: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        return (Segment(packets, Decision.PERMIT, None, self.note),)
+
+
+@dataclass(eq=False)
+class GapHop(Hop):
+    """Evidence is missing here (file not collected, call failed): whatever crosses it is unknown."""
+
+    reason: str = ""
+    affects: PacketSet = field(default_factory=lambda: ALL)
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        hit = packets & self.affects
+        out = []
+        if hit:
+            out.append(Segment(hit, Decision.UNKNOWN, None, self.reason))
+        rest = packets - self.affects
+        if rest:
+            out.append(Segment(rest, Decision.PERMIT, None, "not affected by the missing data"))
+        return tuple(out)
+
+
+@dataclass(eq=False)
+class AmbiguousHop(Hop):
+    """A point whose semantics the vendor does not document: each reading is a rule list.
+
+    Where all readings agree the result stands (deciding rule from the first reading); where they
+    disagree the packets are unknown and the reason names what each reading would do.
+    """
+
+    readings: dict[str, RuleList] = field(default_factory=dict)
+    why: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        names = list(self.readings)
+        results = {name: self.readings[name].evaluate(packets) for name in names}
+        first = names[0]
+        out: list[Segment] = []
+        for seg in results[first]:
+            agree = seg.packets
+            for other in names[1:]:
+                for oseg in results[other]:
+                    if oseg.decision == seg.decision:
+                        continue
+                    clash = agree & oseg.packets
+                    if clash:
+                        what = "; ".join(
+                            f"read as {n}: {_describe(results[n], clash)}" for n in names
+                        )
+                        out.append(Segment(clash, Decision.UNKNOWN, seg.rule,
+                                           f"{self.why} The readings disagree: {what}"))
+                        agree = agree - clash
+            if agree:
+                out.append(Segment(agree, seg.decision, seg.rule, seg.reason))
+        return tuple(out)
+
+
+def _describe(segments: tuple[Segment, ...], packets: PacketSet) -> str:
+    for seg in segments:
+        if seg.packets.intersects(packets):
+            if seg.rule is None:
+                return seg.decision.value
+            return f"{seg.decision.value} by rule {seg.rule.position} ({seg.rule.text})"
+    return "no decision"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Roles: who sends the traffic.
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCandidate:
+    """One possible source address set of a role. When a role has several candidates and the snapshot
+    cannot say which applies (an AP's management VLAN in NAT mode), verdicts must agree across them."""
+
+    label: str
+    addresses: tuple[tuple[int, int], ...]
+
+
+@dataclass(eq=False)
+class Role:
+    kind: str  # ssid | ipsk | group_policy | vlan | source
+    name: str
+    network_id: str | None
+    network_name: str | None
+    ssid: str | None = None
+    phase: str = "post-auth"  # post-auth | pre-auth
+    sources: list[SourceCandidate] = field(default_factory=list)
+    hops: list[Hop] = field(default_factory=list)  # client-side hops in traversal order
+    notes: list[str] = field(default_factory=list)
+    group_policy: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.network_id}|{self.kind}|{self.ssid}|{self.name}|{self.phase}"
+
+
+@dataclass(frozen=True, slots=True)
+class DataGap:
+    """Evidence that was expected but is absent or failed to load; becomes a `data-gap` finding."""
+
+    path: str
+    reason: str
+    network_id: str | None = None
+    network_name: str | None = None
+
+
+@dataclass(eq=False)
+class NetworkModel:
+    id: str
+    name: str
+    org_id: str | None
+    roles: list[Role] = field(default_factory=list)
+    gaps: list[DataGap] = field(default_factory=list)
+    rule_lists: list[tuple[Hop, RuleList]] = field(default_factory=list)  # for rule-level checks
+
+
+@dataclass(eq=False)
+class VpnServer:
+    name: str
+    address: str
+    protocols: list[str]
+    fqdn: str | None = None
+    path: list[str] = field(default_factory=list)
+
+
+class Device:
+    """A device on the server side of the internet (perimeter firewall, router, load balancer).
+
+    Adapters for Cisco and load balancers subclass this. `tier` orders devices when audit.yaml gives no
+    `path` (lower is nearer the internet); `owns` says whether the device fronts a server (it translates or
+    terminates the server's public address); `hops` returns the device's enforcement points for traffic to
+    that server, in traversal order (e.g. ingress ACL, NAT, egress ACL; or VIP -> backends).
+    """
+
+    name: str = ""  # "<vendor folder>/<device>", as in audit.yaml `path`
+    tier: int = 0
+
+    def owns(self, server: VpnServer) -> bool:
+        raise NotImplementedError
+
+    def hops(self, server: VpnServer) -> list[Hop]:
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class Model:
+    """Everything an audit reasons about, built from one snapshot."""
+
+    snapshot: str
+    networks: list[NetworkModel] = field(default_factory=list)
+    servers: list[VpnServer] = field(default_factory=list)
+    extra_roles: list[Role] = field(default_factory=list)  # audit.yaml `sources`
+    # Server-side devices (Cisco perimeter, load balancers) by name ("cisco/hq-asa"); the graph places
+    # them in front of each server by audit.yaml `path`, else by `Device.owns`, ordered by `tier`.
+    devices: dict[str, Device] = field(default_factory=dict)
+    gaps: list[DataGap] = field(default_factory=list)
+
+
+__all__ = [
+    "ALL", "EMPTY", "Action", "AmbiguousHop", "DataGap", "Decision", "Device", "FilterHop", "GapHop", "Hop", "Model",
+    "NetworkModel", "Origin", "PassHop", "Role", "Rule", "RuleList", "Segment", "SourceCandidate",
+    "VpnServer",
+]

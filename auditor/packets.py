@@ -1,0 +1,241 @@
+"""Sets of packets as unions of disjoint boxes.
+
+A packet is a point (src address, dst address, IP protocol, src port, dst port). Addresses of both families
+live in one integer space: IPv6 addresses keep their value, IPv4 addresses are shifted above the IPv6 range,
+so a set can hold both and "any address" is one interval. Protocols without ports (ICMP, ESP, ...) carry
+port 0 in both port fields: "any port" ([0, 65535]) matches them, a specific port never does.
+
+A `PacketSet` is immutable and hashable; its boxes are pairwise disjoint, which makes emptiness trivial and
+lets the first-match evaluator partition an input exactly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+
+Interval = tuple[int, int]  # inclusive bounds
+Box = tuple[Interval, Interval, Interval, Interval, Interval]  # src, dst, proto, sport, dport
+
+V4_BASE = 1 << 128
+ADDR_MAX = V4_BASE + (1 << 32) - 1
+ANY_ADDR: Interval = (0, ADDR_MAX)
+ANY_V4: Interval = (V4_BASE, ADDR_MAX)
+ANY_V6: Interval = (0, V4_BASE - 1)
+ANY_PROTO: Interval = (0, 255)
+ANY_PORT: Interval = (0, 65535)
+NO_PORT: Interval = (0, 0)
+
+PROTO_NUMBERS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51, "icmp6": 58,
+                 "ipv6-icmp": 58, "ospf": 89, "pim": 103, "sctp": 132}
+PROTO_NAMES = {v: k for k, v in PROTO_NUMBERS.items() if k != "ipv6-icmp"}
+PORTED_PROTOCOLS = frozenset({6, 17, 132})
+
+
+def network_interval(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Interval:
+    base = V4_BASE if network.version == 4 else 0
+    return (base + int(network.network_address), base + int(network.broadcast_address))
+
+
+def address_interval(text: str) -> Interval:
+    """An address or CIDR ("10.0.0.0/8", "2001:db8::1") as an interval; raises ValueError otherwise."""
+    return network_interval(ipaddress.ip_network(text.strip(), strict=False))
+
+
+def range_interval(first: str, last: str) -> Interval:
+    lo, hi = ipaddress.ip_address(first.strip()), ipaddress.ip_address(last.strip())
+    if lo.version != hi.version or int(lo) > int(hi):
+        raise ValueError(f"bad address range {first}-{last}")
+    base = V4_BASE if lo.version == 4 else 0
+    return (base + int(lo), base + int(hi))
+
+
+def format_address_interval(iv: Interval) -> str:
+    """Shortest readable form of an address interval: 'any', a CIDR, or 'a-b'."""
+    lo, hi = iv
+    if iv == ANY_ADDR:
+        return "any"
+    if lo >= V4_BASE:
+        family, base = ipaddress.IPv4Address, V4_BASE
+        if iv == ANY_V4:
+            return "any4"
+    elif hi < V4_BASE:
+        family, base = ipaddress.IPv6Address, 0
+        if iv == ANY_V6:
+            return "any6"
+    else:
+        return f"{format_address_interval((lo, V4_BASE - 1))},{format_address_interval((V4_BASE, hi))}"
+    first, last = family(lo - base), family(hi - base)
+    nets = list(ipaddress.summarize_address_range(first, last))
+    if len(nets) == 1:
+        return str(nets[0]) if nets[0].num_addresses > 1 else str(first)
+    return f"{first}-{last}"
+
+
+def _intersect_box(a: Box, b: Box) -> Box | None:
+    out = []
+    for (alo, ahi), (blo, bhi) in zip(a, b, strict=True):
+        lo = alo if alo > blo else blo
+        hi = ahi if ahi < bhi else bhi
+        if lo > hi:
+            return None
+        out.append((lo, hi))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def _subtract_box(a: Box, b: Box) -> list[Box]:
+    """a minus b as disjoint boxes (at most two per dimension)."""
+    inter = _intersect_box(a, b)
+    if inter is None:
+        return [a]
+    pieces: list[Box] = []
+    current = list(a)
+    for dim in range(5):
+        (alo, ahi), (ilo, ihi) = current[dim], inter[dim]
+        if alo < ilo:
+            piece = list(current)
+            piece[dim] = (alo, ilo - 1)
+            pieces.append(tuple(piece))  # type: ignore[arg-type]
+        if ihi < ahi:
+            piece = list(current)
+            piece[dim] = (ihi + 1, ahi)
+            pieces.append(tuple(piece))  # type: ignore[arg-type]
+        current[dim] = (ilo, ihi)
+    return pieces
+
+
+def _box_size(box: Box) -> int:
+    size = 1
+    for lo, hi in box:
+        size *= hi - lo + 1
+    return size
+
+
+class PacketSet:
+    """An immutable set of packets: a union of pairwise disjoint boxes."""
+
+    __slots__ = ("_hash", "boxes")
+
+    def __init__(self, boxes: Iterable[Box] = ()) -> None:
+        # Callers pass disjoint boxes; the public constructors below guarantee it.
+        self.boxes: tuple[Box, ...] = tuple(boxes)
+        self._hash: int | None = None
+
+    # construction -------------------------------------------------------------------------------------
+    @classmethod
+    def of(
+        cls,
+        src: Iterable[Interval] = (ANY_ADDR,),
+        dst: Iterable[Interval] = (ANY_ADDR,),
+        proto: Iterable[Interval] = (ANY_PROTO,),
+        sport: Iterable[Interval] = (ANY_PORT,),
+        dport: Iterable[Interval] = (ANY_PORT,),
+    ) -> PacketSet:
+        """The product of unions of intervals per dimension (overlaps within a dimension are merged)."""
+        dims = [_merge(src), _merge(dst), _merge(proto), _merge(sport), _merge(dport)]
+        boxes: list[Box] = [()]  # type: ignore[list-item]
+        for intervals in dims:
+            boxes = [(*box, iv) for box in boxes for iv in intervals]  # type: ignore[misc]
+        return cls(boxes)
+
+    @classmethod
+    def flow(cls, src: Iterable[Interval], dst: Iterable[Interval], proto: int,
+             dport: int | None = None) -> PacketSet:
+        """Packets of one protocol to one destination port (any source port); ports ignored if portless."""
+        if proto in PORTED_PROTOCOLS:
+            return cls.of(src, dst, [(proto, proto)], [ANY_PORT], [(dport, dport)] if dport is not None
+                          else [ANY_PORT])
+        return cls.of(src, dst, [(proto, proto)], [NO_PORT], [NO_PORT])
+
+    # algebra ------------------------------------------------------------------------------------------
+    def __and__(self, other: PacketSet) -> PacketSet:
+        out = []
+        for a in self.boxes:
+            for b in other.boxes:
+                box = _intersect_box(a, b)
+                if box is not None:
+                    out.append(box)
+        return PacketSet(out)
+
+    def __sub__(self, other: PacketSet) -> PacketSet:
+        pieces = list(self.boxes)
+        for b in other.boxes:
+            if not pieces:
+                break
+            next_pieces: list[Box] = []
+            for a in pieces:
+                next_pieces.extend(_subtract_box(a, b))
+            pieces = next_pieces
+        return PacketSet(pieces)
+
+    def __or__(self, other: PacketSet) -> PacketSet:
+        if not self.boxes:
+            return other
+        return PacketSet(self.boxes + (other - self).boxes)
+
+    def intersects(self, other: PacketSet) -> bool:
+        return any(_intersect_box(a, b) is not None for a in self.boxes for b in other.boxes)
+
+    def is_empty(self) -> bool:
+        return not self.boxes
+
+    def __bool__(self) -> bool:
+        return bool(self.boxes)
+
+    def issubset(self, other: PacketSet) -> bool:
+        return not (self - other)
+
+    def size(self) -> int:
+        """Number of packets (exact; boxes are disjoint)."""
+        return sum(_box_size(b) for b in self.boxes)
+
+    def __contains__(self, packet: tuple[int, int, int, int, int]) -> bool:
+        return any(all(lo <= v <= hi for v, (lo, hi) in zip(packet, box, strict=True)) for box in self.boxes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PacketSet):
+            return NotImplemented
+        if self.boxes == other.boxes:
+            return True
+        return not (self - other) and not (other - self)
+
+    def __hash__(self) -> int:
+        # Hash of the representation: equal sets built differently may hash apart, which only costs
+        # cache hits; __eq__ stays semantic.
+        if self._hash is None:
+            self._hash = hash(self.boxes)
+        return self._hash
+
+    def __iter__(self) -> Iterator[Box]:
+        return iter(self.boxes)
+
+    def __repr__(self) -> str:
+        return f"PacketSet({len(self.boxes)} boxes)"
+
+    # projections used in explanations --------------------------------------------------------------
+    def sources(self) -> list[Interval]:
+        return _merge(box[0] for box in self.boxes)
+
+    def destinations(self) -> list[Interval]:
+        return _merge(box[1] for box in self.boxes)
+
+    def describe_sources(self) -> str:
+        return ", ".join(format_address_interval(iv) for iv in self.sources()) or "none"
+
+
+def _merge(intervals: Iterable[Interval]) -> list[Interval]:
+    ordered = sorted(intervals)
+    merged: list[Interval] = []
+    for lo, hi in ordered:
+        if lo > hi:
+            raise ValueError(f"empty interval ({lo}, {hi})")
+        if merged and lo <= merged[-1][1] + 1:
+            if hi > merged[-1][1]:
+                merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+EMPTY = PacketSet()
+ALL = PacketSet.of()

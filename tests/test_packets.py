@@ -1,0 +1,131 @@
+"""The packet-set engine against brute-force enumeration on a small space."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.model import Action, Decision, Rule, RuleList
+from auditor.packets import (
+    ALL,
+    ANY_ADDR,
+    EMPTY,
+    V4_BASE,
+    PacketSet,
+    address_interval,
+    format_address_interval,
+)
+
+# A small universe: each dimension is 0..SIZE-1, small enough to enumerate every packet.
+SIZES = (6, 6, 3, 3, 4)
+UNIVERSE = list(itertools.product(*(range(n) for n in SIZES)))
+
+
+def interval(size: int) -> st.SearchStrategy[tuple[int, int]]:
+    return st.tuples(st.integers(0, size - 1), st.integers(0, size - 1)).map(lambda t: (min(t), max(t)))
+
+
+small_box = st.tuples(*(interval(n) for n in SIZES))
+small_set = st.lists(small_box, max_size=4).map(
+    lambda boxes: _union([PacketSet([b]) for b in boxes])
+)
+
+
+def _union(sets: list[PacketSet]) -> PacketSet:
+    out = EMPTY
+    for s in sets:
+        out = out | s
+    return out
+
+
+def enumerate_set(ps: PacketSet) -> set[tuple[int, ...]]:
+    return {p for p in UNIVERSE if p in ps}
+
+
+def disjoint(ps: PacketSet) -> bool:
+    return sum(1 for p in UNIVERSE for b in ps.boxes if PacketSet([b]).__contains__(p)) == len(enumerate_set(ps))
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_set, small_set)
+def test_algebra_matches_enumeration(a: PacketSet, b: PacketSet) -> None:
+    ea, eb = enumerate_set(a), enumerate_set(b)
+    assert enumerate_set(a & b) == ea & eb
+    assert enumerate_set(a - b) == ea - eb
+    assert enumerate_set(a | b) == ea | eb
+    assert (a & b).is_empty() == (not (ea & eb))
+    assert a.intersects(b) == bool(ea & eb)
+    assert a.issubset(b) == (ea <= eb)
+    assert (a == b) == (ea == eb)
+    assert a.size() == len(ea)
+    for result in (a & b, a - b, a | b):
+        assert disjoint(result), "boxes of a result must not overlap"
+
+
+rule_strategy = st.tuples(st.sampled_from([Action.PERMIT, Action.DENY, Action.UNKNOWN]), st.booleans(),
+                          small_set)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(rule_strategy, max_size=6), st.sampled_from([Action.PERMIT, Action.DENY]), small_set)
+def test_first_match_partition_matches_enumeration(raw_rules, default_action, packets) -> None:
+    rules = [Rule(i + 1, action, match, f"r{i + 1}", certain=certain)
+             for i, (action, certain, match) in enumerate(raw_rules)]
+    default = Rule(len(rules) + 1, default_action, ALL, "default", synthetic=True)
+    segments = RuleList("t", rules, default).evaluate(packets)
+
+    # Brute force: for each packet, the set of outcomes it can have under every choice of whether each
+    # uncertain rule matches; the evaluator must give the single outcome when there is one, else unknown.
+    def outcomes(packet: tuple[int, ...]) -> set[Action]:
+        results: set[Action] = set()
+
+        def walk(i: int) -> None:
+            if i == len(rules):
+                results.add(default.action)
+                return
+            rule = rules[i]
+            if packet not in rule.match:
+                walk(i + 1)
+            elif rule.certain:
+                results.add(rule.action)
+            else:
+                results.add(rule.action)  # it matches...
+                walk(i + 1)  # ...or it does not
+        walk(0)
+        return results
+
+    covered: set[tuple[int, ...]] = set()
+    for seg in segments:
+        members = enumerate_set(seg.packets)
+        assert not (members & covered), "segments must not overlap"
+        covered |= members
+        for p in members:
+            possible = outcomes(p)
+            if seg.decision is Decision.UNKNOWN:
+                assert len(possible) > 1 or Action.UNKNOWN in possible
+            else:
+                assert possible == {Action(seg.decision.value)}
+                # the deciding rule is the first certain rule that matches
+                first = next((r for r in rules if p in r.match and r.certain), default)
+                assert seg.rule is first or not seg.rule.certain
+    assert covered == enumerate_set(packets), "segments must cover the input exactly"
+
+
+def test_address_families_share_one_space() -> None:
+    v4 = PacketSet.of(src=[address_interval("10.0.0.0/8")])
+    v6 = PacketSet.of(src=[address_interval("2001:db8::/32")])
+    assert not v4.intersects(v6)
+    assert address_interval("10.0.0.1") == (V4_BASE + 0x0A000001, V4_BASE + 0x0A000001)
+    assert (PacketSet.of(src=[ANY_ADDR]) - v4 - v6).size() == ALL.size() - v4.size() - v6.size()
+    assert format_address_interval(address_interval("10.1.2.0/24")) == "10.1.2.0/24"
+    assert format_address_interval(address_interval("10.1.2.7")) == "10.1.2.7"
+
+
+def test_portless_flow_matches_only_any_port() -> None:
+    esp = PacketSet.flow([ANY_ADDR], [ANY_ADDR], 50)
+    udp_any_port = PacketSet.of(proto=[(0, 255)])
+    udp_500 = PacketSet.of(dport=[(500, 500)])
+    assert esp.issubset(udp_any_port)
+    assert not esp.intersects(udp_500)
