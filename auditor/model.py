@@ -370,7 +370,8 @@ class Model:
 
 
 __all__ = [
-    "ALL", "EMPTY", "Action", "AmbiguousHop", "DataGap", "Decision", "Device", "FilterHop", "GapHop", "Hop", "Model",
+    "ALL", "EMPTY", "Action", "AmbiguousHop", "DataGap", "Decision", "Device", "FilterHop", "GapHop", "Hop",
+    "Model",
     "NetworkModel", "Origin", "PassHop", "Role", "Rule", "RuleList", "Segment", "SourceCandidate",
     "VpnServer",
 ]

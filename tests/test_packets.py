@@ -45,7 +45,8 @@ def enumerate_set(ps: PacketSet) -> set[tuple[int, ...]]:
 
 
 def disjoint(ps: PacketSet) -> bool:
-    return sum(1 for p in UNIVERSE for b in ps.boxes if PacketSet([b]).__contains__(p)) == len(enumerate_set(ps))
+    hits = sum(1 for p in UNIVERSE for b in ps.boxes if p in PacketSet([b]))
+    return hits == len(enumerate_set(ps))
 
 
 @settings(max_examples=300, deadline=None)
