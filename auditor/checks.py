@@ -1,0 +1,149 @@
+"""The check interface and the loader of the `rules/` catalogue.
+
+Each audit rule is one module under `rules/checks/`: a `CHECK = CheckMeta(...)` (id, kind, severity,
+title, Windows errors, remediation) and a `run(ctx)` function yielding findings. VPN protocol requirements
+are data in `rules/protocols.yaml`. Adding a check is adding a file; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from auditor.model import Model
+    from auditor.trace import PathResult
+
+SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMeta:
+    id: str  # stable id users filter and suppress by, e.g. "VPN-BLOCKED"
+    kind: str  # CONTRACT finding kind, e.g. "blocked-flow"
+    severity: str  # error | warning | info
+    title: str
+    windows_errors: tuple[int, ...] = ()
+    remediation: str = ""  # default text; findings usually refine it with the rule to change
+
+
+@dataclass(slots=True)
+class Finding:
+    check: CheckMeta
+    title: str
+    remediation: str
+    network: dict[str, str] | None = None  # {"id", "name"}
+    role: dict[str, Any] | None = None  # {"kind", "name", "ssid"}
+    device: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None  # overrides the check's severity when set
+    windows_errors: tuple[int, ...] | None = None
+
+    @property
+    def effective_severity(self) -> str:
+        return self.severity or self.check.severity
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.check.id,
+            "kind": self.check.kind,
+            "severity": self.effective_severity,
+            "title": self.title,
+            "network": self.network,
+            "role": self.role,
+            "device": self.device,
+            "windows_errors": list(self.windows_errors if self.windows_errors is not None
+                                   else self.check.windows_errors),
+            "evidence": self.evidence,
+            "remediation": self.remediation,
+        }
+
+
+@dataclass(slots=True)
+class AuditContext:
+    """What checks see: the model, every traced path, and the protocol catalogue."""
+
+    model: Model
+    paths: list[PathResult]
+    protocols: dict[str, Protocol]
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    ip_protocol: str  # udp | tcp | esp | ...
+    dst_port: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> Flow:
+        """'udp/4500', 'tcp/443', 'esp'."""
+        proto, _, port = text.strip().lower().partition("/")
+        if proto not in {"udp", "tcp", "esp", "gre", "ah", "icmp", "sctp"}:
+            raise ValueError(f"unknown protocol in flow {text!r}")
+        if port:
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"bad port in flow {text!r}")
+            return cls(proto, int(port))
+        if proto in {"udp", "tcp", "sctp"}:
+            raise ValueError(f"flow {text!r} needs a port")
+        return cls(proto, None)
+
+    def __str__(self) -> str:
+        return self.ip_protocol if self.dst_port is None else f"{self.ip_protocol}/{self.dst_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    name: str
+    title: str
+    flows: tuple[Flow, ...]
+    windows_errors: tuple[int, ...] = ()
+    notes: str = ""
+
+
+def load_protocols(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Protocol]:
+    """The protocol catalogue from rules/protocols.yaml, with audit.yaml `protocols` merged on top."""
+    raw = yaml.safe_load(resources.files("rules").joinpath("protocols.yaml").read_text(encoding="utf-8"))
+    merged: dict[str, dict[str, Any]] = dict(raw["protocols"])
+    for name, spec in (overrides or {}).items():
+        merged[name] = {**merged.get(name, {}), **spec}
+    out = {}
+    for name, spec in merged.items():
+        out[name] = Protocol(
+            name=name,
+            title=str(spec.get("title", name)),
+            flows=tuple(Flow.parse(f) for f in spec["flows"]),
+            windows_errors=tuple(int(e) for e in spec.get("windows_errors", [])),
+            notes=str(spec.get("notes", "")),
+        )
+    return out
+
+
+CheckFunction = Callable[[AuditContext], Iterable[Finding]]
+
+
+@cache
+def load_checks() -> tuple[tuple[CheckMeta, CheckFunction], ...]:
+    """Every module in rules/checks, in name order."""
+    package = importlib.import_module("rules.checks")
+    found = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"rules.checks.{info.name}")
+        meta = getattr(module, "CHECK", None)
+        run = getattr(module, "run", None)
+        if isinstance(meta, CheckMeta) and callable(run):
+            found.append((meta, run))
+    return tuple(found)
+
+
+def run_checks(ctx: AuditContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for _meta, run in load_checks():
+        findings.extend(run(ctx))
+    return findings
