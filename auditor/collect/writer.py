@@ -1,0 +1,303 @@
+"""Snapshot writer shared by every collector: safe paths, redaction, manifest (CONTRACT section 2).
+
+A collector creates one `SnapshotWriter` for a snapshot directory, writes response bodies with
+`write_json` / `write_text`, records the outcome of every call or command with `record_call`, and calls
+`close()` to write `manifest.json`.
+
+Guarantees:
+- Nothing is written outside the snapshot root. Relative paths are split on "/" and every segment is
+  checked (no empty, "." or ".." segments, no backslashes or control characters); the final path is
+  resolved (following symlinks) and must stay inside the root. Identifiers that come from a remote
+  API are turned into segments with `quote_segment`, which percent-encodes them the way the Meraki SDK
+  encodes path parameters (so a file name mirrors the URL path) and also encodes dot-only names.
+- JSON bodies pass through `redact_json` before they are written: values of secret-looking keys become
+  the string "<redacted>". Strings registered with `add_secret` (an API key, a password) are scrubbed
+  from every file and from the manifest.
+- Files are written atomically (temporary file + rename), so an interrupted run never leaves half a file.
+
+Manifest layout (`manifest.json`): collectors append to it, so several collectors can fill one snapshot::
+
+    {"schema": "vpn-auditor.manifest/1",
+     "tool": {"name": "vpn-auditor", "version": "x.y.z"},
+     "generated_at": "RFC 3339 time of the last write",
+     "runs": [{"collector": "meraki", "tool": {...}, "started_at": ..., "finished_at": ...,
+               "parameters": {...}, "summary": {"calls": N, "ok": N, "absent": N, "failed": N, ...}}],
+     "calls": [{"collector": "meraki", "path": "networks/N_1/appliance/vlans",
+                "file": "meraki/networks/N_1/appliance/vlans.json", "written": false,
+                "status": 400, "outcome": "absent", "error": "{\\"errors\\": [...]}"}]}
+
+`outcome` is "ok" (file written), "absent" (the feature does not exist there; no file) or "failed"
+(no usable answer; `status` is the last HTTP status or null when there was none, e.g. a timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import auditor
+
+REDACTED = "<redacted>"
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "vpn-auditor.manifest/1"
+OUTCOMES = ("ok", "absent", "failed")
+MAX_ERROR_CHARS = 2000
+_MAX_SEGMENT_BYTES = 240  # below the usual 255-byte file name limit, leaving room for a suffix
+
+# Normalised key names (lower case, letters and digits only) whose values are secrets. "key" alone is
+# the SSID GRE key and similar shared keys; redacting a harmless one costs nothing.
+_SECRET_NAMES = frozenset({"key", "psk", "secret", "password", "passphrase", "passwd", "pwd", "token"})
+_SECRET_SUFFIXES = (
+    "secret", "password", "passphrase", "passwd", "psk", "presharedkey", "privatekey", "apikey",
+    "secretkey", "accesskey", "authkey", "sharedkey", "encryptionkey", "token", "communitystring",
+)
+_UNSAFE_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")
+
+
+class UnsafePathError(ValueError):
+    """A relative path or identifier would leave the snapshot directory or cannot be a file name."""
+
+
+# --- paths --------------------------------------------------------------------------------------------
+def quote_segment(value: object) -> str:
+    """One path segment for an identifier from a remote API, safe as a file or folder name.
+
+    Percent-encodes like the Meraki SDK does for path parameters (`urllib.parse.quote(str(x), safe="")`),
+    so "/" becomes %2F and the file name equals the URL segment; dot-only names ("." and "..") are
+    encoded too (%2E), since they would otherwise mean "this folder" or "the parent folder".
+    """
+    text = urllib.parse.quote(str(value), safe="")
+    if not text:
+        raise UnsafePathError("empty identifier cannot be a path segment")
+    if set(text) == {"."}:
+        text = "%2E" * len(text)
+    if len(text.encode()) > _MAX_SEGMENT_BYTES:
+        raise UnsafePathError(f"identifier too long for a file name ({len(text)} characters)")
+    return text
+
+
+def safe_relpath(*segments: object, suffix: str = "") -> str:
+    """Join identifiers into a snapshot-relative path, quoting each one (`quote_segment`).
+
+    >>> safe_relpath("meraki", "networks", "N_1/..", "appliance", "vlans", suffix=".json")
+    'meraki/networks/N_1%2F../appliance/vlans.json'
+    """
+    return "/".join(quote_segment(s) for s in segments) + suffix
+
+
+def check_relpath(rel_path: str) -> list[str]:
+    """The segments of a snapshot-relative path; raises UnsafePathError for anything but plain names."""
+    if not isinstance(rel_path, str) or not rel_path:
+        raise UnsafePathError("empty path")
+    if rel_path.startswith("/"):
+        raise UnsafePathError(f"absolute path not allowed: {rel_path!r}")
+    segments = rel_path.split("/")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise UnsafePathError(f"path segment {segment!r} not allowed in {rel_path!r}")
+        if _UNSAFE_CHARS.search(segment):
+            raise UnsafePathError(f"backslash or control character in {rel_path!r}")
+        if len(segment.encode()) > 255:
+            raise UnsafePathError(f"path segment too long in {rel_path!r}")
+    return segments
+
+
+# --- redaction ----------------------------------------------------------------------------------------
+def is_secret_key(name: str) -> bool:
+    """Whether a JSON key names a secret (psk, passphrase, RADIUS secret, password, keys, tokens)."""
+    norm = re.sub(r"[^a-z0-9]", "", name.lower())
+    return norm in _SECRET_NAMES or norm.endswith(_SECRET_SUFFIXES)
+
+
+def redact_json(obj: Any) -> Any:
+    """A copy of a JSON value with the value of every secret-looking key replaced by "<redacted>".
+
+    Null, booleans and empty strings are kept: they say "no secret set" and reveal nothing. Whole
+    objects or lists under a secret key are replaced, since any part of them may be the secret.
+    """
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if isinstance(key, str) and is_secret_key(key) and value not in (None, "") \
+                    and not isinstance(value, bool):
+                out[key] = REDACTED
+            else:
+                out[key] = redact_json(value)
+        return out
+    if isinstance(obj, list | tuple):
+        return [redact_json(item) for item in obj]
+    return obj
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- writer -------------------------------------------------------------------------------------------
+@dataclass
+class CallRecord:
+    """The outcome of one call (API request, device command) for the manifest."""
+
+    path: str
+    outcome: str
+    status: int | None = None
+    error: str | None = None
+    file: str | None = None
+    written: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self, collector: str) -> dict[str, Any]:
+        record: dict[str, Any] = {"collector": collector, "path": self.path, "file": self.file,
+                                  "written": self.written, "status": self.status,
+                                  "outcome": self.outcome, "error": self.error}
+        record.update(self.extra)
+        return record
+
+
+class SnapshotWriter:
+    """Writes one collector's files into a snapshot directory and its calls into `manifest.json`.
+
+    >>> with SnapshotWriter(tmp, "cisco", secrets=[password]) as w:        # doctest: +SKIP
+    ...     w.write_text("cisco/hq-asa.cfg", config_text)
+    ...     w.record_call("show running-config", "ok", file="cisco/hq-asa.cfg")
+    """
+
+    def __init__(self, root: str | Path, collector: str, *, parameters: Mapping[str, Any] | None = None,
+                 secrets: Iterable[str] = ()) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._real_root = self.root.resolve()
+        self.collector = collector
+        self.parameters: dict[str, Any] = dict(parameters or {})
+        self.calls: list[CallRecord] = []
+        self.started_at = _now()
+        self._secrets: set[str] = set()
+        self._closed = False
+        for secret in secrets:
+            self.add_secret(secret)
+
+    # secrets ---------------------------------------------------------------------------------------
+    def add_secret(self, value: str | None) -> None:
+        """Scrub this literal string from everything written from now on (files and manifest)."""
+        if value and len(value) >= 4:  # shorter strings would mangle ordinary text
+            self._secrets.add(value)
+
+    def scrub(self, text: str) -> str:
+        """`text` with every registered secret replaced by "<redacted>"."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    # paths -----------------------------------------------------------------------------------------
+    def path_for(self, rel_path: str) -> Path:
+        """The absolute path for a snapshot-relative path, refusing any that would leave the root."""
+        segments = check_relpath(rel_path)
+        target = self._real_root.joinpath(*segments)
+        self._check_inside(target, rel_path)
+        return target
+
+    def _check_inside(self, target: Path, rel_path: str, *, may_be_root: bool = False) -> None:
+        real = target.resolve()  # follows symlinks already present in the snapshot
+        if real == self._real_root and may_be_root:
+            return
+        if self._real_root not in real.parents:
+            raise UnsafePathError(f"{rel_path!r} resolves outside the snapshot directory")
+
+    # writing ---------------------------------------------------------------------------------------
+    def write_json(self, rel_path: str, body: Any, *, redact: bool = True) -> str:
+        """Write a JSON body (redacted unless told otherwise); returns the relative path written."""
+        data = redact_json(body) if redact else body
+        self._write(rel_path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+        return rel_path
+
+    def write_text(self, rel_path: str, text: str) -> str:
+        """Write text as it is, apart from registered secrets (configs redact their own secret tokens)."""
+        self._write(rel_path, text)
+        return rel_path
+
+    def _write(self, rel_path: str, text: str) -> None:
+        target = self.path_for(rel_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._check_inside(target.parent, rel_path, may_be_root=True)  # a folder may be a symlink
+        _atomic_write(target, self.scrub(text))
+
+    # manifest --------------------------------------------------------------------------------------
+    def record_call(self, path: str, outcome: str, *, status: int | None = None, error: object = None,
+                    file: str | None = None, written: bool = False, **extra: Any) -> CallRecord:
+        """Record one call's outcome: "ok", "absent" (feature absent) or "failed"."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+        record = CallRecord(path=self.scrub(path), outcome=outcome, status=status,
+                            error=self._error_text(error), file=file, written=written, extra=extra)
+        self.calls.append(record)
+        return record
+
+    def _error_text(self, error: object) -> str | None:
+        if error is None or error == "":
+            return None
+        if isinstance(error, str):
+            text = error
+        else:
+            try:
+                text = json.dumps(redact_json(error), ensure_ascii=False, sort_keys=True)
+            except (TypeError, ValueError):
+                text = repr(error)
+        text = self.scrub(text)
+        return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "..."
+
+    def summary(self) -> dict[str, int]:
+        counts = {"calls": len(self.calls), "ok": 0, "absent": 0, "failed": 0}
+        for call in self.calls:
+            counts[call.outcome] += 1
+        return counts
+
+    def close(self, **run_extra: Any) -> Path:
+        """Append this run and its calls to `manifest.json` (created if needed); returns its path."""
+        manifest_path = self.path_for(MANIFEST)
+        manifest: dict[str, Any] = {}
+        if manifest_path.is_file():
+            try:
+                loaded = json.loads(manifest_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                loaded = None
+            if isinstance(loaded, dict) and loaded.get("schema") == MANIFEST_SCHEMA:
+                manifest = loaded
+        tool = {"name": "vpn-auditor", "version": auditor.__version__}
+        run = {"collector": self.collector, "tool": tool, "started_at": self.started_at,
+               "finished_at": _now(), "parameters": self.parameters, "summary": self.summary()}
+        run.update(run_extra)
+        manifest["schema"] = MANIFEST_SCHEMA
+        manifest["tool"] = tool
+        manifest["generated_at"] = run["finished_at"]
+        manifest.setdefault("runs", []).append(run)
+        manifest.setdefault("calls", []).extend(call.as_json(self.collector) for call in self.calls)
+        self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        self._closed = True
+        return manifest_path
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._closed:
+            self.close()
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
