@@ -1,0 +1,570 @@
+"""A local Meraki Dashboard API v1 for tests and benchmarks, plus a generator of organisations to serve.
+
+`FakeDashboard(root)` serves a snapshot directory over HTTP on 127.0.0.1 (random port):
+`GET /api/v1/<path>` answers with `root/meraki/<path>.json`. It behaves like the Dashboard where a
+collector can get it wrong:
+
+- list endpoints (organizations, organizations/{id}/networks, policyObjects, policyObjects/groups) are
+  paginated with `perPage` / `startingAfter` and a `Link` header whose targets are *relative* to the
+  base URL (the SDK only follows absolute Link URLs on meraki.com hosts, see research/meraki.md);
+- a token bucket per organisation (default 10 requests/s, burst 10) answers 429 with an integer
+  `Retry-After` when exceeded;
+- `networks/{id}/appliance/vlans` answers 400 "VLANs are not enabled for this network" when the
+  network's vlans/settings says so; absent files answer 404;
+- any method but GET answers 405 and is recorded, so a test can prove nothing was sent but GETs;
+- every request is recorded (method, path, status, organisation, time).
+
+Faults for robustness tests: `fail(pattern, status, times)` (5xx, 403, 429 ...), `delay(...)` (for
+client timeouts), `drop(...)` (connection closed without an answer), `invalid_json(...)` (200 with a
+broken body), and `hooks` for anything else. Patterns are `fnmatch` globs over the API path, e.g.
+"networks/*/appliance/vlans".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import math
+import random
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+API_PREFIX = "/api/v1/"
+
+# Paginated endpoints and the Dashboard's default page sizes.
+_LISTS: list[tuple[str, int]] = [
+    ("organizations", 9000),
+    ("organizations/*/networks", 1000),
+    ("organizations/*/policyObjects", 5000),
+    ("organizations/*/policyObjects/groups", 1000),
+]
+VLANS_DISABLED = {"errors": ["VLANs are not enabled for this network"]}
+
+
+def segment(value: object) -> str:
+    """File-name form of an identifier: percent-encoded like the SDK encodes path parameters.
+
+    Deliberately written independently of auditor.collect.writer, so the two check each other.
+    """
+    text = urllib.parse.quote(str(value), safe="")
+    return "%2E" * len(text) if text and set(text) == {"."} else text
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # API path after /api/v1/, as sent (percent-encoded), without the query
+    query: str
+    status: int | None  # None: the connection was dropped without an answer
+    org: str | None
+    at: float  # time.monotonic() when the request arrived
+
+
+@dataclass
+class Reply:
+    """What a hook or fault answers instead of the file."""
+
+    status: int
+    body: Any = None  # JSON-serialisable, or bytes sent as they are
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a hook sees of a request."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+
+
+Hook = Callable[[Incoming], Reply | None]
+
+
+@dataclass
+class Fault:
+    pattern: str
+    kind: str  # "status" | "delay" | "drop" | "invalid_json"
+    status: int = 500
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    times: int | None = None  # None: forever
+    hits: int = 0
+
+    def take(self, path: str) -> bool:
+        """Whether this fault applies to the request (and count it)."""
+        if not fnmatch.fnmatchcase(path, self.pattern):
+            return False
+        if self.times is not None and self.hits >= self.times:
+            return False
+        self.hits += 1
+        return True
+
+
+class _Bucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+
+    def take(self) -> float:
+        """0 if a token was taken, else the seconds until one is available."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class FakeDashboard:
+    """A Dashboard API server on 127.0.0.1 serving `root/meraki/...` (see module docstring)."""
+
+    def __init__(self, root: str | Path, *, rate: float | None = 10.0, burst: int = 10, latency: float = 0.0,
+                 page_size: int | None = None, api_key: str | None = None) -> None:
+        self.root = Path(root)
+        self.rate = rate
+        self.burst = burst
+        self.latency = latency
+        self.page_size = page_size
+        self.api_key = api_key
+        self.faults: list[Fault] = []
+        self.hooks: list[Hook] = []
+        self._requests: list[RecordedRequest] = []
+        self._buckets: dict[str, _Bucket] = {}
+        self._network_org: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> FakeDashboard:
+        self.reload()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server.daemon_threads = True
+        server.block_on_close = False  # a handler sleeping in a delay fault must not hold up stop()
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-dashboard", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeDashboard:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the server first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/v1"
+
+    def reload(self) -> None:
+        """Re-read which network belongs to which organisation (for the per-org rate limit)."""
+        mapping: dict[str, str] = {}
+        for networks_file in (self.root / "meraki" / "organizations").glob("*/networks.json"):
+            org = urllib.parse.unquote(networks_file.parent.name)
+            for network in json.loads(networks_file.read_text(encoding="utf-8")):
+                mapping[segment(network["id"])] = org
+        with self._lock:
+            self._network_org = mapping
+
+    # faults ------------------------------------------------------------------------------------------
+    def add_fault(self, fault: Fault) -> Fault:
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def fail(self, pattern: str, status: int = 500, *, times: int | None = None, body: Any = None,
+             headers: dict[str, str] | None = None) -> Fault:
+        """Answer `status` (5xx, 403, 429 ...) for matching paths, `times` times or forever."""
+        if body is None:
+            body = {"errors": [f"injected {status}"]}
+        return self.add_fault(Fault(pattern, "status", status=status, body=body, headers=headers or {},
+                                    times=times))
+
+    def delay(self, pattern: str, seconds: float, *, times: int | None = None) -> Fault:
+        """Hold matching requests `seconds` before answering (client timeouts)."""
+        return self.add_fault(Fault(pattern, "delay", seconds=seconds, times=times))
+
+    def drop(self, pattern: str, *, times: int | None = None) -> Fault:
+        """Close the connection without answering."""
+        return self.add_fault(Fault(pattern, "drop", times=times))
+
+    def invalid_json(self, pattern: str, *, times: int | None = None) -> Fault:
+        """Answer 200 with a body that is not JSON."""
+        return self.add_fault(Fault(pattern, "invalid_json", times=times))
+
+    # records -------------------------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def count(self, *, method: str | None = None, pattern: str = "*", status: int | None = None) -> int:
+        return sum(1 for r in self.requests
+                   if (method is None or r.method == method) and fnmatch.fnmatchcase(r.path, pattern)
+                   and (status is None or r.status == status))
+
+    def non_get(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method != "GET"]
+
+    # request handling (called from handler threads) --------------------------------------------------
+    def _record(self, method: str, path: str, query: str, status: int | None, org: str | None,
+                at: float) -> None:
+        with self._lock:
+            self._requests.append(RecordedRequest(method, path, query, status, org, at))
+
+    def _org_of(self, path: str) -> str | None:
+        parts = path.split("/")
+        if len(parts) >= 2 and parts[0] == "organizations":
+            return urllib.parse.unquote(parts[1])
+        if len(parts) >= 2 and parts[0] == "networks":
+            with self._lock:
+                return self._network_org.get(segment(urllib.parse.unquote(parts[1])))
+        return None
+
+    def _throttle(self, org: str | None) -> float:
+        if self.rate is None:
+            return 0.0
+        with self._lock:
+            bucket = self._buckets.setdefault(org or "", _Bucket(self.rate, self.burst))
+            return bucket.take()
+
+    def _fault_for(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.take(path):
+                    return fault
+        return None
+
+    def _file_for(self, path: str) -> Path | None:
+        parts = [urllib.parse.unquote(p) for p in path.split("/")]
+        if not path or any(p in ("", ".", "..") for p in path.split("/")):
+            return None
+        target = self.root.joinpath("meraki", *(segment(p) for p in parts[:-1]), segment(parts[-1]) + ".json")
+        real_root = (self.root / "meraki").resolve()
+        if real_root not in target.resolve().parents:
+            return None
+        return target
+
+    def serve(self, path: str, query: dict[str, list[str]]) -> Reply:
+        """The answer for a GET that passed the rate limit and faults."""
+        parts = path.split("/")
+        if len(parts) == 4 and parts[0] == "networks" and parts[2:] == ["appliance", "vlans"]:
+            settings = self._file_for(path + "/settings")
+            if settings is not None and settings.is_file() \
+                    and not json.loads(settings.read_text(encoding="utf-8")).get("vlansEnabled", True):
+                return Reply(400, VLANS_DISABLED)
+        target = self._file_for(path)
+        if target is None or not target.is_file():
+            return Reply(404, {"errors": ["Not found"]})
+        body = json.loads(target.read_text(encoding="utf-8"))
+        for pattern, default_size in _LISTS:
+            # fnmatch's "*" also matches "/": compare the number of segments too.
+            if fnmatch.fnmatchcase(path, pattern) and path.count("/") == pattern.count("/"):
+                return self._page(path, query, body, self.page_size or default_size)
+        return Reply(200, body)
+
+    def _page(self, path: str, query: dict[str, list[str]], items: list[Any], default_size: int) -> Reply:
+        per_page = int(query.get("perPage", [default_size])[0])
+        start = 0
+        after = query.get("startingAfter", [None])[0]
+        if after is not None:
+            ids = [str(item.get("id")) for item in items]
+            start = ids.index(after) + 1 if after in ids else len(items)
+        page = items[start:start + per_page]
+        headers: dict[str, str] = {}
+        if start + per_page < len(items):
+            params = {k: v for k, v in query.items() if k != "startingAfter"}
+            params["startingAfter"] = [str(page[-1]["id"])]
+            # Relative to the base URL: see module docstring.
+            link = "/" + path + "?" + urllib.parse.urlencode(params, doseq=True)
+            first = {k: v for k, v in query.items() if k != "startingAfter"}
+            first_link = "/" + path + ("?" + urllib.parse.urlencode(first, doseq=True) if first else "")
+            headers["Link"] = f"<{first_link}>; rel=first, <{link}>; rel=next"
+        return Reply(200, page, headers)
+
+
+def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as httpx pools connections
+        disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms delayed ACKs
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+        def do_HEAD(self) -> None:
+            self._handle("HEAD")
+
+        def do_OPTIONS(self) -> None:
+            self._handle("OPTIONS")
+
+        def _handle(self, method: str) -> None:
+            arrived = time.monotonic()
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            raw_path, _, raw_query = self.path.partition("?")
+            if not raw_path.startswith(API_PREFIX):
+                self._send(Reply(404, {"errors": ["Not found"]}), method, raw_path, raw_query, None, arrived)
+                return
+            path = raw_path[len(API_PREFIX):].rstrip("/")
+            org = app._org_of(path)
+            if app.latency:
+                time.sleep(app.latency)
+            if method != "GET":
+                reply = Reply(405, {"errors": ["fake Dashboard is read-only"]}, {"Allow": "GET"})
+                self._send(reply, method, path, raw_query, org, arrived)
+                return
+            if app.api_key is not None and self.headers.get("Authorization") != f"Bearer {app.api_key}":
+                reply = Reply(401, {"errors": ["No valid authentication method found"]})
+                self._send(reply, method, path, raw_query, org, arrived)
+                return
+            wait = app._throttle(org)
+            if wait > 0:
+                reply = Reply(429, {"errors": ["API rate limit exceeded for organization"]},
+                              {"Retry-After": str(max(1, math.ceil(wait)))})
+                self._send(reply, method, path, raw_query, org, arrived)
+                return
+            query = urllib.parse.parse_qs(raw_query, keep_blank_values=True)
+            fault = app._fault_for(path)
+            if fault is not None:
+                if fault.kind == "status":
+                    self._send(Reply(fault.status, fault.body, dict(fault.headers)), method, path, raw_query,
+                               org, arrived)
+                    return
+                if fault.kind == "drop":
+                    app._record(method, path, raw_query, None, org, arrived)
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault.kind == "invalid_json":
+                    self._send(Reply(200, b'{"rules": [ this is not JSON'), method, path, raw_query, org,
+                               arrived)
+                    return
+                if fault.kind == "delay":
+                    time.sleep(fault.seconds)
+            incoming = Incoming(method, path, query, dict(self.headers.items()))
+            for hook in list(app.hooks):
+                reply = hook(incoming)
+                if reply is not None:
+                    self._send(reply, method, path, raw_query, org, arrived)
+                    return
+            self._send(app.serve(path, query), method, path, raw_query, org, arrived)
+
+        def _send(self, reply: Reply, method: str, path: str, query: str, org: str | None,
+                  arrived: float) -> None:
+            app._record(method, path, query, reply.status, org, arrived)
+            body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if method != "HEAD":
+                    self.wfile.write(body)
+            except OSError:  # the client gave up (timeout) before the answer
+                self.close_connection = True
+
+    return Handler
+
+
+# --- synthetic organisations ------------------------------------------------------------------------------
+@dataclass
+class SyntheticOrg:
+    """What `build_org` wrote: enough for a test to know what a complete collection contains."""
+
+    org_id: str
+    root: Path
+    networks: list[dict[str, Any]]
+    files: set[str]  # snapshot-relative paths (meraki/...) of every API body written
+    secrets: list[str]  # every secret value seeded into the data
+
+    @property
+    def network_ids(self) -> list[str]:
+        return [n["id"] for n in self.networks]
+
+
+# Product mixes, cycled over the networks: combined MX+MR sites, wireless-only, MX-only, and a
+# network with neither (switches and cameras) for which nothing per network is collected.
+_KINDS: list[list[str]] = [
+    ["appliance", "switch", "wireless"],
+    ["wireless"],
+    ["appliance"],
+    ["appliance", "camera", "wireless"],
+    ["camera", "switch"],
+]
+
+
+def build_org(root: str | Path, org_id: str = "100", n_networks: int = 10, *, seed: int = 0,
+              network_ids: Iterable[str] | None = None, policy_objects: int = 12) -> SyntheticOrg:
+    """Write a Dashboard organisation under `root/meraki/` in API shapes, with seeded secrets.
+
+    Call again with another `org_id` to add a second organisation to the same root.
+    """
+    rng = random.Random(f"{seed}:{org_id}")
+    root = Path(root)
+    files: set[str] = set()
+    secrets: list[str] = []
+
+    def secret(kind: str) -> str:
+        value = f"{kind}-{rng.getrandbits(64):016x}"
+        secrets.append(value)
+        return value
+
+    def write(parts: list[object], body: Any) -> None:
+        rel = "/".join(["meraki", *(segment(p) for p in parts[:-1]), segment(parts[-1]) + ".json"])
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(body, indent=1), encoding="utf-8")
+        files.add(rel)
+
+    orgs_file = root / "meraki" / "organizations.json"
+    orgs = json.loads(orgs_file.read_text(encoding="utf-8")) if orgs_file.is_file() else []
+    orgs = [o for o in orgs if o["id"] != org_id] + [
+        {"id": org_id, "name": f"Org {org_id}", "url": f"https://dashboard.example/o/{org_id}",
+         "api": {"enabled": True}, "licensing": {"model": "co-term"}}]
+    write(["organizations"], orgs)
+
+    ids = list(network_ids) if network_ids is not None else [f"N_{org_id}_{i:04d}" for i in range(n_networks)]
+    networks = [{"id": nid, "organizationId": org_id, "name": f"Store {i:04d}",
+                 "productTypes": _KINDS[i % len(_KINDS)], "timeZone": "Europe/Berlin", "tags": [],
+                 "isBoundToConfigTemplate": False} for i, nid in enumerate(ids)]
+    write(["organizations", org_id, "networks"], networks)
+    write(["organizations", org_id, "policyObjects"],
+          [{"id": str(1000 + i), "name": f"obj{i}", "category": "network", "type": "cidr",
+            "cidr": f"10.{i}.0.0/16", "groupIds": [str(i % 3)]} for i in range(policy_objects)])
+    write(["organizations", org_id, "policyObjects", "groups"],
+          [{"id": str(g), "name": f"group{g}", "category": "NetworkObjectGroup",
+            "objectIds": [1000 + i for i in range(policy_objects) if i % 3 == g]} for g in range(3)])
+
+    for i, network in enumerate(networks):
+        nid = network["id"]
+        types = set(network["productTypes"])
+        base: list[object] = ["networks", nid]
+        if types & {"appliance", "wireless"}:
+            write([*base, "groupPolicies"], [
+                {"groupPolicyId": "101", "name": "Guests",
+                 "firewallAndTrafficShaping": {"settings": "custom", "l3FirewallRules": [
+                     {"comment": "no vpn", "policy": "deny", "protocol": "udp", "destPort": "500,4500",
+                      "destCidr": "any"}], "l7FirewallRules": []},
+                 "splashAuthSettings": "network default"},
+                {"groupPolicyId": "102", "name": "Staff", "splashAuthSettings": "bypass",
+                 "firewallAndTrafficShaping": {"settings": "network default"}}])
+        if "appliance" in types:
+            _write_appliance(write, base, i, rng)
+        if "wireless" in types:
+            _write_wireless(write, base, i, secret)
+    return SyntheticOrg(org_id, root, networks, files, secrets)
+
+
+def _write_appliance(write: Callable[[list[object], Any], None], base: list[object], i: int,
+                     rng: random.Random) -> None:
+    fw = [*base, "appliance", "firewall"]
+    rules = [{"comment": f"rule {r}", "policy": rng.choice(["allow", "deny"]), "protocol": "udp",
+              "srcPort": "Any", "srcCidr": "Any", "destPort": str(1000 + r), "destCidr": "Any",
+              "syslogEnabled": False} for r in range(rng.randint(1, 6))]
+    rules.append({"comment": "Default rule", "policy": "allow", "protocol": "Any", "srcPort": "Any",
+                  "srcCidr": "Any", "destPort": "Any", "destCidr": "Any", "syslogEnabled": False})
+    write([*fw, "l3FirewallRules"], {"rules": rules})
+    write([*fw, "l7FirewallRules"], {"rules": [{"policy": "deny", "type": "port", "value": "1701"}]})
+    write([*fw, "inboundFirewallRules"], {"rules": [], "syslogDefaultRule": False})
+    write([*fw, "portForwardingRules"], {"rules": [
+        {"lanIp": "192.168.128.10", "allowedIps": ["any"], "name": "vpn", "protocol": "udp",
+         "publicPort": "500", "localPort": "500", "uplink": "both"}]})
+    write([*fw, "oneToOneNatRules"], {"rules": []})
+    write([*fw, "oneToManyNatRules"], {"rules": []})
+    vlans_enabled = i % 3 != 1
+    write([*base, "appliance", "vlans", "settings"], {"vlansEnabled": vlans_enabled})
+    if vlans_enabled:
+        write([*base, "appliance", "vlans"], [
+            {"id": v, "name": f"VLAN {v}", "subnet": f"10.{i % 250}.{v}.0/24",
+             "applianceIp": f"10.{i % 250}.{v}.1", "groupPolicyId": "101" if v == 30 else None}
+            for v in (10, 20, 30)])
+    else:
+        write([*base, "appliance", "singleLan"],
+              {"subnet": "192.168.128.0/24", "applianceIp": "192.168.128.1"})
+
+
+def _write_wireless(write: Callable[[list[object], Any], None], base: list[object], i: int,
+                    secret: Callable[[str], str]) -> None:
+    ssids: list[dict[str, Any]] = []
+    for n in range(15):
+        ssid: dict[str, Any] = {"number": n, "name": f"Unconfigured SSID {n + 1}", "enabled": False,
+                                "splashPage": "None", "authMode": "open", "ipAssignmentMode": "NAT mode"}
+        if n == 0:
+            ssid.update(name="Corp", enabled=True, authMode="psk", psk=secret("psk"), encryptionMode="wpa")
+        elif n == 1:
+            ssid.update(name="Staff-iPSK", enabled=True, authMode="ipsk-without-radius",
+                        ipAssignmentMode="Bridge mode")
+        elif n == 2:
+            ssid.update(name="Guest", enabled=True, splashPage="Click-through splash page",
+                        walledGardenEnabled=True, walledGardenRanges=["198.51.100.10/32"])
+        elif n == 3 and i % 2 == 0:
+            ssid.update(name="Radius", enabled=True, authMode="8021x-radius",
+                        radiusServers=[{"host": "10.0.0.5", "port": 1812, "secret": secret("radius")}],
+                        radiusAccountingServers=[{"host": "10.0.0.5", "port": 1813,
+                                                  "secret": secret("acct")}])
+        elif n == 4:  # disabled, but its psk still comes back in the SSID list
+            ssid.update(name="Old", authMode="psk", psk=secret("oldpsk"))
+        ssids.append(ssid)
+    write([*base, "wireless", "ssids"], ssids)
+    for ssid in ssids:
+        if not ssid["enabled"]:
+            continue
+        sbase = [*base, "wireless", "ssids", ssid["number"]]
+        write([*sbase, "firewall", "l3FirewallRules"], {"allowLanAccess": False, "rules": [
+            {"comment": "block ike", "policy": "deny", "ipVer": "ipv4", "protocol": "udp", "destPort": "500",
+             "destCidr": "Any"},
+            {"comment": "Wireless clients accessing LAN", "policy": "deny", "ipVer": "ipv4",
+             "protocol": "Any", "destPort": "Any", "destCidr": "Local LAN"},
+            {"comment": "Default rule", "policy": "allow", "ipVer": "ipv4", "protocol": "Any",
+             "destPort": "Any", "destCidr": "Any"}]})
+        write([*sbase, "firewall", "l7FirewallRules"], {"rules": []})
+        if ssid["splashPage"] != "None":
+            write([*sbase, "splash", "settings"],
+                  {"ssidNumber": ssid["number"], "splashPage": ssid["splashPage"],
+                   "blockAllTrafficBeforeSignOn": i % 2 == 0})
+        if str(ssid["authMode"]).startswith("ipsk"):
+            write([*sbase, "identityPsks"], [
+                {"id": f"{k}", "name": f"device-{k}", "groupPolicyId": "101", "passphrase": secret("ipsk")}
+                for k in range(2)])
