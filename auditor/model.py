@@ -280,13 +280,18 @@ def _describe(segments: tuple[Segment, ...], packets: PacketSet) -> str:
 # Roles: who sends the traffic.
 
 
-@dataclass(frozen=True, slots=True)
-class SourceCandidate:
-    """One possible source address set of a role. When a role has several candidates and the snapshot
-    cannot say which applies (an AP's management VLAN in NAT mode), verdicts must agree across them."""
+@dataclass(eq=False)
+class Variant:
+    """One way a role's traffic can go: its source addresses and client-side hops in traversal order.
+
+    Most roles have one. When the snapshot cannot say which of several applies (the management VLAN of an
+    AP in NAT mode, an untagged SSID), each possibility is a variant and verdicts must agree across them,
+    else the path is unknown.
+    """
 
     label: str
-    addresses: tuple[tuple[int, int], ...]
+    addresses: list[tuple[int, int]]
+    hops: list[Hop] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -297,14 +302,16 @@ class Role:
     network_name: str | None
     ssid: str | None = None
     phase: str = "post-auth"  # post-auth | pre-auth
-    sources: list[SourceCandidate] = field(default_factory=list)
-    hops: list[Hop] = field(default_factory=list)  # client-side hops in traversal order
+    variants: list[Variant] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     group_policy: str | None = None
 
     @property
     def key(self) -> str:
         return f"{self.network_id}|{self.kind}|{self.ssid}|{self.name}|{self.phase}"
+
+    def describe(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "name": self.name, "ssid": self.ssid}
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +329,7 @@ class NetworkModel:
     id: str
     name: str
     org_id: str | None
+    product_types: list[str] = field(default_factory=list)
     roles: list[Role] = field(default_factory=list)
     gaps: list[DataGap] = field(default_factory=list)
     rule_lists: list[tuple[Hop, RuleList]] = field(default_factory=list)  # for rule-level checks
@@ -372,6 +380,6 @@ class Model:
 __all__ = [
     "ALL", "EMPTY", "Action", "AmbiguousHop", "DataGap", "Decision", "Device", "FilterHop", "GapHop", "Hop",
     "Model",
-    "NetworkModel", "Origin", "PassHop", "Role", "Rule", "RuleList", "Segment", "SourceCandidate",
+    "NetworkModel", "Origin", "PassHop", "Role", "Rule", "RuleList", "Segment", "Variant",
     "VpnServer",
 ]

@@ -1,0 +1,585 @@
+"""Meraki Dashboard snapshot -> networks, roles and their client-side hops.
+
+Layers per wireless role, in traversal order (DESIGN.md): splash gate (pre-auth phase only) -> SSID L3 ->
+SSID L7 -> group policy L7 -> MX L3 (with the VLAN's group policy) -> MX L7. Where Meraki does not document
+how a `custom` or `ignore` group policy combines with the SSID's or the MX's rules, the hop carries both
+readings and the trace reports unknown wherever they disagree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.adapters.meraki_rules import (
+    Resolver,
+    allow_all,
+    l3_rules,
+    l7_rule,
+)
+from auditor.model import (
+    Action,
+    AmbiguousHop,
+    DataGap,
+    FilterHop,
+    GapHop,
+    Hop,
+    Model,
+    NetworkModel,
+    Origin,
+    PassHop,
+    Role,
+    Rule,
+    RuleList,
+    Variant,
+)
+from auditor.packets import ALL, ANY_ADDR, PacketSet, address_interval, network_interval
+from auditor.snapshot import Snapshot, SnapshotError
+
+IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
+RADIUS_ASSIGNS_POLICY = ("radius", "8021x", "nac")  # authMode substrings: RADIUS can return a policy name
+TUNNELLED_MODES = {"layer 3 roaming with a concentrator", "vpn", "ethernet over gre", "campus gateway"}
+BRIDGED_MODES = {"bridge mode", "layer 3 roaming"}
+SYNTHETIC_LAN = "wireless clients accessing lan"
+SYNTHETIC_DEFAULT = "default rule"
+
+
+def _expect(data: Any, kind: type, rel: str, what: str) -> Any:
+    if not isinstance(data, kind):
+        raise SnapshotError(rel, f"expected {what}, found {type(data).__name__}")
+    return data
+
+
+def _rows(data: Any, rel: str) -> list[dict[str, Any]]:
+    """The `rules` array of a Dashboard rules body, each row checked to be an object."""
+    body = _expect(data, dict, rel, "an object with 'rules'")
+    rows = body.get("rules", [])
+    _expect(rows, list, rel, "'rules' to be a list")
+    for i, row in enumerate(rows):
+        _expect(row, dict, f"{rel} rules[{i}]", "a rule object")
+    return rows
+
+
+@dataclass(slots=True)
+class _OrgData:
+    objects: dict[str, dict[str, Any]] | None
+    groups: dict[str, dict[str, Any]] | None
+    reason: str
+
+
+@dataclass(slots=True)
+class _Vlan:
+    id: int
+    name: str
+    subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    group_policy_id: str | None
+
+
+class MerakiAdapter:
+    def load(self, snapshot: Snapshot, model: Model) -> None:
+        orgs = snapshot.read_json("meraki/organizations.json")
+        org_ids: list[str] = []
+        if orgs is not None:
+            org_ids = [str(o.get("id")) for o in _expect(orgs, list, "meraki/organizations.json", "a list")
+                       if isinstance(o, dict)]
+        for folder in snapshot.listdir("meraki/organizations"):
+            org_id = folder.rsplit("/", 1)[1]
+            if org_id not in org_ids:
+                org_ids.append(org_id)
+        if not org_ids:
+            model.gaps.append(DataGap("meraki/organizations.json", snapshot.absence_reason(
+                "meraki/organizations.json")))
+        dns = {s.fqdn.lower(): [address_interval(s.address)] for s in model.servers if s.fqdn}
+        for org_id in org_ids:
+            self._load_org(snapshot, model, org_id, dns)
+
+    def _load_org(self, snapshot: Snapshot, model: Model, org_id: str, dns: dict) -> None:
+        base = f"meraki/organizations/{org_id}"
+        networks = snapshot.read_json(f"{base}/networks.json")
+        if networks is None:
+            model.gaps.append(DataGap(f"{base}/networks.json", snapshot.absence_reason(f"{base}/networks.json")))
+            return
+        _expect(networks, list, f"{base}/networks.json", "a list of networks")
+        org = self._org_data(snapshot, base)
+        for index, raw in enumerate(networks):
+            _expect(raw, dict, f"{base}/networks.json[{index}]", "a network object")
+            if "id" not in raw:
+                raise SnapshotError(f"{base}/networks.json", f"network [{index}] has no 'id'")
+            net = NetworkModel(str(raw["id"]), str(raw.get("name") or raw["id"]), org_id,
+                               product_types=[str(p) for p in raw.get("productTypes") or []])
+            model.networks.append(net)
+            _NetworkBuilder(snapshot, net, org, dns).build()
+
+    def _org_data(self, snapshot: Snapshot, base: str) -> _OrgData:
+        objects_rel, groups_rel = f"{base}/policyObjects.json", f"{base}/policyObjects/groups.json"
+        objects = snapshot.read_json(objects_rel)
+        groups = snapshot.read_json(groups_rel)
+        reasons = []
+        if objects is None:
+            reasons.append(snapshot.absence_reason(objects_rel))
+        if groups is None:
+            reasons.append(snapshot.absence_reason(groups_rel))
+        return _OrgData(
+            {str(o.get("id")): o for o in _expect(objects, list, objects_rel, "a list") if isinstance(o, dict)}
+            if objects is not None else None,
+            {str(g.get("id")): g for g in _expect(groups, list, groups_rel, "a list") if isinstance(g, dict)}
+            if groups is not None else None,
+            "; ".join(reasons),
+        )
+
+
+class _NetworkBuilder:
+    def __init__(self, snapshot: Snapshot, net: NetworkModel, org: _OrgData, dns: dict) -> None:
+        self.snapshot = snapshot
+        self.net = net
+        self.base = f"meraki/networks/{net.id}"
+        self.has_mx = "appliance" in net.product_types
+        self.has_mr = "wireless" in net.product_types
+        self.vlans, self.vlans_reason = self._load_vlans() if self.has_mx else (None, "no MX in this network")
+        vlan_subnets = None
+        if self.vlans is not None:
+            vlan_subnets = {v.id: v.subnet for v in self.vlans if v.subnet is not None}
+        self.resolver = Resolver(vlans=vlan_subnets, vlans_reason=self.vlans_reason, objects=org.objects,
+                                 groups=org.groups, objects_reason=org.reason, dns=dns)
+        self.policies, self.policies_reason = self._load_policies()
+        self._hops: dict[tuple, Hop] = {}
+
+    # -- loading -----------------------------------------------------------------------------------------
+    def _gap(self, rel: str, reason: str | None = None) -> str:
+        reason = reason or self.snapshot.absence_reason(rel)
+        self.net.gaps.append(DataGap(rel, reason, self.net.id, self.net.name))
+        return reason
+
+    def _load_vlans(self) -> tuple[list[_Vlan] | None, str]:
+        settings_rel = f"{self.base}/appliance/vlans/settings.json"
+        vlans_rel = f"{self.base}/appliance/vlans.json"
+        single_rel = f"{self.base}/appliance/singleLan.json"
+        settings = self.snapshot.read_json(settings_rel)
+        vlans = self.snapshot.read_json(vlans_rel)
+        enabled = settings.get("vlansEnabled") if isinstance(settings, dict) else None
+        if enabled is False or (enabled is None and vlans is None):
+            single = self.snapshot.read_json(single_rel)
+            if single is None:
+                if enabled is None:
+                    return None, self._gap(vlans_rel)
+                return None, self._gap(single_rel)
+            _expect(single, dict, single_rel, "an object")
+            return [_Vlan(0, "Single LAN", _subnet(single.get("subnet"), single_rel), None)], ""
+        if vlans is None:
+            return None, self._gap(vlans_rel)
+        out = []
+        for i, raw in enumerate(_expect(vlans, list, vlans_rel, "a list of VLANs")):
+            _expect(raw, dict, f"{vlans_rel}[{i}]", "a VLAN object")
+            try:
+                vlan_id = int(raw["id"])
+            except (KeyError, TypeError, ValueError):
+                raise SnapshotError(vlans_rel, f"VLAN [{i}] has no numeric 'id'") from None
+            gp = raw.get("groupPolicyId")
+            out.append(_Vlan(vlan_id, str(raw.get("name") or f"VLAN {vlan_id}"),
+                             _subnet(raw.get("subnet") or raw.get("cidr"), vlans_rel),
+                             str(gp) if gp not in (None, "") else None))
+        return out, ""
+
+    def _load_policies(self) -> tuple[dict[str, dict[str, Any]] | None, str]:
+        rel = f"{self.base}/groupPolicies.json"
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            if self.has_mx or self.has_mr:
+                return None, self.snapshot.absence_reason(rel)
+            return {}, ""
+        out = {}
+        for i, raw in enumerate(_expect(data, list, rel, "a list of group policies")):
+            _expect(raw, dict, f"{rel}[{i}]", "a group policy object")
+            raw = dict(raw)
+            raw["_index"] = i
+            out[str(raw.get("groupPolicyId"))] = raw
+        return out, ""
+
+    # -- building ----------------------------------------------------------------------------------------
+    def build(self) -> None:
+        if self.has_mr:
+            self._wireless_roles()
+        if self.has_mx:
+            self._vlan_roles()
+
+    def _wireless_roles(self) -> None:
+        rel = f"{self.base}/wireless/ssids.json"
+        ssids = self.snapshot.read_json(rel)
+        if ssids is None:
+            self._gap(rel)
+            return
+        for i, ssid in enumerate(_expect(ssids, list, rel, "a list of SSIDs")):
+            _expect(ssid, dict, f"{rel}[{i}]", "an SSID object")
+            if ssid.get("enabled") is True:
+                self._ssid_roles(ssid, i)
+
+    def _ssid_roles(self, ssid: dict[str, Any], index: int) -> None:
+        number = ssid.get("number", index)
+        name = str(ssid.get("name") or f"SSID {number}")
+        auth = str(ssid.get("authMode", "")).lower()
+        splash = str(ssid.get("splashPage") or "None")
+        has_splash = splash.lower() not in ("none", "")
+        ssid_base = f"{self.base}/wireless/ssids/{number}"
+        device = f"{self.net.name} / SSID {number} ({name})"
+
+        # (kind, role name, group policy or None)
+        roles: list[tuple[str, str, dict[str, Any] | None, str | None]] = [("ssid", name, None, None)]
+        if auth in IPSK_WITHOUT_RADIUS:
+            roles.extend(self._ipsk_roles(ssid_base, device))
+        if any(token in auth for token in RADIUS_ASSIGNS_POLICY):
+            if self.policies is None:
+                self._gap(f"{self.base}/groupPolicies.json", self.policies_reason)
+            else:
+                for gp_id, policy in self.policies.items():
+                    roles.append(("group_policy", str(policy.get("name") or gp_id), policy, gp_id))
+
+        for kind, role_name, policy, gp_id in roles:
+            phases = ["post-auth"]
+            if has_splash and not (policy and str(policy.get("splashAuthSettings", "")).lower() == "bypass"):
+                phases.insert(0, "pre-auth")
+            for phase in phases:
+                role = Role(kind, role_name, self.net.id, self.net.name, ssid=name, phase=phase,
+                            group_policy=gp_id)
+                hops: list[Hop] = []
+                if phase == "pre-auth":
+                    hops.append(self._splash_gate(ssid, ssid_base, device))
+                hops.extend(self._ssid_hops(ssid_base, device, policy, gp_id))
+                role.variants = self._wireless_variants(ssid, policy, hops, role)
+                self.net.roles.append(role)
+
+    def _ipsk_roles(self, ssid_base: str, device: str) -> list[tuple[str, str, dict | None, str | None]]:
+        rel = f"{ssid_base}/identityPsks.json"
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            self._gap(rel)
+            return []
+        out: list[tuple[str, str, dict | None, str | None]] = []
+        for i, psk in enumerate(_expect(data, list, rel, "a list of identity PSKs")):
+            _expect(psk, dict, f"{rel}[{i}]", "an identity PSK object")
+            gp_id = psk.get("groupPolicyId")
+            policy: dict[str, Any] | None = None
+            if gp_id not in (None, ""):
+                gp_id = str(gp_id)
+                if self.policies is None:
+                    self._gap(f"{self.base}/groupPolicies.json", self.policies_reason)
+                    policy = {"_missing": self.policies_reason, "groupPolicyId": gp_id}
+                else:
+                    policy = self.policies.get(gp_id) or {
+                        "_missing": f"group policy {gp_id} named by {rel}[{i}] is not in groupPolicies.json",
+                        "groupPolicyId": gp_id}
+            out.append(("ipsk", str(psk.get("name") or psk.get("id") or f"iPSK {i}"), policy,
+                        str(gp_id) if gp_id else None))
+        return out
+
+    # -- hops ------------------------------------------------------------------------------------------
+    def _cached(self, key: tuple, build: Any) -> Hop:
+        hop = self._hops.get(key)
+        if hop is None:
+            hop = build()
+            self._hops[key] = hop
+        return hop
+
+    def _splash_gate(self, ssid: dict[str, Any], ssid_base: str, device: str) -> Hop:
+        rel = f"{ssid_base}/splash/settings.json"
+
+        def build() -> Hop:
+            settings = self.snapshot.read_json(rel)
+            if settings is None:
+                return GapHop(device, "splash", Origin(rel), reason=self._gap(rel))
+            _expect(settings, dict, rel, "an object")
+            block = settings.get("blockAllTrafficBeforeSignOn")
+            origin = Origin(rel)
+            if block is None:
+                return GapHop(device, "splash", origin,
+                              reason=f"{rel} does not say whether traffic is blocked before sign-on")
+            if not block:
+                rules = [
+                    Rule(1, Action.DENY, PacketSet.of(proto=[(6, 6)], dport=[(80, 80)]),
+                         "HTTP redirected to the splash page", "", origin),
+                    Rule(2, Action.DENY, PacketSet.of(proto=[(6, 6)], dport=[(443, 443)]),
+                         "HTTPS before sign-on", "", origin, certain=False,
+                         reason="with blockAllTrafficBeforeSignOn false only non-HTTP traffic is documented "
+                                "to pass; whether TCP 443 to other hosts passes before sign-on is not"),
+                ]
+                default = Rule(3, Action.PERMIT, ALL, "non-HTTP traffic allowed before sign-on "
+                               "(blockAllTrafficBeforeSignOn: false)", "", origin, synthetic=True)
+                return FilterHop(device, "splash", origin, RuleList("splash", rules, default, origin))
+            rules = []
+            if ssid.get("walledGardenEnabled"):
+                for i, entry in enumerate(ssid.get("walledGardenRanges") or []):
+                    rules.extend(self._walled_garden_rule(str(entry), len(rules) + 1,
+                                                          Origin(f"{self.base}/wireless/ssids.json", i)))
+            default = Rule(len(rules) + 1, Action.DENY, ALL,
+                           "everything outside the walled garden before sign-on "
+                           "(blockAllTrafficBeforeSignOn: true)", "", origin, synthetic=True)
+            return FilterHop(device, "splash", origin, RuleList("splash", rules, default, origin))
+
+        return self._cached(("splash", ssid_base), build)
+
+    def _walled_garden_rule(self, entry: str, position: int, origin: Origin) -> list[Rule]:
+        text = f"walled garden {entry}"
+        try:
+            return [Rule(position, Action.PERMIT, PacketSet.of(dst=[address_interval(entry)]), text, "",
+                         origin)]
+        except ValueError:
+            pass
+        covered = self.resolver.names_matching(entry)
+        if covered:
+            return [Rule(position, Action.PERMIT, PacketSet.of(dst=covered), text, "", origin)]
+        return []  # a host name that is not the VPN server's cannot open the path to it
+
+    def _ssid_l3(self, ssid_base: str, device: str) -> tuple[RuleList | None, Hop | None]:
+        rel = f"{ssid_base}/firewall/l3FirewallRules.json"
+        key = ("ssid-l3", ssid_base)
+        if key in self._hops:
+            hop = self._hops[key]
+            return (hop.rules if isinstance(hop, FilterHop) else None), hop
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            hop: Hop = GapHop(device, "ssid-l3", Origin(rel), reason=self._gap(rel))
+            self._hops[key] = hop
+            return None, hop
+        rules = self._ssid_rule_list(data, rel)
+        hop = FilterHop(device, "ssid-l3", Origin(rel), rules)
+        self._hops[key] = hop
+        self.net.rule_lists.append((hop, rules))
+        return rules, hop
+
+    def _ssid_rule_list(self, data: Any, rel: str) -> RuleList:
+        rows = _rows(data, rel)
+        allow_lan = data.get("allowLanAccess")
+        user_rows = list(enumerate(rows))
+        # Real GETs end with the two synthetic rows; strip them (the LAN one mirrors allowLanAccess).
+        lan_row = None
+        if user_rows and str(user_rows[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_DEFAULT:
+            user_rows.pop()
+        if user_rows and str(user_rows[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_LAN:
+            lan_row = user_rows.pop()
+        rules: list[Rule] = []
+        for i, row in user_rows:
+            rules.extend(l3_rules(row, i + 1, Origin(rel, i), self.resolver, with_source=False,
+                                  local_lan=True))
+        position = len(user_rows) + 1
+        lan_origin = Origin(rel, lan_row[0]) if lan_row else Origin(rel)
+        lan_match = PacketSet.of(dst=[address_interval(n) for n in
+                                      ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")])
+        if allow_lan is None and lan_row is not None:
+            allow_lan = str(lan_row[1].get("policy", "")).lower() == "allow"
+        if allow_lan is None:
+            rules.append(Rule(position, Action.DENY, lan_match, "wireless clients accessing LAN", "", lan_origin,
+                              certain=False, reason="allowLanAccess is not in the snapshot", synthetic=True))
+        else:
+            rules.append(Rule(position, Action.PERMIT if allow_lan else Action.DENY, lan_match,
+                              f"{'allow' if allow_lan else 'deny'} wireless clients accessing LAN "
+                              f"(allowLanAccess: {str(bool(allow_lan)).lower()})", "", lan_origin,
+                              synthetic=True))
+        default = Rule(position + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel),
+                       synthetic=True)
+        return RuleList(rel, rules, default, Origin(rel))
+
+    def _l7_hop(self, rel: str, device: str, stage: str) -> Hop:
+        def build() -> Hop:
+            data = self.snapshot.read_json(rel)
+            if data is None:
+                return GapHop(device, stage, Origin(rel), reason=self._gap(rel))
+            rules = [r for i, row in enumerate(_rows(data, rel))
+                     if (r := l7_rule(row, i + 1, Origin(rel, i), self.resolver)) is not None]
+            default = Rule(len(rules) + 1, Action.PERMIT, ALL, "no L7 rule matches", "", Origin(rel),
+                           synthetic=True)
+            return FilterHop(device, stage, Origin(rel), RuleList(rel, rules, default, Origin(rel)))
+
+        return self._cached((stage, rel), build)
+
+    def _policy_rules(self, policy: dict[str, Any], with_default: bool) -> RuleList:
+        """A group policy's custom L3 rules (destination-only rows), default allow."""
+        rel = f"{self.base}/groupPolicies.json"
+        fw = policy.get("firewallAndTrafficShaping") or {}
+        rows = fw.get("l3FirewallRules") or []
+        _expect(rows, list, rel, "l3FirewallRules to be a list")
+        rules: list[Rule] = []
+        for i, row in enumerate(rows):
+            _expect(row, dict, rel, "a rule object")
+            origin = Origin(rel, policy.get("_index"))
+            for rule in l3_rules(row, i + 1, origin, self.resolver, with_source=False):
+                rules.append(_relabel(rule, f"group policy '{policy.get('name')}' rule {i + 1}"))
+        default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default allow", "", Origin(rel), synthetic=True)
+        return RuleList(f"{rel}#{policy.get('groupPolicyId')}", rules, default, Origin(rel))
+
+    def _compose(self, device: str, stage: str, base_rules: RuleList | None, base_hop: Hop | None,
+                 policy: dict[str, Any] | None) -> Hop | None:
+        """The hop where a group policy meets a layer's own rules (SSID or MX)."""
+        if policy is None:
+            return base_hop
+        if "_missing" in policy:
+            return GapHop(device, stage, reason=policy["_missing"])
+        fw = policy.get("firewallAndTrafficShaping") or {}
+        setting = str(fw.get("settings", "network default")).lower()
+        name = policy.get("name") or policy.get("groupPolicyId")
+        if setting == "network default":
+            return base_hop
+        if base_rules is None:
+            # The layer's own rules are missing: whatever the policy does, the result is unknown.
+            return base_hop
+        if setting == "custom":
+            gp = self._policy_rules(policy, with_default=False)
+            prepend = RuleList(f"{gp.name}+{base_rules.name}", gp.rules + base_rules.rules, base_rules.default)
+            replace = gp
+            return AmbiguousHop(device, f"{stage}+group-policy", None,
+                                readings={"policy rules first, then the layer's": prepend,
+                                          "policy rules replace the layer's": replace},
+                                why=f"Group policy '{name}' has custom firewall rules; Meraki does not document "
+                                    f"whether they are evaluated before the {stage} rules or replace them.")
+        if setting == "ignore":
+            skip = allow_all(f"{base_rules.name} (ignored)", None,
+                             f"group policy '{name}' ignores the network's firewall rules")
+            return AmbiguousHop(device, f"{stage}+group-policy", None,
+                                readings={"layer rules still apply": base_rules, "layer rules skipped": skip},
+                                why=f"Group policy '{name}' is set to ignore network firewall rules; Meraki does "
+                                    f"not document whether that exempts its clients from the {stage} rules.")
+        return GapHop(device, stage, reason=f"group policy '{name}' has an unknown firewall setting '{setting}'")
+
+    def _ssid_hops(self, ssid_base: str, device: str, policy: dict[str, Any] | None,
+                   gp_id: str | None) -> list[Hop]:
+        rules, hop = self._ssid_l3(ssid_base, device)
+        hops: list[Hop] = []
+        composed = self._compose(device, "ssid-l3", rules, hop, policy)
+        if composed is not None:
+            hops.append(composed)
+        hops.append(self._l7_hop(f"{ssid_base}/firewall/l7FirewallRules.json", device, "ssid-l7"))
+        if policy and "_missing" not in policy:
+            fw = policy.get("firewallAndTrafficShaping") or {}
+            if str(fw.get("settings", "")).lower() == "custom" and fw.get("l7FirewallRules"):
+                hops.append(self._policy_l7(policy, device))
+        return hops
+
+    def _policy_l7(self, policy: dict[str, Any], device: str) -> Hop:
+        rel = f"{self.base}/groupPolicies.json"
+
+        def build() -> Hop:
+            rows = (policy.get("firewallAndTrafficShaping") or {}).get("l7FirewallRules") or []
+            origin = Origin(rel, policy.get("_index"))
+            rules = [r for i, row in enumerate(rows) if isinstance(row, dict)
+                     and (r := l7_rule(row, i + 1, origin, self.resolver)) is not None]
+            default = Rule(len(rules) + 1, Action.PERMIT, ALL, "no L7 rule matches", "", origin, synthetic=True)
+            return FilterHop(device, "group-policy-l7", origin,
+                             RuleList(f"{rel}#{policy.get('groupPolicyId')}-l7", rules, default, origin))
+
+        return self._cached(("gp-l7", policy.get("groupPolicyId")), build)
+
+    # -- MX ----------------------------------------------------------------------------------------------
+    def _mx_l3(self) -> tuple[RuleList | None, Hop]:
+        rel = f"{self.base}/appliance/firewall/l3FirewallRules.json"
+        device = f"{self.net.name} / MX"
+        key = ("mx-l3",)
+        if key in self._hops:
+            hop = self._hops[key]
+            return (hop.rules if isinstance(hop, FilterHop) else None), hop
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            hop: Hop = GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
+            self._hops[key] = hop
+            return None, hop
+        rows = _rows(data, rel)
+        indexed = list(enumerate(rows))
+        default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel),
+                       synthetic=True)
+        if indexed and str(indexed[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_DEFAULT:
+            i, row = indexed.pop()
+            default = Rule(i + 1, Action.PERMIT if str(row.get("policy", "allow")).lower() == "allow"
+                           else Action.DENY, ALL, "default rule: " + str(row.get("policy", "allow")) + " any",
+                           "", Origin(rel, i), synthetic=True)
+        rules: list[Rule] = []
+        for i, row in indexed:
+            rules.extend(l3_rules(row, i + 1, Origin(rel, i), self.resolver, with_source=True))
+        rule_list = RuleList(rel, rules, default, Origin(rel))
+        hop = FilterHop(device, "mx-l3", Origin(rel), rule_list)
+        self._hops[key] = hop
+        self.net.rule_lists.append((hop, rule_list))
+        return rule_list, hop
+
+    def _mx_hops(self, vlan: _Vlan | None) -> list[Hop]:
+        device = f"{self.net.name} / MX"
+        rules, hop = self._mx_l3()
+        policy = None
+        if vlan is not None and vlan.group_policy_id is not None:
+            if self.policies is None:
+                policy = {"_missing": self.policies_reason, "groupPolicyId": vlan.group_policy_id}
+            else:
+                policy = self.policies.get(vlan.group_policy_id) or {
+                    "_missing": f"VLAN {vlan.id} names group policy {vlan.group_policy_id}, which is not in "
+                                "groupPolicies.json", "groupPolicyId": vlan.group_policy_id}
+        key = ("mx-l3-vlan", vlan.id if vlan else None)
+        composed = self._cached(key, lambda: self._compose(device, "mx-l3", rules, hop, policy))
+        return [composed, self._l7_hop(f"{self.base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7")]
+
+    def _vlan_roles(self) -> None:
+        if self.vlans is None:
+            return
+        for vlan in self.vlans:
+            role = Role("vlan", vlan.name, self.net.id, self.net.name,
+                        group_policy=vlan.group_policy_id)
+            addresses = [network_interval(vlan.subnet)] if vlan.subnet else [ANY_ADDR]
+            hops = self._mx_hops(vlan)
+            if vlan.subnet is None:
+                hops = [GapHop(f"{self.net.name} / MX", "vlan", reason=f"VLAN {vlan.id} has no subnet"), *hops]
+            role.variants = [Variant(f"VLAN {vlan.id}" if vlan.id else vlan.name, addresses, hops)]
+            self.net.roles.append(role)
+
+    def _wireless_variants(self, ssid: dict[str, Any], policy: dict[str, Any] | None, hops: list[Hop],
+                           role: Role) -> list[Variant]:
+        """Where the role's traffic lands after the AP: which MX VLAN (or a tunnel, or no MX)."""
+        mode = str(ssid.get("ipAssignmentMode", "NAT mode")).lower()
+        if mode in TUNNELLED_MODES:
+            gap = GapHop(f"{self.net.name} / SSID {ssid.get('number')}", "tunnel",
+                         reason=f"SSID uses '{ssid.get('ipAssignmentMode')}': traffic is tunnelled to a "
+                                "concentrator whose rules are not modelled")
+            return [Variant("tunnel", [ANY_ADDR], [*hops, gap])]
+        if not self.has_mx:
+            note = PassHop(f"{self.net.name}", "gateway",
+                           note="no MX in this network: the gateway beyond the access points is not in the "
+                                "snapshot")
+            return [Variant("clients", [ANY_ADDR], [*hops, note])]
+        if self.vlans is None:
+            return [Variant("clients", [ANY_ADDR], [*hops, GapHop(f"{self.net.name} / MX", "vlan",
+                                                                  reason=self.vlans_reason)])]
+        vlan_id = None
+        how = ""
+        tagging = (policy or {}).get("vlanTagging") or {}
+        if mode in BRIDGED_MODES:
+            if str(tagging.get("settings", "")).lower() == "custom" and tagging.get("vlanId") not in (None, ""):
+                vlan_id, how = tagging.get("vlanId"), "group policy VLAN tag"
+            elif ssid.get("useVlanTagging") and ssid.get("defaultVlanId") not in (None, ""):
+                vlan_id, how = ssid.get("defaultVlanId"), "SSID VLAN tag"
+        if vlan_id is not None:
+            by_id = {v.id: v for v in self.vlans}
+            try:
+                vlan = by_id.get(int(vlan_id))
+            except (TypeError, ValueError):
+                vlan = None
+            if vlan is None:
+                gap = GapHop(f"{self.net.name} / MX", "vlan",
+                             reason=f"{how} {vlan_id} is not a VLAN of this network's MX")
+                return [Variant(f"VLAN {vlan_id}", [ANY_ADDR], [*hops, gap])]
+            addresses = [network_interval(vlan.subnet)] if vlan.subnet else [ANY_ADDR]
+            return [Variant(f"VLAN {vlan.id} ({how})", addresses, [*hops, *self._mx_hops(vlan)])]
+        # NAT mode (the MX sees the AP's own address) or untagged bridging: the VLAN is the AP's, which the
+        # snapshot does not name. Every VLAN is a possibility.
+        why = "NAT mode: the MX sees the AP's address" if mode == "nat mode" else "untagged: the AP's VLAN"
+        role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
+        return [Variant(f"VLAN {v.id} ({why})", [network_interval(v.subnet)] if v.subnet else [ANY_ADDR],
+                        [*hops, *self._mx_hops(v)]) for v in self.vlans]
+
+
+def _relabel(rule: Rule, text_prefix: str) -> Rule:
+    return Rule(rule.position, rule.action, rule.match, f"{text_prefix}: {rule.text}", rule.comment, rule.origin,
+                rule.certain, rule.reason, rule.synthetic)
+
+
+def _subnet(value: Any, rel: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if value in (None, ""):
+        return None
+    try:
+        return ipaddress.ip_network(str(value).strip(), strict=False)
+    except ValueError:
+        raise SnapshotError(rel, f"bad subnet '{value}'") from None

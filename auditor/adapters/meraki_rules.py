@@ -1,0 +1,341 @@
+"""Meraki rule rows -> model rules.
+
+Handles the value syntax of Dashboard L3 rules (`any` in any case, comma lists, CIDRs, port ranges,
+`VLAN(n).*` / `VLAN(n).h`, `OBJ(id)` / `GRP(id)`, FQDNs, `Local LAN`) and L7 rules. What cannot be resolved
+becomes an uncertain rule with the reason; what cannot be parsed becomes an UNKNOWN rule over everything it
+could affect. Nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.model import Action, Origin, Rule, RuleList
+from auditor.packets import (
+    ALL,
+    ANY_ADDR,
+    ANY_PORT,
+    ANY_PROTO,
+    ANY_V4,
+    ANY_V6,
+    Interval,
+    PacketSet,
+    address_interval,
+    network_interval,
+)
+
+RFC1918 = [address_interval(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+MERAKI_PROTOCOLS: dict[str, list[Interval]] = {
+    "tcp": [(6, 6)], "udp": [(17, 17)], "icmp": [(1, 1)], "icmp6": [(58, 58)], "any": [ANY_PROTO],
+}
+_VLAN_REF = re.compile(r"^vlan\((\d+)\)\.(\*|\d+)$", re.IGNORECASE)
+_OBJ_REF = re.compile(r"^(obj|grp)\(([^)]*)\)$", re.IGNORECASE)
+_FQDN = re.compile(r"^(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$", re.IGNORECASE)
+VPN_APP_PATTERN = re.compile(r"vpn|ipsec|\bike|l2tp|sstp|tunnel|remote access|anyconnect|openvpn|wireguard",
+                             re.IGNORECASE)
+
+
+class ValueError_(ValueError):
+    """A value the Dashboard would not accept or we cannot read."""
+
+
+@dataclass(slots=True)
+class Resolver:
+    """What rule values refer to in one network: its VLANs, the org's policy objects, and DNS data
+    (the FQDNs of VPN servers from audit.yaml, which name their addresses)."""
+
+    vlans: dict[int, ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+    vlans_reason: str = "VLANs are not in the snapshot"
+    objects: dict[str, dict[str, Any]] | None = None
+    groups: dict[str, dict[str, Any]] | None = None
+    objects_reason: str = "policy objects are not in the snapshot"
+    dns: dict[str, list[Interval]] = field(default_factory=dict)
+
+    def lookup_name(self, name: str) -> list[Interval] | None:
+        name = name.lower().rstrip(".")
+        if name in self.dns:
+            return self.dns[name]
+        for pattern, intervals in self.dns.items():
+            if pattern.startswith("*.") and name.endswith(pattern[1:]):
+                return intervals
+        return None
+
+    def names_matching(self, pattern: str) -> list[Interval]:
+        """Addresses of known names that a (possibly wildcard) host pattern covers."""
+        pattern = pattern.lower().rstrip(".")
+        out: list[Interval] = []
+        for name, intervals in self.dns.items():
+            if name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])) or \
+                    name.endswith("." + pattern):
+                out.extend(intervals)
+        return out
+
+
+@dataclass(slots=True)
+class Addresses:
+    certain: list[Interval] = field(default_factory=list)
+    uncertain: list[Interval] = field(default_factory=list)  # what unresolved items may cover
+    reasons: list[str] = field(default_factory=list)
+
+
+def parse_addresses(value: Any, resolver: Resolver, *, allow_local_lan: bool = False) -> Addresses:
+    if value is None:
+        raise ValueError_("missing address")
+    out = Addresses()
+    for raw in str(value).split(","):
+        item = raw.strip()
+        low = item.lower()
+        if not item:
+            continue
+        if low == "any":
+            out.certain.append(ANY_ADDR)
+        elif low == "local lan" and allow_local_lan:
+            out.certain.extend(RFC1918)
+        elif match := _VLAN_REF.match(item):
+            _vlan_ref(int(match.group(1)), match.group(2), resolver, out, item)
+        elif match := _OBJ_REF.match(item):
+            _object_ref(match.group(1).lower(), match.group(2).strip(), resolver, out, item)
+        elif _looks_like_address(item):
+            try:
+                out.certain.append(address_interval(item))
+            except ValueError:
+                raise ValueError_(f"bad address '{item}'") from None
+        elif _FQDN.match(item):
+            _fqdn(item, resolver, out)
+        else:
+            raise ValueError_(f"cannot read address '{item}'")
+    return out
+
+
+def _looks_like_address(item: str) -> bool:
+    head = item.split("/")[0]
+    return bool(re.fullmatch(r"[0-9.]+", head) or ":" in head)
+
+
+def _vlan_ref(vlan_id: int, host: str, resolver: Resolver, out: Addresses, item: str) -> None:
+    if resolver.vlans is None:
+        out.uncertain.append(ANY_ADDR)
+        out.reasons.append(f"{item} cannot be resolved: {resolver.vlans_reason}")
+        return
+    subnet = resolver.vlans.get(vlan_id)
+    if subnet is None:
+        out.uncertain.append(ANY_ADDR)
+        out.reasons.append(f"{item} names VLAN {vlan_id}, which this network does not have")
+        return
+    if host == "*":
+        out.certain.append(network_interval(subnet))
+        return
+    offset = int(host)
+    if offset >= subnet.num_addresses:
+        raise ValueError_(f"{item}: host {offset} is outside VLAN {vlan_id} ({subnet})")
+    address = subnet.network_address + offset
+    out.certain.append(address_interval(str(address)))
+
+
+def _object_ref(kind: str, ref: str, resolver: Resolver, out: Addresses, item: str,
+                depth: int = 0) -> None:
+    table = resolver.objects if kind == "obj" else resolver.groups
+    if table is None:
+        out.uncertain.append(ANY_ADDR)
+        out.reasons.append(f"{item} cannot be resolved: {resolver.objects_reason}")
+        return
+    entry = table.get(ref)
+    if entry is None:
+        out.uncertain.append(ANY_ADDR)
+        out.reasons.append(f"{item} is not among the organization's policy {'objects' if kind == 'obj' else 'groups'}")
+        return
+    if kind == "grp":
+        for object_id in entry.get("objectIds") or []:
+            _object_ref("obj", str(object_id), resolver, out, f"{item} -> OBJ({object_id})", depth + 1)
+        return
+    obj_type = str(entry.get("type", "")).lower()
+    if obj_type in ("cidr", "adaptivepolicyipv4cidr") and entry.get("cidr"):
+        try:
+            out.certain.append(address_interval(str(entry["cidr"])))
+        except ValueError:
+            out.uncertain.append(ANY_ADDR)
+            out.reasons.append(f"{item} has an unreadable cidr '{entry['cidr']}'")
+    elif obj_type == "ipandmask" and entry.get("ip") and entry.get("mask"):
+        try:
+            out.certain.append(address_interval(f"{entry['ip']}/{entry['mask']}"))
+        except ValueError:
+            out.uncertain.append(ANY_ADDR)
+            out.reasons.append(f"{item} has an unreadable ip/mask")
+    elif obj_type == "fqdn" and entry.get("fqdn"):
+        _fqdn(str(entry["fqdn"]), resolver, out, via=item)
+    else:
+        out.uncertain.append(ANY_ADDR)
+        out.reasons.append(f"{item} is a policy object of type '{obj_type}' that does not name addresses")
+
+
+def _fqdn(name: str, resolver: Resolver, out: Addresses, via: str = "") -> None:
+    resolved = resolver.lookup_name(name)
+    label = f"{via} ({name})" if via else name
+    if resolved is not None:
+        out.certain.extend(resolved)
+        return
+    # An FQDN whose addresses we do not know may be any address, including the server's.
+    out.uncertain.append(ANY_ADDR)
+    out.reasons.append(f"FQDN {label} cannot be resolved from the snapshot (no DNS data names it)")
+
+
+def parse_ports(value: Any) -> list[Interval]:
+    if value is None:
+        return [ANY_PORT]
+    out: list[Interval] = []
+    for raw in str(value).split(","):
+        item = raw.strip().lower()
+        if not item:
+            continue
+        if item == "any":
+            return [ANY_PORT]
+        lo, sep, hi = item.partition("-")
+        if not lo.strip().isdigit() or (sep and not hi.strip().isdigit()):
+            raise ValueError_(f"bad port '{raw.strip()}'")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if not (1 <= first <= last <= 65535):
+            raise ValueError_(f"port out of range '{raw.strip()}'")
+        out.append((first, last))
+    if not out:
+        raise ValueError_("empty port list")
+    return out
+
+
+def parse_protocol(value: Any) -> list[Interval]:
+    protocol = str(value if value is not None else "any").strip().lower()
+    if protocol not in MERAKI_PROTOCOLS:
+        raise ValueError_(f"unknown protocol '{value}'")
+    return MERAKI_PROTOCOLS[protocol]
+
+
+def rule_text(row: dict[str, Any], *, with_source: bool) -> str:
+    proto = str(row.get("protocol", "any")).lower()
+    dst = f"{row.get('destCidr', 'any')}:{row.get('destPort', 'any')}"
+    if with_source:
+        return f"{row.get('policy', '?')} {proto} {row.get('srcCidr', 'any')}:{row.get('srcPort', 'any')} -> {dst}"
+    return f"{row.get('policy', '?')} {proto} -> {dst}"
+
+
+def l3_rules(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, *,
+             with_source: bool, local_lan: bool = False) -> list[Rule]:
+    """One Dashboard L3 row as one or two model rules (the resolved part certain, the rest uncertain)."""
+    text = rule_text(row, with_source=with_source)
+    comment = str(row.get("comment") or "")
+    try:
+        policy = str(row.get("policy", "")).strip().lower()
+        if policy not in ("allow", "deny"):
+            raise ValueError_(f"unknown policy '{row.get('policy')}'")
+        action = Action.PERMIT if policy == "allow" else Action.DENY
+        protos = parse_protocol(row.get("protocol"))
+        dports = parse_ports(row.get("destPort"))
+        dst = parse_addresses(row.get("destCidr"), resolver, allow_local_lan=local_lan)
+        if with_source:
+            sports = parse_ports(row.get("srcPort"))
+            src = parse_addresses(row.get("srcCidr", "any"), resolver)
+        else:
+            sports, src = [ANY_PORT], Addresses(certain=[ANY_ADDR])
+        family = _ip_version(row.get("ipVer"))
+    except ValueError_ as exc:
+        return [Rule(position, Action.UNKNOWN, ALL, text, comment, origin,
+                     reason=f"{origin}: {exc}; the rule may match any VPN flow")]
+
+    def build(src_iv: list[Interval], dst_iv: list[Interval]) -> PacketSet:
+        src_iv = _clip(src_iv, family)
+        dst_iv = _clip(dst_iv, family)
+        if not src_iv or not dst_iv:
+            return PacketSet()
+        return PacketSet.of(src_iv, dst_iv, protos, sports, dports)
+
+    rules: list[Rule] = []
+    if src.certain and dst.certain:
+        rules.append(Rule(position, action, build(src.certain, dst.certain), text, comment, origin))
+    if src.uncertain or dst.uncertain:
+        may = build(src.certain + src.uncertain, dst.certain + dst.uncertain)
+        if rules:
+            may = may - rules[0].match
+        reasons = "; ".join(src.reasons + dst.reasons)
+        rules.append(Rule(position, action, may, text, comment, origin, certain=False, reason=reasons))
+    return rules
+
+
+def _ip_version(value: Any) -> Interval | None:
+    version = str(value or "both").strip().lower()
+    if version in ("both", "any", ""):
+        return None
+    if version == "ipv4":
+        return ANY_V4
+    if version == "ipv6":
+        return ANY_V6
+    raise ValueError_(f"unknown ipVer '{value}'")
+
+
+def _clip(intervals: list[Interval], family: Interval | None) -> list[Interval]:
+    if family is None:
+        return intervals
+    lo, hi = family
+    return [(max(a, lo), min(b, hi)) for a, b in intervals if a <= hi and lo <= b]
+
+
+def l7_rule(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver) -> Rule | None:
+    """An L7 deny as an uncertain rule over what it could block, or None when it cannot touch VPN flows.
+
+    L7 rules match on signatures, names and countries the snapshot cannot evaluate; the ones that could
+    match VPN traffic make it unknown (DESIGN.md), with the reason.
+    """
+    kind = str(row.get("type", "")).strip()
+    value = row.get("value")
+    text = f"{row.get('policy', 'deny')} {kind} {_l7_value_text(value)}"
+    if str(row.get("policy", "deny")).lower() != "deny":
+        return Rule(position, Action.UNKNOWN, ALL, text, "", origin,
+                    reason=f"{origin}: an L7 rule with policy '{row.get('policy')}' is not understood")
+    if kind in ("application", "applicationCategory"):
+        name = _l7_value_text(value)
+        if not VPN_APP_PATTERN.search(name):
+            return None
+        return Rule(position, Action.DENY, ALL, text, "", origin, certain=False,
+                    reason=f"L7 {kind} '{name}' may classify VPN traffic and block it")
+    if kind == "port":
+        try:
+            ports = parse_ports(value)
+        except ValueError_:
+            return Rule(position, Action.UNKNOWN, ALL, text, "", origin,
+                        reason=f"{origin}: unreadable L7 port value '{value}'")
+        return Rule(position, Action.DENY, PacketSet.of(dport=ports), text, "", origin, certain=False,
+                    reason=f"L7 port rule {value}: how it treats UDP is not documented")
+    if kind == "ipRange":
+        cidr, _, port = str(value or "").partition(":")
+        try:
+            dst = [address_interval(cidr)]
+            ports = parse_ports(port) if port else [ANY_PORT]
+        except (ValueError, ValueError_):
+            return Rule(position, Action.UNKNOWN, ALL, text, "", origin,
+                        reason=f"{origin}: unreadable L7 ipRange '{value}'")
+        return Rule(position, Action.DENY, PacketSet.of(dst=dst, dport=ports), text, "", origin,
+                    certain=False, reason=f"L7 ipRange rule {value}")
+    if kind == "host":
+        covered = resolver.names_matching(str(value or ""))
+        if not covered:
+            return None  # IKE carries no host name; only a name the clients dial can be matched
+        return Rule(position, Action.DENY, PacketSet.of(dst=covered), text, "", origin, certain=False,
+                    reason=f"L7 host rule '{value}' names the VPN server; whether it blocks traffic to the "
+                           "address is not documented")
+    if kind in ("blockedCountries", "allowedCountries", "blacklistedCountries", "whitelistedCountries"):
+        return Rule(position, Action.DENY, ALL, text, "", origin, certain=False,
+                    reason=f"L7 {kind} rule: the country of the VPN server's address is not in the snapshot")
+    return Rule(position, Action.UNKNOWN, ALL, text, "", origin,
+                reason=f"{origin}: L7 rule type '{kind}' is not understood")
+
+
+def _l7_value_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name") or value.get("id") or value)
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def allow_all(name: str, origin: Origin | None, text: str = "default allow") -> RuleList:
+    return RuleList(name, [], Rule(1, Action.PERMIT, ALL, text, "", origin, synthetic=True), origin)

@@ -1,0 +1,86 @@
+"""audit.yaml (CONTRACT section 3), validated with pydantic: unknown keys are errors naming the key."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditor.snapshot import SnapshotError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Strict):
+    name: str
+    address: str
+    fqdn: str | None = None
+    protocols: list[str] = Field(default_factory=lambda: ["ikev2", "sstp"])
+    path: list[str] = Field(default_factory=list)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        ipaddress.ip_address(value.strip())
+        return value.strip()
+
+
+class ScopeConfig(_Strict):
+    networks: list[str] = Field(default_factory=list)
+
+
+class ProtocolOverride(_Strict):
+    flows: list[str]
+    title: str | None = None
+    windows_errors: list[int] = Field(default_factory=list)
+
+
+class SourceConfig(_Strict):
+    name: str
+    prefixes: list[str]
+    enters: str | None = None
+
+    @field_validator("prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            ipaddress.ip_network(prefix.strip(), strict=False)
+        return value
+
+
+class AuditConfig(_Strict):
+    vpn_servers: list[ServerConfig] = Field(default_factory=list)
+    scope: ScopeConfig = Field(default_factory=ScopeConfig)
+    protocols: dict[str, ProtocolOverride] = Field(default_factory=dict)
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+
+def load_config(path: Path | None) -> AuditConfig:
+    """Read and validate audit.yaml; an absent file gives an empty config (servers then must come from
+    elsewhere). Errors raise SnapshotError naming the file and the offending key or line."""
+    if path is None or not path.is_file():
+        return AuditConfig()
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw: Any = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise SnapshotError(str(path), f"malformed YAML: {getattr(exc, 'problem', exc)}", line) from None
+    if not isinstance(raw, dict):
+        raise SnapshotError(str(path), "expected a mapping at the top level")
+    try:
+        return AuditConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key '{key}'"
+        else:
+            message = f"invalid value at '{key}': {first['msg']}"
+        raise SnapshotError(str(path), message) from None

@@ -1,0 +1,90 @@
+"""The path graph: roles -> client-side enforcement points -> internet -> server-side devices -> servers.
+
+A `networkx.DiGraph` whose nodes are role variants, hops, the internet and servers; edges follow the order
+of traversal. Hops shared by several roles (an SSID's L3 list, a network's MX) are one node, so the graph
+shows which roles depend on which enforcement point. The trace follows each role's own hop sequence; the
+graph answers the questions graphs are good at: which devices stand in front of a server, in which order,
+and which roles cross a given hop.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from auditor.model import Device, Hop, Model, Role, VpnServer
+
+INTERNET = "internet"
+
+
+def server_node(server: VpnServer) -> str:
+    return f"server:{server.name}"
+
+
+def role_node(role: Role, variant_label: str) -> str:
+    return f"role:{role.key}|{variant_label}"
+
+
+def hop_node(hop: Hop) -> str:
+    return f"hop:{id(hop)}"
+
+
+def devices_in_front(model: Model, server: VpnServer) -> tuple[list[Device], list[str]]:
+    """The server-side devices on a server's path, outermost first, and problems placing them.
+
+    audit.yaml `path` wins; without it, every device that owns the server's address is placed, ordered by
+    tier (perimeter before load balancer).
+    """
+    problems: list[str] = []
+    if server.path:
+        chosen = []
+        for name in server.path:
+            device = model.devices.get(name)
+            if device is None:
+                problems.append(f"audit.yaml path of '{server.name}' names '{name}', which is not in the snapshot")
+            else:
+                chosen.append(device)
+        return chosen, problems
+    owners = [d for d in model.devices.values() if d.owns(server)]
+    return sorted(owners, key=lambda d: (d.tier, d.name)), problems
+
+
+def build_graph(model: Model) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_node(INTERNET, kind="internet")
+    for server in model.servers:
+        graph.add_node(server_node(server), kind="server", server=server)
+        previous = INTERNET
+        for device in devices_in_front(model, server)[0]:
+            for hop in device.hops(server):
+                node = hop_node(hop)
+                graph.add_node(node, kind="hop", hop=hop, device=device.name)
+                graph.add_edge(previous, node)
+                previous = node
+        graph.add_edge(previous, server_node(server))
+    roles = [role for net in model.networks for role in net.roles] + model.extra_roles
+    for role in roles:
+        for variant in role.variants:
+            start = role_node(role, variant.label)
+            graph.add_node(start, kind="role", role=role, variant=variant)
+            previous = start
+            for hop in variant.hops:
+                node = hop_node(hop)
+                graph.add_node(node, kind="hop", hop=hop)
+                graph.add_edge(previous, node)
+                previous = node
+            graph.add_edge(previous, INTERNET)
+    return graph
+
+
+def server_side_hops(graph: nx.DiGraph, server: VpnServer) -> list[list[Hop]]:
+    """Every hop sequence from the internet to the server (one per branch)."""
+    return [[graph.nodes[n]["hop"] for n in path[1:-1]]
+            for path in nx.all_simple_paths(graph, INTERNET, server_node(server))]
+
+
+def roles_crossing(graph: nx.DiGraph, hop: Hop) -> list[Role]:
+    """Roles whose path crosses a hop (e.g. everyone affected by one MX rule list)."""
+    node = hop_node(hop)
+    if node not in graph:
+        return []
+    return [graph.nodes[n]["role"] for n in nx.ancestors(graph, node) if graph.nodes[n].get("kind") == "role"]

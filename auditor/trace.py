@@ -1,0 +1,182 @@
+"""Push a flow's packet set along a chain of hops and explain what happened at each.
+
+Per hop, the packets still in play are split by the hop into permitted, translated, denied and unknown
+parts. Permitted and translated parts go on; denied parts stop (blocked, with the deciding rule); unknown
+parts go on as unknown. Unknown packets that a later hop certainly denies are blocked whichever way the
+earlier uncertainty resolves, so they count as blocked there.
+
+Verdict: `allowed` when every packet reaches the server with certainty, `blocked` when none does and
+nothing is unknown, `partial` when some are blocked and the rest allowed, `unknown` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from auditor.checks import Flow
+from auditor.model import Decision, Hop, Role, Segment, Variant, VpnServer
+from auditor.packets import EMPTY, PROTO_NUMBERS, PacketSet, address_interval
+
+
+@dataclass(slots=True)
+class HopTrace:
+    hop: Hop
+    decision: Decision  # summary: permit | deny | partial | unknown | translate
+    segments: tuple[Segment, ...]  # what the hop did with the packets that reached it (certain ones first)
+    unknown_in: bool = False  # packets reached this hop only through an earlier unknown
+
+    @property
+    def principal(self) -> Segment | None:
+        """The segment that best explains the hop's decision: a deny if any, else unknown, else the first."""
+        for wanted in (Decision.DENY, Decision.UNKNOWN, Decision.TRANSLATE, Decision.PERMIT):
+            for seg in self.segments:
+                if seg.decision is wanted:
+                    return seg
+        return None
+
+
+@dataclass(slots=True)
+class FlowTrace:
+    flow: Flow
+    variant: str
+    verdict: str
+    hops: list[HopTrace]
+    allowed: PacketSet
+    blocked: list[tuple[Hop, Segment]]
+    unknown: list[tuple[Hop, Segment]]
+    reason: str = ""
+    variants: list[FlowTrace] = field(default_factory=list)  # when the role had several variants
+
+
+@dataclass(slots=True)
+class PathResult:
+    role: Role
+    server: VpnServer
+    protocol: str
+    trace: FlowTrace
+
+    @property
+    def verdict(self) -> str:
+        return self.trace.verdict
+
+
+def flow_packets(flow: Flow, sources: list[tuple[int, int]], server: VpnServer) -> PacketSet:
+    proto = PROTO_NUMBERS[flow.ip_protocol]
+    return PacketSet.flow(sources, [address_interval(server.address)], proto, flow.dst_port)
+
+
+def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str) -> FlowTrace:
+    certain, maybe = packets, EMPTY
+    records: list[HopTrace] = []
+    blocked: list[tuple[Hop, Segment]] = []
+    first_unknown: list[tuple[Hop, Segment]] = []
+    for hop in hops:
+        if not certain and not maybe:
+            break
+        segs_certain = hop.apply(certain) if certain else ()
+        segs_maybe = hop.apply(maybe) if maybe else ()
+        next_certain, next_maybe = EMPTY, EMPTY
+        for seg in segs_certain:
+            if seg.decision in (Decision.PERMIT, Decision.TRANSLATE):
+                next_certain = next_certain | seg.leaving
+            elif seg.decision is Decision.DENY:
+                blocked.append((hop, seg))
+            else:
+                next_maybe = next_maybe | seg.leaving
+                first_unknown.append((hop, seg))
+        for seg in segs_maybe:
+            if seg.decision is Decision.DENY:
+                blocked.append((hop, seg))
+            else:
+                next_maybe = next_maybe | seg.leaving
+        records.append(HopTrace(hop, _summarise(segs_certain + segs_maybe), segs_certain + segs_maybe,
+                                unknown_in=not certain))
+        certain, maybe = next_certain, next_maybe
+    unknown = first_unknown if maybe else []
+    trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), records, certain, blocked, unknown)
+    trace.reason = _reason(trace)
+    return trace
+
+
+def _summarise(segments: tuple[Segment, ...]) -> Decision:
+    kinds = {seg.decision for seg in segments}
+    if Decision.UNKNOWN in kinds:
+        return Decision.UNKNOWN
+    if Decision.DENY in kinds:
+        return Decision.DENY if len(kinds) == 1 else Decision.PARTIAL
+    if Decision.TRANSLATE in kinds:
+        return Decision.TRANSLATE
+    return Decision.PERMIT
+
+
+def _verdict(allowed: PacketSet, blocked: list, maybe: PacketSet) -> str:
+    if maybe:
+        return "unknown"
+    if not blocked:
+        return "allowed" if allowed else "unknown"
+    return "partial" if allowed else "blocked"
+
+
+def _rule_ref(hop: Hop, seg: Segment) -> str:
+    rule = seg.rule
+    where = f"{hop.device} ({hop.stage})"
+    if rule is None:
+        return f"at {where}"
+    comment = f" \"{rule.comment}\"" if rule.comment else ""
+    label = "default rule" if rule.synthetic else f"rule {rule.position}"
+    return f"at {where} by {label} ({rule.text}){comment}"
+
+
+def _reason(trace: FlowTrace) -> str:
+    flow = str(trace.flow)
+    if trace.verdict == "allowed":
+        return f"{flow} passes every hop."
+    if trace.verdict == "blocked":
+        hop, seg = trace.blocked[0]
+        return f"{flow} is blocked {_rule_ref(hop, seg)}."
+    if trace.verdict == "partial":
+        hop, seg = trace.blocked[0]
+        return (f"{flow} is blocked for sources {seg.packets.describe_sources()} {_rule_ref(hop, seg)}; "
+                f"allowed for {trace.allowed.describe_sources()}.")
+    if trace.unknown:
+        hop, seg = trace.unknown[0]
+        extra = ""
+        if trace.blocked:
+            bhop, bseg = trace.blocked[0]
+            extra = f" Part of it is certainly blocked {_rule_ref(bhop, bseg)}."
+        return f"{flow} is unknown at {hop.device} ({hop.stage}): {seg.reason}.{extra}".replace("..", ".")
+    return f"{flow}: no packet of the flow was traced (the role has no source addresses)."
+
+
+def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop]) -> FlowTrace:
+    """Trace every variant of a role; if the variants disagree the result is unknown."""
+    traces = [trace_chain([*variant.hops, *server_side], flow_packets(flow, variant.addresses, server), flow,
+                          variant.label) for variant in role.variants]
+    if not traces:
+        empty = FlowTrace(flow, "none", "unknown", [], EMPTY, [], [],
+                          reason=f"{flow}: the role has no known way to the server")
+        return empty
+    if len(traces) == 1:
+        return traces[0]
+    verdicts = {t.verdict for t in traces}
+    worst = _worst(traces)
+    if len(verdicts) == 1:
+        combined = FlowTrace(flow, worst.variant, worst.verdict, worst.hops, worst.allowed, worst.blocked,
+                             worst.unknown, worst.reason, traces)
+        return combined
+    parts = "; ".join(f"{t.variant}: {t.verdict}" for t in traces)
+    reason = (f"{flow} depends on which of {len(traces)} possible paths the role takes, which the snapshot "
+              f"does not say ({parts}). {worst.reason}")
+    return FlowTrace(flow, worst.variant, "unknown", worst.hops, worst.allowed, worst.blocked, worst.unknown,
+                     reason, traces)
+
+
+_SEVERITY = {"blocked": 3, "partial": 2, "unknown": 1, "allowed": 0}
+
+
+def _worst(traces: list[FlowTrace]) -> FlowTrace:
+    return max(traces, key=lambda t: _SEVERITY[t.verdict])
+
+
+def describe_variants(variants: list[Variant]) -> str:
+    return ", ".join(v.label for v in variants)

@@ -1,0 +1,73 @@
+"""Helpers shared by the path checks (not a check itself: it defines no CHECK)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.model import Hop, Role, Segment, VpnServer
+from auditor.trace import PathResult
+
+
+def grouped(ctx: AuditContext) -> dict[tuple[Role, VpnServer, str], list[PathResult]]:
+    """Paths per (role, server, protocol): a protocol fails when any of its flows fails."""
+    groups: dict[tuple[Role, VpnServer, str], list[PathResult]] = defaultdict(list)
+    for path in ctx.paths:
+        groups[(path.role, path.server, path.protocol)].append(path)
+    return groups
+
+
+def network_of(role: Role) -> dict[str, str] | None:
+    if role.network_id is None:
+        return None
+    return {"id": role.network_id, "name": role.network_name or role.network_id}
+
+
+def rule_evidence(hop: Hop, seg: Segment) -> dict[str, Any]:
+    rule = seg.rule
+    out: dict[str, Any] = {"device": hop.device, "stage": hop.stage, "decision": seg.decision.value}
+    if rule is not None:
+        out["rule"] = {"index": rule.position, "text": rule.text, "comment": rule.comment,
+                       "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic}
+    if seg.reason:
+        out["reason"] = seg.reason
+    out["sources"] = seg.packets.describe_sources()
+    return out
+
+
+def role_label(role: Role) -> str:
+    label = f"{role.kind} '{role.name}'"
+    if role.ssid and role.kind != "ssid":
+        label += f" on SSID '{role.ssid}'"
+    if role.network_name:
+        label = f"{role.network_name}: {label}"
+    if role.phase == "pre-auth":
+        label += " before splash sign-on"
+    return label
+
+
+def fix_for(hop: Hop, seg: Segment, flows: list[str], server: VpnServer) -> str:
+    rule = seg.rule
+    ports = ",".join(sorted({f.split("/")[1] for f in flows if "/" in f}, key=int))
+    protos = "/".join(sorted({f.split("/")[0] for f in flows}))
+    want = f"allow {protos} to {server.address} port {ports}" if ports else f"allow {protos} to {server.address}"
+    if rule is None:
+        return f"At {hop.device} ({hop.stage}): {want}."
+    if hop.stage == "splash":
+        return (f"At {hop.device}: add {server.address}/32 to the walled garden, or set "
+                "blockAllTrafficBeforeSignOn to false, or tell users to sign on before connecting the VPN.")
+    if rule.synthetic:
+        return f"At {hop.device} ({hop.stage}): the default rule ({rule.text}) denies it; add an {want} rule."
+    where = f" in {rule.origin}" if rule.origin else ""
+    comment = f' "{rule.comment}"' if rule.comment else ""
+    return (f"At {hop.device} ({hop.stage}), rule {rule.position} ({rule.text}){comment}{where} denies it: "
+            f"insert an {want} "
+            f"above rule {rule.position}, or narrow rule {rule.position} so it does not match.")
+
+
+def make(check: CheckMeta, role: Role, server: VpnServer, protocol: str, title: str, remediation: str,
+         evidence: dict[str, Any], windows_errors: tuple[int, ...] | None = None) -> Finding:
+    evidence = {"server": server.name, "protocol": protocol, "phase": role.phase, **evidence}
+    return Finding(check, title, remediation, network_of(role), role.describe(), None, evidence,
+                   windows_errors=windows_errors)
