@@ -1,0 +1,102 @@
+"""`vpn-auditor collect ...`: pull configuration into a snapshot directory (CONTRACT section 1).
+
+`collect_app` is mounted by the main CLI (`auditor.cli`) as the `collect` command group.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from auditor.collect.meraki import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    ORG_RATE,
+    CollectorConfig,
+    CollectResult,
+    CollectUsageError,
+    run_collect,
+)
+
+collect_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+EXIT_USAGE = 2
+
+
+@collect_app.callback()
+def collect_group() -> None:
+    """Pull configuration from live systems into a snapshot directory (read-only)."""
+
+
+def _fail_usage(message: str) -> typer.Exit:
+    typer.echo(f"vpn-auditor collect: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _api_key() -> str:
+    """The Dashboard API key: from the environment, or asked for on a terminal; never from argv."""
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key and sys.stdin.isatty():
+        key = typer.prompt("Meraki Dashboard API key", hide_input=True, default="", show_default=False).strip()
+    if not key:
+        raise _fail_usage(f"no Dashboard API key: set {API_KEY_ENV} (stdin is not a terminal to ask for it)")
+    return key
+
+
+@collect_app.command("meraki")
+def collect_meraki(
+    out: Annotated[Path, typer.Option("--out", help="Snapshot directory to write (created if needed).")],
+    org: Annotated[list[str] | None, typer.Option(
+        "--org", help="Organization ID; repeat for several. Default: every organization the key can read.")] = None,
+    network: Annotated[list[str] | None, typer.Option(
+        "--network", help="Network ID or name; repeat for several. Default: every network.")] = None,
+    base_url: Annotated[str, typer.Option(
+        "--base-url", envvar=BASE_URL_ENV, help="Dashboard API base URL (regional cloud, test server).")
+    ] = DEFAULT_BASE_URL,
+    rate: Annotated[float, typer.Option(
+        "--rate", min=0.1, help="Requests per second per organization (the Dashboard allows 10).")] = ORG_RATE,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per request.")] = 60.0,
+    retries: Annotated[int, typer.Option(
+        "--retries", min=1, help="Attempts per request (429s are always absorbed).")] = 5,
+) -> None:
+    """Pull Meraki Dashboard data into SNAPSHOT/meraki/ (GET requests only).
+
+    The API key comes from MERAKI_DASHBOARD_API_KEY. Exit code 0 when every call succeeded or the
+    feature is absent, 3 when some calls failed (the snapshot is still written), 2 for usage errors.
+    """
+    key = _api_key()
+    stderr = Console(stderr=True)
+    config = CollectorConfig(out=out, api_key=key, orgs=org or [], networks=network or [], base_url=base_url,
+                             rate=rate, timeout=timeout, maximum_retries=retries,
+                             show_progress=stderr.is_terminal)
+    try:
+        result = run_collect(config)
+    except CollectUsageError as exc:
+        raise _fail_usage(str(exc)) from None
+    _report(result, stderr)
+    raise typer.Exit(result.exit_code)
+
+
+def _report(result: CollectResult, stderr: Console) -> None:
+    """Say what went wrong (always) and how it went (on a terminal); quiet when all is well and piped."""
+    if result.unmatched_networks:
+        typer.echo(f"vpn-auditor collect: no network with ID or name {', '.join(result.unmatched_networks)} "
+                   f"in organization(s) {', '.join(result.orgs) or '(none)'}", err=True)
+    if result.failed:
+        typer.echo(f"vpn-auditor collect: {result.failed} of {result.calls} calls failed; the snapshot is "
+                   f"incomplete (details in {result.manifest})", err=True)
+        for call in result.failures[:10]:
+            status = f"HTTP {call.status}" if call.status is not None else "no response"
+            typer.echo(f"  {call.path}: {status} {call.error or ''}".rstrip(), err=True)
+        if result.failed > 10:
+            typer.echo(f"  ... and {result.failed - 10} more", err=True)
+    if stderr.is_terminal:
+        stderr.print(f"{result.networks} networks, {result.calls} calls ({result.ok} ok, {result.absent} absent, "
+                     f"{result.failed} failed), {result.rate_limited} x 429 absorbed, {result.elapsed:.1f} s",
+                     highlight=False)
