@@ -1,0 +1,178 @@
+"""`vpn-auditor`: wires collect -> snapshot -> audit -> report. No logic of its own lives here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from auditor import __version__
+from auditor.snapshot import SnapshotError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+app = typer.Typer(name="vpn-auditor", no_args_is_help=True, add_completion=False,
+                  help="Can VPN traffic from every Wi-Fi role reach the VPN server? Audit it from configuration.")
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    junit = "junit"
+    html = "html"
+    markdown = "markdown"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
+
+
+def _silence_libraries() -> None:
+    """ciscoconfparse logs through loguru to stdout on every parse; JSON on stdout must stay clean."""
+    logging.getLogger("meraki").setLevel(logging.WARNING)
+    try:
+        from loguru import logger
+
+        logger.remove()
+    except ImportError:
+        pass
+
+
+def _usage_error(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def exit_code(result, fail_on: FailOn, allow_unknown: bool) -> int:  # type: ignore[no-untyped-def]
+    from auditor.checks import SEVERITY_ORDER
+
+    if fail_on is not FailOn.never:
+        threshold = SEVERITY_ORDER[fail_on.value]
+        if any(SEVERITY_ORDER[f.effective_severity] >= threshold for f in result.findings):
+            return EXIT_FINDINGS
+    if not allow_unknown and any(p.verdict == "unknown" for p in result.paths):
+        return EXIT_UNKNOWN
+    return EXIT_OK
+
+
+def _render(result, fmt: Format, output: Path | None) -> None:  # type: ignore[no-untyped-def]
+    if fmt is Format.text:
+        from auditor.report import text
+
+        if output is None:
+            console = Console()
+            if not console.is_terminal:
+                console = Console(width=160)  # pipes and CI logs: wide enough that tables stay readable
+            text.render(result, console)
+        else:
+            with output.open("w", encoding="utf-8") as handle:
+                text.render(result, Console(file=handle, width=160, force_terminal=False))
+        return
+    from auditor.report import render_format
+
+    try:
+        body = render_format(result, fmt.value)
+    except KeyError:
+        raise _usage_error(f"format '{fmt.value}' is not available in this version") from None
+    if output is None:
+        sys.stdout.write(body)
+    else:
+        output.write_text(body, encoding="utf-8")
+
+
+@app.command()
+def audit(
+    snapshot: Annotated[Path | None, typer.Argument(help="Snapshot directory to audit.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="audit.yaml (default: SNAPSHOT/audit.yaml).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to a file.")] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that exits 1.")] = FailOn.error,
+    allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Do not exit 3 on unknown flows.")] = False,
+    org: Annotated[list[str] | None, typer.Option("--org", help="Collect this org live first.")] = None,
+    network: Annotated[list[str] | None, typer.Option("--network", help="Limit live collection.")] = None,
+    snapshot_out: Annotated[Path | None, typer.Option("--snapshot-out", help="Keep the live snapshot here.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", envvar="MERAKI_BASE_URL")] = None,
+) -> None:
+    """Audit a snapshot offline (or collect an org live with --org, then audit it)."""
+    _silence_libraries()
+    from auditor.audit import run_audit
+
+    if org:
+        snapshot = _collect_for_audit(org, network, snapshot_out, base_url)
+    if snapshot is None:
+        raise _usage_error("give a SNAPSHOT directory or --org")
+    try:
+        result = run_audit(snapshot, config)
+    except SnapshotError as exc:
+        raise _usage_error(str(exc)) from None
+    _render(result, fmt, output)
+    raise typer.Exit(exit_code(result, fail_on, allow_unknown))
+
+
+def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: Path | None,
+                       base_url: str | None) -> Path:
+    try:
+        from auditor.cli_collect import collect_for_audit
+    except ImportError:
+        raise _usage_error("live collection is not available in this build") from None
+    return collect_for_audit(org, network or [], snapshot_out, base_url)
+
+
+@app.command()
+def trace(
+    snapshot: Annotated[Path, typer.Argument(help="Snapshot directory.")],
+    network: Annotated[str, typer.Option("--network", help="Network id or name.")],
+    role: Annotated[str, typer.Option("--role", help="Role name (SSID, identity PSK, group policy or VLAN).")],
+    flow: Annotated[str, typer.Option("--flow", help="udp/500, udp/4500, udp/1701, tcp/443, esp ...")],
+    server: Annotated[str | None, typer.Option("--server", help="VPN server name (default: all).")] = None,
+    config: Annotated[Path | None, typer.Option("--config")] = None,
+    phase: Annotated[str | None, typer.Option("--phase", help="pre-auth or post-auth (default: both).")] = None,
+) -> None:
+    """Explain one path hop by hop: what each enforcement point did and which rule decided."""
+    _silence_libraries()
+    from auditor.report.trace_view import explain_trace
+
+    try:
+        lines, verdicts = explain_trace(snapshot, config, network, role, flow, server, phase)
+    except SnapshotError as exc:
+        raise _usage_error(str(exc)) from None
+    except LookupError as exc:
+        raise _usage_error(str(exc.args[0])) from None
+    console = Console()
+    for line in lines:
+        console.print(line, highlight=False)
+    if "blocked" in verdicts or "partial" in verdicts:
+        raise typer.Exit(EXIT_FINDINGS)
+    if "unknown" in verdicts:
+        raise typer.Exit(EXIT_UNKNOWN)
+
+
+def _mount_collect() -> None:
+    try:
+        from auditor.cli_collect import collect_app
+    except ImportError:  # collectors are optional pieces of a build
+        return
+    app.add_typer(collect_app, name="collect", help="Pull configuration from live systems (read-only).")
+
+
+_mount_collect()
+
+
+@app.callback(invoke_without_command=True)
+def _version(version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False) -> None:
+    if version:
+        typer.echo(f"vpn-auditor {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,73 @@
+"""The report JSON of CONTRACT section 4: the one serialisation every other format can be derived from."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from auditor.audit import AuditResult
+from auditor.checks import SEVERITY_ORDER
+from auditor.model import Decision, Hop
+from auditor.trace import HopTrace, PathResult
+
+SCHEMA_ID = "vpn-auditor.report/1"
+
+
+def hop_json(record: HopTrace) -> dict[str, Any]:
+    hop: Hop = record.hop
+    principal = record.principal
+    out: dict[str, Any] = {"device": hop.device, "stage": hop.stage, "decision": record.decision.value,
+                           "rule": None}
+    if principal is not None and principal.rule is not None:
+        rule = principal.rule
+        out["rule"] = {"index": rule.position, "text": rule.text, "comment": rule.comment or None,
+                       "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic}
+    if principal is not None and principal.reason:
+        out["reason"] = principal.reason
+    if record.decision is Decision.PARTIAL:
+        out["denied_sources"] = ", ".join(
+            seg.packets.describe_sources() for seg in record.segments if seg.decision is Decision.DENY)
+    if record.unknown_in:
+        out["reached_only_if_earlier_unknown_passes"] = True
+    return out
+
+
+def path_json(path: PathResult) -> dict[str, Any]:
+    role = path.role
+    trace = path.trace
+    out: dict[str, Any] = {
+        "network": {"id": role.network_id, "name": role.network_name} if role.network_id else None,
+        "role": role.describe(),
+        "phase": role.phase,
+        "server": path.server.name,
+        "protocol": path.protocol,
+        "flow": {"ip_protocol": trace.flow.ip_protocol, "dst_port": trace.flow.dst_port},
+        "verdict": trace.verdict,
+        "hops": [hop_json(h) for h in trace.hops],
+        "reason": trace.reason,
+        "variant": trace.variant,
+    }
+    if trace.variants:
+        out["variants"] = [{"label": v.variant, "verdict": v.verdict, "reason": v.reason} for v in trace.variants]
+    return out
+
+
+def report_dict(result: AuditResult) -> dict[str, Any]:
+    findings = sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id))
+    severity_counts = {"error": 0, "warning": 0, "info": 0}
+    for finding in findings:
+        severity_counts[finding.effective_severity] += 1
+    counts = result.counts()
+    return {
+        "schema": SCHEMA_ID,
+        "tool": {"name": "vpn-auditor", "version": result.tool_version},
+        "snapshot": result.snapshot,
+        "generated_at": result.generated_at,
+        "summary": {"paths": len(result.paths), **counts, "findings": severity_counts},
+        "paths": [path_json(p) for p in result.paths],
+        "findings": [f.to_json() for f in findings],
+    }
+
+
+def render(result: AuditResult) -> str:
+    return json.dumps(report_dict(result), indent=2) + "\n"

@@ -1,0 +1,91 @@
+"""`vpn-auditor trace`: one role's path to a server for one flow, hop by hop, with the deciding rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditor.audit import resolve_config, run_audit
+from auditor.checks import Flow
+from auditor.model import Decision
+from auditor.snapshot import Snapshot, SnapshotError
+from auditor.trace import FlowTrace, HopTrace
+
+STYLE = {"permit": "green", "deny": "bold red", "partial": "yellow", "unknown": "magenta", "translate": "cyan",
+         "allowed": "green", "blocked": "bold red"}
+
+
+def _hop_lines(number: int, record: HopTrace) -> list[str]:
+    hop = record.hop
+    decision = record.decision.value
+    lines = [f"  {number}. {hop.device} [{hop.stage}]: [{STYLE[decision]}]{decision}[/]"]
+    for seg in record.segments:
+        rule = seg.rule
+        what = seg.decision.value
+        if rule is not None:
+            label = "default rule" if rule.synthetic else f"rule {rule.position}"
+            comment = f' "{rule.comment}"' if rule.comment else ""
+            where = f" ({rule.origin})" if rule.origin else ""
+            lines.append(f"       {what} by {label}: {rule.text}{comment}{where}")
+        elif seg.reason:
+            lines.append(f"       {what}: {seg.reason}")
+        if seg.decision is Decision.UNKNOWN and seg.reason and rule is not None:
+            lines.append(f"       why unknown: {seg.reason}")
+        if record.decision is Decision.PARTIAL:
+            lines.append(f"       for sources {seg.packets.describe_sources()}")
+    if record.unknown_in:
+        lines.append("       (reached only if the earlier unknown hop lets the packets through)")
+    return lines
+
+
+def _trace_lines(trace: FlowTrace) -> list[str]:
+    lines = []
+    for i, record in enumerate(trace.hops, 1):
+        lines.extend(_hop_lines(i, record))
+    return lines
+
+
+def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str, role: str, flow_text: str,
+                  server: str | None, phase: str | None) -> tuple[list[str], set[str]]:
+    try:
+        flow = Flow.parse(flow_text)
+    except ValueError as exc:
+        raise LookupError(f"--flow: {exc}") from None
+    config = resolve_config(Snapshot(snapshot_dir), config_path)
+    config.scope.networks = [network]
+    result = run_audit(snapshot_dir, config=config)
+    if not result.model.networks:
+        raise LookupError(f"network '{network}' is not in the snapshot")
+    wanted_role = role.lower()
+    matches = [p for p in result.paths
+               if p.role.name.lower() == wanted_role and str(p.trace.flow) == str(flow)
+               and (server is None or p.server.name == server) and (phase is None or p.role.phase == phase)]
+    if not matches:
+        names = sorted({p.role.name for p in result.paths})
+        raise LookupError(f"no path for role '{role}' and flow {flow} (roles here: {', '.join(names)})")
+    lines: list[str] = []
+    verdicts: set[str] = set()
+    seen: set[tuple] = set()
+    for path in matches:
+        key = (path.role.key, path.server.name)
+        if key in seen:
+            continue
+        seen.add(key)
+        trace = path.trace
+        verdicts.add(trace.verdict)
+        r = path.role
+        lines.append(f"[bold]{r.network_name} / {r.kind} '{r.name}'"
+                     f"{' on ' + r.ssid if r.ssid and r.kind != 'ssid' else ''} ({r.phase}) -> {path.server.name} "
+                     f"{path.server.address}, {flow}[/]")
+        if trace.variants:
+            for variant in trace.variants:
+                lines.append(f" path via {variant.variant}: [{STYLE[variant.verdict]}]{variant.verdict}[/]")
+                lines.extend(_trace_lines(variant))
+        else:
+            lines.append(f" path via {trace.variant}:")
+            lines.extend(_trace_lines(trace))
+        lines.append(f" verdict: [{STYLE[trace.verdict]}]{trace.verdict}[/]: {trace.reason}")
+        lines.append("")
+    return lines, verdicts
+
+
+__all__ = ["SnapshotError", "explain_trace"]
