@@ -1,0 +1,680 @@
+"""The vendor-neutral load-balancer model and the UDP 500 / UDP 4500 persistence verdict.
+
+Adapters (F5, KEMP, NetScaler, ...) turn each vendor's objects into `VirtualService`s on a
+`LoadBalancer` device. Everything vendor-specific about *sharing* persistence records is expressed in
+`Persistence` (`table`, `scope`, `require_identical`, `uncertain`), so one evaluator decides the verdict for
+every vendor, following research/loadbalancers.md section 0.1:
+
+- `sticky`: one service covers both ports with client-IP persistence or a client-IP hash, or the two
+  services share one client-IP record table and their backends have the same node addresses;
+- `conditional`: deterministic client-IP hashing over identical, identically ordered backend lists;
+- `split`: anything else (separate tables, no persistence, per-datagram balancing, differing nodes);
+- `unknown`: the deciding behaviour is an iRule / policy expression, or undocumented (marked unverified in
+  the research); the reason then says what to verify on the device.
+
+The device is also a server-side hop: a VIP -> backends destination translation, and a drop for traffic
+to a VIP port that no virtual service listens on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.model import Action, Decision, Device, Hop, Origin, Rule, Segment, VpnServer
+from auditor.packets import (
+    ANY_ADDR,
+    ANY_PORT,
+    ANY_PROTO,
+    EMPTY,
+    PORTED_PROTOCOLS,
+    Interval,
+    PacketSet,
+    format_address_interval,
+    network_interval,
+)
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+UDP = 17
+TCP = 6
+IKE_PORTS = (500, 4500)
+SSTP_PORT = 443
+MIN_PERSIST_SECONDS = 60  # research 0.1: any value >= 60 s covers the 500 -> 4500 switch [I]
+
+# Verdicts
+STICKY = "sticky"
+CONDITIONAL = "conditional"
+SPLIT = "split"
+UNKNOWN = "unknown"
+
+# Persistence kinds
+SOURCE_IP = "source-ip"  # records keyed on the client address
+NO_PERSIST = "none"
+RULE = "rule"  # decided by a script or policy expression (iRule, NetScaler RULE): not analysed
+OTHER = "other"  # cookie, SSL session, destination address, ...: nothing that ties a client's UDP flows
+
+# Persistence scopes: which services using the same `table` see each other's records
+SCOPE_SERVICE = "service"  # only this service
+SCOPE_ADDRESS = "address"  # services with the same virtual address (F5 match-across-services, KEMP following)
+SCOPE_DEVICE = "device"  # every service using the table (F5 match-across-virtuals, NetScaler lb group)
+
+# The SSTP health probe published for Windows RRAS (research section 0, Hicks' F5 SSTP article).
+SSTP_PROBE_PATH = "/sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
+
+
+def origin_text(origin: Origin | None) -> str | None:
+    return str(origin) if origin is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One backend (pool member, real server, service binding). Backends are compared by node address."""
+
+    name: str
+    address: str | None  # node IP; None when it is an unresolved name (FQDN node)
+    port: int | None  # None: the client's destination port (wildcard / port 0 members)
+    weight: int | None = None
+    enabled: bool = True
+    origin: Origin | None = None
+    fqdn: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "address": self.address or self.fqdn, "port": self.port,
+                "weight": self.weight, "enabled": self.enabled, "origin": origin_text(self.origin)}
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    """A health monitor. `kind`: icmp, tcp, udp, http, https, sstp (an HTTP(S) probe of the SSTP path),
+    script, other. `implicit` marks a vendor default that applies when none is bound."""
+
+    name: str
+    kind: str
+    send: str = ""
+    recv: str = ""
+    origin: Origin | None = None
+    implicit: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "send": self.send or None, "recv": self.recv or None,
+                "implicit": self.implicit, "origin": origin_text(self.origin)}
+
+
+def classify_http_monitor(secure: bool, send: str) -> str:
+    """http/https, or sstp when the send string requests the SSTP endpoint path."""
+    if SSTP_PROBE_PATH.lower() in send.lower() or "/sra_{" in send.lower():
+        return "sstp"
+    return "https" if secure else "http"
+
+
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """How a service ties a client to a backend, and with which other services it shares the records.
+
+    Two services share records when both have `table` set to the same value and their scopes allow it:
+    `device` always, `address` when their virtual addresses are equal, `service` never.
+    `require_identical` (KEMP port following) makes sharing conditional on equal kind and timeout.
+    `uncertain` names undocumented behaviour that could change the verdict; it turns a verdict that relies
+    on it into `unknown`.
+    """
+
+    kind: str = NO_PERSIST
+    name: str = ""  # the vendor's name for the setting (profile, group, "Persist=src")
+    vendor_type: str = ""  # e.g. source-addr, SOURCEIP, src
+    table: str | None = None
+    scope: str = SCOPE_SERVICE
+    timeout: int | None = None  # seconds; None = not set / indefinite (see settings)
+    settings: dict[str, str] = field(default_factory=dict)  # resolved vendor settings, for evidence
+    origins: tuple[Origin, ...] = ()
+    require_identical: bool = False
+    uncertain: str = ""
+    note: str = ""  # e.g. a fallback method that does not help
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name or None, "type": self.vendor_type or None,
+                "shared_table": self.table if self.scope != SCOPE_SERVICE else None, "scope": self.scope,
+                "timeout_seconds": self.timeout, "settings": dict(self.settings),
+                "lines": [str(o) for o in self.origins], "note": self.note or None,
+                "unverified": self.uncertain or None}
+
+    def summary(self) -> str:
+        if self.kind == NO_PERSIST:
+            return "no persistence" + (f" ({self.note})" if self.note else "")
+        parts = [self.name or self.vendor_type or self.kind]
+        if self.vendor_type and self.name and self.vendor_type not in self.name:
+            parts.append(f"({self.vendor_type})")
+        parts.extend(f"{k} {v}" for k, v in self.settings.items())
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTranslation:
+    """Source address translation toward the backends: none, automap, snat (pool) or unknown."""
+
+    kind: str = "none"
+    detail: str = ""
+    origin: Origin | None = None
+    verify: str = ""  # what to check on the device when kind is unknown
+
+    @property
+    def translates(self) -> bool:
+        return self.kind in ("automap", "snat")
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "detail": self.detail or None, "origin": origin_text(self.origin),
+                "verify": self.verify or None}
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A script or policy attached to a service (iRule, LTM policy). `steers` when it can select another
+    backend, drop, or persist on its own: the service's behaviour is then not known from the config."""
+
+    name: str
+    steers: bool
+    origin: Origin | None = None
+
+
+@dataclass(eq=False)
+class VirtualService:
+    """A listener: virtual address, protocol and port(s), its backends and its behaviour."""
+
+    name: str
+    kind: str  # the vendor object, e.g. "ltm virtual", "lb vserver", "VS"
+    address: IpNetwork | None  # None: not known (missing destination, unresolved)
+    protocol: int | None  # IP protocol number; None = any
+    ports: tuple[Interval, ...] | None  # None = any port (wildcard)
+    origin: Origin | None = None
+    action: str = "balance"  # balance | forward (no translation) | reject
+    enabled: bool = True
+    backends: list[Backend] = field(default_factory=list)
+    pool: str = ""  # the backend group's name, for explanations
+    persistence: Persistence = field(default_factory=Persistence)
+    method: str = ""  # balancing method as the vendor names it
+    hash_key: str | None = None  # "client-ip" for deterministic source-IP hashing
+    per_datagram: bool = False  # every datagram balanced on its own (F5 datagram-LB, NetScaler sessionless)
+    translate_port: bool = True
+    snat: SourceTranslation = field(default_factory=SourceTranslation)
+    monitors: list[Monitor] = field(default_factory=list)
+    scripts: list[Script] = field(default_factory=list)
+    sources: tuple[Interval, ...] = (ANY_ADDR,)  # client addresses the service accepts
+    caveats: list[str] = field(default_factory=list)  # unverified behaviours that could change the verdict
+    problems: list[str] = field(default_factory=list)  # config the adapter could not resolve (missing pool)
+    vendor: dict[str, Any] = field(default_factory=dict)  # vendor facts used by remediation texts
+
+    # matching -------------------------------------------------------------------------------------------
+    def covers_port(self, port: int) -> bool:
+        return self.ports is None or any(lo <= port <= hi for lo, hi in self.ports)
+
+    def covers(self, protocol: int, port: int) -> bool:
+        return (self.protocol is None or self.protocol == protocol) and self.covers_port(port)
+
+    def match(self) -> PacketSet:
+        if self.address is None:
+            return EMPTY
+        proto = [ANY_PROTO] if self.protocol is None else [(self.protocol, self.protocol)]
+        if self.ports is None:
+            return PacketSet.of(self.sources, [network_interval(self.address)], proto)
+        # a port list only matches ported protocols: portless ones carry port 0, which no real port equals
+        return PacketSet.of(self.sources, [network_interval(self.address)], proto, [ANY_PORT], self.ports)
+
+    @property
+    def precedence(self) -> tuple[int, int, int, int]:
+        """More specific listeners win: longer address prefix, narrower source, a port before any port,
+        a protocol before any protocol (the order F5 documents; other vendors behave alike for these)."""
+        prefix = self.address.prefixlen if self.address is not None else -1
+        source = -sum(hi - lo + 1 for lo, hi in self.sources)
+        return (prefix, source, 0 if self.ports is None else 1, 0 if self.protocol is None else 1)
+
+    def node_addresses(self) -> set[str]:
+        return {b.address for b in self.backends if b.enabled and b.address is not None}
+
+    def unresolved_backends(self) -> list[Backend]:
+        return [b for b in self.backends if b.enabled and b.address is None]
+
+    # explanations ----------------------------------------------------------------------------------------
+    def listener(self) -> str:
+        proto = {UDP: "udp", TCP: "tcp"}.get(self.protocol or -1, "any" if self.protocol is None
+                                             else str(self.protocol))
+        addr = "?" if self.address is None else (str(self.address.network_address)
+                                                 if self.address.prefixlen == self.address.max_prefixlen
+                                                 else str(self.address))
+        ports = "any" if self.ports is None else ",".join(
+            str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ports)
+        return f"{proto} {addr}:{ports}"
+
+    def text(self) -> str:
+        backends = ", ".join(_backend_text(b) for b in self.backends if b.enabled) or "no backends"
+        target = f"{self.pool} ({backends})" if self.pool else backends
+        return f"{self.kind} {self.name} {self.listener()} -> {target}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "object": self.kind, "listener": self.listener(),
+            "origin": origin_text(self.origin), "enabled": self.enabled, "action": self.action,
+            "pool": self.pool or None, "backends": [b.describe() for b in self.backends],
+            "persistence": self.persistence.describe(), "method": self.method or None,
+            "hash_key": self.hash_key, "per_datagram": self.per_datagram,
+            "source_translation": self.snat.describe(),
+            "monitors": [m.describe() for m in self.monitors],
+            "scripts": [{"name": s.name, "steers": s.steers, "origin": origin_text(s.origin)}
+                        for s in self.scripts],
+            "caveats": list(self.caveats), "problems": list(self.problems),
+        }
+
+
+def _backend_text(b: Backend) -> str:
+    where = b.address or b.fqdn or b.name
+    return where if b.port is None else f"{where}:{b.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseIssue:
+    """Something in a vendor file the adapter did not model; kept so a person can check it."""
+
+    origin: Origin
+    text: str
+    reason: str
+
+
+@dataclass(eq=False)
+class IkePair:
+    """The services one client's UDP 500 and UDP 4500 reach on one VIP, and the persistence verdict."""
+
+    balancer: LoadBalancer
+    vip: str
+    clients: str  # client addresses this pairing applies to ("any" normally)
+    ike: VirtualService  # UDP 500
+    natt: VirtualService  # UDP 4500
+    verdict: str
+    reason: str
+    verify: str = ""  # what to check on the device when the verdict rests on unverified behaviour
+    backend_difference: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def same_object(self) -> bool:
+        return self.ike is self.natt
+
+    def lines(self) -> list[str]:
+        found: list[str] = []
+        for svc in (self.ike, self.natt):
+            for origin in (svc.origin, *svc.persistence.origins):
+                if origin is not None and str(origin) not in found:
+                    found.append(str(origin))
+        return found
+
+    def evidence(self) -> dict[str, Any]:
+        services = [self.ike.describe()] if self.same_object else [self.ike.describe(), self.natt.describe()]
+        out: dict[str, Any] = {"vip": self.vip, "clients": self.clients, "verdict": self.verdict,
+                               "reason": self.reason, "udp_500": self.ike.name, "udp_4500": self.natt.name,
+                               "services": services, "lines": self.lines()}
+        if self.verify:
+            out["verify"] = self.verify
+        if self.backend_difference:
+            out["backend_difference"] = self.backend_difference
+        return out
+
+
+class LoadBalancer(Device):
+    """A load balancer in front of servers (tier 1: behind the perimeter). Vendors subclass it to word
+    remediation in the vendor's own terms; the model and verdicts are shared."""
+
+    tier = 1
+    vendor = "generic"
+
+    def __init__(self, name: str, source: str, services: Iterable[VirtualService] = ()) -> None:
+        self.name = name
+        self.source = source  # snapshot-relative file or folder
+        self.services: list[VirtualService] = list(services)
+        self.issues: list[ParseIssue] = []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}: {len(self.services)} services>"
+
+    # Device interface ------------------------------------------------------------------------------------
+    def owns(self, server: VpnServer) -> bool:
+        try:
+            address = ipaddress.ip_address(server.address)
+        except ValueError:
+            return False
+        return any(svc.address is not None and svc.address.prefixlen == svc.address.max_prefixlen
+                   and svc.address.network_address == address for svc in self.services)
+
+    def hops(self, server: VpnServer) -> list[Hop]:
+        return [LoadBalancerHop(self.name, "load-balancer", balancer=self)]
+
+    # listener selection ----------------------------------------------------------------------------------
+    def ordered(self) -> list[VirtualService]:
+        return sorted((s for s in self.services if s.address is not None),
+                      key=lambda s: s.precedence, reverse=True)
+
+    def select(self, packets: PacketSet) -> list[tuple[VirtualService, PacketSet]]:
+        """Partition packets by the service that receives them (most specific listener first)."""
+        out: list[tuple[VirtualService, PacketSet]] = []
+        remaining = packets
+        for svc in self.ordered():
+            if not remaining:
+                break
+            hit = remaining & svc.match()
+            if hit:
+                out.append((svc, hit))
+                remaining = remaining - hit
+        return out
+
+    def vip_networks(self) -> list[IpNetwork]:
+        return [s.address for s in self.services if s.address is not None and s.action != "forward"]
+
+    # IKE pairs -------------------------------------------------------------------------------------------
+    def ike_vips(self, extra: Iterable[str] = ()) -> list[str]:
+        """Host VIPs with a UDP 500 or 4500 listener, plus given addresses (VPN servers) this device owns."""
+        found: dict[str, None] = {}
+        for svc in self.services:
+            if (svc.address is not None and svc.address.prefixlen == svc.address.max_prefixlen
+                    and svc.action == "balance" and svc.protocol in (UDP, None) and svc.ports is not None
+                    and any(svc.covers_port(p) for p in IKE_PORTS)):
+                found[str(svc.address.network_address)] = None
+        for text in extra:
+            try:
+                ip = ipaddress.ip_address(text)
+            except ValueError:
+                continue
+            if any(s.address is not None and ip in s.address for s in self.services if s.action == "balance"):
+                found[str(ip)] = None
+        return list(found)
+
+    def ike_pairs(self, extra_vips: Iterable[str] = ()) -> list[IkePair]:
+        pairs: list[IkePair] = []
+        for vip in self.ike_vips(extra_vips):
+            dst = [network_interval(ipaddress.ip_network(vip))]
+            by500 = self.select(PacketSet.flow([ANY_ADDR], dst, UDP, 500))
+            by4500 = self.select(PacketSet.flow([ANY_ADDR], dst, UDP, 4500))
+            for a, part_a in by500:
+                for b, part_b in by4500:
+                    if a.action != "balance" or b.action != "balance":
+                        continue
+                    clients = PacketSet.of(part_a.sources()) & PacketSet.of(part_b.sources())
+                    if not clients:
+                        continue
+                    label = ", ".join(format_address_interval(iv) for iv in clients.sources())
+                    verdict, reason, verify, diff = evaluate_pair(a, b)
+                    pairs.append(IkePair(self, vip, label, a, b, verdict, reason, verify, diff))
+        return pairs
+
+    def sstp_services(self, vips: Iterable[str]) -> list[VirtualService]:
+        """Services that receive TCP 443 for the given VIP addresses."""
+        out: list[VirtualService] = []
+        for vip in vips:
+            dst = [network_interval(ipaddress.ip_network(vip))]
+            for svc, _ in self.select(PacketSet.flow([ANY_ADDR], dst, TCP, SSTP_PORT)):
+                if svc.action == "balance" and svc not in out:
+                    out.append(svc)
+        return out
+
+    def ike_services(self, vips: Iterable[str]) -> list[VirtualService]:
+        out: list[VirtualService] = []
+        for vip in vips:
+            dst = [network_interval(ipaddress.ip_network(vip))]
+            for port in IKE_PORTS:
+                for svc, _ in self.select(PacketSet.flow([ANY_ADDR], dst, UDP, port)):
+                    if svc.action == "balance" and svc not in out:
+                        out.append(svc)
+        return out
+
+    # remediation, worded per vendor by subclasses ------------------------------------------------------
+    def fix_split(self, pair: IkePair) -> str:
+        return ("Make one object carry both ports with client-IP persistence, or let the UDP 500 and UDP 4500 "
+                "services share one client-IP persistence table, with the same backend node addresses on both.")
+
+    def fix_snat(self, svc: VirtualService) -> str:
+        return "Disable source address translation on the IKE services so the VPN servers see client addresses."
+
+    def fix_monitor(self, svc: VirtualService, sstp: bool) -> str:
+        if sstp:
+            return (f"Monitor the SSTP endpoint: an HTTPS probe (HTTP when TLS is offloaded) sending "
+                    f"'HEAD {SSTP_PROBE_PATH} HTTP/1.1' with a Host header, expecting the server's answer "
+                    f"(commonly 401).")
+        return "Attach a health monitor to the backends so a failed VPN server stops receiving clients."
+
+    def fix_timeout(self, svc: VirtualService) -> str:
+        return f"Raise the persistence timeout to at least {MIN_PERSIST_SECONDS} seconds (3600 is common)."
+
+
+def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, dict[str, list[str]]]:
+    """(verdict, reason, what to verify, backend difference) for UDP 500 service `a`, UDP 4500 service `b`."""
+    diff: dict[str, list[str]] = {}
+    steering = [s for svc in _distinct(a, b) for s in svc.scripts if s.steers]
+    if steering:
+        names = ", ".join(f"{s.name} ({s.origin})" if s.origin else s.name for s in steering)
+        return (UNKNOWN, f"script(s) {names} can choose the backend or persist on their own; the config alone "
+                         f"does not say where UDP 500 and UDP 4500 go", "Review the script(s) for persistence "
+                         "keyed on the client address across both ports", diff)
+    rules = [svc for svc in _distinct(a, b) if svc.persistence.kind == RULE]
+    if rules:
+        what = "; ".join(f"{svc.name}: {svc.persistence.summary()}" for svc in rules)
+        return (UNKNOWN, f"persistence is decided by an expression or script ({what}), which is not analysed",
+                "Check that the expression keys on the client address and that both ports share its records",
+                diff)
+    unresolved = [bk for svc in _distinct(a, b) for bk in svc.unresolved_backends()]
+    caveats = [c for svc in _distinct(a, b) for c in (*svc.caveats, svc.persistence.uncertain) if c]
+
+    if a is b:
+        p = a.persistence
+        if p.kind == SOURCE_IP or a.hash_key == "client-ip":
+            how = "client-IP persistence" if p.kind == SOURCE_IP else "a client-IP hash"
+            base = f"one {a.kind} ({a.name}, {a.listener()}) covers both ports with {how} ({_p(a)})"
+            if caveats:
+                return UNKNOWN, f"{base}, but: {'; '.join(caveats)}", "; ".join(caveats), diff
+            return STICKY, base, "", diff
+        reason = (f"one {a.kind} ({a.name}) covers both ports but has {_p(a)}: UDP 500 and UDP 4500 are separate "
+                  f"flows and are balanced independently")
+        return SPLIT, reason, "", diff
+
+    pa, pb = a.persistence, b.persistence
+    nodes_a, nodes_b = a.node_addresses(), b.node_addresses()
+    if nodes_a != nodes_b:
+        diff = {"only_udp_500": sorted(nodes_a - nodes_b), "only_udp_4500": sorted(nodes_b - nodes_a)}
+    if pa.kind == SOURCE_IP and pb.kind == SOURCE_IP:
+        shared = _shares(a, b)
+        if shared:
+            if pa.require_identical and (pa.vendor_type, pa.timeout) != (pb.vendor_type, pb.timeout):
+                return (SPLIT, f"{a.name} and {b.name} share records only with identical persistence options, "
+                               f"but they differ ({_p(a)} vs {_p(b)})", "", diff)
+            if diff:
+                return (SPLIT, f"{a.name} and {b.name} share one client-IP persistence table ({pa.table}), but "
+                               f"their backend node addresses differ ({_diff_text(diff)}): a client persisted "
+                               f"to a node missing on the other side is balanced afresh", "", diff)
+            base = (f"{a.name} and {b.name} share one client-IP persistence table ({pa.table}, scope "
+                    f"{pa.scope}) and have the same backend nodes")
+            if unresolved:
+                names = ", ".join(bk.fqdn or bk.name for bk in unresolved)
+                return UNKNOWN, f"{base}, but backend(s) {names} have no resolved address", "", diff
+            if caveats:
+                return UNKNOWN, f"{base}, but: {'; '.join(caveats)}", "; ".join(caveats), diff
+            return STICKY, base, "", diff
+        if caveats:
+            return (UNKNOWN, f"{a.name} and {b.name} keep separate client-IP records ({_p(a)}; {_p(b)}), but: "
+                             f"{'; '.join(caveats)}", "; ".join(caveats), diff)
+        if (pa.table and pb.table and pa.table != pb.table and pa.scope != SCOPE_SERVICE
+                and pb.scope != SCOPE_SERVICE and _scopes_reach(a, b)):
+            verify = (f"whether records of {pa.table} and {pb.table} are shared is not documented: use one "
+                      f"persistence object on both services")
+            return (UNKNOWN, f"{a.name} and {b.name} use different persistence objects ({pa.table}, {pb.table}), "
+                             f"each shared across services; {verify}", verify, diff)
+        return (SPLIT, f"{a.name} ({_p(a)}) and {b.name} ({_p(b)}) keep separate client-IP persistence records: "
+                       f"a client's UDP 4500 flow is balanced without regard to where its UDP 500 went",
+                "", diff)
+    if a.hash_key == "client-ip" and b.hash_key == "client-ip" and not a.per_datagram and not b.per_datagram:
+        if _ordered_backends(a) == _ordered_backends(b):
+            caveat = f" ({'; '.join(caveats)})" if caveats else ""
+            return (CONDITIONAL, f"{a.name} and {b.name} hash the client address over identical backend lists: "
+                                 f"they agree only while both sides see the same backends up{caveat}",
+                    "; ".join(caveats), diff)
+        return (SPLIT, f"{a.name} and {b.name} hash the client address over different backend lists, so the "
+                       f"same client can map to different nodes", "", diff)
+    per = [svc.name for svc in (a, b) if svc.per_datagram]
+    extra = f"; {', '.join(per)} balance every datagram on its own" if per else ""
+    if caveats:
+        return UNKNOWN, f"{_p(a)} on {a.name}, {_p(b)} on {b.name}{extra}; but: {'; '.join(caveats)}", \
+            "; ".join(caveats), diff
+    return (SPLIT, f"no shared client-IP persistence: {a.name} has {_p(a)}, {b.name} has {_p(b)}{extra}",
+            "", diff)
+
+
+def _distinct(a: VirtualService, b: VirtualService) -> list[VirtualService]:
+    return [a] if a is b else [a, b]
+
+
+def _p(svc: VirtualService) -> str:
+    if svc.persistence.kind == NO_PERSIST and svc.hash_key == "client-ip":
+        return f"client-IP hash ({svc.method})" if svc.method else "client-IP hash"
+    return svc.persistence.summary()
+
+
+def _shares(a: VirtualService, b: VirtualService) -> bool:
+    pa, pb = a.persistence, b.persistence
+    if not pa.table or pa.table != pb.table:
+        return False
+    if SCOPE_SERVICE in (pa.scope, pb.scope):
+        return False
+    if SCOPE_ADDRESS in (pa.scope, pb.scope):
+        return a.address is not None and a.address == b.address
+    return True
+
+
+def _scopes_reach(a: VirtualService, b: VirtualService) -> bool:
+    if SCOPE_ADDRESS in (a.persistence.scope, b.persistence.scope):
+        return a.address is not None and a.address == b.address
+    return True
+
+
+def _ordered_backends(svc: VirtualService) -> list[tuple[str | None, int | None]]:
+    return [(bk.address, bk.weight) for bk in svc.backends if bk.enabled]
+
+
+def _diff_text(diff: dict[str, list[str]]) -> str:
+    parts = []
+    if diff.get("only_udp_500"):
+        parts.append(f"only behind UDP 500: {', '.join(diff['only_udp_500'])}")
+    if diff.get("only_udp_4500"):
+        parts.append(f"only behind UDP 4500: {', '.join(diff['only_udp_4500'])}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The hop
+
+
+@dataclass(eq=False)
+class LoadBalancerHop(Hop):
+    """VIP -> backends destination translation; a VIP port without a listener is dropped."""
+
+    balancer: LoadBalancer | None = None
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        assert self.balancer is not None
+        lb = self.balancer
+        segments: list[Segment] = []
+        remaining = packets
+        for position, (svc, hit) in enumerate(self._selected(packets), start=1):
+            remaining = remaining - hit
+            segments.extend(_service_segments(lb, svc, hit, position))
+        if remaining:
+            vips = [network_interval(n) for n in lb.vip_networks()]
+            to_vip = remaining & PacketSet.of(dst=vips) if vips else EMPTY
+            if to_vip:
+                segments.append(Segment(to_vip, Decision.DENY, _rule(lb, None, 0, to_vip),
+                                        f"{lb.name} has no virtual service for this protocol and port on the "
+                                        f"virtual address; the load balancer drops it"))
+            other = remaining - to_vip
+            if other:
+                segments.append(Segment(other, Decision.UNKNOWN, None,
+                                        f"not addressed to a virtual service of {lb.name}; whether the device "
+                                        f"routes it onward is not modelled"))
+        return tuple(segments)
+
+    def _selected(self, packets: PacketSet) -> Iterator[tuple[VirtualService, PacketSet]]:
+        assert self.balancer is not None
+        yield from self.balancer.select(packets)
+
+
+def _rule(lb: LoadBalancer, svc: VirtualService | None, position: int, packets: PacketSet) -> Rule:
+    if svc is None:
+        return Rule(position=position, action=Action.DENY, match=packets,
+                    text=f"no virtual service on {lb.name} for this port", synthetic=True,
+                    origin=Origin(lb.source))
+    action = Action.DENY if (svc.action == "reject" or not svc.enabled) else Action.PERMIT
+    return Rule(position=position, action=action, match=svc.match(), text=svc.text(), origin=svc.origin)
+
+
+def _service_segments(lb: LoadBalancer, svc: VirtualService, hit: PacketSet,
+                      position: int) -> list[Segment]:
+    rule = _rule(lb, svc, position, hit)
+    if not svc.enabled:
+        return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} is disabled")]
+    if svc.action == "reject":
+        return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} rejects this traffic")]
+    if svc.action == "forward":
+        return [Segment(hit, Decision.PERMIT, rule, f"{svc.kind} {svc.name} forwards without translation")]
+    known = [b for b in svc.backends if b.enabled and b.address is not None]
+    out = _translate(hit, known, svc.translate_port)
+    steering = [s for s in svc.scripts if s.steers]
+    unresolved = svc.unresolved_backends()
+    snat = f"; source translated ({svc.snat.kind} {svc.snat.detail})".rstrip() if svc.snat.translates else ""
+    if steering:
+        names = ", ".join(s.name for s in steering)
+        return [Segment(hit, Decision.UNKNOWN, rule, f"{svc.kind} {svc.name} runs {names}, which can pick "
+                                                     f"another backend or drop", out or None)]
+    if svc.problems and not known:
+        return [Segment(hit, Decision.UNKNOWN, rule, f"{svc.kind} {svc.name}: {'; '.join(svc.problems)}")]
+    if not known and not unresolved:
+        return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} has no enabled backends; the load "
+                                                  f"balancer drops the traffic")]
+    if unresolved:
+        names = ", ".join(b.fqdn or b.name for b in unresolved)
+        return [Segment(hit, Decision.UNKNOWN, rule, f"{svc.kind} {svc.name}: backend(s) {names} have no "
+                                                     f"resolved address", out or None)]
+    reason = f"{svc.kind} {svc.name} translates to {svc.pool or 'backends'} ({_backends_text(known)}){snat}"
+    return [Segment(hit, Decision.TRANSLATE, rule, reason, out)]
+
+
+def _backends_text(backends: list[Backend]) -> str:
+    return ", ".join(_backend_text(b) for b in backends)
+
+
+def _translate(packets: PacketSet, backends: list[Backend], translate_port: bool) -> PacketSet:
+    """The packets with the destination rewritten to each backend (and its port, when the service
+    translates ports and the backend names one)."""
+    out = EMPTY
+    for backend in backends:
+        assert backend.address is not None
+        dst = network_interval(ipaddress.ip_network(backend.address))
+        boxes = []
+        for src, _dst, proto, sport, dport in packets.boxes:
+            new_dport = dport
+            if translate_port and backend.port is not None and proto[0] == proto[1] \
+                    and proto[0] in PORTED_PROTOCOLS:
+                new_dport = (backend.port, backend.port)
+            boxes.append((src, dst, proto, sport, new_dport))
+        out = out | PacketSet(boxes)
+    return out
+
+
+def parse_address(text: str) -> IpNetwork:
+    """An address without route domain (10.0.0.1%2 -> 10.0.0.1) as a host network."""
+    return ipaddress.ip_network(text.split("%", 1)[0].strip(), strict=False)
+
+
+def lb_devices(devices: Iterable[Device]) -> list[LoadBalancer]:
+    return [d for d in devices if isinstance(d, LoadBalancer)]
+
+
+__all__ = [
+    "CONDITIONAL", "IKE_PORTS", "MIN_PERSIST_SECONDS", "NO_PERSIST", "OTHER", "RULE", "SCOPE_ADDRESS",
+    "SCOPE_DEVICE", "SCOPE_SERVICE", "SOURCE_IP", "SPLIT", "SSTP_PORT", "SSTP_PROBE_PATH", "STICKY", "TCP",
+    "UDP", "UNKNOWN", "Backend", "IkePair", "LoadBalancer", "LoadBalancerHop", "Monitor", "ParseIssue",
+    "Persistence", "Script", "SourceTranslation", "VirtualService", "classify_http_monitor", "evaluate_pair",
+    "lb_devices", "parse_address",
+]
