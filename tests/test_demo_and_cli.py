@@ -1,0 +1,165 @@
+"""The shipped demo snapshot through the real CLI: planted problems found, JSON valid, exit codes as CONTRACT."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "snapshots" / "retail-demo"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    result = runner.invoke(app, ["audit", str(DEMO), "--format", "json"])
+    assert result.exit_code == 1, result.output  # the demo has planted errors
+    return json.loads(result.stdout)
+
+
+def _verdicts(report: dict, network: str, role: str, phase: str = "post-auth", kind: str | None = None) -> dict:
+    out = {}
+    for p in report["paths"]:
+        if p["network"]["name"] == network and p["role"]["name"] == role and p["phase"] == phase and \
+                (kind is None or p["role"]["kind"] == kind):
+            out[f"{p['flow']['ip_protocol']}/{p['flow']['dst_port']}"] = p["verdict"]
+    assert out, f"no path for {network}/{role}/{phase}"
+    return out
+
+
+def test_report_validates_against_the_contract_schema(report: dict) -> None:
+    schema = json.loads(resources.files("auditor.report").joinpath("report.schema.json").read_text())
+    jsonschema.validate(report, schema, format_checker=jsonschema.FormatChecker())
+    summary = report["summary"]
+    assert summary["paths"] == len(report["paths"])
+    assert sum(summary[v] for v in ("allowed", "blocked", "partial", "unknown")) == summary["paths"]
+
+
+def test_planted_1_splash_blocks_before_sign_on(report: dict) -> None:
+    pre = _verdicts(report, "Store 14", "Store-Guest", "pre-auth", kind="ssid")
+    assert set(pre.values()) == {"blocked"}
+    assert set(_verdicts(report, "Store 14", "Store-Guest", kind="ssid").values()) == {"allowed"}
+    preauth = [f for f in report["findings"] if f["kind"] == "preauth-blocked"]
+    assert {f["network"]["name"] for f in preauth} == {"Store 14"}
+    assert "walled garden" in preauth[0]["remediation"]
+
+
+def test_planted_2_ipsk_group_policy_blocks_ike(report: dict) -> None:
+    got = _verdicts(report, "Store 22", "Northwind Facilities", kind="ipsk")
+    assert got == {"udp/500": "blocked", "udp/4500": "blocked", "udp/1701": "allowed", "tcp/443": "allowed"}
+    path = next(p for p in report["paths"] if p["role"]["name"] == "Northwind Facilities"
+                and p["verdict"] == "blocked")
+    deny = next(h for h in path["hops"] if h["decision"] == "deny")
+    assert deny["rule"]["comment"] == "block personal VPNs" and deny["rule"]["index"] == 1
+    blocked = [f for f in report["findings"] if f["kind"] == "blocked-flow" and f["role"]["kind"] == "ipsk"]
+    assert blocked and 809 in blocked[0]["windows_errors"]
+
+
+def test_planted_3_guest_vlan_rule_shadows_vpn_allow(report: dict) -> None:
+    for kind, role in (("vlan", "Guest"), ("ssid", "Store-Guest")):
+        got = _verdicts(report, "Store 31", role, kind=kind)
+        assert got["udp/4500"] == "blocked" and got["udp/500"] == "allowed", (role, got)
+    assert set(_verdicts(report, "Store 31", "Staff", kind="vlan").values()) == {"allowed"}
+    shadowed = [f for f in report["findings"] if f["kind"] == "shadowed-vpn-rule"]
+    assert len(shadowed) == 1
+    assert shadowed[0]["evidence"]["rule"]["index"] == 3
+    assert shadowed[0]["evidence"]["shadowed_by"][0]["index"] == 2
+
+
+def test_planted_4_ssid_rule_blocks_sstp(report: dict) -> None:
+    got = _verdicts(report, "HQ", "HQ-Guest", kind="ssid")
+    assert got == {"udp/500": "allowed", "udp/4500": "allowed", "udp/1701": "allowed", "tcp/443": "blocked"}
+
+
+def test_planted_5_missing_rules_file_is_unknown_and_a_gap(report: dict) -> None:
+    got = _verdicts(report, "Store 22", "Store-Guest", kind="ssid")
+    assert set(got.values()) == {"unknown"}
+    gaps = [f for f in report["findings"] if f["kind"] == "data-gap"]
+    assert any("ssids/1/firewall/l3FirewallRules.json" in f["evidence"]["file"] for f in gaps)
+
+
+def test_planted_6_l7_port_rule_makes_4500_unknown(report: dict) -> None:
+    got = _verdicts(report, "Store 14", "Store-Mobile", kind="ssid")
+    assert got["udp/4500"] == "unknown" and got["tcp/443"] == "allowed"
+
+
+def test_nothing_else_fails(report: dict) -> None:
+    """Every failing path belongs to a planted problem."""
+    planted = {("Store 14", "Store-Guest"), ("Store 22", "Northwind Facilities"), ("Store 22", "Contractors"),
+               ("Store 31", "Guest"), ("Store 31", "Store-Guest"), ("HQ", "HQ-Guest"), ("Store 22", "Store-Guest"),
+               ("Store 14", "Store-Mobile")}
+    failing = {(p["network"]["name"], p["role"]["name"]) for p in report["paths"] if p["verdict"] != "allowed"}
+    assert failing <= planted, failing - planted
+    assert report["summary"]["partial"] == 0
+
+
+def test_text_report_is_a_table_with_verdicts() -> None:
+    result = runner.invoke(app, ["audit", str(DEMO)])
+    assert result.exit_code == 1
+    for needle in ("Store 22", "Northwind Facilities", "blocked", "block personal VPNs", "VPN-BLOCKED"):
+        assert needle in result.stdout
+
+
+def test_exit_codes_follow_fail_on_and_allow_unknown() -> None:
+    assert runner.invoke(app, ["audit", str(DEMO), "--fail-on", "never", "--format", "json"]).exit_code == 3
+    assert runner.invoke(app, ["audit", str(DEMO), "--fail-on", "never", "--allow-unknown",
+                               "--format", "json"]).exit_code == 0
+
+
+def test_trace_explains_hops_with_the_deciding_rule() -> None:
+    result = runner.invoke(app, ["trace", str(DEMO), "--network", "Store 31", "--role", "Guest", "--flow",
+                                 "udp/4500"])
+    assert result.exit_code == 1, result.output
+    assert "mx-l3" in result.stdout and "rule 2" in result.stdout
+    assert "Guests: block personal VPN apps (NAT-T)" in result.stdout and "blocked" in result.stdout
+
+
+def test_trace_unknown_role_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["trace", str(DEMO), "--network", "HQ", "--role", "Nope", "--flow", "udp/500"])
+    assert result.exit_code == 2 and "Nope" in result.output
+
+
+def _copy_demo(tmp_path: Path) -> Path:
+    target = tmp_path / "demo"
+    shutil.copytree(DEMO, target)
+    return target
+
+
+def test_malformed_json_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    snap = _copy_demo(tmp_path)
+    rel = "meraki/networks/L_6468200000000004/wireless/ssids.json"
+    (snap / rel).write_text('[\n{"number": 0,\n "name": oops}\n]')
+    result = runner.invoke(app, ["audit", str(snap)])
+    assert result.exit_code == 2
+    assert f"{rel}:3" in result.output and "Traceback" not in result.output
+
+
+def test_unknown_audit_yaml_key_exits_2_naming_the_key(tmp_path: Path) -> None:
+    snap = _copy_demo(tmp_path)
+    with (snap / "audit.yaml").open("a") as handle:
+        handle.write("vpn_sever_typo: 1\n")
+    result = runner.invoke(app, ["audit", str(snap)])
+    assert result.exit_code == 2 and "vpn_sever_typo" in result.output
+
+
+def test_missing_snapshot_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["audit", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_symlink_out_of_the_snapshot_is_refused(tmp_path: Path) -> None:
+    snap = _copy_demo(tmp_path)
+    outside = tmp_path / "outside.json"
+    outside.write_text("[]")
+    target = snap / "meraki/networks/L_6468200000000004/wireless/ssids.json"
+    target.unlink()
+    target.symlink_to(outside)
+    result = runner.invoke(app, ["audit", str(snap)])
+    assert result.exit_code == 2 and "outside the snapshot" in result.output
