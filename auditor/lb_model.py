@@ -197,6 +197,7 @@ class VirtualService:
     hash_key: str | None = None  # "client-ip" for deterministic source-IP hashing
     per_datagram: bool = False  # every datagram balanced on its own (F5 datagram-LB, NetScaler sessionless)
     translate_port: bool = True
+    translate_address: bool = True  # false: sent to the backends with the VIP kept as destination
     snat: SourceTranslation = field(default_factory=SourceTranslation)
     monitors: list[Monitor] = field(default_factory=list)
     scripts: list[Script] = field(default_factory=list)
@@ -239,9 +240,13 @@ class VirtualService:
     def listener(self) -> str:
         proto = {UDP: "udp", TCP: "tcp"}.get(self.protocol or -1, "any" if self.protocol is None
                                              else str(self.protocol))
-        addr = "?" if self.address is None else (str(self.address.network_address)
-                                                 if self.address.prefixlen == self.address.max_prefixlen
-                                                 else str(self.address))
+        if self.address is None:
+            addr = "?"
+        elif self.address.prefixlen == self.address.max_prefixlen:
+            addr = str(self.address.network_address)
+            addr = f"[{addr}]" if self.address.version == 6 else addr
+        else:
+            addr = f"[{self.address}]" if self.address.version == 6 else str(self.address)
         ports = "any" if self.ports is None else ",".join(
             str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ports)
         return f"{proto} {addr}:{ports}"
@@ -619,7 +624,7 @@ def _service_segments(lb: LoadBalancer, svc: VirtualService, hit: PacketSet,
     if svc.action == "forward":
         return [Segment(hit, Decision.PERMIT, rule, f"{svc.kind} {svc.name} forwards without translation")]
     known = [b for b in svc.backends if b.enabled and b.address is not None]
-    out = _translate(hit, known, svc.translate_port)
+    out = _translate(hit, known, svc.translate_port) if svc.translate_address else hit
     steering = [s for s in svc.scripts if s.steers]
     unresolved = svc.unresolved_backends()
     snat = f"; source translated ({svc.snat.kind} {svc.snat.detail})".rstrip() if svc.snat.translates else ""
