@@ -23,6 +23,7 @@ class Adapter(Protocol):
 # snapshot folder -> "module:Class"; imported only when the folder exists in the snapshot.
 ADAPTERS: dict[str, str] = {
     "meraki": "auditor.adapters.meraki:MerakiAdapter",
+    "f5": "auditor.adapters.f5:F5Adapter",
 }
 
 
