@@ -8,10 +8,18 @@ is absent (feature absent vs. call failed).
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# Overlays made active by `overlaid()`, keyed by the resolved snapshot root. Audits, diffs and fix plans
+# construct their own Snapshot from a path; a scoped overlay reaches them without a parameter at every stage.
+_ACTIVE_OVERLAYS: ContextVar[dict[Path, Mapping[str, Any]] | None] = ContextVar("snapshot_overlays", default=None)
 
 
 class SnapshotError(Exception):
@@ -33,12 +41,22 @@ class CallOutcome:
 
 
 class Snapshot:
-    def __init__(self, root: str | Path) -> None:
+    """A snapshot directory, optionally seen through an in-memory overlay.
+
+    `overlay` maps snapshot-relative paths to content that is read before the disk (copy-on-write): parsed
+    JSON for `.json` files, a string for text files, None for a file that is to be treated as absent. It is
+    how proposals (check-ssid) and fix plans are audited exactly as collected data would be.
+    """
+
+    def __init__(self, root: str | Path, overlay: Mapping[str, Any] | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise SnapshotError(str(root), "snapshot directory not found")
         self._real_root = self.root.resolve()
         self._manifest: dict[str, CallOutcome] | None = None
+        if overlay is None:
+            overlay = (_ACTIVE_OVERLAYS.get() or {}).get(self._real_root)
+        self.overlay: dict[str, Any] = dict(overlay or {})
 
     def __str__(self) -> str:
         return str(self.root)
@@ -55,15 +73,23 @@ class Snapshot:
         return candidate
 
     def exists(self, rel: str) -> bool:
+        if rel in self.overlay:
+            return self.overlay[rel] is not None
         return self.path(rel).is_file()
 
     def listdir(self, rel: str, suffix: str = "") -> list[str]:
         """Snapshot-relative names of the entries of a folder (files and folders), sorted."""
         folder = self.path(rel)
-        if not folder.is_dir():
-            return []
-        names = sorted(p.name for p in folder.iterdir() if p.name.endswith(suffix))
-        return [f"{rel}/{name}" for name in names if self._inside(f"{rel}/{name}")]
+        names = set()
+        if folder.is_dir():
+            names = {p.name for p in folder.iterdir() if p.name.endswith(suffix)}
+        prefix = f"{rel}/"
+        for key, value in self.overlay.items():  # overlay files and the folders that hold them
+            if key.startswith(prefix):
+                name = key[len(prefix):].split("/", 1)[0]
+                if name.endswith(suffix) and (value is not None or "/" in key[len(prefix):]):
+                    names.add(name)
+        return [f"{rel}/{name}" for name in sorted(names) if self._inside(f"{rel}/{name}")]
 
     def _inside(self, rel: str) -> bool:
         try:
@@ -74,6 +100,9 @@ class Snapshot:
 
     # content -------------------------------------------------------------------------------------------
     def read_text(self, rel: str) -> str | None:
+        if rel in self.overlay:
+            value = self.overlay[rel]
+            return value if value is None or isinstance(value, str) else json.dumps(value)
         path = self.path(rel)
         if not path.is_file():
             return None
@@ -86,6 +115,8 @@ class Snapshot:
 
     def read_json(self, rel: str) -> Any | None:
         """Parsed JSON, or None when the file is absent. Malformed JSON raises SnapshotError with the line."""
+        if rel in self.overlay and not isinstance(self.overlay[rel], str):
+            return copy.deepcopy(self.overlay[rel])  # readers may keep what they get; the overlay stays intact
         text = self.read_text(rel)
         if text is None:
             return None
@@ -93,6 +124,19 @@ class Snapshot:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise SnapshotError(rel, f"malformed JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+
+    # overlays ------------------------------------------------------------------------------------------
+    @staticmethod
+    @contextmanager
+    def overlaid(root: str | Path, overlay: Mapping[str, Any]) -> Iterator[None]:
+        """Within the block, every Snapshot opened on `root` reads `overlay` before the disk."""
+        active = dict(_ACTIVE_OVERLAYS.get() or {})
+        active[Path(root).resolve()] = overlay
+        token = _ACTIVE_OVERLAYS.set(active)
+        try:
+            yield
+        finally:
+            _ACTIVE_OVERLAYS.reset(token)
 
     # manifest ------------------------------------------------------------------------------------------
     def outcome(self, rel: str) -> CallOutcome | None:
