@@ -378,7 +378,7 @@ class LoadBalancer(Device):
         found: dict[str, None] = {}
         for svc in self.services:
             if (svc.address is not None and svc.address.prefixlen == svc.address.max_prefixlen
-                    and svc.action == "balance" and svc.protocol in (UDP, None) and svc.ports is not None
+                    and svc.action == "balance" and svc.protocol in (UDP, None)
                     and any(svc.covers_port(p) for p in IKE_PORTS)):
                 found[str(svc.address.network_address)] = None
         for text in extra:
@@ -473,8 +473,9 @@ def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, 
             if caveats:
                 return UNKNOWN, f"{base}, but: {'; '.join(caveats)}", "; ".join(caveats), diff
             return STICKY, base, "", diff
-        reason = (f"one {a.kind} ({a.name}) covers both ports but has {_p(a)}: UDP 500 and UDP 4500 are separate "
-                  f"flows and are balanced independently")
+        per = f"; it balances every datagram on its own ({a.method})" if a.per_datagram else ""
+        reason = (f"one {a.kind} ({a.name}) covers both ports but has {_p(a)}{per}: UDP 500 and UDP 4500 are "
+                  f"separate flows and are balanced independently")
         return SPLIT, reason, "", diff
 
     pa, pb = a.persistence, b.persistence

@@ -1,0 +1,53 @@
+"""VPN backends without a meaningful health monitor.
+
+Without a monitor a failed VPN server keeps receiving new clients (and, with persistence, returning ones).
+For SSTP the generic HTTP/HTTPS monitors "will not accurately reflect the health of the SSTP service"
+(research section 0): the probe must request the SSTP endpoint path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from auditor.checks import AuditContext, CheckMeta, Finding
+from rules.checks._lb import ike_services, sstp_services, with_servers
+
+CHECK = CheckMeta(
+    id="LB-MISSING-MONITOR",
+    kind="missing-monitor",
+    severity="warning",
+    title="VPN backends without a meaningful health monitor",
+    windows_errors=(809,),
+    remediation="Attach a health monitor that tests the VPN service on every backend.",
+)
+
+
+def run(ctx: AuditContext) -> Iterator[Finding]:
+    for lb, svc in ike_services(ctx):
+        explicit = [m for m in svc.monitors if not m.implicit]
+        if explicit or not svc.backends:
+            continue
+        evidence = with_servers({"service": svc.describe(), "monitors": [m.describe() for m in svc.monitors]},
+                                ctx.model, lb, svc)
+        if svc.monitors:
+            names = ", ".join(m.name for m in svc.monitors)
+            title = (f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) relies on the default monitor "
+                     f"({names}), which tests only that the host answers")
+            yield Finding(CHECK, title, lb.fix_monitor(svc, sstp=False), device=lb.name, evidence=evidence,
+                          severity="info")
+        else:
+            title = f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) has no health monitor"
+            yield Finding(CHECK, title, lb.fix_monitor(svc, sstp=False), device=lb.name, evidence=evidence)
+    for lb, svc in sstp_services(ctx):
+        if not svc.backends or any(m.kind == "sstp" for m in svc.monitors):
+            continue
+        evidence = with_servers({"service": svc.describe(), "monitors": [m.describe() for m in svc.monitors]},
+                                ctx.model, lb, svc)
+        explicit = [m for m in svc.monitors if not m.implicit]
+        if explicit:
+            names = ", ".join(f"{m.name} ({m.kind})" for m in explicit)
+            title = (f"{lb.name}: SSTP {svc.kind} {svc.name} ({svc.listener()}) is monitored by {names}, which "
+                     f"does not test the SSTP endpoint")
+        else:
+            title = f"{lb.name}: SSTP {svc.kind} {svc.name} ({svc.listener()}) has no health monitor"
+        yield Finding(CHECK, title, lb.fix_monitor(svc, sstp=True), device=lb.name, evidence=evidence)

@@ -1,0 +1,49 @@
+"""A load balancer can send one client's UDP 500 and UDP 4500 to different VPN servers.
+
+IKEv2 (and L2TP/IPsec) start on UDP 500 and move to UDP 4500 when NAT is detected; if the load balancer
+balances the two flows independently, the second lands on a server that never saw the first and the
+tunnel never comes up (Windows error 809). The verdict per (VIP, clients) pair comes from the
+vendor-neutral model (auditor/lb_model.py, research/loadbalancers.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.lb_model import CONDITIONAL, SPLIT, STICKY, UNKNOWN
+from rules.checks._lb import pairs, with_servers
+
+CHECK = CheckMeta(
+    id="LB-SPLIT-PERSISTENCE",
+    kind="split-persistence",
+    severity="error",
+    title="UDP 500 and UDP 4500 of one client can reach different VPN servers",
+    windows_errors=(809,),
+    remediation="Make UDP 500 and UDP 4500 share one client-IP persistence table with the same backend nodes.",
+)
+
+
+def run(ctx: AuditContext) -> Iterator[Finding]:
+    for lb, pair in pairs(ctx):
+        if pair.verdict == STICKY:
+            continue
+        clients = "" if pair.clients == "any" else f" (clients {pair.clients})"
+        services = pair.ike.name if pair.same_object else f"{pair.ike.name} (UDP 500) and {pair.natt.name} " \
+                                                          f"(UDP 4500)"
+        fix = lb.fix_split(pair)
+        severity = None
+        if pair.verdict == SPLIT:
+            title = f"{lb.name} {pair.vip}{clients}: {services} can send a client's IKE flows to different servers"
+        elif pair.verdict == CONDITIONAL:
+            severity = "warning"
+            title = (f"{lb.name} {pair.vip}{clients}: {services} keep a client on one server only while both "
+                     f"sides see the same servers up")
+        else:
+            assert pair.verdict == UNKNOWN
+            severity = "warning"
+            title = f"{lb.name} {pair.vip}{clients}: cannot prove {services} keep a client on one server"
+            if pair.verify:
+                fix = f"Verify on the device: {pair.verify}. Or use the documented form: {fix}"
+        evidence = with_servers(pair.evidence(), ctx.model, lb, pair.ike)
+        yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence, severity=severity)
