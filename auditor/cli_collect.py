@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -81,6 +84,31 @@ def collect_meraki(
         raise _fail_usage(str(exc)) from None
     _report(result, stderr)
     raise typer.Exit(result.exit_code)
+
+
+def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path | None,
+                      base_url: str | None) -> Path:
+    """Collect for `vpn-auditor audit --org ...`; returns the snapshot to audit.
+
+    Failed calls do not stop the audit: what depends on them is reported as unknown. Usage errors exit 2.
+    Without --snapshot-out the snapshot lives in a temporary directory removed when the process ends.
+    """
+    key = _api_key()
+    stderr = Console(stderr=True)
+    if snapshot_out is None:
+        snapshot_out = Path(tempfile.mkdtemp(prefix="vpn-auditor-snapshot-"))
+        atexit.register(shutil.rmtree, snapshot_out, ignore_errors=True)
+    config = CollectorConfig(out=snapshot_out, api_key=key, orgs=orgs, networks=networks,
+                             base_url=base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
+                             show_progress=stderr.is_terminal)
+    try:
+        result = run_collect(config)
+    except CollectUsageError as exc:
+        raise _fail_usage(str(exc)) from None
+    _report(result, stderr)
+    if result.unmatched_networks:
+        raise typer.Exit(EXIT_USAGE)
+    return snapshot_out
 
 
 def _report(result: CollectResult, stderr: Console) -> None:
