@@ -1,0 +1,710 @@
+"""Cisco ASA and IOS/IOS-XE perimeter devices: `cisco/<device>.cfg` -> `CiscoDevice` hops.
+
+A perimeter device stands between the internet and a VPN server. For traffic to one server its hops are,
+in the order the device applies them:
+
+- IOS, and ASA before 8.3: ingress ACL on the outside interface (sees the public address) -> static NAT
+  -> egress ACL on the interface toward the server (sees the real address).
+- ASA 8.3 and later: static NAT (un-translation) -> ingress ACL (interface ACL, then global ACL, then the
+  implicit deny; with neither, security levels) -> egress ACL. From 8.3 on, ACLs name real addresses,
+  which is why ASA's own packet-tracer shows UN-NAT before ACCESS-LIST.
+
+What a hop cannot decide from the configuration (an unparsed line, an FQDN object, a route-map condition,
+an interface whose address is assigned by DHCP) makes the packets it could affect unknown, with file and
+line, never allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from auditor.adapters.cisco_asa import AsaParser
+from auditor.adapters.cisco_common import CiscoConfig, Interface, NatEntry
+from auditor.adapters.cisco_ios import IosParser
+from auditor.model import (
+    Action,
+    Decision,
+    Device,
+    FilterHop,
+    Hop,
+    Model,
+    Origin,
+    PassHop,
+    Rule,
+    RuleList,
+    Segment,
+    VpnServer,
+)
+from auditor.packets import (
+    ALL,
+    ANY_ADDR,
+    ANY_PORT,
+    ANY_PROTO,
+    ANY_V4,
+    ANY_V6,
+    EMPTY,
+    PORTED_PROTOCOLS,
+    PROTO_NAMES,
+    Interval,
+    PacketSet,
+    address_interval,
+    format_address_interval,
+)
+from auditor.snapshot import Snapshot, SnapshotError
+
+_ASA_MARKERS = re.compile(r"^(?:: Saved|ASA Version |PIX Version |FWSM Version )|^ nameif |"
+                          r"^access-group \S+ (?:in|out) interface |^access-group \S+ global", re.M)
+
+
+def detect_platform(text: str) -> str:
+    """"asa" or "ios": ASA configs carry a version banner, `nameif` or interface-bound access-groups."""
+    return "asa" if _ASA_MARKERS.search(text) else "ios"
+
+
+def parse_config(text: str, path: str, platform: str | None = None) -> CiscoConfig:
+    platform = platform or detect_platform(text)
+    parser = AsaParser(text, path) if platform == "asa" else IosParser(text, path)
+    return parser.parse()
+
+
+class CiscoAdapter:
+    """Reads every `cisco/*.cfg` of a snapshot into `model.devices["cisco/<name>"]`."""
+
+    def load(self, snapshot: Snapshot, model: Model) -> None:
+        for rel in snapshot.listdir("cisco", ".cfg"):
+            text = snapshot.read_text(rel)
+            if text is None:
+                continue
+            device = CiscoDevice.from_text(text, rel)
+            model.devices[device.name] = device
+
+
+# --------------------------------------------------------------------------------------------------------
+class CiscoDevice(Device):
+    """An ASA or IOS device in front of VPN servers (tier 0: nearest the internet)."""
+
+    tier = 0
+
+    def __init__(self, name: str, config: CiscoConfig) -> None:
+        self.name = name
+        self.config = config
+        self._acls: dict[str, RuleList] = {}
+
+    @classmethod
+    def from_text(cls, text: str, path: str, platform: str | None = None) -> CiscoDevice:
+        if not text.strip():
+            raise SnapshotError(path, "empty configuration")
+        config = parse_config(text, path, platform)
+        if not (config.interfaces or config.acls or config.nat or config.hostname):
+            raise SnapshotError(path, "not a Cisco running-config (no hostname, interface, ACL or NAT)", 1)
+        stem = path.rsplit("/", 1)[-1].removesuffix(".cfg")
+        return cls(f"cisco/{stem}", config)
+
+    @property
+    def platform(self) -> str:
+        return self.config.platform
+
+    # rule lists --------------------------------------------------------------------------------------------
+    def acl(self, name: str) -> RuleList | None:
+        """An ACL as a first-match list ending in the implicit deny; None when it is not defined."""
+        cached = self._acls.get(name)
+        if cached is not None:
+            return cached
+        acl = self.config.acls.get(name)
+        if acl is None:
+            return None
+        rules = list(acl.rules)
+        last = rules[-1].position if rules else 0
+        default = Rule(last + 1, Action.DENY, ALL, f"implicit deny at the end of access-list {name}",
+                       origin=Origin(self.config.path, None, acl.line), synthetic=True)
+        result = RuleList(name, rules, default, Origin(self.config.path, None, acl.line))
+        self._acls[name] = result
+        return result
+
+    def rule_lists(self) -> list[tuple[str, RuleList]]:
+        """Every ACL bound to an interface (or global), with a label saying where: for rule-level checks."""
+        out = []
+        for iface in self.config.interfaces:
+            for binding, direction in ((iface.acl_in, "in"), (iface.acl_out, "out")):
+                if binding is not None:
+                    rules = self.acl(binding[0])
+                    if rules is not None:
+                        out.append((f"access-list {binding[0]} {direction} on {iface.label}", rules))
+        if self.config.global_acl is not None:
+            rules = self.acl(self.config.global_acl[0])
+            if rules is not None:
+                out.append((f"access-list {self.config.global_acl[0]} global", rules))
+        return out
+
+    # placement ---------------------------------------------------------------------------------------------
+    def owns(self, server: VpnServer) -> bool:
+        """Whether the server's public address is a static NAT address or an interface address here."""
+        try:
+            public = address_interval(server.address)
+        except ValueError:
+            return False
+        for entry in self.config.nat:
+            if any(_overlaps(iv, public) for iv in entry.mapped):
+                return True
+            if entry.mapped_interface:
+                iface = self.config.interface(entry.mapped_interface)
+                if iface is not None and any(_overlaps(iv, public) for iv in iface.addresses):
+                    return True
+        return any(_overlaps(iv, public) for iface in self.config.interfaces for iv in iface.addresses)
+
+    def outside_interface(self, server: VpnServer) -> tuple[Interface | None, str]:
+        """The interface where the server's traffic enters from the internet, and how we know."""
+        cfg = self.config
+        public = address_interval(server.address)
+        named: set[str] = set()
+        for entry in cfg.nat:
+            if any(_overlaps(iv, public) for iv in entry.mapped) or entry.mapped_interface:
+                if entry.mapped_interface and self._iface_owns(entry.mapped_interface, public) is False:
+                    continue
+                if cfg.platform == "asa" and entry.mapped_iface:
+                    named.add(entry.mapped_iface)
+                elif entry.mapped_interface:
+                    named.add(entry.mapped_interface)
+        if len(named) == 1:
+            iface = cfg.interface(named.pop())
+            if iface is not None:
+                return iface, "it carries the server's static NAT"
+        for iface in cfg.interfaces:
+            if any(_overlaps(iv, public) for iv in iface.addresses + iface.subnets):
+                return iface, f"its network holds {server.address}"
+        if cfg.platform == "asa":
+            iface = cfg.interface("outside")
+            if iface is not None:
+                return iface, "it is named 'outside'"
+        else:
+            outs = [i for i in cfg.interfaces if i.nat == "outside"]
+            if len(outs) == 1:
+                return outs[0], "it is the only 'ip nat outside' interface"
+        for route in cfg.routes:
+            if route.length == 0 and route.prefix[0] >= ANY_V4[0]:
+                iface = self._route_iface(route.iface, route.next_hop)
+                if iface is not None:
+                    return iface, f"the default route (line {route.line}) leaves through it"
+        if cfg.platform == "asa":
+            named_ifaces = [i for i in cfg.interfaces if i.nameif and i.security_level is not None]
+            if named_ifaces:
+                low = min(i.security_level for i in named_ifaces if i.security_level is not None)
+                lowest = [i for i in named_ifaces if i.security_level == low]
+                if len(lowest) == 1:
+                    return lowest[0], f"it has the lowest security level ({low})"
+        return None, (f"cannot tell which interface of {self.name} faces the internet (no NAT for "
+                      f"{server.address}, no interface named outside, no default route)")
+
+    def _iface_owns(self, label: str, public: Interval) -> bool | None:
+        iface = self.config.interface(label)
+        if iface is None or iface.dynamic or not iface.addresses:
+            return None
+        return any(_overlaps(iv, public) for iv in iface.addresses)
+
+    def _route_iface(self, label: str | None, next_hop: Interval | None) -> Interface | None:
+        if label is not None:
+            return self.config.interface(label)
+        if next_hop is not None:
+            for iface in self.config.interfaces:
+                if any(lo <= next_hop[0] <= hi for lo, hi in iface.subnets):
+                    return iface
+        return None
+
+    # hops --------------------------------------------------------------------------------------------------
+    def hops(self, server: VpnServer) -> list[Hop]:
+        origin = Origin(self.config.path)
+        outside, why = self.outside_interface(server)
+        if outside is None:
+            from auditor.model import GapHop
+
+            return [GapHop(self.name, "perimeter", origin, reason=why)]
+        nat = self.nat_hop(server, outside)
+        ingress = self._ingress_hop(outside)
+        egress = self._egress_hop(outside)
+        asa83 = self.platform == "asa" and not self.config.pre83
+        chain = [nat, ingress, egress] if asa83 else [ingress, nat, egress]
+        return [hop for hop in chain if hop is not None]
+
+    def _ingress_hop(self, outside: Interface) -> Hop:
+        cfg = self.config
+        origin = Origin(cfg.path, None, outside.line)
+        notes = [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
+                      reason=f"{cfg.path} line {line}: {text}") for text, line in outside.unmodelled]
+        if cfg.platform == "asa":
+            return self._asa_ingress(outside, notes, origin)
+        return self._ios_filter(outside, outside.acl_in, outside.acl6_in, "in", notes, origin)
+
+    def _asa_ingress(self, outside: Interface, notes: list[Rule], origin: Origin) -> Hop:
+        cfg = self.config
+        parts: list[str] = []
+        rules: list[Rule] = list(notes)
+        for binding, label in ((outside.acl_in, "in"), (cfg.global_acl, "global")):
+            if binding is None:
+                continue
+            name, line = binding
+            acl = self.acl(name)
+            parts.append(f"{name} ({label})")
+            if acl is None:
+                rules.append(Rule(0, Action.UNKNOWN, ALL, f"access-group {name} {label}",
+                                  origin=Origin(cfg.path, None, line),
+                                  reason=f"{cfg.path} line {line}: access-group names access-list {name}, "
+                                         "which is not defined"))
+            else:
+                rules += acl.rules
+        if not parts:
+            if notes:
+                return FilterHop(self.name, f"acl-in on {outside.label}", origin,
+                                 RuleList("unmodelled", notes, _permit_all("no access-group")))
+            return self._security_levels(outside)
+        last = rules[-1].position if rules else 0
+        default = Rule(last + 1, Action.DENY, ALL, "implicit deny (after the interface and global access-lists)",
+                       origin=origin, synthetic=True)
+        stage = f"acl-in {' + '.join(parts)} on {outside.label}"
+        return FilterHop(self.name, stage, origin, RuleList(" + ".join(parts), rules, default, origin))
+
+    def _ios_filter(self, iface: Interface, v4: tuple[str, int] | None, v6: tuple[str, int] | None,
+                    direction: str, notes: list[Rule], origin: Origin) -> Hop | None:
+        """An IOS interface filter: `ip access-group` for IPv4 and `ipv6 traffic-filter` for IPv6."""
+        cfg = self.config
+        if v4 is None and v6 is None and not notes:
+            if direction == "out":
+                return None
+            return PassHop(self.name, f"acl-in on {iface.label}", origin,
+                           note=f"no inbound access-group on {iface.label}")
+        rules: list[Rule] = list(notes)
+        names = []
+        for binding, family, family_label in ((v4, ANY_V4, "IPv4"), (v6, ANY_V6, "IPv6")):
+            fam = PacketSet.of([ANY_ADDR], [family])
+            if binding is None:
+                rules.append(Rule(0, Action.PERMIT, fam, f"no {family_label} access-group on {iface.label}",
+                                  synthetic=True))
+                continue
+            name, line = binding
+            names.append(name)
+            acl = self.acl(name)
+            if acl is None:
+                # IOS filters nothing when the named ACL does not exist (Batfish models it the same way)
+                rules.append(Rule(0, Action.PERMIT, fam, f"ip access-group {name} {direction}",
+                                  f"access-list {name} is not defined: IOS filters nothing",
+                                  Origin(cfg.path, None, line)))
+                continue
+            # An IPv4 list never sees IPv6 packets (and vice versa): clip even its unknown lines.
+            rules += [r if r.match.issubset(fam) else replace(r, match=r.match & fam) for r in acl.rules]
+        last = max((r.position for r in rules), default=0)
+        default = Rule(last + 1, Action.DENY, ALL, f"implicit deny at the end of access-list "
+                                                   f"{' / '.join(names) or '(none)'}", origin=origin,
+                       synthetic=True)
+        stage = f"acl-{direction} {' / '.join(names) or '(unmodelled)'} on {iface.label}"
+        return FilterHop(self.name, stage, origin, RuleList(" / ".join(names), rules, default, origin))
+
+    def _security_levels(self, outside: Interface) -> Hop:
+        """ASA without an inbound or global ACL: higher to lower security level passes, lower to higher
+        does not, equal levels only with `same-security-traffic permit inter-interface`."""
+        cfg = self.config
+        level_in = outside.security_level if outside.security_level is not None else 0
+        lists: dict[str, RuleList | None] = {}
+        for iface in cfg.interfaces:
+            if not iface.nameif:
+                continue
+            level_out = iface.security_level if iface.security_level is not None else 0
+            if iface is outside:
+                ok = cfg.same_security_intra
+                text = (f"same-security-traffic permit intra-interface {'is' if ok else 'is not'} configured "
+                        f"(traffic would leave through {iface.label}, where it entered)")
+            elif level_in > level_out:
+                ok, text = True, f"security-level {level_in} ({outside.label}) to {level_out} ({iface.label})"
+            elif level_in == level_out:
+                ok = cfg.same_security_inter
+                text = (f"security-level {level_in} to {level_out} ({outside.label} to {iface.label}); "
+                        f"same-security-traffic permit inter-interface {'is' if ok else 'is not'} configured")
+            else:
+                ok = False
+                text = (f"security-level {level_in} ({outside.label}) to {level_out} ({iface.label}) "
+                        "without an access-list: lower to higher is denied")
+            default = Rule(1, Action.PERMIT if ok else Action.DENY, ALL, f"implicit: {text}",
+                           origin=Origin(cfg.path, None, iface.line), synthetic=True)
+            lists[iface.label] = RuleList(f"security-level {iface.label}", [], default)
+        return EgressHop(self.name, f"security-level from {outside.label}", Origin(cfg.path, None, outside.line),
+                         regions=self._egress_regions(),
+                         lists=lists, pass_note="",
+                         missing=f"cannot tell which interface of {self.name} leads to these addresses, so "
+                                 "the security-level check cannot be decided")
+
+    def _egress_hop(self, outside: Interface) -> Hop | None:
+        cfg = self.config
+        lists: dict[str, RuleList | None] = {}
+        any_filter = False
+        for iface in cfg.interfaces:
+            if iface is outside:
+                continue
+            notes = [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
+                          reason=f"{cfg.path} line {line}: {text}") for text, line in iface.unmodelled]
+            origin = Origin(cfg.path, None, iface.line)
+            if cfg.platform == "asa":
+                if iface.acl_out is None:
+                    lists[iface.label] = None
+                    continue
+                any_filter = True
+                name, line = iface.acl_out
+                acl = self.acl(name)
+                if acl is None:
+                    unknown = Rule(0, Action.UNKNOWN, ALL, f"access-group {name} out interface {iface.label}",
+                                   origin=Origin(cfg.path, None, line),
+                                   reason=f"{cfg.path} line {line}: access-list {name} is not defined")
+                    acl = RuleList(name, [unknown], _permit_all("undefined ACL"))
+                lists[iface.label] = acl
+            else:
+                hop = self._ios_filter(iface, iface.acl_out, iface.acl6_out, "out", notes, origin)
+                if isinstance(hop, FilterHop):
+                    any_filter = True
+                    lists[iface.label] = hop.rules
+                else:
+                    lists[iface.label] = None
+        if not any_filter:
+            return None
+        return EgressHop(self.name, "acl-out (interface toward the server)", Origin(cfg.path),
+                         regions=self._egress_regions(), lists=lists,
+                         pass_note="has no outbound access-group",
+                         missing=f"cannot tell which interface of {self.name} leads to these addresses "
+                                 "(no connected network or static route covers them); an outbound "
+                                 "access-list may apply")
+
+    def _egress_regions(self) -> list[tuple[str, PacketSet]]:
+        """Destination regions per egress interface: static NAT real addresses with a real interface (ASA
+        NAT decides egress), then longest-prefix match over connected networks and static routes."""
+        cfg = self.config
+        candidates: list[tuple[int, Interval, str]] = []
+        for iface in cfg.interfaces:
+            for net in iface.subnets:
+                candidates.append((_length(net), net, iface.label))
+        for route in cfg.routes:
+            iface = self._route_iface(route.iface, route.next_hop)
+            if iface is not None:
+                candidates.append((route.length, route.prefix, iface.label))
+        firsts: list[tuple[str, Interval]] = []
+        for entry in cfg.nat:
+            if cfg.platform == "asa" and entry.real_iface and not entry.unknown:
+                firsts += [(entry.real_iface, iv) for iv in entry.real]
+        regions: list[tuple[str, PacketSet]] = []
+        taken = EMPTY
+        for label, iv in firsts + [(label, iv) for _, iv, label in sorted(candidates, key=lambda c: -c[0])]:
+            region = PacketSet.of(dst=[iv]) - taken
+            if region:
+                regions.append((label, region))
+                taken = taken | region
+        return regions
+
+    # NAT ---------------------------------------------------------------------------------------------------
+    def nat_hop(self, server: VpnServer, outside: Interface) -> NatHop:
+        cfg = self.config
+        public = address_interval(server.address)
+        rules: list[NatRule] = []
+        own: list[Interval] = [iv for iface in cfg.interfaces for iv in iface.addresses]
+        forwards: list[Interval] = []
+        for k, entry in enumerate(cfg.nat):
+            if cfg.platform == "asa" and entry.mapped_iface not in (None, outside.label):
+                continue
+            rule = self._nat_rule(k, entry, outside, public)
+            if rule is None:
+                continue
+            rules.append(rule)
+            if rule.certain:
+                own += [iv for iv in _dst_intervals(rule.match)]
+                if entry.proto is not None:
+                    forwards += _dst_intervals(rule.match)
+        routed: list[tuple[str, PacketSet]] = [(label, region) for label, region in self._egress_regions()
+                                               if label != outside.label]
+        return NatHop(self.name, "nat", Origin(cfg.path), rules=rules, own=PacketSet.of(dst=own) if own else EMPTY,
+                      forwards=PacketSet.of(dst=forwards) if forwards else EMPTY, routed=routed,
+                      outside_net=PacketSet.of(dst=outside.subnets) if outside.subnets else EMPTY,
+                      outside_label=outside.label, dynamic_routing=bool(cfg.dynamic_routing),
+                      transparent=cfg.transparent)
+
+    def _nat_rule(self, k: int, entry: NatEntry, outside: Interface, public: Interval) -> NatRule | None:
+        cfg = self.config
+        origin = Origin(cfg.path, k, entry.line)
+        mapped = list(entry.mapped)
+        unknown = entry.unknown
+        if entry.mapped_interface is not None and not unknown:
+            label = entry.mapped_interface or outside.label
+            iface = cfg.interface(label)
+            if iface is None:
+                unknown = f"{cfg.path} line {entry.line}: interface {label} is not defined"
+            elif iface.dynamic or not iface.addresses:
+                unknown = (f"{cfg.path} line {entry.line}: the translation uses the address of {label}, which "
+                           f"is assigned at run time ({iface.dynamic or 'no address'}), so whether it is "
+                           "the server's public address cannot be told")
+                mapped = [public]
+            else:
+                mapped = [iv for iv in iface.addresses if iv[0] >= ANY_V4[0]][:1] or iface.addresses[:1]
+        if cfg.platform == "ios" and outside.nat != "outside" and not unknown:
+            unknown = (f"{cfg.path} line {entry.line}: {outside.label} is not 'ip nat outside', so this "
+                       "static NAT may not apply to traffic entering it")
+        if unknown and not mapped:
+            mapped = [ANY_ADDR]  # not even its address is known: it may translate anything
+        proto = entry.proto or (ANY_PROTO,)
+        dports = entry.mapped_ports or [ANY_PORT]
+        match = PacketSet.of(entry.peers or [ANY_ADDR], mapped, proto, [ANY_PORT], dports)
+        text = entry.text
+        rule = Rule(k + 1, Action.PERMIT, match, text, origin=origin, certain=not (unknown or entry.conditional),
+                    reason=unknown or entry.conditional)
+        if unknown or entry.conditional:
+            return NatRule(rule, match, None, False, unknown or entry.conditional, entry.proto is not None)
+        try:
+            translate = _Translation.build(mapped, entry.real, entry.mapped_ports, entry.real_ports,
+                                           entry.peers, entry.peers_as)
+        except ValueError as exc:
+            reason = f"{cfg.path} line {entry.line}: {exc}"
+            return NatRule(Rule(k + 1, Action.PERMIT, match, text, origin=origin, certain=False, reason=reason),
+                           match, None, False, reason, entry.proto is not None)
+        return NatRule(rule, match, translate, True, "", entry.proto is not None)
+
+    # for checks -----------------------------------------------------------------------------------------------
+    def walk(self, server: VpnServer, packets: PacketSet) -> list[tuple[Hop, PacketSet, tuple[Segment, ...]]]:
+        """Push packets through this device's hops for a server: (hop, what reached it, its segments).
+        Unknown parts go on, as in the trace, so later hops are still examined."""
+        out = []
+        current = packets
+        for hop in self.hops(server):
+            if not current:
+                break
+            segments = hop.apply(current)
+            out.append((hop, current, segments))
+            nxt = EMPTY
+            for seg in segments:
+                if seg.decision is not Decision.DENY:
+                    nxt = nxt | seg.leaving
+            current = nxt
+        return out
+
+
+# --------------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Translation:
+    """Maps inbound packets of one static NAT: destination (and port) to the real side, clients to their
+    mapped addresses for twice NAT. Supported: one-to-one of equal size (offset) and many-to-one."""
+
+    dst: tuple[Interval, Interval] | None
+    port: tuple[Interval, Interval] | None
+    src: tuple[Interval, Interval] | None
+
+    @classmethod
+    def build(cls, mapped: list[Interval], real: list[Interval], mapped_ports: list[Interval] | None,
+              real_ports: list[Interval] | None, peers: list[Interval] | None,
+              peers_as: list[Interval] | None) -> _Translation:
+        return cls(_pair(mapped, real, "addresses"),
+                   _pair(mapped_ports, real_ports, "ports") if mapped_ports and real_ports else None,
+                   _pair(peers, peers_as, "client addresses") if peers and peers_as else None)
+
+    def __call__(self, packets: PacketSet) -> PacketSet:
+        out = EMPTY
+        for src, dst, proto, sport, dport in packets.boxes:
+            if self.src is not None:
+                src = _map(src, self.src)
+            if self.dst is not None:
+                dst = _map(dst, self.dst)
+            if self.port is not None:
+                dport = _map(dport, self.port)
+            out = out | PacketSet([(src, dst, proto, sport, dport)])
+        return out
+
+
+def _pair(a: list[Interval] | None, b: list[Interval] | None, what: str) -> tuple[Interval, Interval] | None:
+    if not a or not b:
+        raise ValueError(f"NAT {what} are not resolved")
+    if len(a) != 1 or len(b) != 1:
+        raise ValueError(f"NAT {what} are not one contiguous block on each side (not modelled)")
+    (alo, ahi), (blo, bhi) = a[0], b[0]
+    if ahi - alo != bhi - blo and blo != bhi:
+        raise ValueError(f"NAT maps {ahi - alo + 1} {what} to {bhi - blo + 1} (not modelled)")
+    return a[0], b[0]
+
+
+def _map(iv: Interval, pair: tuple[Interval, Interval]) -> Interval:
+    (alo, _), (blo, bhi) = pair
+    if blo == bhi:
+        return (blo, bhi)
+    return (iv[0] - alo + blo, iv[1] - alo + blo)
+
+
+@dataclass(slots=True)
+class NatRule:
+    rule: Rule
+    match: PacketSet
+    translate: _Translation | None
+    certain: bool
+    reason: str
+    port_forward: bool
+
+
+@dataclass(eq=False)
+class NatHop(Hop):
+    """Static NAT for traffic arriving from the internet.
+
+    Packets a static entry matches are translated (TRANSLATE). The rest: addressed to the device itself or
+    to an address it only port-forwards -> DENY (nothing forwards them; ESP has no ports, so it can never
+    pass a port forward); on a connected network or static route behind the device -> PERMIT untranslated;
+    on the outside network -> DENY (no NAT, so the device does not answer for it); elsewhere -> DENY, or
+    UNKNOWN when dynamic routing might carry it.
+    """
+
+    rules: list[NatRule] = field(default_factory=list)
+    own: PacketSet = EMPTY
+    forwards: PacketSet = EMPTY
+    routed: list[tuple[str, PacketSet]] = field(default_factory=list)
+    outside_net: PacketSet = EMPTY
+    outside_label: str = ""
+    dynamic_routing: bool = False
+    transparent: bool = False
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        return tuple(seg for seg, _kind in self.classify(packets))
+
+    def classify(self, packets: PacketSet) -> list[tuple[Segment, str]]:
+        """Segments with a kind: translated | routed | own | port-only | outside | no-route | unknown."""
+        out: list[tuple[Segment, str]] = []
+        remaining = packets
+        for nat in self.rules:
+            hit = remaining & nat.match
+            if not hit:
+                continue
+            remaining = remaining - nat.match
+            if nat.certain and nat.translate is not None:
+                leaving = nat.translate(hit)
+                reason = f"static NAT: {describe(hit)} -> {describe(leaving)}"
+                out.append((Segment(hit, Decision.TRANSLATE, nat.rule, reason, leaving), "translated"))
+            else:
+                out.append((Segment(hit, Decision.UNKNOWN, nat.rule, nat.reason), "unknown"))
+            if not remaining:
+                return out
+        if self.transparent:
+            out.append((Segment(remaining, Decision.PERMIT, None, "transparent firewall: bridged, no NAT"),
+                        "routed"))
+            return out
+        forwarded = remaining & self.forwards
+        if forwarded:
+            remaining = remaining - self.forwards
+            out.append((Segment(forwarded, Decision.DENY, None, self._port_only(forwarded)), "port-only"))
+        own = remaining & self.own
+        if own:
+            remaining = remaining - self.own
+            out.append((Segment(own, Decision.DENY, None,
+                                f"{describe(own)} is addressed to {self.device} itself and no static NAT or "
+                                "port forward sends it on to the server"), "own"))
+        for label, region in self.routed:
+            hit = remaining & region
+            if hit:
+                remaining = remaining - region
+                out.append((Segment(hit, Decision.PERMIT, None,
+                                    f"no NAT: {describe(hit)} is routed untranslated toward {label}"), "routed"))
+        if not remaining:
+            return out
+        outside = remaining & self.outside_net
+        if outside:
+            remaining = remaining - self.outside_net
+            out.append((Segment(outside, Decision.DENY, None,
+                                f"{describe(outside)} lies on the {self.outside_label} network of {self.device} "
+                                "but no static NAT maps it, so the device does not take it in"), "outside"))
+        if remaining:
+            if self.dynamic_routing:
+                out.append((Segment(remaining, Decision.UNKNOWN, None,
+                                    f"no static NAT or static route on {self.device} covers {describe(remaining)}; "
+                                    "dynamic routing is configured and not modelled"), "unknown"))
+            else:
+                out.append((Segment(remaining, Decision.DENY, None,
+                                    f"no static NAT, connected network or static route on {self.device} leads "
+                                    f"to {describe(remaining)} except back toward the internet"), "no-route"))
+        return out
+
+    def _port_only(self, packets: PacketSet) -> str:
+        protos = {box[2] for box in packets.boxes}
+        portless = [p for p in protos if not (p[0] == p[1] and p[0] in PORTED_PROTOCOLS)]
+        base = f"{describe(packets)} is only port-forwarded on {self.device}, and no forward matches"
+        if portless:
+            return (f"{base}: ESP and other portless protocols cannot pass a port forward (PAT or port-based "
+                    "static NAT); they need a 1:1 static NAT, or the clients must use NAT-T (UDP 4500)")
+        return base
+
+
+@dataclass(eq=False)
+class EgressHop(Hop):
+    """A check that depends on the interface a packet leaves through (outbound ACLs, ASA security levels).
+
+    `regions` map destinations to interfaces (longest prefix first, disjoint); `lists[label]` is the rule
+    list there, or None when that interface has no filter. Destinations no region covers are unknown.
+    """
+
+    regions: list[tuple[str, PacketSet]] = field(default_factory=list)
+    lists: dict[str, RuleList | None] = field(default_factory=dict)
+    pass_note: str = ""
+    missing: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        out: list[Segment] = []
+        remaining = packets
+        for label, region in self.regions:
+            hit = remaining & region
+            if not hit:
+                continue
+            remaining = remaining - region
+            rules = self.lists.get(label)
+            if rules is None:
+                out.append(Segment(hit, Decision.PERMIT, None, f"leaves through {label}, which {self.pass_note}"
+                                   if self.pass_note else f"leaves through {label}"))
+            else:
+                out.extend(rules.evaluate(hit))
+            if not remaining:
+                break
+        if remaining:
+            out.append(Segment(remaining, Decision.UNKNOWN, None, self.missing))
+        return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------------------
+def describe(packets: PacketSet) -> str:
+    """'198.51.100.10 udp/500' style summary of a (small) packet set's destinations and services."""
+    parts = []
+    for _src, dst, proto, _sport, dport in packets.boxes[:6]:
+        addr = format_address_interval(dst)
+        if proto == ANY_PROTO:
+            service = "any protocol"
+        elif proto[0] == proto[1]:
+            name = PROTO_NAMES.get(proto[0], str(proto[0]))
+            if proto[0] in PORTED_PROTOCOLS and dport != ANY_PORT:
+                port = str(dport[0]) if dport[0] == dport[1] else f"{dport[0]}-{dport[1]}"
+                service = f"{name}/{port}"
+            else:
+                service = name
+        else:
+            service = f"protocols {proto[0]}-{proto[1]}"
+        item = f"{addr} {service}"
+        if item not in parts:
+            parts.append(item)
+    more = ", ..." if len(packets.boxes) > 6 else ""
+    return ", ".join(parts) + more if parts else "nothing"
+
+
+def _permit_all(why: str) -> Rule:
+    return Rule(1, Action.PERMIT, ALL, why, synthetic=True)
+
+
+def _overlaps(a: Interval, b: Interval) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _length(iv: Interval) -> int:
+    size = iv[1] - iv[0] + 1
+    total = 32 if iv[0] >= ANY_V4[0] else 128
+    return total - (size.bit_length() - 1)
+
+
+def _dst_intervals(packets: PacketSet) -> list[Interval]:
+    return sorted({box[1] for box in packets.boxes})
+
+
+def cisco_devices_for(model: Model, server: VpnServer) -> list[CiscoDevice]:
+    """The Cisco devices the graph places in front of a server (audit.yaml path, else address ownership)."""
+    from auditor.graph import devices_in_front
+
+    return [d for d in devices_in_front(model, server)[0] if isinstance(d, CiscoDevice)]

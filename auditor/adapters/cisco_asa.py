@@ -1,0 +1,785 @@
+"""Cisco ASA `show running-config` -> CiscoConfig (interfaces, ACLs as model rules, static NAT, routes).
+
+Semantics follow the ASA 9.x configuration guide: extended ACEs name real (untranslated) addresses from 8.3
+on; `any` is IPv4 and IPv6; `inactive` ACEs do not exist for matching; remarks are numbered lines;
+object-groups nest through `group-object`; object NAT lives under `object network`, twice NAT at the top
+level in three sections (manual, object, after-auto). What is not understood is kept as unknown with its line.
+"""
+
+from __future__ import annotations
+
+import re
+
+from auditor.adapters.cisco_common import (
+    ANY_ADDRS,
+    ASA_PROTOCOLS,
+    ASA_TCP_PORTS,
+    ASA_UDP_PORTS,
+    LOG_LEVELS,
+    PORT_OPERATORS,
+    AclDef,
+    Addr,
+    CiscoConfig,
+    Interface,
+    Line,
+    NatEntry,
+    PortNames,
+    RouteDef,
+    Service,
+    Services,
+    Unparsed,
+    ace_rules,
+    host,
+    is_ip,
+    line_tree,
+    netmask_interval,
+    ported,
+    prefix_interval,
+    protocol,
+    unknown_rule,
+)
+from auditor.model import Action, Origin
+from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
+
+PORTS = PortNames(ASA_TCP_PORTS, ASA_UDP_PORTS)
+_IDENTITY = {"user": 1, "user-group": 1, "object-group-user": 1, "security-group": 2, "object-group-security": 1}
+_VERSION = re.compile(r"^(?:ASA|PIX) Version (\d+)\.(\d+)")
+
+
+class AsaParser:
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.cfg = CiscoConfig("asa", path)
+        self.names: dict[str, str] = {}
+        self.objects: dict[str, list[Line]] = {}  # object network|service NAME -> its blocks (a config
+        # defines an object, then repeats its header later to attach object NAT)
+        self.object_kind: dict[str, str] = {}
+        self.groups: dict[str, Line] = {}  # object-group TYPE NAME [tcp|udp|tcp-udp]
+        self.group_kind: dict[str, tuple[str, str]] = {}  # name -> (type, port protocol keyword or "")
+        self._addr_cache: dict[tuple[str, str], Addr] = {}
+        self._svc_cache: dict[str, Services] = {}
+        self._port_cache: dict[str, tuple[list[Interval], str, str]] = {}
+        self._bindings: list[Line] = []
+        self._remark: tuple[str, str] | None = None  # (ACL, text) of the remark above the next ACE
+        self._services_seen: Services | None = None  # what the ACE being parsed matches, if known yet
+
+    # --------------------------------------------------------------------------------------------------
+    def parse(self) -> CiscoConfig:
+        tree = line_tree(self.text, "asa")
+        self.cfg.lines = self.text.count("\n") + 1
+        acl_lines: list[Line] = []
+        nat_lines: list[Line] = []
+        object_nats: list[tuple[Line, Line]] = []
+        statics: list[Line] = []
+        groups: list[Line] = []
+        for line in tree:
+            t = line.text
+            head = t.split(" ", 1)[0]
+            if head == "access-list":
+                acl_lines.append(line)
+            elif head == "object":
+                parts = t.split()
+                if len(parts) >= 3:
+                    self.objects.setdefault(parts[2], []).append(line)
+                    self.object_kind[parts[2]] = parts[1]
+                    object_nats.extend((line, c) for c in line.children if c.text.startswith("nat "))
+            elif head == "object-group":
+                groups.append(line)
+            elif head == "name":
+                parts = t.split()
+                if len(parts) >= 3:
+                    self.names[parts[2]] = parts[1]
+            elif head == "interface":
+                self._interface(line)
+            elif head == "nat":
+                nat_lines.append(line)
+            elif head == "static":
+                statics.append(line)
+            elif head == "access-group":
+                self._bindings.append(line)
+            elif head == "route" or t.startswith("ipv6 route "):
+                self._route(line)
+            elif t.startswith("same-security-traffic permit inter-interface"):
+                self.cfg.same_security_inter = True
+            elif t.startswith("same-security-traffic permit intra-interface"):
+                self.cfg.same_security_intra = True
+            elif t == "firewall transparent":
+                self.cfg.transparent = True
+            elif head == "router" and len(t.split()) > 1 and t.split()[1] in ("ospf", "bgp", "eigrp", "rip",
+                                                                               "isis"):
+                self.cfg.dynamic_routing.append(line.number)
+            elif head == "hostname":
+                self.cfg.hostname = t.split(" ", 1)[1] if " " in t else ""
+            elif head in ("ASA", "PIX"):
+                m = _VERSION.match(t)
+                if m:
+                    self.cfg.version = t.split("Version", 1)[1].strip()
+                    self.cfg.pre83 = (int(m.group(1)), int(m.group(2))) < (8, 3)
+            elif head == "global" and t.startswith("global ("):
+                pass  # pre-8.3 dynamic PAT pool: outbound only, cannot expose a server
+        for line in groups:
+            self._group_header(line)
+        for line in acl_lines:
+            self._acl_line(line)
+        for line in self._bindings:
+            self._access_group(line)
+        self._nat(nat_lines, object_nats, statics)
+        return self.cfg
+
+    # interfaces, routes, bindings ----------------------------------------------------------------------
+    def _interface(self, line: Line) -> None:
+        iface = Interface(line.text.split(" ", 1)[1].strip() if " " in line.text else "", line.number)
+        explicit_level = False
+        for child in line.children:
+            parts = child.text.split()
+            if parts[0] == "nameif" and len(parts) > 1:
+                iface.nameif = parts[1]
+            elif parts[0] == "security-level" and len(parts) > 1 and parts[1].isdigit():
+                iface.security_level = int(parts[1])
+                explicit_level = True
+            elif parts[:2] == ["ip", "address"] and len(parts) >= 3:
+                if parts[2] in ("dhcp", "pppoe"):
+                    iface.dynamic = parts[2]
+                elif len(parts) >= 4 and is_ip(parts[2]):
+                    try:
+                        iface.subnets.append(netmask_interval(parts[2], parts[3]))
+                        iface.addresses.append(host(parts[2]))
+                    except Unparsed:
+                        pass
+            elif parts[:2] == ["ipv6", "address"] and len(parts) >= 3 and "/" in parts[2]:
+                try:
+                    iface.subnets.append(prefix_interval(parts[2]))
+                    iface.addresses.append(host(parts[2].split("/")[0]))
+                except (Unparsed, ValueError):
+                    pass
+            elif parts == ["shutdown"]:
+                iface.shutdown = True
+        if not explicit_level and iface.nameif is not None:
+            iface.security_level = 100 if iface.nameif == "inside" else 0  # ASA's defaults
+        self.cfg.interfaces.append(iface)
+
+    def _route(self, line: Line) -> None:
+        parts = line.text.split()
+        if parts[0] == "ipv6":
+            parts = parts[1:]
+        try:
+            if len(parts) >= 5 and is_ip(parts[2]) and is_ip(parts[3]):
+                prefix = netmask_interval(parts[2], parts[3])
+                gw = host(parts[4]) if is_ip(parts[4]) else None
+            elif len(parts) >= 4 and "/" in parts[2]:
+                prefix = prefix_interval(parts[2])
+                gw = host(parts[3]) if is_ip(parts[3]) else None
+            else:
+                return
+        except Unparsed:
+            return
+        length = _prefix_length(prefix)
+        self.cfg.routes.append(RouteDef(prefix, length, parts[1], gw, line.number, line.text))
+
+    def _access_group(self, line: Line) -> None:
+        parts = line.text.split()
+        if len(parts) >= 3 and parts[2] == "global":
+            self.cfg.global_acl = (parts[1], line.number)
+            return
+        if len(parts) < 5 or parts[3] != "interface":
+            self.cfg.unmodelled.append((line.number, line.text, "access-group not understood"))
+            return
+        if "control-plane" in parts[5:]:
+            return  # filters traffic to the ASA itself, not through it
+        iface = self.cfg.interface(parts[4])
+        if iface is None:
+            self.cfg.unmodelled.append((line.number, line.text, f"interface {parts[4]} is not defined"))
+            return
+        if parts[2] == "in":
+            iface.acl_in = (parts[1], line.number)
+        elif parts[2] == "out":
+            iface.acl_out = (parts[1], line.number)
+
+    # objects and groups ---------------------------------------------------------------------------------
+    def _group_header(self, line: Line) -> None:
+        parts = line.text.split()
+        if len(parts) < 3:
+            return
+        kind, name = parts[1], parts[2]
+        self.groups[name] = line
+        self.group_kind[name] = (kind, parts[3] if len(parts) > 3 else "")
+
+    def network(self, name: str) -> Addr:
+        """An `object network` or `object-group network` by name (objects and groups share one namespace
+        per type on the ASA; an object is looked up first)."""
+        return self._network(name, "object" if name in self.objects else "group", frozenset())
+
+    def _network(self, name: str, where: str, seen: frozenset[str]) -> Addr:
+        key = (where, name)
+        cached = self._addr_cache.get(key)
+        if cached is not None:
+            return cached
+        if name in seen:
+            return Addr([], f"object-group {name} includes itself")
+        seen = seen | {name}
+        result = self._network_object(name) if where == "object" else self._network_group(name, seen)
+        self._addr_cache[key] = result
+        return result
+
+    def _network_object(self, name: str) -> Addr:
+        blocks = self.objects.get(name)
+        if blocks is None or self.object_kind.get(name) != "network":
+            return Addr([], f"network object {name} is not defined")
+        for child in (c for block in blocks for c in block.children):
+            parts = child.text.split()
+            try:
+                if parts[0] == "host" and len(parts) == 2:
+                    return Addr([self._ip(parts[1])])
+                if parts[0] == "subnet" and len(parts) == 3:
+                    return Addr([netmask_interval(self._name_ip(parts[1]), parts[2])])
+                if parts[0] == "subnet" and len(parts) == 2:
+                    return Addr([prefix_interval(parts[1])])
+                if parts[0] == "range" and len(parts) == 3:
+                    lo, hi = self._ip(parts[1]), self._ip(parts[2])
+                    if lo[0] > hi[1]:
+                        raise Unparsed("empty range")
+                    return Addr([(lo[0], hi[1])])
+                if parts[0] == "fqdn":
+                    return Addr([], f"network object {name} is an FQDN ({parts[-1]}, line {child.number}); "
+                                    "its addresses are not in the configuration")
+            except Unparsed as exc:
+                return Addr([], f"network object {name} (line {child.number}): {exc}")
+        return Addr([], f"network object {name} (line {blocks[0].number}) has no address")
+
+    def _network_group(self, name: str, seen: frozenset[str]) -> Addr:
+        line = self.groups.get(name)
+        if line is None or self.group_kind[name][0] != "network":
+            return Addr([], f"network object-group {name} is not defined")
+        intervals: list[Interval] = []
+        unknown: list[str] = []
+        for child in line.children:
+            parts = child.text.split()
+            try:
+                if parts[0] == "network-object":
+                    if len(parts) == 3 and parts[1] == "host":
+                        intervals.append(self._ip(parts[2]))
+                    elif len(parts) == 3 and parts[1] == "object":
+                        sub = self._network(parts[2], "object", seen)
+                        intervals += sub.intervals
+                        if sub.unknown:
+                            unknown.append(sub.unknown)
+                    elif len(parts) == 3:
+                        intervals.append(netmask_interval(self._name_ip(parts[1]), parts[2]))
+                    elif len(parts) == 2 and "/" in parts[1]:
+                        intervals.append(prefix_interval(parts[1]))
+                    else:
+                        raise Unparsed(f"'{child.text}'")
+                elif parts[0] == "group-object" and len(parts) == 2:
+                    sub = self._network(parts[1], "group", seen)
+                    intervals += sub.intervals
+                    if sub.unknown:
+                        unknown.append(sub.unknown)
+                elif parts[0] != "description":
+                    raise Unparsed(f"'{child.text}'")
+            except Unparsed as exc:
+                unknown.append(f"object-group {name} line {child.number}: {exc}")
+        return Addr(intervals, "; ".join(unknown))
+
+    def service_object(self, name: str) -> Services:
+        blocks = self.objects.get(name)
+        if blocks is None or self.object_kind.get(name) != "service":
+            return Services([], f"service object {name} is not defined")
+        for child in (c for block in blocks for c in block.children):
+            parts = child.text.split()
+            if parts[0] == "service":
+                try:
+                    return Services(self._service_spec(parts[1:]))
+                except _Narrower as exc:
+                    return Services(exc.services, f"service object {name}: {exc}")
+                except Unparsed as exc:
+                    return Services([], f"service object {name} (line {child.number}): {exc}")
+        return Services([], f"service object {name} (line {blocks[0].number}) has no service")
+
+    def _service_spec(self, parts: list[str]) -> list[Service]:
+        """`PROTO [source OP P] [destination OP P]` (service objects and service-object lines)."""
+        if not parts:
+            raise Unparsed("empty service")
+        protos = protocol(parts[0], ASA_PROTOCOLS)
+        sport: list[Interval] = [ANY_PORT]
+        dport: list[Interval] = [ANY_PORT]
+        i = 1
+        if parts[0] in ("icmp", "icmp6") and len(parts) > 1:
+            raise _Narrower(f"ICMP type {' '.join(parts[1:])} is not modelled",
+                            [Service(protos)])
+        while i < len(parts):
+            if parts[i] == "source" and ported(protos):
+                sport, i = PORTS.operator(parts, i + 1, protos)
+            elif parts[i] == "destination" and ported(protos):
+                dport, i = PORTS.operator(parts, i + 1, protos)
+            elif parts[i] in PORT_OPERATORS and ported(protos):
+                dport, i = PORTS.operator(parts, i, protos)  # older form: destination implied
+            else:
+                raise Unparsed(f"unexpected '{parts[i]}' in service")
+        return [Service(protos, tuple(sport), tuple(dport))]
+
+    def service_group(self, name: str, seen: frozenset[str] = frozenset()) -> Services:
+        """A protocol group or a typeless service group, for the protocol position of an ACE."""
+        cached = self._svc_cache.get(name)
+        if cached is not None:
+            return cached
+        if name in seen:
+            return Services([], f"object-group {name} includes itself")
+        seen = seen | {name}
+        line = self.groups.get(name)
+        if line is None:
+            return Services([], f"object-group {name} is not defined")
+        kind, port_kind = self.group_kind[name]
+        items: list[Service] = []
+        unknown: list[str] = []
+        for child in line.children:
+            parts = child.text.split()
+            try:
+                if parts[0] == "description":
+                    continue
+                if parts[0] == "group-object" and len(parts) == 2:
+                    sub = self.service_group(parts[1], seen)
+                elif kind == "protocol" and parts[0] == "protocol-object" and len(parts) == 2:
+                    sub = Services([Service(protocol(parts[1], ASA_PROTOCOLS))])
+                elif kind == "service" and not port_kind and parts[0] == "service-object":
+                    if len(parts) == 3 and parts[1] == "object":
+                        sub = self.service_object(parts[2])
+                    else:
+                        try:
+                            sub = Services(self._service_spec(parts[1:]))
+                        except _Narrower as exc:
+                            sub = Services(exc.services, f"object-group {name} line {child.number}: {exc}")
+                else:
+                    raise Unparsed(f"'{child.text}' in {kind} object-group")
+            except Unparsed as exc:
+                unknown.append(f"object-group {name} line {child.number}: {exc}")
+                continue
+            items += sub.items
+            if sub.unknown:
+                unknown.append(sub.unknown)
+        result = Services(items, "; ".join(unknown))
+        self._svc_cache[name] = result
+        return result
+
+    def port_group(self, name: str, seen: frozenset[str] = frozenset()) -> tuple[list[Interval], str, str]:
+        """`object-group service NAME tcp|udp|tcp-udp` with port-object lines: (ports, protocol keyword,
+        unknown reason)."""
+        cached = self._port_cache.get(name)
+        if cached is not None:
+            return cached
+        line = self.groups[name]
+        kind = self.group_kind[name][1]
+        protos = protocol(kind, ASA_PROTOCOLS)
+        ports: list[Interval] = []
+        unknown: list[str] = []
+        for child in line.children:
+            parts = child.text.split()
+            try:
+                if parts[0] == "port-object":
+                    got, end = PORTS.operator(parts, 1, protos)
+                    if end != len(parts):
+                        raise Unparsed(f"unexpected '{parts[end]}'")
+                    ports += got
+                elif parts[0] == "group-object" and len(parts) == 2:
+                    if parts[1] in seen or self.group_kind.get(parts[1], ("", ""))[1] == "":
+                        raise Unparsed(f"group {parts[1]} is not a port group")
+                    sub, _, why = self.port_group(parts[1], seen | {name})
+                    ports += sub
+                    if why:
+                        unknown.append(why)
+                elif parts[0] != "description":
+                    raise Unparsed(f"'{child.text}'")
+            except Unparsed as exc:
+                unknown.append(f"object-group {name} line {child.number}: {exc}")
+        result = (ports, kind, "; ".join(unknown))
+        self._port_cache[name] = result
+        return result
+
+    def _is_port_group(self, name: str) -> bool:
+        kind = self.group_kind.get(name)
+        return kind is not None and kind[0] == "service" and kind[1] in ("tcp", "udp", "tcp-udp")
+
+    def _ip(self, token: str) -> Interval:
+        return host(self._name_ip(token))
+
+    def _name_ip(self, token: str) -> str:
+        if is_ip(token):
+            return token
+        if token in self.names:
+            return self.names[token]
+        raise Unparsed(f"'{token}' is neither an address nor a defined name")
+
+    # ACLs -------------------------------------------------------------------------------------------------
+    def _acl_line(self, line: Line) -> None:
+        parts = line.text.split()
+        if len(parts) < 3:
+            return
+        name = parts[1]
+        acl = self.cfg.acls.get(name)
+        if acl is None:
+            acl = self.cfg.acls[name] = AclDef(name, line.number)
+        i = 2
+        if parts[i] == "line" and len(parts) > 4:
+            i += 2
+        kind = parts[i]
+        if kind == "remark":
+            acl.count += 1
+            self._remark = (name, line.text.split("remark", 1)[1].strip())
+            return
+        acl.count += 1
+        position = acl.count
+        remark = ""
+        if self._remark is not None and self._remark[0] == name:
+            remark = self._remark[1]
+        self._remark = None
+        origin = Origin(self.path, len(acl.rules), line.number)
+        if kind in ("standard", "webtype", "ethertype"):
+            acl.kind = kind  # not IP access-group filters for through traffic; kept for completeness
+            return
+        if kind != "extended":
+            acl.rules.append(unknown_rule(position, line.text, remark, origin,
+                                          f"unknown access-list type '{kind}'", None))
+            return
+        self._services_seen = None
+        try:
+            acl.rules += self._ace(parts[i + 1:], position, line.text, remark, origin)
+        except Unparsed as exc:
+            acl.rules.append(unknown_rule(position, line.text, remark, origin, str(exc), self._services_seen))
+
+    def _ace(self, t: list[str], position: int, text: str, remark: str, origin: Origin) -> list:
+        if len(t) < 3 or t[0] not in ("permit", "deny"):
+            raise Unparsed("expected permit or deny")
+        action = Action.PERMIT if t[0] == "permit" else Action.DENY
+        i = 1
+        narrower: list[str] = []
+        port_protos: tuple[Interval, ...] | None = None  # set when ACE ports may follow addresses
+        if t[i] == "object-group":
+            name = t[i + 1]
+            kind = self.group_kind.get(name, ("", ""))[0]
+            if kind not in ("protocol", "service") or self._is_port_group(name):
+                services = Services([], f"object-group {name} is not a defined protocol or service group")
+            else:
+                services = self.service_group(name)
+            if kind == "protocol" and not services.unknown:
+                protos = tuple(p for s in services.items for p in s.protos)
+                port_protos = protos if ported(protos) else None
+            i += 2
+        elif t[i] == "object":
+            services = self.service_object(t[i + 1])
+            i += 2
+        else:
+            protos = protocol(t[i], ASA_PROTOCOLS)
+            services = Services([Service(protos)])
+            port_protos = protos if ported(protos) else None
+            i += 1
+        self._services_seen = services
+        i, ident = self._identity(t, i)
+        if ident:
+            narrower.append(ident)
+        src, i = self._address(t, i)
+        sport: list[Interval] | None = None
+        if port_protos is not None and i < len(t):
+            sport, i = self._ports(t, i, port_protos)
+        i, ident = self._identity(t, i)
+        if ident:
+            narrower.append(ident)
+        dst, i = self._address(t, i)
+        dport: list[Interval] | None = None
+        if port_protos is not None and i < len(t):
+            dport, i = self._ports(t, i, port_protos)
+        if sport is not None or dport is not None:
+            services = Services([Service(s.protos, tuple(sport or [ANY_PORT]), tuple(dport or [ANY_PORT]))
+                                 for s in services.items], services.unknown)
+        inactive = False
+        is_icmp = any(s.protos in (((1, 1),), ((58, 58),)) for s in services.items)
+        while i < len(t):
+            tok = t[i]
+            if tok == "log":
+                i += 1
+                while i < len(t) and (t[i].isdigit() or t[i] in LOG_LEVELS or t[i] in ("disable", "default")):
+                    i += 1
+                if i + 1 < len(t) and t[i] == "interval":
+                    i += 2
+            elif tok == "time-range" and i + 1 < len(t):
+                narrower.append(f"active only during time-range {t[i + 1]}")
+                i += 2
+            elif tok == "inactive":
+                inactive = True
+                i += 1
+            elif is_icmp and tok == "object-group" and i + 1 < len(t):
+                narrower.append(f"ICMP types of object-group {t[i + 1]} are not modelled")
+                i += 2
+            elif is_icmp and re.fullmatch(r"[a-z0-9-]+", tok):
+                narrower.append(f"ICMP type/code {tok} is not modelled")
+                i += 1
+            else:
+                raise Unparsed(f"unexpected '{tok}'")
+        return ace_rules(position, action, services, src, dst, text, remark, origin,
+                         narrower="; ".join(narrower),
+                         never="inactive: matches nothing" if inactive else "")
+
+    def _identity(self, t: list[str], i: int) -> tuple[int, str]:
+        found = []
+        while i < len(t) and t[i] in _IDENTITY:
+            n = _IDENTITY[t[i]]
+            found.append(" ".join(t[i:i + 1 + n]))
+            i += 1 + n
+        if found:
+            return i, f"identity match ({', '.join(found)}) is not modelled"
+        return i, ""
+
+    def _address(self, t: list[str], i: int) -> tuple[Addr, int]:
+        if i >= len(t):
+            raise Unparsed("missing address")
+        tok = t[i]
+        if tok == "any":
+            return Addr(list(ANY_ADDRS)), i + 1
+        if tok == "any4":
+            return Addr([ANY_V4]), i + 1
+        if tok == "any6":
+            return Addr([ANY_V6]), i + 1
+        if tok == "host" and i + 1 < len(t):
+            return Addr([self._ip(t[i + 1])]), i + 2
+        if tok == "interface" and i + 1 < len(t):
+            iface = self.cfg.interface(t[i + 1])
+            if iface is None:
+                return Addr([], f"interface {t[i + 1]} is not defined"), i + 2
+            if iface.dynamic or not iface.addresses:
+                return Addr([], f"interface {t[i + 1]} has no address in the configuration"), i + 2
+            return Addr(list(iface.addresses)), i + 2
+        if tok in ("object", "object-group") and i + 1 < len(t):
+            where = "object" if tok == "object" else "group"
+            return self._network(t[i + 1], where, frozenset()), i + 2
+        if "/" in tok:
+            return Addr([prefix_interval(tok)]), i + 1
+        if i + 1 < len(t) and (is_ip(tok) or tok in self.names) and is_ip(t[i + 1]):
+            return Addr([netmask_interval(self._name_ip(tok), t[i + 1])]), i + 2
+        raise Unparsed(f"unexpected address '{tok}'")
+
+    def _ports(self, t: list[str], i: int, protos: tuple[Interval, ...]) -> tuple[list[Interval] | None, int]:
+        if t[i] in PORT_OPERATORS:
+            return PORTS.operator(t, i, protos)
+        if t[i] == "object-group" and i + 1 < len(t) and self._is_port_group(t[i + 1]):
+            ports, _kind, why = self.port_group(t[i + 1])
+            if why:
+                raise Unparsed(why)
+            return ports, i + 2
+        return None, i
+
+    # NAT ----------------------------------------------------------------------------------------------------
+    def _nat(self, twice: list[Line], object_nats: list[tuple[Line, Line]], statics: list[Line]) -> None:
+        first: list[NatEntry] = []
+        after: list[NatEntry] = []
+        for line in twice:
+            entry, is_after = self._twice_nat(line)
+            if entry is not None:
+                (after if is_after else first).append(entry)
+        objects: list[NatEntry] = []
+        for obj, nat in object_nats:
+            entry = self._object_nat(obj, nat)
+            if entry is not None:
+                objects.append(entry)
+        # Section 2 order: static rules, more specific (fewer real addresses) first.
+        objects.sort(key=lambda e: sum(hi - lo + 1 for lo, hi in e.real) if e.real else 1 << 130)
+        legacy = [e for e in (self._legacy_static(line) for line in statics) if e is not None]
+        self.cfg.nat = legacy + first + objects + after
+
+    def _ifaces(self, token: str) -> tuple[str | None, str | None]:
+        m = re.fullmatch(r"\(([^,()]+),([^,()]+)\)", token)
+        if not m:
+            raise Unparsed(f"bad interface pair {token}")
+        real, mapped = m.group(1), m.group(2)
+        return (None if real == "any" else real), (None if mapped == "any" else mapped)
+
+    def _object_nat(self, obj: Line, nat: Line) -> NatEntry | None:
+        name = obj.text.split()[2]
+        parts = nat.text.split()
+        text = f"{obj.text}: {nat.text}"
+        try:
+            i = 1
+            real_if = mapped_if = None
+            if i < len(parts) and parts[i].startswith("("):
+                real_if, mapped_if = self._ifaces(parts[i])
+                i += 1
+            if i >= len(parts) or parts[i] != "static":
+                return None  # dynamic NAT/PAT: outbound only
+            i += 1
+            real = self.network(name) if self.object_kind.get(name) == "network" else \
+                Addr([], f"{name} is not a network object")
+            entry = NatEntry(text, nat.number, [], real.intervals, real_if, mapped_if)
+            if parts[i] == "interface":
+                entry.mapped_interface = mapped_if or ""
+                i += 1
+                if i < len(parts) and parts[i] == "ipv6":
+                    i += 1
+            else:
+                mapped = self._nat_address(parts[i])
+                entry.mapped = mapped.intervals
+                if mapped.unknown:
+                    entry.unknown = mapped.unknown
+                i += 1
+            if real.unknown:
+                entry.unknown = real.unknown
+            while i < len(parts):
+                tok = parts[i]
+                if tok in ("net-to-net", "dns", "no-proxy-arp", "route-lookup"):
+                    i += 1
+                elif tok == "service" and i + 3 < len(parts):
+                    protos = protocol(parts[i + 1], ASA_PROTOCOLS)
+                    entry.proto = protos
+                    entry.real_ports = [_single(PORTS.port(parts[i + 2], protos))]
+                    entry.mapped_ports = [_single(PORTS.port(parts[i + 3], protos))]
+                    i += 4
+                else:
+                    raise Unparsed(f"unexpected '{tok}'")
+            return entry
+        except (Unparsed, IndexError) as exc:
+            return NatEntry(text, nat.number, [], [], unknown=f"{self.path} line {nat.number} not understood: "
+                                                             f"{exc or 'incomplete'}")
+
+    def _nat_address(self, token: str) -> Addr:
+        if is_ip(token):
+            return Addr([host(token)])
+        if token in self.names:
+            return Addr([host(self.names[token])])
+        if token in self.objects:
+            return self._network(token, "object", frozenset())
+        if token in self.groups:
+            return self._network(token, "group", frozenset())
+        if token == "any":
+            return Addr(list(ANY_ADDRS))
+        return Addr([], f"NAT names '{token}', which is not defined")
+
+    def _twice_nat(self, line: Line) -> tuple[NatEntry | None, bool]:
+        parts = line.text.split()
+        after = False
+        try:
+            i = 1
+            real_if = mapped_if = None
+            if parts[i].startswith("("):
+                real_if, mapped_if = self._ifaces(parts[i])
+                i += 1
+            if parts[i].isdigit():
+                i += 1
+            if parts[i] == "after-auto":
+                after = True
+                i += 1
+                if parts[i].isdigit():
+                    i += 1
+            if parts[i] != "source":
+                raise Unparsed(f"unexpected '{parts[i]}'")
+            if parts[i + 1] != "static":
+                return None, after  # dynamic: outbound only
+            real = self._nat_address(parts[i + 2])
+            if parts[i + 3] == "interface":
+                entry = NatEntry(line.text, line.number, [], real.intervals, real_if, mapped_if,
+                                 mapped_interface=mapped_if or "")
+            else:
+                mapped = self._nat_address(parts[i + 3])
+                entry = NatEntry(line.text, line.number, mapped.intervals, real.intervals, real_if, mapped_if)
+                entry.unknown = mapped.unknown
+            entry.unknown = entry.unknown or real.unknown
+            i += 4
+            while i < len(parts):
+                tok = parts[i]
+                if tok == "destination" and parts[i + 1] == "static":
+                    mapped_dst = self._nat_address(parts[i + 2])
+                    real_dst = self._nat_address(parts[i + 3])
+                    if mapped_dst.unknown or real_dst.unknown:
+                        entry.unknown = mapped_dst.unknown or real_dst.unknown
+                    # inbound: clients are the "real destination"; they appear as the "mapped" one
+                    entry.peers, entry.peers_as = real_dst.intervals, mapped_dst.intervals
+                    i += 4
+                elif tok == "service":
+                    self._twice_service(entry, parts[i + 1], parts[i + 2])
+                    i += 3
+                elif tok in ("net-to-net", "dns", "no-proxy-arp", "route-lookup"):
+                    i += 1
+                elif tok in ("unidirectional", "inactive"):
+                    return None, after  # no inbound translation / not in effect
+                elif tok == "description":
+                    break
+                else:
+                    raise Unparsed(f"unexpected '{tok}'")
+            if _is_identity(entry):
+                return None, after  # identity NAT (e.g. VPN no-NAT): does not expose anything new
+            return entry, after
+        except (Unparsed, IndexError) as exc:
+            return NatEntry(line.text, line.number, [], [], unknown=f"{self.path} line {line.number} not "
+                                                                     f"understood: {exc or 'incomplete'}"), after
+
+    def _twice_service(self, entry: NatEntry, real_name: str, mapped_name: str) -> None:
+        real, mapped = self.service_object(real_name), self.service_object(mapped_name)
+        if real.unknown or mapped.unknown or len(real.items) != 1 or len(mapped.items) != 1:
+            entry.unknown = real.unknown or mapped.unknown or "NAT service objects not understood"
+            return
+        r, m = real.items[0], mapped.items[0]
+        if r.protos != m.protos or r.dport != (ANY_PORT,) or m.dport != (ANY_PORT,):
+            # destination ports in NAT service objects describe the peer side: not modelled
+            entry.unknown = f"service {real_name}/{mapped_name}: only source-port services are modelled"
+            return
+        entry.proto = r.protos
+        entry.real_ports, entry.mapped_ports = list(r.sport), list(m.sport)
+
+    def _legacy_static(self, line: Line) -> NatEntry | None:
+        """Pre-8.3 `static (real_if,mapped_if) [tcp|udp] MAPPED [PORT] REAL [PORT] [netmask M] ...`."""
+        parts = line.text.split()
+        try:
+            real_if, mapped_if = self._ifaces(parts[1])
+            i = 2
+            entry = NatEntry(line.text, line.number, [], [], real_if, mapped_if)
+            if parts[i] in ("tcp", "udp"):
+                protos = protocol(parts[i], ASA_PROTOCOLS)
+                entry.proto = protos
+                mapped_tok, mport, real_tok, rport = parts[i + 1:i + 5]
+                entry.mapped_ports = [_single(PORTS.port(mport, protos))]
+                entry.real_ports = [_single(PORTS.port(rport, protos))]
+                i += 5
+            else:
+                mapped_tok, real_tok = parts[i], parts[i + 1]
+                i += 2
+            mask = "255.255.255.255"
+            while i < len(parts):
+                if parts[i] == "netmask":
+                    mask = parts[i + 1]
+                    i += 2
+                elif parts[i] in ("access-list", "route-map"):
+                    raise Unparsed("policy static NAT is not modelled")
+                elif parts[i].isdigit() or parts[i] in ("norandomseq", "dns", "nailed", "tcp", "udp"):
+                    i += 1
+                else:
+                    raise Unparsed(f"unexpected '{parts[i]}'")
+            entry.real = [netmask_interval(self._name_ip(real_tok), mask)]
+            if mapped_tok == "interface":
+                entry.mapped_interface = mapped_if or ""
+            else:
+                entry.mapped = [netmask_interval(self._name_ip(mapped_tok), mask)]
+            return entry
+        except (Unparsed, IndexError, ValueError) as exc:
+            return NatEntry(line.text, line.number, [], [], unknown=f"{self.path} line {line.number} not "
+                                                                     f"understood: {exc or 'incomplete'}")
+
+
+class _Narrower(Unparsed):
+    """A service understood except for a detail that makes it narrower (ICMP type)."""
+
+    def __init__(self, message: str, services: list[Service]) -> None:
+        super().__init__(message)
+        self.services = services
+
+
+def _single(port: int) -> Interval:
+    return (port, port)
+
+
+def _is_identity(entry: NatEntry) -> bool:
+    return (not entry.unknown and entry.mapped_interface is None and entry.mapped == entry.real
+            and entry.proto is None)
+
+
+def _prefix_length(prefix: Interval) -> int:
+    size = prefix[1] - prefix[0] + 1
+    bits = size.bit_length() - 1
+    total = 32 if prefix[0] >= (1 << 128) else 128
+    return total - bits
+

@@ -1,0 +1,509 @@
+"""What ASA and IOS parsing share: the line tree, value types, name tables and token helpers.
+
+The line tree comes from ciscoconfparse 1.9 (`factory=False`: its ASA/IOS "models" raise on common ACE
+forms, so we only use parent/child structure and parse every line that decides a path ourselves).
+ciscoconfparse installs a loguru sink on stdout at import; we remove it so JSON output stays clean.
+
+Addresses are intervals in the packet engine's address space (see auditor.packets). A value that cannot be
+resolved (an undefined object, an FQDN, a token we do not know) is never guessed: resolvers return what is
+known plus the reason the rest is unknown, and the caller turns that into an uncertain rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.packets import (
+    ANY_ADDR,
+    ANY_PORT,
+    ANY_PROTO,
+    ANY_V4,
+    ANY_V6,
+    PORTED_PROTOCOLS,
+    V4_BASE,
+    Interval,
+    PacketSet,
+)
+
+# --- the line tree ----------------------------------------------------------------------------------------
+_silenced = False
+
+
+def _silence_loguru() -> None:
+    """ciscoconfparse 1.9 logs INFO lines to stdout (and tracebacks via @logger.catch); drop its sinks."""
+    global _silenced
+    if _silenced:
+        return
+    import ciscoconfparse  # noqa: F401  (importing installs its sinks; they must exist before removal)
+    from loguru import logger
+
+    logger.remove()
+    logger.disable("ciscoconfparse")
+    _silenced = True
+
+
+@dataclass(slots=True)
+class Line:
+    """One configuration line: stripped text, 1-based file line number, children (indented lines)."""
+
+    text: str
+    number: int
+    children: list[Line] = field(default_factory=list)
+
+
+def line_tree(text: str, syntax: str) -> list[Line]:
+    """Top-level lines with their children, from ciscoconfparse's parent/child tree.
+
+    Lines are passed as a list with blank lines kept, so ciscoconfparse's 0-based `linenum` is the file
+    line number minus one (its default would drop blank lines and drift).
+    """
+    _silence_loguru()
+    from ciscoconfparse import CiscoConfParse
+
+    raw = text.splitlines()
+    parse = CiscoConfParse(config=raw, syntax=syntax, ignore_blank_lines=False, factory=False)
+    out: list[Line] = []
+    for obj in parse.objs:
+        if obj.parent is not obj:
+            continue
+        body = obj.text.strip()
+        if not body or body.startswith("!"):
+            continue
+        out.append(Line(body, obj.linenum + 1, _children(obj)))
+    return out
+
+
+def _children(obj: Any) -> list[Line]:
+    kids = []
+    for child in obj.children:
+        body = child.text.strip()
+        if body and not body.startswith("!"):
+            kids.append(Line(body, child.linenum + 1, _children(child) if child.children else []))
+    return kids
+
+
+# --- values -----------------------------------------------------------------------------------------------
+class Unparsed(ValueError):
+    """Tokens we do not understand; the message says what, for the reason of an unknown rule."""
+
+
+@dataclass(slots=True)
+class Addr:
+    """An address value: known intervals, and why part of it is unknown (empty when fully known)."""
+
+    intervals: list[Interval]
+    unknown: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """Protocols with source and destination ports (ports are ANY_PORT for portless protocols)."""
+
+    protos: tuple[Interval, ...]
+    sport: tuple[Interval, ...] = (ANY_PORT,)
+    dport: tuple[Interval, ...] = (ANY_PORT,)
+
+
+ANY_SERVICE = Service((ANY_PROTO,))
+
+
+@dataclass(slots=True)
+class Services:
+    items: list[Service]
+    unknown: str = ""
+
+
+def packets_of(services: list[Service], src: list[Interval], dst: list[Interval]) -> PacketSet:
+    """The packets an ACE with these services and addresses matches."""
+    out = PacketSet()
+    if not src or not dst:
+        return out
+    for svc in services:
+        part = PacketSet.of(src, dst, svc.protos, svc.sport, svc.dport)
+        out = part if not out else out | part
+    return out
+
+
+def host(text: str) -> Interval:
+    addr = ipaddress.ip_address(text)
+    base = V4_BASE if addr.version == 4 else 0
+    return (base + int(addr), base + int(addr))
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def netmask_interval(addr: str, mask: str) -> Interval:
+    """`10.0.0.0 255.255.255.0` (ASA ACEs, object-groups, IOS NAT): a contiguous netmask."""
+    try:
+        net = ipaddress.IPv4Network(f"{addr}/{mask}", strict=False)
+    except ValueError:
+        raise Unparsed(f"'{addr} {mask}' is not an address with a contiguous netmask") from None
+    return (V4_BASE + int(net.network_address), V4_BASE + int(net.broadcast_address))
+
+
+def wildcard_intervals(addr: str, wildcard: str) -> list[Interval]:
+    """`10.0.0.0 0.0.0.255` (IOS ACEs): wildcard bits; non-contiguous wildcards expand to several
+    intervals (refused beyond 4096, which no real ACL needs)."""
+    try:
+        base = int(ipaddress.IPv4Address(addr))
+        wild = int(ipaddress.IPv4Address(wildcard))
+    except ValueError:
+        raise Unparsed(f"'{addr} {wildcard}' is not an address and wildcard") from None
+    low_run = wild & ~(wild + 1)  # the trailing block of ones: one interval
+    high = wild & ~low_run  # remaining "don't care" bits: one interval per combination
+    base &= ~wild & 0xFFFFFFFF
+    bits = [1 << i for i in range(32) if high >> i & 1]
+    if len(bits) > 12:
+        raise Unparsed(f"wildcard {wildcard} is too scattered to expand")
+    out = []
+    for combo in range(1 << len(bits)):
+        start = base
+        for i, bit in enumerate(bits):
+            if combo >> i & 1:
+                start |= bit
+        out.append((V4_BASE + start, V4_BASE + start + low_run))
+    return sorted(out)
+
+
+def prefix_interval(text: str) -> Interval:
+    """`2001:db8::/32` or `10.0.0.0/8`."""
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise Unparsed(f"'{text}' is not a prefix") from None
+    base = V4_BASE if net.version == 4 else 0
+    return (base + int(net.network_address), base + int(net.broadcast_address))
+
+
+# --- protocols and ports ----------------------------------------------------------------------------------
+# IP protocol keywords. `ip` (and ASA `ipsec`/`pptp` aliases) as shown by `show running-config`.
+ASA_PROTOCOLS = {"ah": 51, "eigrp": 88, "esp": 50, "gre": 47, "icmp": 1, "icmp6": 58, "igmp": 2, "igrp": 9,
+                 "ipinip": 4, "ipsec": 50, "nos": 94, "ospf": 89, "pcp": 108, "pim": 103, "pptp": 47,
+                 "sctp": 132, "snp": 109, "tcp": 6, "udp": 17}
+IOS_PROTOCOLS = {"ahp": 51, "eigrp": 88, "esp": 50, "gre": 47, "icmp": 1, "igmp": 2, "ipinip": 4, "nos": 94,
+                 "ospf": 89, "pcp": 108, "pim": 103, "sctp": 132, "tcp": 6, "udp": 17}
+
+# Port keywords as each platform prints them (device-measured tables: ASA 9.12, IOS 15.2 / IOS-XE 16.9).
+# ASA has no keyword for 4500 or 1701 and IOS none for 443 or 1701: those stay numeric in configs.
+ASA_TCP_PORTS = {
+    "echo": 7, "discard": 9, "daytime": 13, "chargen": 19, "ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23,
+    "smtp": 25, "whois": 43, "tacacs": 49, "domain": 53, "gopher": 70, "finger": 79, "www": 80, "http": 80,
+    "hostname": 101, "pop2": 109, "pop3": 110, "sunrpc": 111, "ident": 113, "nntp": 119, "netbios-ssn": 139,
+    "imap4": 143, "bgp": 179, "irc": 194, "ldap": 389, "https": 443, "pim-auto-rp": 496, "exec": 512,
+    "login": 513, "rsh": 514, "cmd": 514, "lpd": 515, "talk": 517, "uucp": 540, "klogin": 543, "kshell": 544,
+    "rtsp": 554, "ldaps": 636, "kerberos": 750, "lotusnotes": 1352, "citrix-ica": 1494, "sqlnet": 1521,
+    "h323": 1720, "pptp": 1723, "nfs": 2049, "ctiqbe": 2748, "cifs": 3020, "sip": 5060, "aol": 5190,
+    "pcanywhere-data": 5631,
+}
+ASA_UDP_PORTS = {
+    "echo": 7, "discard": 9, "time": 37, "nameserver": 42, "tacacs": 49, "domain": 53, "bootps": 67,
+    "bootpc": 68, "tftp": 69, "www": 80, "http": 80, "sunrpc": 111, "ntp": 123, "netbios-ns": 137,
+    "netbios-dgm": 138, "snmp": 161, "snmptrap": 162, "xdmcp": 177, "dnsix": 195, "mobile-ip": 434,
+    "pim-auto-rp": 496, "isakmp": 500, "biff": 512, "who": 513, "syslog": 514, "talk": 517, "rip": 520,
+    "kerberos": 750, "radius": 1645, "radius-acct": 1646, "nfs": 2049, "cifs": 3020, "vxlan": 4789,
+    "sip": 5060, "secureid-udp": 5510, "pcanywhere-status": 5632,
+}
+IOS_TCP_PORTS = {
+    "echo": 7, "discard": 9, "daytime": 13, "chargen": 19, "ftp-data": 20, "ftp": 21, "telnet": 23, "smtp": 25,
+    "time": 37, "whois": 43, "tacacs": 49, "domain": 53, "gopher": 70, "finger": 79, "www": 80,
+    "hostname": 101, "pop2": 109, "pop3": 110, "sunrpc": 111, "ident": 113, "nntp": 119, "msrpc": 135,
+    "bgp": 179, "irc": 194, "pim-auto-rp": 496, "exec": 512, "login": 513, "cmd": 514, "lpd": 515,
+    "talk": 517, "uucp": 540, "klogin": 543, "kshell": 544, "drip": 3949, "onep-plain": 15001,
+    "onep-tls": 15002,
+}
+IOS_UDP_PORTS = {
+    "echo": 7, "discard": 9, "time": 37, "nameserver": 42, "tacacs": 49, "domain": 53, "bootps": 67,
+    "bootpc": 68, "tftp": 69, "sunrpc": 111, "ntp": 123, "netbios-ns": 137, "netbios-dgm": 138,
+    "netbios-ss": 139, "snmp": 161, "snmptrap": 162, "xdmcp": 177, "dnsix": 195, "mobile-ip": 434,
+    "pim-auto-rp": 496, "isakmp": 500, "biff": 512, "who": 513, "syslog": 514, "talk": 517, "rip": 520,
+    "ripv6": 521, "non500-isakmp": 4500,
+}
+
+TCP, UDP, SCTP = 6, 17, 132
+PORT_OPERATORS = frozenset({"eq", "neq", "lt", "gt", "range"})
+
+
+class PortNames:
+    """Port keyword lookup for one platform."""
+
+    def __init__(self, tcp: dict[str, int], udp: dict[str, int]) -> None:
+        self.tcp, self.udp = tcp, udp
+
+    def port(self, token: str, protos: tuple[Interval, ...]) -> int:
+        """A port number from a number or a keyword valid for every protocol in `protos`."""
+        if token.isdigit():
+            value = int(token)
+            if value > 65535:
+                raise Unparsed(f"port {token} out of range")
+            return value
+        found = set()
+        for proto in _proto_numbers(protos):
+            table = self.tcp if proto == TCP else self.udp if proto == UDP else None
+            if table is None or token not in table:
+                raise Unparsed(f"unknown port name '{token}'")
+            found.add(table[token])
+        if len(found) != 1:
+            raise Unparsed(f"port name '{token}' means different ports for tcp and udp")
+        return found.pop()
+
+    def operator(self, tokens: list[str], i: int, protos: tuple[Interval, ...],
+                 multi: bool = False) -> tuple[list[Interval], int]:
+        """Parse `eq|neq|lt|gt P` or `range A B` at tokens[i]; returns intervals and the next index.
+
+        `multi` accepts IOS's several ports after `eq`/`neq` (named ACLs, non-contiguous ports).
+        """
+        op = tokens[i]
+        if op == "range":
+            if i + 2 >= len(tokens):
+                raise Unparsed("range needs two ports")
+            lo, hi = self.port(tokens[i + 1], protos), self.port(tokens[i + 2], protos)
+            if lo > hi:
+                raise Unparsed(f"empty port range {lo}-{hi}")
+            return [(lo, hi)], i + 3
+        if i + 1 >= len(tokens):
+            raise Unparsed(f"'{op}' needs a port")
+        ports = [self.port(tokens[i + 1], protos)]
+        j = i + 2
+        if multi and op in ("eq", "neq"):
+            while j < len(tokens) and self._is_port(tokens[j], protos):
+                ports.append(self.port(tokens[j], protos))
+                j += 1
+        if op == "eq":
+            return sorted((p, p) for p in ports), j
+        if op == "neq":
+            return complement_ports(ports), j
+        if op == "lt":
+            if ports[0] == 0:
+                raise Unparsed("lt 0 matches nothing")
+            return [(0, ports[0] - 1)], j
+        if op == "gt":
+            if ports[0] == 65535:
+                raise Unparsed("gt 65535 matches nothing")
+            return [(ports[0] + 1, 65535)], j
+        raise Unparsed(f"unknown port operator '{op}'")
+
+    def _is_port(self, token: str, protos: tuple[Interval, ...]) -> bool:
+        try:
+            self.port(token, protos)
+        except Unparsed:
+            return False
+        return True
+
+
+def complement_ports(ports: list[int]) -> list[Interval]:
+    out: list[Interval] = []
+    start = 0
+    for p in sorted(set(ports)):
+        if p > start:
+            out.append((start, p - 1))
+        start = p + 1
+    if start <= 65535:
+        out.append((start, 65535))
+    return out
+
+
+def _proto_numbers(protos: tuple[Interval, ...]) -> Iterator[int]:
+    for lo, hi in protos:
+        yield from range(lo, hi + 1)
+
+
+def ported(protos: tuple[Interval, ...]) -> bool:
+    """Whether every protocol in `protos` has ports (tcp, udp, sctp), so port operators apply."""
+    return all(lo == hi and lo in PORTED_PROTOCOLS for lo, hi in protos)
+
+
+def proto_intervals(numbers: list[int]) -> tuple[Interval, ...]:
+    return tuple((n, n) for n in sorted(set(numbers)))
+
+
+def protocol(token: str, names: dict[str, int]) -> tuple[Interval, ...]:
+    """`ip` (every protocol), `tcp-udp`, a keyword or a number 0-255."""
+    if token == "ip":
+        return (ANY_PROTO,)
+    if token == "tcp-udp":
+        return ((TCP, TCP), (UDP, UDP))
+    if token.isdigit() and int(token) <= 255:
+        value = int(token)
+        return (ANY_PROTO,) if value == 0 else ((value, value),)
+    if token in names:
+        return ((names[token], names[token]),)
+    raise Unparsed(f"unknown protocol '{token}'")
+
+
+# --- misc -------------------------------------------------------------------------------------------------
+ANY_ADDRS = [ANY_ADDR]
+
+LOG_LEVELS = frozenset({"emergencies", "alerts", "critical", "errors", "warnings", "notifications",
+                        "informational", "debugging"})
+
+
+# --- the parsed device --------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Interface:
+    name: str  # hardware name, e.g. GigabitEthernet0/1
+    line: int
+    nameif: str | None = None  # ASA logical name, the one ACLs and NAT refer to
+    addresses: list[Interval] = field(default_factory=list)  # the interface's own addresses
+    subnets: list[Interval] = field(default_factory=list)  # connected networks
+    dynamic: str = ""  # "dhcp", "negotiated", ...: the address is not in the configuration
+    security_level: int | None = None
+    acl_in: tuple[str, int] | None = None  # (ACL name, line of the binding)
+    acl_out: tuple[str, int] | None = None
+    acl6_in: tuple[str, int] | None = None  # IOS `ipv6 traffic-filter`
+    acl6_out: tuple[str, int] | None = None
+    nat: str = ""  # IOS: "inside" | "outside" | "enable"
+    shutdown: bool = False
+    unmodelled: list[tuple[str, int]] = field(default_factory=list)  # filters we do not evaluate (ZBF, ...)
+
+    @property
+    def label(self) -> str:
+        return self.nameif or self.name
+
+
+@dataclass(slots=True)
+class AclDef:
+    name: str
+    line: int
+    rules: list[Any] = field(default_factory=list)  # auditor.model.Rule, in order
+    kind: str = "extended"  # extended | standard | ipv6 | webtype | ethertype
+    count: int = 0  # lines counted so far (ASA numbers remarks too)
+
+
+@dataclass(slots=True)
+class NatEntry:
+    """A static translation that lets connections from outside reach a real (inside) address.
+
+    Inbound packets to `mapped` (optionally only `proto` / `mapped_ports`, only from `peers`) leave with
+    destination `real` (and `real_ports`). An entry with `unknown` set was not understood: whatever it may
+    translate (`mapped`, or every address when even that is unknown) becomes unknown.
+    """
+
+    text: str
+    line: int
+    mapped: list[Interval]
+    real: list[Interval]
+    real_iface: str | None = None  # interface label toward the real address; None: decided by routing
+    mapped_iface: str | None = None  # interface label it applies on; None: any interface
+    proto: tuple[Interval, ...] | None = None  # set for port forwards
+    mapped_ports: list[Interval] | None = None
+    real_ports: list[Interval] | None = None
+    peers: list[Interval] | None = None  # twice NAT `destination static`: clients it applies to
+    peers_as: list[Interval] | None = None  # ... and what those clients are translated to
+    mapped_interface: str | None = None  # mapped address is this interface's own address
+    unknown: str = ""
+    conditional: str = ""  # understood, but applies only under a condition we do not evaluate
+
+
+@dataclass(slots=True)
+class RouteDef:
+    prefix: Interval
+    length: int
+    iface: str | None  # interface label, or None when only a next hop is given
+    next_hop: Interval | None
+    line: int
+    text: str
+
+
+@dataclass(slots=True)
+class CiscoConfig:
+    """What decides a VPN path through one ASA or IOS device, with file lines for every element."""
+
+    platform: str  # "asa" | "ios"
+    path: str  # snapshot-relative file
+    hostname: str = ""
+    version: str = ""
+    pre83: bool = False  # ASA before 8.3: ACLs use mapped addresses, legacy `static` NAT
+    interfaces: list[Interface] = field(default_factory=list)
+    acls: dict[str, AclDef] = field(default_factory=dict)
+    global_acl: tuple[str, int] | None = None  # ASA `access-group NAME global`
+    nat: list[NatEntry] = field(default_factory=list)  # in the order the device evaluates them
+    routes: list[RouteDef] = field(default_factory=list)
+    same_security_inter: bool = False
+    same_security_intra: bool = False
+    dynamic_routing: list[int] = field(default_factory=list)  # lines of `router ospf|bgp|...`
+    transparent: bool = False
+    unmodelled: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, why it matters)
+    lines: int = 0
+
+    def interface(self, label: str) -> Interface | None:
+        for iface in self.interfaces:
+            if label in (iface.nameif, iface.name):
+                return iface
+        return None
+
+
+# --- rules from parsed ACEs -------------------------------------------------------------------------------
+def ace_rules(position: int, action: Any, services: Services, src: Addr, dst: Addr, text: str, comment: str,
+              origin: Any, narrower: str = "", never: str = "") -> list[Any]:
+    """The model rules for one ACE.
+
+    `never`: the ACE cannot match a new connection's first packet (ASA `inactive`, IOS `established` or
+    `fragments`): it stays in the list, matching nothing, so positions and explanations keep it.
+    `narrower`: the ACE matches only part of what we model (time-range, ICMP type, TCP flags): uncertain.
+    Unknown parts of services or addresses: the known part is certain, the rest uncertain.
+    """
+    from auditor.model import Rule
+
+    if never:
+        note = f"{comment} [{never}]" if comment else f"[{never}]"
+        return [Rule(position, action, PacketSet(), text, note, origin)]
+    src, dst = _family_source(src, dst)
+    known = packets_of(services.items, src.intervals, dst.intervals)
+    reasons = [r for r in (services.unknown, src.unknown, dst.unknown) if r]
+    where = f"{origin.path} line {origin.line}"
+    if narrower:
+        maybe = packets_of(services.items if not services.unknown else [ANY_SERVICE],
+                           src.intervals if not src.unknown else ANY_ADDRS,
+                           dst.intervals if not dst.unknown else ANY_ADDRS)
+        why = "; ".join([narrower, *reasons])
+        return [Rule(position, action, maybe, text, comment, origin, certain=False, reason=f"{where}: {why}")]
+    rules = []
+    if known:
+        rules.append(Rule(position, action, known, text, comment, origin))
+    if reasons:
+        maybe = packets_of(services.items if not services.unknown else [ANY_SERVICE],
+                           src.intervals if not src.unknown else ANY_ADDRS,
+                           dst.intervals if not dst.unknown else ANY_ADDRS)
+        rest = maybe - known if known else maybe
+        if rest:
+            rules.append(Rule(position, action, rest, text, comment, origin, certain=False,
+                              reason=f"{where}: {'; '.join(reasons)}"))
+    if not rules:
+        rules.append(Rule(position, action, PacketSet(), text, comment, origin))
+    return rules
+
+
+def _family_source(src: Addr, dst: Addr) -> tuple[Addr, Addr]:
+    """A source of "every IPv4 (IPv6) address" means: packets of that family, whatever their source.
+
+    Packets are classed by destination (a packet set may pair IPv6 sources with an IPv4 server, which no
+    real packet does); so `any4` as a source becomes any source with the destination clipped to IPv4.
+    Otherwise an impossible mixed-family packet would slip past `deny ip any4 any` and fake a verdict.
+    """
+    if src.unknown or len(src.intervals) != 1 or src.intervals[0] not in (ANY_V4, ANY_V6):
+        return src, dst
+    lo, hi = src.intervals[0]
+    clipped = [(max(a, lo), min(b, hi)) for a, b in dst.intervals if a <= hi and lo <= b]
+    return Addr([ANY_ADDR]), Addr(clipped, dst.unknown)
+
+
+def unknown_rule(position: int, text: str, comment: str, origin: Any, why: str,
+                 services: Services | None) -> Any:
+    """An ACE we could not parse: UNKNOWN over everything it could match (its protocols when known)."""
+    from auditor.model import Action, Rule
+    from auditor.packets import ALL
+
+    match = ALL
+    if services is not None and not services.unknown and services.items:
+        match = packets_of(services.items, ANY_ADDRS, ANY_ADDRS)
+    return Rule(position, Action.UNKNOWN, match, text, comment, origin,
+                reason=f"{origin.path} line {origin.line} not understood: {why}")

@@ -1,0 +1,505 @@
+"""Cisco IOS / IOS-XE `show running-config` -> CiscoConfig.
+
+IOS semantics that decide VPN flows (Cisco "IP Access List Overview", "Access Lists and IP Fragments",
+"NAT Order of Operation"): `ip access-group` per interface and direction; ACEs use wildcard masks and
+`any` means any IPv4 address (IPv6 has its own `ipv6 access-list` / `ipv6 traffic-filter`); implicit deny
+at the end; `established` matches only segments with ACK or RST, never a new connection; `fragments`
+entries never match an initial fragment; an access-group naming an undefined ACL filters nothing; the
+inbound ACL of the outside interface runs before NAT, so it sees the public address.
+"""
+
+from __future__ import annotations
+
+from auditor.adapters.cisco_common import (
+    ANY_SERVICE,
+    IOS_PROTOCOLS,
+    IOS_TCP_PORTS,
+    IOS_UDP_PORTS,
+    PORT_OPERATORS,
+    AclDef,
+    Addr,
+    CiscoConfig,
+    Interface,
+    Line,
+    NatEntry,
+    PortNames,
+    RouteDef,
+    Service,
+    Services,
+    Unparsed,
+    ace_rules,
+    host,
+    is_ip,
+    line_tree,
+    netmask_interval,
+    ported,
+    prefix_interval,
+    protocol,
+    unknown_rule,
+    wildcard_intervals,
+)
+from auditor.model import Action, Origin
+from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
+
+PORTS = PortNames(IOS_TCP_PORTS, IOS_UDP_PORTS)
+_OPTIONS_NARROWER = {"dscp": 1, "precedence": 1, "tos": 1, "option": 1, "ack": 0, "fin": 0, "psh": 0, "rst": 0,
+                     "syn": 0, "urg": 0, "match-all": 0, "match-any": 0}
+_NAT_FLAGS = {"extendable", "no-alias", "no-payload", "reversible", "match-in-vrf", "stateless"}
+
+
+class IosParser:
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.cfg = CiscoConfig("ios", path)
+        self.groups: dict[str, Line] = {}
+        self.group_kind: dict[str, str] = {}
+        self._addr_cache: dict[str, Addr] = {}
+        self._svc_cache: dict[str, Services] = {}
+        self._remark = ""
+        self._services_seen: Services | None = None
+
+    def parse(self) -> CiscoConfig:
+        tree = line_tree(self.text, "ios")
+        self.cfg.lines = self.text.count("\n") + 1
+        later: list[Line] = []
+        for line in tree:
+            t = line.text
+            head = t.split(" ", 1)[0]
+            if head == "object-group":
+                parts = t.split()
+                if len(parts) >= 3:
+                    # `object-group ip port NAME` (port groups) vs `object-group network|service NAME`
+                    kind, name = (("port", parts[3]) if parts[1:3] == ["ip", "port"] and len(parts) > 3
+                                  else (parts[1], parts[2]))
+                    self.groups[name] = line
+                    self.group_kind[name] = kind
+            elif head == "hostname":
+                self.cfg.hostname = t.split(" ", 1)[1] if " " in t else ""
+            else:
+                later.append(line)
+        for line in later:
+            t = line.text
+            head = t.split(" ", 1)[0]
+            if head == "interface":
+                self._interface(line)
+            elif t.startswith(("ip access-list ", "ipv6 access-list ")):
+                self._named_acl(line)
+            elif head == "access-list":
+                self._numbered_ace(line)
+            elif t.startswith("ip nat "):
+                self._nat(line)
+            elif t.startswith("ip route "):
+                self._route(line)
+            elif head == "router" and len(t.split()) > 1 and t.split()[1] in ("ospf", "bgp", "eigrp", "rip",
+                                                                               "isis", "ospfv3"):
+                self.cfg.dynamic_routing.append(line.number)
+            elif t.startswith(("zone-pair security", "zone security")):
+                self.cfg.unmodelled.append((line.number, t, "zone-based firewall policies are not evaluated"))
+        return self.cfg
+
+    # interfaces and routes ------------------------------------------------------------------------------
+    def _interface(self, line: Line) -> None:
+        iface = Interface(line.text.split(" ", 1)[1].strip() if " " in line.text else "", line.number)
+        for child in line.children:
+            parts = child.text.split()
+            if parts[:2] == ["ip", "address"] and len(parts) >= 3:
+                if parts[2] in ("dhcp", "negotiated", "pool"):
+                    iface.dynamic = parts[2]
+                elif len(parts) >= 4 and is_ip(parts[2]):
+                    try:
+                        iface.subnets.append(netmask_interval(parts[2], parts[3]))
+                        iface.addresses.append(host(parts[2]))
+                    except Unparsed:
+                        pass
+            elif parts[:2] == ["ipv6", "address"] and len(parts) >= 3 and "/" in parts[2]:
+                try:
+                    iface.subnets.append(prefix_interval(parts[2]))
+                    iface.addresses.append(host(parts[2].split("/")[0]))
+                except (Unparsed, ValueError):
+                    pass
+            elif parts[:2] == ["ip", "access-group"] and len(parts) == 4:
+                if parts[3] == "in":
+                    iface.acl_in = (parts[2], child.number)
+                elif parts[3] == "out":
+                    iface.acl_out = (parts[2], child.number)
+            elif parts[:2] == ["ipv6", "traffic-filter"] and len(parts) == 4:
+                if parts[3] == "in":
+                    iface.acl6_in = (parts[2], child.number)
+                elif parts[3] == "out":
+                    iface.acl6_out = (parts[2], child.number)
+            elif parts[:2] == ["ip", "nat"] and len(parts) == 3 and parts[2] in ("inside", "outside", "enable"):
+                iface.nat = parts[2]
+            elif parts[:2] == ["zone-member", "security"]:
+                iface.unmodelled.append((f"zone-based firewall ({child.text}) is not evaluated", child.number))
+            elif parts == ["shutdown"]:
+                iface.shutdown = True
+        self.cfg.interfaces.append(iface)
+
+    def _route(self, line: Line) -> None:
+        parts = line.text.split()[2:]
+        if parts and parts[0] == "vrf":
+            return  # VRF routes do not carry internet traffic to the server in the global table
+        if len(parts) < 3 or not is_ip(parts[0]):
+            return
+        try:
+            prefix = netmask_interval(parts[0], parts[1])
+        except Unparsed:
+            return
+        iface = None if is_ip(parts[2]) else parts[2]
+        gw_tok = parts[2] if iface is None else (parts[3] if len(parts) > 3 and is_ip(parts[3]) else None)
+        gw = host(gw_tok) if gw_tok else None
+        size = prefix[1] - prefix[0] + 1
+        self.cfg.routes.append(RouteDef(prefix, 32 - (size.bit_length() - 1), iface, gw, line.number,
+                                        line.text))
+
+    # object-groups ---------------------------------------------------------------------------------------
+    def network_group(self, name: str, seen: frozenset[str] = frozenset()) -> Addr:
+        cached = self._addr_cache.get(name)
+        if cached is not None:
+            return cached
+        line = self.groups.get(name)
+        if line is None or self.group_kind.get(name) != "network":
+            return Addr([], f"network object-group {name} is not defined")
+        if name in seen:
+            return Addr([], f"object-group {name} includes itself")
+        intervals: list[Interval] = []
+        unknown: list[str] = []
+        for child in line.children:
+            parts = child.text.split()
+            if parts[0] == "network-object":
+                parts = parts[1:]
+            try:
+                if parts[0] == "description":
+                    continue
+                if parts[0] == "host" and len(parts) == 2:
+                    intervals.append(host(parts[1]))
+                elif parts[0] == "any" and len(parts) == 1:
+                    intervals.append(ANY_V4)
+                elif parts[0] == "range" and len(parts) == 3:
+                    lo, hi = host(parts[1]), host(parts[2])
+                    intervals.append((lo[0], hi[1]))
+                elif parts[0] == "group-object" and len(parts) == 2:
+                    sub = self.network_group(parts[1], seen | {name})
+                    intervals += sub.intervals
+                    if sub.unknown:
+                        unknown.append(sub.unknown)
+                elif len(parts) == 2 and is_ip(parts[0]):
+                    intervals.append(netmask_interval(parts[0], parts[1]))  # netmask here, unlike ACEs
+                elif len(parts) == 1 and "/" in parts[0]:
+                    intervals.append(prefix_interval(parts[0]))
+                else:
+                    raise Unparsed(f"'{child.text}'")
+            except (Unparsed, ValueError) as exc:
+                unknown.append(f"object-group {name} line {child.number}: {exc}")
+        result = Addr(intervals, "; ".join(unknown))
+        self._addr_cache[name] = result
+        return result
+
+    def service_group(self, name: str, seen: frozenset[str] = frozenset()) -> Services:
+        cached = self._svc_cache.get(name)
+        if cached is not None:
+            return cached
+        line = self.groups.get(name)
+        if line is None or self.group_kind.get(name) != "service":
+            return Services([], f"service object-group {name} is not defined")
+        if name in seen:
+            return Services([], f"object-group {name} includes itself")
+        items: list[Service] = []
+        unknown: list[str] = []
+        for child in line.children:
+            parts = child.text.split()
+            try:
+                if parts[0] == "description":
+                    continue
+                if parts[0] == "group-object" and len(parts) == 2:
+                    sub = self.service_group(parts[1], seen | {name})
+                    items += sub.items
+                    if sub.unknown:
+                        unknown.append(sub.unknown)
+                    continue
+                protos = protocol(parts[0], IOS_PROTOCOLS)
+                if parts[0] == "icmp" and len(parts) > 1:
+                    items.append(Service(protos))
+                    unknown.append(f"object-group {name} line {child.number}: ICMP type {parts[1]} not modelled")
+                    continue
+                sport: list[Interval] = [ANY_PORT]
+                dport: list[Interval] = [ANY_PORT]
+                i = 1
+                if i < len(parts) and parts[i] == "source" and ported(protos):
+                    sport, i = PORTS.operator(parts, i + 1, protos)
+                if i < len(parts) and parts[i] in PORT_OPERATORS and ported(protos):
+                    dport, i = PORTS.operator(parts, i, protos)
+                if i != len(parts):
+                    raise Unparsed(f"unexpected '{parts[i]}'")
+                items.append(Service(protos, tuple(sport), tuple(dport)))
+            except Unparsed as exc:
+                unknown.append(f"object-group {name} line {child.number}: {exc}")
+        result = Services(items, "; ".join(unknown))
+        self._svc_cache[name] = result
+        return result
+
+    def port_group(self, name: str, protos: tuple[Interval, ...]) -> list[Interval]:
+        line = self.groups.get(name)
+        if line is None or self.group_kind.get(name) != "port":
+            raise Unparsed(f"port object-group {name} is not defined")
+        ports: list[Interval] = []
+        for child in line.children:
+            parts = child.text.split()
+            if parts[0] == "description":
+                continue
+            got, end = PORTS.operator(parts, 0, protos)
+            if end != len(parts):
+                raise Unparsed(f"object-group {name} line {child.number}: unexpected '{parts[end]}'")
+            ports += got
+        return ports
+
+    # ACLs -------------------------------------------------------------------------------------------------
+    def _named_acl(self, line: Line) -> None:
+        parts = line.text.split()
+        v6 = parts[0] == "ipv6"
+        if v6:
+            kind, name = "ipv6", parts[2] if len(parts) > 2 else ""
+        elif len(parts) >= 4:
+            kind, name = parts[2], parts[3]
+        else:
+            return
+        acl = self._acl(name, line.number, kind)
+        for child in line.children:
+            self._ace(acl, child.text, child.number, kind)
+
+    def _numbered_ace(self, line: Line) -> None:
+        parts = line.text.split()
+        if len(parts) < 3:
+            return
+        name = parts[1]
+        if parts[2] in ("extended", "standard"):  # `access-list NAME extended` (IOS-XE style block)
+            acl = self._acl(name, line.number, parts[2])
+            if len(parts) > 3:
+                self._ace(acl, " ".join(parts[3:]), line.number, parts[2], line.text)
+            for child in line.children:
+                self._ace(acl, child.text, child.number, parts[2])
+            return
+        kind = "extended"
+        if name.isdigit() and (1 <= int(name) <= 99 or 1300 <= int(name) <= 1999):
+            kind = "standard"
+        acl = self._acl(name, line.number, kind)
+        self._ace(acl, " ".join(parts[2:]), line.number, kind, line.text)
+
+    def _acl(self, name: str, number: int, kind: str) -> AclDef:
+        acl = self.cfg.acls.get(name)
+        if acl is None:
+            acl = self.cfg.acls[name] = AclDef(name, number, kind=kind)
+        return acl
+
+    def _ace(self, acl: AclDef, body: str, number: int, kind: str, text: str | None = None) -> None:
+        t = body.split()
+        text = text or body
+        seq = None
+        if len(t) > 1 and t[0].isdigit() and t[1] in ("permit", "deny", "remark", "evaluate", "dynamic"):
+            seq = int(t[0])  # IOS-XE shows sequence numbers; classic IOS often omits them
+            t = t[1:]
+        if not t:
+            return
+        if t[0] == "remark":
+            self._remark = body.split("remark", 1)[1].strip()
+            return
+        position = seq if seq is not None else (acl.count + 1) * 10  # IOS numbers unsequenced lines 10, 20..
+        acl.count = max(acl.count + 1, position // 10)
+        remark, self._remark = self._remark, ""
+        origin = Origin(self.path, len(acl.rules), number)
+        self._services_seen = None
+        try:
+            if t[0] not in ("permit", "deny"):
+                raise Unparsed(f"'{t[0]}' entries are not modelled (evaluated at run time)")
+            action = Action.PERMIT if t[0] == "permit" else Action.DENY
+            if kind == "standard":
+                acl.rules += self._standard(t[1:], position, action, text, remark, origin)
+            else:
+                acl.rules += self._extended(t[1:], position, action, text, remark, origin, kind == "ipv6")
+        except Unparsed as exc:
+            acl.rules.append(unknown_rule(position, text, remark, origin, str(exc), self._services_seen))
+
+    def _standard(self, t: list[str], position: int, action: Action, text: str, remark: str,
+                  origin: Origin) -> list:
+        if not t:
+            raise Unparsed("missing source")
+        if t[0] == "any":
+            src, i = Addr([ANY_V4]), 1
+        elif t[0] == "host" and len(t) > 1:
+            src, i = Addr([host(t[1])]), 2
+        elif is_ip(t[0]) and len(t) > 1 and is_ip(t[1]):
+            src, i = Addr(wildcard_intervals(t[0], t[1])), 2
+        elif is_ip(t[0]):
+            src, i = Addr([host(t[0])]), 1
+        else:
+            raise Unparsed(f"unexpected source '{t[0]}'")
+        if i < len(t) and t[i] not in ("log", "log-input"):
+            raise Unparsed(f"unexpected '{t[i]}'")
+        return ace_rules(position, action, Services([ANY_SERVICE]), src, Addr([ANY_V4]), text, remark, origin)
+
+    def _extended(self, t: list[str], position: int, action: Action, text: str, remark: str, origin: Origin,
+                  v6: bool) -> list:
+        if not t:
+            raise Unparsed("missing protocol")
+        i = 0
+        port_protos: tuple[Interval, ...] | None = None
+        if t[0] == "object-group" and len(t) > 1:
+            services = self.service_group(t[1])
+            i = 2
+        else:
+            name = t[0]
+            if v6 and name == "ipv6":
+                name = "ip"
+            protos = protocol(name, {**IOS_PROTOCOLS, "icmp": 58} if v6 else IOS_PROTOCOLS)
+            services = Services([Service(protos)])
+            port_protos = protos if ported(protos) else None
+            i = 1
+        self._services_seen = services
+        src, i = self._address(t, i, v6)
+        sport = dport = None
+        if port_protos is not None:
+            sport, i = self._ports(t, i, port_protos)
+        dst, i = self._address(t, i, v6)
+        if port_protos is not None:
+            dport, i = self._ports(t, i, port_protos)
+        if sport is not None or dport is not None:
+            services = Services([Service(s.protos, tuple(sport or [ANY_PORT]), tuple(dport or [ANY_PORT]))
+                                 for s in services.items], services.unknown)
+        narrower: list[str] = []
+        never = ""
+        is_icmp = any(s.protos in (((1, 1),), ((58, 58),)) for s in services.items)
+        while i < len(t):
+            tok = t[i]
+            if tok == "established":
+                never = "established: matches only packets of existing TCP connections, never a new one"
+                i += 1
+            elif tok == "fragments":
+                never = "fragments: matches only non-initial fragments, never a connection's first packet"
+                i += 1
+            elif tok in ("log", "log-input"):
+                i += 1
+                if i < len(t) and t[i] not in _OPTIONS_NARROWER and t[i] not in ("time-range", "reflect") \
+                        and not t[i].startswith(("+", "-")) and i == len(t) - 1:
+                    i += 1  # log tag
+            elif tok == "time-range" and i + 1 < len(t):
+                narrower.append(f"active only during time-range {t[i + 1]}")
+                i += 2
+            elif tok == "reflect" and i + 1 < len(t):
+                i += 2  # creates return entries; the match itself is unchanged
+                if i + 1 < len(t) and t[i] == "timeout":
+                    i += 2
+            elif tok == "ttl" and i + 2 < len(t):
+                narrower.append(f"matches only some TTLs ({' '.join(t[i:i + 3])})")
+                i += 3 if t[i + 1] != "range" else 4
+            elif tok in _OPTIONS_NARROWER:
+                n = _OPTIONS_NARROWER[tok]
+                narrower.append(f"'{' '.join(t[i:i + 1 + n])}' narrows the match (not modelled)")
+                i += 1 + n
+                if tok in ("match-all", "match-any"):
+                    while i < len(t) and t[i][:1] in "+-":
+                        i += 1
+            elif is_icmp and (tok.isdigit() or tok.replace("-", "").isalpha()):
+                narrower.append(f"ICMP type/code {tok} is not modelled")
+                i += 1
+            else:
+                raise Unparsed(f"unexpected '{tok}'")
+        return ace_rules(position, action, services, src, dst, text, remark, origin,
+                         narrower="; ".join(narrower), never=never)
+
+    def _address(self, t: list[str], i: int, v6: bool) -> tuple[Addr, int]:
+        if i >= len(t):
+            raise Unparsed("missing address")
+        tok = t[i]
+        if tok == "any":
+            return Addr([ANY_V6 if v6 else ANY_V4]), i + 1  # IOS ACLs are per address family
+        if tok == "host" and i + 1 < len(t):
+            return Addr([host(t[i + 1])]), i + 2
+        if tok in ("object-group", "addrgroup") and i + 1 < len(t):
+            return self.network_group(t[i + 1]), i + 2
+        if v6 and "/" in tok:
+            return Addr([prefix_interval(tok)]), i + 1
+        if not v6 and is_ip(tok) and i + 1 < len(t) and is_ip(t[i + 1]):
+            return Addr(wildcard_intervals(tok, t[i + 1])), i + 2
+        raise Unparsed(f"unexpected address '{tok}'")
+
+    def _ports(self, t: list[str], i: int, protos: tuple[Interval, ...]) -> tuple[list[Interval] | None, int]:
+        if i >= len(t):
+            return None, i
+        if t[i] in PORT_OPERATORS:
+            return PORTS.operator(t, i, protos, multi=True)
+        if t[i] == "portgroup" and i + 1 < len(t):
+            return self.port_group(t[i + 1], protos), i + 2
+        return None, i
+
+    # NAT ---------------------------------------------------------------------------------------------------
+    def _nat(self, line: Line) -> None:
+        parts = line.text.split()
+        if parts[2:4] != ["inside", "source"] or len(parts) < 5:
+            if parts[2:4] == ["inside", "destination"]:
+                self.cfg.nat.append(NatEntry(line.text, line.number, [], [],
+                                             unknown=f"{self.path} line {line.number}: inside destination "
+                                                     "NAT (TCP load distribution) is not modelled"))
+            return  # outside source NAT, pools, timeouts: they do not expose an inside server
+        if parts[4] != "static":
+            return  # dynamic NAT/PAT (list, route-map): outbound only
+        try:
+            self.cfg.nat.append(self._static(parts[5:], line))
+        except (Unparsed, IndexError, ValueError) as exc:
+            self.cfg.nat.append(NatEntry(line.text, line.number, [], [],
+                                         unknown=f"{self.path} line {line.number} not understood: "
+                                                 f"{exc or 'incomplete'}"))
+
+    def _static(self, t: list[str], line: Line) -> NatEntry:
+        entry = NatEntry(line.text, line.number, [], [])
+        if t[0] in ("tcp", "udp"):
+            protos = protocol(t[0], IOS_PROTOCOLS)
+            entry.proto = protos
+            entry.real = [host(t[1])]
+            entry.real_ports = [_single(PORTS.port(t[2], protos))]
+            if t[3] == "interface":
+                entry.mapped_interface = t[4]
+                i = 5
+            else:
+                entry.mapped = [host(t[3])]
+                i = 4
+            entry.mapped_ports = [_single(PORTS.port(t[i], protos))]
+            i += 1
+        elif t[0] == "network":
+            mask = t[3].lstrip("/")
+            if mask.isdigit():
+                mask = str(_mask_from_length(int(mask)))
+            local, glob = netmask_interval(t[1], mask), netmask_interval(t[2], mask)
+            entry.real, entry.mapped = [local], [glob]
+            i = 4
+        else:
+            entry.real = [host(t[0])]
+            if t[1] == "interface":
+                entry.mapped_interface = t[2]
+                i = 3
+            else:
+                entry.mapped = [host(t[1])]
+                i = 2
+        while i < len(t):
+            tok = t[i]
+            if tok in _NAT_FLAGS:
+                i += 1
+            elif tok in ("vrf", "redundancy", "mapping-id") and i + 1 < len(t):
+                i += 2
+            elif tok == "route-map" and i + 1 < len(t):
+                entry.conditional = (f"route-map {t[i + 1]} decides when this translation applies "
+                                     f"(line {line.number}); route-maps are not evaluated")
+                i += 2
+            else:
+                raise Unparsed(f"unexpected '{tok}'")
+        return entry
+
+
+def _single(port: int) -> Interval:
+    return (port, port)
+
+
+def _mask_from_length(length: int) -> str:
+    import ipaddress
+
+    return str(ipaddress.IPv4Network(f"0.0.0.0/{length}").netmask)
