@@ -9,6 +9,7 @@ from auditor.audit import AuditResult
 
 FORMATS: dict[str, str] = {
     "json": "auditor.report.json_report:render",
+    "sarif": "auditor.report.sarif:render",
 }
 
 
