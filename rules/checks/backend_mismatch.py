@@ -38,7 +38,8 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
             adds.append(f"add {', '.join(diff['only_udp_500'])} to {pair.natt.pool or pair.natt.name}")
         if diff.get("only_udp_4500"):
             adds.append(f"add {', '.join(diff['only_udp_4500'])} to {pair.ike.pool or pair.ike.name}")
-        fix = (f"{'; '.join(adds).capitalize()} (or remove the server from both), so every VPN server is "
+        joined = "; ".join(adds)
+        fix = (f"{joined[0].upper()}{joined[1:]} (or remove the server from both), so every VPN server is "
                f"reachable on both ports.")
         evidence = with_servers({"vip": pair.vip, "udp_500": pair.ike.describe(), "udp_4500": pair.natt.describe(),
                                  "difference": diff}, ctx.model, lb, pair.ike)
