@@ -10,6 +10,7 @@ from auditor.audit import AuditResult
 FORMATS: dict[str, str] = {
     "json": "auditor.report.json_report:render",
     "sarif": "auditor.report.sarif:render",
+    "junit": "auditor.report.junit:render",
 }
 
 

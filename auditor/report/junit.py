@@ -1,0 +1,119 @@
+"""JUnit XML: one test case per (network, role, protocol, server), a <failure> per flow that is not allowed.
+
+CI systems (GitLab, Jenkins, Azure DevOps, GitHub test-report actions) show JUnit natively, so a pipeline
+lists exactly which role lost which VPN protocol. Pre-auth (splash) roles carry "[pre-auth]" in the test
+name so the two phases of one SSID stay apart. Each failure's message is the trace's one-sentence reason and
+its body the hop-by-hop trace. Findings that belong to no path (data gaps, shadowed rules, load-balancer
+findings) go into an extra suite, "configuration checks", one case per finding.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from auditor.audit import AuditResult
+from auditor.checks import SEVERITY_ORDER
+from auditor.model import Role
+from auditor.trace import FlowTrace, PathResult
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # chars XML 1.0 cannot hold
+
+
+def _clean(text: str) -> str:
+    """Untrusted config text (rule comments, SSID names) must not make the XML unparsable."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def role_label(role: Role) -> str:
+    label = f"{role.kind} {role.name}"
+    if role.ssid and role.kind != "ssid":
+        label += f" on {role.ssid}"
+    if role.phase == "pre-auth":
+        label += " [pre-auth]"
+    return label
+
+
+def protocol_groups(paths: list[PathResult]) -> dict[tuple[Role, str, str], list[PathResult]]:
+    """Paths per (role, server, protocol), in audit order: a protocol works only when all its flows do."""
+    groups: dict[tuple[Role, str, str], list[PathResult]] = defaultdict(list)
+    for path in paths:
+        groups[(path.role, path.server.name, path.protocol)].append(path)
+    return groups
+
+
+def trace_lines(trace: FlowTrace) -> list[str]:
+    """The hop-by-hop explanation as plain text (no terminal markup)."""
+    lines = [f"verdict: {trace.verdict} (path: {trace.variant})"]
+    for number, record in enumerate(trace.hops, 1):
+        hop = record.hop
+        lines.append(f"{number}. {hop.device} [{hop.stage}]: {record.decision.value}")
+        for seg in record.segments:
+            rule = seg.rule
+            if rule is not None:
+                label = "default rule" if rule.synthetic else f"rule {rule.position}"
+                comment = f' "{rule.comment}"' if rule.comment else ""
+                origin = f" ({rule.origin})" if rule.origin else ""
+                lines.append(f"   {seg.decision.value} by {label}: {rule.text}{comment}{origin}")
+            if seg.reason and (rule is None or seg.decision.value == "unknown"):
+                lines.append(f"   {seg.decision.value}: {seg.reason}")
+    return lines
+
+
+def _testcase(parent: ET.Element, classname: str, name: str) -> ET.Element:
+    return ET.SubElement(parent, "testcase", {"classname": _clean(classname), "name": _clean(name), "time": "0"})
+
+
+def _suite(root: ET.Element, name: str, timestamp: str) -> ET.Element:
+    return ET.SubElement(root, "testsuite", {"name": _clean(name), "timestamp": timestamp, "time": "0"})
+
+
+def _close(suite: ET.Element) -> tuple[int, int]:
+    cases = suite.findall("testcase")
+    failed = sum(1 for c in cases if c.find("failure") is not None)
+    suite.attrib.update({"tests": str(len(cases)), "failures": str(failed), "errors": "0", "skipped": "0"})
+    return len(cases), failed
+
+
+def junit_tree(result: AuditResult) -> ET.Element:
+    root = ET.Element("testsuites", {"name": f"vpn-auditor {result.snapshot}"})
+    timestamp = result.generated_at
+    suites: dict[str, ET.Element] = {}
+    for (role, server, protocol), paths in protocol_groups(result.paths).items():
+        network = role.network_name or "sources"
+        suite = suites.get(network)
+        if suite is None:
+            suite = suites[network] = _suite(root, network, timestamp)
+        spec = result.protocols.get(protocol)
+        title = spec.title if spec else protocol
+        case = _testcase(suite, network, f"{role_label(role)} / {title} to {server}")
+        for path in paths:
+            trace = path.trace
+            if trace.verdict == "allowed":
+                continue
+            failure = ET.SubElement(case, "failure", {"type": trace.verdict, "message": _clean(trace.reason)})
+            failure.text = _clean("\n".join([f"{trace.flow} {trace.verdict}: {trace.reason}", *trace_lines(trace)]))
+    loose = [f for f in result.findings if f.role is None]
+    if loose:
+        suite = _suite(root, "configuration checks", timestamp)
+        for finding in sorted(loose, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id)):
+            where = (finding.network or {}).get("name") or finding.device or "snapshot"
+            case = _testcase(suite, f"checks.{finding.check.kind}", f"{finding.check.id} {where}: {finding.title}")
+            if finding.effective_severity != "info":
+                failure = ET.SubElement(case, "failure", {"type": finding.check.id,
+                                                          "message": _clean(finding.title)})
+                failure.text = _clean(f"{finding.effective_severity}: {finding.title}\n"
+                                      f"Remediation: {finding.remediation}")
+    tests = failures = 0
+    for suite in root.findall("testsuite"):
+        count, failed = _close(suite)
+        tests, failures = tests + count, failures + failed
+    root.attrib.update({"tests": str(tests), "failures": str(failures), "errors": "0", "time": "0"})
+    return root
+
+
+def render(result: AuditResult) -> str:
+    root = junit_tree(result)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
