@@ -171,8 +171,8 @@ class CiscoDevice(Device):
             if iface is not None:
                 return iface, "it carries the server's static NAT"
         for iface in cfg.interfaces:
-            if any(_overlaps(iv, public) for iv in iface.addresses + iface.subnets):
-                return iface, f"its network holds {server.address}"
+            if any(_overlaps(iv, public) for iv in iface.addresses):
+                return iface, f"{server.address} is its own address"
         if cfg.platform == "asa":
             iface = cfg.interface("outside")
             if iface is not None:

@@ -580,7 +580,8 @@ class AsaParser:
             if entry is not None:
                 objects.append(entry)
         # Section 2 order: static rules, more specific (fewer real addresses) first.
-        objects.sort(key=lambda e: sum(hi - lo + 1 for lo, hi in e.real) if e.real else 1 << 130)
+        # An object NAT we could not read may be the more specific one: it goes first (never a guess).
+        objects.sort(key=lambda e: -1 if e.unknown else sum(hi - lo + 1 for lo, hi in e.real))
         legacy = [e for e in (self._legacy_static(line) for line in statics) if e is not None]
         self.cfg.nat = legacy + first + objects + after
 

@@ -128,7 +128,10 @@ def packets_of(services: list[Service], src: list[Interval], dst: list[Interval]
 
 
 def host(text: str) -> Interval:
-    addr = ipaddress.ip_address(text)
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise Unparsed(f"'{text}' is not an address") from None
     base = V4_BASE if addr.version == 4 else 0
     return (base + int(addr), base + int(addr))
 

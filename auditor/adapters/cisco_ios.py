@@ -96,6 +96,10 @@ class IosParser:
                 self.cfg.dynamic_routing.append(line.number)
             elif t.startswith(("zone-pair security", "zone security")):
                 self.cfg.unmodelled.append((line.number, t, "zone-based firewall policies are not evaluated"))
+        # Static translations live in one table looked up by global address: the most specific entry
+        # wins where network statics overlap (stable sort keeps config order otherwise).
+        # Lines we could not read go first: they may translate anything, so nothing after them is certain.
+        self.cfg.nat.sort(key=lambda e: -1 if e.unknown else sum(hi - lo + 1 for lo, hi in e.mapped) or 1)
         return self.cfg
 
     # interfaces and routes ------------------------------------------------------------------------------
@@ -259,7 +263,10 @@ class IosParser:
         parts = line.text.split()
         v6 = parts[0] == "ipv6"
         if v6:
-            kind, name = "ipv6", parts[2] if len(parts) > 2 else ""
+            if len(parts) > 3 and parts[2] in ("standard", "extended"):
+                kind, name = ("ipv6" if parts[2] == "extended" else "ipv6-standard"), parts[3]
+            else:
+                kind, name = "ipv6", parts[2] if len(parts) > 2 else ""
         elif len(parts) >= 4:
             kind, name = parts[2], parts[3]
         else:
@@ -313,6 +320,8 @@ class IosParser:
             if t[0] not in ("permit", "deny"):
                 raise Unparsed(f"'{t[0]}' entries are not modelled (evaluated at run time)")
             action = Action.PERMIT if t[0] == "permit" else Action.DENY
+            if kind == "ipv6-standard":
+                raise Unparsed("IPv6 standard access-lists are not modelled")
             if kind == "standard":
                 acl.rules += self._standard(t[1:], position, action, text, remark, origin)
             else:
