@@ -156,6 +156,45 @@ def trace(
         raise typer.Exit(EXIT_UNKNOWN)
 
 
+@app.command("check-ssid")
+def check_ssid(
+    snapshot: Annotated[Path, typer.Argument(help="Snapshot directory (the network as it is).")],
+    network: Annotated[str, typer.Option("--network", help="Network id or name that gets the SSID.")],
+    proposed: Annotated[Path, typer.Option("--proposed", help="Proposed SSID, Dashboard API shape (JSON or YAML).")],
+    config: Annotated[Path | None, typer.Option("--config", help="audit.yaml (default: SNAPSHOT/audit.yaml).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to a file.")] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that exits 1.")] = FailOn.error,
+    allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Do not exit 3 on unknown flows.")] = False,
+) -> None:
+    """Pre-deployment: audit a proposed SSID (rules, splash, iPSKs, group policies) in a network as it stands."""
+    _silence_libraries()
+    from auditor import proposal as proposals
+
+    try:
+        outcome = proposals.check_ssid(snapshot, network, proposed, config)
+    except SnapshotError as exc:
+        raise _usage_error(str(exc)) from None
+    except LookupError as exc:
+        raise _usage_error(str(exc.args[0])) from None
+    if fmt is Format.json:
+        body = proposals.render_json(outcome)
+        if output is None:
+            sys.stdout.write(body)
+        else:
+            output.write_text(body, encoding="utf-8")
+    elif fmt is Format.text:
+        if output is None:
+            console = Console()
+            proposals.render_text(outcome, console if console.is_terminal else Console(width=160))
+        else:
+            with output.open("w", encoding="utf-8") as handle:
+                proposals.render_text(outcome, Console(file=handle, width=160, force_terminal=False))
+    else:
+        _render(outcome.result, fmt, output)
+    raise typer.Exit(exit_code(outcome.result, fail_on, allow_unknown))
+
+
 def _mount_collect() -> None:
     try:
         from auditor.cli_collect import collect_app
