@@ -156,6 +156,12 @@ def trace(
         raise typer.Exit(EXIT_UNKNOWN)
 
 
+def _input_error(message: str) -> typer.Exit:
+    """Exit 2 with one unwrapped line (CI logs grep it): the file, the field and what is wrong."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
 @app.command("check-ssid")
 def check_ssid(
     snapshot: Annotated[Path, typer.Argument(help="Snapshot directory (the network as it is).")],
@@ -174,9 +180,9 @@ def check_ssid(
     try:
         outcome = proposals.check_ssid(snapshot, network, proposed, config)
     except SnapshotError as exc:
-        raise _usage_error(str(exc)) from None
+        raise _input_error(str(exc)) from None
     except LookupError as exc:
-        raise _usage_error(str(exc.args[0])) from None
+        raise _input_error(str(exc.args[0])) from None
     if fmt is Format.json:
         body = proposals.render_json(outcome)
         if output is None:
