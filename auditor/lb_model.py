@@ -514,10 +514,11 @@ def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, 
                 "", diff)
     if a.hash_key == "client-ip" and b.hash_key == "client-ip" and not a.per_datagram and not b.per_datagram:
         if _ordered_backends(a) == _ordered_backends(b):
-            caveat = f" ({'; '.join(caveats)})" if caveats else ""
+            notes = caveats + list(dict.fromkeys(n for svc in (a, b) if (n := svc.vendor.get("hash_note"))))
+            caveat = f" ({'; '.join(notes)})" if notes else ""
             return (CONDITIONAL, f"{a.name} and {b.name} hash the client address over identical backend lists: "
                                  f"they agree only while both sides see the same backends up{caveat}",
-                    "; ".join(caveats), diff)
+                    "; ".join(notes), diff)
         return (SPLIT, f"{a.name} and {b.name} hash the client address over different backend lists, so the "
                        f"same client can map to different nodes", "", diff)
     per = [svc.name for svc in (a, b) if svc.per_datagram]
