@@ -11,6 +11,7 @@ FORMATS: dict[str, str] = {
     "json": "auditor.report.json_report:render",
     "sarif": "auditor.report.sarif:render",
     "junit": "auditor.report.junit:render",
+    "markdown": "auditor.report.markdown:render",
 }
 
 
