@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
 from auditor.audit import AuditResult, resolve_config, run_audit
+from auditor.checks import AuditContext, run_checks
 from auditor.config import AuditConfig
 from auditor.snapshot import Snapshot, SnapshotError
 
@@ -774,6 +775,9 @@ def _device_prefix(placement: Placement) -> str:
 
 
 def _scoped(result: AuditResult, placement: Placement) -> AuditResult:
+    """The audit narrowed to the proposed SSID: its roles' paths, the findings of those paths (the checks run
+    again on them alone, so a same-named SSID in another slot cannot leak in), data gaps that concern it, and
+    rule-level findings on its own rule lists."""
     prefix = _device_prefix(placement)
     net_id = placement.network.id
 
@@ -786,18 +790,15 @@ def _scoped(result: AuditResult, placement: Placement) -> AuditResult:
     slot_folder = f"meraki/networks/{net_id}/wireless/ssids/{placement.number}/"
     other_slots = f"meraki/networks/{net_id}/wireless/ssids/"
     findings = []
-    for finding in result.findings:
-        network_id = (finding.network or {}).get("id")
+    for finding in run_checks(AuditContext(result.model, paths, result.protocols)):
         if finding.role is not None:
-            keep = network_id == net_id and finding.role.get("ssid") == placement.name and (
-                finding.check.kind != "data-gap")
-            # role findings name the SSID by name; make sure a same-named SSID elsewhere does not leak in
-            keep = keep and any(id(p.role) in roles and p.role.describe() == finding.role for p in paths)
+            keep = True  # produced from our paths only
         elif finding.check.kind == "data-gap":
             path = str(finding.evidence.get("file", ""))
-            keep = network_id == net_id and (path.startswith(slot_folder) or not path.startswith(other_slots))
+            keep = (finding.network or {}).get("id") in (net_id, None) and (
+                path.startswith(slot_folder) or not path.startswith(other_slots))
         else:
-            keep = network_id == net_id and str(finding.device or "").startswith(prefix)
+            keep = str(finding.device or "").startswith(prefix)
         if keep:
             findings.append(finding)
     return AuditResult(result.snapshot, result.generated_at, result.model, paths, findings, result.protocols,
