@@ -62,7 +62,7 @@ def test_asa_8_3_untranslates_before_the_acl_and_the_trace_shows_it() -> None:
     asa = device("asa-vpn.cfg")
     hops = asa.hops(VpnServer("srv", "198.51.100.10", ["ikev2"]))
     assert isinstance(hops[0], NatHop) and isinstance(hops[1], FilterHop)
-    (nat_hop, _, segments), *_ = walk(asa, "198.51.100.10", "udp/500")
+    (_nat_hop, _, segments), *_ = walk(asa, "198.51.100.10", "udp/500")
     seg = segments[0]
     assert seg.decision is Decision.TRANSLATE
     assert seg.output == PacketSet.flow([ANY_ADDR], [address_interval("10.20.0.10")], 17, 500)
@@ -242,7 +242,7 @@ interface Gi0/1
 ip nat inside source static 10.0.0.10 192.0.2.10
 """
     ios = inline(cfg)
-    decision, _line, stage = outcome(ios, "192.0.2.10", "esp")
+    decision, _line, _stage = outcome(ios, "192.0.2.10", "esp")
     assert decision == "permit"  # 1:1 static NAT carries ESP; the undefined ACL filters nothing
     seg = walk(ios, "192.0.2.10", "esp")[0][2][0]
     assert "not defined" in seg.rule.comment
