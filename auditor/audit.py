@@ -79,6 +79,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     model = load_model(snapshot, config)
     graph = build_graph(model)
     paths: list[PathResult] = []
+    cache: dict = {}  # hop objects live as long as the model, so their ids are stable keys
     for server in model.servers:
         problems = devices_in_front(model, server)[1]
         model.gaps.extend(DataGap("audit.yaml", p) for p in problems)
@@ -92,7 +93,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                 for flow in protocol.flows:
                     key = str(flow)
                     if key not in traced:
-                        traced[key] = trace_role(role, server, flow, server_side)
+                        traced[key] = trace_role(role, server, flow, server_side, cache)
                     paths.append(PathResult(role, server, protocol.name, traced[key]))
     ctx = AuditContext(model, paths, protocols)
     findings = run_checks(ctx)

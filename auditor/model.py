@@ -7,10 +7,13 @@ text that decided it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
+from typing import Protocol
 
-from auditor.packets import ALL, EMPTY, PacketSet
+from auditor.packets import ALL, ANY_ADDR, EMPTY, PacketSet
 
 
 class Action(StrEnum):
@@ -90,6 +93,40 @@ class Segment:
         return self.packets if self.output is None else self.output
 
 
+class LazyRows(Protocol):
+    """Rows of a vendor rule list parsed on demand.
+
+    `keys[i]` is row i's (protocol intervals, destination-port intervals), cheap to read, or None when the
+    row cannot be read that far (it is then a candidate for every flow); `build(i)` parses the whole row
+    into model rules. Audits look at a handful of (protocol, port) flows, so most rows of long lists are
+    never parsed in full.
+    """
+
+    keys: list[tuple[list[tuple[int, int]], list[tuple[int, int]]] | None]
+
+    def build(self, index: int) -> list[Rule]: ...
+
+
+RowKey = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+
+
+class ThunkRows:
+    """LazyRows from (key, thunk) pairs: each thunk parses one vendor row into rules when first needed."""
+
+    __slots__ = ("_thunks", "keys")
+
+    def __init__(self, entries: list[tuple[RowKey | None, Callable[[], list[Rule]]]]) -> None:
+        self.keys = [key for key, _ in entries]
+        self._thunks = [thunk for _, thunk in entries]
+
+    def build(self, index: int) -> list[Rule]:
+        return self._thunks[index]()
+
+
+def rule_key(rule: Rule) -> RowKey:
+    return [b[2] for b in rule.match.boxes], [b[4] for b in rule.match.boxes]
+
+
 class RuleList:
     """An ordered first-match rule list ending in a default rule.
 
@@ -97,22 +134,39 @@ class RuleList:
     input, since many roles push the same flow through the same list.
     """
 
-    __slots__ = ("_cache", "_index", "default", "name", "origin", "rules")
+    __slots__ = ("_built", "_cache", "_index", "_rows", "_rules", "default", "name", "origin")
 
-    def __init__(self, name: str, rules: list[Rule], default: Rule, origin: Origin | None = None) -> None:
+    def __init__(self, name: str, rules: list[Rule] | None, default: Rule, origin: Origin | None = None,
+                 rows: LazyRows | None = None) -> None:
         self.name = name
-        self.rules = rules
+        self._rules = rules
+        self._rows = rows
+        self._built: dict[int, list[Rule]] = {}
         self.default = default
         self.origin = origin
         self._cache: dict[PacketSet, tuple[Segment, ...]] = {}
         self._index: dict[tuple, list[Rule]] = {}
 
-    def _candidates(self, packets: PacketSet) -> list[Rule]:
-        """Rules that can match some packet of `packets`, found through a per-(proto, dport) index.
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule, in order (parses all lazy rows)."""
+        if self._rules is None:
+            assert self._rows is not None
+            self._rules = [rule for i in range(len(self._rows.keys)) for rule in self._row(i)]
+        return self._rules
 
-        Flows are a few (protocol, port) pairs against lists of hundreds of rules, so indexing on those two
-        dimensions skips most rules without intersecting anything.
-        """
+    def _row(self, index: int) -> list[Rule]:
+        built = self._built.get(index)
+        if built is None:
+            assert self._rows is not None
+            built = self._rows.build(index)
+            self._built[index] = built
+        return built
+
+    def relevant(self, packets: PacketSet) -> list[Rule]:
+        """Rules that can match some packet of `packets`, in order, found through a per-(proto, dport)
+        index: flows are a few (protocol, port) pairs against lists of hundreds of rules, so most rules are
+        skipped without intersecting anything (and, for lazy lists, without being parsed)."""
         keys = {(box[2], box[4]) for box in packets.boxes}
         if len(keys) != 1:
             return self.rules
@@ -120,40 +174,81 @@ class RuleList:
         found = self._index.get(key)
         if found is None:
             (plo, phi), (dlo, dhi) = key
-            found = [
-                rule for rule in self.rules
-                if any(b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1]
-                       for b in rule.match.boxes)
-            ]
+
+            def overlaps(row: RowKey) -> bool:
+                protos, dports = row
+                for a, b in protos:
+                    if a <= phi and plo <= b:
+                        break
+                else:
+                    return False
+                return any(a <= dhi and dlo <= b for a, b in dports)
+
+            if self._rules is None and self._rows is not None:
+                found = [rule for i, k in enumerate(self._rows.keys) if k is None or overlaps(k)
+                         for rule in self._row(i)]
+            else:
+                found = [rule for rule in self.rules if overlaps(rule_key(rule))]
+            # a row's rules can be narrower than its key
+            found = [r for r in found if any(b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1]
+                                             for b in r.match.boxes)]
             self._index[key] = found
         return found
+
+    def entries(self) -> list[tuple[RowKey | None, Callable[[], list[Rule]]]]:
+        """This list's rows as (key, thunk) pairs, for building a combined list without parsing."""
+        if self._rules is None and self._rows is not None:
+            return [(key, partial(self._row, i)) for i, key in enumerate(self._rows.keys)]
+        return [(rule_key(rule), partial(_just, rule)) for rule in self.rules]
+
+    @classmethod
+    def concat(cls, name: str, first: RuleList, second: RuleList, default: Rule) -> RuleList:
+        return cls(name, None, default, first.origin, ThunkRows(first.entries() + second.entries()))
+
+    def source_free(self, rules: list[Rule]) -> bool:
+        return all(box[0] == ANY_ADDR for rule in rules for box in rule.match.boxes)
 
     def evaluate(self, packets: PacketSet) -> tuple[Segment, ...]:
         cached = self._cache.get(packets)
         if cached is not None:
             return cached
-        segments: list[Segment] = []
+        candidates = self.relevant(packets)
+        if len(packets.boxes) and self.source_free(candidates) and any(b[0] != ANY_ADDR for b in packets.boxes):
+            # No rule looks at the source: decide for any source once (shared by every role), then cut the
+            # partition down to this input's sources.
+            widened = PacketSet(dict.fromkeys((ANY_ADDR, *b[1:]) for b in packets.boxes))
+            segments = tuple(
+                Segment(part, seg.decision, seg.rule, seg.reason)
+                for seg in self.evaluate(widened) if (part := seg.packets & packets)
+            )
+            self._cache[packets] = segments
+            return segments
+        segments_list: list[Segment] = []
         pending: list[tuple[PacketSet, Rule]] = []  # regions an uncertain rule may have decided
         remaining = packets
-        for rule in self._candidates(packets):
+        for rule in candidates:
             if not remaining:
                 break
             hit = remaining & rule.match
             if not hit:
                 continue
             if rule.certain:
-                _emit(segments, pending, hit, rule)
+                _emit(segments_list, pending, hit, rule)
                 remaining = remaining - rule.match
             else:
                 pending.append((hit, rule))
         if remaining:
-            _emit(segments, pending, remaining, self.default)
-        result = tuple(segments)
+            _emit(segments_list, pending, remaining, self.default)
+        result = tuple(segments_list)
         self._cache[packets] = result
         return result
 
     def __len__(self) -> int:
-        return len(self.rules)
+        return len(self._rows.keys) if self._rules is None and self._rows is not None else len(self.rules)
+
+
+def _just(rule: Rule) -> list[Rule]:
+    return [rule]
 
 
 def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packets: PacketSet,

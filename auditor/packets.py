@@ -12,7 +12,9 @@ lets the first-match evaluator partition an input exactly.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 Interval = tuple[int, int]  # inclusive bounds
 Box = tuple[Interval, Interval, Interval, Interval, Interval]  # src, dst, proto, sport, dport
@@ -37,9 +39,27 @@ def network_interval(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> 
     return (base + int(network.network_address), base + int(network.broadcast_address))
 
 
+_IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?")
+
+
+@lru_cache(maxsize=1 << 16)
 def address_interval(text: str) -> Interval:
-    """An address or CIDR ("10.0.0.0/8", "2001:db8::1") as an interval; raises ValueError otherwise."""
-    return network_interval(ipaddress.ip_network(text.strip(), strict=False))
+    """An address or CIDR ("10.0.0.0/8", "2001:db8::1") as an interval; raises ValueError otherwise.
+
+    IPv4 is parsed by hand (rule lists hold hundreds of thousands of addresses; ipaddress is slow) and
+    results are cached, since the same prefixes recur across networks."""
+    text = text.strip()
+    match = _IPV4.fullmatch(text)
+    if match is None:
+        return network_interval(ipaddress.ip_network(text, strict=False))
+    octets = [int(g) for g in match.groups()[:4]]
+    prefix = int(match.group(5)) if match.group(5) is not None else 32
+    if max(octets) > 255 or prefix > 32:
+        raise ValueError(f"bad IPv4 address or prefix: {text}")
+    value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+    size = 1 << (32 - prefix)
+    first = value & ~(size - 1) & 0xFFFFFFFF
+    return (V4_BASE + first, V4_BASE + first + size - 1)
 
 
 def range_interval(first: str, last: str) -> Interval:

@@ -12,6 +12,7 @@ nothing is unknown, `partial` when some are blocked and the rest allowed, `unkno
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from auditor.checks import Flow
 from auditor.model import Decision, Hop, Role, Segment, Variant, VpnServer
@@ -61,8 +62,13 @@ class PathResult:
 
 
 def flow_packets(flow: Flow, sources: list[tuple[int, int]], server: VpnServer) -> PacketSet:
+    return _flow_packets(flow, tuple(sources), server.address)
+
+
+@lru_cache(maxsize=4096)
+def _flow_packets(flow: Flow, sources: tuple[tuple[int, int], ...], address: str) -> PacketSet:
     proto = PROTO_NUMBERS[flow.ip_protocol]
-    return PacketSet.flow(sources, [address_interval(server.address)], proto, flow.dst_port)
+    return PacketSet.flow(sources, [address_interval(address)], proto, flow.dst_port)
 
 
 def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str) -> FlowTrace:
@@ -78,7 +84,7 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str) -> 
         next_certain, next_maybe = EMPTY, EMPTY
         for seg in segs_certain:
             if seg.decision in (Decision.PERMIT, Decision.TRANSLATE):
-                next_certain = next_certain | seg.leaving
+                next_certain = next_certain | seg.leaving if next_certain else seg.leaving
             elif seg.decision is Decision.DENY:
                 blocked.append((hop, seg))
             else:
@@ -148,10 +154,29 @@ def _reason(trace: FlowTrace) -> str:
     return f"{flow}: no packet of the flow was traced (the role has no source addresses)."
 
 
-def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop]) -> FlowTrace:
+TraceCache = dict[tuple, FlowTrace]
+
+
+def _trace_variant(variant: Variant, server: VpnServer, flow: Flow, server_side: list[Hop],
+                   cache: TraceCache | None) -> FlowTrace:
+    hops = [*variant.hops, *server_side]
+    packets = flow_packets(flow, variant.addresses, server)
+    if cache is None:
+        return trace_chain(hops, packets, flow, variant.label)
+    # Roles that share a chain and sources (an iPSK and the RADIUS role of the same group policy on one
+    # SSID) get the same trace; the label is the variant's.
+    key = (tuple(map(id, hops)), packets, variant.label)
+    found = cache.get(key)
+    if found is None:
+        found = trace_chain(hops, packets, flow, variant.label)
+        cache[key] = found
+    return found
+
+
+def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop],
+               cache: TraceCache | None = None) -> FlowTrace:
     """Trace every variant of a role; if the variants disagree the result is unknown."""
-    traces = [trace_chain([*variant.hops, *server_side], flow_packets(flow, variant.addresses, server), flow,
-                          variant.label) for variant in role.variants]
+    traces = [_trace_variant(variant, server, flow, server_side, cache) for variant in role.variants]
     if not traces:
         empty = FlowTrace(flow, "none", "unknown", [], EMPTY, [], [],
                           reason=f"{flow}: the role has no known way to the server")

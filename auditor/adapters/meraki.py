@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from auditor.adapters.meraki_rules import (
@@ -17,6 +18,7 @@ from auditor.adapters.meraki_rules import (
     allow_all,
     l3_rules,
     l7_rule,
+    row_key,
 )
 from auditor.model import (
     Action,
@@ -32,7 +34,9 @@ from auditor.model import (
     Role,
     Rule,
     RuleList,
+    ThunkRows,
     Variant,
+    rule_key,
 )
 from auditor.packets import ALL, ANY_ADDR, PacketSet, address_interval, network_interval
 from auditor.snapshot import Snapshot, SnapshotError
@@ -356,10 +360,8 @@ class _NetworkBuilder:
             user_rows.pop()
         if user_rows and str(user_rows[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_LAN:
             lan_row = user_rows.pop()
-        rules: list[Rule] = []
-        for i, row in user_rows:
-            rules.extend(l3_rules(row, i + 1, Origin(rel, i), self.resolver, with_source=False,
-                                  local_lan=True))
+        entries: list = [(row_key(row), partial(l3_rules, row, i + 1, Origin(rel, i), self.resolver,
+                                                with_source=False, local_lan=True)) for i, row in user_rows]
         position = len(user_rows) + 1
         lan_origin = Origin(rel, lan_row[0]) if lan_row else Origin(rel)
         lan_match = PacketSet.of(dst=[address_interval(n) for n in
@@ -367,16 +369,16 @@ class _NetworkBuilder:
         if allow_lan is None and lan_row is not None:
             allow_lan = str(lan_row[1].get("policy", "")).lower() == "allow"
         if allow_lan is None:
-            rules.append(Rule(position, Action.DENY, lan_match, "wireless clients accessing LAN", "", lan_origin,
-                              certain=False, reason="allowLanAccess is not in the snapshot", synthetic=True))
+            lan_rule = Rule(position, Action.DENY, lan_match, "wireless clients accessing LAN", "", lan_origin,
+                            certain=False, reason="allowLanAccess is not in the snapshot", synthetic=True)
         else:
-            rules.append(Rule(position, Action.PERMIT if allow_lan else Action.DENY, lan_match,
-                              f"{'allow' if allow_lan else 'deny'} wireless clients accessing LAN "
-                              f"(allowLanAccess: {str(bool(allow_lan)).lower()})", "", lan_origin,
-                              synthetic=True))
+            lan_rule = Rule(position, Action.PERMIT if allow_lan else Action.DENY, lan_match,
+                            f"{'allow' if allow_lan else 'deny'} wireless clients accessing LAN "
+                            f"(allowLanAccess: {str(bool(allow_lan)).lower()})", "", lan_origin, synthetic=True)
+        entries.append((rule_key(lan_rule), partial(list, [lan_rule])))
         default = Rule(position + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel),
                        synthetic=True)
-        return RuleList(rel, rules, default, Origin(rel))
+        return RuleList(rel, None, default, Origin(rel), ThunkRows(entries))
 
     def _l7_hop(self, rel: str, device: str, stage: str) -> Hop:
         def build() -> Hop:
@@ -397,14 +399,14 @@ class _NetworkBuilder:
         fw = policy.get("firewallAndTrafficShaping") or {}
         rows = fw.get("l3FirewallRules") or []
         _expect(rows, list, rel, "l3FirewallRules to be a list")
-        rules: list[Rule] = []
+        entries: list = []
+        origin = Origin(rel, policy.get("_index"))
         for i, row in enumerate(rows):
             _expect(row, dict, rel, "a rule object")
-            origin = Origin(rel, policy.get("_index"))
-            for rule in l3_rules(row, i + 1, origin, self.resolver, with_source=False):
-                rules.append(_relabel(rule, f"group policy '{policy.get('name')}' rule {i + 1}"))
+            label = f"group policy '{policy.get('name')}' rule {i + 1}"
+            entries.append((row_key(row), partial(_policy_row, row, i + 1, origin, self.resolver, label)))
         default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default allow", "", Origin(rel), synthetic=True)
-        return RuleList(f"{rel}#{policy.get('groupPolicyId')}", rules, default, Origin(rel))
+        return RuleList(f"{rel}#{policy.get('groupPolicyId')}", None, default, Origin(rel), ThunkRows(entries))
 
     def _compose(self, device: str, stage: str, base_rules: RuleList | None, base_hop: Hop | None,
                  policy: dict[str, Any] | None) -> Hop | None:
@@ -423,7 +425,7 @@ class _NetworkBuilder:
             return base_hop
         if setting == "custom":
             gp = self._policy_rules(policy, with_default=False)
-            prepend = RuleList(f"{gp.name}+{base_rules.name}", gp.rules + base_rules.rules, base_rules.default)
+            prepend = RuleList.concat(f"{gp.name}+{base_rules.name}", gp, base_rules, base_rules.default)
             replace = gp
             return AmbiguousHop(device, f"{stage}+group-policy", None,
                                 readings={"policy rules first, then the layer's": prepend,
@@ -443,7 +445,9 @@ class _NetworkBuilder:
                    gp_id: str | None) -> list[Hop]:
         rules, hop = self._ssid_l3(ssid_base, device)
         hops: list[Hop] = []
-        composed = self._compose(device, "ssid-l3", rules, hop, policy)
+        policy_key = policy.get("groupPolicyId") if policy else None
+        composed = self._cached(("ssid-l3+gp", ssid_base, policy_key),
+                                lambda: self._compose(device, "ssid-l3", rules, hop, policy))
         if composed is not None:
             hops.append(composed)
         hops.append(self._l7_hop(f"{ssid_base}/firewall/l7FirewallRules.json", device, "ssid-l7"))
@@ -489,10 +493,9 @@ class _NetworkBuilder:
             default = Rule(i + 1, Action.PERMIT if str(row.get("policy", "allow")).lower() == "allow"
                            else Action.DENY, ALL, "default rule: " + str(row.get("policy", "allow")) + " any",
                            "", Origin(rel, i), synthetic=True)
-        rules: list[Rule] = []
-        for i, row in indexed:
-            rules.extend(l3_rules(row, i + 1, Origin(rel, i), self.resolver, with_source=True))
-        rule_list = RuleList(rel, rules, default, Origin(rel))
+        entries = [(row_key(row), partial(l3_rules, row, i + 1, Origin(rel, i), self.resolver, with_source=True))
+                   for i, row in indexed]
+        rule_list = RuleList(rel, None, default, Origin(rel), ThunkRows(entries))
         hop = FilterHop(device, "mx-l3", Origin(rel), rule_list)
         self._hops[key] = hop
         self.net.rule_lists.append((hop, rule_list))
@@ -569,6 +572,10 @@ class _NetworkBuilder:
         role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
         return [Variant(f"VLAN {v.id} ({why})", [network_interval(v.subnet)] if v.subnet else [ANY_ADDR],
                         [*hops, *self._mx_hops(v)]) for v in self.vlans]
+
+
+def _policy_row(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, label: str) -> list[Rule]:
+    return [_relabel(rule, label) for rule in l3_rules(row, position, origin, resolver, with_source=False)]
 
 
 def _relabel(rule: Rule, text_prefix: str) -> Rule:

@@ -211,6 +211,14 @@ def parse_protocol(value: Any) -> list[Interval]:
     return MERAKI_PROTOCOLS[protocol]
 
 
+def row_key(row: dict[str, Any]) -> tuple[list[Interval], list[Interval]] | None:
+    """(protocols, destination ports) of a row, read cheaply; None when they cannot be read."""
+    try:
+        return parse_protocol(row.get("protocol")), parse_ports(row.get("destPort"))
+    except ValueError_:
+        return None
+
+
 def rule_text(row: dict[str, Any], *, with_source: bool) -> str:
     proto = str(row.get("protocol", "any")).lower()
     dst = f"{row.get('destCidr', 'any')}:{row.get('destPort', 'any')}"

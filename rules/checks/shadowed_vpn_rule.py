@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.model import Action, Decision, Rule, RuleList
-from auditor.packets import ANY_ADDR, EMPTY, PROTO_NUMBERS, PacketSet, address_interval
+from auditor.model import Action, Decision, Hop, Rule, RuleList
+from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval
 
 CHECK = CheckMeta(
     id="VPN-SHADOWED-RULE",
@@ -18,42 +18,53 @@ CHECK = CheckMeta(
 )
 
 
-def _vpn_packets(ctx: AuditContext) -> PacketSet:
-    out = EMPTY
+def _vpn_flows(ctx: AuditContext) -> list[PacketSet]:
+    flows = []
     for server in ctx.model.servers:
         for name in server.protocols:
             for flow in ctx.protocols[name].flows:
-                out = out | PacketSet.flow([ANY_ADDR], [address_interval(server.address)],
-                                           PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)
-    return out
+                flows.append(PacketSet.flow([ANY_ADDR], [address_interval(server.address)],
+                                            PROTO_NUMBERS[flow.ip_protocol], flow.dst_port))
+    return flows
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    vpn = _vpn_packets(ctx)
+    flows = _vpn_flows(ctx)
     for net in ctx.model.networks:
         for hop, rules in net.rule_lists:
-            yield from _shadowed(hop, rules, vpn, {"id": net.id, "name": net.name})
+            yield from _shadowed(hop, rules, flows, {"id": net.id, "name": net.name})
 
 
-def _shadowed(hop, rules: RuleList, vpn: PacketSet, network: dict[str, str]) -> Iterator[Finding]:
-    for i, rule in enumerate(rules.rules):
-        if rule.action is not Action.PERMIT or not rule.certain or rule.synthetic:
-            continue
-        wanted = rule.match & vpn
-        if not wanted:
-            continue
-        earlier = [r for r in rules.rules[:i] if r.position < rule.position]
-        marker = Rule(rule.position, Action.PERMIT, rule.match, rule.text, rule.comment, rule.origin)
-        segments = RuleList("shadow", earlier, marker).evaluate(wanted)
-        denied = [s for s in segments if s.decision is Decision.DENY]
+def _shadowed(hop: Hop, rules: RuleList, flows: list[PacketSet], network: dict[str, str]) -> Iterator[Finding]:
+    # Only rules that can match a VPN flow matter, per flow (lazy lists stay mostly unparsed).
+    reported: dict[int, tuple[Rule, list, bool]] = {}
+    for flow in flows:
+        relevant = rules.relevant(flow)
+        for i, rule in enumerate(relevant):
+            if rule.action is not Action.PERMIT or not rule.certain or rule.synthetic:
+                continue
+            wanted = rule.match & flow
+            if not wanted:
+                continue
+            earlier = [r for r in relevant[:i] if r.position < rule.position]
+            marker = Rule(rule.position, Action.PERMIT, rule.match, rule.text, rule.comment, rule.origin)
+            segments = RuleList("shadow", earlier, marker).evaluate(wanted)
+            denied = [s for s in segments if s.decision is Decision.DENY]
+            reached = any(s.rule is marker for s in segments)
+            entry = reported.setdefault(id(rule), (rule, [], False))
+            reported[id(rule)] = (rule, entry[1] + denied, entry[2] or reached)
+    for rule, denied, reached in reported.values():
         if not denied:
             continue
-        reached = any(s.rule is marker for s in segments)
         shadow = denied[0].rule
         assert shadow is not None
         extent = "partly" if reached else "entirely"
         title = (f"{hop.device} ({hop.stage}): rule {rule.position} ({rule.text}) allows VPN traffic but is "
                  f"{extent} shadowed by rule {shadow.position} ({shadow.text})")
+        by_rule = {}
+        for seg in denied:
+            if seg.rule is not None:
+                by_rule.setdefault(seg.rule.position, seg)
         yield Finding(CHECK, title,
                       f"Move rule {rule.position} above rule {shadow.position}, or narrow rule {shadow.position} "
                       "so it no longer matches the VPN flows.",
@@ -62,5 +73,5 @@ def _shadowed(hop, rules: RuleList, vpn: PacketSet, network: dict[str, str]) -> 
                                 "source": str(rule.origin) if rule.origin else None},
                        "shadowed_by": [{"index": s.rule.position, "text": s.rule.text, "comment": s.rule.comment,
                                         "sources": s.packets.describe_sources()}
-                                       for s in denied if s.rule is not None],
+                                       for s in by_rule.values() if s.rule is not None],
                        "extent": extent})
