@@ -147,6 +147,8 @@ class Persistence:
         if self.vendor_type and self.name and self.vendor_type not in self.name:
             parts.append(f"({self.vendor_type})")
         parts.extend(f"{k} {v}" for k, v in self.settings.items())
+        if self.note:
+            parts.append(f"({self.note})")
         return " ".join(parts)
 
 

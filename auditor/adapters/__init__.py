@@ -24,6 +24,7 @@ class Adapter(Protocol):
 ADAPTERS: dict[str, str] = {
     "meraki": "auditor.adapters.meraki:MerakiAdapter",
     "f5": "auditor.adapters.f5:F5Adapter",
+    "kemp": "auditor.adapters.kemp:KempAdapter",
     "cisco": "auditor.adapters.cisco:CiscoAdapter",
 }
 

@@ -258,7 +258,7 @@ def _persistence(vs: Element, path: str) -> Persistence:
     persist = vs.value("Persist", "none").lower() or "none"
     timeout = _int(vs.value("PersistTimeout"))
     origins = (Origin(path, line=vs.line_of("Persist")), Origin(path, line=vs.line_of("PersistTimeout")))
-    settings = {"Persist": persist, "PersistTimeout": str(timeout) if timeout is not None else "unset"}
+    settings = {"PersistTimeout": str(timeout) if timeout is not None else "unset"}
     if persist == "none":
         return Persistence(kind=NO_PERSIST, vendor_type="none", settings=settings, origins=origins[:1])
     if persist == "src":
@@ -330,16 +330,18 @@ def _port_following(device: KempLoadBalancer, by_index: dict[int, tuple[Element,
                                if svc.origin else None)
         p = svc.persistence
         settings = {**p.settings, "FollowVSID": str(other.vendor.get("index"))}
+        note = (f"follows VS {other.vendor.get('index')} on {other.listener()}, another IP address: port "
+                f"following needs both on the same IP" if other.address != svc.address else p.note)
         if target(other) is svc:
             lo, hi = sorted([svc.vendor.get("index") or 0, other.vendor.get("index") or 0])
             svc.persistence = Persistence(
                 kind=p.kind, name=p.name, vendor_type=p.vendor_type, table=f"port following VS {lo} <-> VS {hi}",
                 scope=SCOPE_ADDRESS, timeout=p.timeout, settings=settings, origins=(*p.origins, follow_origin),
-                require_identical=True)
+                require_identical=True, note=note)
         else:
             svc.persistence = Persistence(
                 kind=p.kind, name=p.name, vendor_type=p.vendor_type, table=p.table, scope=SCOPE_SERVICE,
-                timeout=p.timeout, settings=settings, origins=(*p.origins, follow_origin),
+                timeout=p.timeout, settings=settings, origins=(*p.origins, follow_origin), note=note,
                 uncertain=f"port following is set on VS {svc.vendor.get('index')} only (to VS "
                           f"{other.vendor.get('index')}); Kemp says to set it on both, and what one-sided "
                           f"following does is not documented")
