@@ -12,6 +12,7 @@ collector can get it wrong:
 - `networks/{id}/appliance/vlans` answers 400 "VLANs are not enabled for this network" when the
   network's vlans/settings says so; absent files answer 404;
 - any method but GET answers 405 and is recorded, so a test can prove nothing was sent but GETs;
+- `networks/{id}` (getNetwork) answers from the organisation's network list when no file overrides it;
 - every request is recorded (method, path, status, organisation, time).
 
 Faults for robustness tests: `fail(pattern, status, times)` (5xx, 403, 429 ...), `delay(...)` (for
@@ -145,6 +146,7 @@ class FakeDashboard:
         self._requests: list[RecordedRequest] = []
         self._buckets: dict[str, _Bucket] = {}
         self._network_org: dict[str, str] = {}
+        self._networks: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -182,12 +184,15 @@ class FakeDashboard:
     def reload(self) -> None:
         """Re-read which network belongs to which organisation (for the per-org rate limit)."""
         mapping: dict[str, str] = {}
+        objects: dict[str, dict[str, Any]] = {}
         for networks_file in (self.root / "meraki" / "organizations").glob("*/networks.json"):
             org = urllib.parse.unquote(networks_file.parent.name)
             for network in json.loads(networks_file.read_text(encoding="utf-8")):
                 mapping[segment(network["id"])] = org
+                objects[segment(network["id"])] = network
         with self._lock:
             self._network_org = mapping
+            self._networks = objects
 
     # faults ------------------------------------------------------------------------------------------
     def add_fault(self, fault: Fault) -> Fault:
@@ -278,6 +283,11 @@ class FakeDashboard:
                 return Reply(400, VLANS_DISABLED)
         target = self._file_for(path)
         if target is None or not target.is_file():
+            if len(parts) == 2 and parts[0] == "networks":  # getNetwork, from the organisation's list
+                with self._lock:
+                    network = self._networks.get(segment(urllib.parse.unquote(parts[1])))
+                if network is not None:
+                    return Reply(200, network)
             return Reply(404, {"errors": ["Not found"]})
         body = json.loads(target.read_text(encoding="utf-8"))
         for pattern, default_size in _LISTS:
