@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from auditor.collect.cisco import cisco_command
 from auditor.collect.meraki import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -28,6 +29,7 @@ from auditor.collect.meraki import (
 )
 
 collect_app = typer.Typer(no_args_is_help=True, add_completion=False)
+collect_app.command("cisco")(cisco_command)  # `collect cisco`: auditor/collect/cisco.py
 
 EXIT_USAGE = 2
 

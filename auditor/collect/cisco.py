@@ -1,0 +1,336 @@
+"""Collect `show running-config` from a Cisco ASA, IOS or IOS-XE device over SSH (netmiko), read-only.
+
+Read-only is enforced in this process, before anything reaches the device: netmiko's channel writes go
+through a guard that lets pass only the allowlisted `show` commands, the few session commands netmiko
+itself needs (pager off, enable, exit) and the credentials it types at a prompt. Anything else raises
+`CommandNotAllowed`. netmiko's ASA session setup enters configuration mode to set the terminal width;
+ours skips that step, since a read-only collector has no business in configuration mode.
+
+Passwords, secrets, keys, pre-shared keys and SNMP communities are replaced by `<redacted>` in the saved
+file (the secret token only: the line stays, so the file still parses and says a secret is set).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from auditor.collect.writer import REDACTED, SnapshotWriter, quote_segment
+
+PASSWORD_ENV = "VPN_AUDITOR_SSH_PASSWORD"
+SECRET_ENV = "VPN_AUDITOR_SSH_SECRET"
+DEVICE_TYPES = ("cisco_asa", "cisco_ios", "cisco_xe")
+
+# The commands a collector may send. Nothing outside this set leaves the process.
+ALLOWED_COMMANDS = frozenset({"show running-config", "show version"})
+# What netmiko's session handling sends on its own (paging off, privilege, logout). `show curpriv` is how
+# netmiko's ASA driver finds its privilege level.
+_SESSION_COMMANDS = frozenset({"", "terminal length 0", "terminal pager 0", "terminal width 511",
+                               "show curpriv", "enable", "login", "exit"})
+
+
+class CommandNotAllowed(RuntimeError):
+    """A command outside the allowlist was about to be sent; it was not."""
+
+
+def check_command(command: str) -> str:
+    """The normalised command, or CommandNotAllowed when it is not an allowlisted `show` command."""
+    normal = " ".join(command.split())
+    if normal not in ALLOWED_COMMANDS:
+        raise CommandNotAllowed(f"refusing to send {normal!r}: only {', '.join(sorted(ALLOWED_COMMANDS))} "
+                                "may be sent by the collector")
+    return normal
+
+
+class _ReadOnlyGuard:
+    """Mixin for netmiko connection classes: every channel write is checked before it is sent."""
+
+    _credentials: frozenset[str] = frozenset()
+
+    def write_channel(self, out_data: str) -> None:
+        for piece in re.split(r"[\r\n]+", out_data):
+            text = " ".join(piece.split())
+            if text in ALLOWED_COMMANDS or text in _SESSION_COMMANDS or piece in self._credentials:
+                continue
+            raise CommandNotAllowed(f"refusing to send {text!r} to the device (not a read-only command)")
+        super().write_channel(out_data)  # type: ignore[misc]
+
+
+def _connection_classes() -> dict[str, type]:
+    """netmiko classes with the guard, built on first use (importing netmiko costs ~0.3 s)."""
+    from netmiko.cisco.cisco_asa_ssh import CiscoAsaSSH
+    from netmiko.cisco.cisco_ios import CiscoIosSSH
+
+    class ReadOnlyIos(_ReadOnlyGuard, CiscoIosSSH):
+        pass
+
+    class ReadOnlyAsa(_ReadOnlyGuard, CiscoAsaSSH):
+        def session_preparation(self) -> None:
+            # netmiko's version, minus `configure terminal` / `terminal width 511` / `end`.
+            self.write_channel("show curpriv" + self.RETURN)
+            self.read_until_pattern(pattern=re.escape("show curpriv"))
+            self.set_base_prompt()
+            if self.secret:
+                self.enable()
+            else:
+                self.asa_login()
+            self.disable_paging(command="terminal pager 0")
+            self.set_base_prompt()
+
+    return {"cisco_asa": ReadOnlyAsa, "cisco_ios": ReadOnlyIos, "cisco_xe": ReadOnlyIos}
+
+
+def connect(device_type: str, host: str, port: int, username: str, password: str, secret: str,
+            timeout: float) -> Any:
+    """An open, read-only netmiko connection (pager off; ASA at privilege 15)."""
+    cls = _connection_classes()[device_type]
+    cls._credentials = frozenset(c for c in (username, password, secret) if c)
+    return cls(device_type=device_type, host=host, port=port, username=username, password=password,
+               secret=secret, conn_timeout=timeout, auth_timeout=timeout, banner_timeout=timeout,
+               allow_agent=False, use_keys=False, fast_cli=True)
+
+
+def run_show(conn: Any, command: str, read_timeout: float = 120.0) -> str:
+    """Send one allowlisted show command and return its output (echo and prompt stripped by netmiko)."""
+    return conn.send_command(check_command(command), read_timeout=read_timeout)
+
+
+# --- redaction ------------------------------------------------------------------------------------------------
+# Lines that carry policy, never secrets: leave them alone so an object named "key" survives.
+_POLICY_HEADS = frozenset({"access-list", "object", "object-group", "nat", "name", "permit", "deny", "remark",
+                           "description", "network-object", "port-object", "service-object", "protocol-object",
+                           "group-object", "host", "subnet", "range", "service", "access-group", "route",
+                           "interface", "ip", "hostname", "static", "banner"})
+_SECRET_WORDS = frozenset({"password", "passwd", "secret", "key", "pre-shared-key", "community", "key-string",
+                           "wpa-psk", "md5", "authentication-key", "ldap-login-password", "server-secret",
+                           "shared-secret", "auth-key"})
+_SKIP_BEFORE_SECRET = frozenset({"0", "5", "6", "7", "8", "9", "ascii", "hex", "encrypted", "local", "remote",
+                                 "address", "hostname", "ipv6", "unencrypted"})
+_NOT_SECRET_AFTER_KEY = frozenset({"chain", "config-key", "generate", "zeroize", "import", "export", "exchange",
+                                   "pubkey-chain", "rsa", "label", "storage", "modulus"})
+
+
+def redact_config(text: str) -> tuple[str, int]:
+    """The configuration with every secret token replaced by `<redacted>`, and how many were replaced."""
+    count = 0
+    out_lines = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        redacted, n = _redact_line(body)
+        count += n
+        out_lines.append(redacted + line[len(body):])
+    return "".join(out_lines), count
+
+
+def _redact_line(line: str) -> tuple[str, int]:
+    tokens = line.split(" ")
+    words = [t for t in tokens if t]
+    if not words:
+        return line, 0
+    head = words[0]
+    if head in _POLICY_HEADS and not (head == "ip" and len(words) > 1 and words[1] in (
+            "ospf", "ftp", "http", "rip", "authentication", "message-digest-key")):
+        return line, 0
+    snmp_user = words[:2] == ["snmp-server", "user"]
+    count = 0
+    i = 0
+    while i < len(tokens):
+        word = tokens[i]
+        is_secret_word = word in _SECRET_WORDS or (snmp_user and word in ("auth", "priv"))
+        if not is_secret_word:
+            i += 1
+            continue
+        j = _next_word(tokens, i + 1)
+        if word == "key" and j is not None and tokens[j] in _NOT_SECRET_AFTER_KEY:
+            i += 1
+            continue
+        if word == "authentication-key" and j is not None and tokens[j].isdigit():
+            i = j + 1  # `ntp authentication-key 1 md5 SECRET`: the number is a key id; md5 is handled next
+            continue
+        if snmp_user and word in ("auth", "priv"):
+            j = _skip(tokens, j, {"md5", "sha", "sha224", "sha256", "sha384", "sha512", "des", "3des", "aes",
+                                  "128", "192", "256"})
+        else:
+            j = _skip(tokens, j, _SKIP_BEFORE_SECRET)
+        if j is None or tokens[j] == REDACTED:
+            i += 1
+            continue
+        tokens[j] = REDACTED
+        count += 1
+        i = j + 1
+    return " ".join(tokens), count
+
+
+def _next_word(tokens: list[str], i: int) -> int | None:
+    while i < len(tokens) and not tokens[i]:
+        i += 1
+    return i if i < len(tokens) else None
+
+
+def _skip(tokens: list[str], j: int | None, words: Iterable[str]) -> int | None:
+    skip = set(words)
+    while j is not None and tokens[j] in skip:
+        j = _next_word(tokens, j + 1)
+    return j
+
+
+# --- the collector -------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class CiscoCollectConfig:
+    host: str
+    device_type: str
+    username: str
+    password: str
+    out: Path
+    port: int = 22
+    secret: str = ""
+    name: str | None = None
+    timeout: float = 15.0
+    read_timeout: float = 120.0
+
+
+@dataclass(slots=True)
+class CiscoCollectResult:
+    ok: bool
+    file: str | None
+    manifest: Path
+    error: str | None = None
+    redactions: int = 0
+    elapsed: float = 0.0
+    commands: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 3
+
+
+Connector = Callable[..., Any]
+
+
+def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) -> CiscoCollectResult:
+    """Pull the running configuration into `OUT/cisco/<name>.cfg` and record the command in the manifest.
+
+    A failure (authentication, timeout, the device refusing the command) is recorded as `failed` and the
+    snapshot is still written; the result's exit code is then 3 (CONTRACT section 1).
+    """
+    if config.device_type not in DEVICE_TYPES:
+        raise ValueError(f"device type must be one of {', '.join(DEVICE_TYPES)}")
+    started = time.monotonic()
+    params = {"host": config.host, "port": config.port, "device_type": config.device_type,
+              "username": config.username, "name": config.name}
+    writer = SnapshotWriter(config.out, "cisco", parameters=params, secrets=[config.password, config.secret])
+    command = "show running-config"
+    result = CiscoCollectResult(False, None, config.out / "manifest.json", commands=[command])
+    from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+    from paramiko.ssh_exception import SSHException
+
+    failures = (NetmikoAuthenticationException, NetmikoTimeoutException, SSHException, OSError, EOFError,
+                ValueError)
+    try:
+        conn = connector(config.device_type, config.host, config.port, config.username, config.password,
+                         config.secret, config.timeout)
+        try:
+            if config.device_type != "cisco_asa" and not conn.check_enable_mode():
+                if not config.secret:
+                    raise ValueError(f"not in privileged mode and no enable secret ({SECRET_ENV}) was given")
+                conn.enable()
+            output = run_show(conn, command, config.read_timeout)
+        finally:
+            conn.disconnect()
+        if "% Invalid input" in output[:400] or "% Authorization failed" in output[:400]:
+            raise ValueError(f"the device refused '{command}': {output.strip().splitlines()[-1]}")
+        text, result.redactions = redact_config(_strip_preamble(output))
+        name = config.name or _hostname(text) or config.host
+        rel = f"cisco/{quote_segment(name)}.cfg"
+        writer.write_text(rel, text if text.endswith("\n") else text + "\n")
+        writer.record_call(command, "ok", file=rel, written=True, host=config.host, redactions=result.redactions)
+        result.ok, result.file = True, rel
+    except CommandNotAllowed:
+        raise  # a bug in this program, never a device condition: stop loudly
+    except failures as exc:
+        result.error = _describe(exc)
+        writer.record_call(command, "failed", error=result.error, host=config.host,
+                           file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
+    finally:
+        result.elapsed = time.monotonic() - started
+        result.manifest = writer.close()
+    return result
+
+
+def _strip_preamble(output: str) -> str:
+    """IOS prints `Building configuration...` and `Current configuration : N bytes` before the config."""
+    lines = output.splitlines()
+    while lines and (not lines[0].strip() or lines[0].startswith(("Building configuration",
+                                                                  "Current configuration"))):
+        lines.pop(0)
+    return "\n".join(lines) + "\n"
+
+
+def _hostname(text: str) -> str | None:
+    match = re.search(r"^hostname (\S+)", text, re.M)
+    return match.group(1) if match else None
+
+
+def _describe(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if "Authentication" in name:
+        return "authentication failed"
+    if "Timeout" in name or isinstance(exc, TimeoutError):
+        return f"timeout: {exc}".strip()
+    return f"{name}: {exc}"
+
+
+# --- command line ------------------------------------------------------------------------------------------
+def _ask(env: str, prompt: str, required: bool) -> str:
+    """A secret from the environment, else asked for on a terminal (never from the command line)."""
+    import os
+    import sys
+
+    value = os.environ.get(env, "")
+    if not value and sys.stdin.isatty():
+        value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
+    if not value and required:
+        typer.echo(f"vpn-auditor collect: no SSH password: set {env} (stdin is not a terminal to ask for it)",
+                   err=True)
+        raise typer.Exit(2)
+    return value
+
+
+def cisco_command(
+    host: Annotated[str, typer.Option("--host", help="Device address or name.")],
+    device_type: Annotated[str, typer.Option(
+        "--device-type", help="cisco_asa, cisco_ios or cisco_xe (netmiko device type).")],
+    username: Annotated[str, typer.Option("--username", help="SSH user.")],
+    out: Annotated[Path, typer.Option("--out", help="Snapshot directory to write (created if needed).")],
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="SSH port.")] = 22,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="File name under cisco/ (default: the device's hostname).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to connect and log in.")] = 15.0,
+) -> None:
+    """Pull `show running-config` over SSH into SNAPSHOT/cisco/<name>.cfg (show commands only).
+
+    The password comes from VPN_AUDITOR_SSH_PASSWORD, the enable secret from VPN_AUDITOR_SSH_SECRET (asked
+    for on a terminal when unset). Secrets in the configuration are saved as <redacted>. Exit code 0 when
+    the command succeeded, 3 when it failed (recorded in manifest.json), 2 for usage errors.
+    """
+    if device_type not in DEVICE_TYPES:
+        typer.echo(f"vpn-auditor collect: --device-type must be one of {', '.join(DEVICE_TYPES)}", err=True)
+        raise typer.Exit(2)
+    password = _ask(PASSWORD_ENV, f"SSH password for {username}@{host}", required=True)
+    secret = _ask(SECRET_ENV, "Enable secret (Enter for none)", required=False)
+    result = collect_cisco(CiscoCollectConfig(host=host, device_type=device_type, username=username,
+                                              password=password, out=out, port=port, secret=secret, name=name,
+                                              timeout=timeout))
+    if result.ok:
+        typer.echo(f"{result.file}: written ({result.redactions} secrets redacted, {result.elapsed:.1f} s)",
+                   err=True)
+    else:
+        typer.echo(f"vpn-auditor collect: {host}: show running-config failed: {result.error} "
+                   f"(recorded in {result.manifest})", err=True)
+    raise typer.Exit(result.exit_code)
