@@ -25,6 +25,7 @@ ADAPTERS: dict[str, str] = {
     "meraki": "auditor.adapters.meraki:MerakiAdapter",
     "f5": "auditor.adapters.f5:F5Adapter",
     "kemp": "auditor.adapters.kemp:KempAdapter",
+    "netscaler": "auditor.adapters.netscaler:NetScalerAdapter",
     "cisco": "auditor.adapters.cisco:CiscoAdapter",
 }
 
