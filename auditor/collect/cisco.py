@@ -150,6 +150,9 @@ def _redact_line(line: str) -> tuple[str, int]:
         if word == "key" and j is not None and tokens[j] in _NOT_SECRET_AFTER_KEY:
             i += 1
             continue
+        if word == "pre-shared-key" and j is not None and tokens[j] in ("address", "hostname", "ipv6"):
+            i = j + 1  # IOS keyring `pre-shared-key address A M key SECRET`: `key` names the secret
+            continue
         if word == "authentication-key" and j is not None and tokens[j].isdigit():
             i = j + 1  # `ntp authentication-key 1 md5 SECRET`: the number is a key id; md5 is handled next
             continue
