@@ -12,6 +12,7 @@ FORMATS: dict[str, str] = {
     "sarif": "auditor.report.sarif:render",
     "junit": "auditor.report.junit:render",
     "markdown": "auditor.report.markdown:render",
+    "html": "auditor.report.html:render",
 }
 
 

@@ -1,0 +1,464 @@
+"""The HTML report: one self-contained file (inline CSS, JS and SVG; nothing fetched) a person reads in a browser.
+
+Sections: summary counts; a matrix of network x role x protocol coloured by verdict; a picture of every failing
+path (role -> each enforcement point -> internet -> perimeter / load balancer -> server) with the blocking hop
+marked and the deciding rule's text beside it; findings with Windows errors and remediation. Filters by
+network and severity are plain JS over data attributes, and read/write the URL hash (`#network=HQ&severity=error`)
+so a filtered view can be linked and tested.
+
+Scale: a 1,000-network org has ~20,000 roles. Networks whose every path is allowed get one matrix row listing
+their roles; pictures are drawn only for failing paths, and paths with the same picture (same hops, same
+decisions, same deciding rule) share one. Layout (positions, wrapped lines) is computed here; the template
+only emits it, with autoescaping on, since rule comments and SSID names are untrusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import textwrap
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from auditor.audit import AuditResult
+from auditor.checks import SEVERITY_ORDER, Finding
+from auditor.graph import devices_in_front
+from auditor.model import Hop, Role, Segment, VpnServer
+from auditor.report.junit import protocol_groups, role_label
+from auditor.report.markdown import WINDOWS_ERRORS, deciding
+from auditor.trace import FlowTrace, HopTrace, PathResult
+
+VERDICTS = ("allowed", "blocked", "partial", "unknown")
+VERDICT_SYMBOL = {"allowed": "✓", "blocked": "✗", "partial": "◐", "unknown": "?"}
+_RANK = {"allowed": 0, "unknown": 1, "partial": 2, "blocked": 3}
+
+# Path picture geometry (px).
+NODE_W, GAP, PAD = 136, 28, 8
+NET_W = 76  # the "internet" node between client side and server side
+LINE_H = 14
+CALLOUT_W = 340
+WRAP = 19  # characters per node line at 12px
+CALLOUT_WRAP = 42  # characters per callout line at 11.5px monospace
+
+
+# ---------------------------------------------------------------------------------------------------------
+# matrix
+
+
+@dataclass(slots=True)
+class Column:
+    server: str
+    protocol: str
+    title: str
+
+
+@dataclass(slots=True)
+class Cell:
+    verdict: str
+    tip: str
+    anchor: str | None = None
+
+
+@dataclass(slots=True)
+class Row:
+    role: Role
+    label: str
+    cells: list[Cell | None]
+    worst: str
+
+
+@dataclass(slots=True)
+class NetworkBlock:
+    id: str
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def worst(self) -> str:
+        return max((r.worst for r in self.rows), key=_RANK.__getitem__, default="allowed")
+
+    @property
+    def compact(self) -> bool:
+        """Every role allowed everywhere: one row naming the roles is all a reader needs."""
+        return self.worst == "allowed"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# pictures
+
+
+@dataclass(slots=True)
+class Node:
+    x: int
+    y: int
+    w: int
+    h: int
+    lines: list[str]
+    kind: str  # role | hop | lb | internet | server
+    state: str  # permit | deny | partial | unknown | translate | unreached | role | server | internet
+    title: str
+    mark: str = ""  # "blocks here" | "unknown here" | "partly blocks"
+
+
+@dataclass(slots=True)
+class Edge:
+    x1: int
+    x2: int
+    y: int
+    cut: bool  # no packet of the flow travels this edge
+
+
+@dataclass(slots=True)
+class Callout:
+    x: int
+    y: int
+    w: int
+    h: int
+    lines: list[str]
+    state: str
+    anchor_x: int  # the marked node's centre: where the leader line starts
+    anchor_y: int
+
+
+@dataclass(slots=True)
+class RuleInfo:
+    where: str
+    label: str
+    text: str
+    comment: str
+    source: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Picture:
+    anchor: str
+    network_id: str
+    network_name: str
+    server: str
+    verdict: str
+    roles: list[str] = field(default_factory=list)
+    flows: list[str] = field(default_factory=list)
+    protocols: list[str] = field(default_factory=list)
+    variant: str = ""
+    why: str = ""
+    rule: RuleInfo | None = None
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    callout: Callout | None = None
+    width: int = 0
+    height: int = 0
+
+
+def _wrap(text: str, width: int, lines: int) -> list[str]:
+    out = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: width - 1].rstrip() + "…"
+    return out
+
+
+def _rule_info(hop: Hop, seg: Segment) -> RuleInfo:
+    rule = seg.rule
+    where = f"{hop.device} ({hop.stage})"
+    if rule is None:
+        return RuleInfo(where, "", "", "", str(hop.origin) if hop.origin else "", seg.reason)
+    label = "default rule" if rule.synthetic else f"rule {rule.position}"
+    source = str(rule.origin) if rule.origin else (str(hop.origin) if hop.origin else "")
+    return RuleInfo(where, label, rule.text, rule.comment, source, seg.reason)
+
+
+def _decisive(trace: FlowTrace) -> tuple[Hop | None, Segment | None, str]:
+    if trace.blocked:
+        hop, seg = trace.blocked[0]
+        return hop, seg, ("partly blocks" if trace.verdict == "partial" else "blocks here")
+    if trace.unknown:
+        hop, seg = trace.unknown[0]
+        return hop, seg, "unknown here"
+    return None, None, ""
+
+
+class _Planner:
+    """The full hop chain of a path: the hops the trace visited, then those it never reached."""
+
+    def __init__(self, result: AuditResult) -> None:
+        self.result = result
+        self._server_side: dict[str, list[Hop]] = {}
+
+    def server_side(self, server: VpnServer) -> list[Hop]:
+        hops = self._server_side.get(server.name)
+        if hops is None:
+            devices = devices_in_front(self.result.model, server)[0]
+            hops = self._server_side[server.name] = [h for d in devices for h in d.hops(server)]
+        return hops
+
+    def chain(self, path: PathResult) -> tuple[list[Hop], int]:
+        """Planned hops and how many of them are on the client side (before the internet)."""
+        trace = path.trace
+        variant = next((v for v in path.role.variants if v.label == trace.variant), None)
+        client = list(variant.hops) if variant is not None else [h.hop for h in trace.hops]
+        return client + self.server_side(path.server), len(client)
+
+
+def _signature(path: PathResult, planned: list[Hop]) -> tuple:
+    trace = path.trace
+    records = trace.hops
+    parts: list[tuple] = []
+    for i, hop in enumerate(planned):
+        if i < len(records):
+            record = records[i]
+            principal = record.principal
+            rule = principal.rule if principal else None
+            parts.append((record.hop.device, record.hop.stage, record.decision.value,
+                          rule.position if rule else None, rule.text if rule else None))
+        else:
+            parts.append((hop.device, hop.stage, "unreached"))
+    return (path.role.network_id, path.server.name, trace.verdict, tuple(parts))
+
+
+def _layout(picture: Picture, path: PathResult, planned: list[Hop], client_count: int) -> None:
+    trace = path.trace
+    role = path.role
+    records: list[HopTrace] = trace.hops
+    marked_hop, marked_seg, mark = _decisive(trace)
+    nodes: list[Node] = []
+    role_lines = [role.kind.replace("_", " "), *_wrap(role.name, WRAP, 2)]
+    if role.ssid and role.kind != "ssid":
+        role_lines.append(_wrap(f"on {role.ssid}", WRAP, 1)[0])
+    if role.phase == "pre-auth":
+        role_lines.append("before sign-on")
+    nodes.append(Node(0, 0, NODE_W, 0, role_lines[:4], "role", "role", role_label(role)))
+    for i, hop in enumerate(planned):
+        if i == client_count:
+            nodes.append(Node(0, 0, NET_W, 0, ["internet"], "internet", "internet", "the internet"))
+        record = records[i] if i < len(records) else None
+        state = record.decision.value if record is not None else "unreached"
+        shown = record.hop if record is not None else hop
+        kind = "lb" if shown.stage == "load-balancer" else "hop"
+        lines = [*_wrap(shown.device, WRAP, 2), _wrap(shown.stage, WRAP, 1)[0]]
+        node = Node(0, 0, NODE_W, 0, lines, kind, state, f"{shown.device} ({shown.stage}): {state}")
+        if record is not None and marked_hop is not None and record.hop is marked_hop:
+            node.mark = mark
+        nodes.append(node)
+    if client_count >= len(planned):
+        nodes.append(Node(0, 0, NET_W, 0, ["internet"], "internet", "internet", "the internet"))
+    server = path.server
+    reached = trace.verdict in ("allowed", "partial")
+    nodes.append(Node(0, 0, NODE_W, 0, ["server", *_wrap(server.name, WRAP, 1), server.address], "server",
+                      "server" if reached else "unreached", f"{server.name} {server.address}"))
+    height = max(len(n.lines) for n in nodes) * LINE_H + 24
+    x = PAD
+    top = PAD + 16  # room for the mark label above a node
+    for node in nodes:
+        node.x, node.y, node.h = x, top, height
+        x += node.w + GAP
+    width = x - GAP + PAD
+    # An edge is cut once packets stop: after a fully denying hop, and at anything never reached.
+    edges: list[Edge] = []
+    flowing = True
+    for left, right in itertools.pairwise(nodes):
+        if left.state in ("deny", "unreached"):
+            flowing = False
+        edges.append(Edge(left.x + left.w, right.x, top + height // 2, not flowing))
+    picture.nodes, picture.edges = nodes, edges
+    picture.width, picture.height = width, top + height + PAD
+    marked = next((n for n in nodes if n.mark), None)
+    if marked is not None and marked_hop is not None and marked_seg is not None:
+        info = _rule_info(marked_hop, marked_seg)
+        picture.rule = info
+        text_lines: list[str] = []
+        if info.text:
+            text_lines += _wrap(f"{info.label}: {info.text}", CALLOUT_WRAP, 3)
+        if info.comment:
+            text_lines += _wrap(f"“{info.comment}”", CALLOUT_WRAP, 2)
+        if info.reason and (not info.text or marked.state == "unknown"):
+            text_lines += _wrap(info.reason, CALLOUT_WRAP, 4)
+        if info.source and info.source not in info.reason:
+            text_lines += _wrap(info.source, CALLOUT_WRAP, 2)
+        cx = max(PAD, min(marked.x + marked.w // 2 - CALLOUT_W // 2, width - CALLOUT_W - PAD))
+        cy = top + height + 22
+        callout_h = len(text_lines) * LINE_H + 14
+        picture.callout = Callout(cx, cy, CALLOUT_W, callout_h, text_lines, marked.state,
+                                  marked.x + marked.w // 2, top + height)
+        picture.width = max(width, cx + CALLOUT_W + PAD)
+        picture.height = cy + callout_h + PAD
+
+
+def build_pictures(result: AuditResult) -> tuple[list[Picture], dict[tuple, str]]:
+    """Failing paths grouped by identical picture, and (role key, server, protocol) -> picture anchor."""
+    planner = _Planner(result)
+    pictures: dict[tuple, Picture] = {}
+    anchors: dict[tuple, str] = {}
+    for path in result.paths:
+        if path.verdict == "allowed":
+            continue
+        planned, client_count = planner.chain(path)
+        key = _signature(path, planned)
+        picture = pictures.get(key)
+        role = path.role
+        if picture is None:
+            picture = Picture(f"path-{len(pictures) + 1}", role.network_id or "", role.network_name or "sources",
+                              path.server.name, path.verdict, variant=path.trace.variant)
+            # The deciding rule is drawn and printed already; the sentence adds something only when the
+            # flow is partly blocked (which sources) or undecided (why).
+            picture.why = path.trace.reason if path.verdict in ("partial", "unknown") else ""
+            _layout(picture, path, planned, client_count)
+            pictures[key] = picture
+        label = role_label(role)
+        if label not in picture.roles:
+            picture.roles.append(label)
+        flow = str(path.trace.flow)
+        if flow not in picture.flows:
+            picture.flows.append(flow)
+        spec = result.protocols.get(path.protocol)
+        title = spec.title if spec else path.protocol
+        if title not in picture.protocols:
+            picture.protocols.append(title)
+        anchors[(role.key, path.server.name, path.protocol)] = picture.anchor
+    ordered = sorted(pictures.values(), key=lambda p: (_network_order(result).get(p.network_id, 1 << 30),
+                                                        -_RANK[p.verdict]))
+    return ordered, anchors
+
+
+def _network_order(result: AuditResult) -> dict[str, int]:
+    return {net.id: i for i, net in enumerate(result.model.networks)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# matrix and findings
+
+
+def build_matrix(result: AuditResult, anchors: dict[tuple, str]) -> tuple[list[Column], list[NetworkBlock]]:
+    columns: list[Column] = []
+    seen: set[tuple[str, str]] = set()
+    for server in result.model.servers:
+        for name in server.protocols:
+            key = (server.name, name.lower())
+            if key not in seen:
+                seen.add(key)
+                spec = result.protocols.get(name.lower())
+                columns.append(Column(server.name, name.lower(), spec.title if spec else name))
+    index = {(c.server, c.protocol): i for i, c in enumerate(columns)}
+    blocks: dict[str, NetworkBlock] = {net.id: NetworkBlock(net.id, net.name) for net in result.model.networks}
+    rows: dict[Role, Row] = {}
+    for (role, server, protocol), paths in protocol_groups(result.paths).items():
+        net_id = role.network_id or ""
+        block = blocks.get(net_id)
+        if block is None:
+            block = blocks[net_id] = NetworkBlock(net_id, role.network_name or "sources (audit.yaml)")
+        row = rows.get(role)
+        if row is None:
+            row = rows[role] = Row(role, role_label(role), [None] * len(columns), "allowed")
+            block.rows.append(row)
+        worst = max(paths, key=lambda p: _RANK[p.verdict]).verdict
+        flows = "; ".join(f"{p.trace.flow} {p.verdict}" for p in paths)
+        failing = [p for p in paths if p.verdict != "allowed"]
+        tip = flows + (f" — {deciding(failing[0].trace)}" if failing else "")
+        column = index.get((server, protocol))
+        if column is not None:
+            row.cells[column] = Cell(worst, tip, anchors.get((role.key, server, protocol)))
+        if _RANK[worst] > _RANK[row.worst]:
+            row.worst = worst
+        for path in paths:
+            block.counts[path.verdict] += 1
+    return columns, [b for b in blocks.values() if b.rows]
+
+
+@dataclass(slots=True)
+class FindingView:
+    data: dict[str, Any]
+    network_id: str
+    role_text: str
+    windows: list[tuple[int, str]]
+    evidence_json: str
+    anchor: str | None
+
+
+def build_findings(result: AuditResult, anchors: dict[tuple, str]) -> list[FindingView]:
+    keys = {(r.network_id, r.kind, r.name, r.ssid, r.phase): r.key
+            for net in result.model.networks for r in net.roles}
+    out: list[FindingView] = []
+    for finding in sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id)):
+        data = finding.to_json()
+        out.append(FindingView(data, (data["network"] or {}).get("id") or "*", _finding_role(finding),
+                               [(code, WINDOWS_ERRORS.get(code, "")) for code in data["windows_errors"]],
+                               json.dumps(data["evidence"], indent=2, ensure_ascii=False, default=str),
+                               _finding_anchor(finding, keys, anchors)))
+    return out
+
+
+def _finding_role(finding: Finding) -> str:
+    role = finding.role
+    if not role:
+        return ""
+    label = f"{role.get('kind')} {role.get('name')}"
+    if role.get("ssid") and role.get("kind") != "ssid":
+        label += f" on {role['ssid']}"
+    if finding.evidence.get("phase") == "pre-auth":
+        label += " [pre-auth]"
+    return label
+
+
+def _finding_anchor(finding: Finding, keys: dict[tuple, str], anchors: dict[tuple, str]) -> str | None:
+    role, evidence = finding.role, finding.evidence
+    if not role or not finding.network:
+        return None
+    role_key = keys.get((finding.network.get("id"), role.get("kind"), role.get("name"), role.get("ssid"),
+                         evidence.get("phase", "post-auth")))
+    return anchors.get((role_key, evidence.get("server"), evidence.get("protocol")))
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cache
+def environment() -> Environment:
+    # Autoescape every template (.j2 included): all text from configuration is untrusted.
+    return Environment(loader=PackageLoader("auditor.report", "templates"),
+                       autoescape=select_autoescape(default=True, default_for_string=True),
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def context(result: AuditResult) -> dict[str, Any]:
+    pictures, anchors = build_pictures(result)
+    columns, networks = build_matrix(result, anchors)
+    findings = build_findings(result, anchors)
+    severity = Counter(f.data["severity"] for f in findings)
+    return {
+        "result": result,
+        "counts": result.counts(),
+        "total": len(result.paths),
+        "roles": sum(len(n.rows) for n in networks),
+        "severity": {s: severity.get(s, 0) for s in ("error", "warning", "info")},
+        "columns": columns,
+        "networks": networks,
+        "network_options": sorted(((n.id, n.name) for n in networks), key=lambda t: t[1].lower()),
+        "pictures": pictures,
+        "findings": findings,
+        "servers": result.model.servers,
+        "verdicts": VERDICTS,
+        "symbol": VERDICT_SYMBOL,
+        "line_h": LINE_H,
+    }
+
+
+def _inline(name: str) -> tuple[Markup, str]:
+    """Our own CSS or JS, inlined verbatim, and its CSP hash (only these may run or style the page)."""
+    text = environment().get_template(name).render()
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return Markup(text), f"sha256-{digest}"
+
+
+def render(result: AuditResult) -> str:
+    style, style_hash = _inline("_style.css.j2")
+    script, script_hash = _inline("_script.js.j2")
+    return environment().get_template("report.html.j2").render(
+        **context(result), style=style, style_hash=style_hash, script=script, script_hash=script_hash)
