@@ -201,6 +201,57 @@ def check_ssid(
     raise typer.Exit(exit_code(outcome.result, fail_on, allow_unknown))
 
 
+class TextOrJson(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _print_lines(lines: list[str], output: Path | None) -> None:
+    if output is None:
+        console = Console()
+        console = console if console.is_terminal else Console(width=160)
+    else:
+        handle = output.open("w", encoding="utf-8")
+        console = Console(file=handle, width=160, force_terminal=False)
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)  # one line per fact: greppable in CI logs
+    if output is not None:
+        handle.close()
+
+
+def _write_body(body: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(body)
+    else:
+        output.write_text(body, encoding="utf-8")
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier snapshot.")],
+    new: Annotated[Path, typer.Argument(help="The later snapshot.")],
+    config: Annotated[Path | None, typer.Option("--config", help="audit.yaml for both (default: each snapshot's).")]
+    = None,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = TextOrJson.text,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+) -> None:
+    """Which verdicts changed between two snapshots, and the configuration change that caused each.
+    Exits 1 when a flow that was allowed is no longer allowed."""
+    _silence_libraries()
+    from auditor.diff import diff_snapshots
+    from auditor.report import diff_view
+
+    try:
+        result = diff_snapshots(old, new, config)
+    except SnapshotError as exc:
+        raise _input_error(str(exc)) from None
+    if fmt is TextOrJson.json:
+        _write_body(diff_view.render_json(result), output)
+    else:
+        _print_lines(diff_view.text_lines(result), output)
+    raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
+
+
 def _mount_collect() -> None:
     try:
         from auditor.cli_collect import collect_app

@@ -1,0 +1,636 @@
+"""`vpn-auditor diff OLD NEW`: which verdicts changed between two snapshots, and the change that caused each.
+
+1. The two snapshot trees are compared file by file. A network's verdicts depend only on its own folder, its
+   organization's files and audit.yaml, so networks whose files are identical are not audited again; the
+   others are audited in both snapshots through an overlay of `networks.json` that lists only them. A change
+   that can affect everything (audit.yaml, organization objects, server-side devices) audits everything.
+2. Paths are keyed by network id, role kind + name + SSID, phase, server, protocol and flow; every key whose
+   verdict differs (or that exists on one side only) is a change.
+3. For each change, the hops the role crosses are paired across the two models by device and layer, and their
+   configuration is compared: rules added, removed, edited or moved (by position, text and comment), the
+   default rule, group-policy composition, splash gate and walled garden, data gaps, and for other devices the
+   differing configuration lines. Only differences that touch the flow's packets are kept, and those at the
+   hop that decided the verdict come first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.audit import AuditResult, resolve_config, run_audit
+from auditor.config import AuditConfig
+from auditor.model import AmbiguousHop, FilterHop, GapHop, Hop, PassHop, Role, Rule, RuleList
+from auditor.packets import EMPTY, PacketSet
+from auditor.snapshot import Snapshot, SnapshotError
+from auditor.trace import FlowTrace, PathResult, flow_packets
+
+SCHEMA_ID = "vpn-auditor.diff/1"
+VENDOR_FOLDERS_GLOBAL = True  # a change under cisco/, f5/, kemp/, netscaler/ can affect every path
+_NETWORK_FILE = re.compile(r"^meraki/networks/([^/]+)/")
+_ORG_FILE = re.compile(r"^meraki/organizations/([^/]+)/")
+_GP_RULE_PREFIX = re.compile(r"^(group policy '.*?') rule \d+: ")  # positions move; the text should not
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Result types
+
+@dataclass(slots=True)
+class Cause:
+    kind: str  # rule-added | rule-removed | rule-edited | rule-moved | default-rule-changed | splash-changed |
+    #           walled-garden-changed | group-policy-changed | ipsk-mapping-changed | group-policy-mapping-changed |
+    #           vlan-changed | data-gap | hop-added | hop-removed | device-config-changed | unattributed
+    device: str
+    stage: str
+    detail: str
+    file: str | None = None
+    old: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
+    deciding: bool = False  # at the hop that decided the verdict
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(slots=True)
+class VerdictChange:
+    network: dict[str, str] | None
+    role: dict[str, Any]
+    phase: str
+    server: str
+    protocol: str
+    flow: str
+    old: str | None  # None: the path does not exist in the old snapshot
+    new: str | None
+    old_reason: str = ""
+    new_reason: str = ""
+    decided_old: dict[str, Any] | None = None
+    decided_new: dict[str, Any] | None = None
+    causes: list[Cause] = field(default_factory=list)
+
+    @property
+    def regression(self) -> bool:
+        """A flow that was allowed and now exists with any other verdict."""
+        return self.old == "allowed" and self.new not in (None, "allowed")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"network": self.network, "role": self.role, "phase": self.phase, "server": self.server,
+                "protocol": self.protocol, "flow": self.flow, "old": self.old, "new": self.new,
+                "regression": self.regression, "old_reason": self.old_reason, "new_reason": self.new_reason,
+                "decided_old": self.decided_old, "decided_new": self.decided_new,
+                "causes": [c.to_json() for c in self.causes]}
+
+
+@dataclass(slots=True)
+class DiffResult:
+    old: str
+    new: str
+    changed_files: dict[str, str]  # snapshot-relative path -> added | removed | modified
+    audited_networks: list[str] | None  # None: everything was audited (a change of global reach)
+    changes: list[VerdictChange]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[VerdictChange]:
+        return [c for c in self.changes if c.regression]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_ID, "old": self.old, "new": self.new,
+            "summary": {"changed_verdicts": len(self.changes), "regressions": len(self.regressions),
+                        "changed_files": len(self.changed_files),
+                        "audited_networks": None if self.audited_networks is None else len(self.audited_networks)},
+            "changed_files": [{"file": f, "change": s} for f, s in sorted(self.changed_files.items())],
+            "notes": self.notes,
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. Which files differ, and which networks that touches
+
+def _walk(root: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    base = len(str(root)) + 1
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(folder, name)
+            out[full[base:].replace(os.sep, "/")] = os.path.getsize(full)
+    return out
+
+
+def changed_files(old_root: Path, new_root: Path) -> dict[str, str]:
+    old, new = _walk(old_root), _walk(new_root)
+    out: dict[str, str] = {}
+    for rel in old.keys() | new.keys():
+        if rel not in new:
+            out[rel] = "removed"
+        elif rel not in old:
+            out[rel] = "added"
+        elif old[rel] != new[rel] or (old_root / rel).read_bytes() != (new_root / rel).read_bytes():
+            out[rel] = "modified"
+    return out
+
+
+def _org_networks(snapshot: Snapshot) -> dict[str, list[dict[str, Any]]]:
+    orgs = snapshot.read_json("meraki/organizations.json") or []
+    org_ids = [str(o.get("id")) for o in orgs if isinstance(o, dict)]
+    org_ids += [f.rsplit("/", 1)[1] for f in snapshot.listdir("meraki/organizations")
+                if f.rsplit("/", 1)[1] not in org_ids]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for org_id in org_ids:
+        networks = snapshot.read_json(f"meraki/organizations/{org_id}/networks.json")
+        if isinstance(networks, list):
+            out[org_id] = [n for n in networks if isinstance(n, dict)]
+    return out
+
+
+def _manifest_outcomes(snapshot: Snapshot) -> dict[str, str]:
+    """File -> recorded outcome (collection times and tool versions are not part of a verdict)."""
+    data = snapshot.read_json("manifest.json")
+    out: dict[str, str] = {}
+    for call in (data or {}).get("calls", []) if isinstance(data, dict) else []:
+        if isinstance(call, dict):
+            rel = call.get("file") or call.get("path")
+            if isinstance(rel, str):
+                out[rel] = json.dumps([call.get("outcome"), call.get("status"), call.get("error")])
+    return out
+
+
+def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str],
+                      config_differs: bool) -> set[str] | None:
+    """Ids of the networks whose verdicts may differ, or None when any path may differ."""
+    if config_differs:
+        return None
+    old_orgs, new_orgs = _org_networks(old), _org_networks(new)
+    affected: set[str] = set()
+    for rel in files:
+        if "/" not in rel:
+            if rel == "audit.yaml":
+                return None
+            if rel == "manifest.json":
+                a, b = _manifest_outcomes(old), _manifest_outcomes(new)
+                for path in a.keys() | b.keys():
+                    if a.get(path) != b.get(path):
+                        found = _NETWORK_FILE.match(path if path.startswith("meraki/") else f"meraki/{path}")
+                        if found is None:
+                            return None
+                        affected.add(found.group(1))
+            continue  # README, PLANTED.md ...: no adapter reads them
+        if not rel.startswith("meraki/"):
+            return None  # server-side devices sit on every path
+        if found := _NETWORK_FILE.match(rel):
+            affected.add(found.group(1))
+        elif found := _ORG_FILE.match(rel):
+            org_id = found.group(1)
+            if rel.endswith(f"{org_id}/networks.json"):
+                before = {str(n.get("id")): n for n in old_orgs.get(org_id, [])}
+                after = {str(n.get("id")): n for n in new_orgs.get(org_id, [])}
+                affected.update(i for i in before.keys() | after.keys() if before.get(i) != after.get(i))
+            else:  # policy objects and the like: every network of the organization
+                affected.update(str(n.get("id")) for n in old_orgs.get(org_id, []) + new_orgs.get(org_id, []))
+        else:
+            return None
+    return affected
+
+
+def _restricting_overlay(snapshot: Snapshot, wanted: set[str]) -> dict[str, Any]:
+    """networks.json of every organization cut down to the wanted networks (order kept)."""
+    return {f"meraki/organizations/{org_id}/networks.json": [n for n in networks if str(n.get("id")) in wanted]
+            for org_id, networks in _org_networks(snapshot).items()}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. Verdicts by key
+
+PathKey = tuple[str | None, str, str, str | None, str, str, str, str]
+
+
+def path_key(path: PathResult) -> PathKey:
+    role = path.role
+    return (role.network_id, role.kind, role.name, role.ssid, role.phase, path.server.name, path.protocol,
+            str(path.trace.flow))
+
+
+def _index(paths: Iterable[PathResult]) -> dict[PathKey, PathResult]:
+    out: dict[PathKey, PathResult] = {}
+    seen: dict[PathKey, int] = defaultdict(int)
+    for path in paths:
+        key = path_key(path)
+        seen[key] += 1
+        if seen[key] > 1:  # two roles with one name (same-named SSIDs): keep them apart by occurrence
+            key = (*key[:3], f"{key[3]}#{seen[key]}", *key[4:])  # type: ignore[assignment]
+        out[key] = path
+    return out
+
+
+def _decider(trace: FlowTrace) -> tuple[Hop, Any] | None:
+    if trace.blocked:
+        return trace.blocked[0]
+    if trace.unknown:
+        return trace.unknown[0]
+    return None
+
+
+def _decider_json(trace: FlowTrace | None) -> dict[str, Any] | None:
+    if trace is None:
+        return None
+    found = _decider(trace)
+    if found is None:
+        return None
+    hop, seg = found
+    out: dict[str, Any] = {"device": hop.device, "stage": hop.stage, "decision": seg.decision.value}
+    if seg.rule is not None:
+        out["rule"] = _rule_json(seg.rule)
+    if seg.reason:
+        out["reason"] = seg.reason
+    return out
+
+
+def _rule_json(rule: Rule) -> dict[str, Any]:
+    return {"index": rule.position, "text": rule.text, "comment": rule.comment or None,
+            "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3. Configuration differences on a path's hops
+
+@dataclass(slots=True)
+class _Row:
+    """One configured rule (a Meraki row may be two model rules: its resolved and unresolved parts)."""
+
+    position: int
+    signature: tuple[str, str]  # (text, comment) without positions
+    text: str
+    comment: str
+    source: str | None
+    match: PacketSet
+
+    def json(self) -> dict[str, Any]:
+        return {"index": self.position, "text": self.text, "comment": self.comment or None, "source": self.source}
+
+
+def _rows(rules: list[Rule]) -> list[_Row]:
+    rows: list[_Row] = []
+    by_key: dict[tuple, _Row] = {}
+    for rule in rules:
+        key = (rule.origin.path, rule.origin.index, rule.position) if rule.origin else (None, None, rule.position)
+        row = by_key.get(key)
+        if row is not None and row.text == rule.text:
+            row.match = row.match | rule.match
+            continue
+        text = _GP_RULE_PREFIX.sub(r"\1: ", rule.text)
+        row = _Row(rule.position, (text, rule.comment), rule.text, rule.comment,
+                   str(rule.origin) if rule.origin else None, rule.match)
+        by_key[key] = row
+        rows.append(row)
+    return rows
+
+
+def _file_of(source: str | None) -> str | None:
+    return None if source is None else re.sub(r"(\[\d+\]|:\d+)$", "", source)
+
+
+def _rule_kind(stage: str, default: str) -> str:
+    if stage.startswith("splash"):
+        return "walled-garden-changed"
+    return default
+
+
+def diff_rule_lists(old: RuleList, new: RuleList, device: str, stage: str) -> list[tuple[Cause, PacketSet]]:
+    """Every difference between two first-match lists, with the packets each difference can affect."""
+    a, b = _rows(old.rules), _rows(new.rules)
+    out: list[tuple[Cause, PacketSet]] = []
+    matcher = difflib.SequenceMatcher(None, [r.signature for r in a], [r.signature for r in b], autojunk=False)
+    blocks: list[tuple[list[_Row], list[_Row]]] = [
+        (a[i1:i2], b[j1:j2]) for op, i1, i2, j1, j2 in matcher.get_opcodes() if op != "equal"]
+    # A signature that left one place and arrived at another was moved, not removed and added.
+    used: set[int] = set()
+    moved: list[tuple[_Row, _Row]] = []
+    arrivals = [row for _olds, news in blocks for row in news]
+    for olds, _news in blocks:
+        for row in olds:
+            twin = next((r for r in arrivals if id(r) not in used and r.signature == row.signature), None)
+            if twin is not None:
+                used.update((id(row), id(twin)))
+                moved.append((row, twin))
+    removed: list[_Row] = []
+    added: list[_Row] = []
+    edited: list[tuple[_Row, _Row]] = []
+    for olds, news in blocks:  # what is left of a replaced stretch pairs up position by position as edits
+        olds = [r for r in olds if id(r) not in used]
+        news = [r for r in news if id(r) not in used]
+        pairs = min(len(olds), len(news))
+        edited.extend(zip(olds[:pairs], news[:pairs], strict=True))
+        removed.extend(olds[pairs:])
+        added.extend(news[pairs:])
+    for row in removed:
+        out.append((Cause(_rule_kind(stage, "rule-removed"), device, stage,
+                          f"rule {row.position} removed: {row.text}" + (f' "{row.comment}"' if row.comment else ""),
+                          _file_of(row.source), old=row.json()), row.match))
+    for row in added:
+        out.append((Cause(_rule_kind(stage, "rule-added"), device, stage,
+                          f"rule {row.position} added: {row.text}" + (f' "{row.comment}"' if row.comment else ""),
+                          _file_of(row.source), new=row.json()), row.match))
+    for before, after in edited:
+        what = []
+        if before.text != after.text:
+            what.append(f"'{before.text}' -> '{after.text}'")
+        if before.comment != after.comment:
+            what.append(f"comment \"{before.comment}\" -> \"{after.comment}\"")
+        out.append((Cause(_rule_kind(stage, "rule-edited"), device, stage,
+                          f"rule {after.position} edited: {'; '.join(what)}", _file_of(after.source),
+                          old=before.json(), new=after.json()), before.match | after.match))
+    for before, after in moved:
+        out.append((Cause(_rule_kind(stage, "rule-moved"), device, stage,
+                          f"rule moved from position {before.position} to {after.position}: {after.text}"
+                          + (f' "{after.comment}"' if after.comment else ""), _file_of(after.source),
+                          old=before.json(), new=after.json()), before.match | after.match))
+    if (old.default.action, old.default.text) != (new.default.action, new.default.text):
+        kind = "splash-changed" if stage.startswith("splash") else "default-rule-changed"
+        out.append((Cause(kind, device, stage, f"default '{old.default.text}' -> '{new.default.text}'",
+                          _file_of(str(new.default.origin) if new.default.origin else None),
+                          old=_rule_json(old.default), new=_rule_json(new.default)),
+                    old.default.match | new.default.match))
+    return out
+
+
+def _readings(hop: Hop) -> dict[str, RuleList] | None:
+    if isinstance(hop, FilterHop) and hop.rules is not None:
+        return {"": hop.rules}
+    if isinstance(hop, AmbiguousHop):
+        return dict(hop.readings)
+    return None
+
+
+def _config_lines(hop: Hop) -> list[str]:
+    """A device-neutral rendering of a hop's configuration, for hops without rule lists (load balancers,
+    future device kinds): its fields, and the `describe()` of objects that offer one."""
+    lines: list[str] = []
+
+    def render(name: str, value: Any) -> None:
+        if hasattr(value, "describe") and callable(value.describe):
+            lines.append(f"{name}: {json.dumps(value.describe(), sort_keys=True, default=str)}")
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                render(f"{name}[{i}]", item)
+        elif hasattr(value, "services"):
+            for svc in value.services:
+                render(f"{name}.service", svc)
+        elif not callable(value):
+            lines.append(f"{name}: {value!r}"[:400])
+
+    if dataclasses.is_dataclass(hop):
+        for f in dataclasses.fields(hop):
+            if f.name not in ("device", "stage", "origin"):
+                render(f.name, getattr(hop, f.name))
+    return lines
+
+
+def diff_hops(old: Hop, new: Hop) -> list[tuple[Cause, PacketSet]]:
+    """Configuration differences between the same enforcement point in the two snapshots."""
+    device, stage = new.device, new.stage
+    ra, rb = _readings(old), _readings(new)
+    out: list[tuple[Cause, PacketSet]] = []
+    if ra is not None and rb is not None:
+        if set(ra) != set(rb):
+            out.append((Cause("group-policy-changed", device, stage,
+                              f"how a group policy combines with this layer changed ({old.stage} -> {new.stage}): "
+                              + (getattr(new, "why", "") or getattr(old, "why", "") or "policy no longer applies"),
+                              ), _all()))
+        first_a, first_b = next(iter(ra.values())), next(iter(rb.values()))
+        out.extend(diff_rule_lists(first_a, first_b, device, stage))
+        return out
+    if isinstance(old, GapHop) or isinstance(new, GapHop):
+        reason_a = getattr(old, "reason", None) if isinstance(old, GapHop) else None
+        reason_b = getattr(new, "reason", None) if isinstance(new, GapHop) else None
+        if reason_a != reason_b:
+            if reason_b and not reason_a:
+                detail = f"data now missing: {reason_b}"
+            elif reason_a and not reason_b:
+                detail = f"data now present (was: {reason_a})"
+            else:
+                detail = f"{reason_a} -> {reason_b}"
+            file = str(new.origin or old.origin or "") or None
+            out.append((Cause("data-gap", device, stage, detail, file), _all()))
+        if (ra is None) != (rb is None) and not out:
+            out.append((Cause("data-gap", device, stage, "evidence changed at this point"), _all()))
+        return out
+    if isinstance(old, PassHop) and isinstance(new, PassHop):
+        if old.note != new.note:
+            out.append((Cause("hop-changed", device, stage, f"{old.note} -> {new.note}"), _all()))
+        return out
+    a, b = _config_lines(old), _config_lines(new)
+    if a != b or type(old) is not type(new):
+        removed = [line for line in a if line not in b]
+        added = [line for line in b if line not in a]
+        detail = (f"configuration of {device} changed: " + "; ".join(
+            [f"- {line}" for line in removed[:10]] + [f"+ {line}" for line in added[:10]]))
+        out.append((Cause("device-config-changed", device, stage, detail, str(new.origin) if new.origin else None,
+                          old={"lines": removed}, new={"lines": added}), _all()))
+    return out
+
+
+def _all() -> PacketSet:
+    from auditor.packets import ALL
+
+    return ALL
+
+
+def _layer(hop: Hop) -> tuple[str, str]:
+    """Pairs a hop across snapshots: a group policy joining or leaving a layer keeps the layer's identity."""
+    return hop.device, hop.stage.split("+", 1)[0]
+
+
+def _role_hops(role: Role) -> dict[tuple[str, str], list[Hop]]:
+    out: dict[tuple[str, str], list[Hop]] = defaultdict(list)
+    for variant in role.variants:
+        for hop in variant.hops:
+            if hop not in out[_layer(hop)]:
+                out[_layer(hop)].append(hop)
+    return out
+
+
+def _packets(path: PathResult) -> PacketSet:
+    addresses = [a for v in path.role.variants for a in v.addresses]
+    return flow_packets(path.trace.flow, addresses, path.server) if addresses else EMPTY
+
+
+class _Explainer:
+    """Finds the configuration changes behind one verdict change; hop comparisons are cached because many
+    paths cross the same enforcement points."""
+
+    def __init__(self, old: AuditResult, new: AuditResult, files: dict[str, str]) -> None:
+        self._cache: dict[tuple[int, int], list[tuple[Cause, PacketSet]]] = {}
+        self._server_side_old = self._server_hops(old)
+        self._server_side_new = self._server_hops(new)
+        self.files = files
+
+    @staticmethod
+    def _server_hops(result: AuditResult) -> dict[str, dict[tuple[str, str], list[Hop]]]:
+        out: dict[str, dict[tuple[str, str], list[Hop]]] = {}
+        for path in result.paths:
+            if path.server.name in out:
+                continue
+            hops: dict[tuple[str, str], list[Hop]] = defaultdict(list)
+            variant_hops = {id(h) for v in path.role.variants for h in v.hops}
+            for record in path.trace.hops:
+                if id(record.hop) not in variant_hops:
+                    hops[_layer(record.hop)].append(record.hop)
+            out[path.server.name] = hops
+        return out
+
+    def _compare(self, a: Hop, b: Hop) -> list[tuple[Cause, PacketSet]]:
+        key = (id(a), id(b))
+        if key not in self._cache:
+            self._cache[key] = diff_hops(a, b)
+        return self._cache[key]
+
+    def explain(self, old: PathResult | None, new: PathResult | None) -> list[Cause]:
+        causes: list[Cause] = []
+        if old is None or new is None:
+            present = new or old
+            assert present is not None
+            side = "new" if new is not None else "old"
+            causes.append(Cause("hop-added" if side == "new" else "hop-removed", present.role.network_name or "-",
+                                "role", f"the role exists only in the {side} snapshot"))
+            return causes
+        packets = _packets(old) | _packets(new)
+        causes.extend(self._role_changes(old.role, new.role))
+        hops_a, hops_b = _role_hops(old.role), _role_hops(new.role)
+        if old.role.group_policy != new.role.group_policy:
+            # Another policy now applies: its rules are not edits of the previous policy's rules. The mapping
+            # change is the cause; the new deciding rule is in `decided_new`.
+            keep = {k for k in hops_a.keys() & hops_b.keys()
+                    if not any("group-policy" in h.stage for h in hops_a[k] + hops_b[k])}
+            hops_a = {k: v for k, v in hops_a.items() if k in keep}
+            hops_b = {k: v for k, v in hops_b.items() if k in keep}
+        for side_a, side_b in ((hops_a, hops_b), (self._server_side_old.get(old.server.name, {}),
+                                                  self._server_side_new.get(new.server.name, {}))):
+            for layer in list(dict.fromkeys([*side_a, *side_b])):
+                la, lb = side_a.get(layer, []), side_b.get(layer, [])
+                if la and lb:
+                    for a, b in zip(la, lb, strict=False):
+                        causes.extend(c for c, hit in self._compare(a, b) if hit.intersects(packets))
+                    for extra in la[len(lb):]:
+                        causes.append(Cause("hop-removed", extra.device, extra.stage,
+                                            f"{extra.device} ({extra.stage}) is no longer on the path"))
+                    for extra in lb[len(la):]:
+                        causes.append(Cause("hop-added", extra.device, extra.stage,
+                                            f"{extra.device} ({extra.stage}) is now on the path"))
+                elif lb:
+                    causes.extend(Cause("hop-added", h.device, h.stage, f"{h.device} ({h.stage}) is now on the path")
+                                  for h in lb)
+                elif la:
+                    causes.extend(Cause("hop-removed", h.device, h.stage,
+                                        f"{h.device} ({h.stage}) is no longer on the path") for h in la)
+        self._mark_deciding(causes, old, new)
+        if not causes:
+            causes.append(self._unattributed(new))
+        causes.sort(key=lambda c: not c.deciding)
+        return _unique(causes)
+
+    @staticmethod
+    def _role_changes(a: Role, b: Role) -> list[Cause]:
+        out: list[Cause] = []
+        if a.group_policy != b.group_policy:
+            kind = "ipsk-mapping-changed" if b.kind == "ipsk" else "group-policy-mapping-changed"
+            out.append(Cause(kind, b.network_name or "-", "role",
+                             f"{b.kind} '{b.name}' group policy {a.group_policy} -> {b.group_policy}"))
+        labels_a, labels_b = [v.label for v in a.variants], [v.label for v in b.variants]
+        if labels_a != labels_b:
+            out.append(Cause("vlan-changed", b.network_name or "-", "role",
+                             f"where the role's traffic lands changed: {', '.join(labels_a) or 'nowhere'} -> "
+                             f"{', '.join(labels_b) or 'nowhere'}"))
+        return out
+
+    @staticmethod
+    def _mark_deciding(causes: list[Cause], old: PathResult, new: PathResult) -> None:
+        # The deciding point is where the new verdict was decided, or (for a fix) where the old one was.
+        deciders = [d for d in (_decider(new.trace), _decider(old.trace)) if d is not None]
+        layers = {_layer(hop) for hop, _seg in deciders}
+        for cause in causes:
+            if (cause.device, cause.stage.split("+", 1)[0]) in layers or cause.stage == "role":
+                cause.deciding = True
+
+    def _unattributed(self, path: PathResult) -> Cause:
+        net = path.role.network_id
+        files = [f for f in self.files if net and f"/{net}/" in f] or sorted(self.files)[:10]
+        return Cause("unattributed", path.role.network_name or "-", "-",
+                     "no difference was found on the path's enforcement points; files that differ: "
+                     + ", ".join(sorted(files)[:10]))
+
+
+def _unique(causes: list[Cause]) -> list[Cause]:
+    seen: set[tuple[str, str, str, str]] = set()
+    out = []
+    for cause in causes:
+        key = (cause.kind, cause.device, cause.stage, cause.detail)
+        if key not in seen:
+            seen.add(key)
+            out.append(cause)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Orchestration
+
+def _network(path: PathResult) -> dict[str, str] | None:
+    role = path.role
+    return {"id": role.network_id, "name": role.network_name or role.network_id} if role.network_id else None
+
+
+def compare(old: AuditResult, new: AuditResult, files: dict[str, str] | None = None) -> list[VerdictChange]:
+    before, after = _index(old.paths), _index(new.paths)
+    explainer = _Explainer(old, new, files or {})
+    changes: list[VerdictChange] = []
+    by_flow: dict[tuple, list[Cause]] = {}
+    for key in list(dict.fromkeys([*before, *after])):
+        a, b = before.get(key), after.get(key)
+        if a is not None and b is not None and a.verdict == b.verdict:
+            continue
+        present = b or a
+        assert present is not None
+        flow_key = (key[:6], key[7])  # the same flow under two protocols has the same cause
+        if flow_key not in by_flow:
+            by_flow[flow_key] = explainer.explain(a, b)
+        changes.append(VerdictChange(
+            _network(present), present.role.describe(), present.role.phase, present.server.name, present.protocol,
+            str(present.trace.flow), a.verdict if a else None, b.verdict if b else None,
+            a.trace.reason if a else "", b.trace.reason if b else "",
+            _decider_json(a.trace if a else None), _decider_json(b.trace if b else None), by_flow[flow_key]))
+    return changes
+
+
+def diff_snapshots(old_dir: Path, new_dir: Path, config_path: Path | None = None) -> DiffResult:
+    old_snap, new_snap = Snapshot(old_dir), Snapshot(new_dir)
+    old_config: AuditConfig = resolve_config(old_snap, config_path)
+    new_config: AuditConfig = resolve_config(new_snap, config_path)
+    files = changed_files(Path(old_dir), Path(new_dir))
+    config_differs = old_config != new_config
+    affected = affected_networks(old_snap, new_snap, files, config_differs)
+    notes: list[str] = []
+    if affected is None:
+        notes.append("a change of global reach (audit.yaml, organization data or server-side devices): every "
+                     "network was audited in both snapshots")
+        old_result = run_audit(old_dir, config=old_config)
+        new_result = run_audit(new_dir, config=new_config)
+    else:
+        with Snapshot.overlaid(old_dir, _restricting_overlay(old_snap, affected)):
+            old_result = run_audit(old_dir, config=old_config)
+        with Snapshot.overlaid(new_dir, _restricting_overlay(new_snap, affected)):
+            new_result = run_audit(new_dir, config=new_config)
+    changes = compare(old_result, new_result, files)
+    return DiffResult(str(old_dir), str(new_dir), files, None if affected is None else sorted(affected), changes,
+                      notes)
+
+
+__all__ = ["Cause", "DiffResult", "SnapshotError", "VerdictChange", "compare", "diff_snapshots"]

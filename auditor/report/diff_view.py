@@ -1,0 +1,75 @@
+"""Text and JSON views of a `DiffResult` (`vpn-auditor diff`)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from rich.markup import escape
+
+from auditor.diff import DiffResult, VerdictChange
+
+STYLE = {"allowed": "green", "blocked": "bold red", "partial": "yellow", "unknown": "magenta", None: "dim"}
+
+
+def render_json(result: DiffResult) -> str:
+    return json.dumps(result.to_json(), indent=2) + "\n"
+
+
+def _role_label(change: VerdictChange) -> str:
+    role = change.role
+    label = f"{role['kind']} '{role['name']}'"
+    if role.get("ssid") and role["kind"] != "ssid":
+        label += f" on '{role['ssid']}'"
+    network = (change.network or {}).get("name", "-")
+    return escape(f"{network} / {label} ({change.phase})")
+
+
+def _verdict(value: str | None) -> str:
+    return f"[{STYLE[value]}]{value or 'absent'}[/]"
+
+
+def _decided(where: dict | None) -> str:
+    if where is None:
+        return "passes every hop"
+    text = f"{where['device']} [{where['stage']}]:"
+    rule = where.get("rule")
+    if rule:
+        label = "default rule" if rule.get("default") else f"rule {rule['index']}"
+        comment = f' "{rule["comment"]}"' if rule.get("comment") else ""
+        text += f" {label}: {rule['text']}{comment}"
+    elif where.get("reason"):
+        text += f" {where['reason']}"
+    return escape(text)
+
+
+def text_lines(result: DiffResult) -> list[str]:
+    """Lines with rich markup: one block per (path, flow, verdict change), protocols that share it merged."""
+    regressions = len(result.regressions)
+    lines = [f"[bold]{escape(result.old)} -> {escape(result.new)}[/]: {len(result.changes)} verdicts changed "
+             f"({regressions} from allowed to worse), {len(result.changed_files)} files differ"]
+    if result.audited_networks is not None:
+        lines.append(f"  audited {len(result.audited_networks)} networks whose files differ; the others are "
+                     "unchanged by construction")
+    lines.extend(f"  note: {escape(note)}" for note in result.notes)
+    grouped: dict[tuple, list[VerdictChange]] = defaultdict(list)
+    for change in result.changes:
+        grouped[(_role_label(change), change.server, change.flow, change.old, change.new)].append(change)
+    if not grouped:
+        lines.append("[green]No verdict changed.[/]")
+    for (label, server, flow, old, new), changes in grouped.items():
+        first = changes[0]
+        protocols = ", ".join(c.protocol for c in changes)
+        marker = "[bold red]REGRESSION[/] " if first.regression else ""
+        lines.append("")
+        lines.append(f"{marker}[bold]{label}[/] -> {escape(server)} {flow} ({protocols}): "
+                     f"{_verdict(old)} -> {_verdict(new)}")
+        if first.old is not None:
+            lines.append(f"    was: {_decided(first.decided_old)}")
+        if first.new is not None:
+            lines.append(f"    now: {_decided(first.decided_new)}")
+        for cause in first.causes:
+            where = f" ({cause.file})" if cause.file else ""
+            star = "*" if cause.deciding else "-"
+            lines.append(escape(f"    {star} {cause.kind} at {cause.device} [{cause.stage}]: {cause.detail}{where}"))
+    return lines
