@@ -220,13 +220,14 @@ class CiscoDevice(Device):
 
             return [GapHop(self.name, "perimeter", origin, reason=why)]
         nat = self.nat_hop(server, outside)
-        ingress = self._ingress_hop(outside)
+        ingress = self.ingress_hop(outside)
         egress = self._egress_hop(outside)
         asa83 = self.platform == "asa" and not self.config.pre83
         chain = [nat, ingress, egress] if asa83 else [ingress, nat, egress]
         return [hop for hop in chain if hop is not None]
 
-    def _ingress_hop(self, outside: Interface) -> Hop:
+    def ingress_hop(self, outside: Interface) -> Hop:
+        """The filter for traffic entering `outside` (ACLs, or ASA security levels without one)."""
         cfg = self.config
         origin = Origin(cfg.path, None, outside.line)
         notes = [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
