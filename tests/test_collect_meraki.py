@@ -149,6 +149,31 @@ def test_network_and_org_selection(tmp_path: Path) -> None:
         assert "No Such Store" in missing.output
 
 
+def test_absolute_link_urls_are_followed(org: SyntheticOrg, tmp_path: Path) -> None:
+    # The real Dashboard sends absolute Links; off meraki.com the SDK prefixes them with the base URL.
+    with FakeDashboard(org.root, rate=None, page_size=3, absolute_links=True) as fake:
+        result = run(fake, tmp_path / "snap", *FAST)
+        assert fake.count(status=404) == 0
+    assert result.exit_code == 0, result.output
+    assert collected(tmp_path / "snap") == org.files
+    assert fake.count(pattern="organizations/100/networks") == 4
+
+
+def test_api_key_never_follows_a_redirect_to_another_host(org: SyntheticOrg, server: FakeDashboard,
+                                                          tmp_path: Path) -> None:
+    def elsewhere(request: Any) -> Reply | None:
+        if request.path == "organizations/100/policyObjects":
+            return Reply(302, {}, {"Location": "http://collector-trap.invalid/api/v1/organizations"})
+        return None
+
+    server.hooks.append(elsewhere)
+    out = tmp_path / "snap"
+    result = run(server, out, *FAST)
+    assert result.exit_code == 3
+    call = calls_by_path(out)["organizations/100/policyObjects"]
+    assert call["outcome"] == "failed" and "refusing to send the API key" in call["error"]
+
+
 # --- rate limiting --------------------------------------------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_429_storm_is_absorbed(tmp_path: Path) -> None:

@@ -72,6 +72,10 @@ class ReadOnlyViolation(RuntimeError):
     """Something tried to send a request other than GET to the Dashboard. Nothing was sent."""
 
 
+class HostNotAllowed(RuntimeError):
+    """A redirect or pagination link pointed away from the Dashboard; the API key was not sent there."""
+
+
 # --- configuration and result -------------------------------------------------------------------------
 @dataclass
 class CollectorConfig:
@@ -164,7 +168,8 @@ class RequestGate:
     """What every HTTP attempt passes through: GET only, per-org and global rate, concurrency, counts."""
 
     def __init__(self, rate: float = ORG_RATE, burst: int | None = None, global_rate: float = GLOBAL_RATE,
-                 concurrency: int = CONCURRENCY) -> None:
+                 concurrency: int = CONCURRENCY, base_url: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/") if base_url else None
         self.rate = rate
         self.burst = burst if burst is not None else max(1, math.ceil(rate / 2))
         self._buckets: dict[str, TokenBucket] = {}
@@ -172,6 +177,7 @@ class RequestGate:
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self.requests = 0
         self.rate_limited = 0
+        self.on_rate_limited: Callable[[str | None], None] | None = None  # e.g. a progress display
 
     def bucket(self, org: str | None) -> TokenBucket:
         key = org or ""  # calls outside any organisation (the organisation list) share one bucket
@@ -179,10 +185,24 @@ class RequestGate:
             self._buckets[key] = TokenBucket(self.rate, self.burst)
         return self._buckets[key]
 
+    def target(self, url: str) -> str:
+        """The URL to send to: SDK-mangled absolute Link URLs repaired, other hosts refused."""
+        if self.base_url is None:
+            return url
+        rest = url[len(self.base_url):] if url.startswith(self.base_url) else ""
+        if rest.startswith(("http://", "https://")):
+            # The SDK glues its base URL before absolute Link targets on non-Meraki hosts
+            # ("http://h/api/v1http://h/api/v1/organizations?...", research/meraki.md 3.6): undo it.
+            url = rest
+        check_host(self.base_url, url)
+        return url
+
     async def send(self, send: Sender, method: str, url: str, **kwargs: Any) -> httpx.Response:
         check_read_only(method, url)
+        url = self.target(url)
         stats = _CALL.get()
-        bucket = self.bucket(_ORG.get())
+        org = _ORG.get()
+        bucket = self.bucket(org)
         await bucket.acquire()
         await self._global.acquire()
         async with self._slots:
@@ -205,6 +225,8 @@ class RequestGate:
             # The SDK does int(Retry-After) and would crash on "1.5" or an HTTP date: normalise it.
             response.headers["Retry-After"] = str(wait)
             bucket.back_off(wait)
+            if self.on_rate_limited is not None:
+                self.on_rate_limited(org)
         elif response.status_code < 400:
             bucket.succeeded()
         return response
@@ -225,6 +247,31 @@ def check_read_only(method: str, url: object) -> None:
 
 def _path_of(url: object) -> str:
     return urllib.parse.urlsplit(str(url)).path
+
+
+_MERAKI_DOMAINS = ("meraki.com", "meraki.ca", "meraki.cn", "meraki.in", "gov-meraki.com")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme.lower(), f"{host}:{port}"
+
+
+def _is_meraki(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    return any(host == d or host.endswith("." + d) for d in _MERAKI_DOMAINS)
+
+
+def check_host(base_url: str, url: str) -> None:
+    """The API key goes only to the configured Dashboard host (or, from a Meraki host, to another one)."""
+    if _origin(url) == _origin(base_url):
+        return
+    if _is_meraki(base_url) and _is_meraki(url) and _origin(url)[0] == "https":
+        return
+    raise HostNotAllowed(f"refusing to send the API key to {_origin(url)[1]} (not the Dashboard at "
+                         f"{_origin(base_url)[1]})")
 
 
 def open_dashboard(config: CollectorConfig, gate: RequestGate) -> meraki.aio.AsyncDashboardAPI:
@@ -250,7 +297,7 @@ def open_dashboard(config: CollectorConfig, gate: RequestGate) -> meraki.aio.Asy
 
 
 def install_gate(dashboard: meraki.aio.AsyncDashboardAPI, gate: RequestGate) -> None:
-    """Route every attempt of the SDK session through `gate`; refuse non-GET at the transport too."""
+    """Route every attempt of the SDK session through `gate`; check method and host at the transport too."""
     session = dashboard._session
     original: Sender = session._send_request
 
@@ -259,6 +306,8 @@ def install_gate(dashboard: meraki.aio.AsyncDashboardAPI, gate: RequestGate) -> 
 
     async def transport_check(request: httpx.Request) -> None:
         check_read_only(request.method, request.url)
+        if gate.base_url is not None:
+            check_host(gate.base_url, str(request.url))
 
     session._send_request = gated
     hooks = dict(session._client.event_hooks)
@@ -272,6 +321,8 @@ class _Progress:
 
     def __init__(self, enabled: bool) -> None:
         self._tasks: dict[str, Any] = {}
+        self._calls: dict[str, int] = {}
+        self._throttled: dict[str, int] = {}
         self._progress: Any = None
         if enabled:
             from rich.console import Console
@@ -298,11 +349,17 @@ class _Progress:
         if org_id in self._tasks:
             self._progress.update(self._tasks[org_id], total=total)
 
-    def call(self, org_id: str | None, throttled: int) -> None:
+    def call(self, org_id: str | None) -> None:
         task = self._tasks.get(org_id or "")
         if task is not None:
-            fields = self._progress.tasks[task].fields
-            self._progress.update(task, calls=fields["calls"] + 1, throttled=fields["throttled"] + throttled)
+            self._calls[org_id or ""] = calls = self._calls.get(org_id or "", 0) + 1
+            self._progress.update(task, calls=calls)
+
+    def throttled(self, org_id: str | None) -> None:
+        task = self._tasks.get(org_id or "")
+        if task is not None:
+            self._throttled[org_id or ""] = count = self._throttled.get(org_id or "", 0) + 1
+            self._progress.update(task, throttled=count)
 
     def network_done(self, org_id: str) -> None:
         if org_id in self._tasks:
@@ -340,6 +397,7 @@ class MerakiCollector:
         self.gate = gate
         self.writer = writer
         self.progress = _Progress(config.show_progress)
+        gate.on_rate_limited = self.progress.throttled
         self.org_ids: list[str] = []
         self.skipped_orgs: list[dict[str, str]] = []
         self.networks_collected = 0
@@ -409,7 +467,7 @@ class MerakiCollector:
         self.writer.record_call(api_path, outcome, status=status, error=error, file=file, written=written,
                                 attempts=stats.attempts, rate_limited=stats.rate_limited)
         log.debug("GET %s -> %s %s", api_path, status, outcome)
-        self.progress.call(_ORG.get(), stats.rate_limited)
+        self.progress.call(_ORG.get())
 
     # organisations -------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -567,7 +625,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
     parameters = {"orgs": list(config.orgs), "networks": list(config.networks),
                   "base_url": _public_url(config.base_url), "rate_per_org": config.rate}
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
-    gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency)
+    gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url)
     collector: MerakiCollector | None = None
     try:
         async with open_dashboard(config, gate) as dashboard:

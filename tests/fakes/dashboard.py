@@ -6,7 +6,8 @@ collector can get it wrong:
 
 - list endpoints (organizations, organizations/{id}/networks, policyObjects, policyObjects/groups) are
   paginated with `perPage` / `startingAfter` and a `Link` header whose targets are *relative* to the
-  base URL (the SDK only follows absolute Link URLs on meraki.com hosts, see research/meraki.md);
+  base URL (the SDK only follows absolute Link URLs on meraki.com hosts, see research/meraki.md), or
+  absolute like the real Dashboard's with `absolute_links=True`;
 - a token bucket per organisation (default 10 requests/s, burst 10) answers 429 with an integer
   `Retry-After` when exceeded;
 - `networks/{id}/appliance/vlans` answers 400 "VLANs are not enabled for this network" when the
@@ -134,8 +135,9 @@ class FakeDashboard:
     """A Dashboard API server on 127.0.0.1 serving `root/meraki/...` (see module docstring)."""
 
     def __init__(self, root: str | Path, *, rate: float | None = 10.0, burst: int = 10, latency: float = 0.0,
-                 page_size: int | None = None, api_key: str | None = None) -> None:
+                 page_size: int | None = None, api_key: str | None = None, absolute_links: bool = False) -> None:
         self.root = Path(root)
+        self.absolute_links = absolute_links  # as the real Dashboard does; the SDK mangles them off meraki.com
         self.rate = rate
         self.burst = burst
         self.latency = latency
@@ -308,10 +310,11 @@ class FakeDashboard:
         if start + per_page < len(items):
             params = {k: v for k, v in query.items() if k != "startingAfter"}
             params["startingAfter"] = [str(page[-1]["id"])]
-            # Relative to the base URL: see module docstring.
-            link = "/" + path + "?" + urllib.parse.urlencode(params, doseq=True)
+            # Relative to the base URL unless asked otherwise: see module docstring.
+            prefix = self.base_url if self.absolute_links else ""
+            link = prefix + "/" + path + "?" + urllib.parse.urlencode(params, doseq=True)
             first = {k: v for k, v in query.items() if k != "startingAfter"}
-            first_link = "/" + path + ("?" + urllib.parse.urlencode(first, doseq=True) if first else "")
+            first_link = prefix + "/" + path + ("?" + urllib.parse.urlencode(first, doseq=True) if first else "")
             headers["Link"] = f"<{first_link}>; rel=first, <{link}>; rel=next"
         return Reply(200, page, headers)
 
