@@ -309,6 +309,10 @@ def diff_rule_lists(old: RuleList, new: RuleList, device: str, stage: str) -> li
     """Every difference between two first-match lists, with the packets each difference can affect."""
     a, b = _rows(old.rules), _rows(new.rules)
     out: list[tuple[Cause, PacketSet]] = []
+    if stage.startswith("splash") and old.default.text != new.default.text:
+        # The gate changed mode (block all <-> let non-HTTP through): its rows are different in kind, so the
+        # mode change is the cause rather than row-by-row edits.
+        a, b = [], []
     matcher = difflib.SequenceMatcher(None, [r.signature for r in a], [r.signature for r in b], autojunk=False)
     blocks: list[tuple[list[_Row], list[_Row]]] = [
         (a[i1:i2], b[j1:j2]) for op, i1, i2, j1, j2 in matcher.get_opcodes() if op != "equal"]
