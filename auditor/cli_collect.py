@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from auditor.collect.cisco import cisco_command
+from auditor.collect.lb import COMMANDS as LB_COMMANDS
 from auditor.collect.meraki import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -30,6 +31,8 @@ from auditor.collect.meraki import (
 
 collect_app = typer.Typer(no_args_is_help=True, add_completion=False)
 collect_app.command("cisco")(cisco_command)  # `collect cisco`: auditor/collect/cisco.py
+for _vendor, _command in LB_COMMANDS.items():  # `collect f5|kemp|netscaler`: auditor/collect/lb.py
+    collect_app.command(_vendor)(_command)
 
 EXIT_USAGE = 2
 
