@@ -11,10 +11,10 @@ from auditor.adapters import load_devices_and_networks
 from auditor.checks import AuditContext, Finding, Protocol, load_protocols, run_checks
 from auditor.config import AuditConfig, load_config
 from auditor.graph import build_graph, devices_in_front, server_side_hops
-from auditor.model import DataGap, Model, Role, Variant, VpnServer
-from auditor.packets import address_interval
+from auditor.model import DataGap, Model, Role, RuleList, Variant, VpnServer
+from auditor.packets import ANY_ADDR, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.trace import FlowTrace, PathResult, trace_role
+from auditor.trace import FlowTrace, PathResult, flow_packets, trace_role
 
 
 @dataclass(slots=True)
@@ -62,6 +62,17 @@ def resolve_config(snapshot: Snapshot, config_path: Path | None) -> AuditConfig:
     return config
 
 
+def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[tuple]:
+    keys = []
+    for server in config.vpn_servers:
+        for name in server.protocols:
+            for flow in protocols[name.lower()].flows:
+                box = flow_packets(flow, [ANY_ADDR], VpnServer("", server.address, [])).boxes[0]
+                if (box[2], box[4]) not in keys:
+                    keys.append((box[2], box[4]))
+    return keys
+
+
 def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
               config: AuditConfig | None = None) -> AuditResult:
     snapshot = Snapshot(snapshot_dir)
@@ -76,6 +87,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
             if name.lower() not in protocols:
                 raise SnapshotError("audit.yaml", f"server '{server.name}' names unknown protocol '{name}' "
                                                   f"(known: {', '.join(sorted(protocols))})")
+    RuleList.prime_keys = tuple(_flow_keys(protocols, config))
     model = load_model(snapshot, config)
     graph = build_graph(model)
     paths: list[PathResult] = []

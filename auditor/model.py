@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from auditor.packets import ALL, ANY_ADDR, EMPTY, PacketSet
 
@@ -134,7 +134,11 @@ class RuleList:
     input, since many roles push the same flow through the same list.
     """
 
-    __slots__ = ("_built", "_cache", "_index", "_rows", "_rules", "default", "name", "origin")
+    __slots__ = ("_built", "_cache", "_index", "_parts", "_rows", "_rules", "default", "name", "origin")
+
+    # (proto, dport) interval pairs the audit is about to ask for; indexes are built for all of them in one
+    # pass over a list's rows (set by the audit from the protocol catalogue).
+    prime_keys: ClassVar[tuple[tuple[tuple[int, int], tuple[int, int]], ...]] = ()
 
     def __init__(self, name: str, rules: list[Rule] | None, default: Rule, origin: Origin | None = None,
                  rows: LazyRows | None = None) -> None:
@@ -146,10 +150,13 @@ class RuleList:
         self.origin = origin
         self._cache: dict[PacketSet, tuple[Segment, ...]] = {}
         self._index: dict[tuple, list[Rule]] = {}
+        self._parts: tuple[RuleList, ...] | None = None
 
     @property
     def rules(self) -> list[Rule]:
         """Every rule, in order (parses all lazy rows)."""
+        if self._rules is None and self._parts is not None:
+            self._rules = [rule for part in self._parts for rule in part.rules]
         if self._rules is None:
             assert self._rows is not None
             self._rules = [rule for i in range(len(self._rows.keys)) for rule in self._row(i)]
@@ -167,43 +174,61 @@ class RuleList:
         """Rules that can match some packet of `packets`, in order, found through a per-(proto, dport)
         index: flows are a few (protocol, port) pairs against lists of hundreds of rules, so most rules are
         skipped without intersecting anything (and, for lazy lists, without being parsed)."""
-        keys = {(box[2], box[4]) for box in packets.boxes}
-        if len(keys) != 1:
-            return self.rules
-        key = next(iter(keys))
+        boxes = packets.boxes
+        if len(boxes) == 1:
+            key = (boxes[0][2], boxes[0][4])
+        else:
+            keys = {(box[2], box[4]) for box in boxes}
+            if len(keys) != 1:
+                return self.rules
+            key = next(iter(keys))
         found = self._index.get(key)
         if found is None:
-            (plo, phi), (dlo, dhi) = key
-
-            def overlaps(row: RowKey) -> bool:
-                protos, dports = row
-                for a, b in protos:
-                    if a <= phi and plo <= b:
-                        break
-                else:
-                    return False
-                return any(a <= dhi and dlo <= b for a, b in dports)
-
-            if self._rules is None and self._rows is not None:
-                found = [rule for i, k in enumerate(self._rows.keys) if k is None or overlaps(k)
-                         for rule in self._row(i)]
+            if self._rules is not None and len(self._rules) <= 16:
+                return self._rules  # short lists: intersecting every rule is cheaper than indexing
+            if self._parts is not None:
+                found = [rule for part in self._parts for rule in part.relevant(packets)]
+                self._index[key] = found
             else:
-                found = [rule for rule in self.rules if overlaps(rule_key(rule))]
-            # a row's rules can be narrower than its key
-            found = [r for r in found if any(b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1]
-                                             for b in r.match.boxes)]
-            self._index[key] = found
+                wanted = [key, *(k for k in RuleList.prime_keys if k != key and k not in self._index)]
+                self._build_index(wanted)
+                found = self._index[key]
         return found
+
+    def _build_index(self, keys: list[tuple]) -> None:
+        """Candidates for several (proto, dport) keys in one pass over the rows."""
+        buckets: dict[tuple, list[Rule]] = {key: [] for key in keys}
+        if self._rules is None and self._rows is not None:
+            rows: list[tuple[RowKey | None, int | Rule]] = list(zip(self._rows.keys, range(len(self._rows.keys)),
+                                                                    strict=True))
+        else:
+            rows = [(rule_key(rule), rule) for rule in self.rules]
+        for row_key_, ref in rows:
+            hits = [key for key in keys if row_key_ is None or _overlaps(row_key_, key)]
+            if not hits:
+                continue
+            rules = self._row(ref) if isinstance(ref, int) else [ref]
+            for key in hits:
+                (plo, phi), (dlo, dhi) = key
+                # a row's rules can be narrower than its key
+                buckets[key].extend(r for r in rules if any(
+                    b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] for b in r.match.boxes))
+        self._index.update(buckets)
 
     def entries(self) -> list[tuple[RowKey | None, Callable[[], list[Rule]]]]:
         """This list's rows as (key, thunk) pairs, for building a combined list without parsing."""
+        if self._parts is not None:
+            return [entry for part in self._parts for entry in part.entries()]
         if self._rules is None and self._rows is not None:
             return [(key, partial(self._row, i)) for i, key in enumerate(self._rows.keys)]
         return [(rule_key(rule), partial(_just, rule)) for rule in self.rules]
 
     @classmethod
     def concat(cls, name: str, first: RuleList, second: RuleList, default: Rule) -> RuleList:
-        return cls(name, None, default, first.origin, ThunkRows(first.entries() + second.entries()))
+        """`first`'s rules then `second`'s, sharing their parsed rows and indexes."""
+        combined = cls(name, None, default, first.origin)
+        combined._parts = (first, second)
+        return combined
 
     def source_free(self, rules: list[Rule]) -> bool:
         return all(box[0] == ANY_ADDR for rule in rules for box in rule.match.boxes)
@@ -244,7 +269,20 @@ class RuleList:
         return result
 
     def __len__(self) -> int:
-        return len(self._rows.keys) if self._rules is None and self._rows is not None else len(self.rules)
+        if self._rules is None and self._rows is not None:
+            return len(self._rows.keys)
+        return len(self.rules)
+
+
+def _overlaps(row: RowKey, key: tuple) -> bool:
+    (plo, phi), (dlo, dhi) = key
+    protos, dports = row
+    for a, b in protos:
+        if a <= phi and plo <= b:
+            break
+    else:
+        return False
+    return any(a <= dhi and dlo <= b for a, b in dports)
 
 
 def _just(rule: Rule) -> list[Rule]:

@@ -9,12 +9,20 @@ from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Hop, Role, Segment, VpnServer
 from auditor.trace import PathResult
 
+_GROUPS: dict[int, tuple[list, dict]] = {}
+
 
 def grouped(ctx: AuditContext) -> dict[tuple[Role, VpnServer, str], list[PathResult]]:
-    """Paths per (role, server, protocol): a protocol fails when any of its flows fails."""
+    """Paths per (role, server, protocol): a protocol fails when any of its flows fails. Computed once per
+    audit and shared by the path checks."""
+    cached = _GROUPS.get(id(ctx))
+    if cached is not None and cached[0] is ctx.paths:
+        return cached[1]
     groups: dict[tuple[Role, VpnServer, str], list[PathResult]] = defaultdict(list)
     for path in ctx.paths:
         groups[(path.role, path.server, path.protocol)].append(path)
+    _GROUPS.clear()
+    _GROUPS[id(ctx)] = (ctx.paths, groups)
     return groups
 
 
