@@ -117,17 +117,25 @@ class DiffResult:
 # ---------------------------------------------------------------------------------------------------------
 # 1. Which files differ, and which networks that touches
 
-def _walk(root: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    base = len(str(root)) + 1
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            full = os.path.join(folder, name)
-            out[full[base:].replace(os.sep, "/")] = os.path.getsize(full)
+def _walk(root: Path) -> dict[str, tuple[int, int]]:
+    """Snapshot-relative path -> (size, mtime_ns) of every file, with one scandir pass per folder."""
+    out: dict[str, tuple[int, int]] = {}
+    stack = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.is_file():
+                    info = entry.stat()
+                    out[f"{prefix}{entry.name}"] = (info.st_size, info.st_mtime_ns)
     return out
 
 
 def changed_files(old_root: Path, new_root: Path) -> dict[str, str]:
+    """Files added, removed or modified. Equal size and modification time count as unchanged (the quick
+    check of rsync and filecmp); otherwise the bytes are compared."""
     old, new = _walk(old_root), _walk(new_root)
     out: dict[str, str] = {}
     for rel in old.keys() | new.keys():
@@ -135,7 +143,9 @@ def changed_files(old_root: Path, new_root: Path) -> dict[str, str]:
             out[rel] = "removed"
         elif rel not in old:
             out[rel] = "added"
-        elif old[rel] != new[rel] or (old_root / rel).read_bytes() != (new_root / rel).read_bytes():
+        elif old[rel] == new[rel]:
+            continue
+        elif old[rel][0] != new[rel][0] or (old_root / rel).read_bytes() != (new_root / rel).read_bytes():
             out[rel] = "modified"
     return out
 
@@ -449,6 +459,21 @@ def _all() -> PacketSet:
     return ALL
 
 
+def _behaviour(hop: Hop, packets: PacketSet) -> dict[str, PacketSet]:
+    out: dict[str, PacketSet] = {}
+    for seg in hop.apply(packets):
+        out[seg.decision.value] = out.get(seg.decision.value, EMPTY) | seg.packets
+    return out
+
+
+def _same_behaviour(a: Hop, b: Hop, packets: PacketSet) -> bool:
+    """Whether two versions of a hop decide the flow's packets alike (which rule decides may differ)."""
+    try:
+        return _behaviour(a, packets) == _behaviour(b, packets)
+    except Exception:  # a hop kind that cannot be applied on its own: assume it changed
+        return False
+
+
 def _layer(hop: Hop) -> tuple[str, str]:
     """Pairs a hop across snapshots: a group policy joining or leaving a layer keeps the layer's identity."""
     return hop.device, hop.stage.split("+", 1)[0]
@@ -508,6 +533,7 @@ class _Explainer:
                                 "role", f"the role exists only in the {side} snapshot"))
             return causes
         packets = _packets(old) | _packets(new)
+        quiet: list[Cause] = []
         causes.extend(self._role_changes(old.role, new.role))
         hops_a, hops_b = _role_hops(old.role), _role_hops(new.role)
         if old.role.group_policy != new.role.group_policy:
@@ -523,7 +549,11 @@ class _Explainer:
                 la, lb = side_a.get(layer, []), side_b.get(layer, [])
                 if la and lb:
                     for a, b in zip(la, lb, strict=False):
-                        causes.extend(c for c, hit in self._compare(a, b) if hit.intersects(packets))
+                        touching = [dataclasses.replace(c) for c, hit in self._compare(a, b) if hit.intersects(packets)]
+                        if touching and _same_behaviour(a, b, packets):
+                            quiet.extend(touching)  # edited, but this flow is treated as before
+                        else:
+                            causes.extend(touching)
                     for extra in la[len(lb):]:
                         causes.append(Cause("hop-removed", extra.device, extra.stage,
                                             f"{extra.device} ({extra.stage}) is no longer on the path"))
@@ -536,6 +566,7 @@ class _Explainer:
                 elif la:
                     causes.extend(Cause("hop-removed", h.device, h.stage,
                                         f"{h.device} ({h.stage}) is no longer on the path") for h in la)
+        causes = causes or quiet  # nothing changed behaviour on its own: show every edit on the path
         self._mark_deciding(causes, old, new)
         if not causes:
             causes.append(self._unattributed(new))
