@@ -40,11 +40,11 @@ VERDICT_SYMBOL = {"allowed": "✓", "blocked": "✗", "partial": "◐", "unknown
 _RANK = {"allowed": 0, "unknown": 1, "partial": 2, "blocked": 3}
 
 # Path picture geometry (px).
-NODE_W, GAP, PAD = 136, 28, 8
+NODE_W, GAP, PAD = 142, 26, 8
 NET_W = 76  # the "internet" node between client side and server side
 LINE_H = 14
 CALLOUT_W = 340
-WRAP = 19  # characters per node line at 12px
+WRAP = 20  # characters per node line at 12px
 CALLOUT_WRAP = 42  # characters per callout line at 11.5px monospace
 
 
