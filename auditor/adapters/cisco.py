@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from auditor.adapters.cisco_asa import AsaParser
-from auditor.adapters.cisco_common import CiscoConfig, Interface, NatEntry
+from auditor.adapters.cisco_common import CiscoConfig, Interface, NatEntry, merge_intervals, subtract_intervals
 from auditor.adapters.cisco_ios import IosParser
 from auditor.model import (
     Action,
@@ -387,14 +387,15 @@ class CiscoDevice(Device):
         for entry in cfg.nat:
             if cfg.platform == "asa" and entry.real_iface and not entry.unknown:
                 firsts += [(entry.real_iface, iv) for iv in entry.real]
-        regions: list[tuple[str, PacketSet]] = []
-        taken = EMPTY
+        # One dimension only (destination), so plain interval arithmetic: routing tables can be long.
+        per_label: dict[str, list[Interval]] = {}
+        taken: list[Interval] = []
         for label, iv in firsts + [(label, iv) for _, iv, label in sorted(candidates, key=lambda c: -c[0])]:
-            region = PacketSet.of(dst=[iv]) - taken
-            if region:
-                regions.append((label, region))
-                taken = taken | region
-        return regions
+            pieces = subtract_intervals([iv], taken)
+            if pieces:
+                per_label.setdefault(label, []).extend(pieces)
+                taken = merge_intervals(taken + pieces)
+        return [(label, PacketSet.of(dst=ivs)) for label, ivs in per_label.items()]
 
     # NAT ---------------------------------------------------------------------------------------------------
     def nat_hop(self, server: VpnServer, outside: Interface) -> NatHop:

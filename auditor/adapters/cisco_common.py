@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from auditor.packets import (
@@ -117,13 +118,56 @@ class Services:
 
 
 def packets_of(services: list[Service], src: list[Interval], dst: list[Interval]) -> PacketSet:
-    """The packets an ACE with these services and addresses matches."""
-    out = PacketSet()
-    if not src or not dst:
-        return out
+    """The packets an ACE with these services and addresses matches.
+
+    Built directly as a product of disjoint pieces (merged addresses x disjoint service boxes) rather
+    than by unions of packet sets: a 5,000-line ACL is built in a fraction of the parse time this way.
+    """
+    if not src or not dst or not services:
+        return PacketSet()
+    triples = _disjoint_services(tuple(services))
+    srcs, dsts = merge_intervals(src), merge_intervals(dst)
+    return PacketSet([(s, d, p, sp, dp) for p, sp, dp in triples for s in srcs for d in dsts])
+
+
+@lru_cache(maxsize=4096)
+def _disjoint_services(services: tuple[Service, ...]) -> tuple[tuple[Interval, Interval, Interval], ...]:
+    """(protocol, source port, destination port) boxes covering the services exactly once each."""
+    pinned: list[Interval] = [(0, 0)]
+    union = PacketSet()
     for svc in services:
-        part = PacketSet.of(src, dst, svc.protos, svc.sport, svc.dport)
-        out = part if not out else out | part
+        part = PacketSet.of(pinned, pinned, svc.protos, svc.sport, svc.dport)
+        union = part if not union else union | part
+    return tuple((box[2], box[3], box[4]) for box in union.boxes)
+
+
+def merge_intervals(intervals: list[Interval]) -> list[Interval]:
+    """Sorted, non-overlapping, non-adjacent intervals covering the same values."""
+    merged: list[Interval] = []
+    for lo, hi in sorted(intervals):
+        if merged and lo <= merged[-1][1] + 1:
+            if hi > merged[-1][1]:
+                merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def subtract_intervals(intervals: list[Interval], taken: list[Interval]) -> list[Interval]:
+    """`intervals` minus `taken` (both merged), as merged intervals."""
+    out: list[Interval] = []
+    for lo, hi in intervals:
+        cur = lo
+        for tlo, thi in taken:
+            if thi < cur or tlo > hi:
+                continue
+            if tlo > cur:
+                out.append((cur, tlo - 1))
+            cur = max(cur, thi + 1)
+            if cur > hi:
+                break
+        if cur <= hi:
+            out.append((cur, hi))
     return out
 
 
