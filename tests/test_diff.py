@@ -1,0 +1,185 @@
+"""`vpn-auditor diff`: verdict changes between snapshots and the configuration change behind each."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.diff import diff_rule_lists, diff_snapshots
+from auditor.model import Action, Origin, Rule, RuleList
+from auditor.packets import ALL, PacketSet
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE = ROOT / "fixtures" / "snapshots" / "diff-before"
+AFTER = ROOT / "fixtures" / "snapshots" / "diff-after"
+A, B = "L_910000000000001", "L_910000000000002"
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    result = CliRunner().invoke(app, ["diff", str(BEFORE), str(AFTER), "--format", "json"])
+    assert result.exit_code == 1, result.stderr  # flows went from allowed to worse
+    return json.loads(result.stdout)
+
+
+def changes(report: dict, network: str, kind: str, name: str, phase: str = "post-auth") -> dict[str, dict]:
+    """flow -> change, for one role (protocols share the flow's verdict; the first is enough)."""
+    out: dict[str, dict] = {}
+    for change in report["changes"]:
+        if (change["network"]["id"], change["role"]["kind"], change["role"]["name"], change["phase"]) == \
+                (network, kind, name, phase):
+            out.setdefault(change["flow"], change)
+    return out
+
+
+def kinds(change: dict) -> list[str]:
+    return [c["kind"] for c in change["causes"]]
+
+
+def test_only_the_networks_with_changed_files_are_audited_and_the_files_are_listed(report: dict):
+    assert report["schema"] == "vpn-auditor.diff/1"
+    assert report["summary"]["audited_networks"] == 2
+    files = {f["file"] for f in report["changed_files"]}
+    assert files == {
+        "EXPECTED.md",  # read by no adapter: listed, but it makes no network audited
+        f"meraki/networks/{A}/appliance/firewall/l3FirewallRules.json",
+        f"meraki/networks/{A}/wireless/ssids.json",
+        f"meraki/networks/{A}/wireless/ssids/2/identityPsks.json",
+        f"meraki/networks/{B}/wireless/ssids/0/firewall/l3FirewallRules.json",
+        f"meraki/networks/{B}/wireless/ssids/1/firewall/l3FirewallRules.json",
+        f"meraki/networks/{B}/wireless/ssids.json",
+    }
+
+
+def test_a_moved_mx_rule_unblocks_the_guest_vlan(report: dict):
+    for kind, name in (("vlan", "Guest"), ("ssid", "Guest")):
+        found = changes(report, A, kind, name)
+        assert set(found) == {"udp/4500"}
+        change = found["udp/4500"]
+        assert (change["old"], change["new"], change["regression"]) == ("blocked", "allowed", False)
+        assert change["decided_old"]["rule"]["comment"] == "Guests: no NAT-T"
+        cause = change["causes"][0]
+        assert cause["kind"] == "rule-moved" and cause["deciding"]
+        assert (cause["old"]["index"], cause["new"]["index"]) == (2, 1)
+        assert cause["file"] == f"meraki/networks/{A}/appliance/firewall/l3FirewallRules.json"
+
+
+def test_walled_garden_removal_blocks_before_sign_on(report: dict):
+    found = changes(report, A, "ssid", "Guest", "pre-auth")
+    assert set(found) == {"udp/500", "udp/1701", "tcp/443"}  # udp/4500 was blocked at the MX before, and still is
+    for change in found.values():
+        assert (change["old"], change["new"]) == ("allowed", "blocked")
+        assert kinds(change) == ["walled-garden-changed"]  # the MX move does not change these flows
+        assert "198.51.100.10/32" in change["causes"][0]["detail"]
+        assert change["decided_new"]["stage"] == "splash"
+
+
+def test_ipsk_mapped_to_another_policy(report: dict):
+    found = changes(report, A, "ipsk", "Scanners")
+    assert set(found) == {"udp/500", "udp/4500"}
+    change = found["udp/500"]
+    assert change["regression"]
+    assert kinds(change) == ["ipsk-mapping-changed"]
+    assert "101 -> 103" in change["causes"][0]["detail"]
+    assert "Quarantine" in change["decided_new"]["rule"]["text"]
+
+
+def test_added_and_edited_ssid_rules(report: dict):
+    corp = changes(report, B, "ssid", "Corp")
+    assert set(corp) == {"udp/500", "udp/4500"}
+    cause = corp["udp/500"]["causes"][0]
+    assert cause["kind"] == "rule-added" and cause["new"]["index"] == 1
+    assert cause["new"]["comment"] == "No personal VPNs"
+    guest2 = changes(report, B, "ssid", "Guest2")
+    assert set(guest2) == {"tcp/443"}
+    cause = guest2["tcp/443"]["causes"][0]
+    assert cause["kind"] == "rule-edited"
+    assert cause["old"]["text"] == "deny tcp -> any:25" and cause["new"]["text"] == "deny tcp -> 198.51.100.0/24:443"
+
+
+def test_vlan_change_makes_the_kiosk_unknown(report: dict):
+    found = changes(report, B, "ssid", "Kiosk")
+    assert set(found) == {"udp/500", "udp/4500", "udp/1701", "tcp/443"}
+    change = found["tcp/443"]
+    assert (change["old"], change["new"]) == ("allowed", "unknown")
+    assert kinds(change)[0] == "vlan-changed"
+    assert "VLAN 10 (SSID VLAN tag) -> VLAN 20" in change["causes"][0]["detail"]
+
+
+def test_nothing_else_changed(report: dict):
+    roles = {(c["network"]["id"], c["role"]["kind"], c["role"]["name"], c["phase"]) for c in report["changes"]}
+    assert roles == {(A, "vlan", "Guest", "post-auth"), (A, "ssid", "Guest", "post-auth"),
+                     (A, "ssid", "Guest", "pre-auth"), (A, "ipsk", "Scanners", "post-auth"),
+                     (B, "ssid", "Corp", "post-auth"), (B, "ssid", "Guest2", "post-auth"),
+                     (B, "ssid", "Kiosk", "post-auth")}
+
+
+def test_text_output_names_changes_on_one_line_each():
+    result = CliRunner().invoke(app, ["diff", str(BEFORE), str(AFTER)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("REGRESSION Branch B / ssid 'Corp' (post-auth) -> corp-vpn udp/500 (ikev2, l2tp): "
+                               "allowed -> blocked") for line in lines)
+    assert any("rule-moved at Branch A / MX [mx-l3]: rule moved from position 2 to 1" in line for line in lines)
+
+
+def test_identical_snapshots_exit_0(tmp_path: Path):
+    copy = tmp_path / "copy"
+    shutil.copytree(BEFORE, copy, copy_function=shutil.copyfile)  # new file times: bytes are compared
+    result = CliRunner().invoke(app, ["diff", str(BEFORE), str(copy)])
+    assert result.exit_code == 0
+    assert "0 verdicts changed" in result.stdout and "No verdict changed." in result.stdout
+
+
+def test_an_improvement_alone_exits_0():
+    result = diff_snapshots(AFTER, BEFORE)  # reversed: the moved rule now blocks, the rest recovers
+    assert result.regressions and any(c.new == "allowed" for c in result.changes)
+    swapped = diff_snapshots(BEFORE, BEFORE)
+    assert swapped.changes == []
+
+
+def test_a_missing_file_is_a_data_gap_cause(tmp_path: Path):
+    new = tmp_path / "new"
+    shutil.copytree(BEFORE, new)
+    (new / f"meraki/networks/{B}/wireless/ssids/0/firewall/l3FirewallRules.json").unlink()
+    result = diff_snapshots(BEFORE, new)
+    assert result.audited_networks == [B]
+    assert {c.new for c in result.changes} == {"unknown"}
+    cause = result.changes[0].causes[0]
+    assert cause.kind == "data-gap" and "l3FirewallRules.json" in cause.detail
+
+
+def test_a_change_of_global_reach_audits_everything(tmp_path: Path):
+    new = tmp_path / "new"
+    shutil.copytree(BEFORE, new)
+    audit = new / "audit.yaml"
+    audit.write_text(audit.read_text().replace("[ikev2, l2tp, sstp]", "[ikev2, sstp]"))
+    result = diff_snapshots(BEFORE, new)
+    assert result.audited_networks is None and result.notes
+    assert {c.protocol for c in result.changes} == {"l2tp"} and {c.new for c in result.changes} == {None}
+    assert not result.regressions  # a path that disappears is not a flow that broke
+
+
+def _rule(position: int, action: Action, port: int, comment: str) -> Rule:
+    text = f"{action.value} udp -> any:{port}"
+    return Rule(position, action, PacketSet.of(proto=[(17, 17)], dport=[(port, port)]), text, comment,
+                Origin("f.json", position - 1))
+
+
+def test_rule_list_differences_by_position_text_and_comment():
+    default = Rule(9, Action.PERMIT, ALL, "default rule: allow any", synthetic=True)
+    old = RuleList("x", [_rule(1, Action.DENY, 500, "a"), _rule(2, Action.PERMIT, 4500, "b"),
+                         _rule(3, Action.DENY, 25, "c"), _rule(4, Action.DENY, 53, "d")], default)
+    new = RuleList("x", [_rule(1, Action.PERMIT, 4500, "b"), _rule(2, Action.DENY, 500, "a"),
+                         _rule(3, Action.DENY, 26, "c"), _rule(4, Action.DENY, 1701, "e")], default)
+    found = {(c.kind, c.detail) for c, _packets in diff_rule_lists(old, new, "dev", "ssid-l3")}
+    assert ("rule-moved", "rule moved from position 2 to 1: permit udp -> any:4500 \"b\"") in found \
+        or ("rule-moved", "rule moved from position 1 to 2: deny udp -> any:500 \"a\"") in found
+    assert ("rule-edited", "rule 3 edited: 'deny udp -> any:25' -> 'deny udp -> any:26'") in found
+    assert any(kind == "rule-edited" and "comment \"d\" -> \"e\"" in detail for kind, detail in found)
+    assert not any(kind in ("rule-added", "rule-removed") for kind, _ in found)
