@@ -90,6 +90,8 @@ class CiscoDevice(Device):
         self.name = name
         self.config = config
         self._acls: dict[str, RuleList] = {}
+        self._hops: dict[tuple[str, str], list[Hop]] = {}  # per (server name, address): built once
+        self._regions: list[tuple[str, PacketSet]] | None = None
 
     @classmethod
     def from_text(cls, text: str, path: str, platform: str | None = None) -> CiscoDevice:
@@ -213,6 +215,13 @@ class CiscoDevice(Device):
 
     # hops --------------------------------------------------------------------------------------------------
     def hops(self, server: VpnServer) -> list[Hop]:
+        key = (server.name, server.address)
+        cached = self._hops.get(key)
+        if cached is None:
+            cached = self._hops[key] = self._build_hops(server)
+        return list(cached)
+
+    def _build_hops(self, server: VpnServer) -> list[Hop]:
         origin = Origin(self.config.path)
         outside, why = self.outside_interface(server)
         if outside is None:
@@ -374,6 +383,8 @@ class CiscoDevice(Device):
     def _egress_regions(self) -> list[tuple[str, PacketSet]]:
         """Destination regions per egress interface: static NAT real addresses with a real interface (ASA
         NAT decides egress), then longest-prefix match over connected networks and static routes."""
+        if self._regions is not None:
+            return self._regions
         cfg = self.config
         candidates: list[tuple[int, Interval, str]] = []
         for iface in cfg.interfaces:
@@ -395,7 +406,8 @@ class CiscoDevice(Device):
             if pieces:
                 per_label.setdefault(label, []).extend(pieces)
                 taken = merge_intervals(taken + pieces)
-        return [(label, PacketSet.of(dst=ivs)) for label, ivs in per_label.items()]
+        self._regions = [(label, PacketSet.of(dst=ivs)) for label, ivs in per_label.items()]
+        return self._regions
 
     # NAT ---------------------------------------------------------------------------------------------------
     def nat_hop(self, server: VpnServer, outside: Interface) -> NatHop:
