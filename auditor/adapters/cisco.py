@@ -242,6 +242,9 @@ class CiscoDevice(Device):
         notes = [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
                       reason=f"{cfg.path} line {line}: {text}") for text, line in outside.unmodelled]
         if cfg.platform == "asa":
+            # an access-group we could not read may bind any list anywhere: whatever enters is unknown
+            notes += [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
+                           reason=f"{cfg.path} line {line}: {why}") for line, text, why in cfg.unmodelled]
             return self._asa_ingress(outside, notes, origin)
         return self._ios_filter(outside, outside.acl_in, outside.acl6_in, "in", notes, origin)
 
