@@ -252,6 +252,42 @@ def diff(
     raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
 
 
+@app.command()
+def explain(
+    code: Annotated[int, typer.Argument(help="Windows VPN error code (809, 789, 800, 868, 628, 691, ...).")],
+    snapshot: Annotated[Path, typer.Argument(help="Snapshot directory.")],
+    network: Annotated[str | None, typer.Option("--network", help="Network id or name.")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="Role or SSID name the user is on.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="audit.yaml (default: SNAPSHOT/audit.yaml).")] = None,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = TextOrJson.text,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity of a matching finding that exits 1.")]
+    = FailOn.error,
+    allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Do not exit 3 on unknown flows.")] = False,
+) -> None:
+    """Triage: which findings in scope can cause a Windows VPN error, and what to check when none can."""
+    _silence_libraries()
+    from auditor.checks import SEVERITY_ORDER
+    from auditor.explain_errors import explain as explain_code
+    from auditor.explain_errors import render_json, text_lines
+
+    try:
+        result = explain_code(code, snapshot, config, network, role)
+    except SnapshotError as exc:
+        raise _input_error(str(exc)) from None
+    except LookupError as exc:
+        raise _input_error(str(exc.args[0])) from None
+    if fmt is TextOrJson.json:
+        _write_body(render_json(result), None)
+    else:
+        for line in text_lines(result):
+            typer.echo(line)
+    severities = [SEVERITY_ORDER[m.finding.effective_severity] for m in result.matches]
+    if fail_on is not FailOn.never and any(s >= SEVERITY_ORDER[fail_on.value] for s in severities):
+        raise typer.Exit(EXIT_FINDINGS)
+    if not allow_unknown and any(m.finding.check.kind == "unknown-flow" for m in result.matches):
+        raise typer.Exit(EXIT_UNKNOWN)
+
+
 def _mount_collect() -> None:
     try:
         from auditor.cli_collect import collect_app
