@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor.checks import AuditContext
-from auditor.lb_model import IkePair, LoadBalancer, VirtualService, lb_devices
+from auditor.lb_model import IKE_PORTS, UDP, IkePair, LoadBalancer, VirtualService, lb_devices
 from auditor.model import Model, VpnServer
+from auditor.packets import ANY_ADDR, V4_BASE, PacketSet, address_interval
 
 
 def balancers(ctx: AuditContext) -> list[LoadBalancer]:
@@ -16,23 +17,58 @@ def balancers(ctx: AuditContext) -> list[LoadBalancer]:
 
 
 def server_addresses(model: Model) -> list[str]:
-    return [s.address for s in model.servers]
+    """Addresses VPN clients' traffic is sent to, before and after the devices in front (a perimeter's
+    static NAT turns the public address into the load balancer's VIP behind it)."""
+    return list(dict.fromkeys(a for server in model.servers for a in _addresses(model, server)))
+
+
+def _addresses(model: Model, server: VpnServer) -> list[str]:
+    out = [server.address]
+    upstream = [model.devices[n] for n in server.path if n in model.devices] or \
+        [d for d in model.devices.values() if not isinstance(d, LoadBalancer) and d.owns(server)]
+    for device in upstream:
+        if isinstance(device, LoadBalancer):
+            break
+        packets = PacketSet.flow([ANY_ADDR], [address_interval(server.address)], UDP, IKE_PORTS[0])
+        for hop in device.hops(server):
+            # every segment's destination counts, denied ones too: this asks where traffic is addressed,
+            # not whether it gets there (the trace answers that)
+            leaving = [seg.leaving for seg in hop.apply(packets)]
+            packets = PacketSet()
+            for part in leaving:
+                packets = packets | part
+        out.extend(_hosts(packets))
+    return out
+
+
+def _hosts(packets: PacketSet) -> list[str]:
+    hosts = []
+    for lo, hi in packets.destinations():
+        if lo == hi:
+            hosts.append(str(ipaddress.ip_address(lo - V4_BASE) if lo >= V4_BASE else ipaddress.ip_address(lo)))
+    return hosts
 
 
 def servers_behind(model: Model, lb: LoadBalancer, svc: VirtualService | None = None) -> list[VpnServer]:
-    """VPN servers this device fronts: by audit.yaml `path`, or a VIP equal to the server's address."""
+    """VPN servers this device fronts: by audit.yaml `path`, or a VIP equal to the server's address (or to
+    the address a perimeter device in front translates it to)."""
     out = []
     for server in model.servers:
         if lb.name in server.path:
             out.append(server)
             continue
-        try:
-            ip = ipaddress.ip_address(server.address)
-        except ValueError:
-            continue
-        fronted = lb.owns(server) if svc is None else (svc.address is not None and ip in svc.address)
-        if fronted:
-            out.append(server)
+        for text in _addresses(model, server):
+            try:
+                ip = ipaddress.ip_address(text)
+            except ValueError:
+                continue
+            if svc is not None:
+                fronted = svc.address is not None and ip in svc.address
+            else:
+                fronted = any(s.address is not None and ip in s.address for s in lb.services)
+            if fronted:
+                out.append(server)
+                break
     return out
 
 
