@@ -511,9 +511,12 @@ def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, 
                       f"persistence object on both services")
             return (UNKNOWN, f"{a.name} and {b.name} use different persistence objects ({pa.table}, {pb.table}), "
                              f"each shared across services; {verify}", verify, diff)
+        consequence = "a client's UDP 4500 flow is balanced without regard to where its UDP 500 went"
+        if _p(a) == _p(b) and pa.scope == SCOPE_SERVICE:
+            return (SPLIT, f"{a.name} and {b.name} both use {_p(a)}, which keeps each service's client-IP "
+                           f"records apart (not shared across services): {consequence}", "", diff)
         return (SPLIT, f"{a.name} ({_p(a)}) and {b.name} ({_p(b)}) keep separate client-IP persistence records: "
-                       f"a client's UDP 4500 flow is balanced without regard to where its UDP 500 went",
-                "", diff)
+                       f"{consequence}", "", diff)
     if a.hash_key == "client-ip" and b.hash_key == "client-ip" and not a.per_datagram and not b.per_datagram:
         if _ordered_backends(a) == _ordered_backends(b):
             notes = caveats + list(dict.fromkeys(n for svc in (a, b) if (n := svc.vendor.get("hash_note"))))

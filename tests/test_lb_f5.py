@@ -80,8 +80,8 @@ def test_builtin_source_addr_defaults() -> None:
     pair = only_pair(fixture("split-builtin-source-addr"))
     p = pair.ike.persistence
     assert p.name == "/Common/source_addr" and p.scope == SCOPE_SERVICE and p.timeout == 180
-    assert p.settings["defaults"] == "built-in defaults"
-    assert "separate client-IP persistence records" in pair.reason
+    assert p.note == "built-in profile, default settings"
+    assert "keeps each service's client-IP records apart" in pair.reason
 
 
 def test_match_across_virtuals_scope_and_network_virtual() -> None:

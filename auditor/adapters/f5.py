@@ -81,7 +81,7 @@ BUILTINS: dict[tuple[str, ...], dict[str, dict[str, str]]] = {
                                   "/Common/https_443": {"send": "GET /\\r\\n"},
                                   "/Common/https_head_f5": {"send": "HEAD / HTTP/1.0\\r\\n"}},
 }
-_BUILTIN_NOTE = "built-in defaults"
+_BUILTIN_NOTE = "built-in profile, default settings"
 
 # Objects whose body is TCL (or another language), kept as raw text rather than parsed as tmsh.
 _RAW_HEADERS = (("ltm", "rule"), ("gtm", "rule"), ("rule",), ("pem", "irule"), ("sys", "icall", "script"),
@@ -848,9 +848,11 @@ class _Builder:
         ptype = kind[2] if len(kind) > 2 else ""
         builtin = self.config.builtin(kind, full) is not None and not origins
         settings = {k: attrs[k] for k in ("match-across-services", "match-across-virtuals",
-                                          "match-across-pools", "timeout", "mask") if k in attrs}
+                                          "match-across-pools", "timeout") if k in attrs}
+        if attrs.get("mask") not in (None, "none"):
+            settings["mask"] = attrs["mask"]
         if builtin:
-            settings["defaults"] = _BUILTIN_NOTE
+            fallback_note = "; ".join(n for n in (_BUILTIN_NOTE, fallback_note) if n)
         timeout = _seconds(attrs.get("timeout"))
         if ptype == "source-addr":
             if attrs.get("match-across-virtuals") == "enabled":
