@@ -93,14 +93,30 @@ def format_address_interval(iv: Interval) -> str:
 
 
 def _intersect_box(a: Box, b: Box) -> Box | None:
-    out = []
-    for (alo, ahi), (blo, bhi) in zip(a, b, strict=True):
-        lo = alo if alo > blo else blo
-        hi = ahi if ahi < bhi else bhi
-        if lo > hi:
-            return None
-        out.append((lo, hi))
-    return tuple(out)  # type: ignore[return-value]
+    # Unrolled, protocol and destination port first: in rule evaluation those dimensions are the ones
+    # that usually tell boxes apart, so most calls return after two comparisons.
+    (a0, a1, a2, a3, a4), (b0, b1, b2, b3, b4) = a, b
+    p_lo = a2[0] if a2[0] > b2[0] else b2[0]
+    p_hi = a2[1] if a2[1] < b2[1] else b2[1]
+    if p_lo > p_hi:
+        return None
+    d_lo = a4[0] if a4[0] > b4[0] else b4[0]
+    d_hi = a4[1] if a4[1] < b4[1] else b4[1]
+    if d_lo > d_hi:
+        return None
+    t_lo = a1[0] if a1[0] > b1[0] else b1[0]
+    t_hi = a1[1] if a1[1] < b1[1] else b1[1]
+    if t_lo > t_hi:
+        return None
+    s_lo = a0[0] if a0[0] > b0[0] else b0[0]
+    s_hi = a0[1] if a0[1] < b0[1] else b0[1]
+    if s_lo > s_hi:
+        return None
+    q_lo = a3[0] if a3[0] > b3[0] else b3[0]
+    q_hi = a3[1] if a3[1] < b3[1] else b3[1]
+    if q_lo > q_hi:
+        return None
+    return ((s_lo, s_hi), (t_lo, t_hi), (p_lo, p_hi), (q_lo, q_hi), (d_lo, d_hi))
 
 
 def _subtract_box(a: Box, b: Box) -> list[Box]:
