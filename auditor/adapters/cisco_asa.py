@@ -38,7 +38,7 @@ from auditor.adapters.cisco_common import (
     protocol,
     unknown_rule,
 )
-from auditor.model import Action, Origin
+from auditor.model import Action, Origin, Rule
 from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
 
 PORTS = PortNames(ASA_TCP_PORTS, ASA_UDP_PORTS)
@@ -446,7 +446,7 @@ class AsaParser:
         except Unparsed as exc:
             acl.rules.append(unknown_rule(position, line.text, remark, origin, str(exc), self._services_seen))
 
-    def _ace(self, t: list[str], position: int, text: str, remark: str, origin: Origin) -> list:
+    def _ace(self, t: list[str], position: int, text: str, remark: str, origin: Origin) -> list[Rule]:
         if len(t) < 3 or t[0] not in ("permit", "deny"):
             raise Unparsed("expected permit or deny")
         action = Action.PERMIT if t[0] == "permit" else Action.DENY

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from auditor.model import Action, Origin, Rule
 from auditor.packets import (
+    ALL,
     ANY_ADDR,
     ANY_PORT,
     ANY_PROTO,
@@ -420,7 +422,7 @@ class Interface:
 class AclDef:
     name: str
     line: int
-    rules: list[Any] = field(default_factory=list)  # auditor.model.Rule, in order
+    rules: list[Rule] = field(default_factory=list)  # in order
     kind: str = "extended"  # extended | standard | ipv6 | webtype | ethertype
     count: int = 0  # lines counted so far (ASA numbers remarks too)
 
@@ -489,8 +491,8 @@ class CiscoConfig:
 
 
 # --- rules from parsed ACEs -------------------------------------------------------------------------------
-def ace_rules(position: int, action: Any, services: Services, src: Addr, dst: Addr, text: str, comment: str,
-              origin: Any, narrower: str = "", never: str = "") -> list[Any]:
+def ace_rules(position: int, action: Action, services: Services, src: Addr, dst: Addr, text: str,
+              comment: str, origin: Origin, narrower: str = "", never: str = "") -> list[Rule]:
     """The model rules for one ACE.
 
     `never`: the ACE cannot match a new connection's first packet (ASA `inactive`, IOS `established` or
@@ -498,8 +500,6 @@ def ace_rules(position: int, action: Any, services: Services, src: Addr, dst: Ad
     `narrower`: the ACE matches only part of what we model (time-range, ICMP type, TCP flags): uncertain.
     Unknown parts of services or addresses: the known part is certain, the rest uncertain.
     """
-    from auditor.model import Rule
-
     if never:
         note = f"{comment} [{never}]" if comment else f"[{never}]"
         return [Rule(position, action, PacketSet(), text, note, origin)]
@@ -543,12 +543,9 @@ def _family_source(src: Addr, dst: Addr) -> tuple[Addr, Addr]:
     return Addr([ANY_ADDR]), Addr(clipped, dst.unknown)
 
 
-def unknown_rule(position: int, text: str, comment: str, origin: Any, why: str,
-                 services: Services | None) -> Any:
+def unknown_rule(position: int, text: str, comment: str, origin: Origin, why: str,
+                 services: Services | None) -> Rule:
     """An ACE we could not parse: UNKNOWN over everything it could match (its protocols when known)."""
-    from auditor.model import Action, Rule
-    from auditor.packets import ALL
-
     match = ALL
     if services is not None and not services.unknown and services.items:
         match = packets_of(services.items, ANY_ADDRS, ANY_ADDRS)

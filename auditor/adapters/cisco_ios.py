@@ -38,7 +38,7 @@ from auditor.adapters.cisco_common import (
     unknown_rule,
     wildcard_intervals,
 )
-from auditor.model import Action, Origin
+from auditor.model import Action, Origin, Rule
 from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
 
 PORTS = PortNames(IOS_TCP_PORTS, IOS_UDP_PORTS)
@@ -330,7 +330,7 @@ class IosParser:
             acl.rules.append(unknown_rule(position, text, remark, origin, str(exc), self._services_seen))
 
     def _standard(self, t: list[str], position: int, action: Action, text: str, remark: str,
-                  origin: Origin) -> list:
+                  origin: Origin) -> list[Rule]:
         if not t:
             raise Unparsed("missing source")
         if t[0] == "any":
@@ -348,7 +348,7 @@ class IosParser:
         return ace_rules(position, action, Services([ANY_SERVICE]), src, Addr([ANY_V4]), text, remark, origin)
 
     def _extended(self, t: list[str], position: int, action: Action, text: str, remark: str, origin: Origin,
-                  v6: bool) -> list:
+                  v6: bool) -> list[Rule]:
         if not t:
             raise Unparsed("missing protocol")
         i = 0
