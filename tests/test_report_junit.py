@@ -49,8 +49,9 @@ def test_one_case_per_network_role_protocol(xml: JUnitXml, demo: AuditResult) ->
     path_cases = {k: c for k, c in all_cases.items() if k[0] != "configuration checks"}
     assert len(path_cases) == len(expected) == 222
     assert [s.name for s in xml] == ["Store 14", "Store 22", "Store 31", "HQ", "configuration checks"]
-    assert xml.tests == 224
-    assert xml.failures == 27
+    loose = [f for f in demo.findings if f.role is None]
+    assert xml.tests == 222 + len(loose)
+    assert xml.failures == 25 + sum(f.effective_severity != "info" for f in loose)  # 25 failing (role, protocol)
 
 
 def test_blocked_flows_fail_with_the_deciding_rule(xml: JUnitXml) -> None:
@@ -91,15 +92,14 @@ def test_unknown_flows_fail_with_the_reason(xml: JUnitXml) -> None:
     assert "l3FirewallRules.json is not in the snapshot" in gap[0].message
 
 
-def test_findings_without_a_path_are_cases_of_their_own(xml: JUnitXml) -> None:
+def test_findings_without_a_path_are_cases_of_their_own(xml: JUnitXml, demo: AuditResult) -> None:
     suite = next(s for s in xml if s.name == "configuration checks")
-    names = [c.name for c in suite]
-    assert len(names) == 2
-    assert names[0].startswith("DATA-GAP Store 22: Missing data")
-    assert names[1].startswith("VPN-SHADOWED-RULE Store 31:")
-    shadow = failures(list(suite)[1])
-    assert shadow[0].type == "VPN-SHADOWED-RULE"
-    assert "Remediation: Move rule 3 above rule 2" in shadow[0].text
+    by_name = {c.name.split(":")[0]: c for c in suite}
+    assert len(by_name) == len([f for f in demo.findings if f.role is None])
+    assert by_name["DATA-GAP Store 22"].name.startswith("DATA-GAP Store 22: Missing data: meraki/networks/")
+    (shadow,) = failures(by_name["VPN-SHADOWED-RULE Store 31"])
+    assert shadow.type == "VPN-SHADOWED-RULE"
+    assert "Remediation: Move rule 3 above rule 2" in shadow.text
 
 
 def test_untrusted_text_cannot_break_the_xml(demo: AuditResult) -> None:
@@ -115,8 +115,8 @@ def test_untrusted_text_cannot_break_the_xml(demo: AuditResult) -> None:
     assert 'ssid evil <x> & "q" \ufffd\ufffd] / IKEv2 to corp-vpn' in names
 
 
-def test_cli_junit_output(tmp_path: Path) -> None:
+def test_cli_junit_output(tmp_path: Path, xml: JUnitXml) -> None:
     out = tmp_path / "junit.xml"
     run = CliRunner().invoke(app, ["audit", str(DEMO), "--format", "junit", "-o", str(out)])
     assert run.exit_code == 1, run.output
-    assert JUnitXml.fromfile(str(out)).failures == 27
+    assert JUnitXml.fromfile(str(out)).failures == xml.failures

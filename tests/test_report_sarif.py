@@ -69,18 +69,23 @@ def test_one_rule_per_finding_id_and_indexes_agree(sarif: dict[str, Any], demo: 
     assert blocked["properties"]["kind"] == "blocked-flow"
 
 
-def test_result_counts_and_levels_match_the_findings(sarif: dict[str, Any]) -> None:
+def test_result_counts_and_levels_match_the_findings(sarif: dict[str, Any], demo: AuditResult) -> None:
     results = sarif["runs"][0]["results"]
-    assert len(results) == 24
+    assert len(results) == len(demo.findings)
     assert len(by_rule(sarif, "VPN-BLOCKED")) == 11
     assert {r["level"] for r in by_rule(sarif, "VPN-BLOCKED")} == {"error"}
     assert len(by_rule(sarif, "VPN-PREAUTH-BLOCKED")) == 3
     assert len(by_rule(sarif, "VPN-UNKNOWN")) == 8
     assert {r["level"] for r in by_rule(sarif, "VPN-UNKNOWN")} == {"warning"}
+    assert len(by_rule(sarif, "DATA-GAP")) == len(by_rule(sarif, "VPN-SHADOWED-RULE")) == 1
+    levels = {"error": "error", "warning": "warning", "info": "note"}
+    assert sorted(r["level"] for r in results) == sorted(levels[f.effective_severity] for f in demo.findings)
     assert sarif["runs"][0]["properties"]["summary"] == {"paths": 444, "allowed": 404, "blocked": 26,
                                                          "partial": 0, "unknown": 14}
     fingerprints = [r["partialFingerprints"]["vpnAuditorFinding/v1"] for r in results]
     assert len(set(fingerprints)) == len(fingerprints)
+    # code scanning rejects results without a file: every result has one
+    assert all(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results)
 
 
 def test_results_point_at_the_file_and_entry_holding_the_deciding_rule(sarif: dict[str, Any]) -> None:
@@ -115,9 +120,9 @@ def test_snapshot_outside_the_working_directory_gets_absolute_file_uris(
     monkeypatch.chdir(tmp_path)
     doc = sarif_dict(demo)
     validate(doc)
-    uri = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
-    assert uri["uri"].startswith("file:///") and "uriBaseId" not in uri
-    assert uri["uri"].endswith(".json")
+    for result in doc["runs"][0]["results"]:
+        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]
+        assert uri["uri"].startswith(DEMO.as_uri() + "/") and "uriBaseId" not in uri
 
 
 def test_config_origins_carry_a_line_region(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,11 +148,12 @@ def test_config_origins_carry_a_line_region(tmp_path: Path, monkeypatch: pytest.
     assert doc["runs"][0]["invocations"][0]["endTimeUtc"] == "2025-01-01T00:00:00Z"
 
 
-def test_cli_writes_sarif_and_keeps_the_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_writes_sarif_and_keeps_the_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  demo: AuditResult) -> None:
     monkeypatch.chdir(ROOT)
     out = tmp_path / "report.sarif"
     run = CliRunner().invoke(app, ["audit", "fixtures/snapshots/retail-demo", "--format", "sarif", "-o", str(out)])
     assert run.exit_code == 1, run.output  # CONTRACT: findings at or above error
     doc = json.loads(out.read_text(encoding="utf-8"))
     validate(doc)
-    assert len(doc["runs"][0]["results"]) == 24
+    assert len(doc["runs"][0]["results"]) == len(demo.findings)

@@ -87,7 +87,31 @@ def _evidence_origin(evidence: dict[str, Any]) -> tuple[Origin | None, str]:
             origin = _origin_from_text(value)
             if origin is not None:
                 return origin, ""
-    return None, ""
+    return _first_origin(evidence), ""
+
+
+def _first_origin(value: Any) -> Origin | None:
+    """Depth-first: the first `origin`/`source`/`lines` entry anywhere in the evidence (e.g. a load balancer's
+    virtual server line for a persistence finding)."""
+    if isinstance(value, dict):
+        for key in ("origin", "source", "lines"):
+            found = value.get(key)
+            if isinstance(found, list):
+                found = next((item for item in found if isinstance(item, str)), None)
+            if isinstance(found, str) and "/" in found:
+                origin = _origin_from_text(found)
+                if origin is not None:
+                    return origin
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return None
+    for child in children:
+        origin = _first_origin(child)
+        if origin is not None:
+            return origin
+    return None
 
 
 def _artifact(snapshot: str, rel: str) -> dict[str, Any]:
@@ -159,8 +183,10 @@ def _result(finding: Finding, index: int, snapshot: str, paths: dict[tuple, list
                        "role": data["role"], "device": data["device"], "windowsErrors": data["windows_errors"],
                        "evidence": evidence},
     }
-    if origin is not None:
-        result["locations"] = [_location(snapshot, origin, rule_text, data["device"])]
+    if origin is None:
+        # Code scanning needs a file for every result: fall back to the audit settings the snapshot was audited with.
+        origin, rule_text = Origin("audit.yaml"), "no configuration file holds this finding's deciding rule"
+    result["locations"] = [_location(snapshot, origin, rule_text, data["device"])]
     return result
 
 
