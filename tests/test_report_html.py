@@ -337,7 +337,7 @@ def test_findings_with_windows_errors_and_remediation(dom: El, demo: AuditResult
     hq = next(f for f in items if f.attrs["data-network"] == NET["HQ"])
     text = squash(hq.text())
     assert "SSTP to corp-vpn is blocked for HQ: ssid 'HQ-Guest'" in text
-    assert "809: the network connection between your computer and the VPN server could not be established" in text
+    assert "809 The remote server is not responding — A rule on the path drops IKE (UDP 500)" in text
     remediation = squash(hq.one("dd", **{"class": "remediation"}).text())
     assert remediation.startswith("At HQ / SSID 1 (HQ-Guest) (ssid-l3), rule 2")
     ids_on_page = {e.attrs["id"] for e in dom.iter() if "id" in e.attrs}

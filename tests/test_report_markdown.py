@@ -87,7 +87,8 @@ def test_findings_with_windows_errors_and_remediation(md: str, demo: AuditResult
     assert headings[0].startswith("#### ❌ error · `")
     assert "#### ❌ error · `VPN-BLOCKED` · SSTP to corp-vpn is blocked for HQ: ssid 'HQ-Guest'" in md
     assert any("`DATA-GAP`" in h and h.startswith("#### ⚠️ warning") for h in headings)
-    assert "809 (the network connection between your computer and the VPN server could not be established)" in md
+    assert "**Windows errors:** 809 (The remote server is not responding), 800 (Unable to establish the VPN" in md
+    assert "789 (L2TP security layer failed during negotiation)" in md
     assert "- **Remediation:** Move rule 3 above rule 2" in md
     assert "**Role:** ssid Store-Guest \\[pre-auth\\]" in md
 

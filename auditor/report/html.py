@@ -32,7 +32,7 @@ from auditor.checks import SEVERITY_ORDER, Finding
 from auditor.graph import devices_in_front
 from auditor.model import Hop, Role, Segment, VpnServer
 from auditor.report.junit import protocol_groups, role_label
-from auditor.report.markdown import WINDOWS_ERRORS, deciding
+from auditor.report.markdown import deciding, windows_error
 from auditor.trace import FlowTrace, HopTrace, PathResult
 
 VERDICTS = ("allowed", "blocked", "partial", "unknown")
@@ -377,7 +377,7 @@ class FindingView:
     data: dict[str, Any]
     network_id: str
     role_text: str
-    windows: list[tuple[int, str]]
+    windows: list[tuple[int, str, str]]  # code, title, how this finding's kind causes it
     evidence_json: str
     anchor: str | None
 
@@ -389,7 +389,7 @@ def build_findings(result: AuditResult, anchors: dict[tuple, str]) -> list[Findi
     for finding in sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id)):
         data = finding.to_json()
         out.append(FindingView(data, (data["network"] or {}).get("id") or "*", _finding_role(finding),
-                               [(code, WINDOWS_ERRORS.get(code, "")) for code in data["windows_errors"]],
+                               [(code, *windows_error(code, data["kind"])) for code in data["windows_errors"]],
                                json.dumps(data["evidence"], indent=2, ensure_ascii=False, default=str),
                                _finding_anchor(finding, keys, anchors)))
     return out

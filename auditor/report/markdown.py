@@ -13,19 +13,12 @@ from collections import Counter
 
 from auditor.audit import AuditResult
 from auditor.checks import SEVERITY_ORDER
+from auditor.explain_errors import catalogue
 from auditor.report.junit import protocol_groups, role_label
 from auditor.trace import FlowTrace, PathResult
 
 VERDICT_MARK = {"allowed": "✅", "blocked": "❌", "partial": "⚠️", "unknown": "❓"}
 SEVERITY_MARK = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
-WINDOWS_ERRORS = {
-    628: "the connection was terminated by the remote computer before it could be completed",
-    789: "the L2TP connection attempt failed because the security layer encountered a processing error",
-    800: "unable to establish the VPN connection (the server may be unreachable or the tunnel type blocked)",
-    809: "the network connection between your computer and the VPN server could not be established",
-    868: "the remote connection was not made because the name of the server did not resolve",
-    13801: "IKE authentication credentials are unacceptable",
-}
 VERDICTS = ("allowed", "blocked", "partial", "unknown")
 _RANK = {"allowed": 0, "unknown": 1, "partial": 2, "blocked": 3}
 MAX_ROWS = 150
@@ -83,8 +76,17 @@ def _why(failing: list[PathResult]) -> str:
     return "\n".join(f"{', '.join(flows)}: {why}" for why, flows in reasons.items())
 
 
+def windows_error(code: int, kind: str | None = None) -> tuple[str, str]:
+    """A Windows error's short title and, for a finding kind, how that kind causes it (rules/windows_errors.yaml)."""
+    entry = catalogue().get(code)
+    if entry is None:
+        return "", ""
+    why = next((cause.why for cause in entry.network_causes if kind in cause.kinds), "") if kind else ""
+    return entry.title, " ".join(why.split())
+
+
 def windows_text(codes: list[int]) -> str:
-    return ", ".join(f"{code} ({WINDOWS_ERRORS[code]})" if code in WINDOWS_ERRORS else str(code) for code in codes)
+    return ", ".join(f"{code} ({title})" if (title := windows_error(code)[0]) else str(code) for code in codes)
 
 
 def render(result: AuditResult) -> str:
