@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from auditor import __version__
 from auditor.snapshot import SnapshotError
@@ -286,6 +287,33 @@ def explain(
         raise typer.Exit(EXIT_FINDINGS)
     if not allow_unknown and any(m.finding.check.kind == "unknown-flow" for m in result.matches):
         raise typer.Exit(EXIT_UNKNOWN)
+
+
+@app.command("fix-plan")
+def fix_plan(
+    snapshot: Annotated[Path, typer.Argument(help="Snapshot directory.")],
+    network: Annotated[str | None, typer.Option("--network", help="Only this network (id or name).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="audit.yaml (default: SNAPSHOT/audit.yaml).")] = None,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = TextOrJson.text,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+) -> None:
+    """The smallest change that fixes each blocking or split finding: Dashboard API bodies, ASA/IOS lines,
+    load-balancer commands. Printed, never applied; re-audited in memory. Exits 1 when a finding has no
+    verified plan."""
+    _silence_libraries()
+    from auditor import fixplan
+
+    try:
+        result = fixplan.fix_plan(snapshot, config, network)
+    except SnapshotError as exc:
+        raise _input_error(str(exc)) from None
+    except LookupError as exc:
+        raise _input_error(str(exc.args[0])) from None
+    if fmt is TextOrJson.json:
+        _write_body(fixplan.render_json(result), output)
+    else:
+        _print_lines([escape(line) for line in fixplan.text_lines(result)], output)
+    raise typer.Exit(EXIT_OK if all(p.verified for p in result.plans) else EXIT_FINDINGS)
 
 
 def _mount_collect() -> None:
