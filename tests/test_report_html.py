@@ -404,9 +404,10 @@ class _FakeBalancer(Device):
         return [self.hop]
 
 
-def _deny(position: int, proto: str, port: int, text: str, origin: Origin) -> Rule:
+def _deny(position: int, proto: str, port: int, text: str, origin: Origin, source: str | None = None) -> Rule:
     server = [address_interval("198.51.100.10")]
-    return Rule(position, Action.DENY, PacketSet.flow([ANY_ADDR], server, PROTO_NUMBERS[proto], port), text, "", origin)
+    sources = [address_interval(source)] if source else [ANY_ADDR]
+    return Rule(position, Action.DENY, PacketSet.flow(sources, server, PROTO_NUMBERS[proto], port), text, "", origin)
 
 
 def test_picture_shows_internet_and_load_balancer() -> None:
@@ -439,6 +440,31 @@ def test_picture_shows_internet_and_load_balancer() -> None:
     dom = parse(render_format(result, "html"))
     assert len(pictures(dom)) == 2
     assert dom.all("g", data_kind="lb", data_state="deny", data_mark="blocks here")
+
+
+def test_partial_picture_marks_the_hop_and_keeps_the_path_going() -> None:
+    """Blocked for some sources only: the hop is marked, and the allowed part still reaches the server."""
+    server = VpnServer("corp-vpn", "198.51.100.10", ["sstp"])
+    rules = RuleList("mx", [_deny(4, "tcp", 443, "deny tcp 10.9.0.0/25 -> any:443", Origin("mx.json", 3),
+                                  source="10.9.0.0/25")],
+                     Rule(5, Action.PERMIT, ALL, "default rule: allow any", synthetic=True))
+    mx = FilterHop("Branch / MX", "mx-l3", Origin("mx.json"), rules)
+    role = Role("vlan", "Users", "N_9", "Branch", None,
+                variants=[Variant("VLAN 9", [address_interval("10.9.0.0/24")], [mx])])
+    model = Model(snapshot="b", networks=[NetworkModel("N_9", "Branch", None, roles=[role])], servers=[server])
+    path = PathResult(role, server, "sstp", trace_role(role, server, Flow.parse("tcp/443"), []))
+    assert path.verdict == "partial"
+    result = AuditResult("b", "2025-01-01T00:00:00+00:00", model, [path], [], load_protocols())
+    (picture,) = build_pictures(result)[0]
+    assert [(n.kind, n.state, n.mark) for n in picture.nodes] == [
+        ("role", "role", ""), ("hop", "partial", "partly blocks"), ("internet", "internet", ""),
+        ("server", "server", "")]
+    assert [e.cut for e in picture.edges] == [False, False, False]
+    assert "10.9.0.0/25" in picture.why and picture.rule is not None and picture.rule.label == "rule 4"
+    dom = parse(render_format(result, "html"))
+    (figure,) = pictures(dom)
+    assert figure.attrs["data-verdict"] == "partial"
+    assert "◐ partial" in squash(figure.one("figcaption").text())
 
 
 # ---------------------------------------------------------------------------------------------------------
