@@ -72,18 +72,22 @@ class Workspace:
 
 
 class RowTracker:
-    """Finds a row of an original rules array in the working copy after earlier edits moved it.
+    """Finds a row of a rules array, by the index the audited model gave it, in the working copy after edits
+    of the same round moved it.
 
-    Working rows are deep copies; the tracker pairs them with the original rows once (same positions), then
-    follows them by identity through inserts and moves.
+    The model of round k was built from the working copy as it stood when round k began, so indexes refer to
+    that state: the tracker records the list once per round (before the round edits it) and follows rows by
+    identity from there.
     """
 
     def __init__(self) -> None:
-        self._lists: dict[tuple[str, Any], list[Any]] = {}
+        self._lists: dict[tuple[Any, ...], list[Any]] = {}
+        self.round = 0
 
     def row(self, key: tuple[str, Any], working: list[Any], index: int) -> Any:
+        key = (*key, self.round)
         if key not in self._lists:
-            self._lists[key] = list(working)  # the working list as first seen: original order
+            self._lists[key] = list(working)  # the list as the audited model saw it
         return self._lists[key][index]
 
 
@@ -171,6 +175,11 @@ class PlanContext:
     workspace: Workspace
     changes: dict[str, Change]
     tracker: RowTracker = field(default_factory=RowTracker)
+    round: int = 0  # the audited model of round k was built from the working copy as round k began
+
+    def base_text(self, rel: str) -> str:
+        """A text file as the audited model of this round read it (origins' line numbers refer to it)."""
+        return self.workspace.state.setdefault(("base-text", rel, self.round), self.workspace.text(rel))
 
     def change(self, key: str, **fields: Any) -> Change:
         """The change for a resource, created on first use (later findings add to it)."""
@@ -261,6 +270,7 @@ def fix_plan(snapshot_dir: Path, config_path: Path | None = None, network: str |
         if not open_plans:
             break
         ctx.result = current
+        ctx.round = ctx.tracker.round = round_number
         for plan in open_plans:
             finding = _same_finding(current, plan.finding) if round_number else plan.finding
             if finding is None:

@@ -62,21 +62,24 @@ class CiscoPlanner:
             return None
         cfg = device.config
         rel = cfg.path
-        original = (ctx.workspace.snapshot.read_text(rel) or "").splitlines()
+        original = ctx.base_text(rel).splitlines()
         done: set[str] = ctx.workspace.state.setdefault(("cisco-aces", rel, acl, rule.origin), set())
         aces = [ace for ace in _aces(blocked) if ace not in done]
         if not aces:
             return [ctx.change(f"{device.name} access-list {acl}", vendor=f"cisco-{cfg.platform}",
-                               device=device.name, file=rel)]
+                               device=f"{device.name} access-list {acl}", file=rel)]
         done.update(aces)
+        state = ctx.workspace.state
         if cfg.platform == "asa":
-            commands, edit = _asa(original, acl, rule, aces, ctx.workspace.state)
+            commands, edit = _asa(original, acl, rule, aces, state, ctx.round)
         else:
-            commands, edit = _ios(original, acl, rule, aces, device, ctx.workspace.state)
+            commands, edit = _ios(original, acl, rule, aces, device, state)
         _apply(ctx, rel, edit)
         where = "at the end of the list" if rule.synthetic else f"above line {rule.position} ({rule.text})"
-        change = ctx.change(f"{device.name} access-list {acl}", vendor=f"cisco-{cfg.platform}", device=device.name,
-                            file=rel)
+        change = ctx.change(f"{device.name} access-list {acl}", vendor=f"cisco-{cfg.platform}",
+                            device=f"{device.name} access-list {acl}", file=rel)
+        if commands and commands[0].startswith("ip access-list extended ") and commands[0] in change.lines:
+            commands = commands[1:]  # already in configuration mode for this list
         change.summaries.append(f"permit {', '.join(blocked.flows)} to {_destination(blocked)} in access-list "
                                 f"{acl} {where} (for {blocked.server.name})")
         change.lines.extend(commands)
@@ -95,8 +98,9 @@ def _acl_name(device: Any, rule: Rule, stage: str) -> str | None:
 
 
 def _apply(ctx: PlanContext, rel: str, edit: Edit) -> None:
-    """Insert lines into the working text before an original line, after what earlier edits put there."""
-    inserted: dict[int, int] = ctx.workspace.state.setdefault(("cisco-inserted", rel), {})
+    """Insert lines into the working text before a line of the round's base text, after what earlier edits of
+    the round put there."""
+    inserted: dict[int, int] = ctx.workspace.state.setdefault(("cisco-inserted", rel, ctx.round), {})
     line, new = edit
     text = ctx.workspace.text(rel).splitlines()
     at = line - 1 + sum(n for where, n in inserted.items() if where <= line)
@@ -105,16 +109,18 @@ def _apply(ctx: PlanContext, rel: str, edit: Edit) -> None:
     ctx.workspace.set_text(rel, "\n".join(text) + "\n")
 
 
-def _asa(original: list[str], acl: str, rule: Rule, aces: list[str], state: dict) -> tuple[list[str], Edit]:
+def _asa(original: list[str], acl: str, rule: Rule, aces: list[str], state: dict,
+         round_number: int) -> tuple[list[str], Edit]:
     prefix = f"access-list {acl} "
     entries = [f"access-list {acl} extended {ace}" for ace in aces]
     if rule.synthetic or rule.origin is None or rule.origin.line is None:
         last = max((i + 1 for i, line in enumerate(original) if line.startswith(prefix)), default=len(original))
         return entries, (last + 1, entries)
     # ASA numbers every line of an access-list, remarks included; earlier edits above this deny moved it down.
-    before = state.setdefault(("asa-above", acl, rule.origin.line), 0)
+    key = ("asa-above", acl, rule.origin.line, round_number)
+    before = state.setdefault(key, 0)
     number = sum(1 for line in original[:rule.origin.line] if line.startswith(prefix)) + before
-    state[("asa-above", acl, rule.origin.line)] = before + len(aces)
+    state[key] = before + len(aces)
     commands = [f"access-list {acl} line {number + i} extended {ace}" for i, ace in enumerate(aces)]
     return commands, (rule.origin.line, entries)
 
@@ -152,7 +158,9 @@ def _ios(original: list[str], acl: str, rule: Rule, aces: list[str], device: Any
         commands.insert(0, f"ip access-list resequence {acl} 100 100")
         deny_seq, previous = ordinal * 100, (ordinal - 1) * 100
         free = [n for n in range(previous + 1, deny_seq) if n not in used]
-    picks = free[-len(aces):]
+    picks = free[:len(aces)]  # lowest free numbers: entries keep the order they are written in
     used.update(picks)
     commands += [f" {n} {ace}" for n, ace in zip(picks, aces, strict=True)]
+    if not numbered:
+        entries = [f" {n} {ace}" for n, ace in zip(picks, aces, strict=True)]
     return commands, (rule.origin.line, entries)
