@@ -380,6 +380,18 @@ def test_fully_allowed_network_is_one_compact_row(tmp_path: Path) -> None:
     assert not [p for p in pictures(dom) if p.attrs["data-network"] == NET["HQ"]]
 
 
+def test_roles_from_audit_yaml_sources_get_their_own_filter_entry(tmp_path: Path) -> None:
+    config = tmp_path / "audit.yaml"
+    config.write_text("vpn_servers:\n  - {name: corp-vpn, address: 198.51.100.10, protocols: [ikev2, sstp]}\n"
+                      "sources:\n  - {name: branch-lan, prefixes: [192.168.10.0/24]}\n", encoding="utf-8")
+    dom = parse(render_format(run_audit(DEMO, config), "html"))
+    group = dom.one("tbody", data_network="_sources")
+    assert "source branch-lan" in squash(group.text()) and group.attrs["data-worst"] == "allowed"
+    assert ("_sources", "sources (audit.yaml)") in [(o.attrs["value"], squash(o.text())) for o in dom.all("option")]
+    heads = [squash(th.text()) for th in dom.one("thead").all("th")]
+    assert heads == ["Role", "IKEv2 corp-vpn", "SSTP corp-vpn"]
+
+
 def test_cli_html(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     run = CliRunner().invoke(app, ["audit", str(DEMO), "--format", "html", "-o", str(out)])

@@ -36,6 +36,8 @@ from auditor.report.markdown import deciding, windows_error
 from auditor.trace import FlowTrace, HopTrace, PathResult
 
 VERDICTS = ("allowed", "blocked", "partial", "unknown")
+# Roles from audit.yaml `sources` belong to no Meraki network; they get a filter entry of their own.
+SOURCES_ID, SOURCES = "_sources", "sources (audit.yaml)"
 VERDICT_SYMBOL = {"allowed": "✓", "blocked": "✗", "partial": "◐", "unknown": "?"}
 _RANK = {"allowed": 0, "unknown": 1, "partial": 2, "blocked": 3}
 
@@ -305,7 +307,7 @@ def build_pictures(result: AuditResult) -> tuple[list[Picture], dict[tuple, str]
         picture = pictures.get(key)
         role = path.role
         if picture is None:
-            picture = Picture(f"path-{len(pictures) + 1}", role.network_id or "", role.network_name or "sources",
+            picture = Picture(f"path-{len(pictures) + 1}", role.network_id or SOURCES_ID, role.network_name or SOURCES,
                               path.server.name, path.verdict, variant=path.trace.variant)
             # The deciding rule is drawn and printed already; the sentence adds something only when the
             # flow is partly blocked (which sources) or undecided (why).
@@ -350,10 +352,10 @@ def build_matrix(result: AuditResult, anchors: dict[tuple, str]) -> tuple[list[C
     blocks: dict[str, NetworkBlock] = {net.id: NetworkBlock(net.id, net.name) for net in result.model.networks}
     rows: dict[Role, Row] = {}
     for (role, server, protocol), paths in protocol_groups(result.paths).items():
-        net_id = role.network_id or ""
+        net_id = role.network_id or SOURCES_ID
         block = blocks.get(net_id)
         if block is None:
-            block = blocks[net_id] = NetworkBlock(net_id, role.network_name or "sources (audit.yaml)")
+            block = blocks[net_id] = NetworkBlock(net_id, role.network_name or SOURCES)
         row = rows.get(role)
         if row is None:
             row = rows[role] = Row(role, role_label(role), [None] * len(columns), "allowed")
