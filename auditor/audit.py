@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor import __version__
-from auditor.adapters import load_devices_and_networks
+from auditor.adapters import iter_networks, load_devices, load_devices_and_networks
 from auditor.checks import AuditContext, Finding, Protocol, load_protocols, run_checks
 from auditor.config import AuditConfig, load_config
 from auditor.graph import build_graph, devices_in_front, server_side_hops
-from auditor.model import DataGap, Model, Role, RuleList, Variant, VpnServer
+from auditor.model import DataGap, Hop, Model, Role, RuleList, Variant, VpnServer
 from auditor.packets import ANY_ADDR, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, PathResult, flow_packets, trace_role
@@ -35,7 +35,8 @@ class AuditResult:
         return out
 
 
-def load_model(snapshot: Snapshot, config: AuditConfig) -> Model:
+def new_model(snapshot: Snapshot, config: AuditConfig) -> Model:
+    """A model with servers, audit.yaml sources and scope, before any adapter has run."""
     model = Model(snapshot=str(snapshot.root))
     for server in config.vpn_servers:
         model.servers.append(VpnServer(server.name, server.address, [p.lower() for p in server.protocols],
@@ -45,10 +46,15 @@ def load_model(snapshot: Snapshot, config: AuditConfig) -> Model:
         role.variants = [Variant(source.enters or "internet",
                                  [address_interval(p) for p in source.prefixes], [])]
         model.extra_roles.append(role)
-    load_devices_and_networks(snapshot, model)
     if config.scope.networks:
-        wanted = {n.lower() for n in config.scope.networks}
-        model.networks = [n for n in model.networks if n.id.lower() in wanted or n.name.lower() in wanted]
+        model.scope = {n.lower() for n in config.scope.networks}
+    return model
+
+
+def load_model(snapshot: Snapshot, config: AuditConfig) -> Model:
+    """The whole model at once (for callers that compare or edit models; audits stream instead)."""
+    model = new_model(snapshot, config)
+    load_devices_and_networks(snapshot, model)
     return model
 
 
@@ -73,8 +79,28 @@ def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[tupl
     return keys
 
 
+def _trace_roles(roles: list[Role], model: Model, protocols: dict[str, Protocol],
+                 server_sides: dict[str, list[Hop]]) -> list[PathResult]:
+    paths: list[PathResult] = []
+    cache: dict = {}  # per network: hop ids are stable while its hops are alive
+    for server in model.servers:
+        for role in roles:
+            traced: dict[str, FlowTrace] = {}
+            for protocol_name in server.protocols:
+                protocol = protocols[protocol_name.lower()]
+                for flow in protocol.flows:
+                    key = str(flow)
+                    if key not in traced:
+                        traced[key] = trace_role(role, server, flow, server_sides[server.name], cache)
+                    paths.append(PathResult(role, server, protocol.name, traced[key]))
+    return paths
+
+
 def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
-              config: AuditConfig | None = None) -> AuditResult:
+              config: AuditConfig | None = None, keep_model: bool = True) -> AuditResult:
+    """Audit a snapshot. Networks are built, traced and checked one at a time; with keep_model=False each
+    network's evaluation state (raw rows, caches) is freed once it is done, which keeps memory flat for
+    orgs of thousands of networks (traces and the rules that decided them stay)."""
     snapshot = Snapshot(snapshot_dir)
     config = config or resolve_config(snapshot, config_path)
     overrides = {name: p.model_dump(exclude_none=True) for name, p in config.protocols.items()}
@@ -88,26 +114,27 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                 raise SnapshotError("audit.yaml", f"server '{server.name}' names unknown protocol '{name}' "
                                                   f"(known: {', '.join(sorted(protocols))})")
     RuleList.prime_keys = tuple(_flow_keys(protocols, config))
-    model = load_model(snapshot, config)
-    graph = build_graph(model)
-    paths: list[PathResult] = []
-    cache: dict = {}  # hop objects live as long as the model, so their ids are stable keys
+    model = new_model(snapshot, config)
+    load_devices(snapshot, model)
+    graph = build_graph(model)  # servers and the devices in front of them; networks stream past it
+    server_sides: dict[str, list[Hop]] = {}
     for server in model.servers:
-        problems = devices_in_front(model, server)[1]
-        model.gaps.extend(DataGap("audit.yaml", p) for p in problems)
+        model.gaps.extend(DataGap("audit.yaml", p) for p in devices_in_front(model, server)[1])
         branches = server_side_hops(graph, server)
-        server_side = branches[0] if branches else []
-        roles = [r for net in model.networks for r in net.roles] + model.extra_roles
-        for role in roles:
-            traced: dict[str, FlowTrace] = {}
-            for protocol_name in server.protocols:
-                protocol = protocols[protocol_name.lower()]
-                for flow in protocol.flows:
-                    key = str(flow)
-                    if key not in traced:
-                        traced[key] = trace_role(role, server, flow, server_side, cache)
-                    paths.append(PathResult(role, server, protocol.name, traced[key]))
-    ctx = AuditContext(model, paths, protocols)
-    findings = run_checks(ctx)
+        server_sides[server.name] = branches[0] if branches else []
+    paths: list[PathResult] = []
+    findings: list[Finding] = []
+    for net in iter_networks(snapshot, model):
+        net_paths = _trace_roles(net.roles, model, protocols, server_sides)
+        view = Model(model.snapshot, [net], model.servers, devices=model.devices)
+        findings.extend(run_checks(AuditContext(view, net_paths, protocols), scope="network"))
+        paths.extend(net_paths)
+        if not keep_model:
+            net.release()
+    source_paths = _trace_roles(model.extra_roles, model, protocols, server_sides)
+    sources_view = Model(model.snapshot, [], model.servers, extra_roles=model.extra_roles, devices=model.devices)
+    findings.extend(run_checks(AuditContext(sources_view, source_paths, protocols), scope="network"))
+    paths.extend(source_paths)
+    findings.extend(run_checks(AuditContext(model, paths, protocols), scope="global"))
     return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
                        findings, protocols)

@@ -32,6 +32,9 @@ class CheckMeta:
     title: str
     windows_errors: tuple[int, ...] = ()
     remediation: str = ""  # default text; findings usually refine it with the rule to change
+    # "network": run once per network with only that network's paths and model (lets large orgs stream);
+    # "global": run once at the end with every path and the whole model (devices, cross-network checks).
+    scope: str = "global"
 
 
 @dataclass(slots=True)
@@ -142,8 +145,10 @@ def load_checks() -> tuple[tuple[CheckMeta, CheckFunction], ...]:
     return tuple(found)
 
 
-def run_checks(ctx: AuditContext) -> list[Finding]:
+def run_checks(ctx: AuditContext, scope: str | None = None) -> list[Finding]:
+    """Run the catalogue's checks of one scope ("network" or "global"), or all of them."""
     findings: list[Finding] = []
-    for _meta, run in load_checks():
-        findings.extend(run(ctx))
+    for meta, run in load_checks():
+        if scope is None or meta.scope == scope:
+            findings.extend(run(ctx))
     return findings

@@ -112,7 +112,7 @@ def audit(
     if snapshot is None:
         raise _usage_error("give a SNAPSHOT directory or --org")
     try:
-        result = run_audit(snapshot, config)
+        result = run_audit(snapshot, config, keep_model=False)
     except SnapshotError as exc:
         raise _usage_error(str(exc)) from None
     _render(result, fmt, output)

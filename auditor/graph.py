@@ -61,7 +61,12 @@ def build_graph(model: Model) -> nx.DiGraph:
                 graph.add_edge(previous, node)
                 previous = node
         graph.add_edge(previous, server_node(server))
-    roles = [role for net in model.networks for role in net.roles] + model.extra_roles
+    add_roles(graph, [role for net in model.networks for role in net.roles] + model.extra_roles)
+    return graph
+
+
+def add_roles(graph: nx.DiGraph, roles: list[Role]) -> None:
+    """Role variants and their client-side hops, joined to the internet node."""
     for role in roles:
         for variant in role.variants:
             start = role_node(role, variant.label)
@@ -73,7 +78,6 @@ def build_graph(model: Model) -> nx.DiGraph:
                 graph.add_edge(previous, node)
                 previous = node
             graph.add_edge(previous, INTERNET)
-    return graph
 
 
 def server_side_hops(graph: nx.DiGraph, server: VpnServer) -> list[list[Hop]]:

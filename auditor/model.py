@@ -268,6 +268,17 @@ class RuleList:
         self._cache[packets] = result
         return result
 
+    def release(self) -> None:
+        """Drop what only evaluation needs (raw rows, parsed-row cache, indexes, memo) once a network is
+        audited; rules that decided something stay referenced by the traces."""
+        self._cache.clear()
+        self._index.clear()
+        self._built.clear()
+        self._rows = None
+        self._parts = None
+        if self._rules is None:
+            self._rules = []
+
     def __len__(self) -> int:
         if self._rules is None and self._rows is not None:
             return len(self._rows.keys)
@@ -327,6 +338,9 @@ class Hop:
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Free evaluation state after the audit of a network; the hop stays describable."""
+
 
 @dataclass(eq=False)
 class FilterHop(Hop):
@@ -335,6 +349,10 @@ class FilterHop(Hop):
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         assert self.rules is not None
         return self.rules.evaluate(packets)
+
+    def release(self) -> None:
+        if self.rules is not None:
+            self.rules.release()
 
 
 @dataclass(eq=False)
@@ -375,6 +393,10 @@ class AmbiguousHop(Hop):
 
     readings: dict[str, RuleList] = field(default_factory=dict)
     why: str = ""
+
+    def release(self) -> None:
+        for rules in self.readings.values():
+            rules.release()
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         names = list(self.readings)
@@ -467,6 +489,14 @@ class NetworkModel:
     gaps: list[DataGap] = field(default_factory=list)
     rule_lists: list[tuple[Hop, RuleList]] = field(default_factory=list)  # for rule-level checks
 
+    def release(self) -> None:
+        """After this network is audited: free evaluation state of its hops (large orgs stream through)."""
+        for role in self.roles:
+            for variant in role.variants:
+                for hop in variant.hops:
+                    hop.release()
+        self.rule_lists = []
+
 
 @dataclass(eq=False)
 class VpnServer:
@@ -504,6 +534,7 @@ class Model:
     networks: list[NetworkModel] = field(default_factory=list)
     servers: list[VpnServer] = field(default_factory=list)
     extra_roles: list[Role] = field(default_factory=list)  # audit.yaml `sources`
+    scope: set[str] | None = None  # network ids or names (lower case) to load; None: all
     # Server-side devices (Cisco perimeter, load balancers) by name ("cisco/hq-asa"); the graph places
     # them in front of each server by audit.yaml `path`, else by `Device.owns`, ordered by `tier`.
     devices: dict[str, Device] = field(default_factory=dict)

@@ -24,7 +24,7 @@ import json, resource, sys, time
 from auditor.audit import run_audit
 from auditor.report.json_report import report_dict
 start = time.perf_counter()
-result = run_audit(sys.argv[1])
+result = run_audit(sys.argv[1], keep_model=False)
 audited = time.perf_counter() - start
 report = json.dumps(report_dict(result))
 total = time.perf_counter() - start

@@ -7,9 +7,10 @@ vendor is adding an entry here and a module beside this one; nothing else change
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from typing import Protocol
 
-from auditor.model import Model
+from auditor.model import Model, NetworkModel
 from auditor.snapshot import Snapshot
 
 
@@ -35,7 +36,27 @@ def adapter_for(folder: str) -> Adapter:
     return getattr(importlib.import_module(module_name), class_name)()
 
 
+def _present(snapshot: Snapshot) -> list[tuple[str, Adapter]]:
+    return [(folder, adapter_for(folder)) for folder in ADAPTERS if snapshot.path(folder).exists()]
+
+
+def load_devices(snapshot: Snapshot, model: Model) -> None:
+    """Load every adapter that contributes devices (not networks): these must be in place before tracing."""
+    for _folder, adapter in _present(snapshot):
+        if not hasattr(adapter, "iter_networks"):
+            adapter.load(snapshot, model)
+
+
+def iter_networks(snapshot: Snapshot, model: Model) -> Iterator[NetworkModel]:
+    """Networks one at a time (each also appended to model.networks), so an audit can trace and release
+    each before building the next."""
+    for _folder, adapter in _present(snapshot):
+        stream = getattr(adapter, "iter_networks", None)
+        if stream is not None:
+            yield from stream(snapshot, model)
+
+
 def load_devices_and_networks(snapshot: Snapshot, model: Model) -> None:
-    for folder in ADAPTERS:
-        if snapshot.path(folder).exists():
-            adapter_for(folder).load(snapshot, model)
+    load_devices(snapshot, model)
+    for _network in iter_networks(snapshot, model):
+        pass

@@ -9,6 +9,7 @@ readings and the trace reports unknown wherever they disagree.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -82,6 +83,10 @@ class _Vlan:
 
 class MerakiAdapter:
     def load(self, snapshot: Snapshot, model: Model) -> None:
+        for _network in self.iter_networks(snapshot, model):
+            pass
+
+    def iter_networks(self, snapshot: Snapshot, model: Model) -> Iterator[NetworkModel]:
         orgs = snapshot.read_json("meraki/organizations.json")
         org_ids: list[str] = []
         if orgs is not None:
@@ -96,9 +101,9 @@ class MerakiAdapter:
                 "meraki/organizations.json")))
         dns = {s.fqdn.lower(): [address_interval(s.address)] for s in model.servers if s.fqdn}
         for org_id in org_ids:
-            self._load_org(snapshot, model, org_id, dns)
+            yield from self._load_org(snapshot, model, org_id, dns)
 
-    def _load_org(self, snapshot: Snapshot, model: Model, org_id: str, dns: dict) -> None:
+    def _load_org(self, snapshot: Snapshot, model: Model, org_id: str, dns: dict) -> Iterator[NetworkModel]:
         base = f"meraki/organizations/{org_id}"
         networks = snapshot.read_json(f"{base}/networks.json")
         if networks is None:
@@ -112,8 +117,11 @@ class MerakiAdapter:
                 raise SnapshotError(f"{base}/networks.json", f"network [{index}] has no 'id'")
             net = NetworkModel(str(raw["id"]), str(raw.get("name") or raw["id"]), org_id,
                                product_types=[str(p) for p in raw.get("productTypes") or []])
+            if model.scope is not None and net.id.lower() not in model.scope and net.name.lower() not in model.scope:
+                continue
             model.networks.append(net)
             _NetworkBuilder(snapshot, net, org, dns).build()
+            yield net
 
     def _org_data(self, snapshot: Snapshot, base: str) -> _OrgData:
         objects_rel, groups_rel = f"{base}/policyObjects.json", f"{base}/policyObjects/groups.json"

@@ -14,6 +14,7 @@ CHECK = CheckMeta(
     title="VPN flow blocked",
     windows_errors=(809, 800),
     remediation="Allow the blocked flow above the deciding rule.",
+    scope="network",
 )
 
 

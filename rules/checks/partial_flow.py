@@ -14,6 +14,7 @@ CHECK = CheckMeta(
     title="VPN flow blocked for some sources",
     windows_errors=(809, 800),
     remediation="Allow the flow for the blocked sources above the deciding rule.",
+    scope="network",
 )
 
 

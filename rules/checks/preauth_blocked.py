@@ -14,6 +14,7 @@ CHECK = CheckMeta(
     title="Captive portal blocks VPN before sign-on",
     windows_errors=(809,),
     remediation="Add the VPN server to the walled garden, or let non-HTTP traffic pass before sign-on.",
+    scope="network",
 )
 
 

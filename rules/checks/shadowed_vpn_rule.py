@@ -15,6 +15,7 @@ CHECK = CheckMeta(
     title="VPN allow rule shadowed by an earlier deny",
     windows_errors=(809,),
     remediation="Move the allow rule above the deny that shadows it, or narrow the deny.",
+    scope="network",
 )
 
 

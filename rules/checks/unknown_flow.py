@@ -14,6 +14,7 @@ CHECK = CheckMeta(
     title="VPN flow cannot be decided from the configuration",
     windows_errors=(809,),
     remediation="Collect the missing data or resolve the ambiguity named in the reason, then audit again.",
+    scope="network",
 )
 
 
