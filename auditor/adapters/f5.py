@@ -474,6 +474,9 @@ def _object_key(words: list[str]) -> tuple[tuple[str, ...], str]:
 def config_from_tmsh(text: str, path: str) -> F5Config:
     config = F5Config(path)
     for node in parse_tmsh(text, path):
+        if not node.words:  # a block without a header names no object
+            config.issues.append(ParseIssue(Origin(path, line=node.line), "{ ... }", "block without a name"))
+            continue
         kind, name = _object_key(node.words)
         block = _block_from_node(node) if node.children is not None else Block(line=node.line)
         config.add(kind, name, block, Origin(path, line=node.line))
