@@ -27,6 +27,8 @@ ADAPTERS: dict[str, str] = {
     "f5": "auditor.adapters.f5:F5Adapter",
     "kemp": "auditor.adapters.kemp:KempAdapter",
     "netscaler": "auditor.adapters.netscaler:NetScalerAdapter",
+    "keepalived": "auditor.adapters.ipvs:KeepalivedAdapter",
+    "ipvs": "auditor.adapters.ipvs:IpvsadmAdapter",
     "cisco": "auditor.adapters.cisco:CiscoAdapter",
 }
 
