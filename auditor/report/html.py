@@ -206,8 +206,10 @@ class _Planner:
         """Planned hops and how many of them are on the client side (before the internet)."""
         trace = path.trace
         variant = next((v for v in path.role.variants if v.label == trace.variant), None)
-        client = list(variant.hops) if variant is not None else [h.hop for h in trace.hops]
-        return client + self.server_side(path.server), len(client)
+        visited = [record.hop for record in trace.hops]
+        client = list(variant.hops) if variant is not None else visited
+        planned = client + self.server_side(path.server)
+        return visited + planned[len(visited):], len(client)  # what the trace saw wins over the plan
 
 
 def _signature(path: PathResult, planned: list[Hop]) -> tuple:
@@ -324,14 +326,10 @@ def build_pictures(result: AuditResult) -> tuple[list[Picture], dict[tuple, str]
         title = spec.title if spec else path.protocol
         if title not in picture.protocols:
             picture.protocols.append(title)
-        anchors[(role.key, path.server.name, path.protocol)] = picture.anchor
-    ordered = sorted(pictures.values(), key=lambda p: (_network_order(result).get(p.network_id, 1 << 30),
-                                                        -_RANK[p.verdict]))
+        anchors.setdefault((role.key, path.server.name, path.protocol), picture.anchor)  # first failing flow
+    order = {net.id: i for i, net in enumerate(result.model.networks)}
+    ordered = sorted(pictures.values(), key=lambda p: (order.get(p.network_id, len(order)), -_RANK[p.verdict]))
     return ordered, anchors
-
-
-def _network_order(result: AuditResult) -> dict[str, int]:
-    return {net.id: i for i, net in enumerate(result.model.networks)}
 
 
 # ---------------------------------------------------------------------------------------------------------
