@@ -81,6 +81,11 @@ class Backend:
     origin: Origin | None = None
     fqdn: str | None = None
 
+    @property
+    def node(self) -> str:
+        """What identifies the backend machine: its address, else the name it is known by."""
+        return self.address or self.fqdn or self.name
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address or self.fqdn, "port": self.port,
                 "weight": self.weight, "enabled": self.enabled, "origin": origin_text(self.origin)}
@@ -233,7 +238,8 @@ class VirtualService:
         return (prefix, source, 0 if self.ports is None else 1, 0 if self.protocol is None else 1)
 
     def node_addresses(self) -> set[str]:
-        return {b.address for b in self.backends if b.enabled and b.address is not None}
+        """Backend machines (addresses; names where no address is known), for comparing two services."""
+        return {b.node for b in self.backends if b.enabled}
 
     def unresolved_backends(self) -> list[Backend]:
         return [b for b in self.backends if b.enabled and b.address is None]
@@ -484,6 +490,9 @@ def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, 
     nodes_a, nodes_b = a.node_addresses(), b.node_addresses()
     if nodes_a != nodes_b:
         diff = {"only_udp_500": sorted(nodes_a - nodes_b), "only_udp_4500": sorted(nodes_b - nodes_a)}
+    elif len(nodes_a) == 1:  # nothing to choose between: both ports can only reach that node
+        (node,) = nodes_a
+        return STICKY, f"{a.name} and {b.name} each have one backend, the same node ({node})", "", diff
     if pa.kind == SOURCE_IP and pb.kind == SOURCE_IP:
         shared = _shares(a, b)
         if shared:
@@ -562,8 +571,8 @@ def _scopes_reach(a: VirtualService, b: VirtualService) -> bool:
     return True
 
 
-def _ordered_backends(svc: VirtualService) -> list[tuple[str | None, int | None]]:
-    return [(bk.address, bk.weight) for bk in svc.backends if bk.enabled]
+def _ordered_backends(svc: VirtualService) -> list[tuple[str, int | None]]:
+    return [(bk.node, bk.weight) for bk in svc.backends if bk.enabled]
 
 
 def _diff_text(diff: dict[str, list[str]]) -> str:
