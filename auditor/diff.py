@@ -97,6 +97,7 @@ class DiffResult:
     audited_networks: list[str] | None  # None: everything was audited (a change of global reach)
     changes: list[VerdictChange]
     notes: list[str] = field(default_factory=list)
+    findings: list[Any] = field(default_factory=list)  # FindingChange: device-level findings new or resolved
 
     @property
     def regressions(self) -> list[VerdictChange]:
@@ -111,6 +112,7 @@ class DiffResult:
             "changed_files": [{"file": f, "change": s} for f, s in sorted(self.changed_files.items())],
             "notes": self.notes,
             "changes": [c.to_json() for c in self.changes],
+            "findings": [f.to_json() for f in self.findings],
         }
 
 
@@ -324,8 +326,18 @@ def diff_rule_lists(old: RuleList, new: RuleList, device: str, stage: str) -> li
         # mode change is the cause rather than row-by-row edits.
         a, b = [], []
     matcher = difflib.SequenceMatcher(None, [r.signature for r in a], [r.signature for r in b], autojunk=False)
-    blocks: list[tuple[list[_Row], list[_Row]]] = [
-        (a[i1:i2], b[j1:j2]) for op, i1, i2, j1, j2 in matcher.get_opcodes() if op != "equal"]
+    opcodes = matcher.get_opcodes()
+    blocks: list[tuple[list[_Row], list[_Row]]] = [(a[i1:i2], b[j1:j2]) for op, i1, i2, j1, j2 in opcodes
+                                                   if op != "equal"]
+    for op, i1, i2, j1, j2 in opcodes:
+        if op != "equal":
+            continue
+        for before, after in zip(a[i1:i2], b[j1:j2], strict=True):
+            if before.match != after.match:  # same words, other packets: an object or group it names changed
+                out.append((Cause(_rule_kind(stage, "rule-edited"), device, stage,
+                                  f"rule {after.position} ({after.text}) matches other packets now: an object, "
+                                  "group or name it refers to changed", _file_of(after.source),
+                                  old=before.json(), new=after.json()), before.match | after.match))
     # A signature that left one place and arrived at another was moved, not removed and added.
     used: set[int] = set()
     moved: list[tuple[_Row, _Row]] = []
@@ -386,21 +398,33 @@ def _readings(hop: Hop) -> dict[str, RuleList] | None:
 
 
 def _config_lines(hop: Hop) -> list[str]:
-    """A device-neutral rendering of a hop's configuration, for hops without rule lists (load balancers,
-    future device kinds): its fields, and the `describe()` of objects that offer one."""
+    """A device-neutral rendering of a hop's configuration, for hops without rule lists (NAT, load balancers,
+    future device kinds): the `describe()` of objects that offer one, rule texts, and plain values. Packet sets
+    and origins are left out: a line number that moved is not a configuration change."""
     lines: list[str] = []
 
-    def render(name: str, value: Any) -> None:
+    def render(name: str, value: Any, depth: int = 0) -> None:
+        if depth > 3 or value is None or callable(value):
+            return
         if hasattr(value, "describe") and callable(value.describe):
-            lines.append(f"{name}: {json.dumps(value.describe(), sort_keys=True, default=str)}")
+            described = value.describe()
+            if isinstance(described, dict):
+                described = {k: v for k, v in described.items() if k not in ("origin", "line", "lines")}
+            lines.append(f"{name}: {json.dumps(described, sort_keys=True, default=str)}")
+        elif isinstance(value, str | int | float | bool):
+            lines.append(f"{name}: {value}")
+        elif isinstance(value, Rule):
+            lines.append(f"{name}: {value.action.value} {value.text}")
         elif isinstance(value, list | tuple):
             for i, item in enumerate(value):
-                render(f"{name}[{i}]", item)
+                render(f"{name}[{i}]", item, depth + 1)
         elif hasattr(value, "services"):
             for svc in value.services:
-                render(f"{name}.service", svc)
-        elif not callable(value):
-            lines.append(f"{name}: {value!r}"[:400])
+                render(f"{name}.service", svc, depth + 1)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                if f.name not in ("origin", "match", "packets"):
+                    render(f"{name}.{f.name}", getattr(value, f.name), depth + 1)
 
     if dataclasses.is_dataclass(hop):
         for f in dataclasses.fields(hop):
@@ -488,6 +512,17 @@ def _role_hops(role: Role) -> dict[tuple[str, str], list[Hop]]:
     return out
 
 
+def _reached(trace: FlowTrace, into: dict[tuple[str, str], PacketSet]) -> dict[tuple[str, str], PacketSet]:
+    """Per layer, the packets that reached it in a trace (and in the traces of its variants)."""
+    for record in trace.hops:
+        layer = _layer(record.hop)
+        for seg in record.segments:
+            into[layer] = into.get(layer, EMPTY) | seg.packets
+    for variant in trace.variants:
+        _reached(variant, into)
+    return into
+
+
 def _packets(path: PathResult) -> PacketSet:
     addresses = [a for v in path.role.variants for a in v.addresses]
     return flow_packets(path.trace.flow, addresses, path.server) if addresses else EMPTY
@@ -497,24 +532,35 @@ class _Explainer:
     """Finds the configuration changes behind one verdict change; hop comparisons are cached because many
     paths cross the same enforcement points."""
 
-    def __init__(self, old: AuditResult, new: AuditResult, files: dict[str, str]) -> None:
+    def __init__(self, old: AuditResult, new: AuditResult, files: dict[str, str],
+                 roots: tuple[Path, Path] | None = None) -> None:
         self._cache: dict[tuple[int, int], list[tuple[Cause, PacketSet]]] = {}
         self._server_side_old = self._server_hops(old)
         self._server_side_new = self._server_hops(new)
         self.files = files
+        self.roots = roots
+
+    def file_causes(self, device: str, stage: str, origin: str | None) -> list[Cause]:
+        """The differing lines of a device's configuration files: what a person compares when the model has
+        no finer difference to name (load balancers, NAT, lines the parser keeps as text)."""
+        if self.roots is None:
+            return []
+        rels = [rel for rel in self.files if rel.startswith((f"{device}.", f"{device}/")) or rel == origin]
+        return [cause for rel in sorted(rels) if (cause := _text_cause(self.roots, rel, device, stage))]
 
     @staticmethod
     def _server_hops(result: AuditResult) -> dict[str, dict[tuple[str, str], list[Hop]]]:
+        """Per server, the hops of the devices in front of it, as the audit placed them (traces stop at the
+        first deny, so they cannot tell)."""
+        from auditor.graph import devices_in_front
+
         out: dict[str, dict[tuple[str, str], list[Hop]]] = {}
-        for path in result.paths:
-            if path.server.name in out:
-                continue
+        for server in result.model.servers:
             hops: dict[tuple[str, str], list[Hop]] = defaultdict(list)
-            variant_hops = {id(h) for v in path.role.variants for h in v.hops}
-            for record in path.trace.hops:
-                if id(record.hop) not in variant_hops:
-                    hops[_layer(record.hop)].append(record.hop)
-            out[path.server.name] = hops
+            for device in devices_in_front(result.model, server)[0]:
+                for hop in device.hops(server):
+                    hops[_layer(hop)].append(hop)
+            out[server.name] = hops
         return out
 
     def _compare(self, a: Hop, b: Hop) -> list[tuple[Cause, PacketSet]]:
@@ -533,6 +579,7 @@ class _Explainer:
                                 "role", f"the role exists only in the {side} snapshot"))
             return causes
         packets = _packets(old) | _packets(new)
+        reached = _reached(old.trace, _reached(new.trace, {}))
         quiet: list[Cause] = []
         causes.extend(self._role_changes(old.role, new.role))
         hops_a, hops_b = _role_hops(old.role), _role_hops(new.role)
@@ -549,11 +596,16 @@ class _Explainer:
                 la, lb = side_a.get(layer, []), side_b.get(layer, [])
                 if la and lb:
                     for a, b in zip(la, lb, strict=False):
-                        touching = [dataclasses.replace(c) for c, hit in self._compare(a, b) if hit.intersects(packets)]
-                        if touching and _same_behaviour(a, b, packets):
+                        # what reached this point in either trace (NAT may have rewritten it); else the flow
+                        here = reached.get(layer, packets)
+                        touching = [dataclasses.replace(c) for c, hit in self._compare(a, b) if hit.intersects(here)]
+                        same = _same_behaviour(a, b, here)
+                        if touching and same:
                             quiet.extend(touching)  # edited, but this flow is treated as before
-                        else:
+                        elif touching:
                             causes.extend(touching)
+                        elif not same:
+                            causes.extend(self.file_causes(b.device, b.stage, b.origin.path if b.origin else None))
                     for extra in la[len(lb):]:
                         causes.append(Cause("hop-removed", extra.device, extra.stage,
                                             f"{extra.device} ({extra.stage}) is no longer on the path"))
@@ -567,6 +619,12 @@ class _Explainer:
                     causes.extend(Cause("hop-removed", h.device, h.stage,
                                         f"{h.device} ({h.stage}) is no longer on the path") for h in la)
         causes = causes or quiet  # nothing changed behaviour on its own: show every edit on the path
+        for cause in causes:
+            if cause.kind == "rule-edited" and cause.old and cause.new and cause.old.get("text") == \
+                    cause.new.get("text") and cause.file and cause.file in self.files and self.roots:
+                lines = _text_cause(self.roots, cause.file, cause.device, cause.stage)
+                if lines is not None:  # the definition that changed (object-group, object) is elsewhere
+                    cause.detail += f"; {lines.detail}"
         self._mark_deciding(causes, old, new)
         if not causes:
             causes.append(self._unattributed(new))
@@ -604,6 +662,58 @@ class _Explainer:
                      + ", ".join(sorted(files)[:10]))
 
 
+def _text_cause(roots: tuple[Path, Path], rel: str, device: str, stage: str, limit: int = 20) -> Cause | None:
+    old_file, new_file = roots[0] / rel, roots[1] / rel
+    if rel.endswith(".json") or not (old_file.is_file() or new_file.is_file()):
+        return None
+    try:
+        a = old_file.read_text(encoding="utf-8").splitlines() if old_file.is_file() else []
+        b = new_file.read_text(encoding="utf-8").splitlines() if new_file.is_file() else []
+    except (OSError, UnicodeDecodeError):
+        return None
+    removed, added = [], []
+    for line in difflib.unified_diff(a, b, lineterm="", n=0):
+        if line.startswith(("---", "+++", "@@")):
+            continue
+        (removed if line.startswith("-") else added).append(line[1:])
+    if not removed and not added:
+        return None
+    shown = [f"- {x.strip()}" for x in removed[:limit // 2]] + [f"+ {x.strip()}" for x in added[:limit // 2]]
+    return Cause("device-config-changed", device, stage, f"{rel} differs: " + "; ".join(shown), rel,
+                 old={"lines": removed[:limit]}, new={"lines": added[:limit]})
+
+
+@dataclass(slots=True)
+class FindingChange:
+    """A finding without a traced path (load-balancer persistence, source NAT, monitors, shadowed rules) that
+    appeared or was resolved, with the configuration lines that differ on its device."""
+
+    status: str  # new | resolved
+    finding: dict[str, Any]
+    causes: list[Cause] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "finding": self.finding, "causes": [c.to_json() for c in self.causes]}
+
+
+def compare_findings(old: AuditResult, new: AuditResult, explainer: _Explainer | None = None) -> list[FindingChange]:
+    def key(f: Any) -> tuple[str, str | None, str | None, str]:
+        return (f.check.id, f.device, (f.network or {}).get("id"), f.title)
+
+    def device_level(result: AuditResult) -> dict[tuple, Any]:
+        return {key(f): f for f in result.findings if f.role is None and f.check.kind != "data-gap"}
+
+    before, after = device_level(old), device_level(new)
+    out: list[FindingChange] = []
+    for status, side, other in (("resolved", before, after), ("new", after, before)):
+        for k, finding in side.items():
+            if k in other:
+                continue
+            causes = explainer.file_causes(finding.device, "device", None) if explainer and finding.device else []
+            out.append(FindingChange(status, finding.to_json(), causes))
+    return out
+
+
 def _unique(causes: list[Cause]) -> list[Cause]:
     seen: set[tuple[str, str, str, str]] = set()
     out = []
@@ -623,9 +733,10 @@ def _network(path: PathResult) -> dict[str, str] | None:
     return {"id": role.network_id, "name": role.network_name or role.network_id} if role.network_id else None
 
 
-def compare(old: AuditResult, new: AuditResult, files: dict[str, str] | None = None) -> list[VerdictChange]:
+def compare(old: AuditResult, new: AuditResult, files: dict[str, str] | None = None,
+            explainer: _Explainer | None = None) -> list[VerdictChange]:
     before, after = _index(old.paths), _index(new.paths)
-    explainer = _Explainer(old, new, files or {})
+    explainer = explainer or _Explainer(old, new, files or {})
     changes: list[VerdictChange] = []
     by_flow: dict[tuple, list[Cause]] = {}
     for key in list(dict.fromkeys([*before, *after])):
@@ -663,9 +774,12 @@ def diff_snapshots(old_dir: Path, new_dir: Path, config_path: Path | None = None
             old_result = run_audit(old_dir, config=old_config)
         with Snapshot.overlaid(new_dir, _restricting_overlay(new_snap, affected)):
             new_result = run_audit(new_dir, config=new_config)
-    changes = compare(old_result, new_result, files)
+    explainer = _Explainer(old_result, new_result, files, (Path(old_dir), Path(new_dir)))
+    changes = compare(old_result, new_result, files, explainer)
+    findings = compare_findings(old_result, new_result, explainer)
     return DiffResult(str(old_dir), str(new_dir), files, None if affected is None else sorted(affected), changes,
-                      notes)
+                      notes, findings)
 
 
-__all__ = ["Cause", "DiffResult", "SnapshotError", "VerdictChange", "compare", "diff_snapshots"]
+__all__ = ["Cause", "DiffResult", "FindingChange", "SnapshotError", "VerdictChange", "compare", "compare_findings",
+           "diff_snapshots"]

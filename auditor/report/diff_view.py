@@ -72,4 +72,11 @@ def text_lines(result: DiffResult) -> list[str]:
             where = f" ({cause.file})" if cause.file else ""
             star = "*" if cause.deciding else "-"
             lines.append(escape(f"    {star} {cause.kind} at {cause.device} [{cause.stage}]: {cause.detail}{where}"))
+    for change in result.findings:
+        f = change.finding
+        lines.append("")
+        lines.append(escape(f"{change.status.upper()} finding {f['id']} ({f['severity']}) on {f.get('device') or '-'}: "
+                            f"{f['title']}"))
+        for cause in change.causes:
+            lines.append(escape(f"    * {cause.kind} at {cause.device}: {cause.detail}"))
     return lines
