@@ -10,6 +10,11 @@ synchronous client (SDK defaults, logging off), on a subset of the networks agai
 extrapolates its time to all networks to give our speed-up.
 
     python bench/collect.py [--networks 500] [--rate 10] [--latency 0.05] [--baseline-networks 25]
+
+Measured on a 2-CPU machine: 500 networks, 10/s, 50 ms: 10004 requests in 1002.1 s against a lower bound
+of 1000.4 s (ratio 1.002), no 429, no missing file. A sequential script is itself near the rate limit at
+50 ms latency (9.2-9.9 requests/s), so the speed-up there is only 1.05-1.09x; at 300 ms latency (100
+networks) it manages 3.1 requests/s while the collector stays at the limit (ratio 1.005): 3.1-3.2x.
 """
 
 from __future__ import annotations
