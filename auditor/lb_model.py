@@ -551,6 +551,8 @@ def _distinct(a: VirtualService, b: VirtualService) -> list[VirtualService]:
 def _p(svc: VirtualService) -> str:
     if svc.persistence.kind == NO_PERSIST and svc.hash_key == "client-ip":
         return f"client-IP hash ({svc.method})" if svc.method else "client-IP hash"
+    if svc.persistence.kind == NO_PERSIST and svc.method and not svc.persistence.note:
+        return f"no persistence (balancing: {svc.method})"
     return svc.persistence.summary()
 
 

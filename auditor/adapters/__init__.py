@@ -29,6 +29,7 @@ ADAPTERS: dict[str, str] = {
     "netscaler": "auditor.adapters.netscaler:NetScalerAdapter",
     "keepalived": "auditor.adapters.ipvs:KeepalivedAdapter",
     "ipvs": "auditor.adapters.ipvs:IpvsadmAdapter",
+    "azure": "auditor.adapters.azure_lb:AzureLbAdapter",
     "cisco": "auditor.adapters.cisco:CiscoAdapter",
 }
 
