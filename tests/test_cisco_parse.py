@@ -329,3 +329,33 @@ def test_owns_by_nat_or_interface_address() -> None:
     assert asa.owns(VpnServer("s", "198.51.100.10", []))
     assert asa.owns(VpnServer("s", "198.51.100.2", []))  # the outside interface itself
     assert not asa.owns(VpnServer("s", "198.51.100.99", []))
+
+
+def test_mangled_lines_never_crash_the_parser() -> None:
+    """Deleted, inserted and truncated tokens (a cut-off paste, a typo) give unknown rules, not crashes."""
+    import random
+
+    rnd = random.Random(7)
+    words = ["any", "host", "eq", "range", "object", "object-group", "interface", "10.0.0.1", "255.255.255.0",
+             "0.0.0.255", "udp", "esp", "isakmp", "65536", "nat", "static", "(inside,outside)", "service",
+             "inactive", "established", "lt", "0", "fqdn", "source", "any6", "2001:db8::/64", "deny", "/33"]
+    sources = sorted(FIXTURES.glob("*.cfg"))
+    for _ in range(300):
+        lines = rnd.choice(sources).read_text().splitlines()
+        for _ in range(rnd.randrange(1, 5)):
+            i = rnd.randrange(len(lines))
+            tokens = lines[i].split(" ")
+            roll = rnd.random()
+            if roll < 0.3 and len(tokens) > 1:
+                del tokens[rnd.randrange(len(tokens))]
+            elif roll < 0.7:
+                tokens.insert(rnd.randrange(len(tokens) + 1), rnd.choice(words))
+            else:
+                tokens = tokens[:rnd.randrange(len(tokens) + 1)]
+            lines[i] = " ".join(tokens)
+        try:
+            dev = inline("\n".join(lines))
+        except SnapshotError:
+            continue
+        for address in ("198.51.100.10", "203.0.113.2"):
+            walk(dev, address, "udp/500")

@@ -443,8 +443,9 @@ class AsaParser:
         self._services_seen = None
         try:
             acl.rules += self._ace(parts[i + 1:], position, line.text, remark, origin)
-        except Unparsed as exc:
-            acl.rules.append(unknown_rule(position, line.text, remark, origin, str(exc), self._services_seen))
+        except (Unparsed, IndexError) as exc:  # IndexError: the line ends where more was expected
+            why = str(exc) if isinstance(exc, Unparsed) else "incomplete line"
+            acl.rules.append(unknown_rule(position, line.text, remark, origin, why, self._services_seen))
 
     def _ace(self, t: list[str], position: int, text: str, remark: str, origin: Origin) -> list[Rule]:
         if len(t) < 3 or t[0] not in ("permit", "deny"):

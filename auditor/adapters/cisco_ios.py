@@ -326,8 +326,9 @@ class IosParser:
                 acl.rules += self._standard(t[1:], position, action, text, remark, origin)
             else:
                 acl.rules += self._extended(t[1:], position, action, text, remark, origin, kind == "ipv6")
-        except Unparsed as exc:
-            acl.rules.append(unknown_rule(position, text, remark, origin, str(exc), self._services_seen))
+        except (Unparsed, IndexError) as exc:  # IndexError: the line ends where more was expected
+            why = str(exc) if isinstance(exc, Unparsed) else "incomplete line"
+            acl.rules.append(unknown_rule(position, text, remark, origin, why, self._services_seen))
 
     def _standard(self, t: list[str], position: int, action: Action, text: str, remark: str,
                   origin: Origin) -> list[Rule]:
