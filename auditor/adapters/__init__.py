@@ -30,6 +30,7 @@ ADAPTERS: dict[str, str] = {
     "keepalived": "auditor.adapters.ipvs:KeepalivedAdapter",
     "ipvs": "auditor.adapters.ipvs:IpvsadmAdapter",
     "azure": "auditor.adapters.azure_lb:AzureLbAdapter",
+    "aws": "auditor.adapters.aws_nlb:AwsNlbAdapter",
     "cisco": "auditor.adapters.cisco:CiscoAdapter",
 }
 
