@@ -116,6 +116,12 @@ def _intersect_box(a: Box, b: Box) -> Box | None:
     q_hi = a3[1] if a3[1] < b3[1] else b3[1]
     if q_lo > q_hi:
         return None
+    # Reuse an operand when it is the result: traces keep many such sets, and most intersections of a
+    # flow with a rule return the flow itself.
+    if (s_lo, s_hi) == a0 and (t_lo, t_hi) == a1 and (p_lo, p_hi) == a2 and (q_lo, q_hi) == a3 and (d_lo, d_hi) == a4:
+        return a
+    if (s_lo, s_hi) == b0 and (t_lo, t_hi) == b1 and (p_lo, p_hi) == b2 and (q_lo, q_hi) == b3 and (d_lo, d_hi) == b4:
+        return b
     return ((s_lo, s_hi), (t_lo, t_hi), (p_lo, p_hi), (q_lo, q_hi), (d_lo, d_hi))
 
 
@@ -191,7 +197,12 @@ class PacketSet:
                 box = _intersect_box(a, b)
                 if box is not None:
                     out.append(box)
-        return PacketSet(out)
+        result = tuple(out)
+        if result == self.boxes:
+            return self
+        if result == other.boxes:
+            return other
+        return PacketSet(result)
 
     def __sub__(self, other: PacketSet) -> PacketSet:
         pieces = list(self.boxes)
@@ -202,7 +213,8 @@ class PacketSet:
             for a in pieces:
                 next_pieces.extend(_subtract_box(a, b))
             pieces = next_pieces
-        return PacketSet(pieces)
+        result = tuple(pieces)
+        return self if result == self.boxes else PacketSet(result)
 
     def __or__(self, other: PacketSet) -> PacketSet:
         if not self.boxes:

@@ -71,7 +71,11 @@ def _flow_packets(flow: Flow, sources: tuple[tuple[int, int], ...], address: str
     return PacketSet.flow(sources, [address_interval(address)], proto, flow.dst_port)
 
 
-def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str) -> FlowTrace:
+HopMemo = dict[tuple, tuple]
+
+
+def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
+                memo: HopMemo | None = None) -> FlowTrace:
     certain, maybe = packets, EMPTY
     records: list[HopTrace] = []
     blocked: list[tuple[Hop, Segment]] = []
@@ -79,29 +83,49 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str) -> 
     for hop in hops:
         if not certain and not maybe:
             break
-        segs_certain = hop.apply(certain) if certain else ()
-        segs_maybe = hop.apply(maybe) if maybe else ()
-        next_certain, next_maybe = EMPTY, EMPTY
-        for seg in segs_certain:
-            if seg.decision in (Decision.PERMIT, Decision.TRANSLATE):
-                next_certain = next_certain | seg.leaving if next_certain else seg.leaving
-            elif seg.decision is Decision.DENY:
-                blocked.append((hop, seg))
-            else:
-                next_maybe = next_maybe | seg.leaving
-                first_unknown.append((hop, seg))
-        for seg in segs_maybe:
-            if seg.decision is Decision.DENY:
-                blocked.append((hop, seg))
-            else:
-                next_maybe = next_maybe | seg.leaving
-        records.append(HopTrace(hop, _summarise(segs_certain + segs_maybe), segs_certain + segs_maybe,
-                                unknown_in=not certain))
-        certain, maybe = next_certain, next_maybe
-    unknown = first_unknown if maybe else []
-    trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), records, certain, blocked, unknown)
+        key = (id(hop), certain, maybe)
+        step = memo.get(key) if memo is not None else None
+        if step is None:
+            step = _step(hop, certain, maybe)
+            if memo is not None:
+                memo[key] = step  # roles that reach a hop with the same packets share its record
+        record, certain, maybe, new_blocked, new_unknown = step
+        records.append(record)
+        blocked.extend(new_blocked)
+        first_unknown.extend(new_unknown)
+    unknown = first_unknown if maybe else _NONE
+    trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), records, certain, blocked or _NONE, unknown)
     trace.reason = _reason(trace)
     return trace
+
+
+_NONE: list = []  # shared empty list: most traces block nothing and know everything (never mutated)
+_PASSES: dict[str, str] = {}
+
+
+def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> tuple:
+    """One hop: its record, what goes on (certain, maybe), what it blocked, where unknowns began."""
+    segs_certain = hop.apply(certain) if certain else ()
+    segs_maybe = hop.apply(maybe) if maybe else ()
+    next_certain, next_maybe = EMPTY, EMPTY
+    blocked: list[tuple[Hop, Segment]] = []
+    unknown: list[tuple[Hop, Segment]] = []
+    for seg in segs_certain:
+        if seg.decision in (Decision.PERMIT, Decision.TRANSLATE):
+            next_certain = next_certain | seg.leaving if next_certain else seg.leaving
+        elif seg.decision is Decision.DENY:
+            blocked.append((hop, seg))
+        else:
+            next_maybe = next_maybe | seg.leaving
+            unknown.append((hop, seg))
+    for seg in segs_maybe:
+        if seg.decision is Decision.DENY:
+            blocked.append((hop, seg))
+        else:
+            next_maybe = next_maybe | seg.leaving
+    segments = segs_certain + segs_maybe
+    record = HopTrace(hop, _summarise(segments), segments, unknown_in=not certain)
+    return record, next_certain, next_maybe, blocked or _NONE, unknown or _NONE
 
 
 def _summarise(segments: tuple[Segment, ...]) -> Decision:
@@ -136,7 +160,7 @@ def _rule_ref(hop: Hop, seg: Segment) -> str:
 def _reason(trace: FlowTrace) -> str:
     flow = str(trace.flow)
     if trace.verdict == "allowed":
-        return f"{flow} passes every hop."
+        return _PASSES.setdefault(flow, f"{flow} passes every hop.")
     if trace.verdict == "blocked":
         hop, seg = trace.blocked[0]
         return f"{flow} is blocked {_rule_ref(hop, seg)}."
@@ -163,12 +187,13 @@ def _trace_variant(variant: Variant, server: VpnServer, flow: Flow, server_side:
     packets = flow_packets(flow, variant.addresses, server)
     if cache is None:
         return trace_chain(hops, packets, flow, variant.label)
+    memo = cache.setdefault("hops", {})
     # Roles that share a chain and sources (an iPSK and the RADIUS role of the same group policy on one
     # SSID) get the same trace; the label is the variant's.
     key = (tuple(map(id, hops)), packets, variant.label)
     found = cache.get(key)
     if found is None:
-        found = trace_chain(hops, packets, flow, variant.label)
+        found = trace_chain(hops, packets, flow, variant.label, memo)
         cache[key] = found
     return found
 
