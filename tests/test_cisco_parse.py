@@ -327,7 +327,9 @@ def test_platform_detection_and_unusable_input() -> None:
 def test_owns_by_nat_or_interface_address() -> None:
     asa = device("asa-vpn.cfg")
     assert asa.owns(VpnServer("s", "198.51.100.10", []))
-    assert asa.owns(VpnServer("s", "198.51.100.2", []))  # the outside interface itself
+    # its outside address terminates a site-to-site tunnel (crypto ikev1 enable outside): not a front
+    assert not asa.owns(VpnServer("s", "198.51.100.2", []))
+    assert device("asa-pat.cfg").owns(VpnServer("s", "198.51.100.20", []))  # port forwards on the interface
     assert not asa.owns(VpnServer("s", "198.51.100.99", []))
 
 
@@ -359,3 +361,22 @@ def test_mangled_lines_never_crash_the_parser() -> None:
             continue
         for address in ("198.51.100.10", "203.0.113.2"):
             walk(dev, address, "udp/500")
+
+
+def test_a_device_that_terminates_the_vpn_itself_is_not_in_front_of_it() -> None:
+    cfg = """ASA Version 9.16
+hostname ra-asa
+interface Gi0/0
+ nameif outside
+ ip address 192.0.2.1 255.255.255.0
+interface Gi0/1
+ nameif inside
+ ip address 10.0.0.1 255.255.255.0
+crypto ikev2 enable outside
+"""
+    asa = inline(cfg)
+    assert not asa.owns(VpnServer("ra", "192.0.2.1", []))  # the ASA is the server
+    steps = walk(asa, "192.0.2.1", "udp/500")  # placed by path anyway: the trace says why it stops
+    seg = steps[0][2][0]
+    assert seg.decision is Decision.DENY and "terminates VPNs itself: IKE on outside, line 9" in seg.reason
+    assert inline(cfg.replace("crypto ikev2 enable outside\n", "")).owns(VpnServer("x", "192.0.2.1", []))

@@ -141,7 +141,9 @@ class CiscoDevice(Device):
 
     # placement ---------------------------------------------------------------------------------------------
     def owns(self, server: VpnServer) -> bool:
-        """Whether the server's public address is a static NAT address or an interface address here."""
+        """Whether the device fronts the server: the server's public address is a static NAT address here,
+        or an interface address that the device does not itself terminate VPNs on (then it *is* the
+        server, not something in front of it)."""
         try:
             public = address_interval(server.address)
         except ValueError:
@@ -153,7 +155,9 @@ class CiscoDevice(Device):
                 iface = self.config.interface(entry.mapped_interface)
                 if iface is not None and any(_overlaps(iv, public) for iv in iface.addresses):
                     return True
-        return any(_overlaps(iv, public) for iface in self.config.interfaces for iv in iface.addresses)
+        return any(_overlaps(iv, public) and iface.label not in self.config.vpn_termination
+                   and iface.name not in self.config.vpn_termination
+                   for iface in self.config.interfaces for iv in iface.addresses)
 
     def outside_interface(self, server: VpnServer) -> tuple[Interface | None, str]:
         """The interface where the server's traffic enters from the internet, and how we know."""
@@ -432,11 +436,13 @@ class CiscoDevice(Device):
                     forwards += _dst_intervals(rule.match)
         routed: list[tuple[str, PacketSet]] = [(label, region) for label, region in self._egress_regions()
                                                if label != outside.label]
+        line = cfg.vpn_termination.get(outside.label) or cfg.vpn_termination.get(outside.name)
+        terminates = f"IKE on {outside.label}, line {line}" if line else ""
         return NatHop(self.name, "nat", Origin(cfg.path), rules=rules, own=PacketSet.of(dst=own) if own else EMPTY,
                       forwards=PacketSet.of(dst=forwards) if forwards else EMPTY, routed=routed,
                       outside_net=PacketSet.of(dst=outside.subnets) if outside.subnets else EMPTY,
                       outside_label=outside.label, dynamic_routing=bool(cfg.dynamic_routing),
-                      transparent=cfg.transparent)
+                      transparent=cfg.transparent, terminates=terminates)
 
     def _nat_rule(self, k: int, entry: NatEntry, outside: Interface, public: Interval) -> NatRule | None:
         cfg = self.config
@@ -574,6 +580,7 @@ class NatHop(Hop):
     outside_label: str = ""
     dynamic_routing: bool = False
     transparent: bool = False
+    terminates: str = ""  # where the device itself terminates VPNs on the outside, for explanations
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         return tuple(seg for seg, _kind in self.classify(packets))
@@ -606,9 +613,11 @@ class NatHop(Hop):
         own = remaining & self.own
         if own:
             remaining = remaining - self.own
+            note = (f" ({self.device} terminates VPNs itself: {self.terminates}; if it is the VPN server, "
+                    "leave it out of the server's path)") if self.terminates else ""
             out.append((Segment(own, Decision.DENY, None,
                                 f"{describe(own)} is addressed to {self.device} itself and no static NAT or "
-                                "port forward sends it on to the server"), "own"))
+                                f"port forward sends it on to the server{note}"), "own"))
         for label, region in self.routed:
             hit = remaining & region
             if hit:

@@ -104,6 +104,9 @@ class AsaParser:
                 self.cfg.same_security_inter = True
             elif t.startswith("same-security-traffic permit intra-interface"):
                 self.cfg.same_security_intra = True
+            elif t.startswith(("crypto ikev1 enable ", "crypto ikev2 enable ")) or (
+                    t.startswith("crypto map ") and " interface " in t):
+                self.cfg.vpn_termination[t.split()[-1]] = line.number
             elif t == "firewall transparent":
                 self.cfg.transparent = True
             elif head == "router" and len(t.split()) > 1 and t.split()[1] in ("ospf", "bgp", "eigrp", "rip",

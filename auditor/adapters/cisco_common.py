@@ -480,6 +480,8 @@ class CiscoConfig:
     same_security_intra: bool = False
     dynamic_routing: list[int] = field(default_factory=list)  # lines of `router ospf|bgp|...`
     transparent: bool = False
+    vpn_termination: dict[str, int] = field(default_factory=dict)  # interface label -> line: the device
+    # itself terminates IKE there (ASA `crypto ikev2 enable outside`, IOS `crypto map` on the interface)
     unmodelled: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, why it matters)
     lines: int = 0
 

@@ -136,6 +136,8 @@ class IosParser:
                 iface.nat = parts[2]
             elif parts[:2] == ["zone-member", "security"]:
                 iface.unmodelled.append((f"zone-based firewall ({child.text}) is not evaluated", child.number))
+            elif parts[:2] == ["crypto", "map"]:
+                self.cfg.vpn_termination[iface.name] = child.number
             elif parts == ["shutdown"]:
                 iface.shutdown = True
         self.cfg.interfaces.append(iface)
