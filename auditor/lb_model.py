@@ -145,6 +145,18 @@ class Persistence:
                 "lines": [str(o) for o in self.origins], "note": self.note or None,
                 "unverified": self.uncertain or None}
 
+    def short(self) -> str:
+        """A few words for titles: the setting and whether its records are shared."""
+        if self.kind == NO_PERSIST:
+            return "no persistence"
+        label = self.name or self.vendor_type or self.kind
+        if self.kind != SOURCE_IP:
+            return f"{label} ({self.vendor_type or self.kind})" if self.vendor_type not in label else label
+        if self.scope == SCOPE_SERVICE:
+            return f"{label}, records per service"
+        where = "on the same VIP" if self.scope == SCOPE_ADDRESS else "across services"
+        return f"{label}, shared {where}"
+
     def summary(self) -> str:
         if self.kind == NO_PERSIST:
             return "no persistence" + (f" ({self.note})" if self.note else "")

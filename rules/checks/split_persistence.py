@@ -29,8 +29,11 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         if pair.verdict == STICKY:
             continue
         clients = "" if pair.clients == "any" else f" (clients {pair.clients})"
-        services = pair.ike.name if pair.same_object else f"{pair.ike.name} (UDP 500) and {pair.natt.name} " \
-                                                          f"(UDP 4500)"
+        if pair.same_object:
+            services = f"{pair.ike.name} ({pair.ike.persistence.short()})"
+        else:
+            services = (f"{pair.ike.name} (UDP 500: {pair.ike.persistence.short()}) and {pair.natt.name} "
+                        f"(UDP 4500: {pair.natt.persistence.short()})")
         fix = lb.fix_split(pair)
         severity = None
         if pair.verdict == SPLIT:
