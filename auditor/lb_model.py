@@ -373,17 +373,30 @@ class LoadBalancer(Device):
 
     # listener selection ----------------------------------------------------------------------------------
     def ordered(self) -> list[VirtualService]:
-        return sorted((s for s in self.services if s.address is not None),
-                      key=lambda s: s.precedence, reverse=True)
+        return [svc for svc, _match, _dst in self._listeners()]
+
+    def _listeners(self) -> list[tuple[VirtualService, PacketSet, Interval]]:
+        """(service, match, destination interval), most specific first; rebuilt when `services` changes."""
+        key = (id(self.services), len(self.services))
+        cached = getattr(self, "_listener_cache", None)
+        if cached is None or cached[0] != key:
+            ordered = sorted((s for s in self.services if s.address is not None),
+                             key=lambda s: s.precedence, reverse=True)
+            cached = (key, [(s, s.match(), network_interval(s.address)) for s in ordered if s.address is not None])
+            self._listener_cache = cached
+        return cached[1]
 
     def select(self, packets: PacketSet) -> list[tuple[VirtualService, PacketSet]]:
         """Partition packets by the service that receives them (most specific listener first)."""
         out: list[tuple[VirtualService, PacketSet]] = []
         remaining = packets
-        for svc in self.ordered():
+        destinations = packets.destinations()
+        for svc, match, (lo, hi) in self._listeners():
             if not remaining:
                 break
-            hit = remaining & svc.match()
+            if not any(lo <= dhi and dlo <= hi for dlo, dhi in destinations):
+                continue  # cheap test first: most listeners are on other addresses
+            hit = remaining & match
             if hit:
                 out.append((svc, hit))
                 remaining = remaining - hit
@@ -411,6 +424,16 @@ class LoadBalancer(Device):
         return list(found)
 
     def ike_pairs(self, extra_vips: Iterable[str] = ()) -> list[IkePair]:
+        """Every (VIP, clients) pairing of a UDP 500 and a UDP 4500 service, with its verdict (memoised:
+        several checks ask for the same pairs)."""
+        extra = tuple(extra_vips)
+        key = (id(self.services), len(self.services), extra)
+        cache: dict[tuple[Any, ...], list[IkePair]] = self.__dict__.setdefault("_pair_cache", {})
+        if key not in cache:
+            cache[key] = self._ike_pairs(extra)
+        return list(cache[key])
+
+    def _ike_pairs(self, extra_vips: Iterable[str]) -> list[IkePair]:
         pairs: list[IkePair] = []
         for vip in self.ike_vips(extra_vips):
             dst = [network_interval(ipaddress.ip_network(vip))]
