@@ -369,7 +369,7 @@ class LoadBalancer(Device):
                    and svc.address.network_address == address for svc in self.services)
 
     def hops(self, server: VpnServer) -> list[Hop]:
-        return [LoadBalancerHop(self.name, "load-balancer", balancer=self)]
+        return [LoadBalancerHop(self.name, "load-balancer", Origin(self.source), balancer=self)]
 
     # listener selection ----------------------------------------------------------------------------------
     def ordered(self) -> list[VirtualService]:
@@ -505,6 +505,10 @@ def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, 
         return (UNKNOWN, f"persistence is decided by an expression or script ({what}), which is not analysed",
                 "Check that the expression keys on the client address and that both ports share its records",
                 diff)
+    problems = [f"{svc.name}: {p}" for svc in _distinct(a, b) for p in svc.problems]
+    if problems:
+        return (UNKNOWN, f"the configuration could not be fully resolved ({'; '.join(problems)})",
+                "collect the missing configuration", diff)
     unresolved = [bk for svc in _distinct(a, b) for bk in svc.unresolved_backends()]
     caveats = [c for svc in _distinct(a, b) for c in (*svc.caveats, svc.persistence.uncertain) if c]
 

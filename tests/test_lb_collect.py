@@ -95,6 +95,7 @@ def test_netscaler_collect(tmp_path: Path) -> None:
     model = Model(snapshot=str(tmp_path))
     NetScalerAdapter().load(Snapshot(tmp_path), model)
     assert model.devices["netscaler/lb1"].ike_pairs()[0].verdict == "sticky"  # type: ignore[attr-defined]
+    assert model.gaps == []  # resources the device does not have (404) are absent, not missing
 
 
 def test_wrong_password_fails_with_exit_3_and_a_manifest(tmp_path: Path) -> None:

@@ -351,3 +351,16 @@ def test_public_batfish_configs_as_a_person_reads_them() -> None:
                    .services}
     assert not translation["/Common/virtual_translate_neither"].translate_address
     assert not translation["/Common/virtual_translate_address"].translate_port
+
+
+def test_rest_folder_without_pools_is_a_data_gap(tmp_path: Path) -> None:
+    import shutil
+    shutil.copytree(FIXTURES / "f5" / "rest-sticky", tmp_path / "f5" / "edge")
+    (tmp_path / "f5" / "edge" / "ltm" / "pool.json").unlink()
+    model = Model(snapshot=str(tmp_path))
+    F5Adapter().load(Snapshot(tmp_path), model)
+    assert [g.path for g in model.gaps][:1] == ["f5/edge/ltm/pool.json"]
+    assert "not collected" in model.gaps[0].reason
+    (pair,) = model.devices["f5/edge"].ike_pairs()  # type: ignore[attr-defined]
+    assert pair.ike.problems == ["pool /Common/ike500_pool is not in the configuration"]
+    assert pair.verdict == "unknown" and "could not be fully resolved" in pair.reason

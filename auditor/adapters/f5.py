@@ -1042,6 +1042,8 @@ class F5Adapter:
                     model.gaps.append(DataGap(rel, f"{rel}: both a bigip.conf and a REST folder for "
                                                    f"{device_name}; the .conf file was used"))
                     continue
+                expect_files(snapshot, model, [f"{rel}/ltm/virtual.json", f"{rel}/ltm/pool.json",
+                                               f"{rel}/ltm/persistence/source-addr.json"])
                 device = build_device(device_name, config_from_rest(snapshot, rel))
             elif rel.endswith(".conf"):
                 device_name = f"f5/{stem[: -len('.conf')]}"
@@ -1055,6 +1057,17 @@ class F5Adapter:
             add_gaps(device, model)
 
 
+def expect_files(snapshot: Snapshot, model: Model, rels: list[str]) -> None:
+    """A collection the model needs that is not in the snapshot is a data gap, unless the collector
+    recorded that the device has no such resource (HTTP 404: nothing configured of that kind)."""
+    for rel in rels:
+        if snapshot.exists(rel):
+            continue
+        recorded = snapshot.outcome(rel)
+        if recorded is None or recorded.outcome != "absent":
+            model.gaps.append(DataGap(rel, snapshot.absence_reason(rel)))
+
+
 def add_gaps(device: LoadBalancer, model: Model) -> None:
     """Problems on services that carry IKE or SSTP become data gaps (the trace reports them unknown too)."""
     vips = device.ike_vips(s.address for s in model.servers)
@@ -1064,5 +1077,6 @@ def add_gaps(device: LoadBalancer, model: Model) -> None:
                                                                        f"{problem}"))
 
 
-__all__ = ["F5Adapter", "F5Config", "F5LoadBalancer", "build_device", "config_from_rest", "config_from_tmsh",
-           "load_tmsh", "monitor_names", "parse_tmsh", "split_destination", "split_member"]
+__all__ = ["F5Adapter", "F5Config", "F5LoadBalancer", "add_gaps", "build_device", "config_from_rest",
+           "config_from_tmsh", "expect_files", "load_tmsh", "monitor_names", "parse_tmsh", "split_destination",
+           "split_member"]

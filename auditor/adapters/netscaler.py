@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.adapters.f5 import add_gaps
+from auditor.adapters.f5 import add_gaps, expect_files
 from auditor.lb_model import (
     NO_PERSIST,
     OTHER,
@@ -41,6 +41,10 @@ from auditor.model import DataGap, Model, Origin
 from auditor.snapshot import Snapshot, SnapshotError
 
 DEFAULT_TIMEOUT_MINUTES = 2
+# NITRO collections without which vservers, their backends or their groups cannot be read
+NITRO_NEEDED = ("lbvserver", "lbgroup", "lbgroup_lbvserver_binding", "lbvserver_service_binding",
+                "lbvserver_servicegroup_binding", "service", "servicegroup",
+                "servicegroup_servicegroupmember_binding", "server")
 PROTOCOLS = {"UDP": 17, "TCP": 6, "SSL": 6, "HTTP": 6, "SSL_BRIDGE": 6, "SSL_TCP": 6, "FTP": 6, "DNS": 17,
              "DNS_TCP": 6, "RDP": 6, "RADIUS": 17, "SIP_UDP": 17, "SIP_TCP": 6, "MYSQL": 6, "MSSQL": 6,
              "ORACLE": 6, "SYSLOGUDP": 17, "SYSLOGTCP": 6, "SMPP": 6, "DIAMETER": 6, "SSL_DIAMETER": 6,
@@ -582,6 +586,7 @@ class NetScalerAdapter:
                     model.gaps.append(DataGap(rel, f"{rel}: both an ns.conf and a NITRO folder for {name}; "
                                                    f"the ns.conf was used"))
                     continue
+                expect_files(snapshot, model, [f"{rel}/{r}.json" for r in NITRO_NEEDED])
                 device = build_device(name, config_from_nitro(snapshot, rel))
             elif rel.endswith(".conf"):
                 name = f"netscaler/{stem[: -len('.conf')]}"
