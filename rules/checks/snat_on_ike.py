@@ -47,7 +47,8 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         if snat.translates:
             title = (f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) translates client source addresses "
                      f"({snat.kind}{' ' + snat.detail if snat.detail else ''}); VPN servers see one address")
-            yield Finding(CHECK, title, f"{lb.fix_snat(svc)} {windows}", device=lb.name, evidence=evidence)
+            verify = f" Verify on the device: {snat.verify}." if snat.verify else ""
+            yield Finding(CHECK, title, f"{lb.fix_snat(svc)} {windows}{verify}", device=lb.name, evidence=evidence)
         else:
             title = (f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) may translate client source "
                      f"addresses ({snat.detail or 'not determinable from the config'})")
