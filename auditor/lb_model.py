@@ -509,7 +509,6 @@ def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, 
     if problems:
         return (UNKNOWN, f"the configuration could not be fully resolved ({'; '.join(problems)})",
                 "collect the missing configuration", diff)
-    unresolved = [bk for svc in _distinct(a, b) for bk in svc.unresolved_backends()]
     caveats = [c for svc in _distinct(a, b) for c in (*svc.caveats, svc.persistence.uncertain) if c]
 
     if a is b:
@@ -544,9 +543,6 @@ def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, 
                                f"to a node missing on the other side is balanced afresh", "", diff)
             base = (f"{a.name} and {b.name} share one client-IP persistence table ({pa.table}, scope "
                     f"{pa.scope}) and have the same backend nodes")
-            if unresolved:
-                names = ", ".join(bk.fqdn or bk.name for bk in unresolved)
-                return UNKNOWN, f"{base}, but backend(s) {names} have no resolved address", "", diff
             if caveats:
                 return UNKNOWN, f"{base}, but: {'; '.join(caveats)}", "; ".join(caveats), diff
             return STICKY, base, "", diff
