@@ -49,7 +49,8 @@ def _silence_libraries() -> None:
 
 
 def _usage_error(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    # One plain line: CI logs and scripts grep it, so no wrapping or markup.
+    typer.echo(f"error: {message}", err=True)
     return typer.Exit(EXIT_USAGE)
 
 

@@ -47,11 +47,11 @@ def test_one_case_per_network_role_protocol(xml: JUnitXml, demo: AuditResult) ->
     expected = {(p.role.key, p.server.name, p.protocol) for p in demo.paths}
     all_cases = cases(xml)
     path_cases = {k: c for k, c in all_cases.items() if k[0] != "configuration checks"}
-    assert len(path_cases) == len(expected) == 222
+    assert len(path_cases) == len(expected) == 183
     assert [s.name for s in xml] == ["Store 14", "Store 22", "Store 31", "HQ", "configuration checks"]
     loose = [f for f in demo.findings if f.role is None]
-    assert xml.tests == 222 + len(loose)
-    assert xml.failures == 25 + sum(f.effective_severity != "info" for f in loose)  # 25 failing (role, protocol)
+    assert xml.tests == 183 + len(loose)
+    assert xml.failures == 23 + sum(f.effective_severity != "info" for f in loose)  # 23 failing (role, protocol)
 
 
 def test_blocked_flows_fail_with_the_deciding_rule(xml: JUnitXml) -> None:

@@ -43,7 +43,9 @@ from auditor.packets import ALL, ANY_ADDR, PacketSet, address_interval, network_
 from auditor.snapshot import Snapshot, SnapshotError
 
 IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
-RADIUS_ASSIGNS_POLICY = ("radius", "8021x", "nac")  # authMode substrings: RADIUS can return a policy name
+def radius_assigns_policy(auth_mode: str) -> bool:
+    """Whether a RADIUS (or NAC) server can hand clients of this authMode a group policy by name."""
+    return auth_mode.startswith("8021x-") or auth_mode.endswith(("-with-radius", "-with-radius-easy-psk", "-nac"))
 TUNNELLED_MODES = {"layer 3 roaming with a concentrator", "vpn", "ethernet over gre", "campus gateway"}
 BRIDGED_MODES = {"bridge mode", "layer 3 roaming"}
 SYNTHETIC_LAN = "wireless clients accessing lan"
@@ -239,7 +241,7 @@ class _NetworkBuilder:
         roles: list[tuple[str, str, dict[str, Any] | None, str | None]] = [("ssid", name, None, None)]
         if auth in IPSK_WITHOUT_RADIUS:
             roles.extend(self._ipsk_roles(ssid_base, device))
-        if any(token in auth for token in RADIUS_ASSIGNS_POLICY):
+        if radius_assigns_policy(auth):
             if self.policies is None:
                 self._gap(f"{self.base}/groupPolicies.json", self.policies_reason)
             else:
