@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.adapters.f5 import load_tmsh
+from auditor.adapters.ipvs import load_ipvsadm, load_keepalived
 from auditor.adapters.kemp import load_xml
 from auditor.adapters.netscaler import load_nsconf
 from auditor.lb_model import LoadBalancer
@@ -33,6 +34,15 @@ NS_WORDS = [
     "NO", "-monitorName", "ping", "monitor", "HTTP", "-rule", '"x y"', '"open', "-state", "DISABLED", "cs",
     "-lbvserver", "enable", "ns", "mode", "USIP", "\n", "\n",
 ]
+KEEPALIVED_WORDS = [
+    "virtual_server", "fwmark", "group", "50", "203.0.113.50", "::1", "0", "500", "{", "}", "\n", "protocol", "UDP",
+    "persistence_timeout", "abc", "lvs_sched", "sh", "real_server", "10.0.0.1", "weight", "UDP_CHECK", "ops",
+    "virtual_server_group", "ike", "global_defs", "nftables_ipvs", "include", "!", "#", "lb_kind", "DR",
+]
+IPVSADM_WORDS = ["-A", "-a", "-u", "-t", "-f", "203.0.113.50:500", "[::1]:500", "x:y", "-r", "10.0.0.1:500", "-p",
+                 "-s", "sh", "-w", "2", "-g", "\n", "5", "0x1", "zz", '"open']
+IPTABLES = ["*mangle\n-A PREROUTING -d 203.0.113.50/32 -p udp --dport 500 -j MARK --set-mark 50\nCOMMIT\n",
+            "*mangle\n-A PREROUTING -d bad -p udp --dport x -j MARK --set-mark zz\nCOMMIT\n", None]
 KEMP_VALUES = ["abc", "-1", "0", "99999", "*", "500,4500", "4500-", "::1", "10.0.0.1%3", "", "src", "sh", "Y",
                "N", "udp", "https", "/sra_{x}/"]
 
@@ -74,3 +84,21 @@ def test_kemp_values_never_crash(data: st.DataObject) -> None:
         return f"{match.group(1)}{value}{match.group(3)}"
 
     exercise(load_xml(re.sub(r"(<[A-Za-z0-9.]+>)([^<]*)(</)", replace, text), "kemp/x.xml", "kemp/x"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(KEEPALIVED_WORDS), max_size=80), st.sampled_from(IPTABLES))
+def test_keepalived_never_crashes(words: list[str], iptables: str | None) -> None:
+    try:
+        exercise(load_keepalived(" ".join(words), "keepalived/x.conf", "keepalived/x", iptables, "x.iptables"))
+    except SnapshotError as err:
+        assert err.path in ("keepalived/x.conf", "x.iptables")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(IPVSADM_WORDS), max_size=60), st.sampled_from(IPTABLES))
+def test_ipvsadm_never_crashes(words: list[str], iptables: str | None) -> None:
+    try:
+        exercise(load_ipvsadm(" ".join(words), "ipvs/x.rules", "ipvs/x", iptables, "x.iptables"))
+    except SnapshotError as err:
+        assert err.path in ("ipvs/x.rules", "x.iptables")
