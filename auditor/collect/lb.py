@@ -24,6 +24,8 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.console import Console
+from rich.progress import Progress
 
 from auditor.collect.writer import SnapshotWriter, UnsafePathError, quote_segment
 
@@ -118,6 +120,7 @@ class LbCollectConfig:
     name: str | None = None
     timeout: float = 30.0
     verify: bool | str = True
+    show_progress: bool = False  # a progress bar on stderr (only when it is a terminal)
 
 
 @dataclass(slots=True)
@@ -188,9 +191,13 @@ def collect_lb(config: LbCollectConfig) -> LbCollectResult:
     parameters = {"vendor": config.vendor, "host": base_url(config.host), "name": name}
     with SnapshotWriter(config.out, config.vendor, parameters=parameters,
                         secrets=[config.password, config.username if len(config.username) >= 6 else ""]) as writer, \
-            _client(config) as client:
-        for call in PLANS[config.vendor](name):
+            _client(config) as client, \
+            Progress(console=Console(stderr=True), transient=True, disable=not config.show_progress) as progress:
+        calls = PLANS[config.vendor](name)
+        task = progress.add_task(f"{config.vendor} {name}", total=len(calls))
+        for call in calls:
             _run_call(client, writer, call, result)
+            progress.advance(task)
         result.manifest = writer.close(device=result.device)
     result.elapsed = time.monotonic() - started
     return result
@@ -282,7 +289,8 @@ def _run_command(vendor: str, host: str, out: Path, name: str | None, timeout: f
     username = _ask(USERNAME_ENV, f"{vendor} user for {url}", hide=False)
     password = _ask(PASSWORD_ENV, f"{vendor} password for {username}@{url}", hide=True)
     verify: bool | str = False if insecure else (str(ca_bundle) if ca_bundle else True)
-    config = LbCollectConfig(vendor, host, out, username, password, name, timeout, verify)
+    config = LbCollectConfig(vendor, host, out, username, password, name, timeout, verify,
+                             show_progress=sys.stderr.isatty())
     try:
         result = collect_lb(config)
     except CollectUsageError as exc:
