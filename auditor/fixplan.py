@@ -207,9 +207,13 @@ def _planners() -> list[Planner]:
 
 def _finding_paths(result: AuditResult, finding: Finding) -> list[PathResult]:
     """The traced paths a role finding was made from (same network, role, phase, server, protocol)."""
-    if finding.role is None:
-        return []
     ev = finding.evidence
+    if finding.role is None:
+        if finding.device is None or finding.check.kind != "blocked-flow":
+            return []
+        # a server-side block: every path of that server and protocol first blocked at that device
+        return [p for p in result.paths if p.server.name == ev.get("server") and p.protocol == ev.get("protocol")
+                and p.trace.blocked and p.trace.blocked[0][0].device == finding.device]
     net = (finding.network or {}).get("id")
     return [p for p in result.paths
             if p.role.network_id == net and p.role.describe() == finding.role and p.role.phase == ev.get("phase")

@@ -47,8 +47,11 @@ def test_asa_blocks_l2tp_at_the_perimeter_and_the_trace_names_nat_and_ace(tmp_pa
     assert hop is acl.hop and str(seg.rule.origin) == "cisco/hq-asa.cfg:47"
     assert "cisco/hq-asa" in trace.reason and "deny ip any any" in trace.reason
     assert not findings(result, "VPN-NAT-MISSING")
-    blocked = findings(result, "VPN-BLOCKED")
-    assert blocked and blocked[0].evidence["flows"] == ["udp/1701"]
+    # a server-side block is one finding for every role it affects, naming the device
+    (blocked,) = findings(result, "VPN-BLOCKED-SERVER-SIDE")
+    assert blocked.evidence["flows"] == ["udp/1701"] and blocked.device == "cisco/hq-asa"
+    assert blocked.check.kind == "blocked-flow" and "10.20.0.10" in blocked.remediation
+    assert not findings(result, "VPN-BLOCKED")
 
 
 def test_port_forwards_leave_l2tp_and_esp_unexposed(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Hop, Role, Segment, VpnServer
+from auditor.packets import format_address_interval
 from auditor.trace import PathResult
 
 _GROUPS: dict[int, tuple[list, dict]] = {}
@@ -24,6 +25,16 @@ def grouped(ctx: AuditContext) -> dict[tuple[Role, VpnServer, str], list[PathRes
     _GROUPS.clear()
     _GROUPS[id(ctx)] = (ctx.paths, groups)
     return groups
+
+
+def client_side(role: Role, hop: Hop) -> bool:
+    """Whether a hop is one of the role's own (Wi-Fi, MX) hops rather than a server-side device's, which
+    every role crosses and which is reported once for all of them (server_side_blocked)."""
+    return any(hop is h for variant in role.variants for h in variant.hops)
+
+
+def first_block(path: PathResult) -> tuple[Hop, Segment]:
+    return path.trace.blocked[0]
 
 
 def network_of(role: Role) -> dict[str, str] | None:
@@ -59,7 +70,10 @@ def fix_for(hop: Hop, seg: Segment, flows: list[str], server: VpnServer) -> str:
     rule = seg.rule
     ports = ",".join(sorted({f.split("/")[1] for f in flows if "/" in f}, key=int))
     protos = "/".join(sorted({f.split("/")[0] for f in flows}))
-    want = f"allow {protos} to {server.address} port {ports}" if ports else f"allow {protos} to {server.address}"
+    # The address as this hop sees it: behind a NAT (ASA 8.3+ ACLs, load balancers) it is the real one.
+    seen = seg.packets.destinations()
+    target = format_address_interval(seen[0]) if len(seen) == 1 else server.address
+    want = f"allow {protos} to {target} port {ports}" if ports else f"allow {protos} to {target}"
     if rule is None:
         return f"At {hop.device} ({hop.stage}): {want}."
     if hop.stage == "splash":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._paths import fix_for, grouped, make, role_label, rule_evidence
+from rules.checks._paths import client_side, first_block, fix_for, grouped, make, role_label, rule_evidence
 
 CHECK = CheckMeta(
     id="VPN-BLOCKED",
@@ -22,7 +22,7 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
     for (role, server, protocol), paths in grouped(ctx).items():
         if role.phase == "pre-auth":
             continue  # preauth_blocked reports the splash phase
-        blocked = [p for p in paths if p.verdict == "blocked"]
+        blocked = [p for p in paths if p.verdict == "blocked" and client_side(role, first_block(p)[0])]
         if not blocked:
             continue
         hop, seg = blocked[0].trace.blocked[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._paths import fix_for, grouped, make, role_label, rule_evidence
+from rules.checks._paths import client_side, first_block, fix_for, grouped, make, role_label, rule_evidence
 
 CHECK = CheckMeta(
     id="VPN-PARTIAL",
@@ -22,7 +22,8 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
     for (role, server, protocol), paths in grouped(ctx).items():
         if role.phase == "pre-auth" or any(p.verdict == "blocked" for p in paths):
             continue  # fully blocked flows are blocked_flow's; splash phases are preauth_blocked's
-        partial = [p for p in paths if p.verdict == "partial" or (p.verdict == "unknown" and p.trace.blocked)]
+        partial = [p for p in paths if (p.verdict == "partial" or (p.verdict == "unknown" and p.trace.blocked))
+                   and client_side(role, first_block(p)[0])]
         if not partial:
             continue
         hop, seg = partial[0].trace.blocked[0]
