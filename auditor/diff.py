@@ -20,6 +20,7 @@ import difflib
 import json
 import os
 import re
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.config import AuditConfig
 from auditor.model import AmbiguousHop, FilterHop, GapHop, Hop, PassHop, Role, Rule, RuleList
 from auditor.packets import EMPTY, PacketSet
-from auditor.snapshot import Snapshot, SnapshotError
+from auditor.snapshot import Snapshot, SnapshotError, api_segment
 from auditor.trace import FlowTrace, PathResult, flow_packets
 
 SCHEMA_ID = "vpn-auditor.diff/1"
@@ -155,11 +156,11 @@ def changed_files(old_root: Path, new_root: Path) -> dict[str, str]:
 def _org_networks(snapshot: Snapshot) -> dict[str, list[dict[str, Any]]]:
     orgs = snapshot.read_json("meraki/organizations.json") or []
     org_ids = [str(o.get("id")) for o in orgs if isinstance(o, dict)]
-    org_ids += [f.rsplit("/", 1)[1] for f in snapshot.listdir("meraki/organizations")
-                if f.rsplit("/", 1)[1] not in org_ids]
+    org_ids += [org for f in snapshot.listdir("meraki/organizations")  # folder names are percent-encoded
+                if (org := urllib.parse.unquote(f.rsplit("/", 1)[1])) not in org_ids]
     out: dict[str, list[dict[str, Any]]] = {}
     for org_id in org_ids:
-        networks = snapshot.read_json(f"meraki/organizations/{org_id}/networks.json")
+        networks = snapshot.read_json(f"meraki/organizations/{api_segment(org_id)}/networks.json")
         if isinstance(networks, list):
             out[org_id] = [n for n in networks if isinstance(n, dict)]
     return out
@@ -195,15 +196,15 @@ def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str],
                         found = _NETWORK_FILE.match(path if path.startswith("meraki/") else f"meraki/{path}")
                         if found is None:
                             return None
-                        affected.add(found.group(1))
+                        affected.add(urllib.parse.unquote(found.group(1)))
             continue  # README, PLANTED.md ...: no adapter reads them
         if not rel.startswith("meraki/"):
             return None  # server-side devices sit on every path
-        if found := _NETWORK_FILE.match(rel):
-            affected.add(found.group(1))
+        if found := _NETWORK_FILE.match(rel):  # file names hold percent-encoded ids
+            affected.add(urllib.parse.unquote(found.group(1)))
         elif found := _ORG_FILE.match(rel):
-            org_id = found.group(1)
-            if rel.endswith(f"{org_id}/networks.json"):
+            org_id = urllib.parse.unquote(found.group(1))
+            if rel == f"meraki/organizations/{found.group(1)}/networks.json":
                 before = {str(n.get("id")): n for n in old_orgs.get(org_id, [])}
                 after = {str(n.get("id")): n for n in new_orgs.get(org_id, [])}
                 affected.update(i for i in before.keys() | after.keys() if before.get(i) != after.get(i))
@@ -216,8 +217,8 @@ def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str],
 
 def _restricting_overlay(snapshot: Snapshot, wanted: set[str]) -> dict[str, Any]:
     """networks.json of every organization cut down to the wanted networks (order kept)."""
-    return {f"meraki/organizations/{org_id}/networks.json": [n for n in networks if str(n.get("id")) in wanted]
-            for org_id, networks in _org_networks(snapshot).items()}
+    return {f"meraki/organizations/{api_segment(org_id)}/networks.json":
+            [n for n in networks if str(n.get("id")) in wanted] for org_id, networks in _org_networks(snapshot).items()}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import datetime as dt
 import ipaddress
 import json
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_addresses
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import AuditContext, run_checks
 from auditor.config import AuditConfig
-from auditor.snapshot import Snapshot, SnapshotError
+from auditor.snapshot import Snapshot, SnapshotError, api_segment
 
 REDACTED = "<redacted>"
 SSID_SLOTS = range(15)
@@ -609,11 +610,11 @@ def find_network(snapshot: Snapshot, wanted: str) -> NetworkRef:
     """A Meraki network of the snapshot by id or name (case-insensitive)."""
     orgs = snapshot.read_json("meraki/organizations.json") or []
     org_ids = [str(o.get("id")) for o in orgs if isinstance(o, dict)]
-    org_ids += [f.rsplit("/", 1)[1] for f in snapshot.listdir("meraki/organizations")
-                if f.rsplit("/", 1)[1] not in org_ids]
+    org_ids += [org for f in snapshot.listdir("meraki/organizations")  # folder names are percent-encoded
+                if (org := urllib.parse.unquote(f.rsplit("/", 1)[1])) not in org_ids]
     seen: list[str] = []
     for org_id in org_ids:
-        networks = snapshot.read_json(f"meraki/organizations/{org_id}/networks.json") or []
+        networks = snapshot.read_json(f"meraki/organizations/{api_segment(org_id)}/networks.json") or []
         for net in networks if isinstance(networks, list) else []:
             if not isinstance(net, dict) or "id" not in net:
                 continue
@@ -645,7 +646,7 @@ def _next_policy_ids(existing: list[dict[str, Any]], count: int) -> list[str]:
 def place(snapshot: Snapshot, network: NetworkRef, proposal: Proposal) -> Placement:
     """Where the proposal goes and the overlay of snapshot files that represents the network after it."""
     ssid = proposal.ssid
-    base = f"meraki/networks/{network.id}"
+    base = f"meraki/networks/{api_segment(network.id)}"
     where = str(proposal.path)
     if "wireless" not in network.product_types:
         raise ProposalError(where, f"network '{network.name}' has no wireless (MR) product: nowhere to put an SSID")
@@ -675,7 +676,7 @@ def place(snapshot: Snapshot, network: NetworkRef, proposal: Proposal) -> Placem
     else:
         new_ssids[index] = body
     overlay: dict[str, Any] = {ssids_rel: new_ssids}
-    slot_base = f"{base}/wireless/ssids/{number}"
+    slot_base = f"{base}/wireless/ssids/{api_segment(number)}"
     fresh = not current.get("enabled")
 
     def put(rel: str, value: Any, missing_note: str | None = None, default: Any = None) -> None:
@@ -787,8 +788,8 @@ def _scoped(result: AuditResult, placement: Placement) -> AuditResult:
 
     roles = {id(r) for net in result.model.networks for r in net.roles if ours(r)}
     paths = [p for p in result.paths if id(p.role) in roles]
-    slot_folder = f"meraki/networks/{net_id}/wireless/ssids/{placement.number}/"
-    other_slots = f"meraki/networks/{net_id}/wireless/ssids/"
+    slot_folder = f"meraki/networks/{api_segment(net_id)}/wireless/ssids/{api_segment(placement.number)}/"
+    other_slots = f"meraki/networks/{api_segment(net_id)}/wireless/ssids/"
     findings = []
     for finding in run_checks(AuditContext(result.model, paths, result.protocols)):
         if finding.role is not None:

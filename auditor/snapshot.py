@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,6 +32,14 @@ class SnapshotError(Exception):
         self.message = message
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {message}")
+
+
+def api_segment(value: object) -> str:
+    """The file-name form of an identifier in an API path, as collectors write it (collect.writer.quote_segment):
+    percent-encoded like the URL segment, dot-only names too. An id holding "/", ".." or a NUL byte stays one
+    harmless name instead of leaving the folder or crashing the path functions."""
+    text = urllib.parse.quote(str(value), safe="")
+    return "%2E" * len(text) if text and set(text) == {"."} else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,8 @@ class Snapshot:
         """The file for a snapshot-relative path; refuses anything that resolves outside the snapshot."""
         if rel.startswith(("/", "\\")) or ".." in Path(rel).parts:
             raise SnapshotError(rel, "path leaves the snapshot directory")
+        if "\x00" in rel:  # os functions raise ValueError on it; no file can have such a name
+            raise SnapshotError(rel.replace("\x00", "\\x00"), "NUL byte in a file name")
         candidate = self.root / rel
         real = candidate.resolve()
         if real != self._real_root and self._real_root not in real.parents:

@@ -9,6 +9,7 @@ readings and the trace reports unknown wherever they disagree.
 from __future__ import annotations
 
 import ipaddress
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -40,7 +41,7 @@ from auditor.model import (
     rule_key,
 )
 from auditor.packets import ALL, ANY_ADDR, PacketSet, address_interval, network_interval
-from auditor.snapshot import Snapshot, SnapshotError
+from auditor.snapshot import Snapshot, SnapshotError, api_segment
 
 IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
 def radius_assigns_policy(auth_mode: str) -> bool:
@@ -48,6 +49,7 @@ def radius_assigns_policy(auth_mode: str) -> bool:
     return auth_mode.startswith("8021x-") or auth_mode.endswith(("-with-radius", "-with-radius-easy-psk", "-nac"))
 TUNNELLED_MODES = {"layer 3 roaming with a concentrator", "vpn", "ethernet over gre", "campus gateway"}
 BRIDGED_MODES = {"bridge mode", "layer 3 roaming"}
+KNOWN_MODES = TUNNELLED_MODES | BRIDGED_MODES | {"nat mode"}
 SYNTHETIC_LAN = "wireless clients accessing lan"
 SYNTHETIC_DEFAULT = "default rule"
 
@@ -56,6 +58,15 @@ def _expect(data: Any, kind: type, rel: str, what: str) -> Any:
     if not isinstance(data, kind):
         raise SnapshotError(rel, f"expected {what}, found {type(data).__name__}")
     return data
+
+
+def _optional(body: dict[str, Any], key: str, kind: type, rel: str) -> Any:
+    """body[key] when it has the expected type, an empty one when absent or null; else SnapshotError.
+    (Truthiness is no test: a corrupted `[]` where an object belongs must not read as "not set".)"""
+    value = body.get(key)
+    if value is None:
+        return kind()
+    return _expect(value, kind, rel, f"'{key}' to be {'an object' if kind is dict else 'a list'}")
 
 
 def _rows(data: Any, rel: str) -> list[dict[str, Any]]:
@@ -95,7 +106,7 @@ class MerakiAdapter:
             org_ids = [str(o.get("id")) for o in _expect(orgs, list, "meraki/organizations.json", "a list")
                        if isinstance(o, dict)]
         for folder in snapshot.listdir("meraki/organizations"):
-            org_id = folder.rsplit("/", 1)[1]
+            org_id = urllib.parse.unquote(folder.rsplit("/", 1)[1])  # folder names are percent-encoded ids
             if org_id not in org_ids:
                 org_ids.append(org_id)
         if not org_ids:
@@ -106,19 +117,25 @@ class MerakiAdapter:
             yield from self._load_org(snapshot, model, org_id, dns)
 
     def _load_org(self, snapshot: Snapshot, model: Model, org_id: str, dns: dict) -> Iterator[NetworkModel]:
-        base = f"meraki/organizations/{org_id}"
+        base = f"meraki/organizations/{api_segment(org_id)}"
         networks = snapshot.read_json(f"{base}/networks.json")
         if networks is None:
             model.gaps.append(DataGap(f"{base}/networks.json", snapshot.absence_reason(f"{base}/networks.json")))
             return
         _expect(networks, list, f"{base}/networks.json", "a list of networks")
         org = self._org_data(snapshot, base)
+        if org.reason:  # OBJ()/GRP() references then stay unknown; the report must also say what is missing
+            model.gaps.extend(DataGap(rel, snapshot.absence_reason(rel)) for rel in (
+                f"{base}/policyObjects.json", f"{base}/policyObjects/groups.json") if not snapshot.exists(rel))
         for index, raw in enumerate(networks):
             _expect(raw, dict, f"{base}/networks.json[{index}]", "a network object")
             if "id" not in raw:
                 raise SnapshotError(f"{base}/networks.json", f"network [{index}] has no 'id'")
+            products = _optional(raw, "productTypes", list, f"{base}/networks.json[{index}]")
+            if not all(isinstance(p, str) for p in products):
+                raise SnapshotError(f"{base}/networks.json[{index}]", "expected 'productTypes' to list strings")
             net = NetworkModel(str(raw["id"]), str(raw.get("name") or raw["id"]), org_id,
-                               product_types=[str(p) for p in raw.get("productTypes") or []])
+                               product_types=[str(p) for p in products])
             if model.scope is not None and net.id.lower() not in model.scope and net.name.lower() not in model.scope:
                 continue
             model.networks.append(net)
@@ -147,7 +164,7 @@ class _NetworkBuilder:
     def __init__(self, snapshot: Snapshot, net: NetworkModel, org: _OrgData, dns: dict) -> None:
         self.snapshot = snapshot
         self.net = net
-        self.base = f"meraki/networks/{net.id}"
+        self.base = f"meraki/networks/{api_segment(net.id)}"  # the file names the collector writes
         self.has_mx = "appliance" in net.product_types
         self.has_mr = "wireless" in net.product_types
         self.vlans, self.vlans_reason = self._load_vlans() if self.has_mx else (None, "no MX in this network")
@@ -204,10 +221,21 @@ class _NetworkBuilder:
             return {}, ""
         out = {}
         for i, raw in enumerate(_expect(data, list, rel, "a list of group policies")):
-            _expect(raw, dict, f"{rel}[{i}]", "a group policy object")
+            where = f"{rel}[{i}]"
+            _expect(raw, dict, where, "a group policy object")
             raw = dict(raw)
             raw["_index"] = i
-            out[str(raw.get("groupPolicyId"))] = raw
+            gp_id = raw.get("groupPolicyId")
+            if isinstance(gp_id, bool) or not isinstance(gp_id, str | int):
+                raise SnapshotError(where, f"expected 'groupPolicyId' to be a string, found {type(gp_id).__name__}")
+            raw["groupPolicyId"] = str(gp_id)  # ids key caches below: one hashable form
+            # Checked once here, so the layers below can read these without guarding every access.
+            fw = _optional(raw, "firewallAndTrafficShaping", dict, where)
+            for key in ("l3FirewallRules", "l7FirewallRules"):
+                for j, row in enumerate(_optional(fw or {}, key, list, f"{where}.firewallAndTrafficShaping")):
+                    _expect(row, dict, f"{where}.firewallAndTrafficShaping.{key}[{j}]", "a rule object")
+            _optional(raw, "vlanTagging", dict, where)
+            out[raw["groupPolicyId"]] = raw
         return out, ""
 
     # -- building ----------------------------------------------------------------------------------------
@@ -234,7 +262,7 @@ class _NetworkBuilder:
         auth = str(ssid.get("authMode", "")).lower()
         splash = str(ssid.get("splashPage") or "None")
         has_splash = splash.lower() not in ("none", "")
-        ssid_base = f"{self.base}/wireless/ssids/{number}"
+        ssid_base = f"{self.base}/wireless/ssids/{api_segment(number)}"
         device = f"{self.net.name} / SSID {number} ({name})"
 
         # (kind, role name, group policy or None)
@@ -539,14 +567,30 @@ class _NetworkBuilder:
             role.variants = [Variant(f"VLAN {vlan.id}" if vlan.id else vlan.name, addresses, hops)]
             self.net.roles.append(role)
 
+    @staticmethod
+    def _unclear_tagging(ssid: dict[str, Any], tagging: dict[str, Any]) -> str:
+        """Why the VLAN tag of a bridged role cannot be read ("" when it can): a fallback here would pick a
+        VLAN, and with it an MX rule set, that the data does not name."""
+        if tagging:
+            setting = tagging.get("settings")
+            if str(setting).lower() not in ("network default", "ignore", "custom"):
+                return f"group policy VLAN tagging setting {setting!r} is not understood"
+            if str(setting).lower() == "custom" and tagging.get("vlanId") in (None, ""):
+                return "group policy sets a custom VLAN tag but names no vlanId"
+        if ssid.get("useVlanTagging") not in (None, True, False):
+            return f"useVlanTagging {ssid.get('useVlanTagging')!r} is not a boolean"
+        return ""
+
     def _wireless_variants(self, ssid: dict[str, Any], policy: dict[str, Any] | None, hops: list[Hop],
                            role: Role) -> list[Variant]:
         """Where the role's traffic lands after the AP: which MX VLAN (or a tunnel, or no MX)."""
         mode = str(ssid.get("ipAssignmentMode", "NAT mode")).lower()
-        if mode in TUNNELLED_MODES:
+        if mode in TUNNELLED_MODES or mode not in KNOWN_MODES:
+            # An unrecognised mode may tunnel as well: never assume the traffic meets this MX.
+            what = "tunnelled to a concentrator whose rules are not modelled" if mode in TUNNELLED_MODES else \
+                "not an IP assignment mode this tool knows, so where the traffic goes is unknown"
             gap = GapHop(f"{self.net.name} / SSID {ssid.get('number')}", "tunnel",
-                         reason=f"SSID uses '{ssid.get('ipAssignmentMode')}': traffic is tunnelled to a "
-                                "concentrator whose rules are not modelled")
+                         reason=f"SSID uses '{ssid.get('ipAssignmentMode')}': {what}")
             return [Variant("tunnel", [ANY_ADDR], [*hops, gap])]
         if not self.has_mx:
             note = PassHop(f"{self.net.name}", "gateway",
@@ -560,15 +604,19 @@ class _NetworkBuilder:
         how = ""
         tagging = (policy or {}).get("vlanTagging") or {}
         if mode in BRIDGED_MODES:
-            if str(tagging.get("settings", "")).lower() == "custom" and tagging.get("vlanId") not in (None, ""):
-                vlan_id, how = tagging.get("vlanId"), "group policy VLAN tag"
-            elif ssid.get("useVlanTagging") and ssid.get("defaultVlanId") not in (None, ""):
+            unclear = self._unclear_tagging(ssid, tagging)
+            if unclear:
+                return [Variant("clients", [ANY_ADDR], [*hops, GapHop(f"{self.net.name} / MX", "vlan",
+                                                                      reason=unclear)])]
+            if tagging and str(tagging["settings"]).lower() == "custom":
+                vlan_id, how = tagging["vlanId"], "group policy VLAN tag"
+            elif ssid.get("useVlanTagging") is True and ssid.get("defaultVlanId") not in (None, ""):
                 vlan_id, how = ssid.get("defaultVlanId"), "SSID VLAN tag"
         if vlan_id is not None:
             by_id = {v.id: v for v in self.vlans}
             try:
-                vlan = by_id.get(int(vlan_id))
-            except (TypeError, ValueError):
+                vlan = None if isinstance(vlan_id, bool) else by_id.get(int(vlan_id))
+            except (TypeError, ValueError, OverflowError):
                 vlan = None
             if vlan is None:
                 gap = GapHop(f"{self.net.name} / MX", "vlan",

@@ -148,7 +148,12 @@ def _object_ref(kind: str, ref: str, resolver: Resolver, out: Addresses, item: s
         out.reasons.append(f"{item} is not among the organization's policy {'objects' if kind == 'obj' else 'groups'}")
         return
     if kind == "grp":
-        for object_id in entry.get("objectIds") or []:
+        object_ids = entry.get("objectIds") or []
+        if not isinstance(object_ids, list):
+            out.uncertain.append(ANY_ADDR)
+            out.reasons.append(f"{item} has an unreadable objectIds list")
+            return
+        for object_id in object_ids:
             _object_ref("obj", str(object_id), resolver, out, f"{item} -> OBJ({object_id})", depth + 1)
         return
     obj_type = str(entry.get("type", "")).lower()

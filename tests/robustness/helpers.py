@@ -1,0 +1,83 @@
+"""Shared pieces of the robustness suite: run an audit the way the CLI does and classify what came out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from auditor.audit import AuditResult, run_audit
+from auditor.snapshot import SnapshotError
+
+PathKey = tuple[str | None, str, str, str, str, str, str]
+
+# Values no field of any vendor format accepts: they must become unknown or an error, never a reading.
+GARBAGE: list[Any] = [{"unexpected": [1, {"x": None}]}, [["nested"], 7], "%%garbage%%", "\x00\ufffd", "-1-", 1e308]
+# Values of the wrong type that still look plausible somewhere (coercible numbers, empties, null).
+CONFUSED: list[Any] = [None, True, False, 0, -1, 65536, "", " ", "any", [], {}, "0.0.0.0/0", "500", 2**70]
+
+
+def audit_or_error(root: Path, config: Path | None = None) -> AuditResult | SnapshotError:
+    """The audit, or the SnapshotError the CLI turns into exit 2. Any other exception fails the test."""
+    try:
+        return run_audit(root, config)
+    except SnapshotError as err:
+        return err
+
+
+def verdicts(result: AuditResult) -> dict[PathKey, str]:
+    out: dict[PathKey, str] = {}
+    for path in result.paths:
+        role = path.role
+        key = (role.network_id, role.kind, role.name, role.ssid or "", role.phase, path.server.name,
+               str(path.trace.flow))
+        out[key] = path.verdict
+    return out
+
+
+def newly_allowed(before: dict[PathKey, str], after: dict[PathKey, str]) -> list[tuple[PathKey, str]]:
+    """Paths present in both whose verdict became `allowed` although it was not before."""
+    return [(key, before[key]) for key, verdict in after.items()
+            if verdict == "allowed" and key in before and before[key] != "allowed"]
+
+
+def assert_names_file(err: SnapshotError, root: Path, allowed_prefixes: tuple[str, ...] = ()) -> None:
+    """An input error must name a file (snapshot-relative, or the config given) and say what is wrong."""
+    assert err.message and err.path, err
+    rel = err.path.split(" ", 1)[0].split("[", 1)[0]
+    candidates = [root / rel, Path(rel)]
+    assert any(c.exists() for c in candidates) or rel.startswith(allowed_prefixes), f"no such file named: {err}"
+
+
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every location inside a JSON value (keys and list indexes), outermost first."""
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out.extend(json_paths(child, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            out.extend(json_paths(child, (*prefix, index)))
+    return out
+
+
+def replaced(value: Any, where: tuple[Any, ...], new: Any) -> Any:
+    """A copy of `value` with the location `where` set to `new` (the whole value when `where` is empty)."""
+    if not where:
+        return new
+    copy = json.loads(json.dumps(value))
+    target = copy
+    for step in where[:-1]:
+        target = target[step]
+    target[where[-1]] = new
+    return copy
+
+
+def deleted(value: Any, where: tuple[Any, ...]) -> Any:
+    """A copy of `value` without the key or list item at `where`."""
+    copy = json.loads(json.dumps(value))
+    target = copy
+    for step in where[:-1]:
+        target = target[step]
+    del target[where[-1]]
+    return copy

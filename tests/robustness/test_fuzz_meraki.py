@@ -1,0 +1,149 @@
+"""Meraki JSON, mutated: every outcome is a model (with data-gaps and unknowns) or a SnapshotError naming the
+file; a damaged rule file never makes a path `allowed` that the intact one did not allow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.audit import AuditResult
+from auditor.snapshot import SnapshotError
+from tests.robustness.helpers import (
+    CONFUSED,
+    GARBAGE,
+    assert_names_file,
+    audit_or_error,
+    deleted,
+    json_paths,
+    newly_allowed,
+    replaced,
+    verdicts,
+)
+from tests.robustness.meraki_base import build
+
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@cache
+def _seed() -> tuple[Path, dict[str, Any], dict]:
+    root = Path(tempfile.mkdtemp(prefix="fuzz-meraki-"))
+    snap = build(root)
+    result = snap.audit()
+    bodies = {p.relative_to(root).as_posix(): json.loads(p.read_text()) for p in sorted(root.rglob("*.json"))}
+    return root, bodies, verdicts(result)
+
+
+@contextmanager
+def mutated(changes: dict[str, str | None]) -> Iterator[Path]:
+    """A copy of the seed snapshot with some files rewritten (text) or removed (None)."""
+    seed, _, _ = _seed()
+    with tempfile.TemporaryDirectory(prefix="fuzzed-") as tmp:
+        root = Path(tmp) / "snap"
+        shutil.copytree(seed, root)
+        for rel, text in changes.items():
+            if text is None:
+                (root / rel).unlink()
+            else:
+                (root / rel).write_text(text, encoding="utf-8")
+        yield root
+
+
+def _audit(root: Path) -> AuditResult | SnapshotError:
+    outcome = audit_or_error(root)
+    if isinstance(outcome, SnapshotError):
+        assert_names_file(outcome, root)
+    return outcome
+
+
+FILES = sorted(_seed()[1])
+
+
+@FUZZ
+@given(st.data())
+def test_type_confused_values_never_crash(data: st.DataObject) -> None:
+    rel = data.draw(st.sampled_from(FILES), label="file")
+    body = _seed()[1][rel]
+    where = data.draw(st.sampled_from(json_paths(body)), label="where")
+    value = data.draw(st.sampled_from(GARBAGE + CONFUSED), label="value")
+    with mutated({rel: json.dumps(replaced(body, where, value))}) as root:
+        _audit(root)
+
+
+def _open_vocabulary(where: tuple[Any, ...], value: Any) -> bool:
+    """A string where the vocabulary is open is a different valid value, not garbage: an unknown product
+    type is just another product (and a network without "appliance" has no MX to filter its traffic)."""
+    return isinstance(value, str) and "productTypes" in where
+
+
+@FUZZ
+@given(st.data())
+def test_garbage_never_turns_a_path_allowed(data: st.DataObject) -> None:
+    """A value no field accepts is unknown or an error: it cannot prove a path open."""
+    rel = data.draw(st.sampled_from(FILES), label="file")
+    body = _seed()[1][rel]
+    where = data.draw(st.sampled_from(json_paths(body)[1:] or [()]), label="where")
+    value = data.draw(st.sampled_from(GARBAGE), label="value")
+    with mutated({rel: json.dumps(replaced(body, where, value))}) as root:
+        outcome = _audit(root)
+    if isinstance(outcome, AuditResult) and not _open_vocabulary(where, value):
+        assert newly_allowed(_seed()[2], verdicts(outcome)) == []
+
+
+@FUZZ
+@given(st.data())
+def test_deleted_keys_and_items_never_crash(data: st.DataObject) -> None:
+    rel = data.draw(st.sampled_from(FILES), label="file")
+    body = _seed()[1][rel]
+    where = data.draw(st.sampled_from(json_paths(body)[1:] or [()]), label="where")
+    text = json.dumps(deleted(body, where)) if where else "null"
+    with mutated({rel: text}) as root:
+        _audit(root)
+
+
+@FUZZ
+@given(st.data())
+def test_truncated_json_names_file_and_line(data: st.DataObject) -> None:
+    rel = data.draw(st.sampled_from(FILES), label="file")
+    text = json.dumps(_seed()[1][rel], indent=1)
+    cut = data.draw(st.integers(0, len(text) - 1), label="cut")
+    with mutated({rel: text[:cut]}) as root:
+        outcome = _audit(root)
+    assert isinstance(outcome, SnapshotError), "a truncated JSON body was accepted"
+    assert outcome.path == rel and outcome.line is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.sampled_from(FILES), min_size=1, max_size=4))
+def test_deleting_files_never_turns_a_path_allowed(gone: set[str]) -> None:
+    with mutated(dict.fromkeys(gone)) as root:
+        outcome = _audit(root)
+    if isinstance(outcome, AuditResult):
+        after = verdicts(outcome)
+        assert newly_allowed(_seed()[2], after) == []
+        if after != _seed()[2]:  # some files are redundant (vlans/settings.json beside vlans.json)
+            gaps = {g.path for g in outcome.model.gaps} | {g.path for n in outcome.model.networks for g in n.gaps}
+            assert gaps & gone, "removing files changed verdicts but no data gap names them"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_random_bytes_in_a_file(data: st.DataObject) -> None:
+    rel = data.draw(st.sampled_from(FILES), label="file")
+    noise = data.draw(st.binary(max_size=200), label="bytes")
+    seed, _, _ = _seed()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "snap"
+        shutil.copytree(seed, root)
+        (root / rel).write_bytes(noise)
+        outcome = _audit(root)
+    if isinstance(outcome, AuditResult):  # only valid JSON of an acceptable shape gets this far
+        assert newly_allowed(_seed()[2], verdicts(outcome)) == [] or noise.strip() in (b"[]", b"{}")

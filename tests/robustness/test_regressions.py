@@ -1,0 +1,100 @@
+"""One test per bug the robustness suite found, each on the smallest input that showed it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from auditor.audit import run_audit
+from auditor.snapshot import SnapshotError
+from tests.robustness.meraki_base import build
+from tests.snapshot_builder import MerakiSnapshot, deny, verdicts
+
+
+def _rewrite(root: Path, rel: str, edit) -> None:  # type: ignore[no-untyped-def]
+    body = json.loads((root / rel).read_text())
+    edit(body)
+    (root / rel).write_text(json.dumps(body))
+
+
+def test_ids_are_read_at_the_percent_encoded_names_the_collector_writes(tmp_path: Path) -> None:
+    # A NUL byte in an SSID number crashed path resolution (ValueError); ids with "/" were read at the raw
+    # name while the collector writes the percent-encoded one, so their files were never found.
+    snap = MerakiSnapshot(tmp_path, org_id="o/1")
+    snap.networks.append({"id": "N/1", "organizationId": "o/1", "name": "Slash", "productTypes": ["wireless"]})
+    snap.write("meraki/organizations/o%2F1/networks.json", snap.networks)
+    snap.write("meraki/organizations/o%2F1/policyObjects.json", [])
+    snap.write("meraki/organizations/o%2F1/policyObjects/groups.json", [])
+    base = "meraki/networks/N%2F1"
+    snap.write(f"{base}/groupPolicies.json", [])
+    snap.write(f"{base}/wireless/ssids.json", [{"number": "0\x00", "name": "Odd", "enabled": True,
+                                                 "authMode": "open", "splashPage": "None"}])
+    snap.write(f"{base}/wireless/ssids/0%00/firewall/l3FirewallRules.json", {"rules": [deny("udp", "500")]})
+    snap.write(f"{base}/wireless/ssids/0%00/firewall/l7FirewallRules.json", {"rules": []})
+    result = snap.audit()
+    assert verdicts(result, "Odd")["udp/500"] == "blocked"
+    assert len(result.model.networks) == 1  # the org folder and organizations.json name one org, not two
+
+
+def test_a_nul_byte_in_a_snapshot_path_is_an_input_error(tmp_path: Path) -> None:
+    from auditor.snapshot import Snapshot
+
+    with pytest.raises(SnapshotError, match="NUL"):
+        Snapshot(tmp_path).read_json("meraki/a\x00b.json")
+
+
+@pytest.mark.parametrize(("rel", "edit"), [
+    ("meraki/networks/N_1/groupPolicies.json", lambda b: b[1].update(firewallAndTrafficShaping=[["x"], 7])),
+    ("meraki/networks/N_1/groupPolicies.json", lambda b: b[0].update(groupPolicyId={"x": 1})),
+    ("meraki/networks/N_1/groupPolicies.json", lambda b: b[2].update(vlanTagging=["x"])),
+    ("meraki/networks/N_1/groupPolicies.json",
+     lambda b: b[0]["firewallAndTrafficShaping"].update(l3FirewallRules="deny all")),
+    ("meraki/organizations/1/networks.json", lambda b: b[0].update(productTypes=1e308)),
+    ("meraki/organizations/1/networks.json", lambda b: b[0].update(productTypes=[{"x": 1}])),
+])
+def test_type_confused_meraki_fields_are_input_errors_not_crashes(tmp_path: Path, rel: str, edit) -> None:  # type: ignore[no-untyped-def]
+    build(tmp_path).audit()
+    _rewrite(tmp_path, rel, edit)
+    with pytest.raises(SnapshotError) as err:
+        run_audit(tmp_path)
+    assert err.value.path.startswith(rel)
+
+
+def test_unreadable_policy_group_members_are_unknown(tmp_path: Path) -> None:
+    snap = build(tmp_path)
+    snap.audit()
+    mx = "meraki/networks/N_1/appliance/firewall/l3FirewallRules.json"
+    _rewrite(tmp_path, mx, lambda b: b["rules"][1].update(policy="deny"))  # deny tcp/443 to GRP(21)
+    assert verdicts(run_audit(tmp_path), "Staff", kind="vlan")["tcp/443"] == "blocked"
+    _rewrite(tmp_path, "meraki/organizations/1/policyObjects/groups.json", lambda b: b[0].update(objectIds=1.5))
+    result = run_audit(tmp_path)  # was: TypeError 'float' object is not iterable
+    assert verdicts(result, "Staff", kind="vlan")["tcp/443"] == "unknown"
+
+
+@pytest.mark.parametrize("tagging", [{"unexpected": 1}, {"settings": "custom"}, {"settings": "sometimes"}])
+def test_unreadable_group_policy_vlan_tag_is_unknown_not_the_ssid_default(tmp_path: Path, tagging: dict) -> None:
+    # The Quiet policy tags VLAN 20, whose group policy blocks IKE. An unreadable tag fell back to the SSID's
+    # VLAN 10, where IKE passes: "allowed" from data that does not say so.
+    snap = build(tmp_path)
+    assert verdicts(snap.audit(), "Quiet", kind="group_policy")["udp/500"] == "blocked"
+    _rewrite(tmp_path, "meraki/networks/N_1/groupPolicies.json", lambda b: b[2].update(vlanTagging=tagging))
+    assert verdicts(run_audit(tmp_path), "Quiet", kind="group_policy")["udp/500"] == "unknown"
+
+
+def test_unknown_ip_assignment_mode_is_unknown(tmp_path: Path) -> None:
+    snap = build(tmp_path)
+    snap.audit()
+    _rewrite(tmp_path, "meraki/networks/N_1/wireless/ssids.json", lambda b: b[0].update(ipAssignmentMode="Mesh"))
+    result = run_audit(tmp_path)
+    assert set(verdicts(result, "Corp").values()) == {"unknown"}
+    assert "Mesh" in next(p for p in result.paths if p.role.name == "Corp").trace.reason
+
+
+def test_missing_policy_objects_are_a_data_gap(tmp_path: Path) -> None:
+    snap = build(tmp_path)
+    snap.remove("meraki/organizations/1/policyObjects.json")
+    result = snap.audit()
+    assert "meraki/organizations/1/policyObjects.json" in {g.path for g in result.model.gaps}
+    assert any(f.check.kind == "data-gap" and "policyObjects.json" in f.evidence["file"] for f in result.findings)
