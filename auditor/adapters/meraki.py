@@ -332,9 +332,10 @@ class _NetworkBuilder:
             _expect(settings, dict, rel, "an object")
             block = settings.get("blockAllTrafficBeforeSignOn")
             origin = Origin(rel)
-            if block is None:
+            if not isinstance(block, bool):  # 0, "" or [] must not read as "false": that opens the gate
                 return GapHop(device, "splash", origin,
-                              reason=f"{rel} does not say whether traffic is blocked before sign-on")
+                              reason=f"{rel} does not say whether traffic is blocked before sign-on"
+                                     + (f" (blockAllTrafficBeforeSignOn: {block!r})" if block is not None else ""))
             if not block:
                 rules = [
                     Rule(1, Action.DENY, PacketSet.of(proto=[(6, 6)], dport=[(80, 80)]),
@@ -391,6 +392,8 @@ class _NetworkBuilder:
     def _ssid_rule_list(self, data: Any, rel: str) -> RuleList:
         rows = _rows(data, rel)
         allow_lan = data.get("allowLanAccess")
+        if not isinstance(allow_lan, bool):
+            allow_lan = None  # unreadable: the LAN row below decides, else the LAN rule is uncertain
         user_rows = list(enumerate(rows))
         # Real GETs end with the two synthetic rows; strip them (the LAN one mirrors allowLanAccess).
         lan_row = None

@@ -98,3 +98,26 @@ def test_missing_policy_objects_are_a_data_gap(tmp_path: Path) -> None:
     result = snap.audit()
     assert "meraki/organizations/1/policyObjects.json" in {g.path for g in result.model.gaps}
     assert any(f.check.kind == "data-gap" and "policyObjects.json" in f.evidence["file"] for f in result.findings)
+
+
+@pytest.mark.parametrize("value", [0, "", [], {}, "false"])
+def test_non_boolean_splash_block_setting_is_unknown(tmp_path: Path, value: object) -> None:
+    # `if not block` read 0, "" and [] as "false": non-HTTP traffic passes before sign-on, so IKE was allowed.
+    snap = build(tmp_path)
+    assert verdicts(snap.audit(), "Guest", phase="pre-auth")["udp/4500"] == "allowed"  # walled garden
+    rel = "meraki/networks/N_1/wireless/ssids.json"
+    _rewrite(tmp_path, rel, lambda b: b[1].update(walledGardenEnabled=False))
+    assert verdicts(run_audit(tmp_path), "Guest", phase="pre-auth")["udp/4500"] == "blocked"
+    splash = "meraki/networks/N_1/wireless/ssids/1/splash/settings.json"
+    _rewrite(tmp_path, splash, lambda b: b.update(blockAllTrafficBeforeSignOn=value))
+    assert verdicts(run_audit(tmp_path), "Guest", phase="pre-auth")["udp/4500"] == "unknown"
+
+
+def test_non_boolean_allow_lan_access_falls_back_on_the_lan_row(tmp_path: Path) -> None:
+    snap = MerakiSnapshot(tmp_path, servers=[{"name": "vpn", "address": "10.9.9.9", "protocols": ["ikev2"]}])
+    snap.network("N_1", "Store", products=("wireless",))
+    snap.ssid("N_1", 0, "Corp", allow_lan=False)
+    assert verdicts(snap.audit(), "Corp")["udp/500"] == "blocked"  # the server sits on the LAN
+    _rewrite(tmp_path, "meraki/networks/N_1/wireless/ssids/0/firewall/l3FirewallRules.json",
+             lambda b: b.update(allowLanAccess={"x": 1}))  # was truthy: LAN access allowed
+    assert verdicts(run_audit(tmp_path), "Corp")["udp/500"] == "blocked"
