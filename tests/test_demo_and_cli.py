@@ -67,7 +67,7 @@ def test_planted_3_guest_vlan_rule_shadows_vpn_allow(report: dict) -> None:
         got = _verdicts(report, "Store 31", role, kind=kind)
         assert got["udp/4500"] == "blocked" and got["udp/500"] == "allowed", (role, got)
     assert set(_verdicts(report, "Store 31", "Staff", kind="vlan").values()) == {"allowed"}
-    shadowed = [f for f in report["findings"] if f["kind"] == "shadowed-vpn-rule"]
+    shadowed = [f for f in report["findings"] if f["id"] == "VPN-SHADOWED-RULE"]
     assert len(shadowed) == 1
     assert shadowed[0]["evidence"]["rule"]["index"] == 3
     assert shadowed[0]["evidence"]["shadowed_by"][0]["index"] == 2
@@ -88,6 +88,28 @@ def test_planted_5_missing_rules_file_is_unknown_and_a_gap(report: dict) -> None
 def test_planted_6_l7_port_rule_makes_4500_unknown(report: dict) -> None:
     got = _verdicts(report, "Store 14", "Store-Mobile", kind="ssid")
     assert got["udp/4500"] == "unknown" and got["tcp/443"] == "allowed"
+
+
+def test_planted_7_load_balancer_splits_ike(report: dict) -> None:
+    (split,) = [f for f in report["findings"] if f["kind"] == "split-persistence"]
+    assert split["device"] == "f5/hq-bigip" and split["severity"] == "error" and 809 in split["windows_errors"]
+    assert [s["name"] for s in split["evidence"]["services"]] == ["/Common/corp_vpn_ike500", "/Common/corp_vpn_ike4500"]
+
+
+def test_planted_8_edge_router_ace_never_reached(report: dict) -> None:
+    (ace,) = [f for f in report["findings"] if f["id"] == "CISCO-SHADOWED-ACE"]
+    assert ace["device"] == "cisco/hq-edge" and "70 permit udp any 198.51.100.0 0.0.0.255" in ace["title"]
+
+
+def test_paths_cross_the_perimeter_and_load_balancer_with_explained_hops(report: dict) -> None:
+    path = next(p for p in report["paths"] if p["network"]["name"] == "HQ" and p["role"]["name"] == "HQ-Corp"
+                and p["flow"]["dst_port"] == 4500)
+    server_side = [(h["device"], h["decision"]) for h in path["hops"] if not h["device"].startswith("HQ")]
+    assert server_side == [("cisco/hq-edge", "permit"), ("cisco/hq-edge", "permit"), ("cisco/hq-asa", "translate"),
+                           ("cisco/hq-asa", "permit"), ("f5/hq-bigip", "translate")]
+    edge_acl = next(h for h in path["hops"] if h["device"] == "cisco/hq-edge" and h["rule"])
+    assert edge_acl["rule"]["text"] == "30 permit udp any host 198.51.100.10 eq non500-isakmp"
+    assert edge_acl["rule"]["source"] == "cisco/hq-edge.cfg:31"
 
 
 def test_nothing_else_fails(report: dict) -> None:

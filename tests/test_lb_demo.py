@@ -10,6 +10,7 @@ import yaml
 
 from auditor.audit import AuditResult, run_audit
 from auditor.model import Decision
+from auditor.packets import address_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"
@@ -44,9 +45,15 @@ def test_demo_shows_the_planted_split_persistence(demo: AuditResult) -> None:
     assert "modify ltm virtual /Common/corp_vpn_ike4500 persist replace-all-with" in finding["remediation"]
 
 
-def test_demo_paths_do_not_cross_the_bigip_without_the_perimeter(demo: AuditResult) -> None:
-    # 198.51.100.10 reaches the BIG-IP only through the HQ firewall's NAT, which the demo does not hold yet
-    assert not [h for p in demo.paths for h in p.trace.hops if h.hop.device == "f5/hq-bigip"]
+def test_demo_paths_cross_the_bigip_after_the_perimeter(demo: AuditResult) -> None:
+    # audit.yaml puts the BIG-IP behind the HQ ASA, whose static NAT sends 198.51.100.10 to its VIP
+    path = next(p for p in demo.paths if str(p.trace.flow) == "udp/4500" and p.verdict == "allowed")
+    devices = [h.hop.device for h in path.trace.hops if "/" in h.hop.device and " / " not in h.hop.device]
+    assert devices[-1] == "f5/hq-bigip" and "cisco/hq-asa" in devices
+    last = path.trace.hops[-1]
+    assert last.decision is Decision.TRANSLATE
+    assert {iv for seg in last.segments for iv in seg.leaving.destinations()} == {
+        (address_interval("172.20.0.11")[0], address_interval("172.20.0.12")[0])}
 
 
 def test_behind_the_asa_the_bigip_balances_corp_vpn(tmp_path: Path) -> None:

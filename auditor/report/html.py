@@ -213,19 +213,22 @@ class _Planner:
 
 
 def _signature(path: PathResult, planned: list[Hop]) -> tuple:
+    """What a picture shows: each hop's decision, and the deciding hop's rule. Rules of the other hops
+    (which ACL line or virtual server passed each port) do not split pictures."""
     trace = path.trace
     records = trace.hops
+    decisive_hop, decisive_seg, _ = _decisive(trace)
+    rule = decisive_seg.rule if decisive_seg is not None else None
     parts: list[tuple] = []
     for i, hop in enumerate(planned):
         if i < len(records):
-            record = records[i]
-            principal = record.principal
-            rule = principal.rule if principal else None
-            parts.append((record.hop.device, record.hop.stage, record.decision.value,
-                          rule.position if rule else None, rule.text if rule else None))
+            parts.append((records[i].hop.device, records[i].hop.stage, records[i].decision.value))
         else:
             parts.append((hop.device, hop.stage, "unreached"))
-    return (path.role.network_id, path.server.name, trace.verdict, tuple(parts))
+    decisive = (decisive_hop.device if decisive_hop else None, decisive_hop.stage if decisive_hop else None,
+                rule.position if rule else None, rule.text if rule else None,
+                decisive_seg.reason if decisive_seg is not None and rule is None else None)
+    return (path.role.network_id, path.server.name, trace.verdict, decisive, tuple(parts))
 
 
 def _layout(picture: Picture, path: PathResult, planned: list[Hop], client_count: int) -> None:
