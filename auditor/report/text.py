@@ -1,4 +1,5 @@
-"""The terminal report: one table a person reads at a glance, then the findings."""
+"""The terminal report: a table of the roles with problems (one row per role, a column per protocol, then
+where and why), a line per network for the roles where everything passes, then the findings."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.text import Text
 
 from auditor.audit import AuditResult
 from auditor.checks import SEVERITY_ORDER
+from auditor.model import Role
 from auditor.trace import FlowTrace, PathResult
 
 VERDICT_STYLE = {"allowed": "green", "blocked": "bold red", "partial": "yellow", "unknown": "magenta"}
@@ -17,8 +19,7 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _RANK = {"blocked": 3, "partial": 2, "unknown": 1, "allowed": 0}
 
 
-def _role_cell(path: PathResult) -> str:
-    role = path.role
+def _role_cell(role: Role) -> str:
     label = f"{role.name} ({role.kind})"
     if role.ssid and role.kind != "ssid":
         label += f"\non {role.ssid}"
@@ -33,32 +34,65 @@ def _where(trace: FlowTrace) -> str:
         rule = seg.rule
         if rule is not None:
             label = "default" if rule.synthetic else f"rule {rule.position}"
-            return f"{hop.device} {hop.stage} {label}: {rule.text}"
-        return f"{hop.device} {hop.stage}"
+            comment = f' "{rule.comment}"' if rule.comment else ""
+            return f"{hop.device} {hop.stage} {label}: {rule.text}{comment}"
+        return f"{hop.device} {hop.stage}: {seg.reason}"
     if trace.unknown:
         hop, seg = trace.unknown[0]
         return f"{hop.device} {hop.stage}: {seg.reason}"
     return trace.reason
 
 
-def build_table(result: AuditResult) -> Table:
-    table = Table(title=f"VPN paths in {result.snapshot}", show_lines=True, expand=False)
-    for column in ("Network", "Role", "Server", "Protocol", "Verdict", "Where and why"):
-        table.add_column(column, overflow="fold")
-    grouped: dict[tuple, list[PathResult]] = defaultdict(list)
+def _explanations(paths: list[PathResult]) -> str:
+    """Each distinct cause once, with the flows it concerns."""
+    causes: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        if path.verdict == "allowed":
+            continue
+        flow = f"{path.trace.flow} {path.verdict}"
+        if flow not in causes[_where(path.trace)]:
+            causes[_where(path.trace)].append(flow)
+    return "\n".join(f"{', '.join(flows)}: {cause}" for cause, flows in causes.items())
+
+
+def build_table(result: AuditResult) -> tuple[Table, list[Text]]:
+    servers = sorted({p.server.name for p in result.paths})
+    protocols = list(dict.fromkeys(p.protocol for p in result.paths))
+    by_role: dict[tuple[Role, str], list[PathResult]] = defaultdict(list)
     for path in result.paths:
-        grouped[(path.role, path.server.name, path.protocol)].append(path)
-    for (role, server, protocol), paths in grouped.items():
-        worst = max(paths, key=lambda p: _RANK[p.verdict])
-        verdict = worst.verdict
-        if verdict == "allowed":
-            why = "all flows pass"
-        else:
-            failing = [p for p in paths if p.verdict != "allowed"]
-            why = "\n".join(f"{p.trace.flow} {p.verdict}: {_where(p.trace)}" for p in failing)
-        table.add_row(role.network_name or "-", _role_cell(worst), server, protocol,
-                      Text(verdict, style=VERDICT_STYLE[verdict]), why)
-    return table
+        by_role[(path.role, path.server.name)].append(path)
+
+    table = Table(title=f"VPN paths with problems in {result.snapshot}", show_lines=True)
+    table.add_column("Network", overflow="fold")
+    table.add_column("Role", overflow="fold")
+    if len(servers) > 1:
+        table.add_column("Server")
+    for protocol in protocols:
+        title = result.protocols[protocol].title if protocol in result.protocols else protocol
+        table.add_column(title, no_wrap=True)
+    table.add_column("Where and why", overflow="fold", ratio=1)
+
+    all_allowed: dict[str, list[str]] = defaultdict(list)
+    for (role, server), paths in by_role.items():
+        if all(p.verdict == "allowed" for p in paths):
+            label = role.name if role.phase == "post-auth" else f"{role.name} (before sign-on)"
+            all_allowed[role.network_name or "(sources)"].append(label)
+            continue
+        cells: list[Text | str] = [role.network_name or "-", _role_cell(role)]
+        if len(servers) > 1:
+            cells.append(server)
+        for protocol in protocols:
+            mine = [p for p in paths if p.protocol == protocol]
+            if not mine:
+                cells.append("")
+                continue
+            verdict = max(mine, key=lambda p: _RANK[p.verdict]).verdict
+            cells.append(Text(verdict, style=VERDICT_STYLE[verdict]))
+        cells.append(_explanations(paths))
+        table.add_row(*cells)
+    fine = [Text(f"{network}: all protocols allowed for {len(set(names))} role(s): {', '.join(sorted(set(names)))}",
+                 style="green") for network, names in all_allowed.items()]
+    return table, fine
 
 
 def build_findings(result: AuditResult) -> Table | Text:
@@ -80,7 +114,7 @@ def summary_line(result: AuditResult) -> Text:
     for verdict in ("allowed", "blocked", "partial", "unknown"):
         text.append(f"{counts[verdict]} {verdict}", style=VERDICT_STYLE[verdict])
         text.append("  ")
-    severities = defaultdict(int)
+    severities: dict[str, int] = defaultdict(int)
     for finding in result.findings:
         severities[finding.effective_severity] += 1
     text.append(f"| findings: {severities['error']} error, {severities['warning']} warning, "
@@ -89,4 +123,6 @@ def summary_line(result: AuditResult) -> Text:
 
 
 def render(result: AuditResult, console: Console) -> None:
-    console.print(Group(build_table(result), build_findings(result), summary_line(result)))
+    table, fine = build_table(result)
+    parts: list = [table] if table.row_count else [Text("No path has a problem.", style="green")]
+    console.print(Group(*parts, *fine, Text(""), build_findings(result), summary_line(result)))
