@@ -150,6 +150,8 @@ def trace(
     except LookupError as exc:
         raise _usage_error(str(exc.args[0])) from None
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
     for line in lines:
         console.print(line, highlight=False)
     if "blocked" in verdicts or "partial" in verdicts:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+
 from auditor.audit import resolve_config, run_audit
 from auditor.checks import Flow
 from auditor.model import Decision
@@ -15,9 +17,10 @@ STYLE = {"permit": "green", "deny": "bold red", "partial": "yellow", "unknown": 
 
 
 def _hop_lines(number: int, record: HopTrace) -> list[str]:
+    # Lines are rich markup: everything taken from configuration is escaped (rule texts hold brackets).
     hop = record.hop
     decision = record.decision.value
-    lines = [f"  {number}. {hop.device} [{hop.stage}]: [{STYLE[decision]}]{decision}[/]"]
+    lines = [f"  {number}. {escape(hop.device)} \\[{escape(hop.stage)}]: [{STYLE[decision]}]{decision}[/]"]
     for seg in record.segments:
         rule = seg.rule
         what = seg.decision.value
@@ -25,11 +28,13 @@ def _hop_lines(number: int, record: HopTrace) -> list[str]:
             label = "default rule" if rule.synthetic else f"rule {rule.position}"
             comment = f' "{rule.comment}"' if rule.comment else ""
             where = f" ({rule.origin})" if rule.origin else ""
-            lines.append(f"       {what} by {label}: {rule.text}{comment}{where}")
+            lines.append(f"       {what} by {label}: {escape(rule.text + comment + where)}")
+            if seg.reason and seg.decision is not Decision.UNKNOWN:
+                lines.append(f"       {escape(seg.reason)}")
         elif seg.reason:
-            lines.append(f"       {what}: {seg.reason}")
+            lines.append(f"       {what}: {escape(seg.reason)}")
         if seg.decision is Decision.UNKNOWN and seg.reason and rule is not None:
-            lines.append(f"       why unknown: {seg.reason}")
+            lines.append(f"       why unknown: {escape(seg.reason)}")
         if record.decision is Decision.PARTIAL:
             lines.append(f"       for sources {seg.packets.describe_sources()}")
     if record.unknown_in:
@@ -73,17 +78,17 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str, ro
         trace = path.trace
         verdicts.add(trace.verdict)
         r = path.role
-        lines.append(f"[bold]{r.network_name} / {r.kind} '{r.name}'"
-                     f"{' on ' + r.ssid if r.ssid and r.kind != 'ssid' else ''} ({r.phase}) -> {path.server.name} "
-                     f"{path.server.address}, {flow}[/]")
+        on_ssid = " on " + r.ssid if r.ssid and r.kind != "ssid" else ""
+        lines.append("[bold]" + escape(f"{r.network_name} / {r.kind} '{r.name}'{on_ssid} ({r.phase}) -> "
+                                       f"{path.server.name} {path.server.address}, {flow}") + "[/]")
         if trace.variants:
             for variant in trace.variants:
-                lines.append(f" path via {variant.variant}: [{STYLE[variant.verdict]}]{variant.verdict}[/]")
+                lines.append(f" path via {escape(variant.variant)}: [{STYLE[variant.verdict]}]{variant.verdict}[/]")
                 lines.extend(_trace_lines(variant))
         else:
-            lines.append(f" path via {trace.variant}:")
+            lines.append(f" path via {escape(trace.variant)}:")
             lines.extend(_trace_lines(trace))
-        lines.append(f" verdict: [{STYLE[trace.verdict]}]{trace.verdict}[/]: {trace.reason}")
+        lines.append(f" verdict: [{STYLE[trace.verdict]}]{trace.verdict}[/]: {escape(trace.reason)}")
         lines.append("")
     return lines, verdicts
 
