@@ -79,6 +79,15 @@ def _render(result, fmt: Format, output: Path | None) -> None:  # type: ignore[n
             with output.open("w", encoding="utf-8") as handle:
                 text.render(result, Console(file=handle, width=160, force_terminal=False))
         return
+    if fmt is Format.json:
+        from auditor.report import json_report
+
+        if output is None:
+            json_report.write(result, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8") as handle:
+                json_report.write(result, handle)
+        return
     from auditor.report import render_format
 
     try:

@@ -185,3 +185,16 @@ def test_symlink_out_of_the_snapshot_is_refused(tmp_path: Path) -> None:
     target.symlink_to(outside)
     result = runner.invoke(app, ["audit", str(snap)])
     assert result.exit_code == 2 and "outside the snapshot" in result.output
+
+
+def test_streamed_json_is_the_same_document_as_the_rendered_one() -> None:
+    import io
+
+    from auditor.audit import run_audit
+    from auditor.report import json_report
+
+    result = run_audit(DEMO)
+    rendered = json.loads(json_report.render(result))
+    buffer = io.StringIO()
+    json_report.write(result, buffer)
+    assert json.loads(buffer.getvalue()) == rendered

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TextIO
 
 from auditor.audit import AuditResult
 from auditor.checks import SEVERITY_ORDER
@@ -71,3 +71,34 @@ def report_dict(result: AuditResult) -> dict[str, Any]:
 
 def render(result: AuditResult) -> str:
     return json.dumps(report_dict(result), indent=2) + "\n"
+
+
+def write(result: AuditResult, handle: TextIO) -> None:
+    """The same document as `render`, written path by path: an org of thousands of networks has a million
+    paths, whose report would not fit in memory as one dict and one string."""
+    findings = sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id))
+    head = report_dict(_Empty(result))  # type: ignore[arg-type]
+    head["summary"] = {"paths": len(result.paths), **result.counts(), "findings": head["summary"]["findings"]}
+    for finding in findings:
+        head["summary"]["findings"][finding.effective_severity] += 1
+    del head["paths"], head["findings"]
+    text = json.dumps(head, indent=2)
+    handle.write(text[:-2] + ",\n  \"paths\": [")
+    for i, path in enumerate(result.paths):
+        handle.write(("," if i else "") + "\n    " + json.dumps(path_json(path)))
+    handle.write("\n  ],\n  \"findings\": [")
+    for i, finding in enumerate(findings):
+        handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
+    handle.write("\n  ]\n}\n")
+
+
+class _Empty:
+    """An AuditResult view with no paths or findings, for the document's head."""
+
+    def __init__(self, result: AuditResult) -> None:
+        self.snapshot, self.generated_at, self.tool_version = result.snapshot, result.generated_at, result.tool_version
+        self.paths: list = []
+        self.findings: list = []
+
+    def counts(self) -> dict[str, int]:
+        return {"allowed": 0, "blocked": 0, "partial": 0, "unknown": 0}
