@@ -22,18 +22,24 @@ HERE = Path(__file__).resolve().parent
 CHILD = """
 import json, resource, sys, time
 from auditor.audit import run_audit
-from auditor.report.json_report import report_dict
+from auditor.report.json_report import write
 start = time.perf_counter()
 result = run_audit(sys.argv[1], keep_model=False)
 audited = time.perf_counter() - start
 audit_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-report = json.dumps(report_dict(result))
+class Count:  # the streamed report's size, without keeping it
+    size = 0
+    def write(self, text):
+        self.size += len(text)
+sink = Count()
+write(result, sink)
+json_mb = sink.size / 1e6
 total = time.perf_counter() - start
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"audit_s": audited, "with_json_s": total, "audit_peak_mb": audit_peak_kb / 1024,
                   "peak_mb": peak_kb / 1024,
                   "paths": len(result.paths), "findings": len(result.findings), "counts": result.counts(),
-                  "json_mb": len(report) / 1e6}))
+                  "json_mb": json_mb}))
 """
 
 
