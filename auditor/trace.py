@@ -78,8 +78,9 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
                 memo: HopMemo | None = None) -> FlowTrace:
     certain, maybe = packets, EMPTY
     records: list[HopTrace] = []
-    blocked: list[tuple[Hop, Segment]] = []
-    first_unknown: list[tuple[Hop, Segment]] = []
+    # Most traces block nothing and know everything: share one empty list until there is something to keep.
+    blocked: list[tuple[Hop, Segment]] = _NONE
+    first_unknown: list[tuple[Hop, Segment]] = _NONE
     for hop in hops:
         if not certain and not maybe:
             break
@@ -91,10 +92,12 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
                 memo[key] = step  # roles that reach a hop with the same packets share its record
         record, certain, maybe, new_blocked, new_unknown = step
         records.append(record)
-        blocked.extend(new_blocked)
-        first_unknown.extend(new_unknown)
+        if new_blocked:
+            blocked = blocked + new_blocked
+        if new_unknown:
+            first_unknown = first_unknown + new_unknown
     unknown = first_unknown if maybe else _NONE
-    trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), records, certain, blocked or _NONE, unknown)
+    trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), records, certain, blocked, unknown)
     trace.reason = _reason(trace)
     return trace
 

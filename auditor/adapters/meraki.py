@@ -9,6 +9,7 @@ readings and the trace reports unknown wherever they disagree.
 from __future__ import annotations
 
 import ipaddress
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -631,7 +632,7 @@ class _NetworkBuilder:
         # snapshot does not name. Every VLAN is a possibility.
         why = "NAT mode: the MX sees the AP's address" if mode == "nat mode" else "untagged: the AP's VLAN"
         role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
-        return [Variant(f"VLAN {v.id} ({why})", [network_interval(v.subnet)] if v.subnet else [ANY_ADDR],
+        return [Variant(sys.intern(f"VLAN {v.id} ({why})"), [network_interval(v.subnet)] if v.subnet else [ANY_ADDR],
                         [*hops, *self._mx_hops(v)]) for v in self.vlans]
 
 
