@@ -32,7 +32,8 @@ def devices_in_front(model: Model, server: VpnServer) -> tuple[list[Device], lis
     """The server-side devices on a server's path, outermost first, and problems placing them.
 
     audit.yaml `path` wins; without it, every device that owns the server's address is placed, ordered by
-    tier (perimeter before load balancer).
+    tier (perimeter before load balancer). A device whose configuration cannot rule it out (truncated,
+    unreadable lines) is placed too: leaving it out would report its server reachable on no evidence.
     """
     problems: list[str] = []
     if server.path:
@@ -44,7 +45,7 @@ def devices_in_front(model: Model, server: VpnServer) -> tuple[list[Device], lis
             else:
                 chosen.append(device)
         return chosen, problems
-    owners = [d for d in model.devices.values() if d.owns(server)]
+    owners = [d for d in model.devices.values() if d.owns(server) or d.may_own(server)]
     return sorted(owners, key=lambda d: (d.tier, d.name)), problems
 
 

@@ -522,6 +522,11 @@ class Device:
     def owns(self, server: VpnServer) -> bool:
         raise NotImplementedError
 
+    def may_own(self, server: VpnServer) -> str:
+        """Why the device may front the server although `owns` cannot show it ("" when the configuration
+        settles the question). A device that may front it is placed, and its hops say what is unknown."""
+        return ""
+
     def hops(self, server: VpnServer) -> list[Hop]:
         raise NotImplementedError
 

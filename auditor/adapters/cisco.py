@@ -20,13 +20,23 @@ import re
 from dataclasses import dataclass, field, replace
 
 from auditor.adapters.cisco_asa import AsaParser
-from auditor.adapters.cisco_common import CiscoConfig, Interface, NatEntry, merge_intervals, subtract_intervals
+from auditor.adapters.cisco_common import (
+    CiscoConfig,
+    Interface,
+    Line,
+    NatEntry,
+    line_tree,
+    merge_intervals,
+    subtract_intervals,
+)
 from auditor.adapters.cisco_ios import IosParser
 from auditor.model import (
     Action,
+    DataGap,
     Decision,
     Device,
     FilterHop,
+    GapHop,
     Hop,
     Model,
     Origin,
@@ -57,6 +67,86 @@ _ASA_MARKERS = re.compile(r"^(?:: Saved|ASA Version |PIX Version |FWSM Version )
                           r"^access-group \S+ (?:in|out) interface |^access-group \S+ global", re.M)
 
 
+# `show running-config` ends with `end` (IOS) or `: end` (ASA): without it the transfer stopped early.
+_END = re.compile(r"^(?::\s*)?end\s*$", re.M)
+# Top-level lines that are not commands but belong in a running-config (banners, sizes, checksums).
+_NOT_COMMANDS = re.compile(r"^(?:Building configuration|Current configuration|Using \d+ out of|Cryptochecksum:|"
+                           r"(?:ASA|PIX|FWSM) Version |:)")
+_COMMAND_WORD = re.compile(r"^[a-z][a-z0-9_.-]*$")
+_ACL_NAME = re.compile(r"^[A-Za-z][\x21-\x7e]*$")  # a named list starts with a letter
+
+
+def _acl_name(name: str) -> bool:
+    """Whether IOS would accept this as an access-list to bind: a name, or a number of an IP list range."""
+    if name.isdigit():
+        return 1 <= int(name) <= 199 or 1300 <= int(name) <= 2699
+    return bool(_ACL_NAME.match(name))
+_SUB_COMMAND = re.compile(r"^(?:[a-z][a-z0-9_.-]*|\d+)$")  # IOS list entries start with a sequence number
+# What a token of a command line looks like: words, names, numbers, addresses, `(inside,outside)`.
+_TOKEN = re.compile(r"^[A-Za-z0-9(\[][\x21-\x24\x26-\x7e]*$")
+_POLICY_HEADS = frozenset({"access-list", "access-group", "nat", "static", "route", "ip", "ipv6", "name",
+                           "object-group", "same-security-traffic", "crypto"})
+# Sub-commands that give a device addresses, filters or translations: they only count inside these blocks.
+_PLACING = ("ip address ", "ipv6 address ", "ip access-group ", "ipv6 traffic-filter ", "ip nat ", "nameif ",
+            "security-level ", "nat (", "access-group ")
+_PLACING_PARENTS = ("interface", "object")
+# Access-list entries as sub-commands (IOS named lists): an unreadable list header leaves the list undefined,
+# which IOS reads as "filter nothing".
+_ACE_CHILD = re.compile(r"^(?:\d+\s+)?(?:permit|deny)\s")
+_ACE_PARENTS = ("ip access-list ", "ipv6 access-list ", "mac access-list ", "object-group ", "route-map ")
+
+
+def config_doubts(text: str, path: str, platform: str, *, whole: bool) -> list[str]:
+    """Why nothing this configuration decides can be trusted: a transfer cut short (no final `end`, checked
+    for `whole` running-configs only), or lines no device writes (a mangled command or token in a line that
+    places or filters, interface addressing, ACL bindings or NAT outside their block). The parsers skip lines
+    they do not know, as they must for the many commands that do not matter here; skipping one of these could
+    drop the very interface, binding or translation that puts the device in front of a server."""
+    doubts = []
+    if whole and not _END.search(text):
+        doubts.append(f"{path} does not end with `end`: the configuration is incomplete (collection cut short?)")
+
+    def odd(line: Line, why: str = "is not a configuration command") -> None:
+        doubts.append(f"{path} line {line.number}: '{line.text[:60]}' {why}")
+
+    for line in line_tree(text, platform):
+        head = line.text.split(" ", 1)[0]
+        if _NOT_COMMANDS.match(line.text):
+            continue
+        if not _COMMAND_WORD.match(head):
+            odd(line)
+            continue
+        blocks = head in _PLACING_PARENTS or line.text.startswith(_ACE_PARENTS)
+        if (blocks or head in _POLICY_HEADS) and _odd_token(line.text):
+            odd(line, "holds a token no command takes")
+        if blocks:  # banners and scripts hold free text: only these blocks are checked line by line
+            word = _SUB_COMMAND if line.text.startswith(_ACE_PARENTS) else _COMMAND_WORD
+            for child in line.children:
+                if not word.match(child.text.split(" ", 1)[0]):
+                    odd(child)
+                elif _odd_token(child.text):
+                    odd(child, "holds a token no command takes")
+        elif any(c.text.startswith(_PLACING) for c in line.children):
+            odd(line, "holds interface addressing, access-group or NAT lines outside an interface or object")
+        elif any(_ACE_CHILD.match(c.text) for c in line.children):
+            odd(line, "holds access-list entries but is not an access-list")
+    return doubts
+
+
+def _odd_token(text: str) -> bool:
+    """Whether a command line holds a token that no command takes (free text after remark or description
+    aside): a mangled address, port or name the parsers would drop without a word."""
+    words = text.split(" ")
+    if words[0] in ("ip", "ipv6", "no") and len(words) > 1 and not _COMMAND_WORD.match(words[1]):
+        return True  # `ip 300.1.1.1 ...`: the sub-command itself is mangled
+    for i, word in enumerate(words):
+        if word in ("remark", "description") or (i and words[i - 1] in ("banner", "motd")):
+            return False
+        if word and not _TOKEN.match(word):
+            return True
+    return False
+
+
 def detect_platform(text: str) -> str:
     """"asa" or "ios": ASA configs carry a version banner, `nameif` or interface-bound access-groups."""
     return "asa" if _ASA_MARKERS.search(text) else "ios"
@@ -77,7 +167,11 @@ class CiscoAdapter:
             if text is None:
                 continue
             device = CiscoDevice.from_text(text, rel)
+            device.doubts = config_doubts(text, rel, device.platform, whole=True) + [
+                f"{rel} line {line}: interface address '{line_text}' cannot be read"
+                for line, line_text in device.config.unreadable]
             model.devices[device.name] = device
+            model.gaps.extend(DataGap(rel, doubt) for doubt in device.doubts[:5])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -92,6 +186,7 @@ class CiscoDevice(Device):
         self._acls: dict[str, RuleList] = {}
         self._hops: dict[tuple[str, str], list[Hop]] = {}  # per (server name, address): built once
         self._regions: list[tuple[str, PacketSet]] | None = None
+        self.doubts: list[str] = []  # set by the adapter: why the configuration as a whole is not trusted
 
     @classmethod
     def from_text(cls, text: str, path: str, platform: str | None = None) -> CiscoDevice:
@@ -158,6 +253,12 @@ class CiscoDevice(Device):
         return any(_overlaps(iv, public) and iface.label not in self.config.vpn_termination
                    and iface.name not in self.config.vpn_termination
                    for iface in self.config.interfaces for iv in iface.addresses)
+
+    def may_own(self, server: VpnServer) -> str:
+        if self.doubts:
+            return self.doubts[0]
+        unread = next((e.unknown for e in self.config.nat if e.unknown), "")
+        return f"{unread}; it may translate {server.address}" if unread else ""
 
     def outside_interface(self, server: VpnServer) -> tuple[Interface | None, str]:
         """The interface where the server's traffic enters from the internet, and how we know."""
@@ -227,10 +328,11 @@ class CiscoDevice(Device):
 
     def _build_hops(self, server: VpnServer) -> list[Hop]:
         origin = Origin(self.config.path)
+        if self.doubts:  # a missing binding or NAT would make even the denies wrong: nothing is certain
+            more = f" (and {len(self.doubts) - 1} more)" if len(self.doubts) > 1 else ""
+            return [GapHop(self.name, "configuration", origin, reason=self.doubts[0] + more)]
         outside, why = self.outside_interface(server)
         if outside is None:
-            from auditor.model import GapHop
-
             return [GapHop(self.name, "perimeter", origin, reason=why)]
         nat = self.nat_hop(server, outside)
         ingress = self.ingress_hop(outside)
@@ -300,6 +402,11 @@ class CiscoDevice(Device):
             name, line = binding
             names.append(name)
             acl = self.acl(name)
+            if acl is None and not _acl_name(name):  # no device accepts this name: the line is mangled
+                rules.append(Rule(0, Action.UNKNOWN, fam, f"ip access-group {name} {direction}",
+                                  origin=Origin(cfg.path, None, line),
+                                  reason=f"{cfg.path} line {line}: '{name}' is not an access-list name"))
+                continue
             if acl is None:
                 # IOS filters nothing when the named ACL does not exist (Batfish models it the same way)
                 rules.append(Rule(0, Action.PERMIT, fam, f"ip access-group {name} {direction}",

@@ -144,18 +144,18 @@ class AsaParser:
             elif parts[:2] == ["ip", "address"] and len(parts) >= 3:
                 if parts[2] in ("dhcp", "pppoe"):
                     iface.dynamic = parts[2]
-                elif len(parts) >= 4 and is_ip(parts[2]):
+                else:
                     try:
                         iface.subnets.append(netmask_interval(parts[2], parts[3]))
                         iface.addresses.append(host(parts[2]))
-                    except Unparsed:
-                        pass
+                    except (Unparsed, ValueError, IndexError):  # it may have been the server's address
+                        self.cfg.unreadable.append((child.number, child.text))
             elif parts[:2] == ["ipv6", "address"] and len(parts) >= 3 and "/" in parts[2]:
                 try:
                     iface.subnets.append(prefix_interval(parts[2]))
                     iface.addresses.append(host(parts[2].split("/")[0]))
                 except (Unparsed, ValueError):
-                    pass
+                    self.cfg.unreadable.append((child.number, child.text))
             elif parts == ["shutdown"]:
                 iface.shutdown = True
         if not explicit_level and iface.nameif is not None:
@@ -606,8 +606,10 @@ class AsaParser:
             if i < len(parts) and parts[i].startswith("("):
                 real_if, mapped_if = self._ifaces(parts[i])
                 i += 1
-            if i >= len(parts) or parts[i] != "static":
+            if i < len(parts) and parts[i] == "dynamic":
                 return None  # dynamic NAT/PAT: outbound only
+            if i >= len(parts) or parts[i] != "static":
+                raise Unparsed(f"expected 'static' or 'dynamic', found '{parts[i] if i < len(parts) else ''}'")
             i += 1
             real = self.network(name) if self.object_kind.get(name) == "network" else \
                 Addr([], f"{name} is not a network object")

@@ -67,7 +67,13 @@ def line_tree(text: str, syntax: str) -> list[Line]:
     from ciscoconfparse import CiscoConfParse
 
     raw = text.splitlines()
-    parse = CiscoConfParse(config=raw, syntax=syntax, ignore_blank_lines=False, factory=False)
+    try:
+        parse = CiscoConfParse(config=raw, syntax=syntax, ignore_blank_lines=False, factory=False)
+    except ValueError:
+        # ciscoconfparse pairs `{` / `}` lines and raises on a `}` with no opener (a banner or script body):
+        # such a line is no command either way, so read it as a comment (same line count, same numbers).
+        raw = ["!" + line if line.lstrip().startswith("}") else line for line in raw]
+        parse = CiscoConfParse(config=raw, syntax=syntax, ignore_blank_lines=False, factory=False)
     out: list[Line] = []
     for obj in parse.objs:
         if obj.parent is not obj:
@@ -483,6 +489,7 @@ class CiscoConfig:
     vpn_termination: dict[str, int] = field(default_factory=dict)  # interface label -> line: the device
     # itself terminates IKE there (ASA `crypto ikev2 enable outside`, IOS `crypto map` on the interface)
     unmodelled: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, why it matters)
+    unreadable: list[tuple[int, str]] = field(default_factory=list)  # addressing the parser could not read
     lines: int = 0
 
     def interface(self, label: str) -> Interface | None:

@@ -110,28 +110,26 @@ class IosParser:
             if parts[:2] == ["ip", "address"] and len(parts) >= 3:
                 if parts[2] in ("dhcp", "negotiated", "pool"):
                     iface.dynamic = parts[2]
-                elif len(parts) >= 4 and is_ip(parts[2]):
+                else:
                     try:
                         iface.subnets.append(netmask_interval(parts[2], parts[3]))
                         iface.addresses.append(host(parts[2]))
-                    except Unparsed:
-                        pass
+                    except (Unparsed, ValueError, IndexError):  # it may have been the server's address
+                        self.cfg.unreadable.append((child.number, child.text))
             elif parts[:2] == ["ipv6", "address"] and len(parts) >= 3 and "/" in parts[2]:
                 try:
                     iface.subnets.append(prefix_interval(parts[2]))
                     iface.addresses.append(host(parts[2].split("/")[0]))
                 except (Unparsed, ValueError):
-                    pass
-            elif parts[:2] == ["ip", "access-group"] and len(parts) == 4:
-                if parts[3] == "in":
-                    iface.acl_in = (parts[2], child.number)
-                elif parts[3] == "out":
-                    iface.acl_out = (parts[2], child.number)
-            elif parts[:2] == ["ipv6", "traffic-filter"] and len(parts) == 4:
-                if parts[3] == "in":
-                    iface.acl6_in = (parts[2], child.number)
-                elif parts[3] == "out":
-                    iface.acl6_out = (parts[2], child.number)
+                    self.cfg.unreadable.append((child.number, child.text))
+            elif parts[:2] in (["ip", "access-group"], ["ipv6", "traffic-filter"]):
+                v6 = parts[0] == "ipv6"
+                if len(parts) == 4 and parts[3] == "in":
+                    setattr(iface, "acl6_in" if v6 else "acl_in", (parts[2], child.number))
+                elif len(parts) == 4 and parts[3] == "out":
+                    setattr(iface, "acl6_out" if v6 else "acl_out", (parts[2], child.number))
+                else:  # a binding we cannot read may filter either way
+                    iface.unmodelled.append((f"filter binding not understood: {child.text}", child.number))
             elif parts[:2] == ["ip", "nat"] and len(parts) == 3 and parts[2] in ("inside", "outside", "enable"):
                 iface.nat = parts[2]
             elif parts[:2] == ["zone-member", "security"]:

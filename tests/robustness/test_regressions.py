@@ -121,3 +121,67 @@ def test_non_boolean_allow_lan_access_falls_back_on_the_lan_row(tmp_path: Path) 
     _rewrite(tmp_path, "meraki/networks/N_1/wireless/ssids/0/firewall/l3FirewallRules.json",
              lambda b: b.update(allowLanAccess={"x": 1}))  # was truthy: LAN access allowed
     assert verdicts(run_audit(tmp_path), "Corp")["udp/500"] == "blocked"
+
+
+# --- Cisco ------------------------------------------------------------------------------------------------
+CISCO = Path(__file__).parents[2] / "fixtures" / "cisco"
+
+
+def _cisco_audit(tmp_path: Path, fixture: str, address: str, edit) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """flow -> verdict for an internet source reaching `address` through cisco/edge.cfg after `edit`."""
+    import yaml
+
+    (tmp_path / "cisco").mkdir(exist_ok=True)
+    (tmp_path / "cisco" / "edge.cfg").write_text(edit((CISCO / fixture).read_text()))
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump({
+        "vpn_servers": [{"name": "vpn", "address": address, "protocols": ["ikev2", "l2tp", "sstp"]}],
+        "sources": [{"name": "internet", "prefixes": ["0.0.0.0/0"]}]}))
+    result = run_audit(tmp_path)
+    return {str(p.trace.flow): p.verdict for p in result.paths}
+
+
+def test_cisco_intact_fixtures_allow_ike(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "i").mkdir()
+    assert _cisco_audit(tmp_path / "a", "asa-vpn.cfg", "198.51.100.10", str)["udp/500"] == "allowed"
+    assert _cisco_audit(tmp_path / "i", "ios-vpn.cfg", "203.0.113.2", str)["udp/500"] == "allowed"
+
+
+@pytest.mark.parametrize(("fixture", "address", "edit"), [
+    # a transfer cut short: the NAT and access-group lines at the end are gone, so the ASA owned nothing
+    ("asa-vpn.cfg", "198.51.100.10", lambda t: t[:t.index("pager lines")]),
+    # an undefined IOS list filters nothing: when the list was cut off, that read "allowed"
+    ("ios-vpn.cfg", "203.0.113.2", lambda t: t[:t.index("ip access-list extended WAN-IN")]),
+    # a mangled interface header: its address, ACL binding and NAT role were dropped without a word
+    ("ios-vpn.cfg", "203.0.113.2", lambda t: t.replace("interface GigabitEthernet0/0", "%% GigabitEthernet0/0")),
+    ("ios-vpn.cfg", "203.0.113.2", lambda t: t.replace("ip access-list extended WAN-IN", "eq- access-list WAN-IN")),
+    ("ios-vpn.cfg", "203.0.113.2", lambda t: t.replace(" ip address 203.0.113.2", " %% address 203.0.113.2")),
+    ("ios-vpn.cfg", "203.0.113.2", lambda t: t.replace(" ip address 203.0.113.2", " ip %% 203.0.113.2")),
+    # unreadable values the parsers skipped: an interface address, a NAT keyword, a binding direction
+    ("ios-vpn.cfg", "203.0.113.2", lambda t: t.replace("ip address 203.0.113.2", "ip address 300.1.1.1")),
+    ("asa-vpn.cfg", "198.51.100.10", lambda t: t.replace("nat (dmz,outside) static", "nat %% static")),
+    ("ios-vpn.cfg", "203.0.113.2", lambda t: t.replace("ip access-group WAN-IN in", "ip access-group WAN-IN 1")),
+    ("ios-vpn.cfg", "203.0.113.2", lambda t: t.replace("ip access-group WAN-IN in", "ip access-group 99999 in")),
+])
+def test_unreadable_cisco_lines_never_read_as_allowed(tmp_path: Path, fixture: str, address: str, edit) -> None:  # type: ignore[no-untyped-def]
+    verdict = _cisco_audit(tmp_path, fixture, address, edit)
+    assert verdict["udp/500"] == "unknown", verdict  # allowed by the intact configuration
+
+
+def test_undefined_but_valid_ios_list_still_filters_nothing(tmp_path: Path) -> None:
+    verdict = _cisco_audit(tmp_path, "ios-vpn.cfg", "203.0.113.2",
+                           lambda t: t.replace("ip access-group WAN-IN in", "ip access-group NOT-THERE in"))
+    assert verdict["tcp/443"] == "allowed"  # IOS semantics, on a complete configuration
+
+
+def test_truncation_is_a_data_gap_naming_the_file(tmp_path: Path) -> None:
+    _cisco_audit(tmp_path, "asa-vpn.cfg", "198.51.100.10", lambda t: t[: t.index(": end")])
+    result = run_audit(tmp_path)
+    assert any(g.path == "cisco/edge.cfg" and "does not end with `end`" in g.reason for g in result.model.gaps)
+
+
+def test_unbalanced_brace_line_is_read_not_a_crash(tmp_path: Path) -> None:
+    # ciscoconfparse raised ValueError on a `}` line without an opening `{` (a banner or a pasted script).
+    verdict = _cisco_audit(tmp_path, "ios-vpn.cfg", "203.0.113.2",
+                           lambda t: t.replace("hostname br-edge-01\n", "hostname br-edge-01\n}\n"))
+    assert verdict["udp/500"] == "allowed"  # the line is read as the comment it is
