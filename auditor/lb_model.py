@@ -685,8 +685,9 @@ def _service_segments(lb: LoadBalancer, svc: VirtualService, hit: PacketSet,
         names = ", ".join(s.name for s in steering)
         return [Segment(hit, Decision.UNKNOWN, rule, f"{svc.kind} {svc.name} runs {names}, which can pick "
                                                      f"another backend or drop", out or None)]
-    if svc.problems and not known:
-        return [Segment(hit, Decision.UNKNOWN, rule, f"{svc.kind} {svc.name}: {'; '.join(svc.problems)}")]
+    if svc.problems:  # even with backends: an unread port or address may not be this listener at all
+        return [Segment(hit, Decision.UNKNOWN, rule, f"{svc.kind} {svc.name}: {'; '.join(svc.problems)}",
+                        out or None)]
     if not known and not unresolved:
         return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} has no enabled backends; the load "
                                                   f"balancer drops the traffic")]

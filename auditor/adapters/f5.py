@@ -495,8 +495,14 @@ def config_from_rest(snapshot: Snapshot, folder: str) -> F5Config:
             sub_collections.append((rel, "/".join(inner[:-2]), inner[-2], body))
             continue
         kind = tuple(inner)
-        items = body.get("items") if isinstance(body, dict) and "items" in body else (
-            [body] if isinstance(body, dict) and "name" in body else [])
+        if isinstance(body, dict) and "items" in body:
+            items = body["items"]
+        elif isinstance(body, dict) and "name" in body:
+            items = [body]
+        elif isinstance(body, dict) and str(body.get("kind", "")).endswith("collectionstate"):
+            items = []  # iControl REST leaves `items` out of an empty collection
+        else:  # anything else read as "nothing configured" would hide every virtual server
+            raise SnapshotError(rel, "expected an iControl REST collection ('items' list)")
         if not isinstance(items, list):
             raise SnapshotError(rel, "expected an iControl REST collection ('items' list)")
         for i, item in enumerate(items):

@@ -188,6 +188,11 @@ def _bind(config: NsConfig, words: list[str], options: dict[str, list[str]], ori
     target.bindings.append((rest, options, origin))
 
 
+# The field that names each NITRO row (the rest use "name").
+_NITRO_KEYS = {"servicegroup": "servicegroupname", "servicegroup_servicegroupmember_binding": "servicegroupname",
+               "servicegroup_lbmonitor_binding": "servicegroupname", "lbmonitor": "monitorname"}
+
+
 def config_from_nitro(snapshot: Snapshot, folder: str) -> NsConfig:
     """NITRO bodies as the collector writes them: `<resource>.json` holding {"<resource>": [...]}."""
     config = NsConfig(folder)
@@ -201,11 +206,21 @@ def config_from_nitro(snapshot: Snapshot, folder: str) -> NsConfig:
             raise SnapshotError(rel, "expected a NITRO response object")
         if body.get("errorcode") not in (None, 0):
             raise SnapshotError(rel, f"NITRO error {body.get('errorcode')}: {body.get('message')}")
+        if resource not in body and "errorcode" not in body:  # NITRO omits the list only when it is empty
+            raise SnapshotError(rel, f"expected a NITRO response with '{resource}'")
         rows = body.get(resource, [])
         if isinstance(rows, dict):
             rows = [rows]
         if not isinstance(rows, list):
             raise SnapshotError(rel, f"'{resource}' is not a list")
+        key = _NITRO_KEYS.get(resource, "name")
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                continue
+            # names key the tables below: a missing or non-text one would crash there, or merge objects
+            names_ok = all(isinstance(v, str | int | None) for k, v in row.items() if k.endswith("name"))
+            if not names_ok or not isinstance(row.get(key), str | int):
+                raise SnapshotError(f"{rel}[{i}]", f"'{key}' or another name is missing or not text")
         return [(row, Origin(rel, index=i)) for i, row in enumerate(rows) if isinstance(row, dict)]
 
     def opts(row: dict[str, Any], *keys: str) -> dict[str, list[str]]:

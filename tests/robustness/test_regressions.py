@@ -185,3 +185,60 @@ def test_unbalanced_brace_line_is_read_not_a_crash(tmp_path: Path) -> None:
     verdict = _cisco_audit(tmp_path, "ios-vpn.cfg", "203.0.113.2",
                            lambda t: t.replace("hostname br-edge-01\n", "hostname br-edge-01\n}\n"))
     assert verdict["udp/500"] == "allowed"  # the line is read as the comment it is
+
+
+# --- load balancers ----------------------------------------------------------------------------------------
+LB = Path(__file__).parents[2] / "fixtures" / "lb"
+
+
+def _lb_snapshot(tmp_path: Path, rel: str, fixture: str, vip: str) -> Path:
+    import shutil
+
+    import yaml
+
+    source = LB / fixture
+    (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, tmp_path / rel)
+    else:
+        shutil.copy(source, tmp_path / rel)
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump({
+        "vpn_servers": [{"name": "vpn", "address": vip, "protocols": ["ikev2", "l2tp", "sstp"]}],
+        "sources": [{"name": "internet", "prefixes": ["0.0.0.0/0"]}]}))
+    return tmp_path
+
+
+def test_lb_service_with_an_unreadable_port_is_unknown_even_with_backends(tmp_path: Path) -> None:
+    # An unreadable VSPort made the service listen on every port; with real servers behind it, udp/1701
+    # (no listener in the intact file: dropped) was translated and reported allowed.
+    root = _lb_snapshot(tmp_path, "kemp/lb1.xml", "kemp/sticky-port-following.xml", "203.0.113.30")
+    assert {str(p.trace.flow): p.verdict for p in run_audit(root).paths}["udp/1701"] == "blocked"
+    xml = root / "kemp/lb1.xml"
+    xml.write_text(xml.read_text().replace("<VSPort>4500</VSPort>", "<VSPort>%%</VSPort>", 1))
+    verdict = {str(p.trace.flow): p.verdict for p in run_audit(root).paths}
+    assert verdict["udp/1701"] == "unknown" and verdict["udp/4500"] == "unknown"
+
+
+def test_f5_rest_body_that_is_no_collection_is_an_input_error(tmp_path: Path) -> None:
+    # Read as an empty collection, it hid every virtual server: the device fronted nothing, paths "allowed".
+    root = _lb_snapshot(tmp_path, "f5/lb1", "f5/rest-sticky", "203.0.113.20")
+    (root / "f5/lb1/ltm/virtual.json").write_text('{"unexpected": [1]}')
+    with pytest.raises(SnapshotError) as err:
+        run_audit(root)
+    assert err.value.path == "f5/lb1/ltm/virtual.json"
+    (root / "f5/lb1/ltm/virtual.json").write_text('{"kind": "tm:ltm:virtual:virtualcollectionstate"}')
+    run_audit(root)  # an empty collection, as iControl REST sends it, is fine
+
+
+@pytest.mark.parametrize(("resource", "body"), [
+    ("lbvserver", {"errorcode": 0, "lbvserver": [{"servicetype": "UDP", "ipv46": "203.0.113.41"}]}),
+    ("lbgroup", {"errorcode": 0, "lbgroup": [{"persistencetype": "SOURCEIP"}]}),
+    ("servicegroup", {"errorcode": 0, "servicegroup": [{"servicegroupname": ["x"]}]}),
+    ("lbvserver", {"unexpected": [1]}),
+])
+def test_nitro_rows_without_names_are_input_errors(tmp_path: Path, resource: str, body: dict) -> None:
+    root = _lb_snapshot(tmp_path, "netscaler/lb1", "netscaler/nitro-sticky", "203.0.113.41")
+    (root / f"netscaler/lb1/{resource}.json").write_text(json.dumps(body))
+    with pytest.raises(SnapshotError) as err:  # was: KeyError 'name' / TypeError unhashable
+        run_audit(root)
+    assert err.value.path.startswith(f"netscaler/lb1/{resource}.json")
