@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor import __version__
-from auditor.adapters import iter_networks, load_devices, load_devices_and_networks
+from auditor.adapters import iter_networks, load_devices
 from auditor.checks import AuditContext, Finding, Protocol, load_protocols, run_checks
 from auditor.config import AuditConfig, load_config
 from auditor.graph import build_graph, devices_in_front, server_side_hops
@@ -48,13 +48,6 @@ def new_model(snapshot: Snapshot, config: AuditConfig) -> Model:
         model.extra_roles.append(role)
     if config.scope.networks:
         model.scope = {n.lower() for n in config.scope.networks}
-    return model
-
-
-def load_model(snapshot: Snapshot, config: AuditConfig) -> Model:
-    """The whole model at once (for callers that compare or edit models; audits stream instead)."""
-    model = new_model(snapshot, config)
-    load_devices_and_networks(snapshot, model)
     return model
 
 

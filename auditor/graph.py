@@ -85,11 +85,3 @@ def server_side_hops(graph: nx.DiGraph, server: VpnServer) -> list[list[Hop]]:
     """Every hop sequence from the internet to the server (one per branch)."""
     return [[graph.nodes[n]["hop"] for n in path[1:-1]]
             for path in nx.all_simple_paths(graph, INTERNET, server_node(server))]
-
-
-def roles_crossing(graph: nx.DiGraph, hop: Hop) -> list[Role]:
-    """Roles whose path crosses a hop (e.g. everyone affected by one MX rule list)."""
-    node = hop_node(hop)
-    if node not in graph:
-        return []
-    return [graph.nodes[n]["role"] for n in nx.ancestors(graph, node) if graph.nodes[n].get("kind") == "role"]

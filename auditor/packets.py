@@ -62,14 +62,6 @@ def address_interval(text: str) -> Interval:
     return (V4_BASE + first, V4_BASE + first + size - 1)
 
 
-def range_interval(first: str, last: str) -> Interval:
-    lo, hi = ipaddress.ip_address(first.strip()), ipaddress.ip_address(last.strip())
-    if lo.version != hi.version or int(lo) > int(hi):
-        raise ValueError(f"bad address range {first}-{last}")
-    base = V4_BASE if lo.version == 4 else 0
-    return (base + int(lo), base + int(hi))
-
-
 def format_address_interval(iv: Interval) -> str:
     """Shortest readable form of an address interval: 'any', a CIDR, or 'a-b'."""
     lo, hi = iv

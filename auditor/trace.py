@@ -229,7 +229,3 @@ _SEVERITY = {"blocked": 3, "partial": 2, "unknown": 1, "allowed": 0}
 
 def _worst(traces: list[FlowTrace]) -> FlowTrace:
     return max(traces, key=lambda t: _SEVERITY[t.verdict])
-
-
-def describe_variants(variants: list[Variant]) -> str:
-    return ", ".join(v.label for v in variants)

@@ -58,9 +58,3 @@ def iter_networks(snapshot: Snapshot, model: Model) -> Iterator[NetworkModel]:
         stream = getattr(adapter, "iter_networks", None)
         if stream is not None:
             yield from stream(snapshot, model)
-
-
-def load_devices_and_networks(snapshot: Snapshot, model: Model) -> None:
-    load_devices(snapshot, model)
-    for _network in iter_networks(snapshot, model):
-        pass
