@@ -368,6 +368,15 @@ class LoadBalancer(Device):
         return any(svc.address is not None and svc.address.prefixlen == svc.address.max_prefixlen
                    and svc.address.network_address == address for svc in self.services)
 
+    def may_own(self, server: VpnServer) -> str:
+        """A service whose address could not be read may be the server's VIP: leaving the device out of the
+        path would report the server reachable past it."""
+        unread = next((s for s in self.services if s.address is None and s.problems), None)
+        if unread is None:
+            return ""
+        return f"{self.name}: {unread.kind} {unread.name}: {'; '.join(unread.problems)}; it may listen on " \
+               f"{server.address}"
+
     def hops(self, server: VpnServer) -> list[Hop]:
         return [LoadBalancerHop(self.name, "load-balancer", Origin(self.source), balancer=self)]
 

@@ -242,3 +242,16 @@ def test_nitro_rows_without_names_are_input_errors(tmp_path: Path, resource: str
     with pytest.raises(SnapshotError) as err:  # was: KeyError 'name' / TypeError unhashable
         run_audit(root)
     assert err.value.path.startswith(f"netscaler/lb1/{resource}.json")
+
+
+@pytest.mark.parametrize(("rel", "fixture", "vip", "old", "new"), [
+    ("kemp/lb1.xml", "kemp/sticky-port-following.xml", "203.0.113.30", "<VSAddress>203.0.113.30<", "<VSAddress>%%<"),
+    ("f5/lb1.conf", "f5/split-builtin-source-addr.conf", "203.0.113.10", "/Common/203.0.113.10:", "/Common/%%:"),
+])
+def test_lb_with_an_unreadable_vip_stays_in_front(tmp_path: Path, rel: str, fixture: str, vip: str, old: str,
+                                                 new: str) -> None:
+    # Owning nothing it could read, the device was left off the path: tcp/443 and udp/1701 read "allowed".
+    root = _lb_snapshot(tmp_path, rel, fixture, vip)
+    (root / rel).write_text((root / rel).read_text().replace(old, new))
+    verdict = {str(p.trace.flow): p.verdict for p in run_audit(root).paths}
+    assert "allowed" not in verdict.values(), verdict
