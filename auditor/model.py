@@ -134,7 +134,7 @@ class RuleList:
     input, since many roles push the same flow through the same list.
     """
 
-    __slots__ = ("_built", "_cache", "_index", "_parts", "_rows", "_rules", "default", "name", "origin")
+    __slots__ = ("_built", "_cache", "_free", "_index", "_parts", "_rows", "_rules", "default", "name", "origin")
 
     # (proto, dport) interval pairs the audit is about to ask for; indexes are built for all of them in one
     # pass over a list's rows (set by the audit from the protocol catalogue).
@@ -150,6 +150,7 @@ class RuleList:
         self.origin = origin
         self._cache: dict[PacketSet, tuple[Segment, ...]] = {}
         self._index: dict[tuple, list[Rule]] = {}
+        self._free: dict[int, bool] = {}
         self._parts: tuple[RuleList, ...] | None = None
 
     @property
@@ -231,14 +232,18 @@ class RuleList:
         return combined
 
     def source_free(self, rules: list[Rule]) -> bool:
-        return all(box[0] == ANY_ADDR for rule in rules for box in rule.match.boxes)
+        """Whether no rule of a candidate list looks at the source (memoised: candidate lists are kept)."""
+        free = self._free.get(id(rules))
+        if free is None:
+            free = self._free[id(rules)] = all(box[0] == ANY_ADDR for rule in rules for box in rule.match.boxes)
+        return free
 
     def evaluate(self, packets: PacketSet) -> tuple[Segment, ...]:
         cached = self._cache.get(packets)
         if cached is not None:
             return cached
         candidates = self.relevant(packets)
-        if len(packets.boxes) and self.source_free(candidates) and any(b[0] != ANY_ADDR for b in packets.boxes):
+        if any(b[0] != ANY_ADDR for b in packets.boxes) and self.source_free(candidates):
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
             widened = PacketSet(dict.fromkeys((ANY_ADDR, *b[1:]) for b in packets.boxes))
@@ -273,6 +278,7 @@ class RuleList:
         audited; rules that decided something stay referenced by the traces."""
         self._cache.clear()
         self._index.clear()
+        self._free.clear()
         self._built.clear()
         self._rows = None
         self._parts = None
