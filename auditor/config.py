@@ -65,13 +65,22 @@ def load_config(path: Path | None) -> AuditConfig:
     elsewhere). Errors raise SnapshotError naming the file and the offending key or line."""
     if path is None or not path.is_file():
         return AuditConfig()
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SnapshotError(str(path), f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise SnapshotError(str(path), f"cannot read: {exc.strerror}") from None
     try:
         raw: Any = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise SnapshotError(str(path), f"malformed YAML: {getattr(exc, 'problem', exc)}", line) from None
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML refuses (NUL, control bytes)
+            line = text.count("\n", 0, exc.position) + 1
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
+        # one line: CI logs grep the message, and YAML's own text spans several with a caret drawing
+        raise SnapshotError(str(path), f"malformed YAML: {' '.join(str(problem).split())}", line) from None
     if not isinstance(raw, dict):
         raise SnapshotError(str(path), "expected a mapping at the top level")
     try:

@@ -255,3 +255,20 @@ def test_lb_with_an_unreadable_vip_stays_in_front(tmp_path: Path, rel: str, fixt
     (root / rel).write_text((root / rel).read_text().replace(old, new))
     verdict = {str(p.trace.flow): p.verdict for p in run_audit(root).paths}
     assert "allowed" not in verdict.values(), verdict
+
+
+# --- audit.yaml --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("raw", "line"), [(b"\x80vpn_servers: []\n", None), (b"vpn_servers:\n  - \x00\n", 2)])
+def test_unreadable_audit_yaml_is_one_line_naming_the_file(tmp_path: Path, raw: bytes, line: int | None) -> None:
+    # Non-UTF-8 bytes raised UnicodeDecodeError; a NUL gave a message spanning several lines.
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    build(tmp_path).audit()
+    (tmp_path / "audit.yaml").write_bytes(raw)
+    with pytest.raises(SnapshotError) as err:
+        run_audit(tmp_path)
+    assert err.value.path.endswith("audit.yaml") and err.value.line == line
+    result = CliRunner().invoke(app, ["audit", str(tmp_path)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
