@@ -18,8 +18,8 @@ collector can get it wrong:
 
 Faults for robustness tests: `fail(pattern, status, times)` (5xx, 403, 429 ...), `delay(...)` (for
 client timeouts), `drop(...)` (connection closed without an answer), `invalid_json(...)` (200 with a
-broken body), and `hooks` for anything else. Patterns are `fnmatch` globs over the API path, e.g.
-"networks/*/appliance/vlans".
+broken body), `cut_body(...)` (connection closed halfway through the body), and `hooks` for anything
+else. Patterns are `fnmatch` globs over the API path, e.g. "networks/*/appliance/vlans".
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ Hook = Callable[[Incoming], Reply | None]
 @dataclass
 class Fault:
     pattern: str
-    kind: str  # "status" | "delay" | "drop" | "invalid_json"
+    kind: str  # "status" | "delay" | "drop" | "invalid_json" | "cut_body"
     status: int = 500
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -221,6 +221,11 @@ class FakeDashboard:
     def invalid_json(self, pattern: str, *, times: int | None = None) -> Fault:
         """Answer 200 with a body that is not JSON."""
         return self.add_fault(Fault(pattern, "invalid_json", times=times))
+
+    def cut_body(self, pattern: str, *, times: int | None = None) -> Fault:
+        """Answer 200 with the real headers (Content-Length of the whole body), send half the body, then close
+        the connection: a transfer that dies mid-body."""
+        return self.add_fault(Fault(pattern, "cut_body", times=times))
 
     # records -------------------------------------------------------------------------------------------
     @property
@@ -391,6 +396,20 @@ def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
                 if fault.kind == "invalid_json":
                     self._send(Reply(200, b'{"rules": [ this is not JSON'), method, path, raw_query, org,
                                arrived)
+                    return
+                if fault.kind == "cut_body":
+                    reply = app.serve(path, query)
+                    body = json.dumps(reply.body).encode()
+                    app._record(method, path, raw_query, reply.status, org, arrived)
+                    with contextlib.suppress(OSError):
+                        self.send_response(reply.status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body[: len(body) // 2])
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
                     return
                 if fault.kind == "delay":
                     time.sleep(fault.seconds)
