@@ -111,7 +111,11 @@ _SECRET_WORDS = frozenset({"password", "passwd", "secret", "key", "pre-shared-ke
                            "wpa-psk", "md5", "authentication-key", "ldap-login-password", "server-secret",
                            "shared-secret", "auth-key"})
 _SKIP_BEFORE_SECRET = frozenset({"0", "5", "6", "7", "8", "9", "ascii", "hex", "encrypted", "local", "remote",
-                                 "address", "hostname", "ipv6", "unencrypted"})
+                                 "address", "hostname", "ipv6", "unencrypted", "key-string"})
+# First-hop redundancy and NHRP: `standby 1 authentication [text|md5 key-string] SECRET`, `ip nhrp
+# authentication SECRET`: the word `authentication` alone names no secret elsewhere.
+_AUTH_LINES = re.compile(r"^\s*(?:standby|vrrp|glbp)\s.*\bauthentication\s|^\s*ip nhrp authentication\s")
+_AUTH_SKIP = frozenset({"text", "md5", "key-string", "0", "7"})
 _NOT_SECRET_AFTER_KEY = frozenset({"chain", "config-key", "generate", "zeroize", "import", "export", "exchange",
                                    "pubkey-chain", "rsa", "label", "storage", "modulus"})
 
@@ -129,6 +133,9 @@ def redact_config(text: str) -> tuple[str, int]:
 
 
 def _redact_line(line: str) -> tuple[str, int]:
+    special = _redact_positional(line)
+    if special is not None:
+        return special
     tokens = line.split(" ")
     words = [t for t in tokens if t]
     if not words:
@@ -168,6 +175,35 @@ def _redact_line(line: str) -> tuple[str, int]:
         count += 1
         i = j + 1
     return " ".join(tokens), count
+
+
+def _redact_positional(line: str) -> tuple[str, int] | None:
+    """Lines whose secret has no keyword before it; None for every other line."""
+    tokens = line.split(" ")
+    words = [(i, t) for i, t in enumerate(tokens) if t]
+    if [w for _, w in words[:2]] == ["snmp-server", "host"] and "community" not in tokens:
+        # IOS `snmp-server host ADDR [vrf V] [traps|informs] [version 1|2c|3 [auth|noauth|priv]] COMMUNITY ...`;
+        # ASA's `snmp-server host IFACE ADDR ...` names its secret with `community` only.
+        if len(words) > 3 and re.fullmatch(r"[0-9a-fA-F:.]+", words[3][1]) and ("." in words[3][1]
+                                                                               or ":" in words[3][1]):
+            return line, 0
+        k = 3
+        while k < len(words) and words[k][1] in ("vrf", "traps", "informs", "version"):
+            k += 2 if words[k][1] in ("vrf", "version") else 1
+            if words[k - 1][1] == "3" and k < len(words) and words[k][1] in ("auth", "noauth", "priv"):
+                k += 1
+        if k < len(words) and words[k][1] != REDACTED:
+            tokens[words[k][0]] = REDACTED
+            return " ".join(tokens), 1
+        return line, 0
+    if _AUTH_LINES.match(line):
+        after = [i for i, t in words if t == "authentication"]
+        rest = [(i, t) for i, t in words if after and i > after[0] and t not in _AUTH_SKIP]
+        if rest and rest[0][1] != REDACTED:
+            tokens[rest[0][0]] = REDACTED
+            return " ".join(tokens), 1
+        return line, 0
+    return None
 
 
 def _next_word(tokens: list[str], i: int) -> int | None:

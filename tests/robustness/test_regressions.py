@@ -272,3 +272,24 @@ def test_unreadable_audit_yaml_is_one_line_naming_the_file(tmp_path: Path, raw: 
     assert err.value.path.endswith("audit.yaml") and err.value.line == line
     result = CliRunner().invoke(app, ["audit", str(tmp_path)])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize(("line", "secret"), [
+    ("snmp-server host 10.0.0.7 version 2c TrapComm1", "TrapComm1"),  # IOS: the community has no keyword
+    ("snmp-server host 10.0.0.7 vrf M informs version 2c TrapComm2 tty", "TrapComm2"),
+    (" standby 1 authentication md5 key-string HsrpKey1", "HsrpKey1"),  # `key-string` itself was redacted
+    (" standby 1 authentication HsrpKey2", "HsrpKey2"),
+    (" vrrp 1 authentication text VrrpKey1", "VrrpKey1"),
+    (" ip nhrp authentication NhrpKey1", "NhrpKey1"),
+])
+def test_cisco_redaction_of_positional_secrets(line: str, secret: str) -> None:
+    from auditor.collect.cisco import redact_config
+
+    text, count = redact_config(line + "\n")
+    assert secret not in text and count == 1 and text.count("<redacted>") == 1
+
+
+def test_asa_snmp_host_keeps_its_address() -> None:
+    from auditor.collect.cisco import redact_config
+
+    assert redact_config("snmp-server host inside 10.0.0.8 poll\n") == ("snmp-server host inside 10.0.0.8 poll\n", 0)
