@@ -12,9 +12,11 @@ file (the secret token only: the line stays, so the file still parses and says a
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -272,16 +274,17 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     failures = (NetmikoAuthenticationException, NetmikoTimeoutException, SSHException, OSError, EOFError,
                 ValueError)
     try:
-        conn = connector(config.device_type, config.host, config.port, config.username, config.password,
-                         config.secret, config.timeout)
-        try:
-            if config.device_type != "cisco_asa" and not conn.check_enable_mode():
-                if not config.secret:
-                    raise ValueError(f"not in privileged mode and no enable secret ({SECRET_ENV}) was given")
-                conn.enable()
-            output = run_show(conn, command, config.read_timeout)
-        finally:
-            conn.disconnect()
+        with _quiet_transcript():
+            conn = connector(config.device_type, config.host, config.port, config.username, config.password,
+                             config.secret, config.timeout)
+            try:
+                if config.device_type != "cisco_asa" and not conn.check_enable_mode():
+                    if not config.secret:
+                        raise ValueError(f"not in privileged mode and no enable secret ({SECRET_ENV}) was given")
+                    conn.enable()
+                output = run_show(conn, command, config.read_timeout)
+            finally:
+                conn.disconnect()
         if "% Invalid input" in output[:400] or "% Authorization failed" in output[:400]:
             raise ValueError(f"the device refused '{command}': {output.strip().splitlines()[-1]}")
         text, result.redactions = redact_config(_strip_preamble(output))
@@ -300,6 +303,19 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
         result.elapsed = time.monotonic() - started
         result.manifest = writer.close()
     return result
+
+
+@contextmanager
+def _quiet_transcript() -> Iterator[None]:
+    """netmiko logs every byte it reads at DEBUG level: the running-config, secrets and all, before redaction.
+    Keep that transcript out of the logs while a session is open, whatever the caller's logging level."""
+    logger = logging.getLogger("netmiko")
+    level = logger.level
+    logger.setLevel(max(level, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _strip_preamble(output: str) -> str:

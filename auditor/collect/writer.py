@@ -117,11 +117,12 @@ def is_secret_key(name: str) -> bool:
     return norm in _SECRET_NAMES or norm.endswith(_SECRET_SUFFIXES)
 
 
-def redact_json(obj: Any) -> Any:
+def redact_json(obj: Any, found: set[str] | None = None) -> Any:
     """A copy of a JSON value with the value of every secret-looking key replaced by "<redacted>".
 
     Null, booleans and empty strings are kept: they say "no secret set" and reveal nothing. Whole
-    objects or lists under a secret key are replaced, since any part of them may be the secret.
+    objects or lists under a secret key are replaced, since any part of them may be the secret. The text
+    values replaced are added to `found`, when given.
     """
     if isinstance(obj, Mapping):
         out: dict[str, Any] = {}
@@ -129,11 +130,13 @@ def redact_json(obj: Any) -> Any:
             if isinstance(key, str) and is_secret_key(key) and value not in (None, "") \
                     and not isinstance(value, bool):
                 out[key] = REDACTED
+                if found is not None and isinstance(value, str | int | float):
+                    found.add(str(value))
             else:
-                out[key] = redact_json(value)
+                out[key] = redact_json(value, found)
         return out
     if isinstance(obj, list | tuple):
-        return [redact_json(item) for item in obj]
+        return [redact_json(item, found) for item in obj]
     return obj
 
 
@@ -180,6 +183,9 @@ class SnapshotWriter:
         self.calls: list[CallRecord] = []
         self.started_at = _now()
         self._secrets: set[str] = set()
+        # Secrets met in the bodies (a PSK): scrubbed from the manifest's error texts too, where a server may
+        # echo them. Only there: a short value scrubbed from other bodies could mangle unrelated data.
+        self._seen: set[str] = set()
         self._closed = False
         for secret in secrets:
             self.add_secret(secret)
@@ -215,7 +221,9 @@ class SnapshotWriter:
     # writing ---------------------------------------------------------------------------------------
     def write_json(self, rel_path: str, body: Any, *, redact: bool = True) -> str:
         """Write a JSON body (redacted unless told otherwise); returns the relative path written."""
-        data = redact_json(body) if redact else body
+        found: set[str] = set()
+        data = redact_json(body, found) if redact else body
+        self._seen |= {value for value in found if len(value) >= 8 and value != REDACTED}
         self._write(rel_path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
         return rel_path
 
@@ -279,6 +287,9 @@ class SnapshotWriter:
         manifest["tool"] = tool
         manifest["generated_at"] = run["finished_at"]
         manifest.setdefault("runs", []).append(run)
+        for call in self.calls:  # secrets seen after a call failed may sit in its error text
+            call.error = _scrub(call.error, self._seen) if call.error else call.error
+            call.path = _scrub(call.path, self._seen)
         manifest.setdefault("calls", []).extend(call.as_json(self.collector) for call in self.calls)
         self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         self._closed = True
@@ -290,6 +301,12 @@ class SnapshotWriter:
     def __exit__(self, *exc: object) -> None:
         if not self._closed:
             self.close()
+
+
+def _scrub(text: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def _atomic_write(target: Path, text: str) -> None:

@@ -293,3 +293,28 @@ def test_asa_snmp_host_keeps_its_address() -> None:
     from auditor.collect.cisco import redact_config
 
     assert redact_config("snmp-server host inside 10.0.0.8 poll\n") == ("snmp-server host inside 10.0.0.8 poll\n", 0)
+
+
+# --- collectors --------------------------------------------------------------------------------------------
+def test_a_secret_met_in_a_body_is_scrubbed_from_error_texts(tmp_path: Path) -> None:
+    # A server that echoes a PSK in an error (before or after the body that holds it) put it in the manifest.
+    from auditor.collect.writer import SnapshotWriter
+
+    with SnapshotWriter(tmp_path, "meraki") as writer:
+        writer.record_call("networks/N_1/groupPolicies", "failed", status=500, error="psk Wifi-Psk-123 rejected")
+        writer.write_json("meraki/networks/N_1/wireless/ssids.json", [{"number": 0, "psk": "Wifi-Psk-123"}])
+    manifest = (tmp_path / "manifest.json").read_text()
+    assert "Wifi-Psk-123" not in manifest and "psk <redacted> rejected" in manifest
+
+
+def test_netmiko_session_transcript_stays_out_of_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
+    # netmiko logs every byte read at DEBUG: the running-config before redaction.
+    import logging
+
+    from auditor.collect.cisco import _quiet_transcript
+
+    caplog.set_level(logging.DEBUG)
+    with _quiet_transcript():
+        logging.getLogger("netmiko").debug("read_channel: crypto isakmp key Sup3r address 0.0.0.0")
+    logging.getLogger("netmiko").debug("after the session")
+    assert "Sup3r" not in caplog.text and "after the session" in caplog.text
