@@ -128,6 +128,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     sources_view = Model(model.snapshot, [], model.servers, extra_roles=model.extra_roles, devices=model.devices)
     findings.extend(run_checks(AuditContext(sources_view, source_paths, protocols), scope="network"))
     paths.extend(source_paths)
+    model.gaps.extend(DataGap(rel, f"{rel} leads outside the snapshot (a symlink?): not read")
+                      for rel in snapshot.refused)
     findings.extend(run_checks(AuditContext(model, paths, protocols), scope="global"))
     return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
                        findings, protocols)

@@ -63,6 +63,9 @@ class Snapshot:
             raise SnapshotError(str(root), "snapshot directory not found")
         self._real_root = self.root.resolve()
         self._manifest: dict[str, CallOutcome] | None = None
+        # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
+        # data gaps, so a device that was not read is never a silence.
+        self.refused: dict[str, None] = {}
         if overlay is None:
             overlay = (_ACTIVE_OVERLAYS.get() or {}).get(self._real_root)
         self.overlay: dict[str, Any] = dict(overlay or {})
@@ -106,6 +109,7 @@ class Snapshot:
         try:
             self.path(rel)
         except SnapshotError:
+            self.refused[rel] = None
             return False
         return True
 

@@ -211,10 +211,16 @@ def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result
     except httpx.HTTPError as exc:
         body, status, error = None, None, f"{type(exc).__name__}: {exc}"
     if body is not None:
-        if call.kind == "xml":
-            writer.write_text(call.file, body)
-        else:
-            writer.write_json(call.file, body)
+        try:
+            if call.kind == "xml":
+                writer.write_text(call.file, body)
+            else:
+                writer.write_json(call.file, body)
+        except (OSError, UnsafePathError) as exc:  # e.g. a folder of the snapshot links outside it
+            record = writer.record_call(shown, "failed", status=status, error=f"cannot write the file: {exc}",
+                                        file=call.file)
+            result.failures.append(Failure(shown, status, record.error or ""))
+            return
         writer.record_call(shown, "ok", status=status, file=call.file, written=True)
         result.ok += 1
         result.files.append(call.file)

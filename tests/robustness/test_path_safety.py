@@ -1,0 +1,173 @@
+"""No name from a device or an API leaves the snapshot directory when written, and no symlink in a snapshot
+is followed out of it when read, for every adapter's file listing: what a link hides is a data gap or an
+input error naming it, never a silent read of a file elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from auditor.audit import run_audit
+from auditor.collect.cisco import CiscoCollectConfig, collect_cisco
+from auditor.collect.lb import LbCollectConfig, collect_lb
+from auditor.collect.meraki import CollectorConfig, collect
+from auditor.snapshot import Snapshot, SnapshotError
+from tests.fakes.cisco_ssh import FakeCiscoDevice
+from tests.fakes.dashboard import FakeDashboard, build_org
+from tests.fakes.lb_servers import FakeLoadBalancer
+from tests.snapshot_builder import MerakiSnapshot
+
+pytestmark = pytest.mark.timeout(120)
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+# Every adapter folder, with a fixture it reads and the entry name that fixture gets in the snapshot.
+ADAPTER_FILES = [
+    ("cisco", FIXTURES / "cisco" / "asa-vpn.cfg", "edge.cfg"),
+    ("f5", FIXTURES / "lb" / "f5" / "split-builtin-source-addr.conf", "lb.conf"),
+    ("f5", FIXTURES / "lb" / "f5" / "rest-sticky", "lb"),
+    ("kemp", FIXTURES / "lb" / "kemp" / "sticky-port-following.xml", "lb.xml"),
+    ("netscaler", FIXTURES / "lb" / "netscaler" / "sticky-lb-group.conf", "lb.conf"),
+    ("netscaler", FIXTURES / "lb" / "netscaler" / "nitro-sticky", "lb"),
+    ("keepalived", FIXTURES / "lb" / "ipvs" / "sticky-port0.conf", "lb.conf"),
+    ("ipvs", FIXTURES / "lb" / "ipvs" / "split-two-services.rules", "lb.rules"),
+    ("azure", FIXTURES / "lb" / "azure" / "sticky-ha-ports.json", "lb.json"),
+    ("aws", FIXTURES / "lb" / "aws" / "split-no-stickiness", "lb"),
+]
+
+
+def _snapshot(root: Path) -> Path:
+    snap = MerakiSnapshot(root)
+    snap.network("N_1", "Store", products=("wireless",))
+    snap.ssid("N_1", 0, "Corp")
+    (root / "audit.yaml").write_text(yaml.safe_dump({"vpn_servers": [
+        {"name": "vpn", "address": "198.51.100.10", "protocols": ["ikev2"]}]}))
+    return root
+
+
+def _place(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy(source, target)
+
+
+@pytest.mark.parametrize(("folder", "fixture", "entry"), ADAPTER_FILES, ids=lambda v: str(v)[-40:])
+def test_adapters_read_their_fixture_inside_the_snapshot(tmp_path: Path, folder: str, fixture: Path,
+                                                         entry: str) -> None:
+    """The control: placed for real, each fixture is read, so the link tests below are meaningful."""
+    root = _snapshot(tmp_path / "snap")
+    (root / folder).mkdir()
+    _place(fixture, root / folder / entry)
+    assert any(name.startswith(f"{folder}/") for name in run_audit(root).model.devices)
+
+
+@pytest.mark.parametrize(("folder", "fixture", "entry"), ADAPTER_FILES, ids=lambda v: str(v)[-40:])
+def test_symlinked_entries_are_not_followed_out(tmp_path: Path, folder: str, fixture: Path, entry: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _place(fixture, outside / entry)
+    root = _snapshot(tmp_path / "snap")
+    (root / folder).mkdir()
+    (root / folder / entry).symlink_to(outside / entry)
+    result = run_audit(root)
+    assert not any(name.startswith(f"{folder}/") for name in result.model.devices), "read through a symlink"
+    gap = next(g for g in result.model.gaps if g.path == f"{folder}/{entry}")
+    assert "outside the snapshot" in gap.reason
+    assert any(f.check.kind == "data-gap" and f.evidence["file"] == f"{folder}/{entry}" for f in result.findings)
+
+
+@pytest.mark.parametrize("folder", sorted({f for f, _, _ in ADAPTER_FILES} | {"meraki"}))
+def test_a_vendor_folder_that_is_a_symlink_out_is_an_input_error(tmp_path: Path, folder: str) -> None:
+    root = _snapshot(tmp_path / "snap")
+    outside = tmp_path / "elsewhere"
+    if folder == "meraki":
+        shutil.move(root / "meraki", outside)
+    else:
+        outside.mkdir()
+    (root / folder).symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SnapshotError) as err:
+        run_audit(root)
+    assert err.value.path == folder and "outside" in err.value.message
+
+
+def test_meraki_file_symlinked_out_is_an_input_error(tmp_path: Path) -> None:
+    root = _snapshot(tmp_path / "snap")
+    rel = "meraki/networks/N_1/wireless/ssids/0/firewall/l3FirewallRules.json"
+    (tmp_path / "rules.json").write_text((root / rel).read_text())
+    (root / rel).unlink()
+    (root / rel).symlink_to(tmp_path / "rules.json")
+    with pytest.raises(SnapshotError) as err:
+        run_audit(root)
+    assert err.value.path == rel
+
+
+def test_symlinks_inside_the_snapshot_are_fine(tmp_path: Path) -> None:
+    root = _snapshot(tmp_path / "snap")
+    (root / "cisco").mkdir()
+    shutil.copy(FIXTURES / "cisco" / "asa-vpn.cfg", root / "edge.cfg.orig")
+    (root / "cisco" / "edge.cfg").symlink_to(root / "edge.cfg.orig")
+    assert "cisco/edge" in run_audit(root).model.devices
+
+
+@pytest.mark.parametrize("rel", ["../x.json", "/etc/passwd", "meraki/../../x", "a/\x00/b", "meraki/%2e%2e/x"])
+def test_snapshot_paths_are_checked_before_any_read(tmp_path: Path, rel: str) -> None:
+    snap = Snapshot(_snapshot(tmp_path / "snap"))
+    with contextlib.suppress(SnapshotError):  # refused, or looked up inside the snapshot and absent
+        assert snap.read_text(rel) is None
+    assert not (tmp_path / "x.json").exists()
+
+
+# --- collectors: names from devices and APIs ------------------------------------------------------------
+def test_meraki_ids_and_ssid_numbers_with_path_syntax_stay_inside(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "source", "../../org", 2, network_ids=["../../net", "N_ok"])
+    ssids = tmp_path / "source/meraki/networks/..%2F..%2Fnet/wireless/ssids.json"
+    body = json.loads(ssids.read_text())
+    body[0]["number"] = "../../../../ssid"
+    ssids.write_text(json.dumps(body))
+    (ssids.parent / "ssids" / "0").rename(ssids.parent / "ssids" / "..%2F..%2F..%2F..%2Fssid")  # served there
+    out = tmp_path / "deep" / "snap"
+    with FakeDashboard(org.root, rate=None) as fake:
+        result = asyncio.run(collect(CollectorConfig(out=out, api_key="k" * 40, base_url=fake.base_url, rate=200)))
+    assert result.calls > 10
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(org.root)]
+    assert written and all(p.is_relative_to(out) for p in written), written
+    assert result.failed == 0
+    assert (out / "meraki/networks/..%2F..%2Fnet/wireless/ssids/..%2F..%2F..%2F..%2Fssid/firewall/"
+                  "l3FirewallRules.json").is_file()
+    # ...and the audit reads them back under the same names: the SSID's rules, not a data gap
+    (out / "audit.yaml").write_text(yaml.safe_dump({"vpn_servers": [
+        {"name": "vpn", "address": "198.51.100.10", "protocols": ["ikev2"]}]}))
+    audited = run_audit(out)
+    corp = [p for p in audited.paths if p.role.network_id == "../../net" and p.role.name == "Corp"]
+    assert corp and {p.verdict for p in corp if str(p.trace.flow) == "udp/500"} == {"blocked"}  # "block ike"
+
+
+def test_cisco_hostname_with_path_syntax_stays_inside(tmp_path: Path) -> None:
+    config = (FIXTURES / "cisco" / "ios-vpn.cfg").read_text().replace("hostname br-edge-01",
+                                                                      "hostname ../../../escaped")
+    out = tmp_path / "deep" / "snap"
+    with FakeCiscoDevice(config, hostname="r1") as device:
+        result = collect_cisco(CiscoCollectConfig("127.0.0.1", "cisco_ios", "audit", "audit-pw", out,
+                                                  port=device.port, secret="enable-pw", timeout=10))
+    assert result.ok and result.file == "cisco/..%2F..%2F..%2Fescaped.cfg"
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(out)] == []
+
+
+@pytest.mark.parametrize("vendor", ["f5", "kemp", "netscaler"])
+def test_lb_collector_refuses_a_snapshot_folder_linked_out(tmp_path: Path, vendor: str) -> None:
+    fixture = {"f5": "f5/rest-sticky", "kemp": "kemp/sticky-port-following.xml",
+               "netscaler": "netscaler/nitro-sticky"}[vendor]
+    out, elsewhere = tmp_path / "snap", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, out / vendor)
+    with FakeLoadBalancer(vendor, FIXTURES / "lb" / fixture) as fake:
+        result = collect_lb(LbCollectConfig(vendor, fake.url, out, "auditor", "s3cret-pass", name="lb1", timeout=5))
+    assert list(elsewhere.iterdir()) == []
+    assert result.exit_code == 3 and result.failures and "outside" in result.failures[0].error
