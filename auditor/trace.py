@@ -11,6 +11,7 @@ nothing is unknown, `partial` when some are blocked and the rest allowed, `unkno
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -204,7 +205,7 @@ def _trace_variant(variant: Variant, server: VpnServer, flow: Flow, server_side:
 def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop],
                cache: TraceCache | None = None) -> FlowTrace:
     """Trace every variant of a role; if the variants disagree the result is unknown."""
-    traces = [_trace_variant(variant, server, flow, server_side, cache) for variant in role.variants]
+    traces = _trace_variants(role.variants, server, flow, server_side, cache)
     if not traces:
         empty = FlowTrace(flow, "none", "unknown", [], EMPTY, [], [],
                           reason=f"{flow}: the role has no known way to the server")
@@ -222,6 +223,28 @@ def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop]
               f"does not say ({parts}). {worst.reason}")
     return FlowTrace(flow, worst.variant, "unknown", worst.hops, worst.allowed, worst.blocked, worst.unknown,
                      reason, traces)
+
+
+def _trace_variants(variants: list[Variant], server: VpnServer, flow: Flow, server_side: list[Hop],
+                    cache: TraceCache | None) -> list[FlowTrace]:
+    """Variants that cross the very same hops (an AP in NAT mode could sit in any of several VLANs with no
+    group policy of their own) are traced once with all their sources. If that trace is the same for every
+    source (allowed, blocked or unknown throughout), each variant's alone would agree with it; if it is
+    partial, the sources decide and each variant is traced on its own so that the disagreement shows."""
+    groups: dict[tuple[int, ...], list[Variant]] = {}
+    for variant in variants:
+        groups.setdefault(tuple(map(id, variant.hops)), []).append(variant)
+    traces: list[FlowTrace] = []
+    for members in groups.values():
+        if len(members) > 1:
+            merged = Variant(sys.intern(", ".join(v.label for v in members)),
+                             [iv for v in members for iv in v.addresses], members[0].hops)
+            together = _trace_variant(merged, server, flow, server_side, cache)
+            if together.verdict != "partial":
+                traces.append(together)
+                continue
+        traces.extend(_trace_variant(v, server, flow, server_side, cache) for v in members)
+    return traces
 
 
 _SEVERITY = {"blocked": 3, "partial": 2, "unknown": 1, "allowed": 0}
