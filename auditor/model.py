@@ -204,8 +204,16 @@ class RuleList:
                                                                     strict=True))
         else:
             rows = [(rule_key(rule), rule) for rule in self.rules]
+        wanted = tuple(keys)
         for row_key_, ref in rows:
-            hits = [key for key in keys if row_key_ is None or _overlaps(row_key_, key)]
+            if row_key_ is None:
+                hits: tuple = wanted
+            else:
+                # Rows repeat a few (protocol, ports) shapes across lists and networks: remember the answer.
+                memo_key = (tuple(row_key_[0]), tuple(row_key_[1]), wanted)
+                hits = _OVERLAP_MEMO.get(memo_key)  # type: ignore[assignment]
+                if hits is None:
+                    hits = _OVERLAP_MEMO[memo_key] = tuple(key for key in keys if _overlaps(row_key_, key))
             if not hits:
                 continue
             rules = self._row(ref) if isinstance(ref, int) else [ref]
@@ -289,6 +297,9 @@ class RuleList:
         if self._rules is None and self._rows is not None:
             return len(self._rows.keys)
         return len(self.rules)
+
+
+_OVERLAP_MEMO: dict[tuple, tuple] = {}
 
 
 def _overlaps(row: RowKey, key: tuple) -> bool:

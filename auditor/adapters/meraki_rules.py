@@ -220,7 +220,7 @@ def row_key(row: dict[str, Any]) -> tuple[list[Interval], list[Interval]] | None
     """(protocols, destination ports) of a row, read cheaply; None when they cannot be read."""
     try:
         return parse_protocol(row.get("protocol")), parse_ports(row.get("destPort"))
-    except ValueError_:
+    except (ValueError_, TypeError):
         return None
 
 
