@@ -81,6 +81,8 @@ def load_config(path: Path | None) -> AuditConfig:
         problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
         # one line: CI logs grep the message, and YAML's own text spans several with a caret drawing
         raise SnapshotError(str(path), f"malformed YAML: {' '.join(str(problem).split())}", line) from None
+    except RecursionError:
+        raise SnapshotError(str(path), "malformed YAML: nested too deeply") from None
     if not isinstance(raw, dict):
         raise SnapshotError(str(path), "expected a mapping at the top level")
     try:

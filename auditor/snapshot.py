@@ -139,6 +139,10 @@ class Snapshot:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise SnapshotError(rel, f"malformed JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+        except RecursionError:
+            raise SnapshotError(rel, "malformed JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer of more digits than Python converts
+            raise SnapshotError(rel, f"malformed JSON: {' '.join(str(exc).split())[:120]}") from None
 
     # overlays ------------------------------------------------------------------------------------------
     @staticmethod

@@ -202,7 +202,12 @@ def parse_tmsh(text: str, path: str = "bigip.conf") -> list[_Node]:
     return _statements(lexer, path, top=True, open_line=0)
 
 
-def _statements(lexer: _Lexer, path: str, top: bool, open_line: int) -> list[_Node]:
+_MAX_DEPTH = 64  # tmsh nests a handful of levels; deeper is damage (and would exhaust the recursion)
+
+
+def _statements(lexer: _Lexer, path: str, top: bool, open_line: int, depth: int = 0) -> list[_Node]:
+    if depth > _MAX_DEPTH:
+        raise SnapshotError(path, f"blocks nested more than {_MAX_DEPTH} deep", open_line)
     nodes: list[_Node] = []
     while True:
         kind, value, line = lexer.next()
@@ -226,7 +231,8 @@ def _statements(lexer: _Lexer, path: str, top: bool, open_line: int) -> list[_No
             if top and any(tuple(words[:k]) in _RAW_KEYS for k in (1, 2, 3)):
                 nodes.append(_Node(words, start, [], lexer.raw_block(line)))
             else:
-                nodes.append(_Node(words, start, _statements(lexer, path, top=False, open_line=line)))
+                nodes.append(_Node(words, start, _statements(lexer, path, top=False, open_line=line,
+                                                             depth=depth + 1)))
             continue
         if kind == "}":
             closing = True

@@ -318,3 +318,20 @@ def test_netmiko_session_transcript_stays_out_of_debug_logs(caplog: pytest.LogCa
         logging.getLogger("netmiko").debug("read_channel: crypto isakmp key Sup3r address 0.0.0.0")
     logging.getLogger("netmiko").debug("after the session")
     assert "Sup3r" not in caplog.text and "after the session" in caplog.text
+
+
+# --- pathological sizes and shapes -------------------------------------------------------------------------
+@pytest.mark.parametrize(("rel", "text", "message"), [
+    ("meraki/networks/N_1/wireless/ssids.json", "[" * 100_000 + "]" * 100_000, "nested too deeply"),  # RecursionError
+    ("meraki/networks/N_1/wireless/ssids.json", '[{"number": 1' + "0" * 5000 + "}]", "digits"),  # ValueError
+    ("audit.yaml", "vpn_servers: " + "[" * 5000 + "]" * 5000, "nested too deeply"),  # RecursionError
+    ("f5/lb.conf", "ltm virtual /Common/v {\n" * 5000 + "}\n" * 5000, "nested more than"),  # RecursionError
+])
+def test_deeply_nested_or_oversized_values_are_input_errors(tmp_path: Path, rel: str, text: str,
+                                                            message: str) -> None:
+    build(tmp_path).audit()
+    (tmp_path / rel).parent.mkdir(exist_ok=True)
+    (tmp_path / rel).write_text(text)
+    with pytest.raises(SnapshotError, match=message) as err:
+        run_audit(tmp_path)
+    assert err.value.path.endswith(rel)
