@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -62,6 +63,7 @@ class Snapshot:
         if not self.root.is_dir():
             raise SnapshotError(str(root), "snapshot directory not found")
         self._real_root = self.root.resolve()
+        self._resolved_dirs: dict[Path, Path] = {}
         self._manifest: dict[str, CallOutcome] | None = None
         # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
         # data gaps, so a device that was not read is never a silence.
@@ -81,7 +83,12 @@ class Snapshot:
         if "\x00" in rel:  # os functions raise ValueError on it; no file can have such a name
             raise SnapshotError(rel.replace("\x00", "\\x00"), "NUL byte in a file name")
         candidate = self.root / rel
-        real = candidate.resolve()
+        # Resolving walks every component (an lstat each); a snapshot has many files per folder, so each
+        # folder is resolved once and only the last component is looked at per file.
+        parent = self._resolved_dirs.get(candidate.parent)
+        if parent is None:
+            parent = self._resolved_dirs[candidate.parent] = candidate.parent.resolve()
+        real = candidate.resolve() if os.path.islink(candidate) else parent / candidate.name
         if real != self._real_root and self._real_root not in real.parents:
             raise SnapshotError(rel, "path resolves outside the snapshot directory (symlink?)")
         return candidate
