@@ -277,5 +277,30 @@ def _merge(intervals: Iterable[Interval]) -> list[Interval]:
     return merged
 
 
+# A rule whose exact match would take more boxes than this (the product of two long address lists, or of
+# object-groups with thousands of hosts each) is not built exactly: the adapter evaluates it by its bounds and
+# marks it uncertain. Exact, one such line takes seconds and gigabytes.
+MAX_BOXES = 100_000
+
+
+def product_size(*dims: Iterable[Interval]) -> int:
+    """How many boxes `PacketSet.of(*dims)` would build."""
+    size = 1
+    for intervals in dims:
+        size *= len(_merge(intervals))
+    return size
+
+
+def hull(intervals: Iterable[Interval]) -> list[Interval]:
+    """Per address family, one interval from the lowest to the highest address of `intervals`."""
+    items = list(intervals)
+    out = []
+    for lo_family, hi_family in (ANY_V6, ANY_V4):
+        inside = [(lo, hi) for lo, hi in items if lo <= hi_family and hi >= lo_family]
+        if inside:
+            out.append((max(lo_family, min(lo for lo, _ in inside)), min(hi_family, max(hi for _, hi in inside))))
+    return out
+
+
 EMPTY = PacketSet()
 ALL = PacketSet.of()

@@ -25,10 +25,13 @@ from auditor.packets import (
     ANY_PROTO,
     ANY_V4,
     ANY_V6,
+    MAX_BOXES,
     PORTED_PROTOCOLS,
     V4_BASE,
     Interval,
     PacketSet,
+    hull,
+    product_size,
 )
 
 # --- the line tree ----------------------------------------------------------------------------------------
@@ -513,9 +516,17 @@ def ace_rules(position: int, action: Action, services: Services, src: Addr, dst:
         note = f"{comment} [{never}]" if comment else f"[{never}]"
         return [Rule(position, action, PacketSet(), text, note, origin)]
     src, dst = _family_source(src, dst)
+    where = f"{origin.path} line {origin.line}"
+    size = product_size(src.intervals, dst.intervals) * len(_disjoint_services(tuple(services.items)))
+    if size > MAX_BOXES:  # e.g. two object-groups of thousands of hosts: exact, this one line would not finish
+        bounds = packets_of(services.items if not services.unknown else [ANY_SERVICE],
+                            hull(src.intervals if not src.unknown else ANY_ADDRS),
+                            hull(dst.intervals if not dst.unknown else ANY_ADDRS))
+        return [Rule(position, action, bounds, text, comment, origin, certain=False,
+                     reason=f"{where}: the entry expands to {size:,} address and service combinations; only its "
+                            "bounds are evaluated, so what it decides inside them is unknown")]
     known = packets_of(services.items, src.intervals, dst.intervals)
     reasons = [r for r in (services.unknown, src.unknown, dst.unknown) if r]
-    where = f"{origin.path} line {origin.line}"
     if narrower:
         maybe = packets_of(services.items if not services.unknown else [ANY_SERVICE],
                            src.intervals if not src.unknown else ANY_ADDRS,

@@ -21,10 +21,13 @@ from auditor.packets import (
     ANY_PROTO,
     ANY_V4,
     ANY_V6,
+    MAX_BOXES,
     Interval,
     PacketSet,
     address_interval,
+    hull,
     network_interval,
+    product_size,
 )
 
 RFC1918 = [address_interval(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -254,6 +257,15 @@ def l3_rules(row: dict[str, Any], position: int, origin: Origin, resolver: Resol
     except ValueError_ as exc:
         return [Rule(position, Action.UNKNOWN, ALL, text, comment, origin,
                      reason=f"{origin}: {exc}; the rule may match any VPN flow")]
+
+    everything = (src.certain + src.uncertain, dst.certain + dst.uncertain, protos, sports, dports)
+    size = product_size(*everything)
+    if size > MAX_BOXES:  # long comma lists on both sides: exact, this one row would not finish
+        src_all, dst_all, *rest = everything
+        return [Rule(position, action, PacketSet.of(hull(src_all), hull(dst_all), *rest), text, comment, origin,
+                     certain=False, reason=f"{origin}: the rule expands to {size:,} address and port "
+                                           "combinations; only its bounds are evaluated, so what it decides "
+                                           "inside them is unknown")]
 
     def build(src_iv: list[Interval], dst_iv: list[Interval]) -> PacketSet:
         src_iv = _clip(src_iv, family)

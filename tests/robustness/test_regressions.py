@@ -335,3 +335,41 @@ def test_deeply_nested_or_oversized_values_are_input_errors(tmp_path: Path, rel:
     with pytest.raises(SnapshotError, match=message) as err:
         run_audit(tmp_path)
     assert err.value.path.endswith(rel)
+
+
+@pytest.mark.timeout(60)
+def test_an_ace_between_two_huge_object_groups_is_bounded_and_uncertain(tmp_path: Path) -> None:
+    # 4,000 x 4,000 hosts built 16 million boxes: 20 s and gigabytes for one access-list line.
+    import time
+
+    groups = ["object-group network SRC",  # every other address: nothing merges
+              *(f" network-object host 172.16.{i // 128}.{2 * (i % 128)}" for i in range(4000)),
+              "object-group network DST", *(f" network-object host 10.20.{i // 125}.{2 * (i % 125)}" for i in range(4000))]
+
+    def edit(text: str) -> str:
+        text = text.replace("!\naccess-list OUTSIDE_IN remark", "\n".join(groups) + "\n!\naccess-list OUTSIDE_IN remark")
+        return text.replace("access-list OUTSIDE_IN remark == VPN server: IKE and NAT-T ==",
+                            "access-list OUTSIDE_IN extended deny udp object-group SRC object-group DST eq 500", 1)
+
+    started = time.monotonic()
+    verdict = _cisco_audit(tmp_path, "asa-vpn.cfg", "198.51.100.10", edit)
+    assert time.monotonic() - started < 20
+    assert verdict["udp/500"] == "unknown"  # the deny's bounds cover the server: it may or may not match
+    assert verdict["udp/4500"] == "allowed"  # other ports are not touched by it
+
+
+@pytest.mark.timeout(60)
+def test_a_meraki_rule_with_huge_comma_lists_on_both_sides_is_bounded(tmp_path: Path) -> None:
+    import time
+
+    snap = build(tmp_path)
+    snap.audit()
+    srcs = ",".join(f"10.{i // 256}.{i % 256}.1/32" for i in range(0, 20000, 2))
+    dsts = ",".join(f"198.51.{50 + i // 256}.{i % 256}/32" for i in range(1, 20000, 2))  # around the server
+    rel = "meraki/networks/N_1/appliance/firewall/l3FirewallRules.json"
+    _rewrite(tmp_path, rel, lambda b: b["rules"].insert(0, {"policy": "deny", "protocol": "udp", "srcCidr": srcs,
+                                                             "srcPort": "any", "destCidr": dsts, "destPort": "500"}))
+    started = time.monotonic()
+    result = run_audit(tmp_path)
+    assert time.monotonic() - started < 20
+    assert verdicts(result, "Staff", kind="vlan")["udp/500"] == "unknown"  # was allowed; may now be denied
