@@ -85,13 +85,21 @@ class Snapshot:
         candidate = self.root / rel
         # Resolving walks every component (an lstat each); a snapshot has many files per folder, so each
         # folder is resolved once and only the last component is looked at per file.
-        parent = self._resolved_dirs.get(candidate.parent)
-        if parent is None:
-            parent = self._resolved_dirs[candidate.parent] = candidate.parent.resolve()
-        real = candidate.resolve() if os.path.islink(candidate) else parent / candidate.name
+        real = candidate.resolve() if os.path.islink(candidate) else self._real_dir(candidate.parent) / candidate.name
         if real != self._real_root and self._real_root not in real.parents:
             raise SnapshotError(rel, "path resolves outside the snapshot directory (symlink?)")
         return candidate
+
+    def _real_dir(self, folder: Path) -> Path:
+        """A folder's real path, built from its parent's (one lstat per new folder; links resolved fully)."""
+        real = self._resolved_dirs.get(folder)
+        if real is None:
+            if folder == self.root or folder == folder.parent or os.path.islink(folder):
+                real = folder.resolve()
+            else:
+                real = self._real_dir(folder.parent) / folder.name
+            self._resolved_dirs[folder] = real
+        return real
 
     def exists(self, rel: str) -> bool:
         if rel in self.overlay:
