@@ -344,10 +344,12 @@ def test_an_ace_between_two_huge_object_groups_is_bounded_and_uncertain(tmp_path
 
     groups = ["object-group network SRC",  # every other address: nothing merges
               *(f" network-object host 172.16.{i // 128}.{2 * (i % 128)}" for i in range(4000)),
-              "object-group network DST", *(f" network-object host 10.20.{i // 125}.{2 * (i % 125)}" for i in range(4000))]
+              "object-group network DST",
+              *(f" network-object host 10.20.{i // 125}.{2 * (i % 125)}" for i in range(4000))]
+    acl = "!\naccess-list OUTSIDE_IN remark"
 
     def edit(text: str) -> str:
-        text = text.replace("!\naccess-list OUTSIDE_IN remark", "\n".join(groups) + "\n!\naccess-list OUTSIDE_IN remark")
+        text = text.replace(acl, "\n".join(groups) + "\n" + acl)
         return text.replace("access-list OUTSIDE_IN remark == VPN server: IKE and NAT-T ==",
                             "access-list OUTSIDE_IN extended deny udp object-group SRC object-group DST eq 500", 1)
 
