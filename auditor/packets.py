@@ -11,6 +11,7 @@ lets the first-match evaluator partition an input exactly.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
@@ -138,6 +139,18 @@ def _subtract_box(a: Box, b: Box) -> list[Box]:
     return pieces
 
 
+_SORTED_FROM = 8  # below this many boxes a plain scan intersects as fast as bisection
+_FEW = 64  # a rule's match of up to this many boxes is applied box by box to a sorted set
+
+
+def _source_lo(box: Box) -> int:
+    return box[0][0]
+
+
+def _source_hi(box: Box) -> int:
+    return box[0][1]
+
+
 def _box_size(box: Box) -> int:
     size = 1
     for lo, hi in box:
@@ -148,12 +161,33 @@ def _box_size(box: Box) -> int:
 class PacketSet:
     """An immutable set of packets: a union of pairwise disjoint boxes."""
 
-    __slots__ = ("_hash", "boxes")
+    __slots__ = ("_bounds", "_by_source", "_hash", "boxes")
 
-    def __init__(self, boxes: Iterable[Box] = ()) -> None:
+    def __init__(self, boxes: Iterable[Box] = (), *, by_source: bool = False) -> None:
         # Callers pass disjoint boxes; the public constructors below guarantee it.
         self.boxes: tuple[Box, ...] = tuple(boxes)
         self._hash: int | None = None
+        self._bounds: Box | None = None
+        # True when the boxes are sorted by source and their source intervals do not overlap: what is left of
+        # a flow after rule after rule took sources out of it. Then the boxes a rule can touch are found by
+        # bisection, and a list of n rules costs n log k, not n * k (see _and_sorted, _sub_sorted).
+        self._by_source = by_source or len(self.boxes) <= 1
+
+    def bounds(self) -> Box:
+        """The smallest box holding every box of the set (computed once)."""
+        if self._bounds is None:
+            boxes = self.boxes
+            self._bounds = tuple((min(b[d][0] for b in boxes), max(b[d][1] for b in boxes))  # type: ignore[assignment]
+                                 for d in range(5))
+        return self._bounds  # type: ignore[return-value]
+
+    def _apart(self, other: PacketSet) -> bool:
+        """Whether the bounding boxes are disjoint: then no pair of boxes can meet. A rule list evaluated on a
+        fragmented remainder (many boxes) against rules on other addresses would otherwise compare every
+        pair: quadratic in the list's length."""
+        if len(self.boxes) * len(other.boxes) < 16 or not self.boxes or not other.boxes:
+            return False
+        return _intersect_box(self.bounds(), other.bounds()) is None
 
     # construction -------------------------------------------------------------------------------------
     @classmethod
@@ -183,6 +217,14 @@ class PacketSet:
 
     # algebra ------------------------------------------------------------------------------------------
     def __and__(self, other: PacketSet) -> PacketSet:
+        if self._by_source and len(self.boxes) > _SORTED_FROM and len(other.boxes) <= _FEW:
+            if len(other.boxes) == 1:
+                return self._and_sorted(other)
+            return PacketSet(box for b in other.boxes for box in self._and_sorted(PacketSet((b,))).boxes)
+        if other._by_source and len(other.boxes) > _SORTED_FROM and len(self.boxes) <= _FEW:
+            return other & self  # the same set, found by bisecting the long one
+        if self._apart(other):
+            return EMPTY
         out = []
         for a in self.boxes:
             for b in other.boxes:
@@ -197,6 +239,19 @@ class PacketSet:
         return PacketSet(result)
 
     def __sub__(self, other: PacketSet) -> PacketSet:
+        if self._by_source and self.boxes and len(other.boxes) <= _FEW:
+            result = self
+            for k, b in enumerate(other.boxes):
+                if not result._by_source:  # a piece split off in another dimension: finish the plain way
+                    return result - PacketSet(other.boxes[k:])
+                result = result._sub_sorted(PacketSet((b,)))
+            return result
+        if self._apart(other):
+            return self
+        if other._by_source and len(other.boxes) > _SORTED_FROM and len(self.boxes) <= _FEW:
+            # a few pieces minus a long union: only the boxes that meet them matter
+            near = sorted({k for a in self.boxes for k in range(*other._span(a))})
+            other = PacketSet([other.boxes[k] for k in near], by_source=True)
         pieces = list(self.boxes)
         for b in other.boxes:
             if not pieces:
@@ -208,12 +263,57 @@ class PacketSet:
         result = tuple(pieces)
         return self if result == self.boxes else PacketSet(result)
 
+    def _span(self, b: Box) -> tuple[int, int]:
+        """Indexes [i, j) of the boxes whose source interval meets b's (boxes sorted, sources disjoint)."""
+        lo, hi = b[0]
+        i = bisect.bisect_left(self.boxes, lo, key=_source_hi)
+        j = bisect.bisect_right(self.boxes, hi, lo=i, key=_source_lo)
+        return i, j
+
+    def _and_sorted(self, other: PacketSet) -> PacketSet:
+        b = other.boxes[0]
+        i, j = self._span(b)
+        out = tuple(box for a in self.boxes[i:j] if (box := _intersect_box(a, b)) is not None)
+        if out == self.boxes:
+            return self
+        if out == other.boxes:
+            return other
+        return PacketSet(out, by_source=True)  # pieces of source-disjoint boxes, in the same order
+
+    def _sub_sorted(self, other: PacketSet) -> PacketSet:
+        b = other.boxes[0]
+        i, j = self._span(b)
+        middle: list[Box] = []
+        split_elsewhere = False
+        for a in self.boxes[i:j]:
+            pieces = _subtract_box(a, b)
+            middle.extend(pieces)
+            # b not covering a in every other dimension leaves pieces that share a's sources
+            split_elsewhere = split_elsewhere or any(p[1:] != a[1:] for p in pieces)
+        if len(middle) == j - i and all(x is y for x, y in zip(middle, self.boxes[i:j], strict=True)):
+            return self
+        if split_elsewhere:
+            return PacketSet(self.boxes[:i] + tuple(middle) + self.boxes[j:])
+        middle.sort(key=_source_lo)
+        return PacketSet(self.boxes[:i] + tuple(middle) + self.boxes[j:], by_source=True)
+
     def __or__(self, other: PacketSet) -> PacketSet:
         if not self.boxes:
             return other
-        return PacketSet(self.boxes + (other - self).boxes)
+        extra = (other - self).boxes
+        if self._by_source and 0 < len(extra) <= _FEW:  # a trace gathering permitted pieces: stay sorted
+            boxes = self.boxes
+            for piece in sorted(extra, key=_source_lo):
+                i = bisect.bisect_left(boxes, piece[0][0], key=_source_lo)
+                if (i and boxes[i - 1][0][1] >= piece[0][0]) or (i < len(boxes) and boxes[i][0][0] <= piece[0][1]):
+                    return PacketSet(self.boxes + extra)  # sources shared with a box: not sorted any more
+                boxes = (*boxes[:i], piece, *boxes[i:])
+            return PacketSet(boxes, by_source=True)
+        return PacketSet(self.boxes + extra)
 
     def intersects(self, other: PacketSet) -> bool:
+        if self._apart(other):
+            return False
         return any(_intersect_box(a, b) is not None for a in self.boxes for b in other.boxes)
 
     def is_empty(self) -> bool:

@@ -27,27 +27,35 @@ CHECK = CheckMeta(
 def run(ctx: AuditContext) -> Iterator[Finding]:
     seen: set[tuple[str, int | None, int]] = set()
     for server in ctx.model.servers:
-        vpn = _vpn_packets(ctx, server)
-        if not vpn:
+        flows = _vpn_flows(ctx, server)
+        if not flows:
             continue
         for device in cisco_devices_for(ctx.model, server):
-            for label, rules, reached in _lists(device, server, vpn):
+            # One flow at a time: what is left of a single flow after many lines stays cheap to work with
+            # (sorted by source); a union of flows through a long list would cost the square of its length.
+            by_list: dict[str, tuple[RuleList, list[PacketSet]]] = {}
+            for flow in flows:
+                for label, rules, reached in _lists(device, server, flow):
+                    by_list.setdefault(label, (rules, []))[1].append(reached)
+            for label, (rules, reached) in by_list.items():
                 for finding, key in _shadowed(device, label, rules, reached, server):
                     if key not in seen:
                         seen.add(key)
                         yield finding
 
 
-def _vpn_packets(ctx: AuditContext, server: VpnServer) -> PacketSet:
+def _vpn_flows(ctx: AuditContext, server: VpnServer) -> list[PacketSet]:
     try:
         public = address_interval(server.address)
     except ValueError:
-        return EMPTY
-    out = EMPTY
+        return []
+    out: list[PacketSet] = []
     for name in server.protocols:
         protocol = ctx.protocols.get(name)
         for flow in protocol.flows if protocol else ():
-            out = out | PacketSet.flow([ANY_ADDR], [public], PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)
+            packets = PacketSet.flow([ANY_ADDR], [public], PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)
+            if packets not in out:
+                out.append(packets)
     return out
 
 
@@ -64,19 +72,42 @@ def _lists(device: CiscoDevice, server: VpnServer, vpn: PacketSet) -> Iterator[t
                     yield f"{hop.stage}: {label}", rules, part
 
 
-def _shadowed(device: CiscoDevice, label: str, rules: RuleList, vpn: PacketSet,
+# Each shadowed line is explained by one pass of its list; in configurations with thousands of them that
+# would take the square of the list's length, so past this many per list the rest are summed up in one finding.
+MAX_EXACT = 200
+
+
+def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[PacketSet],
               server: VpnServer) -> Iterator[tuple[Finding, tuple[str, int | None, int]]]:
-    for i, rule in enumerate(rules.rules):
+    vpn = EMPTY
+    for flow in flows:
+        vpn = vpn | flow
+    remaining = list(flows)  # per flow, the VPN packets no earlier certain line decided: one pass in all
+    maybe = [EMPTY for _ in flows]  # per flow, what an earlier uncertain line may have let through
+    unexamined: list[Rule] = []  # candidates past the cap on exact looks (each one costs a pass of the list)
+    examined = 0
+    for rule in rules.rules:
+        before = remaining
+        if rule.certain:
+            remaining = [left - rule.match if left else left for left in remaining]
+        else:
+            maybe = [m | (left & rule.match) if left else m for m, left in zip(maybe, before, strict=True)]
         if rule.action is not Action.PERMIT or not rule.certain or rule.synthetic:
             continue
-        wanted = rule.match & vpn
-        if not wanted:
+        wanted = [rule.match & flow for flow in flows]
+        if not any(wanted) or any(w and (left & w or m & w) for w, left, m in zip(wanted, before, maybe,
+                                                                                   strict=True)):
+            continue  # no VPN packet for it, or some (may) reach it: only the others need the exact look below
+        if examined >= MAX_EXACT:
+            unexamined.append(rule)
             continue
+        examined += 1
+        wanted = rule.match & vpn
         line = rule.origin.line if rule.origin else None
-        earlier = [r for r in rules.rules[:i] if r.origin is None or r.origin.line != line]
-        marker = Rule(rule.position, Action.PERMIT, rule.match, rule.text)
-        segments = RuleList("shadow", earlier, marker).evaluate(wanted)
-        if any(s.rule is marker or s.decision is Decision.UNKNOWN for s in segments):
+        # The list itself (its index, its cache) decides `wanted`: nothing gets past this rule, which
+        # matches all of it, so what decides it is what comes before (a part of the same line counts as it).
+        segments = rules.evaluate(wanted)
+        if any(s.rule is rule or s.decision is Decision.UNKNOWN or _same_line(s.rule, line) for s in segments):
             continue  # reached for some VPN packet, or an uncertain line may let it be reached
         shadows = [s for s in segments if s.rule is not None]
         denied = any(s.decision is Decision.DENY for s in shadows)
@@ -99,3 +130,16 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, vpn: PacketSet,
         finding = Finding(CHECK, title, fix, None, None, device.name, evidence,
                           severity=None if denied else "info")
         yield finding, (device.name, line, rule.position)
+    if unexamined:
+        lines = [r.origin.line if r.origin else r.position for r in unexamined]
+        title = (f"{device.name} ({label}): {len(unexamined)} more lines that permit VPN traffic to "
+                 f"'{server.name}' are never reached for it (not examined one by one: more than {MAX_EXACT} in "
+                 "this list)")
+        evidence = {"server": server.name, "list": label, "lines": lines[:200], "count": len(unexamined)}
+        yield (Finding(CHECK, title, "Review these lines: each is decided by an earlier line for VPN traffic.",
+                       None, None, device.name, evidence, severity="info"), (device.name, None, -len(lines)))
+
+
+
+def _same_line(rule: Rule | None, line: int | None) -> bool:
+    return rule is not None and line is not None and rule.origin is not None and rule.origin.line == line
