@@ -375,3 +375,15 @@ def test_a_meraki_rule_with_huge_comma_lists_on_both_sides_is_bounded(tmp_path: 
     result = run_audit(tmp_path)
     assert time.monotonic() - started < 20
     assert verdicts(result, "Staff", kind="vlan")["udp/500"] == "unknown"  # was allowed; may now be denied
+
+
+def test_thousands_of_shadowed_aces_are_explained_up_to_a_cap_then_summed_up(tmp_path: Path) -> None:
+    # Each shadowed line was explained by a pass over all earlier lines: quadratic in a long list.
+    denies = [f"access-list OUTSIDE_IN extended deny ip 172.16.{k}.0 255.255.255.0 any4" for k in range(210)]
+    permits = [f"access-list OUTSIDE_IN extended permit ip 172.16.{k}.0 255.255.255.0 any4" for k in range(210)]
+    anchor = "access-list OUTSIDE_IN remark == VPN server: IKE and NAT-T =="
+    _cisco_audit(tmp_path, "asa-vpn.cfg", "198.51.100.10",
+                 lambda t: t.replace(anchor, "\n".join([*denies, *permits, anchor])))
+    found = [f for f in run_audit(tmp_path).findings if f.check.id == "CISCO-SHADOWED-ACE"]
+    summary = [f for f in found if "count" in f.evidence]
+    assert len(found) == 201 and len(summary) == 1 and summary[0].evidence["count"] == 10
