@@ -512,8 +512,8 @@ def config_from_rest(snapshot: Snapshot, folder: str) -> F5Config:
         if not isinstance(items, list):
             raise SnapshotError(rel, "expected an iControl REST collection ('items' list)")
         for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                continue
+            if not isinstance(item, dict):  # skipped, it could hide the virtual server that fronts the VPN
+                raise SnapshotError(f"{rel}[{i}]", f"expected an object, found {type(item).__name__}")
             config.add(kind, _rest_name(item), _block_from_json(item, i), Origin(rel, index=i))
     for rel, parent_path, parent, body in sub_collections:
         kind = tuple(parent_path.split("/"))

@@ -215,8 +215,8 @@ def config_from_nitro(snapshot: Snapshot, folder: str) -> NsConfig:
             raise SnapshotError(rel, f"'{resource}' is not a list")
         key = _NITRO_KEYS.get(resource, "name")
         for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                continue
+            if not isinstance(row, dict):  # skipped, it could hide the vserver that fronts the VPN
+                raise SnapshotError(f"{rel}[{i}]", f"expected an object, found {type(row).__name__}")
             # names key the tables below: a missing or non-text one would crash there, or merge objects
             names_ok = all(isinstance(v, str | int | None) for k, v in row.items() if k.endswith("name"))
             if not names_ok or not isinstance(row.get(key), str | int):

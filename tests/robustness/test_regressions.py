@@ -387,3 +387,18 @@ def test_thousands_of_shadowed_aces_are_explained_up_to_a_cap_then_summed_up(tmp
     found = [f for f in run_audit(tmp_path).findings if f.check.id == "CISCO-SHADOWED-ACE"]
     summary = [f for f in found if "count" in f.evidence]
     assert len(found) == 201 and len(summary) == 1 and summary[0].evidence["count"] == 10
+
+
+@pytest.mark.parametrize(("rel", "fixture", "vip", "key"), [
+    ("f5/lb1", "f5/rest-sticky", "203.0.113.20", "ltm/virtual.json:items"),
+    ("netscaler/lb1", "netscaler/nitro-sticky", "203.0.113.41", "lbvserver.json:lbvserver"),
+])
+def test_rest_items_that_are_not_objects_are_input_errors(tmp_path: Path, rel: str, fixture: str, vip: str,
+                                                          key: str) -> None:
+    # Skipped, they hid every virtual server: the device fronted nothing and paths read "allowed".
+    root = _lb_snapshot(tmp_path, rel, fixture, vip)
+    name, field = key.split(":")
+    _rewrite(root, f"{rel}/{name}", lambda b: b.update({field: [["nested"], 7]}))
+    with pytest.raises(SnapshotError) as err:
+        run_audit(root)
+    assert err.value.path == f"{rel}/{name}[0]"
