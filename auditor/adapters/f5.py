@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1046,27 +1046,35 @@ class F5Adapter:
     """Every `f5/<device>.conf` and `f5/<device>/` of a snapshot becomes an `F5LoadBalancer`."""
 
     def load(self, snapshot: Snapshot, model: Model) -> None:
-        for rel in snapshot.listdir("f5"):
-            stem = rel.rsplit("/", 1)[-1]
-            if snapshot.path(rel).is_dir():
-                device_name = f"f5/{stem}"
-                if device_name in model.devices:
-                    model.gaps.append(DataGap(rel, f"{rel}: both a bigip.conf and a REST folder for "
-                                                   f"{device_name}; the .conf file was used"))
-                    continue
-                expect_files(snapshot, model, [f"{rel}/ltm/virtual.json", f"{rel}/ltm/pool.json",
-                                               f"{rel}/ltm/persistence/source-addr.json"])
-                device = build_device(device_name, config_from_rest(snapshot, rel))
-            elif rel.endswith(".conf"):
-                device_name = f"f5/{stem[: -len('.conf')]}"
-                text = snapshot.read_text(rel)
-                if text is None:
-                    continue
-                device = load_tmsh(text, rel, device_name)
-            else:
+        load_devices(snapshot, model, "f5", "a bigip.conf and a REST folder",
+                     ["ltm/virtual.json", "ltm/pool.json", "ltm/persistence/source-addr.json"],
+                     lambda name, rel: build_device(name, config_from_rest(snapshot, rel)), load_tmsh)
+
+
+def load_devices(snapshot: Snapshot, model: Model, folder: str, both: str, needed: list[str],
+                 from_folder: Callable[[str, str], LoadBalancer],
+                 from_text: Callable[[str, str, str], LoadBalancer]) -> None:
+    """Every `<folder>/<device>.conf` (config text) and `<folder>/<device>/` (REST bodies) of a snapshot
+    becomes a device; shared by the vendors whose snapshots hold either form."""
+    for rel in snapshot.listdir(folder):
+        stem = rel.rsplit("/", 1)[-1]
+        if snapshot.path(rel).is_dir():
+            name = f"{folder}/{stem}"
+            if name in model.devices:
+                model.gaps.append(DataGap(rel, f"{rel}: both {both} for {name}; the .conf file was used"))
                 continue
-            model.devices[device_name] = device
-            add_gaps(device, model)
+            expect_files(snapshot, model, [f"{rel}/{needed_rel}" for needed_rel in needed])
+            device = from_folder(name, rel)
+        elif rel.endswith(".conf"):
+            name = f"{folder}/{stem[: -len('.conf')]}"
+            text = snapshot.read_text(rel)
+            if text is None:
+                continue
+            device = from_text(text, rel, name)
+        else:
+            continue
+        model.devices[name] = device
+        add_gaps(device, model)
 
 
 def expect_files(snapshot: Snapshot, model: Model, rels: list[str]) -> None:

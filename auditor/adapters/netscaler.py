@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.adapters.f5 import add_gaps, expect_files
+from auditor.adapters.f5 import load_devices
 from auditor.lb_model import (
     NO_PERSIST,
     OTHER,
@@ -37,7 +37,7 @@ from auditor.lb_model import (
     VirtualService,
     classify_http_monitor,
 )
-from auditor.model import DataGap, Model, Origin
+from auditor.model import Model, Origin
 from auditor.snapshot import Snapshot, SnapshotError
 
 DEFAULT_TIMEOUT_MINUTES = 2
@@ -593,26 +593,9 @@ class NetScalerAdapter:
     """Every `netscaler/<device>.conf` and `netscaler/<device>/` becomes a `NetScalerLoadBalancer`."""
 
     def load(self, snapshot: Snapshot, model: Model) -> None:
-        for rel in snapshot.listdir("netscaler"):
-            stem = rel.rsplit("/", 1)[-1]
-            if snapshot.path(rel).is_dir():
-                name = f"netscaler/{stem}"
-                if name in model.devices:
-                    model.gaps.append(DataGap(rel, f"{rel}: both an ns.conf and a NITRO folder for {name}; "
-                                                   f"the ns.conf was used"))
-                    continue
-                expect_files(snapshot, model, [f"{rel}/{r}.json" for r in NITRO_NEEDED])
-                device = build_device(name, config_from_nitro(snapshot, rel))
-            elif rel.endswith(".conf"):
-                name = f"netscaler/{stem[: -len('.conf')]}"
-                text = snapshot.read_text(rel)
-                if text is None:
-                    continue
-                device = load_nsconf(text, rel, name)
-            else:
-                continue
-            model.devices[name] = device
-            add_gaps(device, model)
+        load_devices(snapshot, model, "netscaler", "an ns.conf and a NITRO folder",
+                     [f"{r}.json" for r in NITRO_NEEDED],
+                     lambda name, rel: build_device(name, config_from_nitro(snapshot, rel)), load_nsconf)
 
 
 __all__ = ["NetScalerAdapter", "NetScalerLoadBalancer", "NsConfig", "build_device", "config_from_nitro",
