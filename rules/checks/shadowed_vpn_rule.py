@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.model import Action, Decision, Hop, Rule, RuleList
+from auditor.model import Action, Decision, Hop, Rule, RuleList, Segment
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval
 
 CHECK = CheckMeta(
@@ -37,21 +37,23 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
 
 
 def _shadowed(hop: Hop, rules: RuleList, flows: list[PacketSet], network: dict[str, str]) -> Iterator[Finding]:
-    # Only rules that can match a VPN flow matter, per flow (lazy lists stay mostly unparsed).
+    # First match is decided packet by packet, so one evaluation of each flow through the whole list says,
+    # for every allow rule, which of its VPN packets an earlier rule takes (the deny segments before it) and
+    # whether any reach it (a segment decided by the rule itself). The trace has usually evaluated these
+    # flows already (for any source), so this mostly reads the list's cache.
     reported: dict[int, tuple[Rule, list, bool]] = {}
     for flow in flows:
-        relevant = rules.relevant(flow)
-        for i, rule in enumerate(relevant):
+        segments = rules.evaluate(flow)
+        for rule in rules.relevant(flow):
             if rule.action is not Action.PERMIT or not rule.certain or rule.synthetic:
                 continue
             wanted = rule.match & flow
             if not wanted:
                 continue
-            earlier = [r for r in relevant[:i] if r.position < rule.position]
-            marker = Rule(rule.position, Action.PERMIT, rule.match, rule.text, rule.comment, rule.origin)
-            segments = RuleList("shadow", earlier, marker).evaluate(wanted)
-            denied = [s for s in segments if s.decision is Decision.DENY]
-            reached = any(s.rule is marker for s in segments)
+            denied = [Segment(part, Decision.DENY, seg.rule, seg.reason) for seg in segments
+                      if seg.decision is Decision.DENY and seg.rule is not None
+                      and seg.rule.position < rule.position and (part := seg.packets & wanted)]
+            reached = any(seg.rule is rule for seg in segments)
             entry = reported.setdefault(id(rule), (rule, [], False))
             reported[id(rule)] = (rule, entry[1] + denied, entry[2] or reached)
     for rule, denied, reached in reported.values():
