@@ -119,6 +119,10 @@ def config_doubts(text: str, path: str, platform: str, *, whole: bool) -> list[s
         blocks = head in _PLACING_PARENTS or line.text.startswith(_ACE_PARENTS)
         if (blocks or head in _POLICY_HEADS) and _odd_token(line.text):
             odd(line, "holds a token no command takes")
+        elif line.text.startswith(("ip access-list standard ", "ip access-list extended ")) and \
+                not _acl_name(line.text.split(" ")[3] if len(line.text.split(" ")) > 3 else ""):
+            # `ip access-list extended 300.1.1.1`: IOS refuses the name, so the list the bindings name is gone
+            odd(line, "names an access-list IOS does not accept (a name starts with a letter)")
         if blocks:  # banners and scripts hold free text: only these blocks are checked line by line
             word = _SUB_COMMAND if line.text.startswith(_ACE_PARENTS) else _COMMAND_WORD
             for child in line.children:

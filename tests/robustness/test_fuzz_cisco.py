@@ -87,6 +87,22 @@ def test_one_unreadable_token_never_opens_a_path(kind: str, data: st.DataObject)
         assert newly_allowed(before, verdicts(outcome)) == [], lines[index]
 
 
+@pytest.mark.parametrize("bad", BAD_TOKENS)
+def test_mangled_access_list_name_never_opens_a_path(bad: str) -> None:
+    """Every IOS list header with its name mangled (found by the fuzz test above: a header IOS would refuse
+    left the list undefined, and IOS filters nothing through an undefined list)."""
+    _, text, before = _seed("ios")
+    lines = text.splitlines()
+    headers = [i for i, line in enumerate(lines) if line.startswith("ip access-list ")]
+    assert headers
+    for index in headers:
+        words = lines[index].split(" ")
+        mangled = [*lines[:index], " ".join([*words[:3], bad, *words[4:]]), *lines[index + 1:]]
+        outcome = _audit("ios", "\n".join(mangled) + "\n")
+        if isinstance(outcome, AuditResult):
+            assert newly_allowed(before, verdicts(outcome)) == [], mangled[index]
+
+
 @FUZZ
 @given(kind=st.sampled_from(sorted(DEVICES)), data=st.data())
 def test_cut_off_session_never_opens_a_path(kind: str, data: st.DataObject) -> None:
