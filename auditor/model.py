@@ -7,10 +7,9 @@ text that decided it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import partial
 from typing import ClassVar, Protocol
 
 from auditor.packets import ALL, ANY_ADDR, EMPTY, PacketSet
@@ -102,25 +101,27 @@ class LazyRows(Protocol):
     never parsed in full.
     """
 
-    keys: list[tuple[list[tuple[int, int]], list[tuple[int, int]]] | None]
+    keys: list[RowKey | None]
 
     def build(self, index: int) -> list[Rule]: ...
 
 
-RowKey = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+RowKey = tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]]
 
 
-class ThunkRows:
-    """LazyRows from (key, thunk) pairs: each thunk parses one vendor row into rules when first needed."""
+class IndexedRows:
+    """LazyRows over a vendor list: `keys` read up front, `parse(i)` builds row i's rules when first needed.
+    One callable for the whole list rather than a closure per row: long lists in thousands of networks make
+    per-row objects a measurable share of an audit."""
 
-    __slots__ = ("_thunks", "keys")
+    __slots__ = ("_parse", "keys")
 
-    def __init__(self, entries: list[tuple[RowKey | None, Callable[[], list[Rule]]]]) -> None:
-        self.keys = [key for key, _ in entries]
-        self._thunks = [thunk for _, thunk in entries]
+    def __init__(self, keys: list[RowKey | None], parse: Callable[[int], list[Rule]]) -> None:
+        self.keys = keys
+        self._parse = parse
 
     def build(self, index: int) -> list[Rule]:
-        return self._thunks[index]()
+        return self._parse(index)
 
 
 def rule_key(rule: Rule) -> RowKey:
@@ -224,14 +225,6 @@ class RuleList:
                     b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] for b in r.match.boxes))
         self._index.update(buckets)
 
-    def entries(self) -> list[tuple[RowKey | None, Callable[[], list[Rule]]]]:
-        """This list's rows as (key, thunk) pairs, for building a combined list without parsing."""
-        if self._parts is not None:
-            return [entry for part in self._parts for entry in part.entries()]
-        if self._rules is None and self._rows is not None:
-            return [(key, partial(self._row, i)) for i, key in enumerate(self._rows.keys)]
-        return [(rule_key(rule), partial(_just, rule)) for rule in self.rules]
-
     @classmethod
     def concat(cls, name: str, first: RuleList, second: RuleList, default: Rule) -> RuleList:
         """`first`'s rules then `second`'s, sharing their parsed rows and indexes."""
@@ -311,10 +304,6 @@ def _overlaps(row: RowKey, key: tuple) -> bool:
     else:
         return False
     return any(a <= dhi and dlo <= b for a, b in dports)
-
-
-def _just(rule: Rule) -> list[Rule]:
-    return [rule]
 
 
 def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packets: PacketSet,
@@ -564,8 +553,25 @@ class Model:
 
 
 __all__ = [
-    "ALL", "EMPTY", "Action", "AmbiguousHop", "DataGap", "Decision", "Device", "FilterHop", "GapHop", "Hop",
+    "ALL",
+    "EMPTY",
+    "Action",
+    "AmbiguousHop",
+    "DataGap",
+    "Decision",
+    "Device",
+    "FilterHop",
+    "GapHop",
+    "Hop",
+    "IndexedRows",
     "Model",
-    "NetworkModel", "Origin", "PassHop", "Role", "Rule", "RuleList", "Segment", "Variant",
+    "NetworkModel",
+    "Origin",
+    "PassHop",
+    "Role",
+    "Rule",
+    "RuleList",
+    "Segment",
+    "Variant",
     "VpnServer",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import stat
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -63,7 +64,9 @@ class Snapshot:
         if not self.root.is_dir():
             raise SnapshotError(str(root), "snapshot directory not found")
         self._real_root = self.root.resolve()
-        self._resolved_dirs: dict[Path, Path] = {}
+        self._root_text = str(self.root)
+        self._real_root_text = str(self._real_root)
+        self._real_dirs: dict[str, str] = {"": self._real_root_text}  # folder (relative) -> real folder
         self._manifest: dict[str, CallOutcome] | None = None
         # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
         # data gaps, so a device that was not read is never a silence.
@@ -78,33 +81,48 @@ class Snapshot:
     # paths ---------------------------------------------------------------------------------------------
     def path(self, rel: str) -> Path:
         """The file for a snapshot-relative path; refuses anything that resolves outside the snapshot."""
-        if rel.startswith(("/", "\\")) or ".." in Path(rel).parts:
+        return Path(self._file(rel))
+
+    def _file(self, rel: str) -> str:
+        """`path` as a string: an audit opens tens of thousands of files, and pathlib costs per call."""
+        if rel.startswith(("/", "\\")):
             raise SnapshotError(rel, "path leaves the snapshot directory")
         if "\x00" in rel:  # os functions raise ValueError on it; no file can have such a name
             raise SnapshotError(rel.replace("\x00", "\\x00"), "NUL byte in a file name")
-        candidate = self.root / rel
+        parts = [part for part in rel.split("/") if part not in ("", ".")]
+        if ".." in parts:
+            raise SnapshotError(rel, "path leaves the snapshot directory")
+        name = parts.pop() if parts else ""
+        folder = "/".join(parts)
+        candidate = os.path.join(self._root_text, folder, name) if name else os.path.join(self._root_text, folder)
         # Resolving walks every component (an lstat each); a snapshot has many files per folder, so each
         # folder is resolved once and only the last component is looked at per file.
-        real = candidate.resolve() if os.path.islink(candidate) else self._real_dir(candidate.parent) / candidate.name
-        if real != self._real_root and self._real_root not in real.parents:
+        if os.path.islink(candidate):
+            real = os.path.realpath(candidate)
+        else:
+            real = os.path.join(self._real_dir(folder), name) if name else self._real_dir(folder)
+        root = self._real_root_text
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
             raise SnapshotError(rel, "path resolves outside the snapshot directory (symlink?)")
-        return candidate
+        return candidate.rstrip(os.sep) if candidate != os.sep else candidate
 
-    def _real_dir(self, folder: Path) -> Path:
+    def _real_dir(self, folder: str) -> str:
         """A folder's real path, built from its parent's (one lstat per new folder; links resolved fully)."""
-        real = self._resolved_dirs.get(folder)
+        real = self._real_dirs.get(folder)
         if real is None:
-            if folder == self.root or folder == folder.parent or os.path.islink(folder):
-                real = folder.resolve()
+            full = os.path.join(self._root_text, folder)
+            if os.path.islink(full):
+                real = os.path.realpath(full)
             else:
-                real = self._real_dir(folder.parent) / folder.name
-            self._resolved_dirs[folder] = real
+                parent, _, name = folder.rpartition("/")
+                real = os.path.join(self._real_dir(parent), name)
+            self._real_dirs[folder] = real
         return real
 
     def exists(self, rel: str) -> bool:
         if rel in self.overlay:
             return self.overlay[rel] is not None
-        return self.path(rel).is_file()
+        return os.path.isfile(self._file(rel))
 
     def listdir(self, rel: str, suffix: str = "") -> list[str]:
         """Snapshot-relative names of the entries of a folder (files and folders), sorted."""
@@ -133,11 +151,21 @@ class Snapshot:
         if rel in self.overlay:
             value = self.overlay[rel]
             return value if value is None or isinstance(value, str) else json.dumps(value)
-        path = self.path(rel)
-        if not path.is_file():
-            return None
+        path = self._file(rel)
         try:
-            return path.read_text(encoding="utf-8")
+            # Non-blocking open, then a regular-file check: a FIFO or device in the snapshot folder reads as
+            # absent rather than hanging the audit; one fstat instead of a stat before the open.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise SnapshotError(rel, f"cannot read: {exc.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                return None
+            with open(fd, encoding="utf-8") as handle:
+                return handle.read()
         except UnicodeDecodeError as exc:
             raise SnapshotError(rel, f"not UTF-8 text (byte {exc.start})") from None
         except OSError as exc:

@@ -13,7 +13,6 @@ import sys
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from auditor.adapters.meraki_rules import (
@@ -30,6 +29,7 @@ from auditor.model import (
     FilterHop,
     GapHop,
     Hop,
+    IndexedRows,
     Model,
     NetworkModel,
     Origin,
@@ -37,7 +37,6 @@ from auditor.model import (
     Role,
     Rule,
     RuleList,
-    ThunkRows,
     Variant,
     rule_key,
 )
@@ -402,8 +401,6 @@ class _NetworkBuilder:
             user_rows.pop()
         if user_rows and str(user_rows[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_LAN:
             lan_row = user_rows.pop()
-        entries: list = [(row_key(row), partial(l3_rules, row, i + 1, Origin(rel, i), self.resolver,
-                                                with_source=False, local_lan=True)) for i, row in user_rows]
         position = len(user_rows) + 1
         lan_origin = Origin(rel, lan_row[0]) if lan_row else Origin(rel)
         lan_match = PacketSet.of(dst=[address_interval(n) for n in
@@ -417,10 +414,19 @@ class _NetworkBuilder:
             lan_rule = Rule(position, Action.PERMIT if allow_lan else Action.DENY, lan_match,
                             f"{'allow' if allow_lan else 'deny'} wireless clients accessing LAN "
                             f"(allowLanAccess: {str(bool(allow_lan)).lower()})", "", lan_origin, synthetic=True)
-        entries.append((rule_key(lan_rule), partial(list, [lan_rule])))
+        resolver = self.resolver
+
+        def parse(k: int) -> list[Rule]:
+            if k == len(user_rows):
+                return [lan_rule]
+            i, row = user_rows[k]
+            return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=False, local_lan=True)
+
+        keys = [row_key(row) for _, row in user_rows]
+        keys.append(rule_key(lan_rule))
         default = Rule(position + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel),
                        synthetic=True)
-        return RuleList(rel, None, default, Origin(rel), ThunkRows(entries))
+        return RuleList(rel, None, default, Origin(rel), IndexedRows(keys, parse))
 
     def _l7_hop(self, rel: str, device: str, stage: str) -> Hop:
         def build() -> Hop:
@@ -441,14 +447,17 @@ class _NetworkBuilder:
         fw = policy.get("firewallAndTrafficShaping") or {}
         rows = fw.get("l3FirewallRules") or []
         _expect(rows, list, rel, "l3FirewallRules to be a list")
-        entries: list = []
         origin = Origin(rel, policy.get("_index"))
-        for i, row in enumerate(rows):
+        for row in rows:
             _expect(row, dict, rel, "a rule object")
-            label = f"group policy '{policy.get('name')}' rule {i + 1}"
-            entries.append((row_key(row), partial(_policy_row, row, i + 1, origin, self.resolver, label)))
+        resolver, name = self.resolver, policy.get("name")
+
+        def parse(i: int) -> list[Rule]:
+            return _policy_row(rows[i], i + 1, origin, resolver, f"group policy '{name}' rule {i + 1}")
+
         default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default allow", "", Origin(rel), synthetic=True)
-        return RuleList(f"{rel}#{policy.get('groupPolicyId')}", None, default, Origin(rel), ThunkRows(entries))
+        return RuleList(f"{rel}#{policy.get('groupPolicyId')}", None, default, Origin(rel),
+                        IndexedRows([row_key(row) for row in rows], parse))
 
     def _compose(self, device: str, stage: str, base_rules: RuleList | None, base_hop: Hop | None,
                  policy: dict[str, Any] | None) -> Hop | None:
@@ -535,9 +544,13 @@ class _NetworkBuilder:
             default = Rule(i + 1, Action.PERMIT if str(row.get("policy", "allow")).lower() == "allow"
                            else Action.DENY, ALL, "default rule: " + str(row.get("policy", "allow")) + " any",
                            "", Origin(rel, i), synthetic=True)
-        entries = [(row_key(row), partial(l3_rules, row, i + 1, Origin(rel, i), self.resolver, with_source=True))
-                   for i, row in indexed]
-        rule_list = RuleList(rel, None, default, Origin(rel), ThunkRows(entries))
+        resolver = self.resolver
+
+        def parse(k: int) -> list[Rule]:
+            i, row = indexed[k]
+            return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=True)
+
+        rule_list = RuleList(rel, None, default, Origin(rel), IndexedRows([row_key(row) for _, row in indexed], parse))
         hop = FilterHop(device, "mx-l3", Origin(rel), rule_list)
         self._hops[key] = hop
         self.net.rule_lists.append((hop, rule_list))

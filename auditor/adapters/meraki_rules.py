@@ -219,10 +219,31 @@ def parse_protocol(value: Any) -> list[Interval]:
     return MERAKI_PROTOCOLS[protocol]
 
 
-def row_key(row: dict[str, Any]) -> tuple[list[Interval], list[Interval]] | None:
-    """(protocols, destination ports) of a row, read cheaply; None when they cannot be read."""
+RowKey = tuple[tuple[Interval, ...], tuple[Interval, ...]]
+_ROW_KEYS: dict[tuple[Any, Any], RowKey | None] = {}
+_ROW_KEYS_MAX = 50_000  # distinct (protocol, port) texts in an org are few; this bounds hostile input
+
+
+def row_key(row: dict[str, Any]) -> RowKey | None:
+    """(protocols, destination ports) of a row, read cheaply; None when they cannot be read. Remembered by
+    the two texts, which repeat across the rows and networks of an org."""
+    texts = (row.get("protocol"), row.get("destPort"))
     try:
-        return parse_protocol(row.get("protocol")), parse_ports(row.get("destPort"))
+        return _ROW_KEYS[texts]
+    except KeyError:
+        pass
+    except TypeError:  # a list or object where a text belongs: not remembered
+        return _read_row_key(*texts)
+    key = _read_row_key(*texts)
+    if len(_ROW_KEYS) >= _ROW_KEYS_MAX:
+        _ROW_KEYS.clear()
+    _ROW_KEYS[texts] = key
+    return key
+
+
+def _read_row_key(protocol: Any, dest_port: Any) -> RowKey | None:
+    try:
+        return tuple(parse_protocol(protocol)), tuple(parse_ports(dest_port))
     except (ValueError_, TypeError):
         return None
 
