@@ -12,7 +12,7 @@ import ipaddress
 import sys
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.adapters.meraki_rules import (
@@ -84,6 +84,7 @@ class _OrgData:
     objects: dict[str, dict[str, Any]] | None
     groups: dict[str, dict[str, Any]] | None
     reason: str
+    rows: dict[tuple, Any] = field(default_factory=dict)  # rows parsed once per org (meraki_rules.Resolver)
 
 
 @dataclass(slots=True)
@@ -172,7 +173,7 @@ class _NetworkBuilder:
         if self.vlans is not None:
             vlan_subnets = {v.id: v.subnet for v in self.vlans if v.subnet is not None}
         self.resolver = Resolver(vlans=vlan_subnets, vlans_reason=self.vlans_reason, objects=org.objects,
-                                 groups=org.groups, objects_reason=org.reason, dns=dns)
+                                 groups=org.groups, objects_reason=org.reason, dns=dns, rows=org.rows)
         self.policies, self.policies_reason = self._load_policies()
         self._hops: dict[tuple, Hop] = {}
 

@@ -56,6 +56,9 @@ class Resolver:
     groups: dict[str, dict[str, Any]] | None = None
     objects_reason: str = "policy objects are not in the snapshot"
     dns: dict[str, list[Interval]] = field(default_factory=dict)
+    # Parsed rows shared by every network of one organisation (same objects, groups and DNS data): rows
+    # repeat across networks built from templates, and a row that names no VLAN means the same everywhere.
+    rows: dict[tuple, RowParts] | None = None
 
     def lookup_name(self, name: str) -> list[Interval] | None:
         name = name.lower().rstrip(".")
@@ -256,11 +259,54 @@ def rule_text(row: dict[str, Any], *, with_source: bool) -> str:
     return f"{row.get('policy', '?')} {proto} -> {dst}"
 
 
+# What a row means apart from where it sits: (action, match, certain, reason) per model rule, or, when it
+# cannot be read, ("error", message) / ("huge", size, match) for l3_rules to word with the row's origin.
+RowParts = tuple
+_ROWS_MAX = 100_000  # per organisation; a hostile snapshot of unique rows only loses the sharing
+
+
 def l3_rules(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, *,
              with_source: bool, local_lan: bool = False) -> list[Rule]:
     """One Dashboard L3 row as one or two model rules (the resolved part certain, the rest uncertain)."""
     text = rule_text(row, with_source=with_source)
     comment = str(row.get("comment") or "")
+    parts = _shared_parts(row, resolver, with_source, local_lan)
+    if parts[0] == "error":
+        return [Rule(position, Action.UNKNOWN, ALL, text, comment, origin,
+                     reason=f"{origin}: {parts[1]}; the rule may match any VPN flow")]
+    if parts[0] == "huge":
+        return [Rule(position, parts[1], parts[3], text, comment, origin, certain=False,
+                     reason=f"{origin}: the rule expands to {parts[2]:,} address and port combinations; only "
+                            "its bounds are evaluated, so what it decides inside them is unknown")]
+    return [Rule(position, action, match, text, comment, origin, certain=certain, reason=reason)
+            for action, match, certain, reason in parts[1]]
+
+
+_ROW_FIELDS = ("policy", "protocol", "srcPort", "srcCidr", "destPort", "destCidr", "ipVer")
+
+
+def _shared_parts(row: dict[str, Any], resolver: Resolver, with_source: bool, local_lan: bool) -> RowParts:
+    """_row_parts, remembered per organisation for rows whose addresses name no VLAN (VLAN(n) is the
+    network's own subnet; everything else resolves the same in every network of the org)."""
+    cache = resolver.rows
+    if cache is None:
+        return _row_parts(row, resolver, with_source, local_lan)
+    values = tuple(row.get(name) for name in _ROW_FIELDS)
+    key = (values, with_source, local_lan)
+    try:
+        found = cache.get(key)
+    except TypeError:  # a list or object where a value belongs: parsed, not remembered
+        return _row_parts(row, resolver, with_source, local_lan)
+    if found is None:
+        found = _row_parts(row, resolver, with_source, local_lan)
+        if not any("vlan(" in str(v).lower() for v in (row.get("srcCidr"), row.get("destCidr"))):
+            if len(cache) >= _ROWS_MAX:
+                cache.clear()
+            cache[key] = found
+    return found
+
+
+def _row_parts(row: dict[str, Any], resolver: Resolver, with_source: bool, local_lan: bool) -> RowParts:
     try:
         policy = str(row.get("policy", "")).strip().lower()
         if policy not in ("allow", "deny"):
@@ -276,17 +322,13 @@ def l3_rules(row: dict[str, Any], position: int, origin: Origin, resolver: Resol
             sports, src = [ANY_PORT], Addresses(certain=[ANY_ADDR])
         family = _ip_version(row.get("ipVer"))
     except ValueError_ as exc:
-        return [Rule(position, Action.UNKNOWN, ALL, text, comment, origin,
-                     reason=f"{origin}: {exc}; the rule may match any VPN flow")]
+        return ("error", str(exc))
 
     everything = (src.certain + src.uncertain, dst.certain + dst.uncertain, protos, sports, dports)
     size = product_size(*everything)
     if size > MAX_BOXES:  # long comma lists on both sides: exact, this one row would not finish
         src_all, dst_all, *rest = everything
-        return [Rule(position, action, PacketSet.of(hull(src_all), hull(dst_all), *rest), text, comment, origin,
-                     certain=False, reason=f"{origin}: the rule expands to {size:,} address and port "
-                                           "combinations; only its bounds are evaluated, so what it decides "
-                                           "inside them is unknown")]
+        return ("huge", action, size, PacketSet.of(hull(src_all), hull(dst_all), *rest))
 
     def build(src_iv: list[Interval], dst_iv: list[Interval]) -> PacketSet:
         src_iv = _clip(src_iv, family)
@@ -295,16 +337,15 @@ def l3_rules(row: dict[str, Any], position: int, origin: Origin, resolver: Resol
             return PacketSet()
         return PacketSet.of(src_iv, dst_iv, protos, sports, dports)
 
-    rules: list[Rule] = []
+    rules: list[tuple[Action, PacketSet, bool, str]] = []
     if src.certain and dst.certain:
-        rules.append(Rule(position, action, build(src.certain, dst.certain), text, comment, origin))
+        rules.append((action, build(src.certain, dst.certain), True, ""))
     if src.uncertain or dst.uncertain:
         may = build(src.certain + src.uncertain, dst.certain + dst.uncertain)
         if rules:
-            may = may - rules[0].match
-        reasons = "; ".join(src.reasons + dst.reasons)
-        rules.append(Rule(position, action, may, text, comment, origin, certain=False, reason=reasons))
-    return rules
+            may = may - rules[0][1]
+        rules.append((action, may, False, "; ".join(src.reasons + dst.reasons)))
+    return ("ok", tuple(rules))
 
 
 def _ip_version(value: Any) -> Interval | None:
