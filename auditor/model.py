@@ -135,7 +135,8 @@ class RuleList:
     input, since many roles push the same flow through the same list.
     """
 
-    __slots__ = ("_built", "_cache", "_free", "_index", "_parts", "_rows", "_rules", "default", "name", "origin")
+    __slots__ = ("_built", "_cache", "_free", "_index", "_narrow", "_parts", "_rows", "_rules", "default", "name",
+                 "origin")
 
     # (proto, dport) interval pairs the audit is about to ask for; indexes are built for all of them in one
     # pass over a list's rows (set by the audit from the protocol catalogue).
@@ -152,6 +153,7 @@ class RuleList:
         self._cache: dict[PacketSet, tuple[Segment, ...]] = {}
         self._index: dict[tuple, list[Rule]] = {}
         self._free: dict[int, bool] = {}
+        self._narrow: dict[tuple, list[Rule]] = {}
         self._parts: tuple[RuleList, ...] | None = None
 
     @property
@@ -175,7 +177,27 @@ class RuleList:
     def relevant(self, packets: PacketSet) -> list[Rule]:
         """Rules that can match some packet of `packets`, in order, found through a per-(proto, dport)
         index: flows are a few (protocol, port) pairs against lists of hundreds of rules, so most rules are
-        skipped without intersecting anything (and, for lazy lists, without being parsed)."""
+        skipped without intersecting anything (and, for lazy lists, without being parsed). When the packets
+        go to one destination range (a VPN server), the candidates are narrowed to the rules that reach it,
+        once per list: every role's traffic to that server then meets only those."""
+        found = self._by_key(packets)
+        boxes = packets.boxes
+        if len(found) <= 4 or not boxes:
+            return found
+        dst = boxes[0][1]
+        if len(boxes) > 1 and any(b[1] != dst for b in boxes):
+            return found
+        narrow_key = (id(found), dst)  # candidate lists live as long as the index that holds them
+        narrowed = self._narrow.get(narrow_key)
+        if narrowed is None:
+            lo, hi = dst
+            narrowed = [r for r in found if any(b[1][0] <= hi and lo <= b[1][1] for b in r.match.boxes)]
+            if len(narrowed) == len(found):
+                narrowed = found
+            self._narrow[narrow_key] = narrowed
+        return narrowed
+
+    def _by_key(self, packets: PacketSet) -> list[Rule]:
         boxes = packets.boxes
         if len(boxes) == 1:
             key = (boxes[0][2], boxes[0][4])
@@ -189,7 +211,7 @@ class RuleList:
             if self._rules is not None and len(self._rules) <= 16:
                 return self._rules  # short lists: intersecting every rule is cheaper than indexing
             if self._parts is not None:
-                found = [rule for part in self._parts for rule in part.relevant(packets)]
+                found = [rule for part in self._parts for rule in part._by_key(packets)]
                 self._index[key] = found
             else:
                 wanted = [key, *(k for k in RuleList.prime_keys if k != key and k not in self._index)]
@@ -244,13 +266,18 @@ class RuleList:
         if cached is not None:
             return cached
         candidates = self.relevant(packets)
+        if not candidates:  # most lists have no rule on most VPN flows: the default decides
+            result: tuple[Segment, ...] = (Segment(packets, Decision(self.default.action.value), self.default),)
+            self._cache[packets] = result
+            return result
         if any(b[0] != ANY_ADDR for b in packets.boxes) and self.source_free(candidates):
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
             widened = PacketSet(dict.fromkeys((ANY_ADDR, *b[1:]) for b in packets.boxes))
             segments = tuple(
                 Segment(part, seg.decision, seg.rule, seg.reason)
-                for seg in self.evaluate(widened) if (part := seg.packets & packets)
+                for seg in self.evaluate(widened)
+                if (part := packets if seg.packets.boxes == widened.boxes else seg.packets & packets)
             )
             self._cache[packets] = segments
             return segments
@@ -280,6 +307,7 @@ class RuleList:
         self._cache.clear()
         self._index.clear()
         self._free.clear()
+        self._narrow.clear()
         self._built.clear()
         self._rows = None
         self._parts = None
