@@ -5,6 +5,7 @@ Each network: 4 SSIDs (one iPSK), 3 iPSK group policies, 30 SSID rules per SSID,
 
     python bench/audit_scale.py                 # 100, 1000, 10000 networks
     python bench/audit_scale.py --sizes 100 1000
+    python bench/audit_scale.py --sizes 1000 --unshared-rows   # no rule row shared between networks
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ HERE = Path(__file__).resolve().parent
 
 CHILD = """
 import json, resource, sys, time
+import auditor.adapters.meraki_rules as meraki_rules
+if sys.argv[2] == "unshared":
+    meraki_rules._ROWS_MAX = 0  # every row parsed in every network, as if no two networks shared a row
 from auditor.audit import run_audit
 from auditor.report.json_report import write
 start = time.perf_counter()
@@ -46,6 +50,10 @@ print(json.dumps({"audit_s": audited, "with_json_s": total, "audit_peak_mb": aud
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--unshared-rows", action="store_true",
+                        help="parse every rule row in every network (the synthetic org draws rows from pools, "
+                             "so networks share rows, as template-built ones do; this measures the case where "
+                             "none are shared)")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from synth import write_org
@@ -56,7 +64,8 @@ def main() -> None:
         for size in args.sizes:
             root = Path(tmp) / f"org{size}"
             write_org(root, size, seed=1)
-            out = subprocess.run([sys.executable, "-c", CHILD, str(root)], capture_output=True, text=True,
+            mode = "unshared" if args.unshared_rows else "shared"
+            out = subprocess.run([sys.executable, "-c", CHILD, str(root), mode], capture_output=True, text=True,
                                  check=True)
             figures = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{size:>9} {figures['audit_s']:>8.2f} {figures['with_json_s']:>8.2f} "
