@@ -266,11 +266,8 @@ class RuleList:
         if cached is not None:
             return cached
         candidates = self.relevant(packets)
-        if not candidates:  # most lists have no rule on most VPN flows: the default decides
-            result: tuple[Segment, ...] = (Segment(packets, Decision(self.default.action.value), self.default),)
-            self._cache[packets] = result
-            return result
-        if any(b[0] != ANY_ADDR for b in packets.boxes) and self.source_free(candidates):
+        # With no candidate the default decides below; widening would only add a second evaluation.
+        if candidates and any(b[0] != ANY_ADDR for b in packets.boxes) and self.source_free(candidates):
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
             widened = PacketSet(dict.fromkeys((ANY_ADDR, *b[1:]) for b in packets.boxes))

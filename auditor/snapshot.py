@@ -92,19 +92,19 @@ class Snapshot:
         parts = [part for part in rel.split("/") if part not in ("", ".")]
         if ".." in parts:
             raise SnapshotError(rel, "path leaves the snapshot directory")
-        name = parts.pop() if parts else ""
+        if not parts:
+            return self._root_text
+        name = parts.pop()
         folder = "/".join(parts)
-        candidate = os.path.join(self._root_text, folder, name) if name else os.path.join(self._root_text, folder)
+        candidate = os.path.join(self._root_text, *parts, name)
         # Resolving walks every component (an lstat each); a snapshot has many files per folder, so each
         # folder is resolved once and only the last component is looked at per file.
-        if os.path.islink(candidate):
-            real = os.path.realpath(candidate)
-        else:
-            real = os.path.join(self._real_dir(folder), name) if name else self._real_dir(folder)
+        real = os.path.realpath(candidate) if os.path.islink(candidate) else \
+            os.path.join(self._real_dir(folder), name)
         root = self._real_root_text
         if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
             raise SnapshotError(rel, "path resolves outside the snapshot directory (symlink?)")
-        return candidate.rstrip(os.sep) if candidate != os.sep else candidate
+        return candidate
 
     def _real_dir(self, folder: str) -> str:
         """A folder's real path, built from its parent's (one lstat per new folder; links resolved fully)."""

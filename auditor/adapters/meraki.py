@@ -415,19 +415,10 @@ class _NetworkBuilder:
             lan_rule = Rule(position, Action.PERMIT if allow_lan else Action.DENY, lan_match,
                             f"{'allow' if allow_lan else 'deny'} wireless clients accessing LAN "
                             f"(allowLanAccess: {str(bool(allow_lan)).lower()})", "", lan_origin, synthetic=True)
-        resolver = self.resolver
-
-        def parse(k: int) -> list[Rule]:
-            if k == len(user_rows):
-                return [lan_rule]
-            i, row = user_rows[k]
-            return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=False, local_lan=True)
-
-        keys = [row_key(row) for _, row in user_rows]
-        keys.append(rule_key(lan_rule))
         default = Rule(position + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel),
                        synthetic=True)
-        return RuleList(rel, None, default, Origin(rel), IndexedRows(keys, parse))
+        lazy = _l3_rows(rel, user_rows, self.resolver, with_source=False, local_lan=True, tail=lan_rule)
+        return RuleList(rel, None, default, Origin(rel), lazy)
 
     def _l7_hop(self, rel: str, device: str, stage: str) -> Hop:
         def build() -> Hop:
@@ -545,13 +536,7 @@ class _NetworkBuilder:
             default = Rule(i + 1, Action.PERMIT if str(row.get("policy", "allow")).lower() == "allow"
                            else Action.DENY, ALL, "default rule: " + str(row.get("policy", "allow")) + " any",
                            "", Origin(rel, i), synthetic=True)
-        resolver = self.resolver
-
-        def parse(k: int) -> list[Rule]:
-            i, row = indexed[k]
-            return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=True)
-
-        rule_list = RuleList(rel, None, default, Origin(rel), IndexedRows([row_key(row) for _, row in indexed], parse))
+        rule_list = RuleList(rel, None, default, Origin(rel), _l3_rows(rel, indexed, self.resolver, with_source=True))
         hop = FilterHop(device, "mx-l3", Origin(rel), rule_list)
         self._hops[key] = hop
         self.net.rule_lists.append((hop, rule_list))
@@ -648,6 +633,24 @@ class _NetworkBuilder:
         role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
         return [Variant(sys.intern(f"VLAN {v.id} ({why})"), [network_interval(v.subnet)] if v.subnet else [ANY_ADDR],
                         [*hops, *self._mx_hops(v)]) for v in self.vlans]
+
+
+def _l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Resolver, *, with_source: bool,
+             local_lan: bool = False, tail: Rule | None = None) -> IndexedRows:
+    """Lazy rows of an SSID or MX L3 list ((index in the file, row) pairs), optionally ending in a rule the
+    list adds itself (the SSID's LAN rule)."""
+
+    def parse(k: int) -> list[Rule]:
+        if k == len(indexed):
+            assert tail is not None
+            return [tail]
+        i, row = indexed[k]
+        return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=with_source, local_lan=local_lan)
+
+    keys = [row_key(row) for _, row in indexed]
+    if tail is not None:
+        keys.append(rule_key(tail))
+    return IndexedRows(keys, parse)
 
 
 def _policy_row(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, label: str) -> list[Rule]:
