@@ -11,13 +11,13 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.adapters import iter_networks, load_devices
-from auditor.checks import AuditContext, Finding, Protocol, load_protocols, run_checks
+from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
 from auditor.config import AuditConfig, load_config
 from auditor.graph import build_graph, devices_in_front, server_side_hops
 from auditor.model import DataGap, Hop, Model, Role, RuleList, Variant, VpnServer
 from auditor.packets import ANY_ADDR, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.trace import FlowTrace, PathResult, flow_packets, trace_role
+from auditor.trace import FlowTrace, PathResult, flow_packets, role_chains, trace_role
 
 
 @dataclass(slots=True)
@@ -80,15 +80,17 @@ def _trace_roles(roles: list[Role], model: Model, protocols: dict[str, Protocol]
     paths: list[PathResult] = []
     cache: dict = {}  # per network: hop ids are stable while its hops are alive
     for server in model.servers:
+        server_side = server_sides[server.name]
+        flows = [(protocols[name.lower()].name, flow) for name in server.protocols
+                 for flow in protocols[name.lower()].flows]
         for role in roles:
-            traced: dict[str, FlowTrace] = {}
-            for protocol_name in server.protocols:
-                protocol = protocols[protocol_name.lower()]
-                for flow in protocol.flows:
-                    key = str(flow)
-                    if key not in traced:
-                        traced[key] = trace_role(role, server, flow, server_sides[server.name], cache)
-                    paths.append(PathResult(role, server, protocol.name, traced[key]))
+            chains = role_chains(role, server_side)
+            traced: dict[Flow, FlowTrace] = {}  # protocols share flows (udp/500 for IKEv2 and L2TP)
+            for protocol_name, flow in flows:
+                found = traced.get(flow)
+                if found is None:
+                    found = traced[flow] = trace_role(role, server, flow, server_side, cache, chains)
+                paths.append(PathResult(role, server, protocol_name, found))
     return paths
 
 

@@ -7,7 +7,7 @@ text that decided it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, Protocol
@@ -222,21 +222,33 @@ class RuleList:
     def _build_index(self, keys: list[tuple]) -> None:
         """Candidates for several (proto, dport) keys in one pass over the rows."""
         buckets: dict[tuple, list[Rule]] = {key: [] for key in keys}
-        if self._rules is None and self._rows is not None:
-            rows: list[tuple[RowKey | None, int | Rule]] = list(zip(self._rows.keys, range(len(self._rows.keys)),
-                                                                    strict=True))
-        else:
-            rows = [(rule_key(rule), rule) for rule in self.rules]
         wanted = tuple(keys)
-        for row_key_, ref in rows:
+        rows: Iterable[tuple[int | Rule, RowKey | None]]  # (row index or rule, its key)
+        if self._rules is None and self._rows is not None:
+            rows = enumerate(self._rows.keys)
+            # Rows repeat a few (protocol, ports) shapes and adapters hand out one key object per shape, so
+            # the overlap is remembered by the key object (kept alive by the memo: its id stays its own).
+            memo = _OVERLAP_MEMO.get(wanted)
+            if memo is None:
+                if len(_OVERLAP_MEMO) >= 64:
+                    _OVERLAP_MEMO.clear()
+                memo = _OVERLAP_MEMO[wanted] = {}
+        else:
+            rows = ((rule, rule_key(rule)) for rule in self.rules)
+            memo = None  # fresh key objects: nothing to remember them by
+        for ref, row_key_ in rows:
             if row_key_ is None:
                 hits: tuple = wanted
             else:
-                # Rows repeat a few (protocol, ports) shapes across lists and networks: remember the answer.
-                memo_key = (tuple(row_key_[0]), tuple(row_key_[1]), wanted)
-                hits = _OVERLAP_MEMO.get(memo_key)  # type: ignore[assignment]
-                if hits is None:
-                    hits = _OVERLAP_MEMO[memo_key] = tuple(key for key in keys if _overlaps(row_key_, key))
+                entry = memo.get(id(row_key_)) if memo is not None else None
+                if entry is not None and entry[0] is row_key_:
+                    hits = entry[1]
+                else:
+                    hits = tuple(key for key in keys if _overlaps(row_key_, key))
+                    if memo is not None:
+                        if len(memo) >= _OVERLAP_MEMO_MAX:
+                            memo.clear()
+                        memo[id(row_key_)] = (row_key_, hits)
             if not hits:
                 continue
             rules = self._row(ref) if isinstance(ref, int) else [ref]
@@ -317,7 +329,9 @@ class RuleList:
         return len(self.rules)
 
 
-_OVERLAP_MEMO: dict[tuple, tuple] = {}
+# wanted keys -> {id(row key): (row key, the wanted keys it overlaps)}
+_OVERLAP_MEMO: dict[tuple, dict[int, tuple]] = {}
+_OVERLAP_MEMO_MAX = 100_000
 
 
 def _overlaps(row: RowKey, key: tuple) -> bool:
@@ -522,10 +536,9 @@ class NetworkModel:
 
     def release(self) -> None:
         """After this network is audited: free evaluation state of its hops (large orgs stream through)."""
-        for role in self.roles:
-            for variant in role.variants:
-                for hop in variant.hops:
-                    hop.release()
+        hops = {id(hop): hop for role in self.roles for variant in role.variants for hop in variant.hops}
+        for hop in hops.values():  # roles share most hops: release each once
+            hop.release()
         self.rule_lists = []
 
 

@@ -185,27 +185,56 @@ def _reason(trace: FlowTrace) -> str:
 TraceCache = dict[tuple, FlowTrace]
 
 
-def _trace_variant(variant: Variant, server: VpnServer, flow: Flow, server_side: list[Hop],
+@dataclass(slots=True)
+class _Chain:
+    """Variants of a role that cross the very same hops, with what tracing them needs, worked out once per
+    role and server rather than once per flow."""
+
+    members: list[Variant]
+    merged: Variant | None  # all members' sources together (None for a single variant)
+    hops: list[Hop]  # the members' hops, then the server's side
+    key: tuple[int, ...]  # the hops' ids
+
+
+def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
+    """Variants that cross the very same hops (an AP in NAT mode could sit in any of several VLANs with no
+    group policy of their own) are grouped, to be traced once with all their sources."""
+    groups: dict[tuple[int, ...], list[Variant]] = {}
+    for variant in role.variants:
+        groups.setdefault(tuple(map(id, variant.hops)), []).append(variant)
+    chains = []
+    for members in groups.values():
+        hops = [*members[0].hops, *server_side]
+        merged = None
+        if len(members) > 1:
+            merged = Variant(sys.intern(", ".join(v.label for v in members)),
+                             [iv for v in members for iv in v.addresses], members[0].hops)
+        chains.append(_Chain(members, merged, hops, tuple(map(id, hops))))
+    return chains
+
+
+def _trace_variant(variant: Variant, chain: _Chain, server: VpnServer, flow: Flow,
                    cache: TraceCache | None) -> FlowTrace:
-    hops = [*variant.hops, *server_side]
     packets = flow_packets(flow, variant.addresses, server)
     if cache is None:
-        return trace_chain(hops, packets, flow, variant.label)
-    memo = cache.setdefault("hops", {})
+        return trace_chain(chain.hops, packets, flow, variant.label)
+    memo = cache.setdefault("hops", {})  # type: ignore[call-overload]
     # Roles that share a chain and sources (an iPSK and the RADIUS role of the same group policy on one
     # SSID) get the same trace; the label is the variant's.
-    key = (tuple(map(id, hops)), packets, variant.label)
+    key = (chain.key, packets, variant.label)
     found = cache.get(key)
     if found is None:
-        found = trace_chain(hops, packets, flow, variant.label, memo)
+        found = trace_chain(chain.hops, packets, flow, variant.label, memo)
         cache[key] = found
     return found
 
 
 def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop],
-               cache: TraceCache | None = None) -> FlowTrace:
-    """Trace every variant of a role; if the variants disagree the result is unknown."""
-    traces = _trace_variants(role.variants, server, flow, server_side, cache)
+               cache: TraceCache | None = None, chains: list[_Chain] | None = None) -> FlowTrace:
+    """Trace every variant of a role; if the variants disagree the result is unknown. `chains` are
+    `role_chains(role, server_side)`, for callers that trace several flows of the role."""
+    traces = _trace_variants(chains if chains is not None else role_chains(role, server_side), server, flow,
+                             cache)
     if not traces:
         empty = FlowTrace(flow, "none", "unknown", [], EMPTY, [], [],
                           reason=f"{flow}: the role has no known way to the server")
@@ -225,25 +254,18 @@ def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop]
                      reason, traces)
 
 
-def _trace_variants(variants: list[Variant], server: VpnServer, flow: Flow, server_side: list[Hop],
-                    cache: TraceCache | None) -> list[FlowTrace]:
-    """Variants that cross the very same hops (an AP in NAT mode could sit in any of several VLANs with no
-    group policy of their own) are traced once with all their sources. If that trace is the same for every
-    source (allowed, blocked or unknown throughout), each variant's alone would agree with it; if it is
-    partial, the sources decide and each variant is traced on its own so that the disagreement shows."""
-    groups: dict[tuple[int, ...], list[Variant]] = {}
-    for variant in variants:
-        groups.setdefault(tuple(map(id, variant.hops)), []).append(variant)
+def _trace_variants(chains: list[_Chain], server: VpnServer, flow: Flow, cache: TraceCache | None) -> list[FlowTrace]:
+    """Each chain's variants traced together. If that trace is the same for every source (allowed, blocked
+    or unknown throughout), each variant's alone would agree with it; if it is partial, the sources decide
+    and each variant is traced on its own so that the disagreement shows."""
     traces: list[FlowTrace] = []
-    for members in groups.values():
-        if len(members) > 1:
-            merged = Variant(sys.intern(", ".join(v.label for v in members)),
-                             [iv for v in members for iv in v.addresses], members[0].hops)
-            together = _trace_variant(merged, server, flow, server_side, cache)
+    for chain in chains:
+        if chain.merged is not None:
+            together = _trace_variant(chain.merged, chain, server, flow, cache)
             if together.verdict != "partial":
                 traces.append(together)
                 continue
-        traces.extend(_trace_variant(v, server, flow, server_side, cache) for v in members)
+        traces.extend(_trace_variant(v, chain, server, flow, cache) for v in chain.members)
     return traces
 
 
