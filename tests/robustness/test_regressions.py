@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from auditor.audit import run_audit
-from auditor.snapshot import SnapshotError
+from auditor.snapshot import Snapshot, SnapshotError
 from tests.robustness.meraki_base import build
 from tests.snapshot_builder import MerakiSnapshot, deny, verdicts
 
@@ -402,3 +402,24 @@ def test_rest_items_that_are_not_objects_are_input_errors(tmp_path: Path, rel: s
     with pytest.raises(SnapshotError) as err:
         run_audit(root)
     assert err.value.path == f"{rel}/{name}[0]"
+
+
+# --- snapshot reads ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("raw", "text"), [
+    (b"interface Gi0/1\r\n ip access-group IN in\r\n", "interface Gi0/1\n ip access-group IN in\n"),
+    (b"a\rb\r\nc\n", "a\nb\nc\n"),  # old Mac line ends too, as a text-mode read gives them
+    ("caf\u00e9\n".encode(), "caf\u00e9\n"),
+])
+def test_snapshot_text_has_universal_newlines(tmp_path: Path, raw: bytes, text: str) -> None:
+    # Files are read as bytes and decoded once; line ends must still read as in text mode, or a CRLF
+    # config would carry a '\r' into every parsed token.
+    (tmp_path / "cisco").mkdir()
+    (tmp_path / "cisco" / "edge.cfg").write_bytes(raw)
+    assert Snapshot(tmp_path).read_text("cisco/edge.cfg") == text
+
+
+def test_snapshot_decode_error_names_the_byte(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_bytes(b'{"a": "' + b"x" * 10 + b'\xff"}')
+    with pytest.raises(SnapshotError) as err:
+        Snapshot(tmp_path).read_json("x.json")
+    assert "not UTF-8 text (byte 17)" in str(err.value)
