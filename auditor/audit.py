@@ -11,10 +11,11 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.adapters import iter_networks, load_devices
+from auditor.adapters.cisco import CiscoDevice
 from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
-from auditor.config import AuditConfig, load_config
+from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.graph import build_graph, devices_in_front, server_side_hops
-from auditor.model import DataGap, Hop, Model, Role, RuleList, Variant, VpnServer
+from auditor.model import DataGap, GapHop, Hop, Model, Origin, Role, RuleList, Variant, VpnServer
 from auditor.packets import ANY_ADDR, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, PathResult, flow_packets, role_chains, trace_role
@@ -39,19 +40,61 @@ class AuditResult:
 
 
 def new_model(snapshot: Snapshot, config: AuditConfig) -> Model:
-    """A model with servers, audit.yaml sources and scope, before any adapter has run."""
+    """A model with servers and scope, before any adapter has run."""
     model = Model(snapshot=str(snapshot.root))
     for server in config.vpn_servers:
         model.servers.append(VpnServer(server.name, server.address, [p.lower() for p in server.protocols],
                                        server.fqdn, list(server.path)))
-    for source in config.sources:
-        role = Role("source", source.name, None, None)
-        role.variants = [Variant(source.enters or "internet",
-                                 [address_interval(p) for p in source.prefixes], [])]
-        model.extra_roles.append(role)
     if config.scope.networks:
         model.scope = {n.lower() for n in config.scope.networks}
     return model
+
+
+def add_sources(model: Model, config: AuditConfig) -> None:
+    """audit.yaml `sources` as roles, once the devices are loaded: a source that `enters` at a device
+    crosses that device's filters before the internet."""
+    for source in config.sources:
+        role = Role("source", source.name, None, None)
+        addresses = [address_interval(p) for p in source.prefixes]
+        if source.enters is None:
+            role.variants = [Variant(INTERNET, addresses, [])]
+        else:
+            hops, ends_at_server = _entry_hops(model, source.name, source.enters)
+            role.variants = [Variant(source.enters, addresses, hops, ends_at_server)]
+        model.extra_roles.append(role)
+
+
+def _entry_hops(model: Model, source: str, enters: str) -> tuple[list[Hop], bool]:
+    """The hops where a source's traffic enters (audit.yaml `enters`), and whether they end at the server.
+
+    Traffic from inside a device that stands in front of a VPN server goes to the server directly, or by
+    hairpin NAT; neither is modelled, and the server's side (that device's outside filter and NAT) is not
+    what it crosses, so it must not decide. A source has one variant for every server, so such a device
+    makes the source unknown for all servers, those it does not front included: unknown, never a verdict
+    reached on hops the traffic does not cross."""
+    name, label = split_enters(enters)
+    device = model.devices.get(name)
+    if device is None:
+        known = ", ".join(list(model.devices)[:8]) + (", ..." if len(model.devices) > 8 else "")
+        reason = (f"audit.yaml source '{source}' enters at device '{name}', which is not in the snapshot: "
+                  f"collect its configuration, or correct `enters` (devices: {known or 'none'})")
+        model.gaps.append(DataGap("audit.yaml", reason))
+        return [GapHop(name, "entry", Origin("audit.yaml"), reason=reason)], False
+    fronted = [s.name for s in model.servers if device in devices_in_front(model, s)[0]]
+    if isinstance(device, CiscoDevice):
+        hops = device.entry_hops(label)
+    else:
+        hops = [GapHop(name, f"entry at {label}", Origin("audit.yaml"),
+                       reason=f"audit.yaml source '{source}' enters at {name}: traffic that enters a load "
+                              "balancer from its own networks is not modelled (entry at Cisco ASA and IOS "
+                              "devices is)")]
+    if fronted and not (len(hops) == 1 and isinstance(hops[0], GapHop)):
+        hops = [GapHop(name, f"entry at {label}", hops[0].origin,
+                       reason=f"audit.yaml source '{source}' enters at {name}, which is placed in front of VPN "
+                              f"server {', '.join(fronted)}: traffic from its inside reaches a server directly "
+                              "or by hairpin NAT, neither of which is modelled, and its outside filter and NAT "
+                              "do not apply to that traffic (so no path of this source is evaluated)")]
+    return hops, bool(fronted)
 
 
 def resolve_config(snapshot: Snapshot, config_path: Path | None) -> AuditConfig:
@@ -133,6 +176,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     RuleList.prime_keys = tuple(_flow_keys(protocols, config))
     model = new_model(snapshot, config)
     load_devices(snapshot, model)
+    add_sources(model, config)
     graph = build_graph(model)  # servers and the devices in front of them; networks stream past it
     server_sides: dict[str, list[Hop]] = {}
     for server in model.servers:

@@ -40,6 +40,16 @@ class ProtocolOverride(_Strict):
     windows_errors: list[int] = Field(default_factory=list)
 
 
+INTERNET = "internet"  # `enters` default: the source's traffic starts on the internet
+
+
+def split_enters(value: str) -> tuple[str, str]:
+    """`enters` as (device, interface). Split on the last colon: device names are snapshot file names,
+    while no Cisco interface name or nameif holds one."""
+    device, _, interface = value.strip().rpartition(":")
+    return device.strip(), interface.strip()
+
+
 class SourceConfig(_Strict):
     name: str
     prefixes: list[str]
@@ -51,6 +61,17 @@ class SourceConfig(_Strict):
         for prefix in value:
             ipaddress.ip_network(prefix.strip(), strict=False)
         return value
+
+    @field_validator("enters")
+    @classmethod
+    def _enters(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == INTERNET:
+            return None
+        device, interface = split_enters(value)
+        if not device or not interface:
+            raise ValueError(f"'{value}' is not <device>:<interface> (e.g. cisco/br-edge-01:GigabitEthernet0/1) "
+                             f"or '{INTERNET}'")
+        return f"{device}:{interface}"
 
 
 class AuditConfig(_Strict):

@@ -492,6 +492,9 @@ class Variant:
     label: str
     addresses: list[tuple[int, int]]
     hops: list[Hop] = field(default_factory=list)
+    # The hops reach the server by themselves, so the server's side is not appended (a source that enters
+    # at a device in front of the server: the trace must not cross that device's outside filter).
+    ends_at_server: bool = False
 
 
 @dataclass(eq=False)

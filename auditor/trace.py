@@ -201,14 +201,15 @@ def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
     group policy of their own) are grouped, to be traced once with all their sources."""
     groups: dict[tuple[int, ...], list[Variant]] = {}
     for variant in role.variants:
-        groups.setdefault(tuple(map(id, variant.hops)), []).append(variant)
+        groups.setdefault((variant.ends_at_server, *map(id, variant.hops)), []).append(variant)
     chains = []
     for members in groups.values():
-        hops = [*members[0].hops, *server_side]
+        first = members[0]
+        hops = list(first.hops) if first.ends_at_server else [*first.hops, *server_side]
         merged = None
         if len(members) > 1:
             merged = Variant(sys.intern(", ".join(v.label for v in members)),
-                             [iv for v in members for iv in v.addresses], members[0].hops)
+                             [iv for v in members for iv in v.addresses], first.hops, first.ends_at_server)
         chains.append(_Chain(members, merged, hops, tuple(map(id, hops))))
     return chains
 

@@ -74,6 +74,7 @@ _NOT_COMMANDS = re.compile(r"^(?:Building configuration|Current configuration|Us
                            r"(?:ASA|PIX|FWSM) Version |:)")
 _COMMAND_WORD = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _ACL_NAME = re.compile(r"^[A-Za-z][\x21-\x7e]*$")  # a named list starts with a letter
+_IFACE_NAME = re.compile(r"^([a-z-]+)(\d.*)$")  # (type, number): gigabitethernet + 0/1.100
 
 
 def _acl_name(name: str) -> bool:
@@ -189,6 +190,7 @@ class CiscoDevice(Device):
         self.config = config
         self._acls: dict[str, RuleList] = {}
         self._hops: dict[tuple[str, str], list[Hop]] = {}  # per (server name, address): built once
+        self._entry: dict[str, list[Hop]] = {}  # per interface label of audit.yaml `enters`
         self._regions: list[tuple[str, PacketSet]] | None = None
         self.doubts: list[str] = []  # set by the adapter: why the configuration as a whole is not trusted
 
@@ -344,6 +346,60 @@ class CiscoDevice(Device):
         asa83 = self.platform == "asa" and not self.config.pre83
         chain = [nat, ingress, egress] if asa83 else [ingress, nat, egress]
         return [hop for hop in chain if hop is not None]
+
+    def entry_hops(self, label: str) -> list[Hop]:
+        """The hops of traffic that enters this device at interface `label` (audit.yaml `enters`) and leaves
+        toward a VPN server beyond it: the interface's inbound filter (ACL, or ASA security levels), then
+        the outbound filter of the interface routing picks for the server's address. Source NAT (PAT) on
+        the way out is not modelled: the packets keep their private sources, which is what filters written
+        for the inside see, and what server-side rules on client addresses would need to be told about."""
+        cached = self._entry.get(label)
+        if cached is None:
+            cached = self._entry[label] = self._build_entry_hops(label)
+        return list(cached)
+
+    def _build_entry_hops(self, label: str) -> list[Hop]:
+        origin = Origin(self.config.path)
+        if self.doubts:
+            more = f" (and {len(self.doubts) - 1} more)" if len(self.doubts) > 1 else ""
+            return [GapHop(self.name, "configuration", origin, reason=self.doubts[0] + more)]
+        iface, why = self.entry_interface(label)
+        if iface is None:
+            return [GapHop(self.name, f"entry at {label}", origin, reason=why)]
+        if iface.shutdown:
+            return [GapHop(self.name, f"entry at {iface.label}", Origin(self.config.path, None, iface.line),
+                           reason=f"{iface.label} of {self.name} is shut down, so no traffic enters there: "
+                                  "audit.yaml `enters` names the wrong interface, or the snapshot is stale")]
+        if self.platform == "asa" and not iface.nameif:
+            return [GapHop(self.name, f"entry at {iface.label}", Origin(self.config.path, None, iface.line),
+                           reason=f"{iface.name} of {self.name} has no nameif, so the ASA passes no traffic "
+                                  "through it: audit.yaml `enters` names the wrong interface, or the snapshot "
+                                  "is stale")]
+        hops = [self.ingress_hop(iface), self._egress_hop(iface)]
+        return [hop for hop in hops if hop is not None]
+
+    def entry_interface(self, label: str) -> tuple[Interface | None, str]:
+        """The interface a person means by `label`: its name or ASA nameif, in any case, or an IOS
+        abbreviation (`Gi0/1`, `gi 0/1.100`) that fits one interface only; else None and why."""
+        exact = self.config.interface(label)
+        if exact is not None:
+            return exact, ""
+        wanted = label.lower().replace(" ", "")
+        found = [i for i in self.config.interfaces if wanted in (i.name.lower(), (i.nameif or "").lower())]
+        if not found:
+            typed = _IFACE_NAME.match(wanted)
+            if typed is not None:
+                found = [i for i in self.config.interfaces
+                         if (m := _IFACE_NAME.match(i.name.lower())) is not None
+                         and m[1].startswith(typed[1]) and m[2] == typed[2]]
+        if len(found) == 1:
+            return found[0], ""
+        names = ", ".join(i.label if i.nameif is None else f"{i.name} ({i.nameif})" for i in self.config.interfaces)
+        if found:
+            return None, (f"audit.yaml `enters` names interface '{label}', which could be any of "
+                          f"{', '.join(i.name for i in found)} on {self.name}: write the full name")
+        return None, (f"audit.yaml `enters` names interface '{label}', which {self.name} does not have "
+                      f"({self.config.path} defines: {names or 'no interfaces'})")
 
     def ingress_hop(self, outside: Interface) -> Hop:
         """The filter for traffic entering `outside` (ACLs, or ASA security levels without one)."""

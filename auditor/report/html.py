@@ -208,7 +208,7 @@ class _Planner:
         variant = next((v for v in path.role.variants if v.label == trace.variant), None)
         visited = [record.hop for record in trace.hops]
         client = list(variant.hops) if variant is not None else visited
-        planned = client + self.server_side(path.server)
+        planned = client if variant is not None and variant.ends_at_server else client + self.server_side(path.server)
         return visited + planned[len(visited):], len(client)  # what the trace saw wins over the plan
 
 

@@ -79,7 +79,8 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str, ro
         verdicts.add(trace.verdict)
         r = path.role
         on_ssid = " on " + r.ssid if r.ssid and r.kind != "ssid" else ""
-        lines.append("[bold]" + escape(f"{r.network_name} / {r.kind} '{r.name}'{on_ssid} ({r.phase}) -> "
+        where = r.network_name or "audit.yaml"  # sources belong to no network
+        lines.append("[bold]" + escape(f"{where} / {r.kind} '{r.name}'{on_ssid} ({r.phase}) -> "
                                        f"{path.server.name} {path.server.address}, {flow}") + "[/]")
         if trace.variants:
             for variant in trace.variants:
