@@ -191,7 +191,7 @@ class RuleList:
         narrowed = self._narrow.get(narrow_key)
         if narrowed is None:
             lo, hi = dst
-            narrowed = [r for r in found if any(b[1][0] <= hi and lo <= b[1][1] for b in r.match.boxes)]
+            narrowed = [r for r in found if _reaches(r.match.boxes, lo, hi)]
             if len(narrowed) == len(found):
                 narrowed = found
             self._narrow[narrow_key] = narrowed
@@ -278,8 +278,10 @@ class RuleList:
         if cached is not None:
             return cached
         candidates = self.relevant(packets)
+        boxes = packets.boxes
         # With no candidate the default decides below; widening would only add a second evaluation.
-        if candidates and any(b[0] != ANY_ADDR for b in packets.boxes) and self.source_free(candidates):
+        if candidates and (boxes[0][0] != ANY_ADDR if len(boxes) == 1 else any(b[0] != ANY_ADDR for b in boxes)) \
+                and self.source_free(candidates):
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
             widened = PacketSet(dict.fromkeys((ANY_ADDR, *b[1:]) for b in packets.boxes))
@@ -294,17 +296,17 @@ class RuleList:
         pending: list[tuple[PacketSet, Rule]] = []  # regions an uncertain rule may have decided
         remaining = packets
         for rule in candidates:
-            if not remaining:
+            if not remaining.boxes:
                 break
             hit = remaining & rule.match
-            if not hit:
+            if not hit.boxes:
                 continue
             if rule.certain:
                 _emit(segments_list, pending, hit, rule)
                 remaining = remaining - rule.match
             else:
                 pending.append((hit, rule))
-        if remaining:
+        if remaining.boxes:
             _emit(segments_list, pending, remaining, self.default)
         result = tuple(segments_list)
         self._cache[packets] = result
@@ -327,6 +329,14 @@ class RuleList:
         if self._rules is None and self._rows is not None:
             return len(self._rows.keys)
         return len(self.rules)
+
+
+def _reaches(boxes: tuple, lo: int, hi: int) -> bool:
+    """Whether some box's destination meets [lo, hi]."""
+    if len(boxes) == 1:
+        dst = boxes[0][1]
+        return dst[0] <= hi and lo <= dst[1]
+    return any(b[1][0] <= hi and lo <= b[1][1] for b in boxes)
 
 
 # wanted keys -> {id(row key): (row key, the wanted keys it overlaps)}

@@ -83,9 +83,9 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
     blocked: list[tuple[Hop, Segment]] = _NONE
     first_unknown: list[tuple[Hop, Segment]] = _NONE
     for hop in hops:
-        if not certain and not maybe:
+        if not certain.boxes and not maybe.boxes:
             break
-        key = (id(hop), certain, maybe)
+        key = (id(hop), certain, maybe) if maybe.boxes else (id(hop), certain)
         step = memo.get(key) if memo is not None else None
         if step is None:
             step = _step(hop, certain, maybe)
@@ -109,14 +109,14 @@ _PASSES: dict[str, str] = {}
 
 def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> tuple:
     """One hop: its record, what goes on (certain, maybe), what it blocked, where unknowns began."""
-    segs_certain = hop.apply(certain) if certain else ()
-    segs_maybe = hop.apply(maybe) if maybe else ()
+    segs_certain = hop.apply(certain) if certain.boxes else ()
+    segs_maybe = hop.apply(maybe) if maybe.boxes else ()
     next_certain, next_maybe = EMPTY, EMPTY
     blocked: list[tuple[Hop, Segment]] = []
     unknown: list[tuple[Hop, Segment]] = []
     for seg in segs_certain:
         if seg.decision in (Decision.PERMIT, Decision.TRANSLATE):
-            next_certain = next_certain | seg.leaving if next_certain else seg.leaving
+            next_certain = next_certain | seg.leaving if next_certain.boxes else seg.leaving
         elif seg.decision is Decision.DENY:
             blocked.append((hop, seg))
         else:
@@ -128,11 +128,13 @@ def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> tuple:
         else:
             next_maybe = next_maybe | seg.leaving
     segments = segs_certain + segs_maybe
-    record = HopTrace(hop, _summarise(segments), segments, unknown_in=not certain)
+    record = HopTrace(hop, _summarise(segments), segments, unknown_in=not certain.boxes)
     return record, next_certain, next_maybe, blocked or _NONE, unknown or _NONE
 
 
 def _summarise(segments: tuple[Segment, ...]) -> Decision:
+    if len(segments) == 1:  # most hops decide a flow with one rule
+        return segments[0].decision
     kinds = {seg.decision for seg in segments}
     if Decision.UNKNOWN in kinds:
         return Decision.UNKNOWN
