@@ -11,7 +11,6 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.adapters import iter_networks, load_devices
-from auditor.adapters.cisco import CiscoDevice
 from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.graph import build_graph, devices_in_front, server_side_hops
@@ -81,13 +80,7 @@ def _entry_hops(model: Model, source: str, enters: str) -> tuple[list[Hop], bool
         model.gaps.append(DataGap("audit.yaml", reason))
         return [GapHop(name, "entry", Origin("audit.yaml"), reason=reason)], False
     fronted = [s.name for s in model.servers if device in devices_in_front(model, s)[0]]
-    if isinstance(device, CiscoDevice):
-        hops = device.entry_hops(label)
-    else:
-        hops = [GapHop(name, f"entry at {label}", Origin("audit.yaml"),
-                       reason=f"audit.yaml source '{source}' enters at {name}: traffic that enters a load "
-                              "balancer from its own networks is not modelled (entry at Cisco ASA and IOS "
-                              "devices is)")]
+    hops = device.entry_hops(label)
     if fronted and not (len(hops) == 1 and isinstance(hops[0], GapHop)):
         hops = [GapHop(name, f"entry at {label}", hops[0].origin,
                        reason=f"audit.yaml source '{source}' enters at {name}, which is placed in front of VPN "

@@ -587,6 +587,13 @@ class Device:
     def hops(self, server: VpnServer) -> list[Hop]:
         raise NotImplementedError
 
+    def entry_hops(self, interface: str) -> list[Hop]:
+        """The hops of traffic that enters the device at `interface` and leaves toward a server beyond it
+        (audit.yaml `sources[].enters`). Devices that do not model it say so: unknown, never a pass."""
+        return [GapHop(self.name, f"entry at {interface}", None,
+                       reason=f"traffic that enters {self.name} from its own networks is not modelled for this "
+                              "kind of device (entry at Cisco ASA and IOS devices is)")]
+
 
 @dataclass(eq=False)
 class Model:

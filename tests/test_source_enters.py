@@ -287,3 +287,16 @@ def test_trace_command_shows_the_entry_hop_of_a_source(tmp_path: Path) -> None:
                           "deny by rule 10: 10 deny udp 192.168.10.0 0.0.0.255 any eq isakmp "
                           f"(cisco/br-edge-02.cfg:{line_of(config, '10 deny udp')})"]
     assert lines[4].startswith("verdict: blocked: udp/500 is blocked at cisco/br-edge-02")
+
+
+def test_entry_at_a_load_balancer_is_unknown_with_the_reason(tmp_path: Path) -> None:
+    snap = tmp_path / "demo"
+    shutil.copytree(DEMO, snap)
+    with (snap / "audit.yaml").open("a", encoding="utf-8") as handle:
+        handle.write("sources:\n  - {name: dc-lan, prefixes: [10.200.0.0/16], enters: 'f5/hq-bigip:internal'}\n")
+    dc = traces(run_audit(snap), "dc-lan")
+    assert {t.verdict for t in dc.values()} == {"unknown"}
+    (record,) = dc["tcp/443"].hops  # the server's side is not appended after an entry that is not modelled
+    assert record.hop.device == "f5/hq-bigip" and record.decision is Decision.UNKNOWN
+    assert record.segments[0].reason == ("traffic that enters f5/hq-bigip from its own networks is not modelled "
+                                         "for this kind of device (entry at Cisco ASA and IOS devices is)")
