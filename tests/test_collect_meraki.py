@@ -248,6 +248,83 @@ def test_failing_endpoint_is_recorded_and_exit_3(org: SyntheticOrg, server: Fake
     assert manifest(out)["runs"][0]["summary"]["failed"] == len(failed_files)
 
 
+UPLINKS = "organizations/100/appliance/uplink/statuses"
+
+
+def test_uplink_statuses_collected_across_pages(org: SyntheticOrg, server: FakeDashboard, tmp_path: Path) -> None:
+    out = tmp_path / "snap"
+    result = run(server, out, *FAST)
+
+    assert result.exit_code == 0, result.output
+    served = json.loads((org.root / f"meraki/{UPLINKS}.json").read_text())
+    appliances = [n["id"] for n in org.networks if "appliance" in n["productTypes"]]
+    assert [s["networkId"] for s in served] == appliances and len(appliances) == 7
+    # 7 MXs at 3 per page: three pages, the later ones asked for through the Link's startingAfter.
+    pages = [r for r in server.requests if r.path == UPLINKS]
+    assert [("startingAfter" in r.query, r.status) for r in pages] == [(False, 200), (True, 200), (True, 200)]
+    written = json.loads((out / f"meraki/{UPLINKS}.json").read_text())
+    assert written == served  # every page's items, in order, nothing redacted or reshaped
+    assert {len(s["uplinks"]) for s in written} == {1, 2}
+    assert all(ip.startswith(("203.0.113.", "198.51.100.")) for s in written for ip in
+               (u["publicIp"] for u in s["uplinks"]))
+    call = calls_by_path(out)[UPLINKS]
+    assert (call["outcome"], call["status"], call["written"], call["file"]) == (
+        "ok", 200, True, f"meraki/{UPLINKS}.json")
+    assert call["attempts"] == 3  # one per page
+
+
+@pytest.mark.timeout(60)
+def test_uplink_statuses_failure_is_recorded_and_the_rest_collected(org: SyntheticOrg, server: FakeDashboard,
+                                                                   tmp_path: Path) -> None:
+    server.fail(UPLINKS, 503)  # forever
+    out = tmp_path / "snap"
+    result = run(server, out, "--retries", "2", *FAST)
+
+    assert result.exit_code == 3, result.output
+    calls = calls_by_path(out)
+    failed = calls[UPLINKS]
+    assert (failed["outcome"], failed["status"], failed["written"], failed["attempts"]) == ("failed", 503, False, 2)
+    assert "injected 503" in failed["error"] and failed["file"] == f"meraki/{UPLINKS}.json"
+    assert [p for p, c in calls.items() if c["outcome"] != "ok"] == [UPLINKS]
+    assert collected(out) == org.files - {f"meraki/{UPLINKS}.json"}
+    assert manifest(out)["runs"][0]["summary"]["failed"] == 1
+
+
+def test_uplink_statuses_page_failure_writes_no_partial_list(org: SyntheticOrg, server: FakeDashboard,
+                                                             tmp_path: Path) -> None:
+    def second_page_fails(request: Any) -> Reply | None:
+        if request.path == UPLINKS and "startingAfter" in request.query:
+            return Reply(500, {"errors": ["page 2 exploded"]})
+        return None
+
+    server.hooks.append(second_page_fails)
+    out = tmp_path / "snap"
+    result = run(server, out, "--retries", "1", *FAST)
+
+    assert result.exit_code == 3, result.output
+    call = calls_by_path(out)[UPLINKS]
+    assert (call["outcome"], call["status"]) == ("failed", 500) and "page 2 exploded" in call["error"]
+    assert not (out / f"meraki/{UPLINKS}.json").exists()  # page 1 alone would pass for the whole list
+    assert collected(out) == org.files - {f"meraki/{UPLINKS}.json"}
+
+
+def test_uplink_statuses_per_org_at_the_encoded_org_path(tmp_path: Path) -> None:
+    plain = build_org(tmp_path / "source", "100", 3)
+    slashed = build_org(tmp_path / "source", "o/1", 5)
+    with FakeDashboard(tmp_path / "source", rate=None) as fake:
+        result = run(fake, tmp_path / "snap", *FAST)
+        assert fake.non_get() == []
+    assert result.exit_code == 0, result.output
+    for built, folder in ((plain, "100"), (slashed, "o%2F1")):
+        org_dir = tmp_path / "snap/meraki/organizations" / folder
+        assert (org_dir / "policyObjects.json").is_file()  # the same folder as the other org files
+        statuses = json.loads((org_dir / "appliance/uplink/statuses.json").read_text())
+        assert [s["networkId"] for s in statuses] == [
+            n["id"] for n in built.networks if "appliance" in n["productTypes"]]
+    assert len({s["serial"] for folder in ("100", "o%2F1") for s in json.loads(
+        (tmp_path / f"snap/meraki/organizations/{folder}/appliance/uplink/statuses.json").read_text())}) == 5
+
+
 def test_vlans_disabled_is_feature_absent(org: SyntheticOrg, server: FakeDashboard, tmp_path: Path) -> None:
     # Settings claim VLANs are enabled but the network has a single LAN: the VLAN call answers 400
     # "VLANs are not enabled"; that is the feature being absent, and the single LAN is fetched instead.

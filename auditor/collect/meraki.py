@@ -495,13 +495,18 @@ class MerakiCollector:
     async def _org(self, org_id: str) -> None:
         _ORG.set(org_id)  # this task's context: every request below is charged to this org's bucket
         orgs = self.d.organizations
-        networks, _, _ = await asyncio.gather(
+        appliance = self.d.appliance
+        networks, _, _, _ = await asyncio.gather(
             self.fetch(("organizations", org_id, "networks"),
                        lambda: orgs.getOrganizationNetworks(org_id, total_pages="all")),
             self.fetch(("organizations", org_id, "policyObjects"),
                        lambda: orgs.getOrganizationPolicyObjects(org_id, total_pages="all")),
             self.fetch(("organizations", org_id, "policyObjects", "groups"),
                        lambda: orgs.getOrganizationPolicyObjectsGroups(org_id, total_pages="all")),
+            # Each MX's uplinks with the public address its NAT gives client traffic: what a VPN server's
+            # perimeter ACL sees. Unfiltered, even with --network: the file mirrors the plain GET.
+            self.fetch(("organizations", org_id, "appliance", "uplink", "statuses"),
+                       lambda: appliance.getOrganizationApplianceUplinkStatuses(org_id, total_pages="all")),
         )
         if not networks.ok or not isinstance(networks.body, list):
             self._listings_complete = False

@@ -4,10 +4,10 @@
 `GET /api/v1/<path>` answers with `root/meraki/<path>.json`. It behaves like the Dashboard where a
 collector can get it wrong:
 
-- list endpoints (organizations, organizations/{id}/networks, policyObjects, policyObjects/groups) are
-  paginated with `perPage` / `startingAfter` and a `Link` header whose targets are *relative* to the
-  base URL (the SDK only follows absolute Link URLs on meraki.com hosts, see research/meraki.md), or
-  absolute like the real Dashboard's with `absolute_links=True`;
+- list endpoints (organizations, organizations/{id}/networks, policyObjects, policyObjects/groups,
+  appliance/uplink/statuses) are paginated with `perPage` / `startingAfter` and a `Link` header whose
+  targets are *relative* to the base URL (the SDK only follows absolute Link URLs on meraki.com hosts,
+  see research/meraki.md), or absolute like the real Dashboard's with `absolute_links=True`;
 - a token bucket per organisation (default 10 requests/s, burst 10) answers 429 with an integer
   `Retry-After` when exceeded;
 - `networks/{id}/appliance/vlans` answers 400 "VLANs are not enabled for this network" when the
@@ -33,6 +33,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,12 +42,14 @@ from typing import Any
 
 API_PREFIX = "/api/v1/"
 
-# Paginated endpoints and the Dashboard's default page sizes.
-_LISTS: list[tuple[str, int]] = [
-    ("organizations", 9000),
-    ("organizations/*/networks", 1000),
-    ("organizations/*/policyObjects", 5000),
-    ("organizations/*/policyObjects/groups", 1000),
+# Paginated endpoints, the Dashboard's default page sizes, and the item field the `startingAfter` token
+# is taken from (the token is opaque to clients: they only follow the Link header).
+_LISTS: list[tuple[str, int, str]] = [
+    ("organizations", 9000, "id"),
+    ("organizations/*/networks", 1000, "id"),
+    ("organizations/*/policyObjects", 5000, "id"),
+    ("organizations/*/policyObjects/groups", 1000, "id"),
+    ("organizations/*/appliance/uplink/statuses", 1000, "serial"),
 ]
 VLANS_DISABLED = {"errors": ["VLANs are not enabled for this network"]}
 
@@ -297,24 +300,25 @@ class FakeDashboard:
                     return Reply(200, network)
             return Reply(404, {"errors": ["Not found"]})
         body = json.loads(target.read_text(encoding="utf-8"))
-        for pattern, default_size in _LISTS:
+        for pattern, default_size, key in _LISTS:
             # fnmatch's "*" also matches "/": compare the number of segments too.
             if fnmatch.fnmatchcase(path, pattern) and path.count("/") == pattern.count("/"):
-                return self._page(path, query, body, self.page_size or default_size)
+                return self._page(path, query, body, self.page_size or default_size, key)
         return Reply(200, body)
 
-    def _page(self, path: str, query: dict[str, list[str]], items: list[Any], default_size: int) -> Reply:
+    def _page(self, path: str, query: dict[str, list[str]], items: list[Any], default_size: int,
+              key: str = "id") -> Reply:
         per_page = int(query.get("perPage", [default_size])[0])
         start = 0
         after = query.get("startingAfter", [None])[0]
         if after is not None:
-            ids = [str(item.get("id")) for item in items]
+            ids = [str(item.get(key)) for item in items]
             start = ids.index(after) + 1 if after in ids else len(items)
         page = items[start:start + per_page]
         headers: dict[str, str] = {}
         if start + per_page < len(items):
             params = {k: v for k, v in query.items() if k != "startingAfter"}
-            params["startingAfter"] = [str(page[-1]["id"])]
+            params["startingAfter"] = [str(page[-1][key])]
             # Relative to the base URL unless asked otherwise: see module docstring.
             prefix = self.base_url if self.absolute_links else ""
             link = prefix + "/" + path + "?" + urllib.parse.urlencode(params, doseq=True)
@@ -509,6 +513,9 @@ def build_org(root: str | Path, org_id: str = "100", n_networks: int = 10, *, se
           [{"id": str(g), "name": f"group{g}", "category": "NetworkObjectGroup",
             "objectIds": [1000 + i for i in range(policy_objects) if i % 3 == g]} for g in range(3)])
 
+    write(["organizations", org_id, "appliance", "uplink", "statuses"],
+          [_uplink_status(org_id, i, n["id"]) for i, n in enumerate(networks) if "appliance" in n["productTypes"]])
+
     for i, network in enumerate(networks):
         nid = network["id"]
         types = set(network["productTypes"])
@@ -527,6 +534,23 @@ def build_org(root: str | Path, org_id: str = "100", n_networks: int = 10, *, se
         if "wireless" in types:
             _write_wireless(write, base, i, secret)
     return SyntheticOrg(org_id, root, networks, files, secrets)
+
+
+def _uplink_status(org_id: str, i: int, nid: str) -> dict[str, Any]:
+    """The MX of network `i` as getOrganizationApplianceUplinkStatuses lists it: wan1 always, wan2 on every
+    other network. Derived from `i` alone (not the org's rng), so the other seeded data stays as it was."""
+    uplinks: list[dict[str, Any]] = [
+        {"interface": "wan1", "status": "active", "ip": f"192.168.{i % 250}.2", "gateway": f"192.168.{i % 250}.1",
+         "publicIp": f"203.0.113.{1 + i % 254}", "primaryDns": "192.168.1.1", "secondaryDns": "9.9.9.9",
+         "ipAssignedBy": "dhcp"}]
+    if i % 2 == 0:
+        # 198.51.100.128/25: clear of 198.51.100.10, the VPN server address the tests use.
+        uplinks.append({"interface": "wan2", "status": "ready", "ip": f"100.64.{i % 250}.10",
+                        "gateway": f"100.64.{i % 250}.1", "publicIp": f"198.51.100.{128 + i % 127}",
+                        "primaryDns": "100.64.0.53", "secondaryDns": None, "ipAssignedBy": "static"})
+    return {"networkId": nid, "serial": f"Q2MX-{zlib.crc32(org_id.encode()) % 10000:04d}-{i:04d}",
+            "model": "MX68" if i % 3 else "MX85", "lastReportedAt": "2024-05-01T12:00:00Z",
+            "highAvailability": {"enabled": False, "role": "primary"}, "uplinks": uplinks}
 
 
 def _write_appliance(write: Callable[[list[object], Any], None], base: list[object], i: int,
