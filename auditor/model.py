@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
-from auditor.packets import ALL, ANY_ADDR, EMPTY, PacketSet
+from auditor.packets import ALL, ANY_ADDR, EMPTY, PUBLIC_SOURCES, PacketSet
 
 
 class Action(StrEnum):
@@ -421,6 +421,21 @@ class PassHop(Hop):
 
 
 @dataclass(eq=False)
+class SourceNatHop(Hop):
+    """Source NAT toward the internet (an MX's uplink): beyond it, what the server's side sees is the public
+    address, not the client's. `public` None: that address is not in the snapshot, so every public address
+    is possible, and a rule on the server's side that tells sources apart leaves the path partial (decided
+    per address) instead of deciding it on private addresses the internet never carries."""
+
+    public: list[tuple[int, int]] | None = None
+    note: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        sources = self.public if self.public is not None else PUBLIC_SOURCES
+        return (Segment(packets, Decision.TRANSLATE, None, self.note, packets.with_sources(sources)),)
+
+
+@dataclass(eq=False)
 class GapHop(Hop):
     """Evidence is missing here (file not collected, call failed): whatever crosses it is unknown."""
 
@@ -630,6 +645,7 @@ __all__ = [
     "Rule",
     "RuleList",
     "Segment",
+    "SourceNatHop",
     "Variant",
     "VpnServer",
 ]

@@ -359,6 +359,14 @@ class PacketSet:
     def destinations(self) -> list[Interval]:
         return _merge(box[1] for box in self.boxes)
 
+    def with_sources(self, sources: Iterable[Interval]) -> PacketSet:
+        """The same packets from `sources` instead (source NAT): what is left of each box apart from its
+        source, united so the boxes stay disjoint, times the new sources."""
+        rest = EMPTY
+        for box in self.boxes:
+            rest = rest | PacketSet([(ANY_ADDR, *box[1:])])
+        return PacketSet([(iv, *box[1:]) for iv in _merge(sources) for box in rest.boxes])
+
     def describe_sources(self) -> str:
         return ", ".join(format_address_interval(iv) for iv in self.sources()) or "none"
 
@@ -404,3 +412,23 @@ def hull(intervals: Iterable[Interval]) -> list[Interval]:
 
 EMPTY = PacketSet()
 ALL = PacketSet.of()
+
+
+def _public_space() -> list[Interval]:
+    """Addresses a packet arriving from the internet can have as its source: IPv4 apart from private,
+    shared (carrier NAT), loopback, link-local, benchmarking, multicast and reserved space, and IPv6 global
+    unicast. The documentation ranges stay in: examples and test networks use them as public addresses."""
+    special = [address_interval(n) for n in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
+                                             "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16",
+                                             "198.18.0.0/15", "224.0.0.0/3")]
+    out, start = [], ANY_V4[0]
+    for lo, hi in _merge(special):
+        if lo > start:
+            out.append((start, lo - 1))
+        start = max(start, hi + 1)
+    if start <= ANY_V4[1]:
+        out.append((start, ANY_V4[1]))
+    return [address_interval("2000::/3"), *out]
+
+
+PUBLIC_SOURCES: tuple[Interval, ...] = tuple(_public_space())

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from auditor.checks import Flow
-from auditor.model import Decision, Hop, Role, Segment, Variant, VpnServer
+from auditor.model import Decision, Hop, Role, Segment, SourceNatHop, Variant, VpnServer
 from auditor.packets import EMPTY, PROTO_NUMBERS, PacketSet, address_interval
 
 
@@ -172,7 +172,13 @@ def _reason(trace: FlowTrace) -> str:
         return f"{flow} is blocked {_rule_ref(hop, seg)}."
     if trace.verdict == "partial":
         hop, seg = trace.blocked[0]
-        return (f"{flow} is blocked for sources {seg.packets.describe_sources()} {_rule_ref(hop, seg)}; "
+        nat = _nat_before(trace, hop)
+        if nat is not None and nat.public is None:
+            return (f"{flow} is blocked {_rule_ref(hop, seg)} if the network's public address is "
+                    f"{seg.packets.describe_sources()}, and allowed from any other public address: the MX's "
+                    "uplink address is not in the snapshot.")
+        what = "the MX uplink address" if nat is not None else "sources"
+        return (f"{flow} is blocked for {what} {seg.packets.describe_sources()} {_rule_ref(hop, seg)}; "
                 f"allowed for {trace.allowed.describe_sources()}.")
     if trace.unknown:
         hop, seg = trace.unknown[0]
@@ -182,6 +188,17 @@ def _reason(trace: FlowTrace) -> str:
             extra = f" Part of it is certainly blocked {_rule_ref(bhop, bseg)}."
         return f"{flow} is unknown at {hop.device} ({hop.stage}): {seg.reason}.{extra}".replace("..", ".")
     return f"{flow}: no packet of the flow was traced (the role has no source addresses)."
+
+
+def _nat_before(trace: FlowTrace, hop: Hop) -> SourceNatHop | None:
+    """The source NAT the packets crossed before `hop`, if any: what `hop` saw as their source."""
+    nat = None
+    for record in trace.hops:
+        if record.hop is hop:
+            return nat
+        if isinstance(record.hop, SourceNatHop):
+            nat = record.hop
+    return None
 
 
 TraceCache = dict[tuple, FlowTrace]

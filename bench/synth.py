@@ -3,7 +3,8 @@
 `write_org(root, networks, seed)` writes `root/audit.yaml` and `root/meraki/...` exactly as a collector would
 (Dashboard API v1 GET bodies, synthetic trailing rows included, secrets as ``"<redacted>"``). Each network
 has 4 enabled SSIDs (staff on RADIUS, a splash guest SSID, an identity-PSK SSID, a PSK SSID), 3 iPSK group
-policies with custom L3 rules, 30 user L3 rules per SSID, 150 MX L3 rules, 6 VLANs and L7 rule files.
+policies with custom L3 rules, 30 user L3 rules per SSID, 150 MX L3 rules, 6 VLANs and L7 rule files; the
+org's MX uplink statuses give each network a public address.
 
 Rules are varied (tcp/udp/any/icmp, single ports, ranges, comma lists, RFC 1918 and public CIDRs,
 `VLAN(n).*`, `VLAN(n).h`, `OBJ(id)`, `GRP(id)`, FQDNs, `Any`/`any` in both cases) but are filtered so that
@@ -612,6 +613,14 @@ def write_org(root: Path, networks: int, seed: int = 0, workers: int | None = No
         "isBoundToConfigTemplate": False} for i in range(networks)]))
     _write(str(org_dir / "policyObjects.json"), json.dumps(objects))
     _write(str(org_dir / "policyObjects" / "groups.json"), json.dumps(groups))
+    (org_dir / "appliance" / "uplink").mkdir(parents=True, exist_ok=True)
+    _write(str(org_dir / "appliance" / "uplink" / "statuses.json"), json.dumps([{
+        "networkId": network_id(i), "serial": f"Q2KN-{i // 10000:04d}-{i % 10000:04d}", "model": "MX68",
+        "lastReportedAt": "2025-01-15T09:30:00Z", "highAvailability": {"enabled": False, "role": "primary"},
+        "uplinks": [{"interface": "wan1", "status": "active", "ip": f"192.168.{i % 250}.2",
+                     "gateway": f"192.168.{i % 250}.1", "publicIp": str(ipaddress.ip_address("100.128.0.0") + i),
+                     "primaryDns": "8.8.8.8", "secondaryDns": None, "ipAssignedBy": "dhcp"}]}
+        for i in range(networks)]))
 
     net_root = str(meraki / "networks")
     if workers is None:

@@ -65,6 +65,16 @@ def test_algebra_matches_enumeration(a: PacketSet, b: PacketSet) -> None:
         assert disjoint(result), "boxes of a result must not overlap"
 
 
+@settings(max_examples=300, deadline=None)
+@given(small_set, st.lists(interval(SIZES[0]), min_size=1, max_size=3))
+def test_source_translation_matches_enumeration(a: PacketSet, sources: list[tuple[int, int]]) -> None:
+    # Source NAT: every packet of `a`, from each of the new sources instead, and nothing else.
+    translated = a.with_sources(sources)
+    new = {s for lo, hi in sources for s in range(lo, hi + 1)}
+    assert enumerate_set(translated) == {(s, *p[1:]) for p in enumerate_set(a) for s in new}
+    assert disjoint(translated)
+
+
 rule_strategy = st.tuples(st.sampled_from([Action.PERMIT, Action.DENY, Action.UNKNOWN]), st.booleans(),
                           small_set)
 

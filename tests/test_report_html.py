@@ -275,12 +275,14 @@ def test_picture_marks_the_blocking_group_policy_rule(dom: El) -> None:
     figure = picture_for(dom, "group_policy Contractors on Store-Staff", "Store 22")
     drawn = nodes(figure)
     kinds = [n[0] for n in drawn]
-    assert kinds[:6] == ["role", "hop", "hop", "hop", "hop", "internet"] and kinds[-1] == "server"
-    assert set(kinds[6:-1]) <= {"hop", "lb"}  # perimeter and load balancer, when the snapshot places any
+    # SSID L3 + policy, SSID L7, MX L3, MX L7, the MX's uplink NAT; then the internet
+    assert kinds[:7] == ["role", "hop", "hop", "hop", "hop", "hop", "internet"] and kinds[-1] == "server"
+    assert set(kinds[7:-1]) <= {"hop", "lb"}  # perimeter and load balancer, when the snapshot places any
     assert drawn[0][3] == "group policy Contractors on Store-Staff"
     assert drawn[1][1:3] == ("deny", "blocks here")
     assert drawn[1][3] == "Store 22 / SSID 0 (Store-Staff) ssid-l3+group-policy"
-    assert [n[1] for n in drawn[2:5]] == ["unreached"] * 3 and {n[1] for n in drawn[6:]} == {"unreached"}
+    assert drawn[5][3] == "Store 22 / MX uplink-nat"
+    assert [n[1] for n in drawn[2:6]] == ["unreached"] * 4 and {n[1] for n in drawn[7:]} == {"unreached"}
     box = next(g for g in figure.one("svg").all("g") if "callout" in g.classes())
     callout = " ".join(squash(t.text()) for t in box.all("tspan"))
     assert "rule 1: group policy 'Contractors' rule 1: deny udp -> any:500,4500" in callout
@@ -300,8 +302,9 @@ def test_picture_groups_roles_with_the_same_path(dom: El) -> None:
 
 def test_picture_of_the_shadowing_mx_rule(dom: El) -> None:
     vlan = nodes(picture_for(dom, "vlan Guest", "Store 31"))
-    assert [(n[0], n[1], n[2]) for n in vlan[:4]] == [("role", "role", ""), ("hop", "deny", "blocks here"),
-                                                      ("hop", "unreached", ""), ("internet", "internet", "")]
+    assert [(n[0], n[1], n[2]) for n in vlan[:5]] == [("role", "role", ""), ("hop", "deny", "blocks here"),
+                                                      ("hop", "unreached", ""), ("hop", "unreached", ""),
+                                                      ("internet", "internet", "")]
     assert vlan[-1][:2] == ("server", "unreached")
     assert vlan[1][3] == "Store 31 / MX mx-l3"
     figure = picture_for(dom, "ssid Store-Guest", "Store 31")

@@ -37,10 +37,11 @@ from auditor.model import (
     Role,
     Rule,
     RuleList,
+    SourceNatHop,
     Variant,
     rule_key,
 )
-from auditor.packets import ALL, ANY_ADDR, PacketSet, address_interval, network_interval
+from auditor.packets import ALL, ANY_ADDR, PacketSet, address_interval, format_address_interval, network_interval
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
 
 IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
@@ -85,6 +86,9 @@ class _OrgData:
     groups: dict[str, dict[str, Any]] | None
     reason: str
     rows: dict[tuple, Any] = field(default_factory=dict)  # rows parsed once per org (meraki_rules.Resolver)
+    # network id -> public addresses of its MX uplinks (appliance/uplink/statuses.json); None: not collected
+    public: dict[str, list[tuple[int, int]]] | None = None
+    public_rel: str = ""
 
 
 @dataclass(slots=True)
@@ -152,12 +156,15 @@ class MerakiAdapter:
             reasons.append(snapshot.absence_reason(objects_rel))
         if groups is None:
             reasons.append(snapshot.absence_reason(groups_rel))
+        uplinks_rel = f"{base}/appliance/uplink/statuses.json"
         return _OrgData(
             {str(o.get("id")): o for o in _expect(objects, list, objects_rel, "a list") if isinstance(o, dict)}
             if objects is not None else None,
             {str(g.get("id")): g for g in _expect(groups, list, groups_rel, "a list") if isinstance(g, dict)}
             if groups is not None else None,
             "; ".join(reasons),
+            public=_uplink_addresses(snapshot.read_json(uplinks_rel), uplinks_rel),
+            public_rel=uplinks_rel,
         )
 
 
@@ -176,6 +183,7 @@ class _NetworkBuilder:
                                  groups=org.groups, objects_reason=org.reason, dns=dns, rows=org.rows)
         self.policies, self.policies_reason = self._load_policies()
         self._hops: dict[tuple, Hop] = {}
+        self.org = org
 
     # -- loading -----------------------------------------------------------------------------------------
     def _gap(self, rel: str, reason: str | None = None) -> str:
@@ -459,8 +467,11 @@ class _NetworkBuilder:
         if "_missing" in policy:
             return GapHop(device, stage, reason=policy["_missing"])
         fw = policy.get("firewallAndTrafficShaping") or {}
-        setting = str(fw.get("settings", "network default")).lower()
         name = policy.get("name") or policy.get("groupPolicyId")
+        if fw and "settings" not in fw:  # GETs always say; without it, "network default" would be a guess
+            return GapHop(device, stage, reason=f"group policy '{name}' has firewallAndTrafficShaping without "
+                                                "'settings', so whether its own rules apply is unknown")
+        setting = str(fw.get("settings", "network default")).lower()
         if setting == "network default":
             return base_hop
         if base_rules is None:
@@ -555,7 +566,21 @@ class _NetworkBuilder:
                                 "groupPolicies.json", "groupPolicyId": vlan.group_policy_id}
         key = ("mx-l3-vlan", vlan.id if vlan else None)
         composed = self._cached(key, lambda: self._compose(device, "mx-l3", rules, hop, policy))
-        return [composed, self._l7_hop(f"{self.base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7")]
+        return [composed, self._l7_hop(f"{self.base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7"),
+                self._cached(("uplink-nat",), self._uplink_nat)]
+
+    def _uplink_nat(self) -> Hop:
+        """The MX's NAT of client traffic to its uplink address, which is what the server's side sees."""
+        device, rel = f"{self.net.name} / MX", self.org.public_rel
+        public = None if self.org.public is None else self.org.public.get(self.net.id)
+        if public:
+            note = (f"sources translated to the MX's uplink address "
+                    f"{', '.join(format_address_interval(iv) for iv in public)}")
+        else:
+            why = "was not collected" if self.org.public is None else "names no public address for this network"
+            note = (f"sources translated to the MX's uplink address, which is not known ({rel} {why}): every "
+                    "public address is possible")
+        return SourceNatHop(device, "uplink-nat", Origin(rel), public or None, note)
 
     def _vlan_roles(self) -> None:
         if self.vlans is None:
@@ -669,3 +694,27 @@ def _subnet(value: Any, rel: str) -> ipaddress.IPv4Network | ipaddress.IPv6Netwo
         return ipaddress.ip_network(str(value).strip(), strict=False)
     except ValueError:
         raise SnapshotError(rel, f"bad subnet '{value}'") from None
+
+
+UPLINK_CARRIES = {"active", "ready"}  # an uplink in use, or a standby one that takes over on failover
+
+
+def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] | None:
+    """Public addresses per network from an org's appliance uplink statuses (both MXs of a warm-spare pair,
+    every uplink that carries or can take over traffic). None when the file was not collected."""
+    if data is None:
+        return None
+    out: dict[str, list[tuple[int, int]]] = {}
+    for i, item in enumerate(_expect(data, list, rel, "a list of appliance uplink statuses")):
+        where = f"{rel}[{i}]"
+        _expect(item, dict, where, "an appliance uplink status object")
+        for j, uplink in enumerate(_optional(item, "uplinks", list, where)):
+            _expect(uplink, dict, f"{where}.uplinks[{j}]", "an uplink object")
+            public = uplink.get("publicIp")
+            if str(uplink.get("status", "")).lower() not in UPLINK_CARRIES or public in (None, ""):
+                continue
+            try:
+                out.setdefault(str(item.get("networkId")), []).append(address_interval(str(public)))
+            except ValueError:
+                raise SnapshotError(f"{where}.uplinks[{j}]", f"bad publicIp '{public}'") from None
+    return out

@@ -423,3 +423,20 @@ def test_snapshot_decode_error_names_the_byte(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError) as err:
         Snapshot(tmp_path).read_json("x.json")
     assert "not UTF-8 text (byte 17)" in str(err.value)
+
+
+# --- group policies ----------------------------------------------------------------------------------------
+def test_policy_firewall_without_settings_is_unknown_not_network_default(tmp_path: Path) -> None:
+    # Found by the fuzzer: firewallAndTrafficShaping without 'settings' read as "network default", which
+    # dropped the policy's deny and opened the VLAN's path.
+    assert verdicts(build(tmp_path).audit(), "Guests", kind="vlan")["udp/500"] == "blocked"  # by the deny
+    rel = tmp_path / "meraki/networks/N_1/groupPolicies.json"
+    policies = json.loads(rel.read_text())
+    assert policies[0]["firewallAndTrafficShaping"]["settings"] == "custom"
+    del policies[0]["firewallAndTrafficShaping"]["settings"]
+    rel.write_text(json.dumps(policies))
+    result = run_audit(tmp_path)
+    guests = verdicts(result, "Guests", kind="vlan")
+    assert guests["udp/500"] == guests["udp/4500"] == guests["tcp/443"] == "unknown", guests
+    reasons = {p.trace.reason for p in result.paths if p.role.kind == "vlan" and p.role.name == "Guests"}
+    assert all("group policy 'Guests' has firewallAndTrafficShaping without 'settings'" in r for r in reasons)
