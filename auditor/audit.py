@@ -150,7 +150,8 @@ def _nothing() -> None:
 
 
 def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
-              config: AuditConfig | None = None, keep_model: bool = True) -> AuditResult:
+              config: AuditConfig | None = None, keep_model: bool = True,
+              sources_only: bool = False) -> AuditResult:
     """Audit a snapshot. Networks are built, traced and checked one at a time; with keep_model=False each
     network's evaluation state (raw rows, caches) is freed once it is done, which keeps memory flat for
     orgs of thousands of networks (traces and the rules that decided them stay)."""
@@ -168,6 +169,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                                                   f"(known: {', '.join(sorted(protocols))})")
     RuleList.prime_keys = tuple(_flow_keys(protocols, config))
     model = new_model(snapshot, config)
+    if sources_only:  # only audit.yaml sources (tracing one of them): no network is loaded
+        model.scope = set()
     load_devices(snapshot, model)
     add_sources(model, config)
     graph = build_graph(model)  # servers and the devices in front of them; networks stream past it

@@ -141,9 +141,11 @@ def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: 
 @app.command()
 def trace(
     snapshot: Annotated[Path, typer.Argument(help="Snapshot directory.")],
-    network: Annotated[str, typer.Option("--network", help="Network id or name.")],
-    role: Annotated[str, typer.Option("--role", help="Role name (SSID, identity PSK, group policy or VLAN).")],
+    role: Annotated[str, typer.Option("--role", help="Role name (SSID, identity PSK, group policy, VLAN, or an "
+                                                     "audit.yaml source).")],
     flow: Annotated[str, typer.Option("--flow", help="udp/500, udp/4500, udp/1701, tcp/443, esp ...")],
+    network: Annotated[str | None, typer.Option("--network", help="Network id or name (leave out for an "
+                                                                  "audit.yaml source).")] = None,
     server: Annotated[str | None, typer.Option("--server", help="VPN server name (default: all).")] = None,
     config: Annotated[Path | None, typer.Option("--config")] = None,
     phase: Annotated[str | None, typer.Option("--phase", help="pre-auth or post-auth (default: both).")] = None,

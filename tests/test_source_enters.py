@@ -300,3 +300,21 @@ def test_entry_at_a_load_balancer_is_unknown_with_the_reason(tmp_path: Path) -> 
     assert record.hop.device == "f5/hq-bigip" and record.decision is Decision.UNKNOWN
     assert record.segments[0].reason == ("traffic that enters f5/hq-bigip from its own networks is not modelled "
                                          "for this kind of device (entry at Cisco ASA and IOS devices is)")
+
+
+def test_trace_of_a_source_at_a_cisco_only_site_needs_no_network(tmp_path: Path) -> None:
+    config = branch_router(wan_out=" 10 deny udp any any eq non500-isakmp\n 20 permit ip any any")
+    snap = write_snapshot(tmp_path, {"br-edge-02": config},
+                          "  - {name: branch-lan, prefixes: [192.168.10.0/24], "
+                          "enters: 'cisco/br-edge-02:GigabitEthernet0/1'}\n")
+    run = CliRunner().invoke(app, ["trace", str(snap), "--role", "branch-lan", "--flow", "udp/4500"],
+                             terminal_width=300)
+    assert run.exit_code == 1, run.output
+    lines = [" ".join(line.split()) for line in run.stdout.splitlines()]
+    assert lines[0] == "audit.yaml / source 'branch-lan' (post-auth) -> corp-vpn 198.51.100.10, udp/4500"
+    assert lines[-2] == ("verdict: blocked: udp/4500 is blocked at cisco/br-edge-02 (acl-out (interface toward "
+                         "the server)) by rule 10 (10 deny udp any any eq non500-isakmp).")
+    # A network's role is not a source: without --network the error says what is missing
+    demo = CliRunner().invoke(app, ["trace", str(DEMO), "--role", "Store-Guest", "--flow", "udp/500"])
+    assert demo.exit_code == 2
+    assert "no audit.yaml source here; a network's roles need --network" in " ".join(demo.stderr.split())

@@ -49,16 +49,19 @@ def _trace_lines(trace: FlowTrace) -> list[str]:
     return lines
 
 
-def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str, role: str, flow_text: str,
+def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str | None, role: str, flow_text: str,
                   server: str | None, phase: str | None) -> tuple[list[str], set[str]]:
+    """Trace lines for a role of `network`, or with no network for an audit.yaml source (then no network is
+    loaded: a source at a Cisco-only site needs none)."""
     try:
         flow = Flow.parse(flow_text)
     except ValueError as exc:
         raise LookupError(f"--flow: {exc}") from None
     config = resolve_config(Snapshot(snapshot_dir), config_path)
-    config.scope.networks = [network]
-    result = run_audit(snapshot_dir, config=config)
-    if not result.model.networks:
+    if network is not None:
+        config.scope.networks = [network]
+    result = run_audit(snapshot_dir, config=config, sources_only=network is None)
+    if network is not None and not result.model.networks:
         raise LookupError(f"network '{network}' is not in the snapshot")
     wanted_role = role.lower()
     matches = [p for p in result.paths
@@ -66,7 +69,9 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str, ro
                and (server is None or p.server.name == server) and (phase is None or p.role.phase == phase)]
     if not matches:
         names = sorted({p.role.name for p in result.paths})
-        raise LookupError(f"no path for role '{role}' and flow {flow} (roles here: {', '.join(names)})")
+        here = f"roles here: {', '.join(names)}" if names else "no audit.yaml source here"
+        hint = "; a network's roles need --network" if network is None else ""
+        raise LookupError(f"no path for role '{role}' and flow {flow} ({here}{hint})")
     lines: list[str] = []
     verdicts: set[str] = set()
     seen: set[tuple] = set()
