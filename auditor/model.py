@@ -429,10 +429,20 @@ class SourceNatHop(Hop):
 
     public: list[tuple[int, int]] | None = None
     note: str = ""
+    # What leaves depends only on the flow, not on which of the network's roles sent it: one set per flow,
+    # shared by every role's trace (and the server side then meets the same input for all of them).
+    _leaving: dict[tuple, PacketSet] = field(default_factory=dict, repr=False)
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
-        sources = self.public if self.public is not None else PUBLIC_SOURCES
-        return (Segment(packets, Decision.TRANSLATE, None, self.note, packets.with_sources(sources)),)
+        flow = tuple(box[1:] for box in packets.boxes)
+        leaving = self._leaving.get(flow)
+        if leaving is None:
+            sources = self.public if self.public is not None else PUBLIC_SOURCES
+            leaving = self._leaving[flow] = packets.with_sources(sources)
+        return (Segment(packets, Decision.TRANSLATE, None, self.note, leaving),)
+
+    def release(self) -> None:
+        self._leaving.clear()
 
 
 @dataclass(eq=False)
@@ -567,6 +577,8 @@ class NetworkModel:
         hops = {id(hop): hop for role in self.roles for variant in role.variants for hop in variant.hops}
         for hop in hops.values():  # roles share most hops: release each once
             hop.release()
+        for _hop, rules in self.rule_lists:  # a layer's own list that only a group policy's hop reaches
+            rules.release()
         self.rule_lists = []
 
 

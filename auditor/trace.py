@@ -12,7 +12,7 @@ nothing is unknown, `partial` when some are blocked and the rest allowed, `unkno
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from auditor.checks import Flow
@@ -42,12 +42,12 @@ class FlowTrace:
     flow: Flow
     variant: str
     verdict: str
-    hops: list[HopTrace]
+    hops: tuple[HopTrace, ...]  # tuples, not lists: an org's traces are millions of these
     allowed: PacketSet
     blocked: list[tuple[Hop, Segment]]
     unknown: list[tuple[Hop, Segment]]
     reason: str = ""
-    variants: list[FlowTrace] = field(default_factory=list)  # when the role had several variants
+    variants: tuple[FlowTrace, ...] = ()  # when the role had several variants
 
 
 @dataclass(slots=True)
@@ -98,7 +98,7 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
         if new_unknown:
             first_unknown = first_unknown + new_unknown
     unknown = first_unknown if maybe else _NONE
-    trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), records, certain, blocked, unknown)
+    trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), tuple(records), certain, blocked, unknown)
     trace.reason = _reason(trace)
     return trace
 
@@ -256,7 +256,7 @@ def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop]
     traces = _trace_variants(chains if chains is not None else role_chains(role, server_side), server, flow,
                              cache)
     if not traces:
-        empty = FlowTrace(flow, "none", "unknown", [], EMPTY, [], [],
+        empty = FlowTrace(flow, "none", "unknown", (), EMPTY, [], [],
                           reason=f"{flow}: the role has no known way to the server")
         return empty
     if len(traces) == 1:
@@ -265,13 +265,13 @@ def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop]
     worst = _worst(traces)
     if len(verdicts) == 1:
         combined = FlowTrace(flow, worst.variant, worst.verdict, worst.hops, worst.allowed, worst.blocked,
-                             worst.unknown, worst.reason, traces)
+                             worst.unknown, worst.reason, tuple(traces))
         return combined
     parts = "; ".join(f"{t.variant}: {t.verdict}" for t in traces)
     reason = (f"{flow} depends on which of {len(traces)} possible paths the role takes, which the snapshot "
               f"does not say ({parts}). {worst.reason}")
     return FlowTrace(flow, worst.variant, "unknown", worst.hops, worst.allowed, worst.blocked, worst.unknown,
-                     reason, traces)
+                     reason, tuple(traces))
 
 
 def _trace_variants(chains: list[_Chain], server: VpnServer, flow: Flow, cache: TraceCache | None) -> list[FlowTrace]:

@@ -234,7 +234,7 @@ def _signature(path: PathResult, planned: list[Hop]) -> tuple:
 def _layout(picture: Picture, path: PathResult, planned: list[Hop], client_count: int) -> None:
     trace = path.trace
     role = path.role
-    records: list[HopTrace] = trace.hops
+    records: tuple[HopTrace, ...] = trace.hops
     marked_hop, marked_seg, mark = _decisive(trace)
     nodes: list[Node] = []
     role_lines = [role.kind.replace("_", " "), *_wrap(role.name, WRAP, 2)]
