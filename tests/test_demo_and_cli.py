@@ -198,3 +198,6 @@ def test_streamed_json_is_the_same_document_as_the_rendered_one() -> None:
     buffer = io.StringIO()
     json_report.write(result, buffer)
     assert json.loads(buffer.getvalue()) == rendered
+    # each path line is the plain encoding of that path, key order included (hops are spliced in from a memo)
+    lines = [line.strip().rstrip(",") for line in buffer.getvalue().splitlines() if line.startswith('    {"network"')]
+    assert lines == [json.dumps(json_report.path_json(p)) for p in result.paths]

@@ -32,7 +32,7 @@ def hop_json(record: HopTrace) -> dict[str, Any]:
     return out
 
 
-def path_json(path: PathResult) -> dict[str, Any]:
+def path_json(path: PathResult, with_hops: bool = True) -> dict[str, Any]:
     role = path.role
     trace = path.trace
     out: dict[str, Any] = {
@@ -43,10 +43,12 @@ def path_json(path: PathResult) -> dict[str, Any]:
         "protocol": path.protocol,
         "flow": {"ip_protocol": trace.flow.ip_protocol, "dst_port": trace.flow.dst_port},
         "verdict": trace.verdict,
-        "hops": [hop_json(h) for h in trace.hops],
+        "hops": [hop_json(h) for h in trace.hops] if with_hops else None,
         "reason": trace.reason,
         "variant": trace.variant,
     }
+    if not with_hops:
+        del out["hops"]
     if trace.variants:
         out["variants"] = [{"label": v.variant, "verdict": v.verdict, "reason": v.reason} for v in trace.variants]
     return out
@@ -84,12 +86,35 @@ def write(result: AuditResult, handle: TextIO) -> None:
     del head["paths"], head["findings"]
     text = json.dumps(head, indent=2)
     handle.write(text[:-2] + ",\n  \"paths\": [")
+    # Hop records are shared by a network's paths (roles, protocols): each is encoded once. Traces are made
+    # per network, so the memo is too (paths come network by network), which keeps it small.
+    hops: dict[int, str] = {}
+    network = None
     for i, path in enumerate(result.paths):
-        handle.write(("," if i else "") + "\n    " + json.dumps(path_json(path)))
+        if path.role.network_id != network:
+            network = path.role.network_id
+            hops.clear()
+        handle.write(("," if i else "") + "\n    " + _path_text(path, hops))
     handle.write("\n  ],\n  \"findings\": [")
     for i, finding in enumerate(findings):
         handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
     handle.write("\n  ]\n}\n")
+
+
+def _path_text(path: PathResult, hops: dict[int, str]) -> str:
+    """json.dumps(path_json(path)), with each hop's encoding taken from `hops` (keyed by the record's id;
+    records outlive the write) when another path has encoded it already."""
+    out = path_json(path, with_hops=False)
+    parts = []
+    for record in path.trace.hops:
+        encoded = hops.get(id(record))
+        if encoded is None:
+            encoded = hops[id(record)] = json.dumps(hop_json(record))
+        parts.append(encoded)
+    text = json.dumps(out)
+    # "hops" sits between "verdict" and "reason" in path_json: splice the encoded list in at that place
+    at = text.index(', "reason": ')
+    return f"{text[:at]}, \"hops\": [{', '.join(parts)}]{text[at:]}"
 
 
 class _Empty:
