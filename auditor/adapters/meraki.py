@@ -359,7 +359,8 @@ class _NetworkBuilder:
                 return FilterHop(device, "splash", origin, RuleList("splash", rules, default, origin))
             rules = []
             if ssid.get("walledGardenEnabled"):
-                for i, entry in enumerate(ssid.get("walledGardenRanges") or []):
+                ranges = _optional(ssid, "walledGardenRanges", list, f"{self.base}/wireless/ssids.json")
+                for i, entry in enumerate(ranges):
                     rules.extend(self._walled_garden_rule(str(entry), len(rules) + 1,
                                                           Origin(f"{self.base}/wireless/ssids.json", i)))
             default = Rule(len(rules) + 1, Action.DENY, ALL,

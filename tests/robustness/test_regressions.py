@@ -440,3 +440,19 @@ def test_policy_firewall_without_settings_is_unknown_not_network_default(tmp_pat
     assert guests["udp/500"] == guests["udp/4500"] == guests["tcp/443"] == "unknown", guests
     reasons = {p.trace.reason for p in result.paths if p.role.kind == "vlan" and p.role.name == "Guests"}
     assert all("group policy 'Guests' has firewallAndTrafficShaping without 'settings'" in r for r in reasons)
+
+
+@pytest.mark.parametrize("value", [1e308, "203.0.113.80/32", {"a": 1}])
+def test_walled_garden_that_is_not_a_list_is_an_input_error(tmp_path: Path, value: object) -> None:
+    # Found by the fuzzer: a number where the list belongs raised TypeError (a traceback, not an error line).
+    snap = build(tmp_path)
+    snap.audit()
+    rel = tmp_path / "meraki/networks/N_1/wireless/ssids.json"
+    ssids = json.loads(rel.read_text())
+    splash = next(i for i, s in enumerate(ssids) if s.get("walledGardenEnabled"))
+    ssids[splash]["walledGardenRanges"] = value
+    rel.write_text(json.dumps(ssids))
+    with pytest.raises(SnapshotError) as err:
+        run_audit(tmp_path)
+    assert err.value.path == "meraki/networks/N_1/wireless/ssids.json"
+    assert "expected 'walledGardenRanges' to be a list" in str(err.value)
