@@ -14,8 +14,8 @@ from auditor.adapters import iter_networks, load_devices
 from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.graph import build_graph, devices_in_front, server_side_hops
-from auditor.model import DataGap, GapHop, Hop, Model, Origin, Role, RuleList, Variant, VpnServer
-from auditor.packets import ANY_ADDR, address_interval
+from auditor.model import DataGap, GapHop, Hop, Model, Origin, Role, RuleList, SourceNatHop, Variant, VpnServer
+from auditor.packets import ANY_ADDR, PUBLIC_SOURCES, PacketSet, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, PathResult, flow_packets, role_chains, trace_role
 
@@ -56,11 +56,27 @@ def add_sources(model: Model, config: AuditConfig) -> None:
         role = Role("source", source.name, None, None)
         addresses = [address_interval(p) for p in source.prefixes]
         if source.enters is None:
-            role.variants = [Variant(INTERNET, addresses, [])]
+            hops, ends_at_server = [], False
         else:
             hops, ends_at_server = _entry_hops(model, source.name, source.enters)
-            role.variants = [Variant(source.enters, addresses, hops, ends_at_server)]
+        # Only wholly private prefixes: a prefix that holds public space (0.0.0.0/0, "anyone") is taken as written
+        if not ends_at_server and addresses and not PacketSet.of(src=addresses).intersects(PUBLIC):
+            hops.append(_internet_nat(source.name, source.enters))
+        role.variants = [Variant(source.enters or INTERNET, addresses, hops, ends_at_server)]
         model.extra_roles.append(role)
+
+
+PUBLIC = PacketSet.of(src=PUBLIC_SOURCES)
+
+
+def _internet_nat(source: str, enters: str | None) -> Hop:
+    """Private prefixes cross the internet only translated (the site's NAT), so the server's side sees an
+    address the snapshot does not have: every public address is possible. (An IOS outbound ACL on the
+    entry device would see the translated address too; it is evaluated on the private one.)"""
+    where = enters.rpartition(":")[0] if enters else f"audit.yaml source '{source}'"
+    return SourceNatHop(where, "nat to the internet", Origin("audit.yaml"), None,
+                        f"private sources reach the internet only translated; the address source '{source}' "
+                        "gets there is not in the snapshot: every public address is possible")
 
 
 def _entry_hops(model: Model, source: str, enters: str) -> tuple[list[Hop], bool]:

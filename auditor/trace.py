@@ -174,10 +174,10 @@ def _reason(trace: FlowTrace) -> str:
         hop, seg = trace.blocked[0]
         nat = _nat_before(trace, hop)
         if nat is not None and nat.public is None:
-            return (f"{flow} is blocked {_rule_ref(hop, seg)} if the network's public address is "
-                    f"{seg.packets.describe_sources()}, and allowed from any other public address: the MX's "
-                    "uplink address is not in the snapshot.")
-        what = "the MX uplink address" if nat is not None else "sources"
+            return (f"{flow} is blocked {_rule_ref(hop, seg)} if the public address it is translated to "
+                    f"({nat.device}, {nat.stage}) is {seg.packets.describe_sources()}, and allowed from any other: "
+                    "that address is not in the snapshot.")
+        what = f"the translated address ({nat.device}, {nat.stage})" if nat is not None else "sources"
         return (f"{flow} is blocked for {what} {seg.packets.describe_sources()} {_rule_ref(hop, seg)}; "
                 f"allowed for {trace.allowed.describe_sources()}.")
     if trace.unknown:

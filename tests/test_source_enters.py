@@ -103,8 +103,11 @@ def test_lan_acl_permitting_allows_with_the_entry_hops_in_the_trace_and_json(tmp
     result = run_audit(snap)
     ike = traces(result, "branch-lan")["udp/500"]
     assert ike.verdict == "allowed" and ike.reason == "udp/500 passes every hop."
-    lan, wan = ike.hops
+    lan, wan, nat = ike.hops
     assert (lan.hop.stage, lan.decision) == ("acl-in LAN-IN on GigabitEthernet0/1", Decision.PERMIT)
+    # private sources reach the internet translated, to an address the snapshot does not have
+    assert (nat.hop.device, nat.hop.stage, nat.decision) == ("cisco/br-edge-02", "nat to the internet",
+                                                             Decision.TRANSLATE)
     assert lan.segments[0].rule is not None and lan.segments[0].rule.text.startswith("10 permit udp")
     assert (wan.hop.stage, wan.decision) == ("acl-out (interface toward the server)", Decision.PERMIT)
     assert wan.segments[0].rule is not None and wan.segments[0].rule.text == "10 permit ip any any"
@@ -115,7 +118,8 @@ def test_lan_acl_permitting_allows_with_the_entry_hops_in_the_trace_and_json(tmp
     assert path["role"] == {"kind": "source", "name": "branch-lan", "ssid": None} and path["network"] is None
     assert [(h["device"], h["stage"], h["decision"]) for h in path["hops"]] == [
         ("cisco/br-edge-02", "acl-in LAN-IN on GigabitEthernet0/1", "permit"),
-        ("cisco/br-edge-02", "acl-out (interface toward the server)", "permit")]
+        ("cisco/br-edge-02", "acl-out (interface toward the server)", "permit"),
+        ("cisco/br-edge-02", "nat to the internet", "translate")]
     assert path["hops"][0]["rule"]["source"] == f"cisco/br-edge-02.cfg:{line_of(config, '10 permit udp')}"
 
 
@@ -189,8 +193,9 @@ def test_interface_not_on_the_device_is_unknown(tmp_path: Path) -> None:
                           "enters: 'cisco/br-edge-02:GigabitEthernet0/9'}\n")
     branch = traces(run_audit(snap), "branch-lan")
     assert {t.verdict for t in branch.values()} == {"unknown"}
-    (record,) = branch["udp/4500"].hops
+    record, nat = branch["udp/4500"].hops
     assert record.decision is Decision.UNKNOWN and record.hop.stage == "entry at GigabitEthernet0/9"
+    assert nat.unknown_in and nat.hop.stage == "nat to the internet"
     assert record.segments[0].reason == (
         "audit.yaml `enters` names interface 'GigabitEthernet0/9', which cisco/br-edge-02 does not have "
         "(cisco/br-edge-02.cfg defines: GigabitEthernet0/0, GigabitEthernet0/1)")

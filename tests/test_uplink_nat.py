@@ -49,8 +49,9 @@ def test_anti_spoofing_denies_on_the_perimeter_do_not_block_natted_stores(tmp_pa
     reasons = {p.trace.reason for p in result.paths if p.verdict == "partial" and str(p.trace.flow) == "udp/500"}
     assert reasons == {
         "udp/500 is blocked at cisco/hq-edge (acl-in INTERNET-IN on GigabitEthernet0/0/0) by rule 10 (10 deny   ip "
-        "host 203.0.113.66 any) if the network's public address is 203.0.113.66, and allowed from any other "
-        "public address: the MX's uplink address is not in the snapshot."}
+        f"host 203.0.113.66 any) if the public address it is translated to ({network} / MX, uplink-nat) is "
+        "203.0.113.66, and allowed from any other: that address is not in the snapshot."
+        for network in ("Store 14", "Store 22", "Store 31", "HQ")}
 
 
 def test_perimeter_permitting_one_store_address_decides_per_store(tmp_path: Path) -> None:
@@ -87,7 +88,8 @@ def test_standby_uplink_on_a_denied_address_makes_the_store_partial(tmp_path: Pa
     path = next(p for p in result.paths if p.role.network_name == "Store 31" and p.verdict == "partial"
                 and str(p.trace.flow) == "tcp/443")
     assert path.trace.reason == (
-        "tcp/443 is blocked for the MX uplink address 203.0.113.66 at cisco/hq-edge (acl-in INTERNET-IN on "
+        "tcp/443 is blocked for the translated address (Store 31 / MX, uplink-nat) 203.0.113.66 at cisco/hq-edge "
+        "(acl-in INTERNET-IN on "
         "GigabitEthernet0/0/0) by rule 10 (10 deny   ip host 203.0.113.66 any) \"Abuse source from the 2025 "
         "incident\"; allowed for 192.0.2.31.")
 
@@ -110,3 +112,19 @@ def test_malformed_uplink_statuses_name_the_file(tmp_path: Path, old: str, new: 
     assert UPLINKS in str(err.value)
     if message:
         assert message in str(err.value)
+
+
+def test_private_source_prefixes_reach_the_server_side_translated(tmp_path: Path) -> None:
+    root = demo(tmp_path)
+    edit(root, EDGE, " 10 deny   ip host 203.0.113.66 any\n", ANTI_SPOOF)  # only the anti-spoofing denies
+    with (root / "audit.yaml").open("a", encoding="utf-8") as handle:
+        handle.write("sources:\n  - {name: branch-lan, prefixes: [192.168.10.0/24]}\n"
+                     "  - {name: partner, prefixes: [192.0.2.128/25]}\n")
+    result = run_audit(root)
+    lan = {str(p.trace.flow): p.trace for p in result.paths if p.role.name == "branch-lan"}
+    assert {t.verdict for t in lan.values()} == {"allowed"}  # not blocked by the deny of 192.168.0.0/16
+    nat = lan["udp/500"].hops[0]
+    assert (nat.hop.device, nat.hop.stage) == ("audit.yaml source 'branch-lan'", "nat to the internet")
+    partner = {str(p.trace.flow): p.trace for p in result.paths if p.role.name == "partner"}
+    assert {t.verdict for t in partner.values()} == {"allowed"}
+    assert partner["udp/500"].hops[0].hop.device == "cisco/hq-edge"  # a public prefix is not translated
