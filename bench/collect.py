@@ -80,6 +80,7 @@ def sequential_script(base_url: str, org_id: str, networks: list[dict[str, Any]]
     d.organizations.getOrganizationNetworks(org_id, total_pages="all")
     d.organizations.getOrganizationPolicyObjects(org_id, total_pages="all")
     d.organizations.getOrganizationPolicyObjectsGroups(org_id, total_pages="all")
+    d.appliance.getOrganizationApplianceUplinkStatuses(org_id, total_pages="all")
     org_level = time.monotonic() - started
     for net in networks:
         nid, products = net["id"], set(net.get("productTypes") or [])
