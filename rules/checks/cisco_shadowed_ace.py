@@ -110,15 +110,25 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[Pack
         if any(s.rule is rule or s.decision is Decision.UNKNOWN or _same_line(s.rule, line) for s in segments):
             continue  # reached for some VPN packet, or an uncertain line may let it be reached
         shadows = [s for s in segments if s.rule is not None]
-        denied = any(s.decision is Decision.DENY for s in shadows)
-        first = shadows[0].rule
-        assert first is not None
-        where = f"line {first.origin.line}" if first.origin and first.origin.line else f"rule {first.position}"
+        # Every earlier line that takes part of it, in list order: a narrow deny (one abusive host) and a
+        # permit of the rest are both why it is never reached, and the fix differs for each.
+        by_line = {id(s.rule): s.rule for s in shadows if s.rule is not None}
+        denying = {id(s.rule): s.rule for s in shadows if s.rule is not None and s.decision is Decision.DENY}
+        ordered = sorted(by_line.values(), key=lambda r: r.position)
+        named = ", ".join(f"{_where(r)} ({r.text})" for r in ordered[:3])
+        more = f" and {len(ordered) - 3} more" if len(ordered) > 3 else ""
         title = (f"{device.name} ({label}): line {line} ({rule.text}) permits VPN traffic to '{server.name}' but "
-                 f"is never reached for it: {where} ({first.text}) matches it first")
-        fix = (f"Move line {line} above {where}, or narrow {where} so it no longer matches the VPN flows."
-               if denied else f"Line {line} is redundant for VPN traffic; nothing to fix unless it was meant "
-                              "to be the deciding line.")
+                 f"is never reached for it: {named}{more} {'match' if len(ordered) > 1 else 'matches'} it first")
+        denied = bool(denying)
+        if denied:
+            deny_where = " and ".join(_where(r) for r in sorted(denying.values(), key=lambda r: r.position)[:3])
+            permits = [r for r in ordered if id(r) not in denying]
+            rest = f"; {_where(permits[0])} already permits the rest of it" if permits else ""
+            fix = (f"Move line {line} above {deny_where}, or narrow {deny_where} so it no longer matches the VPN "
+                   f"flows, if that deny is not meant for them{rest}.")
+        else:
+            fix = (f"Line {line} is redundant for VPN traffic; nothing to fix unless it was meant to be the "
+                   "deciding line.")
         evidence = {
             "server": server.name, "list": label,
             "rule": {"index": rule.position, "text": rule.text, "comment": rule.comment,
@@ -139,6 +149,10 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[Pack
         yield (Finding(CHECK, title, "Review these lines: each is decided by an earlier line for VPN traffic.",
                        None, None, device.name, evidence, severity="info"), (device.name, None, -len(lines)))
 
+
+
+def _where(rule: Rule) -> str:
+    return f"line {rule.origin.line}" if rule.origin and rule.origin.line else f"rule {rule.position}"
 
 
 def _same_line(rule: Rule | None, line: int | None) -> bool:
