@@ -128,3 +128,23 @@ def test_private_source_prefixes_reach_the_server_side_translated(tmp_path: Path
     partner = {str(p.trace.flow): p.trace for p in result.paths if p.role.name == "partner"}
     assert {t.verdict for t in partner.values()} == {"allowed"}
     assert partner["udp/500"].hops[0].hop.device == "cisco/hq-edge"  # a public prefix is not translated
+
+
+def test_network_without_an_mx_reaches_the_server_side_from_an_unknown_public_address(tmp_path: Path) -> None:
+    root = demo(tmp_path)
+    edit(root, EDGE, " 10 deny   ip host 203.0.113.66 any\n", ANTI_SPOOF)
+    networks = root / "meraki/organizations/549236/networks.json"
+    body = json.loads(networks.read_text())
+    next(n for n in body if n["name"] == "Store 22")["productTypes"] = ["switch", "wireless"]
+    networks.write_text(json.dumps(body))
+    result = run_audit(root)
+    store22 = [p for p in result.paths if p.role.network_name == "Store 22"]
+    assert store22 and {p.role.kind for p in store22} == {"ssid", "ipsk", "group_policy"}  # no MX: no VLAN roles
+    # the gateway's public address is unknown, but it is public: the RFC 1918 denies never decide
+    assert {p.verdict for p in store22} == {"allowed", "blocked", "unknown"}
+    assert not any(hop.device == "cisco/hq-edge" for p in store22 for hop, _ in p.trace.blocked)
+    allowed = next(p for p in store22 if p.verdict == "allowed")
+    stages = [(r.hop.device, r.hop.stage, r.decision.value) for r in allowed.trace.hops]
+    at = stages.index(("Store 22", "gateway", "permit"))
+    assert stages[at + 1:at + 3] == [("Store 22", "gateway-nat", "translate"),
+                                     ("cisco/hq-edge", "acl-in INTERNET-IN on GigabitEthernet0/0/0", "permit")]

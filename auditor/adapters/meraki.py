@@ -625,7 +625,11 @@ class _NetworkBuilder:
             note = PassHop(f"{self.net.name}", "gateway",
                            note="no MX in this network: the gateway beyond the access points is not in the "
                                 "snapshot")
-            return [Variant("clients", [ANY_ADDR], [*hops, note])]
+            nat = self._cached(("gateway-nat",), lambda: SourceNatHop(
+                f"{self.net.name}", "gateway-nat", None, None,
+                "clients reach the internet from the gateway's public address, which is not in the snapshot: "
+                "every public address is possible"))
+            return [Variant("clients", [ANY_ADDR], [*hops, note, nat])]
         if self.vlans is None:
             return [Variant("clients", [ANY_ADDR], [*hops, GapHop(f"{self.net.name} / MX", "vlan",
                                                                   reason=self.vlans_reason)])]
