@@ -421,14 +421,8 @@ def _public_space() -> list[Interval]:
     special = [address_interval(n) for n in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
                                              "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16",
                                              "198.18.0.0/15", "224.0.0.0/3")]
-    out, start = [], ANY_V4[0]
-    for lo, hi in _merge(special):
-        if lo > start:
-            out.append((start, lo - 1))
-        start = max(start, hi + 1)
-    if start <= ANY_V4[1]:
-        out.append((start, ANY_V4[1]))
-    return [address_interval("2000::/3"), *out]
+    public = PacketSet.of(src=[address_interval("2000::/3"), ANY_V4]) - PacketSet.of(src=special)
+    return public.sources()
 
 
 PUBLIC_SOURCES: tuple[Interval, ...] = tuple(_public_space())

@@ -350,9 +350,8 @@ class CiscoDevice(Device):
     def entry_hops(self, label: str) -> list[Hop]:
         """The hops of traffic that enters this device at interface `label` (audit.yaml `enters`) and leaves
         toward a VPN server beyond it: the interface's inbound filter (ACL, or ASA security levels), then
-        the outbound filter of the interface routing picks for the server's address. Source NAT (PAT) on
-        the way out is not modelled: the packets keep their private sources, which is what filters written
-        for the inside see, and what server-side rules on client addresses would need to be told about."""
+        the outbound filter of the interface routing picks for the server's address. Both see the private
+        sources (the audit adds the NAT to the internet after them, for wholly private prefixes)."""
         cached = self._entry.get(label)
         if cached is None:
             cached = self._entry[label] = self._build_entry_hops(label)

@@ -626,7 +626,7 @@ class _NetworkBuilder:
                            note="no MX in this network: the gateway beyond the access points is not in the "
                                 "snapshot")
             nat = self._cached(("gateway-nat",), lambda: SourceNatHop(
-                f"{self.net.name}", "gateway-nat", None, None,
+                self.net.name, "gateway-nat", None, None,
                 "clients reach the internet from the gateway's public address, which is not in the snapshot: "
                 "every public address is possible"))
             return [Variant("clients", [ANY_ADDR], [*hops, note, nat])]

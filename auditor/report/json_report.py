@@ -43,12 +43,10 @@ def path_json(path: PathResult, with_hops: bool = True) -> dict[str, Any]:
         "protocol": path.protocol,
         "flow": {"ip_protocol": trace.flow.ip_protocol, "dst_port": trace.flow.dst_port},
         "verdict": trace.verdict,
-        "hops": [hop_json(h) for h in trace.hops] if with_hops else None,
+        "hops": [hop_json(h) for h in trace.hops] if with_hops else [],
         "reason": trace.reason,
         "variant": trace.variant,
     }
-    if not with_hops:
-        del out["hops"]
     if trace.variants:
         out["variants"] = [{"label": v.variant, "verdict": v.verdict, "reason": v.reason} for v in trace.variants]
     return out
@@ -104,17 +102,15 @@ def write(result: AuditResult, handle: TextIO) -> None:
 def _path_text(path: PathResult, hops: dict[int, str]) -> str:
     """json.dumps(path_json(path)), with each hop's encoding taken from `hops` (keyed by the record's id;
     records outlive the write) when another path has encoded it already."""
-    out = path_json(path, with_hops=False)
     parts = []
     for record in path.trace.hops:
         encoded = hops.get(id(record))
         if encoded is None:
             encoded = hops[id(record)] = json.dumps(hop_json(record))
         parts.append(encoded)
-    text = json.dumps(out)
-    # "hops" sits between "verdict" and "reason" in path_json: splice the encoded list in at that place
-    at = text.index(', "reason": ')
-    return f"{text[:at]}, \"hops\": [{', '.join(parts)}]{text[at:]}"
+    # The first unescaped '"hops": []' is the key's: quotes inside string values are escaped.
+    head, tail = json.dumps(path_json(path, with_hops=False)).split('"hops": []', 1)
+    return f"{head}\"hops\": [{', '.join(parts)}]{tail}"
 
 
 class _Empty:
