@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
-from auditor.packets import ALL, ANY_ADDR, EMPTY, PUBLIC_SOURCES, PacketSet
+from auditor.packets import ALL, ANY_ADDR, EMPTY, IPV4_SOURCES, PUBLIC_V4_SOURCES, V4_BASE, PacketSet
 
 
 class Action(StrEnum):
@@ -434,12 +434,22 @@ class SourceNatHop(Hop):
     _leaving: dict[tuple, PacketSet] = field(default_factory=dict, repr=False)
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        if all(box[0][0] >= V4_BASE for box in packets.boxes):  # traces carry one family: this is the rule
+            return (self._translate(packets),)
+        ipv4 = packets & IPV4_SOURCES
+        ipv6 = packets - IPV4_SOURCES
+        routed = Segment(ipv6, Decision.PERMIT, None, "IPv6 is routed, not translated: the client's own "
+                                                      "address goes on")
+        return (self._translate(ipv4), routed) if ipv4 else (routed,)
+
+    def _translate(self, packets: PacketSet) -> Segment:
+        """NAT44: what leaves depends only on the flow, so it is worked out once per flow."""
         flow = tuple(box[1:] for box in packets.boxes)
         leaving = self._leaving.get(flow)
         if leaving is None:
-            sources = self.public if self.public is not None else PUBLIC_SOURCES
-            leaving = self._leaving[flow] = packets.with_sources(sources)
-        return (Segment(packets, Decision.TRANSLATE, None, self.note, leaving),)
+            public = self.public if self.public is not None else PUBLIC_V4_SOURCES
+            leaving = self._leaving[flow] = packets.with_sources(public)
+        return Segment(packets, Decision.TRANSLATE, None, self.note, leaving)
 
     def release(self) -> None:
         self._leaving.clear()

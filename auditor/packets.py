@@ -35,6 +35,13 @@ PROTO_NAMES = {v: k for k, v in PROTO_NUMBERS.items() if k != "ipv6-icmp"}
 PORTED_PROTOCOLS = frozenset({6, 17, 132})
 
 
+def same_family(intervals: Iterable[Interval], address: Interval) -> list[Interval]:
+    """The parts of `intervals` in the address family of `address` (a packet's source and destination are
+    of one family: IPv4 clients cannot send to an IPv6 server)."""
+    lo_family, hi_family = ANY_V4 if address[0] >= V4_BASE else ANY_V6
+    return [(max(lo, lo_family), min(hi, hi_family)) for lo, hi in intervals if lo <= hi_family and hi >= lo_family]
+
+
 def network_interval(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Interval:
     base = V4_BASE if network.version == 4 else 0
     return (base + int(network.network_address), base + int(network.broadcast_address))
@@ -426,3 +433,6 @@ def _public_space() -> list[Interval]:
 
 
 PUBLIC_SOURCES: tuple[Interval, ...] = tuple(_public_space())
+PUBLIC_V4_SOURCES: tuple[Interval, ...] = tuple(iv for iv in PUBLIC_SOURCES if iv[0] >= V4_BASE)
+IPV4_SOURCES = PacketSet.of(src=[ANY_V4])
+GLOBAL_V6: Interval = address_interval("2000::/3")  # global unicast: an IPv6 prefix the snapshot does not name

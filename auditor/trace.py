@@ -17,7 +17,15 @@ from functools import lru_cache
 
 from auditor.checks import Flow
 from auditor.model import Decision, Hop, Role, Segment, SourceNatHop, Variant, VpnServer
-from auditor.packets import EMPTY, PROTO_NUMBERS, PacketSet, address_interval
+from auditor.packets import (
+    EMPTY,
+    PROTO_NUMBERS,
+    V4_BASE,
+    PacketSet,
+    address_interval,
+    format_address_interval,
+    same_family,
+)
 
 
 @dataclass(slots=True)
@@ -69,7 +77,8 @@ def flow_packets(flow: Flow, sources: list[tuple[int, int]], server: VpnServer) 
 @lru_cache(maxsize=4096)
 def _flow_packets(flow: Flow, sources: tuple[tuple[int, int], ...], address: str) -> PacketSet:
     proto = PROTO_NUMBERS[flow.ip_protocol]
-    return PacketSet.flow(sources, [address_interval(address)], proto, flow.dst_port)
+    server = address_interval(address)
+    return PacketSet.flow(same_family(sources, server), [server], proto, flow.dst_port)
 
 
 HopMemo = dict[tuple, tuple]
@@ -196,7 +205,7 @@ def _nat_before(trace: FlowTrace, hop: Hop) -> SourceNatHop | None:
     for record in trace.hops:
         if record.hop is hop:
             return nat
-        if isinstance(record.hop, SourceNatHop):
+        if isinstance(record.hop, SourceNatHop) and record.decision is Decision.TRANSLATE:  # not IPv6: routed
             nat = record.hop
     return None
 
@@ -236,6 +245,8 @@ def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
 def _trace_variant(variant: Variant, chain: _Chain, server: VpnServer, flow: Flow,
                    cache: TraceCache | None) -> FlowTrace:
     packets = flow_packets(flow, variant.addresses, server)
+    if not packets.boxes and variant.addresses:
+        return _other_family(variant, server, flow)
     if cache is None:
         return trace_chain(chain.hops, packets, flow, variant.label)
     memo = cache.setdefault("hops", {})  # type: ignore[call-overload]
@@ -247,6 +258,18 @@ def _trace_variant(variant: Variant, chain: _Chain, server: VpnServer, flow: Flo
         found = trace_chain(chain.hops, packets, flow, variant.label, memo)
         cache[key] = found
     return found
+
+
+def _other_family(variant: Variant, server: VpnServer, flow: Flow) -> FlowTrace:
+    """The role's known addresses are all of the other family than the server's: no packet to trace."""
+    family = "IPv4" if address_interval(server.address)[0] >= V4_BASE else "IPv6"
+    known = ", ".join(format_address_interval(iv) for iv in variant.addresses[:4])
+    why = ("IPv6 is disabled on its VLAN or its prefix is not in the snapshot (appliance/vlans.json `ipv6`), or "
+           "its SSID gives clients IPv4 only (NAT mode)") if family == "IPv6" else \
+        "as the snapshot stands its clients cannot reach the server over IPv4"
+    reason = (f"{flow}: {server.name} is at an {family} address ({server.address}) and the role has no {family} "
+              f"address in the snapshot (only {known}): {why}.")
+    return FlowTrace(flow, variant.label, "unknown", (), EMPTY, [], [], reason)
 
 
 def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop],

@@ -41,7 +41,16 @@ from auditor.model import (
     Variant,
     rule_key,
 )
-from auditor.packets import ALL, ANY_ADDR, PacketSet, address_interval, format_address_interval, network_interval
+from auditor.packets import (
+    ALL,
+    ANY_ADDR,
+    GLOBAL_V6,
+    V4_BASE,
+    PacketSet,
+    address_interval,
+    format_address_interval,
+    network_interval,
+)
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
 
 IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
@@ -97,6 +106,14 @@ class _Vlan:
     name: str
     subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None
     group_policy_id: str | None
+    ipv6: list[tuple[int, int]] = field(default_factory=list)  # the VLAN's IPv6 prefixes ([]: IPv6 off)
+
+    def addresses(self, with_ipv6: bool = True) -> list[tuple[int, int]]:
+        """Its clients' source addresses; any address when the VLAN names no subnet. `with_ipv6` False for
+        clients an AP in NAT mode addresses (IPv4 only)."""
+        if self.subnet is None:
+            return [ANY_ADDR]
+        return [network_interval(self.subnet), *(self.ipv6 if with_ipv6 else ())]
 
 
 class MerakiAdapter:
@@ -205,7 +222,8 @@ class _NetworkBuilder:
                     return None, self._gap(vlans_rel)
                 return None, self._gap(single_rel)
             _expect(single, dict, single_rel, "an object")
-            return [_Vlan(0, "Single LAN", _subnet(single.get("subnet"), single_rel), None)], ""
+            return [_Vlan(0, "Single LAN", _subnet(single.get("subnet"), single_rel), None,
+                          _ipv6_prefixes(single, single_rel))], ""
         if vlans is None:
             return None, self._gap(vlans_rel)
         out = []
@@ -218,7 +236,8 @@ class _NetworkBuilder:
             gp = raw.get("groupPolicyId")
             out.append(_Vlan(vlan_id, str(raw.get("name") or f"VLAN {vlan_id}"),
                              _subnet(raw.get("subnet") or raw.get("cidr"), vlans_rel),
-                             str(gp) if gp not in (None, "") else None))
+                             str(gp) if gp not in (None, "") else None,
+                             _ipv6_prefixes(raw, f"{vlans_rel}[{i}]")))
         return out, ""
 
     def _load_policies(self) -> tuple[dict[str, dict[str, Any]] | None, str]:
@@ -589,7 +608,7 @@ class _NetworkBuilder:
         for vlan in self.vlans:
             role = Role("vlan", vlan.name, self.net.id, self.net.name,
                         group_policy=vlan.group_policy_id)
-            addresses = [network_interval(vlan.subnet)] if vlan.subnet else [ANY_ADDR]
+            addresses = vlan.addresses()
             hops = self._mx_hops(vlan)
             if vlan.subnet is None:
                 hops = [GapHop(f"{self.net.name} / MX", "vlan", reason=f"VLAN {vlan.id} has no subnet"), *hops]
@@ -655,13 +674,13 @@ class _NetworkBuilder:
                 gap = GapHop(f"{self.net.name} / MX", "vlan",
                              reason=f"{how} {vlan_id} is not a VLAN of this network's MX")
                 return [Variant(f"VLAN {vlan_id}", [ANY_ADDR], [*hops, gap])]
-            addresses = [network_interval(vlan.subnet)] if vlan.subnet else [ANY_ADDR]
-            return [Variant(f"VLAN {vlan.id} ({how})", addresses, [*hops, *self._mx_hops(vlan)])]
+            return [Variant(f"VLAN {vlan.id} ({how})", vlan.addresses(), [*hops, *self._mx_hops(vlan)])]
         # NAT mode (the MX sees the AP's own address) or untagged bridging: the VLAN is the AP's, which the
         # snapshot does not name. Every VLAN is a possibility.
         why = "NAT mode: the MX sees the AP's address" if mode == "nat mode" else "untagged: the AP's VLAN"
         role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
-        return [Variant(sys.intern(f"VLAN {v.id} ({why})"), [network_interval(v.subnet)] if v.subnet else [ANY_ADDR],
+        # An AP in NAT mode gives its clients IPv4 only; untagged bridged clients get the VLAN's IPv6 too.
+        return [Variant(sys.intern(f"VLAN {v.id} ({why})"), v.addresses(with_ipv6=mode != "nat mode"),
                         [*hops, *self._mx_hops(v)]) for v in self.vlans]
 
 
@@ -692,6 +711,27 @@ def _relabel(rule: Rule, text_prefix: str) -> Rule:
                 rule.certain, rule.reason, rule.synthetic)
 
 
+def _ipv6_prefixes(raw: dict[str, Any], where: str) -> list[tuple[int, int]]:
+    """A VLAN's IPv6 prefixes (`ipv6.prefixAssignments`, routed by the MX, never translated): a static one as
+    written, one delegated by the ISP (no `staticPrefix`) as some global prefix the snapshot does not name.
+    [] when IPv6 is off or the field absent (a snapshot from before it existed)."""
+    ipv6 = _optional(raw, "ipv6", dict, where)
+    if ipv6.get("enabled") is not True:
+        return []
+    out = []
+    for j, assignment in enumerate(_optional(ipv6, "prefixAssignments", list, f"{where}.ipv6")):
+        at = f"{where}.ipv6.prefixAssignments[{j}]"
+        prefix = _expect(assignment, dict, at, "a prefix assignment object").get("staticPrefix")
+        if prefix in (None, ""):
+            out.append(GLOBAL_V6)
+            continue
+        subnet = _subnet(prefix, at)
+        if subnet is None or subnet.version != 6:
+            raise SnapshotError(at, f"staticPrefix '{prefix}' is not an IPv6 prefix")
+        out.append(network_interval(subnet))
+    return out
+
+
 def _subnet(value: Any, rel: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     if value in (None, ""):
         return None
@@ -719,7 +759,9 @@ def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] |
             if str(uplink.get("status", "")).lower() not in UPLINK_CARRIES or public in (None, ""):
                 continue
             try:
-                out.setdefault(str(item.get("networkId")), []).append(address_interval(str(public)))
+                address = address_interval(str(public))
             except ValueError:
                 raise SnapshotError(f"{where}.uplinks[{j}]", f"bad publicIp '{public}'") from None
+            if address[0] >= V4_BASE:  # the MX translates IPv4 only (NAT44); IPv6 is routed
+                out.setdefault(str(item.get("networkId")), []).append(address)
     return out
