@@ -72,7 +72,7 @@ PUBLIC = PacketSet.of(src=PUBLIC_SOURCES)
 def _internet_nat(source: str, enters: str | None) -> Hop:
     """Private prefixes cross the internet only translated (the site's NAT), so the server's side sees an
     address the snapshot does not have: every public address is possible. (An IOS outbound ACL on the
-    entry device would see the translated address too; it is evaluated on the private one.)"""
+    entry device sees the translated address too: the device's entry hops read it both ways.)"""
     where = enters.rpartition(":")[0] if enters else f"audit.yaml source '{source}'"
     return SourceNatHop(where, "nat to the internet", Origin("audit.yaml"), None,
                         f"private sources reach the internet only translated; the address source '{source}' "

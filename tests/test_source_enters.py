@@ -139,6 +139,28 @@ def test_wan_outbound_acl_denying_nat_t_blocks_there(tmp_path: Path) -> None:
     assert branch["udp/500"].verdict == "allowed" and branch["tcp/443"].verdict == "allowed"
 
 
+
+@pytest.mark.parametrize("wan_out", [
+    # egress filtering that permits only the router's own (PAT) address, and an anti-leak deny of RFC 1918
+    " 10 permit udp host 203.0.113.34 any\n 20 permit tcp host 203.0.113.34 any\n 30 deny ip any any",
+    " 10 deny ip 192.168.0.0 0.0.255.255 any\n 20 permit ip any any",
+])
+def test_outbound_acl_after_inside_nat_is_not_decided_on_the_private_source(tmp_path: Path, wan_out: str) -> None:
+    # IOS applies inside NAT before the outbound access-list: both lists pass the translated traffic, and
+    # reading them with 192.168.10.x would block it. NAT rules are not modelled, so: unknown, saying why.
+    snap = write_snapshot(tmp_path, {"br-edge-02": branch_router(wan_out=wan_out)},
+                          "  - {name: branch-lan, prefixes: [192.168.10.0/24], "
+                          "enters: 'cisco/br-edge-02:GigabitEthernet0/1'}\n")
+    branch = traces(run_audit(snap), "branch-lan")
+    assert {flow: t.verdict for flow, t in branch.items()} == {"udp/500": "unknown", "udp/4500": "unknown",
+                                                                "tcp/443": "unknown"}
+    hop, seg = branch["udp/500"].unknown[0]
+    assert hop.stage == "acl-out (interface toward the server)"
+    assert seg.reason.startswith("GigabitEthernet0/1 is `ip nat inside` and GigabitEthernet0/0 `ip nat outside`: "
+                                 "IOS translates the source before the outbound access-list")
+    assert "with the real source the list would deny by rule" in seg.reason
+    assert "with a translated one permit by rule" in seg.reason
+
 ASA = """: Saved
 ASA Version 9.12(4)
 !

@@ -54,8 +54,10 @@ from auditor.packets import (
     ANY_V4,
     ANY_V6,
     EMPTY,
+    IPV4_SOURCES,
     PORTED_PROTOCOLS,
     PROTO_NAMES,
+    PUBLIC_V4_SOURCES,
     Interval,
     PacketSet,
     address_interval,
@@ -351,7 +353,8 @@ class CiscoDevice(Device):
         """The hops of traffic that enters this device at interface `label` (audit.yaml `enters`) and leaves
         toward a VPN server beyond it: the interface's inbound filter (ACL, or ASA security levels), then
         the outbound filter of the interface routing picks for the server's address. Both see the private
-        sources (the audit adds the NAT to the internet after them, for wholly private prefixes)."""
+        sources (the audit adds the NAT to the internet after them, for wholly private prefixes), except an
+        IOS outbound list behind `ip nat inside`, which sees the translated one (`NatBeforeFilterHop`)."""
         cached = self._entry.get(label)
         if cached is None:
             cached = self._entry[label] = self._build_entry_hops(label)
@@ -374,8 +377,16 @@ class CiscoDevice(Device):
                            reason=f"{iface.name} of {self.name} has no nameif, so the ASA passes no traffic "
                                   "through it: audit.yaml `enters` names the wrong interface, or the snapshot "
                                   "is stale")]
-        hops = [self.ingress_hop(iface), self._egress_hop(iface)]
-        return [hop for hop in hops if hop is not None]
+        egress = self._egress_hop(iface)
+        if egress is not None and self.platform == "ios" and iface.nat == "inside":
+            # IOS translates inside -> outside before the outbound access-list, which then sees the mapped
+            # source; dynamic NAT rules are not modelled, so the list is read with both sources.
+            outside = ", ".join(i.label for i in self.config.interfaces if i.nat == "outside")
+            egress = NatBeforeFilterHop(egress.device, egress.stage, egress.origin, inner=egress, why=(
+                f"{iface.label} is `ip nat inside`{f' and {outside} `ip nat outside`' if outside else ''}: IOS "
+                "translates the source before the outbound access-list, so the list sees the translated address, "
+                f"and {self.name}'s dynamic NAT rules are not modelled"))
+        return [hop for hop in (self.ingress_hop(iface), egress) if hop is not None]
 
     def entry_interface(self, label: str) -> tuple[Interface | None, str]:
         """The interface a person means by `label`: its name or ASA nameif, in any case, or an IOS
@@ -851,6 +862,47 @@ class EgressHop(Hop):
         if remaining:
             out.append(Segment(remaining, Decision.UNKNOWN, None, self.missing))
         return tuple(out)
+
+
+@dataclass(eq=False)
+class NatBeforeFilterHop(Hop):
+    """A filter that may see the source after a translation this tool does not model (IOS: inside NAT
+    before the outbound access-list). The filter decides where it decides alike for the real source and
+    for any public address it may be translated to; where the two differ, the packets are unknown."""
+
+    inner: Hop | None = None
+    why: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        assert self.inner is not None
+        direct = self.inner.apply(packets)
+        ipv4 = packets & IPV4_SOURCES  # NAT44 only: IPv6 is routed
+        if not ipv4:
+            return direct
+        translated = self.inner.apply(ipv4.with_sources(PUBLIC_V4_SOURCES))
+        seen = {seg.decision for seg in translated}
+        if len(seen) == 1 and all(seg.decision in seen for seg in direct if seg.packets.intersects(ipv4)):
+            return direct
+        first = next(seg for seg in direct if seg.packets.intersects(ipv4))
+        other = next((seg for seg in translated if seg.decision is not first.decision), translated[0])
+        reason = (f"{self.why}; with the real source the list would {_deciding(first)}, with a translated one "
+                  f"{_deciding(other)}")
+        out = [Segment(ipv4, Decision.UNKNOWN, other.rule or first.rule, reason)]
+        out += [Segment(part, seg.decision, seg.rule, seg.reason, seg.output) for seg in direct
+                if (part := seg.packets - IPV4_SOURCES)]
+        return tuple(out)
+
+    def release(self) -> None:
+        if self.inner is not None:
+            self.inner.release()
+
+
+def _deciding(seg: Segment) -> str:
+    rule = seg.rule
+    action = "leave it undecided" if seg.decision is Decision.UNKNOWN else seg.decision.value
+    if rule is None:
+        return action
+    return f"{action} by {'its default rule' if rule.synthetic else f'rule {rule.position}'} ({rule.text})"
 
 
 # --------------------------------------------------------------------------------------------------------
