@@ -14,8 +14,20 @@ from auditor.adapters import iter_networks, load_devices
 from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.graph import build_graph, devices_in_front, server_side_hops
-from auditor.model import DataGap, GapHop, Hop, Model, Origin, Role, RuleList, SourceNatHop, Variant, VpnServer
-from auditor.packets import ANY_ADDR, PUBLIC_SOURCES, PacketSet, address_interval
+from auditor.model import (
+    PUBLIC,
+    DataGap,
+    GapHop,
+    Hop,
+    Model,
+    Origin,
+    Role,
+    RuleList,
+    SourceNatHop,
+    Variant,
+    VpnServer,
+)
+from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, PathResult, flow_packets, role_chains, trace_role
 
@@ -66,17 +78,14 @@ def add_sources(model: Model, config: AuditConfig) -> None:
         model.extra_roles.append(role)
 
 
-PUBLIC = PacketSet.of(src=PUBLIC_SOURCES)
-
-
 def _internet_nat(source: str, enters: str | None) -> Hop:
     """Private prefixes cross the internet only translated (the site's NAT), so the server's side sees an
-    address the snapshot does not have: every public address is possible. (An IOS outbound ACL on the
-    entry device sees the translated address too: the device's entry hops read it both ways.)"""
+    address the snapshot does not have: every public address is possible. What the entry device itself
+    translated to a public address (IOS inside source NAT) passes unchanged."""
     where = enters.rpartition(":")[0] if enters else f"audit.yaml source '{source}'"
     return SourceNatHop(where, "nat to the internet", Origin("audit.yaml"), None,
                         f"private sources reach the internet only translated; the address source '{source}' "
-                        "gets there is not in the snapshot: every public address is possible")
+                        "gets there is not in the snapshot: every public address is possible", private_only=True)
 
 
 def _entry_hops(model: Model, source: str, enters: str) -> tuple[list[Hop], bool]:

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
-from auditor.packets import ALL, ANY_ADDR, EMPTY, IPV4_SOURCES, PUBLIC_V4_SOURCES, V4_BASE, PacketSet
+from auditor.packets import (
+    ALL,
+    ANY_ADDR,
+    EMPTY,
+    IPV4_SOURCES,
+    PUBLIC_SOURCES,
+    PUBLIC_V4_SOURCES,
+    V4_BASE,
+    PacketSet,
+)
 
 
 class Action(StrEnum):
@@ -420,6 +429,9 @@ class PassHop(Hop):
         return (Segment(packets, Decision.PERMIT, None, self.note),)
 
 
+PUBLIC = PacketSet.of(src=PUBLIC_SOURCES)
+
+
 @dataclass(eq=False)
 class SourceNatHop(Hop):
     """Source NAT toward the internet (an MX's uplink): beyond it, what the server's side sees is the public
@@ -429,11 +441,21 @@ class SourceNatHop(Hop):
 
     public: list[tuple[int, int]] | None = None
     note: str = ""
+    private_only: bool = False  # a NAT somewhere on the way to the internet: public sources pass as they are
     # What leaves depends only on the flow, not on which of the network's roles sent it: one set per flow,
     # shared by every role's trace (and the server side then meets the same input for all of them).
     _leaving: dict[tuple, PacketSet] = field(default_factory=dict, repr=False)
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        if self.private_only:
+            public = packets & PUBLIC
+            if public:
+                kept = Segment(public, Decision.PERMIT, None, "already a public address: not translated again")
+                rest = packets - PUBLIC
+                return (kept, *self._apply(rest)) if rest else (kept,)
+        return self._apply(packets)
+
+    def _apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         if all(box[0][0] >= V4_BASE for box in packets.boxes):  # traces carry one family: this is the rule
             return (self._translate(packets),)
         ipv4 = packets & IPV4_SOURCES

@@ -103,11 +103,14 @@ def test_lan_acl_permitting_allows_with_the_entry_hops_in_the_trace_and_json(tmp
     result = run_audit(snap)
     ike = traces(result, "branch-lan")["udp/500"]
     assert ike.verdict == "allowed" and ike.reason == "udp/500 passes every hop."
-    lan, wan, nat = ike.hops
+    lan, nat, wan, internet = ike.hops
     assert (lan.hop.stage, lan.decision) == ("acl-in LAN-IN on GigabitEthernet0/1", Decision.PERMIT)
-    # private sources reach the internet translated, to an address the snapshot does not have
-    assert (nat.hop.device, nat.hop.stage, nat.decision) == ("cisco/br-edge-02", "nat to the internet",
-                                                             Decision.TRANSLATE)
+    # IOS translates (ip nat inside source list NAT-LIST interface Gi0/0 overload) before the outbound list
+    assert (nat.hop.stage, nat.decision) == ("nat inside GigabitEthernet0/1", Decision.TRANSLATE)
+    assert nat.segments[0].reason == f"translated by line {line_of(config, 'ip nat inside source')} to 203.0.113.34"
+    assert ike.allowed.describe_sources() == "203.0.113.34"
+    # ... so the source is public already, and the NAT on the way to the internet leaves it as it is
+    assert (internet.hop.stage, internet.decision) == ("nat to the internet", Decision.PERMIT)
     assert lan.segments[0].rule is not None and lan.segments[0].rule.text.startswith("10 permit udp")
     assert (wan.hop.stage, wan.decision) == ("acl-out (interface toward the server)", Decision.PERMIT)
     assert wan.segments[0].rule is not None and wan.segments[0].rule.text == "10 permit ip any any"
@@ -118,8 +121,9 @@ def test_lan_acl_permitting_allows_with_the_entry_hops_in_the_trace_and_json(tmp
     assert path["role"] == {"kind": "source", "name": "branch-lan", "ssid": None} and path["network"] is None
     assert [(h["device"], h["stage"], h["decision"]) for h in path["hops"]] == [
         ("cisco/br-edge-02", "acl-in LAN-IN on GigabitEthernet0/1", "permit"),
+        ("cisco/br-edge-02", "nat inside GigabitEthernet0/1", "translate"),
         ("cisco/br-edge-02", "acl-out (interface toward the server)", "permit"),
-        ("cisco/br-edge-02", "nat to the internet", "translate")]
+        ("cisco/br-edge-02", "nat to the internet", "permit")]
     assert path["hops"][0]["rule"]["source"] == f"cisco/br-edge-02.cfg:{line_of(config, '10 permit udp')}"
 
 
@@ -140,26 +144,88 @@ def test_wan_outbound_acl_denying_nat_t_blocks_there(tmp_path: Path) -> None:
 
 
 
-@pytest.mark.parametrize("wan_out", [
-    # egress filtering that permits only the router's own (PAT) address, and an anti-leak deny of RFC 1918
-    " 10 permit udp host 203.0.113.34 any\n 20 permit tcp host 203.0.113.34 any\n 30 deny ip any any",
-    " 10 deny ip 192.168.0.0 0.0.255.255 any\n 20 permit ip any any",
+EGRESS_PAT_ONLY = " 10 permit udp host 203.0.113.34 any\n 20 permit tcp host 203.0.113.34 any\n 30 deny ip any any"
+ANTI_LEAK = " 10 deny ip 192.168.0.0 0.0.255.255 any\n 20 permit ip any any"
+
+
+def branch_source(tmp_path: Path, config: str) -> dict[str, FlowTrace]:
+    snap = write_snapshot(tmp_path, {"br-edge-02": config}, "  - {name: branch-lan, prefixes: [192.168.10.0/24], "
+                                                           "enters: 'cisco/br-edge-02:GigabitEthernet0/1'}\n")
+    return traces(run_audit(snap), "branch-lan")
+
+
+def verdicts_of(branch: dict[str, FlowTrace]) -> dict[str, str]:
+    return {flow: t.verdict for flow, t in branch.items()}
+
+
+@pytest.mark.parametrize("wan_out", [EGRESS_PAT_ONLY, ANTI_LEAK])
+def test_outbound_acl_sees_the_source_inside_nat_translated_it_to(tmp_path: Path, wan_out: str) -> None:
+    # Egress filtering that permits only the router's own (PAT) address, and an anti-leak deny of RFC 1918:
+    # IOS applies inside NAT before the outbound list, so both pass the branch's traffic.
+    branch = branch_source(tmp_path, branch_router(wan_out=wan_out))
+    assert verdicts_of(branch) == {"udp/500": "allowed", "udp/4500": "allowed", "tcp/443": "allowed"}
+
+
+def test_sources_the_nat_list_does_not_match_leave_untranslated(tmp_path: Path) -> None:
+    config = branch_router(wan_out=ANTI_LEAK).replace(" permit 192.168.10.0 0.0.0.255",
+                                                      " permit 192.168.99.0 0.0.0.255")
+    branch = branch_source(tmp_path, config)
+    assert verdicts_of(branch) == {"udp/500": "blocked", "udp/4500": "blocked", "tcp/443": "blocked"}
+    nat = branch["udp/500"].hops[1]
+    assert nat.decision is Decision.PERMIT
+    assert nat.segments[0].reason == "no `ip nat inside source` line matches: leaves with its own address"
+    assert "by rule 10 (10 deny ip 192.168.0.0 0.0.255.255 any)" in branch["udp/500"].reason
+
+
+def test_static_nat_of_one_host_comes_before_the_overload(tmp_path: Path) -> None:
+    config = branch_router(wan_out=EGRESS_PAT_ONLY).replace(
+        "ip nat inside source list", "ip nat inside source static 192.168.10.5 203.0.113.35\nip nat inside source list")
+    branch = branch_source(tmp_path, config)
+    assert verdicts_of(branch) == {"udp/500": "partial", "udp/4500": "partial", "tcp/443": "partial"}
+    assert branch["udp/500"].reason == (
+        "udp/500 is blocked for the translated address (cisco/br-edge-02, nat inside GigabitEthernet0/1) "
+        "203.0.113.35 at cisco/br-edge-02 (acl-out (interface toward the server)) by rule 30 (30 deny ip any any); "
+        "allowed for 203.0.113.34.")
+
+
+def test_pool_nat_translates_to_the_pool(tmp_path: Path) -> None:
+    config = branch_router(wan_out=" 10 permit ip 198.18.0.0 0.0.0.255 any\n 20 deny ip any any").replace(
+        "ip nat inside source list NAT-LIST interface GigabitEthernet0/0 overload",
+        "ip nat pool BRANCH 198.18.0.10 198.18.0.11 netmask 255.255.255.0\n"
+        "ip nat inside source list NAT-LIST pool BRANCH overload")
+    branch = branch_source(tmp_path, config)
+    assert verdicts_of(branch)["udp/500"] == "allowed"
+    assert branch["udp/500"].hops[1].segments[0].reason.endswith("to 198.18.0.10/31")
+    # 198.18.0.0/15 is benchmarking space, not public: the way to the internet translates it again
+    assert branch["udp/500"].hops[3].decision is Decision.TRANSLATE
+
+
+@pytest.mark.parametrize(("nat_line", "reason"), [
+    ("ip nat inside source route-map BRANCH-RM interface GigabitEthernet0/0 overload",
+     "route-map dynamic NAT is not modelled"),
+    ("ip nat inside source list NO-SUCH-LIST interface GigabitEthernet0/0 overload",
+     "access-list NO-SUCH-LIST is not defined"),
 ])
-def test_outbound_acl_after_inside_nat_is_not_decided_on_the_private_source(tmp_path: Path, wan_out: str) -> None:
-    # IOS applies inside NAT before the outbound access-list: both lists pass the translated traffic, and
-    # reading them with 192.168.10.x would block it. NAT rules are not modelled, so: unknown, saying why.
-    snap = write_snapshot(tmp_path, {"br-edge-02": branch_router(wan_out=wan_out)},
-                          "  - {name: branch-lan, prefixes: [192.168.10.0/24], "
-                          "enters: 'cisco/br-edge-02:GigabitEthernet0/1'}\n")
-    branch = traces(run_audit(snap), "branch-lan")
-    assert {flow: t.verdict for flow, t in branch.items()} == {"udp/500": "unknown", "udp/4500": "unknown",
-                                                                "tcp/443": "unknown"}
+def test_nat_that_cannot_be_read_is_unknown_not_untranslated(tmp_path: Path, nat_line: str, reason: str) -> None:
+    config = branch_router(wan_out=EGRESS_PAT_ONLY).replace(
+        "ip nat inside source list NAT-LIST interface GigabitEthernet0/0 overload", nat_line)
+    branch = branch_source(tmp_path, config)
+    assert set(verdicts_of(branch).values()) == {"unknown"}
     hop, seg = branch["udp/500"].unknown[0]
-    assert hop.stage == "acl-out (interface toward the server)"
-    assert seg.reason.startswith("GigabitEthernet0/1 is `ip nat inside` and GigabitEthernet0/0 `ip nat outside`: "
-                                 "IOS translates the source before the outbound access-list")
-    assert "with the real source the list would deny by rule" in seg.reason
-    assert "with a translated one permit by rule" in seg.reason
+    assert hop.stage == "nat inside GigabitEthernet0/1" and reason in seg.reason
+
+
+def test_nat_to_a_dhcp_address_is_some_public_address(tmp_path: Path) -> None:
+    config = branch_router(wan_out=EGRESS_PAT_ONLY).replace(
+        " ip address 203.0.113.34 255.255.255.252", " ip address dhcp").replace(
+        "ip route 0.0.0.0 0.0.0.0 203.0.113.33", "ip route 0.0.0.0 0.0.0.0 GigabitEthernet0/0")
+    branch = branch_source(tmp_path, config)
+    assert verdicts_of(branch) == {"udp/500": "partial", "udp/4500": "partial", "tcp/443": "partial"}
+    assert branch["udp/500"].hops[1].segments[0].reason == (
+        f"translated by line {line_of(config, 'ip nat inside source')} to GigabitEthernet0/0's address, which is "
+        "dhcp: not in the snapshot")
+    assert "if the public address it is translated to (cisco/br-edge-02, nat inside GigabitEthernet0/1)" in \
+        branch["udp/500"].reason
 
 ASA = """: Saved
 ASA Version 9.12(4)

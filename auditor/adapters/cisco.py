@@ -17,6 +17,7 @@ line, never allowed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from auditor.adapters.cisco_asa import AsaParser
@@ -25,6 +26,7 @@ from auditor.adapters.cisco_common import (
     Interface,
     Line,
     NatEntry,
+    SourceNat,
     line_tree,
     merge_intervals,
     subtract_intervals,
@@ -44,6 +46,7 @@ from auditor.model import (
     Rule,
     RuleList,
     Segment,
+    SourceNatHop,
     VpnServer,
 )
 from auditor.packets import (
@@ -377,16 +380,64 @@ class CiscoDevice(Device):
                            reason=f"{iface.name} of {self.name} has no nameif, so the ASA passes no traffic "
                                   "through it: audit.yaml `enters` names the wrong interface, or the snapshot "
                                   "is stale")]
-        egress = self._egress_hop(iface)
-        if egress is not None and self.platform == "ios" and iface.nat == "inside":
-            # IOS translates inside -> outside before the outbound access-list, which then sees the mapped
-            # source; dynamic NAT rules are not modelled, so the list is read with both sources.
-            outside = ", ".join(i.label for i in self.config.interfaces if i.nat == "outside")
-            egress = NatBeforeFilterHop(egress.device, egress.stage, egress.origin, inner=egress, why=(
-                f"{iface.label} is `ip nat inside`{f' and {outside} `ip nat outside`' if outside else ''}: IOS "
-                "translates the source before the outbound access-list, so the list sees the translated address, "
-                f"and {self.name}'s dynamic NAT rules are not modelled"))
-        return [hop for hop in (self.ingress_hop(iface), egress) if hop is not None]
+        # IOS translates inside -> outside after routing and before the outbound access-list, which then sees
+        # the translated source.
+        nat = self._inside_nat(iface) if self.platform == "ios" else None
+        return [hop for hop in (self.ingress_hop(iface), nat, self._egress_hop(iface)) if hop is not None]
+
+    def _inside_nat(self, inside: Interface) -> Hop | None:
+        """IOS inside source NAT for traffic entering `inside`: static entries first (they translate the real
+        address's outbound traffic too), then the dynamic `ip nat inside source list` lines in configuration
+        order. None without `ip nat inside` there, or with no `ip nat outside` interface to translate toward."""
+        cfg = self.config
+        if inside.nat != "inside" or not any(i.nat == "outside" for i in cfg.interfaces):
+            return None
+        steps = [self._static_step(entry) for entry in cfg.nat] + [self._dynamic_step(e) for e in cfg.source_nat]
+        known = None if any(step.to is None for step in steps) else [iv for step in steps for iv in step.to or ()]
+        return InsideNatHop(self.name, f"nat inside {inside.label}", Origin(cfg.path, None, inside.line), known,
+                            steps=steps)
+
+    def _nat_line(self, text: str, line: int) -> Rule:
+        return Rule(line, Action.PERMIT, ALL, text, origin=Origin(self.config.path, None, line))
+
+    def _static_step(self, entry: NatEntry) -> _NatStep:
+        rule = self._nat_line(entry.text, entry.line)
+        if entry.unknown or entry.conditional or not entry.real:
+            return _NatStep(rule, None, ALL, None, entry.unknown or entry.conditional or
+                            f"{self.config.path} line {entry.line}: not understood")
+        match = PacketSet.of(src=entry.real)
+        if entry.proto is not None:  # a port forward translates replies from that port only
+            match = PacketSet.of(src=entry.real, proto=list(entry.proto), sport=entry.real_ports or [ANY_PORT])
+        to, unknown_to = entry.mapped, ""
+        if entry.mapped_interface:
+            to, unknown_to = self._own_address(entry.mapped_interface)
+        return _NatStep(rule, None, match, to or None, "", unknown_to)
+
+    def _dynamic_step(self, entry: SourceNat) -> _NatStep:
+        cfg = self.config
+        rule = self._nat_line(entry.text, entry.line)
+        acl = self.acl(entry.acl) if entry.acl else None
+        if entry.unknown or acl is None:
+            why = entry.unknown or f"{cfg.path} line {entry.line}: access-list {entry.acl} is not defined"
+            return _NatStep(rule, None, ALL, None, why)
+        if entry.pool:
+            pool = cfg.nat_pools.get(entry.pool)
+            if pool is None:
+                return _NatStep(rule, acl, None, None, f"{cfg.path} line {entry.line}: NAT pool {entry.pool} is "
+                                                       "not defined or not understood")
+            return _NatStep(rule, acl, None, pool[0], "")
+        to, unknown_to = self._own_address(entry.interface)
+        return _NatStep(rule, acl, None, to or None, "", unknown_to)
+
+    def _own_address(self, label: str) -> tuple[list[Interval], str]:
+        """An interface's IPv4 address for translation, or [] and what to say when the snapshot lacks it."""
+        iface = self.config.interface(label)
+        if iface is None:
+            return [], f"the address of {label}, which is not in {self.config.path}"
+        own = [iv for iv in iface.addresses if iv[0] >= ANY_V4[0]][:1]
+        if iface.dynamic or not own:
+            return [], f"{iface.label}'s address, which is {iface.dynamic or 'not configured'}: not in the snapshot"
+        return own, ""
 
     def entry_interface(self, label: str) -> tuple[Interface | None, str]:
         """The interface a person means by `label`: its name or ASA nameif, in any case, or an IOS
@@ -864,45 +915,76 @@ class EgressHop(Hop):
         return tuple(out)
 
 
-@dataclass(eq=False)
-class NatBeforeFilterHop(Hop):
-    """A filter that may see the source after a translation this tool does not model (IOS: inside NAT
-    before the outbound access-list). The filter decides where it decides alike for the real source and
-    for any public address it may be translated to; where the two differ, the packets are unknown."""
+@dataclass(slots=True)
+class _NatStep:
+    """One translation an IOS device may apply to outbound traffic: the packets `acl` permits (or, with no
+    acl, those in `match`) leave from `to`. `to` None: translated to an address the snapshot does not
+    have (`unknown_to` says which); `why` set: whether or how it translates cannot be told."""
 
-    inner: Hop | None = None
-    why: str = ""
+    rule: Rule
+    acl: RuleList | None
+    match: PacketSet | None  # with no acl: the packets the step translates
+    to: list[Interval] | None
+    why: str
+    unknown_to: str = ""
+
+
+@dataclass(eq=False)
+class InsideNatHop(SourceNatHop):
+    """IOS inside source NAT, as configured (`CiscoDevice._inside_nat`): each step takes what earlier ones
+    left; what no step matches leaves untranslated. IPv6 is routed."""
+
+    steps: list[_NatStep] = field(default_factory=list)
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
-        assert self.inner is not None
-        direct = self.inner.apply(packets)
-        ipv4 = packets & IPV4_SOURCES  # NAT44 only: IPv6 is routed
-        if not ipv4:
-            return direct
-        translated = self.inner.apply(ipv4.with_sources(PUBLIC_V4_SOURCES))
-        seen = {seg.decision for seg in translated}
-        if len(seen) == 1 and all(seg.decision in seen for seg in direct if seg.packets.intersects(ipv4)):
-            return direct
-        first = next(seg for seg in direct if seg.packets.intersects(ipv4))
-        other = next((seg for seg in translated if seg.decision is not first.decision), translated[0])
-        reason = (f"{self.why}; with the real source the list would {_deciding(first)}, with a translated one "
-                  f"{_deciding(other)}")
-        out = [Segment(ipv4, Decision.UNKNOWN, other.rule or first.rule, reason)]
-        out += [Segment(part, seg.decision, seg.rule, seg.reason, seg.output) for seg in direct
-                if (part := seg.packets - IPV4_SOURCES)]
+        out: list[Segment] = []
+        remaining = packets & IPV4_SOURCES
+        for step in self.steps:
+            if not remaining:
+                break
+            if step.acl is not None:
+                segments = step.acl.evaluate(remaining)
+                matched = _union(seg.packets for seg in segments if seg.decision is Decision.PERMIT)
+                for seg in segments:
+                    if seg.decision is Decision.UNKNOWN:
+                        out.append(_unknown_nat(seg.packets, step.rule,
+                                                f"whether line {step.rule.position} ({step.rule.text}) "
+                                                f"translates these packets is unknown: {seg.reason}"))
+                        remaining = remaining - seg.packets
+            else:
+                matched = remaining & (step.match or ALL)
+            if not matched:
+                continue
+            remaining = remaining - matched
+            if step.why:
+                out.append(_unknown_nat(matched, step.rule, step.why))
+            elif step.to is None:
+                out.append(Segment(matched, Decision.TRANSLATE, step.rule,
+                                   f"translated by line {step.rule.position} to {step.unknown_to}",
+                                   matched.with_sources(PUBLIC_V4_SOURCES)))
+            else:
+                to = ", ".join(format_address_interval(iv) for iv in step.to)
+                out.append(Segment(matched, Decision.TRANSLATE, step.rule,
+                                   f"translated by line {step.rule.position} to {to}", matched.with_sources(step.to)))
+        if remaining:
+            out.append(Segment(remaining, Decision.PERMIT, None, "no `ip nat inside source` line matches: leaves "
+                                                                 "with its own address"))
+        ipv6 = packets - IPV4_SOURCES
+        if ipv6:
+            out.append(Segment(ipv6, Decision.PERMIT, None, "IPv6 is routed, not translated"))
         return tuple(out)
 
-    def release(self) -> None:
-        if self.inner is not None:
-            self.inner.release()
+
+def _unknown_nat(packets: PacketSet, rule: Rule, why: str) -> Segment:
+    """Packets a NAT line may or may not translate: they go on as they are or from some public address."""
+    return Segment(packets, Decision.UNKNOWN, rule, why, packets | packets.with_sources(PUBLIC_V4_SOURCES))
 
 
-def _deciding(seg: Segment) -> str:
-    rule = seg.rule
-    action = "leave it undecided" if seg.decision is Decision.UNKNOWN else seg.decision.value
-    if rule is None:
-        return action
-    return f"{action} by {'its default rule' if rule.synthetic else f'rule {rule.position}'} ({rule.text})"
+def _union(parts: Iterable[PacketSet]) -> PacketSet:
+    total = EMPTY
+    for part in parts:
+        total = total | part
+    return total
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -462,6 +462,20 @@ class NatEntry:
 
 
 @dataclass(slots=True)
+class SourceNat:
+    """IOS dynamic inside source NAT (`ip nat inside source list ACL interface IF | pool P [overload]`):
+    outbound packets the access-list permits leave from the interface's address or the pool's. `unknown`
+    says why a line cannot be evaluated (a route-map, a form not read)."""
+
+    text: str
+    line: int
+    acl: str = ""
+    interface: str = ""
+    pool: str = ""
+    unknown: str = ""
+
+
+@dataclass(slots=True)
 class RouteDef:
     prefix: Interval
     length: int
@@ -484,6 +498,8 @@ class CiscoConfig:
     acls: dict[str, AclDef] = field(default_factory=dict)
     global_acl: tuple[str, int] | None = None  # ASA `access-group NAME global`
     nat: list[NatEntry] = field(default_factory=list)  # in the order the device evaluates them
+    source_nat: list[SourceNat] = field(default_factory=list)  # IOS dynamic inside source NAT, config order
+    nat_pools: dict[str, tuple[list[Interval], int]] = field(default_factory=dict)  # name -> (addresses, line)
     routes: list[RouteDef] = field(default_factory=list)
     same_security_inter: bool = False
     same_security_intra: bool = False

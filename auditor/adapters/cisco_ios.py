@@ -26,6 +26,7 @@ from auditor.adapters.cisco_common import (
     RouteDef,
     Service,
     Services,
+    SourceNat,
     Unparsed,
     ace_rules,
     host,
@@ -445,6 +446,9 @@ class IosParser:
     # NAT ---------------------------------------------------------------------------------------------------
     def _nat(self, line: Line) -> None:
         parts = line.text.split()
+        if parts[2:3] == ["pool"]:
+            self._nat_pool(parts, line)
+            return
         if parts[2:4] != ["inside", "source"] or len(parts) < 5:
             if parts[2:4] == ["inside", "destination"]:
                 self.cfg.nat.append(NatEntry(line.text, line.number, [], [],
@@ -452,13 +456,43 @@ class IosParser:
                                                      "NAT (TCP load distribution) is not modelled"))
             return  # outside source NAT, pools, timeouts: they do not expose an inside server
         if parts[4] != "static":
-            return  # dynamic NAT/PAT (list, route-map): outbound only
+            self.cfg.source_nat.append(self._dynamic(parts[4:], line))  # outbound only: sources that enter here
+            return
         try:
             self.cfg.nat.append(self._static(parts[5:], line))
         except (Unparsed, IndexError, ValueError) as exc:
             self.cfg.nat.append(NatEntry(line.text, line.number, [], [],
                                          unknown=f"{self.path} line {line.number} not understood: "
                                                  f"{exc or 'incomplete'}"))
+
+    def _dynamic(self, t: list[str], line: Line) -> SourceNat:
+        entry = SourceNat(line.text, line.number)
+        where = f"{self.path} line {line.number}"
+        if t[0] != "list" or len(t) < 4 or t[2] not in ("interface", "pool"):
+            entry.unknown = (f"{where}: {'route-map' if t[0] == 'route-map' else 'this form of'} dynamic NAT "
+                             "is not modelled")
+            return entry
+        entry.acl = t[1]
+        if t[2] == "interface":
+            entry.interface = t[3]
+        else:
+            entry.pool = t[3]
+        rest = t[4:]
+        while rest and rest[0] == "vrf" and len(rest) > 1:
+            entry.unknown = f"{where}: NAT inside a VRF is not modelled"
+            rest = rest[2:]
+        if any(tok not in ("overload", "oer", "no-payload", "reversible") for tok in rest):
+            entry.unknown = f"{where} not understood: unexpected '{' '.join(rest)}'"
+        return entry
+
+    def _nat_pool(self, parts: list[str], line: Line) -> None:
+        """`ip nat pool NAME START END {netmask M | prefix-length N}`: the addresses START..END."""
+        try:
+            start, end = host(parts[4])[0], host(parts[5])[1]
+        except (IndexError, ValueError, Unparsed):
+            return  # a pool we cannot read: a NAT line naming it is then unknown
+        if start <= end:
+            self.cfg.nat_pools[parts[3]] = ([(start, end)], line.number)
 
     def _static(self, t: list[str], line: Line) -> NatEntry:
         entry = NatEntry(line.text, line.number, [], [])
