@@ -15,8 +15,10 @@ DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "snapshots" / "retail-
 
 def test_audit_leaves_nothing_frozen_and_its_results_can_be_freed() -> None:
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     result = run_audit(DEMO, keep_model=False)
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds  # the audit's own young-generation threshold is undone
     assert result.counts() == {"allowed": 330, "blocked": 22, "partial": 0, "unknown": 14}
     del result
     gc.collect()
@@ -27,7 +29,9 @@ def test_objects_frozen_by_the_host_stay_frozen() -> None:
     gc.freeze()
     try:
         before = gc.get_freeze_count()
+        thresholds = gc.get_threshold()
         run_audit(DEMO, keep_model=False)
+        assert gc.get_threshold() == thresholds
         # still frozen (a few of the host's frozen objects may have been freed meanwhile), and nothing added
         assert before * 0.99 <= gc.get_freeze_count() <= before
     finally:
