@@ -437,7 +437,8 @@ class SourceNatHop(Hop):
     """Source NAT toward the internet (an MX's uplink): beyond it, what the server's side sees is the public
     address, not the client's. `public` None: that address is not in the snapshot, so every public address
     is possible, and a rule on the server's side that tells sources apart leaves the path partial (decided
-    per address) instead of deciding it on private addresses the internet never carries."""
+    per address) instead of deciding it on private addresses the internet never carries. IPv4 only (NAT44):
+    IPv6 packets are routed with the client's own address."""
 
     public: list[tuple[int, int]] | None = None
     note: str = ""

@@ -356,8 +356,8 @@ class CiscoDevice(Device):
         """The hops of traffic that enters this device at interface `label` (audit.yaml `enters`) and leaves
         toward a VPN server beyond it: the interface's inbound filter (ACL, or ASA security levels), then
         the outbound filter of the interface routing picks for the server's address. Both see the private
-        sources (the audit adds the NAT to the internet after them, for wholly private prefixes), except an
-        IOS outbound list behind `ip nat inside`, which sees the translated one (`NatBeforeFilterHop`)."""
+        sources (the audit adds the NAT to the internet after them, for wholly private prefixes), except on
+        IOS behind `ip nat inside`: the device's own inside source NAT comes between (`InsideNatHop`)."""
         cached = self._entry.get(label)
         if cached is None:
             cached = self._entry[label] = self._build_entry_hops(label)

@@ -454,7 +454,7 @@ class IosParser:
                 self.cfg.nat.append(NatEntry(line.text, line.number, [], [],
                                              unknown=f"{self.path} line {line.number}: inside destination "
                                                      "NAT (TCP load distribution) is not modelled"))
-            return  # outside source NAT, pools, timeouts: they do not expose an inside server
+            return  # outside source NAT, timeouts: they neither expose an inside server nor translate clients
         if parts[4] != "static":
             self.cfg.source_nat.append(self._dynamic(parts[4:], line))  # outbound only: sources that enter here
             return
@@ -478,7 +478,7 @@ class IosParser:
         else:
             entry.pool = t[3]
         rest = t[4:]
-        while rest and rest[0] == "vrf" and len(rest) > 1:
+        if rest[:1] == ["vrf"]:
             entry.unknown = f"{where}: NAT inside a VRF is not modelled"
             rest = rest[2:]
         if any(tok not in ("overload", "oer", "no-payload", "reversible") for tok in rest):
