@@ -107,13 +107,17 @@ class _Vlan:
     subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None
     group_policy_id: str | None
     ipv6: list[tuple[int, int]] = field(default_factory=list)  # the VLAN's IPv6 prefixes ([]: IPv6 off)
+    _addresses: dict[bool, list[tuple[int, int]]] = field(default_factory=dict)
 
     def addresses(self, with_ipv6: bool = True) -> list[tuple[int, int]]:
-        """Its clients' source addresses; any address when the VLAN names no subnet. `with_ipv6` False for
-        clients an AP in NAT mode addresses (IPv4 only)."""
-        if self.subnet is None:
-            return [ANY_ADDR]
-        return [network_interval(self.subnet), *(self.ipv6 if with_ipv6 else ())]
+        """Its clients' source addresses (any address when the VLAN names no subnet); `with_ipv6` False for
+        clients an AP in NAT mode addresses (IPv4 only). One list per VLAN, shared by every variant that
+        lands in it (read-only): thousands of networks make the copies add up."""
+        found = self._addresses.get(with_ipv6)
+        if found is None:
+            found = self._addresses[with_ipv6] = [ANY_ADDR] if self.subnet is None else \
+                [network_interval(self.subnet), *(self.ipv6 if with_ipv6 else ())]
+        return found
 
 
 class MerakiAdapter:
