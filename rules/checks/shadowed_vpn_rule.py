@@ -41,9 +41,12 @@ def _shadowed(hop: Hop, rules: RuleList, flows: list[PacketSet], network: dict[s
     # for every allow rule, which of its VPN packets an earlier rule takes (the deny segments before it) and
     # whether any reach it (a segment decided by the rule itself). The trace has usually evaluated these
     # flows already (for any source), so this mostly reads the list's cache.
+    evaluated = [(flow, rules.evaluate(flow)) for flow in flows]
+    if not any(seg.decision is Decision.DENY and seg.rule is not None for _, segments in evaluated
+               for seg in segments):
+        return  # no rule denies a VPN flow here, so none can shadow an allow (the usual case)
     reported: dict[int, tuple[Rule, list, bool]] = {}
-    for flow in flows:
-        segments = rules.evaluate(flow)
+    for flow, segments in evaluated:
         for rule in rules.relevant(flow):
             if rule.action is not Action.PERMIT or not rule.certain or rule.synthetic:
                 continue
