@@ -29,7 +29,7 @@ from auditor.model import (
 )
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.trace import FlowTrace, PathResult, flow_packets, role_chains, trace_role
+from auditor.trace import FlowTrace, PathResult, TraceCache, flow_packets, role_chains, trace_role
 
 
 @dataclass(slots=True)
@@ -139,7 +139,7 @@ def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[tupl
 def _trace_roles(roles: list[Role], model: Model, protocols: dict[str, Protocol],
                  server_sides: dict[str, list[Hop]]) -> list[PathResult]:
     paths: list[PathResult] = []
-    cache: dict = {}  # per network: hop ids are stable while its hops are alive
+    cache = TraceCache()  # per network: hop ids are stable while its hops are alive
     for server in model.servers:
         server_side = server_sides[server.name]
         flows = [(protocols[name.lower()].name, flow) for name in server.protocols

@@ -210,7 +210,17 @@ def _nat_before(trace: FlowTrace, hop: Hop) -> SourceNatHop | None:
     return None
 
 
-TraceCache = dict[tuple, FlowTrace]
+@dataclass(slots=True)
+class TraceCache:
+    """What one network's traces share while its hops are alive (keys hold hop ids): whole traces by chain,
+    packets and label, and hop steps by hop and input."""
+
+    traces: dict[tuple, FlowTrace]
+    steps: HopMemo
+
+    def __init__(self) -> None:
+        self.traces = {}
+        self.steps = {}
 
 
 @dataclass(slots=True)
@@ -249,14 +259,12 @@ def _trace_variant(variant: Variant, chain: _Chain, server: VpnServer, flow: Flo
         return _other_family(variant, server, flow)
     if cache is None:
         return trace_chain(chain.hops, packets, flow, variant.label)
-    memo = cache.setdefault("hops", {})  # type: ignore[call-overload]
     # Roles that share a chain and sources (an iPSK and the RADIUS role of the same group policy on one
     # SSID) get the same trace; the label is the variant's.
     key = (chain.key, packets, variant.label)
-    found = cache.get(key)
+    found = cache.traces.get(key)
     if found is None:
-        found = trace_chain(chain.hops, packets, flow, variant.label, memo)
-        cache[key] = found
+        found = cache.traces[key] = trace_chain(chain.hops, packets, flow, variant.label, cache.steps)
     return found
 
 
