@@ -188,6 +188,24 @@ def test_static_nat_of_one_host_comes_before_the_overload(tmp_path: Path) -> Non
         "allowed for 203.0.113.34.")
 
 
+def test_inside_nat_applies_only_toward_an_outside_interface(tmp_path: Path) -> None:
+    # The server is reached through a private link (Gi0/2, not `ip nat outside`): no translation there.
+    config = branch_router(wan_out=EGRESS_PAT_ONLY).replace(
+        "ip route 0.0.0.0 0.0.0.0 203.0.113.33",
+        "interface GigabitEthernet0/2\n ip address 10.99.0.1 255.255.255.0\n!\n"
+        "ip route 0.0.0.0 0.0.0.0 203.0.113.33\nip route 198.51.100.0 255.255.255.0 10.99.0.2")
+    branch = branch_source(tmp_path, config)
+    assert verdicts_of(branch)["udp/500"] == "allowed"  # Gi0/2 has no outbound list
+    nat = branch["udp/500"].hops[1]
+    assert (nat.decision, nat.segments[0].reason) == (
+        Decision.PERMIT, "routed out of an interface that is not `ip nat outside`: not translated")
+    # With no route at all, neither the translation nor the outbound list can be told
+    unrouted = branch_source(tmp_path / "unrouted", config.replace("ip route 0.0.0.0 0.0.0.0 203.0.113.33\n", "")
+                             .replace("ip route 198.51.100.0 255.255.255.0 10.99.0.2", ""))
+    assert unrouted["udp/500"].verdict == "unknown"
+    assert unrouted["udp/500"].unknown[0][1].reason.startswith("no route says which interface")
+
+
 def test_pool_nat_translates_to_the_pool(tmp_path: Path) -> None:
     config = branch_router(wan_out=" 10 permit ip 198.18.0.0 0.0.0.255 any\n 20 deny ip any any").replace(
         "ip nat inside source list NAT-LIST interface GigabitEthernet0/0 overload",

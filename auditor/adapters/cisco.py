@@ -390,12 +390,15 @@ class CiscoDevice(Device):
         address's outbound traffic too), then the dynamic `ip nat inside source list` lines in configuration
         order. None without `ip nat inside` there, or with no `ip nat outside` interface to translate toward."""
         cfg = self.config
-        if inside.nat != "inside" or not any(i.nat == "outside" for i in cfg.interfaces):
+        outside = {i.label for i in cfg.interfaces if i.nat == "outside"}
+        if inside.nat != "inside" or not outside:
             return None
         steps = [self._static_step(entry) for entry in cfg.nat] + [self._dynamic_step(e) for e in cfg.source_nat]
         known = None if any(step.to is None for step in steps) else [iv for step in steps for iv in step.to or ()]
+        regions = self._egress_regions()
         return InsideNatHop(self.name, f"nat inside {inside.label}", Origin(cfg.path, None, inside.line), known,
-                            steps=steps)
+                            steps=steps, outward=_union(region for label, region in regions if label in outside),
+                            routed=_union(region for _, region in regions))
 
     def _nat_line(self, text: str, line: int) -> Rule:
         return Rule(line, Action.PERMIT, ALL, text, origin=Origin(self.config.path, None, line))
@@ -935,10 +938,21 @@ class InsideNatHop(SourceNatHop):
     left; what no step matches leaves untranslated. IPv6 is routed."""
 
     steps: list[_NatStep] = field(default_factory=list)
+    outward: PacketSet = EMPTY  # destinations routed out of an `ip nat outside` interface
+    routed: PacketSet = EMPTY  # destinations with any known route
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         out: list[Segment] = []
-        remaining = packets & IPV4_SOURCES
+        ipv4 = packets & IPV4_SOURCES
+        remaining = ipv4 & self.outward
+        inward = (ipv4 - self.outward) & self.routed
+        if inward:
+            out.append(Segment(inward, Decision.PERMIT, None, "routed out of an interface that is not `ip nat "
+                                                              "outside`: not translated"))
+        unrouted = ipv4 - self.outward - self.routed
+        if unrouted:  # the egress filter says so too; whether they are translated is as unknown
+            out.append(_unknown_nat(unrouted, None, "no route says which interface these packets leave "
+                                                     "through, so whether inside NAT translates them is unknown"))
         for step in self.steps:
             if not remaining:
                 break
@@ -975,7 +989,7 @@ class InsideNatHop(SourceNatHop):
         return tuple(out)
 
 
-def _unknown_nat(packets: PacketSet, rule: Rule, why: str) -> Segment:
+def _unknown_nat(packets: PacketSet, rule: Rule | None, why: str) -> Segment:
     """Packets a NAT line may or may not translate: they go on as they are or from some public address."""
     return Segment(packets, Decision.UNKNOWN, rule, why, packets | packets.with_sources(PUBLIC_V4_SOURCES))
 
