@@ -271,7 +271,8 @@ def _trace_variant(variant: Variant, chain: _Chain, server: VpnServer, flow: Flo
 def _other_family(variant: Variant, server: VpnServer, flow: Flow) -> FlowTrace:
     """The role's known addresses are all of the other family than the server's: no packet to trace."""
     family = "IPv4" if address_interval(server.address)[0] >= V4_BASE else "IPv6"
-    known = ", ".join(format_address_interval(iv) for iv in variant.addresses[:4])
+    known = ", ".join(format_address_interval(iv) for iv in variant.addresses[:4]) + \
+        (", ..." if len(variant.addresses) > 4 else "")
     why = ("IPv6 is disabled on its VLAN or its prefix is not in the snapshot (appliance/vlans.json `ipv6`), or "
            "its SSID gives clients IPv4 only (NAT mode)") if family == "IPv6" else \
         "as the snapshot stands its clients cannot reach the server over IPv4"
@@ -311,7 +312,8 @@ def _trace_variants(chains: list[_Chain], server: VpnServer, flow: Flow, cache: 
     and each variant is traced on its own so that the disagreement shows."""
     traces: list[FlowTrace] = []
     for chain in chains:
-        if chain.merged is not None:
+        # (a member with no address of the server's family would be unknown alone: no merging then)
+        if chain.merged is not None and all(flow_packets(flow, v.addresses, server).boxes for v in chain.members):
             together = _trace_variant(chain.merged, chain, server, flow, cache)
             if together.verdict != "partial":
                 traces.append(together)

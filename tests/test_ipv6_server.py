@@ -77,6 +77,20 @@ def test_nat_mode_clients_have_no_ipv6_but_tagged_ones_do(tmp_path: Path) -> Non
     assert "its SSID gives clients IPv4 only (NAT mode)" in path_for(result, "Natted", "udp/500").trace.reason
 
 
+def test_untagged_clients_in_vlans_with_and_without_ipv6_are_unknown(tmp_path: Path) -> None:
+    # Bridged and untagged: the AP's VLAN is not named, so every VLAN is a possible path. Clients in VLAN 10
+    # reach the server over IPv6, clients in VLAN 20 have no IPv6 address: the paths disagree.
+    snap = MerakiSnapshot(tmp_path, servers=[{"name": "vpn6", "address": SERVER6, "protocols": ["ikev2"]}])
+    snap.network(vlans=[{"id": 10, "name": "Staff", "subnet": "10.0.10.0/24", "ipv6": static()},
+                        {"id": 20, "name": "POS", "subnet": "10.0.20.0/24"}])
+    snap.ssid("N_1", 0, "Untagged", useVlanTagging=False)
+    result = snap.audit()
+    assert verdicts(result, "Untagged", kind="ssid") == {"udp/500": "unknown", "udp/4500": "unknown"}
+    trace = path_for(result, "Untagged", "udp/500").trace
+    assert sorted((v.variant, v.verdict) for v in trace.variants) == [
+        ("VLAN 10 (untagged: the AP's VLAN)", "allowed"), ("VLAN 20 (untagged: the AP's VLAN)", "unknown")]
+
+
 def test_an_ipv4_server_is_unchanged_by_ipv6_prefixes(tmp_path: Path) -> None:
     snap = snapshot(tmp_path, static())
     snap.config = MerakiSnapshot(tmp_path / "x").config  # the default IPv4 server
