@@ -21,6 +21,7 @@ from auditor.packets import (
     PUBLIC_V4_SOURCES,
     V4_BASE,
     PacketSet,
+    address_interval,
 )
 
 
@@ -448,22 +449,18 @@ class SourceNatHop(Hop):
     _leaving: dict[tuple, PacketSet] = field(default_factory=dict, repr=False)
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
-        if self.private_only:
-            public = packets & PUBLIC
-            if public:
-                kept = Segment(public, Decision.PERMIT, None, "already a public address: not translated again")
-                rest = packets - PUBLIC
-                return (kept, *self._apply(rest)) if rest else (kept,)
-        return self._apply(packets)
-
-    def _apply(self, packets: PacketSet) -> tuple[Segment, ...]:
-        if all(box[0][0] >= V4_BASE for box in packets.boxes):  # traces carry one family: this is the rule
-            return (self._translate(packets),)
-        ipv4 = packets & IPV4_SOURCES
-        ipv6 = packets - IPV4_SOURCES
-        routed = Segment(ipv6, Decision.PERMIT, None, "IPv6 is routed, not translated: the client's own "
-                                                      "address goes on")
-        return (self._translate(ipv4), routed) if ipv4 else (routed,)
+        if not self.private_only and all(box[0][0] >= V4_BASE for box in packets.boxes):
+            return (self._translate(packets),)  # the usual case: an IPv4 trace through an MX
+        kept = packets & PUBLIC if self.private_only else EMPTY
+        ipv6 = packets - kept - IPV4_SOURCES
+        ipv4 = packets - kept - ipv6
+        out = [Segment(kept, Decision.PERMIT, None, "already a public address: not translated again")] if kept else []
+        if ipv4:
+            out.append(self._translate(ipv4))
+        if ipv6:
+            out.append(Segment(ipv6, Decision.PERMIT, None, "IPv6 is routed, not translated: the client's own "
+                                                            "address goes on"))
+        return tuple(out)
 
     def _translate(self, packets: PacketSet) -> Segment:
         """NAT44: what leaves depends only on the flow, so it is worked out once per flow."""
@@ -622,6 +619,11 @@ class VpnServer:
     protocols: list[str]
     fqdn: str | None = None
     path: list[str] = field(default_factory=list)
+
+    @property
+    def family(self) -> int:
+        """4 or 6: the address family of the server's address (its clients need a source of that family)."""
+        return 4 if address_interval(self.address)[0] >= V4_BASE else 6
 
 
 class Device:

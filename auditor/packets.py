@@ -35,6 +35,17 @@ PROTO_NAMES = {v: k for k, v in PROTO_NUMBERS.items() if k != "ipv6-icmp"}
 PORTED_PROTOCOLS = frozenset({6, 17, 132})
 
 
+def families(intervals: Iterable[Interval]) -> frozenset[int]:
+    """The address families (4, 6) that `intervals` reach."""
+    found = set()
+    for lo, hi in intervals:
+        if lo < V4_BASE:
+            found.add(6)
+        if hi >= V4_BASE:
+            found.add(4)
+    return frozenset(found)
+
+
 def same_family(intervals: Iterable[Interval], address: Interval) -> list[Interval]:
     """The parts of `intervals` in the address family of `address` (a packet's source and destination are
     of one family: IPv4 clients cannot send to an IPv6 server)."""

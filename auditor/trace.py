@@ -20,9 +20,9 @@ from auditor.model import Decision, Hop, Role, Segment, SourceNatHop, Variant, V
 from auditor.packets import (
     EMPTY,
     PROTO_NUMBERS,
-    V4_BASE,
     PacketSet,
     address_interval,
+    families,
     format_address_interval,
     same_family,
 )
@@ -232,6 +232,9 @@ class _Chain:
     merged: Variant | None  # all members' sources together (None for a single variant)
     hops: list[Hop]  # the members' hops, then the server's side
     key: tuple[int, ...]  # the hops' ids
+    # Address families (4, 6) every member has a source in: for a server of another family some member
+    # has no packet to trace and would be unknown alone, so the members are not traced together.
+    shared_families: frozenset[int]
 
 
 def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
@@ -248,7 +251,8 @@ def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
         if len(members) > 1:
             merged = Variant(sys.intern(", ".join(v.label for v in members)),
                              [iv for v in members for iv in v.addresses], first.hops, first.ends_at_server)
-        chains.append(_Chain(members, merged, hops, tuple(map(id, hops))))
+        shared = frozenset.intersection(*(families(v.addresses) for v in members))
+        chains.append(_Chain(members, merged, hops, tuple(map(id, hops)), shared))
     return chains
 
 
@@ -270,7 +274,7 @@ def _trace_variant(variant: Variant, chain: _Chain, server: VpnServer, flow: Flo
 
 def _other_family(variant: Variant, server: VpnServer, flow: Flow) -> FlowTrace:
     """The role's known addresses are all of the other family than the server's: no packet to trace."""
-    family = "IPv4" if address_interval(server.address)[0] >= V4_BASE else "IPv6"
+    family = f"IPv{server.family}"
     known = ", ".join(format_address_interval(iv) for iv in variant.addresses[:4]) + \
         (", ..." if len(variant.addresses) > 4 else "")
     why = ("IPv6 is disabled on its VLAN or its prefix is not in the snapshot (appliance/vlans.json `ipv6`), or "
@@ -312,8 +316,7 @@ def _trace_variants(chains: list[_Chain], server: VpnServer, flow: Flow, cache: 
     and each variant is traced on its own so that the disagreement shows."""
     traces: list[FlowTrace] = []
     for chain in chains:
-        # (a member with no address of the server's family would be unknown alone: no merging then)
-        if chain.merged is not None and all(flow_packets(flow, v.addresses, server).boxes for v in chain.members):
+        if chain.merged is not None and server.family in chain.shared_families:
             together = _trace_variant(chain.merged, chain, server, flow, cache)
             if together.verdict != "partial":
                 traces.append(together)

@@ -337,11 +337,17 @@ class CiscoDevice(Device):
             cached = self._hops[key] = self._build_hops(server)
         return list(cached)
 
+    def _doubts_hop(self) -> GapHop | None:
+        """A missing binding or NAT would make even the denies wrong: with any doubt nothing is certain."""
+        if not self.doubts:
+            return None
+        more = f" (and {len(self.doubts) - 1} more)" if len(self.doubts) > 1 else ""
+        return GapHop(self.name, "configuration", Origin(self.config.path), reason=self.doubts[0] + more)
+
     def _build_hops(self, server: VpnServer) -> list[Hop]:
         origin = Origin(self.config.path)
-        if self.doubts:  # a missing binding or NAT would make even the denies wrong: nothing is certain
-            more = f" (and {len(self.doubts) - 1} more)" if len(self.doubts) > 1 else ""
-            return [GapHop(self.name, "configuration", origin, reason=self.doubts[0] + more)]
+        if (doubt := self._doubts_hop()) is not None:
+            return [doubt]
         outside, why = self.outside_interface(server)
         if outside is None:
             return [GapHop(self.name, "perimeter", origin, reason=why)]
@@ -365,9 +371,8 @@ class CiscoDevice(Device):
 
     def _build_entry_hops(self, label: str) -> list[Hop]:
         origin = Origin(self.config.path)
-        if self.doubts:
-            more = f" (and {len(self.doubts) - 1} more)" if len(self.doubts) > 1 else ""
-            return [GapHop(self.name, "configuration", origin, reason=self.doubts[0] + more)]
+        if (doubt := self._doubts_hop()) is not None:
+            return [doubt]
         iface, why = self.entry_interface(label)
         if iface is None:
             return [GapHop(self.name, f"entry at {label}", origin, reason=why)]
