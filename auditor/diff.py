@@ -212,7 +212,30 @@ def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str],
                 affected.update(str(n.get("id")) for n in old_orgs.get(org_id, []) + new_orgs.get(org_id, []))
         else:
             return None
+    # A full-tunnel spoke's traffic crosses its hubs: a change there reaches the spoke's verdicts too.
+    tunnels = _tunnel_hubs(old, old_orgs) | _tunnel_hubs(new, new_orgs)
+    affected.update(spoke for spoke, hubs in tunnels.items() if hubs & affected)
     return affected
+
+
+def _tunnel_hubs(snapshot: Snapshot, orgs: dict[str, list[dict[str, Any]]]) -> dict[str, frozenset[str]]:
+    """Spoke network id -> the hubs it sends internet traffic to (AutoVPN default route). A file that is
+    absent or not understood names none here; the audit itself reports it."""
+    out: dict[str, frozenset[str]] = {}
+    for networks in orgs.values():
+        for network in networks:
+            net_id = str(network.get("id"))
+            try:
+                data = snapshot.read_json(f"meraki/networks/{api_segment(net_id)}/appliance/vpn/siteToSiteVpn.json")
+            except SnapshotError:
+                continue
+            if not isinstance(data, dict) or str(data.get("mode", "")).lower() != "spoke":
+                continue
+            hubs = frozenset(str(h.get("hubId")) for h in data.get("hubs") or []
+                             if isinstance(h, dict) and h.get("useDefaultRoute") is True)
+            if hubs:
+                out[net_id] = hubs
+    return out
 
 
 def _restricting_overlay(snapshot: Snapshot, wanted: set[str]) -> dict[str, Any]:
@@ -771,9 +794,13 @@ def diff_snapshots(old_dir: Path, new_dir: Path, config_path: Path | None = None
         old_result = run_audit(old_dir, config=old_config)
         new_result = run_audit(new_dir, config=new_config)
     else:
-        with Snapshot.overlaid(old_dir, _restricting_overlay(old_snap, affected)):
+        # The hubs of affected spokes stay in the networks list (unchanged, so their own verdicts do not
+        # differ): the spokes' traces name them and cross their rules.
+        hubs = {hub for snap in (old_snap, new_snap) for spoke, its_hubs in
+                _tunnel_hubs(snap, _org_networks(snap)).items() if spoke in affected for hub in its_hubs}
+        with Snapshot.overlaid(old_dir, _restricting_overlay(old_snap, affected | hubs)):
             old_result = run_audit(old_dir, config=old_config)
-        with Snapshot.overlaid(new_dir, _restricting_overlay(new_snap, affected)):
+        with Snapshot.overlaid(new_dir, _restricting_overlay(new_snap, affected | hubs)):
             new_result = run_audit(new_dir, config=new_config)
     explainer = _Explainer(old_result, new_result, files, (Path(old_dir), Path(new_dir)))
     changes = compare(old_result, new_result, files, explainer)

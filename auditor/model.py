@@ -532,6 +532,34 @@ class AmbiguousHop(Hop):
         return tuple(out)
 
 
+@dataclass(eq=False)
+class MayApplyHop(Hop):
+    """A layer the vendor does not document as applying to this traffic (a spoke's MX rules on traffic it
+    tunnels to a hub). What the layer permits passes either way; what it would deny is unknown, since the
+    verdict then turns on whether it applies. Device and stage are the inner hop's."""
+
+    inner: Hop | None = None
+    why: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        assert self.inner is not None
+        out = []
+        for seg in self.inner.apply(packets):
+            if seg.decision is Decision.DENY:
+                what = f"rule {seg.rule.position} ({seg.rule.text})" if seg.rule is not None else "it"
+                out.append(Segment(seg.packets, Decision.UNKNOWN, seg.rule,
+                                   f"{self.why} If it applies, {what} denies this traffic"))
+            elif seg.decision is Decision.UNKNOWN:
+                out.append(Segment(seg.packets, Decision.UNKNOWN, seg.rule, f"{self.why} {seg.reason}"))
+            else:
+                out.append(seg)
+        return tuple(out)
+
+    def release(self) -> None:
+        if self.inner is not None:
+            self.inner.release()
+
+
 def _describe(segments: tuple[Segment, ...], packets: PacketSet) -> str:
     for seg in segments:
         if seg.packets.intersects(packets):

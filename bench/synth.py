@@ -14,7 +14,7 @@ them). Output depends only on `seed` and the network's index, so network *i* is 
 `networks` or `workers` is.
 
 Speed comes from building pools of serialized rules once and composing each file from them with string
-joins; what remains is file creation (20 files and 15 folders per network), which `workers` processes
+joins; what remains is file creation (21 files and 16 folders per network), which `workers` processes
 share. Standard library only.
 
     python bench/synth.py OUT_DIR --networks 10000 [--seed 0] [--workers N]
@@ -410,6 +410,8 @@ EMPTY_FILES = {
     "appliance/firewall/portForwardingRules.json": json.dumps({"rules": []}),
     "appliance/firewall/oneToOneNatRules.json": json.dumps({"rules": []}),
     "appliance/firewall/oneToManyNatRules.json": json.dumps({"rules": []}),
+    # Not in AutoVPN: each store's internet traffic leaves by its own uplink.
+    "appliance/vpn/siteToSiteVpn.json": json.dumps({"mode": "none", "hubs": [], "subnets": []}),
 }
 GROUP_POLICIES = (("101", "Handheld Scanners"), ("102", "Contractors"), ("103", "Sensors"))
 
@@ -525,7 +527,7 @@ def _write_network(net_root: str, seed: int, index: int, pools: dict[str, list[s
     ssid_dirs = [f"{base}/wireless/ssids/{n}" for n in range(4)]
     _mkdirs([base, f"{base}/wireless", f"{base}/wireless/ssids",
              *(d for s in ssid_dirs for d in (s, f"{s}/firewall")), f"{ssid_dirs[1]}/splash",
-             f"{base}/appliance", f"{base}/appliance/firewall", f"{base}/appliance/vlans"])
+             f"{base}/appliance", f"{base}/appliance/firewall", f"{base}/appliance/vlans", f"{base}/appliance/vpn"])
 
     # wireless: 4 enabled SSIDs, each with 30 user L3 rules + the 2 synthetic rows, and an L7 file
     _write(f"{base}/wireless/ssids.json", SSIDS_JSON)

@@ -61,6 +61,7 @@ class MerakiSnapshot:
             self.write(f"{base}/appliance/vlans.json", vlans)
             self.mx_rules(net_id, mx_rules or [])
             self.write(f"{base}/appliance/firewall/l7FirewallRules.json", {"rules": []})
+            self.write(f"{base}/appliance/vpn/siteToSiteVpn.json", {"mode": "none"})
         return net_id
 
     def mx_rules(self, net_id: str, rules: list[dict[str, Any]]) -> None:

@@ -30,6 +30,7 @@ from auditor.model import (
     GapHop,
     Hop,
     IndexedRows,
+    MayApplyHop,
     Model,
     NetworkModel,
     Origin,
@@ -98,6 +99,14 @@ class _OrgData:
     # network id -> public addresses of its MX uplinks (appliance/uplink/statuses.json); None: not collected
     public: dict[str, list[tuple[int, int]]] | None = None
     public_rel: str = ""
+    base: str = ""  # meraki/organizations/{id}
+    names: dict[str, str] = field(default_factory=dict)  # network id -> name (hubs are named in traces)
+    files: dict[str, Any] = field(default_factory=dict)  # org and hub files read once for every spoke
+
+    def read(self, snapshot: Snapshot, rel: str) -> Any:
+        if rel not in self.files:
+            self.files[rel] = snapshot.read_json(rel)
+        return self.files[rel]
 
 
 @dataclass(slots=True)
@@ -150,6 +159,7 @@ class MerakiAdapter:
             return
         _expect(networks, list, f"{base}/networks.json", "a list of networks")
         org = self._org_data(snapshot, base)
+        org.names = {str(n["id"]): str(n.get("name") or n["id"]) for n in networks if isinstance(n, dict) and "id" in n}
         if org.reason:  # OBJ()/GRP() references then stay unknown; the report must also say what is missing
             model.gaps.extend(DataGap(rel, snapshot.absence_reason(rel)) for rel in (
                 f"{base}/policyObjects.json", f"{base}/policyObjects/groups.json") if not snapshot.exists(rel))
@@ -186,6 +196,7 @@ class MerakiAdapter:
             "; ".join(reasons),
             public=_uplink_addresses(snapshot.read_json(uplinks_rel), uplinks_rel),
             public_rel=uplinks_rel,
+            base=base,
         )
 
 
@@ -205,6 +216,7 @@ class _NetworkBuilder:
         self.policies, self.policies_reason = self._load_policies()
         self._hops: dict[tuple, Hop] = {}
         self.org = org
+        self._autovpn_state: tuple[str, Any] | None = None
 
     # -- loading -----------------------------------------------------------------------------------------
     def _gap(self, rel: str, reason: str | None = None) -> str:
@@ -562,16 +574,7 @@ class _NetworkBuilder:
             hop: Hop = GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
             self._hops[key] = hop
             return None, hop
-        rows = _rows(data, rel)
-        indexed = list(enumerate(rows))
-        default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel),
-                       synthetic=True)
-        if indexed and str(indexed[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_DEFAULT:
-            i, row = indexed.pop()
-            default = Rule(i + 1, Action.PERMIT if str(row.get("policy", "allow")).lower() == "allow"
-                           else Action.DENY, ALL, "default rule: " + str(row.get("policy", "allow")) + " any",
-                           "", Origin(rel, i), synthetic=True)
-        rule_list = RuleList(rel, None, default, Origin(rel), _l3_rows(rel, indexed, self.resolver, with_source=True))
+        rule_list = _mx_rule_list(data, rel, self.resolver)
         hop = FilterHop(device, "mx-l3", Origin(rel), rule_list)
         self._hops[key] = hop
         self.net.rule_lists.append((hop, rule_list))
@@ -606,17 +609,178 @@ class _NetworkBuilder:
                     "public address is possible")
         return SourceNatHop(device, "uplink-nat", Origin(rel), public or None, note)
 
+    # -- AutoVPN ----------------------------------------------------------------------------------------
+    def _autovpn(self) -> tuple[str, Any]:
+        """How this MX takes part in site-to-site VPN, read once: ("local", None) when its internet traffic
+        leaves by its own uplink (not a spoke, or a spoke without a default-route hub); ("gap", reason)
+        when the snapshot cannot say; ("spoke", (default-route hub ids in priority order, {subnet: entry}))
+        for a full-tunnel spoke."""
+        if self._autovpn_state is not None:
+            return self._autovpn_state
+        rel = f"{self.base}/appliance/vpn/siteToSiteVpn.json"
+        data = self.snapshot.read_json(rel)
+        state: tuple[str, Any]
+        if data is None:
+            state = ("gap", self._gap(rel, f"{self.snapshot.absence_reason(rel)}: whether this MX sends internet "
+                                           "traffic to a hub over site-to-site VPN (full tunnel) is unknown"))
+        else:
+            _expect(data, dict, rel, "a site-to-site VPN settings object")
+            mode = str(data.get("mode", "")).lower()
+            if mode in ("none", "hub"):
+                state = ("local", None)
+            elif mode != "spoke":
+                state = ("gap", self._gap(rel, f"{rel}: site-to-site VPN mode {data.get('mode')!r} is not "
+                                               "understood, so where internet traffic leaves is unknown"))
+            else:
+                state = self._spoke(data, rel)
+        self._autovpn_state = state
+        return state
+
+    def _spoke(self, data: dict[str, Any], rel: str) -> tuple[str, Any]:
+        hubs = []
+        for i, hub in enumerate(_optional(data, "hubs", list, rel)):
+            _expect(hub, dict, f"{rel} hubs[{i}]", "a hub object")
+            default_route = hub.get("useDefaultRoute")
+            if not isinstance(default_route, bool) or hub.get("hubId") in (None, ""):
+                return ("gap", self._gap(rel, f"{rel} hubs[{i}]: hubId or useDefaultRoute missing or not "
+                                              "understood, so whether internet traffic goes to a hub is unknown"))
+            if default_route:
+                hubs.append(str(hub["hubId"]))
+        if not hubs:
+            return ("local", None)  # split tunnel: only the VPN's subnets go over it, the internet leaves here
+        subnets: dict[tuple[int, int], dict[str, Any]] = {}
+        for i, entry in enumerate(_optional(data, "subnets", list, rel)):
+            where = f"{rel} subnets[{i}]"
+            _expect(entry, dict, where, "a subnet object")
+            subnet = _subnet(entry.get("localSubnet"), where)
+            if subnet is not None:
+                subnets[network_interval(subnet)] = entry
+        return ("spoke", (hubs, subnets))
+
+    def _mx_routes(self, vlan: _Vlan | None) -> list[tuple[str, list[Hop]]]:
+        """The ways a VLAN's traffic to the internet can take after the MX: its own uplink, or over the
+        AutoVPN tunnel to each default-route hub (a hub fails over to the next, so each is possible). A
+        tunnelled subnet also keeps the local way: VPN exclusions (local breakout rules) are not read, so
+        whether the VPN flows are excluded from the tunnel is not known. Labels are "" for the only way."""
+        local = self._mx_hops(vlan)
+        kind, detail = self._autovpn()
+        if kind == "local":
+            return [("", local)]
+        device = f"{self.net.name} / MX"
+        if kind == "gap":
+            gap = self._cached(("s2s-gap",), lambda: GapHop(device, "site-to-site-vpn", Origin(
+                f"{self.base}/appliance/vpn/siteToSiteVpn.json"), reason=detail))
+            return [("", [*local[:-1], gap, local[-1]])]
+        hubs, subnets = detail
+        entry = subnets.get(network_interval(vlan.subnet)) if vlan is not None and vlan.subnet is not None else None
+        if entry is not None and entry.get("useVpn") is False:
+            return [("", local)]  # not in the VPN: the hub has no route back to it, so it leaves locally
+        routes = [(f"via hub {self.org.names.get(hub, hub)}", self._tunnel_hops(vlan, local, hub, entry))
+                  for hub in hubs]
+        return [*routes, ("local breakout", local)]
+
+    def _tunnel_hops(self, vlan: _Vlan | None, local: list[Hop], hub: str,
+                     entry: dict[str, Any] | None) -> list[Hop]:
+        """Spoke MX -> site-to-site outbound firewall -> hub MX -> the hub's uplink."""
+        device = f"{self.net.name} / MX"
+        composed, l7 = local[0], local[1]
+        vlan_key = vlan.id if vlan is not None else None
+        spoke_l3 = self._cached(("tunnel-l3", vlan_key), lambda: MayApplyHop(
+            composed.device, composed.stage, composed.origin, inner=composed,
+            why="Meraki documents the MX L3 firewall for traffic to the internet, between VLANs and over static "
+                "routes, and the site-to-site outbound firewall for traffic on a VPN route; whether the L3 rules "
+                "also apply to internet traffic that a full-tunnel spoke sends to its hub is not documented."))
+        hops = [spoke_l3, l7]
+        nat = (entry or {}).get("nat")
+        if isinstance(nat, dict) and nat.get("enabled") is True:
+            hops.append(self._cached(("vpn-subnet-nat", vlan_key), lambda: self._subnet_nat(device, nat)))
+        hub_name = self.org.names.get(hub)
+        hops.append(self._cached(("autovpn", hub), lambda: PassHop(
+            device, "autovpn", Origin(f"{self.base}/appliance/vpn/siteToSiteVpn.json"),
+            note=f"spoke with a default route to hub {hub_name or hub}: internet traffic goes over AutoVPN")))
+        hops.append(self._cached(("s2s-firewall",), self._s2s_firewall))
+        hops.extend(self._cached(("hub", hub, i), build) for i, build in enumerate(self._hub_builders(hub)))
+        return hops
+
+    def _subnet_nat(self, device: str, nat: dict[str, Any]) -> Hop:
+        rel = f"{self.base}/appliance/vpn/siteToSiteVpn.json"
+        remote = _subnet(nat.get("remoteSubnet"), f"{rel} subnets[].nat")
+        if remote is None:
+            return GapHop(device, "vpn-subnet-nat", Origin(rel),
+                          reason="VPN subnet translation is enabled without a remoteSubnet")
+        return SourceNatHop(device, "vpn-subnet-nat", Origin(rel), [network_interval(remote)],
+                            f"VPN subnet translation: the subnet is seen over the VPN as {remote}")
+
+    def _s2s_firewall(self) -> Hop:
+        """The org's site-to-site outbound firewall, which the spoke applies to what it sends into the VPN."""
+        rel = f"{self.org.base}/appliance/vpn/vpnFirewallRules.json"
+        device = f"{self.net.name} / MX"
+        data = self.org.read(self.snapshot, rel)
+        if data is None:
+            return GapHop(device, "s2s-firewall", Origin(rel), reason=self._gap(rel))
+        return FilterHop(device, "s2s-firewall", Origin(rel), _mx_rule_list(data, rel, self.resolver))
+
+    def _hub_builders(self, hub: str) -> list[Any]:
+        """Builders of the hub's hops: its MX L3 and L7 rules (whether they apply to traffic that arrives over
+        the VPN and leaves to the internet is not documented: what they deny is unknown), then its uplink NAT."""
+        name = self.org.names.get(hub)
+        device = f"{name} / MX (hub)"
+        if name is None:
+            return [lambda: GapHop(f"hub {hub}", "autovpn-hub", reason=(
+                f"hub network {hub} is not among the organisation's networks in the snapshot: its rules and "
+                "uplink address are unknown"))]
+        base = f"meraki/networks/{api_segment(hub)}"
+        why = ("Meraki does not document whether a hub's MX firewall rules apply to traffic that arrives from a "
+               "spoke over AutoVPN and leaves to the internet.")
+        hub_resolver = Resolver(vlans=None, vlans_reason="VLAN references in a hub's rules are not resolved for "
+                                "a spoke's traffic", objects=self.resolver.objects, groups=self.resolver.groups,
+                                objects_reason=self.resolver.objects_reason, dns=self.resolver.dns)
+
+        def l3() -> Hop:
+            rel = f"{base}/appliance/firewall/l3FirewallRules.json"
+            data = self.org.read(self.snapshot, rel)
+            if data is None:
+                return GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
+            inner = FilterHop(device, "mx-l3", Origin(rel), _mx_rule_list(data, rel, hub_resolver))
+            return MayApplyHop(device, "mx-l3", Origin(rel), inner=inner, why=why)
+
+        def l7() -> Hop:
+            return MayApplyHop(device, "mx-l7", None, why=why,
+                               inner=self._l7_hop(f"{base}/appliance/firewall/l7FirewallRules.json", device,
+                                                  "mx-l7"))
+
+        def nat() -> Hop:
+            public = None if self.org.public is None else self.org.public.get(hub)
+            shown = ", ".join(format_address_interval(iv) for iv in public) if public else \
+                f"not known ({self.org.public_rel} names none): every public address is possible"
+            return SourceNatHop(device, "uplink-nat", Origin(self.org.public_rel), public or None,
+                                f"sources translated to the hub's uplink address {shown}")
+
+        return [l3, l7, nat]
+
+    def _vlan_variants(self, label: str, addresses: list[tuple[int, int]], before: list[Hop],
+                       vlan: _Vlan | None, role: Role) -> list[Variant]:
+        """One variant per way out of the MX (see _mx_routes)."""
+        routes = self._mx_routes(vlan)
+        if len(routes) > 1:
+            note = ("full-tunnel AutoVPN spoke: traffic to the internet goes to a hub unless a VPN exclusion "
+                    "sends it out locally (exclusions are not in the snapshot), so each way was considered")
+            if note not in role.notes:
+                role.notes.append(note)
+        return [Variant(sys.intern(f"{label}, {way}") if way else label, addresses, [*before, *hops])
+                for way, hops in routes]
+
     def _vlan_roles(self) -> None:
         if self.vlans is None:
             return
         for vlan in self.vlans:
             role = Role("vlan", vlan.name, self.net.id, self.net.name,
                         group_policy=vlan.group_policy_id)
-            addresses = vlan.addresses()
-            hops = self._mx_hops(vlan)
+            before: list[Hop] = []
             if vlan.subnet is None:
-                hops = [GapHop(f"{self.net.name} / MX", "vlan", reason=f"VLAN {vlan.id} has no subnet"), *hops]
-            role.variants = [Variant(f"VLAN {vlan.id}" if vlan.id else vlan.name, addresses, hops)]
+                before = [GapHop(f"{self.net.name} / MX", "vlan", reason=f"VLAN {vlan.id} has no subnet")]
+            role.variants = self._vlan_variants(f"VLAN {vlan.id}" if vlan.id else vlan.name, vlan.addresses(),
+                                                before, vlan, role)
             self.net.roles.append(role)
 
     @staticmethod
@@ -678,14 +842,14 @@ class _NetworkBuilder:
                 gap = GapHop(f"{self.net.name} / MX", "vlan",
                              reason=f"{how} {vlan_id} is not a VLAN of this network's MX")
                 return [Variant(f"VLAN {vlan_id}", [ANY_ADDR], [*hops, gap])]
-            return [Variant(f"VLAN {vlan.id} ({how})", vlan.addresses(), [*hops, *self._mx_hops(vlan)])]
+            return self._vlan_variants(f"VLAN {vlan.id} ({how})", vlan.addresses(), hops, vlan, role)
         # NAT mode (the MX sees the AP's own address) or untagged bridging: the VLAN is the AP's, which the
         # snapshot does not name. Every VLAN is a possibility.
         why = "NAT mode: the MX sees the AP's address" if mode == "nat mode" else "untagged: the AP's VLAN"
         role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
         # An AP in NAT mode gives its clients IPv4 only; untagged bridged clients get the VLAN's IPv6 too.
-        return [Variant(sys.intern(f"VLAN {v.id} ({why})"), v.addresses(with_ipv6=mode != "nat mode"),
-                        [*hops, *self._mx_hops(v)]) for v in self.vlans]
+        return [variant for v in self.vlans for variant in self._vlan_variants(
+            sys.intern(f"VLAN {v.id} ({why})"), v.addresses(with_ipv6=mode != "nat mode"), hops, v, role)]
 
 
 def _l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Resolver, *, with_source: bool,
@@ -704,6 +868,20 @@ def _l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Reso
     if tail is not None:
         keys.append(rule_key(tail))
     return IndexedRows(keys, parse)
+
+
+def _mx_rule_list(data: Any, rel: str, resolver: Resolver) -> RuleList:
+    """An MX-shaped L3 list (MX rules, org site-to-site VPN rules): rows with source, the trailing synthetic
+    "Default rule" row read as the list's default."""
+    rows = _rows(data, rel)
+    indexed = list(enumerate(rows))
+    default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel), synthetic=True)
+    if indexed and str(indexed[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_DEFAULT:
+        i, row = indexed.pop()
+        default = Rule(i + 1, Action.PERMIT if str(row.get("policy", "allow")).lower() == "allow"
+                       else Action.DENY, ALL, "default rule: " + str(row.get("policy", "allow")) + " any",
+                       "", Origin(rel, i), synthetic=True)
+    return RuleList(rel, None, default, Origin(rel), _l3_rows(rel, indexed, resolver, with_source=True))
 
 
 def _policy_row(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, label: str) -> list[Rule]:

@@ -496,7 +496,7 @@ class MerakiCollector:
         _ORG.set(org_id)  # this task's context: every request below is charged to this org's bucket
         orgs = self.d.organizations
         appliance = self.d.appliance
-        networks, _, _, _ = await asyncio.gather(
+        networks, _, _, _, _ = await asyncio.gather(
             self.fetch(("organizations", org_id, "networks"),
                        lambda: orgs.getOrganizationNetworks(org_id, total_pages="all")),
             self.fetch(("organizations", org_id, "policyObjects"),
@@ -507,6 +507,9 @@ class MerakiCollector:
             # perimeter ACL sees. Unfiltered, even with --network: the file mirrors the plain GET.
             self.fetch(("organizations", org_id, "appliance", "uplink", "statuses"),
                        lambda: appliance.getOrganizationApplianceUplinkStatuses(org_id, total_pages="all")),
+            # The site-to-site outbound firewall: what a full-tunnel spoke sends to its hub crosses it.
+            self.fetch(("organizations", org_id, "appliance", "vpn", "vpnFirewallRules"),
+                       lambda: appliance.getOrganizationApplianceVpnVpnFirewallRules(org_id)),
         )
         if not networks.ok or not isinstance(networks.body, list):
             self._listings_complete = False
@@ -539,6 +542,10 @@ class MerakiCollector:
                                        partial(getattr(self.d.appliance, method), nid),
                                        product="appliance", products=products))
             jobs.append(self._appliance_lan(nid, products))
+            # AutoVPN role and hubs: a default-route hub carries the network's internet traffic.
+            jobs.append(self.fetch(("networks", nid, "appliance", "vpn", "siteToSiteVpn"),
+                                   partial(self.d.appliance.getNetworkApplianceVpnSiteToSiteVpn, nid),
+                                   product="appliance", products=products))
         if products & {"appliance", "wireless"}:
             jobs.append(self.fetch(("networks", nid, "groupPolicies"),
                                    partial(self.d.networks.getNetworkGroupPolicies, nid)))

@@ -513,6 +513,9 @@ def build_org(root: str | Path, org_id: str = "100", n_networks: int = 10, *, se
           [{"id": str(g), "name": f"group{g}", "category": "NetworkObjectGroup",
             "objectIds": [1000 + i for i in range(policy_objects) if i % 3 == g]} for g in range(3)])
 
+    write(["organizations", org_id, "appliance", "vpn", "vpnFirewallRules"], {"rules": [
+        {"comment": "Default rule", "policy": "allow", "protocol": "Any", "srcPort": "Any", "srcCidr": "Any",
+         "destPort": "Any", "destCidr": "Any", "syslogEnabled": False}]})
     write(["organizations", org_id, "appliance", "uplink", "statuses"],
           [_uplink_status(org_id, i, n["id"]) for i, n in enumerate(networks) if "appliance" in n["productTypes"]])
 
@@ -569,6 +572,7 @@ def _write_appliance(write: Callable[[list[object], Any], None], base: list[obje
          "publicPort": "500", "localPort": "500", "uplink": "both"}]})
     write([*fw, "oneToOneNatRules"], {"rules": []})
     write([*fw, "oneToManyNatRules"], {"rules": []})
+    write([*base, "appliance", "vpn", "siteToSiteVpn"], {"mode": "none", "hubs": [], "subnets": []})
     vlans_enabled = i % 3 != 1
     write([*base, "appliance", "vlans", "settings"], {"vlansEnabled": vlans_enabled})
     if vlans_enabled:
