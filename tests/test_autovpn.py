@@ -1,0 +1,194 @@
+"""Site-to-site VPN (AutoVPN): a full-tunnel spoke sends its internet traffic, VPN clients' included, to a
+hub. On that way the org's site-to-site outbound firewall decides, the hub's own rules may (undocumented),
+and the VPN server sees the hub's public address. VPN exclusions are not read, so the local way stays
+possible: verdicts stand where both ways agree and are unknown where they differ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.audit import AuditResult
+from auditor.diff import affected_networks, changed_files
+from auditor.snapshot import Snapshot, SnapshotError
+from tests.snapshot_builder import MX_DEFAULT_ROW, MerakiSnapshot, deny, finding_kinds, path_for, verdicts
+
+SPOKE, HUB = "N_SPOKE", "N_HUB"
+S2S = "meraki/organizations/1/appliance/vpn/vpnFirewallRules.json"
+SPOKE_S2S = f"meraki/networks/{SPOKE}/appliance/vpn/siteToSiteVpn.json"
+
+
+def org(tmp_path: Path, *, spoke: dict[str, Any] | None = None, s2s: list[dict[str, Any]] | None = None,
+        spoke_rules: list[dict[str, Any]] | None = None, hub_rules: list[dict[str, Any]] | None = None,
+        use_vpn: bool | None = True) -> MerakiSnapshot:
+    """A store (VLAN 10, 10.0.10.0/24) that is a full-tunnel spoke of HQ unless `spoke` says otherwise."""
+    snap = MerakiSnapshot(tmp_path / "org")
+    snap.network(SPOKE, "Store", products=("appliance",), mx_rules=spoke_rules)
+    snap.network(HUB, "HQ", products=("appliance",), mx_rules=hub_rules,
+                 vlans=[{"id": 100, "name": "Servers", "subnet": "10.100.0.0/24"}])
+    subnets = [] if use_vpn is None else [{"localSubnet": "10.0.10.0/24", "useVpn": use_vpn}]
+    snap.write(SPOKE_S2S, spoke if spoke is not None else
+               {"mode": "spoke", "hubs": [{"hubId": HUB, "useDefaultRoute": True}], "subnets": subnets})
+    snap.write(f"meraki/networks/{HUB}/appliance/vpn/siteToSiteVpn.json", {"mode": "hub", "hubs": [], "subnets": []})
+    snap.write(S2S, {"rules": [*[{"srcCidr": "Any", "srcPort": "Any", "syslogEnabled": False, **r} for r in s2s or []],
+                               MX_DEFAULT_ROW]})
+    snap.write("meraki/organizations/1/appliance/uplink/statuses.json", [
+        {"networkId": SPOKE, "uplinks": [{"interface": "wan1", "status": "active", "publicIp": "192.0.2.10"}]},
+        {"networkId": HUB, "uplinks": [{"interface": "wan1", "status": "active", "publicIp": "203.0.113.100"}]}])
+    return snap
+
+
+def stages(result: AuditResult, flow: str, variant: str) -> list[str]:
+    trace = path_for(result, "Staff", flow).trace
+    found = [t for t in trace.variants or (trace,) if variant in t.variant]
+    assert found, [t.variant for t in trace.variants]
+    return [f"{h.hop.device}: {h.hop.stage}" for h in found[0].hops]
+
+
+def test_full_tunnel_spoke_reaches_the_server_through_the_hub_and_from_its_address(tmp_path: Path) -> None:
+    result = org(tmp_path).audit()
+    assert set(verdicts(result, "Staff").values()) == {"allowed"}
+    assert stages(result, "udp/4500", "via hub HQ") == [
+        "Store / MX: mx-l3", "Store / MX: mx-l7", "Store / MX: autovpn", "Store / MX: s2s-firewall",
+        "HQ / MX (hub): mx-l3", "HQ / MX (hub): mx-l7", "HQ / MX (hub): uplink-nat"]
+    trace = path_for(result, "Staff", "udp/4500").trace
+    by_label = {t.variant: t for t in trace.variants}
+    assert set(by_label) == {"VLAN 10, via hub HQ", "VLAN 10, local breakout"}
+    assert by_label["VLAN 10, via hub HQ"].allowed.describe_sources() == "203.0.113.100"
+    assert by_label["VLAN 10, local breakout"].allowed.describe_sources() == "192.0.2.10"
+    role = next(p.role for p in result.paths if p.role.name == "Staff")
+    assert any("full-tunnel AutoVPN spoke" in note for note in role.notes)
+
+
+def test_site_to_site_deny_blocks_the_tunnel_and_leaves_the_path_unknown(tmp_path: Path) -> None:
+    result = org(tmp_path, s2s=[deny("udp", "500", comment="no IKE over the tunnel")]).audit()
+    assert verdicts(result, "Staff") == {"udp/500": "unknown", "udp/4500": "allowed", "udp/1701": "allowed",
+                                         "tcp/443": "allowed"}
+    trace = path_for(result, "Staff", "udp/500").trace
+    assert "depends on which of 2 possible paths" in trace.reason
+    assert "VLAN 10, via hub HQ: blocked" in trace.reason and "VLAN 10, local breakout: allowed" in trace.reason
+    tunnel = next(t for t in trace.variants if "via hub" in t.variant)
+    assert tunnel.reason == ("udp/500 is blocked at Store / MX (s2s-firewall) by rule 1 (deny udp Any:Any -> Any:500) "
+                             "\"no IKE over the tunnel\".")
+    assert tunnel.blocked[0][1].rule.origin.path == S2S
+
+
+def test_the_spokes_own_l3_rules_may_not_apply_to_tunnelled_traffic(tmp_path: Path) -> None:
+    result = org(tmp_path, spoke_rules=[deny("udp", "500", comment="no IKE")]).audit()
+    trace = path_for(result, "Staff", "udp/500").trace
+    assert trace.verdict == "unknown"
+    by_label = {t.variant: t for t in trace.variants}
+    assert by_label["VLAN 10, local breakout"].verdict == "blocked"
+    tunnel = by_label["VLAN 10, via hub HQ"]
+    assert tunnel.verdict == "unknown"
+    assert "whether the L3 rules also apply to internet traffic that a full-tunnel spoke sends" in tunnel.reason
+    assert "If it applies, rule 1 (deny udp Any:Any -> Any:500) denies this traffic" in tunnel.reason
+
+
+def test_the_hubs_rules_may_apply_what_they_deny_is_unknown(tmp_path: Path) -> None:
+    result = org(tmp_path, hub_rules=[deny("udp", "4500")]).audit()
+    trace = path_for(result, "Staff", "udp/4500").trace
+    tunnel = next(t for t in trace.variants if "via hub" in t.variant)
+    assert tunnel.verdict == "unknown"
+    assert tunnel.unknown[0][0].device == "HQ / MX (hub)"
+    assert "whether a hub's MX firewall rules apply" in tunnel.reason
+    assert verdicts(result, "Staff")["udp/500"] == "allowed"
+    # The hub's own VLAN leaves by its own uplink: its rule is certain there.
+    assert verdicts(result, "Servers")["udp/4500"] == "blocked"
+
+
+@pytest.mark.parametrize("spoke", [
+    {"mode": "none", "hubs": [], "subnets": []},
+    {"mode": "hub", "hubs": [], "subnets": []},
+    {"mode": "spoke", "hubs": [{"hubId": HUB, "useDefaultRoute": False}], "subnets": []},
+], ids=["not-in-vpn", "hub", "split-tunnel-spoke"])
+def test_traffic_that_leaves_locally_never_meets_the_vpn_firewall(tmp_path: Path, spoke: dict[str, Any]) -> None:
+    result = org(tmp_path, spoke=spoke, s2s=[deny("any", "Any")]).audit()
+    assert set(verdicts(result, "Staff").values()) == {"allowed"}
+    assert stages(result, "udp/500", "VLAN 10") == ["Store / MX: mx-l3", "Store / MX: mx-l7", "Store / MX: uplink-nat"]
+
+
+def test_a_subnet_outside_the_vpn_leaves_locally(tmp_path: Path) -> None:
+    result = org(tmp_path, s2s=[deny("any", "Any")], use_vpn=False).audit()
+    assert set(verdicts(result, "Staff").values()) == {"allowed"}
+    # Not listed at all: the snapshot does not say, so both ways count.
+    result = org(tmp_path / "unlisted", s2s=[deny("any", "Any")], use_vpn=None).audit()
+    assert set(verdicts(result, "Staff").values()) == {"unknown"}
+
+
+def test_missing_site_to_site_settings_make_the_mx_paths_unknown(tmp_path: Path) -> None:
+    snap = org(tmp_path)
+    snap.remove(SPOKE_S2S)
+    result = snap.audit()
+    assert set(verdicts(result, "Staff").values()) == {"unknown"}
+    assert set(verdicts(result, "Servers").values()) == {"allowed"}  # the hub's file is there
+    trace = path_for(result, "Staff", "udp/500").trace
+    assert trace.unknown[0][0].stage == "site-to-site-vpn"
+    assert "whether this MX sends internet traffic to a hub over site-to-site VPN" in trace.reason
+    assert "data-gap" in finding_kinds(result)
+    assert any(f.path == SPOKE_S2S for f in result.model.networks[0].gaps)
+
+
+def test_missing_vpn_firewall_and_unknown_hub_are_unknown_on_the_tunnel(tmp_path: Path) -> None:
+    snap = org(tmp_path)
+    snap.remove(S2S)
+    result = snap.audit()
+    tunnel = next(t for t in path_for(result, "Staff", "udp/500").trace.variants if "via hub" in t.variant)
+    assert tunnel.verdict == "unknown" and tunnel.unknown[0][0].stage == "s2s-firewall"
+    assert any(g.path == S2S for n in result.model.networks for g in n.gaps)
+
+    snap = org(tmp_path / "elsewhere", spoke={"mode": "spoke", "subnets": [],
+                                              "hubs": [{"hubId": "N_OTHER_ORG", "useDefaultRoute": True}]})
+    tunnel = next(t for t in path_for(snap.audit(), "Staff", "udp/500").trace.variants if "via hub" in t.variant)
+    assert tunnel.verdict == "unknown"
+    assert "hub network N_OTHER_ORG is not among the organisation's networks" in tunnel.reason
+
+
+def test_every_default_route_hub_is_a_possible_way(tmp_path: Path) -> None:
+    snap = org(tmp_path, spoke={"mode": "spoke", "subnets": [], "hubs": [
+        {"hubId": HUB, "useDefaultRoute": True}, {"hubId": "N_DR", "useDefaultRoute": True}]})
+    snap.network("N_DR", "DR", products=("appliance",), mx_rules=[])
+    trace = path_for(snap.audit(), "Staff", "udp/500").trace
+    assert [t.variant for t in trace.variants] == ["VLAN 10, via hub HQ", "VLAN 10, via hub DR",
+                                                   "VLAN 10, local breakout"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"mode": "spoke", "hubs": {"hubId": HUB}}, "expected 'hubs'"),
+    ({"mode": "spoke", "hubs": ["N_HUB"]}, "hubs[0]: expected a hub object"),
+    ([], "expected a site-to-site VPN settings object"),
+    ({"mode": "spoke", "hubs": [{"hubId": HUB, "useDefaultRoute": True}], "subnets": [{"localSubnet": "10.0.10/x"}]},
+     "bad subnet '10.0.10/x'"),
+])
+def test_malformed_site_to_site_settings_name_the_file(tmp_path: Path, body: Any, message: str) -> None:
+    snap = org(tmp_path, spoke=body)
+    with pytest.raises(SnapshotError) as caught:
+        snap.audit()
+    assert SPOKE_S2S in str(caught.value) and message in str(caught.value)
+
+
+def test_settings_that_are_not_understood_are_unknown_not_guessed(tmp_path: Path) -> None:
+    for body in ({"mode": "mesh"}, {"mode": "spoke", "hubs": [{"hubId": HUB, "useDefaultRoute": "yes"}]}):
+        result = org(tmp_path / str(len(str(body))), spoke=body).audit()
+        assert set(verdicts(result, "Staff").values()) == {"unknown"}
+        assert "not understood" in path_for(result, "Staff", "udp/500").trace.reason
+
+
+def test_vpn_subnet_translation_changes_what_the_vpn_firewall_sees(tmp_path: Path) -> None:
+    spoke = {"mode": "spoke", "hubs": [{"hubId": HUB, "useDefaultRoute": True}], "subnets": [
+        {"localSubnet": "10.0.10.0/24", "useVpn": True, "nat": {"enabled": True, "remoteSubnet": "172.31.10.0/24"}}]}
+    result = org(tmp_path, spoke=spoke, s2s=[deny("udp", "500", srcCidr="172.31.10.0/24")]).audit()
+    tunnel = next(t for t in path_for(result, "Staff", "udp/500").trace.variants if "via hub" in t.variant)
+    assert tunnel.verdict == "blocked"
+    assert "vpn-subnet-nat" in [h.hop.stage for h in tunnel.hops]
+
+
+def test_diff_audits_the_spokes_of_a_changed_hub(tmp_path: Path) -> None:
+    old = org(tmp_path / "a")
+    new = org(tmp_path / "b", hub_rules=[deny("udp", "500")])
+    old.audit(), new.audit()  # writes audit.yaml in both
+    files = changed_files(old.root, new.root)
+    assert set(files) == {f"meraki/networks/{HUB}/appliance/firewall/l3FirewallRules.json"}
+    assert affected_networks(Snapshot(old.root), Snapshot(new.root), files, False) == {HUB, SPOKE}
