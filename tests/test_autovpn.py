@@ -18,6 +18,8 @@ from tests.snapshot_builder import MX_DEFAULT_ROW, MerakiSnapshot, deny, finding
 SPOKE, HUB = "N_SPOKE", "N_HUB"
 S2S = "meraki/organizations/1/appliance/vpn/vpnFirewallRules.json"
 SPOKE_S2S = f"meraki/networks/{SPOKE}/appliance/vpn/siteToSiteVpn.json"
+EXCLUSIONS = "meraki/organizations/1/appliance/trafficShaping/vpnExclusions/byNetwork.json"
+LOCAL = "VLAN 10, local breakout (VPN exclusions not in the snapshot)"
 
 
 def org(tmp_path: Path, *, spoke: dict[str, Any] | None = None, s2s: list[dict[str, Any]] | None = None,
@@ -55,9 +57,9 @@ def test_full_tunnel_spoke_reaches_the_server_through_the_hub_and_from_its_addre
         "HQ / MX (hub): mx-l3", "HQ / MX (hub): mx-l7", "HQ / MX (hub): uplink-nat"]
     trace = path_for(result, "Staff", "udp/4500").trace
     by_label = {t.variant: t for t in trace.variants}
-    assert set(by_label) == {"VLAN 10, via hub HQ", "VLAN 10, local breakout"}
+    assert set(by_label) == {"VLAN 10, via hub HQ", LOCAL}
     assert by_label["VLAN 10, via hub HQ"].allowed.describe_sources() == "203.0.113.100"
-    assert by_label["VLAN 10, local breakout"].allowed.describe_sources() == "192.0.2.10"
+    assert by_label[LOCAL].allowed.describe_sources() == "192.0.2.10"
     role = next(p.role for p in result.paths if p.role.name == "Staff")
     assert any("full-tunnel AutoVPN spoke" in note for note in role.notes)
 
@@ -68,11 +70,38 @@ def test_site_to_site_deny_blocks_the_tunnel_and_leaves_the_path_unknown(tmp_pat
                                          "tcp/443": "allowed"}
     trace = path_for(result, "Staff", "udp/500").trace
     assert "depends on which of 2 possible paths" in trace.reason
-    assert "VLAN 10, via hub HQ: blocked" in trace.reason and "VLAN 10, local breakout: allowed" in trace.reason
+    assert "VLAN 10, via hub HQ: blocked" in trace.reason and f"{LOCAL}: allowed" in trace.reason
     tunnel = next(t for t in trace.variants if "via hub" in t.variant)
     assert tunnel.reason == ("udp/500 is blocked at Store / MX (s2s-firewall) by rule 1 (deny udp Any:Any -> Any:500) "
                              "\"no IKE over the tunnel\".")
     assert tunnel.blocked[0][1].rule.origin.path == S2S
+
+
+@pytest.mark.parametrize(("entry", "local"), [
+    (None, ""),
+    ({"custom": [], "majorApplications": []}, ""),
+    ({"custom": [{"protocol": "udp", "destination": "203.0.113.0/24", "port": "any"}], "majorApplications": []}, ""),
+    ({"custom": [{"protocol": "udp", "destination": "8.8.8.8", "port": "53"},
+                 {"protocol": "any", "destination": "198.51.100.0/24", "port": "any"}], "majorApplications": []},
+     "VPN exclusion 2 (any 198.51.100.0/24:any) may match"),
+    ({"custom": [{"protocol": "tcp", "destination": "*.example.com", "port": "443"}], "majorApplications": []},
+     "VPN exclusion 1 (tcp *.example.com:443) may match"),
+    ({"custom": [], "majorApplications": [{"id": "meraki:vpnExclusion/application/3", "name": "AWS"}]},
+     "an application VPN exclusion may match"),
+], ids=["no-entry", "empty", "other-destination", "server-prefix", "host-name", "application"])
+def test_vpn_exclusions_decide_whether_the_local_way_is_possible(tmp_path: Path, entry: dict[str, Any] | None,
+                                                                  local: str) -> None:
+    snap = org(tmp_path, s2s=[deny("udp", "500")])
+    items = [] if entry is None else [{"networkId": SPOKE, "networkName": "Store", **entry}]
+    snap.write(EXCLUSIONS, {"items": items, "meta": {"counts": {"items": {"total": len(items), "remaining": 0}}}})
+    trace = path_for(snap.audit(), "Staff", "udp/500").trace
+    if not local:  # only the hub: its site-to-site deny decides
+        assert trace.verdict == "blocked" and not trace.variants
+        assert trace.variant == "VLAN 10, via hub HQ"
+        assert trace.blocked[0][0].stage == "s2s-firewall"
+    else:
+        assert trace.verdict == "unknown"
+        assert [t.variant for t in trace.variants] == ["VLAN 10, via hub HQ", f"VLAN 10, local breakout ({local})"]
 
 
 def test_the_spokes_own_l3_rules_may_not_apply_to_tunnelled_traffic(tmp_path: Path) -> None:
@@ -80,7 +109,7 @@ def test_the_spokes_own_l3_rules_may_not_apply_to_tunnelled_traffic(tmp_path: Pa
     trace = path_for(result, "Staff", "udp/500").trace
     assert trace.verdict == "unknown"
     by_label = {t.variant: t for t in trace.variants}
-    assert by_label["VLAN 10, local breakout"].verdict == "blocked"
+    assert by_label[LOCAL].verdict == "blocked"
     tunnel = by_label["VLAN 10, via hub HQ"]
     assert tunnel.verdict == "unknown"
     assert "whether the L3 rules also apply to internet traffic that a full-tunnel spoke sends" in tunnel.reason
@@ -151,8 +180,15 @@ def test_every_default_route_hub_is_a_possible_way(tmp_path: Path) -> None:
         {"hubId": HUB, "useDefaultRoute": True}, {"hubId": "N_DR", "useDefaultRoute": True}]})
     snap.network("N_DR", "DR", products=("appliance",), mx_rules=[])
     trace = path_for(snap.audit(), "Staff", "udp/500").trace
-    assert [t.variant for t in trace.variants] == ["VLAN 10, via hub HQ", "VLAN 10, via hub DR",
-                                                   "VLAN 10, local breakout"]
+    assert [t.variant for t in trace.variants] == ["VLAN 10, via hub HQ", "VLAN 10, via hub DR", LOCAL]
+
+
+def test_malformed_vpn_exclusions_name_the_file(tmp_path: Path) -> None:
+    snap = org(tmp_path)
+    snap.write(EXCLUSIONS, {"items": [{"networkId": SPOKE, "custom": {"protocol": "udp"}}]})
+    with pytest.raises(SnapshotError) as caught:
+        snap.audit()
+    assert EXCLUSIONS in str(caught.value) and "expected 'custom'" in str(caught.value)
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -93,6 +93,10 @@ def test_collects_every_network_across_pages(org: SyntheticOrg, server: FakeDash
     assert server.count(pattern="organizations/100/policyObjects") == 9
     networks = json.loads((out / "meraki/organizations/100/networks.json").read_text())
     assert [n["id"] for n in networks] == org.network_ids
+    # An object-shaped list (`items`) arrives whole: the exclusions that decide a full tunnel's way out.
+    rel = "meraki/organizations/100/appliance/trafficShaping/vpnExclusions/byNetwork.json"
+    items = json.loads((out / rel).read_text())["items"]
+    assert items and items == json.loads((org.root / rel).read_text())["items"]
     data = manifest(out)
     assert data["tool"]["name"] == "vpn-auditor"
     assert data["runs"][0]["orgs"] == ["100"]

@@ -103,6 +103,10 @@ class _OrgData:
     base: str = ""  # meraki/organizations/{id}
     names: dict[str, str] = field(default_factory=dict)  # network id -> name (hubs are named in traces)
     files: dict[str, Any] = field(default_factory=dict)  # org and hub files read once for every spoke
+    servers: PacketSet = field(default_factory=PacketSet)  # packets to any VPN server of audit.yaml
+    # network id -> its VPN exclusion entry; None: the org's exclusions were not collected
+    exclusions: dict[str, dict[str, Any]] | None = None
+    exclusions_read: bool = False
 
     def read(self, snapshot: Snapshot, rel: str) -> Any:
         if rel not in self.files:
@@ -161,6 +165,8 @@ class MerakiAdapter:
         _expect(networks, list, f"{base}/networks.json", "a list of networks")
         org = self._org_data(snapshot, base)
         org.names = {str(n["id"]): str(n.get("name") or n["id"]) for n in networks if isinstance(n, dict) and "id" in n}
+        org.servers = PacketSet.of(dst=[address_interval(s.address) for s in model.servers]) if model.servers \
+            else PacketSet()
         if org.reason:  # OBJ()/GRP() references then stay unknown; the report must also say what is missing
             model.gaps.extend(DataGap(rel, snapshot.absence_reason(rel)) for rel in (
                 f"{base}/policyObjects.json", f"{base}/policyObjects/groups.json") if not snapshot.exists(rel))
@@ -678,7 +684,30 @@ class _NetworkBuilder:
             return [("", local)]  # not in the VPN: the hub has no route back to it, so it leaves locally
         routes = [(f"via hub {self.org.names.get(hub, hub)}", self._tunnel_hops(vlan, local, hub, entry))
                   for hub in hubs]
-        return [*routes, ("local breakout", local)]
+        excluded = self._may_be_excluded()
+        return [*routes, (f"local breakout ({excluded})", local)] if excluded else routes
+
+    def _may_be_excluded(self) -> str:
+        """Why VPN traffic may be excluded from the full tunnel and leave locally ("" when it cannot be): the
+        org's VPN exclusions not collected, or an exclusion of this network that may match a VPN server."""
+        rel = f"{self.org.base}/appliance/trafficShaping/vpnExclusions/byNetwork.json"
+        if not self.org.exclusions_read:
+            self.org.exclusions = _exclusions(self.org.read(self.snapshot, rel), rel)
+            self.org.exclusions_read = True
+        if self.org.exclusions is None:
+            return "VPN exclusions not in the snapshot"
+        entry = self.org.exclusions.get(self.net.id)
+        if entry is None:
+            return ""
+        if entry["majorApplications"]:
+            return "an application VPN exclusion may match"
+        for i, rule in enumerate(entry["custom"]):
+            row = {"policy": "deny", "protocol": rule.get("protocol", "any"), "srcCidr": "Any", "srcPort": "Any",
+                   "destCidr": rule.get("destination", "Any"), "destPort": rule.get("port") or "Any"}
+            for model_rule in l3_rules(row, i + 1, Origin(rel), self.resolver, with_source=False):
+                if model_rule.match.intersects(self.org.servers):
+                    return f"VPN exclusion {i + 1} ({row['protocol']} {row['destCidr']}:{row['destPort']}) may match"
+        return ""
 
     def _tunnel_hops(self, vlan: _Vlan | None, local: list[Hop], hub: str,
                      entry: dict[str, Any] | None) -> list[Hop]:
@@ -764,8 +793,8 @@ class _NetworkBuilder:
         """One variant per way out of the MX (see _mx_routes)."""
         routes = self._mx_routes(vlan)
         if len(routes) > 1:
-            note = ("full-tunnel AutoVPN spoke: traffic to the internet goes to a hub unless a VPN exclusion "
-                    "sends it out locally (exclusions are not in the snapshot), so each way was considered")
+            note = ("full-tunnel AutoVPN spoke: traffic to the internet goes to a default-route hub (each one "
+                    "in turn on failover) unless a VPN exclusion sends it out locally; each way was considered")
             if note not in role.notes:
                 role.notes.append(note)
         return [Variant(sys.intern(f"{label}, {way}") if way else label, addresses, [*before, *hops])
@@ -912,6 +941,24 @@ def _ipv6_prefixes(raw: dict[str, Any], where: str) -> list[tuple[int, int]]:
         if subnet is None or subnet.version != 6:
             raise SnapshotError(at, f"staticPrefix '{prefix}' is not an IPv6 prefix")
         out.append(network_interval(subnet))
+    return out
+
+
+def _exclusions(data: Any, rel: str) -> dict[str, dict[str, Any]] | None:
+    """An org's VPN exclusions by network (`{"items": [{networkId, custom, majorApplications}]}`, all pages
+    joined); None when not collected."""
+    if data is None:
+        return None
+    items = _optional(_expect(data, dict, rel, "an object with 'items'"), "items", list, rel)
+    out = {}
+    for i, item in enumerate(items):
+        where = f"{rel} items[{i}]"
+        _expect(item, dict, where, "a network's VPN exclusions")
+        custom = _optional(item, "custom", list, where)
+        for j, rule in enumerate(custom):
+            _expect(rule, dict, f"{where}.custom[{j}]", "an exclusion rule")
+        out[str(item.get("networkId"))] = {"custom": custom,
+                                           "majorApplications": _optional(item, "majorApplications", list, where)}
     return out
 
 

@@ -516,6 +516,10 @@ def build_org(root: str | Path, org_id: str = "100", n_networks: int = 10, *, se
     write(["organizations", org_id, "appliance", "vpn", "vpnFirewallRules"], {"rules": [
         {"comment": "Default rule", "policy": "allow", "protocol": "Any", "srcPort": "Any", "srcCidr": "Any",
          "destPort": "Any", "destCidr": "Any", "syslogEnabled": False}]})
+    write(["organizations", org_id, "appliance", "trafficShaping", "vpnExclusions", "byNetwork"], {"items": [
+        {"networkId": n["id"], "networkName": n["name"], "custom": [
+            {"protocol": "tcp", "destination": "outlook.office365.com", "port": "443"}], "majorApplications": []}
+        for n in networks[:2] if "appliance" in n["productTypes"]]})
     write(["organizations", org_id, "appliance", "uplink", "statuses"],
           [_uplink_status(org_id, i, n["id"]) for i, n in enumerate(networks) if "appliance" in n["productTypes"]])
 
