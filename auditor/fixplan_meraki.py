@@ -1,9 +1,10 @@
 """Meraki fix plans: Dashboard API request bodies that let a blocked VPN flow through.
 
 Per deciding point:
-- SSID L3 / MX L3 / group policy L3 deny: if a later allow in the same list already covers the blocked packets
-  (a shadowed VPN rule), move it above the deny; otherwise insert an allow for the blocked flows to the server
-  above the deny. The PUT body is the full rule list, without the synthetic rows GETs append (PUT rejects them).
+- SSID L3 / MX L3 / group policy L3 / the org's site-to-site outbound deny: if a later allow in the same list
+  already covers the blocked packets (a shadowed VPN rule), move it above the deny; otherwise insert an allow
+  for the blocked flows to the server above the deny. The PUT body is the full rule list, without the synthetic
+  rows GETs append (PUT rejects them).
 - Splash gate (block all before sign-on): add the server's address to the SSID's walled garden.
 The snapshot file the rule came from is edited the same way, in GET shape, so the audit re-reads the result.
 """
@@ -20,6 +21,7 @@ from auditor.model import Action, AmbiguousHop, FilterHop, Hop, Rule
 
 _NETWORK = re.compile(r"^meraki/networks/([^/]+)/")
 _SSID = re.compile(r"^meraki/networks/([^/]+)/wireless/ssids/(\d+)/")
+_S2S = re.compile(r"^meraki/organizations/([^/]+)/appliance/vpn/vpnFirewallRules\.json$")
 SYNTHETIC = ("default rule", "wireless clients accessing lan")
 
 
@@ -102,6 +104,9 @@ class MerakiPlanner:
         hop, rule = blocked.hop, blocked.segment.rule
         origin_path = (rule.origin.path if rule is not None and rule.origin else None) or \
             (hop.origin.path if hop.origin else "")
+        if (org := _S2S.match(origin_path)) and rule is not None and rule.action is Action.DENY:
+            return self._list(ctx, blocked, rule, mx=True, endpoint=f"/organizations/{org.group(1)}/appliance/vpn/"
+                                                                      "vpnFirewallRules")
         if not origin_path.startswith("meraki/networks/"):
             return None
         if hop.stage == "splash":
@@ -146,18 +151,19 @@ class MerakiPlanner:
             done.append(f"{row['policy']} {row['protocol']} -> {row['destCidr']}:{row['destPort']}")
         return f"insert {'; '.join(done)} {where}" if done else None
 
-    def _list(self, ctx: PlanContext, blocked: Blocked, deny: Rule, *, mx: bool) -> list[Change]:
+    def _list(self, ctx: PlanContext, blocked: Blocked, deny: Rule, *, mx: bool,
+              endpoint: str | None = None) -> list[Change]:
+        """An L3 list's PUT: MX-shaped (`mx`: MX or site-to-site rules, with sources) or an SSID's."""
         assert deny.origin is not None
         rel = deny.origin.path
-        net_id = _NETWORK.match(rel).group(1)  # type: ignore[union-attr]
         data = ctx.workspace.json(rel)
         rows = data["rules"]
         what = self._edit_rows(ctx, (rel, None), rows, blocked, deny, in_policy=False, mx=mx)
-        if mx:
-            endpoint = f"/networks/{net_id}/appliance/firewall/l3FirewallRules"
-        else:
-            number = _SSID.match(rel).group(2)  # type: ignore[union-attr]
-            endpoint = f"/networks/{net_id}/wireless/ssids/{number}/firewall/l3FirewallRules"
+        if endpoint is None:
+            net_id = _NETWORK.match(rel).group(1)  # type: ignore[union-attr]
+            number = _SSID.match(rel).group(2) if not mx else None  # type: ignore[union-attr]
+            endpoint = f"/networks/{net_id}/appliance/firewall/l3FirewallRules" if mx else \
+                f"/networks/{net_id}/wireless/ssids/{number}/firewall/l3FirewallRules"
         change = ctx.change(f"PUT {endpoint}", vendor="meraki", device=blocked.hop.device, method="PUT",
                             endpoint=endpoint, file=rel)
         if what:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from auditor.audit import AuditResult
+from auditor.audit import AuditResult, run_audit
 from auditor.diff import affected_networks, changed_files
+from auditor.fixplan import fix_plan
 from auditor.snapshot import Snapshot, SnapshotError
 from tests.snapshot_builder import MX_DEFAULT_ROW, MerakiSnapshot, deny, finding_kinds, path_for, verdicts
 
@@ -228,3 +229,21 @@ def test_diff_audits_the_spokes_of_a_changed_hub(tmp_path: Path) -> None:
     files = changed_files(old.root, new.root)
     assert set(files) == {f"meraki/networks/{HUB}/appliance/firewall/l3FirewallRules.json"}
     assert affected_networks(Snapshot(old.root), Snapshot(new.root), files, False) == {HUB, SPOKE}
+
+
+def test_fix_plan_for_a_site_to_site_deny_edits_the_org_list_and_is_verified(tmp_path: Path) -> None:
+    snap = org(tmp_path, s2s=[deny("udp", "500,4500", comment="no IPsec over the tunnel")])
+    snap.write(EXCLUSIONS, {"items": []})
+    assert verdicts(snap.audit(), "Staff")["udp/500"] == "blocked"
+    result = fix_plan(snap.root)
+    change = result.changes["PUT /organizations/1/appliance/vpn/vpnFirewallRules"]
+    assert change.endpoint == "/organizations/1/appliance/vpn/vpnFirewallRules" and change.file == S2S
+    blocking = [p for p in result.plans if p.finding.check.kind == "blocked-flow"]
+    assert blocking and all(p.verified is True for p in blocking)
+    rows = change.body["rules"]  # the PUT body: no synthetic default row
+    assert [(r["policy"], r["protocol"], r["destCidr"], r["destPort"]) for r in rows] == [
+        ("allow", "udp", "198.51.100.10/32", "500,4500"), ("deny", "udp", "Any", "500,4500")]
+    assert rows[-1]["comment"] == "no IPsec over the tunnel"
+    with Snapshot.overlaid(snap.root, result.overlay):
+        after = run_audit(snap.root)
+    assert set(verdicts(after, "Staff").values()) == {"allowed"}
