@@ -178,7 +178,8 @@ def _reason(trace: FlowTrace) -> str:
         return _PASSES.setdefault(flow, f"{flow} passes every hop.")
     if trace.verdict == "blocked":
         hop, seg = trace.blocked[0]
-        return f"{flow} is blocked {_rule_ref(hop, seg)}."
+        why = f": {seg.reason}" if seg.rule is None and seg.reason else ""  # no rule to name: say what did it
+        return f"{flow} is blocked {_rule_ref(hop, seg)}{why}."
     if trace.verdict == "partial":
         hop, seg = trace.blocked[0]
         nat = _nat_before(trace, hop)

@@ -49,6 +49,8 @@ def load_devices(snapshot: Snapshot, model: Model) -> None:
     for _folder, adapter in _present(snapshot):
         if not hasattr(adapter, "iter_networks"):
             adapter.load(snapshot, model)
+        elif hasattr(adapter, "load_devices"):  # a network vendor whose gateways can front a server (MX)
+            adapter.load_devices(snapshot, model)
 
 
 def iter_networks(snapshot: Snapshot, model: Model) -> Iterator[NetworkModel]:

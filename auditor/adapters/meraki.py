@@ -139,6 +139,12 @@ class MerakiAdapter:
         for _network in self.iter_networks(snapshot, model):
             pass
 
+    def load_devices(self, snapshot: Snapshot, model: Model) -> None:
+        """MXs in front of a VPN server (port forwards, 1:1 and 1:many NAT), before any network streams."""
+        from auditor.adapters.meraki_front import load_fronts  # it builds on this module's rule lists
+
+        load_fronts(snapshot, model)
+
     def iter_networks(self, snapshot: Snapshot, model: Model) -> Iterator[NetworkModel]:
         orgs = snapshot.read_json("meraki/organizations.json")
         org_ids: list[str] = []
@@ -581,7 +587,7 @@ class _NetworkBuilder:
             hop: Hop = GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
             self._hops[key] = hop
             return None, hop
-        rule_list = _mx_rule_list(data, rel, self.resolver)
+        rule_list = mx_rule_list(data, rel, self.resolver)
         hop = FilterHop(device, "mx-l3", Origin(rel), rule_list)
         self._hops[key] = hop
         self.net.rule_lists.append((hop, rule_list))
@@ -748,7 +754,7 @@ class _NetworkBuilder:
         data = self.org.read(self.snapshot, rel)
         if data is None:
             return GapHop(device, "s2s-firewall", Origin(rel), reason=self._gap(rel))
-        return FilterHop(device, "s2s-firewall", Origin(rel), _mx_rule_list(data, rel, self.resolver))
+        return FilterHop(device, "s2s-firewall", Origin(rel), mx_rule_list(data, rel, self.resolver))
 
     def _hub_builders(self, hub: str) -> list[Any]:
         """Builders of the hub's hops: its MX L3 and L7 rules (whether they apply to traffic that arrives over
@@ -771,7 +777,7 @@ class _NetworkBuilder:
             data = self.org.read(self.snapshot, rel)
             if data is None:
                 return GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
-            inner = FilterHop(device, "mx-l3", Origin(rel), _mx_rule_list(data, rel, hub_resolver))
+            inner = FilterHop(device, "mx-l3", Origin(rel), mx_rule_list(data, rel, hub_resolver))
             return MayApplyHop(device, "mx-l3", Origin(rel), inner=inner, why=why)
 
         def l7() -> Hop:
@@ -900,7 +906,7 @@ def _l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Reso
     return IndexedRows(keys, parse)
 
 
-def _mx_rule_list(data: Any, rel: str, resolver: Resolver) -> RuleList:
+def mx_rule_list(data: Any, rel: str, resolver: Resolver) -> RuleList:
     """An MX-shaped L3 list (MX rules, org site-to-site VPN rules): rows with source, the trailing synthetic
     "Default rule" row read as the list's default."""
     rows = _rows(data, rel)

@@ -1,0 +1,350 @@
+"""A Meraki MX in front of a VPN server: what lets internet traffic in to a server behind it.
+
+An MX in routed (NAT) mode takes in nothing unsolicited but what a port forward (on an uplink address), a
+1:1 NAT or a 1:many NAT rule lets in, each from its allowed remote IPs, translated to the server's LAN
+address (DESIGN: "missing NAT/port forward in front of the server"). Then comes its inbound firewall, whose
+interplay with those rules Meraki does not document: what it denies is unknown.
+
+Placement: audit.yaml `path` naming `meraki/<network name or id>`, or else the server's address being one
+of an MX's uplink addresses (org uplink statuses) or a 1:1 / 1:many public address. Traffic to an uplink
+address that no port forward takes is unknown, not denied: the MX may be the VPN server itself (Client VPN,
+whose settings are not in the snapshot).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.adapters.meraki import mx_rule_list
+from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_ports
+from auditor.model import (
+    Action,
+    Decision,
+    Device,
+    FilterHop,
+    GapHop,
+    Hop,
+    MayApplyHop,
+    Model,
+    Origin,
+    PassHop,
+    Rule,
+    Segment,
+    VpnServer,
+)
+from auditor.packets import (
+    ANY_ADDR,
+    PROTO_NUMBERS,
+    Interval,
+    PacketSet,
+    address_interval,
+    format_address_interval,
+)
+from auditor.snapshot import Snapshot, SnapshotError, api_segment
+
+FIREWALL = "appliance/firewall"
+
+
+@dataclass(slots=True)
+class Forward:
+    """One inbound translation: the packets it takes and where it sends them."""
+
+    match: PacketSet  # allowed sources x public address x protocol x public ports
+    lan: Interval
+    ports: tuple[int, int, int, int] | None  # public lo, hi -> local lo, hi; None: ports unchanged
+    rule: Rule  # what the trace names
+
+    def translate(self, packets: PacketSet) -> PacketSet:
+        out = PacketSet()
+        for src, _dst, proto, sport, dport in packets.boxes:
+            if self.ports is not None:
+                plo, _phi, llo, lhi = self.ports
+                dport = (llo, llo) if llo == lhi else (dport[0] - plo + llo, dport[1] - plo + llo)
+            out = out | PacketSet([(src, self.lan, proto, sport, dport)])  # many ports to one may overlap
+        return out
+
+
+@dataclass(eq=False)
+class InboundNatHop(Hop):
+    """Port forwards, 1:1 or 1:many NAT for one public address, first match; the rest `otherwise`."""
+
+    forwards: list[Forward] = field(default_factory=list)
+    otherwise: Decision = Decision.DENY
+    otherwise_reason: str = ""
+    own: PacketSet = field(default_factory=PacketSet)  # from this MX's own uplink addresses: its own LANs
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        out = []
+        remaining = packets
+        hairpin = packets & self.own if self.own else self.own
+        if hairpin:
+            remaining = remaining - self.own
+            out.append(Segment(hairpin, Decision.UNKNOWN, None, "traffic from this MX's own networks to its public "
+                                                                 "address (hairpin NAT) is not modelled"))
+        for forward in self.forwards:
+            hit = remaining & forward.match
+            if not hit:
+                continue
+            remaining = remaining - forward.match
+            leaving = forward.translate(hit)
+            out.append(Segment(hit, Decision.TRANSLATE, forward.rule,
+                               f"{forward.rule.text}: to {format_address_interval(forward.lan)}", leaving))
+        if remaining:
+            out.append(Segment(remaining, self.otherwise, None, self.otherwise_reason))
+        return tuple(out)
+
+
+class MerakiFront(Device):
+    """An MX network's inbound side, for the servers whose address it holds."""
+
+    tier = 0
+
+    def __init__(self, name: str, snapshot: Snapshot, net_id: str, net_name: str,
+                 uplinks: list[tuple[str, Interval]] | None, one_to_one: list[tuple[int, dict[str, Any]]],
+                 one_to_many: list[tuple[int, dict[str, Any]]], nat_reasons: list[str]) -> None:
+        self.name = name
+        self.snapshot = snapshot
+        self.net_id = net_id
+        self.net_name = net_name
+        self.base = f"meraki/networks/{api_segment(net_id)}/{FIREWALL}"
+        self.uplinks = uplinks  # (interface, public address); None: uplink statuses name none for it
+        self.one_to_one = one_to_one
+        self.one_to_many = one_to_many
+        self.nat_reasons = nat_reasons  # NAT files that are absent: what they may translate is unknown
+
+    def _public(self, rule: dict[str, Any], rel: str, i: int) -> Interval | None:
+        try:
+            return address_interval(str(rule.get("publicIp")))
+        except ValueError:
+            raise SnapshotError(f"{rel} rules[{i}]", f"bad publicIp '{rule.get('publicIp')}'") from None
+
+    def _uplink_addresses(self) -> list[Interval]:
+        return [address for _iface, address in self.uplinks or []]
+
+    def owns(self, server: VpnServer) -> bool:
+        address = address_interval(server.address)
+        return address in self._uplink_addresses() or any(
+            self._public(rule, f"{self.base}/{kind}.json", i) == address
+            for kind, rules in (("oneToOneNatRules", self.one_to_one), ("oneToManyNatRules", self.one_to_many))
+            for i, rule in rules)
+
+    def hops(self, server: VpnServer) -> list[Hop]:
+        device = f"{self.net_name} / MX"
+        address = address_interval(server.address)
+        nat_hop: Hop
+        for i, rule in self.one_to_one:
+            rel = f"{self.base}/oneToOneNatRules.json"
+            if self._public(rule, rel, i) == address:
+                nat_hop = self._one_to_one(device, rule, rel, i, address)
+                break
+        else:
+            for i, rule in self.one_to_many:
+                rel = f"{self.base}/oneToManyNatRules.json"
+                if self._public(rule, rel, i) == address:
+                    nat_hop = self._one_to_many(device, rule, rel, i, address)
+                    break
+            else:
+                nat_hop = self._no_nat_rule(device, address)
+        if isinstance(nat_hop, InboundNatHop):
+            nat_hop.own = PacketSet.of(src=self._uplink_addresses()) if self._uplink_addresses() else PacketSet()
+        return [nat_hop, self._inbound_firewall(device)]
+
+    def _no_nat_rule(self, device: str, address: Interval) -> Hop:
+        """No 1:1 or 1:many rule names the address: port forwards if it is (or may be) an uplink address."""
+        shown = format_address_interval(address)
+        if self.uplinks is None or address in self._uplink_addresses():
+            return self._port_forwards(device, address)
+        if self.nat_reasons:
+            return GapHop(device, "inbound-nat", None, reason=f"{'; '.join(self.nat_reasons)}: whether a 1:1 or "
+                                                              f"1:many NAT of this MX takes {shown} is unknown")
+        return InboundNatHop(device, "inbound-nat", None, [], Decision.DENY,
+                             f"{shown} is not an uplink address of this MX and no 1:1 or 1:many NAT rule maps it")
+
+    # one hop per mechanism -----------------------------------------------------------------------------
+    def _one_to_one(self, device: str, rule: dict[str, Any], rel: str, i: int, address: Interval) -> Hop:
+        lan = _lan(rule.get("lanIp"), f"{rel} rules[{i}]")
+        forwards = []
+        for j, allowed in enumerate(_list(rule, "allowedInbound", f"{rel} rules[{i}]")):
+            where = f"{rel} rules[{i}].allowedInbound[{j}]"
+            protocol = str(allowed.get("protocol", "")).lower()
+            ports = [] if protocol in ("any", "icmp", "icmp6") else \
+                [iv for p in allowed.get("destinationPorts") or ["any"] for iv in _ports(p, where)]
+            text = f"1:1 NAT {rule.get('name') or format_address_interval(address)} allows {protocol} " + \
+                (",".join(str(p) for p in allowed.get("destinationPorts") or []) or "any port")
+            match = _match(protocol, ports, allowed.get("allowedIps"), address, where)
+            forwards.append(Forward(match, lan, None, Rule(j + 1, Action.PERMIT, match, text, "", Origin(rel, i))))
+        return InboundNatHop(device, "one-to-one-nat", Origin(rel, i), forwards, Decision.DENY,
+                             f"the 1:1 NAT of {format_address_interval(address)} ({rule.get('name') or 'unnamed'}) "
+                             "allows no other inbound traffic (protocol, port or remote IP)")
+
+    def _one_to_many(self, device: str, rule: dict[str, Any], rel: str, i: int, address: Interval) -> Hop:
+        forwards = []
+        for j, port_rule in enumerate(_list(rule, "portRules", f"{rel} rules[{i}]")):
+            where = f"{rel} rules[{i}].portRules[{j}]"
+            forwards.append(self._forward(port_rule, where, address, "localIp", rel, i, j,
+                                          f"1:many NAT {format_address_interval(address)} port rule "
+                                          f"{port_rule.get('name') or j + 1}"))
+        return InboundNatHop(device, "one-to-many-nat", Origin(rel, i), forwards, Decision.DENY,
+                             f"no port rule of the 1:many NAT of {format_address_interval(address)} takes it")
+
+    def _port_forwards(self, device: str, address: Interval) -> Hop:
+        rel = f"{self.base}/portForwardingRules.json"
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            return GapHop(device, "port-forwarding", Origin(rel), reason=self.snapshot.absence_reason(rel))
+        iface = next((i for i, a in self.uplinks or [] if a == address), "")
+        # wan1 is internet1, wan2 internet2; an address the statuses do not place may be either
+        wanted = {"both", f"internet{iface[3:]}"} if iface.startswith("wan") else {"both", "internet1", "internet2"}
+        forwards = []
+        for j, rule in enumerate(_list(_object(data, rel), "rules", rel)):
+            where = f"{rel} rules[{j}]"
+            if str(rule.get("uplink", "both")).lower() in wanted:
+                forwards.append(self._forward(rule, where, address, "lanIp", rel, j, j,
+                                              f"port forward {rule.get('name') or j + 1}"))
+        return InboundNatHop(device, "port-forwarding", Origin(rel), forwards, Decision.UNKNOWN,
+                             f"no port forward on {format_address_interval(address)} takes it; the MX may be the "
+                             "VPN server itself (Client VPN, whose settings are not in the snapshot), else it "
+                             "drops it")
+
+    def _forward(self, rule: dict[str, Any], where: str, address: Interval, lan_key: str, rel: str, i: int,
+                 j: int, label: str) -> Forward:
+        protocol = str(rule.get("protocol", "")).lower()
+        if protocol not in ("tcp", "udp"):
+            raise SnapshotError(where, f"protocol '{rule.get('protocol')}' is not tcp or udp")
+        public = _ports(rule.get("publicPort"), where)
+        local = _ports(rule.get("localPort"), where)
+        if len(public) != 1 or len(local) != 1:
+            raise SnapshotError(where, "publicPort and localPort must each be one port or range")
+        (plo, phi), (llo, lhi) = public[0], local[0]
+        if llo != lhi and lhi - llo != phi - plo:
+            raise SnapshotError(where, f"a public range {plo}-{phi} cannot map to local {llo}-{lhi}")
+        match = _match(protocol, public, rule.get("allowedIps"), address, where)
+        text = f"{label} ({protocol} {plo if plo == phi else f'{plo}-{phi}'} -> {rule.get(lan_key)}:" \
+            f"{llo if llo == lhi else f'{llo}-{lhi}'})"
+        mapping = None if (plo, phi) == (llo, lhi) else (plo, phi, llo, lhi)
+        return Forward(match, _lan(rule.get(lan_key), where), mapping,
+                       Rule(j + 1, Action.PERMIT, match, text, "", Origin(rel, i)))
+
+    def _inbound_firewall(self, device: str) -> Hop:
+        rel = f"{self.base}/inboundFirewallRules.json"
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            recorded = self.snapshot.outcome(rel)
+            if recorded is not None and recorded.outcome == "absent":  # the feature is off on this network
+                return PassHop(device, "inbound-firewall", Origin(rel), note="no inbound firewall on this network")
+            return GapHop(device, "inbound-firewall", Origin(rel), reason=self.snapshot.absence_reason(rel))
+        rules = mx_rule_list(data, rel, Resolver(vlans=None, vlans_reason="VLAN references in inbound rules are "
+                                                                          "not resolved"))
+        return MayApplyHop(device, "inbound-firewall", Origin(rel), inner=FilterHop(device, "inbound-firewall",
+                                                                                   Origin(rel), rules),
+                           why="Meraki does not document whether the inbound firewall also filters what a port "
+                               "forward or NAT rule lets in.")
+
+
+def load_fronts(snapshot: Snapshot, model: Model) -> None:
+    """MX networks that front a VPN server, added to model.devices (see the module docstring)."""
+    named = {name for server in model.servers for name in server.path if name.startswith("meraki/")}
+    addresses = {address_interval(s.address) for s in model.servers if not s.path}
+    if not named and not addresses:
+        return
+    orgs = snapshot.read_json("meraki/organizations.json")
+    org_ids = [str(o.get("id")) for o in orgs if isinstance(o, dict)] if isinstance(orgs, list) else []
+    org_ids += [o for f in snapshot.listdir("meraki/organizations")
+                if (o := urllib.parse.unquote(f.rsplit("/", 1)[1])) not in org_ids]
+    for org_id in org_ids:
+        base = f"meraki/organizations/{api_segment(org_id)}"
+        networks = snapshot.read_json(f"{base}/networks.json")
+        if not isinstance(networks, list):
+            continue
+        statuses = snapshot.read_json(f"{base}/appliance/uplink/statuses.json")
+        uplinks = _uplinks(statuses)
+        for raw in networks:
+            products = raw.get("productTypes") if isinstance(raw, dict) else None
+            if not isinstance(products, list) or "appliance" not in products:
+                continue  # malformed entries are the network adapter's to report, naming the file
+            net_id, net_name = str(raw.get("id")), str(raw.get("name") or raw.get("id"))
+            names = {f"meraki/{net_name}", f"meraki/{net_id}"} & named
+            if not addresses and not names:
+                continue
+            nets = f"meraki/networks/{api_segment(net_id)}/{FIREWALL}"
+            rules, reasons = {}, []
+            for kind in ("oneToOneNatRules", "oneToManyNatRules"):
+                data = snapshot.read_json(f"{nets}/{kind}.json")
+                if data is None:
+                    reasons.append(snapshot.absence_reason(f"{nets}/{kind}.json"))
+                rules[kind] = list(enumerate(_list(_object(data, f"{nets}/{kind}.json"), "rules",
+                                                   f"{nets}/{kind}.json"))) if data is not None else []
+            known = uplinks.get(net_id) if statuses is not None else None
+            front = MerakiFront(next(iter(names), f"meraki/{net_name}"), snapshot, net_id, net_name, known,
+                                rules["oneToOneNatRules"], rules["oneToManyNatRules"], reasons)
+            if names or any(front.owns(s) for s in model.servers if not s.path):
+                model.devices[front.name] = front
+
+
+# -- values -----------------------------------------------------------------------------------------------
+def _object(data: Any, rel: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise SnapshotError(rel, f"expected an object, found {type(data).__name__}")
+    return data
+
+
+def _list(data: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise SnapshotError(where, f"expected '{key}' to be a list of objects")
+    return value
+
+
+def _lan(value: Any, where: str) -> Interval:
+    try:
+        return address_interval(str(value))
+    except ValueError:
+        raise SnapshotError(where, f"bad LAN address '{value}'") from None
+
+
+def _ports(value: Any, where: str) -> list[Interval]:
+    try:
+        return parse_ports(value)
+    except ValueError_ as exc:
+        raise SnapshotError(where, str(exc)) from None
+
+
+def _match(protocol: str, ports: list[Interval], allowed: Any, address: Interval, where: str) -> PacketSet:
+    """The packets a forward takes: from its allowed remote IPs ("any" or CIDRs) to the public address."""
+    sources = []
+    for item in allowed if isinstance(allowed, list) else [allowed or "any"]:
+        text = str(item).strip()
+        if text.lower() == "any":
+            sources.append(ANY_ADDR)
+            continue
+        try:
+            sources.append(address_interval(text))
+        except ValueError:
+            raise SnapshotError(where, f"bad allowed IP '{text}'") from None
+    if protocol == "any":
+        return PacketSet.of(src=sources, dst=[address])
+    if protocol not in PROTO_NUMBERS:
+        raise SnapshotError(where, f"unknown protocol '{protocol}'")
+    number = PROTO_NUMBERS[protocol]
+    if ports:
+        return PacketSet.of(src=sources, dst=[address], proto=[(number, number)], dport=ports)
+    return PacketSet.of(src=sources, dst=[address], proto=[(number, number)])
+
+
+def _uplinks(data: Any) -> dict[str, list[tuple[str, Interval]]]:
+    """Network id -> (interface, public address) of its uplinks (the audit itself reports malformed ones)."""
+    out: dict[str, list[tuple[str, Interval]]] = {}
+    for item in data if isinstance(data, list) else []:
+        if not isinstance(item, dict):
+            continue
+        for uplink in item.get("uplinks") or []:
+            if not isinstance(uplink, dict) or uplink.get("publicIp") in (None, ""):
+                continue
+            try:
+                address = address_interval(str(uplink.get("publicIp")))
+            except ValueError:
+                continue
+            out.setdefault(str(item.get("networkId")), []).append((str(uplink.get("interface", "")), address))
+    return out
