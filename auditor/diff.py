@@ -29,7 +29,7 @@ from typing import Any
 
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.config import AuditConfig
-from auditor.model import AmbiguousHop, FilterHop, GapHop, Hop, PassHop, Role, Rule, RuleList
+from auditor.model import AmbiguousHop, FilterHop, GapHop, Hop, MayApplyHop, PassHop, Role, Rule, RuleList
 from auditor.packets import EMPTY, PacketSet
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
 from auditor.trace import FlowTrace, PathResult, flow_packets
@@ -414,6 +414,8 @@ def diff_rule_lists(old: RuleList, new: RuleList, device: str, stage: str) -> li
 
 
 def _readings(hop: Hop) -> dict[str, RuleList] | None:
+    if isinstance(hop, MayApplyHop) and hop.inner is not None:  # the same rules, whether or not they apply
+        return _readings(hop.inner)
     if isinstance(hop, FilterHop) and hop.rules is not None:
         return {"": hop.rules}
     if isinstance(hop, AmbiguousHop):

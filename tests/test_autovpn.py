@@ -5,13 +5,14 @@ possible: verdicts stand where both ways agree and are unknown where they differ
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from auditor.audit import AuditResult, run_audit
-from auditor.diff import affected_networks, changed_files
+from auditor.diff import affected_networks, changed_files, diff_snapshots
 from auditor.fixplan import fix_plan
 from auditor.snapshot import Snapshot, SnapshotError
 from tests.snapshot_builder import MX_DEFAULT_ROW, MerakiSnapshot, deny, finding_kinds, path_for, verdicts
@@ -247,3 +248,15 @@ def test_fix_plan_for_a_site_to_site_deny_edits_the_org_list_and_is_verified(tmp
     with Snapshot.overlaid(snap.root, result.overlay):
         after = run_audit(snap.root)
     assert set(verdicts(after, "Staff").values()) == {"allowed"}
+
+
+def test_diff_names_the_hub_rule_that_changed_a_spokes_verdict(tmp_path: Path) -> None:
+    old = org(tmp_path / "a", s2s=[])
+    new = org(tmp_path / "b", s2s=[deny("udp", "4500", comment="no NAT-T over the tunnel")])
+    for snap in (old, new):
+        snap.write(EXCLUSIONS, {"items": []})
+        snap.audit()
+    result = diff_snapshots(old.root, new.root)
+    changed = [c for c in result.changes if c.flow == "udp/4500" and c.role["name"] == "Staff"]
+    assert changed and {(c.old, c.new) for c in changed} == {("allowed", "blocked")}
+    assert any(S2S in json.dumps(cause.to_json()) for c in changed for cause in c.causes)

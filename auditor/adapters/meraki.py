@@ -673,8 +673,8 @@ class _NetworkBuilder:
     def _mx_routes(self, vlan: _Vlan | None) -> list[tuple[str, list[Hop]]]:
         """The ways a VLAN's traffic to the internet can take after the MX: its own uplink, or over the
         AutoVPN tunnel to each default-route hub (a hub fails over to the next, so each is possible). A
-        tunnelled subnet also keeps the local way: VPN exclusions (local breakout rules) are not read, so
-        whether the VPN flows are excluded from the tunnel is not known. Labels are "" for the only way."""
+        tunnelled subnet keeps the local way too when a VPN exclusion (local breakout) may take the VPN
+        flows, or the exclusions are not in the snapshot. Labels are "" for the only way."""
         local = self._mx_hops(vlan)
         kind, detail = self._autovpn()
         if kind == "local":
