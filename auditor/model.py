@@ -626,6 +626,7 @@ class NetworkModel:
     name: str
     org_id: str | None
     product_types: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # Dashboard network tags (which VPN peers apply)
     roles: list[Role] = field(default_factory=list)
     gaps: list[DataGap] = field(default_factory=list)
     rule_lists: list[tuple[Hop, RuleList]] = field(default_factory=list)  # for rule-level checks

@@ -22,6 +22,9 @@ S2S = "meraki/organizations/1/appliance/vpn/vpnFirewallRules.json"
 SPOKE_S2S = f"meraki/networks/{SPOKE}/appliance/vpn/siteToSiteVpn.json"
 EXCLUSIONS = "meraki/organizations/1/appliance/trafficShaping/vpnExclusions/byNetwork.json"
 LOCAL = "VLAN 10, local breakout (VPN exclusions not in the snapshot)"
+PEERS = "meraki/organizations/1/appliance/vpn/thirdPartyVPNPeers.json"
+ZSCALER = {"name": "Zscaler", "publicIp": "165.225.0.1", "privateSubnets": ["0.0.0.0/0"], "secret": "<redacted>",
+           "networkTags": ["all"]}
 
 
 def org(tmp_path: Path, *, spoke: dict[str, Any] | None = None, s2s: list[dict[str, Any]] | None = None,
@@ -38,6 +41,7 @@ def org(tmp_path: Path, *, spoke: dict[str, Any] | None = None, s2s: list[dict[s
     snap.write(f"meraki/networks/{HUB}/appliance/vpn/siteToSiteVpn.json", {"mode": "hub", "hubs": [], "subnets": []})
     snap.write(S2S, {"rules": [*[{"srcCidr": "Any", "srcPort": "Any", "syslogEnabled": False, **r} for r in s2s or []],
                                MX_DEFAULT_ROW]})
+    snap.write(PEERS, {"peers": []})
     snap.write("meraki/organizations/1/appliance/uplink/statuses.json", [
         {"networkId": SPOKE, "uplinks": [{"interface": "wan1", "status": "active", "publicIp": "192.0.2.10"}]},
         {"networkId": HUB, "uplinks": [{"interface": "wan1", "status": "active", "publicIp": "203.0.113.100"}]}])
@@ -63,7 +67,7 @@ def test_full_tunnel_spoke_reaches_the_server_through_the_hub_and_from_its_addre
     assert by_label["VLAN 10, via hub HQ"].allowed.describe_sources() == "203.0.113.100"
     assert by_label[LOCAL].allowed.describe_sources() == "192.0.2.10"
     role = next(p.role for p in result.paths if p.role.name == "Staff")
-    assert any("full-tunnel AutoVPN spoke" in note for note in role.notes)
+    assert any("full-tunnel VPN: traffic to the internet goes to a default-route hub" in note for note in role.notes)
 
 
 def test_site_to_site_deny_blocks_the_tunnel_and_leaves_the_path_unknown(tmp_path: Path) -> None:
@@ -260,3 +264,46 @@ def test_diff_names_the_hub_rule_that_changed_a_spokes_verdict(tmp_path: Path) -
     changed = [c for c in result.changes if c.flow == "udp/4500" and c.role["name"] == "Staff"]
     assert changed and {(c.old, c.new) for c in changed} == {("allowed", "blocked")}
     assert any(S2S in json.dumps(cause.to_json()) for c in changed for cause in c.causes)
+
+
+def tag(snap: MerakiSnapshot, net_id: str, *tags: str) -> None:
+    for network in snap.networks:
+        if network["id"] == net_id:
+            network["tags"] = list(tags)
+    snap.write("meraki/organizations/1/networks.json", snap.networks)
+
+
+def test_a_non_meraki_peer_with_a_default_route_carries_internet_traffic(tmp_path: Path) -> None:
+    split = {"mode": "spoke", "hubs": [{"hubId": HUB, "useDefaultRoute": False}], "subnets": []}
+    snap = org(tmp_path, spoke=split)
+    snap.write(PEERS, {"peers": [ZSCALER]})
+    snap.write(EXCLUSIONS, {"items": []})
+    result = snap.audit()
+    trace = path_for(result, "Staff", "udp/500").trace
+    assert trace.verdict == "unknown" and trace.variant == "VLAN 10, via non-Meraki peer Zscaler"
+    assert "non-Meraki VPN peer Zscaler (165.225.0.1), whose policies and NAT are not in the snapshot" in trace.reason
+    assert [h.hop.stage for h in trace.hops][-2:] == ["s2s-firewall", "non-meraki-vpn"]
+    # The hub sends its own internet traffic there too.
+    assert set(verdicts(result, "Servers").values()) == {"unknown"}
+
+
+def test_peer_network_tags_choose_the_networks_it_carries(tmp_path: Path) -> None:
+    snap = org(tmp_path, spoke={"mode": "spoke", "hubs": [], "subnets": []})
+    snap.write(PEERS, {"peers": [dict(ZSCALER, networkTags=["dc"]),
+                                 dict(ZSCALER, name="Partner", privateSubnets=["10.250.0.0/24"])]})
+    tag(snap, HUB, "dc")
+    tag(snap, SPOKE, "store", "east")
+    result = snap.audit()
+    assert set(verdicts(result, "Staff").values()) == {"allowed"}  # not tagged dc; the partner has no default
+    assert set(verdicts(result, "Servers").values()) == {"unknown"}
+
+
+def test_missing_peers_make_vpn_networks_unknown_but_not_others(tmp_path: Path) -> None:
+    snap = org(tmp_path, spoke={"mode": "none"})
+    snap.remove(PEERS)
+    result = snap.audit()
+    assert set(verdicts(result, "Staff").values()) == {"allowed"}  # not in site-to-site VPN at all
+    trace = path_for(result, "Servers", "udp/500").trace
+    assert trace.verdict == "unknown"
+    assert "via non-Meraki peer (peers not in the snapshot)" in trace.variant
+    assert "thirdPartyVPNPeers.json is not in the snapshot" in trace.reason

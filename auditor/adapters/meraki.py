@@ -183,8 +183,12 @@ class MerakiAdapter:
             products = _optional(raw, "productTypes", list, f"{base}/networks.json[{index}]")
             if not all(isinstance(p, str) for p in products):
                 raise SnapshotError(f"{base}/networks.json[{index}]", "expected 'productTypes' to list strings")
+            tags = raw.get("tags") or []
+            tags = tags.split() if isinstance(tags, str) else tags  # early API versions: one spaced string
+            if not isinstance(tags, list):
+                raise SnapshotError(f"{base}/networks.json[{index}]", "expected 'tags' to be a list")
             net = NetworkModel(str(raw["id"]), str(raw.get("name") or raw["id"]), org_id,
-                               product_types=[str(p) for p in products])
+                               product_types=[str(p) for p in products], tags=[str(t) for t in tags])
             if model.scope is not None and net.id.lower() not in model.scope and net.name.lower() not in model.scope:
                 continue
             model.networks.append(net)
@@ -624,10 +628,10 @@ class _NetworkBuilder:
 
     # -- AutoVPN ----------------------------------------------------------------------------------------
     def _autovpn(self) -> tuple[str, Any]:
-        """How this MX takes part in site-to-site VPN, read once: ("local", None) when its internet traffic
-        leaves by its own uplink (not a spoke, or a spoke without a default-route hub); ("gap", reason)
-        when the snapshot cannot say; ("spoke", (default-route hub ids in priority order, {subnet: entry}))
-        for a full-tunnel spoke."""
+        """Where this MX sends internet traffic, read once: ("local", None) out of its own uplink; ("gap",
+        reason) when the snapshot cannot say; ("tunnel", (default-route hub ids in priority order, default-
+        route non-Meraki peers by name, {subnet: entry})) when a VPN may carry it (AutoVPN full tunnel, or a
+        non-Meraki peer whose private subnets hold 0.0.0.0/0)."""
         if self._autovpn_state is not None:
             return self._autovpn_state
         rel = f"{self.base}/appliance/vpn/siteToSiteVpn.json"
@@ -639,17 +643,17 @@ class _NetworkBuilder:
         else:
             _expect(data, dict, rel, "a site-to-site VPN settings object")
             mode = str(data.get("mode", "")).lower()
-            if mode in ("none", "hub"):
+            if mode == "none":
                 state = ("local", None)
-            elif mode != "spoke":
+            elif mode not in ("hub", "spoke"):
                 state = ("gap", self._gap(rel, f"{rel}: site-to-site VPN mode {data.get('mode')!r} is not "
                                                "understood, so where internet traffic leaves is unknown"))
             else:
-                state = self._spoke(data, rel)
+                state = self._tunnel_state(data, rel, mode)
         self._autovpn_state = state
         return state
 
-    def _spoke(self, data: dict[str, Any], rel: str) -> tuple[str, Any]:
+    def _tunnel_state(self, data: dict[str, Any], rel: str, mode: str) -> tuple[str, Any]:
         hubs = []
         for i, hub in enumerate(_optional(data, "hubs", list, rel)):
             _expect(hub, dict, f"{rel} hubs[{i}]", "a hub object")
@@ -657,9 +661,10 @@ class _NetworkBuilder:
             if not isinstance(default_route, bool) or hub.get("hubId") in (None, ""):
                 return ("gap", self._gap(rel, f"{rel} hubs[{i}]: hubId or useDefaultRoute missing or not "
                                               "understood, so whether internet traffic goes to a hub is unknown"))
-            if default_route:
+            if default_route and mode == "spoke":
                 hubs.append(str(hub["hubId"]))
-        if not hubs:
+        peers = self._default_route_peers()
+        if not hubs and not peers:
             return ("local", None)  # split tunnel: only the VPN's subnets go over it, the internet leaves here
         subnets: dict[tuple[int, int], dict[str, Any]] = {}
         for i, entry in enumerate(_optional(data, "subnets", list, rel)):
@@ -668,13 +673,39 @@ class _NetworkBuilder:
             subnet = _subnet(entry.get("localSubnet"), where)
             if subnet is not None:
                 subnets[network_interval(subnet)] = entry
-        return ("spoke", (hubs, subnets))
+        return ("tunnel", (hubs, peers, subnets))
+
+    def _default_route_peers(self) -> dict[str, str]:
+        """Non-Meraki VPN peers that carry this network's internet traffic (0.0.0.0/0 among their private
+        subnets, and the network among their `networkTags`): name -> what the trace says about it. When the
+        org's peers are not in the snapshot, one unnamed entry says that such a peer may exist."""
+        rel = f"{self.org.base}/appliance/vpn/thirdPartyVPNPeers.json"
+        data = self.org.read(self.snapshot, rel)
+        if data is None:
+            return {"(peers not in the snapshot)": f"{self.snapshot.absence_reason(rel)}: a non-Meraki VPN peer "
+                                                   "with a default route may carry this network's internet traffic"}
+        out = {}
+        for i, peer in enumerate(_optional(_expect(data, dict, rel, "an object with 'peers'"), "peers", list, rel)):
+            where = f"{rel} peers[{i}]"
+            _expect(peer, dict, where, "a VPN peer object")
+            subnets = [str(s).strip() for s in _optional(peer, "privateSubnets", list, where)]
+            tags = [str(t) for t in peer.get("networkTags") or ["all"]] if isinstance(peer.get("networkTags"),
+                                                                                   list | None) else []
+            if not any(s in ("0.0.0.0/0", "::/0") for s in subnets):
+                continue
+            if "all" in tags or set(tags) & set(self.net.tags):
+                name = str(peer.get("name") or peer.get("publicIp") or f"peer {i + 1}")
+                out[name] = (f"internet traffic goes to the non-Meraki VPN peer {name} "
+                             f"({peer.get('publicIp') or 'address not given'}), whose policies and NAT are not in "
+                             "the snapshot")
+        return out
 
     def _mx_routes(self, vlan: _Vlan | None) -> list[tuple[str, list[Hop]]]:
-        """The ways a VLAN's traffic to the internet can take after the MX: its own uplink, or over the
-        AutoVPN tunnel to each default-route hub (a hub fails over to the next, so each is possible). A
-        tunnelled subnet keeps the local way too when a VPN exclusion (local breakout) may take the VPN
-        flows, or the exclusions are not in the snapshot. Labels are "" for the only way."""
+        """The ways a VLAN's traffic to the internet can take after the MX: its own uplink, over the AutoVPN
+        tunnel to each default-route hub (a hub fails over to the next, so each is possible), or to a
+        non-Meraki peer with a default route. A tunnelled subnet keeps the local way too when a VPN exclusion
+        (local breakout) may take the VPN flows, or the exclusions are not in the snapshot. Labels are "" for
+        the only way."""
         local = self._mx_hops(vlan)
         kind, detail = self._autovpn()
         if kind == "local":
@@ -684,14 +715,25 @@ class _NetworkBuilder:
             gap = self._cached(("s2s-gap",), lambda: GapHop(device, "site-to-site-vpn", Origin(
                 f"{self.base}/appliance/vpn/siteToSiteVpn.json"), reason=detail))
             return [("", [*local[:-1], gap, local[-1]])]
-        hubs, subnets = detail
+        hubs, peers, subnets = detail
         entry = subnets.get(network_interval(vlan.subnet)) if vlan is not None and vlan.subnet is not None else None
         if entry is not None and entry.get("useVpn") is False:
-            return [("", local)]  # not in the VPN: the hub has no route back to it, so it leaves locally
+            return [("", local)]  # not in the VPN: the far end has no route back to it, so it leaves locally
         routes = [(f"via hub {self.org.names.get(hub, hub)}", self._tunnel_hops(vlan, local, hub, entry))
                   for hub in hubs]
+        routes += [(f"via non-Meraki peer {name}", self._peer_hops(vlan, local, name, why, entry))
+                   for name, why in peers.items()]
         excluded = self._may_be_excluded()
         return [*routes, (f"local breakout ({excluded})", local)] if excluded else routes
+
+    def _peer_hops(self, vlan: _Vlan | None, local: list[Hop], name: str, why: str,
+                   entry: dict[str, Any] | None) -> list[Hop]:
+        """Spoke MX -> site-to-site outbound firewall (it covers non-Meraki peers too) -> the peer: unknown."""
+        hops = self._tunnel_hops(vlan, local, None, entry)
+        hops.append(self._cached(("peer", name), lambda: GapHop(
+            f"{self.net.name} / MX", "non-meraki-vpn",
+            Origin(f"{self.org.base}/appliance/vpn/thirdPartyVPNPeers.json"), reason=why)))
+        return hops
 
     def _may_be_excluded(self) -> str:
         """Why VPN traffic may be excluded from the full tunnel and leave locally ("" when it cannot be): the
@@ -715,9 +757,10 @@ class _NetworkBuilder:
                     return f"VPN exclusion {i + 1} ({row['protocol']} {row['destCidr']}:{row['destPort']}) may match"
         return ""
 
-    def _tunnel_hops(self, vlan: _Vlan | None, local: list[Hop], hub: str,
+    def _tunnel_hops(self, vlan: _Vlan | None, local: list[Hop], hub: str | None,
                      entry: dict[str, Any] | None) -> list[Hop]:
-        """Spoke MX -> site-to-site outbound firewall -> hub MX -> the hub's uplink."""
+        """Spoke MX -> site-to-site outbound firewall -> hub MX -> the hub's uplink (`hub` None: up to the
+        site-to-site firewall, for a non-Meraki peer)."""
         device = f"{self.net.name} / MX"
         composed, l7 = local[0], local[1]
         vlan_key = vlan.id if vlan is not None else None
@@ -730,12 +773,14 @@ class _NetworkBuilder:
         nat = (entry or {}).get("nat")
         if isinstance(nat, dict) and nat.get("enabled") is True:
             hops.append(self._cached(("vpn-subnet-nat", vlan_key), lambda: self._subnet_nat(device, nat)))
-        hub_name = self.org.names.get(hub)
-        hops.append(self._cached(("autovpn", hub), lambda: PassHop(
-            device, "autovpn", Origin(f"{self.base}/appliance/vpn/siteToSiteVpn.json"),
-            note=f"spoke with a default route to hub {hub_name or hub}: internet traffic goes over AutoVPN")))
+        if hub is not None:
+            hub_name = self.org.names.get(hub)
+            hops.append(self._cached(("autovpn", hub), lambda: PassHop(
+                device, "autovpn", Origin(f"{self.base}/appliance/vpn/siteToSiteVpn.json"),
+                note=f"spoke with a default route to hub {hub_name or hub}: internet traffic goes over AutoVPN")))
         hops.append(self._cached(("s2s-firewall",), self._s2s_firewall))
-        hops.extend(self._cached(("hub", hub, i), build) for i, build in enumerate(self._hub_builders(hub)))
+        if hub is not None:
+            hops.extend(self._cached(("hub", hub, i), build) for i, build in enumerate(self._hub_builders(hub)))
         return hops
 
     def _subnet_nat(self, device: str, nat: dict[str, Any]) -> Hop:
@@ -799,8 +844,9 @@ class _NetworkBuilder:
         """One variant per way out of the MX (see _mx_routes)."""
         routes = self._mx_routes(vlan)
         if len(routes) > 1:
-            note = ("full-tunnel AutoVPN spoke: traffic to the internet goes to a default-route hub (each one "
-                    "in turn on failover) unless a VPN exclusion sends it out locally; each way was considered")
+            note = ("full-tunnel VPN: traffic to the internet goes to a default-route hub (each one in turn on "
+                    "failover) or non-Meraki peer unless a VPN exclusion sends it out locally; each way was "
+                    "considered")
             if note not in role.notes:
                 role.notes.append(note)
         return [Variant(sys.intern(f"{label}, {way}") if way else label, addresses, [*before, *hops])

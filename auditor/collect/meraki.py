@@ -496,7 +496,7 @@ class MerakiCollector:
         _ORG.set(org_id)  # this task's context: every request below is charged to this org's bucket
         orgs = self.d.organizations
         appliance = self.d.appliance
-        networks, _, _, _, _, _ = await asyncio.gather(
+        networks, _, _, _, _, _, _ = await asyncio.gather(
             self.fetch(("organizations", org_id, "networks"),
                        lambda: orgs.getOrganizationNetworks(org_id, total_pages="all")),
             self.fetch(("organizations", org_id, "policyObjects"),
@@ -510,6 +510,9 @@ class MerakiCollector:
             # The site-to-site outbound firewall: what a full-tunnel spoke sends to its hub crosses it.
             self.fetch(("organizations", org_id, "appliance", "vpn", "vpnFirewallRules"),
                        lambda: appliance.getOrganizationApplianceVpnVpnFirewallRules(org_id)),
+            # Non-Meraki peers: one with a default route carries its networks' internet traffic.
+            self.fetch(("organizations", org_id, "appliance", "vpn", "thirdPartyVPNPeers"),
+                       lambda: appliance.getOrganizationApplianceVpnThirdPartyVPNPeers(org_id)),
             # Local breakout rules: whether a full-tunnel spoke's VPN flows leave by the hub or locally.
             self.fetch(("organizations", org_id, "appliance", "trafficShaping", "vpnExclusions", "byNetwork"),
                        lambda: appliance.getOrganizationApplianceTrafficShapingVpnExclusionsByNetwork(

@@ -516,6 +516,10 @@ def build_org(root: str | Path, org_id: str = "100", n_networks: int = 10, *, se
     write(["organizations", org_id, "appliance", "vpn", "vpnFirewallRules"], {"rules": [
         {"comment": "Default rule", "policy": "allow", "protocol": "Any", "srcPort": "Any", "srcCidr": "Any",
          "destPort": "Any", "destCidr": "Any", "syslogEnabled": False}]})
+    # A partner peer (no default route): its pre-shared key must never reach the snapshot.
+    write(["organizations", org_id, "appliance", "vpn", "thirdPartyVPNPeers"], {"peers": [
+        {"name": "Payments processor", "publicIp": "198.18.200.1", "privateSubnets": ["10.250.0.0/24"],
+         "secret": secret("ike-psk"), "ikeVersion": "2", "ipsecPoliciesPreset": "default", "networkTags": ["all"]}]})
     write(["organizations", org_id, "appliance", "trafficShaping", "vpnExclusions", "byNetwork"], {"items": [
         {"networkId": n["id"], "networkName": n["name"], "custom": [
             {"protocol": "tcp", "destination": "outlook.office365.com", "port": "443"}], "majorApplications": []}
