@@ -186,7 +186,8 @@ def test_every_default_route_hub_is_a_possible_way(tmp_path: Path) -> None:
         {"hubId": HUB, "useDefaultRoute": True}, {"hubId": "N_DR", "useDefaultRoute": True}]})
     snap.network("N_DR", "DR", products=("appliance",), mx_rules=[])
     trace = path_for(snap.audit(), "Staff", "udp/500").trace
-    assert [t.variant for t in trace.variants] == ["VLAN 10, via hub HQ", "VLAN 10, via hub DR", LOCAL]
+    assert [t.variant for t in trace.variants] == ["VLAN 10, via hub HQ", "VLAN 10, via hub DR",
+                                                   "VLAN 10, local breakout (subnet not in the site-to-site settings)"]
 
 
 def test_malformed_vpn_exclusions_name_the_file(tmp_path: Path) -> None:
@@ -198,6 +199,10 @@ def test_malformed_vpn_exclusions_name_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("body", "message"), [
+    ({"mode": "spoke", "hubs": [{"hubId": HUB, "useDefaultRoute": True}], "subnets": [{"useVpn": True}]},
+     "expected localSubnet, a boolean useVpn"),
+    ({"mode": "spoke", "hubs": [{"hubId": HUB, "useDefaultRoute": True}],
+      "subnets": [{"localSubnet": "10.0.10.0/24", "useVpn": "yes"}]}, "expected localSubnet, a boolean useVpn"),
     ({"mode": "spoke", "hubs": {"hubId": HUB}}, "expected 'hubs'"),
     ({"mode": "spoke", "hubs": ["N_HUB"]}, "hubs[0]: expected a hub object"),
     ([], "expected a site-to-site VPN settings object"),

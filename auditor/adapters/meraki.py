@@ -671,8 +671,12 @@ class _NetworkBuilder:
             where = f"{rel} subnets[{i}]"
             _expect(entry, dict, where, "a subnet object")
             subnet = _subnet(entry.get("localSubnet"), where)
-            if subnet is not None:
-                subnets[network_interval(subnet)] = entry
+            nat = entry.get("nat", {})
+            if subnet is None or not isinstance(entry.get("useVpn", True), bool) or not isinstance(nat, dict) \
+                    or not isinstance(nat.get("enabled", False), bool):
+                raise SnapshotError(where, "expected localSubnet, a boolean useVpn and a nat object with a "
+                                           "boolean enabled")
+            subnets[network_interval(subnet)] = entry
         return ("tunnel", (hubs, peers, subnets))
 
     def _default_route_peers(self) -> dict[str, str]:
@@ -682,8 +686,9 @@ class _NetworkBuilder:
         rel = f"{self.org.base}/appliance/vpn/thirdPartyVPNPeers.json"
         data = self.org.read(self.snapshot, rel)
         if data is None:
-            return {"(peers not in the snapshot)": f"{self.snapshot.absence_reason(rel)}: a non-Meraki VPN peer "
-                                                   "with a default route may carry this network's internet traffic"}
+            return {"(peers not in the snapshot)": self._gap(rel, f"{self.snapshot.absence_reason(rel)}: a non-Meraki "
+                                                                  "VPN peer with a default route may carry this "
+                                                                  "network's internet traffic")}
         out = {}
         for i, peer in enumerate(_optional(_expect(data, dict, rel, "an object with 'peers'"), "peers", list, rel)):
             where = f"{rel} peers[{i}]"
@@ -703,9 +708,9 @@ class _NetworkBuilder:
     def _mx_routes(self, vlan: _Vlan | None) -> list[tuple[str, list[Hop]]]:
         """The ways a VLAN's traffic to the internet can take after the MX: its own uplink, over the AutoVPN
         tunnel to each default-route hub (a hub fails over to the next, so each is possible), or to a
-        non-Meraki peer with a default route. A tunnelled subnet keeps the local way too when a VPN exclusion
-        (local breakout) may take the VPN flows, or the exclusions are not in the snapshot. Labels are "" for
-        the only way."""
+        non-Meraki peer with a default route. The local way stays possible for a subnet the settings do not
+        list, and for a tunnelled one when a VPN exclusion (local breakout) may take the VPN flows or the
+        exclusions are not in the snapshot. Labels are "" for the only way."""
         local = self._mx_hops(vlan)
         kind, detail = self._autovpn()
         if kind == "local":
@@ -723,8 +728,9 @@ class _NetworkBuilder:
                   for hub in hubs]
         routes += [(f"via non-Meraki peer {name}", self._peer_hops(vlan, local, name, why, entry))
                    for name, why in peers.items()]
-        excluded = self._may_be_excluded()
-        return [*routes, (f"local breakout ({excluded})", local)] if excluded else routes
+        # A subnet the settings do not list may be outside the VPN (then it leaves locally) or in it.
+        local_too = "subnet not in the site-to-site settings" if entry is None else self._may_be_excluded()
+        return [*routes, (f"local breakout ({local_too})", local)] if local_too else routes
 
     def _peer_hops(self, vlan: _Vlan | None, local: list[Hop], name: str, why: str,
                    entry: dict[str, Any] | None) -> list[Hop]:
@@ -743,6 +749,8 @@ class _NetworkBuilder:
             self.org.exclusions = _exclusions(self.org.read(self.snapshot, rel), rel)
             self.org.exclusions_read = True
         if self.org.exclusions is None:
+            self._gap(rel, f"{self.snapshot.absence_reason(rel)}: whether a VPN exclusion sends this full-tunnel "
+                           "network's VPN flows out locally is unknown")
             return "VPN exclusions not in the snapshot"
         entry = self.org.exclusions.get(self.net.id)
         if entry is None:

@@ -169,10 +169,12 @@ class MerakiFront(Device):
         for j, allowed in enumerate(_list(rule, "allowedInbound", f"{rel} rules[{i}]")):
             where = f"{rel} rules[{i}].allowedInbound[{j}]"
             protocol = str(allowed.get("protocol", "")).lower()
-            ports = [] if protocol in ("any", "icmp", "icmp6") else \
-                [iv for p in allowed.get("destinationPorts") or ["any"] for iv in _ports(p, where)]
+            listed = allowed.get("destinationPorts") or ["any"]
+            if not isinstance(listed, list):
+                raise SnapshotError(where, "expected 'destinationPorts' to be a list")
+            ports = [] if protocol in ("any", "icmp", "icmp6") else [iv for p in listed for iv in _ports(p, where)]
             text = f"1:1 NAT {rule.get('name') or format_address_interval(address)} allows {protocol} " + \
-                (",".join(str(p) for p in allowed.get("destinationPorts") or []) or "any port")
+                ",".join(str(p) for p in listed)
             match = _match(protocol, ports, allowed.get("allowedIps"), address, where)
             forwards.append(Forward(match, lan, None, Rule(j + 1, Action.PERMIT, match, text, "", Origin(rel, i))))
         return InboundNatHop(device, "one-to-one-nat", Origin(rel, i), forwards, Decision.DENY,
@@ -339,7 +341,8 @@ def _uplinks(data: Any) -> dict[str, list[tuple[str, Interval]]]:
     for item in data if isinstance(data, list) else []:
         if not isinstance(item, dict):
             continue
-        for uplink in item.get("uplinks") or []:
+        uplinks = item.get("uplinks")
+        for uplink in uplinks if isinstance(uplinks, list) else []:
             if not isinstance(uplink, dict) or uplink.get("publicIp") in (None, ""):
                 continue
             try:

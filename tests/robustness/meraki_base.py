@@ -42,4 +42,35 @@ def build(root: Path) -> MerakiSnapshot:
               splashPage="Click-through splash page", splash={"blockAllTrafficBeforeSignOn": False})
     snap.network("N_2", "Kiosk", products=("wireless",), policies=[])
     snap.ssid("N_2", 0, "Kiosk", rules=[deny("any", "Any", "198.51.100.0/24")])
+    # Site-to-site VPN: a branch is a full-tunnel spoke of HQ, whose own files the branch's paths read too.
+    snap.network("N_3", "HQ", vlans=[{"id": 100, "name": "Servers", "subnet": "10.3.0.0/24"}],
+                 mx_rules=[deny("tcp", "23", comment="hq no telnet")])
+    snap.network("N_4", "Branch", products=("appliance",),
+                 vlans=[{"id": 40, "name": "Tills", "subnet": "10.4.0.0/24"},
+                        {"id": 41, "name": "Office", "subnet": "10.4.1.0/24"}],
+                 mx_rules=[deny("udp", "1701", comment="branch no l2tp")])
+    snap.remove("meraki/networks/N_4/wireless/ssids.json")  # no access points there: nothing reads it
+    snap.write("meraki/networks/N_4/appliance/vpn/siteToSiteVpn.json", {
+        "mode": "spoke", "hubs": [{"hubId": "N_3", "useDefaultRoute": True}],
+        "subnets": [{"localSubnet": "10.4.0.0/24", "useVpn": True},
+                    {"localSubnet": "10.4.1.0/24", "useVpn": True,
+                     "nat": {"enabled": True, "remoteSubnet": "172.31.41.0/24"}}]})
+    snap.write("meraki/networks/N_3/appliance/vpn/siteToSiteVpn.json", {"mode": "hub", "hubs": [], "subnets": []})
+    snap.write("meraki/organizations/1/appliance/vpn/vpnFirewallRules.json", {"rules": [
+        {**deny("udp", "500", comment="no ike in tunnel"), "srcCidr": "172.31.41.0/24", "srcPort": "Any"},
+        {"comment": "Default rule", "policy": "allow", "protocol": "Any", "srcPort": "Any", "srcCidr": "Any",
+         "destPort": "Any", "destCidr": "Any"}]})
+    snap.write("meraki/organizations/1/appliance/trafficShaping/vpnExclusions/byNetwork.json", {"items": [
+        {"networkId": "N_4", "custom": [{"protocol": "udp", "destination": "8.8.8.8", "port": "53"}],
+         "majorApplications": []}]})
+    snap.write("meraki/organizations/1/appliance/vpn/thirdPartyVPNPeers.json", {"peers": [
+        {"name": "Partner", "publicIp": "198.18.0.1", "privateSubnets": ["10.250.0.0/24"], "secret": "<redacted>",
+         "networkTags": ["all"]}]})
+    snap.write("meraki/organizations/1/appliance/uplink/statuses.json", [
+        {"networkId": "N_4", "uplinks": [{"interface": "wan1", "status": "active", "publicIp": "192.0.2.4"}]},
+        {"networkId": "N_3", "uplinks": [{"interface": "wan1", "status": "active", "publicIp": "203.0.113.3"}]}])
+    snap.write("meraki/networks/N_3/appliance/firewall/oneToOneNatRules.json", {"rules": [
+        {"name": "badge", "publicIp": "203.0.113.30", "lanIp": "10.3.0.30", "uplink": "internet1",
+         "allowedInbound": [{"protocol": "tcp", "destinationPorts": ["443"], "allowedIps": ["any"]}]}]})
+    snap.write("meraki/networks/N_3/appliance/firewall/oneToManyNatRules.json", {"rules": []})
     return snap
