@@ -6,6 +6,7 @@ Per deciding point:
   for the blocked flows to the server above the deny. The PUT body is the full rule list, without the synthetic
   rows GETs append (PUT rejects them).
 - Splash gate (block all before sign-on): add the server's address to the SSID's walled garden.
+- An MX 1:1 NAT in front of the server that does not allow the VPN flows in: add them to its allowed inbound.
 The snapshot file the rule came from is edited the same way, in GET shape, so the audit re-reads the result.
 """
 
@@ -109,6 +110,8 @@ class MerakiPlanner:
                                                                       "vpnFirewallRules")
         if not origin_path.startswith("meraki/networks/"):
             return None
+        if hop.stage == "one-to-one-nat" and hop.origin is not None and hop.origin.index is not None:
+            return self._one_to_one(ctx, blocked, origin_path, hop.origin.index)
         if hop.stage == "splash":
             return self._walled_garden(ctx, blocked, origin_path)
         if rule is None or rule.action is not Action.DENY:
@@ -169,6 +172,29 @@ class MerakiPlanner:
         if what:
             change.summaries.append(f"{what} (for {', '.join(blocked.flows)} to {blocked.server.name})")
         change.render = lambda ws, rel=rel, mx=mx: _rules_body(ws.json(rel), mx)
+        return [change]
+
+    def _one_to_one(self, ctx: PlanContext, blocked: Blocked, rel: str, index: int) -> list[Change]:
+        """A 1:1 NAT that lets the VPN server's public address in only for other services: add the blocked
+        flows to its allowed inbound list (from any remote IP, as client VPNs come from anywhere)."""
+        net_id = _NETWORK.match(rel).group(1)  # type: ignore[union-attr]
+        data = ctx.workspace.json(rel)
+        nat = data["rules"][index]
+        allowed = nat.setdefault("allowedInbound", [])
+        added = []
+        for row in _allow_rows(blocked, mx=False):
+            entry = {"protocol": row["protocol"], "allowedIps": ["any"],
+                     "destinationPorts": row["destPort"].split(",") if row["destPort"] != "Any" else ["any"]}
+            if entry not in allowed:
+                allowed.append(entry)
+                added.append(f"{entry['protocol']} {','.join(entry['destinationPorts'])}")
+        endpoint = f"/networks/{net_id}/appliance/firewall/oneToOneNatRules"
+        change = ctx.change(f"PUT {endpoint}", vendor="meraki", device=blocked.hop.device, method="PUT",
+                            endpoint=endpoint, file=rel)
+        if added:
+            change.summaries.append(f"allow {'; '.join(added)} from any remote IP in the 1:1 NAT of "
+                                    f"{nat.get('publicIp')} (for {', '.join(blocked.flows)} to {blocked.server.name})")
+        change.render = lambda ws, rel=rel: {"rules": ws.json(rel)["rules"]}
         return [change]
 
     def _group_policy(self, ctx: PlanContext, blocked: Blocked, deny: Rule) -> list[Change] | None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from auditor.audit import AuditResult
-from auditor.snapshot import SnapshotError
+from auditor.audit import AuditResult, run_audit
+from auditor.fixplan import fix_plan
+from auditor.snapshot import Snapshot, SnapshotError
 from tests.snapshot_builder import MerakiSnapshot, path_for, verdicts
 
 STORE, HQ = "N_STORE", "N_HQ"
@@ -137,3 +138,19 @@ def test_malformed_forwards_name_the_file_and_rule(tmp_path: Path, rule: dict[st
     with pytest.raises(SnapshotError) as caught:
         org(tmp_path, HQ_UPLINK, forwards=[rule]).audit()
     assert f"{FW}/portForwardingRules.json rules[0]" in str(caught.value) and message in str(caught.value)
+
+
+def test_fix_plan_opens_the_one_to_one_nat_and_is_verified(tmp_path: Path) -> None:
+    rule = {"name": "RRAS", "publicIp": "203.0.113.20", "lanIp": "10.100.0.10", "uplink": "internet1",
+            "allowedInbound": [{"protocol": "udp", "destinationPorts": ["500", "4500"], "allowedIps": ["any"]}]}
+    snap = org(tmp_path, "203.0.113.20", one_to_one=[rule])
+    snap.audit()
+    result = fix_plan(snap.root)
+    change = result.changes[f"PUT /networks/{HQ}/appliance/firewall/oneToOneNatRules"]
+    assert sorted(change.body["rules"][0]["allowedInbound"][1:], key=lambda e: e["protocol"]) == [
+        {"protocol": "tcp", "allowedIps": ["any"], "destinationPorts": ["443"]},
+        {"protocol": "udp", "allowedIps": ["any"], "destinationPorts": ["1701"]}]
+    blocking = [p for p in result.plans if p.finding.check.kind == "blocked-flow"]
+    assert blocking and all(p.verified is True for p in blocking)
+    with Snapshot.overlaid(snap.root, result.overlay):
+        assert set(verdicts(run_audit(snap.root), "Staff").values()) == {"allowed"}
