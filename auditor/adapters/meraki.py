@@ -107,6 +107,7 @@ class _OrgData:
     # network id -> its VPN exclusion entry; None: the org's exclusions were not collected
     exclusions: dict[str, dict[str, Any]] | None = None
     exclusions_read: bool = False
+    cellular: set[str] | None = None  # networks with a cellular uplink that can carry traffic; None: unknown
 
     def read(self, snapshot: Snapshot, rel: str) -> Any:
         if rel not in self.files:
@@ -205,15 +206,21 @@ class MerakiAdapter:
         if groups is None:
             reasons.append(snapshot.absence_reason(groups_rel))
         uplinks_rel = f"{base}/appliance/uplink/statuses.json"
+        statuses = snapshot.read_json(uplinks_rel)
         return _OrgData(
             {str(o.get("id")): o for o in _expect(objects, list, objects_rel, "a list") if isinstance(o, dict)}
             if objects is not None else None,
             {str(g.get("id")): g for g in _expect(groups, list, groups_rel, "a list") if isinstance(g, dict)}
             if groups is not None else None,
             "; ".join(reasons),
-            public=_uplink_addresses(snapshot.read_json(uplinks_rel), uplinks_rel),
+            public=_uplink_addresses(statuses, uplinks_rel),
             public_rel=uplinks_rel,
             base=base,
+            cellular=None if statuses is None else {
+                str(item.get("networkId")) for item in statuses if isinstance(item, dict)
+                for uplink in (item.get("uplinks") or []) if isinstance(uplink, dict)
+                and str(uplink.get("interface", "")).lower().startswith("cellular")
+                and str(uplink.get("status", "")).lower() in UPLINK_CARRIES},
         )
 
 
@@ -597,21 +604,51 @@ class _NetworkBuilder:
         self.net.rule_lists.append((hop, rule_list))
         return rule_list, hop
 
+    def _vlan_policy(self, vlan: _Vlan | None) -> dict[str, Any] | None:
+        """The group policy a VLAN carries (a `_missing` stand-in when it cannot be read), or None."""
+        if vlan is None or vlan.group_policy_id is None:
+            return None
+        if self.policies is None:
+            return {"_missing": self.policies_reason, "groupPolicyId": vlan.group_policy_id}
+        return self.policies.get(vlan.group_policy_id) or {
+            "_missing": f"VLAN {vlan.id} names group policy {vlan.group_policy_id}, which is not in "
+                        "groupPolicies.json", "groupPolicyId": vlan.group_policy_id}
+
     def _mx_hops(self, vlan: _Vlan | None) -> list[Hop]:
         device = f"{self.net.name} / MX"
         rules, hop = self._mx_l3()
-        policy = None
-        if vlan is not None and vlan.group_policy_id is not None:
-            if self.policies is None:
-                policy = {"_missing": self.policies_reason, "groupPolicyId": vlan.group_policy_id}
-            else:
-                policy = self.policies.get(vlan.group_policy_id) or {
-                    "_missing": f"VLAN {vlan.id} names group policy {vlan.group_policy_id}, which is not in "
-                                "groupPolicies.json", "groupPolicyId": vlan.group_policy_id}
         key = ("mx-l3-vlan", vlan.id if vlan else None)
-        composed = self._cached(key, lambda: self._compose(device, "mx-l3", rules, hop, policy))
+        composed = self._cached(key, lambda: self._compose(device, "mx-l3", rules, hop, self._vlan_policy(vlan)))
         return [composed, self._l7_hop(f"{self.base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7"),
                 self._cached(("uplink-nat",), self._uplink_nat)]
+
+    def _cellular_hops(self, vlan: _Vlan | None, local: list[Hop]) -> list[Hop] | None:
+        """The local way while the MX has failed over to cellular: its cellular failover rules are appended to
+        the L3 rules (before the default). None when that cannot change anything: no cellular uplink in the
+        uplink statuses, no cellular rule, or neither file collected (then cellular is not considered)."""
+        has_cellular = None if self.org.cellular is None else self.net.id in self.org.cellular
+        if has_cellular is False:
+            return None
+        rel = f"{self.base}/appliance/firewall/cellularFirewallRules.json"
+        device = f"{self.net.name} / MX"
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            if has_cellular is None:
+                return None
+            gap = self._cached(("cellular-gap",), lambda: GapHop(device, "mx-l3+cellular", Origin(rel), reason=(
+                self._gap(rel, f"{self.snapshot.absence_reason(rel)}: the MX has a cellular uplink, and the rules "
+                               "it adds on cellular failover are unknown"))))
+            return [gap, *local[1:]]
+        cellular = mx_rule_list(data, rel, self.resolver)
+        rules, _hop = self._mx_l3()
+        if rules is None or not len(cellular):
+            return None  # the L3 list is missing (unknown already) or cellular adds no rule
+        key = ("mx-l3-cellular", vlan.id if vlan else None)
+        composed = self._cached(key, lambda: self._compose(
+            device, "mx-l3+cellular", (both := RuleList.concat(f"{rules.name}+cellular", rules, cellular,
+                                                               rules.default)),
+            FilterHop(device, "mx-l3+cellular", Origin(rel), both), self._vlan_policy(vlan)))
+        return [composed, *local[1:]]
 
     def _uplink_nat(self) -> Hop:
         """The MX's NAT of client traffic to its uplink address, which is what the server's side sees."""
@@ -714,7 +751,8 @@ class _NetworkBuilder:
         local = self._mx_hops(vlan)
         kind, detail = self._autovpn()
         if kind == "local":
-            return [("", local)]
+            cellular = self._cellular_hops(vlan, local)
+            return [("", local)] if cellular is None else [("", local), ("on cellular failover", cellular)]
         device = f"{self.net.name} / MX"
         if kind == "gap":
             gap = self._cached(("s2s-gap",), lambda: GapHop(device, "site-to-site-vpn", Origin(
@@ -851,7 +889,12 @@ class _NetworkBuilder:
                        vlan: _Vlan | None, role: Role) -> list[Variant]:
         """One variant per way out of the MX (see _mx_routes)."""
         routes = self._mx_routes(vlan)
-        if len(routes) > 1:
+        if len(routes) > 1 and routes[1][0] == "on cellular failover":
+            note = ("the MX has a cellular uplink: on failover its cellular rules are appended to the L3 rules; "
+                    "both ways were considered")
+            if note not in role.notes:
+                role.notes.append(note)
+        elif len(routes) > 1:
             note = ("full-tunnel VPN: traffic to the internet goes to a default-route hub (each one in turn on "
                     "failover) or non-Meraki peer unless a VPN exclusion sends it out locally; each way was "
                     "considered")

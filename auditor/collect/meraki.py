@@ -384,6 +384,7 @@ _APPLIANCE_FIREWALL = (
     ("portForwardingRules", "getNetworkApplianceFirewallPortForwardingRules"),
     ("oneToOneNatRules", "getNetworkApplianceFirewallOneToOneNatRules"),
     ("oneToManyNatRules", "getNetworkApplianceFirewallOneToManyNatRules"),
+    ("cellularFirewallRules", "getNetworkApplianceFirewallCellularFirewallRules"),  # appended on cellular failover
 )
 
 

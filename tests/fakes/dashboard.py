@@ -580,6 +580,9 @@ def _write_appliance(write: Callable[[list[object], Any], None], base: list[obje
          "publicPort": "500", "localPort": "500", "uplink": "both"}]})
     write([*fw, "oneToOneNatRules"], {"rules": []})
     write([*fw, "oneToManyNatRules"], {"rules": []})
+    write([*fw, "cellularFirewallRules"], {"rules": [
+        {"comment": "Default rule", "policy": "allow", "protocol": "Any", "srcPort": "Any", "srcCidr": "Any",
+         "destPort": "Any", "destCidr": "Any", "syslogEnabled": False}]})
     write([*base, "appliance", "vpn", "siteToSiteVpn"], {"mode": "none", "hubs": [], "subnets": []})
     vlans_enabled = i % 3 != 1
     write([*base, "appliance", "vlans", "settings"], {"vlansEnabled": vlans_enabled})
