@@ -241,6 +241,7 @@ class _NetworkBuilder:
         self._hops: dict[tuple, Hop] = {}
         self.org = org
         self._autovpn_state: tuple[str, Any] | None = None
+        self._own_files: dict[str, Any] = {}  # this network's files that several VLANs read
 
     # -- loading -----------------------------------------------------------------------------------------
     def _gap(self, rel: str, reason: str | None = None) -> str:
@@ -631,7 +632,9 @@ class _NetworkBuilder:
             return None
         rel = f"{self.base}/appliance/firewall/cellularFirewallRules.json"
         device = f"{self.net.name} / MX"
-        data = self.snapshot.read_json(rel)
+        if rel not in self._own_files:  # read once for all of the network's VLANs
+            self._own_files[rel] = self.snapshot.read_json(rel)
+        data = self._own_files[rel]
         if data is None:
             if has_cellular is None:
                 return None
