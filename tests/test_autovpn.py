@@ -312,3 +312,17 @@ def test_missing_peers_make_vpn_networks_unknown_but_not_others(tmp_path: Path) 
     assert trace.verdict == "unknown"
     assert "via non-Meraki peer (peers not in the snapshot)" in trace.variant
     assert "thirdPartyVPNPeers.json is not in the snapshot" in trace.reason
+
+
+def test_vlan_references_in_the_hubs_rules_mean_the_hubs_vlans(tmp_path: Path) -> None:
+    # HQ denies UDP 4500 from its own server VLAN only: a spoke's tunnelled traffic is not from there.
+    rule = deny("udp", "4500", srcCidr="VLAN(100).*", comment="servers no NAT-T")
+    snap = org(tmp_path, hub_rules=[rule])
+    snap.write(EXCLUSIONS, {"items": []})
+    result = snap.audit()
+    assert verdicts(result, "Staff")["udp/4500"] == "allowed"
+    assert verdicts(result, "Servers")["udp/4500"] == "blocked"
+    snap.remove(f"meraki/networks/{HUB}/appliance/vlans.json")
+    snap.remove(f"meraki/networks/{HUB}/appliance/vlans/settings.json")
+    tunnel = path_for(snap.audit(), "Staff", "udp/4500").trace
+    assert tunnel.verdict == "unknown" and "the VLANs of hub HQ are not in the snapshot" in tunnel.reason

@@ -862,8 +862,8 @@ class _NetworkBuilder:
         base = f"meraki/networks/{api_segment(hub)}"
         why = ("Meraki does not document whether a hub's MX firewall rules apply to traffic that arrives from a "
                "spoke over AutoVPN and leaves to the internet.")
-        hub_resolver = Resolver(vlans=None, vlans_reason="VLAN references in a hub's rules are not resolved for "
-                                "a spoke's traffic", objects=self.resolver.objects, groups=self.resolver.groups,
+        hub_resolver = Resolver(vlans=self._hub_vlans(base), vlans_reason=f"the VLANs of hub {name} are not in "
+                                "the snapshot", objects=self.resolver.objects, groups=self.resolver.groups,
                                 objects_reason=self.resolver.objects_reason, dns=self.resolver.dns)
 
         def l3() -> Hop:
@@ -887,6 +887,22 @@ class _NetworkBuilder:
                                 f"sources translated to the hub's uplink address {shown}")
 
         return [l3, l7, nat]
+
+    def _hub_vlans(self, base: str) -> dict[int, ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+        """A hub's VLAN subnets, so that `VLAN(n)` in its rules means its own VLAN n (None when not collected
+        or not readable: such references then stay unknown)."""
+        data = self.org.read(self.snapshot, f"{base}/appliance/vlans.json")  # hubs are few: kept per org
+        if not isinstance(data, list):
+            return None
+        out = {}
+        for raw in data:
+            try:
+                subnet = _subnet(raw.get("subnet"), f"{base}/appliance/vlans.json") if isinstance(raw, dict) else None
+                if subnet is not None:
+                    out[int(raw["id"])] = subnet
+            except (SnapshotError, KeyError, TypeError, ValueError):
+                return None  # the hub's own audit reports its malformed file
+        return out
 
     def _vlan_variants(self, label: str, addresses: list[tuple[int, int]], before: list[Hop],
                        vlan: _Vlan | None, role: Role) -> list[Variant]:
