@@ -178,9 +178,10 @@ def _manifest_outcomes(snapshot: Snapshot) -> dict[str, str]:
     return out
 
 
-def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str],
-                      config_differs: bool) -> set[str] | None:
-    """Ids of the networks whose verdicts may differ, or None when any path may differ."""
+def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str], config_differs: bool,
+                      tunnels: dict[str, frozenset[str]] | None = None) -> set[str] | None:
+    """Ids of the networks whose verdicts may differ, or None when any path may differ. `tunnels` is
+    `full_tunnels(old, new)` when the caller has it already."""
     if config_differs:
         return None
     old_orgs, new_orgs = _org_networks(old), _org_networks(new)
@@ -213,9 +214,17 @@ def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str],
         else:
             return None
     # A full-tunnel spoke's traffic crosses its hubs: a change there reaches the spoke's verdicts too.
-    tunnels = _tunnel_hubs(old, old_orgs) | _tunnel_hubs(new, new_orgs)
+    tunnels = full_tunnels(old, new) if tunnels is None else tunnels
     affected.update(spoke for spoke, hubs in tunnels.items() if hubs & affected)
     return affected
+
+
+def full_tunnels(old: Snapshot, new: Snapshot) -> dict[str, frozenset[str]]:
+    """Spoke network id -> the hubs it sends internet traffic to in either snapshot."""
+    out = _tunnel_hubs(old, _org_networks(old))
+    for spoke, hubs in _tunnel_hubs(new, _org_networks(new)).items():
+        out[spoke] = out.get(spoke, frozenset()) | hubs
+    return out
 
 
 def _tunnel_hubs(snapshot: Snapshot, orgs: dict[str, list[dict[str, Any]]]) -> dict[str, frozenset[str]]:
@@ -788,7 +797,8 @@ def diff_snapshots(old_dir: Path, new_dir: Path, config_path: Path | None = None
     new_config: AuditConfig = resolve_config(new_snap, config_path)
     files = changed_files(Path(old_dir), Path(new_dir))
     config_differs = old_config != new_config
-    affected = affected_networks(old_snap, new_snap, files, config_differs)
+    tunnels = full_tunnels(old_snap, new_snap)
+    affected = affected_networks(old_snap, new_snap, files, config_differs, tunnels)
     notes: list[str] = []
     if affected is None:
         notes.append("a change of global reach (audit.yaml, organization data or server-side devices): every "
@@ -798,8 +808,7 @@ def diff_snapshots(old_dir: Path, new_dir: Path, config_path: Path | None = None
     else:
         # The hubs of affected spokes stay in the networks list (unchanged, so their own verdicts do not
         # differ): the spokes' traces name them and cross their rules.
-        hubs = {hub for snap in (old_snap, new_snap) for spoke, its_hubs in
-                _tunnel_hubs(snap, _org_networks(snap)).items() if spoke in affected for hub in its_hubs}
+        hubs = {hub for spoke, its_hubs in tunnels.items() if spoke in affected for hub in its_hubs}
         with Snapshot.overlaid(old_dir, _restricting_overlay(old_snap, affected | hubs)):
             old_result = run_audit(old_dir, config=old_config)
         with Snapshot.overlaid(new_dir, _restricting_overlay(new_snap, affected | hubs)):

@@ -106,7 +106,8 @@ class _OrgData:
     servers: PacketSet = field(default_factory=PacketSet)  # packets to any VPN server of audit.yaml
     # network id -> its VPN exclusion entry; None: the org's exclusions were not collected
     exclusions: dict[str, dict[str, Any]] | None = None
-    exclusions_read: bool = False
+    # non-Meraki peers with a default route: (name, public address, network tags); None: not collected
+    default_peers: list[tuple[str, str, list[str]]] | None = None
     cellular: set[str] | None = None  # networks with a cellular uplink that can carry traffic; None: unknown
 
     def read(self, snapshot: Snapshot, rel: str) -> Any:
@@ -207,6 +208,8 @@ class MerakiAdapter:
             reasons.append(snapshot.absence_reason(groups_rel))
         uplinks_rel = f"{base}/appliance/uplink/statuses.json"
         statuses = snapshot.read_json(uplinks_rel)
+        exclusions_rel = f"{base}/appliance/trafficShaping/vpnExclusions/byNetwork.json"
+        peers_rel = f"{base}/appliance/vpn/thirdPartyVPNPeers.json"
         return _OrgData(
             {str(o.get("id")): o for o in _expect(objects, list, objects_rel, "a list") if isinstance(o, dict)}
             if objects is not None else None,
@@ -216,11 +219,9 @@ class MerakiAdapter:
             public=_uplink_addresses(statuses, uplinks_rel),
             public_rel=uplinks_rel,
             base=base,
-            cellular=None if statuses is None else {
-                str(item.get("networkId")) for item in statuses if isinstance(item, dict)
-                for uplink in (item.get("uplinks") or []) if isinstance(uplink, dict)
-                and str(uplink.get("interface", "")).lower().startswith("cellular")
-                and str(uplink.get("status", "")).lower() in UPLINK_CARRIES},
+            exclusions=_exclusions(snapshot.read_json(exclusions_rel), exclusions_rel),
+            default_peers=_default_peers(snapshot.read_json(peers_rel), peers_rel),
+            cellular=_cellular_networks(statuses),
         )
 
 
@@ -242,6 +243,8 @@ class _NetworkBuilder:
         self.org = org
         self._autovpn_state: tuple[str, Any] | None = None
         self._own_files: dict[str, Any] = {}  # this network's files that several VLANs read
+        self._hub_hop_lists: dict[str, list[Hop]] = {}  # hub id -> its hops, shared by the network's VLANs
+        self._excluded: str | None = None  # _may_be_excluded, once worked out
 
     # -- loading -----------------------------------------------------------------------------------------
     def _gap(self, rel: str, reason: str | None = None) -> str:
@@ -720,30 +723,17 @@ class _NetworkBuilder:
         return ("tunnel", (hubs, peers, subnets))
 
     def _default_route_peers(self) -> dict[str, str]:
-        """Non-Meraki VPN peers that carry this network's internet traffic (0.0.0.0/0 among their private
-        subnets, and the network among their `networkTags`): name -> what the trace says about it. When the
-        org's peers are not in the snapshot, one unnamed entry says that such a peer may exist."""
-        rel = f"{self.org.base}/appliance/vpn/thirdPartyVPNPeers.json"
-        data = self.org.read(self.snapshot, rel)
-        if data is None:
+        """Non-Meraki VPN peers that carry this network's internet traffic (a default route, and the network
+        among their `networkTags`): name -> what the trace says about it. When the org's peers are not in the
+        snapshot, one unnamed entry says that such a peer may exist."""
+        if self.org.default_peers is None:
+            rel = f"{self.org.base}/appliance/vpn/thirdPartyVPNPeers.json"
             return {"(peers not in the snapshot)": self._gap(rel, f"{self.snapshot.absence_reason(rel)}: a non-Meraki "
                                                                   "VPN peer with a default route may carry this "
                                                                   "network's internet traffic")}
-        out = {}
-        for i, peer in enumerate(_optional(_expect(data, dict, rel, "an object with 'peers'"), "peers", list, rel)):
-            where = f"{rel} peers[{i}]"
-            _expect(peer, dict, where, "a VPN peer object")
-            subnets = [str(s).strip() for s in _optional(peer, "privateSubnets", list, where)]
-            tags = [str(t) for t in peer.get("networkTags") or ["all"]] if isinstance(peer.get("networkTags"),
-                                                                                   list | None) else []
-            if not any(s in ("0.0.0.0/0", "::/0") for s in subnets):
-                continue
-            if "all" in tags or set(tags) & set(self.net.tags):
-                name = str(peer.get("name") or peer.get("publicIp") or f"peer {i + 1}")
-                out[name] = (f"internet traffic goes to the non-Meraki VPN peer {name} "
-                             f"({peer.get('publicIp') or 'address not given'}), whose policies and NAT are not in "
-                             "the snapshot")
-        return out
+        return {name: f"internet traffic goes to the non-Meraki VPN peer {name} ({address}), whose policies and "
+                      "NAT are not in the snapshot"
+                for name, address, tags in self.org.default_peers if "all" in tags or set(tags) & set(self.net.tags)}
 
     def _mx_routes(self, vlan: _Vlan | None) -> list[tuple[str, list[Hop]]]:
         """The ways a VLAN's traffic to the internet can take after the MX: its own uplink, over the AutoVPN
@@ -784,11 +774,14 @@ class _NetworkBuilder:
 
     def _may_be_excluded(self) -> str:
         """Why VPN traffic may be excluded from the full tunnel and leave locally ("" when it cannot be): the
-        org's VPN exclusions not collected, or an exclusion of this network that may match a VPN server."""
+        org's VPN exclusions not collected, or an exclusion of this network that may match a VPN server.
+        Worked out once per network (its VLANs ask in turn)."""
+        if self._excluded is None:
+            self._excluded = self._exclusion_match()
+        return self._excluded
+
+    def _exclusion_match(self) -> str:
         rel = f"{self.org.base}/appliance/trafficShaping/vpnExclusions/byNetwork.json"
-        if not self.org.exclusions_read:
-            self.org.exclusions = _exclusions(self.org.read(self.snapshot, rel), rel)
-            self.org.exclusions_read = True
         if self.org.exclusions is None:
             self._gap(rel, f"{self.snapshot.absence_reason(rel)}: whether a VPN exclusion sends this full-tunnel "
                            "network's VPN flows out locally is unknown")
@@ -829,7 +822,7 @@ class _NetworkBuilder:
                 note=f"spoke with a default route to hub {hub_name or hub}: internet traffic goes over AutoVPN")))
         hops.append(self._cached(("s2s-firewall",), self._s2s_firewall))
         if hub is not None:
-            hops.extend(self._cached(("hub", hub, i), build) for i, build in enumerate(self._hub_builders(hub)))
+            hops.extend(self._hub_hops(hub))
         return hops
 
     def _subnet_nat(self, device: str, nat: dict[str, Any]) -> Hop:
@@ -850,43 +843,42 @@ class _NetworkBuilder:
             return GapHop(device, "s2s-firewall", Origin(rel), reason=self._gap(rel))
         return FilterHop(device, "s2s-firewall", Origin(rel), mx_rule_list(data, rel, self.resolver))
 
-    def _hub_builders(self, hub: str) -> list[Any]:
-        """Builders of the hub's hops: its MX L3 and L7 rules (whether they apply to traffic that arrives over
-        the VPN and leaves to the internet is not documented: what they deny is unknown), then its uplink NAT."""
+    def _hub_hops(self, hub: str) -> list[Hop]:
+        """The hub's hops, built once per network: its MX L3 and L7 rules (whether they apply to traffic that
+        arrives over the VPN and leaves to the internet is not documented: what they deny is unknown), then
+        its uplink NAT."""
+        found = self._hub_hop_lists.get(hub)
+        if found is not None:
+            return found
         name = self.org.names.get(hub)
-        device = f"{name} / MX (hub)"
         if name is None:
-            return [lambda: GapHop(f"hub {hub}", "autovpn-hub", reason=(
+            found = [GapHop(f"hub {hub}", "autovpn-hub", reason=(
                 f"hub network {hub} is not among the organisation's networks in the snapshot: its rules and "
                 "uplink address are unknown"))]
-        base = f"meraki/networks/{api_segment(hub)}"
-        why = ("Meraki does not document whether a hub's MX firewall rules apply to traffic that arrives from a "
-               "spoke over AutoVPN and leaves to the internet.")
-        hub_resolver = Resolver(vlans=self._hub_vlans(base), vlans_reason=f"the VLANs of hub {name} are not in "
-                                "the snapshot", objects=self.resolver.objects, groups=self.resolver.groups,
-                                objects_reason=self.resolver.objects_reason, dns=self.resolver.dns)
-
-        def l3() -> Hop:
+        else:
+            device, base = f"{name} / MX (hub)", f"meraki/networks/{api_segment(hub)}"
+            why = ("Meraki does not document whether a hub's MX firewall rules apply to traffic that arrives from "
+                   "a spoke over AutoVPN and leaves to the internet.")
             rel = f"{base}/appliance/firewall/l3FirewallRules.json"
             data = self.org.read(self.snapshot, rel)
             if data is None:
-                return GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
-            inner = FilterHop(device, "mx-l3", Origin(rel), mx_rule_list(data, rel, hub_resolver))
-            return MayApplyHop(device, "mx-l3", Origin(rel), inner=inner, why=why)
-
-        def l7() -> Hop:
-            return MayApplyHop(device, "mx-l7", None, why=why,
-                               inner=self._l7_hop(f"{base}/appliance/firewall/l7FirewallRules.json", device,
-                                                  "mx-l7"))
-
-        def nat() -> Hop:
+                l3: Hop = GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
+            else:
+                resolver = Resolver(vlans=self._hub_vlans(base), vlans_reason=f"the VLANs of hub {name} are not in "
+                                    "the snapshot", objects=self.resolver.objects, groups=self.resolver.groups,
+                                    objects_reason=self.resolver.objects_reason, dns=self.resolver.dns)
+                l3 = MayApplyHop(device, "mx-l3", Origin(rel), why=why, inner=FilterHop(
+                    device, "mx-l3", Origin(rel), mx_rule_list(data, rel, resolver)))
+            l7 = MayApplyHop(device, "mx-l7", None, why=why, inner=self._l7_hop(
+                f"{base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7"))
             public = None if self.org.public is None else self.org.public.get(hub)
             shown = ", ".join(format_address_interval(iv) for iv in public) if public else \
                 f"not known ({self.org.public_rel} names none): every public address is possible"
-            return SourceNatHop(device, "uplink-nat", Origin(self.org.public_rel), public or None,
-                                f"sources translated to the hub's uplink address {shown}")
-
-        return [l3, l7, nat]
+            nat = SourceNatHop(device, "uplink-nat", Origin(self.org.public_rel), public or None,
+                               f"sources translated to the hub's uplink address {shown}")
+            found = [l3, l7, nat]
+        self._hub_hop_lists[hub] = found
+        return found
 
     def _hub_vlans(self, base: str) -> dict[int, ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
         """A hub's VLAN subnets, so that `VLAN(n)` in its rules means its own VLAN n (None when not collected
@@ -1066,6 +1058,34 @@ def _ipv6_prefixes(raw: dict[str, Any], where: str) -> list[tuple[int, int]]:
     return out
 
 
+def _default_peers(data: Any, rel: str) -> list[tuple[str, str, list[str]]] | None:
+    """An org's non-Meraki VPN peers with a default route (0.0.0.0/0 or ::/0 among their private subnets):
+    (name, public address, network tags; no tags means all networks). None when not collected."""
+    if data is None:
+        return None
+    out = []
+    for i, peer in enumerate(_optional(_expect(data, dict, rel, "an object with 'peers'"), "peers", list, rel)):
+        where = f"{rel} peers[{i}]"
+        _expect(peer, dict, where, "a VPN peer object")
+        if not any(str(s).strip() in ("0.0.0.0/0", "::/0") for s in _optional(peer, "privateSubnets", list, where)):
+            continue
+        tags = peer.get("networkTags")
+        name = str(peer.get("name") or peer.get("publicIp") or f"peer {i + 1}")
+        out.append((name, str(peer.get("publicIp") or "address not given"),
+                    [str(t) for t in tags or ["all"]] if isinstance(tags, list | None) else []))
+    return out
+
+
+def _cellular_networks(statuses: Any) -> set[str] | None:
+    """Networks whose MX has a cellular uplink that carries or can take over traffic (statuses already
+    checked by _uplink_addresses); None when the statuses were not collected."""
+    if statuses is None:
+        return None
+    return {str(item.get("networkId")) for item in statuses for uplink in item.get("uplinks") or []
+            if str(uplink.get("interface", "")).lower().startswith("cellular")
+            and str(uplink.get("status", "")).lower() in UPLINK_CARRIES}
+
+
 def _exclusions(data: Any, rel: str) -> dict[str, dict[str, Any]] | None:
     """An org's VPN exclusions by network (`{"items": [{networkId, custom, majorApplications}]}`, all pages
     joined); None when not collected."""
@@ -1096,12 +1116,13 @@ def _subnet(value: Any, rel: str) -> ipaddress.IPv4Network | ipaddress.IPv6Netwo
 UPLINK_CARRIES = {"active", "ready"}  # an uplink in use, or a standby one that takes over on failover
 
 
-def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] | None:
-    """Public addresses per network from an org's appliance uplink statuses (both MXs of a warm-spare pair,
-    every uplink that carries or can take over traffic). None when the file was not collected."""
+def uplinks_by_network(data: Any, rel: str) -> dict[str, list[tuple[str, tuple[int, int]]]] | None:
+    """(interface, public IPv4 address) per network from an org's appliance uplink statuses: both MXs of a
+    warm-spare pair, every uplink that carries or can take over traffic (the MX translates IPv4 only; IPv6
+    is routed). None when the file was not collected."""
     if data is None:
         return None
-    out: dict[str, list[tuple[int, int]]] = {}
+    out: dict[str, list[tuple[str, tuple[int, int]]]] = {}
     for i, item in enumerate(_expect(data, list, rel, "a list of appliance uplink statuses")):
         where = f"{rel}[{i}]"
         _expect(item, dict, where, "an appliance uplink status object")
@@ -1114,6 +1135,12 @@ def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] |
                 address = address_interval(str(public))
             except ValueError:
                 raise SnapshotError(f"{where}.uplinks[{j}]", f"bad publicIp '{public}'") from None
-            if address[0] >= V4_BASE:  # the MX translates IPv4 only (NAT44); IPv6 is routed
-                out.setdefault(str(item.get("networkId")), []).append(address)
+            if address[0] >= V4_BASE:
+                out.setdefault(str(item.get("networkId")), []).append((str(uplink.get("interface", "")), address))
     return out
+
+
+def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] | None:
+    """Public addresses per network (uplinks_by_network without the interfaces)."""
+    found = uplinks_by_network(data, rel)
+    return None if found is None else {net: [iv for _iface, iv in ups] for net, ups in found.items()}

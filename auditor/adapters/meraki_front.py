@@ -17,7 +17,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.adapters.meraki import mx_rule_list
+from auditor.adapters.meraki import mx_rule_list, uplinks_by_network
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_ports
 from auditor.model import (
     Action,
@@ -114,41 +114,39 @@ class MerakiFront(Device):
         self.one_to_many = one_to_many
         self.nat_reasons = nat_reasons  # NAT files that are absent: what they may translate is unknown
 
-    def _public(self, rule: dict[str, Any], rel: str, i: int) -> Interval | None:
-        try:
-            return address_interval(str(rule.get("publicIp")))
-        except ValueError:
-            raise SnapshotError(f"{rel} rules[{i}]", f"bad publicIp '{rule.get('publicIp')}'") from None
-
     def _uplink_addresses(self) -> list[Interval]:
         return [address for _iface, address in self.uplinks or []]
 
+    def _nat_rule(self, address: Interval) -> tuple[str, str, int, dict[str, Any]] | None:
+        """The first 1:1, then 1:many, NAT rule whose public address is `address`: (kind, file, index, rule)."""
+        for kind, rules in (("oneToOneNatRules", self.one_to_one), ("oneToManyNatRules", self.one_to_many)):
+            rel = f"{self.base}/{kind}.json"
+            for i, rule in rules:
+                try:
+                    public = address_interval(str(rule.get("publicIp")))
+                except ValueError:
+                    raise SnapshotError(f"{rel} rules[{i}]", f"bad publicIp '{rule.get('publicIp')}'") from None
+                if public == address:
+                    return kind, rel, i, rule
+        return None
+
     def owns(self, server: VpnServer) -> bool:
         address = address_interval(server.address)
-        return address in self._uplink_addresses() or any(
-            self._public(rule, f"{self.base}/{kind}.json", i) == address
-            for kind, rules in (("oneToOneNatRules", self.one_to_one), ("oneToManyNatRules", self.one_to_many))
-            for i, rule in rules)
+        return address in self._uplink_addresses() or self._nat_rule(address) is not None
 
     def hops(self, server: VpnServer) -> list[Hop]:
         device = f"{self.net_name} / MX"
         address = address_interval(server.address)
+        found = self._nat_rule(address)
         nat_hop: Hop
-        for i, rule in self.one_to_one:
-            rel = f"{self.base}/oneToOneNatRules.json"
-            if self._public(rule, rel, i) == address:
-                nat_hop = self._one_to_one(device, rule, rel, i, address)
-                break
+        if found is None:
+            nat_hop = self._no_nat_rule(device, address)
+        elif found[0] == "oneToOneNatRules":
+            nat_hop = self._one_to_one(device, found[3], found[1], found[2], address)
         else:
-            for i, rule in self.one_to_many:
-                rel = f"{self.base}/oneToManyNatRules.json"
-                if self._public(rule, rel, i) == address:
-                    nat_hop = self._one_to_many(device, rule, rel, i, address)
-                    break
-            else:
-                nat_hop = self._no_nat_rule(device, address)
-        if isinstance(nat_hop, InboundNatHop):
-            nat_hop.own = PacketSet.of(src=self._uplink_addresses()) if self._uplink_addresses() else PacketSet()
+            nat_hop = self._one_to_many(device, found[3], found[1], found[2], address)
+        if isinstance(nat_hop, InboundNatHop) and self._uplink_addresses():
+            nat_hop.own = PacketSet.of(src=self._uplink_addresses())
         return [nat_hop, self._inbound_firewall(device)]
 
     def _no_nat_rule(self, device: str, address: Interval) -> Hop:
@@ -260,8 +258,9 @@ def load_fronts(snapshot: Snapshot, model: Model) -> None:
         networks = snapshot.read_json(f"{base}/networks.json")
         if not isinstance(networks, list):
             continue
-        statuses = snapshot.read_json(f"{base}/appliance/uplink/statuses.json")
-        uplinks = _uplinks(statuses)
+        statuses_rel = f"{base}/appliance/uplink/statuses.json"
+        statuses = snapshot.read_json(statuses_rel)
+        uplinks = uplinks_by_network(statuses, statuses_rel) or {}
         for raw in networks:
             products = raw.get("productTypes") if isinstance(raw, dict) else None
             if not isinstance(products, list) or "appliance" not in products:
@@ -333,21 +332,3 @@ def _match(protocol: str, ports: list[Interval], allowed: Any, address: Interval
     if ports:
         return PacketSet.of(src=sources, dst=[address], proto=[(number, number)], dport=ports)
     return PacketSet.of(src=sources, dst=[address], proto=[(number, number)])
-
-
-def _uplinks(data: Any) -> dict[str, list[tuple[str, Interval]]]:
-    """Network id -> (interface, public address) of its uplinks (the audit itself reports malformed ones)."""
-    out: dict[str, list[tuple[str, Interval]]] = {}
-    for item in data if isinstance(data, list) else []:
-        if not isinstance(item, dict):
-            continue
-        uplinks = item.get("uplinks")
-        for uplink in uplinks if isinstance(uplinks, list) else []:
-            if not isinstance(uplink, dict) or uplink.get("publicIp") in (None, ""):
-                continue
-            try:
-                address = address_interval(str(uplink.get("publicIp")))
-            except ValueError:
-                continue
-            out.setdefault(str(item.get("networkId")), []).append((str(uplink.get("interface", "")), address))
-    return out
