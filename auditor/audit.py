@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor import __version__
-from auditor.adapters import iter_networks, load_devices
+from auditor.adapters import count_networks, iter_networks, load_devices
 from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.graph import build_graph, devices_in_front, server_side_hops
@@ -20,6 +20,7 @@ from auditor.model import (
     GapHop,
     Hop,
     Model,
+    NetworkModel,
     Origin,
     Role,
     RuleList,
@@ -28,6 +29,7 @@ from auditor.model import (
     VpnServer,
 )
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
+from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, PathResult, TraceCache, flow_packets, role_chains, trace_role
 
@@ -42,6 +44,7 @@ class AuditResult:
     protocols: dict[str, Protocol]
     tool_version: str = __version__
     notes: list[str] = field(default_factory=list)
+    networks_by_worker: int = 0  # networks a forked worker audited (0: the audit was serial)
 
     def counts(self) -> dict[str, int]:
         out = {"allowed": 0, "blocked": 0, "partial": 0, "unknown": 0}
@@ -182,12 +185,37 @@ def _nothing() -> None:
     pass
 
 
+def _audit_forked(snapshot: Snapshot, model: Model, server_sides: dict[str, list[Hop]], expected: int,
+                  audit_network: Callable, network_done: Callable[[], None]) -> list[NetworkResult] | None:
+    """The networks audited by this process and a worker, or None (nothing changed) when that failed."""
+    gaps, networks, refused = len(model.gaps), len(model.networks), dict(snapshot.refused)
+    found = audit_forked(snapshot, model, [hop for hops in server_sides.values() for hop in hops], expected,
+                         lambda take: iter_networks(snapshot, model, take), audit_network, network_done)
+    if found is None:  # back to where a serial audit starts
+        del model.gaps[gaps:], model.networks[networks:]
+        snapshot.refused = refused
+        return None
+    results, trailing = found
+    model.networks[networks:] = [r.net for r in results]
+    for result in results:  # reads refused, in a serial audit's order
+        refused.update(dict.fromkeys(result.refused))
+    refused.update(dict.fromkeys(trailing))
+    snapshot.refused = refused
+    return results
+
+
 def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
               config: AuditConfig | None = None, keep_model: bool = True,
-              sources_only: bool = False) -> AuditResult:
+              sources_only: bool = False, workers: int | None = None) -> AuditResult:
     """Audit a snapshot. Networks are built, traced and checked one at a time; with keep_model=False each
     network's evaluation state (raw rows, caches) is freed once it is done, which keeps memory flat for
-    orgs of thousands of networks (traces and the rules that decided them stay)."""
+    orgs of thousands of networks (traces and the rules that decided them stay), and a large org's networks
+    are shared with a forked worker process (`workers`: 1 for none; default: 2 for orgs of MIN_NETWORKS or
+    more where the machine has two cores and can fork). The result is the same either way. A scoped audit
+    is serial (it is small, and the scope is applied while networks stream)."""
+    auto_workers = workers is None
+    if workers is None:
+        workers = 2 if worth_forking() else 1
     snapshot = Snapshot(snapshot_dir)
     config = config or resolve_config(snapshot, config_path)
     overrides = {name: p.model_dump(exclude_none=True) for name, p in config.protocols.items()}
@@ -214,15 +242,31 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         server_sides[server.name] = branches[0] if branches else []
     paths: list[PathResult] = []
     findings: list[Finding] = []
+
+    def audit_network(net: NetworkModel) -> tuple[list[PathResult], list[Finding]]:
+        net_paths = _trace_roles(net.roles, model, protocols, server_sides)
+        view = Model(model.snapshot, [net], model.servers, devices=model.devices)
+        return net_paths, run_checks(AuditContext(view, net_paths, protocols), scope="network")
+
     with _results_kept_out_of_gc() as network_done:
-        for net in iter_networks(snapshot, model):
-            net_paths = _trace_roles(net.roles, model, protocols, server_sides)
-            view = Model(model.snapshot, [net], model.servers, devices=model.devices)
-            findings.extend(run_checks(AuditContext(view, net_paths, protocols), scope="network"))
-            paths.extend(net_paths)
-            if not keep_model:
-                net.release()
-            network_done()
+        forked = None
+        expected = count_networks(snapshot) if workers > 1 and not keep_model and model.scope is None else 0
+        if expected >= (MIN_NETWORKS if auto_workers else 2):
+            forked = _audit_forked(snapshot, model, server_sides, expected, audit_network, network_done)
+        by_worker = 0
+        if forked is not None:
+            for done in forked:
+                paths.extend(done.paths)
+                findings.extend(done.findings)
+                by_worker += done.by_worker
+        else:
+            for net in iter_networks(snapshot, model):
+                net_paths, net_findings = audit_network(net)
+                findings.extend(net_findings)
+                paths.extend(net_paths)
+                if not keep_model:
+                    net.release()
+                network_done()
     source_paths = _trace_roles(model.extra_roles, model, protocols, server_sides)
     sources_view = Model(model.snapshot, [], model.servers, extra_roles=model.extra_roles, devices=model.devices)
     findings.extend(run_checks(AuditContext(sources_view, source_paths, protocols), scope="network"))
@@ -231,4 +275,4 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                       for rel in snapshot.refused)
     findings.extend(run_checks(AuditContext(model, paths, protocols), scope="global"))
     return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
-                       findings, protocols)
+                       findings, protocols, networks_by_worker=by_worker)

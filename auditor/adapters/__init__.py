@@ -7,7 +7,7 @@ vendor is adding an entry here and a module beside this one; nothing else change
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from auditor.model import Model, NetworkModel
@@ -53,10 +53,23 @@ def load_devices(snapshot: Snapshot, model: Model) -> None:
             adapter.load_devices(snapshot, model)
 
 
-def iter_networks(snapshot: Snapshot, model: Model) -> Iterator[NetworkModel]:
+def iter_networks(snapshot: Snapshot, model: Model, take: Callable[[], bool] | None = None) -> Iterator[NetworkModel]:
     """Networks one at a time (each also appended to model.networks), so an audit can trace and release
-    each before building the next."""
+    each before building the next. `take`, when given, is asked once per network in scope, in order, before
+    the network is built: a network it declines is neither built nor yielded (another process audits it)."""
     for _folder, adapter in _present(snapshot):
         stream = getattr(adapter, "iter_networks", None)
         if stream is not None:
-            yield from stream(snapshot, model)
+            yield from stream(snapshot, model, take)
+
+
+def count_networks(snapshot: Snapshot) -> int:
+    """How many networks the snapshot lists (before any scope), without building them."""
+    total = 0
+    refused = dict(snapshot.refused)
+    for _folder, adapter in _present(snapshot):
+        count = getattr(adapter, "count_networks", None)
+        if count is not None:
+            total += count(snapshot)
+    snapshot.refused = refused  # an audit reads them again, and says so in its own order
+    return total

@@ -24,13 +24,13 @@ CHECK = CheckMeta(
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    groups: dict[tuple[VpnServer, str, Hop, Rule | None], list] = defaultdict(list)
+    groups: dict[tuple[VpnServer, str, Hop, tuple | None], list] = defaultdict(list)
     for path in ctx.paths:
         if path.verdict not in ("blocked", "partial") and not path.trace.blocked:
             continue
         for hop, seg in path.trace.blocked:
             if not client_side(path.role, hop):
-                groups[(path.server, path.protocol, hop, seg.rule)].append((path, seg))
+                groups[(path.server, path.protocol, hop, _rule_key(seg.rule))].append((path, seg))
                 break
     for (server, protocol, hop, _rule), hits in groups.items():
         flows = sorted({str(p.trace.flow) for p, _ in hits})
@@ -45,3 +45,9 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
                        "roles": sorted(f"{r.network_name or '-'} / {r.kind} {r.name} ({r.phase})"
                                        for r in roles.values())[:50]},
                       windows_errors=ctx.protocols[protocol].windows_errors or CHECK.windows_errors)
+
+
+def _rule_key(rule: Rule | None) -> tuple | None:
+    """A rule by what it is, not by object: rows parsed on demand are built again for each process that
+    audits part of the org (auditor/parallel.py), and are the same rule."""
+    return None if rule is None else (rule.origin, rule.position, rule.text, rule.synthetic)

@@ -1,0 +1,499 @@
+"""Audit an org's networks in two processes: this one and a forked worker, which hands its results back.
+
+Networks are independent once the server side is built, so the worker (a fork: it inherits the model,
+the server-side hops and the protocol catalogue) audits networks exactly as this process does. The two
+claim chunks of networks from a shared counter, so neither idles while the other still has work.
+
+Pickling results as objects costs as much as auditing them (slots dataclasses pickle through Python
+code, and a network's paths are hundreds of objects), so the worker writes them as tables of plain tuples
+(`_Encoder`), which C pickles fast, and this process rebuilds the same objects from them (`_Decoder`).
+What both processes hold from before the fork (servers, server-side hops) travels as an index, so
+identity-based grouping (a finding per deciding hop) still sees one object. Results are the serial
+audit's: same paths, findings and order (tests compare the two reports byte for byte).
+
+Any failure (no fork on this platform, a worker that dies, malformed input) returns None and the caller
+audits serially, which then raises the error a serial audit raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import pickle
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.checks import Finding
+from auditor.model import (
+    Hop,
+    Model,
+    NetworkModel,
+    Origin,
+    Role,
+    Rule,
+    RuleList,
+    Segment,
+    Variant,
+)
+from auditor.packets import PacketSet
+from auditor.snapshot import Snapshot
+from auditor.trace import FlowTrace, HopTrace, PathResult
+
+CHUNK = 8  # networks per claim (and per message): small enough to balance, large enough to be cheap
+MIN_NETWORKS = 64  # below this, a second process costs more than it saves
+
+AuditOne = Callable[[NetworkModel], tuple[list[PathResult], list[Finding]]]
+
+
+@dataclass(slots=True)
+class NetworkResult:
+    position: int  # the network's place in a serial audit's order
+    net: NetworkModel
+    paths: list[PathResult]
+    findings: list[Finding]
+    refused: list[str] = field(default_factory=list)  # snapshot reads refused while building it
+    by_worker: bool = False
+
+
+def worth_forking() -> bool:
+    return sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1 and "fork" in \
+        multiprocessing.get_all_start_methods()
+
+
+class _Claims:
+    """Which networks this process audits: chunks of consecutive networks, taken from a counter the
+    two processes share. Both walk the networks in the same order and ask for a chunk when they pass the end
+    of their last one, so every chunk is claimed exactly once and each claim is at or past the asker."""
+
+    def __init__(self, counter: Any, size: int) -> None:
+        self.counter = counter
+        self.size = size
+        self.position = -1
+        self.chunk = -1
+
+    def __call__(self) -> bool:
+        self.position += 1
+        wanted = self.position // self.size
+        while self.chunk < wanted:
+            with self.counter.get_lock():
+                self.chunk = self.counter.value
+                self.counter.value += 1
+        return self.chunk == wanted
+
+
+def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expected: int,
+                 networks: Callable[[Callable[[], bool]], Iterator[NetworkModel]],
+                 audit_one: AuditOne, network_done: Callable[[], None]
+                 ) -> tuple[list[NetworkResult], list[str]] | None:
+    """Every network's result, in serial order, audited by this process and one forked worker, and reads
+    refused after the last network; None when the worker could not be started or failed (the caller then
+    audits serially). `server_hops` are the hops on the server side of every path (built before the fork);
+    `expected` is how many networks the snapshot lists. Networks are released once audited."""
+    counter = multiprocessing.get_context("fork").Value("q", 0)
+    chunk = max(1, min(CHUNK, expected // 64))  # a small org still gives the worker some networks
+    registry = _registry(model, server_hops)
+    read_fd, write_fd = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return None
+    if pid == 0:  # the worker: never returns into the caller's stack
+        os.close(read_fd)
+        status = 1
+        try:
+            claims = _Claims(counter, chunk)
+            _work(snapshot, claims, networks(claims), audit_one, registry, write_fd)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    inbox = _Inbox(read_fd)
+    decoder = _Decoder(registry)
+    results: list[NetworkResult] = []
+    claims = _Claims(counter, chunk)
+    failed = False
+    try:
+        # Reads refused while a network is built (the generator advancing to it) or audited are its own.
+        mark = len(snapshot.refused)
+        for net in networks(claims):
+            paths, findings = audit_one(net)
+            results.append(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark)))
+            net.release()
+            network_done()
+            for message in inbox.ready():
+                results.extend(decoder.decode(message))
+                network_done()
+            mark = len(snapshot.refused)
+        trailing = _since(snapshot, mark)
+        for message in inbox.rest():
+            results.extend(decoder.decode(message))
+            network_done()
+    except _WorkerFailed:
+        failed = True
+    except Exception:  # this process's networks failed: a serial audit says which error comes first
+        _stop(pid)
+        return None
+    except BaseException:
+        _stop(pid)
+        raise
+    finally:
+        inbox.close()
+    _, status = os.waitpid(pid, 0)
+    if failed or status != 0 or not inbox.finished:
+        return None
+    results.sort(key=lambda r: r.position)
+    return results, trailing
+
+
+def _since(snapshot: Snapshot, count: int) -> list[str]:
+    return list(snapshot.refused)[count:] if len(snapshot.refused) != count else []
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+class _WorkerFailed(Exception):
+    pass
+
+
+def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:
+    """Objects both processes hold from before the fork that results point to: servers and the hops in
+    front of them (with the hops they wrap). They travel as their index in this list."""
+    objects: list[Any] = list(model.servers)
+    seen: set[int] = set()
+    stack = list(server_hops)
+    while stack:
+        hop = stack.pop()
+        if id(hop) in seen:
+            continue
+        seen.add(id(hop))
+        objects.append(hop)
+        for value in vars(hop).values():
+            if isinstance(value, Hop):
+                stack.append(value)
+            elif isinstance(value, list | tuple):
+                stack.extend(v for v in value if isinstance(v, Hop))
+    return objects
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the worker
+
+
+def _work(snapshot: Snapshot, claims: _Claims, networks: Iterator[NetworkModel], audit_one: AuditOne,
+          registry: list[Any], fd: int) -> None:
+    gc.set_threshold(50_000, 50, 100)  # nothing it makes outlives a chunk: no old generation to walk
+    try:
+        encoder = _Encoder(registry)
+        mark = len(snapshot.refused)
+        for net in networks:
+            paths, findings = audit_one(net)
+            net.release()  # before encoding: what is released (rows, memos) need not travel
+            encoder.add(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark)))
+            mark = len(snapshot.refused)
+            if encoder.count >= claims.size:
+                _send(fd, encoder.take())
+        if encoder.count:
+            _send(fd, encoder.take())
+        _send(fd, pickle.dumps(("done",), protocol=pickle.HIGHEST_PROTOCOL))
+    except BaseException as exc:  # anything that stops the worker sends the caller serial
+        _send(fd, pickle.dumps(("failed", repr(exc)), protocol=pickle.HIGHEST_PROTOCOL))
+    finally:
+        os.close(fd)
+
+
+def _send(fd: int, data: bytes) -> None:
+    view = memoryview(struct.pack("<Q", len(data)) + data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class _Inbox:
+    """Messages from the worker, read by a thread as they arrive so the worker never waits on a full pipe
+    while this process audits (reading releases the GIL)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.messages: list[bytes] = []
+        self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)
+        self.ended = False
+        self.finished = False
+        self.thread = threading.Thread(target=self._read, name="vpn-auditor-inbox", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                head = self._exactly(8)
+                if head is None:
+                    break
+                body = self._exactly(struct.unpack("<Q", head)[0])
+                if body is None:
+                    break
+                with self.lock:
+                    self.messages.append(body)
+                    self.arrived.notify()
+        finally:
+            with self.lock:
+                self.ended = True
+                self.arrived.notify()
+
+    def _exactly(self, size: int) -> bytes | None:
+        parts: list[bytes] = []
+        while size:
+            part = os.read(self.fd, min(size, 1 << 20))
+            if not part:
+                return None
+            parts.append(part)
+            size -= len(part)
+        return b"".join(parts)
+
+    def ready(self) -> list[Any]:
+        with self.lock:
+            taken, self.messages = self.messages, []
+        return [opened for m in taken if (opened := self._open(m)) is not None]
+
+    def rest(self) -> Iterator[Any]:
+        while True:
+            with self.lock:
+                while not self.messages and not self.ended:
+                    self.arrived.wait()
+                taken, self.messages = self.messages, []
+                ended = self.ended
+            for message in taken:
+                opened = self._open(message)
+                if opened is not None:
+                    yield opened
+            if ended and not taken:
+                return
+
+    def _open(self, body: bytes) -> Any:
+        message = pickle.loads(body)
+        if message[0] == "done":
+            self.finished = True
+            return None
+        if message[0] == "failed":
+            raise _WorkerFailed(message[1])
+        return message
+
+    def close(self) -> None:
+        self.thread.join(timeout=5)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the compact form: a table of tuples, each entry's references (table indexes) pointing to earlier entries
+
+_PACKETS, _ORIGIN, _RULE, _SEGMENT, _HOP, _SHARED, _HOP_TRACE, _FLOW_TRACE, _ROLE, _NETWORK, _OBJECT = range(11)
+# hop attribute values: as they are, a table reference, a (released) rule list, rule lists by name
+_AS_IS, _REF, _RULE_LIST, _RULE_LISTS = range(4)
+
+
+class _Encoder:
+    """Networks' results as one message. Objects are keyed by id while encoded, so the results are kept
+    alive until the message is taken (an id freed and reused would otherwise alias two objects)."""
+
+    def __init__(self, registry: list[Any]) -> None:
+        self.shared = {id(obj): i for i, obj in enumerate(registry)}
+        self._reset()
+
+    def _reset(self) -> None:
+        self.table: list[tuple] = []
+        self.memo: dict[int, int] = {}
+        self.networks: list[tuple] = []
+        self.alive: list[NetworkResult] = []
+        self.count = 0
+
+    def take(self) -> bytes:
+        data = pickle.dumps(("results", self.table, self.networks), protocol=pickle.HIGHEST_PROTOCOL)
+        self._reset()
+        return data
+
+    def add(self, result: NetworkResult) -> None:
+        self.alive.append(result)
+        paths = [(self.role(p.role), self.shared[id(p.server)], p.protocol, self.trace(p.trace))
+                 for p in result.paths]
+        self.networks.append((result.position, self.network(result.net), paths, result.findings, result.refused))
+        self.count += 1
+
+    def _put(self, obj: Any, entry: tuple) -> int:
+        index = self.memo[id(obj)] = len(self.table)
+        self.table.append(entry)
+        return index
+
+    def packets(self, packets: PacketSet) -> int:
+        found = self.memo.get(id(packets))
+        if found is not None:
+            return found
+        return self._put(packets, (_PACKETS, packets.boxes, packets._by_source))
+
+    def origin(self, origin: Origin | None) -> int | None:
+        if origin is None:
+            return None
+        found = self.memo.get(id(origin))
+        if found is not None:
+            return found
+        return self._put(origin, (_ORIGIN, origin.path, origin.index, origin.line))
+
+    def rule(self, rule: Rule | None) -> int | None:
+        if rule is None:
+            return None
+        found = self.memo.get(id(rule))
+        if found is not None:
+            return found
+        entry = (_RULE, rule.position, rule.action, self.packets(rule.match), rule.text, rule.comment,
+                 self.origin(rule.origin), rule.certain, rule.reason, rule.synthetic)
+        return self._put(rule, entry)
+
+    def segment(self, seg: Segment) -> int:
+        found = self.memo.get(id(seg))
+        if found is not None:
+            return found
+        output = None if seg.output is None else self.packets(seg.output)
+        entry = (_SEGMENT, self.packets(seg.packets), seg.decision, self.rule(seg.rule), seg.reason, output)
+        return self._put(seg, entry)
+
+    def hop(self, hop: Hop) -> int:
+        found = self.memo.get(id(hop))
+        if found is not None:
+            return found
+        shared = self.shared.get(id(hop))
+        if shared is not None:
+            return self._put(hop, (_SHARED, shared))
+        if not hasattr(hop, "__dict__"):
+            return self._put(hop, (_OBJECT, hop))
+        state = tuple((name, self._value(value)) for name, value in vars(hop).items())
+        return self._put(hop, (_HOP, type(hop), state))
+
+    def _value(self, value: Any) -> tuple:
+        if isinstance(value, Hop):
+            return (_REF, self.hop(value))
+        if isinstance(value, PacketSet):
+            return (_REF, self.packets(value))
+        if isinstance(value, Origin):
+            return (_REF, self.origin(value))
+        if isinstance(value, RuleList):  # audited and released: what describes it
+            return (_RULE_LIST, value.name, self.rule(value.default), self.origin(value.origin))
+        if isinstance(value, dict) and value and all(isinstance(v, RuleList) for v in value.values()):
+            return (_RULE_LISTS, tuple((k, self._value(v)) for k, v in value.items()))
+        if isinstance(value, dict) and not value:
+            return (_AS_IS, {})  # a released memo
+        return (_AS_IS, value)
+
+    def hop_trace(self, record: HopTrace) -> int:
+        found = self.memo.get(id(record))
+        if found is not None:
+            return found
+        entry = (_HOP_TRACE, self.hop(record.hop), record.decision, tuple(map(self.segment, record.segments)),
+                 record.unknown_in)
+        return self._put(record, entry)
+
+    def trace(self, trace: FlowTrace) -> int:
+        found = self.memo.get(id(trace))
+        if found is not None:
+            return found
+        entry = (_FLOW_TRACE, trace.flow, trace.variant, trace.verdict, tuple(map(self.hop_trace, trace.hops)),
+                 self.packets(trace.allowed), tuple((self.hop(h), self.segment(s)) for h, s in trace.blocked),
+                 tuple((self.hop(h), self.segment(s)) for h, s in trace.unknown), trace.reason,
+                 tuple(map(self.trace, trace.variants)))
+        return self._put(trace, entry)
+
+    def role(self, role: Role) -> int:
+        found = self.memo.get(id(role))
+        if found is not None:
+            return found
+        variants = tuple((v.label, v.addresses, tuple(map(self.hop, v.hops)), v.ends_at_server)
+                         for v in role.variants)
+        entry = (_ROLE, role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase, variants,
+                 role.notes, role.group_policy)
+        return self._put(role, entry)
+
+    def network(self, net: NetworkModel) -> int:
+        entry = (_NETWORK, net.id, net.name, net.org_id, net.product_types, net.tags,
+                 tuple(map(self.role, net.roles)), net.gaps)
+        return self._put(net, entry)
+
+
+class _Decoder:
+    """The objects an `_Encoder` message describes, with shared ones (servers, server-side hops) taken from
+    this process."""
+
+    def __init__(self, registry: list[Any]) -> None:
+        self.registry = registry
+
+    def decode(self, message: tuple) -> list[NetworkResult]:
+        _, table, networks = message
+        objects: list[Any] = []
+        put = objects.append
+        for entry in table:
+            kind = entry[0]
+            if kind == _SEGMENT:
+                _, packets, decision, rule, reason, output = entry
+                put(Segment(objects[packets], decision, None if rule is None else objects[rule], reason,
+                            None if output is None else objects[output]))
+            elif kind == _HOP_TRACE:
+                put(HopTrace(objects[entry[1]], entry[2], tuple(objects[i] for i in entry[3]), entry[4]))
+            elif kind == _FLOW_TRACE:
+                _, flow, variant, verdict, hops, allowed, blocked, unknown, reason, variants = entry
+                put(FlowTrace(flow, variant, verdict, tuple(objects[i] for i in hops), objects[allowed],
+                              [(objects[h], objects[s]) for h, s in blocked] if blocked else _NONE,
+                              [(objects[h], objects[s]) for h, s in unknown] if unknown else _NONE,
+                              reason, tuple(objects[i] for i in variants)))
+            elif kind == _PACKETS:
+                put(PacketSet(entry[1], by_source=entry[2]))
+            elif kind == _RULE:
+                _, position, action, match, text, comment, origin, certain, reason, synthetic = entry
+                put(Rule(position, action, objects[match], text, comment,
+                         None if origin is None else objects[origin], certain, reason, synthetic))
+            elif kind == _ORIGIN:
+                put(Origin(entry[1], entry[2], entry[3]))
+            elif kind == _HOP:
+                hop = entry[1].__new__(entry[1])
+                hop.__dict__.update((name, self._value(value, objects)) for name, value in entry[2])
+                put(hop)
+            elif kind == _SHARED:
+                put(self.registry[entry[1]])
+            elif kind == _ROLE:
+                _, role_kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy = entry
+                put(Role(role_kind, name, network_id, network_name, ssid, phase,
+                         [Variant(label, addresses, [objects[i] for i in hops], ends)
+                          for label, addresses, hops, ends in variants], notes, group_policy))
+            elif kind == _NETWORK:
+                _, net_id, name, org_id, products, tags, roles, gaps = entry
+                put(NetworkModel(net_id, name, org_id, products, tags, [objects[i] for i in roles], gaps))
+            else:
+                put(entry[1])
+        return [NetworkResult(position, objects[net],
+                              [PathResult(objects[role], self.registry[server], protocol, objects[trace])
+                               for role, server, protocol, trace in paths], findings, refused, by_worker=True)
+                for position, net, paths, findings, refused in networks]
+
+    def _value(self, value: tuple, objects: list[Any]) -> Any:
+        kind = value[0]
+        if kind == _REF:
+            return objects[value[1]]
+        if kind == _RULE_LIST:
+            _, name, default, origin = value
+            return RuleList(name, [], objects[default], None if origin is None else objects[origin])
+        if kind == _RULE_LISTS:
+            return {name: self._value(v, objects) for name, v in value[1]}
+        return value[1]
+
+
+_NONE: list = []  # as in trace: traces that block nothing share one empty list (never mutated)

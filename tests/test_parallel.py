@@ -1,0 +1,107 @@
+"""An org audited by two processes (this one and a forked worker, auditor/parallel.py) gives the serial
+audit's report byte for byte: the same paths, verdicts, hops, reasons, findings and order, data gaps and
+refused reads included. A failure on either side falls back to the serial audit and its error."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditor.audit import AuditResult, run_audit
+from auditor.parallel import worth_forking
+from auditor.report import json_report
+from auditor.snapshot import SnapshotError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"
+
+pytestmark = pytest.mark.skipif(not worth_forking(), reason="needs fork and two CPUs (Linux)")
+
+
+def _synthetic(root: Path, networks: int) -> Path:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from synth import network_id, write_org
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    write_org(root, networks, seed=3, workers=1)
+    nets = root / "meraki" / "networks"
+    for index in (5, 41):  # data gaps in networks either process may take
+        (nets / network_id(index) / "appliance" / "firewall" / "l7FirewallRules.json").unlink()
+    shutil.rmtree(nets / network_id(17) / "wireless" / "ssids" / "2")
+    outside = root.parent / "outside"
+    outside.mkdir()
+    os.symlink(outside, root / "meraki" / "organizations" / "999")  # refused: it leads outside the snapshot
+    return root
+
+
+def _report(result: AuditResult) -> str:
+    return json_report.render(result).replace(result.generated_at, "GENERATED")
+
+
+def test_synthetic_org_in_two_processes_matches_serial(tmp_path: Path) -> None:
+    snap = _synthetic(tmp_path / "org", 90)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2)
+    assert serial.networks_by_worker == 0
+    assert 0 < forked.networks_by_worker < 90  # both processes audited networks
+    assert _report(forked) == _report(serial)
+    counts = serial.counts()
+    assert counts["blocked"] and counts["unknown"] and counts["allowed"]  # not a trivial org
+    gaps = [f for f in serial.findings if f.check.kind == "data-gap"]
+    assert any("outside the snapshot" in f.title for f in gaps) and len(gaps) >= 3
+    assert [n.id for n in forked.model.networks] == [n.id for n in serial.model.networks]
+    assert forked.model.gaps == serial.model.gaps
+
+
+def test_server_side_devices_in_two_processes_match_serial(tmp_path: Path) -> None:
+    """The demo has a Cisco edge, an ASA and an F5 in front of its server; here the ASA also denies L2TP.
+    Hops both processes built before the fork stay one object each, so the finding grouped by the deciding
+    rule is one, for the roles of every network, whichever process audited them."""
+    snap = tmp_path / "demo"
+    shutil.copytree(DEMO, snap)
+    asa = snap / "cisco" / "hq-asa.cfg"
+    lines = asa.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("access-list OUTSIDE_IN extended permit udp"))
+    lines.insert(at, "access-list OUTSIDE_IN extended deny udp any any eq 1701\n")
+    asa.write_text("".join(lines))
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2)
+    assert forked.networks_by_worker > 0
+    assert _report(forked) == _report(serial)
+    server_side = [f for f in forked.findings if f.check.id == "VPN-BLOCKED-SERVER-SIDE"]
+    assert len(server_side) == 1, [f.title for f in server_side]
+    assert len(server_side[0].evidence["networks"]) == len(forked.model.networks)
+    asa_hops = {id(h.hop) for p in forked.paths for h in p.trace.hops if h.hop.device == "cisco/hq-asa"}
+    serial_asa_hops = {id(h.hop) for p in serial.paths for h in p.trace.hops if h.hop.device == "cisco/hq-asa"}
+    assert asa_hops and len(asa_hops) == len(serial_asa_hops)
+
+
+@pytest.mark.parametrize("broken", [(2,), (61,), (8, 70)])
+def test_malformed_input_raises_the_serial_error(tmp_path: Path, broken: tuple[int, ...]) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from synth import network_id
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    snap = _synthetic(tmp_path / "org", 80)
+    for index in broken:
+        path = snap / "meraki" / "networks" / network_id(index) / "appliance" / "firewall" / "l3FirewallRules.json"
+        path.write_text('{"rules": [\n  {"policy": "deny",\n')  # truncated
+    with pytest.raises(SnapshotError) as serial:
+        run_audit(snap, keep_model=False, workers=1)
+    with pytest.raises(SnapshotError) as forked:
+        run_audit(snap, keep_model=False, workers=2)
+    assert str(forked.value) == str(serial.value)
+    assert network_id(broken[0]) in str(serial.value)
+
+
+def test_small_scoped_and_kept_audits_stay_serial(tmp_path: Path) -> None:
+    snap = _synthetic(tmp_path / "org", 70)
+    assert run_audit(DEMO, keep_model=False).networks_by_worker == 0  # a few networks: not worth a process
+    assert run_audit(snap, keep_model=True).networks_by_worker == 0  # live rule lists stay in this process
+    assert run_audit(snap, keep_model=False).networks_by_worker > 0  # 64 or more networks: shared
