@@ -110,7 +110,7 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
         status = 1
         try:
             claims = _Claims(counter, chunk)
-            _work(snapshot, claims, networks(claims), audit_one, registry, write_fd)
+            _work(snapshot, model, claims, networks(claims), audit_one, registry, write_fd)
             status = 0
         finally:
             os._exit(status)
@@ -193,8 +193,8 @@ def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:
 # the worker
 
 
-def _work(snapshot: Snapshot, claims: _Claims, networks: Iterator[NetworkModel], audit_one: AuditOne,
-          registry: list[Any], fd: int) -> None:
+def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[NetworkModel],
+          audit_one: AuditOne, registry: list[Any], fd: int) -> None:
     gc.set_threshold(50_000, 50, 100)  # nothing it makes outlives a chunk: no old generation to walk
     try:
         encoder = _Encoder(registry)
@@ -203,6 +203,7 @@ def _work(snapshot: Snapshot, claims: _Claims, networks: Iterator[NetworkModel],
             paths, findings = audit_one(net)
             net.release()  # before encoding: what is released (rows, memos) need not travel
             encoder.add(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark)))
+            model.networks.clear()  # the adapter keeps each network it builds; here, once sent, it is done
             mark = len(snapshot.refused)
             if encoder.count >= claims.size:
                 _send(fd, encoder.take())
@@ -298,11 +299,12 @@ class _Inbox:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the compact form: a table of tuples, each entry's references (table indexes) pointing to earlier entries
+# the compact form: one table of tuples per kind of object, references being indexes into another table
+# (or, for hops and traces, which point to their own kind, into an earlier row of theirs)
 
-_PACKETS, _ORIGIN, _RULE, _SEGMENT, _HOP, _SHARED, _HOP_TRACE, _FLOW_TRACE, _ROLE, _NETWORK, _OBJECT = range(11)
+_SHARED, _LOCAL, _OBJECT = range(3)  # a hop: held by both processes, built here, or pickled as it is
 # hop attribute values: as they are, a table reference, a (released) rule list, rule lists by name
-_AS_IS, _REF, _RULE_LIST, _RULE_LISTS = range(4)
+_AS_IS, _PACKETS, _ORIGIN, _RULE_REF, _HOP_REF, _RULE_LIST, _RULE_LISTS = range(7)
 
 
 class _Encoder:
@@ -314,14 +316,15 @@ class _Encoder:
         self._reset()
 
     def _reset(self) -> None:
-        self.table: list[tuple] = []
+        # packets, origins, rules, segments, hops, hop traces, flow traces, roles, networks
+        self.tables: tuple[list[tuple], ...] = tuple([] for _ in range(9))
         self.memo: dict[int, int] = {}
         self.networks: list[tuple] = []
         self.alive: list[NetworkResult] = []
         self.count = 0
 
     def take(self) -> bytes:
-        data = pickle.dumps(("results", self.table, self.networks), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(("results", self.tables, self.networks), protocol=pickle.HIGHEST_PROTOCOL)
         self._reset()
         return data
 
@@ -332,16 +335,16 @@ class _Encoder:
         self.networks.append((result.position, self.network(result.net), paths, result.findings, result.refused))
         self.count += 1
 
-    def _put(self, obj: Any, entry: tuple) -> int:
-        index = self.memo[id(obj)] = len(self.table)
-        self.table.append(entry)
+    def _put(self, obj: Any, table: list[tuple], row: tuple) -> int:
+        index = self.memo[id(obj)] = len(table)
+        table.append(row)
         return index
 
     def packets(self, packets: PacketSet) -> int:
         found = self.memo.get(id(packets))
         if found is not None:
             return found
-        return self._put(packets, (_PACKETS, packets.boxes, packets._by_source))
+        return self._put(packets, self.tables[0], (packets.boxes, packets._by_source))
 
     def origin(self, origin: Origin | None) -> int | None:
         if origin is None:
@@ -349,7 +352,7 @@ class _Encoder:
         found = self.memo.get(id(origin))
         if found is not None:
             return found
-        return self._put(origin, (_ORIGIN, origin.path, origin.index, origin.line))
+        return self._put(origin, self.tables[1], (origin.path, origin.index, origin.line))
 
     def rule(self, rule: Rule | None) -> int | None:
         if rule is None:
@@ -357,17 +360,17 @@ class _Encoder:
         found = self.memo.get(id(rule))
         if found is not None:
             return found
-        entry = (_RULE, rule.position, rule.action, self.packets(rule.match), rule.text, rule.comment,
-                 self.origin(rule.origin), rule.certain, rule.reason, rule.synthetic)
-        return self._put(rule, entry)
+        row = (rule.position, rule.action, self.packets(rule.match), rule.text, rule.comment,
+               self.origin(rule.origin), rule.certain, rule.reason, rule.synthetic)
+        return self._put(rule, self.tables[2], row)
 
     def segment(self, seg: Segment) -> int:
         found = self.memo.get(id(seg))
         if found is not None:
             return found
         output = None if seg.output is None else self.packets(seg.output)
-        entry = (_SEGMENT, self.packets(seg.packets), seg.decision, self.rule(seg.rule), seg.reason, output)
-        return self._put(seg, entry)
+        row = (self.packets(seg.packets), seg.decision, self.rule(seg.rule), seg.reason, output)
+        return self._put(seg, self.tables[3], row)
 
     def hop(self, hop: Hop) -> int:
         found = self.memo.get(id(hop))
@@ -375,44 +378,43 @@ class _Encoder:
             return found
         shared = self.shared.get(id(hop))
         if shared is not None:
-            return self._put(hop, (_SHARED, shared))
+            return self._put(hop, self.tables[4], (_SHARED, shared))
         if not hasattr(hop, "__dict__"):
-            return self._put(hop, (_OBJECT, hop))
+            return self._put(hop, self.tables[4], (_OBJECT, hop))
         state = tuple((name, self._value(value)) for name, value in vars(hop).items())
-        return self._put(hop, (_HOP, type(hop), state))
+        return self._put(hop, self.tables[4], (_LOCAL, type(hop), state))
 
     def _value(self, value: Any) -> tuple:
         if isinstance(value, Hop):
-            return (_REF, self.hop(value))
+            return (_HOP_REF, self.hop(value))
         if isinstance(value, PacketSet):
-            return (_REF, self.packets(value))
+            return (_PACKETS, self.packets(value))
         if isinstance(value, Origin):
-            return (_REF, self.origin(value))
+            return (_ORIGIN, self.origin(value))
+        if isinstance(value, Rule):
+            return (_RULE_REF, self.rule(value))
         if isinstance(value, RuleList):  # audited and released: what describes it
             return (_RULE_LIST, value.name, self.rule(value.default), self.origin(value.origin))
         if isinstance(value, dict) and value and all(isinstance(v, RuleList) for v in value.values()):
             return (_RULE_LISTS, tuple((k, self._value(v)) for k, v in value.items()))
-        if isinstance(value, dict) and not value:
-            return (_AS_IS, {})  # a released memo
         return (_AS_IS, value)
 
     def hop_trace(self, record: HopTrace) -> int:
         found = self.memo.get(id(record))
         if found is not None:
             return found
-        entry = (_HOP_TRACE, self.hop(record.hop), record.decision, tuple(map(self.segment, record.segments)),
-                 record.unknown_in)
-        return self._put(record, entry)
+        row = (self.hop(record.hop), record.decision, tuple(map(self.segment, record.segments)), record.unknown_in)
+        return self._put(record, self.tables[5], row)
 
     def trace(self, trace: FlowTrace) -> int:
         found = self.memo.get(id(trace))
         if found is not None:
             return found
-        entry = (_FLOW_TRACE, trace.flow, trace.variant, trace.verdict, tuple(map(self.hop_trace, trace.hops)),
-                 self.packets(trace.allowed), tuple((self.hop(h), self.segment(s)) for h, s in trace.blocked),
-                 tuple((self.hop(h), self.segment(s)) for h, s in trace.unknown), trace.reason,
-                 tuple(map(self.trace, trace.variants)))
-        return self._put(trace, entry)
+        row = (trace.flow, trace.variant, trace.verdict, tuple(map(self.hop_trace, trace.hops)),
+               self.packets(trace.allowed), tuple((self.hop(h), self.segment(s)) for h, s in trace.blocked),
+               tuple((self.hop(h), self.segment(s)) for h, s in trace.unknown), trace.reason,
+               tuple(map(self.trace, trace.variants)))
+        return self._put(trace, self.tables[6], row)
 
     def role(self, role: Role) -> int:
         found = self.memo.get(id(role))
@@ -420,80 +422,79 @@ class _Encoder:
             return found
         variants = tuple((v.label, v.addresses, tuple(map(self.hop, v.hops)), v.ends_at_server)
                          for v in role.variants)
-        entry = (_ROLE, role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase, variants,
-                 role.notes, role.group_policy)
-        return self._put(role, entry)
+        row = (role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase, variants,
+               role.notes, role.group_policy)
+        return self._put(role, self.tables[7], row)
 
     def network(self, net: NetworkModel) -> int:
-        entry = (_NETWORK, net.id, net.name, net.org_id, net.product_types, net.tags,
-                 tuple(map(self.role, net.roles)), net.gaps)
-        return self._put(net, entry)
+        row = (net.id, net.name, net.org_id, net.product_types, net.tags, tuple(map(self.role, net.roles)),
+               net.gaps)
+        return self._put(net, self.tables[8], row)
 
 
 class _Decoder:
     """The objects an `_Encoder` message describes, with shared ones (servers, server-side hops) taken from
-    this process."""
+    this process. Each table is rebuilt in one comprehension, in dependency order."""
 
     def __init__(self, registry: list[Any]) -> None:
         self.registry = registry
 
     def decode(self, message: tuple) -> list[NetworkResult]:
-        _, table, networks = message
-        objects: list[Any] = []
-        put = objects.append
-        for entry in table:
-            kind = entry[0]
-            if kind == _SEGMENT:
-                _, packets, decision, rule, reason, output = entry
-                put(Segment(objects[packets], decision, None if rule is None else objects[rule], reason,
-                            None if output is None else objects[output]))
-            elif kind == _HOP_TRACE:
-                put(HopTrace(objects[entry[1]], entry[2], tuple(objects[i] for i in entry[3]), entry[4]))
-            elif kind == _FLOW_TRACE:
-                _, flow, variant, verdict, hops, allowed, blocked, unknown, reason, variants = entry
-                put(FlowTrace(flow, variant, verdict, tuple(objects[i] for i in hops), objects[allowed],
-                              [(objects[h], objects[s]) for h, s in blocked] if blocked else _NONE,
-                              [(objects[h], objects[s]) for h, s in unknown] if unknown else _NONE,
-                              reason, tuple(objects[i] for i in variants)))
-            elif kind == _PACKETS:
-                put(PacketSet(entry[1], by_source=entry[2]))
-            elif kind == _RULE:
-                _, position, action, match, text, comment, origin, certain, reason, synthetic = entry
-                put(Rule(position, action, objects[match], text, comment,
-                         None if origin is None else objects[origin], certain, reason, synthetic))
-            elif kind == _ORIGIN:
-                put(Origin(entry[1], entry[2], entry[3]))
-            elif kind == _HOP:
-                hop = entry[1].__new__(entry[1])
-                hop.__dict__.update((name, self._value(value, objects)) for name, value in entry[2])
-                put(hop)
-            elif kind == _SHARED:
-                put(self.registry[entry[1]])
-            elif kind == _ROLE:
-                _, role_kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy = entry
-                put(Role(role_kind, name, network_id, network_name, ssid, phase,
-                         [Variant(label, addresses, [objects[i] for i in hops], ends)
-                          for label, addresses, hops, ends in variants], notes, group_policy))
-            elif kind == _NETWORK:
-                _, net_id, name, org_id, products, tags, roles, gaps = entry
-                put(NetworkModel(net_id, name, org_id, products, tags, [objects[i] for i in roles], gaps))
+        _, (packets_t, origins_t, rules_t, segments_t, hops_t, records_t, traces_t, roles_t, nets_t), networks = \
+            message
+        packets = [PacketSet(boxes, by_source=by_source) for boxes, by_source in packets_t]
+        origins = [Origin(path, index, line) for path, index, line in origins_t]
+        rules = [Rule(position, action, packets[match], text, comment, None if origin is None else origins[origin],
+                      certain, reason, synthetic)
+                 for position, action, match, text, comment, origin, certain, reason, synthetic in rules_t]
+        segments = [Segment(packets[p], decision, None if rule is None else rules[rule], reason,
+                            None if output is None else packets[output])
+                    for p, decision, rule, reason, output in segments_t]
+        tables = (packets, origins, rules)
+        hops: list[Hop] = []
+        for row in hops_t:  # a hop may wrap an earlier one
+            if row[0] == _SHARED:
+                hops.append(self.registry[row[1]])
+            elif row[0] == _OBJECT:
+                hops.append(row[1])
             else:
-                put(entry[1])
-        return [NetworkResult(position, objects[net],
-                              [PathResult(objects[role], self.registry[server], protocol, objects[trace])
+                hop = row[1].__new__(row[1])
+                hop.__dict__.update((name, _value(value, tables, hops)) for name, value in row[2])
+                hops.append(hop)
+        records = [HopTrace(hops[hop], decision, tuple([segments[i] for i in segs]), unknown_in)
+                   for hop, decision, segs, unknown_in in records_t]
+        traces: list[FlowTrace] = []
+        for flow, variant, verdict, steps, allowed, blocked, unknown, reason, variants in traces_t:
+            traces.append(FlowTrace(flow, variant, verdict, tuple([records[i] for i in steps]), packets[allowed],
+                                    [(hops[h], segments[s]) for h, s in blocked] if blocked else _NONE,
+                                    [(hops[h], segments[s]) for h, s in unknown] if unknown else _NONE,
+                                    reason, tuple([traces[i] for i in variants])))
+        roles = [Role(kind, name, network_id, network_name, ssid, phase,
+                      [Variant(label, addresses, [hops[i] for i in way], ends) for label, addresses, way, ends
+                       in variants], notes, group_policy)
+                 for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy in roles_t]
+        nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
+                for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
+        servers = self.registry
+        return [NetworkResult(position, nets[net],
+                              [PathResult(roles[role], servers[server], protocol, traces[trace])
                                for role, server, protocol, trace in paths], findings, refused, by_worker=True)
                 for position, net, paths, findings, refused in networks]
 
-    def _value(self, value: tuple, objects: list[Any]) -> Any:
-        kind = value[0]
-        if kind == _REF:
-            return objects[value[1]]
-        if kind == _RULE_LIST:
-            _, name, default, origin = value
-            return RuleList(name, [], objects[default], None if origin is None else objects[origin])
-        if kind == _RULE_LISTS:
-            return {name: self._value(v, objects) for name, v in value[1]}
+
+def _value(value: tuple, tables: tuple[list, ...], hops: list[Hop]) -> Any:
+    kind = value[0]
+    if kind == _AS_IS:
         return value[1]
+    if kind == _HOP_REF:
+        return hops[value[1]]
+    if kind == _RULE_LIST:
+        _, name, default, origin = value
+        _, origins, rules = tables
+        return RuleList(name, [], rules[default], None if origin is None else origins[origin])
+    if kind == _RULE_LISTS:
+        return {name: _value(v, tables, hops) for name, v in value[1]}
+    return tables[kind - _PACKETS][value[1]]  # packets, origin or rule
 
 
 _NONE: list = []  # as in trace: traces that block nothing share one empty list (never mutated)
