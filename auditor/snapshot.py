@@ -9,6 +9,7 @@ is absent (feature absent vs. call failed).
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 import stat
@@ -22,6 +23,7 @@ from typing import Any
 
 # Overlays made active by `overlaid()`, keyed by the resolved snapshot root. Audits, diffs and fix plans
 # construct their own Snapshot from a path; a scoped overlay reaches them without a parameter at every stage.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # where it is missing (Windows), every file is checked before opening
 _ACTIVE_OVERLAYS: ContextVar[dict[Path, Mapping[str, Any]] | None] = ContextVar("snapshot_overlays", default=None)
 
 
@@ -83,8 +85,10 @@ class Snapshot:
         """The file for a snapshot-relative path; refuses anything that resolves outside the snapshot."""
         return Path(self._file(rel))
 
-    def _file(self, rel: str) -> str:
-        """`path` as a string: an audit opens tens of thousands of files, and pathlib costs per call."""
+    def _file(self, rel: str, follow: bool = True) -> str:
+        """`path` as a string: an audit opens tens of thousands of files, and pathlib costs per call. With
+        follow=False the last component is not looked at: the caller opens it with O_NOFOLLOW, so a symlink
+        there fails to open (and is then checked here with follow=True)."""
         if rel.startswith(("/", "\\")):
             raise SnapshotError(rel, "path leaves the snapshot directory")
         if "\x00" in rel:  # os functions raise ValueError on it; no file can have such a name
@@ -99,7 +103,7 @@ class Snapshot:
         candidate = os.path.join(self._root_text, *parts, name)
         # Resolving walks every component (an lstat each); a snapshot has many files per folder, so each
         # folder is resolved once and only the last component is looked at per file.
-        real = os.path.realpath(candidate) if os.path.islink(candidate) else \
+        real = os.path.realpath(candidate) if follow and os.path.islink(candidate) else \
             os.path.join(self._real_dir(folder), name)
         root = self._real_root_text
         if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
@@ -151,21 +155,29 @@ class Snapshot:
         if rel in self.overlay:
             value = self.overlay[rel]
             return value if value is None or isinstance(value, str) else json.dumps(value)
-        path = self._file(rel)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
         try:
             # Non-blocking open, then a regular-file check: a FIFO or device in the snapshot folder reads as
-            # absent rather than hanging the audit; one fstat instead of a stat before the open.
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            # absent rather than hanging the audit; one fstat instead of a stat before the open. The file
+            # itself is opened without following a symlink (no lstat per file); a symlink is then resolved
+            # and checked, and opened if it stays inside.
+            try:
+                fd = os.open(self._file(rel, follow=not _NOFOLLOW), flags | _NOFOLLOW)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP or not _NOFOLLOW:
+                    raise
+                fd = os.open(self._file(rel), flags)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             raise SnapshotError(rel, f"cannot read: {exc.strerror}") from None
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
                 os.close(fd)
                 return None
-            with open(fd, "rb") as handle:
-                data = handle.read()
+            with open(fd, "rb", buffering=0) as handle:
+                data = handle.readall()
             # Bytes then one decode: a text-mode read translates newlines as it decodes, several times slower
             # on the thousands of small files of an org. The translation is the same (universal newlines).
             text = data.decode("utf-8")
