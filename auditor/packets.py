@@ -127,13 +127,19 @@ def _intersect_box(a: Box, b: Box) -> Box | None:
     q_hi = a3[1] if a3[1] < b3[1] else b3[1]
     if q_lo > q_hi:
         return None
-    # Reuse an operand when it is the result: traces keep many such sets, and most intersections of a
-    # flow with a rule return the flow itself.
-    if (s_lo, s_hi) == a0 and (t_lo, t_hi) == a1 and (p_lo, p_hi) == a2 and (q_lo, q_hi) == a3 and (d_lo, d_hi) == a4:
+    # Reuse an operand's box, else its intervals, where they are the result: traces keep many such sets,
+    # most intersections of a flow with a rule return the flow itself, and the rest mostly narrow one
+    # dimension (the source) of the flow's box.
+    s = a0 if s_lo == a0[0] and s_hi == a0[1] else b0 if s_lo == b0[0] and s_hi == b0[1] else (s_lo, s_hi)
+    t = a1 if t_lo == a1[0] and t_hi == a1[1] else b1 if t_lo == b1[0] and t_hi == b1[1] else (t_lo, t_hi)
+    p = a2 if p_lo == a2[0] and p_hi == a2[1] else b2 if p_lo == b2[0] and p_hi == b2[1] else (p_lo, p_hi)
+    q = a3 if q_lo == a3[0] and q_hi == a3[1] else b3 if q_lo == b3[0] and q_hi == b3[1] else (q_lo, q_hi)
+    d = a4 if d_lo == a4[0] and d_hi == a4[1] else b4 if d_lo == b4[0] and d_hi == b4[1] else (d_lo, d_hi)
+    if s is a0 and t is a1 and p is a2 and q is a3 and d is a4:
         return a
-    if (s_lo, s_hi) == b0 and (t_lo, t_hi) == b1 and (p_lo, p_hi) == b2 and (q_lo, q_hi) == b3 and (d_lo, d_hi) == b4:
+    if s is b0 and t is b1 and p is b2 and q is b3 and d is b4:
         return b
-    return ((s_lo, s_hi), (t_lo, t_hi), (p_lo, p_hi), (q_lo, q_hi), (d_lo, d_hi))
+    return (s, t, p, q, d)
 
 
 def _subtract_box(a: Box, b: Box) -> list[Box]:
@@ -153,7 +159,7 @@ def _subtract_box(a: Box, b: Box) -> list[Box]:
             piece = list(current)
             piece[dim] = (ihi + 1, ahi)
             pieces.append(tuple(piece))  # type: ignore[arg-type]
-        current[dim] = (ilo, ihi)
+        current[dim] = inter[dim]
     return pieces
 
 
