@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.checks import Finding
+from auditor.checks import Finding, load_checks
 from auditor.model import (
     Hop,
     Model,
@@ -95,6 +95,7 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     refused after the last network; None when the worker could not be started or failed (the caller then
     audits serially). `server_hops` are the hops on the server side of every path (built before the fork);
     `expected` is how many networks the snapshot lists. Networks are released once audited."""
+    load_checks()  # imported before the fork: a worker never imports (another thread may hold the lock)
     counter = multiprocessing.get_context("fork").Value("q", 0)
     chunk = max(1, min(CHUNK, expected // 64))  # a small org still gives the worker some networks
     registry = _registry(model, server_hops)
@@ -109,6 +110,7 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
         os.close(read_fd)
         status = 1
         try:
+            _quiet_stdout()  # the report may be going to stdout: nothing of the worker's may land in it
             claims = _Claims(counter, chunk)
             _work(snapshot, model, claims, networks(claims), audit_one, registry, write_fd)
             status = 0
@@ -151,6 +153,12 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
         return None
     results.sort(key=lambda r: r.position)
     return results, trailing
+
+
+def _quiet_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 def _since(snapshot: Snapshot, count: int) -> list[str]:
@@ -438,6 +446,7 @@ class _Decoder:
 
     def __init__(self, registry: list[Any]) -> None:
         self.registry = registry
+        self.checks = {meta.id: meta for meta, _run in load_checks()}
 
     def decode(self, message: tuple) -> list[NetworkResult]:
         _, (packets_t, origins_t, rules_t, segments_t, hops_t, records_t, traces_t, roles_t, nets_t), networks = \
@@ -475,6 +484,9 @@ class _Decoder:
                  for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy in roles_t]
         nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
                 for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
+        for *_, findings, _refused in networks:
+            for finding in findings:  # the catalogue's own entry, as for this process's findings
+                finding.check = self.checks.get(finding.check.id, finding.check)
         servers = self.registry
         return [NetworkResult(position, nets[net],
                               [PathResult(roles[role], servers[server], protocol, traces[trace])

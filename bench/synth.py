@@ -14,7 +14,7 @@ them). Output depends only on `seed` and the network's index, so network *i* is 
 `networks` or `workers` is.
 
 Speed comes from building pools of serialized rules once and composing each file from them with string
-joins; what remains is file creation (21 files and 16 folders per network), which `workers` processes
+joins; what remains is file creation (22 files and 16 folders per network), which `workers` processes
 share. Standard library only.
 
     python bench/synth.py OUT_DIR --networks 10000 [--seed 0] [--workers N]
@@ -412,6 +412,8 @@ EMPTY_FILES = {
     "appliance/firewall/oneToManyNatRules.json": json.dumps({"rules": []}),
     # Not in AutoVPN: each store's internet traffic leaves by its own uplink.
     "appliance/vpn/siteToSiteVpn.json": json.dumps({"mode": "none", "hubs": [], "subnets": []}),
+    "appliance/settings.json": json.dumps({"clientTrackingMethod": "MAC address", "deploymentMode": "routed",
+                                           "dynamicDns": {"enabled": False, "prefix": "", "url": ""}}),
 }
 GROUP_POLICIES = (("101", "Handheld Scanners"), ("102", "Contractors"), ("103", "Sensors"))
 

@@ -4,14 +4,17 @@ refused reads included. A failure on either side falls back to the serial audit 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from auditor.audit import AuditResult, run_audit
+from auditor.checks import load_checks
 from auditor.parallel import worth_forking
 from auditor.report import json_report
 from auditor.snapshot import SnapshotError
@@ -56,6 +59,22 @@ def test_synthetic_org_in_two_processes_matches_serial(tmp_path: Path) -> None:
     assert any("outside the snapshot" in f.title for f in gaps) and len(gaps) >= 3
     assert [n.id for n in forked.model.networks] == [n.id for n in serial.model.networks]
     assert forked.model.gaps == serial.model.gaps
+    catalogue = [meta for meta, _run in load_checks()]
+    assert all(any(f.check is meta for meta in catalogue) for f in forked.findings)
+
+
+def test_the_cli_report_on_stdout_is_the_serial_one(tmp_path: Path) -> None:
+    """The real command, forking by default (an org of 64 networks or more on two cores): the worker writes
+    nothing into the JSON report on stdout."""
+    snap = _synthetic(tmp_path / "org", 70)
+    run = subprocess.run([sys.executable, "-c", "from auditor.cli import main; main()", "audit", str(snap),
+                          "--format", "json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr  # error findings: the planted VPN blocks
+    printed = json.loads(run.stdout)
+    expected = json.loads(_report(run_audit(snap, keep_model=False, workers=1)))
+    assert printed["generated_at"]
+    printed["generated_at"] = expected["generated_at"] = "GENERATED"
+    assert printed == expected
 
 
 def test_server_side_devices_in_two_processes_match_serial(tmp_path: Path) -> None:

@@ -638,8 +638,46 @@ class _NetworkBuilder:
         rules, hop = self._mx_l3()
         key = ("mx-l3-vlan", vlan.id if vlan else None)
         composed = self._cached(key, lambda: self._compose(device, "mx-l3", rules, hop, self._vlan_policy(vlan)))
-        return [composed, self._l7_hop(f"{self.base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7"),
-                self._cached(("uplink-nat",), self._uplink_nat)]
+        l7 = self._l7_hop(f"{self.base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7")
+        mode, why = self._deployment(self.base, device)
+        if mode == "routed":
+            return [composed, l7, self._cached(("uplink-nat",), self._uplink_nat)]
+        if mode == "unknown":
+            return [composed, l7, self._cached(("deployment-gap",), lambda: GapHop(
+                device, "uplink-nat", Origin(f"{self.base}/appliance/settings.json"), reason=why))]
+        settings = f"{self.base}/appliance/settings.json"
+        return [self._cached(("passthrough-l3", key), lambda: MayApplyHop(
+                    composed.device, composed.stage, composed.origin, inner=composed, why=why)),
+                self._cached(("passthrough-l7",), lambda: MayApplyHop(
+                    l7.device, l7.stage, l7.origin, inner=l7, why=why)),
+                self._cached(("upstream-nat",), lambda: _upstream_nat(device, settings))]
+
+    def _deployment(self, base: str, device: str) -> tuple[str, str]:
+        """An MX's deployment mode ("routed", "passthrough" or "unknown") and, unless routed, why it matters.
+        Without the settings file the MX is taken as routed, the Dashboard's default (snapshots from before
+        the file was collected have none)."""
+        rel = f"{base}/appliance/settings.json"
+        data = self.org.read(self.snapshot, rel) if base != self.base else self._own(rel)
+        if data is None:
+            return "routed", ""
+        if not isinstance(data, dict):
+            raise SnapshotError(rel, "expected an object (appliance settings)")
+        mode = data.get("deploymentMode", "routed")
+        if mode == "routed":
+            return "routed", ""
+        if mode == "passthrough":
+            return "passthrough", (
+                f"{device} is in passthrough mode ({rel}): it neither routes nor translates the traffic, and "
+                "whether its firewall rules filter what passes through it (inline, or not in the path at all as "
+                "a one-armed VPN concentrator) is not something the snapshot shows.")
+        return "unknown", (f"{rel}: deploymentMode {mode!r} is not understood (routed or passthrough): where "
+                           "this MX's traffic leaves, and with which address, is unknown")
+
+    def _own(self, rel: str) -> Any:
+        """One of this network's files, read once for all of its VLANs."""
+        if rel not in self._own_files:
+            self._own_files[rel] = self.snapshot.read_json(rel)
+        return self._own_files[rel]
 
     def _cellular_hops(self, vlan: _Vlan | None, local: list[Hop]) -> list[Hop] | None:
         """The local way while the MX has failed over to cellular: its cellular failover rules are appended to
@@ -650,9 +688,7 @@ class _NetworkBuilder:
             return None
         rel = f"{self.base}/appliance/firewall/cellularFirewallRules.json"
         device = f"{self.net.name} / MX"
-        if rel not in self._own_files:  # read once for all of the network's VLANs
-            self._own_files[rel] = self.snapshot.read_json(rel)
-        data = self._own_files[rel]
+        data = self._own(rel)
         if data is None:
             if has_cellular is None:
                 return None
@@ -886,11 +922,18 @@ class _NetworkBuilder:
                     device, "mx-l3", Origin(rel), mx_rule_list(data, rel, resolver)))
             l7 = MayApplyHop(device, "mx-l7", None, why=why, inner=self._l7_hop(
                 f"{base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7"))
-            public = None if self.org.public is None else self.org.public.get(hub)
-            shown = ", ".join(format_address_interval(iv) for iv in public) if public else \
-                f"not known ({self.org.public_rel} names none): every public address is possible"
-            nat = SourceNatHop(device, "uplink-nat", Origin(self.org.public_rel), public or None,
-                               f"sources translated to the hub's uplink address {shown}")
+            mode, why_mode = self._deployment(base, device)
+            nat: Hop
+            if mode == "passthrough":  # a one-armed concentrator: the data centre's edge translates
+                nat = _upstream_nat(device, f"{base}/appliance/settings.json")
+            elif mode == "unknown":
+                nat = GapHop(device, "uplink-nat", Origin(f"{base}/appliance/settings.json"), reason=why_mode)
+            else:
+                public = None if self.org.public is None else self.org.public.get(hub)
+                shown = ", ".join(format_address_interval(iv) for iv in public) if public else \
+                    f"not known ({self.org.public_rel} names none): every public address is possible"
+                nat = SourceNatHop(device, "uplink-nat", Origin(self.org.public_rel), public or None,
+                                   f"sources translated to the hub's uplink address {shown}")
             found = [l3, l7, nat]
         self._hub_hop_lists[hub] = found
         return found
@@ -1159,3 +1202,11 @@ def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] |
     """Public addresses per network (uplinks_by_network without the interfaces)."""
     found = uplinks_by_network(data, rel)
     return None if found is None else {net: [iv for _iface, iv in ups] for net, ups in found.items()}
+
+
+def _upstream_nat(device: str, rel: str) -> SourceNatHop:
+    """An MX in passthrough mode does not translate: the site's own edge does, to an address the snapshot does
+    not have (every public address is possible); what already is public goes on as it is."""
+    return SourceNatHop(device, "upstream-nat", Origin(rel), None,
+                        "passthrough mode: the MX does not translate; the site's upstream gateway does, to an address "
+                        "not in the snapshot: every public address is possible", private_only=True)

@@ -554,6 +554,10 @@ class MerakiCollector:
             jobs.append(self.fetch(("networks", nid, "appliance", "vpn", "siteToSiteVpn"),
                                    partial(self.d.appliance.getNetworkApplianceVpnSiteToSiteVpn, nid),
                                    product="appliance", products=products))
+            # deploymentMode: an MX in passthrough (or one-armed concentrator) mode neither routes nor NATs.
+            jobs.append(self.fetch(("networks", nid, "appliance", "settings"),
+                                   partial(self.d.appliance.getNetworkApplianceSettings, nid),
+                                   product="appliance", products=products))
         if products & {"appliance", "wireless"}:
             jobs.append(self.fetch(("networks", nid, "groupPolicies"),
                                    partial(self.d.networks.getNetworkGroupPolicies, nid)))

@@ -584,6 +584,8 @@ def _write_appliance(write: Callable[[list[object], Any], None], base: list[obje
         {"comment": "Default rule", "policy": "allow", "protocol": "Any", "srcPort": "Any", "srcCidr": "Any",
          "destPort": "Any", "destCidr": "Any", "syslogEnabled": False}]})
     write([*base, "appliance", "vpn", "siteToSiteVpn"], {"mode": "none", "hubs": [], "subnets": []})
+    write([*base, "appliance", "settings"], {"clientTrackingMethod": "MAC address", "deploymentMode": "routed",
+                                             "dynamicDns": {"enabled": False, "prefix": "", "url": ""}})
     vlans_enabled = i % 3 != 1
     write([*base, "appliance", "vlans", "settings"], {"vlansEnabled": vlans_enabled})
     if vlans_enabled:
