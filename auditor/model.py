@@ -7,9 +7,10 @@ text that decided it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import ClassVar, Protocol
 
 from auditor.packets import (
@@ -324,21 +325,34 @@ class RuleList:
 
     def release(self) -> None:
         """Drop what only evaluation needs (raw rows, parsed-row cache, indexes, memo) once a network is
-        audited; rules that decided something stay referenced by the traces."""
-        self._cache.clear()
-        self._index.clear()
-        self._free.clear()
-        self._narrow.clear()
-        self._built.clear()
+        audited; rules that decided something stay referenced by the traces. A released list is not
+        evaluated again (its memos are one shared read-only mapping: an org's lists are tens of thousands,
+        and five empty dicts each were a tenth of what a large audit kept)."""
+        if self._cache is _RELEASED:
+            return
+        self._cache = self._index = self._free = self._narrow = self._built = _RELEASED  # type: ignore[assignment]
         self._rows = None
         self._parts = None
         if self._rules is None:
             self._rules = []
 
+    @classmethod
+    def released(cls, name: str, default: Rule, origin: Origin | None) -> RuleList:
+        """A list as `release` leaves it: its name, default rule and origin (audit results that travel
+        between processes describe their lists so)."""
+        shell = cls.__new__(cls)
+        shell.name, shell.default, shell.origin = name, default, origin
+        shell._rules, shell._rows, shell._parts = [], None, None
+        shell._cache = shell._index = shell._free = shell._narrow = shell._built = _RELEASED  # type: ignore[assignment]
+        return shell
+
     def __len__(self) -> int:
         if self._rules is None and self._rows is not None:
             return len(self._rows.keys)
         return len(self.rules)
+
+
+_RELEASED: Mapping = MappingProxyType({})  # the memos of every released list: empty, and read-only
 
 
 def _reaches(boxes: tuple, lo: int, hi: int) -> bool:
@@ -388,7 +402,7 @@ def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packet
 # Perimeter (Cisco) and load-balancer hops are further subclasses with their own `apply`.
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Hop:
     """An enforcement point. `device` names it for people; `stage` says what kind of point it is."""
 
@@ -407,7 +421,7 @@ class Hop:
         """Free evaluation state after the audit of a network; the hop stays describable."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class FilterHop(Hop):
     rules: RuleList | None = None
 
@@ -420,7 +434,7 @@ class FilterHop(Hop):
             self.rules.release()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PassHop(Hop):
     """A point that lets everything through, kept in the path so the trace shows it was considered."""
 
@@ -433,7 +447,7 @@ class PassHop(Hop):
 PUBLIC = PacketSet.of(src=PUBLIC_SOURCES)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SourceNatHop(Hop):
     """Source NAT toward the internet (an MX's uplink): beyond it, what the server's side sees is the public
     address, not the client's. `public` None: that address is not in the snapshot, so every public address
@@ -475,7 +489,7 @@ class SourceNatHop(Hop):
         self._leaving.clear()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class GapHop(Hop):
     """Evidence is missing here (file not collected, call failed): whatever crosses it is unknown."""
 
@@ -493,7 +507,7 @@ class GapHop(Hop):
         return tuple(out)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class AmbiguousHop(Hop):
     """A point whose semantics the vendor does not document: each reading is a rule list.
 
@@ -532,7 +546,7 @@ class AmbiguousHop(Hop):
         return tuple(out)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class MayApplyHop(Hop):
     """A layer the vendor does not document as applying to this traffic (a spoke's MX rules on traffic it
     tunnels to a hub). What the layer permits passes either way; what it would deny is unknown, since the

@@ -18,6 +18,7 @@ audits serially, which then raises the error a serial audit raises.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import multiprocessing
 import os
@@ -26,7 +27,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from auditor.checks import Finding, load_checks
@@ -155,6 +156,12 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     return results, trailing
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A hop class's state: its dataclass fields (hops are dataclasses, some with slots)."""
+    return tuple(f.name for f in fields(cls))
+
+
 def _quiet_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -189,7 +196,7 @@ def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:
             continue
         seen.add(id(hop))
         objects.append(hop)
-        for value in vars(hop).values():
+        for value in (getattr(hop, name) for name in _field_names(type(hop))):
             if isinstance(value, Hop):
                 stack.append(value)
             elif isinstance(value, list | tuple):
@@ -387,9 +394,9 @@ class _Encoder:
         shared = self.shared.get(id(hop))
         if shared is not None:
             return self._put(hop, self.tables[4], (_SHARED, shared))
-        if not hasattr(hop, "__dict__"):
+        if not is_dataclass(hop):
             return self._put(hop, self.tables[4], (_OBJECT, hop))
-        state = tuple((name, self._value(value)) for name, value in vars(hop).items())
+        state = tuple((name, self._value(getattr(hop, name))) for name in _field_names(type(hop)))
         return self._put(hop, self.tables[4], (_LOCAL, type(hop), state))
 
     def _value(self, value: Any) -> tuple:
@@ -468,7 +475,8 @@ class _Decoder:
                 hops.append(row[1])
             else:
                 hop = row[1].__new__(row[1])
-                hop.__dict__.update((name, _value(value, tables, hops)) for name, value in row[2])
+                for name, value in row[2]:  # slots or a __dict__, whichever the class has
+                    object.__setattr__(hop, name, _value(value, tables, hops))
                 hops.append(hop)
         records = [HopTrace(hops[hop], decision, tuple([segments[i] for i in segs]), unknown_in)
                    for hop, decision, segs, unknown_in in records_t]
@@ -503,7 +511,7 @@ def _value(value: tuple, tables: tuple[list, ...], hops: list[Hop]) -> Any:
     if kind == _RULE_LIST:
         _, name, default, origin = value
         _, origins, rules = tables
-        return RuleList(name, [], rules[default], None if origin is None else origins[origin])
+        return RuleList.released(name, rules[default], None if origin is None else origins[origin])
     if kind == _RULE_LISTS:
         return {name: _value(v, tables, hops) for name, v in value[1]}
     return tables[kind - _PACKETS][value[1]]  # packets, origin or rule
