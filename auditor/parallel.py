@@ -23,6 +23,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import signal
 import struct
 import sys
 import threading
@@ -173,11 +174,9 @@ def _since(snapshot: Snapshot, count: int) -> list[str]:
 
 
 def _stop(pid: int) -> None:
-    try:
-        os.kill(pid, 9)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-    except OSError:
-        pass
 
 
 class _WorkerFailed(Exception):
