@@ -857,7 +857,9 @@ class _NetworkBuilder:
         device = f"{self.net.name} / MX"
         composed, l7 = local[0], local[1]
         vlan_key = vlan.id if vlan is not None else None
-        spoke_l3 = self._cached(("tunnel-l3", vlan_key), lambda: MayApplyHop(
+        # A passthrough MX's rules may not apply already: wrapped once, not twice.
+        spoke_l3 = composed if isinstance(composed, MayApplyHop) else self._cached(
+            ("tunnel-l3", vlan_key), lambda: MayApplyHop(
             composed.device, composed.stage, composed.origin, inner=composed,
             why="Meraki documents the MX L3 firewall for traffic to the internet, between VLANs and over static "
                 "routes, and the site-to-site outbound firewall for traffic on a VPN route; whether the L3 rules "
