@@ -98,7 +98,10 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     audits serially). `server_hops` are the hops on the server side of every path (built before the fork);
     `expected` is how many networks the snapshot lists. Networks are released once audited."""
     load_checks()  # imported before the fork: a worker never imports (another thread may hold the lock)
-    counter = multiprocessing.get_context("fork").Value("q", 0)
+    try:  # a shared counter needs a POSIX semaphore (/dev/shm), which some containers lack
+        counter = multiprocessing.get_context("fork").Value("q", 0)
+    except (OSError, ImportError):
+        return None
     chunk = max(1, min(CHUNK, expected // 64))  # a small org still gives the worker some networks
     registry = _registry(model, server_hops)
     read_fd, write_fd = os.pipe()
