@@ -4,6 +4,7 @@ refused reads included. A failure on either side falls back to the serial audit 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -12,11 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from auditor.audit import AuditResult, run_audit
 from auditor.checks import load_checks
 from auditor.parallel import worth_forking
-from auditor.report import json_report
+from auditor.report import FORMATS, json_report, render_format, text
 from auditor.snapshot import SnapshotError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +63,25 @@ def test_synthetic_org_in_two_processes_matches_serial(tmp_path: Path) -> None:
     assert forked.model.gaps == serial.model.gaps
     catalogue = [meta for meta, _run in load_checks()]
     assert all(any(f.check is meta for meta in catalogue) for f in forked.findings)
+
+
+def test_every_report_format_is_the_serial_one(tmp_path: Path) -> None:
+    """The reports read roles, hops and rules by identity too (HTML rows per role, SARIF rules per check):
+    rebuilt objects must be shared as the serial audit shares them."""
+    snap = _synthetic(tmp_path / "org", 70)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2)
+    assert forked.networks_by_worker > 0
+    forked.generated_at = serial.generated_at  # the only thing that may differ: when each ran
+    for name in FORMATS:
+        assert render_format(forked, name) == render_format(serial, name), name
+
+    def text_of(result: AuditResult) -> str:
+        out = io.StringIO()
+        text.render(result, Console(file=out, width=160, force_terminal=False))
+        return out.getvalue()
+
+    assert text_of(forked) == text_of(serial)
 
 
 def test_the_cli_report_on_stdout_is_the_serial_one(tmp_path: Path) -> None:
