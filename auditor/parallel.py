@@ -49,6 +49,7 @@ from auditor.trace import FlowTrace, HopTrace, PathResult
 
 CHUNK = 8  # networks per claim (and per message): small enough to balance, large enough to be cheap
 MIN_NETWORKS = 64  # below this, a second process costs more than it saves
+SILENCE_LIMIT = 300.0  # seconds without a message after which a worker is taken as stuck
 
 AuditOne = Callable[[NetworkModel], tuple[list[PathResult], list[Finding]]]
 
@@ -126,7 +127,6 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     decoder = _Decoder(registry)
     results: list[NetworkResult] = []
     claims = _Claims(counter, chunk)
-    failed = False
     try:
         # Reads refused while a network is built (the generator advancing to it) or audited are its own.
         mark = len(snapshot.refused)
@@ -143,10 +143,8 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
         for message in inbox.rest():
             results.extend(decoder.decode(message))
             network_done()
-    except _WorkerFailed:
-        failed = True
-    except Exception:  # this process's networks failed: a serial audit says which error comes first
-        _stop(pid)
+    except Exception:  # the worker failed or went silent, or this process's networks failed: a serial
+        _stop(pid)      # audit says which error comes first
         return None
     except BaseException:
         _stop(pid)
@@ -154,7 +152,7 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     finally:
         inbox.close()
     _, status = os.waitpid(pid, 0)
-    if failed or status != 0 or not inbox.finished:
+    if status != 0 or not inbox.finished:
         return None
     results.sort(key=lambda r: r.position)
     return results, trailing
@@ -287,10 +285,16 @@ class _Inbox:
         return [opened for m in taken if (opened := self._open(m)) is not None]
 
     def rest(self) -> Iterator[Any]:
+        """The messages still to come, until the worker ends. A worker silent for SILENCE_LIMIT seconds is
+        taken as stuck (a chunk takes well under a second): the caller then audits serially."""
         while True:
             with self.lock:
+                waited = 0.0
                 while not self.messages and not self.ended:
-                    self.arrived.wait()
+                    if waited >= SILENCE_LIMIT:
+                        raise _WorkerFailed(f"no message from the worker for {SILENCE_LIMIT:.0f} s")
+                    self.arrived.wait(timeout=1.0)
+                    waited += 1.0
                 taken, self.messages = self.messages, []
                 ended = self.ended
             for message in taken:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,21 @@ def test_small_scoped_and_kept_audits_stay_serial(tmp_path: Path) -> None:
     assert run_audit(DEMO, keep_model=False).networks_by_worker == 0  # a few networks: not worth a process
     assert run_audit(snap, keep_model=True).networks_by_worker == 0  # live rule lists stay in this process
     assert run_audit(snap, keep_model=False).networks_by_worker > 0  # 64 or more networks: shared
+
+
+def test_a_silent_worker_is_taken_as_stuck(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waiting for the worker's last messages is bounded: a worker that neither writes nor ends (a pipe
+    held open and silent) makes the caller give up, kill it and audit serially."""
+    from auditor import parallel
+
+    monkeypatch.setattr(parallel, "SILENCE_LIMIT", 2.0)
+    read_fd, write_fd = os.pipe()
+    inbox = parallel._Inbox(read_fd)
+    try:
+        started = time.monotonic()
+        with pytest.raises(parallel._WorkerFailed, match="no message from the worker for 2 s"):
+            list(inbox.rest())
+        assert 1.5 < time.monotonic() - started < 10
+    finally:
+        os.close(write_fd)
+        inbox.close()
