@@ -164,3 +164,19 @@ def test_a_silent_worker_is_taken_as_stuck(monkeypatch: pytest.MonkeyPatch) -> N
     finally:
         os.close(write_fd)
         inbox.close()
+
+
+def test_the_fuzz_seed_with_every_kind_of_hop_in_two_processes_matches_serial(tmp_path: Path) -> None:
+    """The fuzzers' seed: splash, iPSKs, group-policy readings, gaps, a full-tunnel spoke and its hub, a 1:1
+    NAT, policy objects: every kind of hop, segment and variant travels from the worker and back."""
+    from tests.robustness.meraki_base import build
+
+    seed = build(tmp_path / "seed")
+    seed.audit()  # writes its audit.yaml
+    snap = seed.root
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2)
+    assert forked.networks_by_worker > 0
+    assert len(serial.model.networks) >= 3
+    assert set(serial.counts().values()) != {0} and serial.counts()["unknown"] and serial.counts()["blocked"]
+    assert _report(forked) == _report(serial)
