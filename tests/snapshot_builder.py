@@ -62,6 +62,7 @@ class MerakiSnapshot:
             self.mx_rules(net_id, mx_rules or [])
             self.write(f"{base}/appliance/firewall/l7FirewallRules.json", {"rules": []})
             self.write(f"{base}/appliance/vpn/siteToSiteVpn.json", {"mode": "none"})
+            self.write(f"{base}/appliance/settings.json", {"deploymentMode": "routed"})
         return net_id
 
     def mx_rules(self, net_id: str, rules: list[dict[str, Any]]) -> None:

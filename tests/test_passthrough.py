@@ -67,9 +67,12 @@ def test_a_routed_store_is_let_in_by_its_uplink_address_a_passthrough_one_is_not
 
 
 def store(tmp_path: Path, mode: str | None, *, rules: list[dict] | None = None) -> MerakiSnapshot:
+    """A store MX in `mode` (None: its settings file not collected)."""
     snap = MerakiSnapshot(tmp_path / "org")
     snap.network("N_1", "Store", products=("appliance",), mx_rules=rules)
-    if mode is not None:
+    if mode is None:
+        (snap.root / "meraki/networks/N_1/appliance/settings.json").unlink()
+    else:
         snap.write("meraki/networks/N_1/appliance/settings.json", settings(mode))
     return snap
 
@@ -77,7 +80,6 @@ def store(tmp_path: Path, mode: str | None, *, rules: list[dict] | None = None) 
 def test_a_passthrough_mx_deny_is_unknown_not_blocked(tmp_path: Path) -> None:
     rules = [deny("udp", "500", comment="no IKE")]
     assert verdicts(store(tmp_path / "r", "routed", rules=rules).audit(), "Staff")["udp/500"] == "blocked"
-    assert verdicts(store(tmp_path / "n", None, rules=rules).audit(), "Staff")["udp/500"] == "blocked"  # default
     result = store(tmp_path / "p", "passthrough", rules=rules).audit()
     trace = path_for(result, "Staff", "udp/500").trace
     assert trace.verdict == "unknown"
@@ -116,3 +118,18 @@ def test_a_passthrough_spoke_rule_is_uncertain_once_on_the_tunnel(tmp_path: Path
     reason = first.principal.reason
     assert reason.count("If it applies") == 1 and "is in passthrough mode" in reason
     assert "Meraki documents the MX L3 firewall" not in reason  # one doubt, not the tunnel's on top of it
+
+
+def test_without_the_settings_file_the_mx_may_be_either_so_only_what_both_decide_stands(tmp_path: Path) -> None:
+    """Not collected is not routed: a deny that only a routed MX would surely apply is unknown, the address
+    the server's side sees may be any public one, and the missing file is a data gap."""
+    result = store(tmp_path, None, rules=[deny("udp", "500", comment="no IKE")]).audit()
+    assert verdicts(result, "Staff") == {"udp/500": "unknown", "udp/4500": "allowed", "udp/1701": "allowed",
+                                         "tcp/443": "allowed"}
+    trace = path_for(result, "Staff", "udp/500").trace
+    assert "whether Store / MX routes and translates its clients' traffic (routed) or passes it through" in \
+        trace.reason
+    nat = next(h for h in trace.hops if h.hop.stage == "upstream-nat")
+    assert nat.segments[0].reason.startswith("deployment mode not collected (meraki/networks/N_1/appliance/")
+    gaps = [f for f in result.findings if f.check.kind == "data-gap"]
+    assert [f.evidence["file"] for f in gaps] == ["meraki/networks/N_1/appliance/settings.json"]

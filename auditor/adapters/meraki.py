@@ -645,21 +645,25 @@ class _NetworkBuilder:
         if mode == "unknown":
             return [composed, l7, self._cached(("deployment-gap",), lambda: GapHop(
                 device, "uplink-nat", Origin(f"{self.base}/appliance/settings.json"), reason=why))]
+        # Passthrough, or not collected (routed or passthrough: what either reading allows is what this does)
         settings = f"{self.base}/appliance/settings.json"
         return [self._cached(("passthrough-l3", key), lambda: MayApplyHop(
                     composed.device, composed.stage, composed.origin, inner=composed, why=why)),
                 self._cached(("passthrough-l7",), lambda: MayApplyHop(
                     l7.device, l7.stage, l7.origin, inner=l7, why=why)),
-                self._cached(("upstream-nat",), lambda: _upstream_nat(device, settings))]
+                self._cached(("upstream-nat",), lambda: _upstream_nat(device, settings, mode))]
 
     def _deployment(self, base: str, device: str) -> tuple[str, str]:
-        """An MX's deployment mode ("routed", "passthrough" or "unknown") and, unless routed, why it matters.
-        Without the settings file the MX is taken as routed, the Dashboard's default (snapshots from before
-        the file was collected have none)."""
+        """An MX's deployment mode ("routed", "passthrough", "absent" or "unknown") and, unless routed, why it
+        matters. Without the settings file either of routed and passthrough is possible (a data gap): the
+        MX is traced as passthrough, whose hops decide only what both readings decide."""
         rel = f"{base}/appliance/settings.json"
         data = self.org.read(self.snapshot, rel) if base != self.base else self._own(rel)
         if data is None:
-            return "routed", ""
+            return "absent", self._gap(rel, (
+                f"{self.snapshot.absence_reason(rel)}: whether {device} routes and translates its clients' traffic "
+                "(routed) or passes it through untranslated (passthrough) is unknown, so its firewall rules may "
+                "not apply, and the address the traffic leaves with is not known."))
         if not isinstance(data, dict):
             raise SnapshotError(rel, "expected an object (appliance settings)")
         mode = data.get("deploymentMode", "routed")
@@ -926,8 +930,8 @@ class _NetworkBuilder:
                 f"{base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7"))
             mode, why_mode = self._deployment(base, device)
             nat: Hop
-            if mode == "passthrough":  # a one-armed concentrator: the data centre's edge translates
-                nat = _upstream_nat(device, f"{base}/appliance/settings.json")
+            if mode in ("passthrough", "absent"):  # a one-armed concentrator: the data centre's edge translates
+                nat = _upstream_nat(device, f"{base}/appliance/settings.json", mode)
             elif mode == "unknown":
                 nat = GapHop(device, "uplink-nat", Origin(f"{base}/appliance/settings.json"), reason=why_mode)
             else:
@@ -1206,9 +1210,12 @@ def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] |
     return None if found is None else {net: [iv for _iface, iv in ups] for net, ups in found.items()}
 
 
-def _upstream_nat(device: str, rel: str) -> SourceNatHop:
+def _upstream_nat(device: str, rel: str, mode: str) -> SourceNatHop:
     """An MX in passthrough mode does not translate: the site's own edge does, to an address the snapshot does
-    not have (every public address is possible); what already is public goes on as it is."""
+    not have (every public address is possible); what already is public goes on as it is. Without the
+    settings file the MX may also translate to its uplink address, which is one of those."""
+    why = ("passthrough mode: the MX does not translate; the site's upstream gateway does" if mode == "passthrough"
+           else f"deployment mode not collected ({rel}): the MX or the site's upstream gateway translates")
     return SourceNatHop(device, "upstream-nat", Origin(rel), None,
-                        "passthrough mode: the MX does not translate; the site's upstream gateway does, to an address "
-                        "not in the snapshot: every public address is possible", private_only=True)
+                        f"{why}, to an address not in the snapshot: every public address is possible",
+                        private_only=True)
