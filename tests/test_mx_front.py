@@ -154,3 +154,27 @@ def test_fix_plan_opens_the_one_to_one_nat_and_is_verified(tmp_path: Path) -> No
     assert blocking and all(p.verified is True for p in blocking)
     with Snapshot.overlaid(snap.root, result.overlay):
         assert set(verdicts(run_audit(snap.root), "Staff").values()) == {"allowed"}
+
+
+@pytest.mark.parametrize(("mode", "why"), [
+    ("passthrough", "HQ / MX is in passthrough mode (meraki/networks/N_HQ/appliance/settings.json): it forwards "
+                    "and translates nothing"),
+    (None, "whether HQ / MX is routed (its port forwards and NAT reach the server) or in passthrough mode "
+           "(they do nothing) is unknown"),
+    ("bridge", "deploymentMode 'bridge' is not understood"),
+])
+def test_an_mx_that_may_not_forward_leaves_the_server_unknown(tmp_path: Path, mode: str | None, why: str) -> None:
+    snap = org(tmp_path, HQ_UPLINK, forwards=[forward("udp", "500"), forward("udp", "4500"), forward("tcp", "443")])
+    settings = snap.root / f"meraki/networks/{HQ}/appliance/settings.json"
+    if mode is None:
+        settings.unlink()
+    else:
+        snap.write(f"meraki/networks/{HQ}/appliance/settings.json", {"deploymentMode": mode})
+    result = snap.audit()
+    assert set(verdicts(result, "Staff", network="Store").values()) == {"unknown"}
+    assert stages(result, "udp/500")[-1] == "HQ / MX: deployment-mode"
+    assert why in path_for(result, "Staff", "udp/500").trace.reason
+    gaps = [f.evidence["reason"] for f in result.findings if f.check.kind == "data-gap"
+            and f.evidence["file"] == f"meraki/networks/{HQ}/appliance/settings.json"]
+    # Missing, it is a gap of the MX in front of the server (and, separately, of HQ's own clients' way out).
+    assert any(why in reason for reason in gaps) == (mode is None)

@@ -21,6 +21,7 @@ from auditor.adapters.meraki import mx_rule_list, uplinks_by_network
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_ports
 from auditor.model import (
     Action,
+    DataGap,
     Decision,
     Device,
     FilterHop,
@@ -113,6 +114,8 @@ class MerakiFront(Device):
         self.one_to_one = one_to_one
         self.one_to_many = one_to_many
         self.nat_reasons = nat_reasons  # NAT files that are absent: what they may translate is unknown
+        # Why its forwards and NAT may do nothing ("" when the MX is routed): passthrough, or not known.
+        self.mode_reason = ""
 
     def _uplink_addresses(self) -> list[Interval]:
         return [address for _iface, address in self.uplinks or []]
@@ -136,6 +139,10 @@ class MerakiFront(Device):
 
     def hops(self, server: VpnServer) -> list[Hop]:
         device = f"{self.net_name} / MX"
+        if self.mode_reason:
+            return [GapHop(device, "deployment-mode",
+                           Origin(f"meraki/networks/{api_segment(self.net_id)}/appliance/settings.json"),
+                           reason=self.mode_reason)]
         address = address_interval(server.address)
         found = self._nat_rule(address)
         nat_hop: Hop
@@ -281,7 +288,28 @@ def load_fronts(snapshot: Snapshot, model: Model) -> None:
             front = MerakiFront(next(iter(names), f"meraki/{net_name}"), snapshot, net_id, net_name, known,
                                 rules["oneToOneNatRules"], rules["oneToManyNatRules"], reasons)
             if names or any(front.owns(s) for s in model.servers if not s.path):
+                front.mode_reason = _mode_reason(snapshot, model, net_id, net_name)
                 model.devices[front.name] = front
+
+
+def _mode_reason(snapshot: Snapshot, model: Model, net_id: str, net_name: str) -> str:
+    """Why a placed MX's forwards and NAT may not be what reaches the server ("" when it is routed): in
+    passthrough mode it forwards and translates nothing; without its settings file either may hold."""
+    rel = f"meraki/networks/{api_segment(net_id)}/appliance/settings.json"
+    data = snapshot.read_json(rel)
+    device = f"{net_name} / MX"
+    if data is None:
+        reason = (f"{snapshot.absence_reason(rel)}: whether {device} is routed (its port forwards and NAT reach "
+                  "the server) or in passthrough mode (they do nothing) is unknown")
+        model.gaps.append(DataGap(rel, reason, net_id, net_name))
+        return reason
+    mode = _object(data, rel).get("deploymentMode", "routed")
+    if mode == "routed":
+        return ""
+    if mode == "passthrough":
+        return (f"{device} is in passthrough mode ({rel}): it forwards and translates nothing, so what reaches the "
+                "server passes through or around it, filtered in ways the snapshot does not show")
+    return f"{rel}: deploymentMode {mode!r} is not understood (routed or passthrough)"
 
 
 # -- values -----------------------------------------------------------------------------------------------
