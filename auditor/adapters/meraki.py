@@ -642,11 +642,11 @@ class _NetworkBuilder:
         mode, why = self._deployment(self.base, device)
         if mode == "routed":
             return [composed, l7, self._cached(("uplink-nat",), self._uplink_nat)]
+        settings = f"{self.base}/appliance/settings.json"
         if mode == "unknown":
             return [composed, l7, self._cached(("deployment-gap",), lambda: GapHop(
-                device, "uplink-nat", Origin(f"{self.base}/appliance/settings.json"), reason=why))]
+                device, "uplink-nat", Origin(settings), reason=why))]
         # Passthrough, or not collected (routed or passthrough: what either reading allows is what this does)
-        settings = f"{self.base}/appliance/settings.json"
         return [self._cached(("passthrough-l3", key), lambda: MayApplyHop(
                     composed.device, composed.stage, composed.origin, inner=composed, why=why)),
                 self._cached(("passthrough-l7",), lambda: MayApplyHop(
@@ -658,15 +658,12 @@ class _NetworkBuilder:
         matters. Without the settings file either of routed and passthrough is possible (a data gap): the
         MX is traced as passthrough, whose hops decide only what both readings decide."""
         rel = f"{base}/appliance/settings.json"
-        data = self.org.read(self.snapshot, rel) if base != self.base else self._own(rel)
-        if data is None:
+        mode = deployment_mode(self.org.read(self.snapshot, rel) if base != self.base else self._own(rel), rel)
+        if mode is None:
             return "absent", self._gap(rel, (
                 f"{self.snapshot.absence_reason(rel)}: whether {device} routes and translates its clients' traffic "
                 "(routed) or passes it through untranslated (passthrough) is unknown, so its firewall rules may "
                 "not apply, and the address the traffic leaves with is not known."))
-        if not isinstance(data, dict):
-            raise SnapshotError(rel, "expected an object (appliance settings)")
-        mode = data.get("deploymentMode", "routed")
         if mode == "routed":
             return "routed", ""
         if mode == "passthrough":
@@ -1208,6 +1205,16 @@ def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] |
     """Public addresses per network (uplinks_by_network without the interfaces)."""
     found = uplinks_by_network(data, rel)
     return None if found is None else {net: [iv for _iface, iv in ups] for net, ups in found.items()}
+
+
+def deployment_mode(data: Any, rel: str) -> Any:
+    """An MX's `deploymentMode` from its appliance/settings.json body (None: not collected; the Dashboard's
+    default, routed, when the key is absent); a body that is not an object is an input error."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise SnapshotError(rel, "expected an object (appliance settings)")
+    return data.get("deploymentMode", "routed")
 
 
 def _upstream_nat(device: str, rel: str, mode: str) -> SourceNatHop:

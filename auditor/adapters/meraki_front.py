@@ -17,7 +17,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.adapters.meraki import mx_rule_list, uplinks_by_network
+from auditor.adapters.meraki import deployment_mode, mx_rule_list, uplinks_by_network
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_ports
 from auditor.model import (
     Action,
@@ -296,14 +296,13 @@ def _mode_reason(snapshot: Snapshot, model: Model, net_id: str, net_name: str) -
     """Why a placed MX's forwards and NAT may not be what reaches the server ("" when it is routed): in
     passthrough mode it forwards and translates nothing; without its settings file either may hold."""
     rel = f"meraki/networks/{api_segment(net_id)}/appliance/settings.json"
-    data = snapshot.read_json(rel)
+    mode = deployment_mode(snapshot.read_json(rel), rel)
     device = f"{net_name} / MX"
-    if data is None:
+    if mode is None:
         reason = (f"{snapshot.absence_reason(rel)}: whether {device} is routed (its port forwards and NAT reach "
                   "the server) or in passthrough mode (they do nothing) is unknown")
         model.gaps.append(DataGap(rel, reason, net_id, net_name))
         return reason
-    mode = _object(data, rel).get("deploymentMode", "routed")
     if mode == "routed":
         return ""
     if mode == "passthrough":
