@@ -184,9 +184,15 @@ def _reason(trace: FlowTrace) -> str:
         hop, seg = trace.blocked[0]
         nat = _nat_before(trace, hop)
         if nat is not None and nat.public is None:
-            return (f"{flow} is blocked {_rule_ref(hop, seg)} if the public address it is translated to "
-                    f"({nat.device}, {nat.stage}) is {seg.packets.describe_sources()}, and allowed from any other: "
-                    "that address is not in the snapshot.")
+            if len(trace.blocked) == 1:
+                return (f"{flow} is blocked {_rule_ref(hop, seg)} if the public address it is translated to "
+                        f"({nat.device}, {nat.stage}) is {seg.packets.describe_sources()}, and allowed from any "
+                        "other: that address is not in the snapshot.")
+            # Several blocks: naming one of them with "allowed from any other" would overstate what passes.
+            refs = list(dict.fromkeys(_rule_ref(h, s) for h, s in trace.blocked))
+            return (f"{flow} is allowed only if the public address it is translated to ({nat.device}, {nat.stage}) "
+                    f"is {trace.allowed.describe_sources()}, and blocked from any other ({'; '.join(refs[:3])}"
+                    f"{'; ...' if len(refs) > 3 else ''}): that address is not in the snapshot.")
         what = f"the translated address ({nat.device}, {nat.stage})" if nat is not None else "sources"
         return (f"{flow} is blocked for {what} {seg.packets.describe_sources()} {_rule_ref(hop, seg)}; "
                 f"allowed for {trace.allowed.describe_sources()}.")

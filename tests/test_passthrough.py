@@ -61,6 +61,11 @@ def test_a_routed_store_is_let_in_by_its_uplink_address_a_passthrough_one_is_not
     path = next(p for p in result.paths if p.role.network_name == "Store 14" and p.verdict == "partial"
                 and str(p.trace.flow) == "udp/500")
     assert "(Store 14 / MX, upstream-nat)" in path.trace.reason
+    # Two edge rules block (a host deny and the final deny): what passes is 192.0.2.14 alone, not "any other".
+    assert path.trace.reason.startswith(
+        "udp/500 is allowed only if the public address it is translated to (Store 14 / MX, upstream-nat) is "
+        "192.0.2.14, and blocked from any other (at cisco/hq-edge")
+    assert "by rule 10" in path.trace.reason and "by rule 80" in path.trace.reason
     nat = next(h for h in path.trace.hops if h.hop.stage == "upstream-nat")
     assert "does not translate" in nat.segments[0].reason
     assert not [h for h in path.trace.hops if h.hop.stage == "uplink-nat"]
