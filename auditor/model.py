@@ -42,7 +42,10 @@ class Decision(StrEnum):
     PARTIAL = "partial"  # only in hop summaries: some packets permitted, some denied
 
 
-@dataclass(frozen=True, slots=True)
+# Origin, Rule and Segment are immutable by convention, not frozen: an org's audit makes millions of them, and a
+# frozen dataclass's __init__ (one object.__setattr__ per field) costs five times a plain one. Equality and hashing
+# stay what frozen gave (unsafe_hash: by value; Rule: by identity).
+@dataclass(slots=True, unsafe_hash=True)
 class Origin:
     """Where a model element came from: snapshot-relative file, 0-based index in its list, 1-based line."""
 
@@ -59,7 +62,7 @@ class Origin:
         return where
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Rule:
     """One entry of a first-match rule list.
 
@@ -81,10 +84,10 @@ class Rule:
 
     def __post_init__(self) -> None:
         if self.action is Action.UNKNOWN and self.certain:
-            object.__setattr__(self, "certain", False)
+            self.certain = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Segment:
     """Part of a hop's input and what the hop did with it.
 
