@@ -7,7 +7,7 @@ text that decided it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -119,23 +119,34 @@ class LazyRows(Protocol):
 
     def build(self, index: int) -> list[Rule]: ...
 
+    def destinations(self, index: int) -> Sequence[tuple[int, int]] | None:
+        """Every address row i's destination may cover, read without building the row, or None when that is
+        not known (the row may then reach any destination)."""
+        ...
+
 
 RowKey = tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]]
 
 
 class IndexedRows:
-    """LazyRows over a vendor list: `keys` read up front, `parse(i)` builds row i's rules when first needed.
-    One callable for the whole list rather than a closure per row: long lists in thousands of networks make
-    per-row objects a measurable share of an audit."""
+    """LazyRows over a vendor list: `keys` read up front, `parse(i)` builds row i's rules when first needed,
+    `dests(i)` reads only its destination (None: no cheaper reader). One callable for the whole list rather
+    than a closure per row: long lists in thousands of networks make per-row objects a measurable share of
+    an audit."""
 
-    __slots__ = ("_parse", "keys")
+    __slots__ = ("_dests", "_parse", "keys")
 
-    def __init__(self, keys: list[RowKey | None], parse: Callable[[int], list[Rule]]) -> None:
+    def __init__(self, keys: list[RowKey | None], parse: Callable[[int], list[Rule]],
+                 dests: Callable[[int], Sequence[tuple[int, int]] | None] | None = None) -> None:
         self.keys = keys
         self._parse = parse
+        self._dests = dests
 
     def build(self, index: int) -> list[Rule]:
         return self._parse(index)
+
+    def destinations(self, index: int) -> Sequence[tuple[int, int]] | None:
+        return self._dests(index) if self._dests is not None else None
 
 
 def rule_key(rule: Rule) -> RowKey:
@@ -149,8 +160,8 @@ class RuleList:
     input, since many roles push the same flow through the same list.
     """
 
-    __slots__ = ("_built", "_cache", "_free", "_index", "_narrow", "_parts", "_rows", "_rules", "default", "name",
-                 "origin")
+    __slots__ = ("_built", "_cache", "_free", "_hits", "_index", "_narrow", "_parts", "_rows", "_rules", "default",
+                 "name", "origin")
 
     # (proto, dport) interval pairs the audit is about to ask for; indexes are built for all of them in one
     # pass over a list's rows (set by the audit from the protocol catalogue).
@@ -166,6 +177,7 @@ class RuleList:
         self.origin = origin
         self._cache: dict[PacketSet, tuple[Segment, ...]] = {}
         self._index: dict[tuple, list[Rule]] = {}
+        self._hits: dict[tuple, list[int]] = {}  # lazy lists: the rows each (proto, dport) key may meet
         self._free: dict[int, bool] = {}
         self._narrow: dict[tuple, list[Rule]] = {}
         self._parts: tuple[RuleList, ...] | None = None
@@ -193,85 +205,115 @@ class RuleList:
         index: flows are a few (protocol, port) pairs against lists of hundreds of rules, so most rules are
         skipped without intersecting anything (and, for lazy lists, without being parsed). When the packets
         go to one destination range (a VPN server), the candidates are narrowed to the rules that reach it,
-        once per list: every role's traffic to that server then meets only those."""
-        found = self._by_key(packets)
+        once per list: every role's traffic to that server then meets only those, and a lazy list builds
+        only those of its rows (their destinations are read first)."""
         boxes = packets.boxes
-        if len(found) <= 4 or not boxes:
-            return found
+        key = _flow_key(boxes)
+        if key is None:
+            return self.rules
         dst = boxes[0][1]
         if len(boxes) > 1 and any(b[1] != dst for b in boxes):
-            return found
-        narrow_key = (id(found), dst)  # candidate lists live as long as the index that holds them
-        narrowed = self._narrow.get(narrow_key)
+            return self._candidates(key)
+        narrowed = self._narrow.get((key, dst))
         if narrowed is None:
-            lo, hi = dst
-            narrowed = [r for r in found if _reaches(r.match.boxes, lo, hi)]
-            if len(narrowed) == len(found):
-                narrowed = found
-            self._narrow[narrow_key] = narrowed
+            narrowed = self._narrow[(key, dst)] = self._narrowed(key, dst)
+        return narrowed
+
+    def _narrowed(self, key: tuple, dst: tuple[int, int]) -> list[Rule]:
+        if self._parts is not None:
+            return [rule for part in self._parts for rule in part._narrowed_cached(key, dst)]
+        if self._rules is None and self._rows is not None:
+            return self._materialize(key, self._row_hits(key), dst)
+        found = self._candidates(key)
+        lo, hi = dst
+        narrowed = [r for r in found if _reaches(r.match.boxes, lo, hi)]
+        return found if len(narrowed) == len(found) else narrowed
+
+    def _narrowed_cached(self, key: tuple, dst: tuple[int, int]) -> list[Rule]:
+        narrowed = self._narrow.get((key, dst))
+        if narrowed is None:
+            narrowed = self._narrow[(key, dst)] = self._narrowed(key, dst)
         return narrowed
 
     def _by_key(self, packets: PacketSet) -> list[Rule]:
-        boxes = packets.boxes
-        if len(boxes) == 1:
-            key = (boxes[0][2], boxes[0][4])
-        else:
-            keys = {(box[2], box[4]) for box in boxes}
-            if len(keys) != 1:
-                return self.rules
-            key = next(iter(keys))
+        key = _flow_key(packets.boxes)
+        return self.rules if key is None else self._candidates(key)
+
+    def _candidates(self, key: tuple) -> list[Rule]:
+        """The rules with a box on the (protocol, destination port) intervals of `key`, in order."""
         found = self._index.get(key)
         if found is None:
             if self._rules is not None and len(self._rules) <= 16:
                 return self._rules  # short lists: intersecting every rule is cheaper than indexing
             if self._parts is not None:
-                found = [rule for part in self._parts for rule in part._by_key(packets)]
-                self._index[key] = found
+                found = [rule for part in self._parts for rule in part._candidates(key)]
+            elif self._rules is None and self._rows is not None:
+                found = self._materialize(key, self._row_hits(key), None)
             else:
-                wanted = [key, *(k for k in RuleList.prime_keys if k != key and k not in self._index)]
-                self._build_index(wanted)
-                found = self._index[key]
+                found = self._index_rules(key)
+            self._index[key] = found
         return found
 
-    def _build_index(self, keys: list[tuple]) -> None:
-        """Candidates for several (proto, dport) keys in one pass over the rows."""
-        buckets: dict[tuple, list[Rule]] = {key: [] for key in keys}
+    def _index_rules(self, key: tuple) -> list[Rule]:
+        (plo, phi), (dlo, dhi) = key
+        return [r for r in self.rules if any(
+            b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] for b in r.match.boxes)]
+
+    def _row_hits(self, key: tuple) -> list[int]:
+        """Rows whose (protocol, destination port) key overlaps `key`; rows are scanned once for every key the
+        audit will ask (RuleList.prime_keys)."""
+        hits = self._hits.get(key)
+        if hits is None:
+            self._scan_rows([key, *(k for k in RuleList.prime_keys if k != key and k not in self._hits)])
+            hits = self._hits[key]
+        return hits
+
+    def _scan_rows(self, keys: list[tuple]) -> None:
+        assert self._rows is not None
+        buckets: dict[tuple, list[int]] = {key: [] for key in keys}
         wanted = tuple(keys)
-        rows: Iterable[tuple[int | Rule, RowKey | None]]  # (row index or rule, its key)
-        if self._rules is None and self._rows is not None:
-            rows = enumerate(self._rows.keys)
-            # Rows repeat a few (protocol, ports) shapes and adapters hand out one key object per shape, so
-            # the overlap is remembered by the key object (kept alive by the memo: its id stays its own).
-            memo = _OVERLAP_MEMO.get(wanted)
-            if memo is None:
-                if len(_OVERLAP_MEMO) >= 64:
-                    _OVERLAP_MEMO.clear()
-                memo = _OVERLAP_MEMO[wanted] = {}
-        else:
-            rows = ((rule, rule_key(rule)) for rule in self.rules)
-            memo = None  # fresh key objects: nothing to remember them by
-        for ref, row_key_ in rows:
+        # Rows repeat a few (protocol, ports) shapes and adapters hand out one key object per shape, so the
+        # overlap is remembered by the key object (kept alive by the memo: its id stays its own).
+        memo = _OVERLAP_MEMO.get(wanted)
+        if memo is None:
+            if len(_OVERLAP_MEMO) >= 64:
+                _OVERLAP_MEMO.clear()
+            memo = _OVERLAP_MEMO[wanted] = {}
+        for index, row_key_ in enumerate(self._rows.keys):
             if row_key_ is None:
                 hits: tuple = wanted
             else:
-                entry = memo.get(id(row_key_)) if memo is not None else None
+                entry = memo.get(id(row_key_))
                 if entry is not None and entry[0] is row_key_:
                     hits = entry[1]
                 else:
                     hits = tuple(key for key in keys if _overlaps(row_key_, key))
-                    if memo is not None:
-                        if len(memo) >= _OVERLAP_MEMO_MAX:
-                            memo.clear()
-                        memo[id(row_key_)] = (row_key_, hits)
-            if not hits:
-                continue
-            rules = self._row(ref) if isinstance(ref, int) else [ref]
+                    if len(memo) >= _OVERLAP_MEMO_MAX:
+                        memo.clear()
+                    memo[id(row_key_)] = (row_key_, hits)
             for key in hits:
-                (plo, phi), (dlo, dhi) = key
-                # a row's rules can be narrower than its key
-                buckets[key].extend(r for r in rules if any(
-                    b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] for b in r.match.boxes))
-        self._index.update(buckets)
+                buckets[key].append(index)
+        self._hits.update(buckets)
+
+    def _materialize(self, key: tuple, rows: list[int], dst: tuple[int, int] | None) -> list[Rule]:
+        """The rules of `rows` with a box on `key` (and reaching `dst`), building only those rows whose
+        destinations may reach `dst`: a row's rules can be narrower than its key."""
+        assert self._rows is not None
+        (plo, phi), (dlo, dhi) = key
+        lo, hi = dst if dst is not None else (0, 0)
+        out: list[Rule] = []
+        for index in rows:
+            if dst is not None:
+                reach = self._rows.destinations(index)
+                if reach is not None and not any(a <= hi and lo <= b for a, b in reach):
+                    continue
+            for rule in self._row(index):
+                for b in rule.match.boxes:
+                    if b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] and \
+                            (dst is None or (b[1][0] <= hi and lo <= b[1][1])):
+                        out.append(rule)
+                        break
+        return out
 
     @classmethod
     def concat(cls, name: str, first: RuleList, second: RuleList, default: Rule) -> RuleList:
@@ -333,7 +375,7 @@ class RuleList:
         and five empty dicts each were a tenth of what a large audit kept)."""
         if self._cache is _RELEASED:
             return
-        self._cache = self._index = self._free = self._narrow = self._built = _RELEASED  # type: ignore[assignment]
+        self._cache = self._index = self._hits = self._free = self._narrow = self._built = _RELEASED  # type: ignore[assignment]
         self._rows = None
         self._parts = None
         if self._rules is None:
@@ -346,7 +388,7 @@ class RuleList:
         shell = cls.__new__(cls)
         shell.name, shell.default, shell.origin = name, default, origin
         shell._rules, shell._rows, shell._parts = [], None, None
-        shell._cache = shell._index = shell._free = shell._narrow = shell._built = _RELEASED  # type: ignore[assignment]
+        shell._cache = shell._index = shell._hits = shell._free = shell._narrow = shell._built = _RELEASED  # type: ignore[assignment]
         return shell
 
     def __len__(self) -> int:
@@ -356,6 +398,14 @@ class RuleList:
 
 
 _RELEASED: Mapping = MappingProxyType({})  # the memos of every released list: empty, and read-only
+
+
+def _flow_key(boxes: tuple) -> tuple | None:
+    """The (protocol, destination port) intervals all boxes share, or None when they differ."""
+    if len(boxes) == 1:
+        return boxes[0][2], boxes[0][4]
+    keys = {(box[2], box[4]) for box in boxes}
+    return next(iter(keys)) if len(keys) == 1 else None
 
 
 def _reaches(boxes: tuple, lo: int, hi: int) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from auditor.adapters.meraki_rules import (
     allow_all,
     l3_rules,
     l7_rule,
+    row_destinations,
     row_key,
 )
 from auditor.model import (
@@ -48,6 +49,7 @@ from auditor.packets import (
     ANY_ADDR,
     GLOBAL_V6,
     V4_BASE,
+    Interval,
     PacketSet,
     address_interval,
     format_address_interval,
@@ -535,8 +537,11 @@ class _NetworkBuilder:
             return _policy_row(rows[i], i + 1, origin, resolver, f"group policy '{name}' rule {i + 1}")
 
         default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default allow", "", Origin(rel), synthetic=True)
+        def dests(i: int) -> Sequence[Interval] | None:
+            return row_destinations(rows[i], resolver)
+
         return RuleList(f"{rel}#{policy.get('groupPolicyId')}", None, default, Origin(rel),
-                        IndexedRows([row_key(row) for row in rows], parse))
+                        IndexedRows([row_key(row) for row in rows], parse, dests))
 
     def _compose(self, device: str, stage: str, base_rules: RuleList | None, base_hop: Hop | None,
                  policy: dict[str, Any] | None) -> Hop | None:
@@ -1069,10 +1074,13 @@ def _l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Reso
         i, row = indexed[k]
         return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=with_source, local_lan=local_lan)
 
+    def dests(k: int) -> Sequence[Interval] | None:
+        return row_destinations(indexed[k][1], resolver, local_lan) if k < len(indexed) else None  # tail: built
+
     keys = [row_key(row) for _, row in indexed]
     if tail is not None:
         keys.append(rule_key(tail))
-    return IndexedRows(keys, parse)
+    return IndexedRows(keys, parse, dests)
 
 
 def mx_rule_list(data: Any, rel: str, resolver: Resolver) -> RuleList:

@@ -259,6 +259,33 @@ def rule_text(row: dict[str, Any], *, with_source: bool) -> str:
     return f"{row.get('policy', '?')} {proto} -> {dst}"
 
 
+def row_destinations(row: dict[str, Any], resolver: Resolver, local_lan: bool = False) -> tuple[Interval, ...] | None:
+    """Where a row's destination may reach, read without the rest of the row: the span of every address it may
+    cover (resolved or not; a span, since a row too long to expand matches its addresses' hull), or None when
+    it cannot be read (the row may then reach anything). Remembered per organisation, like whole rows, for
+    destinations that name no VLAN."""
+    value = row.get("destCidr")
+    cache = resolver.rows
+    key = ("dst", value, local_lan) if cache is not None and isinstance(value, str) \
+        and "vlan(" not in value.lower() else None
+    if key is not None:
+        found = cache.get(key)  # type: ignore[union-attr]
+        if found is not None:
+            return found[0]  # type: ignore[no-any-return]
+    try:
+        parsed = parse_addresses(value, resolver, allow_local_lan=local_lan)
+        items = parsed.certain + parsed.uncertain
+        reach: tuple[Interval, ...] | None = \
+            ((min(a for a, _ in items), max(b for _, b in items)),) if len(items) > 1 else tuple(items)
+    except (ValueError_, TypeError, ValueError):
+        reach = None
+    if key is not None:
+        if len(cache) >= _ROWS_MAX:  # type: ignore[arg-type]
+            cache.clear()  # type: ignore[union-attr]
+        cache[key] = (reach,)  # type: ignore[index]
+    return reach
+
+
 # What a row means apart from where it sits: (action, match, certain, reason) per model rule, or, when it
 # cannot be read, ("error", message) / ("huge", size, match) for l3_rules to word with the row's origin.
 RowParts = tuple
