@@ -134,19 +134,26 @@ class IndexedRows:
     than a closure per row: long lists in thousands of networks make per-row objects a measurable share of
     an audit."""
 
-    __slots__ = ("_dests", "_parse", "keys")
+    __slots__ = ("_dests", "_parse", "_reach", "keys")
 
     def __init__(self, keys: list[RowKey | None], parse: Callable[[int], list[Rule]],
                  dests: Callable[[int], Sequence[tuple[int, int]] | None] | None = None) -> None:
         self.keys = keys
         self._parse = parse
         self._dests = dests
+        self._reach: dict[int, Sequence[tuple[int, int]] | None] = {}  # every flow and server asks again
 
     def build(self, index: int) -> list[Rule]:
         return self._parse(index)
 
     def destinations(self, index: int) -> Sequence[tuple[int, int]] | None:
-        return self._dests(index) if self._dests is not None else None
+        if self._dests is None:
+            return None
+        try:
+            return self._reach[index]
+        except KeyError:
+            found = self._reach[index] = self._dests(index)
+            return found
 
 
 def rule_key(rule: Rule) -> RowKey:
@@ -432,10 +439,13 @@ def _overlaps(row: RowKey, key: tuple) -> bool:
     return any(a <= dhi and dlo <= b for a, b in dports)
 
 
+_DECISION_OF = {action: Decision(action.value) for action in Action}  # a dict lookup, not an enum call per rule
+
+
 def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packets: PacketSet,
           rule: Rule) -> None:
     """Record that `rule` decides `packets`, unless an earlier uncertain rule may have decided otherwise."""
-    decision = Decision(rule.action.value)
+    decision = _DECISION_OF[rule.action]
     for region, uncertain in pending:
         if uncertain.action is rule.action:
             continue
