@@ -174,10 +174,13 @@ class Snapshot:
         try:
             status = os.fstat(fd)
             if not stat.S_ISREG(status.st_mode):
-                os.close(fd)
                 return None
-            with open(fd, "rb", buffering=0) as handle:
-                data = handle.readall()
+            # os.read to the end rather than a file object's readall: an org is tens of thousands of small
+            # files, and the file object costs more than the reads. A file that grew is still read whole.
+            chunks = []
+            while chunk := os.read(fd, status.st_size + 1 if not chunks else 1 << 20):
+                chunks.append(chunk)
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             # Bytes then one decode: a text-mode read translates newlines as it decodes, several times slower
             # on the thousands of small files of an org. The translation is the same (universal newlines).
             text = data.decode("utf-8")
@@ -188,6 +191,8 @@ class Snapshot:
             raise SnapshotError(rel, f"not UTF-8 text (byte {exc.start})") from None
         except OSError as exc:
             raise SnapshotError(rel, f"cannot read: {exc.strerror}") from None
+        finally:
+            os.close(fd)
 
     def read_json(self, rel: str) -> Any | None:
         """Parsed JSON, or None when the file is absent. Malformed JSON raises SnapshotError with the line."""

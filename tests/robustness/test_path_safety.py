@@ -171,3 +171,27 @@ def test_lb_collector_refuses_a_snapshot_folder_linked_out(tmp_path: Path, vendo
         result = collect_lb(LbCollectConfig(vendor, fake.url, out, "auditor", "s3cret-pass", name="lb1", timeout=5))
     assert list(elsewhere.iterdir()) == []
     assert result.exit_code == 3 and result.failures and "outside" in result.failures[0].error
+
+
+def test_file_reads_return_whole_files_and_skip_what_is_not_a_file(tmp_path: Path) -> None:
+    """Reads go to the end of a file (empty, multi-megabyte, CRLF) and leave no descriptor open; a FIFO or a
+    folder where a file belongs reads as absent at once instead of hanging the audit."""
+    (tmp_path / "empty.json").write_bytes(b"")
+    big = ("x" * 1023 + "\n") * 3 * 1024  # 3 MiB
+    (tmp_path / "big.txt").write_text(big)
+    (tmp_path / "crlf.txt").write_bytes(b"a\r\nb\rc\n")
+    (tmp_path / "folder.json").mkdir()
+    os.mkfifo(tmp_path / "pipe.json")
+    snapshot = Snapshot(tmp_path)
+    fds_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for _ in range(3):
+        assert snapshot.read_text("empty.json") == ""
+        assert snapshot.read_text("big.txt") == big
+        assert snapshot.read_text("crlf.txt") == "a\nb\nc\n"
+        assert snapshot.read_text("pipe.json") is None
+        assert snapshot.read_text("folder.json") is None
+        assert snapshot.read_text("absent.json") is None
+    if fds_before is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds_before
+    with pytest.raises(SnapshotError, match=r"empty\.json"):
+        snapshot.read_json("empty.json")
