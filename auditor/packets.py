@@ -233,11 +233,14 @@ class PacketSet:
     @classmethod
     def flow(cls, src: Iterable[Interval], dst: Iterable[Interval], proto: int,
              dport: int | None = None) -> PacketSet:
-        """Packets of one protocol to one destination port (any source port); ports ignored if portless."""
+        """Packets of one protocol to one destination port (any source port); ports ignored if portless.
+        The boxes `of` would build, without merging three one-interval dimensions (every trace starts here)."""
         if proto in PORTED_PROTOCOLS:
-            return cls.of(src, dst, [(proto, proto)], [ANY_PORT], [(dport, dport)] if dport is not None
-                          else [ANY_PORT])
-        return cls.of(src, dst, [(proto, proto)], [NO_PORT], [NO_PORT])
+            tail = ((proto, proto), ANY_PORT, (dport, dport) if dport is not None else ANY_PORT)
+        else:
+            tail = ((proto, proto), NO_PORT, NO_PORT)
+        destinations = _merge(dst)
+        return cls([(source, destination, *tail) for source in _merge(src) for destination in destinations])
 
     # algebra ------------------------------------------------------------------------------------------
     def __and__(self, other: PacketSet) -> PacketSet:

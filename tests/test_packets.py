@@ -11,7 +11,10 @@ from auditor.model import Action, Decision, Rule, RuleList
 from auditor.packets import (
     ALL,
     ANY_ADDR,
+    ANY_PORT,
     EMPTY,
+    NO_PORT,
+    PORTED_PROTOCOLS,
     V4_BASE,
     PacketSet,
     address_interval,
@@ -140,3 +143,17 @@ def test_portless_flow_matches_only_any_port() -> None:
     udp_500 = PacketSet.of(dport=[(500, 500)])
     assert esp.issubset(udp_any_port)
     assert not esp.intersects(udp_500)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(interval(SIZES[0]), max_size=4), st.lists(interval(SIZES[1]), min_size=1, max_size=3),
+       st.sampled_from([6, 17, 50, 1]), st.one_of(st.none(), st.integers(1, 65535)))
+def test_flow_builds_the_boxes_of_the_general_constructor(src, dst, proto, dport) -> None:
+    flow = PacketSet.flow(src, dst, proto, dport)
+    if proto in PORTED_PROTOCOLS:
+        dports = [ANY_PORT] if dport is None else [(dport, dport)]
+        general = PacketSet.of(src, dst, [(proto, proto)], [ANY_PORT], dports)
+    else:
+        general = PacketSet.of(src, dst, [(proto, proto)], [NO_PORT], [NO_PORT])
+    assert flow.boxes == general.boxes  # the same boxes in the same order: reports stay byte for byte
+    assert flow._by_source == general._by_source
