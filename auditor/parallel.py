@@ -386,12 +386,24 @@ class _Encoder:
         return self._put(rule, self.tables[2], row)
 
     def segment(self, seg: Segment) -> int:
-        found = self.memo.get(id(seg))
+        # The most numerous object: its packets and rule are looked up here rather than through calls.
+        memo = self.memo
+        found = memo.get(id(seg))
         if found is not None:
             return found
+        packets = seg.packets
+        ref = memo.get(id(packets))
+        if ref is None:
+            ref = self._put(packets, self.tables[0], (packets.boxes, packets._by_source))
+        rule = seg.rule
+        rule_ref = None if rule is None else memo.get(id(rule))
+        if rule_ref is None and rule is not None:
+            rule_ref = self.rule(rule)
         output = None if seg.output is None else self.packets(seg.output)
-        row = (self.packets(seg.packets), seg.decision, self.rule(seg.rule), seg.reason, output)
-        return self._put(seg, self.tables[3], row)
+        table = self.tables[3]
+        index = memo[id(seg)] = len(table)
+        table.append((ref, seg.decision, rule_ref, seg.reason, output))
+        return index
 
     def hop(self, hop: Hop) -> int:
         found = self.memo.get(id(hop))
@@ -421,20 +433,31 @@ class _Encoder:
         return (_AS_IS, value)
 
     def hop_trace(self, record: HopTrace) -> int:
-        found = self.memo.get(id(record))
+        memo = self.memo
+        found = memo.get(id(record))
         if found is not None:
             return found
-        row = (self.hop(record.hop), record.decision, tuple(map(self.segment, record.segments)), record.unknown_in)
-        return self._put(record, self.tables[5], row)
+        hop = record.hop
+        hop_ref = memo.get(id(hop))
+        if hop_ref is None:
+            hop_ref = self.hop(hop)
+        segment = self.segment
+        row = (hop_ref, record.decision, tuple([segment(seg) for seg in record.segments]), record.unknown_in)
+        table = self.tables[5]
+        index = memo[id(record)] = len(table)
+        table.append(row)
+        return index
 
     def trace(self, trace: FlowTrace) -> int:
         found = self.memo.get(id(trace))
         if found is not None:
             return found
-        row = (trace.flow, trace.variant, trace.verdict, tuple(map(self.hop_trace, trace.hops)),
-               self.packets(trace.allowed), tuple((self.hop(h), self.segment(s)) for h, s in trace.blocked),
-               tuple((self.hop(h), self.segment(s)) for h, s in trace.unknown), trace.reason,
-               tuple(map(self.trace, trace.variants)))
+        hop_trace = self.hop_trace
+        row = (trace.flow, trace.variant, trace.verdict, tuple([hop_trace(record) for record in trace.hops]),
+               self.packets(trace.allowed),
+               tuple((self.hop(h), self.segment(s)) for h, s in trace.blocked) if trace.blocked else (),
+               tuple((self.hop(h), self.segment(s)) for h, s in trace.unknown) if trace.unknown else (),
+               trace.reason, tuple(map(self.trace, trace.variants)) if trace.variants else ())
         return self._put(trace, self.tables[6], row)
 
     def role(self, role: Role) -> int:
