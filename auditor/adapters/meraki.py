@@ -537,6 +537,7 @@ class _NetworkBuilder:
             return _policy_row(rows[i], i + 1, origin, resolver, f"group policy '{name}' rule {i + 1}")
 
         default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default allow", "", Origin(rel), synthetic=True)
+
         def dests(i: int) -> Sequence[Interval] | None:
             return row_destinations(rows[i], resolver)
 

@@ -23,19 +23,20 @@ def _vpn_flows(ctx: AuditContext) -> list[PacketSet]:
     """Each distinct VPN flow to each server, from any source (protocols share flows: udp/500 for IKEv2 and
     L2TP). Worked out once per audit: every network asks."""
     key = (id(ctx.protocols), tuple((server.address, tuple(server.protocols)) for server in ctx.model.servers))
-    if _FLOWS[0] == key:
-        return _FLOWS[1]
+    last = _LAST_FLOWS[0]  # read once: audits in threads replace it whole
+    if last is not None and last[0] == key:
+        return last[1]
     flows: dict[PacketSet, None] = {}
     for server in ctx.model.servers:
         for name in server.protocols:
             for flow in ctx.protocols[name].flows:
                 flows[PacketSet.flow([ANY_ADDR], [address_interval(server.address)],
                                      PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)] = None
-    _FLOWS[:] = [key, list(flows), ctx.protocols]  # the protocols kept alive: their id stays theirs
-    return _FLOWS[1]
+    _LAST_FLOWS[0] = (key, list(flows), ctx.protocols)  # the protocols kept alive: their id stays theirs
+    return list(flows)
 
 
-_FLOWS: list = [None, [], None]  # (key, flows, protocols) of the last audit
+_LAST_FLOWS: list[tuple | None] = [None]  # (key, flows, protocols) of the last audit
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
