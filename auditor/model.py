@@ -221,10 +221,7 @@ class RuleList:
         dst = boxes[0][1]
         if len(boxes) > 1 and any(b[1] != dst for b in boxes):
             return self._candidates(key)
-        narrowed = self._narrow.get((key, dst))
-        if narrowed is None:
-            narrowed = self._narrow[(key, dst)] = self._narrowed(key, dst)
-        return narrowed
+        return self._narrowed_cached(key, dst)
 
     def _narrowed(self, key: tuple, dst: tuple[int, int]) -> list[Rule]:
         if self._parts is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -224,23 +225,16 @@ class PacketSet:
         dport: Iterable[Interval] = (ANY_PORT,),
     ) -> PacketSet:
         """The product of unions of intervals per dimension (overlaps within a dimension are merged)."""
-        dims = [_merge(src), _merge(dst), _merge(proto), _merge(sport), _merge(dport)]
-        boxes: list[Box] = [()]  # type: ignore[list-item]
-        for intervals in dims:
-            boxes = [(*box, iv) for box in boxes for iv in intervals]  # type: ignore[misc]
-        return cls(boxes)
+        return cls(itertools.product(_merge(src), _merge(dst), _merge(proto), _merge(sport), _merge(dport)))
 
     @classmethod
     def flow(cls, src: Iterable[Interval], dst: Iterable[Interval], proto: int,
              dport: int | None = None) -> PacketSet:
-        """Packets of one protocol to one destination port (any source port); ports ignored if portless.
-        The boxes `of` would build, without merging three one-interval dimensions (every trace starts here)."""
+        """Packets of one protocol to one destination port (any source port); ports ignored if portless."""
         if proto in PORTED_PROTOCOLS:
-            tail = ((proto, proto), ANY_PORT, (dport, dport) if dport is not None else ANY_PORT)
-        else:
-            tail = ((proto, proto), NO_PORT, NO_PORT)
-        destinations = _merge(dst)
-        return cls([(source, destination, *tail) for source in _merge(src) for destination in destinations])
+            return cls.of(src, dst, [(proto, proto)], [ANY_PORT], [(dport, dport)] if dport is not None
+                          else [ANY_PORT])
+        return cls.of(src, dst, [(proto, proto)], [NO_PORT], [NO_PORT])
 
     # algebra ------------------------------------------------------------------------------------------
     def __and__(self, other: PacketSet) -> PacketSet:
@@ -400,6 +394,11 @@ class PacketSet:
 
 def _merge(intervals: Iterable[Interval]) -> list[Interval]:
     ordered = sorted(intervals)
+    if len(ordered) == 1 and type(ordered[0]) is tuple:  # one interval, as most dimensions are: kept as it is
+        lo, hi = ordered[0]
+        if lo > hi:
+            raise ValueError(f"empty interval ({lo}, {hi})")
+        return ordered
     merged: list[Interval] = []
     for lo, hi in ordered:
         if lo > hi:

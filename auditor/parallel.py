@@ -386,15 +386,14 @@ class _Encoder:
         return self._put(rule, self.tables[2], row)
 
     def segment(self, seg: Segment) -> int:
-        # The most numerous object: its packets and rule are looked up here rather than through calls.
+        # The most numerous object: its packets and rule are looked up here; a call only encodes a new one.
         memo = self.memo
         found = memo.get(id(seg))
         if found is not None:
             return found
-        packets = seg.packets
-        ref = memo.get(id(packets))
+        ref = memo.get(id(seg.packets))
         if ref is None:
-            ref = self._put(packets, self.tables[0], (packets.boxes, packets._by_source))
+            ref = self.packets(seg.packets)
         rule = seg.rule
         rule_ref = None if rule is None else memo.get(id(rule))
         if rule_ref is None and rule is not None:
@@ -454,10 +453,9 @@ class _Encoder:
             return found
         hop_trace = self.hop_trace
         row = (trace.flow, trace.variant, trace.verdict, tuple([hop_trace(record) for record in trace.hops]),
-               self.packets(trace.allowed),
-               tuple((self.hop(h), self.segment(s)) for h, s in trace.blocked) if trace.blocked else (),
-               tuple((self.hop(h), self.segment(s)) for h, s in trace.unknown) if trace.unknown else (),
-               trace.reason, tuple(map(self.trace, trace.variants)) if trace.variants else ())
+               self.packets(trace.allowed), tuple((self.hop(h), self.segment(s)) for h, s in trace.blocked),
+               tuple((self.hop(h), self.segment(s)) for h, s in trace.unknown), trace.reason,
+               tuple(map(self.trace, trace.variants)))
         return self._put(trace, self.tables[6], row)
 
     def role(self, role: Role) -> int:

@@ -180,7 +180,7 @@ class Snapshot:
             chunks = []
             while chunk := os.read(fd, status.st_size + 1 if not chunks else 1 << 20):
                 chunks.append(chunk)
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            data = b"".join(chunks)  # one chunk: joined, it is that chunk itself
             # Bytes then one decode: a text-mode read translates newlines as it decodes, several times slower
             # on the thousands of small files of an org. The translation is the same (universal newlines).
             text = data.decode("utf-8")
