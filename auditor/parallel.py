@@ -31,6 +31,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
+try:  # Unix only; the audit is serial where it is missing
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from auditor.checks import Finding, load_checks
 from auditor.model import (
     Hop,
@@ -106,6 +111,7 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     chunk = max(1, min(CHUNK, expected // 64))  # a small org still gives the worker some networks
     registry = _registry(model, server_hops)
     read_fd, write_fd = os.pipe()
+    _widen(write_fd)
     try:
         pid = os.fork()
     except OSError:
@@ -162,6 +168,13 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
 def _field_names(cls: type) -> tuple[str, ...]:
     """A hop class's state: its dataclass fields (hops are dataclasses, some with slots)."""
     return tuple(f.name for f in fields(cls))
+
+
+def _widen(fd: int) -> None:
+    """A pipe of 1 MiB rather than 64 KiB: a message (a few hundred KiB) then goes in at once, where a narrow
+    pipe stopped the worker until the inbox thread, which waits for this process's GIL, emptied it."""
+    with contextlib.suppress(AttributeError, OSError):  # F_SETPIPE_SZ is Linux's; a limit may refuse it
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[union-attr]
 
 
 def _quiet_stdout() -> None:

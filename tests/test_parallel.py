@@ -180,3 +180,21 @@ def test_the_fuzz_seed_with_every_kind_of_hop_in_two_processes_matches_serial(tm
     assert len(serial.model.networks) >= 3
     assert set(serial.counts().values()) != {0} and serial.counts()["unknown"] and serial.counts()["blocked"]
     assert _report(forked) == _report(serial)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+def test_results_pipe_holds_a_whole_message() -> None:
+    import fcntl
+
+    from auditor.parallel import _widen
+
+    read_fd, write_fd = os.pipe()
+    try:
+        before = fcntl.fcntl(write_fd, fcntl.F_GETPIPE_SZ)
+        _widen(write_fd)
+        assert before < 1 << 20 <= fcntl.fcntl(write_fd, fcntl.F_GETPIPE_SZ)
+        os.set_blocking(write_fd, False)
+        assert os.write(write_fd, b"x" * (512 << 10)) == 512 << 10  # a large message goes in, unread
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
