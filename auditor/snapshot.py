@@ -48,6 +48,7 @@ def api_segment(value: object) -> str:
     return "%2E" * len(text) if text and set(text) == {"."} else text
 
 
+_SPECIAL_NAMES = ("", ".", "..")
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
 
@@ -98,6 +99,9 @@ class Snapshot:
         self._root_text = str(self.root)
         self._real_root_text = str(self._real_root)
         self._real_dirs: dict[str, str] = {"": self._real_root_text}  # folder (relative) -> real folder
+        # "folder/" as callers write it -> the folder's path with a trailing separator, once the folder has been
+        # found inside the snapshot: the next file named in it is its name appended (see _file).
+        self._inside_dirs: dict[str, str] = {}
         self._manifest: dict[str, CallOutcome] | None = None
         # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
         # data gaps, so a device that was not read is never a silence.
@@ -118,6 +122,11 @@ class Snapshot:
         """`path` as a string: an audit opens tens of thousands of files, and pathlib costs per call. With
         follow=False the last component is not looked at: the caller opens it with O_NOFOLLOW, so a symlink
         there fails to open (and is then checked here with follow=True)."""
+        leaf = rel[rel.rfind("/") + 1:]
+        if not follow:  # the usual case: a file in a folder already checked
+            base = self._inside_dirs.get(rel[:len(rel) - len(leaf)])
+            if base is not None and leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
+                return base + leaf
         if rel.startswith(("/", "\\")):
             raise SnapshotError(rel, "path leaves the snapshot directory")
         if "\x00" in rel:  # os functions raise ValueError on it; no file can have such a name
@@ -137,6 +146,8 @@ class Snapshot:
         root = self._real_root_text
         if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
             raise SnapshotError(rel, "path resolves outside the snapshot directory (symlink?)")
+        if not follow and leaf == name:  # the folder is inside: remember it for its other files
+            self._inside_dirs[rel[:len(rel) - len(leaf)]] = os.path.join(self._root_text, *parts, "")
         return candidate
 
     def _real_dir(self, folder: str) -> str:

@@ -123,6 +123,29 @@ def test_snapshot_paths_are_checked_before_any_read(tmp_path: Path, rel: str) ->
     assert not (tmp_path / "x.json").exists()
 
 
+
+@pytest.mark.parametrize("rel", ["meraki/../../secret.json", "meraki/../secret.json", "meraki//../../secret.json",
+                                 "meraki/out/secret.json", "meraki/link.json", "meraki/..", "meraki/", "",
+                                 "meraki/x\x00.json", "SECRET_ABS", "\\secret.json"])
+def test_a_folder_already_read_from_opens_no_way_out(tmp_path: Path, rel: str) -> None:
+    """Files in a folder already checked skip the folder's check (snapshot.py `_inside_dirs`): paths that
+    share that folder's prefix but leave it, or lead out through a link, are still refused."""
+    (tmp_path / "secret.json").write_text('{"secret": true}')
+    root = tmp_path / "snap"
+    (root / "meraki").mkdir(parents=True)
+    (root / "meraki" / "a.json").write_text("{}")
+    (root / "meraki" / "out").symlink_to(tmp_path)
+    (root / "meraki" / "link.json").symlink_to(tmp_path / "secret.json")
+    snap = Snapshot(root)
+    assert snap.read_json("meraki/a.json") == {} and snap.read_json("a.json") is None  # folders now remembered
+    rel = rel.replace("SECRET_ABS", str(tmp_path / "secret.json"))
+    try:
+        read = snap.read_text(rel)
+    except SnapshotError:
+        return
+    assert read is None or "secret" not in read
+
+
 # --- collectors: names from devices and APIs ------------------------------------------------------------
 def test_meraki_ids_and_ssid_numbers_with_path_syntax_stay_inside(tmp_path: Path) -> None:
     org = build_org(tmp_path / "source", "../../org", 2, network_ids=["../../net", "N_ok"])
