@@ -363,7 +363,8 @@ class RuleList:
                 continue
             if rule.certain:
                 _emit(segments_list, pending, hit, rule)
-                remaining = remaining - rule.match
+                # `&` returns its left side when the rule covers all of it: nothing remains, nothing to cut
+                remaining = EMPTY if hit is remaining else remaining - rule.match
             else:
                 pending.append((hit, rule))
         if remaining.boxes:
