@@ -31,7 +31,7 @@ from auditor.model import (
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.trace import FlowTrace, PathResult, TraceCache, flow_packets, role_chains, trace_role
+from auditor.trace import PathResult, TraceCache, flow_packets, role_chains, trace_role
 
 
 @dataclass(slots=True)
@@ -145,16 +145,15 @@ def _trace_roles(roles: list[Role], model: Model, protocols: dict[str, Protocol]
     cache = TraceCache()  # per network: hop ids are stable while its hops are alive
     for server in model.servers:
         server_side = server_sides[server.name]
-        flows = [(protocols[name.lower()].name, flow) for name in server.protocols
-                 for flow in protocols[name.lower()].flows]
+        # Protocols share flows (udp/500 for IKEv2 and L2TP): each distinct flow is traced once per role.
+        distinct: dict[Flow, int] = {}
+        flows = [(protocols[name.lower()].name, distinct.setdefault(flow, len(distinct)))
+                 for name in server.protocols for flow in protocols[name.lower()].flows]
+        unique = list(distinct)
         for role in roles:
             chains = role_chains(role, server_side)
-            traced: dict[Flow, FlowTrace] = {}  # protocols share flows (udp/500 for IKEv2 and L2TP)
-            for protocol_name, flow in flows:
-                found = traced.get(flow)
-                if found is None:
-                    found = traced[flow] = trace_role(role, server, flow, server_side, cache, chains)
-                paths.append(PathResult(role, server, protocol_name, found))
+            traced = [trace_role(role, server, flow, server_side, cache, chains) for flow in unique]
+            paths.extend([PathResult(role, server, protocol_name, traced[i]) for protocol_name, i in flows])
     return paths
 
 

@@ -240,27 +240,34 @@ class _Chain:
     hops: list[Hop]  # the members' hops, then the server's side
     key: tuple[int, ...]  # the hops' ids
     # Address families (4, 6) every member has a source in: for a server of another family some member
-    # has no packet to trace and would be unknown alone, so the members are not traced together.
+    # has no packet to trace and would be unknown alone, so the members are not traced together (only
+    # worked out for several members).
     shared_families: frozenset[int]
 
 
 def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
     """Variants that cross the very same hops (an AP in NAT mode could sit in any of several VLANs with no
     group policy of their own) are grouped, to be traced once with all their sources."""
-    groups: dict[tuple[int, ...], list[Variant]] = {}
-    for variant in role.variants:
-        groups.setdefault((variant.ends_at_server, *map(id, variant.hops)), []).append(variant)
+    groups: dict[tuple, list[Variant]] = {}
+    if len(role.variants) == 1:  # most roles: one chain, nothing to group or merge
+        groups[()] = role.variants
+    else:
+        for variant in role.variants:
+            groups.setdefault((variant.ends_at_server, *map(id, variant.hops)), []).append(variant)
     chains = []
     for members in groups.values():
         first = members[0]
         hops = list(first.hops) if first.ends_at_server else [*first.hops, *server_side]
-        merged = None
+        merged, shared = None, _NO_FAMILIES
         if len(members) > 1:
             merged = Variant(sys.intern(", ".join(v.label for v in members)),
                              [iv for v in members for iv in v.addresses], first.hops, first.ends_at_server)
-        shared = frozenset.intersection(*(families(v.addresses) for v in members))
+            shared = frozenset.intersection(*(families(v.addresses) for v in members))
         chains.append(_Chain(members, merged, hops, tuple(map(id, hops)), shared))
     return chains
+
+
+_NO_FAMILIES: frozenset[int] = frozenset()  # a chain of one variant is never traced merged
 
 
 def _trace_variant(variant: Variant, chain: _Chain, server: VpnServer, flow: Flow,
