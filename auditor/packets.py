@@ -392,6 +392,11 @@ class PacketSet:
         return ", ".join(format_address_interval(iv) for iv in self.sources()) or "none"
 
 
+def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted intervals with overlapping and adjacent ones joined (a dimension of PacketSet.of)."""
+    return _merge(intervals)
+
+
 def _merge(intervals: Iterable[Interval]) -> list[Interval]:
     ordered = sorted(intervals)
     if len(ordered) == 1 and type(ordered[0]) is tuple:  # one interval, as most dimensions are: kept as it is

@@ -18,12 +18,14 @@ from functools import lru_cache
 from auditor.checks import Flow
 from auditor.model import Decision, Hop, Role, Segment, SourceNatHop, Variant, VpnServer
 from auditor.packets import (
+    ANY_ADDR,
     EMPTY,
     PROTO_NUMBERS,
     PacketSet,
     address_interval,
     families,
     format_address_interval,
+    merge_intervals,
     same_family,
 )
 
@@ -76,9 +78,26 @@ def flow_packets(flow: Flow, sources: list[tuple[int, int]], server: VpnServer) 
 
 @lru_cache(maxsize=4096)
 def _flow_packets(flow: Flow, sources: tuple[tuple[int, int], ...], address: str) -> PacketSet:
-    proto = PROTO_NUMBERS[flow.ip_protocol]
-    server = address_interval(address)
-    return PacketSet.flow(same_family(sources, server), [server], proto, flow.dst_port)
+    """PacketSet.flow(same_family(sources, server), [server], ...), its boxes built directly: networks' roles
+    have sources of their own, so this runs for most variants, and a role's flows share its sources."""
+    server, tail = _server_interval(address), _flow_tail(flow)
+    return PacketSet(tuple([(src, server, *tail) for src in _sources(sources, server)]))
+
+
+@lru_cache(maxsize=64)
+def _server_interval(address: str) -> tuple[int, int]:
+    return address_interval(address)
+
+
+@lru_cache(maxsize=64)
+def _flow_tail(flow: Flow) -> tuple[tuple[int, int], ...]:
+    """A flow's protocol, source port and destination port intervals (ports ignored if portless)."""
+    return PacketSet.flow([ANY_ADDR], [ANY_ADDR], PROTO_NUMBERS[flow.ip_protocol], flow.dst_port).boxes[0][2:]
+
+
+@lru_cache(maxsize=1024)
+def _sources(sources: tuple[tuple[int, int], ...], server: tuple[int, int]) -> list[tuple[int, int]]:
+    return merge_intervals(same_family(sources, server))
 
 
 HopMemo = dict[tuple, tuple]

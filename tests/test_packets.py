@@ -157,3 +157,26 @@ def test_flow_builds_the_boxes_of_the_general_constructor(src, dst, proto, dport
         general = PacketSet.of(src, dst, [(proto, proto)], [NO_PORT], [NO_PORT])
     assert flow.boxes == general.boxes  # the same boxes in the same order: reports stay byte for byte
     assert flow._by_source == general._by_source
+
+
+def _range(lo: int, hi: int) -> st.SearchStrategy[tuple[int, int]]:
+    return st.integers(lo, hi).flatmap(lambda first: st.tuples(st.just(first), st.integers(first, hi)))
+
+
+ADDRESS = st.one_of(_range(V4_BASE, V4_BASE + 2**32 - 1), _range(0, 2**128 - 1))  # IPv4, or anything
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ADDRESS, max_size=5), st.sampled_from(["198.51.100.10", "2001:db8::1", "10.0.0.0/8"]),
+       st.sampled_from(["udp/500", "udp/4500", "udp/1701", "tcp/443", "esp", "gre"]))
+def test_traced_flow_is_the_general_flow_from_the_sources_of_the_servers_family(sources, server, flow) -> None:
+    from auditor.checks import Flow
+    from auditor.packets import PROTO_NUMBERS, same_family
+    from auditor.trace import _flow_packets
+
+    parsed = Flow.parse(flow)
+    traced = _flow_packets(parsed, tuple(sources), server)
+    to = address_interval(server)
+    general = PacketSet.flow(same_family(sources, to), [to], PROTO_NUMBERS[parsed.ip_protocol], parsed.dst_port)
+    assert traced.boxes == general.boxes  # the same boxes in the same order: reports stay byte for byte
+    assert traced._by_source == general._by_source
