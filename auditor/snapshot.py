@@ -101,7 +101,7 @@ class Snapshot:
         self._real_dirs: dict[str, str] = {"": self._real_root_text}  # folder (relative) -> real folder
         # "folder/" as callers write it -> the folder's path with a trailing separator, once the folder has been
         # found inside the snapshot: the next file named in it is its name appended (see _file).
-        self._inside_dirs: dict[str, str] = {}
+        self._inside_dirs: dict[str, str] = {"": os.path.join(self._root_text, "")}
         self._manifest: dict[str, CallOutcome] | None = None
         # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
         # data gaps, so a device that was not read is never a silence.
@@ -123,9 +123,13 @@ class Snapshot:
         follow=False the last component is not looked at: the caller opens it with O_NOFOLLOW, so a symlink
         there fails to open (and is then checked here with follow=True)."""
         leaf = rel[rel.rfind("/") + 1:]
-        if not follow:  # the usual case: a file in a folder already checked
-            base = self._inside_dirs.get(rel[:len(rel) - len(leaf)])
-            if base is not None and leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
+        if not follow and leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
+            # The usual case: a file in a folder already checked, or in plain folders (no link) of plain names.
+            head = rel[:len(rel) - len(leaf)]
+            base = self._inside_dirs.get(head)
+            if base is None and head:
+                base = self._plain_dir(head)
+            if base is not None:
                 return base + leaf
         if rel.startswith(("/", "\\")):
             raise SnapshotError(rel, "path leaves the snapshot directory")
@@ -149,6 +153,25 @@ class Snapshot:
         if not follow and leaf == name:  # the folder is inside: remember it for its other files
             self._inside_dirs[rel[:len(rel) - len(leaf)]] = os.path.join(self._root_text, *parts, "")
         return candidate
+
+    def _plain_dir(self, head: str) -> str | None:
+        """The folder `head` ("a/b/") as a path ending in a separator, remembered, when it and the folders
+        above it are plain folders (not links) with plain names: then it is inside the snapshot, at one lstat
+        per folder. None for anything else, which `_file` then checks in full."""
+        parent, _, name = head[:-1].rpartition("/")
+        if name in _SPECIAL_NAMES or "\x00" in name or (not parent and name.startswith("\\")):
+            return None
+        key = f"{parent}/" if parent else ""
+        base = self._inside_dirs.get(key)
+        if base is None and parent:
+            base = self._plain_dir(key)
+        if base is None:
+            return None
+        folder = base + name
+        if os.path.islink(folder):
+            return None
+        base = self._inside_dirs[head] = folder + os.sep
+        return base
 
     def _real_dir(self, folder: str) -> str:
         """A folder's real path, built from its parent's (one lstat per new folder; links resolved fully)."""

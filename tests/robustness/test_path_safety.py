@@ -126,6 +126,7 @@ def test_snapshot_paths_are_checked_before_any_read(tmp_path: Path, rel: str) ->
 
 @pytest.mark.parametrize("rel", ["meraki/../../secret.json", "meraki/../secret.json", "meraki//../../secret.json",
                                  "meraki/out/secret.json", "meraki/link.json", "meraki/..", "meraki/", "",
+                                 "meraki/sub/out/secret.json", "meraki/sub/deeper/../../../secret.json",
                                  "meraki/x\x00.json", "SECRET_ABS", "\\secret.json"])
 def test_a_folder_already_read_from_opens_no_way_out(tmp_path: Path, rel: str) -> None:
     """Files in a folder already checked skip the folder's check (snapshot.py `_inside_dirs`): paths that
@@ -136,8 +137,12 @@ def test_a_folder_already_read_from_opens_no_way_out(tmp_path: Path, rel: str) -
     (root / "meraki" / "a.json").write_text("{}")
     (root / "meraki" / "out").symlink_to(tmp_path)
     (root / "meraki" / "link.json").symlink_to(tmp_path / "secret.json")
+    (root / "meraki" / "sub" / "deeper").mkdir(parents=True)
+    (root / "meraki" / "sub" / "deeper" / "b.json").write_text("[]")
+    (root / "meraki" / "sub" / "out").symlink_to(tmp_path)
     snap = Snapshot(root)
     assert snap.read_json("meraki/a.json") == {} and snap.read_json("a.json") is None  # folders now remembered
+    assert snap.read_json("meraki/sub/deeper/b.json") == []
     rel = rel.replace("SECRET_ABS", str(tmp_path / "secret.json"))
     try:
         read = snap.read_text(rel)
