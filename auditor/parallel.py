@@ -364,8 +364,16 @@ class _Encoder:
 
     def add(self, result: NetworkResult) -> None:
         self.alive.append(result)
-        paths = [(self.role(p.role), self.shared[id(p.server)], p.protocol, self.trace(p.trace))
-                 for p in result.paths]
+        memo, shared = self.memo, self.shared
+        paths = []
+        for path in result.paths:  # a network's paths share roles and traces: looked up here, encoded once
+            role = memo.get(id(path.role))
+            if role is None:
+                role = self.role(path.role)
+            trace = memo.get(id(path.trace))
+            if trace is None:
+                trace = self.trace(path.trace)
+            paths.append((role, shared[id(path.server)], path.protocol, trace))
         self.networks.append((result.position, self.network(result.net), paths, result.findings, result.refused))
         self.count += 1
 
@@ -453,23 +461,40 @@ class _Encoder:
         hop_ref = memo.get(id(hop))
         if hop_ref is None:
             hop_ref = self.hop(hop)
-        segment = self.segment
-        row = (hop_ref, record.decision, tuple([segment(seg) for seg in record.segments]), record.unknown_in)
+        segments = record.segments
+        if len(segments) == 1:  # most hops decide a flow with one rule
+            seg = segments[0]
+            found = memo.get(id(seg))
+            refs: tuple = (found if found is not None else self.segment(seg),)
+        else:
+            refs = tuple([self.segment(seg) for seg in segments])
+        row = (hop_ref, record.decision, refs, record.unknown_in)
         table = self.tables[5]
         index = memo[id(record)] = len(table)
         table.append(row)
         return index
 
     def trace(self, trace: FlowTrace) -> int:
-        found = self.memo.get(id(trace))
+        memo = self.memo
+        found = memo.get(id(trace))
         if found is not None:
             return found
         hop_trace = self.hop_trace
+        allowed = memo.get(id(trace.allowed))
+        if allowed is None:
+            allowed = self.packets(trace.allowed)
+        # Most traces block nothing, know everything and have one variant: no generator for empty parts.
         row = (trace.flow, trace.variant, trace.verdict, tuple([hop_trace(record) for record in trace.hops]),
-               self.packets(trace.allowed), tuple((self.hop(h), self.segment(s)) for h, s in trace.blocked),
-               tuple((self.hop(h), self.segment(s)) for h, s in trace.unknown), trace.reason,
-               tuple(map(self.trace, trace.variants)))
-        return self._put(trace, self.tables[6], row)
+               allowed, self._found(trace.blocked) if trace.blocked else (),
+               self._found(trace.unknown) if trace.unknown else (), trace.reason,
+               tuple(map(self.trace, trace.variants)) if trace.variants else ())
+        table = self.tables[6]
+        index = memo[id(trace)] = len(table)
+        table.append(row)
+        return index
+
+    def _found(self, where: list[tuple[Hop, Segment]]) -> tuple:
+        return tuple((self.hop(hop), self.segment(seg)) for hop, seg in where)
 
     def role(self, role: Role) -> int:
         found = self.memo.get(id(role))
