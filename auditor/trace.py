@@ -135,6 +135,11 @@ _NONE: list = []  # shared empty list: most traces block nothing and know everyt
 _PASSES: dict[str, str] = {}
 
 
+# Enum members read once: `Decision.X` is a class attribute lookup through the enum machinery (about 85 ns
+# on Python 3.11, five times a global's), and _step runs for every hop of every trace.
+_PERMIT, _TRANSLATE, _DENY = Decision.PERMIT, Decision.TRANSLATE, Decision.DENY
+
+
 def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> tuple:
     """One hop: its record, what goes on (certain, maybe), what it blocked, where unknowns began."""
     segs_certain = hop.apply(certain) if certain.boxes else ()
@@ -143,15 +148,16 @@ def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> tuple:
     blocked: list[tuple[Hop, Segment]] = []
     unknown: list[tuple[Hop, Segment]] = []
     for seg in segs_certain:
-        if seg.decision in (Decision.PERMIT, Decision.TRANSLATE):
+        decision = seg.decision
+        if decision is _PERMIT or decision is _TRANSLATE:
             next_certain = next_certain | seg.leaving if next_certain.boxes else seg.leaving
-        elif seg.decision is Decision.DENY:
+        elif decision is _DENY:
             blocked.append((hop, seg))
         else:
             next_maybe = next_maybe | seg.leaving
             unknown.append((hop, seg))
     for seg in segs_maybe:
-        if seg.decision is Decision.DENY:
+        if seg.decision is _DENY:
             blocked.append((hop, seg))
         else:
             next_maybe = next_maybe | seg.leaving
