@@ -309,11 +309,16 @@ class RuleList:
         (plo, phi), (dlo, dhi) = key
         lo, hi = dst if dst is not None else (0, 0)
         out: list[Rule] = []
+        destinations = self._rows.destinations
         for index in rows:
             if dst is not None:
-                reach = self._rows.destinations(index)
-                if reach is not None and not any(a <= hi and lo <= b for a, b in reach):
-                    continue
+                reach = destinations(index)
+                if reach is not None:
+                    for a, b in reach:
+                        if a <= hi and lo <= b:
+                            break
+                    else:  # no span of the row's destinations meets the server's
+                        continue
             for rule in self._row(index):
                 for b in rule.match.boxes:
                     if b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] and \

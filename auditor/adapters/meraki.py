@@ -89,7 +89,8 @@ def _rows(data: Any, rel: str) -> list[dict[str, Any]]:
     rows = body.get("rules", [])
     _expect(rows, list, rel, "'rules' to be a list")
     for i, row in enumerate(rows):
-        _expect(row, dict, f"{rel} rules[{i}]", "a rule object")
+        if not isinstance(row, dict):  # the message is only built for a bad item
+            _expect(row, dict, f"{rel} rules[{i}]", "a rule object")
     return rows
 
 
@@ -289,7 +290,8 @@ class _NetworkBuilder:
             return None, self._gap(vlans_rel)
         out = []
         for i, raw in enumerate(_expect(vlans, list, vlans_rel, "a list of VLANs")):
-            _expect(raw, dict, f"{vlans_rel}[{i}]", "a VLAN object")
+            if not isinstance(raw, dict):  # the message is only built for a bad item
+                _expect(raw, dict, f"{vlans_rel}[{i}]", "a VLAN object")
             try:
                 vlan_id = int(raw["id"])
             except (KeyError, TypeError, ValueError):
@@ -322,7 +324,8 @@ class _NetworkBuilder:
             fw = _optional(raw, "firewallAndTrafficShaping", dict, where)
             for key in ("l3FirewallRules", "l7FirewallRules"):
                 for j, row in enumerate(_optional(fw or {}, key, list, f"{where}.firewallAndTrafficShaping")):
-                    _expect(row, dict, f"{where}.firewallAndTrafficShaping.{key}[{j}]", "a rule object")
+                    if not isinstance(row, dict):  # the message is only built for a bad item
+                        _expect(row, dict, f"{where}.firewallAndTrafficShaping.{key}[{j}]", "a rule object")
             _optional(raw, "vlanTagging", dict, where)
             out[raw["groupPolicyId"]] = raw
         return out, ""
@@ -341,7 +344,8 @@ class _NetworkBuilder:
             self._gap(rel)
             return
         for i, ssid in enumerate(_expect(ssids, list, rel, "a list of SSIDs")):
-            _expect(ssid, dict, f"{rel}[{i}]", "an SSID object")
+            if not isinstance(ssid, dict):  # the message is only built for a bad item
+                _expect(ssid, dict, f"{rel}[{i}]", "an SSID object")
             if ssid.get("enabled") is True:
                 self._ssid_roles(ssid, i)
 
@@ -387,7 +391,8 @@ class _NetworkBuilder:
             return []
         out: list[tuple[str, str, dict | None, str | None]] = []
         for i, psk in enumerate(_expect(data, list, rel, "a list of identity PSKs")):
-            _expect(psk, dict, f"{rel}[{i}]", "an identity PSK object")
+            if not isinstance(psk, dict):  # the message is only built for a bad item
+                _expect(psk, dict, f"{rel}[{i}]", "an identity PSK object")
             gp_id = psk.get("groupPolicyId")
             policy: dict[str, Any] | None = None
             if gp_id not in (None, ""):
@@ -530,7 +535,8 @@ class _NetworkBuilder:
         _expect(rows, list, rel, "l3FirewallRules to be a list")
         origin = Origin(rel, policy.get("_index"))
         for row in rows:
-            _expect(row, dict, rel, "a rule object")
+            if not isinstance(row, dict):  # the message is only built for a bad item
+                _expect(row, dict, rel, "a rule object")
         resolver, name = self.resolver, policy.get("name")
 
         def parse(i: int) -> list[Rule]:

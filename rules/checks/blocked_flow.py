@@ -22,7 +22,7 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
     for (role, server, protocol), paths in grouped(ctx).items():
         if role.phase == "pre-auth":
             continue  # preauth_blocked reports the splash phase
-        blocked = [p for p in paths if p.verdict == "blocked" and client_side(role, first_block(p)[0])]
+        blocked = [p for p in paths if p.trace.verdict == "blocked" and client_side(role, first_block(p)[0])]
         if not blocked:
             continue
         hop, seg = blocked[0].trace.blocked[0]

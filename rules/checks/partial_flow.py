@@ -20,9 +20,10 @@ CHECK = CheckMeta(
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
     for (role, server, protocol), paths in grouped(ctx).items():
-        if role.phase == "pre-auth" or any(p.verdict == "blocked" for p in paths):
+        if role.phase == "pre-auth" or any(p.trace.verdict == "blocked" for p in paths):
             continue  # fully blocked flows are blocked_flow's; splash phases are preauth_blocked's
-        partial = [p for p in paths if (p.verdict == "partial" or (p.verdict == "unknown" and p.trace.blocked))
+        partial = [p for p in paths
+                   if (p.trace.verdict == "partial" or (p.trace.verdict == "unknown" and p.trace.blocked))
                    and client_side(role, first_block(p)[0])]
         if not partial:
             continue

@@ -22,7 +22,7 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
     for (role, server, protocol), paths in grouped(ctx).items():
         if role.phase != "pre-auth":
             continue
-        blocked = [p for p in paths if p.verdict in ("blocked", "partial")]
+        blocked = [p for p in paths if p.trace.verdict in ("blocked", "partial")]
         if not blocked:
             continue
         hop, seg = blocked[0].trace.blocked[0]

@@ -26,7 +26,7 @@ CHECK = CheckMeta(
 def run(ctx: AuditContext) -> Iterator[Finding]:
     groups: dict[tuple[VpnServer, str, Hop, tuple | None], list] = defaultdict(list)
     for path in ctx.paths:
-        if path.verdict not in ("blocked", "partial") and not path.trace.blocked:
+        if path.trace.verdict not in ("blocked", "partial") and not path.trace.blocked:
             continue
         for hop, seg in path.trace.blocked:
             if not client_side(path.role, hop):

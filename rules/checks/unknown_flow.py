@@ -20,8 +20,8 @@ CHECK = CheckMeta(
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
     for (role, server, protocol), paths in grouped(ctx).items():
-        unknown = [p for p in paths if p.verdict == "unknown"]
-        if not unknown or any(p.verdict == "blocked" for p in paths):
+        unknown = [p for p in paths if p.trace.verdict == "unknown"]
+        if not unknown or any(p.trace.verdict == "blocked" for p in paths):
             continue
         first = unknown[0].trace
         where = f" at {first.unknown[0][0].device} ({first.unknown[0][0].stage})" if first.unknown else ""
