@@ -356,7 +356,7 @@ class RuleList:
             segments = tuple(
                 Segment(part, seg.decision, seg.rule, seg.reason)
                 for seg in self.evaluate(widened)
-                if (part := packets if seg.packets.boxes == widened.boxes else seg.packets & packets)
+                if (part := packets if seg.packets.boxes == widened.boxes else seg.packets & packets).boxes
             )
             self._cache[packets] = segments
             return segments

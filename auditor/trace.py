@@ -132,7 +132,7 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
 
 
 _NONE: list = []  # shared empty list: most traces block nothing and know everything (never mutated)
-_PASSES: dict[str, str] = {}
+_PASSES: dict[Flow, str] = {}
 
 
 # Enum members read once: `Decision.X` is a class attribute lookup through the enum machinery (about 85 ns
@@ -180,11 +180,11 @@ def _summarise(segments: tuple[Segment, ...]) -> Decision:
 
 
 def _verdict(allowed: PacketSet, blocked: list, maybe: PacketSet) -> str:
-    if maybe:
+    if maybe.boxes:  # boxes, not truth: a set's __bool__ is a Python call, and this runs per trace
         return "unknown"
     if not blocked:
-        return "allowed" if allowed else "unknown"
-    return "partial" if allowed else "blocked"
+        return "allowed" if allowed.boxes else "unknown"
+    return "partial" if allowed.boxes else "blocked"
 
 
 def _rule_ref(hop: Hop, seg: Segment) -> str:
@@ -198,9 +198,12 @@ def _rule_ref(hop: Hop, seg: Segment) -> str:
 
 
 def _reason(trace: FlowTrace) -> str:
+    if trace.verdict == "allowed":  # most traces: one text per flow, not formatted again
+        passes = _PASSES.get(trace.flow)
+        if passes is None:
+            passes = _PASSES[trace.flow] = f"{trace.flow} passes every hop."
+        return passes
     flow = str(trace.flow)
-    if trace.verdict == "allowed":
-        return _PASSES.setdefault(flow, f"{flow} passes every hop.")
     if trace.verdict == "blocked":
         hop, seg = trace.blocked[0]
         why = f": {seg.reason}" if seg.rule is None and seg.reason else ""  # no rule to name: say what did it
@@ -360,7 +363,11 @@ def _trace_variants(chains: list[_Chain], server: VpnServer, flow: Flow, cache: 
             if together.verdict != "partial":
                 traces.append(together)
                 continue
-        traces.extend(_trace_variant(v, chain, server, flow, cache) for v in chain.members)
+        members = chain.members
+        if len(members) == 1:
+            traces.append(_trace_variant(members[0], chain, server, flow, cache))
+        else:
+            traces.extend([_trace_variant(v, chain, server, flow, cache) for v in members])
     return traces
 
 
