@@ -352,12 +352,13 @@ class RuleList:
                 and self.source_free(candidates):
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
-            widened = PacketSet(dict.fromkeys((ANY_ADDR, *b[1:]) for b in packets.boxes))
-            segments = tuple(
+            widened = PacketSet(((ANY_ADDR, *boxes[0][1:]),) if len(boxes) == 1 else
+                                dict.fromkeys((ANY_ADDR, *b[1:]) for b in boxes))
+            segments = tuple([
                 Segment(part, seg.decision, seg.rule, seg.reason)
                 for seg in self.evaluate(widened)
                 if (part := packets if seg.packets.boxes == widened.boxes else seg.packets & packets).boxes
-            )
+            ])
             self._cache[packets] = segments
             return segments
         segments_list: list[Segment] = []
@@ -370,13 +371,19 @@ class RuleList:
             if not hit.boxes:
                 continue
             if rule.certain:
-                _emit(segments_list, pending, hit, rule)
+                if pending:
+                    _emit(segments_list, pending, hit, rule)
+                else:  # nothing uncertain before it: the rule decides what it hit
+                    segments_list.append(Segment(hit, _DECISION_OF[rule.action], rule))
                 # `&` returns its left side when the rule covers all of it: nothing remains, nothing to cut
                 remaining = EMPTY if hit is remaining else remaining - rule.match
             else:
                 pending.append((hit, rule))
         if remaining.boxes:
-            _emit(segments_list, pending, remaining, self.default)
+            if pending:
+                _emit(segments_list, pending, remaining, self.default)
+            else:
+                segments_list.append(Segment(remaining, _DECISION_OF[self.default.action], self.default))
         result = tuple(segments_list)
         self._cache[packets] = result
         return result
@@ -610,7 +617,7 @@ class AmbiguousHop(Hop):
                         out.append(Segment(clash, Decision.UNKNOWN, seg.rule,
                                            f"{self.why} The readings disagree: {what}"))
                         agree = agree - clash
-            if agree:
+            if agree.boxes:
                 out.append(Segment(agree, seg.decision, seg.rule, seg.reason))
         return tuple(out)
 

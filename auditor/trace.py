@@ -125,7 +125,7 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
             blocked = blocked + new_blocked
         if new_unknown:
             first_unknown = first_unknown + new_unknown
-    unknown = first_unknown if maybe else _NONE
+    unknown = first_unknown if maybe.boxes else _NONE
     trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), tuple(records), certain, blocked, unknown)
     trace.reason = _reason(trace)
     return trace
