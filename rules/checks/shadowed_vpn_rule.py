@@ -37,6 +37,7 @@ def _vpn_flows(ctx: AuditContext) -> list[PacketSet]:
 
 
 _LAST_FLOWS: list[tuple | None] = [None]  # (key, flows, protocols) of the last audit
+_DENY_ACTION = Action.DENY  # read once: an enum member lookup is slow on Python 3.11
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
@@ -47,6 +48,11 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
 
 
 def _shadowed(hop: Hop, rules: RuleList, flows: list[PacketSet], network: dict[str, str]) -> Iterator[Finding]:
+    # Only a certain deny rule written by the admin can shadow an allow after it (a default rule comes last):
+    # with none among any flow's candidates, which the trace has already found, there is nothing to evaluate.
+    if not any(rule.action is _DENY_ACTION and rule.certain and not rule.synthetic
+               for flow in flows for rule in rules.relevant(flow)):
+        return
     # First match is decided packet by packet, so one evaluation of each flow through the whole list says,
     # for every allow rule, which of its VPN packets an earlier rule takes (the deny segments before it) and
     # whether any reach it (a segment decided by the rule itself). The trace has usually evaluated these
