@@ -457,7 +457,8 @@ _DECISION_OF = {action: Decision(action.value) for action in Action}  # a dict l
 
 def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packets: PacketSet,
           rule: Rule) -> None:
-    """Record that `rule` decides `packets`, unless an earlier uncertain rule may have decided otherwise."""
+    """Record that `rule` decides `packets`, unless an earlier uncertain rule (in `pending`) may have decided
+    otherwise. `evaluate` appends the segment itself when nothing is pending (the usual case, without a call)."""
     decision = _DECISION_OF[rule.action]
     for region, uncertain in pending:
         if uncertain.action is rule.action:

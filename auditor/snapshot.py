@@ -99,8 +99,8 @@ class Snapshot:
         self._root_text = str(self.root)
         self._real_root_text = str(self._real_root)
         self._real_dirs: dict[str, str] = {"": self._real_root_text}  # folder (relative) -> real folder
-        # "folder/" as callers write it -> the folder's path with a trailing separator, once the folder has been
-        # found inside the snapshot: the next file named in it is its name appended (see _file).
+        # "folder/" as callers write it -> the folder's path with a trailing separator, once the folder and those
+        # above it have been found plain (no link): a file named in it is its name appended (see _plain_dir).
         self._inside_dirs: dict[str, str] = {"": os.path.join(self._root_text, "")}
         self._manifest: dict[str, CallOutcome] | None = None
         # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
@@ -122,15 +122,13 @@ class Snapshot:
         """`path` as a string: an audit opens tens of thousands of files, and pathlib costs per call. With
         follow=False the last component is not looked at: the caller opens it with O_NOFOLLOW, so a symlink
         there fails to open (and is then checked here with follow=True)."""
-        leaf = rel[rel.rfind("/") + 1:]
-        if not follow and leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
-            # The usual case: a file in a folder already checked, or in plain folders (no link) of plain names.
-            head = rel[:len(rel) - len(leaf)]
-            base = self._inside_dirs.get(head)
-            if base is None and head:
-                base = self._plain_dir(head)
-            if base is not None:
-                return base + leaf
+        if not follow:  # the usual case: a file in plain folders (no link) of plain names, checked once each
+            leaf = rel[rel.rfind("/") + 1:]
+            if leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
+                head = rel[:len(rel) - len(leaf)]  # "" (the root) is always known
+                base = self._inside_dirs.get(head) or self._plain_dir(head)
+                if base is not None:
+                    return base + leaf
         if rel.startswith(("/", "\\")):
             raise SnapshotError(rel, "path leaves the snapshot directory")
         if "\x00" in rel:  # os functions raise ValueError on it; no file can have such a name
@@ -150,8 +148,6 @@ class Snapshot:
         root = self._real_root_text
         if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
             raise SnapshotError(rel, "path resolves outside the snapshot directory (symlink?)")
-        if not follow and leaf == name:  # the folder is inside: remember it for its other files
-            self._inside_dirs[rel[:len(rel) - len(leaf)]] = os.path.join(self._root_text, *parts, "")
         return candidate
 
     def _plain_dir(self, head: str) -> str | None:
@@ -162,9 +158,7 @@ class Snapshot:
         if name in _SPECIAL_NAMES or "\x00" in name or (not parent and name.startswith("\\")):
             return None
         key = f"{parent}/" if parent else ""
-        base = self._inside_dirs.get(key)
-        if base is None and parent:
-            base = self._plain_dir(key)
+        base = self._inside_dirs.get(key) or self._plain_dir(key)
         if base is None:
             return None
         folder = base + name

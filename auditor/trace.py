@@ -79,14 +79,10 @@ def flow_packets(flow: Flow, sources: list[tuple[int, int]], server: VpnServer) 
 @lru_cache(maxsize=4096)
 def _flow_packets(flow: Flow, sources: tuple[tuple[int, int], ...], address: str) -> PacketSet:
     """PacketSet.flow(same_family(sources, server), [server], ...), its boxes built directly: networks' roles
-    have sources of their own, so this runs for most variants, and a role's flows share its sources."""
-    server, tail = _server_interval(address), _flow_tail(flow)
+    have sources of their own, so this runs for most variants, and a role's flows share its merged sources
+    (address_interval is cached)."""
+    server, tail = address_interval(address), _flow_tail(flow)
     return PacketSet(tuple([(src, server, *tail) for src in _sources(sources, server)]))
-
-
-@lru_cache(maxsize=64)
-def _server_interval(address: str) -> tuple[int, int]:
-    return address_interval(address)
 
 
 @lru_cache(maxsize=64)
