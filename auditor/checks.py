@@ -27,7 +27,7 @@ SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 @dataclass(frozen=True, slots=True)
 class CheckMeta:
     id: str  # stable id users filter and suppress by, e.g. "VPN-BLOCKED"
-    kind: str  # CONTRACT finding kind, e.g. "blocked-flow"
+    kind: str  # report finding kind (docs/report-json.md), e.g. "blocked-flow"
     severity: str  # error | warning | info
     title: str
     windows_errors: tuple[int, ...] = ()

@@ -1,4 +1,4 @@
-"""`vpn-auditor collect ...`: pull configuration into a snapshot directory (CONTRACT section 1).
+"""`vpn-auditor collect ...`: pull configuration into a snapshot directory (docs/snapshot.md).
 
 `collect_app` is mounted by the main CLI (`auditor.cli`) as the `collect` command group.
 """

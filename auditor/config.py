@@ -1,4 +1,4 @@
-"""audit.yaml (CONTRACT section 3), validated with pydantic: unknown keys are errors naming the key."""
+"""audit.yaml (docs/audit-yaml.md), validated with pydantic: unknown keys are errors naming the key."""
 
 from __future__ import annotations
 

@@ -3,14 +3,14 @@
 Adapters (F5, KEMP, NetScaler, ...) turn each vendor's objects into `VirtualService`s on a
 `LoadBalancer` device. Everything vendor-specific about *sharing* persistence records is expressed in
 `Persistence` (`table`, `scope`, `require_identical`, `uncertain`), so one evaluator decides the verdict for
-every vendor, following research/loadbalancers.md section 0.1:
+every vendor, following docs/semantics/load-balancers.md:
 
 - `sticky`: one service covers both ports with client-IP persistence or a client-IP hash, or the two
   services share one client-IP record table and their backends have the same node addresses;
 - `conditional`: deterministic client-IP hashing over identical, identically ordered backend lists;
 - `split`: anything else (separate tables, no persistence, per-datagram balancing, differing nodes);
 - `unknown`: the deciding behaviour is an iRule / policy expression, or undocumented (marked unverified in
-  the research); the reason then says what to verify on the device.
+  docs/semantics/load-balancers.md); the reason then says what to verify on the device.
 
 The device is also a server-side hop: a VIP -> backends destination translation, and a drop for traffic
 to a VIP port that no virtual service listens on.
@@ -42,7 +42,7 @@ UDP = 17
 TCP = 6
 IKE_PORTS = (500, 4500)
 SSTP_PORT = 443
-MIN_PERSIST_SECONDS = 60  # research 0.1: any value >= 60 s covers the 500 -> 4500 switch [I]
+MIN_PERSIST_SECONDS = 60  # docs/semantics/load-balancers.md: any value >= 60 s covers the 500 -> 4500 switch [I]
 
 # Verdicts
 STICKY = "sticky"
@@ -61,7 +61,7 @@ SCOPE_SERVICE = "service"  # only this service
 SCOPE_ADDRESS = "address"  # services with the same virtual address (F5 match-across-services, KEMP following)
 SCOPE_DEVICE = "device"  # every service using the table (F5 match-across-virtuals, NetScaler lb group)
 
-# The SSTP health probe published for Windows RRAS (research section 0, Hicks' F5 SSTP article).
+# The SSTP health probe published for Windows RRAS (docs/semantics/load-balancers.md, health monitors).
 SSTP_PROBE_PATH = "/sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
 
 

@@ -1,4 +1,4 @@
-"""Read access to a snapshot directory (CONTRACT section 2).
+"""Read access to a snapshot directory (docs/snapshot.md).
 
 `audit` reads only through this class. It refuses paths that leave the snapshot (including through
 symlinks), turns malformed files into `SnapshotError` naming the file and line, and tells a file that was

@@ -1,4 +1,4 @@
-"""Synthetic Meraki snapshots for benchmarks: a large organisation in the CONTRACT snapshot layout.
+"""Synthetic Meraki snapshots for benchmarks: a large organisation in the snapshot layout (docs/snapshot.md).
 
 `write_org(root, networks, seed)` writes `root/audit.yaml` and `root/meraki/...` exactly as a collector would
 (Dashboard API v1 GET bodies, synthetic trailing rows included, secrets as ``"<redacted>"``). Each network

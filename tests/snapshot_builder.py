@@ -1,4 +1,4 @@
-"""Write small Meraki snapshots in the CONTRACT layout for tests, in real Dashboard GET shapes."""
+"""Write small Meraki snapshots in the snapshot layout (docs/snapshot.md) for tests, in real Dashboard GET shapes."""
 
 from __future__ import annotations
 

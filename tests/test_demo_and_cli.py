@@ -1,4 +1,4 @@
-"""The shipped demo snapshot through the real CLI: planted problems found, JSON valid, exit codes as CONTRACT."""
+"""The shipped demo snapshot through the real CLI: planted problems found, JSON valid, exit codes as documented."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def only_pair(device: F5LoadBalancer):
     return pairs[0]
 
 
-# -- verdicts: one fixture per row of research/loadbalancers.md 1.2 -------------------------------------
+# -- verdicts: one fixture per row of the F5 table in docs/semantics/load-balancers.md ---------------------------------
 @pytest.mark.parametrize(("name", "verdict"), [
     ("sticky-match-across-services", "sticky"),
     ("sticky-match-across-virtuals", "sticky"),

@@ -1,4 +1,4 @@
-"""Each Meraki semantic of DESIGN.md, on a small snapshot of its own."""
+"""Each Meraki semantic of docs/semantics/meraki.md, on a small snapshot of its own."""
 
 from __future__ import annotations
 

@@ -153,7 +153,7 @@ def test_cli_writes_sarif_and_keeps_the_exit_code(tmp_path: Path, monkeypatch: p
     monkeypatch.chdir(ROOT)
     out = tmp_path / "report.sarif"
     run = CliRunner().invoke(app, ["audit", "fixtures/snapshots/retail-demo", "--format", "sarif", "-o", str(out)])
-    assert run.exit_code == 1, run.output  # CONTRACT: findings at or above error
+    assert run.exit_code == 1, run.output  # docs/exit-codes.md: findings at or above error
     doc = json.loads(out.read_text(encoding="utf-8"))
     validate(doc)
     assert len(doc["runs"][0]["results"]) == len(demo.findings)

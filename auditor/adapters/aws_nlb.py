@@ -6,7 +6,7 @@
     describe-target-group-attributes/<tg name>.json   {"Attributes": [{"Key": ..., "Value": ...}]}
     describe-target-health/<tg name>.json             {"TargetHealthDescriptions": [...]}
 
-Research/loadbalancers.md 4.4: UDP flows are hashed on the 5-tuple, so without stickiness a client's two
+docs/semantics/load-balancers.md (AWS NLB): UDP flows are hashed on the 5-tuple, so without stickiness a client's two
 flows are independent. Stickiness (`source_ip`) "is defined at the target group level", and a listener
 forwards to its own target group, so UDP 500 and UDP 4500 on two target groups keep two tables [I]; one
 target group behind both listeners is not documented to help [U].

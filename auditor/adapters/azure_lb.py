@@ -5,7 +5,7 @@ Optional companions resolve addresses the load balancer only references: `azure/
 (`az network public-ip list`) for public frontends, `azure/<name>.nics.json` (`az network nic list`) for
 NIC-based backend pools.
 
-Distribution (research/loadbalancers.md 4.5): `Default` is a five-tuple hash ("stickiness only within a
+Distribution (docs/semantics/load-balancers.md, Azure): `Default` is a five-tuple hash ("stickiness only within a
 transport session"), `SourceIP` a two-tuple and `SourceIPProtocol` a three-tuple hash: "Traffic from the
 same client IP is routed to the same backend instance". One HA-ports rule (protocol All, port 0) with
 SourceIP covers both IKE ports [I]; two rules hashing over the same pool agree as long as both see the same

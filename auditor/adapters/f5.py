@@ -5,7 +5,7 @@ Both formats become the same `Block` tree (tmsh attribute names), so one builder
 vendor-neutral load-balancer model. `defaults-from` chains are resolved against the objects in the file
 and the built-in profiles below (settings equal to a default are omitted from bigip.conf).
 
-Persistence semantics (research/loadbalancers.md 1.2): a `source-addr` profile keeps one record table;
+Persistence semantics (docs/semantics/load-balancers.md, F5): a `source-addr` profile keeps one record table;
 with `match-across-services` the records are shared by virtuals with the same virtual address, with
 `match-across-virtuals` by every virtual using the profile; otherwise each virtual keeps its own.
 """
@@ -42,7 +42,7 @@ from auditor.model import DataGap, Model, Origin
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
 
-# tmsh prints well-known ports by service name (research 1.1); BIG-IP's own list was not checked, so
+# tmsh prints well-known ports by service name; BIG-IP's own list was not checked, so
 # numbers and the usual names are both accepted.
 PORT_NAMES = {
     "any": 0, "isakmp": 500, "ipsec-nat-t": 4500, "https": 443, "http": 80, "domain": 53, "ntp": 123,
@@ -51,7 +51,7 @@ PORT_NAMES = {
     "rdp": 3389, "imap": 143, "pop3": 110, "dns": 53, "tftp": 69, "bootps": 67, "kerberos": 88,
 }
 
-# Built-in objects a bigip.conf refers to without defining (values from F5's base config, research 1.1).
+# Built-in objects a bigip.conf refers to without defining (values from F5's base config).
 BUILTINS: dict[tuple[str, ...], dict[str, dict[str, str]]] = {
     ("ltm", "persistence", "source-addr"): {
         "/Common/source_addr": {"match-across-pools": "disabled", "match-across-services": "disabled",

@@ -4,7 +4,7 @@ Firewall-mark services cover whatever the packet filter marks; their listeners c
 `iptables-save` dump next to the file (`<device>.iptables`, mangle-table `-j MARK` rules). Without it a
 fwmark service's listeners are unknown (a data gap).
 
-Persistence (research/loadbalancers.md 4.1): IPVS persistence is per virtual service and keyed on the
+Persistence (docs/semantics/load-balancers.md, IPVS): IPVS persistence is per virtual service and keyed on the
 client address; a fwmark service groups "what would otherwise be multiple virtual services" into one, and a
 port-0 persistent service accepts every port. `virtual_server group` entries are one IPVS service each,
 unless keepalived runs with `nftables_ipvs`, which gives the whole group one fwmark [I].

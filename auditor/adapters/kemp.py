@@ -3,7 +3,7 @@
 The XML is device output, so it is parsed with defusedxml (no DTDs, entities or external references),
 through SAX to keep each element's line for the evidence.
 
-Port following (research/loadbalancers.md 2.1, 2.3): two virtual services share persistence records when
+Port following (docs/semantics/load-balancers.md, KEMP): two virtual services share persistence records when
 each follows the other (`FollowVSID` = the other's `Index`; `PortFollow` = the other's port), they are on
 the same IP, use the same persistence options, and have the same real servers. Set on one side only,
 Kemp's documentation says it must be set on both; what one-sided following does is not documented.
@@ -216,7 +216,7 @@ def _service(vs: Element, path: str) -> VirtualService | None:
             covers = {p for p in (500, 4500) if any(lo <= p <= hi for lo, hi in ports)}
             if vs.value("Protocol").lower() == "udp" and covers == {500, 4500}:
                 caveats.append(f"ExtraPorts {vs.value('ExtraPorts')} on a UDP virtual service is not verified "
-                               f"to share one persistence table (research 2.3)")
+                               f"to share one persistence table (docs/semantics/load-balancers.md)")
     else:
         ports = None
         problems.append(f"VSPort {port_text!r} not understood")
@@ -280,7 +280,7 @@ def _snat(vs: Element, svc: VirtualService, path: str) -> SourceTranslation:
         return SourceTranslation(
             "unknown", "Transparent=N on a Layer-4 UDP service", origin,
             verify="whether the real servers see client addresses: at Layer 4 the LoadMaster is generally "
-                   "transparent, but this is not verified (research 2.3)")
+                   "transparent, but this is not verified (docs/semantics/load-balancers.md)")
     return SourceTranslation("none", "", None)
 
 
@@ -304,7 +304,7 @@ def _monitors(vs: Element, path: str) -> list[Monitor]:
 
 def _port_following(device: KempLoadBalancer, by_index: dict[int, tuple[Element, VirtualService]],
                     path: str) -> None:
-    """Link services that follow each other into one shared persistence table (research 2.1)."""
+    """Link services that follow each other into one shared persistence table (docs/semantics/load-balancers.md)."""
     def target(svc: VirtualService) -> VirtualService | None:
         follow = svc.vendor.get("follow") or 0
         if follow and follow in by_index:

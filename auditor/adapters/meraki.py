@@ -1,6 +1,6 @@
 """Meraki Dashboard snapshot -> networks, roles and their client-side hops.
 
-Layers per wireless role, in traversal order (DESIGN.md): splash gate (pre-auth phase only) -> SSID L3 ->
+Layers per wireless role, in traversal order (docs/semantics/meraki.md): splash gate (pre-auth phase only) -> SSID L3 ->
 SSID L7 -> group policy L7 -> MX L3 (with the VLAN's group policy) -> MX L7 -> the MX's uplink NAT, or, for a
 full-tunnel AutoVPN spoke, the site-to-site outbound firewall and the hub. Where Meraki does not document
 how a `custom` or `ignore` group policy combines with the SSID's or the MX's rules, the hop carries both

@@ -2,7 +2,7 @@
 
 An MX in routed (NAT) mode takes in nothing unsolicited but what a port forward (on an uplink address), a
 1:1 NAT or a 1:many NAT rule lets in, each from its allowed remote IPs, translated to the server's LAN
-address (DESIGN: "missing NAT/port forward in front of the server"). Then comes its inbound firewall, whose
+address (docs/semantics/meraki.md, an MX in front of a server). Then comes its inbound firewall, whose
 interplay with those rules Meraki does not document: what it denies is unknown.
 
 Placement: audit.yaml `path` naming `meraki/<network name or id>`, or else the server's address being one

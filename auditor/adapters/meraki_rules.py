@@ -397,7 +397,7 @@ def l7_rule(row: dict[str, Any], position: int, origin: Origin, resolver: Resolv
     """An L7 deny as an uncertain rule over what it could block, or None when it cannot touch VPN flows.
 
     L7 rules match on signatures, names and countries the snapshot cannot evaluate; the ones that could
-    match VPN traffic make it unknown (DESIGN.md), with the reason.
+    match VPN traffic make it unknown (docs/semantics/meraki.md), with the reason.
     """
     kind = str(row.get("type", "")).strip()
     value = row.get("value")

@@ -3,7 +3,7 @@
 Both become one `NsConfig` (servers, services, service groups, lb vservers, lb groups, monitors), from
 which the vendor-neutral services are built.
 
-Persistence (research/loadbalancers.md 3.1, 3.3): an `lb group` with persistenceType SOURCEIP overrides the
+Persistence (docs/semantics/load-balancers.md, NetScaler): an `lb group` with persistenceType SOURCEIP overrides the
 persistence of its member vservers and directs a client to the same server "regardless of the virtual
 server in the group" (matched at server address level [I]); a group with persistence NONE (or unset) leaves
 each vserver's own persistence in force; RULE persistence is an expression we do not analyse.
@@ -383,7 +383,7 @@ class _Builder:
             vendor={"servicetype": proto_text},
         )
         if method == "SOURCEIPHASH":
-            svc.vendor["hash_note"] = "SOURCEIPHASH consistency across vservers is not verified (research 3.3)"
+            svc.vendor["hash_note"] = "SOURCEIPHASH consistency across vservers is not documented"
         if svc.per_datagram:
             svc.method += ", sessionless"
         self.backends(item, svc)
@@ -485,7 +485,7 @@ class _Builder:
             return SourceTranslation("none", "-usip YES", item.origin)
         if value == "NO":
             return SourceTranslation("snat", f"-usip NO on {item.name}: the NetScaler's SNIP", item.origin,
-                                     verify="-usip NO is read as source NAT to a SNIP (research 3.1, unverified)")
+                                     verify="-usip NO is read as source NAT to a SNIP (not verified)")
         if self.config.usip_mode:
             return SourceTranslation("none", "global USIP mode enabled", item.origin)
         return SourceTranslation(

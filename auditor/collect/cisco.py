@@ -258,7 +258,7 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     """Pull the running configuration into `OUT/cisco/<name>.cfg` and record the command in the manifest.
 
     A failure (authentication, timeout, the device refusing the command) is recorded as `failed` and the
-    snapshot is still written; the result's exit code is then 3 (CONTRACT section 1).
+    snapshot is still written; the result's exit code is then 3 (docs/exit-codes.md).
     """
     if config.device_type not in DEVICE_TYPES:
         raise ValueError(f"device type must be one of {', '.join(DEVICE_TYPES)}")

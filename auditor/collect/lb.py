@@ -1,6 +1,6 @@
 """`vpn-auditor collect f5|kemp|netscaler`: pull load-balancer configuration over the REST API, GET only.
 
-Each vendor is a list of GETs and the snapshot file each body goes to (CONTRACT section 2):
+Each vendor is a list of GETs and the snapshot file each body goes to (docs/snapshot.md):
 - F5 iControl REST: `GET /mgmt/tm/<path>` -> `f5/<name>/<path>.json` (collections with sub-collections
   expanded, so pool members and virtual profiles are inline);
 - KEMP LoadMaster: `GET /access/listvs` -> `kemp/<name>.xml`;

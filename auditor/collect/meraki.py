@@ -192,7 +192,7 @@ class RequestGate:
         rest = url[len(self.base_url):] if url.startswith(self.base_url) else ""
         if rest.startswith(("http://", "https://")):
             # The SDK glues its base URL before absolute Link targets on non-Meraki hosts
-            # ("http://h/api/v1http://h/api/v1/organizations?...", research/meraki.md 3.6): undo it.
+            # ("http://h/api/v1http://h/api/v1/organizations?...", docs/semantics/meraki.md, collection): undo it.
             url = rest
         check_host(self.base_url, url)
         return url

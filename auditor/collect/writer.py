@@ -1,4 +1,4 @@
-"""Snapshot writer shared by every collector: safe paths, redaction, manifest (CONTRACT section 2).
+"""Snapshot writer shared by every collector: safe paths, redaction, manifest (docs/snapshot.md).
 
 A collector creates one `SnapshotWriter` for a snapshot directory, writes response bodies with
 `write_json` / `write_text`, records the outcome of every call or command with `record_call`, and calls

@@ -1,4 +1,4 @@
-"""The report JSON of CONTRACT section 4: the one serialisation every other format can be derived from."""
+"""The report JSON (docs/report-json.md): the one serialisation every other format can be derived from."""
 
 from __future__ import annotations
 

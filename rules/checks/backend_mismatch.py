@@ -1,7 +1,7 @@
 """The UDP 500 and UDP 4500 services of one VIP balance over different backend nodes.
 
 Shared persistence only helps when the node a client is persisted to is also a member on the other port
-(research 0.1 and the F5/KEMP/NetScaler tables); a node behind one port only also takes clients that can
+(docs/semantics/load-balancers.md); a node behind one port only also takes clients that can
 never complete the exchange.
 """
 

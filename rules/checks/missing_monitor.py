@@ -2,7 +2,7 @@
 
 Without a monitor a failed VPN server keeps receiving new clients (and, with persistence, returning ones).
 For SSTP the generic HTTP/HTTPS monitors "will not accurately reflect the health of the SSTP service"
-(research section 0): the probe must request the SSTP endpoint path.
+(docs/semantics/load-balancers.md): the probe must request the SSTP endpoint path.
 """
 
 from __future__ import annotations

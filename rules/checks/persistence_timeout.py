@@ -1,7 +1,8 @@
 """Client-IP persistence on the IKE services expires too soon to cover the UDP 500 -> 4500 switch.
 
-Research 0.1: any value of 60 s or more covers the switch [I]; shorter records can expire between a slow
-client's IKE_SA_INIT and its first NAT-T packet, or during rekeys, after which the client is balanced afresh.
+Any value of 60 s or more covers the switch (docs/semantics/load-balancers.md); shorter records can expire
+between a slow client's IKE_SA_INIT and its first NAT-T packet, or during rekeys, after which the client is
+balanced afresh.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Source address translation on the IKE (UDP 500/4500) virtual services.
 
 With SNAT/automap every client reaches the VPN servers from the load balancer's address; Windows IKEEXT
-expects few connections per source address and clients fail with error 809 under load (research section 0,
+expects few connections per source address and clients fail with error 809 under load (docs/semantics/load-balancers.md,
 Hicks "Always On VPN IKEv2 Load Balancing and NAT"). DNAT alone (client address kept) is fine.
 """
 

@@ -3,7 +3,7 @@
 IKEv2 (and L2TP/IPsec) start on UDP 500 and move to UDP 4500 when NAT is detected; if the load balancer
 balances the two flows independently, the second lands on a server that never saw the first and the
 tunnel never comes up (Windows error 809). The verdict per (VIP, clients) pair comes from the
-vendor-neutral model (auditor/lb_model.py, research/loadbalancers.md).
+vendor-neutral model (auditor/lb_model.py, docs/semantics/load-balancers.md).
 """
 
 from __future__ import annotations

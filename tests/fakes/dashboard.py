@@ -7,7 +7,7 @@ collector can get it wrong:
 - list endpoints (organizations, organizations/{id}/networks, policyObjects, policyObjects/groups,
   appliance/uplink/statuses) are paginated with `perPage` / `startingAfter` and a `Link` header whose
   targets are *relative* to the base URL (the SDK only follows absolute Link URLs on meraki.com hosts,
-  see research/meraki.md), or absolute like the real Dashboard's with `absolute_links=True`;
+  see docs/semantics/meraki.md), or absolute like the real Dashboard's with `absolute_links=True`;
 - a token bucket per organisation (default 10 requests/s, burst 10) answers 429 with an integer
   `Retry-After` when exceeded;
 - `networks/{id}/appliance/vlans` answers 400 "VLANs are not enabled for this network" when the
