@@ -330,6 +330,26 @@ def fix_plan(
     raise typer.Exit(EXIT_OK if all(p.verified for p in result.plans) else EXIT_FINDINGS)
 
 
+@app.command()
+def init(
+    snapshot: Annotated[Path, typer.Argument(help="Snapshot directory, as collect wrote it.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of SNAPSHOT/audit.yaml.")]
+    = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented audit.yaml: VPN servers guessed from NAT, ACL, virtual-server and uplink addresses,
+    each marked REVIEW with the file and line behind it."""
+    _silence_libraries()
+    from auditor.init_config import write_config
+
+    try:
+        result = write_config(snapshot, output, force)
+    except SnapshotError as exc:
+        raise _input_error(str(exc)) from None
+    for line in result.messages:
+        typer.echo(line, err=True)
+
+
 def _mount_collect() -> None:
     try:
         from auditor.cli_collect import collect_app

@@ -14,6 +14,7 @@ whose settings are not in the snapshot).
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,7 @@ class MerakiFront(Device):
         self.nat_reasons = nat_reasons  # NAT files that are absent: what they may translate is unknown
         # Why its forwards and NAT may do nothing ("" when the MX is routed): passthrough, or not known.
         self.mode_reason = ""
+        self.uplinks_origin = ""  # the uplink statuses file the addresses come from
 
     def _uplink_addresses(self) -> list[Interval]:
         return [address for _iface, address in self.uplinks or []]
@@ -136,6 +138,28 @@ class MerakiFront(Device):
     def owns(self, server: VpnServer) -> bool:
         address = address_interval(server.address)
         return address in self._uplink_addresses() or self._nat_rule(address) is not None
+
+    def inbound_forwards(self) -> list[tuple[Interval | None, Forward]]:
+        """Every inbound translation this MX configures (1:1 NAT, 1:many NAT, then port forwards on each uplink
+        address), with the public address it listens on; None: an uplink address the snapshot does not have."""
+        device = f"{self.net_name} / MX"
+        out: list[tuple[Interval | None, Forward]] = []
+        for kind, rules in (("oneToOneNatRules", self.one_to_one), ("oneToManyNatRules", self.one_to_many)):
+            rel = f"{self.base}/{kind}.json"
+            for i, rule in rules:
+                try:
+                    public = address_interval(str(rule.get("publicIp")))
+                except ValueError:
+                    raise SnapshotError(f"{rel} rules[{i}]", f"bad publicIp '{rule.get('publicIp')}'") from None
+                hop = self._one_to_one(device, rule, rel, i, public) if kind == "oneToOneNatRules" else \
+                    self._one_to_many(device, rule, rel, i, public)
+                out.extend((public, forward) for forward in hop.forwards)
+        addresses: list[Interval | None] = list(self._uplink_addresses()) or [None]
+        for address in addresses:
+            hop = self._port_forwards(device, ANY_ADDR if address is None else address)
+            if isinstance(hop, InboundNatHop):
+                out.extend((address, forward) for forward in hop.forwards)
+        return out
 
     def hops(self, server: VpnServer) -> list[Hop]:
         device = f"{self.net_name} / MX"
@@ -256,6 +280,28 @@ def load_fronts(snapshot: Snapshot, model: Model) -> None:
     addresses = {address_interval(s.address) for s in model.servers if not s.path}
     if not named and not addresses:
         return
+    for net_id, net_name, uplinks, _rel in _appliance_networks(snapshot):
+        names = {f"meraki/{net_name}", f"meraki/{net_id}"} & named
+        if not addresses and not names:
+            continue
+        front = _front(snapshot, next(iter(names), f"meraki/{net_name}"), net_id, net_name, uplinks)
+        if names or any(front.owns(s) for s in model.servers if not s.path):
+            front.mode_reason = _mode_reason(snapshot, model, net_id, net_name)
+            model.devices[front.name] = front
+
+
+def all_fronts(snapshot: Snapshot) -> Iterator[MerakiFront]:
+    """The inbound side of every MX network in the snapshot, whatever the servers (`vpn-auditor init` looks
+    for what could be one)."""
+    for net_id, net_name, uplinks, statuses_rel in _appliance_networks(snapshot):
+        front = _front(snapshot, f"meraki/{net_name}", net_id, net_name, uplinks)
+        front.uplinks_origin = statuses_rel
+        yield front
+
+
+def _appliance_networks(snapshot: Snapshot) -> Iterator[tuple[str, str, list[tuple[str, Interval]] | None, str]]:
+    """(id, name, uplinks, uplink statuses file) of every network with an appliance; uplinks None when the
+    org's uplink statuses were not collected."""
     orgs = snapshot.read_json("meraki/organizations.json")
     org_ids = [str(o.get("id")) for o in orgs if isinstance(o, dict)] if isinstance(orgs, list) else []
     org_ids += [o for f in snapshot.listdir("meraki/organizations")
@@ -272,24 +318,23 @@ def load_fronts(snapshot: Snapshot, model: Model) -> None:
             products = raw.get("productTypes") if isinstance(raw, dict) else None
             if not isinstance(products, list) or "appliance" not in products:
                 continue  # malformed entries are the network adapter's to report, naming the file
-            net_id, net_name = str(raw.get("id")), str(raw.get("name") or raw.get("id"))
-            names = {f"meraki/{net_name}", f"meraki/{net_id}"} & named
-            if not addresses and not names:
-                continue
-            nets = f"meraki/networks/{api_segment(net_id)}/{FIREWALL}"
-            rules, reasons = {}, []
-            for kind in ("oneToOneNatRules", "oneToManyNatRules"):
-                data = snapshot.read_json(f"{nets}/{kind}.json")
-                if data is None:
-                    reasons.append(snapshot.absence_reason(f"{nets}/{kind}.json"))
-                rules[kind] = list(enumerate(_list(_object(data, f"{nets}/{kind}.json"), "rules",
-                                                   f"{nets}/{kind}.json"))) if data is not None else []
+            net_id = str(raw.get("id"))
             known = uplinks.get(net_id) if statuses is not None else None
-            front = MerakiFront(next(iter(names), f"meraki/{net_name}"), snapshot, net_id, net_name, known,
-                                rules["oneToOneNatRules"], rules["oneToManyNatRules"], reasons)
-            if names or any(front.owns(s) for s in model.servers if not s.path):
-                front.mode_reason = _mode_reason(snapshot, model, net_id, net_name)
-                model.devices[front.name] = front
+            yield net_id, str(raw.get("name") or raw.get("id")), known, statuses_rel
+
+
+def _front(snapshot: Snapshot, name: str, net_id: str, net_name: str,
+           uplinks: list[tuple[str, Interval]] | None) -> MerakiFront:
+    nets = f"meraki/networks/{api_segment(net_id)}/{FIREWALL}"
+    rules, reasons = {}, []
+    for kind in ("oneToOneNatRules", "oneToManyNatRules"):
+        data = snapshot.read_json(f"{nets}/{kind}.json")
+        if data is None:
+            reasons.append(snapshot.absence_reason(f"{nets}/{kind}.json"))
+        rules[kind] = list(enumerate(_list(_object(data, f"{nets}/{kind}.json"), "rules",
+                                           f"{nets}/{kind}.json"))) if data is not None else []
+    return MerakiFront(name, snapshot, net_id, net_name, uplinks, rules["oneToOneNatRules"],
+                       rules["oneToManyNatRules"], reasons)
 
 
 def _mode_reason(snapshot: Snapshot, model: Model, net_id: str, net_name: str) -> str:
