@@ -283,8 +283,9 @@ def _entry(candidate: Candidate, name: str, commented: bool) -> list[str]:
     devices = candidate.devices()
     body.insert(2, "  # fqdn: vpn.example.com   # the name clients dial, if they dial one")
     if devices:
-        body.append(f"  # path: [{', '.join(devices)}]   # REVIEW: the devices with evidence, in no order; "
-                    "without path they are placed by the addresses they own")
+        body.append(f"  # path: [{', '.join(devices)}]   # REVIEW: devices with evidence, outermost first? "
+                    "Without path only those that own the address (NAT, VIP) are placed; one that only filters "
+                    "(an ACL) is placed only by path")
     return lines + [f"  {line}" for line in body]
 
 
