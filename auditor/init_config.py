@@ -205,7 +205,11 @@ def _cisco(model: Model, finder: _Finder) -> None:
             if entry.unknown:
                 continue
             where = f"{config.path}:{entry.line}"
-            for mapped in _hosts(entry.mapped):
+            mapped_hosts = list(entry.mapped)
+            if entry.mapped_interface:  # `... interface IF`: the interface's own address is the public one
+                iface = config.interface(entry.mapped_interface)
+                mapped_hosts += iface.addresses if iface is not None else []
+            for mapped in _hosts(mapped_hosts):
                 match = PacketSet.of(dst=[mapped], proto=list(entry.proto) if entry.proto else [(0, 255)],
                                      dport=entry.mapped_ports or [(0, 65535)])
                 evidence = Evidence(where, f"{entry.text} (every port)" if entry.proto is None else entry.text,

@@ -152,3 +152,19 @@ def test_not_a_snapshot_and_unwritable_output_are_one_line_input_errors(tmp_path
     assert run.exit_code == 2
     assert "cannot write" in run.stderr and "Traceback" not in run.output
     assert runner.invoke(app, ["init", str(tmp_path / "nope")]).exit_code == 2
+
+
+def test_ios_port_forwards_on_the_outside_interface_name_its_address(tmp_path: Path) -> None:
+    # `ip nat inside source static udp ... interface GigabitEthernet0/0 500`: clients dial the interface's own
+    # address; `30 permit tcp ... eq 443 established` never lets a connection in, but the static NAT of 443 does.
+    snap = tmp_path / "branch"
+    (snap / "cisco").mkdir(parents=True)
+    shutil.copy(DEMO.parents[1] / "cisco" / "ios-vpn.cfg", snap / "cisco" / "br-edge-01.cfg")
+    run = runner.invoke(app, ["init", str(snap)])
+    assert run.exit_code == 0, run.output
+    text = (snap / "audit.yaml").read_text(encoding="utf-8")
+    assert _servers(snap / "audit.yaml") == [("203.0.113.2", ["ikev2", "sstp"])]
+    assert "cisco/br-edge-01.cfg:33 (ip nat inside source static udp 192.168.50.10 500 interface " \
+           "GigabitEthernet0/0 500): udp/500" in text
+    assert "cisco/br-edge-01.cfg:43 (access-list WAN-IN in on GigabitEthernet0/0: 10 permit udp any host " \
+           "203.0.113.2 eq isakmp): udp/500" in text
