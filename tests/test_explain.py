@@ -51,8 +51,10 @@ def test_the_catalogue_covers_the_common_codes_with_known_finding_kinds():
         for cause in error.network_causes:
             assert set(cause.kinds) <= known, (code, cause.kinds)
             assert set(cause.protocols) <= {"ikev2", "l2tp", "sstp"}
-    for code in (691, 812, 853, 13801, 13806, 868):
+    for code in (691, 812, 853, 13806, 868):
         assert errors[code].network_causes == [], code  # credentials, certificates, DNS
+    # a certificate error, but the certificates travel in IKE_AUTH, which dropped fragments never deliver
+    assert [c.kinds for c in errors[13801].network_causes] == [["fragment-drop"]]
 
 
 def test_809_on_the_store_31_guest_ssid_names_the_mx_rule():
@@ -94,8 +96,8 @@ def test_no_network_cause_in_scope_says_so_and_lists_the_checks(wifi_only: str):
 
 
 @pytest.mark.parametrize(("code", "words"), [
-    (691, "NPS event log"), (812, "Authentication Methods"), (853, "NTAuth"), (13801, "Server Authentication EKU"),
-    (13806, "Client Authentication EKU"), (868, "Resolve-DnsName"),
+    (691, "NPS event log"), (812, "Authentication Methods"), (853, "NTAuth"), (13806, "Client Authentication EKU"),
+    (868, "Resolve-DnsName"),
 ])
 def test_codes_without_network_cause_name_what_to_check(code: int, words: str):
     exit_code, out, _ = run(str(code), str(DEMO))
@@ -103,6 +105,17 @@ def test_codes_without_network_cause_name_what_to_check(code: int, words: str):
     assert f"Error {code} has no network cause" in out
     assert words in out
     assert not explain(code, DEMO).audited  # nothing to audit
+
+
+def test_13801_names_its_one_network_cause_and_the_certificate_checks():
+    # the demo drops no IKE fragments: 13801 is then about certificates, and the answer says so
+    code, out, _ = run("13801", str(DEMO))
+    assert code == 0
+    assert "has no network cause" not in out
+    assert "  - fragment-drop: The certificates travel in IKE_AUTH" in out
+    assert "None of these is present in the whole snapshot" in out
+    assert "Server Authentication EKU" in out
+    assert explain(13801, DEMO).audited
 
 
 def test_unknown_flows_exit_3_unless_allowed(wifi_only: str):

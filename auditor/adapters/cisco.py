@@ -17,7 +17,7 @@ line, never allowed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from auditor.adapters.cisco_asa import AsaParser
@@ -194,6 +194,8 @@ class CiscoDevice(Device):
         self.name = name
         self.config = config
         self._acls: dict[str, RuleList] = {}
+        self._fragment_acls: dict[str, RuleList] = {}
+        self._fragment_views: dict[tuple[str, str], list[FragmentView]] = {}
         self._hops: dict[tuple[str, str], list[Hop]] = {}  # per (server name, address): built once
         self._entry: dict[str, list[Hop]] = {}  # per interface label of audit.yaml `enters`
         self._regions: list[tuple[str, PacketSet]] | None = None
@@ -229,6 +231,19 @@ class CiscoDevice(Device):
         result = RuleList(name, rules, default, Origin(self.config.path, None, acl.line))
         self._acls[name] = result
         return result
+
+    def fragment_acl(self, name: str) -> RuleList | None:
+        """An IOS ACL as non-initial fragments meet it (`AclDef.fragment_rules`), ending in the same implicit
+        deny; the ACL itself where no entry treats them otherwise; None when it is not defined."""
+        acl = self.config.acls.get(name)
+        if acl is None or not acl.fragment_view:
+            return self.acl(name)
+        cached = self._fragment_acls.get(name)
+        if cached is None:
+            plain = self.acl(name)
+            assert plain is not None
+            cached = self._fragment_acls[name] = RuleList(name, acl.fragment_rules(), plain.default, plain.origin)
+        return cached
 
     def rule_lists(self) -> list[tuple[str, RuleList]]:
         """Every ACL bound to an interface (or global), with a label saying where: for rule-level checks."""
@@ -470,8 +485,9 @@ class CiscoDevice(Device):
         return None, (f"audit.yaml `enters` names interface '{label}', which {self.name} does not have "
                       f"({self.config.path} defines: {names or 'no interfaces'})")
 
-    def ingress_hop(self, outside: Interface) -> Hop:
-        """The filter for traffic entering `outside` (ACLs, or ASA security levels without one)."""
+    def ingress_hop(self, outside: Interface, fragments: bool = False) -> Hop:
+        """The filter for traffic entering `outside` (ACLs, or ASA security levels without one); with
+        `fragments`, as non-initial fragments meet it (IOS ACLs)."""
         cfg = self.config
         origin = Origin(cfg.path, None, outside.line)
         notes = [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
@@ -481,7 +497,7 @@ class CiscoDevice(Device):
             notes += [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
                            reason=f"{cfg.path} line {line}: {why}") for line, text, why in cfg.unmodelled]
             return self._asa_ingress(outside, notes, origin)
-        return self._ios_filter(outside, outside.acl_in, outside.acl6_in, "in", notes, origin)
+        return self._ios_filter(outside, outside.acl_in, outside.acl6_in, "in", notes, origin, fragments)
 
     def _asa_ingress(self, outside: Interface, notes: list[Rule], origin: Origin) -> Hop:
         cfg = self.config
@@ -512,7 +528,7 @@ class CiscoDevice(Device):
         return FilterHop(self.name, stage, origin, RuleList(" + ".join(parts), rules, default, origin))
 
     def _ios_filter(self, iface: Interface, v4: tuple[str, int] | None, v6: tuple[str, int] | None,
-                    direction: str, notes: list[Rule], origin: Origin) -> Hop | None:
+                    direction: str, notes: list[Rule], origin: Origin, fragments: bool = False) -> Hop | None:
         """An IOS interface filter: `ip access-group` for IPv4 and `ipv6 traffic-filter` for IPv6."""
         cfg = self.config
         if v4 is None and v6 is None and not notes:
@@ -530,7 +546,7 @@ class CiscoDevice(Device):
                 continue
             name, line = binding
             names.append(name)
-            acl = self.acl(name)
+            acl = self.fragment_acl(name) if fragments else self.acl(name)
             if acl is None and not _acl_name(name):  # no device accepts this name: the line is mangled
                 rules.append(Rule(0, Action.UNKNOWN, fam, f"ip access-group {name} {direction}",
                                   origin=Origin(cfg.path, None, line),
@@ -584,7 +600,7 @@ class CiscoDevice(Device):
                          missing=f"cannot tell which interface of {self.name} leads to these addresses, so "
                                  "the security-level check cannot be decided")
 
-    def _egress_hop(self, outside: Interface) -> Hop | None:
+    def _egress_hop(self, outside: Interface, fragments: bool = False) -> Hop | None:
         cfg = self.config
         lists: dict[str, RuleList | None] = {}
         any_filter = False
@@ -608,7 +624,7 @@ class CiscoDevice(Device):
                     acl = RuleList(name, [unknown], _permit_all("undefined ACL"))
                 lists[iface.label] = acl
             else:
-                hop = self._ios_filter(iface, iface.acl_out, iface.acl6_out, "out", notes, origin)
+                hop = self._ios_filter(iface, iface.acl_out, iface.acl6_out, "out", notes, origin, fragments)
                 if isinstance(hop, FilterHop):
                     any_filter = True
                     lists[iface.label] = hop.rules
@@ -651,6 +667,93 @@ class CiscoDevice(Device):
                 taken = merge_intervals(taken + pieces)
         self._regions = [(label, PacketSet.of(dst=ivs)) for label, ivs in per_label.items()]
         return self._regions
+
+    # non-initial fragments -------------------------------------------------------------------------------------
+    def fragment_views(self, server: VpnServer) -> list[FragmentView]:
+        """Where non-initial fragments of traffic to `server` fare otherwise than the first fragment of their
+        packet, on the way `hops(server)` describes.
+
+        IOS: the interface ACLs as such fragments meet them (Cisco "Access Control Lists and IP Fragments", see
+        `IosParser._fragment_entry`). ASA: `fragment chain 1` on the interface the traffic enters drops every
+        fragmented packet (ASA command reference, `fragment`: the chain limit is the most fragments one packet
+        may arrive in; 24 by default); ASA access lists have no fragment keyword and are not read otherwise.
+        Static NAT is taken to translate the fragments as it translates their first fragment."""
+        key = (server.name, server.address)
+        cached = self._fragment_views.get(key)
+        if cached is None:
+            cached = self._fragment_views[key] = self._build_fragment_views(server)
+        return cached
+
+    def _build_fragment_views(self, server: VpnServer) -> list[FragmentView]:
+        hops = self.hops(server)
+        if not hops or isinstance(hops[0], GapHop):
+            return []  # the device's configuration or placement is in doubt: the trace says so already
+        outside, _why = self.outside_interface(server)
+        if outside is None:  # hops() is a GapHop then; kept for the type checker
+            return []
+        if self.platform == "asa":
+            chain = self._chain_limit(outside)
+            if chain is None or chain[0] != 1:
+                return []
+            _limit, line, text = chain
+            origin = Origin(self.config.path, None, line)
+            drop = Rule(1, Action.DENY, ALL, text, origin=origin)
+            stage = f"fragment chain on {outside.label}"
+            hop = FilterHop(self.name, stage, origin, RuleList("fragment chain", [drop], _permit_all(
+                "an unfragmented packet is within any chain limit")))
+            return [FragmentView(hops[0], hop, lambda rule, dropped: self._chain_fix(rule, outside))]
+        if not any(acl.fragment_view for acl in self.config.acls.values()):
+            return []
+        views = [FragmentView(hops[0], self.ingress_hop(outside, fragments=True), self._acl_fix)]
+        egress = self._egress_hop(outside, fragments=True)
+        if egress is not None and isinstance(hops[-1], EgressHop):
+            views.append(FragmentView(hops[-1], egress, self._acl_fix))
+        return views
+
+    def _chain_limit(self, iface: Interface) -> tuple[int, int, str] | None:
+        """(limit, line, text) of the `fragment chain` line that applies to `iface` (the last one naming it or
+        every interface, in configuration order), or None: the default of 24."""
+        found = None
+        for line, label, limit, text in self.config.fragment_chain:
+            if label is None or label in (iface.nameif, iface.name):
+                found = (limit, line, text)
+        return found
+
+    def _chain_fix(self, rule: Rule, iface: Interface) -> str:
+        where = f"line {rule.origin.line}" if rule.origin and rule.origin.line else "the `fragment chain` line"
+        return (f"On {self.name} configure `fragment chain 24 {iface.label}` (the default), or remove {where} "
+                f"(`no {rule.text}`), so that {iface.label} accepts fragmented packets again.")
+
+    def _acl_fix(self, rule: Rule, dropped: PacketSet) -> str:
+        """What to change on an IOS ACL entry that drops non-initial fragments the first fragment gets past."""
+        where = f"line {rule.origin.line}" if rule.origin and rule.origin.line else f"entry {rule.position}"
+        name, previous = self._acl_of(rule)
+        targets = sorted({format_address_interval(box[1]) for box in dropped.boxes})
+        dst = f"host {targets[0]}" if len(targets) == 1 and "/" not in targets[0] else "<server address>"
+        protos = sorted({PROTO_NAMES.get(box[2][0], str(box[2][0])) for box in dropped.boxes
+                         if box[2][0] == box[2][1]}) or ["ip"]
+        permit = f"permit {protos[0] if len(protos) == 1 else 'ip'} any {dst} fragments"
+        seq = ""
+        if previous is not None and rule.position - previous >= 2:
+            seq = f"{(previous + rule.position) // 2} "
+        elif previous is None and rule.position >= 2:
+            seq = f"{rule.position // 2} "
+        place = (f"`ip access-list extended {name}` then `{seq}{permit}`" if name and seq else f"`{permit}` above it")
+        return (f"On {self.name} remove {where} ({rule.text}) or narrow it so it no longer matches "
+                f"{', '.join(targets)}, or permit the fragments first: {place}. Non-initial fragments carry no "
+                "ports, so that permit can only name the server's address.")
+
+    def _acl_of(self, rule: Rule) -> tuple[str | None, int | None]:
+        """The ACL an entry belongs to, and the sequence number of the entry before it (None: it is first)."""
+        if rule.origin is None:
+            return None, None
+        for name, acl in self.config.acls.items():
+            previous = None
+            for other in acl.rules:
+                if other.origin == rule.origin:
+                    return name, previous
+                previous = other.position
+        return None, None
 
     # NAT ---------------------------------------------------------------------------------------------------
     def nat_hop(self, server: VpnServer, outside: Interface) -> NatHop:
@@ -739,6 +842,18 @@ class CiscoDevice(Device):
 
 
 # --------------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class FragmentView:
+    """A check that non-initial IP fragments of traffic to a server meet otherwise than the first fragment of
+    their packet: `fragments` is that check as they meet it, to be fed what reaches `hop` (one of
+    `CiscoDevice.hops(server)`, or the first of them for a check on arrival); `fix(rule, dropped)` says what to
+    change where `fragments` drops what `hop` lets through."""
+
+    hop: Hop
+    fragments: Hop
+    fix: Callable[[Rule, PacketSet], str]
+
+
 @dataclass(slots=True)
 class _Translation:
     """Maps inbound packets of one static NAT: destination (and port) to the real side, clients to their

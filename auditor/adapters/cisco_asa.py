@@ -109,6 +109,8 @@ class AsaParser:
                 self.cfg.vpn_termination[t.split()[-1]] = line.number
             elif t == "firewall transparent":
                 self.cfg.transparent = True
+            elif t.startswith("fragment chain "):
+                self._fragment_chain(line)
             elif head == "router" and len(t.split()) > 1 and t.split()[1] in ("ospf", "bgp", "eigrp", "rip",
                                                                                "isis"):
                 self.cfg.dynamic_routing.append(line.number)
@@ -129,6 +131,14 @@ class AsaParser:
             self._access_group(line)
         self._nat(nat_lines, object_nats, statics)
         return self.cfg
+
+    def _fragment_chain(self, line: Line) -> None:
+        """`fragment chain N [interface]`: at most N fragments make one packet (ASA command reference,
+        `fragment`); without an interface the line applies to every interface."""
+        parts = line.text.split()
+        if len(parts) in (3, 4) and parts[2].isdigit():
+            self.cfg.fragment_chain.append((line.number, parts[3] if len(parts) == 4 else None, int(parts[2]),
+                                            line.text))
 
     # interfaces, routes, bindings ----------------------------------------------------------------------
     def _interface(self, line: Line) -> None:

@@ -12,7 +12,7 @@ known plus the reason the rest is unknown, and the caller turns that into an unc
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -150,6 +150,17 @@ def _disjoint_services(services: tuple[Service, ...]) -> tuple[tuple[Interval, I
         part = PacketSet.of(pinned, pinned, svc.protos, svc.sport, svc.dport)
         union = part if not union else union | part
     return tuple((box[2], box[3], box[4]) for box in union.boxes)
+
+
+def layer3(services: Services, *, ported_items: bool = True) -> Services:
+    """The services as a non-initial IP fragment meets them: by protocol alone, since it carries no Layer 4
+    header. `ported_items=False` leaves out the items that name ports."""
+    items: dict[Service, None] = {}
+    for svc in services.items:
+        if not ported_items and (svc.sport != (ANY_PORT,) or svc.dport != (ANY_PORT,)):
+            continue
+        items[Service(svc.protos)] = None
+    return Services(list(items), services.unknown)
 
 
 def merge_intervals(intervals: list[Interval]) -> list[Interval]:
@@ -434,6 +445,24 @@ class AclDef:
     rules: list[Rule] = field(default_factory=list)  # in order
     kind: str = "extended"  # extended | standard | ipv6 | webtype | ethertype
     count: int = 0  # lines counted so far (ASA numbers remarks too)
+    # IOS: entries a non-initial fragment meets otherwise than the packet it belongs to. Index of the entry's
+    # first rule in `rules` -> (how many rules the entry has there, builder of the rules the fragment meets
+    # instead). Built on demand: only the fragment check asks (see `fragment_rules`).
+    fragment_view: dict[int, tuple[int, Callable[[], list[Rule]]]] = field(default_factory=dict)
+
+    def fragment_rules(self) -> list[Rule]:
+        """The entries in order as a non-initial fragment meets them (the parser says which differ)."""
+        out: list[Rule] = []
+        i = 0
+        while i < len(self.rules):
+            view = self.fragment_view.get(i)
+            if view is None:
+                out.append(self.rules[i])
+                i += 1
+            else:
+                out += view[1]()
+                i += view[0]
+        return out
 
 
 @dataclass(slots=True)
@@ -509,6 +538,9 @@ class CiscoConfig:
     # itself terminates IKE there (ASA `crypto ikev2 enable outside`, IOS `crypto map` on the interface)
     unmodelled: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, why it matters)
     unreadable: list[tuple[int, str]] = field(default_factory=list)  # addressing the parser could not read
+    # ASA `fragment chain N [interface]` in configuration order: (line, interface label or None for every
+    # interface, N, text)
+    fragment_chain: list[tuple[int, str | None, int, str]] = field(default_factory=list)
     lines: int = 0
 
     def interface(self, label: str) -> Interface | None:

@@ -4,11 +4,15 @@ IOS semantics that decide VPN flows (Cisco "IP Access List Overview", "Access Li
 "NAT Order of Operation"): `ip access-group` per interface and direction; ACEs use wildcard masks and
 `any` means any IPv4 address (IPv6 has its own `ipv6 access-list` / `ipv6 traffic-filter`); implicit deny
 at the end; `established` matches only segments with ACK or RST, never a new connection; `fragments`
-entries never match an initial fragment; an access-group naming an undefined ACL filters nothing; the
+entries never match an initial fragment (how entries treat non-initial fragments is kept apart, for the
+fragment-drop check: `AclDef.fragment_view`); an access-group naming an undefined ACL filters nothing; the
 inbound ACL of the outside interface runs before NAT, so it sees the public address.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
 
 from auditor.adapters.cisco_common import (
     ANY_SERVICE,
@@ -31,6 +35,7 @@ from auditor.adapters.cisco_common import (
     ace_rules,
     host,
     is_ip,
+    layer3,
     line_tree,
     netmask_interval,
     ported,
@@ -45,6 +50,10 @@ from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
 PORTS = PortNames(IOS_TCP_PORTS, IOS_UDP_PORTS)
 _OPTIONS_NARROWER = {"dscp": 1, "precedence": 1, "tos": 1, "option": 1, "ack": 0, "fin": 0, "psh": 0, "rst": 0,
                      "syn": 0, "urg": 0, "match-all": 0, "match-any": 0}
+_TCP_FLAGS = frozenset({"ack", "fin", "psh", "rst", "syn", "urg", "match-all", "match-any"})  # Layer 4 information
+# Keywords that may follow `log` (IOS command reference, `deny (IP)`: `... [log] [time-range name] [fragments]`):
+# a last word after `log` is its tag only when it is none of these.
+_AFTER_LOG = frozenset({"time-range", "reflect", "fragments", "established"})
 _NAT_FLAGS = {"extendable", "no-alias", "no-payload", "reversible", "match-in-vrf", "stateless"}
 
 
@@ -59,6 +68,7 @@ class IosParser:
         self._svc_cache: dict[str, Services] = {}
         self._remark = ""
         self._services_seen: Services | None = None
+        self._fragment_view: Callable[[], list[Rule]] | None = None  # the entry as non-initial fragments meet it
 
     def parse(self) -> CiscoConfig:
         tree = line_tree(self.text, "ios")
@@ -317,6 +327,8 @@ class IosParser:
         remark, self._remark = self._remark, ""
         origin = Origin(self.path, len(acl.rules), number)
         self._services_seen = None
+        self._fragment_view = None
+        start = len(acl.rules)
         try:
             if t[0] not in ("permit", "deny"):
                 raise Unparsed(f"'{t[0]}' entries are not modelled (evaluated at run time)")
@@ -327,6 +339,8 @@ class IosParser:
                 acl.rules += self._standard(t[1:], position, action, text, remark, origin)
             else:
                 acl.rules += self._extended(t[1:], position, action, text, remark, origin, kind == "ipv6")
+                if self._fragment_view is not None:
+                    acl.fragment_view[start] = (len(acl.rules) - start, self._fragment_view)
         except (Unparsed, IndexError) as exc:  # IndexError: the line ends where more was expected
             why = str(exc) if isinstance(exc, Unparsed) else "incomplete line"
             acl.rules.append(unknown_rule(position, text, remark, origin, why, self._services_seen))
@@ -379,22 +393,29 @@ class IosParser:
                                  for s in services.items], services.unknown)
         narrower: list[str] = []
         never = ""
+        layer4 = False  # an option that reads the Layer 4 header (`established`, TCP flags, ICMP type), which
+        # only the first fragment of a packet carries
+        layer3_narrower: list[str] = []  # the options that read the IP header (time-range, TTL, DSCP, ...)
+        fragments = False
         is_icmp = any(s.protos in (((1, 1),), ((58, 58),)) for s in services.items)
         while i < len(t):
             tok = t[i]
             if tok == "established":
                 never = "established: matches only packets of existing TCP connections, never a new one"
+                layer4 = True
                 i += 1
             elif tok == "fragments":
                 never = "fragments: matches only non-initial fragments, never a connection's first packet"
+                fragments = True
                 i += 1
             elif tok in ("log", "log-input"):
                 i += 1
-                if i < len(t) and t[i] not in _OPTIONS_NARROWER and t[i] not in ("time-range", "reflect") \
+                if i < len(t) and t[i] not in _OPTIONS_NARROWER and t[i] not in _AFTER_LOG \
                         and not t[i].startswith(("+", "-")) and i == len(t) - 1:
                     i += 1  # log tag
             elif tok == "time-range" and i + 1 < len(t):
                 narrower.append(f"active only during time-range {t[i + 1]}")
+                layer3_narrower.append(narrower[-1])
                 i += 2
             elif tok == "reflect" and i + 1 < len(t):
                 i += 2  # creates return entries; the match itself is unchanged
@@ -402,21 +423,55 @@ class IosParser:
                     i += 2
             elif tok == "ttl" and i + 2 < len(t):
                 narrower.append(f"matches only some TTLs ({' '.join(t[i:i + 3])})")
+                layer3_narrower.append(narrower[-1])
                 i += 3 if t[i + 1] != "range" else 4
             elif tok in _OPTIONS_NARROWER:
                 n = _OPTIONS_NARROWER[tok]
                 narrower.append(f"'{' '.join(t[i:i + 1 + n])}' narrows the match (not modelled)")
+                if tok in _TCP_FLAGS:
+                    layer4 = True
+                else:
+                    layer3_narrower.append(narrower[-1])
                 i += 1 + n
                 if tok in ("match-all", "match-any"):
                     while i < len(t) and t[i][:1] in "+-":
                         i += 1
             elif is_icmp and (tok.isdigit() or tok.replace("-", "").isalpha()):
                 narrower.append(f"ICMP type/code {tok} is not modelled")
+                layer4 = True
                 i += 1
             else:
                 raise Unparsed(f"unexpected '{tok}'")
+        ports = sport is not None or dport is not None or any(
+            s.sport != (ANY_PORT,) or s.dport != (ANY_PORT,) for s in services.items)
+        if not v6 and (fragments or ports or layer4):
+            self._fragment_view = self._fragment_entry(position, action, services, src, dst, text, remark, origin,
+                                                       layer3_narrower, fragments, ports, layer4)
         return ace_rules(position, action, services, src, dst, text, remark, origin,
                          narrower="; ".join(narrower), never=never)
+
+    @staticmethod
+    def _fragment_entry(position: int, action: Action, services: Services, src: Addr, dst: Addr, text: str,
+                        remark: str, origin: Origin, narrower: list[str], fragments: bool, ports: bool,
+                        layer4: bool) -> Callable[[], list[Rule]]:
+        """The entry as a non-initial fragment meets it (Cisco "Access Control Lists and IP Fragments"): such a
+        fragment carries no Layer 4 header, so only the entry's Layer 3 part (addresses, protocol) is matched.
+        A `fragments` entry and a permit match on that part; a deny with Layer 4 information (ports, TCP
+        flags, ICMP type, `established`) never denies one: the next entry is processed. The document describes
+        `fragments` on entries without Layer 4 information only; for one with both it says nothing, so what
+        such an entry does to a fragment is left uncertain."""
+        if fragments or action is Action.PERMIT:
+            if fragments and (ports or layer4):
+                narrower = [*narrower, "Cisco documents the `fragments` keyword only on entries without Layer 4 "
+                                       "information; what this entry does to a non-initial fragment is not documented"]
+            return partial(ace_rules, position, action, layer3(services), src, dst, text, remark, origin,
+                           narrower="; ".join(narrower))
+        rest = layer3(services, ported_items=False)
+        never = ""
+        if layer4 or not (rest.items or rest.unknown):
+            never = "a deny with Layer 4 information never denies a non-initial fragment: the next entry decides it"
+        return partial(ace_rules, position, action, rest, src, dst, text, remark, origin,
+                       narrower="; ".join(narrower), never=never)
 
     def _address(self, t: list[str], i: int, v6: bool) -> tuple[Addr, int]:
         if i >= len(t):
