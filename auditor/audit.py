@@ -8,9 +8,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor import __version__
 from auditor.adapters import count_networks, iter_networks, load_devices
+from auditor.assumptions import annotate as annotate_assumed
+from auditor.assumptions import listing
 from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.graph import build_graph, devices_in_front, server_side_hops
@@ -44,6 +47,7 @@ class AuditResult:
     protocols: dict[str, Protocol]
     tool_version: str = __version__
     notes: list[str] = field(default_factory=list)
+    assumptions: list[dict[str, Any]] = field(default_factory=list)  # audit.yaml `assume:`, for report headers
     networks_by_worker: int = 0  # networks a forked worker audited (0: the audit was serial)
 
     def counts(self) -> dict[str, int]:
@@ -55,7 +59,7 @@ class AuditResult:
 
 def new_model(snapshot: Snapshot, config: AuditConfig) -> Model:
     """A model with servers and scope, before any adapter has run."""
-    model = Model(snapshot=str(snapshot.root))
+    model = Model(snapshot=str(snapshot.root), assume=dict(config.assume))
     for server in config.vpn_servers:
         model.servers.append(VpnServer(server.name, server.address, [p.lower() for p in server.protocols],
                                        server.fqdn, list(server.path)))
@@ -244,6 +248,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
 
     def audit_network(net: NetworkModel) -> tuple[list[PathResult], list[Finding]]:
         net_paths = _trace_roles(net.roles, model, protocols, server_sides)
+        if model.assume:
+            annotate_assumed(net_paths, server_sides)
         view = Model(model.snapshot, [net], model.servers, devices=model.devices)
         return net_paths, run_checks(AuditContext(view, net_paths, protocols), scope="network")
 
@@ -267,6 +273,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                     net.release()
                 network_done()
     source_paths = _trace_roles(model.extra_roles, model, protocols, server_sides)
+    if model.assume:
+        annotate_assumed(source_paths, server_sides)
     sources_view = Model(model.snapshot, [], model.servers, extra_roles=model.extra_roles, devices=model.devices)
     findings.extend(run_checks(AuditContext(sources_view, source_paths, protocols), scope="network"))
     paths.extend(source_paths)
@@ -274,4 +282,4 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                       for rel in snapshot.refused)
     findings.extend(run_checks(AuditContext(model, paths, protocols), scope="global"))
     return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
-                       findings, protocols, networks_by_worker=by_worker)
+                       findings, protocols, networks_by_worker=by_worker, assumptions=listing(config.assume))

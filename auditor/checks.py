@@ -7,6 +7,7 @@ are data in `rules/protocols.yaml`. Adding a check is adding a file; nothing els
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable
@@ -48,10 +49,25 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     severity: str | None = None  # overrides the check's severity when set
     windows_errors: tuple[int, ...] | None = None
+    waived: dict[str, str] | None = None  # {reason, owner, expires} of the waiver that accepts it (--waivers)
 
     @property
     def effective_severity(self) -> str:
         return self.severity or self.check.severity
+
+    @property
+    def fingerprint(self) -> str:
+        """What the finding is about, hashed: check id, network, role, phase, device and where its deciding
+        rule is written (not the wording), so a waiver can name one finding across runs."""
+        evidence = self.evidence
+        role = self.role or {}
+        origins = sorted(_rule_sources(evidence))
+        parts = [self.check.id, (self.network or {}).get("id") or "",
+                 f"{role.get('kind') or ''}/{role.get('name') or ''}/{role.get('ssid') or ''}",
+                 str(evidence.get("phase") or ""), self.device or "", *origins]
+        if not origins:  # nothing locates it: what it says does
+            parts.append(self.title)
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,7 +82,27 @@ class Finding:
                                    else self.check.windows_errors),
             "evidence": self.evidence,
             "remediation": self.remediation,
+            "fingerprint": self.fingerprint,
+            **({"waived": self.waived} if self.waived is not None else {}),
         }
+
+
+def _rule_sources(evidence: dict[str, Any]) -> set[str]:
+    """Where the rules that decided a finding are written ('file[index]' or 'file:line'), from its evidence."""
+    found: set[str] = set()
+    for item in evidence.get("deciding") or []:
+        rule = item.get("rule") if isinstance(item, dict) else None
+        if isinstance(rule, dict) and isinstance(rule.get("source"), str):
+            found.add(rule["source"])
+    rule = evidence.get("rule")
+    if isinstance(rule, dict) and isinstance(rule.get("source"), str):
+        found.add(rule["source"])
+    for key in ("file", "lines"):
+        value = evidence.get(key)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                found.add(item)
+    return found
 
 
 @dataclass(slots=True)

@@ -56,12 +56,14 @@ def _usage_error(message: str) -> typer.Exit:
 
 def exit_code(result, fail_on: FailOn, allow_unknown: bool) -> int:  # type: ignore[no-untyped-def]
     from auditor.checks import SEVERITY_ORDER
+    from auditor.waivers import PathWaivers, gate_findings
 
     if fail_on is not FailOn.never:
         threshold = SEVERITY_ORDER[fail_on.value]
-        if any(SEVERITY_ORDER[f.effective_severity] >= threshold for f in result.findings):
+        if any(SEVERITY_ORDER[f.effective_severity] >= threshold for f in gate_findings(result.findings)):
             return EXIT_FINDINGS
-    if not allow_unknown and any(p.verdict == "unknown" for p in result.paths):
+    accepted = PathWaivers(result.findings)
+    if not allow_unknown and any(p.verdict == "unknown" and accepted.waiver(p) is None for p in result.paths):
         return EXIT_UNKNOWN
     return EXIT_OK
 
@@ -112,10 +114,18 @@ def audit(
     network: Annotated[list[str] | None, typer.Option("--network", help="Limit live collection.")] = None,
     snapshot_out: Annotated[Path | None, typer.Option("--snapshot-out", help="Keep the live snapshot here.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", envvar="MERAKI_BASE_URL")] = None,
+    waivers: Annotated[Path | None, typer.Option("--waivers", help="Accepted findings (YAML; docs/waivers.md).")]
+    = None,
 ) -> None:
     """Audit a snapshot offline (or collect an org live with --org, then audit it)."""
     _silence_libraries()
     from auditor.audit import run_audit
+    from auditor.waivers import apply_waivers, load_waivers
+
+    try:
+        accepted = load_waivers(waivers) if waivers is not None else []
+    except SnapshotError as exc:
+        raise _usage_error(str(exc)) from None
 
     if org:
         snapshot = _collect_for_audit(org, network, snapshot_out, base_url)
@@ -125,6 +135,8 @@ def audit(
         result = run_audit(snapshot, config, keep_model=False)
     except SnapshotError as exc:
         raise _usage_error(str(exc)) from None
+    for line in apply_waivers(result, accepted) if waivers is not None else []:
+        typer.echo(f"warning: {line}", err=True)
     _render(result, fmt, output)
     raise typer.Exit(exit_code(result, fail_on, allow_unknown))
 

@@ -8,7 +8,10 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
+from auditor.assumptions import AssumptionError
+from auditor.assumptions import validate as validate_assumptions
 from auditor.snapshot import SnapshotError
 
 
@@ -79,6 +82,15 @@ class AuditConfig(_Strict):
     scope: ScopeConfig = Field(default_factory=ScopeConfig)
     protocols: dict[str, ProtocolOverride] = Field(default_factory=dict)
     sources: list[SourceConfig] = Field(default_factory=list)
+    assume: dict[str, Any] = Field(default_factory=dict)  # named assumptions: rules/assumptions.yaml
+
+    @field_validator("assume", mode="before")
+    @classmethod
+    def _assume(cls, value: Any) -> dict[str, Any]:
+        try:
+            return validate_assumptions(value)
+        except AssumptionError as exc:  # its own words: they name the key and what is allowed
+            raise PydanticCustomError("assumption", str(exc)) from None
 
 
 def load_config(path: Path | None) -> AuditConfig:
@@ -113,6 +125,8 @@ def load_config(path: Path | None) -> AuditConfig:
         key = ".".join(str(p) for p in first["loc"])
         if first["type"] == "extra_forbidden":
             message = f"unknown key '{key}'"
+        elif first["type"] == "assumption":
+            message = first["msg"]
         else:
             message = f"invalid value at '{key}': {first['msg']}"
         raise SnapshotError(str(path), message) from None

@@ -90,6 +90,14 @@ class Rule:
             self.certain = False
 
 
+@dataclass(slots=True, eq=False)
+class AssumedRule(Rule):
+    """A rule, or the part of one, that decides only because audit.yaml `assume:` says how the vendor behaves
+    where its documentation is silent. `assumed` is "name = value"; a path it decides says so in its reason."""
+
+    assumed: str = ""
+
+
 @dataclass(slots=True, unsafe_hash=True)
 class Segment:
     """Part of a hop's input and what the hop did with it.
@@ -594,10 +602,16 @@ class AmbiguousHop(Hop):
 
     readings: dict[str, RuleList] = field(default_factory=dict)
     why: str = ""
+    # audit.yaml `assume:` names the reading that holds ("name = value" in `assumed`): where the readings
+    # disagree, it decides instead of leaving the packets unknown.
+    settle: str = ""
+    assumed: str = ""
+    _assumed_rules: dict[int, AssumedRule] = field(default_factory=dict, repr=False)
 
     def release(self) -> None:
         for rules in self.readings.values():
             rules.release()
+        self._assumed_rules.clear()
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         names = list(self.readings)
@@ -612,15 +626,39 @@ class AmbiguousHop(Hop):
                         continue
                     clash = agree & oseg.packets
                     if clash:
-                        what = "; ".join(
-                            f"read as {n}: {_describe(results[n], clash)}" for n in names
-                        )
-                        out.append(Segment(clash, Decision.UNKNOWN, seg.rule,
-                                           f"{self.why} The readings disagree: {what}"))
+                        if self.settle:
+                            out.extend(self._settled(results[self.settle], clash))
+                        else:
+                            what = "; ".join(
+                                f"read as {n}: {_describe(results[n], clash)}" for n in names
+                            )
+                            out.append(Segment(clash, Decision.UNKNOWN, seg.rule,
+                                               f"{self.why} The readings disagree: {what}"))
                         agree = agree - clash
             if agree.boxes:
                 out.append(Segment(agree, seg.decision, seg.rule, seg.reason))
         return tuple(out)
+
+    def _settled(self, segments: tuple[Segment, ...], clash: PacketSet) -> list[Segment]:
+        """What the assumed reading decides for packets the readings disagree on; an uncertain rule inside
+        that reading still leaves its packets unknown."""
+        out = []
+        for seg in segments:
+            part = clash & seg.packets
+            if not part.boxes:
+                continue
+            if seg.decision is Decision.UNKNOWN or seg.rule is None:
+                out.append(Segment(part, seg.decision, seg.rule, seg.reason))
+                continue
+            rule = self._assumed_rules.get(id(seg.rule))
+            if rule is None:
+                r = seg.rule
+                rule = self._assumed_rules[id(r)] = AssumedRule(
+                    r.position, r.action, r.match, r.text, r.comment, r.origin, r.certain, r.reason, r.synthetic,
+                    assumed=self.assumed)
+            out.append(Segment(part, seg.decision, rule,
+                               f"{self.why} Read as {self.settle} (assumed: {self.assumed})."))
+        return out
 
 
 @dataclass(eq=False, slots=True)
@@ -692,6 +730,9 @@ class Role:
     variants: list[Variant] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     group_policy: str | None = None
+    # audit.yaml assumptions ("name = value") that narrowed `variants`, and the variants without them
+    assumed: list[str] = field(default_factory=list)
+    without_assumed: list[Variant] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -790,6 +831,7 @@ class Model:
     # them in front of each server by audit.yaml `path`, else by `Device.owns`, ordered by `tier`.
     devices: dict[str, Device] = field(default_factory=dict)
     gaps: list[DataGap] = field(default_factory=list)
+    assume: dict[str, bool | str | int] = field(default_factory=dict)  # audit.yaml `assume:`, validated
 
 
 __all__ = [
@@ -797,6 +839,7 @@ __all__ = [
     "EMPTY",
     "Action",
     "AmbiguousHop",
+    "AssumedRule",
     "DataGap",
     "Decision",
     "Device",

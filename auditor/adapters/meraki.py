@@ -20,14 +20,18 @@ from auditor.adapters.meraki_rules import (
     Resolver,
     allow_all,
     l3_rules,
-    l7_rule,
+    l7_rules,
     row_destinations,
     row_key,
 )
+from auditor.assumptions import AP_VLAN, GROUP_POLICY_LAYERING, L7_PORT_UDP, SPLASH_HTTPS
+from auditor.assumptions import note as assumed_note
 from auditor.model import (
     Action,
     AmbiguousHop,
+    AssumedRule,
     DataGap,
+    Decision,
     FilterHop,
     GapHop,
     Hop,
@@ -40,6 +44,7 @@ from auditor.model import (
     Role,
     Rule,
     RuleList,
+    Segment,
     SourceNatHop,
     Variant,
     rule_key,
@@ -65,6 +70,11 @@ TUNNELLED_MODES = {"layer 3 roaming with a concentrator", "vpn", "ethernet over 
 BRIDGED_MODES = {"bridge mode", "layer 3 roaming"}
 KNOWN_MODES = TUNNELLED_MODES | BRIDGED_MODES | {"nat mode"}
 SYNTHETIC_LAN = "wireless clients accessing lan"
+# The readings of a custom group policy against a layer's rules, by audit.yaml `assume:
+# meraki-group-policy-layering` value (the first two are what the tool weighs without it).
+LAYERINGS = {"policy-first": "policy rules first, then the layer's",
+             "policy-replaces": "policy rules replace the layer's",
+             "both-apply": "policy rules and the layer's both apply"}
 SYNTHETIC_DEFAULT = "default rule"
 
 
@@ -212,7 +222,7 @@ class MerakiAdapter:
             if take is not None and not take():
                 continue
             model.networks.append(net)
-            _NetworkBuilder(snapshot, net, org, dns).build()
+            _NetworkBuilder(snapshot, net, org, dns, model.assume).build()
             yield net
 
     def _org_data(self, snapshot: Snapshot, base: str) -> _OrgData:
@@ -244,8 +254,10 @@ class MerakiAdapter:
 
 
 class _NetworkBuilder:
-    def __init__(self, snapshot: Snapshot, net: NetworkModel, org: _OrgData, dns: dict) -> None:
+    def __init__(self, snapshot: Snapshot, net: NetworkModel, org: _OrgData, dns: dict,
+                 assume: dict[str, Any] | None = None) -> None:
         self.snapshot = snapshot
+        self.assume = assume or {}  # audit.yaml `assume:` (auditor/assumptions.py), applied where it settles
         self.net = net
         self.base = f"meraki/networks/{api_segment(net.id)}"  # the file names the collector writes
         self.has_mx = "appliance" in net.product_types
@@ -431,14 +443,19 @@ class _NetworkBuilder:
                               reason=f"{rel} does not say whether traffic is blocked before sign-on"
                                      + (f" (blockAllTrafficBeforeSignOn: {block!r})" if block is not None else ""))
             if not block:
+                https = PacketSet.of(proto=[(6, 6)], dport=[(443, 443)])
                 rules = [
                     Rule(1, Action.DENY, PacketSet.of(proto=[(6, 6)], dport=[(80, 80)]),
                          "HTTP redirected to the splash page", "", origin),
-                    Rule(2, Action.DENY, PacketSet.of(proto=[(6, 6)], dport=[(443, 443)]),
-                         "HTTPS before sign-on", "", origin, certain=False,
+                    Rule(2, Action.DENY, https, "HTTPS before sign-on", "", origin, certain=False,
                          reason="with blockAllTrafficBeforeSignOn false only non-HTTP traffic is documented "
                                 "to pass; whether TCP 443 to other hosts passes before sign-on is not"),
                 ]
+                passes = self.assume.get(SPLASH_HTTPS)
+                if passes is not None:  # the admin says which; a permit before the default passes what it would
+                    rules[1] = AssumedRule(2, Action.PERMIT if passes else Action.DENY, https,
+                                           f"HTTPS {'allowed' if passes else 'held'} before sign-on", "", origin,
+                                           assumed=assumed_note(SPLASH_HTTPS, passes))
                 default = Rule(3, Action.PERMIT, ALL, "non-HTTP traffic allowed before sign-on "
                                "(blockAllTrafficBeforeSignOn: false)", "", origin, synthetic=True)
                 return FilterHop(device, "splash", origin, RuleList("splash", rules, default, origin))
@@ -519,10 +536,9 @@ class _NetworkBuilder:
             data = self.snapshot.read_json(rel)
             if data is None:
                 return GapHop(device, stage, Origin(rel), reason=self._gap(rel))
-            rules = [r for i, row in enumerate(_rows(data, rel))
-                     if (r := l7_rule(row, i + 1, Origin(rel, i), self.resolver)) is not None]
-            default = Rule(len(rules) + 1, Action.PERMIT, ALL, "no L7 rule matches", "", Origin(rel),
-                           synthetic=True)
+            rules, count = l7_rules(list(enumerate(_rows(data, rel))), lambda i: Origin(rel, i), self.resolver,
+                                    self.assume.get(L7_PORT_UDP))
+            default = Rule(count + 1, Action.PERMIT, ALL, "no L7 rule matches", "", Origin(rel), synthetic=True)
             return FilterHop(device, stage, Origin(rel), RuleList(rel, rules, default, Origin(rel)))
 
         return self._cached((stage, rel), build)
@@ -572,11 +588,15 @@ class _NetworkBuilder:
             gp = self._policy_rules(policy, with_default=False)
             prepend = RuleList.concat(f"{gp.name}+{base_rules.name}", gp, base_rules, base_rules.default)
             replace = gp
-            return AmbiguousHop(device, f"{stage}+group-policy", None,
-                                readings={"policy rules first, then the layer's": prepend,
-                                          "policy rules replace the layer's": replace},
+            readings: dict[str, RuleList] = {LAYERINGS["policy-first"]: prepend, LAYERINGS["policy-replaces"]: replace}
+            layering = self.assume.get(GROUP_POLICY_LAYERING)
+            if layering == "both-apply":  # a reading Meraki's two documented-silent ones do not cover
+                readings[LAYERINGS["both-apply"]] = BothApply(f"{gp.name}&{base_rules.name}", gp, base_rules)
+            return AmbiguousHop(device, f"{stage}+group-policy", None, readings=readings,
                                 why=f"Group policy '{name}' has custom firewall rules; Meraki does not document "
-                                    f"whether they are evaluated before the {stage} rules or replace them.")
+                                    f"whether they are evaluated before the {stage} rules or replace them.",
+                                settle=LAYERINGS.get(str(layering), ""),
+                                assumed=assumed_note(GROUP_POLICY_LAYERING, layering) if layering else "")
         if setting == "ignore":
             skip = allow_all(f"{base_rules.name} (ignored)", None,
                              f"group policy '{name}' ignores the network's firewall rules")
@@ -608,9 +628,9 @@ class _NetworkBuilder:
         def build() -> Hop:
             rows = (policy.get("firewallAndTrafficShaping") or {}).get("l7FirewallRules") or []
             origin = Origin(rel, policy.get("_index"))
-            rules = [r for i, row in enumerate(rows) if isinstance(row, dict)
-                     and (r := l7_rule(row, i + 1, origin, self.resolver)) is not None]
-            default = Rule(len(rules) + 1, Action.PERMIT, ALL, "no L7 rule matches", "", origin, synthetic=True)
+            rules, count = l7_rules([(i, row) for i, row in enumerate(rows) if isinstance(row, dict)],
+                                    lambda _i: origin, self.resolver, self.assume.get(L7_PORT_UDP))
+            default = Rule(count + 1, Action.PERMIT, ALL, "no L7 rule matches", "", origin, synthetic=True)
             return FilterHop(device, "group-policy-l7", origin,
                              RuleList(f"{rel}#{policy.get('groupPolicyId')}-l7", rules, default, origin))
 
@@ -1063,10 +1083,57 @@ class _NetworkBuilder:
         # NAT mode (the MX sees the AP's own address) or untagged bridging: the VLAN is the AP's, which the
         # snapshot does not name. Every VLAN is a possibility.
         why = "NAT mode: the MX sees the AP's address" if mode == "nat mode" else "untagged: the AP's VLAN"
-        role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
         # An AP in NAT mode gives its clients IPv4 only; untagged bridged clients get the VLAN's IPv6 too.
-        return [variant for v in self.vlans for variant in self._vlan_variants(
+        every = [(v, variant) for v in self.vlans for variant in self._vlan_variants(
             sys.intern(f"VLAN {v.id} ({why})"), v.addresses(with_ipv6=mode != "nat mode"), hops, v, role)]
+        assumed = self.assume.get(AP_VLAN)
+        chosen = [variant for v, variant in every if v.id == assumed] if len(self.vlans) > 1 else []
+        if chosen:  # the admin names the AP's VLAN (audit.yaml assume): only its paths are possible
+            what = assumed_note(AP_VLAN, assumed)
+            role.assumed.append(what)
+            role.without_assumed = [variant for _v, variant in every]  # to tell whether it decided a verdict
+            role.notes.append(f"{why}, which the snapshot does not name; assumed to be VLAN {assumed} ({what})")
+            return chosen
+        if assumed is not None and len(self.vlans) > 1:
+            role.notes.append(f"{why}, which the snapshot does not name; {assumed_note(AP_VLAN, assumed)} names "
+                              "no VLAN of this MX, so every VLAN was considered")
+        else:
+            role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
+        return [variant for _v, variant in every]
+
+
+class BothApply(RuleList):
+    """A group policy's rules, then the layer's on what they permit: both filter (a policy allow does not
+    override a layer deny). Only read when audit.yaml assumes it (meraki-group-policy-layering both-apply)."""
+
+    __slots__ = ("layer", "policy")
+
+    def __init__(self, name: str, policy: RuleList, layer: RuleList) -> None:
+        super().__init__(name, None, layer.default, policy.origin)
+        self._parts = (policy, layer)  # `rules` lists both
+        self.policy, self.layer = policy, layer
+
+    def evaluate(self, packets: PacketSet) -> tuple[Segment, ...]:
+        cached = self._cache.get(packets)
+        if cached is not None:
+            return cached
+        out: list[Segment] = []
+        for seg in self.policy.evaluate(packets):
+            if seg.decision is Decision.DENY:
+                out.append(seg)
+            elif seg.decision is Decision.PERMIT:
+                out.extend(self.layer.evaluate(seg.packets))
+            else:  # the policy may deny or pass them: denied only if the layer denies them anyway
+                out.extend(later if later.decision is Decision.DENY else
+                           Segment(later.packets, Decision.UNKNOWN, seg.rule, seg.reason)
+                           for later in self.layer.evaluate(seg.packets))
+        result = self._cache[packets] = tuple(out)
+        return result
+
+    def release(self) -> None:
+        self.policy.release()
+        self.layer.release()
+        super().release()
 
 
 def _l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Resolver, *, with_source: bool,

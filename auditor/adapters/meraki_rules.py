@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.model import Action, Origin, Rule, RuleList
+from auditor.model import Action, AssumedRule, Origin, Rule, RuleList
 from auditor.packets import (
     ALL,
     ANY_ADDR,
@@ -441,6 +442,45 @@ def l7_rule(row: dict[str, Any], position: int, origin: Origin, resolver: Resolv
                     reason=f"L7 {kind} rule: the country of the VPN server's address is not in the snapshot")
     return Rule(position, Action.UNKNOWN, ALL, text, "", origin,
                 reason=f"{origin}: L7 rule type '{kind}' is not understood")
+
+
+UDP = PacketSet.of(proto=[(17, 17)])
+
+
+def l7_rules(rows: list[tuple[int, dict[str, Any]]], origin: Callable[[int], Origin], resolver: Resolver,
+             port_udp: bool | None = None) -> tuple[list[Rule], int]:
+    """An L7 list's rules from its (index, row) pairs, leaving out rows that cannot touch VPN flows, and how
+    many rows became rules (the default rule's position follows them).
+
+    `port_udp` is audit.yaml `assume: meraki-l7-port-matches-udp`; without it a `port` rule is uncertain for
+    every protocol. With it, the UDP part of the rule is settled and the rest stays uncertain: true, a certain
+    deny; false, a pass placed after every other rule (L7 rules only deny, so it lets through exactly what
+    the default would, and a path that it lets through can name the assumption)."""
+    rules: list[Rule] = []
+    passes: list[Rule] = []
+    count = 0
+    for i, row in rows:
+        rule = l7_rule(row, i + 1, origin(i), resolver)
+        if rule is None:
+            continue
+        count += 1
+        if port_udp is None or rule.action is not Action.DENY or str(row.get("type", "")).strip() != "port":
+            rules.append(rule)
+            continue
+        udp, rest = rule.match & UDP, rule.match - UDP
+        if rest.boxes:
+            rules.append(Rule(rule.position, Action.DENY, rest, rule.text, "", rule.origin, certain=False,
+                              reason=rule.reason))
+        if not udp.boxes:
+            continue
+        assumed = f"meraki-l7-port-matches-udp = {'true' if port_udp else 'false'}"
+        if port_udp:
+            rules.append(AssumedRule(rule.position, Action.DENY, udp, rule.text, "", rule.origin, assumed=assumed))
+        else:
+            passes.append(AssumedRule(rule.position, Action.PERMIT, udp,
+                                      f"{rule.text}: does not match UDP (assumed: {assumed})", "", rule.origin,
+                                      synthetic=True, assumed=assumed))
+    return rules + passes, count
 
 
 def _l7_value_text(value: Any) -> str:

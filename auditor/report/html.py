@@ -27,6 +27,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from auditor.assumptions import shown
 from auditor.audit import AuditResult
 from auditor.checks import SEVERITY_ORDER, Finding
 from auditor.graph import devices_in_front
@@ -450,6 +451,7 @@ def context(result: AuditResult) -> dict[str, Any]:
         "verdicts": VERDICTS,
         "symbol": VERDICT_SYMBOL,
         "line_h": LINE_H,
+        "assumed_value": shown,
     }
 
 

@@ -63,6 +63,7 @@ def report_dict(result: AuditResult) -> dict[str, Any]:
         "tool": {"name": "vpn-auditor", "version": result.tool_version},
         "snapshot": result.snapshot,
         "generated_at": result.generated_at,
+        "assumptions": result.assumptions,
         "summary": {"paths": len(result.paths), **counts, "findings": severity_counts},
         "paths": [path_json(p) for p in result.paths],
         "findings": [f.to_json() for f in findings],
@@ -118,6 +119,7 @@ class _Empty:
 
     def __init__(self, result: AuditResult) -> None:
         self.snapshot, self.generated_at, self.tool_version = result.snapshot, result.generated_at, result.tool_version
+        self.assumptions = result.assumptions
         self.paths: list = []
         self.findings: list = []
 

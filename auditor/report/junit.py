@@ -13,10 +13,12 @@ import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
+from auditor.assumptions import shown
 from auditor.audit import AuditResult
 from auditor.checks import SEVERITY_ORDER
 from auditor.model import Role
 from auditor.trace import FlowTrace, PathResult
+from auditor.waivers import PathWaivers
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # chars XML 1.0 cannot hold
 
@@ -65,42 +67,66 @@ def _testcase(parent: ET.Element, classname: str, name: str) -> ET.Element:
     return ET.SubElement(parent, "testcase", {"classname": _clean(classname), "name": _clean(name), "time": "0"})
 
 
-def _suite(root: ET.Element, name: str, timestamp: str) -> ET.Element:
-    return ET.SubElement(root, "testsuite", {"name": _clean(name), "timestamp": timestamp, "time": "0"})
+def _suite(root: ET.Element, name: str, timestamp: str, assumptions: list[dict] | None = None) -> ET.Element:
+    suite = ET.SubElement(root, "testsuite", {"name": _clean(name), "timestamp": timestamp, "time": "0"})
+    if assumptions:  # audit.yaml `assume:`: the verdicts below rest on these
+        properties = ET.SubElement(suite, "properties")
+        for item in assumptions:
+            ET.SubElement(properties, "property", {"name": f"assume.{item['name']}", "value": shown(item["value"])})
+    return suite
+
+
+def _skip(case: ET.Element, waived: dict[str, str], what: str) -> None:
+    """A failure a waiver accepts (audit --waivers) shows as skipped, saying whose and until when."""
+    if case.find("failure") is None and case.find("skipped") is None:
+        ET.SubElement(case, "skipped", {"message": _clean(
+            f"waived by {waived['owner']} until {waived['expires']}: {waived['reason']} ({what})")})
 
 
 def _close(suite: ET.Element) -> tuple[int, int]:
     cases = suite.findall("testcase")
     failed = sum(1 for c in cases if c.find("failure") is not None)
-    suite.attrib.update({"tests": str(len(cases)), "failures": str(failed), "errors": "0", "skipped": "0"})
+    skipped = sum(1 for c in cases if c.find("failure") is None and c.find("skipped") is not None)
+    suite.attrib.update({"tests": str(len(cases)), "failures": str(failed), "errors": "0",
+                         "skipped": str(skipped)})
     return len(cases), failed
 
 
 def junit_tree(result: AuditResult) -> ET.Element:
     root = ET.Element("testsuites", {"name": f"vpn-auditor {result.snapshot}"})
     timestamp = result.generated_at
+    accepted = PathWaivers(result.findings)
     suites: dict[str, ET.Element] = {}
     for (role, server, protocol), paths in protocol_groups(result.paths).items():
         network = role.network_name or "sources"
         suite = suites.get(network)
         if suite is None:
-            suite = suites[network] = _suite(root, network, timestamp)
+            suite = suites[network] = _suite(root, network, timestamp, result.assumptions)
         spec = result.protocols.get(protocol)
         title = spec.title if spec else protocol
         case = _testcase(suite, network, f"{role_label(role)} / {title} to {server}")
+        waived: list[tuple[PathResult, dict[str, str]]] = []
         for path in paths:
             trace = path.trace
             if trace.verdict == "allowed":
                 continue
+            mark = accepted.waiver(path)
+            if mark is not None:
+                waived.append((path, mark))
+                continue
             failure = ET.SubElement(case, "failure", {"type": trace.verdict, "message": _clean(trace.reason)})
             failure.text = _clean("\n".join([f"{trace.flow} {trace.verdict}: {trace.reason}", *trace_lines(trace)]))
+        if waived:
+            _skip(case, waived[0][1], ", ".join(f"{p.trace.flow} {p.verdict}" for p, _mark in waived))
     loose = [f for f in result.findings if f.role is None]
     if loose:
-        suite = _suite(root, "configuration checks", timestamp)
+        suite = _suite(root, "configuration checks", timestamp, result.assumptions)
         for finding in sorted(loose, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id)):
             where = (finding.network or {}).get("name") or finding.device or "snapshot"
             case = _testcase(suite, f"checks.{finding.check.kind}", f"{finding.check.id} {where}: {finding.title}")
-            if finding.effective_severity != "info":
+            if finding.waived is not None:
+                _skip(case, finding.waived, finding.check.id)
+            elif finding.effective_severity != "info":
                 failure = ET.SubElement(case, "failure", {"type": finding.check.id,
                                                           "message": _clean(finding.title)})
                 failure.text = _clean(f"{finding.effective_severity}: {finding.title}\n"
@@ -109,7 +135,9 @@ def junit_tree(result: AuditResult) -> ET.Element:
     for suite in root.findall("testsuite"):
         count, failed = _close(suite)
         tests, failures = tests + count, failures + failed
-    root.attrib.update({"tests": str(tests), "failures": str(failures), "errors": "0", "time": "0"})
+    skipped = sum(int(suite.get("skipped", "0")) for suite in root.findall("testsuite"))
+    root.attrib.update({"tests": str(tests), "failures": str(failures), "errors": "0", "time": "0",
+                        **({"skipped": str(skipped)} if skipped else {})})
     return root
 
 

@@ -11,6 +11,7 @@ import html
 import re
 from collections import Counter
 
+from auditor.assumptions import header_line
 from auditor.audit import AuditResult
 from auditor.checks import SEVERITY_ORDER
 from auditor.explain_errors import catalogue
@@ -99,9 +100,12 @@ def render(result: AuditResult) -> str:
         f"vpn-auditor {escape(result.tool_version)}",
         "",
         f"**{len(result.paths)} paths:** " + " · ".join(f"{VERDICT_MARK[v]} {counts[v]} {v}" for v in VERDICTS),
-        f"**Findings:** {severities['error']} error · {severities['warning']} warning · {severities['info']} info",
+        f"**Findings:** {severities['error']} error · {severities['warning']} warning · {severities['info']} info"
+        + (f" ({n_waived} waived)" if (n_waived := sum(1 for f in result.findings if f.waived is not None)) else ""),
         "",
     ]
+    if result.assumptions:
+        lines[4:4] = [f"**Assumptions** (audit.yaml `assume:`): {escape(header_line(result.assumptions))}", ""]
     rows = failing_rows(result)
     lines += [f"### Failing paths ({len(rows)})", ""]
     if not rows:
@@ -127,8 +131,13 @@ def render(result: AuditResult) -> str:
     for finding in findings[:MAX_FINDINGS]:
         data = finding.to_json()
         severity = data["severity"]
-        lines.append(f"#### {SEVERITY_MARK[severity]} {severity} · `{escape(data['id'])}` · {escape(data['title'])}")
+        waived = " · waived" if finding.waived is not None else ""
+        lines.append(f"#### {SEVERITY_MARK[severity]} {severity}{waived} · `{escape(data['id'])}` · "
+                     f"{escape(data['title'])}")
         lines.append("")
+        if finding.waived is not None:
+            lines.append(f"- **Waived** by {escape(finding.waived['owner'])} until "
+                         f"{escape(finding.waived['expires'])}: {escape(finding.waived['reason'])}")
         context = []
         if data["network"]:
             context.append(f"**Network:** {escape(data['network']['name'])}")

@@ -183,6 +183,13 @@ def _result(finding: Finding, index: int, snapshot: str, paths: dict[tuple, list
                        "role": data["role"], "device": data["device"], "windowsErrors": data["windows_errors"],
                        "evidence": evidence},
     }
+    if finding.waived is not None:  # accepted by a waiver file (audit --waivers): a suppression outside the source
+        waived = finding.waived
+        result["suppressions"] = [{
+            "kind": "external", "status": "accepted",
+            "justification": f"{waived['reason']} (owner: {waived['owner']}; expires {waived['expires']})",
+            "properties": {"owner": waived["owner"], "expires": waived["expires"], "fingerprint": data["fingerprint"]},
+        }]
     if origin is None:
         # Code scanning needs a file for every result: fall back to the audit settings the snapshot was audited with.
         origin, rule_text = Origin("audit.yaml"), "no configuration file holds this finding's deciding rule"
@@ -207,7 +214,8 @@ def sarif_dict(result: AuditResult) -> dict[str, Any]:
         "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().resolve().as_uri() + "/"}},
         "columnKind": "unicodeCodePoints",
         "results": [_result(f, index[f.check.id], result.snapshot, paths) for f in findings],
-        "properties": {"snapshot": result.snapshot, "summary": {"paths": len(result.paths), **counts}},
+        "properties": {"snapshot": result.snapshot, "summary": {"paths": len(result.paths), **counts},
+                       "assumptions": result.assumptions},
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 

@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from auditor.assumptions import header_line
 from auditor.audit import AuditResult
 from auditor.checks import SEVERITY_ORDER
 from auditor.model import Role
@@ -103,8 +104,14 @@ def build_findings(result: AuditResult) -> Table | Text:
         table.add_column(column, overflow="fold")
     for finding in sorted(result.findings, key=lambda f: -SEVERITY_ORDER[f.effective_severity]):
         data = finding.to_json()
-        table.add_row(Text(data["severity"], style=SEVERITY_STYLE[data["severity"]]), data["id"], data["title"],
-                      ", ".join(str(e) for e in data["windows_errors"]), data["remediation"])
+        severity = Text(data["severity"], style=SEVERITY_STYLE[data["severity"]])
+        title = data["title"]
+        if finding.waived is not None:
+            severity.append(" (waived)", style="dim")
+            title += (f"\nWaived by {finding.waived['owner']} until {finding.waived['expires']}: "
+                      f"{finding.waived['reason']}")
+        table.add_row(severity, data["id"], title, ", ".join(str(e) for e in data["windows_errors"]),
+                      data["remediation"])
     return table
 
 
@@ -119,10 +126,21 @@ def summary_line(result: AuditResult) -> Text:
         severities[finding.effective_severity] += 1
     text.append(f"| findings: {severities['error']} error, {severities['warning']} warning, "
                 f"{severities['info']} info")
+    waived = sum(1 for f in result.findings if f.waived is not None)
+    if waived:
+        text.append(f" ({waived} waived)")
     return text
+
+
+def assumptions_line(result: AuditResult) -> list[Text]:
+    """The audit.yaml assumptions the verdicts rest on, before anything else (none: no line)."""
+    if not result.assumptions:
+        return []
+    return [Text(f"Assumptions (audit.yaml assume:): {header_line(result.assumptions)}", style="bold")]
 
 
 def render(result: AuditResult, console: Console) -> None:
     table, fine = build_table(result)
     parts: list = [table] if table.row_count else [Text("No path has a problem.", style="green")]
-    console.print(Group(*parts, *fine, Text(""), build_findings(result), summary_line(result)))
+    console.print(Group(*assumptions_line(result), *parts, *fine, Text(""), build_findings(result),
+                        summary_line(result)))
