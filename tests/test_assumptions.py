@@ -254,3 +254,12 @@ def test_forked_audit_applies_assumptions_like_a_serial_one(tmp_path: Path) -> N
     render = json_report.render
     assert render(forked).replace(forked.generated_at, "T") == render(serial).replace(serial.generated_at, "T")
     assert "(assumed: meraki-l7-port-matches-udp = true)" in render(serial)
+
+
+def test_docs_example_loads(tmp_path: Path) -> None:
+    from auditor.config import load_config
+
+    text = (ROOT / "docs" / "assumptions.md").read_text(encoding="utf-8")
+    path = tmp_path / "audit.yaml"
+    path.write_text(text.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    assert load_config(path).assume == ALL

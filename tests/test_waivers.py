@@ -186,3 +186,14 @@ def test_bad_waiver_file_is_one_line_exit_2(snap: Path, tmp_path: Path, text: An
 def test_missing_waiver_file_exit_2(snap: Path, tmp_path: Path) -> None:
     code, _body, result = _run(snap, tmp_path / "nope.yaml")
     assert code == 2 and result.output.strip() == f"error: {tmp_path / 'nope.yaml'}: waiver file not found"
+
+
+def test_docs_example_loads(tmp_path: Path) -> None:
+    from auditor.waivers import load_waivers
+
+    text = (ROOT / "docs" / "waivers.md").read_text(encoding="utf-8")
+    path = tmp_path / "waivers.yaml"
+    path.write_text(text.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    waivers = load_waivers(path)
+    assert [(w.finding, w.fingerprint, w.line) for w in waivers] == [
+        ("VPN-PREAUTH-BLOCKED", None, 2), (None, "5076bda93b5c4812", 6)]
