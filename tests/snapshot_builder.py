@@ -32,6 +32,7 @@ class MerakiSnapshot:
         self.root = root
         self.org_id = org_id
         self.networks: list[dict[str, Any]] = []
+        self.uplinks: list[dict[str, Any]] = []  # the org's MX uplink statuses, one public address per MX
         self.config: dict[str, Any] = {"vpn_servers": servers or [
             {"name": "vpn", "address": SERVER, "fqdn": "vpn.example.com", "protocols": ["ikev2", "l2tp", "sstp"]}]}
         self.write("meraki/organizations.json", [{"id": org_id, "name": "Org"}])
@@ -63,6 +64,12 @@ class MerakiSnapshot:
             self.write(f"{base}/appliance/firewall/l7FirewallRules.json", {"rules": []})
             self.write(f"{base}/appliance/vpn/siteToSiteVpn.json", {"mode": "none"})
             self.write(f"{base}/appliance/settings.json", {"deploymentMode": "routed"})
+            # As the collector always writes it (tests that mean its absence remove it): 192.0.2.200 and up,
+            # clear of the addresses tests give servers and sources.
+            self.uplinks = [u for u in self.uplinks if u["networkId"] != net_id]
+            self.uplinks.append({"networkId": net_id, "uplinks": [
+                {"interface": "wan1", "status": "active", "publicIp": f"192.0.2.{200 + len(self.uplinks)}"}]})
+            self.write(f"meraki/organizations/{self.org_id}/appliance/uplink/statuses.json", self.uplinks)
         return net_id
 
     def mx_rules(self, net_id: str, rules: list[dict[str, Any]]) -> None:

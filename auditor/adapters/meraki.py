@@ -122,6 +122,10 @@ class _OrgData:
     # non-Meraki peers with a default route: (name, public address, network tags); None: not collected
     default_peers: list[tuple[str, str, list[str]]] | None = None
     cellular: set[str] | None = None  # networks with a cellular uplink that can carry traffic; None: unknown
+    # network id -> the hop its clients cross first when its MX is itself a VPN server (meraki_front)
+    client_vpn: dict[str, Hop] = field(default_factory=dict)
+    # Without the uplink statuses: the Client VPN flows to servers any MX of the org may be, and why
+    maybe_client_vpn: tuple[PacketSet, str] | None = None
 
     def read(self, snapshot: Snapshot, rel: str) -> Any:
         if rel not in self.files:
@@ -197,7 +201,16 @@ class MerakiAdapter:
             model.gaps.append(DataGap(f"{base}/networks.json", snapshot.absence_reason(f"{base}/networks.json")))
             return
         _expect(networks, list, f"{base}/networks.json", "a list of networks")
+        from auditor.adapters import meraki_front  # it builds on this module
+
         org = self._org_data(snapshot, base)
+        org.client_vpn = meraki_front.client_vpn_lan_hops(model)
+        if org.public is None and (unplaced := meraki_front.unplaced_servers(model)):
+            reason = meraki_front.maybe_client_vpn_reason(unplaced, org.public_rel,
+                                                          snapshot.absence_reason(org.public_rel))
+            org.maybe_client_vpn = (meraki_front.client_vpn_flows([address_interval(s.address) for s in unplaced]),
+                                    reason)
+            model.gaps.append(DataGap(org.public_rel, reason))
         org.names = {str(n["id"]): str(n.get("name") or n["id"]) for n in networks if isinstance(n, dict) and "id" in n}
         org.servers = PacketSet.of(dst=[address_interval(s.address) for s in model.servers]) if model.servers \
             else PacketSet()
@@ -1004,8 +1017,21 @@ class _NetworkBuilder:
                     "considered")
             if note not in role.notes:
                 role.notes.append(note)
+        lan = self.org.client_vpn.get(self.net.id) or self._maybe_client_vpn()
+        if lan is not None:  # this MX is (or may be) a VPN server: its own clients stop there
+            before = [*before, lan]
         return [Variant(sys.intern(f"{label}, {way}") if way else label, addresses, [*before, *hops])
                 for way, hops in routes]
+
+    def _maybe_client_vpn(self) -> Hop | None:
+        """Without the org's uplink statuses, a VPN server that nothing else fronts may be this MX: its
+        clients' Client VPN flows to it are unknown (Meraki does not support them from the MX's LAN)."""
+        if self.org.maybe_client_vpn is None:
+            return None
+        flows, reason = self.org.maybe_client_vpn
+        return self._cached(("maybe-client-vpn",), lambda: GapHop(
+            f"{self.net.name} / MX", "client-vpn-from-lan", Origin(self.org.public_rel), reason=reason,
+            affects=flows))
 
     def _vlan_roles(self) -> None:
         if self.vlans is None:

@@ -1,22 +1,26 @@
-"""A Meraki MX in front of a VPN server: what lets internet traffic in to a server behind it.
+"""A Meraki MX in front of a VPN server, or the VPN server itself (its Client VPN).
 
 An MX in routed (NAT) mode takes in nothing unsolicited but what a port forward (on an uplink address), a
 1:1 NAT or a 1:many NAT rule lets in, each from its allowed remote IPs, translated to the server's LAN
 address (docs/semantics/meraki.md, an MX in front of a server). Then comes its inbound firewall, whose
 interplay with those rules Meraki does not document: what it denies is unknown.
 
-Placement: audit.yaml `path` naming `meraki/<network name or id>`, or else the server's address being one
-of an MX's uplink addresses (org uplink statuses) or a 1:1 / 1:many public address. Traffic to an uplink
-address that no port forward takes is unknown, not denied: the MX may be the VPN server itself (Client VPN,
-whose settings are not in the snapshot).
+Placement: audit.yaml `path` naming `meraki/<network name or id>` says the MX is in front of the server and
+is not the IPsec endpoint, so what no forward or NAT rule takes is blocked there. Without `path`, the server's
+address being one of an MX's uplink addresses (org uplink statuses) says the MX *is* the server (Client VPN,
+L2TP/IPsec): the traffic terminates on it, so neither its outbound rules nor its inbound firewall decide it,
+and clients on its own LAN cannot use it (Meraki: unsupported). That reading needs the MX routed and no port
+forward of IKE on it; otherwise traffic to the uplink address that no forward takes stays unknown. A 1:1 or
+1:many public address places the MX in front of the server as before. docs/semantics/meraki.md cites the
+Meraki documents behind each of these.
 """
 
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from auditor.adapters.meraki import deployment_mode, mx_rule_list, uplinks_by_network
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_ports
@@ -38,7 +42,10 @@ from auditor.model import (
 )
 from auditor.packets import (
     ANY_ADDR,
+    EMPTY,
+    PROTO_NAMES,
     PROTO_NUMBERS,
+    PUBLIC_V4_SOURCES,
     Interval,
     PacketSet,
     address_interval,
@@ -47,6 +54,31 @@ from auditor.packets import (
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
 
 FIREWALL = "appliance/firewall"
+# The Meraki documents behind the Client VPN reading, named in the traces (docs/semantics/meraki.md)
+CLIENT_VPN_DOC = "Meraki 'Client VPN Overview' (documentation.meraki.com/MX/Client_VPN/Client_VPN_Overview)"
+FIREWALL_DOC = ("Meraki 'MX Firewall Settings' "
+                "(documentation.meraki.com/MX/Firewall_and_Traffic_Shaping/MX_Firewall_Settings)")
+_UDP, _ESP = PROTO_NUMBERS["udp"], PROTO_NUMBERS["esp"]
+IKE_PORTS = ((500, 500), (4500, 4500))
+
+
+def client_vpn_flows(addresses: list[Interval]) -> PacketSet:
+    """What an MX's Client VPN (L2TP/IPsec) answers on its address: IKE on UDP 500, NAT-T on UDP 4500, L2TP on
+    UDP 1701 and ESP."""
+    return PacketSet.of(dst=addresses, proto=[(_UDP, _UDP)], dport=[*IKE_PORTS, (1701, 1701)]) | \
+        PacketSet.flow([ANY_ADDR], addresses, _ESP)
+
+
+def describe_flows(packets: PacketSet) -> str:
+    """"udp/500, udp/4500": the protocols and destination ports of a packet set, for people."""
+    out: list[str] = []
+    for _src, _dst, (plo, phi), _sport, (dlo, dhi) in packets.boxes:
+        name = PROTO_NAMES.get(plo, str(plo)) if plo == phi else f"protocols {plo}-{phi}"
+        text = name if plo != phi or plo not in (6, 17) else \
+            f"{name}/{dlo}" if dlo == dhi else f"{name}/{dlo}-{dhi}"
+        if text not in out:
+            out.append(text)
+    return ", ".join(out)
 
 
 @dataclass(slots=True)
@@ -76,6 +108,9 @@ class InboundNatHop(Hop):
     otherwise: Decision = Decision.DENY
     otherwise_reason: str = ""
     own: PacketSet = field(default_factory=PacketSet)  # from this MX's own uplink addresses: its own LANs
+    # What no rule takes, worded for those packets: (reason naming the missing forward, what to add);
+    # None: otherwise_reason
+    missing: Callable[[PacketSet], tuple[str, str]] | None = None
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         out = []
@@ -94,8 +129,75 @@ class InboundNatHop(Hop):
             out.append(Segment(hit, Decision.TRANSLATE, forward.rule,
                                f"{forward.rule.text}: to {format_address_interval(forward.lan)}", leaving))
         if remaining:
-            out.append(Segment(remaining, self.otherwise, None, self.otherwise_reason))
+            reason = self.missing(remaining)[0] if self.missing is not None else self.otherwise_reason
+            out.append(Segment(remaining, self.otherwise, None, reason))
         return tuple(out)
+
+    def remedy(self, seg: Segment, flows: list[str]) -> str:
+        """What to change where nothing forwards the flow (rules/checks/_paths.fix_for)."""
+        if seg.decision is Decision.DENY and seg.rule is None and self.missing is not None:
+            return f"At {self.device} ({self.stage}): {self.missing(seg.packets)[1]}."
+        return ""
+
+
+@dataclass(eq=False)
+class ClientVpnHop(Hop):
+    """The MX is the VPN server itself (Client VPN, L2TP/IPsec on its uplink address): the traffic terminates
+    here, so neither its outbound rules (LAN to internet, between VLANs) nor its forwards and inbound firewall
+    (traffic to hosts behind it) decide it."""
+
+    terminates_ipsec: ClassVar[bool] = True  # the IPsec endpoint: what is inside the SA is decided here
+    answers: PacketSet = EMPTY  # the Client VPN's flows to its address
+    own: PacketSet = EMPTY  # from this MX's own uplink addresses
+    primary: str = ""  # why the address may not be the primary uplink, where alone Client VPN answers
+    note: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        out = []
+        rest = packets
+        hairpin = rest & self.own if self.own else EMPTY
+        if hairpin:
+            rest = rest - self.own
+            out.append(Segment(hairpin, Decision.UNKNOWN, None, (
+                "it reaches the MX from its own uplink address (traffic a spoke sends to the internet through this "
+                f"MX as its hub, or a hairpin from its own side); {CLIENT_VPN_DOC} says a connection from the MX's "
+                "LAN is unsupported and is silent on traffic arriving over AutoVPN")))
+        vpn = rest & self.answers
+        if vpn:
+            rest = rest - self.answers
+            out.append(Segment(vpn, Decision.UNKNOWN, None, self.primary) if self.primary else
+                       Segment(vpn, Decision.PERMIT, None, self.note))
+        if rest:
+            out.append(Segment(rest, Decision.UNKNOWN, None, (
+                f"the MX's Client VPN is L2TP/IPsec (UDP 500, 4500 and 1701, ESP; {CLIENT_VPN_DOC}); whether the "
+                f"MX answers {describe_flows(rest)} (AnyConnect, if enabled, is set up in settings the snapshot "
+                "does not have) is unknown")))
+        return tuple(out)
+
+
+@dataclass(eq=False)
+class ClientVpnLanHop(Hop):
+    """A client on the LAN of an MX that is itself the VPN server: Meraki does not support Client VPN from
+    there. Placed before the MX's own rules, which do not apply to traffic that terminates on it."""
+
+    answers: PacketSet = EMPTY  # the Client VPN's flows to the MX's address
+    reason: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        hit = packets & self.answers
+        if not hit:
+            return (Segment(packets, Decision.PERMIT, None, "not Client VPN traffic to this MX"),)
+        out = [Segment(hit, Decision.DENY, None, self.reason)]
+        rest = packets - self.answers
+        if rest:
+            out.append(Segment(rest, Decision.PERMIT, None, "not Client VPN traffic to this MX"))
+        return tuple(out)
+
+    def remedy(self, seg: Segment, flows: list[str]) -> str:
+        if seg.decision is not Decision.DENY:
+            return ""
+        return (f"At {self.device}: clients on this MX's own LAN cannot use its Client VPN (Meraki does not support "
+                "it); they need no VPN to reach its LAN, or must connect from another network.")
 
 
 class MerakiFront(Device):
@@ -118,6 +220,7 @@ class MerakiFront(Device):
         # Why its forwards and NAT may do nothing ("" when the MX is routed): passthrough, or not known.
         self.mode_reason = ""
         self.uplinks_origin = ""  # the uplink statuses file the addresses come from
+        self.path_names = {f"meraki/{net_name}", f"meraki/{net_id}"}  # how audit.yaml `path` may name it
 
     def _uplink_addresses(self) -> list[Interval]:
         return [address for _iface, address in self.uplinks or []]
@@ -161,6 +264,37 @@ class MerakiFront(Device):
                 out.extend((address, forward) for forward in hop.forwards)
         return out
 
+    def named(self, server: VpnServer) -> bool:
+        """Whether audit.yaml `path` places this MX in front of the server (then it is not the server)."""
+        return bool(self.path_names.intersection(server.path))
+
+    def terminates(self, server: VpnServer) -> bool:
+        """Whether this MX is the VPN server itself (Client VPN): no `path`, the server's address is one of its
+        uplink addresses (no 1:1 or 1:many rule on it), it is routed, and no port forward sends IKE (UDP 500
+        or 4500) to a host behind it, which would say the server is there instead."""
+        if server.path or self.mode_reason or not self.uplinks:
+            return False
+        address = address_interval(server.address)
+        if address not in self._uplink_addresses() or self._nat_rule(address) is not None:
+            return False
+        return self._ike_forwards(address) == []
+
+    def _ike_forwards(self, address: Interval) -> list[str] | None:
+        """The port forwards (on any uplink) that take UDP 500 or 4500; None when the file is missing. Every
+        row is read in full, so a malformed one is reported here too."""
+        rel = f"{self.base}/portForwardingRules.json"
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            return None
+        ike = PacketSet.of(proto=[(_UDP, _UDP)], dport=IKE_PORTS)
+        out = []
+        for j, rule in enumerate(_list(_object(data, rel), "rules", rel)):
+            forward = self._forward(rule, f"{rel} rules[{j}]", address, "lanIp", rel, j, j,
+                                    f"port forward {rule.get('name') or j + 1}")
+            if forward.match.with_sources([ANY_ADDR]).intersects(ike):
+                out.append(forward.rule.text)
+        return out
+
     def hops(self, server: VpnServer) -> list[Hop]:
         device = f"{self.net_name} / MX"
         if self.mode_reason:
@@ -168,10 +302,12 @@ class MerakiFront(Device):
                            Origin(f"meraki/networks/{api_segment(self.net_id)}/appliance/settings.json"),
                            reason=self.mode_reason)]
         address = address_interval(server.address)
+        if self.terminates(server):
+            return [self._client_vpn(device, address)]
         found = self._nat_rule(address)
         nat_hop: Hop
         if found is None:
-            nat_hop = self._no_nat_rule(device, address)
+            nat_hop = self._no_nat_rule(device, address, self.named(server))
         elif found[0] == "oneToOneNatRules":
             nat_hop = self._one_to_one(device, found[3], found[1], found[2], address)
         else:
@@ -180,11 +316,25 @@ class MerakiFront(Device):
             nat_hop.own = PacketSet.of(src=self._uplink_addresses())
         return [nat_hop, self._inbound_firewall(device)]
 
-    def _no_nat_rule(self, device: str, address: Interval) -> Hop:
+    def _client_vpn(self, device: str, address: Interval) -> Hop:
+        """The server-side hop of an MX that is the VPN server itself (see `terminates`)."""
+        others = [format_address_interval(a) for a in self._uplink_addresses() if a != address]
+        primary = "" if not others else (
+            f"{CLIENT_VPN_DOC} says Client VPN connections are only established on the primary uplink, and this "
+            f"MX also has {', '.join(others)}; which uplink is primary (its uplink selection) is not in the "
+            "snapshot")
+        return ClientVpnHop(device, "client-vpn", Origin(self.uplinks_origin),
+                            answers=client_vpn_flows([address]), own=PacketSet.of(src=self._uplink_addresses()),
+                            primary=primary,
+                            note=(f"{format_address_interval(address)} is this MX's own uplink address: the VPN "
+                                  "terminates on the MX (Client VPN), so its outbound and inbound firewall rules "
+                                  f"do not decide it ({FIREWALL_DOC})"))
+
+    def _no_nat_rule(self, device: str, address: Interval, named: bool) -> Hop:
         """No 1:1 or 1:many rule names the address: port forwards if it is (or may be) an uplink address."""
         shown = format_address_interval(address)
         if self.uplinks is None or address in self._uplink_addresses():
-            return self._port_forwards(device, address)
+            return self._port_forwards(device, address, named)
         if self.nat_reasons:
             return GapHop(device, "inbound-nat", None, reason=f"{'; '.join(self.nat_reasons)}: whether a 1:1 or "
                                                               f"1:many NAT of this MX takes {shown} is unknown")
@@ -220,7 +370,7 @@ class MerakiFront(Device):
         return InboundNatHop(device, "one-to-many-nat", Origin(rel, i), forwards, Decision.DENY,
                              f"no port rule of the 1:many NAT of {format_address_interval(address)} takes it")
 
-    def _port_forwards(self, device: str, address: Interval) -> Hop:
+    def _port_forwards(self, device: str, address: Interval, named: bool = False) -> Hop:
         rel = f"{self.base}/portForwardingRules.json"
         data = self.snapshot.read_json(rel)
         if data is None:
@@ -234,10 +384,38 @@ class MerakiFront(Device):
             if str(rule.get("uplink", "both")).lower() in wanted:
                 forwards.append(self._forward(rule, where, address, "lanIp", rel, j, j,
                                               f"port forward {rule.get('name') or j + 1}"))
-        return InboundNatHop(device, "port-forwarding", Origin(rel), forwards, Decision.UNKNOWN,
-                             f"no port forward on {format_address_interval(address)} takes it; the MX may be the "
-                             "VPN server itself (Client VPN, whose settings are not in the snapshot), else it "
-                             "drops it")
+        shown = format_address_interval(address)
+        if not named:
+            return InboundNatHop(device, "port-forwarding", Origin(rel), forwards, Decision.UNKNOWN,
+                                 f"no port forward on {shown} takes it; the MX may be the VPN server itself "
+                                 "(Client VPN, whose settings are not in the snapshot), else it drops it")
+        if self.nat_reasons and address not in self._uplink_addresses():
+            # Maybe not an uplink address at all, and a 1:1 or 1:many rule the snapshot lacks may take it.
+            return InboundNatHop(device, "port-forwarding", Origin(rel), forwards, Decision.UNKNOWN,
+                                 f"no port forward on {shown} takes it, and {'; '.join(self.nat_reasons)}: whether "
+                                 "a 1:1 or 1:many NAT of this MX takes it is unknown")
+        # Named in `path`: the MX stands in front of the server and is not the IPsec endpoint, so what no
+        # forward takes is dropped (routed mode denies unsolicited inbound connections).
+        return InboundNatHop(device, "port-forwarding", Origin(rel), forwards, Decision.DENY, "",
+                             missing=lambda packets: self._missing_forward(address, forwards, packets))
+
+    def _missing_forward(self, address: Interval, forwards: list[Forward], packets: PacketSet) -> tuple[str, str]:
+        """Why no forward takes `packets`, naming the forward to add, and that addition."""
+        flows, shown = describe_flows(packets), format_address_interval(address)
+        narrow = [f for f in forwards if f.match.intersects(packets.with_sources([ANY_ADDR]))]
+        if narrow:  # a forward takes the flow, only not from these sources
+            fix = (f"add {packets.describe_sources()} to the allowed remote IPs of {narrow[0].rule.text} "
+                   "(client VPNs come from anywhere: 'any')")
+            return (f"{flows} to {shown} from {packets.describe_sources()} is not forwarded: {narrow[0].rule.text} "
+                    f"takes it only from its allowed remote IPs; {fix}"), fix
+        lans = sorted({format_address_interval(f.lan) for f in forwards})
+        target = lans[0] if len(lans) == 1 else "the VPN server's LAN address"
+        ported = all(box[2][0] == box[2][1] and box[2][0] in (6, 17) for box in packets.boxes)
+        fix = ("add a port forward of " + ", ".join(f.replace("/", " ", 1).upper() for f in flows.split(", ")) +
+               f" to {target}") if ported else \
+            f"port forwards carry only TCP and UDP: {flows} needs a 1:1 NAT of a public address to {target}"
+        return (f"{flows} to {shown} is not forwarded: no port forwarding, 1:1 or 1:many NAT rule on MX "
+                f"'{self.net_name}' takes it; {fix}"), fix
 
     def _forward(self, rule: dict[str, Any], where: str, address: Interval, lan_key: str, rel: str, i: int,
                  j: int, label: str) -> Forward:
@@ -280,11 +458,12 @@ def load_fronts(snapshot: Snapshot, model: Model) -> None:
     addresses = {address_interval(s.address) for s in model.servers if not s.path}
     if not named and not addresses:
         return
-    for net_id, net_name, uplinks, _rel in _appliance_networks(snapshot):
+    for net_id, net_name, uplinks, statuses_rel in _appliance_networks(snapshot):
         names = {f"meraki/{net_name}", f"meraki/{net_id}"} & named
         if not addresses and not names:
             continue
         front = _front(snapshot, next(iter(names), f"meraki/{net_name}"), net_id, net_name, uplinks)
+        front.uplinks_origin = statuses_rel
         if names or any(front.owns(s) for s in model.servers if not s.path):
             front.mode_reason = _mode_reason(snapshot, model, net_id, net_name)
             model.devices[front.name] = front
@@ -335,6 +514,43 @@ def _front(snapshot: Snapshot, name: str, net_id: str, net_name: str,
                                            f"{nets}/{kind}.json"))) if data is not None else []
     return MerakiFront(name, snapshot, net_id, net_name, uplinks, rules["oneToOneNatRules"],
                        rules["oneToManyNatRules"], reasons)
+
+
+def client_vpn_lan_hops(model: Model) -> dict[str, Hop]:
+    """Network id -> the hop its own clients cross first, for each MX that is itself a VPN server (Client
+    VPN): Meraki does not support connecting to it from its LAN. Worked out once the fronts are loaded."""
+    out: dict[str, Hop] = {}
+    for device in model.devices.values():
+        if not isinstance(device, MerakiFront):
+            continue
+        served = [s for s in model.servers if device.terminates(s)]
+        if not served:
+            continue
+        addresses = [address_interval(s.address) for s in served]
+        names = ", ".join(f"'{s.name}' ({s.address})" for s in served)
+        out[device.net_id] = ClientVpnLanHop(
+            f"{device.net_name} / MX", "client-vpn-from-lan", Origin(device.uplinks_origin),
+            answers=client_vpn_flows(addresses),
+            reason=(f"the MX of this network is itself the VPN server {names} (Client VPN on its uplink address), "
+                    f"and {CLIENT_VPN_DOC} states that connecting to Client VPN from a client on the MX's LAN is "
+                    "not supported"))
+    return out
+
+
+def unplaced_servers(model: Model) -> list[VpnServer]:
+    """Servers at a public IPv4 address that audit.yaml gives no `path` and no device owns: while an org's
+    uplink statuses are missing, any of its MXs may be one of them (Client VPN on its uplink address)."""
+    public = PacketSet.of(src=PUBLIC_V4_SOURCES)
+    return [s for s in model.servers if not s.path
+            and PacketSet.of(src=[address_interval(s.address)]).issubset(public)
+            and not any(d.owns(s) or d.may_own(s) for d in model.devices.values())]
+
+
+def maybe_client_vpn_reason(servers: list[VpnServer], statuses_rel: str, absence: str) -> str:
+    names = ", ".join(f"'{s.name}' ({s.address})" for s in servers)
+    return (f"{absence}: the org's MX uplink addresses are unknown, so whether VPN server {names} is this "
+            f"network's own MX (its Client VPN, which {CLIENT_VPN_DOC} does not support from the MX's LAN) is "
+            "unknown")
 
 
 def _mode_reason(snapshot: Snapshot, model: Model, net_id: str, net_name: str) -> str:

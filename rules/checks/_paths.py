@@ -67,6 +67,9 @@ def role_label(role: Role) -> str:
 
 
 def fix_for(hop: Hop, seg: Segment, flows: list[str], server: VpnServer) -> str:
+    remedy = getattr(hop, "remedy", None)  # a hop that knows what to change better than "allow the flow"
+    if remedy is not None and (text := remedy(seg, flows)):
+        return str(text)
     rule = seg.rule
     ports = ",".join(sorted({f.split("/")[1] for f in flows if "/" in f}, key=int))
     protos = "/".join(sorted({f.split("/")[0] for f in flows}))
