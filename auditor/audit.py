@@ -16,6 +16,7 @@ from auditor.assumptions import annotate as annotate_assumed
 from auditor.assumptions import listing
 from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
+from auditor.gate import fail_closed, wrong_level
 from auditor.graph import build_graph, devices_in_front, server_side_hops
 from auditor.model import (
     PUBLIC,
@@ -33,7 +34,7 @@ from auditor.model import (
 )
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
-from auditor.snapshot import Snapshot, SnapshotError
+from auditor.snapshot import InputError, Snapshot, SnapshotError
 from auditor.trace import PathResult, TraceCache, flow_packets, role_chains, trace_role
 
 
@@ -126,6 +127,10 @@ def resolve_config(snapshot: Snapshot, config_path: Path | None) -> AuditConfig:
     path = config_path if config_path is not None else snapshot.root / "audit.yaml"
     if config_path is not None and not config_path.is_file():
         raise SnapshotError(str(config_path), "config file not found")
+    if level := wrong_level(snapshot.root):  # e.g. SNAPSHOT/meraki: say so before anything it lacks
+        raise InputError(level)
+    if config_path is None and not path.is_file():
+        raise InputError(f"audit.yaml not found in {snapshot.root}; pass --config FILE or write one")
     config = load_config(path)
     if not config.vpn_servers:
         raise SnapshotError(str(path), "no vpn_servers: audit.yaml must name at least one VPN server")
@@ -236,6 +241,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     if sources_only:  # only audit.yaml sources (tracing one of them): no network is loaded
         model.scope = set()
     load_devices(snapshot, model)
+    fail_closed(snapshot, model)  # what collection failed to read is unknown or an input error, never a pass
     add_sources(model, config)
     graph = build_graph(model)  # servers and the devices in front of them; networks stream past it
     server_sides: dict[str, list[Hop]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +57,7 @@ def _usage_error(message: str) -> typer.Exit:
 
 def exit_code(result, fail_on: FailOn, allow_unknown: bool) -> int:  # type: ignore[no-untyped-def]
     from auditor.checks import SEVERITY_ORDER
+    from auditor.gate import unaudited
     from auditor.waivers import PathWaivers, gate_findings
 
     if fail_on is not FailOn.never:
@@ -63,9 +65,44 @@ def exit_code(result, fail_on: FailOn, allow_unknown: bool) -> int:  # type: ign
         if any(SEVERITY_ORDER[f.effective_severity] >= threshold for f in gate_findings(result.findings)):
             return EXIT_FINDINGS
     accepted = PathWaivers(result.findings)
-    if not allow_unknown and any(p.verdict == "unknown" and accepted.waiver(p) is None for p in result.paths):
+    # Roles whose list could not be read are in no path: as undecided as an unknown one (no waiver covers it).
+    if not allow_unknown and (any(p.verdict == "unknown" and accepted.waiver(p) is None for p in result.paths)
+                              or unaudited(result)):
         return EXIT_UNKNOWN
     return EXIT_OK
+
+
+def _check_output(output: Path | None) -> None:
+    """-o must be writable before any work is done (an audit of an org takes minutes): one line, exit 2."""
+    if output is None:
+        return
+    folder = output.parent
+    if output.is_dir():
+        raise _usage_error(f"-o {output}: is a folder; give a file name")
+    if not folder.is_dir():
+        raise _usage_error(f"-o {output}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise _usage_error(f"-o {output}: not writable")
+
+
+def _write_failed(output: Path | None, exc: OSError) -> typer.Exit:
+    return _usage_error(f"-o {output}: cannot write: {exc.strerror or exc}")
+
+
+def _summary(result, output: Path, code: int) -> None:  # type: ignore[no-untyped-def]
+    """With -o the terminal shows nothing else: one line to stderr says what the report holds."""
+    from auditor.waivers import gate_findings
+
+    counts = result.counts()
+    severities = {"error": 0, "warning": 0, "info": 0}
+    counted = gate_findings(result.findings)
+    for finding in counted:
+        severities[finding.effective_severity] += 1
+    waived = len(result.findings) - len(counted)
+    typer.echo(f"vpn-auditor: {len(result.paths)} paths ({counts['allowed']} allowed, {counts['blocked']} blocked, "
+               f"{counts['partial']} partial, {counts['unknown']} unknown), findings: {severities['error']} error, "
+               f"{severities['warning']} warning, {severities['info']} info{f', {waived} waived' if waived else ''}; "
+               f"report in {output}; exit {code}", err=True)
 
 
 def _render(result, fmt: Format, output: Path | None) -> None:  # type: ignore[no-untyped-def]
@@ -111,7 +148,12 @@ def audit(
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that exits 1.")] = FailOn.error,
     allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Do not exit 3 on unknown flows.")] = False,
     org: Annotated[list[str] | None, typer.Option("--org", help="Collect this org live first.")] = None,
-    network: Annotated[list[str] | None, typer.Option("--network", help="Limit live collection.")] = None,
+    network: Annotated[list[str] | None, typer.Option(
+        "--network", help="Only this network (id or name; repeat for several): offline, in place of audit.yaml "
+                          "scope; with --org, what is collected.")] = None,
+    role: Annotated[list[str] | None, typer.Option(
+        "--role", help="Only this role (SSID, identity PSK, group policy, VLAN or source name; repeat for "
+                       "several).")] = None,
     snapshot_out: Annotated[Path | None, typer.Option("--snapshot-out", help="Keep the live snapshot here.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", envvar="MERAKI_BASE_URL")] = None,
     waivers: Annotated[Path | None, typer.Option("--waivers", help="Accepted findings (YAML; docs/waivers.md).")]
@@ -119,26 +161,44 @@ def audit(
 ) -> None:
     """Audit a snapshot offline (or collect an org live with --org, then audit it)."""
     _silence_libraries()
-    from auditor.audit import run_audit
+    from auditor import gate
+    from auditor.audit import resolve_config, run_audit
+    from auditor.snapshot import Snapshot
     from auditor.waivers import apply_waivers, load_waivers
 
     try:
         accepted = load_waivers(waivers) if waivers is not None else []
     except SnapshotError as exc:
         raise _usage_error(str(exc)) from None
-
+    _check_output(output)
     if org:
         snapshot = _collect_for_audit(org, network, snapshot_out, base_url)
     if snapshot is None:
         raise _usage_error("give a SNAPSHOT directory or --org")
     try:
-        result = run_audit(snapshot, config, keep_model=False)
+        settings = resolve_config(Snapshot(snapshot), config)
+        offline_networks = bool(network) and not org
+        if offline_networks:  # the networks asked for replace audit.yaml's scope
+            settings = settings.model_copy(deep=True)
+            settings.scope.networks = list(network or [])
+        result = run_audit(snapshot, config=settings, keep_model=False)
+        gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
+                                "--network" if offline_networks else "audit.yaml scope.networks")
+        gate.filter_roles(result, role or [])
     except SnapshotError as exc:
         raise _usage_error(str(exc)) from None
     for line in apply_waivers(result, accepted) if waivers is not None else []:
         typer.echo(f"warning: {line}", err=True)
-    _render(result, fmt, output)
-    raise typer.Exit(exit_code(result, fail_on, allow_unknown))
+    if not result.paths:  # a gate that passes on nothing audited is worse than none
+        raise _usage_error(gate.nothing_audited(result))
+    try:
+        _render(result, fmt, output)
+    except OSError as exc:
+        raise _write_failed(output, exc) from None
+    code = exit_code(result, fail_on, allow_unknown)
+    if output is not None:
+        _summary(result, output, code)
+    raise typer.Exit(code)
 
 
 def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: Path | None,
@@ -204,12 +264,23 @@ def check_ssid(
     _silence_libraries()
     from auditor import proposal as proposals
 
+    _check_output(output)
     try:
         outcome = proposals.check_ssid(snapshot, network, proposed, config)
     except SnapshotError as exc:
         raise _input_error(str(exc)) from None
     except LookupError as exc:
         raise _input_error(str(exc.args[0])) from None
+    try:
+        _render_proposal(outcome, fmt, output)
+    except OSError as exc:
+        raise _write_failed(output, exc) from None
+    raise typer.Exit(exit_code(outcome.result, fail_on, allow_unknown))
+
+
+def _render_proposal(outcome, fmt: Format, output: Path | None) -> None:  # type: ignore[no-untyped-def]
+    from auditor import proposal as proposals
+
     if fmt is Format.json:
         body = proposals.render_json(outcome)
         if output is None:
@@ -225,7 +296,6 @@ def check_ssid(
                 proposals.render_text(outcome, Console(file=handle, width=160, force_terminal=False))
     else:
         _render(outcome.result, fmt, output)
-    raise typer.Exit(exit_code(outcome.result, fail_on, allow_unknown))
 
 
 class TextOrJson(StrEnum):
@@ -268,14 +338,18 @@ def diff(
     from auditor.diff import diff_snapshots
     from auditor.report import diff_view
 
+    _check_output(output)
     try:
         result = diff_snapshots(old, new, config)
     except SnapshotError as exc:
         raise _input_error(str(exc)) from None
-    if fmt is TextOrJson.json:
-        _write_body(diff_view.render_json(result), output)
-    else:
-        _print_lines(diff_view.text_lines(result), output)
+    try:
+        if fmt is TextOrJson.json:
+            _write_body(diff_view.render_json(result), output)
+        else:
+            _print_lines(diff_view.text_lines(result), output)
+    except OSError as exc:
+        raise _write_failed(output, exc) from None
     raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
 
 
@@ -329,16 +403,20 @@ def fix_plan(
     _silence_libraries()
     from auditor import fixplan
 
+    _check_output(output)
     try:
         result = fixplan.fix_plan(snapshot, config, network)
     except SnapshotError as exc:
         raise _input_error(str(exc)) from None
     except LookupError as exc:
         raise _input_error(str(exc.args[0])) from None
-    if fmt is TextOrJson.json:
-        _write_body(fixplan.render_json(result), output)
-    else:
-        _print_lines([escape(line) for line in fixplan.text_lines(result)], output)
+    try:
+        if fmt is TextOrJson.json:
+            _write_body(fixplan.render_json(result), output)
+        else:
+            _print_lines([escape(line) for line in fixplan.text_lines(result)], output)
+    except OSError as exc:
+        raise _write_failed(output, exc) from None
     raise typer.Exit(EXIT_OK if all(p.verified for p in result.plans) else EXIT_FINDINGS)
 
 

@@ -113,6 +113,13 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
     _report(result, stderr)
     if result.unmatched_networks:
         raise typer.Exit(EXIT_USAGE)
+    if result.failed and not result.ok:  # nothing reached (an invalid key: every call 401): nothing to audit
+        first = result.failures[0] if result.failures else None
+        status = "" if first is None else f" (first: {first.path}: " + (
+            f"HTTP {first.status})" if first.status is not None else "no response)")
+        typer.echo(f"error: nothing to audit: all {result.failed} Dashboard calls failed{status}; check "
+                   f"{API_KEY_ENV} and --base-url", err=True)
+        raise typer.Exit(EXIT_USAGE)
     return snapshot_out
 
 

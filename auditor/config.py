@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +122,96 @@ def load_config(path: Path | None) -> AuditConfig:
     if not isinstance(raw, dict):
         raise SnapshotError(str(path), "expected a mapping at the top level")
     try:
-        return AuditConfig.model_validate(raw)
+        config = AuditConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
-            message = f"unknown key '{key}'"
-        elif first["type"] == "assumption":
-            message = first["msg"]
+        # An unknown key first: a misspelt key also leaves the key it was meant to be "missing".
+        first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        loc = tuple(first["loc"])
+        raise SnapshotError(str(path), _message(first, loc), _line(text, loc)) from None
+    _unique_names(config, path, text)
+    return config
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """("vpn_servers", 0, "name") as "vpn_servers[0].name", as a person would point at it in the file."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(error: Any, loc: tuple[Any, ...]) -> str:
+    key, parent = loc[-1] if loc else "", _where(loc[:-1])
+    if error["type"] == "extra_forbidden":
+        known = _keys_at(loc[:-1])
+        near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f" (did you mean '{near[0]}'?)" if near else f" (keys here: {', '.join(known)})" if known else ""
+        return f"unknown key '{key}' {'in ' + parent if parent else 'at the top level'}{hint}"
+    if error["type"] == "missing":
+        return f"{parent or 'the top level'}: required key '{key}' is missing"
+    if error["type"] == "assumption":  # its own words: they name the key and what is allowed
+        return str(error["msg"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"invalid value for {_where(loc) or 'the top level'}: {message}"
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys audit.yaml allows at a location, read from the models (so new keys are offered too)."""
+    annotation: Any = AuditConfig
+    for part in loc:
+        annotation = _model_of(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(part, str):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return []
+            annotation = field.annotation
+        else:  # an index into a list, or a key of a mapping: the item's type
+            args = typing.get_args(annotation)
+            if not args:
+                return []
+            annotation = args[-1]
+    model = _model_of(annotation)
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def _model_of(annotation: Any) -> Any:
+    """The model in `X | None`, else the annotation itself."""
+    for arg in typing.get_args(annotation) if type(annotation) is types.UnionType else ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return annotation
+
+
+def _line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of a location in the YAML text (its key, or the item), or None."""
+    try:
+        node = yaml.compose(text)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)),
+                         None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
         else:
-            message = f"invalid value at '{key}': {first['msg']}"
-        raise SnapshotError(str(path), message) from None
+            break
+    return line
+
+
+def _unique_names(config: AuditConfig, path: Path, text: str) -> None:
+    """Servers and sources are told apart by name (reports, `trace --server`): two of one name are an error."""
+    for section, items in (("vpn_servers", config.vpn_servers), ("sources", config.sources)):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            key = item.name.strip().lower()
+            if key in seen:
+                raise SnapshotError(str(path), f"duplicate name '{item.name}' in {section}[{i}] ({section}"
+                                               f"[{seen[key]}] has it too): names must be unique",
+                                    _line(text, (section, i, "name")))
+            seen[key] = i

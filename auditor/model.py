@@ -750,6 +750,9 @@ class DataGap:
     reason: str
     network_id: str | None = None
     network_name: str | None = None
+    # The roles this gap leaves out of the audit altogether (a list of SSIDs, VLANs or networks that could not
+    # be read), in words; "" when it only makes hops unknown. Such a gap makes the audit incomplete (exit 3).
+    unaudited: str = ""
 
 
 @dataclass(eq=False)

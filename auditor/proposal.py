@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
 from auditor.audit import AuditResult, resolve_config, run_audit
-from auditor.checks import AuditContext, run_checks
+from auditor.checks import AuditContext, CheckMeta, Finding, run_checks
 from auditor.config import AuditConfig
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
 
@@ -80,6 +80,16 @@ PROPOSAL_EXTRAS = ("l3FirewallRules", "l7FirewallRules", "splashSettings", "iden
 
 class ProposalError(SnapshotError):
     """The proposal is not valid Dashboard input: names the file and the field."""
+
+
+SSID_NAME_REUSED = CheckMeta(
+    id="SSID-NAME-REUSED",
+    kind="duplicate-ssid-name",
+    severity="error",
+    title="The proposed SSID has the name of another enabled SSID of the network",
+    remediation="Give the proposal `number` of that SSID to change it, or choose a name no enabled SSID has: "
+                "clients join either SSID by that name, each with its own rules.",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -604,6 +614,7 @@ class Placement:
     replaces: str | None  # name of the enabled SSID the proposal replaces, if any
     overlay: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    same_name: list[int] = field(default_factory=list)  # other enabled SSIDs (numbers) with the proposal's name
 
 
 def find_network(snapshot: Snapshot, wanted: str) -> NetworkRef:
@@ -670,6 +681,9 @@ def place(snapshot: Snapshot, network: NetworkRef, proposal: Proposal) -> Placem
     body = {**current, **proposal.raw, "number": number, "enabled": True}
     if "psk" in body:
         body["psk"] = REDACTED
+    _check_vlans(snapshot, network, proposal, body)
+    same_name = [int(s.get("number", i)) for i, s in enumerate(ssids) if isinstance(s, dict) and i != index
+                 and s.get("enabled") is True and str(s.get("name")) == str(body.get("name"))]
     new_ssids = list(ssids)
     if index is None:
         new_ssids.append(body)
@@ -751,7 +765,31 @@ def place(snapshot: Snapshot, network: NetworkRef, proposal: Proposal) -> Placem
     elif ssid.authMode == "ipsk-without-radius":
         put(f"{slot_base}/identityPsks.json", None,
             "no identityPsks proposed: the SSID has no identities yet (only its ssid role is audited)", [])
-    return Placement(network, number, ssid.name, replaces, overlay, notes)
+    return Placement(network, number, ssid.name, replaces, overlay, notes, same_name)
+
+
+def _check_vlans(snapshot: Snapshot, network: NetworkRef, proposal: Proposal, body: dict[str, Any]) -> None:
+    """A VLAN the proposal tags its clients with must be a VLAN of the network's MX (when the MX routes VLANs
+    and the snapshot lists them): otherwise the audit would trace a VLAN that does not exist."""
+    if "appliance" not in network.product_types:
+        return  # the gateway is not in the snapshot: any VLAN may be routed there
+    base = f"meraki/networks/{api_segment(network.id)}/appliance"
+    settings = snapshot.read_json(f"{base}/vlans/settings.json")
+    vlans = snapshot.read_json(f"{base}/vlans.json")
+    if not isinstance(vlans, list) or (isinstance(settings, dict) and settings.get("vlansEnabled") is False):
+        return
+    ids = sorted({int(v["id"]) for v in vlans if isinstance(v, dict) and str(v.get("id", "")).strip().isdigit()})
+    wanted: list[tuple[str, Any]] = []
+    if body.get("useVlanTagging") and str(body.get("ipAssignmentMode")) in VLAN_TAGGING_MODES:
+        wanted += [(key, proposal.raw[key]) for key in ("defaultVlanId", "vlanId") if proposal.raw.get(key)]
+    for i, policy in enumerate(proposal.ssid.groupPolicies or []):
+        tagging = policy.vlanTagging
+        if tagging is not None and tagging.settings == "custom" and tagging.vlanId is not None:
+            wanted.append((f"groupPolicies[{i}].vlanTagging.vlanId", tagging.vlanId))
+    for where, value in wanted:
+        if int(value) not in ids:
+            raise ProposalError(str(proposal.path), f"{where}: VLAN {value} is not a VLAN of the MX in network "
+                                                    f"'{network.name}' (its VLANs: {', '.join(map(str, ids))})")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -817,7 +855,21 @@ def check_ssid(snapshot_dir: Path, network: str, proposed: Path, config_path: Pa
     config.scope.networks = [ref.id]
     with Snapshot.overlaid(snapshot_dir, placement.overlay):
         result = audit(snapshot_dir, config=config)
-    return ProposalResult(_scoped(result, placement), placement, str(proposed))
+    scoped = _scoped(result, placement)
+    if placement.same_name:
+        scoped.findings.insert(0, _name_reused(placement))
+    return ProposalResult(scoped, placement, str(proposed))
+
+
+def _name_reused(placement: Placement) -> Finding:
+    numbers = ", ".join(str(n) for n in placement.same_name)
+    return Finding(SSID_NAME_REUSED,
+                   f"Proposed SSID '{placement.name}' (slot {placement.number}) has the name of enabled SSID "
+                   f"{numbers} in {placement.network.name}", SSID_NAME_REUSED.remediation,
+                   {"id": placement.network.id, "name": placement.network.name}, None,
+                   f"{placement.network.name} / SSID {placement.number} ({placement.name})",
+                   {"ssid": {"number": placement.number, "name": placement.name},
+                    "same_name": placement.same_name})
 
 
 # ---------------------------------------------------------------------------------------------------------

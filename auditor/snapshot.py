@@ -40,6 +40,18 @@ class SnapshotError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+class InputError(SnapshotError):
+    """Unusable input that is not one file's content (a bad option value, a name that matches nothing): the
+    message says itself which option or file it is about."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", message)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def api_segment(value: object) -> str:
     """The file-name form of an identifier in an API path, as collectors write it (collect.writer.quote_segment):
     percent-encoded like the URL segment, dot-only names too. An id holding "/", ".." or a NUL byte stays one
@@ -103,6 +115,7 @@ class Snapshot:
         # above it have been found plain (no link): a file named in it is its name appended (see _plain_dir).
         self._inside_dirs: dict[str, str] = {"": os.path.join(self._root_text, "")}
         self._manifest: dict[str, CallOutcome] | None = None
+        self._failed: list[dict[str, Any]] = []  # the manifest's failed calls as recorded (see failed_calls)
         # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
         # data gaps, so a device that was not read is never a silence.
         self.refused: dict[str, None] = {}
@@ -287,9 +300,17 @@ class Snapshot:
             self._manifest = self._load_manifest()
         return self._manifest.get(rel)
 
+    def failed_calls(self) -> list[dict[str, Any]]:
+        """The manifest's calls whose last outcome is "failed" and whose file is not in the snapshot, as
+        recorded (collector, path, file, status, error, ...): what collection meant to read and could not."""
+        if self._manifest is None:
+            self._manifest = self._load_manifest()
+        return [call for call in self._failed if not (call["file"] and self.exists(call["file"]))]
+
     def _load_manifest(self) -> dict[str, CallOutcome]:
         data = self.read_json("manifest.json")
         calls: dict[str, CallOutcome] = {}
+        failed: dict[str, dict[str, Any]] = {}
         if not isinstance(data, dict):
             return calls
         for call in data.get("calls", []) or []:
@@ -301,6 +322,14 @@ class Snapshot:
             rel = rel if rel.endswith((".json", ".cfg", ".conf", ".xml")) else f"meraki/{rel.strip('/')}.json"
             calls[rel] = CallOutcome(str(call.get("outcome", "")), call.get("status"),
                                      str(call.get("error", "") or ""))
+            # A later run's outcome for the same call replaces an earlier one (manifests accumulate runs).
+            # A device command recorded without a file (no --name) is told apart by its collector and host.
+            named = isinstance(call.get("file"), str) or call.get("collector") == "meraki"
+            key = rel if named else f"{call.get('collector')}|{call.get('host')}|{call.get('path')}"
+            failed.pop(key, None)
+            if calls[rel].outcome == "failed":
+                failed[key] = {**call, "file": rel if named else None}
+        self._failed = list(failed.values())
         return calls
 
     def absence_reason(self, rel: str) -> str:

@@ -162,7 +162,8 @@ def test_a_same_named_ssid_elsewhere_does_not_leak_into_the_report(tmp_path: Pat
     assert outcome.placement.number == 4
     assert {p.role.phase for p in outcome.result.paths} == {"post-auth"}  # slot 1's splash phases are not ours
     assert all(p.verdict == "allowed" for p in outcome.result.paths)
-    assert outcome.result.findings == []
+    # nothing of slot 1 leaks in; the shared name itself is flagged (issue 19)
+    assert [f.check.id for f in outcome.result.findings] == ["SSID-NAME-REUSED"]
 
 
 def test_no_free_slot_and_unknown_network_are_usage_errors(tmp_path: Path):

@@ -253,13 +253,16 @@ def test_missing_file_is_a_data_gap_never_allowed(snap: MerakiSnapshot) -> None:
     assert len(gaps) == 2
 
 
-def test_unparseable_rule_is_unknown_not_skipped(snap: MerakiSnapshot) -> None:
+def test_malformed_rule_value_is_an_input_error_not_skipped(snap: MerakiSnapshot) -> None:
+    """A value the Dashboard would not accept is corrupt input: one error naming file, row and field (issue
+    19), not an unknown rule over every path of the list, and never a skipped rule."""
     net = snap.network()
     snap.ssid(net, 0, "Bad", rules=[{"policy": "allow", "protocol": "udp", "destPort": "5OO", "destCidr": "any"},
                                     deny("udp", "500")])
-    result = snap.audit()
-    trace = path_for(result, "Bad", "udp/500").trace
-    assert trace.verdict == "unknown" and "5OO" in trace.reason
+    with pytest.raises(SnapshotError) as info:
+        snap.audit()
+    assert str(info.value) == (f"meraki/networks/{net}/wireless/ssids/0/firewall/l3FirewallRules.json rules[0]: "
+                               "destPort: bad port '5OO'")
 
 
 def test_malformed_json_names_file_and_line(snap: MerakiSnapshot) -> None:

@@ -374,10 +374,10 @@ def test_enters_not_device_colon_interface_is_an_audit_yaml_error(tmp_path: Path
     with pytest.raises(SnapshotError) as caught:
         run_audit(snap)
     assert caught.value.path.endswith("audit.yaml")
-    assert (f"invalid value at 'sources.0.enters': Value error, '{value}' is not <device>:<interface>"
+    assert (f"invalid value for sources[0].enters: '{value}' is not <device>:<interface>"
             in str(caught.value))
     run = CliRunner().invoke(app, ["audit", str(snap), "--format", "json"])
-    assert run.exit_code == 2 and "audit.yaml" in run.stderr and "sources.0.enters" in run.stderr
+    assert run.exit_code == 2 and "audit.yaml" in run.stderr and "sources[0].enters" in run.stderr
 
 
 def test_trace_command_shows_the_entry_hop_of_a_source(tmp_path: Path) -> None:

@@ -73,3 +73,15 @@ def count_networks(snapshot: Snapshot) -> int:
             total += count(snapshot)
     snapshot.refused = refused  # an audit reads them again, and says so in its own order
     return total
+
+
+def list_networks(snapshot: Snapshot) -> list[tuple[str, str, list[str]]]:
+    """(id, name, product types) of every network the snapshot lists (before any scope), none built."""
+    out: list[tuple[str, str, list[str]]] = []
+    refused = dict(snapshot.refused)
+    for _folder, adapter in _present(snapshot):
+        listing = getattr(adapter, "list_networks", None)
+        if listing is not None:
+            out.extend(listing(snapshot))
+    snapshot.refused = refused  # an audit reads them again, and says so in its own order
+    return out

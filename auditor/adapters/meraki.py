@@ -175,6 +175,22 @@ class MerakiAdapter:
             total += len(networks) if isinstance(networks, list) else 0
         return total
 
+    def list_networks(self, snapshot: Snapshot) -> list[tuple[str, str, list[str]]]:
+        """(id, name, product types) of every network the orgs' networks.json files list, without building
+        any; unreadable files list none (the audit says why). For names given on the command line."""
+        out = []
+        for folder in snapshot.listdir("meraki/organizations"):
+            try:
+                networks = snapshot.read_json(f"{folder}/networks.json")
+            except SnapshotError:
+                continue
+            for raw in networks if isinstance(networks, list) else []:
+                if isinstance(raw, dict) and "id" in raw:
+                    products = raw.get("productTypes")
+                    out.append((str(raw["id"]), str(raw.get("name") or raw["id"]),
+                                [str(p) for p in products] if isinstance(products, list) else []))
+        return out
+
     def iter_networks(self, snapshot: Snapshot, model: Model,
                       take: Callable[[], bool] | None = None) -> Iterator[NetworkModel]:
         orgs = snapshot.read_json("meraki/organizations.json")
@@ -188,7 +204,7 @@ class MerakiAdapter:
                 org_ids.append(org_id)
         if not org_ids:
             model.gaps.append(DataGap("meraki/organizations.json", snapshot.absence_reason(
-                "meraki/organizations.json")))
+                "meraki/organizations.json"), unaudited="every organization's networks and their roles"))
         dns = {s.fqdn.lower(): [address_interval(s.address)] for s in model.servers if s.fqdn}
         for org_id in org_ids:
             yield from self._load_org(snapshot, model, org_id, dns, take)
@@ -198,7 +214,8 @@ class MerakiAdapter:
         base = f"meraki/organizations/{api_segment(org_id)}"
         networks = snapshot.read_json(f"{base}/networks.json")
         if networks is None:
-            model.gaps.append(DataGap(f"{base}/networks.json", snapshot.absence_reason(f"{base}/networks.json")))
+            model.gaps.append(DataGap(f"{base}/networks.json", snapshot.absence_reason(f"{base}/networks.json"),
+                                      unaudited=f"the networks of organization {org_id} and their roles"))
             return
         _expect(networks, list, f"{base}/networks.json", "a list of networks")
         from auditor.adapters import meraki_front  # it builds on this module
@@ -290,9 +307,10 @@ class _NetworkBuilder:
         self._excluded: str | None = None  # _may_be_excluded, once worked out
 
     # -- loading -----------------------------------------------------------------------------------------
-    def _gap(self, rel: str, reason: str | None = None) -> str:
+    def _gap(self, rel: str, reason: str | None = None, unaudited: str = "") -> str:
+        """Record a missing file; `unaudited` names the roles it would have listed (see DataGap)."""
         reason = reason or self.snapshot.absence_reason(rel)
-        self.net.gaps.append(DataGap(rel, reason, self.net.id, self.net.name))
+        self.net.gaps.append(DataGap(rel, reason, self.net.id, self.net.name, unaudited))
         return reason
 
     def _load_vlans(self) -> tuple[list[_Vlan] | None, str]:
@@ -305,14 +323,15 @@ class _NetworkBuilder:
         if enabled is False or (enabled is None and vlans is None):
             single = self.snapshot.read_json(single_rel)
             if single is None:
+                unaudited = f"the VLAN roles of {self.net.name}"
                 if enabled is None:
-                    return None, self._gap(vlans_rel)
-                return None, self._gap(single_rel)
+                    return None, self._gap(vlans_rel, unaudited=unaudited)
+                return None, self._gap(single_rel, unaudited=unaudited)
             _expect(single, dict, single_rel, "an object")
             return [_Vlan(0, "Single LAN", _subnet(single.get("subnet"), single_rel), None,
                           _ipv6_prefixes(single, single_rel))], ""
         if vlans is None:
-            return None, self._gap(vlans_rel)
+            return None, self._gap(vlans_rel, unaudited=f"the VLAN roles of {self.net.name}")
         out = []
         for i, raw in enumerate(_expect(vlans, list, vlans_rel, "a list of VLANs")):
             if not isinstance(raw, dict):  # the message is only built for a bad item
@@ -366,7 +385,8 @@ class _NetworkBuilder:
         rel = f"{self.base}/wireless/ssids.json"
         ssids = self.snapshot.read_json(rel)
         if ssids is None:
-            self._gap(rel)
+            self._gap(rel, unaudited=f"the wireless roles of {self.net.name} (its SSIDs, identity PSKs and group "
+                                     "policies)")
             return
         for i, ssid in enumerate(_expect(ssids, list, rel, "a list of SSIDs")):
             if not isinstance(ssid, dict):  # the message is only built for a bad item
@@ -389,7 +409,8 @@ class _NetworkBuilder:
             roles.extend(self._ipsk_roles(ssid_base, device))
         if radius_assigns_policy(auth):
             if self.policies is None:
-                self._gap(f"{self.base}/groupPolicies.json", self.policies_reason)
+                self._gap(f"{self.base}/groupPolicies.json", self.policies_reason,
+                          unaudited=f"the group policy roles of {device}")
             else:
                 for gp_id, policy in self.policies.items():
                     roles.append(("group_policy", str(policy.get("name") or gp_id), policy, gp_id))
@@ -412,7 +433,7 @@ class _NetworkBuilder:
         rel = f"{ssid_base}/identityPsks.json"
         data = self.snapshot.read_json(rel)
         if data is None:
-            self._gap(rel)
+            self._gap(rel, unaudited=f"the identity PSK roles of {device}")
             return []
         out: list[tuple[str, str, dict | None, str | None]] = []
         for i, psk in enumerate(_expect(data, list, rel, "a list of identity PSKs")):
@@ -569,7 +590,8 @@ class _NetworkBuilder:
         resolver, name = self.resolver, policy.get("name")
 
         def parse(i: int) -> list[Rule]:
-            return _policy_row(rows[i], i + 1, origin, resolver, f"group policy '{name}' rule {i + 1}")
+            return _policy_row(rows[i], i + 1, origin, resolver, f"group policy '{name}' rule {i + 1}",
+                               f"[{policy.get('_index')}].firewallAndTrafficShaping.l3FirewallRules[{i}]")
 
         default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default allow", "", Origin(rel), synthetic=True)
 
@@ -1172,7 +1194,8 @@ def _l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Reso
             assert tail is not None
             return [tail]
         i, row = indexed[k]
-        return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=with_source, local_lan=local_lan)
+        return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=with_source, local_lan=local_lan,
+                        where=f"rules[{i}]")
 
     def dests(k: int) -> Sequence[Interval] | None:
         return row_destinations(indexed[k][1], resolver, local_lan) if k < len(indexed) else None  # tail: built
@@ -1197,8 +1220,10 @@ def mx_rule_list(data: Any, rel: str, resolver: Resolver) -> RuleList:
     return RuleList(rel, None, default, Origin(rel), _l3_rows(rel, indexed, resolver, with_source=True))
 
 
-def _policy_row(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, label: str) -> list[Rule]:
-    return [_relabel(rule, label) for rule in l3_rules(row, position, origin, resolver, with_source=False)]
+def _policy_row(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, label: str,
+                where: str | None = None) -> list[Rule]:
+    return [_relabel(rule, label) for rule in l3_rules(row, position, origin, resolver, with_source=False,
+                                                       where=where)]
 
 
 def _relabel(rule: Rule, text_prefix: str) -> Rule:

@@ -30,6 +30,7 @@ from auditor.packets import (
     network_interval,
     product_size,
 )
+from auditor.snapshot import SnapshotError
 
 RFC1918 = [address_interval(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 MERAKI_PROTOCOLS: dict[str, list[Interval]] = {
@@ -44,6 +45,9 @@ VPN_APP_PATTERN = re.compile(r"vpn|ipsec|\bike|l2tp|sstp|tunnel|remote access|an
 
 class ValueError_(ValueError):
     """A value the Dashboard would not accept or we cannot read."""
+
+    field = ""  # the row's field it was read from, where known
+    malformed = True  # False: well-formed, but it does not fit the rest of the snapshot (a VLAN host)
 
 
 @dataclass(slots=True)
@@ -137,7 +141,9 @@ def _vlan_ref(vlan_id: int, host: str, resolver: Resolver, out: Addresses, item:
         return
     offset = int(host)
     if offset >= subnet.num_addresses:
-        raise ValueError_(f"{item}: host {offset} is outside VLAN {vlan_id} ({subnet})")
+        error = ValueError_(f"{item}: host {offset} is outside VLAN {vlan_id} ({subnet})")
+        error.malformed = False  # the subnet may have shrunk under the rule: unknown, not unusable input
+        raise error
     address = subnet.network_address + offset
     out.certain.append(address_interval(str(address)))
 
@@ -294,11 +300,17 @@ _ROWS_MAX = 100_000  # per organisation; a hostile snapshot of unique rows only 
 
 
 def l3_rules(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, *,
-             with_source: bool, local_lan: bool = False) -> list[Rule]:
-    """One Dashboard L3 row as one or two model rules (the resolved part certain, the rest uncertain)."""
+             with_source: bool, local_lan: bool = False, where: str | None = None) -> list[Rule]:
+    """One Dashboard L3 row as one or two model rules (the resolved part certain, the rest uncertain).
+
+    `where` (e.g. "rules[3]") says the row is as the Dashboard returned it: a value it would not accept
+    (`destPort: "45OO"`) is then corrupt input, an error naming the file, the row and the field, rather
+    than an unknown rule that makes every path through the list unknown."""
     text = rule_text(row, with_source=with_source)
     comment = str(row.get("comment") or "")
     parts = _shared_parts(row, resolver, with_source, local_lan)
+    if parts[0] == "error" and where is not None and parts[2]:
+        raise SnapshotError(origin.path + ("" if where.startswith("[") else " ") + where, f"{parts[2]}: {parts[1]}")
     if parts[0] == "error":
         return [Rule(position, Action.UNKNOWN, ALL, text, comment, origin,
                      reason=f"{origin}: {parts[1]}; the rule may match any VPN flow")]
@@ -335,22 +347,29 @@ def _shared_parts(row: dict[str, Any], resolver: Resolver, with_source: bool, lo
 
 
 def _row_parts(row: dict[str, Any], resolver: Resolver, with_source: bool, local_lan: bool) -> RowParts:
+    field = "policy"
     try:
         policy = str(row.get("policy", "")).strip().lower()
         if policy not in ("allow", "deny"):
-            raise ValueError_(f"unknown policy '{row.get('policy')}'")
+            raise ValueError_(f"unknown policy '{row.get('policy')}' (allow or deny)")
         action = Action.PERMIT if policy == "allow" else Action.DENY
+        field = "protocol"
         protos = parse_protocol(row.get("protocol"))
+        field = "destPort"
         dports = parse_ports(row.get("destPort"))
+        field = "destCidr"
         dst = parse_addresses(row.get("destCidr"), resolver, allow_local_lan=local_lan)
         if with_source:
+            field = "srcPort"
             sports = parse_ports(row.get("srcPort"))
+            field = "srcCidr"
             src = parse_addresses(row.get("srcCidr", "any"), resolver)
         else:
             sports, src = [ANY_PORT], Addresses(certain=[ANY_ADDR])
+        field = "ipVer"
         family = _ip_version(row.get("ipVer"))
     except ValueError_ as exc:
-        return ("error", str(exc))
+        return ("error", str(exc), field if exc.malformed else "")
 
     everything = (src.certain + src.uncertain, dst.certain + dst.uncertain, protos, sports, dports)
     size = product_size(*everything)

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from auditor.adapters import list_networks
 from auditor.audit import resolve_config, run_audit
 from auditor.checks import Flow
+from auditor.gate import closest
 from auditor.model import Decision
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, HopTrace
@@ -57,12 +59,21 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str | N
         flow = Flow.parse(flow_text)
     except ValueError as exc:
         raise LookupError(f"--flow: {exc}") from None
+    if phase is not None and phase not in PHASES:
+        raise LookupError(f"--phase '{phase}' is not valid (valid: {', '.join(PHASES)})")
     config = resolve_config(Snapshot(snapshot_dir), config_path)
+    servers = [s.name for s in config.vpn_servers]
+    if server is not None and server not in servers:
+        raise LookupError(f"--server '{server}': no VPN server of that name in audit.yaml "
+                          f"({closest(server, servers, 'servers')})")
     if network is not None:
         config.scope.networks = [network]
     result = run_audit(snapshot_dir, config=config, sources_only=network is None)
     if network is not None and not result.model.networks:
-        raise LookupError(f"network '{network}' is not in the snapshot")
+        names = [n for _, n, _ in list_networks(Snapshot(snapshot_dir))]
+        raise LookupError(f"--network: no network named '{network}' in the snapshot "
+                          f"({closest(network, names, 'networks')})")
+    _check_options(result.paths, role, flow, server, phase)
     wanted_role = role.lower()
     matches = [p for p in result.paths
                if p.role.name.lower() == wanted_role and str(p.trace.flow) == str(flow)
@@ -97,6 +108,21 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str | N
         lines.append(f" verdict: [{STYLE[trace.verdict]}]{trace.verdict}[/]: {escape(trace.reason)}")
         lines.append("")
     return lines, verdicts
+
+
+PHASES = ("pre-auth", "post-auth")
+
+
+def _check_options(paths: list, role: str, flow: Flow, server: str | None, phase: str | None) -> None:
+    """Name the option that selects nothing (--flow, --phase) rather than report "no path" for the role."""
+    to_server = [p for p in paths if server is None or p.server.name == server]
+    flows = list(dict.fromkeys(str(p.trace.flow) for p in to_server))
+    if flows and str(flow) not in flows:
+        where = f"server '{server}'" if server else "the VPN servers"
+        raise LookupError(f"--flow {flow}: no protocol of {where} uses it (flows: {', '.join(flows)})")
+    phases = list(dict.fromkeys(p.role.phase for p in to_server if p.role.name.lower() == role.lower()))
+    if phase is not None and phases and phase not in phases:
+        raise LookupError(f"--phase {phase}: role '{role}' has no {phase} phase (it has: {', '.join(phases)})")
 
 
 __all__ = ["SnapshotError", "explain_trace"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.model import DataGap
 
 CHECK = CheckMeta(
     id="DATA-GAP",
@@ -16,13 +17,17 @@ CHECK = CheckMeta(
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    seen: set[tuple[str, str]] = set()
-    gaps = list(ctx.model.gaps) + [g for net in ctx.model.networks for g in net.gaps]
-    for gap in gaps:
-        key = (gap.path, gap.reason)
-        if key in seen:
-            continue
-        seen.add(key)
+    gaps: dict[tuple[str, str], list[DataGap]] = {}
+    for gap in list(ctx.model.gaps) + [g for net in ctx.model.networks for g in net.gaps]:
+        gaps.setdefault((gap.path, gap.reason), []).append(gap)
+    for (path, reason), same in gaps.items():
+        gap = same[0]
         network = {"id": gap.network_id, "name": gap.network_name or gap.network_id} if gap.network_id else None
-        yield Finding(CHECK, f"Missing data: {gap.reason}", CHECK.remediation, network, None, None,
-                      {"file": gap.path, "reason": gap.reason})
+        evidence = {"file": path, "reason": reason}
+        title = f"Missing data: {reason}"
+        # Roles the file would have listed are in no path at all: say which, so the report cannot read as clean.
+        unaudited = "; ".join(dict.fromkeys(g.unaudited for g in same if g.unaudited))
+        if unaudited:
+            evidence["unaudited"] = unaudited
+            title += f"; not audited: {unaudited}"
+        yield Finding(CHECK, title, CHECK.remediation, network, None, None, evidence)
