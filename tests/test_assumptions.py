@@ -265,3 +265,14 @@ def test_docs_example_loads(tmp_path: Path) -> None:
     path = tmp_path / "audit.yaml"
     path.write_text(text.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
     assert load_config(path).assume == ALL
+
+
+def test_a_finding_decided_by_an_assumption_names_it_in_its_evidence(snap_root: Path) -> None:
+    _code, body, _ = _audit(snap_root, {"meraki-l7-port-matches-udp": True}, out_name="evidence")
+    findings = json.loads(body)["findings"]
+    l7 = [f for f in findings if f["id"] == "VPN-BLOCKED" and f["role"]["name"] == "L7Port"]
+    assert l7 and all(d["assumed"] == "meraki-l7-port-matches-udp = true"
+                      for f in l7 for d in f["evidence"]["deciding"])
+    denied = [d for f in findings if f["id"] == "VPN-BLOCKED" and f["role"]["name"] == "L7Denied"
+              for d in f["evidence"]["deciding"]]
+    assert denied and all("assumed" not in d for d in denied)

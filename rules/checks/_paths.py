@@ -49,6 +49,8 @@ def rule_evidence(hop: Hop, seg: Segment) -> dict[str, Any]:
     if rule is not None:
         out["rule"] = {"index": rule.position, "text": rule.text, "comment": rule.comment,
                        "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic}
+        if getattr(rule, "assumed", ""):  # decided only by an audit.yaml assumption (AssumedRule)
+            out["assumed"] = rule.assumed  # type: ignore[attr-defined]
     if seg.reason:
         out["reason"] = seg.reason
     out["sources"] = seg.packets.describe_sources()
