@@ -348,9 +348,11 @@ def write_config(snapshot_dir: Path, output: Path | None = None, force: bool = F
     snapshot = Snapshot(snapshot_dir)
     folders = [f for f in ADAPTERS if snapshot.path(f).is_dir()]
     if not folders:
-        raise SnapshotError(str(snapshot_dir), "not a snapshot: it holds none of the folders "
-                                               f"{', '.join(f + '/' for f in ADAPTERS)} (point at the folder "
-                                               "that collect wrote)")
+        from auditor.gate import wrong_level
+
+        raise SnapshotError(str(snapshot_dir), wrong_level(Path(snapshot_dir)) or "not a snapshot: it holds none "
+                            f"of the folders {', '.join(f + '/' for f in ADAPTERS)} (point at the folder that "
+                            "collect wrote)")
     path = output if output is not None else snapshot.root / "audit.yaml"
     if path.exists() and not force:
         raise SnapshotError(str(path), "exists; give --force to replace it, or -o FILE to write elsewhere")

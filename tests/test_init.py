@@ -147,7 +147,11 @@ def test_not_a_snapshot_and_unwritable_output_are_one_line_input_errors(tmp_path
     snap = _meraki(tmp_path)
     run = runner.invoke(app, ["init", str(snap.root / "meraki")])  # one level too deep
     assert run.exit_code == 2
-    assert "not a snapshot" in run.stderr and "Traceback" not in run.output
+    assert "is the meraki/ folder of a snapshot, not a snapshot: pass its parent folder" in run.stderr
+    assert "Traceback" not in run.output
+    (tmp_path / "empty").mkdir()
+    run = runner.invoke(app, ["init", str(tmp_path / "empty")])
+    assert run.exit_code == 2 and "not a snapshot: it holds none of the folders meraki/" in run.stderr
     run = runner.invoke(app, ["init", str(snap.root), "-o", str(tmp_path / "missing" / "audit.yaml")])
     assert run.exit_code == 2
     assert "cannot write" in run.stderr and "Traceback" not in run.output
