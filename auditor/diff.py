@@ -104,10 +104,23 @@ class DiffResult:
     def regressions(self) -> list[VerdictChange]:
         return [c for c in self.changes if c.regression]
 
+    def flow_changes(self) -> list[list[VerdictChange]]:
+        """The changes as a person reads them: one entry per (network, role, phase, server, flow) and verdict
+        change, the protocols that share the flow together (udp/500 is IKEv2's and L2TP's)."""
+        grouped: dict[tuple, list[VerdictChange]] = {}
+        for change in self.changes:
+            key = ((change.network or {}).get("id"), json.dumps(change.role, sort_keys=True), change.phase,
+                   change.server, change.flow, change.old, change.new)
+            grouped.setdefault(key, []).append(change)
+        return list(grouped.values())
+
     def to_json(self) -> dict[str, Any]:
+        flows = self.flow_changes()
         return {
             "schema": SCHEMA_ID, "old": self.old, "new": self.new,
             "summary": {"changed_verdicts": len(self.changes), "regressions": len(self.regressions),
+                        "changed_flows": len(flows), "flow_regressions": sum(group[0].regression for group in flows),
+                        "changed_findings": len(self.findings),
                         "changed_files": len(self.changed_files),
                         "audited_networks": None if self.audited_networks is None else len(self.audited_networks)},
             "changed_files": [{"file": f, "change": s} for f, s in sorted(self.changed_files.items())],
@@ -301,8 +314,13 @@ def _decider_json(trace: FlowTrace | None) -> dict[str, Any] | None:
 
 
 def _rule_json(rule: Rule) -> dict[str, Any]:
-    return {"index": rule.position, "text": rule.text, "comment": rule.comment or None,
-            "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic}
+    out = {"index": rule.position, "text": rule.text, "comment": rule.comment or None,
+           "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic, "label": rule.label}
+    if rule.origin is not None and rule.origin.index is not None:
+        out["file_index"] = rule.origin.index
+    if rule.origin is not None and rule.origin.line is not None:
+        out["line"] = rule.origin.line
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

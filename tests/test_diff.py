@@ -133,7 +133,7 @@ def test_identical_snapshots_exit_0(tmp_path: Path):
     shutil.copytree(BEFORE, copy, copy_function=shutil.copyfile)  # new file times: bytes are compared
     result = CliRunner().invoke(app, ["diff", str(BEFORE), str(copy)])
     assert result.exit_code == 0
-    assert "0 verdicts changed" in result.stdout and "No verdict changed." in result.stdout
+    assert "0 flow verdicts changed" in result.stdout and "No verdict changed." in result.stdout
 
 
 def test_an_improvement_alone_exits_0():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 
 from rich.markup import escape
 
@@ -35,7 +34,7 @@ def _decided(where: dict | None) -> str:
     text = f"{where['device']} [{where['stage']}]:"
     rule = where.get("rule")
     if rule:
-        label = "default rule" if rule.get("default") else f"rule {rule['index']}"
+        label = rule.get("label") or ("default rule" if rule.get("default") else f"rule {rule['index']}")
         comment = f' "{rule["comment"]}"' if rule.get("comment") else ""
         text += f" {label}: {rule['text']}{comment}"
     elif where.get("reason"):
@@ -44,26 +43,28 @@ def _decided(where: dict | None) -> str:
 
 
 def text_lines(result: DiffResult) -> list[str]:
-    """Lines with rich markup: one block per (path, flow, verdict change), protocols that share it merged."""
-    regressions = len(result.regressions)
-    lines = [f"[bold]{escape(result.old)} -> {escape(result.new)}[/]: {len(result.changes)} verdicts changed "
-             f"({regressions} from allowed to worse), {len(result.changed_files)} files differ"]
+    """Lines with rich markup: one block per (path, flow, verdict change), protocols that share it merged; the
+    first line counts exactly the blocks listed below it."""
+    groups = result.flow_changes()
+    regressions = sum(group[0].regression for group in groups)
+    protocols = f" ({len(result.changes)} protocol verdicts)" if len(result.changes) != len(groups) else ""
+    n = len(result.findings)
+    findings = f", {n} device finding{'' if n == 1 else 's'} new or resolved" if n else ""
+    lines = [f"[bold]{escape(result.old)} -> {escape(result.new)}[/]: {len(groups)} flow verdicts changed"
+             f"{protocols}, {regressions} from allowed to worse{findings}; {len(result.changed_files)} files differ"]
     if result.audited_networks is not None:
         lines.append(f"  audited {len(result.audited_networks)} networks whose files differ; the others are "
                      "unchanged by construction")
     lines.extend(f"  note: {escape(note)}" for note in result.notes)
-    grouped: dict[tuple, list[VerdictChange]] = defaultdict(list)
-    for change in result.changes:
-        grouped[(_role_label(change), change.server, change.flow, change.old, change.new)].append(change)
-    if not grouped:
+    if not groups:
         lines.append("[green]No verdict changed.[/]")
-    for (label, server, flow, old, new), changes in grouped.items():
+    for changes in groups:
         first = changes[0]
-        protocols = ", ".join(c.protocol for c in changes)
+        names = ", ".join(c.protocol for c in changes)
         marker = "[bold red]REGRESSION[/] " if first.regression else ""
         lines.append("")
-        lines.append(f"{marker}[bold]{label}[/] -> {escape(server)} {flow} ({protocols}): "
-                     f"{_verdict(old)} -> {_verdict(new)}")
+        lines.append(f"{marker}[bold]{_role_label(first)}[/] -> {escape(first.server)} {first.flow} ({names}): "
+                     f"{_verdict(first.old)} -> {_verdict(first.new)}")
         if first.old is not None:
             lines.append(f"    was: {_decided(first.decided_old)}")
         if first.new is not None:
