@@ -105,7 +105,7 @@ def _summary(result, output: Path, code: int) -> None:  # type: ignore[no-untype
                f"report in {output}; exit {code}", err=True)
 
 
-def _render(result, fmt: Format, output: Path | None) -> None:  # type: ignore[no-untyped-def]
+def _render(result, fmt: Format, output: Path | None, verbose: bool = False) -> None:  # type: ignore[no-untyped-def]
     if fmt is Format.text:
         from auditor.report import text
 
@@ -113,10 +113,10 @@ def _render(result, fmt: Format, output: Path | None) -> None:  # type: ignore[n
             console = Console()
             if not console.is_terminal:
                 console = Console(width=160)  # pipes and CI logs: wide enough that tables stay readable
-            text.render(result, console)
+            text.render(result, console, verbose)
         else:
             with output.open("w", encoding="utf-8") as handle:
-                text.render(result, Console(file=handle, width=160, force_terminal=False))
+                text.render(result, Console(file=handle, width=160, force_terminal=False), verbose)
         return
     if fmt is Format.json:
         from auditor.report import json_report
@@ -158,6 +158,7 @@ def audit(
     base_url: Annotated[str | None, typer.Option("--base-url", envvar="MERAKI_BASE_URL")] = None,
     waivers: Annotated[Path | None, typer.Option("--waivers", help="Accepted findings (YAML; docs/waivers.md).")]
     = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Text report: each finding's fix under it.")] = False,
 ) -> None:
     """Audit a snapshot offline (or collect an org live with --org, then audit it)."""
     _silence_libraries()
@@ -192,7 +193,7 @@ def audit(
     if not result.paths:  # a gate that passes on nothing audited is worse than none
         raise _usage_error(gate.nothing_audited(result))
     try:
-        _render(result, fmt, output)
+        _render(result, fmt, output, verbose)
     except OSError as exc:
         raise _write_failed(output, exc) from None
     code = exit_code(result, fail_on, allow_unknown)

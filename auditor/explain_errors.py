@@ -37,8 +37,8 @@ class NetworkCause(_Strict):
     def covers(self, finding: Finding) -> bool:
         if finding.check.kind not in self.kinds:
             return False
-        protocol = finding.evidence.get("protocol")
-        return not self.protocols or protocol is None or protocol in self.protocols
+        protocols = finding.evidence.get("protocols") or [finding.evidence.get("protocol")]
+        return not self.protocols or None in protocols or any(p in self.protocols for p in protocols)
 
 
 class OtherCause(_Strict):

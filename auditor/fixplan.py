@@ -139,8 +139,8 @@ class Plan:
         f = self.finding
         return {"finding": {"id": f.check.id, "kind": f.check.kind, "severity": f.effective_severity,
                             "title": f.title, "network": f.network, "role": f.role, "device": f.device,
-                            "evidence": {k: f.evidence.get(k) for k in ("server", "protocol", "phase", "flows")
-                                         if k in f.evidence}},
+                            "evidence": {k: f.evidence.get(k) for k in ("server", "protocol", "protocols", "phase",
+                                                                        "flows") if k in f.evidence}},
                 "changes": self.changes, "verified": self.verified, "after": self.after, "notes": self.notes}
 
 
@@ -208,16 +208,23 @@ def _planners() -> list[Planner]:
 def _finding_paths(result: AuditResult, finding: Finding) -> list[PathResult]:
     """The traced paths a role finding was made from (same network, role, phase, server, protocol)."""
     ev = finding.evidence
+    protocols = _protocols(finding)
     if finding.role is None:
         if finding.device is None or finding.check.kind != "blocked-flow":
             return []
         # a server-side block: every path of that server and protocol first blocked at that device
-        return [p for p in result.paths if p.server.name == ev.get("server") and p.protocol == ev.get("protocol")
+        return [p for p in result.paths if p.server.name == ev.get("server") and p.protocol in protocols
                 and p.trace.blocked and p.trace.blocked[0][0].device == finding.device]
     net = (finding.network or {}).get("id")
     return [p for p in result.paths
             if p.role.network_id == net and p.role.describe() == finding.role and p.role.phase == ev.get("phase")
-            and p.server.name == ev.get("server") and p.protocol == ev.get("protocol")]
+            and p.server.name == ev.get("server") and p.protocol in protocols]
+
+
+def _protocols(finding: Finding) -> list[str]:
+    """The protocols a finding concerns: one finding covers every protocol its cause fails."""
+    ev = finding.evidence
+    return list(ev.get("protocols") or [ev.get("protocol")])
 
 
 def _plan_paths(ctx: PlanContext, planners: list[Planner], finding: Finding, paths: list[PathResult],
@@ -335,8 +342,8 @@ def _side_effects(before: AuditResult, after: AuditResult, plans: list[Plan]) ->
     from auditor.diff import compare
 
     own = {(p.finding.network or {}).get("id", None) for p in plans}
-    keys = {(json.dumps(p.finding.role, sort_keys=True), p.finding.evidence.get("phase"),
-             p.finding.evidence.get("protocol")) for p in plans}
+    keys = {(json.dumps(p.finding.role, sort_keys=True), p.finding.evidence.get("phase"), protocol)
+            for p in plans for protocol in _protocols(p.finding)}
     out = []
     after_networks = {n.id for n in after.model.networks}
     for change in compare(before, after):

@@ -64,6 +64,11 @@ class Origin:
             where += f"[{self.index}]"
         return where
 
+    def human(self) -> str:
+        """The file as a person is told it: 'line 37 of cisco/x.cfg', or the path alone. The 0-based list
+        index (`str(origin)`'s `[n]`) is left to JSON, beside a rule's 1-based position."""
+        return f"line {self.line} of {self.path}" if self.line is not None else self.path
+
 
 @dataclass(slots=True, eq=False)
 class Rule:
@@ -88,6 +93,16 @@ class Rule:
     def __post_init__(self) -> None:
         if self.action is _UNKNOWN_ACTION and self.certain:
             self.certain = False
+
+    @property
+    def label(self) -> str:
+        """How reports name the rule, one way everywhere: 'default rule', 'line 37 of cisco/x.cfg' (a config
+        file's line) or 'rule 3' (1-based, as the vendor's UI counts)."""
+        if self.synthetic:
+            return "default rule"
+        if self.origin is not None and self.origin.line is not None:
+            return self.origin.human()
+        return f"rule {self.position}"
 
 
 @dataclass(slots=True, eq=False)

@@ -55,7 +55,7 @@ def test_a_rule_that_blocks_ike_fails_the_pipeline_and_names_the_rule():
     assert v[("ssid", "Store-Visitors", "post-auth", "udp/4500")] == "blocked"
     assert v[("ssid", "Store-Visitors", "post-auth", "tcp/443")] == "allowed"
     blocked = [f for f in report["findings"] if f["kind"] == "blocked-flow"]
-    assert {f["evidence"]["protocol"] for f in blocked} == {"ikev2", "l2tp"}
+    assert [f["evidence"]["protocols"] for f in blocked] == [["ikev2", "l2tp"]]  # one rule, one finding
     deciding = blocked[0]["evidence"]["deciding"][0]
     assert deciding["stage"] == "ssid-l3"
     assert deciding["rule"]["index"] == 1 and deciding["rule"]["comment"] == "block personal VPNs"

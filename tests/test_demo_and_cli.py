@@ -98,11 +98,16 @@ def test_planted_7_load_balancer_splits_ike(report: dict) -> None:
 
 def test_planted_8_edge_router_ace_never_reached(report: dict) -> None:
     (ace,) = [f for f in report["findings"] if f["id"] == "CISCO-SHADOWED-ACE"]
-    assert ace["device"] == "cisco/hq-edge" and "70 permit udp any 198.51.100.0 0.0.0.255" in ace["title"]
-    # both earlier lines are named: the abuse-host deny takes one source, line 30's permit all the others
-    assert ace["title"].endswith("never reached for it: line 28 (10 deny   ip host 203.0.113.66 any), line 31 (30 "
-                                 "permit udp any host 198.51.100.10 eq non500-isakmp) match it first")
-    assert ace["remediation"].endswith("if that deny is not meant for them; line 31 already permits the rest of it.")
+    assert ace["device"] == "cisco/hq-edge"
+    # File lines and IOS sequence numbers are each named for what they are; both earlier lines are named:
+    # the abuse-host deny takes one source, line 30's permit all the others.
+    assert ace["title"] == ("line 37 of cisco/hq-edge.cfg (seq 70) never permits VPN traffic to 'corp-vpn': "
+                            "line 28 (seq 10) and line 31 (seq 30) decide it first")
+    assert (ace["evidence"]["rule"]["line"], ace["evidence"]["rule"]["seq"]) == (37, 70)
+    # The right fix for a redundant permit is deleting it; moving it above the abuse deny would let that host in.
+    assert ace["remediation"].startswith("Delete line 37 of cisco/hq-edge.cfg (seq 70) `permit udp any 198.51.100.0 "
+                                         "0.0.0.255 eq non500-isakmp`")
+    assert "Do not move it above line 28 (seq 10)" in ace["remediation"] and "Move line" not in ace["remediation"]
 
 
 def test_paths_cross_the_perimeter_and_load_balancer_with_explained_hops(report: dict) -> None:

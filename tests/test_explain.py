@@ -61,9 +61,9 @@ def test_809_on_the_store_31_guest_ssid_names_the_mx_rule():
     code, report = as_json("809", str(DEMO), "--network", "Store 31", "--role", "Store-Guest")
     assert code == 1  # blocked-flow findings are errors
     assert report["audited"] and report["title"] == "The remote server is not responding"
-    kinds = {(f["kind"], f["evidence"].get("protocol")) for f in report["findings"]}
-    assert ("blocked-flow", "ikev2") in kinds and ("blocked-flow", "l2tp") in kinds
-    assert ("shadowed-vpn-rule", None) in kinds  # the MX list the role crosses
+    kinds = {(f["kind"], tuple(f["evidence"].get("protocols") or ())) for f in report["findings"]}
+    assert ("blocked-flow", ("ikev2", "l2tp")) in kinds  # one finding: one rule blocks both protocols
+    assert ("shadowed-vpn-rule", ()) in kinds  # the MX list the role crosses
     blocked = next(f for f in report["findings"] if f["kind"] == "blocked-flow")
     assert blocked["role"]["ssid"] == "Store-Guest" and "rule 2" in blocked["remediation"]
     assert "times out" in blocked["why"]
@@ -78,7 +78,9 @@ def test_789_only_counts_l2tp_findings():
     assert code == 1
     assert report["findings"]
     role_findings = [f for f in report["findings"] if f["role"] is not None]
-    assert {f["evidence"]["protocol"] for f in role_findings} == {"l2tp"}
+    # one finding per cause: the rule blocks IKEv2 and L2TP alike, and 789 is L2TP's error
+    assert all("l2tp" in f["evidence"]["protocols"] for f in role_findings)
+    assert all(789 in f["windows_errors"] for f in role_findings)
     assert all(f["role"]["name"] == "Contractors" for f in role_findings)
 
 

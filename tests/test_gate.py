@@ -157,7 +157,7 @@ def test_audit_network_and_role_filters_with_a_summary_line_for_o(tmp_path: Path
     assert all(f["role"] is None or f["role"]["name"] == "Guest" for f in report["findings"])
     assert result.stdout == ""
     assert result.stderr.strip() == (
-        f"vpn-auditor: 6 paths (4 allowed, 2 blocked, 0 partial, 0 unknown), findings: 3 error, 2 warning, "
+        f"vpn-auditor: 6 paths (4 allowed, 2 blocked, 0 partial, 0 unknown), findings: 2 error, 2 warning, "
         f"0 info; report in {out}; exit 1")
     one_line_error(cli("audit", DEMO, "--role", "Gust"), "--role: no role named 'Gust'", "closest: Guest")
 

@@ -62,7 +62,9 @@ def test_blocked_flows_fail_with_the_deciding_rule(xml: JUnitXml) -> None:
     assert [f.message.split(" ")[0] for f in found] == ["udp/500", "udp/4500"]
     assert "deny udp -> any:500,4500" in found[0].message
     assert '"block personal VPNs"' in found[0].text  # the hop-by-hop body names the rule and its comment
-    assert "groupPolicies.json[1]" in found[0].text
+    # the rule is "rule 1" (1-based) and its file is named without the 0-based index of the JSON list
+    assert "by rule 1: group policy 'Contractors'" in found[0].text
+    assert "(meraki/networks/L_6468200000000002/groupPolicies.json)" in found[0].text
     assert all_cases[("Store 22", "group_policy Contractors on Store-Staff / SSTP to corp-vpn")].is_passed
     l2tp = all_cases[("Store 22", "ipsk Northwind Facilities on Store-Devices / L2TP/IPsec to corp-vpn")]
     assert [f.message.split(" ")[0] for f in failures(l2tp)] == ["udp/500", "udp/4500"]  # udp/1701 passes
@@ -99,7 +101,9 @@ def test_findings_without_a_path_are_cases_of_their_own(xml: JUnitXml, demo: Aud
     assert by_name["DATA-GAP Store 22"].name.startswith("DATA-GAP Store 22: Missing data: meraki/networks/")
     (shadow,) = failures(by_name["VPN-SHADOWED-RULE Store 31"])
     assert shadow.type == "VPN-SHADOWED-RULE"
-    assert "Remediation: Move rule 3 above rule 2" in shadow.text
+    # never "move the allow above the deny": insert an allow for exactly the VPN flows, or narrow the deny
+    assert "insert an allow for exactly the VPN flows above rule 2 or narrow rule 2" in shadow.text
+    assert "Move rule" not in shadow.text
 
 
 def test_untrusted_text_cannot_break_the_xml(demo: AuditResult) -> None:

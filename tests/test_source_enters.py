@@ -395,8 +395,8 @@ def test_trace_command_shows_the_entry_hop_of_a_source(tmp_path: Path) -> None:
     assert lines[0] == "audit.yaml / source 'branch-lan' (post-auth) -> corp-vpn 198.51.100.10, udp/500"
     assert lines[1:4] == ["path via cisco/br-edge-02:GigabitEthernet0/1:",
                           "1. cisco/br-edge-02 [acl-in LAN-IN on GigabitEthernet0/1]: deny",
-                          "deny by rule 10: 10 deny udp 192.168.10.0 0.0.0.255 any eq isakmp "
-                          f"(cisco/br-edge-02.cfg:{line_of(config, '10 deny udp')})"]
+                          f"deny by line {line_of(config, '10 deny udp')} of cisco/br-edge-02.cfg: 10 deny udp "
+                          "192.168.10.0 0.0.0.255 any eq isakmp"]
     assert lines[4].startswith("verdict: blocked: udp/500 is blocked at cisco/br-edge-02")
 
 

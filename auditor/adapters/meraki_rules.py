@@ -258,12 +258,31 @@ def _read_row_key(protocol: Any, dest_port: Any) -> RowKey | None:
         return None
 
 
-def rule_text(row: dict[str, Any], *, with_source: bool) -> str:
+def rule_text(row: dict[str, Any], *, with_source: bool, resolver: Resolver | None = None) -> str:
+    """The row as the Dashboard writes it; policy objects and groups the resolver knows get their names
+    beside their ids (`GRP(2001) "VPN Concentrators"`), which is how people recognise them."""
     proto = str(row.get("protocol", "any")).lower()
-    dst = f"{row.get('destCidr', 'any')}:{row.get('destPort', 'any')}"
+    dst = f"{_named(row.get('destCidr', 'any'), resolver)}:{row.get('destPort', 'any')}"
     if with_source:
-        return f"{row.get('policy', '?')} {proto} {row.get('srcCidr', 'any')}:{row.get('srcPort', 'any')} -> {dst}"
+        src = _named(row.get("srcCidr", "any"), resolver)
+        return f"{row.get('policy', '?')} {proto} {src}:{row.get('srcPort', 'any')} -> {dst}"
     return f"{row.get('policy', '?')} {proto} -> {dst}"
+
+
+_OBJ_IN_TEXT = re.compile(r"\b(obj|grp)\(\s*([^)]*?)\s*\)", re.IGNORECASE)
+
+
+def _named(value: Any, resolver: Resolver | None) -> Any:
+    if resolver is None or not isinstance(value, str) or "(" not in value:
+        return value
+
+    def name(match: re.Match[str]) -> str:
+        table = resolver.objects if match.group(1).lower() == "obj" else resolver.groups
+        entry = (table or {}).get(match.group(2))
+        label = entry.get("name") if isinstance(entry, dict) else None
+        return f'{match.group(0)} "{label}"' if isinstance(label, str) and label else match.group(0)
+
+    return _OBJ_IN_TEXT.sub(name, value)
 
 
 def row_destinations(row: dict[str, Any], resolver: Resolver, local_lan: bool = False) -> tuple[Interval, ...] | None:
@@ -306,7 +325,7 @@ def l3_rules(row: dict[str, Any], position: int, origin: Origin, resolver: Resol
     `where` (e.g. "rules[3]") says the row is as the Dashboard returned it: a value it would not accept
     (`destPort: "45OO"`) is then corrupt input, an error naming the file, the row and the field, rather
     than an unknown rule that makes every path through the list unknown."""
-    text = rule_text(row, with_source=with_source)
+    text = rule_text(row, with_source=with_source, resolver=resolver)
     comment = str(row.get("comment") or "")
     parts = _shared_parts(row, resolver, with_source, local_lan)
     if parts[0] == "error" and where is not None and parts[2]:

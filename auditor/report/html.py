@@ -29,11 +29,12 @@ from markupsafe import Markup
 
 from auditor.assumptions import shown
 from auditor.audit import AuditResult
-from auditor.checks import SEVERITY_ORDER, Finding
+from auditor.checks import Finding
 from auditor.graph import devices_in_front
 from auditor.model import Hop, Role, Segment, VpnServer
 from auditor.report.junit import protocol_groups, role_label
 from auditor.report.markdown import deciding, windows_error
+from auditor.report.summary import counts, headline, ordered_findings
 from auditor.trace import FlowTrace, HopTrace, PathResult
 
 VERDICTS = ("allowed", "blocked", "partial", "unknown")
@@ -173,10 +174,12 @@ def _rule_info(hop: Hop, seg: Segment) -> RuleInfo:
     rule = seg.rule
     where = f"{hop.device} ({hop.stage})"
     if rule is None:
-        return RuleInfo(where, "", "", "", str(hop.origin) if hop.origin else "", seg.reason)
-    label = "default rule" if rule.synthetic else f"rule {rule.position}"
-    source = str(rule.origin) if rule.origin else (str(hop.origin) if hop.origin else "")
-    return RuleInfo(where, label, rule.text, rule.comment, source, seg.reason)
+        return RuleInfo(where, "", "", "", hop.origin.human() if hop.origin else "", seg.reason)
+    # The rule is named by its 1-based position or file line (`Rule.label`); the file without the 0-based
+    # index of its JSON list, which would read as a second, different number for the same rule.
+    origin = rule.origin or hop.origin
+    source = "" if origin is None or (rule.origin is not None and rule.origin.line is not None) else origin.path
+    return RuleInfo(where, rule.label, rule.text, rule.comment, source, seg.reason)
 
 
 def _decisive(trace: FlowTrace) -> tuple[Hop | None, Segment | None, str]:
@@ -384,18 +387,22 @@ class FindingView:
     windows: list[tuple[int, str, str]]  # code, title, how this finding's kind causes it
     evidence_json: str
     anchor: str | None
+    number: int = 0  # as in every format: the position in the JSON report's findings, from 1
+    protocols: list[str] = field(default_factory=list)  # titles of the protocols the finding concerns
 
 
 def build_findings(result: AuditResult, anchors: dict[tuple, str]) -> list[FindingView]:
     keys = {(r.network_id, r.kind, r.name, r.ssid, r.phase): r.key
             for net in result.model.networks for r in net.roles}
     out: list[FindingView] = []
-    for finding in sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id)):
+    for number, finding in enumerate(ordered_findings(result), 1):
         data = finding.to_json()
+        protocols = [result.protocols[p].title if p in result.protocols else p
+                     for p in finding.evidence.get("protocols") or []]
         out.append(FindingView(data, (data["network"] or {}).get("id") or "*", _finding_role(finding),
                                [(code, *windows_error(code, data["kind"])) for code in data["windows_errors"]],
                                json.dumps(data["evidence"], indent=2, ensure_ascii=False, default=str),
-                               _finding_anchor(finding, keys, anchors)))
+                               _finding_anchor(finding, keys, anchors), number, protocols))
     return out
 
 
@@ -435,13 +442,16 @@ def context(result: AuditResult) -> dict[str, Any]:
     pictures, anchors = build_pictures(result)
     columns, networks = build_matrix(result, anchors)
     findings = build_findings(result, anchors)
-    severity = Counter(f.data["severity"] for f in findings)
+    summary = counts(result)
     return {
         "result": result,
         "counts": result.counts(),
+        "summary": summary,
+        "summary_json": json.dumps(summary, sort_keys=True),
+        "headline": headline(summary),
         "total": len(result.paths),
         "roles": sum(len(n.rows) for n in networks),
-        "severity": {s: severity.get(s, 0) for s in ("error", "warning", "info")},
+        "severity": summary["findings"],
         "columns": columns,
         "networks": networks,
         "network_options": sorted(((n.id, n.name) for n in networks), key=lambda t: t[1].lower()),

@@ -6,8 +6,8 @@ import json
 from typing import Any, TextIO
 
 from auditor.audit import AuditResult
-from auditor.checks import SEVERITY_ORDER
 from auditor.model import Decision, Hop
+from auditor.report.summary import counts, ordered_findings
 from auditor.trace import HopTrace, PathResult
 
 SCHEMA_ID = "vpn-auditor.report/1"
@@ -20,8 +20,15 @@ def hop_json(record: HopTrace) -> dict[str, Any]:
                            "rule": None}
     if principal is not None and principal.rule is not None:
         rule = principal.rule
+        # `index` is the 1-based position reports call "rule 3"; `file_index` the 0-based entry of the
+        # file's JSON list and `line` the config file's line, where the origin has them.
         out["rule"] = {"index": rule.position, "text": rule.text, "comment": rule.comment or None,
-                       "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic}
+                       "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic,
+                       "label": rule.label}
+        if rule.origin is not None and rule.origin.index is not None:
+            out["rule"]["file_index"] = rule.origin.index
+        if rule.origin is not None and rule.origin.line is not None:
+            out["rule"]["line"] = rule.origin.line
     if principal is not None and principal.reason:
         out["reason"] = principal.reason
     if record.decision is Decision.PARTIAL:
@@ -53,21 +60,22 @@ def path_json(path: PathResult, with_hops: bool = True) -> dict[str, Any]:
 
 
 def report_dict(result: AuditResult) -> dict[str, Any]:
-    findings = sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id))
-    severity_counts = {"error": 0, "warning": 0, "info": 0}
-    for finding in findings:
-        severity_counts[finding.effective_severity] += 1
-    counts = result.counts()
     return {
         "schema": SCHEMA_ID,
         "tool": {"name": "vpn-auditor", "version": result.tool_version},
         "snapshot": result.snapshot,
         "generated_at": result.generated_at,
         "assumptions": result.assumptions,
-        "summary": {"paths": len(result.paths), **counts, "findings": severity_counts},
+        "summary": summary_json(result),
         "paths": [path_json(p) for p in result.paths],
-        "findings": [f.to_json() for f in findings],
+        "findings": [f.to_json() for f in ordered_findings(result)],
     }
+
+
+def summary_json(result: AuditResult) -> dict[str, Any]:
+    """The contract's summary (paths by verdict, findings by severity) plus the counts every human format
+    states (`failing_roles`, `failing_protocols`; auditor/report/summary.py)."""
+    return counts(result)
 
 
 def render(result: AuditResult) -> str:
@@ -77,11 +85,9 @@ def render(result: AuditResult) -> str:
 def write(result: AuditResult, handle: TextIO) -> None:
     """The same document as `render`, written path by path: an org of thousands of networks has a million
     paths, whose report would not fit in memory as one dict and one string."""
-    findings = sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id))
+    findings = ordered_findings(result)
     head = report_dict(_Empty(result))  # type: ignore[arg-type]
-    head["summary"] = {"paths": len(result.paths), **result.counts(), "findings": head["summary"]["findings"]}
-    for finding in findings:
-        head["summary"]["findings"][finding.effective_severity] += 1
+    head["summary"] = summary_json(result)
     del head["paths"], head["findings"]
     text = json.dumps(head, indent=2)
     handle.write(text[:-2] + ",\n  \"paths\": [")

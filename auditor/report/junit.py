@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from auditor.assumptions import shown
 from auditor.audit import AuditResult
@@ -54,10 +54,10 @@ def trace_lines(trace: FlowTrace) -> list[str]:
         for seg in record.segments:
             rule = seg.rule
             if rule is not None:
-                label = "default rule" if rule.synthetic else f"rule {rule.position}"
                 comment = f' "{rule.comment}"' if rule.comment else ""
-                origin = f" ({rule.origin})" if rule.origin else ""
-                lines.append(f"   {seg.decision.value} by {label}: {rule.text}{comment}{origin}")
+                # a file line is in the label already; a JSON file is named without its list index
+                origin = f" ({rule.origin.path})" if rule.origin and rule.origin.line is None else ""
+                lines.append(f"   {seg.decision.value} by {rule.label}: {rule.text}{comment}{origin}")
             if seg.reason and (rule is None or seg.decision.value == "unknown"):
                 lines.append(f"   {seg.decision.value}: {seg.reason}")
     return lines
@@ -131,6 +131,7 @@ def junit_tree(result: AuditResult) -> ET.Element:
                                                           "message": _clean(finding.title)})
                 failure.text = _clean(f"{finding.effective_severity}: {finding.title}\n"
                                       f"Remediation: {finding.remediation}")
+    _finding_properties(root, result)
     tests = failures = 0
     for suite in root.findall("testsuite"):
         count, failed = _close(suite)
@@ -139,6 +140,26 @@ def junit_tree(result: AuditResult) -> ET.Element:
     root.attrib.update({"tests": str(tests), "failures": str(failures), "errors": "0", "time": "0",
                         **({"skipped": str(skipped)} if skipped else {})})
     return root
+
+
+def _finding_properties(root: ET.Element, result: AuditResult) -> None:
+    """Each suite's findings by severity as <properties> (`vpn-auditor.findings.error`, ...): a role's findings
+    in its network's suite, the others in "configuration checks", so the suites add up to the report's totals,
+    as every format states them (role findings have no test case of their own: their paths do)."""
+    per_suite: dict[str, Counter] = defaultdict(Counter)
+    for finding in result.findings:
+        network = (finding.network or {}).get("name") or "sources"
+        suite = "configuration checks" if finding.role is None else network
+        per_suite[suite][finding.effective_severity] += 1
+    for suite in root.findall("testsuite"):
+        found = per_suite.get(suite.get("name", ""), Counter())
+        properties = suite.find("properties")
+        if properties is None:
+            properties = ET.Element("properties")
+            suite.insert(0, properties)
+        for severity in ("error", "warning", "info"):
+            ET.SubElement(properties, "property", {"name": f"vpn-auditor.findings.{severity}",
+                                                    "value": str(found[severity])})
 
 
 def render(result: AuditResult) -> str:

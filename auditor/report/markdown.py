@@ -1,4 +1,5 @@
-"""Markdown for tickets and pull-request comments: summary, failing paths, findings with remediation.
+"""Markdown for tickets and pull-request comments: the summary, the failing roles (one row per network, role,
+phase and server, a column per protocol), the roles that pass, then the findings with remediation.
 
 Everything from configuration (rule texts and comments, SSID and policy names) is untrusted: it is escaped so
 it can neither break a table (pipes, newlines) nor inject markup or links. Long reports are cut to stay under
@@ -9,19 +10,24 @@ from __future__ import annotations
 
 import html
 import re
-from collections import Counter
 
 from auditor.assumptions import header_line
 from auditor.audit import AuditResult
-from auditor.checks import SEVERITY_ORDER
 from auditor.explain_errors import catalogue
-from auditor.report.junit import protocol_groups, role_label
-from auditor.trace import FlowTrace, PathResult
+from auditor.report.junit import role_label
+from auditor.report.summary import (
+    VERDICTS,
+    counts,
+    failing_rows,
+    headline,
+    ordered_findings,
+    passing_roles,
+)
+from auditor.trace import FlowTrace
+from auditor.wording import flows_text
 
 VERDICT_MARK = {"allowed": "✅", "blocked": "❌", "partial": "⚠️", "unknown": "❓"}
 SEVERITY_MARK = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
-VERDICTS = ("allowed", "blocked", "partial", "unknown")
-_RANK = {"allowed": 0, "unknown": 1, "partial": 2, "blocked": 3}
 MAX_ROWS = 150
 MAX_FINDINGS = 80
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what can start markup mid-line; `[` escaped means no links
@@ -43,38 +49,19 @@ def cell(text: object) -> str:
 
 
 def deciding(trace: FlowTrace) -> str:
-    """Where a failing flow stops and by which rule, or why it cannot be decided."""
+    """Where a failing flow stops and by which rule, or why it cannot be decided (picture captions)."""
     if trace.blocked:
         hop, seg = trace.blocked[0]
         rule = seg.rule
         where = f"{hop.device} ({hop.stage})"
         if rule is None:
             return f"blocked at {where}" + (f": {seg.reason}" if seg.reason else "")
-        label = "default rule" if rule.synthetic else f"rule {rule.position}"
         comment = f' "{rule.comment}"' if rule.comment else ""
-        return f"{where} {label}: {rule.text}{comment}"
+        return f"{where} {rule.label}: {rule.text}{comment}"
     if trace.unknown:
         hop, seg = trace.unknown[0]
         return f"unknown at {hop.device} ({hop.stage}): {seg.reason}"
     return trace.reason
-
-
-def failing_rows(result: AuditResult) -> list[tuple[PathResult, list[PathResult]]]:
-    """Per (role, server, protocol) with a failing flow: the worst path and the failing ones."""
-    rows = []
-    for paths in protocol_groups(result.paths).values():
-        failing = [p for p in paths if p.verdict != "allowed"]
-        if failing:
-            rows.append((max(failing, key=lambda p: _RANK[p.verdict]), failing))
-    return rows
-
-
-def _why(failing: list[PathResult]) -> str:
-    """One line per distinct explanation, flows that share it joined."""
-    reasons: dict[str, list[str]] = {}
-    for path in failing:
-        reasons.setdefault(deciding(path.trace), []).append(str(path.trace.flow))
-    return "\n".join(f"{', '.join(flows)}: {why}" for why, flows in reasons.items())
 
 
 def windows_error(code: int, kind: str | None = None) -> tuple[str, str]:
@@ -91,48 +78,59 @@ def windows_text(codes: list[int]) -> str:
 
 
 def render(result: AuditResult) -> str:
-    counts = result.counts()
-    severities = Counter(f.effective_severity for f in result.findings)
+    rows = failing_rows(result)
+    c = counts(result, rows)
     lines = [
         "## VPN path audit",
         "",
         f"Snapshot {escape(result.snapshot)} · generated {escape(result.generated_at)} · "
         f"vpn-auditor {escape(result.tool_version)}",
         "",
-        f"**{len(result.paths)} paths:** " + " · ".join(f"{VERDICT_MARK[v]} {counts[v]} {v}" for v in VERDICTS),
-        f"**Findings:** {severities['error']} error · {severities['warning']} warning · {severities['info']} info"
-        + (f" ({n_waived} waived)" if (n_waived := sum(1 for f in result.findings if f.waived is not None)) else ""),
+        f"**Summary:** {escape(headline(c))}",
+        "",
+        f"**{c['paths']} paths:** " + " · ".join(f"{VERDICT_MARK[v]} {c[v]} {v}" for v in VERDICTS),
+        f"**Findings:** {c['findings']['error']} error · {c['findings']['warning']} warning · "
+        f"{c['findings']['info']} info" + (f" ({c['waived']} waived)" if c["waived"] else ""),
         "",
     ]
     if result.assumptions:
         lines[4:4] = [f"**Assumptions** (audit.yaml `assume:`): {escape(header_line(result.assumptions))}", ""]
-    rows = failing_rows(result)
-    lines += [f"### Failing paths ({len(rows)})", ""]
+    lines += [f"### Failing roles ({len(rows)})", ""]
     if not rows:
         lines += ["Every role reaches every VPN server on every protocol.", ""]
     else:
-        lines += ["| Network | Role | Server | Protocol | Verdict | Failing flows: where and why |",
-                  "|---|---|---|---|---|---|"]
-        for worst, failing in rows[:MAX_ROWS]:
-            role = worst.role
-            spec = result.protocols.get(worst.protocol)
-            lines.append("| " + " | ".join([
-                cell(role.network_name or "-"), cell(role_label(role)), cell(worst.server.name),
-                cell(spec.title if spec else worst.protocol), f"{VERDICT_MARK[worst.verdict]} {worst.verdict}",
-                cell(_why(failing)),
-            ]) + " |")
+        servers = len({row.server for row in rows}) > 1
+        protocols = list(dict.fromkeys(name for row in rows for name in row.verdicts))
+        titles = [result.protocols[p].title if p in result.protocols else p for p in protocols]
+        head = ["Network", "Role", *(["Server"] if servers else []), *titles, "Where the failing flows stop",
+                "Findings"]
+        lines += ["| " + " | ".join(cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+        for row in rows[:MAX_ROWS]:
+            role = row.role
+            cells = [cell(role.network_name or "-"), cell(role_label(role)), *([cell(row.server)] if servers else [])]
+            for protocol in protocols:
+                verdict = row.verdicts.get(protocol)
+                cells.append(f"{VERDICT_MARK[verdict]} {verdict}" if verdict else "—")
+            cells.append(cell("\n".join(f"{flows_text(flows)}: {where}" for where, flows in row.causes)))
+            cells.append(" ".join(f"#{n}" for n in row.findings) or " ")
+            lines.append("| " + " | ".join(cells) + " |")
         if len(rows) > MAX_ROWS:
-            lines.append(f"\n_… and {len(rows) - MAX_ROWS} more failing paths: see the HTML or JSON report._")
+            lines.append(f"\n_… and {len(rows) - MAX_ROWS} more failing roles: see the HTML or JSON report._")
         lines.append("")
-    findings = sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id))
+    passing = passing_roles(result, rows)
+    if passing:
+        lines += ["**Passing** (every flow of every protocol allowed):", ""]
+        lines += [f"- {escape(network)}: {escape(', '.join(names))}" for network, names in passing.items()]
+        lines.append("")
+    findings = ordered_findings(result)
     lines += [f"### Findings ({len(findings)})", ""]
     if not findings:
         lines += ["No findings.", ""]
-    for finding in findings[:MAX_FINDINGS]:
+    for number, finding in enumerate(findings[:MAX_FINDINGS], 1):
         data = finding.to_json()
         severity = data["severity"]
         waived = " · waived" if finding.waived is not None else ""
-        lines.append(f"#### {SEVERITY_MARK[severity]} {severity}{waived} · `{escape(data['id'])}` · "
+        lines.append(f"#### {SEVERITY_MARK[severity]} {severity}{waived} · #{number} `{escape(data['id'])}` · "
                      f"{escape(data['title'])}")
         lines.append("")
         if finding.waived is not None:
@@ -149,6 +147,10 @@ def render(result: AuditResult) -> str:
             if (finding.evidence or {}).get("phase") == "pre-auth":
                 label += " [pre-auth]"
             context.append(f"**Role:** {escape(label)}")
+        protocols = (finding.evidence or {}).get("protocols")
+        if protocols:
+            context.append("**Protocols:** " + escape(", ".join(
+                result.protocols[p].title if p in result.protocols else p for p in protocols)))
         if data["device"]:
             context.append(f"**Device:** {escape(data['device'])}")
         if context:

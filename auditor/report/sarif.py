@@ -19,8 +19,10 @@ from typing import Any
 from urllib.parse import quote
 
 from auditor.audit import AuditResult
-from auditor.checks import SEVERITY_ORDER, CheckMeta, Finding, load_checks
+from auditor.checks import CheckMeta, Finding, load_checks
 from auditor.model import Origin
+from auditor.report.json_report import summary_json
+from auditor.report.summary import ordered_findings
 from auditor.trace import PathResult
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -63,8 +65,7 @@ def _deciding_origin(paths: list[PathResult]) -> tuple[Origin | None, str]:
         for hop, seg in (*trace.blocked[:1], *trace.unknown[:1]):
             rule = seg.rule
             if rule is not None and rule.origin is not None:
-                label = "default rule" if rule.synthetic else f"rule {rule.position}"
-                return rule.origin, f"{hop.device} ({hop.stage}) {label}: {rule.text}"
+                return rule.origin, f"{hop.device} ({hop.stage}) {rule.label}: {rule.text}"
             if hop.origin is not None:
                 return hop.origin, f"{hop.device} ({hop.stage})"
     return None, ""
@@ -75,7 +76,8 @@ def _evidence_origin(evidence: dict[str, Any]) -> tuple[Origin | None, str]:
         rule = item.get("rule") or {}
         origin = _origin_from_text(rule.get("source"))
         if origin is not None:
-            return origin, f"{item.get('device')} ({item.get('stage')}) rule {rule.get('index')}: {rule.get('text')}"
+            label = rule.get("label") or f"rule {rule.get('index')}"
+            return origin, f"{item.get('device')} ({item.get('stage')}) {label}: {rule.get('text')}"
     rule = evidence.get("rule")
     if isinstance(rule, dict):
         origin = _origin_from_text(rule.get("source"))
@@ -204,8 +206,7 @@ def sarif_dict(result: AuditResult) -> dict[str, Any]:
             checks.append(finding.check)
     index = {check.id: i for i, check in enumerate(checks)}
     paths = _index_paths(p for p in result.paths if p.verdict != "allowed")
-    findings = sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id))
-    counts = result.counts()
+    findings = ordered_findings(result)
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "vpn-auditor", "version": result.tool_version,
                             "semanticVersion": result.tool_version, "rules": [_descriptor(c) for c in checks]}},
@@ -214,7 +215,7 @@ def sarif_dict(result: AuditResult) -> dict[str, Any]:
         "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().resolve().as_uri() + "/"}},
         "columnKind": "unicodeCodePoints",
         "results": [_result(f, index[f.check.id], result.snapshot, paths) for f in findings],
-        "properties": {"snapshot": result.snapshot, "summary": {"paths": len(result.paths), **counts},
+        "properties": {"snapshot": result.snapshot, "summary": summary_json(result),
                        "assumptions": result.assumptions},
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

@@ -1,146 +1,113 @@
-"""The terminal report: a table of the roles with problems (one row per role, a column per protocol, then
-where and why), a line per network for the roles where everything passes, then the findings."""
+"""The terminal report, read at a glance: the summary first; a table of the failing roles (one row per network,
+role, phase and server, a column per protocol, where the failing flows stop and the findings that explain
+it); one line per network naming the roles that pass; then one line per finding, numbered as in the JSON
+report. Fixes are printed with `verbose` (and are in every other format)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from rich.console import Console, Group
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from auditor.assumptions import header_line
 from auditor.audit import AuditResult
-from auditor.checks import SEVERITY_ORDER
-from auditor.model import Role
-from auditor.trace import FlowTrace, PathResult
+from auditor.report.summary import (
+    SEVERITIES,
+    FailingRow,
+    counts,
+    failing_rows,
+    headline,
+    ordered_findings,
+    passing_roles,
+)
+from auditor.wording import flows_text
 
 VERDICT_STYLE = {"allowed": "green", "blocked": "bold red", "partial": "yellow", "unknown": "magenta"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-_RANK = {"blocked": 3, "partial": 2, "unknown": 1, "allowed": 0}
 
 
-def _role_cell(role: Role) -> str:
-    label = f"{role.name} ({role.kind})"
-    if role.ssid and role.kind != "ssid":
-        label += f"\non {role.ssid}"
-    if role.phase == "pre-auth":
-        label += "\nbefore sign-on"
-    return label
+def header(result: AuditResult, rows: list[FailingRow]) -> list[Text]:
+    servers = ", ".join(f"{s.name} {s.address}" for s in result.model.servers) or "none"
+    networks = len({p.role.network_id for p in result.paths if p.role.network_id})
+    lines = [Text(f"VPN path audit of {result.snapshot}: {networks} networks, servers {servers}", style="bold"),
+             Text(headline(counts(result, rows)))]
+    if result.assumptions:  # the verdicts rest on these
+        lines.append(Text(f"Assumptions (audit.yaml assume:): {header_line(result.assumptions)}", style="bold"))
+    return lines
 
 
-def _where(trace: FlowTrace) -> str:
-    if trace.blocked:
-        hop, seg = trace.blocked[0]
-        rule = seg.rule
-        if rule is not None:
-            label = "default" if rule.synthetic else f"rule {rule.position}"
-            comment = f' "{rule.comment}"' if rule.comment else ""
-            return f"{hop.device} {hop.stage} {label}: {rule.text}{comment}"
-        return f"{hop.device} {hop.stage}: {seg.reason}"
-    if trace.unknown:
-        hop, seg = trace.unknown[0]
-        return f"{hop.device} {hop.stage}: {seg.reason}"
-    return trace.reason
-
-
-def _explanations(paths: list[PathResult]) -> str:
-    """Each distinct cause once, with the flows it concerns."""
-    causes: dict[str, list[str]] = defaultdict(list)
-    for path in paths:
-        if path.verdict == "allowed":
-            continue
-        flow = f"{path.trace.flow} {path.verdict}"
-        if flow not in causes[_where(path.trace)]:
-            causes[_where(path.trace)].append(flow)
-    return "\n".join(f"{', '.join(flows)}: {cause}" for cause, flows in causes.items())
-
-
-def build_table(result: AuditResult) -> tuple[Table, list[Text]]:
-    servers = sorted({p.server.name for p in result.paths})
-    protocols = list(dict.fromkeys(p.protocol for p in result.paths))
-    by_role: dict[tuple[Role, str], list[PathResult]] = defaultdict(list)
-    for path in result.paths:
-        by_role[(path.role, path.server.name)].append(path)
-
-    table = Table(title=f"VPN paths with problems in {result.snapshot}", show_lines=True)
-    table.add_column("Network", overflow="fold")
+def build_table(result: AuditResult, rows: list[FailingRow]) -> Table:
+    servers = {row.server for row in rows}
+    protocols = list(dict.fromkeys(name for row in rows for name in row.verdicts))
+    table = Table(title="Failing roles", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+                  pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
+    table.add_column("Network", no_wrap=True)
     table.add_column("Role", overflow="fold")
     if len(servers) > 1:
-        table.add_column("Server")
+        table.add_column("Server", no_wrap=True)
     for protocol in protocols:
-        title = result.protocols[protocol].title if protocol in result.protocols else protocol
-        table.add_column(title, no_wrap=True)
-    table.add_column("Where and why", overflow="fold", ratio=1)
-
-    all_allowed: dict[str, list[str]] = defaultdict(list)
-    for (role, server), paths in by_role.items():
-        if all(p.verdict == "allowed" for p in paths):
-            label = role.name if role.phase == "post-auth" else f"{role.name} (before sign-on)"
-            all_allowed[role.network_name or "(sources)"].append(label)
-            continue
-        cells: list[Text | str] = [role.network_name or "-", _role_cell(role)]
+        spec = result.protocols.get(protocol)
+        table.add_column(spec.title if spec else protocol, no_wrap=True)
+    table.add_column("Where the failing flows stop", overflow="fold", ratio=1)
+    table.add_column("#", no_wrap=True)  # the findings that explain the row, numbered as below
+    for row in rows:
+        role = row.role
+        label = f"{role.name} ({role.kind})" + (f" on {role.ssid}" if role.ssid and role.kind != "ssid" else "")
+        if role.phase == "pre-auth":
+            label += " before sign-on"
+        cells: list[Text | str] = [role.network_name or "-", label]
         if len(servers) > 1:
-            cells.append(server)
+            cells.append(row.server)
         for protocol in protocols:
-            mine = [p for p in paths if p.protocol == protocol]
-            if not mine:
-                cells.append("")
-                continue
-            verdict = max(mine, key=lambda p: _RANK[p.verdict]).verdict
-            cells.append(Text(verdict, style=VERDICT_STYLE[verdict]))
-        cells.append(_explanations(paths))
+            verdict = row.verdicts.get(protocol)
+            cells.append(Text(verdict, style=VERDICT_STYLE[verdict]) if verdict else Text("-"))
+        cells.append("; ".join(f"{flows_text(flows)}: {where}" for where, flows in row.causes))
+        cells.append(" ".join(f"#{n}" for n in row.findings))
         table.add_row(*cells)
-    fine = [Text(f"{network}: all protocols allowed for {len(set(names))} role(s): {', '.join(sorted(set(names)))}",
-                 style="green") for network, names in all_allowed.items()]
-    return table, fine
-
-
-def build_findings(result: AuditResult) -> Table | Text:
-    if not result.findings:
-        return Text("No findings.", style="green")
-    table = Table(title="Findings", show_lines=True)
-    for column in ("Severity", "Id", "Finding", "Windows", "What to change"):
-        table.add_column(column, overflow="fold")
-    for finding in sorted(result.findings, key=lambda f: -SEVERITY_ORDER[f.effective_severity]):
-        data = finding.to_json()
-        severity = Text(data["severity"], style=SEVERITY_STYLE[data["severity"]])
-        title = data["title"]
-        if finding.waived is not None:
-            severity.append(" (waived)", style="dim")
-            title += (f"\nWaived by {finding.waived['owner']} until {finding.waived['expires']}: "
-                      f"{finding.waived['reason']}")
-        table.add_row(severity, data["id"], title, ", ".join(str(e) for e in data["windows_errors"]),
-                      data["remediation"])
     return table
 
 
-def summary_line(result: AuditResult) -> Text:
-    counts = result.counts()
-    text = Text(f"{len(result.paths)} paths: ")
-    for verdict in ("allowed", "blocked", "partial", "unknown"):
-        text.append(f"{counts[verdict]} {verdict}", style=VERDICT_STYLE[verdict])
-        text.append("  ")
-    severities: dict[str, int] = defaultdict(int)
-    for finding in result.findings:
-        severities[finding.effective_severity] += 1
-    text.append(f"| findings: {severities['error']} error, {severities['warning']} warning, "
-                f"{severities['info']} info")
-    waived = sum(1 for f in result.findings if f.waived is not None)
-    if waived:
-        text.append(f" ({waived} waived)")
-    return text
+def build_passing(result: AuditResult, rows: list[FailingRow]) -> list[Text]:
+    return [Text(f"{network}: all protocols allowed for {len(names)} role(s): {', '.join(names)}", style="green")
+            for network, names in passing_roles(result, rows).items()]
 
 
-def assumptions_line(result: AuditResult) -> list[Text]:
-    """The audit.yaml assumptions the verdicts rest on, before anything else (none: no line)."""
-    if not result.assumptions:
-        return []
-    return [Text(f"Assumptions (audit.yaml assume:): {header_line(result.assumptions)}", style="bold")]
+def build_findings(result: AuditResult, verbose: bool = False) -> RenderableType:
+    """One line per finding under its severity, numbered as in the JSON report (`#3` is its third finding)."""
+    findings = ordered_findings(result)
+    if not findings:
+        return Text("No findings.", style="green")
+    c = counts(result)["findings"]
+    more = "" if verbose else " (each one's fix: --verbose, or --format json, markdown or html)"
+    parts: list[RenderableType] = [Text(f"Findings: {', '.join(f'{c[s]} {s}' for s in SEVERITIES)}{more}",
+                                        style="bold")]
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("Id", no_wrap=True)
+    table.add_column("Finding", overflow="fold")
+    current = None
+    for number, finding in enumerate(findings, 1):
+        severity = finding.effective_severity
+        if severity != current:
+            current = severity
+            table.add_row("", Text(severity, style=SEVERITY_STYLE[severity]), "")
+        table.add_row(f"#{number}", Text(finding.check.id, style=SEVERITY_STYLE[severity]), finding.title)
+        if finding.waived is not None:
+            waived = finding.waived
+            table.add_row("", Text("(waived)", style="dim"), Text(
+                f"by {waived['owner']} until {waived['expires']}: {waived['reason']}", style="dim"))
+        if verbose:
+            table.add_row("", "", Text(f"fix: {finding.remediation}", style="dim"))
+    parts.append(table)
+    return Group(*parts)
 
 
-def render(result: AuditResult, console: Console) -> None:
-    table, fine = build_table(result)
-    parts: list = [table] if table.row_count else [Text("No path has a problem.", style="green")]
-    console.print(Group(*assumptions_line(result), *parts, *fine, Text(""), build_findings(result),
-                        summary_line(result)))
+def render(result: AuditResult, console: Console, verbose: bool = False) -> None:
+    rows = failing_rows(result)
+    parts: list[RenderableType] = [*header(result, rows), Text("")]
+    parts.append(build_table(result, rows) if rows else Text("No path has a problem.", style="green"))
+    passing = build_passing(result, rows)
+    parts += [Text(""), *passing] if passing and rows else passing
+    parts += [Text(""), build_findings(result, verbose)]
+    console.print(Group(*parts))

@@ -27,10 +27,10 @@ def _hop_lines(number: int, record: HopTrace) -> list[str]:
         rule = seg.rule
         what = seg.decision.value
         if rule is not None:
-            label = "default rule" if rule.synthetic else f"rule {rule.position}"
             comment = f' "{rule.comment}"' if rule.comment else ""
-            where = f" ({rule.origin})" if rule.origin else ""
-            lines.append(f"       {what} by {label}: {escape(rule.text + comment + where)}")
+            # 'rule 2' (1-based) or 'line 37 of FILE'; a JSON file is named without its 0-based list index
+            where = f" ({rule.origin.path})" if rule.origin and rule.origin.line is None else ""
+            lines.append(f"       {what} by {escape(rule.label)}: {escape(rule.text + comment + where)}")
             if seg.reason and seg.decision is not Decision.UNKNOWN:
                 lines.append(f"       {escape(seg.reason)}")
         elif seg.reason:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.model import Hop, Role, Segment, VpnServer
+from auditor.model import Hop, Role, Rule, Segment, VpnServer
 from auditor.packets import format_address_interval
 from auditor.trace import PathResult
+from auditor.wording import place
 
 _GROUPS: dict[int, tuple[list, dict]] = {}
 
@@ -25,6 +28,63 @@ def grouped(ctx: AuditContext) -> dict[tuple[Role, VpnServer, str], list[PathRes
     _GROUPS.clear()
     _GROUPS[id(ctx)] = (ctx.paths, groups)
     return groups
+
+
+@dataclass(slots=True)
+class Cause:
+    """Failing flows of one role to one server that one thing decided (a hop and its rule, or a reason): one
+    finding, whatever protocols those flows belong to (udp/500 fails IKEv2 and L2TP alike)."""
+
+    role: Role
+    server: VpnServer
+    hop: Hop | None
+    seg: Segment | None
+    paths: list[PathResult] = field(default_factory=list)
+
+    @property
+    def protocols(self) -> list[str]:
+        return list(dict.fromkeys(p.protocol for p in self.paths))
+
+    @property
+    def flows(self) -> list[str]:
+        return list(dict.fromkeys(str(p.trace.flow) for p in self.paths))
+
+    def distinct(self) -> list[PathResult]:
+        """One path per flow (protocols share a flow's trace)."""
+        return list({str(p.trace.flow): p for p in reversed(self.paths)}.values())[::-1]
+
+
+def rule_key(rule: Rule | None) -> tuple | None:
+    """A rule by what it is, not by object: rows parsed on demand are built again for each process that
+    audits part of the org (auditor/parallel.py), and are the same rule."""
+    return None if rule is None else (rule.origin, rule.position, rule.text, rule.synthetic)
+
+
+def by_cause(items: Iterable[tuple[PathResult, Hop | None, Segment | None]]) -> list[Cause]:
+    """Failing paths, each with the hop and segment that decided it, grouped per (role, server, cause), in
+    the order first seen. Without a hop the path's reason is the cause."""
+    causes: dict[tuple, Cause] = {}
+    for path, hop, seg in items:
+        if hop is None or seg is None:
+            what: tuple = (None, None, path.trace.reason)
+        else:
+            what = (hop.device, hop.stage, rule_key(seg.rule) if seg.rule is not None else seg.reason)
+        key = (path.role.key, path.server.name, what)
+        cause = causes.get(key)
+        if cause is None:
+            cause = causes[key] = Cause(path.role, path.server, hop, seg)
+        cause.paths.append(path)
+    return list(causes.values())
+
+
+def windows_errors_of(ctx: AuditContext, protocols: list[str], default: tuple[int, ...]) -> tuple[int, ...]:
+    """The union of the protocols' Windows errors, in first-seen order (the check's own when none has any)."""
+    out: dict[int, None] = {}
+    for name in protocols:
+        spec = ctx.protocols.get(name)
+        for code in (spec.windows_errors if spec else ()) or default:
+            out[code] = None
+    return tuple(out) or default
 
 
 def client_side(role: Role, hop: Hop) -> bool:
@@ -47,8 +107,7 @@ def rule_evidence(hop: Hop, seg: Segment) -> dict[str, Any]:
     rule = seg.rule
     out: dict[str, Any] = {"device": hop.device, "stage": hop.stage, "decision": seg.decision.value}
     if rule is not None:
-        out["rule"] = {"index": rule.position, "text": rule.text, "comment": rule.comment,
-                       "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic}
+        out["rule"] = rule_json(rule)
         if getattr(rule, "assumed", ""):  # decided only by an audit.yaml assumption (AssumedRule)
             out["assumed"] = rule.assumed  # type: ignore[attr-defined]
     if seg.reason:
@@ -57,15 +116,39 @@ def rule_evidence(hop: Hop, seg: Segment) -> dict[str, Any]:
     return out
 
 
-def role_label(role: Role) -> str:
-    label = f"{role.kind} '{role.name}'"
-    if role.ssid and role.kind != "ssid":
-        label += f" on SSID '{role.ssid}'"
-    if role.network_name:
-        label = f"{role.network_name}: {label}"
-    if role.phase == "pre-auth":
-        label += " before splash sign-on"
-    return label
+def rule_json(rule: Rule) -> dict[str, Any]:
+    """A rule in evidence: `index` is its 1-based position (what reports call "rule 3"); `file_index` the
+    0-based entry of the file's JSON list and `line` the config file's line, where the origin has them."""
+    out: dict[str, Any] = {"index": rule.position, "text": rule.text, "comment": rule.comment,
+                           "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic,
+                           "label": rule.label}
+    if rule.origin is not None and rule.origin.index is not None:
+        out["file_index"] = rule.origin.index
+    if rule.origin is not None and rule.origin.line is not None:
+        out["line"] = rule.origin.line
+    return out
+
+
+def headline(ctx: AuditContext, protocols: list[str], server: VpnServer) -> str:
+    """'IKEv2, L2TP/IPsec' (and ' to corp-vpn' when the audit has more than one server)."""
+    text = ", ".join(ctx.protocols[p].title if p in ctx.protocols else p for p in protocols)
+    return text + (f" to {server.name}" if len(ctx.model.servers) > 1 else "")
+
+
+def at(hop: Hop, seg: Segment | None, role: Role | None = None) -> str:
+    return place(hop, seg.rule if seg is not None else None, role)
+
+
+def allow_text(flows: list[str], target: str) -> str:
+    """'allow udp port 500,4500 and esp to 198.51.100.10': ports per IP protocol, portless flows by name."""
+    ports: dict[str, list[int]] = {}
+    for flow in flows:
+        proto, _, port = flow.partition("/")
+        ports.setdefault(proto, [])
+        if port.isdigit() and int(port) not in ports[proto]:
+            ports[proto].append(int(port))
+    parts = [f"{proto} port {','.join(map(str, sorted(p)))}" if p else proto for proto, p in ports.items()]
+    return f"allow {' and '.join(parts)} to {target}"
 
 
 def fix_for(hop: Hop, seg: Segment, flows: list[str], server: VpnServer) -> str:
@@ -73,12 +156,10 @@ def fix_for(hop: Hop, seg: Segment, flows: list[str], server: VpnServer) -> str:
     if remedy is not None and (text := remedy(seg, flows)):
         return str(text)
     rule = seg.rule
-    ports = ",".join(sorted({f.split("/")[1] for f in flows if "/" in f}, key=int))
-    protos = "/".join(sorted({f.split("/")[0] for f in flows}))
     # The address as this hop sees it: behind a NAT (ASA 8.3+ ACLs, load balancers) it is the real one.
     seen = seg.packets.destinations()
     target = format_address_interval(seen[0]) if len(seen) == 1 else server.address
-    want = f"allow {protos} to {target} port {ports}" if ports else f"allow {protos} to {target}"
+    want = allow_text(flows, target)
     if rule is None:
         return f"At {hop.device} ({hop.stage}): {want}."
     if hop.stage == "splash":
@@ -86,15 +167,19 @@ def fix_for(hop: Hop, seg: Segment, flows: list[str], server: VpnServer) -> str:
                 "blockAllTrafficBeforeSignOn to false, or tell users to sign on before connecting the VPN.")
     if rule.synthetic:
         return f"At {hop.device} ({hop.stage}): the default rule ({rule.text}) denies it; add an {want} rule."
-    where = f" in {rule.origin}" if rule.origin else ""
+    line = rule.origin.line if rule.origin else None
+    short = f"line {line}" if line is not None else f"rule {rule.position}"
+    where = f" in {rule.origin.path}" if rule.origin and line is None else ""
     comment = f' "{rule.comment}"' if rule.comment else ""
-    return (f"At {hop.device} ({hop.stage}), rule {rule.position} ({rule.text}){comment}{where} denies it: "
-            f"insert an {want} "
-            f"above rule {rule.position}, or narrow rule {rule.position} so it does not match.")
+    return (f"At {hop.device} ({hop.stage}), {rule.label} ({rule.text}){comment}{where} denies it: insert an "
+            f"{want} above {short}, or narrow {short} so it does not match.")
 
 
-def make(check: CheckMeta, role: Role, server: VpnServer, protocol: str, title: str, remediation: str,
+def make(check: CheckMeta, role: Role, server: VpnServer, protocols: str | list[str], title: str, remediation: str,
          evidence: dict[str, Any], windows_errors: tuple[int, ...] | None = None) -> Finding:
-    evidence = {"server": server.name, "protocol": protocol, "phase": role.phase, **evidence}
+    """A role's finding. `evidence.protocol` is the first protocol concerned (the contract's field) and
+    `evidence.protocols` all of them."""
+    names = [protocols] if isinstance(protocols, str) else list(protocols)
+    evidence = {"server": server.name, "protocol": names[0], "protocols": names, "phase": role.phase, **evidence}
     return Finding(check, title, remediation, network_of(role), role.describe(), None, evidence,
                    windows_errors=windows_errors)

@@ -1,11 +1,25 @@
-"""A required VPN flow is blocked for every source of a role (post-auth, or any phase of a non-splash SSID)."""
+"""A required VPN flow is blocked for every source of a role (post-auth, or any phase of a non-splash SSID).
+
+One finding per cause: the flows one rule blocks for a role, whichever protocols need them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._paths import client_side, first_block, fix_for, grouped, make, role_label, rule_evidence
+from auditor.wording import flows_text, role_label
+from rules.checks._paths import (
+    at,
+    by_cause,
+    client_side,
+    first_block,
+    fix_for,
+    grouped,
+    headline,
+    make,
+    rule_evidence,
+    windows_errors_of,
+)
 
 CHECK = CheckMeta(
     id="VPN-BLOCKED",
@@ -19,17 +33,18 @@ CHECK = CheckMeta(
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    for (role, server, protocol), paths in grouped(ctx).items():
+    failing = []
+    for (role, _server, _protocol), paths in grouped(ctx).items():
         if role.phase == "pre-auth":
             continue  # preauth_blocked reports the splash phase
-        blocked = [p for p in paths if p.trace.verdict == "blocked" and client_side(role, first_block(p)[0])]
-        if not blocked:
-            continue
-        hop, seg = blocked[0].trace.blocked[0]
-        flows = [str(p.trace.flow) for p in blocked]
-        title = (f"{ctx.protocols[protocol].title} to {server.name} is blocked for {role_label(role)}: "
-                 f"{', '.join(flows)} denied at {hop.device} ({hop.stage})")
-        yield make(CHECK, role, server, protocol, title, fix_for(hop, seg, flows, server),
-                   {"flows": flows, "deciding": [rule_evidence(h, s) for p in blocked
-                                                 for h, s in p.trace.blocked[:1]]},
-                   ctx.protocols[protocol].windows_errors or CHECK.windows_errors)
+        failing += [(p, *first_block(p)) for p in paths
+                    if p.trace.verdict == "blocked" and client_side(role, first_block(p)[0])]
+    for cause in by_cause(failing):
+        hop, seg, flows = cause.hop, cause.seg, cause.flows
+        assert hop is not None and seg is not None
+        protocols = cause.protocols
+        title = (f"{headline(ctx, protocols, cause.server)} blocked for {role_label(cause.role)}: "
+                 f"{flows_text(flows)} at {at(hop, seg, cause.role)}")
+        yield make(CHECK, cause.role, cause.server, protocols, title, fix_for(hop, seg, flows, cause.server),
+                   {"flows": flows, "deciding": [rule_evidence(*first_block(p)) for p in cause.distinct()]},
+                   windows_errors_of(ctx, protocols, CHECK.windows_errors))

@@ -7,6 +7,7 @@ flows cross, so ASA lists are checked with real (untranslated) addresses and IOS
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from auditor.adapters.cisco import CiscoDevice, EgressHop, cisco_devices_for
@@ -20,7 +21,7 @@ CHECK = CheckMeta(
     severity="warning",
     title="Cisco ACE permitting VPN traffic is shadowed by an earlier line",
     windows_errors=(809,),
-    remediation="Move the permit above the line that shadows it, or narrow that line.",
+    remediation="Delete the permit that earlier lines make redundant; never move a permit above a deny.",
 )
 
 
@@ -115,27 +116,17 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[Pack
         by_line = {id(s.rule): s.rule for s in shadows if s.rule is not None}
         denying = {id(s.rule): s.rule for s in shadows if s.rule is not None and s.decision is Decision.DENY}
         ordered = sorted(by_line.values(), key=lambda r: r.position)
-        named = ", ".join(f"{_where(r)} ({r.text})" for r in ordered[:3])
-        more = f" and {len(ordered) - 3} more" if len(ordered) > 3 else ""
-        title = (f"{device.name} ({label}): line {line} ({rule.text}) permits VPN traffic to '{server.name}' but "
-                 f"is never reached for it: {named}{more} {'match' if len(ordered) > 1 else 'matches'} it first")
+        named = " and ".join(_where(r) for r in ordered[:3]) + (f" and {len(ordered) - 3} more" if len(ordered) > 3
+                                                                else "")
+        title = (f"{_where(rule, full=True)} never permits VPN traffic to '{server.name}': {named} "
+                 f"{'decide' if len(ordered) > 1 else 'decides'} it first")
         denied = bool(denying)
-        if denied:
-            deny_where = " and ".join(_where(r) for r in sorted(denying.values(), key=lambda r: r.position)[:3])
-            permits = [r for r in ordered if id(r) not in denying]
-            rest = f"; {_where(permits[0])} already permits the rest of it" if permits else ""
-            fix = (f"Move line {line} above {deny_where}, or narrow {deny_where} so it no longer matches the VPN "
-                   f"flows, if that deny is not meant for them{rest}.")
-        else:
-            fix = (f"Line {line} is redundant for VPN traffic; nothing to fix unless it was meant to be the "
-                   "deciding line.")
+        fix = _advice(rule, label, ordered, denying, server, only_vpn=not (rule.match - vpn))
         evidence = {
             "server": server.name, "list": label,
-            "rule": {"index": rule.position, "text": rule.text, "comment": rule.comment,
-                     "source": str(rule.origin) if rule.origin else None},
-            "shadowed_by": [{"index": s.rule.position, "text": s.rule.text, "decision": s.decision.value,
-                             "source": str(s.rule.origin) if s.rule.origin else None}
-                            for s in shadows if s.rule is not None],
+            "rule": _rule_json(rule),
+            "shadowed_by": [{**_rule_json(s.rule), "decision": s.decision.value} for s in shadows
+                            if s.rule is not None],
         }
         finding = Finding(CHECK, title, fix, None, None, device.name, evidence,
                           severity=None if denied else "info")
@@ -151,8 +142,68 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[Pack
 
 
 
-def _where(rule: Rule) -> str:
-    return f"line {rule.origin.line}" if rule.origin and rule.origin.line else f"rule {rule.position}"
+_SEQ = re.compile(r"^\s*(\d+)\s+(?=permit\b|deny\b)", re.IGNORECASE)
+
+
+def _seq(rule: Rule) -> int | None:
+    """An IOS access-list entry's sequence number, as written at the start of the line (IOS numbers entries
+    on its own; ASA lines have none)."""
+    match = _SEQ.match(rule.text)
+    return int(match.group(1)) if match else None
+
+
+def _body(rule: Rule) -> str:
+    """The entry without its sequence number, spaces as one: 'deny ip host 203.0.113.66 any'."""
+    return " ".join(_SEQ.sub("", rule.text).split())
+
+
+def _where(rule: Rule, full: bool = False) -> str:
+    """'line 37 (seq 70)', or with the file 'line 37 of cisco/x.cfg (seq 70)': a file line and an IOS sequence
+    number are different counts, each named for what it is."""
+    if rule.origin is None or rule.origin.line is None:
+        return f"rule {rule.position}"
+    seq = _seq(rule)
+    where = rule.origin.human() if full else f"line {rule.origin.line}"
+    return where + (f" (seq {seq})" if seq is not None else "")
+
+
+def _quoted(rule: Rule) -> str:
+    return f"{_where(rule)} `{_body(rule)}`"
+
+
+def _advice(rule: Rule, label: str, shadows: list[Rule], denying: dict[int, Rule], server: VpnServer,
+            only_vpn: bool) -> str:
+    """Delete a permit that earlier lines make redundant; never move it above a deny (that would let through
+    what the deny is there to stop), and leave a deny's scope to whoever wrote it."""
+    permits = [r for r in shadows if id(r) not in denying]
+    denies = [r for r in shadows if id(r) in denying]
+    parts = [f"Delete {_where(rule, full=True)} `{_body(rule)}` ({label})" +
+             ("" if only_vpn else f" unless traffic other than the VPN flows to '{server.name}' needs it") + ":"]
+    why = []
+    if permits:
+        why.append(f"{' and '.join(_quoted(r) for r in permits[:3])} already "
+                   f"{'permits' if len(permits) == 1 else 'permit'} that VPN traffic")
+    if denies:
+        why.append(f"{' and '.join(_quoted(r) for r in denies[:3])} "
+                   f"{'denies' if len(denies) == 1 else 'deny'} the rest of it first")
+    parts.append(" and ".join(why) + ", so for it the line is never reached.")
+    if denies:
+        parts.append(f"Do not move it above {' or '.join(_where(r) for r in denies[:3])}: that would permit what "
+                     f"{'that line denies' if len(denies) == 1 else 'those lines deny'}. If VPN clients must "
+                     "pass there, narrow the deny instead.")
+    return " ".join(parts)
+
+
+def _rule_json(rule: Rule) -> dict:
+    """`index` is the entry's 1-based position in its list, `line` the file line, `seq` the IOS sequence number."""
+    out = {"index": rule.position, "text": rule.text, "comment": rule.comment,
+           "source": str(rule.origin) if rule.origin else None}
+    if rule.origin is not None and rule.origin.line is not None:
+        out["line"] = rule.origin.line
+    seq = _seq(rule)
+    if seq is not None:
+        out["seq"] = seq
+    return out
 
 
 def _same_line(rule: Rule | None, line: int | None) -> bool:

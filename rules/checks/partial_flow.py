@@ -1,11 +1,25 @@
-"""A required VPN flow is blocked for some sources or some paths of a role and allowed (or unknown) for others."""
+"""A required VPN flow is blocked for some sources or some paths of a role and allowed (or unknown) for others.
+
+One finding per cause: the flows one rule partly blocks for a role, whichever protocols need them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._paths import client_side, first_block, fix_for, grouped, make, role_label, rule_evidence
+from auditor.wording import flows_text, role_label
+from rules.checks._paths import (
+    at,
+    by_cause,
+    client_side,
+    first_block,
+    fix_for,
+    grouped,
+    headline,
+    make,
+    rule_evidence,
+    windows_errors_of,
+)
 
 CHECK = CheckMeta(
     id="VPN-PARTIAL",
@@ -19,19 +33,21 @@ CHECK = CheckMeta(
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    for (role, server, protocol), paths in grouped(ctx).items():
+    failing = []
+    for (role, _server, _protocol), paths in grouped(ctx).items():
         if role.phase == "pre-auth" or any(p.trace.verdict == "blocked" for p in paths):
             continue  # fully blocked flows are blocked_flow's; splash phases are preauth_blocked's
-        partial = [p for p in paths
-                   if (p.trace.verdict == "partial" or (p.trace.verdict == "unknown" and p.trace.blocked))
-                   and client_side(role, first_block(p)[0])]
-        if not partial:
-            continue
-        hop, seg = partial[0].trace.blocked[0]
-        flows = [str(p.trace.flow) for p in partial]
-        title = (f"{ctx.protocols[protocol].title} to {server.name} is blocked for part of {role_label(role)} "
-                 f"(sources {seg.packets.describe_sources()}): {', '.join(flows)} at {hop.device} ({hop.stage})")
-        yield make(CHECK, role, server, protocol, title, fix_for(hop, seg, flows, server),
-                   {"flows": flows, "reasons": [p.trace.reason for p in partial],
-                    "deciding": [rule_evidence(h, s) for p in partial for h, s in p.trace.blocked[:1]]},
-                   ctx.protocols[protocol].windows_errors or CHECK.windows_errors)
+        failing += [(p, *first_block(p)) for p in paths
+                    if (p.trace.verdict == "partial" or (p.trace.verdict == "unknown" and p.trace.blocked))
+                    and client_side(role, first_block(p)[0])]
+    for cause in by_cause(failing):
+        hop, seg, flows = cause.hop, cause.seg, cause.flows
+        assert hop is not None and seg is not None
+        protocols = cause.protocols
+        title = (f"{headline(ctx, protocols, cause.server)} blocked for part of {role_label(cause.role)} "
+                 f"(sources {seg.packets.describe_sources()}): {flows_text(flows)} at {at(hop, seg, cause.role)}")
+        distinct = cause.distinct()
+        yield make(CHECK, cause.role, cause.server, protocols, title, fix_for(hop, seg, flows, cause.server),
+                   {"flows": flows, "reasons": [p.trace.reason for p in distinct],
+                    "deciding": [rule_evidence(*first_block(p)) for p in distinct]},
+                   windows_errors_of(ctx, protocols, CHECK.windows_errors))

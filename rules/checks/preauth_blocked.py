@@ -1,11 +1,22 @@
-"""A captive portal blocks VPN before sign-on: users who connect the VPN before the splash page fail."""
+"""A captive portal blocks VPN before sign-on: users who connect the VPN before the splash page fail.
+
+One finding per portal and role, listing every protocol it blocks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._paths import fix_for, grouped, make, role_label, rule_evidence
+from auditor.wording import flows_text, role_label
+from rules.checks._paths import (
+    by_cause,
+    first_block,
+    fix_for,
+    grouped,
+    headline,
+    make,
+    rule_evidence,
+)
 
 CHECK = CheckMeta(
     id="VPN-PREAUTH-BLOCKED",
@@ -19,17 +30,18 @@ CHECK = CheckMeta(
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    for (role, server, protocol), paths in grouped(ctx).items():
+    failing = []
+    for (role, _server, _protocol), paths in grouped(ctx).items():
         if role.phase != "pre-auth":
             continue
-        blocked = [p for p in paths if p.trace.verdict in ("blocked", "partial")]
-        if not blocked:
-            continue
-        hop, seg = blocked[0].trace.blocked[0]
-        if hop.stage != "splash":
-            continue  # blocked after the portal too: the post-auth finding covers it
-        flows = [str(p.trace.flow) for p in blocked]
-        title = (f"{ctx.protocols[protocol].title} to {server.name} is blocked for {role_label(role)} "
-                 f"({', '.join(flows)}): {seg.rule.text if seg.rule else hop.stage}")
-        yield make(CHECK, role, server, protocol, title, fix_for(hop, seg, flows, server),
+        # Flows blocked after the portal are blocked after sign-on too: the post-auth finding covers them.
+        failing += [(p, *first_block(p)) for p in paths
+                    if p.trace.verdict in ("blocked", "partial") and first_block(p)[0].stage == "splash"]
+    for cause in by_cause(failing):
+        hop, seg, flows = cause.hop, cause.seg, cause.flows
+        assert hop is not None and seg is not None
+        protocols = cause.protocols
+        title = (f"{headline(ctx, protocols, cause.server)} blocked for {role_label(cause.role)} by the captive "
+                 f"portal: {flows_text(flows)}")
+        yield make(CHECK, cause.role, cause.server, protocols, title, fix_for(hop, seg, flows, cause.server),
                    {"flows": flows, "deciding": [rule_evidence(hop, seg)]})

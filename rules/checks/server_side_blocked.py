@@ -1,17 +1,26 @@
 """A device in front of the VPN server (perimeter ACL, NAT, load balancer) blocks a required flow.
 
-Every role crosses those devices, so the block is reported once per deciding rule, with the roles and
-networks it affects, instead of once per role.
+Every role crosses those devices, so the block is reported once per deciding rule, with the protocols, roles
+and networks it affects, instead of once per role or protocol.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.model import Hop, Rule, VpnServer
-from rules.checks._paths import client_side, fix_for, rule_evidence
+from auditor.model import Hop, VpnServer
+from auditor.trace import PathResult
+from auditor.wording import flows_text
+from rules.checks._paths import (
+    at,
+    client_side,
+    fix_for,
+    headline,
+    rule_evidence,
+    rule_key,
+    windows_errors_of,
+)
 
 CHECK = CheckMeta(
     id="VPN-BLOCKED-SERVER-SIDE",
@@ -23,31 +32,39 @@ CHECK = CheckMeta(
 )
 
 
+def _order(ctx: AuditContext, server: VpnServer, path: PathResult) -> tuple[int, int]:
+    names = server.protocols
+    spec = ctx.protocols.get(path.protocol)
+    flows = [str(f) for f in spec.flows] if spec else []
+    flow = str(path.trace.flow)
+    return (names.index(path.protocol) if path.protocol in names else len(names),
+            flows.index(flow) if flow in flows else len(flows))
+
+
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    groups: dict[tuple[VpnServer, str, Hop, tuple | None], list] = defaultdict(list)
+    groups: dict[tuple[str, str, str, tuple | str | None], tuple[VpnServer, Hop, list]] = {}
     for path in ctx.paths:
         if path.trace.verdict not in ("blocked", "partial") and not path.trace.blocked:
             continue
         for hop, seg in path.trace.blocked:
             if not client_side(path.role, hop):
-                groups[(path.server, path.protocol, hop, _rule_key(seg.rule))].append((path, seg))
+                # a rule, or without one what the hop says (a missing port forward is one per flow)
+                key = (path.server.name, hop.device, hop.stage, rule_key(seg.rule) if seg.rule else seg.reason)
+                groups.setdefault(key, (path.server, hop, []))[2].append((path, seg))
                 break
-    for (server, protocol, hop, _rule), hits in groups.items():
-        flows = sorted({str(p.trace.flow) for p, _ in hits})
+    for server, hop, hits in groups.values():
+        # in the server's protocol order, then each protocol's flows (the order a fix lists its lines in)
+        ordered = sorted(hits, key=lambda hit: _order(ctx, server, hit[0]))
+        flows = list(dict.fromkeys(str(p.trace.flow) for p, _ in ordered))
+        protocols = list(dict.fromkeys(p.protocol for p, _ in ordered))
         roles = {p.role.key: p.role for p, _ in hits}
         networks = sorted({r.network_name for r in roles.values() if r.network_name})
         seg = hits[0][1]
-        title = (f"{ctx.protocols[protocol].title} to {server.name} is blocked at {hop.device} ({hop.stage}) for "
-                 f"{len(roles)} role(s) in {len(networks)} network(s): {', '.join(flows)}")
+        title = (f"{headline(ctx, protocols, server)} blocked at {at(hop, seg)} for {len(roles)} role(s) in "
+                 f"{len(networks)} network(s): {flows_text(flows)}")
         yield Finding(CHECK, title, fix_for(hop, seg, flows, server), None, None, hop.device,
-                      {"server": server.name, "protocol": protocol, "flows": flows,
+                      {"server": server.name, "protocol": protocols[0], "protocols": protocols, "flows": flows,
                        "deciding": [rule_evidence(hop, seg)], "networks": networks,
                        "roles": sorted(f"{r.network_name or '-'} / {r.kind} {r.name} ({r.phase})"
                                        for r in roles.values())[:50]},
-                      windows_errors=ctx.protocols[protocol].windows_errors or CHECK.windows_errors)
-
-
-def _rule_key(rule: Rule | None) -> tuple | None:
-    """A rule by what it is, not by object: rows parsed on demand are built again for each process that
-    audits part of the org (auditor/parallel.py), and are the same rule."""
-    return None if rule is None else (rule.origin, rule.position, rule.text, rule.synthetic)
+                      windows_errors=windows_errors_of(ctx, protocols, CHECK.windows_errors))

@@ -14,7 +14,8 @@ CHECK = CheckMeta(
     severity="warning",
     title="VPN allow rule shadowed by an earlier deny",
     windows_errors=(809,),
-    remediation="Move the allow rule above the deny that shadows it, or narrow the deny.",
+    remediation="Insert an allow for exactly the VPN flows above the deny, or narrow the deny, if it is not meant "
+                "for those clients.",
     scope="network",
 )
 
@@ -81,19 +82,30 @@ def _shadowed(hop: Hop, rules: RuleList, flows: list[PacketSet], network: dict[s
         shadow = denied[0].rule
         assert shadow is not None
         extent = "partly" if reached else "entirely"
-        title = (f"{hop.device} ({hop.stage}): rule {rule.position} ({rule.text}) allows VPN traffic but is "
-                 f"{extent} shadowed by rule {shadow.position} ({shadow.text})")
         by_rule = {}
         for seg in denied:
             if seg.rule is not None:
                 by_rule.setdefault(seg.rule.position, seg)
-        yield Finding(CHECK, title,
-                      f"Move rule {rule.position} above rule {shadow.position}, or narrow rule {shadow.position} "
-                      "so it no longer matches the VPN flows.",
-                      network, None, hop.device,
-                      {"rule": {"index": rule.position, "text": rule.text, "comment": rule.comment,
-                                "source": str(rule.origin) if rule.origin else None},
-                       "shadowed_by": [{"index": s.rule.position, "text": s.rule.text, "comment": s.rule.comment,
-                                        "sources": s.packets.describe_sources()}
+        sources = ", ".join(dict.fromkeys(s.packets.describe_sources() for s in by_rule.values()))
+        comment = f' "{shadow.comment}"' if shadow.comment else ""
+        title = (f"{hop.device} ({hop.stage}): rule {rule.position} allows VPN traffic but rule {shadow.position}"
+                 f"{comment} denies {'part' if reached else 'all'} of it first")
+        # Never "move the allow above the deny": that lets the deny's sources through for everything the
+        # allow matches. The deny is either meant (the allow is redundant for those sources) or too wide.
+        fix = (f"Rule {rule.position} ({rule.text}) is never reached for VPN traffic from {sources}: rule "
+               f"{shadow.position} ({shadow.text}){comment} denies it first. If those clients must reach the VPN, "
+               f"insert an allow for exactly the VPN flows above rule {shadow.position} or narrow rule "
+               f"{shadow.position}; if not, nothing needs to change.")
+        yield Finding(CHECK, title, fix, network, None, hop.device,
+                      {"rule": _rule_json(rule),
+                       "shadowed_by": [{**_rule_json(s.rule), "sources": s.packets.describe_sources()}
                                        for s in by_rule.values() if s.rule is not None],
                        "extent": extent})
+
+
+def _rule_json(rule: Rule) -> dict:
+    out = {"index": rule.position, "text": rule.text, "comment": rule.comment,
+           "source": str(rule.origin) if rule.origin else None}
+    if rule.origin is not None and rule.origin.index is not None:
+        out["file_index"] = rule.origin.index
+    return out

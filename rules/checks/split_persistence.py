@@ -29,23 +29,28 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         if pair.verdict == STICKY:
             continue
         clients = "" if pair.clients == "any" else f" (clients {pair.clients})"
+        # Titles name the persistence setting, not the virtual services (evidence and the fix do): long
+        # service paths would push a title past one line of a report.
+        ike, natt = pair.ike.persistence.short(), pair.natt.persistence.short()
         if pair.same_object:
-            services = f"{pair.ike.name} ({pair.ike.persistence.short()})"
+            persist = f"{pair.ike.name}: {ike}"
+        elif ike == natt:
+            persist = f"each {ike}"
         else:
-            services = (f"{pair.ike.name} (UDP 500: {pair.ike.persistence.short()}) and {pair.natt.name} "
-                        f"(UDP 4500: {pair.natt.persistence.short()})")
+            persist = f"UDP 500: {ike}; UDP 4500: {natt}"
+        head = f"{lb.name} {pair.vip}{clients}:"
         fix = lb.fix_split(pair)
         severity = None
         if pair.verdict == SPLIT:
-            title = f"{lb.name} {pair.vip}{clients}: {services} can send a client's IKE flows to different servers"
+            title = f"{head} one client's UDP 500 and UDP 4500 can reach different servers ({persist})"
         elif pair.verdict == CONDITIONAL:
             severity = "warning"
-            title = (f"{lb.name} {pair.vip}{clients}: {services} keep a client on one server only while both "
-                     f"sides see the same servers up")
+            title = (f"{head} one client's UDP 500 and UDP 4500 reach one server only while both sides see the "
+                     f"same servers up ({persist})")
         else:
             assert pair.verdict == UNKNOWN
             severity = "warning"
-            title = f"{lb.name} {pair.vip}{clients}: cannot prove {services} keep a client on one server"
+            title = f"{head} cannot prove that one client's UDP 500 and UDP 4500 reach one server ({persist})"
             if pair.verify:
                 fix = f"Verify on the device: {pair.verify}. Or use the documented form: {fix}"
         evidence = with_servers(pair.evidence(), ctx.model, lb, pair.ike)

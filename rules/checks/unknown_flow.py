@@ -1,11 +1,15 @@
-"""The evidence cannot decide whether a required VPN flow gets through: say why and what would settle it."""
+"""The evidence cannot decide whether a required VPN flow gets through: say why and what would settle it.
+
+One finding per cause (the hop and rule, or the reason, that leaves the flows undecided), whichever protocols
+need those flows."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._paths import grouped, make, role_label
+from auditor.wording import flows_text, role_label
+from rules.checks._paths import at, by_cause, grouped, headline, make
 
 CHECK = CheckMeta(
     id="VPN-UNKNOWN",
@@ -19,13 +23,17 @@ CHECK = CheckMeta(
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    for (role, server, protocol), paths in grouped(ctx).items():
-        unknown = [p for p in paths if p.trace.verdict == "unknown"]
-        if not unknown or any(p.trace.verdict == "blocked" for p in paths):
+    failing = []
+    for paths in grouped(ctx).values():
+        if any(p.trace.verdict == "blocked" for p in paths):
             continue
-        first = unknown[0].trace
-        where = f" at {first.unknown[0][0].device} ({first.unknown[0][0].stage})" if first.unknown else ""
-        title = (f"{ctx.protocols[protocol].title} to {server.name} cannot be decided for {role_label(role)}: "
-                 f"{', '.join(str(p.trace.flow) for p in unknown)} unknown{where}")
-        yield make(CHECK, role, server, protocol, title, first.reason + " " + CHECK.remediation,
-                   {"flows": [str(p.trace.flow) for p in unknown], "reasons": [p.trace.reason for p in unknown]})
+        failing += [(p, *(p.trace.unknown[0] if p.trace.unknown else (None, None)))
+                    for p in paths if p.trace.verdict == "unknown"]
+    for cause in by_cause(failing):
+        first = cause.paths[0].trace
+        where = f" at {at(cause.hop, cause.seg, cause.role)}" if cause.hop is not None else ""
+        protocols = cause.protocols
+        title = (f"{headline(ctx, protocols, cause.server)} unknown for {role_label(cause.role)}: "
+                 f"{flows_text(cause.flows)}{where}")
+        yield make(CHECK, cause.role, cause.server, protocols, title, first.reason + " " + CHECK.remediation,
+                   {"flows": cause.flows, "reasons": [p.trace.reason for p in cause.distinct()]})
