@@ -7,6 +7,8 @@ Per deciding point:
   rows GETs append (PUT rejects them).
 - Splash gate (block all before sign-on): add the server's address to the SSID's walled garden.
 - An MX 1:1 NAT in front of the server that does not allow the VPN flows in: add them to its allowed inbound.
+- An MX named in `path` whose port forwards do not take a VPN flow: forward it to the LAN address its other
+  forwards use, or let a forward limited to other remote IPs take any.
 The snapshot file the rule came from is edited the same way, in GET shape, so the audit re-reads the result.
 """
 
@@ -18,7 +20,8 @@ from typing import Any
 
 from auditor.checks import Finding
 from auditor.fixplan import COMMENT, Blocked, Change, PlanContext
-from auditor.model import Action, AmbiguousHop, FilterHop, Hop, Rule
+from auditor.model import Action, AmbiguousHop, Decision, FilterHop, Hop, Rule
+from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, format_address_interval
 
 _NETWORK = re.compile(r"^meraki/networks/([^/]+)/")
 _SSID = re.compile(r"^meraki/networks/([^/]+)/wireless/ssids/(\d+)/")
@@ -114,6 +117,8 @@ class MerakiPlanner:
             return self._one_to_one(ctx, blocked, origin_path, hop.origin.index)
         if hop.stage == "splash":
             return self._walled_garden(ctx, blocked, origin_path)
+        if hop.stage == "port-forwarding" and rule is None and blocked.segment.decision is Decision.DENY:
+            return self._port_forward(ctx, blocked, origin_path)
         if rule is None or rule.action is not Action.DENY:
             return None
         if origin_path.endswith("/groupPolicies.json"):
@@ -194,6 +199,52 @@ class MerakiPlanner:
         if added:
             change.summaries.append(f"allow {'; '.join(added)} from any remote IP in the 1:1 NAT of "
                                     f"{nat.get('publicIp')} (for {', '.join(blocked.flows)} to {blocked.server.name})")
+        change.render = lambda ws, rel=rel: {"rules": ws.json(rel)["rules"]}
+        return [change]
+
+    def _port_forward(self, ctx: PlanContext, blocked: Blocked, rel: str) -> list[Change] | None:
+        """A flow no port forward takes (the MX is in front of the server): a forward of it to the LAN address
+        the MX's other forwards use, from any remote IP (client VPNs come from anywhere); a forward that takes
+        it only from other remote IPs is opened to any instead. Without one LAN address to forward to, no
+        writer: the finding's remediation says what to add."""
+        from auditor.adapters.meraki_front import InboundNatHop  # the hop whose forwards name the LAN address
+
+        hop = blocked.hop
+        if not isinstance(hop, InboundNatHop):
+            return None
+        lans = {format_address_interval(f.lan) for f in hop.forwards}
+        public = blocked.segment.packets.destinations()
+        net_id = _NETWORK.match(rel).group(1)  # type: ignore[union-attr]
+        data = ctx.workspace.json(rel)
+        rows = data.setdefault("rules", [])
+        done = []
+        for flow in blocked.flows:  # the group's flows share the hop, each its own forward
+            proto, _, port = flow.partition("/")
+            if proto not in ("tcp", "udp") or not port:
+                continue  # a port forward carries only TCP and UDP: the remediation says what else to do
+            wanted = PacketSet.flow([ANY_ADDR], public, PROTO_NUMBERS[proto], int(port))
+            narrow = [f for f in hop.forwards if f.match.intersects(wanted)]
+            for forward in narrow:  # it takes the flow, only not from these sources
+                assert forward.rule.origin is not None and forward.rule.origin.index is not None
+                row = ctx.tracker.row((rel, None), rows, forward.rule.origin.index)
+                if row.get("allowedIps") != ["any"]:
+                    row["allowedIps"] = ["any"]
+                    done.append(f"let {forward.rule.text} take any remote IP")
+            if narrow or len(lans) != 1:
+                continue
+            entry = {"lanIp": next(iter(lans)), "allowedIps": ["any"],
+                     "name": f"VPN {proto.upper()} {port} ({COMMENT})", "protocol": proto, "publicPort": port,
+                     "localPort": port, "uplink": "both"}
+            if not any(r.get("protocol") == proto and str(r.get("publicPort")) == port and
+                       r.get("lanIp") == entry["lanIp"] for r in rows):
+                rows.append(entry)
+                done.append(f"forward {proto.upper()} {port} to {entry['lanIp']}")
+        if not done:
+            return None
+        endpoint = f"/networks/{net_id}/appliance/firewall/portForwardingRules"
+        change = ctx.change(f"PUT {endpoint}", vendor="meraki", device=hop.device, method="PUT",
+                            endpoint=endpoint, file=rel)
+        change.summaries.append(f"{'; '.join(done)} (for {', '.join(blocked.flows)} to {blocked.server.name})")
         change.render = lambda ws, rel=rel: {"rules": ws.json(rel)["rules"]}
         return [change]
 

@@ -343,3 +343,20 @@ def test_a_client_vpn_mx_without_the_data_to_say_so_is_never_allowed_from_its_la
                                                               "udp/1701": "unknown"}
     else:
         assert store == {"unknown"}
+
+
+def test_fix_plan_adds_the_missing_port_forward_and_is_verified(tmp_path: Path) -> None:
+    snap = org(tmp_path, HQ_UPLINK, forwards=[forward("udp", "500", allowed=["198.18.0.0/15"])],
+               path=["meraki/HQ"])
+    snap.config["vpn_servers"][0]["protocols"] = ["ikev2"]
+    snap.audit()
+    result = fix_plan(snap.root)
+    change = result.changes[f"PUT /networks/{HQ}/appliance/firewall/portForwardingRules"]
+    rules = change.body["rules"]
+    assert rules[0]["allowedIps"] == ["any"]  # the forward of UDP 500 now takes the store's address too
+    assert [(r["protocol"], r["publicPort"], r["lanIp"], r["allowedIps"]) for r in rules[1:]] == [
+        ("udp", "4500", "10.100.0.10", ["any"])]
+    blocking = [p for p in result.plans if p.finding.check.kind == "blocked-flow"]
+    assert blocking and all(p.verified is True for p in blocking)
+    with Snapshot.overlaid(snap.root, result.overlay):
+        assert set(verdicts(run_audit(snap.root), "Staff", network="Store").values()) == {"allowed"}

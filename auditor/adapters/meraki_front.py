@@ -55,8 +55,8 @@ from auditor.snapshot import Snapshot, SnapshotError, api_segment
 
 FIREWALL = "appliance/firewall"
 # The Meraki documents behind the Client VPN reading, named in the traces (docs/semantics/meraki.md)
-CLIENT_VPN_DOC = "Meraki 'Client VPN Overview' (documentation.meraki.com/MX/Client_VPN/Client_VPN_Overview)"
-FIREWALL_DOC = ("Meraki 'MX Firewall Settings' "
+CLIENT_VPN_DOC = "Meraki's 'Client VPN Overview' (documentation.meraki.com/MX/Client_VPN/Client_VPN_Overview)"
+FIREWALL_DOC = ("Meraki's 'MX Firewall Settings' "
                 "(documentation.meraki.com/MX/Firewall_and_Traffic_Shaping/MX_Firewall_Settings)")
 _UDP, _ESP = PROTO_NUMBERS["udp"], PROTO_NUMBERS["esp"]
 IKE_PORTS = ((500, 500), (4500, 4500))
@@ -328,7 +328,7 @@ class MerakiFront(Device):
                             primary=primary,
                             note=(f"{format_address_interval(address)} is this MX's own uplink address: the VPN "
                                   "terminates on the MX (Client VPN), so its outbound and inbound firewall rules "
-                                  f"do not decide it ({FIREWALL_DOC})"))
+                                  f"do not decide it; see {FIREWALL_DOC}"))
 
     def _no_nat_rule(self, device: str, address: Interval, named: bool) -> Hop:
         """No 1:1 or 1:many rule names the address: port forwards if it is (or may be) an uplink address."""
