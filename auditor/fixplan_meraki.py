@@ -217,13 +217,14 @@ class MerakiPlanner:
         net_id = _NETWORK.match(rel).group(1)  # type: ignore[union-attr]
         data = ctx.workspace.json(rel)
         rows = data.setdefault("rules", [])
-        done = []
+        done, handled = [], False  # handled: an edit (this finding's or an earlier one's) covers a flow
         for flow in blocked.flows:  # the group's flows share the hop, each its own forward
             proto, _, port = flow.partition("/")
             if proto not in ("tcp", "udp") or not port:
                 continue  # a port forward carries only TCP and UDP: the remediation says what else to do
             wanted = PacketSet.flow([ANY_ADDR], public, PROTO_NUMBERS[proto], int(port))
             narrow = [f for f in hop.forwards if f.match.intersects(wanted)]
+            handled |= bool(narrow) or len(lans) == 1
             for forward in narrow:  # it takes the flow, only not from these sources
                 assert forward.rule.origin is not None and forward.rule.origin.index is not None
                 row = ctx.tracker.row((rel, None), rows, forward.rule.origin.index)
@@ -239,12 +240,13 @@ class MerakiPlanner:
                        r.get("lanIp") == entry["lanIp"] for r in rows):
                 rows.append(entry)
                 done.append(f"forward {proto.upper()} {port} to {entry['lanIp']}")
-        if not done:
+        if not handled:
             return None
         endpoint = f"/networks/{net_id}/appliance/firewall/portForwardingRules"
         change = ctx.change(f"PUT {endpoint}", vendor="meraki", device=hop.device, method="PUT",
                             endpoint=endpoint, file=rel)
-        change.summaries.append(f"{'; '.join(done)} (for {', '.join(blocked.flows)} to {blocked.server.name})")
+        if done:
+            change.summaries.append(f"{'; '.join(done)} (for {', '.join(blocked.flows)} to {blocked.server.name})")
         change.render = lambda ws, rel=rel: {"rules": ws.json(rel)["rules"]}
         return [change]
 
