@@ -241,7 +241,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     if sources_only:  # only audit.yaml sources (tracing one of them): no network is loaded
         model.scope = set()
     load_devices(snapshot, model)
-    fail_closed(snapshot, model)  # what collection failed to read is unknown or an input error, never a pass
+    # what collection failed to read is unknown or an input error, never a pass
+    fail_closed(snapshot, model, str(config_path or snapshot.root / "audit.yaml"))
     add_sources(model, config)
     graph = build_graph(model)  # servers and the devices in front of them; networks stream past it
     server_sides: dict[str, list[Hop]] = {}

@@ -7,18 +7,52 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from auditor import __version__
 from auditor.snapshot import SnapshotError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
-app = typer.Typer(name="vpn-auditor", no_args_is_help=True, add_completion=False,
+# click's base error, found through typer's public BadParameter (typer >= 0.17 bundles its own click).
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (a bad option value, a missing option) as one line on stderr with exit 2, like every
+    other input error: click's own box spans several lines, which CI logs and scripts cannot grep."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        standalone = kwargs.pop("standalone_mode", True)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _CLICK_ERROR as exc:
+            if not standalone:
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help text, as click shows it
+                exc.show()
+            else:
+                context = getattr(exc, "ctx", None)
+                where = f"{context.command_path}: " if context is not None else ""
+                hint = f" (see {context.command_path} --help)" if context is not None else ""
+                typer.echo(f"error: {where}{' '.join(exc.format_message().split())}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            if not standalone:
+                raise
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        if not standalone:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(name="vpn-auditor", no_args_is_help=True, add_completion=False, cls=_OneLineErrors,
                   help="Can VPN traffic from every Wi-Fi role reach the VPN server? Audit it from configuration.")
 
 
@@ -182,7 +216,7 @@ def audit(
         if offline_networks:  # the networks asked for replace audit.yaml's scope
             settings = settings.model_copy(deep=True)
             settings.scope.networks = list(network or [])
-        result = run_audit(snapshot, config=settings, keep_model=False)
+        result = run_audit(snapshot, config, config=settings, keep_model=False)
         gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
                                 "--network" if offline_networks else "audit.yaml scope.networks")
         gate.filter_roles(result, role or [])

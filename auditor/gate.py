@@ -142,7 +142,7 @@ def _failure(call: dict[str, Any]) -> str:
     return f"{status}{': ' + error if error else ''}"
 
 
-def fail_closed(snapshot: Snapshot, model: Model) -> None:
+def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") -> None:
     """After the adapters have loaded the devices, before any path is traced: what collection failed to read
     is in the model. A device whose collection the manifest records as failed becomes an AbsentDevice
     (unknown, a data gap); a device named in audit.yaml `path` that is neither in the snapshot nor recorded
@@ -192,7 +192,7 @@ def fail_closed(snapshot: Snapshot, model: Model) -> None:
                 model.gaps.append(DataGap(present, reason))
                 continue
             candidates = list(model.devices) + [f"meraki/{n}" for _, n, p in networks if "appliance" in p]
-            raise SnapshotError("audit.yaml", f"vpn_servers '{server.name}' path names device '{name}', which "
+            raise SnapshotError(source, f"vpn_servers '{server.name}' path names device '{name}', which "
                                               f"is not in the snapshot ({closest(name, candidates, 'devices')}): "
                                               "correct `path`, or collect the device into the snapshot")
 

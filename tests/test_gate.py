@@ -239,3 +239,13 @@ def test_check_ssid_reusing_an_enabled_ssids_name_is_flagged(tmp_path: Path) -> 
     (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["id"] == "SSID-NAME-REUSED"]
     assert finding["severity"] == "error" and finding["evidence"]["same_name"] == [1]
     assert finding["title"] == "Proposed SSID 'Store-Guest' (slot 4) has the name of enabled SSID 1 in Store 14"
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["audit", DEMO, "--format", "xml"], ["vpn-auditor audit: Invalid value for '--format'", "'markdown'"]),
+    (["audit", DEMO, "--fail-on", "sometimes"], ["Invalid value for '--fail-on'"]),
+    (["trace", DEMO, "--role", "Guest"], ["vpn-auditor trace: Missing option '--flow'"]),
+    (["check-ssid", DEMO, "--network", "Store 14"], ["Missing option '--proposed'"]),
+])
+def test_click_usage_errors_are_one_line_too(args: list, needles: list[str]) -> None:
+    one_line_error(cli(*args), *needles)

@@ -68,7 +68,7 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str | N
                           f"({closest(server, servers, 'servers')})")
     if network is not None:
         config.scope.networks = [network]
-    result = run_audit(snapshot_dir, config=config, sources_only=network is None)
+    result = run_audit(snapshot_dir, config_path, config=config, sources_only=network is None)
     if network is not None and not result.model.networks:
         names = [n for _, n, _ in list_networks(Snapshot(snapshot_dir))]
         raise LookupError(f"--network: no network named '{network}' in the snapshot "
