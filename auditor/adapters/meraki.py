@@ -13,7 +13,7 @@ import ipaddress
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from auditor.adapters.meraki_rules import (
@@ -650,11 +650,7 @@ class _NetworkBuilder:
                                 lambda: self._compose(device, "ssid-l3", rules, hop, policy))
         if composed is not None:
             hops.append(composed)
-        hops.append(self._l7_hop(f"{ssid_base}/firewall/l7FirewallRules.json", device, "ssid-l7"))
-        if policy and "_missing" not in policy:
-            fw = policy.get("firewallAndTrafficShaping") or {}
-            if str(fw.get("settings", "")).lower() == "custom" and fw.get("l7FirewallRules"):
-                hops.append(self._policy_l7(policy, device))
+        hops.extend(self._layer_l7(f"{ssid_base}/firewall/l7FirewallRules.json", device, "ssid-l7", policy))
         return hops
 
     def _policy_l7(self, policy: dict[str, Any], device: str) -> Hop:
@@ -665,11 +661,15 @@ class _NetworkBuilder:
             origin = Origin(rel, policy.get("_index"))
             rules, count = l7_rules([(i, row) for i, row in enumerate(rows) if isinstance(row, dict)],
                                     lambda _i: origin, self.resolver, self.assume.get(L7_PORT_UDP))
+            # The rule names its policy: the hop is the SSID's or the MX's, shared by several policies' roles.
+            name = policy.get("name") or policy.get("groupPolicyId")
+            rules = [replace(rule, text=f"group policy '{name}' L7 rule {rule.position}: {rule.text}")
+                     for rule in rules]
             default = Rule(count + 1, Action.PERMIT, ALL, "no L7 rule matches", "", origin, synthetic=True)
             return FilterHop(device, "group-policy-l7", origin,
                              RuleList(f"{rel}#{policy.get('groupPolicyId')}-l7", rules, default, origin))
 
-        return self._cached(("gp-l7", policy.get("groupPolicyId")), build)
+        return self._cached(("gp-l7", policy.get("groupPolicyId"), device), build)
 
     # -- MX ----------------------------------------------------------------------------------------------
     def _mx_l3(self) -> tuple[RuleList | None, Hop]:
@@ -701,24 +701,37 @@ class _NetworkBuilder:
                         "groupPolicies.json", "groupPolicyId": vlan.group_policy_id}
 
     def _mx_hops(self, vlan: _Vlan | None) -> list[Hop]:
+        """The MX's hops for a VLAN's traffic to the internet: L3 (with the VLAN's group policy), L7 (the
+        VLAN's group policy's L7 rules too: Meraki applies L3, then L7), then the NAT to the uplink."""
         device = f"{self.net.name} / MX"
         rules, hop = self._mx_l3()
+        policy = self._vlan_policy(vlan)
         key = ("mx-l3-vlan", vlan.id if vlan else None)
-        composed = self._cached(key, lambda: self._compose(device, "mx-l3", rules, hop, self._vlan_policy(vlan)))
-        l7 = self._l7_hop(f"{self.base}/appliance/firewall/l7FirewallRules.json", device, "mx-l7")
+        composed = self._cached(key, lambda: self._compose(device, "mx-l3", rules, hop, policy))
+        filters = [composed, *self._layer_l7(f"{self.base}/appliance/firewall/l7FirewallRules.json", device,
+                                             "mx-l7", policy)]
         mode, why = self._deployment(self.base, device)
         if mode == "routed":
-            return [composed, l7, self._cached(("uplink-nat",), self._uplink_nat)]
+            return [*filters, self._cached(("uplink-nat",), self._uplink_nat)]
         settings = f"{self.base}/appliance/settings.json"
         if mode == "unknown":
-            return [composed, l7, self._cached(("deployment-gap",), lambda: GapHop(
+            return [*filters, self._cached(("deployment-gap",), lambda: GapHop(
                 device, "uplink-nat", Origin(settings), reason=why))]
         # Passthrough, or not collected (routed or passthrough: what either reading allows is what this does)
-        return [self._cached(("passthrough-l3", key), lambda: MayApplyHop(
-                    composed.device, composed.stage, composed.origin, inner=composed, why=why)),
-                self._cached(("passthrough-l7",), lambda: MayApplyHop(
-                    l7.device, l7.stage, l7.origin, inner=l7, why=why)),
+        return [*(self._cached(("passthrough", id(f)), lambda f=f: MayApplyHop(  # type: ignore[misc]
+                    f.device, f.stage, f.origin, inner=f, why=why)) for f in filters),
                 self._cached(("upstream-nat",), lambda: _upstream_nat(device, settings, mode))]
+
+    def _layer_l7(self, rel: str, device: str, stage: str, policy: dict[str, Any] | None) -> list[Hop]:
+        """A layer's L7 hop (SSID or MX) for clients with `policy` (None: none), then the policy's own L7
+        rules when it has custom ones. The L7 lists are read the same way on both layers."""
+        layer = self._l7_hop(rel, device, stage)
+        if policy is None or "_missing" in policy:
+            return [layer]  # a missing policy already leaves the L3 hop unknown
+        fw = policy.get("firewallAndTrafficShaping") or {}
+        if str(fw.get("settings", "network default")).lower() == "custom" and fw.get("l7FirewallRules"):
+            return [layer, self._policy_l7(policy, device)]
+        return [layer]
 
     def _deployment(self, base: str, device: str) -> tuple[str, str]:
         """An MX's deployment mode ("routed", "passthrough", "absent" or "unknown") and, unless routed, why it
@@ -923,7 +936,7 @@ class _NetworkBuilder:
         """Spoke MX -> site-to-site outbound firewall -> hub MX -> the hub's uplink (`hub` None: up to the
         site-to-site firewall, for a non-Meraki peer)."""
         device = f"{self.net.name} / MX"
-        composed, l7 = local[0], local[1]
+        composed, l7s = local[0], local[1:-1]
         vlan_key = vlan.id if vlan is not None else None
         # A passthrough MX's rules may not apply already: wrapped once, not twice.
         spoke_l3 = composed if isinstance(composed, MayApplyHop) else self._cached(
@@ -932,7 +945,7 @@ class _NetworkBuilder:
             why="Meraki documents the MX L3 firewall for traffic to the internet, between VLANs and over static "
                 "routes, and the site-to-site outbound firewall for traffic on a VPN route; whether the L3 rules "
                 "also apply to internet traffic that a full-tunnel spoke sends to its hub is not documented."))
-        hops = [spoke_l3, l7]
+        hops = [spoke_l3, *l7s]
         nat = (entry or {}).get("nat")
         if isinstance(nat, dict) and nat.get("enabled") is True:
             hops.append(self._cached(("vpn-subnet-nat", vlan_key), lambda: self._subnet_nat(device, nat)))

@@ -9,8 +9,10 @@ from tests.snapshot_builder import MerakiSnapshot, allow, deny
 
 POLICIES = [
     {"groupPolicyId": "101", "name": "Guests", "splashAuthSettings": "network default",
-     "firewallAndTrafficShaping": {"settings": "custom", "l7FirewallRules": [],
-                                   "l3FirewallRules": [deny("udp", "500,4500", comment="no ike")]}},
+     "firewallAndTrafficShaping": {"settings": "custom", "l3FirewallRules": [deny("udp", "500,4500", comment="no ike")],
+                                   # VLAN 20's policy: its L7 rules apply at the MX (one may match the server)
+                                   "l7FirewallRules": [{"policy": "deny", "type": "ipRange", "value": "203.0.113.0/24"},
+                                                       {"policy": "deny", "type": "port", "value": "443"}]}},
     {"groupPolicyId": "102", "name": "Staff", "splashAuthSettings": "bypass",
      "firewallAndTrafficShaping": {"settings": "network default"}},
     {"groupPolicyId": "103", "name": "Quiet", "vlanTagging": {"settings": "custom", "vlanId": "20"},
