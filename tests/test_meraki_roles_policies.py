@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.snapshot_builder import MerakiSnapshot, path_for, verdicts
+from tests.snapshot_builder import MerakiSnapshot, allow, deny, path_for, verdicts
 
 
 @pytest.fixture
@@ -53,3 +53,63 @@ def test_vlan_group_policy_l7_elsewhere_passes(snap: MerakiSnapshot) -> None:
     got = verdicts(result, "Lab", kind="vlan")
     assert (got["udp/500"], got["udp/4500"], got["tcp/443"]) == ("allowed", "unknown", "allowed")
     assert "group-policy-l7" in path_for(result, "Lab", "udp/4500").trace.reason
+
+
+# -- item 4: a custom policy's allow does not reliably override a layer's deny; the layer's L7 may be dropped ---
+def _custom(rules: list[dict[str, Any]], l7: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    return [{"groupPolicyId": "1", "name": "Staff", "firewallAndTrafficShaping": {
+        "settings": "custom", "l3FirewallRules": rules, "l7FirewallRules": l7 or []}}]
+
+
+def test_policy_allow_against_ssid_deny_is_unknown_under_three_readings(snap: MerakiSnapshot) -> None:
+    """The SSID denies UDP 4500 and the policy allows it: first-then-layer and instead-of-layer both allow,
+    both-must-pass blocks; three readings disagree, so the flow is unknown, never allowed."""
+    net = snap.network(policies=_custom([allow("udp", "4500", "any", "vpn ok")]))
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", rules=[deny("udp", "4500", comment="no nat-t")])
+    result = snap.audit()
+    assert verdicts(result, "Staff", kind="group_policy")["udp/4500"] == "unknown"
+    reason = path_for(result, "Staff", "udp/4500").trace.reason
+    for reading in ("read as policy rules first, then the layer's: permit",
+                    "read as policy rules replace the layer's: permit",
+                    "read as policy rules and the layer's both apply: deny"):
+        assert reading in reason
+    assert "must both pass" in reason
+
+
+def test_policy_allow_with_no_ssid_deny_passes(snap: MerakiSnapshot) -> None:
+    net = snap.network(policies=_custom([allow("udp", "4500", "any", "vpn ok")]))
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", rules=[deny("udp", "5000", comment="other")])
+    result = snap.audit()
+    got = verdicts(result, "Staff", kind="group_policy")
+    assert (got["udp/500"], got["udp/4500"], got["tcp/443"]) == ("allowed", "allowed", "allowed")
+
+
+def test_ssid_l7_deny_may_be_dropped_for_a_custom_policy(snap: MerakiSnapshot) -> None:
+    """With `port` rules read as matching UDP (assumed), the SSID's L7 deny of port 4500 blocks its plain
+    clients for sure; for a custom policy's clients it holds only if the SSID's L7 rules still apply to
+    them, which Meraki does not say: unknown, naming both readings. Stating the layering settles it."""
+    net = snap.network(policies=_custom([]))
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", l7=[{"policy": "deny", "type": "port", "value": "4500"}])
+    snap.config["assume"] = {"meraki-l7-port-matches-udp": True}
+    result = snap.audit()
+    assert verdicts(result, "Corp", kind="ssid")["udp/4500"] == "blocked"
+    assert verdicts(result, "Staff", kind="group_policy")["udp/4500"] == "unknown"
+    trace = path_for(result, "Staff", "udp/4500").trace
+    assert trace.unknown[0][0].stage == "ssid-l7+group-policy"
+    assert "read as layer L7 rules still apply: deny" in trace.reason
+    assert "read as layer L7 rules dropped for the policy's clients: permit" in trace.reason
+    snap.config["assume"]["meraki-group-policy-layering"] = "policy-first"
+    settled = snap.audit()
+    assert verdicts(settled, "Staff", kind="group_policy")["udp/4500"] == "blocked"
+    reason = path_for(settled, "Staff", "udp/4500").trace.reason
+    assert "(assumed: meraki-group-policy-layering = policy-first" in reason
+
+
+def test_ssid_l7_rules_that_cannot_match_vpn_change_nothing_for_a_policy(snap: MerakiSnapshot) -> None:
+    net = snap.network(policies=_custom([]))
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", l7=[
+        {"policy": "deny", "type": "application", "value": {"id": "meraki:layer7/application/67",
+                                                            "name": "BitTorrent"}}])
+    result = snap.audit()
+    got = verdicts(result, "Staff", kind="group_policy")
+    assert (got["udp/500"], got["udp/4500"], got["tcp/443"]) == ("allowed", "allowed", "allowed")

@@ -176,15 +176,16 @@ def test_ipsk_role_through_its_group_policy_custom_rules(snap: MerakiSnapshot) -
 
 
 def test_custom_policy_combination_unknown_when_readings_disagree(snap: MerakiSnapshot) -> None:
-    """SSID denies 4500; the policy allows it. Prepended: allowed. Replacing: allowed. SSID denies 1701
-    and the policy says nothing: prepended: blocked; replacing: allowed -> unknown."""
+    """SSID denies 4500; the policy allows it. Prepended: allowed. Replacing: allowed. Both must pass: blocked
+    -> unknown (issue 21 item 4: the third reading). SSID denies 1701 and the policy says nothing: prepended:
+    blocked; replacing: allowed -> unknown."""
     policies = [{"groupPolicyId": "1", "name": "Staff", "firewallAndTrafficShaping": {
         "settings": "custom", "l3FirewallRules": [allow("udp", "4500", "any")]}}]
     net = snap.network(policies=policies)
     snap.ssid(net, 0, "Corp", authMode="8021x-radius", rules=[deny("udp", "4500,1701")])
     result = snap.audit()
     got = verdicts(result, "Staff", kind="group_policy")
-    assert got["udp/4500"] == "allowed"
+    assert got["udp/4500"] == "unknown"
     assert got["udp/1701"] == "unknown"
     assert "does not document" in path_for(result, "Staff", "udp/1701").trace.reason
     assert verdicts(result, "Corp", kind="ssid")["udp/4500"] == "blocked"

@@ -622,14 +622,16 @@ class _NetworkBuilder:
         if setting == "custom":
             gp = self._policy_rules(policy, with_default=False)
             prepend = RuleList.concat(f"{gp.name}+{base_rules.name}", gp, base_rules, base_rules.default)
-            replace = gp
-            readings: dict[str, RuleList] = {LAYERINGS["policy-first"]: prepend, LAYERINGS["policy-replaces"]: replace}
+            # Three readings: Meraki documents no precedence, and field reports say a layer's deny still holds
+            # against a policy's allow (both lists must pass), a reading neither of the other two covers.
+            readings: dict[str, RuleList] = {
+                LAYERINGS["policy-first"]: prepend, LAYERINGS["policy-replaces"]: gp,
+                LAYERINGS["both-apply"]: BothApply(f"{gp.name}&{base_rules.name}", gp, base_rules)}
             layering = self.assume.get(GROUP_POLICY_LAYERING)
-            if layering == "both-apply":  # a reading Meraki's two documented-silent ones do not cover
-                readings[LAYERINGS["both-apply"]] = BothApply(f"{gp.name}&{base_rules.name}", gp, base_rules)
             return AmbiguousHop(device, f"{stage}+group-policy", None, readings=readings,
                                 why=f"Group policy '{name}' has custom firewall rules; Meraki does not document "
-                                    f"whether they are evaluated before the {stage} rules or replace them.",
+                                    f"whether they are evaluated before the {stage} rules, replace them, or "
+                                    "must both pass.",
                                 settle=LAYERINGS.get(str(layering), ""),
                                 assumed=assumed_note(GROUP_POLICY_LAYERING, layering) if layering else "")
         if setting == "ignore":
@@ -729,9 +731,30 @@ class _NetworkBuilder:
         if policy is None or "_missing" in policy:
             return [layer]  # a missing policy already leaves the L3 hop unknown
         fw = policy.get("firewallAndTrafficShaping") or {}
-        if str(fw.get("settings", "network default")).lower() == "custom" and fw.get("l7FirewallRules"):
-            return [layer, self._policy_l7(policy, device)]
-        return [layer]
+        setting = str(fw.get("settings", "network default")).lower()
+        if setting not in ("custom", "ignore") or not isinstance(layer, FilterHop) or layer.rules is None:
+            return [layer]  # network default, or unknown already (the L3 hop says why)
+        gp_id = policy.get("groupPolicyId")
+        hop = self._cached(("l7+gp", rel, gp_id, device), lambda: self._l7_readings(
+            layer, layer.rules, f"{stage}+group-policy", policy, setting))  # type: ignore[arg-type]
+        if setting == "custom" and fw.get("l7FirewallRules"):
+            return [hop, self._policy_l7(policy, device)]
+        return [hop]
+
+    def _l7_readings(self, layer: Hop, rules: RuleList, stage: str, policy: dict[str, Any], setting: str) -> Hop:
+        """A layer's L7 list for the clients of a `custom` or `ignore` policy: Meraki does not say whether the
+        layer's L7 rules still apply to them, so both are readings (where they differ: unknown). The layering
+        assumption settles a custom policy's: only policy-replaces drops the layer's rules."""
+        name = policy.get("name") or policy.get("groupPolicyId")
+        kept, dropped = "layer L7 rules still apply", "layer L7 rules dropped for the policy's clients"
+        skip = allow_all(f"{rules.name} (dropped)", None, f"group policy '{name}' may replace the layer's L7 rules")
+        layering = self.assume.get(GROUP_POLICY_LAYERING) if setting == "custom" else None
+        what = "custom firewall rules" if setting == "custom" else "'ignore network firewall rules'"
+        return AmbiguousHop(layer.device, stage, layer.origin, readings={kept: rules, dropped: skip},
+                            why=f"Group policy '{name}' has {what}; Meraki does not document whether the "
+                                f"{layer.stage} rules still apply to its clients.",
+                            settle=(dropped if layering == "policy-replaces" else kept) if layering else "",
+                            assumed=assumed_note(GROUP_POLICY_LAYERING, layering) if layering else "")
 
     def _deployment(self, base: str, device: str) -> tuple[str, str]:
         """An MX's deployment mode ("routed", "passthrough", "absent" or "unknown") and, unless routed, why it
