@@ -488,8 +488,8 @@ def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packet
             continue
         clash = packets & region
         if clash:
-            reason = (f"rule {uncertain.position} ({uncertain.text}) may match: {uncertain.reason}; "
-                      f"if it does not, rule {rule.position} would {rule.action.value}")
+            reason = (f"{uncertain.label} ({uncertain.text}) may match: {uncertain.reason}; "
+                      f"if it does not, {rule.label} would {rule.action.value}")
             segments.append(Segment(clash, Decision.UNKNOWN, uncertain, reason))
             packets = packets - region
             if not packets:
@@ -690,7 +690,7 @@ class MayApplyHop(Hop):
         out = []
         for seg in self.inner.apply(packets):
             if seg.decision is Decision.DENY:
-                what = f"rule {seg.rule.position} ({seg.rule.text})" if seg.rule is not None else "it"
+                what = f"{seg.rule.label} ({seg.rule.text})" if seg.rule is not None else "it"
                 out.append(Segment(seg.packets, Decision.UNKNOWN, seg.rule,
                                    f"{self.why} If it applies, {what} denies this traffic"))
             elif seg.decision is Decision.UNKNOWN:
@@ -709,7 +709,7 @@ def _describe(segments: tuple[Segment, ...], packets: PacketSet) -> str:
         if seg.packets.intersects(packets):
             if seg.rule is None:
                 return seg.decision.value
-            return f"{seg.decision.value} by rule {seg.rule.position} ({seg.rule.text})"
+            return f"{seg.decision.value} by {seg.rule.label} ({seg.rule.text})"
     return "no decision"
 
 

@@ -189,8 +189,7 @@ def _rule_ref(hop: Hop, seg: Segment) -> str:
     if rule is None:
         return f"at {where}"
     comment = f" \"{rule.comment}\"" if rule.comment else ""
-    label = "default rule" if rule.synthetic else f"rule {rule.position}"
-    return f"at {where} by {label} ({rule.text}){comment}"
+    return f"at {where} by {rule.label} ({rule.text}){comment}"  # 'rule 2', 'line 37 of FILE', 'default rule'
 
 
 def _reason(trace: FlowTrace) -> str:

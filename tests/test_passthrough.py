@@ -65,7 +65,9 @@ def test_a_routed_store_is_let_in_by_its_uplink_address_a_passthrough_one_is_not
     assert path.trace.reason.startswith(
         "udp/500 is allowed only if the public address it is translated to (Store 14 / MX, upstream-nat) is "
         "192.0.2.14, and blocked from any other (at cisco/hq-edge")
-    assert "by rule 10" in path.trace.reason and "by rule 80" in path.trace.reason
+    # file lines, one way (the IOS sequence numbers 10 and 80 are in the quoted lines)
+    assert "by line 28 of cisco/hq-edge.cfg" in path.trace.reason and "by line 38 of cisco/hq-edge.cfg" in \
+        path.trace.reason
     nat = next(h for h in path.trace.hops if h.hop.stage == "upstream-nat")
     assert "does not translate" in nat.segments[0].reason
     assert not [h for h in path.trace.hops if h.hop.stage == "uplink-nat"]

@@ -83,7 +83,8 @@ def test_lan_inbound_acl_denying_ike_blocks_the_source_and_names_the_line(tmp_pa
     assert (hop.device, hop.stage) == ("cisco/br-edge-02", "acl-in LAN-IN on GigabitEthernet0/1")
     assert seg.rule is not None and seg.rule.position == 10
     assert str(seg.rule.origin) == f"cisco/br-edge-02.cfg:{line_of(config, '10 deny udp')}"
-    assert ike.reason == ("udp/500 is blocked at cisco/br-edge-02 (acl-in LAN-IN on GigabitEthernet0/1) by rule 10 "
+    assert ike.reason == ("udp/500 is blocked at cisco/br-edge-02 (acl-in LAN-IN on GigabitEthernet0/1) by line "
+                          f"{line_of(config, '10 deny udp')} of cisco/br-edge-02.cfg "
                           "(10 deny udp 192.168.10.0 0.0.0.255 any eq isakmp).")
     assert branch["udp/4500"].verdict == "allowed" and branch["tcp/443"].verdict == "allowed"
     (finding,) = [f for f in result.findings if f.check.id == "VPN-BLOCKED"]
@@ -139,7 +140,8 @@ def test_wan_outbound_acl_denying_nat_t_blocks_there(tmp_path: Path) -> None:
     assert hop.stage == "acl-out (interface toward the server)" and seg.rule is not None
     assert seg.rule.text == "10 deny udp any any eq non500-isakmp"
     assert str(seg.rule.origin) == f"cisco/br-edge-02.cfg:{line_of(config, '10 deny udp any any')}"
-    assert "blocked at cisco/br-edge-02 (acl-out (interface toward the server)) by rule 10" in natt.reason
+    assert ("blocked at cisco/br-edge-02 (acl-out (interface toward the server)) by line "
+            f"{line_of(config, '10 deny udp any any')} of cisco/br-edge-02.cfg") in natt.reason
     assert branch["udp/500"].verdict == "allowed" and branch["tcp/443"].verdict == "allowed"
 
 
@@ -174,7 +176,8 @@ def test_sources_the_nat_list_does_not_match_leave_untranslated(tmp_path: Path) 
     nat = branch["udp/500"].hops[1]
     assert nat.decision is Decision.PERMIT
     assert nat.segments[0].reason == "no `ip nat inside source` line matches: leaves with its own address"
-    assert "by rule 10 (10 deny ip 192.168.0.0 0.0.255.255 any)" in branch["udp/500"].reason
+    assert (f"by line {line_of(config, '10 deny ip 192.168.0.0')} of cisco/br-edge-02.cfg "
+            "(10 deny ip 192.168.0.0 0.0.255.255 any)") in branch["udp/500"].reason
 
 
 def test_static_nat_of_one_host_comes_before_the_overload(tmp_path: Path) -> None:
@@ -184,7 +187,8 @@ def test_static_nat_of_one_host_comes_before_the_overload(tmp_path: Path) -> Non
     assert verdicts_of(branch) == {"udp/500": "partial", "udp/4500": "partial", "tcp/443": "partial"}
     assert branch["udp/500"].reason == (
         "udp/500 is blocked for the translated address (cisco/br-edge-02, nat inside GigabitEthernet0/1) "
-        "203.0.113.35 at cisco/br-edge-02 (acl-out (interface toward the server)) by rule 30 (30 deny ip any any); "
+        "203.0.113.35 at cisco/br-edge-02 (acl-out (interface toward the server)) by line "
+        f"{line_of(config, '30 deny ip any any')} of cisco/br-edge-02.cfg (30 deny ip any any); "
         "allowed for 203.0.113.34.")
 
 
@@ -423,8 +427,9 @@ def test_trace_of_a_source_at_a_cisco_only_site_needs_no_network(tmp_path: Path)
     assert run.exit_code == 1, run.output
     lines = [" ".join(line.split()) for line in run.stdout.splitlines()]
     assert lines[0] == "audit.yaml / source 'branch-lan' (post-auth) -> corp-vpn 198.51.100.10, udp/4500"
-    assert lines[-2] == ("verdict: blocked: udp/4500 is blocked at cisco/br-edge-02 (acl-out (interface toward "
-                         "the server)) by rule 10 (10 deny udp any any eq non500-isakmp).")
+    assert " ".join(lines).endswith(
+        "verdict: blocked: udp/4500 is blocked at cisco/br-edge-02 (acl-out (interface toward the server)) by line "
+        f"{line_of(config, '10 deny udp any any')} of cisco/br-edge-02.cfg (10 deny udp any any eq non500-isakmp). ")
     # A network's role is not a source: without --network the error says what is missing
     demo = CliRunner().invoke(app, ["trace", str(DEMO), "--role", "Store-Guest", "--flow", "udp/500"])
     assert demo.exit_code == 2

@@ -48,7 +48,8 @@ def test_anti_spoofing_denies_on_the_perimeter_do_not_block_natted_stores(tmp_pa
     assert result.counts() == {"allowed": 0, "blocked": 22, "partial": 330, "unknown": 14}
     reasons = {p.trace.reason for p in result.paths if p.verdict == "partial" and str(p.trace.flow) == "udp/500"}
     assert reasons == {
-        "udp/500 is blocked at cisco/hq-edge (acl-in INTERNET-IN on GigabitEthernet0/0/0) by rule 10 (10 deny   ip "
+        "udp/500 is blocked at cisco/hq-edge (acl-in INTERNET-IN on GigabitEthernet0/0/0) by line 31 of "
+        "cisco/hq-edge.cfg (10 deny   ip "  # line 28 of the demo, after the three anti-spoofing lines
         f"host 203.0.113.66 any) if the public address it is translated to ({network} / MX, uplink-nat) is "
         "203.0.113.66, and allowed from any other: that address is not in the snapshot."
         for network in ("Store 14", "Store 22", "Store 31", "HQ")}
@@ -73,7 +74,8 @@ def test_perimeter_permitting_one_store_address_decides_per_store(tmp_path: Path
     blocked = next(p for p in result.paths if p.role.network_name == "Store 31" and p.verdict == "blocked"
                    and str(p.trace.flow) == "udp/500" and p.role.kind == "vlan" and p.role.name == "Staff")
     assert blocked.trace.reason == ("udp/500 is blocked at cisco/hq-edge (acl-in INTERNET-IN on "
-                                    "GigabitEthernet0/0/0) by rule 80 (80 deny   ip any any log).")
+                                    "GigabitEthernet0/0/0) by line 38 of cisco/hq-edge.cfg (80 deny   ip any any "
+                                    "log).")
     nat = next(h for h in blocked.trace.hops if h.hop.stage == "uplink-nat")
     assert nat.segments[0].reason == "sources translated to the MX's uplink address 192.0.2.31, 192.0.2.131"
 
@@ -90,7 +92,8 @@ def test_standby_uplink_on_a_denied_address_makes_the_store_partial(tmp_path: Pa
     assert path.trace.reason == (
         "tcp/443 is blocked for the translated address (Store 31 / MX, uplink-nat) 203.0.113.66 at cisco/hq-edge "
         "(acl-in INTERNET-IN on "
-        "GigabitEthernet0/0/0) by rule 10 (10 deny   ip host 203.0.113.66 any) \"Abuse source from the 2025 "
+        "GigabitEthernet0/0/0) by line 28 of cisco/hq-edge.cfg (10 deny   ip host 203.0.113.66 any) \"Abuse source "
+        "from the 2025 "
         "incident\"; allowed for 192.0.2.31.")
 
 
