@@ -5,6 +5,8 @@ report. Fixes are printed with `verbose` (and are in every other format)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -78,7 +80,7 @@ def build_findings(result: AuditResult, verbose: bool = False) -> RenderableType
     findings = ordered_findings(result)
     if not findings:
         return Text("No findings.", style="green")
-    c = counts(result)["findings"]
+    c = Counter(f.effective_severity for f in findings)
     more = "" if verbose else " (each one's fix: --verbose, or --format json, markdown or html)"
     parts: list[RenderableType] = [Text(f"Findings: {', '.join(f'{c[s]} {s}' for s in SEVERITIES)}{more}",
                                         style="bold")]
