@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.model import Action, Decision, Device, Hop, Origin, Rule, Segment, VpnServer
+from auditor.model import Action, Decision, Device, FilterHop, Hop, Origin, Rule, RuleList, Segment, VpnServer
 from auditor.packets import (
+    ALL,
     ANY_ADDR,
     ANY_PORT,
     ANY_PROTO,
@@ -80,6 +81,7 @@ class Backend:
     enabled: bool = True
     origin: Origin | None = None
     fqdn: str | None = None
+    state: str = ""  # why a disabled backend takes no new clients, as the vendor says it
 
     @property
     def node(self) -> str:
@@ -88,7 +90,8 @@ class Backend:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address or self.fqdn, "port": self.port,
-                "weight": self.weight, "enabled": self.enabled, "origin": origin_text(self.origin)}
+                "weight": self.weight, "enabled": self.enabled, "state": self.state or None,
+                "origin": origin_text(self.origin)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +200,18 @@ class Script:
     origin: Origin | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """Something on a listener that decides part of its traffic before any backend is chosen: a drop (TLS
+    sent to an HTTP profile that cannot parse it) or an effect the snapshot cannot settle (a VLAN list, a
+    firewall policy). `packets` None: all of the listener's traffic; `decision` DENY or UNKNOWN."""
+
+    decision: Decision
+    reason: str
+    packets: PacketSet | None = None
+    origin: Origin | None = None
+
+
 @dataclass(eq=False)
 class VirtualService:
     """A listener: virtual address, protocol and port(s), its backends and its behaviour."""
@@ -223,6 +238,9 @@ class VirtualService:
     sources: tuple[Interval, ...] = (ANY_ADDR,)  # client addresses the service accepts
     caveats: list[str] = field(default_factory=list)  # unverified behaviours that could change the verdict
     problems: list[str] = field(default_factory=list)  # config the adapter could not resolve (missing pool)
+    gates: list[Gate] = field(default_factory=list)  # drops or unknowns before balancing, in order
+    state_reason: str = ""  # why a service that is not enabled takes nothing (vendor words)
+    listen: PacketSet | None = None  # a listen policy narrowing what the listener takes (None: everything)
     vendor: dict[str, Any] = field(default_factory=dict)  # vendor facts used by remediation texts
 
     # matching -------------------------------------------------------------------------------------------
@@ -230,6 +248,9 @@ class VirtualService:
         return self.ports is None or any(lo <= port <= hi for lo, hi in self.ports)
 
     def covers(self, protocol: int, port: int) -> bool:
+        if self.listen is not None and not self.listen.intersects(PacketSet.of(
+                proto=[(protocol, protocol)], dport=[(port, port)])):
+            return False
         return (self.protocol is None or self.protocol == protocol) and self.covers_port(port)
 
     def match(self) -> PacketSet:
@@ -237,9 +258,10 @@ class VirtualService:
             return EMPTY
         proto = [ANY_PROTO] if self.protocol is None else [(self.protocol, self.protocol)]
         if self.ports is None:
-            return PacketSet.of(self.sources, [network_interval(self.address)], proto)
-        # a port list only matches ported protocols: portless ones carry port 0, which no real port equals
-        return PacketSet.of(self.sources, [network_interval(self.address)], proto, [ANY_PORT], self.ports)
+            found = PacketSet.of(self.sources, [network_interval(self.address)], proto)
+        else:  # a port list only matches ported protocols: portless ones carry port 0, which no real port equals
+            found = PacketSet.of(self.sources, [network_interval(self.address)], proto, [ANY_PORT], self.ports)
+        return found if self.listen is None else found & self.listen
 
     @property
     def precedence(self) -> tuple[int, int, int, int]:
@@ -288,6 +310,9 @@ class VirtualService:
             "scripts": [{"name": s.name, "steers": s.steers, "origin": origin_text(s.origin)}
                         for s in self.scripts],
             "caveats": list(self.caveats), "problems": list(self.problems),
+            "gates": [{"decision": g.decision.value, "reason": g.reason, "origin": origin_text(g.origin)}
+                      for g in self.gates],
+            "state": self.state_reason or None,
         }
 
 
@@ -355,6 +380,11 @@ class LoadBalancer(Device):
         self.source = source  # snapshot-relative file or folder
         self.services: list[VirtualService] = list(services)
         self.issues: list[ParseIssue] = []
+        # Device-wide packet filters met before any listener (NetScaler ACLs, BIG-IP packet filters and
+        # firewall policies), first match, in order; what none of them matches goes on to the listeners.
+        self.filters: list[Rule] = []
+        self.filter_stage = "acl"
+        self.filter_default = "no filter matches: the packet goes on to the virtual servers"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: {len(self.services)} services>"
@@ -378,7 +408,15 @@ class LoadBalancer(Device):
                f"{server.address}"
 
     def hops(self, server: VpnServer) -> list[Hop]:
-        return [LoadBalancerHop(self.name, "load-balancer", Origin(self.source), balancer=self)]
+        hops: list[Hop] = []
+        if self.filters:
+            last = max(r.position for r in self.filters)
+            default = Rule(last + 1, Action.PERMIT, ALL, self.filter_default, origin=Origin(self.source),
+                           synthetic=True)
+            rules = RuleList(f"{self.name} {self.filter_stage}", list(self.filters), default, Origin(self.source))
+            hops.append(FilterHop(self.name, self.filter_stage, Origin(self.source), rules))
+        hops.append(LoadBalancerHop(self.name, "load-balancer", Origin(self.source), balancer=self))
+        return hops
 
     # listener selection ----------------------------------------------------------------------------------
     def ordered(self) -> list[VirtualService]:
@@ -680,11 +718,25 @@ def _service_segments(lb: LoadBalancer, svc: VirtualService, hit: PacketSet,
                       position: int) -> list[Segment]:
     rule = _rule(lb, svc, position, hit)
     if not svc.enabled:
-        return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} is disabled")]
+        why = svc.state_reason or "is disabled"
+        return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} {why}")]
     if svc.action == "reject":
         return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} rejects this traffic")]
+    segments: list[Segment] = []
+    for gate in svc.gates:  # in order: each decides what it covers of what earlier ones left
+        part = hit if gate.packets is None else hit & gate.packets
+        if part:
+            segments.append(Segment(part, gate.decision, rule, f"{svc.kind} {svc.name}: {gate.reason}"))
+            hit = hit - part
+            if not hit:
+                return segments
     if svc.action == "forward":
-        return [Segment(hit, Decision.PERMIT, rule, f"{svc.kind} {svc.name} forwards without translation")]
+        return [*segments, Segment(hit, Decision.PERMIT, rule, f"{svc.kind} {svc.name} forwards without "
+                                                              f"translation")]
+    return segments + _balanced_segments(svc, hit, rule)
+
+
+def _balanced_segments(svc: VirtualService, hit: PacketSet, rule: Rule) -> list[Segment]:
     known = [b for b in svc.backends if b.enabled and b.address is not None]
     out = _translate(hit, known, svc.translate_port) if svc.translate_address else hit
     steering = [s for s in svc.scripts if s.steers]
@@ -698,14 +750,69 @@ def _service_segments(lb: LoadBalancer, svc: VirtualService, hit: PacketSet,
         return [Segment(hit, Decision.UNKNOWN, rule, f"{svc.kind} {svc.name}: {'; '.join(svc.problems)}",
                         out or None)]
     if not known and not unresolved:
+        disabled = [b for b in svc.backends if not b.enabled]
+        if disabled:
+            states = "; ".join(f"{_backend_text(b)} {b.state or 'disabled'}" for b in disabled)
+            return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} has no backend that takes new "
+                                                      f"clients ({states}); the load balancer drops the traffic")]
         return [Segment(hit, Decision.DENY, rule, f"{svc.kind} {svc.name} has no enabled backends; the load "
                                                   f"balancer drops the traffic")]
     if unresolved:
         names = ", ".join(b.fqdn or b.name for b in unresolved)
         return [Segment(hit, Decision.UNKNOWN, rule, f"{svc.kind} {svc.name}: backend(s) {names} have no "
                                                      f"resolved address", out or None)]
+    wrong = _ike_port_mismatches(svc, hit, known) if svc.translate_address else []
+    if wrong:
+        return wrong_port_segments(svc, hit, known, wrong, rule)
     reason = f"{svc.kind} {svc.name} translates to {svc.pool or 'backends'} ({_backends_text(known)}){snat}"
     return [Segment(hit, Decision.TRANSLATE, rule, reason, out)]
+
+
+# IKE on UDP 500 has no marker; on UDP 4500 every IKE message is prefixed by four zero octets (RFC 7296
+# section 2.23, RFC 3948 section 2.2), and an IKE initiator SPI is never zero (RFC 7296 section 3.1). A server
+# that receives one port's datagrams on the other port reads them in the wrong framing and discards them.
+_IKE_FRAMING = {500: 4500, 4500: 500}
+
+
+def _ike_port_mismatches(svc: VirtualService, hit: PacketSet,
+                         known: list[Backend]) -> list[tuple[int, Backend]]:
+    """(client port, backend) pairs where UDP 500 or 4500 leaves for the other IKE port of a backend."""
+    if not svc.translate_port:
+        return []
+    found: list[tuple[int, Backend]] = []
+    for port, other in _IKE_FRAMING.items():
+        if not hit.intersects(PacketSet.of(proto=[(UDP, UDP)], dport=[(port, port)])):
+            continue
+        found.extend((port, b) for b in known if b.port == other)
+    return found
+
+
+def wrong_port_segments(svc: VirtualService, hit: PacketSet, known: list[Backend],
+                        wrong: list[tuple[int, Backend]], rule: Rule) -> list[Segment]:
+    """UDP 500 / 4500 delivered to a backend's other IKE port: dropped there when every backend gets it so,
+    unknown when only some do (a client balanced to those fails, the others do not)."""
+    segments: list[Segment] = []
+    remaining = hit
+    for port in sorted({p for p, _ in wrong}):
+        part = hit & PacketSet.of(proto=[(UDP, UDP)], dport=[(port, port)])
+        bad = [b for p, b in wrong if p == port]
+        names = ", ".join(_backend_text(b) for b in bad)
+        why = (f"{svc.kind} {svc.name} sends UDP {port} to port {_IKE_FRAMING[port]} of {names} "
+               f"(translate-port): IKE {'with' if port == 4500 else 'without'} the NAT-T non-ESP marker arrives "
+               f"where the other framing is expected, and the VPN server discards it")
+        good = [b for b in known if all(b is not x for x in bad)]
+        if not good:
+            segments.append(Segment(part, Decision.DENY, rule, why))
+        else:
+            segments.append(Segment(part, Decision.UNKNOWN, rule, f"{why}; clients balanced to the other "
+                                                                  f"backends are served",
+                                    _translate(part, good, svc.translate_port)))
+        remaining = remaining - part
+    if remaining:
+        reason = f"{svc.kind} {svc.name} translates to {svc.pool or 'backends'} ({_backends_text(known)})"
+        segments.append(Segment(remaining, Decision.TRANSLATE, rule, reason,
+                                _translate(remaining, known, svc.translate_port)))
+    return segments
 
 
 def _backends_text(backends: list[Backend]) -> str:

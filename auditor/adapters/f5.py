@@ -792,8 +792,8 @@ class _Builder:
         node_part, port = split_member(name)
         address = block.get("address")
         fqdn = block.get("fqdn") or (block.entry("fqdn").get("name") if block.entry("fqdn") else None)
+        _, node = self.config.resolve(node_part, pool.name, [("ltm", "node")])
         if address in (None, "any6", "any") or address == "":
-            _, node = self.config.resolve(node_part, pool.name, [("ltm", "node")])
             if node is not None:
                 address = node.block.get("address")
                 fqdn = fqdn or node.block.get("fqdn") or (
@@ -804,11 +804,12 @@ class _Builder:
             address = address.split("%", 1)[0]
             if not _is_ip(address):
                 address = None
-        state = (block.get("state") or "").lower()
-        enabled = state not in ("user-down", "forced-offline") and "disabled" not in block.flags
+        state = member_state(block, "pool member")
+        if not state and node is not None:
+            state = member_state(node.block, f"node {node.name}")
         weight = block.get("ratio")
         return Backend(name=name, address=address, port=port, weight=int(weight) if weight and weight.isdigit()
-                       else None, enabled=enabled, origin=self.origin(pool, block), fqdn=fqdn)
+                       else None, enabled=not state, origin=self.origin(pool, block), fqdn=fqdn, state=state)
 
     def monitors(self, owner: F5Object, text: str | None, block: Block, key: str) -> list[Monitor]:
         if not text:
@@ -943,6 +944,20 @@ class _Builder:
             out.append(Script(f"LTM policy {full}", bool(re.search(r"\b(forward|persist|reject|drop)\b", text)),
                               policy.origin if policy is not None else self.origin(obj, policies)))
         return out
+
+
+def member_state(block: Block, what: str) -> str:
+    """Why a pool member or node takes no new clients, or "" when it does. F5: a disabled member (session
+    user-disabled) accepts new connections only for existing persistence records; a forced-offline one
+    (state user-down as well) accepts none; a disabled or forced-offline node does so in every pool."""
+    session = (block.get("session") or "").lower()
+    state = (block.get("state") or "").lower()
+    if state in ("user-down", "forced-offline"):
+        return f"{what} forced offline (state {state}): takes no new connections"
+    if session in ("user-disabled", "disabled") or "disabled" in block.flags:
+        return (f"{what} disabled ({'session ' + session if session else 'disabled'}): takes new connections "
+                f"only of existing persistence records")
+    return ""
 
 
 def _block_text(block: Block) -> str:
