@@ -12,10 +12,12 @@ from typing import Any
 
 from auditor import __version__
 from auditor.adapters import count_networks, iter_networks, load_devices
+from auditor.adapters.meraki_dns import network_dns
 from auditor.assumptions import annotate as annotate_assumed
 from auditor.assumptions import listing
 from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
+from auditor.dns import DnsRecords, RoleDns, dns_file, load_records, normal_fqdn
 from auditor.gate import fail_closed, wrong_level
 from auditor.graph import build_graph, devices_in_front, server_side_hops
 from auditor.model import (
@@ -36,6 +38,9 @@ from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
 from auditor.snapshot import InputError, Snapshot, SnapshotError
 from auditor.trace import PathResult, TraceCache, flow_packets, role_chains, trace_role
+
+DNS_NOT_CHECKED = ("{name}: its fqdn {fqdn} was not checked: the snapshot has no {file} (`collect meraki` records "
+                   "the resolvers' answers when audit.yaml names the fqdn)")
 
 
 @dataclass(slots=True)
@@ -135,6 +140,44 @@ def resolve_config(snapshot: Snapshot, config_path: Path | None) -> AuditConfig:
     if not config.vpn_servers:
         raise SnapshotError(str(path), "no vpn_servers: audit.yaml must name at least one VPN server")
     return config
+
+
+def dns_records(snapshot: Snapshot, model: Model, notes: list[str]) -> dict[str, DnsRecords | None]:
+    """The recorded resolver answers of each server's fqdn (None: not recorded, which `notes` then says once:
+    no finding, since an offline snapshot simply has no DNS data)."""
+    found: dict[str, DnsRecords | None] = {}
+    for server in model.servers:
+        if not server.fqdn:
+            continue
+        try:
+            fqdn = normal_fqdn(server.fqdn)
+        except ValueError:
+            notes.append(f"{server.name}: its fqdn {server.fqdn!r} is not a host name and was not checked")
+            continue
+        if fqdn not in found:
+            found[fqdn] = load_records(snapshot, fqdn)
+            if found[fqdn] is None:
+                notes.append(DNS_NOT_CHECKED.format(name=server.name, fqdn=fqdn, file=dns_file(fqdn)))
+    return found
+
+
+def trace_dns_targets(answers: list[RoleDns], model: Model, protocols: dict[str, Protocol]) -> None:
+    """Where a role's resolver gives another address than the audited one, its clients dial that address: trace
+    the role's flows there too (a second target with the server's name and protocols, placed in front of by
+    the devices that own the address, never by audit.yaml `path`, which is the audited address's)."""
+    for answer in answers:
+        if not answer.named or answer.status not in ("mismatch", "unknown"):
+            continue
+        server = answer.server
+        flows = list(dict.fromkeys(f for name in server.protocols for f in protocols[name.lower()].flows))
+        for address in answer.other_addresses:
+            target = VpnServer(server.name, address, list(server.protocols), server.fqdn)
+            devices = devices_in_front(model, target)[0]
+            side = [hop for device in devices for hop in device.hops(target)]
+            chains = role_chains(answer.role, side)
+            answer.traced[address] = [
+                {"flow": str(flow), "verdict": (t := trace_role(answer.role, target, flow, side, None, chains)).verdict,
+                 "reason": t.reason, "devices": [d.name for d in devices]} for flow in flows]
 
 
 def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[tuple]:
@@ -238,6 +281,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                                                   f"(known: {', '.join(sorted(protocols))})")
     RuleList.prime_keys = tuple(_flow_keys(protocols, config))
     model = new_model(snapshot, config)
+    notes: list[str] = []
+    records = dns_records(snapshot, model, notes)
     if sources_only:  # only audit.yaml sources (tracing one of them): no network is loaded
         model.scope = set()
     load_devices(snapshot, model)
@@ -258,7 +303,9 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         if model.assume:
             annotate_assumed(net_paths, server_sides)
         view = Model(model.snapshot, [net], model.servers, devices=model.devices)
-        return net_paths, run_checks(AuditContext(view, net_paths, protocols), scope="network")
+        answers = network_dns(snapshot, net, model.servers, records) if records else []
+        trace_dns_targets(answers, model, protocols)
+        return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers), scope="network")
 
     with _results_kept_out_of_gc() as network_done:
         forked = None
@@ -287,6 +334,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     paths.extend(source_paths)
     model.gaps.extend(DataGap(rel, f"{rel} leads outside the snapshot (a symlink?): not read")
                       for rel in snapshot.refused)
-    findings.extend(run_checks(AuditContext(model, paths, protocols), scope="global"))
+    findings.extend(run_checks(AuditContext(model, paths, protocols, dns_records=records), scope="global"))
     return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
-                       findings, protocols, networks_by_worker=by_worker, assumptions=listing(config.assume))
+                       findings, protocols, notes=notes, networks_by_worker=by_worker,
+                       assumptions=listing(config.assume))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
+    from auditor.dns import DnsRecords, RoleDns
     from auditor.model import Model
     from auditor.trace import PathResult
 
@@ -112,6 +113,8 @@ class AuditContext:
     model: Model
     paths: list[PathResult]
     protocols: dict[str, Protocol]
+    dns: list[RoleDns] = field(default_factory=list)  # per network: each role's answer for each server's fqdn
+    dns_records: dict[str, DnsRecords | None] = field(default_factory=dict)  # global: recorded answers by fqdn
 
 
 @dataclass(frozen=True, slots=True)

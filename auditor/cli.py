@@ -207,7 +207,7 @@ def audit(
         raise _usage_error(str(exc)) from None
     _check_output(output)
     if org:
-        snapshot = _collect_for_audit(org, network, snapshot_out, base_url)
+        snapshot = _collect_for_audit(org, network, snapshot_out, base_url, config)
     if snapshot is None:
         raise _usage_error("give a SNAPSHOT directory or --org")
     try:
@@ -237,12 +237,12 @@ def audit(
 
 
 def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: Path | None,
-                       base_url: str | None) -> Path:
+                       base_url: str | None, config: Path | None = None) -> Path:
     try:
         from auditor.cli_collect import collect_for_audit
     except ImportError:
         raise _usage_error("live collection is not available in this build") from None
-    return collect_for_audit(org, network or [], snapshot_out, base_url)
+    return collect_for_audit(org, network or [], snapshot_out, base_url, config)
 
 
 @app.command()
@@ -272,7 +272,7 @@ def trace(
         console = Console(width=160)
     for line in lines:
         console.print(line, highlight=False)
-    if "blocked" in verdicts or "partial" in verdicts:
+    if "blocked" in verdicts or "partial" in verdicts or "dns-error" in verdicts:
         raise typer.Exit(EXIT_FINDINGS)
     if "unknown" in verdicts:
         raise typer.Exit(EXIT_UNKNOWN)

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from auditor.collect.cisco import cisco_command
+from auditor.collect.dns import QUERY_TIMEOUT, DnsResult, collect_dns
 from auditor.collect.lb import COMMANDS as LB_COMMANDS
 from auditor.collect.meraki import (
     API_KEY_ENV,
@@ -35,6 +36,8 @@ for _vendor, _command in LB_COMMANDS.items():  # `collect f5|kemp|netscaler`: au
     collect_app.command(_vendor)(_command)
 
 EXIT_USAGE = 2
+DNS_RESOLVER_ENV = "VPN_AUDITOR_DNS_RESOLVER"  # the collecting host's resolvers (space-separated), for audit --org
+DNS_PORT_ENV = "VPN_AUDITOR_DNS_PORT"
 
 
 @collect_app.callback()
@@ -72,12 +75,25 @@ def collect_meraki(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per request.")] = 60.0,
     retries: Annotated[int, typer.Option(
         "--retries", min=1, help="Attempts per request (429s are always absorbed).")] = 5,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="audit.yaml whose servers' fqdn are resolved (default: OUT/audit.yaml, if there).")] = None,
+    dns_resolver: Annotated[list[str] | None, typer.Option(
+        "--dns-resolver", envvar=DNS_RESOLVER_ENV,
+        help="The collecting host's resolver address; repeat for several (default: the system's).")] = None,
+    dns_port: Annotated[int, typer.Option(
+        "--dns-port", envvar=DNS_PORT_ENV, min=1, max=65535,
+        help="Port resolvers are asked on (53; another for a lab resolver).")] = 53,
+    dns_timeout: Annotated[float, typer.Option(
+        "--dns-timeout", min=0.1, help="Seconds per DNS query.")] = QUERY_TIMEOUT,
 ) -> None:
     """Pull Meraki Dashboard data into SNAPSHOT/meraki/ (GET requests only).
 
     The API key comes from MERAKI_DASHBOARD_API_KEY. Exit code 0 when every call succeeded or the
     feature is absent, 3 when some calls failed (the snapshot is still written), 2 for usage errors.
+    When audit.yaml names a server's fqdn, the name is then resolved at every resolver a role can use
+    (SNAPSHOT/dns/<fqdn>.json); a resolver that does not answer is a failed call.
     """
+    fqdns = _fqdns(config, out)
     key = _api_key()
     stderr = Console(stderr=True)
     config = CollectorConfig(out=out, api_key=key, orgs=org or [], networks=network or [], base_url=base_url,
@@ -88,16 +104,47 @@ def collect_meraki(
     except CollectUsageError as exc:
         raise _fail_usage(str(exc)) from None
     _report(result, stderr)
-    raise typer.Exit(result.exit_code)
+    code = result.exit_code
+    if fqdns and code != EXIT_USAGE:
+        dns_result = _collect_dns(out, fqdns, dns_resolver, dns_port, dns_timeout)
+        code = code or (3 if dns_result.failed else 0)
+    raise typer.Exit(code)
+
+
+def _fqdns(config: Path | None, out: Path) -> list[str]:
+    """The servers' names to resolve: from --config, else OUT/audit.yaml when it is there; none without one."""
+    from auditor.config import load_config
+    from auditor.snapshot import SnapshotError
+
+    path = config if config is not None else out / "audit.yaml"
+    if config is not None and not config.is_file():
+        raise _fail_usage(f"--config {config}: file not found")
+    try:
+        settings = load_config(path)
+    except SnapshotError as exc:
+        raise _fail_usage(str(exc)) from None
+    return list(dict.fromkeys(s.fqdn for s in settings.vpn_servers if s.fqdn))
+
+
+def _collect_dns(out: Path, fqdns: list[str], host: list[str] | None, port: int, timeout: float) -> DnsResult:
+    try:
+        result = collect_dns(out, fqdns, host, port, timeout)
+    except ValueError as exc:  # a name that is not a host name
+        raise _fail_usage(f"audit.yaml fqdn: {exc}") from None
+    if result.failed:
+        typer.echo(f"vpn-auditor collect: {result.failed} of {result.queries} DNS queries got no answer; "
+                   f"recorded as such in {', '.join(result.files)}", err=True)
+    return result
 
 
 def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path | None,
-                      base_url: str | None) -> Path:
+                      base_url: str | None, config: Path | None = None) -> Path:
     """Collect for `vpn-auditor audit --org ...`; returns the snapshot to audit.
 
     Failed calls do not stop the audit: what depends on them is reported as unknown. Usage errors exit 2.
     Without --snapshot-out the snapshot lives in a temporary directory removed when the process ends.
     """
+    fqdns = _fqdns(config, snapshot_out) if config is not None or snapshot_out is not None else []
     key = _api_key()
     stderr = Console(stderr=True)
     if snapshot_out is None:
@@ -120,6 +167,10 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
         typer.echo(f"error: nothing to audit: all {result.failed} Dashboard calls failed{status}; check "
                    f"{API_KEY_ENV} and --base-url", err=True)
         raise typer.Exit(EXIT_USAGE)
+    if fqdns:  # failed queries are recorded; the audit reports what they leave unknown
+        host = os.environ.get(DNS_RESOLVER_ENV, "").split() or None
+        port = os.environ.get(DNS_PORT_ENV, "")
+        _collect_dns(snapshot_out, fqdns, host, int(port) if port.isdigit() else 53, QUERY_TIMEOUT)
     return snapshot_out
 
 

@@ -732,6 +732,7 @@ class Variant:
     # The hops reach the server by themselves, so the server's side is not appended (a source that enters
     # at a device in front of the server: the trace must not cross that device's outside filter).
     ends_at_server: bool = False
+    vlan: int | None = None  # the MX VLAN (id; 0 for a single LAN) the clients of this way are in, when known
 
 
 @dataclass(eq=False)

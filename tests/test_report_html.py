@@ -340,7 +340,7 @@ def test_findings_with_windows_errors_and_remediation(dom: El, demo: AuditResult
     assert ids.count("VPN-BLOCKED") == 5 and ids.count("DATA-GAP") == 1 and ids.count("VPN-SHADOWED-RULE") == 1
     hq = next(f for f in items if f.attrs["data-network"] == NET["HQ"])
     text = squash(hq.text())
-    assert "#6 error VPN-BLOCKED" in text and "SSTP blocked for HQ ssid 'HQ-Guest': tcp/443 at ssid-l3 rule 2" in text
+    assert "#7 error VPN-BLOCKED" in text and "SSTP blocked for HQ ssid 'HQ-Guest': tcp/443 at ssid-l3 rule 2" in text
     assert "809 The remote server is not responding — A rule on the path drops IKE (UDP 500)" in text
     remediation = squash(hq.one("dd", **{"class": "remediation"}).text())
     assert remediation.startswith("At HQ / SSID 1 (HQ-Guest) (ssid-l3), rule 2")

@@ -80,7 +80,7 @@ def test_failing_roles_table(md: str) -> None:
     mobile = by_key[("Store 14", "ssid Store-Mobile")]
     assert mobile[2] == "❓ unknown" and mobile[4] == "✅ allowed" and "may match" in mobile[5]
     # the row names the finding that explains it, numbered as in the findings below and in JSON
-    assert contractors[6] == "#2" and "#2 `VPN-BLOCKED`" in md
+    assert contractors[6] == "#3" and "#3 `VPN-BLOCKED`" in md
     # the post-auth phase of a role blocked before sign-on passes: said so, never "all allowed" for the role
     assert "Store-Guest (after sign-on)" in md
 
@@ -92,7 +92,7 @@ def test_findings_with_windows_errors_and_remediation(md: str, demo: AuditResult
     assert sum("`VPN-BLOCKED`" in h for h in headings) == 5
     assert sum("`VPN-UNKNOWN`" in h for h in headings) == 3
     assert headings[0].startswith("#### ❌ error · #1 `")
-    assert "#### ❌ error · #6 `VPN-BLOCKED` · SSTP blocked for HQ ssid 'HQ-Guest': tcp/443 at ssid-l3 rule 2" in md
+    assert "#### ❌ error · #7 `VPN-BLOCKED` · SSTP blocked for HQ ssid 'HQ-Guest': tcp/443 at ssid-l3 rule 2" in md
     assert any("`DATA-GAP`" in h and h.startswith("#### ⚠️ warning") for h in headings)
     assert "**Windows errors:** 809 (The remote server is not responding), 800 (Unable to establish the VPN" in md
     assert "789 (L2TP security layer failed during negotiation)" in md

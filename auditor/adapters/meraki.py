@@ -1078,8 +1078,8 @@ class _NetworkBuilder:
         lan = self.org.client_vpn.get(self.net.id) or self._maybe_client_vpn()
         if lan is not None:  # this MX is (or may be) a VPN server: its own clients stop there
             before = [*before, lan]
-        return [Variant(sys.intern(f"{label}, {way}") if way else label, addresses, [*before, *hops])
-                for way, hops in routes]
+        return [Variant(sys.intern(f"{label}, {way}") if way else label, addresses, [*before, *hops],
+                        vlan=vlan.id if vlan is not None else None) for way, hops in routes]
 
     def _maybe_client_vpn(self) -> Hop | None:
         """Without the org's uplink statuses, a VPN server that nothing else fronts may be this MX: its

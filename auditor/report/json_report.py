@@ -66,6 +66,7 @@ def report_dict(result: AuditResult) -> dict[str, Any]:
         "snapshot": result.snapshot,
         "generated_at": result.generated_at,
         "assumptions": result.assumptions,
+        **({"notes": result.notes} if result.notes else {}),  # what was not checked (an fqdn without DNS data)
         "summary": summary_json(result),
         "paths": [path_json(p) for p in result.paths],
         "findings": [f.to_json() for f in ordered_findings(result)],
@@ -126,6 +127,7 @@ class _Empty:
     def __init__(self, result: AuditResult) -> None:
         self.snapshot, self.generated_at, self.tool_version = result.snapshot, result.generated_at, result.tool_version
         self.assumptions = result.assumptions
+        self.notes = result.notes
         self.paths: list = []
         self.findings: list = []
 

@@ -95,6 +95,8 @@ def render(result: AuditResult) -> str:
     ]
     if result.assumptions:
         lines[4:4] = [f"**Assumptions** (audit.yaml `assume:`): {escape(header_line(result.assumptions))}", ""]
+    if result.notes:
+        lines[4:4] = [*(f"**Note:** {escape(note)}" for note in result.notes), ""]
     lines += [f"### Failing roles ({len(rows)})", ""]
     if not rows:
         lines += ["Every role reaches every VPN server on every protocol.", ""]

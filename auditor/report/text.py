@@ -36,6 +36,7 @@ def header(result: AuditResult, rows: list[FailingRow]) -> list[Text]:
              Text(headline(counts(result, rows)))]
     if result.assumptions:  # the verdicts rest on these
         lines.append(Text(f"Assumptions (audit.yaml assume:): {header_line(result.assumptions)}", style="bold"))
+    lines.extend(Text(f"Note: {note}", style="cyan") for note in result.notes)
     return lines
 
 

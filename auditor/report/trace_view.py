@@ -106,8 +106,38 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str | N
             lines.append(f" path via {escape(trace.variant)}:")
             lines.extend(_trace_lines(trace))
         lines.append(f" verdict: [{STYLE[trace.verdict]}]{trace.verdict}[/]: {escape(trace.reason)}")
+        names = _name_lines(result, path)
+        if any("[bold red]" in line for line in names):
+            verdicts.add(DNS_ERROR)  # its clients dial another address, or none: exit 1 as for a block
+        lines.extend(names)
         lines.append("")
     return lines, verdicts
+
+
+DNS_KINDS = ("dns-mismatch", "dns-unresolved", "dns-unknown")
+DNS_ERROR = "dns-error"  # in `verdicts`: the role's name resolution has an error finding
+
+
+def _name_lines(result, path) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the server's name resolves to for the role (its DNS findings), and where its clients then go."""
+    role, server = path.role, path.server
+    if not server.fqdn:
+        return []
+    lines = []
+    for finding in result.findings:
+        if finding.check.kind not in DNS_KINDS or finding.evidence.get("server") != server.name:
+            continue
+        own = finding.role == role.describe() and (finding.network or {}).get("id") == role.network_id
+        if own or finding.role is None:
+            style = "bold red" if finding.effective_severity == "error" else "magenta"
+            lines.append(f" name: [{style}]{finding.check.kind}[/]: {escape(finding.title)}")
+            for address, flows in (finding.evidence.get("traced") or {}).items():
+                if str(path.trace.flow) in {f["flow"] for f in flows}:
+                    flow = next(f for f in flows if f["flow"] == str(path.trace.flow))
+                    lines.append(f"   {path.trace.flow} to {escape(address)}, where the name leads (traced too): "
+                                 f"[{STYLE[flow['verdict']]}]{flow['verdict']}[/]: {escape(flow['reason'])}")
+    lines.extend(f" name: {escape(note)}" for note in result.notes if note.startswith(f"{server.name}: "))
+    return lines
 
 
 PHASES = ("pre-auth", "post-auth")

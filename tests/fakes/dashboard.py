@@ -641,3 +641,27 @@ def _write_wireless(write: Callable[[list[object], Any], None], base: list[objec
             write([*sbase, "identityPsks"], [
                 {"id": f"{k}", "name": f"device-{k}", "groupPolicyId": "101", "passphrase": secret("ipsk")}
                 for k in range(2)])
+
+
+def set_dns(root: str | Path, network_id: str, *, vlans: dict[int, Any] | None = None,
+            rewrite: dict[int, list[str]] | None = None, tags: dict[int, int] | None = None) -> None:
+    """Give a written network's VLANs DNS settings (`dnsNameservers`, and `dhcpHandling` "Run a DHCP server"),
+    its SSIDs a DNS rewrite (`dnsRewrite` with custom nameservers), and SSIDs a VLAN tag (bridged), as the
+    Dashboard returns them."""
+    base = Path(root) / "meraki" / "networks" / segment(network_id)
+    if vlans:
+        path = base / "appliance" / "vlans.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for vlan in data:
+            if vlan["id"] in vlans:
+                vlan.update(dhcpHandling="Run a DHCP server", dnsNameservers=vlans[vlan["id"]])
+        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    if rewrite or tags:
+        path = base / "wireless" / "ssids.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for ssid in data:
+            if ssid["number"] in (rewrite or {}):
+                ssid["dnsRewrite"] = {"enabled": True, "dnsCustomNameservers": rewrite[ssid["number"]]}
+            if ssid["number"] in (tags or {}):
+                ssid.update(ipAssignmentMode="Bridge mode", useVlanTagging=True, defaultVlanId=tags[ssid["number"]])
+        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
