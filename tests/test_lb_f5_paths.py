@@ -154,3 +154,112 @@ def test_disabled_or_forced_offline_nodes_block_every_pool(tmp_path: Path, setti
     assert run(tmp_path / "a", text) == {f: "blocked" for f in ALL_ALLOWED}
     assert "node /Common/vpn2" in reasons(tmp_path / "b", text)["tcp/443"]
     assert run(tmp_path / "c", conf(node1=setting)) == ALL_ALLOWED  # vpn2 still takes clients
+
+
+# -- item 7: iRules whose commands can discard the flow -----------------------------------------------------------
+def irule(body: str) -> str:
+    return f"ltm rule /Common/vpn_rule {{\n{body}\n}}\n"
+
+
+@pytest.mark.parametrize(("flow", "virtual", "body"), [
+    ("udp/4500", "v4500", 'when CLIENT_ACCEPTED {\n    if { [IP::client_addr] starts_with "198." } { UDP::drop }\n}'),
+    ("tcp/443", "v443", "when CLIENT_ACCEPTED {\n    if { [active_members /Common/sstp_pool] < 1 } { TCP::close }\n}"),
+    ("udp/500", "v500", "when CLIENT_DATA {\n    ::reject\n}"),
+    ("tcp/443", "v443", 'when HTTP_REQUEST {\n    HTTP::respond 403 content "closed"\n}'),
+    ("udp/500", "v500", "when CLIENT_ACCEPTED {\n    call /Common/lib::check\n}"),
+])
+def test_irule_that_can_discard_makes_the_flow_unknown(tmp_path: Path, flow: str, virtual: str, body: str) -> None:
+    text = conf(extra=irule(body), **{virtual: "    rules {\n        /Common/vpn_rule\n    }\n"})
+    verdicts = run(tmp_path / "a", text)
+    assert verdicts[flow] == "unknown"
+    assert all(v == "allowed" for f, v in verdicts.items() if f != flow)
+    assert "vpn_rule" in reasons(tmp_path / "b", text)[flow]
+
+
+def test_irule_that_only_logs_passes(tmp_path: Path) -> None:
+    body = 'when CLIENT_ACCEPTED {\n    log local0. "IKE from [IP::client_addr]:[UDP::client_port]"\n}'
+    text = conf(extra=irule(body), v4500="    rules {\n        /Common/vpn_rule\n    }\n")
+    assert run(tmp_path, text) == ALL_ALLOWED
+
+
+# -- item 9: NAT-T delivered to the IKE port -------------------------------------------------------------------
+def test_natt_translated_to_backend_port_500_is_blocked(tmp_path: Path) -> None:
+    text = conf(pool4500_port="500")
+    assert run(tmp_path / "a", text) == {"udp/500": "allowed", "udp/4500": "blocked", "tcp/443": "allowed"}
+    assert "non-ESP marker" in reasons(tmp_path / "b", text)["udp/4500"]
+
+
+WILDCARD = """ltm pool /Common/ike_pool {
+    members {
+        /Common/10.20.0.11:PORT1 {
+            address 10.20.0.11
+        }
+        /Common/10.20.0.12:PORT2 {
+            address 10.20.0.12
+        }
+    }
+}
+ltm virtual /Common/vs_ike_any {
+    destination /Common/VIP:0
+    ip-protocol udp
+    mask 255.255.255.255
+    persist {
+        /Common/source_addr {
+            default yes
+        }
+    }
+    pool /Common/ike_pool
+    source 0.0.0.0/0
+    translate-address enabled
+    translate-port TRANSLATE
+}
+"""
+
+
+@pytest.mark.parametrize(("port", "port2", "translate", "expected"), [
+    ("500", "500", "enabled", {"udp/500": "allowed", "udp/4500": "blocked"}),
+    ("500", "0", "enabled", {"udp/500": "allowed", "udp/4500": "unknown"}),  # only clients sent to .11 fail
+    ("0", "0", "enabled", {"udp/500": "allowed", "udp/4500": "allowed"}),
+    ("500", "500", "disabled", {"udp/500": "allowed", "udp/4500": "allowed"}),  # the client's port is kept
+])
+def test_wildcard_virtual_and_member_ports(tmp_path: Path, port: str, port2: str, translate: str,
+                                           expected: dict[str, str]) -> None:
+    text = "#TMSH-VERSION: 15.1.8\n" + (WILDCARD.replace("PORT1", port).replace("PORT2", port2)
+                                       .replace("TRANSLATE", translate).replace("VIP", VIP))
+    paths = audit_flows(tmp_path, {"f5/edge.conf": text}, VIP, protocols=("ikev2",))
+    assert {flow: p.verdict for flow, p in paths.items()} == expected
+
+
+# -- item 10: route-domain notation --------------------------------------------------------------------------------
+def test_route_domain_addresses_are_read_without_the_domain(tmp_path: Path) -> None:
+    text = (conf().replace(f"/Common/{VIP}:", f"/Common/{VIP}%1:").replace("address 10.20.0.1", "address 10.20.0.1")
+            .replace("source 0.0.0.0/0", "source 0.0.0.0%1/0").replace("10.20.0.11\n", "10.20.0.11%1\n"))
+    assert "0.0.0.0%1/0" in text and f"{VIP}%1:500" in text
+    assert run(tmp_path, text) == ALL_ALLOWED
+
+
+def test_route_domain_source_that_excludes_clients(tmp_path: Path) -> None:
+    text = conf().replace("source 0.0.0.0/0", "source 10.0.0.0%1/8")
+    paths = audit_flows(tmp_path, {"f5/edge.conf": text}, VIP)
+    assert {flow: p.verdict for flow, p in paths.items()} == {f: "partial" for f in ALL_ALLOWED}
+    assert paths["udp/500"].trace.reason.endswith("allowed for 10.0.0.0/8.")  # only those pass
+
+
+# -- also: per-datagram balancing with source-address persistence ------------------------------------------------
+DATAGRAM_UDP = """ltm profile udp /Common/udp_dlb {
+    defaults-from /Common/udp
+    datagram-load-balancing enabled
+}
+"""
+
+
+def persistence_verdicts(tmp_path: Path, text: str) -> list[str]:
+    from tests.lb_audit import audit, write_snapshot
+    result = audit(write_snapshot(tmp_path, {"f5/edge.conf": text}, VIP))
+    return [f.evidence["verdict"] for f in result.findings if f.check.kind == "split-persistence"]
+
+
+def test_datagram_balancing_with_source_persistence_is_unknown(tmp_path: Path) -> None:
+    assert persistence_verdicts(tmp_path / "a", conf(udp_profile="/Common/udp_dlb", extra=DATAGRAM_UDP)) \
+        == ["unknown"]
+    assert persistence_verdicts(tmp_path / "b", conf(extra=DATAGRAM_UDP)) == []  # sticky: no finding

@@ -87,9 +87,15 @@ _BUILTIN_NOTE = "built-in profile, default settings"
 _RAW_HEADERS = (("ltm", "rule"), ("gtm", "rule"), ("rule",), ("pem", "irule"), ("sys", "icall", "script"),
                 ("cli", "script"), ("sys", "application", "template"), ("sys", "application", "apl-script"))
 
-# iRule / policy words that choose a backend, drop, or persist on their own.
-_STEERING = re.compile(r"(?<![\w:$])(pool|node|persist|drop|reject|discard|snat|snatpool|virtual|forward|"
-                       r"LB::reselect|LB::detach|use)(?![\w:])")
+# iRule / policy commands that choose a backend, persist on their own, or can discard the flow: the global ones
+# (also written fully qualified, `::reject`), and any namespace's drop/close/reject/respond/... (`UDP::drop`,
+# `TCP::close`, `HTTP::respond`, `LB::reselect`); `call` runs a procedure whose body is not read here.
+_STEERING = re.compile(
+    r"(?<![\w:$])(?:::)?(pool|node|persist|drop|reject|discard|snat|snatpool|virtual|forward|use|call)(?![\w:])"
+    r"|(?<![\w:$])(?:::)?[A-Za-z]\w*::(drop|close|discard|reject|reset|respond|redirect|reselect|detach|down|"
+    r"disable|abort|release|forward)(?![\w:])")
+# Route domains: `10.0.0.1%2`, `0.0.0.0%1/0` (the %N before any prefix length).
+_ROUTE_DOMAIN = re.compile(r"%\d+")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -674,7 +680,7 @@ class _Builder:
             translate_address=(b.get("translate-address") or "enabled") != "disabled",
             per_datagram="stateless" in flags, problems=problems, vendor={"partition": _partition(obj.name)},
         )
-        svc.sources = self.sources(b.get("source"))
+        svc.sources = self.sources(b.get("source"), svc.problems)
         if action == "balance":
             self.pool(obj, svc)
         svc.persistence = self.persistence(obj)
@@ -686,6 +692,9 @@ class _Builder:
             if kind == ("ltm", "profile", "udp") and attrs.get("datagram-load-balancing") == "enabled":
                 svc.per_datagram = True
                 svc.method = (svc.method + ", " if svc.method else "") + f"datagram-load-balancing ({profile})"
+        if svc.per_datagram and svc.persistence.kind == SOURCE_IP:
+            svc.caveats.append(f"{obj.name} balances every datagram on its own and has source-address "
+                               f"persistence; whether a persistence record binds each datagram is not documented")
         for problem in problems:
             self.issue(obj.origin, f"ltm virtual {obj.name}", problem)
         return svc
@@ -755,12 +764,16 @@ class _Builder:
             return None
         return None if number == 0 else ((number, number),)
 
-    def sources(self, text: str | None) -> tuple[tuple[int, int], ...]:
-        if not text or text in ("0.0.0.0/0", "::/0", "any", "0.0.0.0/any"):
+    def sources(self, text: str | None, problems: list[str]) -> tuple[tuple[int, int], ...]:
+        """The client addresses a virtual accepts (`source`), route domain dropped: `0.0.0.0%1/0` is any
+        source in route domain 1. A source that cannot be read may exclude the clients: a problem."""
+        plain = _ROUTE_DOMAIN.sub("", text or "").strip()
+        if not plain or plain in ("0.0.0.0/0", "::/0", "any", "any6", "0.0.0.0/any"):
             return (ANY_ADDR,)
         try:
-            return (address_interval(text.split("%", 1)[0]),)
+            return (address_interval(plain),)
         except ValueError:
+            problems.append(f"source {text} not understood")
             return (ANY_ADDR,)
 
     # pools ---------------------------------------------------------------------------------------------
