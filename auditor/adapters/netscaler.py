@@ -138,7 +138,8 @@ def config_from_nsconf(text: str, path: str) -> NsConfig:
             _add_or_set(config.lb_groups, words[3], words[4:], options, origin, verb)
         elif verb in ("add", "set") and noun == "lb" and sub == "monitor" and len(words) > 3:
             _add_or_set(config.monitors, words[3], words[4:], options, origin, verb)
-        elif verb == "bind" or (verb == "enable" and noun == "ns" and sub == "mode"):
+        elif verb == "bind" or (verb in ("disable", "enable") and noun in ("server", "service", "servicegroup", "lb")) \
+                or (verb == "enable" and noun == "ns" and sub == "mode"):
             deferred.append((words, options, origin))
     for words, options, origin in deferred:  # bindings may precede the objects they name
         _bind(config, words, options, origin)
@@ -157,6 +158,9 @@ def _add_or_set(table: dict[str, Item], name: str, args: list[str], options: dic
 def _bind(config: NsConfig, words: list[str], options: dict[str, list[str]], origin: Origin) -> None:
     verb, noun = words[0].lower(), words[1].lower()
     sub = words[2].lower() if len(words) > 2 else ""
+    if verb in ("enable", "disable") and noun != "ns":
+        _set_state(config, words, origin)
+        return
     if verb == "enable":
         config.usip_mode = config.usip_mode or any(w.upper() == "USIP" for w in words[3:])
         return
@@ -186,6 +190,31 @@ def _bind(config: NsConfig, words: list[str], options: dict[str, list[str]], ori
         config.issues.append(ParseIssue(origin, " ".join(words), "binds to an object that is not defined"))
         return
     target.bindings.append((rest, options, origin))
+
+
+def _set_state(config: NsConfig, words: list[str], origin: Origin) -> None:
+    """`disable server S`, `disable service S`, `disable serviceGroup SG [server port]`, `disable lb vserver V`
+    (and `enable ...`): the same as `-state DISABLED` / `ENABLED` on the object (or the group's member)."""
+    verb, noun = words[0].lower(), words[1].lower()
+    state = "DISABLED" if verb == "disable" else "ENABLED"
+    if noun == "lb" and len(words) > 3 and words[2].lower() == "vserver":
+        table, name, member = config.vservers, words[3], words[4:]
+    elif noun in ("server", "service", "servicegroup") and len(words) > 2:
+        table = {"server": config.servers, "service": config.services,
+                 "servicegroup": config.groups_of_services}[noun]
+        name, member = words[2], words[3:]
+    else:
+        return
+    item = table.get(name)
+    if item is None:
+        config.issues.append(ParseIssue(origin, " ".join(words), "names an object that is not defined"))
+        return
+    if member:  # one member of a service group: its binding's state
+        for rest, opts, _origin in item.bindings:
+            if rest[:len(member)] == member:
+                opts["state"] = [state]
+        return
+    item.options["state"] = [state]
 
 
 # The field that names each NITRO row (the rest use "name").
@@ -228,7 +257,7 @@ def config_from_nitro(snapshot: Snapshot, folder: str) -> NsConfig:
 
     for row, origin in items("server"):
         address = row.get("ipaddress") or row.get("domain") or ""
-        config.servers[row["name"]] = Item(row["name"], [str(address)], {}, origin)
+        config.servers[row["name"]] = Item(row["name"], [str(address)], opts(row, "state"), origin)
     for row, origin in items("service"):
         server = row.get("servername") or row.get("ipaddress") or row.get("ip") or ""
         args = [str(server), str(row.get("servicetype", "")), str(row.get("port", ""))]
@@ -388,6 +417,9 @@ class _Builder:
             svc.method += ", sessionless"
         self.backends(item, svc)
         svc.persistence = self.persistence(item, svc)
+        if svc.per_datagram and svc.persistence.kind == SOURCE_IP:
+            svc.caveats.append(f"{item.name} is sessionless and has source-IP persistence; whether a persistence "
+                               f"record binds each datagram is not documented")
         for problem in problems:
             self.device.issues.append(ParseIssue(item.origin, f"lb vserver {item.name}", problem))
         return svc
@@ -465,19 +497,34 @@ class _Builder:
         address, fqdn = self._server_address(rest[0])
         port = rest[1] if len(rest) > 1 else "*"
         weight = opts.get("weight", [""])[0]
-        state = opts.get("state", ["ENABLED"])[0].upper()
+        group = self.config.groups_of_services.get(sg)
+        state = ""
+        if (opts.get("state", ["ENABLED"])[0] or "").upper() == "DISABLED":
+            state = f"service group member {rest[0]} -state DISABLED"
+        elif group is not None and (group.opt("state") or "").upper() == "DISABLED":
+            state = f"service group {sg} -state DISABLED: every member is disabled"
+        state = state or self._server_state(rest[0])
         return Backend(name=f"{sg}/{rest[0]}", address=address, port=int(port) if port.isdigit() and port != "0"
-                       else None, weight=int(weight) if weight.isdigit() else None, enabled=state != "DISABLED",
-                       origin=origin, fqdn=fqdn)
+                       else None, weight=int(weight) if weight.isdigit() else None, enabled=not state,
+                       origin=origin, fqdn=fqdn, state=state)
 
     def service_backend(self, service: Item) -> Backend:
         args = service.args
         address, fqdn = self._server_address(args[0]) if args else (None, service.name)
         port = args[2] if len(args) > 2 else "*"
-        state = (service.opt("state") or service.opt("svrstate") or "ENABLED").upper()
+        value = (service.opt("state") or service.opt("svrstate") or "ENABLED").upper()
+        state = f"service {service.name} {value}" if value in ("DISABLED", "OUT OF SERVICE") else ""
+        state = state or (self._server_state(args[0]) if args else "")
         return Backend(name=service.name, address=address, port=int(port) if port.isdigit() and port != "0"
-                       else None, enabled=state not in ("DISABLED", "OUT OF SERVICE"), origin=service.origin,
-                       fqdn=fqdn)
+                       else None, enabled=not state, origin=service.origin, fqdn=fqdn, state=state)
+
+    def _server_state(self, ref: str) -> str:
+        """A disabled server disables every service on it (NetScaler `add server ... -state DISABLED`,
+        `disable server`)."""
+        server = self.config.servers.get(ref)
+        if server is not None and (server.opt("state") or "").upper() == "DISABLED":
+            return f"server {ref} -state DISABLED: all services on the server are disabled"
+        return ""
 
     def usip(self, item: Item) -> SourceTranslation:
         value = (item.opt("usip") or "").upper()
