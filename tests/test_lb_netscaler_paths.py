@@ -8,8 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from tests.lb_audit import audit, audit_flows, flows, why, write_snapshot
 
 VIP = "203.0.113.40"
