@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.lb_audit import audit, audit_flows, flows, why, write_snapshot
 
 VIP = "203.0.113.40"
@@ -112,3 +114,91 @@ def test_sessionless_with_source_ip_persistence_is_unknown(tmp_path: Path) -> No
     # sessionless without persistence stays split, as before
     assert persistence_verdicts(tmp_path / "c", nsconf(sessionless=" -sessionless ENABLED", group="NONE")) \
         == ["split"]
+
+
+# -- item 5: ACLs, before any vserver -----------------------------------------------------------------------------
+DENY_4500 = f"add ns acl no_natt DENY -destIP = {VIP} -protocol UDP -destPort = 4500 -priority 20"
+BLOCKED_4500 = {"udp/500": "allowed", "udp/4500": "blocked", "tcp/443": "allowed"}
+
+
+@pytest.mark.parametrize(("acls", "expected"), [
+    (f"{DENY_4500}\napply ns acls", BLOCKED_4500),
+    (f"{DENY_4500} -kernelstate SFAPPLIED61", BLOCKED_4500),  # the saved form says it is applied
+    (f"{DENY_4500.replace('4500', '4501')}\napply ns acls", ALL_ALLOWED),  # another port: passes
+    (f"{DENY_4500} -kernelstate NOTAPPLIED", ALL_ALLOWED),  # never applied: not in effect
+    (f"apply ns acls\n{DENY_4500}", {**ALL_ALLOWED, "udp/4500": "unknown"}),  # added after the last apply
+    (f"{DENY_4500}\napply ns acls\ndisable ns acl no_natt\napply ns acls", ALL_ALLOWED),
+])
+def test_extended_acls_count_once_applied(tmp_path: Path, acls: str, expected: dict[str, str]) -> None:
+    assert run(tmp_path, nsconf(extra=acls)) == expected
+
+
+def test_an_applied_deny_names_its_line(tmp_path: Path) -> None:
+    paths = audit_flows(tmp_path, {"netscaler/adc.conf": nsconf(extra=f"{DENY_4500}\napply ns acls")}, VIP)
+    (blocked,) = [seg for hop, seg in paths["udp/4500"].trace.blocked]
+    assert blocked.rule is not None and "no_natt" in blocked.rule.text
+    assert str(blocked.rule.origin) == "netscaler/adc.conf:25"
+
+
+def test_extended_acls_in_priority_order(tmp_path: Path) -> None:
+    allow = f"add ns acl ike_ok ALLOW -destIP = {VIP} -protocol UDP -destPort = 500 -priority {{}}"
+    deny_all = "add ns acl deny_any DENY -priority 70000"
+    assert run(tmp_path / "a", nsconf(extra=f"{deny_all}\n{allow.format(10)}\napply ns acls")) == \
+        {"udp/500": "allowed", "udp/4500": "blocked", "tcp/443": "blocked"}
+    assert run(tmp_path / "b", nsconf(extra=f"{deny_all}\n{allow.format(70010)}\napply ns acls")) == \
+        {f: "blocked" for f in ALL_ALLOWED}
+
+
+def test_simple_acls_come_before_extended_ones(tmp_path: Path) -> None:
+    allow_all = "add ns acl allow_any ALLOW -priority 1\napply ns acls"
+    text = nsconf(extra=f"{allow_all}\nadd ns simpleacl bad_client DENY -srcIP 198.51.100.7")
+    paths = audit_flows(tmp_path / "a", {"netscaler/adc.conf": text}, VIP)
+    assert {f: p.verdict for f, p in paths.items()} == {f: "partial" for f in ALL_ALLOWED}
+    assert "blocked for sources 198.51.100.7" in paths["udp/500"].trace.reason
+    other = nsconf(extra=f"{allow_all}\nadd ns simpleacl bad_client DENY -srcIP 198.51.100.7 -destPort 80 "
+                         f"-protocol TCP")
+    assert run(tmp_path / "b", other) == ALL_ALLOWED
+
+
+def test_negated_source_range(tmp_path: Path) -> None:
+    text = nsconf(extra="add ns acl outsiders DENY -srcIP != 10.0.0.0-10.255.255.255 -priority 5\napply ns acls")
+    paths = audit_flows(tmp_path, {"netscaler/adc.conf": text}, VIP)
+    assert {f: p.verdict for f, p in paths.items()} == {f: "partial" for f in ALL_ALLOWED}
+    assert paths["tcp/443"].trace.reason.endswith("allowed for 10.0.0.0/8.")
+
+
+@pytest.mark.parametrize("acl", [
+    f"add ns acl on_vlan DENY -destIP = {VIP} -vlan 20 -priority 5",  # ingress VLAN not in the snapshot
+    "add ns acl odd DENY -srcIP = not-an-address -priority 5",
+    f"add ns acl bridged BRIDGE -destIP = {VIP} -priority 5",
+    f"add ns acl est DENY -destIP = {VIP} -protocol TCP -established -priority 5",
+])
+def test_acls_not_understood_are_unknown_never_ignored(tmp_path: Path, acl: str) -> None:
+    verdicts = run(tmp_path, nsconf(extra=f"{acl}\napply ns acls"))
+    expected = "unknown"
+    if "-protocol TCP" in acl:
+        assert verdicts == {"udp/500": "allowed", "udp/4500": "allowed", "tcp/443": expected}
+    else:
+        assert verdicts == {f: expected for f in ALL_ALLOWED}
+
+
+def nitro_acl(root: Path, rows: list[dict[str, object]] | None) -> dict[str, str]:
+    folder = nitro_copy(root)
+    if rows is None:
+        (folder / "nsacl.json").unlink()
+    else:
+        (folder / "nsacl.json").write_text(json.dumps({"errorcode": 0, "message": "Done", "nsacl": rows}))
+    return {f: p.verdict for f, p in flows(audit(write_snapshot(root, {}, "203.0.113.41",
+                                                                 protocols=("ikev2",)))).items()}
+
+
+def test_nitro_acls_with_their_kernel_state(tmp_path: Path) -> None:
+    row = {"aclname": "no_natt", "aclaction": "DENY", "destipval": "203.0.113.41", "destipop": "=",
+           "protocol": "UDP", "destportval": "4500", "destportop": "=", "priority": 20, "state": "ENABLED",
+           "kernelstate": "APPLIED"}
+    assert nitro_acl(tmp_path / "a", [row]) == {"udp/500": "allowed", "udp/4500": "blocked"}
+    assert nitro_acl(tmp_path / "b", [{**row, "kernelstate": "NOTAPPLIED"}]) == \
+        {"udp/500": "allowed", "udp/4500": "allowed"}
+    assert nitro_acl(tmp_path / "c", [{**row, "kernelstate": "RE-APPLY"}]) == \
+        {"udp/500": "allowed", "udp/4500": "unknown"}
+    assert nitro_acl(tmp_path / "d", None) == {"udp/500": "unknown", "udp/4500": "unknown"}  # not collected

@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.adapters import netscaler_acl
 from auditor.adapters.f5 import load_devices
 from auditor.lb_model import (
     NO_PERSIST,
@@ -37,14 +38,15 @@ from auditor.lb_model import (
     VirtualService,
     classify_http_monitor,
 )
-from auditor.model import Model, Origin
+from auditor.model import Action, Model, Origin, Rule
+from auditor.packets import ANY_V4, ANY_V6, PacketSet
 from auditor.snapshot import Snapshot, SnapshotError
 
 DEFAULT_TIMEOUT_MINUTES = 2
 # NITRO collections without which vservers, their backends or their groups cannot be read
 NITRO_NEEDED = ("lbvserver", "lbgroup", "lbgroup_lbvserver_binding", "lbvserver_service_binding",
                 "lbvserver_servicegroup_binding", "service", "servicegroup",
-                "servicegroup_servicegroupmember_binding", "server")
+                "servicegroup_servicegroupmember_binding", "server", "nsacl", "nsacl6", "nssimpleacl", "nssimpleacl6")
 PROTOCOLS = {"UDP": 17, "TCP": 6, "SSL": 6, "HTTP": 6, "SSL_BRIDGE": 6, "SSL_TCP": 6, "FTP": 6, "DNS": 17,
              "DNS_TCP": 6, "RDP": 6, "RADIUS": 17, "SIP_UDP": 17, "SIP_TCP": 6, "MYSQL": 6, "MSSQL": 6,
              "ORACLE": 6, "SYSLOGUDP": 17, "SYSLOGTCP": 6, "SMPP": 6, "DIAMETER": 6, "SSL_DIAMETER": 6,
@@ -84,6 +86,8 @@ class NsConfig:
     monitors: dict[str, Item] = field(default_factory=dict)
     usip_mode: bool = False
     issues: list[ParseIssue] = field(default_factory=list)
+    acls: dict[tuple[str, int, str], netscaler_acl.NsAcl] = field(default_factory=dict)  # (kind, family, name)
+    acl_gaps: list[tuple[int, str]] = field(default_factory=list)  # (family, why its ACLs are not known)
 
 
 def split_command(line: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -111,6 +115,8 @@ def split_command(line: str) -> tuple[list[str], dict[str, list[str]]]:
 def config_from_nsconf(text: str, path: str) -> NsConfig:
     config = NsConfig(path)
     deferred: list[tuple[list[str], dict[str, list[str]], Origin]] = []
+    changed: dict[tuple[str, int, str], int] = {}  # extended ACL -> line of its last change
+    applied: dict[int, int] = {}  # family -> line of the last `apply ns acls` / `apply ns acls6`
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -124,7 +130,9 @@ def config_from_nsconf(text: str, path: str) -> NsConfig:
             continue
         verb, noun = words[0].lower(), words[1].lower()
         sub = words[2].lower() if len(words) > 2 else ""
-        if verb in ("add", "set") and noun == "server" and len(words) > 2:
+        if (noun == "ns" and sub in _ACL_NOUNS) or (verb in ("apply", "renumber", "clear") and "acl" in sub):
+            _acl_command(config, words, options, origin, number, changed, applied, line)
+        elif verb in ("add", "set") and noun == "server" and len(words) > 2:
             _add_or_set(config.servers, words[2], words[3:], options, origin, verb)
         elif verb in ("add", "set") and noun == "service" and len(words) > 2:
             _add_or_set(config.services, words[2], words[3:], options, origin, verb)
@@ -143,7 +151,62 @@ def config_from_nsconf(text: str, path: str) -> NsConfig:
             deferred.append((words, options, origin))
     for words, options, origin in deferred:  # bindings may precede the objects they name
         _bind(config, words, options, origin)
+    for key, acl in config.acls.items():
+        if acl.kind != netscaler_acl.EXTENDED or "kernelstate" in acl.options:
+            continue
+        if applied.get(acl.family, 0) > changed.get(key, 0):
+            acl.applied = True
+        else:
+            acl.applied = None
     return config
+
+
+_ACL_NOUNS = {"acl", "acl6", "simpleacl", "simpleacl6"}
+_ACL_KINDS = {"acl": (netscaler_acl.EXTENDED, 4), "acl6": (netscaler_acl.EXTENDED, 6),
+              "simpleacl": (netscaler_acl.SIMPLE, 4), "simpleacl6": (netscaler_acl.SIMPLE, 6)}
+
+
+def _acl_command(config: NsConfig, words: list[str], options: dict[str, list[str]], origin: Origin, line: int,
+                 changed: dict[tuple[str, int, str], int], applied: dict[int, int], raw_line: str) -> None:
+    """add/set/rm/enable/disable ns acl|acl6|simpleacl|simpleacl6, apply ns acls[6], renumber, clear."""
+    verb, sub = words[0].lower(), words[2].lower() if len(words) > 2 else ""
+    if verb == "apply":
+        applied[6 if sub.endswith("6") else 4] = line
+        return
+    if verb == "renumber":  # priorities become 10, 20, ... in the same order: nothing a packet sees changes
+        return
+    if verb == "clear" or sub not in _ACL_NOUNS or len(words) < 4:
+        family = 6 if sub.endswith("6") else 4
+        config.acl_gaps.append((family, f"`{' '.join(words)}` ({origin}) is not modelled"))
+        config.issues.append(ParseIssue(origin, " ".join(words), "ACL command not modelled"))
+        return
+    kind, family = _ACL_KINDS[sub]
+    key = (kind, family, words[3])
+    if verb == "add":
+        acl = netscaler_acl.from_nsconf(words, options, origin, len(config.acls))
+        if acl is None:
+            return
+        acl.raw = raw_line
+        if "kernelstate" in options:
+            netscaler_acl.kernel_state(acl, (options["kernelstate"] or [""])[0])
+        config.acls[key] = acl
+    elif key not in config.acls:
+        config.issues.append(ParseIssue(origin, " ".join(words), "names an ACL that is not defined"))
+        config.acl_gaps.append((family, f"`{' '.join(words)}` ({origin}) names an ACL that is not defined"))
+        return
+    elif verb == "set":
+        config.acls[key].options.update(options)
+        config.acls[key].changed = True
+        if words[4:]:
+            config.acls[key].extra.extend(f"word {w}" for w in words[4:])
+    elif verb == "rm":
+        del config.acls[key]
+    elif verb in ("enable", "disable"):
+        config.acls[key].options["state"] = ["ENABLED" if verb == "enable" else "DISABLED"]
+    else:
+        config.acl_gaps.append((family, f"`{' '.join(words)}` ({origin}) is not modelled"))
+        return
+    changed[key] = line
 
 
 def _add_or_set(table: dict[str, Item], name: str, args: list[str], options: dict[str, list[str]],
@@ -218,7 +281,8 @@ def _set_state(config: NsConfig, words: list[str], origin: Origin) -> None:
 
 
 # The field that names each NITRO row (the rest use "name").
-_NITRO_KEYS = {"servicegroup": "servicegroupname", "servicegroup_servicegroupmember_binding": "servicegroupname",
+_NITRO_KEYS = {"nsacl": "aclname", "nssimpleacl": "aclname", "nsacl6": "acl6name", "nssimpleacl6": "aclname",
+               "servicegroup": "servicegroupname", "servicegroup_servicegroupmember_binding": "servicegroupname",
                "servicegroup_lbmonitor_binding": "servicegroupname", "lbmonitor": "monitorname"}
 
 
@@ -303,6 +367,16 @@ def config_from_nitro(snapshot: Snapshot, folder: str) -> NsConfig:
         name = row.get("monitorname", "")
         config.monitors[name] = Item(name, [str(row.get("type", ""))], opts(
             row, "httprequest", "send", "recv", "secure", "respcode"), origin)
+    for resource, kind, family in (("nssimpleacl", netscaler_acl.SIMPLE, 4), ("nssimpleacl6", netscaler_acl.SIMPLE, 6),
+                                   ("nsacl", netscaler_acl.EXTENDED, 4), ("nsacl6", netscaler_acl.EXTENDED, 6)):
+        rel = f"{folder}/{resource}.json"
+        recorded = snapshot.outcome(rel)
+        if not snapshot.exists(rel) and (recorded is None or recorded.outcome != "absent"):
+            config.acl_gaps.append((family, snapshot.absence_reason(rel)))
+            continue
+        for row, origin in items(resource):
+            acl = netscaler_acl.from_nitro(row, kind, family, origin, len(config.acls))
+            config.acls[(kind, family, acl.name)] = acl
     mode = snapshot.read_json(f"{folder}/nsmode.json")
     if isinstance(mode, dict) and isinstance(mode.get("nsmode"), dict):
         config.usip_mode = bool(mode["nsmode"].get("usip"))
@@ -629,7 +703,23 @@ def build_device(name: str, config: NsConfig) -> NetScalerLoadBalancer:
     device = NetScalerLoadBalancer(name, config.path)
     device.issues.extend(config.issues)
     device.services = _Builder(config, device).services()
+    device.filters = _acl_rules(config)
+    device.filter_default = "no ACL matches: the NetScaler processes the packet (on to the virtual servers)"
     return device
+
+
+def _acl_rules(config: NsConfig) -> list[Rule]:
+    """The ACLs as rules, after one uncertain rule per address family whose ACLs are not fully known."""
+    gaps: list[Rule] = []
+    for family in sorted({f for f, _ in config.acl_gaps}):
+        why = "; ".join(reason for f, reason in config.acl_gaps if f == family)
+        space = PacketSet.of([ANY_V4 if family == 4 else ANY_V6])
+        gaps.append(Rule(len(gaps) + 1, Action.DENY, space, f"IPv{family} ACLs of {config.path}",
+                         origin=Origin(config.path), certain=False, reason=why))
+    found = netscaler_acl.rules(list(config.acls.values()))
+    for i, rule in enumerate(found, start=len(gaps) + 1):
+        rule.position = i
+    return gaps + found
 
 
 def load_nsconf(text: str, path: str, name: str) -> NetScalerLoadBalancer:

@@ -94,7 +94,8 @@ def kemp_plan(name: str) -> list[Call]:
     return [Call("/access/listvs", f"kemp/{name}.xml", kind="xml")]
 
 
-NITRO_RESOURCES = ("lbvserver", "lbgroup", "service", "servicegroup", "server", "lbmonitor", "nsmode")
+NITRO_RESOURCES = ("lbvserver", "lbgroup", "service", "servicegroup", "server", "lbmonitor", "nsmode", "nsacl",
+                   "nsacl6", "nssimpleacl", "nssimpleacl6")
 NITRO_BINDINGS = ("lbgroup_lbvserver_binding", "lbvserver_service_binding", "lbvserver_servicegroup_binding",
                   "servicegroup_servicegroupmember_binding", "service_lbmonitor_binding",
                   "servicegroup_lbmonitor_binding")
