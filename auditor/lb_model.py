@@ -458,8 +458,7 @@ class LoadBalancer(Device):
         found: dict[str, None] = {}
         for svc in self.services:
             if (svc.address is not None and svc.address.prefixlen == svc.address.max_prefixlen
-                    and svc.action == "balance" and svc.protocol in (UDP, None)
-                    and any(svc.covers_port(p) for p in IKE_PORTS)):
+                    and svc.action == "balance" and any(svc.covers(UDP, p) for p in IKE_PORTS)):
                 found[str(svc.address.network_address)] = None
         for text in extra:
             try:

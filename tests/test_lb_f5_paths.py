@@ -263,3 +263,30 @@ def test_datagram_balancing_with_source_persistence_is_unknown(tmp_path: Path) -
     assert persistence_verdicts(tmp_path / "a", conf(udp_profile="/Common/udp_dlb", extra=DATAGRAM_UDP)) \
         == ["unknown"]
     assert persistence_verdicts(tmp_path / "b", conf(extra=DATAGRAM_UDP)) == []  # sticky: no finding
+
+
+# -- issue 22 item 7: an HTTP profile without client SSL on the SSTP virtual --------------------------------------
+CUSTOM_CLIENTSSL = """ltm profile client-ssl /Common/vpn_clientssl {
+    defaults-from /Common/clientssl
+    cert-key-chain {
+        vpn { cert /Common/vpn.crt key /Common/vpn.key }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(("profiles", "extra", "expected"), [
+    ("        /Common/http { }\n        /Common/tcp { }\n", "", "blocked"),
+    ("        /Common/http { }\n        /Common/tcp { }\n        /Common/clientssl {\n"
+     "            context clientside\n        }\n", "", "allowed"),
+    ("        /Common/http { }\n        /Common/tcp { }\n        /Common/vpn_clientssl {\n"
+     "            context clientside\n        }\n", CUSTOM_CLIENTSSL, "allowed"),
+    ("        /Common/http { }\n        /Common/vpn_profile { }\n", "", "unknown"),  # its type is not known
+    ("        /Common/tcp { }\n", "", "allowed"),  # TLS passes through to the VPN servers
+])
+def test_http_profile_without_client_ssl_breaks_sstp(tmp_path: Path, profiles: str, extra: str,
+                                                     expected: str) -> None:
+    text = conf(profiles443=profiles, extra=extra)
+    assert run(tmp_path / "a", text) == {"udp/500": "allowed", "udp/4500": "allowed", "tcp/443": expected}
+    if expected == "blocked":
+        assert "without a client-ssl profile" in reasons(tmp_path / "b", text)["tcp/443"]

@@ -202,3 +202,60 @@ def test_nitro_acls_with_their_kernel_state(tmp_path: Path) -> None:
     assert nitro_acl(tmp_path / "c", [{**row, "kernelstate": "RE-APPLY"}]) == \
         {"udp/500": "allowed", "udp/4500": "unknown"}
     assert nitro_acl(tmp_path / "d", None) == {"udp/500": "unknown", "udp/4500": "unknown"}  # not collected
+
+
+# -- issue 22 item 7: listen policies on wildcard vservers -----------------------------------------------------------
+def wildcard(policy: str) -> str:
+    option = f' -Listenpolicy "{policy}" -Listenpriority 10' if policy else ""
+    return f"""add server vpn1 10.50.0.11
+add service svc_any vpn1 ANY * -usip YES
+add lb vserver vs_any ANY {VIP} * -persistenceType SOURCEIP -timeout 60{option}
+bind lb vserver vs_any svc_any
+"""
+
+
+@pytest.mark.parametrize(("policy", "expected"), [
+    ("", ALL_ALLOWED),
+    ("CLIENT.UDP.DSTPORT.EQ(500) || CLIENT.UDP.DSTPORT.EQ(4500)",
+     {"udp/500": "allowed", "udp/4500": "allowed", "tcp/443": "blocked"}),
+    ("CLIENT.TCP.DSTPORT.BETWEEN(440,450)", {"udp/500": "blocked", "udp/4500": "blocked", "tcp/443": "allowed"}),
+    ("CLIENT.UDP.DSTPORT.BETWEEN(1,5000) && !CLIENT.UDP.DSTPORT.EQ(4500)",
+     {"udp/500": "allowed", "udp/4500": "blocked", "tcp/443": "blocked"}),
+    ("CLIENT.IP.SRC.IN_SUBNET(198.51.100.0/24)", {f: "unknown" for f in ALL_ALLOWED}),  # not evaluated
+])
+def test_listen_policy_limits_a_wildcard_vserver(tmp_path: Path, policy: str, expected: dict[str, str]) -> None:
+    assert run(tmp_path, wildcard(policy)) == expected
+
+
+# -- issue 22 item 7: an SSL vserver without a certificate is DOWN ---------------------------------------------------
+SSL_SSTP = f"add lb vserver vs_sstp SSL {VIP} 443 -persistenceType NONE"
+
+
+@pytest.mark.parametrize(("binding", "expected"), [
+    ("", "blocked"),
+    ("bind ssl vserver vs_sstp -certkeyName vpn_cert", "allowed"),
+    ("bind ssl vserver vs_sstp -certkeyName vpn_ca -CA", "blocked"),  # a CA certificate is not the server's
+    ("bind ssl vserver vs_sstp -certkeyName vpn_sni -SNICert", "unknown"),
+])
+def test_ssl_vserver_needs_a_server_certificate(tmp_path: Path, binding: str, expected: str) -> None:
+    text = nsconf(sstp=SSL_SSTP, extra=f"add ssl certKey vpn_cert -cert vpn.pem -key vpn.key\n{binding}")
+    assert run(tmp_path / "a", text) == {"udp/500": "allowed", "udp/4500": "allowed", "tcp/443": expected}
+    if expected == "blocked":
+        assert "no server certificate bound" in reasons(tmp_path / "b", text)["tcp/443"]
+
+
+def test_nitro_ssl_vserver_certificates(tmp_path: Path) -> None:
+    folder = nitro_copy(tmp_path)
+    body = json.loads((folder / "lbvserver.json").read_text())
+    body["lbvserver"].append({"name": "vs_sstp", "servicetype": "SSL", "ipv46": "203.0.113.41", "port": 443})
+    (folder / "lbvserver.json").write_text(json.dumps(body))
+    binding = json.loads((folder / "lbvserver_servicegroup_binding.json").read_text())
+    binding["lbvserver_servicegroup_binding"].append({"name": "vs_sstp", "servicegroupname": "sg_ike500"})
+    (folder / "lbvserver_servicegroup_binding.json").write_text(json.dumps(binding))
+    write_snapshot(tmp_path, {}, "203.0.113.41", protocols=("sstp",))
+    assert flows(audit(tmp_path))["tcp/443"].verdict == "unknown"  # certificate bindings not collected
+    (folder / "sslvserver_sslcertkey_binding.json").write_text(json.dumps({"errorcode": 0, "message": "Done"}))
+    assert flows(audit(tmp_path))["tcp/443"].verdict == "blocked"
+    (folder / "sslvserver_sslcertkey_binding.json").write_text(json.dumps(
+        {"errorcode": 0, "sslvserver_sslcertkey_binding": [{"vservername": "vs_sstp", "certkeyname": "vpn"}]}))
+    assert flows(audit(tmp_path))["tcp/443"].verdict == "allowed"

@@ -26,8 +26,11 @@ from auditor.lb_model import (
     SCOPE_DEVICE,
     SCOPE_SERVICE,
     SOURCE_IP,
+    SSTP_PORT,
     SSTP_PROBE_PATH,
+    TCP,
     Backend,
+    Gate,
     IkePair,
     LoadBalancer,
     Monitor,
@@ -38,8 +41,8 @@ from auditor.lb_model import (
     VirtualService,
     classify_http_monitor,
 )
-from auditor.model import DataGap, Model, Origin
-from auditor.packets import ANY_ADDR, PROTO_NUMBERS, address_interval
+from auditor.model import DataGap, Decision, Model, Origin
+from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
 
 # tmsh prints well-known ports by service name; BIG-IP's own list was not checked, so
@@ -70,6 +73,22 @@ BUILTINS: dict[tuple[str, ...], dict[str, dict[str, str]]] = {
         "/Common/udp_gtm_dns": {"defaults-from": "/Common/udp", "datagram-load-balancing": "enabled",
                                 "idle-timeout": "5"},
     },
+    **{("ltm", "profile", kind): {f"/Common/{n}": {} for n in names} for kind, names in {
+        "http": ("http", "http-explicit", "http-transparent"),
+        "fasthttp": ("fasthttp",),
+        "client-ssl": ("clientssl", "clientssl-insecure-compatible", "clientssl-secure", "clientssl-quic",
+                       "crypto-server-default-clientssl", "splitsession-default-clientssl", "wom-default-clientssl"),
+        "server-ssl": ("serverssl", "serverssl-insecure-compatible", "serverssl-secure", "apm-default-serverssl",
+                       "crypto-client-default-serverssl", "splitsession-default-serverssl", "wom-default-serverssl"),
+        "tcp": ("tcp", "f5-tcp-progressive", "f5-tcp-wan", "f5-tcp-lan", "f5-tcp-mobile", "tcp-lan-optimized",
+                "tcp-wan-optimized", "tcp-mobile-optimized", "tcp-legacy", "mptcp-mobile-optimized",
+                "apm-forwarding-client-tcp", "apm-forwarding-server-tcp", "wom-tcp-lan-optimized",
+                "wom-tcp-wan-optimized"),
+        "fastl4": ("fastL4", "apm-forwarding-fastL4", "full-acceleration", "security-fastL4"),
+        "one-connect": ("oneconnect",), "http-compression": ("httpcompression", "wan-optimized-compression"),
+        "web-acceleration": ("webacceleration", "optimized-caching"), "stream": ("stream",),
+        "statistics": ("statistics",), "websecurity": ("websecurity",), "analytics": ("analytics",),
+    }.items()},
     ("ltm", "monitor", "gateway-icmp"): {"/Common/gateway_icmp": {}},
     ("ltm", "monitor", "icmp"): {"/Common/icmp": {}},
     ("ltm", "monitor", "tcp"): {"/Common/tcp": {}},
@@ -686,18 +705,41 @@ class _Builder:
         svc.persistence = self.persistence(obj)
         svc.snat = self.snat(obj)
         svc.scripts = self.scripts(obj)
+        types: dict[str, str | None] = {}
         for profile in (b.entry("profiles").entries if b.entry("profiles") else {}):
             full = self.config.find(("ltm", "profile"), profile, obj.name)
             kind, attrs, _ = self.config.merged(("ltm", "profile"), full)
+            types[full] = kind[2] if kind and len(kind) > 2 else None
             if kind == ("ltm", "profile", "udp") and attrs.get("datagram-load-balancing") == "enabled":
                 svc.per_datagram = True
                 svc.method = (svc.method + ", " if svc.method else "") + f"datagram-load-balancing ({profile})"
+        self.tls_gate(obj, svc, types)
         if svc.per_datagram and svc.persistence.kind == SOURCE_IP:
             svc.caveats.append(f"{obj.name} balances every datagram on its own and has source-address "
                                f"persistence; whether a persistence record binds each datagram is not documented")
         for problem in problems:
             self.issue(obj.origin, f"ltm virtual {obj.name}", problem)
         return svc
+
+    def tls_gate(self, obj: F5Object, svc: VirtualService, types: dict[str, str | None]) -> None:
+        """TLS (SSTP) to an HTTP profile without client SSL: the BIG-IP parses the ClientHello as HTTP and the
+        handshake cannot complete. Only TCP 443 is read so (the port SSTP uses)."""
+        http = [n for n, t in types.items() if t in ("http", "fasthttp", "http2")]
+        if not http or svc.protocol not in (TCP, None) or not svc.covers_port(SSTP_PORT) \
+                or any(t == "client-ssl" for t in types.values()):
+            return
+        tls = PacketSet.of(proto=[(TCP, TCP)], dport=[(SSTP_PORT, SSTP_PORT)])
+        unread = [n for n, t in types.items() if t is None]
+        if unread:
+            svc.gates.append(Gate(Decision.UNKNOWN, f"HTTP profile {', '.join(http)} and profile(s) "
+                                                     f"{', '.join(unread)} whose type is not in the snapshot: "
+                                                     f"without a client-ssl profile a TLS handshake (SSTP) on port "
+                                                     f"443 cannot complete", tls, self.origin(obj, obj.block,
+                                                                                             "profiles")))
+            return
+        svc.gates.append(Gate(Decision.DENY, f"HTTP profile {', '.join(http)} without a client-ssl profile: the "
+                                             f"BIG-IP reads the client's TLS handshake (SSTP) as HTTP and it cannot "
+                                             f"complete", tls, self.origin(obj, obj.block, "profiles")))
 
     def destination(self, obj: F5Object, problems: list[str]) -> tuple[Any, tuple[tuple[int, int], ...] | None]:
         b = obj.block

@@ -13,6 +13,7 @@ Timeouts in ns.conf and NITRO are minutes (default 2).
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from auditor.lb_model import (
     SOURCE_IP,
     SSTP_PROBE_PATH,
     Backend,
+    Gate,
     IkePair,
     LoadBalancer,
     Monitor,
@@ -38,8 +40,8 @@ from auditor.lb_model import (
     VirtualService,
     classify_http_monitor,
 )
-from auditor.model import Action, Model, Origin, Rule
-from auditor.packets import ANY_V4, ANY_V6, PacketSet
+from auditor.model import Action, Decision, Model, Origin, Rule
+from auditor.packets import ALL, ANY_V4, ANY_V6, PacketSet
 from auditor.snapshot import Snapshot, SnapshotError
 
 DEFAULT_TIMEOUT_MINUTES = 2
@@ -53,6 +55,8 @@ PROTOCOLS = {"UDP": 17, "TCP": 6, "SSL": 6, "HTTP": 6, "SSL_BRIDGE": 6, "SSL_TCP
              "RTSP": 6, "PUSH": 6, "SSL_PUSH": 6, "MONGO": 6, "MQTT": 6, "QUIC": 17, "DTLS": 17, "ANY": None,
              "USER_TCP": 6, "USER_SSL_TCP": 6, "TFTP": 17, "IPFIX": 17, "LOGSTREAM": 6, "SMTP": 6,
              "NNTP": 6, "SNMP": 17}
+# Service types that terminate TLS or DTLS on the vserver, which then needs a server certificate.
+SSL_TYPES = {"SSL", "SSL_TCP", "DTLS", "SSL_DIAMETER", "SSL_PUSH", "USER_SSL_TCP", "SSL_FIX"}
 BUILTIN_MONITORS = {"ping": "icmp", "ping-default": "icmp", "tcp": "tcp", "tcp-default": "tcp",
                     "arp": "icmp", "nd6": "icmp", "http": "http", "http-ecv": "http", "https": "https",
                     "https-ecv": "https", "tcp-ecv": "tcp", "tcps": "tcp", "udp-ecv": "udp", "dns": "other",
@@ -88,6 +92,8 @@ class NsConfig:
     issues: list[ParseIssue] = field(default_factory=list)
     acls: dict[tuple[str, int, str], netscaler_acl.NsAcl] = field(default_factory=dict)  # (kind, family, name)
     acl_gaps: list[tuple[int, str]] = field(default_factory=list)  # (family, why its ACLs are not known)
+    # SSL vserver -> its certificate bindings (certkey name, "server" | "sni" | "ca"); None: not collected
+    ssl_certs: dict[str, list[tuple[str, str, Origin]]] | None = field(default_factory=dict)
 
 
 def split_command(line: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -229,6 +235,11 @@ def _bind(config: NsConfig, words: list[str], options: dict[str, list[str]], ori
         return
     target: Item | None = None
     rest: list[str] = []
+    if noun == "ssl" and sub == "vserver" and len(words) > 3:
+        if options.get("certkeyname") and config.ssl_certs is not None:
+            role = "ca" if "ca" in options else "sni" if "snicert" in options else "server"
+            config.ssl_certs.setdefault(words[3], []).append((options["certkeyname"][0], role, origin))
+        return
     if noun == "lb" and sub == "vserver" and len(words) > 3:
         target, rest = config.vservers.get(words[3]), words[4:]
     elif noun == "cs" and sub == "vserver" and len(words) > 3:
@@ -281,7 +292,8 @@ def _set_state(config: NsConfig, words: list[str], origin: Origin) -> None:
 
 
 # The field that names each NITRO row (the rest use "name").
-_NITRO_KEYS = {"nsacl": "aclname", "nssimpleacl": "aclname", "nsacl6": "acl6name", "nssimpleacl6": "aclname",
+_NITRO_KEYS = {"sslvserver_sslcertkey_binding": "vservername", "nsacl": "aclname",
+               "nssimpleacl": "aclname", "nsacl6": "acl6name", "nssimpleacl6": "aclname",
                "servicegroup": "servicegroupname", "servicegroup_servicegroupmember_binding": "servicegroupname",
                "servicegroup_lbmonitor_binding": "servicegroupname", "lbmonitor": "monitorname"}
 
@@ -349,7 +361,7 @@ def config_from_nitro(snapshot: Snapshot, folder: str) -> NsConfig:
                 "*" if port in (None, 65535, "*") else str(port)]
         config.vservers[row["name"]] = Item(row["name"], args, opts(
             row, "persistencetype", "timeout", "lbmethod", "sessionless", "state", "persistmask",
-            "persistencebackup"), origin)
+            "persistencebackup", "listenpolicy", "listenpriority"), origin)
     for resource, key in (("lbvserver_service_binding", "servicename"),
                           ("lbvserver_servicegroup_binding", "servicegroupname")):
         for row, origin in items(resource):
@@ -377,6 +389,18 @@ def config_from_nitro(snapshot: Snapshot, folder: str) -> NsConfig:
         for row, origin in items(resource):
             acl = netscaler_acl.from_nitro(row, kind, family, origin, len(config.acls))
             config.acls[(kind, family, acl.name)] = acl
+    rel = f"{folder}/sslvserver_sslcertkey_binding.json"
+    recorded = snapshot.outcome(rel)
+    if not snapshot.exists(rel) and (recorded is None or recorded.outcome != "absent"):
+        config.ssl_certs = None  # SSL vservers' certificates not collected
+    else:
+        certs: dict[str, list[tuple[str, str, Origin]]] = {}
+        for row, origin in items("sslvserver_sslcertkey_binding"):
+            if row.get("vservername") and row.get("certkeyname"):
+                role = "ca" if row.get("ca") in (True, "true") else \
+                    "sni" if row.get("snicert") in (True, "true") else "server"
+                certs.setdefault(str(row["vservername"]), []).append((str(row["certkeyname"]), role, origin))
+        config.ssl_certs = certs
     mode = snapshot.read_json(f"{folder}/nsmode.json")
     if isinstance(mode, dict) and isinstance(mode.get("nsmode"), dict):
         config.usip_mode = bool(mode["nsmode"].get("usip"))
@@ -489,6 +513,8 @@ class _Builder:
             svc.vendor["hash_note"] = "SOURCEIPHASH consistency across vservers is not documented"
         if svc.per_datagram:
             svc.method += ", sessionless"
+        self.listen_policy(item, svc)
+        self.certificate(item, svc)
         self.backends(item, svc)
         svc.persistence = self.persistence(item, svc)
         if svc.per_datagram and svc.persistence.kind == SOURCE_IP:
@@ -498,11 +524,48 @@ class _Builder:
             self.device.issues.append(ParseIssue(item.origin, f"lb vserver {item.name}", problem))
         return svc
 
+    def listen_policy(self, item: Item, svc: VirtualService) -> None:
+        """`-Listenpolicy EXPR`: the traffic the vserver accepts; what it does not accept goes elsewhere."""
+        text = (item.opt("listenpolicy") or "").strip()
+        if not text or text.upper() == "NONE":
+            return
+        accepted = listen_expression(text)
+        if accepted is None:
+            svc.problems.append(f"listen policy {text!r} not understood (only CLIENT.TCP/UDP.DSTPORT "
+                                f"EQ/NE/GT/GE/LT/LE/BETWEEN with ||, && and ! are evaluated)")
+            return
+        svc.listen = accepted
+        svc.vendor["listenpolicy"] = text
+
+    def certificate(self, item: Item, svc: VirtualService) -> None:
+        """An SSL vserver with no server certificate bound stays DOWN (NetScaler: a vserver whose certificate
+        is removed becomes inactive until a valid one is bound)."""
+        stype = svc.vendor.get("servicetype", "")
+        if stype not in SSL_TYPES:
+            return
+        if self.config.ssl_certs is None:
+            svc.problems.append("its certificate bindings (sslvserver_sslcertkey_binding) were not collected")
+            return
+        bound = self.config.ssl_certs.get(item.name, [])
+        if any(role == "server" for _n, role, _o in bound):
+            return
+        if any(role == "sni" for _n, role, _o in bound):
+            svc.gates.append(Gate(Decision.UNKNOWN, f"{stype} vserver with only SNI certificates bound "
+                                                     f"({', '.join(n for n, r, _o in bound if r == 'sni')}): "
+                                                     f"whether it is UP without a default certificate is not "
+                                                     f"documented", origin=bound[0][2]))
+            return
+        svc.enabled = False
+        svc.state_reason = (f"is an {stype} vserver with no server certificate bound (`bind ssl vserver "
+                            f"{item.name} -certkeyName ...`): the NetScaler keeps it DOWN")
+
     def cs_vserver(self, item: Item) -> VirtualService:
         problems: list[str] = []
         address, protocol, ports, proto_text = self._listener(item, problems)
         svc = VirtualService(name=item.name, kind="cs vserver", address=address, protocol=protocol, ports=ports,
                              origin=item.origin, problems=problems, vendor={"servicetype": proto_text})
+        self.listen_policy(item, svc)
+        self.certificate(item, svc)
         policies = [o for rest, opts, o in item.bindings if "policyname" in opts]
         default = next((opts["lbvserver"][0] for rest, opts, _ in item.bindings if opts.get("lbvserver")), None)
         if policies or default is None:
@@ -697,6 +760,86 @@ class _Builder:
 
 def _minutes(text: str | None) -> int:
     return int(text) if text and text.isdigit() else DEFAULT_TIMEOUT_MINUTES
+
+
+_TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|,|CLIENT\.(?:TCP|UDP)\.DSTPORT\.[A-Z_]+|\d+)", re.IGNORECASE)
+_PORT_OPS = {"EQ": 1, "NE": 1, "GT": 1, "GE": 1, "LT": 1, "LE": 1, "BETWEEN": 2}
+
+
+def listen_expression(text: str) -> PacketSet | None:
+    """The (protocol, destination port) packets a listen policy accepts, or None when it is not the common
+    form: CLIENT.TCP.DSTPORT / CLIENT.UDP.DSTPORT with EQ, NE, GT, GE, LT, LE or BETWEEN, joined by ||, &&, !
+    and parentheses (a named expression or any other term is not evaluated)."""
+    tokens: list[str] = []
+    pos = 0
+    body = text.strip().strip('"')
+    while pos < len(body):
+        found = _TOKEN.match(body, pos)
+        if found is None:
+            return None
+        tokens.append(found.group(1))
+        pos = found.end()
+        while pos < len(body) and body[pos].isspace():
+            pos += 1
+    try:
+        result, rest = _or(tokens)
+    except (IndexError, ValueError):
+        return None
+    return result if not rest else None
+
+
+def _or(tokens: list[str]) -> tuple[PacketSet, list[str]]:
+    left, tokens = _and(tokens)
+    while tokens and tokens[0] == "||":
+        right, tokens = _and(tokens[1:])
+        left = left | right
+    return left, tokens
+
+
+def _and(tokens: list[str]) -> tuple[PacketSet, list[str]]:
+    left, tokens = _unary(tokens)
+    while tokens and tokens[0] == "&&":
+        right, tokens = _unary(tokens[1:])
+        left = left & right
+    return left, tokens
+
+
+def _unary(tokens: list[str]) -> tuple[PacketSet, list[str]]:
+    head = tokens[0]
+    if head == "!":
+        inner, rest = _unary(tokens[1:])
+        return ALL - inner, rest
+    if head == "(":
+        inner, rest = _or(tokens[1:])
+        if not rest or rest[0] != ")":
+            raise ValueError("unbalanced parentheses")
+        return inner, rest[1:]
+    term = head.upper().split(".")
+    if len(term) != 4 or term[3] not in _PORT_OPS:
+        raise ValueError(head)
+    args: list[int] = []
+    rest = tokens[1:]
+    if not rest or rest[0] != "(":
+        raise ValueError(head)
+    rest = rest[1:]
+    while True:
+        args.append(int(rest[0]))
+        rest = rest[1:]
+        if rest[0] == ",":
+            rest = rest[1:]
+            continue
+        if rest[0] != ")":
+            raise ValueError(head)
+        rest = rest[1:]
+        break
+    if len(args) != _PORT_OPS[term[3]] or any(not 0 <= a <= 65535 for a in args):
+        raise ValueError(head)
+    proto = 6 if term[1] == "TCP" else 17
+    low, high = args[0], args[-1]
+    spans = {"EQ": [(low, low)], "NE": [(0, low - 1), (low + 1, 65535)], "GT": [(low + 1, 65535)],
+             "GE": [(low, 65535)], "LT": [(0, low - 1)], "LE": [(0, low)], "BETWEEN": [(low, high)]}[term[3]]
+    spans = [(a, b) for a, b in spans if a <= b]
+    return (PacketSet.of(proto=[(proto, proto)], dport=spans) if spans else PacketSet()), rest
 
 
 def build_device(name: str, config: NsConfig) -> NetScalerLoadBalancer:

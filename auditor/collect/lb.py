@@ -81,6 +81,9 @@ def f5_plan(name: str) -> list[Call]:
         ("ltm/persistence/source-addr", {}), ("ltm/persistence/universal", {}), ("ltm/persistence/hash", {}),
         ("ltm/persistence/cookie", {}), ("ltm/persistence/dest-addr", {}), ("ltm/persistence/ssl", {}),
         ("ltm/persistence/msrdp", {}), ("ltm/persistence/sip", {}), ("ltm/profile/udp", {}),
+        ("ltm/profile/http", {}), ("ltm/profile/fasthttp", {}), ("ltm/profile/http2", {}),
+        ("ltm/profile/client-ssl", {}), ("ltm/profile/server-ssl", {}), ("ltm/profile/tcp", {}),
+        ("ltm/profile/fastl4", {}),
         ("ltm/monitor/http", {}), ("ltm/monitor/https", {}), ("ltm/monitor/icmp", {}),
         ("ltm/monitor/gateway-icmp", {}), ("ltm/monitor/tcp", {}), ("ltm/monitor/tcp-half-open", {}),
         ("ltm/monitor/udp", {}), ("ltm/monitor/external", {}), ("ltm/snat", {}), ("ltm/snatpool", {}),
@@ -98,7 +101,7 @@ NITRO_RESOURCES = ("lbvserver", "lbgroup", "service", "servicegroup", "server", 
                    "nsacl6", "nssimpleacl", "nssimpleacl6")
 NITRO_BINDINGS = ("lbgroup_lbvserver_binding", "lbvserver_service_binding", "lbvserver_servicegroup_binding",
                   "servicegroup_servicegroupmember_binding", "service_lbmonitor_binding",
-                  "servicegroup_lbmonitor_binding")
+                  "servicegroup_lbmonitor_binding", "sslvserver_sslcertkey_binding")
 
 
 def netscaler_plan(name: str) -> list[Call]:
