@@ -19,10 +19,10 @@ from auditor.cli_collect import collect_app
 
 try:  # `tests` is a package only when something puts the repository root on sys.path
     from tests.fakes.dashboard import FakeDashboard, build_org, set_dns
-    from tests.fakes.dns_server import NXDOMAIN, SILENT, FakeDns, View
+    from tests.fakes.dns_server import NXDOMAIN, SERVFAIL, SILENT, FakeDns, View
 except ModuleNotFoundError:
     from fakes.dashboard import FakeDashboard, build_org, set_dns
-    from fakes.dns_server import NXDOMAIN, SILENT, FakeDns, View
+    from fakes.dns_server import NXDOMAIN, SERVFAIL, SILENT, FakeDns, View
 
 API_KEY = "f00dfeedc0ffee0123456789abcdef0123456789"
 FQDN = "vpn.corp.test"
@@ -43,7 +43,9 @@ VIEWS = {
     "127.0.0.4": View({FQDN: {"A": ["203.0.113.77"]}}),  # an old address
     "127.0.0.5": View({FQDN: SILENT}),  # never answers
     "127.0.0.6": View({FQDN: {"A": [ADDRESS], "AAAA": []}}, truncate={FQDN}),  # UDP truncated, TCP answers
+    "127.0.0.7": View({FQDN: SERVFAIL}),  # named by no role: asked directly below
 }
+NAMED = set(VIEWS) - {"127.0.0.7"}
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +117,7 @@ def test_collect_records_each_resolvers_answer(snapshot: Path, resolvers: FakeDn
     data = json.loads((snapshot / "dns" / f"{FQDN}.json").read_text(encoding="utf-8"))
     assert data["schema"] == "vpn-auditor.dns/1" and data["fqdn"] == FQDN
     by = {r["address"]: r for r in data["resolvers"]}
-    assert set(by) == set(VIEWS)  # the host's, the VLANs' and the SSIDs' rewrite servers, each once
+    assert set(by) == NAMED  # the host's, the VLANs' and the SSIDs' rewrite servers, each once
     assert by["127.0.0.1"]["host"] is True and by["127.0.0.2"]["host"] is False
     assert by["127.0.0.1"]["answers"]["A"] == {**by["127.0.0.1"]["answers"]["A"], "status": "ok",
                                                "addresses": [ADDRESS], "ttl": 300}
@@ -135,7 +137,7 @@ def test_collect_records_each_resolvers_answer(snapshot: Path, resolvers: FakeDn
 def test_collect_records_every_query_in_the_manifest(snapshot: Path) -> None:
     manifest = json.loads((snapshot / "manifest.json").read_text(encoding="utf-8"))
     calls = [c for c in manifest["calls"] if c["collector"] == "dns"]
-    assert len(calls) == 2 * len(VIEWS)  # A and AAAA at each resolver
+    assert len(calls) == 2 * len(NAMED)  # A and AAAA at each resolver
     failed = [c for c in calls if c["outcome"] == "failed"]
     assert {c["path"].split("@")[1].split(":")[0] for c in failed} == {"127.0.0.5"}
     assert all(c["error"].startswith("timeout") for c in failed)
@@ -153,6 +155,16 @@ def test_collect_without_fqdn_writes_no_dns(source: Path, resolvers: FakeDns, tm
                                                   "--rate", "200", "--dns-port", str(resolvers.port)])
     assert result.exit_code == 0, result.output
     assert not (out / "dns").exists()
+
+
+def test_servfail_and_closed_ports_are_recorded_as_no_answer(resolvers: FakeDns) -> None:
+    from auditor.collect.dns import query
+
+    assert query(FQDN, "A", "127.0.0.7", resolvers.port, 1.0)["status"] == "servfail"
+    started = time.monotonic()
+    silent = query(FQDN, "AAAA", "127.0.0.5", resolvers.port, 0.3)
+    assert silent["status"] == "timeout" and silent["error"] == "no answer within 0.3 s"
+    assert time.monotonic() - started < 2
 
 
 # --- findings ---------------------------------------------------------------------------------------------
@@ -237,6 +249,22 @@ def test_offline_snapshot_without_dns_data_has_no_dns_finding_and_one_note(snaps
     assert f"Note: corp-vpn: its fqdn {FQDN} was not checked" in " ".join(text.stdout.split())
 
 
+def test_reports_carry_the_note_and_validate(snapshot: Path, tmp_path: Path) -> None:
+    import jsonschema
+
+    offline = tmp_path / "offline"
+    shutil.copytree(snapshot, offline)
+    shutil.rmtree(offline / "dns")
+    schema = json.loads((Path(__file__).resolve().parents[1] / "auditor" / "report" / "report.schema.json")
+                        .read_text(encoding="utf-8"))
+    for snap in (snapshot, offline):
+        jsonschema.validate(_audit(snap)[1], schema)
+    html = CliRunner().invoke(app, ["audit", str(offline), "--format", "html"]).stdout
+    assert f"Note: corp-vpn: its fqdn {FQDN} was not checked" in html
+    md = CliRunner().invoke(app, ["audit", str(offline), "--format", "markdown"]).stdout
+    assert f"**Note:** corp-vpn: its fqdn {FQDN} was not checked" in md
+
+
 def test_malformed_dns_file_is_an_input_error(snapshot: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     shutil.copytree(snapshot, bad)
@@ -269,6 +297,45 @@ def test_audit_org_collects_the_answers_too(source: Path, resolvers: FakeDns, tm
     assert (out / "dns" / f"{FQDN}.json").is_file(), result.output
     report = json.loads(result.stdout)
     assert _by_role(report, "Store 0000")[("vlan", "VLAN 20")]["kind"] == "dns-mismatch"
+
+
+def test_dns_findings_of_an_org_in_two_processes_are_the_serial_ones(tmp_path: Path) -> None:
+    import sys
+
+    from auditor.audit import run_audit
+    from auditor.parallel import worth_forking
+    from auditor.report import json_report
+
+    if not worth_forking():
+        pytest.skip("needs fork and two CPUs (Linux)")
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        from synth import SERVER_FQDN, network_id, write_org
+    finally:
+        sys.path.remove(str(bench))
+    root = tmp_path / "org"
+    write_org(root, 80, seed=5, workers=1)
+    stale = [network_id(i) for i in (3, 70)]  # networks either process may take
+    for net in stale:
+        path = root / "meraki" / "networks" / net / "appliance" / "vlans.json"
+        vlans = json.loads(path.read_text(encoding="utf-8"))
+        vlans[0]["dnsNameservers"] = "10.9.9.9"
+        path.write_text(json.dumps(vlans), encoding="utf-8")
+    (root / "dns").mkdir()
+    answer = {"A": {"status": "ok", "addresses": ["198.51.100.99"], "ttl": 60},
+              "AAAA": {"status": "nodata", "addresses": []}}
+    (root / "dns" / f"{SERVER_FQDN}.json").write_text(json.dumps({"resolvers": [
+        {"address": "192.0.2.53", "host": True, "answers": {**answer, "A": {**answer["A"],
+                                                                            "addresses": ["198.51.100.10"]}}},
+        {"address": "10.9.9.9", "answers": answer}]}), encoding="utf-8")
+    serial = run_audit(root, keep_model=False, workers=1)
+    forked = run_audit(root, keep_model=False, workers=2)
+    assert forked.networks_by_worker > 0
+    render = lambda r: json_report.render(r).replace(r.generated_at, "T")  # noqa: E731
+    assert render(forked) == render(serial)
+    found = {f.network["id"] for f in serial.findings if f.check.kind == "dns-mismatch"}
+    assert found == set(stale)
 
 
 # --- the demo ---------------------------------------------------------------------------------------------
