@@ -143,13 +143,15 @@ def network_dns(snapshot: Snapshot, net: NetworkModel, servers: list[VpnServer],
     if not wanted:
         return []
     network = _Network(snapshot, net)
-    out: list[RoleDns] = []
-    seen: set[tuple] = set()
+    # One answer per role, whatever its phases: the name resolves alike before and after sign-on. The
+    # post-auth role stands for it (the other address is traced where the client is once signed on).
+    roles: dict[tuple, Role] = {}
     for role in net.roles:
         key = (role.kind, role.name, role.ssid)
-        if key in seen:
-            continue
-        seen.add(key)
+        if key not in roles or role.phase == "post-auth":
+            roles[key] = role
+    out: list[RoleDns] = []
+    for role in roles.values():
         ways = list(dict.fromkeys(network.ways(role)))
         for server, found in wanted:
             assert found is not None

@@ -35,16 +35,16 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
                 f"{outcomes[0].way.label} resolvers are not known"
         title = f"What {answer.fqdn} resolves to for {who(answer)} is unknown: {why}"
         traced = traced_text(answer)
-        verify = f"on a client of {who(answer)}, `Resolve-DnsName {answer.fqdn}` must return {server.address} only"
+        verify = f"`Resolve-DnsName {answer.fqdn}` on a client of {who(answer)} must return {server.address} only"
         if rewrite is not None and len(outcomes) > 1:
             fix = (f"{said}. Verify whether the SSID's DNS rewrite ({rewrite.way.source}) applies to these clients "
                    f"(the Meraki documentation does not say for bridged SSIDs): {verify}; make the rewrite's servers "
                    f"{', '.join(rewrite.resolvers) or '(none named)'} and the VLAN's agree on {server.address}.")
         else:
             unreached = ", ".join(dict.fromkeys(r for o in outcomes if o.status == "unknown" for r in o.resolvers))
-            fix = (f"{said}. Verify {verify}" + (f"; or query {unreached} from inside the network (`Resolve-DnsName "
-                                         f"{answer.fqdn} -Server ADDRESS`), or collect again from a host that "
-                                         "reaches it" if unreached else "") + ".")
+            ask = (f"; or query {unreached} from inside the network (`Resolve-DnsName {answer.fqdn} -Server "
+                   "ADDRESS`), or collect again from a host that reaches it") if unreached else ""
+            fix = f"{said}. Verify that {verify}{ask}."
         if traced:
             fix += f" Where it may lead, {traced}."
         yield finding(CHECK, answer, title, fix)
