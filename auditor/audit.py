@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor import __version__
+from auditor import __version__, crl
 from auditor.adapters import count_networks, iter_networks, load_devices
 from auditor.adapters.meraki_dns import network_dns
 from auditor.assumptions import annotate as annotate_assumed
@@ -268,7 +268,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     if workers is None:
         workers = 2 if worth_forking() else 1
     snapshot = Snapshot(snapshot_dir)
-    config = config or resolve_config(snapshot, config_path)
+    config = crl.expand(config or resolve_config(snapshot, config_path))  # CRL hosts as destinations
     overrides = {name: p.model_dump(exclude_none=True) for name, p in config.protocols.items()}
     try:
         protocols = load_protocols(overrides)
@@ -288,6 +288,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     load_devices(snapshot, model)
     # what collection failed to read is unknown or an input error, never a pass
     fail_closed(snapshot, model, str(config_path or snapshot.root / "audit.yaml"))
+    model.gaps.extend(DataGap(path, reason) for path, reason in crl.gaps(config))
     add_sources(model, config)
     graph = build_graph(model)  # servers and the devices in front of them; networks stream past it
     server_sides: dict[str, list[Hop]] = {}

@@ -388,9 +388,9 @@ def diff(
     raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # a negative code is not an option
 def explain(
-    code: Annotated[int, typer.Argument(help="Windows VPN error code (809, 789, 800, 868, 628, 691, ...).")],
+    code: Annotated[str, typer.Argument(help="Windows VPN error code as shown: 809, 0x80092013 or -2146885613.")],
     snapshot: Annotated[Path, typer.Argument(help="Snapshot directory.")],
     network: Annotated[str | None, typer.Option("--network", help="Network id or name.")] = None,
     role: Annotated[str | None, typer.Option("--role", help="Role or SSID name the user is on.")] = None,
@@ -420,7 +420,7 @@ def explain(
     severities = [SEVERITY_ORDER[m.finding.effective_severity] for m in result.matches]
     if fail_on is not FailOn.never and any(s >= SEVERITY_ORDER[fail_on.value] for s in severities):
         raise typer.Exit(EXIT_FINDINGS)
-    if not allow_unknown and any(m.finding.check.kind == "unknown-flow" for m in result.matches):
+    if not allow_unknown and result.unknown:
         raise typer.Exit(EXIT_UNKNOWN)
 
 

@@ -28,12 +28,23 @@ class ServerConfig(_Strict):
     fqdn: str | None = None
     protocols: list[str] = Field(default_factory=lambda: ["ikev2", "sstp"])
     path: list[str] = Field(default_factory=list)
+    # CRL distribution points of the server's certificate: the client fetches them before SSTP (0x80092013)
+    crl_urls: list[str] = Field(default_factory=list)
 
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
         ipaddress.ip_address(value.strip())
         return value.strip()
+
+    @field_validator("crl_urls")
+    @classmethod
+    def _crl_urls(cls, value: list[str]) -> list[str]:
+        from auditor.crl import parse_url  # the one reading of a CRL URL
+
+        for url in value:
+            parse_url(url)
+        return [url.strip() for url in value]
 
 
 class ScopeConfig(_Strict):

@@ -6,10 +6,13 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from auditor.checks import AuditContext
+from auditor.checks import AuditContext, CheckMeta
 from auditor.lb_model import IKE_PORTS, UDP, IkePair, LoadBalancer, VirtualService, lb_devices
 from auditor.model import Model, VpnServer
 from auditor.packets import ANY_ADDR, V4_BASE, PacketSet, address_interval
+from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
+
+SSTP_FLOWS = frozenset({"tcp/443"})
 
 
 def balancers(ctx: AuditContext) -> list[LoadBalancer]:
@@ -100,3 +103,15 @@ def with_servers(evidence: dict[str, Any], model: Model, lb: LoadBalancer, svc: 
     if names:
         evidence = {**evidence, "servers": names}
     return evidence
+
+
+def scoped(ctx: AuditContext, check: CheckMeta, evidence: dict[str, Any], lb: LoadBalancer, svc: VirtualService,
+           flows: frozenset[str] = IKE_FLOWS) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """Evidence naming the servers behind the service and the protocols it affects (`protocols`), and the
+    Windows errors it can cause for them (rules/checks/_windows.py)."""
+    servers = servers_behind(ctx.model, lb, svc)
+    evidence = with_servers(evidence, ctx.model, lb, svc)
+    protocols = protocols_over(ctx, servers, flows)
+    if protocols:
+        evidence = {**evidence, "protocols": protocols}
+    return evidence, device_tags(check.windows_errors, protocols, servers)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._lb import pairs, with_servers
+from rules.checks._lb import pairs, scoped
 
 CHECK = CheckMeta(
     id="LB-BACKEND-MISMATCH",
     kind="backend-mismatch",
     severity="warning",
     title="UDP 500 and UDP 4500 services have different backend servers",
-    windows_errors=(809,),
+    windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation="Put the same VPN servers (node addresses) behind the UDP 500 and the UDP 4500 services.",
 )
 
@@ -41,6 +41,6 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         joined = "; ".join(adds)
         fix = (f"{joined[0].upper()}{joined[1:]} (or remove the server from both), so every VPN server is "
                f"reachable on both ports.")
-        evidence = with_servers({"vip": pair.vip, "udp_500": pair.ike.describe(), "udp_4500": pair.natt.describe(),
-                                 "difference": diff}, ctx.model, lb, pair.ike)
-        yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence)
+        evidence, errors = scoped(ctx, CHECK, {"vip": pair.vip, "udp_500": pair.ike.describe(),
+                                               "udp_4500": pair.natt.describe(), "difference": diff}, lb, pair.ike)
+        yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence, windows_errors=errors)

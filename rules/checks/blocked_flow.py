@@ -18,15 +18,15 @@ from rules.checks._paths import (
     headline,
     make,
     rule_evidence,
-    windows_errors_of,
 )
+from rules.checks._windows import path_tags
 
 CHECK = CheckMeta(
     id="VPN-BLOCKED",
     kind="blocked-flow",
     severity="error",
     title="VPN flow blocked",
-    windows_errors=(809, 800),
+    windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Allow the blocked flow above the deciding rule.",
     scope="network",
 )
@@ -47,4 +47,4 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
                  f"{flows_text(flows)} at {at(hop, seg, cause.role)}")
         yield make(CHECK, cause.role, cause.server, protocols, title, fix_for(hop, seg, flows, cause.server),
                    {"flows": flows, "deciding": [rule_evidence(*first_block(p)) for p in cause.distinct()]},
-                   windows_errors_of(ctx, protocols, CHECK.windows_errors))
+                   path_tags(ctx, CHECK.windows_errors, protocols, flows, [(cause.role, cause.server)]))

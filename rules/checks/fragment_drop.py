@@ -18,13 +18,14 @@ from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Decision, Hop, Rule, VpnServer
 from auditor.packets import EMPTY, PROTO_NAMES, PacketSet, format_address_interval
 from auditor.trace import PathResult
+from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
 
 CHECK = CheckMeta(
     id="IKE-FRAGMENT-DROP",
     kind="fragment-drop",
     severity="warning",
     title="Non-initial fragments of IKE are dropped in front of the VPN server",
-    windows_errors=(809, 13801),
+    windows_errors=(809, 13801),  # 13801 where IKEv2 is affected (rules/checks/_windows.py)
     remediation="Let the fragments of UDP 500/4500 to the VPN server through, or enable IKEv2 fragmentation "
                 "(RFC 7383) on the VPN server.",
 )
@@ -59,7 +60,7 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
                     if reason and reason not in entry["reasons"]:
                         entry["reasons"].append(reason)
     for entry in found.values():
-        yield _finding(entry)
+        yield _finding(ctx, entry)
 
 
 def _reached(paths: list[PathResult], server: VpnServer, wanted: set[int]) -> dict[int, PacketSet]:
@@ -113,7 +114,7 @@ def _drops(view: FragmentView, packets: PacketSet) -> Iterator[tuple[Rule, Packe
                 yield rule, lost, False, seg.reason
 
 
-def _finding(entry: dict[str, Any]) -> Finding:
+def _finding(ctx: AuditContext, entry: dict[str, Any]) -> Finding:
     view: FragmentView = entry["view"]
     rule: Rule = entry["rule"]
     hop: Hop = view.fragments
@@ -137,7 +138,12 @@ def _finding(entry: dict[str, Any]) -> Finding:
     }
     if entry["reasons"]:
         evidence["reasons"] = entry["reasons"]
-    return Finding(CHECK, title, f"{view.fix(rule, every)} {SERVER_SIDE}", None, None, entry["device"], evidence)
+    affected = [s for s in ctx.model.servers if s.name in servers]
+    protocols = protocols_over(ctx, affected, IKE_FLOWS)
+    if protocols:
+        evidence["protocols"] = protocols
+    return Finding(CHECK, title, f"{view.fix(rule, every)} {SERVER_SIDE}", None, None, entry["device"], evidence,
+                   windows_errors=device_tags(CHECK.windows_errors, protocols, affected))
 
 
 def _flow(box: tuple) -> str:

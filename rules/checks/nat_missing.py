@@ -10,13 +10,14 @@ from auditor.adapters.cisco import CiscoDevice, cisco_devices_for
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import VpnServer
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, Interval, PacketSet, address_interval
+from rules.checks._windows import EVERY_TUNNEL_FAILED, IKE_FIRST, L2TP_NEGOTIATION
 
 CHECK = CheckMeta(
     id="VPN-NAT-MISSING",
     kind="nat-missing",
     severity="error",
     title="No static NAT or port forward exposes the VPN server",
-    windows_errors=(809,),
+    windows_errors=(809,),  # per finding: its protocols' (rules/protocols.yaml), narrowed below
     remediation="Add a static NAT (or a port forward per flow) from the public address to the server.",
 )
 
@@ -60,6 +61,11 @@ def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: I
                 errors.update(protocol.windows_errors)
     if not missing:
         return
+    # 800 only when no protocol the server offers is exposed; 789 only when IKE's first exchange is
+    if not all(name.lower() in missing for name in server.protocols):
+        errors.discard(EVERY_TUNNEL_FAILED)
+    if IKE_FIRST in missing.get("l2tp", []):
+        errors.discard(L2TP_NEGOTIATION)
     flows = sorted({f for fs in missing.values() for f in fs})
     exposed = [rule.rule.text for rule in hop.rules if rule.certain]
     if esp_port_only:

@@ -18,15 +18,15 @@ from rules.checks._paths import (
     headline,
     make,
     rule_evidence,
-    windows_errors_of,
 )
+from rules.checks._windows import path_tags
 
 CHECK = CheckMeta(
     id="VPN-PARTIAL",
     kind="partial-flow",
     severity="error",
     title="VPN flow blocked for some sources",
-    windows_errors=(809, 800),
+    windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Allow the flow for the blocked sources above the deciding rule.",
     scope="network",
 )
@@ -50,4 +50,4 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         yield make(CHECK, cause.role, cause.server, protocols, title, fix_for(hop, seg, flows, cause.server),
                    {"flows": flows, "reasons": [p.trace.reason for p in distinct],
                     "deciding": [rule_evidence(*first_block(p)) for p in distinct]},
-                   windows_errors_of(ctx, protocols, CHECK.windows_errors))
+                   path_tags(ctx, CHECK.windows_errors, protocols, flows, [(cause.role, cause.server)]))

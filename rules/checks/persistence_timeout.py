@@ -11,14 +11,14 @@ from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.lb_model import MIN_PERSIST_SECONDS, SOURCE_IP
-from rules.checks._lb import ike_services, with_servers
+from rules.checks._lb import ike_services, scoped
 
 CHECK = CheckMeta(
     id="LB-PERSISTENCE-TIMEOUT",
     kind="persistence-timeout",
     severity="warning",
     title="Persistence timeout on IKE services too short",
-    windows_errors=(809,),
+    windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation=f"Raise the persistence timeout to at least {MIN_PERSIST_SECONDS} seconds.",
 )
 
@@ -32,5 +32,5 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
             if p.timeout == 0 else ""
         title = (f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) keeps client-IP persistence records for "
                  f"{p.timeout} s{zero}")
-        evidence = with_servers({"service": svc.name, "persistence": p.describe()}, ctx.model, lb, svc)
-        yield Finding(CHECK, title, lb.fix_timeout(svc), device=lb.name, evidence=evidence)
+        evidence, errors = scoped(ctx, CHECK, {"service": svc.name, "persistence": p.describe()}, lb, svc)
+        yield Finding(CHECK, title, lb.fix_timeout(svc), device=lb.name, evidence=evidence, windows_errors=errors)

@@ -17,13 +17,14 @@ from rules.checks._paths import (
     make,
     rule_evidence,
 )
+from rules.checks._windows import path_tags
 
 CHECK = CheckMeta(
     id="VPN-PREAUTH-BLOCKED",
     kind="preauth-blocked",
     severity="warning",
     title="Captive portal blocks VPN before sign-on",
-    windows_errors=(809,),
+    windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Add the VPN server to the walled garden, or let non-HTTP traffic pass before sign-on.",
     scope="network",
 )
@@ -44,4 +45,5 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         title = (f"{headline(ctx, protocols, cause.server)} blocked for {role_label(cause.role)} by the captive "
                  f"portal: {flows_text(flows)}")
         yield make(CHECK, cause.role, cause.server, protocols, title, fix_for(hop, seg, flows, cause.server),
-                   {"flows": flows, "deciding": [rule_evidence(hop, seg)]})
+                   {"flows": flows, "deciding": [rule_evidence(hop, seg)]},
+                   path_tags(ctx, CHECK.windows_errors, protocols, flows, [(cause.role, cause.server)]))

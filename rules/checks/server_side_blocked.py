@@ -19,15 +19,15 @@ from rules.checks._paths import (
     headline,
     rule_evidence,
     rule_key,
-    windows_errors_of,
 )
+from rules.checks._windows import path_tags
 
 CHECK = CheckMeta(
     id="VPN-BLOCKED-SERVER-SIDE",
     kind="blocked-flow",
     severity="error",
     title="VPN flow blocked in front of the server",
-    windows_errors=(809, 800),
+    windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Allow the flow on the device in front of the server.",
 )
 
@@ -67,4 +67,5 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
                        "deciding": [rule_evidence(hop, seg)], "networks": networks,
                        "roles": sorted(f"{r.network_name or '-'} / {r.kind} {r.name} ({r.phase})"
                                        for r in roles.values())[:50]},
-                      windows_errors=windows_errors_of(ctx, protocols, CHECK.windows_errors))
+                      windows_errors=path_tags(ctx, CHECK.windows_errors, protocols, flows,
+                                               [(r, server) for r in roles.values()]))

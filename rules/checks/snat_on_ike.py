@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._lb import ike_services, servers_behind, with_servers
+from rules.checks._lb import ike_services, scoped, servers_behind
 
 WINDOWS_MITIGATION = (
     "If SNAT cannot be removed: on each VPN server raise the DWORD "
@@ -22,7 +22,8 @@ WINDOWS_MITIGATION = (
 L2TP_MITIGATION = (
     " For L2TP/IPsec: the server is behind NAT (any load balancer that rewrites the destination is one), so "
     "Windows clients need the DWORD HKLM\\SYSTEM\\CurrentControlSet\\Services\\PolicyAgent\\"
-    "AssumeUDPEncapsulationContextOnSendRule = 2 (Microsoft KB 947234) and a restart."
+    "AssumeUDPEncapsulationContextOnSendRule = 2 (server and client behind NAT; 1 when only the server is) "
+    "and a restart (Microsoft KB 926179)."
 )
 
 CHECK = CheckMeta(
@@ -30,7 +31,7 @@ CHECK = CheckMeta(
     kind="snat-on-ike",
     severity="warning",
     title="Source address translation on IKE virtual service",
-    windows_errors=(809,),
+    windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation="Disable source address translation on the IKE virtual services. " + WINDOWS_MITIGATION,
 )
 
@@ -42,16 +43,18 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
             continue
         l2tp = any("l2tp" in s.protocols for s in servers_behind(ctx.model, lb, svc))
         windows = WINDOWS_MITIGATION + (L2TP_MITIGATION if l2tp else "")
-        evidence = with_servers({"service": svc.describe(), "source_translation": snat.describe()},
-                                ctx.model, lb, svc)
+        evidence, errors = scoped(ctx, CHECK, {"service": svc.describe(), "source_translation": snat.describe()},
+                                  lb, svc)
         if snat.translates:
             title = (f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) translates client source addresses "
                      f"({snat.kind}{' ' + snat.detail if snat.detail else ''}); VPN servers see one address")
             verify = f" Verify on the device: {snat.verify}." if snat.verify else ""
-            yield Finding(CHECK, title, f"{lb.fix_snat(svc)} {windows}{verify}", device=lb.name, evidence=evidence)
+            yield Finding(CHECK, title, f"{lb.fix_snat(svc)} {windows}{verify}", device=lb.name, evidence=evidence,
+                          windows_errors=errors)
         else:
             title = (f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) may translate client source "
                      f"addresses ({snat.detail or 'not determinable from the config'})")
             fix = f"Verify on the device: {snat.verify or 'whether the VPN servers see client addresses'}. " \
                   f"{lb.fix_snat(svc)} {windows}"
-            yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence, severity="info")
+            yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence, severity="info",
+                          windows_errors=errors)

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.lb_model import CONDITIONAL, SPLIT, STICKY, UNKNOWN
-from rules.checks._lb import pairs, with_servers
+from rules.checks._lb import pairs, scoped
 
 CHECK = CheckMeta(
     id="LB-SPLIT-PERSISTENCE",
     kind="split-persistence",
     severity="error",
     title="UDP 500 and UDP 4500 of one client can reach different VPN servers",
-    windows_errors=(809,),
+    windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation="Make UDP 500 and UDP 4500 share one client-IP persistence table with the same backend nodes.",
 )
 
@@ -53,5 +53,6 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
             title = f"{head} cannot prove that one client's UDP 500 and UDP 4500 reach one server ({persist})"
             if pair.verify:
                 fix = f"Verify on the device: {pair.verify}. Or use the documented form: {fix}"
-        evidence = with_servers(pair.evidence(), ctx.model, lb, pair.ike)
-        yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence, severity=severity)
+        evidence, errors = scoped(ctx, CHECK, pair.evidence(), lb, pair.ike)
+        yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence, severity=severity,
+                      windows_errors=errors)

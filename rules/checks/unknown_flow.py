@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.wording import flows_text, role_label
 from rules.checks._paths import at, by_cause, grouped, headline, make
+from rules.checks._windows import path_tags
 
 CHECK = CheckMeta(
     id="VPN-UNKNOWN",
     kind="unknown-flow",
     severity="warning",
     title="VPN flow cannot be decided from the configuration",
-    windows_errors=(809,),
+    windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Collect the missing data or resolve the ambiguity named in the reason, then audit again.",
     scope="network",
 )
@@ -36,4 +37,5 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         title = (f"{headline(ctx, protocols, cause.server)} unknown for {role_label(cause.role)}: "
                  f"{flows_text(cause.flows)}{where}")
         yield make(CHECK, cause.role, cause.server, protocols, title, first.reason + " " + CHECK.remediation,
-                   {"flows": cause.flows, "reasons": [p.trace.reason for p in cause.distinct()]})
+                   {"flows": cause.flows, "reasons": [p.trace.reason for p in cause.distinct()]},
+                   path_tags(ctx, CHECK.windows_errors, protocols, cause.flows, [(cause.role, cause.server)]))
