@@ -291,8 +291,9 @@ def test_hex_and_negative_decimal_reach_the_same_answer():
     assert answers[0] == answers[1]
     assert answers[0]["code"] == 0x80092013 and answers[0]["code_text"] == "0x80092013"
     code, out, _ = run("-2146885613", str(DEMO))
+    assert code == 0
     assert out.startswith("Windows error 0x80092013: The revocation server was offline")
-    code, out, _ = run("0x80070329", str(DEMO))  # 809 as an HRESULT
+    _, out, _ = run("0x80070329", str(DEMO))  # 809 as an HRESULT
     assert out.startswith("Windows error 809 (0x80070329 is Windows error 809 as an HRESULT)")
 
 

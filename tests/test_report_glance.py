@@ -204,7 +204,8 @@ def test_one_finding_per_cause_lists_every_protocol_it_fails(report: dict[str, A
     (finding,) = contractors
     assert finding["evidence"]["protocol"] == "ikev2" and finding["evidence"]["protocols"] == ["ikev2", "l2tp"]
     assert finding["evidence"]["flows"] == ["udp/500", "udp/4500"]
-    assert sorted(finding["windows_errors"]) == [789, 800, 809, 13801]  # IKEv2's and L2TP's together
+    # a drop of UDP 500 is a timeout (809), not L2TP's negotiation error (789); SSTP still works (no 800)
+    assert 809 in finding["windows_errors"] and not {789, 800} & set(finding["windows_errors"])
     portal = [f for f in report["findings"] if f["id"] == "VPN-PREAUTH-BLOCKED"]
     assert [f["evidence"]["protocols"] for f in portal] == [["ikev2", "l2tp", "sstp"]]
 
