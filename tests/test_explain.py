@@ -18,6 +18,7 @@ from auditor.audit import run_audit
 from auditor.checks import load_checks, load_protocols
 from auditor.cli import app
 from auditor.explain_errors import catalogue, code_text, families, parse_code
+from rules.checks._windows import NOT_A_DROP
 
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "snapshots" / "retail-demo"
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "fixtures" / "snapshots"
@@ -88,7 +89,7 @@ def test_the_catalogue_covers_the_common_codes_and_cites_every_remedy():
 
 def _emittable() -> dict[int, set[str]]:
     """Per code, the finding kinds some check can tag with it."""
-    protocol_codes = {c for p in load_protocols().values() for c in p.windows_errors} | set(crl.CODES)
+    protocol_codes = ({c for p in load_protocols().values() for c in p.windows_errors} | set(crl.CODES)) - NOT_A_DROP
     out: dict[int, set[str]] = {}
     for meta, _run in load_checks():
         codes = set(meta.windows_errors) | (protocol_codes if meta.kind in PROTOCOL_TAGGED else set())

@@ -7,6 +7,9 @@ exactly the findings tagged CODE:
 - 800 ("unable to establish the VPN connection") is what Windows reports when every tunnel type it tried
   failed: a finding keeps it only when every protocol the server offers is blocked or unknown for the role (for
   a device in front of the servers: when it breaks every protocol they offer).
+- A drop is a timeout (809), never an authentication failure: 13801 ("IKE authentication credentials are
+  unacceptable") stays off path findings whatever a protocol entry lists; its network cause is dropped IKE
+  fragments (fragment-drop), which keep the certificates from arriving.
 - 789 is L2TP's "security layer encountered a processing error during initial negotiations": negotiation
   started. A path that drops UDP 500 gives IKE no answer at all, which Windows reports as a timeout (809), so a
   path finding keeps 789 only when UDP 500 gets through.
@@ -30,6 +33,7 @@ EVERY_TUNNEL_FAILED = 800  # ERROR_AUTOMATIC_VPN_FAILED
 L2TP_NEGOTIATION = 789
 IKE_FIRST = "udp/500"  # IKE's first exchange: while it is dropped, nothing is negotiated
 IKE_FLOWS = frozenset({IKE_FIRST, "udp/4500"})
+NOT_A_DROP = frozenset({13801})  # ERROR_IPSEC_IKE_AUTH_FAIL: certificates, not reachability
 
 
 @cache
@@ -62,6 +66,8 @@ def path_tags(ctx: AuditContext, default: tuple[int, ...], protocols: list[str],
     all_fail = any(every_protocol_fails(ctx, role, server) for role, server in pairs)
     out = []
     for code in windows_errors_of(ctx, protocols, default):
+        if code in NOT_A_DROP:
+            continue
         if code == EVERY_TUNNEL_FAILED and not all_fail:
             continue
         if code == L2TP_NEGOTIATION and IKE_FIRST in failing:

@@ -10,7 +10,7 @@ from auditor.adapters.cisco import CiscoDevice, cisco_devices_for
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import VpnServer
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, Interval, PacketSet, address_interval
-from rules.checks._windows import EVERY_TUNNEL_FAILED, IKE_FIRST, L2TP_NEGOTIATION
+from rules.checks._windows import EVERY_TUNNEL_FAILED, IKE_FIRST, L2TP_NEGOTIATION, NOT_A_DROP
 
 CHECK = CheckMeta(
     id="VPN-NAT-MISSING",
@@ -66,6 +66,7 @@ def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: I
         errors.discard(EVERY_TUNNEL_FAILED)
     if IKE_FIRST in missing.get("l2tp", []):
         errors.discard(L2TP_NEGOTIATION)
+    errors -= NOT_A_DROP
     flows = sorted({f for fs in missing.values() for f in fs})
     exposed = [rule.rule.text for rule in hop.rules if rule.certain]
     if esp_port_only:
