@@ -55,6 +55,9 @@ class _Strict(BaseModel):
 class NetworkCause(_Strict):
     kinds: list[str]
     why: str
+    # The explain JSON has carried it since version 1; the findings' own tags now scope a cause to protocols
+    # (rules/checks/_windows.py), so the catalogue leaves it empty.
+    protocols: list[str] = Field(default_factory=list)
 
 
 class OtherCause(_Strict):
