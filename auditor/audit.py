@@ -65,7 +65,8 @@ class AuditResult:
 
 def new_model(snapshot: Snapshot, config: AuditConfig) -> Model:
     """A model with servers and scope, before any adapter has run."""
-    model = Model(snapshot=str(snapshot.root), assume=dict(config.assume))
+    model = Model(snapshot=str(snapshot.root), assume=dict(config.assume),
+                  device_settings={name: d.model_dump(exclude_none=True) for name, d in config.devices.items()})
     for server in config.vpn_servers:
         model.servers.append(VpnServer(server.name, server.address, [p.lower() for p in server.protocols],
                                        server.fqdn, list(server.path)))

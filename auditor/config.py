@@ -91,12 +91,24 @@ class SourceConfig(_Strict):
         return f"{device}:{interface}"
 
 
+class DeviceConfig(_Strict):
+    """Per-device settings (`devices: {cisco/hq-asa: {...}}`), keyed by the name audit.yaml `path` uses."""
+
+    # The configuration is whole although it carries no proof of it (a final `end`, a collector's header):
+    # configurations exported by other tools (Batfish inputs, hand-made copies) may lack both.
+    complete: bool | None = None
+    # The VLAN(s) clients' traffic arrives on at a BIG-IP (`/Common/external`): a virtual limited to some VLANs
+    # (vlans-enabled / vlans-disabled) is then known to listen for them or not.
+    ingress_vlan: str | list[str] | None = None
+
+
 class AuditConfig(_Strict):
     vpn_servers: list[ServerConfig] = Field(default_factory=list)
     scope: ScopeConfig = Field(default_factory=ScopeConfig)
     protocols: dict[str, ProtocolOverride] = Field(default_factory=dict)
     sources: list[SourceConfig] = Field(default_factory=list)
     assume: dict[str, Any] = Field(default_factory=dict)  # named assumptions: rules/assumptions.yaml
+    devices: dict[str, DeviceConfig] = Field(default_factory=dict)  # per-device settings, by device name
 
     @field_validator("assume", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from auditor.packets import (
     ALL,
@@ -851,6 +851,8 @@ class Model:
     devices: dict[str, Device] = field(default_factory=dict)
     gaps: list[DataGap] = field(default_factory=list)
     assume: dict[str, bool | str | int] = field(default_factory=dict)  # audit.yaml `assume:`, validated
+    # audit.yaml `devices:` by device name ("cisco/hq-asa"): settings an adapter reads, e.g. {"complete": True}
+    device_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 __all__ = [

@@ -5,11 +5,14 @@ written twice: the configuration that drops (or cannot be decided) and the one t
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.lb_audit import audit_flows, why
+from tests.lb_audit import audit, audit_flows, flows, why, write_snapshot
 
 VIP = "203.0.113.10"
 
@@ -254,7 +257,6 @@ DATAGRAM_UDP = """ltm profile udp /Common/udp_dlb {
 
 
 def persistence_verdicts(tmp_path: Path, text: str) -> list[str]:
-    from tests.lb_audit import audit, write_snapshot
     result = audit(write_snapshot(tmp_path, {"f5/edge.conf": text}, VIP))
     return [f.evidence["verdict"] for f in result.findings if f.check.kind == "split-persistence"]
 
@@ -290,3 +292,123 @@ def test_http_profile_without_client_ssl_breaks_sstp(tmp_path: Path, profiles: s
     assert run(tmp_path / "a", text) == {"udp/500": "allowed", "udp/4500": "allowed", "tcp/443": expected}
     if expected == "blocked":
         assert "without a client-ssl profile" in reasons(tmp_path / "b", text)["tcp/443"]
+
+
+# -- item 6: listeners limited by VLAN, virtual-address state, firewalls and packet filters --------------------------
+VLANS_ON_INTERNAL = "    vlans {\n        /Common/internal\n    }\n    vlans-enabled\n"
+VLANS_NOT_EXTERNAL = "    vlans {\n        /Common/external\n    }\n    vlans-disabled\n"
+
+
+def on_every_virtual(setting: str) -> dict[str, str]:
+    return {"v500": setting, "v4500": setting, "v443": setting}
+
+
+@pytest.mark.parametrize(("setting", "ingress", "expected"), [
+    (VLANS_ON_INTERNAL, None, "unknown"),  # which VLAN clients arrive on is not in a BIG-IP config
+    (VLANS_ON_INTERNAL, "/Common/external", "blocked"),
+    (VLANS_ON_INTERNAL, "internal", "allowed"),  # a name without a folder is in /Common
+    (VLANS_NOT_EXTERNAL, "/Common/external", "blocked"),
+    (VLANS_NOT_EXTERNAL, "/Common/internal", "allowed"),
+    ("", "/Common/external", "allowed"),  # a virtual on every VLAN
+])
+def test_vlan_limited_listeners(tmp_path: Path, setting: str, ingress: str | None, expected: str) -> None:
+    config = {"devices": {"f5/edge": {"ingress_vlan": ingress}}} if ingress else {}
+    verdicts = run(tmp_path / "a", conf(**on_every_virtual(setting)), **config)
+    assert verdicts == {f: expected for f in ALL_ALLOWED}
+    if expected == "unknown":
+        assert "ingress_vlan" in reasons(tmp_path / "b", conf(**on_every_virtual(setting)))["udp/500"]
+
+
+def test_a_wildcard_virtual_on_every_vlan_takes_what_a_vlan_limited_one_does_not(tmp_path: Path) -> None:
+    wildcard = f"""ltm virtual /Common/vs_any {{
+    destination /Common/{VIP}:0
+    ip-protocol udp
+    mask 255.255.255.255
+    pool /Common/ike4500_pool
+    translate-port disabled
+}}
+"""
+    text = conf(v500=VLANS_ON_INTERNAL, extra=wildcard)
+    config = {"devices": {"f5/edge": {"ingress_vlan": "/Common/external"}}}
+    paths = audit_flows(tmp_path, {"f5/edge.conf": text}, VIP, **config)
+    assert paths["udp/500"].verdict == "allowed"
+    assert "/Common/vs_any" in why(paths["udp/500"])
+
+
+@pytest.mark.parametrize(("va", "expected"), [
+    ("    arp enabled\n    enabled no\n", "blocked"),
+    ("    arp disabled\n", "unknown"),  # reached only where a route sends it to the BIG-IP
+    ("    arp enabled\n    enabled yes\n", "allowed"),
+])
+def test_virtual_address_state(tmp_path: Path, va: str, expected: str) -> None:
+    assert run(tmp_path, conf(va=va)) == {f: expected for f in ALL_ALLOWED}
+
+
+def test_afm_policy_on_a_virtual_is_unknown(tmp_path: Path) -> None:
+    assert run(tmp_path / "a", conf(v4500="    fw-enforced-policy /Common/vpn_fw\n")) == \
+        {"udp/500": "allowed", "udp/4500": "unknown", "tcp/443": "allowed"}
+    assert run(tmp_path / "b", conf(v4500="    fw-staged-policy /Common/vpn_fw\n")) == ALL_ALLOWED  # logs only
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ('net packet-filter /Common/pf_drop {\n    action discard\n    order 10\n    rule "udp dst port 4500"\n}\n'
+     'sys db packetfilter {\n    value "enabled"\n}\n', "unknown"),
+    ('net packet-filter /Common/pf_drop {\n    action discard\n    order 10\n    rule "udp dst port 4500"\n}\n',
+     "unknown"),  # packet filtering may be on: the db setting lives outside bigip.conf
+    ('net packet-filter /Common/pf_drop {\n    action discard\n    order 10\n    rule "udp dst port 4500"\n}\n'
+     'sys db packetfilter {\n    value "disabled"\n}\n', "allowed"),
+    ('net packet-filter /Common/pf_ok {\n    action accept\n    order 10\n    rule "udp"\n}\n'
+     'sys db packetfilter {\n    value "enabled"\n}\n', "allowed"),
+    ("security firewall global-rules {\n    enforced-policy /Common/global_fw\n}\n", "unknown"),
+    ("net route-domain /Common/0 {\n    id 0\n    fw-enforced-policy /Common/rd_fw\n}\n", "unknown"),
+    ("net route-domain /Common/0 {\n    id 0\n}\n", "allowed"),
+])
+def test_device_wide_packet_filters_and_firewalls(tmp_path: Path, extra: str, expected: str) -> None:
+    assert run(tmp_path, conf(extra=extra)) == {f: expected for f in ALL_ALLOWED}
+
+
+# -- the same states in iControl REST bodies -----------------------------------------------------------------------
+REST = Path(__file__).parent.parent / "fixtures" / "lb" / "f5" / "rest-sticky"
+
+
+def rest_verdicts(root: Path, edit: Callable[[Path], None], **config: object) -> dict[str, str]:
+    folder = root / "f5" / "edge"
+    shutil.copytree(REST, folder)
+    edit(folder)
+    paths = flows(audit(write_snapshot(root, {}, "203.0.113.20", protocols=("ikev2",), **config)))
+    return {f: p.verdict for f, p in paths.items()}
+
+
+def edit_json(path: Path, change: Callable[[dict], None]) -> None:
+    body = json.loads(path.read_text())
+    change(body)
+    path.write_text(json.dumps(body))
+
+
+def test_rest_members_disabled(tmp_path: Path) -> None:
+    def disable(body: dict) -> None:
+        for pool in body["items"]:
+            for member in pool["membersReference"]["items"]:
+                member["session"] = "user-disabled"
+    assert rest_verdicts(tmp_path / "a", lambda f: edit_json(f / "ltm" / "pool.json", disable)) == \
+        {"udp/500": "blocked", "udp/4500": "blocked"}
+    assert rest_verdicts(tmp_path / "b", lambda f: None) == {"udp/500": "allowed", "udp/4500": "allowed"}
+
+
+def test_rest_vlans_and_virtual_address(tmp_path: Path) -> None:
+    def vlans(body: dict) -> None:
+        for virtual in body["items"]:
+            virtual["vlansEnabled"] = True
+            virtual["vlans"] = ["/Common/internal"]
+    config = {"devices": {"f5/edge": {"ingress_vlan": "/Common/external"}}}
+    assert rest_verdicts(tmp_path / "a", lambda f: edit_json(f / "ltm" / "virtual.json", vlans), **config) == \
+        {"udp/500": "blocked", "udp/4500": "blocked"}
+    assert rest_verdicts(tmp_path / "b", lambda f: edit_json(f / "ltm" / "virtual.json", vlans)) == \
+        {"udp/500": "unknown", "udp/4500": "unknown"}
+
+    def address(enabled: str) -> Callable[[Path], None]:
+        return lambda f: (f / "ltm" / "virtual-address.json").write_text(json.dumps({"items": [
+            {"name": "203.0.113.20", "partition": "Common", "address": "203.0.113.20", "arp": "enabled",
+             "enabled": enabled}]}))
+    assert rest_verdicts(tmp_path / "c", address("no")) == {"udp/500": "blocked", "udp/4500": "blocked"}
+    assert rest_verdicts(tmp_path / "d", address("yes")) == {"udp/500": "allowed", "udp/4500": "allowed"}

@@ -1100,25 +1100,31 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def build_device(name: str, config: F5Config) -> F5LoadBalancer:
+def build_device(name: str, config: F5Config, settings: dict[str, Any] | None = None) -> F5LoadBalancer:
+    """`settings`: audit.yaml `devices:` for this device (e.g. the VLAN clients arrive on)."""
+    from auditor.adapters import f5_filters  # it reads this module's objects: imported here, not at the top
+
     device = F5LoadBalancer(name, config.path)
     device.issues.extend(config.issues)
     builder = _Builder(config, device)
     device.services = list(builder.services())
+    f5_filters.apply(config, device, settings or {})
     return device
 
 
-def load_tmsh(text: str, path: str, name: str) -> F5LoadBalancer:
-    return build_device(name, config_from_tmsh(text, path))
+def load_tmsh(text: str, path: str, name: str, settings: dict[str, Any] | None = None) -> F5LoadBalancer:
+    return build_device(name, config_from_tmsh(text, path), settings)
 
 
 class F5Adapter:
     """Every `f5/<device>.conf` and `f5/<device>/` of a snapshot becomes an `F5LoadBalancer`."""
 
     def load(self, snapshot: Snapshot, model: Model) -> None:
+        settings = model.device_settings
         load_devices(snapshot, model, "f5", "a bigip.conf and a REST folder",
                      ["ltm/virtual.json", "ltm/pool.json", "ltm/persistence/source-addr.json"],
-                     lambda name, rel: build_device(name, config_from_rest(snapshot, rel)), load_tmsh)
+                     lambda name, rel: build_device(name, config_from_rest(snapshot, rel), settings.get(name)),
+                     lambda text, rel, name: load_tmsh(text, rel, name, settings.get(name)))
 
 
 def load_devices(snapshot: Snapshot, model: Model, folder: str, both: str, needed: list[str],

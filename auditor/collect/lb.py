@@ -88,7 +88,9 @@ def f5_plan(name: str) -> list[Call]:
         ("ltm/monitor/gateway-icmp", {}), ("ltm/monitor/tcp", {}), ("ltm/monitor/tcp-half-open", {}),
         ("ltm/monitor/udp", {}), ("ltm/monitor/external", {}), ("ltm/snat", {}), ("ltm/snatpool", {}),
         ("ltm/rule", {}), ("ltm/policy", {"expandSubcollections": "true"}), ("ltm/default-node-monitor", {}),
-        ("ltm/traffic-matching-criteria", {}),
+        ("ltm/traffic-matching-criteria", {}), ("net/packet-filter", {}), ("net/route-domain", {}),
+        ("sys/db/packetfilter", {}), ("sys/db/packetfilter.defaultaction", {}), ("sys/db/tm.fw.defaultaction", {}),
+        ("security/firewall/global-rules", {}),
     ]
     return [Call(f"/mgmt/tm/{p}", f"f5/{name}/{p}.json", params) for p, params in paths]
 
