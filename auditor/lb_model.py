@@ -385,6 +385,9 @@ class LoadBalancer(Device):
         self.filters: list[Rule] = []
         self.filter_stage = "acl"
         self.filter_default = "no filter matches: the packet goes on to the virtual servers"
+        # Filters the snapshot shows around the device that the audit does not evaluate (cloud security groups,
+        # network ACLs): (what, file). Reported so a reader knows the verdicts do not cover them.
+        self.not_modelled: list[tuple[str, str]] = []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: {len(self.services)} services>"

@@ -93,6 +93,14 @@ def build_devices(snapshot: Snapshot, folder: str) -> tuple[list[AwsNetworkLoadB
     for index, lb in networks:
         name = folder if len(networks) == 1 else f"{folder}/{lb.get('LoadBalancerName', index)}"
         device = AwsNetworkLoadBalancer(name, folder)
+        groups_on_lb = [str(g) for g in lb.get("SecurityGroups") or []]
+        if groups_on_lb:
+            device.not_modelled.append((f"security group(s) {', '.join(groups_on_lb)} on the load balancer "
+                                        f"{lb.get('LoadBalancerName')}", f"{folder}/describe-load-balancers.json"))
+        for extra, what in (("describe-security-groups", "security groups"),
+                            ("describe-network-acls", "network ACLs")):
+            if snapshot.exists(f"{folder}/{extra}.json"):
+                device.not_modelled.append((what, f"{folder}/{extra}.json"))
         addresses = [a.get("IpAddress") or a.get("PrivateIPv4Address") for zone in lb.get("AvailabilityZones") or []
                      for a in zone.get("LoadBalancerAddresses") or [] if isinstance(a, dict)]
         addresses = [a for a in addresses if a]

@@ -230,6 +230,25 @@ def _addresses(body: Any, key: str) -> dict[str, str]:
     return out
 
 
+NSG_TYPE = "microsoft.network/networksecuritygroups"
+
+
+def network_security_groups(body: Any, path: str) -> list[tuple[str, str]]:
+    """(what, file) for each network security group a body shows: an ARM template's NSG resources, a NIC's
+    `networkSecurityGroup`. Their rules are not evaluated."""
+    items = body.get("resources") if isinstance(body, dict) else body
+    found: list[tuple[str, str]] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        if str(item.get("type", "")).lower() == NSG_TYPE:
+            found.append((f"network security group {ref_name(item.get('name', ''))}", path))
+        nsg = _props(item).get("networkSecurityGroup")
+        if nsg:
+            found.append((f"network security group {ref_name(nsg)} on NIC {item.get('name', '?')}", path))
+    return found
+
+
 class AzureLbAdapter:
     """Every `azure/<name>.json` (not the `.public-ips.json` / `.nics.json` companions)."""
 
@@ -240,11 +259,14 @@ class AzureLbAdapter:
             stem = rel[: -len(".json")]
             body = snapshot.read_json(rel)
             public_ips = _addresses(snapshot.read_json(f"{stem}.public-ips.json"), "public")
-            nics = _addresses(snapshot.read_json(f"{stem}.nics.json"), "nic")
+            nic_body = snapshot.read_json(f"{stem}.nics.json")
+            nics = _addresses(nic_body, "nic")
             found = load_balancers(body, rel)
+            nsgs = network_security_groups(body, rel) + network_security_groups(nic_body, f"{stem}.nics.json")
             for name, resource, index in found:
                 device_name = stem if len(found) == 1 else f"{stem}/{name}"
                 device = build_device(device_name, rel, resource, index, public_ips, nics)
+                device.not_modelled.extend(nsgs)
                 model.devices[device_name] = device
                 add_gaps(device, model)
 
