@@ -733,6 +733,11 @@ class Variant:
     # at a device in front of the server: the trace must not cross that device's outside filter).
     ends_at_server: bool = False
     vlan: int | None = None  # the MX VLAN (id; 0 for a single LAN) the clients of this way are in, when known
+    # When this way is taken, as conditions some of the role's traffic certainly meets ("while 'Staff' is
+    # active: Mon–Fri 08:00–18:00", "clients of APs tagged 'lobby'"). Variants with the same cases are ways
+    # the snapshot cannot tell apart (they must agree, else unknown); variants with different cases are each
+    # taken by some traffic, so where they differ the role is partly blocked (partial), saying when.
+    cases: tuple[str, ...] = ()
 
 
 @dataclass(eq=False)

@@ -500,7 +500,7 @@ class _Encoder:
         found = self.memo.get(id(role))
         if found is not None:
             return found
-        variants = tuple((v.label, v.addresses, tuple(map(self.hop, v.hops)), v.ends_at_server)
+        variants = tuple((v.label, v.addresses, tuple(map(self.hop, v.hops)), v.ends_at_server, v.vlan, v.cases)
                          for v in role.variants)
         row = (role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase, variants,
                role.notes, role.group_policy)
@@ -552,8 +552,8 @@ class _Decoder:
                                     [(hops[h], segments[s]) for h, s in unknown] if unknown else _NONE,
                                     reason, tuple([traces[i] for i in variants])))
         roles = [Role(kind, name, network_id, network_name, ssid, phase,
-                      [Variant(label, addresses, [hops[i] for i in way], ends) for label, addresses, way, ends
-                       in variants], notes, group_policy)
+                      [Variant(label, addresses, [hops[i] for i in way], ends, vlan=vlan, cases=cases)
+                       for label, addresses, way, ends, vlan, cases in variants], notes, group_policy)
                  for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy in roles_t]
         nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
                 for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from auditor.adapters.meraki import clock_minutes
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import AuditContext, CheckMeta, Finding, run_checks
@@ -356,10 +357,39 @@ class FirewallAndTrafficShaping(_Strict):
         return _one_of(value, ("network default", "ignore", "custom"), "firewallAndTrafficShaping.settings")
 
 
+class ScheduleDay(_Strict):
+    active: bool
+    # `from` is a Python keyword: the field is named by its alias
+    start: str = Field("00:00", alias="from")
+    to: str = "24:00"
+
+    @model_validator(mode="after")
+    def _range(self) -> ScheduleDay:
+        start, end = clock_minutes(self.start), clock_minutes(self.to)
+        if start is None or end is None:
+            raise ValueError(f"from '{self.start}' and to '{self.to}' must be times 00:00-24:00")
+        if start >= end:
+            raise ValueError(f"from '{self.start}' is not before to '{self.to}'")
+        return self
+
+
+class Scheduling(_Strict):
+    """A group policy's weekly schedule (in force only inside its windows, in the network's time zone)."""
+
+    enabled: bool = False
+    monday: ScheduleDay | None = None
+    tuesday: ScheduleDay | None = None
+    wednesday: ScheduleDay | None = None
+    thursday: ScheduleDay | None = None
+    friday: ScheduleDay | None = None
+    saturday: ScheduleDay | None = None
+    sunday: ScheduleDay | None = None
+
+
 class GroupPolicy(_Strict):
     name: str
     groupPolicyId: str | int | None = None  # absent for a new policy; ids used as placeholders are kept
-    scheduling: dict[str, Any] | None = None
+    scheduling: Scheduling | None = None
     bandwidth: dict[str, Any] | None = None
     firewallAndTrafficShaping: FirewallAndTrafficShaping | None = None
     contentFiltering: dict[str, Any] | None = None
@@ -735,7 +765,7 @@ def place(snapshot: Snapshot, network: NetworkRef, proposal: Proposal) -> Placem
             notes.append(f"{policies_rel} is not in the snapshot: only the proposed group policies are known")
         fresh_ids = iter(_next_policy_ids(policies, len(ssid.groupPolicies)))
         for proposed in ssid.groupPolicies:
-            body_gp = proposed.model_dump(exclude_none=True)
+            body_gp = proposed.model_dump(exclude_none=True, by_alias=True)  # scheduling days' `from`
             gp_id = str(body_gp.get("groupPolicyId") or next(fresh_ids))
             body_gp["groupPolicyId"] = gp_id
             at = next((i for i, p in enumerate(policies) if str(p.get("groupPolicyId")) == gp_id), None)

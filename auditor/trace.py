@@ -266,6 +266,7 @@ class _Chain:
     # has no packet to trace and would be unknown alone, so the members are not traced together (only
     # worked out for several members).
     shared_families: frozenset[int]
+    cases: tuple[str, ...] = ()  # the members' (Variant.cases): chains are never merged across cases
 
 
 def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
@@ -276,7 +277,7 @@ def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
         groups[()] = role.variants
     else:
         for variant in role.variants:
-            groups.setdefault((variant.ends_at_server, *map(id, variant.hops)), []).append(variant)
+            groups.setdefault((variant.cases, variant.ends_at_server, *map(id, variant.hops)), []).append(variant)
     chains = []
     for members in groups.values():
         first = members[0]
@@ -286,7 +287,7 @@ def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
             merged = Variant(sys.intern(", ".join(v.label for v in members)),
                              [iv for v in members for iv in v.addresses], first.hops, first.ends_at_server)
             shared = frozenset.intersection(*(families(v.addresses) for v in members))
-        chains.append(_Chain(members, merged, hops, tuple(map(id, hops)), shared))
+        chains.append(_Chain(members, merged, hops, tuple(map(id, hops)), shared, first.cases))
     return chains
 
 
@@ -324,10 +325,18 @@ def _other_family(variant: Variant, server: VpnServer, flow: Flow) -> FlowTrace:
 
 def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop],
                cache: TraceCache | None = None, chains: list[_Chain] | None = None) -> FlowTrace:
-    """Trace every variant of a role; if the variants disagree the result is unknown. `chains` are
-    `role_chains(role, server_side)`, for callers that trace several flows of the role."""
-    traces = _trace_variants(chains if chains is not None else role_chains(role, server_side), server, flow,
-                             cache)
+    """Trace every variant of a role; if the variants disagree the result is unknown, unless they differ in
+    the cases that select them (`Variant.cases`): then some of the role's traffic is blocked and some not,
+    which is partial, saying when. `chains` are `role_chains(role, server_side)`, for callers that trace
+    several flows of the role."""
+    chains = chains if chains is not None else role_chains(role, server_side)
+    if len(chains) > 1 and any(c.cases != chains[0].cases for c in chains[1:]):
+        return _by_cases(chains, server, flow, cache)
+    return _combine(flow, _trace_variants(chains, server, flow, cache))
+
+
+def _combine(flow: Flow, traces: list[FlowTrace]) -> FlowTrace:
+    """Traces of ways the snapshot cannot tell apart: their verdict where they agree, else unknown."""
     if not traces:
         empty = FlowTrace(flow, "none", "unknown", (), EMPTY, [], [],
                           reason=f"{flow}: the role has no known way to the server")
@@ -364,6 +373,44 @@ def _trace_variants(chains: list[_Chain], server: VpnServer, flow: Flow, cache: 
         else:
             traces.extend([_trace_variant(v, chain, server, flow, cache) for v in members])
     return traces
+
+
+def _by_cases(chains: list[_Chain], server: VpnServer, flow: Flow, cache: TraceCache | None) -> FlowTrace:
+    """Each case's ways combined (they must agree), then the cases: all alike, that verdict; any unknown,
+    unknown; else some of the role's traffic passes and some does not (partial), and the reason says when
+    it passes."""
+    groups: dict[tuple[str, ...], list[_Chain]] = {}
+    for chain in chains:
+        groups.setdefault(chain.cases, []).append(chain)
+    per_case = [(cases, _combine(flow, _trace_variants(members, server, flow, cache)))
+                for cases, members in groups.items()]
+    traces = tuple(t for _cases, t in per_case)
+    verdicts = {t.verdict for t in traces}
+    worst = _worst(list(traces))
+    if len(verdicts) == 1:
+        return FlowTrace(flow, worst.variant, worst.verdict, worst.hops, worst.allowed, worst.blocked,
+                         worst.unknown, worst.reason, traces)
+    parts = "; ".join(f"{_when(cases)}: {t.verdict}" for cases, t in per_case)
+    if "unknown" in verdicts:
+        base = next(t for t in traces if t.verdict == "unknown")
+        reason = f"{flow} differs by when or where the traffic is sent ({parts}). {base.reason}"
+        return FlowTrace(flow, base.variant, "unknown", base.hops, base.allowed, base.blocked, base.unknown,
+                         reason, traces)
+    passing = [cases for cases, t in per_case if t.verdict == "allowed"]
+    failing = [cases for cases, t in per_case if t.verdict != "allowed"]
+    if passing:
+        reason = (f"{flow} is allowed only {' or '.join(map(_when, passing))}. Otherwise "
+                  f"({' or '.join(map(_when, failing))}): {worst.reason}")
+    else:
+        reason = f"{flow} differs by when or where the traffic is sent ({parts}). {worst.reason}"
+    allowed = EMPTY
+    for trace in traces:
+        allowed = allowed | trace.allowed
+    return FlowTrace(flow, worst.variant, "partial", worst.hops, allowed, worst.blocked, _NONE, reason, traces)
+
+
+def _when(cases: tuple[str, ...]) -> str:
+    return " and ".join(cases) if cases else "otherwise"
 
 
 _SEVERITY = {"blocked": 3, "partial": 2, "unknown": 1, "allowed": 0}

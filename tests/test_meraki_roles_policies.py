@@ -5,17 +5,33 @@ VLAN variants, full tunnel, device types")."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from auditor.proposal import ProposalError, ProposalResult, check_ssid
 from tests.snapshot_builder import MerakiSnapshot, allow, deny, path_for, verdicts
 
 
 @pytest.fixture
 def snap(tmp_path: Path) -> MerakiSnapshot:
-    return MerakiSnapshot(tmp_path)
+    return MerakiSnapshot(tmp_path / "snap")
+
+
+def check(snap: MerakiSnapshot, proposal: dict[str, Any]) -> ProposalResult:
+    """`check-ssid` of a proposed SSID (Dashboard PUT body plus extras) against the snapshot's network N_1."""
+    (snap.root / "audit.yaml").write_text(yaml.safe_dump(snap.config), encoding="utf-8")
+    path = snap.root.parent / "proposal.json"
+    path.write_text(json.dumps(proposal), encoding="utf-8")
+    return check_ssid(snap.root, "N_1", path)
+
+
+def proposal_verdicts(outcome: ProposalResult, role: str) -> dict[str, str]:
+    return {str(p.trace.flow): p.verdict for p in outcome.result.paths
+            if p.role.name == role and p.role.phase == "post-auth"}
 
 
 def _vlan_policy(l7: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,3 +129,94 @@ def test_ssid_l7_rules_that_cannot_match_vpn_change_nothing_for_a_policy(snap: M
     result = snap.audit()
     got = verdicts(result, "Staff", kind="group_policy")
     assert (got["udp/500"], got["udp/4500"], got["tcp/443"]) == ("allowed", "allowed", "allowed")
+
+
+# -- item 3: group policy schedules -------------------------------------------------------------------------
+WEEKDAYS = {day: {"active": True, "from": "8:00", "to": "18:00"}
+            for day in ("monday", "tuesday", "wednesday", "thursday", "friday")}
+WEEKEND = {day: {"active": False, "from": "00:00", "to": "24:00"} for day in ("saturday", "sunday")}
+STAFF_VLANS = [{"id": 10, "name": "Staff", "subnet": "10.0.10.0/24"},
+               {"id": 30, "name": "Guest", "subnet": "10.0.30.0/24"}]
+NO_IKE_FROM_GUEST = [deny("udp", "500,4500", srcCidr="VLAN(30).*", comment="guests: no personal VPN")]
+
+
+def _tagging_policy(scheduling: Any) -> list[dict[str, Any]]:
+    """'Weekday staff' moves its clients to VLAN 10 (where the VPN passes) while it is in force."""
+    return [{"groupPolicyId": "3", "name": "Weekday staff", "scheduling": scheduling,
+             "vlanTagging": {"settings": "custom", "vlanId": "10"},
+             "firewallAndTrafficShaping": {"settings": "network default"}}]
+
+
+def test_scheduled_policy_is_partial_saying_when_it_passes(snap: MerakiSnapshot) -> None:
+    """In force: VLAN 10, allowed. Outside Mon–Fri 08:00–18:00: the SSID's VLAN 30, blocked by the MX. Before,
+    the policy counted as always in force: allowed ("VPN works in the office, fails at night")."""
+    net = snap.network(vlans=STAFF_VLANS, mx_rules=NO_IKE_FROM_GUEST,
+                       policies=_tagging_policy({"enabled": True, **WEEKDAYS, **WEEKEND}))
+    snap.networks[-1]["timeZone"] = "Europe/Berlin"
+    snap.write("meraki/organizations/1/networks.json", snap.networks)
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", defaultVlanId=30)
+    result = snap.audit()
+    got = verdicts(result, "Weekday staff", kind="group_policy")
+    assert (got["udp/500"], got["udp/4500"], got["tcp/443"]) == ("partial", "partial", "allowed")
+    reason = path_for(result, "Weekday staff", "udp/500").trace.reason
+    assert "udp/500 is allowed only while 'Weekday staff' is active: Mon–Fri 08:00–18:00 (Europe/Berlin)" in reason
+    assert "Otherwise (while 'Weekday staff' is not active): udp/500 is blocked at Store / MX" in reason
+    assert "guests: no personal VPN" in reason
+    kinds = {(f.check.kind, f.role["name"] if f.role else None) for f in result.findings}
+    assert ("partial-flow", "Weekday staff") in kinds
+
+
+def test_unscheduled_or_always_active_policy_is_not_split(snap: MerakiSnapshot) -> None:
+    always = {day: {"active": True, "from": "00:00", "to": "24:00"} for day in WEEKDAYS | WEEKEND}
+    net = snap.network(vlans=STAFF_VLANS, mx_rules=NO_IKE_FROM_GUEST, policies=[
+        *_tagging_policy({"enabled": True, **always}),
+        {**_tagging_policy({"enabled": False, **WEEKDAYS, **WEEKEND})[0], "groupPolicyId": "4", "name": "Off"}])
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", defaultVlanId=30)
+    result = snap.audit()
+    for name in ("Weekday staff", "Off"):
+        got = verdicts(result, name, kind="group_policy")
+        assert (got["udp/500"], got["udp/4500"]) == ("allowed", "allowed")
+
+
+def test_vlan_policy_schedule_blocks_only_in_its_window(snap: MerakiSnapshot) -> None:
+    """A VLAN's policy that denies IKE at the MX, in force at weekends only: the VLAN is partial, allowed
+    while the policy is not active."""
+    weekend = {**{d: {"active": False, "from": "00:00", "to": "24:00"} for d in WEEKDAYS},
+               "saturday": {"active": True, "from": "00:00", "to": "24:00"},
+               "sunday": {"active": True, "from": "00:00", "to": "24:00"}}
+    policies = [{"groupPolicyId": "9", "name": "Weekend lockdown", "scheduling": {"enabled": True, **weekend},
+                 "firewallAndTrafficShaping": {"settings": "custom", "l3FirewallRules": [
+                     deny("udp", "500,4500", comment="no vpn at weekends")]}}]
+    vlans = [{"id": 10, "name": "Staff", "subnet": "10.0.10.0/24", "groupPolicyId": "9"}]
+    snap.network(vlans=vlans, policies=policies)
+    result = snap.audit()
+    assert verdicts(result, "Staff", kind="vlan")["udp/500"] == "partial"
+    reason = path_for(result, "Staff", "udp/500").trace.reason
+    assert reason.startswith("udp/500 is allowed only while 'Weekend lockdown' is not active. Otherwise (while "
+                             "'Weekend lockdown' is active: Sat–Sun 00:00–24:00)")
+
+
+@pytest.mark.parametrize("scheduling", [
+    {"enabled": "yes"}, {"enabled": True, **WEEKDAYS}, {"enabled": True, **WEEKDAYS, **WEEKEND,
+                                                        "friday": {"active": True, "from": "18:00", "to": "8:00"}},
+    "garbage"])
+def test_unreadable_schedule_is_unknown_never_allowed(snap: MerakiSnapshot, scheduling: Any) -> None:
+    net = snap.network(vlans=STAFF_VLANS, mx_rules=NO_IKE_FROM_GUEST, policies=_tagging_policy(scheduling))
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", defaultVlanId=30)
+    result = snap.audit()
+    assert verdicts(result, "Weekday staff", kind="group_policy")["udp/500"] == "unknown"
+    reason = path_for(result, "Weekday staff", "udp/500").trace.reason
+    assert "'Weekday staff' not in force (its schedule is not understood" in reason
+
+
+def test_check_ssid_takes_a_policy_schedule(snap: MerakiSnapshot) -> None:
+    snap.network(vlans=STAFF_VLANS, mx_rules=NO_IKE_FROM_GUEST)
+    policy = {**_tagging_policy({"enabled": True, **WEEKDAYS, **WEEKEND})[0]}
+    del policy["groupPolicyId"]
+    outcome = check(snap, {"name": "Corp", "authMode": "8021x-radius", "ipAssignmentMode": "Bridge mode",
+                           "useVlanTagging": True, "defaultVlanId": 30, "groupPolicies": [policy]})
+    assert proposal_verdicts(outcome, "Weekday staff")["udp/500"] == "partial"
+    policy["scheduling"] = {"enabled": True, **WEEKDAYS, **WEEKEND, "friday": {"active": True, "from": "18:00",
+                                                                               "to": "8:00"}}
+    with pytest.raises(ProposalError, match=r"groupPolicies\[0\]\.scheduling\.friday: from '18:00' is not before"):
+        check(snap, {"name": "Corp", "authMode": "8021x-radius", "groupPolicies": [policy]})

@@ -252,7 +252,8 @@ class MerakiAdapter:
             if take is not None and not take():
                 continue
             model.networks.append(net)
-            _NetworkBuilder(snapshot, net, org, dns, model.assume).build()
+            zone = raw.get("timeZone")
+            _NetworkBuilder(snapshot, net, org, dns, model.assume, zone if isinstance(zone, str) else "").build()
             yield net
 
     def _org_data(self, snapshot: Snapshot, base: str) -> _OrgData:
@@ -285,8 +286,9 @@ class MerakiAdapter:
 
 class _NetworkBuilder:
     def __init__(self, snapshot: Snapshot, net: NetworkModel, org: _OrgData, dns: dict,
-                 assume: dict[str, Any] | None = None) -> None:
+                 assume: dict[str, Any] | None = None, time_zone: str = "") -> None:
         self.snapshot = snapshot
+        self.time_zone = time_zone  # networks.json `timeZone`: group policy schedules run on it
         self.assume = assume or {}  # audit.yaml `assume:` (auditor/assumptions.py), applied where it settles
         self.net = net
         self.base = f"meraki/networks/{api_segment(net.id)}"  # the file names the collector writes
@@ -305,6 +307,8 @@ class _NetworkBuilder:
         self._own_files: dict[str, Any] = {}  # this network's files that several VLANs read
         self._hub_hop_lists: dict[str, list[Hop]] = {}  # hub id -> its hops, shared by the network's VLANs
         self._excluded: str | None = None  # _may_be_excluded, once worked out
+        self._vlan_policies: dict[int, dict[str, Any]] = {}  # VLAN id -> its group policy (one object each)
+        self._dropped: dict[str, RuleList] = {}  # a layer's L7 list -> the reading that drops it
 
     # -- loading -----------------------------------------------------------------------------------------
     def _gap(self, rel: str, reason: str | None = None, unaudited: str = "") -> str:
@@ -416,18 +420,52 @@ class _NetworkBuilder:
                     roles.append(("group_policy", str(policy.get("name") or gp_id), policy, gp_id))
 
         for kind, role_name, policy, gp_id in roles:
+            bypass = bool(policy and str(policy.get("splashAuthSettings", "")).lower() == "bypass")
             phases = ["post-auth"]
-            if has_splash and not (policy and str(policy.get("splashAuthSettings", "")).lower() == "bypass"):
-                phases.insert(0, "pre-auth")
+            if has_splash and (not bypass or self._in_force(policy)[-1][0] is None):
+                phases.insert(0, "pre-auth")  # a bypass policy skips the splash only while it is in force
             for phase in phases:
                 role = Role(kind, role_name, self.net.id, self.net.name, ssid=name, phase=phase,
                             group_policy=gp_id)
-                hops: list[Hop] = []
-                if phase == "pre-auth":
-                    hops.append(self._splash_gate(ssid, ssid_base, device))
-                hops.extend(self._ssid_hops(ssid_base, device, policy, gp_id))
-                role.variants = self._wireless_variants(ssid, policy, hops, role)
+                for in_force, cases, suffix in self._in_force(policy, role):
+                    if phase == "pre-auth" and bypass and in_force is not None:
+                        continue
+                    hops: list[Hop] = []
+                    if phase == "pre-auth":
+                        hops.append(self._splash_gate(ssid, ssid_base, device))
+                    hops.extend(self._ssid_hops(ssid_base, device, in_force, gp_id))
+                    role.variants.extend(_with_cases(self._wireless_variants(ssid, in_force, hops, role), cases,
+                                                     suffix))
                 self.net.roles.append(role)
+
+    def _in_force(self, policy: dict[str, Any] | None,
+                  role: Role | None = None) -> list[tuple[dict[str, Any] | None, tuple[str, ...], str]]:
+        """The states of a group policy over the week, as (the policy, or None when it is not in force;
+        the cases that select the state; a label suffix). One state unless the policy is scheduled: then its
+        windows and the time outside them, or, when the schedule cannot be read, both as ways the snapshot
+        cannot tell apart (they must agree, else unknown). A `role` gets a note saying so."""
+        if policy is None or "_missing" in policy:
+            return [(policy, (), "")]
+        name = policy.get("name") or policy.get("groupPolicyId")
+        kind, text = policy_schedule(policy)
+        if kind == "always":
+            return [(policy, (), "")]
+        note = ""
+        if kind == "never":
+            out: list[tuple[dict[str, Any] | None, tuple[str, ...], str]] = [(None, (), "")]
+            note = f"group policy '{name}' is scheduled but in force at no time of the week: traced without it"
+        elif kind == "window":
+            zone = f" ({self.time_zone})" if self.time_zone else ""
+            out = [(policy, (sys.intern(f"while '{name}' is active: {text}{zone}"),), ""),
+                   (None, (sys.intern(f"while '{name}' is not active"),), "")]
+            note = f"group policy '{name}' is in force only {text}{zone}: traced in and out of its schedule"
+        else:
+            out = [(policy, (), sys.intern(f", '{name}' in force")),
+                   (None, (), sys.intern(f", '{name}' not in force (its schedule is not understood: {text})"))]
+            note = f"the schedule of group policy '{name}' is not understood ({text}): traced in and out of force"
+        if role is not None and note not in role.notes:
+            role.notes.append(note)
+        return out
 
     def _ipsk_roles(self, ssid_base: str, device: str) -> list[tuple[str, str, dict | None, str | None]]:
         rel = f"{ssid_base}/identityPsks.json"
@@ -624,9 +662,14 @@ class _NetworkBuilder:
             prepend = RuleList.concat(f"{gp.name}+{base_rules.name}", gp, base_rules, base_rules.default)
             # Three readings: Meraki documents no precedence, and field reports say a layer's deny still holds
             # against a policy's allow (both lists must pass), a reading neither of the other two covers.
+            # A policy that only denies filters the same way under both-apply as first-then-layer: one list
+            # for both readings (evaluated once; the reason still names the three).
+            denies_only = all(isinstance(row, dict) and str(row.get("policy", "")).strip().lower() == "deny"
+                              for row in (policy.get("firewallAndTrafficShaping") or {}).get("l3FirewallRules") or [])
             readings: dict[str, RuleList] = {
                 LAYERINGS["policy-first"]: prepend, LAYERINGS["policy-replaces"]: gp,
-                LAYERINGS["both-apply"]: BothApply(f"{gp.name}&{base_rules.name}", gp, base_rules)}
+                LAYERINGS["both-apply"]: prepend if denies_only else BothApply(f"{gp.name}&{base_rules.name}", gp,
+                                                                                base_rules)}
             layering = self.assume.get(GROUP_POLICY_LAYERING)
             return AmbiguousHop(device, f"{stage}+group-policy", None, readings=readings,
                                 why=f"Group policy '{name}' has custom firewall rules; Meraki does not document "
@@ -696,19 +739,25 @@ class _NetworkBuilder:
         """The group policy a VLAN carries (a `_missing` stand-in when it cannot be read), or None."""
         if vlan is None or vlan.group_policy_id is None:
             return None
+        found = self._vlan_policies.get(vlan.id)
+        if found is None:
+            found = self._vlan_policies[vlan.id] = self._read_vlan_policy(vlan)
+        return found
+
+    def _read_vlan_policy(self, vlan: _Vlan) -> dict[str, Any]:
         if self.policies is None:
             return {"_missing": self.policies_reason, "groupPolicyId": vlan.group_policy_id}
         return self.policies.get(vlan.group_policy_id) or {
             "_missing": f"VLAN {vlan.id} names group policy {vlan.group_policy_id}, which is not in "
                         "groupPolicies.json", "groupPolicyId": vlan.group_policy_id}
 
-    def _mx_hops(self, vlan: _Vlan | None) -> list[Hop]:
-        """The MX's hops for a VLAN's traffic to the internet: L3 (with the VLAN's group policy), L7 (the
-        VLAN's group policy's L7 rules too: Meraki applies L3, then L7), then the NAT to the uplink."""
+    def _mx_hops(self, policy: dict[str, Any] | None) -> list[Hop]:
+        """The MX's hops for a VLAN's traffic to the internet with its group policy in force (None: none, or
+        not in force now): L3 (with the policy), L7 (the policy's L7 rules too: Meraki applies L3, then
+        L7), then the NAT to the uplink."""
         device = f"{self.net.name} / MX"
         rules, hop = self._mx_l3()
-        policy = self._vlan_policy(vlan)
-        key = ("mx-l3-vlan", vlan.id if vlan else None)
+        key = ("mx-l3-gp", _policy_key(policy))
         composed = self._cached(key, lambda: self._compose(device, "mx-l3", rules, hop, policy))
         filters = [composed, *self._layer_l7(f"{self.base}/appliance/firewall/l7FirewallRules.json", device,
                                              "mx-l7", policy)]
@@ -732,14 +781,15 @@ class _NetworkBuilder:
             return [layer]  # a missing policy already leaves the L3 hop unknown
         fw = policy.get("firewallAndTrafficShaping") or {}
         setting = str(fw.get("settings", "network default")).lower()
-        if setting not in ("custom", "ignore") or not isinstance(layer, FilterHop) or layer.rules is None:
-            return [layer]  # network default, or unknown already (the L3 hop says why)
-        gp_id = policy.get("groupPolicyId")
-        hop = self._cached(("l7+gp", rel, gp_id, device), lambda: self._l7_readings(
-            layer, layer.rules, f"{stage}+group-policy", policy, setting))  # type: ignore[arg-type]
+        hops = [layer]
+        if setting in ("custom", "ignore") and isinstance(layer, FilterHop) and layer.rules is not None \
+                and layer.rules.rules:  # else: network default, unknown already, or no rule to drop
+            gp_id = policy.get("groupPolicyId")
+            hops = [self._cached(("l7+gp", rel, gp_id, device), lambda: self._l7_readings(
+                layer, layer.rules, f"{stage}+group-policy", policy, setting))]  # type: ignore[arg-type]
         if setting == "custom" and fw.get("l7FirewallRules"):
-            return [hop, self._policy_l7(policy, device)]
-        return [hop]
+            hops.append(self._policy_l7(policy, device))
+        return hops
 
     def _l7_readings(self, layer: Hop, rules: RuleList, stage: str, policy: dict[str, Any], setting: str) -> Hop:
         """A layer's L7 list for the clients of a `custom` or `ignore` policy: Meraki does not say whether the
@@ -747,7 +797,10 @@ class _NetworkBuilder:
         assumption settles a custom policy's: only policy-replaces drops the layer's rules."""
         name = policy.get("name") or policy.get("groupPolicyId")
         kept, dropped = "layer L7 rules still apply", "layer L7 rules dropped for the policy's clients"
-        skip = allow_all(f"{rules.name} (dropped)", None, f"group policy '{name}' may replace the layer's L7 rules")
+        skip = self._dropped.get(rules.name)  # one per layer: its evaluations are shared by every policy
+        if skip is None:
+            skip = self._dropped[rules.name] = allow_all(f"{rules.name} (dropped)", None,
+                                                         "the layer's L7 rules dropped for a group policy's clients")
         layering = self.assume.get(GROUP_POLICY_LAYERING) if setting == "custom" else None
         what = "custom firewall rules" if setting == "custom" else "'ignore network firewall rules'"
         return AmbiguousHop(layer.device, stage, layer.origin, readings={kept: rules, dropped: skip},
@@ -783,7 +836,7 @@ class _NetworkBuilder:
             self._own_files[rel] = self.snapshot.read_json(rel)
         return self._own_files[rel]
 
-    def _cellular_hops(self, vlan: _Vlan | None, local: list[Hop]) -> list[Hop] | None:
+    def _cellular_hops(self, policy: dict[str, Any] | None, local: list[Hop]) -> list[Hop] | None:
         """The local way while the MX has failed over to cellular: its cellular failover rules are appended to
         the L3 rules (before the default). None when that cannot change anything: no cellular uplink in the
         uplink statuses, no cellular rule, or neither file collected (then cellular is not considered)."""
@@ -804,11 +857,11 @@ class _NetworkBuilder:
         rules, _hop = self._mx_l3()
         if rules is None or not len(cellular):
             return None  # the L3 list is missing (unknown already) or cellular adds no rule
-        key = ("mx-l3-cellular", vlan.id if vlan else None)
+        key = ("mx-l3-cellular", _policy_key(policy))
         composed = self._cached(key, lambda: self._compose(
             device, "mx-l3+cellular", (both := RuleList.concat(f"{rules.name}+cellular", rules, cellular,
                                                                rules.default)),
-            FilterHop(device, "mx-l3+cellular", Origin(rel), both), self._vlan_policy(vlan)))
+            FilterHop(device, "mx-l3+cellular", Origin(rel), both), policy))
         return [composed, *local[1:]]
 
     def _uplink_nat(self) -> Hop:
@@ -890,16 +943,16 @@ class _NetworkBuilder:
                       "NAT are not in the snapshot"
                 for name, address, tags in self.org.default_peers if "all" in tags or set(tags) & set(self.net.tags)}
 
-    def _mx_routes(self, vlan: _Vlan | None) -> list[tuple[str, list[Hop]]]:
+    def _mx_routes(self, vlan: _Vlan | None, policy: dict[str, Any] | None) -> list[tuple[str, list[Hop]]]:
         """The ways a VLAN's traffic to the internet can take after the MX: its own uplink, over the AutoVPN
         tunnel to each default-route hub (a hub fails over to the next, so each is possible), or to a
         non-Meraki peer with a default route. The local way stays possible for a subnet the settings do not
         list, and for a tunnelled one when a VPN exclusion (local breakout) may take the VPN flows or the
         exclusions are not in the snapshot. Labels are "" for the only way."""
-        local = self._mx_hops(vlan)
+        local = self._mx_hops(policy)
         kind, detail = self._autovpn()
         if kind == "local":
-            cellular = self._cellular_hops(vlan, local)
+            cellular = self._cellular_hops(policy, local)
             return [("", local)] if cellular is None else [("", local), ("on cellular failover", cellular)]
         device = f"{self.net.name} / MX"
         if kind == "gap":
@@ -963,7 +1016,7 @@ class _NetworkBuilder:
         vlan_key = vlan.id if vlan is not None else None
         # A passthrough MX's rules may not apply already: wrapped once, not twice.
         spoke_l3 = composed if isinstance(composed, MayApplyHop) else self._cached(
-            ("tunnel-l3", vlan_key), lambda: MayApplyHop(
+            ("tunnel-l3", id(composed)), lambda: MayApplyHop(
             composed.device, composed.stage, composed.origin, inner=composed,
             why="Meraki documents the MX L3 firewall for traffic to the internet, between VLANs and over static "
                 "routes, and the site-to-site outbound firewall for traffic on a VPN route; whether the L3 rules "
@@ -1062,8 +1115,17 @@ class _NetworkBuilder:
 
     def _vlan_variants(self, label: str, addresses: list[tuple[int, int]], before: list[Hop],
                        vlan: _Vlan | None, role: Role) -> list[Variant]:
-        """One variant per way out of the MX (see _mx_routes)."""
-        routes = self._mx_routes(vlan)
+        """One variant per way out of the MX (see _mx_routes), and per state of the VLAN's group policy when it
+        is scheduled."""
+        out = []
+        for in_force, cases, suffix in self._in_force(self._vlan_policy(vlan), role):
+            out.extend(_with_cases(self._vlan_routes(label, addresses, before, vlan, in_force, role), cases,
+                                   suffix))
+        return out
+
+    def _vlan_routes(self, label: str, addresses: list[tuple[int, int]], before: list[Hop], vlan: _Vlan | None,
+                     policy: dict[str, Any] | None, role: Role) -> list[Variant]:
+        routes = self._mx_routes(vlan, policy)
         if len(routes) > 1 and routes[1][0] == "on cellular failover":
             note = ("the MX has a cellular uplink: on failover its cellular rules are appended to the L3 rules; "
                     "both ways were considered")
@@ -1174,16 +1236,102 @@ class _NetworkBuilder:
         chosen = [variant for v, variant in every if v.id == assumed] if len(self.vlans) > 1 else []
         if chosen:  # the admin names the AP's VLAN (audit.yaml assume): only its paths are possible
             what = assumed_note(AP_VLAN, assumed)
-            role.assumed.append(what)
-            role.without_assumed = [variant for _v, variant in every]  # to tell whether it decided a verdict
-            role.notes.append(f"{why}, which the snapshot does not name; assumed to be VLAN {assumed} ({what})")
+            if what not in role.assumed:
+                role.assumed.append(what)
+            # to tell whether it decided a verdict (a scheduled policy's role asks once per state)
+            role.without_assumed.extend(variant for _v, variant in every)
+            _note(role, f"{why}, which the snapshot does not name; assumed to be VLAN {assumed} ({what})")
             return chosen
         if assumed is not None and len(self.vlans) > 1:
-            role.notes.append(f"{why}, which the snapshot does not name; {assumed_note(AP_VLAN, assumed)} names "
+            _note(role, f"{why}, which the snapshot does not name; {assumed_note(AP_VLAN, assumed)} names "
                               "no VLAN of this MX, so every VLAN was considered")
         else:
-            role.notes.append(f"{why}, which the snapshot does not name; every VLAN was considered")
+            _note(role, f"{why}, which the snapshot does not name; every VLAN was considered")
         return [variant for _v, variant in every]
+
+
+def _policy_key(policy: dict[str, Any] | None) -> tuple | None:
+    """A group policy as a cache key: its id, and for a stand-in the reason it is missing."""
+    return None if policy is None else (policy.get("groupPolicyId"), policy.get("_missing"))
+
+
+def _note(role: Role, text: str) -> None:
+    if text not in role.notes:
+        role.notes.append(text)
+
+
+def _with_cases(variants: list[Variant], cases: tuple[str, ...], suffix: str) -> list[Variant]:
+    """Variants (fresh from _vlan_routes) selected by `cases` too, their labels ending in `suffix`."""
+    if cases or suffix:
+        for variant in variants:
+            variant.cases = (*cases, *variant.cases)
+            if suffix:
+                variant.label = sys.intern(variant.label + suffix)
+    return variants
+
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def policy_schedule(policy: dict[str, Any]) -> tuple[str, str]:
+    """When a group policy is in force (`scheduling`, *create-network-group-policy*: per weekday `active`,
+    `from`, `to`, in the network's time zone): ("always", ""), ("never", ""), ("window", "Mon–Fri
+    08:00–18:00") or ("unknown", why). A policy without `scheduling`, or with `enabled: false`, is always in
+    force; any value that cannot be read makes the schedule unknown (never "always")."""
+    schedule = policy.get("scheduling")
+    if schedule is None:
+        return "always", ""
+    if not isinstance(schedule, dict):
+        return "unknown", "scheduling is not an object"
+    enabled = schedule.get("enabled")
+    if enabled is False:
+        return "always", ""
+    if enabled is not True:
+        return "unknown", f"scheduling.enabled is {enabled!r}, not a boolean"
+    windows: list[tuple[int, int] | None] = []
+    for day in DAYS:
+        entry = schedule.get(day)
+        if not isinstance(entry, dict) or not isinstance(entry.get("active"), bool):
+            return "unknown", f"scheduling.{day} does not say whether the policy is active that day"
+        if not entry["active"]:
+            windows.append(None)
+            continue
+        start, end = clock_minutes(entry.get("from")), clock_minutes(entry.get("to"))
+        if start is None or end is None or start >= end:
+            return "unknown", f"scheduling.{day} from {entry.get('from')!r} to {entry.get('to')!r} is not a time range"
+        windows.append((start, end))
+    if all(w == (0, 24 * 60) for w in windows):
+        return "always", ""
+    if all(w is None for w in windows):
+        return "never", ""
+    parts: list[str] = []
+    i = 0
+    while i < len(DAYS):
+        window = windows[i]
+        j = i
+        while j + 1 < len(DAYS) and windows[j + 1] == window:
+            j += 1
+        if window is not None:
+            days = DAY_NAMES[i] if i == j else f"{DAY_NAMES[i]}–{DAY_NAMES[j]}"
+            parts.append(f"{days} {_clock(window[0])}–{_clock(window[1])}")
+        i = j + 1
+    return "window", ", ".join(parts)
+
+
+def clock_minutes(value: Any) -> int | None:
+    """'9:00', '09:30' or '24:00' as minutes after midnight; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    hours, sep, minutes = value.strip().partition(":")
+    if not sep or not hours.isdigit() or not minutes.isdigit() or len(minutes) != 2 or len(hours) > 2:
+        return None
+    total = int(hours) * 60 + int(minutes)
+    return total if int(minutes) < 60 and total <= 24 * 60 else None
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 class BothApply(RuleList):

@@ -539,7 +539,9 @@ def build_org(root: str | Path, org_id: str = "100", n_networks: int = 10, *, se
                       "destCidr": "any"}], "l7FirewallRules": []},
                  "splashAuthSettings": "network default"},
                 {"groupPolicyId": "102", "name": "Staff", "splashAuthSettings": "bypass",
-                 "firewallAndTrafficShaping": {"settings": "network default"}}])
+                 "firewallAndTrafficShaping": {"settings": "network default"},
+                 "scheduling": {"enabled": False, **{day: {"active": True, "from": "00:00", "to": "24:00"} for day in (
+                     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}}}])
         if "appliance" in types:
             _write_appliance(write, base, i, rng)
         if "wireless" in types:

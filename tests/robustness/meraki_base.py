@@ -17,6 +17,13 @@ POLICIES = [
      "firewallAndTrafficShaping": {"settings": "network default"}},
     {"groupPolicyId": "103", "name": "Quiet", "vlanTagging": {"settings": "custom", "vlanId": "20"},
      "firewallAndTrafficShaping": {"settings": "ignore"}},
+    # In force on weekday evenings only (a RADIUS role of SSID 3): traced in and out of force.
+    {"groupPolicyId": "104", "name": "Evenings", "vlanTagging": {"settings": "custom", "vlanId": "20"},
+     "firewallAndTrafficShaping": {"settings": "network default"},
+     "scheduling": {"enabled": True, **{day: {"active": day not in ("saturday", "sunday"), "from": "18:00",
+                                              "to": "23:30"}
+                                        for day in ("monday", "tuesday", "wednesday", "thursday", "friday",
+                                                    "saturday", "sunday")}}},
 ]
 
 
