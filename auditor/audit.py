@@ -15,7 +15,7 @@ from auditor.adapters import count_networks, iter_networks, load_devices
 from auditor.adapters.meraki_dns import network_dns
 from auditor.assumptions import annotate as annotate_assumed
 from auditor.assumptions import listing
-from auditor.checks import AuditContext, Finding, Flow, Protocol, load_protocols, run_checks
+from auditor.checks import AuditContext, Finding, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.dns import DnsRecords, RoleDns, dns_file, load_records, normal_fqdn
 from auditor.gate import fail_closed, wrong_level
@@ -37,7 +37,7 @@ from auditor.model import (
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
 from auditor.snapshot import InputError, Snapshot, SnapshotError
-from auditor.trace import PathResult, TraceCache, flow_packets, role_chains, trace_role
+from auditor.trace import PathResult, TraceCache, flow_packets, role_chains, trace_protocols
 
 DNS_NOT_CHECKED = ("{name}: its fqdn {fqdn} was not checked: the snapshot has no {file} (`collect meraki` records "
                    "the resolvers' answers when audit.yaml names the fqdn)")
@@ -198,15 +198,11 @@ def _trace_roles(roles: list[Role], model: Model, protocols: dict[str, Protocol]
     cache = TraceCache()  # per network: hop ids are stable while its hops are alive
     for server in model.servers:
         server_side = server_sides[server.name]
-        # Protocols share flows (udp/500 for IKEv2 and L2TP): each distinct flow is traced once per role.
-        distinct: dict[Flow, int] = {}
-        flows = [(protocols[name.lower()].name, distinct.setdefault(flow, len(distinct)))
-                 for name in server.protocols for flow in protocols[name.lower()].flows]
-        unique = list(distinct)
+        wanted = [protocols[name.lower()] for name in server.protocols]
         for role in roles:
             chains = role_chains(role, server_side)
-            traced = [trace_role(role, server, flow, server_side, cache, chains) for flow in unique]
-            paths.extend([PathResult(role, server, protocol_name, traced[i]) for protocol_name, i in flows])
+            paths.extend([PathResult(role, server, name, trace)
+                          for name, trace in trace_protocols(role, server, wanted, server_side, cache, chains)])
     return paths
 
 

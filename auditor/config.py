@@ -51,8 +51,16 @@ class ScopeConfig(_Strict):
     networks: list[str] = Field(default_factory=list)
 
 
+class FlowSpec(_Strict):
+    """A flow with a condition (`when: nat | no-nat`) or carried inside other flows (`inside: [...]`)."""
+
+    flow: str
+    when: str | None = None
+    inside: list[str] | None = None
+
+
 class ProtocolOverride(_Strict):
-    flows: list[str]
+    flows: list[str | FlowSpec]
     title: str | None = None
     windows_errors: list[int] = Field(default_factory=list)
 

@@ -231,6 +231,8 @@ def _plan_paths(ctx: PlanContext, planners: list[Planner], finding: Finding, pat
                 plan: Plan) -> None:
     by_hop: dict[tuple[int, int], list[PathResult]] = defaultdict(list)
     for path in paths:
+        if path.trace.carried_by:
+            continue  # inside IPsec: no middle box sees it, so none is told to open it (its carrier's path is)
         if path.verdict in ("blocked", "partial") or (path.verdict == "unknown" and path.trace.blocked):
             hop, seg = path.trace.blocked[0]
             by_hop[(id(hop), id(seg.rule))].append(path)

@@ -487,7 +487,8 @@ class _Encoder:
         row = (trace.flow, trace.variant, trace.verdict, tuple([hop_trace(record) for record in trace.hops]),
                allowed, self._found(trace.blocked) if trace.blocked else (),
                self._found(trace.unknown) if trace.unknown else (), trace.reason,
-               tuple(map(self.trace, trace.variants)) if trace.variants else ())
+               tuple(map(self.trace, trace.variants)) if trace.variants else (), trace.carried_by,
+               self._found(trace.inert) if trace.inert else ())
         table = self.tables[6]
         index = memo[id(trace)] = len(table)
         table.append(row)
@@ -546,11 +547,13 @@ class _Decoder:
         records = [HopTrace(hops[hop], decision, tuple([segments[i] for i in segs]), unknown_in)
                    for hop, decision, segs, unknown_in in records_t]
         traces: list[FlowTrace] = []
-        for flow, variant, verdict, steps, allowed, blocked, unknown, reason, variants in traces_t:
+        for flow, variant, verdict, steps, allowed, blocked, unknown, reason, variants, carried_by, inert \
+                in traces_t:
             traces.append(FlowTrace(flow, variant, verdict, tuple([records[i] for i in steps]), packets[allowed],
                                     [(hops[h], segments[s]) for h, s in blocked] if blocked else _NONE,
                                     [(hops[h], segments[s]) for h, s in unknown] if unknown else _NONE,
-                                    reason, tuple([traces[i] for i in variants])))
+                                    reason, tuple([traces[i] for i in variants]), carried_by,
+                                    tuple([(hops[h], segments[s]) for h, s in inert]) if inert else ()))
         roles = [Role(kind, name, network_id, network_name, ssid, phase,
                       [Variant(label, addresses, [hops[i] for i in way], ends, vlan=vlan, cases=cases)
                        for label, addresses, way, ends, vlan, cases in variants], notes, group_policy)

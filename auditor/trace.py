@@ -12,15 +12,17 @@ nothing is unknown, `partial` when some are blocked and the rest allowed, `unkno
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from auditor.checks import Flow
-from auditor.model import Decision, Hop, Role, Segment, SourceNatHop, Variant, VpnServer
+from auditor.checks import WHEN_NAT, WHEN_NO_NAT, Flow, Protocol
+from auditor.model import Decision, Hop, Role, Rule, Segment, SourceNatHop, Variant, VpnServer
 from auditor.packets import (
     ANY_ADDR,
     EMPTY,
     PROTO_NUMBERS,
+    V4_BASE,
     PacketSet,
     address_interval,
     families,
@@ -58,6 +60,10 @@ class FlowTrace:
     unknown: list[tuple[Hop, Segment]]
     reason: str = ""
     variants: tuple[FlowTrace, ...] = ()  # when the role had several variants
+    # An inner flow (UDP 1701 of L2TP/IPsec): the flows that carry it, whose verdicts make its own, and the
+    # middle-box rules that would decide it if it crossed them in the clear (they decide nothing).
+    carried_by: tuple[Flow, ...] = ()
+    inert: tuple[tuple[Hop, Segment], ...] = ()
 
 
 @dataclass(slots=True)
@@ -247,10 +253,14 @@ class TraceCache:
 
     traces: dict[tuple, FlowTrace]
     steps: HopMemo
+    nat: dict[tuple, str]  # NAT on a chain, by its hops and IKE packets
+    inner: dict[tuple, FlowTrace]  # inner-flow traces, by flow and carrier traces
 
     def __init__(self) -> None:
         self.traces = {}
         self.steps = {}
+        self.nat = {}
+        self.inner = {}
 
 
 @dataclass(slots=True)
@@ -418,3 +428,197 @@ _SEVERITY = {"blocked": 3, "partial": 2, "unknown": 1, "allowed": 0}
 
 def _worst(traces: list[FlowTrace]) -> FlowTrace:
     return max(traces, key=lambda t: _SEVERITY[t.verdict])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# How IPsec travels: NAT decides between NAT-T (udp/4500) and ESP, and inner flows ride inside the SA.
+
+NAT, NO_NAT, MAYBE_NAT = WHEN_NAT, WHEN_NO_NAT, "maybe"
+IKE = Flow("udp", 500)  # NAT detection happens in IKE_SA_INIT (IKEv2) or main mode (IKEv1), on UDP 500
+
+
+def chain_nat(hops: list[Hop], packets: PacketSet) -> str:
+    """Whether something on a chain translates the IKE packets: NAT (every packet is translated somewhere),
+    NO_NAT (none is, and no hop is unsure) or MAYBE_NAT. IKE's NAT detection (RFC 7296 section 2.23; RFC 3947
+    for IKEv1) compares the addresses each end sent and received, so a source NAT (an MX's uplink) and a
+    destination NAT in front of the server (static NAT, a load balancer's virtual server) both count. Denied
+    packets are followed on: the question is what the path does, not whether this flow gets through."""
+    if packets.boxes and all(box[0][0] >= V4_BASE for box in packets.boxes):
+        for hop in hops:  # the usual case: an MX (NAT44 of every IPv4 source) on the client's side
+            if type(hop) is SourceNatHop and not hop.private_only:
+                return NAT
+    plain, translated, unsure = packets, False, False
+    for hop in hops:
+        if not plain.boxes:
+            break
+        ahead = EMPTY
+        for seg in hop.apply(plain):
+            decision = seg.decision
+            if decision is _TRANSLATE:
+                translated = True
+                continue
+            if decision is Decision.UNKNOWN:
+                unsure = True  # an unreadable hop may translate too
+            ahead = ahead | (seg.leaving if decision is _PERMIT else seg.packets)
+        plain = ahead
+    if not plain.boxes:
+        return NAT
+    return MAYBE_NAT if translated or unsure else NO_NAT
+
+
+def role_nat(role: Role, chains: list[_Chain], server: VpnServer, cache: TraceCache | None) -> str:
+    """NAT on a role's way to a server: every chain's state when they agree, else MAYBE_NAT."""
+    states = set()
+    for chain in chains:
+        addresses = [iv for v in chain.members for iv in v.addresses]
+        packets = flow_packets(IKE, addresses, server)
+        key = (chain.key, packets)
+        state = cache.nat.get(key) if cache is not None else None
+        if state is None:
+            state = chain_nat(chain.hops, packets)
+            if cache is not None:
+                cache.nat[key] = state
+        if packets.boxes:  # a chain with no source of the server's family has nothing to translate
+            states.add(state)
+    if not states:  # no packet at all: every flow is unknown anyway; NAT-T stands for the pair
+        return NAT
+    return states.pop() if len(states) == 1 else MAYBE_NAT
+
+
+@lru_cache(maxsize=256)
+def _plan(protocol: Protocol) -> tuple[tuple[Flow, str | None, tuple[Flow, ...] | None], ...]:
+    """Each flow of a protocol with its condition and its carriers, read once."""
+    return tuple((flow, protocol.condition(flow), protocol.carriers(flow)) for flow in protocol.flows)
+
+
+def trace_protocols(role: Role, server: VpnServer, protocols: list[Protocol], server_side: list[Hop],
+                    cache: TraceCache | None = None, chains: list[_Chain] | None = None) -> list[tuple[str, FlowTrace]]:
+    """Every flow a role needs for each protocol a server offers, as (protocol name, trace), in catalogue
+    order. A flow with a condition is traced only where it applies (NAT-T where something translates, ESP
+    where nothing does, both where that is unsure); an inner flow takes its carriers' verdict."""
+    if chains is None:
+        chains = role_chains(role, server_side)
+    traced: dict[Flow, FlowTrace] = {}
+
+    def flow_trace(flow: Flow) -> FlowTrace:
+        found = traced.get(flow)
+        if found is None:  # protocols share flows (udp/500 for IKEv2 and L2TP): each is traced once per role
+            found = traced[flow] = trace_role(role, server, flow, server_side, cache, chains)
+        return found
+
+    nat: str | None = None
+    out: list[tuple[str, FlowTrace]] = []
+    for protocol in protocols:
+        plan = _plan(protocol)
+        for flow, when, carriers in plan:
+            if when is not None:
+                if nat is None:
+                    nat = role_nat(role, chains, server, cache)
+                if nat != MAYBE_NAT and nat != when:
+                    continue
+            if carriers is not None:
+                wire = [c for c, c_when, _ in plan if c in carriers and (c_when is None or nat in (c_when, MAYBE_NAT))]
+                carrier_traces = [_nat_settled(protocol, c, flow_trace, nat) for c in wire]
+                plain = not any(flow in p.wire_flows for p in protocols)
+                out.append((protocol.name, _inner_trace(flow, carrier_traces, chains, server, cache, plain)))
+            else:
+                out.append((protocol.name, _nat_settled(protocol, flow, flow_trace, nat)))
+    return out
+
+
+def _nat_settled(protocol: Protocol, flow: Flow, flow_trace: Callable[[Flow], FlowTrace], nat: str | None) -> FlowTrace:
+    """A conditional flow's trace where NAT on the path is unsure: a block counts only if the flow it
+    alternates with (ESP for NAT-T, and back) is blocked too; otherwise it turns on the NAT, so unknown."""
+    trace = flow_trace(flow)
+    when = protocol.condition(flow)
+    if nat != MAYBE_NAT or when is None or trace.verdict not in ("blocked", "partial"):
+        return trace
+    others = [f for f in protocol.flows if protocol.condition(f) not in (None, when)]
+    other_traces = [flow_trace(f) for f in others]
+    if other_traces and all(t.verdict == "blocked" for t in other_traces):
+        return trace
+    needed = ("something on the path translates addresses (NAT-T)" if when == NAT else
+              "nothing on the path translates addresses (plain ESP)")
+    alternatives = ", ".join(f"{t.flow} {t.verdict}" for t in other_traces) or "no alternative"
+    reason = (f"{flow} is needed only if {needed}, which the snapshot does not settle ({alternatives}). "
+              f"{trace.reason}")
+    return FlowTrace(flow, trace.variant, "unknown", trace.hops, trace.allowed, trace.blocked, trace.unknown,
+                     reason, trace.variants)
+
+
+_INNER_SEVERITY = {"blocked": 3, "unknown": 2, "partial": 1, "allowed": 0}
+
+
+def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], server: VpnServer,
+                 cache: TraceCache | None, plain: bool) -> FlowTrace:
+    """An inner flow rides inside the IPsec SA: its verdict is its carriers' worst (blocked > unknown >
+    partial > allowed; the SA needs them all), and each hop sees the carrier, not the inner flow. The middle
+    boxes' rules that would decide it in the clear are kept as inert (when no protocol of the server sends
+    it in the clear too: then they are not)."""
+    key = (flow, tuple(map(id, carriers)), tuple(c.key for c in chains), plain)
+    if cache is not None:
+        found = cache.inner.get(key)
+        if found is not None:
+            return found
+    # The worst carrier explains the verdict; among equals the last, which carries the SA itself (NAT-T or ESP
+    # after IKE on udp/500).
+    worst = max(reversed(carriers), key=lambda t: _INNER_SEVERITY[t.verdict])
+    names = " and ".join(str(c.flow) for c in carriers)
+    if worst.verdict == "allowed":
+        reason = f"{flow} travels inside IPsec ({names}), which passes every hop; no middle box sees {flow}."
+    else:
+        reason = f"{flow} travels inside IPsec ({names}), so it needs its carriers: {worst.reason}"
+    note = f"inside IPsec: this hop sees {worst.flow}, not {flow}"
+    hops = tuple([HopTrace(r.hop, r.decision, tuple([
+        Segment(seg.packets, seg.decision, None, _inside(note, worst.flow, seg)) for seg in r.segments]),
+        r.unknown_in) for r in worst.hops])
+    inert = _inert_rules(flow, carriers, chains, server) if plain else ()
+    trace = FlowTrace(flow, worst.variant, worst.verdict, hops, worst.allowed, worst.blocked, worst.unknown,
+                      reason, (), tuple(c.flow for c in carriers), inert)
+    if cache is not None:
+        cache.inner[key] = trace
+    return trace
+
+
+def _inside(note: str, carrier: Flow, seg: Segment) -> str:
+    """What an inner flow's hop says: the carrier is what it decides on (and, where that is not a pass, how)."""
+    if seg.decision is _PERMIT or seg.decision is _TRANSLATE:
+        return note
+    how = f"rule {seg.rule.position} ({seg.rule.text})" if seg.rule is not None else seg.reason
+    return f"{note}; {carrier}: {seg.decision.value} by {how}" if seg.rule is not None else f"{note}; {carrier}: {how}"
+
+
+def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain],
+                 server: VpnServer) -> tuple[tuple[Hop, Segment], ...]:
+    """The rules on the way that would decide the inner flow if it crossed them in the clear and that name
+    its port (and none of its carriers'): they decide nothing for L2TP/IPsec. Every hop is asked, past
+    denies too, with the packets as that hop would see them."""
+    found: list[tuple[Hop, Segment]] = []
+    seen: set[int] = set()
+    tails = [_flow_tail(c.flow) for c in carriers]
+    for chain in chains:
+        addresses = [iv for v in chain.members for iv in v.addresses]
+        packets = flow_packets(flow, addresses, server)
+        for hop in chain.hops:
+            if not packets.boxes:
+                break
+            ahead = EMPTY
+            for seg in hop.apply(packets):
+                rule = seg.rule
+                if rule is not None and id(rule) not in seen and not rule.synthetic and rule.certain \
+                        and _names_port(rule, flow) and not any(
+                            rule.match.intersects(PacketSet(tuple((b[0], b[1], *tail) for b in seg.packets.boxes)))
+                            for tail in tails):
+                    seen.add(id(rule))
+                    found.append((hop, seg))
+                ahead = ahead | (seg.leaving if seg.decision in (_PERMIT, _TRANSLATE) else seg.packets)
+            packets = ahead
+    return tuple(found)
+
+
+def _names_port(rule: Rule, flow: Flow) -> bool:
+    """Whether a rule names the flow's port itself (`eq 1701`, destPort 1701, a list holding it), rather
+    than a range or any port that happens to hold it."""
+    proto = PROTO_NUMBERS[flow.ip_protocol]
+    port = flow.dst_port
+    return any(b[2][0] <= proto <= b[2][1] and b[4] == (port, port) for b in rule.match.boxes)

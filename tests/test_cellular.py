@@ -34,7 +34,7 @@ NO_IKE = [deny("udp", "500", comment="cellular: no IKE")]
 
 def test_cellular_rules_that_deny_vpn_leave_the_path_unknown(tmp_path: Path) -> None:
     result = org(tmp_path, cellular_rules=NO_IKE, uplinks=[WAN, LTE]).audit()
-    assert verdicts(result, "Staff") == {"udp/500": "unknown", "udp/4500": "allowed", "udp/1701": "allowed",
+    assert verdicts(result, "Staff") == {"udp/500": "unknown", "udp/4500": "allowed", "udp/1701": "unknown",
                                          "tcp/443": "allowed"}
     trace = path_for(result, "Staff", "udp/500").trace
     assert "VLAN 10: allowed; VLAN 10, on cellular failover: blocked" in trace.reason

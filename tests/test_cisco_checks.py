@@ -34,11 +34,23 @@ def findings(result: AuditResult, check_id: str) -> list[Finding]:
 
 
 def test_asa_blocks_l2tp_at_the_perimeter_and_the_trace_names_nat_and_ace(tmp_path: Path) -> None:
-    snap = snapshot(tmp_path, "asa-vpn.cfg", "hq-asa", server_yaml("198.51.100.10"))
+    """The ASA permits isakmp and 4500 but not 1701: L2TP/IPsec works (UDP 1701 travels inside the SA), while
+    L2TP without IPsec (`l2tp-plain`) is blocked by the ACL's final deny."""
+    snap = snapshot(tmp_path, "asa-vpn.cfg", "hq-asa", server_yaml("198.51.100.10", "[ikev2, l2tp, sstp]"))
+    result = run_audit(snap)
+    verdicts = {(p.protocol, str(p.trace.flow)): p.verdict for p in result.paths}
+    assert verdicts[("l2tp", "udp/1701")] == "allowed"
+    inner = next(p.trace for p in result.paths if str(p.trace.flow) == "udp/1701")
+    assert inner.reason.startswith("udp/1701 travels inside IPsec (udp/500 and udp/4500)")
+    assert all(seg.rule is None and seg.reason.startswith("inside IPsec") for r in inner.hops for seg in r.segments)
+    assert not findings(result, "VPN-BLOCKED-SERVER-SIDE") and not findings(result, "VPN-BLOCKED")
+
+    snap = snapshot(tmp_path / "plain", "asa-vpn.cfg", "hq-asa",
+                    server_yaml("198.51.100.10", "[ikev2, l2tp-plain, sstp]"))
     result = run_audit(snap)
     verdicts = {(p.protocol, str(p.trace.flow)): p.verdict for p in result.paths}
     assert verdicts[("ikev2", "udp/500")] == "allowed" and verdicts[("sstp", "tcp/443")] == "allowed"
-    assert verdicts[("l2tp", "udp/1701")] == "blocked"
+    assert verdicts[("l2tp-plain", "udp/1701")] == "blocked"
     trace = next(p.trace for p in result.paths if str(p.trace.flow) == "udp/1701")
     nat, acl = trace.hops
     assert nat.hop.device == "cisco/hq-asa" and nat.decision is Decision.TRANSLATE
@@ -54,14 +66,15 @@ def test_asa_blocks_l2tp_at_the_perimeter_and_the_trace_names_nat_and_ace(tmp_pa
     assert not findings(result, "VPN-BLOCKED")
 
 
-def test_port_forwards_leave_l2tp_and_esp_unexposed(tmp_path: Path) -> None:
+def test_port_forwards_leave_esp_unexposed_and_carry_l2tp_inside_nat_t(tmp_path: Path) -> None:
     extra = "protocols:\n  ipsec-native:\n    flows: [udp/500, esp]\n"
     snap = snapshot(tmp_path, "asa-pat.cfg", "shop-asa",
                     server_yaml("198.51.100.20", "[ikev2, l2tp, ipsec-native]", extra=extra))
     result = run_audit(snap)
     (finding,) = findings(result, "VPN-NAT-MISSING")
     assert finding.device == "cisco/shop-asa" and finding.check.kind == "nat-missing"
-    assert finding.evidence["missing"] == {"l2tp": ["udp/1701"], "ipsec-native": ["esp"]}
+    # L2TP/IPsec needs udp/500 and udp/4500 here (the port forward is NAT): 1701 rides inside, ESP is not used
+    assert finding.evidence["missing"] == {"ipsec-native": ["esp"]}
     assert finding.evidence["esp_port_forward"] is True
     assert "ESP cannot pass a port forward" in finding.title
     assert any("cannot pass a port forward" in r for r in finding.evidence["reasons"])
@@ -82,7 +95,8 @@ def test_device_on_the_path_without_nat_for_the_server(tmp_path: Path) -> None:
 
 
 def test_shadowed_vpn_ace_names_the_shadowing_line(tmp_path: Path) -> None:
-    snap = snapshot(tmp_path, "asa-shadow.cfg", "dc-asa", server_yaml("203.0.113.10"))
+    # l2tp-plain: the L2TP permits (44, 49) matter only to UDP 1701 in the clear; inside IPsec nothing sees it
+    snap = snapshot(tmp_path, "asa-shadow.cfg", "dc-asa", server_yaml("203.0.113.10", "[ikev2, l2tp-plain, sstp]"))
     result = run_audit(snap)
     shadowed = findings(result, "CISCO-SHADOWED-ACE")
     by_line = {f.evidence["rule"]["source"]: f for f in shadowed}

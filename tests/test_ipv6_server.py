@@ -43,7 +43,8 @@ def test_a_vlan_without_ipv6_cannot_be_called_allowed_to_an_ipv6_server(tmp_path
 def test_a_static_prefix_reaches_the_server_untranslated(tmp_path: Path) -> None:
     # A deny of the VLAN's IPv4 subnet does not touch its IPv6 clients.
     result = snapshot(tmp_path, static(), [deny("udp", "500", "Any", srcCidr="10.0.10.0/24")]).audit()
-    assert verdicts(result, "Staff", kind="vlan") == {"udp/500": "allowed", "udp/4500": "allowed"}
+    # nothing translates IPv6 on the way: IKE uses plain ESP, not NAT-T (RFC 7296 section 2.23)
+    assert verdicts(result, "Staff", kind="vlan") == {"udp/500": "allowed", "esp": "allowed"}
     trace = path_for(result, "Staff", "udp/500").trace
     nat = next(h for h in trace.hops if h.hop.stage == "uplink-nat")
     assert nat.decision is Decision.PERMIT
@@ -54,7 +55,7 @@ def test_a_static_prefix_reaches_the_server_untranslated(tmp_path: Path) -> None
 def test_a_rule_on_the_ipv6_prefix_decides(tmp_path: Path) -> None:
     rules = [deny("udp", "500", f"{SERVER6}/128", srcCidr=PREFIX, comment="no IKE from staff v6")]
     result = snapshot(tmp_path, static(), rules).audit()
-    assert verdicts(result, "Staff", kind="vlan") == {"udp/500": "blocked", "udp/4500": "allowed"}
+    assert verdicts(result, "Staff", kind="vlan") == {"udp/500": "blocked", "esp": "allowed"}
     reason = path_for(result, "Staff", "udp/500").trace.reason
     assert "by rule 1" in reason and '"no IKE from staff v6"' in reason
 
@@ -63,7 +64,7 @@ def test_a_delegated_prefix_is_some_global_prefix(tmp_path: Path) -> None:
     # The ISP delegates the prefix (no staticPrefix): a rule on one global block decides only for that block.
     ipv6 = {"enabled": True, "prefixAssignments": [{"autonomous": True, "origin": {"type": "internet"}}]}
     result = snapshot(tmp_path, ipv6, [deny("udp", "500", "Any", srcCidr="2001:db8::/32")]).audit()
-    assert verdicts(result, "Staff", kind="vlan") == {"udp/500": "partial", "udp/4500": "allowed"}
+    assert verdicts(result, "Staff", kind="vlan") == {"udp/500": "partial", "esp": "allowed"}
     assert "blocked for sources 2001:db8::/32" in path_for(result, "Staff", "udp/500").trace.reason
 
 
@@ -72,7 +73,7 @@ def test_nat_mode_clients_have_no_ipv6_but_tagged_ones_do(tmp_path: Path) -> Non
     snap.ssid("N_1", 0, "Tagged")
     snap.ssid("N_1", 1, "Natted", ipAssignmentMode="NAT mode", useVlanTagging=False)
     result = snap.audit()
-    assert verdicts(result, "Tagged", kind="ssid") == {"udp/500": "allowed", "udp/4500": "allowed"}
+    assert verdicts(result, "Tagged", kind="ssid") == {"udp/500": "allowed", "esp": "allowed"}
     assert verdicts(result, "Natted", kind="ssid") == {"udp/500": "unknown", "udp/4500": "unknown"}
     assert "its SSID gives clients IPv4 only (NAT mode)" in path_for(result, "Natted", "udp/500").trace.reason
 
@@ -85,7 +86,7 @@ def test_untagged_clients_in_vlans_with_and_without_ipv6_are_unknown(tmp_path: P
                         {"id": 20, "name": "POS", "subnet": "10.0.20.0/24"}])
     snap.ssid("N_1", 0, "Untagged", useVlanTagging=False)
     result = snap.audit()
-    assert verdicts(result, "Untagged", kind="ssid") == {"udp/500": "unknown", "udp/4500": "unknown"}
+    assert verdicts(result, "Untagged", kind="ssid") == {"udp/500": "unknown", "esp": "unknown"}
     trace = path_for(result, "Untagged", "udp/500").trace
     assert sorted((v.variant, v.verdict) for v in trace.variants) == [
         ("VLAN 10 (untagged: the AP's VLAN)", "allowed"), ("VLAN 20 (untagged: the AP's VLAN)", "unknown")]

@@ -25,7 +25,8 @@ def test_first_match_top_to_bottom_with_allow_all_default(snap: MerakiSnapshot) 
     ])
     result = snap.audit()
     got = verdicts(result, "Guest", kind="ssid")
-    assert got == {**ALL_ALLOWED, "udp/4500": "blocked"}
+    # udp/1701 travels inside IPsec: blocked with its carrier udp/4500
+    assert got == {**ALL_ALLOWED, "udp/4500": "blocked", "udp/1701": "blocked"}
     blocked = path_for(result, "Guest", "udp/4500")
     hop, seg = blocked.trace.blocked[0]
     assert (hop.stage, seg.rule.position, seg.rule.text) == ("ssid-l3", 2, "deny udp -> Any:500,4500")
@@ -58,7 +59,8 @@ def test_values_any_case_comma_lists_ranges_and_cidrs(snap: MerakiSnapshot) -> N
     result = snap.audit()
     assert verdicts(result, "Ranges", kind="ssid") == {**ALL_ALLOWED, "udp/4500": "blocked", "udp/1701": "blocked"}
     assert set(verdicts(result, "AnyCase", kind="ssid").values()) == {"blocked"}
-    assert verdicts(result, "Miss", kind="ssid") == {**ALL_ALLOWED, "udp/1701": "blocked"}
+    # a deny of plain udp/1701 decides nothing: L2TP/IPsec carries it inside udp/500 and udp/4500
+    assert verdicts(result, "Miss", kind="ssid") == ALL_ALLOWED
 
 
 def test_vlan_references_resolve_from_the_networks_vlans(snap: MerakiSnapshot) -> None:
@@ -70,7 +72,7 @@ def test_vlan_references_resolve_from_the_networks_vlans(snap: MerakiSnapshot) -
     ])
     snap.ssid(net, 0, "Staff-Wifi", defaultVlanId=10)
     result = snap.audit()
-    assert verdicts(result, "Guest", kind="vlan") == {**ALL_ALLOWED, "udp/4500": "blocked"}
+    assert verdicts(result, "Guest", kind="vlan") == {**ALL_ALLOWED, "udp/4500": "blocked", "udp/1701": "blocked"}
     staff = verdicts(result, "Staff", kind="vlan")
     assert staff["tcp/443"] == "partial"  # only host .5 of VLAN 10
     reason = path_for(result, "Staff", "tcp/443").trace.reason
@@ -169,7 +171,8 @@ def test_ipsk_role_through_its_group_policy_custom_rules(snap: MerakiSnapshot) -
                      {"id": "2", "name": "Vendor B", "passphrase": "<redacted>"}])
     result = snap.audit()
     # the deny decides under both readings (prepended or replacing), so it is not ambiguous
-    assert verdicts(result, "Vendor A", kind="ipsk") == {**ALL_ALLOWED, "udp/500": "blocked", "udp/4500": "blocked"}
+    assert verdicts(result, "Vendor A", kind="ipsk") == {**ALL_ALLOWED, "udp/500": "blocked", "udp/4500": "blocked",
+                                                         "udp/1701": "blocked"}
     assert verdicts(result, "Vendor B", kind="ipsk") == ALL_ALLOWED
     _hop, seg = path_for(result, "Vendor A", "udp/500").trace.blocked[0]
     assert seg.rule.comment == "no vpn" and "Contractors" in seg.rule.text
@@ -177,17 +180,17 @@ def test_ipsk_role_through_its_group_policy_custom_rules(snap: MerakiSnapshot) -
 
 def test_custom_policy_combination_unknown_when_readings_disagree(snap: MerakiSnapshot) -> None:
     """SSID denies 4500; the policy allows it. Prepended: allowed. Replacing: allowed. Both must pass: blocked
-    -> unknown (issue 21 item 4: the third reading). SSID denies 1701 and the policy says nothing: prepended:
+    -> unknown (issue 21 item 4: the third reading). SSID denies tcp/443 and the policy says nothing: prepended:
     blocked; replacing: allowed -> unknown."""
     policies = [{"groupPolicyId": "1", "name": "Staff", "firewallAndTrafficShaping": {
         "settings": "custom", "l3FirewallRules": [allow("udp", "4500", "any")]}}]
     net = snap.network(policies=policies)
-    snap.ssid(net, 0, "Corp", authMode="8021x-radius", rules=[deny("udp", "4500,1701")])
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", rules=[deny("udp", "4500"), deny("tcp", "443")])
     result = snap.audit()
     got = verdicts(result, "Staff", kind="group_policy")
     assert got["udp/4500"] == "unknown"
-    assert got["udp/1701"] == "unknown"
-    assert "does not document" in path_for(result, "Staff", "udp/1701").trace.reason
+    assert got["tcp/443"] == "unknown"
+    assert "does not document" in path_for(result, "Staff", "tcp/443").trace.reason
     assert verdicts(result, "Corp", kind="ssid")["udp/4500"] == "blocked"
 
 
@@ -236,7 +239,7 @@ def test_l7_rules_that_could_match_vpn_make_it_unknown(snap: MerakiSnapshot) -> 
                                      {"policy": "deny", "type": "applicationCategory",
                                       "value": {"id": "meraki:layer7/category/1", "name": "Gaming"}}])
     result = snap.audit()
-    assert verdicts(result, "L7Port", kind="ssid") == {**ALL_ALLOWED, "udp/4500": "unknown"}
+    assert verdicts(result, "L7Port", kind="ssid") == {**ALL_ALLOWED, "udp/4500": "unknown", "udp/1701": "unknown"}
     assert set(verdicts(result, "L7App", kind="ssid").values()) == {"unknown"}
     assert verdicts(result, "L7Other", kind="ssid") == ALL_ALLOWED
 

@@ -18,13 +18,15 @@ _GROUPS: dict[int, tuple[list, dict]] = {}
 
 def grouped(ctx: AuditContext) -> dict[tuple[Role, VpnServer, str], list[PathResult]]:
     """Paths per (role, server, protocol): a protocol fails when any of its flows fails. Computed once per
-    audit and shared by the path checks."""
+    audit and shared by the path checks. Inner flows (UDP 1701 inside IPsec) are left out: they fail only
+    with a carrier, whose own path names the rule to change, and no middle box can be told to open them."""
     cached = _GROUPS.get(id(ctx))
     if cached is not None and cached[0] is ctx.paths:
         return cached[1]
     groups: dict[tuple[Role, VpnServer, str], list[PathResult]] = defaultdict(list)
     for path in ctx.paths:
-        groups[(path.role, path.server, path.protocol)].append(path)
+        if not path.trace.carried_by:
+            groups[(path.role, path.server, path.protocol)].append(path)
     _GROUPS.clear()
     _GROUPS[id(ctx)] = (ctx.paths, groups)
     return groups

@@ -53,7 +53,7 @@ def _vpn_flows(ctx: AuditContext, server: VpnServer) -> list[PacketSet]:
     out: list[PacketSet] = []
     for name in server.protocols:
         protocol = ctx.protocols.get(name)
-        for flow in protocol.flows if protocol else ():
+        for flow in protocol.wire_flows if protocol else ():  # inner flows never meet them
             packets = PacketSet.flow([ANY_ADDR], [public], PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)
             if packets not in out:
                 out.append(packets)

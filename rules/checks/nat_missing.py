@@ -47,7 +47,9 @@ def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: I
         protocol = ctx.protocols.get(name)
         if protocol is None:
             continue
-        for flow in protocol.flows:
+        # NAT-T, not ESP: a device that should translate the server is NAT on the path (inner flows never
+        # reach it in the clear)
+        for flow in protocol.nat_flows:
             packets = PacketSet.flow([ANY_ADDR], [public], PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)
             for seg, kind in hop.classify(packets):
                 if kind not in _MISSING:

@@ -44,8 +44,8 @@ def _order(ctx: AuditContext, server: VpnServer, path: PathResult) -> tuple[int,
 def run(ctx: AuditContext) -> Iterator[Finding]:
     groups: dict[tuple[str, str, str, tuple | str | None], tuple[VpnServer, Hop, list]] = {}
     for path in ctx.paths:
-        if path.trace.verdict not in ("blocked", "partial") and not path.trace.blocked:
-            continue
+        if (path.trace.verdict not in ("blocked", "partial") and not path.trace.blocked) or path.trace.carried_by:
+            continue  # an inner flow is blocked with its carrier, which names the rule
         for hop, seg in path.trace.blocked:
             if not client_side(path.role, hop):
                 # a rule, or without one what the hop says (a missing port forward is one per flow)

@@ -30,7 +30,7 @@ def _vpn_flows(ctx: AuditContext) -> list[PacketSet]:
     flows: dict[PacketSet, None] = {}
     for server in ctx.model.servers:
         for name in server.protocols:
-            for flow in ctx.protocols[name].flows:
+            for flow in ctx.protocols[name].wire_flows:  # inner flows never meet these rules
                 flows[PacketSet.flow([ANY_ADDR], [address_interval(server.address)],
                                      PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)] = None
     _LAST_FLOWS[0] = (key, list(flows), ctx.protocols)  # the protocols kept alive: their id stays theirs

@@ -38,7 +38,9 @@ def _seed(kind: str) -> tuple[Path, str, dict[PathKey, str]]:
     (root / "cisco").mkdir()
     text = (FIXTURES / fixture).read_text()
     (root / "cisco" / "edge.cfg").write_text(text)
-    config = {"vpn_servers": [{"name": "vpn", "address": address, "protocols": ["ikev2", "l2tp", "sstp"]}],
+    # l2tp-plain: UDP 1701 in the clear, which the intact configs block (L2TP/IPsec carries it inside IPsec)
+    config = {"vpn_servers": [{"name": "vpn", "address": address,
+                               "protocols": ["ikev2", "l2tp", "l2tp-plain", "sstp"]}],
               "sources": [{"name": "internet", "prefixes": ["0.0.0.0/0"]},
                           {"name": "partner", "prefixes": ["192.0.2.0/24"]}]}
     (root / "audit.yaml").write_text(yaml.safe_dump(config))
