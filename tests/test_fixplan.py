@@ -126,25 +126,44 @@ def test_the_snapshot_is_never_touched():
     assert report["summary"]["verified"] >= 6  # one finding per cause: IKEv2 and L2TP share theirs
 
 
+def _plain_l2tp(snapshot: Path) -> None:
+    """Audit L2TP without IPsec (UDP 1701 in the clear, which middle boxes decide) instead of L2TP/IPsec."""
+    config = snapshot / "audit.yaml"
+    config.write_text(config.read_text().replace("[ikev2, l2tp, sstp]", "[ikev2, l2tp-plain, sstp]"))
+
+
 def test_asa_lines_name_the_real_address_and_the_line(tmp_path: Path):
     snapshot = tmp_path / "demo"
     shutil.copytree(DEMO, snapshot)
     (snapshot / "cisco").mkdir(exist_ok=True)
     shutil.copy(ASA, snapshot / "cisco" / "hq-asa.cfg")
+    # L2TP/IPsec: the ASA without 1701 passes it (inside NAT-T), so nothing is proposed there
+    assert not [k for k in fix_plan(snapshot, network="HQ").changes if k.startswith("cisco/hq-asa")]
+    _plain_l2tp(snapshot)
     result = fix_plan(snapshot, network="HQ")
     change = result.changes["cisco/hq-asa access-list OUTSIDE_IN"]
     assert change.vendor == "cisco-asa"
     assert change.lines == ["access-list OUTSIDE_IN line 5 extended permit udp any host 172.20.0.10 eq 1701"]
-    l2tp = [p for p in result.plans if p.finding.evidence.get("protocol") == "l2tp"]
+    l2tp = [p for p in result.plans if p.finding.evidence.get("protocol") == "l2tp-plain"]
     assert l2tp and all(p.verified for p in l2tp)
     text = result.overlay["cisco/hq-asa.cfg"].splitlines()
     deny = text.index("access-list OUTSIDE_IN extended deny ip any any log")
     assert text[deny - 1] == "access-list OUTSIDE_IN extended permit udp any host 172.20.0.10 eq 1701"
 
 
-def test_ios_sequence_numbers_and_a_second_round_for_the_outbound_list():
-    result = fix_plan(IOS)
-    # one plan: one finding for the list's deny, which blocks L2TP and SSTP alike
+def test_ios_sequence_numbers_and_a_second_round_for_the_outbound_list(tmp_path: Path):
+    result = fix_plan(IOS)  # L2TP/IPsec: only SSTP is blocked, and 1701 is never opened on the router
+    assert all(p.verified for p in result.plans) and len(result.plans) == 1
+    assert result.changes["cisco/br-edge access-list WAN-IN"].lines == [
+        "ip access-list extended WAN-IN", " 41 permit tcp any host 203.0.113.2 eq 443"]
+    assert "cisco/br-edge access-list 120" not in result.changes
+    code = CliRunner().invoke(app, ["fix-plan", str(IOS)]).exit_code
+    assert code == 0  # every finding has a verified plan
+    snapshot = tmp_path / "ios"
+    shutil.copytree(IOS, snapshot)
+    _plain_l2tp(snapshot)
+    result = fix_plan(snapshot)
+    # one finding for WAN-IN's deny, which blocks plain L2TP and SSTP alike; list 120 in the second round
     assert all(p.verified for p in result.plans) and len(result.plans) == 1
     assert result.changes["cisco/br-edge access-list WAN-IN"].lines == [
         "ip access-list extended WAN-IN",
@@ -153,8 +172,6 @@ def test_ios_sequence_numbers_and_a_second_round_for_the_outbound_list():
     ]
     assert result.changes["cisco/br-edge access-list 120"].lines == [
         "ip access-list extended 120", " 31 permit udp any host 192.168.50.10 eq 1701"]
-    code = CliRunner().invoke(app, ["fix-plan", str(IOS)]).exit_code
-    assert code == 0  # every finding has a verified plan
 
 
 def test_a_snapshot_with_only_meraki_blocks_is_fully_fixed():
@@ -169,3 +186,17 @@ def test_network_option_and_usage_errors():
     assert {(p.finding.network or {}).get("name") for p in result.plans} <= {"Store 31", None}
     run = CliRunner().invoke(app, ["fix-plan", str(DEMO), "--network", "Store 99"])
     assert run.exit_code == 2 and "Store 99" in run.stderr
+
+
+SNAPSHOTS = sorted(p for p in (ROOT / "fixtures" / "snapshots").iterdir() if (p / "audit.yaml").is_file())
+
+
+@pytest.mark.parametrize("snapshot", SNAPSHOTS, ids=lambda p: p.name)
+def test_no_fixture_plan_opens_udp_1701_on_a_middle_box(snapshot: Path):
+    """UDP 1701 of L2TP/IPsec travels inside IPsec: no firewall, SSID or load balancer is ever told to open
+    it (that would open a port for nothing, and L2TP without IPsec is opt-in)."""
+    result = fix_plan(snapshot)
+    assert result.plans  # every fixture has something to fix, so this looks at real plans
+    for key, change in result.changes.items():
+        text = json.dumps([change.lines, change.summaries])  # what the plan adds (a body repeats the list)
+        assert "1701" not in text, (key, text)

@@ -52,17 +52,15 @@ def stages(result: AuditResult, flow: str) -> list[str]:
 def test_port_forwards_on_the_uplink_address_let_the_vpn_in(tmp_path: Path) -> None:
     result = org(tmp_path, HQ_UPLINK, forwards=[forward("udp", "500"), forward("udp", "4500"),
                                                  forward("tcp", "443")]).audit()
+    # udp/1701 travels inside IPsec (udp/500, udp/4500): no forward of its own is needed
     assert verdicts(result, "Staff", network="Store") == {"udp/500": "allowed", "udp/4500": "allowed",
-                                                          "udp/1701": "unknown", "tcp/443": "allowed"}
+                                                          "udp/1701": "allowed", "tcp/443": "allowed"}
     assert stages(result, "udp/500")[-2:] == ["HQ / MX: port-forwarding", "HQ / MX: inbound-firewall"]
     trace = path_for(result, "Staff", "udp/500").trace
     assert trace.allowed.destinations() == [((1 << 128) + (10 << 24) + (100 << 16) + 10,) * 2]  # 10.100.0.10
     # The HQ's own VLAN reaches its own public address only by hairpin NAT, which is not modelled.
     assert set(verdicts(result, "Servers").values()) == {"unknown"}
     assert "hairpin NAT" in path_for(result, "Servers", "udp/500").trace.reason
-    # Nothing forwards udp/1701: the MX may be the server itself (Client VPN), so it is unknown, not blocked.
-    reason = path_for(result, "Staff", "udp/1701").trace.reason
-    assert "no port forward on 203.0.113.100 takes it; the MX may be the VPN server itself" in reason
 
 
 def test_allowed_remote_ips_decide_per_store_address(tmp_path: Path) -> None:
@@ -83,7 +81,7 @@ def test_one_to_one_nat_allows_only_what_its_inbound_list_names(tmp_path: Path) 
     rule = {"name": "RRAS", "publicIp": "203.0.113.20", "lanIp": "10.100.0.10", "uplink": "internet1",
             "allowedInbound": [{"protocol": "udp", "destinationPorts": ["500", "4500"], "allowedIps": ["any"]}]}
     result = org(tmp_path, "203.0.113.20", one_to_one=[rule]).audit()
-    assert verdicts(result, "Staff") == {"udp/500": "allowed", "udp/4500": "allowed", "udp/1701": "blocked",
+    assert verdicts(result, "Staff") == {"udp/500": "allowed", "udp/4500": "allowed", "udp/1701": "allowed",
                                          "tcp/443": "blocked"}
     assert path_for(result, "Staff", "tcp/443").trace.reason == (
         "tcp/443 is blocked at HQ / MX (one-to-one-nat): the 1:1 NAT of 203.0.113.20 (RRAS) allows no other "
@@ -147,9 +145,9 @@ def test_fix_plan_opens_the_one_to_one_nat_and_is_verified(tmp_path: Path) -> No
     snap.audit()
     result = fix_plan(snap.root)
     change = result.changes[f"PUT /networks/{HQ}/appliance/firewall/oneToOneNatRules"]
-    assert sorted(change.body["rules"][0]["allowedInbound"][1:], key=lambda e: e["protocol"]) == [
-        {"protocol": "tcp", "allowedIps": ["any"], "destinationPorts": ["443"]},
-        {"protocol": "udp", "allowedIps": ["any"], "destinationPorts": ["1701"]}]
+    # SSTP only: L2TP's 1701 travels inside IPsec, so the NAT is not opened for it
+    assert change.body["rules"][0]["allowedInbound"][1:] == [
+        {"protocol": "tcp", "allowedIps": ["any"], "destinationPorts": ["443"]}]
     blocking = [p for p in result.plans if p.finding.check.kind == "blocked-flow"]
     assert blocking and all(p.verified is True for p in blocking)
     with Snapshot.overlaid(snap.root, result.overlay):

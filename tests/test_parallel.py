@@ -100,7 +100,7 @@ def test_the_cli_report_on_stdout_is_the_serial_one(tmp_path: Path) -> None:
 
 
 def test_server_side_devices_in_two_processes_match_serial(tmp_path: Path) -> None:
-    """The demo has a Cisco edge, an ASA and an F5 in front of its server; here the ASA also denies L2TP.
+    """The demo has a Cisco edge, an ASA and an F5 in front of its server; here the ASA also denies plain L2TP.
     Hops both processes built before the fork stay one object each, so the finding grouped by the deciding
     rule is one, for the roles of every network, whichever process audited them."""
     snap = tmp_path / "demo"
@@ -110,6 +110,8 @@ def test_server_side_devices_in_two_processes_match_serial(tmp_path: Path) -> No
     at = next(i for i, line in enumerate(lines) if line.startswith("access-list OUTSIDE_IN extended permit udp"))
     lines.insert(at, "access-list OUTSIDE_IN extended deny udp any any eq 1701\n")
     asa.write_text("".join(lines))
+    config = snap / "audit.yaml"  # plain L2TP: UDP 1701 in the clear, which the ASA now denies
+    config.write_text(config.read_text().replace("[ikev2, l2tp, sstp]", "[ikev2, l2tp, l2tp-plain, sstp]"))
     serial = run_audit(snap, keep_model=False, workers=1)
     forked = run_audit(snap, keep_model=False, workers=2)
     assert forked.networks_by_worker > 0

@@ -129,7 +129,7 @@ def test_every_format_states_the_same_counts(reports: dict[str, str], report: di
                         "unknown": sum(p["verdict"] == "unknown" for p in paths),
                         "error": severities["error"], "warning": severities["warning"], "info": severities["info"]}
     assert (expected["failing_roles"], expected["failing_protocols"], expected["blocked"], expected["unknown"]) == \
-        (11, 23, 22, 14)
+        (11, 23, 27, 15)
 
     assert _headline_counts(reports["text"]) == expected
     assert len(re.findall(r"^\s*#\d+ ", reports["text"], re.M)) == len(report["findings"])
@@ -166,7 +166,7 @@ def test_text_report_fits_two_screens_with_the_summary_first_and_every_finding_o
     assert len(lines) <= 80, len(lines)
     assert all(len(line.rstrip()) <= 160 for line in lines)
     assert lines[0].startswith("VPN path audit of ")
-    assert lines[1].startswith("11 failing roles (23 failing protocols); 36 of 366 paths not allowed")
+    assert lines[1].startswith("11 failing roles (23 failing protocols); 42 of 366 paths not allowed")
     by_number = {int(m.group(1)): line for line in lines if (m := re.match(r"\s*#(\d+) ", line))}
     assert sorted(by_number) == list(range(1, len(report["findings"]) + 1))
     for number, finding in enumerate(report["findings"], 1):
@@ -185,7 +185,8 @@ def test_a_role_blocked_before_sign_on_is_never_listed_as_all_allowed(reports: d
     names = store14.group(1).split(", ")
     assert "Store-Guest" not in names and "Store-Guest (after sign-on)" in names
     # and its failing row says before sign-on, blocked on every protocol, by the captive portal
-    assert re.search(r"Store 14 Store-Guest \(ssid\) before sign-on blocked blocked blocked udp/500,4500,1701 "
+    # (udp/1701 of L2TP/IPsec is blocked with its carriers, whose cause this is)
+    assert re.search(r"Store 14 Store-Guest \(ssid\) before sign-on blocked blocked blocked udp/500,4500 "
                      r"tcp/443: splash default rule", text)
 
 
@@ -274,7 +275,9 @@ def test_diff_summary_counts_the_entries_it_lists() -> None:
     head = re.match(r".*: (\d+) flow verdicts changed .*?, (\d+) from allowed to worse", lines[0])
     assert head is not None, lines[0]
     entries = [line for line in lines if re.search(r" -> \S+ \S+ \([a-z0-9, ]+\): ", line)]
-    assert int(head.group(1)) == len(entries) == 14
+    # 14 before UDP 1701 followed its carriers (four more 1701 changes, one fewer) and ESP was traced where NAT
+    # is unsure (the kiosk's VLAN is gone: one more)
+    assert int(head.group(1)) == len(entries) == 18
     assert int(head.group(2)) == sum(line.startswith("REGRESSION ") for line in entries)
     data = json.loads(CliRunner().invoke(app, ["diff", str(before), str(after), "--format", "json"]).stdout)
     assert data["summary"]["changed_flows"] == len(entries)

@@ -67,7 +67,9 @@ def test_blocked_flows_fail_with_the_deciding_rule(xml: JUnitXml) -> None:
     assert "(meraki/networks/L_6468200000000002/groupPolicies.json)" in found[0].text
     assert all_cases[("Store 22", "group_policy Contractors on Store-Staff / SSTP to corp-vpn")].is_passed
     l2tp = all_cases[("Store 22", "ipsk Northwind Facilities on Store-Devices / L2TP/IPsec to corp-vpn")]
-    assert [f.message.split(" ")[0] for f in failures(l2tp)] == ["udp/500", "udp/4500"]  # udp/1701 passes
+    # udp/1701 travels inside IPsec: it fails with its carriers, saying so
+    assert [f.message.split(" ")[0] for f in failures(l2tp)] == ["udp/500", "udp/4500", "udp/1701"]
+    assert "travels inside IPsec" in failures(l2tp)[2].message
 
     hq = all_cases[("HQ", "ssid HQ-Guest / SSTP to corp-vpn")]
     (sstp,) = failures(hq)

@@ -54,6 +54,8 @@ def path_json(path: PathResult, with_hops: bool = True) -> dict[str, Any]:
         "reason": trace.reason,
         "variant": trace.variant,
     }
+    if trace.carried_by:  # an inner flow: its verdict is these flows' (it travels inside IPsec)
+        out["carried_by"] = [str(flow) for flow in trace.carried_by]
     if trace.variants:
         out["variants"] = [{"label": v.variant, "verdict": v.verdict, "reason": v.reason} for v in trace.variants]
     return out

@@ -103,7 +103,8 @@ def failing_rows(result: AuditResult) -> list[FailingRow]:
         causes: dict[str, list[str]] = {}
         for paths in protocols.values():
             for path in paths:
-                if path.verdict != "allowed":
+                # an inner flow (UDP 1701 inside IPsec) fails with its carrier, whose own cause is listed
+                if path.verdict != "allowed" and not path.trace.carried_by:
                     flows = causes.setdefault(where(path.trace, role), [])
                     if str(path.trace.flow) not in flows:
                         flows.append(str(path.trace.flow))

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from rules.checks._paths import rule_evidence
+from auditor.wording import place
+from rules.checks._paths import client_side, rule_evidence
 
 CHECK = CheckMeta(
     id="VPN-INERT-RULE",
@@ -33,19 +34,16 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
                 continue
             seen.add(key)
             carriers = " and ".join(str(f) for f in trace.carried_by)
-            where = f" ({rule.origin})" if rule.origin else ""
-            title = (f"{hop.device} ({hop.stage}) rule {rule.position} ({rule.text}) matches plain {trace.flow}, "
-                     f"which {ctx.protocols[path.protocol].title} never sends in the clear")
-            remediation = (f"Rule {rule.position}{where} only affects L2TP without IPsec: {trace.flow} travels "
+            where = f" of {rule.origin}" if rule.origin and rule.origin.line is None else ""  # a line names its file
+            title = f"{place(hop, rule)}: inert, {trace.flow} travels inside IPsec"
+            remediation = (f"{rule.label.capitalize()}{where} ({rule.text}) only affects L2TP without IPsec: "
+                           f"{trace.flow} travels "
                            f"inside IPsec ({carriers}), so this rule neither allows nor blocks L2TP/IPsec. Leave "
                            f"{trace.flow} closed here; remove the rule unless a server offers L2TP without IPsec "
                            "(audit that with the protocol `l2tp-plain`).")
             network = ({"id": path.role.network_id, "name": path.role.network_name or path.role.network_id}
-                       if path.role.network_id and _client_side(path, hop) else None)
+                       if path.role.network_id and client_side(path.role, hop) else None)
             yield Finding(CHECK, title, remediation, network, None, hop.device,
                           {"server": path.server.name, "protocol": path.protocol, "flow": str(trace.flow),
                            "carried_by": [str(f) for f in trace.carried_by], "rule": rule_evidence(hop, seg)})
 
-
-def _client_side(path, hop) -> bool:
-    return any(hop is h for variant in path.role.variants for h in variant.hops)

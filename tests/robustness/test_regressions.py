@@ -211,7 +211,10 @@ def _lb_snapshot(tmp_path: Path, rel: str, fixture: str, vip: str) -> Path:
 def test_lb_service_with_an_unreadable_port_is_unknown_even_with_backends(tmp_path: Path) -> None:
     # An unreadable VSPort made the service listen on every port; with real servers behind it, udp/1701
     # (no listener in the intact file: dropped) was translated and reported allowed.
+    # (plain L2TP: UDP 1701 in the clear, which only a listener on 1701 would take)
     root = _lb_snapshot(tmp_path, "kemp/lb1.xml", "kemp/sticky-port-following.xml", "203.0.113.30")
+    config = root / "audit.yaml"
+    config.write_text(config.read_text().replace("- l2tp\n", "- l2tp-plain\n"))
     assert {str(p.trace.flow): p.verdict for p in run_audit(root).paths}["udp/1701"] == "blocked"
     xml = root / "kemp/lb1.xml"
     xml.write_text(xml.read_text().replace("<VSPort>4500</VSPort>", "<VSPort>%%</VSPort>", 1))
