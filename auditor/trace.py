@@ -254,7 +254,7 @@ class TraceCache:
     traces: dict[tuple, FlowTrace]
     steps: HopMemo
     nat: dict[tuple, str]  # NAT on a chain, by its hops and IKE packets
-    inner: dict[tuple, FlowTrace]  # inner-flow traces, by flow and carrier traces
+    inner: dict[tuple, tuple[list[FlowTrace], FlowTrace]]  # inner-flow traces, by flow and carrier traces
 
     def __init__(self) -> None:
         self.traces = {}
@@ -559,7 +559,7 @@ def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
     if cache is not None:
         found = cache.inner.get(key)
         if found is not None:
-            return found
+            return found[1]
     # The worst carrier explains the verdict; among equals the last, which carries the SA itself (NAT-T or ESP
     # after IKE on udp/500).
     worst = max(reversed(carriers), key=lambda t: _INNER_SEVERITY[t.verdict])
@@ -576,7 +576,7 @@ def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
     trace = FlowTrace(flow, worst.variant, worst.verdict, hops, worst.allowed, worst.blocked, worst.unknown,
                       reason, (), tuple(c.flow for c in carriers), inert)
     if cache is not None:
-        cache.inner[key] = trace
+        cache.inner[key] = (carriers, trace)  # the carriers kept alive: their ids are in the key
     return trace
 
 
