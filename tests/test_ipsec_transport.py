@@ -242,3 +242,18 @@ def test_a_custom_protocol_can_declare_its_own_carriers(tmp_path: Path) -> None:
     (root / "audit.yaml").write_text(json.dumps(config))
     got = flows(run_audit(root), "gre-over-ipsec")
     assert got == {"udp/500": "allowed", "esp": "allowed", "gre": "allowed"}
+
+
+def test_an_asa_deny_of_plain_1701_is_inert(tmp_path: Path) -> None:
+    lines = (ROOT / "fixtures" / "cisco" / "asa-vpn.cfg").read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("access-list OUTSIDE_IN extended permit udp"))
+    lines.insert(at, "access-list OUTSIDE_IN extended deny udp any any eq 1701\n")
+    (tmp_path / "cisco").mkdir()
+    (tmp_path / "cisco" / "asa.cfg").write_text("".join(lines))
+    (tmp_path / "audit.yaml").write_text(json.dumps({
+        "vpn_servers": [{"name": "vpn", "address": "198.51.100.10", "protocols": ["l2tp"]}],
+        "sources": [{"name": "partners", "prefixes": ["198.51.100.0/24"]}]}))
+    result = run_audit(tmp_path)
+    assert set(flows(result, "l2tp").values()) == {"allowed"}
+    (finding,) = inert(result)
+    assert finding.device == "cisco/asa" and finding.evidence["rule"]["rule"]["source"] == f"cisco/asa.cfg:{at + 1}"
