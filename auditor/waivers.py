@@ -213,4 +213,7 @@ def _scope_covers(evidence: dict[str, Any], path: PathResult) -> bool:
     if protocols is not None and path.protocol not in protocols:
         return False
     flows = evidence.get("flows")
-    return flows is None or str(path.trace.flow) in flows
+    if flows is None:
+        return True
+    # an inner flow (UDP 1701 inside IPsec) fails with its carriers: a finding on a carrier covers it
+    return any(str(flow) in flows for flow in (path.trace.flow, *path.trace.carried_by))

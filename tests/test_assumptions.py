@@ -40,8 +40,8 @@ def _snapshot(root: Path) -> MerakiSnapshot:
         {"policy": "deny", "protocol": "udp", "srcCidr": "10.0.20.0/24", "destPort": "4500", "destCidr": "Any"}])
     # NAT mode: the AP's VLAN decides udp/500 (VLAN 30 blocks it); udp/4500 passes from every VLAN but 20
     snap.ssid(net, 0, "Nat-Wifi", ipAssignmentMode="NAT mode")
-    # custom group policy: udp/1701 denied by the SSID and not named by the policy -> the readings disagree
-    snap.ssid(net, 1, "Corp", authMode="8021x-radius", rules=[deny("udp", "4500,1701")])
+    # custom group policy: tcp/443 denied by the SSID and not named by the policy -> the readings disagree
+    snap.ssid(net, 1, "Corp", authMode="8021x-radius", rules=[deny("udp", "4500"), deny("tcp", "443")])
     snap.ssid(net, 2, "L7Port", l7=[L7_PORT_4500])
     # certain: the SSID's own L3 rule blocks udp/4500 before the L7 rule is reached
     snap.ssid(net, 3, "L7Denied", rules=[deny("udp", "4500")], l7=[L7_PORT_4500])
@@ -96,7 +96,7 @@ def plain(snap_root: Path) -> dict:
 
 def test_without_assumptions_each_uncertainty_is_unknown(plain: dict) -> None:
     assert _verdict(plain, "Nat-Wifi", "udp/500")[0] == "unknown"
-    assert _verdict(plain, "Contractors", "udp/1701")[0] == "unknown"
+    assert _verdict(plain, "Contractors", "tcp/443")[0] == "unknown"
     assert _verdict(plain, "L7Port", "udp/4500")[0] == "unknown"
     assert _verdict(plain, "Open", "tcp/443", "pre-auth")[0] == "unknown"
     assert not any("(assumed:" in p["reason"] for p in plain.values())
@@ -114,28 +114,28 @@ def test_l7_port_matches_udp_settles_udp_only(snap_root: Path, plain: dict, valu
     assert "(assumed:" not in _verdict(paths, "L7Denied", "udp/4500")[1]
     # nothing else changes: other flows of the role, other uncertainties
     assert _verdict(paths, "L7Port", "udp/500") == _verdict(plain, "L7Port", "udp/500")
-    for key in [("Nat-Wifi", "post-auth", "udp/500"), ("Contractors", "post-auth", "udp/1701"),
+    for key in [("Nat-Wifi", "post-auth", "udp/500"), ("Contractors", "post-auth", "tcp/443"),
                 ("Open", "pre-auth", "tcp/443")]:
         assert paths[key]["verdict"] == "unknown"
 
 
-@pytest.mark.parametrize(("value", "udp_1701", "udp_4500"), [
+@pytest.mark.parametrize(("value", "tcp_443", "udp_4500"), [
     ("policy-first", "blocked", "allowed"),     # the SSID's deny follows the policy's rules
-    ("policy-replaces", "allowed", "allowed"),  # only the policy's rules: it says nothing of 1701
+    ("policy-replaces", "allowed", "allowed"),  # only the policy's rules: it says nothing of 443
     ("both-apply", "blocked", "blocked"),       # a policy allow does not override the SSID's deny
 ])
-def test_group_policy_layering_settles_the_readings(snap_root: Path, plain: dict, value: str, udp_1701: str,
+def test_group_policy_layering_settles_the_readings(snap_root: Path, plain: dict, value: str, tcp_443: str,
                                                     udp_4500: str) -> None:
     paths = _paths(snap_root, {"meraki-group-policy-layering": value})
-    got, reason = _verdict(paths, "Contractors", "udp/1701")
-    assert got == udp_1701
+    got, reason = _verdict(paths, "Contractors", "tcp/443")
+    assert got == tcp_443
     assert f"(assumed: meraki-group-policy-layering = {value})" in reason
     assert _verdict(paths, "Contractors", "udp/4500")[0] == udp_4500
     # the policy's own deny blocks under every reading: still blocked, not by the assumption
     got, reason = _verdict(paths, "Contractors", "udp/500")
     assert got == "blocked" and "(assumed:" not in reason
     # roles without the policy are not touched
-    assert _verdict(paths, "Corp", "udp/1701") == _verdict(plain, "Corp", "udp/1701")
+    assert _verdict(paths, "Corp", "tcp/443") == _verdict(plain, "Corp", "tcp/443")
     assert _verdict(paths, "L7Port", "udp/4500")[0] == "unknown"
 
 

@@ -200,8 +200,9 @@ def test_a_path_named_mx_blocks_the_flow_it_does_not_forward(tmp_path: Path) -> 
 def test_a_path_named_mx_forwarding_both_ike_ports_lets_ikev2_in(tmp_path: Path) -> None:
     result = org(tmp_path, HQ_UPLINK, forwards=[forward("udp", "500"), forward("udp", "4500")],
                  path=["meraki/N_HQ"]).audit()  # named by id this time
+    # udp/1701 travels inside IPsec: the two IKE forwards carry it
     assert verdicts(result, "Staff", network="Store") == {"udp/500": "allowed", "udp/4500": "allowed",
-                                                          "udp/1701": "blocked", "tcp/443": "blocked"}
+                                                          "udp/1701": "allowed", "tcp/443": "blocked"}
 
 
 def test_a_path_named_forward_from_other_remote_ips_says_so(tmp_path: Path) -> None:
