@@ -170,15 +170,16 @@ def trace_dns_targets(answers: list[RoleDns], model: Model, protocols: dict[str,
         if not answer.named or answer.status not in ("mismatch", "unknown"):
             continue
         server = answer.server
-        flows = list(dict.fromkeys(f for name in server.protocols for f in protocols[name.lower()].flows))
+        wanted = [protocols[name.lower()] for name in server.protocols]
         for address in answer.other_addresses:
             target = VpnServer(server.name, address, list(server.protocols), server.fqdn)
             devices = devices_in_front(model, target)[0]
             side = [hop for device in devices for hop in device.hops(target)]
             chains = role_chains(answer.role, side)
-            answer.traced[address] = [
-                {"flow": str(flow), "verdict": (t := trace_role(answer.role, target, flow, side, None, chains)).verdict,
-                 "reason": t.reason, "devices": [d.name for d in devices]} for flow in flows]
+            # each flow once (protocols share udp/500), as the role needs it there (NAT-T or ESP, inner flows)
+            traced = {str(t.flow): t for _name, t in trace_protocols(answer.role, target, wanted, side, None, chains)}
+            answer.traced[address] = [{"flow": flow, "verdict": t.verdict, "reason": t.reason,
+                                       "devices": [d.name for d in devices]} for flow, t in traced.items()]
 
 
 def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[tuple]:

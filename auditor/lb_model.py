@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from auditor.model import Action, Decision, Device, FilterHop, Hop, Origin, Rule, RuleList, Segment, VpnServer
 from auditor.packets import (
@@ -678,6 +678,7 @@ def _diff_text(diff: dict[str, list[str]]) -> str:
 class LoadBalancerHop(Hop):
     """VIP -> backends destination translation; a VIP port without a listener is dropped."""
 
+    may_translate: ClassVar[bool] = True
     balancer: LoadBalancer | None = None
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:

@@ -509,6 +509,9 @@ class Hop:
     device: str
     stage: str
     origin: Origin | None = None
+    # A point that translates addresses (NAT, a load balancer's virtual server): what it denies it would have
+    # translated had it let it through, which is what IKE's NAT detection would see (trace.chain_nat).
+    may_translate: ClassVar[bool] = False
 
     @property
     def key(self) -> str:
@@ -555,6 +558,7 @@ class SourceNatHop(Hop):
     per address) instead of deciding it on private addresses the internet never carries. IPv4 only (NAT44):
     IPv6 packets are routed with the client's own address."""
 
+    may_translate: ClassVar[bool] = True
     public: list[tuple[int, int]] | None = None
     note: str = ""
     private_only: bool = False  # a NAT somewhere on the way to the internet: public sources pass as they are

@@ -441,8 +441,8 @@ def chain_nat(hops: list[Hop], packets: PacketSet) -> str:
     """Whether something on a chain translates the IKE packets: NAT (every packet is translated somewhere),
     NO_NAT (none is, and no hop is unsure) or MAYBE_NAT. IKE's NAT detection (RFC 7296 section 2.23; RFC 3947
     for IKEv1) compares the addresses each end sent and received, so a source NAT (an MX's uplink) and a
-    destination NAT in front of the server (static NAT, a load balancer's virtual server) both count. Denied
-    packets are followed on: the question is what the path does, not whether this flow gets through."""
+    destination NAT in front of the server (static NAT, a load balancer's virtual server) both count. Packets a
+    filter denies are followed on: the question is what the path does, not whether this flow gets through."""
     if packets.boxes and all(box[0][0] >= V4_BASE for box in packets.boxes):
         for hop in hops:  # the usual case: an MX (NAT44 of every IPv4 source) on the client's side
             if type(hop) is SourceNatHop and not hop.private_only:
@@ -454,10 +454,14 @@ def chain_nat(hops: list[Hop], packets: PacketSet) -> str:
         ahead = EMPTY
         for seg in hop.apply(plain):
             decision = seg.decision
-            if decision is _TRANSLATE:
+            # what a translating point refuses it would have translated had it let it through
+            if decision is _TRANSLATE or (decision is _DENY and hop.may_translate):
                 translated = True
                 continue
             if decision is Decision.UNKNOWN:
+                if seg.output is not None and seg.output != seg.packets:
+                    translated = True  # whether it passes is unknown, but if it does it is translated
+                    continue
                 unsure = True  # an unreadable hop may translate too
             ahead = ahead | (seg.leaving if decision is _PERMIT else seg.packets)
         plain = ahead
@@ -584,7 +588,7 @@ def _inside(note: str, carrier: Flow, seg: Segment) -> str:
     """What an inner flow's hop says: the carrier is what it decides on (and, where that is not a pass, how)."""
     if seg.decision is _PERMIT or seg.decision is _TRANSLATE:
         return note
-    how = f"rule {seg.rule.position} ({seg.rule.text})" if seg.rule is not None else seg.reason
+    how = f"{seg.rule.label} ({seg.rule.text})" if seg.rule is not None else seg.reason
     return f"{note}; {carrier}: {seg.decision.value} by {how}" if seg.rule is not None else f"{note}; {carrier}: {how}"
 
 

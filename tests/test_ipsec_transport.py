@@ -149,7 +149,7 @@ def test_esp_is_traced_where_nothing_translates(tmp_path: Path) -> None:
     assert flows(result, "ikev2") == {"udp/500": "allowed", "esp": "blocked"}
     assert flows(result, "l2tp") == {"udp/500": "allowed", "esp": "blocked", "udp/1701": "blocked"}
     esp = next(p for p in result.paths if str(p.trace.flow) == "esp")
-    assert "by rule 40 (deny ip any any)" in esp.trace.reason
+    assert "by line 15 of cisco/edge.cfg (deny ip any any)" in esp.trace.reason
     allowed = run_audit(routed_snapshot(tmp_path / "ok", ["198.51.100.0/24"], esp=True))
     assert set(flows(allowed, "ikev2").values()) == {"allowed"}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from auditor.adapters.cisco_asa import AsaParser
 from auditor.adapters.cisco_common import (
@@ -922,6 +923,8 @@ class NatHop(Hop):
     on the outside network -> DENY (no NAT, so the device does not answer for it); elsewhere -> DENY, or
     UNKNOWN when dynamic routing might carry it.
     """
+
+    may_translate: ClassVar[bool] = True
 
     rules: list[NatRule] = field(default_factory=list)
     own: PacketSet = EMPTY

@@ -104,6 +104,7 @@ class Forward:
 class InboundNatHop(Hop):
     """Port forwards, 1:1 or 1:many NAT for one public address, first match; the rest `otherwise`."""
 
+    may_translate: ClassVar[bool] = True
     forwards: list[Forward] = field(default_factory=list)
     otherwise: Decision = Decision.DENY
     otherwise_reason: str = ""
