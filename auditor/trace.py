@@ -459,8 +459,12 @@ def chain_nat(hops: list[Hop], packets: PacketSet) -> str:
                 translated = True
                 continue
             if decision is Decision.UNKNOWN:
-                if seg.output is not None and seg.output != seg.packets:
-                    translated = True  # whether it passes is unknown, but if it does it is translated
+                out = seg.output
+                # whether it passes is unknown, but if it does it is translated: a translated output that does
+                # not also hold the packets as they were, or a translating rule (a virtual server, a NAT entry)
+                if (out is not None and (seg.packets - out).boxes) or \
+                        (out is None and seg.rule is not None and hop.may_translate):
+                    translated = True
                     continue
                 unsure = True  # an unreadable hop may translate too
             ahead = ahead | (seg.leaving if decision is _PERMIT else seg.packets)
