@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from auditor.adapters.meraki import clock_minutes
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
@@ -404,6 +404,46 @@ class GroupPolicy(_Strict):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# VLANs by AP tag and by name
+
+class ApTagVlan(_Strict):
+    """`apTagsAndVlanIds` entry: clients of APs with any of these tags get this VLAN."""
+
+    tags: list[str]
+    vlanId: int
+
+    @field_validator("vlanId")
+    @classmethod
+    def _vlan(cls, value: int) -> int:
+        return _vlan_id(value)
+
+
+class NamedVlanByApTags(_Strict):
+    tags: list[str]
+    vlanName: str
+
+
+class NamedVlanTagging(_Strict):
+    enabled: bool
+    defaultVlanName: str | None = None
+    byApTags: list[NamedVlanByApTags] | None = None
+
+
+class NamedGuestVlan(_Strict):
+    enabled: bool
+    name: str | None = None
+
+
+class NamedVlanRadius(_Strict):
+    guestVlan: NamedGuestVlan | None = None
+
+
+class NamedVlans(_Strict):
+    tagging: NamedVlanTagging | None = None
+    radius: NamedVlanRadius | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The SSID
 
 class ProposedSsid(BaseModel):
@@ -424,6 +464,10 @@ class ProposedSsid(BaseModel):
     defaultVlanId: int | None = None
     vlanId: int | None = None
     radiusGuestVlanId: int | None = None
+    radiusGuestVlanEnabled: StrictBool | None = None  # a flag the audit branches on: "yes" is not coerced
+    radiusOverride: StrictBool | None = None
+    apTagsAndVlanIds: list[ApTagVlan] | None = None
+    namedVlans: NamedVlans | None = None
     radiusAttributeForGroupPolicies: str | None = None
     bandSelection: str | None = None
     minBitrate: float | None = None
@@ -612,7 +656,7 @@ def _cross_checks(path: Path, ssid: ProposedSsid) -> None:
             if getattr(ssid, name) not in (None, False):
                 fail(name, f"only valid when ipAssignmentMode is 'Bridge mode' or 'Layer 3 roaming' (it is "
                            f"'{mode}')")
-    if ssid.useVlanTagging and ssid.defaultVlanId is None and not (ssid.model_extra or {}).get("apTagsAndVlanIds"):
+    if ssid.useVlanTagging and ssid.defaultVlanId is None and not ssid.apTagsAndVlanIds:
         fail("defaultVlanId", "useVlanTagging is true but no defaultVlanId is given")
     if ssid.walledGardenEnabled and not ssid.walledGardenRanges:
         fail("walledGardenRanges", "walledGardenEnabled is true but the list is empty")
@@ -812,6 +856,10 @@ def _check_vlans(snapshot: Snapshot, network: NetworkRef, proposal: Proposal, bo
     wanted: list[tuple[str, Any]] = []
     if body.get("useVlanTagging") and str(body.get("ipAssignmentMode")) in VLAN_TAGGING_MODES:
         wanted += [(key, proposal.raw[key]) for key in ("defaultVlanId", "vlanId") if proposal.raw.get(key)]
+        wanted += [(f"apTagsAndVlanIds[{i}].vlanId", entry.vlanId)
+                   for i, entry in enumerate(proposal.ssid.apTagsAndVlanIds or [])]
+    if body.get("radiusGuestVlanEnabled") is True and proposal.raw.get("radiusGuestVlanId"):
+        wanted.append(("radiusGuestVlanId", proposal.raw["radiusGuestVlanId"]))
     for i, policy in enumerate(proposal.ssid.groupPolicies or []):
         tagging = policy.vlanTagging
         if tagging is not None and tagging.settings == "custom" and tagging.vlanId is not None:

@@ -220,3 +220,90 @@ def test_check_ssid_takes_a_policy_schedule(snap: MerakiSnapshot) -> None:
                                                                                "to": "8:00"}}
     with pytest.raises(ProposalError, match=r"groupPolicies\[0\]\.scheduling\.friday: from '18:00' is not before"):
         check(snap, {"name": "Corp", "authMode": "8021x-radius", "groupPolicies": [policy]})
+
+
+# -- item 2: RADIUS, named VLANs and AP-tag VLANs are variants of the role ------------------------------------
+THREE_VLANS = [{"id": 10, "name": "Staff", "subnet": "10.0.10.0/24"},
+               {"id": 20, "name": "Voice", "subnet": "10.0.20.0/24"},
+               {"id": 30, "name": "Guest", "subnet": "10.0.30.0/24"}]
+
+
+@pytest.mark.parametrize(("tag_vlan", "expected"), [(30, "partial"), (20, "allowed")])
+def test_vlan_by_ap_tag_is_a_case_of_the_role(snap: MerakiSnapshot, tag_vlan: int, expected: str) -> None:
+    """Clients of APs tagged 'lobby' land in the AP-tag VLAN; the rest in VLAN 10. Before, only VLAN 10 was
+    traced: allowed, although the lobby's clients are blocked."""
+    net = snap.network(vlans=THREE_VLANS, mx_rules=NO_IKE_FROM_GUEST)
+    snap.ssid(net, 0, "Corp", defaultVlanId=10, apTagsAndVlanIds=[{"tags": ["lobby"], "vlanId": tag_vlan}])
+    result = snap.audit()
+    assert verdicts(result, "Corp", kind="ssid")["udp/500"] == expected
+    if expected == "partial":
+        reason = path_for(result, "Corp", "udp/500").trace.reason
+        assert reason.startswith("udp/500 is allowed only for clients of other APs. Otherwise (for clients of APs "
+                                 "tagged 'lobby'): udp/500 is blocked at Store / MX (mx-l3) by rule 1")
+        assert any(v.variant.startswith("VLAN 30 (VLAN by AP tag, apTagsAndVlanIds[0])")
+                   for v in path_for(result, "Corp", "udp/500").trace.variants)
+
+
+@pytest.mark.parametrize(("override", "expected"), [(True, "unknown"), (False, "allowed")])
+def test_radius_override_makes_every_vlan_possible(snap: MerakiSnapshot, override: bool, expected: str) -> None:
+    net = snap.network(vlans=THREE_VLANS, mx_rules=NO_IKE_FROM_GUEST,
+                       policies=[{"groupPolicyId": "1", "name": "Staff",
+                                  "firewallAndTrafficShaping": {"settings": "network default"}}])
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", defaultVlanId=10, radiusOverride=override)
+    result = snap.audit()
+    assert verdicts(result, "Corp", kind="ssid")["udp/500"] == expected
+    assert verdicts(result, "Staff", kind="group_policy")["udp/500"] == expected
+    if override:
+        reason = path_for(result, "Corp", "udp/500").trace.reason
+        assert "VLAN 30 (RADIUS may assign it (radiusOverride)): blocked" in reason
+        assert "VLAN 10 (SSID VLAN tag): allowed" in reason
+
+
+@pytest.mark.parametrize(("guest_vlan", "expected"), [(30, "partial"), (20, "allowed")])
+def test_radius_guest_vlan_is_a_case_of_the_ssid_role(snap: MerakiSnapshot, guest_vlan: int, expected: str) -> None:
+    net = snap.network(vlans=THREE_VLANS, mx_rules=NO_IKE_FROM_GUEST,
+                       policies=[{"groupPolicyId": "1", "name": "Staff",
+                                  "firewallAndTrafficShaping": {"settings": "network default"}}])
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", defaultVlanId=10, radiusGuestVlanEnabled=True,
+              radiusGuestVlanId=guest_vlan)
+    result = snap.audit()
+    assert verdicts(result, "Corp", kind="ssid")["udp/500"] == expected
+    # clients RADIUS gave a policy were accepted: the guest VLAN is not theirs
+    assert verdicts(result, "Staff", kind="group_policy")["udp/500"] == "allowed"
+    if expected == "partial":
+        reason = path_for(result, "Corp", "udp/500").trace.reason
+        assert reason.startswith("udp/500 is allowed only for clients RADIUS accepts. Otherwise (for clients "
+                                 "RADIUS rejects or cannot reach): udp/500 is blocked")
+
+
+def test_named_vlans_are_any_vlan_of_the_mx(snap: MerakiSnapshot) -> None:
+    net = snap.network(vlans=THREE_VLANS, mx_rules=NO_IKE_FROM_GUEST)
+    snap.ssid(net, 0, "Named", defaultVlanId=10, namedVlans={"tagging": {"enabled": True, "defaultVlanName": "staff"}})
+    snap.ssid(net, 1, "Plain", defaultVlanId=10, namedVlans={"tagging": {"enabled": False}})
+    result = snap.audit()
+    assert verdicts(result, "Named", kind="ssid")["udp/500"] == "unknown"
+    assert "named VLAN 'staff'" in path_for(result, "Named", "udp/500").trace.reason
+    assert verdicts(result, "Plain", kind="ssid")["udp/500"] == "allowed"
+
+
+@pytest.mark.parametrize("entries", ["lobby", [{"tags": ["lobby"]}], [{"tags": ["lobby"], "vlanId": True}]])
+def test_unreadable_ap_tag_vlans_are_unknown(snap: MerakiSnapshot, entries: Any) -> None:
+    net = snap.network(vlans=THREE_VLANS)
+    snap.ssid(net, 0, "Corp", defaultVlanId=10, apTagsAndVlanIds=entries)
+    result = snap.audit()
+    assert verdicts(result, "Corp", kind="ssid")["udp/500"] == "unknown"
+
+
+def test_check_ssid_takes_ap_tag_and_guest_vlans(snap: MerakiSnapshot) -> None:
+    snap.network(vlans=THREE_VLANS, mx_rules=NO_IKE_FROM_GUEST)
+    body = {"name": "Corp", "authMode": "8021x-radius", "ipAssignmentMode": "Bridge mode", "useVlanTagging": True,
+            "defaultVlanId": 10, "apTagsAndVlanIds": [{"tags": ["lobby"], "vlanId": 30}]}
+    assert proposal_verdicts(check(snap, body), "Corp")["udp/500"] == "partial"
+    assert proposal_verdicts(check(snap, {**body, "apTagsAndVlanIds": [{"tags": ["lobby"], "vlanId": 20}]}),
+                             "Corp")["udp/500"] == "allowed"
+    with pytest.raises(ProposalError, match=r"apTagsAndVlanIds\[0\]\.vlanId: VLAN 99 is not a VLAN of the MX"):
+        check(snap, {**body, "apTagsAndVlanIds": [{"tags": ["lobby"], "vlanId": 99}]})
+    with pytest.raises(ProposalError, match=r"radiusGuestVlanEnabled"):
+        check(snap, {**body, "radiusGuestVlanEnabled": "yes"})
+    guest = {**body, "apTagsAndVlanIds": [], "radiusGuestVlanEnabled": True, "radiusGuestVlanId": 30}
+    assert proposal_verdicts(check(snap, guest), "Corp")["udp/500"] == "partial"

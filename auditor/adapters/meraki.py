@@ -1203,35 +1203,141 @@ class _NetworkBuilder:
         if self.vlans is None:
             return [Variant("clients", [ANY_ADDR], [*hops, GapHop(f"{self.net.name} / MX", "vlan",
                                                                   reason=self.vlans_reason)])]
-        vlan_id = None
-        how = ""
+        if mode == "nat mode":  # the MX sees the AP's own address, on the AP's VLAN: IPv4 only
+            return self._every_vlan("NAT mode: the MX sees the AP's address", False, hops, role, narrow=True)
         tagging = (policy or {}).get("vlanTagging") or {}
-        if mode in BRIDGED_MODES:
-            unclear = self._unclear_tagging(ssid, tagging)
-            if unclear:
-                return [Variant("clients", [ANY_ADDR], [*hops, GapHop(f"{self.net.name} / MX", "vlan",
-                                                                      reason=unclear)])]
-            if tagging and str(tagging["settings"]).lower() == "custom":
-                vlan_id, how = tagging["vlanId"], "group policy VLAN tag"
-            elif ssid.get("useVlanTagging") is True and ssid.get("defaultVlanId") not in (None, ""):
-                vlan_id, how = ssid.get("defaultVlanId"), "SSID VLAN tag"
-        if vlan_id is not None:
-            by_id = {v.id: v for v in self.vlans}
-            try:
-                vlan = None if isinstance(vlan_id, bool) else by_id.get(int(vlan_id))
-            except (TypeError, ValueError, OverflowError):
-                vlan = None
-            if vlan is None:
-                gap = GapHop(f"{self.net.name} / MX", "vlan",
-                             reason=f"{how} {vlan_id} is not a VLAN of this network's MX")
-                return [Variant(f"VLAN {vlan_id}", [ANY_ADDR], [*hops, gap])]
-            return self._vlan_variants(f"VLAN {vlan.id} ({how})", vlan.addresses(), hops, vlan, role)
-        # NAT mode (the MX sees the AP's own address) or untagged bridging: the VLAN is the AP's, which the
-        # snapshot does not name. Every VLAN is a possibility.
-        why = "NAT mode: the MX sees the AP's address" if mode == "nat mode" else "untagged: the AP's VLAN"
-        # An AP in NAT mode gives its clients IPv4 only; untagged bridged clients get the VLAN's IPv6 too.
-        every = [(v, variant) for v in self.vlans for variant in self._vlan_variants(
-            sys.intern(f"VLAN {v.id} ({why})"), v.addresses(with_ipv6=mode != "nat mode"), hops, v, role)]
+        unclear = self._unclear_tagging(ssid, tagging)
+        if unclear:
+            return [Variant("clients", [ANY_ADDR], [*hops, GapHop(f"{self.net.name} / MX", "vlan",
+                                                                  reason=unclear)])]
+        cases = self._vlan_cases(ssid, tagging, role)
+        out: list[Variant] = []
+        for label, choices in cases:
+            found = self._choice_variants(choices, hops, role, narrow=len(choices) == 1)
+            out.extend(_with_cases(found, (label,) if len(cases) > 1 else (), ""))
+        return out
+
+    def _vlan_cases(self, ssid: dict[str, Any], tagging: dict[str, Any],
+                    role: Role) -> list[tuple[str, list[tuple[str, Any, str]]]]:
+        """Where a bridged client lands, as cases (clients of tagged APs, clients a RADIUS server rejects,
+        the others), each with its possible VLANs: ("id", VLAN id, how), ("every", None, why) for any VLAN of
+        the MX, ("ap", None, why) for the AP's own VLAN (untagged), ("gap", None, why) when a value cannot be
+        read. Several choices in one case are ways the snapshot cannot tell apart."""
+        where = f"{self.base}/wireless/ssids.json SSID {ssid.get('number')}"
+        tagged = ssid.get("useVlanTagging") is True
+        named = _optional(_optional(ssid, "namedVlans", dict, where), "tagging", dict, f"{where} namedVlans")
+        named_on = named.get("enabled")
+        default: list[tuple[str, Any, str]]
+        ap_cases: list[tuple[str, list[tuple[str, Any, str]]]] = []
+        if tagging and str(tagging["settings"]).lower() == "custom":
+            default = [("id", tagging["vlanId"], "group policy VLAN tag")]  # the client's tag on every AP
+        elif tagged and named_on is not None and named_on is not False:
+            name = named.get("defaultVlanName")
+            why = (f"named VLAN {name!r}, which VLAN profiles (not in the snapshot) map to an id"
+                   if named_on is True else f"namedVlans.tagging.enabled {named_on!r} is not understood")
+            default = [("every", None, why)]
+            for i, entry in enumerate(_optional(named, "byApTags", list, f"{where} namedVlans.tagging")):
+                tags = entry.get("tags") if isinstance(entry, dict) else None
+                ap_cases.append((_ap_case(tags, f"namedVlans.tagging.byApTags[{i}]"), [(
+                    "every", None, f"named VLAN {entry.get('vlanName')!r} by AP tag, mapped by VLAN profiles (not "
+                                   "in the snapshot)" if isinstance(entry, dict) else "an entry not understood")]))
+        elif tagged and ssid.get("defaultVlanId") not in (None, ""):
+            default = [("id", ssid.get("defaultVlanId"), "SSID VLAN tag")]
+        else:
+            default = [("ap", None, "untagged: the AP's VLAN")]
+        if tagged and not (tagging and str(tagging["settings"]).lower() == "custom"):
+            ap_cases.extend(self._ap_tag_cases(ssid.get("apTagsAndVlanIds"), where))
+        radius = radius_assigns_policy(str(ssid.get("authMode", "")).lower())
+        override = ssid.get("radiusOverride")
+        if radius and override not in (None, False):
+            why = "RADIUS may assign it (radiusOverride)" if override is True else \
+                f"RADIUS may assign it (radiusOverride {override!r} is not understood)"
+            default = [*default, ("every", None, why)]
+            ap_cases = [(label, [*choices, ("every", None, why)]) for label, choices in ap_cases]
+        cases = [("for clients of other APs" if ap_cases else "", default), *ap_cases]
+        guest = self._guest_vlan(ssid, where) if radius and role.kind == "ssid" else None
+        if guest is not None:  # the SSID role's clients: those RADIUS rejects (or cannot reach) get no policy
+            cases = [(f"{label} and RADIUS accepts" if label else "for clients RADIUS accepts", choices)
+                     for label, choices in cases]
+            cases.append(("for clients RADIUS rejects or cannot reach", [guest]))
+        return cases
+
+    @staticmethod
+    def _ap_tag_cases(value: Any, where: str) -> list[tuple[str, list[tuple[str, Any, str]]]]:
+        """`apTagsAndVlanIds` ([{tags, vlanId}]: clients of APs with those tags get that VLAN) as cases; an
+        entry that cannot be read is a case of its own that is unknown."""
+        if value in (None, []):
+            return []
+        if not isinstance(value, list):
+            return [("for clients of APs the AP-tag VLAN list names",
+                     [("gap", None, f"{where}: apTagsAndVlanIds is not a list: which VLAN such clients get is "
+                                    "unknown")])]
+        out = []
+        for i, entry in enumerate(value):
+            tags = entry.get("tags") if isinstance(entry, dict) else None
+            vlan = entry.get("vlanId") if isinstance(entry, dict) else None
+            label = _ap_case(tags, f"apTagsAndVlanIds[{i}]")
+            if vlan in (None, "") or isinstance(vlan, bool):
+                out.append((label, [("gap", None, f"{where}: apTagsAndVlanIds[{i}] names no VLAN id: which VLAN "
+                                                  "its clients get is unknown")]))
+            else:
+                out.append((label, [("id", vlan, f"VLAN by AP tag, apTagsAndVlanIds[{i}]")]))
+        return out
+
+    @staticmethod
+    def _guest_vlan(ssid: dict[str, Any], where: str) -> tuple[str, Any, str] | None:
+        """The VLAN of clients RADIUS rejects or cannot reach (`radiusGuestVlanEnabled`/`radiusGuestVlanId`, or
+        a named `namedVlans.radius.guestVlan`), None when there is none."""
+        enabled = ssid.get("radiusGuestVlanEnabled")
+        if enabled is True:
+            vlan = ssid.get("radiusGuestVlanId")
+            if vlan in (None, "") or isinstance(vlan, bool):
+                return ("gap", None, f"{where}: radiusGuestVlanEnabled without a radiusGuestVlanId")
+            return ("id", vlan, "RADIUS guest VLAN")
+        if enabled not in (None, False):
+            return ("gap", None, f"{where}: radiusGuestVlanEnabled {enabled!r} is not understood")
+        named = ssid.get("namedVlans")
+        radius = named.get("radius") if isinstance(named, dict) else None
+        guest = radius.get("guestVlan") if isinstance(radius, dict) else None
+        if isinstance(guest, dict) and guest.get("enabled") not in (None, False):
+            return ("every", None, f"named RADIUS guest VLAN {guest.get('name')!r}, mapped by VLAN profiles (not in "
+                                   "the snapshot)" if guest.get("enabled") is True else
+                    f"namedVlans.radius.guestVlan.enabled {guest.get('enabled')!r} is not understood")
+        return None
+
+    def _choice_variants(self, choices: list[tuple[str, Any, str]], hops: list[Hop], role: Role,
+                         narrow: bool) -> list[Variant]:
+        """The variants of one case: each possible VLAN's ways (a VLAN named twice is traced once)."""
+        out: list[Variant] = []
+        seen: set[int] = set()
+        named = [c for c in choices if c[0] == "id"]
+        for kind, vlan_id, how in [*named, *(c for c in choices if c[0] != "id")]:
+            if kind == "gap":
+                out.append(Variant("clients", [ANY_ADDR], [*hops, GapHop(f"{self.net.name} / MX", "vlan",
+                                                                         reason=how)]))
+            elif kind == "id":
+                vlan = _vlan_by_id(self.vlans or [], vlan_id)
+                if vlan is None:
+                    gap = GapHop(f"{self.net.name} / MX", "vlan",
+                                 reason=f"{how} {vlan_id} is not a VLAN of this network's MX")
+                    out.append(Variant(f"VLAN {vlan_id}", [ANY_ADDR], [*hops, gap]))
+                elif vlan.id not in seen:
+                    seen.add(vlan.id)
+                    out.extend(self._vlan_variants(f"VLAN {vlan.id} ({how})", vlan.addresses(), hops, vlan, role))
+            else:
+                out.extend(self._every_vlan(how, True, hops, role, narrow=narrow and kind == "ap", skip=seen))
+        return out
+
+    def _every_vlan(self, why: str, with_ipv6: bool, hops: list[Hop], role: Role, *, narrow: bool,
+                    skip: set[int] | None = None) -> list[Variant]:
+        """Every VLAN of the MX as a possible way (the snapshot does not say which); for the AP's own VLAN
+        (`narrow`) audit.yaml may name it (assume: meraki-ap-management-vlan)."""
+        assert self.vlans is not None
+        every = [(v, variant) for v in self.vlans if v.id not in (skip or ()) for variant in self._vlan_variants(
+            sys.intern(f"VLAN {v.id} ({why})"), v.addresses(with_ipv6=with_ipv6), hops, v, role)]
+        if not narrow:
+            _note(role, f"{why}: every VLAN was considered")
+            return [variant for _v, variant in every]
         assumed = self.assume.get(AP_VLAN)
         chosen = [variant for v, variant in every if v.id == assumed] if len(self.vlans) > 1 else []
         if chosen:  # the admin names the AP's VLAN (audit.yaml assume): only its paths are possible
@@ -1244,10 +1350,24 @@ class _NetworkBuilder:
             return chosen
         if assumed is not None and len(self.vlans) > 1:
             _note(role, f"{why}, which the snapshot does not name; {assumed_note(AP_VLAN, assumed)} names "
-                              "no VLAN of this MX, so every VLAN was considered")
+                        "no VLAN of this MX, so every VLAN was considered")
         else:
             _note(role, f"{why}, which the snapshot does not name; every VLAN was considered")
         return [variant for _v, variant in every]
+
+
+def _vlan_by_id(vlans: list[_Vlan], vlan_id: Any) -> _Vlan | None:
+    try:
+        wanted = None if isinstance(vlan_id, bool) else int(vlan_id)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return next((v for v in vlans if v.id == wanted), None)
+
+
+def _ap_case(tags: Any, where: str) -> str:
+    if isinstance(tags, list) and tags and all(isinstance(t, str) for t in tags):
+        return sys.intern(f"for clients of APs tagged {', '.join(repr(t) for t in tags)}")
+    return sys.intern(f"for clients of the APs {where} names")
 
 
 def _policy_key(policy: dict[str, Any] | None) -> tuple | None:

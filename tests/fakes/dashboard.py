@@ -615,7 +615,9 @@ def _write_wireless(write: Callable[[list[object], Any], None], base: list[objec
             ssid.update(name="Guest", enabled=True, splashPage="Click-through splash page",
                         walledGardenEnabled=True, walledGardenRanges=["198.51.100.10/32"])
         elif n == 3 and i % 2 == 0:
-            ssid.update(name="Radius", enabled=True, authMode="8021x-radius",
+            ssid.update(name="Radius", enabled=True, authMode="8021x-radius", radiusOverride=False,
+                        radiusGuestVlanEnabled=False, namedVlans={"tagging": {"enabled": False},
+                                                                  "radius": {"guestVlan": {"enabled": False}}},
                         radiusServers=[{"host": "10.0.0.5", "port": 1812, "secret": secret("radius")}],
                         radiusAccountingServers=[{"host": "10.0.0.5", "port": 1813,
                                                   "secret": secret("acct")}])

@@ -40,7 +40,9 @@ def build(root: Path) -> MerakiSnapshot:
                            allow("tcp", "443", "GRP(21)", comment="sstp"),
                            deny("tcp", "443", "VLAN(20).*", srcCidr="VLAN(20).*")],
                  policies=POLICIES)
-    snap.ssid("N_1", 0, "Corp", l7=[{"policy": "deny", "type": "port", "value": "1701"}])
+    # Clients of the lobby's APs land in VLAN 20 (its group policy blocks IKE), the others in VLAN 10.
+    snap.ssid("N_1", 0, "Corp", l7=[{"policy": "deny", "type": "port", "value": "1701"}],
+              apTagsAndVlanIds=[{"tags": ["lobby"], "vlanId": 20}])
     snap.ssid("N_1", 1, "Guest", rules=[deny("udp", "500", comment="block ike")],
               splashPage="Click-through splash page", walledGardenEnabled=True,
               walledGardenRanges=["198.51.100.10/32"], splash={"blockAllTrafficBeforeSignOn": True})
@@ -48,7 +50,10 @@ def build(root: Path) -> MerakiSnapshot:
               ipsks=[{"id": "1", "name": "contractor", "groupPolicyId": "101", "passphrase": "<redacted>"},
                      {"id": "2", "name": "staff", "groupPolicyId": "102", "passphrase": "<redacted>"}])
     snap.ssid("N_1", 3, "Radius", authMode="8021x-radius", rules=[allow("udp", "500,4500", "198.51.100.10")],
-              splashPage="Click-through splash page", splash={"blockAllTrafficBeforeSignOn": False})
+              splashPage="Click-through splash page", splash={"blockAllTrafficBeforeSignOn": False},
+              radiusOverride=False, radiusGuestVlanEnabled=True, radiusGuestVlanId=20,
+              namedVlans={"tagging": {"enabled": False, "defaultVlanName": "staff", "byApTags": []},
+                          "radius": {"guestVlan": {"enabled": False, "name": "guests"}}})
     snap.network("N_2", "Kiosk", products=("wireless",), policies=[])
     snap.ssid("N_2", 0, "Kiosk", rules=[deny("any", "Any", "198.51.100.0/24")])
     # Site-to-site VPN: a branch is a full-tunnel spoke of HQ, whose own files the branch's paths read too.
