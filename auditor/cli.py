@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from auditor import __version__
 from auditor.snapshot import SnapshotError
+from auditor.untrusted import clean, clean_lines, markup
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -84,8 +84,9 @@ def _silence_libraries() -> None:
 
 
 def _usage_error(message: str) -> typer.Exit:
-    # One plain line: CI logs and scripts grep it, so no wrapping or markup.
-    typer.echo(f"error: {message}", err=True)
+    # One plain line: CI logs and scripts grep it, so no wrapping, markup or control characters (a message
+    # may quote the snapshot).
+    typer.echo(f"error: {clean(message)}", err=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -223,7 +224,7 @@ def audit(
     except SnapshotError as exc:
         raise _usage_error(str(exc)) from None
     for line in apply_waivers(result, accepted) if waivers is not None else []:
-        typer.echo(f"warning: {line}", err=True)
+        typer.echo(f"warning: {clean(line)}", err=True)
     if not result.paths:  # a gate that passes on nothing audited is worse than none
         raise _usage_error(gate.nothing_audited(result))
     try:
@@ -270,8 +271,8 @@ def trace(
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    for line in lines:
-        console.print(line, highlight=False)
+    for line in lines:  # markup whose values trace_view escaped; controls escaped once more, whatever made them
+        console.print(clean_lines(line), highlight=False, emoji=False)
     if "blocked" in verdicts or "partial" in verdicts or "dns-error" in verdicts:
         raise typer.Exit(EXIT_FINDINGS)
     if "unknown" in verdicts:
@@ -280,7 +281,7 @@ def trace(
 
 def _input_error(message: str) -> typer.Exit:
     """Exit 2 with one unwrapped line (CI logs grep it): the file, the field and what is wrong."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {clean(message)}", err=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -346,7 +347,8 @@ def _print_lines(lines: list[str], output: Path | None) -> None:
         handle = output.open("w", encoding="utf-8")
         console = Console(file=handle, width=160, force_terminal=False)
     for line in lines:
-        console.print(line, highlight=False, soft_wrap=True)  # one line per fact: greppable in CI logs
+        # one line per fact: greppable in CI logs; markup whose values the caller escaped
+        console.print(clean_lines(line), highlight=False, soft_wrap=True, emoji=False)
     if output is not None:
         handle.close()
 
@@ -415,8 +417,8 @@ def explain(
     if fmt is TextOrJson.json:
         _write_body(render_json(result), None)
     else:
-        for line in text_lines(result):
-            typer.echo(line)
+        for line in text_lines(result):  # plain lines quoting configuration: one printed line each
+            typer.echo(clean(line))
     severities = [SEVERITY_ORDER[m.finding.effective_severity] for m in result.matches]
     if fail_on is not FailOn.never and any(s >= SEVERITY_ORDER[fail_on.value] for s in severities):
         raise typer.Exit(EXIT_FINDINGS)
@@ -449,7 +451,7 @@ def fix_plan(
         if fmt is TextOrJson.json:
             _write_body(fixplan.render_json(result), output)
         else:
-            _print_lines([escape(line) for line in fixplan.text_lines(result)], output)
+            _print_lines([markup(line) for line in fixplan.text_lines(result)], output)
     except OSError as exc:
         raise _write_failed(output, exc) from None
     raise typer.Exit(EXIT_OK if all(p.verified for p in result.plans) else EXIT_FINDINGS)
@@ -472,7 +474,7 @@ def init(
     except SnapshotError as exc:
         raise _input_error(str(exc)) from None
     for line in result.messages:
-        typer.echo(line, err=True)
+        typer.echo(clean(line), err=True)
 
 
 def _mount_collect() -> None:

@@ -29,6 +29,7 @@ from auditor.collect.meraki import (
     CollectUsageError,
     run_collect,
 )
+from auditor.untrusted import clean
 
 collect_app = typer.Typer(no_args_is_help=True, add_completion=False)
 collect_app.command("cisco")(cisco_command)  # `collect cisco`: auditor/collect/cisco.py
@@ -46,7 +47,7 @@ def collect_group() -> None:
 
 
 def _fail_usage(message: str) -> typer.Exit:
-    typer.echo(f"vpn-auditor collect: {message}", err=True)
+    typer.echo(f"vpn-auditor collect: {clean(message)}", err=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -184,7 +185,7 @@ def _report(result: CollectResult, stderr: Console) -> None:
                    f"incomplete (details in {result.manifest})", err=True)
         for call in result.failures[:10]:
             status = f"HTTP {call.status}" if call.status is not None else "no response"
-            typer.echo(f"  {call.path}: {status} {call.error or ''}".rstrip(), err=True)
+            typer.echo(clean(f"  {call.path}: {status} {call.error or ''}".rstrip()), err=True)  # a server's words
         if result.failed > 10:
             typer.echo(f"  ... and {result.failed - 10} more", err=True)
     if stderr.is_terminal:

@@ -963,13 +963,14 @@ def render_json(outcome: ProposalResult) -> str:
 
 def render_text(outcome: ProposalResult, console: Any) -> None:
     from auditor.report import text
+    from auditor.untrusted import markup
 
     p = outcome.placement
     where = f"slot {p.number}" + (f", replacing '{p.replaces}'" if p.replaces else " (free)")
-    console.print(f"[bold]Proposed SSID '{p.name}' in {p.network.name} ({p.network.id}), {where}[/] "
-                  f"from {outcome.proposal_file}", highlight=False)
+    title = f"Proposed SSID '{p.name}' in {p.network.name} ({p.network.id}), {where}"
+    console.print(f"[bold]{markup(title)}[/] from {markup(outcome.proposal_file)}", highlight=False)
     for note in p.notes:
-        console.print(f"  note: {note}", highlight=False)
+        console.print(f"  note: {markup(note)}", highlight=False)
     if not outcome.result.paths:
         console.print("  the proposed SSID has no roles to audit", highlight=False)
     text.render(outcome.result, console)

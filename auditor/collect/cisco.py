@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from auditor.collect.writer import REDACTED, SnapshotWriter, quote_segment
+from auditor.untrusted import clean
 
 PASSWORD_ENV = "VPN_AUDITOR_SSH_PASSWORD"
 SECRET_ENV = "VPN_AUDITOR_SSH_SECRET"
@@ -386,6 +387,6 @@ def cisco_command(
         typer.echo(f"{result.file}: written ({result.redactions} secrets redacted, {result.elapsed:.1f} s)",
                    err=True)
     else:
-        typer.echo(f"vpn-auditor collect: {host}: show running-config failed: {result.error} "
-                   f"(recorded in {result.manifest})", err=True)
+        typer.echo(clean(f"vpn-auditor collect: {host}: show running-config failed: {result.error} "
+                         f"(recorded in {result.manifest})"), err=True)  # the error may quote the device
     raise typer.Exit(result.exit_code)

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from auditor.collect.writer import SnapshotWriter, UnsafePathError, quote_segment
+from auditor.untrusted import clean
 
 USERNAME_ENV = "VPN_AUDITOR_LB_USERNAME"
 PASSWORD_ENV = "VPN_AUDITOR_LB_PASSWORD"
@@ -310,7 +311,7 @@ def _run_command(vendor: str, host: str, out: Path, name: str | None, timeout: f
         raise typer.Exit(EXIT_USAGE) from None
     for failure in result.failures[:10]:
         status = f"HTTP {failure.status}" if failure.status is not None else "no response"
-        typer.echo(f"  {failure.path}: {status} {failure.error}".rstrip(), err=True)
+        typer.echo(clean(f"  {failure.path}: {status} {failure.error}".rstrip()), err=True)  # a server's words
     if result.failures:
         typer.echo(f"vpn-auditor collect: {len(result.failures)} of {result.calls} calls to {url} failed; the "
                    f"snapshot is incomplete (details in {result.manifest})", err=True)

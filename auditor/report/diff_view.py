@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rich.markup import escape
-
 from auditor.diff import DiffResult, VerdictChange
+from auditor.untrusted import markup as escape
 
 STYLE = {"allowed": "green", "blocked": "bold red", "partial": "yellow", "unknown": "magenta", None: "dim"}
 
@@ -63,8 +62,8 @@ def text_lines(result: DiffResult) -> list[str]:
         names = ", ".join(c.protocol for c in changes)
         marker = "[bold red]REGRESSION[/] " if first.regression else ""
         lines.append("")
-        lines.append(f"{marker}[bold]{_role_label(first)}[/] -> {escape(first.server)} {first.flow} ({names}): "
-                     f"{_verdict(first.old)} -> {_verdict(first.new)}")
+        lines.append(f"{marker}[bold]{_role_label(first)}[/] -> {escape(first.server)} {escape(first.flow)} "
+                     f"({escape(names)}): {_verdict(first.old)} -> {_verdict(first.new)}")
         if first.old is not None:
             lines.append(f"    was: {_decided(first.decided_old)}")
         if first.new is not None:

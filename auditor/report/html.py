@@ -36,6 +36,7 @@ from auditor.report.junit import protocol_groups, role_label
 from auditor.report.markdown import deciding, windows_error
 from auditor.report.summary import counts, headline, ordered_findings
 from auditor.trace import FlowTrace, HopTrace, PathResult
+from auditor.untrusted import clean_lines
 
 VERDICTS = ("allowed", "blocked", "partial", "unknown")
 # Roles from audit.yaml `sources` belong to no Meraki network; they get a filter entry of their own.
@@ -435,7 +436,14 @@ def environment() -> Environment:
     # Autoescape every template (.j2 included): all text from configuration is untrusted.
     return Environment(loader=PackageLoader("auditor.report", "templates"),
                        autoescape=select_autoescape(default=True, default_for_string=True),
-                       trim_blocks=True, lstrip_blocks=True)
+                       trim_blocks=True, lstrip_blocks=True, finalize=_no_controls)
+
+
+def _no_controls(value: Any) -> Any:
+    """Every value a template prints, control characters made visible: the page may be printed on a terminal."""
+    if isinstance(value, Markup):
+        return Markup(clean_lines(value))
+    return clean_lines(value) if isinstance(value, str) else value
 
 
 def context(result: AuditResult) -> dict[str, Any]:

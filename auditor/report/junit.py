@@ -21,11 +21,14 @@ from auditor.trace import FlowTrace, PathResult
 from auditor.waivers import PathWaivers
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # chars XML 1.0 cannot hold
+# and those it can, but a terminal would obey (CR, C1 controls such as CSI, bidi overrides)
+_CONTROLS = re.compile("[\r\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _clean(text: str) -> str:
-    """Untrusted config text (rule comments, SSID names) must not make the XML unparsable."""
-    return _NOT_XML.sub("\ufffd", text)
+    """Untrusted config text (rule comments, SSID names) must not make the XML unparsable, nor drive the terminal
+    the report is printed on."""
+    return _NOT_XML.sub("\ufffd", _CONTROLS.sub("\ufffd", text))
 
 
 def role_label(role: Role) -> str:

@@ -24,6 +24,7 @@ from auditor.report.summary import (
     passing_roles,
 )
 from auditor.trace import FlowTrace
+from auditor.untrusted import clean
 from auditor.wording import flows_text
 
 VERDICT_MARK = {"allowed": "✅", "blocked": "❌", "partial": "⚠️", "unknown": "❓"}
@@ -38,9 +39,8 @@ def escape(text: object) -> str:
 
     A zero-width space after `@` keeps a rule comment such as "ask @netops" from notifying anyone.
     """
-    out = html.escape(str(text), quote=False)
-    out = _SPECIAL.sub(r"\\\1", out).replace("@", "@\u200b")
-    return " ".join(out.split())
+    out = html.escape(clean(" ".join(str(text).split())), quote=False)  # controls: visible, never sent raw
+    return _SPECIAL.sub(r"\\\1", out).replace("@", "@\u200b")
 
 
 def cell(text: object) -> str:

@@ -23,6 +23,7 @@ from auditor.report.summary import (
     ordered_findings,
     passing_roles,
 )
+from auditor.untrusted import clean
 from auditor.wording import flows_text
 
 VERDICT_STYLE = {"allowed": "green", "blocked": "bold red", "partial": "yellow", "unknown": "magenta"}
@@ -32,11 +33,14 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 def header(result: AuditResult, rows: list[FailingRow]) -> list[Text]:
     servers = ", ".join(f"{s.name} {s.address}" for s in result.model.servers) or "none"
     networks = len({p.role.network_id for p in result.paths if p.role.network_id})
-    lines = [Text(f"VPN path audit of {result.snapshot}: {networks} networks, servers {servers}", style="bold"),
+    # Text, never a markup string: names and comments come from configuration (see auditor/untrusted.py).
+    lines = [Text(clean(f"VPN path audit of {result.snapshot}: {networks} networks, servers {servers}"),
+                  style="bold"),
              Text(headline(counts(result, rows)))]
     if result.assumptions:  # the verdicts rest on these
-        lines.append(Text(f"Assumptions (audit.yaml assume:): {header_line(result.assumptions)}", style="bold"))
-    lines.extend(Text(f"Note: {note}", style="cyan") for note in result.notes)
+        lines.append(Text(clean(f"Assumptions (audit.yaml assume:): {header_line(result.assumptions)}"),
+                          style="bold"))
+    lines.extend(Text(clean(f"Note: {note}"), style="cyan") for note in result.notes)
     return lines
 
 
@@ -51,7 +55,7 @@ def build_table(result: AuditResult, rows: list[FailingRow]) -> Table:
         table.add_column("Server", no_wrap=True)
     for protocol in protocols:
         spec = result.protocols.get(protocol)
-        table.add_column(spec.title if spec else protocol, no_wrap=True)
+        table.add_column(Text(clean(spec.title if spec else protocol)), no_wrap=True)
     table.add_column("Where the failing flows stop", overflow="fold", ratio=1)
     table.add_column("#", no_wrap=True)  # the findings that explain the row, numbered as below
     for row in rows:
@@ -59,20 +63,21 @@ def build_table(result: AuditResult, rows: list[FailingRow]) -> Table:
         label = f"{role.name} ({role.kind})" + (f" on {role.ssid}" if role.ssid and role.kind != "ssid" else "")
         if role.phase == "pre-auth":
             label += " before sign-on"
-        cells: list[Text | str] = [role.network_name or "-", label]
+        cells: list[Text] = [Text(clean(role.network_name or "-")), Text(clean(label))]
         if len(servers) > 1:
-            cells.append(row.server)
+            cells.append(Text(clean(row.server)))
         for protocol in protocols:
             verdict = row.verdicts.get(protocol)
             cells.append(Text(verdict, style=VERDICT_STYLE[verdict]) if verdict else Text("-"))
-        cells.append("; ".join(f"{flows_text(flows)}: {where}" for where, flows in row.causes))
-        cells.append(" ".join(f"#{n}" for n in row.findings))
+        cells.append(Text(clean("; ".join(f"{flows_text(flows)}: {where}" for where, flows in row.causes))))
+        cells.append(Text(" ".join(f"#{n}" for n in row.findings)))
         table.add_row(*cells)
     return table
 
 
 def build_passing(result: AuditResult, rows: list[FailingRow]) -> list[Text]:
-    return [Text(f"{network}: all protocols allowed for {len(names)} role(s): {', '.join(names)}", style="green")
+    return [Text(clean(f"{network}: all protocols allowed for {len(names)} role(s): {', '.join(names)}"),
+                 style="green")
             for network, names in passing_roles(result, rows).items()]
 
 
@@ -95,13 +100,14 @@ def build_findings(result: AuditResult, verbose: bool = False) -> RenderableType
         if severity != current:
             current = severity
             table.add_row("", Text(severity, style=SEVERITY_STYLE[severity]), "")
-        table.add_row(f"#{number}", Text(finding.check.id, style=SEVERITY_STYLE[severity]), finding.title)
+        table.add_row(Text(f"#{number}"), Text(clean(finding.check.id), style=SEVERITY_STYLE[severity]),
+                      Text(clean(finding.title)))
         if finding.waived is not None:
             waived = finding.waived
             table.add_row("", Text("(waived)", style="dim"), Text(
-                f"by {waived['owner']} until {waived['expires']}: {waived['reason']}", style="dim"))
+                clean(f"by {waived['owner']} until {waived['expires']}: {waived['reason']}"), style="dim"))
         if verbose:
-            table.add_row("", "", Text(f"fix: {finding.remediation}", style="dim"))
+            table.add_row("", "", Text(clean(f"fix: {finding.remediation}"), style="dim"))
     parts.append(table)
     return Group(*parts)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
-
 from auditor.adapters import list_networks
 from auditor.audit import resolve_config, run_audit
 from auditor.checks import Flow
@@ -13,6 +11,7 @@ from auditor.gate import closest
 from auditor.model import Decision
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, HopTrace
+from auditor.untrusted import markup as escape
 
 STYLE = {"permit": "green", "deny": "bold red", "partial": "yellow", "unknown": "magenta", "translate": "cyan",
          "allowed": "green", "blocked": "bold red"}
