@@ -414,7 +414,8 @@ class CiscoDevice(Device):
         outside = {i.label for i in cfg.interfaces if i.nat == "outside"}
         if inside.nat != "inside" or not outside:
             return None
-        steps = [self._static_step(entry) for entry in cfg.nat] + [self._dynamic_step(e) for e in cfg.source_nat]
+        steps = [self._static_step(entry) for entry in cfg.nat if not entry.nvi] + \
+            [self._dynamic_step(e) for e in cfg.source_nat]
         known = None if any(step.to is None for step in steps) else [iv for step in steps for iv in step.to or ()]
         regions = self._egress_regions()
         return InsideNatHop(self.name, f"nat inside {inside.label}", Origin(cfg.path, None, inside.line), known,
@@ -801,8 +802,11 @@ class CiscoDevice(Device):
                 mapped = [public]
             else:
                 mapped = [iv for iv in iface.addresses if iv[0] >= ANY_V4[0]][:1] or iface.addresses[:1]
-        if cfg.platform == "ios" and outside.nat != "outside" and not unknown:
-            unknown = (f"{cfg.path} line {entry.line}: {outside.label} is not 'ip nat outside', so this "
+        # IOS domain NAT translates what enters an `ip nat outside` interface; NVI (`ip nat source`), what enters
+        # an `ip nat enable` one (Cisco "NAT Virtual Interface")
+        wanted = "enable" if entry.nvi else "outside"
+        if cfg.platform == "ios" and outside.nat != wanted and not unknown:
+            unknown = (f"{cfg.path} line {entry.line}: {outside.label} is not 'ip nat {wanted}', so this "
                        "static NAT may not apply to traffic entering it")
         if unknown and not mapped:
             mapped = [ANY_ADDR]  # not even its address is known: it may translate anything

@@ -488,6 +488,9 @@ class NatEntry:
     mapped_interface: str | None = None  # mapped address is this interface's own address
     unknown: str = ""
     conditional: str = ""  # understood, but applies only under a condition we do not evaluate
+    nvi: bool = False  # IOS NAT Virtual Interface (`ip nat source static`): between `ip nat enable` interfaces
+    no_arp: str = ""  # ASA `no-proxy-arp`, IOS `no-alias`: the device does not answer ARP for the mapped address
+    hides_clients: str = ""  # ASA twice NAT `source dynamic`: the clients' addresses are translated too (to what)
 
 
 @dataclass(slots=True)

@@ -504,6 +504,9 @@ class IosParser:
         if parts[2:3] == ["pool"]:
             self._nat_pool(parts, line)
             return
+        if parts[2:3] == ["source"]:
+            self._nvi(parts, line)
+            return
         if parts[2:4] != ["inside", "source"] or len(parts) < 5:
             if parts[2:4] == ["inside", "destination"]:
                 self.cfg.nat.append(NatEntry(line.text, line.number, [], [],
@@ -519,6 +522,21 @@ class IosParser:
             self.cfg.nat.append(NatEntry(line.text, line.number, [], [],
                                          unknown=f"{self.path} line {line.number} not understood: "
                                                  f"{exc or 'incomplete'}"))
+
+    def _nvi(self, parts: list[str], line: Line) -> None:
+        """NAT Virtual Interface (Cisco "NAT Virtual Interface", IOS 12.3(14)T): `ip nat source static ...` takes
+        the forms of `ip nat inside source static` and translates between interfaces with `ip nat enable`,
+        with no inside or outside. Dynamic `ip nat source list|route-map` lines translate outbound traffic only:
+        they expose nothing (and sources entering at an NVI interface are not translated by the model)."""
+        if parts[3:4] != ["static"]:
+            return
+        try:
+            entry = self._static(parts[4:], line)
+        except (Unparsed, IndexError, ValueError) as exc:
+            entry = NatEntry(line.text, line.number, [], [],
+                             unknown=f"{self.path} line {line.number} not understood: {exc or 'incomplete'}")
+        entry.nvi = True
+        self.cfg.nat.append(entry)
 
     def _dynamic(self, t: list[str], line: Line) -> SourceNat:
         entry = SourceNat(line.text, line.number)
