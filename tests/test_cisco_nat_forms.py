@@ -19,7 +19,7 @@ def audit(tmp_path: Path, configs: dict[str, str], server: str, protocols: list[
     if path:
         spec["path"] = path
     (tmp_path / "audit.yaml").write_text(json.dumps({
-        "vpn_servers": [spec], "sources": [{"name": "remote", "prefixes": prefixes or ["198.51.100.0/24"]}]}))
+        "vpn_servers": [spec], "sources": [{"name": "remote", "prefixes": prefixes or ["81.2.3.0/24"]}]}))
     return run_audit(tmp_path)
 
 
@@ -81,3 +81,71 @@ def test_ios_nvi_static_nat_needs_ip_nat_enable_where_traffic_enters(tmp_path: P
     assert set(flows(result).values()) == {"unknown"}
     trace = next(p.trace for p in result.paths if str(p.trace.flow) == "udp/500")
     assert "GigabitEthernet0/0 is not 'ip nat enable'" in trace.reason
+
+
+# -- item 8: ASA static NAT without proxy ARP ------------------------------------------------------------------
+
+ASA_NO_ARP = """ASA Version 9.12(4)
+hostname arp-asa
+!
+interface GigabitEthernet1/1
+ nameif outside
+ security-level 0
+ ip address 198.51.100.2 255.255.255.0
+!
+interface GigabitEthernet1/2
+ nameif dmz
+ security-level 50
+ ip address 10.20.0.1 255.255.255.0
+!
+object network VPN-SERVER
+ host 10.20.0.10
+ nat (dmz,outside) static {mapped}{flag}
+access-list OUTSIDE_IN extended permit udp any host 10.20.0.10 eq isakmp
+access-list OUTSIDE_IN extended permit udp any host 10.20.0.10 eq 4500
+access-list OUTSIDE_IN extended deny ip any any
+access-group OUTSIDE_IN in interface outside
+route outside 0.0.0.0 0.0.0.0 198.51.100.1 1
+{extra}: end
+"""
+
+
+def test_asa_no_proxy_arp_on_the_outside_network_is_unknown(tmp_path: Path) -> None:
+    """`no-proxy-arp` on a mapped address of the outside subnet: the ASA does not answer the upstream router's ARP,
+    so whether traffic arrives depends on a static route upstream (was allowed)."""
+    cfg = ASA_NO_ARP.format(mapped="198.51.100.10", flag=" no-proxy-arp", extra="")
+    result = audit(tmp_path, {"arp-asa": cfg}, "198.51.100.10", ["ikev2"])
+    assert flows(result) == {"ikev2 udp/500": "unknown", "ikev2 udp/4500": "unknown"}
+    trace = next(p.trace for p in result.paths if str(p.trace.flow) == "udp/500")
+    assert "line 16 (`no-proxy-arp`)" in trace.reason and "does not answer ARP for 198.51.100.10" in trace.reason
+    assert "static route for 198.51.100.10" in trace.reason
+    assert not kinds(result, "nat-missing")
+    # the flows the ACL denies are blocked whether the packets arrive or not
+    plain = audit(tmp_path / "sstp", {"arp-asa": cfg}, "198.51.100.10", ["sstp"])
+    assert flows(plain) == {"sstp tcp/443": "blocked"}
+
+
+def test_asa_sysopt_noproxyarp_on_the_outside_interface_is_unknown(tmp_path: Path) -> None:
+    cfg = ASA_NO_ARP.format(mapped="198.51.100.10", flag="", extra="sysopt noproxyarp outside\n")
+    result = audit(tmp_path, {"arp-asa": cfg}, "198.51.100.10", ["ikev2"])
+    assert set(flows(result).values()) == {"unknown"}
+    assert "line 22 (`sysopt noproxyarp outside`)" in result.paths[0].trace.reason
+
+
+def test_asa_proxy_arp_or_a_mapped_address_off_the_outside_network_is_allowed(tmp_path: Path) -> None:
+    """With proxy ARP (the default), or with a mapped address on another network (the upstream routes it to
+    the ASA anyway: it is not reached by ARP on the outside network), the NAT publishes the server."""
+    default = ASA_NO_ARP.format(mapped="198.51.100.10", flag="", extra="")
+    assert set(flows(audit(tmp_path / "a", {"arp-asa": default}, "198.51.100.10", ["ikev2"])).values()) == {"allowed"}
+    routed = ASA_NO_ARP.format(mapped="192.0.2.10", flag=" no-proxy-arp", extra="")
+    assert set(flows(audit(tmp_path / "b", {"arp-asa": routed}, "192.0.2.10", ["ikev2"])).values()) == {"allowed"}
+
+
+def test_ios_no_alias_on_the_outside_network_is_unknown(tmp_path: Path) -> None:
+    cfg = (IOS_NVI.format(outside="outside").replace("ip nat enable", "ip nat inside")
+           .replace("ip nat source static 192.168.50.10 203.0.113.5",
+                    "ip nat inside source static 192.168.50.10 203.0.113.5{flag}"))
+    assert set(flows(audit(tmp_path / "a", {"e": cfg.format(flag="")}, "203.0.113.5")).values()) == {"allowed"}
+    result = audit(tmp_path / "b", {"e": cfg.format(flag=" no-alias")}, "203.0.113.5")
+    assert set(flows(result).values()) == {"unknown"}
+    assert "(`no-alias`)" in result.paths[0].trace.reason

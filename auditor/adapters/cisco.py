@@ -33,6 +33,7 @@ from auditor.adapters.cisco_common import (
     subtract_intervals,
 )
 from auditor.adapters.cisco_ios import IosParser
+from auditor.adapters.cisco_local import LocalConfig, read_local
 from auditor.model import (
     Action,
     DataGap,
@@ -166,7 +167,9 @@ def detect_platform(text: str) -> str:
 def parse_config(text: str, path: str, platform: str | None = None) -> CiscoConfig:
     platform = platform or detect_platform(text)
     parser = AsaParser(text, path) if platform == "asa" else IosParser(text, path)
-    return parser.parse()
+    config = parser.parse()
+    config.local = read_local(parser.tree, platform)
+    return config
 
 
 class CiscoAdapter:
@@ -215,6 +218,12 @@ class CiscoDevice(Device):
     @property
     def platform(self) -> str:
         return self.config.platform
+
+    @property
+    def local(self) -> LocalConfig:
+        if self.config.local is None:
+            self.config.local = LocalConfig()
+        return self.config.local
 
     # rule lists --------------------------------------------------------------------------------------------
     def acl(self, name: str) -> RuleList | None:
@@ -825,7 +834,35 @@ class CiscoDevice(Device):
             reason = f"{cfg.path} line {entry.line}: {exc}"
             return NatRule(Rule(k + 1, Action.PERMIT, match, text, origin=origin, certain=False, reason=reason),
                            match, None, False, reason, entry.proto is not None)
-        return NatRule(rule, match, translate, True, "", entry.proto is not None)
+        doubt = self._arp_doubt(entry, mapped, outside)
+        if doubt:
+            rule = Rule(k + 1, Action.PERMIT, match, text, origin=origin, certain=False, reason=doubt)
+        return NatRule(rule, match, translate, True, "", entry.proto is not None, doubt, entry.hides_clients)
+
+    def _arp_doubt(self, entry: NatEntry, mapped: list[Interval], outside: Interface) -> str:
+        """Why traffic to a translated address may never reach the device: it does not answer ARP for it (ASA
+        `no-proxy-arp` or `sysopt noproxyarp IF`, IOS `no-alias`) and the address is on the network of the
+        interface the traffic enters, so the upstream router ARPs for it there and gets no answer unless it has
+        a static route for it to the device (Cisco ASA NAT, "Mapped Addresses and Routing"). "" otherwise."""
+        cfg = self.config
+        sysopt = self.local.no_proxy_arp.get(outside.label) or self.local.no_proxy_arp.get(outside.name)
+        how = f"line {entry.line} (`{entry.no_arp}`)" if entry.no_arp else f"line {sysopt} (`sysopt noproxyarp " \
+            f"{outside.label}`)" if sysopt else ""
+        if not how:
+            return ""
+        own = set(outside.addresses)
+        if outside.dynamic or not outside.subnets:
+            on = [iv for iv in mapped if iv not in own]
+            where = f"the network of {outside.label} is not in the configuration ({outside.dynamic or 'no address'})"
+        else:
+            on = [iv for iv in mapped if iv not in own and any(_overlaps(iv, net) for net in outside.subnets)]
+            where = f"it is on the {outside.label} network"
+        if not on:
+            return ""
+        addr = ", ".join(format_address_interval(iv) for iv in on)
+        return (f"{cfg.path} {how}: {self.name} does not answer ARP for {addr} and {where}, so traffic reaches "
+                f"it only if the upstream router has a static route for {addr} to {self.name}, which the "
+                "snapshot does not show (Cisco ASA NAT, 'Mapped Addresses and Routing')")
 
     # for checks -----------------------------------------------------------------------------------------------
     def walk(self, server: VpnServer, packets: PacketSet) -> list[tuple[Hop, PacketSet, tuple[Segment, ...]]]:
@@ -915,6 +952,8 @@ class NatRule:
     certain: bool
     reason: str
     port_forward: bool
+    doubt: str = ""  # the translation is known, but whether traffic reaches the device for it is not
+    hides: str = ""  # the clients' source addresses are translated too (what to)
 
 
 @dataclass(eq=False)
@@ -954,6 +993,9 @@ class NatHop(Hop):
             remaining = remaining - nat.match
             if nat.certain and nat.translate is not None:
                 leaving = nat.translate(hit)
+                if nat.doubt:  # translated if it arrives; later hops see the real address either way
+                    out.append((Segment(hit, Decision.UNKNOWN, nat.rule, nat.doubt, leaving), "unknown"))
+                    continue
                 reason = f"static NAT: {describe(hit)} -> {describe(leaving)}"
                 out.append((Segment(hit, Decision.TRANSLATE, nat.rule, reason, leaving), "translated"))
             else:

@@ -63,10 +63,12 @@ class AsaParser:
         self._bindings: list[Line] = []
         self._remark: tuple[str, str] | None = None  # (ACL, text) of the remark above the next ACE
         self._services_seen: Services | None = None  # what the ACE being parsed matches, if known yet
+        self.tree: list[Line] = []
 
     # --------------------------------------------------------------------------------------------------
     def parse(self) -> CiscoConfig:
         tree = line_tree(self.text, "asa")
+        self.tree = tree
         self.cfg.lines = self.text.count("\n") + 1
         acl_lines: list[Line] = []
         nat_lines: list[Line] = []
@@ -640,6 +642,7 @@ class AsaParser:
             while i < len(parts):
                 tok = parts[i]
                 if tok in ("net-to-net", "dns", "no-proxy-arp", "route-lookup"):
+                    entry.no_arp = entry.no_arp or (tok if tok == "no-proxy-arp" else "")
                     i += 1
                 elif tok == "service" and i + 3 < len(parts):
                     protos = protocol(parts[i + 1], ASA_PROTOCOLS)
@@ -711,6 +714,7 @@ class AsaParser:
                     self._twice_service(entry, parts[i + 1], parts[i + 2])
                     i += 3
                 elif tok in ("net-to-net", "dns", "no-proxy-arp", "route-lookup"):
+                    entry.no_arp = entry.no_arp or (tok if tok == "no-proxy-arp" else "")
                     i += 1
                 elif tok in ("unidirectional", "inactive"):
                     return None, after  # no inbound translation / not in effect

@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.model import Action, Origin, Rule
 from auditor.packets import (
@@ -33,6 +33,9 @@ from auditor.packets import (
     hull,
     product_size,
 )
+
+if TYPE_CHECKING:
+    from auditor.adapters.cisco_local import LocalConfig
 
 # --- the line tree ----------------------------------------------------------------------------------------
 _silenced = False
@@ -545,6 +548,7 @@ class CiscoConfig:
     # interface, N, text)
     fragment_chain: list[tuple[int, str | None, int, str]] = field(default_factory=list)
     lines: int = 0
+    local: LocalConfig | None = None  # what the device does with traffic to itself (cisco_local)
 
     def interface(self, label: str) -> Interface | None:
         for iface in self.interfaces:

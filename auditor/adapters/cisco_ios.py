@@ -69,9 +69,11 @@ class IosParser:
         self._remark = ""
         self._services_seen: Services | None = None
         self._fragment_view: Callable[[], list[Rule]] | None = None  # the entry as non-initial fragments meet it
+        self.tree: list[Line] = []
 
     def parse(self) -> CiscoConfig:
         tree = line_tree(self.text, "ios")
+        self.tree = tree
         self.cfg.lines = self.text.count("\n") + 1
         later: list[Line] = []
         for line in tree:
@@ -600,6 +602,7 @@ class IosParser:
         while i < len(t):
             tok = t[i]
             if tok in _NAT_FLAGS:
+                entry.no_arp = entry.no_arp or (tok if tok == "no-alias" else "")
                 i += 1
             elif tok in ("vrf", "redundancy", "mapping-id") and i + 1 < len(t):
                 i += 2
