@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from auditor.proposal import ProposalError, ProposalResult, check_ssid
-from tests.snapshot_builder import MerakiSnapshot, allow, deny, path_for, verdicts
+from tests.snapshot_builder import MX_DEFAULT_ROW, MerakiSnapshot, allow, deny, path_for, verdicts
 
 
 @pytest.fixture
@@ -307,3 +307,55 @@ def test_check_ssid_takes_ap_tag_and_guest_vlans(snap: MerakiSnapshot) -> None:
         check(snap, {**body, "radiusGuestVlanEnabled": "yes"})
     guest = {**body, "apTagsAndVlanIds": [], "radiusGuestVlanEnabled": True, "radiusGuestVlanId": 30}
     assert proposal_verdicts(check(snap, guest), "Corp")["udp/500"] == "partial"
+
+
+# -- item 6: full tunnel: the site-to-site VPN firewall decides, not the spoke's outbound rules ---------------
+def _full_tunnel(snap: MerakiSnapshot, spoke_rules: list[dict[str, Any]], s2s: list[dict[str, Any]],
+                 policies: list[dict[str, Any]] | None = None) -> None:
+    """A store whose VLAN 10 sends its internet traffic to hub HQ (default route); its VPN exclusions are
+    collected and take nothing, so the tunnel is the only way."""
+    vlans = [{"id": 10, "name": "Staff", "subnet": "10.0.10.0/24", **({"groupPolicyId": "5"} if policies else {})}]
+    snap.network("N_1", "Store", products=("appliance",), vlans=vlans, mx_rules=spoke_rules, policies=policies)
+    snap.network("N_HUB", "HQ", products=("appliance",), vlans=[{"id": 100, "name": "Servers",
+                                                                 "subnet": "10.100.0.0/24"}])
+    snap.write("meraki/networks/N_1/appliance/vpn/siteToSiteVpn.json", {
+        "mode": "spoke", "hubs": [{"hubId": "N_HUB", "useDefaultRoute": True}],
+        "subnets": [{"localSubnet": "10.0.10.0/24", "useVpn": True}]})
+    snap.write("meraki/networks/N_HUB/appliance/vpn/siteToSiteVpn.json", {"mode": "hub", "hubs": [], "subnets": []})
+    snap.write("meraki/organizations/1/appliance/vpn/vpnFirewallRules.json", {"rules": [
+        *({"srcCidr": "Any", "srcPort": "Any", "syslogEnabled": False, **r} for r in s2s), MX_DEFAULT_ROW]})
+    snap.write("meraki/organizations/1/appliance/trafficShaping/vpnExclusions/byNetwork.json", {"items": []})
+    snap.write("meraki/organizations/1/appliance/vpn/thirdPartyVPNPeers.json", {"peers": []})
+
+
+def test_full_tunnel_spoke_deny_does_not_decide_the_vpn_firewall_does(snap: MerakiSnapshot) -> None:
+    """The spoke's outbound deny of UDP 500 was "may apply" (unknown); the traffic goes into the tunnel, where
+    Meraki applies the site-to-site VPN firewall: with a deny there, blocked by it."""
+    _full_tunnel(snap, [deny("udp", "500", comment="spoke: no IKE")], [deny("udp", "500", comment="s2s: no IKE")])
+    result = snap.audit()
+    assert verdicts(result, "Staff", kind="vlan")["udp/500"] == "blocked"
+    trace = path_for(result, "Staff", "udp/500").trace
+    hop, seg = trace.blocked[0]
+    assert (hop.stage, seg.rule.comment) == ("s2s-firewall", "s2s: no IKE")
+    assert "Store / MX (s2s-firewall) by rule 1" in trace.reason
+
+
+def test_full_tunnel_spoke_deny_alone_passes(snap: MerakiSnapshot) -> None:
+    _full_tunnel(snap, [deny("udp", "500", comment="spoke: no IKE")], [])
+    result = snap.audit()
+    got = verdicts(result, "Staff", kind="vlan")
+    assert (got["udp/500"], got["udp/4500"]) == ("allowed", "allowed")
+    assert "mx-l3" not in [h.hop.stage for h in path_for(result, "Staff", "udp/500").trace.hops
+                           if h.hop.device == "Store / MX"]
+
+
+def test_full_tunnel_vlan_policy_rules_may_apply(snap: MerakiSnapshot) -> None:
+    """Whether a VLAN's group policy rules apply to what the spoke tunnels is not documented: unknown."""
+    _full_tunnel(snap, [], [], policies=[{"groupPolicyId": "5", "name": "Tills", "firewallAndTrafficShaping": {
+        "settings": "custom", "l3FirewallRules": [deny("udp", "4500", comment="tills: no NAT-T")]}}])
+    result = snap.audit()
+    got = verdicts(result, "Staff", kind="vlan")
+    assert (got["udp/500"], got["udp/4500"]) == ("allowed", "unknown")
+    reason = path_for(result, "Staff", "udp/4500").trace.reason
+    assert "not whether a VLAN's group policy rules do" in reason
+    assert "If it applies, rule 1 (group policy 'Tills' rule 1" in reason

@@ -114,17 +114,19 @@ def test_a_passthrough_hub_hands_tunnelled_traffic_to_its_upstream_gateway(tmp_p
     assert tunnel.allowed.describe_sources() != "203.0.113.100"  # not the hub's uplink address alone
 
 
-def test_a_passthrough_spoke_rule_is_uncertain_once_on_the_tunnel(tmp_path: Path) -> None:
+def test_a_passthrough_spoke_rule_is_not_on_the_tunnel(tmp_path: Path) -> None:
+    """The spoke's L3 rules do not apply to what it sends into the VPN (issue 21 item 6), in passthrough mode
+    too: the tunnel's way does not cross them; its local way keeps the passthrough doubt."""
     snap = org(tmp_path, spoke_rules=[deny("udp", "500", comment="no IKE")])
     snap.write("meraki/networks/N_SPOKE/appliance/settings.json", settings("passthrough"))
     trace = path_for(snap.audit(), "Staff", "udp/500").trace
     tunnel = next(t for t in trace.variants if "via hub" in t.variant)
-    assert tunnel.verdict == "unknown"
-    first = tunnel.hops[0]
+    assert tunnel.verdict == "allowed"
+    assert "mx-l3" not in [h.hop.stage for h in tunnel.hops if not h.hop.device.endswith("(hub)")]
+    local = next(t for t in trace.variants if "local" in t.variant)
+    first = local.hops[0]
     assert first.hop.stage == "mx-l3" and first.decision.value == "unknown"
-    reason = first.principal.reason
-    assert reason.count("If it applies") == 1 and "is in passthrough mode" in reason
-    assert "Meraki documents the MX L3 firewall" not in reason  # one doubt, not the tunnel's on top of it
+    assert "is in passthrough mode" in first.principal.reason
 
 
 def test_without_the_settings_file_the_mx_may_be_either_so_only_what_both_decide_stands(tmp_path: Path) -> None:

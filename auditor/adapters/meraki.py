@@ -963,18 +963,18 @@ class _NetworkBuilder:
         entry = subnets.get(network_interval(vlan.subnet)) if vlan is not None and vlan.subnet is not None else None
         if entry is not None and entry.get("useVpn") is False:
             return [("", local)]  # not in the VPN: the far end has no route back to it, so it leaves locally
-        routes = [(f"via hub {self.org.names.get(hub, hub)}", self._tunnel_hops(vlan, local, hub, entry))
+        routes = [(f"via hub {self.org.names.get(hub, hub)}", self._tunnel_hops(vlan, policy, local, hub, entry))
                   for hub in hubs]
-        routes += [(f"via non-Meraki peer {name}", self._peer_hops(vlan, local, name, why, entry))
+        routes += [(f"via non-Meraki peer {name}", self._peer_hops(vlan, policy, local, name, why, entry))
                    for name, why in peers.items()]
         # A subnet the settings do not list may be outside the VPN (then it leaves locally) or in it.
         local_too = "subnet not in the site-to-site settings" if entry is None else self._may_be_excluded()
         return [*routes, (f"local breakout ({local_too})", local)] if local_too else routes
 
-    def _peer_hops(self, vlan: _Vlan | None, local: list[Hop], name: str, why: str,
-                   entry: dict[str, Any] | None) -> list[Hop]:
+    def _peer_hops(self, vlan: _Vlan | None, policy: dict[str, Any] | None, local: list[Hop], name: str,
+                   why: str, entry: dict[str, Any] | None) -> list[Hop]:
         """Spoke MX -> site-to-site outbound firewall (it covers non-Meraki peers too) -> the peer: unknown."""
-        hops = self._tunnel_hops(vlan, local, None, entry)
+        hops = self._tunnel_hops(vlan, policy, local, None, entry)
         hops.append(self._cached(("peer", name), lambda: GapHop(
             f"{self.net.name} / MX", "non-meraki-vpn",
             Origin(f"{self.org.base}/appliance/vpn/thirdPartyVPNPeers.json"), reason=why)))
@@ -1007,21 +1007,18 @@ class _NetworkBuilder:
                     return f"VPN exclusion {i + 1} ({row['protocol']} {row['destCidr']}:{row['destPort']}) may match"
         return ""
 
-    def _tunnel_hops(self, vlan: _Vlan | None, local: list[Hop], hub: str | None,
+    def _tunnel_hops(self, vlan: _Vlan | None, policy: dict[str, Any] | None, local: list[Hop], hub: str | None,
                      entry: dict[str, Any] | None) -> list[Hop]:
         """Spoke MX -> site-to-site outbound firewall -> hub MX -> the hub's uplink (`hub` None: up to the
-        site-to-site firewall, for a non-Meraki peer)."""
+        site-to-site firewall, for a non-Meraki peer). The spoke's own L3 (outbound) rules are not on this way:
+        Meraki's outbound rules do not apply to traffic sent over the VPN, which the site-to-site VPN firewall
+        decides instead (MX Firewall Settings; Site-to-site VPN Firewall Rule Behavior). Whether the VLAN's
+        group policy's L3 rules do is not documented: what they deny is unknown."""
         device = f"{self.net.name} / MX"
-        composed, l7s = local[0], local[1:-1]
+        l7s = local[1:-1]
         vlan_key = vlan.id if vlan is not None else None
-        # A passthrough MX's rules may not apply already: wrapped once, not twice.
-        spoke_l3 = composed if isinstance(composed, MayApplyHop) else self._cached(
-            ("tunnel-l3", id(composed)), lambda: MayApplyHop(
-            composed.device, composed.stage, composed.origin, inner=composed,
-            why="Meraki documents the MX L3 firewall for traffic to the internet, between VLANs and over static "
-                "routes, and the site-to-site outbound firewall for traffic on a VPN route; whether the L3 rules "
-                "also apply to internet traffic that a full-tunnel spoke sends to its hub is not documented."))
-        hops = [spoke_l3, *l7s]
+        gp = self._cached(("tunnel-gp", _policy_key(policy)), lambda: self._tunnel_policy(device, policy))
+        hops = [gp, *l7s] if gp is not None else list(l7s)
         nat = (entry or {}).get("nat")
         if isinstance(nat, dict) and nat.get("enabled") is True:
             hops.append(self._cached(("vpn-subnet-nat", vlan_key), lambda: self._subnet_nat(device, nat)))
@@ -1034,6 +1031,28 @@ class _NetworkBuilder:
         if hub is not None:
             hops.extend(self._hub_hops(hub))
         return hops
+
+    def _tunnel_policy(self, device: str, policy: dict[str, Any] | None) -> Hop | None:
+        """A VLAN group policy's L3 rules on traffic the spoke sends into the tunnel: they may or may not apply
+        (what they deny is unknown); None when the policy has no rules of its own there."""
+        if policy is None:
+            return None
+        if "_missing" in policy:
+            return GapHop(device, "group-policy-l3", reason=policy["_missing"])
+        fw = policy.get("firewallAndTrafficShaping") or {}
+        name = policy.get("name") or policy.get("groupPolicyId")
+        setting = str(fw.get("settings", "network default")).lower()
+        if (fw and "settings" not in fw) or setting not in ("network default", "ignore", "custom"):
+            return GapHop(device, "group-policy-l3", reason=f"group policy '{name}' has a firewall setting that is "
+                                                            "not understood, so whether its own rules apply is unknown")
+        if setting != "custom":
+            return None  # the layer's own rules, or none: the spoke's L3 rules are not on this way anyway
+        rules = self._policy_rules(policy, with_default=True)
+        inner = FilterHop(device, "group-policy-l3", Origin(f"{self.base}/groupPolicies.json", policy.get("_index")),
+                          rules)
+        return MayApplyHop(device, "group-policy-l3", inner.origin, inner=inner, why=(
+            f"Group policy '{name}' has custom L3 rules; Meraki documents that the MX's outbound rules do not apply "
+            "to traffic sent over the VPN, but not whether a VLAN's group policy rules do."))
 
     def _subnet_nat(self, device: str, nat: dict[str, Any]) -> Hop:
         rel = f"{self.base}/appliance/vpn/siteToSiteVpn.json"
