@@ -8,6 +8,7 @@ is absent (feature absent vs. call failed).
 
 from __future__ import annotations
 
+import codecs
 import copy
 import errno
 import json
@@ -75,6 +76,35 @@ def _text(rel: str, data: bytes) -> str:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
+
+
+def decode_config(rel: str, data: bytes) -> tuple[str, str]:
+    """A device configuration's text, and a note on how it was decoded ("" for plain UTF-8).
+
+    Configurations come from many tools: a Windows TFTP server or editor saves UTF-16 with a byte-order mark,
+    and a banner or description may hold a byte of a legacy code page (0xA0, a no-break space). UTF-16 with a
+    BOM is decoded as such; other bytes that are not UTF-8 are read as Latin-1, which maps every byte to one
+    character, so commands (ASCII) read as written and only free text may show the wrong letter. A file that
+    holds NUL characters after that is binary, not a configuration: SnapshotError, which the adapter turns into
+    a data gap for that one device."""
+    note = ""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise SnapshotError(rel, f"UTF-16 byte-order mark, but not UTF-16 text (byte {exc.start})") from None
+        note = "decoded as UTF-16 (the file starts with a UTF-16 byte-order mark)"
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            text = data.decode("latin-1")
+            note = f"not UTF-8 text (byte {exc.start}): read as Latin-1"
+    if "\x00" in text:
+        raise SnapshotError(rel, f"binary data, not a text configuration (NUL at character {text.index(chr(0))})")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text, note
 
 
 def _parse_json(rel: str, text: str) -> Any:
@@ -227,6 +257,15 @@ class Snapshot:
             return value if value is None or isinstance(value, str) else json.dumps(value)
         data = self._read_bytes(rel)
         return None if data is None else _text(rel, data)
+
+    def read_config(self, rel: str) -> tuple[str, str] | None:
+        """A device configuration (Cisco, load-balancer text exports) as text, with a note on its decoding
+        (`decode_config`); None when the file is absent. SnapshotError when it cannot be read at all."""
+        if rel in self.overlay:
+            value = self.overlay[rel]
+            return None if value is None else (value if isinstance(value, str) else json.dumps(value), "")
+        data = self._read_bytes(rel)
+        return None if data is None else decode_config(rel, data)
 
     def _read_bytes(self, rel: str) -> bytes | None:
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)

@@ -25,14 +25,13 @@ from auditor.adapters.cisco_asa import AsaParser
 from auditor.adapters.cisco_common import (
     CiscoConfig,
     Interface,
-    Line,
     NatEntry,
     SourceNat,
-    line_tree,
     merge_intervals,
     subtract_intervals,
 )
 from auditor.adapters.cisco_ios import IosParser
+from auditor.adapters.cisco_lines import acl_name_ok, review
 from auditor.adapters.cisco_local import LocalConfig, read_local
 from auditor.model import (
     Action,
@@ -74,89 +73,24 @@ _ASA_MARKERS = re.compile(r"^(?:: Saved|ASA Version |PIX Version |FWSM Version )
                           r"^access-group \S+ (?:in|out) interface |^access-group \S+ global", re.M)
 
 
-# `show running-config` ends with `end` (IOS) or `: end` (ASA): without it the transfer stopped early.
-_END = re.compile(r"^(?::\s*)?end\s*$", re.M)
-# Top-level lines that are not commands but belong in a running-config (banners, sizes, checksums).
-_NOT_COMMANDS = re.compile(r"^(?:Building configuration|Current configuration|Using \d+ out of|Cryptochecksum:|"
-                           r"(?:ASA|PIX|FWSM) Version |:)")
-_COMMAND_WORD = re.compile(r"^[a-z][a-z0-9_.-]*$")
-_ACL_NAME = re.compile(r"^[A-Za-z][\x21-\x7e]*$")  # a named list starts with a letter
 _IFACE_NAME = re.compile(r"^([a-z-]+)(\d.*)$")  # (type, number): gigabitethernet + 0/1.100
 
 
-def _acl_name(name: str) -> bool:
-    """Whether IOS would accept this as an access-list to bind: a name, or a number of an IP list range."""
-    if name.isdigit():
-        return 1 <= int(name) <= 199 or 1300 <= int(name) <= 2699
-    return bool(_ACL_NAME.match(name))
-_SUB_COMMAND = re.compile(r"^(?:[a-z][a-z0-9_.-]*|\d+)$")  # IOS list entries start with a sequence number
-# What a token of a command line looks like: words, names, numbers, addresses, `(inside,outside)`.
-_TOKEN = re.compile(r"^[A-Za-z0-9(\[][\x21-\x24\x26-\x7e]*$")
-_POLICY_HEADS = frozenset({"access-list", "access-group", "nat", "static", "route", "ip", "ipv6", "name",
-                           "object-group", "same-security-traffic", "crypto"})
-# Sub-commands that give a device addresses, filters or translations: they only count inside these blocks.
-_PLACING = ("ip address ", "ipv6 address ", "ip access-group ", "ipv6 traffic-filter ", "ip nat ", "nameif ",
-            "security-level ", "nat (", "access-group ")
-_PLACING_PARENTS = ("interface", "object")
-# Access-list entries as sub-commands (IOS named lists): an unreadable list header leaves the list undefined,
-# which IOS reads as "filter nothing".
-_ACE_CHILD = re.compile(r"^(?:\d+\s+)?(?:permit|deny)\s")
-_ACE_PARENTS = ("ip access-list ", "ipv6 access-list ", "mac access-list ", "object-group ", "route-map ")
-
-
-def config_doubts(text: str, path: str, platform: str, *, whole: bool) -> list[str]:
-    """Why nothing this configuration decides can be trusted: a transfer cut short (no final `end`, checked
-    for `whole` running-configs only), or lines no device writes (a mangled command or token in a line that
-    places or filters, interface addressing, ACL bindings or NAT outside their block). The parsers skip lines
-    they do not know, as they must for the many commands that do not matter here; skipping one of these could
-    drop the very interface, binding or translation that puts the device in front of a server."""
+def config_doubts(config: CiscoConfig, *, whole: bool, complete: bool = False) -> list[str]:
+    """Why nothing this configuration decides can be trusted: a transfer that may have been cut short (no final
+    `end` and no other proof that the file is whole, checked for `whole` running-configs unless audit.yaml
+    declares the device `complete`), or relevant lines the parser could neither read nor make unknown where
+    they matter (`cisco_lines.review`: a mangled command or token where interfaces, filters, NAT or routes
+    are configured). Lines that cannot affect a VPN path are never a doubt; the review lists them."""
+    assert config.review is not None
     doubts = []
-    if whole and not _END.search(text):
-        doubts.append(f"{path} does not end with `end`: the configuration is incomplete (collection cut short?)")
-
-    def odd(line: Line, why: str = "is not a configuration command") -> None:
-        doubts.append(f"{path} line {line.number}: '{line.text[:60]}' {why}")
-
-    for line in line_tree(text, platform):
-        head = line.text.split(" ", 1)[0]
-        if _NOT_COMMANDS.match(line.text):
-            continue
-        if not _COMMAND_WORD.match(head):
-            odd(line)
-            continue
-        blocks = head in _PLACING_PARENTS or line.text.startswith(_ACE_PARENTS)
-        if (blocks or head in _POLICY_HEADS) and _odd_token(line.text):
-            odd(line, "holds a token no command takes")
-        elif line.text.startswith(("ip access-list standard ", "ip access-list extended ")) and \
-                not _acl_name(line.text.split(" ")[3] if len(line.text.split(" ")) > 3 else ""):
-            # `ip access-list extended 300.1.1.1`: IOS refuses the name, so the list the bindings name is gone
-            odd(line, "names an access-list IOS does not accept (a name starts with a letter)")
-        if blocks:  # banners and scripts hold free text: only these blocks are checked line by line
-            word = _SUB_COMMAND if line.text.startswith(_ACE_PARENTS) else _COMMAND_WORD
-            for child in line.children:
-                if not word.match(child.text.split(" ", 1)[0]):
-                    odd(child)
-                elif _odd_token(child.text):
-                    odd(child, "holds a token no command takes")
-        elif any(c.text.startswith(_PLACING) for c in line.children):
-            odd(line, "holds interface addressing, access-group or NAT lines outside an interface or object")
-        elif any(_ACE_CHILD.match(c.text) for c in line.children):
-            odd(line, "holds access-list entries but is not an access-list")
-    return doubts
-
-
-def _odd_token(text: str) -> bool:
-    """Whether a command line holds a token that no command takes (free text after remark or description
-    aside): a mangled address, port or name the parsers would drop without a word."""
-    words = text.split(" ")
-    if words[0] in ("ip", "ipv6", "no") and len(words) > 1 and not _COMMAND_WORD.match(words[1]):
-        return True  # `ip 300.1.1.1 ...`: the sub-command itself is mangled
-    for i, word in enumerate(words):
-        if word in ("remark", "description") or (i and words[i - 1] in ("banner", "motd")):
-            return False
-        if word and not _TOKEN.match(word):
-            return True
-    return False
+    if whole and not complete and not config.review.complete:
+        name = "cisco/" + config.path.rsplit("/", 1)[-1].removesuffix(".cfg")
+        doubts.append(f"{config.path} does not end with `end` and carries no collector header or footer that proves "
+                      "it whole (RANCID's `!RANCID-CONTENT-TYPE`, oxidized's `show version` header, the ASA's "
+                      "`Cryptochecksum:` line): the configuration may be incomplete (collection cut short?); if it "
+                      f"is whole, declare it in audit.yaml: `devices: {{{name}: {{complete: true}}}}`")
+    return doubts + config.review.doubts
 
 
 def detect_platform(text: str) -> str:
@@ -165,27 +99,69 @@ def detect_platform(text: str) -> str:
 
 
 def parse_config(text: str, path: str, platform: str | None = None) -> CiscoConfig:
+    """The configuration's model, with every line accounted for (`CiscoConfig.review`)."""
     platform = platform or detect_platform(text)
     parser = AsaParser(text, path) if platform == "asa" else IosParser(text, path)
     config = parser.parse()
     config.local = read_local(parser.tree, platform)
+    config.read |= config.local.lines
+    config.review = review(text, path, platform, parser.tree, parser.free, config.read)
     return config
 
 
 class CiscoAdapter:
-    """Reads every `cisco/*.cfg` of a snapshot into `model.devices["cisco/<name>"]`."""
+    """Reads every `cisco/*.cfg` of a snapshot into `model.devices["cisco/<name>"]`.
+
+    A file that cannot be read at all (binary, not a configuration) makes that one device a data gap: the rest
+    of the snapshot is audited, and paths the device may be on are unknown."""
 
     def load(self, snapshot: Snapshot, model: Model) -> None:
         for rel in snapshot.listdir("cisco", ".cfg"):
-            text = snapshot.read_text(rel)
-            if text is None:
+            name = "cisco/" + rel.rsplit("/", 1)[-1].removesuffix(".cfg")
+            try:
+                read = snapshot.read_config(rel)
+                if read is None:
+                    continue
+                text, note = read
+                device = CiscoDevice.from_text(text, rel)
+            except SnapshotError as exc:
+                reason = f"{rel}: {exc.message}: what {name} does to VPN traffic is unknown"
+                model.devices[name] = UnreadableDevice(name, rel, reason)
+                model.gaps.append(DataGap(rel, reason))
                 continue
-            device = CiscoDevice.from_text(text, rel)
-            device.doubts = config_doubts(text, rel, device.platform, whole=True) + [
+            if note:
+                device.notes.append(f"{rel}: {note}")
+            settings = model.device_settings.get(device.name, {})
+            device.doubts = config_doubts(device.config, whole=True, complete=bool(settings.get("complete"))) + [
                 f"{rel} line {line}: interface address '{line_text}' cannot be read"
                 for line, line_text in device.config.unreadable]
             model.devices[device.name] = device
             model.gaps.extend(DataGap(rel, doubt) for doubt in device.doubts[:5])
+
+
+class UnreadableDevice(Device):
+    """A `cisco/*.cfg` that could not be read: every flow it may be on is unknown. Placed where audit.yaml
+    `path` names it, and in front of every server without a `path`, since nothing rules out that it owns the
+    server's address."""
+
+    tier = 0
+
+    def __init__(self, name: str, rel: str, reason: str) -> None:
+        self.name = name
+        self.rel = rel
+        self.reason = reason
+
+    def owns(self, server: VpnServer) -> bool:
+        return False
+
+    def may_own(self, server: VpnServer) -> str:
+        return self.reason
+
+    def hops(self, server: VpnServer) -> list[Hop]:
+        return [GapHop(self.name, "configuration", Origin(self.rel), reason=self.reason)]
+
+    def entry_hops(self, interface: str) -> list[Hop]:
+        return [GapHop(self.name, f"entry at {interface}", Origin(self.rel), reason=self.reason)]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -204,6 +180,7 @@ class CiscoDevice(Device):
         self._entry: dict[str, list[Hop]] = {}  # per interface label of audit.yaml `enters`
         self._regions: list[tuple[str, PacketSet]] | None = None
         self.doubts: list[str] = []  # set by the adapter: why the configuration as a whole is not trusted
+        self.notes: list[str] = []  # how the file was read (decoding), for the report of what is not modelled
 
     @classmethod
     def from_text(cls, text: str, path: str, platform: str | None = None) -> CiscoDevice:
@@ -558,7 +535,7 @@ class CiscoDevice(Device):
             name, line = binding
             names.append(name)
             acl = self.fragment_acl(name) if fragments else self.acl(name)
-            if acl is None and not _acl_name(name):  # no device accepts this name: the line is mangled
+            if acl is None and not acl_name_ok(name):  # no device accepts this name: the line is mangled
                 rules.append(Rule(0, Action.UNKNOWN, fam, f"ip access-group {name} {direction}",
                                   origin=Origin(cfg.path, None, line),
                                   reason=f"{cfg.path} line {line}: '{name}' is not an access-list name"))
@@ -821,7 +798,7 @@ class CiscoDevice(Device):
             mapped = [ANY_ADDR]  # not even its address is known: it may translate anything
         proto = entry.proto or (ANY_PROTO,)
         dports = entry.mapped_ports or [ANY_PORT]
-        match = PacketSet.of(entry.peers or [ANY_ADDR], mapped, proto, [ANY_PORT], dports)
+        match = PacketSet.of(entry.peers or [ANY_ADDR], mapped, proto, entry.peer_ports or [ANY_PORT], dports)
         text = entry.text
         rule = Rule(k + 1, Action.PERMIT, match, text, origin=origin, certain=not (unknown or entry.conditional),
                     reason=unknown or entry.conditional)
@@ -829,7 +806,7 @@ class CiscoDevice(Device):
             return NatRule(rule, match, None, False, unknown or entry.conditional, entry.proto is not None)
         try:
             translate = _Translation.build(mapped, entry.real, entry.mapped_ports, entry.real_ports,
-                                           entry.peers, entry.peers_as)
+                                           entry.peers, entry.peers_as, entry.peer_ports, entry.peer_ports_as)
         except ValueError as exc:
             reason = f"{cfg.path} line {entry.line}: {exc}"
             return NatRule(Rule(k + 1, Action.PERMIT, match, text, origin=origin, certain=False, reason=reason),
@@ -904,14 +881,17 @@ class _Translation:
     dst: tuple[Interval, Interval] | None
     port: tuple[Interval, Interval] | None
     src: tuple[Interval, Interval] | None
+    sport: tuple[Interval, Interval] | None = None  # twice NAT destination service: the clients' ports
 
     @classmethod
     def build(cls, mapped: list[Interval], real: list[Interval], mapped_ports: list[Interval] | None,
               real_ports: list[Interval] | None, peers: list[Interval] | None,
-              peers_as: list[Interval] | None) -> _Translation:
+              peers_as: list[Interval] | None, peer_ports: list[Interval] | None = None,
+              peer_ports_as: list[Interval] | None = None) -> _Translation:
         return cls(_pair(mapped, real, "addresses"),
                    _pair(mapped_ports, real_ports, "ports") if mapped_ports and real_ports else None,
-                   _pair(peers, peers_as, "client addresses") if peers and peers_as else None)
+                   _pair(peers, peers_as, "client addresses") if peers and peers_as else None,
+                   _pair(peer_ports, peer_ports_as, "client ports") if peer_ports and peer_ports_as else None)
 
     def __call__(self, packets: PacketSet) -> PacketSet:
         out = EMPTY
@@ -922,6 +902,8 @@ class _Translation:
                 dst = _map(dst, self.dst)
             if self.port is not None:
                 dport = _map(dport, self.port)
+            if self.sport is not None:
+                sport = _map(sport, self.sport)
             out = out | PacketSet([(src, dst, proto, sport, dport)])
         return out
 
@@ -998,8 +980,8 @@ class NatHop(Hop):
                     continue
                 reason = f"static NAT: {describe(hit)} -> {describe(leaving)}"
                 out.append((Segment(hit, Decision.TRANSLATE, nat.rule, reason, leaving), "translated"))
-            else:
-                out.append((Segment(hit, Decision.UNKNOWN, nat.rule, nat.reason), "unknown"))
+            else:  # it may leave as it came, or translated to any address (and port) the line could name
+                out.append((Segment(hit, Decision.UNKNOWN, nat.rule, nat.reason, hit | _anywhere(hit)), "unknown"))
             if not remaining:
                 return out
         if self.transparent:
@@ -1156,6 +1138,17 @@ class InsideNatHop(SourceNatHop):
         if ipv6:
             out.append(Segment(ipv6, Decision.PERMIT, None, "IPv6 is routed, not translated"))
         return tuple(out)
+
+
+def _anywhere(packets: PacketSet) -> PacketSet:
+    """The packets sent to any address of their family (and any port, for protocols with ports): what a static
+    NAT line that cannot be read may make of them."""
+    boxes = []
+    for src, dst, proto, sport, dport in packets.boxes:
+        family = ANY_V4 if dst[0] >= ANY_V4[0] else ANY_V6
+        ports = dport if dport == ANY_PORT or not (proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS) else ANY_PORT
+        boxes.append((src, family, proto, sport, ports))
+    return PacketSet(boxes)
 
 
 def _unknown_nat(packets: PacketSet, rule: Rule | None, why: str) -> Segment:

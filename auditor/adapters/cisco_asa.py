@@ -31,15 +31,20 @@ from auditor.adapters.cisco_common import (
     ace_rules,
     host,
     is_ip,
-    line_tree,
+    merge_intervals,
     netmask_interval,
+    numbers,
     ported,
     prefix_interval,
+    proto_intervals,
     protocol,
+    read_address,
+    read_ipv6_address,
     unknown_rule,
 )
+from auditor.adapters.cisco_lines import FreeText, read_tree
 from auditor.model import Action, Origin, Rule
-from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
+from auditor.packets import ANY_PORT, ANY_PROTO, ANY_V4, ANY_V6, Interval
 
 PORTS = PortNames(ASA_TCP_PORTS, ASA_UDP_PORTS)
 _IDENTITY = {"user": 1, "user-group": 1, "object-group-user": 1, "security-group": 2, "object-group-security": 1}
@@ -64,67 +69,84 @@ class AsaParser:
         self._remark: tuple[str, str] | None = None  # (ACL, text) of the remark above the next ACE
         self._services_seen: Services | None = None  # what the ACE being parsed matches, if known yet
         self.tree: list[Line] = []
+        self.free: list[FreeText] = []
 
     # --------------------------------------------------------------------------------------------------
     def parse(self) -> CiscoConfig:
-        tree = line_tree(self.text, "asa")
+        tree, self.free = read_tree(self.text, "asa")
         self.tree = tree
         self.cfg.lines = self.text.count("\n") + 1
+        read = self.cfg.read
         acl_lines: list[Line] = []
         nat_lines: list[Line] = []
         object_nats: list[tuple[Line, Line]] = []
         statics: list[Line] = []
         groups: list[Line] = []
+        for line in tree:  # names first: interfaces, objects and entries may use them
+            parts = line.text.split()
+            if parts[0] == "name" and len(parts) >= 3 and is_ip(parts[1]):
+                self.names[parts[2]] = parts[1]
+                read.add(line.number)
+            elif parts == ["names"]:
+                read.add(line.number)
         for line in tree:
             t = line.text
             head = t.split(" ", 1)[0]
             if head == "access-list":
                 acl_lines.append(line)
+                read.add(line.number)
             elif head == "object":
                 parts = t.split()
                 if len(parts) >= 3:
                     self.objects.setdefault(parts[2], []).append(line)
                     self.object_kind[parts[2]] = parts[1]
                     object_nats.extend((line, c) for c in line.children if c.text.startswith("nat "))
+                    read.update(numbers(line))  # members are read where an entry or NAT uses them
             elif head == "object-group":
                 groups.append(line)
-            elif head == "name":
-                parts = t.split()
-                if len(parts) >= 3:
-                    self.names[parts[2]] = parts[1]
+                read.update(numbers(line))
             elif head == "interface":
                 self._interface(line)
             elif head == "nat":
                 nat_lines.append(line)
+                read.add(line.number)
             elif head == "static":
                 statics.append(line)
+                read.add(line.number)
             elif head == "access-group":
                 self._bindings.append(line)
+                read.add(line.number)
             elif head == "route" or t.startswith("ipv6 route "):
                 self._route(line)
             elif t.startswith("same-security-traffic permit inter-interface"):
                 self.cfg.same_security_inter = True
+                read.add(line.number)
             elif t.startswith("same-security-traffic permit intra-interface"):
                 self.cfg.same_security_intra = True
+                read.add(line.number)
             elif t.startswith(("crypto ikev1 enable ", "crypto ikev2 enable ")) or (
                     t.startswith("crypto map ") and " interface " in t):
                 self.cfg.vpn_termination[t.split()[-1]] = line.number
+                read.add(line.number)
             elif t == "firewall transparent":
                 self.cfg.transparent = True
+                read.add(line.number)
             elif t.startswith("fragment chain "):
                 self._fragment_chain(line)
             elif head == "router" and len(t.split()) > 1 and t.split()[1] in ("ospf", "bgp", "eigrp", "rip",
                                                                                "isis"):
                 self.cfg.dynamic_routing.append(line.number)
+                read.add(line.number)  # that routes are learned at run time; the details do not matter here
             elif head == "hostname":
                 self.cfg.hostname = t.split(" ", 1)[1] if " " in t else ""
+                read.add(line.number)
             elif head in ("ASA", "PIX"):
                 m = _VERSION.match(t)
                 if m:
                     self.cfg.version = t.split("Version", 1)[1].strip()
                     self.cfg.pre83 = (int(m.group(1)), int(m.group(2))) < (8, 3)
             elif head == "global" and t.startswith("global ("):
-                pass  # pre-8.3 dynamic PAT pool: outbound only, cannot expose a server
+                read.add(line.number)  # pre-8.3 dynamic PAT pool: outbound only, cannot expose a server
         for line in groups:
             self._group_header(line)
         for line in acl_lines:
@@ -139,15 +161,18 @@ class AsaParser:
         `fragment`); without an interface the line applies to every interface."""
         parts = line.text.split()
         if len(parts) in (3, 4) and parts[2].isdigit():
+            self.cfg.read.add(line.number)
             self.cfg.fragment_chain.append((line.number, parts[3] if len(parts) == 4 else None, int(parts[2]),
                                             line.text))
 
     # interfaces, routes, bindings ----------------------------------------------------------------------
     def _interface(self, line: Line) -> None:
         iface = Interface(line.text.split(" ", 1)[1].strip() if " " in line.text else "", line.number)
+        self.cfg.read.add(line.number)
         explicit_level = False
         for child in line.children:
             parts = child.text.split()
+            done = True
             if parts[0] == "nameif" and len(parts) > 1:
                 iface.nameif = parts[1]
             elif parts[0] == "security-level" and len(parts) > 1 and parts[1].isdigit():
@@ -156,28 +181,31 @@ class AsaParser:
             elif parts[:2] == ["ip", "address"] and len(parts) >= 3:
                 if parts[2] in ("dhcp", "pppoe"):
                     iface.dynamic = parts[2]
-                else:
-                    try:
-                        iface.subnets.append(netmask_interval(parts[2], parts[3]))
-                        iface.addresses.append(host(parts[2]))
-                    except (Unparsed, ValueError, IndexError):  # it may have been the server's address
-                        self.cfg.unreadable.append((child.number, child.text))
-            elif parts[:2] == ["ipv6", "address"] and len(parts) >= 3 and "/" in parts[2]:
-                try:
-                    iface.subnets.append(prefix_interval(parts[2]))
-                    iface.addresses.append(host(parts[2].split("/")[0]))
-                except (Unparsed, ValueError):
+                elif not read_address(iface, [self._name_or_token(parts[2]), *parts[3:]]):
+                    self.cfg.unreadable.append((child.number, child.text))  # it may have been the server's
+            elif parts[:2] == ["ipv6", "address"] and len(parts) >= 3:
+                done = read_ipv6_address(iface, parts[2:])
+                if not done and "/" in parts[2]:
                     self.cfg.unreadable.append((child.number, child.text))
-            elif parts == ["shutdown"]:
-                iface.shutdown = True
+                    done = True
+            elif parts in (["shutdown"], ["no", "shutdown"]):
+                iface.shutdown = parts == ["shutdown"]
+            elif parts[:3] in (["no", "ip", "address"], ["no", "nameif"], ["no", "security-level"],
+                               ["no", "ipv6", "address"]):
+                pass  # no address, not named: nothing to add
+            else:
+                done = False
+            if done:
+                self.cfg.read.add(child.number)
         if not explicit_level and iface.nameif is not None:
             iface.security_level = 100 if iface.nameif == "inside" else 0  # ASA's defaults
         self.cfg.interfaces.append(iface)
 
     def _route(self, line: Line) -> None:
-        parts = line.text.split()
+        parts = [self._name_or_token(p) for p in line.text.split()]
         if parts[0] == "ipv6":
             parts = parts[1:]
+        parts[2:4] = ["0.0.0.0" if p == "0" else p for p in parts[2:4]]  # `route outside 0 0 GW`
         try:
             if len(parts) >= 5 and is_ip(parts[2]) and is_ip(parts[3]):
                 prefix = netmask_interval(parts[2], parts[3])
@@ -186,9 +214,10 @@ class AsaParser:
                 prefix = prefix_interval(parts[2])
                 gw = host(parts[3]) if is_ip(parts[3]) else None
             else:
-                return
+                return  # not read: the review reports it
         except Unparsed:
             return
+        self.cfg.read.add(line.number)
         length = _prefix_length(prefix)
         self.cfg.routes.append(RouteDef(prefix, length, parts[1], gw, line.number, line.text))
 
@@ -417,6 +446,9 @@ class AsaParser:
     def _ip(self, token: str) -> Interval:
         return host(self._name_ip(token))
 
+    def _name_or_token(self, token: str) -> str:
+        return self.names.get(token, token)
+
     def _name_ip(self, token: str) -> str:
         if is_ip(token):
             return token
@@ -428,7 +460,7 @@ class AsaParser:
     def _acl_line(self, line: Line) -> None:
         parts = line.text.split()
         if len(parts) < 3:
-            return
+            return  # `access-list NAME` alone configures nothing
         name = parts[1]
         acl = self.cfg.acls.get(name)
         if acl is None:
@@ -437,6 +469,9 @@ class AsaParser:
         if parts[i] == "line" and len(parts) > 4:
             i += 2
         kind = parts[i]
+        if kind in ("permit", "deny"):  # PIX 6 and early ASA: an extended entry without the keyword
+            kind = "extended"
+            i -= 1
         if kind == "remark":
             acl.count += 1
             self._remark = (name, line.text.split("remark", 1)[1].strip())
@@ -580,7 +615,30 @@ class AsaParser:
             if why:
                 raise Unparsed(why)
             return ports, i + 2
+        if t[i] == "object-group" and i + 1 < len(t) and self.group_kind.get(t[i + 1]) == ("service", ""):
+            return self._service_group_ports(t[i + 1], protos), i + 2
         return None, i
+
+    def _service_group_ports(self, name: str, protos: tuple[Interval, ...]) -> list[Interval]:
+        """A service group declared without a protocol (`object-group service NAME`) in the port position: the
+        ports of its members for the entry's protocol (`service-object tcp destination eq 80`); members of other
+        protocols match nothing here. A member that restricts the source port, or names no port for a
+        protocol with ports, is not a port list: unknown."""
+        group = self.service_group(name)
+        if group.unknown:
+            raise Unparsed(group.unknown)
+        wanted = set(proto_intervals([p for lo, hi in protos for p in range(lo, hi + 1)]))
+        ports: list[Interval] = []
+        for item in group.items:
+            if not set(item.protos) & wanted:
+                continue
+            if not set(item.protos) <= wanted or item.sport != (ANY_PORT,):
+                raise Unparsed(f"service object-group {name} in the port position holds a member that is not a "
+                               "destination port of this protocol")
+            ports += item.dport
+        if not ports:
+            raise Unparsed(f"service object-group {name} holds no port of this entry's protocol")
+        return ports
 
     # NAT ----------------------------------------------------------------------------------------------------
     def _nat(self, twice: list[Line], object_nats: list[tuple[Line, Line]], statics: list[Line]) -> None:
@@ -729,18 +787,25 @@ class AsaParser:
             return NatEntry(line.text, line.number, [], [], unknown=f"{self.path} line {line.number} not "
                                                                      f"understood: {exc or 'incomplete'}"), after
 
-    def _twice_service(self, entry: NatEntry, real_name: str, mapped_name: str) -> None:
-        real, mapped = self.service_object(real_name), self.service_object(mapped_name)
-        if real.unknown or mapped.unknown or len(real.items) != 1 or len(mapped.items) != 1:
-            entry.unknown = real.unknown or mapped.unknown or "NAT service objects not understood"
+    def _twice_service(self, entry: NatEntry, first_name: str, second_name: str) -> None:
+        """`service FIRST SECOND` of a twice NAT. ASA configuration guide, "Twice NAT": the first object holds the
+        real source port and the mapped destination port, the second the mapped source port and the real
+        destination port. The source is the real host (the server), the destination the peer (the client):
+        inbound, a client sends from the real destination port to the mapped source port, and leaves with the
+        mapped destination port toward the real source port."""
+        first, second = self.service_object(first_name), self.service_object(second_name)
+        if first.unknown or second.unknown or len(first.items) != 1 or len(second.items) != 1:
+            entry.unknown = first.unknown or second.unknown or "NAT service objects not understood"
             return
-        r, m = real.items[0], mapped.items[0]
-        if r.protos != m.protos or r.dport != (ANY_PORT,) or m.dport != (ANY_PORT,):
-            # destination ports in NAT service objects describe the peer side: not modelled
-            entry.unknown = f"service {real_name}/{mapped_name}: only source-port services are modelled"
+        a, b = first.items[0], second.items[0]
+        if a.protos != b.protos:
+            entry.unknown = f"service {first_name}/{second_name}: the objects name different protocols"
             return
-        entry.proto = r.protos
-        entry.real_ports, entry.mapped_ports = list(r.sport), list(m.sport)
+        entry.proto = a.protos
+        if a.sport != (ANY_PORT,) or b.sport != (ANY_PORT,):
+            entry.real_ports, entry.mapped_ports = list(a.sport), list(b.sport)
+        if a.dport != (ANY_PORT,) or b.dport != (ANY_PORT,):
+            entry.peer_ports, entry.peer_ports_as = list(b.dport), list(a.dport)
 
     def _legacy_static(self, line: Line) -> NatEntry | None:
         """Pre-8.3 `static (real_if,mapped_if) [tcp|udp] MAPPED [PORT] REAL [PORT] [netmask M] ...`."""
@@ -749,27 +814,39 @@ class AsaParser:
             real_if, mapped_if = self._ifaces(parts[1])
             i = 2
             entry = NatEntry(line.text, line.number, [], [], real_if, mapped_if)
+            policy = "access-list" in parts
             if parts[i] in ("tcp", "udp"):
                 protos = protocol(parts[i], ASA_PROTOCOLS)
                 entry.proto = protos
-                mapped_tok, mport, real_tok, rport = parts[i + 1:i + 5]
+                mapped_tok, mport = parts[i + 1:i + 3]
                 entry.mapped_ports = [_single(PORTS.port(mport, protos))]
-                entry.real_ports = [_single(PORTS.port(rport, protos))]
-                i += 5
+                if policy:
+                    real_tok, i = "", i + 3
+                else:
+                    real_tok, rport = parts[i + 3:i + 5]
+                    entry.real_ports = [_single(PORTS.port(rport, protos))]
+                    i += 5
             else:
-                mapped_tok, real_tok = parts[i], parts[i + 1]
+                mapped_tok, real_tok = parts[i], ("" if policy else parts[i + 1])
+                i += 1 if policy else 2
+            if policy:
+                if parts[i] != "access-list":
+                    raise Unparsed(f"unexpected '{parts[i]}'")
+                self._policy_static(entry, mapped_tok, parts[i + 1])
                 i += 2
             mask = "255.255.255.255"
             while i < len(parts):
                 if parts[i] == "netmask":
                     mask = parts[i + 1]
                     i += 2
-                elif parts[i] in ("access-list", "route-map"):
-                    raise Unparsed("policy static NAT is not modelled")
+                elif parts[i] == "route-map":
+                    raise Unparsed("static NAT by route-map is not modelled")
                 elif parts[i].isdigit() or parts[i] in ("norandomseq", "dns", "nailed", "tcp", "udp"):
                     i += 1
                 else:
                     raise Unparsed(f"unexpected '{parts[i]}'")
+            if policy:
+                return entry
             entry.real = [netmask_interval(self._name_ip(real_tok), mask)]
             if mapped_tok == "interface":
                 entry.mapped_interface = mapped_if or ""
@@ -779,6 +856,34 @@ class AsaParser:
         except (Unparsed, IndexError, ValueError) as exc:
             return NatEntry(line.text, line.number, [], [], unknown=f"{self.path} line {line.number} not "
                                                                      f"understood: {exc or 'incomplete'}")
+
+    def _policy_static(self, entry: NatEntry, mapped_tok: str, acl_name: str) -> None:
+        """Pre-8.3 policy static NAT (`static (in,out) MAPPED access-list ACL`): the list's source addresses are
+        the real ones, translated to MAPPED (a block of the same size) when the destination is one the list
+        names; inbound, those destinations are the clients it applies to (ASA 8.2 configuration guide, "Policy
+        NAT"). Only `permit ip` entries are modelled; a list that names protocols or ports is unknown."""
+        acl = self.cfg.acls.get(acl_name)
+        if acl is None or not acl.rules:
+            raise Unparsed(f"access-list {acl_name} of the policy NAT is not defined")
+        real: list[Interval] = []
+        peers: list[Interval] = []
+        for rule in acl.rules:
+            if rule.action is not Action.PERMIT or not rule.certain:
+                raise Unparsed(f"access-list {acl_name} of the policy NAT holds '{rule.text}' (only certain "
+                               "`permit ip` entries are modelled)")
+            for src, dst, proto, sport, dport in rule.match.boxes:
+                if proto != ANY_PROTO or sport != ANY_PORT or dport != ANY_PORT:
+                    raise Unparsed(f"access-list {acl_name} of the policy NAT names protocols or ports "
+                                   "(not modelled)")
+                real.append(src)
+                peers.append(dst)
+        entry.real, entry.peers = merge_intervals(real), merge_intervals(peers)
+        if mapped_tok == "interface":
+            entry.mapped_interface = entry.mapped_iface or ""
+            return
+        start = self._ip(mapped_tok)[0]
+        size = sum(hi - lo + 1 for lo, hi in entry.real)
+        entry.mapped = [(start, start + size - 1)]
 
 
 class _Narrower(Unparsed):

@@ -35,6 +35,7 @@ from auditor.packets import (
 )
 
 if TYPE_CHECKING:
+    from auditor.adapters.cisco_lines import Review
     from auditor.adapters.cisco_local import LocalConfig
 
 # --- the line tree ----------------------------------------------------------------------------------------
@@ -88,6 +89,14 @@ def line_tree(text: str, syntax: str) -> list[Line]:
         if not body or body.startswith("!"):
             continue
         out.append(Line(body, obj.linenum + 1, _children(obj)))
+    return out
+
+
+def numbers(line: Line) -> list[int]:
+    """The file lines of a line and everything under it."""
+    out = [line.number]
+    for child in line.children:
+        out += numbers(child) if child.children else [child.number]
     return out
 
 
@@ -222,9 +231,14 @@ def netmask_interval(addr: str, mask: str) -> Interval:
     return (V4_BASE + int(net.network_address), V4_BASE + int(net.broadcast_address))
 
 
+WILDCARD_BITS = 16  # scattered "don't care" bits a wildcard may have: 65,536 intervals at most
+
+
 def wildcard_intervals(addr: str, wildcard: str) -> list[Interval]:
-    """`10.0.0.0 0.0.0.255` (IOS ACEs): wildcard bits; non-contiguous wildcards expand to several
-    intervals (refused beyond 4096, which no real ACL needs)."""
+    """`10.0.0.0 0.0.0.255` (IOS ACEs): wildcard bits, evaluated exactly. A non-contiguous wildcard
+    (`0.0.255.0`, `0.255.0.255`) is one interval per combination of its "don't care" bits above the lowest
+    fixed bit; beyond WILDCARD_BITS such bits (a netmask written where a wildcard belongs, 255.255.255.0, is
+    24) the entry cannot be built exactly and is refused (its addresses are then unknown)."""
     try:
         base = int(ipaddress.IPv4Address(addr))
         wild = int(ipaddress.IPv4Address(wildcard))
@@ -234,8 +248,9 @@ def wildcard_intervals(addr: str, wildcard: str) -> list[Interval]:
     high = wild & ~low_run  # remaining "don't care" bits: one interval per combination
     base &= ~wild & 0xFFFFFFFF
     bits = [1 << i for i in range(32) if high >> i & 1]
-    if len(bits) > 12:
-        raise Unparsed(f"wildcard {wildcard} is too scattered to expand")
+    if len(bits) > WILDCARD_BITS:
+        raise Unparsed(f"wildcard {wildcard} has {len(bits)} scattered bits: {1 << len(bits):,} address ranges, "
+                       "too many to evaluate exactly")
     out = []
     for combo in range(1 << len(bits)):
         start = base
@@ -254,6 +269,49 @@ def prefix_interval(text: str) -> Interval:
         raise Unparsed(f"'{text}' is not a prefix") from None
     base = V4_BASE if net.version == 4 else 0
     return (base + int(net.network_address), base + int(net.broadcast_address))
+
+
+def read_address(iface: Interface, tokens: list[str]) -> bool:
+    """`ip address A MASK [secondary | standby B]` or `ip address A/LEN [...]` on an interface: its address
+    and connected network. False when the address or mask cannot be read (nothing is added then)."""
+    if not tokens:
+        return False
+    try:
+        if "/" in tokens[0]:
+            net = ipaddress.IPv4Interface(tokens[0])
+            if net.network.prefixlen == 0:
+                return False
+            subnet = prefix_interval(str(net.network))
+            rest = tokens[1:]
+        else:
+            subnet = netmask_interval(tokens[0], tokens[1])
+            rest = tokens[2:]
+        address = host(tokens[0].split("/")[0])
+    except (Unparsed, ValueError, IndexError):
+        return False
+    if rest and rest[0] not in ("secondary", "standby", "cluster-pool", "index"):
+        return False
+    iface.subnets.append(subnet)
+    iface.addresses.append(address)
+    return True
+
+
+def read_ipv6_address(iface: Interface, tokens: list[str]) -> bool:
+    """`ipv6 address P/LEN [eui-64 | anycast | standby ...]`, or a form that gives no global address the
+    configuration holds (`autoconfig`, `dhcp`, `FE80::1 link-local`). False when it cannot be read."""
+    if tokens[0] in ("autoconfig", "dhcp") or tokens[-1] == "link-local":
+        return True
+    if "/" not in tokens[0] or (len(tokens) > 1 and tokens[1] not in ("eui-64", "anycast", "standby", "cga")):
+        return False
+    try:
+        subnet = prefix_interval(tokens[0])
+        address = host(tokens[0].split("/")[0])
+    except (Unparsed, ValueError):
+        return False
+    iface.subnets.append(subnet)
+    if len(tokens) == 1 or tokens[1] != "eui-64":  # eui-64: the host part comes from the MAC address
+        iface.addresses.append(address)
+    return True
 
 
 # --- protocols and ports ----------------------------------------------------------------------------------
@@ -433,6 +491,7 @@ class Interface:
     acl6_in: tuple[str, int] | None = None  # IOS `ipv6 traffic-filter`
     acl6_out: tuple[str, int] | None = None
     nat: str = ""  # IOS: "inside" | "outside" | "enable"
+    vrf: str = ""  # IOS `vrf forwarding NAME`: the interface routes in that VRF, not the global table
     shutdown: bool = False
     unmodelled: list[tuple[str, int]] = field(default_factory=list)  # filters we do not evaluate (ZBF, ...)
 
@@ -488,6 +547,8 @@ class NatEntry:
     real_ports: list[Interval] | None = None
     peers: list[Interval] | None = None  # twice NAT `destination static`: clients it applies to
     peers_as: list[Interval] | None = None  # ... and what those clients are translated to
+    peer_ports: list[Interval] | None = None  # twice NAT destination service: the clients' source ports ...
+    peer_ports_as: list[Interval] | None = None  # ... and what they are translated to
     mapped_interface: str | None = None  # mapped address is this interface's own address
     unknown: str = ""
     conditional: str = ""  # understood, but applies only under a condition we do not evaluate
@@ -549,6 +610,10 @@ class CiscoConfig:
     fragment_chain: list[tuple[int, str | None, int, str]] = field(default_factory=list)
     lines: int = 0
     local: LocalConfig | None = None  # what the device does with traffic to itself (cisco_local)
+    # Lines the parser read: understood, or made unknown (a rule, a NAT entry) where they matter. The review
+    # (cisco_lines) accounts for the others.
+    read: set[int] = field(default_factory=set)
+    review: Review | None = None
 
     def interface(self, label: str) -> Interface | None:
         for iface in self.interfaces:

@@ -36,14 +36,17 @@ from auditor.adapters.cisco_common import (
     host,
     is_ip,
     layer3,
-    line_tree,
     netmask_interval,
+    numbers,
     ported,
     prefix_interval,
     protocol,
+    read_address,
+    read_ipv6_address,
     unknown_rule,
     wildcard_intervals,
 )
+from auditor.adapters.cisco_lines import FreeText, read_tree
 from auditor.model import Action, Origin, Rule
 from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
 
@@ -69,13 +72,17 @@ class IosParser:
         self._remark = ""
         self._services_seen: Services | None = None
         self._fragment_view: Callable[[], list[Rule]] | None = None  # the entry as non-initial fragments meet it
+        self._route_map_users: set[str] = set()  # route-maps named by NAT lines and policy routing
         self.tree: list[Line] = []
+        self.free: list[FreeText] = []
 
     def parse(self) -> CiscoConfig:
-        tree = line_tree(self.text, "ios")
+        tree, self.free = read_tree(self.text, "ios")
         self.tree = tree
         self.cfg.lines = self.text.count("\n") + 1
+        read = self.cfg.read
         later: list[Line] = []
+        route_maps: dict[str, list[Line]] = {}
         for line in tree:
             t = line.text
             head = t.split(" ", 1)[0]
@@ -87,8 +94,12 @@ class IosParser:
                                   else (parts[1], parts[2]))
                     self.groups[name] = line
                     self.group_kind[name] = kind
+                    read.update(numbers(line))  # members are read where an entry uses them
             elif head == "hostname":
                 self.cfg.hostname = t.split(" ", 1)[1] if " " in t else ""
+                read.add(line.number)
+            elif head == "route-map" and len(t.split()) > 1:
+                route_maps.setdefault(t.split()[1], []).append(line)
             else:
                 later.append(line)
         for line in later:
@@ -98,17 +109,29 @@ class IosParser:
                 self._interface(line)
             elif t.startswith(("ip access-list ", "ipv6 access-list ")):
                 self._named_acl(line)
+                read.update(numbers(line))
             elif head == "access-list":
                 self._numbered_ace(line)
+                read.update(numbers(line))
             elif t.startswith("ip nat "):
                 self._nat(line)
-            elif t.startswith("ip route "):
+                read.add(line.number)
+            elif t.startswith(("ip route ", "ipv6 route ")):
                 self._route(line)
             elif head == "router" and len(t.split()) > 1 and t.split()[1] in ("ospf", "bgp", "eigrp", "rip",
                                                                                "isis", "ospfv3"):
                 self.cfg.dynamic_routing.append(line.number)
+                read.add(line.number)  # that routes are learned at run time; the details do not matter here
             elif t.startswith(("zone-pair security", "zone security")):
                 self.cfg.unmodelled.append((line.number, t, "zone-based firewall policies are not evaluated"))
+                read.update(numbers(line))
+            elif t.startswith(("class-map type inspect ", "policy-map type inspect ", "parameter-map type inspect ")):
+                read.update(numbers(line))  # zone-based firewall policy: unknown as a whole (zone-member, zone-pair)
+        # Route-maps that a NAT line or policy routing uses: that line is unknown (route-maps are not evaluated),
+        # which accounts for the route-map too. Others cannot affect the path.
+        for name in self._route_map_users:
+            for line in route_maps.get(name, []):
+                read.update(numbers(line))
         # Static translations live in one table looked up by global address: the most specific entry
         # wins where network statics overlap (stable sort keeps config order otherwise).
         # Lines we could not read go first: they may translate anything, so nothing after them is certain.
@@ -118,23 +141,29 @@ class IosParser:
     # interfaces and routes ------------------------------------------------------------------------------
     def _interface(self, line: Line) -> None:
         iface = Interface(line.text.split(" ", 1)[1].strip() if " " in line.text else "", line.number)
+        self.cfg.read.add(line.number)
         for child in line.children:
             parts = child.text.split()
+            done = True
             if parts[:2] == ["ip", "address"] and len(parts) >= 3:
                 if parts[2] in ("dhcp", "negotiated", "pool"):
                     iface.dynamic = parts[2]
-                else:
-                    try:
-                        iface.subnets.append(netmask_interval(parts[2], parts[3]))
-                        iface.addresses.append(host(parts[2]))
-                    except (Unparsed, ValueError, IndexError):  # it may have been the server's address
-                        self.cfg.unreadable.append((child.number, child.text))
-            elif parts[:2] == ["ipv6", "address"] and len(parts) >= 3 and "/" in parts[2]:
-                try:
-                    iface.subnets.append(prefix_interval(parts[2]))
-                    iface.addresses.append(host(parts[2].split("/")[0]))
-                except (Unparsed, ValueError):
+                elif not read_address(iface, parts[2:]):
+                    self.cfg.unreadable.append((child.number, child.text))  # it may have been the server's
+            elif parts[:2] == ["ipv6", "address"] and len(parts) >= 3:
+                done = read_ipv6_address(iface, parts[2:])
+                if not done and "/" in parts[2]:
                     self.cfg.unreadable.append((child.number, child.text))
+                    done = True
+            elif parts[:3] in (["no", "ip", "address"], ["no", "ipv6", "address"]) or parts == ["ip", "unnumbered"]:
+                pass  # no address of its own
+            elif parts[:3] == ["ip", "policy", "route-map"] and len(parts) == 4:
+                self._route_map_users.add(parts[3])
+                iface.unmodelled.append((f"policy routing ({child.text}) is not evaluated", child.number))
+            elif parts[:2] == ["ip", "inspect"]:
+                iface.unmodelled.append((f"inspection ({child.text}) is not evaluated", child.number))
+            elif parts[:2] == ["vrf", "forwarding"] or parts[:3] == ["ip", "vrf", "forwarding"]:
+                iface.vrf = parts[-1]
             elif parts[:2] in (["ip", "access-group"], ["ipv6", "traffic-filter"]):
                 v6 = parts[0] == "ipv6"
                 if len(parts) == 4 and parts[3] == "in":
@@ -149,26 +178,42 @@ class IosParser:
                 iface.unmodelled.append((f"zone-based firewall ({child.text}) is not evaluated", child.number))
             elif parts[:2] == ["crypto", "map"]:
                 self.cfg.vpn_termination[iface.name] = child.number
-            elif parts == ["shutdown"]:
-                iface.shutdown = True
+            elif parts in (["shutdown"], ["no", "shutdown"]):
+                iface.shutdown = parts == ["shutdown"]
+            elif parts[:3] in (["no", "ip", "nat"], ["no", "ip", "access-group"]):
+                pass
+            else:
+                done = False
+            if done:
+                self.cfg.read.add(child.number)
         self.cfg.interfaces.append(iface)
 
     def _route(self, line: Line) -> None:
-        parts = line.text.split()[2:]
-        if parts and parts[0] == "vrf":
-            return  # VRF routes do not carry internet traffic to the server in the global table
-        if len(parts) < 3 or not is_ip(parts[0]):
+        """`ip route PREFIX MASK {NEXT-HOP | INTERFACE [NEXT-HOP]} [options]` and `ipv6 route PREFIX/LEN ...`;
+        VRF routes and route settings (`static bfd`, `profile`) do not route internet traffic in the global
+        table. A route that cannot be read is left unread: the review reports it."""
+        words = line.text.split()
+        v6, parts = words[0] == "ipv6", words[2:]
+        if not parts or parts[0] in ("vrf", "static", "profile"):
+            self.cfg.read.add(line.number)
             return
         try:
-            prefix = netmask_interval(parts[0], parts[1])
-        except Unparsed:
+            if v6:
+                if "/" not in parts[0]:
+                    return
+                prefix, length, rest = prefix_interval(parts[0]), int(parts[0].split("/")[1]), parts[1:]
+            else:
+                prefix, rest = netmask_interval(parts[0], parts[1]), parts[2:]
+                length = 32 - ((prefix[1] - prefix[0] + 1).bit_length() - 1)
+        except (Unparsed, IndexError, ValueError):
             return
-        iface = None if is_ip(parts[2]) else parts[2]
-        gw_tok = parts[2] if iface is None else (parts[3] if len(parts) > 3 and is_ip(parts[3]) else None)
+        if not rest:
+            return
+        iface = None if is_ip(rest[0]) else rest[0]
+        gw_tok = rest[0] if iface is None else (rest[1] if len(rest) > 1 and is_ip(rest[1]) else None)
         gw = host(gw_tok) if gw_tok else None
-        size = prefix[1] - prefix[0] + 1
-        self.cfg.routes.append(RouteDef(prefix, 32 - (size.bit_length() - 1), iface, gw, line.number,
-                                        line.text))
+        self.cfg.read.add(line.number)
+        self.cfg.routes.append(RouteDef(prefix, length, iface, gw, line.number, line.text))
 
     # object-groups ---------------------------------------------------------------------------------------
     def network_group(self, name: str, seen: frozenset[str] = frozenset()) -> Addr:
@@ -543,6 +588,8 @@ class IosParser:
     def _dynamic(self, t: list[str], line: Line) -> SourceNat:
         entry = SourceNat(line.text, line.number)
         where = f"{self.path} line {line.number}"
+        if "route-map" in t[:-1]:
+            self._route_map_users.add(t[t.index("route-map") + 1])
         if t[0] != "list" or len(t) < 4 or t[2] not in ("interface", "pool"):
             entry.unknown = (f"{where}: {'route-map' if t[0] == 'route-map' else 'this form of'} dynamic NAT "
                              "is not modelled")
@@ -607,6 +654,7 @@ class IosParser:
             elif tok in ("vrf", "redundancy", "mapping-id") and i + 1 < len(t):
                 i += 2
             elif tok == "route-map" and i + 1 < len(t):
+                self._route_map_users.add(t[i + 1])
                 entry.conditional = (f"route-map {t[i + 1]} decides when this translation applies "
                                      f"(line {line.number}); route-maps are not evaluated")
                 i += 2
