@@ -149,3 +149,74 @@ def test_ios_no_alias_on_the_outside_network_is_unknown(tmp_path: Path) -> None:
     result = audit(tmp_path / "b", {"e": cfg.format(flag=" no-alias")}, "203.0.113.5")
     assert set(flows(result).values()) == {"unknown"}
     assert "(`no-alias`)" in result.paths[0].trace.reason
+
+
+# -- item 11: ASA inbound twice NAT ----------------------------------------------------------------------------
+
+ASA_TWICE = """ASA Version 9.12(4)
+hostname twice-asa
+!
+interface GigabitEthernet1/1
+ nameif outside
+ security-level 0
+ ip address 198.51.100.2 255.255.255.0
+!
+interface GigabitEthernet1/2
+ nameif dmz
+ security-level 50
+ ip address 10.20.0.1 255.255.255.0
+!
+object network VPN-PUBLIC
+ host 198.51.100.10
+object network VPN-SERVER
+ host 10.20.0.10
+access-list OUTSIDE_IN extended permit udp any host 10.20.0.10 eq isakmp
+access-list OUTSIDE_IN extended permit udp any host 10.20.0.10 eq 4500
+access-list OUTSIDE_IN extended deny ip any any
+access-group OUTSIDE_IN in interface outside
+nat (outside,dmz) source {source} destination static VPN-PUBLIC VPN-SERVER
+route outside 0.0.0.0 0.0.0.0 198.51.100.1 1
+: end
+"""
+
+
+def test_asa_inbound_twice_nat_publishes_the_server_and_hides_the_clients(tmp_path: Path) -> None:
+    """`nat (outside,dmz) source dynamic any interface destination static PUB REAL`: connections from outside to
+    PUB reach REAL from the dmz interface's address. It was read as outbound-only dynamic NAT: nat-missing and
+    blocked. Now the server is published, and the source translation is snat-on-ike."""
+    result = audit(tmp_path, {"twice-asa": ASA_TWICE.format(source="dynamic any interface")}, "198.51.100.10",
+                   ["ikev2", "l2tp"])
+    assert set(flows(result).values()) == {"allowed"}
+    assert not kinds(result, "nat-missing")
+    trace = next(p.trace for p in result.paths if str(p.trace.flow) == "udp/4500")
+    nat = trace.hops[0]
+    assert nat.segments[0].reason == "static NAT: 198.51.100.10 udp/4500 -> 10.20.0.10 udp/4500"
+    (snat,) = kinds(result, "snat-on-ike")
+    assert snat.check.id == "CISCO-SNAT-ON-IKE" and snat.device == "cisco/twice-asa"
+    assert snat.evidence["flows"] == ["udp/4500", "udp/500"] and snat.evidence["protocols"] == ["ikev2", "l2tp"]
+    assert "the dmz interface address" in snat.title and "line 22 of cisco/twice-asa.cfg" in snat.title
+    assert ("`nat (outside,dmz) source static any any destination static VPN-PUBLIC VPN-SERVER`"
+            in snat.remediation)
+    assert "AssumeUDPEncapsulationContextOnSendRule" in snat.remediation  # L2TP/IPsec is offered
+
+
+def test_asa_inbound_twice_nat_keeping_the_clients_is_not_snat(tmp_path: Path) -> None:
+    result = audit(tmp_path, {"twice-asa": ASA_TWICE.format(source="static any any")}, "198.51.100.10")
+    assert flows(result) == {"ikev2 udp/500": "allowed", "ikev2 udp/4500": "allowed", "sstp tcp/443": "blocked"}
+    assert not kinds(result, "snat-on-ike") and not kinds(result, "nat-missing")
+
+
+def test_asa_twice_nat_translating_no_destination_publishes_nothing(tmp_path: Path) -> None:
+    """The failing form: the destination translation missing (an outbound PAT rule only): nat-missing, blocked."""
+    cfg = ASA_TWICE.format(source="dynamic any interface").replace(
+        " destination static VPN-PUBLIC VPN-SERVER", "")
+    result = audit(tmp_path, {"twice-asa": cfg}, "198.51.100.10", ["ikev2"], path=["cisco/twice-asa"])
+    assert set(flows(result).values()) == {"blocked"}
+    assert kinds(result, "nat-missing") and not kinds(result, "snat-on-ike")
+
+
+def test_asa_inbound_twice_nat_without_interfaces_applies_on_every_interface(tmp_path: Path) -> None:
+    cfg = ASA_TWICE.format(source="static any any").replace("nat (outside,dmz) source", "nat source")
+    cfg = cfg.replace("VPN-SERVER\nroute", "VPN-SERVER description publishes the inactive destination\nroute")
+    result = audit(tmp_path, {"twice-asa": cfg}, "198.51.100.10", ["ikev2"])
+    assert set(flows(result).values()) == {"allowed"}

@@ -648,6 +648,9 @@ class AsaParser:
             entry, is_after = self._twice_nat(line)
             if entry is not None:
                 (after if is_after else first).append(entry)
+            forward = self._twice_forward(line)
+            if forward is not None:
+                (after if is_after else first).append(forward)
         objects: list[NatEntry] = []
         for obj, nat in object_nats:
             entry = self._object_nat(obj, nat)
@@ -786,6 +789,73 @@ class AsaParser:
         except (Unparsed, IndexError) as exc:
             return NatEntry(line.text, line.number, [], [], unknown=f"{self.path} line {line.number} not "
                                                                      f"understood: {exc or 'incomplete'}"), after
+
+    def _twice_forward(self, line: Line) -> NatEntry | None:
+        """A twice NAT's forward direction, for connections that start on its real interface: `nat (REAL_IF,
+        MAPPED_IF) source static|dynamic SRC MAPPED_SRC destination static MAPPED_DST REAL_DST` sends SRC's traffic
+        to MAPPED_DST on to REAL_DST (ASA firewall guide, "Twice NAT"). With REAL_IF outside it publishes REAL_DST
+        at MAPPED_DST; `source dynamic` also hides the clients behind MAPPED_SRC. None when the line has no
+        destination translation or translates nothing new (VPN no-NAT rules); `_twice_nat` reads the reverse
+        direction. The inbound access-list names real addresses: the clients' own, so the entry leaves them as
+        they are and records that the server sees them translated (`hides_clients`)."""
+        parts = line.text.split()
+        if "description" in parts:  # free text follows
+            parts = parts[:parts.index("description")]
+        if "destination" not in parts or "inactive" in parts:
+            return None
+        try:
+            real_if, mapped_if = self._ifaces(parts[1]) if parts[1].startswith("(") else (None, None)
+            i = parts.index("source")
+            kind, src, src_as = parts[i + 1], parts[i + 2], parts[i + 3]
+            j = parts.index("destination")
+            if parts[j + 1] != "static":
+                raise Unparsed(f"destination {parts[j + 1]} is not modelled")
+            mapped_tok, real_tok = parts[j + 2], parts[j + 3]
+            hides = ""
+            if kind == "dynamic":
+                what = "pat-pool " + parts[i + 4] if src_as == "pat-pool" else \
+                    f"the {mapped_if or 'egress'} interface address" if src_as == "interface" else src_as
+                hides = f"source dynamic {src}: translated to {what}"
+            elif kind != "static":
+                raise Unparsed(f"source {kind} is not modelled")
+            if mapped_tok == real_tok and not hides:
+                return None  # identity both ways: exposes nothing
+            peers = self._nat_address(src)
+            real = self._nat_address(real_tok)
+            entry = NatEntry(line.text, line.number, [], real.intervals, mapped_if, real_if, peers=peers.intervals,
+                             hides_clients=hides)
+            if mapped_tok == "interface":
+                entry.mapped_interface = real_if or ""
+            else:
+                mapped = self._nat_address(mapped_tok)
+                entry.mapped = mapped.intervals
+                entry.unknown = mapped.unknown
+            entry.unknown = entry.unknown or real.unknown or peers.unknown
+            if "service" in parts[j:]:
+                k = parts.index("service", j)
+                self._forward_service(entry, parts[k + 1], parts[k + 2])
+            if "no-proxy-arp" in parts:
+                entry.no_arp = "no-proxy-arp"
+            return entry
+        except (Unparsed, IndexError, ValueError) as exc:
+            return NatEntry(line.text, line.number, [], [], unknown=f"{self.path} line {line.number} not "
+                                                                     f"understood: {exc or 'incomplete'}")
+
+    def _forward_service(self, entry: NatEntry, first_name: str, second_name: str) -> None:
+        """`service FIRST SECOND` in the forward direction: the client sends to FIRST's destination port, which
+        becomes SECOND's (the first object holds the real source port and the mapped destination port, the
+        second the mapped source port and the real destination port)."""
+        first, second = self.service_object(first_name), self.service_object(second_name)
+        if first.unknown or second.unknown or len(first.items) != 1 or len(second.items) != 1:
+            entry.unknown = first.unknown or second.unknown or "NAT service objects not understood"
+            return
+        a, b = first.items[0], second.items[0]
+        if a.protos != b.protos or a.sport != (ANY_PORT,) or (a.dport == (ANY_PORT,)) != (b.dport == (ANY_PORT,)):
+            entry.unknown = f"service {first_name}/{second_name}: this port translation is not modelled"
+            return
+        entry.proto = a.protos
+        if a.dport != (ANY_PORT,):
+            entry.mapped_ports, entry.real_ports = list(a.dport), list(b.dport)
 
     def _twice_service(self, entry: NatEntry, first_name: str, second_name: str) -> None:
         """`service FIRST SECOND` of a twice NAT. ASA configuration guide, "Twice NAT": the first object holds the
