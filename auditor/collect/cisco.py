@@ -297,9 +297,9 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     except CommandNotAllowed:
         raise  # a bug in this program, never a device condition: stop loudly
     except failures as exc:
-        result.error = _describe(exc)
-        writer.record_call(command, "failed", error=result.error, host=config.host,
-                           file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
+        record = writer.record_call(command, "failed", error=_describe(exc), host=config.host,
+                                    file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
+        result.error = record.error  # scrubbed: it is printed too
     finally:
         result.elapsed = time.monotonic() - started
         result.manifest = writer.close()

@@ -14,6 +14,7 @@ scrubbed from everything written. Every call's outcome goes to manifest.json thr
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from auditor.collect.writer import SnapshotWriter, UnsafePathError, quote_segment
+from auditor.collect.writer import SnapshotWriter, UnsafePathError, quote_segment, redact_json
 from auditor.untrusted import clean
 
 USERNAME_ENV = "VPN_AUDITOR_LB_USERNAME"
@@ -196,10 +197,12 @@ def collect_lb(config: LbCollectConfig) -> LbCollectResult:
     started = time.monotonic()
     result = LbCollectResult(device=f"{config.vendor}/{name}")
     parameters = {"vendor": config.vendor, "host": base_url(config.host), "name": name}
-    with SnapshotWriter(config.out, config.vendor, parameters=parameters,
-                        secrets=[config.password, config.username if len(config.username) >= 6 else ""]) as writer, \
+    # The user name is no secret: scrubbing it mangled any text holding it (user "auditor" turned the manifest's
+    # "vpn-auditor.manifest/1" schema into one no reader accepts). The base64 of user:pass is a secret.
+    with SnapshotWriter(config.out, config.vendor, parameters=parameters, secrets=[config.password]) as writer, \
             _client(config) as client, \
             Progress(console=Console(stderr=True), transient=True, disable=not config.show_progress) as progress:
+        writer.add_credentials(config.username, config.password)  # the base64 a server may echo from Basic auth
         calls = PLANS[config.vendor](name)
         task = progress.add_task(f"{config.vendor} {name}", total=len(calls))
         for call in calls:
@@ -272,8 +275,10 @@ def _fetch(client: ReadOnlyClient, call: Call) -> tuple[Any, int | None, str]:
 
 
 def _error_text(response: httpx.Response) -> str:
+    """The error body as JSON text (never `str(dict)`, whose escaping differs) with secret-named fields
+    redacted; the writer scrubs the rest."""
     try:
-        return str(response.json())
+        return json.dumps(redact_json(response.json()), ensure_ascii=False)
     except ValueError:
         return response.text[:500]
 

@@ -32,12 +32,17 @@ Manifest layout (`manifest.json`): collectors append to it, so several collector
 
 from __future__ import annotations
 
+import base64
+import html
 import json
+import logging
 import os
 import re
 import tempfile
+import threading
 import urllib.parse
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +145,100 @@ def redact_json(obj: Any, found: set[str] | None = None) -> Any:
     return obj
 
 
+def secret_forms(value: str) -> set[str]:
+    """Every way a secret is spelled in text that leaves the process: as it is, JSON-escaped (backslashes and
+    quotes doubled, non-ASCII as \\uXXXX or not), as Python's repr writes it (`str(dict)`), URL-encoded (with
+    "+" or %20 for spaces, "/" kept or not), and XML/HTML-escaped. Base64 forms belong to credential pairs
+    (`credential_forms`)."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
+             urllib.parse.quote(value, safe=""), urllib.parse.quote(value), urllib.parse.quote_plus(value),
+             html.escape(value), html.escape(value, quote=False)}
+    # escaped once more: a JSON error body quoted as a string in another JSON text
+    forms |= {json.dumps(form)[1:-1] for form in list(forms)}
+    return {form for form in forms if form}
+
+
+def credential_forms(username: str, password: str) -> set[str]:
+    """A user name and password as HTTP Basic sends them (base64 of `user:pass`, the header value a server
+    may echo), on top of the password's own forms."""
+    pair = f"{username}:{password}".encode()
+    return {base64.b64encode(pair).decode(), base64.urlsafe_b64encode(pair).decode(),
+            base64.b64encode(pair).decode().rstrip("=")} | secret_forms(password)
+
+
+# Header lines that carry credentials, whoever's: a server echoing a request ("Authorization: Basic ...",
+# NITRO's X-NITRO-PASS, the Dashboard's key header) is scrubbed even when the value is not a known secret.
+_CREDENTIAL_HEADER = re.compile(
+    r"(?i)(\b(?:proxy-)?authorization\b\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    r"(?:(?:basic|bearer|digest|negotiate|ntlm|token)\s+)?+"  # possessive: the scheme word is never the value
+    r"|\b(?:x-nitro-pass|x-cisco-meraki-api-key|x-auth-token|x-api-key|cookie|set-cookie)\b\\?[\"']?\s*[:=]\s*"
+    r"\\?[\"']?)"
+    r"(?!<redacted>)[^\s\"',;}\]<>\\]+")
+
+
+def scrub_credential_headers(text: str) -> str:
+    """`text` with the value of every credential header (Authorization, X-NITRO-PASS, ...) replaced."""
+    return _CREDENTIAL_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def _pattern(forms: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex for many literal forms, longest first; percent-escapes match in either case (%2f, %2F)."""
+    parts = []
+    for form in sorted(set(forms), key=len, reverse=True):
+        pieces = re.split(r"(%[0-9A-Fa-f]{2})", form)
+        parts.append("".join(f"%(?i:{p[1:]})" if re.fullmatch(r"%[0-9A-Fa-f]{2}", p) else re.escape(p)
+                             for p in pieces))
+    return re.compile("|".join(parts)) if parts else None
+
+
+class _LogScrubber:
+    """While a writer is open, every log record's message (and traceback) is scrubbed of its secrets before
+    any handler sees it: the SDK, httpx, paramiko and netmiko log what they send and receive."""
+
+    def __init__(self) -> None:
+        self.writers: weakref.WeakSet[SnapshotWriter] = weakref.WeakSet()
+        self.previous: Callable[..., logging.LogRecord] | None = None
+        self.lock = threading.Lock()
+
+    def add(self, writer: SnapshotWriter) -> None:
+        with self.lock:
+            self.writers.add(writer)
+            if self.previous is None:
+                self.previous = logging.getLogRecordFactory()
+                logging.setLogRecordFactory(self.record)
+
+    def remove(self, writer: SnapshotWriter) -> None:
+        with self.lock:
+            self.writers.discard(writer)
+            if not self.writers and self.previous is not None:
+                if logging.getLogRecordFactory() == self.record:
+                    logging.setLogRecordFactory(self.previous)
+                self.previous = None
+
+    def record(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = (self.previous or logging.LogRecord)(*args, **kwargs)
+        writers = list(self.writers)
+        if not writers:
+            return record
+        def scrub(text: str) -> str:
+            for writer in writers:
+                text = writer.scrub(text)
+            return text
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: logging reports it; leave the record as it is
+            return record
+        record.msg, record.args = scrub(message), None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return record
+
+
+_LOG_SCRUBBER = _LogScrubber()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -182,26 +281,37 @@ class SnapshotWriter:
         self.parameters: dict[str, Any] = dict(parameters or {})
         self.calls: list[CallRecord] = []
         self.started_at = _now()
-        self._secrets: set[str] = set()
+        self._secrets: set[str] = set()  # every form of every registered secret (secret_forms)
+        self._pattern: re.Pattern[str] | None = None
         # Secrets met in the bodies (a PSK): scrubbed from the manifest's error texts too, where a server may
         # echo them. Only there: a short value scrubbed from other bodies could mangle unrelated data.
         self._seen: set[str] = set()
         self._closed = False
         for secret in secrets:
             self.add_secret(secret)
+        _LOG_SCRUBBER.add(self)
 
     # secrets ---------------------------------------------------------------------------------------
     def add_secret(self, value: str | None) -> None:
-        """Scrub this literal string from everything written from now on (files and manifest)."""
+        """Scrub this string, in every form (`secret_forms`), from everything written from now on (files,
+        manifest) and from log records while the writer is open."""
         if value and len(value) >= 4:  # shorter strings would mangle ordinary text
-            self._secrets.add(value)
+            self._add_forms(secret_forms(value))
+
+    def add_credentials(self, username: str, password: str) -> None:
+        """A user name and password sent with HTTP Basic: the password and the base64 of the pair."""
+        if password and len(password) >= 4:
+            self._add_forms(credential_forms(username, password))
+
+    def _add_forms(self, forms: Iterable[str]) -> None:
+        new = {form for form in forms if len(form) >= 4} - self._secrets
+        if new:
+            self._secrets |= new
+            self._pattern = _pattern(self._secrets)
 
     def scrub(self, text: str) -> str:
-        """`text` with every registered secret replaced by "<redacted>"."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        """`text` with every form of every registered secret replaced by "<redacted>"."""
+        return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
 
     # paths -----------------------------------------------------------------------------------------
     def path_for(self, rel_path: str) -> Path:
@@ -259,7 +369,7 @@ class SnapshotWriter:
                 text = json.dumps(redact_json(error), ensure_ascii=False, sort_keys=True)
             except (TypeError, ValueError):
                 text = repr(error)
-        text = self.scrub(text)
+        text = scrub_credential_headers(self.scrub(text))  # a server echoing the request's headers
         return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "..."
 
     def summary(self) -> dict[str, int]:
@@ -287,11 +397,15 @@ class SnapshotWriter:
         manifest["tool"] = tool
         manifest["generated_at"] = run["finished_at"]
         manifest.setdefault("runs", []).append(run)
-        for call in self.calls:  # secrets seen after a call failed may sit in its error text
-            call.error = _scrub(call.error, self._seen) if call.error else call.error
-            call.path = _scrub(call.path, self._seen)
+        seen = _pattern(form for secret in self._seen for form in secret_forms(secret))
+        for call in self.calls if seen is not None else ():  # secrets seen after a call failed may be in its error
+            call.error = seen.sub(REDACTED, call.error) if call.error else call.error
+            call.path = seen.sub(REDACTED, call.path)
         manifest.setdefault("calls", []).extend(call.as_json(self.collector) for call in self.calls)
-        self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        try:
+            self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        finally:
+            _LOG_SCRUBBER.remove(self)
         self._closed = True
         return manifest_path
 
@@ -301,12 +415,6 @@ class SnapshotWriter:
     def __exit__(self, *exc: object) -> None:
         if not self._closed:
             self.close()
-
-
-def _scrub(text: str, secrets: set[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def _atomic_write(target: Path, text: str) -> None:
