@@ -34,6 +34,10 @@ F5_PASSWORD = 'Lb\\Pa"ss w/o%rd-\u00e9-4e8'  # backslash, quote, space, slash, p
 NS_PASSWORD = 'Ns\\Pa"ss w/o%rd-7c1'  # NITRO sends it in a header: ASCII only
 
 
+def _lower_hex(text: str) -> str:
+    return re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), text)
+
+
 def _echoes(password: str) -> dict[str, Fault]:
     """Error answers that quote the request back, each in another spelling."""
     token = base64.b64encode(f"{USER}:{password}".encode()).decode()
@@ -46,7 +50,7 @@ def _echoes(password: str) -> dict[str, Fault]:
         # text: the header line, and the password as a query string carries it
         "/mgmt/tm/ltm/node": Fault(401, body=f"denied\r\nAuthorization: Basic {token}\r\n"
                                             f"GET /login?user={USER}&pass={urllib.parse.quote_plus(password)}"
-                                            f"&p2={re.sub('%[0-9A-F]{2}', lambda m: m.group().lower(), urllib.parse.quote(password, safe=''))}"),
+                                            f"&p2={_lower_hex(urllib.parse.quote(password, safe=''))}"),
         # Python's repr of the request (what str(dict) writes)
         "/mgmt/tm/ltm/rule": Fault(403, body=repr({"auth": (USER, password), "header": f"Basic {token}"})),
         # NITRO: the password header echoed, as JSON and as text
