@@ -19,6 +19,15 @@ from rich.console import Console
 from auditor.collect.cisco import cisco_command
 from auditor.collect.dns import QUERY_TIMEOUT, DnsResult, collect_dns
 from auditor.collect.lb import COMMANDS as LB_COMMANDS
+from auditor.collect.limits import (
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_MAX_PAGES,
+    DEFAULT_MAX_RETRY_AFTER,
+    MAX_BODY_ENV,
+)
+from auditor.collect.limits import (
+    max_body_mb as body_cap_mb,
+)
 from auditor.collect.meraki import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -73,7 +82,8 @@ def collect_meraki(
     ] = DEFAULT_BASE_URL,
     rate: Annotated[float, typer.Option(
         "--rate", min=0.1, help="Requests per second per organization (the Dashboard allows 10).")] = ORG_RATE,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per request.")] = 60.0,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0.1, help="Seconds per request, in total (headers and whole body).")] = 60.0,
     retries: Annotated[int, typer.Option(
         "--retries", min=1, help="Attempts per request (429s are always absorbed).")] = 5,
     config: Annotated[Path | None, typer.Option(
@@ -86,6 +96,14 @@ def collect_meraki(
         help="Port resolvers are asked on (53; another for a lab resolver).")] = 53,
     dns_timeout: Annotated[float, typer.Option(
         "--dns-timeout", min=0.1, help="Seconds per DNS query.")] = QUERY_TIMEOUT,
+    max_body_mb: Annotated[float | None, typer.Option(
+        "--max-body-mb", min=0.001, envvar=MAX_BODY_ENV,
+        help=f"Largest answer kept, in MB (all pages of a call together; default {DEFAULT_MAX_BODY_MB:g}).")] = None,
+    max_pages: Annotated[int, typer.Option(
+        "--max-pages", min=1, help="Most pages read for one call.")] = DEFAULT_MAX_PAGES,
+    max_retry_after: Annotated[float, typer.Option(
+        "--max-retry-after", min=0, help="Longest Retry-After waited for, in seconds; longer fails the call.")
+    ] = DEFAULT_MAX_RETRY_AFTER,
 ) -> None:
     """Pull Meraki Dashboard data into SNAPSHOT/meraki/ (GET requests only).
 
@@ -99,7 +117,8 @@ def collect_meraki(
     stderr = Console(stderr=True)
     config = CollectorConfig(out=out, api_key=key, orgs=org or [], networks=network or [], base_url=base_url,
                              rate=rate, timeout=timeout, maximum_retries=retries,
-                             show_progress=stderr.is_terminal)
+                             show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(max_body_mb),
+                             max_pages=max_pages, max_retry_after=max_retry_after)
     try:
         result = run_collect(config)
     except CollectUsageError as exc:
@@ -153,7 +172,7 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
         atexit.register(shutil.rmtree, snapshot_out, ignore_errors=True)
     config = CollectorConfig(out=snapshot_out, api_key=key, orgs=orgs, networks=networks,
                              base_url=base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
-                             show_progress=stderr.is_terminal)
+                             show_progress=stderr.is_terminal, max_body_mb=body_cap_mb())
     try:
         result = run_collect(config)
     except CollectUsageError as exc:

@@ -23,6 +23,11 @@ what a complete, fast and safe pull needs on top of it:
 - **Path safety.** Identifiers from the API are percent-encoded into file names (as the SDK encodes
   them into URLs); identifiers that cannot be requested safely ("." or "..", which HTTP clients
   normalise away) are not requested and are recorded as failed.
+- **Bounded** (auditor/collect/limits.py, docs/limits.md). Each attempt has a total deadline (`--timeout`,
+  headers and whole body); its body is read as a stream and refused past `--max-body-mb`, also summed over
+  the pages of one call; a call stops after `--max-pages` pages, at a page whose `Link rel=next` leads back
+  to a page already read or that repeats one, after 5 redirects or a redirect to itself, and at a
+  `Retry-After` longer than `--max-retry-after`. Each trip fails that call (the manifest says which bound).
 
 `collect(config)` is the entry point; `auditor.cli_collect` wires it to `vpn-auditor collect meraki`.
 """
@@ -47,8 +52,21 @@ import httpx
 import meraki
 import meraki.aio
 from meraki.config import DEFAULT_BASE_URL
+from meraki.session.base import apply_meraki_param_encoding
 
 import auditor
+from auditor.collect.limits import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_PAGES,
+    DEFAULT_MAX_RETRY_AFTER,
+    LimitExceeded,
+    Limits,
+    aread_capped,
+    describe_size,
+    mb_bytes,
+    rebuilt,
+    retry_after_seconds,
+)
 from auditor.collect.writer import CallRecord, SnapshotWriter, UnsafePathError, quote_segment
 
 log = logging.getLogger(__name__)
@@ -89,8 +107,15 @@ class CollectorConfig:
     global_rate: float = GLOBAL_RATE
     concurrency: int = CONCURRENCY
     maximum_retries: int = 5  # attempts per request, as the SDK counts them
-    timeout: float = 60.0  # seconds per request
+    timeout: float = 60.0  # seconds per request, in total (not per read)
     show_progress: bool = False
+    max_body_mb: float = 64.0  # per body, and per call summed over its pages
+    max_pages: int = DEFAULT_MAX_PAGES
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+
+    def limits(self) -> Limits:
+        return Limits(timeout=self.timeout, max_body=mb_bytes(self.max_body_mb), max_pages=self.max_pages,
+                      max_retry_after=self.max_retry_after)
 
 
 @dataclass
@@ -156,6 +181,17 @@ class _CallStats:
     attempts: int = 0
     rate_limited: int = 0
     transport_error: str | None = None
+    # This round's pages (a round: one SDK call; fetch makes it again after a run of 429s): the loop guards.
+    redirects: int = 0
+    pages: int = 0
+    body_bytes: int = 0
+    page_urls: set[str] = field(default_factory=set)
+    page_digests: dict[int, str] = field(default_factory=dict)
+
+    def new_round(self) -> None:
+        self.redirects = self.pages = self.body_bytes = 0
+        self.page_urls.clear()
+        self.page_digests.clear()
 
 
 _ORG: ContextVar[str | None] = ContextVar("meraki_org", default=None)
@@ -168,8 +204,9 @@ class RequestGate:
     """What every HTTP attempt passes through: GET only, per-org and global rate, concurrency, counts."""
 
     def __init__(self, rate: float = ORG_RATE, burst: int | None = None, global_rate: float = GLOBAL_RATE,
-                 concurrency: int = CONCURRENCY, base_url: str | None = None) -> None:
+                 concurrency: int = CONCURRENCY, base_url: str | None = None, limits: Limits | None = None) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.limits = limits or Limits()
         self.rate = rate
         self.burst = burst if burst is not None else max(1, math.ceil(rate / 2))
         self._buckets: dict[str, TokenBucket] = {}
@@ -211,16 +248,27 @@ class RequestGate:
                 stats.attempts += 1
                 stats.transport_error = None
             try:
-                response = await send(method, url, **kwargs)
+                try:
+                    async with asyncio.timeout(self.limits.timeout):  # the whole answer, not one read
+                        response = await send(method, url, **kwargs)
+                except TimeoutError:
+                    raise httpx.ReadTimeout(f"no complete answer within {self.limits.timeout:g} s") from None
             except httpx.HTTPError as exc:
                 if stats is not None:
                     kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
                     stats.transport_error = f"{kind}: {type(exc).__name__}"
                 raise
+        if stats is not None:
+            self._bound(stats, url, response)
         if response.status_code == 429:
             self.rate_limited += 1
             if stats is not None:
                 stats.rate_limited += 1
+            asked = retry_after_seconds(response.headers.get("Retry-After", ""))
+            if asked is not None and asked > self.limits.max_retry_after:
+                # Never pause the organisation's bucket for it: this call fails, the others go on.
+                raise LimitExceeded(f"the Dashboard asked to wait {asked:g} s (Retry-After), more than the "
+                                    f"{self.limits.max_retry_after:g} s cap (--max-retry-after)")
             wait = _retry_after(response)
             # The SDK does int(Retry-After) and would crash on "1.5" or an HTTP date: normalise it.
             response.headers["Retry-After"] = str(wait)
@@ -230,6 +278,48 @@ class RequestGate:
         elif response.status_code < 400:
             bucket.succeeded()
         return response
+
+    def _bound(self, stats: _CallStats, url: str, response: httpx.Response) -> None:
+        """Redirect, page, size and loop bounds of one call (the SDK would follow any of them forever)."""
+        limits = self.limits
+        status = response.status_code
+        if 300 <= status < 400:
+            stats.redirects += 1
+            location = response.headers.get("Location", "")
+            if urllib.parse.urljoin(url, location) == url:
+                raise LimitExceeded(f"HTTP {status} redirect to the URL itself (a redirect loop)")
+            if stats.redirects > limits.max_redirects:
+                raise LimitExceeded(f"more than {limits.max_redirects} redirects (a redirect loop?)")
+            return
+        if not 200 <= status < 300:
+            return
+        stats.pages += 1
+        stats.body_bytes += len(response.content)
+        if stats.body_bytes > limits.max_body:
+            raise LimitExceeded(f"the answer (all its pages) is larger than the {describe_size(limits.max_body)} "
+                                "cap (--max-body-mb); nothing was kept")
+        if stats.pages > limits.max_pages:
+            raise LimitExceeded(f"more than {limits.max_pages} pages (--max-pages); nothing was kept")
+        digest = hash(response.content)
+        if stats.page_digests.get(digest, url) != url:
+            raise LimitExceeded(f"pagination loop: page {stats.pages} repeats an earlier page; nothing was kept")
+        stats.page_digests[digest] = url
+        stats.page_urls.add(url)
+        link = response.links.get("next", {}).get("url")
+        if link and self._resolve(link) in stats.page_urls:
+            raise LimitExceeded("pagination loop: Link rel=next leads back to a page already read; nothing was "
+                                "kept")
+
+    def _resolve(self, link: str) -> str | None:
+        """The URL the SDK will request for a Link target (it prefixes its base URL to any non-Meraki one)."""
+        if _is_meraki(link):
+            return link
+        if self.base_url is None:
+            return None
+        try:
+            return self.target(self.base_url + link)
+        except HostNotAllowed:
+            return None  # refused when the SDK tries it
 
 
 def _retry_after(response: httpx.Response) -> int:
@@ -292,6 +382,7 @@ def open_dashboard(config: CollectorConfig, gate: RequestGate) -> meraki.aio.Asy
         smart_flow_enabled=False,  # our own buckets; smart flow would also write a cache under ~
         smart_flow_cache_path="",
     )
+    gate.limits = config.limits()
     install_gate(dashboard, gate)
     return dashboard
 
@@ -299,10 +390,22 @@ def open_dashboard(config: CollectorConfig, gate: RequestGate) -> meraki.aio.Asy
 def install_gate(dashboard: meraki.aio.AsyncDashboardAPI, gate: RequestGate) -> None:
     """Route every attempt of the SDK session through `gate`; check method and host at the transport too."""
     session = dashboard._session
-    original: Sender = session._send_request
+    client: httpx.AsyncClient = session._client
+
+    async def bounded(method: str, url: str, **kwargs: Any) -> httpx.Response:
+        # The SDK's own _send_request reads the whole body, however long; this one streams it under the cap.
+        url = apply_meraki_param_encoding(url, kwargs)
+        request = client.build_request(method, url, **kwargs)
+        request.headers["Accept-Encoding"] = ACCEPT_ENCODING
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            body = await aread_capped(response, gate.limits.max_body)
+        finally:
+            await response.aclose()
+        return rebuilt(response, body)
 
     async def gated(method: str, url: str, **kwargs: Any) -> httpx.Response:
-        return await gate.send(original, method, url, **kwargs)
+        return await gate.send(bounded, method, url, **kwargs)
 
     async def transport_check(request: httpx.Request) -> None:
         check_read_only(request.method, request.url)
@@ -422,6 +525,7 @@ class MerakiCollector:
         token = _CALL.set(stats)
         try:
             for round_ in range(RATE_LIMIT_ROUNDS):
+                stats.new_round()
                 try:
                     body = await call()
                 except meraki.APIError as exc:
@@ -430,11 +534,17 @@ class MerakiCollector:
                     return self._api_error(api_path, file, exc, stats, product, products)
                 except ReadOnlyViolation:
                     raise
+                except LimitExceeded as exc:  # the answer went past a bound (limits.py): a failed call
+                    self._record(api_path, file, "failed", None, str(exc), stats)
+                    return Fetched("failed")
                 except Exception as exc:  # the SDK choking on a malformed answer, for one
                     self._record(api_path, file, "failed", None, f"{type(exc).__name__}: {exc}", stats)
                     return Fetched("failed")
                 try:
                     self.writer.write_json(file, body)
+                except LimitExceeded as exc:
+                    self._record(api_path, file, "failed", 200, str(exc), stats)
+                    return Fetched("failed")
                 except (OSError, UnsafePathError) as exc:
                     self._record(api_path, file, "failed", 200, f"cannot write the file: {exc}", stats)
                     return Fetched("failed")
@@ -649,7 +759,8 @@ async def collect(config: CollectorConfig) -> CollectResult:
     parameters = {"orgs": list(config.orgs), "networks": list(config.networks),
                   "base_url": _public_url(config.base_url), "rate_per_org": config.rate}
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
-    gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url)
+    gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
+                       config.limits())
     collector: MerakiCollector | None = None
     try:
         async with open_dashboard(config, gate) as dashboard:

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import auditor
+from auditor.collect.limits import check_depth
 
 REDACTED = "<redacted>"
 MANIFEST = "manifest.json"
@@ -330,7 +331,9 @@ class SnapshotWriter:
 
     # writing ---------------------------------------------------------------------------------------
     def write_json(self, rel_path: str, body: Any, *, redact: bool = True) -> str:
-        """Write a JSON body (redacted unless told otherwise); returns the relative path written."""
+        """Write a JSON body (redacted unless told otherwise); returns the relative path written. A body nested
+        deeper than limits.MAX_JSON_DEPTH raises LimitExceeded: nothing is written."""
+        check_depth(body)  # a 500-deep body would exhaust the recursion of redaction and encoding
         found: set[str] = set()
         data = redact_json(body, found) if redact else body
         self._seen |= {value for value in found if len(value) >= 8 and value != REDACTED}
