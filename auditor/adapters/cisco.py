@@ -355,10 +355,25 @@ class CiscoDevice(Device):
             return [GapHop(self.name, "perimeter", origin, reason=why)]
         nat = self.nat_hop(server, outside)
         ingress = self.ingress_hop(outside)
+        levels = self._same_level_hop(outside, self._real_destinations(nat, server)) \
+            if self._acl_decides(ingress) else None
         egress = self._egress_hop(outside)
         asa83 = self.platform == "asa" and not self.config.pre83
-        chain = [nat, ingress, egress] if asa83 else [ingress, nat, egress]
+        chain = [nat, ingress, levels, egress] if asa83 else [ingress, nat, levels, egress]
         return [hop for hop in chain if hop is not None]
+
+    @staticmethod
+    def _real_destinations(nat: NatHop, server: VpnServer) -> PacketSet:
+        """Where the device sends traffic to the server's public address: its destinations after NAT."""
+        leaving = EMPTY
+        for seg in nat.apply(PacketSet.of(dst=[address_interval(server.address)])):
+            if seg.decision is not Decision.DENY:
+                leaving = leaving | seg.leaving
+        return PacketSet.of(dst=leaving.destinations()) if leaving else EMPTY
+
+    def _acl_decides(self, ingress: Hop) -> bool:
+        """An ASA whose inbound filter is an access-list (not the security levels alone)."""
+        return self.platform == "asa" and not isinstance(ingress, SecurityLevelHop)
 
     def entry_hops(self, label: str) -> list[Hop]:
         """The hops of traffic that enters this device at interface `label` (audit.yaml `enters`) and leaves
@@ -390,7 +405,9 @@ class CiscoDevice(Device):
         # IOS translates inside -> outside after routing and before the outbound access-list, which then sees
         # the translated source.
         nat = self._inside_nat(iface) if self.platform == "ios" else None
-        return [hop for hop in (self.ingress_hop(iface), nat, self._egress_hop(iface)) if hop is not None]
+        ingress = self.ingress_hop(iface)
+        levels = self._same_level_hop(iface) if self._acl_decides(ingress) else None
+        return [hop for hop in (ingress, nat, levels, self._egress_hop(iface)) if hop is not None]
 
     def _inside_nat(self, inside: Interface) -> Hop | None:
         """IOS inside source NAT for traffic entering `inside`: static entries first (they translate the real
@@ -558,35 +575,119 @@ class CiscoDevice(Device):
     def _security_levels(self, outside: Interface) -> Hop:
         """ASA without an inbound or global ACL: higher to lower security level passes, lower to higher
         does not, equal levels only with `same-security-traffic permit inter-interface`."""
+        lists, fixes = self._level_lists(outside, acl_bound=False)
+        return SecurityLevelHop(self.name, f"security-level from {outside.label}", Origin(self.config.path, None,
+                                                                                          outside.line),
+                                regions=self._egress_regions(), lists=lists, pass_note="",
+                                missing=f"cannot tell which interface of {self.name} leads to these addresses, so "
+                                        "the security-level check cannot be decided", fixes=fixes)
+
+    def _same_level_hop(self, entry: Interface, toward: PacketSet | None = None) -> Hop | None:
+        """ASA with an access-list on `entry`: the list decides lower to higher, but interfaces at the same security
+        level still pass nothing without `same-security-traffic permit inter-interface`, nor traffic that leaves
+        where it entered without `... intra-interface` (ASA interface guide, "Allowing Same Security Level
+        Communication"), whatever the list permits. None where no interface the traffic may leave through could
+        refuse it: toward the destinations `toward` (the server's real addresses), or, without them, toward any
+        interface but `entry` (traffic from inside to a server on the internet)."""
+        if self.config.transparent:
+            return None  # bridge groups: the egress interface is not found by these regions (not modelled)
+        lists, fixes = self._level_lists(entry, acl_bound=True)
+        regions = self._egress_regions()
+        if toward is None:
+            relevant = [label for label, _region in regions if label != entry.label]
+        else:
+            covered = _union(region for _label, region in regions)
+            relevant = [label for label, region in regions if region.intersects(toward)]
+            if (toward - covered).boxes:
+                relevant.append("")  # somewhere no region says: the hop says it cannot tell
+        if all(label and lists.get(label) is None for label in relevant):
+            return None
+        return SecurityLevelHop(self.name, f"same-security-traffic from {entry.label}",
+                                Origin(self.config.path, None, entry.line), regions=self._egress_regions(),
+                                lists=lists, pass_note="is at another security level",
+                                missing=f"cannot tell which interface of {self.name} leads to these addresses, so "
+                                        "whether it is at the same security level as "
+                                        f"{entry.label} cannot be told", fixes=fixes)
+
+    def _level(self, iface: Interface) -> tuple[int | None, str]:
+        """An ASA interface's security level and how it is known: its `security-level` line, else the documented
+        default (ASA command reference, `security-level`: 0, and 100 for an interface named inside); None when
+        the line is not a level the ASA takes (0-100)."""
+        found = self.local.levels.get(iface.label) or self.local.levels.get(iface.name)
+        if found is not None:
+            line, level, text = found
+            if level is None:
+                return None, f"line {line} ('{text}') is not a security level (0 to 100)"
+            return level, f"security-level {level} ({iface.label})"
+        level = iface.security_level if iface.security_level is not None else 0
+        return level, f"security-level {level} ({iface.label}: no security-level line, the ASA default)"
+
+    def _level_lists(self, entry: Interface, acl_bound: bool) -> tuple[dict[str, RuleList | None], dict[int, str]]:
+        """Per egress interface, what the security levels do to traffic that entered at `entry` (None: they let
+        it pass), and what to change where they deny it (by rule id)."""
         cfg = self.config
-        level_in = outside.security_level if outside.security_level is not None else 0
         lists: dict[str, RuleList | None] = {}
+        fixes: dict[int, str] = {}
+        level_in, how_in = self._level(entry)
+
+        def decide(label: str, action: Action, text: str, line: int | None, fix: str = "") -> None:
+            rule = Rule(1, action, ALL, f"implicit: {text}", origin=Origin(cfg.path, None, line), synthetic=True,
+                        reason=text if action is Action.UNKNOWN else "")
+            lists[label] = RuleList(f"security-level {label}", [], rule)
+            if fix:
+                fixes[id(rule)] = fix
+
         for iface in cfg.interfaces:
+            label = iface.label
             if not iface.nameif:
+                decide(label, Action.DENY, f"{iface.name} has no nameif, so the ASA passes no traffic through it",
+                       iface.line, f"On {self.name}, give {iface.name} a nameif and a security level, or route the "
+                                   "server's traffic through a named interface.")
                 continue
-            level_out = iface.security_level if iface.security_level is not None else 0
-            if iface is outside:
-                ok = cfg.same_security_intra
-                text = (f"same-security-traffic permit intra-interface {'is' if ok else 'is not'} configured "
-                        f"(traffic would leave through {iface.label}, where it entered)")
-            elif level_in > level_out:
-                ok, text = True, f"security-level {level_in} ({outside.label}) to {level_out} ({iface.label})"
+            level_out, how_out = self._level(iface)
+            if level_in is None or level_out is None:
+                decide(label, Action.UNKNOWN, f"{how_in if level_in is None else how_out}: whether traffic may pass "
+                                              f"from {entry.label} to {label} cannot be told", iface.line)
+                continue
+            if iface is entry:
+                if cfg.same_security_intra:
+                    lists[label] = None
+                elif cfg.dynamic_routing:
+                    decide(label, Action.UNKNOWN, f"routed back out of {label}, where it entered, unless a route "
+                                                  "learned by dynamic routing (not modelled) leads elsewhere; "
+                                                  "same-security-traffic permit intra-interface is not configured",
+                           iface.line)
+                else:
+                    decide(label, Action.DENY, f"it would leave through {label}, where it entered, and "
+                                               "same-security-traffic permit intra-interface is not configured",
+                           iface.line, f"On {self.name}, add a route for the server's real address toward its "
+                                       "interface, or configure `same-security-traffic permit intra-interface`.")
             elif level_in == level_out:
-                ok = cfg.same_security_inter
-                text = (f"security-level {level_in} to {level_out} ({outside.label} to {iface.label}); "
-                        f"same-security-traffic permit inter-interface {'is' if ok else 'is not'} configured")
+                if cfg.same_security_inter:
+                    lists[label] = None if acl_bound else RuleList(f"security-level {label}", [], Rule(
+                        1, Action.PERMIT, ALL, f"implicit: {how_in} to {how_out}; same-security-traffic permit "
+                                               "inter-interface is configured", synthetic=True))
+                else:
+                    decide(label, Action.DENY, f"{how_in} to {how_out}: the same level, and same-security-traffic "
+                                               "permit inter-interface is not configured" +
+                           (" (an access-list cannot permit it)" if acl_bound else ""), iface.line,
+                           f"On {self.name}, configure `same-security-traffic permit inter-interface`, or give "
+                           f"{label} a security level other than {level_out} (`interface {iface.name}` then "
+                           "`security-level N`).")
+            elif level_in > level_out or acl_bound:
+                lists[label] = None if acl_bound else RuleList(f"security-level {label}", [], Rule(
+                    1, Action.PERMIT, ALL, f"implicit: {how_in} to {how_out}", synthetic=True))
             else:
-                ok = False
-                text = (f"security-level {level_in} ({outside.label}) to {level_out} ({iface.label}) "
-                        "without an access-list: lower to higher is denied")
-            default = Rule(1, Action.PERMIT if ok else Action.DENY, ALL, f"implicit: {text}",
-                           origin=Origin(cfg.path, None, iface.line), synthetic=True)
-            lists[iface.label] = RuleList(f"security-level {iface.label}", [], default)
-        return EgressHop(self.name, f"security-level from {outside.label}", Origin(cfg.path, None, outside.line),
-                         regions=self._egress_regions(),
-                         lists=lists, pass_note="",
-                         missing=f"cannot tell which interface of {self.name} leads to these addresses, so "
-                                 "the security-level check cannot be decided")
+                decide(label, Action.DENY, f"{how_in} to {how_out} without an access-list: lower to higher is "
+                                           "denied", iface.line,
+                       f"On {self.name}, bind an access-list to {entry.label} that permits the flow "
+                       f"(`access-group NAME in interface {entry.label}`): without one, traffic from a lower to a "
+                       "higher security level is denied.")
+        for label, _region in self._egress_regions():
+            if label not in lists:  # named by a NAT line, but no interface has that name
+                decide(label, Action.UNKNOWN, f"the interface {label} (a NAT line's) is not in the configuration, "
+                                              "so its security level is unknown", None)
+        return lists, fixes
 
     def _egress_hop(self, outside: Interface, fragments: bool = False) -> Hop | None:
         cfg = self.config
@@ -1067,6 +1168,23 @@ class EgressHop(Hop):
         if remaining:
             out.append(Segment(remaining, Decision.UNKNOWN, None, self.missing))
         return tuple(out)
+
+
+@dataclass(eq=False)
+class SecurityLevelHop(EgressHop):
+    """ASA security levels per egress interface (an `EgressHop` whose lists are implicit rules); where they deny,
+    the fix is a command, not an access-list entry."""
+
+    fixes: dict[int, str] = field(default_factory=dict)  # rule id -> what to change
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        """As the egress lists decide, each segment saying why (its implicit rule's text)."""
+        return tuple(seg if seg.reason or seg.rule is None else
+                     Segment(seg.packets, seg.decision, seg.rule, seg.rule.text.removeprefix("implicit: "), seg.output)
+                     for seg in super().apply(packets))
+
+    def remedy(self, seg: Segment, flows: list[str]) -> str:
+        return self.fixes.get(id(seg.rule), "") if seg.decision is Decision.DENY and seg.rule is not None else ""
 
 
 @dataclass(slots=True)
