@@ -87,7 +87,12 @@ def add_sources(model: Model, config: AuditConfig) -> None:
             hops, ends_at_server = _entry_hops(model, source.name, source.enters)
         # Only wholly private prefixes: a prefix that holds public space (0.0.0.0/0, "anyone") is taken as written
         if not ends_at_server and addresses and not PacketSet.of(src=addresses).intersects(PUBLIC):
-            hops.append(_internet_nat(source.name, source.enters))
+            nat: Hop | None = _internet_nat(source.name, source.enters)
+            device = model.devices.get(split_enters(source.enters)[0]) if source.enters else None
+            if device is not None and nat is not None:  # the entry device may know better (its routes, its NAT)
+                nat = device.internet_nat(split_enters(source.enters)[1], nat)
+            if nat is not None:
+                hops.append(nat)
         role.variants = [Variant(source.enters or INTERNET, addresses, hops, ends_at_server)]
         model.extra_roles.append(role)
 

@@ -838,6 +838,12 @@ class Device:
     def hops(self, server: VpnServer) -> list[Hop]:
         raise NotImplementedError
 
+    def internet_nat(self, interface: str, assumed: Hop) -> Hop | None:
+        """What happens to private sources that entered at `interface` on their way on (`assumed`: some NAT
+        beyond translates them to a public address the snapshot does not have). Devices that know where they
+        route, and whether they translate, say so instead; None: nothing more happens."""
+        return assumed
+
     def entry_hops(self, interface: str) -> list[Hop]:
         """The hops of traffic that enters the device at `interface` and leaves toward a server beyond it
         (audit.yaml `sources[].enters`). Devices that do not model it say so: unknown, never a pass."""

@@ -409,6 +409,62 @@ class CiscoDevice(Device):
         levels = self._same_level_hop(iface) if self._acl_decides(ingress) else None
         return [hop for hop in (ingress, nat, levels, self._egress_hop(iface)) if hop is not None]
 
+    def internet_nat(self, interface: str, assumed: Hop) -> Hop | None:
+        """Private sources that entered at `interface`, on their way on (issue 22 item 7).
+
+        - To destinations routed out of an interface that does not lead to the internet (a connected network or
+          static route other than the default route's, `ip nat outside` or ASA `outside` interface), nothing
+          translates them: they never cross the internet.
+        - To the internet: a device that translates (IOS `ip nat inside` on this interface, or any IOS NAT) or
+          translates nothing (IOS without `ip nat`), and whose internet interface holds a public address, is the
+          site's edge: what leaves it with a private source was not translated and cannot be answered (blocked).
+          Otherwise (an ASA, whose dynamic NAT is not modelled; a private or unknown uplink address; NVI) some
+          NAT beyond may translate them, as `assumed` says."""
+        iface, _why = self.entry_interface(interface)
+        if iface is None or self.doubts:
+            return assumed
+        cfg = self.config
+        internet = self._internet_labels()
+        if not internet:
+            return assumed  # where the internet is cannot be told: every destination may be out there
+        internal = _union(region for label, region in self._egress_regions() if label not in internet)
+        untranslated = ""
+        uplinks = [i for i in cfg.interfaces if i.label in internet]
+        addresses = [iv for i in uplinks for iv in i.addresses if iv[0] >= ANY_V4[0]]
+        public = bool(addresses) and not any(i.dynamic for i in uplinks) and \
+            PacketSet.of(src=addresses).issubset(PacketSet.of(src=list(PUBLIC_V4_SOURCES)))
+        if cfg.platform == "ios" and public and not any(i.nat == "enable" for i in cfg.interfaces):
+            nat_lines = bool(cfg.nat or cfg.source_nat or any(i.nat for i in cfg.interfaces))
+            upl = ", ".join(f"{i.label} ({', '.join(format_address_interval(a) for a in i.addresses[:1])})"
+                            for i in uplinks)
+            if not nat_lines:
+                untranslated = (f"{self.name} translates nothing (no `ip nat` line) and its internet interface {upl} "
+                                "has a public address: a private source leaves it as it is, and no reply can "
+                                "reach it")
+            else:
+                untranslated = (f"no NAT line of {self.name} translates these private sources (entering at "
+                                f"{iface.label}), and its internet interface {upl} has a public address: they "
+                                "leave untranslated, and no reply can reach them")
+        if not internal and not untranslated:
+            return assumed
+        assert isinstance(assumed, SourceNatHop)
+        return _EdgeNatHop(assumed.device if not untranslated else self.name, assumed.stage, assumed.origin,
+                           assumed.public, assumed.note, private_only=True, internal=internal,
+                           untranslated=untranslated, device_name=self.name)
+
+    def _internet_labels(self) -> set[str]:
+        """Interfaces that lead to the internet: the default route's, IOS `ip nat outside` ones, ASA `outside`."""
+        cfg = self.config
+        out = {i.label for i in cfg.interfaces if i.nat == "outside"}
+        if cfg.platform == "asa" and cfg.interface("outside") is not None:
+            out.add("outside")
+        for route in cfg.routes:
+            if route.length == 0 and route.prefix[0] >= ANY_V4[0]:
+                iface = self._route_iface(route.iface, route.next_hop)
+                if iface is not None:
+                    out.add(iface.label)
+        return out
+
     def _inside_nat(self, inside: Interface) -> Hop | None:
         """IOS inside source NAT for traffic entering `inside`: static entries first (they translate the real
         address's outbound traffic too), then the dynamic `ip nat inside source list` lines in configuration
@@ -1267,6 +1323,39 @@ def _anywhere(packets: PacketSet) -> PacketSet:
         ports = dport if dport == ANY_PORT or not (proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS) else ANY_PORT
         boxes.append((src, family, proto, sport, ports))
     return PacketSet(boxes)
+
+
+@dataclass(eq=False)
+class _EdgeNatHop(SourceNatHop):
+    """The way on of private sources that entered at a Cisco device (`CiscoDevice.internet_nat`): to its internal
+    networks untranslated; to the internet blocked when `untranslated` says why, else translated by a NAT
+    beyond (every public address possible). Public sources, and IPv6, pass as they are."""
+
+    internal: PacketSet = EMPTY
+    untranslated: str = ""
+    device_name: str = ""
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        out: list[Segment] = []
+        inside = packets & self.internal
+        if inside:
+            out.append(Segment(inside, Decision.PERMIT, None, f"routed to a network behind {self.device_name}, not "
+                                                              "to the internet: not translated"))
+        rest = packets - self.internal if inside else packets
+        if not rest:
+            return tuple(out)
+        if not self.untranslated:
+            return (*out, *super().apply(rest))
+        private = rest & _PRIVATE_V4
+        if private:
+            out.append(Segment(private, Decision.DENY, None, self.untranslated))
+        other = rest - private if private else rest
+        return (*out, *super().apply(other)) if other else tuple(out)  # public ones pass, IPv6 is routed
+
+
+# RFC 1918 and shared (RFC 6598) space: the internet carries no packet from these addresses, nor back to them.
+_PRIVATE_V4 = PacketSet.of(src=[address_interval(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                               "100.64.0.0/10")])
 
 
 def _unknown_nat(packets: PacketSet, rule: Rule | None, why: str) -> Segment:
