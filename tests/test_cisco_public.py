@@ -169,7 +169,7 @@ def test_batfish_asa_security_levels() -> None:
     assert levels == {"all-trust": 100, "inside": 100, "some-trust": 45, "outside": 1}
     steps = asa.walk(VpnServer("s", "3.0.1.10", []), flow(17, 500, "3.0.1.10"))
     (seg,) = steps[-1][2]
-    assert seg.decision is Decision.DENY and "security-level 1 (outside) to 100 (inside)" in seg.rule.text
+    assert seg.decision is Decision.DENY and "security-level 1 (outside) to security-level 100 (inside" in seg.rule.text
 
 
 def test_batfish_asa_object_nat() -> None:
