@@ -37,7 +37,15 @@ from auditor.model import (
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
 from auditor.snapshot import InputError, Snapshot, SnapshotError
-from auditor.trace import PathResult, TraceCache, flow_packets, role_chains, trace_protocols
+from auditor.trace import (
+    PathResult,
+    ProtocolPlan,
+    TraceCache,
+    flow_packets,
+    plan_protocols,
+    role_chains,
+    trace_protocols,
+)
 
 DNS_NOT_CHECKED = ("{name}: its fqdn {fqdn} was not checked: the snapshot has no {file} (`collect meraki` records "
                    "the resolvers' answers when audit.yaml names the fqdn)")
@@ -175,14 +183,14 @@ def trace_dns_targets(answers: list[RoleDns], model: Model, protocols: dict[str,
         if not answer.named or answer.status not in ("mismatch", "unknown"):
             continue
         server = answer.server
-        wanted = [protocols[name.lower()] for name in server.protocols]
+        plan = plan_protocols([protocols[name.lower()] for name in server.protocols])
         for address in answer.other_addresses:
             target = VpnServer(server.name, address, list(server.protocols), server.fqdn)
             devices = devices_in_front(model, target)[0]
             side = [hop for device in devices for hop in device.hops(target)]
             chains = role_chains(answer.role, side)
             # each flow once (protocols share udp/500), as the role needs it there (NAT-T or ESP, inner flows)
-            traced = {str(t.flow): t for _name, t in trace_protocols(answer.role, target, wanted, side, None, chains)}
+            traced = {str(t.flow): t for _name, t in trace_protocols(answer.role, target, plan, side, None, chains)}
             answer.traced[address] = [{"flow": flow, "verdict": t.verdict, "reason": t.reason,
                                        "devices": [d.name for d in devices]} for flow, t in traced.items()]
 
@@ -204,12 +212,27 @@ def _trace_roles(roles: list[Role], model: Model, protocols: dict[str, Protocol]
     cache = TraceCache()  # per network: hop ids are stable while its hops are alive
     for server in model.servers:
         server_side = server_sides[server.name]
-        wanted = [protocols[name.lower()] for name in server.protocols]
+        plan = _plan(protocols, server)
         for role in roles:
             chains = role_chains(role, server_side)
             paths.extend([PathResult(role, server, name, trace)
-                          for name, trace in trace_protocols(role, server, wanted, server_side, cache, chains)])
+                          for name, trace in trace_protocols(role, server, plan, server_side, cache, chains)])
     return paths
+
+
+_PLANS: dict[tuple, tuple[dict[str, Protocol], ProtocolPlan]] = {}
+
+
+def _plan(protocols: dict[str, Protocol], server: VpnServer) -> ProtocolPlan:
+    """A server's protocol plan, worked out once per audit rather than once per network (the catalogue is kept
+    with it: its id is in the key)."""
+    key = (id(protocols), tuple(server.protocols))
+    found = _PLANS.get(key)
+    if found is None or found[0] is not protocols:
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        found = _PLANS[key] = (protocols, plan_protocols([protocols[name.lower()] for name in server.protocols]))
+    return found[1]
 
 
 YOUNG_THRESHOLD = 50_000

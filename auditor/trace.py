@@ -443,10 +443,8 @@ def chain_nat(hops: list[Hop], packets: PacketSet) -> str:
     for IKEv1) compares the addresses each end sent and received, so a source NAT (an MX's uplink) and a
     destination NAT in front of the server (static NAT, a load balancer's virtual server) both count. Packets a
     filter denies are followed on: the question is what the path does, not whether this flow gets through."""
-    if packets.boxes and all(box[0][0] >= V4_BASE for box in packets.boxes):
-        for hop in hops:  # the usual case: an MX (NAT44 of every IPv4 source) on the client's side
-            if type(hop) is SourceNatHop and not hop.private_only:
-                return NAT
+    if packets.boxes and all(box[0][0] >= V4_BASE for box in packets.boxes) and _natted(hops):
+        return NAT  # an MX (NAT44 of every IPv4 source) on the client's side
     plain, translated, unsure = packets, False, False
     for hop in hops:
         if not plain.boxes:
@@ -478,79 +476,128 @@ def role_nat(role: Role, chains: list[_Chain], server: VpnServer, cache: TraceCa
     """NAT on a role's way to a server: every chain's state when they agree, else MAYBE_NAT."""
     states = set()
     for chain in chains:
+        if server.family == 4 and _natted(chain.hops):
+            states.add(NAT)  # the usual case, read without building packets: an MX translating every IPv4 source
+            continue
         addresses = [iv for v in chain.members for iv in v.addresses]
         packets = flow_packets(IKE, addresses, server)
+        if not packets.boxes:  # no source of the server's family: nothing to translate
+            continue
         key = (chain.key, packets)
         state = cache.nat.get(key) if cache is not None else None
         if state is None:
             state = chain_nat(chain.hops, packets)
             if cache is not None:
                 cache.nat[key] = state
-        if packets.boxes:  # a chain with no source of the server's family has nothing to translate
-            states.add(state)
+        states.add(state)
     if not states:  # no packet at all: every flow is unknown anyway; NAT-T stands for the pair
         return NAT
     return states.pop() if len(states) == 1 else MAYBE_NAT
 
 
-@lru_cache(maxsize=256)
-def _plan(protocol: Protocol) -> tuple[tuple[Flow, str | None, tuple[Flow, ...] | None], ...]:
-    """Each flow of a protocol with its condition and its carriers, read once."""
-    return tuple((flow, protocol.condition(flow), protocol.carriers(flow)) for flow in protocol.flows)
+def _natted(hops: list[Hop]) -> bool:
+    """Whether a chain holds a source NAT of every IPv4 source (an MX's uplink NAT)."""
+    for hop in hops:  # noqa: SIM110 - a loop, not any() over a generator: this runs for every role
+        if type(hop) is SourceNatHop and not hop.private_only:
+            return True
+    return False
 
 
-def trace_protocols(role: Role, server: VpnServer, protocols: list[Protocol], server_side: list[Hop],
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One (protocol, flow) path a role may need, with what deciding it takes; flows are indexes into the
+    plan's distinct flows, so a role's traces are a list, not a dict hashed by flow."""
+
+    protocol: str
+    flow: int
+    when: str | None  # WHEN_NAT / WHEN_NO_NAT: traced only then; None: always
+    others: tuple[int, ...]  # a conditional flow's alternatives (the other condition's flows)
+    carriers: tuple[_Step, ...] | None  # an inner flow's carriers (their own steps in the protocol)
+    plain: bool  # an inner flow that no protocol of the server sends in the clear: its rules are inert
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolPlan:
+    """What a server's protocols need of every role, worked out once per server: `trace_protocols` then does
+    no catalogue lookups per role."""
+
+    flows: tuple[Flow, ...]  # distinct flows, in first-use order
+    steps: tuple[_Step, ...]
+    conditional: bool  # some step depends on NAT on the path
+
+
+def plan_protocols(protocols: list[Protocol]) -> ProtocolPlan:
+    flows: list[Flow] = []
+
+    def index(flow: Flow) -> int:
+        if flow not in flows:
+            flows.append(flow)
+        return flows.index(flow)
+
+    on_wire = {f for p in protocols for f in p.wire_flows}
+    steps: list[_Step] = []
+    for protocol in protocols:
+        own: dict[Flow, _Step] = {}
+        for flow in protocol.wire_flows:
+            when = protocol.condition(flow)
+            others = tuple(index(f) for f in protocol.flows if protocol.condition(f) not in (None, when)) \
+                if when is not None else ()
+            own[flow] = _Step(protocol.name, index(flow), when, others, None, False)
+        for flow in protocol.flows:  # in catalogue order
+            carried = protocol.carriers(flow)
+            steps.append(own[flow] if carried is None else _Step(
+                protocol.name, index(flow), None, (), tuple(own[c] for c in carried), flow not in on_wire))
+    return ProtocolPlan(tuple(flows), tuple(steps), any(step.when is not None for step in steps))
+
+
+def trace_protocols(role: Role, server: VpnServer, plan: ProtocolPlan, server_side: list[Hop],
                     cache: TraceCache | None = None, chains: list[_Chain] | None = None) -> list[tuple[str, FlowTrace]]:
     """Every flow a role needs for each protocol a server offers, as (protocol name, trace), in catalogue
     order. A flow with a condition is traced only where it applies (NAT-T where something translates, ESP
     where nothing does, both where that is unsure); an inner flow takes its carriers' verdict."""
     if chains is None:
         chains = role_chains(role, server_side)
-    traced: dict[Flow, FlowTrace] = {}
+    flows = plan.flows
+    traced: list[FlowTrace | None] = [None] * len(flows)
 
-    def flow_trace(flow: Flow) -> FlowTrace:
-        found = traced.get(flow)
+    def flow_trace(index: int) -> FlowTrace:
+        found = traced[index]
         if found is None:  # protocols share flows (udp/500 for IKEv2 and L2TP): each is traced once per role
-            found = traced[flow] = trace_role(role, server, flow, server_side, cache, chains)
+            found = traced[index] = trace_role(role, server, flows[index], server_side, cache, chains)
         return found
 
-    nat: str | None = None
+    nat = role_nat(role, chains, server, cache) if plan.conditional else NAT
     out: list[tuple[str, FlowTrace]] = []
-    for protocol in protocols:
-        plan = _plan(protocol)
-        for flow, when, carriers in plan:
-            if when is not None:
-                if nat is None:
-                    nat = role_nat(role, chains, server, cache)
-                if nat != MAYBE_NAT and nat != when:
-                    continue
-            if carriers is not None:
-                wire = [c for c, c_when, _ in plan if c in carriers and (c_when is None or nat in (c_when, MAYBE_NAT))]
-                carrier_traces = [_nat_settled(protocol, c, flow_trace, nat) for c in wire]
-                plain = not any(flow in p.wire_flows for p in protocols)
-                out.append((protocol.name, _inner_trace(flow, carrier_traces, chains, server, cache, plain)))
-            else:
-                out.append((protocol.name, _nat_settled(protocol, flow, flow_trace, nat)))
+    for step in plan.steps:
+        when = step.when
+        if when is not None and nat != MAYBE_NAT and nat != when:
+            continue
+        if step.carriers is None:
+            out.append((step.protocol, _nat_settled(step, flow_trace, nat)))
+            continue
+        carrier_traces = [_nat_settled(carrier, flow_trace, nat) for carrier in step.carriers
+                          if carrier.when is None or nat == MAYBE_NAT or nat == carrier.when]
+        out.append((step.protocol, _inner_trace(flows[step.flow], carrier_traces, chains, server, cache,
+                                                step.plain)))
     return out
 
 
-def _nat_settled(protocol: Protocol, flow: Flow, flow_trace: Callable[[Flow], FlowTrace], nat: str | None) -> FlowTrace:
+def _nat_settled(step: _Step, flow_trace: Callable[[int], FlowTrace], nat: str) -> FlowTrace:
     """A conditional flow's trace where NAT on the path is unsure: a block counts only if the flow it
     alternates with (ESP for NAT-T, and back) is blocked too; otherwise it turns on the NAT, so unknown."""
-    trace = flow_trace(flow)
-    when = protocol.condition(flow)
+    trace = flow_trace(step.flow)
+    when = step.when
     if nat != MAYBE_NAT or when is None or trace.verdict not in ("blocked", "partial"):
         return trace
-    others = [f for f in protocol.flows if protocol.condition(f) not in (None, when)]
-    other_traces = [flow_trace(f) for f in others]
+    other_traces = [flow_trace(f) for f in step.others]
     if other_traces and all(t.verdict == "blocked" for t in other_traces):
         return trace
     needed = ("something on the path translates addresses (NAT-T)" if when == NAT else
               "nothing on the path translates addresses (plain ESP)")
     alternatives = ", ".join(f"{t.flow} {t.verdict}" for t in other_traces) or "no alternative"
-    reason = (f"{flow} is needed only if {needed}, which the snapshot does not settle ({alternatives}). "
+    reason = (f"{trace.flow} is needed only if {needed}, which the snapshot does not settle ({alternatives}). "
               f"{trace.reason}")
-    return FlowTrace(flow, trace.variant, "unknown", trace.hops, trace.allowed, trace.blocked, trace.unknown,
+    return FlowTrace(trace.flow, trace.variant, "unknown", trace.hops, trace.allowed, trace.blocked, trace.unknown,
                      reason, trace.variants)
 
 
@@ -577,15 +624,26 @@ def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
     else:
         reason = f"{flow} travels inside IPsec ({names}), so it needs its carriers: {worst.reason}"
     note = f"inside IPsec: this hop sees {worst.flow}, not {flow}"
-    hops = tuple([HopTrace(r.hop, r.decision, tuple([
-        Segment(seg.packets, seg.decision, None, _inside(note, worst.flow, seg)) for seg in r.segments]),
-        r.unknown_in) for r in worst.hops])
-    inert = _inert_rules(flow, carriers, chains, server) if plain else ()
+    memo: HopMemo = cache.steps if cache is not None else {}
+    hops = tuple([_inside_record(record, note, worst.flow, memo) for record in worst.hops])
+    inert = _inert_rules(flow, carriers, chains, server, memo) if plain else ()
     trace = FlowTrace(flow, worst.variant, worst.verdict, hops, worst.allowed, worst.blocked, worst.unknown,
                       reason, (), tuple(c.flow for c in carriers), inert)
     if cache is not None:
         cache.inner[key] = (carriers, trace)  # the carriers kept alive: their ids are in the key
     return trace
+
+
+def _inside_record(record: HopTrace, note: str, carrier: Flow, memo: HopMemo) -> HopTrace:
+    """A carrier's hop record as the inner flow's: the same decisions, no rule of its own (records are shared
+    by the roles that reach a hop with the same packets, and so are these)."""
+    key = ("inside", id(record), note)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = (HopTrace(record.hop, record.decision, tuple([
+            Segment(seg.packets, seg.decision, None, _inside(note, carrier, seg)) for seg in record.segments]),
+            record.unknown_in), record)  # the carrier's record kept alive: its id is in the key
+    return found[0]
 
 
 def _inside(note: str, carrier: Flow, seg: Segment) -> str:
@@ -596,32 +654,47 @@ def _inside(note: str, carrier: Flow, seg: Segment) -> str:
     return f"{note}; {carrier}: {seg.decision.value} by {how}" if seg.rule is not None else f"{note}; {carrier}: {how}"
 
 
-def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain],
-                 server: VpnServer) -> tuple[tuple[Hop, Segment], ...]:
+def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], server: VpnServer,
+                 memo: HopMemo) -> tuple[tuple[Hop, Segment], ...]:
     """The rules on the way that would decide the inner flow if it crossed them in the clear and that name
     its port (and none of its carriers'): they decide nothing for L2TP/IPsec. Every hop is asked, past
     denies too, with the packets as that hop would see them."""
     found: list[tuple[Hop, Segment]] = []
     seen: set[int] = set()
-    tails = [_flow_tail(c.flow) for c in carriers]
+    tails = tuple(_flow_tail(c.flow) for c in carriers)
     for chain in chains:
         addresses = [iv for v in chain.members for iv in v.addresses]
         packets = flow_packets(flow, addresses, server)
         for hop in chain.hops:
             if not packets.boxes:
                 break
-            ahead = EMPTY
-            for seg in hop.apply(packets):
-                rule = seg.rule
-                if rule is not None and id(rule) not in seen and not rule.synthetic and rule.certain \
-                        and _names_port(rule, flow) and not any(
-                            rule.match.intersects(PacketSet(tuple((b[0], b[1], *tail) for b in seg.packets.boxes)))
-                            for tail in tails):
-                    seen.add(id(rule))
+            key = ("inert", id(hop), packets, flow, tails)
+            step = memo.get(key)
+            if step is None:  # roles of a network reach most hops with the same packets
+                step = memo[key] = _inert_step(hop, packets, flow, tails)
+            hits, packets = step
+            for seg in hits:
+                if id(seg.rule) not in seen:
+                    seen.add(id(seg.rule))
                     found.append((hop, seg))
-                ahead = ahead | (seg.leaving if seg.decision in (_PERMIT, _TRANSLATE) else seg.packets)
-            packets = ahead
     return tuple(found)
+
+
+def _inert_step(hop: Hop, packets: PacketSet, flow: Flow,
+                tails: tuple[tuple[tuple[int, int], ...], ...]) -> tuple[list[Segment], PacketSet]:
+    """One hop for the inner flow in the clear: the segments whose rule names its port and none of its
+    carriers', and what goes on to the next hop (denied packets too)."""
+    hits: list[Segment] = []
+    ahead = EMPTY
+    for seg in hop.apply(packets):
+        rule = seg.rule
+        if rule is not None and not rule.synthetic and rule.certain and _names_port(rule, flow) and not any(
+                rule.match.intersects(PacketSet(tuple((b[0], b[1], *tail) for b in seg.packets.boxes)))
+                for tail in tails):
+            hits.append(seg)
+        leaving = seg.leaving if seg.decision is _PERMIT or seg.decision is _TRANSLATE else seg.packets
+        ahead = ahead | leaving if ahead.boxes else leaving
+    return hits, ahead
 
 
 def _names_port(rule: Rule, flow: Flow) -> bool:
