@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -28,7 +30,27 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from auditor.collect.writer import SnapshotWriter, UnsafePathError, quote_segment, redact_json
+from auditor.collect.limits import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_MAX_PAGES,
+    MAX_BODY_ENV,
+    LimitExceeded,
+    Limits,
+    mb_bytes,
+    read_capped,
+    rebuilt,
+    too_large,
+)
+from auditor.collect.limits import max_body_mb as body_cap_mb
+from auditor.collect.writer import (
+    OutNotWritable,
+    SnapshotWriter,
+    UnsafePathError,
+    check_out,
+    quote_segment,
+    redact_json,
+)
 from auditor.untrusted import clean
 
 USERNAME_ENV = "VPN_AUDITOR_LB_USERNAME"
@@ -47,16 +69,46 @@ def _only_get(request: httpx.Request) -> None:
 
 
 class ReadOnlyClient:
-    """An HTTP client that can only GET (and refuses anything else at the transport hook as well)."""
+    """An HTTP client that can only GET (and refuses anything else at the transport hook as well), whose
+    answers come whole within the deadline and under the size cap."""
 
     def __init__(self, base_url: str, *, auth: httpx.Auth | None = None, headers: dict[str, str] | None = None,
-                 verify: bool | str = True, timeout: float = 30.0) -> None:
-        self._client = httpx.Client(base_url=base_url, auth=auth, headers=headers, verify=verify,
-                                    timeout=timeout, follow_redirects=False,
-                                    event_hooks={"request": [_only_get]})
+                 verify: bool | str = True, timeout: float = 30.0, max_body: int | None = None) -> None:
+        self._limits = Limits(timeout=timeout) if max_body is None else Limits(timeout=timeout, max_body=max_body)
+
+        def make() -> httpx.Client:
+            return httpx.Client(base_url=base_url, auth=auth, headers=headers, verify=verify, timeout=timeout,
+                                follow_redirects=False, event_hooks={"request": [_only_get]})
+
+        self._make = make
+        self._client = make()
 
     def get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
-        return self._client.get(path, params=params)
+        """The whole answer, its body decoded and at most the cap (LimitExceeded), within the deadline
+        (httpx.ReadTimeout): httpx's own timeout is per read, which a server sending a byte a second never
+        trips. The request runs in a worker thread; at the deadline its connection is closed under it."""
+        client, limits = self._client, self._limits
+        outcome: list[httpx.Response | BaseException] = []
+
+        def fetch() -> None:
+            try:
+                with client.stream("GET", path, params=params,
+                                   headers={"Accept-Encoding": ACCEPT_ENCODING}) as response:
+                    outcome.append(rebuilt(response, read_capped(response, limits.max_body)))
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=fetch, name="lb-request", daemon=True)
+        worker.start()
+        worker.join(limits.timeout)
+        if not outcome:
+            client.close()  # the worker's next read fails; it is not waited for
+            self._client = self._make()
+            raise httpx.ReadTimeout(f"no complete answer within {limits.timeout:g} s")
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def close(self) -> None:
         self._client.close()
@@ -126,9 +178,11 @@ class LbCollectConfig:
     username: str
     password: str
     name: str | None = None
-    timeout: float = 30.0
+    timeout: float = 30.0  # seconds per request, in total
     verify: bool | str = True
     show_progress: bool = False  # a progress bar on stderr (only when it is a terminal)
+    max_body: int = mb_bytes(DEFAULT_MAX_BODY_MB)  # bytes per body (F5: all pages of a collection)
+    max_pages: int = DEFAULT_MAX_PAGES
 
 
 @dataclass(slots=True)
@@ -181,13 +235,18 @@ def device_name(config: LbCollectConfig) -> str:
 
 def _client(config: LbCollectConfig) -> ReadOnlyClient:
     url = base_url(config.host)
-    if config.vendor == "netscaler":  # NITRO reads credentials from headers on each request
-        headers = {"X-NITRO-USER": config.username, "X-NITRO-PASS": config.password,
-                   "Accept": "application/json"}
-        return ReadOnlyClient(url, headers=headers, verify=config.verify, timeout=config.timeout)
-    accept = "application/xml" if config.vendor == "kemp" else "application/json"
-    return ReadOnlyClient(url, auth=httpx.BasicAuth(config.username, config.password), headers={"Accept": accept},
-                          verify=config.verify, timeout=config.timeout)
+    try:
+        if config.vendor == "netscaler":  # NITRO reads credentials from headers on each request
+            headers = {"X-NITRO-USER": config.username, "X-NITRO-PASS": config.password,
+                       "Accept": "application/json"}
+            return ReadOnlyClient(url, headers=headers, verify=config.verify, timeout=config.timeout,
+                                  max_body=config.max_body)
+        accept = "application/xml" if config.vendor == "kemp" else "application/json"
+        return ReadOnlyClient(url, auth=httpx.BasicAuth(config.username, config.password),
+                              headers={"Accept": accept}, verify=config.verify, timeout=config.timeout,
+                              max_body=config.max_body)
+    except (OSError, ssl.SSLError) as exc:  # the CA bundle cannot be read or holds no certificate
+        raise CollectUsageError(f"--ca-bundle {config.verify}: {exc.strerror or exc}") from None
 
 
 def collect_lb(config: LbCollectConfig) -> LbCollectResult:
@@ -196,7 +255,14 @@ def collect_lb(config: LbCollectConfig) -> LbCollectResult:
     name = device_name(config)
     started = time.monotonic()
     result = LbCollectResult(device=f"{config.vendor}/{name}")
-    parameters = {"vendor": config.vendor, "host": base_url(config.host), "name": name}
+    try:
+        check_out(config.out)  # before any request: not after every one was made
+    except OutNotWritable as exc:
+        raise CollectUsageError(str(exc)) from None
+    parameters = {"vendor": config.vendor, "host": base_url(config.host), "name": name,
+                  "insecure": config.verify is False}  # TLS certificate not verified (--insecure)
+    limits = Limits(timeout=config.timeout, max_body=config.max_body, max_pages=config.max_pages)
+    _client(config).close()  # a CA bundle that cannot be read is a usage error, before anything is written
     # The user name is no secret: scrubbing it mangled any text holding it (user "auditor" turned the manifest's
     # "vpn-auditor.manifest/1" schema into one no reader accepts). The base64 of user:pass is a secret.
     with SnapshotWriter(config.out, config.vendor, parameters=parameters, secrets=[config.password]) as writer, \
@@ -206,29 +272,32 @@ def collect_lb(config: LbCollectConfig) -> LbCollectResult:
         calls = PLANS[config.vendor](name)
         task = progress.add_task(f"{config.vendor} {name}", total=len(calls))
         for call in calls:
-            _run_call(client, writer, call, result)
+            _run_call(client, writer, call, result, limits)
             progress.advance(task)
         result.manifest = writer.close(device=result.device)
     result.elapsed = time.monotonic() - started
     return result
 
 
-def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result: LbCollectResult) -> None:
+def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result: LbCollectResult,
+              limits: Limits) -> None:
     result.calls += 1
     shown = call.path + ("?" + urllib.parse.urlencode(call.params) if call.params else "")
     try:
-        body, status, error = _fetch(client, call)
+        body, status, error = _fetch(client, call, limits)
     except httpx.HTTPError as exc:
         body, status, error = None, None, f"{type(exc).__name__}: {exc}"
+    except LimitExceeded as exc:  # past a bound (limits.py): a failed call, nothing kept
+        body, status, error = None, None, str(exc)
     if body is not None:
         try:
             if call.kind == "xml":
                 writer.write_text(call.file, body)
             else:
                 writer.write_json(call.file, body)
-        except (OSError, UnsafePathError) as exc:  # e.g. a folder of the snapshot links outside it
-            record = writer.record_call(shown, "failed", status=status, error=f"cannot write the file: {exc}",
-                                        file=call.file)
+        except (OSError, UnsafePathError, LimitExceeded) as exc:  # a folder linking out; a body nested too deep
+            why = str(exc) if isinstance(exc, LimitExceeded) else f"cannot write the file: {exc}"
+            record = writer.record_call(shown, "failed", status=status, error=why, file=call.file)
             result.failures.append(Failure(shown, status, record.error or ""))
             return
         writer.record_call(shown, "ok", status=status, file=call.file, written=True)
@@ -242,8 +311,8 @@ def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result
         result.failures.append(Failure(shown, status, record.error or ""))
 
 
-def _fetch(client: ReadOnlyClient, call: Call) -> tuple[Any, int | None, str]:
-    """(body or None, last status, error text)."""
+def _fetch(client: ReadOnlyClient, call: Call, limits: Limits) -> tuple[Any, int | None, str]:
+    """(body or None, last status, error text); LimitExceeded past a bound."""
     response = client.get(call.path, params=call.params or None)
     if response.status_code != 200:
         return None, response.status_code, _error_text(response)
@@ -252,26 +321,58 @@ def _fetch(client: ReadOnlyClient, call: Call) -> tuple[Any, int | None, str]:
         if '<Response stat="200"' not in text[:500] and "<Response stat='200'" not in text[:500]:
             return None, response.status_code, f"LoadMaster error response: {text[:500]}"
         return text, response.status_code, ""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, response.status_code, "response is not JSON"
+    body, error = _json(response)
+    if error:
+        return None, response.status_code, error
     if isinstance(body, dict) and body.get("errorcode") not in (None, 0):  # NITRO reports errors in the body
         return None, response.status_code, f"NITRO error {body.get('errorcode')}: {body.get('message')}"
-    # iControl REST pages long collections with nextLink; follow it (GET) and join the items.
-    pages = 0
-    while isinstance(body, dict) and isinstance(body.get("nextLink"), str) and pages < 1000:
+    # iControl REST pages long collections with nextLink; follow it (GET) and join the items. A page cap, a
+    # size cap over all pages and a loop guard: a nextLink back to a page read, or a page of items all read.
+    read = {(call.path, tuple(sorted(call.params.items())))}
+    seen = {_fingerprint(item) for item in body.get("items") or []} if isinstance(body, dict) else set()
+    size = len(response.content)
+    while isinstance(body, dict) and isinstance(body.get("nextLink"), str):
         link = urllib.parse.urlsplit(body["nextLink"])
-        more = client.get(link.path, params=dict(urllib.parse.parse_qsl(link.query)))
+        params = dict(urllib.parse.parse_qsl(link.query))
+        key = (link.path, tuple(sorted(params.items())))
+        if key in read:
+            raise LimitExceeded(f"pagination loop: nextLink leads back to a page already read ({body['nextLink']})")
+        if len(read) >= limits.max_pages:
+            raise LimitExceeded(f"more than {limits.max_pages} pages (--max-pages); nothing was kept")
+        read.add(key)
+        more = client.get(link.path, params=params)
         if more.status_code != 200:
             return None, more.status_code, _error_text(more)
-        page = more.json()
-        body["items"] = list(body.get("items", [])) + list(page.get("items", []))
+        size += len(more.content)
+        if size > limits.max_body:
+            raise too_large("the answer (all its pages)", limits.max_body)
+        page, error = _json(more)
+        items = page.get("items", []) if isinstance(page, dict) else None
+        if error or not isinstance(items, list):
+            return None, more.status_code, error or f"page {len(read)} is not a collection (a JSON object with " \
+                                                    "a list of items)"
+        prints = [_fingerprint(item) for item in items]
+        if prints and all(p in seen for p in prints):
+            raise LimitExceeded(f"pagination loop: page {len(read)} repeats items already read; nothing was kept")
+        seen.update(prints)
+        body["items"] = list(body.get("items") or []) + items
         body["nextLink"] = page.get("nextLink")
-        pages += 1
     if isinstance(body, dict):
         body.pop("nextLink", None)
     return body, response.status_code, ""
+
+
+def _json(response: httpx.Response) -> tuple[Any, str]:
+    try:
+        return response.json(), ""
+    except ValueError:
+        return None, "response is not JSON"
+    except RecursionError:
+        return None, "response nests too deeply to be read"
+
+
+def _fingerprint(item: object) -> str:
+    return json.dumps(item, sort_keys=True, default=str)
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -298,17 +399,24 @@ def _ask(env: str, prompt: str, hide: bool) -> str:
 
 
 def _run_command(vendor: str, host: str, out: Path, name: str | None, timeout: float, insecure: bool,
-                 ca_bundle: Path | None) -> None:
+                 ca_bundle: Path | None, max_body_mb: float | None = None, max_pages: int = DEFAULT_MAX_PAGES) -> None:
     try:
         url = base_url(host)
     except CollectUsageError as exc:
         typer.echo(f"vpn-auditor collect: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    if ca_bundle is not None and not ca_bundle.is_file():
+        typer.echo(f"vpn-auditor collect: --ca-bundle {ca_bundle}: no such file", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    if url.startswith("http://"):
+        typer.echo(f"vpn-auditor collect: warning: --host {url} is plain HTTP: the credentials and the "
+                   "configuration cross the network unencrypted", err=True)
     username = _ask(USERNAME_ENV, f"{vendor} user for {url}", hide=False)
     password = _ask(PASSWORD_ENV, f"{vendor} password for {username}@{url}", hide=True)
     verify: bool | str = False if insecure else (str(ca_bundle) if ca_bundle else True)
     config = LbCollectConfig(vendor, host, out, username, password, name, timeout, verify,
-                             show_progress=sys.stderr.isatty())
+                             show_progress=sys.stderr.isatty(), max_body=mb_bytes(body_cap_mb(max_body_mb)),
+                             max_pages=max_pages)
     try:
         result = collect_lb(config)
     except CollectUsageError as exc:
@@ -329,37 +437,44 @@ def _run_command(vendor: str, host: str, out: Path, name: str | None, timeout: f
 HostOpt = Annotated[str, typer.Option("--host", help="REST API base URL, e.g. https://lb1.example.com")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Snapshot directory to write (created if needed).")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Device name in the snapshot (default: host name).")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per request.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per request, in total.")]
+MaxBodyOpt = Annotated[float | None, typer.Option(
+    "--max-body-mb", min=0.001, envvar=MAX_BODY_ENV,
+    help=f"Largest answer kept, in MB (F5: all pages together; default {DEFAULT_MAX_BODY_MB:g}).")]
+MaxPagesOpt = Annotated[int, typer.Option("--max-pages", min=1, help="Most pages read for one F5 collection.")]
 InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Do not verify the device's TLS certificate.")]
 CaOpt = Annotated[Path | None, typer.Option("--ca-bundle", help="CA bundle to verify the device's certificate.")]
 
 
 def f5_command(host: HostOpt, out: OutOpt, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
-               insecure: InsecureOpt = False, ca_bundle: CaOpt = None) -> None:
+               insecure: InsecureOpt = False, ca_bundle: CaOpt = None,
+               max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES) -> None:
     """Pull F5 BIG-IP LTM configuration (iControl REST, GET only) into SNAPSHOT/f5/<name>/.
 
     Credentials come from VPN_AUDITOR_LB_USERNAME / VPN_AUDITOR_LB_PASSWORD. Exit code 0 when every call
     succeeded or the resource is absent, 3 when some failed (the snapshot is still written), 2 for usage errors.
     """
-    _run_command("f5", host, out, name, timeout, insecure, ca_bundle)
+    _run_command("f5", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages)
 
 
 def kemp_command(host: HostOpt, out: OutOpt, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
-                 insecure: InsecureOpt = False, ca_bundle: CaOpt = None) -> None:
+                 insecure: InsecureOpt = False, ca_bundle: CaOpt = None,
+                 max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES) -> None:
     """Pull the KEMP LoadMaster virtual services (`/access/listvs`, GET only) into SNAPSHOT/kemp/<name>.xml.
 
     Credentials come from VPN_AUDITOR_LB_USERNAME / VPN_AUDITOR_LB_PASSWORD. Exit codes as for `collect f5`.
     """
-    _run_command("kemp", host, out, name, timeout, insecure, ca_bundle)
+    _run_command("kemp", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages)
 
 
 def netscaler_command(host: HostOpt, out: OutOpt, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
-                      insecure: InsecureOpt = False, ca_bundle: CaOpt = None) -> None:
+                      insecure: InsecureOpt = False, ca_bundle: CaOpt = None,
+                      max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES) -> None:
     """Pull NetScaler load-balancing configuration (NITRO, GET only) into SNAPSHOT/netscaler/<name>/.
 
     Credentials come from VPN_AUDITOR_LB_USERNAME / VPN_AUDITOR_LB_PASSWORD. Exit codes as for `collect f5`.
     """
-    _run_command("netscaler", host, out, name, timeout, insecure, ca_bundle)
+    _run_command("netscaler", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages)
 
 
 COMMANDS = {"f5": f5_command, "kemp": kemp_command, "netscaler": netscaler_command}

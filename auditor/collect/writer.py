@@ -116,6 +116,24 @@ def check_relpath(rel_path: str) -> list[str]:
     return segments
 
 
+class OutNotWritable(ValueError):
+    """The snapshot directory (--out) is a file, or cannot be created or written to."""
+
+
+def check_out(out: Path) -> None:
+    """Before any request: `out` is (or can be made) a folder this process can write a file in. A read-only or
+    full file system, or a file named like the folder, is found now, not after every call was made."""
+    if out.exists() and not out.is_dir():
+        raise OutNotWritable(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".tmp-", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutNotWritable(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+
+
 # --- redaction ----------------------------------------------------------------------------------------
 def is_secret_key(name: str) -> bool:
     """Whether a JSON key names a secret (psk, passphrase, RADIUS secret, password, keys, tokens)."""
