@@ -16,14 +16,16 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from auditor.collect.writer import REDACTED, SnapshotWriter, quote_segment
+from auditor.collect.limits import DEFAULT_MAX_BODY_MB, MAX_BODY_ENV, LimitExceeded, mb_bytes, too_large
+from auditor.collect.limits import max_body_mb as body_cap_mb
+from auditor.collect.writer import REDACTED, OutNotWritable, SnapshotWriter, check_out, quote_segment
 from auditor.untrusted import clean
 
 PASSWORD_ENV = "VPN_AUDITOR_SSH_PASSWORD"
@@ -99,9 +101,35 @@ def connect(device_type: str, host: str, port: int, username: str, password: str
                allow_agent=False, use_keys=False, fast_cli=True)
 
 
-def run_show(conn: Any, command: str, read_timeout: float = 120.0) -> str:
-    """Send one allowlisted show command and return its output (echo and prompt stripped by netmiko)."""
-    return conn.send_command(check_command(command), read_timeout=read_timeout)
+def run_show(conn: Any, command: str, read_timeout: float = 120.0, max_output: int | None = None) -> str:
+    """Send one allowlisted show command and return its output (echo and prompt stripped by netmiko): within
+    `read_timeout` seconds (netmiko's ReadTimeout) and at most `max_output` bytes (LimitExceeded)."""
+    command = check_command(command)
+    if max_output is not None:
+        _cap_reads(conn, max_output, command)
+    return conn.send_command(command, read_timeout=read_timeout)
+
+
+def _cap_reads(conn: Any, cap: int, command: str) -> None:
+    """Count what the channel reads from now on and stop past `cap`. netmiko's channel read loops while data
+    keeps arriving, so an endless output never returns from one read: the count sits below that loop."""
+    channel = getattr(conn, "channel", None)
+    read_buffer = getattr(channel, "read_buffer", None)
+    if read_buffer is None:
+        return
+    total = 0
+
+    def capped() -> str:
+        nonlocal total
+        if total > cap:
+            return ""  # tripped already: the session is being closed
+        data = read_buffer()
+        total += len(data)
+        if total > cap:
+            raise too_large(f"the output of '{command}'", cap, "--max-output-mb")
+        return data
+
+    channel.read_buffer = capped
 
 
 # --- redaction ------------------------------------------------------------------------------------------------
@@ -234,7 +262,8 @@ class CiscoCollectConfig:
     secret: str = ""
     name: str | None = None
     timeout: float = 15.0
-    read_timeout: float = 120.0
+    read_timeout: float = 120.0  # seconds for the command's whole output
+    max_output: int = mb_bytes(DEFAULT_MAX_BODY_MB)  # bytes of output
 
 
 @dataclass(slots=True)
@@ -263,17 +292,18 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     """
     if config.device_type not in DEVICE_TYPES:
         raise ValueError(f"device type must be one of {', '.join(DEVICE_TYPES)}")
+    check_out(config.out)  # OutNotWritable before the device is contacted
     started = time.monotonic()
     params = {"host": config.host, "port": config.port, "device_type": config.device_type,
               "username": config.username, "name": config.name}
     writer = SnapshotWriter(config.out, "cisco", parameters=params, secrets=[config.password, config.secret])
     command = "show running-config"
     result = CiscoCollectResult(False, None, config.out / "manifest.json", commands=[command])
-    from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+    from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
     from paramiko.ssh_exception import SSHException
 
     failures = (NetmikoAuthenticationException, NetmikoTimeoutException, SSHException, OSError, EOFError,
-                ValueError)
+                ValueError, ReadTimeout, LimitExceeded)
     try:
         with _quiet_transcript():
             conn = connector(config.device_type, config.host, config.port, config.username, config.password,
@@ -283,9 +313,11 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
                     if not config.secret:
                         raise ValueError(f"not in privileged mode and no enable secret ({SECRET_ENV}) was given")
                     conn.enable()
-                output = run_show(conn, command, config.read_timeout)
-            finally:
-                conn.disconnect()
+                output = run_show(conn, command, config.read_timeout, config.max_output)
+            except BaseException:
+                _hang_up(conn)
+                raise
+            conn.disconnect()
         if "% Invalid input" in output[:400] or "% Authorization failed" in output[:400]:
             raise ValueError(f"the device refused '{command}': {output.strip().splitlines()[-1]}")
         text, result.redactions = redact_config(_strip_preamble(output))
@@ -297,13 +329,23 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     except CommandNotAllowed:
         raise  # a bug in this program, never a device condition: stop loudly
     except failures as exc:
-        record = writer.record_call(command, "failed", error=_describe(exc), host=config.host,
+        error = f"no prompt after {config.read_timeout:g} s of output (--read-timeout)" \
+            if isinstance(exc, ReadTimeout) else _describe(exc)
+        record = writer.record_call(command, "failed", error=error, host=config.host,
                                     file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
         result.error = record.error  # scrubbed: it is printed too
     finally:
         result.elapsed = time.monotonic() - started
         result.manifest = writer.close()
     return result
+
+
+def _hang_up(conn: Any) -> None:
+    """Close a session that failed without netmiko's graceful logout, which waits up to 10 s for a prompt that
+    a device still scrolling output (or not answering) never sends."""
+    with suppress(Exception):
+        conn.cleanup = lambda *args, **kwargs: None
+    conn.disconnect()
 
 
 @contextmanager
@@ -368,6 +410,11 @@ def cisco_command(
     name: Annotated[str | None, typer.Option(
         "--name", help="File name under cisco/ (default: the device's hostname).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to connect and log in.")] = 15.0,
+    read_timeout: Annotated[float, typer.Option(
+        "--read-timeout", min=0.1, help="Seconds for the whole output of show running-config.")] = 120.0,
+    max_output_mb: Annotated[float | None, typer.Option(
+        "--max-output-mb", min=0.001, envvar=MAX_BODY_ENV,
+        help=f"Largest output kept, in MB (default {DEFAULT_MAX_BODY_MB:g}).")] = None,
 ) -> None:
     """Pull `show running-config` over SSH into SNAPSHOT/cisco/<name>.cfg (show commands only).
 
@@ -378,11 +425,17 @@ def cisco_command(
     if device_type not in DEVICE_TYPES:
         typer.echo(f"vpn-auditor collect: --device-type must be one of {', '.join(DEVICE_TYPES)}", err=True)
         raise typer.Exit(2)
+    try:
+        check_out(out)
+    except OutNotWritable as exc:
+        typer.echo(f"vpn-auditor collect: {exc}", err=True)
+        raise typer.Exit(2) from None
     password = _ask(PASSWORD_ENV, f"SSH password for {username}@{host}", required=True)
     secret = _ask(SECRET_ENV, "Enable secret (Enter for none)", required=False)
     result = collect_cisco(CiscoCollectConfig(host=host, device_type=device_type, username=username,
                                               password=password, out=out, port=port, secret=secret, name=name,
-                                              timeout=timeout))
+                                              timeout=timeout, read_timeout=read_timeout,
+                                              max_output=mb_bytes(body_cap_mb(max_output_mb))))
     if result.ok:
         typer.echo(f"{result.file}: written ({result.redactions} secrets redacted, {result.elapsed:.1f} s)",
                    err=True)

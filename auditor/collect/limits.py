@@ -61,8 +61,8 @@ def describe_size(size: int) -> str:
     return f"{size / MIB:.1f} MB" if size >= MIB else f"{size / 1024:.1f} kB"
 
 
-def too_large(what: str, cap: int) -> LimitExceeded:
-    return LimitExceeded(f"{what} is larger than the {describe_size(cap)} cap (--max-body-mb); nothing was kept")
+def too_large(what: str, cap: int, option: str = "--max-body-mb") -> LimitExceeded:
+    return LimitExceeded(f"{what} is larger than the {describe_size(cap)} cap ({option}); nothing was kept")
 
 
 ACCEPT_ENCODING = "gzip, deflate"  # what _Inflater decodes; asked for so no other coding is sent

@@ -4,13 +4,15 @@ paramiko's server side with an interactive shell: password login, characters ech
 waits for the echo of each command), `host>` / `host#` / `host(config)#` prompts, `enable` with a secret,
 ASA `login`, `terminal length 0` / `terminal pager 0` / `terminal width`, `show curpriv`,
 `show running-config`, `show version`, `configure terminal`, `exit`. Every line the client sends is kept in
-`received`, so a test can prove what did (and did not) reach the device.
+`received`, so a test can prove what did (and did not) reach the device. A hostile device: `running_config`
+may be a function returning an iterator of text pieces, sent as they come (endless, or one piece a minute).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 import paramiko
@@ -126,7 +128,11 @@ class _Shell:
             level = 15 if self.privileged else 1
             reply = f"Username : {self.dev.username}\nCurrent privilege level : {level}\n"
         elif lowered in ("show running-config", "show run"):
-            if self.privileged:
+            if self.privileged and callable(self.dev.running_config):
+                for piece in self.dev.running_config():  # until the client goes away (an OSError ends it)
+                    self.out(piece)
+                reply = "\n"
+            elif self.privileged:
                 reply = self.dev.running_config.rstrip("\n") + "\n"
             else:
                 reply = "% Invalid input detected at '^' marker.\n"
@@ -163,7 +169,8 @@ class _Shell:
 class FakeCiscoDevice:
     """Serve one device on 127.0.0.1:<random port> until the `with` block ends."""
 
-    def __init__(self, running_config: str, *, platform: str = "ios", hostname: str = "rtr1",
+    def __init__(self, running_config: str | Callable[[], Iterator[str]], *, platform: str = "ios",
+                 hostname: str = "rtr1",
                  username: str = "audit", password: str = "audit-pw", secret: str = "enable-pw",
                  start_privileged: bool = False, version: str = "Cisco IOS XE Software, Version 17.9.4\n",
                  banner: str = "") -> None:
