@@ -14,8 +14,10 @@ scrubbed from everything written. Every call's outcome goes to manifest.json thr
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import ssl
 import sys
 import threading
@@ -44,12 +46,16 @@ from auditor.collect.limits import (
 )
 from auditor.collect.limits import max_body_mb as body_cap_mb
 from auditor.collect.writer import (
+    REDACTED,
+    CallRecord,
     OutNotWritable,
     SnapshotWriter,
     UnsafePathError,
     check_out,
+    is_secret_key,
     quote_segment,
     redact_json,
+    redact_patterns,
 )
 from auditor.untrusted import clean
 
@@ -170,6 +176,49 @@ def netscaler_plan(name: str) -> list[Call]:
 PLANS = {"f5": f5_plan, "kemp": kemp_plan, "netscaler": netscaler_plan}
 
 
+# --- redaction ------------------------------------------------------------------------------------------
+# Each vendor's secret fields that the generic names (writer.is_secret_key: password, secret, passphrase, key,
+# token, ...) miss, lower case. Header values in monitor strings (F5 `send`, NetScaler `customheaders` and
+# `httprequest`), URL passwords and secret-named parameters are redacted by shape in every text value.
+SECRET_FIELDS = {
+    # SNMP DCA monitors' `community`
+    "f5": frozenset({"community"}),
+    # lbmonitor: RADIUS `radkey`, SNMP `snmpcommunity`, a USER monitor's encrypted script arguments
+    "netscaler": frozenset({"radkey", "snmpcommunity", "secureargs"}),
+}
+# LoadMaster listvs elements whose whole content is secret: any element named like a secret (`<Password>`), and
+# the health check's extra request headers (`<CheckHeaders>`: an Authorization header, as text or as children).
+_XML_LEAF = re.compile(r"<(?P<tag>[A-Za-z_][\w.-]*)(?P<attrs>\s[^<>]*)?>(?P<body>[^<]*)</(?P=tag)\s*>")
+_XML_VALUE = re.compile(r"<Value(?:\s[^<>]*)?>([^<]*)</Value\s*>", re.I)
+_KEMP_HEADERS = re.compile(r"<(?P<tag>CheckHeaders)(?P<attrs>\s[^<>]*)?>(?P<body>.*?)</CheckHeaders\s*>", re.S | re.I)
+
+
+def redact_kemp_xml(text: str, found: set[str] | None = None) -> str:
+    """The listvs body with secret elements' content replaced by "<redacted>" (XML-escaped; line breaks kept,
+    so the adapter's line numbers stay) and secret-shaped values redacted wherever they are."""
+    mark = html.escape(REDACTED)
+    secrets: set[str] = set()
+
+    def replace(match: re.Match[str]) -> str:
+        body = match.group("body")
+        if not body.strip() or html.unescape(body.strip()) == REDACTED:
+            return match.group(0)
+        if match.re is _XML_LEAF:
+            if not is_secret_key(match.group("tag")):
+                return match.group(0)
+            secrets.add(html.unescape(body.strip()))
+        else:  # the headers: their values are secrets, not their names
+            redact_patterns(html.unescape(body), secrets)
+            secrets.update(html.unescape(v).strip() for v in _XML_VALUE.findall(body) if v.strip())
+        tag, attrs = match.group("tag"), match.group("attrs") or ""
+        return f"<{tag}{attrs}>{mark}{chr(10) * body.count(chr(10))}</{tag}>"
+
+    out = redact_patterns(_XML_LEAF.sub(replace, _KEMP_HEADERS.sub(replace, text)), secrets, mark)
+    if found is not None:
+        found |= secrets
+    return out
+
+
 @dataclass(slots=True)
 class LbCollectConfig:
     vendor: str
@@ -189,7 +238,11 @@ class LbCollectConfig:
 class Failure:
     path: str
     status: int | None
-    error: str
+    record: CallRecord  # its error is scrubbed again when the writer closes (secrets met in later bodies)
+
+    @property
+    def error(self) -> str:
+        return self.record.error or ""
 
 
 @dataclass(slots=True)
@@ -292,13 +345,15 @@ def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result
     if body is not None:
         try:
             if call.kind == "xml":
-                writer.write_text(call.file, body)
+                found: set[str] = set()
+                writer.write_text(call.file, redact_kemp_xml(body, found), found=found)
             else:
-                writer.write_json(call.file, body)
+                writer.write_json(call.file, body, secret_keys=SECRET_FIELDS.get(call.file.split("/", 1)[0],
+                                                                                 frozenset()))
         except (OSError, UnsafePathError, LimitExceeded) as exc:  # a folder linking out; a body nested too deep
             why = str(exc) if isinstance(exc, LimitExceeded) else f"cannot write the file: {exc}"
             record = writer.record_call(shown, "failed", status=status, error=why, file=call.file)
-            result.failures.append(Failure(shown, status, record.error or ""))
+            result.failures.append(Failure(shown, status, record))
             return
         writer.record_call(shown, "ok", status=status, file=call.file, written=True)
         result.ok += 1
@@ -308,7 +363,7 @@ def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result
         result.absent += 1
     else:
         record = writer.record_call(shown, "failed", status=status, error=error, file=call.file)
-        result.failures.append(Failure(shown, status, record.error or ""))
+        result.failures.append(Failure(shown, status, record))
 
 
 def _fetch(client: ReadOnlyClient, call: Call, limits: Limits) -> tuple[Any, int | None, str]:

@@ -141,27 +141,56 @@ def is_secret_key(name: str) -> bool:
     return norm in _SECRET_NAMES or norm.endswith(_SECRET_SUFFIXES)
 
 
-def redact_json(obj: Any, found: set[str] | None = None) -> Any:
-    """A copy of a JSON value with the value of every secret-looking key replaced by "<redacted>".
+def redact_json(obj: Any, found: set[str] | None = None, secret_keys: frozenset[str] = frozenset()) -> Any:
+    """A copy of a JSON value with the value of every secret-looking key replaced by "<redacted>", and secrets
+    recognisable by their shape in any text value replaced too (`redact_patterns`).
 
     Null, booleans and empty strings are kept: they say "no secret set" and reveal nothing. Whole
     objects or lists under a secret key are replaced, since any part of them may be the secret. The text
-    values replaced are added to `found`, when given.
+    values replaced are added to `found`, when given. `secret_keys`: a vendor's own secret fields beyond
+    those `is_secret_key` knows (NetScaler `radkey`), as lower-case names.
     """
     if isinstance(obj, Mapping):
         out: dict[str, Any] = {}
         for key, value in obj.items():
-            if isinstance(key, str) and is_secret_key(key) and value not in (None, "") \
-                    and not isinstance(value, bool):
+            if isinstance(key, str) and (is_secret_key(key) or key.lower() in secret_keys) \
+                    and value not in (None, "") and not isinstance(value, bool):
                 out[key] = REDACTED
                 if found is not None and isinstance(value, str | int | float):
                     found.add(str(value))
             else:
-                out[key] = redact_json(value, found)
+                out[key] = redact_json(value, found, secret_keys)
         return out
     if isinstance(obj, list | tuple):
-        return [redact_json(item, found) for item in obj]
+        return [redact_json(item, found, secret_keys) for item in obj]
+    if isinstance(obj, str):
+        return redact_patterns(obj, found)
     return obj
+
+
+# Secrets recognisable by their shape in any text: a credential header's value (a monitor's send string, a
+# NetScaler customheaders, a header echoed in an error), the password of a URL (`ftp://user:PW@host`), and a
+# query or form parameter named like a secret (`/health?token=...`, `user=u&password=...`).
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@\"'<>]*:)(?!<redacted>|&lt;redacted&gt;)([^@/\s\"'<>]+)(@)")
+_SECRET_PARAMETER = re.compile(
+    r"(?i)((?:^|[?&;\s-])(?:password|passwd|passphrase|pwd|pass|secret|token|access_token|api_?key|apikey|psk|"
+    r"community|auth)=)(?!<redacted>|&lt;redacted&gt;)([^&\s\"'\\;<>]+)")
+
+
+def redact_patterns(text: str, found: set[str] | None = None, replacement: str = REDACTED) -> str:
+    """`text` with secrets recognised by their shape replaced by "<redacted>" (`replacement`: escaped for XML);
+    what was replaced goes to `found`."""
+    if not any(c in text for c in ":=@"):  # none of the shapes fits: the common case, kept fast
+        return text
+
+    def replace(match: re.Match[str], value: int, keep: tuple[int, ...]) -> str:
+        if found is not None:
+            found.add(match.group(value))
+        return "".join(match.group(k) if k != value else replacement for k in keep)
+
+    text = _CREDENTIAL_HEADER.sub(lambda m: replace(m, 2, (1, 2)), text)
+    text = _URL_PASSWORD.sub(lambda m: replace(m, 2, (1, 2, 3)), text)
+    return _SECRET_PARAMETER.sub(lambda m: replace(m, 2, (1, 2)), text)
 
 
 def secret_forms(value: str) -> set[str]:
@@ -187,12 +216,13 @@ def credential_forms(username: str, password: str) -> set[str]:
 
 # Header lines that carry credentials, whoever's: a server echoing a request ("Authorization: Basic ...",
 # NITRO's X-NITRO-PASS, the Dashboard's key header) is scrubbed even when the value is not a known secret.
+_HEADER_START = r"(?:(?<![a-z0-9_-])|(?<=\\[rnt]))"  # a word start, or right after a written \r\n (F5 `send`)
 _CREDENTIAL_HEADER = re.compile(
-    r"(?i)(\b(?:proxy-)?authorization\b\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    rf"(?i)({_HEADER_START}(?:proxy-)?authorization\b\\?[\"']?\s*[:=]\s*\\?[\"']?"
     r"(?:(?:basic|bearer|digest|negotiate|ntlm|token)\s+)?+"  # possessive: the scheme word is never the value
-    r"|\b(?:x-nitro-pass|x-cisco-meraki-api-key|x-auth-token|x-api-key|cookie|set-cookie)\b\\?[\"']?\s*[:=]\s*"
-    r"\\?[\"']?)"
-    r"(?!<redacted>)[^\s\"',;}\]<>\\]+")
+    rf"|{_HEADER_START}(?:x-nitro-pass|x-cisco-meraki-api-key|x-auth-token|x-api-key|cookie|set-cookie)\b"
+    r"\\?[\"']?\s*[:=]\s*\\?[\"']?)"
+    r"(?!<redacted>|&lt;redacted&gt;)([^\s\"',;}\]<>\\]+)")
 
 
 def scrub_credential_headers(text: str) -> str:
@@ -348,20 +378,28 @@ class SnapshotWriter:
             raise UnsafePathError(f"{rel_path!r} resolves outside the snapshot directory")
 
     # writing ---------------------------------------------------------------------------------------
-    def write_json(self, rel_path: str, body: Any, *, redact: bool = True) -> str:
-        """Write a JSON body (redacted unless told otherwise); returns the relative path written. A body nested
-        deeper than limits.MAX_JSON_DEPTH raises LimitExceeded: nothing is written."""
+    def write_json(self, rel_path: str, body: Any, *, redact: bool = True,
+                   secret_keys: frozenset[str] = frozenset()) -> str:
+        """Write a JSON body (redacted unless told otherwise; `secret_keys`: a vendor's own secret fields);
+        returns the relative path written. A body nested deeper than limits.MAX_JSON_DEPTH raises
+        LimitExceeded: nothing is written."""
         check_depth(body)  # a 500-deep body would exhaust the recursion of redaction and encoding
         found: set[str] = set()
-        data = redact_json(body, found) if redact else body
-        self._seen |= {value for value in found if len(value) >= 8 and value != REDACTED}
+        data = redact_json(body, found, secret_keys) if redact else body
+        self.learned(found)
         self._write(rel_path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
         return rel_path
 
-    def write_text(self, rel_path: str, text: str) -> str:
-        """Write text as it is, apart from registered secrets (configs redact their own secret tokens)."""
+    def write_text(self, rel_path: str, text: str, *, found: Iterable[str] = ()) -> str:
+        """Write text as it is, apart from registered secrets (configs redact their own secret tokens, and
+        pass the values they replaced as `found`)."""
+        self.learned(found)
         self._write(rel_path, text)
         return rel_path
+
+    def learned(self, values: Iterable[str]) -> None:
+        """Secret values met in the data (a PSK, a monitor's password): scrubbed from the manifest."""
+        self._seen |= {value for value in values if len(value) >= 8 and value != REDACTED}
 
     def _write(self, rel_path: str, text: str) -> None:
         target = self.path_for(rel_path)
