@@ -121,9 +121,13 @@ def test_relevance_table_per_platform() -> None:
         assert not kind_of("ios", text).relevant, text
     for text in ("access-list A extended permit ip any any", "access-group A in interface outside", "nat (a,b) x",
                  "static (inside,outside) 1.1.1.1 10.0.0.1", "object network O", "route outside 0 0 1.1.1.1",
-                 "crypto ikev2 enable outside", "crypto map M interface outside", "same-security-traffic permit x"):
+                 "crypto ikev2 enable outside", "crypto map M interface outside", "same-security-traffic permit x",
+                 "webvpn", "sysopt noproxyarp outside", "no crypto isakmp nat-traversal"):  # webvpn: issue 27 item 1
         assert kind_of("asa", text).relevant, text
-    for text in ("crypto ca trustpoint _SmartCallHome_ServerCA", "webvpn", "policy-map global_policy",
+    for text in ("crypto ikev2 profile FLEX", "crypto map M local-address Loopback0", "webvpn gateway GW",
+                 "no crypto ipsec nat-transparency udp-encapsulation"):
+        assert kind_of("ios", text).relevant, text
+    for text in ("crypto ca trustpoint _SmartCallHome_ServerCA", "policy-map global_policy",
                  "crypto map M 10 set peer 1.1.1.1", "threat-detection basic-threat", "tunnel-group X type x"):
         assert not kind_of("asa", text).relevant, text
 

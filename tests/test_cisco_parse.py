@@ -327,8 +327,10 @@ def test_platform_detection_and_unusable_input() -> None:
 def test_owns_by_nat_or_interface_address() -> None:
     asa = device("asa-vpn.cfg")
     assert asa.owns(VpnServer("s", "198.51.100.10", []))
-    # its outside address terminates a site-to-site tunnel (crypto ikev1 enable outside): not a front
-    assert not asa.owns(VpnServer("s", "198.51.100.2", []))
+    # its outside address terminates a site-to-site tunnel (crypto ikev1 enable outside): the ASA is the server
+    # there, and on its path (issue 27 item 1: it was left out)
+    outside = VpnServer("s", "198.51.100.2", [])
+    assert asa.owns(outside) and asa.headend(outside) is not None
     assert device("asa-pat.cfg").owns(VpnServer("s", "198.51.100.20", []))  # port forwards on the interface
     assert not asa.owns(VpnServer("s", "198.51.100.99", []))
 
@@ -363,7 +365,9 @@ def test_mangled_lines_never_crash_the_parser() -> None:
             walk(dev, address, "udp/500")
 
 
-def test_a_device_that_terminates_the_vpn_itself_is_not_in_front_of_it() -> None:
+def test_a_device_that_terminates_the_vpn_itself_is_the_end_of_the_path() -> None:
+    """Issue 27 item 1 changes this: the headend was left out of the path (and, placed by `path`, denied its own
+    address); it is now placed, and its hops end at the headend (tests/test_cisco_headend.py)."""
     cfg = """ASA Version 9.16
 hostname ra-asa
 interface Gi0/0
@@ -375,8 +379,10 @@ interface Gi0/1
 crypto ikev2 enable outside
 """
     asa = inline(cfg)
-    assert not asa.owns(VpnServer("ra", "192.0.2.1", []))  # the ASA is the server
-    steps = walk(asa, "192.0.2.1", "udp/500")  # placed by path anyway: the trace says why it stops
-    seg = steps[0][2][0]
-    assert seg.decision is Decision.DENY and "terminates VPNs itself: IKE on outside, line 9" in seg.reason
-    assert inline(cfg.replace("crypto ikev2 enable outside\n", "")).owns(VpnServer("x", "192.0.2.1", []))
+    assert asa.owns(VpnServer("ra", "192.0.2.1", []))  # the ASA is the server: the path ends there
+    steps = walk(asa, "192.0.2.1", "udp/500")
+    ((hop, _reached, (seg,)),) = steps
+    assert hop.stage == "headend on outside" and hop.terminates_ipsec
+    assert seg.decision is Decision.PERMIT and "line 9 (crypto ikev2 enable outside)" in seg.reason
+    plain = inline(cfg.replace("crypto ikev2 enable outside\n", ""))
+    assert plain.owns(VpnServer("x", "192.0.2.1", [])) and plain.headend(VpnServer("x", "192.0.2.1", [])) is None

@@ -32,7 +32,7 @@ from auditor.adapters.cisco_common import (
 )
 from auditor.adapters.cisco_ios import IosParser
 from auditor.adapters.cisco_lines import acl_name_ok, review
-from auditor.adapters.cisco_local import LocalConfig, read_local
+from auditor.adapters.cisco_local import LocalConfig, Termination, read_local
 from auditor.model import (
     Action,
     DataGap,
@@ -249,9 +249,9 @@ class CiscoDevice(Device):
 
     # placement ---------------------------------------------------------------------------------------------
     def owns(self, server: VpnServer) -> bool:
-        """Whether the device fronts the server: the server's public address is a static NAT address here,
-        or an interface address that the device does not itself terminate VPNs on (then it *is* the
-        server, not something in front of it)."""
+        """Whether the device is on the server's path: the server's public address is a static NAT address here,
+        or one of its interface addresses (where it may itself terminate the VPN: then the path ends at the
+        device, `headend`)."""
         try:
             public = address_interval(server.address)
         except ValueError:
@@ -263,9 +263,23 @@ class CiscoDevice(Device):
                 iface = self.config.interface(entry.mapped_interface)
                 if iface is not None and any(_overlaps(iv, public) for iv in iface.addresses):
                     return True
-        return any(_overlaps(iv, public) and iface.label not in self.config.vpn_termination
-                   and iface.name not in self.config.vpn_termination
-                   for iface in self.config.interfaces for iv in iface.addresses)
+        return any(_overlaps(iv, public) for iface in self.config.interfaces for iv in iface.addresses)
+
+    def headend(self, server: VpnServer) -> tuple[Interface, list[Termination]] | None:
+        """Where the device itself is the VPN server: the server's address is one of its interface addresses and
+        the device terminates VPNs there (IKE: crypto map, `crypto ikev1|ikev2 enable`, FlexVPN, an IPsec
+        tunnel's source; SSL VPN: `webvpn`), as `cisco_local` reads them. The interface holding the address and
+        what terminates on it; None otherwise."""
+        try:
+            public = address_interval(server.address)
+        except ValueError:
+            return None
+        local = self.local
+        for iface in self.config.interfaces:
+            if public in iface.addresses:
+                terms = local.terminates(iface.label, iface.name) + [t for iv, t in local.at_address if iv == public]
+                return (iface, terms) if terms else None
+        return None
 
     def may_own(self, server: VpnServer) -> str:
         if self.doubts:
@@ -293,6 +307,11 @@ class CiscoDevice(Device):
         for iface in cfg.interfaces:
             if any(_overlaps(iv, public) for iv in iface.addresses):
                 return iface, f"{server.address} is its own address"
+        return self._internet_facing(server)
+
+    def _internet_facing(self, server: VpnServer) -> tuple[Interface | None, str]:
+        """The interface that faces the internet when no NAT or address of the server's names one."""
+        cfg = self.config
         if cfg.platform == "asa":
             iface = cfg.interface("outside")
             if iface is not None:
@@ -350,6 +369,9 @@ class CiscoDevice(Device):
         origin = Origin(self.config.path)
         if (doubt := self._doubts_hop()) is not None:
             return [doubt]
+        home = self.headend(server)
+        if home is not None:
+            return self._headend_hops(server, *home)
         outside, why = self.outside_interface(server)
         if outside is None:
             return [GapHop(self.name, "perimeter", origin, reason=why)]
@@ -374,6 +396,106 @@ class CiscoDevice(Device):
     def _acl_decides(self, ingress: Hop) -> bool:
         """An ASA whose inbound filter is an access-list (not the security levels alone)."""
         return self.platform == "asa" and not isinstance(ingress, SecurityLevelHop)
+
+    # the device is the VPN server --------------------------------------------------------------------------
+    def arrival(self, server: VpnServer) -> tuple[Interface | None, str]:
+        """The interface where the server's traffic enters the device: for a headend, the interface holding the
+        address, or the one facing the internet when that is a loopback or tunnel; else `outside_interface`."""
+        home = self.headend(server)
+        if home is None or not _VIRTUAL.match(home[0].name):
+            return (home[0], f"{server.address} is its own address") if home else self.outside_interface(server)
+        return self._internet_facing(server)
+
+    def _headend_hops(self, server: VpnServer, home: Interface, terms: list[Termination]) -> list[Hop]:
+        """The device is the VPN server: what filters traffic to the device itself, then the headend, where the
+        path ends. IOS: the inbound access-list of the interface the traffic arrives on filters traffic to the
+        router too (Cisco's IPsec guides permit isakmp, non500-isakmp and esp in it). ASA: interface access rules
+        are for traffic through the ASA; traffic to it meets the interface's `control-plane` access-group (ASA
+        firewall guide, "Access Rules", management access rules)."""
+        entry, why = self.arrival(server)
+        if entry is None:
+            return [GapHop(self.name, "headend", Origin(self.config.path, None, home.line), reason=why)]
+        first = self.ingress_hop(entry) if self.platform == "ios" else self._control_plane_hop(entry)
+        return [hop for hop in (first, self._headend_hop(server, home, entry, terms)) if hop is not None]
+
+    def _control_plane_hop(self, entry: Interface) -> Hop | None:
+        """ASA `access-group NAME in interface IF control-plane`: the management access rules of traffic to the
+        ASA on IF, ending in the implicit deny of every access-list ([ASA-ACL] "Access Control Implicit Deny").
+        None without one; an access-group the parser could not read may be one (unknown)."""
+        cfg = self.config
+        origin = Origin(cfg.path, None, entry.line)
+        rules = [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
+                      reason=f"{cfg.path} line {line}: {why}") for line, text, why in cfg.unmodelled]
+        binding = self.local.control_plane.get(entry.label) or self.local.control_plane.get(entry.name)
+        if binding is None:
+            if not rules:
+                return None
+            return FilterHop(self.name, f"control-plane on {entry.label}", origin,
+                             RuleList("unmodelled", rules, _permit_all("no control-plane access-group")))
+        name, line = binding
+        acl = self.acl(name)
+        if acl is None:
+            rules.append(Rule(0, Action.UNKNOWN, ALL, f"access-group {name} in interface {entry.label} control-plane",
+                              origin=Origin(cfg.path, None, line),
+                              reason=f"{cfg.path} line {line}: access-group names access-list {name}, which is not "
+                                     "defined"))
+        else:
+            rules += acl.rules
+        last = max((r.position for r in rules), default=0)
+        default = Rule(last + 1, Action.DENY, ALL, f"implicit deny at the end of access-list {name}", origin=origin,
+                       synthetic=True)
+        return FilterHop(self.name, f"acl-in {name} (control-plane) on {entry.label}", origin,
+                         RuleList(name, rules, default, origin))
+
+    def _headend_hop(self, server: VpnServer, home: Interface, entry: Interface,
+                     terms: list[Termination]) -> HeadendHop:
+        cfg = self.config
+        public = address_interval(server.address)
+        address = PacketSet.of(dst=[public])
+        ike = [t for t in terms if t.kind == "ike"]
+        tls = [t for t in terms if t.kind == "tls"]
+        where = f"{server.address} ({home.label})"
+        conflicts: list[tuple[PacketSet, str]] = []
+        for nat in self.nat_hop(server, entry).rules:
+            hit = nat.match & address
+            if hit:
+                what = "IKE" if ike else "SSL VPN"
+                conflicts.append((hit, f"{self.name} terminates {what} on {where} itself "
+                                       f"({(ike or tls)[0].describe()}), and {nat.rule.label} ({nat.rule.text}) "
+                                       f"forwards {describe(hit)} on the same address: which of the two takes the "
+                                       "traffic is not documented"))
+        ipsec = _IPSEC & address
+        notes = []
+        if ike:
+            answer = (f"{self.name} is the VPN server: it terminates IKE and IPsec on {where} itself "
+                      f"({'; '.join(t.describe() for t in ike)}); the path ends here")
+            refused = ""
+        elif cfg.platform == "asa":
+            answer = ""
+            refused = (f"{self.name} does not answer IKE on {entry.label}: no `crypto ikev1|ikev2 enable "
+                       f"{entry.label}` (its VPN there is SSL VPN, {tls[0].describe()}); IKE must be enabled on the "
+                       "interface that terminates the tunnel (ASA VPN guide, 'Enabling IKE on the Outside "
+                       "Interface')")
+        else:
+            answer, refused = "", ""
+            notes.append(f"{self.name} terminates SSL VPN on {where} ({tls[0].describe()}); whether it answers IKE "
+                         "there is not in the configuration read")
+        nat_t = ""
+        if ike and self.local.nat_t_off:
+            line, text = self.local.nat_t_off[0]
+            nat_t = (f"NAT-T is turned off (line {line}: {text}): whether {self.name} answers udp/4500 then is not "
+                     "documented")
+        tls_note = ""
+        if tls:
+            ports = ", ".join(f"tcp/{t.port}" for t in tls)
+            tls_note = (f"{self.name} answers {ports} with its SSL VPN ({tls[0].describe()}: AnyConnect or "
+                        "clientless), which is not Microsoft's SSTP; Cisco documents no SSTP server on IOS or the ASA")
+        other = tls_note or (f"{self.name} terminates IPsec on {where}; whether it answers this flow is not in its "
+                             "IPsec configuration (Cisco documents no SSTP server on IOS or the ASA)")
+        return HeadendHop(self.name, f"headend on {home.label}", Origin(cfg.path, None, (ike or tls)[0].line),
+                          conflicts=conflicts, ipsec=ipsec, answer=answer, refused=refused,
+                          unknown=notes[0] if notes else "",
+                          nat_t=(_NAT_T & address) if nat_t else EMPTY, nat_t_reason=nat_t, other=other)
 
     def entry_hops(self, label: str) -> list[Hop]:
         """The hops of traffic that enters this device at interface `label` (audit.yaml `enters`) and leaves
@@ -701,6 +823,7 @@ class CiscoDevice(Device):
                                    "server's traffic through a named interface.")
                 continue
             level_out, how_out = self._level(iface)
+            pair = f"{how_in} to {how_out}"
             if level_in is None or level_out is None:
                 decide(label, Action.UNKNOWN, f"{how_in if level_in is None else how_out}: whether traffic may pass "
                                               f"from {entry.label} to {label} cannot be told", iface.line)
@@ -721,10 +844,10 @@ class CiscoDevice(Device):
             elif level_in == level_out:
                 if cfg.same_security_inter:
                     lists[label] = None if acl_bound else RuleList(f"security-level {label}", [], Rule(
-                        1, Action.PERMIT, ALL, f"implicit: {how_in} to {how_out}; same-security-traffic permit "
+                        1, Action.PERMIT, ALL, f"implicit: {pair}; same-security-traffic permit "
                                                "inter-interface is configured", synthetic=True))
                 else:
-                    decide(label, Action.DENY, f"{how_in} to {how_out}: the same level, and same-security-traffic "
+                    decide(label, Action.DENY, f"{pair}: the same level, and same-security-traffic "
                                                "permit inter-interface is not configured" +
                            (" (an access-list cannot permit it)" if acl_bound else ""), iface.line,
                            f"On {self.name}, configure `same-security-traffic permit inter-interface`, or give "
@@ -732,9 +855,9 @@ class CiscoDevice(Device):
                            "`security-level N`).")
             elif level_in > level_out or acl_bound:
                 lists[label] = None if acl_bound else RuleList(f"security-level {label}", [], Rule(
-                    1, Action.PERMIT, ALL, f"implicit: {how_in} to {how_out}", synthetic=True))
+                    1, Action.PERMIT, ALL, f"implicit: {pair}", synthetic=True))
             else:
-                decide(label, Action.DENY, f"{how_in} to {how_out} without an access-list: lower to higher is "
+                decide(label, Action.DENY, f"{pair} without an access-list: lower to higher is "
                                            "denied", iface.line,
                        f"On {self.name}, bind an access-list to {entry.label} that permits the flow "
                        f"(`access-group NAME in interface {entry.label}`): without one, traffic from a lower to a "
@@ -833,7 +956,7 @@ class CiscoDevice(Device):
         hops = self.hops(server)
         if not hops or isinstance(hops[0], GapHop):
             return []  # the device's configuration or placement is in doubt: the trace says so already
-        outside, _why = self.outside_interface(server)
+        outside, _why = self.arrival(server)
         if outside is None:  # hops() is a GapHop then; kept for the type checker
             return []
         if self.platform == "asa":
@@ -1224,6 +1347,62 @@ class EgressHop(Hop):
         if remaining:
             out.append(Segment(remaining, Decision.UNKNOWN, None, self.missing))
         return tuple(out)
+
+
+_IPSEC = (PacketSet.flow([ANY_ADDR], [ANY_ADDR], 17, 500) | PacketSet.flow([ANY_ADDR], [ANY_ADDR], 17, 4500)
+          | PacketSet.flow([ANY_ADDR], [ANY_ADDR], 50))
+_NAT_T = PacketSet.flow([ANY_ADDR], [ANY_ADDR], 17, 4500)
+_VIRTUAL = re.compile(r"^(?:loopback|tunnel|virtual-template|bvi)", re.I)  # interfaces no packet arrives on
+
+
+@dataclass(eq=False)
+class HeadendHop(Hop):
+    """The Cisco device is the VPN server: IKE (UDP 500, UDP 4500) and ESP to its address end here. A forward
+    (static NAT, port forward) of the same address makes what it takes unknown (no document says whether the
+    device's own IKE or the forward wins); flows its IPsec configuration does not answer (SSTP) are unknown."""
+
+    terminates_ipsec: ClassVar[bool] = True  # the IPsec endpoint: what is inside the SA is decided here
+
+    conflicts: list[tuple[PacketSet, str]] = field(default_factory=list)
+    ipsec: PacketSet = EMPTY  # IKE, NAT-T and ESP to the address
+    answer: str = ""  # why the device answers them ("" when it does not terminate IKE)
+    refused: str = ""  # why it certainly does not (an ASA without IKE on the interface)
+    unknown: str = ""  # why whether it does is not known
+    nat_t: PacketSet = EMPTY  # NAT-T where it is turned off
+    nat_t_reason: str = ""
+    other: str = ""  # why the rest is unknown
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        out: list[Segment] = []
+        rest = packets
+        for region, why in self.conflicts:
+            hit = rest & region
+            if hit:
+                rest = rest - region
+                out.append(Segment(hit, Decision.UNKNOWN, None, why))
+        natt = rest & self.nat_t if self.nat_t else EMPTY
+        if natt:
+            rest = rest - self.nat_t
+            out.append(Segment(natt, Decision.UNKNOWN, None, self.nat_t_reason))
+        ipsec = rest & self.ipsec
+        if ipsec:
+            rest = rest - self.ipsec
+            if self.answer:
+                out.append(Segment(ipsec, Decision.PERMIT, None, self.answer))
+            elif self.refused:
+                out.append(Segment(ipsec, Decision.DENY, None, self.refused))
+            else:
+                out.append(Segment(ipsec, Decision.UNKNOWN, None, self.unknown))
+        if rest:
+            out.append(Segment(rest, Decision.UNKNOWN, None, self.other))
+        return tuple(out)
+
+    def remedy(self, seg: Segment, flows: list[str]) -> str:
+        if seg.decision is Decision.DENY and self.refused:
+            return (f"At {self.device}: enable IKE on the interface the clients reach (`crypto ikev2 enable IF`, "
+                    "or `crypto ikev1 enable IF` for L2TP/IPsec), or point the clients at the VPN server's own "
+                    "address.")
+        return ""
 
 
 @dataclass(eq=False)

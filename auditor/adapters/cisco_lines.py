@@ -148,6 +148,9 @@ TOP_LEVEL: dict[str, list[tuple[re.Pattern[str], Kind]]] = {
         (r"^same-security-traffic ", Kind(True, "same-security-traffic")),
         (r"^crypto (?:ikev1|ikev2) enable ", Kind(True, "crypto enable (the ASA terminates VPNs)")),
         (r"^crypto map \S+ interface ", Kind(True, "crypto map interface (the ASA terminates VPNs)")),
+        (r"^webvpn$", Kind(True, "webvpn (the ASA terminates SSL VPN)", "all")),
+        (r"^(?:no )?crypto isakmp nat-traversal", Kind(True, "crypto isakmp nat-traversal")),
+        (r"^sysopt noproxyarp ", Kind(True, "sysopt noproxyarp (no proxy ARP for NAT addresses)")),
         (r"^firewall transparent", Kind(True, "firewall transparent")),
         (r"^fragment chain ", Kind(True, "fragment chain")),
         (r"^router (?:ospf|bgp|eigrp|rip|isis)\b", Kind(True, "router (dynamic routing is configured)")),
@@ -164,13 +167,17 @@ TOP_LEVEL: dict[str, list[tuple[re.Pattern[str], Kind]]] = {
         (r"^zone(?:-pair)? security ", Kind(True, "zone-based firewall", "all")),
         (r"^(?:class-map|policy-map|parameter-map) type inspect ", Kind(True, "zone-based firewall policy", "all")),
         (r"^hostname ", Kind(True, "hostname")),
+        (r"^crypto (?:ikev2|isakmp) profile ", Kind(True, "crypto profile (FlexVPN headend)", "all")),
+        (r"^crypto map \S+ local-address ", Kind(True, "crypto map local-address")),
+        (r"^webvpn gateway ", Kind(True, "webvpn gateway (the router terminates SSL VPN)", "all")),
+        (r"^no crypto ipsec nat-transparency ", Kind(True, "no crypto ipsec nat-transparency")),
     ]],
 }
 # Interface sub-commands that give the device addresses, filters, translations or routing (both platforms).
 INTERFACE_CHILDREN = re.compile(
     r"^(?:no )?(?:ip address|ipv6 address|nameif|security-level|ip access-group|ipv6 traffic-filter|ip nat |"
     r"zone-member security|crypto map|ip policy route-map|ip inspect |shutdown$|vrf forwarding|ip vrf forwarding|"
-    r"vrf member)")
+    r"vrf member|tunnel source|tunnel protection ipsec|tunnel mode ipsec)")
 
 # Commands are grouped in the report of what is not modelled by their first two words when the second is a
 # keyword (`ip community-list`, `line vty`), else by the first (`logging 10.0.0.1`, `policy-map NAME`).

@@ -92,7 +92,7 @@ def _asa_crypto(line: Line, out: LocalConfig) -> bool:
         _add(out, parts[3], Termination("ike", line.number, line.text))
     elif len(parts) == 5 and parts[1] == "map" and parts[3] == "interface":
         _add(out, parts[4], Termination("ike", line.number, line.text))
-    elif parts[1:] == ["isakmp", "nat-traversal"]:
+    elif parts[1:3] == ["isakmp", "nat-traversal"]:
         out.lines.add(line.number)
     else:
         return False
@@ -193,8 +193,10 @@ def _ios_interface(line: Line, out: LocalConfig, maps: dict[str, list[tuple[str,
             maps.setdefault(parts[2], []).append((name, child))
         elif parts[:2] == ["tunnel", "source"] and len(parts) == 3:
             source = child
-        elif parts[:3] == ["tunnel", "protection", "ipsec"] or parts[:3] in (["tunnel", "mode", "ipsec"],):
+            out.lines.add(child.number)
+        elif parts[:3] in (["tunnel", "protection", "ipsec"], ["tunnel", "mode", "ipsec"]):
             protection = protection or child
+            out.lines.add(child.number)
         elif parts[1:3] == ["verify", "unicast"] and parts[0] in ("ip", "ipv6"):
             out.urpf.append((name, child.number, child.text))
             out.lines.add(child.number)
@@ -215,6 +217,7 @@ def _ios_ikev2_profile(line: Line, out: LocalConfig) -> bool:
     parts = line.text.split()
     if not (parts[:3] in (["crypto", "ikev2", "profile"], ["crypto", "isakmp", "profile"]) and len(parts) == 4):
         return False
+    out.lines.add(line.number)
     template = next((c for c in line.children if c.text.startswith("virtual-template ")), None)
     if template is None:
         return True  # a profile that crypto maps or tunnels use: those say where IKE terminates
@@ -247,6 +250,7 @@ def _ios_webvpn(line: Line, out: LocalConfig) -> bool:
     """`webvpn gateway NAME` with `ip interface IF [port N]` or `ip address A [port N]`, in service."""
     if not line.text.startswith("webvpn gateway "):
         return False
+    out.lines.add(line.number)
     if not any(c.text == "inservice" for c in line.children):
         return True
     for child in line.children:

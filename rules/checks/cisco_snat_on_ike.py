@@ -36,7 +36,7 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
 
 def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: tuple[int, int]) -> Iterator[Finding]:
     outside, _why = device.outside_interface(server)
-    if outside is None:
+    if outside is None or device.headend(server) is not None:  # the device is the server: nothing to expose
         return
     hop = device.nat_hop(server, outside)
     by_rule = {id(nat.rule): nat for nat in hop.rules if nat.hides}
