@@ -217,3 +217,32 @@ def test_asa_with_ssl_vpn_only_does_not_answer_ike(tmp_path: Path) -> None:
     both = ASA_HEADEND.format(cp="", vpn="crypto ikev2 enable outside\nwebvpn\n enable outside\n")
     assert flows(audit(tmp_path / "b", {"ra-asa": both}, "192.0.2.1", ["ikev2"])) == {
         "ikev2 udp/500": "allowed", "ikev2 esp": "allowed"}
+
+
+# -- Also: unicast RPF is reported as not modelled where traffic enters ------------------------------------------
+
+def test_urpf_where_vpn_traffic_enters_is_reported_not_modelled(tmp_path: Path) -> None:
+    fixtures = Path(__file__).parents[1] / "fixtures" / "cisco"
+    ios = (fixtures / "ios-vpn.cfg").read_text()
+    plain = audit(tmp_path / "a", {"edge": ios}, "203.0.113.2", ["ikev2"])
+    strict = ios.replace(" ip access-group WAN-IN in\n",
+                         " ip access-group WAN-IN in\n ip verify unicast source reachable-via rx\n")
+    result = audit(tmp_path / "b", {"edge": strict}, "203.0.113.2", ["ikev2"])
+    assert flows(result) == flows(plain)  # decides nothing
+    (finding,) = [f for f in result.findings if f.check.id == "CISCO-FILTER-NOT-MODELLED"]
+    assert finding.check.kind == "unmodelled-filter" and finding.effective_severity == "info"
+    assert finding.title == ("cisco/edge: unicast RPF on GigabitEthernet0/0 (line 18: ip verify unicast source "
+                             "reachable-via rx) is not evaluated (the verdicts do not cover it)")
+    assert finding.evidence["filters"][0]["traffic"] == ["server 'vpn'"]
+    assert "allow-default" in finding.remediation
+    # on an interface no VPN traffic enters: nothing to say
+    elsewhere = ios.replace(" description Staff LAN\n", " description Staff LAN\n ip verify unicast reverse-path\n")
+    quiet = audit(tmp_path / "c", {"edge": elsewhere}, "203.0.113.2", ["ikev2"])
+    assert not [f for f in quiet.findings if f.check.id == "CISCO-FILTER-NOT-MODELLED"]
+
+
+def test_asa_urpf_on_the_outside_interface_is_reported(tmp_path: Path) -> None:
+    cfg = ASA_HEADEND.format(cp="", vpn="crypto ikev2 enable outside\nip verify reverse-path interface outside\n")
+    result = audit(tmp_path, {"ra-asa": cfg}, "192.0.2.1", ["ikev2"])
+    (finding,) = [f for f in result.findings if f.check.id == "CISCO-FILTER-NOT-MODELLED"]
+    assert "outside (line 18: ip verify reverse-path interface outside)" in finding.title
