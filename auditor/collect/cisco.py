@@ -25,7 +25,7 @@ import typer
 
 from auditor.collect.limits import DEFAULT_MAX_BODY_MB, MAX_BODY_ENV, LimitExceeded, mb_bytes, too_large
 from auditor.collect.limits import max_body_mb as body_cap_mb
-from auditor.collect.writer import REDACTED, OutNotWritable, SnapshotWriter, check_out, quote_segment
+from auditor.collect.writer import REDACTED, OutNotWritable, SnapshotWriter, check_out, quote_segment, redact_patterns
 from auditor.untrusted import clean
 
 PASSWORD_ENV = "VPN_AUDITOR_SSH_PASSWORD"
@@ -151,20 +151,35 @@ _NOT_SECRET_AFTER_KEY = frozenset({"chain", "config-key", "generate", "zeroize",
                                    "pubkey-chain", "rsa", "label", "storage", "modulus"})
 
 
-def redact_config(text: str) -> tuple[str, int]:
-    """The configuration with every secret token replaced by `<redacted>`, and how many were replaced."""
+# `ip` lines that can hold a secret (every other `ip` line is policy): `ip wccp ... password PW`, `ip msdp
+# [vrf V] password peer ADDR PW`, `ip rsvp authentication key PW`, `ip ospf authentication-key PW`, ...
+_IP_WITH_SECRETS = frozenset({"ospf", "ftp", "http", "rip", "authentication", "message-digest-key", "wccp", "msdp",
+                              "rsvp"})
+_ASA = re.compile(r"^(?:ASA|PIX|FWSM) Version ", re.M)
+
+
+def redact_config(text: str, found: set[str] | None = None) -> tuple[str, int]:
+    """The configuration with every secret token replaced by `<redacted>`, and how many were replaced. The
+    values replaced are added to `found`, when given (the writer scrubs them wherever else they appear)."""
+    asa = _ASA.search(text[:20000]) is not None  # `snmp-server host` puts its community elsewhere on an ASA
     count = 0
     out_lines = []
     for line in text.splitlines(keepends=True):
         body = line.rstrip("\r\n")
-        redacted, n = _redact_line(body)
-        count += n
+        redacted, n = _redact_line(body, asa)
+        secrets: set[str] = set()
+        redacted = redact_patterns(redacted, secrets)  # a URL's password (archive path, enrollment url, ddns)
+        if found is not None:
+            found |= secrets
+            found.update(old for old, new in zip(body.split(" "), redacted.split(" "), strict=False)
+                         if new == REDACTED and old != REDACTED)
+        count += n + len(secrets)
         out_lines.append(redacted + line[len(body):])
     return "".join(out_lines), count
 
 
-def _redact_line(line: str) -> tuple[str, int]:
-    special = _redact_positional(line)
+def _redact_line(line: str, asa: bool = False) -> tuple[str, int]:
+    special = _redact_positional(line, asa)
     if special is not None:
         return special
     tokens = line.split(" ")
@@ -172,8 +187,7 @@ def _redact_line(line: str) -> tuple[str, int]:
     if not words:
         return line, 0
     head = words[0]
-    if head in _POLICY_HEADS and not (head == "ip" and len(words) > 1 and words[1] in (
-            "ospf", "ftp", "http", "rip", "authentication", "message-digest-key")):
+    if head in _POLICY_HEADS and not (head == "ip" and len(words) > 1 and words[1] in _IP_WITH_SECRETS):
         return line, 0
     snmp_user = words[:2] == ["snmp-server", "user"]
     count = 0
@@ -194,6 +208,9 @@ def _redact_line(line: str) -> tuple[str, int]:
         if word == "authentication-key" and j is not None and tokens[j].isdigit():
             i = j + 1  # `ntp authentication-key 1 md5 SECRET`: the number is a key id; md5 is handled next
             continue
+        if word == "password" and j is not None and tokens[j] == "peer":
+            j = _next_word(tokens, j + 1)  # `ip msdp password peer ADDR [0|7] SECRET`: skip the peer
+            j = _next_word(tokens, j + 1) if j is not None else None
         if snmp_user and word in ("auth", "priv"):
             j = _skip(tokens, j, {"md5", "sha", "sha224", "sha256", "sha384", "sha512", "des", "3des", "aes",
                                   "128", "192", "256"})
@@ -208,15 +225,16 @@ def _redact_line(line: str) -> tuple[str, int]:
     return " ".join(tokens), count
 
 
-def _redact_positional(line: str) -> tuple[str, int] | None:
+def _redact_positional(line: str, asa: bool = False) -> tuple[str, int] | None:
     """Lines whose secret has no keyword before it; None for every other line."""
     tokens = line.split(" ")
     words = [(i, t) for i, t in enumerate(tokens) if t]
-    if [w for _, w in words[:2]] == ["snmp-server", "host"] and "community" not in tokens:
-        # IOS `snmp-server host ADDR [vrf V] [traps|informs] [version 1|2c|3 [auth|noauth|priv]] COMMUNITY ...`;
-        # ASA's `snmp-server host IFACE ADDR ...` names its secret with `community` only.
-        if len(words) > 3 and re.fullmatch(r"[0-9a-fA-F:.]+", words[3][1]) and ("." in words[3][1]
-                                                                               or ":" in words[3][1]):
+    plain = [w for _, w in words]
+    if plain[:2] == ["snmp-server", "host"] and "community" not in tokens:
+        # IOS `snmp-server host ADDR [vrf V] [traps|informs] [version 1|2c|3 [auth|noauth|priv]] COMMUNITY ...`,
+        # whatever the community looks like (an address, too); ASA's `snmp-server host IFACE ADDR ...` names its
+        # secret with `community` only. An ASA config says so in its first lines (`ASA Version`).
+        if asa:
             return line, 0
         k = 3
         while k < len(words) and words[k][1] in ("vrf", "traps", "informs", "version"):
@@ -227,6 +245,16 @@ def _redact_positional(line: str) -> tuple[str, int] | None:
             tokens[words[k][0]] = REDACTED
             return " ".join(tokens), 1
         return line, 0
+    if plain[:3] == ["snmp", "mib", "community-map"] and len(words) > 3 and words[3][1] != REDACTED:
+        tokens[words[3][0]] = REDACTED  # `snmp mib community-map COMMUNITY [context C] ...`
+        return " ".join(tokens), 1
+    if plain[:1] == ["aaa-server"] and "host" in plain[2:4]:
+        # ASA `aaa-server TAG [(IF)] host ADDR [KEY] [timeout N]`: the key inline, without a keyword
+        k = plain.index("host", 2) + 2
+        if k < len(words) and words[k][1] not in ("timeout", "key", REDACTED):
+            tokens[words[k][0]] = REDACTED
+            return " ".join(tokens), 1
+        return None  # `key KEY` later on the line: the keyword rule
     if _AUTH_LINES.match(line):
         after = [i for i, t in words if t == "authentication"]
         rest = [(i, t) for i, t in words if after and i > after[0] and t not in _AUTH_SKIP]
