@@ -160,3 +160,118 @@ def test_binary_garbage_is_a_data_gap_for_that_device(kind: str) -> None:
     gaps = [g for g in outcome.model.gaps if g.path == "cisco/edge.cfg"]
     assert gaps and re.search(r"cisco/edge\.cfg: (binary data|not a Cisco running-config)", gaps[0].reason)
     assert set(verdicts(outcome).values()) == {"unknown"}  # the device may front the server: nothing decided
+
+
+# -- random device states (issue 27): whatever a device terminates, translates or refuses, no blocked path opens ---
+# Seeds whose blocked paths are blocked by device state: an ASA (a server behind an interface at the outside's
+# security level, a headend whose control-plane access-group admits one partner only, SSTP denied by the
+# access-list) and an IOS router (a crypto-map headend whose inbound list lacks ESP, a server whose outbound list
+# lacks TCP 443). Each state below can only refuse more, or make what it touches unknown; none is a fix.
+STATE_SEEDS = {
+    "asa": ("fuzz-states-asa.cfg", [("a", "198.51.100.10"), ("b", "198.51.100.20"), ("h", "198.51.100.2")]),
+    "ios": ("fuzz-states-ios.cfg", [("h", "203.0.113.2"), ("s", "203.0.113.5")]),
+}
+# (where, text): `top` goes before the final end; `child:PATTERN` under the n-th line matching PATTERN; `suffix:PATTERN`
+# appended to it; `before:PATTERN` as a line before it; `drop:PATTERN` deletes it.
+ASA_STATES = [
+    ("top", "sysopt noproxyarp outside"), ("top", "ip verify reverse-path interface outside"),
+    ("top", "webvpn\n enable outside"), ("top", "crypto ikev1 enable outside"),
+    ("top", "no crypto isakmp nat-traversal"),
+    ("top", "same-security-traffic permit intra-interface"),
+    ("top", "nat (outside,dmz2) source dynamic any interface destination static VPN-B-PUBLIC VPN-B"),
+    ("top", "object network FWD\n host 10.20.0.99\n nat (dmz,outside) static interface service udp 500 500"),
+    ("top", "object network FWD2\n host 10.20.0.98\n nat (dmz,outside) static interface service tcp https https"),
+    ("top", "access-list CP2 extended deny ip any any\naccess-group CP2 in interface outside control-plane"),
+    ("suffix: nat \\(dmz,outside\\) static 198", " no-proxy-arp"), ("suffix:^nat \\(outside,dmz2\\)", " no-proxy-arp"),
+    ("drop:^ security-level 0$", ""), ("drop:^ security-level 50$", ""),  # the documented default (0) applies
+    ("before:^access-list OUTSIDE_IN ", "access-list OUTSIDE_IN extended deny udp any any eq 4500"),
+    ("before:^access-list TO_ASA ", "access-list TO_ASA extended deny esp any any"),
+]
+IOS_STATES = [
+    ("child:^interface GigabitEthernet0/0", " ip verify unicast source reachable-via rx"),
+    ("child:^interface GigabitEthernet0/0", " ip nat enable"),
+    ("child:^interface GigabitEthernet0/1", " ip verify unicast reverse-path"),
+    ("top", "no crypto ipsec nat-transparency udp-encapsulation"), ("top", "crypto map VPN local-address Loopback0"),
+    ("top", "ip nat inside source static udp 192.168.50.99 500 interface GigabitEthernet0/0 500"),
+    ("top", "ip nat inside source static tcp 192.168.50.98 443 interface GigabitEthernet0/0 443"),
+    ("top", "crypto ikev2 profile FLEX\n match identity remote any\n match address local interface Loopback0\n"
+            " virtual-template 1"),
+    ("top", "webvpn gateway GW\n ip interface GigabitEthernet0/0 port 443\n inservice"),
+    ("top", "ip nat source static 192.168.50.20 203.0.113.6"),
+    ("suffix:^ip nat inside source static 192.168.50.10", " no-alias"),
+    ("before:^ permit udp any host 203.0.113.2 eq isakmp", " deny udp any any eq non500-isakmp"),
+    ("before:^ permit udp any host 192.168.50.10 eq isakmp", " deny udp any host 192.168.50.10 eq isakmp"),
+]
+
+
+@cache
+def _state_seed(kind: str) -> tuple[Path, str, dict[PathKey, str]]:
+    fixture, servers = STATE_SEEDS[kind]
+    root = Path(tempfile.mkdtemp(prefix=f"fuzz-states-{kind}-"))
+    (root / "cisco").mkdir()
+    text = (FIXTURES / fixture).read_text()
+    (root / "cisco" / "edge.cfg").write_text(text)
+    config = {"vpn_servers": [{"name": name, "address": address, "protocols": ["ikev2", "l2tp", "sstp"]}
+                              for name, address in servers],
+              "sources": [{"name": "partner", "prefixes": ["81.2.3.0/24"]},
+                          {"name": "stranger", "prefixes": ["81.2.4.0/24"]},
+                          {"name": "home", "prefixes": ["10.1.0.0/16"]}]}
+    (root / "audit.yaml").write_text(yaml.safe_dump(config))
+    result = audit_or_error(root)
+    assert isinstance(result, AuditResult)
+    return root, text, verdicts(result)
+
+
+def _with_states(text: str, picks: list[tuple[str, str, int]]) -> str:
+    lines = text.splitlines()
+    end = max(i for i, line in enumerate(lines) if line.strip() in ("end", ": end"))
+    top: list[str] = []
+    for where, snippet, which in picks:
+        if where == "top":
+            top.append(snippet)
+            continue
+        how, _, pattern = where.partition(":")
+        found = [i for i, line in enumerate(lines) if re.search(pattern, line)]
+        if not found:
+            continue
+        at = found[which % len(found)]
+        if how == "child":
+            lines[at + 1:at + 1] = snippet.splitlines()
+        elif how == "suffix":
+            lines[at] += snippet
+        elif how == "before":
+            lines[at:at] = snippet.splitlines()
+        elif how == "drop":
+            del lines[at]
+        end = max(i for i, line in enumerate(lines) if line.strip() in ("end", ": end"))
+    return "\n".join(lines[:end] + top + lines[end:]) + "\n"
+
+
+def test_state_seeds_are_blocked_by_device_state() -> None:
+    """The property below only means something if the seeds block paths by the states this issue models."""
+    for kind in STATE_SEEDS:
+        before = _state_seed(kind)[2]
+        assert {"allowed", "blocked"} <= set(before.values()), kind
+    asa = audit_or_error(_state_seed("asa")[0])
+    ios = audit_or_error(_state_seed("ios")[0])
+    assert isinstance(asa, AuditResult) and isinstance(ios, AuditResult)
+    stages = {p.trace.blocked[0][0].stage for result in (asa, ios) for p in result.paths if p.trace.blocked}
+    assert {"same-security-traffic from outside", "acl-in TO_ASA (control-plane) on outside",
+            "acl-in WAN-IN on GigabitEthernet0/0"} <= stages
+
+
+@settings(max_examples=50, deadline=None)
+@given(kind=st.sampled_from(sorted(STATE_SEEDS)), data=st.data())
+def test_random_device_states_never_open_a_blocked_path(kind: str, data: st.DataObject) -> None:
+    catalogue = ASA_STATES if kind == "asa" else IOS_STATES
+    picks = data.draw(st.lists(st.tuples(st.sampled_from(catalogue), st.integers(0, 7)), min_size=1, max_size=5),
+                      label="states")
+    seed, text, before = _state_seed(kind)
+    changed = _with_states(text, [(where, snippet, which) for (where, snippet), which in picks])
+    with tempfile.TemporaryDirectory(prefix="fuzzed-") as tmp:
+        root = Path(tmp) / "snap"
+        shutil.copytree(seed, root)
+        (root / "cisco" / "edge.cfg").write_text(changed)
+        outcome = audit_or_error(root)
+    assert isinstance(outcome, AuditResult), outcome  # these are valid configurations
+    assert newly_allowed(before, verdicts(outcome)) == [], changed
