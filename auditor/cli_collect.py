@@ -38,6 +38,7 @@ from auditor.collect.meraki import (
     CollectUsageError,
     run_collect,
 )
+from auditor.collect.writer import ManifestNotWritten
 from auditor.untrusted import clean
 
 collect_app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -46,6 +47,7 @@ for _vendor, _command in LB_COMMANDS.items():  # `collect f5|kemp|netscaler`: au
     collect_app.command(_vendor)(_command)
 
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
 DNS_RESOLVER_ENV = "VPN_AUDITOR_DNS_RESOLVER"  # the collecting host's resolvers (space-separated), for audit --org
 DNS_PORT_ENV = "VPN_AUDITOR_DNS_PORT"
 
@@ -119,10 +121,7 @@ def collect_meraki(
                              rate=rate, timeout=timeout, maximum_retries=retries,
                              show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(max_body_mb),
                              max_pages=max_pages, max_retry_after=max_retry_after)
-    try:
-        result = run_collect(config)
-    except CollectUsageError as exc:
-        raise _fail_usage(str(exc)) from None
+    result = _run(config)
     _report(result, stderr)
     code = result.exit_code
     if fqdns and code != EXIT_USAGE:
@@ -173,10 +172,7 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
     config = CollectorConfig(out=snapshot_out, api_key=key, orgs=orgs, networks=networks,
                              base_url=base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
                              show_progress=stderr.is_terminal, max_body_mb=body_cap_mb())
-    try:
-        result = run_collect(config)
-    except CollectUsageError as exc:
-        raise _fail_usage(str(exc)) from None
+    result = _run(config)
     _report(result, stderr)
     if result.unmatched_networks:
         raise typer.Exit(EXIT_USAGE)
@@ -192,6 +188,24 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
         port = os.environ.get(DNS_PORT_ENV, "")
         _collect_dns(snapshot_out, fqdns, host, int(port) if port.isdigit() else 53, QUERY_TIMEOUT)
     return snapshot_out
+
+
+def _run(config: CollectorConfig) -> CollectResult:
+    """run_collect, with what can go wrong outside the calls as one line: a usage error (2), an interruption
+    (3: the manifest says interrupted), a manifest that could not be written (2)."""
+    if config.base_url.lower().startswith("http://"):
+        typer.echo(f"vpn-auditor collect: warning: --base-url {config.base_url} is plain HTTP: the API key and "
+                   "the configuration cross the network unencrypted", err=True)
+    try:
+        return run_collect(config)
+    except CollectUsageError as exc:
+        raise _fail_usage(str(exc)) from None
+    except ManifestNotWritten as exc:
+        raise _fail_usage(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo(f"vpn-auditor collect: interrupted; the snapshot is incomplete ({config.out / 'manifest.json'} "
+                   "says interrupted: true)", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE) from None
 
 
 def _report(result: CollectResult, stderr: Console) -> None:

@@ -162,6 +162,12 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
             failed.setdefault(name, (rel, f"{rel}: collection failed ({_failure(call)})"))
         elif rel is not None and rel.startswith("meraki/"):
             meraki_failed.append((rel, f"{rel}: collection failed ({_failure(call)})"))
+    for run in snapshot.interrupted_runs():  # what the collector had not read is in no file and no call
+        collector = str(run.get("collector") or "a collector")
+        model.gaps.append(DataGap("manifest.json", f"collection by {collector} was interrupted (SIGINT or SIGTERM, "
+                                                   f"{run.get('finished_at') or 'time unknown'}): what it had not "
+                                                   "read yet is not in the snapshot",
+                                  unaudited=f"what {collector} had not collected when it was interrupted"))
     if meraki_failed and not snapshot.path("meraki").is_dir():
         model.gaps.extend(DataGap(rel, why, unaudited="every Meraki network and its roles")
                           for rel, why in meraki_failed[:3])

@@ -146,6 +146,7 @@ class Snapshot:
         self._inside_dirs: dict[str, str] = {"": os.path.join(self._root_text, "")}
         self._manifest: dict[str, CallOutcome] | None = None
         self._failed: list[dict[str, Any]] = []  # the manifest's failed calls as recorded (see failed_calls)
+        self._interrupted: list[dict[str, Any]] = []  # the manifest's runs cut short by SIGINT or SIGTERM
         # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
         # data gaps, so a device that was not read is never a silence.
         self.refused: dict[str, None] = {}
@@ -346,12 +347,21 @@ class Snapshot:
             self._manifest = self._load_manifest()
         return [call for call in self._failed if not (call["file"] and self.exists(call["file"]))]
 
+    def interrupted_runs(self) -> list[dict[str, Any]]:
+        """The manifest's runs marked `interrupted: true`: their collector stopped before it had read all."""
+        if self._manifest is None:
+            self._manifest = self._load_manifest()
+        return self._interrupted
+
     def _load_manifest(self) -> dict[str, CallOutcome]:
         data = self.read_json("manifest.json")
         calls: dict[str, CallOutcome] = {}
         failed: dict[str, dict[str, Any]] = {}
         if not isinstance(data, dict):
             return calls
+        runs = data.get("runs")
+        self._interrupted = [run for run in runs if isinstance(run, dict) and run.get("interrupted") is True] \
+            if isinstance(runs, list) else []
         for call in data.get("calls", []) or []:
             if not isinstance(call, dict):
                 continue

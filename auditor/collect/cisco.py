@@ -25,7 +25,16 @@ import typer
 
 from auditor.collect.limits import DEFAULT_MAX_BODY_MB, MAX_BODY_ENV, LimitExceeded, mb_bytes, too_large
 from auditor.collect.limits import max_body_mb as body_cap_mb
-from auditor.collect.writer import REDACTED, OutNotWritable, SnapshotWriter, check_out, quote_segment, redact_patterns
+from auditor.collect.signals import INTERRUPTED, terminate_as_interrupt
+from auditor.collect.writer import (
+    REDACTED,
+    ManifestNotWritten,
+    OutNotWritable,
+    SnapshotWriter,
+    check_out,
+    quote_segment,
+    redact_patterns,
+)
 from auditor.untrusted import clean
 
 PASSWORD_ENV = "VPN_AUDITOR_SSH_PASSWORD"
@@ -332,6 +341,7 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
 
     failures = (NetmikoAuthenticationException, NetmikoTimeoutException, SSHException, OSError, EOFError,
                 ValueError, ReadTimeout, LimitExceeded)
+    interrupted = False
     try:
         with _quiet_transcript():
             conn = connector(config.device_type, config.host, config.port, config.username, config.password,
@@ -356,6 +366,11 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
         result.ok, result.file = True, rel
     except CommandNotAllowed:
         raise  # a bug in this program, never a device condition: stop loudly
+    except KeyboardInterrupt:  # SIGINT or SIGTERM: the command in flight is failed, the run interrupted
+        writer.record_call(command, "failed", error=INTERRUPTED, host=config.host,
+                           file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
+        interrupted = True
+        raise
     except failures as exc:
         error = f"no prompt after {config.read_timeout:g} s of output (--read-timeout)" \
             if isinstance(exc, ReadTimeout) else _describe(exc)
@@ -364,7 +379,7 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
         result.error = record.error  # scrubbed: it is printed too
     finally:
         result.elapsed = time.monotonic() - started
-        result.manifest = writer.close()
+        result.manifest = writer.close(**({"interrupted": True} if interrupted else {}))
     return result
 
 
@@ -460,10 +475,19 @@ def cisco_command(
         raise typer.Exit(2) from None
     password = _ask(PASSWORD_ENV, f"SSH password for {username}@{host}", required=True)
     secret = _ask(SECRET_ENV, "Enable secret (Enter for none)", required=False)
-    result = collect_cisco(CiscoCollectConfig(host=host, device_type=device_type, username=username,
-                                              password=password, out=out, port=port, secret=secret, name=name,
-                                              timeout=timeout, read_timeout=read_timeout,
-                                              max_output=mb_bytes(body_cap_mb(max_output_mb))))
+    settings = CiscoCollectConfig(host=host, device_type=device_type, username=username, password=password, out=out,
+                                  port=port, secret=secret, name=name, timeout=timeout, read_timeout=read_timeout,
+                                  max_output=mb_bytes(body_cap_mb(max_output_mb)))
+    try:
+        with terminate_as_interrupt():
+            result = collect_cisco(settings)
+    except ManifestNotWritten as exc:
+        typer.echo(f"vpn-auditor collect: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo(f"vpn-auditor collect: interrupted; the snapshot is incomplete ({out / 'manifest.json'} says "
+                   "interrupted: true)", err=True)
+        raise typer.Exit(3) from None
     if result.ok:
         typer.echo(f"{result.file}: written ({result.redactions} secrets redacted, {result.elapsed:.1f} s)",
                    err=True)

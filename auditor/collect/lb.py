@@ -45,9 +45,11 @@ from auditor.collect.limits import (
     too_large,
 )
 from auditor.collect.limits import max_body_mb as body_cap_mb
+from auditor.collect.signals import INTERRUPTED, terminate_as_interrupt
 from auditor.collect.writer import (
     REDACTED,
     CallRecord,
+    ManifestNotWritten,
     OutNotWritable,
     SnapshotWriter,
     UnsafePathError,
@@ -325,7 +327,12 @@ def collect_lb(config: LbCollectConfig) -> LbCollectResult:
         calls = PLANS[config.vendor](name)
         task = progress.add_task(f"{config.vendor} {name}", total=len(calls))
         for call in calls:
-            _run_call(client, writer, call, result, limits)
+            try:
+                _run_call(client, writer, call, result, limits)
+            except KeyboardInterrupt:  # SIGINT or SIGTERM: the call in flight is failed, the run interrupted
+                writer.record_call(_shown(call), "failed", error=INTERRUPTED, file=call.file)
+                result.manifest = writer.close(device=result.device, interrupted=True)
+                raise
             progress.advance(task)
         result.manifest = writer.close(device=result.device)
     result.elapsed = time.monotonic() - started
@@ -335,7 +342,7 @@ def collect_lb(config: LbCollectConfig) -> LbCollectResult:
 def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result: LbCollectResult,
               limits: Limits) -> None:
     result.calls += 1
-    shown = call.path + ("?" + urllib.parse.urlencode(call.params) if call.params else "")
+    shown = _shown(call)
     try:
         body, status, error = _fetch(client, call, limits)
     except httpx.HTTPError as exc:
@@ -364,6 +371,10 @@ def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result
     else:
         record = writer.record_call(shown, "failed", status=status, error=error, file=call.file)
         result.failures.append(Failure(shown, status, record))
+
+
+def _shown(call: Call) -> str:
+    return call.path + ("?" + urllib.parse.urlencode(call.params) if call.params else "")
 
 
 def _fetch(client: ReadOnlyClient, call: Call, limits: Limits) -> tuple[Any, int | None, str]:
@@ -473,10 +484,15 @@ def _run_command(vendor: str, host: str, out: Path, name: str | None, timeout: f
                              show_progress=sys.stderr.isatty(), max_body=mb_bytes(body_cap_mb(max_body_mb)),
                              max_pages=max_pages)
     try:
-        result = collect_lb(config)
-    except CollectUsageError as exc:
+        with terminate_as_interrupt():
+            result = collect_lb(config)
+    except (CollectUsageError, ManifestNotWritten) as exc:
         typer.echo(f"vpn-auditor collect: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        typer.echo(f"vpn-auditor collect: interrupted; the snapshot is incomplete ({out / 'manifest.json'} says "
+                   "interrupted: true)", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE) from None
     for failure in result.failures[:10]:
         status = f"HTTP {failure.status}" if failure.status is not None else "no response"
         typer.echo(clean(f"  {failure.path}: {status} {failure.error}".rstrip()), err=True)  # a server's words

@@ -39,6 +39,7 @@ import contextlib
 import logging
 import math
 import re
+import signal
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -67,7 +68,15 @@ from auditor.collect.limits import (
     rebuilt,
     retry_after_seconds,
 )
-from auditor.collect.writer import CallRecord, SnapshotWriter, UnsafePathError, quote_segment
+from auditor.collect.signals import INTERRUPTED
+from auditor.collect.writer import (
+    CallRecord,
+    OutNotWritable,
+    SnapshotWriter,
+    UnsafePathError,
+    check_out,
+    quote_segment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -534,6 +543,9 @@ class MerakiCollector:
                     return self._api_error(api_path, file, exc, stats, product, products)
                 except ReadOnlyViolation:
                     raise
+                except asyncio.CancelledError:  # interrupted: in the manifest as failed, then stop
+                    self._record(api_path, file, "failed", None, INTERRUPTED, stats)
+                    raise
                 except LimitExceeded as exc:  # the answer went past a bound (limits.py): a failed call
                     self._record(api_path, file, "failed", None, str(exc), stats)
                     return Fetched("failed")
@@ -735,6 +747,10 @@ def check_out_dir(out: Path) -> None:
     if meraki_dir.exists() and any(meraki_dir.iterdir()):
         raise CollectUsageError(f"{meraki_dir}: already holds a Meraki snapshot; choose a new --out directory "
                                 "(files from two pulls must not mix)")
+    try:
+        check_out(out)  # a read-only or full disk is found now, not after every call was made
+    except OutNotWritable as exc:
+        raise CollectUsageError(str(exc)) from None
 
 
 def check_base_url(base_url: str) -> None:
@@ -762,10 +778,14 @@ async def collect(config: CollectorConfig) -> CollectResult:
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
                        config.limits())
     collector: MerakiCollector | None = None
+    interrupted = False
     try:
         async with open_dashboard(config, gate) as dashboard:
             collector = MerakiCollector(config, dashboard, gate, writer)
             await collector.run()
+    except asyncio.CancelledError:  # SIGINT or SIGTERM (run_collect): the calls in flight recorded themselves
+        interrupted = True
+        raise
     finally:
         elapsed = time.monotonic() - started
         extra: dict[str, Any] = {"requests": gate.requests, "rate_limited": gate.rate_limited,
@@ -773,6 +793,8 @@ async def collect(config: CollectorConfig) -> CollectResult:
         if collector is not None:
             extra.update(orgs=collector.org_ids, skipped_orgs=collector.skipped_orgs,
                          unmatched_networks=collector.unmatched_networks)
+        if interrupted:
+            extra["interrupted"] = True
         manifest = writer.close(**extra)
     assert collector is not None
     summary = writer.summary()
@@ -786,5 +808,17 @@ async def collect(config: CollectorConfig) -> CollectResult:
 
 
 def run_collect(config: CollectorConfig) -> CollectResult:
-    """Synchronous wrapper around `collect`."""
-    return asyncio.run(collect(config))
+    """Synchronous wrapper around `collect`. SIGINT and SIGTERM cancel it: the manifest is written, marked
+    interrupted, and KeyboardInterrupt is raised."""
+
+    async def main() -> CollectResult:
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not in the main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await collect(config)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:  # SIGTERM; SIGINT arrives as KeyboardInterrupt from asyncio.run itself
+        raise KeyboardInterrupt("SIGTERM") from None

@@ -50,6 +50,7 @@ from typing import Any
 
 import auditor
 from auditor.collect.limits import check_depth
+from auditor.collect.signals import deferred
 
 REDACTED = "<redacted>"
 MANIFEST = "manifest.json"
@@ -114,6 +115,10 @@ def check_relpath(rel_path: str) -> list[str]:
         if len(segment.encode()) > 255:
             raise UnsafePathError(f"path segment too long in {rel_path!r}")
     return segments
+
+
+class ManifestNotWritten(OSError):
+    """manifest.json could not be written (a full or read-only disk); the message is one line naming it."""
 
 
 class OutNotWritable(ValueError):
@@ -461,19 +466,25 @@ class SnapshotWriter:
             call.error = seen.sub(REDACTED, call.error) if call.error else call.error
             call.path = seen.sub(REDACTED, call.path)
         manifest.setdefault("calls", []).extend(call.as_json(self.collector) for call in self.calls)
+        self._closed = True  # also when the write fails: __exit__ must not try again
         try:
-            self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+            with deferred():  # a second Ctrl-C must not cost the run its manifest
+                self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:  # a full or read-only disk: one line for the user, not a traceback
+            raise ManifestNotWritten(f"cannot write {manifest_path}: {exc.strerror or exc}") from None
         finally:
             _LOG_SCRUBBER.remove(self)
-        self._closed = True
         return manifest_path
 
     def __enter__(self) -> SnapshotWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if not self._closed:
-            self.close()
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                self.close(interrupted=True)
+            else:
+                self.close()
 
 
 def _atomic_write(target: Path, text: str) -> None:
