@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditor.adapters import ADAPTERS, list_networks
 from auditor.model import DataGap, Device, GapHop, Hop, Model, Origin, VpnServer
-from auditor.snapshot import InputError, Snapshot, SnapshotError
+from auditor.snapshot import InputError, Snapshot, SnapshotError, too_large_reason
 
 if TYPE_CHECKING:
     from auditor.audit import AuditResult
@@ -162,6 +162,13 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
             failed.setdefault(name, (rel, f"{rel}: collection failed ({_failure(call)})"))
         elif rel is not None and rel.startswith("meraki/"):
             meraki_failed.append((rel, f"{rel}: collection failed ({_failure(call)})"))
+    for rel, size in snapshot.oversized.items():  # past the file cap: read as absent, never as empty
+        why = too_large_reason(rel, size, snapshot.max_file_bytes)
+        name = _device_of(rel)
+        if name is not None:
+            failed.setdefault(name, (rel, why))
+        elif not any(g.path == rel for g in [*model.gaps, *(g for n in model.networks for g in n.gaps)]):
+            model.gaps.append(DataGap(rel, f"{why}: what it decides is unknown"))
     for run in snapshot.interrupted_runs():  # what the collector had not read is in no file and no call
         collector = str(run.get("collector") or "a collector")
         model.gaps.append(DataGap("manifest.json", f"collection by {collector} was interrupted (SIGINT or SIGTERM, "

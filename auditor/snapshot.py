@@ -30,6 +30,28 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # where it is missing (Windows), every
 _ACTIVE_OVERLAYS: ContextVar[dict[Path, Mapping[str, Any]] | None] = ContextVar("snapshot_overlays", default=None)
 
 
+MAX_FILE_ENV = "VPN_AUDITOR_MAX_FILE_MB"
+DEFAULT_MAX_FILE_MB = 256.0  # well above any configuration: a 200,000-line running-config is ~10 MB
+
+
+def max_file_bytes() -> int:
+    """The largest snapshot file read, in bytes: $VPN_AUDITOR_MAX_FILE_MB, else 256 MB (docs/limits.md)."""
+    text = os.environ.get(MAX_FILE_ENV, "").strip()
+    try:
+        mb = float(text) if text else DEFAULT_MAX_FILE_MB
+    except ValueError:
+        mb = DEFAULT_MAX_FILE_MB
+    return max(1, int((mb if mb > 0 else DEFAULT_MAX_FILE_MB) * (1 << 20)))
+
+
+def too_large_reason(rel: str, size: int, cap: int) -> str:
+    return f"{rel} is larger than the {_size(cap)} cap on snapshot files ({_size(size)}; {MAX_FILE_ENV}): not read"
+
+
+def _size(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MB" if size >= 1 << 20 else f"{size / 1024:.1f} kB"
+
+
 class SnapshotError(Exception):
     """Unusable input: names the file and, where it applies, the line."""
 
@@ -150,6 +172,9 @@ class Snapshot:
         # Entries a folder listing left out because they lead outside the snapshot (symlinks): reported as
         # data gaps, so a device that was not read is never a silence.
         self.refused: dict[str, None] = {}
+        # Files larger than the cap (VPN_AUDITOR_MAX_FILE_MB): read as absent, each a data gap (gate.fail_closed).
+        self.oversized: dict[str, int] = {}
+        self.max_file_bytes = max_file_bytes()
         if overlay is None:
             overlay = (_ACTIVE_OVERLAYS.get() or {}).get(self._real_root)
         self.overlay: dict[str, Any] = dict(overlay or {})
@@ -289,16 +314,28 @@ class Snapshot:
             status = os.fstat(fd)
             if not stat.S_ISREG(status.st_mode):
                 return None
+            cap = self.max_file_bytes
+            if status.st_size > cap:  # refused before a byte is read: a sparse 2 GB file costs nothing
+                return self._too_large(rel, status.st_size)
             # os.read to the end rather than a file object's readall: an org is tens of thousands of small
-            # files, and the file object costs more than the reads. A file that grew is still read whole.
+            # files, and the file object costs more than the reads. A file that grew is still read whole, up
+            # to the cap.
             chunks = []
+            size = 0
             while chunk := os.read(fd, status.st_size + 1 if not chunks else 1 << 20):
+                size += len(chunk)
+                if size > cap:
+                    return self._too_large(rel, size)
                 chunks.append(chunk)
             return b"".join(chunks)  # one chunk: joined, it is that chunk itself
         except OSError as exc:
             raise SnapshotError(rel, f"cannot read: {exc.strerror}") from None
         finally:
             os.close(fd)
+
+    def _too_large(self, rel: str, size: int) -> None:
+        self.oversized[rel] = size
+        return None
 
     def read_json(self, rel: str) -> Any | None:
         """Parsed JSON, or None when the file is absent. Malformed JSON raises SnapshotError with the line."""
@@ -383,6 +420,8 @@ class Snapshot:
 
     def absence_reason(self, rel: str) -> str:
         """Why a file is absent, in words, for data-gap findings."""
+        if rel in self.oversized:
+            return too_large_reason(rel, self.oversized[rel], self.max_file_bytes)
         recorded = self.outcome(rel)
         if recorded is None:
             return f"{rel} is not in the snapshot (not collected)"
