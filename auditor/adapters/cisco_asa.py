@@ -49,6 +49,9 @@ from auditor.packets import ANY_PORT, ANY_PROTO, ANY_V4, ANY_V6, Interval
 PORTS = PortNames(ASA_TCP_PORTS, ASA_UDP_PORTS)
 _IDENTITY = {"user": 1, "user-group": 1, "object-group-user": 1, "security-group": 2, "object-group-security": 1}
 _VERSION = re.compile(r"^(?:ASA|PIX) Version (\d+)\.(\d+)")
+# A bound of this tool, not of the ASA (docs/semantics/cisco.md): a group-object chain deeper than this is
+# unknown rather than read by a recursion that an 800-deep chain exhausts.
+MAX_GROUP_DEPTH = 64
 
 
 class AsaParser:
@@ -261,6 +264,8 @@ class AsaParser:
             return cached
         if name in seen:
             return Addr([], f"object-group {name} includes itself")
+        if len(seen) >= MAX_GROUP_DEPTH:
+            return Addr([], f"object-group {name} is nested more than {MAX_GROUP_DEPTH} groups deep (not read)")
         seen = seen | {name}
         result = self._network_object(name) if where == "object" else self._network_group(name, seen)
         self._addr_cache[key] = result
@@ -369,6 +374,8 @@ class AsaParser:
             return cached
         if name in seen:
             return Services([], f"object-group {name} includes itself")
+        if len(seen) >= MAX_GROUP_DEPTH:
+            return Services([], f"object-group {name} is nested more than {MAX_GROUP_DEPTH} groups deep (not read)")
         seen = seen | {name}
         line = self.groups.get(name)
         if line is None:
@@ -427,6 +434,8 @@ class AsaParser:
                 elif parts[0] == "group-object" and len(parts) == 2:
                     if parts[1] in seen or self.group_kind.get(parts[1], ("", ""))[1] == "":
                         raise Unparsed(f"group {parts[1]} is not a port group")
+                    if len(seen) >= MAX_GROUP_DEPTH:
+                        raise Unparsed(f"group {parts[1]} is nested more than {MAX_GROUP_DEPTH} groups deep")
                     sub, _, why = self.port_group(parts[1], seen | {name})
                     ports += sub
                     if why:
