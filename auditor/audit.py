@@ -15,6 +15,8 @@ from auditor.adapters import count_networks, iter_networks, load_devices
 from auditor.adapters.meraki_dns import network_dns
 from auditor.assumptions import annotate as annotate_assumed
 from auditor.assumptions import listing
+from auditor.cache import AuditCache
+from auditor.cache import Stats as CacheStats
 from auditor.checks import AuditContext, Finding, Protocol, load_protocols, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.dns import DnsRecords, RoleDns, dns_file, load_records, normal_fqdn
@@ -63,6 +65,7 @@ class AuditResult:
     notes: list[str] = field(default_factory=list)
     assumptions: list[dict[str, Any]] = field(default_factory=list)  # audit.yaml `assume:`, for report headers
     networks_by_worker: int = 0  # networks a forked worker audited (0: the audit was serial)
+    cache: CacheStats | None = None  # with the audit cache: networks taken from it, audited, written
 
     def counts(self) -> dict[str, int]:
         out = {"allowed": 0, "blocked": 0, "partial": 0, "unknown": 0}
@@ -262,12 +265,16 @@ def _nothing() -> None:
     pass
 
 
+Stream = Callable[[Callable[[NetworkModel], bool] | None], Iterator[NetworkModel]]
+
+
 def _audit_forked(snapshot: Snapshot, model: Model, server_sides: dict[str, list[Hop]], expected: int,
-                  audit_network: Callable, network_done: Callable[[], None]) -> list[NetworkResult] | None:
+                  stream: Stream, audit_network: Callable, network_done: Callable[[], None]
+                  ) -> list[NetworkResult] | None:
     """The networks audited by this process and a worker, or None (nothing changed) when that failed."""
     gaps, networks, refused = len(model.gaps), len(model.networks), dict(snapshot.refused)
     found = audit_forked(snapshot, model, [hop for hops in server_sides.values() for hop in hops], expected,
-                         lambda take: iter_networks(snapshot, model, take), audit_network, network_done)
+                         stream, audit_network, network_done)
     if found is None:  # back to where a serial audit starts
         del model.gaps[gaps:], model.networks[networks:]
         snapshot.refused = refused
@@ -281,20 +288,42 @@ def _audit_forked(snapshot: Snapshot, model: Model, server_sides: dict[str, list
     return results
 
 
+def _audit_serial(snapshot: Snapshot, stream: Stream, audit_network: Callable, release: bool,
+                  network_done: Callable[[], None]) -> list[NetworkResult]:
+    results: list[NetworkResult] = []
+    mark = len(snapshot.refused)
+    for position, net in enumerate(stream(None)):
+        net_paths, net_findings = audit_network(net)
+        if release:
+            net.release()
+        results.append(NetworkResult(position, net, net_paths, net_findings, list(snapshot.refused)[mark:]
+                                     if len(snapshot.refused) != mark else []))
+        mark = len(snapshot.refused)
+        network_done()
+    return results
+
+
 def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
               config: AuditConfig | None = None, keep_model: bool = True,
-              sources_only: bool = False, workers: int | None = None) -> AuditResult:
+              sources_only: bool = False, workers: int | None = None,
+              cache_dir: Path | None = None) -> AuditResult:
     """Audit a snapshot. Networks are built, traced and checked one at a time; with keep_model=False each
     network's evaluation state (raw rows, caches) is freed once it is done, which keeps memory flat for
     orgs of thousands of networks (traces and the rules that decided them stay), and a large org's networks
     are shared with a forked worker process (`workers`: 1 for none; default: 2 for orgs of MIN_NETWORKS or
     more where the machine has two cores and can fork). The result is the same either way. A scoped audit
-    is serial (it is small, and the scope is applied while networks stream)."""
+    is serial (it is small, and the scope is applied while networks stream). With `cache_dir` (and
+    keep_model=False) networks whose inputs did not change are taken from the audit cache (auditor/cache.py),
+    the others audited and cached."""
     auto_workers = workers is None
     if workers is None:
         workers = 2 if worth_forking() else 1
     snapshot = Snapshot(snapshot_dir)
     config = crl.expand(config or resolve_config(snapshot, config_path))  # CRL hosts as destinations
+    cache = None
+    if cache_dir is not None and not keep_model and not snapshot.overlay and not sources_only:
+        cache = AuditCache(cache_dir, config.model_dump_json())
+        cache.watch(snapshot)
     overrides = {name: p.model_dump(exclude_none=True) for name, p in config.protocols.items()}
     try:
         protocols = load_protocols(overrides)
@@ -334,25 +363,27 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         trace_dns_targets(answers, model, protocols)
         return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers), scope="network")
 
-    with _results_kept_out_of_gc() as network_done:
+    def audit_networks(stream: Stream, expected: int, audit_one: Callable) -> list[NetworkResult]:
         forked = None
-        expected = count_networks(snapshot) if workers > 1 and not keep_model and model.scope is None else 0
-        if expected >= (MIN_NETWORKS if auto_workers else 2):
-            forked = _audit_forked(snapshot, model, server_sides, expected, audit_network, network_done)
-        by_worker = 0
-        if forked is not None:
-            for done in forked:
-                paths.extend(done.paths)
-                findings.extend(done.findings)
-                by_worker += done.by_worker
+        if workers > 1 and not keep_model and model.scope is None and \
+                expected >= (MIN_NETWORKS if auto_workers else 2):
+            forked = _audit_forked(snapshot, model, server_sides, expected, stream, audit_one, network_done)
+        return forked if forked is not None else \
+            _audit_serial(snapshot, stream, audit_one, not keep_model, network_done)
+
+    with _results_kept_out_of_gc() as network_done:
+        if cache is not None:
+            done = cache.audit(snapshot, model, [hop for hops in server_sides.values() for hop in hops],
+                               lambda m, take: iter_networks(snapshot, m, take), audit_network, network_done,
+                               audit_networks)
         else:
-            for net in iter_networks(snapshot, model):
-                net_paths, net_findings = audit_network(net)
-                findings.extend(net_findings)
-                paths.extend(net_paths)
-                if not keep_model:
-                    net.release()
-                network_done()
+            expected = count_networks(snapshot) if workers > 1 and not keep_model and model.scope is None else 0
+            done = audit_networks(lambda take: iter_networks(snapshot, model, take), expected, audit_network)
+        by_worker = 0
+        for result in done:
+            paths.extend(result.paths)
+            findings.extend(result.findings)
+            by_worker += result.by_worker
     source_paths = _trace_roles(model.extra_roles, model, protocols, server_sides)
     if model.assume:
         annotate_assumed(source_paths, server_sides)
@@ -364,4 +395,5 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     findings.extend(run_checks(AuditContext(model, paths, protocols, dns_records=records), scope="global"))
     return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
                        findings, protocols, notes=notes, networks_by_worker=by_worker,
+                       cache=cache.stats if cache is not None else None,
                        assumptions=listing(config.assume))

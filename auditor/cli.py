@@ -194,11 +194,17 @@ def audit(
     waivers: Annotated[Path | None, typer.Option("--waivers", help="Accepted findings (YAML; docs/waivers.md).")]
     = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Text report: each finding's fix under it.")] = False,
+    cache: Annotated[str | None, typer.Option(
+        "--cache", envvar="VPN_AUDITOR_CACHE", metavar="DIR",
+        help="Reuse the results of networks whose inputs did not change since an audit with the same DIR "
+             "(`auto`: the user's cache directory); the report is the same as without it (docs/cache.md).")]
+    = None,
 ) -> None:
     """Audit a snapshot offline (or collect an org live with --org, then audit it)."""
     _silence_libraries()
     from auditor import gate
     from auditor.audit import resolve_config, run_audit
+    from auditor.cache import cache_dir
     from auditor.snapshot import Snapshot
     from auditor.waivers import apply_waivers, load_waivers
 
@@ -217,7 +223,8 @@ def audit(
         if offline_networks:  # the networks asked for replace audit.yaml's scope
             settings = settings.model_copy(deep=True)
             settings.scope.networks = list(network or [])
-        result = run_audit(snapshot, config, config=settings, keep_model=False)
+        result = run_audit(snapshot, config, config=settings, keep_model=False,
+                           cache_dir=cache_dir(cache) if cache else None)
         gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
                                 "--network" if offline_networks else "audit.yaml scope.networks")
         gate.filter_roles(result, role or [])

@@ -85,7 +85,7 @@ class _Claims:
         self.position = -1
         self.chunk = -1
 
-    def __call__(self) -> bool:
+    def __call__(self, _net: NetworkModel | None = None) -> bool:
         self.position += 1
         wanted = self.position // self.size
         while self.chunk < wanted:
@@ -96,7 +96,7 @@ class _Claims:
 
 
 def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expected: int,
-                 networks: Callable[[Callable[[], bool]], Iterator[NetworkModel]],
+                 networks: Callable[[Callable[[NetworkModel], bool]], Iterator[NetworkModel]],
                  audit_one: AuditOne, network_done: Callable[[], None]
                  ) -> tuple[list[NetworkResult], list[str]] | None:
     """Every network's result, in serial order, audited by this process and one forked worker, and reads

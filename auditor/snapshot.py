@@ -15,7 +15,7 @@ import json
 import os
 import stat
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -178,6 +178,10 @@ class Snapshot:
         if overlay is None:
             overlay = (_ACTIVE_OVERLAYS.get() or {}).get(self._real_root)
         self.overlay: dict[str, Any] = dict(overlay or {})
+        # Told of every read from disk (kind, rel, value, stat): the audit cache (auditor/cache.py) learns so
+        # what a network's results depend on. A reader that keeps what it read for later networks calls
+        # `reread` when it hands it out again, so each of them still depends on it.
+        self.observer: Callable[..., None] | None = None
 
     def __str__(self) -> str:
         return str(self.root)
@@ -252,7 +256,10 @@ class Snapshot:
     def exists(self, rel: str) -> bool:
         if rel in self.overlay:
             return self.overlay[rel] is not None
-        return os.path.isfile(self._file(rel))
+        found = os.path.isfile(self._file(rel))
+        if self.observer is not None:
+            self.observer("exists", rel, found)
+        return found
 
     def listdir(self, rel: str, suffix: str = "") -> list[str]:
         """Snapshot-relative names of the entries of a folder (files and folders), sorted."""
@@ -266,7 +273,10 @@ class Snapshot:
                 name = key[len(prefix):].split("/", 1)[0]
                 if name.endswith(suffix) and (value is not None or "/" in key[len(prefix):]):
                     names.add(name)
-        return [f"{rel}/{name}" for name in sorted(names) if self._inside(f"{rel}/{name}")]
+        found = [f"{rel}/{name}" for name in sorted(names) if self._inside(f"{rel}/{name}")]
+        if self.observer is not None:
+            self.observer("listdir", f"{rel}\x00{suffix}", found)
+        return found
 
     def _inside(self, rel: str) -> bool:
         try:
@@ -294,6 +304,20 @@ class Snapshot:
         return None if data is None else decode_config(rel, data)
 
     def _read_bytes(self, rel: str) -> bytes | None:
+        if self.observer is None:
+            return self._read_file(rel)[0]
+        data, status = self._read_file(rel)
+        self.observer("file", rel, ("too large", self.oversized[rel]) if data is None and rel in self.oversized
+                      else data, status)
+        return data
+
+    def reread(self, rel: str) -> None:
+        """A file read earlier, handed out again from a reader's own store (see `observer`)."""
+        if self.observer is not None:
+            self.observer("reread", rel, None)
+
+    def _read_file(self, rel: str) -> tuple[bytes | None, os.stat_result | None]:
+        """A file's bytes (None: absent, or not a regular file) and its status when it was opened."""
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
         try:
             # Non-blocking open, then a regular-file check: a FIFO or device in the snapshot folder reads as
@@ -307,16 +331,16 @@ class Snapshot:
                     raise
                 fd = os.open(self._file(rel), flags)
         except (FileNotFoundError, NotADirectoryError):
-            return None
+            return None, None
         except OSError as exc:
             raise SnapshotError(rel, f"cannot read: {exc.strerror}") from None
         try:
             status = os.fstat(fd)
             if not stat.S_ISREG(status.st_mode):
-                return None
+                return None, status
             cap = self.max_file_bytes
             if status.st_size > cap:  # refused before a byte is read: a sparse 2 GB file costs nothing
-                return self._too_large(rel, status.st_size)
+                return self._too_large(rel, status.st_size), status
             # os.read to the end rather than a file object's readall: an org is tens of thousands of small
             # files, and the file object costs more than the reads. A file that grew is still read whole, up
             # to the cap.
@@ -325,9 +349,9 @@ class Snapshot:
             while chunk := os.read(fd, status.st_size + 1 if not chunks else 1 << 20):
                 size += len(chunk)
                 if size > cap:
-                    return self._too_large(rel, size)
+                    return self._too_large(rel, size), status
                 chunks.append(chunk)
-            return b"".join(chunks)  # one chunk: joined, it is that chunk itself
+            return b"".join(chunks), status  # one chunk: joined, it is that chunk itself
         except OSError as exc:
             raise SnapshotError(rel, f"cannot read: {exc.strerror}") from None
         finally:
@@ -375,14 +399,20 @@ class Snapshot:
         """What the collector recorded for the call behind a file, if a manifest exists."""
         if self._manifest is None:
             self._manifest = self._load_manifest()
-        return self._manifest.get(rel)
+        found = self._manifest.get(rel)
+        if self.observer is not None:
+            self.observer("outcome", rel, found)
+        return found
 
     def failed_calls(self) -> list[dict[str, Any]]:
         """The manifest's calls whose last outcome is "failed" and whose file is not in the snapshot, as
         recorded (collector, path, file, status, error, ...): what collection meant to read and could not."""
         if self._manifest is None:
             self._manifest = self._load_manifest()
-        return [call for call in self._failed if not (call["file"] and self.exists(call["file"]))]
+        failed = [call for call in self._failed if not (call["file"] and self.exists(call["file"]))]
+        if self.observer is not None:
+            self.observer("failed", "", failed)
+        return failed
 
     def interrupted_runs(self) -> list[dict[str, Any]]:
         """The manifest's runs marked `interrupted: true`: their collector stopped before it had read all."""
@@ -391,7 +421,13 @@ class Snapshot:
         return self._interrupted
 
     def _load_manifest(self) -> dict[str, CallOutcome]:
-        data = self.read_json("manifest.json")
+        # Unobserved: a manifest is rewritten by every collection (times), and what the audit uses of it is
+        # observed as such (outcome, failed_calls), so a new snapshot of unchanged networks still hits the cache.
+        observer, self.observer = self.observer, None
+        try:
+            data = self.read_json("manifest.json")
+        finally:
+            self.observer = observer
         calls: dict[str, CallOutcome] = {}
         failed: dict[str, dict[str, Any]] = {}
         if not isinstance(data, dict):

@@ -53,10 +53,12 @@ def load_devices(snapshot: Snapshot, model: Model) -> None:
             adapter.load_devices(snapshot, model)
 
 
-def iter_networks(snapshot: Snapshot, model: Model, take: Callable[[], bool] | None = None) -> Iterator[NetworkModel]:
+def iter_networks(snapshot: Snapshot, model: Model,
+                  take: Callable[[NetworkModel], bool] | None = None) -> Iterator[NetworkModel]:
     """Networks one at a time (each also appended to model.networks), so an audit can trace and release
     each before building the next. `take`, when given, is asked once per network in scope, in order, before
-    the network is built: a network it declines is neither built nor yielded (another process audits it)."""
+    the network is built (it gets the network with its networks.json identity and no roles): a network it
+    declines is neither built nor yielded (another process audits it, or the audit cache has its results)."""
     for _folder, adapter in _present(snapshot):
         stream = getattr(adapter, "iter_networks", None)
         if stream is not None:

@@ -130,6 +130,8 @@ class _OrgData:
     def read(self, snapshot: Snapshot, rel: str) -> Any:
         if rel not in self.files:
             self.files[rel] = snapshot.read_json(rel)
+        else:
+            snapshot.reread(rel)  # the network that asks depends on it too (audit cache)
         return self.files[rel]
 
 
@@ -192,7 +194,7 @@ class MerakiAdapter:
         return out
 
     def iter_networks(self, snapshot: Snapshot, model: Model,
-                      take: Callable[[], bool] | None = None) -> Iterator[NetworkModel]:
+                      take: Callable[[NetworkModel], bool] | None = None) -> Iterator[NetworkModel]:
         orgs = snapshot.read_json("meraki/organizations.json")
         org_ids: list[str] = []
         if orgs is not None:
@@ -210,7 +212,7 @@ class MerakiAdapter:
             yield from self._load_org(snapshot, model, org_id, dns, take)
 
     def _load_org(self, snapshot: Snapshot, model: Model, org_id: str, dns: dict,
-                  take: Callable[[], bool] | None) -> Iterator[NetworkModel]:
+                  take: Callable[[NetworkModel], bool] | None) -> Iterator[NetworkModel]:
         base = f"meraki/organizations/{api_segment(org_id)}"
         networks = snapshot.read_json(f"{base}/networks.json")
         if networks is None:
@@ -249,7 +251,7 @@ class MerakiAdapter:
                                product_types=[str(p) for p in products], tags=[str(t) for t in tags])
             if model.scope is not None and net.id.lower() not in model.scope and net.name.lower() not in model.scope:
                 continue
-            if take is not None and not take():
+            if take is not None and not take(net):
                 continue
             model.networks.append(net)
             zone = raw.get("timeZone")

@@ -1,0 +1,448 @@
+"""The audit cache (`audit --cache DIR`): each network's results, reused while nothing they depend on changed.
+
+A network's paths and findings are a function of what its audit read: its own files, the org-level files
+its adapter consulted, everything read before networks stream (devices, DNS answers, the org's lists),
+audit.yaml, the rules catalogue and the tool's code. The snapshot tells this module of every read
+(`Snapshot.observer`), so each entry records the files its network read (with a digest of their bytes) and
+a digest of everything read before it; the key namespace holds the rest (cache format, tool version and a
+digest of the code and catalogue, Python version, audit.yaml as loaded).
+
+An audit first walks the networks without building any (`_plan`): each one whose entry exists, whose
+earlier reads digest the same and whose own files are unchanged is a hit, decoded from the entry; the
+others are audited as without a cache (serially or by the forked worker, auditor/parallel.py) and their
+entries written. Results are merged in the serial order, so the report is the one an audit without the
+cache writes (tests/test_cache.py compares them byte for byte).
+
+An unchanged file is told by its status (device, inode, size, modification and change times) when those
+are older than the read by STAT_SLACK_NS (a file written within a timestamp's granularity of its read could
+change unseen, as git's "racily clean" index entries can); otherwise its bytes are read and hashed again.
+
+Entries are the compact form the forked worker sends (parallel._Encoder), behind a magic, a format number
+and a checksum, written to a temporary file and renamed into place. An entry that is missing, truncated,
+corrupt, of another format, or that names a class outside the audit's model is a miss, and rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from auditor import __version__
+from auditor.model import Model, NetworkModel
+from auditor.parallel import NetworkResult, _Decoder, _Encoder, _registry
+from auditor.snapshot import InputError, Snapshot, SnapshotError
+
+FORMAT = 1
+MAGIC = b"vpn-auditor audit cache\n"
+STAT_SLACK_NS = 2_000_000_000  # files changed this close to their read are hashed again (timestamp granularity)
+UNUSED_DAYS = 30  # a namespace (tool version, audit.yaml) unused this long is removed when another is opened
+_DIGEST = 16
+
+Stream = Callable[[Model, Callable[[NetworkModel], bool] | None], Iterator[NetworkModel]]
+AuditOne = Callable[[NetworkModel], tuple[list, list]]
+# Audits the networks a stream yields (with a `take` of its own, as parallel.audit_forked does, or serially):
+# (stream, how many networks it will yield, audit one) -> their results, positions counted among them.
+Runner = Callable[[Callable[[Callable[[NetworkModel], bool] | None], Iterator[NetworkModel]], int, AuditOne],
+                  list[NetworkResult]]
+
+
+def default_dir() -> Path:
+    """The user's cache directory for vpn-auditor (XDG on Linux, Library/Caches on macOS, LOCALAPPDATA)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / "vpn-auditor" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "vpn-auditor"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache") / "vpn-auditor"
+
+
+def cache_dir(value: str | Path) -> Path:
+    """`--cache` as a directory: "auto" is the user's cache directory (a folder named auto: ./auto)."""
+    return default_dir() if str(value) == "auto" else Path(value)
+
+
+@cache
+def code_digest() -> str:
+    """The tool's code and rules catalogue (auditor/ and rules/ as installed): an edited checkout, or a rule
+    added, never reuses what another version computed, whatever __version__ says."""
+    import rules
+
+    digest = hashlib.blake2b(digest_size=_DIGEST)
+    for package in (Path(__file__).parent, Path(rules.__file__).parent):
+        for path in sorted(package.rglob("*")):
+            if path.suffix in (".py", ".yaml", ".json") and "__pycache__" not in path.parts and path.is_file():
+                digest.update(f"{path.relative_to(package.parent).as_posix()}\0".encode())
+                digest.update(hashlib.blake2b(path.read_bytes(), digest_size=_DIGEST).digest())
+    return digest.hexdigest()
+
+
+def _digest(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return hashlib.blake2b(value, digest_size=_DIGEST).digest()
+    return hashlib.blake2b(repr(value).encode(), digest_size=_DIGEST).digest()
+
+
+def _stat_key(status: os.stat_result | None, now: int) -> tuple | None:
+    """A file's status, when old enough to stand for its content next time (see STAT_SLACK_NS)."""
+    if status is None or max(status.st_mtime_ns, status.st_ctime_ns) > now - STAT_SLACK_NS:
+        return None
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+
+
+class _Recorder:
+    """The snapshot's observer: reads outside any network go into one running digest (what every later
+    network depends on); reads while a network is built and audited are that network's own dependencies."""
+
+    def __init__(self) -> None:
+        self.shared = hashlib.blake2b(digest_size=_DIGEST)
+        self.window: dict[tuple[str, str], tuple] | None = None
+        self.seen: dict[tuple[str, str], tuple] = {}  # the last event per (kind, rel), for rereads
+        self.unknown = False  # the open window depends on something not recorded: its entry is not written
+
+    def __call__(self, kind: str, rel: str, value: Any, status: os.stat_result | None = None) -> None:
+        if kind == "reread":
+            event = self.seen.get(("file", rel))
+            if event is None:  # handed out but never read here: what it depends on is not known
+                self.unknown = True
+                return
+        elif kind == "file":
+            event = ("file", rel, b"" if value is None else _digest(value),
+                     _stat_key(status, time.time_ns()))
+        else:
+            event = (kind, rel, _digest(value), None)
+        self.seen[event[:2]] = event
+        if self.window is not None:
+            self.window.setdefault(event[:2], event)
+        else:
+            self.shared.update(repr(event[:3]).encode())
+
+    def state(self) -> bytes:
+        return self.shared.copy().digest()
+
+
+@dataclasses.dataclass(slots=True)
+class _Planned:
+    identity: tuple  # (org id, network id, name, product types, tags) as networks.json gives them
+    before: bytes  # the digest of everything read before the network (in a serial audit's order)
+    refused_at: int  # how many reads the walk had refused before it (folder listings between networks)
+    entry: tuple | None = None  # its entry, when it is a hit
+
+
+@dataclasses.dataclass(slots=True)
+class Stats:
+    hits: int = 0
+    misses: int = 0
+    written: int = 0
+    unreadable: int = 0  # entries found corrupt, truncated or of another format (then rewritten)
+    missed: list[str] = dataclasses.field(default_factory=list)  # ids of the networks audited, in order
+
+
+class AuditCache:
+    """One audit's use of a cache directory. `watch` before the snapshot is first read; `audit` for the
+    networks."""
+
+    def __init__(self, directory: Path, config_json: str) -> None:
+        self.root = directory / f"v{FORMAT}"
+        self.config_json = config_json
+        self.namespace = ""
+        self.folder = self.root
+        self.recorder = _Recorder()
+        self.stats = Stats()
+        self._encoder: _Encoder | None = None
+        self._registry: list[Any] = []
+        self._plan: list[_Planned] = []
+        self._windows: dict[int, int] = {}  # this process's open window: position -> refused count at its start
+        self._walk_refused: list[str] = []
+        self._decoder: _Decoder | None = None
+
+    # -- setup ---------------------------------------------------------------------------------------------
+    def watch(self, snapshot: Snapshot) -> None:
+        """Key the cache (with the snapshot's file cap, which decides what is read) and observe its reads."""
+        key = hashlib.blake2b(repr((FORMAT, __version__, code_digest(), sys.implementation.name,
+                                    sys.version_info[:2], self.config_json, snapshot.max_file_bytes)).encode(),
+                              digest_size=_DIGEST)
+        self.namespace = key.hexdigest()
+        self.folder = self.root / self.namespace
+        snapshot.observer = self.recorder
+
+    def _prepare(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise InputError(f"--cache {self.root.parent}: cannot use it as a cache directory "
+                             f"({exc.strerror or exc})") from None
+        with contextlib.suppress(OSError):
+            os.utime(self.folder)  # in use: not pruned
+        self._prune()
+
+    def _prune(self) -> None:
+        """Namespaces nobody used for UNUSED_DAYS (an old tool version, a changed audit.yaml) are removed."""
+        limit = time.time() - UNUSED_DAYS * 86400
+        with contextlib.suppress(OSError):
+            for folder in os.scandir(self.root):
+                if folder.name != self.namespace and folder.is_dir(follow_symlinks=False) and \
+                        folder.stat(follow_symlinks=False).st_mtime < limit:
+                    shutil.rmtree(folder.path, ignore_errors=True)
+
+    # -- the audit -----------------------------------------------------------------------------------------
+    def audit(self, snapshot: Snapshot, model: Model, server_hops: list, stream: Stream, audit_one: AuditOne,
+              network_done: Callable[[], None], run: Runner) -> list[NetworkResult]:
+        """Every network's result in serial order: hits decoded from the cache, the others audited by `run`
+        and written to it. model.networks and snapshot.refused end as a serial audit leaves them."""
+        self._prepare()
+        self._registry = _registry(model, server_hops)
+        self._encoder = _Encoder(self._registry)
+        networks, refused = len(model.networks), dict(snapshot.refused)
+        self._plan = self._walk(snapshot, model, stream)
+        results = [self._decode(position, planned.entry) for position, planned in enumerate(self._plan)
+                   if planned.entry is not None and (network_done() or True)]
+        hits = {r.position for r in results}
+        misses = [position for position in range(len(self._plan)) if position not in hits]
+        self.stats.hits, self.stats.misses = len(hits), len(misses)
+        self.stats.missed = [self._plan[position].identity[1] for position in misses]
+
+        def pending(take: Callable[[NetworkModel], bool] | None) -> Iterator[NetworkModel]:
+            return stream(model, _Misses(self, snapshot, hits, take))
+
+        def audit_and_store(net: NetworkModel) -> tuple[list, list]:
+            paths, findings = audit_one(net)
+            net.release()
+            self._store(snapshot, net, paths, findings)
+            return paths, findings
+
+        del model.networks[networks:]
+        audited = run(pending, len(misses), audit_and_store)
+        for result in audited:  # positions among the misses -> positions among all networks
+            result.position = misses[result.position]
+        results.extend(audited)
+        results.sort(key=lambda r: r.position)
+        model.networks[networks:] = [r.net for r in results]
+        walked = 0  # refused between networks (by the walk, in order), then each network's own
+        for result in results:
+            upto = self._plan[result.position].refused_at
+            refused.update(dict.fromkeys(self._walk_refused[walked:upto]))
+            walked = max(walked, upto)
+            refused.update(dict.fromkeys(result.refused))
+        refused.update(dict.fromkeys(self._walk_refused[walked:]))
+        refused.update(snapshot.refused)
+        snapshot.refused = refused
+        return results
+
+    def _walk(self, snapshot: Snapshot, model: Model, stream: Stream) -> list[_Planned]:
+        """The networks in scope, in order, none built, each with the digest of what was read before it and
+        its entry when that is a hit."""
+        planned: list[_Planned] = []
+
+        def take(net: NetworkModel) -> bool:
+            planned.append(_Planned((net.org_id, net.id, net.name, tuple(net.product_types), tuple(net.tags)),
+                                    self.recorder.state(), len(snapshot.refused) - len(refused)))
+            return False
+
+        scratch = dataclasses.replace(model, networks=[], gaps=list(model.gaps))
+        refused = dict(snapshot.refused)
+        for _net in stream(scratch, take):
+            pass
+        self._walk_refused = list(snapshot.refused)[len(refused):]
+        snapshot.refused = refused
+        counts: dict[tuple, int] = {}
+        for item in planned:
+            counts[item.identity[:2]] = counts.get(item.identity[:2], 0) + 1
+        # Checking an entry is not a read of the audit's: unobserved, and what it notes is forgotten
+        observer, snapshot.observer = snapshot.observer, None
+        oversized = dict(snapshot.oversized)
+        try:
+            for item in planned:
+                if counts[item.identity[:2]] == 1:  # a network listed twice is audited every time
+                    item.entry = self._lookup(snapshot, item)
+        finally:
+            snapshot.observer, snapshot.oversized = observer, oversized
+        return planned
+
+    # -- entries -------------------------------------------------------------------------------------------
+    def _path(self, identity: tuple) -> Path:
+        name = hashlib.blake2b(repr(identity[:2]).encode(), digest_size=_DIGEST).hexdigest()
+        return self.folder / name[:2] / name
+
+    def _lookup(self, snapshot: Snapshot, item: _Planned) -> tuple | None:
+        body = self._read_entry(self._path(item.identity))
+        if body is None:
+            return None
+        try:
+            identity, before, deps, payload, refused = body
+        except (TypeError, ValueError):
+            self.stats.unreadable += 1
+            return None
+        if identity != item.identity or before != item.before or not _unchanged(snapshot, deps):
+            return None
+        return payload, refused
+
+    def _read_entry(self, path: Path) -> Any:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        head = len(MAGIC) + 1
+        if len(data) < head + _DIGEST or data[:len(MAGIC)] != MAGIC or data[len(MAGIC)] != FORMAT or \
+                hashlib.blake2b(data[head + _DIGEST:], digest_size=_DIGEST).digest() != data[head:head + _DIGEST]:
+            self.stats.unreadable += 1
+            return None
+        try:
+            return _load(data[head + _DIGEST:])
+        except Exception:  # a class outside the model, or any malformed pickle: a miss, never trusted
+            self.stats.unreadable += 1
+            return None
+
+    def _decode(self, position: int, entry: tuple) -> NetworkResult:
+        payload, refused = entry
+        if self._decoder is None:
+            self._decoder = _Decoder(self._registry)
+        result = self._decoder.decode(_load(payload))[0]
+        result.position, result.refused, result.by_worker = position, list(refused), False
+        return result
+
+    def _open(self, snapshot: Snapshot, position: int) -> None:
+        self.recorder.window, self.recorder.unknown = {}, False
+        self._windows = {position: len(snapshot.refused)}
+
+    def _store(self, snapshot: Snapshot, net: NetworkModel, paths: list, findings: list) -> None:
+        """Write a network's entry (after its audit and release); a failure to write only loses the entry."""
+        window, self.recorder.window = self.recorder.window, None
+        if window is None or not self._windows or self.recorder.unknown:
+            self._windows = {}
+            return
+        (position, mark), = self._windows.items()
+        self._windows = {}
+        item = self._plan[position]
+        if item.identity[:2] != (net.org_id, net.id):
+            return
+        refused = list(snapshot.refused)[mark:]
+        assert self._encoder is not None
+        try:
+            self._encoder.add(NetworkResult(0, net, paths, findings, refused))
+            payload = self._encoder.take()
+            body = pickle.dumps((item.identity, item.before, tuple(window.values()), payload, refused),
+                                protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # something in the results that does not pickle: audited every time
+            self._encoder = _Encoder(self._registry)
+            return
+        _write_atomic(self._path(item.identity), MAGIC + bytes([FORMAT]) +
+                      hashlib.blake2b(body, digest_size=_DIGEST).digest() + body)
+        self.stats.written += 1
+
+
+class _Misses:
+    """The `take` of the networks to audit: hits are skipped; a network built is recorded from here."""
+
+    def __init__(self, cache: AuditCache, snapshot: Snapshot, hits: set[int],
+                 take: Callable[[NetworkModel], bool] | None) -> None:
+        self.cache, self.snapshot, self.hits, self.take = cache, snapshot, hits, take
+        self.position = -1
+
+    def __call__(self, net: NetworkModel) -> bool:
+        self.position += 1
+        if self.position in self.hits or (self.take is not None and not self.take(net)):
+            return False
+        self.cache._open(self.snapshot, self.position)
+        return True
+
+
+def _unchanged(snapshot: Snapshot, deps: tuple) -> bool:
+    """Whether every recorded read would read the same now."""
+    try:
+        for kind, rel, digest, status in deps:
+            if kind == "file":
+                if not _same_file(snapshot, rel, digest, status):
+                    return False
+            elif kind == "exists":
+                if _digest(snapshot.exists(rel)) != digest:
+                    return False
+            elif kind == "listdir":
+                folder, _, suffix = rel.partition("\0")
+                refused = dict(snapshot.refused)
+                listed = snapshot.listdir(folder, suffix)
+                snapshot.refused = refused
+                if _digest(listed) != digest:
+                    return False
+            elif kind == "outcome":
+                if _digest(snapshot.outcome(rel)) != digest:
+                    return False
+            elif kind == "failed":
+                if _digest(snapshot.failed_calls()) != digest:
+                    return False
+            else:
+                return False
+    except (SnapshotError, OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _same_file(snapshot: Snapshot, rel: str, digest: bytes, status: tuple | None) -> bool:
+    if status is not None:
+        path = snapshot._file(rel, follow=False)  # the snapshot's own path checks (no escape by a link)
+        try:
+            now = os.lstat(path)
+        except FileNotFoundError:
+            return digest == b""
+        if (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns) == status:
+            return True
+    data = snapshot._read_file(rel)[0]
+    if data is None:
+        return (_digest(("too large", snapshot.oversized[rel])) if rel in snapshot.oversized else b"") == digest
+    return _digest(data) == digest
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write a temporary file beside `path` and rename it into place: a reader sees the old entry or the new
+    one, never a part (a torn write after a crash fails the checksum)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+# -- loading entries: only the audit's own classes --------------------------------------------------------
+
+_MODULES = ("auditor.model", "auditor.trace", "auditor.checks", "auditor.packets", "auditor.lb_model",
+            "auditor.dns")
+_BUILTINS = {("builtins", name) for name in ("set", "frozenset", "complex", "bytearray", "slice", "range")}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Builds nothing but the audit's own data classes and plain values: an entry is data, never code (a
+    crafted entry can name no function to call)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _BUILTINS:
+            return super().find_class(module, name)
+        if "." not in name and (module in _MODULES or module.startswith("auditor.adapters.") or
+                                module == "ipaddress"):
+            found = getattr(sys.modules.get(module), name, None)
+            if isinstance(found, type) and found.__module__ == module:
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not an audit result class")
+
+
+def _load(data: bytes) -> Any:
+    return _Unpickler(io.BytesIO(data)).load()

@@ -1,0 +1,335 @@
+"""The audit cache (`audit --cache DIR`, auditor/cache.py): a report is the one an audit without the cache
+writes, byte for byte, whatever changed between runs; a network is audited again exactly when something it
+read changed (its own files, or an org-level file it read); a damaged or foreign entry is never trusted."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor import cache as audit_cache
+from auditor.audit import AuditResult, run_audit
+from auditor.cli import app
+from auditor.report import FORMATS, json_report, render_format
+from tests.snapshot_builder import MerakiSnapshot, deny
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"
+DEMO_NETWORKS = 4
+
+
+def _report(result: AuditResult) -> str:
+    return json_report.render(result).replace(result.generated_at, "GENERATED")
+
+
+def _audit(snap: Path, cache: Path | None = None, workers: int = 1) -> AuditResult:
+    return run_audit(snap, keep_model=False, workers=workers, cache_dir=cache)
+
+
+def _entries(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+
+
+def _synthetic(root: Path, networks: int) -> Path:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from synth import network_id, write_org
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    write_org(root, networks, seed=5, workers=1)
+    nets = root / "meraki" / "networks"
+    (nets / network_id(3) / "appliance" / "firewall" / "l7FirewallRules.json").unlink()  # a data gap
+    outside = root.parent / "outside"
+    outside.mkdir()
+    os.symlink(outside, root / "meraki" / "organizations" / "999")  # refused: it leads outside the snapshot
+    return root
+
+
+def test_demo_report_is_the_same_cold_and_warm(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    plain = _audit(DEMO)
+    cold = _audit(DEMO, cache)
+    warm = _audit(DEMO, cache)
+    assert plain.cache is None
+    assert cold.cache is not None and (cold.cache.hits, cold.cache.misses, cold.cache.written) == (0, 4, 4)
+    assert warm.cache is not None and (warm.cache.hits, warm.cache.misses, warm.cache.written) == (4, 0, 0)
+    for result in (cold, warm):
+        result.generated_at = plain.generated_at
+        for name in FORMATS:
+            assert render_format(result, name) == render_format(plain, name), name
+    assert [n.id for n in warm.model.networks] == [n.id for n in plain.model.networks]
+    assert warm.model.gaps == plain.model.gaps
+    assert len(_entries(cache)) == DEMO_NETWORKS
+
+
+def test_a_copied_snapshot_reuses_the_entries(tmp_path: Path) -> None:
+    """Entries depend on content, not on where the snapshot lies (nightly snapshots are new folders)."""
+    cache = tmp_path / "cache"
+    _audit(DEMO, cache)
+    copy = tmp_path / "copy"
+    shutil.copytree(DEMO, copy)
+    result = _audit(copy, cache)
+    assert result.cache is not None and result.cache.hits == DEMO_NETWORKS
+    assert _report(result) == _report(_audit(copy))
+
+
+def _edit(rng: random.Random, net: Path) -> str:
+    """One random edit of a network's files; returns what it did."""
+    files = sorted(p for p in net.rglob("*.json"))
+    target = rng.choice(files)
+    kind = rng.choice(["deny", "delete", "reformat", "same-size"])
+    rules = [p for p in files if p.name == "l3FirewallRules.json"]
+    if kind == "deny":
+        target = rng.choice(rules)
+        body = json.loads(target.read_text())
+        body["rules"].insert(0, {"policy": "deny", "protocol": "udp", "srcPort": "Any", "srcCidr": "Any",
+                                 "destPort": rng.choice(["500", "4500", "500,4500"]), "destCidr": "Any",
+                                 "comment": "random edit"})
+        target.write_text(json.dumps(body))
+        return f"deny in {target}"
+    if kind == "delete":
+        target.unlink()
+        return f"deleted {target}"
+    if kind == "reformat":  # the same JSON, other bytes: audited again, same results
+        target.write_text(json.dumps(json.loads(target.read_text()), indent=2))
+        return f"reformatted {target}"
+    # Same size, modification time put back: only the change time (and the bytes) tell
+    target = rng.choice(rules)
+    status = target.stat()
+    text = target.read_text()
+    at = text.index('"comment": "') + len('"comment": "')
+    assert text[at].isalpha()
+    target.write_text(text[:at] + text[at].swapcase() + text[at + 1:])
+    os.utime(target, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert target.stat().st_size == status.st_size
+    return f"same-size edit of {target}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edits_reaudit_exactly_the_edited_networks(tmp_path: Path, seed: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # Statuses are trusted at once (they are otherwise trusted 2 s after a write): the fast path is tested too
+    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
+    snap = _synthetic(tmp_path / "org", 16)
+    cache = tmp_path / "cache"
+    cold = _audit(snap, cache)
+    assert cold.cache is not None and cold.cache.misses == 16
+    assert _report(cold) == _report(_audit(snap))
+    rng = random.Random(seed)
+    for _round in range(2):
+        time.sleep(0.02)  # past the file system's timestamp granularity
+        nets = sorted((snap / "meraki" / "networks").iterdir())
+        edited = {net.name for net in rng.sample(nets, rng.randint(1, 3))}
+        done = [_edit(rng, snap / "meraki" / "networks" / name) for name in sorted(edited)]
+        warm = _audit(snap, cache)
+        assert warm.cache is not None
+        assert set(warm.cache.missed) == edited, done
+        assert warm.cache.hits == 16 - len(edited)
+        assert _report(warm) == _report(_audit(snap)), done
+
+
+def test_cache_with_a_forked_worker(tmp_path: Path) -> None:
+    """Misses shared with the forked worker (which writes its own entries); hits decoded here."""
+    from auditor.parallel import worth_forking
+
+    if not worth_forking():
+        pytest.skip("needs fork and two CPUs (Linux)")
+    snap = _synthetic(tmp_path / "org", 24)
+    cache = tmp_path / "cache"
+    plain = _report(_audit(snap))
+    cold = _audit(snap, cache, workers=2)
+    assert cold.networks_by_worker > 0 and _report(cold) == plain
+    assert len(_entries(cache)) == 24  # both processes wrote theirs
+    nets = sorted((snap / "meraki" / "networks").iterdir())
+    for net in nets[::5]:  # five networks changed: audited by both processes again
+        rules = net / "appliance" / "firewall" / "l3FirewallRules.json"
+        body = json.loads(rules.read_text())
+        body["rules"].insert(0, deny("udp", "4500"))
+        rules.write_text(json.dumps(body))
+    warm = _audit(snap, cache, workers=2)
+    assert warm.cache is not None and warm.cache.hits == 19 and warm.cache.misses == 5
+    assert _report(warm) == _report(_audit(snap))
+
+
+def _hub_and_spokes(root: Path) -> MerakiSnapshot:
+    """Two full-tunnel spokes of one hub, and a network that is no spoke."""
+    snap = MerakiSnapshot(root)
+    for net_id, name in (("N_A", "Store A"), ("N_B", "Store B"), ("N_HUB", "HQ"), ("N_OTHER", "Depot")):
+        snap.network(net_id, name, products=("appliance",),
+                     vlans=[{"id": 10, "name": "Staff", "subnet": f"10.{len(snap.networks)}.10.0/24"}])
+    for net_id in ("N_A", "N_B"):
+        snap.write(f"meraki/networks/{net_id}/appliance/vpn/siteToSiteVpn.json", {
+            "mode": "spoke", "hubs": [{"hubId": "N_HUB", "useDefaultRoute": True}],
+            "subnets": [{"localSubnet": f"10.{1 if net_id == 'N_A' else 2}.10.0/24", "useVpn": True}]})
+    snap.write("meraki/networks/N_HUB/appliance/vpn/siteToSiteVpn.json", {"mode": "hub", "hubs": [], "subnets": []})
+    snap.write("meraki/organizations/1/appliance/vpn/vpnFirewallRules.json", {"rules": [
+        {"comment": "Default rule", "policy": "allow", "protocol": "Any", "srcPort": "Any", "srcCidr": "Any",
+         "destPort": "Any", "destCidr": "Any", "syslogEnabled": False}]})
+    snap.write("meraki/organizations/1/appliance/vpn/thirdPartyVPNPeers.json", {"peers": []})
+    snap.audit()  # writes audit.yaml
+    return snap
+
+
+def test_an_org_level_file_reaudits_the_networks_that_read_it(tmp_path: Path) -> None:
+    snap = _hub_and_spokes(tmp_path / "org")
+    cache = tmp_path / "cache"
+    _audit(snap.root, cache)
+    # The hub's rules: read by each spoke (the second one from the adapter's per-org store) and by the hub
+    snap.mx_rules("N_HUB", [deny("udp", "4500", comment="hub blocks NAT-T")])
+    warm = _audit(snap.root, cache)
+    assert warm.cache is not None and set(warm.cache.missed) == {"N_A", "N_B", "N_HUB"}
+    plain = _audit(snap.root)
+    assert _report(warm) == _report(plain)
+    assert "hub blocks NAT-T" in _report(plain)  # the edit changed the spokes' verdicts
+    # The org's site-to-site firewall: read by the spokes only
+    snap.write("meraki/organizations/1/appliance/vpn/vpnFirewallRules.json", {"rules": [
+        {"comment": "no NAT-T into the VPN", "policy": "deny", "protocol": "udp", "srcPort": "Any",
+         "srcCidr": "Any", "destPort": "4500", "destCidr": "Any", "syslogEnabled": False}]})
+    warm = _audit(snap.root, cache)
+    assert warm.cache is not None and set(warm.cache.missed) == {"N_A", "N_B"}
+    assert _report(warm) == _report(_audit(snap.root))
+    # An org file every network reads (policy objects): all of them
+    snap.write("meraki/organizations/1/policyObjects.json", [{"id": "1", "name": "x", "type": "cidr",
+                                                              "cidr": "10.9.9.0/24"}])
+    warm = _audit(snap.root, cache)
+    assert warm.cache is not None and warm.cache.hits == 0
+    assert _report(warm) == _report(_audit(snap.root))
+
+
+GAP = "meraki/networks/L_6468200000000002/wireless/ssids/1/firewall/l3FirewallRules.json"  # Store 22 lacks it
+
+
+def _manifest(snap: Path, when: str, outcome: str, error: str = "") -> None:
+    (snap / "manifest.json").write_text(json.dumps({
+        "generated_at": when, "runs": [{"collector": "meraki", "started_at": when, "finished_at": when}],
+        "calls": [{"collector": "meraki", "path": GAP.removeprefix("meraki/").removesuffix(".json"), "file": GAP,
+                   "outcome": outcome, "status": 404 if outcome == "absent" else 500, "error": error,
+                   "at": when}]}))
+
+
+def test_audit_yaml_and_manifest(tmp_path: Path) -> None:
+    """audit.yaml as loaded is in the key. The manifest counts by the outcomes the audit consults, not its
+    bytes: every collection rewrites its times, and a new snapshot of unchanged networks still hits."""
+    snap = tmp_path / "demo"
+    shutil.copytree(DEMO, snap)
+    cache = tmp_path / "cache"
+    _manifest(snap, "2026-01-01T00:00:00Z", "absent")
+    _audit(snap, cache)
+    _manifest(snap, "2026-01-02T00:00:00Z", "absent")  # collected again, nothing changed
+    result = _audit(snap, cache)
+    assert result.cache is not None and result.cache.hits == DEMO_NETWORKS
+    _manifest(snap, "2026-01-03T00:00:00Z", "absent", "SSID disabled")  # the gap's reason: Store 22 only
+    result = _audit(snap, cache)
+    assert result.cache is not None and result.cache.missed == ["L_6468200000000002"]
+    assert "SSID disabled" in _report(result) and _report(result) == _report(_audit(snap))
+    _manifest(snap, "2026-01-04T00:00:00Z", "failed")  # a failed call can change any verdict: all of them
+    result = _audit(snap, cache)
+    assert result.cache is not None and result.cache.hits == 0
+    assert "collection failed" in _report(result) and _report(result) == _report(_audit(snap))
+    config = snap / "audit.yaml"
+    config.write_text(config.read_text() + "\n# a comment changes nothing loaded\n")
+    assert _audit(snap, cache).cache.hits == DEMO_NETWORKS  # type: ignore[union-attr]
+    config.write_text(config.read_text().replace("ikev2", "IKEv2", 1))
+    changed = _audit(snap, cache)
+    assert changed.cache is not None and changed.cache.hits == 0
+    assert _report(changed) == _report(_audit(snap))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "magic", "format", "garbage"])
+def test_a_damaged_entry_is_ignored_and_rewritten(tmp_path: Path, damage: str) -> None:
+    cache = tmp_path / "cache"
+    plain = _report(_audit(DEMO))
+    _audit(DEMO, cache)
+    entry = _entries(cache)[1]
+    data = entry.read_bytes()
+    damaged = {"truncate": data[:len(data) // 2], "flip": data[:-7] + bytes([data[-7] ^ 1]) + data[-6:],
+               "empty": b"", "magic": b"x" + data[1:], "garbage": os.urandom(len(data)),
+               "format": data[:len(audit_cache.MAGIC)] + b"\x63" + data[len(audit_cache.MAGIC) + 1:]}[damage]
+    entry.write_bytes(damaged)
+    result = _audit(DEMO, cache)
+    assert result.cache is not None and (result.cache.hits, result.cache.misses) == (DEMO_NETWORKS - 1, 1)
+    assert result.cache.written == 1 and entry.read_bytes() != damaged
+    assert _report(result) == plain
+    again = _audit(DEMO, cache)
+    assert again.cache is not None and again.cache.hits == DEMO_NETWORKS
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_an_entry_that_names_code_is_never_run(tmp_path: Path) -> None:
+    """A crafted entry with a valid checksum that would call a function when loaded is refused."""
+    cache = tmp_path / "cache"
+    _audit(DEMO, cache)
+    marker = tmp_path / "ran"
+    for entry in _entries(cache):
+        body = pickle.dumps(_Payload(marker))
+        import hashlib
+
+        entry.write_bytes(audit_cache.MAGIC + bytes([audit_cache.FORMAT]) +
+                          hashlib.blake2b(body, digest_size=16).digest() + body)
+    result = _audit(DEMO, cache)
+    assert not marker.exists()
+    assert result.cache is not None and result.cache.unreadable == DEMO_NETWORKS and result.cache.hits == 0
+    assert _report(result) == _report(_audit(DEMO))
+
+
+def test_cli_cache_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    cache = tmp_path / "cache"
+    outputs = []
+    for _ in range(2):
+        out = tmp_path / f"report{len(outputs)}.json"
+        done = runner.invoke(app, ["audit", str(DEMO), "--cache", str(cache), "--format", "json", "-o", str(out)])
+        assert done.exit_code == 1, done.output  # the demo's planted findings
+        report = json.loads(out.read_text())
+        report.pop("generated_at", None)
+        outputs.append(report)
+    assert outputs[0] == outputs[1] and len(_entries(cache)) == DEMO_NETWORKS
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    done = runner.invoke(app, ["audit", str(DEMO), "--cache", "auto"])
+    assert done.exit_code == 1, done.output
+    assert len(_entries(tmp_path / "xdg" / "vpn-auditor")) == DEMO_NETWORKS
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = runner.invoke(app, ["audit", str(DEMO), "--cache", str(blocker / "sub")])
+    assert done.exit_code == 2 and "cannot use it as a cache directory" in done.output
+
+
+def test_unused_namespaces_are_pruned(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _audit(DEMO, cache)
+    (old,) = (cache / f"v{audit_cache.FORMAT}").iterdir()
+    renamed = old.with_name("0" * 32)
+    old.rename(renamed)
+    long_ago = time.time() - (audit_cache.UNUSED_DAYS + 1) * 86400
+    os.utime(renamed, (long_ago, long_ago))
+    _audit(DEMO, cache)
+    assert not renamed.exists() and len(_entries(cache)) == DEMO_NETWORKS
+
+
+def test_report_stream_is_unchanged(tmp_path: Path) -> None:
+    """json_report.write (streamed) is what the CLI writes: the same with cached results."""
+    cache = tmp_path / "cache"
+    _audit(DEMO, cache)
+    cached, plain = _audit(DEMO, cache), _audit(DEMO)
+    cached.generated_at = plain.generated_at
+    a, b = io.StringIO(), io.StringIO()
+    json_report.write(cached, a)
+    json_report.write(plain, b)
+    assert a.getvalue() == b.getvalue()
