@@ -383,6 +383,9 @@ def _unchanged(snapshot: Snapshot, deps: tuple) -> bool:
             elif kind == "failed":
                 if _digest(snapshot.failed_calls()) != digest:
                     return False
+            elif kind == "interrupted":
+                if _digest(snapshot.interrupted_runs()) != digest:
+                    return False
             else:
                 return False
     except (SnapshotError, OSError, ValueError, TypeError):

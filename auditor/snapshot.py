@@ -418,11 +418,14 @@ class Snapshot:
         """The manifest's runs marked `interrupted: true`: their collector stopped before it had read all."""
         if self._manifest is None:
             self._manifest = self._load_manifest()
+        if self.observer is not None:
+            self.observer("interrupted", "", self._interrupted)
         return self._interrupted
 
     def _load_manifest(self) -> dict[str, CallOutcome]:
         # Unobserved: a manifest is rewritten by every collection (times), and what the audit uses of it is
-        # observed as such (outcome, failed_calls), so a new snapshot of unchanged networks still hits the cache.
+        # observed as such (outcome, failed_calls, interrupted_runs: each tells the observer what it hands out),
+        # so a new snapshot of unchanged networks still hits the cache.
         observer, self.observer = self.observer, None
         try:
             data = self.read_json("manifest.json")
