@@ -333,3 +333,24 @@ def test_report_stream_is_unchanged(tmp_path: Path) -> None:
     json_report.write(cached, a)
     json_report.write(plain, b)
     assert a.getvalue() == b.getvalue()
+
+
+def test_a_file_past_the_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file too large to read is absent with its own reason (its size): a change of size is a change, and
+    the cap is in the key."""
+    snap = tmp_path / "demo"
+    shutil.copytree(DEMO, snap)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("VPN_AUDITOR_MAX_FILE_MB", "1")
+    rules = snap / "meraki" / "networks" / "L_6468200000000003" / "appliance" / "firewall" / "l3FirewallRules.json"
+    rules.write_text(rules.read_text() + " " * (3 << 20))
+    first = _audit(snap, cache)
+    assert "cap on snapshot files" in _report(first)
+    rules.write_text(rules.read_text() + " " * (1 << 20))  # larger still: its reason names the new size
+    grown = _audit(snap, cache)
+    assert grown.cache is not None and grown.cache.missed == ["L_6468200000000003"]
+    assert _report(grown) == _report(_audit(snap)) != _report(first)
+    monkeypatch.setenv("VPN_AUDITOR_MAX_FILE_MB", "8")
+    wider = _audit(snap, cache)
+    assert wider.cache is not None and wider.cache.hits == 0
+    assert _report(wider) == _report(_audit(snap))
