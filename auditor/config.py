@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from auditor.assumptions import AssumptionError
 from auditor.assumptions import validate as validate_assumptions
-from auditor.snapshot import SnapshotError
+from auditor.snapshot import SnapshotError, check_input_size
 
 
 class _Strict(BaseModel):
@@ -132,6 +132,7 @@ def load_config(path: Path | None) -> AuditConfig:
     elsewhere). Errors raise SnapshotError naming the file and the offending key or line."""
     if path is None or not path.is_file():
         return AuditConfig()
+    check_input_size(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

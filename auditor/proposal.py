@@ -32,7 +32,7 @@ from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_addresses
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import AuditContext, CheckMeta, Finding, run_checks
 from auditor.config import AuditConfig
-from auditor.snapshot import Snapshot, SnapshotError, api_segment
+from auditor.snapshot import Snapshot, SnapshotError, api_segment, check_input_size
 
 REDACTED = "<redacted>"
 SSID_SLOTS = range(15)
@@ -596,6 +596,7 @@ def _message(error: dict[str, Any]) -> str:
 
 
 def _parse_file(path: Path) -> Any:
+    check_input_size(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

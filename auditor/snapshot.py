@@ -44,6 +44,19 @@ def max_file_bytes() -> int:
     return max(1, int((mb if mb > 0 else DEFAULT_MAX_FILE_MB) * (1 << 20)))
 
 
+def check_input_size(path: Path) -> None:
+    """SnapshotError when an input file given on the command line (audit.yaml, waivers, a proposal) is larger
+    than the file cap: checked by its size, before it is read."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # the reader says what is wrong with it
+    cap = max_file_bytes()
+    if size > cap:
+        raise SnapshotError(str(path), f"larger than the {_size(cap)} cap on input files ({_size(size)}; "
+                                       f"{MAX_FILE_ENV}): not read")
+
+
 def too_large_reason(rel: str, size: int, cap: int) -> str:
     return f"{rel} is larger than the {_size(cap)} cap on snapshot files ({_size(size)}; {MAX_FILE_ENV}): not read"
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from auditor.checks import CheckMeta, Finding, load_checks
-from auditor.snapshot import SnapshotError
+from auditor.snapshot import SnapshotError, check_input_size
 
 if TYPE_CHECKING:
     from auditor.audit import AuditResult
@@ -66,6 +66,7 @@ def load_waivers(path: Path) -> list[Waiver]:
     """Read and check a waiver file: a YAML list of entries. Errors raise SnapshotError naming the file, the
     entry's line and what is wrong (one line)."""
     name = str(path)
+    check_input_size(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

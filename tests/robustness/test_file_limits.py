@@ -61,3 +61,19 @@ def test_the_cap_is_set_by_the_environment_and_a_device_past_it_stays_unknown(
     assert {p.verdict for p in after.paths} == {"unknown"}
     assert _gaps(after)["cisco/hq-asa.cfg"].startswith("cisco/hq-asa.cfg is larger than the 1.0 kB cap")
     assert newly_allowed(verdicts(before), verdicts(after)) == []
+
+
+@pytest.mark.parametrize("option", ["--config", "--waivers"])
+def test_an_input_file_past_the_cap_is_one_line_exit_2(tmp_path: Path, option: str) -> None:
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as handle:
+        handle.truncate(3 << 30)  # sparse: 3 GB that cost nothing unless read
+    args = ["audit", str(DEMO), option, str(big)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1].endswith(
+        f"{big}: larger than the 256.0 MB cap on input files (3072.0 MB; VPN_AUDITOR_MAX_FILE_MB): not read")
