@@ -758,12 +758,15 @@ class Role:
     # audit.yaml assumptions ("name = value") that narrowed `variants`, and the variants without them
     assumed: list[str] = field(default_factory=list)
     without_assumed: list[Variant] = field(default_factory=list)
+    via: str = ""  # how its clients get their group policy, when not the usual way ("device type 'Windows'")
 
     @property
     def key(self) -> str:
         return f"{self.network_id}|{self.kind}|{self.ssid}|{self.name}|{self.phase}"
 
     def describe(self) -> dict[str, str | None]:
+        if self.via:
+            return {"kind": self.kind, "name": self.name, "ssid": self.ssid, "assigned_by": self.via}
         return {"kind": self.kind, "name": self.name, "ssid": self.ssid}
 
 

@@ -504,7 +504,7 @@ class _Encoder:
         variants = tuple((v.label, v.addresses, tuple(map(self.hop, v.hops)), v.ends_at_server, v.vlan, v.cases)
                          for v in role.variants)
         row = (role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase, variants,
-               role.notes, role.group_policy)
+               role.notes, role.group_policy, role.via)
         return self._put(role, self.tables[7], row)
 
     def network(self, net: NetworkModel) -> int:
@@ -556,8 +556,8 @@ class _Decoder:
                                     tuple([(hops[h], segments[s]) for h, s in inert]) if inert else ()))
         roles = [Role(kind, name, network_id, network_name, ssid, phase,
                       [Variant(label, addresses, [hops[i] for i in way], ends, vlan=vlan, cases=cases)
-                       for label, addresses, way, ends, vlan, cases in variants], notes, group_policy)
-                 for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy in roles_t]
+                       for label, addresses, way, ends, vlan, cases in variants], notes, group_policy, via=via)
+                 for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy, via in roles_t]
         nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
                 for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
         for *_, findings, _refused in networks:

@@ -76,7 +76,9 @@ SSID_FIELDS = frozenset({
     "radiusAccountingStartDelay", "number", "wlanIdentifier", "localAuth", "radiusEnabled", "adminSplashUrl",
     "splashTimeout", "wifiPersonalNetworkEnabled",
 })
-PROPOSAL_EXTRAS = ("l3FirewallRules", "l7FirewallRules", "splashSettings", "identityPsks", "groupPolicies")
+PROPOSAL_EXTRAS = ("l3FirewallRules", "l7FirewallRules", "splashSettings", "identityPsks", "groupPolicies",
+                   "deviceTypeGroupPolicies")
+DEVICE_POLICIES = ("Allowed", "Blocked", "Group policy")
 
 
 class ProposalError(SnapshotError):
@@ -403,6 +405,28 @@ class GroupPolicy(_Strict):
         return None if value is None else _one_of(value, ("network default", "bypass"), "splashAuthSettings")
 
 
+class DeviceTypePolicy(_Strict):
+    deviceType: str
+    devicePolicy: str
+    groupPolicyId: str | int | None = None
+
+    @field_validator("devicePolicy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        return _one_of(value, DEVICE_POLICIES, "devicePolicy")
+
+    @model_validator(mode="after")
+    def _group(self) -> DeviceTypePolicy:
+        if self.devicePolicy == "Group policy" and self.groupPolicyId in (None, ""):
+            raise ValueError("devicePolicy 'Group policy' needs a groupPolicyId")
+        return self
+
+
+class DeviceTypeGroupPolicies(_Strict):
+    enabled: StrictBool
+    deviceTypePolicies: list[DeviceTypePolicy] = Field(default_factory=list)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # VLANs by AP tag and by name
 
@@ -479,6 +503,7 @@ class ProposedSsid(BaseModel):
     splashSettings: SplashSettings | None = None
     identityPsks: list[IdentityPsk] | None = None
     groupPolicies: list[GroupPolicy] | None = None
+    deviceTypeGroupPolicies: DeviceTypeGroupPolicies | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -840,6 +865,18 @@ def place(snapshot: Snapshot, network: NetworkRef, proposal: Proposal) -> Placem
     elif ssid.authMode == "ipsk-without-radius":
         put(f"{slot_base}/identityPsks.json", None,
             "no identityPsks proposed: the SSID has no identities yet (only its ssid role is audited)", [])
+
+    rel = f"{slot_base}/deviceTypeGroupPolicies.json"
+    if ssid.deviceTypeGroupPolicies is not None:
+        body_dt = ssid.deviceTypeGroupPolicies.model_dump(exclude_none=True)
+        for i, entry in enumerate(ssid.deviceTypeGroupPolicies.deviceTypePolicies):
+            gp = entry.groupPolicyId
+            if gp not in (None, "") and str(gp) not in known_ids and (existing is not None or ssid.groupPolicies):
+                raise ProposalError(where, f"deviceTypeGroupPolicies.deviceTypePolicies[{i}].groupPolicyId: group "
+                                           f"policy '{gp}' is neither in network '{network.name}' nor proposed")
+        overlay[rel] = body_dt
+    else:  # a new SSID maps no device type until told to
+        put(rel, None, None, {"enabled": False, "deviceTypePolicies": []})
     return Placement(network, number, ssid.name, replaces, overlay, notes, same_name)
 
 

@@ -12,6 +12,8 @@ def role_label(role: Role) -> str:
     label = f"{role.kind} '{role.name}'"
     if role.ssid and role.kind != "ssid":
         label += f" on '{role.ssid}'"
+    if role.via:  # a policy given by device type: say to whom
+        label += f" for {role.via}"
     if role.network_name:
         label = f"{role.network_name} {label}"
     if role.phase == "pre-auth":

@@ -415,6 +415,7 @@ EMPTY_FILES = {
     "appliance/settings.json": json.dumps({"clientTrackingMethod": "MAC address", "deploymentMode": "routed",
                                            "dynamicDns": {"enabled": False, "prefix": "", "url": ""}}),
 }
+DEVICE_TYPES_OFF = json.dumps({"enabled": False, "deviceTypePolicies": []})
 GROUP_POLICIES = (("101", "Handheld Scanners"), ("102", "Contractors"), ("103", "Sensors"))
 
 
@@ -543,6 +544,7 @@ def _write_network(net_root: str, seed: int, index: int, pools: dict[str, list[s
                f'{{"rules":[{",".join(rules)},{SSID_TAIL[allow_lan]}],'
                f'"allowLanAccess":{"true" if allow_lan else "false"}}}')
         _write(f"{sdir}/firewall/l7FirewallRules.json", l7_pool[randrange(len(l7_pool))])
+        _write(f"{sdir}/deviceTypeGroupPolicies.json", DEVICE_TYPES_OFF)
     _write(f"{ssid_dirs[1]}/splash/settings.json", SPLASH_JSON)
     _write(f"{ssid_dirs[2]}/identityPsks.json", json.dumps([
         {"id": f"{15804116 * 10**6 + index * 10 + k}", "name": name, "groupPolicyId": gid,

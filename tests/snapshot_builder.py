@@ -80,7 +80,7 @@ class MerakiSnapshot:
     def ssid(self, net_id: str, number: int, name: str, *, rules: list[dict[str, Any]] | None = None,
              allow_lan: bool = False, l7: list[dict[str, Any]] | None = None,
              splash: dict[str, Any] | None = None, ipsks: list[dict[str, Any]] | None = None,
-             **fields: Any) -> None:
+             device_types: dict[str, Any] | None = None, **fields: Any) -> None:
         base = f"meraki/networks/{net_id}"
         ssids = json.loads((self.root / f"{base}/wireless/ssids.json").read_text())
         ssid = {"number": number, "name": name, "enabled": True, "splashPage": "None", "authMode": "psk",
@@ -93,6 +93,9 @@ class MerakiSnapshot:
                    {"rules": [*(dict(r, ipVer=r.get("ipVer", "ipv4")) for r in rules or []), lan, SSID_DEFAULT_ROW],
                     "allowLanAccess": allow_lan})
         self.write(f"{base}/wireless/ssids/{number}/firewall/l7FirewallRules.json", {"rules": l7 or []})
+        # As the collector writes it for every enabled SSID: by default no device type mapping
+        self.write(f"{base}/wireless/ssids/{number}/deviceTypeGroupPolicies.json",
+                   device_types if device_types is not None else {"enabled": False, "deviceTypePolicies": []})
         if splash is not None:
             self.write(f"{base}/wireless/ssids/{number}/splash/settings.json", {"ssidNumber": number, **splash})
         if ipsks is not None:

@@ -359,3 +359,105 @@ def test_full_tunnel_vlan_policy_rules_may_apply(snap: MerakiSnapshot) -> None:
     reason = path_for(result, "Staff", "udp/4500").trace.reason
     assert "not whether a VLAN's group policy rules do" in reason
     assert "If it applies, rule 1 (group policy 'Tills' rule 1" in reason
+
+
+# -- item 5: policies by device type and by sign-on splash ---------------------------------------------------
+CONTRACTORS = [{"groupPolicyId": "201", "name": "Contractors", "firewallAndTrafficShaping": {
+    "settings": "custom", "l3FirewallRules": [deny("udp", "500,4500", comment="block personal VPNs")]}},
+               {"groupPolicyId": "202", "name": "Signage", "firewallAndTrafficShaping": {
+                   "settings": "network default"}}]
+
+
+def _device_types(*entries: dict[str, Any], enabled: Any = True) -> dict[str, Any]:
+    return {"enabled": enabled, "deviceTypePolicies": list(entries)}
+
+
+WINDOWS_CONTRACTORS = {"deviceType": "Windows", "devicePolicy": "Group policy", "groupPolicyId": 201}
+
+
+def test_device_type_policy_is_a_role_of_the_ssid(snap: MerakiSnapshot) -> None:
+    """Windows clients of a PSK SSID get 'Contractors', which blocks IKE. Before, no role had the policy:
+    those clients counted as the SSID's own, allowed."""
+    net = snap.network(policies=CONTRACTORS)
+    snap.ssid(net, 0, "Shop", device_types=_device_types(
+        WINDOWS_CONTRACTORS, {"deviceType": "Android", "devicePolicy": "Allowed"},
+        {"deviceType": "iPad", "devicePolicy": "Blocked"}))
+    result = snap.audit()
+    got = verdicts(result, "Contractors", kind="group_policy")
+    assert (got["udp/500"], got["udp/4500"], got["tcp/443"]) == ("blocked", "blocked", "allowed")
+    assert verdicts(result, "Shop", kind="ssid")["udp/500"] == "allowed"
+    roles = {(p.role.kind, p.role.name) for p in result.paths}
+    assert ("group_policy", "Signage") not in roles  # no device type maps to it
+    path = path_for(result, "Contractors", "udp/500")
+    assert path.role.describe() == {"kind": "group_policy", "name": "Contractors", "ssid": "Shop",
+                                    "assigned_by": "device type 'Windows'"}
+    assert any("Windows clients on this SSID get group policy 'Contractors'" in n for n in path.role.notes)
+    blocked = [f for f in result.findings if f.check.kind == "blocked-flow"]
+    assert [f.title for f in blocked] == [
+        "IKEv2, L2TP/IPsec blocked for Store group_policy 'Contractors' on 'Shop' for device type 'Windows': "
+        "udp/500,4500 at ssid-l3+group-policy rule 1"]
+
+
+def test_device_type_mapping_switched_off_gives_no_role(snap: MerakiSnapshot) -> None:
+    net = snap.network(policies=CONTRACTORS)
+    snap.ssid(net, 0, "Shop", device_types=_device_types(WINDOWS_CONTRACTORS, enabled=False))
+    result = snap.audit()
+    assert {p.role.kind for p in result.paths} == {"ssid", "vlan"}
+    assert set(verdicts(result, "Shop", kind="ssid").values()) == {"allowed"}
+
+
+def test_device_type_file_missing_or_unreadable_is_never_allowed(snap: MerakiSnapshot) -> None:
+    net = snap.network(policies=CONTRACTORS)
+    snap.ssid(net, 0, "Shop", device_types=_device_types(
+        {"deviceType": "Windows", "devicePolicy": "Quarantine", "groupPolicyId": 201}))
+    snap.ssid(net, 1, "Other")
+    snap.remove("meraki/networks/N_1/wireless/ssids/1/deviceTypeGroupPolicies.json")
+    result = snap.audit()
+    assert set(verdicts(result, "Windows devices", kind="group_policy").values()) == {"unknown"}
+    assert "devicePolicy 'Quarantine' for Windows clients is not understood" in \
+        path_for(result, "Windows devices", "udp/500").trace.reason
+    gaps = [f for f in result.findings if f.check.kind == "data-gap"]
+    assert any(f.evidence["file"] == "meraki/networks/N_1/wireless/ssids/1/deviceTypeGroupPolicies.json"
+               and "device-type group policy roles of Store / SSID 1 (Other)" in f.evidence.get("unaudited", "")
+               for f in gaps)
+
+
+def test_device_type_on_a_radius_ssid_notes_the_existing_role(snap: MerakiSnapshot) -> None:
+    net = snap.network(policies=CONTRACTORS)
+    snap.ssid(net, 0, "Corp", authMode="8021x-radius", device_types=_device_types(WINDOWS_CONTRACTORS))
+    result = snap.audit()
+    roles = list({id(p.role): p.role for p in result.paths if p.role.name == "Contractors"}.values())
+    assert len(roles) == 1 and roles[0].via == ""
+    assert any("Windows clients on this SSID get group policy 'Contractors'" in n for n in roles[0].notes)
+
+
+@pytest.mark.parametrize(("splash", "roles"), [
+    ("Password-protected with custom RADIUS", {"Contractors", "Signage"}),
+    ("Password-protected with Active Directory", {"Contractors", "Signage"}),
+    ("Click-through splash page", set())])
+def test_sign_on_splash_with_radius_or_ad_assigns_policies(snap: MerakiSnapshot, splash: str,
+                                                           roles: set[str]) -> None:
+    net = snap.network(policies=CONTRACTORS)
+    snap.ssid(net, 0, "Guest", authMode="open", splashPage=splash,
+              splash={"blockAllTrafficBeforeSignOn": False})
+    result = snap.audit()
+    found = {p.role.name for p in result.paths if p.role.kind == "group_policy"}
+    assert found == roles
+    if roles:
+        # assigned at sign-on: only the post-auth phase is the policy's (before it, the SSID's role)
+        assert {p.role.phase for p in result.paths if p.role.kind == "group_policy"} == {"post-auth"}
+        assert verdicts(result, "Contractors", kind="group_policy")["udp/500"] == "blocked"
+
+
+def test_check_ssid_takes_device_type_policies(snap: MerakiSnapshot) -> None:
+    snap.network(policies=CONTRACTORS)
+    body = {"name": "Shop", "authMode": "open", "ipAssignmentMode": "Bridge mode", "useVlanTagging": True,
+            "defaultVlanId": 10, "deviceTypeGroupPolicies": _device_types(WINDOWS_CONTRACTORS)}
+    assert proposal_verdicts(check(snap, body), "Contractors")["udp/500"] == "blocked"
+    with pytest.raises(ProposalError, match=r"deviceTypeGroupPolicies\.deviceTypePolicies\[0\]\.groupPolicyId: "
+                                            r"group policy '999'"):
+        check(snap, {**body, "deviceTypeGroupPolicies": _device_types(
+            {"deviceType": "Windows", "devicePolicy": "Group policy", "groupPolicyId": 999})})
+    with pytest.raises(ProposalError, match=r"devicePolicy"):
+        check(snap, {**body, "deviceTypeGroupPolicies": _device_types(
+            {"deviceType": "Windows", "devicePolicy": "Quarantine"})})

@@ -66,6 +66,8 @@ IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
 def radius_assigns_policy(auth_mode: str) -> bool:
     """Whether a RADIUS (or NAC) server can hand clients of this authMode a group policy by name."""
     return auth_mode.startswith("8021x-") or auth_mode.endswith(("-with-radius", "-with-radius-easy-psk", "-nac"))
+# Sign-on splash pages whose RADIUS server or directory can name a group policy for the client at sign-on.
+SPLASH_ASSIGNS = {"password-protected with custom radius", "password-protected with active directory"}
 TUNNELLED_MODES = {"layer 3 roaming with a concentrator", "vpn", "ethernet over gre", "campus gateway"}
 BRIDGED_MODES = {"bridge mode", "layer 3 roaming"}
 KNOWN_MODES = TUNNELLED_MODES | BRIDGED_MODES | {"nat mode"}
@@ -409,26 +411,37 @@ class _NetworkBuilder:
         ssid_base = f"{self.base}/wireless/ssids/{api_segment(number)}"
         device = f"{self.net.name} / SSID {number} ({name})"
 
-        # (kind, role name, group policy or None)
-        roles: list[tuple[str, str, dict[str, Any] | None, str | None]] = [("ssid", name, None, None)]
+        # (kind, role name, group policy or None, its id, how clients get it, notes, sign-on assigns it)
+        roles: list[_RoleSpec] = [_RoleSpec("ssid", name, None, None)]
         if auth in IPSK_WITHOUT_RADIUS:
-            roles.extend(self._ipsk_roles(ssid_base, device))
-        if radius_assigns_policy(auth):
+            roles.extend(_RoleSpec(*spec) for spec in self._ipsk_roles(ssid_base, device))
+        # RADIUS names a policy at association (802.1X, MAC, iPSK with RADIUS, NAC), or a sign-on splash page
+        # with RADIUS or Active Directory at sign-on: any policy of the network is possible.
+        at_sign_on = splash.lower() in SPLASH_ASSIGNS and not radius_assigns_policy(auth)
+        by_policy: dict[str, _RoleSpec] = {}
+        if radius_assigns_policy(auth) or at_sign_on:
             if self.policies is None:
                 self._gap(f"{self.base}/groupPolicies.json", self.policies_reason,
                           unaudited=f"the group policy roles of {device}")
             else:
                 for gp_id, policy in self.policies.items():
-                    roles.append(("group_policy", str(policy.get("name") or gp_id), policy, gp_id))
+                    spec = by_policy[gp_id] = _RoleSpec("group_policy", str(policy.get("name") or gp_id), policy,
+                                                        gp_id, sign_on=at_sign_on)
+                    if at_sign_on:
+                        spec.notes.append(f"the sign-on splash page ({splash}) can assign group policy "
+                                          f"'{spec.name}' at sign-on")
+                    roles.append(spec)
+        roles.extend(self._device_type_roles(ssid_base, device, by_policy))
 
-        for kind, role_name, policy, gp_id in roles:
+        for spec in roles:
+            kind, role_name, policy, gp_id = spec.kind, spec.name, spec.policy, spec.gp_id
             bypass = bool(policy and str(policy.get("splashAuthSettings", "")).lower() == "bypass")
             phases = ["post-auth"]
-            if has_splash and (not bypass or self._in_force(policy)[-1][0] is None):
+            if has_splash and not spec.sign_on and (not bypass or self._in_force(policy)[-1][0] is None):
                 phases.insert(0, "pre-auth")  # a bypass policy skips the splash only while it is in force
             for phase in phases:
                 role = Role(kind, role_name, self.net.id, self.net.name, ssid=name, phase=phase,
-                            group_policy=gp_id)
+                            group_policy=gp_id, via=spec.via, notes=list(spec.notes))
                 for in_force, cases, suffix in self._in_force(policy, role):
                     if phase == "pre-auth" and bypass and in_force is not None:
                         continue
@@ -468,6 +481,64 @@ class _NetworkBuilder:
         if role is not None and note not in role.notes:
             role.notes.append(note)
         return out
+
+    def _device_type_roles(self, ssid_base: str, device: str, by_policy: dict[str, _RoleSpec]) -> list[_RoleSpec]:
+        """Group policies the SSID assigns by device type (`deviceTypeGroupPolicies`: `enabled`,
+        `deviceTypePolicies[{deviceType, devicePolicy, groupPolicyId}]`): one `group_policy` role per policy,
+        naming the device types; a policy that is a role already (RADIUS) only gains a note. `Allowed` and
+        `Blocked` device types get no policy (nor a role of their own); another value is unknown."""
+        rel = f"{ssid_base}/deviceTypeGroupPolicies.json"
+        if self.policies == {}:
+            return []  # no group policy to map a device type to
+        data = self.snapshot.read_json(rel)
+        if data is None:
+            # Roles are missing only where a policy is not a role of the SSID already (or policies are unknown)
+            if self.policies is None or any(gp_id not in by_policy for gp_id in self.policies):
+                self._gap(rel, unaudited=f"the device-type group policy roles of {device}")
+            return []
+        body = _expect(data, dict, rel, "an object with 'deviceTypePolicies'")
+        enabled = body.get("enabled")
+        if enabled is False:
+            return []
+        out: dict[str, _RoleSpec] = {}
+        for i, entry in enumerate(_optional(body, "deviceTypePolicies", list, rel)):
+            where = f"{rel} deviceTypePolicies[{i}]"
+            _expect(entry, dict, where, "a device type policy object")
+            kind = str(entry.get("devicePolicy", "")).strip().lower()
+            device_type = str(entry.get("deviceType") or f"device type {i + 1}")
+            if kind in ("allowed", "blocked"):
+                continue
+            gp_id = entry.get("groupPolicyId")
+            policy: dict[str, Any] | None
+            if kind != "group policy" or gp_id in (None, "") or isinstance(gp_id, bool):
+                gp_id = f"device-type:{device_type}"
+                policy = {"_missing": f"{where}: devicePolicy {entry.get('devicePolicy')!r} for {device_type} "
+                                      "clients is not understood, so what policy they get is unknown",
+                          "groupPolicyId": gp_id}
+                name = f"{device_type} devices"
+            else:
+                gp_id = str(gp_id)
+                if self.policies is None:
+                    self._gap(f"{self.base}/groupPolicies.json", self.policies_reason)
+                    policy = {"_missing": self.policies_reason, "groupPolicyId": gp_id}
+                else:
+                    policy = self.policies.get(gp_id) or {
+                        "_missing": f"group policy {gp_id} named by {where} is not in groupPolicies.json",
+                        "groupPolicyId": gp_id}
+                name = str(policy.get("name") or gp_id)
+            note = f"{device_type} clients on this SSID get group policy '{name}' (device type group policies)"
+            if enabled is not True:
+                note += f"; whether the mapping is enabled is not understood (enabled: {enabled!r})"
+            if gp_id in by_policy:
+                by_policy[gp_id].notes.append(note)
+                continue
+            spec = out.get(gp_id)
+            if spec is None:
+                spec = out[gp_id] = _RoleSpec("group_policy", name, policy, gp_id)
+            spec.types.append(device_type)
+            spec.via = "device type " + ", ".join(f"'{t}'" for t in spec.types)
+            spec.notes.append(note)
+        return list(out.values())
 
     def _ipsk_roles(self, ssid_base: str, device: str) -> list[tuple[str, str, dict | None, str | None]]:
         rel = f"{ssid_base}/identityPsks.json"
@@ -1389,6 +1460,20 @@ def _ap_case(tags: Any, where: str) -> str:
     if isinstance(tags, list) and tags and all(isinstance(t, str) for t in tags):
         return sys.intern(f"for clients of APs tagged {', '.join(repr(t) for t in tags)}")
     return sys.intern(f"for clients of the APs {where} names")
+
+
+@dataclass(slots=True)
+class _RoleSpec:
+    """A role an SSID gives its clients, before its phases and ways are built."""
+
+    kind: str
+    name: str
+    policy: dict[str, Any] | None
+    gp_id: str | None
+    via: str = ""  # how its clients get the policy when it is not the usual way ("device type 'Windows'")
+    notes: list[str] = field(default_factory=list)
+    sign_on: bool = False  # assigned at sign-on by the splash page: no pre-auth phase of its own
+    types: list[str] = field(default_factory=list)  # device types mapped to the policy
 
 
 def _policy_key(policy: dict[str, Any] | None) -> tuple | None:

@@ -726,6 +726,9 @@ class MerakiCollector:
             jobs.append(self.fetch((*base, "firewall", "l7FirewallRules"),
                                    partial(wireless.getNetworkWirelessSsidFirewallL7FirewallRules, nid, number),
                                    **kw))
+            # Group policies by device type: each mapped policy is a role of the SSID.
+            jobs.append(self.fetch((*base, "deviceTypeGroupPolicies"),
+                                   partial(wireless.getNetworkWirelessSsidDeviceTypeGroupPolicies, nid, number), **kw))
             if ssid.get("splashPage") not in (None, "None"):
                 jobs.append(self.fetch((*base, "splash", "settings"),
                                        partial(wireless.getNetworkWirelessSsidSplashSettings, nid, number), **kw))

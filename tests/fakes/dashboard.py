@@ -637,6 +637,10 @@ def _write_wireless(write: Callable[[list[object], Any], None], base: list[objec
             {"comment": "Default rule", "policy": "allow", "ipVer": "ipv4", "protocol": "Any",
              "destPort": "Any", "destCidr": "Any"}]})
         write([*sbase, "firewall", "l7FirewallRules"], {"rules": []})
+        # iOS devices on the iPSK SSID get the Staff policy; elsewhere the mapping is off
+        write([*sbase, "deviceTypeGroupPolicies"], {"enabled": ssid["number"] == 1, "deviceTypePolicies": [
+            {"deviceType": "iPhone", "devicePolicy": "Group policy", "groupPolicyId": 102},
+            {"deviceType": "Android", "devicePolicy": "Allowed"}] if ssid["number"] == 1 else []})
         if ssid["splashPage"] != "None":
             write([*sbase, "splash", "settings"],
                   {"ssidNumber": ssid["number"], "splashPage": ssid["splashPage"],

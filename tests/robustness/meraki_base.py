@@ -46,7 +46,11 @@ def build(root: Path) -> MerakiSnapshot:
     snap.ssid("N_1", 1, "Guest", rules=[deny("udp", "500", comment="block ike")],
               splashPage="Click-through splash page", walledGardenEnabled=True,
               walledGardenRanges=["198.51.100.10/32"], splash={"blockAllTrafficBeforeSignOn": True})
+    # Windows clients of the iPSK SSID get the Guests policy by device type
     snap.ssid("N_1", 2, "Staff-iPSK", authMode="ipsk-without-radius", ipAssignmentMode="NAT mode",
+              device_types={"enabled": True, "deviceTypePolicies": [
+                  {"deviceType": "Windows", "devicePolicy": "Group policy", "groupPolicyId": 101},
+                  {"deviceType": "Android", "devicePolicy": "Allowed"}]},
               ipsks=[{"id": "1", "name": "contractor", "groupPolicyId": "101", "passphrase": "<redacted>"},
                      {"id": "2", "name": "staff", "groupPolicyId": "102", "passphrase": "<redacted>"}])
     snap.ssid("N_1", 3, "Radius", authMode="8021x-radius", rules=[allow("udp", "500,4500", "198.51.100.10")],
@@ -54,6 +58,9 @@ def build(root: Path) -> MerakiSnapshot:
               radiusOverride=False, radiusGuestVlanEnabled=True, radiusGuestVlanId=20,
               namedVlans={"tagging": {"enabled": False, "defaultVlanName": "staff", "byApTags": []},
                           "radius": {"guestVlan": {"enabled": False, "name": "guests"}}})
+    # A sign-on splash page with Active Directory: any policy may be assigned at sign-on
+    snap.ssid("N_1", 4, "Sign-on", authMode="open", splashPage="Password-protected with Active Directory",
+              splash={"blockAllTrafficBeforeSignOn": True}, defaultVlanId=20)
     snap.network("N_2", "Kiosk", products=("wireless",), policies=[])
     snap.ssid("N_2", 0, "Kiosk", rules=[deny("any", "Any", "198.51.100.0/24")])
     # Site-to-site VPN: a branch is a full-tunnel spoke of HQ, whose own files the branch's paths read too.
