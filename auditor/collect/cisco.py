@@ -165,12 +165,16 @@ _NOT_SECRET_AFTER_KEY = frozenset({"chain", "config-key", "generate", "zeroize",
 _IP_WITH_SECRETS = frozenset({"ospf", "ftp", "http", "rip", "authentication", "message-digest-key", "wccp", "msdp",
                               "rsvp"})
 _ASA = re.compile(r"^(?:ASA|PIX|FWSM) Version ", re.M)
+_IOS = re.compile(r"^version \d", re.M)
+_ADDRESS = re.compile(r"[0-9a-fA-F:.]+")
 
 
 def redact_config(text: str, found: set[str] | None = None) -> tuple[str, int]:
     """The configuration with every secret token replaced by `<redacted>`, and how many were replaced. The
     values replaced are added to `found`, when given (the writer scrubs them wherever else they appear)."""
-    asa = _ASA.search(text[:20000]) is not None  # `snmp-server host` puts its community elsewhere on an ASA
+    # `snmp-server host` puts its community elsewhere on an ASA: the platform, when the text tells it
+    head = text[:20000]
+    asa = "asa" if _ASA.search(head) else "ios" if _IOS.search(head) else None
     count = 0
     out_lines = []
     for line in text.splitlines(keepends=True):
@@ -187,7 +191,7 @@ def redact_config(text: str, found: set[str] | None = None) -> tuple[str, int]:
     return "".join(out_lines), count
 
 
-def _redact_line(line: str, asa: bool = False) -> tuple[str, int]:
+def _redact_line(line: str, asa: str | None = None) -> tuple[str, int]:
     special = _redact_positional(line, asa)
     if special is not None:
         return special
@@ -234,7 +238,7 @@ def _redact_line(line: str, asa: bool = False) -> tuple[str, int]:
     return " ".join(tokens), count
 
 
-def _redact_positional(line: str, asa: bool = False) -> tuple[str, int] | None:
+def _redact_positional(line: str, asa: str | None = None) -> tuple[str, int] | None:
     """Lines whose secret has no keyword before it; None for every other line."""
     tokens = line.split(" ")
     words = [(i, t) for i, t in enumerate(tokens) if t]
@@ -242,8 +246,10 @@ def _redact_positional(line: str, asa: bool = False) -> tuple[str, int] | None:
     if plain[:2] == ["snmp-server", "host"] and "community" not in tokens:
         # IOS `snmp-server host ADDR [vrf V] [traps|informs] [version 1|2c|3 [auth|noauth|priv]] COMMUNITY ...`,
         # whatever the community looks like (an address, too); ASA's `snmp-server host IFACE ADDR ...` names its
-        # secret with `community` only. An ASA config says so in its first lines (`ASA Version`).
-        if asa:
+        # secret with `community` only. A whole config says which it is (`ASA Version`, `version 15.7`); a
+        # fragment is IOS when an address follows `host`, else ASA-shaped when an address comes next.
+        if asa == "asa" or (asa is None and len(words) > 3 and not _is_address(words[2][1])
+                            and _is_address(words[3][1])):
             return line, 0
         k = 3
         while k < len(words) and words[k][1] in ("vrf", "traps", "informs", "version"):
@@ -272,6 +278,20 @@ def _redact_positional(line: str, asa: bool = False) -> tuple[str, int] | None:
             return " ".join(tokens), 1
         return line, 0
     return None
+
+
+def _is_address(token: str) -> bool:
+    return bool(_ADDRESS.fullmatch(token)) and ("." in token or ":" in token)
+
+
+_KEYWORD = re.compile(r"[a-z][a-z-]*")
+
+
+def learnable_tokens(found: Iterable[str]) -> set[str]:
+    """The replaced tokens worth scrubbing wherever else they appear in the configuration: not one shaped like
+    a Cisco keyword (`password encryption aes` makes `encryption` look like a secret; scrubbing it would
+    cut `encryption aes-256` out of every IKE proposal)."""
+    return {token for token in found if not _KEYWORD.fullmatch(token)}
 
 
 def _next_word(tokens: list[str], i: int) -> int | None:
@@ -358,10 +378,11 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
             conn.disconnect()
         if "% Invalid input" in output[:400] or "% Authorization failed" in output[:400]:
             raise ValueError(f"the device refused '{command}': {output.strip().splitlines()[-1]}")
-        text, result.redactions = redact_config(_strip_preamble(output))
+        found: set[str] = set()
+        text, result.redactions = redact_config(_strip_preamble(output), found)
         name = config.name or _hostname(text) or config.host
         rel = f"cisco/{quote_segment(name)}.cfg"
-        writer.write_text(rel, text if text.endswith("\n") else text + "\n")
+        writer.write_text(rel, text if text.endswith("\n") else text + "\n", found=learnable_tokens(found))
         writer.record_call(command, "ok", file=rel, written=True, host=config.host, redactions=result.redactions)
         result.ok, result.file = True, rel
     except CommandNotAllowed:

@@ -245,6 +245,60 @@ def _pattern(forms: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts)) if parts else None
 
 
+def _trie_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex for many literal strings, as a prefix tree (`a(?:bc|d)`): matched in time that does not grow
+    with their number, where an alternation of thousands of iPSK passphrases would try each in turn. The
+    longest string matches where several start at one place."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    if not trie:
+        return None
+    # Built without recursion (a secret may be thousands of characters): each node's regex from its children's.
+    order: list[dict[str, Any]] = []
+    stack = [trie]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(child for char, child in node.items() if char)
+    built: dict[int, str] = {}
+    for node in reversed(order):
+        branches = [re.escape(char) + built[id(child)] for char, child in sorted(node.items()) if char]
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})" if branches else ""
+        built[id(node)] = f"(?:{body})?" if "" in node and branches else body
+    return re.compile(built[id(trie)])
+
+
+_NOT_LEARNED = re.compile(r"[\d.:/]*")  # addresses, prefixes and numbers: scrubbing them would mangle the data
+
+
+def learnable(value: str) -> bool:
+    """Whether a secret value met in the data is scrubbed wherever else it appears: long enough to be told from
+    ordinary text (a WPA passphrase has at least 8 characters), and not an address or a number."""
+    return 8 <= len(value) <= 4096 and value != REDACTED and not _NOT_LEARNED.fullmatch(value)
+
+
+def _scrub_strings(obj: Any, pattern: re.Pattern[str]) -> Any:
+    """A copy of a JSON value with `pattern` replaced in every string value (keys are the vendor's schema)."""
+    if isinstance(obj, str):
+        return pattern.sub(REDACTED, obj)
+    if isinstance(obj, Mapping):
+        return {key: _scrub_strings(value, pattern) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_scrub_strings(item, pattern) for item in obj]
+    return obj
+
+
+def _all_forms(values: Iterable[str]) -> set[str]:
+    """Every spelling of each value, percent-escapes in upper and in lower case (a prefix tree has no
+    case-insensitive part)."""
+    forms = {form for value in values for form in secret_forms(value)}
+    return forms | {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in forms if "%" in form}
+
+
 class _LogScrubber:
     """While a writer is open, every log record's message (and traceback) is scrubbed of its secrets before
     any handler sees it: the SDK, httpx, paramiko and netmiko log what they send and receive."""
@@ -337,9 +391,12 @@ class SnapshotWriter:
         self.started_at = _now()
         self._secrets: set[str] = set()  # every form of every registered secret (secret_forms)
         self._pattern: re.Pattern[str] | None = None
-        # Secrets met in the bodies (a PSK): scrubbed from the manifest's error texts too, where a server may
-        # echo them. Only there: a short value scrubbed from other bodies could mangle unrelated data.
+        # Secret values met in the data (a PSK, an iPSK passphrase, a RADIUS secret, a monitor's password): once
+        # known, scrubbed wherever else they appear (a network name, a rule comment, an iPSK name equal to its
+        # passphrase, an error text). A body is scrubbed of its own secrets as it is written; every file this
+        # writer wrote, and the manifest, of all of them when it closes (one prefix-tree regex, built once).
         self._seen: set[str] = set()
+        self._written: dict[str, bool] = {}  # snapshot-relative path -> is JSON
         self._closed = False
         for secret in secrets:
             self.add_secret(secret)
@@ -391,26 +448,49 @@ class SnapshotWriter:
         check_depth(body)  # a 500-deep body would exhaust the recursion of redaction and encoding
         found: set[str] = set()
         data = redact_json(body, found, secret_keys) if redact else body
-        self.learned(found)
-        self._write(rel_path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+        # Scrubbed as data, not as JSON text: a secret holding a quote must not cut into the JSON around it.
+        for pattern in (self._pattern, _trie_pattern(_all_forms(self.learned(found)))):
+            data = _scrub_strings(data, pattern) if pattern is not None else data
+        self._write(rel_path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", scrub=False)
+        self._written[rel_path] = True
         return rel_path
 
     def write_text(self, rel_path: str, text: str, *, found: Iterable[str] = ()) -> str:
-        """Write text as it is, apart from registered secrets (configs redact their own secret tokens, and
-        pass the values they replaced as `found`)."""
-        self.learned(found)
-        self._write(rel_path, text)
+        """Write text as it is, apart from secrets: registered ones, and `found`, the values a config's own
+        redaction replaced (scrubbed wherever else they appear)."""
+        pattern = _trie_pattern(_all_forms(self.learned(found)))
+        self._write(rel_path, pattern.sub(REDACTED, text) if pattern is not None else text)
+        self._written[rel_path] = False
         return rel_path
 
-    def learned(self, values: Iterable[str]) -> None:
-        """Secret values met in the data (a PSK, a monitor's password): scrubbed from the manifest."""
-        self._seen |= {value for value in values if len(value) >= 8 and value != REDACTED}
+    def learned(self, values: Iterable[str]) -> set[str]:
+        """Note secret values met in the data (`learnable` ones); returns them."""
+        new = {value for value in values if learnable(value)}
+        self._seen |= new
+        return new
 
-    def _write(self, rel_path: str, text: str) -> None:
+    def _write(self, rel_path: str, text: str, *, scrub: bool = True) -> None:
         target = self.path_for(rel_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         self._check_inside(target.parent, rel_path, may_be_root=True)  # a folder may be a symlink
-        _atomic_write(target, self.scrub(text))
+        _atomic_write(target, self.scrub(text) if scrub else text)
+
+    def _scrub_written(self, pattern: re.Pattern[str]) -> None:
+        """Rewrite the files written earlier that hold a secret learned since (a network name equal to the PSK
+        of an SSID read later)."""
+        for rel_path, is_json in self._written.items():
+            try:
+                target = self.path_for(rel_path)
+                text = target.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError, UnsafePathError):
+                continue
+            if pattern.search(text) is None:
+                continue
+            if is_json:
+                text = json.dumps(_scrub_strings(json.loads(text), pattern), indent=2, ensure_ascii=False) + "\n"
+            else:
+                text = pattern.sub(REDACTED, text)
+            _atomic_write(target, text)
 
     # manifest --------------------------------------------------------------------------------------
     def record_call(self, path: str, outcome: str, *, status: int | None = None, error: object = None,
@@ -461,15 +541,19 @@ class SnapshotWriter:
         manifest["tool"] = tool
         manifest["generated_at"] = run["finished_at"]
         manifest.setdefault("runs", []).append(run)
-        seen = _pattern(form for secret in self._seen for form in secret_forms(secret))
+        seen = _trie_pattern(_all_forms(self._seen))
         for call in self.calls if seen is not None else ():  # secrets seen after a call failed may be in its error
             call.error = seen.sub(REDACTED, call.error) if call.error else call.error
             call.path = seen.sub(REDACTED, call.path)
         manifest.setdefault("calls", []).extend(call.as_json(self.collector) for call in self.calls)
         self._closed = True  # also when the write fails: __exit__ must not try again
         try:
-            with deferred():  # a second Ctrl-C must not cost the run its manifest
-                self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+            with deferred():  # a second Ctrl-C must not cost the run its manifest, nor a file its scrub
+                if seen is not None:
+                    self._scrub_written(seen)
+                for pattern in (self._pattern, seen):
+                    manifest = _scrub_strings(manifest, pattern) if pattern is not None else manifest
+                self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", scrub=False)
         except OSError as exc:  # a full or read-only disk: one line for the user, not a traceback
             raise ManifestNotWritten(f"cannot write {manifest_path}: {exc.strerror or exc}") from None
         finally:
