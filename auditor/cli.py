@@ -190,6 +190,9 @@ def audit(
         "--role", help="Only this role (SSID, identity PSK, group policy, VLAN or source name; repeat for "
                        "several).")] = None,
     snapshot_out: Annotated[Path | None, typer.Option("--snapshot-out", help="Keep the live snapshot here.")] = None,
+    since: Annotated[Path | None, typer.Option(
+        "--since", help="With --org: an older snapshot; fetch only what the change log shows changed since.")]
+    = None,
     base_url: Annotated[str | None, typer.Option("--base-url", envvar="MERAKI_BASE_URL")] = None,
     waivers: Annotated[Path | None, typer.Option("--waivers", help="Accepted findings (YAML; docs/waivers.md).")]
     = None,
@@ -213,8 +216,10 @@ def audit(
     except SnapshotError as exc:
         raise _usage_error(str(exc)) from None
     _check_output(output)
+    if since is not None and not org:
+        raise _usage_error("--since needs --org: it names the snapshot a live collection starts from")
     if org:
-        snapshot = _collect_for_audit(org, network, snapshot_out, base_url, config)
+        snapshot = _collect_for_audit(org, network, snapshot_out, base_url, config, since)
     if snapshot is None:
         raise _usage_error("give a SNAPSHOT directory or --org")
     try:
@@ -245,12 +250,12 @@ def audit(
 
 
 def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: Path | None,
-                       base_url: str | None, config: Path | None = None) -> Path:
+                       base_url: str | None, config: Path | None = None, since: Path | None = None) -> Path:
     try:
         from auditor.cli_collect import collect_for_audit
     except ImportError:
         raise _usage_error("live collection is not available in this build") from None
-    return collect_for_audit(org, network or [], snapshot_out, base_url, config)
+    return collect_for_audit(org, network or [], snapshot_out, base_url, config, since)
 
 
 @app.command()

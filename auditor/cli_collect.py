@@ -106,6 +106,9 @@ def collect_meraki(
     max_retry_after: Annotated[float, typer.Option(
         "--max-retry-after", min=0, help="Longest Retry-After waited for, in seconds; longer fails the call.")
     ] = DEFAULT_MAX_RETRY_AFTER,
+    since: Annotated[Path | None, typer.Option(
+        "--since", help="An older snapshot of this collector: carry over what the org's change log shows "
+                        "unchanged since it, fetch the rest.")] = None,
 ) -> None:
     """Pull Meraki Dashboard data into SNAPSHOT/meraki/ (GET requests only).
 
@@ -113,6 +116,8 @@ def collect_meraki(
     feature is absent, 3 when some calls failed (the snapshot is still written), 2 for usage errors.
     When audit.yaml names a server's fqdn, the name is then resolved at every resolver a role can use
     (SNAPSHOT/dns/<fqdn>.json); a resolver that does not answer is a failed call.
+    With --since OLD, only networks and org-level files the change log shows changed are fetched; the
+    rest is carried over from OLD, and the manifest says which (docs/snapshot.md).
     """
     fqdns = _fqdns(config, out)
     key = _api_key()
@@ -120,7 +125,7 @@ def collect_meraki(
     config = CollectorConfig(out=out, api_key=key, orgs=org or [], networks=network or [], base_url=base_url,
                              rate=rate, timeout=timeout, maximum_retries=retries,
                              show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(max_body_mb),
-                             max_pages=max_pages, max_retry_after=max_retry_after)
+                             max_pages=max_pages, max_retry_after=max_retry_after, since=since)
     result = _run(config)
     _report(result, stderr)
     code = result.exit_code
@@ -157,7 +162,7 @@ def _collect_dns(out: Path, fqdns: list[str], host: list[str] | None, port: int,
 
 
 def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path | None,
-                      base_url: str | None, config: Path | None = None) -> Path:
+                      base_url: str | None, config: Path | None = None, since: Path | None = None) -> Path:
     """Collect for `vpn-auditor audit --org ...`; returns the snapshot to audit.
 
     Failed calls do not stop the audit: what depends on them is reported as unknown. Usage errors exit 2.
@@ -171,7 +176,7 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
         atexit.register(shutil.rmtree, snapshot_out, ignore_errors=True)
     config = CollectorConfig(out=snapshot_out, api_key=key, orgs=orgs, networks=networks,
                              base_url=base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
-                             show_progress=stderr.is_terminal, max_body_mb=body_cap_mb())
+                             show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(), since=since)
     result = _run(config)
     _report(result, stderr)
     if result.unmatched_networks:
@@ -222,6 +227,7 @@ def _report(result: CollectResult, stderr: Console) -> None:
         if result.failed > 10:
             typer.echo(f"  ... and {result.failed - 10} more", err=True)
     if stderr.is_terminal:
+        carried = f", {result.carried} carried over" if result.carried else ""
         stderr.print(f"{result.networks} networks, {result.calls} calls ({result.ok} ok, {result.absent} absent, "
-                     f"{result.failed} failed), {result.rate_limited} x 429 absorbed, {result.elapsed:.1f} s",
-                     highlight=False)
+                     f"{result.failed} failed{carried}), {result.rate_limited} x 429 absorbed, "
+                     f"{result.elapsed:.1f} s", highlight=False)

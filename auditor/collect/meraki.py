@@ -29,6 +29,9 @@ what a complete, fast and safe pull needs on top of it:
   to a page already read or that repeats one, after 5 redirects or a redirect to itself, and at a
   `Retry-After` longer than `--max-retry-after`. Each trip fails that call (the manifest says which bound).
 
+- **Incremental.** With `since` (an older snapshot), `auditor.collect.incremental` reads the change log
+  first and `fetch` carries over what it proves unchanged instead of calling the API.
+
 `collect(config)` is the entry point; `auditor.cli_collect` wires it to `vpn-auditor collect meraki`.
 """
 
@@ -47,7 +50,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import meraki
@@ -77,6 +80,9 @@ from auditor.collect.writer import (
     check_out,
     quote_segment,
 )
+
+if TYPE_CHECKING:
+    from auditor.collect.incremental import Incremental
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +131,7 @@ class CollectorConfig:
     def limits(self) -> Limits:
         return Limits(timeout=self.timeout, max_body=mb_bytes(self.max_body_mb), max_pages=self.max_pages,
                       max_retry_after=self.max_retry_after)
+    since: Path | None = None  # an older snapshot: carry over what the change log proves unchanged (incremental.py)
 
 
 @dataclass
@@ -142,6 +149,7 @@ class CollectResult:
     elapsed: float
     unmatched_networks: list[str] = field(default_factory=list)
     failures: list[CallRecord] = field(default_factory=list)
+    carried: int = 0  # calls carried over from the --since snapshot instead of made
 
 
 # --- rate limiting and the read-only gate --------------------------------------------------------------
@@ -516,6 +524,7 @@ class MerakiCollector:
         self.networks_collected = 0
         self._matched: set[str] = set()
         self._listings_complete = True
+        self.incremental: Incremental | None = None  # set for `--since`: decides what is carried over
 
     # one call ------------------------------------------------------------------------------------------
     async def fetch(self, segments: Sequence[object], call: Callable[[], Awaitable[Any]], *,
@@ -530,6 +539,10 @@ class MerakiCollector:
             self._record(shown, None, "failed", None, f"not requested: {exc}", _CallStats())
             return Fetched("failed")
         file = f"meraki/{api_path}.json"
+        if self.incremental is not None:
+            carried = self.incremental.reuse(self, api_path, file)
+            if carried is not None:
+                return carried
         stats = _CallStats()
         token = _CALL.set(stats)
         try:
@@ -587,8 +600,9 @@ class MerakiCollector:
 
     def _record(self, api_path: str, file: str | None, outcome: str, status: int | None, error: object,
                 stats: _CallStats, *, written: bool = False) -> None:
+        origin = {"origin": "fetched"} if self.incremental is not None else {}
         self.writer.record_call(api_path, outcome, status=status, error=error, file=file, written=written,
-                                attempts=stats.attempts, rate_limited=stats.rate_limited)
+                                attempts=stats.attempts, rate_limited=stats.rate_limited, **origin)
         log.debug("GET %s -> %s %s", api_path, status, outcome)
         self.progress.call(_ORG.get())
 
@@ -617,6 +631,8 @@ class MerakiCollector:
 
     async def _org(self, org_id: str) -> None:
         _ORG.set(org_id)  # this task's context: every request below is charged to this org's bucket
+        if self.incremental is not None:  # change log and network list first: they decide what is carried over
+            await self.incremental.prepare_org(self, org_id)
         orgs = self.d.organizations
         appliance = self.d.appliance
         networks, _, _, _, _, _, _ = await asyncio.gather(
@@ -777,6 +793,12 @@ async def collect(config: CollectorConfig) -> CollectResult:
     started = time.monotonic()
     parameters = {"orgs": list(config.orgs), "networks": list(config.networks),
                   "base_url": _public_url(config.base_url), "rate_per_org": config.rate}
+    incremental: Incremental | None = None
+    if config.since is not None:
+        from auditor.collect.incremental import Incremental
+
+        incremental = Incremental.open(config.since, config.out, _public_url(config.base_url))
+        parameters["since"] = str(config.since)
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
                        config.limits())
@@ -785,6 +807,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
     try:
         async with open_dashboard(config, gate) as dashboard:
             collector = MerakiCollector(config, dashboard, gate, writer)
+            collector.incremental = incremental
             await collector.run()
     except asyncio.CancelledError:  # SIGINT or SIGTERM (run_collect): the calls in flight recorded themselves
         interrupted = True
@@ -798,6 +821,8 @@ async def collect(config: CollectorConfig) -> CollectResult:
                          unmatched_networks=collector.unmatched_networks)
         if interrupted:
             extra["interrupted"] = True
+        if incremental is not None:
+            extra["incremental"] = incremental.summary()
         manifest = writer.close(**extra)
     assert collector is not None
     summary = writer.summary()
@@ -807,7 +832,8 @@ async def collect(config: CollectorConfig) -> CollectResult:
         exit_code=exit_code, manifest=manifest, orgs=collector.org_ids, networks=collector.networks_collected,
         calls=summary["calls"], ok=summary["ok"], absent=summary["absent"], failed=summary["failed"],
         requests=gate.requests, rate_limited=gate.rate_limited, elapsed=elapsed, unmatched_networks=unmatched,
-        failures=[c for c in writer.calls if c.outcome == "failed"])
+        failures=[c for c in writer.calls if c.outcome == "failed"],
+        carried=sum(1 for c in writer.calls if c.extra.get("origin") == "carried"))
 
 
 def run_collect(config: CollectorConfig) -> CollectResult:

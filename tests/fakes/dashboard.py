@@ -14,6 +14,10 @@ collector can get it wrong:
   network's vlans/settings says so; absent files answer 404;
 - any method but GET answers 405 and is recorded, so a test can prove nothing was sent but GETs;
 - `networks/{id}` (getNetwork) answers from the organisation's network list when no file overrides it;
+- `organizations/{id}/configurationChanges` answers from `change_log`, which a test fills with `log_change`
+  as it edits the served files: entries since `t0` (and up to `t1`), newest first, paged with `perPage` and
+  a `Link` whose `prev` target (`endingBefore`) holds older entries, as the Dashboard pages time-ordered lists;
+  a `t0` further back than `change_log_days` answers 400, as the Dashboard does beyond its 365-day lookback;
 - every request is recorded (method, path, status, organisation, time).
 
 Faults for robustness tests: `fail(pattern, status, times)` (5xx, 403, 429 ...), `delay(...)` (for
@@ -36,6 +40,7 @@ import urllib.parse
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -134,12 +139,20 @@ class _Bucket:
         return (1 - self.tokens) / self.rate
 
 
+def _ts(entry: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(entry["ts"]).replace("Z", "+00:00"))
+
+
 class FakeDashboard:
     """A Dashboard API server on 127.0.0.1 serving `root/meraki/...` (see module docstring)."""
 
     def __init__(self, root: str | Path, *, rate: float | None = 10.0, burst: int = 10, latency: float = 0.0,
-                 page_size: int | None = None, api_key: str | None = None, absolute_links: bool = False) -> None:
+                 page_size: int | None = None, api_key: str | None = None, absolute_links: bool = False,
+                 change_log_days: float = 365.0) -> None:
         self.root = Path(root)
+        self.change_log: dict[str, list[dict[str, Any]]] = {}  # org id -> entries, in the order logged
+        self.change_log_days = change_log_days
+        self._change_seq = 0
         self.absolute_links = absolute_links  # as the real Dashboard does; the SDK mangles them off meraki.com
         self.rate = rate
         self.burst = burst
@@ -230,6 +243,59 @@ class FakeDashboard:
         the connection: a transfer that dies mid-body."""
         return self.add_fault(Fault(pattern, "cut_body", times=times))
 
+    # the change log ------------------------------------------------------------------------------------
+    def log_change(self, org_id: str, network_id: str | None = None, *, label: str = "Firewall rules",
+                   page: str = "Security & SD-WAN", ts: datetime | None = None, **extra: Any) -> dict[str, Any]:
+        """Record a configuration change as the Dashboard's change log shows it (an org-wide change has no
+        networkId); returns the entry."""
+        moment = ts or datetime.now(UTC)
+        with self._lock:
+            self._change_seq += 1
+            network = self._networks.get(segment(network_id)) if network_id is not None else None
+            entry: dict[str, Any] = {
+                "ts": moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                "adminName": "Test Admin", "adminEmail": "admin@example.test", "adminId": "1",
+                "networkName": (network or {}).get("name"), "networkId": network_id,
+                "networkUrl": None, "ssidName": None, "ssidNumber": None, "page": page, "label": label,
+                "oldValue": "{}", "newValue": "{}", "_seq": self._change_seq, **extra}
+            self.change_log.setdefault(org_id, []).append(entry)
+        return {k: v for k, v in entry.items() if k != "_seq"}
+
+    def _change_log_page(self, org_id: str, query: dict[str, list[str]]) -> Reply:
+        def when(name: str) -> datetime | None:
+            value = query.get(name, [None])[0]
+            if value is None:
+                return None
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+        try:
+            t0, t1 = when("t0"), when("t1")
+        except ValueError:
+            return Reply(400, {"errors": ["Invalid t0 or t1"]})
+        oldest = datetime.now(UTC) - timedelta(days=self.change_log_days)
+        if t0 is not None and t0 < oldest:
+            return Reply(400, {"errors": [f"'t0' must be within {self.change_log_days:g} days of now"]})
+        with self._lock:
+            entries = list(self.change_log.get(org_id, []))
+        entries = [e for e in entries if (t0 is None or _ts(e) >= t0) and (t1 is None or _ts(e) <= t1)]
+        entries.sort(key=lambda e: (_ts(e), e["_seq"]), reverse=True)  # newest first
+        per_page = int(query.get("perPage", [self.page_size or 5000])[0])
+        start = 0
+        before = query.get("endingBefore", [None])[0]
+        if before is not None:
+            tokens = [str(e["_seq"]) for e in entries]
+            start = tokens.index(before) + 1 if before in tokens else len(entries)
+        page = entries[start:start + per_page]
+        headers: dict[str, str] = {}
+        if start + per_page < len(entries):
+            params = {k: v for k, v in query.items() if k not in ("startingAfter", "endingBefore")}
+            params["endingBefore"] = [str(page[-1]["_seq"])]
+            prefix = self.base_url if self.absolute_links else ""
+            path = f"organizations/{segment(org_id)}/configurationChanges"
+            headers["Link"] = f"<{prefix}/{path}?{urllib.parse.urlencode(params, doseq=True)}>; rel=prev"
+        return Reply(200, [{k: v for k, v in e.items() if k != "_seq"} for e in page], headers)
+
     # records -------------------------------------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -286,6 +352,8 @@ class FakeDashboard:
     def serve(self, path: str, query: dict[str, list[str]]) -> Reply:
         """The answer for a GET that passed the rate limit and faults."""
         parts = path.split("/")
+        if len(parts) == 3 and parts[0] == "organizations" and parts[2] == "configurationChanges":
+            return self._change_log_page(urllib.parse.unquote(parts[1]), query)
         if len(parts) == 4 and parts[0] == "networks" and parts[2:] == ["appliance", "vlans"]:
             settings = self._file_for(path + "/settings")
             if settings is not None and settings.is_file() \
