@@ -306,7 +306,7 @@ def _audit_serial(snapshot: Snapshot, stream: Stream, audit_network: Callable, r
 def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
               config: AuditConfig | None = None, keep_model: bool = True,
               sources_only: bool = False, workers: int | None = None,
-              cache_dir: Path | None = None) -> AuditResult:
+              cache_dir: str | Path | None = None) -> AuditResult:
     """Audit a snapshot. Networks are built, traced and checked one at a time; with keep_model=False each
     network's evaluation state (raw rows, caches) is freed once it is done, which keeps memory flat for
     orgs of thousands of networks (traces and the rules that decided them stay), and a large org's networks
@@ -322,7 +322,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     config = crl.expand(config or resolve_config(snapshot, config_path))  # CRL hosts as destinations
     cache = None
     if cache_dir is not None and not keep_model and not snapshot.overlay and not sources_only:
-        cache = AuditCache(cache_dir, config.model_dump_json())
+        cache = AuditCache(Path(cache_dir), config.model_dump_json())
         cache.watch(snapshot)
     overrides = {name: p.model_dump(exclude_none=True) for name, p in config.protocols.items()}
     try:

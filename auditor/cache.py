@@ -207,8 +207,14 @@ class AuditCache:
         self._encoder = _Encoder(self._registry)
         networks, refused = len(model.networks), dict(snapshot.refused)
         self._plan = self._walk(snapshot, model, stream)
-        results = [self._decode(position, planned.entry) for position, planned in enumerate(self._plan)
-                   if planned.entry is not None and (network_done() or True)]
+        results = []
+        for position, planned in enumerate(self._plan):
+            if planned.entry is not None:
+                try:
+                    results.append(self._decode(position, planned.entry))
+                except Exception:  # an entry that passed its checksum but does not decode: audited instead
+                    self.stats.unreadable += 1
+                network_done()
         hits = {r.position for r in results}
         misses = [position for position in range(len(self._plan)) if position not in hits]
         self.stats.hits, self.stats.misses = len(hits), len(misses)

@@ -164,6 +164,9 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     return results, trailing
 
 
+_RULE_FIELDS = len(fields(Rule))
+
+
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
     """A hop class's state: its dataclass fields (hops are dataclasses, some with slots)."""
@@ -402,8 +405,11 @@ class _Encoder:
         found = self.memo.get(id(rule))
         if found is not None:
             return found
+        kind = type(rule)  # a subclass (AssumedRule) travels as itself, with its own fields
+        extra = None if kind is Rule else \
+            (kind, tuple(getattr(rule, name) for name in _field_names(kind)[_RULE_FIELDS:]))
         row = (rule.position, rule.action, self.packets(rule.match), rule.text, rule.comment,
-               self.origin(rule.origin), rule.certain, rule.reason, rule.synthetic)
+               self.origin(rule.origin), rule.certain, rule.reason, rule.synthetic, extra)
         return self._put(rule, self.tables[2], row)
 
     def segment(self, seg: Segment) -> int:
@@ -501,11 +507,14 @@ class _Encoder:
         found = self.memo.get(id(role))
         if found is not None:
             return found
-        variants = tuple((v.label, v.addresses, tuple(map(self.hop, v.hops)), v.ends_at_server, v.vlan, v.cases)
-                         for v in role.variants)
-        row = (role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase, variants,
-               role.notes, role.group_policy, role.via)
+        row = (role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase,
+               self._variants(role.variants), role.notes, role.group_policy, role.via, role.assumed,
+               self._variants(role.without_assumed) if role.without_assumed else ())
         return self._put(role, self.tables[7], row)
+
+    def _variants(self, variants: list[Variant]) -> tuple:
+        return tuple((v.label, v.addresses, tuple(map(self.hop, v.hops)), v.ends_at_server, v.vlan, v.cases)
+                     for v in variants)
 
     def network(self, net: NetworkModel) -> int:
         row = (net.id, net.name, net.org_id, net.product_types, net.tags, tuple(map(self.role, net.roles)),
@@ -527,8 +536,10 @@ class _Decoder:
         packets = [PacketSet(boxes, by_source=by_source) for boxes, by_source in packets_t]
         origins = [Origin(path, index, line) for path, index, line in origins_t]
         rules = [Rule(position, action, packets[match], text, comment, None if origin is None else origins[origin],
-                      certain, reason, synthetic)
-                 for position, action, match, text, comment, origin, certain, reason, synthetic in rules_t]
+                      certain, reason, synthetic) if extra is None else
+                 extra[0](position, action, packets[match], text, comment,
+                          None if origin is None else origins[origin], certain, reason, synthetic, *extra[1])
+                 for position, action, match, text, comment, origin, certain, reason, synthetic, extra in rules_t]
         segments = [Segment(packets[p], decision, None if rule is None else rules[rule], reason,
                             None if output is None else packets[output])
                     for p, decision, rule, reason, output in segments_t]
@@ -554,10 +565,14 @@ class _Decoder:
                                     [(hops[h], segments[s]) for h, s in unknown] if unknown else _NONE,
                                     reason, tuple([traces[i] for i in variants]), carried_by,
                                     tuple([(hops[h], segments[s]) for h, s in inert]) if inert else ()))
-        roles = [Role(kind, name, network_id, network_name, ssid, phase,
-                      [Variant(label, addresses, [hops[i] for i in way], ends, vlan=vlan, cases=cases)
-                       for label, addresses, way, ends, vlan, cases in variants], notes, group_policy, via=via)
-                 for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy, via in roles_t]
+        def ways(variants: tuple) -> list[Variant]:
+            return [Variant(label, addresses, [hops[i] for i in way], ends, vlan=vlan, cases=cases)
+                    for label, addresses, way, ends, vlan, cases in variants]
+
+        roles = [Role(kind, name, network_id, network_name, ssid, phase, ways(variants), notes, group_policy,
+                      via=via, assumed=assumed, without_assumed=ways(without) if without else [])
+                 for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy, via, assumed,
+                 without in roles_t]
         nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
                 for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
         for *_, findings, _refused in networks:

@@ -245,7 +245,17 @@ def test_audit_yaml_and_manifest(tmp_path: Path) -> None:
     assert _report(changed) == _report(_audit(snap))
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "magic", "format", "garbage"])
+def _reshaped(data: bytes) -> bytes:
+    """The entry with a valid checksum whose results do not decode (a table of the wrong shape)."""
+    import hashlib
+
+    head = len(audit_cache.MAGIC) + 1 + 16
+    identity, before, deps, _payload, refused = pickle.loads(data[head:])
+    body = pickle.dumps((identity, before, deps, pickle.dumps(("results", ((1, 2),) * 9, [])), refused))
+    return data[:len(audit_cache.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "magic", "format", "garbage", "reshaped"])
 def test_a_damaged_entry_is_ignored_and_rewritten(tmp_path: Path, damage: str) -> None:
     cache = tmp_path / "cache"
     plain = _report(_audit(DEMO))
@@ -254,7 +264,8 @@ def test_a_damaged_entry_is_ignored_and_rewritten(tmp_path: Path, damage: str) -
     data = entry.read_bytes()
     damaged = {"truncate": data[:len(data) // 2], "flip": data[:-7] + bytes([data[-7] ^ 1]) + data[-6:],
                "empty": b"", "magic": b"x" + data[1:], "garbage": os.urandom(len(data)),
-               "format": data[:len(audit_cache.MAGIC)] + b"\x63" + data[len(audit_cache.MAGIC) + 1:]}[damage]
+               "format": data[:len(audit_cache.MAGIC)] + b"\x63" + data[len(audit_cache.MAGIC) + 1:],
+               "reshaped": _reshaped(data) if damage == "reshaped" else b""}[damage]
     entry.write_bytes(damaged)
     result = _audit(DEMO, cache)
     assert result.cache is not None and (result.cache.hits, result.cache.misses) == (DEMO_NETWORKS - 1, 1)
@@ -354,3 +365,33 @@ def test_a_file_past_the_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     wider = _audit(snap, cache)
     assert wider.cache is not None and wider.cache.hits == 0
     assert _report(wider) == _report(_audit(snap))
+
+
+def _shape(result: AuditResult) -> list[tuple]:
+    """What reports may not show but later checks read: rule classes (AssumedRule), roles' assumptions."""
+    out = []
+    for path in result.paths:
+        rules = [(type(seg.rule).__name__, getattr(seg.rule, "assumed", ""))
+                 for trace in path.trace.variants or (path.trace,) for record in trace.hops
+                 for seg in record.segments if seg.rule is not None]
+        out.append((path.role.key, path.protocol, tuple(path.role.assumed), len(path.role.without_assumed),
+                    tuple(rules)))
+    return out
+
+
+def test_assumptions_survive_the_cache(tmp_path: Path) -> None:
+    """An `assume:` decides through AssumedRule parts and lists itself on roles: a cached result keeps both."""
+    from tests.test_assumptions import _snapshot
+
+    snap = _snapshot(tmp_path / "org")
+    snap.config["assume"] = {"meraki-l7-port-matches-udp": True, "meraki-group-policy-layering": "policy-first",
+                             "meraki-ap-management-vlan": 30, "meraki-splash-allows-https-before-signon": True}
+    snap.audit()  # writes audit.yaml
+    cache = tmp_path / "cache"
+    _audit(snap.root, cache)
+    warm, plain = _audit(snap.root, cache), _audit(snap.root)
+    assert warm.cache is not None and warm.cache.hits == 1
+    assert any(rule[0] == "AssumedRule" for shape in _shape(plain) for rule in shape[4])
+    assert any(shape[2] for shape in _shape(plain))
+    assert _shape(warm) == _shape(plain)
+    assert _report(warm) == _report(plain)
