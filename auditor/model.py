@@ -16,8 +16,10 @@ from typing import Any, ClassVar, Protocol
 from auditor.packets import (
     ALL,
     ANY_ADDR,
+    ANY_PORT,
     EMPTY,
     IPV4_SOURCES,
+    PORTED_PROTOCOLS,
     PUBLIC_SOURCES,
     PUBLIC_V4_SOURCES,
     V4_BASE,
@@ -586,11 +588,23 @@ class SourceNatHop(Hop):
         leaving = self._leaving.get(flow)
         if leaving is None:
             public = self.public if self.public is not None else PUBLIC_V4_SOURCES
-            leaving = self._leaving[flow] = packets.with_sources(public)
+            leaving = self._leaving[flow] = any_source_port(packets.with_sources(public))
         return Segment(packets, Decision.TRANSLATE, None, self.note, leaving)
 
     def release(self) -> None:
         self._leaving.clear()
+
+
+def any_source_port(packets: PacketSet) -> PacketSet:
+    """The packets from any source port (protocols with ports): what leaves a NAT that may map ports (PAT)."""
+    boxes = [(src, dst, proto, ANY_PORT if proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS else sport, dport)
+             for src, dst, proto, sport, dport in packets.boxes]
+    if all(new == old for new, old in zip(boxes, packets.boxes, strict=True)):
+        return packets
+    out = EMPTY
+    for box in boxes:  # boxes that differed only by source port now overlap: unite them
+        out = out | PacketSet([box])
+    return out
 
 
 @dataclass(eq=False, slots=True)

@@ -91,10 +91,21 @@ def _flow_packets(flow: Flow, sources: tuple[tuple[int, int], ...], address: str
     return PacketSet(tuple([(src, server, *tail) for src in _sources(sources, server)]))
 
 
+# IKE is sent from its own port: UDP 500 to 500, and UDP 4500 to 4500 once NAT is detected (RFC 7296, "Internet
+# Key Exchange Protocol Version 2", section 2.23; RFC 3947 section 4). A NAT that maps ports (PAT) may give it
+# any source port on its way on: source NAT hops say so (`model.any_source_port`).
+IKE_PORTS = frozenset({500, 4500})
+
+
 @lru_cache(maxsize=64)
 def _flow_tail(flow: Flow) -> tuple[tuple[int, int], ...]:
-    """A flow's protocol, source port and destination port intervals (ports ignored if portless)."""
-    return PacketSet.flow([ANY_ADDR], [ANY_ADDR], PROTO_NUMBERS[flow.ip_protocol], flow.dst_port).boxes[0][2:]
+    """A flow's protocol, source port and destination port intervals (ports ignored if portless): any source
+    port, except IKE's, which leaves the client from the port it is sent to."""
+    proto, sport, dport = PacketSet.flow([ANY_ADDR], [ANY_ADDR], PROTO_NUMBERS[flow.ip_protocol],
+                                         flow.dst_port).boxes[0][2:]
+    if flow.ip_protocol == "udp" and flow.dst_port in IKE_PORTS:
+        sport = dport
+    return proto, sport, dport
 
 
 @lru_cache(maxsize=1024)

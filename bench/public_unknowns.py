@@ -1,6 +1,6 @@
 """Share of public Cisco configs whose interface ACL verdicts are `unknown`, per source (file name prefix).
 
-    /tmp/venv/bin/python bench/public_unknowns.py DIR [--server 203.0.113.10] [-v]
+    /tmp/venv/bin/python bench/public_unknowns.py DIR [--server 203.0.113.10] [--complete PREFIX ...] [-v]
 
 DIR holds `cisco-asa/` and `cisco-ios/` (the public configs). Each file is read as the audit reads a snapshot's
 `cisco/NAME.cfg` (same decoding, same doubts about the configuration as a whole); then every access-list bound
@@ -8,7 +8,9 @@ to an interface (in or out, and an ASA global list) is evaluated for the VPN flo
 tcp/443) from any IPv4 address to the test server. A list's verdict is `unknown` when the device's
 configuration as a whole is in doubt (the audit then makes every path through it unknown) or when any of those
 packets meets an unknown entry. A config counts as unknown when any of its bound lists is; configs without a
-bound list count as unknown only when the device as a whole is in doubt.
+bound list count as unknown only when the device as a whole is in doubt. `--complete batfish-` declares the
+files of that source complete, as audit.yaml `devices: {NAME: {complete: true}}` would (Batfish's test inputs
+carry no `end` and no collector header).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from auditor.snapshot import Snapshot
 FLOWS = ((17, 500), (17, 4500), (50, None), (6, 443))
 
 
-def verdicts(path: Path, server: str) -> tuple[bool, int, int, str]:
+def verdicts(path: Path, server: str, complete: bool = False) -> tuple[bool, int, int, str]:
     """(device in doubt, bound lists, unknown lists, first reason) for one config file."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "cisco").mkdir()
         (Path(tmp) / "cisco" / path.name).write_bytes(path.read_bytes())
         model = Model(tmp)
+        if complete:
+            model.device_settings = {f"cisco/{path.name.removesuffix('.cfg')}": {"complete": True}}
         CiscoAdapter().load(Snapshot(tmp), model)
     devices = [d for d in model.devices.values() if isinstance(d, CiscoDevice)]
     if not devices:
@@ -58,13 +62,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir", type=Path)
     ap.add_argument("--server", default="203.0.113.10")
+    ap.add_argument("--complete", action="append", default=[], metavar="PREFIX",
+                    help="declare the files of this source complete (audit.yaml devices: complete: true)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     files = sorted([*args.dir.glob("cisco-asa/*"), *args.dir.glob("cisco-ios/*")])
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # files, with lists, unknown, device doubt
     for path in files:
         source = path.name.split("-", 1)[0]
-        doubt, bound, unknown, why = verdicts(path, args.server)
+        doubt, bound, unknown, why = verdicts(path, args.server, path.name.startswith(tuple(args.complete or ["\0"])))
         row = per[source]
         row[0] += 1
         row[1] += bound > 0

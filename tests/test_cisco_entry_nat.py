@@ -94,3 +94,18 @@ def test_a_nat_list_covering_part_of_the_lan_leaves_the_rest_untranslated(tmp_pa
     inside = audit(tmp_path / "inside", router(nat=nat, lan_nat=" ip nat inside"), "192.168.20.10",
                    "192.168.10.0/24")
     assert inside["udp/500"].verdict == "allowed"
+
+
+def test_a_source_port_entry_catches_ike_only_when_the_source_port_matches(tmp_path: Path) -> None:
+    """IKE leaves the client from the port it is sent to (500, or 4500 after NAT detection): an entry that matches
+    another source port (9202) does not catch it (it made IKE partial); one that matches 500 does. After a NAT that
+    maps ports (PAT), any source port is possible again."""
+    other = router(srv_out=" 15 deny udp 192.168.10.0 0.0.0.255 eq 9202 host 192.168.20.10\n 20 permit ip any any")
+    traces = audit(tmp_path, other, "192.168.20.10")
+    assert {t.verdict for t in traces.values()} == {"allowed"}
+    same = router(srv_out=" 15 deny udp 192.168.10.0 0.0.0.255 eq isakmp host 192.168.20.10\n 20 permit ip any any")
+    traces = audit(tmp_path / "500", same, "192.168.20.10")
+    assert traces["udp/500"].verdict == "blocked" and traces["tcp/443"].verdict == "allowed"
+    nat = "ip nat inside source list NAT-LIST interface GigabitEthernet0/0 overload"
+    translated = audit(tmp_path / "pat", router(nat=nat, lan_nat=" ip nat inside"), "198.51.100.10")
+    assert {box[3] for box in translated["udp/500"].allowed.boxes} == {(0, 65535)}

@@ -178,5 +178,8 @@ def test_traced_flow_is_the_general_flow_from_the_sources_of_the_servers_family(
     traced = _flow_packets(parsed, tuple(sources), server)
     to = address_interval(server)
     general = PacketSet.flow(same_family(sources, to), [to], PROTO_NUMBERS[parsed.ip_protocol], parsed.dst_port)
+    if flow in ("udp/500", "udp/4500"):  # IKE leaves the client from the port it is sent to (issue 22)
+        port = (parsed.dst_port, parsed.dst_port)
+        general = PacketSet.of(same_family(sources, to), [to], [(17, 17)], [port], [port])
     assert traced.boxes == general.boxes  # the same boxes in the same order: reports stay byte for byte
     assert traced._by_source == general._by_source

@@ -49,6 +49,7 @@ from auditor.model import (
     Segment,
     SourceNatHop,
     VpnServer,
+    any_source_port,
 )
 from auditor.packets import (
     ALL,
@@ -1479,11 +1480,14 @@ class InsideNatHop(SourceNatHop):
             elif step.to is None:
                 out.append(Segment(matched, Decision.TRANSLATE, step.rule,
                                    f"translated by line {step.rule.position} to {step.unknown_to}",
-                                   matched.with_sources(PUBLIC_V4_SOURCES)))
+                                   any_source_port(matched.with_sources(PUBLIC_V4_SOURCES))))
             else:
                 to = ", ".join(format_address_interval(iv) for iv in step.to)
+                leaving = matched.with_sources(step.to)
+                if step.acl is not None:  # dynamic NAT: with overload (PAT) the source port may change too
+                    leaving = any_source_port(leaving)
                 out.append(Segment(matched, Decision.TRANSLATE, step.rule,
-                                   f"translated by line {step.rule.position} to {to}", matched.with_sources(step.to)))
+                                   f"translated by line {step.rule.position} to {to}", leaving))
         if remaining:
             out.append(Segment(remaining, Decision.PERMIT, None, "no `ip nat inside source` line matches: leaves "
                                                                  "with its own address"))
@@ -1539,7 +1543,8 @@ _PRIVATE_V4 = PacketSet.of(src=[address_interval(n) for n in ("10.0.0.0/8", "172
 
 def _unknown_nat(packets: PacketSet, rule: Rule | None, why: str) -> Segment:
     """Packets a NAT line may or may not translate: they go on as they are or from some public address."""
-    return Segment(packets, Decision.UNKNOWN, rule, why, packets | packets.with_sources(PUBLIC_V4_SOURCES))
+    return Segment(packets, Decision.UNKNOWN, rule, why,
+                   packets | any_source_port(packets.with_sources(PUBLIC_V4_SOURCES)))
 
 
 def _union(parts: Iterable[PacketSet]) -> PacketSet:
