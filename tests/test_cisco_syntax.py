@@ -166,3 +166,28 @@ end
     assert len(ranges) == 1 << 16
     every = {V4_BASE + int(ipaddress.IPv4Address(f"10.{b}.{c}.1")) for b in (0, 3, 255) for c in (0, 77, 255)}
     assert every <= {lo for lo, hi in ranges if lo == hi}
+
+
+def test_an_interface_in_another_vrf_is_unknown_not_routed() -> None:
+    """`vrf forwarding` puts an interface in another routing table: from the outside interface (global table)
+    to a network in VRF SERVERS, nothing is known to route it (route leaking is not modelled)."""
+    text = """hostname r1
+interface GigabitEthernet0/0
+ ip address 203.0.113.2 255.255.255.248
+ ip nat outside
+interface GigabitEthernet0/1
+ vrf forwarding SERVERS
+ ip address 192.168.50.1 255.255.255.0
+ ip nat inside
+interface GigabitEthernet0/2
+ ip address 192.168.60.1 255.255.255.0
+ip route 0.0.0.0 0.0.0.0 203.0.113.1
+end
+"""
+    ios = device(text)
+    assert ios.config.interface("GigabitEthernet0/1").vrf == "SERVERS"
+    hop = ios.nat_hop(VpnServer("s", "192.168.50.10", []), ios.config.interface("GigabitEthernet0/0"))
+    (seg,) = hop.apply(flow(17, 500, "192.168.50.10"))
+    assert seg.decision is Decision.UNKNOWN and "VRF SERVERS" in seg.reason and "global routing table" in seg.reason
+    (seg,) = hop.apply(flow(17, 500, "192.168.60.10"))  # same table: routed as before
+    assert seg.decision is Decision.PERMIT

@@ -879,6 +879,9 @@ class CiscoDevice(Device):
             notes = [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
                           reason=f"{cfg.path} line {line}: {text}") for text, line in iface.unmodelled]
             origin = Origin(cfg.path, None, iface.line)
+            if iface.vrf != outside.vrf:
+                notes.append(Rule(0, Action.UNKNOWN, ALL, f"interface {iface.label} in {_vrf(iface)}", origin=origin,
+                                  reason=_cross_vrf(cfg.path, iface, outside)))
             if cfg.platform == "asa":
                 if iface.acl_out is None:
                     lists[iface.label] = None
@@ -1042,12 +1045,18 @@ class CiscoDevice(Device):
                 own += [iv for iv in _dst_intervals(rule.match)]
                 if entry.proto is not None:
                     forwards += _dst_intervals(rule.match)
-        routed: list[tuple[str, PacketSet]] = [(label, region) for label, region in self._egress_regions()
-                                               if label != outside.label]
+        routed: list[tuple[str, PacketSet]] = []
+        cross_vrf: list[tuple[PacketSet, str]] = []
+        for label, region in self._egress_regions():
+            iface = cfg.interface(label)
+            if iface is not None and iface.vrf != outside.vrf:
+                cross_vrf.append((region, _cross_vrf(cfg.path, iface, outside)))
+            elif label != outside.label:
+                routed.append((label, region))
         line = cfg.vpn_termination.get(outside.label) or cfg.vpn_termination.get(outside.name)
         terminates = f"IKE on {outside.label}, line {line}" if line else ""
         return NatHop(self.name, "nat", Origin(cfg.path), rules=rules, own=PacketSet.of(dst=own) if own else EMPTY,
-                      forwards=PacketSet.of(dst=forwards) if forwards else EMPTY, routed=routed,
+                      forwards=PacketSet.of(dst=forwards) if forwards else EMPTY, routed=routed, cross_vrf=cross_vrf,
                       outside_net=PacketSet.of(dst=outside.subnets) if outside.subnets else EMPTY,
                       outside_label=outside.label, dynamic_routing=bool(cfg.dynamic_routing),
                       transparent=cfg.transparent, terminates=terminates)
@@ -1236,6 +1245,7 @@ class NatHop(Hop):
     own: PacketSet = EMPTY
     forwards: PacketSet = EMPTY
     routed: list[tuple[str, PacketSet]] = field(default_factory=list)
+    cross_vrf: list[tuple[PacketSet, str]] = field(default_factory=list)  # networks in another VRF: why unknown
     outside_net: PacketSet = EMPTY
     outside_label: str = ""
     dynamic_routing: bool = False
@@ -1287,6 +1297,11 @@ class NatHop(Hop):
                 remaining = remaining - region
                 out.append((Segment(hit, Decision.PERMIT, None,
                                     f"no NAT: {describe(hit)} is routed untranslated toward {label}"), "routed"))
+        for region, why in self.cross_vrf:
+            hit = remaining & region
+            if hit:
+                remaining = remaining - region
+                out.append((Segment(hit, Decision.UNKNOWN, None, why), "unknown"))
         if not remaining:
             return out
         outside = remaining & self.outside_net
@@ -1495,6 +1510,16 @@ class InsideNatHop(SourceNatHop):
         if ipv6:
             out.append(Segment(ipv6, Decision.PERMIT, None, "IPv6 is routed, not translated"))
         return tuple(out)
+
+
+def _vrf(iface: Interface) -> str:
+    return f"VRF {iface.vrf}" if iface.vrf else "the global routing table"
+
+
+def _cross_vrf(path: str, iface: Interface, outside: Interface) -> str:
+    """Why traffic from `outside` to a network of `iface` is unknown when the two are in different VRFs."""
+    return (f"{path}: {outside.label} is in {_vrf(outside)} and {iface.label} (line {iface.line}) in {_vrf(iface)}; "
+            "whether traffic passes between them (route leaking, VRF-aware NAT) is not modelled")
 
 
 def _anywhere(packets: PacketSet) -> PacketSet:

@@ -177,7 +177,7 @@ TOP_LEVEL: dict[str, list[tuple[re.Pattern[str], Kind]]] = {
 INTERFACE_CHILDREN = re.compile(
     r"^(?:no )?(?:ip address|ipv6 address|nameif|security-level|ip access-group|ipv6 traffic-filter|ip nat |"
     r"zone-member security|crypto map|ip policy route-map|ip inspect |shutdown$|vrf forwarding|ip vrf forwarding|"
-    r"vrf member|tunnel source|tunnel protection ipsec|tunnel mode ipsec)")
+    r"tunnel source|tunnel protection ipsec|tunnel mode ipsec)")
 
 # Commands are grouped in the report of what is not modelled by their first two words when the second is a
 # keyword (`ip community-list`, `line vty`), else by the first (`logging 10.0.0.1`, `policy-map NAME`).
