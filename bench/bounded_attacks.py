@@ -133,7 +133,8 @@ def _cisco(config: Callable[[], Iterator[str]], *extra: str) -> Setup:
         from tests.fakes.cisco_ssh import FakeCiscoDevice
         device = stack.enter_context(FakeCiscoDevice(config, start_privileged=True))
         return (["collect", "cisco", "--host", "127.0.0.1", "--port", str(device.port), "--device-type",
-                 "cisco_ios", "--username", "audit", "--out", str(tmp / "snap"), *extra],
+                 "cisco_ios", "--username", "audit", "--out", str(tmp / "snap"),
+                 "--known-hosts", str(tmp / "known_hosts"), "--accept-new-host-key", *extra],  # host keys: item 7
                 {"VPN_AUDITOR_SSH_PASSWORD": "audit-pw", "VPN_AUDITOR_SSH_SECRET": "enable-pw"})
     return setup
 

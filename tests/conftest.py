@@ -9,8 +9,31 @@ test in tests/robustness/test_regressions.py).
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _known_hosts() -> Iterator[None]:
+    """`collect cisco` verifies host keys against known_hosts: a file of the session's own, which each fake SSH
+    device adds itself to when it starts (tests/fakes/cisco_ssh.py), never the user's ~/.ssh/known_hosts.
+    Tests of unknown and changed keys give a file of their own (--known-hosts)."""
+    folder = Path(tempfile.mkdtemp(prefix="vpn-auditor-known-hosts-"))
+    path = folder / "known_hosts"
+    path.touch()
+    saved = os.environ.get("VPN_AUDITOR_SSH_KNOWN_HOSTS")
+    os.environ["VPN_AUDITOR_SSH_KNOWN_HOSTS"] = str(path)
+    yield
+    if saved is None:
+        os.environ.pop("VPN_AUDITOR_SSH_KNOWN_HOSTS", None)
+    else:
+        os.environ["VPN_AUDITOR_SSH_KNOWN_HOSTS"] = saved
+    path.unlink(missing_ok=True)
+    folder.rmdir()

@@ -26,6 +26,15 @@ import typer
 from auditor.collect.limits import DEFAULT_MAX_BODY_MB, MAX_BODY_ENV, LimitExceeded, mb_bytes, too_large
 from auditor.collect.limits import max_body_mb as body_cap_mb
 from auditor.collect.signals import INTERRUPTED, terminate_as_interrupt
+from auditor.collect.ssh_host_keys import (
+    DEFAULT_KNOWN_HOSTS,
+    KNOWN_HOSTS_ENV,
+    HostKeyCheck,
+    HostKeyRefused,
+    fingerprint,
+    known_hosts_path,
+)
+from auditor.collect.ssh_host_keys import describe as describe_host_key
 from auditor.collect.writer import (
     REDACTED,
     ManifestNotWritten,
@@ -63,9 +72,16 @@ def check_command(command: str) -> str:
 
 
 class _ReadOnlyGuard:
-    """Mixin for netmiko connection classes: every channel write is checked before it is sent."""
+    """Mixin for netmiko connection classes: every channel write is checked before it is sent, and the device's
+    host key is checked against known_hosts before anything is (netmiko's default adds unknown keys)."""
 
     _credentials: frozenset[str] = frozenset()
+    _host_keys: HostKeyCheck | None = None
+
+    def _build_ssh_client(self) -> Any:
+        if self._host_keys is None:  # never netmiko's own: it would accept any key
+            raise HostKeyRefused("no host key check configured")
+        return self._host_keys.client()
 
     def write_channel(self, out_data: str) -> None:
         for piece in re.split(r"[\r\n]+", out_data):
@@ -101,13 +117,18 @@ def _connection_classes() -> dict[str, type]:
 
 
 def connect(device_type: str, host: str, port: int, username: str, password: str, secret: str,
-            timeout: float) -> Any:
-    """An open, read-only netmiko connection (pager off; ASA at privilege 15)."""
+            timeout: float, host_keys: HostKeyCheck | None = None) -> Any:
+    """An open, read-only netmiko connection (pager off; ASA at privilege 15) to a device whose host key is
+    known (`host_keys`; default: known_hosts as `known_hosts_path` finds it, nothing accepted on trust)."""
+    check = host_keys if host_keys is not None else HostKeyCheck(known_hosts_path())
     cls = _connection_classes()[device_type]
     cls._credentials = frozenset(c for c in (username, password, secret) if c)
-    return cls(device_type=device_type, host=host, port=port, username=username, password=password,
+    cls._host_keys = check
+    conn = cls(device_type=device_type, host=host, port=port, username=username, password=password,
                secret=secret, conn_timeout=timeout, auth_timeout=timeout, banner_timeout=timeout,
                allow_agent=False, use_keys=False, fast_cli=True)
+    check.verified = fingerprint(conn.remote_conn_pre.get_transport().get_remote_server_key())
+    return conn
 
 
 def run_show(conn: Any, command: str, read_timeout: float = 120.0, max_output: int | None = None) -> str:
@@ -321,6 +342,8 @@ class CiscoCollectConfig:
     timeout: float = 15.0
     read_timeout: float = 120.0  # seconds for the command's whole output
     max_output: int = mb_bytes(DEFAULT_MAX_BODY_MB)  # bytes of output
+    known_hosts: Path | None = None  # default: $VPN_AUDITOR_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts
+    accept_new_host_key: bool = False  # first contact: add an unknown host's key (recorded in the manifest)
 
 
 @dataclass(slots=True)
@@ -330,6 +353,7 @@ class CiscoCollectResult:
     manifest: Path
     error: str | None = None
     redactions: int = 0
+    host_key: str = ""  # what the manifest says of the device's host key
     elapsed: float = 0.0
     commands: list[str] = field(default_factory=list)
 
@@ -351,8 +375,10 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
         raise ValueError(f"device type must be one of {', '.join(DEVICE_TYPES)}")
     check_out(config.out)  # OutNotWritable before the device is contacted
     started = time.monotonic()
+    host_keys = HostKeyCheck(known_hosts_path(config.known_hosts), config.accept_new_host_key)
     params = {"host": config.host, "port": config.port, "device_type": config.device_type,
-              "username": config.username, "name": config.name}
+              "username": config.username, "name": config.name, "known_hosts": str(host_keys.known_hosts),
+              "accept_new_host_key": config.accept_new_host_key}
     writer = SnapshotWriter(config.out, "cisco", parameters=params, secrets=[config.password, config.secret])
     command = "show running-config"
     result = CiscoCollectResult(False, None, config.out / "manifest.json", commands=[command])
@@ -365,7 +391,7 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     try:
         with _quiet_transcript():
             conn = connector(config.device_type, config.host, config.port, config.username, config.password,
-                             config.secret, config.timeout)
+                             config.secret, config.timeout, host_keys=host_keys)
             try:
                 if config.device_type != "cisco_asa" and not conn.check_enable_mode():
                     if not config.secret:
@@ -383,7 +409,8 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
         name = config.name or _hostname(text) or config.host
         rel = f"cisco/{quote_segment(name)}.cfg"
         writer.write_text(rel, text if text.endswith("\n") else text + "\n", found=learnable_tokens(found))
-        writer.record_call(command, "ok", file=rel, written=True, host=config.host, redactions=result.redactions)
+        writer.record_call(command, "ok", file=rel, written=True, host=config.host, redactions=result.redactions,
+                           host_key=host_keys.record())
         result.ok, result.file = True, rel
     except CommandNotAllowed:
         raise  # a bug in this program, never a device condition: stop loudly
@@ -396,10 +423,12 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
         error = f"no prompt after {config.read_timeout:g} s of output (--read-timeout)" \
             if isinstance(exc, ReadTimeout) else _describe(exc)
         record = writer.record_call(command, "failed", error=error, host=config.host,
-                                    file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
+                                    file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None,
+                                    host_key=host_keys.record())
         result.error = record.error  # scrubbed: it is printed too
     finally:
         result.elapsed = time.monotonic() - started
+        result.host_key = host_keys.record()
         result.manifest = writer.close(**({"interrupted": True} if interrupted else {}))
     return result
 
@@ -440,6 +469,9 @@ def _hostname(text: str) -> str | None:
 
 
 def _describe(exc: BaseException) -> str:
+    refused = describe_host_key(exc) or (describe_host_key(exc.__context__) if exc.__context__ else None)
+    if refused:  # netmiko re-raises paramiko's refusal as a NetmikoTimeoutException
+        return refused
     name = type(exc).__name__
     if "Authentication" in name:
         return "authentication failed"
@@ -479,12 +511,21 @@ def cisco_command(
     max_output_mb: Annotated[float | None, typer.Option(
         "--max-output-mb", min=0.001, envvar=MAX_BODY_ENV,
         help=f"Largest output kept, in MB (default {DEFAULT_MAX_BODY_MB:g}).")] = None,
+    known_hosts: Annotated[Path | None, typer.Option(
+        "--known-hosts", envvar=KNOWN_HOSTS_ENV,
+        help=f"OpenSSH known_hosts file the device's host key must be in (default {DEFAULT_KNOWN_HOSTS}).")
+    ] = None,
+    accept_new_host_key: Annotated[bool, typer.Option(
+        "--accept-new-host-key",
+        help="First contact: accept and add the key of a host not in known_hosts (recorded in manifest.json); "
+             "a changed key is refused all the same.")] = False,
 ) -> None:
     """Pull `show running-config` over SSH into SNAPSHOT/cisco/<name>.cfg (show commands only).
 
     The password comes from VPN_AUDITOR_SSH_PASSWORD, the enable secret from VPN_AUDITOR_SSH_SECRET (asked
-    for on a terminal when unset). Secrets in the configuration are saved as <redacted>. Exit code 0 when
-    the command succeeded, 3 when it failed (recorded in manifest.json), 2 for usage errors.
+    for on a terminal when unset). The device's host key must be in known_hosts before either is sent.
+    Secrets in the configuration are saved as <redacted>. Exit code 0 when the command succeeded, 3 when it
+    failed (recorded in manifest.json; a host key refused too), 2 for usage errors.
     """
     if device_type not in DEVICE_TYPES:
         typer.echo(f"vpn-auditor collect: --device-type must be one of {', '.join(DEVICE_TYPES)}", err=True)
@@ -494,11 +535,16 @@ def cisco_command(
     except OutNotWritable as exc:
         typer.echo(f"vpn-auditor collect: {exc}", err=True)
         raise typer.Exit(2) from None
+    if known_hosts is not None and not known_hosts.is_file() and not accept_new_host_key:
+        typer.echo(f"vpn-auditor collect: --known-hosts {known_hosts}: no such file (give --accept-new-host-key "
+                   "to create it on first contact)", err=True)
+        raise typer.Exit(2)
     password = _ask(PASSWORD_ENV, f"SSH password for {username}@{host}", required=True)
     secret = _ask(SECRET_ENV, "Enable secret (Enter for none)", required=False)
     settings = CiscoCollectConfig(host=host, device_type=device_type, username=username, password=password, out=out,
                                   port=port, secret=secret, name=name, timeout=timeout, read_timeout=read_timeout,
-                                  max_output=mb_bytes(body_cap_mb(max_output_mb)))
+                                  max_output=mb_bytes(body_cap_mb(max_output_mb)), known_hosts=known_hosts,
+                                  accept_new_host_key=accept_new_host_key)
     try:
         with terminate_as_interrupt():
             result = collect_cisco(settings)
@@ -510,6 +556,8 @@ def cisco_command(
                    "interrupted: true)", err=True)
         raise typer.Exit(3) from None
     if result.ok:
+        if accept_new_host_key and "first contact" in result.host_key:  # for someone to compare with the device
+            typer.echo(f"vpn-auditor collect: {host}: host key {result.host_key}", err=True)
         typer.echo(f"{result.file}: written ({result.redactions} secrets redacted, {result.elapsed:.1f} s)",
                    err=True)
     else:

@@ -10,6 +10,7 @@ may be a function returning an iterator of text pieces, sent as they come (endle
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -30,14 +31,16 @@ def _host_key() -> paramiko.PKey:
 
 
 class _Login(paramiko.ServerInterface):
-    def __init__(self, username: str, password: str) -> None:
+    def __init__(self, username: str, password: str, attempts: list[str] | None = None) -> None:
         self.username, self.password = username, password
+        self.attempts = attempts if attempts is not None else []
         self.shell = threading.Event()
 
     def get_allowed_auths(self, username: str) -> str:
         return "password"
 
     def check_auth_password(self, username: str, password: str) -> int:
+        self.attempts.append(username)  # a password reached the device
         ok = username == self.username and password == self.password
         return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
 
@@ -173,7 +176,7 @@ class FakeCiscoDevice:
                  hostname: str = "rtr1",
                  username: str = "audit", password: str = "audit-pw", secret: str = "enable-pw",
                  start_privileged: bool = False, version: str = "Cisco IOS XE Software, Version 17.9.4\n",
-                 banner: str = "") -> None:
+                 banner: str = "", host_key: paramiko.PKey | None = None) -> None:
         if platform not in ("ios", "asa"):
             raise ValueError("platform is 'ios' or 'asa'")
         self.running_config = running_config
@@ -183,7 +186,9 @@ class FakeCiscoDevice:
         self.start_privileged = start_privileged
         self.version = version
         self.banner = banner
+        self._key = host_key  # another key than every other fake's: the device a man in the middle plays
         self.received: list[str] = []
+        self.logins: list[str] = []  # user names of every password login attempted (a password was sent)
         self.lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -192,8 +197,24 @@ class FakeCiscoDevice:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    @property
+    def known_hosts_line(self) -> str:
+        """This device's line in an OpenSSH known_hosts file."""
+        key = self.host_key
+        return f"[127.0.0.1]:{self.port} {key.get_name()} {key.get_base64()}\n"
+
+    @property
+    def host_key(self) -> paramiko.PKey:
+        return self._key or _host_key()
+
     def __enter__(self) -> FakeCiscoDevice:
         _host_key()
+        # The test session's known_hosts (tests/conftest.py) knows every fake device, as an operator's knows
+        # the devices they collect from; tests of unknown and changed keys name a file of their own.
+        known_hosts = os.environ.get("VPN_AUDITOR_SSH_KNOWN_HOSTS")
+        if known_hosts:
+            with open(known_hosts, "a", encoding="utf-8") as handle:
+                handle.write(self.known_hosts_line)
         self._sock.listen(4)
         self._sock.settimeout(0.1)
         self._spawn(self._accept)
@@ -223,8 +244,8 @@ class FakeCiscoDevice:
 
     def _session(self, client: socket.socket) -> None:
         transport = paramiko.Transport(client)
-        transport.add_server_key(_host_key())
-        login = _Login(self.username, self.password)
+        transport.add_server_key(self.host_key)
+        login = _Login(self.username, self.password, self.logins)
         try:
             transport.start_server(server=login)
             chan = transport.accept(timeout=10)
