@@ -95,6 +95,21 @@ def _digest(value: Any) -> bytes:
     return hashlib.blake2b(repr(value).encode(), digest_size=_DIGEST).digest()
 
 
+def _stable(value: Any) -> Any:
+    """A value as plain data whose repr does not depend on the process: sets sorted, dataclasses by the fields
+    they compare (a field with compare=False, such as when something was collected, decides nothing)."""
+    if isinstance(value, dict):
+        return ("dict", tuple((_stable(k), _stable(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_stable(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return ("set", tuple(sorted(repr(_stable(v)) for v in value)))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__qualname__, tuple(_stable(getattr(value, f.name))
+                                                for f in dataclasses.fields(value) if f.compare))
+    return value
+
+
 def _stat_key(status: os.stat_result | None, now: int) -> tuple | None:
     """A file's status, when old enough to stand for its content next time (see STAT_SLACK_NS)."""
     if status is None or max(status.st_mtime_ns, status.st_ctime_ns) > now - STAT_SLACK_NS:
@@ -111,8 +126,13 @@ class _Recorder:
         self.window: dict[tuple[str, str], tuple] | None = None
         self.seen: dict[tuple[str, str], tuple] = {}  # the last event per (kind, rel), for rereads
         self.unknown = False  # the open window depends on something not recorded: its entry is not written
+        self.pending: tuple | None = None  # the last read outside a network, not yet in `shared`
 
     def __call__(self, kind: str, rel: str, value: Any, status: os.stat_result | None = None) -> None:
+        if kind == "view":  # what a reader took from the file it just read: outside a network, instead of it
+            if self.window is None and self.pending is not None and self.pending[:2] == ("file", rel):
+                self.pending = ("view", rel, _digest(_stable(value)), None)
+            return
         if kind == "reread":
             event = self.seen.get(("file", rel))
             if event is None:  # handed out but never read here: what it depends on is not known
@@ -127,9 +147,16 @@ class _Recorder:
         if self.window is not None:
             self.window.setdefault(event[:2], event)
         else:
-            self.shared.update(repr(event[:3]).encode())
+            self._flush()
+            self.pending = event  # held until the next event: a view of it may replace it
+
+    def _flush(self) -> None:
+        if self.pending is not None:
+            self.shared.update(repr(self.pending[:3]).encode())
+            self.pending = None
 
     def state(self) -> bytes:
+        self._flush()
         return self.shared.copy().digest()
 
 

@@ -62,7 +62,7 @@ class ResolverRecord:
 class DnsRecords:
     fqdn: str
     file: str
-    collected_at: str
+    collected_at: str = field(compare=False)  # when, not what: records equal without it (and the audit cache)
     resolvers: dict[str, ResolverRecord]  # by address
 
     @property
@@ -85,9 +85,10 @@ def load_records(snapshot: Snapshot, fqdn: str) -> DnsRecords | None:
     """The recorded answers for `fqdn`, or None when the snapshot has none (an offline or hand-made snapshot).
     A file that is there but malformed is an input error naming it."""
     rel = dns_file(fqdn)
-    data = snapshot.read_json(rel)
-    if data is None:
-        return None
+    return snapshot.read_view(rel, lambda data: None if data is None else _records(data, rel, fqdn))
+
+
+def _records(data: Any, rel: str, fqdn: str) -> DnsRecords:
 
     def bad(what: str) -> SnapshotError:
         return SnapshotError(rel, what)

@@ -394,6 +394,15 @@ class Snapshot:
                 pass
         return _parse_json(rel, _text(rel, data))
 
+    def read_view(self, rel: str, view: Callable[[Any], Any]) -> Any:
+        """`view` of the parsed JSON of `rel` (None when absent), for a reader that takes only that from it:
+        before networks are audited, the observer then depends on the view, not on the bytes (an org's
+        uplink statuses carry report times that change with every collection and decide nothing)."""
+        value = view(self.read_json(rel))
+        if self.observer is not None:
+            self.observer("view", rel, value)  # stands for the read just told (see cache._Recorder)
+        return value
+
     # overlays ------------------------------------------------------------------------------------------
     @staticmethod
     @contextmanager

@@ -395,3 +395,39 @@ def test_assumptions_survive_the_cache(tmp_path: Path) -> None:
     assert any(shape[2] for shape in _shape(plain))
     assert _shape(warm) == _shape(plain)
     assert _report(warm) == _report(plain)
+
+
+def test_a_new_collection_of_unchanged_networks_hits(tmp_path: Path) -> None:
+    """What every collection rewrites but no verdict reads (uplink report times and private addresses, when
+    DNS answers were recorded and how long they took) is not a dependency; what the audit reads is."""
+    snap = tmp_path / "demo"
+    shutil.copytree(DEMO, snap)
+    cache = tmp_path / "cache"
+    _audit(snap, cache)
+    (statuses_file,) = snap.glob("meraki/organizations/*/appliance/uplink/statuses.json")
+    (dns_file,) = snap.glob("dns/*.json")
+    statuses, dns = json.loads(statuses_file.read_text()), json.loads(dns_file.read_text())
+    for item in statuses:
+        item["lastReportedAt"] = "2027-01-01T00:00:00Z"
+        for uplink in item["uplinks"]:
+            uplink["ip"] = uplink["gateway"] = None
+    dns["collected_at"] = "2027-01-01T00:00:00Z"
+    for resolver in dns["resolvers"]:
+        for answer in resolver["answers"].values():
+            answer["elapsed_ms"] = 99.9
+    statuses_file.write_text(json.dumps(statuses))
+    dns_file.write_text(json.dumps(dns))
+    again = _audit(snap, cache)
+    assert again.cache is not None and again.cache.hits == DEMO_NETWORKS
+    assert _report(again) == _report(_audit(snap))
+    for resolver in dns["resolvers"]:  # a TTL is in the reasons: every network again
+        for answer in resolver["answers"].values():
+            if answer.get("ttl") is not None:
+                answer["ttl"] -= 1
+    dns_file.write_text(json.dumps(dns))
+    ttl = _audit(snap, cache)
+    assert ttl.cache is not None and ttl.cache.hits == 0 and _report(ttl) == _report(_audit(snap))
+    statuses[0]["uplinks"][0]["publicIp"] = "192.0.2.99"  # an address: every network again
+    statuses_file.write_text(json.dumps(statuses))
+    moved = _audit(snap, cache)
+    assert moved.cache is not None and moved.cache.hits == 0 and _report(moved) == _report(_audit(snap))

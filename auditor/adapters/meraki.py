@@ -270,7 +270,7 @@ class MerakiAdapter:
         if groups is None:
             reasons.append(snapshot.absence_reason(groups_rel))
         uplinks_rel = f"{base}/appliance/uplink/statuses.json"
-        statuses = snapshot.read_json(uplinks_rel)
+        statuses = snapshot.read_view(uplinks_rel, uplink_view)
         exclusions_rel = f"{base}/appliance/trafficShaping/vpnExclusions/byNetwork.json"
         peers_rel = f"{base}/appliance/vpn/thirdPartyVPNPeers.json"
         return _OrgData(
@@ -1677,6 +1677,29 @@ def _default_peers(data: Any, rel: str) -> list[tuple[str, str, list[str]]] | No
         name = str(peer.get("name") or peer.get("publicIp") or f"peer {i + 1}")
         out.append((name, str(peer.get("publicIp") or "address not given"),
                     [str(t) for t in tags or ["all"]] if isinstance(tags, list | None) else []))
+    return out
+
+
+_UPLINK_KEYS = ("interface", "status", "publicIp")
+
+
+def uplink_view(data: Any) -> Any:
+    """What the audit reads of an org's appliance uplink statuses: each item's networkId and its uplinks'
+    interface, status and publicIp. The rest (report times, private addresses, DNS) changes with every
+    collection and decides nothing; leaving it out keeps the audit cache's entries valid across collections.
+    Anything malformed is kept as it is, for the readers to report."""
+    if not isinstance(data, list):
+        return data
+    out: list[Any] = []
+    for item in data:
+        if not isinstance(item, dict):
+            out.append(item)
+            continue
+        kept = {key: item[key] for key in ("networkId", "uplinks") if key in item}
+        if isinstance(kept.get("uplinks"), list):
+            kept["uplinks"] = [{key: up[key] for key in _UPLINK_KEYS if key in up} if isinstance(up, dict) else up
+                               for up in kept["uplinks"]]
+        out.append(kept)
     return out
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from auditor.adapters.meraki import deployment_mode, mx_rule_list, uplinks_by_network
+from auditor.adapters.meraki import deployment_mode, mx_rule_list, uplink_view, uplinks_by_network
 from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_ports
 from auditor.model import (
     Action,
@@ -492,7 +492,7 @@ def _appliance_networks(snapshot: Snapshot) -> Iterator[tuple[str, str, list[tup
         if not isinstance(networks, list):
             continue
         statuses_rel = f"{base}/appliance/uplink/statuses.json"
-        statuses = snapshot.read_json(statuses_rel)
+        statuses = snapshot.read_view(statuses_rel, uplink_view)
         uplinks = uplinks_by_network(statuses, statuses_rel) or {}
         for raw in networks:
             products = raw.get("productTypes") if isinstance(raw, dict) else None
