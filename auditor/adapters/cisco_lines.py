@@ -188,11 +188,29 @@ _NAMED = frozenset({"username", "hostname", "group-policy", "tunnel-group", "aaa
                     "monitor-interface"})
 
 
-def kind_of(platform: str, text: str) -> Kind:
+def _by_head(platform: str) -> dict[str, list[tuple[re.Pattern[str], Kind]]]:
+    """The table's patterns by the command word they start with; patterns whose first word is not a plain
+    word (`ip(?:v6)? route`, `(?:no )?crypto`) are under "" and tried for every line. Order is kept."""
+    out: dict[str, list[tuple[re.Pattern[str], Kind]]] = {}
     for pattern, kind in TOP_LEVEL[platform]:
+        source = pattern.pattern.removeprefix("^")
+        alternatives = re.match(r"\(\?:([a-z|-]+)\) ", source)
+        plain = re.match(r"([a-z-]+)(?:[ $\\]|$)", source)
+        heads = alternatives.group(1).split("|") if alternatives else [plain.group(1)] if plain else [""]
+        for head in heads:
+            out.setdefault(head, []).append((pattern, kind))
+    return out
+
+
+_HEADS = {platform: _by_head(platform) for platform in TOP_LEVEL}
+
+
+def kind_of(platform: str, text: str) -> Kind:
+    words = text.split(" ", 2)
+    heads = _HEADS[platform]
+    for pattern, kind in (*heads.get(words[0], ()), *heads.get("", ())):
         if pattern.match(text):
             return kind
-    words = text.split(" ", 2)
     two = len(words) > 1 and words[0] not in _NAMED and _KEYWORD.match(words[1])
     return Kind(False, " ".join(words[:2]) if two else words[0])
 
