@@ -641,12 +641,45 @@ def _parse_file(path: Path) -> Any:
                             mark.line + 1 if mark is not None else None) from None
 
 
+_SECRET_FIELDS = frozenset({"psk", "passphrase", "secret"})  # the SSID's, its iPSKs', its RADIUS servers'
+
+
+def _secret_values(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return {v for k, v in value.items() if k in _SECRET_FIELDS and isinstance(v, str)} | {
+            s for k, v in value.items() if k not in _SECRET_FIELDS for s in _secret_values(v)}
+    if isinstance(value, list):
+        return {s for item in value for s in _secret_values(item)}
+    return set()
+
+
+def _without_copies(data: dict[str, Any]) -> dict[str, Any]:
+    """The proposal with its secrets' copies elsewhere (an SSID named as its PSK, an iPSK named as its
+    passphrase, a rule comment quoting it) replaced by "<redacted>": nothing check-ssid prints holds them. The
+    secret fields themselves stay for validation (their length), and are redacted after it."""
+    secrets = sorted((v for v in _secret_values(data) if len(v) >= 8 and v != REDACTED), key=len, reverse=True)
+    if not secrets:
+        return data
+
+    def scrub(value: Any, key: str | None = None) -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(item) for item in value]
+        if isinstance(value, str) and key not in _SECRET_FIELDS:
+            for secret in secrets:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    return scrub(data)
+
+
 def load_proposal(path: Path) -> Proposal:
     """Read and validate a proposal; any error raises ProposalError naming the file and the field."""
     data = _parse_file(path)
     if not isinstance(data, dict):
         raise ProposalError(str(path), "expected the SSID object (a mapping) at the top level")
-    data = dict(data)
+    data = _without_copies(dict(data))
     list_shaped = {key for key in ("l3FirewallRules", "l7FirewallRules") if isinstance(data.get(key), list)}
     for key in list_shaped:
         data[key] = {"rules": data[key]}

@@ -107,3 +107,31 @@ def test_only_secrets_shaped_like_secrets_are_learned(tmp_path: Path) -> None:
         writer.write_json("a.json", {"secret": "10.99.99.99", "key": 12345678, "psk": "Guest-Pass-77"})
         writer.write_json("b.json", {"route": "10.99.99.99", "vlan": 12345678, "name": "Guest-Pass-77 lobby"})
     assert _json(tmp_path / "b.json") == {"route": "10.99.99.99", "vlan": 12345678, "name": "<redacted> lobby"}
+
+
+def test_a_proposals_secrets_copied_into_other_fields_are_not_printed(tmp_path: Path) -> None:
+    """check-ssid: an SSID named as its PSK, a rule comment quoting it, an iPSK named as its passphrase."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    demo = Path(__file__).parents[2] / "fixtures" / "snapshots" / "retail-demo"
+    psk, ipsk = "Pop-Up-Key-2024!", "Ipsk-Self-Named-77"
+    proposals = {
+        "psk.yaml": {"name": psk, "authMode": "psk", "encryptionMode": "wpa", "wpaEncryptionMode": "WPA2 only",
+                     "psk": psk, "l3FirewallRules": [{"comment": f"key {psk}", "policy": "deny", "protocol": "udp",
+                                                      "destPort": "500", "destCidr": "any"}]},
+        "ipsk.yaml": {"name": "Staff-Pop-Up", "authMode": "ipsk-without-radius", "identityPsks": [
+            {"name": ipsk, "passphrase": ipsk, "groupPolicyId": "101"}]}}
+    runner = CliRunner()
+    outputs = []
+    for name, body in proposals.items():
+        (tmp_path / name).write_text(yaml.safe_dump(body))
+        for fmt in ("text", "json", "markdown", "html", "junit", "sarif"):
+            run = runner.invoke(app, ["check-ssid", str(demo), "--network", "Store 14", "--proposed",
+                                      str(tmp_path / name), "--format", fmt])
+            assert run.exit_code in (0, 1, 3), run.output
+            outputs.append(run.stdout + run.stderr)
+    text = "\n".join(outputs)
+    assert "<redacted>" in text
+    assert_absent({"PSK": forms(psk), "iPSK": forms(ipsk)}, {"check-ssid outputs": text})
