@@ -210,9 +210,10 @@ class FakeCiscoDevice:
     def __enter__(self) -> FakeCiscoDevice:
         _host_key()
         # The test session's known_hosts (tests/conftest.py) knows every fake device, as an operator's knows
-        # the devices they collect from; tests of unknown and changed keys name a file of their own.
+        # the devices they collect from; tests of unknown and changed keys name a file of their own. An impostor
+        # (a key of its own) is never known: a later device given its port again must not meet its key.
         known_hosts = os.environ.get("VPN_AUDITOR_SSH_KNOWN_HOSTS")
-        if known_hosts:
+        if known_hosts and self._key is None:
             with open(known_hosts, "a", encoding="utf-8") as handle:
                 handle.write(self.known_hosts_line)
         self._sock.listen(4)
