@@ -344,6 +344,7 @@ class CiscoCollectConfig:
     max_output: int = mb_bytes(DEFAULT_MAX_BODY_MB)  # bytes of output
     known_hosts: Path | None = None  # default: $VPN_AUDITOR_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts
     accept_new_host_key: bool = False  # first contact: add an unknown host's key (recorded in the manifest)
+    inventory: dict[str, Any] | None = None  # the inventory host it came from (inventory.py), for the manifest
 
 
 @dataclass(slots=True)
@@ -379,6 +380,8 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     params = {"host": config.host, "port": config.port, "device_type": config.device_type,
               "username": config.username, "name": config.name, "known_hosts": str(host_keys.known_hosts),
               "accept_new_host_key": config.accept_new_host_key}
+    if config.inventory is not None:
+        params["inventory"] = config.inventory
     writer = SnapshotWriter(config.out, "cisco", parameters=params, secrets=[config.password, config.secret])
     command = "show running-config"
     result = CiscoCollectResult(False, None, config.out / "manifest.json", commands=[command])
@@ -497,11 +500,13 @@ def _ask(env: str, prompt: str, required: bool) -> str:
 
 
 def cisco_command(
-    host: Annotated[str, typer.Option("--host", help="Device address or name.")],
-    device_type: Annotated[str, typer.Option(
-        "--device-type", help="cisco_asa, cisco_ios or cisco_xe (netmiko device type).")],
-    username: Annotated[str, typer.Option("--username", help="SSH user.")],
     out: Annotated[Path, typer.Option("--out", help="Snapshot directory to write (created if needed).")],
+    host: Annotated[str | None, typer.Option("--host", help="Device address or name.")] = None,
+    device_type: Annotated[str | None, typer.Option(
+        "--device-type", help="cisco_asa, cisco_ios or cisco_xe (netmiko device type; with --inventory: for "
+                              "hosts without a platform).")] = None,
+    username: Annotated[str | None, typer.Option(
+        "--username", help="SSH user (with --inventory: for hosts without one).")] = None,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="SSH port.")] = 22,
     name: Annotated[str | None, typer.Option(
         "--name", help="File name under cisco/ (default: the device's hostname).")] = None,
@@ -519,6 +524,13 @@ def cisco_command(
         "--accept-new-host-key",
         help="First contact: accept and add the key of a host not in known_hosts (recorded in manifest.json); "
              "a changed key is refused all the same.")] = False,
+    inventory: Annotated[Path | None, typer.Option(
+        "--inventory", help="Nornir SimpleInventory hosts.yaml (or its folder): collect every Cisco host in it.")
+    ] = None,
+    group: Annotated[list[str] | None, typer.Option(
+        "--group", help="With --inventory: only hosts in this group; repeat for several.")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="With --inventory: devices collected at the same time.")] = 8,
 ) -> None:
     """Pull `show running-config` over SSH into SNAPSHOT/cisco/<name>.cfg (show commands only).
 
@@ -526,7 +538,33 @@ def cisco_command(
     for on a terminal when unset). The device's host key must be in known_hosts before either is sent.
     Secrets in the configuration are saved as <redacted>. Exit code 0 when the command succeeded, 3 when it
     failed (recorded in manifest.json; a host key refused too), 2 for usage errors.
+    With --inventory, every Cisco host of a Nornir inventory, --workers at a time, one line each (exit 3 when
+    any failed; the others are collected all the same).
     """
+    if device_type is not None and device_type not in DEVICE_TYPES:
+        typer.echo(f"vpn-auditor collect: --device-type must be one of {', '.join(DEVICE_TYPES)}", err=True)
+        raise typer.Exit(2)
+    if inventory is not None:
+        if host is not None or name is not None:
+            typer.echo("vpn-auditor collect: --inventory names the devices: leave out --host and --name", err=True)
+            raise typer.Exit(2)
+        try:
+            check_out(out)
+        except OutNotWritable as exc:
+            typer.echo(f"vpn-auditor collect: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if known_hosts is not None and not known_hosts.is_file() and not accept_new_host_key:
+            typer.echo(f"vpn-auditor collect: --known-hosts {known_hosts}: no such file (give --accept-new-host-key "
+                       "to create it on first contact)", err=True)
+            raise typer.Exit(2)
+        from auditor.collect.inventory import cisco_inventory
+
+        raise typer.Exit(cisco_inventory(inventory, out, group or [], workers, device_type, username, port, timeout,
+                                         read_timeout, mb_bytes(body_cap_mb(max_output_mb)), known_hosts,
+                                         accept_new_host_key))
+    if host is None or device_type is None or username is None:
+        typer.echo("vpn-auditor collect: give --host, --device-type and --username (or --inventory)", err=True)
+        raise typer.Exit(2)
     if device_type not in DEVICE_TYPES:
         typer.echo(f"vpn-auditor collect: --device-type must be one of {', '.join(DEVICE_TYPES)}", err=True)
         raise typer.Exit(2)

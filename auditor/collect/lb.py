@@ -234,6 +234,7 @@ class LbCollectConfig:
     show_progress: bool = False  # a progress bar on stderr (only when it is a terminal)
     max_body: int = mb_bytes(DEFAULT_MAX_BODY_MB)  # bytes per body (F5: all pages of a collection)
     max_pages: int = DEFAULT_MAX_PAGES
+    inventory: dict[str, Any] | None = None  # the inventory host it came from (inventory.py), for the manifest
 
 
 @dataclass(slots=True)
@@ -316,6 +317,8 @@ def collect_lb(config: LbCollectConfig) -> LbCollectResult:
         raise CollectUsageError(str(exc)) from None
     parameters = {"vendor": config.vendor, "host": base_url(config.host), "name": name,
                   "insecure": config.verify is False}  # TLS certificate not verified (--insecure)
+    if config.inventory is not None:
+        parameters["inventory"] = config.inventory
     limits = Limits(timeout=config.timeout, max_body=config.max_body, max_pages=config.max_pages)
     _client(config).close()  # a CA bundle that cannot be read is a usage error, before anything is written
     # The user name is no secret: scrubbing it mangled any text holding it (user "auditor" turned the manifest's
@@ -464,8 +467,15 @@ def _ask(env: str, prompt: str, hide: bool) -> str:
     return value
 
 
-def _run_command(vendor: str, host: str, out: Path, name: str | None, timeout: float, insecure: bool,
-                 ca_bundle: Path | None, max_body_mb: float | None = None, max_pages: int = DEFAULT_MAX_PAGES) -> None:
+def _run_command(vendor: str, host: str | None, out: Path, name: str | None, timeout: float, insecure: bool,
+                 ca_bundle: Path | None, max_body_mb: float | None = None, max_pages: int = DEFAULT_MAX_PAGES,
+                 inventory: Path | None = None, group: list[str] | None = None, workers: int = 8) -> None:
+    if inventory is not None:
+        _run_inventory(vendor, inventory, host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages,
+                       group or [], workers)
+    if host is None:
+        typer.echo("vpn-auditor collect: give --host (or --inventory)", err=True)
+        raise typer.Exit(EXIT_USAGE)
     try:
         url = base_url(host)
     except CollectUsageError as exc:
@@ -505,7 +515,35 @@ def _run_command(vendor: str, host: str, out: Path, name: str | None, timeout: f
     raise typer.Exit(result.exit_code)
 
 
-HostOpt = Annotated[str, typer.Option("--host", help="REST API base URL, e.g. https://lb1.example.com")]
+def _run_inventory(vendor: str, inventory: Path, host: str | None, out: Path, name: str | None, timeout: float,
+                   insecure: bool, ca_bundle: Path | None, max_body_mb: float | None, max_pages: int,
+                   group: list[str], workers: int) -> None:
+    """`--inventory`: every host of this vendor in a Nornir inventory (inventory.py); exits."""
+    if host is not None or name is not None:
+        typer.echo("vpn-auditor collect: --inventory names the devices: leave out --host and --name", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    if ca_bundle is not None and not ca_bundle.is_file():
+        typer.echo(f"vpn-auditor collect: --ca-bundle {ca_bundle}: no such file", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        check_out(out)
+    except OutNotWritable as exc:
+        typer.echo(f"vpn-auditor collect: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    from auditor.collect.inventory import lb_inventory
+
+    verify: bool | str = False if insecure else (str(ca_bundle) if ca_bundle else True)
+    raise typer.Exit(lb_inventory(vendor, inventory, out, group, workers, timeout, verify,
+                                  mb_bytes(body_cap_mb(max_body_mb)), max_pages))
+
+
+HostOpt = Annotated[str | None, typer.Option(
+    "--host", help="REST API base URL, e.g. https://lb1.example.com (or --inventory)")]
+InventoryOpt = Annotated[Path | None, typer.Option(
+    "--inventory", help="Nornir SimpleInventory hosts.yaml (or its folder): collect every host of this vendor.")]
+GroupOpt = Annotated[list[str] | None, typer.Option(
+    "--group", help="With --inventory: only hosts in this group; repeat for several.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="With --inventory: devices collected at once.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Snapshot directory to write (created if needed).")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Device name in the snapshot (default: host name).")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per request, in total.")]
@@ -517,35 +555,42 @@ InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Do not verify the
 CaOpt = Annotated[Path | None, typer.Option("--ca-bundle", help="CA bundle to verify the device's certificate.")]
 
 
-def f5_command(host: HostOpt, out: OutOpt, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
+def f5_command(out: OutOpt, host: HostOpt = None, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
                insecure: InsecureOpt = False, ca_bundle: CaOpt = None,
-               max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES) -> None:
+               max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES,
+               inventory: InventoryOpt = None, group: GroupOpt = None, workers: WorkersOpt = 8) -> None:
     """Pull F5 BIG-IP LTM configuration (iControl REST, GET only) into SNAPSHOT/f5/<name>/.
 
     Credentials come from VPN_AUDITOR_LB_USERNAME / VPN_AUDITOR_LB_PASSWORD. Exit code 0 when every call
     succeeded or the resource is absent, 3 when some failed (the snapshot is still written), 2 for usage errors.
+    With --inventory, every F5 host of a Nornir inventory, --workers at a time (kemp and netscaler alike).
     """
-    _run_command("f5", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages)
+    _run_command("f5", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages, inventory, group,
+                 workers)
 
 
-def kemp_command(host: HostOpt, out: OutOpt, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
+def kemp_command(out: OutOpt, host: HostOpt = None, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
                  insecure: InsecureOpt = False, ca_bundle: CaOpt = None,
-                 max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES) -> None:
+                 max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES,
+                 inventory: InventoryOpt = None, group: GroupOpt = None, workers: WorkersOpt = 8) -> None:
     """Pull the KEMP LoadMaster virtual services (`/access/listvs`, GET only) into SNAPSHOT/kemp/<name>.xml.
 
     Credentials come from VPN_AUDITOR_LB_USERNAME / VPN_AUDITOR_LB_PASSWORD. Exit codes as for `collect f5`.
     """
-    _run_command("kemp", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages)
+    _run_command("kemp", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages, inventory, group,
+                 workers)
 
 
-def netscaler_command(host: HostOpt, out: OutOpt, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
+def netscaler_command(out: OutOpt, host: HostOpt = None, name: NameOpt = None, timeout: TimeoutOpt = 30.0,
                       insecure: InsecureOpt = False, ca_bundle: CaOpt = None,
-                      max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES) -> None:
+                      max_body_mb: MaxBodyOpt = None, max_pages: MaxPagesOpt = DEFAULT_MAX_PAGES,
+                      inventory: InventoryOpt = None, group: GroupOpt = None, workers: WorkersOpt = 8) -> None:
     """Pull NetScaler load-balancing configuration (NITRO, GET only) into SNAPSHOT/netscaler/<name>/.
 
     Credentials come from VPN_AUDITOR_LB_USERNAME / VPN_AUDITOR_LB_PASSWORD. Exit codes as for `collect f5`.
     """
-    _run_command("netscaler", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages)
+    _run_command("netscaler", host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages, inventory, group,
+                 workers)
 
 
 COMMANDS = {"f5": f5_command, "kemp": kemp_command, "netscaler": netscaler_command}

@@ -299,6 +299,9 @@ def _all_forms(values: Iterable[str]) -> set[str]:
     return forms | {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in forms if "%" in form}
 
 
+_MANIFEST_LOCK = threading.Lock()
+
+
 class _LogScrubber:
     """While a writer is open, every log record's message (and traceback) is scrubbed of its secrets before
     any handler sees it: the SDK, httpx, paramiko and netmiko log what they send and receive."""
@@ -524,6 +527,10 @@ class SnapshotWriter:
 
     def close(self, **run_extra: Any) -> Path:
         """Append this run and its calls to `manifest.json` (created if needed); returns its path."""
+        with _MANIFEST_LOCK:  # devices collected in threads (inventory.py): one read-modify-write at a time
+            return self._close(**run_extra)
+
+    def _close(self, **run_extra: Any) -> Path:
         manifest_path = self.path_for(MANIFEST)
         manifest: dict[str, Any] = {}
         if manifest_path.is_file():

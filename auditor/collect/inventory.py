@@ -1,0 +1,473 @@
+"""Fleets of devices: `collect cisco|f5|kemp|netscaler --inventory FILE` reads a Nornir SimpleInventory.
+
+The inventory is what Nornir's SimpleInventory reads, so an existing Nornir or netmiko setup is reused as it is:
+`hosts.yaml` (FILE, or FILE/hosts.yaml when FILE is a folder), and `groups.yaml` and `defaults.yaml` beside it
+when they are there. A host has `hostname` (default: its name), `port`, `username`, `platform`, `groups` and
+`connection_options`; an attribute a host leaves unset comes from its groups (in order, each group before the
+groups it belongs to) and then from the defaults, and `connection_options.netmiko` overrides them field by field
+for SSH, as Nornir resolves them. `password` is never read from the inventory: credentials still come only from
+the environment or a prompt (one password for the run); hosts or groups that hold one are named in a warning.
+
+A host is collected by the command its platform belongs to (`PLATFORMS`, netmiko and NAPALM names); hosts of
+other platforms are skipped (and listed), and a host without a platform is collected by whichever command reads
+the inventory (`collect cisco` then needs `--device-type`). `--group` keeps the hosts of those groups.
+
+Devices are collected concurrently by a bounded pool of threads (`--workers`); each device's collection is the
+single-device collector's, with the inventory host's name as the device name (`cisco/<name>.cfg`, `f5/<name>/`),
+and writes its own run into `manifest.json` (with an `inventory` entry naming the file, host and groups). A line
+per device reports its outcome as it ends. A device that fails, or cannot even be tried (no platform, no user
+name, an unusable address), is a failed call in the manifest and never stops the others; the exit code is then 3.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from auditor.collect.signals import terminate_as_interrupt
+from auditor.collect.writer import SnapshotWriter, UnsafePathError, quote_segment
+from auditor.snapshot import SnapshotError, check_input_size
+from auditor.untrusted import clean
+
+HOSTS, GROUPS, DEFAULTS = "hosts.yaml", "groups.yaml", "defaults.yaml"
+DEFAULT_WORKERS = 8
+EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE = 0, 2, 3
+_ATTRS = ("hostname", "port", "username", "platform")
+NOT_STARTED = "interrupted (SIGINT or SIGTERM) before the device was contacted"
+
+# Platform names in inventories (netmiko device types, NAPALM driver names, common spellings) -> our collector
+# and, for SSH, netmiko's device type.
+PLATFORMS: dict[str, tuple[str, str | None]] = {
+    "cisco_asa": ("cisco", "cisco_asa"), "cisco_asa_ssh": ("cisco", "cisco_asa"), "asa": ("cisco", "cisco_asa"),
+    "cisco_ios": ("cisco", "cisco_ios"), "cisco_ios_ssh": ("cisco", "cisco_ios"), "ios": ("cisco", "cisco_ios"),
+    "cisco_xe": ("cisco", "cisco_xe"), "cisco_xe_ssh": ("cisco", "cisco_xe"), "iosxe": ("cisco", "cisco_xe"),
+    "ios-xe": ("cisco", "cisco_xe"), "ios_xe": ("cisco", "cisco_xe"),
+    "f5": ("f5", None), "bigip": ("f5", None), "big-ip": ("f5", None), "f5_ltm": ("f5", None),
+    "f5_tmsh": ("f5", None), "f5_linux": ("f5", None),
+    "kemp": ("kemp", None), "loadmaster": ("kemp", None), "kemp_loadmaster": ("kemp", None),
+    "netscaler": ("netscaler", None), "citrix_netscaler": ("netscaler", None), "citrix_adc": ("netscaler", None),
+}
+
+
+class InventoryError(ValueError):
+    """The inventory cannot be used (exit code 2); the message names the file, and the host or line."""
+
+
+# --- reading -----------------------------------------------------------------------------------------------
+@dataclass
+class _Element:
+    """A host, a group or the defaults, as written."""
+
+    name: str
+    attrs: dict[str, Any]
+    groups: list[str]
+    netmiko: dict[str, Any]  # connection_options.netmiko, the same four attributes
+    password: bool
+
+
+@dataclass(frozen=True)
+class Device:
+    """One inventory host, resolved."""
+
+    name: str  # the inventory's name for it: the device's name in the snapshot
+    hostname: str
+    port: int | None
+    username: str | None
+    platform: str | None
+    groups: tuple[str, ...]  # every group it is in, in resolution order
+
+
+@dataclass
+class Inventory:
+    files: list[str]
+    devices: list[Device]
+    with_password: list[str] = field(default_factory=list)  # hosts, groups or "defaults" that set one
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Read a SimpleInventory: `path` is hosts.yaml, or a folder holding it (groups.yaml, defaults.yaml beside)."""
+    hosts_file = path / HOSTS if path.is_dir() else path
+    if not hosts_file.is_file():
+        raise InventoryError(f"--inventory {path}: no such file" + (f" ({HOSTS} in the folder)" if path.is_dir()
+                                                                      else ""))
+    folder = hosts_file.parent
+    hosts = _elements(hosts_file, required=True)
+    groups = _elements(folder / GROUPS, required=False)
+    defaults = _element(folder / DEFAULTS, "defaults", _read(folder / DEFAULTS) or {}) \
+        if (folder / DEFAULTS).is_file() else _Element("defaults", {}, [], {}, False)
+    files = [str(hosts_file)] + [str(folder / f) for f in (GROUPS, DEFAULTS) if (folder / f).is_file()]
+    for element in [*hosts.values(), *groups.values()]:
+        for group in element.groups:
+            if group not in groups:
+                where = f"{folder / GROUPS}" if (folder / GROUPS).is_file() else f"no {GROUPS} beside {hosts_file}"
+                raise InventoryError(f"{hosts_file if element.name in hosts else folder / GROUPS}: "
+                                     f"{element.name!r} is in group {group!r}, which is not defined ({where})")
+    devices = [_resolve(host, groups, defaults, hosts_file) for host in hosts.values()]
+    with_password = [e.name for e in [*hosts.values(), *groups.values(), defaults] if e.password]
+    return Inventory(files, devices, with_password)
+
+
+def _read(path: Path) -> Any:
+    try:
+        check_input_size(path)
+        text = path.read_text(encoding="utf-8")
+    except SnapshotError as exc:
+        raise InventoryError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise InventoryError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise InventoryError(f"{path}{line}: malformed YAML: {' '.join(str(problem).split())}") from None
+    except RecursionError:
+        raise InventoryError(f"{path}: malformed YAML: nested too deeply") from None
+
+
+def _elements(path: Path, *, required: bool) -> dict[str, _Element]:
+    if not path.is_file() and not required:
+        return {}
+    raw = _read(path)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InventoryError(f"{path}: expected a mapping of names to their settings")
+    return {str(name): _element(path, str(name), body or {}) for name, body in raw.items()}
+
+
+def _element(path: Path, name: str, body: Any) -> _Element:
+    if not isinstance(body, dict):
+        raise InventoryError(f"{path}: {name!r}: expected a mapping (hostname, platform, groups, ...)")
+    attrs = {key: _attr(path, name, key, body.get(key)) for key in _ATTRS}
+    groups = body.get("groups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise InventoryError(f"{path}: {name!r}: groups must be a list of group names")
+    options = body.get("connection_options") or {}
+    netmiko = options.get("netmiko") if isinstance(options, dict) else None
+    if not isinstance(options, dict) or not isinstance(netmiko or {}, dict):
+        raise InventoryError(f"{path}: {name!r}: connection_options must map a connection name to its settings")
+    conn = {key: _attr(path, name, key, (netmiko or {}).get(key)) for key in _ATTRS}
+    password = body.get("password") not in (None, "") or (netmiko or {}).get("password") not in (None, "")
+    return _Element(name, attrs, list(groups), conn, password)
+
+
+def _attr(path: Path, name: str, key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if key == "port":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            raise InventoryError(f"{path}: {name!r}: port {value!r} is not a TCP port (1-65535)")
+        return value
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        raise InventoryError(f"{path}: {name!r}: {key} must be a non-empty text")
+    return str(value).strip()
+
+
+def _lineage(element: _Element, groups: dict[str, _Element], path: Path, seen: tuple[str, ...] = ()) -> list[_Element]:
+    """The groups an element inherits from, in Nornir's order: each group, then the groups it is in."""
+    out: list[_Element] = []
+    for name in element.groups:
+        if name in seen:
+            raise InventoryError(f"{path}: groups {' -> '.join([*seen, name])} form a cycle")
+        group = groups[name]
+        out.append(group)
+        out.extend(_lineage(group, groups, path, (*seen, name)))
+    return out
+
+
+def _resolve(host: _Element, groups: dict[str, _Element], defaults: _Element, path: Path) -> Device:
+    chain = [host, *_lineage(host, groups, path), defaults]
+
+    def first(key: str) -> Any:
+        for element in chain:  # connection_options.netmiko first, level by level, then the plain attributes
+            if element.netmiko.get(key) is not None:
+                return element.netmiko[key]
+        for element in chain:
+            if element.attrs.get(key) is not None:
+                return element.attrs[key]
+        return None
+
+    names = tuple(dict.fromkeys(g.name for g in chain[1:-1]))
+    return Device(name=host.name, hostname=first("hostname") or host.name, port=first("port"),
+                  username=first("username"), platform=first("platform"), groups=names)
+
+
+# --- choosing --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    device: Device
+    device_type: str | None  # netmiko's, for SSH
+    problem: str | None = None  # why it cannot be tried: recorded as failed
+
+
+def select(inventory: Inventory, vendor: str, groups: Sequence[str] = (),
+           device_type: str | None = None) -> tuple[list[Target], list[Device]]:
+    """(devices this command collects, devices skipped for another platform or outside --group)."""
+    chosen: list[Target] = []
+    skipped: list[Device] = []
+    for device in inventory.devices:
+        if groups and not set(groups) & set(device.groups):
+            skipped.append(device)
+            continue
+        platform = (device.platform or "").strip().lower()
+        if not platform:
+            if vendor == "cisco" and device_type is None:
+                chosen.append(Target(device, None, "no platform in the inventory and no --device-type"))
+            else:
+                chosen.append(Target(device, device_type))
+            continue
+        kind, netmiko_type = PLATFORMS.get(platform, (None, None))
+        if kind != vendor:
+            skipped.append(device)
+            continue
+        chosen.append(Target(device, netmiko_type))
+    return chosen, skipped
+
+
+# --- running ---------------------------------------------------------------------------------------------
+@dataclass
+class DeviceOutcome:
+    name: str
+    shown: str  # e.g. "cisco/hq-asa (10.0.0.1)"
+    ok: bool
+    detail: str
+    elapsed: float = 0.0
+
+
+Job = Callable[[Target], DeviceOutcome]
+
+
+def run_pool(targets: list[Target], job: Job, workers: int, out: Path, collector: str, inventory_file: str,
+             echo: Callable[[str], None]) -> tuple[list[DeviceOutcome], bool]:
+    """Collect every target with at most `workers` at a time; (outcomes, interrupted). Each device's outcome is
+    echoed as it ends. A job that raises is recorded as a failed call of that device; SIGINT or SIGTERM records
+    the devices not started as failed and waits for those in progress (their own timeouts bound the wait)."""
+    outcomes: list[DeviceOutcome] = []
+    total = len(targets)
+
+    def report(outcome: DeviceOutcome) -> None:
+        outcomes.append(outcome)
+        state = "ok" if outcome.ok else "failed"
+        echo(clean(f"[{len(outcomes)}/{total}] {outcome.shown}: {state}: {outcome.detail} "
+                   f"({outcome.elapsed:.1f} s)"))
+
+    def guarded(target: Target) -> DeviceOutcome:
+        started = time.monotonic()
+        if target.problem is not None:
+            with suppress(Exception):
+                record_failure(out, collector, target, inventory_file, target.problem)
+            return DeviceOutcome(target.device.name, _shown(collector, target), False, target.problem)
+        try:
+            outcome = job(target)
+        except Exception as exc:  # one device's trouble, whatever it is, is that device's
+            error = f"{type(exc).__name__}: {exc}"
+            with suppress(Exception):  # a manifest that cannot be written: the line below still says it
+                record_failure(out, collector, target, inventory_file, error)
+            outcome = DeviceOutcome(target.device.name, _shown(collector, target), False, error)
+        outcome.elapsed = time.monotonic() - started
+        return outcome
+
+    interrupted = False
+    reported: set[concurrent.futures.Future[DeviceOutcome]] = set()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="collect")
+    try:
+        with _quiet_sessions():
+            futures = {pool.submit(guarded, t): t for t in targets}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    reported.add(future)
+                    report(future.result())
+            except KeyboardInterrupt:
+                interrupted = True
+                for future in futures:
+                    future.cancel()  # only those not started yet
+                running = sum(1 for f in futures if not f.cancelled() and not f.done())
+                echo(f"interrupted: {running} device(s) in progress finish first; the others are not contacted")
+                pool.shutdown(wait=True)
+                for future, target in futures.items():
+                    if future.cancelled():
+                        record_failure(out, collector, target, inventory_file, NOT_STARTED, interrupted=True)
+                        report(DeviceOutcome(target.device.name, _shown(collector, target), False, NOT_STARTED))
+                    elif future not in reported:
+                        report(future.result())
+    finally:
+        pool.shutdown(wait=True)
+    return outcomes, interrupted
+
+
+@contextmanager
+def _quiet_sessions() -> Any:
+    """netmiko logs every byte it reads at DEBUG level, secrets included (cisco.py hides it per session). With
+    sessions in several threads, one session's restore could reveal another's: keep it hidden for the pool."""
+    logger = logging.getLogger("netmiko")
+    level = logger.level
+    logger.setLevel(max(level, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _shown(collector: str, target: Target) -> str:
+    return f"{collector}/{target.device.name} ({target.device.hostname})"
+
+
+def inventory_entry(inventory_file: str, target: Target) -> dict[str, Any]:
+    """The `inventory` entry of a device's run in manifest.json."""
+    return {"file": inventory_file, "host": target.device.name, "groups": list(target.device.groups),
+            "platform": target.device.platform}
+
+
+def record_failure(out: Path, collector: str, target: Target, inventory_file: str, error: str,
+                   **run_extra: Any) -> None:
+    """A device that failed outside its collector (or was never tried): a failed call in its own run."""
+    device = target.device
+    try:
+        name = quote_segment(device.name)
+    except UnsafePathError:
+        name = None
+    file = f"cisco/{name}.cfg" if collector == "cisco" and name else None
+    parameters = {"host": device.hostname, "name": device.name, "inventory": inventory_entry(inventory_file, target)}
+    writer = SnapshotWriter(out, collector, parameters=parameters)
+    writer.record_call("collect", "failed", error=error, file=file, host=device.hostname)
+    writer.close(device=f"{collector}/{name or device.name}", **run_extra)
+
+
+# --- the commands' inventory mode ------------------------------------------------------------------------
+def _secret(env: str, prompt: str, required: bool) -> str:
+    value = os.environ.get(env, "")
+    if not value and sys.stdin.isatty():
+        value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
+    if not value and required:
+        typer.echo(f"vpn-auditor collect: set {env} (stdin is not a terminal to ask for it)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    return value
+
+
+def _prepare(path: Path, vendor: str, groups: Sequence[str], device_type: str | None,
+             workers: int) -> tuple[Inventory, list[Target]]:
+    if workers < 1:
+        raise InventoryError("--workers must be at least 1")
+    inventory = load_inventory(path)
+    targets, skipped = select(inventory, vendor, groups, device_type)
+    if inventory.with_password:
+        typer.echo(f"vpn-auditor collect: warning: passwords in the inventory are not read "
+                   f"({_names(inventory.with_password)}); credentials come from the environment or a prompt", err=True)
+    if skipped:
+        typer.echo(f"vpn-auditor collect: {len(skipped)} host(s) of other platforms or groups skipped: "
+                   f"{_names(d.name for d in skipped)}", err=True)
+    if not targets:
+        raise InventoryError(f"--inventory {path}: no host for `collect {vendor}`"
+                             + (f" in group(s) {', '.join(groups)}" if groups else ""))
+    return inventory, targets
+
+
+def _names(names: Iterable[str]) -> str:
+    names = list(names)
+    return clean(", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else ""))
+
+
+def _finish(outcomes: list[DeviceOutcome], interrupted: bool, out: Path) -> int:
+    failed = [o for o in outcomes if not o.ok]
+    if interrupted:
+        typer.echo(f"vpn-auditor collect: interrupted; the snapshot is incomplete ({out / 'manifest.json'})", err=True)
+    elif failed:
+        typer.echo(f"vpn-auditor collect: {len(failed)} of {len(outcomes)} devices failed; the snapshot is "
+                   f"incomplete (details in {out / 'manifest.json'})", err=True)
+    return EXIT_INCOMPLETE if failed or interrupted else EXIT_OK
+
+
+def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, device_type: str | None,
+                    username: str | None, port: int, timeout: float, read_timeout: float, max_output: int,
+                    known_hosts: Path | None = None, accept_new_host_key: bool = False) -> int:
+    """`collect cisco --inventory FILE`: every Cisco host of the inventory; the exit code."""
+    from auditor.collect.cisco import PASSWORD_ENV, SECRET_ENV, CiscoCollectConfig, collect_cisco
+
+    try:
+        inventory, targets = _prepare(path, "cisco", groups, device_type, workers)
+    except InventoryError as exc:
+        typer.echo(f"vpn-auditor collect: {exc}", err=True)
+        return EXIT_USAGE
+    password = _secret(PASSWORD_ENV, f"SSH password for the {len(targets)} devices", required=True)
+    secret = _secret(SECRET_ENV, "Enable secret (Enter for none)", required=False)
+    source = inventory.files[0]
+
+    def job(target: Target) -> DeviceOutcome:
+        device = target.device
+        user = device.username or username
+        if not user:
+            raise ValueError("no username in the inventory and no --username")
+        assert target.device_type is not None
+        config = CiscoCollectConfig(host=device.hostname, device_type=target.device_type, username=user,
+                                    password=password, out=out, port=device.port or port, secret=secret,
+                                    name=device.name, timeout=timeout, read_timeout=read_timeout,
+                                    max_output=max_output, known_hosts=known_hosts,
+                                    accept_new_host_key=accept_new_host_key, inventory=inventory_entry(source, target))
+        result = collect_cisco(config)
+        detail = f"{result.file} ({result.redactions} secrets redacted)" if result.ok else str(result.error)
+        return DeviceOutcome(device.name, _shown("cisco", target), result.ok, detail)
+
+    with terminate_as_interrupt():
+        outcomes, interrupted = run_pool(targets, job, workers, out, "cisco", source,
+                                         lambda line: typer.echo(line, err=True))
+    return _finish(outcomes, interrupted, out)
+
+
+def lb_inventory(vendor: str, path: Path, out: Path, groups: Sequence[str], workers: int, timeout: float,
+                 verify: bool | str, max_body: int, max_pages: int) -> int:
+    """`collect f5|kemp|netscaler --inventory FILE`: every host of that vendor; the exit code."""
+    from auditor.collect.lb import PASSWORD_ENV, USERNAME_ENV, LbCollectConfig, collect_lb
+
+    try:
+        inventory, targets = _prepare(path, vendor, groups, None, workers)
+    except InventoryError as exc:
+        typer.echo(f"vpn-auditor collect: {exc}", err=True)
+        return EXIT_USAGE
+    username = None
+    if any(t.device.username is None for t in targets):
+        username = os.environ.get(USERNAME_ENV, "")
+        if not username and sys.stdin.isatty():
+            username = typer.prompt(f"{vendor} user", default="", show_default=False)
+        if not username:
+            typer.echo(f"vpn-auditor collect: set {USERNAME_ENV} (stdin is not a terminal to ask for it)", err=True)
+            return EXIT_USAGE
+    plain = [t.device.name for t in targets if t.device.hostname.lower().startswith("http://")]
+    if plain:
+        typer.echo(f"vpn-auditor collect: warning: plain HTTP for {_names(plain)}: the credentials and the "
+                   "configuration cross the network unencrypted", err=True)
+    password = _secret(PASSWORD_ENV, f"{vendor} password for the {len(targets)} devices", required=True)
+    source = inventory.files[0]
+
+    def job(target: Target) -> DeviceOutcome:
+        device = target.device
+        config = LbCollectConfig(vendor, device.hostname, out, device.username or username or "", password,
+                                 device.name, timeout, verify, show_progress=False, max_body=max_body,
+                                 max_pages=max_pages, inventory=inventory_entry(source, target))
+        result = collect_lb(config)
+        if result.failures:
+            first = result.failures[0]
+            status = f"HTTP {first.status}" if first.status is not None else "no response"
+            detail = f"{len(result.failures)} of {result.calls} calls failed (first: {first.path}: {status})"
+        else:
+            detail = f"{result.ok} bodies written, {result.absent} absent"
+        return DeviceOutcome(device.name, _shown(vendor, target), not result.failures, detail)
+
+    with terminate_as_interrupt():
+        outcomes, interrupted = run_pool(targets, job, workers, out, vendor, source,
+                                         lambda line: typer.echo(line, err=True))
+    return _finish(outcomes, interrupted, out)
