@@ -80,6 +80,7 @@ from auditor.collect.writer import (
     check_out,
     quote_segment,
 )
+from auditor.untrusted import markup
 
 if TYPE_CHECKING:
     from auditor.collect.incremental import Incremental
@@ -463,7 +464,8 @@ class _Progress:
 
     def org(self, org_id: str, label: str) -> None:
         if self._progress is not None and org_id not in self._tasks:
-            self._tasks[org_id] = self._progress.add_task(label, total=None, calls=0, throttled=0)
+            # the description is markup ("[bold]{task.description}"): an org's name is the Dashboard's words
+            self._tasks[org_id] = self._progress.add_task(markup(label), total=None, calls=0, throttled=0)
 
     def networks(self, org_id: str, total: int) -> None:
         if org_id in self._tasks:

@@ -120,3 +120,20 @@ def test_the_escaping_helpers() -> None:
     assert clean_lines("a\nb\tc\x1bd") == "a\nb\tc\\x1bd"
     assert markup("[/] [bold]x\x07") == "\\[/] \\[bold]x\\x07"
     assert clean("Store 31 — café ✓") == "Store 31 — café ✓"  # printable text, any script, untouched
+
+
+def test_an_organisation_name_in_the_collection_progress_is_text(capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live progress of `collect meraki` shows each organisation's name from the Dashboard."""
+    from auditor.collect.meraki import _Progress
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    progress = _Progress(True)
+    with progress.shown():
+        progress.org("1", f"Org {PAYLOAD} [/] (1)")
+        progress.networks("1", 2)
+    shown = capsys.readouterr().err
+    assert "[/] [bold red]red[/]" in shown and "\\x1b[2J" in shown  # as text, the escapes made visible
+    # rich's own live-display controls (cursor, line erase, styles) are there; none of the name's
+    for injected in ("\x1b[2J", "\x1b[8m", "\x1b]0;", "\x07", "\u202e", "\x9b"):
+        assert injected not in shown, repr(injected)
