@@ -361,9 +361,13 @@ class _Encoder:
         self.count = 0
 
     def take(self) -> bytes:
-        data = pickle.dumps(("results", self.tables, self.networks), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(self.take_tables(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def take_tables(self) -> tuple:
+        """The message as tables of tuples (what `take` pickles); the encoder starts afresh."""
+        message = ("results", self.tables, self.networks)
         self._reset()
-        return data
+        return message
 
     def add(self, result: NetworkResult) -> None:
         self.alive.append(result)
@@ -531,8 +535,40 @@ class _Decoder:
         self.checks = {meta.id: meta for meta, _run in load_checks()}
 
     def decode(self, message: tuple) -> list[NetworkResult]:
-        _, (packets_t, origins_t, rules_t, segments_t, hops_t, records_t, traces_t, roles_t, nets_t), networks = \
-            message
+        _, (*objects_t, traces_t, roles_t, nets_t), networks = message
+        packets, _origins, _rules, segments, hops, records = self.objects(tuple(objects_t))
+        traces: list[FlowTrace] = []
+        for flow, variant, verdict, steps, allowed, blocked, unknown, reason, variants, carried_by, inert \
+                in traces_t:
+            traces.append(FlowTrace(flow, variant, verdict, tuple([records[i] for i in steps]), packets[allowed],
+                                    [(hops[h], segments[s]) for h, s in blocked] if blocked else _NONE,
+                                    [(hops[h], segments[s]) for h, s in unknown] if unknown else _NONE,
+                                    reason, tuple([traces[i] for i in variants]), carried_by,
+                                    tuple([(hops[h], segments[s]) for h, s in inert]) if inert else ()))
+        roles = [Role(kind, name, network_id, network_name, ssid, phase, self.ways(variants, hops), notes,
+                      group_policy, via=via, assumed=assumed,
+                      without_assumed=self.ways(without, hops) if without else [])
+                 for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy, via, assumed,
+                 without in roles_t]
+        nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
+                for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
+        for *_, findings, _refused in networks:
+            for finding in findings:  # the catalogue's own entry, as for this process's findings
+                finding.check = self.checks.get(finding.check.id, finding.check)
+        servers = self.registry
+        return [NetworkResult(position, nets[net],
+                              [PathResult(roles[role], servers[server], protocol, traces[trace])
+                               for role, server, protocol, trace in paths], findings, refused, by_worker=True)
+                for position, net, paths, findings, refused in networks]
+
+    @staticmethod
+    def ways(variants: tuple, hops: list[Hop]) -> list[Variant]:
+        return [Variant(label, addresses, [hops[i] for i in way], ends, vlan=vlan, cases=cases)
+                for label, addresses, way, ends, vlan, cases in variants]
+
+    def objects(self, tables: tuple) -> tuple[list, list, list, list, list[Hop], list[HopTrace]]:
+        """Packets, origins, rules, segments, hops and hop traces from their tables, in dependency order."""
+        packets_t, origins_t, rules_t, segments_t, hops_t, records_t = tables
         packets = [PacketSet(boxes, by_source=by_source) for boxes, by_source in packets_t]
         origins = [Origin(path, index, line) for path, index, line in origins_t]
         rules = [Rule(position, action, packets[match], text, comment, None if origin is None else origins[origin],
@@ -557,32 +593,7 @@ class _Decoder:
                 hops.append(hop)
         records = [HopTrace(hops[hop], decision, tuple([segments[i] for i in segs]), unknown_in)
                    for hop, decision, segs, unknown_in in records_t]
-        traces: list[FlowTrace] = []
-        for flow, variant, verdict, steps, allowed, blocked, unknown, reason, variants, carried_by, inert \
-                in traces_t:
-            traces.append(FlowTrace(flow, variant, verdict, tuple([records[i] for i in steps]), packets[allowed],
-                                    [(hops[h], segments[s]) for h, s in blocked] if blocked else _NONE,
-                                    [(hops[h], segments[s]) for h, s in unknown] if unknown else _NONE,
-                                    reason, tuple([traces[i] for i in variants]), carried_by,
-                                    tuple([(hops[h], segments[s]) for h, s in inert]) if inert else ()))
-        def ways(variants: tuple) -> list[Variant]:
-            return [Variant(label, addresses, [hops[i] for i in way], ends, vlan=vlan, cases=cases)
-                    for label, addresses, way, ends, vlan, cases in variants]
-
-        roles = [Role(kind, name, network_id, network_name, ssid, phase, ways(variants), notes, group_policy,
-                      via=via, assumed=assumed, without_assumed=ways(without) if without else [])
-                 for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy, via, assumed,
-                 without in roles_t]
-        nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
-                for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
-        for *_, findings, _refused in networks:
-            for finding in findings:  # the catalogue's own entry, as for this process's findings
-                finding.check = self.checks.get(finding.check.id, finding.check)
-        servers = self.registry
-        return [NetworkResult(position, nets[net],
-                              [PathResult(roles[role], servers[server], protocol, traces[trace])
-                               for role, server, protocol, trace in paths], findings, refused, by_worker=True)
-                for position, net, paths, findings, refused in networks]
+        return packets, origins, rules, segments, hops, records
 
 
 def _value(value: tuple, tables: tuple[list, ...], hops: list[Hop]) -> Any:

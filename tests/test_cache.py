@@ -250,8 +250,8 @@ def _reshaped(data: bytes) -> bytes:
     import hashlib
 
     head = len(audit_cache.MAGIC) + 1 + 16
-    identity, before, deps, _payload, refused = pickle.loads(data[head:])
-    body = pickle.dumps((identity, before, deps, pickle.dumps(("results", ((1, 2),) * 9, [])), refused))
+    identity, before, deps, _head, tables, refused = pickle.loads(data[head:])
+    body = pickle.dumps((identity, before, deps, pickle.dumps(([(1, 2)], [], [], [])), tables, refused))
     return data[:len(audit_cache.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body
 
 
@@ -431,3 +431,28 @@ def test_a_new_collection_of_unchanged_networks_hits(tmp_path: Path) -> None:
     statuses_file.write_text(json.dumps(statuses))
     moved = _audit(snap, cache)
     assert moved.cache is not None and moved.cache.hits == 0 and _report(moved) == _report(_audit(snap))
+
+
+def test_hits_decode_their_traces_when_read(tmp_path: Path) -> None:
+    """A hit's hops, rules and packets are decoded when something reads them (a report, a check that looks
+    at a blocked path), not before: a warm audit whose summary needs only verdicts decodes few networks.
+    Whatever reads them sees the plain audit's objects; copies are plain objects."""
+    import copy
+
+    from auditor.model import Role
+    from auditor.trace import FlowTrace
+
+    snap = _synthetic(tmp_path / "org", 16)
+    cache = tmp_path / "cache"
+    _audit(snap, cache)
+    warm, plain = _audit(snap, cache), _audit(snap)
+    pending = {id(p.trace._lazy) for p in warm.paths if getattr(p.trace, "_lazy", None) is not None}
+    assert len(pending) >= 8  # most networks: nothing read their traces yet
+    assert warm.counts() == plain.counts() and len(pending) >= 8
+    first, same = warm.paths[0], plain.paths[0]
+    trace = copy.copy(first.trace)
+    assert type(trace) is FlowTrace and len(trace.hops) == len(same.trace.hops) and trace.reason == same.trace.reason
+    role = copy.copy(first.role)
+    assert type(role) is Role and [v.label for v in role.variants] == [v.label for v in same.role.variants]
+    assert _report(warm) == _report(plain)
+    assert not any(getattr(p.trace, "_lazy", None) for p in warm.paths)  # the report read them all
