@@ -35,6 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -195,6 +196,7 @@ class AuditCache:
         self._plan: list[_Planned] = []
         self._windows: dict[int, int] = {}  # this process's open window: position -> refused count at its start
         self._walk_refused: list[str] = []
+        self._walk_gaps: list = []
         self._decoder: _Decoder | None = None
 
     # -- setup ---------------------------------------------------------------------------------------------
@@ -259,7 +261,11 @@ class AuditCache:
             return paths, findings
 
         del model.networks[networks:]
-        audited = run(pending, len(misses), audit_and_store)
+        if misses:
+            audited = run(pending, len(misses), audit_and_store)
+        else:  # the walk went through the same lists without building a network: what it noted stands
+            audited = []
+            model.gaps[:] = self._walk_gaps
         for result in audited:  # positions among the misses -> positions among all networks
             result.position = misses[result.position]
         results.extend(audited)
@@ -291,6 +297,7 @@ class AuditCache:
         for _net in stream(scratch, take):
             pass
         self._walk_refused = list(snapshot.refused)[len(refused):]
+        self._walk_gaps = scratch.gaps
         snapshot.refused = refused
         counts: dict[tuple, int] = {}
         for item in planned:
@@ -326,8 +333,8 @@ class AuditCache:
 
     def _read_entry(self, path: Path) -> Any:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            with open(path, "rb", buffering=0) as handle:
+                data = handle.readall()
         except OSError:
             return None
         head = len(MAGIC) + 1
@@ -383,7 +390,7 @@ class AuditCache:
             head, tables = _split(self._encoder.take_tables())
             body = pickle.dumps((item.identity, item.before, tuple(window.values()),
                                  pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL),
-                                 pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL), refused),
+                                 zlib.compress(pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL), 1), refused),
                                 protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # something in the results that does not pickle: audited every time
             self._encoder = _Encoder(self._registry)
@@ -422,7 +429,7 @@ class _Lazy:
         data, self.tables = self.tables, b""
         if not data:
             return
-        *objects_t, traces_t, roles_t = _load(data)
+        *objects_t, traces_t, roles_t = _load(zlib.decompress(data))
         packets, _origins, _rules, segments, hops, records = self.decoder.objects(tuple(objects_t))
         traces = self.traces
         for trace, (_flow, _variant, _verdict, steps, allowed, blocked, unknown, _reason, variants, _carried,

@@ -456,3 +456,19 @@ def test_hits_decode_their_traces_when_read(tmp_path: Path) -> None:
     assert type(role) is Role and [v.label for v in role.variants] == [v.label for v in same.role.variants]
     assert _report(warm) == _report(plain)
     assert not any(getattr(p.trace, "_lazy", None) for p in warm.paths)  # the report read them all
+
+
+def test_org_level_gaps_of_an_audit_with_nothing_to_audit(tmp_path: Path) -> None:
+    """With every network a hit no network is built; what the org's lists say is missing is still said, in
+    the same order."""
+    snap = tmp_path / "demo"
+    shutil.copytree(DEMO, snap)
+    for rel in ("policyObjects/groups.json", "appliance/vpn/thirdPartyVPNPeers.json"):
+        for found in snap.glob(f"meraki/organizations/*/{rel}"):
+            found.unlink()
+    cache = tmp_path / "cache"
+    _audit(snap, cache)
+    warm, plain = _audit(snap, cache), _audit(snap)
+    assert warm.cache is not None and warm.cache.misses == 0
+    assert plain.model.gaps and warm.model.gaps == plain.model.gaps
+    assert _report(warm) == _report(plain)
