@@ -36,7 +36,15 @@ SERVER = {"name": "vpn", "address": "198.51.100.10", "protocols": ["ikev2", "sst
 pytestmark = pytest.mark.timeout(120)
 
 
+def _sigint_as_a_terminal_gives_it() -> None:
+    """A job started in the background by a non-interactive shell (a CI runner may be one) inherits SIGINT
+    ignored, and Python then never raises KeyboardInterrupt: the child gets it as a user's Ctrl-C would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen[str]:
+    if "preexec_fn" not in kw:
+        kw["preexec_fn"] = _sigint_as_a_terminal_gives_it
     return subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, **kw)
 
