@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor.adapters import ADAPTERS, list_networks
-from auditor.model import DataGap, Device, GapHop, Hop, Model, Origin, VpnServer
+from auditor.model import DataGap, Model, UnknownDevice
 from auditor.snapshot import InputError, Snapshot, SnapshotError, too_large_reason
 
 if TYPE_CHECKING:
@@ -107,24 +107,12 @@ def filter_roles(result: AuditResult, roles: list[str]) -> None:
 
 
 # --- devices named in audit.yaml `path` --------------------------------------------------------------------
-class AbsentDevice(Device):
+class AbsentDevice(UnknownDevice):
     """A server-side device whose configuration collection failed (manifest): every flow through it is
-    unknown. Placed where audit.yaml `path` names it, and in front of every server that has no `path`, since
-    nothing rules out that it owns the server's address."""
+    unknown."""
 
     def __init__(self, name: str, rel: str, reason: str) -> None:
-        self.name = name
-        self.rel = rel
-        self.reason = reason
-
-    def owns(self, server: VpnServer) -> bool:
-        return False
-
-    def may_own(self, server: VpnServer) -> str:
-        return self.reason
-
-    def hops(self, server: VpnServer) -> list[Hop]:
-        return [GapHop(self.name, "not collected", Origin(self.rel), reason=self.reason)]
+        super().__init__(name, rel, reason, "not collected")
 
 
 def _device_of(rel: str) -> str | None:

@@ -869,6 +869,32 @@ class Device:
                               "kind of device (entry at Cisco ASA and IOS devices is)")]
 
 
+class UnknownDevice(Device):
+    """A server-side device the snapshot cannot describe (its collection failed, its file cannot be read):
+    every flow through it is unknown, and where it stands says why. Placed where audit.yaml `path` names it,
+    and in front of every server without a `path`, since nothing rules out that it owns the server's address."""
+
+    tier = 0
+
+    def __init__(self, name: str, rel: str, reason: str, stage: str = "configuration") -> None:
+        self.name = name
+        self.rel = rel
+        self.reason = reason
+        self.stage = stage
+
+    def owns(self, server: VpnServer) -> bool:
+        return False
+
+    def may_own(self, server: VpnServer) -> str:
+        return self.reason
+
+    def hops(self, server: VpnServer) -> list[Hop]:
+        return [GapHop(self.name, self.stage, Origin(self.rel), reason=self.reason)]
+
+    def entry_hops(self, interface: str) -> list[Hop]:
+        return [GapHop(self.name, f"entry at {interface}", Origin(self.rel), reason=self.reason)]
+
+
 @dataclass(eq=False)
 class Model:
     """Everything an audit reasons about, built from one snapshot."""
@@ -909,6 +935,7 @@ __all__ = [
     "RuleList",
     "Segment",
     "SourceNatHop",
+    "UnknownDevice",
     "Variant",
     "VpnServer",
 ]

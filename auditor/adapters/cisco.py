@@ -48,6 +48,7 @@ from auditor.model import (
     RuleList,
     Segment,
     SourceNatHop,
+    UnknownDevice,
     VpnServer,
     any_source_port,
 )
@@ -140,29 +141,8 @@ class CiscoAdapter:
             model.gaps.extend(DataGap(rel, doubt) for doubt in device.doubts[:5])
 
 
-class UnreadableDevice(Device):
-    """A `cisco/*.cfg` that could not be read: every flow it may be on is unknown. Placed where audit.yaml
-    `path` names it, and in front of every server without a `path`, since nothing rules out that it owns the
-    server's address."""
-
-    tier = 0
-
-    def __init__(self, name: str, rel: str, reason: str) -> None:
-        self.name = name
-        self.rel = rel
-        self.reason = reason
-
-    def owns(self, server: VpnServer) -> bool:
-        return False
-
-    def may_own(self, server: VpnServer) -> str:
-        return self.reason
-
-    def hops(self, server: VpnServer) -> list[Hop]:
-        return [GapHop(self.name, "configuration", Origin(self.rel), reason=self.reason)]
-
-    def entry_hops(self, interface: str) -> list[Hop]:
-        return [GapHop(self.name, f"entry at {interface}", Origin(self.rel), reason=self.reason)]
+class UnreadableDevice(UnknownDevice):
+    """A `cisco/*.cfg` that could not be read: every flow it may be on is unknown."""
 
 
 # --------------------------------------------------------------------------------------------------------
