@@ -356,7 +356,7 @@ class AuditCache:
             self._decoder = _Decoder(self._registry)
         trace_heads, role_heads, nets_t, ((_position, net, paths, findings, _refused),) = _load(head)
         lazy = _Lazy(self._decoder, tables)
-        traces = lazy.traces = [_LazyTrace.shell(lazy, *row) for row in trace_heads]
+        traces = lazy.traces = _LazyTrace.shells(lazy, trace_heads)
         roles = lazy.roles = [_LazyRole.shell(lazy, *row) for row in role_heads]
         nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
                 for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
@@ -459,19 +459,22 @@ class _LazyTrace(FlowTrace):
     __slots__ = ("_lazy",)
 
     @classmethod
-    def shell(cls, lazy: _Lazy, flow: Any, variant: str, verdict: str, reason: str, carried_by: tuple,
-              blocked: bool, unknown: bool, inert: bool) -> _LazyTrace:
-        trace = cls.__new__(cls)
-        trace.flow, trace.variant, trace.verdict, trace.reason, trace.carried_by = \
-            flow, variant, verdict, reason, carried_by
-        if not blocked:
-            trace.blocked = _NONE
-        if not unknown:
-            trace.unknown = _NONE
-        if not inert:
-            trace.inert = ()
-        trace._lazy = lazy
-        return trace
+    def shells(cls, lazy: _Lazy, heads: list[tuple]) -> list[_LazyTrace]:
+        """The traces of one network from their heads (a loop of its own: a large org has millions)."""
+        out: list[_LazyTrace] = []
+        new, add = cls.__new__, out.append
+        for flow, variant, verdict, reason, carried_by, blocked, unknown, inert in heads:
+            trace = new(cls)
+            trace.flow, trace.variant, trace.verdict, trace.reason, trace.carried_by, trace._lazy = \
+                flow, variant, verdict, reason, carried_by, lazy
+            if not blocked:
+                trace.blocked = _NONE
+            if not unknown:
+                trace.unknown = _NONE
+            if not inert:
+                trace.inert = ()
+            add(trace)
+        return out
 
     def __getattr__(self, name: str) -> Any:  # only for a field not yet decoded
         try:
@@ -529,10 +532,18 @@ class _Misses:
 
 def _unchanged(snapshot: Snapshot, deps: tuple) -> bool:
     """Whether every recorded read would read the same now."""
+    lstat, file_of = os.lstat, snapshot._file  # the snapshot's own path checks: no escape by a link
     try:
         for kind, rel, digest, status in deps:
             if kind == "file":
-                if not _same_file(snapshot, rel, digest, status):
+                if status is not None:  # the usual case, inline: one lstat
+                    try:
+                        now = lstat(file_of(rel, False))
+                    except FileNotFoundError:
+                        return False  # it was there
+                    if (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns) == status:
+                        continue
+                if not _same_content(snapshot, rel, digest):
                     return False
             elif kind == "exists":
                 if _digest(snapshot.exists(rel)) != digest:
@@ -560,15 +571,7 @@ def _unchanged(snapshot: Snapshot, deps: tuple) -> bool:
     return True
 
 
-def _same_file(snapshot: Snapshot, rel: str, digest: bytes, status: tuple | None) -> bool:
-    if status is not None:
-        path = snapshot._file(rel, follow=False)  # the snapshot's own path checks (no escape by a link)
-        try:
-            now = os.lstat(path)
-        except FileNotFoundError:
-            return digest == b""
-        if (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns) == status:
-            return True
+def _same_content(snapshot: Snapshot, rel: str, digest: bytes) -> bool:
     data = snapshot._read_file(rel)[0]
     if data is None:
         return (_digest(("too large", snapshot.oversized[rel])) if rel in snapshot.oversized else b"") == digest
