@@ -209,33 +209,18 @@ def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[tupl
     return keys
 
 
-def _trace_roles(roles: list[Role], model: Model, protocols: dict[str, Protocol],
+def _trace_roles(roles: list[Role], model: Model, plans: dict[str, ProtocolPlan],
                  server_sides: dict[str, list[Hop]]) -> list[PathResult]:
     paths: list[PathResult] = []
     cache = TraceCache()  # per network: hop ids are stable while its hops are alive
     for server in model.servers:
         server_side = server_sides[server.name]
-        plan = _plan(protocols, server)
+        plan = plans[server.name]
         for role in roles:
             chains = role_chains(role, server_side)
             paths.extend([PathResult(role, server, name, trace)
                           for name, trace in trace_protocols(role, server, plan, server_side, cache, chains)])
     return paths
-
-
-_PLANS: dict[tuple, tuple[dict[str, Protocol], ProtocolPlan]] = {}
-
-
-def _plan(protocols: dict[str, Protocol], server: VpnServer) -> ProtocolPlan:
-    """A server's protocol plan, worked out once per audit rather than once per network (the catalogue is kept
-    with it: its id is in the key)."""
-    key = (id(protocols), tuple(server.protocols))
-    found = _PLANS.get(key)
-    if found is None or found[0] is not protocols:
-        if len(_PLANS) > 64:
-            _PLANS.clear()
-        found = _PLANS[key] = (protocols, plan_protocols([protocols[name.lower()] for name in server.protocols]))
-    return found[1]
 
 
 YOUNG_THRESHOLD = 50_000
@@ -347,6 +332,9 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     add_sources(model, config)
     graph = build_graph(model)  # servers and the devices in front of them; networks stream past it
     server_sides: dict[str, list[Hop]] = {}
+    # what each server's protocols need of a role, read once for the whole audit
+    plans = {server.name: plan_protocols([protocols[name.lower()] for name in server.protocols])
+             for server in model.servers}
     for server in model.servers:
         model.gaps.extend(DataGap("audit.yaml", p) for p in devices_in_front(model, server)[1])
         branches = server_side_hops(graph, server)
@@ -355,7 +343,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     findings: list[Finding] = []
 
     def audit_network(net: NetworkModel) -> tuple[list[PathResult], list[Finding]]:
-        net_paths = _trace_roles(net.roles, model, protocols, server_sides)
+        net_paths = _trace_roles(net.roles, model, plans, server_sides)
         if model.assume:
             annotate_assumed(net_paths, server_sides)
         view = Model(model.snapshot, [net], model.servers, devices=model.devices)
@@ -385,7 +373,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
             findings.extend(result.findings)
             by_worker += result.by_worker
         # Still frozen: a full collection here walked every result (5 s of a 10,000-network audit)
-        source_paths = _trace_roles(model.extra_roles, model, protocols, server_sides)
+        source_paths = _trace_roles(model.extra_roles, model, plans, server_sides)
         if model.assume:
             annotate_assumed(source_paths, server_sides)
         sources_view = Model(model.snapshot, [], model.servers, extra_roles=model.extra_roles, devices=model.devices)

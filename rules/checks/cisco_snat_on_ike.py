@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.adapters.cisco import CiscoDevice, cisco_devices_for
+from auditor.adapters.cisco import CiscoDevice, cisco_fronts
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import VpnServer
-from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval
+from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet
 from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
 from rules.checks.snat_on_ike import L2TP_MITIGATION, WINDOWS_MITIGATION
 
@@ -25,13 +25,8 @@ CHECK = CheckMeta(
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    for server in ctx.model.servers:
-        try:
-            public = address_interval(server.address)
-        except ValueError:
-            continue
-        for device in cisco_devices_for(ctx.model, server):
-            yield from _device(ctx, device, server, public)
+    for server, device, public in cisco_fronts(ctx.model):
+        yield from _device(ctx, device, server, public)
 
 
 def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: tuple[int, int]) -> Iterator[Finding]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.adapters.cisco import CiscoDevice, cisco_devices_for
+from auditor.adapters.cisco import CiscoDevice, cisco_fronts
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import VpnServer
-from auditor.packets import ANY_ADDR, PROTO_NUMBERS, Interval, PacketSet, address_interval
+from auditor.packets import ANY_ADDR, PROTO_NUMBERS, Interval, PacketSet
 from rules.checks._windows import EVERY_TUNNEL_FAILED, IKE_FIRST, L2TP_NEGOTIATION, NOT_A_DROP
 
 CHECK = CheckMeta(
@@ -25,13 +25,8 @@ _MISSING = {"own", "port-only", "outside", "no-route"}
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    for server in ctx.model.servers:
-        try:
-            public = address_interval(server.address)
-        except ValueError:
-            continue  # the config loader reports a bad address; nothing to check here
-        for device in cisco_devices_for(ctx.model, server):
-            yield from _device(ctx, device, server, public)
+    for server, device, public in cisco_fronts(ctx.model):
+        yield from _device(ctx, device, server, public)
 
 
 def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: Interval) -> Iterator[Finding]:
