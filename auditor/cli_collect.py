@@ -109,6 +109,9 @@ def collect_meraki(
     since: Annotated[Path | None, typer.Option(
         "--since", help="An older snapshot of this collector: carry over what the org's change log shows "
                         "unchanged since it, fetch the rest.")] = None,
+    source_address: Annotated[str | None, typer.Option(
+        "--source-address", metavar="IP",
+        help="Local IP address the Dashboard connections leave from (one egress address of several).")] = None,
 ) -> None:
     """Pull Meraki Dashboard data into SNAPSHOT/meraki/ (GET requests only).
 
@@ -125,7 +128,8 @@ def collect_meraki(
     config = CollectorConfig(out=out, api_key=key, orgs=org or [], networks=network or [], base_url=base_url,
                              rate=rate, timeout=timeout, maximum_retries=retries,
                              show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(max_body_mb),
-                             max_pages=max_pages, max_retry_after=max_retry_after, since=since)
+                             max_pages=max_pages, max_retry_after=max_retry_after, since=since,
+                             source_address=source_address)
     result = _run(config)
     _report(result, stderr)
     code = result.exit_code

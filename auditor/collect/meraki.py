@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import math
 import re
 import signal
+import socket
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -59,6 +61,7 @@ from meraki.config import DEFAULT_BASE_URL
 from meraki.session.base import apply_meraki_param_encoding
 
 import auditor
+from auditor.collect.budget import SharedBudget
 from auditor.collect.limits import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_PAGES,
@@ -133,6 +136,8 @@ class CollectorConfig:
         return Limits(timeout=self.timeout, max_body=mb_bytes(self.max_body_mb), max_pages=self.max_pages,
                       max_retry_after=self.max_retry_after)
     since: Path | None = None  # an older snapshot: carry over what the change log proves unchanged (incremental.py)
+    source_address: str | None = None  # local address Dashboard connections leave from (an egress IP)
+    budget: SharedBudget | None = None  # request windows shared with the host's other processes (fleet)
 
 
 @dataclass
@@ -222,7 +227,8 @@ class RequestGate:
     """What every HTTP attempt passes through: GET only, per-org and global rate, concurrency, counts."""
 
     def __init__(self, rate: float = ORG_RATE, burst: int | None = None, global_rate: float = GLOBAL_RATE,
-                 concurrency: int = CONCURRENCY, base_url: str | None = None, limits: Limits | None = None) -> None:
+                 concurrency: int = CONCURRENCY, base_url: str | None = None, limits: Limits | None = None,
+                 budget: SharedBudget | None = None) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.limits = limits or Limits()
         self.rate = rate
@@ -230,6 +236,7 @@ class RequestGate:
         self._buckets: dict[str, TokenBucket] = {}
         self._global = TokenBucket(global_rate, max(1, math.ceil(global_rate / 2)))
         self._slots = asyncio.Semaphore(max(1, concurrency))
+        self.budget = budget
         self.requests = 0
         self.rate_limited = 0
         self.on_rate_limited: Callable[[str | None], None] | None = None  # e.g. a progress display
@@ -261,6 +268,8 @@ class RequestGate:
         await bucket.acquire()
         await self._global.acquire()
         async with self._slots:
+            if self.budget is not None:  # last, right before sending: it records when the request left
+                await self.budget.acquire()
             self.requests += 1
             if stats is not None:
                 stats.attempts += 1
@@ -401,8 +410,24 @@ def open_dashboard(config: CollectorConfig, gate: RequestGate) -> meraki.aio.Asy
         smart_flow_cache_path="",
     )
     gate.limits = config.limits()
+    if config.source_address:
+        bind_source(dashboard, config.source_address, max(1, config.concurrency))
     install_gate(dashboard, gate)
     return dashboard
+
+
+def bind_source(dashboard: meraki.aio.AsyncDashboardAPI, address: str, concurrency: int) -> None:
+    """Make the SDK's connections leave from the local `address` (one egress IP of several on a host).
+
+    The SDK (>= 4.7, httpx) takes no transport of its own: its client is rebuilt with the same headers and
+    timeout over an `httpx.AsyncHTTPTransport(local_address=...)`, which binds each new connection before
+    connecting. With an explicit transport httpx ignores proxy variables, so nothing leaves from elsewhere.
+    """
+    session = dashboard._session
+    old: httpx.AsyncClient = session._client
+    transport = httpx.AsyncHTTPTransport(local_address=address, limits=httpx.Limits(max_connections=concurrency))
+    session._client = httpx.AsyncClient(transport=transport, timeout=old.timeout, headers=old.headers,
+                                        event_hooks=old.event_hooks)
 
 
 def install_gate(dashboard: meraki.aio.AsyncDashboardAPI, gate: RequestGate) -> None:
@@ -782,6 +807,20 @@ def check_base_url(base_url: str) -> None:
         raise CollectUsageError(f"--base-url {base_url!r}: API v0 is not supported")
 
 
+def check_source_address(address: str) -> None:
+    """--source-address: an IP address this host has (binding to it must work), found before any request."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    except ValueError:
+        raise CollectUsageError(f"--source-address {address!r}: expected an IP address of this host") from None
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
+    except OSError as exc:
+        raise CollectUsageError(f"--source-address {address}: cannot send from it ({exc.strerror or exc}); "
+                                "is it an address of this host?") from None
+
+
 def _public_url(base_url: str) -> str:
     parts = urllib.parse.urlsplit(base_url)
     netloc = parts.netloc.rpartition("@")[2]  # never record credentials embedded in a URL
@@ -791,10 +830,14 @@ def _public_url(base_url: str) -> str:
 async def collect(config: CollectorConfig) -> CollectResult:
     """Pull the configured organisations into `config.out`; always writes the manifest."""
     check_base_url(config.base_url)
+    if config.source_address:
+        check_source_address(config.source_address)
     check_out_dir(config.out)
     started = time.monotonic()
     parameters = {"orgs": list(config.orgs), "networks": list(config.networks),
                   "base_url": _public_url(config.base_url), "rate_per_org": config.rate}
+    if config.source_address:
+        parameters["source_address"] = config.source_address
     incremental: Incremental | None = None
     if config.since is not None:
         from auditor.collect.incremental import Incremental
@@ -803,7 +846,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
         parameters["since"] = str(config.since)
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
-                       config.limits())
+                       config.limits(), config.budget)
     collector: MerakiCollector | None = None
     interrupted = False
     try:

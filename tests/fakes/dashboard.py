@@ -9,7 +9,7 @@ collector can get it wrong:
   targets are *relative* to the base URL (the SDK only follows absolute Link URLs on meraki.com hosts,
   see docs/semantics/meraki.md), or absolute like the real Dashboard's with `absolute_links=True`;
 - a token bucket per organisation (default 10 requests/s, burst 10) answers 429 with an integer
-  `Retry-After` when exceeded;
+  `Retry-After` when exceeded; with `source_rate`, one per client address too (the Dashboard's 100/s per IP);
 - `networks/{id}/appliance/vlans` answers 400 "VLANs are not enabled for this network" when the
   network's vlans/settings says so; absent files answer 404;
 - any method but GET answers 405 and is recorded, so a test can prove nothing was sent but GETs;
@@ -18,7 +18,8 @@ collector can get it wrong:
   as it edits the served files: entries since `t0` (and up to `t1`), newest first, paged with `perPage` and
   a `Link` whose `prev` target (`endingBefore`) holds older entries, as the Dashboard pages time-ordered lists;
   a `t0` further back than `change_log_days` answers 400, as the Dashboard does beyond its 365-day lookback;
-- every request is recorded (method, path, status, organisation, time).
+- every request is recorded (method, path, status, organisation, time, client address); `peak_rate` is the
+  most requests a client address sent in any one-second window.
 
 Faults for robustness tests: `fail(pattern, status, times)` (5xx, 403, 429 ...), `delay(...)` (for
 client timeouts), `drop(...)` (connection closed without an answer), `invalid_json(...)` (200 with a
@@ -76,6 +77,7 @@ class RecordedRequest:
     status: int | None  # None: the connection was dropped without an answer
     org: str | None
     at: float  # time.monotonic() when the request arrived
+    source: str = "127.0.0.1"  # the client's address (the Dashboard's per-IP limit counts by it)
 
 
 @dataclass
@@ -148,8 +150,9 @@ class FakeDashboard:
 
     def __init__(self, root: str | Path, *, rate: float | None = 10.0, burst: int = 10, latency: float = 0.0,
                  page_size: int | None = None, api_key: str | None = None, absolute_links: bool = False,
-                 change_log_days: float = 365.0) -> None:
+                 change_log_days: float = 365.0, source_rate: float | None = None) -> None:
         self.root = Path(root)
+        self.source_rate = source_rate
         self.change_log: dict[str, list[dict[str, Any]]] = {}  # org id -> entries, in the order logged
         self.change_log_days = change_log_days
         self._change_seq = 0
@@ -163,6 +166,7 @@ class FakeDashboard:
         self.hooks: list[Hook] = []
         self._requests: list[RecordedRequest] = []
         self._buckets: dict[str, _Bucket] = {}
+        self._source_buckets: dict[str, _Bucket] = {}
         self._network_org: dict[str, str] = {}
         self._networks: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -310,11 +314,24 @@ class FakeDashboard:
     def non_get(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method != "GET"]
 
+    def sources(self) -> set[str]:
+        return {r.source for r in self.requests}
+
+    def peak_rate(self, source: str | None = None, window: float = 1.0) -> int:
+        """The most requests (from `source`, or from anyone) that arrived within any `window` seconds."""
+        times = sorted(r.at for r in self.requests if source is None or r.source == source)
+        peak = start = 0
+        for end, at in enumerate(times):
+            while at - times[start] >= window:
+                start += 1
+            peak = max(peak, end - start + 1)
+        return peak
+
     # request handling (called from handler threads) --------------------------------------------------
     def _record(self, method: str, path: str, query: str, status: int | None, org: str | None,
-                at: float) -> None:
+                at: float, source: str = "127.0.0.1") -> None:
         with self._lock:
-            self._requests.append(RecordedRequest(method, path, query, status, org, at))
+            self._requests.append(RecordedRequest(method, path, query, status, org, at, source))
 
     def _org_of(self, path: str) -> str | None:
         parts = path.split("/")
@@ -330,6 +347,13 @@ class FakeDashboard:
             return 0.0
         with self._lock:
             bucket = self._buckets.setdefault(org or "", _Bucket(self.rate, self.burst))
+            return bucket.take()
+
+    def _throttle_source(self, source: str) -> float:
+        if self.source_rate is None:
+            return 0.0
+        with self._lock:
+            bucket = self._source_buckets.setdefault(source, _Bucket(self.source_rate, math.ceil(self.source_rate)))
             return bucket.take()
 
     def _fault_for(self, path: str) -> Fault | None:
@@ -446,6 +470,12 @@ def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
                 reply = Reply(401, {"errors": ["No valid authentication method found"]})
                 self._send(reply, method, path, raw_query, org, arrived)
                 return
+            wait = app._throttle_source(self.client_address[0])
+            if wait > 0:
+                reply = Reply(429, {"errors": ["API rate limit exceeded for source IP address"]},
+                              {"Retry-After": str(max(1, math.ceil(wait)))})
+                self._send(reply, method, path, raw_query, org, arrived)
+                return
             wait = app._throttle(org)
             if wait > 0:
                 reply = Reply(429, {"errors": ["API rate limit exceeded for organization"]},
@@ -460,7 +490,7 @@ def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
                                org, arrived)
                     return
                 if fault.kind == "drop":
-                    app._record(method, path, raw_query, None, org, arrived)
+                    app._record(method, path, raw_query, None, org, arrived, self.client_address[0])
                     self.close_connection = True
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
@@ -472,7 +502,7 @@ def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
                 if fault.kind == "cut_body":
                     reply = app.serve(path, query)
                     body = json.dumps(reply.body).encode()
-                    app._record(method, path, raw_query, reply.status, org, arrived)
+                    app._record(method, path, raw_query, reply.status, org, arrived, self.client_address[0])
                     with contextlib.suppress(OSError):
                         self.send_response(reply.status)
                         self.send_header("Content-Type", "application/json")
@@ -495,7 +525,7 @@ def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, reply: Reply, method: str, path: str, query: str, org: str | None,
                   arrived: float) -> None:
-            app._record(method, path, query, reply.status, org, arrived)
+            app._record(method, path, query, reply.status, org, arrived, self.client_address[0])
             body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
             try:
                 self.send_response(reply.status)
