@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from auditor import __version__, crl
-from auditor.adapters import count_networks, iter_networks, load_devices
-from auditor.adapters.meraki_dns import network_dns
 from auditor.assumptions import annotate as annotate_assumed
 from auditor.assumptions import listing
 from auditor.cache import AuditCache
@@ -38,6 +36,7 @@ from auditor.model import (
 )
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
+from auditor.plugins import count_networks, iter_networks, load_devices, network_dns
 from auditor.snapshot import InputError, Snapshot, SnapshotError
 from auditor.trace import (
     PathResult,

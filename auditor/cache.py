@@ -609,7 +609,7 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _BUILTINS:
             return super().find_class(module, name)
-        if "." not in name and (module in _MODULES or module.startswith("auditor.adapters.") or
+        if "." not in name and (module in _MODULES or module.startswith("auditor.vendors.") or
                                 module == "ipaddress"):
             found = getattr(sys.modules.get(module), name, None)
             if isinstance(found, type) and found.__module__ == module:

@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+import auditor.vendors  # noqa: F401  (installs the shipped vendors: the CLI is where they are wired in)
 from auditor import __version__
+from auditor.cli_collect import collect_app
 from auditor.snapshot import SnapshotError
 from auditor.untrusted import clean, clean_lines, markup
 
@@ -251,10 +253,8 @@ def audit(
 
 def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: Path | None,
                        base_url: str | None, config: Path | None = None, since: Path | None = None) -> Path:
-    try:
-        from auditor.cli_collect import collect_for_audit
-    except ImportError:
-        raise _usage_error("live collection is not available in this build") from None
+    from auditor.cli_collect import collect_for_audit
+
     return collect_for_audit(org, network or [], snapshot_out, base_url, config, since)
 
 
@@ -310,7 +310,7 @@ def check_ssid(
 ) -> None:
     """Pre-deployment: audit a proposed SSID (rules, splash, iPSKs, group policies) in a network as it stands."""
     _silence_libraries()
-    from auditor import proposal as proposals
+    from auditor.vendors.meraki import check_ssid as proposals
 
     _check_output(output)
     try:
@@ -327,7 +327,7 @@ def check_ssid(
 
 
 def _render_proposal(outcome, fmt: Format, output: Path | None) -> None:  # type: ignore[no-untyped-def]
-    from auditor import proposal as proposals
+    from auditor.vendors.meraki import check_ssid as proposals
 
     if fmt is Format.json:
         body = proposals.render_json(outcome)
@@ -489,15 +489,7 @@ def init(
         typer.echo(clean(line), err=True)
 
 
-def _mount_collect() -> None:
-    try:
-        from auditor.cli_collect import collect_app
-    except ImportError:  # collectors are optional pieces of a build
-        return
-    app.add_typer(collect_app, name="collect", help="Pull configuration from live systems (read-only).")
-
-
-_mount_collect()
+app.add_typer(collect_app, name="collect", help="Pull configuration from live systems (read-only).")
 
 
 @app.callback(invoke_without_command=True)

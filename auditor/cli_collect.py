@@ -16,9 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from auditor.collect.cisco import cisco_command
 from auditor.collect.dns import QUERY_TIMEOUT, DnsResult, collect_dns
-from auditor.collect.lb import COMMANDS as LB_COMMANDS
 from auditor.collect.limits import (
     DEFAULT_MAX_BODY_MB,
     DEFAULT_MAX_PAGES,
@@ -28,7 +26,11 @@ from auditor.collect.limits import (
 from auditor.collect.limits import (
     max_body_mb as body_cap_mb,
 )
-from auditor.collect.meraki import (
+from auditor.collect.writer import ManifestNotWritten
+from auditor.untrusted import clean
+from auditor.vendors.cisco.collect import cisco_command
+from auditor.vendors.lb.collect import COMMANDS as LB_COMMANDS
+from auditor.vendors.meraki.collect import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
@@ -38,12 +40,10 @@ from auditor.collect.meraki import (
     CollectUsageError,
     run_collect,
 )
-from auditor.collect.writer import ManifestNotWritten
-from auditor.untrusted import clean
 
 collect_app = typer.Typer(no_args_is_help=True, add_completion=False)
-collect_app.command("cisco")(cisco_command)  # `collect cisco`: auditor/collect/cisco.py
-for _vendor, _command in LB_COMMANDS.items():  # `collect f5|kemp|netscaler`: auditor/collect/lb.py
+collect_app.command("cisco")(cisco_command)  # `collect cisco`: auditor/vendors/cisco/collect.py
+for _vendor, _command in LB_COMMANDS.items():  # `collect f5|kemp|netscaler`: auditor/vendors/lb/collect.py
     collect_app.command(_vendor)(_command)
 
 EXIT_USAGE = 2

@@ -1,7 +1,7 @@
 """Fix plans: for each blocking or split finding, the smallest change that fixes it, printed and never applied.
 
 A plan is built per finding from the deciding hop of each blocked flow: a vendor planner (one module per
-vendor, `auditor/fixplan_<vendor>.py`, registered in PLANNERS) turns "this rule of this list denies these
+vendor, `auditor/vendors/<vendor>/fixplan.py`, named in its `Vendor` entry) turns "this rule of this list denies these
 packets" into an edit of the snapshot file the rule came from and the request or configuration lines that make
 the same edit on the device. Edits go into one working copy of the snapshot (so two findings that need the same
 list get one request body), and the audit is run again with that copy as an overlay: a plan is `verified` only
@@ -15,17 +15,17 @@ return steps without `file`; those are printed but not verified.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import Finding
 from auditor.config import AuditConfig
 from auditor.model import Hop, Segment, VpnServer
+from auditor.plugins import installed
 from auditor.snapshot import Snapshot
 from auditor.trace import PathResult
 
@@ -33,13 +33,6 @@ SCHEMA_ID = "vpn-auditor.fix-plan/1"
 BLOCKING_KINDS = ("blocked-flow", "partial-flow", "preauth-blocked", "split-persistence", "nat-missing")
 MAX_ROUNDS = 3
 COMMENT = "vpn-auditor fix plan"
-
-# vendor planners, tried in order; "module:Class"
-PLANNERS: list[str] = [
-    "auditor.fixplan_meraki:MerakiPlanner",
-    "auditor.fixplan_cisco:CiscoPlanner",
-    "auditor.fixplan_lb:LoadBalancerPlanner",
-]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -192,14 +185,8 @@ class PlanContext:
 
 
 def _planners() -> list[Planner]:
-    out = []
-    for spec in PLANNERS:
-        module_name, class_name = spec.split(":")
-        try:
-            out.append(getattr(importlib.import_module(module_name), class_name)())
-        except (ImportError, AttributeError):  # a vendor planner is an optional piece of a build
-            continue
-    return out
+    """Each installed vendor's planner, in the registry's order (the first that claims a hop plans it)."""
+    return [cast(Planner, cls()) for cls in installed().planners()]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -15,15 +15,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.adapters import ADAPTERS, list_networks
 from auditor.model import DataGap, Model, UnknownDevice
+from auditor.plugins import installed, list_networks
 from auditor.snapshot import InputError, Snapshot, SnapshotError, too_large_reason
 
 if TYPE_CHECKING:
     from auditor.audit import AuditResult
 
-# Folders of devices in front of servers: one device per file (`cisco/x.cfg`) or per folder (`f5/x/`).
-SERVER_SIDE = tuple(folder for folder in ADAPTERS if folder != "meraki")
+def _server_side() -> list[str]:
+    """Folders of devices in front of servers: one device per file (`cisco/x.cfg`) or per folder (`f5/x/`)."""
+    registry = installed()
+    networks = registry.network_folders()
+    return [folder for folder in registry.folders if folder not in networks]
 
 
 def closest(word: str, candidates: Iterable[str], what: str = "names") -> str:
@@ -41,7 +44,7 @@ def closest(word: str, candidates: Iterable[str], what: str = "names") -> str:
 
 # --- the snapshot folder ---------------------------------------------------------------------------------
 def _vendor_folders(root: Path) -> list[str]:
-    return [folder for folder in ADAPTERS if (root / folder).is_dir()]
+    return [folder for folder in installed().folders if (root / folder).is_dir()]
 
 
 def wrong_level(root: Path) -> str:
@@ -51,8 +54,9 @@ def wrong_level(root: Path) -> str:
     name = root.name.lower()
     inside_meraki = (root / "organizations").is_dir() or (root / "organizations.json").is_file() or \
         (root / "networks").is_dir()
-    if name in ADAPTERS or inside_meraki:
-        folder = name if name in ADAPTERS else "meraki"
+    folders = installed().folders
+    if name in folders or inside_meraki:
+        folder = name if name in folders else "meraki"
         parent = root.resolve().parent
         return (f"{root} is the {folder}/ folder of a snapshot, not a snapshot: pass its parent folder "
                 f"{parent}")
@@ -118,7 +122,7 @@ class AbsentDevice(UnknownDevice):
 def _device_of(rel: str) -> str | None:
     """"cisco/hq-asa" for cisco/hq-asa.cfg, "f5/bigip1" for f5/bigip1/ltm/virtual.json; None elsewhere."""
     parts = rel.split("/")
-    if len(parts) < 2 or parts[0] not in SERVER_SIDE:
+    if len(parts) < 2 or parts[0] not in _server_side():
         return None
     leaf = parts[1].rsplit(".", 1)[0] if len(parts) == 2 else parts[1]
     return f"{parts[0]}/{leaf}"
@@ -139,10 +143,11 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
     Meraki role unaudited."""
     failed: dict[str, tuple[str, str]] = {}  # device -> (file or command, why)
     meraki_failed: list[tuple[str, str]] = []
+    server_side = _server_side()
     for call in snapshot.failed_calls():
         rel = call.get("file")
         collector = str(call.get("collector") or "")
-        if rel is None and collector in SERVER_SIDE:  # collected without --name: the host names it
+        if rel is None and collector in server_side:  # collected without --name: the host names it
             name = f"{collector}/{call.get('host') or 'unnamed'}"
             failed.setdefault(name, (str(call.get("path")), f"collecting {collector} device "
                                                             f"{call.get('host') or '(unnamed)'} failed"))
@@ -219,7 +224,7 @@ def _meraki_gap(name: str, networks: list[tuple[str, str, list[str]]],
 def _present_unread(snapshot: Snapshot, name: str) -> str:
     """The snapshot file or folder of a device that is there but was not read as a device ("" if none)."""
     folder, _, leaf = name.partition("/")
-    if folder not in SERVER_SIDE or not leaf:
+    if folder not in _server_side() or not leaf:
         return ""
     base = snapshot.root / folder
     try:

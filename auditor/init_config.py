@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor import __version__
-from auditor.adapters import ADAPTERS, load_devices
 from auditor.model import Action, Model, Origin
 from auditor.packets import ANY_ADDR, PUBLIC_SOURCES, V4_BASE, Interval, PacketSet, format_address_interval
+from auditor.plugins import installed, load_devices
 from auditor.snapshot import Snapshot, SnapshotError
 
 # The flows that point at a VPN server (docs/report-json.md lists each protocol's flows). UDP 1701 only adds
@@ -173,7 +173,7 @@ class _Finder:
 
 
 def _meraki(snapshot: Snapshot, finder: _Finder) -> None:
-    from auditor.adapters.meraki_front import all_fronts
+    from auditor.vendors.meraki.front import all_fronts
 
     for front in all_fronts(snapshot):
         device = f"meraki/{front.net_name}"
@@ -195,7 +195,7 @@ def _meraki(snapshot: Snapshot, finder: _Finder) -> None:
 
 
 def _cisco(model: Model, finder: _Finder) -> None:
-    from auditor.adapters.cisco import CiscoDevice
+    from auditor.vendors.cisco.adapter import CiscoDevice
 
     for device in model.devices.values():
         if not isinstance(device, CiscoDevice):
@@ -346,12 +346,13 @@ def write_config(snapshot_dir: Path, output: Path | None = None, force: bool = F
     """Guess the servers and write the file (SNAPSHOT/audit.yaml unless `output`); an existing file is
     replaced only with `force`. Unusable input or an unwritable file raise SnapshotError."""
     snapshot = Snapshot(snapshot_dir)
-    folders = [f for f in ADAPTERS if snapshot.path(f).is_dir()]
+    known = installed().folders
+    folders = [f for f in known if snapshot.path(f).is_dir()]
     if not folders:
         from auditor.gate import wrong_level
 
         raise SnapshotError(str(snapshot_dir), wrong_level(Path(snapshot_dir)) or "not a snapshot: it holds none "
-                            f"of the folders {', '.join(f + '/' for f in ADAPTERS)} (point at the folder that "
+                            f"of the folders {', '.join(f + '/' for f in known)} (point at the folder that "
                             "collect wrote)")
     path = output if output is not None else snapshot.root / "audit.yaml"
     if path.exists() and not force:

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 
 CHILD = """
 import json, resource, sys, time
-import auditor.adapters.meraki_rules as meraki_rules
+import auditor.vendors.meraki.rules as meraki_rules
 if sys.argv[2] == "unshared":
     meraki_rules._ROWS_MAX = 0  # every row parsed in every network, as if no two networks shared a row
 from auditor.audit import run_audit

@@ -34,7 +34,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 import meraki  # noqa: E402
 from fakes.dashboard import FakeDashboard, build_org  # noqa: E402
 
-from auditor.collect.meraki import CollectorConfig, collect  # noqa: E402
+from auditor.vendors.meraki.collect import CollectorConfig, collect  # noqa: E402
 
 API_KEY = "0000000000000000000000000000000000b3c4e7"
 

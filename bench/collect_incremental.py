@@ -38,7 +38,7 @@ sys.path[:0] = [str(HERE.parent / "tests")]
 
 from fakes.dashboard import FakeDashboard, build_org, segment  # noqa: E402
 
-from auditor.collect.meraki import CollectorConfig, CollectResult, collect  # noqa: E402
+from auditor.vendors.meraki.collect import CollectorConfig, CollectResult, collect  # noqa: E402
 
 API_KEY = "0000000000000000000000000000000000b3c4e7"
 

@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth import SERVER, network_id, planted, write_org
 
+import auditor.vendors  # noqa: F401  (installs the shipped vendors)
 from auditor.diff import diff_snapshots
 
 TARGET_SECONDS = 10.0

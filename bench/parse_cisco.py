@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditor.adapters.cisco import CiscoDevice
-from auditor.adapters.cisco_common import _silence_loguru
 from auditor.model import VpnServer
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
+from auditor.vendors.cisco.adapter import CiscoDevice
+from auditor.vendors.cisco.common import _silence_loguru
 
 SERVER = "198.51.100.10"
 

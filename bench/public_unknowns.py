@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditor.adapters.cisco import CiscoAdapter, CiscoDevice
 from auditor.model import Decision, Model
 from auditor.packets import ANY_V4, PacketSet, address_interval
 from auditor.snapshot import Snapshot
+from auditor.vendors.cisco.adapter import CiscoAdapter, CiscoDevice
 
 FLOWS = ((17, 500), (17, 4500), (50, None), (6, 443))
 

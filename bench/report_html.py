@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth import write_org
 
+import auditor.vendors  # noqa: F401  (installs the shipped vendors)
 from auditor.audit import run_audit
 from auditor.report import render_format
 

@@ -32,6 +32,7 @@ UNITS = {"snapshot": "MB", "config": "lines", "rules": "rules"}
 
 CHILD = """
 import json, resource, sys, time
+import auditor.vendors  # noqa: F401  (installs the shipped vendors)
 from auditor.audit import run_audit
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 started = time.perf_counter()

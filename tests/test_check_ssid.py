@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.proposal import REDACTED, ProposalError, check_ssid, load_proposal
+from auditor.vendors.meraki.check_ssid import REDACTED, ProposalError, check_ssid, load_proposal
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"

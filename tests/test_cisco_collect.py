@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from auditor.adapters.cisco import CiscoDevice
 from auditor.cli import app
-from auditor.collect.cisco import (
+from auditor.snapshot import Snapshot
+from auditor.vendors.cisco.adapter import CiscoDevice
+from auditor.vendors.cisco.collect import (
     CiscoCollectConfig,
     CommandNotAllowed,
     check_command,
@@ -19,7 +20,6 @@ from auditor.collect.cisco import (
     redact_config,
     run_show,
 )
-from auditor.snapshot import Snapshot
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 
 pytestmark = pytest.mark.timeout(60)

@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from auditor.adapters.cisco import CiscoDevice
-from auditor.adapters.cisco_common import line_tree
-from auditor.adapters.cisco_lines import completeness, kind_of, mask_free_text, odd_token, review
 from auditor.audit import AuditResult, run_audit
+from auditor.vendors.cisco.adapter import CiscoDevice
+from auditor.vendors.cisco.common import line_tree
+from auditor.vendors.cisco.lines import completeness, kind_of, mask_free_text, odd_token, review
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cisco"
 IOS = (FIXTURES / "ios-vpn.cfg").read_text()  # port-forwards 203.0.113.2 udp/500, udp/4500 (tcp/443: established)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.cisco import CiscoDevice, EgressHop, NatHop, detect_platform
-from auditor.adapters.cisco_common import wildcard_intervals
 from auditor.model import Action, Decision, FilterHop, GapHop, VpnServer
 from auditor.packets import ANY_ADDR, V4_BASE, PacketSet, address_interval
 from auditor.snapshot import SnapshotError
+from auditor.vendors.cisco.adapter import CiscoDevice, EgressHop, NatHop, detect_platform
+from auditor.vendors.cisco.common import wildcard_intervals
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cisco"
 FLOWS = {"udp/500": (17, 500), "udp/4500": (17, 4500), "udp/1701": (17, 1701), "tcp/443": (6, 443),

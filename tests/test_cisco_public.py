@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.cisco import CiscoDevice
 from auditor.model import Decision, VpnServer
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
+from auditor.vendors.cisco.adapter import CiscoDevice
 
 # ../shared/public-data beside the checkout; VPN_AUDITOR_PUBLIC_DATA names another place (a worktree elsewhere).
 PUBLIC = Path(os.environ.get("VPN_AUDITOR_PUBLIC_DATA") or Path(__file__).parents[1].parent / "shared" / "public-data")
@@ -217,7 +217,7 @@ def test_batfish_ios_undefined_acl_filters_nothing() -> None:
 
 
 def test_batfish_nested_groups_keep_known_members() -> None:
-    from auditor.adapters.cisco_asa import AsaParser
+    from auditor.vendors.cisco.asa import AsaParser
 
     path = PUBLIC / "cisco-asa/batfish-asa-nested-network-object-group.cfg"
     if not path.is_file():

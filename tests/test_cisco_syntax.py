@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from auditor.adapters.cisco import CiscoDevice
-from auditor.adapters.cisco_common import wildcard_intervals
 from auditor.model import Decision, VpnServer
 from auditor.packets import ANY_ADDR, V4_BASE, PacketSet, address_interval
+from auditor.vendors.cisco.adapter import CiscoDevice
+from auditor.vendors.cisco.common import wildcard_intervals
 
 
 def device(text: str) -> CiscoDevice:

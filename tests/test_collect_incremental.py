@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from auditor.cli_collect import collect_app
-from auditor.collect.meraki import CollectorConfig, CollectResult, collect
+from auditor.vendors.meraki.collect import CollectorConfig, CollectResult, collect
 
 try:
     from tests.fakes.dashboard import FakeDashboard, build_org, segment

@@ -17,14 +17,6 @@ import typer
 from typer.testing import CliRunner, Result
 
 from auditor.cli_collect import collect_app
-from auditor.collect.meraki import (
-    CollectorConfig,
-    ReadOnlyViolation,
-    RequestGate,
-    TokenBucket,
-    collect,
-    open_dashboard,
-)
 from auditor.collect.writer import (
     REDACTED,
     SnapshotWriter,
@@ -32,6 +24,14 @@ from auditor.collect.writer import (
     check_relpath,
     quote_segment,
     redact_json,
+)
+from auditor.vendors.meraki.collect import (
+    CollectorConfig,
+    ReadOnlyViolation,
+    RequestGate,
+    TokenBucket,
+    collect,
+    open_dashboard,
 )
 
 try:  # `tests` is a package only when something puts the repository root on sys.path

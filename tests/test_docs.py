@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditor.config import load_config
-from auditor.proposal import load_proposal
+from auditor.vendors.meraki.check_ssid import load_proposal
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "docs").rglob("*.md"))

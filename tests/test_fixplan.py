@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from auditor.audit import run_audit
 from auditor.cli import app
 from auditor.fixplan import FixPlanResult, Plan, fix_plan
-from auditor.proposal import GroupPolicyL3Rule, L3Body
 from auditor.snapshot import Snapshot
+from auditor.vendors.meraki.check_ssid import GroupPolicyL3Rule, L3Body
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"

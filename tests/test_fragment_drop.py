@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from auditor.adapters.cisco import CiscoDevice
 from auditor.audit import AuditResult, run_audit
 from auditor.checks import Finding
 from auditor.cli import app
 from auditor.model import VpnServer
 from auditor.packets import PacketSet, address_interval
+from auditor.vendors.cisco.adapter import CiscoDevice
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cisco"
 PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-data"

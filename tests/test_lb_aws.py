@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.aws_nlb import AwsNetworkLoadBalancer, AwsNlbAdapter
 from auditor.checks import AuditContext
 from auditor.model import Model, VpnServer
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb.aws_nlb import AwsNetworkLoadBalancer, AwsNlbAdapter
 from rules.checks import snat_on_ike, split_persistence
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb" / "aws"

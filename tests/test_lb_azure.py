@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.azure_lb import AzureLbAdapter, AzureLoadBalancer, ref_name
 from auditor.lb_model import UDP
 from auditor.model import Decision, Model, VpnServer
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb.azure_lb import AzureLbAdapter, AzureLoadBalancer, ref_name
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb" / "azure"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.f5 import load_tmsh
 from auditor.checks import AuditContext, Finding
 from auditor.lb_model import LoadBalancer
 from auditor.model import Model, VpnServer
+from auditor.vendors.lb.f5 import load_tmsh
 from rules.checks import backend_mismatch, missing_monitor, persistence_timeout, snat_on_ike, split_persistence
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb"

@@ -10,10 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from auditor.adapters.f5 import F5Adapter
-from auditor.adapters.kemp import KempAdapter
-from auditor.adapters.netscaler import NetScalerAdapter
-from auditor.collect.lb import (
+from auditor.model import Model
+from auditor.snapshot import Snapshot
+from auditor.vendors.lb.collect import (
     COMMANDS,
     PASSWORD_ENV,
     USERNAME_ENV,
@@ -25,8 +24,9 @@ from auditor.collect.lb import (
     collect_lb,
     device_name,
 )
-from auditor.model import Model
-from auditor.snapshot import Snapshot
+from auditor.vendors.lb.f5 import F5Adapter
+from auditor.vendors.lb.kemp import KempAdapter
+from auditor.vendors.lb.netscaler import NetScalerAdapter
 from tests.fakes.lb_servers import FakeLoadBalancer, Fault
 
 pytestmark = pytest.mark.timeout(60)

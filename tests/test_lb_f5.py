@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.f5 import (
+from auditor.lb_model import SCOPE_ADDRESS, SCOPE_DEVICE, SCOPE_SERVICE, SOURCE_IP, UDP
+from auditor.model import Decision, Model, VpnServer
+from auditor.packets import ANY_ADDR, PacketSet, address_interval
+from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb.f5 import (
     F5Adapter,
     F5LoadBalancer,
     build_device,
@@ -19,10 +23,6 @@ from auditor.adapters.f5 import (
     split_destination,
     split_member,
 )
-from auditor.lb_model import SCOPE_ADDRESS, SCOPE_DEVICE, SCOPE_SERVICE, SOURCE_IP, UDP
-from auditor.model import Decision, Model, VpnServer
-from auditor.packets import ANY_ADDR, PacketSet, address_interval
-from auditor.snapshot import Snapshot, SnapshotError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb"
 PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-data" / "f5"

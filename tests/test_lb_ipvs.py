@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.ipvs import (
+from auditor.lb_model import SCOPE_DEVICE, UDP
+from auditor.model import Decision, Model, VpnServer
+from auditor.packets import ANY_ADDR, PacketSet, address_interval
+from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb.ipvs import (
     IpvsadmAdapter,
     IpvsLoadBalancer,
     KeepalivedAdapter,
@@ -16,10 +20,6 @@ from auditor.adapters.ipvs import (
     parse_iptables,
     parse_keepalived,
 )
-from auditor.lb_model import SCOPE_DEVICE, UDP
-from auditor.model import Decision, Model, VpnServer
-from auditor.packets import ANY_ADDR, PacketSet, address_interval
-from auditor.snapshot import Snapshot, SnapshotError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb" / "ipvs"
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.kemp import KempAdapter, KempLoadBalancer, load_xml
 from auditor.checks import AuditContext
 from auditor.lb_model import SCOPE_ADDRESS, SOURCE_IP, UDP
 from auditor.model import Decision, Model, VpnServer
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb.kemp import KempAdapter, KempLoadBalancer, load_xml
 from rules.checks import missing_monitor, persistence_timeout, snat_on_ike, split_persistence
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb" / "kemp"

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.netscaler import (
+from auditor.checks import AuditContext
+from auditor.lb_model import RULE, SCOPE_DEVICE, SCOPE_SERVICE, SOURCE_IP, UDP
+from auditor.model import Decision, Model, VpnServer
+from auditor.packets import ANY_ADDR, PacketSet, address_interval
+from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb.netscaler import (
     NetScalerAdapter,
     NetScalerLoadBalancer,
     build_device,
@@ -15,11 +20,6 @@ from auditor.adapters.netscaler import (
     load_nsconf,
     split_command,
 )
-from auditor.checks import AuditContext
-from auditor.lb_model import RULE, SCOPE_DEVICE, SCOPE_SERVICE, SOURCE_IP, UDP
-from auditor.model import Decision, Model, VpnServer
-from auditor.packets import ANY_ADDR, PacketSet, address_interval
-from auditor.snapshot import Snapshot, SnapshotError
 from rules.checks import missing_monitor, snat_on_ike, split_persistence
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb"

@@ -8,12 +8,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.adapters.f5 import load_tmsh
-from auditor.adapters.ipvs import load_ipvsadm, load_keepalived
-from auditor.adapters.kemp import load_xml
-from auditor.adapters.netscaler import load_nsconf
 from auditor.lb_model import LoadBalancer
 from auditor.snapshot import SnapshotError
+from auditor.vendors.lb.f5 import load_tmsh
+from auditor.vendors.lb.ipvs import load_ipvsadm, load_keepalived
+from auditor.vendors.lb.kemp import load_xml
+from auditor.vendors.lb.netscaler import load_nsconf
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb"
 

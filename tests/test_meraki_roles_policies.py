@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from auditor.proposal import ProposalError, ProposalResult, check_ssid
+from auditor.vendors.meraki.check_ssid import ProposalError, ProposalResult, check_ssid
 from tests.snapshot_builder import MX_DEFAULT_ROW, MerakiSnapshot, allow, deny, path_for, verdicts
 
 

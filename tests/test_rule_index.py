@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.adapters.meraki_rules import Resolver, l3_rules, row_destinations
 from auditor.model import Action, IndexedRows, Origin, Rule, RuleList
 from auditor.packets import ALL, PacketSet, address_interval
+from auditor.vendors.meraki.rules import Resolver, l3_rules, row_destinations
 
 SIZES = (6, 6, 3, 3, 4)  # src, dst, protocol, src port, dst port: small, like the engine's property tests
 

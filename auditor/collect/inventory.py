@@ -396,7 +396,7 @@ def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, 
                     username: str | None, port: int, timeout: float, read_timeout: float, max_output: int,
                     known_hosts: Path | None = None, accept_new_host_key: bool = False) -> int:
     """`collect cisco --inventory FILE`: every Cisco host of the inventory; the exit code."""
-    from auditor.collect.cisco import PASSWORD_ENV, SECRET_ENV, CiscoCollectConfig, collect_cisco
+    from auditor.vendors.cisco.collect import PASSWORD_ENV, SECRET_ENV, CiscoCollectConfig, collect_cisco
 
     try:
         inventory, targets = _prepare(path, "cisco", groups, device_type, workers)
@@ -431,7 +431,7 @@ def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, 
 def lb_inventory(vendor: str, path: Path, out: Path, groups: Sequence[str], workers: int, timeout: float,
                  verify: bool | str, max_body: int, max_pages: int) -> int:
     """`collect f5|kemp|netscaler --inventory FILE`: every host of that vendor; the exit code."""
-    from auditor.collect.lb import PASSWORD_ENV, USERNAME_ENV, LbCollectConfig, collect_lb
+    from auditor.vendors.lb.collect import PASSWORD_ENV, USERNAME_ENV, LbCollectConfig, collect_lb
 
     try:
         inventory, targets = _prepare(path, vendor, groups, None, workers)

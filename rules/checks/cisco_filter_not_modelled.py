@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.adapters.cisco import CiscoDevice, cisco_devices_for
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.config import split_enters
+from auditor.vendors.cisco.adapter import CiscoDevice, cisco_devices_for
 
 CHECK = CheckMeta(
     id="CISCO-FILTER-NOT-MODELLED",

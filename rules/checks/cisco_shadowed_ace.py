@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from auditor.adapters.cisco import CiscoDevice, EgressHop, cisco_devices_for
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Action, Decision, FilterHop, Rule, RuleList, VpnServer
 from auditor.packets import ANY_ADDR, EMPTY, PROTO_NUMBERS, PacketSet, address_interval
+from auditor.vendors.cisco.adapter import CiscoDevice, EgressHop, cisco_devices_for
 
 CHECK = CheckMeta(
     id="CISCO-SHADOWED-ACE",

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.adapters.cisco import CiscoDevice, cisco_fronts
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import VpnServer
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet
+from auditor.vendors.cisco.adapter import CiscoDevice, cisco_fronts
 from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
 from rules.checks.snat_on_ike import L2TP_MITIGATION, WINDOWS_MITIGATION
 

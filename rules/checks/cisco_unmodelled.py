@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.adapters.cisco import CiscoDevice
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vendors.cisco.adapter import CiscoDevice
 
 CHECK = CheckMeta(
     id="CISCO-NOT-MODELLED",

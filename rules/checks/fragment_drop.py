@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from auditor.adapters.cisco import FragmentView, cisco_devices_for
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Decision, Hop, Rule, VpnServer
 from auditor.packets import EMPTY, PROTO_NAMES, PacketSet, format_address_interval
 from auditor.trace import PathResult
+from auditor.vendors.cisco.adapter import FragmentView, cisco_devices_for
 from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
 
 CHECK = CheckMeta(

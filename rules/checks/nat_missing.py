@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.adapters.cisco import CiscoDevice, cisco_fronts
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import VpnServer
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, Interval, PacketSet
+from auditor.vendors.cisco.adapter import CiscoDevice, cisco_fronts
 from rules.checks._windows import EVERY_TUNNEL_FAILED, IKE_FIRST, L2TP_NEGOTIATION, NOT_A_DROP
 
 CHECK = CheckMeta(

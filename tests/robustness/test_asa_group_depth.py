@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.adapters.cisco_asa import MAX_GROUP_DEPTH
 from auditor.audit import run_audit
+from auditor.vendors.cisco.asa import MAX_GROUP_DEPTH
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIT_YAML = ("vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n    protocols: [sstp]\n"

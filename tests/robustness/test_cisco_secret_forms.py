@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor.collect.cisco import CiscoCollectConfig, collect_cisco, redact_config
+from auditor.vendors.cisco.collect import CiscoCollectConfig, collect_cisco, redact_config
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.robustness.leaks import assert_absent, forms, report_outputs, snapshot_text
 

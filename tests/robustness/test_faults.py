@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from auditor.audit import AuditResult, run_audit
-from auditor.collect.meraki import CollectorConfig, collect
+from auditor.vendors.meraki.collect import CollectorConfig, collect
 from tests.fakes.dashboard import FakeDashboard, Incoming, Reply, build_org
 from tests.robustness.helpers import verdicts
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from auditor.collect.cisco import CiscoCollectConfig, collect_cisco
+from auditor.vendors.cisco.collect import CiscoCollectConfig, collect_cisco
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 
 pytestmark = pytest.mark.timeout(180)

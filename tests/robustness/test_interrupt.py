@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from auditor.audit import run_audit
-from auditor.collect.meraki import CollectorConfig, collect
 from auditor.gate import unaudited
+from auditor.vendors.meraki.collect import CollectorConfig, collect
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.fakes.dashboard import FakeDashboard, Incoming, Reply, build_org
 from tests.fakes.hostile_http import Drip, HostileServer

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor.collect.meraki import CollectorConfig, collect
 from auditor.collect.writer import SnapshotWriter
+from auditor.vendors.meraki.collect import CollectorConfig, collect
 from tests.fakes.dashboard import FakeDashboard, build_org, segment
 from tests.robustness.leaks import assert_absent, forms, report_outputs, snapshot_text
 

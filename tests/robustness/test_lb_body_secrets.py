@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from auditor.audit import run_audit
-from auditor.collect.lb import LbCollectConfig, collect_lb
+from auditor.vendors.lb.collect import LbCollectConfig, collect_lb
 from tests.fakes.lb_servers import FakeLoadBalancer, Fault
 from tests.robustness.leaks import assert_absent, forms, report_outputs, snapshot_text
 

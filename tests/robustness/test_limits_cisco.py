@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.collect.cisco import CiscoCollectConfig, CiscoCollectResult, collect_cisco
 from auditor.collect.limits import mb_bytes
+from auditor.vendors.cisco.collect import CiscoCollectConfig, CiscoCollectResult, collect_cisco
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 
 pytestmark = pytest.mark.timeout(90)

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor.cli_collect import collect_app
-from auditor.collect.lb import LbCollectConfig, LbCollectResult, collect_lb
 from auditor.collect.limits import mb_bytes
+from auditor.vendors.lb.collect import LbCollectConfig, LbCollectResult, collect_lb
 from tests.fakes.hostile_http import Drip, Endless, HostileServer, Huge, Reply, Request, gzip_bomb
 
 VIRTUAL = "/mgmt/tm/ltm/virtual"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from auditor.collect.meraki import CollectorConfig, CollectResult, collect
+from auditor.vendors.meraki.collect import CollectorConfig, CollectResult, collect
 from tests.fakes.hostile_http import Drip, Endless, HostileServer, Huge, Reply, Request, gzip_bomb
 
 API_KEY = "0123456789abcdef0123456789abcdef01234567"

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from auditor.audit import run_audit
-from auditor.collect.cisco import CiscoCollectConfig, collect_cisco
-from auditor.collect.lb import LbCollectConfig, collect_lb
-from auditor.collect.meraki import CollectorConfig, collect
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.cisco.collect import CiscoCollectConfig, collect_cisco
+from auditor.vendors.lb.collect import LbCollectConfig, collect_lb
+from auditor.vendors.meraki.collect import CollectorConfig, collect
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.fakes.dashboard import FakeDashboard, build_org
 from tests.fakes.lb_servers import FakeLoadBalancer

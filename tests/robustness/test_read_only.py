@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.collect.cisco import ALLOWED_COMMANDS, CommandNotAllowed, _ReadOnlyGuard, connect
-from auditor.collect.lb import LbCollectConfig, ReadOnlyClient, WriteRefused, collect_lb
-from auditor.collect.meraki import CollectorConfig, ReadOnlyViolation, RequestGate, open_dashboard
+from auditor.vendors.cisco.collect import ALLOWED_COMMANDS, CommandNotAllowed, _ReadOnlyGuard, connect
+from auditor.vendors.lb.collect import LbCollectConfig, ReadOnlyClient, WriteRefused, collect_lb
+from auditor.vendors.meraki.collect import CollectorConfig, ReadOnlyViolation, RequestGate, open_dashboard
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.fakes.dashboard import FakeDashboard, build_org
 from tests.fakes.lb_servers import FakeLoadBalancer

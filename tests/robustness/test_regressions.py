@@ -286,14 +286,14 @@ def test_unreadable_audit_yaml_is_one_line_naming_the_file(tmp_path: Path, raw: 
     (" ip nhrp authentication NhrpKey1", "NhrpKey1"),
 ])
 def test_cisco_redaction_of_positional_secrets(line: str, secret: str) -> None:
-    from auditor.collect.cisco import redact_config
+    from auditor.vendors.cisco.collect import redact_config
 
     text, count = redact_config(line + "\n")
     assert secret not in text and count == 1 and text.count("<redacted>") == 1
 
 
 def test_asa_snmp_host_keeps_its_address() -> None:
-    from auditor.collect.cisco import redact_config
+    from auditor.vendors.cisco.collect import redact_config
 
     assert redact_config("snmp-server host inside 10.0.0.8 poll\n") == ("snmp-server host inside 10.0.0.8 poll\n", 0)
 
@@ -314,7 +314,7 @@ def test_netmiko_session_transcript_stays_out_of_debug_logs(caplog: pytest.LogCa
     # netmiko logs every byte read at DEBUG: the running-config before redaction.
     import logging
 
-    from auditor.collect.cisco import _quiet_transcript
+    from auditor.vendors.cisco.collect import _quiet_transcript
 
     caplog.set_level(logging.DEBUG)
     with _quiet_transcript():

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor.collect.lb import LbCollectConfig, collect_lb
+from auditor.vendors.lb.collect import LbCollectConfig, collect_lb
 from tests.fakes.lb_servers import FakeLoadBalancer, Fault
 from tests.robustness.leaks import assert_absent, forms, report_outputs, snapshot_text
 

@@ -18,10 +18,10 @@ import yaml
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.collect.cisco import CiscoCollectConfig, collect_cisco
-from auditor.collect.lb import LbCollectConfig, collect_lb
-from auditor.collect.meraki import CollectorConfig, collect
 from auditor.snapshot import SnapshotError
+from auditor.vendors.cisco.collect import CiscoCollectConfig, collect_cisco
+from auditor.vendors.lb.collect import LbCollectConfig, collect_lb
+from auditor.vendors.meraki.collect import CollectorConfig, collect
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.fakes.dashboard import FakeDashboard, build_org
 from tests.fakes.lb_servers import FakeLoadBalancer, Fault

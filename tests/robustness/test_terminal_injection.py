@@ -125,7 +125,7 @@ def test_the_escaping_helpers() -> None:
 def test_an_organisation_name_in_the_collection_progress_is_text(capsys: pytest.CaptureFixture[str],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The live progress of `collect meraki` shows each organisation's name from the Dashboard."""
-    from auditor.collect.meraki import _Progress
+    from auditor.vendors.meraki.collect import _Progress
 
     monkeypatch.setenv("FORCE_COLOR", "1")
     progress = _Progress(True)

@@ -1102,7 +1102,7 @@ def _is_ip(text: str) -> bool:
 
 def build_device(name: str, config: F5Config, settings: dict[str, Any] | None = None) -> F5LoadBalancer:
     """`settings`: audit.yaml `devices:` for this device (e.g. the VLAN clients arrive on)."""
-    from auditor.adapters import f5_filters  # it reads this module's objects: imported here, not at the top
+    from auditor.vendors.lb import f5_filters  # it reads this module's objects: imported here, not at the top
 
     device = F5LoadBalancer(name, config.path)
     device.issues.extend(config.issues)

@@ -4,15 +4,15 @@ FlexVPN or an IPsec tunnel interface, SSL VPN by `webvpn`), which access-group f
 `control-plane`), on which interfaces it does not answer ARP for translated addresses (ASA `sysopt noproxyarp`),
 whether NAT-T is turned off, the security-level lines as written (ASA), and the unicast RPF checks the audit does
 not model. Each is read by a small function of its own; `read_local` runs them. The semantics are in
-auditor/adapters/cisco.py and docs/semantics/cisco.md."""
+auditor/vendors/cisco/adapter.py and docs/semantics/cisco.md."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from auditor.adapters.cisco_common import Line, host, is_ip
 from auditor.packets import Interval
+from auditor.vendors.cisco.common import Line, host, is_ip
 
 EVERY = "*"  # a termination that answers on every address of the device
 

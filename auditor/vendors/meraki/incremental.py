@@ -44,12 +44,12 @@ import meraki
 
 import auditor
 from auditor.collect.limits import LimitExceeded
-from auditor.collect.meraki import _CALL, CollectUsageError, Fetched, _CallStats
 from auditor.collect.writer import MANIFEST_SCHEMA, UnsafePathError, quote_segment
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.meraki.collect import _CALL, CollectUsageError, Fetched, _CallStats
 
 if TYPE_CHECKING:
-    from auditor.collect.meraki import MerakiCollector
+    from auditor.vendors.meraki.collect import MerakiCollector
 
 CHANGE_LOG_LOOKBACK = timedelta(days=365)  # the endpoint's documented maximum lookback
 LOOKBACK_SLACK = timedelta(days=1)  # ask only well inside it: the Dashboard's clock is not ours

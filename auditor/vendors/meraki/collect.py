@@ -29,7 +29,7 @@ what a complete, fast and safe pull needs on top of it:
   to a page already read or that repeats one, after 5 redirects or a redirect to itself, and at a
   `Retry-After` longer than `--max-retry-after`. Each trip fails that call (the manifest says which bound).
 
-- **Incremental.** With `since` (an older snapshot), `auditor.collect.incremental` reads the change log
+- **Incremental.** With `since` (an older snapshot), `auditor.vendors.meraki.incremental` reads the change log
   first and `fetch` carries over what it proves unchanged instead of calling the API.
 
 `collect(config)` is the entry point; `auditor.cli_collect` wires it to `vpn-auditor collect meraki`.
@@ -86,7 +86,7 @@ from auditor.collect.writer import (
 from auditor.untrusted import markup
 
 if TYPE_CHECKING:
-    from auditor.collect.incremental import Incremental
+    from auditor.vendors.meraki.incremental import Incremental
 
 log = logging.getLogger(__name__)
 
@@ -840,7 +840,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
         parameters["source_address"] = config.source_address
     incremental: Incremental | None = None
     if config.since is not None:
-        from auditor.collect.incremental import Incremental
+        from auditor.vendors.meraki.incremental import Incremental
 
         incremental = Incremental.open(config.since, config.out, _public_url(config.base_url))
         parameters["since"] = str(config.since)

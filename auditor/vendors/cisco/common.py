@@ -35,8 +35,8 @@ from auditor.packets import (
 )
 
 if TYPE_CHECKING:
-    from auditor.adapters.cisco_lines import Review
-    from auditor.adapters.cisco_local import LocalConfig
+    from auditor.vendors.cisco.lines import Review
+    from auditor.vendors.cisco.local import LocalConfig
 
 # --- the line tree ----------------------------------------------------------------------------------------
 _silenced = False

@@ -27,12 +27,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
-from auditor.adapters.meraki import clock_minutes
-from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import AuditContext, CheckMeta, Finding, run_checks
 from auditor.config import AuditConfig
 from auditor.snapshot import Snapshot, SnapshotError, api_segment, check_input_size
+from auditor.vendors.meraki.adapter import clock_minutes
+from auditor.vendors.meraki.rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
 
 REDACTED = "<redacted>"
 SSID_SLOTS = range(15)

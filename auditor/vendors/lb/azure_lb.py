@@ -19,7 +19,6 @@ import ipaddress
 import re
 from typing import Any
 
-from auditor.adapters.f5 import add_gaps
 from auditor.lb_model import (
     NO_PERSIST,
     Backend,
@@ -33,6 +32,7 @@ from auditor.lb_model import (
 )
 from auditor.model import Model, Origin
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb.f5 import add_gaps
 
 PROTOCOLS = {"udp": 17, "tcp": 6, "all": None}
 LB_TYPE = "microsoft.network/loadbalancers"

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from auditor.adapters.cisco_common import (
+from auditor.model import Action, Origin, Rule
+from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
+from auditor.vendors.cisco.common import (
     ANY_SERVICE,
     IOS_PROTOCOLS,
     IOS_TCP_PORTS,
@@ -46,9 +48,7 @@ from auditor.adapters.cisco_common import (
     unknown_rule,
     wildcard_intervals,
 )
-from auditor.adapters.cisco_lines import FreeText, read_tree
-from auditor.model import Action, Origin, Rule
-from auditor.packets import ANY_PORT, ANY_V4, ANY_V6, Interval
+from auditor.vendors.cisco.lines import FreeText, read_tree
 
 PORTS = PortNames(IOS_TCP_PORTS, IOS_UDP_PORTS)
 _OPTIONS_NARROWER = {"dscp": 1, "precedence": 1, "tos": 1, "option": 1, "ack": 0, "fin": 0, "psh": 0, "rst": 0,

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import defusedxml
 import defusedxml.sax
 
-from auditor.adapters.f5 import add_gaps
 from auditor.lb_model import (
     NO_PERSIST,
     OTHER,
@@ -38,6 +37,7 @@ from auditor.lb_model import (
 from auditor.model import Model, Origin
 from auditor.packets import PROTO_NUMBERS
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb.f5 import add_gaps
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from auditor.adapters.cisco_common import Line, line_tree
+from auditor.vendors.cisco.common import Line, line_tree
 
 # --- free text ------------------------------------------------------------------------------------------------
 _IOS_BANNER = re.compile(r"^banner\s+(\S+)\s?(.*)$")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-from auditor.adapters.cisco_common import (
+from auditor.model import Action, Origin, Rule
+from auditor.packets import ANY_PORT, ANY_PROTO, ANY_V4, ANY_V6, Interval
+from auditor.vendors.cisco.common import (
     ANY_ADDRS,
     ASA_PROTOCOLS,
     ASA_TCP_PORTS,
@@ -42,9 +44,7 @@ from auditor.adapters.cisco_common import (
     read_ipv6_address,
     unknown_rule,
 )
-from auditor.adapters.cisco_lines import FreeText, read_tree
-from auditor.model import Action, Origin, Rule
-from auditor.packets import ANY_PORT, ANY_PROTO, ANY_V4, ANY_V6, Interval
+from auditor.vendors.cisco.lines import FreeText, read_tree
 
 PORTS = PortNames(ASA_TCP_PORTS, ASA_UDP_PORTS)
 _IDENTITY = {"user": 1, "user-group": 1, "object-group-user": 1, "security-group": 2, "object-group-security": 1}

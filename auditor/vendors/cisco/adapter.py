@@ -21,18 +21,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from auditor.adapters.cisco_asa import AsaParser
-from auditor.adapters.cisco_common import (
-    CiscoConfig,
-    Interface,
-    NatEntry,
-    SourceNat,
-    merge_intervals,
-    subtract_intervals,
-)
-from auditor.adapters.cisco_ios import IosParser
-from auditor.adapters.cisco_lines import acl_name_ok, review
-from auditor.adapters.cisco_local import LocalConfig, Termination, read_local
 from auditor.model import (
     Action,
     DataGap,
@@ -70,6 +58,18 @@ from auditor.packets import (
     format_address_interval,
 )
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.cisco.asa import AsaParser
+from auditor.vendors.cisco.common import (
+    CiscoConfig,
+    Interface,
+    NatEntry,
+    SourceNat,
+    merge_intervals,
+    subtract_intervals,
+)
+from auditor.vendors.cisco.ios import IosParser
+from auditor.vendors.cisco.lines import acl_name_ok, review
+from auditor.vendors.cisco.local import LocalConfig, Termination, read_local
 
 _ASA_MARKERS = re.compile(r"^(?:: Saved|ASA Version |PIX Version |FWSM Version )|^ nameif |"
                           r"^access-group \S+ (?:in|out) interface |^access-group \S+ global", re.M)

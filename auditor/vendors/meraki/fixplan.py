@@ -207,7 +207,7 @@ class MerakiPlanner:
         the MX's other forwards use, from any remote IP (client VPNs come from anywhere); a forward that takes
         it only from other remote IPs is opened to any instead. Without one LAN address to forward to, no
         writer: the finding's remediation says what to add."""
-        from auditor.adapters.meraki_front import InboundNatHop  # the hop whose forwards name the LAN address
+        from auditor.vendors.meraki.front import InboundNatHop  # the hop whose forwards name the LAN address
 
         hop = blocked.hop
         if not isinstance(hop, InboundNatHop):

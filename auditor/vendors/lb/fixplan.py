@@ -13,17 +13,10 @@ import re
 
 from auditor.checks import Finding
 from auditor.fixplan import Blocked, Change, PlanContext
+from auditor.lb_model import LoadBalancer
 
 _COMMAND = re.compile(r"`([^`]+)`")
 LB_KINDS = ("split-persistence", "snat-on-ike", "missing-monitor")
-
-
-def _lb_class() -> type | None:
-    try:
-        from auditor.lb_model import LoadBalancer
-    except ImportError:
-        return None
-    return LoadBalancer
 
 
 class LoadBalancerPlanner:
@@ -31,9 +24,8 @@ class LoadBalancerPlanner:
         return None  # a VIP port nobody listens on: the remediation of nat-missing / blocked-flow says which
 
     def plan_finding(self, ctx: PlanContext, finding: Finding) -> list[Change] | None:
-        cls = _lb_class()
         device = ctx.device(finding.device or "")
-        if cls is None or not isinstance(device, cls) or finding.check.kind not in LB_KINDS:
+        if not isinstance(device, LoadBalancer) or finding.check.kind not in LB_KINDS:
             return None
         vendor = getattr(device, "vendor", None) or device.name.split("/", 1)[0]
         ev = finding.evidence

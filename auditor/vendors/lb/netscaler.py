@@ -18,8 +18,6 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.adapters import netscaler_acl
-from auditor.adapters.f5 import load_devices
 from auditor.lb_model import (
     NO_PERSIST,
     OTHER,
@@ -43,6 +41,8 @@ from auditor.lb_model import (
 from auditor.model import Action, Decision, Model, Origin, Rule
 from auditor.packets import ALL, ANY_V4, ANY_V6, PacketSet
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb import netscaler_acl
+from auditor.vendors.lb.f5 import load_devices
 
 DEFAULT_TIMEOUT_MINUTES = 2
 # NITRO collections without which vservers, their backends or their groups cannot be read

@@ -16,17 +16,10 @@ from auditor.checks import Finding
 from auditor.fixplan import Blocked, Change, PlanContext
 from auditor.model import Action, Rule
 from auditor.packets import format_address_interval
+from auditor.vendors.cisco.adapter import CiscoDevice
 
 _SEQ = re.compile(r"^\s*(\d+)\s+(permit|deny|remark)\b")
 Edit = tuple[int, list[str]]  # insert these lines before this 1-based line of the original file
-
-
-def _device_class() -> Any:
-    try:
-        from auditor.adapters.cisco import CiscoDevice
-    except ImportError:
-        return None
-    return CiscoDevice
 
 
 def _destination(blocked: Blocked) -> str:
@@ -50,10 +43,9 @@ class CiscoPlanner:
         return None  # nat-missing and the like: the finding's remediation names the NAT statement
 
     def plan_hop(self, ctx: PlanContext, blocked: Blocked) -> list[Change] | None:
-        cls = _device_class()
         device = ctx.device(blocked.hop.device)
         rule = blocked.segment.rule
-        if cls is None or not isinstance(device, cls) or not blocked.hop.stage.startswith("acl-"):
+        if not isinstance(device, CiscoDevice) or not blocked.hop.stage.startswith("acl-"):
             return None
         if rule is None or rule.action is not Action.DENY:
             return None

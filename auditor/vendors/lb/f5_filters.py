@@ -16,7 +16,7 @@ from auditor.model import Action, Decision, Origin, Rule
 from auditor.packets import ALL, EMPTY, address_interval
 
 if TYPE_CHECKING:
-    from auditor.adapters.f5 import Block, F5Config, F5Object
+    from auditor.vendors.lb.f5 import Block, F5Config, F5Object
 
 # Virtual settings that attach a policy able to drop what the virtual would take (fw-staged-policy only logs).
 _VIRTUAL_POLICIES = {"fw-enforced-policy": "AFM firewall policy", "fw-rules": "AFM firewall rules",

@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from auditor.adapters.meraki import deployment_mode, mx_rule_list, uplink_view, uplinks_by_network
-from auditor.adapters.meraki_rules import Resolver, ValueError_, parse_ports
 from auditor.model import (
     Action,
     DataGap,
@@ -52,6 +50,8 @@ from auditor.packets import (
     format_address_interval,
 )
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
+from auditor.vendors.meraki.adapter import deployment_mode, mx_rule_list, uplink_view, uplinks_by_network
+from auditor.vendors.meraki.rules import Resolver, ValueError_, parse_ports
 
 FIREWALL = "appliance/firewall"
 # The Meraki documents behind the Client VPN reading, named in the traces (docs/semantics/meraki.md)

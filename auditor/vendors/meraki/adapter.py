@@ -16,16 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from auditor.adapters.meraki_rules import (
-    Resolver,
-    allow_all,
-    l3_rules,
-    l7_rules,
-    row_destinations,
-    row_key,
-)
 from auditor.assumptions import AP_VLAN, GROUP_POLICY_LAYERING, L7_PORT_UDP, SPLASH_HTTPS
 from auditor.assumptions import note as assumed_note
+from auditor.dns import DnsRecords, RoleDns
 from auditor.model import (
     Action,
     AmbiguousHop,
@@ -47,6 +40,7 @@ from auditor.model import (
     Segment,
     SourceNatHop,
     Variant,
+    VpnServer,
     rule_key,
 )
 from auditor.packets import (
@@ -61,6 +55,15 @@ from auditor.packets import (
     network_interval,
 )
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
+from auditor.vendors.meraki.dns import network_dns as meraki_network_dns
+from auditor.vendors.meraki.rules import (
+    Resolver,
+    allow_all,
+    l3_rules,
+    l7_rules,
+    row_destinations,
+    row_key,
+)
 
 IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
 def radius_assigns_policy(auth_mode: str) -> bool:
@@ -164,7 +167,7 @@ class MerakiAdapter:
 
     def load_devices(self, snapshot: Snapshot, model: Model) -> None:
         """MXs in front of a VPN server (port forwards, 1:1 and 1:many NAT), before any network streams."""
-        from auditor.adapters.meraki_front import load_fronts  # it builds on this module's rule lists
+        from auditor.vendors.meraki.front import load_fronts  # it builds on this module's rule lists
 
         load_fronts(snapshot, model)
 
@@ -195,6 +198,10 @@ class MerakiAdapter:
                                 [str(p) for p in products] if isinstance(products, list) else []))
         return out
 
+    def network_dns(self, snapshot: Snapshot, net: NetworkModel, servers: list[VpnServer],
+                    records: dict[str, DnsRecords | None]) -> list[RoleDns]:
+        return meraki_network_dns(snapshot, net, servers, records)
+
     def iter_networks(self, snapshot: Snapshot, model: Model,
                       take: Callable[[NetworkModel], bool] | None = None) -> Iterator[NetworkModel]:
         orgs = snapshot.read_json("meraki/organizations.json")
@@ -222,7 +229,7 @@ class MerakiAdapter:
                                       unaudited=f"the networks of organization {org_id} and their roles"))
             return
         _expect(networks, list, f"{base}/networks.json", "a list of networks")
-        from auditor.adapters import meraki_front  # it builds on this module
+        from auditor.vendors.meraki import front as meraki_front  # it builds on this module
 
         org = self._org_data(snapshot, base)
         org.client_vpn = meraki_front.client_vpn_lan_hops(model)
