@@ -432,7 +432,7 @@ def test_no_secret_reaches_snapshot_manifest_logs_or_output(
     for where, text in haystacks.items():
         for secret in [*org.secrets, API_KEY]:
             assert secret not in text, f"secret {secret[:6]}... leaked into {where}"
-    assert any(r.name.startswith("auditor.collect") for r in caplog.records)  # the logs were captured
+    assert any(r.name.startswith("auditor.vendors.meraki.collect") for r in caplog.records)  # logs captured
     nid = next(n["id"] for n in org.networks if "wireless" in n["productTypes"])
     ssids = json.loads((out / f"meraki/networks/{nid}/wireless/ssids.json").read_text())
     assert ssids[0]["psk"] == REDACTED and ssids[4]["psk"] == REDACTED

@@ -505,7 +505,8 @@ def test_templates_ship_in_the_wheel_and_render_from_it(tmp_path: Path) -> None:
         assert f"auditor/report/templates/{template}" in names
     target = tmp_path / "installed"
     zipfile.ZipFile(wheel).extractall(target)
-    code = ("import auditor, sys; from auditor.audit import run_audit; from auditor.report import render_format; "
+    code = ("import auditor, sys, auditor.vendors; from auditor.audit import run_audit; "
+            "from auditor.report import render_format; "
             "assert auditor.__file__.startswith(sys.argv[1]), auditor.__file__; "
             "print(render_format(run_audit(sys.argv[2]), 'html').count('<figure class=\"picture\"'))")
     env = {**os.environ, "PYTHONPATH": str(target)}
