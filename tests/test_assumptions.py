@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from auditor.audit import run_audit
 from auditor.cli import app
-from auditor.parallel import worth_forking
 from auditor.report import json_report
+from tests.environment import needs_fork
 from tests.snapshot_builder import MerakiSnapshot, allow, deny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def test_other_unknown_keys_are_still_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown key 'assumptions'" in result.output
 
 
-@pytest.mark.skipif(not worth_forking(), reason="needs fork and two CPUs (Linux)")
+@needs_fork
 def test_forked_audit_applies_assumptions_like_a_serial_one(tmp_path: Path) -> None:
     snap = MerakiSnapshot(tmp_path / "org")
     for i in range(6):

@@ -21,6 +21,7 @@ from auditor import cache as audit_cache
 from auditor.audit import AuditResult, run_audit
 from auditor.cli import app
 from auditor.report import FORMATS, json_report, render_format
+from tests.environment import needs_fork
 from tests.snapshot_builder import MerakiSnapshot, deny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,12 +139,9 @@ def test_random_edits_reaudit_exactly_the_edited_networks(tmp_path: Path, seed: 
         assert _report(warm) == _report(_audit(snap)), done
 
 
+@needs_fork
 def test_cache_with_a_forked_worker(tmp_path: Path) -> None:
     """Misses shared with the forked worker (which writes its own entries); hits decoded here."""
-    from auditor.parallel import worth_forking
-
-    if not worth_forking():
-        pytest.skip("needs fork and two CPUs (Linux)")
     snap = _synthetic(tmp_path / "org", 24)
     cache = tmp_path / "cache"
     plain = _report(_audit(snap))

@@ -23,8 +23,6 @@ ASA = ROOT / "fixtures" / "cisco" / "retail-demo-hq-asa.cfg"
 
 @pytest.fixture(scope="module")
 def audits(tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    if not DEMO.is_dir():
-        pytest.skip("retail-demo snapshot not present")
     plain = run_audit(DEMO)
     copy = tmp_path_factory.mktemp("demo") / "retail-demo"
     shutil.copytree(DEMO, copy)

@@ -1,4 +1,5 @@
-"""Public ASA and IOS configurations (Batfish test configs, ciscoconfparse samples) from ../shared/public-data.
+"""Public ASA and IOS configurations (Batfish test configs, ciscoconfparse samples) from the public data
+(tests/environment.py: not shipped with the repository).
 
 Every file must parse without error (and without printing: ciscoconfparse's logger is silenced); for a few,
 the verdicts are the ones a person reading the configuration would give.
@@ -6,7 +7,6 @@ the verdicts are the ones a person reading the configuration would give.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,18 +14,15 @@ import pytest
 from auditor.model import Decision, VpnServer
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.vendors.cisco.adapter import CiscoDevice
+from tests.environment import needs_public_data, public_file, public_files
 
-# ../shared/public-data beside the checkout; VPN_AUDITOR_PUBLIC_DATA names another place (a worktree elsewhere).
-PUBLIC = Path(os.environ.get("VPN_AUDITOR_PUBLIC_DATA") or Path(__file__).parents[1].parent / "shared" / "public-data")
-FILES = sorted([*PUBLIC.glob("cisco-asa/*"), *PUBLIC.glob("cisco-ios/*")]) if PUBLIC.is_dir() else []
+FILES = public_files("cisco-asa", "cisco-ios")
 
-pytestmark = pytest.mark.skipif(not FILES, reason=f"public Cisco configs not found under {PUBLIC}")
+pytestmark = needs_public_data("cisco-asa", "cisco-ios")
 
 
 def load(rel: str) -> CiscoDevice:
-    path = PUBLIC / rel
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    path = public_file(rel)
     return CiscoDevice.from_text(path.read_text(), f"cisco/{path.name}")
 
 
@@ -219,19 +216,17 @@ def test_batfish_ios_undefined_acl_filters_nothing() -> None:
 def test_batfish_nested_groups_keep_known_members() -> None:
     from auditor.vendors.cisco.asa import AsaParser
 
-    path = PUBLIC / "cisco-asa/batfish-asa-nested-network-object-group.cfg"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    path = public_file("cisco-asa/batfish-asa-nested-network-object-group.cfg")
     parser = AsaParser(path.read_text(), "cisco/x.cfg")
     parser.parse()
     mixed = parser.network("mixed_group")
     assert len(mixed.intervals) == 2 and "UNDEFINED_GROUP_MIXED" in mixed.unknown
-    services = PUBLIC / "cisco-asa/batfish-asa-nested-service-object-group.cfg"
+    services = public_file("cisco-asa/batfish-asa-nested-service-object-group.cfg")
     parser = AsaParser(services.read_text(), "cisco/y.cfg")
     parser.parse()
     assert parser.port_group("service1") == ([(53, 53)], "tcp-udp", "")
     assert parser.port_group("service2") == ([(1234, 1234), (2345, 2345)], "udp", "")
-    protos = AsaParser((PUBLIC / "cisco-asa/batfish-asa-nested-protocol-object-group.cfg").read_text(), "z")
+    protos = AsaParser(public_file("cisco-asa/batfish-asa-nested-protocol-object-group.cfg").read_text(), "z")
     protos.parse()
     got = protos.service_group("mixed_group")
     assert {s.protos for s in got.items} == {((2, 2),), ((47, 47),)} and "UNDEFINED_GROUP_MIXED" in got.unknown

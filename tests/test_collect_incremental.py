@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from auditor.cli import app
 from auditor.cli_collect import collect_app
 from auditor.vendors.meraki.collect import CollectorConfig, CollectResult, collect
 
@@ -544,10 +544,6 @@ def test_collect_meraki_since_on_the_command_line(env: Env) -> None:
 
 
 def test_audit_org_since(env: Env, tmp_path: Path) -> None:
-    cli = pytest.importorskip("auditor.cli")
-    app = getattr(cli, "app", None)
-    if not isinstance(app, typer.Typer):
-        pytest.skip("auditor.cli has no typer app named `app`")
     env.fresh()
     config = tmp_path / "audit.yaml"
     config.write_text("vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n")

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-import typer
 from typer.testing import CliRunner, Result
 
+from auditor.cli import app
 from auditor.cli_collect import collect_app
 from auditor.collect.writer import (
     REDACTED,
@@ -558,10 +558,6 @@ def test_progress_bar_runs(org: SyntheticOrg, server: FakeDashboard, tmp_path: P
 
 
 def test_mounted_as_vpn_auditor_collect(org: SyntheticOrg, server: FakeDashboard, tmp_path: Path) -> None:
-    cli = pytest.importorskip("auditor.cli")
-    app = getattr(cli, "app", None)
-    if not isinstance(app, typer.Typer):
-        pytest.skip("auditor.cli has no typer app named `app`")
     result = CliRunner().invoke(app, ["collect", "meraki", "--out", str(tmp_path / "snap"),
                                       "--base-url", server.base_url, *FAST])
     assert result.exit_code == 0, result.output
@@ -569,10 +565,6 @@ def test_mounted_as_vpn_auditor_collect(org: SyntheticOrg, server: FakeDashboard
 
 
 def test_audit_org_collects_then_audits(org: SyntheticOrg, server: FakeDashboard, tmp_path: Path) -> None:
-    cli = pytest.importorskip("auditor.cli")
-    app = getattr(cli, "app", None)
-    if not isinstance(app, typer.Typer):
-        pytest.skip("auditor.cli has no typer app named `app`")
     config = tmp_path / "audit.yaml"
     config.write_text("vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n")
     result = CliRunner().invoke(app, ["audit", "--org", "100", "--base-url", server.base_url, "--snapshot-out",

@@ -208,15 +208,15 @@ def test_server_side_changes_name_the_device_rule_and_config_lines(tmp_path: Pat
     asa = new / "cisco" / "hq-asa.cfg"
     asa.write_text(asa.read_text().replace(" port-object eq 4500\n", " port-object eq 4500\n port-object eq 1701\n"))
     f5 = new / "f5" / "hq-bigip.conf"
-    if f5.is_file():  # the demo's load balancer: give both IKE virtuals one shared source-address table
-        text = f5.read_text().replace("ltm virtual /Common/corp_vpn_ike500 {", (
-            "ltm persistence source-addr /Common/ike_source_addr {\n    defaults-from /Common/source_addr\n"
-            "    match-across-services enabled\n    timeout 3600\n}\nltm virtual /Common/corp_vpn_ike500 {"), 1)
-        for name in ("corp_vpn_ike500", "corp_vpn_ike4500"):
-            at = text.index(f"ltm virtual /Common/{name} {{")
-            hit = text.index("/Common/source_addr {", at)
-            text = text[:hit] + "/Common/ike_source_addr {" + text[hit + len("/Common/source_addr {"):]
-        f5.write_text(text)
+    # the demo's load balancer: give both IKE virtuals one shared source-address table
+    text = f5.read_text().replace("ltm virtual /Common/corp_vpn_ike500 {", (
+        "ltm persistence source-addr /Common/ike_source_addr {\n    defaults-from /Common/source_addr\n"
+        "    match-across-services enabled\n    timeout 3600\n}\nltm virtual /Common/corp_vpn_ike500 {"), 1)
+    for name in ("corp_vpn_ike500", "corp_vpn_ike4500"):
+        at = text.index(f"ltm virtual /Common/{name} {{")
+        hit = text.index("/Common/source_addr {", at)
+        text = text[:hit] + "/Common/ike_source_addr {" + text[hit + len("/Common/source_addr {"):]
+    f5.write_text(text)
     result = diff_snapshots(old, new)
     assert result.audited_networks is None  # a device in front of the server: every path may change
     l2tp = [c for c in result.changes if c.flow == "udp/1701"]
@@ -226,8 +226,7 @@ def test_server_side_changes_name_the_device_rule_and_config_lines(tmp_path: Pat
     assert cause.kind == "rule-edited" and cause.device == "cisco/hq-asa" and cause.deciding
     assert "object-group VPN-UDP" in cause.detail and "+ port-object eq 1701" in cause.detail
     assert not result.regressions
-    if f5.is_file():
-        (resolved,) = [f for f in result.findings if f.finding["kind"] == "split-persistence"]
-        assert resolved.status == "resolved"
-        lines = resolved.causes[0].new["lines"]
-        assert any("match-across-services enabled" in line for line in lines)
+    (resolved,) = [f for f in result.findings if f.finding["kind"] == "split-persistence"]
+    assert resolved.status == "resolved"
+    lines = resolved.causes[0].new["lines"]
+    assert any("match-across-services enabled" in line for line in lines)

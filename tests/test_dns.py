@@ -18,9 +18,11 @@ from auditor.cli import app
 from auditor.cli_collect import collect_app
 
 try:  # `tests` is a package only when something puts the repository root on sys.path
+    from tests.environment import needs_fork
     from tests.fakes.dashboard import FakeDashboard, build_org, set_dns
     from tests.fakes.dns_server import NXDOMAIN, SERVFAIL, SILENT, FakeDns, View
 except ModuleNotFoundError:
+    from environment import needs_fork
     from fakes.dashboard import FakeDashboard, build_org, set_dns
     from fakes.dns_server import NXDOMAIN, SERVFAIL, SILENT, FakeDns, View
 
@@ -299,15 +301,13 @@ def test_audit_org_collects_the_answers_too(source: Path, resolvers: FakeDns, tm
     assert _by_role(report, "Store 0000")[("vlan", "VLAN 20")]["kind"] == "dns-mismatch"
 
 
+@needs_fork
 def test_dns_findings_of_an_org_in_two_processes_are_the_serial_ones(tmp_path: Path) -> None:
     import sys
 
     from auditor.audit import run_audit
-    from auditor.parallel import worth_forking
     from auditor.report import json_report
 
-    if not worth_forking():
-        pytest.skip("needs fork and two CPUs (Linux)")
     bench = Path(__file__).resolve().parents[1] / "bench"
     sys.path.insert(0, str(bench))
     try:

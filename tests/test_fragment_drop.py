@@ -17,9 +17,9 @@ from auditor.cli import app
 from auditor.model import VpnServer
 from auditor.packets import PacketSet, address_interval
 from auditor.vendors.cisco.adapter import CiscoDevice
+from tests.environment import needs_public_data, public_files
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cisco"
-PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-data"
 
 SERVER = "203.0.113.10"
 IOS = """hostname edge
@@ -223,10 +223,10 @@ def test_report_formats_carry_the_finding(tmp_path: Path) -> None:
         assert out.exit_code == 0 and needle in out.stdout, fmt
 
 
-PUBLIC_FILES = sorted([*PUBLIC.glob("cisco-asa/*"), *PUBLIC.glob("cisco-ios/*")]) if PUBLIC.is_dir() else []
+PUBLIC_FILES = public_files("cisco-asa", "cisco-ios")
 
 
-@pytest.mark.skipif(not PUBLIC_FILES, reason=f"public Cisco configs not found under {PUBLIC}")
+@needs_public_data("cisco-asa", "cisco-ios")
 def test_public_configs_in_front_of_a_server_do_not_flood(tmp_path: Path) -> None:
     """Every public ASA/IOS config placed in front of a server: the check runs, and says little (none of them
     drops fragments of traffic that gets in)."""

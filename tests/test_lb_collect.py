@@ -175,12 +175,20 @@ def test_cli_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert bad.exit_code == 2
 
 
-def test_cli_is_mounted_on_collect_app() -> None:
+def test_cli_is_mounted_on_collect_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vpn-auditor collect f5|kemp|netscaler` reach these collectors through the real command line."""
+    from auditor.cli import app
     from auditor.cli_collect import collect_app
-    names = {c.name for c in collect_app.registered_commands}
-    if not {"f5", "kemp", "netscaler"} <= names:
-        pytest.skip("load-balancer commands not wired into auditor/cli_collect.py yet")
-    assert {"f5", "kemp", "netscaler"} <= names
+
+    names = {c.name: c.callback for c in collect_app.registered_commands}
+    assert {vendor: names.get(vendor) for vendor in COMMANDS} == COMMANDS
+    monkeypatch.setenv(USERNAME_ENV, USER)
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    with FakeLoadBalancer("netscaler", FIXTURES / "netscaler" / "nitro-sticky") as fake:
+        ok = CliRunner().invoke(app, ["collect", "netscaler", "--host", fake.url, "--out", str(tmp_path),
+                                      "--name", "adc1"])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "netscaler" / "adc1" / "lbvserver.json").is_file()
 
 
 def test_unreachable_host_is_a_failure_not_a_crash(tmp_path: Path) -> None:

@@ -23,9 +23,9 @@ from auditor.vendors.lb.f5 import (
     split_destination,
     split_member,
 )
+from tests.environment import public_data, public_file
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb"
-PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-data" / "f5"
 
 
 def fixture(name: str) -> F5LoadBalancer:
@@ -290,18 +290,14 @@ def test_malformed_rest_json_names_the_file(tmp_path: Path) -> None:
     assert err.value.path == "f5/dev/ltm/virtual.json" and err.value.line == 2
 
 
-# -- public configurations (../shared/public-data/f5) --------------------------------------------------
+# -- public configurations (the public data's f5/, tests/environment.py) --------------------------------
 def public(name: str) -> F5LoadBalancer:
-    path = PUBLIC / name
-    if not path.is_file():
-        pytest.skip(f"public F5 config {path} not present")
+    path = public_file(f"f5/{name}")
     return load_tmsh(path.read_text(), f"f5/{name}", f"f5/{path.stem}")
 
 
 def test_every_public_f5_config_parses() -> None:
-    if not PUBLIC.is_dir():
-        pytest.skip(f"{PUBLIC} not present (shared public data)")
-    files = sorted(PUBLIC.glob("*.conf"))
+    files = sorted(public_data("f5").glob("*.conf"))
     assert files
     for path in files:
         device = load_tmsh(path.read_text(), f"f5/{path.name}", f"f5/{path.stem}")

@@ -21,9 +21,9 @@ from auditor.vendors.lb.netscaler import (
     split_command,
 )
 from rules.checks import missing_monitor, snat_on_ike, split_persistence
+from tests.environment import public_data, public_file
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb"
-PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-data" / "netscaler"
 
 
 def fixture(name: str) -> NetScalerLoadBalancer:
@@ -143,18 +143,14 @@ def test_adapter_loads_nsconf(tmp_path: Path) -> None:
     assert list(model.devices) == ["netscaler/adc1"] and model.devices["netscaler/adc1"].tier == 1
 
 
-# -- public ns.conf files (../shared/public-data/netscaler) ---------------------------------------------
+# -- public ns.conf files (the public data's netscaler/, tests/environment.py) --------------------------
 def public(name: str) -> NetScalerLoadBalancer:
-    path = PUBLIC / name
-    if not path.is_file():
-        pytest.skip(f"public NetScaler config {path} not present")
+    path = public_file(f"netscaler/{name}")
     return load_nsconf(path.read_text(), f"netscaler/{name}", f"netscaler/{path.stem}")
 
 
 def test_every_public_nsconf_parses() -> None:
-    if not PUBLIC.is_dir():
-        pytest.skip(f"{PUBLIC} not present (shared public data)")
-    files = sorted(PUBLIC.glob("*.conf"))
+    files = sorted(public_data("netscaler").glob("*.conf"))
     assert files
     for path in files:
         device = load_nsconf(path.read_text(), f"netscaler/{path.name}", f"netscaler/{path.stem}")
