@@ -21,8 +21,8 @@ import yaml
 from auditor.model import AssumedRule
 
 if TYPE_CHECKING:
-    from auditor.checks import Flow
     from auditor.model import Hop, Role, VpnServer
+    from auditor.protocols import Flow
     from auditor.trace import FlowTrace, PathResult, TraceCache
 
 L7_PORT_UDP = "meraki-l7-port-matches-udp"

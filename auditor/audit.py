@@ -15,7 +15,7 @@ from auditor.assumptions import annotate as annotate_assumed
 from auditor.assumptions import listing
 from auditor.cache import AuditCache
 from auditor.cache import Stats as CacheStats
-from auditor.checks import AuditContext, Finding, Protocol, load_protocols, run_checks
+from auditor.checks import AuditContext, Finding, run_checks
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.dns import DnsRecords, RoleDns, dns_file, load_records, normal_fqdn
 from auditor.gate import fail_closed, wrong_level
@@ -37,6 +37,7 @@ from auditor.model import (
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
 from auditor.plugins import count_networks, iter_networks, load_devices, network_dns
+from auditor.protocols import Protocol, load_protocols
 from auditor.snapshot import InputError, Snapshot, SnapshotError
 from auditor.trace import (
     PathResult,

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from auditor.checks import WHEN_NAT, WHEN_NO_NAT, Flow, Protocol
 from auditor.model import Decision, Hop, Role, Rule, Segment, SourceNatHop, Variant, VpnServer
 from auditor.packets import (
     ANY_ADDR,
@@ -30,6 +29,7 @@ from auditor.packets import (
     merge_intervals,
     same_family,
 )
+from auditor.protocols import WHEN_NAT, WHEN_NO_NAT, Flow, Protocol
 
 
 @dataclass(slots=True)

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from auditor import crl
 from auditor.audit import run_audit
-from auditor.checks import load_checks, load_protocols
+from auditor.checks import load_checks
 from auditor.cli import app
 from auditor.explain_errors import catalogue, code_text, families, parse_code
+from auditor.protocols import load_protocols
 from rules.checks._windows import NOT_A_DROP
 
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "snapshots" / "retail-demo"

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor.audit import AuditResult, run_audit
-from auditor.checks import load_protocols
 from auditor.cli import app
+from auditor.protocols import load_protocols
 from auditor.snapshot import SnapshotError
 from tests.snapshot_builder import MerakiSnapshot, allow, deny, path_for, verdicts
 

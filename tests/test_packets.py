@@ -170,8 +170,8 @@ ADDRESS = st.one_of(_range(V4_BASE, V4_BASE + 2**32 - 1), _range(0, 2**128 - 1))
 @given(st.lists(ADDRESS, max_size=5), st.sampled_from(["198.51.100.10", "2001:db8::1", "10.0.0.0/8"]),
        st.sampled_from(["udp/500", "udp/4500", "udp/1701", "tcp/443", "esp", "gre"]))
 def test_traced_flow_is_the_general_flow_from_the_sources_of_the_servers_family(sources, server, flow) -> None:
-    from auditor.checks import Flow
     from auditor.packets import PROTO_NUMBERS, same_family
+    from auditor.protocols import Flow
     from auditor.trace import _flow_packets
 
     parsed = Flow.parse(flow)

@@ -22,7 +22,6 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor.audit import AuditResult, run_audit
-from auditor.checks import Flow, load_protocols
 from auditor.cli import app
 from auditor.model import (
     Action,
@@ -38,6 +37,7 @@ from auditor.model import (
     VpnServer,
 )
 from auditor.packets import ALL, ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval
+from auditor.protocols import Flow, load_protocols
 from auditor.report import render_format
 from auditor.report.html import build_pictures
 from auditor.trace import PathResult, trace_role

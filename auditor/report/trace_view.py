@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditor.audit import resolve_config, run_audit
-from auditor.checks import Flow
 from auditor.gate import closest
 from auditor.model import Decision
 from auditor.plugins import list_networks
+from auditor.protocols import Flow
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, HopTrace
 from auditor.untrusted import markup as escape
