@@ -8,6 +8,7 @@ import types
 import typing
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,6 +21,26 @@ from auditor.snapshot import SnapshotError, check_input_size
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_CRL_PORTS = {"http": 80, "https": 443, "ldap": 389}
+
+
+def parse_crl_url(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a CRL URL; ValueError naming what is wrong. The one reading of a CRL URL: the
+    validator below and auditor.crl (which traces the host) both use it."""
+    text = url.strip()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in _CRL_PORTS:
+        raise ValueError(f"'{text}' is not an http://, https:// or ldap:// CRL URL")
+    try:
+        port = parts.port or _CRL_PORTS[scheme]
+    except ValueError:
+        raise ValueError(f"'{text}' has a bad port") from None
+    if not parts.hostname:
+        raise ValueError(f"'{text}' names no host")
+    return scheme, parts.hostname.lower(), port
 
 
 class ServerConfig(_Strict):
@@ -40,10 +61,8 @@ class ServerConfig(_Strict):
     @field_validator("crl_urls")
     @classmethod
     def _crl_urls(cls, value: list[str]) -> list[str]:
-        from auditor.crl import parse_url  # the one reading of a CRL URL
-
         for url in value:
-            parse_url(url)
+            parse_crl_url(url)
         return [url.strip() for url in value]
 
 

@@ -16,29 +16,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from auditor.config import AuditConfig, ProtocolOverride, ServerConfig
+from auditor.config import AuditConfig, ProtocolOverride, ServerConfig, parse_crl_url
 
 CODES = (0x80092013,)  # CRYPT_E_REVOCATION_OFFLINE
-_PORTS = {"http": 80, "https": 443, "ldap": 389}
 PROTOCOL = "crl"
-
-
-def parse_url(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of a CRL URL; ValueError naming what is wrong."""
-    text = url.strip()
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    if scheme not in _PORTS:
-        raise ValueError(f"'{text}' is not an http://, https:// or ldap:// CRL URL")
-    try:
-        port = parts.port or _PORTS[scheme]
-    except ValueError:
-        raise ValueError(f"'{text}' has a bad port") from None
-    if not parts.hostname:
-        raise ValueError(f"'{text}' names no host")
-    return scheme, parts.hostname.lower(), port
 
 
 def protocol_name(port: int) -> str:
@@ -78,7 +60,7 @@ def _hosts(config: AuditConfig) -> list[tuple[ServerConfig, str, str, int, str |
     out = []
     for server in config.vpn_servers:
         for url in server.crl_urls:
-            _scheme, host, port = parse_url(url)
+            _scheme, host, port = parse_crl_url(url)
             out.append((server, url, host, port, _address(host, config)))
     return out
 
