@@ -41,13 +41,11 @@ from auditor.model import (
     SourceNatHop,
     Variant,
     VpnServer,
-    rule_key,
 )
 from auditor.packets import (
     ALL,
     ANY_ADDR,
     GLOBAL_V6,
-    V4_BASE,
     Interval,
     PacketSet,
     address_interval,
@@ -56,6 +54,25 @@ from auditor.packets import (
 )
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
 from auditor.vendors.meraki.dns import network_dns as meraki_network_dns
+from auditor.vendors.meraki.front import (
+    client_vpn_flows,
+    client_vpn_lan_hops,
+    load_fronts,
+    maybe_client_vpn_reason,
+    unplaced_servers,
+)
+from auditor.vendors.meraki.mx import (
+    SYNTHETIC_DEFAULT,
+    UPLINK_CARRIES,
+    deployment_mode,
+    expect,
+    l3_rows,
+    mx_rule_list,
+    optional,
+    rule_rows,
+    uplink_view,
+    uplinks_by_network,
+)
 from auditor.vendors.meraki.rules import (
     Resolver,
     allow_all,
@@ -80,35 +97,6 @@ SYNTHETIC_LAN = "wireless clients accessing lan"
 LAYERINGS = {"policy-first": "policy rules first, then the layer's",
              "policy-replaces": "policy rules replace the layer's",
              "both-apply": "policy rules and the layer's both apply"}
-SYNTHETIC_DEFAULT = "default rule"
-
-
-def _expect(data: Any, kind: type, rel: str, what: str) -> Any:
-    if not isinstance(data, kind):
-        raise SnapshotError(rel, f"expected {what}, found {type(data).__name__}")
-    return data
-
-
-def _optional(body: dict[str, Any], key: str, kind: type, rel: str) -> Any:
-    """body[key] when it has the expected type, an empty one when absent or null; else SnapshotError.
-    (Truthiness is no test: a corrupted `[]` where an object belongs must not read as "not set".)"""
-    value = body.get(key)
-    if value is None:
-        return kind()
-    return _expect(value, kind, rel, f"'{key}' to be {'an object' if kind is dict else 'a list'}")
-
-
-def _rows(data: Any, rel: str) -> list[dict[str, Any]]:
-    """The `rules` array of a Dashboard rules body, each row checked to be an object."""
-    body = _expect(data, dict, rel, "an object with 'rules'")
-    rows = body.get("rules", [])
-    _expect(rows, list, rel, "'rules' to be a list")
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):  # the message is only built for a bad item
-            _expect(row, dict, f"{rel} rules[{i}]", "a rule object")
-    return rows
-
-
 @dataclass(slots=True)
 class _OrgData:
     objects: dict[str, dict[str, Any]] | None
@@ -167,8 +155,6 @@ class MerakiAdapter:
 
     def load_devices(self, snapshot: Snapshot, model: Model) -> None:
         """MXs in front of a VPN server (port forwards, 1:1 and 1:many NAT), before any network streams."""
-        from auditor.vendors.meraki.front import load_fronts  # it builds on this module's rule lists
-
         load_fronts(snapshot, model)
 
     def count_networks(self, snapshot: Snapshot) -> int:
@@ -207,7 +193,7 @@ class MerakiAdapter:
         orgs = snapshot.read_json("meraki/organizations.json")
         org_ids: list[str] = []
         if orgs is not None:
-            org_ids = [str(o.get("id")) for o in _expect(orgs, list, "meraki/organizations.json", "a list")
+            org_ids = [str(o.get("id")) for o in expect(orgs, list, "meraki/organizations.json", "a list")
                        if isinstance(o, dict)]
         for folder in snapshot.listdir("meraki/organizations"):
             org_id = urllib.parse.unquote(folder.rsplit("/", 1)[1])  # folder names are percent-encoded ids
@@ -228,15 +214,13 @@ class MerakiAdapter:
             model.gaps.append(DataGap(f"{base}/networks.json", snapshot.absence_reason(f"{base}/networks.json"),
                                       unaudited=f"the networks of organization {org_id} and their roles"))
             return
-        _expect(networks, list, f"{base}/networks.json", "a list of networks")
-        from auditor.vendors.meraki import front as meraki_front  # it builds on this module
-
+        expect(networks, list, f"{base}/networks.json", "a list of networks")
         org = self._org_data(snapshot, base)
-        org.client_vpn = meraki_front.client_vpn_lan_hops(model)
-        if org.public is None and (unplaced := meraki_front.unplaced_servers(model)):
-            reason = meraki_front.maybe_client_vpn_reason(unplaced, org.public_rel,
-                                                          snapshot.absence_reason(org.public_rel))
-            org.maybe_client_vpn = (meraki_front.client_vpn_flows([address_interval(s.address) for s in unplaced]),
+        org.client_vpn = client_vpn_lan_hops(model)
+        if org.public is None and (unplaced := unplaced_servers(model)):
+            reason = maybe_client_vpn_reason(unplaced, org.public_rel,
+                                             snapshot.absence_reason(org.public_rel))
+            org.maybe_client_vpn = (client_vpn_flows([address_interval(s.address) for s in unplaced]),
                                     reason)
             model.gaps.append(DataGap(org.public_rel, reason))
         org.names = {str(n["id"]): str(n.get("name") or n["id"]) for n in networks if isinstance(n, dict) and "id" in n}
@@ -246,10 +230,10 @@ class MerakiAdapter:
             model.gaps.extend(DataGap(rel, snapshot.absence_reason(rel)) for rel in (
                 f"{base}/policyObjects.json", f"{base}/policyObjects/groups.json") if not snapshot.exists(rel))
         for index, raw in enumerate(networks):
-            _expect(raw, dict, f"{base}/networks.json[{index}]", "a network object")
+            expect(raw, dict, f"{base}/networks.json[{index}]", "a network object")
             if "id" not in raw:
                 raise SnapshotError(f"{base}/networks.json", f"network [{index}] has no 'id'")
-            products = _optional(raw, "productTypes", list, f"{base}/networks.json[{index}]")
+            products = optional(raw, "productTypes", list, f"{base}/networks.json[{index}]")
             if not all(isinstance(p, str) for p in products):
                 raise SnapshotError(f"{base}/networks.json[{index}]", "expected 'productTypes' to list strings")
             tags = raw.get("tags") or []
@@ -281,9 +265,9 @@ class MerakiAdapter:
         exclusions_rel = f"{base}/appliance/trafficShaping/vpnExclusions/byNetwork.json"
         peers_rel = f"{base}/appliance/vpn/thirdPartyVPNPeers.json"
         return _OrgData(
-            {str(o.get("id")): o for o in _expect(objects, list, objects_rel, "a list") if isinstance(o, dict)}
+            {str(o.get("id")): o for o in expect(objects, list, objects_rel, "a list") if isinstance(o, dict)}
             if objects is not None else None,
-            {str(g.get("id")): g for g in _expect(groups, list, groups_rel, "a list") if isinstance(g, dict)}
+            {str(g.get("id")): g for g in expect(groups, list, groups_rel, "a list") if isinstance(g, dict)}
             if groups is not None else None,
             "; ".join(reasons),
             public=_uplink_addresses(statuses, uplinks_rel),
@@ -342,15 +326,15 @@ class _NetworkBuilder:
                 if enabled is None:
                     return None, self._gap(vlans_rel, unaudited=unaudited)
                 return None, self._gap(single_rel, unaudited=unaudited)
-            _expect(single, dict, single_rel, "an object")
+            expect(single, dict, single_rel, "an object")
             return [_Vlan(0, "Single LAN", _subnet(single.get("subnet"), single_rel), None,
                           _ipv6_prefixes(single, single_rel))], ""
         if vlans is None:
             return None, self._gap(vlans_rel, unaudited=f"the VLAN roles of {self.net.name}")
         out = []
-        for i, raw in enumerate(_expect(vlans, list, vlans_rel, "a list of VLANs")):
+        for i, raw in enumerate(expect(vlans, list, vlans_rel, "a list of VLANs")):
             if not isinstance(raw, dict):  # the message is only built for a bad item
-                _expect(raw, dict, f"{vlans_rel}[{i}]", "a VLAN object")
+                expect(raw, dict, f"{vlans_rel}[{i}]", "a VLAN object")
             try:
                 vlan_id = int(raw["id"])
             except (KeyError, TypeError, ValueError):
@@ -370,9 +354,9 @@ class _NetworkBuilder:
                 return None, self.snapshot.absence_reason(rel)
             return {}, ""
         out = {}
-        for i, raw in enumerate(_expect(data, list, rel, "a list of group policies")):
+        for i, raw in enumerate(expect(data, list, rel, "a list of group policies")):
             where = f"{rel}[{i}]"
-            _expect(raw, dict, where, "a group policy object")
+            expect(raw, dict, where, "a group policy object")
             raw = dict(raw)
             raw["_index"] = i
             gp_id = raw.get("groupPolicyId")
@@ -380,12 +364,12 @@ class _NetworkBuilder:
                 raise SnapshotError(where, f"expected 'groupPolicyId' to be a string, found {type(gp_id).__name__}")
             raw["groupPolicyId"] = str(gp_id)  # ids key caches below: one hashable form
             # Checked once here, so the layers below can read these without guarding every access.
-            fw = _optional(raw, "firewallAndTrafficShaping", dict, where)
+            fw = optional(raw, "firewallAndTrafficShaping", dict, where)
             for key in ("l3FirewallRules", "l7FirewallRules"):
-                for j, row in enumerate(_optional(fw or {}, key, list, f"{where}.firewallAndTrafficShaping")):
+                for j, row in enumerate(optional(fw or {}, key, list, f"{where}.firewallAndTrafficShaping")):
                     if not isinstance(row, dict):  # the message is only built for a bad item
-                        _expect(row, dict, f"{where}.firewallAndTrafficShaping.{key}[{j}]", "a rule object")
-            _optional(raw, "vlanTagging", dict, where)
+                        expect(row, dict, f"{where}.firewallAndTrafficShaping.{key}[{j}]", "a rule object")
+            optional(raw, "vlanTagging", dict, where)
             out[raw["groupPolicyId"]] = raw
         return out, ""
 
@@ -403,9 +387,9 @@ class _NetworkBuilder:
             self._gap(rel, unaudited=f"the wireless roles of {self.net.name} (its SSIDs, identity PSKs and group "
                                      "policies)")
             return
-        for i, ssid in enumerate(_expect(ssids, list, rel, "a list of SSIDs")):
+        for i, ssid in enumerate(expect(ssids, list, rel, "a list of SSIDs")):
             if not isinstance(ssid, dict):  # the message is only built for a bad item
-                _expect(ssid, dict, f"{rel}[{i}]", "an SSID object")
+                expect(ssid, dict, f"{rel}[{i}]", "an SSID object")
             if ssid.get("enabled") is True:
                 self._ssid_roles(ssid, i)
 
@@ -503,14 +487,14 @@ class _NetworkBuilder:
             if self.policies is None or any(gp_id not in by_policy for gp_id in self.policies):
                 self._gap(rel, unaudited=f"the device-type group policy roles of {device}")
             return []
-        body = _expect(data, dict, rel, "an object with 'deviceTypePolicies'")
+        body = expect(data, dict, rel, "an object with 'deviceTypePolicies'")
         enabled = body.get("enabled")
         if enabled is False:
             return []
         out: dict[str, _RoleSpec] = {}
-        for i, entry in enumerate(_optional(body, "deviceTypePolicies", list, rel)):
+        for i, entry in enumerate(optional(body, "deviceTypePolicies", list, rel)):
             where = f"{rel} deviceTypePolicies[{i}]"
-            _expect(entry, dict, where, "a device type policy object")
+            expect(entry, dict, where, "a device type policy object")
             kind = str(entry.get("devicePolicy", "")).strip().lower()
             device_type = str(entry.get("deviceType") or f"device type {i + 1}")
             if kind in ("allowed", "blocked"):
@@ -554,9 +538,9 @@ class _NetworkBuilder:
             self._gap(rel, unaudited=f"the identity PSK roles of {device}")
             return []
         out: list[tuple[str, str, dict | None, str | None]] = []
-        for i, psk in enumerate(_expect(data, list, rel, "a list of identity PSKs")):
+        for i, psk in enumerate(expect(data, list, rel, "a list of identity PSKs")):
             if not isinstance(psk, dict):  # the message is only built for a bad item
-                _expect(psk, dict, f"{rel}[{i}]", "an identity PSK object")
+                expect(psk, dict, f"{rel}[{i}]", "an identity PSK object")
             gp_id = psk.get("groupPolicyId")
             policy: dict[str, Any] | None = None
             if gp_id not in (None, ""):
@@ -587,7 +571,7 @@ class _NetworkBuilder:
             settings = self.snapshot.read_json(rel)
             if settings is None:
                 return GapHop(device, "splash", Origin(rel), reason=self._gap(rel))
-            _expect(settings, dict, rel, "an object")
+            expect(settings, dict, rel, "an object")
             block = settings.get("blockAllTrafficBeforeSignOn")
             origin = Origin(rel)
             if not isinstance(block, bool):  # 0, "" or [] must not read as "false": that opens the gate
@@ -613,7 +597,7 @@ class _NetworkBuilder:
                 return FilterHop(device, "splash", origin, RuleList("splash", rules, default, origin))
             rules = []
             if ssid.get("walledGardenEnabled"):
-                ranges = _optional(ssid, "walledGardenRanges", list, f"{self.base}/wireless/ssids.json")
+                ranges = optional(ssid, "walledGardenRanges", list, f"{self.base}/wireless/ssids.json")
                 for i, entry in enumerate(ranges):
                     rules.extend(self._walled_garden_rule(str(entry), len(rules) + 1,
                                                           Origin(f"{self.base}/wireless/ssids.json", i)))
@@ -654,7 +638,7 @@ class _NetworkBuilder:
         return rules, hop
 
     def _ssid_rule_list(self, data: Any, rel: str) -> RuleList:
-        rows = _rows(data, rel)
+        rows = rule_rows(data, rel)
         allow_lan = data.get("allowLanAccess")
         if not isinstance(allow_lan, bool):
             allow_lan = None  # unreadable: the LAN row below decides, else the LAN rule is uncertain
@@ -680,7 +664,7 @@ class _NetworkBuilder:
                             f"(allowLanAccess: {str(bool(allow_lan)).lower()})", "", lan_origin, synthetic=True)
         default = Rule(position + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel),
                        synthetic=True)
-        lazy = _l3_rows(rel, user_rows, self.resolver, with_source=False, local_lan=True, tail=lan_rule)
+        lazy = l3_rows(rel, user_rows, self.resolver, with_source=False, local_lan=True, tail=lan_rule)
         return RuleList(rel, None, default, Origin(rel), lazy)
 
     def _l7_hop(self, rel: str, device: str, stage: str) -> Hop:
@@ -688,7 +672,7 @@ class _NetworkBuilder:
             data = self.snapshot.read_json(rel)
             if data is None:
                 return GapHop(device, stage, Origin(rel), reason=self._gap(rel))
-            rules, count = l7_rules(list(enumerate(_rows(data, rel))), lambda i: Origin(rel, i), self.resolver,
+            rules, count = l7_rules(list(enumerate(rule_rows(data, rel))), lambda i: Origin(rel, i), self.resolver,
                                     self.assume.get(L7_PORT_UDP))
             default = Rule(count + 1, Action.PERMIT, ALL, "no L7 rule matches", "", Origin(rel), synthetic=True)
             return FilterHop(device, stage, Origin(rel), RuleList(rel, rules, default, Origin(rel)))
@@ -700,11 +684,11 @@ class _NetworkBuilder:
         rel = f"{self.base}/groupPolicies.json"
         fw = policy.get("firewallAndTrafficShaping") or {}
         rows = fw.get("l3FirewallRules") or []
-        _expect(rows, list, rel, "l3FirewallRules to be a list")
+        expect(rows, list, rel, "l3FirewallRules to be a list")
         origin = Origin(rel, policy.get("_index"))
         for row in rows:
             if not isinstance(row, dict):  # the message is only built for a bad item
-                _expect(row, dict, rel, "a rule object")
+                expect(row, dict, rel, "a rule object")
         resolver, name = self.resolver, policy.get("name")
 
         def parse(i: int) -> list[Rule]:
@@ -972,7 +956,7 @@ class _NetworkBuilder:
             state = ("gap", self._gap(rel, f"{self.snapshot.absence_reason(rel)}: whether this MX sends internet "
                                            "traffic to a hub over site-to-site VPN (full tunnel) is unknown"))
         else:
-            _expect(data, dict, rel, "a site-to-site VPN settings object")
+            expect(data, dict, rel, "a site-to-site VPN settings object")
             mode = str(data.get("mode", "")).lower()
             if mode == "none":
                 state = ("local", None)
@@ -986,8 +970,8 @@ class _NetworkBuilder:
 
     def _tunnel_state(self, data: dict[str, Any], rel: str, mode: str) -> tuple[str, Any]:
         hubs = []
-        for i, hub in enumerate(_optional(data, "hubs", list, rel)):
-            _expect(hub, dict, f"{rel} hubs[{i}]", "a hub object")
+        for i, hub in enumerate(optional(data, "hubs", list, rel)):
+            expect(hub, dict, f"{rel} hubs[{i}]", "a hub object")
             default_route = hub.get("useDefaultRoute")
             if not isinstance(default_route, bool) or hub.get("hubId") in (None, ""):
                 return ("gap", self._gap(rel, f"{rel} hubs[{i}]: hubId or useDefaultRoute missing or not "
@@ -998,9 +982,9 @@ class _NetworkBuilder:
         if not hubs and not peers:
             return ("local", None)  # split tunnel: only the VPN's subnets go over it, the internet leaves here
         subnets: dict[tuple[int, int], dict[str, Any]] = {}
-        for i, entry in enumerate(_optional(data, "subnets", list, rel)):
+        for i, entry in enumerate(optional(data, "subnets", list, rel)):
             where = f"{rel} subnets[{i}]"
-            _expect(entry, dict, where, "a subnet object")
+            expect(entry, dict, where, "a subnet object")
             subnet = _subnet(entry.get("localSubnet"), where)
             nat = entry.get("nat", {})
             if subnet is None or not isinstance(entry.get("useVpn", True), bool) or not isinstance(nat, dict) \
@@ -1324,7 +1308,7 @@ class _NetworkBuilder:
         read. Several choices in one case are ways the snapshot cannot tell apart."""
         where = f"{self.base}/wireless/ssids.json SSID {ssid.get('number')}"
         tagged = ssid.get("useVlanTagging") is True
-        named = _optional(_optional(ssid, "namedVlans", dict, where), "tagging", dict, f"{where} namedVlans")
+        named = optional(optional(ssid, "namedVlans", dict, where), "tagging", dict, f"{where} namedVlans")
         named_on = named.get("enabled")
         default: list[tuple[str, Any, str]]
         ap_cases: list[tuple[str, list[tuple[str, Any, str]]]] = []
@@ -1335,7 +1319,7 @@ class _NetworkBuilder:
             why = (f"named VLAN {name!r}, which VLAN profiles (not in the snapshot) map to an id"
                    if named_on is True else f"namedVlans.tagging.enabled {named_on!r} is not understood")
             default = [("every", None, why)]
-            for i, entry in enumerate(_optional(named, "byApTags", list, f"{where} namedVlans.tagging")):
+            for i, entry in enumerate(optional(named, "byApTags", list, f"{where} namedVlans.tagging")):
                 tags = entry.get("tags") if isinstance(entry, dict) else None
                 ap_cases.append((_ap_case(tags, f"namedVlans.tagging.byApTags[{i}]"), [(
                     "every", None, f"named VLAN {entry.get('vlanName')!r} by AP tag, mapped by VLAN profiles (not "
@@ -1601,42 +1585,6 @@ class BothApply(RuleList):
         super().release()
 
 
-def _l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Resolver, *, with_source: bool,
-             local_lan: bool = False, tail: Rule | None = None) -> IndexedRows:
-    """Lazy rows of an SSID or MX L3 list ((index in the file, row) pairs), optionally ending in a rule the
-    list adds itself (the SSID's LAN rule)."""
-
-    def parse(k: int) -> list[Rule]:
-        if k == len(indexed):
-            assert tail is not None
-            return [tail]
-        i, row = indexed[k]
-        return l3_rules(row, i + 1, Origin(rel, i), resolver, with_source=with_source, local_lan=local_lan,
-                        where=f"rules[{i}]")
-
-    def dests(k: int) -> Sequence[Interval] | None:
-        return row_destinations(indexed[k][1], resolver, local_lan) if k < len(indexed) else None  # tail: built
-
-    keys = [row_key(row) for _, row in indexed]
-    if tail is not None:
-        keys.append(rule_key(tail))
-    return IndexedRows(keys, parse, dests)
-
-
-def mx_rule_list(data: Any, rel: str, resolver: Resolver) -> RuleList:
-    """An MX-shaped L3 list (MX rules, org site-to-site VPN rules): rows with source, the trailing synthetic
-    "Default rule" row read as the list's default."""
-    rows = _rows(data, rel)
-    indexed = list(enumerate(rows))
-    default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel), synthetic=True)
-    if indexed and str(indexed[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_DEFAULT:
-        i, row = indexed.pop()
-        default = Rule(i + 1, Action.PERMIT if str(row.get("policy", "allow")).lower() == "allow"
-                       else Action.DENY, ALL, "default rule: " + str(row.get("policy", "allow")) + " any",
-                       "", Origin(rel, i), synthetic=True)
-    return RuleList(rel, None, default, Origin(rel), _l3_rows(rel, indexed, resolver, with_source=True))
-
-
 def _policy_row(row: dict[str, Any], position: int, origin: Origin, resolver: Resolver, label: str,
                 where: str | None = None) -> list[Rule]:
     return [_relabel(rule, label) for rule in l3_rules(row, position, origin, resolver, with_source=False,
@@ -1652,13 +1600,13 @@ def _ipv6_prefixes(raw: dict[str, Any], where: str) -> list[tuple[int, int]]:
     """A VLAN's IPv6 prefixes (`ipv6.prefixAssignments`, routed by the MX, never translated): a static one as
     written, one delegated by the ISP (no `staticPrefix`) as some global prefix the snapshot does not name.
     [] when IPv6 is off or the field absent (a snapshot from before it existed)."""
-    ipv6 = _optional(raw, "ipv6", dict, where)
+    ipv6 = optional(raw, "ipv6", dict, where)
     if ipv6.get("enabled") is not True:
         return []
     out = []
-    for j, assignment in enumerate(_optional(ipv6, "prefixAssignments", list, f"{where}.ipv6")):
+    for j, assignment in enumerate(optional(ipv6, "prefixAssignments", list, f"{where}.ipv6")):
         at = f"{where}.ipv6.prefixAssignments[{j}]"
-        prefix = _expect(assignment, dict, at, "a prefix assignment object").get("staticPrefix")
+        prefix = expect(assignment, dict, at, "a prefix assignment object").get("staticPrefix")
         if prefix in (None, ""):
             out.append(GLOBAL_V6)
             continue
@@ -1675,38 +1623,15 @@ def _default_peers(data: Any, rel: str) -> list[tuple[str, str, list[str]]] | No
     if data is None:
         return None
     out = []
-    for i, peer in enumerate(_optional(_expect(data, dict, rel, "an object with 'peers'"), "peers", list, rel)):
+    for i, peer in enumerate(optional(expect(data, dict, rel, "an object with 'peers'"), "peers", list, rel)):
         where = f"{rel} peers[{i}]"
-        _expect(peer, dict, where, "a VPN peer object")
-        if not any(str(s).strip() in ("0.0.0.0/0", "::/0") for s in _optional(peer, "privateSubnets", list, where)):
+        expect(peer, dict, where, "a VPN peer object")
+        if not any(str(s).strip() in ("0.0.0.0/0", "::/0") for s in optional(peer, "privateSubnets", list, where)):
             continue
         tags = peer.get("networkTags")
         name = str(peer.get("name") or peer.get("publicIp") or f"peer {i + 1}")
         out.append((name, str(peer.get("publicIp") or "address not given"),
                     [str(t) for t in tags or ["all"]] if isinstance(tags, list | None) else []))
-    return out
-
-
-_UPLINK_KEYS = ("interface", "status", "publicIp")
-
-
-def uplink_view(data: Any) -> Any:
-    """What the audit reads of an org's appliance uplink statuses: each item's networkId and its uplinks'
-    interface, status and publicIp. The rest (report times, private addresses, DNS) changes with every
-    collection and decides nothing; leaving it out keeps the audit cache's entries valid across collections.
-    Anything malformed is kept as it is, for the readers to report."""
-    if not isinstance(data, list):
-        return data
-    out: list[Any] = []
-    for item in data:
-        if not isinstance(item, dict):
-            out.append(item)
-            continue
-        kept = {key: item[key] for key in ("networkId", "uplinks") if key in item}
-        if isinstance(kept.get("uplinks"), list):
-            kept["uplinks"] = [{key: up[key] for key in _UPLINK_KEYS if key in up} if isinstance(up, dict) else up
-                               for up in kept["uplinks"]]
-        out.append(kept)
     return out
 
 
@@ -1725,16 +1650,16 @@ def _exclusions(data: Any, rel: str) -> dict[str, dict[str, Any]] | None:
     joined); None when not collected."""
     if data is None:
         return None
-    items = _optional(_expect(data, dict, rel, "an object with 'items'"), "items", list, rel)
+    items = optional(expect(data, dict, rel, "an object with 'items'"), "items", list, rel)
     out = {}
     for i, item in enumerate(items):
         where = f"{rel} items[{i}]"
-        _expect(item, dict, where, "a network's VPN exclusions")
-        custom = _optional(item, "custom", list, where)
+        expect(item, dict, where, "a network's VPN exclusions")
+        custom = optional(item, "custom", list, where)
         for j, rule in enumerate(custom):
-            _expect(rule, dict, f"{where}.custom[{j}]", "an exclusion rule")
+            expect(rule, dict, f"{where}.custom[{j}]", "an exclusion rule")
         out[str(item.get("networkId"))] = {"custom": custom,
-                                           "majorApplications": _optional(item, "majorApplications", list, where)}
+                                           "majorApplications": optional(item, "majorApplications", list, where)}
     return out
 
 
@@ -1747,47 +1672,10 @@ def _subnet(value: Any, rel: str) -> ipaddress.IPv4Network | ipaddress.IPv6Netwo
         raise SnapshotError(rel, f"bad subnet '{value}'") from None
 
 
-UPLINK_CARRIES = {"active", "ready"}  # an uplink in use, or a standby one that takes over on failover
-
-
-def uplinks_by_network(data: Any, rel: str) -> dict[str, list[tuple[str, tuple[int, int]]]] | None:
-    """(interface, public IPv4 address) per network from an org's appliance uplink statuses: both MXs of a
-    warm-spare pair, every uplink that carries or can take over traffic (the MX translates IPv4 only; IPv6
-    is routed). None when the file was not collected."""
-    if data is None:
-        return None
-    out: dict[str, list[tuple[str, tuple[int, int]]]] = {}
-    for i, item in enumerate(_expect(data, list, rel, "a list of appliance uplink statuses")):
-        where = f"{rel}[{i}]"
-        _expect(item, dict, where, "an appliance uplink status object")
-        for j, uplink in enumerate(_optional(item, "uplinks", list, where)):
-            _expect(uplink, dict, f"{where}.uplinks[{j}]", "an uplink object")
-            public = uplink.get("publicIp")
-            if str(uplink.get("status", "")).lower() not in UPLINK_CARRIES or public in (None, ""):
-                continue
-            try:
-                address = address_interval(str(public))
-            except ValueError:
-                raise SnapshotError(f"{where}.uplinks[{j}]", f"bad publicIp '{public}'") from None
-            if address[0] >= V4_BASE:
-                out.setdefault(str(item.get("networkId")), []).append((str(uplink.get("interface", "")), address))
-    return out
-
-
 def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] | None:
     """Public addresses per network (uplinks_by_network without the interfaces)."""
     found = uplinks_by_network(data, rel)
     return None if found is None else {net: [iv for _iface, iv in ups] for net, ups in found.items()}
-
-
-def deployment_mode(data: Any, rel: str) -> Any:
-    """An MX's `deploymentMode` from its appliance/settings.json body (None: not collected; the Dashboard's
-    default, routed, when the key is absent); a body that is not an object is an input error."""
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise SnapshotError(rel, "expected an object (appliance settings)")
-    return data.get("deploymentMode", "routed")
 
 
 def _upstream_nat(device: str, rel: str, mode: str) -> SourceNatHop:

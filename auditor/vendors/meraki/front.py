@@ -50,7 +50,7 @@ from auditor.packets import (
     format_address_interval,
 )
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
-from auditor.vendors.meraki.adapter import deployment_mode, mx_rule_list, uplink_view, uplinks_by_network
+from auditor.vendors.meraki.mx import deployment_mode, mx_rule_list, uplink_view, uplinks_by_network
 from auditor.vendors.meraki.rules import Resolver, ValueError_, parse_ports
 
 FIREWALL = "appliance/firewall"
