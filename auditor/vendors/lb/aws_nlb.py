@@ -33,7 +33,7 @@ from auditor.lb_model import (
 )
 from auditor.model import DataGap, Model, Origin
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.vendors.lb.f5 import add_gaps
+from auditor.vendors.lb.common import add_gaps
 
 PROTOCOLS = {"UDP": 17, "TCP": 6, "TLS": 6, "TCP_UDP": None}
 

@@ -32,7 +32,7 @@ from auditor.lb_model import (
 )
 from auditor.model import Model, Origin
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.vendors.lb.f5 import add_gaps
+from auditor.vendors.lb.common import add_gaps
 
 PROTOCOLS = {"udp": 17, "tcp": 6, "all": None}
 LB_TYPE = "microsoft.network/loadbalancers"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,11 @@ from auditor.lb_model import (
     VirtualService,
     classify_http_monitor,
 )
-from auditor.model import DataGap, Decision, Model, Origin
+from auditor.model import Decision, Model, Origin
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vendors.lb import f5_filters
+from auditor.vendors.lb.common import load_devices
 
 # tmsh prints well-known ports by service name; BIG-IP's own list was not checked, so
 # numbers and the usual names are both accepted.
@@ -1102,8 +1104,6 @@ def _is_ip(text: str) -> bool:
 
 def build_device(name: str, config: F5Config, settings: dict[str, Any] | None = None) -> F5LoadBalancer:
     """`settings`: audit.yaml `devices:` for this device (e.g. the VLAN clients arrive on)."""
-    from auditor.vendors.lb import f5_filters  # it reads this module's objects: imported here, not at the top
-
     device = F5LoadBalancer(name, config.path)
     device.issues.extend(config.issues)
     builder = _Builder(config, device)
@@ -1127,52 +1127,6 @@ class F5Adapter:
                      lambda text, rel, name: load_tmsh(text, rel, name, settings.get(name)))
 
 
-def load_devices(snapshot: Snapshot, model: Model, folder: str, both: str, needed: list[str],
-                 from_folder: Callable[[str, str], LoadBalancer],
-                 from_text: Callable[[str, str, str], LoadBalancer]) -> None:
-    """Every `<folder>/<device>.conf` (config text) and `<folder>/<device>/` (REST bodies) of a snapshot
-    becomes a device; shared by the vendors whose snapshots hold either form."""
-    for rel in snapshot.listdir(folder):
-        stem = rel.rsplit("/", 1)[-1]
-        if snapshot.path(rel).is_dir():
-            name = f"{folder}/{stem}"
-            if name in model.devices:
-                model.gaps.append(DataGap(rel, f"{rel}: both {both} for {name}; the .conf file was used"))
-                continue
-            expect_files(snapshot, model, [f"{rel}/{needed_rel}" for needed_rel in needed])
-            device = from_folder(name, rel)
-        elif rel.endswith(".conf"):
-            name = f"{folder}/{stem[: -len('.conf')]}"
-            text = snapshot.read_text(rel)
-            if text is None:
-                continue
-            device = from_text(text, rel, name)
-        else:
-            continue
-        model.devices[name] = device
-        add_gaps(device, model)
-
-
-def expect_files(snapshot: Snapshot, model: Model, rels: list[str]) -> None:
-    """A collection the model needs that is not in the snapshot is a data gap, unless the collector
-    recorded that the device has no such resource (HTTP 404: nothing configured of that kind)."""
-    for rel in rels:
-        if snapshot.exists(rel):
-            continue
-        recorded = snapshot.outcome(rel)
-        if recorded is None or recorded.outcome != "absent":
-            model.gaps.append(DataGap(rel, snapshot.absence_reason(rel)))
-
-
-def add_gaps(device: LoadBalancer, model: Model) -> None:
-    """Problems on services that carry IKE or SSTP become data gaps (the trace reports them unknown too)."""
-    vips = device.ike_vips(s.address for s in model.servers)
-    for svc in device.ike_services(vips) + device.sstp_services(vips):
-        for problem in svc.problems:
-            model.gaps.append(DataGap(str(svc.origin or device.source), f"{device.name}: {svc.kind} {svc.name}: "
-                                                                       f"{problem}"))
-
-
-__all__ = ["F5Adapter", "F5Config", "F5LoadBalancer", "add_gaps", "build_device", "config_from_rest",
-           "config_from_tmsh", "expect_files", "load_tmsh", "monitor_names", "parse_tmsh", "split_destination",
+__all__ = ["F5Adapter", "F5Config", "F5LoadBalancer", "build_device", "config_from_rest", "config_from_tmsh",
+           "load_tmsh", "monitor_names", "parse_tmsh", "split_destination",
            "split_member"]

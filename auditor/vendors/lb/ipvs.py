@@ -35,7 +35,7 @@ from auditor.lb_model import (
 from auditor.model import DataGap, Model, Origin
 from auditor.packets import PROTO_NUMBERS
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.vendors.lb.f5 import add_gaps
+from auditor.vendors.lb.common import add_gaps
 
 KEEPALIVED_DEFAULT_PERSISTENCE = 360  # keepalived.conf(5): persistence_timeout "default 6 minutes"
 IPVSADM_DEFAULT_PERSISTENCE = 300  # ipvsadm(8): -p "default of 300 seconds"

@@ -37,7 +37,7 @@ from auditor.lb_model import (
 from auditor.model import Model, Origin
 from auditor.packets import PROTO_NUMBERS
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.vendors.lb.f5 import add_gaps
+from auditor.vendors.lb.common import add_gaps
 
 
 @dataclass(slots=True)

@@ -42,7 +42,7 @@ from auditor.model import Action, Decision, Model, Origin, Rule
 from auditor.packets import ALL, ANY_V4, ANY_V6, PacketSet
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.vendors.lb import netscaler_acl
-from auditor.vendors.lb.f5 import load_devices
+from auditor.vendors.lb.common import load_devices
 
 DEFAULT_TIMEOUT_MINUTES = 2
 # NITRO collections without which vservers, their backends or their groups cannot be read

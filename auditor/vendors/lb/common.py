@@ -1,0 +1,59 @@
+"""What every load-balancer adapter shares: reading a vendor folder that holds config text or REST bodies per
+device, and turning problems on the services that carry VPN traffic into data gaps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from auditor.lb_model import LoadBalancer
+from auditor.model import DataGap, Model
+from auditor.snapshot import Snapshot
+
+
+def load_devices(snapshot: Snapshot, model: Model, folder: str, both: str, needed: list[str],
+                 from_folder: Callable[[str, str], LoadBalancer],
+                 from_text: Callable[[str, str, str], LoadBalancer]) -> None:
+    """Every `<folder>/<device>.conf` (config text) and `<folder>/<device>/` (REST bodies) of a snapshot
+    becomes a device; shared by the vendors whose snapshots hold either form."""
+    for rel in snapshot.listdir(folder):
+        stem = rel.rsplit("/", 1)[-1]
+        if snapshot.path(rel).is_dir():
+            name = f"{folder}/{stem}"
+            if name in model.devices:
+                model.gaps.append(DataGap(rel, f"{rel}: both {both} for {name}; the .conf file was used"))
+                continue
+            expect_files(snapshot, model, [f"{rel}/{needed_rel}" for needed_rel in needed])
+            device = from_folder(name, rel)
+        elif rel.endswith(".conf"):
+            name = f"{folder}/{stem[: -len('.conf')]}"
+            text = snapshot.read_text(rel)
+            if text is None:
+                continue
+            device = from_text(text, rel, name)
+        else:
+            continue
+        model.devices[name] = device
+        add_gaps(device, model)
+
+
+def expect_files(snapshot: Snapshot, model: Model, rels: list[str]) -> None:
+    """A collection the model needs that is not in the snapshot is a data gap, unless the collector
+    recorded that the device has no such resource (HTTP 404: nothing configured of that kind)."""
+    for rel in rels:
+        if snapshot.exists(rel):
+            continue
+        recorded = snapshot.outcome(rel)
+        if recorded is None or recorded.outcome != "absent":
+            model.gaps.append(DataGap(rel, snapshot.absence_reason(rel)))
+
+
+def add_gaps(device: LoadBalancer, model: Model) -> None:
+    """Problems on services that carry IKE or SSTP become data gaps (the trace reports them unknown too)."""
+    vips = device.ike_vips(s.address for s in model.servers)
+    for svc in device.ike_services(vips) + device.sstp_services(vips):
+        for problem in svc.problems:
+            model.gaps.append(DataGap(str(svc.origin or device.source), f"{device.name}: {svc.kind} {svc.name}: "
+                                                                       f"{problem}"))
+
+
+__all__ = ["add_gaps", "expect_files", "load_devices"]
