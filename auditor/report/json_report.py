@@ -6,29 +6,28 @@ import json
 from typing import Any, TextIO
 
 from auditor.audit import AuditResult
-from auditor.model import Decision, Hop
+from auditor.model import Decision, Hop, Role, Rule, Segment
 from auditor.report.summary import counts, ordered_findings
-from auditor.trace import HopTrace, PathResult
+from auditor.trace import FlowTrace, HopTrace, PathResult
 
 SCHEMA_ID = "vpn-auditor.report/1"
 
 
-def hop_json(record: HopTrace) -> dict[str, Any]:
-    hop: Hop = record.hop
-    principal = record.principal
-    out: dict[str, Any] = {"device": hop.device, "stage": hop.stage, "decision": record.decision.value,
-                           "rule": None}
-    if principal is not None and principal.rule is not None:
-        rule = principal.rule
-        # `index` is the 1-based position reports call "rule 3"; `file_index` the 0-based entry of the
-        # file's JSON list and `line` the config file's line, where the origin has them.
-        out["rule"] = {"index": rule.position, "text": rule.text, "comment": rule.comment or None,
-                       "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic,
-                       "label": rule.label}
-        if rule.origin is not None and rule.origin.index is not None:
-            out["rule"]["file_index"] = rule.origin.index
-        if rule.origin is not None and rule.origin.line is not None:
-            out["rule"]["line"] = rule.origin.line
+def rule_json(rule: Rule) -> dict[str, Any]:
+    # `index` is the 1-based position reports call "rule 3"; `file_index` the 0-based entry of the file's JSON
+    # list and `line` the config file's line, where the origin has them.
+    out = {"index": rule.position, "text": rule.text, "comment": rule.comment or None,
+           "source": str(rule.origin) if rule.origin else None, "default": rule.synthetic, "label": rule.label}
+    if rule.origin is not None and rule.origin.index is not None:
+        out["file_index"] = rule.origin.index
+    if rule.origin is not None and rule.origin.line is not None:
+        out["line"] = rule.origin.line
+    return out
+
+
+def _hop_rest(record: HopTrace, principal: Segment | None) -> dict[str, Any]:
+    """A hop's keys after `rule`, those it has."""
+    out: dict[str, Any] = {}
     if principal is not None and principal.reason:
         out["reason"] = principal.reason
     if record.decision is Decision.PARTIAL:
@@ -39,15 +38,23 @@ def hop_json(record: HopTrace) -> dict[str, Any]:
     return out
 
 
-def path_json(path: PathResult, with_hops: bool = True) -> dict[str, Any]:
-    role = path.role
-    trace = path.trace
+def hop_json(record: HopTrace) -> dict[str, Any]:
+    hop: Hop = record.hop
+    principal = record.principal
+    rule = principal.rule if principal is not None else None
+    return {"device": hop.device, "stage": hop.stage, "decision": record.decision.value,
+            "rule": None if rule is None else rule_json(rule), **_hop_rest(record, principal)}
+
+
+def role_json(role: Role) -> dict[str, Any]:
+    """A path's keys that are its role's."""
+    return {"network": {"id": role.network_id, "name": role.network_name} if role.network_id else None,
+            "role": role.describe(), "phase": role.phase}
+
+
+def trace_json(trace: FlowTrace, with_hops: bool = True) -> dict[str, Any]:
+    """A path's keys that are its trace's."""
     out: dict[str, Any] = {
-        "network": {"id": role.network_id, "name": role.network_name} if role.network_id else None,
-        "role": role.describe(),
-        "phase": role.phase,
-        "server": path.server.name,
-        "protocol": path.protocol,
         "flow": {"ip_protocol": trace.flow.ip_protocol, "dst_port": trace.flow.dst_port},
         "verdict": trace.verdict,
         "hops": [hop_json(h) for h in trace.hops] if with_hops else [],
@@ -59,6 +66,11 @@ def path_json(path: PathResult, with_hops: bool = True) -> dict[str, Any]:
     if trace.variants:
         out["variants"] = [{"label": v.variant, "verdict": v.verdict, "reason": v.reason} for v in trace.variants]
     return out
+
+
+def path_json(path: PathResult, with_hops: bool = True) -> dict[str, Any]:
+    return {**role_json(path.role), "server": path.server.name, "protocol": path.protocol,
+            **trace_json(path.trace, with_hops)}
 
 
 def report_dict(result: AuditResult) -> dict[str, Any]:
@@ -94,33 +106,71 @@ def write(result: AuditResult, handle: TextIO) -> None:
     del head["paths"], head["findings"]
     text = json.dumps(head, indent=2)
     handle.write(text[:-2] + ",\n  \"paths\": [")
-    # Hop records are shared by a network's paths (roles, protocols): each is encoded once. Traces are made
-    # per network, so the memo is too (paths come network by network), which keeps it small.
-    hops: dict[int, str] = {}
+    # A network's paths share roles, traces (protocols share flows), hop records and rules: each is encoded
+    # once and a path's text put together from those encodings. Traces are made per network, so the memo is
+    # too (paths come network by network), which keeps it small.
+    memo: dict[int, str] = {}
     network = None
     for i, path in enumerate(result.paths):
         if path.role.network_id != network:
             network = path.role.network_id
-            hops.clear()
-        handle.write(("," if i else "") + "\n    " + _path_text(path, hops))
+            memo.clear()
+        handle.write(("," if i else "") + "\n    " + _path_text(path, memo))
     handle.write("\n  ],\n  \"findings\": [")
     for i, finding in enumerate(findings):
         handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
     handle.write("\n  ]\n}\n")
 
 
-def _path_text(path: PathResult, hops: dict[int, str]) -> str:
-    """json.dumps(path_json(path)), with each hop's encoding taken from `hops` (keyed by the record's id;
-    records outlive the write) when another path has encoded it already."""
-    parts = []
-    for record in path.trace.hops:
-        encoded = hops.get(id(record))
-        if encoded is None:
-            encoded = hops[id(record)] = json.dumps(hop_json(record))
-        parts.append(encoded)
-    # The first unescaped '"hops": []' is the key's: quotes inside string values are escaped.
-    head, tail = json.dumps(path_json(path, with_hops=False)).split('"hops": []', 1)
-    return f"{head}\"hops\": [{', '.join(parts)}]{tail}"
+# json.dumps writes a dict as its items joined by ", " between braces: a path's text is its role's, its own
+# (server, protocol) and its trace's runs of items, each encoded alone, and the same holds within a hop.
+_OWN: dict[tuple[str, str], str] = {}  # the (server, protocol) run, by its values
+_DECISIONS = {decision: json.dumps(decision.value) for decision in Decision}
+
+
+def _path_text(path: PathResult, memo: dict[int, str]) -> str:
+    """json.dumps(path_json(path)), from the encodings of its role, trace, hop records, hops and rules, each
+    taken from `memo` (keyed by the object's id: the result holds them until the write ends) when another path
+    made it."""
+    role, trace = path.role, path.trace
+    head = memo.get(id(role))
+    if head is None:
+        head = memo[id(role)] = json.dumps(role_json(role))[1:-1]
+    own = _OWN.get((path.server.name, path.protocol))
+    if own is None:
+        own = _OWN[(path.server.name, path.protocol)] = json.dumps(
+            {"server": path.server.name, "protocol": path.protocol})[1:-1]
+    tail = memo.get(id(trace))
+    if tail is None:
+        parts = []
+        for record in trace.hops:
+            encoded = memo.get(id(record))
+            if encoded is None:
+                encoded = memo[id(record)] = _hop_text(record, memo)
+            parts.append(encoded)
+        # The first unescaped '"hops": []' is the key's: quotes inside string values are escaped.
+        before, after = json.dumps(trace_json(trace, with_hops=False))[1:-1].split('"hops": []', 1)
+        tail = memo[id(trace)] = f"{before}\"hops\": [{', '.join(parts)}]{after}"
+    return f"{{{head}, {own}, {tail}}}"
+
+
+def _hop_text(record: HopTrace, memo: dict[int, str]) -> str:
+    """json.dumps(hop_json(record)), the hop's device and stage and the rule encoded once per network."""
+    hop = record.hop
+    principal = record.principal
+    rule = principal.rule if principal is not None else None
+    head = memo.get(id(hop))
+    if head is None:
+        head = memo[id(hop)] = json.dumps({"device": hop.device, "stage": hop.stage})[1:-1]
+    if rule is None:
+        rule_text = "null"
+    else:
+        rule_text = memo.get(id(rule))
+        if rule_text is None:
+            rule_text = memo[id(rule)] = json.dumps(rule_json(rule))
+    rest = _hop_rest(record, principal)
+    return f"{{{head}, \"decision\": {_DECISIONS[record.decision]}, \"rule\": {rule_text}" + \
+        (f", {json.dumps(rest)[1:-1]}}}" if rest else "}")
 
 
 class _Empty:
