@@ -492,6 +492,17 @@ def init(
 app.add_typer(collect_app, name="collect", help="Pull configuration from live systems (read-only).")
 
 
+def _mount_fleet() -> None:
+    try:
+        from auditor.cli_fleet import fleet_command
+    except ImportError:  # the fleet is an optional piece of a build
+        return
+    app.command("fleet")(fleet_command)
+
+
+_mount_fleet()
+
+
 @app.callback(invoke_without_command=True)
 def _version(version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False) -> None:
     if version:

@@ -152,3 +152,21 @@ def test_a_process_killed_holding_the_lock_does_not_block_the_others(tmp_path: P
         if holder.poll() is None:
             holder.kill()
             holder.wait(timeout=10)
+
+
+def test_a_collection_charges_each_request_to_the_budget_as_it_is_written(tmp_path: Path) -> None:
+    import asyncio
+
+    from auditor.collect.meraki import CollectorConfig, collect
+
+    source = build_org(tmp_path / "source", "300", 2)
+    budget = SharedBudget(tmp_path / "budgets", {"source:127.0.0.3": 8, "org:300": 10})
+    with FakeDashboard(source.root, rate=200, burst=200, api_key=API_KEY) as fake:
+        config = CollectorConfig(out=tmp_path / "snap", api_key=API_KEY, orgs=["300"], base_url=fake.base_url,
+                                 rate=10, source_address="127.0.0.3", budget=budget)
+        result = asyncio.run(collect(config))
+        assert result.exit_code == 0
+        assert budget.admitted == len(fake.requests) == result.requests  # every request charged, once
+        assert fake.sources() == {"127.0.0.3"}
+        # Charged at the socket: what the server saw in any second is what the budget let through.
+        assert fake.peak_rate("127.0.0.3") <= 8

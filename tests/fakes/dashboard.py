@@ -35,6 +35,8 @@ import json
 import math
 import random
 import socket
+import struct
+import sys
 import threading
 import time
 import urllib.parse
@@ -76,7 +78,7 @@ class RecordedRequest:
     query: str
     status: int | None  # None: the connection was dropped without an answer
     org: str | None
-    at: float  # time.monotonic() when the request arrived
+    at: float  # time.monotonic() when the request arrived (when the kernel received it, where Linux says)
     source: str = "127.0.0.1"  # the client's address (the Dashboard's per-IP limit counts by it)
 
 
@@ -97,6 +99,7 @@ class Incoming:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    source: str = "127.0.0.1"  # the client's address
 
 
 Hook = Callable[[Incoming], Reply | None]
@@ -420,10 +423,45 @@ class FakeDashboard:
         return Reply(200, page, headers)
 
 
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+
+
+def _kernel_received(connection: socket.socket) -> float | None:
+    """When the kernel received the next request's first bytes, on the time.monotonic() scale; None if unknown.
+
+    A request's arrival is what a rate is measured by, and the handler thread may get to it much later on a
+    busy machine (hundreds of ms at a load of 7 on 2 cores): then requests sent evenly look bunched. The
+    kernel's receive timestamp (SO_TIMESTAMPNS, read with a 1-byte MSG_PEEK) does not move with that delay.
+    Clients must not pipeline (httpx does not): the peek waits for bytes not yet buffered by `rfile`.
+    """
+    if _SO_TIMESTAMPNS is None:
+        return None
+    try:
+        data, ancillary, _, _ = connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return None
+    for level, kind, payload in ancillary:
+        if data and level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(payload) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", payload[:16])
+            return time.monotonic() - (time.time() - (seconds + nanoseconds / 1e9))
+    return None
+
+
 def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as httpx pools connections
         disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms delayed ACKs
+        received: float | None = None
+
+        def setup(self) -> None:
+            super().setup()
+            if _SO_TIMESTAMPNS is not None:
+                with contextlib.suppress(OSError):
+                    self.connection.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+
+        def handle_one_request(self) -> None:
+            self.received = _kernel_received(self.connection)
+            super().handle_one_request()
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
@@ -450,7 +488,7 @@ def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
             self._handle("OPTIONS")
 
         def _handle(self, method: str) -> None:
-            arrived = time.monotonic()
+            arrived = self.received if self.received is not None else time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
@@ -515,7 +553,7 @@ def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
                     return
                 if fault.kind == "delay":
                     time.sleep(fault.seconds)
-            incoming = Incoming(method, path, query, dict(self.headers.items()))
+            incoming = Incoming(method, path, query, dict(self.headers.items()), self.client_address[0])
             for hook in list(app.hooks):
                 reply = hook(incoming)
                 if reply is not None:

@@ -61,7 +61,7 @@ from meraki.config import DEFAULT_BASE_URL
 from meraki.session.base import apply_meraki_param_encoding
 
 import auditor
-from auditor.collect.budget import SharedBudget
+from auditor.collect.budget import SharedBudget, budgeted_transport
 from auditor.collect.limits import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_PAGES,
@@ -227,8 +227,7 @@ class RequestGate:
     """What every HTTP attempt passes through: GET only, per-org and global rate, concurrency, counts."""
 
     def __init__(self, rate: float = ORG_RATE, burst: int | None = None, global_rate: float = GLOBAL_RATE,
-                 concurrency: int = CONCURRENCY, base_url: str | None = None, limits: Limits | None = None,
-                 budget: SharedBudget | None = None) -> None:
+                 concurrency: int = CONCURRENCY, base_url: str | None = None, limits: Limits | None = None) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.limits = limits or Limits()
         self.rate = rate
@@ -236,7 +235,6 @@ class RequestGate:
         self._buckets: dict[str, TokenBucket] = {}
         self._global = TokenBucket(global_rate, max(1, math.ceil(global_rate / 2)))
         self._slots = asyncio.Semaphore(max(1, concurrency))
-        self.budget = budget
         self.requests = 0
         self.rate_limited = 0
         self.on_rate_limited: Callable[[str | None], None] | None = None  # e.g. a progress display
@@ -268,8 +266,6 @@ class RequestGate:
         await bucket.acquire()
         await self._global.acquire()
         async with self._slots:
-            if self.budget is not None:  # last, right before sending: it records when the request left
-                await self.budget.acquire()
             self.requests += 1
             if stats is not None:
                 stats.attempts += 1
@@ -410,22 +406,24 @@ def open_dashboard(config: CollectorConfig, gate: RequestGate) -> meraki.aio.Asy
         smart_flow_cache_path="",
     )
     gate.limits = config.limits()
-    if config.source_address:
-        bind_source(dashboard, config.source_address, max(1, config.concurrency))
+    if config.source_address or config.budget is not None:
+        bind_transport(dashboard, config.source_address, config.budget, max(1, config.concurrency))
     install_gate(dashboard, gate)
     return dashboard
 
 
-def bind_source(dashboard: meraki.aio.AsyncDashboardAPI, address: str, concurrency: int) -> None:
-    """Make the SDK's connections leave from the local `address` (one egress IP of several on a host).
+def bind_transport(dashboard: meraki.aio.AsyncDashboardAPI, address: str | None, budget: SharedBudget | None,
+                   concurrency: int) -> None:
+    """Make the SDK's connections leave from the local `address` (one egress IP of several on a host) and
+    charge each request, as it is written, to the host's shared `budget` (auditor/collect/budget.py).
 
     The SDK (>= 4.7, httpx) takes no transport of its own: its client is rebuilt with the same headers and
-    timeout over an `httpx.AsyncHTTPTransport(local_address=...)`, which binds each new connection before
-    connecting. With an explicit transport httpx ignores proxy variables, so nothing leaves from elsewhere.
+    timeout over our transport, which binds each new connection before connecting. With an explicit transport
+    httpx ignores proxy variables, so nothing leaves from elsewhere.
     """
     session = dashboard._session
     old: httpx.AsyncClient = session._client
-    transport = httpx.AsyncHTTPTransport(local_address=address, limits=httpx.Limits(max_connections=concurrency))
+    transport = budgeted_transport(budget, local_address=address, max_connections=concurrency)
     session._client = httpx.AsyncClient(transport=transport, timeout=old.timeout, headers=old.headers,
                                         event_hooks=old.event_hooks)
 
@@ -846,7 +844,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
         parameters["since"] = str(config.since)
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
-                       config.limits(), config.budget)
+                       config.limits())
     collector: MerakiCollector | None = None
     interrupted = False
     try:

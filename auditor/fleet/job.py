@@ -1,0 +1,232 @@
+"""One org of a fleet, run on a worker: collect, audit, report, then publish the org's folder in one rename.
+
+Everything is written into `OUT/orgs/.<org>.partial-<host>-<pid>-<random>/` and renamed to `OUT/orgs/<org>/`
+only when the snapshot, the reports and `outcome.json` are whole: a folder `OUT/orgs/<org>/` is always a
+finished org. A worker killed mid-org leaves its partial folder behind; the next attempt (Dask reschedules
+the job, or the fleet retries it) notes it as an interrupted attempt and removes it. If two attempts of one
+org both finish (a worker taken for dead that was not), the first rename wins and the other is discarded.
+
+`run_org` never raises: whatever goes wrong is the org's recorded failure (status `failed`, exit 2, reason).
+Only the Meraki collection (`collect_org`) knows the vendor.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.collect.budget import BudgetUnavailable, SharedBudget, budget_dir
+from auditor.fleet import worker as worker_settings
+from auditor.fleet.plan import JobOptions, OrgEntry
+
+API_KEY_ENV = "MERAKI_DASHBOARD_API_KEY"
+OUTCOME = "outcome.json"
+REPORT_FILES = {"text": "report.txt", "json": "report.json", "sarif": "report.sarif", "junit": "report.junit.xml",
+                "html": "report.html", "markdown": "report.md"}
+
+
+@dataclass
+class Collected:
+    calls: int
+    ok: int
+    absent: int
+    failed: int
+    carried: int
+    requests: int
+    rate_limited: int
+    seconds: float
+    failures: list[str] = field(default_factory=list)  # the first few failed calls, as "path: status error"
+
+    @property
+    def nothing_reached(self) -> bool:
+        return bool(self.failed) and not self.ok
+
+
+class OrgFailed(RuntimeError):
+    """The org cannot be audited this attempt; the message is the recorded reason."""
+
+
+def _here() -> tuple[str, str]:
+    """(the Dask worker's address, or "in-process"; this host's name)."""
+    try:
+        from distributed import get_worker
+
+        address = get_worker().address
+    except (ImportError, ValueError):
+        address = "in-process"
+    return address, socket.gethostname()
+
+
+def run_org(entry: OrgEntry, options: JobOptions, attempt: int = 1) -> dict[str, Any]:
+    """Collect and audit one org into OUT/orgs/<org>/; the outcome (also OUT/orgs/<org>/outcome.json)."""
+    started = time.monotonic()
+    worker, host = _here()
+    settings = worker_settings.SETTINGS
+    source = settings.source_address or options.source_address
+    host_rate = settings.host_rate or options.host_rate
+    orgs = Path(options.out) / "orgs"
+    final = orgs / entry.folder
+    outcome: dict[str, Any] = {
+        "org": entry.org_id, "status": "failed", "exit_code": 2, "reason": None, "folder": f"orgs/{entry.folder}",
+        "snapshot": None, "reports": {}, "attempt": attempt, "worker": worker, "host": host,
+        "source_address": source, "host_rate": host_rate, "config": entry.config_path, "interrupted_attempts": 0}
+    if (final / OUTCOME).is_file():  # another attempt of this org finished first
+        return _published(final, outcome)
+    work = orgs / f".{entry.folder}.partial-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        orgs.mkdir(parents=True, exist_ok=True)
+        earlier = sorted(orgs.glob(f".{entry.folder}.partial-*"))  # left by attempts whose worker was lost
+        outcome["interrupted_attempts"] = len(earlier)
+        work.mkdir()
+        snapshot = work / "snapshot"
+        snapshot.mkdir()
+        (snapshot / "audit.yaml").write_text(entry.config_text, encoding="utf-8")
+        since = _since(options, entry, outcome)
+        budget = SharedBudget(Path(settings.budget_dir or options.budget_dir or budget_dir()),
+                              {f"source:{source or 'default'}": max(1, int(host_rate)),
+                               f"org:{entry.org_id}": max(1, int(options.org_rate))})
+        collected = collect_org(entry.org_id, snapshot, options, source, host_rate, budget, since)
+        outcome["collect"] = {k: v for k, v in collected.__dict__.items() if k != "failures"}
+        if collected.failures:
+            outcome["collect"]["first_failures"] = collected.failures
+        if collected.nothing_reached:
+            raise OrgFailed(f"nothing to audit: all {collected.failed} Dashboard calls failed"
+                            + (f" (first: {collected.failures[0]})" if collected.failures else ""))
+        _collect_dns(snapshot, entry, options)
+        audit_org(work, outcome, options)  # raises OrgFailed where `audit` would exit 2
+        outcome["status"] = "incomplete" if collected.failed else "complete"
+        if collected.failed and outcome["reason"] is None:
+            outcome["reason"] = f"{collected.failed} of {collected.calls} Dashboard calls failed: what they decide " \
+                                "is unknown (snapshot/manifest.json)"
+        outcome["seconds"] = round(time.monotonic() - started, 3)
+        (work / OUTCOME).write_text(json.dumps(outcome, indent=1), encoding="utf-8")
+        try:
+            os.rename(work, final)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            shutil.rmtree(work, ignore_errors=True)  # another attempt published first: its result stands
+            return _published(final, outcome)
+        for path in earlier:
+            shutil.rmtree(path, ignore_errors=True)
+        return outcome
+    except Exception as exc:  # recorded, never raised: the org's failure is its outcome
+        shutil.rmtree(work, ignore_errors=True)
+        outcome.update(status="failed", exit_code=2, snapshot=None, reports={},
+                       reason=_scrub(str(exc) if isinstance(exc, OrgFailed | BudgetUnavailable)
+                                     else f"{type(exc).__name__}: {exc}"),
+                       seconds=round(time.monotonic() - started, 3))
+        return outcome
+
+
+def _published(final: Path, ours: dict[str, Any]) -> dict[str, Any]:
+    theirs = json.loads((final / OUTCOME).read_text(encoding="utf-8"))
+    theirs["duplicate_attempt"] = {"worker": ours["worker"], "attempt": ours["attempt"]}
+    return theirs
+
+
+def _scrub(text: str) -> str:
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    return text.replace(key, "[REDACTED]") if key else text
+
+
+def _since(options: JobOptions, entry: OrgEntry, outcome: dict[str, Any]) -> Path | None:
+    """The org's snapshot in the earlier fleet run (--since), when it has a finished one."""
+    if options.since is None:
+        return None
+    old = Path(options.since) / "orgs" / entry.folder / "snapshot"
+    if (old / "manifest.json").is_file():
+        outcome["since"] = str(old)
+        return old
+    outcome["since"] = None
+    outcome["full_pull"] = f"no finished snapshot of this org in {options.since}"
+    return None
+
+
+# --- the vendor ------------------------------------------------------------------------------------------------
+def collect_org(org_id: str, snapshot: Path, options: JobOptions, source: str | None, host_rate: float,
+                budget: SharedBudget, since: Path | None) -> Collected:
+    """Pull one Meraki org into `snapshot` through the host's shared budget. The key is this worker's own
+    (its environment): it never travels through the scheduler."""
+    from auditor.collect.limits import max_body_mb
+    from auditor.collect.meraki import CollectorConfig, CollectUsageError, run_collect
+
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise OrgFailed(f"no Dashboard API key on this worker: set {API_KEY_ENV} in its environment")
+    config = CollectorConfig(out=snapshot, api_key=key, orgs=[org_id], base_url=options.base_url,
+                             rate=options.org_rate, global_rate=host_rate, timeout=options.request_timeout,
+                             max_body_mb=max_body_mb(), since=since, source_address=source, budget=budget)
+    try:
+        result = run_collect(config)
+    except CollectUsageError as exc:
+        raise OrgFailed(str(exc)) from None
+    failures = [f"{c.path}: " + (f"HTTP {c.status}" if c.status is not None else "no response")
+                + (f" {c.error}" if c.error else "") for c in result.failures[:3]]
+    return Collected(calls=result.calls, ok=result.ok, absent=result.absent, failed=result.failed,
+                     carried=result.carried, requests=result.requests, rate_limited=result.rate_limited,
+                     seconds=round(result.elapsed, 3), failures=[_scrub(f)[:300] for f in failures])
+
+
+def _collect_dns(snapshot: Path, entry: OrgEntry, options: JobOptions) -> None:
+    """The servers' fqdn at each role's resolvers, as `audit --org` does (failed queries are recorded)."""
+    from auditor.collect.dns import collect_dns
+    from auditor.config import load_config
+
+    fqdns = list(dict.fromkeys(s.fqdn for s in load_config(snapshot / "audit.yaml").vpn_servers if s.fqdn))
+    if fqdns:
+        collect_dns(snapshot, fqdns, list(options.dns_resolvers) or None, options.dns_port)
+
+
+# --- the audit ---------------------------------------------------------------------------------------------------
+def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
+    """Audit work/snapshot, write the reports into `work`, and set the outcome's exit code as `audit` would
+    (OrgFailed where it would exit 2: the snapshot is unusable)."""
+    from rich.console import Console
+
+    from auditor import gate
+    from auditor.audit import run_audit
+    from auditor.cache import cache_dir
+    from auditor.cli import FailOn, exit_code  # the exit code of `audit`, by the same function
+    from auditor.report import json_report, render_format, text
+    from auditor.snapshot import SnapshotError
+    from auditor.waivers import gate_findings
+
+    snapshot = work / "snapshot"
+    outcome["snapshot"] = f"{outcome['folder']}/snapshot"
+    try:
+        # One process per org: the worker already runs orgs side by side (and a fork in a threaded worker is unsafe)
+        result = run_audit(snapshot, snapshot / "audit.yaml", keep_model=False, workers=1,
+                           cache_dir=cache_dir(options.cache) if options.cache else None)
+    except SnapshotError as exc:
+        raise OrgFailed(f"audit: {exc}") from None
+    if not result.paths:
+        raise OrgFailed(f"audit: {gate.nothing_audited(result)}")
+    for fmt in options.formats:
+        name = REPORT_FILES[fmt]
+        if fmt == "text":
+            with (work / name).open("w", encoding="utf-8") as handle:
+                text.render(result, Console(file=handle, width=160, force_terminal=False))
+        elif fmt == "json":
+            with (work / name).open("w", encoding="utf-8") as handle:
+                json_report.write(result, handle)
+        else:
+            (work / name).write_text(render_format(result, fmt), encoding="utf-8")
+        outcome["reports"][fmt] = f"{outcome['folder']}/{name}"
+    severities = {"error": 0, "warning": 0, "info": 0}
+    for finding in gate_findings(result.findings):
+        severities[finding.effective_severity] += 1
+    outcome["audit"] = {"paths": len(result.paths), **result.counts(), "findings": severities}
+    outcome["exit_code"] = exit_code(result, FailOn(options.fail_on), options.allow_unknown)
+    if result.cache is not None:
+        stats = result.cache
+        outcome["audit"]["cache"] = {"hits": stats.hits, "misses": stats.misses, "written": stats.written,
+                                     "unreadable": stats.unreadable}

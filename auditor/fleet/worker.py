@@ -1,0 +1,44 @@
+"""A worker host's own fleet settings, given when its Dask worker starts (docs/fleet.md):
+
+    dask worker tcp://scheduler:8786 --nthreads 10 \\
+        --preload auditor.fleet.worker --source-address 203.0.113.7 --host-rate 100
+
+The egress address and the host's Dashboard budget belong to the host, not to the fleet run: a job takes them
+from here and falls back on the `vpn-auditor fleet` options only where the worker set none (the in-process
+LocalCluster sets none). Dask runs `dask_setup` in the worker process when the worker starts; its options are
+the `dask worker` arguments it does not know itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    source_address: str | None = None
+    host_rate: float | None = None
+    budget_dir: str | None = None
+
+
+SETTINGS = WorkerSettings()  # this worker process's (one Dask worker per process)
+
+
+@click.command()
+@click.option("--source-address", default=None, help="Local IP address this host's Dashboard requests leave from.")
+@click.option("--host-rate", type=click.FloatRange(min=1), default=None,
+              help="Requests per second this host sends from that address, all jobs together (Dashboard: 100).")
+@click.option("--budget-dir", default=None, help="Host-local folder of the shared request budgets.")
+def dask_setup(worker: Any, source_address: str | None, host_rate: float | None, budget_dir: str | None) -> None:
+    global SETTINGS
+    if source_address:
+        from auditor.collect.meraki import CollectUsageError, check_source_address
+
+        try:  # a worker that cannot send from its address must not start taking jobs
+            check_source_address(source_address)
+        except CollectUsageError as exc:
+            raise click.BadParameter(str(exc)) from None
+    SETTINGS = WorkerSettings(source_address, host_rate, budget_dir)

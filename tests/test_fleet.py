@@ -1,0 +1,286 @@
+"""`vpn-auditor fleet`: many orgs on Dask, against the fake Dashboard serving several orgs (auditor/fleet/).
+
+Real components: a real Dask scheduler and two worker processes (each sending from its own loopback address,
+127.0.0.2 and 127.0.0.3), the real SDK, the real audit. One worker is killed while it collects an org: every
+org must still end complete or with a recorded failure, and the summary must say which. Loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.fleet.job import run_org
+from auditor.fleet.plan import JobOptions, load_plan
+
+try:  # `tests` is a package only when something puts the repository root on sys.path
+    from tests.fakes.dashboard import FakeDashboard, Incoming, Reply, build_org
+except ModuleNotFoundError:
+    from fakes.dashboard import FakeDashboard, Incoming, Reply, build_org
+
+API_KEY = "f00dfeedc0ffee0123456789abcdef0123456789"
+AUDIT_YAML = "vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n"
+HOST_RATE = 30  # per worker host and source address, in the cluster test
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="binds 127.0.0.2-3, which only Linux routes to lo")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MERAKI_BASE_URL", raising=False)
+    monkeypatch.setenv("MERAKI_DASHBOARD_API_KEY", API_KEY)
+    monkeypatch.chdir(tmp_path)
+
+
+def orgs_source(root: Path, ids: list[str], networks: int = 3) -> Path:
+    for org in ids:
+        build_org(root, org, networks)
+    return root
+
+
+def fleet_files(tmp_path: Path, ids: list[str]) -> tuple[Path, Path]:
+    config = tmp_path / "audit.yaml"
+    config.write_text(AUDIT_YAML)
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("orgs:\n" + "".join(f"  - \"{org}\"\n" for org in ids))
+    return fleet, config
+
+
+def summary(out: Path) -> dict[str, Any]:
+    return json.loads((out / "fleet-summary.json").read_text())
+
+
+def fleet(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["fleet", *args])
+    return result.exit_code, result.output
+
+
+def assert_every_org_accounted_for(out: Path, data: dict[str, Any], ids: list[str]) -> None:
+    """Complete (a published folder with a whole snapshot and reports) or failed with a reason: no gap."""
+    assert data["finished"] is True
+    assert [o["org"] for o in data["orgs"]] == ids
+    for org in data["orgs"]:
+        folder = out / "orgs" / org["org"]
+        if org["status"] in ("complete", "incomplete"):
+            assert (folder / "outcome.json").is_file() and (folder / "snapshot" / "manifest.json").is_file()
+            assert json.loads((folder / "snapshot" / "manifest.json").read_text())["runs"][0]["orgs"] == [org["org"]]
+            assert (folder / "report.json").is_file() and (folder / "report.txt").is_file()
+            assert org["exit_code"] in (0, 1, 3)
+        else:
+            assert org["status"] == "failed" and org["exit_code"] == 2 and org["reason"]
+            assert not folder.exists()  # nothing half-written is left where a finished org would be
+    assert not list((out / "orgs").glob(".*partial*"))
+
+
+# --- a real scheduler, two worker processes, one killed mid-org ------------------------------------------------
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """`dask scheduler` and two `dask worker` processes with the fleet preload, each with its own source address.
+
+    allowed-failures 0: the first worker lost with a job makes the job fail (KilledWorker), so the fleet's own
+    retry is what must bring the org back (Dask's default would quietly rerun it three times)."""
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0", "MERAKI_DASHBOARD_API_KEY": API_KEY,
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    scheduler_file = tmp_path / "scheduler.json"
+    procs: list[subprocess.Popen[bytes]] = []
+    log = (tmp_path / "dask.log").open("wb")
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--scheduler-file", str(scheduler_file)], env=env, stdout=log, stderr=log))
+        deadline = time.monotonic() + 30
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        workers = {}
+        for source in ("127.0.0.2", "127.0.0.3"):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "2", "--no-nanny",
+                 "--no-dashboard", "--host", "127.0.0.1", "--preload", "auditor.fleet.worker",
+                 "--source-address", source, "--host-rate", str(HOST_RATE), "--budget-dir",
+                 str(tmp_path / "budgets")], env=env, stdout=log, stderr=log)
+            procs.append(proc)
+            workers[source] = proc
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=30)
+        yield {"address": address, "workers": workers}
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        log.close()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_org_leaves_no_gap(tmp_path: Path, cluster: dict[str, Any]) -> None:
+    ids = ["101", "102", "103", "104", "105"]
+    fleet_file, config = fleet_files(tmp_path, ids)
+    killed: list[str] = []
+
+    def kill_mid_org(request: Incoming) -> Reply | None:
+        # Org 102's networks are being collected: kill the worker process that is collecting them.
+        if not killed and request.path.startswith("networks/N_102_0001/"):
+            killed.append(request.source)
+            os.kill(cluster["workers"][request.source].pid, signal.SIGKILL)
+        return None
+
+    with FakeDashboard(orgs_source(tmp_path / "source", ids), rate=50, burst=50, api_key=API_KEY) as fake:
+        fake.hooks.append(kill_mid_org)
+        fake.fail("organizations/104/*", 403)  # an org the key may not read: fails on every attempt
+        out = tmp_path / "out"
+        code, output = fleet(str(fleet_file), "--out", str(out), "--config", str(config), "--scheduler",
+                             cluster["address"], "--base-url", fake.base_url, "--rate", "50", "--retries", "1")
+        assert killed, "the worker collecting org 102 was never killed"
+        data = summary(out)
+        assert_every_org_accounted_for(out, data, ids)
+        by_org = {o["org"]: o for o in data["orgs"]}
+        # Org 102 was lost with its worker, then completed by the fleet's retry on the surviving worker.
+        assert by_org["102"]["status"] == "complete"
+        first, *later = by_org["102"]["attempts"]
+        assert "KilledWorker" in first["reason"] and first["status"] == "failed"
+        assert later[-1]["status"] == "complete"
+        assert by_org["102"]["interrupted_attempts"] == 1  # it found and cleared the killed attempt's folder
+        assert by_org["102"]["source_address"] != killed[0]
+        # Org 104 failed on both attempts (--retries 1): recorded, with the reason, never a silent gap.
+        assert by_org["104"]["status"] == "failed"
+        assert len(by_org["104"]["attempts"]) == 2
+        assert "nothing to audit" in by_org["104"]["reason"]
+        for org in ("101", "103", "105"):
+            assert by_org[org]["status"] == "complete"
+        # The fleet exits with its worst org's code: 2, an org could not be audited.
+        assert code == data["exit_code"] == 2, output
+        assert "org 104: failed" in output
+        # Each worker sent from its own address, never faster than its host budget in any second.
+        assert fake.sources() == {"127.0.0.2", "127.0.0.3"}
+        assert {o["source_address"] for o in data["orgs"] if o["status"] == "complete"} <= {"127.0.0.2", "127.0.0.3"}
+        for source in ("127.0.0.2", "127.0.0.3"):
+            assert 0 < fake.peak_rate(source) <= HOST_RATE
+        assert fake.non_get() == []
+
+
+# --- no cluster: a LocalCluster started in-process ----------------------------------------------------------------
+@pytest.mark.slow
+def test_without_a_scheduler_a_local_cluster_does_the_same(tmp_path: Path) -> None:
+    ids = ["201", "202", "203"]
+    fleet_file, config = fleet_files(tmp_path, ids)
+    with FakeDashboard(orgs_source(tmp_path / "source", ids), rate=50, burst=50, api_key=API_KEY) as fake:
+        out = tmp_path / "out"
+        code, output = fleet(str(fleet_file), "--out", str(out), "--config", str(config), "--base-url",
+                             fake.base_url, "--rate", "50", "--host-rate", "25", "--source-address", "127.0.0.2",
+                             "--workers", "2", "--budget-dir", str(tmp_path / "budgets"), "--format", "json",
+                             "--format", "text", "--format", "sarif")
+        data = summary(out)
+        assert_every_org_accounted_for(out, data, ids)
+        assert all(o["status"] == "complete" for o in data["orgs"])
+        assert data["engine"].startswith("local (2 workers")
+        assert fake.sources() == {"127.0.0.2"}
+        assert fake.peak_rate("127.0.0.2") <= 25
+    # Each org's exit code is the one `vpn-auditor audit` gives its snapshot; the fleet's is the worst.
+    for org in data["orgs"]:
+        assert (out / org["reports"]["sarif"]).is_file()
+        audited = CliRunner().invoke(app, ["audit", str(out / org["snapshot"]), "--format", "json"])
+        assert audited.exit_code == org["exit_code"]
+        report = json.loads((out / org["reports"]["json"]).read_text())
+        assert report["summary"] == json.loads(audited.stdout)["summary"]
+    assert code == data["exit_code"] == 1, output  # the synthetic orgs have error findings
+    assert "fleet: 3 orgs, exit 1" in output
+
+
+# --- one org's job, without Dask ----------------------------------------------------------------------------------
+@pytest.fixture
+def one_org(tmp_path: Path) -> Iterator[tuple[FakeDashboard, Any, JobOptions]]:
+    fleet_file, config = fleet_files(tmp_path, ["301"])
+    entry = load_plan(fleet_file, config).orgs[0]
+    with FakeDashboard(orgs_source(tmp_path / "source", ["301"], 2), rate=200, burst=200, api_key=API_KEY) as fake:
+        options = JobOptions(out=str(tmp_path / "out"), base_url=fake.base_url, org_rate=100, host_rate=100,
+                             budget_dir=str(tmp_path / "budgets"))
+        yield fake, entry, options
+
+
+def test_an_interrupted_attempt_is_noted_and_cleared_and_the_first_finished_attempt_stands(
+        tmp_path: Path, one_org: tuple[FakeDashboard, Any, JobOptions]) -> None:
+    fake, entry, options = one_org
+    left = tmp_path / "out" / "orgs" / ".301.partial-deadhost-1-abcd"
+    (left / "snapshot" / "meraki").mkdir(parents=True)  # what a worker killed mid-org leaves
+    outcome = run_org(entry, options)
+    assert outcome["status"] == "complete" and outcome["interrupted_attempts"] == 1
+    assert not left.exists()
+    assert (tmp_path / "out" / "orgs" / "301" / "snapshot" / "audit.yaml").read_text() == AUDIT_YAML
+    requests = len(fake.requests)
+    again = run_org(entry, options, attempt=2)  # a duplicate attempt (a worker taken for dead that was not)
+    assert again["attempt"] == 1 and again["duplicate_attempt"]["attempt"] == 2
+    assert len(fake.requests) == requests  # it saw the finished org and sent nothing
+
+
+def test_since_an_earlier_fleet_each_org_carries_over_what_did_not_change(
+        tmp_path: Path, one_org: tuple[FakeDashboard, Any, JobOptions]) -> None:
+    fake, entry, options = one_org
+    assert run_org(entry, options)["status"] == "complete"
+    first = len(fake.requests)
+    time.sleep(1.1)  # the change log is read from the earlier snapshot's time on
+    second = JobOptions(**{**options.__dict__, "out": str(tmp_path / "out2"), "since": str(tmp_path / "out")})
+    outcome = run_org(entry, second)
+    assert outcome["status"] == "complete"
+    assert outcome["since"] == str(tmp_path / "out" / "orgs" / "301" / "snapshot")
+    assert outcome["collect"]["carried"] > 0
+    assert len(fake.requests) - first < first / 2
+
+
+def test_a_failed_org_leaves_a_reason_not_a_folder(tmp_path: Path,
+                                                   one_org: tuple[FakeDashboard, Any, JobOptions]) -> None:
+    fake, entry, options = one_org
+    fake.fail("*", 401)
+    outcome = run_org(entry, options)
+    assert outcome["status"] == "failed" and outcome["exit_code"] == 2
+    assert "all" in outcome["reason"] and "HTTP 401" in outcome["reason"]
+    assert API_KEY not in json.dumps(outcome)
+    assert list((tmp_path / "out" / "orgs").iterdir()) == []
+
+
+# --- usage errors (exit 2, one line, before any job) ----------------------------------------------------------------
+@pytest.mark.parametrize(("text", "said"), [
+    ("orgs: []\n", "expected a list of org ids"),
+    ("orgs: ['1', '1']\n", "org 1 is listed twice"),
+    ("orgs: [{id: '1', cfg: x}]\n", "unknown key(s) cfg"),
+    ("orgz: ['1']\n", "unknown key(s) orgz"),
+    ("orgs: [{id: '1', config: missing.yaml}]\n", "missing.yaml: audit.yaml not found"),
+    ("orgs: ['..']\n", "is not an org id"),
+])
+def test_an_unusable_fleet_file_is_a_usage_error(tmp_path: Path, text: str, said: str) -> None:
+    fleet_file, config = fleet_files(tmp_path, ["1"])
+    fleet_file.write_text(text)
+    code, output = fleet(str(fleet_file), "--out", str(tmp_path / "out"), "--config", str(config))
+    assert code == 2 and said in output
+    assert not (tmp_path / "out").exists()
+
+
+def test_options_that_cannot_work_are_usage_errors(tmp_path: Path) -> None:
+    fleet_file, config = fleet_files(tmp_path, ["1"])
+    code, output = fleet(str(fleet_file), "--out", str(tmp_path / "o"), "--config", str(config), "--scheduler",
+                         "tcp://127.0.0.1:1", "--source-address", "127.0.0.2")
+    assert code == 2 and "--preload auditor.fleet.worker --source-address" in output
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "fleet-summary.json").write_text("{}")
+    code, output = fleet(str(fleet_file), "--out", str(done), "--config", str(config))
+    assert code == 2 and "already holds a fleet run" in output
+    code, output = fleet(str(fleet_file), "--out", str(tmp_path / "o"))
+    assert code == 2 and "has no audit.yaml" in output
