@@ -1,4 +1,5 @@
-"""Whatever a load-balancer file holds, the adapters either model it or raise SnapshotError (file, line)."""
+"""Whatever a load-balancer file holds, the adapters either model it or raise SnapshotError (file, line); and
+garbage that declares no listener lets nothing through the device."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.lb_model import LoadBalancer
+from auditor.model import Decision, VpnServer
+from auditor.packets import ALL, EMPTY, PacketSet
 from auditor.snapshot import SnapshotError
 from auditor.vendors.lb.f5 import load_tmsh
 from auditor.vendors.lb.ipvs import load_ipvsadm, load_keepalived
@@ -54,6 +57,61 @@ def exercise(device: LoadBalancer) -> None:
     for pair in device.ike_pairs():
         pair.evidence()
         device.fix_split(pair)
+
+
+def let_through(device: LoadBalancer) -> PacketSet:
+    """Every packet the device passes on (permitted or translated), through all its hops in order."""
+    packets = ALL
+    for hop in device.hops(VpnServer("vpn", "203.0.113.50", [])):  # hops do not depend on the server here
+        passed = EMPTY
+        for segment in hop.apply(packets):
+            if segment.decision in (Decision.PERMIT, Decision.TRANSLATE):
+                passed = passed | segment.leaving
+        packets = passed
+    return packets
+
+
+# Without the words that declare a listener, the same garbage can form no virtual server: a device with no
+# listener drops or leaves unknown everything (lb_model.LoadBalancerHop), so nothing may get through. Filters,
+# pools, profiles and stray `destination` words must not make a listener of their own.
+NO_LISTENER = {
+    "tmsh": [w for w in TMSH_WORDS if w not in ("virtual", "ltm rule /Common/r {")],
+    "nsconf": [w for w in NS_WORDS if w != "vserver"],
+    "keepalived": [w for w in KEEPALIVED_WORDS if not w.startswith("virtual_server")],
+    "ipvsadm": [w for w in IPVSADM_WORDS if w != "-A"],
+}
+
+
+def _without_listener(kind: str, words: list[str], iptables: str | None) -> LoadBalancer | None:
+    text = " ".join(words)
+    try:
+        if kind == "tmsh":
+            return load_tmsh(text, "f5/x.conf", "f5/x")
+        if kind == "nsconf":
+            return load_nsconf(text, "netscaler/x.conf", "netscaler/x")
+        if kind == "keepalived":
+            return load_keepalived(text, "keepalived/x.conf", "keepalived/x", iptables, "x.iptables")
+        return load_ipvsadm(text, "ipvs/x.rules", "ipvs/x", iptables, "x.iptables")
+    except SnapshotError:
+        return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_garbage_without_a_listener_lets_nothing_through(data: st.DataObject) -> None:
+    kind = data.draw(st.sampled_from(sorted(NO_LISTENER)), label="format")
+    words = data.draw(st.lists(st.sampled_from(NO_LISTENER[kind]), max_size=80), label="words")
+    device = _without_listener(kind, words, data.draw(st.sampled_from(IPTABLES), label="iptables"))
+    if device is not None:
+        assert let_through(device).is_empty(), [s.text() for s in device.services]
+
+
+def test_a_listener_lets_its_flows_through() -> None:
+    """The property above can fail: one virtual server built from the same words gets traffic through."""
+    text = ("ltm virtual /Common/a {\n destination /Common/10.0.0.1:500\n ip-protocol udp\n pool /Common/b\n}\n"
+            "ltm pool /Common/b {\n members {\n /Common/n:500 {\n address 10.0.0.5\n }\n }\n}\n")
+    device = load_tmsh(text, "f5/x.conf", "f5/x")
+    assert device.services and not let_through(device).is_empty()
 
 
 @settings(max_examples=150, deadline=None)

@@ -7,14 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from auditor.audit import AuditResult, run_audit
+from auditor.model import Decision, Rule
 from auditor.snapshot import SnapshotError
+from auditor.trace import PathResult
 
-PathKey = tuple[str | None, str, str, str, str, str, str]
+# (network, role kind, role, SSID, phase, server, protocol, flow): L2TP/IPsec and plain L2TP share udp/1701
+PathKey = tuple[str | None, str, str, str, str, str, str, str]
 
 # Values no field of any vendor format accepts: they must become unknown or an error, never a reading.
 GARBAGE: list[Any] = [{"unexpected": [1, {"x": None}]}, [["nested"], 7], "%%garbage%%", "\x00\ufffd", "-1-", 1e308]
 # Values of the wrong type that still look plausible somewhere (coercible numbers, empties, null).
 CONFUSED: list[Any] = [None, True, False, 0, -1, 65536, "", " ", "any", [], {}, "0.0.0.0/0", "500", 2**70]
+
+
+LETS_THROUGH = (Decision.PERMIT, Decision.TRANSLATE)
 
 
 def audit_or_error(root: Path, config: Path | None = None) -> AuditResult | SnapshotError:
@@ -25,20 +31,34 @@ def audit_or_error(root: Path, config: Path | None = None) -> AuditResult | Snap
         return err
 
 
+def path_key(path: PathResult) -> PathKey:
+    role = path.role
+    return (role.network_id, role.kind, role.name, role.ssid or "", role.phase, path.server.name, path.protocol,
+            str(path.trace.flow))
+
+
 def verdicts(result: AuditResult) -> dict[PathKey, str]:
-    out: dict[PathKey, str] = {}
-    for path in result.paths:
-        role = path.role
-        key = (role.network_id, role.kind, role.name, role.ssid or "", role.phase, path.server.name,
-               str(path.trace.flow))
-        out[key] = path.verdict
-    return out
+    return {path_key(path): path.verdict for path in result.paths}
 
 
 def newly_allowed(before: dict[PathKey, str], after: dict[PathKey, str]) -> list[tuple[PathKey, str]]:
     """Paths present in both whose verdict became `allowed` although it was not before."""
     return [(key, before[key]) for key, verdict in after.items()
             if verdict == "allowed" and key in before and before[key] != "allowed"]
+
+
+def through(result: AuditResult, device: str) -> dict[PathKey, str]:
+    """The verdicts of the paths that cross a hop of `device` (a device that no longer fronts the server
+    leaves its paths: what they meet then is no longer that device's doing)."""
+    return {path_key(path): path.verdict for path in result.paths
+            if any(hop.hop.device == device for hop in path.trace.hops)}
+
+
+def deciding_rules(result: AuditResult, device: str) -> list[tuple[PathKey, Rule]]:
+    """The rules by which `device` lets the allowed paths through it (permits and translations)."""
+    return [(path_key(path), segment.rule) for path in result.paths if path.verdict == "allowed"
+            for hop in path.trace.hops if hop.hop.device == device
+            for segment in hop.segments if segment.rule is not None and segment.decision in LETS_THROUGH]
 
 
 def assert_names_file(err: SnapshotError, root: Path, allowed_prefixes: tuple[str, ...] = ()) -> None:

@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 
 from auditor.audit import AuditResult
 from auditor.snapshot import SnapshotError
-from tests.robustness.helpers import PathKey, assert_names_file, audit_or_error, newly_allowed, verdicts
+from tests.robustness.helpers import (
+    PathKey,
+    assert_names_file,
+    audit_or_error,
+    deciding_rules,
+    newly_allowed,
+    verdicts,
+)
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cisco"
 # (fixture, server's public address): the ASA statically NATs it, the IOS router port-forwards it.
@@ -116,9 +123,20 @@ def test_cut_off_session_never_opens_a_path(kind: str, data: st.DataObject) -> N
         assert newly_allowed(before, verdicts(outcome)) == []
 
 
+def _written(line: str, seed: set[str]) -> bool:
+    """A line as the seed has it, or cut where a word ends (which may still be a whole, valid command)."""
+    line = line.strip()
+    return line in seed or any(full.startswith(line + " ") for full in seed)
+
+
 @FUZZ
 @given(kind=st.sampled_from(sorted(DEVICES)), data=st.data())
 def test_lines_shuffled_deleted_or_duplicated_never_crash(kind: str, data: st.DataObject) -> None:
+    """Whole lines moved, dropped, repeated or cut. These may truly open a path (a deny deleted, an access-group
+    moved off its interface), so the verdicts are not compared with the seed's; but whatever lets a path through
+    the device is a rule read from a line it cites, as the seed wrote it or cut where a word ends: never a
+    fragment cut mid-word (`eq 1701 inactive` cut to `eq 1701 i` is no active permit)."""
+    seed = {line.strip() for line in _seed(kind)[1].splitlines()}
     lines = _seed(kind)[1].splitlines()
     for _ in range(data.draw(st.integers(1, 6), label="edits")):
         i = data.draw(st.integers(0, len(lines) - 1))
@@ -136,14 +154,28 @@ def test_lines_shuffled_deleted_or_duplicated_never_crash(kind: str, data: st.Da
             lines[i] = lines[i].lstrip()
         else:
             lines[i] = lines[i][: data.draw(st.integers(0, len(lines[i])))]
-    _audit(kind, "\n".join(lines) + "\n")
+    outcome = _audit(kind, "\n".join(lines) + "\n")
+    if isinstance(outcome, AuditResult):
+        for key, rule in deciding_rules(outcome, "cisco/edge"):
+            assert rule.origin is not None and rule.origin.line is not None, (key, rule.text)
+            cited = lines[rule.origin.line - 1]
+            assert cited.strip() in rule.text, (key, rule.origin.line, cited, rule.text)  # the line it came from
+            assert _written(cited, seed), (key, cited)
 
 
 @settings(max_examples=60, deadline=None)
 @given(kind=st.sampled_from(sorted(DEVICES)), noise=st.text(max_size=300))
-def test_arbitrary_text_never_crashes(kind: str, noise: str) -> None:
-    _audit(kind, noise)
-    _audit(kind, _seed(kind)[1] + noise)
+def test_arbitrary_text_never_crashes_nor_opens_a_path(kind: str, noise: str) -> None:
+    """Noise is no configuration: alone, the device is unreadable and may front the server, so no path is
+    allowed (a device taken as transparent would let every path through); after the seed's `end`, it adds no
+    permit and opens nothing the seed did not allow."""
+    _, text, before = _seed(kind)
+    alone = _audit(kind, noise)
+    if isinstance(alone, AuditResult):
+        assert "allowed" not in verdicts(alone).values(), noise
+    appended = _audit(kind, text + noise)
+    if isinstance(appended, AuditResult):
+        assert newly_allowed(before, verdicts(appended)) == [], noise
 
 
 @pytest.mark.parametrize("kind", sorted(DEVICES))
