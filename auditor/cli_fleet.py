@@ -87,14 +87,14 @@ def fleet_command(
     """
     from rich.console import Console
 
-    from auditor.collect.meraki import (
+    from auditor.fleet.plan import FleetUsageError, JobOptions, load_plan
+    from auditor.vendors.meraki.collect import (
         BASE_URL_ENV,
         DEFAULT_BASE_URL,
         CollectUsageError,
         check_base_url,
         check_source_address,
     )
-    from auditor.fleet.plan import FleetUsageError, JobOptions, load_plan
 
     try:
         plan = load_plan(fleet_file, config)

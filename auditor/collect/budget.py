@@ -1,7 +1,7 @@
 """Request budgets shared by every process of one host: at most N requests in any one-second window per key.
 
 The Dashboard counts requests per organisation (10/s) and per source IP address (100/s) however many
-processes send them. One collection keeps to both with its in-process buckets (auditor/collect/meraki.py),
+processes send them. One collection keeps to both with its in-process buckets (auditor/vendors/meraki/collect.py),
 but a fleet runs many collections at once on a host, in several worker processes and threads
 (auditor/fleet/): their requests leave from the same egress address and must share one budget.
 
@@ -95,6 +95,7 @@ class SharedBudget:
                 from None
         self.admitted = 0
         self.waited = 0.0
+        self.last_admitted = 0.0  # the time recorded for the last request admitted
 
     async def acquire(self) -> None:
         """Wait until every key has room, then charge the request to each."""
@@ -120,6 +121,7 @@ class SharedBudget:
                 return wait + 0.001  # past the edge, not on it
             for key, fd in files.items():
                 self._write(fd, [*logs[key], now])
+            self.last_admitted = now
             return 0.0
 
     @contextlib.contextmanager

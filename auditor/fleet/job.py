@@ -157,7 +157,7 @@ def collect_org(org_id: str, snapshot: Path, options: JobOptions, source: str | 
     """Pull one Meraki org into `snapshot` through the host's shared budget. The key is this worker's own
     (its environment): it never travels through the scheduler."""
     from auditor.collect.limits import max_body_mb
-    from auditor.collect.meraki import CollectorConfig, CollectUsageError, run_collect
+    from auditor.vendors.meraki.collect import CollectorConfig, CollectUsageError, run_collect
 
     key = os.environ.get(API_KEY_ENV, "").strip()
     if not key:

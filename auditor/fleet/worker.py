@@ -35,7 +35,7 @@ SETTINGS = WorkerSettings()  # this worker process's (one Dask worker per proces
 def dask_setup(worker: Any, source_address: str | None, host_rate: float | None, budget_dir: str | None) -> None:
     global SETTINGS
     if source_address:
-        from auditor.collect.meraki import CollectUsageError, check_source_address
+        from auditor.vendors.meraki.collect import CollectUsageError, check_source_address
 
         try:  # a worker that cannot send from its address must not start taking jobs
             check_source_address(source_address)
