@@ -496,8 +496,9 @@ class LoadBalancer(Device):
                     if not clients:
                         continue
                     label = ", ".join(format_address_interval(iv) for iv in clients.sources())
-                    verdict, reason, verify, diff = evaluate_pair(a, b)
-                    pairs.append(IkePair(self, vip, label, a, b, verdict, reason, verify, diff))
+                    v = evaluate_pair(a, b)
+                    pairs.append(IkePair(self, vip, label, a, b, v.verdict, v.reason, v.verify,
+                                         v.backend_difference))
         return pairs
 
     def sstp_services(self, vips: Iterable[str]) -> list[VirtualService]:
@@ -539,93 +540,145 @@ class LoadBalancer(Device):
         return f"Raise the persistence timeout to at least {MIN_PERSIST_SECONDS} seconds (3600 is common)."
 
 
-def evaluate_pair(a: VirtualService, b: VirtualService) -> tuple[str, str, str, dict[str, list[str]]]:
-    """(verdict, reason, what to verify, backend difference) for UDP 500 service `a`, UDP 4500 service `b`."""
-    diff: dict[str, list[str]] = {}
-    steering = [s for svc in _distinct(a, b) for s in svc.scripts if s.steers]
-    if steering:
-        names = ", ".join(f"{s.name} ({s.origin})" if s.origin else s.name for s in steering)
-        return (UNKNOWN, f"script(s) {names} can choose the backend or persist on their own; the config alone "
-                         f"does not say where UDP 500 and UDP 4500 go", "Review the script(s) for persistence "
-                         "keyed on the client address across both ports", diff)
-    rules = [svc for svc in _distinct(a, b) if svc.persistence.kind == RULE]
-    if rules:
-        what = "; ".join(f"{svc.name}: {svc.persistence.summary()}" for svc in rules)
-        return (UNKNOWN, f"persistence is decided by an expression or script ({what}), which is not analysed",
-                "Check that the expression keys on the client address and that both ports share its records",
-                diff)
-    problems = [f"{svc.name}: {p}" for svc in _distinct(a, b) for p in svc.problems]
-    if problems:
-        return (UNKNOWN, f"the configuration could not be fully resolved ({'; '.join(problems)})",
-                "collect the missing configuration", diff)
-    caveats = [c for svc in _distinct(a, b) for c in (*svc.caveats, svc.persistence.uncertain) if c]
+@dataclass(frozen=True, slots=True)
+class PairVerdict:
+    """Whether one client's UDP 500 and UDP 4500 reach the same backend: `verdict` is STICKY, CONDITIONAL,
+    SPLIT or UNKNOWN; `verify` says what to check on the device when the verdict rests on unverified
+    behaviour; `backend_difference` lists the nodes only one of the two services has."""
 
+    verdict: str
+    reason: str
+    verify: str = ""
+    backend_difference: dict[str, list[str]] = field(default_factory=dict)
+
+
+def evaluate_pair(a: VirtualService, b: VirtualService) -> PairVerdict:
+    """The persistence verdict for UDP 500 service `a` and UDP 4500 service `b` (the same object when one
+    service covers both ports)."""
+    undecided = _not_analysed(a, b)
+    if undecided is not None:
+        return undecided
+    caveats = _caveats(a, b)
     if a is b:
-        p = a.persistence
-        if p.kind == SOURCE_IP or a.hash_key == "client-ip":
-            how = "client-IP persistence" if p.kind == SOURCE_IP else "a client-IP hash"
-            base = f"one {a.kind} ({a.name}, {a.listener()}) covers both ports with {how} ({_p(a)})"
-            if caveats:
-                return UNKNOWN, f"{base}, but: {'; '.join(caveats)}", "; ".join(caveats), diff
-            return STICKY, base, "", diff
-        per = f"; it balances every datagram on its own ({a.method})" if a.per_datagram else ""
-        reason = (f"one {a.kind} ({a.name}) covers both ports but has {_p(a)}{per}: UDP 500 and UDP 4500 are "
-                  f"separate flows and are balanced independently")
-        return SPLIT, reason, "", diff
-
-    pa, pb = a.persistence, b.persistence
+        return _one_service(a, caveats)
     nodes_a, nodes_b = a.node_addresses(), b.node_addresses()
-    if nodes_a != nodes_b:
-        diff = {"only_udp_500": sorted(nodes_a - nodes_b), "only_udp_4500": sorted(nodes_b - nodes_a)}
-    elif len(nodes_a) == 1:  # nothing to choose between: both ports can only reach that node
+    if nodes_a == nodes_b and len(nodes_a) == 1:  # nothing to choose between: both ports can only reach it
         (node,) = nodes_a
-        return STICKY, f"{a.name} and {b.name} each have one backend, the same node ({node})", "", diff
-    if pa.kind == SOURCE_IP and pb.kind == SOURCE_IP:
-        shared = _shares(a, b)
-        if shared:
-            if pa.require_identical and (pa.vendor_type, pa.timeout) != (pb.vendor_type, pb.timeout):
-                return (SPLIT, f"{a.name} and {b.name} share records only with identical persistence options, "
-                               f"but they differ ({_p(a)} vs {_p(b)})", "", diff)
-            if diff:
-                return (SPLIT, f"{a.name} and {b.name} share one client-IP persistence table ({pa.table}), but "
-                               f"their backend node addresses differ ({_diff_text(diff)}): a client persisted "
-                               f"to a node missing on the other side is balanced afresh", "", diff)
-            base = (f"{a.name} and {b.name} share one client-IP persistence table ({pa.table}, scope "
-                    f"{pa.scope}) and have the same backend nodes")
-            if caveats:
-                return UNKNOWN, f"{base}, but: {'; '.join(caveats)}", "; ".join(caveats), diff
-            return STICKY, base, "", diff
-        if caveats:
-            return (UNKNOWN, f"{a.name} and {b.name} keep separate client-IP records ({_p(a)}; {_p(b)}), but: "
-                             f"{'; '.join(caveats)}", "; ".join(caveats), diff)
-        if (pa.table and pb.table and pa.table != pb.table and pa.scope != SCOPE_SERVICE
-                and pb.scope != SCOPE_SERVICE and _scopes_reach(a, b)):
-            verify = (f"whether records of {pa.table} and {pb.table} are shared is not documented: use one "
-                      f"persistence object on both services")
-            return (UNKNOWN, f"{a.name} and {b.name} use different persistence objects ({pa.table}, {pb.table}), "
-                             f"each shared across services; {verify}", verify, diff)
-        consequence = "a client's UDP 4500 flow is balanced without regard to where its UDP 500 went"
-        if _p(a) == _p(b) and pa.scope == SCOPE_SERVICE:
-            return (SPLIT, f"{a.name} and {b.name} both use {_p(a)}, which keeps each service's client-IP "
-                           f"records apart (not shared across services): {consequence}", "", diff)
-        return (SPLIT, f"{a.name} ({_p(a)}) and {b.name} ({_p(b)}) keep separate client-IP persistence records: "
-                       f"{consequence}", "", diff)
+        return PairVerdict(STICKY, f"{a.name} and {b.name} each have one backend, the same node ({node})")
+    diff = {"only_udp_500": sorted(nodes_a - nodes_b),
+            "only_udp_4500": sorted(nodes_b - nodes_a)} if nodes_a != nodes_b else {}
+    if a.persistence.kind == SOURCE_IP and b.persistence.kind == SOURCE_IP:
+        return (_shared_records if _shares(a, b) else _separate_records)(a, b, caveats, diff)
     if a.hash_key == "client-ip" and b.hash_key == "client-ip" and not a.per_datagram and not b.per_datagram:
-        if _ordered_backends(a) == _ordered_backends(b):
-            notes = caveats + list(dict.fromkeys(n for svc in (a, b) if (n := svc.vendor.get("hash_note"))))
-            caveat = f" ({'; '.join(notes)})" if notes else ""
-            return (CONDITIONAL, f"{a.name} and {b.name} hash the client address over identical backend lists: "
-                                 f"they agree only while both sides see the same backends up{caveat}",
-                    "; ".join(notes), diff)
-        return (SPLIT, f"{a.name} and {b.name} hash the client address over different backend lists, so the "
-                       f"same client can map to different nodes", "", diff)
+        return _client_hashes(a, b, caveats, diff)
+    return _no_shared_persistence(a, b, caveats, diff)
+
+
+def _no_shared_persistence(a: VirtualService, b: VirtualService, caveats: list[str],
+                           diff: dict[str, list[str]]) -> PairVerdict:
+    """Neither client-IP records nor client-IP hashes on both services: nothing ties the two flows."""
     per = [svc.name for svc in (a, b) if svc.per_datagram]
     extra = f"; {', '.join(per)} balance every datagram on its own" if per else ""
     if caveats:
-        return UNKNOWN, f"{_p(a)} on {a.name}, {_p(b)} on {b.name}{extra}; but: {'; '.join(caveats)}", \
-            "; ".join(caveats), diff
-    return (SPLIT, f"no shared client-IP persistence: {a.name} has {_p(a)}, {b.name} has {_p(b)}{extra}",
-            "", diff)
+        return PairVerdict(UNKNOWN, f"{_p(a)} on {a.name}, {_p(b)} on {b.name}{extra}; but: {'; '.join(caveats)}",
+                           "; ".join(caveats), diff)
+    return PairVerdict(SPLIT, f"no shared client-IP persistence: {a.name} has {_p(a)}, {b.name} has "
+                              f"{_p(b)}{extra}", "", diff)
+
+
+def _not_analysed(a: VirtualService, b: VirtualService) -> PairVerdict | None:
+    """UNKNOWN when a script, a persistence expression or unresolved configuration decides the backend;
+    None when the services' settings alone decide it."""
+    steering = [s for svc in _distinct(a, b) for s in svc.scripts if s.steers]
+    if steering:
+        names = ", ".join(f"{s.name} ({s.origin})" if s.origin else s.name for s in steering)
+        return PairVerdict(UNKNOWN, f"script(s) {names} can choose the backend or persist on their own; the config "
+                                    f"alone does not say where UDP 500 and UDP 4500 go",
+                           "Review the script(s) for persistence keyed on the client address across both ports")
+    rules = [svc for svc in _distinct(a, b) if svc.persistence.kind == RULE]
+    if rules:
+        what = "; ".join(f"{svc.name}: {svc.persistence.summary()}" for svc in rules)
+        return PairVerdict(UNKNOWN, f"persistence is decided by an expression or script ({what}), which is not "
+                                    f"analysed",
+                           "Check that the expression keys on the client address and that both ports share its "
+                           "records")
+    problems = [f"{svc.name}: {p}" for svc in _distinct(a, b) for p in svc.problems]
+    if problems:
+        return PairVerdict(UNKNOWN, f"the configuration could not be fully resolved ({'; '.join(problems)})",
+                           "collect the missing configuration")
+    return None
+
+
+def _caveats(a: VirtualService, b: VirtualService) -> list[str]:
+    """Unverified behaviours of either service that could change a verdict resting on them."""
+    return [c for svc in _distinct(a, b) for c in (*svc.caveats, svc.persistence.uncertain) if c]
+
+
+def _sticky_unless(base: str, caveats: list[str], diff: dict[str, list[str]]) -> PairVerdict:
+    """STICKY for `base`, or UNKNOWN when it rests on unverified behaviour (`caveats`)."""
+    if caveats:
+        return PairVerdict(UNKNOWN, f"{base}, but: {'; '.join(caveats)}", "; ".join(caveats), diff)
+    return PairVerdict(STICKY, base, "", diff)
+
+
+def _one_service(svc: VirtualService, caveats: list[str]) -> PairVerdict:
+    """One object listens on both ports: sticky when it ties a client to a backend by its address."""
+    if svc.persistence.kind == SOURCE_IP or svc.hash_key == "client-ip":
+        how = "client-IP persistence" if svc.persistence.kind == SOURCE_IP else "a client-IP hash"
+        return _sticky_unless(f"one {svc.kind} ({svc.name}, {svc.listener()}) covers both ports with {how} "
+                              f"({_p(svc)})", caveats, {})
+    per = f"; it balances every datagram on its own ({svc.method})" if svc.per_datagram else ""
+    return PairVerdict(SPLIT, f"one {svc.kind} ({svc.name}) covers both ports but has {_p(svc)}{per}: UDP 500 and "
+                              f"UDP 4500 are separate flows and are balanced independently")
+
+
+def _shared_records(a: VirtualService, b: VirtualService, caveats: list[str],
+                    diff: dict[str, list[str]]) -> PairVerdict:
+    """Both services keep client-IP records in one table they share."""
+    pa, pb = a.persistence, b.persistence
+    if pa.require_identical and (pa.vendor_type, pa.timeout) != (pb.vendor_type, pb.timeout):
+        return PairVerdict(SPLIT, f"{a.name} and {b.name} share records only with identical persistence options, "
+                                  f"but they differ ({_p(a)} vs {_p(b)})", "", diff)
+    if diff:
+        return PairVerdict(SPLIT, f"{a.name} and {b.name} share one client-IP persistence table ({pa.table}), but "
+                                  f"their backend node addresses differ ({_diff_text(diff)}): a client persisted "
+                                  f"to a node missing on the other side is balanced afresh", "", diff)
+    return _sticky_unless(f"{a.name} and {b.name} share one client-IP persistence table ({pa.table}, scope "
+                          f"{pa.scope}) and have the same backend nodes", caveats, diff)
+
+
+def _separate_records(a: VirtualService, b: VirtualService, caveats: list[str],
+                      diff: dict[str, list[str]]) -> PairVerdict:
+    """Both services keep client-IP records, but not in a table they are known to share."""
+    pa, pb = a.persistence, b.persistence
+    if caveats:
+        return PairVerdict(UNKNOWN, f"{a.name} and {b.name} keep separate client-IP records ({_p(a)}; {_p(b)}), "
+                                    f"but: {'; '.join(caveats)}", "; ".join(caveats), diff)
+    if (pa.table and pb.table and pa.table != pb.table and pa.scope != SCOPE_SERVICE
+            and pb.scope != SCOPE_SERVICE and _scopes_reach(a, b)):
+        verify = (f"whether records of {pa.table} and {pb.table} are shared is not documented: use one "
+                  f"persistence object on both services")
+        return PairVerdict(UNKNOWN, f"{a.name} and {b.name} use different persistence objects ({pa.table}, "
+                                    f"{pb.table}), each shared across services; {verify}", verify, diff)
+    consequence = "a client's UDP 4500 flow is balanced without regard to where its UDP 500 went"
+    if _p(a) == _p(b) and pa.scope == SCOPE_SERVICE:
+        return PairVerdict(SPLIT, f"{a.name} and {b.name} both use {_p(a)}, which keeps each service's client-IP "
+                                  f"records apart (not shared across services): {consequence}", "", diff)
+    return PairVerdict(SPLIT, f"{a.name} ({_p(a)}) and {b.name} ({_p(b)}) keep separate client-IP persistence "
+                              f"records: {consequence}", "", diff)
+
+
+def _client_hashes(a: VirtualService, b: VirtualService, caveats: list[str],
+                   diff: dict[str, list[str]]) -> PairVerdict:
+    """Both services hash the client address: they agree only over the same backend list."""
+    if _ordered_backends(a) != _ordered_backends(b):
+        return PairVerdict(SPLIT, f"{a.name} and {b.name} hash the client address over different backend lists, "
+                                  f"so the same client can map to different nodes", "", diff)
+    notes = caveats + list(dict.fromkeys(n for svc in (a, b) if (n := svc.vendor.get("hash_note"))))
+    caveat = f" ({'; '.join(notes)})" if notes else ""
+    return PairVerdict(CONDITIONAL, f"{a.name} and {b.name} hash the client address over identical backend lists: "
+                                    f"they agree only while both sides see the same backends up{caveat}",
+                       "; ".join(notes), diff)
 
 
 def _distinct(a: VirtualService, b: VirtualService) -> list[VirtualService]:
@@ -852,7 +905,7 @@ def lb_devices(devices: Iterable[Device]) -> list[LoadBalancer]:
 __all__ = [
     "CONDITIONAL", "IKE_PORTS", "MIN_PERSIST_SECONDS", "NO_PERSIST", "OTHER", "RULE", "SCOPE_ADDRESS",
     "SCOPE_DEVICE", "SCOPE_SERVICE", "SOURCE_IP", "SPLIT", "SSTP_PORT", "SSTP_PROBE_PATH", "STICKY", "TCP",
-    "UDP", "UNKNOWN", "Backend", "IkePair", "LoadBalancer", "LoadBalancerHop", "Monitor", "ParseIssue",
-    "Persistence", "Script", "SourceTranslation", "VirtualService", "classify_http_monitor", "evaluate_pair",
-    "lb_devices", "parse_address",
+    "UDP", "UNKNOWN", "Backend", "IkePair", "LoadBalancer", "LoadBalancerHop", "Monitor", "PairVerdict",
+    "ParseIssue", "Persistence", "Script", "SourceTranslation", "VirtualService", "classify_http_monitor",
+    "evaluate_pair", "lb_devices", "parse_address",
 ]
