@@ -37,7 +37,7 @@ from auditor.model import (
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
 from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
 from auditor.plugins import count_networks, iter_networks, load_devices, network_dns
-from auditor.protocols import Protocol, load_protocols
+from auditor.protocols import Protocol, load_protocols, wire_flows_to
 from auditor.snapshot import InputError, Snapshot, SnapshotError
 from auditor.trace import (
     PathResult,
@@ -335,6 +335,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     # what each server's protocols need of a role, read once for the whole audit
     plans = {server.name: plan_protocols([protocols[name.lower()] for name in server.protocols])
              for server in model.servers}
+    wire_flows = wire_flows_to(model.servers, protocols)  # every network's checks ask for them
     for server in model.servers:
         model.gaps.extend(DataGap("audit.yaml", p) for p in devices_in_front(model, server)[1])
         branches = server_side_hops(graph, server)
@@ -349,7 +350,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         view = Model(model.snapshot, [net], model.servers, devices=model.devices)
         answers = network_dns(snapshot, net, model.servers, records) if records else []
         trace_dns_targets(answers, model, protocols)
-        return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers), scope="network")
+        return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers,
+                                                        server_flows=wire_flows), scope="network")
 
     def audit_networks(stream: Stream, expected: int, audit_one: Callable) -> list[NetworkResult]:
         forked = None
@@ -377,7 +379,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         if model.assume:
             annotate_assumed(source_paths, server_sides)
         sources_view = Model(model.snapshot, [], model.servers, extra_roles=model.extra_roles, devices=model.devices)
-        findings.extend(run_checks(AuditContext(sources_view, source_paths, protocols), scope="network"))
+        findings.extend(run_checks(AuditContext(sources_view, source_paths, protocols, server_flows=wire_flows),
+                                   scope="network"))
         paths.extend(source_paths)
         model.gaps.extend(DataGap(rel, f"{rel} leads outside the snapshot (a symlink?): not read")
                           for rel in snapshot.refused)

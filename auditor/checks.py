@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from auditor.protocols import wire_flows_to
+
 if TYPE_CHECKING:
     from auditor.dns import DnsRecords, RoleDns
     from auditor.model import Model
+    from auditor.packets import PacketSet
     from auditor.protocols import Protocol
     from auditor.trace import PathResult
 
@@ -113,6 +116,14 @@ class AuditContext:
     protocols: dict[str, Protocol]
     dns: list[RoleDns] = field(default_factory=list)  # per network: each role's answer for each server's fqdn
     dns_records: dict[str, DnsRecords | None] = field(default_factory=dict)  # global: recorded answers by fqdn
+    # wire_flows_to(model.servers, protocols): an audit that checks network by network works them out once
+    # and hands them to every network's context; None: the first check that asks works them out
+    server_flows: tuple[PacketSet, ...] | None = None
+
+    def vpn_flows(self) -> tuple[PacketSet, ...]:
+        if self.server_flows is None:
+            self.server_flows = wire_flows_to(self.model.servers, self.protocols)
+        return self.server_flows
 
 
 CheckFunction = Callable[[AuditContext], Iterable[Finding]]

@@ -5,11 +5,17 @@ The trace follows these flows and the checks read them; both import this module,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval
+
+if TYPE_CHECKING:
+    from auditor.model import VpnServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +131,15 @@ def load_protocols(overrides: dict[str, dict[str, Any]] | None = None) -> dict[s
     for name, spec in (overrides or {}).items():
         merged[name] = {**merged.get(name, {}), **spec}
     return {name: _protocol(name, spec) for name, spec in merged.items()}
+
+
+def wire_flows_to(servers: Iterable[VpnServer], protocols: dict[str, Protocol]) -> tuple[PacketSet, ...]:
+    """Each distinct VPN flow on the wire to each server, from any source (protocols share flows: udp/500 for
+    IKEv2 and L2TP; inner flows never meet a middle box's rules)."""
+    flows: dict[PacketSet, None] = {}
+    for server in servers:
+        for name in server.protocols:
+            for flow in protocols[name].wire_flows:
+                flows[PacketSet.flow([ANY_ADDR], [address_interval(server.address)],
+                                     PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)] = None
+    return tuple(flows)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Action, Decision, Hop, Rule, RuleList, Segment
-from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval
+from auditor.packets import PacketSet
 
 CHECK = CheckMeta(
     id="VPN-SHADOWED-RULE",
@@ -19,30 +19,11 @@ CHECK = CheckMeta(
     scope="network",
 )
 
-
-def _vpn_flows(ctx: AuditContext) -> list[PacketSet]:
-    """Each distinct VPN flow to each server, from any source (protocols share flows: udp/500 for IKEv2 and
-    L2TP). Worked out once per audit: every network asks."""
-    key = (id(ctx.protocols), tuple((server.address, tuple(server.protocols)) for server in ctx.model.servers))
-    last = _LAST_FLOWS[0]  # read once: audits in threads replace it whole
-    if last is not None and last[0] == key:
-        return last[1]
-    flows: dict[PacketSet, None] = {}
-    for server in ctx.model.servers:
-        for name in server.protocols:
-            for flow in ctx.protocols[name].wire_flows:  # inner flows never meet these rules
-                flows[PacketSet.flow([ANY_ADDR], [address_interval(server.address)],
-                                     PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)] = None
-    _LAST_FLOWS[0] = (key, list(flows), ctx.protocols)  # the protocols kept alive: their id stays theirs
-    return list(flows)
-
-
-_LAST_FLOWS: list[tuple | None] = [None]  # (key, flows, protocols) of the last audit
 _DENY_ACTION = Action.DENY  # read once: an enum member lookup is slow on Python 3.11
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    flows = _vpn_flows(ctx)
+    flows = list(ctx.vpn_flows())
     for net in ctx.model.networks:
         for hop, rules in net.rule_lists:
             yield from _shadowed(hop, rules, flows, {"id": net.id, "name": net.name})
