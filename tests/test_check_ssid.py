@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.vendors.meraki.check_ssid import REDACTED, ProposalError, check_ssid, load_proposal
+from auditor.snapshot import Snapshot
+from auditor.vendors.meraki.check_ssid import REDACTED, ProposalError, check_ssid, find_network, load_proposal, place
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"
@@ -188,3 +189,24 @@ def test_the_snapshot_on_disk_is_not_touched():
     check_ssid(DEMO, "Store 14", PROPOSALS / "ipsk-contractors.json")
     after = {p: p.read_bytes() for p in DEMO.rglob("*") if p.is_file()}
     assert before == after
+
+
+def test_files_a_proposal_omits_start_empty_only_in_a_fresh_slot(tmp_path: Path):
+    """A slot never enabled gets the Dashboard's empty defaults for what the proposal leaves out, and a note
+    says so; an enabled slot the proposal replaces keeps its own files, and has none where it had none."""
+    snapshot = Snapshot(DEMO)
+    hq = f"meraki/networks/{find_network(snapshot, 'HQ').id}/wireless/ssids"
+    no_l3 = "no l3FirewallRules proposed: the new SSID starts with no L3 rules (allow all)"
+    no_psks = "no identityPsks proposed: the SSID has no identities yet (only its ssid role is audited)"
+    for number, fresh in ((3, True), (1, False)):
+        path = tmp_path / f"slot{number}.yaml"
+        path.write_text(f"number: {number}\nname: Lobby\nauthMode: ipsk-without-radius\n")
+        placement = place(snapshot, find_network(snapshot, "HQ"), load_proposal(path))
+        l3, psks = f"{hq}/{number}/firewall/l3FirewallRules.json", f"{hq}/{number}/identityPsks.json"
+        if fresh:
+            assert placement.overlay[l3] == {"rules": []} and placement.overlay[psks] == []
+            assert no_l3 in placement.notes and no_psks in placement.notes
+        else:  # slot 1 has L3 rules and no identity PSKs on disk
+            assert placement.replaces == "HQ-Guest" and snapshot.exists(l3) and not snapshot.exists(psks)
+            assert l3 not in placement.overlay and psks not in placement.overlay
+            assert no_l3 not in placement.notes and no_psks not in placement.notes

@@ -787,130 +787,186 @@ def _next_policy_ids(existing: list[dict[str, Any]], count: int) -> list[str]:
     return [str(start + i) for i in range(count)]
 
 
+@dataclass(slots=True)
+class _Slot:
+    """The SSID slot a proposal goes into, as the network's ssids.json has it."""
+
+    rel: str  # the network's ssids.json
+    ssids: list[Any]
+    number: int
+    index: int | None  # the slot's position in `ssids`; None: the file does not list it
+    current: dict[str, Any]  # the slot's SSID now ({"number": n} for an unlisted one)
+
+    def with_body(self, body: dict[str, Any]) -> list[Any]:
+        """ssids.json with the slot's SSID replaced by `body`."""
+        ssids = list(self.ssids)
+        if self.index is None:
+            ssids.append(body)
+        else:
+            ssids[self.index] = body
+        return ssids
+
+
+@dataclass(slots=True)
+class _Overlay:
+    """The snapshot files the proposal writes, and notes on what was assumed to write them."""
+
+    snapshot: Snapshot
+    fresh: bool  # the slot was not enabled: a file it lacks starts with the Dashboard's empty default
+    files: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def put(self, rel: str, value: Any, missing_note: str | None = None, default: Any = None) -> None:
+        """`value` as file `rel`; None proposed: the slot's file stays, and a fresh slot without one gets
+        `default`, with `missing_note` saying so."""
+        if value is not None:
+            self.files[rel] = value
+        elif not self.snapshot.exists(rel) and self.fresh and default is not None:
+            self.files[rel] = default
+            if missing_note:
+                self.notes.append(missing_note)
+
+
 def place(snapshot: Snapshot, network: NetworkRef, proposal: Proposal) -> Placement:
     """Where the proposal goes and the overlay of snapshot files that represents the network after it."""
     ssid = proposal.ssid
     base = f"meraki/networks/{api_segment(network.id)}"
+    slot = _slot(snapshot, network, proposal, f"{base}/wireless/ssids.json")
+    out = _Overlay(snapshot, fresh=not slot.current.get("enabled"))
+    replaces = str(slot.current.get("name")) if slot.current.get("enabled") else None
+    if replaces:
+        out.notes.append(f"replaces the enabled SSID {slot.number} '{replaces}'; fields the proposal omits keep "
+                         f"its values")
+    if not ssid.enabled:
+        out.notes.append("the proposal has enabled: false; it is audited as if enabled")
+    body = {**slot.current, **proposal.raw, "number": slot.number, "enabled": True}
+    if "psk" in body:
+        body["psk"] = REDACTED
+    _check_vlans(snapshot, network, proposal, body)
+    same_name = [int(s.get("number", i)) for i, s in enumerate(slot.ssids) if isinstance(s, dict)
+                 and i != slot.index and s.get("enabled") is True and str(s.get("name")) == str(body.get("name"))]
+    out.files[slot.rel] = slot.with_body(body)
+    slot_base = f"{base}/wireless/ssids/{api_segment(slot.number)}"
+    _firewall_rules(out, ssid, slot_base)
+    _splash_settings(out, ssid, body, slot_base)
+    known = _group_policies(out, ssid, f"{base}/groupPolicies.json")
+    _identity_psks(out, proposal, network, slot_base, known)
+    _device_type_policies(out, proposal, network, slot_base, known)
+    return Placement(network, slot.number, ssid.name, replaces, out.files, out.notes, same_name)
+
+
+def _slot(snapshot: Snapshot, network: NetworkRef, proposal: Proposal, ssids_rel: str) -> _Slot:
+    """The slot the proposal names, else the first free one; a ProposalError when there is none."""
     where = str(proposal.path)
     if "wireless" not in network.product_types:
         raise ProposalError(where, f"network '{network.name}' has no wireless (MR) product: nowhere to put an SSID")
-    ssids_rel = f"{base}/wireless/ssids.json"
     ssids = snapshot.read_json(ssids_rel)
     if not isinstance(ssids, list):
         raise ProposalError(where, f"{ssids_rel} is not in the snapshot: the network's SSID slots are unknown")
-    notes: list[str] = []
-    number = ssid.number if ssid.number is not None else _free_slot(ssids)
+    number = proposal.ssid.number if proposal.ssid.number is not None else _free_slot(ssids)
     if number is None:
         raise ProposalError(where, f"number: network '{network.name}' has no free SSID slot; give `number` to "
                                    "replace one")
     index = next((i for i, s in enumerate(ssids) if isinstance(s, dict) and int(s.get("number", i)) == number),
                  None)
     current = dict(ssids[index]) if index is not None else {"number": number}
-    replaces = str(current.get("name")) if current.get("enabled") else None
-    if replaces:
-        notes.append(f"replaces the enabled SSID {number} '{replaces}'; fields the proposal omits keep its values")
-    if not ssid.enabled:
-        notes.append("the proposal has enabled: false; it is audited as if enabled")
-    body = {**current, **proposal.raw, "number": number, "enabled": True}
-    if "psk" in body:
-        body["psk"] = REDACTED
-    _check_vlans(snapshot, network, proposal, body)
-    same_name = [int(s.get("number", i)) for i, s in enumerate(ssids) if isinstance(s, dict) and i != index
-                 and s.get("enabled") is True and str(s.get("name")) == str(body.get("name"))]
-    new_ssids = list(ssids)
-    if index is None:
-        new_ssids.append(body)
-    else:
-        new_ssids[index] = body
-    overlay: dict[str, Any] = {ssids_rel: new_ssids}
-    slot_base = f"{base}/wireless/ssids/{api_segment(number)}"
-    fresh = not current.get("enabled")
+    return _Slot(ssids_rel, ssids, number, index, current)
 
-    def put(rel: str, value: Any, missing_note: str | None = None, default: Any = None) -> None:
-        if value is not None:
-            overlay[rel] = value
-        elif not snapshot.exists(rel) and fresh and default is not None:
-            overlay[rel] = default  # a slot never used before starts with the Dashboard's empty default
-            if missing_note:
-                notes.append(missing_note)
 
+def _firewall_rules(out: _Overlay, ssid: ProposedSsid, slot_base: str) -> None:
     l3 = None
     if ssid.l3FirewallRules is not None:
         l3 = {"rules": [r.model_dump(exclude_none=True) for r in ssid.l3FirewallRules.rules]}
         allow_lan = ssid.l3FirewallRules.allowLanAccess
         if allow_lan is None:  # PUT without allowLanAccess keeps the slot's current setting
-            previous = snapshot.read_json(f"{slot_base}/firewall/l3FirewallRules.json")
+            previous = out.snapshot.read_json(f"{slot_base}/firewall/l3FirewallRules.json")
             allow_lan = previous.get("allowLanAccess") if isinstance(previous, dict) else None
         if allow_lan is not None:
             l3["allowLanAccess"] = allow_lan
-    put(f"{slot_base}/firewall/l3FirewallRules.json", l3,
-        "no l3FirewallRules proposed: the new SSID starts with no L3 rules (allow all)", {"rules": []})
+    out.put(f"{slot_base}/firewall/l3FirewallRules.json", l3,
+            "no l3FirewallRules proposed: the new SSID starts with no L3 rules (allow all)", {"rules": []})
     l7 = None if ssid.l7FirewallRules is None else {
         "rules": [r.model_dump(exclude_none=True) for r in ssid.l7FirewallRules.rules]}
-    put(f"{slot_base}/firewall/l7FirewallRules.json", l7, None, {"rules": []})
+    out.put(f"{slot_base}/firewall/l7FirewallRules.json", l7, None, {"rules": []})
 
+
+def _splash_settings(out: _Overlay, ssid: ProposedSsid, body: dict[str, Any], slot_base: str) -> None:
+    rel = f"{slot_base}/splash/settings.json"
     splash_on = str(body.get("splashPage") or "None").lower() != "none"
     if ssid.splashSettings is not None:
         if not splash_on:
-            notes.append("splashSettings are given but splashPage is 'None': they have no effect")
-        settings = {**ssid.splashSettings.model_dump(exclude_none=True), "ssidNumber": number,
-                    "splashPage": body.get("splashPage")}
-        overlay[f"{slot_base}/splash/settings.json"] = settings
-    elif splash_on and not snapshot.exists(f"{slot_base}/splash/settings.json"):
-        notes.append("splashPage is set but no splashSettings are proposed: whether traffic is blocked before "
-                     "sign-on (blockAllTrafficBeforeSignOn) is unknown, so the pre-auth phase is unknown")
+            out.notes.append("splashSettings are given but splashPage is 'None': they have no effect")
+        out.files[rel] = {**ssid.splashSettings.model_dump(exclude_none=True), "ssidNumber": body["number"],
+                          "splashPage": body.get("splashPage")}
+    elif splash_on and not out.snapshot.exists(rel):
+        out.notes.append("splashPage is set but no splashSettings are proposed: whether traffic is blocked before "
+                         "sign-on (blockAllTrafficBeforeSignOn) is unknown, so the pre-auth phase is unknown")
 
-    policies_rel = f"{base}/groupPolicies.json"
-    existing = snapshot.read_json(policies_rel)
+
+def _group_policies(out: _Overlay, ssid: ProposedSsid, rel: str) -> set[str] | None:
+    """Writes the proposed group policies over the network's; returns the ids known after it, None when
+    neither the snapshot nor the proposal lists any (then a reference to a policy cannot be checked)."""
+    existing = out.snapshot.read_json(rel)
     policies = [dict(p) for p in existing] if isinstance(existing, list) else []
     if ssid.groupPolicies:
         if existing is None:
-            notes.append(f"{policies_rel} is not in the snapshot: only the proposed group policies are known")
+            out.notes.append(f"{rel} is not in the snapshot: only the proposed group policies are known")
         fresh_ids = iter(_next_policy_ids(policies, len(ssid.groupPolicies)))
         for proposed in ssid.groupPolicies:
-            body_gp = proposed.model_dump(exclude_none=True, by_alias=True)  # scheduling days' `from`
-            gp_id = str(body_gp.get("groupPolicyId") or next(fresh_ids))
-            body_gp["groupPolicyId"] = gp_id
+            body = proposed.model_dump(exclude_none=True, by_alias=True)  # scheduling days' `from`
+            gp_id = str(body.get("groupPolicyId") or next(fresh_ids))
+            body["groupPolicyId"] = gp_id
             at = next((i for i, p in enumerate(policies) if str(p.get("groupPolicyId")) == gp_id), None)
             if at is None:
-                policies.append(body_gp)
+                policies.append(body)
             else:
-                notes.append(f"group policy {gp_id} '{policies[at].get('name')}' is replaced by the proposed one")
-                policies[at] = body_gp
-        overlay[policies_rel] = policies
-    known_ids = {str(p.get("groupPolicyId")) for p in policies}
+                out.notes.append(f"group policy {gp_id} '{policies[at].get('name')}' is replaced by the proposed one")
+                policies[at] = body
+        out.files[rel] = policies
+    if existing is None and not ssid.groupPolicies:
+        return None
+    return {str(p.get("groupPolicyId")) for p in policies}
 
-    if ssid.identityPsks is not None:
-        if ssid.authMode != "ipsk-without-radius":
-            notes.append(f"identityPsks are given but authMode is '{ssid.authMode}': only 'ipsk-without-radius' "
+
+def _identity_psks(out: _Overlay, proposal: Proposal, network: NetworkRef, slot_base: str,
+                   known: set[str] | None) -> None:
+    ssid = proposal.ssid
+    if ssid.identityPsks is None:
+        if ssid.authMode == "ipsk-without-radius":
+            out.put(f"{slot_base}/identityPsks.json", None,
+                    "no identityPsks proposed: the SSID has no identities yet (only its ssid role is audited)", [])
+        return
+    if ssid.authMode != "ipsk-without-radius":
+        out.notes.append(f"identityPsks are given but authMode is '{ssid.authMode}': only 'ipsk-without-radius' "
                          "assigns group policies by identity PSK")
-        psks = []
-        for i, psk in enumerate(ssid.identityPsks):
-            if str(psk.groupPolicyId) not in known_ids and (existing is not None or ssid.groupPolicies):
-                raise ProposalError(where, f"identityPsks[{i}].groupPolicyId: group policy '{psk.groupPolicyId}' "
-                                           f"is neither in network '{network.name}' nor proposed")
-            row = psk.model_dump(exclude_none=True)
-            row["groupPolicyId"] = str(psk.groupPolicyId)
-            if "passphrase" in row:
-                row["passphrase"] = REDACTED
-            psks.append(row)
-        overlay[f"{slot_base}/identityPsks.json"] = psks
-    elif ssid.authMode == "ipsk-without-radius":
-        put(f"{slot_base}/identityPsks.json", None,
-            "no identityPsks proposed: the SSID has no identities yet (only its ssid role is audited)", [])
+    psks = []
+    for i, psk in enumerate(ssid.identityPsks):
+        if known is not None and str(psk.groupPolicyId) not in known:
+            raise ProposalError(str(proposal.path), f"identityPsks[{i}].groupPolicyId: group policy "
+                                                    f"'{psk.groupPolicyId}' is neither in network "
+                                                    f"'{network.name}' nor proposed")
+        row = psk.model_dump(exclude_none=True)
+        row["groupPolicyId"] = str(psk.groupPolicyId)
+        if "passphrase" in row:
+            row["passphrase"] = REDACTED
+        psks.append(row)
+    out.files[f"{slot_base}/identityPsks.json"] = psks
 
+
+def _device_type_policies(out: _Overlay, proposal: Proposal, network: NetworkRef, slot_base: str,
+                          known: set[str] | None) -> None:
     rel = f"{slot_base}/deviceTypeGroupPolicies.json"
-    if ssid.deviceTypeGroupPolicies is not None:
-        body_dt = ssid.deviceTypeGroupPolicies.model_dump(exclude_none=True)
-        for i, entry in enumerate(ssid.deviceTypeGroupPolicies.deviceTypePolicies):
-            gp = entry.groupPolicyId
-            if gp not in (None, "") and str(gp) not in known_ids and (existing is not None or ssid.groupPolicies):
-                raise ProposalError(where, f"deviceTypeGroupPolicies.deviceTypePolicies[{i}].groupPolicyId: group "
-                                           f"policy '{gp}' is neither in network '{network.name}' nor proposed")
-        overlay[rel] = body_dt
-    else:  # a new SSID maps no device type until told to
-        put(rel, None, None, {"enabled": False, "deviceTypePolicies": []})
-    return Placement(network, number, ssid.name, replaces, overlay, notes, same_name)
+    proposed = proposal.ssid.deviceTypeGroupPolicies
+    if proposed is None:  # a new SSID maps no device type until told to
+        out.put(rel, None, None, {"enabled": False, "deviceTypePolicies": []})
+        return
+    for i, entry in enumerate(proposed.deviceTypePolicies):
+        gp = entry.groupPolicyId
+        if gp not in (None, "") and known is not None and str(gp) not in known:
+            raise ProposalError(str(proposal.path), f"deviceTypeGroupPolicies.deviceTypePolicies[{i}].groupPolicyId: "
+                                                    f"group policy '{gp}' is neither in network '{network.name}' "
+                                                    f"nor proposed")
+    out.files[rel] = proposed.model_dump(exclude_none=True)
 
 
 def _check_vlans(snapshot: Snapshot, network: NetworkRef, proposal: Proposal, body: dict[str, Any]) -> None:
