@@ -52,7 +52,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import meraki
@@ -84,9 +84,8 @@ from auditor.collect.writer import (
     quote_segment,
 )
 from auditor.untrusted import markup
-
-if TYPE_CHECKING:
-    from auditor.vendors.meraki.incremental import Incremental
+from auditor.vendors.meraki.calls import CALL, CallStats, CollectUsageError, Fetched
+from auditor.vendors.meraki.incremental import Incremental
 
 log = logging.getLogger(__name__)
 
@@ -199,26 +198,7 @@ class TokenBucket:
             self.rate = min(self.max_rate, self.rate + self.max_rate / 100)
 
 
-@dataclass
-class _CallStats:
-    attempts: int = 0
-    rate_limited: int = 0
-    transport_error: str | None = None
-    # This round's pages (a round: one SDK call; fetch makes it again after a run of 429s): the loop guards.
-    redirects: int = 0
-    pages: int = 0
-    body_bytes: int = 0
-    page_urls: set[str] = field(default_factory=set)
-    page_digests: dict[int, str] = field(default_factory=dict)
-
-    def new_round(self) -> None:
-        self.redirects = self.pages = self.body_bytes = 0
-        self.page_urls.clear()
-        self.page_digests.clear()
-
-
 _ORG: ContextVar[str | None] = ContextVar("meraki_org", default=None)
-_CALL: ContextVar[_CallStats | None] = ContextVar("meraki_call", default=None)
 
 Sender = Callable[..., Awaitable[httpx.Response]]
 
@@ -260,7 +240,7 @@ class RequestGate:
     async def send(self, send: Sender, method: str, url: str, **kwargs: Any) -> httpx.Response:
         check_read_only(method, url)
         url = self.target(url)
-        stats = _CALL.get()
+        stats = CALL.get()
         org = _ORG.get()
         bucket = self.bucket(org)
         await bucket.acquire()
@@ -302,7 +282,7 @@ class RequestGate:
             bucket.succeeded()
         return response
 
-    def _bound(self, stats: _CallStats, url: str, response: httpx.Response) -> None:
+    def _bound(self, stats: CallStats, url: str, response: httpx.Response) -> None:
         """Redirect, page, size and loop bounds of one call (the SDK would follow any of them forever)."""
         limits = self.limits
         status = response.status_code
@@ -512,16 +492,6 @@ class _Progress:
 
 
 # --- the collector --------------------------------------------------------------------------------------
-@dataclass
-class Fetched:
-    outcome: str
-    body: Any = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == "ok"
-
-
 _APPLIANCE_FIREWALL = (
     ("l3FirewallRules", "getNetworkApplianceFirewallL3FirewallRules"),
     ("l7FirewallRules", "getNetworkApplianceFirewallL7FirewallRules"),
@@ -561,15 +531,15 @@ class MerakiCollector:
                 raise UnsafePathError("'.' and '..' cannot be sent as identifiers (clients normalise them away)")
         except UnsafePathError as exc:
             shown = "/".join(urllib.parse.quote(str(s), safe="") or "''" for s in segments)
-            self._record(shown, None, "failed", None, f"not requested: {exc}", _CallStats())
+            self._record(shown, None, "failed", None, f"not requested: {exc}", CallStats())
             return Fetched("failed")
         file = f"meraki/{api_path}.json"
         if self.incremental is not None:
             carried = self.incremental.reuse(self, api_path, file)
             if carried is not None:
                 return carried
-        stats = _CallStats()
-        token = _CALL.set(stats)
+        stats = CallStats()
+        token = CALL.set(stats)
         try:
             for round_ in range(RATE_LIMIT_ROUNDS):
                 stats.new_round()
@@ -602,9 +572,9 @@ class MerakiCollector:
                 return Fetched("ok", body)
             raise AssertionError("unreachable")  # the last round returns
         finally:
-            _CALL.reset(token)
+            CALL.reset(token)
 
-    def _api_error(self, api_path: str, file: str, exc: meraki.APIError, stats: _CallStats,
+    def _api_error(self, api_path: str, file: str, exc: meraki.APIError, stats: CallStats,
                    product: str | None, products: frozenset[str]) -> Fetched:
         response = exc.response
         if not isinstance(response, httpx.Response):  # the SDK's stand-in after transport errors
@@ -624,7 +594,7 @@ class MerakiCollector:
         return Fetched(outcome)
 
     def _record(self, api_path: str, file: str | None, outcome: str, status: int | None, error: object,
-                stats: _CallStats, *, written: bool = False) -> None:
+                stats: CallStats, *, written: bool = False) -> None:
         origin = {"origin": "fetched"} if self.incremental is not None else {}
         self.writer.record_call(api_path, outcome, status=status, error=error, file=file, written=written,
                                 attempts=stats.attempts, rate_limited=stats.rate_limited, **origin)
@@ -780,10 +750,6 @@ class MerakiCollector:
 
 
 # --- entry points ---------------------------------------------------------------------------------------
-class CollectUsageError(ValueError):
-    """Unusable input (exit code 2): the message says what to change."""
-
-
 def check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise CollectUsageError(f"{out}: exists and is not a directory")
@@ -838,8 +804,6 @@ async def collect(config: CollectorConfig) -> CollectResult:
         parameters["source_address"] = config.source_address
     incremental: Incremental | None = None
     if config.since is not None:
-        from auditor.vendors.meraki.incremental import Incremental
-
         incremental = Incremental.open(config.since, config.out, _public_url(config.base_url))
         parameters["since"] = str(config.since)
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])

@@ -46,7 +46,7 @@ import auditor
 from auditor.collect.limits import LimitExceeded
 from auditor.collect.writer import MANIFEST_SCHEMA, UnsafePathError, quote_segment
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.vendors.meraki.collect import _CALL, CollectUsageError, Fetched, _CallStats
+from auditor.vendors.meraki.calls import CALL, CallStats, CollectUsageError, Fetched
 
 if TYPE_CHECKING:
     from auditor.vendors.meraki.collect import MerakiCollector
@@ -203,8 +203,8 @@ class Incremental:
         """Every entry since t0, or why there is no complete log."""
         if datetime.now(UTC) - t0 > CHANGE_LOG_LOOKBACK - LOOKBACK_SLACK:
             return f"the change log reaches back {CHANGE_LOG_LOOKBACK.days} days, not to {_iso(t0)}"
-        stats = _CallStats()
-        token = _CALL.set(stats)  # the gate counts this call's requests (pages, retries) here
+        stats = CallStats()
+        token = CALL.set(stats)  # the gate counts this call's requests (pages, retries) here
         try:
             for round_ in range(RATE_LIMIT_ROUNDS):
                 stats.new_round()  # the pagination guards count per round (meraki.py)
@@ -222,7 +222,7 @@ class Incremental:
             else:  # pragma: no cover - the last round returns
                 return "the change log could not be read"
         finally:
-            _CALL.reset(token)
+            CALL.reset(token)
             state.log_requests = stats.attempts
         if not isinstance(body, list) or not all(isinstance(e, dict) for e in body):
             return "the change log's answer is not a list of entries"
