@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 from auditor.cli_collect import collect_app
 from auditor.collect.inventory import InventoryError, load_inventory, select
 from auditor.snapshot import Snapshot
+from auditor.vendors.cisco.collect import FLEET as CISCO
+from auditor.vendors.lb.collect import FLEETS
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.fakes.lb_servers import FakeLoadBalancer
 
@@ -120,16 +122,16 @@ bare: {}
 """)
     write(tmp_path, "groups.yaml", "dc: {}\n")
     inventory = load_inventory(tmp_path / "hosts.yaml")
-    cisco, skipped = select(inventory, "cisco")
+    cisco, skipped = select(inventory, CISCO)
     assert [(t.device.name, t.device_type, t.problem) for t in cisco] == [
         ("asa1", "cisco_asa", None), ("rtr1", "cisco_ios", None),
         ("bare", None, "no platform in the inventory and no --device-type")]
     assert {d.name for d in skipped} == {"sw1", "lb1", "lb2", "ns1"}
-    cisco, _ = select(inventory, "cisco", device_type="cisco_xe")
+    cisco, _ = select(inventory, CISCO, device_type="cisco_xe")
     assert cisco[-1].device_type == "cisco_xe" and cisco[-1].problem is None
-    assert [t.device.name for t in select(inventory, "f5")[0]] == ["lb1", "bare"]
-    assert [t.device.name for t in select(inventory, "netscaler")[0]] == ["ns1", "bare"]
-    assert [t.device.name for t in select(inventory, "cisco", ["dc"])[0]] == ["asa1"]
+    assert [t.device.name for t in select(inventory, FLEETS["f5"])[0]] == ["lb1", "bare"]
+    assert [t.device.name for t in select(inventory, FLEETS["netscaler"])[0]] == ["ns1", "bare"]
+    assert [t.device.name for t in select(inventory, CISCO, ["dc"])[0]] == ["asa1"]
 
 
 # --- Cisco over SSH ------------------------------------------------------------------------------------------

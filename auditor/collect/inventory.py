@@ -8,7 +8,8 @@ groups it belongs to) and then from the defaults, and `connection_options.netmik
 for SSH, as Nornir resolves them. `password` is never read from the inventory: credentials still come only from
 the environment or a prompt (one password for the run); hosts or groups that hold one are named in a warning.
 
-A host is collected by the command its platform belongs to (`PLATFORMS`, netmiko and NAPALM names); hosts of
+A host is collected by the command its platform belongs to (each collector's `Fleet`, declared in its vendor
+package: netmiko and NAPALM names); hosts of
 other platforms are skipped (and listed), and a host without a platform is collected by whichever command reads
 the inventory (`collect cisco` then needs `--device-type`). `--group` keeps the hosts of those groups.
 
@@ -26,7 +27,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,18 +47,15 @@ EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE = 0, 2, 3
 _ATTRS = ("hostname", "port", "username", "platform")
 NOT_STARTED = "interrupted (SIGINT or SIGTERM) before the device was contacted"
 
-# Platform names in inventories (netmiko device types, NAPALM driver names, common spellings) -> our collector
-# and, for SSH, netmiko's device type.
-PLATFORMS: dict[str, tuple[str, str | None]] = {
-    "cisco_asa": ("cisco", "cisco_asa"), "cisco_asa_ssh": ("cisco", "cisco_asa"), "asa": ("cisco", "cisco_asa"),
-    "cisco_ios": ("cisco", "cisco_ios"), "cisco_ios_ssh": ("cisco", "cisco_ios"), "ios": ("cisco", "cisco_ios"),
-    "cisco_xe": ("cisco", "cisco_xe"), "cisco_xe_ssh": ("cisco", "cisco_xe"), "iosxe": ("cisco", "cisco_xe"),
-    "ios-xe": ("cisco", "cisco_xe"), "ios_xe": ("cisco", "cisco_xe"),
-    "f5": ("f5", None), "bigip": ("f5", None), "big-ip": ("f5", None), "f5_ltm": ("f5", None),
-    "f5_tmsh": ("f5", None), "f5_linux": ("f5", None),
-    "kemp": ("kemp", None), "loadmaster": ("kemp", None), "kemp_loadmaster": ("kemp", None),
-    "netscaler": ("netscaler", None), "citrix_netscaler": ("netscaler", None), "citrix_adc": ("netscaler", None),
-}
+
+@dataclass(frozen=True)
+class Fleet:
+    """What inventory mode knows of one collector; each vendor's collect module declares its own."""
+
+    collector: str  # the `collect` command, and the snapshot folder its devices go to (cisco, f5, ...)
+    platforms: Mapping[str, str | None]  # inventory platform names (netmiko, NAPALM) -> netmiko device type for SSH
+    needs_device_type: bool = False  # SSH: a host without a platform needs --device-type
+    file: Callable[[str], str] | None = None  # a device's snapshot file, named in a failure recorded outside it
 
 
 class InventoryError(ValueError):
@@ -215,7 +213,7 @@ class Target:
     problem: str | None = None  # why it cannot be tried: recorded as failed
 
 
-def select(inventory: Inventory, vendor: str, groups: Sequence[str] = (),
+def select(inventory: Inventory, fleet: Fleet, groups: Sequence[str] = (),
            device_type: str | None = None) -> tuple[list[Target], list[Device]]:
     """(devices this command collects, devices skipped for another platform or outside --group)."""
     chosen: list[Target] = []
@@ -226,16 +224,15 @@ def select(inventory: Inventory, vendor: str, groups: Sequence[str] = (),
             continue
         platform = (device.platform or "").strip().lower()
         if not platform:
-            if vendor == "cisco" and device_type is None:
+            if fleet.needs_device_type and device_type is None:
                 chosen.append(Target(device, None, "no platform in the inventory and no --device-type"))
             else:
                 chosen.append(Target(device, device_type))
             continue
-        kind, netmiko_type = PLATFORMS.get(platform, (None, None))
-        if kind != vendor:
+        if platform not in fleet.platforms:
             skipped.append(device)
             continue
-        chosen.append(Target(device, netmiko_type))
+        chosen.append(Target(device, fleet.platforms[platform]))
     return chosen, skipped
 
 
@@ -252,13 +249,14 @@ class DeviceOutcome:
 Job = Callable[[Target], DeviceOutcome]
 
 
-def run_pool(targets: list[Target], job: Job, workers: int, out: Path, collector: str, inventory_file: str,
+def run_pool(targets: list[Target], job: Job, workers: int, out: Path, fleet: Fleet, inventory_file: str,
              echo: Callable[[str], None]) -> tuple[list[DeviceOutcome], bool]:
     """Collect every target with at most `workers` at a time; (outcomes, interrupted). Each device's outcome is
     echoed as it ends. A job that raises is recorded as a failed call of that device; SIGINT or SIGTERM records
     the devices not started as failed and waits for those in progress (their own timeouts bound the wait)."""
     outcomes: list[DeviceOutcome] = []
     total = len(targets)
+    collector = fleet.collector
 
     def report(outcome: DeviceOutcome) -> None:
         outcomes.append(outcome)
@@ -270,15 +268,15 @@ def run_pool(targets: list[Target], job: Job, workers: int, out: Path, collector
         started = time.monotonic()
         if target.problem is not None:
             with suppress(Exception):
-                record_failure(out, collector, target, inventory_file, target.problem)
-            return DeviceOutcome(target.device.name, _shown(collector, target), False, target.problem)
+                record_failure(out, fleet, target, inventory_file, target.problem)
+            return DeviceOutcome(target.device.name, shown(collector, target), False, target.problem)
         try:
             outcome = job(target)
         except Exception as exc:  # one device's trouble, whatever it is, is that device's
             error = f"{type(exc).__name__}: {exc}"
             with suppress(Exception):  # a manifest that cannot be written: the line below still says it
-                record_failure(out, collector, target, inventory_file, error)
-            outcome = DeviceOutcome(target.device.name, _shown(collector, target), False, error)
+                record_failure(out, fleet, target, inventory_file, error)
+            outcome = DeviceOutcome(target.device.name, shown(collector, target), False, error)
         outcome.elapsed = time.monotonic() - started
         return outcome
 
@@ -301,8 +299,8 @@ def run_pool(targets: list[Target], job: Job, workers: int, out: Path, collector
                 pool.shutdown(wait=True)
                 for future, target in futures.items():
                     if future.cancelled():
-                        record_failure(out, collector, target, inventory_file, NOT_STARTED, interrupted=True)
-                        report(DeviceOutcome(target.device.name, _shown(collector, target), False, NOT_STARTED))
+                        record_failure(out, fleet, target, inventory_file, NOT_STARTED, interrupted=True)
+                        report(DeviceOutcome(target.device.name, shown(collector, target), False, NOT_STARTED))
                     elif future not in reported:
                         report(future.result())
     finally:
@@ -323,7 +321,7 @@ def _quiet_sessions() -> Any:
         logger.setLevel(level)
 
 
-def _shown(collector: str, target: Target) -> str:
+def shown(collector: str, target: Target) -> str:
     return f"{collector}/{target.device.name} ({target.device.hostname})"
 
 
@@ -333,7 +331,7 @@ def inventory_entry(inventory_file: str, target: Target) -> dict[str, Any]:
             "platform": target.device.platform}
 
 
-def record_failure(out: Path, collector: str, target: Target, inventory_file: str, error: str,
+def record_failure(out: Path, fleet: Fleet, target: Target, inventory_file: str, error: str,
                    **run_extra: Any) -> None:
     """A device that failed outside its collector (or was never tried): a failed call in its own run."""
     device = target.device
@@ -341,7 +339,8 @@ def record_failure(out: Path, collector: str, target: Target, inventory_file: st
         name = quote_segment(device.name)
     except UnsafePathError:
         name = None
-    file = f"cisco/{name}.cfg" if collector == "cisco" and name else None
+    collector = fleet.collector
+    file = fleet.file(name) if fleet.file is not None and name else None
     parameters = {"host": device.hostname, "name": device.name, "inventory": inventory_entry(inventory_file, target)}
     writer = SnapshotWriter(out, collector, parameters=parameters)
     writer.record_call("collect", "failed", error=error, file=file, host=device.hostname)
@@ -349,7 +348,7 @@ def record_failure(out: Path, collector: str, target: Target, inventory_file: st
 
 
 # --- the commands' inventory mode ------------------------------------------------------------------------
-def _secret(env: str, prompt: str, required: bool) -> str:
+def ask_secret(env: str, prompt: str, required: bool) -> str:
     value = os.environ.get(env, "")
     if not value and sys.stdin.isatty():
         value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
@@ -359,25 +358,26 @@ def _secret(env: str, prompt: str, required: bool) -> str:
     return value
 
 
-def _prepare(path: Path, vendor: str, groups: Sequence[str], device_type: str | None,
-             workers: int) -> tuple[Inventory, list[Target]]:
+def prepare(path: Path, fleet: Fleet, groups: Sequence[str], device_type: str | None,
+            workers: int) -> tuple[Inventory, list[Target]]:
     if workers < 1:
         raise InventoryError("--workers must be at least 1")
     inventory = load_inventory(path)
-    targets, skipped = select(inventory, vendor, groups, device_type)
+    targets, skipped = select(inventory, fleet, groups, device_type)
     if inventory.with_password:
         typer.echo(f"vpn-auditor collect: warning: passwords in the inventory are not read "
-                   f"({_names(inventory.with_password)}); credentials come from the environment or a prompt", err=True)
+                   f"({name_list(inventory.with_password)}); credentials come from the environment or a prompt",
+                   err=True)
     if skipped:
         typer.echo(f"vpn-auditor collect: {len(skipped)} host(s) of other platforms or groups skipped: "
-                   f"{_names(d.name for d in skipped)}", err=True)
+                   f"{name_list(d.name for d in skipped)}", err=True)
     if not targets:
-        raise InventoryError(f"--inventory {path}: no host for `collect {vendor}`"
+        raise InventoryError(f"--inventory {path}: no host for `collect {fleet.collector}`"
                              + (f" in group(s) {', '.join(groups)}" if groups else ""))
     return inventory, targets
 
 
-def _names(names: Iterable[str]) -> str:
+def name_list(names: Iterable[str]) -> str:
     names = list(names)
     return clean(", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else ""))
 
@@ -392,82 +392,10 @@ def _finish(outcomes: list[DeviceOutcome], interrupted: bool, out: Path) -> int:
     return EXIT_INCOMPLETE if failed or interrupted else EXIT_OK
 
 
-def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, device_type: str | None,
-                    username: str | None, port: int, timeout: float, read_timeout: float, max_output: int,
-                    known_hosts: Path | None = None, accept_new_host_key: bool = False) -> int:
-    """`collect cisco --inventory FILE`: every Cisco host of the inventory; the exit code."""
-    from auditor.vendors.cisco.collect import PASSWORD_ENV, SECRET_ENV, CiscoCollectConfig, collect_cisco
-
-    try:
-        inventory, targets = _prepare(path, "cisco", groups, device_type, workers)
-    except InventoryError as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        return EXIT_USAGE
-    password = _secret(PASSWORD_ENV, f"SSH password for the {len(targets)} devices", required=True)
-    secret = _secret(SECRET_ENV, "Enable secret (Enter for none)", required=False)
-    source = inventory.files[0]
-
-    def job(target: Target) -> DeviceOutcome:
-        device = target.device
-        user = device.username or username
-        if not user:
-            raise ValueError("no username in the inventory and no --username")
-        assert target.device_type is not None
-        config = CiscoCollectConfig(host=device.hostname, device_type=target.device_type, username=user,
-                                    password=password, out=out, port=device.port or port, secret=secret,
-                                    name=device.name, timeout=timeout, read_timeout=read_timeout,
-                                    max_output=max_output, known_hosts=known_hosts,
-                                    accept_new_host_key=accept_new_host_key, inventory=inventory_entry(source, target))
-        result = collect_cisco(config)
-        detail = f"{result.file} ({result.redactions} secrets redacted)" if result.ok else str(result.error)
-        return DeviceOutcome(device.name, _shown("cisco", target), result.ok, detail)
-
+def collect_fleet(targets: list[Target], job: Job, workers: int, out: Path, fleet: Fleet, inventory_file: str) -> int:
+    """The pool as the commands run it (SIGTERM read as an interruption, a line per device on stderr); the exit
+    code."""
     with terminate_as_interrupt():
-        outcomes, interrupted = run_pool(targets, job, workers, out, "cisco", source,
-                                         lambda line: typer.echo(line, err=True))
-    return _finish(outcomes, interrupted, out)
-
-
-def lb_inventory(vendor: str, path: Path, out: Path, groups: Sequence[str], workers: int, timeout: float,
-                 verify: bool | str, max_body: int, max_pages: int) -> int:
-    """`collect f5|kemp|netscaler --inventory FILE`: every host of that vendor; the exit code."""
-    from auditor.vendors.lb.collect import PASSWORD_ENV, USERNAME_ENV, LbCollectConfig, collect_lb
-
-    try:
-        inventory, targets = _prepare(path, vendor, groups, None, workers)
-    except InventoryError as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        return EXIT_USAGE
-    username = None
-    if any(t.device.username is None for t in targets):
-        username = os.environ.get(USERNAME_ENV, "")
-        if not username and sys.stdin.isatty():
-            username = typer.prompt(f"{vendor} user", default="", show_default=False)
-        if not username:
-            typer.echo(f"vpn-auditor collect: set {USERNAME_ENV} (stdin is not a terminal to ask for it)", err=True)
-            return EXIT_USAGE
-    plain = [t.device.name for t in targets if t.device.hostname.lower().startswith("http://")]
-    if plain:
-        typer.echo(f"vpn-auditor collect: warning: plain HTTP for {_names(plain)}: the credentials and the "
-                   "configuration cross the network unencrypted", err=True)
-    password = _secret(PASSWORD_ENV, f"{vendor} password for the {len(targets)} devices", required=True)
-    source = inventory.files[0]
-
-    def job(target: Target) -> DeviceOutcome:
-        device = target.device
-        config = LbCollectConfig(vendor, device.hostname, out, device.username or username or "", password,
-                                 device.name, timeout, verify, show_progress=False, max_body=max_body,
-                                 max_pages=max_pages, inventory=inventory_entry(source, target))
-        result = collect_lb(config)
-        if result.failures:
-            first = result.failures[0]
-            status = f"HTTP {first.status}" if first.status is not None else "no response"
-            detail = f"{len(result.failures)} of {result.calls} calls failed (first: {first.path}: {status})"
-        else:
-            detail = f"{result.ok} bodies written, {result.absent} absent"
-        return DeviceOutcome(device.name, _shown(vendor, target), not result.failures, detail)
-
-    with terminate_as_interrupt():
-        outcomes, interrupted = run_pool(targets, job, workers, out, vendor, source,
+        outcomes, interrupted = run_pool(targets, job, workers, out, fleet, inventory_file,
                                          lambda line: typer.echo(line, err=True))
     return _finish(outcomes, interrupted, out)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,18 @@ from typing import Annotated, Any
 
 import typer
 
+from auditor.collect.inventory import (
+    EXIT_USAGE,
+    DeviceOutcome,
+    Fleet,
+    InventoryError,
+    Target,
+    ask_secret,
+    collect_fleet,
+    inventory_entry,
+    prepare,
+    shown,
+)
 from auditor.collect.limits import DEFAULT_MAX_BODY_MB, MAX_BODY_ENV, LimitExceeded, mb_bytes, too_large
 from auditor.collect.limits import max_body_mb as body_cap_mb
 from auditor.collect.signals import INTERRUPTED, terminate_as_interrupt
@@ -49,6 +61,13 @@ from auditor.untrusted import clean
 PASSWORD_ENV = "VPN_AUDITOR_SSH_PASSWORD"
 SECRET_ENV = "VPN_AUDITOR_SSH_SECRET"
 DEVICE_TYPES = ("cisco_asa", "cisco_ios", "cisco_xe")
+# `collect cisco --inventory`: inventory platform names (netmiko device types, NAPALM driver names, common
+# spellings) -> netmiko's device type; a host without one needs --device-type.
+FLEET = Fleet("cisco", {
+    "cisco_asa": "cisco_asa", "cisco_asa_ssh": "cisco_asa", "asa": "cisco_asa",
+    "cisco_ios": "cisco_ios", "cisco_ios_ssh": "cisco_ios", "ios": "cisco_ios",
+    "cisco_xe": "cisco_xe", "cisco_xe_ssh": "cisco_xe", "iosxe": "cisco_xe", "ios-xe": "cisco_xe", "ios_xe": "cisco_xe",
+}, needs_device_type=True, file=lambda name: f"cisco/{name}.cfg")
 
 # The commands a collector may send. Nothing outside this set leaves the process.
 ALLOWED_COMMANDS = frozenset({"show running-config", "show version"})
@@ -483,6 +502,37 @@ def _describe(exc: BaseException) -> str:
     return f"{name}: {exc}"
 
 
+def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, device_type: str | None,
+                    username: str | None, port: int, timeout: float, read_timeout: float, max_output: int,
+                    known_hosts: Path | None = None, accept_new_host_key: bool = False) -> int:
+    """`collect cisco --inventory FILE`: every Cisco host of the inventory; the exit code."""
+    try:
+        inventory, targets = prepare(path, FLEET, groups, device_type, workers)
+    except InventoryError as exc:
+        typer.echo(f"vpn-auditor collect: {exc}", err=True)
+        return EXIT_USAGE
+    password = ask_secret(PASSWORD_ENV, f"SSH password for the {len(targets)} devices", required=True)
+    secret = ask_secret(SECRET_ENV, "Enable secret (Enter for none)", required=False)
+    source = inventory.files[0]
+
+    def job(target: Target) -> DeviceOutcome:
+        device = target.device
+        user = device.username or username
+        if not user:
+            raise ValueError("no username in the inventory and no --username")
+        assert target.device_type is not None
+        config = CiscoCollectConfig(host=device.hostname, device_type=target.device_type, username=user,
+                                    password=password, out=out, port=device.port or port, secret=secret,
+                                    name=device.name, timeout=timeout, read_timeout=read_timeout,
+                                    max_output=max_output, known_hosts=known_hosts,
+                                    accept_new_host_key=accept_new_host_key, inventory=inventory_entry(source, target))
+        result = collect_cisco(config)
+        detail = f"{result.file} ({result.redactions} secrets redacted)" if result.ok else str(result.error)
+        return DeviceOutcome(device.name, shown(FLEET.collector, target), result.ok, detail)
+
+    return collect_fleet(targets, job, workers, out, FLEET, source)
+
+
 # --- command line ------------------------------------------------------------------------------------------
 def _ask(env: str, prompt: str, required: bool) -> str:
     """A secret from the environment, else asked for on a terminal (never from the command line)."""
@@ -557,8 +607,6 @@ def cisco_command(
             typer.echo(f"vpn-auditor collect: --known-hosts {known_hosts}: no such file (give --accept-new-host-key "
                        "to create it on first contact)", err=True)
             raise typer.Exit(2)
-        from auditor.collect.inventory import cisco_inventory
-
         raise typer.Exit(cisco_inventory(inventory, out, group or [], workers, device_type, username, port, timeout,
                                          read_timeout, mb_bytes(body_cap_mb(max_output_mb)), known_hosts,
                                          accept_new_host_key))

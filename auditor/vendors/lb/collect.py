@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +33,18 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from auditor.collect.inventory import (
+    DeviceOutcome,
+    Fleet,
+    InventoryError,
+    Target,
+    ask_secret,
+    collect_fleet,
+    inventory_entry,
+    name_list,
+    prepare,
+    shown,
+)
 from auditor.collect.limits import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_BODY_MB,
@@ -64,6 +77,12 @@ from auditor.untrusted import clean
 USERNAME_ENV = "VPN_AUDITOR_LB_USERNAME"
 PASSWORD_ENV = "VPN_AUDITOR_LB_PASSWORD"
 VENDORS = ("f5", "kemp", "netscaler")
+# `collect f5|kemp|netscaler --inventory`: the inventory platform names each command collects (REST: no netmiko type).
+FLEETS = {
+    "f5": Fleet("f5", dict.fromkeys(("f5", "bigip", "big-ip", "f5_ltm", "f5_tmsh", "f5_linux"))),
+    "kemp": Fleet("kemp", dict.fromkeys(("kemp", "loadmaster", "kemp_loadmaster"))),
+    "netscaler": Fleet("netscaler", dict.fromkeys(("netscaler", "citrix_netscaler", "citrix_adc"))),
+}
 EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE = 0, 2, 3
 
 
@@ -515,6 +534,46 @@ def _run_command(vendor: str, host: str | None, out: Path, name: str | None, tim
     raise typer.Exit(result.exit_code)
 
 
+def lb_inventory(vendor: str, path: Path, out: Path, groups: Sequence[str], workers: int, timeout: float,
+                 verify: bool | str, max_body: int, max_pages: int) -> int:
+    """`collect f5|kemp|netscaler --inventory FILE`: every host of that vendor; the exit code."""
+    try:
+        inventory, targets = prepare(path, FLEETS[vendor], groups, None, workers)
+    except InventoryError as exc:
+        typer.echo(f"vpn-auditor collect: {exc}", err=True)
+        return EXIT_USAGE
+    username = None
+    if any(t.device.username is None for t in targets):
+        username = os.environ.get(USERNAME_ENV, "")
+        if not username and sys.stdin.isatty():
+            username = typer.prompt(f"{vendor} user", default="", show_default=False)
+        if not username:
+            typer.echo(f"vpn-auditor collect: set {USERNAME_ENV} (stdin is not a terminal to ask for it)", err=True)
+            return EXIT_USAGE
+    plain = [t.device.name for t in targets if t.device.hostname.lower().startswith("http://")]
+    if plain:
+        typer.echo(f"vpn-auditor collect: warning: plain HTTP for {name_list(plain)}: the credentials and the "
+                   "configuration cross the network unencrypted", err=True)
+    password = ask_secret(PASSWORD_ENV, f"{vendor} password for the {len(targets)} devices", required=True)
+    source = inventory.files[0]
+
+    def job(target: Target) -> DeviceOutcome:
+        device = target.device
+        config = LbCollectConfig(vendor, device.hostname, out, device.username or username or "", password,
+                                 device.name, timeout, verify, show_progress=False, max_body=max_body,
+                                 max_pages=max_pages, inventory=inventory_entry(source, target))
+        result = collect_lb(config)
+        if result.failures:
+            first = result.failures[0]
+            status = f"HTTP {first.status}" if first.status is not None else "no response"
+            detail = f"{len(result.failures)} of {result.calls} calls failed (first: {first.path}: {status})"
+        else:
+            detail = f"{result.ok} bodies written, {result.absent} absent"
+        return DeviceOutcome(device.name, shown(vendor, target), not result.failures, detail)
+
+    return collect_fleet(targets, job, workers, out, FLEETS[vendor], source)
+
+
 def _run_inventory(vendor: str, inventory: Path, host: str | None, out: Path, name: str | None, timeout: float,
                    insecure: bool, ca_bundle: Path | None, max_body_mb: float | None, max_pages: int,
                    group: list[str], workers: int) -> None:
@@ -530,8 +589,6 @@ def _run_inventory(vendor: str, inventory: Path, host: str | None, out: Path, na
     except OutNotWritable as exc:
         typer.echo(f"vpn-auditor collect: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    from auditor.collect.inventory import lb_inventory
-
     verify: bool | str = False if insecure else (str(ca_bundle) if ca_bundle else True)
     raise typer.Exit(lb_inventory(vendor, inventory, out, group, workers, timeout, verify,
                                   mb_bytes(body_cap_mb(max_body_mb)), max_pages))
