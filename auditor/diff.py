@@ -623,66 +623,74 @@ class _Explainer:
         return self._cache[key]
 
     def explain(self, old: PathResult | None, new: PathResult | None) -> list[Cause]:
-        causes: list[Cause] = []
         if old is None or new is None:
-            present = new or old
-            assert present is not None
-            side = "new" if new is not None else "old"
-            causes.append(Cause("hop-added" if side == "new" else "hop-removed", present.role.network_name or "-",
-                                "role", f"the role exists only in the {side} snapshot"))
-            return causes
+            return [self._only_in_one(old, new)]
         packets = _packets(old) | _packets(new)
         reached = _reached(old.trace, _reached(new.trace, {}))
-        quiet: list[Cause] = []
-        causes.extend(self._role_changes(old.role, new.role))
-        hops_a, hops_b = _role_hops(old.role), _role_hops(new.role)
-        if old.role.group_policy != new.role.group_policy:
-            # Another policy now applies: its rules are not edits of the previous policy's rules. The mapping
-            # change is the cause; the new deciding rule is in `decided_new`.
-            keep = {k for k in hops_a.keys() & hops_b.keys()
-                    if not any("group-policy" in h.stage for h in hops_a[k] + hops_b[k])}
-            hops_a = {k: v for k, v in hops_a.items() if k in keep}
-            hops_b = {k: v for k, v in hops_b.items() if k in keep}
-        for side_a, side_b in ((hops_a, hops_b), (self._server_side_old.get(old.server.name, {}),
-                                                  self._server_side_new.get(new.server.name, {}))):
+        causes = self._role_changes(old.role, new.role)
+        quiet: list[Cause] = []  # edits that leave this flow as it was
+        for side_a, side_b in (self._compared_role_hops(old.role, new.role),
+                               (self._server_side_old.get(old.server.name, {}),
+                                self._server_side_new.get(new.server.name, {}))):
             for layer in list(dict.fromkeys([*side_a, *side_b])):
-                la, lb = side_a.get(layer, []), side_b.get(layer, [])
-                if la and lb:
-                    for a, b in zip(la, lb, strict=False):
-                        # what reached this point in either trace (NAT may have rewritten it); else the flow
-                        here = reached.get(layer, packets)
-                        touching = [dataclasses.replace(c) for c, hit in self._compare(a, b) if hit.intersects(here)]
-                        same = _same_behaviour(a, b, here)
-                        if touching and same:
-                            quiet.extend(touching)  # edited, but this flow is treated as before
-                        elif touching:
-                            causes.extend(touching)
-                        elif not same:
-                            causes.extend(self.file_causes(b.device, b.stage, b.origin.path if b.origin else None))
-                    for extra in la[len(lb):]:
-                        causes.append(Cause("hop-removed", extra.device, extra.stage,
-                                            f"{extra.device} ({extra.stage}) is no longer on the path"))
-                    for extra in lb[len(la):]:
-                        causes.append(Cause("hop-added", extra.device, extra.stage,
-                                            f"{extra.device} ({extra.stage}) is now on the path"))
-                elif lb:
-                    causes.extend(Cause("hop-added", h.device, h.stage, f"{h.device} ({h.stage}) is now on the path")
-                                  for h in lb)
-                elif la:
-                    causes.extend(Cause("hop-removed", h.device, h.stage,
-                                        f"{h.device} ({h.stage}) is no longer on the path") for h in la)
+                # what reached this point in either trace (NAT may have rewritten it); else the flow
+                self._layer_causes(side_a.get(layer, []), side_b.get(layer, []), reached.get(layer, packets),
+                                   causes, quiet)
         causes = causes or quiet  # nothing changed behaviour on its own: show every edit on the path
-        for cause in causes:
-            if cause.kind == "rule-edited" and cause.old and cause.new and cause.old.get("text") == \
-                    cause.new.get("text") and cause.file and cause.file in self.files and self.roots:
-                lines = _text_cause(self.roots, cause.file, cause.device, cause.stage)
-                if lines is not None:  # the definition that changed (object-group, object) is elsewhere
-                    cause.detail += f"; {lines.detail}"
+        self._add_definitions(causes)
         self._mark_deciding(causes, old, new)
         if not causes:
             causes.append(self._unattributed(new))
         causes.sort(key=lambda c: not c.deciding)
         return _unique(causes)
+
+    @staticmethod
+    def _only_in_one(old: PathResult | None, new: PathResult | None) -> Cause:
+        present = new or old
+        assert present is not None
+        side = "new" if new is not None else "old"
+        return Cause("hop-added" if side == "new" else "hop-removed", present.role.network_name or "-", "role",
+                     f"the role exists only in the {side} snapshot")
+
+    @staticmethod
+    def _compared_role_hops(a: Role, b: Role) -> tuple[dict[tuple[str, str], list[Hop]],
+                                                         dict[tuple[str, str], list[Hop]]]:
+        """The role's hops per layer on each path. When another group policy applies, its rules are not edits
+        of the previous policy's: the group-policy layers are left out (the mapping change is the cause, and
+        the new deciding rule is the new path's decider)."""
+        hops_a, hops_b = _role_hops(a), _role_hops(b)
+        if a.group_policy == b.group_policy:
+            return hops_a, hops_b
+        keep = {k for k in hops_a.keys() & hops_b.keys()
+                if not any("group-policy" in h.stage for h in hops_a[k] + hops_b[k])}
+        return {k: v for k, v in hops_a.items() if k in keep}, {k: v for k, v in hops_b.items() if k in keep}
+
+    def _layer_causes(self, la: list[Hop], lb: list[Hop], here: PacketSet, causes: list[Cause],
+                      quiet: list[Cause]) -> None:
+        """The causes at one enforcement layer: its hops compared pairwise, then the hops only one path has."""
+        for a, b in zip(la, lb, strict=False):
+            touching = [dataclasses.replace(c) for c, hit in self._compare(a, b) if hit.intersects(here)]
+            same = _same_behaviour(a, b, here)
+            if touching and same:
+                quiet.extend(touching)  # edited, but this flow is treated as before
+            elif touching:
+                causes.extend(touching)
+            elif not same:  # behaves differently with no rule edit to name: the files that differ
+                causes.extend(self.file_causes(b.device, b.stage, b.origin.path if b.origin else None))
+        causes.extend(Cause("hop-removed", h.device, h.stage, f"{h.device} ({h.stage}) is no longer on the path")
+                      for h in la[len(lb):])
+        causes.extend(Cause("hop-added", h.device, h.stage, f"{h.device} ({h.stage}) is now on the path")
+                      for h in lb[len(la):])
+
+    def _add_definitions(self, causes: list[Cause]) -> None:
+        """A rule edited with its text unchanged changed through a definition elsewhere (object-group,
+        object): the lines that differ in its file say which."""
+        for cause in causes:
+            if cause.kind == "rule-edited" and cause.old and cause.new and cause.old.get("text") == \
+                    cause.new.get("text") and cause.file and cause.file in self.files and self.roots:
+                lines = _text_cause(self.roots, cause.file, cause.device, cause.stage)
+                if lines is not None:
+                    cause.detail += f"; {lines.detail}"
 
     @staticmethod
     def _role_changes(a: Role, b: Role) -> list[Cause]:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from auditor.audit import AuditResult
 from auditor.cli import app
-from auditor.diff import diff_rule_lists, diff_snapshots
-from auditor.model import Action, Origin, Rule, RuleList
+from auditor.diff import _Explainer, diff_rule_lists, diff_snapshots
+from auditor.model import Action, FilterHop, Model, Origin, Rule, RuleList
 from auditor.packets import ALL, PacketSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,3 +231,33 @@ def test_server_side_changes_name_the_device_rule_and_config_lines(tmp_path: Pat
     assert resolved.status == "resolved"
     lines = resolved.causes[0].new["lines"]
     assert any("match-across-services enabled" in line for line in lines)
+
+
+def test_a_layer_pairs_its_hops_in_order_and_names_those_only_one_path_has():
+    """One enforcement layer (device, stage) with a hop more in the old path than in the new: the hops both
+    have are compared rule by rule, the extra one is reported as gone from the path."""
+    default = Rule(9, Action.PERMIT, ALL, "default rule: allow any", synthetic=True)
+
+    def hop(device: str, action: Action, comment: str = "ike") -> FilterHop:
+        return FilterHop(device, "ssid-l3", Origin("f.json"), RuleList(device, [_rule(1, action, 500, comment)],
+                                                                       default))
+
+    empty = AuditResult("s", "", Model(snapshot="s"), [], [], {})
+    explainer = _Explainer(empty, empty, {})
+    ike = PacketSet.of(proto=[(17, 17)], dport=[(500, 500)])
+    causes: list = []
+    quiet: list = []
+    explainer._layer_causes([hop("ap", Action.PERMIT), hop("mx", Action.PERMIT)], [hop("ap", Action.DENY)], ike,
+                            causes, quiet)
+    assert [(c.kind, c.device) for c in causes] == [("rule-edited", "ap"), ("hop-removed", "mx")] and not quiet
+    causes.clear()
+    explainer._layer_causes([], [hop("ap", Action.DENY)], ike, causes, quiet)
+    assert [(c.kind, c.detail) for c in causes] == [("hop-added", "ap (ssid-l3) is now on the path")]
+    # an edit that leaves the flow treated as before is kept aside; one the flow does not meet is neither
+    causes.clear()
+    explainer._layer_causes([hop("ap", Action.PERMIT)], [hop("ap", Action.PERMIT, "IKE")], ike, causes, quiet)
+    assert causes == [] and [(c.kind, c.device) for c in quiet] == [("rule-edited", "ap")]
+    quiet.clear()
+    explainer._layer_causes([hop("ap", Action.PERMIT)], [hop("ap", Action.DENY)],
+                            PacketSet.of(proto=[(17, 17)], dport=[(4500, 4500)]), causes, quiet)
+    assert causes == [] and quiet == []
