@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from auditor.model import AssumedRule
+from auditor.vocab import Verdict
 
 if TYPE_CHECKING:
     from auditor.model import Hop, Role, VpnServer
@@ -134,7 +135,7 @@ def annotate(paths: Iterable[PathResult], server_sides: dict[str, list[Hop]]) ->
         notes = _annotate(trace, seen)
         role = path.role
         extra = tuple(n for n in role.assumed if n not in notes)
-        if not extra or trace.verdict == "unknown":
+        if not extra or trace.verdict == Verdict.UNKNOWN:
             continue
         key = (id(role), path.server.name, trace.flow)
         if key not in decisive:
@@ -170,12 +171,12 @@ def _annotate(trace: FlowTrace, seen: dict[int, tuple[str, ...]]) -> tuple[str, 
     notes: set[str] = set()
     for variant in trace.variants:
         notes.update(_annotate(variant, seen))
-    if trace.verdict == "blocked":
+    if trace.verdict == Verdict.BLOCKED:
         notes.update(seg.rule.assumed for _hop, seg in trace.blocked if type(seg.rule) is AssumedRule)
-    elif trace.verdict != "unknown":
+    elif trace.verdict != Verdict.UNKNOWN:
         notes.update(seg.rule.assumed for record in trace.hops for seg in record.segments
                      if type(seg.rule) is AssumedRule)
-    found = tuple(sorted(notes)) if trace.verdict != "unknown" else ()
+    found = tuple(sorted(notes)) if trace.verdict != Verdict.UNKNOWN else ()
     if found:
         trace.reason = with_notes(trace.reason, found)
     seen[id(trace)] = found

@@ -48,6 +48,7 @@ from auditor.trace import (
     role_chains,
     trace_protocols,
 )
+from auditor.vocab import VERDICT_REPORT_ORDER, Verdict
 
 DNS_NOT_CHECKED = ("{name}: its fqdn {fqdn} was not checked: the snapshot has no {file} (`collect meraki` records "
                    "the resolvers' answers when audit.yaml names the fqdn)")
@@ -67,8 +68,8 @@ class AuditResult:
     networks_by_worker: int = 0  # networks a forked worker audited (0: the audit was serial)
     cache: CacheStats | None = None  # with the audit cache: networks taken from it, audited, written
 
-    def counts(self) -> dict[str, int]:
-        out = {"allowed": 0, "blocked": 0, "partial": 0, "unknown": 0}
+    def counts(self) -> dict[Verdict, int]:
+        out = dict.fromkeys(VERDICT_REPORT_ORDER, 0)
         for path in self.paths:
             out[path.verdict] += 1
         return out

@@ -598,7 +598,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # -- loading entries: only the audit's own classes --------------------------------------------------------
 
 _MODULES = ("auditor.model", "auditor.trace", "auditor.checks", "auditor.packets", "auditor.lb_model",
-            "auditor.dns", "auditor.protocols")
+            "auditor.dns", "auditor.protocols", "auditor.vocab")
 _BUILTINS = {("builtins", name) for name in ("set", "frozenset", "complex", "bytearray", "slice", "range")}
 
 

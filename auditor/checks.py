@@ -16,6 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from auditor.protocols import wire_flows_to
+from auditor.vocab import Severity
 
 if TYPE_CHECKING:
     from auditor.dns import DnsRecords, RoleDns
@@ -24,14 +25,11 @@ if TYPE_CHECKING:
     from auditor.protocols import Protocol
     from auditor.trace import PathResult
 
-SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
-
-
 @dataclass(frozen=True, slots=True)
 class CheckMeta:
     id: str  # stable id users filter and suppress by, e.g. "VPN-BLOCKED"
     kind: str  # report finding kind (docs/report-json.md), e.g. "blocked-flow"
-    severity: str  # error | warning | info
+    severity: Severity
     title: str
     windows_errors: tuple[int, ...] = ()
     remediation: str = ""  # default text; findings usually refine it with the rule to change
@@ -49,12 +47,12 @@ class Finding:
     role: dict[str, Any] | None = None  # {"kind", "name", "ssid"}
     device: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
-    severity: str | None = None  # overrides the check's severity when set
+    severity: Severity | None = None  # overrides the check's severity when set
     windows_errors: tuple[int, ...] | None = None
     waived: dict[str, str] | None = None  # {reason, owner, expires} of the waiver that accepts it (--waivers)
 
     @property
-    def effective_severity(self) -> str:
+    def effective_severity(self) -> Severity:
         return self.severity or self.check.severity
 
     @property

@@ -18,6 +18,7 @@ from auditor import __version__
 from auditor.cli_collect import collect_app
 from auditor.snapshot import SnapshotError
 from auditor.untrusted import clean, clean_lines, markup
+from auditor.vocab import SEVERITY_REPORT_ORDER, Severity, Verdict
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -73,6 +74,10 @@ class FailOn(StrEnum):
     info = "info"
     never = "never"
 
+    def stops(self, severity: str) -> bool:
+        """Whether a finding of `severity` exits 1 at this threshold."""
+        return self is not FailOn.never and Severity.rank_of(severity) >= Severity.rank_of(self)
+
 
 def _silence_libraries() -> None:
     """ciscoconfparse logs through loguru to stdout on every parse; JSON on stdout must stay clean."""
@@ -93,17 +98,14 @@ def _usage_error(message: str) -> typer.Exit:
 
 
 def exit_code(result, fail_on: FailOn, allow_unknown: bool) -> int:  # type: ignore[no-untyped-def]
-    from auditor.checks import SEVERITY_ORDER
     from auditor.gate import unaudited
     from auditor.waivers import PathWaivers, gate_findings
 
-    if fail_on is not FailOn.never:
-        threshold = SEVERITY_ORDER[fail_on.value]
-        if any(SEVERITY_ORDER[f.effective_severity] >= threshold for f in gate_findings(result.findings)):
-            return EXIT_FINDINGS
+    if any(fail_on.stops(f.effective_severity) for f in gate_findings(result.findings)):
+        return EXIT_FINDINGS
     accepted = PathWaivers(result.findings)
     # Roles whose list could not be read are in no path: as undecided as an unknown one (no waiver covers it).
-    if not allow_unknown and (any(p.verdict == "unknown" and accepted.waiver(p) is None for p in result.paths)
+    if not allow_unknown and (any(p.verdict == Verdict.UNKNOWN and accepted.waiver(p) is None for p in result.paths)
                               or unaudited(result)):
         return EXIT_UNKNOWN
     return EXIT_OK
@@ -131,7 +133,7 @@ def _summary(result, output: Path, code: int) -> None:  # type: ignore[no-untype
     from auditor.waivers import gate_findings
 
     counts = result.counts()
-    severities = {"error": 0, "warning": 0, "info": 0}
+    severities = dict.fromkeys(SEVERITY_REPORT_ORDER, 0)
     counted = gate_findings(result.findings)
     for finding in counted:
         severities[finding.effective_severity] += 1
@@ -272,7 +274,7 @@ def trace(
 ) -> None:
     """Explain one path hop by hop: what each enforcement point did and which rule decided."""
     _silence_libraries()
-    from auditor.report.trace_view import explain_trace
+    from auditor.report.trace_view import DNS_ERROR, explain_trace
 
     try:
         lines, verdicts = explain_trace(snapshot, config, network, role, flow, server, phase)
@@ -285,9 +287,9 @@ def trace(
         console = Console(width=160)
     for line in lines:  # markup whose values trace_view escaped; controls escaped once more, whatever made them
         console.print(clean_lines(line), highlight=False, emoji=False)
-    if "blocked" in verdicts or "partial" in verdicts or "dns-error" in verdicts:
+    if Verdict.BLOCKED in verdicts or Verdict.PARTIAL in verdicts or DNS_ERROR in verdicts:
         raise typer.Exit(EXIT_FINDINGS)
-    if "unknown" in verdicts:
+    if Verdict.UNKNOWN in verdicts:
         raise typer.Exit(EXIT_UNKNOWN)
 
 
@@ -416,7 +418,6 @@ def explain(
 ) -> None:
     """Triage: which findings in scope can cause a Windows VPN error, and what to check when none can."""
     _silence_libraries()
-    from auditor.checks import SEVERITY_ORDER
     from auditor.explain_errors import explain as explain_code
     from auditor.explain_errors import render_json, text_lines
 
@@ -431,8 +432,7 @@ def explain(
     else:
         for line in text_lines(result):  # plain lines quoting configuration: one printed line each
             typer.echo(clean(line))
-    severities = [SEVERITY_ORDER[m.finding.effective_severity] for m in result.matches]
-    if fail_on is not FailOn.never and any(s >= SEVERITY_ORDER[fail_on.value] for s in severities):
+    if any(fail_on.stops(m.finding.effective_severity) for m in result.matches):
         raise typer.Exit(EXIT_FINDINGS)
     if not allow_unknown and result.unknown:
         raise typer.Exit(EXIT_UNKNOWN)

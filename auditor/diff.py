@@ -33,6 +33,7 @@ from auditor.model import AmbiguousHop, FilterHop, GapHop, Hop, MayApplyHop, Pas
 from auditor.packets import EMPTY, PacketSet
 from auditor.snapshot import Snapshot, SnapshotError, api_segment
 from auditor.trace import FlowTrace, PathResult, flow_packets
+from auditor.vocab import Verdict
 
 SCHEMA_ID = "vpn-auditor.diff/1"
 VENDOR_FOLDERS_GLOBAL = True  # a change under cisco/, f5/, kemp/, netscaler/ can affect every path
@@ -80,7 +81,7 @@ class VerdictChange:
     @property
     def regression(self) -> bool:
         """A flow that was allowed and now exists with any other verdict."""
-        return self.old == "allowed" and self.new not in (None, "allowed")
+        return self.old == Verdict.ALLOWED and self.new not in (None, Verdict.ALLOWED)
 
     def to_json(self) -> dict[str, Any]:
         return {"network": self.network, "role": self.role, "phase": self.phase, "server": self.server,

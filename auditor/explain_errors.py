@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auditor import crl
 from auditor.audit import AuditResult, resolve_config, run_audit
-from auditor.checks import SEVERITY_ORDER, Finding
+from auditor.checks import Finding
 from auditor.snapshot import Snapshot, SnapshotError
+from auditor.vocab import Severity
 
 SCHEMA_ID = "vpn-auditor.explain/1"
 
@@ -251,7 +252,7 @@ def explain(code: int | str, snapshot_dir: Path, config_path: Path | None = None
                 "`crl_urls: [http://...]` (docs/audit-yaml.md).")
     devices = {hop.device for p in paths for variant in p.role.variants for hop in variant.hops}
     devices |= {record.hop.device for p in paths for record in p.trace.hops}
-    for finding in sorted(result.findings, key=lambda f: -SEVERITY_ORDER[f.effective_severity]):
+    for finding in sorted(result.findings, key=lambda f: -Severity.rank_of(f.effective_severity)):
         if out.code not in tags(finding) or not _in_role(finding, role, devices):
             continue
         # tests/test_explain.py keeps a `why` in the catalogue for every tag a check sets

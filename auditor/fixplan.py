@@ -28,6 +28,7 @@ from auditor.model import Hop, Segment, VpnServer
 from auditor.plugins import installed
 from auditor.snapshot import Snapshot
 from auditor.trace import PathResult
+from auditor.vocab import Verdict
 
 SCHEMA_ID = "vpn-auditor.fix-plan/1"
 BLOCKING_KINDS = ("blocked-flow", "partial-flow", "preauth-blocked", "split-persistence", "nat-missing")
@@ -220,7 +221,8 @@ def _plan_paths(ctx: PlanContext, planners: list[Planner], finding: Finding, pat
     for path in paths:
         if path.trace.carried_by:
             continue  # inside IPsec: no middle box sees it, so none is told to open it (its carrier's path is)
-        if path.verdict in ("blocked", "partial") or (path.verdict == "unknown" and path.trace.blocked):
+        verdict = path.verdict
+        if verdict in (Verdict.BLOCKED, Verdict.PARTIAL) or (verdict == Verdict.UNKNOWN and path.trace.blocked):
             hop, seg = path.trace.blocked[0]
             by_hop[(id(hop), id(seg.rule))].append(path)
     for group in by_hop.values():
@@ -319,10 +321,10 @@ def _verify(plans: list[Plan], after: AuditResult, changes: dict[str, Change]) -
         elif paths:
             # the flows the finding reports must now be allowed; others may stay unknown for other reasons
             wanted = plan.finding.evidence.get("flows") or list(plan.after)
-            plan.verified = all(plan.after.get(str(flow)) == "allowed" for flow in wanted)
+            plan.verified = all(plan.after.get(str(flow)) == Verdict.ALLOWED for flow in wanted)
             plan.notes = [n for n in plan.notes if not n.startswith("after the plan: ")]
             plan.notes.extend(f"after the plan: {p.trace.reason}" for p in paths
-                              if p.verdict != "allowed" and str(p.trace.flow) in map(str, wanted))
+                              if p.verdict != Verdict.ALLOWED and str(p.trace.flow) in map(str, wanted))
         else:
             plan.verified = _same_finding(after, plan.finding) is None  # device-level: the finding is gone
 

@@ -36,6 +36,7 @@ from auditor.packets import (
     format_address_interval,
     network_interval,
 )
+from auditor.vocab import PersistenceVerdict
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -45,11 +46,9 @@ IKE_PORTS = (500, 4500)
 SSTP_PORT = 443
 MIN_PERSIST_SECONDS = 60  # docs/semantics/load-balancers.md: any value >= 60 s covers the 500 -> 4500 switch [I]
 
-# Verdicts
-STICKY = "sticky"
-CONDITIONAL = "conditional"
-SPLIT = "split"
-UNKNOWN = "unknown"
+# The persistence verdict's members under the short names evaluate_pair and the adapters use
+STICKY, CONDITIONAL, SPLIT, UNKNOWN = (PersistenceVerdict.STICKY, PersistenceVerdict.CONDITIONAL,
+                                      PersistenceVerdict.SPLIT, PersistenceVerdict.UNKNOWN)
 
 # Persistence kinds
 SOURCE_IP = "source-ip"  # records keyed on the client address
@@ -339,7 +338,7 @@ class IkePair:
     clients: str  # client addresses this pairing applies to ("any" normally)
     ike: VirtualService  # UDP 500
     natt: VirtualService  # UDP 4500
-    verdict: str
+    verdict: PersistenceVerdict
     reason: str
     verify: str = ""  # what to check on the device when the verdict rests on unverified behaviour
     backend_difference: dict[str, list[str]] = field(default_factory=dict)

@@ -30,6 +30,7 @@ from auditor.packets import (
     same_family,
 )
 from auditor.protocols import WHEN_NAT, WHEN_NO_NAT, Flow, Protocol
+from auditor.vocab import Verdict
 
 
 @dataclass(slots=True)
@@ -53,7 +54,7 @@ class HopTrace:
 class FlowTrace:
     flow: Flow
     variant: str
-    verdict: str
+    verdict: Verdict
     hops: tuple[HopTrace, ...]  # tuples, not lists: an org's traces are millions of these
     allowed: PacketSet
     blocked: list[tuple[Hop, Segment]]
@@ -74,7 +75,7 @@ class PathResult:
     trace: FlowTrace
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         return self.trace.verdict
 
 
@@ -151,6 +152,7 @@ _PASSES: dict[Flow, str] = {}
 # Enum members read once: `Decision.X` is a class attribute lookup through the enum machinery (about 85 ns
 # on Python 3.11, five times a global's), and _step runs for every hop of every trace.
 _PERMIT, _TRANSLATE, _DENY = Decision.PERMIT, Decision.TRANSLATE, Decision.DENY
+_ALLOWED, _BLOCKED, _PARTIAL, _UNKNOWN = Verdict.ALLOWED, Verdict.BLOCKED, Verdict.PARTIAL, Verdict.UNKNOWN
 
 
 def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> tuple:
@@ -192,12 +194,12 @@ def _summarise(segments: tuple[Segment, ...]) -> Decision:
     return Decision.PERMIT
 
 
-def _verdict(allowed: PacketSet, blocked: list, maybe: PacketSet) -> str:
+def _verdict(allowed: PacketSet, blocked: list, maybe: PacketSet) -> Verdict:
     if maybe.boxes:  # boxes, not truth: a set's __bool__ is a Python call, and this runs per trace
-        return "unknown"
+        return _UNKNOWN
     if not blocked:
-        return "allowed" if allowed.boxes else "unknown"
-    return "partial" if allowed.boxes else "blocked"
+        return _ALLOWED if allowed.boxes else _UNKNOWN
+    return _PARTIAL if allowed.boxes else _BLOCKED
 
 
 def _rule_ref(hop: Hop, seg: Segment) -> str:
@@ -210,17 +212,17 @@ def _rule_ref(hop: Hop, seg: Segment) -> str:
 
 
 def _reason(trace: FlowTrace) -> str:
-    if trace.verdict == "allowed":  # most traces: one text per flow, not formatted again
+    if trace.verdict == _ALLOWED:  # most traces: one text per flow, not formatted again
         passes = _PASSES.get(trace.flow)
         if passes is None:
             passes = _PASSES[trace.flow] = f"{trace.flow} passes every hop."
         return passes
     flow = str(trace.flow)
-    if trace.verdict == "blocked":
+    if trace.verdict == _BLOCKED:
         hop, seg = trace.blocked[0]
         why = f": {seg.reason}" if seg.rule is None and seg.reason else ""  # no rule to name: say what did it
         return f"{flow} is blocked {_rule_ref(hop, seg)}{why}."
-    if trace.verdict == "partial":
+    if trace.verdict == _PARTIAL:
         hop, seg = trace.blocked[0]
         nat = _nat_before(trace, hop)
         if nat is not None and nat.public is None:
@@ -341,7 +343,7 @@ def _other_family(variant: Variant, server: VpnServer, flow: Flow) -> FlowTrace:
         "as the snapshot stands its clients cannot reach the server over IPv4"
     reason = (f"{flow}: {server.name} is at an {family} address ({server.address}) and the role has no {family} "
               f"address in the snapshot (only {known}): {why}.")
-    return FlowTrace(flow, variant.label, "unknown", (), EMPTY, [], [], reason)
+    return FlowTrace(flow, variant.label, Verdict.UNKNOWN, (), EMPTY, [], [], reason)
 
 
 def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop],
@@ -359,7 +361,7 @@ def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop]
 def _combine(flow: Flow, traces: list[FlowTrace]) -> FlowTrace:
     """Traces of ways the snapshot cannot tell apart: their verdict where they agree, else unknown."""
     if not traces:
-        empty = FlowTrace(flow, "none", "unknown", (), EMPTY, [], [],
+        empty = FlowTrace(flow, "none", Verdict.UNKNOWN, (), EMPTY, [], [],
                           reason=f"{flow}: the role has no known way to the server")
         return empty
     if len(traces) == 1:
@@ -373,7 +375,7 @@ def _combine(flow: Flow, traces: list[FlowTrace]) -> FlowTrace:
     parts = "; ".join(f"{t.variant}: {t.verdict}" for t in traces)
     reason = (f"{flow} depends on which of {len(traces)} possible paths the role takes, which the snapshot "
               f"does not say ({parts}). {worst.reason}")
-    return FlowTrace(flow, worst.variant, "unknown", worst.hops, worst.allowed, worst.blocked, worst.unknown,
+    return FlowTrace(flow, worst.variant, Verdict.UNKNOWN, worst.hops, worst.allowed, worst.blocked, worst.unknown,
                      reason, tuple(traces))
 
 
@@ -385,7 +387,7 @@ def _trace_variants(chains: list[_Chain], server: VpnServer, flow: Flow, cache: 
     for chain in chains:
         if chain.merged is not None and server.family in chain.shared_families:
             together = _trace_variant(chain.merged, chain, server, flow, cache)
-            if together.verdict != "partial":
+            if together.verdict != _PARTIAL:
                 traces.append(together)
                 continue
         members = chain.members
@@ -412,13 +414,13 @@ def _by_cases(chains: list[_Chain], server: VpnServer, flow: Flow, cache: TraceC
         return FlowTrace(flow, worst.variant, worst.verdict, worst.hops, worst.allowed, worst.blocked,
                          worst.unknown, worst.reason, traces)
     parts = "; ".join(f"{_when(cases)}: {t.verdict}" for cases, t in per_case)
-    if "unknown" in verdicts:
-        base = next(t for t in traces if t.verdict == "unknown")
+    if Verdict.UNKNOWN in verdicts:
+        base = next(t for t in traces if t.verdict == Verdict.UNKNOWN)
         reason = f"{flow} differs by when or where the traffic is sent ({parts}). {base.reason}"
-        return FlowTrace(flow, base.variant, "unknown", base.hops, base.allowed, base.blocked, base.unknown,
+        return FlowTrace(flow, base.variant, Verdict.UNKNOWN, base.hops, base.allowed, base.blocked, base.unknown,
                          reason, traces)
-    passing = [cases for cases, t in per_case if t.verdict == "allowed"]
-    failing = [cases for cases, t in per_case if t.verdict != "allowed"]
+    passing = [cases for cases, t in per_case if t.verdict == Verdict.ALLOWED]
+    failing = [cases for cases, t in per_case if t.verdict != Verdict.ALLOWED]
     if passing:
         reason = (f"{flow} is allowed only {' or '.join(map(_when, passing))}. Otherwise "
                   f"({' or '.join(map(_when, failing))}): {worst.reason}")
@@ -427,18 +429,16 @@ def _by_cases(chains: list[_Chain], server: VpnServer, flow: Flow, cache: TraceC
     allowed = EMPTY
     for trace in traces:
         allowed = allowed | trace.allowed
-    return FlowTrace(flow, worst.variant, "partial", worst.hops, allowed, worst.blocked, _NONE, reason, traces)
+    return FlowTrace(flow, worst.variant, Verdict.PARTIAL, worst.hops, allowed, worst.blocked, _NONE, reason, traces)
 
 
 def _when(cases: tuple[str, ...]) -> str:
     return " and ".join(cases) if cases else "otherwise"
 
 
-_SEVERITY = {"blocked": 3, "partial": 2, "unknown": 1, "allowed": 0}
-
-
 def _worst(traces: list[FlowTrace]) -> FlowTrace:
-    return max(traces, key=lambda t: _SEVERITY[t.verdict])
+    """The trace with the worst verdict (the first of equals)."""
+    return max(traces, key=lambda t: Verdict.rank_of(t.verdict))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -598,29 +598,26 @@ def _nat_settled(step: _Step, flow_trace: Callable[[int], FlowTrace], nat: str) 
     alternates with (ESP for NAT-T, and back) is blocked too; otherwise it turns on the NAT, so unknown."""
     trace = flow_trace(step.flow)
     when = step.when
-    if nat != MAYBE_NAT or when is None or trace.verdict not in ("blocked", "partial"):
+    if nat != MAYBE_NAT or when is None or trace.verdict not in (Verdict.BLOCKED, Verdict.PARTIAL):
         return trace
     other_traces = [flow_trace(f) for f in step.others]
-    if other_traces and all(t.verdict == "blocked" for t in other_traces):
+    if other_traces and all(t.verdict == Verdict.BLOCKED for t in other_traces):
         return trace
     needed = ("something on the path translates addresses (NAT-T)" if when == NAT else
               "nothing on the path translates addresses (plain ESP)")
     alternatives = ", ".join(f"{t.flow} {t.verdict}" for t in other_traces) or "no alternative"
     reason = (f"{trace.flow} is needed only if {needed}, which the snapshot does not settle ({alternatives}). "
               f"{trace.reason}")
-    return FlowTrace(trace.flow, trace.variant, "unknown", trace.hops, trace.allowed, trace.blocked, trace.unknown,
-                     reason, trace.variants)
-
-
-_INNER_SEVERITY = {"blocked": 3, "unknown": 2, "partial": 1, "allowed": 0}
+    return FlowTrace(trace.flow, trace.variant, Verdict.UNKNOWN, trace.hops, trace.allowed, trace.blocked,
+                     trace.unknown, reason, trace.variants)
 
 
 def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], server: VpnServer,
                  cache: TraceCache | None, plain: bool) -> FlowTrace:
-    """An inner flow rides inside the IPsec SA: its verdict is its carriers' worst (blocked > unknown >
-    partial > allowed; the SA needs them all), and each hop sees the carrier, not the inner flow. The middle
-    boxes' rules that would decide it in the clear are kept as inert (when no protocol of the server sends
-    it in the clear too: then they are not)."""
+    """An inner flow rides inside the IPsec SA: its verdict is its carriers' most doubtful (`Verdict.doubt_of`:
+    blocked > unknown > partial > allowed; the SA needs them all), and each hop sees the carrier, not the inner
+    flow. The middle boxes' rules that would decide it in the clear are kept as inert (when no protocol of the
+    server sends it in the clear too: then they are not)."""
     key = (flow, tuple(map(id, carriers)), tuple(c.key for c in chains), plain)
     if cache is not None:
         found = cache.inner.get(key)
@@ -628,9 +625,9 @@ def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
             return found[1]
     # The worst carrier explains the verdict; among equals the last, which carries the SA itself (NAT-T or ESP
     # after IKE on udp/500).
-    worst = max(reversed(carriers), key=lambda t: _INNER_SEVERITY[t.verdict])
+    worst = max(reversed(carriers), key=lambda t: Verdict.doubt_of(t.verdict))
     names = " and ".join(str(c.flow) for c in carriers)
-    if worst.verdict == "allowed":
+    if worst.verdict == Verdict.ALLOWED:
         reason = f"{flow} travels inside IPsec ({names}), which passes every hop; no middle box sees {flow}."
     else:
         reason = f"{flow} travels inside IPsec ({names}), so it needs its carriers: {worst.reason}"

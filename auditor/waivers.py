@@ -18,6 +18,7 @@ import yaml
 
 from auditor.checks import CheckMeta, Finding, load_checks
 from auditor.snapshot import SnapshotError, check_input_size
+from auditor.vocab import Severity
 
 if TYPE_CHECKING:
     from auditor.audit import AuditResult
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 EXPIRED = CheckMeta(
     id="WAIVER-EXPIRED",
     kind="expired-waiver",
-    severity="error",
+    severity=Severity.ERROR,
     title="A waiver has expired",
     remediation="Fix the finding it waived, or renew the waiver with a new `expires` date, or remove it.",
 )

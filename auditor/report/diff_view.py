@@ -6,8 +6,10 @@ import json
 
 from auditor.diff import DiffResult, VerdictChange
 from auditor.untrusted import markup as escape
+from auditor.vocab import Verdict
 
-STYLE = {"allowed": "green", "blocked": "bold red", "partial": "yellow", "unknown": "magenta", None: "dim"}
+STYLE = {Verdict.ALLOWED: "green", Verdict.BLOCKED: "bold red", Verdict.PARTIAL: "yellow", Verdict.UNKNOWN: "magenta",
+         None: "dim"}
 
 
 def render_json(result: DiffResult) -> str:

@@ -37,12 +37,11 @@ from auditor.report.markdown import deciding, windows_error
 from auditor.report.summary import counts, headline, ordered_findings
 from auditor.trace import FlowTrace, HopTrace, PathResult
 from auditor.untrusted import clean_lines
+from auditor.vocab import VERDICT_REPORT_ORDER, Verdict
 
-VERDICTS = ("allowed", "blocked", "partial", "unknown")
 # Roles from audit.yaml `sources` belong to no Meraki network; they get a filter entry of their own.
 SOURCES_ID, SOURCES = "_sources", "sources (audit.yaml)"
-VERDICT_SYMBOL = {"allowed": "✓", "blocked": "✗", "partial": "◐", "unknown": "?"}
-_RANK = {"allowed": 0, "unknown": 1, "partial": 2, "blocked": 3}
+VERDICT_SYMBOL = {Verdict.ALLOWED: "✓", Verdict.BLOCKED: "✗", Verdict.PARTIAL: "◐", Verdict.UNKNOWN: "?"}
 
 # Path picture geometry (px).
 NODE_W, GAP, PAD = 142, 26, 8
@@ -66,7 +65,7 @@ class Column:
 
 @dataclass(slots=True)
 class Cell:
-    verdict: str
+    verdict: Verdict
     tip: str
     anchor: str | None = None
 
@@ -76,7 +75,7 @@ class Row:
     role: Role
     label: str
     cells: list[Cell | None]
-    worst: str
+    worst: Verdict
 
 
 @dataclass(slots=True)
@@ -87,13 +86,13 @@ class NetworkBlock:
     counts: Counter = field(default_factory=Counter)
 
     @property
-    def worst(self) -> str:
-        return max((r.worst for r in self.rows), key=_RANK.__getitem__, default="allowed")
+    def worst(self) -> Verdict:
+        return Verdict.worst((r.worst for r in self.rows), default=Verdict.ALLOWED)
 
     @property
     def compact(self) -> bool:
         """Every role allowed everywhere: one row naming the roles is all a reader needs."""
-        return self.worst == "allowed"
+        return self.worst == Verdict.ALLOWED
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -149,7 +148,7 @@ class Picture:
     network_id: str
     network_name: str
     server: str
-    verdict: str
+    verdict: Verdict
     roles: list[str] = field(default_factory=list)
     flows: list[str] = field(default_factory=list)
     protocols: list[str] = field(default_factory=list)
@@ -186,7 +185,7 @@ def _rule_info(hop: Hop, seg: Segment) -> RuleInfo:
 def _decisive(trace: FlowTrace) -> tuple[Hop | None, Segment | None, str]:
     if trace.blocked:
         hop, seg = trace.blocked[0]
-        return hop, seg, ("partly blocks" if trace.verdict == "partial" else "blocks here")
+        return hop, seg, ("partly blocks" if trace.verdict == Verdict.PARTIAL else "blocks here")
     if trace.unknown:
         hop, seg = trace.unknown[0]
         return hop, seg, "unknown here"
@@ -263,7 +262,7 @@ def _layout(picture: Picture, path: PathResult, planned: list[Hop], client_count
     if client_count >= len(planned):
         nodes.append(Node(0, 0, NET_W, 0, ["internet"], "internet", "internet", "the internet"))
     server = path.server
-    reached = trace.verdict in ("allowed", "partial")
+    reached = trace.verdict in (Verdict.ALLOWED, Verdict.PARTIAL)
     nodes.append(Node(0, 0, NODE_W, 0, ["server", *_wrap(server.name, WRAP, 1), server.address], "server",
                       "server" if reached else "unreached", f"{server.name} {server.address}"))
     height = max(len(n.lines) for n in nodes) * LINE_H + 24
@@ -310,7 +309,7 @@ def build_pictures(result: AuditResult) -> tuple[list[Picture], dict[tuple, str]
     pictures: dict[tuple, Picture] = {}
     anchors: dict[tuple, str] = {}
     for path in result.paths:
-        if path.verdict == "allowed":
+        if path.verdict == Verdict.ALLOWED:
             continue
         planned, client_count = planner.chain(path)
         key = _signature(path, planned)
@@ -321,7 +320,7 @@ def build_pictures(result: AuditResult) -> tuple[list[Picture], dict[tuple, str]
                               path.server.name, path.verdict, variant=path.trace.variant)
             # The deciding rule is drawn and printed already; the sentence adds something only when the
             # flow is partly blocked (which sources) or undecided (why).
-            picture.why = path.trace.reason if path.verdict in ("partial", "unknown") else ""
+            picture.why = path.trace.reason if path.verdict in (Verdict.PARTIAL, Verdict.UNKNOWN) else ""
             _layout(picture, path, planned, client_count)
             pictures[key] = picture
         label = role_label(role)
@@ -336,7 +335,7 @@ def build_pictures(result: AuditResult) -> tuple[list[Picture], dict[tuple, str]
             picture.protocols.append(title)
         anchors.setdefault((role.key, path.server.name, path.protocol), picture.anchor)  # first failing flow
     order = {net.id: i for i, net in enumerate(result.model.networks)}
-    ordered = sorted(pictures.values(), key=lambda p: (order.get(p.network_id, len(order)), -_RANK[p.verdict]))
+    ordered = sorted(pictures.values(), key=lambda p: (order.get(p.network_id, len(order)), -p.verdict.rank))
     return ordered, anchors
 
 
@@ -364,16 +363,16 @@ def build_matrix(result: AuditResult, anchors: dict[tuple, str]) -> tuple[list[C
             block = blocks[net_id] = NetworkBlock(net_id, role.network_name or SOURCES)
         row = rows.get(role)
         if row is None:
-            row = rows[role] = Row(role, role_label(role), [None] * len(columns), "allowed")
+            row = rows[role] = Row(role, role_label(role), [None] * len(columns), Verdict.ALLOWED)
             block.rows.append(row)
-        worst = max(paths, key=lambda p: _RANK[p.verdict]).verdict
+        worst = Verdict.worst(p.verdict for p in paths)
         flows = "; ".join(f"{p.trace.flow} {p.verdict}" for p in paths)
-        failing = [p for p in paths if p.verdict != "allowed"]
+        failing = [p for p in paths if p.verdict != Verdict.ALLOWED]
         tip = flows + (f" — {deciding(failing[0].trace)}" if failing else "")
         column = index.get((server, protocol))
         if column is not None:
             row.cells[column] = Cell(worst, tip, anchors.get((role.key, server, protocol)))
-        if _RANK[worst] > _RANK[row.worst]:
+        if worst.rank > row.worst.rank:
             row.worst = worst
         for path in paths:
             block.counts[path.verdict] += 1
@@ -466,7 +465,7 @@ def context(result: AuditResult) -> dict[str, Any]:
         "pictures": pictures,
         "findings": findings,
         "servers": result.model.servers,
-        "verdicts": VERDICTS,
+        "verdicts": VERDICT_REPORT_ORDER,
         "symbol": VERDICT_SYMBOL,
         "line_h": LINE_H,
         "assumed_value": shown,

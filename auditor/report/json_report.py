@@ -9,6 +9,7 @@ from auditor.audit import AuditResult
 from auditor.model import Decision, Hop, Role, Rule, Segment
 from auditor.report.summary import counts, ordered_findings
 from auditor.trace import FlowTrace, HopTrace, PathResult
+from auditor.vocab import VERDICT_REPORT_ORDER
 
 SCHEMA_ID = "vpn-auditor.report/1"
 
@@ -184,4 +185,4 @@ class _Empty:
         self.findings: list = []
 
     def counts(self) -> dict[str, int]:
-        return {"allowed": 0, "blocked": 0, "partial": 0, "unknown": 0}
+        return dict.fromkeys(VERDICT_REPORT_ORDER, 0)

@@ -15,9 +15,9 @@ from collections import Counter, defaultdict
 
 from auditor.assumptions import shown
 from auditor.audit import AuditResult
-from auditor.checks import SEVERITY_ORDER
-from auditor.model import Role
+from auditor.model import Decision, Role
 from auditor.trace import FlowTrace, PathResult
+from auditor.vocab import SEVERITY_REPORT_ORDER, Severity, Verdict
 from auditor.waivers import PathWaivers
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # chars XML 1.0 cannot hold
@@ -61,7 +61,7 @@ def trace_lines(trace: FlowTrace) -> list[str]:
                 # a file line is in the label already; a JSON file is named without its list index
                 origin = f" ({rule.origin.path})" if rule.origin and rule.origin.line is None else ""
                 lines.append(f"   {seg.decision.value} by {rule.label}: {rule.text}{comment}{origin}")
-            if seg.reason and (rule is None or seg.decision.value == "unknown"):
+            if seg.reason and (rule is None or seg.decision is Decision.UNKNOWN):
                 lines.append(f"   {seg.decision.value}: {seg.reason}")
     return lines
 
@@ -111,7 +111,7 @@ def junit_tree(result: AuditResult) -> ET.Element:
         waived: list[tuple[PathResult, dict[str, str]]] = []
         for path in paths:
             trace = path.trace
-            if trace.verdict == "allowed":
+            if trace.verdict == Verdict.ALLOWED:
                 continue
             mark = accepted.waiver(path)
             if mark is not None:
@@ -124,12 +124,12 @@ def junit_tree(result: AuditResult) -> ET.Element:
     loose = [f for f in result.findings if f.role is None]
     if loose:
         suite = _suite(root, "configuration checks", timestamp, result.assumptions)
-        for finding in sorted(loose, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id)):
+        for finding in sorted(loose, key=lambda f: (-Severity.rank_of(f.effective_severity), f.check.id)):
             where = (finding.network or {}).get("name") or finding.device or "snapshot"
             case = _testcase(suite, f"checks.{finding.check.kind}", f"{finding.check.id} {where}: {finding.title}")
             if finding.waived is not None:
                 _skip(case, finding.waived, finding.check.id)
-            elif finding.effective_severity != "info":
+            elif finding.effective_severity != Severity.INFO:
                 failure = ET.SubElement(case, "failure", {"type": finding.check.id,
                                                           "message": _clean(finding.title)})
                 failure.text = _clean(f"{finding.effective_severity}: {finding.title}\n"
@@ -160,7 +160,7 @@ def _finding_properties(root: ET.Element, result: AuditResult) -> None:
         if properties is None:
             properties = ET.Element("properties")
             suite.insert(0, properties)
-        for severity in ("error", "warning", "info"):
+        for severity in SEVERITY_REPORT_ORDER:
             ET.SubElement(properties, "property", {"name": f"vpn-auditor.findings.{severity}",
                                                     "value": str(found[severity])})
 

@@ -16,7 +16,6 @@ from auditor.audit import AuditResult
 from auditor.explain_errors import catalogue
 from auditor.report.junit import role_label
 from auditor.report.summary import (
-    VERDICTS,
     counts,
     failing_rows,
     headline,
@@ -25,10 +24,11 @@ from auditor.report.summary import (
 )
 from auditor.trace import FlowTrace
 from auditor.untrusted import clean
+from auditor.vocab import VERDICT_REPORT_ORDER, Severity, Verdict
 from auditor.wording import flows_text
 
-VERDICT_MARK = {"allowed": "✅", "blocked": "❌", "partial": "⚠️", "unknown": "❓"}
-SEVERITY_MARK = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
+VERDICT_MARK = {Verdict.ALLOWED: "✅", Verdict.BLOCKED: "❌", Verdict.PARTIAL: "⚠️", Verdict.UNKNOWN: "❓"}
+SEVERITY_MARK = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 MAX_ROWS = 150
 MAX_FINDINGS = 80
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what can start markup mid-line; `[` escaped means no links
@@ -88,7 +88,7 @@ def render(result: AuditResult) -> str:
         "",
         f"**Summary:** {escape(headline(c))}",
         "",
-        f"**{c['paths']} paths:** " + " · ".join(f"{VERDICT_MARK[v]} {c[v]} {v}" for v in VERDICTS),
+        f"**{c['paths']} paths:** " + " · ".join(f"{VERDICT_MARK[v]} {c[v]} {v}" for v in VERDICT_REPORT_ORDER),
         f"**Findings:** {c['findings']['error']} error · {c['findings']['warning']} warning · "
         f"{c['findings']['info']} info" + (f" ({c['waived']} waived)" if c["waived"] else ""),
         "",

@@ -24,10 +24,11 @@ from auditor.model import Origin
 from auditor.report.json_report import summary_json
 from auditor.report.summary import ordered_findings
 from auditor.trace import PathResult
+from auditor.vocab import Severity, Verdict
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
-LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 _SOURCE = re.compile(r"^(?P<path>.*?)(?::(?P<line>\d+)|\[(?P<index>\d+)\])?$")
 
 
@@ -205,7 +206,7 @@ def sarif_dict(result: AuditResult) -> dict[str, Any]:
         if finding.check not in checks:
             checks.append(finding.check)
     index = {check.id: i for i, check in enumerate(checks)}
-    paths = _index_paths(p for p in result.paths if p.verdict != "allowed")
+    paths = _index_paths(p for p in result.paths if p.verdict != Verdict.ALLOWED)
     findings = ordered_findings(result)
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "vpn-auditor", "version": result.tool_version,

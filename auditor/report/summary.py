@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.audit import AuditResult
-from auditor.checks import SEVERITY_ORDER, Finding
-from auditor.model import Hop, Role, Rule, Segment
+from auditor.checks import Finding
+from auditor.model import Decision, Hop, Role, Rule, Segment
 from auditor.trace import FlowTrace, PathResult
+from auditor.vocab import SEVERITY_REPORT_ORDER, VERDICT_REPORT_ORDER, Severity, Verdict
 from auditor.wording import place
-
-VERDICTS = ("allowed", "blocked", "partial", "unknown")
-SEVERITIES = ("error", "warning", "info")
-RANK = {"allowed": 0, "unknown": 1, "partial": 2, "blocked": 3}
 
 
 def rule_ref(rule: Rule) -> str:
@@ -51,7 +48,7 @@ def where(trace: FlowTrace, role: Role | None = None) -> str:
     hop, seg = found
     rule = seg.rule
     if rule is not None:
-        may = " may match" if seg.decision.value == "unknown" else ""
+        may = " may match" if seg.decision is Decision.UNKNOWN else ""
         comment = f' "{rule.comment}"' if rule.comment else f": {rule.text}"
         return f"{place(hop, rule, role)}{may}{comment}"
     return f"{place(hop, None, role)}: {seg.reason}" if seg.reason else place(hop, None, role)
@@ -73,17 +70,17 @@ class FailingRow:
 
     role: Role
     server: str
-    verdicts: dict[str, str]  # protocol -> worst verdict of its flows (every protocol the role has)
+    verdicts: dict[str, Verdict]  # protocol -> worst verdict of its flows (every protocol the role has)
     causes: list[tuple[str, list[str]]]  # (where, flows) per distinct place the failing flows stop
     findings: list[int] = field(default_factory=list)  # 1-based numbers in `ordered_findings`
 
     @property
     def failing_protocols(self) -> list[str]:
-        return [p for p, v in self.verdicts.items() if v != "allowed"]
+        return [p for p, v in self.verdicts.items() if v != Verdict.ALLOWED]
 
     @property
-    def worst(self) -> str:
-        return max(self.verdicts.values(), key=RANK.__getitem__)
+    def worst(self) -> Verdict:
+        return Verdict.worst(self.verdicts.values())
 
 
 def groups(paths: list[PathResult]) -> dict[tuple[Role, str], dict[str, list[PathResult]]]:
@@ -97,19 +94,20 @@ def groups(paths: list[PathResult]) -> dict[tuple[Role, str], dict[str, list[Pat
 def failing_rows(result: AuditResult) -> list[FailingRow]:
     # Only the paths of roles with a path that is not allowed are grouped: in a large org most roles pass,
     # and grouping a million paths costs more than the rows. Their groups keep audit order.
-    failing = {(p.role, p.server.name) for p in result.paths if p.trace.verdict != "allowed"}
+    allowed = Verdict.ALLOWED  # read once: an enum member lookup per path costs as much as the test
+    failing = {(p.role, p.server.name) for p in result.paths if p.trace.verdict != allowed}
     roles = {role for role, _server in failing}
     rows = []
     for (role, server), protocols in groups([p for p in result.paths if p.role in roles and
                                              (p.role, p.server.name) in failing]).items():
-        verdicts = {name: max((p.verdict for p in paths), key=RANK.__getitem__) for name, paths in protocols.items()}
-        if all(v == "allowed" for v in verdicts.values()):
+        verdicts = {name: Verdict.worst(p.verdict for p in paths) for name, paths in protocols.items()}
+        if all(v == Verdict.ALLOWED for v in verdicts.values()):
             continue
         causes: dict[str, list[str]] = {}
         for paths in protocols.values():
             for path in paths:
                 # an inner flow (UDP 1701 inside IPsec) fails with its carrier, whose own cause is listed
-                if path.verdict != "allowed" and not path.trace.carried_by:
+                if path.verdict != Verdict.ALLOWED and not path.trace.carried_by:
                     flows = causes.setdefault(where(path.trace, role), [])
                     if str(path.trace.flow) not in flows:
                         flows.append(str(path.trace.flow))
@@ -161,7 +159,7 @@ def passing_roles(result: AuditResult, rows: list[FailingRow] | None = None) -> 
 
 def ordered_findings(result: AuditResult) -> list[Finding]:
     """Findings in report order (severity, then check id), the order of JSON `findings`: '#3' is the third."""
-    return sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.effective_severity], f.check.id))
+    return sorted(result.findings, key=lambda f: (-Severity.rank_of(f.effective_severity), f.check.id))
 
 
 def counts(result: AuditResult, rows: list[FailingRow] | None = None) -> dict[str, Any]:
@@ -170,9 +168,9 @@ def counts(result: AuditResult, rows: list[FailingRow] | None = None) -> dict[st
     rows = failing_rows(result) if rows is None else rows
     verdicts = Counter(p.verdict for p in result.paths)
     severities = Counter(f.effective_severity for f in result.findings)
-    return {"paths": len(result.paths), **{v: verdicts.get(v, 0) for v in VERDICTS},
+    return {"paths": len(result.paths), **{v: verdicts.get(v, 0) for v in VERDICT_REPORT_ORDER},
             "failing_roles": len(rows), "failing_protocols": sum(len(r.failing_protocols) for r in rows),
-            "findings": {s: severities.get(s, 0) for s in SEVERITIES},
+            "findings": {s: severities.get(s, 0) for s in SEVERITY_REPORT_ORDER},
             "waived": sum(1 for f in result.findings if f.waived is not None)}
 
 

@@ -15,7 +15,6 @@ from rich.text import Text
 from auditor.assumptions import header_line
 from auditor.audit import AuditResult
 from auditor.report.summary import (
-    SEVERITIES,
     FailingRow,
     counts,
     failing_rows,
@@ -24,10 +23,12 @@ from auditor.report.summary import (
     passing_roles,
 )
 from auditor.untrusted import clean
+from auditor.vocab import SEVERITY_REPORT_ORDER, Severity, Verdict
 from auditor.wording import flows_text
 
-VERDICT_STYLE = {"allowed": "green", "blocked": "bold red", "partial": "yellow", "unknown": "magenta"}
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+VERDICT_STYLE = {Verdict.ALLOWED: "green", Verdict.BLOCKED: "bold red", Verdict.PARTIAL: "yellow",
+                 Verdict.UNKNOWN: "magenta"}
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 def header(result: AuditResult, rows: list[FailingRow]) -> list[Text]:
@@ -88,7 +89,7 @@ def build_findings(result: AuditResult, verbose: bool = False) -> RenderableType
         return Text("No findings.", style="green")
     c = Counter(f.effective_severity for f in findings)
     more = "" if verbose else " (each one's fix: --verbose, or --format json, markdown or html)"
-    parts: list[RenderableType] = [Text(f"Findings: {', '.join(f'{c[s]} {s}' for s in SEVERITIES)}{more}",
+    parts: list[RenderableType] = [Text(f"Findings: {', '.join(f'{c[s]} {s}' for s in SEVERITY_REPORT_ORDER)}{more}",
                                         style="bold")]
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 0))
     table.add_column("#", justify="right", no_wrap=True)

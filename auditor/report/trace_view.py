@@ -12,9 +12,11 @@ from auditor.protocols import Flow
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, HopTrace
 from auditor.untrusted import markup as escape
+from auditor.vocab import Severity, Verdict
 
-STYLE = {"permit": "green", "deny": "bold red", "partial": "yellow", "unknown": "magenta", "translate": "cyan",
-         "allowed": "green", "blocked": "bold red"}
+# Hop decisions and path verdicts share two words (partial, unknown), coloured alike.
+STYLE = {Decision.PERMIT: "green", Decision.DENY: "bold red", Decision.PARTIAL: "yellow", Decision.UNKNOWN: "magenta",
+         Decision.TRANSLATE: "cyan", Verdict.ALLOWED: "green", Verdict.BLOCKED: "bold red"}
 
 
 def _hop_lines(number: int, record: HopTrace) -> list[str]:
@@ -128,7 +130,7 @@ def _name_lines(result, path) -> list[str]:  # type: ignore[no-untyped-def]
             continue
         own = finding.role == role.describe() and (finding.network or {}).get("id") == role.network_id
         if own or finding.role is None:
-            style = "bold red" if finding.effective_severity == "error" else "magenta"
+            style = "bold red" if finding.effective_severity == Severity.ERROR else "magenta"
             lines.append(f" name: [{style}]{finding.check.kind}[/]: {escape(finding.title)}")
             for address, flows in (finding.evidence.get("traced") or {}).items():
                 if str(path.trace.flow) in {f["flow"] for f in flows}:

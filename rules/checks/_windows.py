@@ -27,6 +27,7 @@ import yaml
 
 from auditor.checks import AuditContext
 from auditor.model import Role, VpnServer
+from auditor.vocab import Verdict
 from rules.checks._paths import grouped, windows_errors_of
 
 EVERY_TUNNEL_FAILED = 800  # ERROR_AUTOMATIC_VPN_FAILED
@@ -53,7 +54,7 @@ def every_protocol_fails(ctx: AuditContext, role: Role, server: VpnServer) -> bo
     groups = grouped(ctx)
     for name in server.protocols:
         paths = groups.get((role, server, name.lower()))
-        if not paths or all(p.trace.verdict == "allowed" for p in paths):
+        if not paths or all(p.trace.verdict == Verdict.ALLOWED for p in paths):
             return False
     return bool(server.protocols)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity
 from rules.checks._lb import pairs, scoped
 
 CHECK = CheckMeta(
     id="LB-BACKEND-MISMATCH",
     kind="backend-mismatch",
-    severity="warning",
+    severity=Severity.WARNING,
     title="UDP 500 and UDP 4500 services have different backend servers",
     windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation="Put the same VPN servers (node addresses) behind the UDP 500 and the UDP 4500 services.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity, Verdict
 from auditor.wording import flows_text, role_label
 from rules.checks._paths import (
     at,
@@ -24,7 +25,7 @@ from rules.checks._windows import path_tags
 CHECK = CheckMeta(
     id="VPN-BLOCKED",
     kind="blocked-flow",
-    severity="error",
+    severity=Severity.ERROR,
     title="VPN flow blocked",
     windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Allow the blocked flow above the deciding rule.",
@@ -38,7 +39,7 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         if role.phase == "pre-auth":
             continue  # preauth_blocked reports the splash phase
         failing += [(p, *first_block(p)) for p in paths
-                    if p.trace.verdict == "blocked" and client_side(role, first_block(p)[0])]
+                    if p.trace.verdict == Verdict.BLOCKED and client_side(role, first_block(p)[0])]
     for cause in by_cause(failing):
         hop, seg, flows = cause.hop, cause.seg, cause.flows
         assert hop is not None and seg is not None

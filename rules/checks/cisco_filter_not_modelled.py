@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.config import split_enters
 from auditor.vendors.cisco.adapter import CiscoDevice, cisco_devices_for
+from auditor.vocab import Severity
 
 CHECK = CheckMeta(
     id="CISCO-FILTER-NOT-MODELLED",
     kind="unmodelled-filter",
-    severity="info",
+    severity=Severity.INFO,
     title="Unicast RPF where VPN traffic enters a Cisco device: not evaluated",
     remediation="Check by hand that unicast RPF lets the VPN clients' packets in: strict mode (`reachable-via rx`, "
                 "`ip verify reverse-path`) drops a packet unless the route back to its source leaves through the "

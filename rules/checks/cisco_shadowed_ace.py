@@ -14,11 +14,12 @@ from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Action, Decision, FilterHop, Rule, RuleList, VpnServer
 from auditor.packets import ANY_ADDR, EMPTY, PROTO_NUMBERS, PacketSet, address_interval
 from auditor.vendors.cisco.adapter import CiscoDevice, EgressHop, cisco_devices_for
+from auditor.vocab import Severity
 
 CHECK = CheckMeta(
     id="CISCO-SHADOWED-ACE",
     kind="shadowed-vpn-rule",
-    severity="warning",
+    severity=Severity.WARNING,
     title="Cisco ACE permitting VPN traffic is shadowed by an earlier line",
     windows_errors=(809,),
     remediation="Delete the permit that earlier lines make redundant; never move a permit above a deny.",
@@ -129,7 +130,7 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[Pack
                             if s.rule is not None],
         }
         finding = Finding(CHECK, title, fix, None, None, device.name, evidence,
-                          severity=None if denied else "info")
+                          severity=None if denied else Severity.INFO)
         yield finding, (device.name, line, rule.position)
     if unexamined:
         lines = [r.origin.line if r.origin else r.position for r in unexamined]
@@ -138,7 +139,7 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[Pack
                  "this list)")
         evidence = {"server": server.name, "list": label, "lines": lines[:200], "count": len(unexamined)}
         yield (Finding(CHECK, title, "Review these lines: each is decided by an earlier line for VPN traffic.",
-                       None, None, device.name, evidence, severity="info"), (device.name, None, -len(lines)))
+                       None, None, device.name, evidence, severity=Severity.INFO), (device.name, None, -len(lines)))
 
 
 

@@ -11,13 +11,14 @@ from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import VpnServer
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet
 from auditor.vendors.cisco.adapter import CiscoDevice, cisco_fronts
+from auditor.vocab import Severity
 from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
 from rules.checks.snat_on_ike import L2TP_MITIGATION, WINDOWS_MITIGATION
 
 CHECK = CheckMeta(
     id="CISCO-SNAT-ON-IKE",
     kind="snat-on-ike",
-    severity="warning",
+    severity=Severity.WARNING,
     title="A Cisco NAT in front of the VPN server translates the clients' source addresses on IKE",
     windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation="Publish the server with a NAT that keeps the clients' addresses. " + WINDOWS_MITIGATION,

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.vendors.cisco.adapter import CiscoDevice
+from auditor.vocab import Severity
 
 CHECK = CheckMeta(
     id="CISCO-NOT-MODELLED",
     kind="unmodelled-config",
-    severity="info",
+    severity=Severity.INFO,
     title="Configuration lines not modelled (they cannot affect the VPN path)",
     remediation="Nothing to change: these lines cannot decide a VPN flow through the device. They are listed so "
                 "that every line of the configuration is either read or reported.",

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import DataGap
+from auditor.vocab import Severity
 
 CHECK = CheckMeta(
     id="DATA-GAP",
     kind="data-gap",
-    severity="warning",
+    severity=Severity.WARNING,
     title="Configuration missing from the snapshot",
     remediation="Collect the missing data again (check the API key's access and the manifest's error).",
 )

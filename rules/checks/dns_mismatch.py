@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity
 from rules.checks._dns import answers_of, finding, traced_text, where, who
 
 CHECK = CheckMeta(
     id="DNS-MISMATCH",
     kind="dns-mismatch",
-    severity="error",
+    severity=Severity.ERROR,
     title="VPN server name resolves to another address",
     windows_errors=(809, 868),
     remediation="Make the resolver answer the audited address, or audit the address it gives.",

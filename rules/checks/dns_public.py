@@ -11,12 +11,13 @@ from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.dns import HOST, Way, way_outcome
+from auditor.vocab import Severity
 from rules.checks import dns_unknown, dns_unresolved
 
 CHECK = CheckMeta(
     id="DNS-PUBLIC-MISMATCH",
     kind="dns-mismatch",
-    severity="error",
+    severity=Severity.ERROR,
     title="VPN server name resolves to another address publicly",
     windows_errors=(809, 868),
     remediation="Correct the public DNS record, or the audited address.",

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity
 from rules.checks._dns import answers_of, finding, traced_text, where, who
 
 CHECK = CheckMeta(
     id="DNS-UNKNOWN",
     kind="dns-unknown",
-    severity="warning",
+    severity=Severity.WARNING,
     title="What the VPN server name resolves to is unknown for a role",
     windows_errors=(809, 868),
     remediation="Resolve the name from a client of the role and compare it with the audited address.",

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity
 from rules.checks._dns import answers_of, finding, where, who
 
 CHECK = CheckMeta(
     id="DNS-UNRESOLVED",
     kind="dns-unresolved",
-    severity="error",
+    severity=Severity.ERROR,
     title="VPN server name does not resolve",
     windows_errors=(868,),
     remediation="Publish the name at the resolvers the role uses.",

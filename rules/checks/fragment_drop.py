@@ -18,12 +18,13 @@ from auditor.model import Decision, Hop, Rule, VpnServer
 from auditor.packets import EMPTY, PROTO_NAMES, PacketSet, format_address_interval
 from auditor.trace import PathResult
 from auditor.vendors.cisco.adapter import FragmentView, cisco_devices_for
+from auditor.vocab import Severity
 from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
 
 CHECK = CheckMeta(
     id="IKE-FRAGMENT-DROP",
     kind="fragment-drop",
-    severity="warning",
+    severity=Severity.WARNING,
     title="Non-initial fragments of IKE are dropped in front of the VPN server",
     windows_errors=(809, 13801),  # 13801 where IKEv2 is affected (rules/checks/_windows.py)
     remediation="Let the fragments of UDP 500/4500 to the VPN server through, or enable IKEv2 fragmentation "

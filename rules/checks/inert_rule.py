@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity
 from auditor.wording import place
 from rules.checks._paths import client_side, rule_evidence
 
 CHECK = CheckMeta(
     id="VPN-INERT-RULE",
     kind="inert-rule",
-    severity="info",
+    severity=Severity.INFO,
     title="Rule on a flow that never crosses this hop in the clear",
     remediation="Nothing to open here. Remove the rule if no server offers L2TP without IPsec.",
 )

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity
 from rules.checks._lb import balancers
 
 CHECK = CheckMeta(
     id="LB-FILTER-NOT-MODELLED",
     kind="unmodelled-filter",
-    severity="warning",
+    severity=Severity.WARNING,
     title="Filters in front of the VPN servers that the audit does not evaluate",
     remediation="Check these filters by hand: each must let UDP 500, UDP 4500 (and TCP 443 for SSTP) from the "
                 "clients reach the load balancer and its targets. The verdicts of this audit do not cover them.",

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity
 from rules.checks._lb import SSTP_FLOWS, ike_services, scoped, sstp_services
 
 CHECK = CheckMeta(
     id="LB-MISSING-MONITOR",
     kind="missing-monitor",
-    severity="warning",
+    severity=Severity.WARNING,
     title="VPN backends without a meaningful health monitor",
     windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Attach a health monitor that tests the VPN service on every backend.",
@@ -34,7 +35,7 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
             title = (f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) relies on the default monitor "
                      f"({names}), which tests only that the host answers")
             yield Finding(CHECK, title, lb.fix_monitor(svc, sstp=False), device=lb.name, evidence=evidence,
-                          severity="info", windows_errors=errors)
+                          severity=Severity.INFO, windows_errors=errors)
         else:
             title = f"{lb.name}: {svc.kind} {svc.name} ({svc.listener()}) has no health monitor"
             yield Finding(CHECK, title, lb.fix_monitor(svc, sstp=False), device=lb.name, evidence=evidence,

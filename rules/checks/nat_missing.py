@@ -10,12 +10,13 @@ from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import VpnServer
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, Interval, PacketSet
 from auditor.vendors.cisco.adapter import CiscoDevice, cisco_fronts
+from auditor.vocab import Severity
 from rules.checks._windows import EVERY_TUNNEL_FAILED, IKE_FIRST, L2TP_NEGOTIATION, NOT_A_DROP
 
 CHECK = CheckMeta(
     id="VPN-NAT-MISSING",
     kind="nat-missing",
-    severity="error",
+    severity=Severity.ERROR,
     title="No static NAT or port forward exposes the VPN server",
     windows_errors=(809,),  # per finding: its protocols' (rules/protocols.yaml), narrowed below
     remediation="Add a static NAT (or a port forward per flow) from the public address to the server.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity, Verdict
 from auditor.wording import flows_text, role_label
 from rules.checks._paths import (
     at,
@@ -24,7 +25,7 @@ from rules.checks._windows import path_tags
 CHECK = CheckMeta(
     id="VPN-PARTIAL",
     kind="partial-flow",
-    severity="error",
+    severity=Severity.ERROR,
     title="VPN flow blocked for some sources",
     windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Allow the flow for the blocked sources above the deciding rule.",
@@ -35,10 +36,10 @@ CHECK = CheckMeta(
 def run(ctx: AuditContext) -> Iterator[Finding]:
     failing = []
     for (role, _server, _protocol), paths in grouped(ctx).items():
-        if role.phase == "pre-auth" or any(p.trace.verdict == "blocked" for p in paths):
+        if role.phase == "pre-auth" or any(p.trace.verdict == Verdict.BLOCKED for p in paths):
             continue  # fully blocked flows are blocked_flow's; splash phases are preauth_blocked's
         failing += [(p, *first_block(p)) for p in paths
-                    if (p.trace.verdict == "partial" or (p.trace.verdict == "unknown" and p.trace.blocked))
+                    if (p.trace.verdict == Verdict.PARTIAL or (p.trace.verdict == Verdict.UNKNOWN and p.trace.blocked))
                     and client_side(role, first_block(p)[0])]
     for cause in by_cause(failing):
         hop, seg, flows = cause.hop, cause.seg, cause.flows

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.lb_model import MIN_PERSIST_SECONDS, SOURCE_IP
+from auditor.vocab import Severity
 from rules.checks._lb import ike_services, scoped
 
 CHECK = CheckMeta(
     id="LB-PERSISTENCE-TIMEOUT",
     kind="persistence-timeout",
-    severity="warning",
+    severity=Severity.WARNING,
     title="Persistence timeout on IKE services too short",
     windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation=f"Raise the persistence timeout to at least {MIN_PERSIST_SECONDS} seconds.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity, Verdict
 from auditor.wording import flows_text, role_label
 from rules.checks._paths import (
     by_cause,
@@ -22,7 +23,7 @@ from rules.checks._windows import path_tags
 CHECK = CheckMeta(
     id="VPN-PREAUTH-BLOCKED",
     kind="preauth-blocked",
-    severity="warning",
+    severity=Severity.WARNING,
     title="Captive portal blocks VPN before sign-on",
     windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Add the VPN server to the walled garden, or let non-HTTP traffic pass before sign-on.",
@@ -37,7 +38,7 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
             continue
         # Flows blocked after the portal are blocked after sign-on too: the post-auth finding covers them.
         failing += [(p, *first_block(p)) for p in paths
-                    if p.trace.verdict in ("blocked", "partial") and first_block(p)[0].stage == "splash"]
+                    if p.trace.verdict in (Verdict.BLOCKED, Verdict.PARTIAL) and first_block(p)[0].stage == "splash"]
     for cause in by_cause(failing):
         hop, seg, flows = cause.hop, cause.seg, cause.flows
         assert hop is not None and seg is not None

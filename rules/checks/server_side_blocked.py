@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Hop, VpnServer
 from auditor.trace import PathResult
+from auditor.vocab import Severity, Verdict
 from auditor.wording import flows_text
 from rules.checks._paths import (
     at,
@@ -25,7 +26,7 @@ from rules.checks._windows import path_tags
 CHECK = CheckMeta(
     id="VPN-BLOCKED-SERVER-SIDE",
     kind="blocked-flow",
-    severity="error",
+    severity=Severity.ERROR,
     title="VPN flow blocked in front of the server",
     windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Allow the flow on the device in front of the server.",
@@ -44,7 +45,8 @@ def _order(ctx: AuditContext, server: VpnServer, path: PathResult) -> tuple[int,
 def run(ctx: AuditContext) -> Iterator[Finding]:
     groups: dict[tuple[str, str, str, tuple | str | None], tuple[VpnServer, Hop, list]] = {}
     for path in ctx.paths:
-        if (path.trace.verdict not in ("blocked", "partial") and not path.trace.blocked) or path.trace.carried_by:
+        trace = path.trace
+        if (trace.verdict not in (Verdict.BLOCKED, Verdict.PARTIAL) and not trace.blocked) or trace.carried_by:
             continue  # an inner flow is blocked with its carrier, which names the rule
         for hop, seg in path.trace.blocked:
             if not client_side(path.role, hop):

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Action, Decision, Hop, Rule, RuleList, Segment
 from auditor.packets import PacketSet
+from auditor.vocab import Severity
 
 CHECK = CheckMeta(
     id="VPN-SHADOWED-RULE",
     kind="shadowed-vpn-rule",
-    severity="warning",
+    severity=Severity.WARNING,
     title="VPN allow rule shadowed by an earlier deny",
     windows_errors=(809,),
     remediation="Insert an allow for exactly the VPN flows above the deny, or narrow the deny, if it is not meant "

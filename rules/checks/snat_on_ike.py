@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity
 from rules.checks._lb import ike_services, scoped, servers_behind
 
 WINDOWS_MITIGATION = (
@@ -29,7 +30,7 @@ L2TP_MITIGATION = (
 CHECK = CheckMeta(
     id="LB-SNAT-ON-IKE",
     kind="snat-on-ike",
-    severity="warning",
+    severity=Severity.WARNING,
     title="Source address translation on IKE virtual service",
     windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation="Disable source address translation on the IKE virtual services. " + WINDOWS_MITIGATION,
@@ -56,5 +57,5 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
                      f"addresses ({snat.detail or 'not determinable from the config'})")
             fix = f"Verify on the device: {snat.verify or 'whether the VPN servers see client addresses'}. " \
                   f"{lb.fix_snat(svc)} {windows}"
-            yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence, severity="info",
+            yield Finding(CHECK, title, fix, device=lb.name, evidence=evidence, severity=Severity.INFO,
                           windows_errors=errors)

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.lb_model import CONDITIONAL, SPLIT, STICKY, UNKNOWN
+from auditor.vocab import PersistenceVerdict, Severity
 from rules.checks._lb import pairs, scoped
 
 CHECK = CheckMeta(
     id="LB-SPLIT-PERSISTENCE",
     kind="split-persistence",
-    severity="error",
+    severity=Severity.ERROR,
     title="UDP 500 and UDP 4500 of one client can reach different VPN servers",
     windows_errors=(809, 789, 800),  # per finding: rules/checks/_windows.py
     remediation="Make UDP 500 and UDP 4500 share one client-IP persistence table with the same backend nodes.",
@@ -26,7 +26,7 @@ CHECK = CheckMeta(
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
     for lb, pair in pairs(ctx):
-        if pair.verdict == STICKY:
+        if pair.verdict == PersistenceVerdict.STICKY:
             continue
         clients = "" if pair.clients == "any" else f" (clients {pair.clients})"
         # Titles name the persistence setting, not the virtual services (evidence and the fix do): long
@@ -40,16 +40,16 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
             persist = f"UDP 500: {ike}; UDP 4500: {natt}"
         head = f"{lb.name} {pair.vip}{clients}:"
         fix = lb.fix_split(pair)
-        severity = None
-        if pair.verdict == SPLIT:
+        severity: Severity | None = None
+        if pair.verdict == PersistenceVerdict.SPLIT:
             title = f"{head} one client's UDP 500 and UDP 4500 can reach different servers ({persist})"
-        elif pair.verdict == CONDITIONAL:
-            severity = "warning"
+        elif pair.verdict == PersistenceVerdict.CONDITIONAL:
+            severity = Severity.WARNING
             title = (f"{head} one client's UDP 500 and UDP 4500 reach one server only while both sides see the "
                      f"same servers up ({persist})")
         else:
-            assert pair.verdict == UNKNOWN
-            severity = "warning"
+            assert pair.verdict == PersistenceVerdict.UNKNOWN
+            severity = Severity.WARNING
             title = f"{head} cannot prove that one client's UDP 500 and UDP 4500 reach one server ({persist})"
             if pair.verify:
                 fix = f"Verify on the device: {pair.verify}. Or use the documented form: {fix}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
+from auditor.vocab import Severity, Verdict
 from auditor.wording import flows_text, role_label
 from rules.checks._paths import at, by_cause, grouped, headline, make
 from rules.checks._windows import path_tags
@@ -15,7 +16,7 @@ from rules.checks._windows import path_tags
 CHECK = CheckMeta(
     id="VPN-UNKNOWN",
     kind="unknown-flow",
-    severity="warning",
+    severity=Severity.WARNING,
     title="VPN flow cannot be decided from the configuration",
     windows_errors=(809, 800),  # per finding: rules/checks/_windows.py
     remediation="Collect the missing data or resolve the ambiguity named in the reason, then audit again.",
@@ -26,10 +27,10 @@ CHECK = CheckMeta(
 def run(ctx: AuditContext) -> Iterator[Finding]:
     failing = []
     for paths in grouped(ctx).values():
-        if any(p.trace.verdict == "blocked" for p in paths):
+        if any(p.trace.verdict == Verdict.BLOCKED for p in paths):
             continue
         failing += [(p, *(p.trace.unknown[0] if p.trace.unknown else (None, None)))
-                    for p in paths if p.trace.verdict == "unknown"]
+                    for p in paths if p.trace.verdict == Verdict.UNKNOWN]
     for cause in by_cause(failing):
         first = cause.paths[0].trace
         where = f" at {at(cause.hop, cause.seg, cause.role)}" if cause.hop is not None else ""

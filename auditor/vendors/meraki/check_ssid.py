@@ -33,6 +33,7 @@ from auditor.config import AuditConfig
 from auditor.snapshot import Snapshot, SnapshotError, api_segment, check_input_size
 from auditor.vendors.meraki.adapter import clock_minutes
 from auditor.vendors.meraki.rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
+from auditor.vocab import Severity
 
 REDACTED = "<redacted>"
 SSID_SLOTS = range(15)
@@ -88,7 +89,7 @@ class ProposalError(SnapshotError):
 SSID_NAME_REUSED = CheckMeta(
     id="SSID-NAME-REUSED",
     kind="duplicate-ssid-name",
-    severity="error",
+    severity=Severity.ERROR,
     title="The proposed SSID has the name of another enabled SSID of the network",
     remediation="Give the proposal `number` of that SSID to change it, or choose a name no enabled SSID has: "
                 "clients join either SSID by that name, each with its own rules.",
