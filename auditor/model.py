@@ -413,6 +413,43 @@ class RuleList:
         self._cache[packets] = result
         return result
 
+    def shadowed(self, flows: Sequence[PacketSet], action: Action = Action.PERMIT) -> list[Shadow]:
+        """Every certain rule the admin wrote with `action` that matches some packet of `flows`, in list order,
+        with what earlier rules do to those packets. First match decides packet by packet, so a rule is shadowed
+        for the packets an earlier rule takes, and never reached for them when earlier certain rules take all of
+        them and no uncertain rule may come first (`Shadow.whole`).
+
+        Each flow is evaluated on its own: one flow's remainder after many rules stays cheap to work with, where
+        a union of flows through a long list would cost the square of its length (and the trace has usually
+        evaluated these flows already)."""
+        union = EMPTY
+        for flow in flows:
+            union = union | flow
+        candidates = self.relevant(union)
+        evaluated = [self.evaluate(flow) for flow in flows]
+        deciders = [{id(seg.rule) for seg in segments} for segments in evaluated]
+        uncertain = _uncertain_first(candidates, flows)
+        seen = [0 for _ in flows]  # per flow: how many of its uncertain regions come before the rule at hand
+        out: list[Shadow] = []
+        for position, rule in enumerate(candidates):
+            if rule.action is not action or not rule.certain or rule.synthetic:
+                continue
+            parts: list[tuple[PacketSet, tuple[Segment, ...]]] = []
+            reached = doubted = False
+            for k, flow in enumerate(flows):
+                wanted = rule.match & flow
+                if not wanted:
+                    continue
+                parts.append((wanted, evaluated[k]))
+                reached = reached or id(rule) in deciders[k]
+                regions = uncertain[k]
+                while seen[k] < len(regions) and regions[seen[k]][0] < position:
+                    seen[k] += 1
+                doubted = doubted or (seen[k] > 0 and regions[seen[k] - 1][1].intersects(wanted))
+            if parts:
+                out.append(Shadow(rule, parts, reached, doubted))
+        return out
+
     def release(self) -> None:
         """Drop what only evaluation needs (raw rows, parsed-row cache, indexes, memo) once a network is
         audited; rules that decided something stay referenced by the traces. A released list is not
@@ -480,6 +517,58 @@ def _overlaps(row: RowKey, key: tuple) -> bool:
 _DECISION_OF = {action: Decision(action.value) for action in Action}  # a dict lookup, not an enum call per rule
 
 
+def _uncertain_first(rules: list[Rule], flows: Sequence[PacketSet]) -> list[list[tuple[int, PacketSet]]]:
+    """Per flow, the packets some uncertain rule of `rules` may match before any certain rule does: at each
+    uncertain rule that adds to them, (its index in `rules`, all of them so far). Certain rules after the last
+    uncertain one change nothing here, so the pass stops there (most lists have no uncertain rule at all)."""
+    last = max((i for i, rule in enumerate(rules) if not rule.certain), default=-1)
+    out: list[list[tuple[int, PacketSet]]] = []
+    for flow in flows:
+        steps: list[tuple[int, PacketSet]] = []
+        remaining, so_far = flow, EMPTY
+        for i in range(last + 1):
+            if not remaining:
+                break
+            rule = rules[i]
+            if rule.certain:
+                remaining = remaining - rule.match
+            elif region := remaining & rule.match:
+                so_far = so_far | region
+                steps.append((i, so_far))
+        out.append(steps)
+    return out
+
+
+class Shadow:
+    """One rule of a list and what earlier rules do to its share of the packets asked about
+    (`RuleList.shadowed`)."""
+
+    __slots__ = ("_parts", "doubted", "reached", "rule")
+
+    def __init__(self, rule: Rule, parts: list[tuple[PacketSet, tuple[Segment, ...]]], reached: bool,
+                 doubted: bool) -> None:
+        self.rule = rule
+        self._parts = parts  # per flow that the rule matches: its share of the flow, the flow's segments
+        self.reached = reached  # the rule itself decides some of its packets
+        # An earlier uncertain rule may match some of them first, whatever its action: which rule takes those
+        # packets is then not known, even where the outcome is.
+        self.doubted = doubted
+
+    @property
+    def whole(self) -> bool:
+        """Earlier certain rules decide every one of the rule's packets: it is never reached for them."""
+        return not self.reached and not self.doubted
+
+    def earlier(self, decision: Decision | None = None) -> list[Segment]:
+        """The parts of the rule's packets that earlier rules decide or leave unknown (only those decided
+        `decision`, when given): flow by flow, each flow's in the order the list's evaluation gives them."""
+        rule = self.rule
+        return [Segment(part, seg.decision, seg.rule, seg.reason)
+                for wanted, segments in self._parts for seg in segments
+                if seg.rule is not rule and (decision is None or seg.decision is decision)
+                and (part := seg.packets & wanted)]
+
+
 def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packets: PacketSet,
           rule: Rule) -> None:
     """Record that `rule` decides `packets`, unless an earlier uncertain rule (in `pending`) may have decided
@@ -524,6 +613,7 @@ class Hop:
 
     def release(self) -> None:
         """Free evaluation state after the audit of a network; the hop stays describable."""
+
 
 
 @dataclass(eq=False, slots=True)
@@ -934,6 +1024,7 @@ __all__ = [
     "Rule",
     "RuleList",
     "Segment",
+    "Shadow",
     "SourceNatHop",
     "UnknownDevice",
     "Variant",
