@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -35,9 +36,11 @@ from auditor.vendors.meraki.collect import (
 )
 
 try:  # `tests` is a package only when something puts the repository root on sys.path
-    from tests.fakes.dashboard import VLANS_DISABLED, FakeDashboard, Reply, SyntheticOrg, build_org
+    from tests.fakes.clock import FakeClock
+    from tests.fakes.dashboard import VLANS_DISABLED, FakeDashboard, RecordedRequest, Reply, SyntheticOrg, build_org
 except ModuleNotFoundError:
-    from fakes.dashboard import VLANS_DISABLED, FakeDashboard, Reply, SyntheticOrg, build_org
+    from fakes.clock import FakeClock
+    from fakes.dashboard import VLANS_DISABLED, FakeDashboard, RecordedRequest, Reply, SyntheticOrg, build_org
 
 API_KEY = "f00dfeedc0ffee0123456789abcdef0123456789"
 FAST = ["--rate", "200"]  # the tests' server allows 200/s: keep runs short
@@ -179,35 +182,49 @@ def test_api_key_never_follows_a_redirect_to_another_host(org: SyntheticOrg, ser
 
 
 # --- rate limiting --------------------------------------------------------------------------------------------
+# On virtual time (tests/fakes/clock.py): the collector's buckets, the SDK's retry waits and the fake Dashboard's
+# rate limit share one clock, so a storm and its Retry-After waits play out as they would, minus the waiting.
+# A collector that did not wait would leave the Dashboard's bucket empty (time only moves when it waits) and
+# meet 429s until it gave up. test_token_bucket_rate below keeps the system clock.
 @pytest.mark.timeout(60)
 def test_429_storm_is_absorbed(tmp_path: Path) -> None:
     org = build_org(tmp_path / "source", "100", 5, policy_objects=25)
+    clock = FakeClock()
     # The server allows 20/s with almost no burst; we send at 60/s: most of the first requests meet 429s.
-    with FakeDashboard(org.root, rate=20, burst=2, page_size=3, api_key=API_KEY) as fake:
+    with FakeDashboard(org.root, rate=20, burst=2, page_size=3, api_key=API_KEY, clock=clock.monotonic) as fake:
         # And one endpoint answers 429 more times than the SDK retries (2 attempts): the call is made again.
         fake.fail("organizations/100/policyObjects/groups", 429, times=3, headers={"Retry-After": "1"})
         # A non-integer Retry-After would crash the SDK's int(); it is normalised.
         fake.fail("networks/*/wireless/ssids", 429, times=1, headers={"Retry-After": "0.5"})
         out = tmp_path / "snap"
-        result = run(fake, out, "--rate", "60", "--retries", "2")
+        result = asyncio.run(collect(CollectorConfig(out=out, api_key=API_KEY, base_url=fake.base_url, rate=60,
+                                                     maximum_retries=2, clock=clock)))
         assert fake.non_get() == []
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.failures
     assert collected(out) == org.files
     assert fake.count(status=429) >= 10
     run_info = manifest(out)["runs"][0]
     assert run_info["rate_limited"] == fake.count(status=429)
     assert run_info["summary"]["failed"] == 0
     assert calls_by_path(out)["organizations/100/policyObjects/groups"]["rate_limited"] >= 3
+    # every request made again after a 429 waited out its Retry-After (1 s at least here), on the shared clock
+    again: dict[tuple[str, str], list[RecordedRequest]] = {}
+    for request in fake.requests:
+        again.setdefault((request.path, request.query), []).append(request)
+    retried = [(a, b) for same in again.values() for a, b in itertools.pairwise(same) if a.status == 429]
+    assert len(retried) >= 10 and all(b.clock_at - a.clock_at >= 1 for a, b in retried), retried
 
 
 def test_collector_paces_itself_to_the_rate(tmp_path: Path) -> None:
     org = build_org(tmp_path / "source", "100", 4)
-    with FakeDashboard(org.root, rate=10, burst=10) as fake:
-        started = time.monotonic()
-        result = run(fake, tmp_path / "snap", "--rate", "10")
-        elapsed = time.monotonic() - started
-    assert result.exit_code == 0, result.output
+    clock = FakeClock()
+    with FakeDashboard(org.root, rate=10, burst=10, clock=clock.monotonic) as fake:
+        started = clock.monotonic()
+        result = asyncio.run(collect(CollectorConfig(out=tmp_path / "snap", api_key=API_KEY,
+                                                     base_url=fake.base_url, rate=10, clock=clock)))
+        elapsed = clock.monotonic() - started
+    assert result.exit_code == 0, result.failures
     assert fake.count(status=429) == 0  # paced below the server's limit: no 429 at all
     requests = len(fake.requests)
     assert elapsed >= (requests - 5) / 10 - 0.2  # burst of 5, then 10/s

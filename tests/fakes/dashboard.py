@@ -10,6 +10,7 @@ collector can get it wrong:
   see docs/semantics/meraki.md), or absolute like the real Dashboard's with `absolute_links=True`;
 - a token bucket per organisation (default 10 requests/s, burst 10) answers 429 with an integer
   `Retry-After` when exceeded; with `source_rate`, one per client address too (the Dashboard's 100/s per IP);
+  the buckets count by `clock` (time.monotonic, or a FakeClock's virtual time shared with the collector);
 - `networks/{id}/appliance/vlans` answers 400 "VLANs are not enabled for this network" when the
   network's vlans/settings says so; absent files answer 404;
 - any method but GET answers 405 and is recorded, so a test can prove nothing was sent but GETs;
@@ -80,6 +81,7 @@ class RecordedRequest:
     org: str | None
     at: float  # time.monotonic() when the request arrived (when the kernel received it, where Linux says)
     source: str = "127.0.0.1"  # the client's address (the Dashboard's per-IP limit counts by it)
+    clock_at: float = 0.0  # on the rate limits' clock (`clock`) when it was answered
 
 
 @dataclass
@@ -127,15 +129,16 @@ class Fault:
 
 
 class _Bucket:
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
+        self.clock = clock
         self.tokens = float(burst)
-        self.last = time.monotonic()
+        self.last = clock()
 
     def take(self) -> float:
         """0 if a token was taken, else the seconds until one is available."""
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
         if self.tokens >= 1:
@@ -153,8 +156,10 @@ class FakeDashboard:
 
     def __init__(self, root: str | Path, *, rate: float | None = 10.0, burst: int = 10, latency: float = 0.0,
                  page_size: int | None = None, api_key: str | None = None, absolute_links: bool = False,
-                 change_log_days: float = 365.0, source_rate: float | None = None) -> None:
+                 change_log_days: float = 365.0, source_rate: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.root = Path(root)
+        self.clock = clock  # what the rate limits count by (tests/fakes/clock.py: virtual time)
         self.source_rate = source_rate
         self.change_log: dict[str, list[dict[str, Any]]] = {}  # org id -> entries, in the order logged
         self.change_log_days = change_log_days
@@ -334,7 +339,7 @@ class FakeDashboard:
     def _record(self, method: str, path: str, query: str, status: int | None, org: str | None,
                 at: float, source: str = "127.0.0.1") -> None:
         with self._lock:
-            self._requests.append(RecordedRequest(method, path, query, status, org, at, source))
+            self._requests.append(RecordedRequest(method, path, query, status, org, at, source, self.clock()))
 
     def _org_of(self, path: str) -> str | None:
         parts = path.split("/")
@@ -349,14 +354,15 @@ class FakeDashboard:
         if self.rate is None:
             return 0.0
         with self._lock:
-            bucket = self._buckets.setdefault(org or "", _Bucket(self.rate, self.burst))
+            bucket = self._buckets.setdefault(org or "", _Bucket(self.rate, self.burst, self.clock))
             return bucket.take()
 
     def _throttle_source(self, source: str) -> float:
         if self.source_rate is None:
             return 0.0
         with self._lock:
-            bucket = self._source_buckets.setdefault(source, _Bucket(self.source_rate, math.ceil(self.source_rate)))
+            bucket = self._source_buckets.setdefault(
+                source, _Bucket(self.source_rate, math.ceil(self.source_rate), self.clock))
             return bucket.take()
 
     def _fault_for(self, path: str) -> Fault | None:

@@ -15,6 +15,7 @@ import yaml
 
 from auditor.audit import AuditResult, run_audit
 from auditor.vendors.meraki.collect import CollectorConfig, collect
+from tests.fakes.clock import FakeClock
 from tests.fakes.dashboard import FakeDashboard, Incoming, Reply, build_org
 from tests.robustness.helpers import verdicts
 
@@ -58,7 +59,10 @@ def test_faults_are_recorded_and_only_affected_roles_turn_unknown(source: Path, 
     nets = {i: f"N_100_{i:04d}" for i in range(8)}
     # Product mix by position (build_org): 0, 5 appliance+wireless; 1, 6 wireless; 2, 7 appliance; 3 appliance+
     # wireless (VLANs 10/20/30, VLAN 30 with group policy 101); 4 neither.
-    with FakeDashboard(source, rate=20, burst=2, page_size=3) as fake:  # we send at 60/s: a 429 storm
+    # The storm on virtual time (tests/fakes/clock.py), shared by the collector, the SDK's retry waits and the
+    # Dashboard's rate limit: its Retry-After and 5xx waits cost nothing. Timeouts stay on the real clock.
+    clock = FakeClock()
+    with FakeDashboard(source, rate=20, burst=2, page_size=3, clock=clock.monotonic) as fake:  # we send at 60/s
         fake.fail(f"networks/{nets[6]}/wireless/ssids", 503, times=2)  # a 5xx burst the retries ride out
         fake.fail(f"networks/{nets[1]}/wireless/ssids/2/firewall/l3FirewallRules", 502)  # 5xx for good
         fake.delay(f"networks/{nets[2]}/appliance/firewall/l3FirewallRules", 3)  # longer than the timeout
@@ -73,7 +77,7 @@ def test_faults_are_recorded_and_only_affected_roles_turn_unknown(source: Path, 
         fake.hooks.append(second_page_fails)
         out = tmp_path / "snap"
         # 6 attempts: a 429 of the storm on top of the two planned 503s must not exhaust that call
-        result = _collect(source, out, fake, rate=60, timeout=0.5, maximum_retries=6)
+        result = _collect(source, out, fake, rate=60, timeout=0.5, maximum_retries=6, clock=clock)
         assert fake.non_get() == []
         assert fake.count(status=429) >= 5
 

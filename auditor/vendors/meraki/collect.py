@@ -45,7 +45,6 @@ import math
 import re
 import signal
 import socket
-import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -62,6 +61,7 @@ from meraki.session.base import apply_meraki_param_encoding
 
 import auditor
 from auditor.collect.budget import SharedBudget, budgeted_transport
+from auditor.collect.clock import SYSTEM_CLOCK, Clock
 from auditor.collect.limits import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_PAGES,
@@ -137,6 +137,7 @@ class CollectorConfig:
     since: Path | None = None  # an older snapshot: carry over what the change log proves unchanged (incremental.py)
     source_address: str | None = None  # local address Dashboard connections leave from (an egress IP)
     budget: SharedBudget | None = None  # request windows shared with the host's other processes (fleet)
+    clock: Clock = SYSTEM_CLOCK  # what rate limiting and the SDK's retry waits pace by (auditor/collect/clock.py)
 
 
 @dataclass
@@ -161,32 +162,33 @@ class CollectResult:
 class TokenBucket:
     """An asyncio token bucket. Waiters are served in arrival order (asyncio.Lock is FIFO)."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self.max_rate = rate
         self.rate = rate
         self.burst = max(1, burst)
         self.tokens = float(self.burst)
-        self.last = time.monotonic()
+        self.last = clock.monotonic()
         self.resume_at = 0.0
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 if now < self.resume_at:
-                    await asyncio.sleep(self.resume_at - now)
+                    await self.clock.sleep(self.resume_at - now)
                     continue
                 self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
                 self.last = now
                 if self.tokens >= 1:
                     self.tokens -= 1
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                await self.clock.sleep((1 - self.tokens) / self.rate)
 
     def back_off(self, seconds: float) -> None:
         """A 429: send nothing for `seconds`, then resume a little slower."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now >= self.resume_at:  # one slow-down per episode, however many answers were in flight
             self.rate = max(self.max_rate / 4, self.rate * 0.8)
         self.resume_at = max(self.resume_at, now + seconds)
@@ -207,13 +209,15 @@ class RequestGate:
     """What every HTTP attempt passes through: GET only, per-org and global rate, concurrency, counts."""
 
     def __init__(self, rate: float = ORG_RATE, burst: int | None = None, global_rate: float = GLOBAL_RATE,
-                 concurrency: int = CONCURRENCY, base_url: str | None = None, limits: Limits | None = None) -> None:
+                 concurrency: int = CONCURRENCY, base_url: str | None = None, limits: Limits | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.limits = limits or Limits()
         self.rate = rate
         self.burst = burst if burst is not None else max(1, math.ceil(rate / 2))
+        self.clock = clock
         self._buckets: dict[str, TokenBucket] = {}
-        self._global = TokenBucket(global_rate, max(1, math.ceil(global_rate / 2)))
+        self._global = TokenBucket(global_rate, max(1, math.ceil(global_rate / 2)), clock)
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self.requests = 0
         self.rate_limited = 0
@@ -222,7 +226,7 @@ class RequestGate:
     def bucket(self, org: str | None) -> TokenBucket:
         key = org or ""  # calls outside any organisation (the organisation list) share one bucket
         if key not in self._buckets:
-            self._buckets[key] = TokenBucket(self.rate, self.burst)
+            self._buckets[key] = TokenBucket(self.rate, self.burst, self.clock)
         return self._buckets[key]
 
     def target(self, url: str) -> str:
@@ -386,6 +390,7 @@ def open_dashboard(config: CollectorConfig, gate: RequestGate) -> meraki.aio.Asy
         smart_flow_cache_path="",
     )
     gate.limits = config.limits()
+    dashboard._session._sleep = config.clock.sleep  # the SDK's retry waits (Retry-After, 5xx) on our clock
     if config.source_address or config.budget is not None:
         bind_transport(dashboard, config.source_address, config.budget, max(1, config.concurrency))
     install_gate(dashboard, gate)
@@ -797,7 +802,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
     if config.source_address:
         check_source_address(config.source_address)
     check_out_dir(config.out)
-    started = time.monotonic()
+    started = config.clock.monotonic()
     parameters = {"orgs": list(config.orgs), "networks": list(config.networks),
                   "base_url": _public_url(config.base_url), "rate_per_org": config.rate}
     if config.source_address:
@@ -808,7 +813,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
         parameters["since"] = str(config.since)
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
-                       config.limits())
+                       config.limits(), config.clock)
     collector: MerakiCollector | None = None
     interrupted = False
     try:
@@ -820,7 +825,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
         interrupted = True
         raise
     finally:
-        elapsed = time.monotonic() - started
+        elapsed = config.clock.monotonic() - started
         extra: dict[str, Any] = {"requests": gate.requests, "rate_limited": gate.rate_limited,
                                  "elapsed_seconds": round(elapsed, 3)}
         if collector is not None:
