@@ -23,6 +23,7 @@ from auditor.graph import build_graph, devices_in_front, server_side_hops
 from auditor.model import (
     PUBLIC,
     DataGap,
+    FlowKey,
     GapHop,
     Hop,
     Model,
@@ -35,7 +36,7 @@ from auditor.model import (
     VpnServer,
 )
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
-from auditor.parallel import MIN_NETWORKS, NetworkResult, audit_forked, worth_forking
+from auditor.parallel import MIN_NETWORKS, AuditOne, NetworkResult, audit_forked, worth_forking
 from auditor.plugins import count_networks, iter_networks, load_devices, network_dns
 from auditor.protocols import Protocol, load_protocols, wire_flows_to
 from auditor.snapshot import InputError, Snapshot, SnapshotError
@@ -93,6 +94,7 @@ def add_sources(model: Model, config: AuditConfig) -> None:
     for source in config.sources:
         role = Role("source", source.name, None, None)
         addresses = [address_interval(p) for p in source.prefixes]
+        hops: list[Hop]
         if source.enters is None:
             hops, ends_at_server = [], False
         else:
@@ -101,7 +103,8 @@ def add_sources(model: Model, config: AuditConfig) -> None:
         if not ends_at_server and addresses and not PacketSet.of(src=addresses).intersects(PUBLIC):
             nat: Hop | None = _internet_nat(source.name, source.enters)
             device = model.devices.get(split_enters(source.enters)[0]) if source.enters else None
-            if device is not None and nat is not None:  # the entry device may know better (its routes, its NAT)
+            # the entry device may know better (its routes, its NAT); it is found only through `enters`
+            if device is not None and nat is not None and source.enters:
                 nat = device.internet_nat(split_enters(source.enters)[1], nat)
             if nat is not None:
                 hops.append(nat)
@@ -199,8 +202,8 @@ def trace_dns_targets(answers: list[RoleDns], model: Model, protocols: dict[str,
                                        "devices": [d.name for d in devices]} for flow, t in traced.items()]
 
 
-def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[tuple]:
-    keys = []
+def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[FlowKey]:
+    keys: list[FlowKey] = []
     for server in config.vpn_servers:
         for name in server.protocols:
             for flow in protocols[name.lower()].flows:
@@ -255,7 +258,7 @@ Stream = Callable[[Callable[[NetworkModel], bool] | None], Iterator[NetworkModel
 
 
 def _audit_forked(snapshot: Snapshot, model: Model, server_sides: dict[str, list[Hop]], expected: int,
-                  stream: Stream, audit_network: Callable, network_done: Callable[[], None]
+                  stream: Stream, audit_network: AuditOne, network_done: Callable[[], None]
                   ) -> list[NetworkResult] | None:
     """The networks audited by this process and a worker, or None (nothing changed) when that failed."""
     gaps, networks, refused = len(model.gaps), len(model.networks), dict(snapshot.refused)
@@ -274,7 +277,7 @@ def _audit_forked(snapshot: Snapshot, model: Model, server_sides: dict[str, list
     return results
 
 
-def _audit_serial(snapshot: Snapshot, stream: Stream, audit_network: Callable, release: bool,
+def _audit_serial(snapshot: Snapshot, stream: Stream, audit_network: AuditOne, release: bool,
                   network_done: Callable[[], None]) -> list[NetworkResult]:
     results: list[NetworkResult] = []
     mark = len(snapshot.refused)
@@ -315,10 +318,10 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         protocols = load_protocols(overrides)
     except (KeyError, ValueError) as exc:
         raise SnapshotError("audit.yaml", f"protocols: {exc}") from None
-    for server in config.vpn_servers:
-        for name in server.protocols:
+    for configured in config.vpn_servers:
+        for name in configured.protocols:
             if name.lower() not in protocols:
-                raise SnapshotError("audit.yaml", f"server '{server.name}' names unknown protocol '{name}' "
+                raise SnapshotError("audit.yaml", f"server '{configured.name}' names unknown protocol '{name}' "
                                                   f"(known: {', '.join(sorted(protocols))})")
     RuleList.prime_keys = tuple(_flow_keys(protocols, config))
     model = new_model(snapshot, config)
@@ -354,7 +357,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers,
                                                         server_flows=wire_flows), scope="network")
 
-    def audit_networks(stream: Stream, expected: int, audit_one: Callable) -> list[NetworkResult]:
+    def audit_networks(stream: Stream, expected: int, audit_one: AuditOne) -> list[NetworkResult]:
         forked = None
         if workers > 1 and not keep_model and model.scope is None and \
                 expected >= (MIN_NETWORKS if auto_workers else 2):

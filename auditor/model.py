@@ -23,6 +23,8 @@ from auditor.packets import (
     PUBLIC_SOURCES,
     PUBLIC_V4_SOURCES,
     V4_BASE,
+    Box,
+    Interval,
     PacketSet,
     address_interval,
 )
@@ -154,6 +156,8 @@ class LazyRows(Protocol):
 
 
 RowKey = tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]]
+FlowKey = tuple[Interval, Interval]  # the (protocol, destination port) intervals of a flow's boxes
+_Unsourced = tuple[tuple[Interval, Interval, Interval, Interval], ...]  # a flow's boxes less their sources
 
 
 class IndexedRows:
@@ -200,7 +204,7 @@ class RuleList:
 
     # (proto, dport) interval pairs the audit is about to ask for; indexes are built for all of them in one
     # pass over a list's rows (set by the audit from the protocol catalogue).
-    prime_keys: ClassVar[tuple[tuple[tuple[int, int], tuple[int, int]], ...]] = ()
+    prime_keys: ClassVar[tuple[FlowKey, ...]] = ()
 
     def __init__(self, name: str, rules: list[Rule] | None, default: Rule, origin: Origin | None = None,
                  rows: LazyRows | None = None) -> None:
@@ -211,10 +215,10 @@ class RuleList:
         self.default = default
         self.origin = origin
         self._cache: dict[PacketSet, tuple[Segment, ...]] = {}
-        self._index: dict[tuple, list[Rule]] = {}
-        self._hits: dict[tuple, list[int]] = {}  # lazy lists: the rows each (proto, dport) key may meet
+        self._index: dict[FlowKey, list[Rule]] = {}
+        self._hits: dict[FlowKey, list[int]] = {}  # lazy lists: the rows each (proto, dport) key may meet
         self._free: dict[int, bool] = {}
-        self._narrow: dict[tuple, list[Rule]] = {}
+        self._narrow: dict[tuple[FlowKey, Interval], list[Rule]] = {}
         self._parts: tuple[RuleList, ...] | None = None
 
     @property
@@ -251,7 +255,7 @@ class RuleList:
             return self._candidates(key)
         return self._narrowed_cached(key, dst)
 
-    def _narrowed(self, key: tuple, dst: tuple[int, int]) -> list[Rule]:
+    def _narrowed(self, key: FlowKey, dst: tuple[int, int]) -> list[Rule]:
         if self._parts is not None:
             return [rule for part in self._parts for rule in part._narrowed_cached(key, dst)]
         if self._rules is None and self._rows is not None:
@@ -261,7 +265,7 @@ class RuleList:
         narrowed = [r for r in found if _reaches(r.match.boxes, lo, hi)]
         return found if len(narrowed) == len(found) else narrowed
 
-    def _narrowed_cached(self, key: tuple, dst: tuple[int, int]) -> list[Rule]:
+    def _narrowed_cached(self, key: FlowKey, dst: tuple[int, int]) -> list[Rule]:
         narrowed = self._narrow.get((key, dst))
         if narrowed is None:
             narrowed = self._narrow[(key, dst)] = self._narrowed(key, dst)
@@ -271,7 +275,7 @@ class RuleList:
         key = _flow_key(packets.boxes)
         return self.rules if key is None else self._candidates(key)
 
-    def _candidates(self, key: tuple) -> list[Rule]:
+    def _candidates(self, key: FlowKey) -> list[Rule]:
         """The rules with a box on the (protocol, destination port) intervals of `key`, in order."""
         found = self._index.get(key)
         if found is None:
@@ -286,12 +290,12 @@ class RuleList:
             self._index[key] = found
         return found
 
-    def _index_rules(self, key: tuple) -> list[Rule]:
+    def _index_rules(self, key: FlowKey) -> list[Rule]:
         (plo, phi), (dlo, dhi) = key
         return [r for r in self.rules if any(
             b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] for b in r.match.boxes)]
 
-    def _row_hits(self, key: tuple) -> list[int]:
+    def _row_hits(self, key: FlowKey) -> list[int]:
         """Rows whose (protocol, destination port) key overlaps `key`; rows are scanned once for every key the
         audit will ask (RuleList.prime_keys)."""
         hits = self._hits.get(key)
@@ -300,9 +304,9 @@ class RuleList:
             hits = self._hits[key]
         return hits
 
-    def _scan_rows(self, keys: list[tuple]) -> None:
+    def _scan_rows(self, keys: list[FlowKey]) -> None:
         assert self._rows is not None
-        buckets: dict[tuple, list[int]] = {key: [] for key in keys}
+        buckets: dict[FlowKey, list[int]] = {key: [] for key in keys}
         wanted = tuple(keys)
         # Rows repeat a few (protocol, ports) shapes and adapters hand out one key object per shape, so the
         # overlap is remembered by the key object (kept alive by the memo: its id stays its own).
@@ -313,7 +317,7 @@ class RuleList:
             memo = _OVERLAP_MEMO[wanted] = {}
         for index, row_key_ in enumerate(self._rows.keys):
             if row_key_ is None:
-                hits: tuple = wanted
+                hits: tuple[FlowKey, ...] = wanted
             else:
                 entry = memo.get(id(row_key_))
                 if entry is not None and entry[0] is row_key_:
@@ -327,7 +331,7 @@ class RuleList:
                 buckets[key].append(index)
         self._hits.update(buckets)
 
-    def _materialize(self, key: tuple, rows: list[int], dst: tuple[int, int] | None) -> list[Rule]:
+    def _materialize(self, key: FlowKey, rows: list[int], dst: tuple[int, int] | None) -> list[Rule]:
         """The rules of `rows` with a box on `key` (and reaching `dst`), building only those rows whose
         destinations may reach `dst`: a row's rules can be narrower than its key."""
         assert self._rows is not None
@@ -345,9 +349,9 @@ class RuleList:
                     else:  # no span of the row's destinations meets the server's
                         continue
             for rule in self._row(index):
-                for b in rule.match.boxes:
-                    if b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] and \
-                            (dst is None or (b[1][0] <= hi and lo <= b[1][1])):
+                for box in rule.match.boxes:
+                    if box[2][0] <= phi and plo <= box[2][1] and box[4][0] <= dhi and dlo <= box[4][1] and \
+                            (dst is None or (box[1][0] <= hi and lo <= box[1][1])):
                         out.append(rule)
                         break
         return out
@@ -457,6 +461,7 @@ class RuleList:
         and five empty dicts each were a tenth of what a large audit kept)."""
         if self._cache is _RELEASED:
             return
+        # deliberately a read-only Mapping where dicts are declared: a released list is never written again
         self._cache = self._index = self._hits = self._free = self._narrow = self._built = _RELEASED  # type: ignore[assignment]
         self._rows = None
         self._parts = None
@@ -479,10 +484,10 @@ class RuleList:
         return len(self.rules)
 
 
-_RELEASED: Mapping = MappingProxyType({})  # the memos of every released list: empty, and read-only
+_RELEASED: Mapping[Any, Any] = MappingProxyType({})  # the memos of every released list: empty, and read-only
 
 
-def _flow_key(boxes: tuple) -> tuple | None:
+def _flow_key(boxes: tuple[Box, ...]) -> FlowKey | None:
     """The (protocol, destination port) intervals all boxes share, or None when they differ."""
     if len(boxes) == 1:
         return boxes[0][2], boxes[0][4]
@@ -490,7 +495,7 @@ def _flow_key(boxes: tuple) -> tuple | None:
     return next(iter(keys)) if len(keys) == 1 else None
 
 
-def _reaches(boxes: tuple, lo: int, hi: int) -> bool:
+def _reaches(boxes: tuple[Box, ...], lo: int, hi: int) -> bool:
     """Whether some box's destination meets [lo, hi]."""
     if len(boxes) == 1:
         dst = boxes[0][1]
@@ -499,11 +504,11 @@ def _reaches(boxes: tuple, lo: int, hi: int) -> bool:
 
 
 # wanted keys -> {id(row key): (row key, the wanted keys it overlaps)}
-_OVERLAP_MEMO: dict[tuple, dict[int, tuple]] = {}
+_OVERLAP_MEMO: dict[tuple[FlowKey, ...], dict[int, tuple[RowKey, tuple[FlowKey, ...]]]] = {}
 _OVERLAP_MEMO_MAX = 100_000
 
 
-def _overlaps(row: RowKey, key: tuple) -> bool:
+def _overlaps(row: RowKey, key: FlowKey) -> bool:
     (plo, phi), (dlo, dhi) = key
     protos, dports = row
     for a, b in protos:
@@ -656,7 +661,7 @@ class SourceNatHop(Hop):
     private_only: bool = False  # a NAT somewhere on the way to the internet: public sources pass as they are
     # What leaves depends only on the flow, not on which of the network's roles sent it: one set per flow,
     # shared by every role's trace (and the server side then meets the same input for all of them).
-    _leaving: dict[tuple, PacketSet] = field(default_factory=dict, repr=False)
+    _leaving: dict[_Unsourced, PacketSet] = field(default_factory=dict, repr=False)
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         if not self.private_only and all(box[0][0] >= V4_BASE for box in packets.boxes):

@@ -17,6 +17,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from typing import TypeVar
 
 Interval = tuple[int, int]  # inclusive bounds
 Box = tuple[Interval, Interval, Interval, Interval, Interval]  # src, dst, proto, sport, dport
@@ -88,16 +89,20 @@ def format_address_interval(iv: Interval) -> str:
     if iv == ANY_ADDR:
         return "any"
     if lo >= V4_BASE:
-        family, base = ipaddress.IPv4Address, V4_BASE
         if iv == ANY_V4:
             return "any4"
-    elif hi < V4_BASE:
-        family, base = ipaddress.IPv6Address, 0
+        return _format_range(ipaddress.IPv4Address(lo - V4_BASE), ipaddress.IPv4Address(hi - V4_BASE))
+    if hi < V4_BASE:
         if iv == ANY_V6:
             return "any6"
-    else:
-        return f"{format_address_interval((lo, V4_BASE - 1))},{format_address_interval((V4_BASE, hi))}"
-    first, last = family(lo - base), family(hi - base)
+        return _format_range(ipaddress.IPv6Address(lo), ipaddress.IPv6Address(hi))
+    return f"{format_address_interval((lo, V4_BASE - 1))},{format_address_interval((V4_BASE, hi))}"
+
+
+_Address = TypeVar("_Address", ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+
+def _format_range(first: _Address, last: _Address) -> str:
     nets = list(ipaddress.summarize_address_range(first, last))
     if len(nets) == 1:
         return str(nets[0]) if nets[0].num_addresses > 1 else str(first)
@@ -155,11 +160,11 @@ def _subtract_box(a: Box, b: Box) -> list[Box]:
         if alo < ilo:
             piece = list(current)
             piece[dim] = (alo, ilo - 1)
-            pieces.append(tuple(piece))  # type: ignore[arg-type]
+            pieces.append(tuple(piece))  # type: ignore[arg-type]  # five long, but mypy cannot count a list
         if ihi < ahi:
             piece = list(current)
             piece[dim] = (ihi + 1, ahi)
-            pieces.append(tuple(piece))  # type: ignore[arg-type]
+            pieces.append(tuple(piece))  # type: ignore[arg-type]  # as above
         current[dim] = inter[dim]
     return pieces
 
@@ -202,9 +207,11 @@ class PacketSet:
         """The smallest box holding every box of the set (computed once)."""
         if self._bounds is None:
             boxes = self.boxes
-            self._bounds = tuple((min(b[d][0] for b in boxes), max(b[d][1] for b in boxes))  # type: ignore[assignment]
-                                 for d in range(5))
-        return self._bounds  # type: ignore[return-value]
+            # five intervals, one per dimension; mypy types a tuple() of a generator as of any length
+            bounds: Box = tuple((min(b[d][0] for b in boxes), max(b[d][1] for b in boxes))  # type: ignore[assignment]
+                                for d in range(5))
+            self._bounds = bounds
+        return self._bounds
 
     def _apart(self, other: PacketSet) -> bool:
         """Whether the bounding boxes are disjoint: then no pair of boxes can meet. A rule list evaluated on a
@@ -281,8 +288,8 @@ class PacketSet:
             for a in pieces:
                 next_pieces.extend(_subtract_box(a, b))
             pieces = next_pieces
-        result = tuple(pieces)
-        return self if result == self.boxes else PacketSet(result)
+        boxes = tuple(pieces)
+        return self if boxes == self.boxes else PacketSet(boxes)
 
     def _span(self, b: Box) -> tuple[int, int]:
         """Indexes [i, j) of the boxes whose source interval meets b's (boxes sorted, sources disjoint)."""

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from auditor.model import Decision, Hop, Role, Rule, Segment, SourceNatHop, Variant, VpnServer
 from auditor.packets import (
@@ -22,6 +23,7 @@ from auditor.packets import (
     EMPTY,
     PROTO_NUMBERS,
     V4_BASE,
+    Interval,
     PacketSet,
     address_interval,
     families,
@@ -99,7 +101,7 @@ IKE_PORTS = frozenset({500, 4500})
 
 
 @lru_cache(maxsize=64)
-def _flow_tail(flow: Flow) -> tuple[tuple[int, int], ...]:
+def _flow_tail(flow: Flow) -> tuple[Interval, Interval, Interval]:
     """A flow's protocol, source port and destination port intervals (ports ignored if portless): any source
     port, except IKE's, which leaves the client from the port it is sent to."""
     proto, sport, dport = PacketSet.flow([ANY_ADDR], [ANY_ADDR], PROTO_NUMBERS[flow.ip_protocol],
@@ -114,7 +116,10 @@ def _sources(sources: tuple[tuple[int, int], ...], server: tuple[int, int]) -> l
     return merge_intervals(same_family(sources, server))
 
 
-HopMemo = dict[tuple, tuple]
+# One memo per network for several kinds of step (a hop's step, an inner flow's record, an inert-rule step),
+# told apart by their keys; each reader annotates what its own key holds.
+HopMemo = dict[tuple[object, ...], Any]
+_HopStepResult = tuple[HopTrace, PacketSet, PacketSet, list[tuple[Hop, Segment]], list[tuple[Hop, Segment]]]
 
 
 def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
@@ -128,7 +133,7 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
         if not certain.boxes and not maybe.boxes:
             break
         key = (id(hop), certain, maybe) if maybe.boxes else (id(hop), certain)
-        step = memo.get(key) if memo is not None else None
+        step: _HopStepResult | None = memo.get(key) if memo is not None else None
         if step is None:
             step = _step(hop, certain, maybe)
             if memo is not None:
@@ -145,7 +150,8 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
     return trace
 
 
-_NONE: list = []  # shared empty list: most traces block nothing and know everything (never mutated)
+# shared empty list: most traces block nothing and know everything (never mutated)
+_NONE: list[tuple[Hop, Segment]] = []
 _PASSES: dict[Flow, str] = {}
 
 
@@ -155,7 +161,7 @@ _PERMIT, _TRANSLATE, _DENY = Decision.PERMIT, Decision.TRANSLATE, Decision.DENY
 _ALLOWED, _BLOCKED, _PARTIAL, _UNKNOWN = Verdict.ALLOWED, Verdict.BLOCKED, Verdict.PARTIAL, Verdict.UNKNOWN
 
 
-def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> tuple:
+def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> _HopStepResult:
     """One hop: its record, what goes on (certain, maybe), what it blocked, where unknowns began."""
     segs_certain = hop.apply(certain) if certain.boxes else ()
     segs_maybe = hop.apply(maybe) if maybe.boxes else ()
@@ -194,7 +200,7 @@ def _summarise(segments: tuple[Segment, ...]) -> Decision:
     return Decision.PERMIT
 
 
-def _verdict(allowed: PacketSet, blocked: list, maybe: PacketSet) -> Verdict:
+def _verdict(allowed: PacketSet, blocked: list[tuple[Hop, Segment]], maybe: PacketSet) -> Verdict:
     if maybe.boxes:  # boxes, not truth: a set's __bool__ is a Python call, and this runs per trace
         return _UNKNOWN
     if not blocked:
@@ -264,10 +270,11 @@ class TraceCache:
     """What one network's traces share while its hops are alive (keys hold hop ids): whole traces by chain,
     packets and label, and hop steps by hop and input."""
 
-    traces: dict[tuple, FlowTrace]
+    traces: dict[tuple[tuple[int, ...], PacketSet, str], FlowTrace]
     steps: HopMemo
-    nat: dict[tuple, str]  # NAT on a chain, by its hops and IKE packets
-    inner: dict[tuple, tuple[list[FlowTrace], FlowTrace]]  # inner-flow traces, by flow and carrier traces
+    nat: dict[tuple[tuple[int, ...], PacketSet], str]  # NAT on a chain, by its hops and IKE packets
+    # inner-flow traces, by flow and carrier traces
+    inner: dict[tuple[Flow, tuple[int, ...], tuple[tuple[int, ...], ...], bool], tuple[list[FlowTrace], FlowTrace]]
 
     def __init__(self) -> None:
         self.traces = {}
@@ -295,7 +302,7 @@ class _Chain:
 def role_chains(role: Role, server_side: list[Hop]) -> list[_Chain]:
     """Variants that cross the very same hops (an AP in NAT mode could sit in any of several VLANs with no
     group policy of their own) are grouped, to be traced once with all their sources."""
-    groups: dict[tuple, list[Variant]] = {}
+    groups: dict[tuple[object, ...], list[Variant]] = {}
     if len(role.variants) == 1:  # most roles: one chain, nothing to group or merge
         groups[()] = role.variants
     else:
@@ -646,7 +653,7 @@ def _inside_record(record: HopTrace, note: str, carrier: Flow, memo: HopMemo) ->
     """A carrier's hop record as the inner flow's: the same decisions, no rule of its own (records are shared
     by the roles that reach a hop with the same packets, and so are these)."""
     key = ("inside", id(record), note)
-    found = memo.get(key)
+    found: tuple[HopTrace, HopTrace] | None = memo.get(key)
     if found is None:
         found = memo[key] = (HopTrace(record.hop, record.decision, tuple([
             Segment(seg.packets, seg.decision, None, _inside(note, carrier, seg)) for seg in record.segments]),
@@ -677,7 +684,7 @@ def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
             if not packets.boxes:
                 break
             key = ("inert", id(hop), packets, flow, tails)
-            step = memo.get(key)
+            step: tuple[list[Segment], PacketSet] | None = memo.get(key)
             if step is None:  # roles of a network reach most hops with the same packets
                 step = memo[key] = _inert_step(hop, packets, flow, tails)
             hits, packets = step
@@ -689,7 +696,7 @@ def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
 
 
 def _inert_step(hop: Hop, packets: PacketSet, flow: Flow,
-                tails: tuple[tuple[tuple[int, int], ...], ...]) -> tuple[list[Segment], PacketSet]:
+                tails: tuple[tuple[Interval, Interval, Interval], ...]) -> tuple[list[Segment], PacketSet]:
     """One hop for the inner flow in the clear: the segments whose rule names its port and none of its
     carriers', and what goes on to the next hop (denied packets too)."""
     hits: list[Segment] = []
