@@ -457,6 +457,7 @@ class _LazyTrace(FlowTrace):
     it has them) are decoded when first read. A copy or pickle of it is a plain FlowTrace."""
 
     __slots__ = ("_lazy",)
+    _lazy: _Lazy | None
 
     @classmethod
     def shells(cls, lazy: _Lazy, heads: list[tuple]) -> list[_LazyTrace]:
@@ -511,7 +512,8 @@ class _LazyRole(Role):
         return self.__dict__[name]
 
     def __reduce_ex__(self, protocol: Any) -> tuple:
-        return copyreg.__newobj__, (Role,), {f.name: getattr(self, f.name) for f in dataclasses.fields(Role)}
+        # typeshed leaves out copyreg.__newobj__, the constructor pickle itself uses for __reduce_ex__
+        return copyreg.__newobj__, (Role,), {f.name: getattr(self, f.name) for f in dataclasses.fields(Role)}  # type: ignore[attr-defined]
 
 
 class _Misses:

@@ -6,6 +6,7 @@ import difflib
 import ipaddress
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -257,7 +258,9 @@ def _line(text: str, loc: tuple[Any, ...]) -> int | None:
 
 def _unique_names(config: AuditConfig, path: Path, text: str) -> None:
     """Servers and sources are told apart by name (reports, `trace --server`): two of one name are an error."""
-    for section, items in (("vpn_servers", config.vpn_servers), ("sources", config.sources)):
+    sections: tuple[tuple[str, Sequence[ServerConfig | SourceConfig]], ...] = (
+        ("vpn_servers", config.vpn_servers), ("sources", config.sources))
+    for section, items in sections:
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             key = item.name.strip().lower()

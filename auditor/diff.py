@@ -286,7 +286,7 @@ def _index(paths: Iterable[PathResult]) -> dict[PathKey, PathResult]:
         key = path_key(path)
         seen[key] += 1
         if seen[key] > 1:  # two roles with one name (same-named SSIDs): keep them apart by occurrence
-            key = (*key[:3], f"{key[3]}#{seen[key]}", *key[4:])  # type: ignore[assignment]
+            key = (*key[:3], f"{key[3]}#{seen[key]}", *key[4:])
         out[key] = path
     return out
 
@@ -733,7 +733,8 @@ def _text_cause(roots: tuple[Path, Path], rel: str, device: str, stage: str, lim
         b = new_file.read_text(encoding="utf-8").splitlines() if new_file.is_file() else []
     except (OSError, UnicodeDecodeError):
         return None
-    removed, added = [], []
+    removed: list[str] = []
+    added: list[str] = []
     for line in difflib.unified_diff(a, b, lineterm="", n=0):
         if line.startswith(("---", "+++", "@@")):
             continue

@@ -79,10 +79,10 @@ class RowTracker:
         self.round = 0
 
     def row(self, key: tuple[str, Any], working: list[Any], index: int) -> Any:
-        key = (*key, self.round)
-        if key not in self._lists:
-            self._lists[key] = list(working)  # the list as the audited model saw it
-        return self._lists[key][index]
+        this_round = (*key, self.round)
+        if this_round not in self._lists:
+            self._lists[this_round] = list(working)  # the list as the audited model saw it
+        return self._lists[this_round][index]
 
 
 # ---------------------------------------------------------------------------------------------------------

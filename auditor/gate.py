@@ -144,6 +144,7 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
     failed: dict[str, tuple[str, str]] = {}  # device -> (file or command, why)
     meraki_failed: list[tuple[str, str]] = []
     server_side = _server_side()
+    name: str | None  # the device a failed call or an oversized file belongs to
     for call in snapshot.failed_calls():
         rel = call.get("file")
         collector = str(call.get("collector") or "")

@@ -49,8 +49,8 @@ def devices_in_front(model: Model, server: VpnServer) -> tuple[list[Device], lis
     return sorted(owners, key=lambda d: (d.tier, d.name)), problems
 
 
-def build_graph(model: Model) -> nx.DiGraph:
-    graph = nx.DiGraph()
+def build_graph(model: Model) -> nx.DiGraph[str]:
+    graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_node(INTERNET, kind="internet")
     for server in model.servers:
         graph.add_node(server_node(server), kind="server", server=server)
@@ -66,7 +66,7 @@ def build_graph(model: Model) -> nx.DiGraph:
     return graph
 
 
-def add_roles(graph: nx.DiGraph, roles: list[Role]) -> None:
+def add_roles(graph: nx.DiGraph[str], roles: list[Role]) -> None:
     """Role variants and their client-side hops, joined to the internet node."""
     for role in roles:
         for variant in role.variants:
@@ -81,7 +81,7 @@ def add_roles(graph: nx.DiGraph, roles: list[Role]) -> None:
             graph.add_edge(previous, INTERNET)
 
 
-def server_side_hops(graph: nx.DiGraph, server: VpnServer) -> list[list[Hop]]:
+def server_side_hops(graph: nx.DiGraph[str], server: VpnServer) -> list[list[Hop]]:
     """Every hop sequence from the internet to the server (one per branch)."""
     return [[graph.nodes[n]["hop"] for n in path[1:-1]]
             for path in nx.all_simple_paths(graph, INTERNET, server_node(server))]

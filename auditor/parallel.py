@@ -27,7 +27,7 @@ import signal
 import struct
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -167,6 +167,8 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
 _RULE_FIELDS = len(fields(Rule))
 
 
+# Callers pass a class with an ignore: mypy checks a class against Hashable through the class's own __hash__
+# (an unbound method of its instances), not its metaclass's, so it takes a class for unhashable.
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
     """A hop class's state: its dataclass fields (hops are dataclasses, some with slots)."""
@@ -177,7 +179,7 @@ def _widen(fd: int) -> None:
     """A pipe of 1 MiB rather than 64 KiB: a message (a few hundred KiB) then goes in at once, where a narrow
     pipe stopped the worker until the inbox thread, which waits for this process's GIL, emptied it."""
     with contextlib.suppress(AttributeError, OSError):  # F_SETPIPE_SZ is Linux's; a limit may refuse it
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[union-attr]
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
 def _quiet_stdout() -> None:
@@ -212,7 +214,7 @@ def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:
             continue
         seen.add(id(hop))
         objects.append(hop)
-        for value in (getattr(hop, name) for name in _field_names(type(hop))):
+        for value in (getattr(hop, name) for name in _field_names(type(hop))):  # type: ignore[arg-type]
             if isinstance(value, Hop):
                 stack.append(value)
             elif isinstance(value, list | tuple):
@@ -411,7 +413,7 @@ class _Encoder:
             return found
         kind = type(rule)  # a subclass (AssumedRule) travels as itself, with its own fields
         extra = None if kind is Rule else \
-            (kind, tuple(getattr(rule, name) for name in _field_names(kind)[_RULE_FIELDS:]))
+            (kind, tuple(getattr(rule, name) for name in _field_names(kind)[_RULE_FIELDS:]))  # type: ignore[arg-type]
         row = (rule.position, rule.action, self.packets(rule.match), rule.text, rule.comment,
                self.origin(rule.origin), rule.certain, rule.reason, rule.synthetic, extra)
         return self._put(rule, self.tables[2], row)
@@ -444,7 +446,7 @@ class _Encoder:
             return self._put(hop, self.tables[4], (_SHARED, shared))
         if not is_dataclass(hop):
             return self._put(hop, self.tables[4], (_OBJECT, hop))
-        state = tuple((name, self._value(getattr(hop, name))) for name in _field_names(type(hop)))
+        state = tuple((name, self._value(getattr(hop, name))) for name in _field_names(type(hop)))  # type: ignore[arg-type]
         return self._put(hop, self.tables[4], (_LOCAL, type(hop), state))
 
     def _value(self, value: Any) -> tuple:
@@ -504,7 +506,7 @@ class _Encoder:
         table.append(row)
         return index
 
-    def _found(self, where: list[tuple[Hop, Segment]]) -> tuple:
+    def _found(self, where: Sequence[tuple[Hop, Segment]]) -> tuple:
         return tuple((self.hop(hop), self.segment(seg)) for hop, seg in where)
 
     def role(self, role: Role) -> int:

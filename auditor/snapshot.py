@@ -353,16 +353,18 @@ class Snapshot:
                 return None, status
             cap = self.max_file_bytes
             if status.st_size > cap:  # refused before a byte is read: a sparse 2 GB file costs nothing
-                return self._too_large(rel, status.st_size), status
+                self._too_large(rel, status.st_size)
+                return None, status
             # os.read to the end rather than a file object's readall: an org is tens of thousands of small
             # files, and the file object costs more than the reads. A file that grew is still read whole, up
             # to the cap.
-            chunks = []
+            chunks: list[bytes] = []
             size = 0
             while chunk := os.read(fd, status.st_size + 1 if not chunks else 1 << 20):
                 size += len(chunk)
                 if size > cap:
-                    return self._too_large(rel, size), status
+                    self._too_large(rel, size)
+                    return None, status
                 chunks.append(chunk)
             return b"".join(chunks), status  # one chunk: joined, it is that chunk itself
         except OSError as exc:
@@ -372,7 +374,6 @@ class Snapshot:
 
     def _too_large(self, rel: str, size: int) -> None:
         self.oversized[rel] = size
-        return None
 
     def read_json(self, rel: str) -> Any | None:
         """Parsed JSON, or None when the file is absent. Malformed JSON raises SnapshotError with the line."""
