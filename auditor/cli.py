@@ -7,7 +7,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,10 +20,15 @@ from auditor.snapshot import SnapshotError
 from auditor.untrusted import clean, clean_lines, markup
 from auditor.vocab import SEVERITY_REPORT_ORDER, Severity, Verdict
 
+if TYPE_CHECKING:  # imported where used: `vpn-auditor --help` need not load the engine
+    from auditor.audit import AuditResult
+    from auditor.vendors.meraki.check_ssid import ProposalResult
+
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
-# click's base error, found through typer's public BadParameter (typer >= 0.17 bundles its own click).
-_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+# click's base error, found through typer's public BadParameter (typer >= 0.17 bundles its own click). Any: the
+# class differs between typer versions, so its methods (show, format_message) are not typed here.
+_CLICK_ERROR: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 class _OneLineErrors(TyperGroup):
@@ -33,7 +38,8 @@ class _OneLineErrors(TyperGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            # mypy fears `args` may hold standalone_mode too; the app is called with no positional arguments
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except _CLICK_ERROR as exc:
             if not standalone:
                 raise
@@ -97,7 +103,7 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def exit_code(result, fail_on: FailOn, allow_unknown: bool) -> int:  # type: ignore[no-untyped-def]
+def exit_code(result: AuditResult, fail_on: FailOn, allow_unknown: bool) -> int:
     from auditor.gate import unaudited
     from auditor.waivers import PathWaivers, gate_findings
 
@@ -128,7 +134,7 @@ def _write_failed(output: Path | None, exc: OSError) -> typer.Exit:
     return _usage_error(f"-o {output}: cannot write: {exc.strerror or exc}")
 
 
-def _summary(result, output: Path, code: int) -> None:  # type: ignore[no-untyped-def]
+def _summary(result: AuditResult, output: Path, code: int) -> None:
     """With -o the terminal shows nothing else: one line to stderr says what the report holds."""
     from auditor.waivers import gate_findings
 
@@ -144,7 +150,7 @@ def _summary(result, output: Path, code: int) -> None:  # type: ignore[no-untype
                f"report in {output}; exit {code}", err=True)
 
 
-def _render(result, fmt: Format, output: Path | None, verbose: bool = False) -> None:  # type: ignore[no-untyped-def]
+def _render(result: AuditResult, fmt: Format, output: Path | None, verbose: bool = False) -> None:
     if fmt is Format.text:
         from auditor.report import text
 
@@ -328,7 +334,7 @@ def check_ssid(
     raise typer.Exit(exit_code(outcome.result, fail_on, allow_unknown))
 
 
-def _render_proposal(outcome, fmt: Format, output: Path | None) -> None:  # type: ignore[no-untyped-def]
+def _render_proposal(outcome: ProposalResult, fmt: Format, output: Path | None) -> None:
     from auditor.vendors.meraki import check_ssid as proposals
 
     if fmt is Format.json:

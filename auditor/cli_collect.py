@@ -125,12 +125,12 @@ def collect_meraki(
     fqdns = _fqdns(config, out)
     key = _api_key()
     stderr = Console(stderr=True)
-    config = CollectorConfig(out=out, api_key=key, orgs=org or [], networks=network or [], base_url=base_url,
-                             rate=rate, timeout=timeout, maximum_retries=retries,
-                             show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(max_body_mb),
-                             max_pages=max_pages, max_retry_after=max_retry_after, since=since,
-                             source_address=source_address)
-    result = _run(config)
+    settings = CollectorConfig(out=out, api_key=key, orgs=org or [], networks=network or [], base_url=base_url,
+                               rate=rate, timeout=timeout, maximum_retries=retries,
+                               show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(max_body_mb),
+                               max_pages=max_pages, max_retry_after=max_retry_after, since=since,
+                               source_address=source_address)
+    result = _run(settings)
     _report(result, stderr)
     code = result.exit_code
     if fqdns and code != EXIT_USAGE:
@@ -139,12 +139,17 @@ def collect_meraki(
     raise typer.Exit(code)
 
 
-def _fqdns(config: Path | None, out: Path) -> list[str]:
+def _fqdns(config: Path | None, out: Path | None) -> list[str]:
     """The servers' names to resolve: from --config, else OUT/audit.yaml when it is there; none without one."""
     from auditor.config import load_config
     from auditor.snapshot import SnapshotError
 
-    path = config if config is not None else out / "audit.yaml"
+    if config is not None:
+        path = config
+    elif out is not None:
+        path = out / "audit.yaml"
+    else:
+        return []
     if config is not None and not config.is_file():
         raise _fail_usage(f"--config {config}: file not found")
     try:
@@ -172,16 +177,16 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
     Failed calls do not stop the audit: what depends on them is reported as unknown. Usage errors exit 2.
     Without --snapshot-out the snapshot lives in a temporary directory removed when the process ends.
     """
-    fqdns = _fqdns(config, snapshot_out) if config is not None or snapshot_out is not None else []
+    fqdns = _fqdns(config, snapshot_out)
     key = _api_key()
     stderr = Console(stderr=True)
     if snapshot_out is None:
         snapshot_out = Path(tempfile.mkdtemp(prefix="vpn-auditor-snapshot-"))
         atexit.register(shutil.rmtree, snapshot_out, ignore_errors=True)
-    config = CollectorConfig(out=snapshot_out, api_key=key, orgs=orgs, networks=networks,
-                             base_url=base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
-                             show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(), since=since)
-    result = _run(config)
+    settings = CollectorConfig(out=snapshot_out, api_key=key, orgs=orgs, networks=networks,
+                               base_url=base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
+                               show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(), since=since)
+    result = _run(settings)
     _report(result, stderr)
     if result.unmatched_networks:
         raise typer.Exit(EXIT_USAGE)
