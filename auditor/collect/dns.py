@@ -186,7 +186,7 @@ def collect_dns(out: Path, fqdns: Iterable[str], host: list[str] | None = None, 
     try:
         for name in names:
             rel = f"dns/{name}.json"
-            body = {"schema": SCHEMA, "fqdn": name, "collected_at": writer.started_at, "port": port,
+            body: dict[str, Any] = {"schema": SCHEMA, "fqdn": name, "collected_at": writer.started_at, "port": port,
                     "resolvers": []}
             for address in resolvers:
                 entry: dict[str, Any] = {"address": address, "host": address in hosts,

@@ -549,9 +549,10 @@ class SnapshotWriter:
         manifest["generated_at"] = run["finished_at"]
         manifest.setdefault("runs", []).append(run)
         seen = _trie_pattern(_all_forms(self._seen))
-        for call in self.calls if seen is not None else ():  # secrets seen after a call failed may be in its error
-            call.error = seen.sub(REDACTED, call.error) if call.error else call.error
-            call.path = seen.sub(REDACTED, call.path)
+        if seen is not None:  # secrets seen after a call failed may be in its error
+            for call in self.calls:
+                call.error = seen.sub(REDACTED, call.error) if call.error else call.error
+                call.path = seen.sub(REDACTED, call.path)
         manifest.setdefault("calls", []).extend(call.as_json(self.collector) for call in self.calls)
         self._closed = True  # also when the write fails: __exit__ must not try again
         try:

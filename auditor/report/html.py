@@ -346,13 +346,13 @@ def build_pictures(result: AuditResult) -> tuple[list[Picture], dict[tuple, str]
 def build_matrix(result: AuditResult, anchors: dict[tuple, str]) -> tuple[list[Column], list[NetworkBlock]]:
     columns: list[Column] = []
     seen: set[tuple[str, str]] = set()
-    for server in result.model.servers:
-        for name in server.protocols:
-            key = (server.name, name.lower())
+    for vpn in result.model.servers:
+        for name in vpn.protocols:
+            key = (vpn.name, name.lower())
             if key not in seen:
                 seen.add(key)
                 spec = result.protocols.get(name.lower())
-                columns.append(Column(server.name, name.lower(), spec.title if spec else name))
+                columns.append(Column(vpn.name, name.lower(), spec.title if spec else name))
     index = {(c.server, c.protocol): i for i, c in enumerate(columns)}
     blocks: dict[str, NetworkBlock] = {net.id: NetworkBlock(net.id, net.name) for net in result.model.networks}
     rows: dict[Role, Row] = {}

@@ -152,8 +152,8 @@ def _finding_properties(root: ET.Element, result: AuditResult) -> None:
     per_suite: dict[str, Counter] = defaultdict(Counter)
     for finding in result.findings:
         network = (finding.network or {}).get("name") or "sources"
-        suite = "configuration checks" if finding.role is None else network
-        per_suite[suite][finding.effective_severity] += 1
+        suite_name = "configuration checks" if finding.role is None else network
+        per_suite[suite_name][finding.effective_severity] += 1
     for suite in root.findall("testsuite"):
         found = per_suite.get(suite.get("name", ""), Counter())
         properties = suite.find("properties")

@@ -142,17 +142,17 @@ def render(result: AuditResult) -> str:
         if data["network"]:
             context.append(f"**Network:** {escape(data['network']['name'])}")
         if finding.role:
-            role = finding.role
-            label = f"{role.get('kind')} {role.get('name')}"
-            if role.get("ssid") and role.get("kind") != "ssid":
-                label += f" on {role['ssid']}"
+            named = finding.role
+            label = f"{named.get('kind')} {named.get('name')}"
+            if named.get("ssid") and named.get("kind") != "ssid":
+                label += f" on {named['ssid']}"
             if (finding.evidence or {}).get("phase") == "pre-auth":
                 label += " [pre-auth]"
             context.append(f"**Role:** {escape(label)}")
-        protocols = (finding.evidence or {}).get("protocols")
-        if protocols:
+        concerned = (finding.evidence or {}).get("protocols")
+        if concerned:
             context.append("**Protocols:** " + escape(", ".join(
-                result.protocols[p].title if p in result.protocols else p for p in protocols)))
+                result.protocols[p].title if p in result.protocols else p for p in concerned)))
         if data["device"]:
             context.append(f"**Device:** {escape(data['device'])}")
         if context:

@@ -96,6 +96,7 @@ def _evidence_origin(evidence: dict[str, Any]) -> tuple[Origin | None, str]:
 def _first_origin(value: Any) -> Origin | None:
     """Depth-first: the first `origin`/`source`/`lines` entry anywhere in the evidence (e.g. a load balancer's
     virtual server line for a persistence finding)."""
+    children: Iterable[Any]
     if isinstance(value, dict):
         for key in ("origin", "source", "lines"):
             found = value.get(key)

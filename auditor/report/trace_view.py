@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.audit import resolve_config, run_audit
+from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.gate import closest
 from auditor.model import Decision
 from auditor.plugins import list_networks
 from auditor.protocols import Flow
 from auditor.snapshot import Snapshot, SnapshotError
-from auditor.trace import FlowTrace, HopTrace
+from auditor.trace import FlowTrace, HopTrace, PathResult
 from auditor.untrusted import markup as escape
 from auditor.vocab import Severity, Verdict
 
@@ -119,7 +119,7 @@ DNS_KINDS = ("dns-mismatch", "dns-unresolved", "dns-unknown")
 DNS_ERROR = "dns-error"  # in `verdicts`: the role's name resolution has an error finding
 
 
-def _name_lines(result, path) -> list[str]:  # type: ignore[no-untyped-def]
+def _name_lines(result: AuditResult, path: PathResult) -> list[str]:
     """What the server's name resolves to for the role (its DNS findings), and where its clients then go."""
     role, server = path.role, path.server
     if not server.fqdn:
