@@ -415,9 +415,9 @@ class _NetworkBuilder:
                 self._gap(f"{self.base}/groupPolicies.json", self.policies_reason,
                           unaudited=f"the group policy roles of {device}")
             else:
-                for gp_id, policy in self.policies.items():
-                    spec = by_policy[gp_id] = _RoleSpec("group_policy", str(policy.get("name") or gp_id), policy,
-                                                        gp_id, sign_on=at_sign_on)
+                for known_id, known in self.policies.items():
+                    spec = by_policy[known_id] = _RoleSpec("group_policy", str(known.get("name") or known_id),
+                                                           known, known_id, sign_on=at_sign_on)
                     if at_sign_on:
                         spec.notes.append(f"the sign-on splash page ({splash}) can assign group policy "
                                           f"'{spec.name}' at sign-on")
@@ -628,7 +628,7 @@ class _NetworkBuilder:
             return (hop.rules if isinstance(hop, FilterHop) else None), hop
         data = self.snapshot.read_json(rel)
         if data is None:
-            hop: Hop = GapHop(device, "ssid-l3", Origin(rel), reason=self._gap(rel))
+            hop = GapHop(device, "ssid-l3", Origin(rel), reason=self._gap(rel))
             self._hops[key] = hop
             return None, hop
         rules = self._ssid_rule_list(data, rel)
@@ -790,7 +790,7 @@ class _NetworkBuilder:
             return (hop.rules if isinstance(hop, FilterHop) else None), hop
         data = self.snapshot.read_json(rel)
         if data is None:
-            hop: Hop = GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
+            hop = GapHop(device, "mx-l3", Origin(rel), reason=self._gap(rel))
             self._hops[key] = hop
             return None, hop
         rule_list = mx_rule_list(data, rel, self.resolver)
@@ -805,15 +805,15 @@ class _NetworkBuilder:
             return None
         found = self._vlan_policies.get(vlan.id)
         if found is None:
-            found = self._vlan_policies[vlan.id] = self._read_vlan_policy(vlan)
+            found = self._vlan_policies[vlan.id] = self._read_vlan_policy(vlan, vlan.group_policy_id)
         return found
 
-    def _read_vlan_policy(self, vlan: _Vlan) -> dict[str, Any]:
+    def _read_vlan_policy(self, vlan: _Vlan, gp_id: str) -> dict[str, Any]:
         if self.policies is None:
-            return {"_missing": self.policies_reason, "groupPolicyId": vlan.group_policy_id}
-        return self.policies.get(vlan.group_policy_id) or {
-            "_missing": f"VLAN {vlan.id} names group policy {vlan.group_policy_id}, which is not in "
-                        "groupPolicies.json", "groupPolicyId": vlan.group_policy_id}
+            return {"_missing": self.policies_reason, "groupPolicyId": gp_id}
+        return self.policies.get(gp_id) or {
+            "_missing": f"VLAN {vlan.id} names group policy {gp_id}, which is not in "
+                        "groupPolicies.json", "groupPolicyId": gp_id}
 
     def _mx_hops(self, policy: dict[str, Any] | None) -> list[Hop]:
         """The MX's hops for a VLAN's traffic to the internet with its group policy in force (None: none, or
@@ -833,7 +833,7 @@ class _NetworkBuilder:
             return [*filters, self._cached(("deployment-gap",), lambda: GapHop(
                 device, "uplink-nat", Origin(settings), reason=why))]
         # Passthrough, or not collected (routed or passthrough: what either reading allows is what this does)
-        return [*(self._cached(("passthrough", id(f)), lambda f=f: MayApplyHop(  # type: ignore[misc]
+        return [*(self._cached(("passthrough", id(f)), lambda f=f: MayApplyHop(
                     f.device, f.stage, f.origin, inner=f, why=why)) for f in filters),
                 self._cached(("upstream-nat",), lambda: _upstream_nat(device, settings, mode))]
 
@@ -850,7 +850,7 @@ class _NetworkBuilder:
                 and layer.rules.rules:  # else: network default, unknown already, or no rule to drop
             gp_id = policy.get("groupPolicyId")
             hops = [self._cached(("l7+gp", rel, gp_id, device), lambda: self._l7_readings(
-                layer, layer.rules, f"{stage}+group-policy", policy, setting))]  # type: ignore[arg-type]
+                layer, layer.rules, f"{stage}+group-policy", policy, setting))]
         if setting == "custom" and fw.get("l7FirewallRules"):
             hops.append(self._policy_l7(policy, device))
         return hops

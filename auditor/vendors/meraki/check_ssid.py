@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import AuditContext, CheckMeta, Finding, run_checks
@@ -612,7 +613,7 @@ def _field_path(loc: tuple[Any, ...], list_shaped: set[str]) -> str:
     return out or "(top level)"
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "missing":
@@ -875,7 +876,7 @@ def _slot(snapshot: Snapshot, network: NetworkRef, proposal: Proposal, ssids_rel
 
 
 def _firewall_rules(out: _Overlay, ssid: ProposedSsid, slot_base: str) -> None:
-    l3 = None
+    l3: dict[str, Any] | None = None
     if ssid.l3FirewallRules is not None:
         l3 = {"rules": [r.model_dump(exclude_none=True) for r in ssid.l3FirewallRules.rules]}
         allow_lan = ssid.l3FirewallRules.allowLanAccess

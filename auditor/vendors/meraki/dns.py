@@ -112,7 +112,9 @@ class _Network:
         index, ssid = found
         number = ssid.get("number", index)
         source = f"{self.ssids_rel}, SSID {number}"
-        rewrite = ssid.get("dnsRewrite") if isinstance(ssid.get("dnsRewrite"), dict) else {}
+        rewrite = ssid.get("dnsRewrite")
+        if not isinstance(rewrite, dict):
+            rewrite = {}
         rewritten: Way | None = None
         if rewrite.get("enabled") is True:
             addresses, names = resolver_list(rewrite.get("dnsCustomNameservers") or [])

@@ -255,9 +255,9 @@ class MerakiFront(Device):
                     public = address_interval(str(rule.get("publicIp")))
                 except ValueError:
                     raise SnapshotError(f"{rel} rules[{i}]", f"bad publicIp '{rule.get('publicIp')}'") from None
-                hop = self._one_to_one(device, rule, rel, i, public) if kind == "oneToOneNatRules" else \
+                nat = self._one_to_one(device, rule, rel, i, public) if kind == "oneToOneNatRules" else \
                     self._one_to_many(device, rule, rel, i, public)
-                out.extend((public, forward) for forward in hop.forwards)
+                out.extend((public, forward) for forward in nat.forwards)
         addresses: list[Interval | None] = list(self._uplink_addresses()) or [None]
         for address in addresses:
             hop = self._port_forwards(device, ANY_ADDR if address is None else address)
@@ -343,7 +343,7 @@ class MerakiFront(Device):
                              f"{shown} is not an uplink address of this MX and no 1:1 or 1:many NAT rule maps it")
 
     # one hop per mechanism -----------------------------------------------------------------------------
-    def _one_to_one(self, device: str, rule: dict[str, Any], rel: str, i: int, address: Interval) -> Hop:
+    def _one_to_one(self, device: str, rule: dict[str, Any], rel: str, i: int, address: Interval) -> InboundNatHop:
         lan = _lan(rule.get("lanIp"), f"{rel} rules[{i}]")
         forwards = []
         for j, allowed in enumerate(_list(rule, "allowedInbound", f"{rel} rules[{i}]")):
@@ -361,7 +361,8 @@ class MerakiFront(Device):
                              f"the 1:1 NAT of {format_address_interval(address)} ({rule.get('name') or 'unnamed'}) "
                              "allows no other inbound traffic (protocol, port or remote IP)")
 
-    def _one_to_many(self, device: str, rule: dict[str, Any], rel: str, i: int, address: Interval) -> Hop:
+    def _one_to_many(self, device: str, rule: dict[str, Any], rel: str, i: int,
+                     address: Interval) -> InboundNatHop:
         forwards = []
         for j, port_rule in enumerate(_list(rule, "portRules", f"{rel} rules[{i}]")):
             where = f"{rel} rules[{i}].portRules[{j}]"

@@ -238,11 +238,11 @@ class Incremental:
                 templates.setdefault(str(template), set()).add(nid)
         named: dict[str, int] = {}
         for entry in log:
-            nid = entry.get("networkId")
-            if nid in (None, ""):
+            logged = entry.get("networkId")
+            if logged in (None, ""):
                 state.org_level_changes += 1
             else:
-                named[str(nid)] = named.get(str(nid), 0) + 1
+                named[str(logged)] = named.get(str(logged), 0) + 1
         unknown = set(named) - set(new) - set(templates)
         if unknown:
             state.full.append(f"the change log names {_named(unknown)}, neither a network nor the template of one")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from auditor.model import Action, IndexedRows, Origin, Rule, RuleList, rule_key
+from auditor.model import Action, IndexedRows, Origin, RowKey, Rule, RuleList, rule_key
 from auditor.packets import ALL, V4_BASE, Interval, address_interval
 from auditor.snapshot import SnapshotError
 from auditor.vendors.meraki.rules import Resolver, l3_rules, row_destinations, row_key
@@ -57,7 +57,7 @@ def l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Resol
     def dests(k: int) -> Sequence[Interval] | None:
         return row_destinations(indexed[k][1], resolver, local_lan) if k < len(indexed) else None  # tail: built
 
-    keys = [row_key(row) for _, row in indexed]
+    keys: list[RowKey | None] = [row_key(row) for _, row in indexed]
     if tail is not None:
         keys.append(rule_key(tail))
     return IndexedRows(keys, parse, dests)

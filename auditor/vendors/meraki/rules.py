@@ -291,13 +291,12 @@ def row_destinations(row: dict[str, Any], resolver: Resolver, local_lan: bool = 
     it cannot be read (the row may then reach anything). Remembered per organisation, like whole rows, for
     destinations that name no VLAN."""
     value = row.get("destCidr")
-    cache = resolver.rows
-    key = ("dst", value, local_lan) if cache is not None and isinstance(value, str) \
-        and "vlan(" not in value.lower() else None
-    if key is not None:
-        found = cache.get(key)  # type: ignore[union-attr]
+    cache = resolver.rows if isinstance(value, str) and "vlan(" not in value.lower() else None
+    key = ("dst", value, local_lan)
+    if cache is not None:
+        found = cache.get(key)
         if found is not None:
-            return found[0]  # type: ignore[no-any-return]
+            return found[0]
     try:
         parsed = parse_addresses(value, resolver, allow_local_lan=local_lan)
         items = parsed.certain + parsed.uncertain
@@ -305,10 +304,10 @@ def row_destinations(row: dict[str, Any], resolver: Resolver, local_lan: bool = 
             ((min(a for a, _ in items), max(b for _, b in items)),) if len(items) > 1 else tuple(items)
     except (ValueError_, TypeError, ValueError):
         reach = None
-    if key is not None:
-        if len(cache) >= _ROWS_MAX:  # type: ignore[arg-type]
-            cache.clear()  # type: ignore[union-attr]
-        cache[key] = (reach,)  # type: ignore[index]
+    if cache is not None:
+        if len(cache) >= _ROWS_MAX:
+            cache.clear()
+        cache[key] = (reach,)
     return reach
 
 
