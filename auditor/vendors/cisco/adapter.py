@@ -661,7 +661,11 @@ class CiscoDevice(Device):
             notes += [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
                            reason=f"{cfg.path} line {line}: {why}") for line, text, why in cfg.unmodelled]
             return self._asa_ingress(outside, notes, origin)
-        return self._ios_filter(outside, outside.acl_in, outside.acl6_in, "in", notes, origin, fragments)
+        hop = self._ios_filter(outside, outside.acl_in, outside.acl6_in, "in", notes, origin, fragments)
+        if hop is None:
+            return PassHop(self.name, f"acl-in on {outside.label}", origin,
+                           note=f"no inbound access-group on {outside.label}")
+        return hop
 
     def _asa_ingress(self, outside: Interface, notes: list[Rule], origin: Origin) -> Hop:
         cfg = self.config
@@ -693,13 +697,11 @@ class CiscoDevice(Device):
 
     def _ios_filter(self, iface: Interface, v4: tuple[str, int] | None, v6: tuple[str, int] | None,
                     direction: str, notes: list[Rule], origin: Origin, fragments: bool = False) -> Hop | None:
-        """An IOS interface filter: `ip access-group` for IPv4 and `ipv6 traffic-filter` for IPv6."""
+        """An IOS interface filter: `ip access-group` for IPv4 and `ipv6 traffic-filter` for IPv6 (None: none
+        bound, nothing to note)."""
         cfg = self.config
         if v4 is None and v6 is None and not notes:
-            if direction == "out":
-                return None
-            return PassHop(self.name, f"acl-in on {iface.label}", origin,
-                           note=f"no inbound access-group on {iface.label}")
+            return None
         rules: list[Rule] = list(notes)
         names = []
         for binding, family, family_label in ((v4, ANY_V4, "IPv4"), (v6, ANY_V6, "IPv6")):
@@ -902,9 +904,9 @@ class CiscoDevice(Device):
             for net in iface.subnets:
                 candidates.append((_length(net), net, iface.label))
         for route in cfg.routes:
-            iface = self._route_iface(route.iface, route.next_hop)
-            if iface is not None:
-                candidates.append((route.length, route.prefix, iface.label))
+            via = self._route_iface(route.iface, route.next_hop)
+            if via is not None:
+                candidates.append((route.length, route.prefix, via.label))
         firsts: list[tuple[str, Interval]] = []
         for entry in cfg.nat:
             if cfg.platform == "asa" and entry.real_iface and not entry.unknown:

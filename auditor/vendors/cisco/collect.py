@@ -108,10 +108,10 @@ class _ReadOnlyGuard:
             if text in ALLOWED_COMMANDS or text in _SESSION_COMMANDS or piece in self._credentials:
                 continue
             raise CommandNotAllowed(f"refusing to send {text!r} to the device (not a read-only command)")
-        super().write_channel(out_data)  # type: ignore[misc]
+        super().write_channel(out_data)  # type: ignore[misc]  # netmiko's class, after this mixin, has it
 
 
-def _connection_classes() -> dict[str, type]:
+def _connection_classes() -> dict[str, type[Any]]:  # netmiko classes with the guard mixed in
     """netmiko classes with the guard, built on first use (importing netmiko costs ~0.3 s)."""
     from netmiko.cisco.cisco_asa_ssh import CiscoAsaSSH
     from netmiko.cisco.cisco_ios import CiscoIosSSH
@@ -164,7 +164,7 @@ def _cap_reads(conn: Any, cap: int, command: str) -> None:
     keeps arriving, so an endless output never returns from one read: the count sits below that loop."""
     channel = getattr(conn, "channel", None)
     read_buffer = getattr(channel, "read_buffer", None)
-    if read_buffer is None:
+    if channel is None or read_buffer is None:
         return
     total = 0
 

@@ -176,7 +176,8 @@ def _service(snapshot: Snapshot, folder: str, listener: dict[str, Any], origin: 
         tg_origin = Origin(tg_rel, index=index)
         sticky = str(attrs.get("stickiness.enabled", "false")).lower() == "true"
         kind = str(attrs.get("stickiness.type", "source_ip"))
-        settings = {k: str(v) for k, v in attrs.items() if str(k).startswith(("stickiness", "preserve_client_ip"))}
+        settings = {k: str(v) for k, v in attrs.items()
+                    if isinstance(k, str) and k.startswith(("stickiness", "preserve_client_ip"))}
         if sticky and kind == "source_ip":
             shared = uses.get(arn, 0) > 1
             svc.persistence = Persistence(

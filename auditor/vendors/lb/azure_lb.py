@@ -195,6 +195,7 @@ class _Builder:
 
 def load_balancers(body: Any, path: str) -> list[tuple[str, dict[str, Any], int | None]]:
     """(name, resource, index) for each load balancer in an `az` body or ARM template."""
+    items: list[tuple[int | None, Any]]
     if isinstance(body, list):
         items = [(i, x) for i, x in enumerate(body)]
     elif isinstance(body, dict) and isinstance(body.get("resources"), list):
@@ -203,7 +204,7 @@ def load_balancers(body: Any, path: str) -> list[tuple[str, dict[str, Any], int 
         items = [(None, body)]
     else:
         raise SnapshotError(path, "expected a load balancer object, a list of them, or an ARM template")
-    out = []
+    out: list[tuple[str, dict[str, Any], int | None]] = []
     for index, item in items:
         if not isinstance(item, dict):
             continue

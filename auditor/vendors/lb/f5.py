@@ -480,9 +480,9 @@ class F5Config:
                 if kind[:len(kind_prefix)] == kind_prefix and candidate in objs:
                     obj = objs[candidate]
                     return obj, kind, dict(obj.block.attrs)
-            for kind, objs in BUILTINS.items():
-                if kind[:len(kind_prefix)] == kind_prefix and candidate in objs:
-                    return None, kind, dict(objs[candidate])
+            for kind, builtins in BUILTINS.items():
+                if kind[:len(kind_prefix)] == kind_prefix and candidate in builtins:
+                    return None, kind, dict(builtins[candidate])
         return None, None, None
 
 
@@ -708,7 +708,8 @@ class _Builder:
         svc.snat = self.snat(obj)
         svc.scripts = self.scripts(obj)
         types: dict[str, str | None] = {}
-        for profile in (b.entry("profiles").entries if b.entry("profiles") else {}):
+        profiles = b.entry("profiles")
+        for profile in (profiles.entries if profiles else {}):
             full = self.config.find(("ltm", "profile"), profile, obj.name)
             kind, attrs, _ = self.config.merged(("ltm", "profile"), full)
             types[full] = kind[2] if kind and len(kind) > 2 else None
@@ -848,13 +849,14 @@ class _Builder:
     def member(self, pool: F5Object, name: str, block: Block) -> Backend:
         node_part, port = split_member(name)
         address = block.get("address")
-        fqdn = block.get("fqdn") or (block.entry("fqdn").get("name") if block.entry("fqdn") else None)
+        fqdn_block = block.entry("fqdn")
+        fqdn = block.get("fqdn") or (fqdn_block.get("name") if fqdn_block else None)
         _, node = self.config.resolve(node_part, pool.name, [("ltm", "node")])
         if address in (None, "any6", "any") or address == "":
             if node is not None:
                 address = node.block.get("address")
-                fqdn = fqdn or node.block.get("fqdn") or (
-                    node.block.entry("fqdn").get("name") if node.block.entry("fqdn") else None)
+                node_fqdn = node.block.entry("fqdn")
+                fqdn = fqdn or node.block.get("fqdn") or (node_fqdn.get("name") if node_fqdn else None)
             elif _is_ip(node_part.rsplit("/", 1)[-1]):
                 address = node_part.rsplit("/", 1)[-1]
         if address is not None:
@@ -920,7 +922,7 @@ class _Builder:
                                          f"and settings are unknown")
         ptype = kind[2] if len(kind) > 2 else ""
         builtin = self.config.builtin(kind, full) is not None and not origins
-        settings = {k: attrs[k] for k in ("match-across-services", "match-across-virtuals",
+        settings: dict[str, str] = {k: attrs[k] for k in ("match-across-services", "match-across-virtuals",
                                           "match-across-pools", "timeout") if k in attrs}
         if attrs.get("mask") not in (None, "none"):
             settings["mask"] = attrs["mask"]

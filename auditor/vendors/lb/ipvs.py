@@ -293,8 +293,8 @@ def services_from_keepalived(text: str, path: str) -> tuple[list[IpvsService], s
                 if child.words[:1] == ["fwmark"] and len(child.words) > 1 and child.words[1].isdigit():
                     entries.append(("", None, int(child.words[1])))
                 elif child.words:
-                    port = child.words[1] if len(child.words) > 1 else "0"
-                    entries.append((child.words[0], int(port) if port.isdigit() else None, None))
+                    port_text = child.words[1] if len(child.words) > 1 else "0"
+                    entries.append((child.words[0], int(port_text) if port_text.isdigit() else None, None))
             groups[block.words[1]] = entries
     services: list[IpvsService] = []
     shared: set[str] = set()
@@ -309,13 +309,13 @@ def services_from_keepalived(text: str, path: str) -> tuple[list[IpvsService], s
             template.fwmark = int(args[1])
             services.append(template)
         elif args[:1] == ["group"] and len(args) > 1:
-            entries = groups.get(args[1])
-            if entries is None:
+            members = groups.get(args[1])
+            if members is None:
                 issues.append(ParseIssue(origin, " ".join(block.words), f"virtual_server_group {args[1]} not defined"))
                 continue
             if nft:
                 shared.add(args[1])
-            for address, port, mark in entries:
+            for address, port, mark in members:
                 service = dataclasses.replace(template, reals=list(template.reals))
                 service.group, service.address, service.port, service.fwmark = args[1], address or None, port, mark
                 service.name = f"virtual_server group {args[1]} ({address or 'fwmark'} {port or mark})"

@@ -73,7 +73,7 @@ class _TreeBuilder(xml.sax.handler.ContentHandler):
         self.locator = locator
 
     def startElement(self, name: str, attrs: xml.sax.xmlreader.AttributesImpl) -> None:
-        line = self.locator.getLineNumber() if self.locator is not None else 0
+        line = (self.locator.getLineNumber() or 0) if self.locator is not None else 0
         element = Element(name, line)
         for key, value in attrs.items():
             element.children.append(Element(f"@{key}", line, value))
