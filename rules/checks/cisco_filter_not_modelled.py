@@ -29,10 +29,10 @@ CHECK = CheckMeta(
 def run(ctx: AuditContext) -> Iterator[Finding]:
     arrivals: dict[str, dict[str, list[str]]] = {}  # device -> interface label -> what arrives there
     for server in ctx.model.servers:
-        for device in cisco_devices_for(ctx.model, server):
-            iface, _why = device.arrival(server)
+        for front in cisco_devices_for(ctx.model, server):
+            iface, _why = front.arrival(server)
             if iface is not None:
-                arrivals.setdefault(device.name, {}).setdefault(iface.label, []).append(f"server '{server.name}'")
+                arrivals.setdefault(front.name, {}).setdefault(iface.label, []).append(f"server '{server.name}'")
     for role in ctx.model.extra_roles:
         for variant in role.variants:
             name, label = split_enters(variant.label) if ":" in variant.label else ("", "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import Action, Decision, FilterHop, Rule, RuleList, VpnServer
@@ -37,8 +38,8 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
             # (sorted by source); a union of flows through a long list would cost the square of its length.
             by_list: dict[str, tuple[RuleList, list[PacketSet]]] = {}
             for flow in flows:
-                for label, rules, reached in _lists(device, server, flow):
-                    by_list.setdefault(label, (rules, []))[1].append(reached)
+                for label, rules, part in _lists(device, server, flow):
+                    by_list.setdefault(label, (rules, []))[1].append(part)
             for label, (rules, reached) in by_list.items():
                 for finding, key in _shadowed(device, label, rules, reached, server):
                     if key not in seen:
@@ -96,9 +97,8 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[Pack
             maybe = [m | (left & rule.match) if left else m for m, left in zip(maybe, before, strict=True)]
         if rule.action is not Action.PERMIT or not rule.certain or rule.synthetic:
             continue
-        wanted = [rule.match & flow for flow in flows]
-        if not any(wanted) or any(w and (left & w or m & w) for w, left, m in zip(wanted, before, maybe,
-                                                                                   strict=True)):
+        hits = [rule.match & flow for flow in flows]
+        if not any(hits) or any(w and (left & w or m & w) for w, left, m in zip(hits, before, maybe, strict=True)):
             continue  # no VPN packet for it, or some (may) reach it: only the others need the exact look below
         if examined >= MAX_EXACT:
             unexamined.append(rule)
@@ -123,7 +123,7 @@ def _shadowed(device: CiscoDevice, label: str, rules: RuleList, flows: list[Pack
                  f"{'decide' if len(ordered) > 1 else 'decides'} it first")
         denied = bool(denying)
         fix = _advice(rule, label, ordered, denying, server, only_vpn=not (rule.match - vpn))
-        evidence = {
+        evidence: dict[str, Any] = {
             "server": server.name, "list": label,
             "rule": _rule_json(rule),
             "shadowed_by": [{**_rule_json(s.rule), "decision": s.decision.value} for s in shadows
