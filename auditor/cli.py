@@ -144,9 +144,10 @@ def _summary(result: AuditResult, output: Path, code: int) -> None:
     for finding in counted:
         severities[finding.effective_severity] += 1
     waived = len(result.findings) - len(counted)
-    typer.echo(f"vpn-auditor: {len(result.paths)} paths ({counts['allowed']} allowed, {counts['blocked']} blocked, "
-               f"{counts['partial']} partial, {counts['unknown']} unknown), findings: {severities['error']} error, "
-               f"{severities['warning']} warning, {severities['info']} info{f', {waived} waived' if waived else ''}; "
+    typer.echo(f"vpn-auditor: {len(result.paths)} paths ({counts[Verdict.ALLOWED]} allowed, "
+               f"{counts[Verdict.BLOCKED]} blocked, {counts[Verdict.PARTIAL]} partial, {counts[Verdict.UNKNOWN]} "
+               f"unknown), findings: {severities[Severity.ERROR]} error, {severities[Severity.WARNING]} warning, "
+               f"{severities[Severity.INFO]} info{f', {waived} waived' if waived else ''}; "
                f"report in {output}; exit {code}", err=True)
 
 

@@ -545,7 +545,7 @@ class PairVerdict:
     SPLIT or UNKNOWN; `verify` says what to check on the device when the verdict rests on unverified
     behaviour; `backend_difference` lists the nodes only one of the two services has."""
 
-    verdict: str
+    verdict: PersistenceVerdict
     reason: str
     verify: str = ""
     backend_difference: dict[str, list[str]] = field(default_factory=dict)

@@ -8,8 +8,9 @@ from auditor.diff import DiffResult, VerdictChange
 from auditor.untrusted import markup as escape
 from auditor.vocab import Verdict
 
-STYLE = {Verdict.ALLOWED: "green", Verdict.BLOCKED: "bold red", Verdict.PARTIAL: "yellow", Verdict.UNKNOWN: "magenta",
-         None: "dim"}
+# keyed by verdict text: a diff's verdicts are read back from the two reports
+STYLE: dict[str | None, str] = {Verdict.ALLOWED: "green", Verdict.BLOCKED: "bold red", Verdict.PARTIAL: "yellow",
+                                 Verdict.UNKNOWN: "magenta", None: "dim"}
 
 
 def render_json(result: DiffResult) -> str:

@@ -163,6 +163,7 @@ def _hop_text(record: HopTrace, memo: dict[int, str]) -> str:
     head = memo.get(id(hop))
     if head is None:
         head = memo[id(hop)] = json.dumps({"device": hop.device, "stage": hop.stage})[1:-1]
+    rule_text: str | None
     if rule is None:
         rule_text = "null"
     else:

@@ -23,7 +23,7 @@ def _hop_lines(number: int, record: HopTrace) -> list[str]:
     # Lines are rich markup: everything taken from configuration is escaped (rule texts hold brackets).
     hop = record.hop
     decision = record.decision.value
-    lines = [f"  {number}. {escape(hop.device)} \\[{escape(hop.stage)}]: [{STYLE[decision]}]{decision}[/]"]
+    lines = [f"  {number}. {escape(hop.device)} \\[{escape(hop.stage)}]: [{STYLE[record.decision]}]{decision}[/]"]
     for seg in record.segments:
         rule = seg.rule
         what = seg.decision.value
