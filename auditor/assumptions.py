@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from auditor.errors import BadInput
 from auditor.model import AssumedRule
 from auditor.vocab import Verdict
 
@@ -32,7 +33,7 @@ AP_VLAN = "meraki-ap-management-vlan"
 SPLASH_HTTPS = "meraki-splash-allows-https-before-signon"
 
 
-class AssumptionError(ValueError):
+class AssumptionError(BadInput, ValueError):
     """An `assume:` entry that names no catalogued assumption or gives a value it does not allow."""
 
 

@@ -67,7 +67,9 @@ class OtherCause(_Strict):
     source: str = ""
 
 
-class WindowsError(_Strict):
+class KnownCode(_Strict):
+    """A Windows VPN error code the catalogue explains (not named WindowsError: a builtin on Windows)."""
+
     title: str
     windows_says: str
     protocols: list[str] = Field(default_factory=list)  # the VPN types that report it
@@ -98,7 +100,7 @@ class Family(_Strict):
 
 
 class _Catalogue(_Strict):
-    errors: dict[int, WindowsError]
+    errors: dict[int, KnownCode]
     families: list[Family] = Field(default_factory=list)
 
     @field_validator("errors", mode="before")
@@ -117,7 +119,7 @@ def _load() -> _Catalogue:
         raise RuntimeError(f"rules/windows_errors.yaml: {exc}") from None
 
 
-def catalogue() -> dict[int, WindowsError]:
+def catalogue() -> dict[int, KnownCode]:
     return _load().errors
 
 
@@ -128,7 +130,7 @@ def families() -> list[Family]:
 @dataclass(slots=True)
 class Lookup:
     code: int  # the code answered (a wrapped Win32 error unwrapped)
-    error: WindowsError | None
+    error: KnownCode | None
     family: Family | None = None
     given: int | None = None  # the code as given, when it was unwrapped
 
@@ -160,7 +162,7 @@ class Match:
 @dataclass(slots=True)
 class Explanation:
     code: int
-    error: WindowsError | None
+    error: KnownCode | None
     scope: dict[str, str | None]
     family: Family | None = None
     given: int | None = None

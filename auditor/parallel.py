@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from auditor.checks import Finding, load_checks
+from auditor.errors import JobFailed
 from auditor.model import (
     Hop,
     Model,
@@ -198,8 +199,8 @@ def _stop(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-class _WorkerFailed(Exception):
-    pass
+class _WorkerFailed(JobFailed):
+    """A forked worker died or sent no results."""
 
 
 def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:

@@ -24,6 +24,10 @@ from typing import Any
 
 import orjson
 
+# Defined with the exception tree; importable from here as before.
+from auditor.errors import InputError as InputError
+from auditor.errors import SnapshotError
+
 # Overlays made active by `overlaid()`, keyed by the resolved snapshot root. Audits, diffs and fix plans
 # construct their own Snapshot from a path; a scoped overlay reaches them without a parameter at every stage.
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # where it is missing (Windows), every file is checked before opening
@@ -63,29 +67,6 @@ def too_large_reason(rel: str, size: int, cap: int) -> str:
 
 def _size(size: int) -> str:
     return f"{size / (1 << 20):.1f} MB" if size >= 1 << 20 else f"{size / 1024:.1f} kB"
-
-
-class SnapshotError(Exception):
-    """Unusable input: names the file and, where it applies, the line."""
-
-    def __init__(self, path: str, message: str, line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        self.message = message
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {message}")
-
-
-class InputError(SnapshotError):
-    """Unusable input that is not one file's content (a bad option value, a name that matches nothing): the
-    message says itself which option or file it is about."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("", message)
-        self.args = (message,)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def api_segment(value: object) -> str:

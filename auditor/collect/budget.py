@@ -50,6 +50,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from auditor.errors import BadInput
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -61,7 +63,7 @@ _TIME = struct.Struct("<d")
 _MAX_ENTRIES = 10_000  # a corrupt or foreign file never makes us read or keep more than this
 
 
-class BudgetUnavailable(RuntimeError):
+class BudgetUnavailable(BadInput, RuntimeError):
     """Shared budgets cannot work here (no flock, a directory that cannot be written)."""
 
 

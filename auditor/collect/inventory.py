@@ -38,6 +38,7 @@ import yaml
 
 from auditor.collect.signals import terminate_as_interrupt
 from auditor.collect.writer import SnapshotWriter, UnsafePathError, quote_segment
+from auditor.errors import BadInput
 from auditor.snapshot import SnapshotError, check_input_size
 from auditor.untrusted import clean
 
@@ -58,8 +59,10 @@ class Fleet:
     file: Callable[[str], str] | None = None  # a device's snapshot file, named in a failure recorded outside it
 
 
-class InventoryError(ValueError):
+class InventoryError(BadInput, ValueError):
     """The inventory cannot be used (exit code 2); the message names the file, and the host or line."""
+
+    speaker = "vpn-auditor collect"
 
 
 # --- reading -----------------------------------------------------------------------------------------------

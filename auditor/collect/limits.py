@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from auditor.errors import Refused
+
 MIB = 1 << 20
 MAX_BODY_ENV = "VPN_AUDITOR_MAX_BODY_MB"
 DEFAULT_MAX_BODY_MB = 64.0  # a 200,000-line running-config is ~10 MB; the largest Dashboard list a few MB
@@ -29,7 +31,7 @@ MAX_JSON_DEPTH = 64  # no vendor body nests deeper than ~10 levels
 _TRANSFER_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
-class LimitExceeded(RuntimeError):
+class LimitExceeded(Refused, RuntimeError):
     """A peer went past a bound (size, pages, redirects, Retry-After, nesting): the call failed, nothing kept."""
 
 

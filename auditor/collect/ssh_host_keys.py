@@ -25,11 +25,13 @@ from pathlib import Path
 import paramiko
 from paramiko.ssh_exception import BadHostKeyException, SSHException
 
+from auditor.errors import Refused
+
 KNOWN_HOSTS_ENV = "VPN_AUDITOR_SSH_KNOWN_HOSTS"
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
 
-class HostKeyRefused(SSHException):
+class HostKeyRefused(Refused, SSHException):
     """The device's host key is unknown (and first contact was not allowed) or differs from the known one."""
 
 

@@ -51,6 +51,7 @@ from typing import Any
 import auditor
 from auditor.collect.limits import check_depth
 from auditor.collect.signals import deferred
+from auditor.errors import OutputError, Refused
 
 REDACTED = "<redacted>"
 MANIFEST = "manifest.json"
@@ -69,7 +70,7 @@ _SECRET_SUFFIXES = (
 _UNSAFE_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
-class UnsafePathError(ValueError):
+class UnsafePathError(Refused, ValueError):
     """A relative path or identifier would leave the snapshot directory or cannot be a file name."""
 
 
@@ -117,12 +118,16 @@ def check_relpath(rel_path: str) -> list[str]:
     return segments
 
 
-class ManifestNotWritten(OSError):
+class ManifestNotWritten(OutputError, OSError):
     """manifest.json could not be written (a full or read-only disk); the message is one line naming it."""
 
+    speaker = "vpn-auditor collect"
 
-class OutNotWritable(ValueError):
+
+class OutNotWritable(OutputError, ValueError):
     """The snapshot directory (--out) is a file, or cannot be created or written to."""
+
+    speaker = "vpn-auditor collect"
 
 
 def check_out(out: Path) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.collect.budget import BudgetUnavailable, SharedBudget, budget_dir
+from auditor.errors import JobFailed
 from auditor.fleet import worker as worker_settings
 from auditor.fleet.plan import JobOptions, OrgEntry
 
@@ -50,7 +51,7 @@ class Collected:
         return bool(self.failed) and not self.ok
 
 
-class OrgFailed(RuntimeError):
+class OrgFailed(JobFailed, RuntimeError):
     """The org cannot be audited this attempt; the message is the recorded reason."""
 
 

@@ -22,10 +22,11 @@ from typing import Any
 import yaml
 
 from auditor.config import load_config
+from auditor.errors import BadInput
 from auditor.snapshot import SnapshotError
 
 
-class FleetUsageError(ValueError):
+class FleetUsageError(BadInput, ValueError):
     """An unusable fleet file or option (exit 2); the message names the file and entry."""
 
 

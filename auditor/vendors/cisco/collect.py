@@ -56,6 +56,7 @@ from auditor.collect.writer import (
     quote_segment,
     redact_patterns,
 )
+from auditor.errors import Refused
 from auditor.untrusted import clean
 
 PASSWORD_ENV = "VPN_AUDITOR_SSH_PASSWORD"
@@ -77,7 +78,7 @@ _SESSION_COMMANDS = frozenset({"", "terminal length 0", "terminal pager 0", "ter
                                "show curpriv", "enable", "login", "exit"})
 
 
-class CommandNotAllowed(RuntimeError):
+class CommandNotAllowed(Refused, RuntimeError):
     """A command outside the allowlist was about to be sent; it was not."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from auditor.errors import Unreadable
 from auditor.model import Action, Origin, Rule
 from auditor.packets import (
     ALL,
@@ -110,7 +111,7 @@ def _children(obj: Any) -> list[Line]:
 
 
 # --- values -----------------------------------------------------------------------------------------------
-class Unparsed(ValueError):
+class Unparsed(Unreadable, ValueError):
     """Tokens we do not understand; the message says what, for the reason of an unknown rule."""
 
 

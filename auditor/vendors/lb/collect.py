@@ -72,6 +72,7 @@ from auditor.collect.writer import (
     redact_json,
     redact_patterns,
 )
+from auditor.errors import CollectUsageError, Refused
 from auditor.untrusted import clean
 
 USERNAME_ENV = "VPN_AUDITOR_LB_USERNAME"
@@ -86,7 +87,7 @@ FLEETS = {
 EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE = 0, 2, 3
 
 
-class WriteRefused(RuntimeError):
+class WriteRefused(Refused, RuntimeError):
     """A request other than GET was about to be sent to a load balancer."""
 
 
@@ -281,10 +282,6 @@ class LbCollectResult:
     @property
     def exit_code(self) -> int:
         return EXIT_OK if not self.failures else EXIT_INCOMPLETE
-
-
-class CollectUsageError(ValueError):
-    pass
 
 
 def base_url(host: str) -> str:

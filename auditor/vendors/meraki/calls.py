@@ -1,12 +1,15 @@
 """What one Dashboard call leaves behind, shared by the collector (collect.py) and the incremental reader
 (incremental.py, which the collector uses): the call's outcome, the request accounting the rate gate charges
-to it, and the usage error both raise. Its own module so the two need not import each other."""
+to it, and (from auditor.errors) the usage error both raise. Its own module so the two need not import each other."""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+
+# The collectors' one usage error (exit 2), importable from here as before.
+from auditor.errors import CollectUsageError as CollectUsageError
 
 
 @dataclass
@@ -38,7 +41,3 @@ class Fetched:
     @property
     def ok(self) -> bool:
         return self.outcome == "ok"
-
-
-class CollectUsageError(ValueError):
-    """Unusable input (exit code 2): the message says what to change."""

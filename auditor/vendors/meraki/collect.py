@@ -83,6 +83,7 @@ from auditor.collect.writer import (
     check_out,
     quote_segment,
 )
+from auditor.errors import Refused
 from auditor.untrusted import markup
 from auditor.vendors.meraki.calls import CALL, CallStats, CollectUsageError, Fetched
 from auditor.vendors.meraki.incremental import Incremental
@@ -104,11 +105,11 @@ def _caller() -> str:
     return f"VpnPathAuditor/{version} VpnPathAuditor"
 
 
-class ReadOnlyViolation(RuntimeError):
+class ReadOnlyViolation(Refused, RuntimeError):
     """Something tried to send a request other than GET to the Dashboard. Nothing was sent."""
 
 
-class HostNotAllowed(RuntimeError):
+class HostNotAllowed(Refused, RuntimeError):
     """A redirect or pagination link pointed away from the Dashboard; the API key was not sent there."""
 
 

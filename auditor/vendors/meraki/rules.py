@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.errors import Unreadable
 from auditor.model import Action, AssumedRule, Origin, Rule, RuleList
 from auditor.packets import (
     ALL,
@@ -43,7 +44,7 @@ VPN_APP_PATTERN = re.compile(r"vpn|ipsec|\bike|l2tp|sstp|tunnel|remote access|an
                              re.IGNORECASE)
 
 
-class ValueError_(ValueError):
+class ValueError_(Unreadable, ValueError):
     """A value the Dashboard would not accept or we cannot read."""
 
     field = ""  # the row's field it was read from, where known
