@@ -10,7 +10,9 @@ from auditor.model import Action, Decision, FilterHop, GapHop, VpnServer
 from auditor.packets import ANY_ADDR, V4_BASE, PacketSet, address_interval
 from auditor.snapshot import SnapshotError
 from auditor.vendors.cisco.adapter import CiscoDevice, EgressHop, NatHop, detect_platform
-from auditor.vendors.cisco.common import wildcard_intervals
+from auditor.vendors.cisco.asa import AsaParser
+from auditor.vendors.cisco.common import AceOptions, Unparsed, read_options, time_range_option, wildcard_intervals
+from auditor.vendors.cisco.ios import IosParser
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cisco"
 FLOWS = {"udp/500": (17, 500), "udp/4500": (17, 4500), "udp/1701": (17, 1701), "tcp/443": (6, 443),
@@ -386,3 +388,22 @@ crypto ikev2 enable outside
     assert seg.decision is Decision.PERMIT and "line 9 (crypto ikev2 enable outside)" in seg.reason
     plain = inline(cfg.replace("crypto ikev2 enable outside\n", ""))
     assert plain.owns(VpnServer("x", "192.0.2.1", [])) and plain.headend(VpnServer("x", "192.0.2.1", [])) is None
+
+
+def test_asa_and_ios_read_the_words_after_an_entry_alike() -> None:
+    """The reading both platforms share (common.read_endpoints, read_options): ports follow each address, a
+    time-range narrows the entry (uncertain), a word neither grammar knows makes the entry unknown."""
+    entries = ["permit udp any host 198.51.100.10 eq 500 time-range WORK", "permit udp any host 198.51.100.10 eq 500",
+               "deny udp any host 198.51.100.10 eq 4500 bogus"]
+    asa = AsaParser("".join(f"access-list OUT extended {e}\n" for e in entries), "cisco/a.cfg").parse()
+    ios = IosParser("ip access-list extended OUT\n" + "".join(f" {e}\n" for e in entries), "cisco/i.cfg").parse()
+    ike = PacketSet.flow([ANY_ADDR], [address_interval("198.51.100.10")], 17, 500)
+    for cfg in (asa, ios):
+        timed, plain, bogus = cfg.acls["OUT"].rules
+        assert not timed.certain and "active only during time-range WORK" in timed.reason
+        assert timed.match == plain.match == ike and plain.certain
+        assert bogus.action is Action.UNKNOWN and "unexpected 'bogus'" in bogus.reason
+    options = AceOptions()
+    with pytest.raises(Unparsed, match="unexpected 'log'"):
+        read_options(["time-range", "WORK", "log"], 0, (time_range_option,), options)
+    assert options.narrower == options.layer3 == ["active only during time-range WORK"]

@@ -19,6 +19,7 @@ from auditor.vendors.cisco.common import (
     ASA_UDP_PORTS,
     LOG_LEVELS,
     PORT_OPERATORS,
+    AceOptions,
     AclDef,
     Addr,
     CiscoConfig,
@@ -41,7 +42,10 @@ from auditor.vendors.cisco.common import (
     proto_intervals,
     protocol,
     read_address,
+    read_endpoints,
     read_ipv6_address,
+    read_options,
+    time_range_option,
     unknown_rule,
 )
 from auditor.vendors.cisco.lines import FreeText, read_tree
@@ -510,83 +514,44 @@ class AsaParser:
         if len(t) < 3 or t[0] not in ("permit", "deny"):
             raise Unparsed("expected permit or deny")
         action = Action.PERMIT if t[0] == "permit" else Action.DENY
-        i = 1
-        narrower: list[str] = []
-        port_protos: tuple[Interval, ...] | None = None  # set when ACE ports may follow addresses
+        services, port_protos, i = self._ace_services(t, 1)
+        self._services_seen = services
+        options = AceOptions()
+        ends = read_endpoints(t, i, services, port_protos, self._address, self._ports, options, self._identity)
+        read_options(t, ends.end, _OPTIONS, options)
+        return ace_rules(position, action, ends.services, ends.src, ends.dst, text, remark, origin,
+                         narrower="; ".join(options.narrower), never=options.never)
+
+    def _ace_services(self, t: list[str], i: int) -> tuple[Services, tuple[Interval, ...] | None, int]:
+        """The entry's protocol or service (a name, number, `object` or `object-group`); the protocols whose
+        ports may follow its addresses (None: no port words there); the index after it."""
         if t[i] == "object-group":
             name = t[i + 1]
             kind = self.group_kind.get(name, ("", ""))[0]
             if kind not in ("protocol", "service") or self._is_port_group(name):
-                services = Services([], f"object-group {name} is not a defined protocol or service group")
-            else:
-                services = self.service_group(name)
+                return Services([], f"object-group {name} is not a defined protocol or service group"), None, i + 2
+            services = self.service_group(name)
+            port_protos = None
             if kind == "protocol" and not services.unknown:
                 protos = tuple(p for s in services.items for p in s.protos)
                 port_protos = protos if ported(protos) else None
-            i += 2
-        elif t[i] == "object":
-            services = self.service_object(t[i + 1])
-            i += 2
-        else:
-            protos = protocol(t[i], ASA_PROTOCOLS)
-            services = Services([Service(protos)])
-            port_protos = protos if ported(protos) else None
-            i += 1
-        self._services_seen = services
-        i, ident = self._identity(t, i)
-        if ident:
-            narrower.append(ident)
-        src, i = self._address(t, i)
-        sport: list[Interval] | None = None
-        if port_protos is not None and i < len(t):
-            sport, i = self._ports(t, i, port_protos)
-        i, ident = self._identity(t, i)
-        if ident:
-            narrower.append(ident)
-        dst, i = self._address(t, i)
-        dport: list[Interval] | None = None
-        if port_protos is not None and i < len(t):
-            dport, i = self._ports(t, i, port_protos)
-        if sport is not None or dport is not None:
-            services = Services([Service(s.protos, tuple(sport or [ANY_PORT]), tuple(dport or [ANY_PORT]))
-                                 for s in services.items], services.unknown)
-        inactive = False
-        is_icmp = any(s.protos in (((1, 1),), ((58, 58),)) for s in services.items)
-        while i < len(t):
-            tok = t[i]
-            if tok == "log":
-                i += 1
-                while i < len(t) and (t[i].isdigit() or t[i] in LOG_LEVELS or t[i] in ("disable", "default")):
-                    i += 1
-                if i + 1 < len(t) and t[i] == "interval":
-                    i += 2
-            elif tok == "time-range" and i + 1 < len(t):
-                narrower.append(f"active only during time-range {t[i + 1]}")
-                i += 2
-            elif tok == "inactive":
-                inactive = True
-                i += 1
-            elif is_icmp and tok == "object-group" and i + 1 < len(t):
-                narrower.append(f"ICMP types of object-group {t[i + 1]} are not modelled")
-                i += 2
-            elif is_icmp and re.fullmatch(r"[a-z0-9-]+", tok):
-                narrower.append(f"ICMP type/code {tok} is not modelled")
-                i += 1
-            else:
-                raise Unparsed(f"unexpected '{tok}'")
-        return ace_rules(position, action, services, src, dst, text, remark, origin,
-                         narrower="; ".join(narrower),
-                         never="inactive: matches nothing" if inactive else "")
+            return services, port_protos, i + 2
+        if t[i] == "object":
+            return self.service_object(t[i + 1]), None, i + 2
+        protos = protocol(t[i], ASA_PROTOCOLS)
+        return Services([Service(protos)]), protos if ported(protos) else None, i + 1
 
-    def _identity(self, t: list[str], i: int) -> tuple[int, str]:
+    def _identity(self, t: list[str], i: int, options: AceOptions) -> int:
+        """User and security-group matches before an address: they narrow the entry to some clients, which
+        the audit does not know."""
         found = []
         while i < len(t) and t[i] in _IDENTITY:
             n = _IDENTITY[t[i]]
             found.append(" ".join(t[i:i + 1 + n]))
             i += 1 + n
         if found:
-            return i, f"identity match ({', '.join(found)}) is not modelled"
-        return i, ""
+            options.narrower.append(f"identity match ({', '.join(found)}) is not modelled")
+        return i
 
     def _address(self, t: list[str], i: int) -> tuple[Addr, int]:
         if i >= len(t):
@@ -963,6 +928,43 @@ class AsaParser:
         start = self._ip(mapped_tok)[0]
         size = sum(hi - lo + 1 for lo, hi in entry.real)
         entry.mapped = [(start, start + size - 1)]
+
+
+def _log_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    """`log [level] [interval secs] | log disable | log default`: no effect on the match."""
+    if t[i] != "log":
+        return None
+    i += 1
+    while i < len(t) and (t[i].isdigit() or t[i] in LOG_LEVELS or t[i] in ("disable", "default")):
+        i += 1
+    if i + 1 < len(t) and t[i] == "interval":
+        i += 2
+    return i
+
+
+def _inactive_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    if t[i] != "inactive":
+        return None
+    options.never = "inactive: matches nothing"
+    return i + 1
+
+
+def _icmp_group_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    if not options.icmp or t[i] != "object-group" or i + 1 >= len(t):
+        return None
+    options.narrower.append(f"ICMP types of object-group {t[i + 1]} are not modelled")
+    return i + 2
+
+
+def _icmp_type_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    if not options.icmp or not re.fullmatch(r"[a-z0-9-]+", t[i]):
+        return None
+    options.narrower.append(f"ICMP type/code {t[i]} is not modelled")
+    return i + 1
+
+
+# The words an ASA extended entry may end with, in the order they are tried.
+_OPTIONS = (_log_option, time_range_option, _inactive_option, _icmp_group_option, _icmp_type_option)
 
 
 class _Narrower(Unparsed):

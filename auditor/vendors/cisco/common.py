@@ -624,6 +624,84 @@ class CiscoConfig:
 
 
 # --- rules from parsed ACEs -------------------------------------------------------------------------------
+# --- access-list entries: the reading ASA and IOS share -------------------------------------------------
+@dataclass(slots=True)
+class AceOptions:
+    """What the words around an entry's addresses say about what it matches."""
+
+    icmp: bool = False  # the entry matches ICMP: type and code words may follow its addresses
+    narrower: list[str] = field(default_factory=list)  # conditions the model does not evaluate: uncertain
+    never: str = ""  # why the entry matches no packet of a new connection
+    layer3: list[str] = field(default_factory=list)  # the narrower conditions that read only the IP header
+    layer4: bool = False  # an option reads the Layer 4 header, which only a packet's first fragment carries
+    fragments: bool = False  # the entry matches only non-initial fragments
+
+
+# Reads the option at t[i] into the options, returning the index after it; None: not this reader's option.
+OptionReader = Callable[[list[str], int, AceOptions], "int | None"]
+
+
+def read_options(t: list[str], i: int, readers: tuple[OptionReader, ...], options: AceOptions) -> None:
+    """The words after an entry's addresses, each taken by the first reader that knows it (in the order the
+    vendor's grammar tries them); a word none knows makes the entry unparsed."""
+    while i < len(t):
+        for reader in readers:
+            after = reader(t, i, options)
+            if after is not None:
+                i = after
+                break
+        else:
+            raise Unparsed(f"unexpected '{t[i]}'")
+
+
+def time_range_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    """`time-range NAME`: the entry applies only while the range is active, which the audit does not know."""
+    if t[i] != "time-range" or i + 1 >= len(t):
+        return None
+    options.narrower.append(f"active only during time-range {t[i + 1]}")
+    options.layer3.append(options.narrower[-1])
+    return i + 2
+
+
+@dataclass(slots=True)
+class Endpoints:
+    """An entry's source and destination, and its services with the ports written after either."""
+
+    src: Addr
+    dst: Addr
+    services: Services
+    named_ports: bool  # a port expression followed an address
+    end: int  # index of the first word after them
+
+
+AddressReader = Callable[[list[str], int], tuple[Addr, int]]
+Prefix = Callable[[list[str], int, AceOptions], int]  # reads what may precede an address; the index after it
+PortsReader = Callable[[list[str], int, tuple[Interval, ...]], tuple["list[Interval] | None", int]]
+
+
+def read_endpoints(t: list[str], i: int, services: Services, port_protos: tuple[Interval, ...] | None,
+                   address: AddressReader, ports: PortsReader, options: AceOptions,
+                   before: Prefix | None = None) -> Endpoints:
+    """`source [ports] destination [ports]`; ports are read only for an entry whose protocols have them.
+    `before` takes what the vendor allows ahead of each address (ASA identity matches), noting it. Also
+    notes in `options` whether the entry is ICMP (type and code words may follow)."""
+    found: list[tuple[Addr, list[Interval] | None]] = []
+    for _side in (0, 1):
+        if before is not None:
+            i = before(t, i, options)
+        addr, i = address(t, i)
+        side_ports = None
+        if port_protos is not None and i < len(t):
+            side_ports, i = ports(t, i, port_protos)
+        found.append((addr, side_ports))
+    (src, sport), (dst, dport) = found
+    if sport is not None or dport is not None:
+        services = Services([Service(s.protos, tuple(sport or [ANY_PORT]), tuple(dport or [ANY_PORT]))
+                             for s in services.items], services.unknown)
+    options.icmp = any(s.protos in (((1, 1),), ((58, 58),)) for s in services.items)
+    return Endpoints(src, dst, services, sport is not None or dport is not None, i)
+
+
 def ace_rules(position: int, action: Action, services: Services, src: Addr, dst: Addr, text: str,
               comment: str, origin: Origin, narrower: str = "", never: str = "") -> list[Rule]:
     """The model rules for one ACE.

@@ -22,6 +22,7 @@ from auditor.vendors.cisco.common import (
     IOS_TCP_PORTS,
     IOS_UDP_PORTS,
     PORT_OPERATORS,
+    AceOptions,
     AclDef,
     Addr,
     CiscoConfig,
@@ -44,7 +45,10 @@ from auditor.vendors.cisco.common import (
     prefix_interval,
     protocol,
     read_address,
+    read_endpoints,
     read_ipv6_address,
+    read_options,
+    time_range_option,
     unknown_rule,
     wildcard_intervals,
 )
@@ -414,88 +418,29 @@ class IosParser:
                   v6: bool) -> list[Rule]:
         if not t:
             raise Unparsed("missing protocol")
-        i = 0
-        port_protos: tuple[Interval, ...] | None = None
-        if t[0] == "object-group" and len(t) > 1:
-            services = self.service_group(t[1])
-            i = 2
-        else:
-            name = t[0]
-            if v6 and name == "ipv6":
-                name = "ip"
-            protos = protocol(name, {**IOS_PROTOCOLS, "icmp": 58} if v6 else IOS_PROTOCOLS)
-            services = Services([Service(protos)])
-            port_protos = protos if ported(protos) else None
-            i = 1
+        services, port_protos, i = self._ace_services(t, v6)
         self._services_seen = services
-        src, i = self._address(t, i, v6)
-        sport = dport = None
-        if port_protos is not None:
-            sport, i = self._ports(t, i, port_protos)
-        dst, i = self._address(t, i, v6)
-        if port_protos is not None:
-            dport, i = self._ports(t, i, port_protos)
-        if sport is not None or dport is not None:
-            services = Services([Service(s.protos, tuple(sport or [ANY_PORT]), tuple(dport or [ANY_PORT]))
-                                 for s in services.items], services.unknown)
-        narrower: list[str] = []
-        never = ""
-        layer4 = False  # an option that reads the Layer 4 header (`established`, TCP flags, ICMP type), which
-        # only the first fragment of a packet carries
-        layer3_narrower: list[str] = []  # the options that read the IP header (time-range, TTL, DSCP, ...)
-        fragments = False
-        is_icmp = any(s.protos in (((1, 1),), ((58, 58),)) for s in services.items)
-        while i < len(t):
-            tok = t[i]
-            if tok == "established":
-                never = "established: matches only packets of existing TCP connections, never a new one"
-                layer4 = True
-                i += 1
-            elif tok == "fragments":
-                never = "fragments: matches only non-initial fragments, never a connection's first packet"
-                fragments = True
-                i += 1
-            elif tok in ("log", "log-input"):
-                i += 1
-                if i < len(t) and t[i] not in _OPTIONS_NARROWER and t[i] not in _AFTER_LOG \
-                        and not t[i].startswith(("+", "-")) and i == len(t) - 1:
-                    i += 1  # log tag
-            elif tok == "time-range" and i + 1 < len(t):
-                narrower.append(f"active only during time-range {t[i + 1]}")
-                layer3_narrower.append(narrower[-1])
-                i += 2
-            elif tok == "reflect" and i + 1 < len(t):
-                i += 2  # creates return entries; the match itself is unchanged
-                if i + 1 < len(t) and t[i] == "timeout":
-                    i += 2
-            elif tok == "ttl" and i + 2 < len(t):
-                narrower.append(f"matches only some TTLs ({' '.join(t[i:i + 3])})")
-                layer3_narrower.append(narrower[-1])
-                i += 3 if t[i + 1] != "range" else 4
-            elif tok in _OPTIONS_NARROWER:
-                n = _OPTIONS_NARROWER[tok]
-                narrower.append(f"'{' '.join(t[i:i + 1 + n])}' narrows the match (not modelled)")
-                if tok in _TCP_FLAGS:
-                    layer4 = True
-                else:
-                    layer3_narrower.append(narrower[-1])
-                i += 1 + n
-                if tok in ("match-all", "match-any"):
-                    while i < len(t) and t[i][:1] in "+-":
-                        i += 1
-            elif is_icmp and (tok.isdigit() or tok.replace("-", "").isalpha()):
-                narrower.append(f"ICMP type/code {tok} is not modelled")
-                layer4 = True
-                i += 1
-            else:
-                raise Unparsed(f"unexpected '{tok}'")
-        ports = sport is not None or dport is not None or any(
-            s.sport != (ANY_PORT,) or s.dport != (ANY_PORT,) for s in services.items)
-        if not v6 and (fragments or ports or layer4):
-            self._fragment_view = self._fragment_entry(position, action, services, src, dst, text, remark, origin,
-                                                       layer3_narrower, fragments, ports, layer4)
-        return ace_rules(position, action, services, src, dst, text, remark, origin,
-                         narrower="; ".join(narrower), never=never)
+        options = AceOptions()
+        ends = read_endpoints(t, i, services, port_protos, lambda t, i: self._address(t, i, v6), self._ports,
+                              options)
+        read_options(t, ends.end, _OPTIONS, options)
+        services = ends.services
+        ports = ends.named_ports or any(s.sport != (ANY_PORT,) or s.dport != (ANY_PORT,) for s in services.items)
+        if not v6 and (options.fragments or ports or options.layer4):
+            self._fragment_view = self._fragment_entry(position, action, services, ends.src, ends.dst, text, remark,
+                                                       origin, options.layer3, options.fragments, ports,
+                                                       options.layer4)
+        return ace_rules(position, action, services, ends.src, ends.dst, text, remark, origin,
+                         narrower="; ".join(options.narrower), never=options.never)
+
+    def _ace_services(self, t: list[str], v6: bool) -> tuple[Services, tuple[Interval, ...] | None, int]:
+        """The entry's protocol or service group; the protocols whose ports may follow its addresses (None: no
+        port words there); the index after it."""
+        if t[0] == "object-group" and len(t) > 1:
+            return self.service_group(t[1]), None, 2
+        name = "ip" if v6 and t[0] == "ipv6" else t[0]
+        protos = protocol(name, {**IOS_PROTOCOLS, "icmp": 58} if v6 else IOS_PROTOCOLS)
+        return Services([Service(protos)]), protos if ported(protos) else None, 1
 
     @staticmethod
     def _fragment_entry(position: int, action: Action, services: Services, src: Addr, dst: Addr, text: str,
@@ -661,6 +606,83 @@ class IosParser:
             else:
                 raise Unparsed(f"unexpected '{tok}'")
         return entry
+
+
+def _established_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    if t[i] != "established":
+        return None
+    options.never = "established: matches only packets of existing TCP connections, never a new one"
+    options.layer4 = True
+    return i + 1
+
+
+def _fragments_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    if t[i] != "fragments":
+        return None
+    options.never = "fragments: matches only non-initial fragments, never a connection's first packet"
+    options.fragments = True
+    return i + 1
+
+
+def _log_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    """`log [tag]`, `log-input [tag]`: no effect on the match."""
+    if t[i] not in ("log", "log-input"):
+        return None
+    i += 1
+    if i < len(t) and t[i] not in _OPTIONS_NARROWER and t[i] not in _AFTER_LOG \
+            and not t[i].startswith(("+", "-")) and i == len(t) - 1:
+        i += 1  # log tag
+    return i
+
+
+def _reflect_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    """`reflect NAME [timeout secs]` creates return entries; the match itself is unchanged."""
+    if t[i] != "reflect" or i + 1 >= len(t):
+        return None
+    i += 2
+    if i + 1 < len(t) and t[i] == "timeout":
+        i += 2
+    return i
+
+
+def _ttl_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    if t[i] != "ttl" or i + 2 >= len(t):
+        return None
+    options.narrower.append(f"matches only some TTLs ({' '.join(t[i:i + 3])})")
+    options.layer3.append(options.narrower[-1])
+    return i + (3 if t[i + 1] != "range" else 4)
+
+
+def _narrowing_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    """DSCP, precedence, ToS, IP options and TCP flags: they narrow the match, which is not modelled."""
+    tok = t[i]
+    n = _OPTIONS_NARROWER.get(tok)
+    if n is None:
+        return None
+    options.narrower.append(f"'{' '.join(t[i:i + 1 + n])}' narrows the match (not modelled)")
+    if tok in _TCP_FLAGS:
+        options.layer4 = True
+    else:
+        options.layer3.append(options.narrower[-1])
+    i += 1 + n
+    if tok in ("match-all", "match-any"):
+        while i < len(t) and t[i][:1] in "+-":
+            i += 1
+    return i
+
+
+def _icmp_type_option(t: list[str], i: int, options: AceOptions) -> int | None:
+    tok = t[i]
+    if not options.icmp or not (tok.isdigit() or tok.replace("-", "").isalpha()):
+        return None
+    options.narrower.append(f"ICMP type/code {tok} is not modelled")
+    options.layer4 = True
+    return i + 1
+
+
+# The words an IOS extended entry may end with, in the order they are tried.
+_OPTIONS = (_established_option, _fragments_option, _log_option, time_range_option, _reflect_option, _ttl_option,
+            _narrowing_option, _icmp_type_option)
 
 
 def _single(port: int) -> Interval:
