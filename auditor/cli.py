@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 import auditor.vendors  # noqa: F401  (installs the shipped vendors: the CLI is where they are wired in)
 from auditor import __version__
 from auditor.cli_collect import collect_app
+from auditor.gate import EXIT_FINDINGS, EXIT_OK, EXIT_UNKNOWN, exit_code
 from auditor.snapshot import SnapshotError
 from auditor.untrusted import clean, clean_lines, markup
 from auditor.vocab import SEVERITY_REPORT_ORDER, Severity, Verdict
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # imported where used: `vpn-auditor --help` need not load the
     from auditor.audit import AuditResult
     from auditor.vendors.meraki.check_ssid import ProposalResult
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_USAGE = 2
 
 # click's base error, found through typer's public BadParameter (typer >= 0.17 bundles its own click). Any: the
 # class differs between typer versions, so its methods (show, format_message) are not typed here.
@@ -101,20 +102,6 @@ def _usage_error(message: str) -> typer.Exit:
     # may quote the snapshot).
     typer.echo(f"error: {clean(message)}", err=True)
     return typer.Exit(EXIT_USAGE)
-
-
-def exit_code(result: AuditResult, fail_on: FailOn, allow_unknown: bool) -> int:
-    from auditor.gate import unaudited
-    from auditor.waivers import PathWaivers, gate_findings
-
-    if any(fail_on.stops(f.effective_severity) for f in gate_findings(result.findings)):
-        return EXIT_FINDINGS
-    accepted = PathWaivers(result.findings)
-    # Roles whose list could not be read are in no path: as undecided as an unknown one (no waiver covers it).
-    if not allow_unknown and (any(p.verdict == Verdict.UNKNOWN and accepted.waiver(p) is None for p in result.paths)
-                              or unaudited(result)):
-        return EXIT_UNKNOWN
-    return EXIT_OK
 
 
 def _check_output(output: Path | None) -> None:

@@ -18,9 +18,13 @@ from typing import TYPE_CHECKING, Any
 from auditor.model import DataGap, Model, UnknownDevice
 from auditor.plugins import installed, list_networks
 from auditor.snapshot import InputError, Snapshot, SnapshotError, too_large_reason
+from auditor.vocab import Severity, Verdict
+from auditor.waivers import PathWaivers, gate_findings
 
 if TYPE_CHECKING:
     from auditor.audit import AuditResult
+
+EXIT_OK, EXIT_FINDINGS, EXIT_UNKNOWN = 0, 1, 3  # `audit`'s exit codes for a result (2, usage, is the CLI's)
 
 def _server_side() -> list[str]:
     """Folders of devices in front of servers: one device per file (`cisco/x.cfg`) or per folder (`f5/x/`)."""
@@ -239,6 +243,20 @@ def _present_unread(snapshot: Snapshot, name: str) -> str:
 
 
 # --- the outcome ---------------------------------------------------------------------------------------------
+def exit_code(result: AuditResult, fail_on: str, allow_unknown: bool) -> int:
+    """`audit`'s exit code for a result: 1 for a finding no waiver accepts at or above `fail_on` ("never": none
+    counts), else 3 for a path left unknown (or roles left unaudited) unless `allow_unknown`, else 0."""
+    if fail_on != "never" and any(Severity.rank_of(f.effective_severity) >= Severity.rank_of(fail_on)
+                                  for f in gate_findings(result.findings)):
+        return EXIT_FINDINGS
+    accepted = PathWaivers(result.findings)
+    # Roles whose list could not be read are in no path: as undecided as an unknown one (no waiver covers it).
+    if not allow_unknown and (any(p.verdict == Verdict.UNKNOWN and accepted.waiver(p) is None for p in result.paths)
+                              or unaudited(result)):
+        return EXIT_UNKNOWN
+    return EXIT_OK
+
+
 def unaudited(result: AuditResult) -> list[str]:
     """Roles left out of the audit because the data that lists them is missing (exit 3 unless allowed)."""
     return [str(f.evidence["unaudited"]) for f in result.findings

@@ -196,7 +196,6 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
     from auditor import gate
     from auditor.audit import run_audit
     from auditor.cache import cache_dir
-    from auditor.cli import FailOn, exit_code  # the exit code of `audit`, by the same function
     from auditor.report import json_report, render_format, text
     from auditor.snapshot import SnapshotError
     from auditor.waivers import gate_findings
@@ -226,7 +225,7 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
     for finding in gate_findings(result.findings):
         severities[finding.effective_severity] += 1
     outcome["audit"] = {"paths": len(result.paths), **result.counts(), "findings": severities}
-    outcome["exit_code"] = exit_code(result, FailOn(options.fail_on), options.allow_unknown)
+    outcome["exit_code"] = gate.exit_code(result, options.fail_on, options.allow_unknown)  # as `audit`'s
     if result.cache is not None:
         stats = result.cache
         outcome["audit"]["cache"] = {"hits": stats.hits, "misses": stats.misses, "written": stats.written,
