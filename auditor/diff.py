@@ -2,8 +2,9 @@
 
 1. The two snapshot trees are compared file by file. A network's verdicts depend only on its own folder, its
    organization's files and audit.yaml, so networks whose files are identical are not audited again; the
-   others are audited in both snapshots through an overlay of `networks.json` that lists only them. A change
-   that can affect everything (audit.yaml, organization objects, server-side devices) audits everything.
+   others are audited in both snapshots through an overlay that lists only them. Which networks a file
+   touches, and the overlay, come from the network vendor's layout (plugins.NetworkScope). A change that can
+   affect everything (audit.yaml, organization objects, server-side devices) audits everything.
 2. Paths are keyed by network id, role kind + name + SSID, phase, server, protocol and flow; every key whose
    verdict differs (or that exists on one side only) is a change.
 3. For each change, the hops the role crosses are paired across the two models by device and layer, and their
@@ -20,7 +21,6 @@ import difflib
 import json
 import os
 import re
-import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,14 +31,13 @@ from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.config import AuditConfig
 from auditor.model import AmbiguousHop, FilterHop, GapHop, Hop, MayApplyHop, PassHop, Role, Rule, RuleList
 from auditor.packets import EMPTY, PacketSet
-from auditor.snapshot import Snapshot, SnapshotError, api_segment
+from auditor.plugins import installed, network_of, restrict
+from auditor.plugins import tunnels as full_tunnels  # spoke -> the hubs its internet traffic crosses
+from auditor.snapshot import Snapshot, SnapshotError
 from auditor.trace import FlowTrace, PathResult, flow_packets
 from auditor.vocab import Verdict
 
 SCHEMA_ID = "vpn-auditor.diff/1"
-VENDOR_FOLDERS_GLOBAL = True  # a change under cisco/, f5/, kemp/, netscaler/ can affect every path
-_NETWORK_FILE = re.compile(r"^meraki/networks/([^/]+)/")
-_ORG_FILE = re.compile(r"^meraki/organizations/([^/]+)/")
 _GP_RULE_PREFIX = re.compile(r"^(group policy '.*?') rule \d+: ")  # positions move; the text should not
 
 
@@ -167,19 +166,6 @@ def changed_files(old_root: Path, new_root: Path) -> dict[str, str]:
     return out
 
 
-def _org_networks(snapshot: Snapshot) -> dict[str, list[dict[str, Any]]]:
-    orgs = snapshot.read_json("meraki/organizations.json") or []
-    org_ids = [str(o.get("id")) for o in orgs if isinstance(o, dict)]
-    org_ids += [org for f in snapshot.listdir("meraki/organizations")  # folder names are percent-encoded
-                if (org := urllib.parse.unquote(f.rsplit("/", 1)[1])) not in org_ids]
-    out: dict[str, list[dict[str, Any]]] = {}
-    for org_id in org_ids:
-        networks = snapshot.read_json(f"meraki/organizations/{api_segment(org_id)}/networks.json")
-        if isinstance(networks, list):
-            out[org_id] = [n for n in networks if isinstance(n, dict)]
-    return out
-
-
 def _manifest_outcomes(snapshot: Snapshot) -> dict[str, str]:
     """File -> recorded outcome (collection times and tool versions are not part of a verdict)."""
     data = snapshot.read_json("manifest.json")
@@ -194,11 +180,13 @@ def _manifest_outcomes(snapshot: Snapshot) -> dict[str, str]:
 
 def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str], config_differs: bool,
                       tunnels: dict[str, frozenset[str]] | None = None) -> set[str] | None:
-    """Ids of the networks whose verdicts may differ, or None when any path may differ. `tunnels` is
-    `full_tunnels(old, new)` when the caller has it already."""
+    """Ids of the networks whose verdicts may differ, or None when any path may differ. Which networks a file
+    touches is its network vendor's layout (plugins.NetworkScope); a file of any other folder (server-side
+    devices) sits on every path. `tunnels` is `full_tunnels(old, new)` when the caller has it already."""
     if config_differs:
         return None
-    old_orgs, new_orgs = _org_networks(old), _org_networks(new)
+    registry = installed()
+    in_folder: dict[str, list[str]] = {}
     affected: set[str] = set()
     for rel in files:
         if "/" not in rel:
@@ -208,63 +196,22 @@ def affected_networks(old: Snapshot, new: Snapshot, files: dict[str, str], confi
                 a, b = _manifest_outcomes(old), _manifest_outcomes(new)
                 for path in a.keys() | b.keys():
                     if a.get(path) != b.get(path):
-                        found = _NETWORK_FILE.match(path if path.startswith("meraki/") else f"meraki/{path}")
-                        if found is None:
+                        network = network_of(path)
+                        if network is None:
                             return None
-                        affected.add(urllib.parse.unquote(found.group(1)))
+                        affected.add(network)
             continue  # README, PLANTED.md ...: no adapter reads them
-        if not rel.startswith("meraki/"):
-            return None  # server-side devices sit on every path
-        if found := _NETWORK_FILE.match(rel):  # file names hold percent-encoded ids
-            affected.add(urllib.parse.unquote(found.group(1)))
-        elif found := _ORG_FILE.match(rel):
-            org_id = urllib.parse.unquote(found.group(1))
-            if rel == f"meraki/organizations/{found.group(1)}/networks.json":
-                before = {str(n.get("id")): n for n in old_orgs.get(org_id, [])}
-                after = {str(n.get("id")): n for n in new_orgs.get(org_id, [])}
-                affected.update(i for i in before.keys() | after.keys() if before.get(i) != after.get(i))
-            else:  # policy objects and the like: every network of the organization
-                affected.update(str(n.get("id")) for n in old_orgs.get(org_id, []) + new_orgs.get(org_id, []))
-        else:
+        in_folder.setdefault(rel.split("/", 1)[0], []).append(rel)
+    for folder, rels in in_folder.items():
+        scope = registry.scope(folder)
+        found = scope.affected(old, new, rels) if scope is not None else None
+        if found is None:
             return None
+        affected |= found
     # A full-tunnel spoke's traffic crosses its hubs: a change there reaches the spoke's verdicts too.
     tunnels = full_tunnels(old, new) if tunnels is None else tunnels
     affected.update(spoke for spoke, hubs in tunnels.items() if hubs & affected)
     return affected
-
-
-def full_tunnels(old: Snapshot, new: Snapshot) -> dict[str, frozenset[str]]:
-    """Spoke network id -> the hubs it sends internet traffic to in either snapshot."""
-    out = _tunnel_hubs(old, _org_networks(old))
-    for spoke, hubs in _tunnel_hubs(new, _org_networks(new)).items():
-        out[spoke] = out.get(spoke, frozenset()) | hubs
-    return out
-
-
-def _tunnel_hubs(snapshot: Snapshot, orgs: dict[str, list[dict[str, Any]]]) -> dict[str, frozenset[str]]:
-    """Spoke network id -> the hubs it sends internet traffic to (AutoVPN default route). A file that is
-    absent or not understood names none here; the audit itself reports it."""
-    out: dict[str, frozenset[str]] = {}
-    for networks in orgs.values():
-        for network in networks:
-            net_id = str(network.get("id"))
-            try:
-                data = snapshot.read_json(f"meraki/networks/{api_segment(net_id)}/appliance/vpn/siteToSiteVpn.json")
-            except SnapshotError:
-                continue
-            if not isinstance(data, dict) or str(data.get("mode", "")).lower() != "spoke":
-                continue
-            hubs = frozenset(str(h.get("hubId")) for h in data.get("hubs") or []
-                             if isinstance(h, dict) and h.get("useDefaultRoute") is True)
-            if hubs:
-                out[net_id] = hubs
-    return out
-
-
-def _restricting_overlay(snapshot: Snapshot, wanted: set[str]) -> dict[str, Any]:
-    """networks.json of every organization cut down to the wanted networks (order kept)."""
-    return {f"meraki/organizations/{api_segment(org_id)}/networks.json":
-            [n for n in networks if str(n.get("id")) in wanted] for org_id, networks in _org_networks(snapshot).items()}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -837,9 +784,9 @@ def diff_snapshots(old_dir: Path, new_dir: Path, config_path: Path | None = None
         # The hubs of affected spokes stay in the networks list (unchanged, so their own verdicts do not
         # differ): the spokes' traces name them and cross their rules.
         hubs = {hub for spoke, its_hubs in tunnels.items() if spoke in affected for hub in its_hubs}
-        with Snapshot.overlaid(old_dir, _restricting_overlay(old_snap, affected | hubs)):
+        with Snapshot.overlaid(old_dir, restrict(old_snap, affected | hubs)):
             old_result = run_audit(old_dir, config=old_config)
-        with Snapshot.overlaid(new_dir, _restricting_overlay(new_snap, affected | hubs)):
+        with Snapshot.overlaid(new_dir, restrict(new_snap, affected | hubs)):
             new_result = run_audit(new_dir, config=new_config)
     explainer = _Explainer(old_result, new_result, files, (Path(old_dir), Path(new_dir)))
     changes = compare(old_result, new_result, files, explainer)

@@ -25,7 +25,7 @@ from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import Finding
 from auditor.config import AuditConfig
 from auditor.model import Hop, Segment, VpnServer
-from auditor.plugins import installed
+from auditor.plugins import installed, network_of, restrict
 from auditor.snapshot import Snapshot
 from auditor.trace import PathResult
 from auditor.vocab import Verdict
@@ -240,17 +240,15 @@ def _plan_paths(ctx: PlanContext, planners: list[Planner], finding: Finding, pat
 
 
 def _restricted(snapshot: Snapshot, overlay: dict[str, Any], result: AuditResult) -> dict[str, Any]:
-    """The overlay plus networks.json cut to the networks the plan touches, when it only touches Meraki
-    network files: the re-audit then costs what those networks cost."""
-    from auditor.diff import _NETWORK_FILE, _restricting_overlay
-
+    """The overlay plus the network vendors' restriction to the networks the plan touches, when it only
+    touches networks' own files: the re-audit then costs what those networks cost."""
     touched = set()
     for rel in overlay:
-        found = _NETWORK_FILE.match(rel)
-        if found is None:
+        network = network_of(rel)
+        if network is None:
             return dict(overlay)
-        touched.add(found.group(1))
-    return {**_restricting_overlay(snapshot, touched), **overlay}
+        touched.add(network)
+    return {**restrict(snapshot, touched), **overlay}
 
 
 def fix_plan(snapshot_dir: Path, config_path: Path | None = None, network: str | None = None,

@@ -56,11 +56,10 @@ def wrong_level(root: Path) -> str:
     if not root.is_dir() or _vendor_folders(root):
         return ""
     name = root.name.lower()
-    inside_meraki = (root / "organizations").is_dir() or (root / "organizations.json").is_file() or \
-        (root / "networks").is_dir()
     folders = installed().folders
-    if name in folders or inside_meraki:
-        folder = name if name in folders else "meraki"
+    inside = installed().folder_inside(root)
+    if name in folders or inside is not None:
+        folder = name if name in folders else inside
         parent = root.resolve().parent
         return (f"{root} is the {folder}/ folder of a snapshot, not a snapshot: pass its parent folder "
                 f"{parent}")
@@ -80,8 +79,8 @@ def unmatched_networks(snapshot: Snapshot, model: Model, names: list[str], optio
     """Raise an input error for a network name or id that matched no network of the snapshot. Names are
     not judged when an organization's network list could not be read: the network may be in it, and that
     gap makes the audit incomplete (exit 3) or empty (exit 2) by itself."""
-    if not names or any(g.path.endswith("networks.json") or g.path == "meraki/organizations.json"
-                        for g in model.gaps):
+    scopes = installed().scopes()
+    if not names or any(scope.lists_networks(g.path) for g in model.gaps for scope in scopes):
         return
     audited = {n.id.lower() for n in model.networks} | {n.name.lower() for n in model.networks}
     missing = [name for name in names if name.lower() not in audited]
@@ -142,12 +141,14 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
     """After the adapters have loaded the devices, before any path is traced: what collection failed to read
     is in the model. A device whose collection the manifest records as failed becomes an AbsentDevice
     (unknown, a data gap); a device named in audit.yaml `path` that is neither in the snapshot nor recorded
-    as failed is a typo or was never collected: an input error naming the closest device names. Meraki calls
-    that failed where no meraki/ folder was written at all (no adapter reads it) are gaps that leave every
-    Meraki role unaudited."""
+    as failed is a typo or was never collected: an input error naming the closest device names. Calls of a
+    network vendor (Meraki) that failed where its folder was not written at all (no adapter reads it) are gaps
+    that leave every role of that vendor unaudited."""
+    registry = installed()
     failed: dict[str, tuple[str, str]] = {}  # device -> (file or command, why)
-    meraki_failed: list[tuple[str, str]] = []
+    network_failed: dict[str, list[tuple[str, str]]] = {}  # network folder -> (file, why) of its failed calls
     server_side = _server_side()
+    network_folders = registry.network_folders()
     name: str | None  # the device a failed call or an oversized file belongs to
     for call in snapshot.failed_calls():
         rel = call.get("file")
@@ -158,8 +159,8 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
                                                             f"{call.get('host') or '(unnamed)'} failed"))
         elif rel is not None and (name := _device_of(rel)) is not None:
             failed.setdefault(name, (rel, f"{rel}: collection failed ({_failure(call)})"))
-        elif rel is not None and rel.startswith("meraki/"):
-            meraki_failed.append((rel, f"{rel}: collection failed ({_failure(call)})"))
+        elif rel is not None and (folder := rel.split("/", 1)[0]) in network_folders:
+            network_failed.setdefault(folder, []).append((rel, f"{rel}: collection failed ({_failure(call)})"))
     for rel, size in snapshot.oversized.items():  # past the file cap: read as absent, never as empty
         why = too_large_reason(rel, size, snapshot.max_file_bytes)
         name = _device_of(rel)
@@ -173,9 +174,11 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
                                                    f"{run.get('finished_at') or 'time unknown'}): what it had not "
                                                    "read yet is not in the snapshot",
                                   unaudited=f"what {collector} had not collected when it was interrupted"))
-    if meraki_failed and not snapshot.path("meraki").is_dir():
-        model.gaps.extend(DataGap(rel, why, unaudited="every Meraki network and its roles")
-                          for rel, why in meraki_failed[:3])
+    for folder, calls in network_failed.items():
+        vendor = registry.vendor_of(folder)
+        if not snapshot.path(folder).is_dir() and vendor is not None:
+            model.gaps.extend(DataGap(rel, why, unaudited=f"every {vendor.shown} network and its roles")
+                              for rel, why in calls[:3])
     for name, (rel, why) in failed.items():
         if name in model.devices:
             continue  # what was read stands; the device's adapter reports its own missing parts
@@ -190,7 +193,7 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
                 continue
             if networks is None:
                 networks = list_networks(snapshot)
-            gap = _meraki_gap(name, networks, meraki_failed)
+            gap = _network_gap(name, networks, network_failed)
             if gap is not None:
                 model.devices[name] = AbsentDevice(name, *gap)
                 model.gaps.append(DataGap(*gap))
@@ -202,28 +205,21 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
                 model.devices[name] = AbsentDevice(name, present, reason)
                 model.gaps.append(DataGap(present, reason))
                 continue
-            candidates = list(model.devices) + [f"meraki/{n}" for _, n, p in networks if "appliance" in p]
+            candidates = list(model.devices) + [d for scope in registry.scopes() for d in scope.path_devices(networks)]
             raise SnapshotError(source, f"vpn_servers '{server.name}' path names device '{name}', which "
                                               f"is not in the snapshot ({closest(name, candidates, 'devices')}): "
                                               "correct `path`, or collect the device into the snapshot")
 
 
-def _meraki_gap(name: str, networks: list[tuple[str, str, list[str]]],
-                failed: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """(file, reason) when a `meraki/<network>` path entry is missing because a Meraki call failed: the
-    network's own files, or a network list that could have named it."""
-    if not name.startswith("meraki/") or not failed:
+def _network_gap(name: str, networks: list[tuple[str, str, list[str]]],
+                 failed: dict[str, list[tuple[str, str]]]) -> tuple[str, str] | None:
+    """(file, reason) when a `path` entry of a network folder (`meraki/<network>`) is missing because a call of
+    that folder failed: its layout says which failures can explain it."""
+    folder = name.split("/", 1)[0]
+    scope = installed().scope(folder)
+    if scope is None or not failed.get(folder) or "/" not in name:
         return None
-    wanted = name.split("/", 1)[1].lower()
-    ids = {i for i, n, _ in networks if wanted in (i.lower(), n.lower())}
-    for rel, why in failed:
-        lists = rel == "meraki/organizations.json" or (rel.startswith("meraki/organizations/")
-                                                       and rel.endswith("/networks.json"))
-        own = any(rel.startswith(f"meraki/networks/{i}/") for i in ids)
-        if (lists and not ids) or own:
-            return rel, f"{why}: the MX of {name} cannot be placed in front of the server, so what it does " \
-                        "to VPN traffic is unknown"
-    return None
+    return scope.missing_device(name, networks, failed[folder])
 
 
 def _present_unread(snapshot: Snapshot, name: str) -> str:
@@ -280,7 +276,8 @@ def nothing_audited(result: AuditResult) -> str:
     if not model.networks and not model.extra_roles:
         if model.scope:
             return "nothing to audit: the scope matched no network"
-        return f"nothing to audit: no networks in {root} (no meraki/ data) and no audit.yaml sources"
+        data = ", ".join(f"{folder}/" for folder in installed().network_folders())
+        return f"nothing to audit: no networks in {root} (no {data} data) and no audit.yaml sources"
     roles = sum(len(n.roles) for n in model.networks) + len(model.extra_roles)
     if not roles:
         return (f"nothing to audit: the {len(model.networks)} network(s) in scope have no role (no enabled SSID, "
