@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor import __version__
-from auditor.model import Action, Model, Origin
+from auditor.model import Model, Origin
 from auditor.packets import ANY_ADDR, PUBLIC_SOURCES, V4_BASE, Interval, PacketSet, format_address_interval
 from auditor.plugins import installed, load_devices
 from auditor.snapshot import Snapshot, SnapshotError
@@ -117,16 +117,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _origin(origin: Origin | None, fallback: str) -> str:
+def origin_text(origin: Origin | None, fallback: str) -> str:
+    """Where a hint is written: the rule's origin, else the device or file it came from."""
     return str(origin) if origin is not None else fallback
 
 
-def _hosts(intervals: Iterable[Interval]) -> list[Interval]:
+def hosts(intervals: Iterable[Interval]) -> list[Interval]:
+    """The single addresses among `intervals` (a range or any address names no server)."""
     return [iv for iv in intervals if iv[0] == iv[1] and iv != ANY_ADDR]
 
 
-class _Finder:
-    """Collects hints per address and the translations that carry a private address to a public one."""
+class Finder:
+    """Collects hints per address and the translations that carry a private address to a public one. Vendors'
+    `server_hints` (plugins.Vendor) add theirs with `add`, `translation` and `unplaced`."""
 
     def __init__(self) -> None:
         self.found: dict[Interval, Candidate] = {}
@@ -172,67 +175,7 @@ class _Finder:
         return sorted(out.values(), key=lambda c: c.address)
 
 
-def _meraki(snapshot: Snapshot, finder: _Finder) -> None:
-    from auditor.vendors.meraki.front import all_fronts
-
-    for front in all_fronts(snapshot):
-        device = f"meraki/{front.net_name}"
-        for public, forward in front.inbound_forwards():
-            evidence = Evidence(_origin(forward.rule.origin, device), f"{front.net_name}: {forward.rule.text}",
-                                flows_of(forward.match), device)
-            if public is None:
-                if evidence.flows:
-                    evidence.what += " (the MX's uplink address is not in the snapshot)"
-                    finder.unplaced.append(evidence)
-                continue
-            finder.translation(forward.lan, public, evidence)
-            if evidence.flows:
-                finder.add(public, evidence)
-        for iface, address in front.uplinks or []:
-            finder.add(address, Evidence(front.uplinks_origin or device, f"{front.net_name} MX uplink {iface}; "
-                                         "Client VPN, if enabled, listens here (its settings are not collected)",
-                                         frozenset(), device), client_vpn=True)
-
-
-def _cisco(model: Model, finder: _Finder) -> None:
-    from auditor.vendors.cisco.adapter import CiscoDevice
-
-    for device in model.devices.values():
-        if not isinstance(device, CiscoDevice):
-            continue
-        config = device.config
-        for entry in config.nat:
-            if entry.unknown:
-                continue
-            where = f"{config.path}:{entry.line}"
-            mapped_hosts = list(entry.mapped)
-            if entry.mapped_interface:  # `... interface IF`: the interface's own address is the public one
-                iface = config.interface(entry.mapped_interface)
-                mapped_hosts += iface.addresses if iface is not None else []
-            for mapped in _hosts(mapped_hosts):
-                match = PacketSet.of(dst=[mapped], proto=list(entry.proto) if entry.proto else [(0, 255)],
-                                     dport=entry.mapped_ports or [(0, 65535)])
-                evidence = Evidence(where, f"{entry.text} (every port)" if entry.proto is None else entry.text,
-                                    flows_of(match, mapped), device.name, device.tier)
-                for real in entry.real:
-                    finder.translation(real, mapped, evidence)
-                if evidence.flows:
-                    finder.add(mapped, evidence)
-        for label, rules in device.rule_lists():
-            if " out on " in label:
-                continue  # inbound and global lists decide what the internet may reach
-            for rule in rules.rules:
-                if rule.action is not Action.PERMIT or not rule.certain or rule.synthetic:
-                    continue
-                for host in _hosts(rule.match.destinations()):
-                    flows = flows_of(rule.match, host)
-                    what = rule.text if rule.text.startswith("access-list") else f"{label}: {rule.text}"
-                    if flows:
-                        finder.add(host, Evidence(_origin(rule.origin, config.path), what, flows, device.name,
-                                                  device.tier))
-
-
-def _balancers(model: Model, finder: _Finder) -> None:
+def _balancers(model: Model, finder: Finder) -> None:
     from auditor.lb_model import LoadBalancer
 
     for device in model.devices.values():
@@ -247,7 +190,7 @@ def _balancers(model: Model, finder: _Finder) -> None:
             host = (base + int(svc.address.network_address),) * 2
             flows = flows_of(svc.match(), host)
             if flows:
-                finder.add(host, Evidence(_origin(svc.origin, device.source), svc.text(), flows, device.name,
+                finder.add(host, Evidence(origin_text(svc.origin, device.source), svc.text(), flows, device.name,
                                           device.tier))
 
 
@@ -255,11 +198,11 @@ def find_candidates(snapshot: Snapshot) -> tuple[list[Candidate], list[Evidence]
     """Every candidate VPN server address with its evidence, and the hints that name no address."""
     model = Model(snapshot=str(snapshot.root))  # no servers: the adapters load every device as it is
     load_devices(snapshot, model)
-    finder = _Finder()
-    if snapshot.path("meraki").is_dir():
-        _meraki(snapshot, finder)
-    _cisco(model, finder)
-    _balancers(model, finder)
+    finder = Finder()
+    for vendor in installed().vendors:  # hints from each vendor's own data (MX forwards, ASA/IOS NAT and ACLs)
+        if vendor.server_hints is not None and any(snapshot.path(f).is_dir() for f in vendor.adapters):
+            vendor.server_hints(snapshot, model, finder)
+    _balancers(model, finder)  # load balancers are in the model: no vendor knowledge needed
     return finder.candidates(), finder.unplaced
 
 
@@ -372,4 +315,5 @@ def write_config(snapshot_dir: Path, output: Path | None = None, force: bool = F
     return InitResult(path, candidates, unplaced, messages)
 
 
-__all__ = ["Candidate", "Evidence", "InitResult", "find_candidates", "flows_of", "render", "write_config"]
+__all__ = ["Candidate", "Evidence", "Finder", "InitResult", "find_candidates", "flows_of", "hosts", "origin_text",
+           "render", "write_config"]

@@ -2,7 +2,7 @@
 
 The core (model, trace, audit, checks, report, fix plans, diff, gate, init) never imports a vendor. Each vendor
 package under `auditor/vendors/` describes itself with a `Vendor` (the snapshot folders it reads and the adapter
-class for each, its fix planner, the layout of its network folders), and `auditor.vendors`
+class for each, its fix planner, the layout of its network folders, its `init` hints), and `auditor.vendors`
 installs the shipped ones here with real class references. A registry that is incomplete or inconsistent raises
 `RegistryError`; nothing is skipped.
 """
@@ -20,6 +20,7 @@ from auditor.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from auditor.dns import DnsRecords, RoleDns
+    from auditor.init_config import Finder
 
 
 class Adapter(Protocol):
@@ -91,6 +92,8 @@ class Vendor:
     adapters: dict[str, type[Adapter]]  # snapshot folder -> the adapter class that reads it
     planner: type | None = None  # its fix planner (auditor.fixplan.Planner); None: it plans no edits
     scope: type[NetworkScope] | None = None  # its network folders' layout; None: a change there reaches every path
+    # `vpn-auditor init`: adds what in this vendor's data points at a VPN server to the finder
+    server_hints: Callable[[Snapshot, Model, Finder], None] | None = None
     # Entries directly inside its folder ("name/": a folder) that show a path given is that folder, not a snapshot
     inside: tuple[str, ...] = ()
     title: str = ""  # its name in messages ("every Meraki network"); default: name
