@@ -95,7 +95,7 @@ def test_a_request_is_charged_to_every_key_or_to_none(tmp_path: Path) -> None:
     other = SharedBudget(tmp_path, {"org:2": 1, "source:a": 5})
     assert org.try_acquire(now=10.0) == 0.0
     assert org.try_acquire(now=10.1) > 0  # org 1 is out of budget: the source is not charged for it
-    assert [other.try_acquire(now=10.2), other.try_acquire(now=10.3)] == [0.0, pytest.approx(0.951)]
+    assert [other.try_acquire(now=10.2), other.try_acquire(now=10.3)] == [0.0, pytest.approx(1.001)]
     times = (tmp_path / key_file("source:a")).read_bytes()
     assert len(times) == 2 * 8  # org 1's first and org 2's first: nothing for the refused ones
 
@@ -129,8 +129,8 @@ def test_processes_sharing_a_budget_never_exceed_it_together(tmp_path: Path) -> 
     times = sorted(t for o in outs for t in json.loads(o.read_text()))
     assert len(times) == limit * processes
     # Any limit + 1 admissions span at least window + guard: the budget held across processes ...
-    assert min(times[i + limit] - times[i] for i in range(len(times) - limit)) >= 1.05
-    # ... and was used: 36 requests at 12 per 1.05 s take about 2.1 s after the first burst, not 36 s.
+    assert min(times[i + limit] - times[i] for i in range(len(times) - limit)) >= 1.1
+    # ... and was used: 36 requests at 12 per 1.1 s take about 2.2 s after the first burst, not 36 s.
     assert time.monotonic() - started < 20
 
 

@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 WINDOW = 1.0  # seconds: the Dashboard's limits are per second
-GUARD = 0.05  # seconds added to the window (module docstring): 5 % of the budget, for a margin of 50 ms
+GUARD = 0.1  # seconds added to the window (module docstring): 10 % of the budget for a margin of 100 ms
 _TIME = struct.Struct("<d")
 _MAX_ENTRIES = 10_000  # a corrupt or foreign file never makes us read or keep more than this
 

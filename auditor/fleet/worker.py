@@ -42,3 +42,6 @@ def dask_setup(worker: Any, source_address: str | None, host_rate: float | None,
         except CollectUsageError as exc:
             raise click.BadParameter(str(exc)) from None
     SETTINGS = WorkerSettings(source_address, host_rate, budget_dir)
+    # Imported now, not in the first org's time.
+    import auditor.fleet.job
+    import auditor.vendors.meraki.collect  # noqa: F401
