@@ -186,6 +186,7 @@ SHOWN = ["meraki-ap-management-vlan = 10", "meraki-group-policy-layering = polic
          "meraki-l7-port-matches-udp = false", "meraki-splash-allows-https-before-signon = true"]
 
 
+@pytest.mark.slow
 def test_listed_in_every_format(snap_root: Path) -> None:
     _code, body, _ = _audit(snap_root, ALL, out_name="list")
     doc = json.loads(body)
@@ -243,6 +244,7 @@ def test_other_unknown_keys_are_still_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown key 'assumptions'" in result.output
 
 
+@pytest.mark.slow
 @needs_fork
 def test_forked_audit_applies_assumptions_like_a_serial_one(tmp_path: Path) -> None:
     snap = MerakiSnapshot(tmp_path / "org")

@@ -7,12 +7,15 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import pytest
+
 from auditor.audit import run_audit
 from auditor.trace import PathResult
 
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "snapshots" / "retail-demo"
 
 
+@pytest.mark.slow
 def test_audit_leaves_nothing_frozen_and_its_results_can_be_freed() -> None:
     assert gc.get_freeze_count() == 0
     thresholds = gc.get_threshold()

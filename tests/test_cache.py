@@ -56,6 +56,7 @@ def _synthetic(root: Path, networks: int) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_demo_report_is_the_same_cold_and_warm(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     plain = _audit(DEMO)
@@ -73,6 +74,7 @@ def test_demo_report_is_the_same_cold_and_warm(tmp_path: Path) -> None:
     assert len(_entries(cache)) == DEMO_NETWORKS
 
 
+@pytest.mark.slow
 def test_a_copied_snapshot_reuses_the_entries(tmp_path: Path) -> None:
     """Entries depend on content, not on where the snapshot lies (nightly snapshots are new folders)."""
     cache = tmp_path / "cache"
@@ -116,6 +118,7 @@ def _edit(rng: random.Random, net: Path) -> str:
     return f"same-size edit of {target}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_edits_reaudit_exactly_the_edited_networks(tmp_path: Path, seed: int,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,6 +142,7 @@ def test_random_edits_reaudit_exactly_the_edited_networks(tmp_path: Path, seed: 
         assert _report(warm) == _report(_audit(snap)), done
 
 
+@pytest.mark.slow
 @needs_fork
 def test_cache_with_a_forked_worker(tmp_path: Path) -> None:
     """Misses shared with the forked worker (which writes its own entries); hits decoded here."""
@@ -215,6 +219,7 @@ def _manifest(snap: Path, when: str, outcome: str, error: str = "") -> None:
                    "at": when}]}))
 
 
+@pytest.mark.slow
 def test_audit_yaml_and_manifest(tmp_path: Path) -> None:
     """audit.yaml as loaded is in the key. The manifest counts by the outcomes the audit consults, not its
     bytes: every collection rewrites its times, and a new snapshot of unchanged networks still hits."""
@@ -253,6 +258,7 @@ def _reshaped(data: bytes) -> bytes:
     return data[:len(audit_cache.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "magic", "format", "garbage", "reshaped"])
 def test_a_damaged_entry_is_ignored_and_rewritten(tmp_path: Path, damage: str) -> None:
     cache = tmp_path / "cache"
@@ -344,6 +350,7 @@ def test_report_stream_is_unchanged(tmp_path: Path) -> None:
     assert a.getvalue() == b.getvalue()
 
 
+@pytest.mark.slow
 def test_a_file_past_the_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file too large to read is absent with its own reason (its size): a change of size is a change, and
     the cap is in the key."""
@@ -395,6 +402,7 @@ def test_assumptions_survive_the_cache(tmp_path: Path) -> None:
     assert _report(warm) == _report(plain)
 
 
+@pytest.mark.slow
 def test_a_new_collection_of_unchanged_networks_hits(tmp_path: Path) -> None:
     """What every collection rewrites but no verdict reads (uplink report times and private addresses, when
     DNS answers were recorded and how long they took) is not a dependency; what the audit reads is."""
@@ -431,6 +439,7 @@ def test_a_new_collection_of_unchanged_networks_hits(tmp_path: Path) -> None:
     assert moved.cache is not None and moved.cache.hits == 0 and _report(moved) == _report(_audit(snap))
 
 
+@pytest.mark.slow
 def test_hits_decode_their_traces_when_read(tmp_path: Path) -> None:
     """A hit's hops, rules and packets are decoded when something reads them (a report, a check that looks
     at a blocked path), not before: a warm audit whose summary needs only verdicts decodes few networks.

@@ -22,7 +22,7 @@ from auditor.vendors.cisco.collect import (
 )
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cisco"
 IOS = (FIXTURES / "ios-vpn.cfg").read_text()

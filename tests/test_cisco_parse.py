@@ -337,6 +337,7 @@ def test_owns_by_nat_or_interface_address() -> None:
     assert not asa.owns(VpnServer("s", "198.51.100.99", []))
 
 
+@pytest.mark.slow
 def test_mangled_lines_never_crash_the_parser() -> None:
     """Deleted, inserted and truncated tokens (a cut-off paste, a typo) give unknown rules, not crashes."""
     import random

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from auditor.model import Decision, VpnServer
 from auditor.packets import ANY_ADDR, V4_BASE, PacketSet, address_interval
 from auditor.vendors.cisco.adapter import CiscoDevice
@@ -153,6 +155,7 @@ end
     assert seg.decision is Decision.TRANSLATE and seg.output == flow(17, 4500, "192.168.50.5")
 
 
+@pytest.mark.slow
 def test_non_contiguous_wildcards_are_evaluated_exactly() -> None:
     ios = device(IOS_HEAD + """ip access-list extended WAN-IN
  10 deny udp 10.0.0.1 0.255.255.0 any eq isakmp

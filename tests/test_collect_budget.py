@@ -28,7 +28,8 @@ except ModuleNotFoundError:
     from fakes.dashboard import FakeDashboard, SyntheticOrg, build_org
 
 API_KEY = "f00dfeedc0ffee0123456789abcdef0123456789"
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="binds 127.0.0.2, which only Linux routes to lo")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(sys.platform != "linux", reason="binds 127.0.0.2, which only Linux routes to lo")]
 
 
 @pytest.fixture(autouse=True)

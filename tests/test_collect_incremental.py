@@ -30,7 +30,7 @@ try:
 except ModuleNotFoundError:
     from fakes.dashboard import FakeDashboard, build_org, segment
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 API_KEY = "f00dfeedc0ffee0123456789abcdef0123456789"
 ORG = "100"

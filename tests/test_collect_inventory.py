@@ -25,7 +25,7 @@ from auditor.vendors.lb.collect import FLEETS
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.fakes.lb_servers import FakeLoadBalancer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 IOS = (FIXTURES / "cisco" / "ios-vpn.cfg").read_text()

@@ -42,6 +42,8 @@ except ModuleNotFoundError:
     from fakes.clock import FakeClock
     from fakes.dashboard import VLANS_DISABLED, FakeDashboard, RecordedRequest, Reply, SyntheticOrg, build_org
 
+pytestmark = pytest.mark.slow  # collection end to end against the fake Dashboard
+
 API_KEY = "f00dfeedc0ffee0123456789abcdef0123456789"
 FAST = ["--rate", "200"]  # the tests' server allows 200/s: keep runs short
 

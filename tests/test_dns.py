@@ -148,6 +148,7 @@ def test_collect_records_every_query_in_the_manifest(snapshot: Path) -> None:
     assert run["summary"]["failed"] == 2 and run["parameters"]["host_resolvers"] == ["127.0.0.1"]
 
 
+@pytest.mark.slow
 def test_collect_without_fqdn_writes_no_dns(source: Path, resolvers: FakeDns, tmp_path: Path) -> None:
     out = tmp_path / "snap"
     out.mkdir()
@@ -228,6 +229,7 @@ def test_resolver_that_does_not_answer_is_unknown_and_truncation_is_followed(sna
     assert not [f for f in _dns_findings(report) if f["network"] is None]  # the public answer is right
 
 
+@pytest.mark.slow
 def test_public_answer_that_differs_is_one_finding(source: Path, resolvers: FakeDns, tmp_path: Path) -> None:
     out = tmp_path / "snap"
     result = _collect(source, out, resolvers, "--dns-resolver", "127.0.0.4")  # the host's: an old address
@@ -286,6 +288,7 @@ def test_explain_868_and_809_list_the_dns_findings(snapshot: Path) -> None:
     assert "dns-unresolved" not in {f["kind"] for f in json.loads(unresolved.stdout)["findings"]}
 
 
+@pytest.mark.slow
 def test_audit_org_collects_the_answers_too(source: Path, resolvers: FakeDns, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "audit.yaml"
@@ -301,6 +304,7 @@ def test_audit_org_collects_the_answers_too(source: Path, resolvers: FakeDns, tm
     assert _by_role(report, "Store 0000")[("vlan", "VLAN 20")]["kind"] == "dns-mismatch"
 
 
+@pytest.mark.slow
 @needs_fork
 def test_dns_findings_of_an_org_in_two_processes_are_the_serial_ones(tmp_path: Path) -> None:
     import sys
@@ -339,6 +343,7 @@ def test_dns_findings_of_an_org_in_two_processes_are_the_serial_ones(tmp_path: P
 
 
 # --- the demo ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_demo_planted_dns_problem_is_found_by_audit_explain_and_trace() -> None:
     _code, report = _audit(DEMO)
     found = _dns_findings(report)

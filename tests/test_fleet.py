@@ -230,6 +230,7 @@ def test_an_interrupted_attempt_is_noted_and_cleared_and_the_first_finished_atte
     assert len(fake.requests) == requests  # it saw the finished org and sent nothing
 
 
+@pytest.mark.slow
 def test_since_an_earlier_fleet_each_org_carries_over_what_did_not_change(
         tmp_path: Path, one_org: tuple[FakeDashboard, Any, JobOptions]) -> None:
     fake, entry, options = one_org

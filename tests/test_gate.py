@@ -89,12 +89,14 @@ def test_live_audit_with_an_invalid_key_exits_2_nothing_reached(dashboard: FakeD
     assert dashboard.count(status=401) >= 1
 
 
+@pytest.mark.slow
 def test_audit_of_a_collect_that_failed_wholesale_exits_2(dashboard: FakeDashboard, tmp_path: Path) -> None:
     dashboard.fail("organizations", 500)
     snap = collect(dashboard, tmp_path / "snap")
     one_line_error(cli("audit", snap), "nothing to audit", "meraki/organizations.json: collection failed (HTTP 500")
 
 
+@pytest.mark.slow
 def test_audit_of_a_collect_whose_network_list_failed_exits_2(dashboard: FakeDashboard, tmp_path: Path) -> None:
     dashboard.fail("organizations/*/networks", 503)
     snap = collect(dashboard, tmp_path / "snap")
@@ -102,6 +104,7 @@ def test_audit_of_a_collect_whose_network_list_failed_exits_2(dashboard: FakeDas
                    "meraki/organizations/549236/networks.json: collection failed (HTTP 503")
 
 
+@pytest.mark.slow
 def test_failed_ssid_lists_leave_roles_unaudited_exit_3(dashboard: FakeDashboard, tmp_path: Path) -> None:
     """The SSIDs of every network could not be listed: the VLAN roles still audit, but the audit is not
     complete, so it never passes; each failed list is a data gap naming the roles it would have listed."""

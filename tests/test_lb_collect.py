@@ -29,7 +29,7 @@ from auditor.vendors.lb.kemp import KempAdapter
 from auditor.vendors.lb.netscaler import NetScalerAdapter
 from tests.fakes.lb_servers import FakeLoadBalancer, Fault
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lb"
 USER, PASSWORD = "auditor", "s3cret-pass"

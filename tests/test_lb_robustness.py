@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,6 +124,7 @@ def test_tmsh_never_crashes(words: list[str]) -> None:
         assert err.path == "f5/x.conf"
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.sampled_from(NS_WORDS), max_size=100))
 def test_nsconf_never_crashes(words: list[str]) -> None:
@@ -132,6 +134,7 @@ def test_nsconf_never_crashes(words: list[str]) -> None:
         assert err.path == "netscaler/x.conf" and err.line is not None
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_kemp_values_never_crash(data: st.DataObject) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +53,7 @@ def disjoint(ps: PacketSet) -> bool:
     return hits == len(enumerate_set(ps))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(small_set, small_set)
 def test_algebra_matches_enumeration(a: PacketSet, b: PacketSet) -> None:
@@ -68,6 +70,7 @@ def test_algebra_matches_enumeration(a: PacketSet, b: PacketSet) -> None:
         assert disjoint(result), "boxes of a result must not overlap"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(small_set, st.lists(interval(SIZES[0]), min_size=1, max_size=3))
 def test_source_translation_matches_enumeration(a: PacketSet, sources: list[tuple[int, int]]) -> None:
@@ -82,6 +85,7 @@ rule_strategy = st.tuples(st.sampled_from([Action.PERMIT, Action.DENY, Action.UN
                           small_set)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(rule_strategy, max_size=6), st.sampled_from([Action.PERMIT, Action.DENY]), small_set)
 def test_first_match_partition_matches_enumeration(raw_rules, default_action, packets) -> None:
@@ -166,6 +170,7 @@ def _range(lo: int, hi: int) -> st.SearchStrategy[tuple[int, int]]:
 ADDRESS = st.one_of(_range(V4_BASE, V4_BASE + 2**32 - 1), _range(0, 2**128 - 1))  # IPv4, or anything
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ADDRESS, max_size=5), st.sampled_from(["198.51.100.10", "2001:db8::1", "10.0.0.0/8"]),
        st.sampled_from(["udp/500", "udp/4500", "udp/1701", "tcp/443", "esp", "gre"]))

@@ -55,6 +55,7 @@ def _report(result: AuditResult) -> str:
     return json_report.render(result).replace(result.generated_at, "GENERATED")
 
 
+@pytest.mark.slow
 @needs_fork
 def test_synthetic_org_in_two_processes_matches_serial(tmp_path: Path) -> None:
     snap = _synthetic(tmp_path / "org", 90)
@@ -73,6 +74,7 @@ def test_synthetic_org_in_two_processes_matches_serial(tmp_path: Path) -> None:
     assert all(any(f.check is meta for meta in catalogue) for f in forked.findings)
 
 
+@pytest.mark.slow
 @needs_fork
 def test_every_report_format_is_the_serial_one(tmp_path: Path) -> None:
     """The reports read roles, hops and rules by identity too (HTML rows per role, SARIF rules per check):
@@ -93,6 +95,7 @@ def test_every_report_format_is_the_serial_one(tmp_path: Path) -> None:
     assert text_of(forked) == text_of(serial)
 
 
+@pytest.mark.slow
 @needs_fork
 def test_the_cli_report_on_stdout_is_the_serial_one(tmp_path: Path) -> None:
     """The real command, forking by default (an org of 64 networks or more on two cores): the worker writes
@@ -108,6 +111,7 @@ def test_the_cli_report_on_stdout_is_the_serial_one(tmp_path: Path) -> None:
     assert printed == expected
 
 
+@pytest.mark.slow
 @needs_fork
 def test_server_side_devices_in_two_processes_match_serial(tmp_path: Path) -> None:
     """The demo has a Cisco edge, an ASA and an F5 in front of its server; here the ASA also denies plain L2TP.
@@ -134,6 +138,7 @@ def test_server_side_devices_in_two_processes_match_serial(tmp_path: Path) -> No
     assert asa_hops and len(asa_hops) == len(serial_asa_hops)
 
 
+@pytest.mark.slow
 @needs_fork
 @pytest.mark.parametrize("broken", [(2,), (61,), (8, 70)])
 def test_malformed_input_raises_the_serial_error(tmp_path: Path, broken: tuple[int, ...]) -> None:
@@ -154,6 +159,7 @@ def test_malformed_input_raises_the_serial_error(tmp_path: Path, broken: tuple[i
     assert network_id(broken[0]) in str(serial.value)
 
 
+@pytest.mark.slow
 @needs_fork
 def test_small_scoped_and_kept_audits_stay_serial(tmp_path: Path) -> None:
     snap = _synthetic(tmp_path / "org", 70)
@@ -162,6 +168,7 @@ def test_small_scoped_and_kept_audits_stay_serial(tmp_path: Path) -> None:
     assert run_audit(snap, keep_model=False).networks_by_worker > 0  # 64 or more networks: shared
 
 
+@pytest.mark.slow
 @needs_fork
 def test_a_silent_worker_is_taken_as_stuck(monkeypatch: pytest.MonkeyPatch) -> None:
     """Waiting for the worker's last messages is bounded: a worker that neither writes nor ends (a pipe
@@ -181,6 +188,7 @@ def test_a_silent_worker_is_taken_as_stuck(monkeypatch: pytest.MonkeyPatch) -> N
         inbox.close()
 
 
+@pytest.mark.slow
 @needs_fork
 def test_the_fuzz_seed_with_every_kind_of_hop_in_two_processes_matches_serial(tmp_path: Path) -> None:
     """The fuzzers' seed: splash, iPSKs, group-policy readings, gaps, a full-tunnel spoke and its hub, a 1:1

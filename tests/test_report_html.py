@@ -486,6 +486,7 @@ def test_partial_picture_marks_the_hop_and_keeps_the_path_going() -> None:
 # ---------------------------------------------------------------------------------------------------------
 # packaging: the templates ship in the wheel and render from an installed copy
 
+@pytest.mark.slow
 def test_templates_ship_in_the_wheel_and_render_from_it(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -565,6 +566,7 @@ def expected(demo: AuditResult, network: str | None, severity: str) -> list[str]
                   and (network is None or f.network is None or f.network["id"] == network))
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_browser_renders_everything_unfiltered(tmp_path: Path, demo_file: Path, demo: AuditResult) -> None:
     dom = browser_dom(tmp_path, demo_file)
@@ -580,6 +582,7 @@ def test_browser_renders_everything_unfiltered(tmp_path: Path, demo_file: Path, 
     assert cells[(NET["HQ"], "ssid HQ-Guest")] == ["allowed", "allowed", "blocked"]
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_browser_applies_network_and_severity_filter_from_the_hash(tmp_path: Path, demo_file: Path,
                                                                    demo: AuditResult) -> None:
@@ -603,6 +606,7 @@ def test_browser_applies_network_and_severity_filter_from_the_hash(tmp_path: Pat
     assert ids.count("DATA-GAP") == 1 and ids.count("VPN-UNKNOWN") == 2  # one per cause: pre- and post-auth
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_browser_only_problems_hides_allowed_rows(tmp_path: Path, demo_file: Path) -> None:
     dom = browser_dom(tmp_path, demo_file, "#problems=1")
@@ -612,6 +616,7 @@ def test_browser_only_problems_hides_allowed_rows(tmp_path: Path, demo_file: Pat
     assert "ssid Store-Mobile" in shown and "vlan Staff" not in shown
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_browser_hostile_text_does_not_execute(tmp_path: Path) -> None:
     page = tmp_path / "hostile.html"
@@ -622,6 +627,7 @@ def test_browser_hostile_text_does_not_execute(tmp_path: Path) -> None:
     assert HOSTILE_COMMENT in squash(dom.text())  # shown as text, verbatim
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_browser_screenshot_artifact(tmp_path: Path, demo_file: Path) -> None:
     shot = artifacts_dir(tmp_path) / "report-retail-demo.png"

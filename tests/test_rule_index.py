@@ -47,6 +47,7 @@ def _span(intervals: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple(merged)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.lists(rule_strategy, min_size=1, max_size=2), row_view, row_view), max_size=20),
        st.sampled_from([Action.PERMIT, Action.DENY]), st.lists(interval(SIZES[0]), min_size=1, max_size=3),

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.model import Action, Decision, IndexedRows, RowKey, Rule, RuleList
 from auditor.packets import ALL, EMPTY, PacketSet
+
+pytestmark = pytest.mark.slow  # Hypothesis against enumeration
 
 # A small universe: each dimension is 0..SIZE-1, small enough to enumerate every packet.
 SIZES = (4, 4, 3, 2, 3)  # src, dst, protocol, src port, dst port

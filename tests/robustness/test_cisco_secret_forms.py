@@ -22,7 +22,7 @@ from auditor.vendors.cisco.collect import CiscoCollectConfig, collect_cisco, red
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.robustness.leaks import assert_absent, forms, report_outputs, snapshot_text
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cisco"
 CLI = [sys.executable, "-c", "from auditor.cli import main; main()"]

@@ -21,7 +21,7 @@ from tests.robustness.helpers import verdicts
 
 API_KEY = "0123456789abcdef0123456789abcdef01234567"
 SERVER = {"name": "vpn", "address": "198.51.100.10", "protocols": ["ikev2", "l2tp", "sstp"]}
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def _collect(source: Path, out: Path, dashboard: FakeDashboard, **kw: Any) -> Any:

@@ -28,6 +28,8 @@ from tests.robustness.helpers import (
     verdicts,
 )
 
+pytestmark = pytest.mark.slow  # Hypothesis over whole audits
+
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cisco"
 # (fixture, server's public address): the ASA statically NATs it, the IOS router port-forwards it.
 DEVICES = {"asa": ("asa-vpn.cfg", "198.51.100.10"), "ios": ("ios-vpn.cfg", "203.0.113.2")}

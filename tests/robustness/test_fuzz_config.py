@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,8 @@ from auditor.cli import app
 from auditor.snapshot import SnapshotError
 from tests.robustness.helpers import CONFUSED, GARBAGE, audit_or_error, deleted, json_paths, replaced
 from tests.robustness.meraki_base import build
+
+pytestmark = pytest.mark.slow  # Hypothesis over whole audits
 
 CONFIG: dict[str, Any] = {
     "vpn_servers": [{"name": "vpn", "address": "198.51.100.10", "fqdn": "vpn.example.com",

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,8 @@ from tests.robustness.helpers import (
     through,
     verdicts,
 )
+
+pytestmark = pytest.mark.slow  # Hypothesis over whole audits
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "lb"
 # name -> (fixture, VIP the VPN server is published on)

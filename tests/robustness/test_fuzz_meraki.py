@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,8 @@ from tests.robustness.helpers import (
     verdicts,
 )
 from tests.robustness.meraki_base import build
+
+pytestmark = pytest.mark.slow  # Hypothesis over whole audits
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -22,7 +22,7 @@ import pytest
 from auditor.vendors.cisco.collect import CiscoCollectConfig, collect_cisco
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 CONFIG = (Path(__file__).parents[2] / "fixtures" / "cisco" / "ios-vpn.cfg").read_text()
 SSH = {"username": "audit", "password": "Ssh-Pa55word-9f2", "secret": "Enable-S3cret-7c1"}

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "0123456789abcdef0123456789abcdef01234567"
 CHILD = "import sys; from auditor.cli import main; sys.argv[0] = 'vpn-auditor'; main()"
 SERVER = {"name": "vpn", "address": "198.51.100.10", "protocols": ["ikev2", "sstp"]}
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def _sigint_as_a_terminal_gives_it() -> None:

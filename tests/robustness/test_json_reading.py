@@ -45,6 +45,7 @@ def _read(tmp_path: Path, data: bytes) -> object:
     return Snapshot(tmp_path).read_json("f.json")
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(value=VALUES, indent=st.sampled_from([None, 1]))
 def test_values_read_as_the_standard_parser_reads_them(tmp_path_factory: pytest.TempPathFactory, value: object,

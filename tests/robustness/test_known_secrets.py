@@ -25,7 +25,7 @@ from auditor.vendors.meraki.collect import CollectorConfig, collect
 from tests.fakes.dashboard import FakeDashboard, build_org, segment
 from tests.robustness.leaks import assert_absent, forms, report_outputs, snapshot_text
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 API_KEY = "5ec7e7a91c0ffee5ec7e7a91c0ffee5ec7e7a91c"
 CLI = [sys.executable, "-c", "from auditor.cli import main; main()"]

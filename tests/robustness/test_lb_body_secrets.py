@@ -27,7 +27,7 @@ from auditor.vendors.lb.collect import LbCollectConfig, collect_lb
 from tests.fakes.lb_servers import FakeLoadBalancer, Fault
 from tests.robustness.leaks import assert_absent, forms, report_outputs, snapshot_text
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "lb"
 CLI = [sys.executable, "-c", "from auditor.cli import main; main()"]

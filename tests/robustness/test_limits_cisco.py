@@ -20,7 +20,7 @@ from auditor.collect.limits import mb_bytes
 from auditor.vendors.cisco.collect import CiscoCollectConfig, CiscoCollectResult, collect_cisco
 from tests.fakes.cisco_ssh import FakeCiscoDevice
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 ENV = {"VPN_AUDITOR_SSH_PASSWORD": "audit-pw", "VPN_AUDITOR_SSH_SECRET": "enable-pw"}
 
 

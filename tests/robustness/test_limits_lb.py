@@ -49,6 +49,7 @@ def _failed(calls: dict[str, Any], path: str, words: str) -> None:
     assert not call["written"]
 
 
+@pytest.mark.slow
 def test_a_body_sent_one_byte_a_second_meets_the_total_deadline(tmp_path: Path) -> None:
     with HostileServer(_script(Drip(0.2))) as server:
         result, calls, elapsed = _collect(server, tmp_path / "snap")

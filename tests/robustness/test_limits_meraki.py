@@ -52,6 +52,7 @@ def _orgs_then(attack: object, where: str = "/api/v1/organizations/1/networks"):
     return script
 
 
+@pytest.mark.slow
 def test_a_body_sent_one_byte_a_second_meets_the_total_deadline(tmp_path: Path) -> None:
     with HostileServer(_orgs_then(Drip(0.2))) as server:
         result, calls, elapsed = _collect(server, tmp_path / "snap", timeout=1.0)
@@ -150,6 +151,7 @@ def test_a_500_deep_body_is_a_failed_call_and_collection_goes_on(tmp_path: Path)
     assert result.exit_code == 3
 
 
+@pytest.mark.slow
 def test_the_cli_takes_the_caps_from_options_and_the_environment(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner

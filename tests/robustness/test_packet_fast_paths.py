@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.packets import PacketSet
+
+pytestmark = pytest.mark.slow  # Hypothesis against enumeration
 
 SIZES = (200, 3, 2, 2, 3)  # sources vary most, as in a trace
 

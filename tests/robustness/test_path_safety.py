@@ -152,6 +152,7 @@ def test_a_folder_already_read_from_opens_no_way_out(tmp_path: Path, rel: str) -
 
 
 # --- collectors: names from devices and APIs ------------------------------------------------------------
+@pytest.mark.slow
 def test_meraki_ids_and_ssid_numbers_with_path_syntax_stay_inside(tmp_path: Path) -> None:
     org = build_org(tmp_path / "source", "../../org", 2, network_ids=["../../net", "N_ok"])
     ssids = tmp_path / "source/meraki/networks/..%2F..%2Fnet/wireless/ssids.json"
@@ -176,6 +177,7 @@ def test_meraki_ids_and_ssid_numbers_with_path_syntax_stay_inside(tmp_path: Path
     assert corp and {p.verdict for p in corp if str(p.trace.flow) == "udp/500"} == {"blocked"}  # "block ike"
 
 
+@pytest.mark.slow
 def test_cisco_hostname_with_path_syntax_stays_inside(tmp_path: Path) -> None:
     config = (FIXTURES / "cisco" / "ios-vpn.cfg").read_text().replace("hostname br-edge-01",
                                                                       "hostname ../../../escaped")

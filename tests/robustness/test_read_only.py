@@ -167,6 +167,7 @@ def test_guard_refuses_configuration_in_any_framing(payload: str) -> None:
     assert guard.sent == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("platform", "device_type"), [("ios", "cisco_ios"), ("asa", "cisco_asa")])
 def test_live_session_cannot_enter_configuration_mode(platform: str, device_type: str) -> None:
     text = (FIXTURES / "cisco" / ("ios-vpn.cfg" if platform == "ios" else "asa-vpn.cfg")).read_text()

@@ -340,6 +340,7 @@ def test_deeply_nested_or_oversized_values_are_input_errors(tmp_path: Path, rel:
     assert err.value.path.endswith(rel)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_an_ace_between_two_huge_object_groups_is_bounded_and_uncertain(tmp_path: Path) -> None:
     # 4,000 x 4,000 hosts built 16 million boxes: 20 s and gigabytes for one access-list line.

@@ -26,7 +26,7 @@ from tests.fakes.cisco_ssh import FakeCiscoDevice
 from tests.fakes.dashboard import FakeDashboard, build_org
 from tests.fakes.lb_servers import FakeLoadBalancer, Fault
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 API_KEY = "5ec7e7a91c0ffee5ec7e7a91c0ffee5ec7e7a91c"
 SSH = {"username": "auditor-ro", "password": "Ssh-Pa55word-9f2", "secret": "Enable-S3cret-7c1"}

@@ -17,7 +17,7 @@ import pytest
 from auditor.audit import run_audit
 
 BENCH = Path(__file__).parents[2] / "bench" / "robustness_sizes.py"
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def _bench():  # type: ignore[no-untyped-def]

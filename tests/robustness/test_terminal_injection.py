@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.untrusted import clean, clean_lines, markup
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "snapshots" / "retail-demo"
 STORE31 = "L_6468200000000003"
