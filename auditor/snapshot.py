@@ -26,7 +26,7 @@ import orjson
 
 # Defined with the exception tree; importable from here as before.
 from auditor.errors import InputError as InputError
-from auditor.errors import SnapshotError
+from auditor.errors import SnapshotError as SnapshotError
 
 # Overlays made active by `overlaid()`, keyed by the resolved snapshot root. Audits, diffs and fix plans
 # construct their own Snapshot from a path; a scoped overlay reaches them without a parameter at every stage.
