@@ -197,17 +197,39 @@ def test_symlink_out_of_the_snapshot_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "outside the snapshot" in result.output
 
 
-def test_streamed_json_is_the_same_document_as_the_rendered_one() -> None:
+def _synthetic_org(root: Path) -> Path:
+    """A small bench org (bench/synth.py) with a missing L7 file (unknown hops) beside its planted blocks."""
+    import sys
+
+    bench = str(Path(__file__).resolve().parents[1] / "bench")
+    sys.path.insert(0, bench)
+    try:
+        from synth import network_id, write_org
+    finally:
+        sys.path.remove(bench)
+    write_org(root, 20, seed=3, workers=1)  # network 14 has a planted block (synth.planted)
+    (root / "meraki" / "networks" / network_id(4) / "appliance" / "firewall" / "l7FirewallRules.json").unlink()
+    return root
+
+
+@pytest.mark.parametrize("which", ["demo", "synthetic"])
+def test_streamed_json_is_the_same_document_as_the_rendered_one(which: str, tmp_path: Path) -> None:
     import io
 
     from auditor.audit import run_audit
     from auditor.report import json_report
 
-    result = run_audit(DEMO)
+    result = run_audit(DEMO if which == "demo" else _synthetic_org(tmp_path / "org"))
     rendered = json.loads(json_report.render(result))
     buffer = io.StringIO()
     json_report.write(result, buffer)
     assert json.loads(buffer.getvalue()) == rendered
-    # each path line is the plain encoding of that path, key order included (hops are spliced in from a memo)
+    # each path line is the plain encoding of that path, key order included (the writer puts it together
+    # from its role's, trace's, hop records' and rules' encodings)
     lines = [line.strip().rstrip(",") for line in buffer.getvalue().splitlines() if line.startswith('    {"network"')]
     assert lines == [json.dumps(json_report.path_json(p)) for p in result.paths]
+    verdicts = {p.verdict for p in result.paths}
+    assert {"allowed", "blocked", "unknown"} <= verdicts  # hops with reasons, rules and none, unknown ones
+    assert any(p.trace.carried_by for p in result.paths) and any(p.trace.variants for p in result.paths)
+
+

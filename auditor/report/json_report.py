@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, TextIO
 
 from auditor.audit import AuditResult
 from auditor.model import Decision, Hop, Role, Rule, Segment
+from auditor.protocols import Flow
 from auditor.report.summary import counts, ordered_findings
 from auditor.trace import FlowTrace, HopTrace, PathResult
 from auditor.vocab import VERDICT_REPORT_ORDER
@@ -55,13 +57,14 @@ def role_json(role: Role) -> dict[str, Any]:
 
 def trace_json(trace: FlowTrace, with_hops: bool = True) -> dict[str, Any]:
     """A path's keys that are its trace's."""
-    out: dict[str, Any] = {
-        "flow": {"ip_protocol": trace.flow.ip_protocol, "dst_port": trace.flow.dst_port},
-        "verdict": trace.verdict,
-        "hops": [hop_json(h) for h in trace.hops] if with_hops else [],
-        "reason": trace.reason,
-        "variant": trace.variant,
-    }
+    return {"flow": {"ip_protocol": trace.flow.ip_protocol, "dst_port": trace.flow.dst_port},
+            "verdict": trace.verdict, "hops": [hop_json(h) for h in trace.hops] if with_hops else [],
+            "reason": trace.reason, "variant": trace.variant, **_trace_more(trace)}
+
+
+def _trace_more(trace: FlowTrace) -> dict[str, Any]:
+    """A trace's keys after `variant`, those it has."""
+    out: dict[str, Any] = {}
     if trace.carried_by:  # an inner flow: its verdict is these flows' (it travels inside IPsec)
         out["carried_by"] = [str(flow) for flow in trace.carried_by]
     if trace.variants:
@@ -111,12 +114,19 @@ def write(result: AuditResult, handle: TextIO) -> None:
     # once and a path's text put together from those encodings. Traces are made per network, so the memo is
     # too (paths come network by network), which keeps it small.
     memo: dict[int, str] = {}
+    batch: list[str] = []  # a network's paths, written at once
     network = None
-    for i, path in enumerate(result.paths):
+    lead = "\n    "
+    for path in result.paths:
         if path.role.network_id != network:
+            if batch:
+                handle.write(lead + ",\n    ".join(batch))
+                lead, batch = ",\n    ", []
             network = path.role.network_id
             memo.clear()
-        handle.write(("," if i else "") + "\n    " + _path_text(path, memo))
+        batch.append(_path_text(path, memo))
+    if batch:
+        handle.write(lead + ",\n    ".join(batch))
     handle.write("\n  ],\n  \"findings\": [")
     for i, finding in enumerate(findings):
         handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
@@ -127,6 +137,13 @@ def write(result: AuditResult, handle: TextIO) -> None:
 # (server, protocol) and its trace's runs of items, each encoded alone, and the same holds within a hop.
 _OWN: dict[tuple[str, str], str] = {}  # the (server, protocol) run, by its values
 _DECISIONS = {decision: json.dumps(decision.value) for decision in Decision}
+_FLOWS: dict[Flow, str] = {}  # the trace's "flow" item, by flow
+
+
+def _text(value: Any) -> str:
+    """json.dumps(value): for a string, its C escaper without the encoder's set-up."""
+    return encode_basestring_ascii(value) if type(value) is str else json.dumps(value)
+
 
 
 def _path_text(path: PathResult, memo: dict[int, str]) -> str:
@@ -149,9 +166,14 @@ def _path_text(path: PathResult, memo: dict[int, str]) -> str:
             if encoded is None:
                 encoded = memo[id(record)] = _hop_text(record, memo)
             parts.append(encoded)
-        # The first unescaped '"hops": []' is the key's: quotes inside string values are escaped.
-        before, after = json.dumps(trace_json(trace, with_hops=False))[1:-1].split('"hops": []', 1)
-        tail = memo[id(trace)] = f"{before}\"hops\": [{', '.join(parts)}]{after}"
+        flow = _FLOWS.get(trace.flow)
+        if flow is None:
+            flow = _FLOWS[trace.flow] = json.dumps(
+                {"flow": {"ip_protocol": trace.flow.ip_protocol, "dst_port": trace.flow.dst_port}})[1:-1]
+        more = _trace_more(trace) if trace.carried_by or trace.variants else None
+        tail = memo[id(trace)] = (f"{flow}, \"verdict\": {_text(trace.verdict)}, \"hops\": [{', '.join(parts)}], "
+                                  f"\"reason\": {_text(trace.reason)}, \"variant\": {_text(trace.variant)}"
+                                  + (f", {json.dumps(more)[1:-1]}" if more else ""))
     return f"{{{head}, {own}, {tail}}}"
 
 
