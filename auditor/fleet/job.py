@@ -25,7 +25,7 @@ from typing import Any
 
 from auditor.collect.budget import BudgetUnavailable, SharedBudget, budget_dir
 from auditor.errors import JobFailed
-from auditor.fleet import worker as worker_settings
+from auditor.fleet import settings as worker_settings
 from auditor.fleet.plan import JobOptions, OrgEntry
 
 API_KEY_ENV = "MERAKI_DASHBOARD_API_KEY"

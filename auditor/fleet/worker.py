@@ -4,27 +4,18 @@
         --preload auditor.fleet.worker --source-address 203.0.113.7 --host-rate 100
 
 The egress address and the host's Dashboard budget belong to the host, not to the fleet run: a job takes them
-from here and falls back on the `vpn-auditor fleet` options only where the worker set none (the in-process
-LocalCluster sets none). Dask runs `dask_setup` in the worker process when the worker starts; its options are
-the `dask worker` arguments it does not know itself.
+from here (kept in auditor/fleet/settings.py) and falls back on the `vpn-auditor fleet` options only where the
+worker set none (the in-process LocalCluster sets none). Dask runs `dask_setup` in the worker process when the
+worker starts; its options are the `dask worker` arguments it does not know itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    source_address: str | None = None
-    host_rate: float | None = None
-    budget_dir: str | None = None
-
-
-SETTINGS = WorkerSettings()  # this worker process's (one Dask worker per process)
+from auditor.fleet import settings
 
 
 @click.command()
@@ -33,7 +24,6 @@ SETTINGS = WorkerSettings()  # this worker process's (one Dask worker per proces
               help="Requests per second this host sends from that address, all jobs together (Dashboard: 100).")
 @click.option("--budget-dir", default=None, help="Host-local folder of the shared request budgets.")
 def dask_setup(worker: Any, source_address: str | None, host_rate: float | None, budget_dir: str | None) -> None:
-    global SETTINGS
     if source_address:
         from auditor.vendors.meraki.collect import CollectUsageError, check_source_address
 
@@ -41,7 +31,7 @@ def dask_setup(worker: Any, source_address: str | None, host_rate: float | None,
             check_source_address(source_address)
         except CollectUsageError as exc:
             raise click.BadParameter(str(exc)) from None
-    SETTINGS = WorkerSettings(source_address, host_rate, budget_dir)
+    settings.SETTINGS = settings.WorkerSettings(source_address, host_rate, budget_dir)
     # Imported now, not in the first org's time.
     import auditor.fleet.job
     import auditor.vendors.meraki.collect  # noqa: F401
