@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
 
 import auditor.vendors  # noqa: F401  (installs the shipped vendors: the CLI is where they are wired in)
 from auditor import __version__
 from auditor.cli_collect import collect_app
+from auditor.cli_exits import ExitCodes, exit_on, writing
+from auditor.errors import AuditorError, InputError, OutputError
 from auditor.gate import EXIT_FINDINGS, EXIT_OK, EXIT_UNKNOWN, exit_code
-from auditor.snapshot import SnapshotError
 from auditor.untrusted import clean, clean_lines, markup
 from auditor.vocab import SEVERITY_REPORT_ORDER, Severity, Verdict
 
@@ -25,16 +25,15 @@ if TYPE_CHECKING:  # imported where used: `vpn-auditor --help` need not load the
     from auditor.audit import AuditResult
     from auditor.vendors.meraki.check_ssid import ProposalResult
 
-EXIT_USAGE = 2
-
 # click's base error, found through typer's public BadParameter (typer >= 0.17 bundles its own click). Any: the
 # class differs between typer versions, so its methods (show, format_message) are not typed here.
 _CLICK_ERROR: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
-class _OneLineErrors(TyperGroup):
+class _OneLineErrors(ExitCodes):
     """Usage errors (a bad option value, a missing option) as one line on stderr with exit 2, like every
-    other input error: click's own box spans several lines, which CI logs and scripts cannot grep."""
+    other input error: click's own box spans several lines, which CI logs and scripts cannot grep. The
+    tool's own errors exit by kind (cli_exits.exit_on)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
@@ -57,6 +56,10 @@ class _OneLineErrors(TyperGroup):
                 raise
             typer.echo("Aborted!", err=True)
             sys.exit(1)
+        except AuditorError as exc:
+            if not standalone:
+                raise
+            exit_on(exc)
         if not standalone:
             return code
         sys.exit(code if isinstance(code, int) else 0)
@@ -81,10 +84,6 @@ class FailOn(StrEnum):
     info = "info"
     never = "never"
 
-    def stops(self, severity: str) -> bool:
-        """Whether a finding of `severity` exits 1 at this threshold."""
-        return self is not FailOn.never and Severity.rank_of(severity) >= Severity.rank_of(self)
-
 
 def _silence_libraries() -> None:
     """ciscoconfparse logs through loguru to stdout on every parse; JSON on stdout must stay clean."""
@@ -97,28 +96,17 @@ def _silence_libraries() -> None:
         pass
 
 
-def _usage_error(message: str) -> typer.Exit:
-    # One plain line: CI logs and scripts grep it, so no wrapping, markup or control characters (a message
-    # may quote the snapshot).
-    typer.echo(f"error: {clean(message)}", err=True)
-    return typer.Exit(EXIT_USAGE)
-
-
 def _check_output(output: Path | None) -> None:
     """-o must be writable before any work is done (an audit of an org takes minutes): one line, exit 2."""
     if output is None:
         return
     folder = output.parent
     if output.is_dir():
-        raise _usage_error(f"-o {output}: is a folder; give a file name")
+        raise OutputError(f"-o {output}: is a folder; give a file name")
     if not folder.is_dir():
-        raise _usage_error(f"-o {output}: folder {folder} does not exist")
+        raise OutputError(f"-o {output}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or (output.exists() and not os.access(output, os.W_OK)):
-        raise _usage_error(f"-o {output}: not writable")
-
-
-def _write_failed(output: Path | None, exc: OSError) -> typer.Exit:
-    return _usage_error(f"-o {output}: cannot write: {exc.strerror or exc}")
+        raise OutputError(f"-o {output}: not writable")
 
 
 def _summary(result: AuditResult, output: Path, code: int) -> None:
@@ -165,7 +153,7 @@ def _render(result: AuditResult, fmt: Format, output: Path | None, verbose: bool
     try:
         body = render_format(result, fmt.value)
     except KeyError:
-        raise _usage_error(f"format '{fmt.value}' is not available in this version") from None
+        raise InputError(f"format '{fmt.value}' is not available in this version") from None
     if output is None:
         sys.stdout.write(body)
     else:
@@ -209,38 +197,30 @@ def audit(
     from auditor.snapshot import Snapshot
     from auditor.waivers import apply_waivers, load_waivers
 
-    try:
-        accepted = load_waivers(waivers) if waivers is not None else []
-    except SnapshotError as exc:
-        raise _usage_error(str(exc)) from None
+    accepted = load_waivers(waivers) if waivers is not None else []
     _check_output(output)
     if since is not None and not org:
-        raise _usage_error("--since needs --org: it names the snapshot a live collection starts from")
+        raise InputError("--since needs --org: it names the snapshot a live collection starts from")
     if org:
         snapshot = _collect_for_audit(org, network, snapshot_out, base_url, config, since)
     if snapshot is None:
-        raise _usage_error("give a SNAPSHOT directory or --org")
-    try:
-        settings = resolve_config(Snapshot(snapshot), config)
-        offline_networks = bool(network) and not org
-        if offline_networks:  # the networks asked for replace audit.yaml's scope
-            settings = settings.model_copy(deep=True)
-            settings.scope.networks = list(network or [])
-        result = run_audit(snapshot, config, config=settings, keep_model=False,
-                           cache_dir=cache_dir(cache) if cache else None)
-        gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
-                                "--network" if offline_networks else "audit.yaml scope.networks")
-        gate.filter_roles(result, role or [])
-    except SnapshotError as exc:
-        raise _usage_error(str(exc)) from None
+        raise InputError("give a SNAPSHOT directory or --org")
+    settings = resolve_config(Snapshot(snapshot), config)
+    offline_networks = bool(network) and not org
+    if offline_networks:  # the networks asked for replace audit.yaml's scope
+        settings = settings.model_copy(deep=True)
+        settings.scope.networks = list(network or [])
+    result = run_audit(snapshot, config, config=settings, keep_model=False,
+                       cache_dir=cache_dir(cache) if cache else None)
+    gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
+                            "--network" if offline_networks else "audit.yaml scope.networks")
+    gate.filter_roles(result, role or [])
     for line in apply_waivers(result, accepted) if waivers is not None else []:
         typer.echo(f"warning: {clean(line)}", err=True)
     if not result.paths:  # a gate that passes on nothing audited is worse than none
-        raise _usage_error(gate.nothing_audited(result))
-    try:
+        raise InputError(gate.nothing_audited(result))
+    with writing(output):
         _render(result, fmt, output, verbose)
-    except OSError as exc:
-        raise _write_failed(output, exc) from None
     code = exit_code(result, fail_on, allow_unknown)
     if output is not None:
         _summary(result, output, code)
@@ -270,12 +250,7 @@ def trace(
     _silence_libraries()
     from auditor.report.trace_view import DNS_ERROR, explain_trace
 
-    try:
-        lines, verdicts = explain_trace(snapshot, config, network, role, flow, server, phase)
-    except SnapshotError as exc:
-        raise _usage_error(str(exc)) from None
-    except LookupError as exc:
-        raise _usage_error(str(exc.args[0])) from None
+    lines, verdicts = explain_trace(snapshot, config, network, role, flow, server, phase)
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
@@ -285,12 +260,6 @@ def trace(
         raise typer.Exit(EXIT_FINDINGS)
     if Verdict.UNKNOWN in verdicts:
         raise typer.Exit(EXIT_UNKNOWN)
-
-
-def _input_error(message: str) -> typer.Exit:
-    """Exit 2 with one unwrapped line (CI logs grep it): the file, the field and what is wrong."""
-    typer.echo(f"error: {clean(message)}", err=True)
-    return typer.Exit(EXIT_USAGE)
 
 
 @app.command("check-ssid")
@@ -309,16 +278,9 @@ def check_ssid(
     from auditor.vendors.meraki import check_ssid as proposals
 
     _check_output(output)
-    try:
-        outcome = proposals.check_ssid(snapshot, network, proposed, config)
-    except SnapshotError as exc:
-        raise _input_error(str(exc)) from None
-    except LookupError as exc:
-        raise _input_error(str(exc.args[0])) from None
-    try:
+    outcome = proposals.check_ssid(snapshot, network, proposed, config)
+    with writing(output):
         _render_proposal(outcome, fmt, output)
-    except OSError as exc:
-        raise _write_failed(output, exc) from None
     raise typer.Exit(exit_code(outcome.result, fail_on, allow_unknown))
 
 
@@ -384,17 +346,12 @@ def diff(
     from auditor.report import diff_view
 
     _check_output(output)
-    try:
-        result = diff_snapshots(old, new, config)
-    except SnapshotError as exc:
-        raise _input_error(str(exc)) from None
-    try:
+    result = diff_snapshots(old, new, config)
+    with writing(output):
         if fmt is TextOrJson.json:
             _write_body(diff_view.render_json(result), output)
         else:
             _print_lines(diff_view.text_lines(result), output)
-    except OSError as exc:
-        raise _write_failed(output, exc) from None
     raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
 
 
@@ -415,18 +372,13 @@ def explain(
     from auditor.explain_errors import explain as explain_code
     from auditor.explain_errors import render_json, text_lines
 
-    try:
-        result = explain_code(code, snapshot, config, network, role)
-    except SnapshotError as exc:
-        raise _input_error(str(exc)) from None
-    except LookupError as exc:
-        raise _input_error(str(exc.args[0])) from None
+    result = explain_code(code, snapshot, config, network, role)
     if fmt is TextOrJson.json:
         _write_body(render_json(result), None)
     else:
         for line in text_lines(result):  # plain lines quoting configuration: one printed line each
             typer.echo(clean(line))
-    if any(fail_on.stops(m.finding.effective_severity) for m in result.matches):
+    if any(Severity.fails_at(m.finding.effective_severity, fail_on) for m in result.matches):
         raise typer.Exit(EXIT_FINDINGS)
     if not allow_unknown and result.unknown:
         raise typer.Exit(EXIT_UNKNOWN)
@@ -447,19 +399,12 @@ def fix_plan(
     from auditor import fixplan
 
     _check_output(output)
-    try:
-        result = fixplan.fix_plan(snapshot, config, network)
-    except SnapshotError as exc:
-        raise _input_error(str(exc)) from None
-    except LookupError as exc:
-        raise _input_error(str(exc.args[0])) from None
-    try:
+    result = fixplan.fix_plan(snapshot, config, network)
+    with writing(output):
         if fmt is TextOrJson.json:
             _write_body(fixplan.render_json(result), output)
         else:
             _print_lines([markup(line) for line in fixplan.text_lines(result)], output)
-    except OSError as exc:
-        raise _write_failed(output, exc) from None
     raise typer.Exit(EXIT_OK if all(p.verified for p in result.plans) else EXIT_FINDINGS)
 
 
@@ -475,10 +420,7 @@ def init(
     _silence_libraries()
     from auditor.init_config import write_config
 
-    try:
-        result = write_config(snapshot, output, force)
-    except SnapshotError as exc:
-        raise _input_error(str(exc)) from None
+    result = write_config(snapshot, output, force)
     for line in result.messages:
         typer.echo(clean(line), err=True)
 

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from auditor.cli_exits import EXIT_INCOMPLETE, EXIT_USAGE, ExitCodes
 from auditor.collect.dns import QUERY_TIMEOUT, DnsResult, collect_dns
 from auditor.collect.limits import (
     DEFAULT_MAX_BODY_MB,
@@ -26,7 +27,7 @@ from auditor.collect.limits import (
 from auditor.collect.limits import (
     max_body_mb as body_cap_mb,
 )
-from auditor.collect.writer import ManifestNotWritten
+from auditor.errors import CollectUsageError, SnapshotError
 from auditor.untrusted import clean
 from auditor.vendors.cisco.collect import cisco_command
 from auditor.vendors.lb.collect import COMMANDS as LB_COMMANDS
@@ -37,17 +38,15 @@ from auditor.vendors.meraki.collect import (
     ORG_RATE,
     CollectorConfig,
     CollectResult,
-    CollectUsageError,
     run_collect,
 )
 
-collect_app = typer.Typer(no_args_is_help=True, add_completion=False)
+# ExitCodes: run on its own (tests, embedding), the group maps errors to exit codes as the main CLI does.
+collect_app = typer.Typer(no_args_is_help=True, add_completion=False, cls=ExitCodes)
 collect_app.command("cisco")(cisco_command)  # `collect cisco`: auditor/vendors/cisco/collect.py
 for _vendor, _command in LB_COMMANDS.items():  # `collect f5|kemp|netscaler`: auditor/vendors/lb/collect.py
     collect_app.command(_vendor)(_command)
 
-EXIT_USAGE = 2
-EXIT_INCOMPLETE = 3
 DNS_RESOLVER_ENV = "VPN_AUDITOR_DNS_RESOLVER"  # the collecting host's resolvers (space-separated), for audit --org
 DNS_PORT_ENV = "VPN_AUDITOR_DNS_PORT"
 
@@ -57,18 +56,13 @@ def collect_group() -> None:
     """Pull configuration from live systems into a snapshot directory (read-only)."""
 
 
-def _fail_usage(message: str) -> typer.Exit:
-    typer.echo(f"vpn-auditor collect: {clean(message)}", err=True)
-    return typer.Exit(EXIT_USAGE)
-
-
 def _api_key() -> str:
     """The Dashboard API key: from the environment, or asked for on a terminal; never from argv."""
     key = os.environ.get(API_KEY_ENV, "").strip()
     if not key and sys.stdin.isatty():
         key = typer.prompt("Meraki Dashboard API key", hide_input=True, default="", show_default=False).strip()
     if not key:
-        raise _fail_usage(f"no Dashboard API key: set {API_KEY_ENV} (stdin is not a terminal to ask for it)")
+        raise CollectUsageError(f"no Dashboard API key: set {API_KEY_ENV} (stdin is not a terminal to ask for it)")
     return key
 
 
@@ -142,7 +136,6 @@ def collect_meraki(
 def _fqdns(config: Path | None, out: Path | None) -> list[str]:
     """The servers' names to resolve: from --config, else OUT/audit.yaml when it is there; none without one."""
     from auditor.config import load_config
-    from auditor.snapshot import SnapshotError
 
     if config is not None:
         path = config
@@ -151,11 +144,11 @@ def _fqdns(config: Path | None, out: Path | None) -> list[str]:
     else:
         return []
     if config is not None and not config.is_file():
-        raise _fail_usage(f"--config {config}: file not found")
+        raise CollectUsageError(f"--config {config}: file not found")
     try:
         settings = load_config(path)
-    except SnapshotError as exc:
-        raise _fail_usage(str(exc)) from None
+    except SnapshotError as exc:  # said in the collector's voice: collect reads audit.yaml only for its names
+        raise CollectUsageError(str(exc)) from None
     return list(dict.fromkeys(s.fqdn for s in settings.vpn_servers if s.fqdn))
 
 
@@ -163,7 +156,7 @@ def _collect_dns(out: Path, fqdns: list[str], host: list[str] | None, port: int,
     try:
         result = collect_dns(out, fqdns, host, port, timeout)
     except ValueError as exc:  # a name that is not a host name
-        raise _fail_usage(f"audit.yaml fqdn: {exc}") from None
+        raise CollectUsageError(f"audit.yaml fqdn: {exc}") from None
     if result.failed:
         typer.echo(f"vpn-auditor collect: {result.failed} of {result.queries} DNS queries got no answer; "
                    f"recorded as such in {', '.join(result.files)}", err=True)
@@ -212,10 +205,6 @@ def _run(config: CollectorConfig) -> CollectResult:
                    "the configuration cross the network unencrypted", err=True)
     try:
         return run_collect(config)
-    except CollectUsageError as exc:
-        raise _fail_usage(str(exc)) from None
-    except ManifestNotWritten as exc:
-        raise _fail_usage(str(exc)) from None
     except KeyboardInterrupt:
         typer.echo(f"vpn-auditor collect: interrupted; the snapshot is incomplete ({config.out / 'manifest.json'} "
                    "says interrupted: true)", err=True)

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from auditor.errors import InputError
 from auditor.untrusted import clean
-
-EXIT_USAGE = 2
 
 
 # The values of `audit`'s --format and --fail-on (auditor/cli.py imports this module: no import back).
@@ -31,9 +30,9 @@ class FailOn(StrEnum):
     never = "never"
 
 
-def _usage(message: str) -> typer.Exit:
-    typer.echo(f"error: {clean(message)}", err=True)
-    return typer.Exit(EXIT_USAGE)
+def _usage(message: str) -> InputError:
+    """A fleet option that cannot be used: exit 2 with one line (auditor/cli_exits.py)."""
+    return InputError(message)
 
 
 def fleet_command(
@@ -87,7 +86,7 @@ def fleet_command(
     """
     from rich.console import Console
 
-    from auditor.fleet.plan import FleetUsageError, JobOptions, load_plan
+    from auditor.fleet.plan import JobOptions, load_plan
     from auditor.vendors.meraki.collect import (
         BASE_URL_ENV,
         DEFAULT_BASE_URL,
@@ -96,10 +95,7 @@ def fleet_command(
         check_source_address,
     )
 
-    try:
-        plan = load_plan(fleet_file, config)
-    except FleetUsageError as exc:
-        raise _usage(str(exc)) from None
+    plan = load_plan(fleet_file, config)  # FleetUsageError: exit 2
     _check_out(out)
     if since is not None and not since.is_dir():
         raise _usage(f"--since {since}: not a folder (an earlier fleet's --out)")
@@ -108,7 +104,7 @@ def fleet_command(
         check_base_url(url)
         if scheduler is None and source_address:
             check_source_address(source_address)
-    except CollectUsageError as exc:
+    except CollectUsageError as exc:  # said as the fleet's own usage error, not in the collector's voice
         raise _usage(str(exc)) from None
     if scheduler is not None and source_address:
         raise _usage("--source-address is a worker host's own: start each worker with "

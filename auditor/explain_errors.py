@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from auditor import crl
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import Finding
+from auditor.errors import SelectionError
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.vocab import Severity
 
@@ -136,7 +137,7 @@ class Lookup:
 
 
 def lookup(code: int) -> Lookup:
-    """The catalogue entry of a code, else its family. LookupError (exit 2) when neither knows it."""
+    """The catalogue entry of a code, else its family. SelectionError (exit 2) when neither knows it."""
     errors = catalogue()
     candidates = [code]
     if code & 0xFFFF0000 == _WIN32_HRESULT:
@@ -149,7 +150,7 @@ def lookup(code: int) -> Lookup:
         if family is not None:
             return Lookup(candidate, None, family, given=code if candidate != code else None)
     ranges = ", ".join(f"{code_text(f.first)}-{code_text(f.last)} ({f.name})" for f in families())
-    raise LookupError(f"Windows error {code_text(code)} is neither in rules/windows_errors.yaml (known: "
+    raise SelectionError(f"Windows error {code_text(code)} is neither in rules/windows_errors.yaml (known: "
                       f"{', '.join(code_text(c) for c in sorted(errors))}) nor in a family it knows ({ranges})")
 
 
@@ -224,7 +225,7 @@ def explain(code: int | str, snapshot_dir: Path, config_path: Path | None = None
     try:
         number = parse_code(code)
     except ValueError as exc:
-        raise LookupError(str(exc)) from None
+        raise SelectionError(str(exc)) from None
     found = lookup(number)
     snapshot = Snapshot(snapshot_dir)
     scope = {"network": network, "role": role}
@@ -236,12 +237,12 @@ def explain(code: int | str, snapshot_dir: Path, config_path: Path | None = None
         config.scope.networks = [network]
     result: AuditResult = run_audit(snapshot_dir, config=config)
     if network is not None and not result.model.networks:
-        raise LookupError(f"network '{network}' is not in the snapshot")
+        raise SelectionError(f"network '{network}' is not in the snapshot")
     paths = [p for p in result.paths if role is None or role.lower() in
              (p.role.name.lower(), (p.role.ssid or "").lower())]
     if role is not None and not paths:
         names = sorted({p.role.name for p in result.paths} | {p.role.ssid for p in result.paths if p.role.ssid})
-        raise LookupError(f"no role or SSID named '{role}' in scope (known: {', '.join(names)})")
+        raise SelectionError(f"no role or SSID named '{role}' in scope (known: {', '.join(names)})")
     out.audited = True
     out.paths_in_scope = len(paths)
     assert out.error is not None

@@ -24,6 +24,7 @@ from typing import Any, Protocol, cast
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import Finding
 from auditor.config import AuditConfig
+from auditor.errors import SelectionError
 from auditor.model import Hop, Segment, VpnServer
 from auditor.plugins import installed, network_of, restrict
 from auditor.snapshot import Snapshot
@@ -259,7 +260,7 @@ def fix_plan(snapshot_dir: Path, config_path: Path | None = None, network: str |
         config.scope.networks = [network]
     result = result or run_audit(snapshot_dir, config=config)
     if network is not None and not result.model.networks:
-        raise LookupError(f"network '{network}' is not in the snapshot")
+        raise SelectionError(f"network '{network}' is not in the snapshot")
     planners = _planners()
     workspace = Workspace(snapshot)
     ctx = PlanContext(result, workspace, {})

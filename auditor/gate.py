@@ -242,8 +242,7 @@ def _present_unread(snapshot: Snapshot, name: str) -> str:
 def exit_code(result: AuditResult, fail_on: str, allow_unknown: bool) -> int:
     """`audit`'s exit code for a result: 1 for a finding no waiver accepts at or above `fail_on` ("never": none
     counts), else 3 for a path left unknown (or roles left unaudited) unless `allow_unknown`, else 0."""
-    if fail_on != "never" and any(Severity.rank_of(f.effective_severity) >= Severity.rank_of(fail_on)
-                                  for f in gate_findings(result.findings)):
+    if any(Severity.fails_at(f.effective_severity, fail_on) for f in gate_findings(result.findings)):
         return EXIT_FINDINGS
     accepted = PathWaivers(result.findings)
     # Roles whose list could not be read are in no path: as undecided as an unknown one (no waiver covers it).

@@ -71,8 +71,14 @@ class Severity(StrEnum):
         """`rank` of a severity held as a plain string (a CLI option's value)."""
         return _SEVERITY_RANK[severity]
 
+    @staticmethod
+    def fails_at(severity: str, fail_on: str) -> bool:
+        """Whether a finding of `severity` exits 1 at `--fail-on fail_on`: a severity, or "never" (none does)."""
+        return fail_on != FAIL_NEVER and _SEVERITY_RANK[severity] >= _SEVERITY_RANK[fail_on]
+
 
 _SEVERITY_RANK: dict[str, int] = {severity: rank for rank, severity in enumerate(Severity)}
+FAIL_NEVER = "never"  # --fail-on: report only; no severity exits 1
 
 # The order reports count findings in (the JSON summary's keys), most severe first.
 SEVERITY_REPORT_ORDER: tuple[Severity, ...] = (Severity.ERROR, Severity.WARNING, Severity.INFO)

@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from auditor.cli_exits import ExitCodes
 from auditor.model import Model
 from auditor.snapshot import Snapshot
 from auditor.vendors.lb.collect import (
@@ -153,7 +154,7 @@ def test_base_url_and_name_checks(tmp_path: Path) -> None:
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
+    app = typer.Typer(cls=ExitCodes)  # the commands raise; the tool's groups turn errors into exit codes
     for vendor, command in COMMANDS.items():
         app.command(vendor)(command)
     return app

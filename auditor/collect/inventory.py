@@ -38,13 +38,13 @@ import yaml
 
 from auditor.collect.signals import terminate_as_interrupt
 from auditor.collect.writer import SnapshotWriter, UnsafePathError, quote_segment
-from auditor.errors import BadInput
+from auditor.errors import BadInput, CollectUsageError
 from auditor.snapshot import SnapshotError, check_input_size
 from auditor.untrusted import clean
 
 HOSTS, GROUPS, DEFAULTS = "hosts.yaml", "groups.yaml", "defaults.yaml"
 DEFAULT_WORKERS = 8
-EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE = 0, 2, 3
+EXIT_OK, EXIT_INCOMPLETE = 0, 3
 _ATTRS = ("hostname", "port", "username", "platform")
 NOT_STARTED = "interrupted (SIGINT or SIGTERM) before the device was contacted"
 
@@ -356,8 +356,7 @@ def ask_secret(env: str, prompt: str, required: bool) -> str:
     if not value and sys.stdin.isatty():
         value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
     if not value and required:
-        typer.echo(f"vpn-auditor collect: set {env} (stdin is not a terminal to ask for it)", err=True)
-        raise typer.Exit(EXIT_USAGE)
+        raise CollectUsageError(f"set {env} (stdin is not a terminal to ask for it)")
     return value
 
 

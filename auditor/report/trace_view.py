@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditor.audit import AuditResult, resolve_config, run_audit
+from auditor.errors import SelectionError
 from auditor.gate import closest
 from auditor.model import Decision
 from auditor.plugins import list_networks
@@ -59,20 +60,20 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str | N
     try:
         flow = Flow.parse(flow_text)
     except ValueError as exc:
-        raise LookupError(f"--flow: {exc}") from None
+        raise SelectionError(f"--flow: {exc}") from None
     if phase is not None and phase not in PHASES:
-        raise LookupError(f"--phase '{phase}' is not valid (valid: {', '.join(PHASES)})")
+        raise SelectionError(f"--phase '{phase}' is not valid (valid: {', '.join(PHASES)})")
     config = resolve_config(Snapshot(snapshot_dir), config_path)
     servers = [s.name for s in config.vpn_servers]
     if server is not None and server not in servers:
-        raise LookupError(f"--server '{server}': no VPN server of that name in audit.yaml "
+        raise SelectionError(f"--server '{server}': no VPN server of that name in audit.yaml "
                           f"({closest(server, servers, 'servers')})")
     if network is not None:
         config.scope.networks = [network]
     result = run_audit(snapshot_dir, config_path, config=config, sources_only=network is None)
     if network is not None and not result.model.networks:
         names = [n for _, n, _ in list_networks(Snapshot(snapshot_dir))]
-        raise LookupError(f"--network: no network named '{network}' in the snapshot "
+        raise SelectionError(f"--network: no network named '{network}' in the snapshot "
                           f"({closest(network, names, 'networks')})")
     _check_options(result.paths, role, flow, server, phase)
     wanted_role = role.lower()
@@ -83,7 +84,7 @@ def explain_trace(snapshot_dir: Path, config_path: Path | None, network: str | N
         names = sorted({p.role.name for p in result.paths})
         here = f"roles here: {', '.join(names)}" if names else "no audit.yaml source here"
         hint = "; a network's roles need --network" if network is None else ""
-        raise LookupError(f"no path for role '{role}' and flow {flow} ({here}{hint})")
+        raise SelectionError(f"no path for role '{role}' and flow {flow} ({here}{hint})")
     lines: list[str] = []
     verdicts: set[str] = set()
     seen: set[tuple] = set()
@@ -150,10 +151,10 @@ def _check_options(paths: list, role: str, flow: Flow, server: str | None, phase
     flows = list(dict.fromkeys(str(p.trace.flow) for p in to_server))
     if flows and str(flow) not in flows:
         where = f"server '{server}'" if server else "the VPN servers"
-        raise LookupError(f"--flow {flow}: no protocol of {where} uses it (flows: {', '.join(flows)})")
+        raise SelectionError(f"--flow {flow}: no protocol of {where} uses it (flows: {', '.join(flows)})")
     phases = list(dict.fromkeys(p.role.phase for p in to_server if p.role.name.lower() == role.lower()))
     if phase is not None and phases and phase not in phases:
-        raise LookupError(f"--phase {phase}: role '{role}' has no {phase} phase (it has: {', '.join(phases)})")
+        raise SelectionError(f"--phase {phase}: role '{role}' has no {phase} phase (it has: {', '.join(phases)})")
 
 
 __all__ = ["SnapshotError", "explain_trace"]

@@ -24,10 +24,8 @@ from typing import Annotated, Any
 import typer
 
 from auditor.collect.inventory import (
-    EXIT_USAGE,
     DeviceOutcome,
     Fleet,
-    InventoryError,
     Target,
     ask_secret,
     collect_fleet,
@@ -49,14 +47,12 @@ from auditor.collect.ssh_host_keys import (
 from auditor.collect.ssh_host_keys import describe as describe_host_key
 from auditor.collect.writer import (
     REDACTED,
-    ManifestNotWritten,
-    OutNotWritable,
     SnapshotWriter,
     check_out,
     quote_segment,
     redact_patterns,
 )
-from auditor.errors import Refused
+from auditor.errors import CollectUsageError, Refused
 from auditor.untrusted import clean
 
 PASSWORD_ENV = "VPN_AUDITOR_SSH_PASSWORD"
@@ -507,11 +503,7 @@ def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, 
                     username: str | None, port: int, timeout: float, read_timeout: float, max_output: int,
                     known_hosts: Path | None = None, accept_new_host_key: bool = False) -> int:
     """`collect cisco --inventory FILE`: every Cisco host of the inventory; the exit code."""
-    try:
-        inventory, targets = prepare(path, FLEET, groups, device_type, workers)
-    except InventoryError as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        return EXIT_USAGE
+    inventory, targets = prepare(path, FLEET, groups, device_type, workers)
     password = ask_secret(PASSWORD_ENV, f"SSH password for the {len(targets)} devices", required=True)
     secret = ask_secret(SECRET_ENV, "Enable secret (Enter for none)", required=False)
     source = inventory.files[0]
@@ -544,9 +536,7 @@ def _ask(env: str, prompt: str, required: bool) -> str:
     if not value and sys.stdin.isatty():
         value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
     if not value and required:
-        typer.echo(f"vpn-auditor collect: no SSH password: set {env} (stdin is not a terminal to ask for it)",
-                   err=True)
-        raise typer.Exit(2)
+        raise CollectUsageError(f"no SSH password: set {env} (stdin is not a terminal to ask for it)")
     return value
 
 
@@ -593,39 +583,25 @@ def cisco_command(
     any failed; the others are collected all the same).
     """
     if device_type is not None and device_type not in DEVICE_TYPES:
-        typer.echo(f"vpn-auditor collect: --device-type must be one of {', '.join(DEVICE_TYPES)}", err=True)
-        raise typer.Exit(2)
+        raise CollectUsageError(f"--device-type must be one of {', '.join(DEVICE_TYPES)}")
     if inventory is not None:
         if host is not None or name is not None:
-            typer.echo("vpn-auditor collect: --inventory names the devices: leave out --host and --name", err=True)
-            raise typer.Exit(2)
-        try:
-            check_out(out)
-        except OutNotWritable as exc:
-            typer.echo(f"vpn-auditor collect: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise CollectUsageError("--inventory names the devices: leave out --host and --name")
+        check_out(out)
         if known_hosts is not None and not known_hosts.is_file() and not accept_new_host_key:
-            typer.echo(f"vpn-auditor collect: --known-hosts {known_hosts}: no such file (give --accept-new-host-key "
-                       "to create it on first contact)", err=True)
-            raise typer.Exit(2)
+            raise CollectUsageError(f"--known-hosts {known_hosts}: no such file (give --accept-new-host-key "
+                                    "to create it on first contact)")
         raise typer.Exit(cisco_inventory(inventory, out, group or [], workers, device_type, username, port, timeout,
                                          read_timeout, mb_bytes(body_cap_mb(max_output_mb)), known_hosts,
                                          accept_new_host_key))
     if host is None or device_type is None or username is None:
-        typer.echo("vpn-auditor collect: give --host, --device-type and --username (or --inventory)", err=True)
-        raise typer.Exit(2)
+        raise CollectUsageError("give --host, --device-type and --username (or --inventory)")
     if device_type not in DEVICE_TYPES:
-        typer.echo(f"vpn-auditor collect: --device-type must be one of {', '.join(DEVICE_TYPES)}", err=True)
-        raise typer.Exit(2)
-    try:
-        check_out(out)
-    except OutNotWritable as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise CollectUsageError(f"--device-type must be one of {', '.join(DEVICE_TYPES)}")
+    check_out(out)
     if known_hosts is not None and not known_hosts.is_file() and not accept_new_host_key:
-        typer.echo(f"vpn-auditor collect: --known-hosts {known_hosts}: no such file (give --accept-new-host-key "
-                   "to create it on first contact)", err=True)
-        raise typer.Exit(2)
+        raise CollectUsageError(f"--known-hosts {known_hosts}: no such file (give --accept-new-host-key "
+                                "to create it on first contact)")
     password = _ask(PASSWORD_ENV, f"SSH password for {username}@{host}", required=True)
     secret = _ask(SECRET_ENV, "Enable secret (Enter for none)", required=False)
     settings = CiscoCollectConfig(host=host, device_type=device_type, username=username, password=password, out=out,
@@ -635,9 +611,6 @@ def cisco_command(
     try:
         with terminate_as_interrupt():
             result = collect_cisco(settings)
-    except ManifestNotWritten as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo(f"vpn-auditor collect: interrupted; the snapshot is incomplete ({out / 'manifest.json'} says "
                    "interrupted: true)", err=True)

@@ -36,7 +36,6 @@ from rich.progress import Progress
 from auditor.collect.inventory import (
     DeviceOutcome,
     Fleet,
-    InventoryError,
     Target,
     ask_secret,
     collect_fleet,
@@ -62,7 +61,6 @@ from auditor.collect.signals import INTERRUPTED, terminate_as_interrupt
 from auditor.collect.writer import (
     REDACTED,
     CallRecord,
-    ManifestNotWritten,
     OutNotWritable,
     SnapshotWriter,
     UnsafePathError,
@@ -84,7 +82,7 @@ FLEETS = {
     "kemp": Fleet("kemp", dict.fromkeys(("kemp", "loadmaster", "kemp_loadmaster"))),
     "netscaler": Fleet("netscaler", dict.fromkeys(("netscaler", "citrix_netscaler", "citrix_adc"))),
 }
-EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE = 0, 2, 3
+EXIT_OK, EXIT_INCOMPLETE = 0, 3
 
 
 class WriteRefused(Refused, RuntimeError):
@@ -478,8 +476,7 @@ def _ask(env: str, prompt: str, hide: bool) -> str:
     if not value and sys.stdin.isatty():
         value = typer.prompt(prompt, hide_input=hide, default="", show_default=False)
     if not value:
-        typer.echo(f"vpn-auditor collect: set {env} (stdin is not a terminal to ask for it)", err=True)
-        raise typer.Exit(EXIT_USAGE)
+        raise CollectUsageError(f"set {env} (stdin is not a terminal to ask for it)")
     return value
 
 
@@ -490,16 +487,10 @@ def _run_command(vendor: str, host: str | None, out: Path, name: str | None, tim
         _run_inventory(vendor, inventory, host, out, name, timeout, insecure, ca_bundle, max_body_mb, max_pages,
                        group or [], workers)
     if host is None:
-        typer.echo("vpn-auditor collect: give --host (or --inventory)", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    try:
-        url = base_url(host)
-    except CollectUsageError as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise CollectUsageError("give --host (or --inventory)")
+    url = base_url(host)
     if ca_bundle is not None and not ca_bundle.is_file():
-        typer.echo(f"vpn-auditor collect: --ca-bundle {ca_bundle}: no such file", err=True)
-        raise typer.Exit(EXIT_USAGE)
+        raise CollectUsageError(f"--ca-bundle {ca_bundle}: no such file")
     if url.startswith("http://"):
         typer.echo(f"vpn-auditor collect: warning: --host {url} is plain HTTP: the credentials and the "
                    "configuration cross the network unencrypted", err=True)
@@ -512,9 +503,6 @@ def _run_command(vendor: str, host: str | None, out: Path, name: str | None, tim
     try:
         with terminate_as_interrupt():
             result = collect_lb(config)
-    except (CollectUsageError, ManifestNotWritten) as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
         typer.echo(f"vpn-auditor collect: interrupted; the snapshot is incomplete ({out / 'manifest.json'} says "
                    "interrupted: true)", err=True)
@@ -534,19 +522,14 @@ def _run_command(vendor: str, host: str | None, out: Path, name: str | None, tim
 def lb_inventory(vendor: str, path: Path, out: Path, groups: Sequence[str], workers: int, timeout: float,
                  verify: bool | str, max_body: int, max_pages: int) -> int:
     """`collect f5|kemp|netscaler --inventory FILE`: every host of that vendor; the exit code."""
-    try:
-        inventory, targets = prepare(path, FLEETS[vendor], groups, None, workers)
-    except InventoryError as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        return EXIT_USAGE
+    inventory, targets = prepare(path, FLEETS[vendor], groups, None, workers)
     username = None
     if any(t.device.username is None for t in targets):
         username = os.environ.get(USERNAME_ENV, "")
         if not username and sys.stdin.isatty():
             username = typer.prompt(f"{vendor} user", default="", show_default=False)
         if not username:
-            typer.echo(f"vpn-auditor collect: set {USERNAME_ENV} (stdin is not a terminal to ask for it)", err=True)
-            return EXIT_USAGE
+            raise CollectUsageError(f"set {USERNAME_ENV} (stdin is not a terminal to ask for it)")
     plain = [t.device.name for t in targets if t.device.hostname.lower().startswith("http://")]
     if plain:
         typer.echo(f"vpn-auditor collect: warning: plain HTTP for {name_list(plain)}: the credentials and the "
@@ -576,16 +559,10 @@ def _run_inventory(vendor: str, inventory: Path, host: str | None, out: Path, na
                    group: list[str], workers: int) -> None:
     """`--inventory`: every host of this vendor in a Nornir inventory (inventory.py); exits."""
     if host is not None or name is not None:
-        typer.echo("vpn-auditor collect: --inventory names the devices: leave out --host and --name", err=True)
-        raise typer.Exit(EXIT_USAGE)
+        raise CollectUsageError("--inventory names the devices: leave out --host and --name")
     if ca_bundle is not None and not ca_bundle.is_file():
-        typer.echo(f"vpn-auditor collect: --ca-bundle {ca_bundle}: no such file", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    try:
-        check_out(out)
-    except OutNotWritable as exc:
-        typer.echo(f"vpn-auditor collect: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise CollectUsageError(f"--ca-bundle {ca_bundle}: no such file")
+    check_out(out)
     verify: bool | str = False if insecure else (str(ca_bundle) if ca_bundle else True)
     raise typer.Exit(lb_inventory(vendor, inventory, out, group, workers, timeout, verify,
                                   mb_bytes(body_cap_mb(max_body_mb)), max_pages))

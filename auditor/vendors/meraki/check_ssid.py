@@ -31,6 +31,7 @@ from pydantic_core import ErrorDetails
 from auditor.audit import AuditResult, resolve_config, run_audit
 from auditor.checks import AuditContext, CheckMeta, Finding, run_checks
 from auditor.config import AuditConfig
+from auditor.errors import SelectionError
 from auditor.snapshot import Snapshot, SnapshotError, api_segment, check_input_size
 from auditor.vendors.meraki.adapter import clock_minutes
 from auditor.vendors.meraki.rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
@@ -768,7 +769,7 @@ def find_network(snapshot: Snapshot, wanted: str) -> NetworkRef:
             seen.append(name)
             if wanted.lower() in (str(net["id"]).lower(), name.lower()):
                 return NetworkRef(str(net["id"]), name, [str(p) for p in net.get("productTypes") or []])
-    raise LookupError(f"network '{wanted}' is not in the snapshot (networks: {', '.join(seen) or 'none'})")
+    raise SelectionError(f"network '{wanted}' is not in the snapshot (networks: {', '.join(seen) or 'none'})")
 
 
 def _free_slot(ssids: list[dict[str, Any]]) -> int | None:
