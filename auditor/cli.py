@@ -38,8 +38,7 @@ class _OneLineErrors(ExitCodes):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
         try:
-            # mypy fears `args` may hold standalone_mode too; the app is called with no positional arguments
-            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
+            code = super().main(*args, standalone_mode=False, **kwargs)
         except _CLICK_ERROR as exc:
             if not standalone:
                 raise
