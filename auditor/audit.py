@@ -102,10 +102,10 @@ def add_sources(model: Model, config: AuditConfig) -> None:
         # Only wholly private prefixes: a prefix that holds public space (0.0.0.0/0, "anyone") is taken as written
         if not ends_at_server and addresses and not PacketSet.of(src=addresses).intersects(PUBLIC):
             nat: Hop | None = _internet_nat(source.name, source.enters)
-            device = model.devices.get(split_enters(source.enters)[0]) if source.enters else None
+            device = model.devices.get(split_enters(source.enters).device) if source.enters else None
             # the entry device may know better (its routes, its NAT); it is found only through `enters`
             if device is not None and nat is not None and source.enters:
-                nat = device.internet_nat(split_enters(source.enters)[1], nat)
+                nat = device.internet_nat(split_enters(source.enters).interface, nat)
             if nat is not None:
                 hops.append(nat)
         role.variants = [Variant(source.enters or INTERNET, addresses, hops, ends_at_server)]
@@ -130,7 +130,8 @@ def _entry_hops(model: Model, source: str, enters: str) -> tuple[list[Hop], bool
     what it crosses, so it must not decide. A source has one variant for every server, so such a device
     makes the source unknown for all servers, those it does not front included: unknown, never a verdict
     reached on hops the traffic does not cross."""
-    name, label = split_enters(enters)
+    entry = split_enters(enters)
+    name, label = entry.device, entry.interface
     device = model.devices.get(name)
     if device is None:
         known = ", ".join(list(model.devices)[:8]) + (", ..." if len(model.devices) > 8 else "")
@@ -138,7 +139,7 @@ def _entry_hops(model: Model, source: str, enters: str) -> tuple[list[Hop], bool
                   f"collect its configuration, or correct `enters` (devices: {known or 'none'})")
         model.gaps.append(DataGap("audit.yaml", reason))
         return [GapHop(name, "entry", Origin("audit.yaml"), reason=reason)], False
-    fronted = [s.name for s in model.servers if device in devices_in_front(model, s)[0]]
+    fronted = [s.name for s in model.servers if device in devices_in_front(model, s).devices]
     hops = device.entry_hops(label)
     if fronted and not (len(hops) == 1 and isinstance(hops[0], GapHop)):
         hops = [GapHop(name, f"entry at {label}", hops[0].origin,
@@ -193,7 +194,7 @@ def trace_dns_targets(answers: list[RoleDns], model: Model, protocols: dict[str,
         plan = plan_protocols([protocols[name.lower()] for name in server.protocols])
         for address in answer.other_addresses:
             target = VpnServer(server.name, address, list(server.protocols), server.fqdn)
-            devices = devices_in_front(model, target)[0]
+            devices = devices_in_front(model, target).devices
             side = [hop for device in devices for hop in device.hops(target)]
             chains = role_chains(answer.role, side)
             # each flow once (protocols share udp/500), as the role needs it there (NAT-T or ESP, inner flows)
@@ -341,7 +342,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
              for server in model.servers}
     wire_flows = wire_flows_to(model.servers, protocols)  # every network's checks ask for them
     for server in model.servers:
-        model.gaps.extend(DataGap("audit.yaml", p) for p in devices_in_front(model, server)[1])
+        model.gaps.extend(DataGap("audit.yaml", p) for p in devices_in_front(model, server).problems)
         branches = server_side_hops(graph, server)
         server_sides[server.name] = branches[0] if branches else []
     paths: list[PathResult] = []

@@ -7,6 +7,7 @@ import ipaddress
 import types
 import typing
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,11 +89,20 @@ class ProtocolOverride(_Strict):
 INTERNET = "internet"  # `enters` default: the source's traffic starts on the internet
 
 
-def split_enters(value: str) -> tuple[str, str]:
-    """`enters` as (device, interface). Split on the last colon: device names are snapshot file names,
+@dataclass(frozen=True, slots=True)
+class EntryPoint:
+    """Where a source's traffic enters (audit.yaml `enters`): a device by its snapshot name, and an
+    interface of it (a name or nameif)."""
+
+    device: str
+    interface: str
+
+
+def split_enters(value: str) -> EntryPoint:
+    """`enters` as its device and interface. Split on the last colon: device names are snapshot file names,
     while no Cisco interface name or nameif holds one."""
     device, _, interface = value.strip().rpartition(":")
-    return device.strip(), interface.strip()
+    return EntryPoint(device.strip(), interface.strip())
 
 
 class SourceConfig(_Strict):
@@ -112,11 +122,11 @@ class SourceConfig(_Strict):
     def _enters(cls, value: str | None) -> str | None:
         if value is None or value.strip().lower() == INTERNET:
             return None
-        device, interface = split_enters(value)
-        if not device or not interface:
+        entry = split_enters(value)
+        if not entry.device or not entry.interface:
             raise ValueError(f"'{value}' is not <device>:<interface> (e.g. cisco/br-edge-01:GigabitEthernet0/1) "
                              f"or '{INTERNET}'")
-        return f"{device}:{interface}"
+        return f"{entry.device}:{entry.interface}"
 
 
 class DeviceConfig(_Strict):

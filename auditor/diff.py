@@ -558,7 +558,7 @@ class _Explainer:
         out: dict[str, dict[tuple[str, str], list[Hop]]] = {}
         for server in result.model.servers:
             hops: dict[tuple[str, str], list[Hop]] = defaultdict(list)
-            for device in devices_in_front(result.model, server)[0]:
+            for device in devices_in_front(result.model, server).devices:
                 for hop in device.hops(server):
                     hops[_layer(hop)].append(hop)
             out[server.name] = hops

@@ -9,6 +9,8 @@ and which roles cross a given hop.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import networkx as nx
 
 from auditor.model import Device, Hop, Model, Role, VpnServer
@@ -28,7 +30,16 @@ def hop_node(hop: Hop) -> str:
     return f"hop:{id(hop)}"
 
 
-def devices_in_front(model: Model, server: VpnServer) -> tuple[list[Device], list[str]]:
+@dataclass(frozen=True, slots=True)
+class FrontDevices:
+    """The devices in front of a server, outermost first, and why a device audit.yaml `path` names is not
+    among them (each a data gap of the audit)."""
+
+    devices: list[Device]
+    problems: list[str]
+
+
+def devices_in_front(model: Model, server: VpnServer) -> FrontDevices:
     """The server-side devices on a server's path, outermost first, and problems placing them.
 
     audit.yaml `path` wins; without it, every device that owns the server's address is placed, ordered by
@@ -44,9 +55,9 @@ def devices_in_front(model: Model, server: VpnServer) -> tuple[list[Device], lis
                 problems.append(f"audit.yaml path of '{server.name}' names '{name}', which is not in the snapshot")
             else:
                 chosen.append(device)
-        return chosen, problems
+        return FrontDevices(chosen, problems)
     owners = [d for d in model.devices.values() if d.owns(server) or d.may_own(server)]
-    return sorted(owners, key=lambda d: (d.tier, d.name)), problems
+    return FrontDevices(sorted(owners, key=lambda d: (d.tier, d.name)), problems)
 
 
 def build_graph(model: Model) -> nx.DiGraph[str]:
@@ -55,7 +66,7 @@ def build_graph(model: Model) -> nx.DiGraph[str]:
     for server in model.servers:
         graph.add_node(server_node(server), kind="server", server=server)
         previous = INTERNET
-        for device in devices_in_front(model, server)[0]:
+        for device in devices_in_front(model, server).devices:
             for hop in device.hops(server):
                 node = hop_node(hop)
                 graph.add_node(node, kind="hop", hop=hop, device=device.name)

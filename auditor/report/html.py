@@ -202,7 +202,7 @@ class _Planner:
     def server_side(self, server: VpnServer) -> list[Hop]:
         hops = self._server_side.get(server.name)
         if hops is None:
-            devices = devices_in_front(self.result.model, server)[0]
+            devices = devices_in_front(self.result.model, server).devices
             hops = self._server_side[server.name] = [h for d in devices for h in d.hops(server)]
         return hops
 

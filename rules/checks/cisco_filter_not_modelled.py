@@ -35,7 +35,8 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
                 arrivals.setdefault(front.name, {}).setdefault(iface.label, []).append(f"server '{server.name}'")
     for role in ctx.model.extra_roles:
         for variant in role.variants:
-            name, label = split_enters(variant.label) if ":" in variant.label else ("", "")
+            entry = split_enters(variant.label) if ":" in variant.label else None
+            name, label = (entry.device, entry.interface) if entry is not None else ("", "")
             device = ctx.model.devices.get(name)
             if isinstance(device, CiscoDevice):
                 iface, _why = device.entry_interface(label)

@@ -1613,7 +1613,7 @@ def cisco_devices_for(model: Model, server: VpnServer) -> list[CiscoDevice]:
     """The Cisco devices the graph places in front of a server (audit.yaml path, else address ownership)."""
     from auditor.graph import devices_in_front
 
-    return [d for d in devices_in_front(model, server)[0] if isinstance(d, CiscoDevice)]
+    return [d for d in devices_in_front(model, server).devices if isinstance(d, CiscoDevice)]
 
 
 def cisco_fronts(model: Model) -> Iterator[tuple[VpnServer, CiscoDevice, Interval]]:
