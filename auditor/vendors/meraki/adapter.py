@@ -14,7 +14,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from auditor.assumptions import AP_VLAN, GROUP_POLICY_LAYERING, L7_PORT_UDP, SPLASH_HTTPS
 from auditor.assumptions import note as assumed_note
@@ -146,6 +146,21 @@ class _Vlan:
             found = self._addresses[with_ipv6] = [ANY_ADDR] if self.subnet is None else \
                 [network_interval(self.subnet), *(self.ipv6 if with_ipv6 else ())]
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class _AutoVpn:
+    """Where a network's MX sends internet traffic (appliance/vpn/siteToSiteVpn.json), read once."""
+
+    # "local": out of its own uplink; "gap": the snapshot cannot say (`gap` is why); "tunnel": a VPN may carry it
+    kind: Literal["local", "gap", "tunnel"]
+    gap: str = ""
+    hubs: list[str] = field(default_factory=list)  # default-route hub ids, in priority order
+    peers: dict[str, str] = field(default_factory=dict)  # default-route non-Meraki peer -> what the trace says
+    subnets: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)  # the settings' subnets
+
+
+_LOCAL = _AutoVpn("local")
 
 
 class MerakiAdapter:
@@ -298,7 +313,7 @@ class _NetworkBuilder:
         self.policies, self.policies_reason = self._load_policies()
         self._hops: dict[tuple, Hop] = {}
         self.org = org
-        self._autovpn_state: tuple[str, Any] | None = None
+        self._autovpn_state: _AutoVpn | None = None
         self._own_files: dict[str, Any] = {}  # this network's files that several VLANs read
         self._hub_hop_lists: dict[str, list[Hop]] = {}  # hub id -> its hops, shared by the network's VLANs
         self._excluded: str | None = None  # _may_be_excluded, once worked out
@@ -942,45 +957,46 @@ class _NetworkBuilder:
         return SourceNatHop(device, "uplink-nat", Origin(rel), public or None, note)
 
     # -- AutoVPN ----------------------------------------------------------------------------------------
-    def _autovpn(self) -> tuple[str, Any]:
-        """Where this MX sends internet traffic, read once: ("local", None) out of its own uplink; ("gap",
-        reason) when the snapshot cannot say; ("tunnel", (default-route hub ids in priority order, default-
-        route non-Meraki peers by name, {subnet: entry})) when a VPN may carry it (AutoVPN full tunnel, or a
-        non-Meraki peer whose private subnets hold 0.0.0.0/0)."""
+    def _autovpn(self) -> _AutoVpn:
+        """Where this MX sends internet traffic, read once: out of its own uplink (local), unknown (a gap), or
+        over a VPN that may carry it (a tunnel: AutoVPN full tunnel, or a non-Meraki peer whose private
+        subnets hold 0.0.0.0/0)."""
         if self._autovpn_state is not None:
             return self._autovpn_state
         rel = f"{self.base}/appliance/vpn/siteToSiteVpn.json"
         data = self.snapshot.read_json(rel)
-        state: tuple[str, Any]
+        state: _AutoVpn
         if data is None:
-            state = ("gap", self._gap(rel, f"{self.snapshot.absence_reason(rel)}: whether this MX sends internet "
-                                           "traffic to a hub over site-to-site VPN (full tunnel) is unknown"))
+            state = _AutoVpn("gap", self._gap(rel, f"{self.snapshot.absence_reason(rel)}: whether this MX sends "
+                                                   "internet traffic to a hub over site-to-site VPN (full tunnel) "
+                                                   "is unknown"))
         else:
             expect(data, dict, rel, "a site-to-site VPN settings object")
             mode = str(data.get("mode", "")).lower()
             if mode == "none":
-                state = ("local", None)
+                state = _LOCAL
             elif mode not in ("hub", "spoke"):
-                state = ("gap", self._gap(rel, f"{rel}: site-to-site VPN mode {data.get('mode')!r} is not "
-                                               "understood, so where internet traffic leaves is unknown"))
+                state = _AutoVpn("gap", self._gap(rel, f"{rel}: site-to-site VPN mode {data.get('mode')!r} is not "
+                                                       "understood, so where internet traffic leaves is unknown"))
             else:
                 state = self._tunnel_state(data, rel, mode)
         self._autovpn_state = state
         return state
 
-    def _tunnel_state(self, data: dict[str, Any], rel: str, mode: str) -> tuple[str, Any]:
+    def _tunnel_state(self, data: dict[str, Any], rel: str, mode: str) -> _AutoVpn:
         hubs = []
         for i, hub in enumerate(optional(data, "hubs", list, rel)):
             expect(hub, dict, f"{rel} hubs[{i}]", "a hub object")
             default_route = hub.get("useDefaultRoute")
             if not isinstance(default_route, bool) or hub.get("hubId") in (None, ""):
-                return ("gap", self._gap(rel, f"{rel} hubs[{i}]: hubId or useDefaultRoute missing or not "
-                                              "understood, so whether internet traffic goes to a hub is unknown"))
+                return _AutoVpn("gap", self._gap(rel, f"{rel} hubs[{i}]: hubId or useDefaultRoute missing or "
+                                                      "not understood, so whether internet traffic goes to a hub "
+                                                      "is unknown"))
             if default_route and mode == "spoke":
                 hubs.append(str(hub["hubId"]))
         peers = self._default_route_peers()
         if not hubs and not peers:
-            return ("local", None)  # split tunnel: only the VPN's subnets go over it, the internet leaves here
+            return _LOCAL  # split tunnel: only the VPN's subnets go over it, the internet leaves here
         subnets: dict[tuple[int, int], dict[str, Any]] = {}
         for i, entry in enumerate(optional(data, "subnets", list, rel)):
             where = f"{rel} subnets[{i}]"
@@ -992,7 +1008,7 @@ class _NetworkBuilder:
                 raise SnapshotError(where, "expected localSubnet, a boolean useVpn and a nat object with a "
                                            "boolean enabled")
             subnets[network_interval(subnet)] = entry
-        return ("tunnel", (hubs, peers, subnets))
+        return _AutoVpn("tunnel", hubs=hubs, peers=peers, subnets=subnets)
 
     def _default_route_peers(self) -> dict[str, str]:
         """Non-Meraki VPN peers that carry this network's internet traffic (a default route, and the network
@@ -1014,23 +1030,23 @@ class _NetworkBuilder:
         list, and for a tunnelled one when a VPN exclusion (local breakout) may take the VPN flows or the
         exclusions are not in the snapshot. Labels are "" for the only way."""
         local = self._mx_hops(policy)
-        kind, detail = self._autovpn()
-        if kind == "local":
+        autovpn = self._autovpn()
+        if autovpn.kind == "local":
             cellular = self._cellular_hops(policy, local)
             return [("", local)] if cellular is None else [("", local), ("on cellular failover", cellular)]
         device = f"{self.net.name} / MX"
-        if kind == "gap":
+        if autovpn.kind == "gap":
             gap = self._cached(("s2s-gap",), lambda: GapHop(device, "site-to-site-vpn", Origin(
-                f"{self.base}/appliance/vpn/siteToSiteVpn.json"), reason=detail))
+                f"{self.base}/appliance/vpn/siteToSiteVpn.json"), reason=autovpn.gap))
             return [("", [*local[:-1], gap, local[-1]])]
-        hubs, peers, subnets = detail
-        entry = subnets.get(network_interval(vlan.subnet)) if vlan is not None and vlan.subnet is not None else None
+        subnet = vlan.subnet if vlan is not None else None
+        entry = autovpn.subnets.get(network_interval(subnet)) if subnet is not None else None
         if entry is not None and entry.get("useVpn") is False:
             return [("", local)]  # not in the VPN: the far end has no route back to it, so it leaves locally
         routes = [(f"via hub {self.org.names.get(hub, hub)}", self._tunnel_hops(vlan, policy, local, hub, entry))
-                  for hub in hubs]
+                  for hub in autovpn.hubs]
         routes += [(f"via non-Meraki peer {name}", self._peer_hops(vlan, policy, local, name, why, entry))
-                   for name, why in peers.items()]
+                   for name, why in autovpn.peers.items()]
         # A subnet the settings do not list may be outside the VPN (then it leaves locally) or in it.
         local_too = "subnet not in the site-to-site settings" if entry is None else self._may_be_excluded()
         return [*routes, (f"local breakout ({local_too})", local)] if local_too else routes
