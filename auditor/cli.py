@@ -16,6 +16,7 @@ import auditor.vendors  # noqa: F401  (installs the shipped vendors: the CLI is 
 from auditor import __version__
 from auditor.cli_collect import collect_app
 from auditor.cli_exits import ExitCodes, exit_on, writing
+from auditor.cli_fleet import fleet_command
 from auditor.errors import AuditorError, InputError, OutputError
 from auditor.gate import EXIT_FINDINGS, EXIT_OK, EXIT_UNKNOWN, exit_code
 from auditor.untrusted import clean, clean_lines, markup
@@ -427,15 +428,7 @@ def init(
 app.add_typer(collect_app, name="collect", help="Pull configuration from live systems (read-only).")
 
 
-def _mount_fleet() -> None:
-    try:
-        from auditor.cli_fleet import fleet_command
-    except ImportError:  # the fleet is an optional piece of a build
-        return
-    app.command("fleet")(fleet_command)
-
-
-_mount_fleet()
+app.command("fleet")(fleet_command)  # part of every build (distributed is a dependency): nothing to swallow
 
 
 @app.callback(invoke_without_command=True)
