@@ -574,7 +574,7 @@ def _unchanged(snapshot: Snapshot, deps: tuple) -> bool:
 
 
 def _same_content(snapshot: Snapshot, rel: str, digest: bytes) -> bool:
-    data = snapshot._read_file(rel)[0]
+    data = snapshot.raw_bytes(rel)
     if data is None:
         return (_digest(("too large", snapshot.oversized[rel])) if rel in snapshot.oversized else b"") == digest
     return _digest(data) == digest

@@ -305,6 +305,11 @@ class Snapshot:
                       else data, status)
         return data
 
+    def raw_bytes(self, rel: str) -> bytes | None:
+        """A file's bytes as on disk, not reported to the observer (the audit cache verifies with it); None
+        when absent, not a regular file, or over the size cap (then `oversized` says so)."""
+        return self._read_file(rel)[0]
+
     def reread(self, rel: str) -> None:
         """A file read earlier, handed out again from a reader's own store (see `observer`)."""
         if self.observer is not None:
