@@ -28,9 +28,18 @@ class _Strict(BaseModel):
 _CRL_PORTS = {"http": 80, "https": 443, "ldap": 389}
 
 
-def parse_crl_url(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of a CRL URL; ValueError naming what is wrong. The one reading of a CRL URL: the
-    validator below and auditor.crl (which traces the host) both use it."""
+@dataclass(frozen=True, slots=True)
+class CrlUrl:
+    """What a CRL URL makes the client reach: its scheme, host (lower case) and port."""
+
+    scheme: str
+    host: str
+    port: int
+
+
+def parse_crl_url(url: str) -> CrlUrl:
+    """A CRL URL read; ValueError naming what is wrong. The one reading of a CRL URL: the validator below and
+    auditor.crl (which traces the host) both use it."""
     text = url.strip()
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
@@ -42,7 +51,7 @@ def parse_crl_url(url: str) -> tuple[str, str, int]:
         raise ValueError(f"'{text}' has a bad port") from None
     if not parts.hostname:
         raise ValueError(f"'{text}' names no host")
-    return scheme, parts.hostname.lower(), port
+    return CrlUrl(scheme, parts.hostname.lower(), port)
 
 
 class ServerConfig(_Strict):

@@ -60,8 +60,8 @@ def _hosts(config: AuditConfig) -> list[tuple[ServerConfig, str, str, int, str |
     out = []
     for server in config.vpn_servers:
         for url in server.crl_urls:
-            _scheme, host, port = parse_crl_url(url)
-            out.append((server, url, host, port, _address(host, config)))
+            crl = parse_crl_url(url)
+            out.append((server, url, crl.host, crl.port, _address(crl.host, config)))
     return out
 
 
