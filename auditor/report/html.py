@@ -31,13 +31,13 @@ from auditor.assumptions import shown
 from auditor.audit import AuditResult
 from auditor.checks import Finding
 from auditor.graph import devices_in_front
-from auditor.model import Hop, Role, Segment, VpnServer
+from auditor.model import Decision, Hop, Role, Segment, VpnServer
 from auditor.report.junit import protocol_groups, role_label
 from auditor.report.markdown import deciding, windows_error
 from auditor.report.summary import counts, headline, ordered_findings
 from auditor.trace import FlowTrace, HopTrace, PathResult
 from auditor.untrusted import clean_lines
-from auditor.vocab import VERDICT_REPORT_ORDER, Verdict
+from auditor.vocab import SEVERITY_REPORT_ORDER, VERDICT_REPORT_ORDER, Verdict
 
 # Roles from audit.yaml `sources` belong to no Meraki network; they get a filter entry of their own.
 SOURCES_ID, SOURCES = "_sources", "sources (audit.yaml)"
@@ -276,7 +276,7 @@ def _layout(picture: Picture, path: PathResult, planned: list[Hop], client_count
     edges: list[Edge] = []
     flowing = True
     for left, right in itertools.pairwise(nodes):
-        if left.state in ("deny", "unreached"):
+        if left.state in (Decision.DENY, "unreached"):
             flowing = False
         edges.append(Edge(left.x + left.w, right.x, top + height // 2, not flowing))
     picture.nodes, picture.edges = nodes, edges
@@ -290,7 +290,7 @@ def _layout(picture: Picture, path: PathResult, planned: list[Hop], client_count
             text_lines += _wrap(f"{info.label}: {info.text}", CALLOUT_WRAP, 3)
         if info.comment:
             text_lines += _wrap(f"“{info.comment}”", CALLOUT_WRAP, 2)
-        if info.reason and (not info.text or marked.state == "unknown"):
+        if info.reason and (not info.text or marked.state == Decision.UNKNOWN):
             text_lines += _wrap(info.reason, CALLOUT_WRAP, 4)
         if info.source and info.source not in info.reason:
             text_lines += _wrap(info.source, CALLOUT_WRAP, 2)
@@ -466,6 +466,7 @@ def context(result: AuditResult) -> dict[str, Any]:
         "findings": findings,
         "servers": result.model.servers,
         "verdicts": VERDICT_REPORT_ORDER,
+        "severities": SEVERITY_REPORT_ORDER,
         "symbol": VERDICT_SYMBOL,
         "line_h": LINE_H,
         "assumed_value": shown,
