@@ -574,6 +574,16 @@ class Shadow:
                 and (part := seg.packets & wanted)]
 
 
+@dataclass(frozen=True, slots=True)
+class ReachedList:
+    """A rule list that traffic meets on its way (`Hop.lists_reached`, `Device.access_lists`): where it applies
+    ("acl-in OUTSIDE on outside"), the list, and the part of the traffic that reaches it."""
+
+    where: str
+    rules: RuleList
+    packets: PacketSet
+
+
 def _emit(segments: list[Segment], pending: list[tuple[PacketSet, Rule]], packets: PacketSet,
           rule: Rule) -> None:
     """Record that `rule` decides `packets`, unless an earlier uncertain rule (in `pending`) may have decided
@@ -619,6 +629,10 @@ class Hop:
     def release(self) -> None:
         """Free evaluation state after the audit of a network; the hop stays describable."""
 
+    def lists_reached(self, packets: PacketSet) -> list[ReachedList]:
+        """The rule lists this hop evaluates `packets` against, each with the part of them it meets (for checks of
+        the lists themselves); none by default."""
+        return []
 
 
 @dataclass(eq=False, slots=True)
@@ -628,6 +642,9 @@ class FilterHop(Hop):
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         assert self.rules is not None
         return self.rules.evaluate(packets)
+
+    def lists_reached(self, packets: PacketSet) -> list[ReachedList]:
+        return [ReachedList(self.stage, self.rules, packets)] if self.rules is not None else []
 
     def release(self) -> None:
         if self.rules is not None:
@@ -927,6 +944,91 @@ class VpnServer:
         return 4 if address_interval(self.address)[0] >= V4_BASE else 6
 
 
+# What server-side devices tell checks (`Device` methods below) ------------------------------------------
+
+
+class Exposure(StrEnum):
+    """What a device's inbound NAT does with packets to a server's public address (`InboundNat.classify`)."""
+
+    TRANSLATED = "translated"  # a static NAT or port forward sends them on to the server
+    ROUTED = "routed"  # no NAT: routed on untranslated
+    OWN = "own"  # addressed to the device itself, and nothing forwards them
+    PORT_ONLY = "port-only"  # the address is only port-forwarded, and no forward matches them
+    OUTSIDE = "outside"  # on the outside network, but nothing maps the address
+    NO_ROUTE = "no-route"  # nothing leads there except back toward the internet
+    UNKNOWN = "unknown"
+
+
+class Translation(Protocol):
+    """One line of a device's inbound NAT."""
+
+    @property
+    def rule(self) -> Rule:
+        """The line as a rule: its text and where it is written."""
+        ...
+
+    @property
+    def certain(self) -> bool:
+        """Whether the line is understood (it translates what it matches)."""
+        ...
+
+    @property
+    def hides(self) -> str:
+        """What the line translates the clients' source addresses to ("": it keeps them)."""
+        ...
+
+    def keeping_clients(self) -> str:
+        """How to publish the server as this line does but keep the clients' addresses, in the device's terms
+        (for a line that `hides` them)."""
+        ...
+
+
+class InboundNat(Protocol):
+    """How a device exposes servers behind it to traffic from the internet (`Device.inbound_nat`)."""
+
+    @property
+    def translations(self) -> Sequence[Translation]: ...
+
+    def classify(self, packets: PacketSet) -> list[tuple[Segment, Exposure]]:
+        """The packets partitioned by what happens to them, each part with its kind."""
+        ...
+
+
+@dataclass(slots=True)
+class FragmentView:
+    """A check that non-initial IP fragments of traffic to a server meet otherwise than the first fragment of
+    their packet (`Device.fragment_views`): `fragments` is that check as they meet it, to be fed what reaches
+    `hop` (one of the device's hops for the server, or the first of them for a check on arrival);
+    `fix(rule, dropped)` says what to change where `fragments` drops what `hop` lets through."""
+
+    hop: Hop
+    fragments: Hop
+    fix: Callable[[Rule, PacketSet], str]
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceLine:
+    """A configuration line that applies to one interface (`interface`: as the device labels it)."""
+
+    interface: str
+    origin: Origin
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnmodelledLines:
+    """The lines of a device's configuration that cannot affect a VPN path, by kind (`Device.unmodelled_lines`)."""
+
+    path: str  # the configuration file, snapshot-relative
+    total: int  # lines in the file
+    kinds: Mapping[str, list[int]]  # what -> its lines
+    notes: tuple[str, ...] = ()  # how the file was read (its decoding)
+
+    @property
+    def count(self) -> int:
+        return sum(len(lines) for lines in self.kinds.values())
+
+
 class Device:
     """A device on the server side of the internet (perimeter firewall, router, load balancer).
 
@@ -962,6 +1064,56 @@ class Device:
         return [GapHop(self.name, f"entry at {interface}", None,
                        reason=f"traffic that enters {self.name} from its own networks is not modelled for this "
                               "kind of device (entry at Cisco ASA and IOS devices is)")]
+
+    # What checks ask of a device beyond its hops. The defaults say the device has nothing of the kind, so a
+    # check passes it by; a vendor's device answers what its configuration holds.
+
+    def access_lists(self, server: VpnServer, packets: PacketSet) -> list[ReachedList]:
+        """The first-match access lists that `packets` (traffic to `server` from the internet) meet in this device,
+        each with the part of them that reaches it, translated where NAT comes first: where a rule written to
+        permit VPN traffic can be shadowed by earlier rules. None by default: a vendor lists them where its lists
+        are evaluated top-down, first match wins."""
+        return []
+
+    def entry_number(self, rule: Rule) -> int | None:
+        """The number the device's own command line gives a list entry, where it numbers entries apart from file
+        lines (an IOS access-list sequence number); None by default."""
+        return None
+
+    def entry_text(self, rule: Rule) -> str:
+        """A list entry as a person would type it again: without its `entry_number`, spaces as one."""
+        return " ".join(rule.text.split())
+
+    def inbound_nat(self, server: VpnServer) -> InboundNat | None:
+        """How the device exposes `server` to traffic from the internet (static NAT, port forwards); None when it
+        exposes nothing that way: it does not translate, it is the server itself, or where the traffic arrives
+        is unknown (its hops say so)."""
+        return None
+
+    def fragment_views(self, server: VpnServer) -> list[FragmentView]:
+        """Where non-initial fragments of traffic to `server` fare otherwise than the first fragment of their
+        packet, on the way `hops(server)` describes; none by default."""
+        return []
+
+    def arrival_label(self, server: VpnServer) -> str | None:
+        """The interface (as the device labels it) where traffic to `server` enters the device; None when that is
+        not known or not modelled."""
+        return None
+
+    def entry_label(self, interface: str) -> str | None:
+        """The interface audit.yaml `sources[].enters` names, as the device labels it; None when the device has no
+        such interface or does not model entry."""
+        return None
+
+    def unicast_rpf(self) -> list[InterfaceLine]:
+        """Unicast reverse-path forwarding checks configured on the device's interfaces, which the audit does not
+        evaluate (whether they pass a packet depends on routes the snapshot may not hold)."""
+        return []
+
+    def unmodelled_lines(self) -> UnmodelledLines | None:
+        """The lines of the device's configuration that the audit reads past because they cannot affect a VPN
+        path; None when the device does not account for its lines one by one."""
+        return None
 
 
 class UnknownDevice(Device):
@@ -1017,21 +1169,28 @@ __all__ = [
     "DataGap",
     "Decision",
     "Device",
+    "Exposure",
     "FilterHop",
+    "FragmentView",
     "GapHop",
     "Hop",
+    "InboundNat",
     "IndexedRows",
+    "InterfaceLine",
     "Model",
     "NetworkModel",
     "Origin",
     "PassHop",
+    "ReachedList",
     "Role",
     "Rule",
     "RuleList",
     "Segment",
     "Shadow",
     "SourceNatHop",
+    "Translation",
     "UnknownDevice",
+    "UnmodelledLines",
     "Variant",
     "VpnServer",
 ]

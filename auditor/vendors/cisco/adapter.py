@@ -17,7 +17,7 @@ line, never allowed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -26,17 +26,22 @@ from auditor.model import (
     DataGap,
     Decision,
     Device,
+    Exposure,
     FilterHop,
+    FragmentView,
     GapHop,
     Hop,
+    InterfaceLine,
     Model,
     Origin,
     PassHop,
+    ReachedList,
     Rule,
     RuleList,
     Segment,
     SourceNatHop,
     UnknownDevice,
+    UnmodelledLines,
     VpnServer,
     any_source_port,
 )
@@ -76,6 +81,7 @@ _ASA_MARKERS = re.compile(r"^(?:: Saved|ASA Version |PIX Version |FWSM Version )
 
 
 _IFACE_NAME = re.compile(r"^([a-z-]+)(\d.*)$")  # (type, number): gigabitethernet + 0/1.100
+_SEQ = re.compile(r"^\s*(\d+)\s+(?=permit\b|deny\b)", re.IGNORECASE)  # an IOS ACL entry's sequence number
 
 
 def config_doubts(config: CiscoConfig, *, whole: bool, complete: bool = False) -> list[str]:
@@ -1113,7 +1119,53 @@ class CiscoDevice(Device):
                 f"it only if the upstream router has a static route for {addr} to {self.name}, which the "
                 "snapshot does not show (Cisco ASA NAT, 'Mapped Addresses and Routing')")
 
-    # for checks -----------------------------------------------------------------------------------------------
+    # for checks (model.Device) -------------------------------------------------------------------------------
+    def access_lists(self, server: VpnServer, packets: PacketSet) -> list[ReachedList]:
+        """Every ACL on the server's path, ASA and IOS alike first match (the ASA's interface list before its
+        global one, as `ingress_hop` joins them), with what reaches it: ASA lists see real (untranslated)
+        addresses, IOS lists public ones."""
+        return [met for hop, reached, _segments in self.walk(server, packets) for met in hop.lists_reached(reached)]
+
+    def entry_number(self, rule: Rule) -> int | None:
+        """An IOS access-list entry's sequence number, as written at the start of the line (IOS numbers entries
+        on its own; ASA lines have none)."""
+        match = _SEQ.match(rule.text)
+        return int(match.group(1)) if match else None
+
+    def entry_text(self, rule: Rule) -> str:
+        """The entry without its sequence number, spaces as one: 'deny ip host 203.0.113.66 any'."""
+        return " ".join(_SEQ.sub("", rule.text).split())
+
+    def inbound_nat(self, server: VpnServer) -> NatHop | None:
+        outside, _why = self.outside_interface(server)
+        if outside is None or self.headend(server) is not None:  # the device is the server: nothing to expose
+            return None  # or its hops show it unknown already
+        return self.nat_hop(server, outside)
+
+    def arrival_label(self, server: VpnServer) -> str | None:
+        iface, _why = self.arrival(server)
+        return iface.label if iface is not None else None
+
+    def entry_label(self, interface: str) -> str | None:
+        iface, _why = self.entry_interface(interface)
+        return iface.label if iface is not None else None
+
+    def unicast_rpf(self) -> list[InterfaceLine]:
+        """IOS `ip verify unicast ...` and ASA `ip verify reverse-path interface IF` (`cisco_local`), on the
+        interface each names (its label, where the configuration defines it)."""
+        out = []
+        for label, line, text in self.local.urpf:
+            iface = self.config.interface(label)
+            out.append(InterfaceLine(iface.label if iface is not None else label,
+                                     Origin(self.config.path, None, line), text))
+        return out
+
+    def unmodelled_lines(self) -> UnmodelledLines | None:
+        review = self.config.review
+        if review is None:
+            return None
+        return UnmodelledLines(self.config.path, review.lines, review.not_modelled, tuple(self.notes))
+
     def walk(self, server: VpnServer, packets: PacketSet) -> list[tuple[Hop, PacketSet, tuple[Segment, ...]]]:
         """Push packets through this device's hops for a server: (hop, what reached it, its segments).
         Unknown parts go on, as in the trace, so later hops are still examined."""
@@ -1133,18 +1185,6 @@ class CiscoDevice(Device):
 
 
 # --------------------------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class FragmentView:
-    """A check that non-initial IP fragments of traffic to a server meet otherwise than the first fragment of
-    their packet: `fragments` is that check as they meet it, to be fed what reaches `hop` (one of
-    `CiscoDevice.hops(server)`, or the first of them for a check on arrival); `fix(rule, dropped)` says what to
-    change where `fragments` drops what `hop` lets through."""
-
-    hop: Hop
-    fragments: Hop
-    fix: Callable[[Rule, PacketSet], str]
-
-
 @dataclass(slots=True)
 class _Translation:
     """Maps inbound packets of one static NAT: destination (and port) to the real side, clients to their
@@ -1209,6 +1249,14 @@ class NatRule:
     doubt: str = ""  # the translation is known, but whether traffic reaches the device for it is not
     hides: str = ""  # the clients' source addresses are translated too (what to)
 
+    def keeping_clients(self) -> str:
+        """The twice NAT line with its dynamic source translation made an identity one (`source static SRC SRC`),
+        or an object NAT."""
+        words = self.rule.text.split()
+        i, j = words.index("source"), words.index("destination")
+        kept = " ".join([*words[:i], "source", "static", words[i + 2], words[i + 2], *words[j:]])
+        return f"`{kept}`, or an object NAT on the server's object"
+
 
 @dataclass(eq=False)
 class NatHop(Hop):
@@ -1234,12 +1282,16 @@ class NatHop(Hop):
     transparent: bool = False
     terminates: str = ""  # where the device itself terminates VPNs on the outside, for explanations
 
+    @property
+    def translations(self) -> list[NatRule]:
+        return self.rules
+
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         return tuple(seg for seg, _kind in self.classify(packets))
 
-    def classify(self, packets: PacketSet) -> list[tuple[Segment, str]]:
-        """Segments with a kind: translated | routed | own | port-only | outside | no-route | unknown."""
-        out: list[tuple[Segment, str]] = []
+    def classify(self, packets: PacketSet) -> list[tuple[Segment, Exposure]]:
+        """Segments, each with what the device does with it (translated, routed, addressed to itself, ...)."""
+        out: list[tuple[Segment, Exposure]] = []
         remaining = packets
         for nat in self.rules:
             hit = remaining & nat.match
@@ -1249,22 +1301,23 @@ class NatHop(Hop):
             if nat.certain and nat.translate is not None:
                 leaving = nat.translate(hit)
                 if nat.doubt:  # translated if it arrives; later hops see the real address either way
-                    out.append((Segment(hit, Decision.UNKNOWN, nat.rule, nat.doubt, leaving), "unknown"))
+                    out.append((Segment(hit, Decision.UNKNOWN, nat.rule, nat.doubt, leaving), Exposure.UNKNOWN))
                     continue
                 reason = f"static NAT: {describe(hit)} -> {describe(leaving)}"
-                out.append((Segment(hit, Decision.TRANSLATE, nat.rule, reason, leaving), "translated"))
+                out.append((Segment(hit, Decision.TRANSLATE, nat.rule, reason, leaving), Exposure.TRANSLATED))
             else:  # it may leave as it came, or translated to any address (and port) the line could name
-                out.append((Segment(hit, Decision.UNKNOWN, nat.rule, nat.reason, hit | _anywhere(hit)), "unknown"))
+                out.append((Segment(hit, Decision.UNKNOWN, nat.rule, nat.reason, hit | _anywhere(hit)),
+                            Exposure.UNKNOWN))
             if not remaining:
                 return out
         if self.transparent:
             out.append((Segment(remaining, Decision.PERMIT, None, "transparent firewall: bridged, no NAT"),
-                        "routed"))
+                        Exposure.ROUTED))
             return out
         forwarded = remaining & self.forwards
         if forwarded:
             remaining = remaining - self.forwards
-            out.append((Segment(forwarded, Decision.DENY, None, self._port_only(forwarded)), "port-only"))
+            out.append((Segment(forwarded, Decision.DENY, None, self._port_only(forwarded)), Exposure.PORT_ONLY))
         own = remaining & self.own
         if own:
             remaining = remaining - self.own
@@ -1272,18 +1325,18 @@ class NatHop(Hop):
                     "leave it out of the server's path)") if self.terminates else ""
             out.append((Segment(own, Decision.DENY, None,
                                 f"{describe(own)} is addressed to {self.device} itself and no static NAT or "
-                                f"port forward sends it on to the server{note}"), "own"))
+                                f"port forward sends it on to the server{note}"), Exposure.OWN))
         for label, region in self.routed:
             hit = remaining & region
             if hit:
                 remaining = remaining - region
                 out.append((Segment(hit, Decision.PERMIT, None,
-                                    f"no NAT: {describe(hit)} is routed untranslated toward {label}"), "routed"))
+                                    f"no NAT: {describe(hit)} is routed untranslated toward {label}"), Exposure.ROUTED))
         for region, why in self.cross_vrf:
             hit = remaining & region
             if hit:
                 remaining = remaining - region
-                out.append((Segment(hit, Decision.UNKNOWN, None, why), "unknown"))
+                out.append((Segment(hit, Decision.UNKNOWN, None, why), Exposure.UNKNOWN))
         if not remaining:
             return out
         outside = remaining & self.outside_net
@@ -1291,16 +1344,16 @@ class NatHop(Hop):
             remaining = remaining - self.outside_net
             out.append((Segment(outside, Decision.DENY, None,
                                 f"{describe(outside)} lies on the {self.outside_label} network of {self.device} "
-                                "but no static NAT maps it, so the device does not take it in"), "outside"))
+                                "but no static NAT maps it, so the device does not take it in"), Exposure.OUTSIDE))
         if remaining:
             if self.dynamic_routing:
                 out.append((Segment(remaining, Decision.UNKNOWN, None,
                                     f"no static NAT or static route on {self.device} covers {describe(remaining)}; "
-                                    "dynamic routing is configured and not modelled"), "unknown"))
+                                    "dynamic routing is configured and not modelled"), Exposure.UNKNOWN))
             else:
                 out.append((Segment(remaining, Decision.DENY, None,
                                     f"no static NAT, connected network or static route on {self.device} leads "
-                                    f"to {describe(remaining)} except back toward the internet"), "no-route"))
+                                    f"to {describe(remaining)} except back toward the internet"), Exposure.NO_ROUTE))
         return out
 
     def _port_only(self, packets: PacketSet) -> str:
@@ -1325,6 +1378,15 @@ class EgressHop(Hop):
     lists: dict[str, RuleList | None] = field(default_factory=dict)
     pass_note: str = ""
     missing: str = ""
+
+    def lists_reached(self, packets: PacketSet) -> list[ReachedList]:
+        out = []
+        for label, region in self.regions:
+            rules = self.lists.get(label)
+            part = packets & region
+            if rules is not None and part:
+                out.append(ReachedList(f"{self.stage}: {label}", rules, part))
+        return out
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
         out: list[Segment] = []
@@ -1607,6 +1669,7 @@ def _length(iv: Interval) -> int:
 
 def _dst_intervals(packets: PacketSet) -> list[Interval]:
     return sorted({box[1] for box in packets.boxes})
+
 
 
 def cisco_devices_for(model: Model, server: VpnServer) -> list[CiscoDevice]:
