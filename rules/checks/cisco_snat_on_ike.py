@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.model import VpnServer
+from auditor.model import Device, VpnServer
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet
-from auditor.vendors.cisco.adapter import CiscoDevice, cisco_fronts
 from auditor.vocab import Severity
+from rules.checks._devices import fronts
 from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
 from rules.checks.snat_on_ike import L2TP_MITIGATION, WINDOWS_MITIGATION
 
@@ -26,16 +26,15 @@ CHECK = CheckMeta(
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    for server, device, public in cisco_fronts(ctx.model):
+    for server, device, public in fronts(ctx.model):
         yield from _device(ctx, device, server, public)
 
 
-def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: tuple[int, int]) -> Iterator[Finding]:
-    outside, _why = device.outside_interface(server)
-    if outside is None or device.headend(server) is not None:  # the device is the server: nothing to expose
+def _device(ctx: AuditContext, device: Device, server: VpnServer, public: tuple[int, int]) -> Iterator[Finding]:
+    hop = device.inbound_nat(server)
+    if hop is None:  # nothing translates here, or the device is the server: nothing to expose
         return
-    hop = device.nat_hop(server, outside)
-    by_rule = {id(nat.rule): nat for nat in hop.rules if nat.hides}
+    by_rule = {id(nat.rule): nat for nat in hop.translations if nat.hides}
     found: dict[int, list[str]] = {}
     for flow in sorted(IKE_FLOWS):
         proto, _, port = flow.partition("/")
@@ -49,7 +48,7 @@ def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: t
         rule = nat.rule
         protocols = protocols_over(ctx, [server], IKE_FLOWS)
         fix = (f"On {device.name}, replace {rule.label} (`{rule.text}`) with a NAT that keeps the clients' "
-               f"addresses: `{_keeping_clients(rule.text)}`, or an object NAT on the server's object. ")
+               f"addresses: {nat.keeping_clients()}. ")
         windows = WINDOWS_MITIGATION + (L2TP_MITIGATION if "l2tp" in protocols else "")
         evidence = {"server": server.name, "address": server.address, "flows": flows,
                     "nat_rule": {"text": rule.text, "source": str(rule.origin) if rule.origin else None},
@@ -61,9 +60,3 @@ def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: t
         yield Finding(CHECK, title, fix + windows, None, None, device.name, evidence,
                       windows_errors=device_tags(CHECK.windows_errors, protocols, [server]))
 
-
-def _keeping_clients(text: str) -> str:
-    """The twice NAT line with its dynamic source translation made an identity one (`source static SRC SRC`)."""
-    words = text.split()
-    i, j = words.index("source"), words.index("destination")
-    return " ".join([*words[:i], "source", "static", words[i + 2], words[i + 2], *words[j:]])

@@ -1,16 +1,17 @@
-"""Nothing on a Cisco perimeter device exposes the VPN server: no static NAT or port forward for its public
-address (or not for every flow its protocols need). ESP gets its own wording: it has no ports, so a port
-forward (PAT, port-based static NAT) can never carry it."""
+"""Nothing on a perimeter device in front of the VPN server exposes it: no static NAT or port forward for its
+public address (or not for every flow its protocols need). ESP gets its own wording: it has no ports, so a port
+forward (PAT, port-based static NAT) can never carry it. Devices say how they expose a server through
+`Device.inbound_nat` (Cisco ASA and IOS do)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.model import VpnServer
+from auditor.model import Device, Exposure, VpnServer
 from auditor.packets import ANY_ADDR, PROTO_NUMBERS, Interval, PacketSet
-from auditor.vendors.cisco.adapter import CiscoDevice, cisco_fronts
 from auditor.vocab import Severity
+from rules.checks._devices import fronts
 from rules.checks._windows import EVERY_TUNNEL_FAILED, IKE_FIRST, L2TP_NEGOTIATION, NOT_A_DROP
 
 CHECK = CheckMeta(
@@ -22,19 +23,18 @@ CHECK = CheckMeta(
     remediation="Add a static NAT (or a port forward per flow) from the public address to the server.",
 )
 
-_MISSING = {"own", "port-only", "outside", "no-route"}
+_MISSING = frozenset({Exposure.OWN, Exposure.PORT_ONLY, Exposure.OUTSIDE, Exposure.NO_ROUTE})  # nothing forwards them
 
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
-    for server, device, public in cisco_fronts(ctx.model):
+    for server, device, public in fronts(ctx.model):
         yield from _device(ctx, device, server, public)
 
 
-def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: Interval) -> Iterator[Finding]:
-    outside, _why = device.outside_interface(server)
-    if outside is None or device.headend(server) is not None:  # the device is the server: nothing to expose
-        return  # the path shows this device as unknown already
-    hop = device.nat_hop(server, outside)
+def _device(ctx: AuditContext, device: Device, server: VpnServer, public: Interval) -> Iterator[Finding]:
+    hop = device.inbound_nat(server)
+    if hop is None:  # nothing translates here, or the device is the server, or its path shows it unknown already
+        return
     missing: dict[str, list[str]] = {}
     reasons: list[str] = []
     esp_port_only = False
@@ -55,7 +55,7 @@ def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: I
                     missing[name].append(str(flow))
                 if seg.reason not in reasons:
                     reasons.append(seg.reason)
-                esp_port_only |= kind == "port-only" and flow.dst_port is None
+                esp_port_only |= kind is Exposure.PORT_ONLY and flow.dst_port is None
                 errors.update(protocol.windows_errors)
     if not missing:
         return
@@ -66,7 +66,7 @@ def _device(ctx: AuditContext, device: CiscoDevice, server: VpnServer, public: I
         errors.discard(L2TP_NEGOTIATION)
     errors -= NOT_A_DROP
     flows = sorted({f for fs in missing.values() for f in fs})
-    exposed = [rule.rule.text for rule in hop.rules if rule.certain]
+    exposed = [nat.rule.text for nat in hop.translations if nat.certain]
     if esp_port_only:
         title = (f"{device.name} only port-forwards {server.address} to '{server.name}': ESP cannot pass a "
                  f"port forward ({', '.join(flows)} not exposed)")
