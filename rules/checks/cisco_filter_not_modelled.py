@@ -7,11 +7,13 @@ hold; the verdicts do not cover it, so it is reported (docs/semantics/cisco.md, 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.config import split_enters
-from auditor.vendors.cisco.adapter import CiscoDevice, cisco_devices_for
+from auditor.model import InterfaceLine
 from auditor.vocab import Severity
+from rules.checks._devices import in_front
 
 CHECK = CheckMeta(
     id="CISCO-FILTER-NOT-MODELLED",
@@ -29,31 +31,29 @@ CHECK = CheckMeta(
 def run(ctx: AuditContext) -> Iterator[Finding]:
     arrivals: dict[str, dict[str, list[str]]] = {}  # device -> interface label -> what arrives there
     for server in ctx.model.servers:
-        for front in cisco_devices_for(ctx.model, server):
-            iface, _why = front.arrival(server)
-            if iface is not None:
-                arrivals.setdefault(front.name, {}).setdefault(iface.label, []).append(f"server '{server.name}'")
+        for device in in_front(ctx.model, server):
+            label = device.arrival_label(server)
+            if label is not None:
+                arrivals.setdefault(device.name, {}).setdefault(label, []).append(f"server '{server.name}'")
     for role in ctx.model.extra_roles:
         for variant in role.variants:
             entry = split_enters(variant.label) if ":" in variant.label else None
-            name, label = (entry.device, entry.interface) if entry is not None else ("", "")
-            device = ctx.model.devices.get(name)
-            if isinstance(device, CiscoDevice):
-                iface, _why = device.entry_interface(label)
-                if iface is not None:
-                    arrivals.setdefault(name, {}).setdefault(iface.label, []).append(f"source '{role.name}'")
+            if entry is None:
+                continue
+            entered = ctx.model.devices.get(entry.device)
+            label = entered.entry_label(entry.interface) if entered is not None else None
+            if label is not None:
+                arrivals.setdefault(entry.device, {}).setdefault(label, []).append(f"source '{role.name}'")
     for name in sorted(arrivals):
         device = ctx.model.devices[name]
-        assert isinstance(device, CiscoDevice)
-        found = []
-        for label, line, text in device.local.urpf:
-            iface = device.config.interface(label)
-            key = iface.label if iface is not None else label
-            if key in arrivals[name]:
-                found.append({"interface": key, "line": line, "text": text,
-                              "traffic": sorted(set(arrivals[name][key]))})
+        found = [line for line in device.unicast_rpf() if line.interface in arrivals[name]]
         if not found:
             continue
-        where = "; ".join(f"{f['interface']} (line {f['line']}: {f['text']})" for f in found)
+        filters = [_filter(line, arrivals[name][line.interface]) for line in found]
+        where = "; ".join(f"{f['interface']} (line {f['line']}: {f['text']})" for f in filters)
         yield Finding(CHECK, f"{name}: unicast RPF on {where} is not evaluated (the verdicts do not cover it)",
-                      CHECK.remediation, None, None, name, {"file": device.config.path, "filters": found})
+                      CHECK.remediation, None, None, name, {"file": found[0].origin.path, "filters": filters})
+
+
+def _filter(line: InterfaceLine, traffic: list[str]) -> dict[str, Any]:
+    return {"interface": line.interface, "line": line.origin.line, "text": line.text, "traffic": sorted(set(traffic))}

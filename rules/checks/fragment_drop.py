@@ -4,8 +4,8 @@ gets past.
 IKE_AUTH carries the certificates and is larger than the path MTU, so unless both ends use IKEv2
 fragmentation (RFC 7383) it travels as IP fragments: IKE_SA_INIT (small, unfragmented) gets through, IKE_AUTH
 never arrives, and the client gives up. The adapters say where fragments fare otherwise than their first
-fragment (`CiscoDevice.fragment_views`); this check feeds each such place what the traced IKE flows bring to
-it and reports what the fragments lose there.
+fragment (`Device.fragment_views`: Cisco IOS ACLs, the ASA's fragment chain); this check feeds each such place
+what the traced IKE flows bring to it and reports what the fragments lose there.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.model import Decision, Hop, Rule, VpnServer
+from auditor.model import Decision, FragmentView, Hop, Rule, VpnServer
 from auditor.packets import EMPTY, PROTO_NAMES, PacketSet, format_address_interval
 from auditor.trace import PathResult
-from auditor.vendors.cisco.adapter import FragmentView, cisco_devices_for
 from auditor.vocab import Severity
+from rules.checks._devices import in_front
 from rules.checks._windows import IKE_FLOWS, device_tags, protocols_over
 
 CHECK = CheckMeta(
@@ -44,7 +44,7 @@ SERVER_SIDE = (
 def run(ctx: AuditContext) -> Iterator[Finding]:
     found: dict[tuple, dict[str, Any]] = {}
     for server in ctx.model.servers:
-        views = [(device.name, view) for device in cisco_devices_for(ctx.model, server)
+        views = [(device.name, view) for device in in_front(ctx.model, server)
                  for view in device.fragment_views(server)]
         if not views:
             continue

@@ -17,7 +17,7 @@ line, never allowed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -1669,23 +1669,3 @@ def _length(iv: Interval) -> int:
 
 def _dst_intervals(packets: PacketSet) -> list[Interval]:
     return sorted({box[1] for box in packets.boxes})
-
-
-
-def cisco_devices_for(model: Model, server: VpnServer) -> list[CiscoDevice]:
-    """The Cisco devices the graph places in front of a server (audit.yaml path, else address ownership)."""
-    from auditor.graph import devices_in_front
-
-    return [d for d in devices_in_front(model, server).devices if isinstance(d, CiscoDevice)]
-
-
-def cisco_fronts(model: Model) -> Iterator[tuple[VpnServer, CiscoDevice, Interval]]:
-    """Each server with its public address, and each Cisco device in front of it (checks that expose or translate
-    the server ask this)."""
-    for server in model.servers:
-        try:
-            public = address_interval(server.address)
-        except ValueError:
-            continue  # the config loader reports a bad address; nothing to check here
-        for device in cisco_devices_for(model, server):
-            yield server, device, public
