@@ -11,6 +11,7 @@ worker starts; its options are the `dask worker` arguments it does not know itse
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import click
@@ -27,9 +28,12 @@ def dask_setup(worker: Any, source_address: str | None, host_rate: float | None,
     if source_address:
         from auditor.vendors.meraki.collect import CollectUsageError, check_source_address
 
-        try:  # a worker that cannot send from its address must not start taking jobs
+        try:  # a worker that cannot send from its address must not take jobs: Dask only logs a failed preload
             check_source_address(source_address)
         except CollectUsageError as exc:
+            reason = f"vpn-auditor: {exc}"
+            asyncio.get_running_loop().call_soon(
+                lambda: asyncio.ensure_future(worker.close(nanny=True, reason=reason)))
             raise click.BadParameter(str(exc)) from None
     settings.SETTINGS = settings.WorkerSettings(source_address, host_rate, budget_dir)
     # Imported now, not in the first org's time.
