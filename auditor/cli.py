@@ -20,7 +20,7 @@ from auditor.cli_fleet import fleet_command
 from auditor.errors import AuditorError, InputError, OutputError
 from auditor.gate import EXIT_FINDINGS, EXIT_OK, EXIT_UNKNOWN, exit_code
 from auditor.untrusted import clean, clean_lines, markup
-from auditor.vocab import SEVERITY_REPORT_ORDER, Severity, Verdict
+from auditor.vocab import SEVERITY_REPORT_ORDER, FailOn, Severity, Verdict
 
 if TYPE_CHECKING:  # imported where used: `vpn-auditor --help` need not load the engine
     from auditor.audit import AuditResult
@@ -76,13 +76,6 @@ class Format(StrEnum):
     junit = "junit"
     html = "html"
     markdown = "markdown"
-
-
-class FailOn(StrEnum):
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
 
 
 def _silence_libraries() -> None:
@@ -166,7 +159,7 @@ def audit(
     config: Annotated[Path | None, typer.Option("--config", help="audit.yaml (default: SNAPSHOT/audit.yaml).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to a file.")] = None,
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that exits 1.")] = FailOn.error,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that exits 1.")] = FailOn.ERROR,
     allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Do not exit 3 on unknown flows.")] = False,
     org: Annotated[list[str] | None, typer.Option("--org", help="Collect this org live first.")] = None,
     network: Annotated[list[str] | None, typer.Option(
@@ -270,7 +263,7 @@ def check_ssid(
     config: Annotated[Path | None, typer.Option("--config", help="audit.yaml (default: SNAPSHOT/audit.yaml).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to a file.")] = None,
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that exits 1.")] = FailOn.error,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that exits 1.")] = FailOn.ERROR,
     allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Do not exit 3 on unknown flows.")] = False,
 ) -> None:
     """Pre-deployment: audit a proposed SSID (rules, splash, iPSKs, group policies) in a network as it stands."""
@@ -364,7 +357,7 @@ def explain(
     config: Annotated[Path | None, typer.Option("--config", help="audit.yaml (default: SNAPSHOT/audit.yaml).")] = None,
     fmt: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = TextOrJson.text,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity of a matching finding that exits 1.")]
-    = FailOn.error,
+    = FailOn.ERROR,
     allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Do not exit 3 on unknown flows.")] = False,
 ) -> None:
     """Triage: which findings in scope can cause a Windows VPN error, and what to check when none can."""

@@ -11,9 +11,10 @@ import typer
 
 from auditor.errors import InputError
 from auditor.untrusted import clean
+from auditor.vocab import FailOn
 
 
-# The values of `audit`'s --format and --fail-on (auditor/cli.py imports this module: no import back).
+# The values of `audit`'s --format (auditor/cli.py imports this module: no import back).
 class ReportFormat(StrEnum):
     text = "text"
     json = "json"
@@ -21,13 +22,6 @@ class ReportFormat(StrEnum):
     junit = "junit"
     html = "html"
     markdown = "markdown"
-
-
-class FailOn(StrEnum):
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
 
 
 def _usage(message: str) -> InputError:
@@ -72,7 +66,7 @@ def fleet_command(
     fmt: Annotated[list[ReportFormat] | None, typer.Option(
         "--format", help="Report written per org; repeat for several (default: json and text).")] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that makes an org exit 1.")]
-    = FailOn.error,
+    = FailOn.ERROR,
     allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="An org with unknown flows exits 0, not 3.")]
     = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per Dashboard request.")] = 60.0,

@@ -74,11 +74,19 @@ class Severity(StrEnum):
     @staticmethod
     def fails_at(severity: str, fail_on: str) -> bool:
         """Whether a finding of `severity` exits 1 at `--fail-on fail_on`: a severity, or "never" (none does)."""
-        return fail_on != FAIL_NEVER and _SEVERITY_RANK[severity] >= _SEVERITY_RANK[fail_on]
+        return fail_on != FailOn.NEVER and _SEVERITY_RANK[severity] >= _SEVERITY_RANK[fail_on]
 
 
 _SEVERITY_RANK: dict[str, int] = {severity: rank for rank, severity in enumerate(Severity)}
-FAIL_NEVER = "never"  # --fail-on: report only; no severity exits 1
+
+
+class FailOn(StrEnum):
+    """`--fail-on`: the lowest severity that exits 1 (audit, check-ssid, explain, fleet), or never."""
+
+    ERROR = Severity.ERROR.value
+    WARNING = Severity.WARNING.value
+    INFO = Severity.INFO.value
+    NEVER = "never"  # report only: no finding exits 1 (an unknown path still exits 3)
 
 # The order reports count findings in (the JSON summary's keys), most severe first.
 SEVERITY_REPORT_ORDER: tuple[Severity, ...] = (Severity.ERROR, Severity.WARNING, Severity.INFO)
