@@ -45,6 +45,9 @@ class HopTrace:
     @property
     def principal(self) -> Segment | None:
         """The segment that best explains the hop's decision: a deny if any, else unknown, else the first."""
+        segments = self.segments
+        if len(segments) == 1 and segments[0].decision is not _SUMMARY_ONLY:  # most hops: one segment explains it
+            return segments[0]
         for wanted in (Decision.DENY, Decision.UNKNOWN, Decision.TRANSLATE, Decision.PERMIT):
             for seg in self.segments:
                 if seg.decision is wanted:
@@ -157,7 +160,7 @@ _PASSES: dict[Flow, str] = {}
 
 # Enum members read once: `Decision.X` is a class attribute lookup through the enum machinery (about 85 ns
 # on Python 3.11, five times a global's), and _step runs for every hop of every trace.
-_PERMIT, _TRANSLATE, _DENY = Decision.PERMIT, Decision.TRANSLATE, Decision.DENY
+_PERMIT, _TRANSLATE, _DENY, _SUMMARY_ONLY = Decision.PERMIT, Decision.TRANSLATE, Decision.DENY, Decision.PARTIAL
 _ALLOWED, _BLOCKED, _PARTIAL, _UNKNOWN = Verdict.ALLOWED, Verdict.BLOCKED, Verdict.PARTIAL, Verdict.UNKNOWN
 
 

@@ -114,19 +114,19 @@ def write(result: AuditResult, handle: TextIO) -> None:
     # once and a path's text put together from those encodings. Traces are made per network, so the memo is
     # too (paths come network by network), which keeps it small.
     memo: dict[int, str] = {}
-    batch: list[str] = []  # a network's paths, written at once
+    pieces: list[str] = []  # a network's paths, written at once
     network = None
     lead = "\n    "
     for path in result.paths:
         if path.role.network_id != network:
-            if batch:
-                handle.write(lead + ",\n    ".join(batch))
-                lead, batch = ",\n    ", []
+            if pieces:
+                handle.write("".join(pieces))
+                pieces = []
             network = path.role.network_id
             memo.clear()
-        batch.append(_path_text(path, memo))
-    if batch:
-        handle.write(lead + ",\n    ".join(batch))
+        pieces += (lead, *_path_parts(path, memo))
+        lead = ",\n    "
+    handle.write("".join(pieces))
     handle.write("\n  ],\n  \"findings\": [")
     for i, finding in enumerate(findings):
         handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
@@ -141,23 +141,27 @@ _FLOWS: dict[Flow, str] = {}  # the trace's "flow" item, by flow
 
 
 def _text(value: Any) -> str:
-    """json.dumps(value): for a string, its C escaper without the encoder's set-up."""
-    return encode_basestring_ascii(value) if type(value) is str else json.dumps(value)
+    """json.dumps(value): a string (a StrEnum member too) through json's C escaper, without the encoder's set-up."""
+    return encode_basestring_ascii(value) if isinstance(value, str) else json.dumps(value)
 
 
+def _items(values: dict[str, Any]) -> str:
+    """json.dumps(values) without its braces."""
+    return ", ".join([f"{encode_basestring_ascii(key)}: {_text(value)}" for key, value in values.items()])
 
-def _path_text(path: PathResult, memo: dict[int, str]) -> str:
-    """json.dumps(path_json(path)), from the encodings of its role, trace, hop records, hops and rules, each
-    taken from `memo` (keyed by the object's id: the result holds them until the write ends) when another path
-    made it."""
+
+def _path_parts(path: PathResult, memo: dict[int, str]) -> tuple[str, str, str]:
+    """json.dumps(path_json(path)) in three parts: its role's items, its own and its trace's, each taken from
+    `memo` (keyed by the object's id: the result holds them until the write ends) when another path made it;
+    a trace's from its hop records' encodings, and a record's from its hop's and its rule's."""
     role, trace = path.role, path.trace
     head = memo.get(id(role))
     if head is None:
-        head = memo[id(role)] = json.dumps(role_json(role))[1:-1]
+        head = memo[id(role)] = json.dumps(role_json(role))[:-1] + ", "
     own = _OWN.get((path.server.name, path.protocol))
     if own is None:
         own = _OWN[(path.server.name, path.protocol)] = json.dumps(
-            {"server": path.server.name, "protocol": path.protocol})[1:-1]
+            {"server": path.server.name, "protocol": path.protocol})[1:-1] + ", "
     tail = memo.get(id(trace))
     if tail is None:
         parts = []
@@ -173,8 +177,8 @@ def _path_text(path: PathResult, memo: dict[int, str]) -> str:
         more = _trace_more(trace) if trace.carried_by or trace.variants else None
         tail = memo[id(trace)] = (f"{flow}, \"verdict\": {_text(trace.verdict)}, \"hops\": [{', '.join(parts)}], "
                                   f"\"reason\": {_text(trace.reason)}, \"variant\": {_text(trace.variant)}"
-                                  + (f", {json.dumps(more)[1:-1]}" if more else ""))
-    return f"{{{head}, {own}, {tail}}}"
+                                  + (f", {json.dumps(more)[1:-1]}}}" if more else "}"))
+    return head, own, tail
 
 
 def _hop_text(record: HopTrace, memo: dict[int, str]) -> str:
@@ -194,7 +198,7 @@ def _hop_text(record: HopTrace, memo: dict[int, str]) -> str:
             rule_text = memo[id(rule)] = json.dumps(rule_json(rule))
     rest = _hop_rest(record, principal)
     return f"{{{head}, \"decision\": {_DECISIONS[record.decision]}, \"rule\": {rule_text}" + \
-        (f", {json.dumps(rest)[1:-1]}}}" if rest else "}")
+        (f", {_items(rest)}}}" if rest else "}")
 
 
 class _Empty:
