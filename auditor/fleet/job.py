@@ -27,6 +27,7 @@ from auditor.collect.budget import BudgetUnavailable, SharedBudget, budget_dir
 from auditor.errors import JobFailed
 from auditor.fleet import settings as worker_settings
 from auditor.fleet.plan import JobOptions, OrgEntry
+from auditor.vocab import SEVERITY_REPORT_ORDER
 
 API_KEY_ENV = "MERAKI_DASHBOARD_API_KEY"
 OUTCOME = "outcome.json"
@@ -221,7 +222,7 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
         else:
             (work / name).write_text(render_format(result, fmt), encoding="utf-8")
         outcome["reports"][fmt] = f"{outcome['folder']}/{name}"
-    severities = {"error": 0, "warning": 0, "info": 0}
+    severities = dict.fromkeys(SEVERITY_REPORT_ORDER, 0)
     for finding in gate_findings(result.findings):
         severities[finding.effective_severity] += 1
     outcome["audit"] = {"paths": len(result.paths), **result.counts(), "findings": severities}

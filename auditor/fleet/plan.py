@@ -24,6 +24,7 @@ import yaml
 from auditor.config import load_config
 from auditor.errors import BadInput
 from auditor.snapshot import SnapshotError
+from auditor.vocab import FailOn
 
 
 class FleetUsageError(BadInput, ValueError):
@@ -56,7 +57,7 @@ class JobOptions:
     since: str | None = None  # an earlier fleet's OUT: each org's snapshot there is its --since
     cache: str | None = None
     formats: tuple[str, ...] = ("json", "text")
-    fail_on: str = "error"
+    fail_on: str = FailOn.ERROR.value
     allow_unknown: bool = False
     dns_resolvers: tuple[str, ...] = ()
     dns_port: int = 53

@@ -24,7 +24,7 @@ from auditor.report.summary import (
 )
 from auditor.trace import FlowTrace
 from auditor.untrusted import clean
-from auditor.vocab import VERDICT_REPORT_ORDER, Severity, Verdict
+from auditor.vocab import SEVERITY_REPORT_ORDER, VERDICT_REPORT_ORDER, Severity, Verdict
 from auditor.wording import flows_text
 
 VERDICT_MARK = {Verdict.ALLOWED: "✅", Verdict.BLOCKED: "❌", Verdict.PARTIAL: "⚠️", Verdict.UNKNOWN: "❓"}
@@ -89,8 +89,8 @@ def render(result: AuditResult) -> str:
         f"**Summary:** {escape(headline(c))}",
         "",
         f"**{c['paths']} paths:** " + " · ".join(f"{VERDICT_MARK[v]} {c[v]} {v}" for v in VERDICT_REPORT_ORDER),
-        f"**Findings:** {c['findings']['error']} error · {c['findings']['warning']} warning · "
-        f"{c['findings']['info']} info" + (f" ({c['waived']} waived)" if c["waived"] else ""),
+        "**Findings:** " + " · ".join(f"{c['findings'][s]} {s}" for s in SEVERITY_REPORT_ORDER)
+        + (f" ({c['waived']} waived)" if c["waived"] else ""),
         "",
     ]
     if result.assumptions:

@@ -176,10 +176,11 @@ def counts(result: AuditResult, rows: list[FailingRow] | None = None) -> dict[st
 
 def headline(c: dict[str, Any]) -> str:
     """The summary as one sentence, word for word the same in text, Markdown and HTML."""
-    failing = c["paths"] - c["allowed"]
+    failing = c["paths"] - c[Verdict.ALLOWED]
     f = c["findings"]
     return (f"{c['failing_roles']} failing roles ({c['failing_protocols']} failing protocols); "
-            f"{failing} of {c['paths']} paths not allowed: {c['blocked']} blocked, {c['partial']} partial, "
-            f"{c['unknown']} unknown; findings: {f['error']} error, {f['warning']} warning, {f['info']} info"
+            f"{failing} of {c['paths']} paths not allowed: {c[Verdict.BLOCKED]} blocked, {c[Verdict.PARTIAL]} "
+            f"partial, {c[Verdict.UNKNOWN]} unknown; findings: {f[Severity.ERROR]} error, {f[Severity.WARNING]} "
+            f"warning, {f[Severity.INFO]} info"
             + (f" ({c['waived']} waived)" if c["waived"] else ""))
 
