@@ -66,6 +66,25 @@ def test_asa_blocks_l2tp_at_the_perimeter_and_the_trace_names_nat_and_ace(tmp_pa
     assert not findings(result, "VPN-BLOCKED")
 
 
+def test_an_empty_port_group_is_unknown_never_any_port(tmp_path: Path) -> None:
+    """Found by the fuzzer: with the port-objects of VPN-IKE deleted, the entry `permit udp any object
+    VPN-SERVER object-group VPN-IKE` was read as permitting every UDP port, so plain L2TP (udp/1701, which the
+    intact config denies) came out allowed. An empty group is not a port list: the entry is unknown."""
+    text = (FIXTURES / "asa-vpn.cfg").read_text()
+    emptied = text.replace(" port-object eq isakmp\n port-object eq 4500\n", "")
+    assert emptied != text
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "asa-empty.cfg").write_text(emptied)
+    snap = tmp_path / "snap"
+    (snap / "cisco").mkdir(parents=True)
+    shutil.copy(tmp_path / "src" / "asa-empty.cfg", snap / "cisco" / "hq-asa.cfg")
+    (snap / "audit.yaml").write_text(server_yaml("198.51.100.10", "[ikev2, l2tp-plain]"))
+    verdicts = {(p.protocol, str(p.trace.flow)): p for p in run_audit(snap).paths}
+    for key in (("l2tp-plain", "udp/1701"), ("ikev2", "udp/500"), ("ikev2", "udp/4500")):
+        assert verdicts[key].verdict == "unknown", (key, verdicts[key].verdict)
+    assert "object-group VPN-IKE holds no port-object" in verdicts[("l2tp-plain", "udp/1701")].trace.reason
+
+
 def test_port_forwards_leave_esp_unexposed_and_carry_l2tp_inside_nat_t(tmp_path: Path) -> None:
     extra = "protocols:\n  ipsec-native:\n    flows: [udp/500, esp]\n"
     snap = snapshot(tmp_path, "asa-pat.cfg", "shop-asa",

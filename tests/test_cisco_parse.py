@@ -310,6 +310,26 @@ access-list 101 deny   ip any any
     assert acl.evaluate(vpn)[0].rule.position == 10
 
 
+def test_ios_empty_port_group_is_unknown_never_any_port() -> None:
+    """An `object-group ip port` with no member, read as "no port given", would permit every UDP port."""
+    cfg = """hostname og
+object-group ip port IKE-PORTS
+%s
+interface Gi0/0
+ ip address 192.0.2.1 255.255.255.0
+ ip access-group 101 in
+access-list 101 permit udp any host 192.0.2.10 portgroup IKE-PORTS
+access-list 101 deny   ip any any
+"""
+    vpn = PacketSet.flow([ANY_ADDR], [address_interval("192.0.2.10")], 17, 1701)
+    full = inline(cfg % " eq isakmp").acl("101")
+    assert full is not None and full.evaluate(vpn)[0].rule.position == 20  # the deny: 1701 is not in the group
+    empty = inline(cfg % "").acl("101")
+    assert empty is not None
+    first = empty.evaluate(vpn)[0]
+    assert first.decision is Decision.UNKNOWN and "IKE-PORTS holds no port" in first.reason, first
+
+
 def test_wildcards_expand_exactly() -> None:
     assert wildcard_intervals("10.0.0.0", "0.0.0.255") == [(V4_BASE + 0x0A000000, V4_BASE + 0x0A0000FF)]
     scattered = wildcard_intervals("10.0.0.1", "0.0.255.0")  # 10.0.x.1 for every x

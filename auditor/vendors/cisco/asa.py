@@ -448,6 +448,11 @@ class AsaParser:
                     raise Unparsed(f"'{child.text}'")
             except Unparsed as exc:
                 unknown.append(f"object-group {name} line {child.number}: {exc}")
+        if not ports and not unknown:
+            # An entry would read an empty list as "no port given", i.e. any port: a false allow for a permit.
+            # What the ASA does with an empty group in an entry is not documented, so the entry is unknown.
+            unknown.append(f"object-group {name} holds no port-object (what an entry naming an empty group "
+                           "matches is not documented)")
         result = (ports, kind, "; ".join(unknown))
         self._port_cache[name] = result
         return result

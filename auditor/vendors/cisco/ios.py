@@ -318,6 +318,9 @@ class IosParser:
             if end != len(parts):
                 raise Unparsed(f"object-group {name} line {child.number}: unexpected '{parts[end]}'")
             ports += got
+        if not ports:  # read as "no port given" it would match any port; IOS does not document the empty case
+            raise Unparsed(f"port object-group {name} holds no port (what an entry naming an empty group matches "
+                           "is not documented)")
         return ports
 
     # ACLs -------------------------------------------------------------------------------------------------
