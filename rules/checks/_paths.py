@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.model import Hop, Role, Rule, Segment, VpnServer
+from auditor.model import AssumedRule, Hop, Role, Rule, Segment, VpnServer
 from auditor.packets import format_address_interval
 from auditor.trace import PathResult
 from auditor.wording import place
@@ -110,8 +110,8 @@ def rule_evidence(hop: Hop, seg: Segment) -> dict[str, Any]:
     out: dict[str, Any] = {"device": hop.device, "stage": hop.stage, "decision": seg.decision.value}
     if rule is not None:
         out["rule"] = rule_json(rule)
-        if getattr(rule, "assumed", ""):  # decided only by an audit.yaml assumption (AssumedRule)
-            out["assumed"] = rule.assumed  # type: ignore[attr-defined]
+        if isinstance(rule, AssumedRule) and rule.assumed:  # decided only by an audit.yaml assumption
+            out["assumed"] = rule.assumed
     if seg.reason:
         out["reason"] = seg.reason
     out["sources"] = seg.packets.describe_sources()
