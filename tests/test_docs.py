@@ -22,7 +22,8 @@ def test_readme_links_every_page() -> None:
     assert [p.relative_to(ROOT) for p in DOCS if p.resolve() not in linked] == []
 
 
-@pytest.mark.parametrize("page", [ROOT / "README.md", *DOCS], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *DOCS],
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve_inside_the_repository(page: Path) -> None:
     for target in LINK.findall(page.read_text(encoding="utf-8")):
         if target.startswith(("http://", "https://", "#", "mailto:")):
