@@ -133,9 +133,9 @@ class DiffResult:
 # ---------------------------------------------------------------------------------------------------------
 # 1. Which files differ, and which networks that touches
 
-def _walk(root: Path) -> dict[str, tuple[int, int]]:
-    """Snapshot-relative path -> (size, mtime_ns) of every file, with one scandir pass per folder."""
-    out: dict[str, tuple[int, int]] = {}
+def _walk(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Snapshot-relative path -> (size, device, inode) of every file, with one scandir pass per folder."""
+    out: dict[str, tuple[int, int, int]] = {}
     stack = [(str(root), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -145,13 +145,15 @@ def _walk(root: Path) -> dict[str, tuple[int, int]]:
                     stack.append((entry.path, f"{prefix}{entry.name}/"))
                 elif entry.is_file():
                     info = entry.stat()
-                    out[f"{prefix}{entry.name}"] = (info.st_size, info.st_mtime_ns)
+                    out[f"{prefix}{entry.name}"] = (info.st_size, info.st_dev, info.st_ino)
     return out
 
 
 def changed_files(old_root: Path, new_root: Path) -> dict[str, str]:
-    """Files added, removed or modified. Equal size and modification time count as unchanged (the quick
-    check of rsync and filecmp); otherwise the bytes are compared."""
+    """Files added, removed or modified. Only the same file (one inode, e.g. a hard link) or a different size
+    settles it without reading: equal size and modification time do not (rsync's quick check), since copies
+    that share one time (a `git archive` of two snapshots from one commit, `tar` of a fixed date) can differ
+    in bytes of equal length (port 500 -> 501), and a change missed here is a network never re-audited."""
     old, new = _walk(old_root), _walk(new_root)
     out: dict[str, str] = {}
     for rel in old.keys() | new.keys():
@@ -159,7 +161,7 @@ def changed_files(old_root: Path, new_root: Path) -> dict[str, str]:
             out[rel] = "removed"
         elif rel not in old:
             out[rel] = "added"
-        elif old[rel] == new[rel]:
+        elif old[rel][1:] == new[rel][1:]:
             continue
         elif old[rel][0] != new[rel][0] or (old_root / rel).read_bytes() != (new_root / rel).read_bytes():
             out[rel] = "modified"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -137,6 +138,28 @@ def test_identical_snapshots_exit_0(tmp_path: Path):
     result = CliRunner().invoke(app, ["diff", str(BEFORE), str(copy)])
     assert result.exit_code == 0
     assert "0 flow verdicts changed" in result.stdout and "No verdict changed." in result.stdout
+
+
+def test_a_change_of_equal_length_and_equal_file_times_is_found(tmp_path: Path):
+    """Two snapshots unpacked with one time on every file (a `git archive` of one commit) and an edit that
+    keeps the length (udp 500 -> udp 501): equal size and time must not pass for unchanged, or the network is
+    never re-audited and its new block goes unreported."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(BEFORE, old)
+    shutil.copytree(BEFORE, new)
+    ssid = f"meraki/networks/{B}/wireless/ssids/0/firewall/l3FirewallRules.json"
+    rules = json.loads((new / ssid).read_text())
+    rules["rules"].insert(0, {"policy": "deny", "protocol": "udp", "destPort": "500", "destCidr": "Any",
+                              "comment": "x"})
+    (new / ssid).write_text(json.dumps(rules))
+    (old / ssid).write_text(json.dumps(rules).replace('"destPort": "500"', '"destPort": "501"'))
+    for root in (old, new):
+        for path in root.rglob("*"):
+            os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    assert (old / ssid).stat().st_size == (new / ssid).stat().st_size
+    result = diff_snapshots(old, new)
+    assert result.changed_files == {ssid: "modified"} and result.audited_networks == [B]
+    assert result.regressions and {c.new for c in result.regressions} == {"blocked"}
 
 
 def test_an_improvement_alone_exits_0():
