@@ -15,7 +15,7 @@ from rich.console import Console
 import auditor.vendors  # noqa: F401  (installs the shipped vendors: the CLI is where they are wired in)
 from auditor import __version__
 from auditor.cli_collect import collect_app
-from auditor.cli_exits import ExitCodes, exit_on, writing
+from auditor.cli_exits import EXIT_USAGE, ExitCodes, exit_on, writing
 from auditor.cli_fleet import fleet_command
 from auditor.errors import AuditorError, InputError, OutputError
 from auditor.gate import EXIT_FINDINGS, EXIT_OK, EXIT_UNKNOWN, exit_code
@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # imported where used: `vpn-auditor --help` need not load the
 # click's base error, found through typer's public BadParameter (typer >= 0.17 bundles its own click). Any: the
 # class differs between typer versions, so its methods (show, format_message) are not typed here.
 _CLICK_ERROR: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+DEBUG_ENV = "VPN_AUDITOR_DEBUG"  # set: a bug shows its traceback instead of one line
 
 
 class _OneLineErrors(ExitCodes):
@@ -60,6 +63,14 @@ class _OneLineErrors(ExitCodes):
             if not standalone:
                 raise
             exit_on(exc)
+        except Exception as exc:
+            # A bug, not the input: one line all the same (a traceback on a CI log or a user's terminal may
+            # quote their configuration and tells them nothing), and exit 2 so that no gate reads it as a pass.
+            if not standalone or os.environ.get(DEBUG_ENV):
+                raise
+            typer.echo(f"error: internal error, a bug in vpn-auditor ({type(exc).__name__}: {clean(str(exc))}); "
+                       f"run again with {DEBUG_ENV}=1 for the traceback and report it", err=True)
+            sys.exit(EXIT_USAGE)
         if not standalone:
             return code
         sys.exit(code if isinstance(code, int) else 0)

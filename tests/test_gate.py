@@ -253,3 +253,23 @@ def test_check_ssid_reusing_an_enabled_ssids_name_is_flagged(tmp_path: Path) -> 
 ])
 def test_click_usage_errors_are_one_line_too(args: list, needles: list[str]) -> None:
     one_line_error(cli(*args), *needles)
+
+
+def test_a_bug_is_one_line_and_exit_2_never_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception of no kind the tool raises on purpose is a bug: one line naming it, exit 2 (no gate reads
+    it as a pass), the traceback only with VPN_AUDITOR_DEBUG set."""
+    import auditor.audit
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("planted")
+
+    monkeypatch.setattr(auditor.audit, "run_audit", broken)  # the fault to report, not behaviour under test
+    monkeypatch.delenv("VPN_AUDITOR_DEBUG", raising=False)
+    result = CliRunner().invoke(app, ["audit", str(DEMO)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "internal error, a bug in vpn-auditor (KeyError: 'planted')" in lines[0]
+    assert "Traceback" not in result.output
+    monkeypatch.setenv("VPN_AUDITOR_DEBUG", "1")
+    result = CliRunner().invoke(app, ["audit", str(DEMO)])
+    assert isinstance(result.exception, KeyError)
