@@ -347,13 +347,16 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         server_sides[server.name] = branches[0] if branches else []
     paths: list[PathResult] = []
     findings: list[Finding] = []
+    # Roles' answers come only for servers whose names have recorded answers (plugins.network_dns): without
+    # any, no network asks its adapters (which finds them in the snapshot again each time).
+    answered = any(found is not None for found in records.values())
 
     def audit_network(net: NetworkModel) -> tuple[list[PathResult], list[Finding]]:
         net_paths = _trace_roles(net.roles, model, plans, server_sides)
         if model.assume:
             annotate_assumed(net_paths, server_sides)
         view = Model(model.snapshot, [net], model.servers, devices=model.devices)
-        answers = network_dns(snapshot, net, model.servers, records) if records else []
+        answers = network_dns(snapshot, net, model.servers, records) if answered else []
         trace_dns_targets(answers, model, protocols)
         return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers,
                                                         server_flows=wire_flows), scope="network")
