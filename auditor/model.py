@@ -7,6 +7,7 @@ text that decided it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -465,8 +466,9 @@ class RuleList:
         self._cache = self._index = self._hits = self._free = self._narrow = self._built = _RELEASED  # type: ignore[assignment]
         self._rows = None
         self._parts = None
-        if self._rules is None:
-            self._rules = []
+        # Rules that decided nothing go too (a short list's, which were built at once): as a list that crossed
+        # from a forked worker (RuleList.released), a released list names no rules.
+        self._rules = _NO_RULES
 
     @classmethod
     def released(cls, name: str, default: Rule, origin: Origin | None) -> RuleList:
@@ -474,7 +476,7 @@ class RuleList:
         between processes describe their lists so)."""
         shell = cls.__new__(cls)
         shell.name, shell.default, shell.origin = name, default, origin
-        shell._rules, shell._rows, shell._parts = [], None, None
+        shell._rules, shell._rows, shell._parts = _NO_RULES, None, None
         shell._cache = shell._index = shell._hits = shell._free = shell._narrow = shell._built = _RELEASED  # type: ignore[assignment]
         return shell
 
@@ -485,6 +487,7 @@ class RuleList:
 
 
 _RELEASED: Mapping[Any, Any] = MappingProxyType({})  # the memos of every released list: empty, and read-only
+_NO_RULES: list[Rule] = []  # the rules of every released list (never mutated)
 
 
 def _flow_key(boxes: tuple[Box, ...]) -> FlowKey | None:
@@ -925,9 +928,23 @@ class NetworkModel:
         hops = {id(hop): hop for role in self.roles for variant in role.variants for hop in variant.hops}
         for hop in hops.values():  # roles share most hops: release each once
             hop.release()
+            hop.stage = _shared(hop.stage)
+            if isinstance(hop, AmbiguousHop | MayApplyHop):
+                hop.why = _shared(hop.why)
         for _hop, rules in self.rule_lists:  # a layer's own list that only a group policy's hop reaches
             rules.release()
         self.rule_lists = []
+        # What is kept reads the same words in every network of an org (role and SSID names, ways, notes,
+        # stages, why a hop is ambiguous): one string each, not one per network.
+        for role in self.roles:
+            role.name, role.ssid, role.group_policy = _shared(role.name), _shared(role.ssid), _shared(role.group_policy)
+            role.notes = [_shared(note) for note in role.notes]
+            for variant in role.variants:
+                variant.label = _shared(variant.label)
+
+
+def _shared(text: Any) -> Any:
+    return sys.intern(text) if type(text) is str else text
 
 
 @dataclass(eq=False)

@@ -148,7 +148,9 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
         if new_unknown:
             first_unknown = first_unknown + new_unknown
     unknown = first_unknown if maybe.boxes else _NONE
-    trace = FlowTrace(flow, label, _verdict(certain, blocked, maybe), tuple(records), certain, blocked, unknown)
+    # the label (a way's, such as 'VLAN 10 (SSID VLAN tag)') recurs in every network: kept once
+    trace = FlowTrace(flow, sys.intern(label), _verdict(certain, blocked, maybe), tuple(records), certain, blocked,
+                      unknown)
     trace.reason = _reason(trace)
     return trace
 
@@ -622,6 +624,9 @@ def _nat_settled(step: _Step, flow_trace: Callable[[int], FlowTrace], nat: str) 
                      trace.unknown, reason, trace.variants)
 
 
+_CARRIERS: dict[tuple[Flow, ...], tuple[Flow, ...]] = {}  # inner flows' carriers, one tuple per combination
+
+
 def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], server: VpnServer,
                  cache: TraceCache | None, plain: bool) -> FlowTrace:
     """An inner flow rides inside the IPsec SA: its verdict is its carriers' most doubtful (`Verdict.doubt_of`:
@@ -637,16 +642,20 @@ def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
     # after IKE on udp/500).
     worst = max(reversed(carriers), key=lambda t: Verdict.doubt_of(t.verdict))
     names = " and ".join(str(c.flow) for c in carriers)
+    # Texts and carriers every network's inner flows repeat: one object each (an org keeps millions of paths)
     if worst.verdict == Verdict.ALLOWED:
-        reason = f"{flow} travels inside IPsec ({names}), which passes every hop; no middle box sees {flow}."
+        reason = sys.intern(f"{flow} travels inside IPsec ({names}), which passes every hop; no middle box sees "
+                            f"{flow}.")
     else:
-        reason = f"{flow} travels inside IPsec ({names}), so it needs its carriers: {worst.reason}"
-    note = f"inside IPsec: this hop sees {worst.flow}, not {flow}"
+        reason = sys.intern(f"{flow} travels inside IPsec ({names}), so it needs its carriers: {worst.reason}")
+    note = sys.intern(f"inside IPsec: this hop sees {worst.flow}, not {flow}")
+    carried = tuple(c.flow for c in carriers)
+    carried = _CARRIERS.setdefault(carried, carried)
     memo: HopMemo = cache.steps if cache is not None else {}
     hops = tuple([_inside_record(record, note, worst.flow, memo) for record in worst.hops])
     inert = _inert_rules(flow, carriers, chains, server, memo) if plain else ()
     trace = FlowTrace(flow, worst.variant, worst.verdict, hops, worst.allowed, worst.blocked, worst.unknown,
-                      reason, (), tuple(c.flow for c in carriers), inert)
+                      reason, (), carried, inert)
     if cache is not None:
         cache.inner[key] = (carriers, trace)  # the carriers kept alive: their ids are in the key
     return trace
@@ -669,7 +678,8 @@ def _inside(note: str, carrier: Flow, seg: Segment) -> str:
     if seg.decision is _PERMIT or seg.decision is _TRANSLATE:
         return note
     how = f"{seg.rule.label} ({seg.rule.text})" if seg.rule is not None else seg.reason
-    return f"{note}; {carrier}: {seg.decision.value} by {how}" if seg.rule is not None else f"{note}; {carrier}: {how}"
+    return sys.intern(f"{note}; {carrier}: {seg.decision.value} by {how}" if seg.rule is not None else
+                      f"{note}; {carrier}: {how}")
 
 
 def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], server: VpnServer,

@@ -39,3 +39,36 @@ def test_objects_frozen_by_the_host_stay_frozen() -> None:
         assert before * 0.99 <= gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
+
+
+def test_what_networks_repeat_is_kept_once(tmp_path: Path) -> None:
+    """A large org keeps a million paths: the words every network repeats (role and SSID names, ways, inner
+    flows' reasons and carriers, hops' stages, the texts of rows) are one object each, and a released rule list keeps
+    no rules (those that decided something stay with the traces), as a list from a forked worker does."""
+    import sys
+
+    from auditor.model import FilterHop
+
+    bench = str(Path(__file__).resolve().parents[1] / "bench")
+    sys.path.insert(0, bench)
+    try:
+        from synth import write_org
+    finally:
+        sys.path.remove(bench)
+    result = run_audit(write_org(tmp_path / "org", 6, seed=3, workers=1), keep_model=False, workers=1)
+
+    def distinct(values: list) -> tuple[int, int]:
+        """(distinct values, distinct objects) among `values`."""
+        return len(set(values)), len({id(v) for v in values})
+
+    roles = {id(p.role): p.role for p in result.paths}.values()
+    traces = [p.trace for p in result.paths]
+    records = [r for t in traces for r in t.hops]
+    rules = [s.rule for r in records for s in r.segments if s.rule is not None and not s.rule.synthetic]
+    for values in ([r.name for r in roles], [r.ssid for r in roles], [t.variant for t in traces],
+                   [t.reason for t in traces], [t.carried_by for t in traces if t.carried_by],
+                   [r.hop.stage for r in records], [s.reason for r in records for s in r.segments],
+                   [rule.text for rule in rules]):
+        assert len(values) > 6 and distinct(values)[0] == distinct(values)[1], values[:3]
+    hops = [r.hop for r in records if isinstance(r.hop, FilterHop) and r.hop.rules is not None]
+    assert hops and all(hop.rules.rules == [] for hop in hops)

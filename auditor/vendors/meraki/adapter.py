@@ -624,7 +624,7 @@ class _NetworkBuilder:
         return self._cached(("splash", ssid_base), build)
 
     def _walled_garden_rule(self, entry: str, position: int, origin: Origin) -> list[Rule]:
-        text = f"walled garden {entry}"
+        text = sys.intern(f"walled garden {entry}")  # the same entries in every network
         try:
             return [Rule(position, Action.PERMIT, PacketSet.of(dst=[address_interval(entry)]), text, "",
                          origin)]
@@ -1608,8 +1608,8 @@ def _policy_row(row: dict[str, Any], position: int, origin: Origin, resolver: Re
 
 
 def _relabel(rule: Rule, text_prefix: str) -> Rule:
-    return Rule(rule.position, rule.action, rule.match, f"{text_prefix}: {rule.text}", rule.comment, rule.origin,
-                rule.certain, rule.reason, rule.synthetic)
+    return Rule(rule.position, rule.action, rule.match, sys.intern(f"{text_prefix}: {rule.text}"), rule.comment,
+                rule.origin, rule.certain, rule.reason, rule.synthetic)
 
 
 def _ipv6_prefixes(raw: dict[str, Any], where: str) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -325,8 +326,9 @@ def l3_rules(row: dict[str, Any], position: int, origin: Origin, resolver: Resol
     `where` (e.g. "rules[3]") says the row is as the Dashboard returned it: a value it would not accept
     (`destPort: "45OO"`) is then corrupt input, an error naming the file, the row and the field, rather
     than an unknown rule that makes every path through the list unknown."""
-    text = rule_text(row, with_source=with_source, resolver=resolver)
-    comment = str(row.get("comment") or "")
+    # the same rows recur in every network of an org (templates): their texts are kept once
+    text = sys.intern(rule_text(row, with_source=with_source, resolver=resolver))
+    comment = sys.intern(str(row.get("comment") or ""))
     parts = _shared_parts(row, resolver, with_source, local_lan)
     if parts[0] == "error" and where is not None and parts[2]:
         raise SnapshotError(origin.path + ("" if where.startswith("[") else " ") + where, f"{parts[2]}: {parts[1]}")
@@ -440,7 +442,7 @@ def l7_rule(row: dict[str, Any], position: int, origin: Origin, resolver: Resolv
     """
     kind = str(row.get("type", "")).strip()
     value = row.get("value")
-    text = f"{row.get('policy', 'deny')} {kind} {_l7_value_text(value)}"
+    text = sys.intern(f"{row.get('policy', 'deny')} {kind} {_l7_value_text(value)}")  # recurs in every network
     if str(row.get("policy", "deny")).lower() != "deny":
         return Rule(position, Action.UNKNOWN, ALL, text, "", origin,
                     reason=f"{origin}: an L7 rule with policy '{row.get('policy')}' is not understood")
