@@ -208,9 +208,9 @@ def _flow_keys(protocols: dict[str, Protocol], config: AuditConfig) -> list[Flow
     for server in config.vpn_servers:
         for name in server.protocols:
             for flow in protocols[name.lower()].flows:
-                box = flow_packets(flow, [ANY_ADDR], VpnServer("", server.address, [])).boxes[0]
-                if (box[2], box[4]) not in keys:
-                    keys.append((box[2], box[4]))
+                key = flow_packets(flow, [ANY_ADDR], VpnServer("", server.address, [])).flow_key()
+                if key is not None and key not in keys:
+                    keys.append(key)
     return keys
 
 

@@ -30,7 +30,6 @@ from auditor.packets import (
     ANY_PORT,
     ANY_PROTO,
     EMPTY,
-    PORTED_PROTOCOLS,
     Interval,
     PacketSet,
     format_address_interval,
@@ -881,14 +880,7 @@ def _translate(packets: PacketSet, backends: list[Backend], translate_port: bool
     for backend in backends:
         assert backend.address is not None
         dst = network_interval(ipaddress.ip_network(backend.address))
-        boxes = []
-        for src, _dst, proto, sport, dport in packets.boxes:
-            new_dport = dport
-            if translate_port and backend.port is not None and proto[0] == proto[1] \
-                    and proto[0] in PORTED_PROTOCOLS:
-                new_dport = (backend.port, backend.port)
-            boxes.append((src, dst, proto, sport, new_dport))
-        out = out | PacketSet(boxes)
+        out = out | packets.with_destination(dst, backend.port if translate_port else None)
     return out
 
 

@@ -16,15 +16,11 @@ from typing import Any, ClassVar, Protocol
 
 from auditor.packets import (
     ALL,
-    ANY_ADDR,
-    ANY_PORT,
     EMPTY,
     IPV4_SOURCES,
-    PORTED_PROTOCOLS,
     PUBLIC_SOURCES,
     PUBLIC_V4_SOURCES,
     V4_BASE,
-    Box,
     Interval,
     PacketSet,
     address_interval,
@@ -190,7 +186,7 @@ class IndexedRows:
 
 
 def rule_key(rule: Rule) -> RowKey:
-    return [b[2] for b in rule.match.boxes], [b[4] for b in rule.match.boxes]
+    return rule.match.service_columns()
 
 
 class RuleList:
@@ -247,12 +243,11 @@ class RuleList:
         go to one destination range (a VPN server), the candidates are narrowed to the rules that reach it,
         once per list: every role's traffic to that server then meets only those, and a lazy list builds
         only those of its rows (their destinations are read first)."""
-        boxes = packets.boxes
-        key = _flow_key(boxes)
-        if key is None:
+        target = packets.flow_target()
+        if target is None:
             return self.rules
-        dst = boxes[0][1]
-        if len(boxes) > 1 and any(b[1] != dst for b in boxes):
+        key, dst = target
+        if dst is None:
             return self._candidates(key)
         return self._narrowed_cached(key, dst)
 
@@ -263,7 +258,7 @@ class RuleList:
             return self._materialize(key, self._row_hits(key), dst)
         found = self._candidates(key)
         lo, hi = dst
-        narrowed = [r for r in found if _reaches(r.match.boxes, lo, hi)]
+        narrowed = [r for r in found if r.match.reaches(lo, hi)]
         return found if len(narrowed) == len(found) else narrowed
 
     def _narrowed_cached(self, key: FlowKey, dst: tuple[int, int]) -> list[Rule]:
@@ -273,7 +268,7 @@ class RuleList:
         return narrowed
 
     def _by_key(self, packets: PacketSet) -> list[Rule]:
-        key = _flow_key(packets.boxes)
+        key = packets.flow_key()
         return self.rules if key is None else self._candidates(key)
 
     def _candidates(self, key: FlowKey) -> list[Rule]:
@@ -292,9 +287,8 @@ class RuleList:
         return found
 
     def _index_rules(self, key: FlowKey) -> list[Rule]:
-        (plo, phi), (dlo, dhi) = key
-        return [r for r in self.rules if any(
-            b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] for b in r.match.boxes)]
+        proto, dport = key
+        return [r for r in self.rules if r.match.meets(proto, dport)]
 
     def _row_hits(self, key: FlowKey) -> list[int]:
         """Rows whose (protocol, destination port) key overlaps `key`; rows are scanned once for every key the
@@ -336,7 +330,7 @@ class RuleList:
         """The rules of `rows` with a box on `key` (and reaching `dst`), building only those rows whose
         destinations may reach `dst`: a row's rules can be narrower than its key."""
         assert self._rows is not None
-        (plo, phi), (dlo, dhi) = key
+        proto, dport = key
         lo, hi = dst if dst is not None else (0, 0)
         out: list[Rule] = []
         destinations = self._rows.destinations
@@ -350,11 +344,8 @@ class RuleList:
                     else:  # no span of the row's destinations meets the server's
                         continue
             for rule in self._row(index):
-                for box in rule.match.boxes:
-                    if box[2][0] <= phi and plo <= box[2][1] and box[4][0] <= dhi and dlo <= box[4][1] and \
-                            (dst is None or (box[1][0] <= hi and lo <= box[1][1])):
-                        out.append(rule)
-                        break
+                if rule.match.meets(proto, dport, dst):
+                    out.append(rule)
         return out
 
     @classmethod
@@ -368,7 +359,7 @@ class RuleList:
         """Whether no rule of a candidate list looks at the source (memoised: candidate lists are kept)."""
         free = self._free.get(id(rules))
         if free is None:
-            free = self._free[id(rules)] = all(box[0] == ANY_ADDR for rule in rules for box in rule.match.boxes)
+            free = self._free[id(rules)] = all(rule.match.ignores_source() for rule in rules)
         return free
 
     def evaluate(self, packets: PacketSet) -> tuple[Segment, ...]:
@@ -376,29 +367,29 @@ class RuleList:
         if cached is not None:
             return cached
         candidates = self.relevant(packets)
-        boxes = packets.boxes
         # With no candidate the default decides below; widening would only add a second evaluation.
-        if candidates and (boxes[0][0] != ANY_ADDR if len(boxes) == 1 else any(b[0] != ANY_ADDR for b in boxes)) \
-                and self.source_free(candidates):
+        if candidates and not packets.ignores_source() and self.source_free(candidates):
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
-            widened = PacketSet(((ANY_ADDR, *boxes[0][1:]),) if len(boxes) == 1 else
-                                dict.fromkeys((ANY_ADDR, *b[1:]) for b in boxes))
+            widened = packets.from_any_source()
             segments = tuple([
                 Segment(part, seg.decision, seg.rule, seg.reason)
                 for seg in self.evaluate(widened)
-                if (part := packets if seg.packets.boxes == widened.boxes else seg.packets & packets).boxes
+                if not (part := packets if seg.packets.identical(widened) else seg.packets & packets).is_empty()
             ])
             self._cache[packets] = segments
             return segments
         segments_list: list[Segment] = []
         pending: list[tuple[PacketSet, Rule]] = []  # regions an uncertain rule may have decided
         remaining = packets
+        # Whether nothing remains, asked only where a rule took part of it (this loop runs for every rule a flow
+        # meets); an empty input meets no rule, and is asked at the end.
+        done = False
         for rule in candidates:
-            if not remaining.boxes:
+            if done:
                 break
-            hit = remaining & rule.match
-            if not hit.boxes:
+            hit = remaining.common(rule.match)
+            if hit is None:
                 continue
             if rule.certain:
                 if pending:
@@ -406,10 +397,11 @@ class RuleList:
                 else:  # nothing uncertain before it: the rule decides what it hit
                     segments_list.append(Segment(hit, _DECISION_OF[rule.action], rule))
                 # `&` returns its left side when the rule covers all of it: nothing remains, nothing to cut
-                remaining = EMPTY if hit is remaining else remaining - rule.match
+                left = None if hit is remaining else remaining.rest(rule.match)
+                remaining, done = (EMPTY, True) if left is None else (left, False)
             else:
                 pending.append((hit, rule))
-        if remaining.boxes:
+        if not done and (remaining is not packets or not packets.is_empty()):
             if pending:
                 _emit(segments_list, pending, remaining, self.default)
             else:
@@ -488,22 +480,6 @@ class RuleList:
 
 _RELEASED: Mapping[Any, Any] = MappingProxyType({})  # the memos of every released list: empty, and read-only
 _NO_RULES: list[Rule] = []  # the rules of every released list (never mutated)
-
-
-def _flow_key(boxes: tuple[Box, ...]) -> FlowKey | None:
-    """The (protocol, destination port) intervals all boxes share, or None when they differ."""
-    if len(boxes) == 1:
-        return boxes[0][2], boxes[0][4]
-    keys = {(box[2], box[4]) for box in boxes}
-    return next(iter(keys)) if len(keys) == 1 else None
-
-
-def _reaches(boxes: tuple[Box, ...], lo: int, hi: int) -> bool:
-    """Whether some box's destination meets [lo, hi]."""
-    if len(boxes) == 1:
-        dst = boxes[0][1]
-        return dst[0] <= hi and lo <= dst[1]
-    return any(b[1][0] <= hi and lo <= b[1][1] for b in boxes)
 
 
 # wanted keys -> {id(row key): (row key, the wanted keys it overlaps)}
@@ -684,7 +660,7 @@ class SourceNatHop(Hop):
     _leaving: dict[_Unsourced, PacketSet] = field(default_factory=dict, repr=False)
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
-        if not self.private_only and all(box[0][0] >= V4_BASE for box in packets.boxes):
+        if not self.private_only and packets.ipv4_sources_only():
             return (self._translate(packets),)  # the usual case: an IPv4 trace through an MX
         kept = packets & PUBLIC if self.private_only else EMPTY
         ipv6 = packets - kept - IPV4_SOURCES
@@ -699,7 +675,7 @@ class SourceNatHop(Hop):
 
     def _translate(self, packets: PacketSet) -> Segment:
         """NAT44: what leaves depends only on the flow, so it is worked out once per flow."""
-        flow = tuple(box[1:] for box in packets.boxes)
+        flow = packets.unsourced()
         leaving = self._leaving.get(flow)
         if leaving is None:
             public = self.public if self.public is not None else PUBLIC_V4_SOURCES
@@ -712,14 +688,7 @@ class SourceNatHop(Hop):
 
 def any_source_port(packets: PacketSet) -> PacketSet:
     """The packets from any source port (protocols with ports): what leaves a NAT that may map ports (PAT)."""
-    boxes = [(src, dst, proto, ANY_PORT if proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS else sport, dport)
-             for src, dst, proto, sport, dport in packets.boxes]
-    if all(new == old for new, old in zip(boxes, packets.boxes, strict=True)):
-        return packets
-    out = EMPTY
-    for box in boxes:  # boxes that differed only by source port now overlap: unite them
-        out = out | PacketSet([box])
-    return out
+    return packets.with_any_source_port()
 
 
 @dataclass(eq=False, slots=True)
@@ -783,7 +752,7 @@ class AmbiguousHop(Hop):
                             out.append(Segment(clash, Decision.UNKNOWN, seg.rule,
                                                f"{self.why} The readings disagree: {what}"))
                         agree = agree - clash
-            if agree.boxes:
+            if agree:
                 out.append(Segment(agree, seg.decision, seg.rule, seg.reason))
         return tuple(out)
 
@@ -793,7 +762,7 @@ class AmbiguousHop(Hop):
         out = []
         for seg in segments:
             part = clash & seg.packets
-            if not part.boxes:
+            if not part:
                 continue
             if seg.decision is Decision.UNKNOWN or seg.rule is None:
                 out.append(Segment(part, seg.decision, seg.rule, seg.reason))

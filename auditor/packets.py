@@ -266,6 +266,17 @@ class PacketSet:
             return other
         return PacketSet(result)
 
+    def common(self, other: PacketSet) -> PacketSet | None:
+        """`self & other`, or None when they share no packet: one call answers both where a rule list asks
+        both for every rule a flow meets (and a method call costs less than an operator's)."""
+        found = self.__and__(other)
+        return found if found.boxes else None
+
+    def rest(self, other: PacketSet) -> PacketSet | None:
+        """`self - other`, or None when nothing is left (as `common` is to `&`)."""
+        found = self.__sub__(other)
+        return found if found.boxes else None
+
     def __sub__(self, other: PacketSet) -> PacketSet:
         if self._by_source and self.boxes and len(other.boxes) <= _FEW:
             result = self
@@ -380,6 +391,135 @@ class PacketSet:
     def __repr__(self) -> str:
         return f"PacketSet({len(self.boxes)} boxes)"
 
+    def box_count(self) -> int:
+        """How many boxes make up the set: the size of its representation, not the number of packets."""
+        return len(self.boxes)
+
+    def identical(self, other: PacketSet) -> bool:
+        """The same boxes in the same order: equal, known without the subtractions `==` may need."""
+        return self.boxes == other.boxes
+
+    def state(self) -> tuple[tuple[Box, ...], bool]:
+        """What rebuilds the set as it is (`from_state`), for sending it to another process."""
+        return self.boxes, self._by_source
+
+    @classmethod
+    def from_state(cls, state: tuple[tuple[Box, ...], bool]) -> PacketSet:
+        boxes, by_source = state
+        return cls(boxes, by_source=by_source)
+
+    @classmethod
+    def of_disjoint(cls, parts: Iterable[PacketSet]) -> PacketSet:
+        """The union of sets the caller knows to be pairwise disjoint: their boxes side by side, without the
+        subtractions `|` does to keep boxes apart."""
+        return cls([box for part in parts for box in part.boxes])
+
+    # questions rule indexes and traces ask, answered from the boxes without building a set -------------
+    def flow_key(self) -> tuple[Interval, Interval] | None:
+        """The (protocol, destination port) intervals every box shares, by which rule lists index their
+        rules; None when the boxes differ there, or there are none."""
+        boxes = self.boxes
+        if len(boxes) == 1:
+            return boxes[0][2], boxes[0][4]
+        keys = {(box[2], box[4]) for box in boxes}
+        return next(iter(keys)) if len(keys) == 1 else None
+
+    def flow_target(self) -> tuple[tuple[Interval, Interval], Interval | None] | None:
+        """`flow_key()` and the destination interval every box shares (traffic to one server; None when the
+        boxes go to several), in one call: rule lists ask both for every flow they evaluate."""
+        boxes = self.boxes
+        if len(boxes) == 1:
+            box = boxes[0]
+            return (box[2], box[4]), box[1]
+        key = self.flow_key()
+        if key is None:
+            return None
+        dst = boxes[0][1]
+        return key, None if any(b[1] != dst for b in boxes) else dst
+
+    def reaches(self, lo: int, hi: int) -> bool:
+        """Whether some box's destination meets the addresses [lo, hi]."""
+        boxes = self.boxes
+        if len(boxes) == 1:
+            dst = boxes[0][1]
+            return dst[0] <= hi and lo <= dst[1]
+        return any(b[1][0] <= hi and lo <= b[1][1] for b in boxes)
+
+    def meets(self, proto: Interval, dport: Interval, dst: Interval | None = None) -> bool:
+        """Whether some box overlaps these protocol and destination port intervals (and destination
+        addresses, when given): whether a rule can matter to a flow, with no set built."""
+        (plo, phi), (dlo, dhi) = proto, dport
+        for b in self.boxes:  # a loop, not any(): most rules are one box, and a generator costs more than it
+            if b[2][0] <= phi and plo <= b[2][1] and b[4][0] <= dhi and dlo <= b[4][1] and \
+                    (dst is None or (b[1][0] <= dst[1] and dst[0] <= b[1][1])):
+                return True
+        return False
+
+    def names_port(self, proto: int, port: int) -> bool:
+        """Whether some box holds the protocol and has exactly this one destination port (`eq 1701`, a port
+        list holding it), rather than a range or any port that happens to hold it."""
+        return any(b[2][0] <= proto <= b[2][1] and b[4] == (port, port) for b in self.boxes)
+
+    def ignores_source(self) -> bool:
+        """Whether no box restricts the source (each is from any address); an empty set ignores it too."""
+        boxes = self.boxes
+        if len(boxes) == 1:
+            return boxes[0][0] == ANY_ADDR
+        return all(b[0] == ANY_ADDR for b in boxes)
+
+    def ipv4_sources_only(self) -> bool:
+        """Whether every box's sources are IPv4 addresses (true of an empty set)."""
+        return all(box[0][0] >= V4_BASE for box in self.boxes)
+
+    def protocols(self) -> set[Interval]:
+        """The protocol interval of each box."""
+        return {box[2] for box in self.boxes}
+
+    def service_columns(self) -> tuple[list[Interval], list[Interval]]:
+        """The protocol and the destination port interval of each box, in box order (a rule row's index key)."""
+        boxes = self.boxes
+        return [b[2] for b in boxes], [b[4] for b in boxes]
+
+    def unsourced(self) -> tuple[tuple[Interval, Interval, Interval, Interval], ...]:
+        """The boxes less their sources: what a source NAT's result depends on."""
+        return tuple(box[1:] for box in self.boxes)
+
+    # the same packets changed in one dimension ---------------------------------------------------------
+    def from_any_source(self) -> PacketSet:
+        """The same flows from any source: each box's source widened to every address, boxes that become
+        equal kept once (they stay disjoint when the boxes differed by source alone, as a flow's do)."""
+        boxes = self.boxes
+        if len(boxes) == 1:
+            return PacketSet(((ANY_ADDR, *boxes[0][1:]),))
+        return PacketSet(dict.fromkeys((ANY_ADDR, *b[1:]) for b in boxes))
+
+    def with_service(self, proto: Interval, sport: Interval, dport: Interval) -> PacketSet:
+        """The same sources and destinations with another protocol and ports (for intersection tests: boxes
+        may repeat)."""
+        return PacketSet(tuple((b[0], b[1], proto, sport, dport) for b in self.boxes))
+
+    def with_any_source_port(self) -> PacketSet:
+        """The packets from any source port (protocols with ports): what leaves a NAT that may map ports."""
+        boxes = [(src, dst, proto, ANY_PORT if proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS else sport,
+                  dport) for src, dst, proto, sport, dport in self.boxes]
+        if all(new == old for new, old in zip(boxes, self.boxes, strict=True)):
+            return self
+        out = EMPTY
+        for box in boxes:  # boxes that differed only by source port now overlap: unite them
+            out = out | PacketSet([box])
+        return out
+
+    def with_destination(self, dst: Interval, port: int | None = None) -> PacketSet:
+        """The packets sent to `dst` instead, and to `port` for boxes of one protocol with ports when it is
+        given (a load balancer's backend). Boxes that differed only by destination may now overlap."""
+        boxes = []
+        for src, _dst, proto, sport, dport in self.boxes:
+            new_dport = dport
+            if port is not None and proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS:
+                new_dport = (port, port)
+            boxes.append((src, dst, proto, sport, new_dport))
+        return PacketSet(boxes)
+
     # projections used in explanations --------------------------------------------------------------
     def sources(self) -> list[Interval]:
         return _merge(box[0] for box in self.boxes)
@@ -397,6 +537,13 @@ class PacketSet:
 
     def describe_sources(self) -> str:
         return ", ".join(format_address_interval(iv) for iv in self.sources()) or "none"
+
+
+def flow_intervals(proto: int, dport: int | None = None) -> tuple[Interval, Interval, Interval]:
+    """The protocol, source port and destination port intervals of `PacketSet.flow`'s packets."""
+    if proto in PORTED_PROTOCOLS:
+        return (proto, proto), ANY_PORT, (dport, dport) if dport is not None else ANY_PORT
+    return (proto, proto), NO_PORT, NO_PORT
 
 
 def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:

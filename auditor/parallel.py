@@ -396,7 +396,7 @@ class _Encoder:
         found = self.memo.get(id(packets))
         if found is not None:
             return found
-        return self._put(packets, self.tables[0], (packets.boxes, packets._by_source))
+        return self._put(packets, self.tables[0], packets.state())
 
     def origin(self, origin: Origin | None) -> int | None:
         if origin is None:
@@ -572,7 +572,7 @@ class _Decoder:
     def objects(self, tables: tuple) -> tuple[list, list, list, list, list[Hop], list[HopTrace]]:
         """Packets, origins, rules, segments, hops and hop traces from their tables, in dependency order."""
         packets_t, origins_t, rules_t, segments_t, hops_t, records_t = tables
-        packets = [PacketSet(boxes, by_source=by_source) for boxes, by_source in packets_t]
+        packets = [PacketSet.from_state(state) for state in packets_t]
         origins = [Origin(path, index, line) for path, index, line in origins_t]
         rules = [Rule(position, action, packets[match], text, comment, None if origin is None else origins[origin],
                       certain, reason, synthetic) if extra is None else

@@ -19,14 +19,13 @@ from typing import Any
 
 from auditor.model import Decision, Hop, Role, Rule, Segment, SourceNatHop, Variant, VpnServer
 from auditor.packets import (
-    ANY_ADDR,
     EMPTY,
     PROTO_NUMBERS,
-    V4_BASE,
     Interval,
     PacketSet,
     address_interval,
     families,
+    flow_intervals,
     format_address_interval,
     merge_intervals,
     same_family,
@@ -107,8 +106,7 @@ IKE_PORTS = frozenset({500, 4500})
 def _flow_tail(flow: Flow) -> tuple[Interval, Interval, Interval]:
     """A flow's protocol, source port and destination port intervals (ports ignored if portless): any source
     port, except IKE's, which leaves the client from the port it is sent to."""
-    proto, sport, dport = PacketSet.flow([ANY_ADDR], [ANY_ADDR], PROTO_NUMBERS[flow.ip_protocol],
-                                         flow.dst_port).boxes[0][2:]
+    proto, sport, dport = flow_intervals(PROTO_NUMBERS[flow.ip_protocol], flow.dst_port)
     if flow.ip_protocol == "udp" and flow.dst_port in IKE_PORTS:
         sport = dport
     return proto, sport, dport
@@ -122,35 +120,40 @@ def _sources(sources: tuple[tuple[int, int], ...], server: tuple[int, int]) -> l
 # One memo per network for several kinds of step (a hop's step, an inner flow's record, an inert-rule step),
 # told apart by their keys; each reader annotates what its own key holds.
 HopMemo = dict[tuple[object, ...], Any]
-_HopStepResult = tuple[HopTrace, PacketSet, PacketSet, list[tuple[Hop, Segment]], list[tuple[Hop, Segment]]]
+# (record, certain, maybe, blocked, unknown, no certain, no maybe): what goes on, with whether it is empty
+_HopStepResult = tuple[HopTrace, PacketSet, PacketSet, list[tuple[Hop, Segment]], list[tuple[Hop, Segment]], bool,
+                       bool]
 
 
 def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
-                memo: HopMemo | None = None) -> FlowTrace:
+                memo: HopMemo | None = None, *, empty: bool | None = None) -> FlowTrace:
+    """`empty`: whether `packets` is empty, when the caller has asked already."""
     certain, maybe = packets, EMPTY
+    # Whether each is empty, asked once per set: a step (memoised) says it of what it hands on.
+    no_certain, no_maybe = packets.is_empty() if empty is None else empty, True
     records: list[HopTrace] = []
     # Most traces block nothing and know everything: share one empty list until there is something to keep.
     blocked: list[tuple[Hop, Segment]] = _NONE
     first_unknown: list[tuple[Hop, Segment]] = _NONE
     for hop in hops:
-        if not certain.boxes and not maybe.boxes:
+        if no_certain and no_maybe:
             break
-        key = (id(hop), certain, maybe) if maybe.boxes else (id(hop), certain)
+        key = (id(hop), certain) if no_maybe else (id(hop), certain, maybe)
         step: _HopStepResult | None = memo.get(key) if memo is not None else None
         if step is None:
-            step = _step(hop, certain, maybe)
+            step = _step(hop, certain, maybe, no_certain, no_maybe)
             if memo is not None:
                 memo[key] = step  # roles that reach a hop with the same packets share its record
-        record, certain, maybe, new_blocked, new_unknown = step
+        record, certain, maybe, new_blocked, new_unknown, no_certain, no_maybe = step
         records.append(record)
         if new_blocked:
             blocked = blocked + new_blocked
         if new_unknown:
             first_unknown = first_unknown + new_unknown
-    unknown = first_unknown if maybe.boxes else _NONE
+    unknown = _NONE if no_maybe else first_unknown
     # the label (a way's, such as 'VLAN 10 (SSID VLAN tag)') recurs in every network: kept once
-    trace = FlowTrace(flow, sys.intern(label), _verdict(certain, blocked, maybe), tuple(records), certain, blocked,
-                      unknown)
+    trace = FlowTrace(flow, sys.intern(label), _verdict(no_certain, blocked, no_maybe), tuple(records), certain,
+                      blocked, unknown)
     trace.reason = _reason(trace)
     return trace
 
@@ -166,17 +169,19 @@ _PERMIT, _TRANSLATE, _DENY, _SUMMARY_ONLY = Decision.PERMIT, Decision.TRANSLATE,
 _ALLOWED, _BLOCKED, _PARTIAL, _UNKNOWN = Verdict.ALLOWED, Verdict.BLOCKED, Verdict.PARTIAL, Verdict.UNKNOWN
 
 
-def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> _HopStepResult:
-    """One hop: its record, what goes on (certain, maybe), what it blocked, where unknowns began."""
-    segs_certain = hop.apply(certain) if certain.boxes else ()
-    segs_maybe = hop.apply(maybe) if maybe.boxes else ()
+def _step(hop: Hop, certain: PacketSet, maybe: PacketSet, no_certain: bool, no_maybe: bool) -> _HopStepResult:
+    """One hop: its record, what goes on (certain, maybe), what it blocked, where unknowns began, and whether
+    what goes on is empty."""
+    segs_certain = () if no_certain else hop.apply(certain)
+    segs_maybe = () if no_maybe else hop.apply(maybe)
     next_certain, next_maybe = EMPTY, EMPTY
     blocked: list[tuple[Hop, Segment]] = []
     unknown: list[tuple[Hop, Segment]] = []
     for seg in segs_certain:
         decision = seg.decision
         if decision is _PERMIT or decision is _TRANSLATE:
-            next_certain = next_certain | seg.leaving if next_certain.boxes else seg.leaving
+            next_certain = seg.leaving if next_certain is EMPTY or next_certain.is_empty() else \
+                next_certain | seg.leaving
         elif decision is _DENY:
             blocked.append((hop, seg))
         else:
@@ -188,8 +193,10 @@ def _step(hop: Hop, certain: PacketSet, maybe: PacketSet) -> _HopStepResult:
         else:
             next_maybe = next_maybe | seg.leaving
     segments = segs_certain + segs_maybe
-    record = HopTrace(hop, _summarise(segments), segments, unknown_in=not certain.boxes)
-    return record, next_certain, next_maybe, blocked or _NONE, unknown or _NONE
+    record = HopTrace(hop, _summarise(segments), segments, unknown_in=no_certain)
+    # by identity first: a step that lets nothing on hands on EMPTY itself
+    return (record, next_certain, next_maybe, blocked or _NONE, unknown or _NONE,
+            next_certain is EMPTY or next_certain.is_empty(), next_maybe is EMPTY or next_maybe.is_empty())
 
 
 def _summarise(segments: tuple[Segment, ...]) -> Decision:
@@ -205,12 +212,12 @@ def _summarise(segments: tuple[Segment, ...]) -> Decision:
     return Decision.PERMIT
 
 
-def _verdict(allowed: PacketSet, blocked: list[tuple[Hop, Segment]], maybe: PacketSet) -> Verdict:
-    if maybe.boxes:  # boxes, not truth: a set's __bool__ is a Python call, and this runs per trace
+def _verdict(none_allowed: bool, blocked: list[tuple[Hop, Segment]], none_maybe: bool) -> Verdict:
+    if not none_maybe:
         return _UNKNOWN
     if not blocked:
-        return _ALLOWED if allowed.boxes else _UNKNOWN
-    return _PARTIAL if allowed.boxes else _BLOCKED
+        return _UNKNOWN if none_allowed else _ALLOWED
+    return _BLOCKED if none_allowed else _PARTIAL
 
 
 def _rule_ref(hop: Hop, seg: Segment) -> str:
@@ -332,16 +339,17 @@ _NO_FAMILIES: frozenset[int] = frozenset()  # a chain of one variant is never tr
 def _trace_variant(variant: Variant, chain: _Chain, server: VpnServer, flow: Flow,
                    cache: TraceCache | None) -> FlowTrace:
     packets = flow_packets(flow, variant.addresses, server)
-    if not packets.boxes and variant.addresses:
+    empty = packets.is_empty()
+    if empty and variant.addresses:
         return _other_family(variant, server, flow)
     if cache is None:
-        return trace_chain(chain.hops, packets, flow, variant.label)
+        return trace_chain(chain.hops, packets, flow, variant.label, empty=empty)
     # Roles that share a chain and sources (an iPSK and the RADIUS role of the same group policy on one
     # SSID) get the same trace; the label is the variant's.
     key = (chain.key, packets, variant.label)
     found = cache.traces.get(key)
     if found is None:
-        found = cache.traces[key] = trace_chain(chain.hops, packets, flow, variant.label, cache.steps)
+        found = cache.traces[key] = trace_chain(chain.hops, packets, flow, variant.label, cache.steps, empty=empty)
     return found
 
 
@@ -466,11 +474,11 @@ def chain_nat(hops: list[Hop], packets: PacketSet) -> str:
     for IKEv1) compares the addresses each end sent and received, so a source NAT (an MX's uplink) and a
     destination NAT in front of the server (static NAT, a load balancer's virtual server) both count. Packets a
     filter denies are followed on: the question is what the path does, not whether this flow gets through."""
-    if packets.boxes and all(box[0][0] >= V4_BASE for box in packets.boxes) and _natted(hops):
+    if packets and packets.ipv4_sources_only() and _natted(hops):
         return NAT  # an MX (NAT44 of every IPv4 source) on the client's side
     plain, translated, unsure = packets, False, False
     for hop in hops:
-        if not plain.boxes:
+        if not plain:
             break
         ahead = EMPTY
         for seg in hop.apply(plain):
@@ -483,14 +491,14 @@ def chain_nat(hops: list[Hop], packets: PacketSet) -> str:
                 out = seg.output
                 # whether it passes is unknown, but if it does it is translated: a translated output that does
                 # not also hold the packets as they were, or a translating rule (a virtual server, a NAT entry)
-                if (out is not None and (seg.packets - out).boxes) or \
+                if (out is not None and seg.packets - out) or \
                         (out is None and seg.rule is not None and hop.may_translate):
                     translated = True
                     continue
                 unsure = True  # an unreadable hop may translate too
             ahead = ahead | (seg.leaving if decision is _PERMIT else seg.packets)
         plain = ahead
-    if not plain.boxes:
+    if not plain:
         return NAT
     return MAYBE_NAT if translated or unsure else NO_NAT
 
@@ -504,7 +512,7 @@ def role_nat(role: Role, chains: list[_Chain], server: VpnServer, cache: TraceCa
             continue
         addresses = [iv for v in chain.members for iv in v.addresses]
         packets = flow_packets(IKE, addresses, server)
-        if not packets.boxes:  # no source of the server's family: nothing to translate
+        if not packets:  # no source of the server's family: nothing to translate
             continue
         key = (chain.key, packets)
         state = cache.nat.get(key) if cache is not None else None
@@ -693,14 +701,15 @@ def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
     for chain in chains:
         addresses = [iv for v in chain.members for iv in v.addresses]
         packets = flow_packets(flow, addresses, server)
+        nothing = packets.is_empty()
         for hop in chain.hops:
-            if not packets.boxes:
+            if nothing:
                 break
             key = ("inert", id(hop), packets, flow, tails)
-            step: tuple[list[Segment], PacketSet] | None = memo.get(key)
+            step: tuple[list[Segment], PacketSet, bool] | None = memo.get(key)
             if step is None:  # roles of a network reach most hops with the same packets
                 step = memo[key] = _inert_step(hop, packets, flow, tails)
-            hits, packets = step
+            hits, packets, nothing = step
             for seg in hits:
                 if id(seg.rule) not in seen:
                     seen.add(id(seg.rule))
@@ -709,20 +718,20 @@ def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
 
 
 def _inert_step(hop: Hop, packets: PacketSet, flow: Flow,
-                tails: tuple[tuple[Interval, Interval, Interval], ...]) -> tuple[list[Segment], PacketSet]:
+                tails: tuple[tuple[Interval, Interval, Interval], ...]) -> tuple[list[Segment], PacketSet, bool]:
     """One hop for the inner flow in the clear: the segments whose rule names its port and none of its
-    carriers', and what goes on to the next hop (denied packets too)."""
+    carriers', what goes on to the next hop (denied packets too) and whether that is nothing."""
     hits: list[Segment] = []
     ahead = EMPTY
     for seg in hop.apply(packets):
         rule = seg.rule
         if rule is not None and not rule.synthetic and rule.certain and _names_port(rule, flow) and not any(
-                rule.match.intersects(PacketSet(tuple((b[0], b[1], *tail) for b in seg.packets.boxes)))
+                rule.match.intersects(seg.packets.with_service(*tail))
                 for tail in tails):
             hits.append(seg)
         leaving = seg.leaving if seg.decision is _PERMIT or seg.decision is _TRANSLATE else seg.packets
-        ahead = ahead | leaving if ahead.boxes else leaving
-    return hits, ahead
+        ahead = leaving if ahead is EMPTY or ahead.is_empty() else ahead | leaving
+    return hits, ahead, ahead is EMPTY or ahead.is_empty()
 
 
 def _names_port(rule: Rule, flow: Flow) -> bool:
@@ -730,4 +739,4 @@ def _names_port(rule: Rule, flow: Flow) -> bool:
     than a range or any port that happens to hold it."""
     proto = PROTO_NUMBERS[flow.ip_protocol]
     port = flow.dst_port
-    return any(b[2][0] <= proto <= b[2][1] and b[4] == (port, port) for b in rule.match.boxes)
+    return port is not None and rule.match.names_port(proto, port)

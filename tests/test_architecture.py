@@ -1,5 +1,6 @@
 """The layout's promises, checked on the source (issue 23): the core imports no vendor, no module imports
-itself back through others, and nothing is looked up by a "module:name" string.
+itself back through others, nothing is looked up by a "module:name" string, and only the packet engine reads a
+packet set's boxes.
 
 The import graph is read with `ast` from every module of auditor/ and rules/: imports at module level and inside
 functions alike (both run), and those under `if TYPE_CHECKING:` kept apart (they never run, so they cannot close
@@ -146,6 +147,23 @@ def string_registries(root: Path) -> list[str]:
     return found
 
 
+# A packet set's representation, which only the engine reads: its speed tricks live behind methods there.
+ENGINE = "auditor.packets"
+REPRESENTATION = frozenset({"boxes", "_by_source"})
+
+
+def representation_reads(root: Path) -> list[str]:
+    """Reads of a PacketSet's boxes (`.boxes`, `._by_source`) outside auditor/packets.py."""
+    found: list[str] = []
+    for module, path in modules(root).items():
+        if module == ENGINE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in REPRESENTATION:
+                found.append(f"{module}:{node.lineno} reads .{node.attr}")
+    return sorted(found)
+
+
 # --- the shipped code ------------------------------------------------------------------------------------------
 def test_the_core_imports_no_vendor() -> None:
     assert vendor_imports(ROOT) == []
@@ -157,6 +175,10 @@ def test_no_module_imports_itself_back() -> None:
 
 def test_nothing_is_registered_by_name() -> None:
     assert string_registries(ROOT) == []
+
+
+def test_only_the_engine_reads_a_packet_sets_boxes() -> None:
+    assert representation_reads(ROOT) == []
 
 
 def test_the_vendors_are_wired_in_by_the_cli_only() -> None:
@@ -194,6 +216,8 @@ PLANTED = {
     "rules/__init__.py": "",
     "rules/checks/__init__.py": "",
     "rules/checks/acme_check.py": "from auditor.vendors.acme.adapter import AcmeDevice\n",
+    "auditor/packets.py": "class PacketSet:\n    def empty(self):\n        return not self.boxes\n",
+    "auditor/reader.py": "def empty(packets):\n    return not packets.boxes\n",
 }
 
 
@@ -208,3 +232,4 @@ def test_the_detectors_find_what_was_planted(tmp_path: Path) -> None:
     assert ["auditor.c", "auditor.d"] in type_only_cycles(root)
     assert string_registries(root) == ["auditor.registry:2 names 'auditor.report.json:render'",
                                        "auditor.registry:4 calls import_module"]
+    assert representation_reads(root) == ["auditor.reader:2 reads .boxes"]

@@ -19,6 +19,7 @@ from auditor.packets import (
     V4_BASE,
     PacketSet,
     address_interval,
+    flow_intervals,
     format_address_interval,
 )
 
@@ -188,3 +189,59 @@ def test_traced_flow_is_the_general_flow_from_the_sources_of_the_servers_family(
         general = PacketSet.of(same_family(sources, to), [to], [(17, 17)], [port], [port])
     assert traced.boxes == general.boxes  # the same boxes in the same order: reports stay byte for byte
     assert traced._by_source == general._by_source
+
+
+# The questions and one-dimension changes rule lists and traces ask of a set (issue 23: they read no boxes
+# themselves), each against the enumeration of what it means.
+@settings(max_examples=300, deadline=None)
+@given(small_set, small_set, interval(SIZES[2]), interval(SIZES[4]), st.one_of(st.none(), interval(SIZES[1])))
+def test_set_questions_match_enumeration(a: PacketSet, b: PacketSet, proto: tuple[int, int],
+                                         dport: tuple[int, int], dst: tuple[int, int] | None) -> None:
+    ea = enumerate_set(a)
+    common = a.common(b)
+    assert (common is None) == (not ea & enumerate_set(b))
+    assert common is None or enumerate_set(common) == ea & enumerate_set(b)
+    within = [p for p in ea if proto[0] <= p[2] <= proto[1] and dport[0] <= p[4] <= dport[1]]
+    assert a.meets(proto, dport) == bool(within)
+    assert a.meets(proto, dport, dst) == any(dst is None or dst[0] <= p[1] <= dst[1] for p in within)
+    if dst is not None:
+        assert a.reaches(*dst) == any(dst[0] <= p[1] <= dst[1] for p in ea)
+    target = a.flow_target()
+    if target is not None:  # every packet has the key's protocol and port intervals (and destination)
+        (plo, phi), (dlo, dhi) = target[0]
+        assert target[0] == a.flow_key()
+        assert all(plo <= p[2] <= phi and dlo <= p[4] <= dhi for p in ea)
+        assert target[1] is None or all(target[1][0] <= p[1] <= target[1][1] for p in ea)
+    assert PacketSet.from_state(a.state()).identical(a)
+    assert enumerate_set(PacketSet.of_disjoint([a - b, a & b])) == ea
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_set, interval(SIZES[1]), interval(SIZES[2]), interval(SIZES[3]), interval(SIZES[4]))
+def test_one_dimension_changes_match_enumeration(a: PacketSet, dst: tuple[int, int], proto: tuple[int, int],
+                                                 sport: tuple[int, int], dport: tuple[int, int]) -> None:
+    ea = enumerate_set(a)
+    span = [range(lo, hi + 1) for lo, hi in (dst, proto, sport, dport)]
+    assert enumerate_set(a.with_destination(dst)) == {(p[0], t, *p[2:]) for p in ea for t in span[0]}
+    assert enumerate_set(a.with_service(proto, sport, dport)) == {
+        (p[0], p[1], x, y, z) for p in ea for x in span[1] for y in span[2] for z in span[3]}
+    assert enumerate_set(a.from_any_source()) == {(s, *p[1:]) for p in ea for s in range(SIZES[0])}
+    assert a.from_any_source().ignores_source()
+    assert a.ignores_source() == (not ea)  # no small box spans every address; an empty set restricts nothing
+
+
+def test_port_rewrites_apply_to_one_ported_protocol_only() -> None:
+    udp = PacketSet.flow([ANY_ADDR], [address_interval("203.0.113.10")], 17, 4500)
+    esp = PacketSet.flow([ANY_ADDR], [address_interval("203.0.113.10")], 50)
+    backend = address_interval("10.0.0.11")
+    assert (udp | esp).with_destination(backend, 500) == PacketSet.flow([ANY_ADDR], [backend], 17, 500) | \
+        PacketSet.flow([ANY_ADDR], [backend], 50)
+    pinned = PacketSet.of(proto=[(17, 17)], sport=[(500, 500)], dport=[(500, 500)])
+    assert pinned.with_any_source_port() == PacketSet.of(proto=[(17, 17)], dport=[(500, 500)])
+    assert esp.with_any_source_port() is esp
+    assert PacketSet.of(proto=[(17, 17)], dport=[(1701, 1701)]).names_port(17, 1701)
+    assert not PacketSet.of(proto=[(17, 17)], dport=[(1000, 2000)]).names_port(17, 1701)
+    assert flow_intervals(17, 500) == ((17, 17), ANY_PORT, (500, 500)) and flow_intervals(50) == ((50, 50),
+                                                                                                   NO_PORT, NO_PORT)
+    assert PacketSet.of(src=[(V4_BASE, V4_BASE + 5)]).ipv4_sources_only()
+    assert not ALL.ipv4_sources_only() and ALL.ignores_source()

@@ -80,7 +80,7 @@ def _reached(paths: list[PathResult], server: VpnServer, wanted: set[int]) -> di
                 seen.add(id(record))  # traces share the records of hops they reach with the same packets
                 tails = pieces.setdefault(id(record.hop), {})
                 for seg in record.segments:
-                    for box in seg.packets.boxes:
+                    for box in seg.packets:
                         tails.setdefault(box[1:], []).append(box[0])
     out: dict[int, PacketSet] = {}
     for hop_id, tails in pieces.items():
@@ -123,7 +123,7 @@ def _finding(ctx: AuditContext, entry: dict[str, Any]) -> Finding:
     every = EMPTY
     for packets in servers.values():
         every = every | packets
-    flows = sorted({_flow(box) for box in every.boxes}, key=lambda f: (len(f), f))  # udp/500 before udp/4500
+    flows = sorted({_flow(box) for box in every}, key=lambda f: (len(f), f))  # udp/500 before udp/4500
     where = str(rule.origin) if rule.origin else hop.device
     verb = "drops" if entry["certain"] else "may drop"
     names = ", ".join(f"'{name}'" for name in sorted(servers))
@@ -134,7 +134,7 @@ def _finding(ctx: AuditContext, entry: dict[str, Any]) -> Finding:
         "servers": sorted(servers), "stage": hop.stage, "flows": flows, "certain": entry["certain"],
         "rule": {"index": rule.position, "text": rule.text, "comment": rule.comment,
                  "source": str(rule.origin) if rule.origin else None},
-        "destinations": sorted({format_address_interval(box[1]) for box in every.boxes}),
+        "destinations": sorted({format_address_interval(box[1]) for box in every}),
         "sources": every.describe_sources(),
     }
     if entry["reasons"]:

@@ -16,6 +16,7 @@ line, never allowed.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -765,7 +766,7 @@ class CiscoDevice(Device):
         else:
             covered = _regions_union(region for _label, region in regions)
             relevant = [label for label, region in regions if region.intersects(toward)]
-            if (toward - covered).boxes:
+            if toward - covered:
                 relevant.append("")  # somewhere no region says: the hop says it cannot tell
         if all(label and lists.get(label) is None for label in relevant):
             return None
@@ -988,9 +989,9 @@ class CiscoDevice(Device):
         """What to change on an IOS ACL entry that drops non-initial fragments the first fragment gets past."""
         where = f"line {rule.origin.line}" if rule.origin and rule.origin.line else f"entry {rule.position}"
         name, previous = self._acl_of(rule)
-        targets = sorted({format_address_interval(box[1]) for box in dropped.boxes})
+        targets = sorted({format_address_interval(box[1]) for box in dropped})
         dst = f"host {targets[0]}" if len(targets) == 1 and "/" not in targets[0] else "<server address>"
-        protos = sorted({PROTO_NAMES.get(box[2][0], str(box[2][0])) for box in dropped.boxes
+        protos = sorted({PROTO_NAMES.get(box[2][0], str(box[2][0])) for box in dropped
                          if box[2][0] == box[2][1]}) or ["ip"]
         permit = f"permit {protos[0] if len(protos) == 1 else 'ip'} any {dst} fragments"
         seq = ""
@@ -1207,7 +1208,7 @@ class _Translation:
 
     def __call__(self, packets: PacketSet) -> PacketSet:
         out = EMPTY
-        for src, dst, proto, sport, dport in packets.boxes:
+        for src, dst, proto, sport, dport in packets:
             if self.src is not None:
                 src = _map(src, self.src)
             if self.dst is not None:
@@ -1357,7 +1358,7 @@ class NatHop(Hop):
         return out
 
     def _port_only(self, packets: PacketSet) -> str:
-        protos = {box[2] for box in packets.boxes}
+        protos = packets.protocols()
         portless = [p for p in protos if not (p[0] == p[1] and p[0] in PORTED_PROTOCOLS)]
         base = f"{describe(packets)} is only port-forwarded on {self.device}, and no forward matches"
         if portless:
@@ -1570,7 +1571,7 @@ def _anywhere(packets: PacketSet) -> PacketSet:
     """The packets sent to any address of their family (and any port, for protocols with ports): what a static
     NAT line that cannot be read may make of them."""
     boxes = []
-    for src, dst, proto, sport, dport in packets.boxes:
+    for src, dst, proto, sport, dport in packets:
         family = ANY_V4 if dst[0] >= ANY_V4[0] else ANY_V6
         ports = dport if dport == ANY_PORT or not (proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS) else ANY_PORT
         boxes.append((src, family, proto, sport, ports))
@@ -1619,7 +1620,7 @@ def _unknown_nat(packets: PacketSet, rule: Rule | None, why: str) -> Segment:
 def _regions_union(regions: Iterable[PacketSet]) -> PacketSet:
     """The union of egress regions (`CiscoDevice._egress_regions`), which are disjoint by construction: their
     boxes side by side, without the pairwise unions a long routing table would cost."""
-    return PacketSet([box for region in regions for box in region.boxes])
+    return PacketSet.of_disjoint(regions)
 
 
 def _union(parts: Iterable[PacketSet]) -> PacketSet:
@@ -1633,7 +1634,7 @@ def _union(parts: Iterable[PacketSet]) -> PacketSet:
 def describe(packets: PacketSet) -> str:
     """'198.51.100.10 udp/500' style summary of a (small) packet set's destinations and services."""
     parts = []
-    for _src, dst, proto, _sport, dport in packets.boxes[:6]:
+    for _src, dst, proto, _sport, dport in itertools.islice(packets, 6):
         addr = format_address_interval(dst)
         if proto == ANY_PROTO:
             service = "any protocol"
@@ -1649,7 +1650,7 @@ def describe(packets: PacketSet) -> str:
         item = f"{addr} {service}"
         if item not in parts:
             parts.append(item)
-    more = ", ..." if len(packets.boxes) > 6 else ""
+    more = ", ..." if packets.box_count() > 6 else ""
     return ", ".join(parts) + more if parts else "nothing"
 
 
@@ -1668,4 +1669,4 @@ def _length(iv: Interval) -> int:
 
 
 def _dst_intervals(packets: PacketSet) -> list[Interval]:
-    return sorted({box[1] for box in packets.boxes})
+    return sorted({box[1] for box in packets})

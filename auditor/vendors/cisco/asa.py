@@ -920,7 +920,7 @@ class AsaParser:
             if rule.action is not Action.PERMIT or not rule.certain:
                 raise Unparsed(f"access-list {acl_name} of the policy NAT holds '{rule.text}' (only certain "
                                "`permit ip` entries are modelled)")
-            for src, dst, proto, sport, dport in rule.match.boxes:
+            for src, dst, proto, sport, dport in rule.match:
                 if proto != ANY_PROTO or sport != ANY_PORT or dport != ANY_PORT:
                     raise Unparsed(f"access-list {acl_name} of the policy NAT names protocols or ports "
                                    "(not modelled)")

@@ -162,7 +162,7 @@ def _disjoint_services(services: tuple[Service, ...]) -> tuple[tuple[Interval, I
     for svc in services:
         part = PacketSet.of(pinned, pinned, svc.protos, svc.sport, svc.dport)
         union = part if not union else union | part
-    return tuple((box[2], box[3], box[4]) for box in union.boxes)
+    return tuple((proto, sport, dport) for _src, _dst, proto, sport, dport in union)
 
 
 def layer3(services: Services, *, ported_items: bool = True) -> Services:

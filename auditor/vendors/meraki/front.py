@@ -72,7 +72,7 @@ def client_vpn_flows(addresses: list[Interval]) -> PacketSet:
 def describe_flows(packets: PacketSet) -> str:
     """"udp/500, udp/4500": the protocols and destination ports of a packet set, for people."""
     out: list[str] = []
-    for _src, _dst, (plo, phi), _sport, (dlo, dhi) in packets.boxes:
+    for _src, _dst, (plo, phi), _sport, (dlo, dhi) in packets:
         name = PROTO_NAMES.get(plo, str(plo)) if plo == phi else f"protocols {plo}-{phi}"
         text = name if plo != phi or plo not in (6, 17) else \
             f"{name}/{dlo}" if dlo == dhi else f"{name}/{dlo}-{dhi}"
@@ -92,7 +92,7 @@ class Forward:
 
     def translate(self, packets: PacketSet) -> PacketSet:
         out = PacketSet()
-        for src, _dst, proto, sport, dport in packets.boxes:
+        for src, _dst, proto, sport, dport in packets:
             if self.ports is not None:
                 plo, _phi, llo, lhi = self.ports
                 dport = (llo, llo) if llo == lhi else (dport[0] - plo + llo, dport[1] - plo + llo)
@@ -412,7 +412,7 @@ class MerakiFront(Device):
                     f"takes it only from its allowed remote IPs; {fix}"), fix
         lans = sorted({format_address_interval(f.lan) for f in forwards})
         target = lans[0] if len(lans) == 1 else "the VPN server's LAN address"
-        ported = all(box[2][0] == box[2][1] and box[2][0] in (6, 17) for box in packets.boxes)
+        ported = all(lo == hi and lo in (6, 17) for lo, hi in packets.protocols())
         fix = ("add a port forward of " + ", ".join(f.replace("/", " ", 1).upper() for f in flows.split(", ")) +
                f" to {target}") if ported else \
             f"port forwards carry only TCP and UDP: {flows} needs a 1:1 NAT of a public address to {target}"

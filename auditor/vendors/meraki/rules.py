@@ -508,10 +508,10 @@ def l7_rules(rows: list[tuple[int, dict[str, Any]]], origin: Callable[[int], Ori
             rules.append(rule)
             continue
         udp, rest = rule.match & UDP, rule.match - UDP
-        if rest.boxes:
+        if rest:
             rules.append(Rule(rule.position, Action.DENY, rest, rule.text, "", rule.origin, certain=False,
                               reason=rule.reason))
-        if not udp.boxes:
+        if not udp:
             continue
         assumed = f"meraki-l7-port-matches-udp = {'true' if port_udp else 'false'}"
         if port_udp:
