@@ -77,6 +77,7 @@ def api_segment(value: object) -> str:
     return "%2E" * len(text) if text and set(text) == {"."} else text
 
 
+_INSIDE_DIRS_MAX = 4096  # folders remembered as plain (Snapshot._plain_dir): 16 a network, 4 KB with their paths
 _SPECIAL_NAMES = ("", ".", "..")
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
@@ -231,6 +232,9 @@ class Snapshot:
         folder = base + name
         if os.path.islink(folder):
             return None
+        if len(self._inside_dirs) >= _INSIDE_DIRS_MAX:
+            # an org's folders are read network by network: those of networks done are not asked again
+            self._inside_dirs = {"": self._inside_dirs[""]}
         base = self._inside_dirs[head] = folder + os.sep
         return base
 

@@ -225,3 +225,28 @@ def test_file_reads_return_whole_files_and_skip_what_is_not_a_file(tmp_path: Pat
         assert len(os.listdir("/proc/self/fd")) == fds_before
     with pytest.raises(SnapshotError, match=r"empty\.json"):
         snapshot.read_json("empty.json")
+
+
+def test_plain_folders_are_forgotten_past_a_bound_and_links_still_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folders a read found plain are remembered (one lstat each), up to a bound: an org of thousands of
+    networks would otherwise keep every folder's path for the whole audit. Past the bound a folder is checked
+    again, so a link put in place of a folder read before is refused as before."""
+    import auditor.snapshot as snapshot_module
+
+    monkeypatch.setattr(snapshot_module, "_INSIDE_DIRS_MAX", 8)
+    root = tmp_path / "snap"
+    for i in range(20):
+        (root / f"n{i}" / "a").mkdir(parents=True)
+        (root / f"n{i}" / "a" / "f.json").write_text(json.dumps({"i": i}))
+    outside = tmp_path / "outside"
+    (outside / "a").mkdir(parents=True)
+    (outside / "a" / "f.json").write_text(json.dumps({"i": "outside"}))
+    snapshot = Snapshot(root)
+    assert [snapshot.read_json(f"n{i}/a/f.json") for i in range(20)] == [{"i": i} for i in range(20)]
+    assert len(snapshot._inside_dirs) <= 8
+    shutil.rmtree(root / "n0")
+    os.symlink(outside, root / "n0")
+    with pytest.raises(SnapshotError, match="outside the snapshot"):
+        snapshot.read_json("n0/a/f.json")
+    assert snapshot.read_json("n19/a/f.json") == {"i": 19}
