@@ -232,7 +232,7 @@ YOUNG_THRESHOLD = 50_000
 
 
 @contextmanager
-def _results_kept_out_of_gc() -> Iterator[Callable[[], None]]:
+def results_kept_out_of_gc() -> Iterator[Callable[[], None]]:
     """Within the block, objects that outlive a network (its paths, findings, the model) are moved to the
     collector's permanent generation after it. An org's results are millions of objects; without this
     every collection of the oldest generation walks all of them again, about a third of the audit's time.
@@ -369,7 +369,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         return forked if forked is not None else \
             _audit_serial(snapshot, stream, audit_one, not keep_model, network_done)
 
-    with _results_kept_out_of_gc() as network_done:
+    with results_kept_out_of_gc() as network_done:
         if cache is not None:
             done = cache.audit(snapshot, model, [hop for hops in server_sides.values() for hop in hops],
                                lambda m, take: iter_networks(snapshot, m, take), audit_network, network_done,

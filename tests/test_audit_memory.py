@@ -72,3 +72,19 @@ def test_what_networks_repeat_is_kept_once(tmp_path: Path) -> None:
         assert len(values) > 6 and distinct(values)[0] == distinct(values)[1], values[:3]
     hops = [r.hop for r in records if isinstance(r.hop, FilterHop) and r.hop.rules is not None]
     assert hops and all(hop.rules.rules == [] for hop in hops)
+
+
+def test_the_json_report_leaves_nothing_frozen(tmp_path: Path) -> None:
+    """The JSON writer keeps results the audit cache decodes while it writes out of the collector's way, as
+    the audit does, and undoes it: nothing frozen, the thresholds as they were."""
+    import io
+
+    from auditor.report import json_report
+
+    thresholds = gc.get_threshold()
+    result = run_audit(DEMO, keep_model=False, cache_dir=tmp_path / "cache")
+    cached = run_audit(DEMO, keep_model=False, cache_dir=tmp_path / "cache")
+    assert cached.cache is not None and cached.cache.hits
+    for audited in (result, cached):
+        json_report.write(audited, io.StringIO())
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds

@@ -6,7 +6,7 @@ import json
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
-from auditor.audit import AuditResult
+from auditor.audit import AuditResult, results_kept_out_of_gc
 from auditor.model import Decision, Hop, Role, Rule, Segment
 from auditor.protocols import Flow
 from auditor.report.summary import counts, ordered_findings
@@ -114,19 +114,23 @@ def write(result: AuditResult, handle: TextIO) -> None:
     # once and a path's text put together from those encodings. Traces are made per network, so the memo is
     # too (paths come network by network), which keeps it small.
     memo: dict[int, str] = {}
-    pieces: list[str] = []  # a network's paths, written at once
     network = None
     lead = "\n    "
-    for path in result.paths:
-        if path.role.network_id != network:
-            if pieces:
-                handle.write("".join(pieces))
-                pieces = []
-            network = path.role.network_id
-            memo.clear()
-        pieces += (lead, *_path_parts(path, memo))
-        lead = ",\n    "
-    handle.write("".join(pieces))
+    # Traces the audit cache decodes as they are first read (a network at a time) stay out of the collector's
+    # way as the audit's own results do: else every full collection walks all the results again.
+    with results_kept_out_of_gc() as network_done:
+        pieces: list[str] = []  # a network's paths, written at once
+        for path in result.paths:
+            if path.role.network_id != network:
+                if pieces:
+                    handle.write("".join(pieces))
+                    pieces = []
+                    network_done()
+                network = path.role.network_id
+                memo.clear()
+            pieces += (lead, *_path_parts(path, memo))
+            lead = ",\n    "
+        handle.write("".join(pieces))
     handle.write("\n  ],\n  \"findings\": [")
     for i, finding in enumerate(findings):
         handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
