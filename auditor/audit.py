@@ -313,6 +313,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     cache = None
     if cache_dir is not None and not keep_model and not snapshot.overlay and not sources_only:
         cache = AuditCache(Path(cache_dir), config.model_dump_json())
+        cache.forks = workers > 1
         cache.watch(snapshot)
     overrides = {name: p.model_dump(exclude_none=True) for name, p in config.protocols.items()}
     try:

@@ -29,6 +29,7 @@ import copyreg
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import pickle
 import shutil
@@ -41,15 +42,27 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from auditor import __version__
 from auditor.model import Model, NetworkModel, Role
-from auditor.parallel import _NONE, NetworkResult, _Decoder, _Encoder, _registry
+from auditor.parallel import (
+    _NONE,
+    MIN_NETWORKS,
+    ForkedCall,
+    NetworkResult,
+    _Decoder,
+    _Encoder,
+    _registry,
+    worth_forking,
+)
 from auditor.snapshot import InputError, Snapshot, SnapshotError
 from auditor.trace import FlowTrace, PathResult
 
 FORMAT = 1
 MAGIC = b"vpn-auditor audit cache\n"
 STAT_SLACK_NS = 2_000_000_000  # files changed this close to their read are hashed again (timestamp granularity)
+CHECK_APART_MIN = MIN_NETWORKS  # hits from which a forked child checks their files (below, a fork costs more)
 UNUSED_DAYS = 30  # a namespace (tool version, audit.yaml) unused this long is removed when another is opened
 _DIGEST = 16
 
@@ -113,6 +126,19 @@ def _stable(value: Any) -> Any:
     return value
 
 
+def _view_digest(value: Any) -> bytes:
+    """The digest of what a reader took from a file. Plain JSON data (an org's uplink statuses: tens of thousands
+    of items, read several times) is serialised by orjson, in C; anything else (sets, dataclasses, keys that
+    are not strings) as `_stable` gives it. A prefix keeps the two forms apart."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+        if b"null" in text:  # orjson writes NaN and infinities as null too: where a null is, ask json (in C)
+            json.dumps(value, allow_nan=False)
+        return _digest(b"j" + text)
+    except (TypeError, ValueError):  # a set, a dataclass, a key that is not a string, a big int, NaN
+        return _digest(b"r" + repr(_stable(value)).encode())
+
+
 def _stat_key(status: os.stat_result | None, now: int) -> tuple | None:
     """A file's status, when old enough to stand for its content next time (see STAT_SLACK_NS)."""
     if status is None or max(status.st_mtime_ns, status.st_ctime_ns) > now - STAT_SLACK_NS:
@@ -134,7 +160,7 @@ class _Recorder:
     def __call__(self, kind: str, rel: str, value: Any, status: os.stat_result | None = None) -> None:
         if kind == "view":  # what a reader took from the file it just read: outside a network, instead of it
             if self.window is None and self.pending is not None and self.pending[:2] == ("file", rel):
-                self.pending = ("view", rel, _digest(_stable(value)), None)
+                self.pending = ("view", rel, _view_digest(value), None)
             return
         if kind == "reread":
             event = self.seen.get(("file", rel))
@@ -164,11 +190,20 @@ class _Recorder:
 
 
 @dataclasses.dataclass(slots=True)
+class _Entry:
+    digest: bytes  # the entry's checksum: what the forked file check names it by
+    deps: tuple  # the reads the network's audit made: (kind, rel, digest of what was read, file status)
+    head: bytes
+    tables: bytes
+    refused: list[str]
+
+
+@dataclasses.dataclass(slots=True)
 class _Planned:
     identity: tuple  # (org id, network id, name, product types, tags) as networks.json gives them
     before: bytes  # the digest of everything read before the network (in a serial audit's order)
     refused_at: int  # how many reads the walk had refused before it (folder listings between networks)
-    entry: tuple | None = None  # its entry, when it is a hit
+    entry: _Entry | None = None  # its entry, when it is a hit
 
 
 @dataclasses.dataclass(slots=True)
@@ -177,6 +212,7 @@ class Stats:
     misses: int = 0
     written: int = 0
     unreadable: int = 0  # entries found corrupt, truncated or of another format (then rewritten)
+    checked_apart: int = 0  # hits whose files a forked child checked while this process decoded them
     missed: list[str] = dataclasses.field(default_factory=list)  # ids of the networks audited, in order
 
 
@@ -198,6 +234,9 @@ class AuditCache:
         self._walk_refused: list[str] = []
         self._walk_gaps: list = []
         self._decoder: _Decoder | None = None
+        # Whether a forked child may check the hits' files while this process decodes them (`--workers 1`: no)
+        self.forks = True
+        self._checker: ForkedCall | None = None
 
     # -- setup ---------------------------------------------------------------------------------------------
     def watch(self, snapshot: Snapshot) -> None:
@@ -245,7 +284,9 @@ class AuditCache:
                     results.append(self._decode(position, planned.entry))
                 except Exception:  # an entry that passed its checksum but does not decode: audited instead
                     self.stats.unreadable += 1
+                    planned.entry = None
                 network_done()
+        results = self._confirmed(snapshot, results)
         hits = {r.position for r in results}
         misses = [position for position in range(len(self._plan)) if position not in hits]
         self.stats.hits, self.stats.misses = len(hits), len(misses)
@@ -302,56 +343,99 @@ class AuditCache:
         counts: dict[tuple, int] = {}
         for item in planned:
             counts[item.identity[:2]] = counts.get(item.identity[:2], 0) + 1
+        # a network listed twice is audited every time
+        candidates = [item for item in planned if counts[item.identity[:2]] == 1]
         # Checking an entry is not a read of the audit's: unobserved, and what it notes is forgotten
         observer, snapshot.observer = snapshot.observer, None
         oversized = dict(snapshot.oversized)
         try:
-            for item in planned:
-                if counts[item.identity[:2]] == 1:  # a network listed twice is audited every time
-                    item.entry = self._lookup(snapshot, item)
+            # Whether each network's files are unchanged is most of a warm audit (an lstat per file and folder):
+            # a forked child asks while this process reads and decodes the entries, taken as hits until it says
+            if self.forks and len(candidates) >= CHECK_APART_MIN and worth_forking():
+                self._checker = ForkedCall(lambda: self._unchanged_entries(snapshot, candidates))
+            for item in candidates:
+                item.entry = self._lookup(snapshot, item, check_files=self._checker is None)
         finally:
             snapshot.observer, snapshot.oversized = observer, oversized
         return planned
+
+    def _unchanged_entries(self, snapshot: Snapshot, candidates: list[_Planned]) -> set[bytes]:
+        """(In the forked child) the digests of the entries that would be hits, their files checked."""
+        found = set()
+        for item in candidates:
+            entry = self._lookup(snapshot, item, check_files=True)
+            if entry is not None:
+                found.add(entry.digest)
+        return found
+
+    def _confirmed(self, snapshot: Snapshot, results: list[NetworkResult]) -> list[NetworkResult]:
+        """The decoded hits whose files are unchanged: as the forked child found them (the very entry, by its
+        digest), or, where it could not say, checked here."""
+        checker, self._checker = self._checker, None
+        if checker is None:
+            return results
+        unchanged = checker.result()
+        kept = []
+        observer, snapshot.observer = snapshot.observer, None
+        oversized = dict(snapshot.oversized)
+        try:
+            for result in results:
+                entry = self._plan[result.position].entry
+                assert entry is not None
+                same = entry.digest in unchanged if unchanged is not None else _unchanged(snapshot, entry.deps)
+                if same:
+                    kept.append(result)
+                    self.stats.checked_apart += unchanged is not None
+                else:
+                    self._plan[result.position].entry = None
+        finally:
+            snapshot.observer, snapshot.oversized = observer, oversized
+        return kept
 
     # -- entries -------------------------------------------------------------------------------------------
     def _path(self, identity: tuple) -> Path:
         name = hashlib.blake2b(repr(identity[:2]).encode(), digest_size=_DIGEST).hexdigest()
         return self.folder / name[:2] / name
 
-    def _lookup(self, snapshot: Snapshot, item: _Planned) -> tuple | None:
-        body = self._read_entry(self._path(item.identity))
-        if body is None:
+    def _lookup(self, snapshot: Snapshot, item: _Planned, check_files: bool) -> _Entry | None:
+        """The network's entry if it is a hit: its own, made after the same earlier reads, and (with
+        `check_files`) its files unchanged."""
+        found = self._read_entry(self._path(item.identity))
+        if found is None:
             return None
+        digest, body = found
         try:
             identity, before, deps, head, tables, refused = body
         except (TypeError, ValueError):
             self.stats.unreadable += 1
             return None
-        if identity != item.identity or before != item.before or not _unchanged(snapshot, deps):
+        if identity != item.identity or before != item.before or (check_files and not _unchanged(snapshot, deps)):
             return None
-        return head, tables, refused
+        return _Entry(digest, deps, head, tables, refused)
 
-    def _read_entry(self, path: Path) -> Any:
+    def _read_entry(self, path: Path) -> tuple[bytes, Any] | None:
+        """An entry's checksum and content, when it is whole and of this format."""
         try:
             with open(path, "rb", buffering=0) as handle:
                 data = handle.readall()
         except OSError:
             return None
         head = len(MAGIC) + 1
+        digest = hashlib.blake2b(data[head + _DIGEST:], digest_size=_DIGEST).digest()
         if len(data) < head + _DIGEST or data[:len(MAGIC)] != MAGIC or data[len(MAGIC)] != FORMAT or \
-                hashlib.blake2b(data[head + _DIGEST:], digest_size=_DIGEST).digest() != data[head:head + _DIGEST]:
+                digest != data[head:head + _DIGEST]:
             self.stats.unreadable += 1
             return None
         try:
-            return _load(data[head + _DIGEST:])
+            return digest, _load(data[head + _DIGEST:])
         except Exception:  # a class outside the model, or any malformed pickle: a miss, never trusted
             self.stats.unreadable += 1
             return None
 
-    def _decode(self, position: int, entry: tuple) -> NetworkResult:
+    def _decode(self, position: int, entry: _Entry) -> NetworkResult:
         """A hit's result: its network, roles, paths and findings now; what the traces passed through (hops,
         rules, packets) when something first reads it (_Lazy)."""
-        head, tables, refused = entry
+        head, tables, refused = entry.head, entry.tables, entry.refused
         if self._decoder is None:
             self._decoder = _Decoder(self._registry)
         trace_heads, role_heads, nets_t, ((_position, net, paths, findings, _refused),) = _load(head)

@@ -23,6 +23,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import select
 import signal
 import struct
 import sys
@@ -201,6 +202,61 @@ def _stop(pid: int) -> None:
 
 class _WorkerFailed(JobFailed):
     """A forked worker died or sent no results."""
+
+
+class ForkedCall:
+    """`work()` run in a forked child while this process goes on; `result()` is what it returned (picklable),
+    or None when it could not run or failed (a fork refused, an exception, a child killed or silent for
+    `limit` seconds). Callers treat None as "not done" and do the work themselves."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.pid = 0
+        self.fd = -1
+        read_fd, write_fd = os.pipe()
+        _widen(write_fd)
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        if pid == 0:  # the child: never returns into the caller's stack
+            os.close(read_fd)
+            status = 1
+            try:
+                _quiet_stdout()
+                gc.disable()  # it lives for one call: nothing it makes needs collecting
+                _send(write_fd, pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+        self.pid, self.fd = pid, read_fd
+
+    def result(self, limit: float = SILENCE_LIMIT) -> Any:
+        if not self.pid:
+            return None
+        chunks: list[bytes] = []
+        try:
+            while True:
+                ready, _, _ = select.select([self.fd], [], [], limit)
+                if not ready:  # silent too long: taken as stuck
+                    _stop(self.pid)
+                    return None
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError:
+            _stop(self.pid)
+            return None
+        finally:
+            os.close(self.fd)
+        _, status = os.waitpid(self.pid, 0)
+        data = b"".join(chunks)
+        if status != 0 or len(data) < 8 or struct.unpack("<Q", data[:8])[0] != len(data) - 8:
+            return None
+        return pickle.loads(data[8:])
 
 
 def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:

@@ -163,6 +163,65 @@ def test_cache_with_a_forked_worker(tmp_path: Path) -> None:
     assert _report(warm) == _report(_audit(snap))
 
 
+def _edit_five(snap: Path) -> set[str]:
+    """Five networks changed, one of them by a same-size edit whose modification time is put back."""
+    nets = sorted((snap / "meraki" / "networks").iterdir())
+    for net in nets[:20:5]:
+        rules = net / "appliance" / "firewall" / "l3FirewallRules.json"
+        body = json.loads(rules.read_text())
+        body["rules"].insert(0, deny("udp", "4500"))
+        rules.write_text(json.dumps(body))
+    _edit(random.Random(7), nets[21])
+    return {net.name for net in [*nets[:20:5], nets[21]]}
+
+
+@pytest.mark.slow
+@needs_fork
+def test_hits_files_checked_by_a_forked_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While this process decodes the entries, a forked child checks their files: a changed network is still
+    audited again, and only the entries the child found unchanged are kept."""
+    monkeypatch.setattr(audit_cache, "CHECK_APART_MIN", 1)
+    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)  # statuses trusted at once: the lstat path is the one run
+    snap = _synthetic(tmp_path / "org", 24)
+    cache = tmp_path / "cache"
+    _audit(snap, cache, workers=2)
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    edited = _edit_five(snap)
+    warm = _audit(snap, cache, workers=2)
+    assert warm.cache is not None
+    assert set(warm.cache.missed) == edited and warm.cache.hits == 24 - len(edited)
+    assert warm.cache.checked_apart == warm.cache.hits  # every hit confirmed by the child
+    assert _report(warm) == _report(_audit(snap))
+    again = _audit(snap, cache, workers=1)  # no child: this process checks the files itself
+    assert again.cache is not None and again.cache.hits == 24 and again.cache.checked_apart == 0
+
+
+@pytest.mark.slow
+@needs_fork
+def test_a_killed_file_checker_leaves_the_check_to_this_process(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that dies (here SIGKILLed, as by the OOM killer) confirms nothing: this process checks every
+    decoded hit's files itself, so a changed network is never taken from the cache."""
+    monkeypatch.setattr(audit_cache, "CHECK_APART_MIN", 1)
+    snap = _synthetic(tmp_path / "org", 24)
+    cache = tmp_path / "cache"
+    _audit(snap, cache, workers=2)
+    time.sleep(0.02)
+    edited = _edit_five(snap)
+    parent = os.getpid()
+
+    def killed(self: audit_cache.AuditCache, snapshot: object, candidates: object) -> set[bytes]:
+        assert os.getpid() != parent  # run in the child only
+        os.kill(os.getpid(), 9)
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(audit_cache.AuditCache, "_unchanged_entries", killed)
+    warm = _audit(snap, cache, workers=2)
+    assert warm.cache is not None and warm.cache.checked_apart == 0
+    assert set(warm.cache.missed) == edited and warm.cache.hits == 24 - len(edited)
+    assert _report(warm) == _report(_audit(snap))
+
+
 def _hub_and_spokes(root: Path) -> MerakiSnapshot:
     """Two full-tunnel spokes of one hub, and a network that is no spoke."""
     snap = MerakiSnapshot(root)
@@ -479,3 +538,13 @@ def test_org_level_gaps_of_an_audit_with_nothing_to_audit(tmp_path: Path) -> Non
     assert warm.cache is not None and warm.cache.misses == 0
     assert plain.model.gaps and warm.model.gaps == plain.model.gaps
     assert _report(warm) == _report(plain)
+
+
+def test_view_digests_tell_apart_what_json_would_confuse() -> None:
+    """A view's digest (orjson where it can) still tells apart what orjson writes alike (NaN, infinities and
+    null) and what a JSON text cannot hold (int keys, sets), and a set digests alike in any order."""
+    values = [[None], [float("nan")], [float("inf")], [float("-inf")], {"1": 2}, {1: 2}, [2 ** 70], [float(2 ** 70)],
+              {"a": [1, 2]}, {"a": [2, 1]}, {1, 2}, [{"uplinks": None}], [{"uplinks": []}]]
+    digests = [audit_cache._view_digest(v) for v in values]
+    assert len(set(digests)) == len(values)
+    assert audit_cache._view_digest({3, 1, 2}) == audit_cache._view_digest({2, 3, 1})
