@@ -5,6 +5,8 @@ such rule is reported once, so admins neither open ports for nothing nor hunt a 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import compress
+from operator import attrgetter
 
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.vocab import Severity
@@ -20,12 +22,13 @@ CHECK = CheckMeta(
 )
 
 
+_INERT = attrgetter("trace.inert")
+
+
 def run(ctx: AuditContext) -> Iterator[Finding]:
     seen: set[tuple] = set()
-    for path in ctx.paths:
+    for path in compress(ctx.paths, map(_INERT, ctx.paths)):  # the few with inert rules, picked out in C
         trace = path.trace
-        if not trace.inert:
-            continue
         for hop, seg in trace.inert:
             rule = seg.rule
             assert rule is not None
