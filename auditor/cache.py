@@ -25,7 +25,6 @@ corrupt, of another format, or that names a class outside the audit's model is a
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import dataclasses
 import hashlib
 import io
@@ -44,10 +43,9 @@ from typing import Any
 
 import orjson
 
-from auditor import __version__
-from auditor.model import Model, NetworkModel, Role
+from auditor import __version__, compact
+from auditor.model import Model, NetworkModel
 from auditor.parallel import (
-    _NONE,
     MIN_NETWORKS,
     ForkedCall,
     NetworkResult,
@@ -57,7 +55,6 @@ from auditor.parallel import (
     worth_forking,
 )
 from auditor.snapshot import InputError, Snapshot, SnapshotError
-from auditor.trace import FlowTrace, PathResult
 
 FORMAT = 1
 MAGIC = b"vpn-auditor audit cache\n"
@@ -434,23 +431,12 @@ class AuditCache:
 
     def _decode(self, position: int, entry: _Entry) -> NetworkResult:
         """A hit's result: its network, roles, paths and findings now; what the traces passed through (hops,
-        rules, packets) when something first reads it (_Lazy)."""
-        head, tables, refused = entry.head, entry.tables, entry.refused
+        rules, packets) when something first reads it (auditor/compact.py)."""
         if self._decoder is None:
             self._decoder = _Decoder(self._registry)
-        trace_heads, role_heads, nets_t, ((_position, net, paths, findings, _refused),) = _load(head)
-        lazy = _Lazy(self._decoder, tables)
-        traces = lazy.traces = _LazyTrace.shells(lazy, trace_heads)
-        roles = lazy.roles = [_LazyRole.shell(lazy, *row) for row in role_heads]
-        nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
-                for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
-        checks = self._decoder.checks
-        for finding in findings:  # the catalogue's own entry, as for this process's findings
-            finding.check = checks.get(finding.check.id, finding.check)
-        servers = self._registry
-        return NetworkResult(position, nets[net], [PathResult(roles[role], servers[server], protocol, traces[trace])
-                                                   for role, server, protocol, trace in paths],
-                             findings, list(refused))
+        (_position, net, paths, findings, _refused), = compact.decode(self._decoder, self._registry,
+                                                                       _load(entry.head), entry.tables, _open_tables)
+        return NetworkResult(position, net, paths, findings, list(entry.refused))
 
     def _open(self, snapshot: Snapshot, position: int) -> None:
         self.recorder.window, self.recorder.unknown = {}, False
@@ -471,7 +457,7 @@ class AuditCache:
         assert self._encoder is not None
         try:
             self._encoder.add(NetworkResult(0, net, paths, findings, refused))
-            head, tables = _split(self._encoder.take_tables())
+            head, tables = compact.split(self._encoder.take_tables())
             body = pickle.dumps((item.identity, item.before, tuple(window.values()),
                                  pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL),
                                  zlib.compress(pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL), 1), refused),
@@ -484,120 +470,8 @@ class AuditCache:
         self.stats.written += 1
 
 
-def _split(message: tuple) -> tuple[tuple, tuple]:
-    """An _Encoder message of one network as what a hit needs at once (the network, its roles and paths, each
-    trace's verdict and reason: what the global checks and the summary read) and the tables behind them."""
-    _, tables, networks = message
-    traces_t, roles_t, nets_t = tables[6], tables[7], tables[8]
-    trace_heads = [(flow, variant, verdict, reason, carried_by, bool(blocked), bool(unknown), bool(inert))
-                   for flow, variant, verdict, _steps, _allowed, blocked, unknown, reason, _variants, carried_by,
-                   inert in traces_t]
-    role_heads = [(kind, name, network_id, network_name, ssid, phase, notes, group_policy, via, assumed)
-                  for kind, name, network_id, network_name, ssid, phase, _variants, notes, group_policy, via,
-                  assumed, _without in roles_t]
-    return (trace_heads, role_heads, nets_t, networks), tables[:8]
-
-
-class _Lazy:
-    """The part of a hit's result decoded on first use: every trace's hops, packets and variants and every
-    role's variants, at once (they share hops and rules), into the shells the result already holds."""
-
-    __slots__ = ("decoder", "roles", "tables", "traces")
-
-    def __init__(self, decoder: _Decoder, tables: bytes) -> None:
-        self.decoder, self.tables = decoder, tables
-        self.traces: list[_LazyTrace] = []
-        self.roles: list[_LazyRole] = []
-
-    def fill(self) -> None:
-        data, self.tables = self.tables, b""
-        if not data:
-            return
-        *objects_t, traces_t, roles_t = _load(zlib.decompress(data))
-        packets, _origins, _rules, segments, hops, records = self.decoder.objects(tuple(objects_t))
-        traces = self.traces
-        for trace, (_flow, _variant, _verdict, steps, allowed, blocked, unknown, _reason, variants, _carried,
-                    inert) in zip(traces, traces_t, strict=True):
-            trace.hops = tuple([records[i] for i in steps])
-            trace.allowed = packets[allowed]
-            if blocked:
-                trace.blocked = [(hops[h], segments[s]) for h, s in blocked]
-            if unknown:
-                trace.unknown = [(hops[h], segments[s]) for h, s in unknown]
-            trace.variants = tuple([traces[i] for i in variants])
-            if inert:
-                trace.inert = tuple([(hops[h], segments[s]) for h, s in inert])
-        for role, row in zip(self.roles, roles_t, strict=True):
-            role.__dict__["variants"] = self.decoder.ways(row[6], hops)
-            role.__dict__["without_assumed"] = self.decoder.ways(row[11], hops) if row[11] else []
-        for trace in traces:
-            trace._lazy = None
-        for role in self.roles:
-            role.__dict__.pop("_lazy", None)
-
-
-class _LazyTrace(FlowTrace):
-    """A FlowTrace of a hit whose hops, allowed packets and variants (and blocked, unknown and inert parts when
-    it has them) are decoded when first read. A copy or pickle of it is a plain FlowTrace."""
-
-    __slots__ = ("_lazy",)
-    _lazy: _Lazy | None
-
-    @classmethod
-    def shells(cls, lazy: _Lazy, heads: list[tuple]) -> list[_LazyTrace]:
-        """The traces of one network from their heads (a loop of its own: a large org has millions)."""
-        out: list[_LazyTrace] = []
-        new, add = cls.__new__, out.append
-        for flow, variant, verdict, reason, carried_by, blocked, unknown, inert in heads:
-            trace = new(cls)
-            trace.flow, trace.variant, trace.verdict, trace.reason, trace.carried_by, trace._lazy = \
-                flow, variant, verdict, reason, carried_by, lazy
-            if not blocked:
-                trace.blocked = _NONE
-            if not unknown:
-                trace.unknown = _NONE
-            if not inert:
-                trace.inert = ()
-            add(trace)
-        return out
-
-    def __getattr__(self, name: str) -> Any:  # only for a field not yet decoded
-        try:
-            lazy = object.__getattribute__(self, "_lazy")
-        except AttributeError:
-            raise AttributeError(name) from None
-        if lazy is None:
-            raise AttributeError(name)
-        lazy.fill()
-        return object.__getattribute__(self, name)
-
-    def __reduce_ex__(self, protocol: Any) -> tuple:
-        return FlowTrace, tuple(getattr(self, f.name) for f in dataclasses.fields(FlowTrace))
-
-
-class _LazyRole(Role):
-    """A Role of a hit whose variants are decoded when first read (see _LazyTrace)."""
-
-    @classmethod
-    def shell(cls, lazy: _Lazy, kind: str, name: str, network_id: str | None, network_name: str | None,
-              ssid: str | None, phase: str, notes: list[str], group_policy: str | None, via: str,
-              assumed: list[str]) -> _LazyRole:
-        role = cls.__new__(cls)
-        role.__dict__.update(kind=kind, name=name, network_id=network_id, network_name=network_name, ssid=ssid,
-                             phase=phase, notes=notes, group_policy=group_policy, via=via, assumed=assumed,
-                             _lazy=lazy)
-        return role
-
-    def __getattr__(self, name: str) -> Any:  # only for an attribute not in the instance
-        lazy = self.__dict__.get("_lazy")
-        if lazy is None or name not in ("variants", "without_assumed"):
-            raise AttributeError(name)
-        lazy.fill()
-        return self.__dict__[name]
-
-    def __reduce_ex__(self, protocol: Any) -> tuple:
-        # typeshed leaves out copyreg.__newobj__, the constructor pickle itself uses for __reduce_ex__
-        return copyreg.__newobj__, (Role,), {f.name: getattr(self, f.name) for f in dataclasses.fields(Role)}  # type: ignore[attr-defined]
+def _open_tables(data: bytes) -> Any:
+    return _load(zlib.decompress(data))
 
 
 class _Misses:

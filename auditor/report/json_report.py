@@ -6,6 +6,7 @@ import json
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
+from auditor import compact
 from auditor.audit import AuditResult, results_kept_out_of_gc
 from auditor.model import Decision, Hop, Role, Rule, Segment
 from auditor.protocols import Flow
@@ -116,21 +117,29 @@ def write(result: AuditResult, handle: TextIO) -> None:
     memo: dict[int, str] = {}
     network = None
     lead = "\n    "
-    # Traces the audit cache decodes as they are first read (a network at a time) stay out of the collector's
-    # way as the audit's own results do: else every full collection walks all the results again.
+    # Results held compact (auditor/compact.py: the audit cache's hits, the forked worker's networks) are
+    # decoded as the report reads them, a network at a time, and forgotten once it is written, so they are
+    # never all decoded at once. What stays decoded is kept out of the collector's way as the audit's own
+    # results are: else every full collection walks all the results again.
     with results_kept_out_of_gc() as network_done:
         pieces: list[str] = []  # a network's paths, written at once
+        previous = None
         for path in result.paths:
             if path.role.network_id != network:
                 if pieces:
                     handle.write("".join(pieces))
                     pieces = []
+                    if previous is not None:
+                        compact.forget(previous)
                     network_done()
                 network = path.role.network_id
                 memo.clear()
             pieces += (lead, *_path_parts(path, memo))
             lead = ",\n    "
+            previous = path
         handle.write("".join(pieces))
+        if previous is not None:
+            compact.forget(previous)
     handle.write("\n  ],\n  \"findings\": [")
     for i, finding in enumerate(findings):
         handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
