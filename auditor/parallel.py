@@ -6,7 +6,10 @@ claim chunks of networks from a shared counter, so neither idles while the other
 
 Pickling results as objects costs as much as auditing them (slots dataclasses pickle through Python
 code, and a network's paths are hundreds of objects), so the worker writes them as tables of plain tuples
-(`_Encoder`), which C pickles fast, and this process rebuilds the same objects from them (`_Decoder`).
+(`_Encoder`), which C pickles fast, one network's at a time. This process keeps them compact
+(auditor/compact.py): what reports count (paths, verdicts, reasons, findings) is decoded at once, the rest
+(hops, rules, packets: the same objects, rebuilt by `_Decoder`) when something reads it, so half of a large
+org's results stay bytes until the report reads them, a network at a time.
 What both processes hold from before the fork (servers, server-side hops) travels as an index, so
 identity-based grouping (a finding per deciding hop) still sees one object. Results are the serial
 audit's: same paths, findings and order (tests compare the two reports byte for byte).
@@ -37,6 +40,7 @@ try:  # Unix only; the audit is serial where it is missing
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from auditor import compact
 from auditor.checks import Finding, load_checks
 from auditor.errors import JobFailed
 from auditor.model import (
@@ -289,16 +293,20 @@ def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[
     try:
         encoder = _Encoder(registry)
         mark = len(snapshot.refused)
+        done: list[tuple[tuple, bytes]] = []  # each network's head and tables (auditor/compact.py)
         for net in networks:
             paths, findings = audit_one(net)
             net.release()  # before encoding: what is released (rows, memos) need not travel
             encoder.add(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark)))
+            head, tables = compact.split(encoder.take_tables())
+            done.append((head, pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL)))
             model.networks.clear()  # the adapter keeps each network it builds; here, once sent, it is done
             mark = len(snapshot.refused)
-            if encoder.count >= claims.size:
-                _send(fd, encoder.take())
-        if encoder.count:
-            _send(fd, encoder.take())
+            if len(done) >= claims.size:
+                _send(fd, pickle.dumps(("results", done), protocol=pickle.HIGHEST_PROTOCOL))
+                done = []
+        if done:
+            _send(fd, pickle.dumps(("results", done), protocol=pickle.HIGHEST_PROTOCOL))
         _send(fd, pickle.dumps(("done",), protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:  # anything that stops the worker sends the caller serial
         _send(fd, pickle.dumps(("failed", repr(exc)), protocol=pickle.HIGHEST_PROTOCOL))
@@ -594,31 +602,14 @@ class _Decoder:
         self.checks = {meta.id: meta for meta, _run in load_checks()}
 
     def decode(self, message: tuple) -> list[NetworkResult]:
-        _, (*objects_t, traces_t, roles_t, nets_t), networks = message
-        packets, _origins, _rules, segments, hops, records = self.objects(tuple(objects_t))
-        traces: list[FlowTrace] = []
-        for flow, variant, verdict, steps, allowed, blocked, unknown, reason, variants, carried_by, inert \
-                in traces_t:
-            traces.append(FlowTrace(flow, variant, verdict, tuple([records[i] for i in steps]), packets[allowed],
-                                    [(hops[h], segments[s]) for h, s in blocked] if blocked else _NONE,
-                                    [(hops[h], segments[s]) for h, s in unknown] if unknown else _NONE,
-                                    reason, tuple([traces[i] for i in variants]), carried_by,
-                                    tuple([(hops[h], segments[s]) for h, s in inert]) if inert else ()))
-        roles = [Role(kind, name, network_id, network_name, ssid, phase, self.ways(variants, hops), notes,
-                      group_policy, via=via, assumed=assumed,
-                      without_assumed=self.ways(without, hops) if without else [])
-                 for kind, name, network_id, network_name, ssid, phase, variants, notes, group_policy, via, assumed,
-                 without in roles_t]
-        nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
-                for net_id, name, org_id, products, tags, role_refs, gaps in nets_t]
-        for *_, findings, _refused in networks:
-            for finding in findings:  # the catalogue's own entry, as for this process's findings
-                finding.check = self.checks.get(finding.check.id, finding.check)
-        servers = self.registry
-        return [NetworkResult(position, nets[net],
-                              [PathResult(roles[role], servers[server], protocol, traces[trace])
-                               for role, server, protocol, trace in paths], findings, refused, by_worker=True)
-                for position, net, paths, findings, refused in networks]
+        """A worker's networks, held compact: what reports count decoded now, their hops, rules and packets
+        when first read (auditor/compact.py). About half of a large org's results then stay bytes."""
+        out: list[NetworkResult] = []
+        for head, tables in message[1]:
+            out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True)
+                       for position, net, paths, findings, refused in
+                       compact.decode(self, self.registry, head, tables, pickle.loads))
+        return out
 
     @staticmethod
     def ways(variants: tuple, hops: list[Hop]) -> list[Variant]:
@@ -669,5 +660,3 @@ def _value(value: tuple, tables: tuple[list, ...], hops: list[Hop]) -> Any:
         return {name: _value(v, tables, hops) for name, v in value[1]}
     return tables[kind - _PACKETS][value[1]]  # packets, origin or rule
 
-
-_NONE: list = []  # as in trace: traces that block nothing share one empty list (never mutated)

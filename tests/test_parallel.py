@@ -76,6 +76,31 @@ def test_synthetic_org_in_two_processes_matches_serial(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_fork
+def test_worker_results_stay_compact_until_read(tmp_path: Path) -> None:
+    """The worker's networks are held as encoded tables until something reads their hops (verdicts and counts
+    need none); the streamed JSON report decodes each as it writes it and forgets it after, so none is left
+    decoded, and its text is the serial audit's."""
+    snap = _synthetic(tmp_path / "org", 80)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2)
+    held = {id(tables): tables for p in forked.paths if (tables := getattr(p.trace, "_tables", None)) is not None}
+    assert len(held) == forked.networks_by_worker > 0  # one set of tables per worker network
+    assert forked.counts() == serial.counts()
+    # the global checks read only the paths that blocked something or have inert rules: their networks
+    read = {p.role.network_id for p in serial.paths if p.trace.blocked or p.trace.inert}
+    assert sum(tables.filled for tables in held.values()) <= len(read) < 80 // 2
+    forked.generated_at = serial.generated_at
+    streamed = []
+    for result in (forked, serial):
+        out = io.StringIO()
+        json_report.write(result, out)
+        streamed.append(out.getvalue())
+    assert streamed[0] == streamed[1]
+    assert not any(tables.filled for tables in held.values())
+
+
+@pytest.mark.slow
+@needs_fork
 def test_every_report_format_is_the_serial_one(tmp_path: Path) -> None:
     """The reports read roles, hops and rules by identity too (HTML rows per role, SARIF rules per check):
     rebuilt objects must be shared as the serial audit shares them."""
