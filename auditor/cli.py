@@ -214,8 +214,13 @@ def audit(
     if offline_networks:  # the networks asked for replace audit.yaml's scope
         settings = settings.model_copy(deep=True)
         settings.scope.networks = list(network or [])
+    network_text = None
+    if fmt is Format.json:  # a forked worker then writes its networks' part of the report as it audits them
+        from auditor.report import json_report
+
+        network_text = json_report.network_text
     result = run_audit(snapshot, config, config=settings, keep_model=False,
-                       cache_dir=cache_dir(cache) if cache else None)
+                       cache_dir=cache_dir(cache) if cache else None, network_text=network_text)
     gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
                             "--network" if offline_networks else "audit.yaml scope.networks")
     gate.filter_roles(result, role or [])

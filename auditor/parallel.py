@@ -103,12 +103,15 @@ class _Claims:
 
 def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expected: int,
                  networks: Callable[[Callable[[NetworkModel], bool]], Iterator[NetworkModel]],
-                 audit_one: AuditOne, network_done: Callable[[], None]
+                 audit_one: AuditOne, network_done: Callable[[], None],
+                 network_text: Callable[[list[PathResult]], str] | None = None
                  ) -> tuple[list[NetworkResult], list[str]] | None:
     """Every network's result, in serial order, audited by this process and one forked worker, and reads
     refused after the last network; None when the worker could not be started or failed (the caller then
     audits serially). `server_hops` are the hops on the server side of every path (built before the fork);
-    `expected` is how many networks the snapshot lists. Networks are released once audited."""
+    `expected` is how many networks the snapshot lists. Networks are released once audited. With
+    `network_text` (a report's text of a network's paths), the worker writes its networks' text as it goes,
+    for the report to copy (auditor/compact.py)."""
     load_checks()  # imported before the fork: a worker never imports (another thread may hold the lock)
     try:  # a shared counter needs a POSIX semaphore (/dev/shm), which some containers lack
         counter = multiprocessing.get_context("fork").Value("q", 0)
@@ -116,6 +119,7 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
         return None
     chunk = max(1, min(CHUNK, expected // 64))  # a small org still gives the worker some networks
     registry = _registry(model, server_hops)
+    spool = compact.Spool() if network_text is not None else None
     read_fd, write_fd = os.pipe()
     _widen(write_fd)
     try:
@@ -130,13 +134,14 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
         try:
             _quiet_stdout()  # the report may be going to stdout: nothing of the worker's may land in it
             claims = _Claims(counter, chunk)
-            _work(snapshot, model, claims, networks(claims), audit_one, registry, write_fd)
+            written = (spool, network_text) if spool is not None and network_text is not None else None
+            _work(snapshot, model, claims, networks(claims), audit_one, registry, write_fd, written)
             status = 0
         finally:
             os._exit(status)
     os.close(write_fd)
     inbox = _Inbox(read_fd)
-    decoder = _Decoder(registry)
+    decoder = _Decoder(registry, spool)
     results: list[NetworkResult] = []
     claims = _Claims(counter, chunk)
     try:
@@ -288,18 +293,21 @@ def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:
 
 
 def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[NetworkModel],
-          audit_one: AuditOne, registry: list[Any], fd: int) -> None:
+          audit_one: AuditOne, registry: list[Any], fd: int,
+          written: tuple[compact.Spool, Callable[[list[PathResult]], str]] | None) -> None:
     gc.set_threshold(50_000, 50, 100)  # nothing it makes outlives a chunk: no old generation to walk
     try:
         encoder = _Encoder(registry)
         mark = len(snapshot.refused)
-        done: list[tuple[tuple, bytes]] = []  # each network's head and tables (auditor/compact.py)
+        # each network's head and tables (auditor/compact.py), and where its report text is in the spool
+        done: list[tuple[tuple, bytes, tuple[int, int] | None]] = []
         for net in networks:
             paths, findings = audit_one(net)
             net.release()  # before encoding: what is released (rows, memos) need not travel
+            span = written[0].append(written[1](paths)) if written is not None else None
             encoder.add(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark)))
             head, tables = compact.split(encoder.take_tables())
-            done.append((head, pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL)))
+            done.append((head, pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL), span))
             model.networks.clear()  # the adapter keeps each network it builds; here, once sent, it is done
             mark = len(snapshot.refused)
             if len(done) >= claims.size:
@@ -597,18 +605,20 @@ class _Decoder:
     """The objects an `_Encoder` message describes, with shared ones (servers, server-side hops) taken from
     this process. Each table is rebuilt in one comprehension, in dependency order."""
 
-    def __init__(self, registry: list[Any]) -> None:
+    def __init__(self, registry: list[Any], spool: compact.Spool | None = None) -> None:
         self.registry = registry
+        self.spool = spool  # where the worker writes its networks' report text, if it does
         self.checks = {meta.id: meta for meta, _run in load_checks()}
 
     def decode(self, message: tuple) -> list[NetworkResult]:
         """A worker's networks, held compact: what reports count decoded now, their hops, rules and packets
         when first read (auditor/compact.py). About half of a large org's results then stay bytes."""
         out: list[NetworkResult] = []
-        for head, tables in message[1]:
+        for head, tables, span in message[1]:
+            text = (self.spool, span) if self.spool is not None and span is not None else None
             out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True)
                        for position, net, paths, findings, refused in
-                       compact.decode(self, self.registry, head, tables, pickle.loads))
+                       compact.decode(self, self.registry, head, tables, pickle.loads, text))
         return out
 
     @staticmethod

@@ -33,11 +33,13 @@ import auditor.vendors.meraki.rules as meraki_rules
 if sys.argv[2] == "unshared":
     meraki_rules._ROWS_MAX = 0  # every row parsed in every network, as if no two networks shared a row
 from auditor.audit import run_audit
-from auditor.report.json_report import write
+from auditor.report.json_report import network_text, write
 workers = int(sys.argv[3]) if sys.argv[3] != "auto" else None
 cache = sys.argv[4] if len(sys.argv) > 4 else ""
 start = time.perf_counter()
-result = run_audit(sys.argv[1], keep_model=False, workers=workers, cache_dir=cache or None)
+# as `vpn-auditor audit --format json` does: the forked worker writes its networks' part of the report
+result = run_audit(sys.argv[1], keep_model=False, workers=workers, cache_dir=cache or None,
+                   network_text=None if cache else network_text)
 audited = time.perf_counter() - start
 stats = result.cache
 if cache:  # the report is the one above: only the audit is timed

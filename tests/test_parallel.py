@@ -101,6 +101,33 @@ def test_worker_results_stay_compact_until_read(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_fork
+def test_worker_writes_its_networks_report_text(tmp_path: Path) -> None:
+    """With the JSON report's `network_text`, the worker writes its networks' part of the report while it
+    audits; the streamed report copies it and is the serial one's, also when a role filter has removed paths
+    of such a network since (that network is then written from its paths)."""
+    from auditor import compact, gate
+
+    snap = _synthetic(tmp_path / "org", 80)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2, network_text=json_report.network_text)
+    written = {id(p.trace._tables) for p in forked.paths if compact.written(p) is not None}
+    assert len(written) == forked.networks_by_worker > 0
+    forked.generated_at = serial.generated_at
+
+    def streamed(result: AuditResult) -> str:
+        out = io.StringIO()
+        json_report.write(result, out)
+        return out.getvalue()
+
+    assert streamed(forked) == streamed(serial) == streamed(forked)
+    for result in (serial, forked):
+        gate.filter_roles(result, ["Store-Guest"])
+    assert serial.paths and len(serial.paths) == len(forked.paths)
+    assert streamed(forked) == streamed(serial)
+
+
+@pytest.mark.slow
+@needs_fork
 def test_every_report_format_is_the_serial_one(tmp_path: Path) -> None:
     """The reports read roles, hops and rules by identity too (HTML rows per role, SARIF rules per check):
     rebuilt objects must be shared as the serial audit shares them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
@@ -124,7 +125,10 @@ def write(result: AuditResult, handle: TextIO) -> None:
     with results_kept_out_of_gc() as network_done:
         pieces: list[str] = []  # a network's paths, written at once
         previous = None
-        for path in result.paths:
+        paths = result.paths
+        at, count = 0, len(paths)
+        while at < count:
+            path = paths[at]
             if path.role.network_id != network:
                 if pieces:
                     handle.write("".join(pieces))
@@ -134,9 +138,21 @@ def write(result: AuditResult, handle: TextIO) -> None:
                     network_done()
                 network = path.role.network_id
                 memo.clear()
+                # A network the forked worker audited comes with its text written (`network_text`), as long as
+                # its paths are still all there, in order (a role filter may have removed some)
+                written = compact.written(path)
+                if written is not None and _still_there(written[1], paths, at):
+                    text = written[0]
+                    handle.write(text if lead != "\n    " else text[1:])
+                    lead = ",\n    "
+                    at += len(written[1])
+                    compact.forget(path)  # a check may have read some of it
+                    previous = None
+                    continue
             pieces += (lead, *_path_parts(path, memo))
             lead = ",\n    "
             previous = path
+            at += 1
         handle.write("".join(pieces))
         if previous is not None:
             compact.forget(previous)
@@ -144,6 +160,17 @@ def write(result: AuditResult, handle: TextIO) -> None:
     for i, finding in enumerate(findings):
         handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
     handle.write("\n  ]\n}\n")
+
+
+def network_text(paths: list[PathResult]) -> str:
+    """One network's paths as `write` writes them, each after ",\n    " (`write` drops the comma before the
+    report's first path): handed to the audit, for a forked worker to write its networks' while it audits."""
+    memo: dict[int, str] = {}
+    return "".join([part for path in paths for part in (",\n    ", *_path_parts(path, memo))])
+
+
+def _still_there(written: list[PathResult], paths: list[PathResult], at: int) -> bool:
+    return len(paths) - at >= len(written) and all(map(operator.is_, written, paths[at:at + len(written)]))
 
 
 # json.dumps writes a dict as its items joined by ", " between braces: a path's text is its role's, its own
