@@ -366,6 +366,13 @@ class RuleList:
         cached = self._cache.get(packets)
         if cached is not None:
             return cached
+        parts = self._parts
+        if parts is not None and self.default is parts[1].default and not parts[0].relevant(packets):
+            # A concatenation whose first list has no candidate here meets exactly the second's candidates
+            # with the second's default: its evaluation is the second's (memoised there, and shared with
+            # the traces of that list alone: a group policy's rules before a layer's, mostly silent on VPN).
+            result = self._cache[packets] = parts[1].evaluate(packets)
+            return result
         candidates = self.relevant(packets)
         # With no candidate the default decides below; widening would only add a second evaluation.
         if candidates and not packets.ignores_source() and self.source_free(candidates):

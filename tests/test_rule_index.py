@@ -127,3 +127,23 @@ def test_row_destinations_cover_what_the_built_row_matches(dest: str, reaches_se
     reach = row_destinations(row, RESOLVER, local_lan=True)
     # Rows that may decide the server's traffic are kept; rows that cannot are not built.
     assert (reach is None or any(lo <= server[0] <= hi for lo, hi in reach)) is reaches_server
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(st.lists(rule_strategy, max_size=8), st.integers(0, 8), st.sampled_from([Action.PERMIT, Action.DENY]),
+       st.lists(interval(SIZES[0]), min_size=1, max_size=3), interval(SIZES[1]),
+       st.sampled_from([((0, 0), (1, 1)), ((1, 1), (0, 3)), ((0, 2), (2, 2)), ((2, 2), (3, 3))]))
+def test_concatenated_lists_evaluate_like_one_list(raw_rules, split, default_action, sources, dst, flow) -> None:
+    """A concatenation (a group policy's rules before a layer's) decides as the one list of both parts' rules,
+    also where its first part has no candidate and the second part's evaluation is taken as it is."""
+    rules = [Rule(i + 1, action, PacketSet.of(*zip(*boxes, strict=True)) if len(boxes) == 1
+                  else PacketSet([boxes[0]]) | PacketSet([boxes[1]]), f"r{i + 1}", certain=certain)
+             for i, (action, certain, boxes) in enumerate(raw_rules)]
+    default = Rule(len(rules) + 1, default_action, ALL, "default", synthetic=True)
+    head, tail = RuleList("head", rules[:split], default), RuleList("tail", rules[split:], default)
+    (plo, phi), (dlo, dhi) = flow
+    packets = PacketSet([(src, dst, (plo, phi), (0, SIZES[3] - 1), (dlo, dhi)) for src in _span(sources)])
+    tail.evaluate(packets)  # the second part evaluated first, as a layer's list is for roles without the policy
+    assert RuleList.concat("both", head, tail, default).evaluate(packets) == \
+        RuleList("one", rules, default).evaluate(packets)
