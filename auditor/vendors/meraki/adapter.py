@@ -316,6 +316,7 @@ class _NetworkBuilder:
         self._autovpn_state: _AutoVpn | None = None
         self._own_files: dict[str, Any] = {}  # this network's files that several VLANs read
         self._hub_hop_lists: dict[str, list[Hop]] = {}  # hub id -> its hops, shared by the network's VLANs
+        self._routed_hops: dict[tuple | None, list[Hop]] = {}  # _mx_hops of a routed MX, by group policy
         self._excluded: str | None = None  # _may_be_excluded, once worked out
         self._vlan_policies: dict[int, dict[str, Any]] = {}  # VLAN id -> its group policy (one object each)
         self._dropped: dict[str, RuleList] = {}  # a layer's L7 list -> the reading that drops it
@@ -834,6 +835,9 @@ class _NetworkBuilder:
         """The MX's hops for a VLAN's traffic to the internet with its group policy in force (None: none, or
         not in force now): L3 (with the policy), L7 (the policy's L7 rules too: Meraki applies L3, then
         L7), then the NAT to the uplink."""
+        routed = self._routed_hops.get(_policy_key(policy))
+        if routed is not None:  # every VLAN and SSID role asks again: a routed MX's hops are the same each time
+            return [*routed]
         device = f"{self.net.name} / MX"
         rules, hop = self._mx_l3()
         key = ("mx-l3-gp", _policy_key(policy))
@@ -841,8 +845,9 @@ class _NetworkBuilder:
         filters = [composed, *self._layer_l7(f"{self.base}/appliance/firewall/l7FirewallRules.json", device,
                                              "mx-l7", policy)]
         mode, why = self._deployment(self.base, device)
-        if mode == "routed":
-            return [*filters, self._cached(("uplink-nat",), self._uplink_nat)]
+        if mode == "routed":  # nothing recorded on the way (a gap is, for the other modes: kept as it was)
+            routed = self._routed_hops[key[1]] = [*filters, self._cached(("uplink-nat",), self._uplink_nat)]
+            return [*routed]
         settings = f"{self.base}/appliance/settings.json"
         if mode == "unknown":
             return [*filters, self._cached(("deployment-gap",), lambda: GapHop(
