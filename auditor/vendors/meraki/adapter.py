@@ -79,7 +79,7 @@ from auditor.vendors.meraki.rules import (
     l3_rules,
     l7_rules,
     row_destinations,
-    row_key,
+    row_keys,
 )
 
 IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
@@ -292,6 +292,10 @@ class MerakiAdapter:
             default_peers=_default_peers(snapshot.read_json(peers_rel), peers_rel),
             cellular=_cellular_networks(statuses),
         )
+
+
+# What the SSID's LAN rule matches (private IPv4 destinations): one set for every SSID list of an org.
+_WIRELESS_LAN = PacketSet.of(dst=[address_interval(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")])
 
 
 class _NetworkBuilder:
@@ -667,8 +671,7 @@ class _NetworkBuilder:
             lan_row = user_rows.pop()
         position = len(user_rows) + 1
         lan_origin = Origin(rel, lan_row[0]) if lan_row else Origin(rel)
-        lan_match = PacketSet.of(dst=[address_interval(n) for n in
-                                      ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")])
+        lan_match = _WIRELESS_LAN
         if allow_lan is None and lan_row is not None:
             allow_lan = str(lan_row[1].get("policy", "")).lower() == "allow"
         if allow_lan is None:
@@ -717,7 +720,7 @@ class _NetworkBuilder:
             return row_destinations(rows[i], resolver)
 
         return RuleList(f"{rel}#{policy.get('groupPolicyId')}", None, default, Origin(rel),
-                        IndexedRows([row_key(row) for row in rows], parse, dests))
+                        IndexedRows(row_keys(rows), parse, dests))
 
     def _compose(self, device: str, stage: str, base_rules: RuleList | None, base_hop: Hop | None,
                  policy: dict[str, Any] | None) -> Hop | None:

@@ -5,12 +5,13 @@ front of a server) and adapter.py (networks and roles, which uses the fronts) ne
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from auditor.model import Action, IndexedRows, Origin, RowKey, Rule, RuleList, rule_key
 from auditor.packets import ALL, V4_BASE, Interval, address_interval
 from auditor.snapshot import SnapshotError
-from auditor.vendors.meraki.rules import Resolver, l3_rules, row_destinations, row_key
+from auditor.vendors.meraki.rules import Resolver, l3_rules, row_destinations, row_keys
 
 SYNTHETIC_DEFAULT = "default rule"
 
@@ -57,7 +58,7 @@ def l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Resol
     def dests(k: int) -> Sequence[Interval] | None:
         return row_destinations(indexed[k][1], resolver, local_lan) if k < len(indexed) else None  # tail: built
 
-    keys: list[RowKey | None] = [row_key(row) for _, row in indexed]
+    keys: list[RowKey | None] = row_keys(map(itemgetter(1), indexed))
     if tail is not None:
         keys.append(rule_key(tail))
     return IndexedRows(keys, parse, dests)

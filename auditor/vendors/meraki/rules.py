@@ -11,12 +11,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.errors import Unreadable
 from auditor.model import Action, AssumedRule, Origin, Rule, RuleList
+from auditor.model import RowKey as ListRowKey
 from auditor.packets import (
     ALL,
     ANY_ADDR,
@@ -251,6 +252,21 @@ def row_key(row: dict[str, Any]) -> RowKey | None:
         _ROW_KEYS.clear()
     _ROW_KEYS[texts] = key
     return key
+
+
+def row_keys(rows: Iterable[dict[str, Any]]) -> list[ListRowKey | None]:
+    """`row_key` of each row, in one loop (a list's keys are read when it is built: hundreds of rows a network,
+    nearly all of them remembered texts)."""
+    known = _ROW_KEYS
+    out: list[ListRowKey | None] = []
+    append = out.append
+    for row in rows:
+        texts = (row.get("protocol"), row.get("destPort"))
+        try:
+            append(known[texts])
+        except (KeyError, TypeError):
+            append(row_key(row))
+    return out
 
 
 def _read_row_key(protocol: Any, dest_port: Any) -> RowKey | None:
