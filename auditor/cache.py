@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -44,10 +45,11 @@ from typing import Any
 import orjson
 
 from auditor import __version__, compact
+from auditor.errors import JobFailed
 from auditor.model import Model, NetworkModel
 from auditor.parallel import (
     MIN_NETWORKS,
-    ForkedCall,
+    ForkedStream,
     NetworkResult,
     _Decoder,
     _Encoder,
@@ -59,6 +61,7 @@ from auditor.snapshot import InputError, Snapshot, SnapshotError
 FORMAT = 1
 MAGIC = b"vpn-auditor audit cache\n"
 STAT_SLACK_NS = 2_000_000_000  # files changed this close to their read are hashed again (timestamp granularity)
+CHECK_CHUNK = 64  # entries a process claims at a time to check their files
 CHECK_APART_MIN = MIN_NETWORKS  # hits from which a forked child checks their files (below, a fork costs more)
 UNUSED_DAYS = 30  # a namespace (tool version, audit.yaml) unused this long is removed when another is opened
 _DIGEST = 16
@@ -209,7 +212,7 @@ class Stats:
     misses: int = 0
     written: int = 0
     unreadable: int = 0  # entries found corrupt, truncated or of another format (then rewritten)
-    checked_apart: int = 0  # hits whose files a forked child checked while this process decoded them
+    checked_apart: int = 0  # hits a forked child looked up (and checked the files of) for this process
     missed: list[str] = dataclasses.field(default_factory=list)  # ids of the networks audited, in order
 
 
@@ -233,7 +236,8 @@ class AuditCache:
         self._decoder: _Decoder | None = None
         # Whether a forked child may check the hits' files while this process decodes them (`--workers 1`: no)
         self.forks = True
-        self._checker: ForkedCall | None = None
+        self._candidates: list[tuple[int, _Planned]] = []  # networks whose entries may be hits, by position
+        self._claims: Any = None  # the counter of chunks of them claimed (a shared multiprocessing Value)
 
     # -- setup ---------------------------------------------------------------------------------------------
     def watch(self, snapshot: Snapshot) -> None:
@@ -274,16 +278,7 @@ class AuditCache:
         self._encoder = _Encoder(self._registry)
         networks, refused = len(model.networks), dict(snapshot.refused)
         self._plan = self._walk(snapshot, model, stream)
-        results = []
-        for position, planned in enumerate(self._plan):
-            if planned.entry is not None:
-                try:
-                    results.append(self._decode(position, planned.entry))
-                except Exception:  # an entry that passed its checksum but does not decode: audited instead
-                    self.stats.unreadable += 1
-                    planned.entry = None
-                network_done()
-        results = self._confirmed(snapshot, results)
+        results = self._hits(snapshot, network_done)
         hits = {r.position for r in results}
         misses = [position for position in range(len(self._plan)) if position not in hits]
         self.stats.hits, self.stats.misses = len(hits), len(misses)
@@ -341,53 +336,102 @@ class AuditCache:
         for item in planned:
             counts[item.identity[:2]] = counts.get(item.identity[:2], 0) + 1
         # a network listed twice is audited every time
-        candidates = [item for item in planned if counts[item.identity[:2]] == 1]
+        self._candidates = [(position, item) for position, item in enumerate(planned)
+                            if counts[item.identity[:2]] == 1]
+        return planned
+
+    def _hits(self, snapshot: Snapshot, network_done: Callable[[], None]) -> list[NetworkResult]:
+        """The networks whose entries are hits, decoded. Reading an entry and checking its network's files (an
+        lstat per file and folder) is most of a warm audit: a forked child shares it, claiming chunks of
+        entries from a counter both processes share, and sends the hits it found; this process decodes them
+        with its own. What a child that failed did not report is checked here."""
+        candidates = self._candidates
+        results: list[NetworkResult] = []
+        done: set[int] = set()  # positions looked up, here or by the child
         # Checking an entry is not a read of the audit's: unobserved, and what it notes is forgotten
         observer, snapshot.observer = snapshot.observer, None
         oversized = dict(snapshot.oversized)
+        child = None
         try:
-            # Whether each network's files are unchanged is most of a warm audit (an lstat per file and folder):
-            # a forked child asks while this process reads and decodes the entries, taken as hits until it says
             if self.forks and len(candidates) >= CHECK_APART_MIN and worth_forking():
-                self._checker = ForkedCall(lambda: self._unchanged_entries(snapshot, candidates))
-            for item in candidates:
-                item.entry = self._lookup(snapshot, item, check_files=self._checker is None)
+                self._claims = _shared_counter()
+                if self._claims is not None:
+                    child = ForkedStream(lambda send: self._check_apart(snapshot, candidates, send))
+                    if not child.started:
+                        child, self._claims = None, None
+            try:
+                for start in self._claimed(len(candidates)):
+                    for position, item in candidates[start:start + CHECK_CHUNK]:
+                        done.add(position)
+                        self._hit(results, position, item, self._lookup(snapshot, item, check_files=True),
+                                  network_done)
+                    for message in child.ready() if child is not None else ():
+                        self._from_child(message, results, done, network_done)
+                for message in child.rest() if child is not None else ():
+                    self._from_child(message, results, done, network_done)
+                if child is not None and not child.finished:
+                    raise JobFailed("the file-checking child ended without finishing")
+            except JobFailed:  # the child died or failed: what it did not report is checked here
+                for position, item in candidates:
+                    if position not in done:
+                        done.add(position)
+                        self._hit(results, position, item, self._lookup(snapshot, item, check_files=True),
+                                  network_done)
         finally:
+            if child is not None:
+                child.close()
+            self._claims = None
             snapshot.observer, snapshot.oversized = observer, oversized
-        return planned
+        return results
 
-    def _unchanged_entries(self, snapshot: Snapshot, candidates: list[_Planned]) -> set[bytes]:
-        """(In the forked child) the digests of the entries that would be hits, their files checked."""
-        found = set()
-        for item in candidates:
-            entry = self._lookup(snapshot, item, check_files=True)
-            if entry is not None:
-                found.add(entry.digest)
-        return found
-
-    def _confirmed(self, snapshot: Snapshot, results: list[NetworkResult]) -> list[NetworkResult]:
-        """The decoded hits whose files are unchanged: as the forked child found them (the very entry, by its
-        digest), or, where it could not say, checked here."""
-        checker, self._checker = self._checker, None
-        if checker is None:
-            return results
-        unchanged = checker.result()
-        kept = []
-        observer, snapshot.observer = snapshot.observer, None
-        oversized = dict(snapshot.oversized)
+    def _hit(self, results: list[NetworkResult], position: int, item: _Planned, entry: _Entry | None,
+             network_done: Callable[[], None]) -> None:
+        if entry is None:
+            return
         try:
-            for result in results:
-                entry = self._plan[result.position].entry
-                assert entry is not None
-                same = entry.digest in unchanged if unchanged is not None else _unchanged(snapshot, entry.deps)
-                if same:
-                    kept.append(result)
-                    self.stats.checked_apart += unchanged is not None
-                else:
-                    self._plan[result.position].entry = None
-        finally:
-            snapshot.observer, snapshot.oversized = observer, oversized
-        return kept
+            results.append(self._decode(position, entry))
+            item.entry = entry
+        except Exception:  # an entry that passed its checksum but does not decode: audited instead
+            self.stats.unreadable += 1
+        network_done()
+
+    def _from_child(self, message: tuple, results: list[NetworkResult], done: set[int],
+                    network_done: Callable[[], None]) -> None:
+        if message[0] == "unreadable":
+            self.stats.unreadable += message[1]
+            return
+        for position, found in message[1]:
+            done.add(position)
+            if found is not None:
+                self.stats.checked_apart += 1
+                self._hit(results, position, self._plan[position], _Entry(b"", (), *found), network_done)
+
+    def _check_apart(self, snapshot: Snapshot, candidates: list[tuple[int, _Planned]],
+                     send: Callable[[tuple], None]) -> None:
+        """(In the forked child) the chunks of candidates it claims, each looked up and its files checked,
+        sent as (position, (head, tables, refused) of a hit or None)."""
+        for start in self._claimed(len(candidates)):
+            found = []
+            for position, item in candidates[start:start + CHECK_CHUNK]:
+                entry = self._lookup(snapshot, item, check_files=True)
+                found.append((position, None if entry is None else (entry.head, entry.tables, entry.refused)))
+            send(("entries", found))
+        send(("unreadable", self.stats.unreadable))
+
+    def _claimed(self, count: int) -> Iterator[int]:
+        """Starts of the chunks of candidates this process takes, from the counter both processes share (all of
+        them without one)."""
+        claims = self._claims
+        if claims is None:
+            yield from range(0, count, CHECK_CHUNK)
+            return
+        while True:
+            with claims.get_lock():
+                start = claims.value
+                claims.value = start + CHECK_CHUNK
+            if start >= count:
+                return
+            yield start
 
     # -- entries -------------------------------------------------------------------------------------------
     def _path(self, identity: tuple) -> Path:
@@ -468,6 +512,14 @@ class AuditCache:
         _write_atomic(self._path(item.identity), MAGIC + bytes([FORMAT]) +
                       hashlib.blake2b(body, digest_size=_DIGEST).digest() + body)
         self.stats.written += 1
+
+
+def _shared_counter() -> Any:
+    """A counter both processes update (None where POSIX semaphores are missing: the child then checks all)."""
+    try:
+        return multiprocessing.get_context("fork").Value("q", 0)
+    except (OSError, ImportError, ValueError):
+        return None
 
 
 def _open_tables(data: bytes) -> Any:

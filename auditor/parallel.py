@@ -26,7 +26,6 @@ import gc
 import multiprocessing
 import os
 import pickle
-import select
 import signal
 import struct
 import sys
@@ -213,14 +212,15 @@ class _WorkerFailed(JobFailed):
     """A forked worker died or sent no results."""
 
 
-class ForkedCall:
-    """`work()` run in a forked child while this process goes on; `result()` is what it returned (picklable),
-    or None when it could not run or failed (a fork refused, an exception, a child killed or silent for
-    `limit` seconds). Callers treat None as "not done" and do the work themselves."""
+class ForkedStream:
+    """`work(send)` run in a forked child while this process goes on: each `send(message)` (a picklable tuple)
+    arrives here through `ready()` (what has come so far) and `rest()` (the rest, until the child ends).
+    A child that raises, or is silent for SILENCE_LIMIT seconds, makes either raise JobFailed; one that dies
+    ends `rest()` with `finished` False. `started` is False where no child could be forked."""
 
-    def __init__(self, work: Callable[[], Any]) -> None:
+    def __init__(self, work: Callable[[Callable[[tuple], None]], None]) -> None:
         self.pid = 0
-        self.fd = -1
+        self.inbox: _Inbox | None = None
         read_fd, write_fd = os.pipe()
         _widen(write_fd)
         try:
@@ -234,38 +234,47 @@ class ForkedCall:
             status = 1
             try:
                 _quiet_stdout()
-                gc.disable()  # it lives for one call: nothing it makes needs collecting
-                _send(write_fd, pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
+                gc.disable()  # it lives for one piece of work: nothing it makes needs collecting
+
+                def send(message: tuple) -> None:
+                    _send(write_fd, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+                try:
+                    work(send)
+                    send(("done",))
+                except Exception as exc:
+                    send(("failed", repr(exc)))
                 status = 0
             finally:
                 os._exit(status)
         os.close(write_fd)
-        self.pid, self.fd = pid, read_fd
+        self.pid = pid
+        self.inbox = _Inbox(read_fd)
 
-    def result(self, limit: float = SILENCE_LIMIT) -> Any:
-        if not self.pid:
-            return None
-        chunks: list[bytes] = []
-        try:
-            while True:
-                ready, _, _ = select.select([self.fd], [], [], limit)
-                if not ready:  # silent too long: taken as stuck
-                    _stop(self.pid)
-                    return None
-                chunk = os.read(self.fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except OSError:
+    @property
+    def started(self) -> bool:
+        return self.inbox is not None
+
+    @property
+    def finished(self) -> bool:
+        return self.inbox is not None and self.inbox.finished
+
+    def ready(self) -> list[Any]:
+        return self.inbox.ready() if self.inbox is not None else []
+
+    def rest(self) -> Iterator[Any]:
+        if self.inbox is not None:
+            yield from self.inbox.rest()
+
+    def close(self) -> None:
+        if self.inbox is None:
+            return
+        if self.inbox.finished:
+            os.waitpid(self.pid, 0)
+        else:
             _stop(self.pid)
-            return None
-        finally:
-            os.close(self.fd)
-        _, status = os.waitpid(self.pid, 0)
-        data = b"".join(chunks)
-        if status != 0 or len(data) < 8 or struct.unpack("<Q", data[:8])[0] != len(data) - 8:
-            return None
-        return pickle.loads(data[8:])
+        self.inbox.close()
+        self.inbox = None
 
 
 def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:

@@ -178,9 +178,10 @@ def _edit_five(snap: Path) -> set[str]:
 @pytest.mark.slow
 @needs_fork
 def test_hits_files_checked_by_a_forked_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """While this process decodes the entries, a forked child checks their files: a changed network is still
-    audited again, and only the entries the child found unchanged are kept."""
+    """A forked child shares looking up the entries and checking their files (chunks of 3 here, claimed from
+    a counter both share) and sends its hits to be decoded: a changed network is still audited again."""
     monkeypatch.setattr(audit_cache, "CHECK_APART_MIN", 1)
+    monkeypatch.setattr(audit_cache, "CHECK_CHUNK", 3)  # the two processes share the checks in chunks of 3
     monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)  # statuses trusted at once: the lstat path is the one run
     snap = _synthetic(tmp_path / "org", 24)
     cache = tmp_path / "cache"
@@ -190,7 +191,7 @@ def test_hits_files_checked_by_a_forked_child(tmp_path: Path, monkeypatch: pytes
     warm = _audit(snap, cache, workers=2)
     assert warm.cache is not None
     assert set(warm.cache.missed) == edited and warm.cache.hits == 24 - len(edited)
-    assert warm.cache.checked_apart == warm.cache.hits  # every hit confirmed by the child
+    assert warm.cache.checked_apart <= warm.cache.hits  # the others were looked up here
     assert _report(warm) == _report(_audit(snap))
     again = _audit(snap, cache, workers=1)  # no child: this process checks the files itself
     assert again.cache is not None and again.cache.hits == 24 and again.cache.checked_apart == 0
@@ -200,8 +201,8 @@ def test_hits_files_checked_by_a_forked_child(tmp_path: Path, monkeypatch: pytes
 @needs_fork
 def test_a_killed_file_checker_leaves_the_check_to_this_process(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """A child that dies (here SIGKILLed, as by the OOM killer) confirms nothing: this process checks every
-    decoded hit's files itself, so a changed network is never taken from the cache."""
+    """A child that dies (here SIGKILLed, as by the OOM killer) reports nothing: this process looks up every
+    entry and checks its files itself, so a changed network is never taken from the cache."""
     monkeypatch.setattr(audit_cache, "CHECK_APART_MIN", 1)
     snap = _synthetic(tmp_path / "org", 24)
     cache = tmp_path / "cache"
@@ -210,12 +211,12 @@ def test_a_killed_file_checker_leaves_the_check_to_this_process(tmp_path: Path,
     edited = _edit_five(snap)
     parent = os.getpid()
 
-    def killed(self: audit_cache.AuditCache, snapshot: object, candidates: object) -> set[bytes]:
+    def killed(self: audit_cache.AuditCache, snapshot: object, candidates: object, send: object) -> None:
         assert os.getpid() != parent  # run in the child only
         os.kill(os.getpid(), 9)
         raise AssertionError("not reached")
 
-    monkeypatch.setattr(audit_cache.AuditCache, "_unchanged_entries", killed)
+    monkeypatch.setattr(audit_cache.AuditCache, "_check_apart", killed)
     warm = _audit(snap, cache, workers=2)
     assert warm.cache is not None and warm.cache.checked_apart == 0
     assert set(warm.cache.missed) == edited and warm.cache.hits == 24 - len(edited)
