@@ -160,7 +160,7 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
 
 # shared empty list: most traces block nothing and know everything (never mutated)
 _NONE: list[tuple[Hop, Segment]] = []
-_PASSES: dict[Flow, str] = {}
+_PASSES: dict[int, tuple[Flow, str]] = {}  # id(flow) -> (flow, what an allowed trace of it says)
 
 
 # Enum members read once: `Decision.X` is a class attribute lookup through the enum machinery (about 85 ns
@@ -231,10 +231,14 @@ def _rule_ref(hop: Hop, seg: Segment) -> str:
 
 def _reason(trace: FlowTrace) -> str:
     if trace.verdict == _ALLOWED:  # most traces: one text per flow, not formatted again
-        passes = _PASSES.get(trace.flow)
-        if passes is None:
-            passes = _PASSES[trace.flow] = f"{trace.flow} passes every hop."
-        return passes
+        passed = trace.flow
+        known = _PASSES.get(id(passed))  # by identity (a flow hashes in Python): the plan's few flow objects
+        if known is None or known[0] is not passed:
+            if len(_PASSES) >= 1024:
+                _PASSES.clear()
+            # the flow kept with its text: its id stays its own
+            known = _PASSES[id(passed)] = (passed, f"{passed} passes every hop.")
+        return known[1]
     flow = str(trace.flow)
     if trace.verdict == _BLOCKED:
         hop, seg = trace.blocked[0]
@@ -648,25 +652,64 @@ def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
             return found[1]
     # The worst carrier explains the verdict; among equals the last, which carries the SA itself (NAT-T or ESP
     # after IKE on udp/500).
-    worst = max(reversed(carriers), key=lambda t: Verdict.doubt_of(t.verdict))
-    names = " and ".join(str(c.flow) for c in carriers)
-    # Texts and carriers every network's inner flows repeat: one object each (an org keeps millions of paths)
-    if worst.verdict == Verdict.ALLOWED:
-        reason = sys.intern(f"{flow} travels inside IPsec ({names}), which passes every hop; no middle box sees "
-                            f"{flow}.")
+    if all(c.verdict == _ALLOWED for c in carriers):  # the usual case: the last, without ranking them
+        worst = carriers[-1]
     else:
-        reason = sys.intern(f"{flow} travels inside IPsec ({names}), so it needs its carriers: {worst.reason}")
-    note = sys.intern(f"inside IPsec: this hop sees {worst.flow}, not {flow}")
-    carried = tuple(c.flow for c in carriers)
-    carried = _CARRIERS.setdefault(carried, carried)
+        worst = max(reversed(carriers), key=lambda t: Verdict.doubt_of(t.verdict))
+    names, passes, note, carried, context = _inner_texts(flow, carriers, worst.flow)
+    reason = passes if worst.verdict == _ALLOWED else \
+        sys.intern(f"{flow} travels inside IPsec ({names}), so it needs its carriers: {worst.reason}")
     memo: HopMemo = cache.steps if cache is not None else {}
     hops = tuple([_inside_record(record, note, worst.flow, memo) for record in worst.hops])
-    inert = _inert_rules(flow, carriers, chains, server, memo) if plain else ()
+    inert = _inert_rules(flow, carriers, chains, server, memo, context) if plain else ()
     trace = FlowTrace(flow, worst.variant, worst.verdict, hops, worst.allowed, worst.blocked, worst.unknown,
                       reason, (), carried, inert)
     if cache is not None:
         cache.inner[key] = (carriers, trace)  # the carriers kept alive: their ids are in the key
     return trace
+
+
+_InnerTexts = tuple[str, str, str, tuple[Flow, ...], "_InertContext"]
+# (inner flow, carriers' flows, worst carrier's flow), by identity -> those flows and what _inner_trace says
+_INNER_TEXTS: dict[tuple[int, ...], tuple[tuple[Flow, ...], _InnerTexts]] = {}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _InertContext:
+    """An inner flow and its carriers' (protocol, source port, destination port) intervals, one object per
+    combination for the process (`_INERT_CONTEXTS`): the inert-rule steps of a network are remembered by its
+    identity, which hashes in C where the flow would hash in Python at every hop."""
+
+    flow: Flow
+    tails: tuple[tuple[Interval, Interval, Interval], ...]
+
+
+_INERT_CONTEXTS: dict[tuple[Flow, tuple[Flow, ...]], _InertContext] = {}  # never emptied: a catalogue's few
+
+
+def _inner_texts(flow: Flow, carriers: list[FlowTrace], worst: Flow) -> _InnerTexts:
+    """The carriers' names, the reason when they all pass, the note on each hop, the carriers' flows and the
+    inert-rule context, for an inner flow: the same few combinations for every role of an org, so each is
+    worked out once (the flows are kept with them, so their ids stay their own; a flow hashes in Python)."""
+    flows = (flow, worst, *[c.flow for c in carriers])
+    key = tuple(map(id, flows))
+    found = _INNER_TEXTS.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], flows, strict=True)):
+        return found[1]
+    names = " and ".join(str(f) for f in flows[2:])
+    # Texts and carriers every network's inner flows repeat: one object each (an org keeps millions of paths)
+    passes = sys.intern(f"{flow} travels inside IPsec ({names}), which passes every hop; no middle box sees {flow}.")
+    note = sys.intern(f"inside IPsec: this hop sees {worst}, not {flow}")
+    carried = flows[2:]
+    carried = _CARRIERS.setdefault(carried, carried)
+    context = _INERT_CONTEXTS.get((flow, carried))
+    if context is None:
+        context = _INERT_CONTEXTS[(flow, carried)] = _InertContext(flow, tuple(_flow_tail(f) for f in carried))
+    if len(_INNER_TEXTS) >= 1024:
+        _INNER_TEXTS.clear()
+    texts = (sys.intern(names), passes, note, carried, context)
+    _INNER_TEXTS[key] = (flows, texts)
+    return texts
 
 
 def _inside_record(record: HopTrace, note: str, carrier: Flow, memo: HopMemo) -> HopTrace:
@@ -691,21 +734,24 @@ def _inside(note: str, carrier: Flow, seg: Segment) -> str:
 
 
 def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], server: VpnServer,
-                 memo: HopMemo) -> tuple[tuple[Hop, Segment], ...]:
+                 memo: HopMemo, context: _InertContext | None = None) -> tuple[tuple[Hop, Segment], ...]:
     """The rules on the way that would decide the inner flow if it crossed them in the clear and that name
     its port (and none of its carriers'): they decide nothing for L2TP/IPsec. Every hop is asked, past
     denies too, with the packets as that hop would see them."""
     found: list[tuple[Hop, Segment]] = []
     seen: set[int] = set()
-    tails = tuple(_flow_tail(c.flow) for c in carriers)
+    if context is None:
+        context = _inner_texts(flow, carriers, carriers[-1].flow)[4]
+    token, tails = id(context), context.tails  # contexts are kept for the process: the id stays its own
     for chain in chains:
-        addresses = [iv for v in chain.members for iv in v.addresses]
+        members = chain.members
+        addresses = members[0].addresses if len(members) == 1 else [iv for v in members for iv in v.addresses]
         packets = flow_packets(flow, addresses, server)
         nothing = packets.is_empty()
         for hop in chain.hops:
             if nothing:
                 break
-            key = ("inert", id(hop), packets, flow, tails)
+            key = ("inert", id(hop), packets, token)
             step: tuple[list[Segment], PacketSet, bool] | None = memo.get(key)
             if step is None:  # roles of a network reach most hops with the same packets
                 step = memo[key] = _inert_step(hop, packets, flow, tails)
