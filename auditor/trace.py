@@ -173,6 +173,13 @@ def _step(hop: Hop, certain: PacketSet, maybe: PacketSet, no_certain: bool, no_m
     """One hop: its record, what goes on (certain, maybe), what it blocked, where unknowns began, and whether
     what goes on is empty."""
     segs_certain = () if no_certain else hop.apply(certain)
+    if no_maybe and len(segs_certain) == 1:  # most steps: certain packets, one part, passed on
+        seg = segs_certain[0]
+        decision = seg.decision
+        if decision is _PERMIT or decision is _TRANSLATE:
+            leaving = seg.packets if seg.output is None else seg.output
+            return (HopTrace(hop, decision, segs_certain, False), leaving, EMPTY, _NONE, _NONE, not leaving.boxes,
+                    True)
     segs_maybe = () if no_maybe else hop.apply(maybe)
     next_certain, next_maybe = EMPTY, EMPTY
     blocked: list[tuple[Hop, Segment]] = []
