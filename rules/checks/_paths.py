@@ -11,25 +11,44 @@ from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.model import AssumedRule, Hop, Role, Rule, Segment, VpnServer
 from auditor.packets import format_address_interval
 from auditor.trace import PathResult
+from auditor.vocab import Verdict
 from auditor.wording import place
 
-_GROUPS: dict[int, tuple[list, dict]] = {}
+Groups = dict[tuple[Role, VpnServer, str], list[PathResult]]
+_GROUPS: dict[int, tuple[list, Groups, Groups]] = {}
+_ALLOWED = Verdict.ALLOWED  # read once: an enum member lookup costs several attribute reads (every path)
 
 
-def grouped(ctx: AuditContext) -> dict[tuple[Role, VpnServer, str], list[PathResult]]:
+def grouped(ctx: AuditContext) -> Groups:
     """Paths per (role, server, protocol): a protocol fails when any of its flows fails. Computed once per
     audit and shared by the path checks. Inner flows (UDP 1701 inside IPsec) are left out: they fail only
     with a carrier, whose own path names the rule to change, and no middle box can be told to open them."""
+    return _grouped(ctx)[0]
+
+
+def failing_groups(ctx: AuditContext) -> Groups:
+    """The groups of `grouped` with a path that is not allowed, in the same order: the only ones the blocked,
+    partial, unknown and pre-auth checks look into (in most networks, none)."""
+    return _grouped(ctx)[1]
+
+
+def _grouped(ctx: AuditContext) -> tuple[Groups, Groups]:
     cached = _GROUPS.get(id(ctx))
     if cached is not None and cached[0] is ctx.paths:
-        return cached[1]
-    groups: dict[tuple[Role, VpnServer, str], list[PathResult]] = defaultdict(list)
+        return cached[1], cached[2]
+    groups: Groups = defaultdict(list)
+    failing: set[tuple[Role, VpnServer, str]] = set()
     for path in ctx.paths:
-        if not path.trace.carried_by:
-            groups[(path.role, path.server, path.protocol)].append(path)
+        trace = path.trace
+        if not trace.carried_by:
+            key = (path.role, path.server, path.protocol)
+            groups[key].append(path)
+            if trace.verdict != _ALLOWED:
+                failing.add(key)
+    failed = {key: paths for key, paths in groups.items() if key in failing} if failing else {}
     _GROUPS.clear()
-    _GROUPS[id(ctx)] = (ctx.paths, groups)
-    return groups
+    _GROUPS[id(ctx)] = (ctx.paths, groups, failed)
+    return groups, failed
 
 
 @dataclass(slots=True)

@@ -13,9 +13,9 @@ from rules.checks._paths import (
     at,
     by_cause,
     client_side,
+    failing_groups,
     first_block,
     fix_for,
-    grouped,
     headline,
     make,
     rule_evidence,
@@ -35,7 +35,7 @@ CHECK = CheckMeta(
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
     failing = []
-    for (role, _server, _protocol), paths in grouped(ctx).items():
+    for (role, _server, _protocol), paths in failing_groups(ctx).items():
         if role.phase == "pre-auth":
             continue  # preauth_blocked reports the splash phase
         failing += [(p, *first_block(p)) for p in paths

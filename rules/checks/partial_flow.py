@@ -13,9 +13,9 @@ from rules.checks._paths import (
     at,
     by_cause,
     client_side,
+    failing_groups,
     first_block,
     fix_for,
-    grouped,
     headline,
     make,
     rule_evidence,
@@ -35,7 +35,7 @@ CHECK = CheckMeta(
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
     failing = []
-    for (role, _server, _protocol), paths in grouped(ctx).items():
+    for (role, _server, _protocol), paths in failing_groups(ctx).items():
         if role.phase == "pre-auth" or any(p.trace.verdict == Verdict.BLOCKED for p in paths):
             continue  # fully blocked flows are blocked_flow's; splash phases are preauth_blocked's
         failing += [(p, *first_block(p)) for p in paths

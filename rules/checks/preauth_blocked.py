@@ -11,9 +11,9 @@ from auditor.vocab import Severity, Verdict
 from auditor.wording import flows_text, role_label
 from rules.checks._paths import (
     by_cause,
+    failing_groups,
     first_block,
     fix_for,
-    grouped,
     headline,
     make,
     rule_evidence,
@@ -33,7 +33,7 @@ CHECK = CheckMeta(
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
     failing = []
-    for (role, _server, _protocol), paths in grouped(ctx).items():
+    for (role, _server, _protocol), paths in failing_groups(ctx).items():
         if role.phase != "pre-auth":
             continue
         # Flows blocked after the portal are blocked after sign-on too: the post-auth finding covers them.

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from auditor.checks import AuditContext, CheckMeta, Finding
 from auditor.vocab import Severity, Verdict
 from auditor.wording import flows_text, role_label
-from rules.checks._paths import at, by_cause, grouped, headline, make
+from rules.checks._paths import at, by_cause, failing_groups, headline, make
 from rules.checks._windows import path_tags
 
 CHECK = CheckMeta(
@@ -26,7 +26,7 @@ CHECK = CheckMeta(
 
 def run(ctx: AuditContext) -> Iterator[Finding]:
     failing = []
-    for paths in grouped(ctx).values():
+    for paths in failing_groups(ctx).values():
         if any(p.trace.verdict == Verdict.BLOCKED for p in paths):
             continue
         failing += [(p, *(p.trace.unknown[0] if p.trace.unknown else (None, None)))
