@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,8 @@ from auditor.trace import (
 )
 from auditor.vocab import VERDICT_REPORT_ORDER, Verdict
 
+_VERDICT = attrgetter("trace.verdict")
+
 DNS_NOT_CHECKED = ("{name}: its fqdn {fqdn} was not checked: the snapshot has no {file} (`collect meraki` records "
                    "the resolvers' answers when audit.yaml names the fqdn)")
 
@@ -71,8 +75,7 @@ class AuditResult:
 
     def counts(self) -> dict[Verdict, int]:
         out = dict.fromkeys(VERDICT_REPORT_ORDER, 0)
-        for path in self.paths:
-            out[path.verdict] += 1
+        out.update(Counter(map(_VERDICT, self.paths)))  # counted in C: an org has a million paths
         return out
 
 
