@@ -18,6 +18,7 @@ from auditor.assumptions import listing
 from auditor.cache import AuditCache
 from auditor.cache import Stats as CacheStats
 from auditor.checks import AuditContext, Finding, run_checks
+from auditor.compact import Spool
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.dns import DnsRecords, RoleDns, dns_file, load_records, normal_fqdn
 from auditor.gate import fail_closed, wrong_level
@@ -72,6 +73,9 @@ class AuditResult:
     assumptions: list[dict[str, Any]] = field(default_factory=list)  # audit.yaml `assume:`, for report headers
     networks_by_worker: int = 0  # networks a forked worker audited (0: the audit was serial)
     cache: CacheStats | None = None  # with the audit cache: networks taken from it, audited, written
+    # report text written while auditing (run_audit `network_text`), by the id of each network's first path:
+    # where it is, and the paths it holds
+    written: dict[int, tuple[Spool, tuple[int, int], list[PathResult]]] = field(default_factory=dict)
 
     def counts(self) -> dict[Verdict, int]:
         out = dict.fromkeys(VERDICT_REPORT_ORDER, 0)
@@ -386,7 +390,10 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
             expected = count_networks(snapshot) if workers > 1 and not keep_model and model.scope is None else 0
             done = audit_networks(lambda take: iter_networks(snapshot, model, take), expected, audit_network)
         by_worker = 0
+        written = {}
         for result in done:
+            if result.text is not None and result.paths:
+                written[id(result.paths[0])] = (*result.text, result.paths)
             paths.extend(result.paths)
             findings.extend(result.findings)
             by_worker += result.by_worker
@@ -403,5 +410,5 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         findings.extend(run_checks(AuditContext(model, paths, protocols, dns_records=records), scope="global"))
     return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
                        findings, protocols, notes=notes, networks_by_worker=by_worker,
-                       cache=cache.stats if cache is not None else None,
+                       cache=cache.stats if cache is not None else None, written=written,
                        assumptions=listing(config.assume))

@@ -49,15 +49,12 @@ def split(message: tuple) -> tuple[tuple, tuple]:
     return (trace_heads, role_heads, nets_t, networks), tables[:8]
 
 
-def decode(decoder: Decoder, servers: Sequence[Any], head: tuple, tables: bytes, load: Callable[[bytes], Any],
-           text: tuple[Spool, tuple[int, int]] | None = None
+def decode(decoder: Decoder, servers: Sequence[Any], head: tuple, tables: bytes, load: Callable[[bytes], Any]
            ) -> list[tuple[int, NetworkModel, list[PathResult], list, list[str]]]:
     """The networks of a head as (position, network, paths, findings, refused), their traces and roles shells
-    over `tables` (bytes that `load` opens into the tables of `split`); `text`: where the worker wrote the
-    network's report text (one network's head only)."""
+    over `tables` (bytes that `load` opens into the tables of `split`)."""
     trace_heads, role_heads, nets_t, networks = head
     lazy = Tables(decoder, tables, load)
-    lazy.text = text
     traces = lazy.traces = LazyTrace.shells(lazy, trace_heads)
     roles = lazy.roles = [LazyRole.shell(lazy, *row) for row in role_heads]
     nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
@@ -67,20 +64,9 @@ def decode(decoder: Decoder, servers: Sequence[Any], head: tuple, tables: bytes,
     for position, net, paths, findings, refused in networks:
         for finding in findings:  # the catalogue's own entry, as for this process's findings
             finding.check = checks.get(finding.check.id, finding.check)
-        lazy.paths = [PathResult(roles[role], servers[server], protocol, traces[trace])
-                      for role, server, protocol, trace in paths]
-        out.append((position, nets[net], lazy.paths, findings, list(refused)))
+        out.append((position, nets[net], [PathResult(roles[role], servers[server], protocol, traces[trace])
+                                          for role, server, protocol, trace in paths], findings, list(refused)))
     return out
-
-
-def written(path: PathResult) -> tuple[str, list[PathResult]] | None:
-    """The report text the worker wrote for the network of `path` (its first path), with the paths it
-    holds, in order; None when it wrote none."""
-    tables = getattr(path.trace, "_tables", None)
-    if tables is None or tables.text is None:
-        return None
-    spool, span = tables.text
-    return spool.read(span), tables.paths
 
 
 def forget(path: PathResult) -> None:
@@ -92,8 +78,8 @@ def forget(path: PathResult) -> None:
 
 
 class Spool:
-    """Report text the forked worker writes for its networks while the audit runs (an unnamed temporary file:
-    on disk, not in memory). Only the worker appends; this process reads spans of it."""
+    """Report text a process writes for the networks it audits while the audit runs (an unnamed temporary file:
+    on disk, not in memory): the forked worker's is read here by spans. One writer per spool."""
 
     def __init__(self) -> None:
         # closed (and gone) with the last result that points into it: it outlives any one block
@@ -122,17 +108,14 @@ class Spool:
 
 class Tables:
     """The tables behind one network's shells: decoded on first use, every trace's hops, packets and variants
-    and every role's ways at once (they share hops and rules), into the shells; `forget` takes them out.
-    `text`: the network's paths as the streamed JSON report writes them, when the worker wrote them already."""
+    and every role's ways at once (they share hops and rules), into the shells; `forget` takes them out."""
 
-    __slots__ = ("decoder", "filled", "load", "paths", "roles", "tables", "text", "traces")
+    __slots__ = ("decoder", "filled", "load", "roles", "tables", "traces")
 
     def __init__(self, decoder: Decoder, tables: bytes, load: Callable[[bytes], Any]) -> None:
         self.decoder, self.tables, self.load = decoder, tables, load
         self.traces: list[LazyTrace] = []
         self.roles: list[LazyRole] = []
-        self.paths: list[PathResult] = []
-        self.text: tuple[Spool, tuple[int, int]] | None = None
         self.filled = False
 
     def fill(self) -> None:

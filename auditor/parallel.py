@@ -72,6 +72,7 @@ class NetworkResult:
     findings: list[Finding]
     refused: list[str] = field(default_factory=list)  # snapshot reads refused while building it
     by_worker: bool = False
+    text: tuple[compact.Spool, tuple[int, int]] | None = None  # where its report text was written, if it was
 
 
 def worth_forking() -> bool:
@@ -109,8 +110,8 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     refused after the last network; None when the worker could not be started or failed (the caller then
     audits serially). `server_hops` are the hops on the server side of every path (built before the fork);
     `expected` is how many networks the snapshot lists. Networks are released once audited. With
-    `network_text` (a report's text of a network's paths), the worker writes its networks' text as it goes,
-    for the report to copy (auditor/compact.py)."""
+    `network_text` (a report's text of a network's paths), each process writes its networks' text as it goes,
+    for the report to copy (NetworkResult.text)."""
     load_checks()  # imported before the fork: a worker never imports (another thread may hold the lock)
     try:  # a shared counter needs a POSIX semaphore (/dev/shm), which some containers lack
         counter = multiprocessing.get_context("fork").Value("q", 0)
@@ -141,6 +142,7 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     os.close(write_fd)
     inbox = _Inbox(read_fd)
     decoder = _Decoder(registry, spool)
+    own = compact.Spool() if network_text is not None else None
     results: list[NetworkResult] = []
     claims = _Claims(counter, chunk)
     try:
@@ -148,8 +150,10 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
         mark = len(snapshot.refused)
         for net in networks(claims):
             paths, findings = audit_one(net)
-            results.append(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark)))
             net.release()
+            # this process's networks' report text too, while they are fresh: the report then only copies
+            text = (own, own.append(network_text(paths))) if own is not None and network_text is not None else None
+            results.append(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark), text=text))
             network_done()
             for message in inbox.ready():
                 results.extend(decoder.decode(message))
@@ -625,9 +629,9 @@ class _Decoder:
         out: list[NetworkResult] = []
         for head, tables, span in message[1]:
             text = (self.spool, span) if self.spool is not None and span is not None else None
-            out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True)
+            out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True, text=text)
                        for position, net, paths, findings, refused in
-                       compact.decode(self, self.registry, head, tables, pickle.loads, text))
+                       compact.decode(self, self.registry, head, tables, pickle.loads))
         return out
 
     @staticmethod

@@ -102,16 +102,18 @@ def test_worker_results_stay_compact_until_read(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_fork
 def test_worker_writes_its_networks_report_text(tmp_path: Path) -> None:
-    """With the JSON report's `network_text`, the worker writes its networks' part of the report while it
-    audits; the streamed report copies it and is the serial one's, also when a role filter has removed paths
-    of such a network since (that network is then written from its paths)."""
+    """With the JSON report's `network_text`, both processes write their networks' part of the report as they
+    audit them; the streamed report copies it and is the serial one's, also when a role filter has removed
+    paths of a network since (that network is then written from its paths)."""
     from auditor import compact, gate
 
     snap = _synthetic(tmp_path / "org", 80)
     serial = run_audit(snap, keep_model=False, workers=1)
     forked = run_audit(snap, keep_model=False, workers=2, network_text=json_report.network_text)
-    written = {id(p.trace._tables) for p in forked.paths if compact.written(p) is not None}
-    assert len(written) == forked.networks_by_worker > 0
+    # one text per network, written by whichever process audited it
+    assert len(forked.written) == len(forked.model.networks) == 80 and forked.networks_by_worker > 0
+    assert sum(isinstance(p.trace, compact.LazyTrace) for _s, _span, (p, *_) in forked.written.values()) == \
+        forked.networks_by_worker
     forked.generated_at = serial.generated_at
 
     def streamed(result: AuditResult) -> str:

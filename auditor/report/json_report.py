@@ -126,6 +126,7 @@ def write(result: AuditResult, handle: TextIO) -> None:
         pieces: list[str] = []  # a network's paths, written at once
         previous = None
         paths = result.paths
+        written = getattr(result, "written", None) or {}
         at, count = 0, len(paths)
         while at < count:
             path = paths[at]
@@ -138,14 +139,14 @@ def write(result: AuditResult, handle: TextIO) -> None:
                     network_done()
                 network = path.role.network_id
                 memo.clear()
-                # A network the forked worker audited comes with its text written (`network_text`), as long as
+                # A network whose text was written while it was audited (`network_text`) is copied, as long as
                 # its paths are still all there, in order (a role filter may have removed some)
-                written = compact.written(path)
-                if written is not None and _still_there(written[1], paths, at):
-                    text = written[0]
+                entry = written.get(id(path))
+                if entry is not None and _still_there(entry[2], paths, at):
+                    text = entry[0].read(entry[1])
                     handle.write(text if lead != "\n    " else text[1:])
                     lead = ",\n    "
-                    at += len(written[1])
+                    at += len(entry[2])
                     compact.forget(path)  # a check may have read some of it
                     previous = None
                     continue
