@@ -366,6 +366,12 @@ class RuleList:
         cached = self._cache.get(packets)
         if cached is not None:
             return cached
+        rules = self._rules
+        if rules is not None and not rules:  # no rule at all (an L7 list without rows): the default decides
+            decided: tuple[Segment, ...] = \
+                (Segment(packets, _DECISION_OF[self.default.action], self.default),) if packets.boxes else ()
+            self._cache[packets] = decided
+            return decided
         parts = self._parts
         if parts is not None and self.default is parts[1].default and not parts[0].relevant(packets):
             # A concatenation whose first list has no candidate here meets exactly the second's candidates
