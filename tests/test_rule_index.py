@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from auditor.model import Action, IndexedRows, Origin, Rule, RuleList
 from auditor.packets import ALL, PacketSet, address_interval
-from auditor.vendors.meraki.rules import Resolver, l3_rules, row_destinations
+from auditor.vendors.meraki.rules import Resolver, l3_rules, row_destinations, row_key, row_keys
 
 SIZES = (6, 6, 3, 3, 4)  # src, dst, protocol, src port, dst port: small, like the engine's property tests
 
@@ -147,3 +147,15 @@ def test_concatenated_lists_evaluate_like_one_list(raw_rules, split, default_act
     tail.evaluate(packets)  # the second part evaluated first, as a layer's list is for roles without the policy
     assert RuleList.concat("both", head, tail, default).evaluate(packets) == \
         RuleList("one", rules, default).evaluate(packets)
+
+
+def test_row_keys_are_each_rows_key() -> None:
+    """A list's keys, read in one pass, are each row's own: remembered texts, new ones, unreadable ones (None)
+    and values that are not texts at all."""
+    rows = [{"protocol": "tcp", "destPort": "443"}, {"protocol": "udp", "destPort": "500,4500"},
+            {"protocol": "bogus", "destPort": "1"}, {}, {"protocol": "udp", "destPort": "70000"},
+            {"protocol": "Any", "destPort": "Any"}]
+    assert row_keys(rows) == [row_key(row) for row in rows]
+    assert row_keys(rows) == row_keys(rows)  # now remembered
+    odd = [*rows, {"protocol": ["tcp"], "destPort": "1"}]
+    assert row_keys(odd) == [*[row_key(row) for row in rows], None]

@@ -5,6 +5,7 @@ front of a server) and adapter.py (networks and roles, which uses the fronts) ne
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -36,8 +37,8 @@ def rule_rows(data: Any, rel: str) -> list[dict[str, Any]]:
     body = expect(data, dict, rel, "an object with 'rules'")
     rows = body.get("rules", [])
     expect(rows, list, rel, "'rules' to be a list")
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):  # the message is only built for a bad item
+    if not all(map(isinstance, rows, repeat(dict))):  # checked in C; the message is only built for a bad item
+        for i, row in enumerate(rows):
             expect(row, dict, f"{rel} rules[{i}]", "a rule object")
     return rows
 
