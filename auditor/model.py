@@ -369,7 +369,7 @@ class RuleList:
         rules = self._rules
         if rules is not None and not rules:  # no rule at all (an L7 list without rows): the default decides
             decided: tuple[Segment, ...] = \
-                (Segment(packets, _DECISION_OF[self.default.action], self.default),) if packets.boxes else ()
+                (Segment(packets, _DECISION_OF[self.default.action], self.default),) if not packets.is_empty() else ()
             self._cache[packets] = decided
             return decided
         parts = self._parts

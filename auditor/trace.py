@@ -178,7 +178,7 @@ def _step(hop: Hop, certain: PacketSet, maybe: PacketSet, no_certain: bool, no_m
         decision = seg.decision
         if decision is _PERMIT or decision is _TRANSLATE:
             leaving = seg.packets if seg.output is None else seg.output
-            return (HopTrace(hop, decision, segs_certain, False), leaving, EMPTY, _NONE, _NONE, not leaving.boxes,
+            return (HopTrace(hop, decision, segs_certain, False), leaving, EMPTY, _NONE, _NONE, leaving.is_empty(),
                     True)
     segs_maybe = () if no_maybe else hop.apply(maybe)
     next_certain, next_maybe = EMPTY, EMPTY
