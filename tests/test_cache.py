@@ -223,6 +223,33 @@ def test_a_killed_file_checker_leaves_the_check_to_this_process(tmp_path: Path,
     assert _report(warm) == _report(_audit(snap))
 
 
+@pytest.mark.slow
+@needs_fork
+def test_a_file_gone_since_is_never_taken_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network whose MX rules were allowed when cached and whose rules file is gone since comes out as the
+    plain audit says (unknown: the data is missing), never as its cached "allowed", whichever process looked
+    its entry up."""
+    monkeypatch.setattr(audit_cache, "CHECK_APART_MIN", 1)
+    monkeypatch.setattr(audit_cache, "CHECK_CHUNK", 2)
+    snap = _synthetic(tmp_path / "org", 24)
+    cache = tmp_path / "cache"
+    cold = _audit(snap, cache, workers=2)
+    nets = sorted((snap / "meraki" / "networks").iterdir())
+    gone = [net.name for net in nets[1:24:6]]
+    for name in gone:
+        assert all(p.trace.verdict == "allowed" for p in cold.paths if p.role.network_id == name)
+        (snap / "meraki" / "networks" / name / "appliance" / "firewall" / "l3FirewallRules.json").unlink()
+    for workers in (2, 1):  # each from the cold audit's entries (a warm audit rewrites the ones it missed)
+        shutil.copytree(cache, tmp_path / f"cache{workers}")
+        warm, plain = _audit(snap, tmp_path / f"cache{workers}", workers=workers), _audit(snap)
+        assert warm.cache is not None and set(gone) <= set(warm.cache.missed)
+        for name in gone:
+            verdicts = {p.trace.verdict for p in warm.paths if p.role.network_id == name}
+            assert "unknown" in verdicts and \
+                verdicts == {p.trace.verdict for p in plain.paths if p.role.network_id == name}
+        assert _report(warm) == _report(plain)
+
+
 def _hub_and_spokes(root: Path) -> MerakiSnapshot:
     """Two full-tunnel spokes of one hub, and a network that is no spoke."""
     snap = MerakiSnapshot(root)
