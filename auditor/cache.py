@@ -191,8 +191,8 @@ class _Recorder:
 
 @dataclasses.dataclass(slots=True)
 class _Entry:
-    digest: bytes  # the entry's checksum: what the forked file check names it by
-    deps: tuple  # the reads the network's audit made: (kind, rel, digest of what was read, file status)
+    """A hit's entry: what decoding its result needs."""
+
     head: bytes
     tables: bytes
     refused: list[str]
@@ -404,7 +404,7 @@ class AuditCache:
             done.add(position)
             if found is not None:
                 self.stats.checked_apart += 1
-                self._hit(results, position, self._plan[position], _Entry(b"", (), *found), network_done)
+                self._hit(results, position, self._plan[position], _Entry(*found), network_done)
 
     def _check_apart(self, snapshot: Snapshot, candidates: list[tuple[int, _Planned]],
                      send: Callable[[tuple], None]) -> None:
@@ -441,10 +441,9 @@ class AuditCache:
     def _lookup(self, snapshot: Snapshot, item: _Planned, check_files: bool) -> _Entry | None:
         """The network's entry if it is a hit: its own, made after the same earlier reads, and (with
         `check_files`) its files unchanged."""
-        found = self._read_entry(self._path(item.identity))
-        if found is None:
+        body = self._read_entry(self._path(item.identity))
+        if body is None:
             return None
-        digest, body = found
         try:
             identity, before, deps, head, tables, refused = body
         except (TypeError, ValueError):
@@ -452,10 +451,10 @@ class AuditCache:
             return None
         if identity != item.identity or before != item.before or (check_files and not _unchanged(snapshot, deps)):
             return None
-        return _Entry(digest, deps, head, tables, refused)
+        return _Entry(head, tables, refused)
 
-    def _read_entry(self, path: Path) -> tuple[bytes, Any] | None:
-        """An entry's checksum and content, when it is whole and of this format."""
+    def _read_entry(self, path: Path) -> Any:
+        """An entry's content, when it is whole and of this format (None otherwise)."""
         try:
             with open(path, "rb", buffering=0) as handle:
                 data = handle.readall()
@@ -468,7 +467,7 @@ class AuditCache:
             self.stats.unreadable += 1
             return None
         try:
-            return digest, _load(data[head + _DIGEST:])
+            return _load(data[head + _DIGEST:])
         except Exception:  # a class outside the model, or any malformed pickle: a miss, never trusted
             self.stats.unreadable += 1
             return None

@@ -120,26 +120,16 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     chunk = max(1, min(CHUNK, expected // 64))  # a small org still gives the worker some networks
     registry = _registry(model, server_hops)
     spool = compact.Spool() if network_text is not None else None
-    read_fd, write_fd = os.pipe()
-    _widen(write_fd)
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_fd)
-        os.close(write_fd)
+    written = (spool, network_text) if spool is not None and network_text is not None else None
+
+    def worker(fd: int) -> None:
+        claims = _Claims(counter, chunk)
+        _work(snapshot, model, claims, networks(claims), audit_one, registry, fd, written)
+
+    forked = _fork(worker)
+    if forked is None:
         return None
-    if pid == 0:  # the worker: never returns into the caller's stack
-        os.close(read_fd)
-        status = 1
-        try:
-            _quiet_stdout()  # the report may be going to stdout: nothing of the worker's may land in it
-            claims = _Claims(counter, chunk)
-            written = (spool, network_text) if spool is not None and network_text is not None else None
-            _work(snapshot, model, claims, networks(claims), audit_one, registry, write_fd, written)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_fd)
+    pid, read_fd = forked
     inbox = _Inbox(read_fd)
     decoder = _Decoder(registry, spool)
     own = compact.Spool() if network_text is not None else None
@@ -189,6 +179,30 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
+def _fork(child: Callable[[int], None]) -> tuple[int, int] | None:
+    """A forked child running `child(fd)`, fd the write end of a pipe, and never returning into the caller's
+    stack: its pid and the pipe's read end here; None where the fork is refused."""
+    read_fd, write_fd = os.pipe()
+    _widen(write_fd)
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return None
+    if pid == 0:
+        os.close(read_fd)
+        status = 1
+        try:
+            _quiet_stdout()  # the report may be going to stdout: nothing of the child's may land in it
+            child(write_fd)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    return pid, read_fd
+
+
 def _widen(fd: int) -> None:
     """A pipe of 1 MiB rather than 64 KiB: a message (a few hundred KiB) then goes in at once, where a narrow
     pipe stopped the worker until the inbox thread, which waits for this process's GIL, emptied it."""
@@ -225,35 +239,23 @@ class ForkedStream:
     def __init__(self, work: Callable[[Callable[[tuple], None]], None]) -> None:
         self.pid = 0
         self.inbox: _Inbox | None = None
-        read_fd, write_fd = os.pipe()
-        _widen(write_fd)
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_fd)
-            os.close(write_fd)
-            return
-        if pid == 0:  # the child: never returns into the caller's stack
-            os.close(read_fd)
-            status = 1
+
+        def child(fd: int) -> None:
+            gc.disable()  # it lives for one piece of work: nothing it makes needs collecting
+
+            def send(message: tuple) -> None:
+                _send(fd, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
             try:
-                _quiet_stdout()
-                gc.disable()  # it lives for one piece of work: nothing it makes needs collecting
+                work(send)
+                send(("done",))
+            except Exception as exc:
+                send(("failed", repr(exc)))
 
-                def send(message: tuple) -> None:
-                    _send(write_fd, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-
-                try:
-                    work(send)
-                    send(("done",))
-                except Exception as exc:
-                    send(("failed", repr(exc)))
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write_fd)
-        self.pid = pid
-        self.inbox = _Inbox(read_fd)
+        forked = _fork(child)
+        if forked is not None:
+            self.pid, read_fd = forked
+            self.inbox = _Inbox(read_fd)
 
     @property
     def started(self) -> bool:
