@@ -39,7 +39,7 @@ from auditor.model import (
     VpnServer,
 )
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
-from auditor.parallel import MIN_NETWORKS, AuditOne, NetworkResult, audit_forked, worth_forking
+from auditor.parallel import MIN_NETWORKS, AuditOne, NetworkResult, audit_forked, default_workers
 from auditor.plugins import count_networks, iter_networks, load_devices, network_dns
 from auditor.protocols import Protocol, load_protocols, wire_flows_to
 from auditor.snapshot import InputError, Snapshot, SnapshotError
@@ -267,11 +267,12 @@ Stream = Callable[[Callable[[NetworkModel], bool] | None], Iterator[NetworkModel
 
 def _audit_forked(snapshot: Snapshot, model: Model, server_sides: dict[str, list[Hop]], expected: int,
                   stream: Stream, audit_network: AuditOne, network_done: Callable[[], None],
-                  network_text: Callable[[list[PathResult]], str] | None) -> list[NetworkResult] | None:
-    """The networks audited by this process and a worker, or None (nothing changed) when that failed."""
+                  network_text: Callable[[list[PathResult]], str] | None, workers: int) -> list[NetworkResult] | None:
+    """The networks audited by this process and `workers - 1` forked ones, or None (nothing changed) when that
+    failed."""
     gaps, networks, refused = len(model.gaps), len(model.networks), dict(snapshot.refused)
     found = audit_forked(snapshot, model, [hop for hops in server_sides.values() for hop in hops], expected,
-                         stream, audit_network, network_done, network_text)
+                         stream, audit_network, network_done, network_text, workers)
     if found is None:  # back to where a serial audit starts
         del model.gaps[gaps:], model.networks[networks:]
         snapshot.refused = refused
@@ -308,16 +309,17 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     """Audit a snapshot. Networks are built, traced and checked one at a time; with keep_model=False each
     network's evaluation state (raw rows, caches) is freed once it is done, which keeps memory flat for
     orgs of thousands of networks (traces and the rules that decided them stay), and a large org's networks
-    are shared with a forked worker process (`workers`: 1 for none; default: 2 for orgs of MIN_NETWORKS or
-    more where the machine has two cores and can fork). The result is the same either way. A scoped audit
-    is serial (it is small, and the scope is applied while networks stream). With `cache_dir` (and
+    are shared with forked worker processes (`workers`: processes in all, 1 for none; default: one per usable
+    CPU up to parallel.MAX_WORKERS, for orgs of MIN_NETWORKS or more on a machine that can fork). The result
+    is the same either way. A scoped audit is serial (it is small, and the scope is applied while networks
+    stream). With `cache_dir` (and
     keep_model=False) networks whose inputs did not change are taken from the audit cache (auditor/cache.py),
     the others audited and cached. `network_text`: the text a report will write for a network's paths
     (json_report.network_text), which a forked worker then writes for its networks while it audits, to a
     file the report copies from (the report is the same without it)."""
     auto_workers = workers is None
     if workers is None:
-        workers = 2 if worth_forking() else 1
+        workers = default_workers()
     snapshot = Snapshot(snapshot_dir)
     config = crl.expand(config or resolve_config(snapshot, config_path))  # CRL hosts as destinations
     cache = None
@@ -377,7 +379,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         if workers > 1 and not keep_model and model.scope is None and \
                 expected >= (MIN_NETWORKS if auto_workers else 2):
             forked = _audit_forked(snapshot, model, server_sides, expected, stream, audit_one, network_done,
-                                   network_text)
+                                   network_text, workers)
         return forked if forked is not None else \
             _audit_serial(snapshot, stream, audit_one, not keep_model, network_done)
 

@@ -192,6 +192,11 @@ def audit(
         help="Reuse the results of networks whose inputs did not change since an audit with the same DIR "
              "(`auto`: the user's cache directory); the report is the same as without it (docs/cache.md).")]
     = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, envvar="VPN_AUDITOR_WORKERS",
+        help="Processes that audit an org's networks (1: this one alone). Default: one per CPU this process may "
+             "use, up to 8, for orgs of 64 networks or more; the report is the same whatever the number.")]
+    = None,
 ) -> None:
     """Audit a snapshot offline (or collect an org live with --org, then audit it)."""
     _silence_libraries()
@@ -219,7 +224,7 @@ def audit(
         from auditor.report import json_report
 
         network_text = json_report.network_text
-    result = run_audit(snapshot, config, config=settings, keep_model=False,
+    result = run_audit(snapshot, config, config=settings, keep_model=False, workers=workers,
                        cache_dir=cache_dir(cache) if cache else None, network_text=network_text)
     gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
                             "--network" if offline_networks else "audit.yaml scope.networks")

@@ -1,8 +1,8 @@
-"""Audit an org's networks in two processes: this one and a forked worker, which hands its results back.
+"""Audit an org's networks in several processes: this one and forked workers, which hand their results back.
 
-Networks are independent once the server side is built, so the worker (a fork: it inherits the model,
-the server-side hops and the protocol catalogue) audits networks exactly as this process does. The two
-claim chunks of networks from a shared counter, so neither idles while the other still has work.
+Networks are independent once the server side is built, so a worker (a fork: it inherits the model,
+the server-side hops and the protocol catalogue) audits networks exactly as this process does. All of them
+claim chunks of networks from a shared counter, so none idles while another still has work.
 
 Pickling results as objects costs as much as auditing them (slots dataclasses pickle through Python
 code, and a network's paths are hundreds of objects), so the worker writes them as tables of plain tuples
@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import math
 import multiprocessing
 import os
 import pickle
@@ -32,6 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import Any
 
 try:  # Unix only; the audit is serial where it is missing
@@ -80,6 +82,32 @@ def worth_forking() -> bool:
         multiprocessing.get_all_start_methods()
 
 
+MAX_WORKERS = 8  # processes an audit uses unless told: past this, reading the files and this process's own
+# share of the checks and report bound the time, and each worker holds a chunk's working state
+
+
+def default_workers() -> int:
+    """Processes for an audit where none is asked for: one per CPU this process may use, up to MAX_WORKERS;
+    one where the machine cannot fork."""
+    return min(usable_cpus(), MAX_WORKERS) if worth_forking() else 1
+
+
+def usable_cpus(quota_file: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may run on: its affinity mask, or fewer where a cgroup v2 quota (a container's
+    `--cpus`) allows fewer; the kernel would otherwise spread the workers over time slices of the same CPUs."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = quota_file.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError, ZeroDivisionError):
+        pass  # no cgroup v2 quota to read: the mask stands
+    return max(1, cpus)
+
+
 class _Claims:
     """Which networks this process audits: chunks of consecutive networks, taken from a counter the
     two processes share. Both walk the networks in the same order and ask for a chunk when they pass the end
@@ -104,11 +132,11 @@ class _Claims:
 def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expected: int,
                  networks: Callable[[Callable[[NetworkModel], bool]], Iterator[NetworkModel]],
                  audit_one: AuditOne, network_done: Callable[[], None],
-                 network_text: Callable[[list[PathResult]], str] | None = None
+                 network_text: Callable[[list[PathResult]], str] | None = None, workers: int = 2
                  ) -> tuple[list[NetworkResult], list[str]] | None:
-    """Every network's result, in serial order, audited by this process and one forked worker, and reads
-    refused after the last network; None when the worker could not be started or failed (the caller then
-    audits serially). `server_hops` are the hops on the server side of every path (built before the fork);
+    """Every network's result, in serial order, audited by this process and `workers - 1` forked workers, and
+    reads refused after the last network; None when a worker could not be started or failed (the caller then
+    audits serially). `server_hops` are the hops on the server side of every path (built before the forks);
     `expected` is how many networks the snapshot lists. Networks are released once audited. With
     `network_text` (a report's text of a network's paths), each process writes its networks' text as it goes,
     for the report to copy (NetworkResult.text)."""
@@ -117,25 +145,35 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
         counter = multiprocessing.get_context("fork").Value("q", 0)
     except (OSError, ImportError):
         return None
-    chunk = max(1, min(CHUNK, expected // 64))  # a small org still gives the worker some networks
+    # a small org still gives every worker some networks
+    chunk = max(1, min(CHUNK, expected // (32 * max(2, workers))))
     registry = _registry(model, server_hops)
-    spool = compact.Spool() if network_text is not None else None
-    written = (spool, network_text) if spool is not None and network_text is not None else None
-
-    def worker(fd: int) -> None:
-        claims = _Claims(counter, chunk)
-        _work(snapshot, model, claims, networks(claims), audit_one, registry, fd, written)
-
-    forked = _fork(worker)
-    if forked is None:
-        return None
-    pid, read_fd = forked
-    inbox = _Inbox(read_fd)
-    decoder = _Decoder(registry, spool)
-    own = compact.Spool() if network_text is not None else None
+    started: list[tuple[int, int, compact.Spool | None]] = []  # (pid, read end, spool) per worker
+    helpers: list[tuple[int, _Inbox, _Decoder]] = []
     results: list[NetworkResult] = []
-    claims = _Claims(counter, chunk)
     try:
+        # Every worker is forked before any inbox thread starts: a fork copies only the forking thread.
+        for _ in range(max(1, workers - 1)):
+            # one spool per worker: each has one writer, and this process reads a worker's spans from its own
+            spool = compact.Spool() if network_text is not None else None
+            written = (spool, network_text) if spool is not None and network_text is not None else None
+
+            def worker(fd: int, written: tuple[compact.Spool, Callable[[list[PathResult]], str]] | None = written
+                       ) -> None:
+                for _pid, earlier, _spool in started:  # earlier workers' read ends are this process's alone
+                    os.close(earlier)
+                claims = _Claims(counter, chunk)
+                _work(snapshot, model, claims, networks(claims), audit_one, registry, fd, written)
+
+            forked = _fork(worker)
+            if forked is None:
+                break
+            started.append((*forked, spool))
+        helpers = [(pid, _Inbox(read_fd), _Decoder(registry, spool)) for pid, read_fd, spool in started]
+        if not helpers:
+            return None
+        own = compact.Spool() if network_text is not None else None
+        claims = _Claims(counter, chunk)
         # Reads refused while a network is built (the generator advancing to it) or audited are its own.
         mark = len(snapshot.refused)
         for net in networks(claims):
@@ -145,27 +183,38 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
             text = (own, own.append(network_text(paths))) if own is not None and network_text is not None else None
             results.append(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark), text=text))
             network_done()
-            for message in inbox.ready():
-                results.extend(decoder.decode(message))
-                network_done()
+            for _pid, inbox, decoder in helpers:
+                for message in inbox.ready():
+                    results.extend(decoder.decode(message))
+                    network_done()
             mark = len(snapshot.refused)
         trailing = _since(snapshot, mark)
-        for message in inbox.rest():
-            results.extend(decoder.decode(message))
-            network_done()
-    except Exception:  # the worker failed or went silent, or this process's networks failed: a serial
-        _stop(pid)      # audit says which error comes first
+        for _pid, inbox, decoder in helpers:
+            for message in inbox.rest():
+                results.extend(decoder.decode(message))
+                network_done()
+    except Exception:  # a worker failed or went silent, or this process's networks failed: a serial
+        _stop_all(started)  # audit says which error comes first
         return None
     except BaseException:
-        _stop(pid)
+        _stop_all(started)
         raise
     finally:
-        inbox.close()
-    _, status = os.waitpid(pid, 0)
-    if status != 0 or not inbox.finished:
+        for _pid, inbox, _decoder in helpers:
+            inbox.close()
+    failed = False
+    for pid, inbox, _decoder in helpers:
+        _, status = os.waitpid(pid, 0)
+        failed = failed or status != 0 or not inbox.finished
+    if failed:
         return None
     results.sort(key=lambda r: r.position)
     return results, trailing
+
+
+def _stop_all(started: list[tuple[int, int, compact.Spool | None]]) -> None:
+    for pid, _read_fd, _spool in started:
+        _stop(pid)
 
 
 _RULE_FIELDS = len(fields(Rule))

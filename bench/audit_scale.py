@@ -111,8 +111,8 @@ def main() -> None:
                              "so networks share rows, as template-built ones do; this measures the case where "
                              "none are shared)")
     parser.add_argument("--workers", default="auto",
-                        help="processes that audit networks: 1 (serial), 2, or auto (2 on a machine with two "
-                             "cores that can fork)")
+                        help="processes that audit networks: 1 (serial), N, or auto (one per CPU this process may "
+                             "use, up to 8, on a machine that can fork)")
     parser.add_argument("--cache", action="store_true",
                         help="also audit each org with the audit cache: cold (empty), warm (nothing changed), "
                              "and after one network changed")

@@ -11,7 +11,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -72,6 +74,81 @@ def test_synthetic_org_in_two_processes_matches_serial(tmp_path: Path) -> None:
     assert forked.model.gaps == serial.model.gaps
     catalogue = [meta for meta, _run in load_checks()]
     assert all(any(f.check is meta for meta in catalogue) for f in forked.findings)
+
+
+@pytest.mark.slow
+@needs_fork
+def test_an_org_shared_by_three_processes_matches_serial(tmp_path: Path) -> None:
+    """On a machine with more CPUs the networks go to more workers (`workers`): each claims chunks from the
+    same counter and writes its own report text, and the report is still the serial one, byte for byte."""
+    snap = _synthetic(tmp_path / "org", 90)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=3, network_text=json_report.network_text)
+    assert 0 < forked.networks_by_worker < 90
+    # one spool per process that audited networks: this one's and each worker's
+    assert len({id(spool) for spool, _span, _paths in forked.written.values()}) == 3
+    assert _report(forked) == _report(serial)
+    forked.generated_at = serial.generated_at
+    streamed = []
+    for result in (forked, serial):
+        out = io.StringIO()
+        json_report.write(result, out)
+        streamed.append(out.getvalue())
+    assert streamed[0] == streamed[1]
+
+
+@pytest.mark.slow
+@needs_fork
+def test_one_worker_of_several_killed_gives_the_serial_audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A worker that dies mid-audit (here the second of two, SIGKILLed after its first network, as by the OOM
+    killer) loses networks only it had claimed: the other worker is stopped and the org audited serially."""
+    import multiprocessing
+    import signal
+
+    from auditor import parallel
+
+    snap = _synthetic(tmp_path / "org", 80)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    started = multiprocessing.get_context("fork").Value("i", 0)
+    real_work = parallel._work
+
+    def dying_work(snapshot: Any, model: Any, claims: Any, networks: Iterator[Any], *rest: Any) -> None:
+        with started.get_lock():
+            started.value += 1
+            second = started.value == 2
+
+        def then_die() -> Iterator[Any]:
+            for count, net in enumerate(networks):
+                if second and count == 1:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                yield net
+
+        real_work(snapshot, model, claims, then_die(), *rest)
+
+    monkeypatch.setattr(parallel, "_work", dying_work)
+    forked = run_audit(snap, keep_model=False, workers=3)
+    assert started.value == 2  # both workers ran; the second died
+    assert forked.networks_by_worker == 0  # audited again serially
+    assert _report(forked) == _report(serial)
+
+
+def test_default_workers_follow_the_cpus_this_process_may_use(tmp_path: Path) -> None:
+    from auditor import parallel
+
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = tmp_path / "cpu.max"
+    assert parallel.usable_cpus(tmp_path / "absent") == affinity
+    quota.write_text("max 100000\n")  # no limit
+    assert parallel.usable_cpus(quota) == affinity
+    quota.write_text("150000 100000\n")  # `docker run --cpus 1.5`: two processes at most
+    assert parallel.usable_cpus(quota) == min(affinity, 2)
+    quota.write_text("50000 100000\n")  # half a CPU: one process
+    assert parallel.usable_cpus(quota) == 1
+    quota.write_text("garbage\n")
+    assert parallel.usable_cpus(quota) == affinity
+    expected = min(parallel.usable_cpus(), parallel.MAX_WORKERS) if CAN_FORK else 1
+    assert parallel.default_workers() == expected
 
 
 @pytest.mark.slow
@@ -163,6 +240,10 @@ def test_the_cli_report_on_stdout_is_the_serial_one(tmp_path: Path) -> None:
     assert printed["generated_at"]
     printed["generated_at"] = expected["generated_at"] = "GENERATED"
     assert printed == expected
+    three = subprocess.run([sys.executable, "-c", "from auditor.cli import main; main()", "audit", str(snap),
+                            "--format", "json", "--workers", "3"], capture_output=True, text=True, timeout=300)
+    assert three.returncode == 1, three.stderr
+    assert {**json.loads(three.stdout), "generated_at": "GENERATED"} == expected
 
 
 @pytest.mark.slow
