@@ -159,7 +159,7 @@ def write(result: AuditResult, handle: TextIO) -> None:
             compact.forget(previous)
     handle.write("\n  ],\n  \"findings\": [")
     for i, finding in enumerate(findings):
-        handle.write(("," if i else "") + "\n    " + json.dumps(finding.to_json()))
+        handle.write(("," if i else "") + "\n    " + _dumps(finding.to_json()))
     handle.write("\n  ]\n}\n")
 
 
@@ -181,9 +181,23 @@ _DECISIONS = {decision: json.dumps(decision.value) for decision in Decision}
 _FLOWS: dict[Flow, str] = {}  # the trace's "flow" item, by flow
 
 
+# json.dumps(value) with default settings makes a C encoder per call (in Python: a fair share of the report's
+# time, called for every role, hop and rule of every network); one made once writes the same text. No circular
+# check (markers None): what is encoded here is built fresh from the result, and a failed call would otherwise
+# leave its markers behind for the next.
+_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
+_ENCODER = (_MAKE_ENCODER(None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False,
+                          True) if _MAKE_ENCODER is not None else None)
+
+
+def _dumps(value: Any) -> str:
+    """json.dumps(value)."""
+    return "".join(_ENCODER(value, 0)) if _ENCODER is not None else json.dumps(value)
+
+
 def _text(value: Any) -> str:
     """json.dumps(value): a string (a StrEnum member too) through json's C escaper, without the encoder's set-up."""
-    return encode_basestring_ascii(value) if isinstance(value, str) else json.dumps(value)
+    return encode_basestring_ascii(value) if isinstance(value, str) else _dumps(value)
 
 
 def _items(values: dict[str, Any]) -> str:
@@ -198,7 +212,7 @@ def _path_parts(path: PathResult, memo: dict[int, str]) -> tuple[str, str, str]:
     role, trace = path.role, path.trace
     head = memo.get(id(role))
     if head is None:
-        head = memo[id(role)] = json.dumps(role_json(role))[:-1] + ", "
+        head = memo[id(role)] = _dumps(role_json(role))[:-1] + ", "
     own = _OWN.get((path.server.name, path.protocol))
     if own is None:
         own = _OWN[(path.server.name, path.protocol)] = json.dumps(
@@ -218,7 +232,7 @@ def _path_parts(path: PathResult, memo: dict[int, str]) -> tuple[str, str, str]:
         more = _trace_more(trace) if trace.carried_by or trace.variants else None
         tail = memo[id(trace)] = (f"{flow}, \"verdict\": {_text(trace.verdict)}, \"hops\": [{', '.join(parts)}], "
                                   f"\"reason\": {_text(trace.reason)}, \"variant\": {_text(trace.variant)}"
-                                  + (f", {json.dumps(more)[1:-1]}}}" if more else "}"))
+                                  + (f", {_dumps(more)[1:-1]}}}" if more else "}"))
     return head, own, tail
 
 
@@ -229,14 +243,14 @@ def _hop_text(record: HopTrace, memo: dict[int, str]) -> str:
     rule = principal.rule if principal is not None else None
     head = memo.get(id(hop))
     if head is None:
-        head = memo[id(hop)] = json.dumps({"device": hop.device, "stage": hop.stage})[1:-1]
+        head = memo[id(hop)] = _dumps({"device": hop.device, "stage": hop.stage})[1:-1]
     rule_text: str | None
     if rule is None:
         rule_text = "null"
     else:
         rule_text = memo.get(id(rule))
         if rule_text is None:
-            rule_text = memo[id(rule)] = json.dumps(rule_json(rule))
+            rule_text = memo[id(rule)] = _dumps(rule_json(rule))
     rest = _hop_rest(record, principal)
     return f"{{{head}, \"decision\": {_DECISIONS[record.decision]}, \"rule\": {rule_text}" + \
         (f", {_items(rest)}}}" if rest else "}")
