@@ -17,7 +17,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from auditor.model import Decision, Hop, Role, Rule, Segment, SourceNatHop, Variant, VpnServer
+from auditor.model import (
+    AmbiguousHop,
+    Decision,
+    FilterHop,
+    GapHop,
+    Hop,
+    MayApplyHop,
+    PassHop,
+    Role,
+    Rule,
+    RuleList,
+    Segment,
+    SourceNatHop,
+    Variant,
+    VpnServer,
+)
 from auditor.packets import (
     EMPTY,
     PROTO_NUMBERS,
@@ -750,11 +765,14 @@ def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
     if context is None:
         context = _inner_texts(flow, carriers, carriers[-1].flow)[4]
     token, tails = id(context), context.tails  # contexts are kept for the process: the id stays its own
+    proto, port = PROTO_NUMBERS[flow.ip_protocol], flow.dst_port
     for chain in chains:
         members = chain.members
         addresses = members[0].addresses if len(members) == 1 else [iv for v in members for iv in v.addresses]
         packets = flow_packets(flow, addresses, server)
         nothing = packets.is_empty()
+        if not nothing and port is not None and not _may_name_port(chain.hops, packets, proto, port, memo):
+            continue  # the usual case: no rule on the way names the port, so no hop need be applied
         for hop in chain.hops:
             if nothing:
                 break
@@ -768,6 +786,47 @@ def _inert_rules(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
                     seen.add(id(seg.rule))
                     found.append((hop, seg))
     return tuple(found)
+
+
+def _may_name_port(hops: list[Hop], packets: PacketSet, proto: int, port: int, memo: HopMemo) -> bool:
+    """Whether some hop of a chain may decide `packets` (as it would see them) by a rule that names the port;
+    False only where that is certain without applying the hops. A segment's rule is a rule of the hop's lists
+    that meets the packets, so it is among the candidates its lists find for their (protocol, port) and
+    destination; the model's own hops keep those (address translation changes only sources and source ports),
+    and a vendor's hop is taken to name it. The candidates are the very rows applying the hop would build."""
+    target = packets.flow_target()
+    if target is None:
+        return True
+    for hop in hops:
+        key = ("names", id(hop), target, proto, port)
+        named: bool | None = memo.get(key)
+        if named is None:
+            named = memo[key] = _hop_names_port(hop, packets, proto, port)
+        if named:
+            return True
+    return False
+
+
+def _hop_names_port(hop: Hop, packets: PacketSet, proto: int, port: int) -> bool:
+    kind = type(hop)  # exact types: a subclass may decide by rules of its own
+    if kind is SourceNatHop or kind is PassHop or kind is GapHop:
+        return False  # their segments name no rule
+    lists: list[RuleList]
+    if kind is FilterHop:
+        assert isinstance(hop, FilterHop)
+        if hop.rules is None:
+            return True
+        lists = [hop.rules]
+    elif kind is AmbiguousHop:
+        assert isinstance(hop, AmbiguousHop)
+        lists = list(hop.readings.values())  # settled parts name a reading's rule (or a copy of it)
+    elif kind is MayApplyHop:
+        assert isinstance(hop, MayApplyHop)
+        return hop.inner is None or _hop_names_port(hop.inner, packets, proto, port)
+    else:
+        return True
+    return any(rule.match.names_port(proto, port) for rules in lists
+               for rule in (*rules.relevant(packets), rules.default))
 
 
 def _inert_step(hop: Hop, packets: PacketSet, flow: Flow,
