@@ -71,7 +71,7 @@ class AuditResult:
     tool_version: str = __version__
     notes: list[str] = field(default_factory=list)
     assumptions: list[dict[str, Any]] = field(default_factory=list)  # audit.yaml `assume:`, for report headers
-    networks_by_worker: int = 0  # networks a forked worker audited (0: the audit was serial)
+    networks_by_worker: int = 0  # networks forked workers audited (0: the audit was serial)
     cache: CacheStats | None = None  # with the audit cache: networks taken from it, audited, written
     # report text written while auditing (run_audit `network_text`), by the id of each network's first path:
     # where it is, and the paths it holds

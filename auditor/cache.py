@@ -9,7 +9,7 @@ digest of the code and catalogue, Python version, audit.yaml as loaded).
 
 An audit first walks the networks without building any (`_plan`): each one whose entry exists, whose
 earlier reads digest the same and whose own files are unchanged is a hit, decoded from the entry; the
-others are audited as without a cache (serially or by the forked worker, auditor/parallel.py) and their
+others are audited as without a cache (serially or by forked workers, auditor/parallel.py) and their
 entries written. Results are merged in the serial order, so the report is the one an audit without the
 cache writes (tests/test_cache.py compares them byte for byte).
 

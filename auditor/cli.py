@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -453,4 +454,27 @@ def _version(version: Annotated[bool, typer.Option("--version", help="Show the v
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        _leave(done)
+
+
+def _leave(done: SystemExit) -> None:
+    """Exit without freeing the heap object by object: an audit of 10,000 networks leaves millions of objects,
+    which teardown walks for seconds while the OS reclaims the memory at once. Exit handlers still run (a live
+    collection's temporary snapshot is removed by one) and the standard streams are flushed; where anything
+    could still want a normal teardown (another thread running, a message to print, a stream that cannot be
+    flushed) the exit is the usual one."""
+    code = done.code
+    if not (code is None or isinstance(code, int)) or threading.active_count() > 1:
+        raise done
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe or stream: Python's own exit says so
+        raise done from None
+    os._exit(code or 0)

@@ -233,3 +233,41 @@ def test_streamed_json_is_the_same_document_as_the_rendered_one(which: str, tmp_
     assert any(p.trace.carried_by for p in result.paths) and any(p.trace.variants for p in result.paths)
 
 
+
+
+def test_the_command_exits_without_teardown_after_its_exit_handlers(tmp_path: Path) -> None:
+    """`vpn-auditor` leaves without freeing its results object by object (seconds for a large org): what is
+    still alive is never finalised, but exit handlers run, printed output is complete and the exit code is
+    the command's. Where another thread still runs, or the exit carries a message, Python's own exit stays."""
+    import subprocess
+    import sys
+
+    program = (
+        "import atexit, sys, threading, time\n"
+        "from auditor import cli\n"
+        "class Held:\n"
+        "    def __del__(self): print('finalised', file=sys.stderr)\n"
+        "kept = Held()\n"
+        "atexit.register(lambda: print('handler ran', file=sys.stderr))\n"
+        "mode, sys.argv = sys.argv[1], ['vpn-auditor'] + sys.argv[2:]\n"
+        "if mode == 'thread':\n"
+        "    threading.Thread(target=time.sleep, args=(0.5,)).start()\n"
+        "if mode == 'message':\n"
+        "    cli._leave(SystemExit('bye'))\n"
+        "cli.main()\n"
+    )
+
+    def run(mode: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", program, mode, *args], capture_output=True, text=True,
+                              timeout=120)
+
+    audited = run("plain", "audit", str(DEMO), "--format", "json")
+    assert audited.returncode == 1, audited.stderr  # the demo's planted errors
+    assert json.loads(audited.stdout)["summary"]  # the whole report, flushed
+    assert "handler ran" in audited.stderr and "finalised" not in audited.stderr
+    usage = run("plain", "audit", str(tmp_path / "missing"))
+    assert usage.returncode == 2 and "handler ran" in usage.stderr and "finalised" not in usage.stderr
+    threaded = run("thread", "audit", str(DEMO), "--format", "json")
+    assert threaded.returncode == 1 and "handler ran" in threaded.stderr and "finalised" in threaded.stderr
+    message = run("message")
+    assert message.returncode == 1 and "bye" in message.stderr and "finalised" in message.stderr
