@@ -177,7 +177,7 @@ def _still_there(written: list[PathResult], paths: list[PathResult], at: int) ->
 # json.dumps writes a dict as its items joined by ", " between braces: a path's text is its role's, its own
 # (server, protocol) and its trace's runs of items, each encoded alone, and the same holds within a hop.
 _OWN: dict[tuple[str, str], str] = {}  # the (server, protocol) run, by its values
-_DECISIONS = {decision: json.dumps(decision.value) for decision in Decision}
+_PARTIAL = Decision.PARTIAL  # read once: an enum member lookup costs several global reads (every hop record)
 _FLOWS: dict[Flow, str] = {}  # the trace's "flow" item, by flow
 
 
@@ -237,7 +237,8 @@ def _path_parts(path: PathResult, memo: dict[int, str]) -> tuple[str, str, str]:
 
 
 def _hop_text(record: HopTrace, memo: dict[int, str]) -> str:
-    """json.dumps(hop_json(record)), the hop's device and stage and the rule encoded once per network."""
+    """json.dumps(hop_json(record)), the hop's device and stage and the rule encoded once per network, the keys
+    after `rule` (`_hop_rest`) written in place (an org has hundreds of thousands of hop records)."""
     hop = record.hop
     principal = record.principal
     rule = principal.rule if principal is not None else None
@@ -251,9 +252,14 @@ def _hop_text(record: HopTrace, memo: dict[int, str]) -> str:
         rule_text = memo.get(id(rule))
         if rule_text is None:
             rule_text = memo[id(rule)] = _dumps(rule_json(rule))
-    rest = _hop_rest(record, principal)
-    return f"{{{head}, \"decision\": {_DECISIONS[record.decision]}, \"rule\": {rule_text}" + \
-        (f", {_items(rest)}}}" if rest else "}")
+    decision = record.decision
+    # a Decision is a str: its value encoded, as json.dumps(decision.value)
+    text = f"{{{head}, \"decision\": {encode_basestring_ascii(decision)}, \"rule\": {rule_text}"
+    if principal is not None and principal.reason:
+        text += f", \"reason\": {_text(principal.reason)}"
+    if decision is _PARTIAL or record.unknown_in:
+        text += ", " + _items(_hop_rest(record, None))  # the rare keys after "reason", as _hop_rest words them
+    return text + "}"
 
 
 class _Empty:
