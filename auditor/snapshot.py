@@ -346,17 +346,20 @@ class Snapshot:
                 self._too_large(rel, status.st_size)
                 return None, status
             # os.read to the end rather than a file object's readall: an org is tens of thousands of small
-            # files, and the file object costs more than the reads. A file that grew is still read whole, up
-            # to the cap.
-            chunks: list[bytes] = []
-            size = 0
-            while chunk := os.read(fd, status.st_size + 1 if not chunks else 1 << 20):
-                size += len(chunk)
-                if size > cap:
-                    self._too_large(rel, size)
-                    return None, status
+            # files, and the file object costs more than the reads. One byte more than fstat's size is asked
+            # for: getting exactly that size is the end, in one call (a second would find nothing, after
+            # allocating its buffer). A file that changed since is read on to its end, up to the cap.
+            first = os.read(fd, status.st_size + 1)
+            if len(first) == status.st_size:
+                return first, status
+            chunks, size = [first], len(first)
+            while size <= cap and (chunk := os.read(fd, 1 << 20)):
                 chunks.append(chunk)
-            return b"".join(chunks), status  # one chunk: joined, it is that chunk itself
+                size += len(chunk)
+            if size > cap:
+                self._too_large(rel, size)
+                return None, status
+            return b"".join(chunks), status
         except OSError as exc:
             raise SnapshotError(rel, f"cannot read: {exc.strerror}") from None
         finally:

@@ -460,3 +460,31 @@ def test_walled_garden_that_is_not_a_list_is_an_input_error(tmp_path: Path, valu
         run_audit(tmp_path)
     assert err.value.path == "meraki/networks/N_1/wireless/ssids.json"
     assert "expected 'walledGardenRanges' to be a list" in str(err.value)
+
+
+@pytest.mark.parametrize("told", [0, 10, 4999, 6000])
+def test_a_file_that_changed_since_its_status_is_read_to_its_end(tmp_path: Path, told: int,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file is read in one call when it holds exactly the size its status gave; one that grew or shrank
+    between the two (as a collector still writing it) is read on to its end, and one that grew past the cap
+    is refused as too large, never cut short."""
+    import os
+
+    import auditor.snapshot as snapshot_module
+
+    body = json.dumps({"rules": [{"comment": "x" * 40, "policy": "allow"}] * 100}).encode()  # ~6 KB
+    target = tmp_path / "rules.json"
+    target.write_bytes(body[:5000] if told == 6000 else body)
+    real_fstat = os.fstat
+
+    def stale_fstat(fd: int) -> os.stat_result:  # the size as it was when the status was taken
+        status = real_fstat(fd)
+        return os.stat_result((*status[:6], told, *status[7:]))
+
+    monkeypatch.setattr(snapshot_module.os, "fstat", stale_fstat)
+    snap = Snapshot(tmp_path)
+    data, _status = snap._read_file("rules.json")
+    assert data == target.read_bytes()
+    snap.max_file_bytes = 1000  # a file told small that has grown past the cap
+    data, _status = snap._read_file("rules.json")
+    assert data is None and snap.oversized["rules.json"] > 1000
