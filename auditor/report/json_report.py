@@ -179,6 +179,8 @@ def _still_there(written: list[PathResult], paths: list[PathResult], at: int) ->
 _OWN: dict[tuple[str, str], str] = {}  # the (server, protocol) run, by its values
 _PARTIAL = Decision.PARTIAL  # read once: an enum member lookup costs several global reads (every hop record)
 _FLOWS: dict[Flow, str] = {}  # the trace's "flow" item, by flow
+# id(carried_by) -> (carried_by, an inner flow's trace text after "variant"): the catalogue's few carrier tuples
+_CARRIED: dict[int, tuple[tuple[Flow, ...], str]] = {}
 
 
 # json.dumps(value) with default settings makes a C encoder per call (in Python: a fair share of the report's
@@ -212,7 +214,7 @@ def _path_parts(path: PathResult, memo: dict[int, str]) -> tuple[str, str, str]:
     role, trace = path.role, path.trace
     head = memo.get(id(role))
     if head is None:
-        head = memo[id(role)] = _dumps(role_json(role))[:-1] + ", "
+        head = memo[id(role)] = _role_text(role)
     own = _OWN.get((path.server.name, path.protocol))
     if own is None:
         own = _OWN[(path.server.name, path.protocol)] = json.dumps(
@@ -229,11 +231,36 @@ def _path_parts(path: PathResult, memo: dict[int, str]) -> tuple[str, str, str]:
         if flow is None:
             flow = _FLOWS[trace.flow] = json.dumps(
                 {"flow": {"ip_protocol": trace.flow.ip_protocol, "dst_port": trace.flow.dst_port}})[1:-1]
-        more = _trace_more(trace) if trace.carried_by or trace.variants else None
+        if trace.variants:
+            more = f", {_dumps(_trace_more(trace))[1:-1]}}}"
+        elif trace.carried_by:  # an inner flow: its carriers' few combinations, one text each
+            carried = _CARRIED.get(id(trace.carried_by))
+            if carried is None or carried[0] is not trace.carried_by:
+                if len(_CARRIED) >= 1024:
+                    _CARRIED.clear()
+                carried = _CARRIED[id(trace.carried_by)] = (  # the tuple kept: its id stays its own
+                    trace.carried_by, f", {_dumps(_trace_more(trace))[1:-1]}}}")
+            more = carried[1]
+        else:
+            more = "}"
         tail = memo[id(trace)] = (f"{flow}, \"verdict\": {_text(trace.verdict)}, \"hops\": [{', '.join(parts)}], "
-                                  f"\"reason\": {_text(trace.reason)}, \"variant\": {_text(trace.variant)}"
-                                  + (f", {_dumps(more)[1:-1]}}}" if more else "}"))
+                                  f"\"reason\": {_text(trace.reason)}, \"variant\": {_text(trace.variant)}" + more)
     return head, own, tail
+
+
+def _role_text(role: Role) -> str:
+    """json.dumps(role_json(role)) without its closing brace, followed by ", ": the network's part is made once
+    for the roles of a network, which come one after another and hold the same id and name objects."""
+    network = "null"
+    if role.network_id:
+        last = _LAST_NETWORK
+        if last[0] is not role.network_id or last[1] is not role.network_name:
+            last[:] = role.network_id, role.network_name, _dumps({"id": role.network_id, "name": role.network_name})
+        network = last[2]
+    return f"{{\"network\": {network}, \"role\": {_dumps(role.describe())}, \"phase\": {_dumps(role.phase)}, "
+
+
+_LAST_NETWORK: list[Any] = [None, None, ""]  # (network id, name, their text) of the last role written
 
 
 def _hop_text(record: HopTrace, memo: dict[int, str]) -> str:
