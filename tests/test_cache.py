@@ -144,12 +144,13 @@ def test_random_edits_reaudit_exactly_the_edited_networks(tmp_path: Path, seed: 
 
 @pytest.mark.slow
 @needs_fork
-def test_cache_with_a_forked_worker(tmp_path: Path) -> None:
-    """Misses shared with the forked worker (which writes its own entries); hits decoded here."""
+@pytest.mark.parametrize("workers", [2, 3])
+def test_cache_with_a_forked_worker(tmp_path: Path, workers: int) -> None:
+    """Misses shared with the forked workers (each writes its own entries); hits decoded here."""
     snap = _synthetic(tmp_path / "org", 24)
     cache = tmp_path / "cache"
     plain = _report(_audit(snap))
-    cold = _audit(snap, cache, workers=2)
+    cold = _audit(snap, cache, workers=workers)
     assert cold.networks_by_worker > 0 and _report(cold) == plain
     assert len(_entries(cache)) == 24  # both processes wrote theirs
     nets = sorted((snap / "meraki" / "networks").iterdir())
@@ -158,7 +159,7 @@ def test_cache_with_a_forked_worker(tmp_path: Path) -> None:
         body = json.loads(rules.read_text())
         body["rules"].insert(0, deny("udp", "4500"))
         rules.write_text(json.dumps(body))
-    warm = _audit(snap, cache, workers=2)
+    warm = _audit(snap, cache, workers=workers)
     assert warm.cache is not None and warm.cache.hits == 19 and warm.cache.misses == 5
     assert _report(warm) == _report(_audit(snap))
 
