@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from auditor.checks import AuditContext, CheckMeta, Finding
@@ -15,30 +16,40 @@ from auditor.vocab import Verdict
 from auditor.wording import place
 
 Groups = dict[tuple[Role, VpnServer, str], list[PathResult]]
-_GROUPS: dict[int, tuple[list, Groups, Groups]] = {}
+_GROUPS: dict[int, tuple[list, Groups | None, Groups]] = {}
 _ALLOWED = Verdict.ALLOWED  # read once: an enum member lookup costs several attribute reads (every path)
+_VERDICT = attrgetter("trace.verdict")
 
 
 def grouped(ctx: AuditContext) -> Groups:
     """Paths per (role, server, protocol): a protocol fails when any of its flows fails. Computed once per
     audit and shared by the path checks. Inner flows (UDP 1701 inside IPsec) are left out: they fail only
     with a carrier, whose own path names the rule to change, and no middle box can be told to open them."""
-    return _grouped(ctx)[0]
+    groups = _grouped(ctx, True)[0]
+    assert groups is not None
+    return groups
 
 
 def failing_groups(ctx: AuditContext) -> Groups:
     """The groups of `grouped` with a path that is not allowed, in the same order: the only ones the blocked,
     partial, unknown and pre-auth checks look into (in most networks, none)."""
-    return _grouped(ctx)[1]
+    return _grouped(ctx, False)[1]
 
 
-def _grouped(ctx: AuditContext) -> tuple[Groups, Groups]:
+def _grouped(ctx: AuditContext, whole: bool) -> tuple[Groups | None, Groups]:
+    """(`grouped`, `failing_groups`); the first is None until asked for when every path is allowed (then
+    nothing fails, which the verdicts say in C: most networks)."""
     cached = _GROUPS.get(id(ctx))
-    if cached is not None and cached[0] is ctx.paths:
+    if cached is not None and cached[0] is ctx.paths and (cached[1] is not None or not whole):
         return cached[1], cached[2]
+    paths = ctx.paths
+    if not whole and list(map(_VERDICT, paths)).count(_ALLOWED) == len(paths):
+        _GROUPS.clear()
+        _GROUPS[id(ctx)] = (paths, None, {})
+        return None, {}
     groups: Groups = defaultdict(list)
     failing: set[tuple[Role, VpnServer, str]] = set()
-    for path in ctx.paths:
+    for path in paths:
         trace = path.trace
         if not trace.carried_by:
             key = (path.role, path.server, path.protocol)
