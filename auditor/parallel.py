@@ -483,6 +483,9 @@ _SHARED, _LOCAL, _OBJECT = range(3)  # a hop: held by both processes, built here
 _AS_IS, _PACKETS, _ORIGIN, _RULE_REF, _HOP_REF, _RULE_LIST, _RULE_LISTS = range(7)
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})  # exactly these types: a subclass is looked at
+
+
 class _Encoder:
     """Networks' results as one message. Objects are keyed by id while encoded, so the results are kept
     alive until the message is taken (an id freed and reused would otherwise alias two objects)."""
@@ -583,10 +586,13 @@ class _Encoder:
             return self._put(hop, self.tables[4], (_SHARED, shared))
         if not is_dataclass(hop):
             return self._put(hop, self.tables[4], (_OBJECT, hop))
-        state = tuple((name, self._value(getattr(hop, name))) for name in _field_names(type(hop)))  # type: ignore[arg-type]
+        value = self._value
+        state = tuple([(name, value(getattr(hop, name))) for name in _field_names(type(hop))])  # type: ignore[arg-type]
         return self._put(hop, self.tables[4], (_LOCAL, type(hop), state))
 
     def _value(self, value: Any) -> tuple:
+        if type(value) in _PLAIN:  # most of a hop's fields (device, stage, notes): none of the kinds below
+            return (_AS_IS, value)
         if isinstance(value, Hop):
             return (_HOP_REF, self.hop(value))
         if isinstance(value, PacketSet):
@@ -633,7 +639,10 @@ class _Encoder:
         if allowed is None:
             allowed = self.packets(trace.allowed)
         # Most traces block nothing, know everything and have one variant: no generator for empty parts.
-        row = (trace.flow, trace.variant, trace.verdict, tuple([hop_trace(record) for record in trace.hops]),
+        # records are shared by the traces of a network: most are encoded already (looked up here, not in a call)
+        row = (trace.flow, trace.variant, trace.verdict,
+               tuple([ref if (ref := memo.get(id(record))) is not None else hop_trace(record)
+                      for record in trace.hops]),
                allowed, self._found(trace.blocked) if trace.blocked else (),
                self._found(trace.unknown) if trace.unknown else (), trace.reason,
                tuple(map(self.trace, trace.variants)) if trace.variants else (), trace.carried_by,
@@ -656,8 +665,10 @@ class _Encoder:
         return self._put(role, self.tables[7], row)
 
     def _variants(self, variants: list[Variant]) -> tuple:
-        return tuple((v.label, v.addresses, tuple(map(self.hop, v.hops)), v.ends_at_server, v.vlan, v.cases)
-                     for v in variants)
+        memo, hop = self.memo, self.hop  # a network's roles share most hops: looked up here, not in a call
+        return tuple([(v.label, v.addresses, tuple([ref if (ref := memo.get(id(h))) is not None else hop(h)
+                                                    for h in v.hops]), v.ends_at_server, v.vlan, v.cases)
+                      for v in variants])
 
     def network(self, net: NetworkModel) -> int:
         row = (net.id, net.name, net.org_id, net.product_types, net.tags, tuple(map(self.role, net.roles)),
