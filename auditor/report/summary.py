@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, ne
 from typing import Any
 
 from auditor.audit import AuditResult
@@ -96,16 +96,21 @@ def groups(paths: list[PathResult]) -> dict[tuple[Role, str], dict[str, list[Pat
     return out
 
 
-def failing_rows(result: AuditResult) -> list[FailingRow]:
+def failing_rows(result: AuditResult, read: list[Verdict] | None = None) -> list[FailingRow]:
+    """`read`: each path's verdict, in order, when the caller has read them (`counts`)."""
     # Only the paths of roles with a path that is not allowed are grouped: in a large org most roles pass,
-    # and grouping a million paths costs more than the rows. Their groups keep audit order.
-    allowed = Verdict.ALLOWED  # read once: an enum member lookup per path costs as much as the test
-    failing = {(p.role, p.server.name) for p in compress(result.paths, [v != allowed for v in
-                                                                          map(_VERDICT, result.paths)])}
+    # and grouping a million paths costs more than the rows. Their groups keep audit order. Each pass over the
+    # paths is made in C: a million paths and their traces are read from all over memory.
+    paths = result.paths
+    if read is None:
+        read = list(map(_VERDICT, paths))
+    failing = {(p.role, p.server.name) for p in compress(paths, map(ne, read, repeat(Verdict.ALLOWED)))}
+    if not failing:
+        return []
     roles = {role for role, _server in failing}
     rows = []
-    for (role, server), protocols in groups([p for p in result.paths if p.role in roles and
-                                             (p.role, p.server.name) in failing]).items():
+    for (role, server), protocols in groups([p for p in compress(paths, map(roles.__contains__, map(_ROLE, paths)))
+                                             if (p.role, p.server.name) in failing]).items():
         verdicts = {name: Verdict.worst(p.verdict for p in paths) for name, paths in protocols.items()}
         if all(v == Verdict.ALLOWED for v in verdicts.values()):
             continue
@@ -172,8 +177,9 @@ def ordered_findings(result: AuditResult) -> list[Finding]:
 def counts(result: AuditResult, rows: list[FailingRow] | None = None) -> dict[str, Any]:
     """The summary every format states: paths by verdict, failing roles and protocols, findings by severity
     (waived ones included, and counted apart: they stay in every report, marked)."""
-    rows = failing_rows(result) if rows is None else rows
-    verdicts = Counter(map(_VERDICT, result.paths))
+    read = list(map(_VERDICT, result.paths))  # one pass for the rows and the counts
+    rows = failing_rows(result, read) if rows is None else rows
+    verdicts = Counter(read)
     severities = Counter(f.effective_severity for f in result.findings)
     return {"paths": len(result.paths), **{v: verdicts.get(v, 0) for v in VERDICT_REPORT_ORDER},
             "failing_roles": len(rows), "failing_protocols": sum(len(r.failing_protocols) for r in rows),
