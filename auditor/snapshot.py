@@ -81,6 +81,22 @@ _INSIDE_DIRS_MAX = 4096  # folders remembered as plain (Snapshot._plain_dir): 16
 _SPECIAL_NAMES = ("", ".", "..")
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
+_BEFORE_NUMBER_DIGITS = frozenset(b" \t\n\r:,[]{}-+.eE")  # bytes: what may precede a digit run of a number
+
+
+def _long_number(data: bytes) -> bool:
+    """Whether some run of 19 or more digits may be part of a JSON number: one that starts the text or follows
+    what may come before a number's digits (a separator, white space, a sign, a point, an exponent's e). Any
+    other run is inside a string (ids such as "L_6468300000000000001"), or the text is not JSON, which orjson
+    then refuses. The digits are found in C (two passes; a regex is slower than orjson)."""
+    zeroed = data.translate(_DIGITS_TO_ZERO)
+    at = zeroed.find(_NINETEEN_DIGITS)
+    while at != -1:
+        # the first run found starts after a non-digit; a later find inside the same run follows a digit
+        if at == 0 or zeroed[at - 1] in _BEFORE_NUMBER_DIGITS:
+            return True
+        at = zeroed.find(_NINETEEN_DIGITS, at + 19)
+    return False
 
 
 def _text(rel: str, data: bytes) -> str:
@@ -379,9 +395,9 @@ class Snapshot:
         if data is None:
             return None
         # orjson reads an org's files in about half the time. It reads an integer beyond 64 bits as a float,
-        # so text with a run of 19 digits goes to the standard parser, as does anything orjson refuses: that
-        # parser then reads it (NaN, numbers past a double's range) or says where it is malformed.
-        if _NINETEEN_DIGITS not in data.translate(_DIGITS_TO_ZERO):  # two passes in C; a regex is slower than orjson
+        # so text where a number may hold a run of 19 digits goes to the standard parser, as does anything orjson
+        # refuses: that parser then reads it (NaN, numbers past a double's range) or says where it is malformed.
+        if not _long_number(data):
             try:
                 return orjson.loads(data)
             except orjson.JSONDecodeError:

@@ -66,6 +66,9 @@ def test_values_read_as_the_standard_parser_reads_them(tmp_path_factory: pytest.
     '"\\ud800"',                            # a lone surrogate escape
     "[0.1234567890123456789012]",           # many digits after the point
     '{"name": "L_646830000000000000000"}',  # 19 digits inside a string
+    '{"id": "N_12345678901234567890123", "n": -12345678901234567890123}',  # a long id, then a long number
+    '{"at": "12:1234567890123456789012"}',  # digits after a colon inside a string: read by the standard parser
+    "[0.5e12345678901234567890, 1.12345678901234567890123]",  # an exponent's and a fraction's long runs
     " \r\n[1]\r",
 ])
 def test_edge_cases_read_as_the_standard_parser_reads_them(tmp_path: Path, text: str) -> None:
