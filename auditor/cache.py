@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ from auditor.parallel import (
 )
 from auditor.snapshot import InputError, Snapshot, SnapshotError
 
-FORMAT = 1
+FORMAT = 2  # 2: tables pickled as objects (parallel._TablePickler)
 MAGIC = b"vpn-auditor audit cache\n"
 STAT_SLACK_NS = 2_000_000_000  # files changed this close to their read are hashed again (timestamp granularity)
 CHECK_CHUNK = 64  # entries a process claims at a time to check their files
@@ -477,9 +477,12 @@ class AuditCache:
         rules, packets) when something first reads it (auditor/compact.py)."""
         if self._decoder is None:
             self._decoder = _Decoder(self._registry)
-        (_position, net, paths, findings, _refused), = compact.decode(self._decoder, self._registry,
-                                                                       _load(entry.head), entry.tables, _open_tables)
+        (_position, net, paths, findings, _refused), = compact.decode(
+            self._decoder, self._registry, _load(entry.head), entry.tables, self._open_tables)
         return NetworkResult(position, net, paths, findings, list(entry.refused))
+
+    def _open_tables(self, data: bytes) -> Any:
+        return _load(zlib.decompress(data), self._registry)
 
     def _open(self, snapshot: Snapshot, position: int) -> None:
         self.recorder.window, self.recorder.unknown = {}, False
@@ -499,11 +502,10 @@ class AuditCache:
         refused = list(snapshot.refused)[mark:]
         assert self._encoder is not None
         try:
-            self._encoder.add(NetworkResult(0, net, paths, findings, refused))
-            head, tables = compact.split(self._encoder.take_tables())
+            head, tables = self._encoder.encode(NetworkResult(0, net, paths, findings, refused))
             body = pickle.dumps((item.identity, item.before, tuple(window.values()),
-                                 pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL),
-                                 zlib.compress(pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL), 1), refused),
+                                 pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL), zlib.compress(tables, 1),
+                                 refused),
                                 protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # something in the results that does not pickle: audited every time
             self._encoder = _Encoder(self._registry)
@@ -519,10 +521,6 @@ def _shared_counter() -> Any:
         return multiprocessing.get_context("fork").Value("q", 0)
     except (OSError, ImportError, ValueError):
         return None
-
-
-def _open_tables(data: bytes) -> Any:
-    return _load(zlib.decompress(data))
 
 
 class _Misses:
@@ -613,13 +611,15 @@ _MODULES = ("auditor.model", "auditor.trace", "auditor.checks", "auditor.packets
 _BUILTINS = {("builtins", name) for name in ("set", "frozenset", "complex", "bytearray", "slice", "range")}
 
 
-class _Unpickler(pickle.Unpickler):
+class _Unpickler(compact.Loader):
     """Builds nothing but the audit's own data classes and plain values: an entry is data, never code (a
-    crafted entry can name no function to call)."""
+    crafted entry can name no function to call but compact's builders of those classes)."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _BUILTINS:
+        if (module, name) in _BUILTINS or (module, name) == (compact.__name__, "shared"):
             return super().find_class(module, name)
+        if module == compact.__name__ and name in compact.BUILDERS:
+            return compact.BUILDERS[name]
         if "." not in name and (module in _MODULES or module.startswith("auditor.vendors.") or
                                 module == "ipaddress"):
             found = getattr(sys.modules.get(module), name, None)
@@ -628,5 +628,5 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not an audit result class")
 
 
-def _load(data: bytes) -> Any:
-    return _Unpickler(io.BytesIO(data)).load()
+def _load(data: bytes, registry: Sequence[Any] = ()) -> Any:
+    return _Unpickler(io.BytesIO(data), registry).load()

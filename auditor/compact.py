@@ -1,6 +1,6 @@
 """A network's results held compact: what every report and the global checks read at once (its network, roles,
 paths, each trace's flow, verdict and reason, its findings) as objects, the rest (hops, rules, packets, the
-roles' ways) as the encoded tables of parallel._Encoder, decoded when first read and forgettable again.
+roles' ways) as the pickled tables of parallel._Encoder, decoded when first read and forgettable again.
 
 The audit cache (auditor/cache.py) returns its hits this way, and the forked worker (auditor/parallel.py) its
 networks: an org of 10,000 networks then holds about half of its results as tables of bytes. A writer that
@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import copyreg
 import dataclasses
+import functools
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from auditor.checks import CheckMeta
-from auditor.model import Hop, NetworkModel, Role, Variant
+from auditor.model import Hop, NetworkModel, Origin, Role, Rule, RuleList
+from auditor.packets import PacketSet
 from auditor.trace import FlowTrace, PathResult
 
 # Most traces block nothing and know nothing unknown: they share one empty list (never mutated), as in trace
@@ -26,35 +29,66 @@ NONE: list = []
 
 
 class Decoder(Protocol):
-    """What decoding the tables needs (parallel._Decoder)."""
+    """What decoding a head needs (parallel._Decoder): the checks catalogue findings point to."""
 
     checks: dict[str, CheckMeta]
 
-    def objects(self, tables: tuple) -> tuple[list, list, list, list, list[Hop], list]: ...
 
-    def ways(self, variants: tuple, hops: list[Hop]) -> list[Variant]: ...
+# The tables are pickled objects (parallel._TablePickler); these build what pickle's own reduction would not.
+
+# Callers pass a class with an ignore: mypy checks a class against Hashable through the class's own __hash__
+# (an unbound method of its instances), not its metaclass's, so it takes a class for unhashable.
+@functools.cache
+def field_names(cls: type) -> tuple[str, ...]:
+    """A hop class's state: its dataclass fields (hops are dataclasses, some with slots)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def split(message: tuple) -> tuple[tuple, tuple]:
-    """An _Encoder message (`take_tables`) as its head (the networks, their roles and paths, each trace's
-    verdict and reason, the findings: what is decoded at once) and the tables behind them."""
-    _, tables, networks = message
-    traces_t, roles_t, nets_t = tables[6], tables[7], tables[8]
-    trace_heads = [(flow, variant, verdict, reason, carried_by, bool(blocked), bool(unknown), bool(inert))
-                   for flow, variant, verdict, _steps, _allowed, blocked, unknown, reason, _variants, carried_by,
-                   inert in traces_t]
-    role_heads = [(kind, name, network_id, network_name, ssid, phase, notes, group_policy, via, assumed)
-                  for kind, name, network_id, network_name, ssid, phase, _variants, notes, group_policy, via,
-                  assumed, _without in roles_t]
-    return (trace_heads, role_heads, nets_t, networks), tables[:8]
+def packets(boxes: tuple, by_source: bool) -> PacketSet:
+    return PacketSet(boxes, by_source=by_source)
+
+
+def hop(kind: type[Hop], values: tuple) -> Hop:
+    """A hop from its fields, without its __init__ (which may check or derive what it was built from)."""
+    if not (isinstance(kind, type) and issubclass(kind, Hop)):
+        raise pickle.UnpicklingError(f"{kind!r} is not a hop class")
+    built = kind.__new__(kind)
+    for name, value in zip(field_names(kind), values, strict=True):  # type: ignore[arg-type]  # slots or a __dict__
+        object.__setattr__(built, name, value)
+    return built
+
+
+def rule_list(name: str, default: Rule, origin: Origin | None) -> RuleList:
+    return RuleList.released(name, default, origin)
+
+
+def shared(index: int) -> Any:
+    """An object both processes hold (parallel._registry), by its index: `Loader` resolves it."""
+    raise pickle.UnpicklingError("a shared object is read with compact.Loader")
+
+
+BUILDERS = {"packets": packets, "hop": hop, "rule_list": rule_list}  # what a table may call (auditor/cache.py)
+
+
+class Loader(pickle.Unpickler):
+    """Reads a network's tables, objects both processes hold taken from this process's `registry`."""
+
+    def __init__(self, file: BinaryIO, registry: Sequence[Any]) -> None:
+        super().__init__(file)
+        self.registry = registry
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "shared":
+            return self.registry.__getitem__
+        return super().find_class(module, name)
 
 
 def decode(decoder: Decoder, servers: Sequence[Any], head: tuple, tables: bytes, load: Callable[[bytes], Any]
            ) -> list[tuple[int, NetworkModel, list[PathResult], list, list[str]]]:
     """The networks of a head as (position, network, paths, findings, refused), their traces and roles shells
-    over `tables` (bytes that `load` opens into the tables of `split`)."""
+    over `tables` (bytes that `load` opens into their traces' and roles' rows: parallel._Encoder)."""
     trace_heads, role_heads, nets_t, networks = head
-    lazy = Tables(decoder, tables, load)
+    lazy = Tables(tables, load)
     traces = lazy.traces = LazyTrace.shells(lazy, trace_heads)
     roles = lazy.roles = [LazyRole.shell(lazy, *row) for row in role_heads]
     nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
@@ -110,10 +144,10 @@ class Tables:
     """The tables behind one network's shells: decoded on first use, every trace's hops, packets and variants
     and every role's ways at once (they share hops and rules), into the shells; `forget` takes them out."""
 
-    __slots__ = ("decoder", "filled", "load", "roles", "tables", "traces")
+    __slots__ = ("filled", "load", "roles", "tables", "traces")
 
-    def __init__(self, decoder: Decoder, tables: bytes, load: Callable[[bytes], Any]) -> None:
-        self.decoder, self.tables, self.load = decoder, tables, load
+    def __init__(self, tables: bytes, load: Callable[[bytes], Any]) -> None:
+        self.tables, self.load = tables, load
         self.traces: list[LazyTrace] = []
         self.roles: list[LazyRole] = []
         self.filled = False
@@ -122,23 +156,19 @@ class Tables:
         if self.filled:
             return
         self.filled = True
-        *objects_t, traces_t, roles_t = self.load(self.tables)
-        packets, _origins, _rules, segments, hops, records = self.decoder.objects(tuple(objects_t))
+        traces_t, roles_t = self.load(self.tables)  # one pickle: objects the network shares stay shared
         traces = self.traces
-        for trace, (_flow, _variant, _verdict, steps, allowed, blocked, unknown, _reason, variants, _carried,
-                    inert) in zip(traces, traces_t, strict=True):
-            trace.hops = tuple([records[i] for i in steps])
-            trace.allowed = packets[allowed]
+        for trace, (hops, allowed, blocked, unknown, variants, inert) in zip(traces, traces_t, strict=True):
+            trace.hops, trace.allowed = hops, allowed
             if blocked:
-                trace.blocked = [(hops[h], segments[s]) for h, s in blocked]
+                trace.blocked = blocked
             if unknown:
-                trace.unknown = [(hops[h], segments[s]) for h, s in unknown]
-            trace.variants = tuple([traces[i] for i in variants])
+                trace.unknown = unknown
+            trace.variants = tuple([traces[i] for i in variants]) if variants else ()
             if inert:
-                trace.inert = tuple([(hops[h], segments[s]) for h, s in inert])
-        for role, row in zip(self.roles, roles_t, strict=True):
-            role.__dict__["variants"] = self.decoder.ways(row[6], hops)
-            role.__dict__["without_assumed"] = self.decoder.ways(row[11], hops) if row[11] else []
+                trace.inert = inert
+        for role, (ways, without) in zip(self.roles, roles_t, strict=True):
+            role.__dict__["variants"], role.__dict__["without_assumed"] = ways, without
 
     def forget(self) -> None:
         if not self.filled:

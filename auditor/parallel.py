@@ -4,12 +4,13 @@ Networks are independent once the server side is built, so a worker (a fork: it 
 the server-side hops and the protocol catalogue) audits networks exactly as this process does. All of them
 claim chunks of networks from a shared counter, so none idles while another still has work.
 
-Pickling results as objects costs as much as auditing them (slots dataclasses pickle through Python
-code, and a network's paths are hundreds of objects), so the worker writes them as tables of plain tuples
-(`_Encoder`), which C pickles fast, one network's at a time. This process keeps them compact
-(auditor/compact.py): what reports count (paths, verdicts, reasons, findings) is decoded at once, the rest
-(hops, rules, packets: the same objects, rebuilt by `_Decoder`) when something reads it, so half of a large
-org's results stay bytes until the report reads them, a network at a time.
+Pickling results the default way costs as much as auditing them (slots dataclasses reduce through Python
+code, and a network's paths are hundreds of objects), so the worker writes each network as a head of plain
+tuples and tables that `_TablePickler` pickles as each object's class and fields, read by a C getter
+(`_Encoder`). This process keeps them compact (auditor/compact.py): what reports count (paths, verdicts,
+reasons, findings) is decoded at once, the rest (hops, rules, packets: the same objects, shared as the worker
+shared them) when something reads it, so half of a large org's results stay bytes until the report reads
+them, a network at a time.
 What both processes hold from before the fork (servers, server-side hops) travels as an index, so
 identity-based grouping (a finding per deciding hop) still sees one object. Results are the serial
 audit's: same paths, findings and order (tests compare the two reports byte for byte).
@@ -21,17 +22,18 @@ audits serially, which then raises the error a serial audit raises.
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
+import io
 import math
 import multiprocessing
+import operator
 import os
 import pickle
 import signal
 import struct
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -217,17 +219,6 @@ def _stop_all(started: list[tuple[int, int, compact.Spool | None]]) -> None:
         _stop(pid)
 
 
-_RULE_FIELDS = len(fields(Rule))
-
-
-# Callers pass a class with an ignore: mypy checks a class against Hashable through the class's own __hash__
-# (an unbound method of its instances), not its metaclass's, so it takes a class for unhashable.
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    """A hop class's state: its dataclass fields (hops are dataclasses, some with slots)."""
-    return tuple(f.name for f in fields(cls))
-
-
 def _fork(child: Callable[[int], None]) -> tuple[int, int] | None:
     """A forked child running `child(fd)`, fd the write end of a pipe, and never returning into the caller's
     stack: its pid and the pipe's read end here; None where the fork is refused."""
@@ -344,7 +335,7 @@ def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:
             continue
         seen.add(id(hop))
         objects.append(hop)
-        for value in (getattr(hop, name) for name in _field_names(type(hop))):  # type: ignore[arg-type]
+        for value in (getattr(hop, name) for name in compact.field_names(type(hop))):  # type: ignore[arg-type]
             if isinstance(value, Hop):
                 stack.append(value)
             elif isinstance(value, list | tuple):
@@ -369,9 +360,9 @@ def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[
             paths, findings = audit_one(net)
             net.release()  # before encoding: what is released (rows, memos) need not travel
             span = written[0].append(written[1](paths)) if written is not None else None
-            encoder.add(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark)))
-            head, tables = compact.split(encoder.take_tables())
-            done.append((head, pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL), span))
+            head, tables = encoder.encode(NetworkResult(claims.position, net, paths, findings,
+                                                        _since(snapshot, mark)))
+            done.append((head, tables, span))
             model.networks.clear()  # the adapter keeps each network it builds; here, once sent, it is done
             mark = len(snapshot.refused)
             if len(done) >= claims.size:
@@ -475,47 +466,95 @@ class _Inbox:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the compact form: one table of tuples per kind of object, references being indexes into another table
-# (or, for hops and traces, which point to their own kind, into an earlier row of theirs)
+# the compact form: per network, a head of plain tuples (what compact.decode builds at once) and the rest
+# pickled as objects by `_TablePickler` (the results' own classes as their fields; auditor/compact.py)
 
-_SHARED, _LOCAL, _OBJECT = range(3)  # a hop: held by both processes, built here, or pickled as it is
-# hop attribute values: as they are, a table reference, a (released) rule list, rule lists by name
-_AS_IS, _PACKETS, _ORIGIN, _RULE_REF, _HOP_REF, _RULE_LIST, _RULE_LISTS = range(7)
+_SEGMENT = operator.attrgetter("packets", "decision", "rule", "reason", "output")
+_HOP_TRACE = operator.attrgetter("hop", "decision", "segments", "unknown_in")
+_ORIGIN = operator.attrgetter("path", "index", "line")
+_PACKETS = operator.attrgetter("boxes", "_by_source")
+_Reduce = Callable[[Any], Any]
 
 
-_PLAIN = frozenset({str, int, bool, float, type(None)})  # exactly these types: a subclass is looked at
+def _fields_of(cls: type) -> Callable[[Any], tuple]:
+    """A C getter of a dataclass's fields as a tuple (attrgetter of one name gives the value itself)."""
+    names = compact.field_names(cls)
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    return lambda obj: tuple(getattr(obj, name) for name in names)
+
+
+class _Reducers(dict[type, _Reduce | None]):
+    """How `_TablePickler` writes an object of each class (None: as pickle does), found on first sight."""
+
+    def __init__(self, shared: dict[int, int]) -> None:
+        super().__init__()
+        self.shared = shared
+
+    def __missing__(self, kind: type) -> _Reduce | None:
+        found = self[kind] = self._find(kind)
+        return found
+
+    def _find(self, kind: type) -> _Reduce | None:
+        shared = self.shared
+        if issubclass(kind, Hop):
+            if not is_dataclass(kind):  # as it is, unless both processes hold it
+                return lambda hop: (compact.shared, (i,)) if (i := shared.get(id(hop))) is not None else \
+                    NotImplemented
+            fields_of = _fields_of(kind)
+            # built without its __init__ (compact.hop): a hop's fields are its state
+            return lambda hop: (compact.shared, (i,)) if (i := shared.get(id(hop))) is not None else \
+                (compact.hop, (kind, fields_of(hop)))
+        if issubclass(kind, RuleList):  # audited and released: what describes it (a subclass too)
+            return lambda rules: (compact.rule_list, (rules.name, rules.default, rules.origin))
+        if (issubclass(kind, Rule) or kind is Variant) and all(f.init for f in fields(kind)):
+            # a subclass (AssumedRule) travels as itself, with its own fields
+            fields_of = _fields_of(kind)
+            return lambda obj: (kind, fields_of(obj))
+        return None
+
+
+class _TablePickler(pickle.Pickler):
+    """Pickles a network's tables. The results' own classes are written as their constructor and fields,
+    read by a C getter (their default reduction walks slots through Python); pickle's memo keeps what the
+    results share shared. Hops both processes hold travel as their index in the registry (compact.shared)."""
+
+    def __init__(self, file: io.BytesIO, reducers: _Reducers) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.reducers = reducers
+
+    def reducer_override(self, obj: Any) -> Any:
+        # called once per object pickle has not written yet that is not a plain value
+        kind = type(obj)
+        if kind is Segment:  # the most numerous, with hop traces: no lookup
+            return Segment, _SEGMENT(obj)
+        if kind is HopTrace:
+            return HopTrace, _HOP_TRACE(obj)
+        if kind is PacketSet:
+            return compact.packets, _PACKETS(obj)
+        if kind is Origin:
+            return Origin, _ORIGIN(obj)
+        reduce = self.reducers[kind]
+        return NotImplemented if reduce is None else reduce(obj)
 
 
 class _Encoder:
-    """Networks' results as one message. Objects are keyed by id while encoded, so the results are kept
-    alive until the message is taken (an id freed and reused would otherwise alias two objects)."""
+    """A network's results as its head (plain tuples) and its tables (bytes), auditor/compact.py's form."""
 
     def __init__(self, registry: list[Any]) -> None:
         self.shared = {id(obj): i for i, obj in enumerate(registry)}
-        self._reset()
+        self.reducers = _Reducers(self.shared)
 
-    def _reset(self) -> None:
-        # packets, origins, rules, segments, hops, hop traces, flow traces, roles, networks
-        self.tables: tuple[list[tuple], ...] = tuple([] for _ in range(9))
-        self.memo: dict[int, int] = {}
-        self.networks: list[tuple] = []
-        self.alive: list[NetworkResult] = []
-        self.count = 0
-
-    def take(self) -> bytes:
-        return pickle.dumps(self.take_tables(), protocol=pickle.HIGHEST_PROTOCOL)
-
-    def take_tables(self) -> tuple:
-        """The message as tables of tuples (what `take` pickles); the encoder starts afresh."""
-        message = ("results", self.tables, self.networks)
-        self._reset()
-        return message
-
-    def add(self, result: NetworkResult) -> None:
-        self.alive.append(result)
+    def encode(self, result: NetworkResult) -> tuple[tuple, bytes]:
+        """The head and the pickled tables of a network's result (compact.decode reads them)."""
+        self.memo: dict[int, int] = {}  # a network's roles and traces by id: its paths share them
+        self.trace_heads: list[tuple] = []
+        self.trace_rows: list[tuple] = []
+        self.role_heads: list[tuple] = []
+        self.role_rows: list[tuple] = []
         memo, shared = self.memo, self.shared
         paths = []
-        for path in result.paths:  # a network's paths share roles and traces: looked up here, encoded once
+        for path in result.paths:
             role = memo.get(id(path.role))
             if role is None:
                 role = self.role(path.role)
@@ -523,162 +562,43 @@ class _Encoder:
             if trace is None:
                 trace = self.trace(path.trace)
             paths.append((role, shared[id(path.server)], path.protocol, trace))
-        self.networks.append((result.position, self.network(result.net), paths, result.findings, result.refused))
-        self.count += 1
-
-    def _put(self, obj: Any, table: list[tuple], row: tuple) -> int:
-        index = self.memo[id(obj)] = len(table)
-        table.append(row)
-        return index
-
-    def packets(self, packets: PacketSet) -> int:
-        found = self.memo.get(id(packets))
-        if found is not None:
-            return found
-        return self._put(packets, self.tables[0], packets.state())
-
-    def origin(self, origin: Origin | None) -> int | None:
-        if origin is None:
-            return None
-        found = self.memo.get(id(origin))
-        if found is not None:
-            return found
-        return self._put(origin, self.tables[1], (origin.path, origin.index, origin.line))
-
-    def rule(self, rule: Rule | None) -> int | None:
-        if rule is None:
-            return None
-        found = self.memo.get(id(rule))
-        if found is not None:
-            return found
-        kind = type(rule)  # a subclass (AssumedRule) travels as itself, with its own fields
-        extra = None if kind is Rule else \
-            (kind, tuple(getattr(rule, name) for name in _field_names(kind)[_RULE_FIELDS:]))  # type: ignore[arg-type]
-        row = (rule.position, rule.action, self.packets(rule.match), rule.text, rule.comment,
-               self.origin(rule.origin), rule.certain, rule.reason, rule.synthetic, extra)
-        return self._put(rule, self.tables[2], row)
-
-    def segment(self, seg: Segment) -> int:
-        # The most numerous object: its packets and rule are looked up here; a call only encodes a new one.
-        memo = self.memo
-        found = memo.get(id(seg))
-        if found is not None:
-            return found
-        ref = memo.get(id(seg.packets))
-        if ref is None:
-            ref = self.packets(seg.packets)
-        rule = seg.rule
-        rule_ref = None if rule is None else memo.get(id(rule))
-        if rule_ref is None and rule is not None:
-            rule_ref = self.rule(rule)
-        output = None if seg.output is None else self.packets(seg.output)
-        table = self.tables[3]
-        index = memo[id(seg)] = len(table)
-        table.append((ref, seg.decision, rule_ref, seg.reason, output))
-        return index
-
-    def hop(self, hop: Hop) -> int:
-        found = self.memo.get(id(hop))
-        if found is not None:
-            return found
-        shared = self.shared.get(id(hop))
-        if shared is not None:
-            return self._put(hop, self.tables[4], (_SHARED, shared))
-        if not is_dataclass(hop):
-            return self._put(hop, self.tables[4], (_OBJECT, hop))
-        value = self._value
-        state = tuple([(name, value(getattr(hop, name))) for name in _field_names(type(hop))])  # type: ignore[arg-type]
-        return self._put(hop, self.tables[4], (_LOCAL, type(hop), state))
-
-    def _value(self, value: Any) -> tuple:
-        if type(value) in _PLAIN:  # most of a hop's fields (device, stage, notes): none of the kinds below
-            return (_AS_IS, value)
-        if isinstance(value, Hop):
-            return (_HOP_REF, self.hop(value))
-        if isinstance(value, PacketSet):
-            return (_PACKETS, self.packets(value))
-        if isinstance(value, Origin):
-            return (_ORIGIN, self.origin(value))
-        if isinstance(value, Rule):
-            return (_RULE_REF, self.rule(value))
-        if isinstance(value, RuleList):  # audited and released: what describes it
-            return (_RULE_LIST, value.name, self.rule(value.default), self.origin(value.origin))
-        if isinstance(value, dict) and value and all(isinstance(v, RuleList) for v in value.values()):
-            return (_RULE_LISTS, tuple((k, self._value(v)) for k, v in value.items()))
-        return (_AS_IS, value)
-
-    def hop_trace(self, record: HopTrace) -> int:
-        memo = self.memo
-        found = memo.get(id(record))
-        if found is not None:
-            return found
-        hop = record.hop
-        hop_ref = memo.get(id(hop))
-        if hop_ref is None:
-            hop_ref = self.hop(hop)
-        segments = record.segments
-        if len(segments) == 1:  # most hops decide a flow with one rule
-            seg = segments[0]
-            found = memo.get(id(seg))
-            refs: tuple = (found if found is not None else self.segment(seg),)
-        else:
-            refs = tuple([self.segment(seg) for seg in segments])
-        row = (hop_ref, record.decision, refs, record.unknown_in)
-        table = self.tables[5]
-        index = memo[id(record)] = len(table)
-        table.append(row)
-        return index
+        net = result.net
+        nets = [(net.id, net.name, net.org_id, net.product_types, net.tags, tuple(map(self.role, net.roles)),
+                 net.gaps)]
+        head = (self.trace_heads, self.role_heads, nets,
+                [(result.position, 0, paths, result.findings, result.refused)])
+        buffer = io.BytesIO()
+        _TablePickler(buffer, self.reducers).dump((self.trace_rows, self.role_rows))
+        del self.memo, self.trace_heads, self.trace_rows, self.role_heads, self.role_rows
+        return head, buffer.getvalue()
 
     def trace(self, trace: FlowTrace) -> int:
-        memo = self.memo
-        found = memo.get(id(trace))
+        found = self.memo.get(id(trace))
         if found is not None:
             return found
-        hop_trace = self.hop_trace
-        allowed = memo.get(id(trace.allowed))
-        if allowed is None:
-            allowed = self.packets(trace.allowed)
-        # Most traces block nothing, know everything and have one variant: no generator for empty parts.
-        # records are shared by the traces of a network: most are encoded already (looked up here, not in a call)
-        row = (trace.flow, trace.variant, trace.verdict,
-               tuple([ref if (ref := memo.get(id(record))) is not None else hop_trace(record)
-                      for record in trace.hops]),
-               allowed, self._found(trace.blocked) if trace.blocked else (),
-               self._found(trace.unknown) if trace.unknown else (), trace.reason,
-               tuple(map(self.trace, trace.variants)) if trace.variants else (), trace.carried_by,
-               self._found(trace.inert) if trace.inert else ())
-        table = self.tables[6]
-        index = memo[id(trace)] = len(table)
-        table.append(row)
+        variants = tuple(map(self.trace, trace.variants)) if trace.variants else ()
+        blocked, unknown, inert = trace.blocked, trace.unknown, trace.inert
+        index = self.memo[id(trace)] = len(self.trace_heads)
+        self.trace_heads.append((trace.flow, trace.variant, trace.verdict, trace.reason, trace.carried_by,
+                                 bool(blocked), bool(unknown), bool(inert)))
+        # Most traces block nothing, know everything and have one variant: empty parts as ()
+        self.trace_rows.append((trace.hops, trace.allowed, blocked or (), unknown or (), variants, inert or ()))
         return index
-
-    def _found(self, where: Sequence[tuple[Hop, Segment]]) -> tuple:
-        return tuple((self.hop(hop), self.segment(seg)) for hop, seg in where)
 
     def role(self, role: Role) -> int:
         found = self.memo.get(id(role))
         if found is not None:
             return found
-        row = (role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase,
-               self._variants(role.variants), role.notes, role.group_policy, role.via, role.assumed,
-               self._variants(role.without_assumed) if role.without_assumed else ())
-        return self._put(role, self.tables[7], row)
-
-    def _variants(self, variants: list[Variant]) -> tuple:
-        memo, hop = self.memo, self.hop  # a network's roles share most hops: looked up here, not in a call
-        return tuple([(v.label, v.addresses, tuple([ref if (ref := memo.get(id(h))) is not None else hop(h)
-                                                    for h in v.hops]), v.ends_at_server, v.vlan, v.cases)
-                      for v in variants])
-
-    def network(self, net: NetworkModel) -> int:
-        row = (net.id, net.name, net.org_id, net.product_types, net.tags, tuple(map(self.role, net.roles)),
-               net.gaps)
-        return self._put(net, self.tables[8], row)
+        index = self.memo[id(role)] = len(self.role_heads)
+        self.role_heads.append((role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase,
+                                role.notes, role.group_policy, role.via, role.assumed))
+        self.role_rows.append((role.variants, role.without_assumed))
+        return index
 
 
 class _Decoder:
-    """The objects an `_Encoder` message describes, with shared ones (servers, server-side hops) taken from
-    this process. Each table is rebuilt in one comprehension, in dependency order."""
+    """A worker's networks from its messages, with shared objects (servers, server-side hops) taken from
+    this process's registry."""
 
     def __init__(self, registry: list[Any], spool: compact.Spool | None = None) -> None:
         self.registry = registry
@@ -693,55 +613,8 @@ class _Decoder:
             text = (self.spool, span) if self.spool is not None and span is not None else None
             out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True, text=text)
                        for position, net, paths, findings, refused in
-                       compact.decode(self, self.registry, head, tables, pickle.loads))
+                       compact.decode(self, self.registry, head, tables, self.load))
         return out
 
-    @staticmethod
-    def ways(variants: tuple, hops: list[Hop]) -> list[Variant]:
-        return [Variant(label, addresses, [hops[i] for i in way], ends, vlan=vlan, cases=cases)
-                for label, addresses, way, ends, vlan, cases in variants]
-
-    def objects(self, tables: tuple) -> tuple[list, list, list, list, list[Hop], list[HopTrace]]:
-        """Packets, origins, rules, segments, hops and hop traces from their tables, in dependency order."""
-        packets_t, origins_t, rules_t, segments_t, hops_t, records_t = tables
-        packets = [PacketSet.from_state(state) for state in packets_t]
-        origins = [Origin(path, index, line) for path, index, line in origins_t]
-        rules = [Rule(position, action, packets[match], text, comment, None if origin is None else origins[origin],
-                      certain, reason, synthetic) if extra is None else
-                 extra[0](position, action, packets[match], text, comment,
-                          None if origin is None else origins[origin], certain, reason, synthetic, *extra[1])
-                 for position, action, match, text, comment, origin, certain, reason, synthetic, extra in rules_t]
-        segments = [Segment(packets[p], decision, None if rule is None else rules[rule], reason,
-                            None if output is None else packets[output])
-                    for p, decision, rule, reason, output in segments_t]
-        tables = (packets, origins, rules)
-        hops: list[Hop] = []
-        for row in hops_t:  # a hop may wrap an earlier one
-            if row[0] == _SHARED:
-                hops.append(self.registry[row[1]])
-            elif row[0] == _OBJECT:
-                hops.append(row[1])
-            else:
-                hop = row[1].__new__(row[1])
-                for name, value in row[2]:  # slots or a __dict__, whichever the class has
-                    object.__setattr__(hop, name, _value(value, tables, hops))
-                hops.append(hop)
-        records = [HopTrace(hops[hop], decision, tuple([segments[i] for i in segs]), unknown_in)
-                   for hop, decision, segs, unknown_in in records_t]
-        return packets, origins, rules, segments, hops, records
-
-
-def _value(value: tuple, tables: tuple[list, ...], hops: list[Hop]) -> Any:
-    kind = value[0]
-    if kind == _AS_IS:
-        return value[1]
-    if kind == _HOP_REF:
-        return hops[value[1]]
-    if kind == _RULE_LIST:
-        _, name, default, origin = value
-        _, origins, rules = tables
-        return RuleList.released(name, rules[default], None if origin is None else origins[origin])
-    if kind == _RULE_LISTS:
-        return {name: _value(v, tables, hops) for name, v in value[1]}
-    return tables[kind - _PACKETS][value[1]]  # packets, origin or rule
-
+    def load(self, tables: bytes) -> Any:
+        return compact.Loader(io.BytesIO(tables), self.registry).load()
