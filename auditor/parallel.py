@@ -543,7 +543,9 @@ class _Encoder:
 
     def __init__(self, registry: list[Any]) -> None:
         self.shared = {id(obj): i for i, obj in enumerate(registry)}
-        self.reducers = _Reducers(self.shared)
+        # one pickler for every network: its memo, cleared after each, keeps the size it grew to
+        self.buffer = io.BytesIO()
+        self.pickler = _TablePickler(self.buffer, _Reducers(self.shared))
 
     def encode(self, result: NetworkResult) -> tuple[tuple, bytes]:
         """The head and the pickled tables of a network's result (compact.decode reads them)."""
@@ -567,9 +569,14 @@ class _Encoder:
                  net.gaps)]
         head = (self.trace_heads, self.role_heads, nets,
                 [(result.position, 0, paths, result.findings, result.refused)])
-        buffer = io.BytesIO()
-        _TablePickler(buffer, self.reducers).dump((self.trace_rows, self.role_rows))
-        del self.memo, self.trace_heads, self.trace_rows, self.role_heads, self.role_rows
+        buffer = self.buffer
+        buffer.seek(0)
+        buffer.truncate()
+        try:
+            self.pickler.dump((self.trace_rows, self.role_rows))
+        finally:
+            self.pickler.clear_memo()  # it holds what it wrote: this network's results
+            del self.memo, self.trace_heads, self.trace_rows, self.role_heads, self.role_rows
         return head, buffer.getvalue()
 
     def trace(self, trace: FlowTrace) -> int:
