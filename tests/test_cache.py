@@ -13,13 +13,17 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from auditor import cache as audit_cache
+from auditor import compact
 from auditor.audit import AuditResult, run_audit
 from auditor.cli import app
+from auditor.model import Origin, PassHop
+from auditor.packets import PacketSet
 from auditor.report import FORMATS, json_report, render_format
 from tests.environment import needs_fork
 from tests.snapshot_builder import MerakiSnapshot, deny
@@ -587,3 +591,31 @@ def test_view_digests_tell_apart_what_json_would_confuse() -> None:
     digests = [audit_cache._view_digest(v) for v in values]
     assert len(set(digests)) == len(values)
     assert audit_cache._view_digest({3, 1, 2}) == audit_cache._view_digest({2, 3, 1})
+
+
+class _Reduce:
+    """Pickles as a call of `function` with `args` (what a crafted entry's tables could hold)."""
+
+    def __init__(self, function: Any, args: tuple) -> None:
+        self.function, self.args = function, args
+
+    def __reduce__(self) -> tuple:
+        return self.function, self.args
+
+
+def test_entry_tables_may_call_only_compacts_builders() -> None:
+    """An entry's tables name compact's builders of the results' classes (a hop from its fields, packets,
+    a released rule list) and objects this process holds by index; any other function, or a builder asked
+    for something else than its class, is refused."""
+    box = ((0, 9), (0, 9), (17, 17), (0, 65535), (500, 500))
+    built = audit_cache._load(pickle.dumps(_Reduce(compact.packets, ((box,), True))))
+    assert isinstance(built, PacketSet) and built.state() == ((box,), True)
+    origin = Origin("meraki/x.json", 0)
+    hop = audit_cache._load(pickle.dumps(_Reduce(compact.hop, (PassHop, ("MX", "mx-l3", origin, "passes")))))
+    assert isinstance(hop, PassHop) and (hop.device, hop.origin, hop.note) == ("MX", origin, "passes")
+    held = object()
+    assert audit_cache._load(pickle.dumps(_Reduce(compact.shared, (1,))), registry=[None, held]) is held
+    with pytest.raises(pickle.UnpicklingError, match="not a hop class"):
+        audit_cache._load(pickle.dumps(_Reduce(compact.hop, (Origin, ("meraki/x.json",)))))
+    with pytest.raises(pickle.UnpicklingError, match="not an audit result class"):
+        audit_cache._load(pickle.dumps(_Reduce(compact.forget, (None,))))

@@ -4,6 +4,7 @@ refused reads included. A failure on either side falls back to the serial audit 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,12 @@ from rich.console import Console
 
 from auditor.audit import AuditResult, run_audit
 from auditor.checks import load_checks
+from auditor.model import RuleList
+from auditor.packets import PacketSet
 from auditor.parallel import worth_forking
 from auditor.report import FORMATS, json_report, render_format, text
 from auditor.snapshot import SnapshotError
+from auditor.trace import PathResult
 from tests.environment import CAN_FORK, needs_fork
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -357,3 +362,53 @@ def test_results_pipe_holds_a_whole_message() -> None:
     finally:
         os.close(read_fd)
         os.close(write_fd)
+
+
+def _same(a: Any, b: Any, pairs: dict[int, int], back: dict[int, int]) -> int:
+    """Assert `b` (rebuilt from a worker's tables) is `a` (the serial audit's): the same values, and the
+    same objects where `a` has the same object (a network's hops, rules, segments and packets, which reports
+    group by identity), counted in pairs/back. Returns how many of those were met again."""
+    frozen = dataclasses.is_dataclass(a) and a.__dataclass_params__.frozen
+    if isinstance(a, str | int | float | bool | Enum) or a is None or frozen:  # values (a Flow too)
+        assert type(b) is type(a) and b == a
+        return 0
+    if isinstance(a, list | tuple):
+        assert type(b) is type(a) and len(b) == len(a)
+        return sum(_same(x, y, pairs, back) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        assert type(b) is dict and list(b) == list(a)
+        return sum(_same(a[k], b[k], pairs, back) for k in a)
+    if id(a) in pairs or id(b) in back:
+        assert pairs.get(id(a)) == id(b) and back.get(id(b)) == id(a)  # shared as the serial audit shares it
+        return 1
+    pairs[id(a)], back[id(b)] = id(b), id(a)
+    if isinstance(a, PacketSet):
+        assert type(b) is PacketSet and b.state() == a.state()
+        return 0
+    if isinstance(a, RuleList):  # released: what describes it travels (a vendor's subclass as a RuleList)
+        assert isinstance(b, RuleList)
+        return sum(_same(getattr(a, n), getattr(b, n), pairs, back) for n in ("name", "default", "origin"))
+    assert dataclasses.is_dataclass(a) and isinstance(b, type(a)), (a, b)  # a LazyTrace is a FlowTrace
+    return sum(_same(getattr(a, f.name), getattr(b, f.name), pairs, back) for f in dataclasses.fields(a))
+
+
+@pytest.mark.slow
+@needs_fork
+def test_worker_networks_are_the_serial_objects_shared_as_serial(tmp_path: Path) -> None:
+    """Every path a worker audited, read back from its tables, is the serial audit's: each value, and within
+    a network each object the serial audit shares (a hop in every role's ways and every record of it, a
+    segment in a hop's record and the trace's blocked list, a rule in several segments) shared likewise."""
+    snap = _synthetic(tmp_path / "org", 80)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2)
+    assert forked.networks_by_worker > 0 and len(forked.paths) == len(serial.paths)
+    by_network: dict[str | None, list[tuple[PathResult, PathResult]]] = {}
+    for ours, theirs in zip(serial.paths, forked.paths, strict=True):
+        by_network.setdefault(ours.role.network_id, []).append((ours, theirs))
+    met_again = 0
+    for pairs in by_network.values():
+        seen: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        for ours, theirs in pairs:
+            assert (ours.protocol, ours.server.name) == (theirs.protocol, theirs.server.name)
+            met_again += _same(ours.role, theirs.role, *seen) + _same(ours.trace, theirs.trace, *seen)
+    assert met_again > len(serial.paths)  # sharing was there to keep
