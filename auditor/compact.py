@@ -40,7 +40,7 @@ class Decoder(Protocol):
 # (an unbound method of its instances), not its metaclass's, so it takes a class for unhashable.
 @functools.cache
 def field_names(cls: type) -> tuple[str, ...]:
-    """A hop class's state: its dataclass fields (hops are dataclasses, some with slots)."""
+    """A dataclass's fields by name (a hop's are its state: hops are dataclasses, some with slots)."""
     return tuple(f.name for f in dataclasses.fields(cls))
 
 

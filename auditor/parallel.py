@@ -473,6 +473,9 @@ _SEGMENT = operator.attrgetter("packets", "decision", "rule", "reason", "output"
 _HOP_TRACE = operator.attrgetter("hop", "decision", "segments", "unknown_in")
 _ORIGIN = operator.attrgetter("path", "index", "line")
 _PACKETS = operator.attrgetter("boxes", "_by_source")
+_RULE_LIST = operator.attrgetter("name", "default", "origin")  # released: what describes it
+_VARIANT = operator.attrgetter(*compact.field_names(Variant))
+_RULE = operator.attrgetter(*compact.field_names(Rule))
 _Reduce = Callable[[Any], Any]
 
 
@@ -534,6 +537,12 @@ class _TablePickler(pickle.Pickler):
             return compact.packets, _PACKETS(obj)
         if kind is Origin:
             return Origin, _ORIGIN(obj)
+        if kind is RuleList:
+            return compact.rule_list, _RULE_LIST(obj)
+        if kind is Variant:
+            return Variant, _VARIANT(obj)
+        if kind is Rule:
+            return Rule, _RULE(obj)
         reduce = self.reducers[kind]
         return NotImplemented if reduce is None else reduce(obj)
 
