@@ -251,7 +251,7 @@ def test_the_command_exits_without_teardown_after_its_exit_handlers(tmp_path: Pa
         "atexit.register(lambda: print('handler ran', file=sys.stderr))\n"
         "mode, sys.argv = sys.argv[1], ['vpn-auditor'] + sys.argv[2:]\n"
         "if mode == 'thread':\n"
-        "    threading.Thread(target=time.sleep, args=(0.5,)).start()\n"
+        "    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()  # alive at the exit\n"
         "if mode == 'message':\n"
         "    cli._leave(SystemExit('bye'))\n"
         "cli.main()\n"
