@@ -62,6 +62,13 @@ def _report(result: AuditResult) -> str:
     return json_report.render(result).replace(result.generated_at, "GENERATED")
 
 
+def _streamed(result: AuditResult) -> str:
+    """The report as `vpn-auditor audit --format json` streams it (copying written network text)."""
+    out = io.StringIO()
+    json_report.write(result, out)
+    return out.getvalue()
+
+
 @pytest.mark.slow
 @needs_fork
 def test_synthetic_org_in_two_processes_matches_serial(tmp_path: Path) -> None:
@@ -94,12 +101,7 @@ def test_an_org_shared_by_three_processes_matches_serial(tmp_path: Path) -> None
     assert len({id(spool) for spool, _span, _paths in forked.written.values()}) == 3
     assert _report(forked) == _report(serial)
     forked.generated_at = serial.generated_at
-    streamed = []
-    for result in (forked, serial):
-        out = io.StringIO()
-        json_report.write(result, out)
-        streamed.append(out.getvalue())
-    assert streamed[0] == streamed[1]
+    assert _streamed(forked) == _streamed(serial)
 
 
 @pytest.mark.slow
@@ -172,12 +174,7 @@ def test_worker_results_stay_compact_until_read(tmp_path: Path) -> None:
     read = {p.role.network_id for p in serial.paths if p.trace.blocked or p.trace.inert}
     assert sum(tables.filled for tables in held.values()) <= len(read) < 80 // 2
     forked.generated_at = serial.generated_at
-    streamed = []
-    for result in (forked, serial):
-        out = io.StringIO()
-        json_report.write(result, out)
-        streamed.append(out.getvalue())
-    assert streamed[0] == streamed[1]
+    assert _streamed(forked) == _streamed(serial)
     assert not any(tables.filled for tables in held.values())
 
 
@@ -197,17 +194,11 @@ def test_worker_writes_its_networks_report_text(tmp_path: Path) -> None:
     assert sum(isinstance(p.trace, compact.LazyTrace) for _s, _span, (p, *_) in forked.written.values()) == \
         forked.networks_by_worker
     forked.generated_at = serial.generated_at
-
-    def streamed(result: AuditResult) -> str:
-        out = io.StringIO()
-        json_report.write(result, out)
-        return out.getvalue()
-
-    assert streamed(forked) == streamed(serial) == streamed(forked)
+    assert _streamed(forked) == _streamed(serial) == _streamed(forked)
     for result in (serial, forked):
         gate.filter_roles(result, ["Store-Guest"])
     assert serial.paths and len(serial.paths) == len(forked.paths)
-    assert streamed(forked) == streamed(serial)
+    assert _streamed(forked) == _streamed(serial)
 
 
 @pytest.mark.slow
