@@ -403,3 +403,53 @@ def test_worker_networks_are_the_serial_objects_shared_as_serial(tmp_path: Path)
             assert (ours.protocol, ours.server.name) == (theirs.protocol, theirs.server.name)
             met_again += _same(ours.role, theirs.role, *seen) + _same(ours.trace, theirs.trace, *seen)
     assert met_again > len(serial.paths)  # sharing was there to keep
+
+
+@pytest.mark.slow
+@needs_fork
+def test_what_is_not_proven_is_never_allowed_whichever_process_or_cache(tmp_path: Path) -> None:
+    """Rules not collected, and a rule naming an object the snapshot lacks, leave the flows they may decide
+    unknown, never allowed: in one process, in several (a worker's networks travel encoded), and from the audit
+    cache, cold and warm (entries decoded). Checked against the planted facts, not against the serial audit,
+    which a bug shared by every way of auditing would make agree."""
+    from auditor.vocab import Verdict
+    from tests.snapshot_builder import deny
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from synth import network_id
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    snap = _synthetic(tmp_path / "org", 80)
+    nets = snap / "meraki" / "networks"
+    missing = {network_id(i) for i in (3, 30, 62)}  # the MX's L3 rules were not collected
+    unread = {network_id(i) for i in (11, 47, 75)}  # its first rule denies udp/500 to an object nobody defined
+    for net in missing:
+        (nets / net / "appliance" / "firewall" / "l3FirewallRules.json").unlink()
+    for net in unread:
+        rules = nets / net / "appliance" / "firewall" / "l3FirewallRules.json"
+        body = json.loads(rules.read_text())
+        body["rules"].insert(0, deny("udp", "500", dest="OBJ(424242)"))
+        rules.write_text(json.dumps(body))
+    cache = tmp_path / "cache"
+    runs = {
+        "serial": run_audit(snap, keep_model=False, workers=1),
+        "three processes": run_audit(snap, keep_model=False, workers=3, network_text=json_report.network_text),
+        "cache cold": run_audit(snap, keep_model=False, workers=3, cache_dir=cache),
+        "cache warm": run_audit(snap, keep_model=False, workers=3, cache_dir=cache),
+    }
+    assert runs["three processes"].networks_by_worker > 0
+    assert runs["cache warm"].cache is not None and runs["cache warm"].cache.hits == 80
+    for how, result in runs.items():
+        planted = [p for p in result.paths if p.role.network_id in missing | unread]
+        assert {p.role.network_id for p in planted} == missing | unread, how
+        for path in planted:
+            port_500 = path.trace.flow.ip_protocol == "udp" and path.trace.flow.dst_port == 500
+            if path.role.network_id in missing or port_500:
+                assert path.trace.verdict != Verdict.ALLOWED, (how, path.role.name, path.protocol)
+        assert any(p.trace.verdict == Verdict.UNKNOWN and "l3FirewallRules.json" in p.trace.reason
+                   for p in planted if p.role.network_id in missing), how
+        assert any(p.trace.verdict == Verdict.UNKNOWN and p.trace.flow.dst_port == 500
+                   for p in planted if p.role.network_id in unread), how
+        # the networks nothing was planted in still pass: the check above is not met by everything failing
+        assert sum(p.trace.verdict == Verdict.ALLOWED for p in result.paths) > len(result.paths) // 2, how
