@@ -151,6 +151,10 @@ class LazyRows(Protocol):
         not known (the row may then reach any destination)."""
         ...
 
+    def reaching(self, indexes: list[int], lo: int, hi: int) -> list[int]:
+        """Those of `indexes` whose `destinations` may meet the addresses [lo, hi] (or are not known), in order."""
+        ...
+
 
 RowKey = tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]]
 FlowKey = tuple[Interval, Interval]  # the (protocol, destination port) intervals of a flow's boxes
@@ -183,6 +187,29 @@ class IndexedRows:
         except KeyError:
             found = self._reach[index] = self._dests(index)
             return found
+
+    def reaching(self, indexes: list[int], lo: int, hi: int) -> list[int]:
+        # one call for a list's candidate rows, not one per row: every list meets every flow and server
+        dests = self._dests
+        if dests is None:
+            return indexes
+        known = self._reach
+        out: list[int] = []
+        for index in indexes:
+            reach = known.get(index, _UNREAD)
+            if reach is _UNREAD:
+                reach = known[index] = dests(index)
+            if reach is None:
+                out.append(index)
+                continue
+            for a, b in reach:
+                if a <= hi and lo <= b:
+                    out.append(index)
+                    break
+        return out
+
+
+_UNREAD: Any = object()  # a row whose destinations were not read yet (None is an answer: not known)
 
 
 def rule_key(rule: Rule) -> RowKey:
@@ -331,19 +358,13 @@ class RuleList:
         destinations may reach `dst`: a row's rules can be narrower than its key."""
         assert self._rows is not None
         proto, dport = key
-        lo, hi = dst if dst is not None else (0, 0)
+        if dst is not None:  # rows none of whose destinations meets the server's are not built
+            rows = self._rows.reaching(rows, dst[0], dst[1])
         out: list[Rule] = []
-        destinations = self._rows.destinations
+        built = self._built
         for index in rows:
-            if dst is not None:
-                reach = destinations(index)
-                if reach is not None:
-                    for a, b in reach:
-                        if a <= hi and lo <= b:
-                            break
-                    else:  # no span of the row's destinations meets the server's
-                        continue
-            for rule in self._row(index):
+            found = built.get(index)
+            for rule in found if found is not None else self._row(index):
                 if rule.match.meets(proto, dport, dst):
                     out.append(rule)
         return out
@@ -379,9 +400,17 @@ class RuleList:
             # the traces of that list alone: a group policy's rules before a layer's, mostly silent on VPN).
             result = self._cache[packets] = parts[1].evaluate(packets)
             return result
-        candidates = self.relevant(packets)
+        # relevant(), its usual answer read here: the candidates narrowed for the flow's (key, destination)
+        candidates = self._narrow.get(packets.flow_target())  # type: ignore[arg-type]  # None: not narrowed yet
+        if candidates is None:
+            candidates = self.relevant(packets)
         # With no candidate the default decides below; widening would only add a second evaluation.
-        if candidates and not packets.ignores_source() and self.source_free(candidates):
+        free: bool | None = False
+        if candidates:
+            free = self._free.get(id(candidates))  # source_free(), its memo read here
+            if free is None:
+                free = self.source_free(candidates)
+        if free and not packets.ignores_source():
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
             widened = packets.from_any_source()

@@ -187,7 +187,14 @@ _ALLOWED, _BLOCKED, _PARTIAL, _UNKNOWN = Verdict.ALLOWED, Verdict.BLOCKED, Verdi
 def _step(hop: Hop, certain: PacketSet, maybe: PacketSet, no_certain: bool, no_maybe: bool) -> _HopStepResult:
     """One hop: its record, what goes on (certain, maybe), what it blocked, where unknowns began, and whether
     what goes on is empty."""
-    segs_certain = () if no_certain else hop.apply(certain)
+    if no_certain:
+        segs_certain: tuple[Segment, ...] = ()
+    elif type(hop) is FilterHop:  # most hops: FilterHop.apply without its call
+        rules = hop.rules
+        assert rules is not None
+        segs_certain = rules.evaluate(certain)
+    else:
+        segs_certain = hop.apply(certain)
     if no_maybe and len(segs_certain) == 1:  # most steps: certain packets, one part, passed on
         seg = segs_certain[0]
         decision = seg.decision
@@ -399,6 +406,9 @@ def trace_role(role: Role, server: VpnServer, flow: Flow, server_side: list[Hop]
     which is partial, saying when. `chains` are `role_chains(role, server_side)`, for callers that trace
     several flows of the role."""
     chains = chains if chains is not None else role_chains(role, server_side)
+    if len(chains) == 1 and chains[0].merged is None:  # most roles: one way, traced as it is
+        chain = chains[0]
+        return _trace_variant(chain.members[0], chain, server, flow, cache)
     if len(chains) > 1 and any(c.cases != chains[0].cases for c in chains[1:]):
         return _by_cases(chains, server, flow, cache)
     return _combine(flow, _trace_variants(chains, server, flow, cache))
@@ -624,16 +634,25 @@ def trace_protocols(role: Role, server: VpnServer, plan: ProtocolPlan, server_si
         return found
 
     nat = role_nat(role, chains, server, cache) if plan.conditional else NAT
+    settled = nat != MAYBE_NAT  # every flow's trace stands as it is (_nat_settled has nothing to do)
     out: list[tuple[str, FlowTrace]] = []
     for step in plan.steps:
         when = step.when
-        if when is not None and nat != MAYBE_NAT and nat != when:
+        if when is not None and settled and nat != when:
             continue
         if step.carriers is None:
-            out.append((step.protocol, _nat_settled(step, flow_trace, nat)))
+            if settled or when is None:
+                index = step.flow
+                found = traced[index]
+                if found is None:
+                    found = traced[index] = trace_role(role, server, flows[index], server_side, cache, chains)
+                out.append((step.protocol, found))
+            else:
+                out.append((step.protocol, _nat_settled(step, flow_trace, nat)))
             continue
-        carrier_traces = [_nat_settled(carrier, flow_trace, nat) for carrier in step.carriers
-                          if carrier.when is None or nat == MAYBE_NAT or nat == carrier.when]
+        carrier_traces = [flow_trace(carrier.flow) for carrier in step.carriers
+                          if carrier.when is None or nat == carrier.when] if settled else \
+            [_nat_settled(carrier, flow_trace, nat) for carrier in step.carriers]
         out.append((step.protocol, _inner_trace(flows[step.flow], carrier_traces, chains, server, cache,
                                                 step.plain)))
     return out

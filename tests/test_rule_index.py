@@ -84,6 +84,9 @@ def test_indexed_lazy_list_evaluates_like_the_plain_list(rows_spec, default_acti
     packets = PacketSet([(src, dst, (plo, phi), (0, SIZES[3] - 1), (dlo, dhi)) for src in _span(sources)])
     expected = _evaluate_plainly(plain, packets)
     assert lazy.evaluate(packets) == expected
+    # Other sources to the same place: the candidates narrowed for the first are read again, not rebuilt.
+    others = PacketSet([((0, SIZES[0] - 1), dst, (plo, phi), (0, SIZES[3] - 1), (dlo, dhi))])
+    assert lazy.evaluate(others) == _evaluate_plainly(plain, others)
     # A row whose destination cannot reach the packets' is never built.
     for i in built_rows:
         assert dests[i] is None or any(lo <= dst[1] and dst[0] <= hi for lo, hi in dests[i])
