@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +41,7 @@ from auditor.model import (
     VpnServer,
 )
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
-from auditor.parallel import MIN_NETWORKS, AuditOne, NetworkResult, audit_forked, default_workers
+from auditor.parallel import MIN_NETWORKS, AuditOne, NetworkResult, Rebuild, audit_forked, default_workers
 from auditor.plugins import count_networks, iter_networks, load_devices, network_dns
 from auditor.protocols import Protocol, load_protocols, wire_flows_to
 from auditor.snapshot import InputError, Snapshot, SnapshotError
@@ -267,12 +269,13 @@ Stream = Callable[[Callable[[NetworkModel], bool] | None], Iterator[NetworkModel
 
 def _audit_forked(snapshot: Snapshot, model: Model, server_sides: dict[str, list[Hop]], expected: int,
                   stream: Stream, audit_network: AuditOne, network_done: Callable[[], None],
-                  network_text: Callable[[list[PathResult]], str] | None, workers: int) -> list[NetworkResult] | None:
+                  network_text: Callable[[list[PathResult]], str] | None, workers: int,
+                  rebuild: Rebuild | None = None) -> list[NetworkResult] | None:
     """The networks audited by this process and `workers - 1` forked ones, or None (nothing changed) when that
     failed."""
     gaps, networks, refused = len(model.gaps), len(model.networks), dict(snapshot.refused)
     found = audit_forked(snapshot, model, [hop for hops in server_sides.values() for hop in hops], expected,
-                         stream, audit_network, network_done, network_text, workers)
+                         stream, audit_network, network_done, network_text, workers, rebuild)
     if found is None:  # back to where a serial audit starts
         del model.gaps[gaps:], model.networks[networks:]
         snapshot.refused = refused
@@ -374,12 +377,26 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers,
                                                         server_flows=wire_flows), scope="network")
 
+    def rebuild(position: int) -> tuple[NetworkModel, list[PathResult], list[Finding]]:
+        """The network at `position` of the serial order built and audited again, on a model of its own (the
+        audit's keeps its networks and gaps): for a forked worker's network sent without its tables."""
+        scratch = dataclasses.replace(model, networks=[], gaps=[])
+        place = itertools.count()
+        for net in iter_networks(snapshot, scratch, lambda _net: next(place) == position):
+            found = audit_network(net)
+            net.release()  # as the audit's own networks are held
+            return net, *found
+        raise SnapshotError(str(snapshot.root), f"network {position + 1} of the snapshot is gone since it was "
+                                                "audited: audit the snapshot again once it is complete")
+
     def audit_networks(stream: Stream, expected: int, audit_one: AuditOne) -> list[NetworkResult]:
         forked = None
         if workers > 1 and not keep_model and model.scope is None and \
                 expected >= (MIN_NETWORKS if auto_workers else 2):
+            # without the cache (which keeps every network's tables), a worker's networks whose traces are
+            # all allowed need not send theirs: `rebuild` makes them again for a reader that asks
             forked = _audit_forked(snapshot, model, server_sides, expected, stream, audit_one, network_done,
-                                   network_text, workers)
+                                   network_text, workers, rebuild if cache is None else None)
         return forked if forked is not None else \
             _audit_serial(snapshot, stream, audit_one, not keep_model, network_done)
 

@@ -83,12 +83,14 @@ class Loader(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def decode(decoder: Decoder, servers: Sequence[Any], head: tuple, tables: bytes, load: Callable[[bytes], Any]
+def decode(decoder: Decoder, servers: Sequence[Any], head: tuple, tables: bytes | None, load: Callable[[bytes], Any],
+           rebuild: Callable[[Tables], tuple] | None = None
            ) -> list[tuple[int, NetworkModel, list[PathResult], list, list[str]]]:
     """The networks of a head as (position, network, paths, findings, refused), their traces and roles shells
-    over `tables` (bytes that `load` opens into their traces' and roles' rows: parallel._Encoder)."""
+    over `tables` (bytes that `load` opens into their traces' and roles' rows: parallel._Encoder), or with
+    no tables over `rebuild`, which makes the rows again for the shells it is given."""
     trace_heads, role_heads, nets_t, networks = head
-    lazy = Tables(tables, load)
+    lazy = Tables(tables, load, rebuild)
     traces = lazy.traces = LazyTrace.shells(lazy, trace_heads)
     roles = lazy.roles = [LazyRole.shell(lazy, *row) for row in role_heads]
     nets = [NetworkModel(net_id, name, org_id, products, tags, [roles[i] for i in role_refs], gaps)
@@ -144,10 +146,11 @@ class Tables:
     """The tables behind one network's shells: decoded on first use, every trace's hops, packets and variants
     and every role's ways at once (they share hops and rules), into the shells; `forget` takes them out."""
 
-    __slots__ = ("filled", "load", "roles", "tables", "traces")
+    __slots__ = ("filled", "load", "rebuild", "roles", "tables", "traces")
 
-    def __init__(self, tables: bytes, load: Callable[[bytes], Any]) -> None:
-        self.tables, self.load = tables, load
+    def __init__(self, tables: bytes | None, load: Callable[[bytes], Any],
+                 rebuild: Callable[[Tables], tuple] | None = None) -> None:
+        self.tables, self.load, self.rebuild = tables, load, rebuild
         self.traces: list[LazyTrace] = []
         self.roles: list[LazyRole] = []
         self.filled = False
@@ -156,7 +159,16 @@ class Tables:
         if self.filled:
             return
         self.filled = True
-        traces_t, roles_t = self.load(self.tables)  # one pickle: objects the network shares stay shared
+        if self.tables is not None:
+            traces_t, roles_t = self.load(self.tables)  # one pickle: objects the network shares stay shared
+        elif self.rebuild is not None:
+            try:
+                traces_t, roles_t = self.rebuild(self)
+            except BaseException:
+                self.filled = False  # nothing was filled: asked again, it fails again rather than reading holes
+                raise
+        else:
+            raise ValueError("a network's results came without their tables and without a way to rebuild them")
         traces = self.traces
         for trace, (hops, allowed, blocked, unknown, variants, inert) in zip(traces, traces_t, strict=True):
             trace.hops, trace.allowed = hops, allowed

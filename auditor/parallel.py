@@ -22,6 +22,7 @@ audits serially, which then raises the error a serial audit raises.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import io
 import math
@@ -45,7 +46,7 @@ except ImportError:  # pragma: no cover - Windows
 
 from auditor import compact
 from auditor.checks import Finding, load_checks
-from auditor.errors import JobFailed
+from auditor.errors import JobFailed, SnapshotError
 from auditor.model import (
     Hop,
     Model,
@@ -60,12 +61,16 @@ from auditor.model import (
 from auditor.packets import PacketSet
 from auditor.snapshot import Snapshot
 from auditor.trace import FlowTrace, HopTrace, PathResult
+from auditor.vocab import Verdict
 
 CHUNK = 8  # networks per claim (and per message): small enough to balance, large enough to be cheap
 MIN_NETWORKS = 64  # below this, a second process costs more than it saves
 SILENCE_LIMIT = 300.0  # seconds without a message after which a worker is taken as stuck
 
 AuditOne = Callable[[NetworkModel], tuple[list[PathResult], list[Finding]]]
+# A network built and audited again in this process from its place in the serial order: (network, paths,
+# findings); the caller builds it on a model of its own, so the audit's model and gaps stay as they are.
+Rebuild = Callable[[int], tuple[NetworkModel, list[PathResult], list[Finding]]]
 
 
 @dataclass(slots=True)
@@ -134,14 +139,17 @@ class _Claims:
 def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expected: int,
                  networks: Callable[[Callable[[NetworkModel], bool]], Iterator[NetworkModel]],
                  audit_one: AuditOne, network_done: Callable[[], None],
-                 network_text: Callable[[list[PathResult]], str] | None = None, workers: int = 2
-                 ) -> tuple[list[NetworkResult], list[str]] | None:
+                 network_text: Callable[[list[PathResult]], str] | None = None, workers: int = 2,
+                 rebuild: Rebuild | None = None) -> tuple[list[NetworkResult], list[str]] | None:
     """Every network's result, in serial order, audited by this process and `workers - 1` forked workers, and
     reads refused after the last network; None when a worker could not be started or failed (the caller then
     audits serially). `server_hops` are the hops on the server side of every path (built before the forks);
     `expected` is how many networks the snapshot lists. Networks are released once audited. With
     `network_text` (a report's text of a network's paths), each process writes its networks' text as it goes,
-    for the report to copy (NetworkResult.text)."""
+    for the report to copy (NetworkResult.text). With `rebuild` (and `network_text`) too, a worker's network
+    whose every trace is plainly allowed travels without its tables: few readers ask for them (checks look at
+    what is blocked or unknown), and one that does gets them from `rebuild`, checked against what the worker
+    sent (see _Decoder.rebuilt)."""
     load_checks()  # imported before the fork: a worker never imports (another thread may hold the lock)
     try:  # a shared counter needs a POSIX semaphore (/dev/shm), which some containers lack
         counter = multiprocessing.get_context("fork").Value("q", 0)
@@ -151,6 +159,7 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     chunk = max(1, min(CHUNK, expected // (32 * max(2, workers))))
     registry = _registry(model, server_hops)
     started: list[tuple[int, int, compact.Spool | None]] = []  # (pid, read end, spool) per worker
+    plain_bare = network_text is not None and rebuild is not None
     helpers: list[tuple[int, _Inbox, _Decoder]] = []
     results: list[NetworkResult] = []
     try:
@@ -165,13 +174,14 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
                 for _pid, earlier, _spool in started:  # earlier workers' read ends are this process's alone
                     os.close(earlier)
                 claims = _Claims(counter, chunk)
-                _work(snapshot, model, claims, networks(claims), audit_one, registry, fd, written)
+                _work(snapshot, model, claims, networks(claims), audit_one, registry, fd, written, plain_bare)
 
             forked = _fork(worker)
             if forked is None:
                 break
             started.append((*forked, spool))
-        helpers = [(pid, _Inbox(read_fd), _Decoder(registry, spool)) for pid, read_fd, spool in started]
+        helpers = [(pid, _Inbox(read_fd), _Decoder(registry, spool, network_text, rebuild))
+                   for pid, read_fd, spool in started]
         if not helpers:
             return None
         own = compact.Spool() if network_text is not None else None
@@ -349,19 +359,24 @@ def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:
 
 def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[NetworkModel],
           audit_one: AuditOne, registry: list[Any], fd: int,
-          written: tuple[compact.Spool, Callable[[list[PathResult]], str]] | None) -> None:
+          written: tuple[compact.Spool, Callable[[list[PathResult]], str]] | None, plain_bare: bool = False
+          ) -> None:
+    """Audit the networks claimed and send each one's head and tables (`plain_bare`: a network whose traces
+    are all plainly allowed without its tables, which this process then need not release nor pickle)."""
     gc.set_threshold(50_000, 50, 100)  # nothing it makes outlives a chunk: no old generation to walk
     try:
         encoder = _Encoder(registry)
         mark = len(snapshot.refused)
         # each network's head and tables (auditor/compact.py), and where its report text is in the spool
-        done: list[tuple[tuple, bytes, tuple[int, int] | None]] = []
+        done: list[tuple[tuple, bytes | None, tuple[int, int] | None]] = []
         for net in networks:
             paths, findings = audit_one(net)
-            net.release()  # before encoding: what is released (rows, memos) need not travel
+            bare = plain_bare and all(map(_plain, paths))
+            if not bare:
+                net.release()  # before encoding: what is released (rows, memos) need not travel
             span = written[0].append(written[1](paths)) if written is not None else None
-            head, tables = encoder.encode(NetworkResult(claims.position, net, paths, findings,
-                                                        _since(snapshot, mark)))
+            result = NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark))
+            head, tables = (encoder.rows(result)[0], None) if bare else encoder.encode(result)
             done.append((head, tables, span))
             model.networks.clear()  # the adapter keeps each network it builds; here, once sent, it is done
             mark = len(snapshot.refused)
@@ -375,6 +390,16 @@ def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[
         _send(fd, pickle.dumps(("failed", repr(exc)), protocol=pickle.HIGHEST_PROTOCOL))
     finally:
         os.close(fd)
+
+
+def _plain(path: PathResult) -> bool:
+    """The path's trace, and each of its variants, allowed with nothing blocked, unknown or inert."""
+    return _plain_trace(path.trace)
+
+
+def _plain_trace(trace: FlowTrace) -> bool:
+    return trace.verdict is _ALLOWED and not trace.blocked and not trace.unknown and not trace.inert and \
+        all(map(_plain_trace, trace.variants))
 
 
 def _send(fd: int, data: bytes) -> None:
@@ -470,6 +495,9 @@ class _Inbox:
 # pickled as objects by `_TablePickler` (the results' own classes as their fields; auditor/compact.py)
 
 _SEGMENT = operator.attrgetter("packets", "decision", "rule", "reason", "output")
+_ROLE_HEAD = operator.attrgetter("kind", "name", "network_id", "network_name", "ssid", "phase", "notes",
+                                 "group_policy", "via", "assumed")  # what compact.LazyRole.shell takes
+_ALLOWED = Verdict.ALLOWED
 _HOP_TRACE = operator.attrgetter("hop", "decision", "segments", "unknown_in")
 _ORIGIN = operator.attrgetter("path", "index", "line")
 _PACKETS = operator.attrgetter("boxes", "_by_source")
@@ -558,6 +586,19 @@ class _Encoder:
 
     def encode(self, result: NetworkResult) -> tuple[tuple, bytes]:
         """The head and the pickled tables of a network's result (compact.decode reads them)."""
+        head, trace_rows, role_rows = self.rows(result)
+        buffer = self.buffer
+        buffer.seek(0)
+        buffer.truncate()
+        try:
+            self.pickler.dump((trace_rows, role_rows))
+        finally:
+            self.pickler.clear_memo()  # it holds what it wrote: this network's results
+        return head, buffer.getvalue()
+
+    def rows(self, result: NetworkResult) -> tuple[tuple, list[tuple], list[tuple]]:
+        """The head of a network's result and its tables' rows, not yet pickled (compact.Tables.fill reads
+        them)."""
         self.memo: dict[int, int] = {}  # a network's roles and traces by id: its paths share them
         self.trace_heads: list[tuple] = []
         self.trace_rows: list[tuple] = []
@@ -578,15 +619,9 @@ class _Encoder:
                  net.gaps)]
         head = (self.trace_heads, self.role_heads, nets,
                 [(result.position, 0, paths, result.findings, result.refused)])
-        buffer = self.buffer
-        buffer.seek(0)
-        buffer.truncate()
-        try:
-            self.pickler.dump((self.trace_rows, self.role_rows))
-        finally:
-            self.pickler.clear_memo()  # it holds what it wrote: this network's results
-            del self.memo, self.trace_heads, self.trace_rows, self.role_heads, self.role_rows
-        return head, buffer.getvalue()
+        rows = self.trace_rows, self.role_rows
+        del self.memo, self.trace_heads, self.trace_rows, self.role_heads, self.role_rows
+        return head, *rows
 
     def trace(self, trace: FlowTrace) -> int:
         found = self.memo.get(id(trace))
@@ -606,8 +641,7 @@ class _Encoder:
         if found is not None:
             return found
         index = self.memo[id(role)] = len(self.role_heads)
-        self.role_heads.append((role.kind, role.name, role.network_id, role.network_name, role.ssid, role.phase,
-                                role.notes, role.group_policy, role.via, role.assumed))
+        self.role_heads.append(_ROLE_HEAD(role))
         self.role_rows.append((role.variants, role.without_assumed))
         return index
 
@@ -616,9 +650,12 @@ class _Decoder:
     """A worker's networks from its messages, with shared objects (servers, server-side hops) taken from
     this process's registry."""
 
-    def __init__(self, registry: list[Any], spool: compact.Spool | None = None) -> None:
+    def __init__(self, registry: list[Any], spool: compact.Spool | None = None,
+                 network_text: Callable[[list[PathResult]], str] | None = None, rebuild: Rebuild | None = None
+                 ) -> None:
         self.registry = registry
         self.spool = spool  # where the worker writes its networks' report text, if it does
+        self.network_text, self.rebuild = network_text, rebuild
         self.checks = {meta.id: meta for meta, _run in load_checks()}
 
     def decode(self, message: tuple) -> list[NetworkResult]:
@@ -627,10 +664,35 @@ class _Decoder:
         out: list[NetworkResult] = []
         for head, tables, span in message[1]:
             text = (self.spool, span) if self.spool is not None and span is not None else None
+            (position, _net, _paths, findings, _refused), = head[3]  # a worker's head holds one network
+            rebuilt = None if tables is not None else functools.partial(self.rebuilt, position, span, findings)
             out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True, text=text)
                        for position, net, paths, findings, refused in
-                       compact.decode(self, self.registry, head, tables, self.load))
+                       compact.decode(self, self.registry, head, tables, self.load, rebuilt))
         return out
+
+    def rebuilt(self, position: int, span: tuple[int, int] | None, findings: list[Finding], shells: compact.Tables
+                ) -> tuple[list[tuple], list[tuple]]:
+        """The rows of a network the worker sent without its tables, from the network built and audited
+        again here, after checking that it is the network the worker audited: the same traces (flow,
+        variant, verdict, reason, carrier; nothing blocked, unknown or inert), the same roles, the same
+        report text and findings. A snapshot that changed since stops the audit (SnapshotError): the
+        report would otherwise mix two readings of it."""
+        if self.rebuild is None or self.network_text is None or self.spool is None or span is None:
+            raise _WorkerFailed("a network came without its tables, and this process cannot rebuild them")
+        net, paths, found = self.rebuild(position)
+        head, trace_rows, role_rows = _Encoder(self.registry).rows(NetworkResult(position, net, paths, found, []))
+        trace_heads, role_heads = head[0], head[1]
+        same = (len(trace_heads) == len(shells.traces) and len(role_heads) == len(shells.roles)
+                and all(h[:5] == (t.flow, t.variant, t.verdict, t.reason, t.carried_by) and not any(h[5:])
+                        for h, t in zip(trace_heads, shells.traces, strict=True))
+                and all(h == _ROLE_HEAD(r) for h, r in zip(role_heads, shells.roles, strict=True))
+                and [f.to_json() for f in found] == [f.to_json() for f in findings]
+                and self.network_text(paths) == self.spool.read(span))
+        if not same:
+            raise SnapshotError(f"network {net.name} ({net.id})", "its files changed while the audit ran: "
+                                "audit the snapshot again once it is complete")
+        return trace_rows, role_rows
 
     def load(self, tables: bytes) -> Any:
         return compact.Loader(io.BytesIO(tables), self.registry).load()

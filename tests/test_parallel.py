@@ -453,3 +453,69 @@ def test_what_is_not_proven_is_never_allowed_whichever_process_or_cache(tmp_path
                    for p in planted if p.role.network_id in unread), how
         # the networks nothing was planted in still pass: the check above is not met by everything failing
         assert sum(p.trace.verdict == Verdict.ALLOWED for p in result.paths) > len(result.paths) // 2, how
+
+
+def _bare(result: AuditResult) -> dict[str, Any]:
+    """The worker's networks that came without their tables (every trace plainly allowed), by network id."""
+    return {p.role.network_id: tables for p in result.paths
+            if (tables := getattr(p.trace, "_tables", None)) is not None and tables.tables is None}
+
+
+@pytest.mark.slow
+@needs_fork
+def test_worker_networks_sent_without_tables_are_rebuilt_as_the_serial_ones(tmp_path: Path) -> None:
+    """Streaming the JSON report without the cache, a worker sends a network whose traces are all plainly
+    allowed without its tables; read, they are rebuilt here, and every path is then the serial audit's,
+    value for value and shared as the serial audit shares (as test_worker_networks_are_the_serial_objects...),
+    the report unchanged."""
+    snap = _synthetic(tmp_path / "org", 80)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2, network_text=json_report.network_text)
+    bare = _bare(forked)
+    assert bare and len(bare) < forked.networks_by_worker + 1 and not any(t.filled for t in bare.values())
+    forked.generated_at = serial.generated_at
+    assert _streamed(forked) == _streamed(serial)
+    by_network: dict[str | None, list[tuple[PathResult, PathResult]]] = {}
+    for ours, theirs in zip(serial.paths, forked.paths, strict=True):
+        by_network.setdefault(ours.role.network_id, []).append((ours, theirs))
+    for pairs in by_network.values():
+        seen: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        for ours, theirs in pairs:
+            _same(ours.role, theirs.role, *seen)
+            _same(ours.trace, theirs.trace, *seen)
+    assert all(t.filled for t in bare.values())  # each was rebuilt to be read
+
+
+@pytest.mark.slow
+@needs_fork
+@pytest.mark.parametrize("change", ["verdict", "comment", "nothing"])
+def test_a_network_changed_since_its_worker_audited_it_is_not_rebuilt_silently(tmp_path: Path, change: str
+                                                                               ) -> None:
+    """A network sent without its tables whose files changed after the worker read them (a deny rule added:
+    its verdicts change; a rule's comment changed: only the report text does) stops the reader with an error
+    naming the network, rather than answering from a second reading of the snapshot; a file rewritten with
+    the same content is rebuilt."""
+    snap = _synthetic(tmp_path / "org", 80)
+    forked = run_audit(snap, keep_model=False, workers=2, network_text=json_report.network_text)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    network_id, tables = next(iter(_bare(forked).items()))
+    rules = snap / "meraki" / "networks" / str(network_id) / "appliance" / "firewall" / "l3FirewallRules.json"
+    body = json.loads(rules.read_text())
+    if change == "verdict":
+        body["rules"].insert(0, {"comment": "late edit", "policy": "deny", "protocol": "udp", "srcPort": "Any",
+                                 "srcCidr": "Any", "destPort": "500", "destCidr": "Any"})
+    elif change == "comment":  # of a rule of that file the report shows (one that decided a flow)
+        shown = {seg.rule.origin.index for p in serial.paths if p.role.network_id == network_id
+                 for record in p.trace.hops for seg in record.segments
+                 if seg.rule is not None and seg.rule.origin is not None and seg.rule.origin.index is not None
+                 and seg.rule.origin.path.endswith("appliance/firewall/l3FirewallRules.json")}
+        assert shown
+        body["rules"][min(shown)]["comment"] = "edited since"
+    rules.write_text(json.dumps(body))
+    trace = tables.traces[0]
+    if change == "nothing":
+        assert trace.hops and tables.filled
+        return
+    with pytest.raises(SnapshotError, match=f"{network_id}.*changed while the audit ran"):
+        trace.hops  # noqa: B018 - the read is the test
+    assert not tables.filled
