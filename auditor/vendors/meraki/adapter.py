@@ -46,6 +46,7 @@ from auditor.packets import (
     ALL,
     ANY_ADDR,
     GLOBAL_V6,
+    V4_BASE,
     Interval,
     PacketSet,
     address_interval,
@@ -321,6 +322,8 @@ class _NetworkBuilder:
         self._own_files: dict[str, Any] = {}  # this network's files that several VLANs read
         self._hub_hop_lists: dict[str, list[Hop]] = {}  # hub id -> its hops, shared by the network's VLANs
         self._routed_hops: dict[tuple | None, list[Hop]] = {}  # _mx_hops of a routed MX, by group policy
+        self._routes: dict[tuple, list[tuple[str, list[Hop]]]] = {}  # _mx_routes by VLAN and group policy
+        self._cellular_list: RuleList | None = None  # the MX's cellular failover rules, once read
         self._excluded: str | None = None  # _may_be_excluded, once worked out
         self._vlan_policies: dict[int, dict[str, Any]] = {}  # VLAN id -> its group policy (one object each)
         self._dropped: dict[str, RuleList] = {}  # a layer's L7 list -> the reading that drops it
@@ -419,7 +422,7 @@ class _NetworkBuilder:
         auth = str(ssid.get("authMode", "")).lower()
         splash = str(ssid.get("splashPage") or "None")
         has_splash = splash.lower() not in ("none", "")
-        ssid_base = f"{self.base}/wireless/ssids/{api_segment(number)}"
+        ssid_base = f"{self.base}/wireless/ssids/{_segment(number)}"
         device = f"{self.net.name} / SSID {number} ({name})"
 
         # (kind, role name, group policy or None, its id, how clients get it, notes, sign-on assigns it)
@@ -630,11 +633,9 @@ class _NetworkBuilder:
 
     def _walled_garden_rule(self, entry: str, position: int, origin: Origin) -> list[Rule]:
         text = sys.intern(f"walled garden {entry}")  # the same entries in every network
-        try:
-            return [Rule(position, Action.PERMIT, PacketSet.of(dst=[address_interval(entry)]), text, "",
-                         origin)]
-        except ValueError:
-            pass
+        match = _garden_addresses(entry)
+        if match is not None:
+            return [Rule(position, Action.PERMIT, match, text, "", origin)]
         covered = self.resolver.names_matching(entry)
         if covered:
             return [Rule(position, Action.PERMIT, PacketSet.of(dst=covered), text, "", origin)]
@@ -940,7 +941,9 @@ class _NetworkBuilder:
                 self._gap(rel, f"{self.snapshot.absence_reason(rel)}: the MX has a cellular uplink, and the rules "
                                "it adds on cellular failover are unknown"))))
             return [gap, *local[1:]]
-        cellular = mx_rule_list(data, rel, self.resolver)
+        cellular = self._cellular_list
+        if cellular is None:  # read once: each VLAN and policy asks
+            cellular = self._cellular_list = mx_rule_list(data, rel, self.resolver)
         rules, _hop = self._mx_l3()
         if rules is None or not len(cellular):
             return None  # the L3 list is missing (unknown already) or cellular adds no rule
@@ -956,8 +959,7 @@ class _NetworkBuilder:
         device, rel = f"{self.net.name} / MX", self.org.public_rel
         public = None if self.org.public is None else self.org.public.get(self.net.id)
         if public:
-            note = (f"sources translated to the MX's uplink address "
-                    f"{', '.join(format_address_interval(iv) for iv in public)}")
+            note = f"sources translated to the MX's uplink address {', '.join(map(_address_text, public))}"
         else:
             why = "was not collected" if self.org.public is None else "names no public address for this network"
             note = (f"sources translated to the MX's uplink address, which is not known ({rel} {why}): every "
@@ -1032,6 +1034,17 @@ class _NetworkBuilder:
                 for name, address, tags in self.org.default_peers if "all" in tags or set(tags) & set(self.net.tags)}
 
     def _mx_routes(self, vlan: _Vlan | None, policy: dict[str, Any] | None) -> list[tuple[str, list[Hop]]]:
+        """_find_routes, remembered for a routed MX (every SSID role asks again for each VLAN); read-only. For the
+        other modes each ask records what it records (a data gap), so they are worked out each time."""
+        key = (id(vlan), _policy_key(policy))  # the VLAN object: self.vlans keeps it alive
+        found = self._routes.get(key)
+        if found is None:
+            found = self._find_routes(vlan, policy)
+            if key[1] in self._routed_hops:  # what _mx_hops gives a routed MX: the same each time, nothing noted
+                self._routes[key] = found
+        return found
+
+    def _find_routes(self, vlan: _Vlan | None, policy: dict[str, Any] | None) -> list[tuple[str, list[Hop]]]:
         """The ways a VLAN's traffic to the internet can take after the MX: its own uplink, over the AutoVPN
         tunnel to each default-route hub (a hub fails over to the next, so each is possible), or to a
         non-Meraki peer with a default route. The local way stays possible for a subnet the settings do not
@@ -1196,7 +1209,7 @@ class _NetworkBuilder:
                 nat = GapHop(device, "uplink-nat", Origin(f"{base}/appliance/settings.json"), reason=why_mode)
             else:
                 public = None if self.org.public is None else self.org.public.get(hub)
-                shown = ", ".join(format_address_interval(iv) for iv in public) if public else \
+                shown = ", ".join(map(_address_text, public)) if public else \
                     f"not known ({self.org.public_rel} names none): every public address is possible"
                 nat = SourceNatHop(device, "uplink-nat", Origin(self.org.public_rel), public or None,
                                    f"sources translated to the hub's uplink address {shown}")
@@ -1224,8 +1237,11 @@ class _NetworkBuilder:
                        vlan: _Vlan | None, role: Role) -> list[Variant]:
         """One variant per way out of the MX (see _mx_routes), and per state of the VLAN's group policy when it
         is scheduled."""
+        policy = self._vlan_policy(vlan)
+        if policy is None:  # one state, no case: _in_force's and _with_cases's work is nothing
+            return self._vlan_routes(label, addresses, before, vlan, None, role)
         out = []
-        for in_force, cases, suffix in self._in_force(self._vlan_policy(vlan), role):
+        for in_force, cases, suffix in self._in_force(policy, role):
             out.extend(_with_cases(self._vlan_routes(label, addresses, before, vlan, in_force, role), cases,
                                    suffix))
         return out
@@ -1461,6 +1477,42 @@ class _NetworkBuilder:
         else:
             _note(role, f"{why}, which the snapshot does not name; every VLAN was considered")
         return [variant for _v, variant in every]
+
+
+_GARDEN: dict[str, PacketSet | None] = {}  # walled garden entry -> what it names as an address (None: not one)
+_GARDEN_MAX = 10_000  # an org's SSIDs list a few; this bounds hostile input
+
+
+def _garden_addresses(entry: str) -> PacketSet | None:
+    """The packets to a walled garden entry that is an address or CIDR, None for any other entry (a host
+    name); remembered: every network's guest SSID lists the same entries, and a name fails to parse slowly."""
+    try:
+        return _GARDEN[entry]
+    except KeyError:
+        pass
+    try:
+        found: PacketSet | None = PacketSet.of(dst=[address_interval(entry)])
+    except ValueError:
+        found = None
+    if len(_GARDEN) >= _GARDEN_MAX:
+        _GARDEN.clear()
+    _GARDEN[entry] = found
+    return found
+
+
+_SEGMENTS: dict[str, str] = {}  # SSID number (as text) -> its folder name: the same few in every network
+_SEGMENTS_MAX = 10_000  # bounds hostile input
+
+
+def _segment(value: Any) -> str:
+    """api_segment(value), remembered by the value's text (which is all it reads)."""
+    text = str(value)
+    found = _SEGMENTS.get(text)
+    if found is None:
+        if len(_SEGMENTS) >= _SEGMENTS_MAX:
+            _SEGMENTS.clear()
+        found = _SEGMENTS[text] = api_segment(text)
+    return found
 
 
 def _vlan_by_id(vlans: list[_Vlan], vlan_id: Any) -> _Vlan | None:
@@ -1700,6 +1752,15 @@ def _uplink_addresses(data: Any, rel: str) -> dict[str, list[tuple[int, int]]] |
     """Public addresses per network (uplinks_by_network without the interfaces)."""
     found = uplinks_by_network(data, rel)
     return None if found is None else {net: [iv for _iface, iv in ups] for net, ups in found.items()}
+
+
+def _address_text(iv: Interval) -> str:
+    """format_address_interval(iv); for one IPv4 address (an uplink's, in every network) the dotted quad it
+    would write, without ipaddress's summary of the range."""
+    lo, hi = iv
+    if lo == hi and lo >= V4_BASE:
+        return ".".join(map(str, (lo - V4_BASE).to_bytes(4, "big")))
+    return format_address_interval(iv)
 
 
 def _upstream_nat(device: str, rel: str, mode: str) -> SourceNatHop:

@@ -59,7 +59,7 @@ def l3_rows(rel: str, indexed: list[tuple[int, dict[str, Any]]], resolver: Resol
     def dests(k: int) -> Sequence[Interval] | None:
         return row_destinations(indexed[k][1], resolver, local_lan) if k < len(indexed) else None  # tail: built
 
-    keys: list[RowKey | None] = row_keys(map(itemgetter(1), indexed))
+    keys: list[RowKey | None] = row_keys(list(map(itemgetter(1), indexed)))
     if tail is not None:
         keys.append(rule_key(tail))
     return IndexedRows(keys, parse, dests)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from auditor.errors import Unreadable
@@ -254,10 +255,16 @@ def row_key(row: dict[str, Any]) -> RowKey | None:
     return key
 
 
-def row_keys(rows: Iterable[dict[str, Any]]) -> list[ListRowKey | None]:
-    """`row_key` of each row, in one loop (a list's keys are read when it is built: hundreds of rows a network,
-    nearly all of them remembered texts)."""
+def row_keys(rows: Sequence[dict[str, Any]]) -> list[ListRowKey | None]:
+    """`row_key` of each row (a list's keys are read when it is built: hundreds of rows a network, nearly all of
+    them remembered texts, so the whole list is first looked up in C; a text not remembered yet, or a value that
+    is not one, sends it through the loop that reads and remembers)."""
     known = _ROW_KEYS
+    try:
+        return list(map(known.__getitem__, zip(map(dict.get, rows, repeat("protocol")),
+                                               map(dict.get, rows, repeat("destPort")), strict=True)))
+    except (KeyError, TypeError):
+        pass
     out: list[ListRowKey | None] = []
     append = out.append
     for row in rows:
@@ -458,16 +465,16 @@ def l7_rule(row: dict[str, Any], position: int, origin: Origin, resolver: Resolv
     """
     kind = str(row.get("type", "")).strip()
     value = row.get("value")
-    text = sys.intern(f"{row.get('policy', 'deny')} {kind} {_l7_value_text(value)}")  # recurs in every network
+    shown = _l7_value_text(value)
+    if kind in _APP_KINDS and str(row.get("policy", "deny")).lower() == "deny" and not _may_name_vpn(shown):
+        return None  # most rows of an org's lists: decided before their text is written
+    text = sys.intern(f"{row.get('policy', 'deny')} {kind} {shown}")  # recurs in every network
     if str(row.get("policy", "deny")).lower() != "deny":
         return Rule(position, Action.UNKNOWN, ALL, text, "", origin,
                     reason=f"{origin}: an L7 rule with policy '{row.get('policy')}' is not understood")
-    if kind in ("application", "applicationCategory"):
-        name = _l7_value_text(value)
-        if not VPN_APP_PATTERN.search(name):
-            return None
+    if kind in _APP_KINDS:  # one whose name may be a VPN's (the others returned above)
         return Rule(position, Action.DENY, ALL, text, "", origin, certain=False,
-                    reason=f"L7 {kind} '{name}' may classify VPN traffic and block it")
+                    reason=f"L7 {kind} '{shown}' may classify VPN traffic and block it")
     if kind == "port":
         try:
             ports = parse_ports(value)
@@ -537,6 +544,21 @@ def l7_rules(rows: list[tuple[int, dict[str, Any]]], origin: Callable[[int], Ori
                                       f"{rule.text}: does not match UDP (assumed: {assumed})", "", rule.origin,
                                       synthetic=True, assumed=assumed))
     return rules + passes, count
+
+
+_APP_KINDS = ("application", "applicationCategory")
+_VPN_NAMES: dict[str, bool] = {}  # application (category) name -> whether VPN_APP_PATTERN finds it
+_VPN_NAMES_MAX = 10_000  # an org's L7 lists name a few dozen; this bounds hostile input
+
+
+def _may_name_vpn(name: str) -> bool:
+    """VPN_APP_PATTERN.search(name), remembered: every network's lists name the same applications."""
+    found = _VPN_NAMES.get(name)
+    if found is None:
+        if len(_VPN_NAMES) >= _VPN_NAMES_MAX:
+            _VPN_NAMES.clear()
+        found = _VPN_NAMES[name] = VPN_APP_PATTERN.search(name) is not None
+    return found
 
 
 def _l7_value_text(value: Any) -> str:
