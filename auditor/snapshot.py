@@ -15,8 +15,9 @@ import json
 import os
 import stat
 import urllib.parse
+import weakref
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +78,26 @@ def api_segment(value: object) -> str:
     return "%2E" * len(text) if text and set(text) == {"."} else text
 
 
-_INSIDE_DIRS_MAX = 4096  # folders remembered as plain (Snapshot._plain_dir): 16 a network, 4 KB with their paths
+_INSIDE_DIRS_MAX = 64  # folder descriptors a process holds (Snapshot._plain_dir): 16 a network; macOS allows 256
 _SPECIAL_NAMES = ("", ".", "..")
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+# Folders are opened as descriptors (O_PATH: nothing read, no read permission needed), each relative to its parent
+# and without following a link, so a file is opened relative to its folder: no lstat per folder, a short path
+# for the kernel to walk, and a folder checked once cannot be swapped for a link afterwards.
+_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FDS = bool(_NOFOLLOW) and hasattr(os, "O_DIRECTORY") and os.open in os.supports_dir_fd
+# The one snapshot that holds folder descriptors (at most _INSIDE_DIRS_MAX): one that starts opening folders
+# closes the previous one's, so a process never holds more, however long unused snapshots wait to be collected.
+_DIR_HOLDER: list[weakref.ref[Snapshot]] = []
+
+
+def _hold_dirs(snapshot: Snapshot) -> None:
+    held = _DIR_HOLDER[0]() if _DIR_HOLDER else None
+    if held is not None and held is not snapshot:
+        held._close_dirs()
+    _DIR_HOLDER[:] = [weakref.ref(snapshot)]
+
+
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
 _BEFORE_NUMBER_DIGITS = frozenset(b" \t\n\r:,[]{}-+.eE")  # bytes: what may precede a digit run of a number
@@ -174,9 +193,10 @@ class Snapshot:
         self._root_text = str(self.root)
         self._real_root_text = str(self._real_root)
         self._real_dirs: dict[str, str] = {"": self._real_root_text}  # folder (relative) -> real folder
-        # "folder/" as callers write it -> the folder's path with a trailing separator, once the folder and those
-        # above it have been found plain (no link): a file named in it is its name appended (see _plain_dir).
-        self._inside_dirs: dict[str, str] = {"": os.path.join(self._root_text, "")}
+        # "folder/" as callers write it -> a descriptor of the folder, once it and those above it were opened as
+        # plain folders (no link): a file named in it is opened relative to it (see _plain_dir).
+        self._inside_dirs: dict[str, int] = {}
+        self._root_slash = os.path.join(self._root_text, "")
         self._manifest: dict[str, CallOutcome] | None = None
         self._failed: list[dict[str, Any]] = []  # the manifest's failed calls as recorded (see failed_calls)
         self._interrupted: list[dict[str, Any]] = []  # the manifest's runs cut short by SIGINT or SIGTERM
@@ -206,13 +226,6 @@ class Snapshot:
         """`path` as a string: an audit opens tens of thousands of files, and pathlib costs per call. With
         follow=False the last component is not looked at: the caller opens it with O_NOFOLLOW, so a symlink
         there fails to open (and is then checked here with follow=True)."""
-        if not follow:  # the usual case: a file in plain folders (no link) of plain names, checked once each
-            leaf = rel[rel.rfind("/") + 1:]
-            if leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
-                head = rel[:len(rel) - len(leaf)]  # "" (the root) is always known
-                base = self._inside_dirs.get(head) or self._plain_dir(head)
-                if base is not None:
-                    return base + leaf
         if rel.startswith(("/", "\\")):
             raise SnapshotError(rel, "path leaves the snapshot directory")
         if "\x00" in rel:  # os functions raise ValueError on it; no file can have such a name
@@ -234,25 +247,69 @@ class Snapshot:
             raise SnapshotError(rel, "path resolves outside the snapshot directory (symlink?)")
         return candidate
 
-    def _plain_dir(self, head: str) -> str | None:
-        """The folder `head` ("a/b/") as a path ending in a separator, remembered, when it and the folders
-        above it are plain folders (not links) with plain names: then it is inside the snapshot, at one lstat
-        per folder. None for anything else, which `_file` then checks in full."""
+    def _open(self, rel: str) -> int:
+        """`rel` opened for reading (non-blocking), never through a link that leads outside the snapshot."""
+        if _DIR_FDS:  # the usual case: a file in plain folders (no link) of plain names, each folder opened once
+            leaf = rel[rel.rfind("/") + 1:]
+            if leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
+                head = rel[:len(rel) - len(leaf)]
+                folder = self._inside_dirs.get(head)
+                if folder is None:
+                    folder = self._plain_dir(head)
+                if folder is not None:
+                    try:
+                        return os.open(leaf, _READ_FLAGS | _NOFOLLOW, dir_fd=folder)
+                    except OSError as exc:
+                        if exc.errno != errno.ELOOP:
+                            raise
+                    return os.open(self._file(rel), _READ_FLAGS)  # a link: resolved and checked in full
+        # The file itself is opened without following a link (no lstat per file); a link is then resolved and
+        # checked, and opened if it stays inside.
+        try:
+            return os.open(self._file(rel, follow=not _NOFOLLOW), _READ_FLAGS | _NOFOLLOW)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP or not _NOFOLLOW:
+                raise
+        return os.open(self._file(rel), _READ_FLAGS)
+
+    def _plain_dir(self, head: str) -> int | None:
+        """A descriptor of the folder `head` ("a/b/"), remembered, when it and the folders above it are plain
+        folders (not links) with plain names: then it is inside the snapshot, at one open per folder. None for
+        anything else (a link, a file, a name to check), which `_file` then checks in full; FileNotFoundError
+        when it is missing (the file is absent, as its own open would say)."""
         parent, _, name = head[:-1].rpartition("/")
         if name in _SPECIAL_NAMES or "\x00" in name or (not parent and name.startswith("\\")):
             return None
-        key = f"{parent}/" if parent else ""
-        base = self._inside_dirs.get(key) or self._plain_dir(key)
-        if base is None:
+        base = None  # a top folder is opened by its path: the root may itself be a link
+        if parent:
+            base = self._inside_dirs.get(f"{parent}/")
+            if base is None:
+                base = self._plain_dir(f"{parent}/")
+                if base is None:
+                    return None
+        try:  # a link fails to open: ENOTDIR (O_DIRECTORY) or ELOOP
+            fd = os.open(name if parent else self._root_slash + name, _DIR_FLAGS | _NOFOLLOW, dir_fd=base)
+        except FileNotFoundError:
+            raise
+        except OSError:
             return None
-        folder = base + name
-        if os.path.islink(folder):
-            return None
-        if len(self._inside_dirs) >= _INSIDE_DIRS_MAX:
+        if not self._inside_dirs:
+            _hold_dirs(self)
+        elif len(self._inside_dirs) >= _INSIDE_DIRS_MAX:
             # an org's folders are read network by network: those of networks done are not asked again
-            self._inside_dirs = {"": self._inside_dirs[""]}
-        base = self._inside_dirs[head] = folder + os.sep
-        return base
+            self._close_dirs()
+        self._inside_dirs[head] = fd
+        return fd
+
+    def _close_dirs(self) -> None:
+        dirs, self._inside_dirs = self._inside_dirs, {}
+        for fd in dirs.values():
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if getattr(self, "_inside_dirs", None):
+            with suppress(Exception):  # at interpreter exit: nothing to report to
+                self._close_dirs()
 
     def _real_dir(self, folder: str) -> str:
         """A folder's real path, built from its parent's (one lstat per new folder; links resolved fully)."""
@@ -337,18 +394,10 @@ class Snapshot:
 
     def _read_file(self, rel: str) -> tuple[bytes | None, os.stat_result | None]:
         """A file's bytes (None: absent, or not a regular file) and its status when it was opened."""
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
         try:
             # Non-blocking open, then a regular-file check: a FIFO or device in the snapshot folder reads as
-            # absent rather than hanging the audit; one fstat instead of a stat before the open. The file
-            # itself is opened without following a symlink (no lstat per file); a symlink is then resolved
-            # and checked, and opened if it stays inside.
-            try:
-                fd = os.open(self._file(rel, follow=not _NOFOLLOW), flags | _NOFOLLOW)
-            except OSError as exc:
-                if exc.errno != errno.ELOOP or not _NOFOLLOW:
-                    raise
-                fd = os.open(self._file(rel), flags)
+            # absent rather than hanging the audit; one fstat instead of a stat before the open.
+            fd = self._open(rel)
         except (FileNotFoundError, NotADirectoryError):
             return None, None
         except OSError as exc:

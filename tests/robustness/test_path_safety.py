@@ -124,6 +124,85 @@ def test_snapshot_paths_are_checked_before_any_read(tmp_path: Path, rel: str) ->
 
 
 
+def test_folder_descriptors_are_bounded_closed_with_the_snapshot_and_never_lead_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files are opened relative to their folder's descriptor (snapshot.py `_plain_dir`): at most the bound stay
+    open in the process, whichever snapshots read, all close with the snapshot, and a folder already open that is
+    then replaced by a link out of the snapshot reads what the snapshot held, never what the link points to."""
+    import gc
+
+    import auditor.snapshot as snapshot_module
+
+    if not snapshot_module._DIR_FDS or not os.path.isdir("/proc/self/fd"):
+        pytest.skip("folder descriptors are used where os.open takes dir_fd and O_NOFOLLOW (Linux here)")
+    monkeypatch.setattr(snapshot_module, "_INSIDE_DIRS_MAX", 8)
+    root = tmp_path / "snap"
+    for i in range(20):
+        (root / f"n{i}" / "a" / "b").mkdir(parents=True)
+        (root / f"n{i}" / "a" / "b" / "f.json").write_text(json.dumps({"i": i}))
+    (tmp_path / "outside" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "outside" / "a" / "b" / "f.json").write_text(json.dumps({"i": "outside"}))
+    (tmp_path / "outside" / "a" / "other.json").write_text(json.dumps({"i": "outside"}))
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    snapshot, other = Snapshot(root), Snapshot(root)
+    for i in range(20):
+        assert snapshot.read_json(f"n{i}/a/b/f.json") == {"i": i}
+        assert other.read_json(f"n{19 - i}/a/b/f.json") == {"i": 19 - i}
+        assert len(os.listdir("/proc/self/fd")) <= before + 8
+    assert snapshot.read_json("n19/a/b/f.json") == {"i": 19} and not other._inside_dirs  # took them over
+    del other
+    (root / "n19").rename(tmp_path / "moved")  # n19's folders are open: the link cannot redirect them
+    os.symlink(tmp_path / "outside", root / "n19")
+    assert snapshot.read_json("n19/a/b/f.json") == {"i": 19}
+    assert snapshot.read_json("n19/a/other.json") is None  # in the folder held open, not the link's
+    for i in range(8):  # past the bound: n19's folders closed, so opened again and the link found
+        snapshot.read_json(f"n{i}/a/b/f.json")
+    with pytest.raises(SnapshotError, match="outside the snapshot"):
+        snapshot.read_json("n19/a/b/f.json")
+    del snapshot
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_reads_through_folder_descriptors_match_reads_by_path(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every kind of entry reads the same (value, absence, or error naming it) whether files are opened relative
+    to their folders' descriptors or by their full path, checked folder by folder."""
+    import auditor.snapshot as snapshot_module
+
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "s.json").write_text('{"secret": true}')
+    root = tmp_path / "snap"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f.json").write_text('{"f": 1}')
+    (root / "a" / "file.json").write_text("[1]")
+    (root / "a" / "in").symlink_to(root / "a" / "b")
+    (root / "a" / "out").symlink_to(tmp_path / "secret")
+    (root / "a" / "leaf.json").symlink_to(root / "a" / "file.json")
+    (root / "a" / "leaf-out.json").symlink_to(tmp_path / "secret" / "s.json")
+    (root / "a" / "bad.json").write_text('{"x": 1,\n}')
+    os.mkfifo(root / "a" / "pipe.json")
+    rels = ["a/b/f.json", "a/file.json", "a/in/f.json", "a/out/s.json", "a/leaf.json", "a/leaf-out.json",
+            "a/bad.json", "a/pipe.json", "a/missing/f.json", "a/file.json/f.json", "a/b", "a/./b/f.json",
+            "a//b/f.json", "a/b/../file.json", "a/in/../../secret/s.json", "missing.json", "a/b/"]
+
+    def outcomes() -> list[object]:
+        snapshot = Snapshot(root)
+        found: list[object] = []
+        for rel in rels * 2:  # the second time through folders already open
+            try:
+                found.append(snapshot.read_json(rel))
+            except SnapshotError as exc:
+                found.append(str(exc))
+        return found
+
+    by_descriptor = outcomes()
+    monkeypatch.setattr(snapshot_module, "_DIR_FDS", False)
+    assert by_descriptor == outcomes()
+    assert by_descriptor[:4] == [{"f": 1}, [1], {"f": 1}, by_descriptor[3]] and "outside" in str(by_descriptor[3])
+
+
 @pytest.mark.parametrize("rel", ["meraki/../../secret.json", "meraki/../secret.json", "meraki//../../secret.json",
                                  "meraki/out/secret.json", "meraki/link.json", "meraki/..", "meraki/", "",
                                  "meraki/sub/out/secret.json", "meraki/sub/deeper/../../../secret.json",
@@ -229,9 +308,9 @@ def test_file_reads_return_whole_files_and_skip_what_is_not_a_file(tmp_path: Pat
 
 def test_plain_folders_are_forgotten_past_a_bound_and_links_still_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The folders a read found plain are remembered (one lstat each), up to a bound: an org of thousands of
-    networks would otherwise keep every folder's path for the whole audit. Past the bound a folder is checked
-    again, so a link put in place of a folder read before is refused as before."""
+    """The folders a read found plain are kept open (one open each), up to a bound: an org of thousands of
+    networks would otherwise hold a descriptor per folder for the whole audit. Past the bound a folder is
+    opened again, so a link put in place of a folder read before is refused as before."""
     import auditor.snapshot as snapshot_module
 
     monkeypatch.setattr(snapshot_module, "_INSIDE_DIRS_MAX", 8)
