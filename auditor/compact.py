@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copyreg
 import dataclasses
+import errno
 import functools
 import os
 import pickle
@@ -113,6 +114,9 @@ def forget(path: PathResult) -> None:
         tables.forget()
 
 
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
+
+
 class Spool:
     """Report text a process writes for the networks it audits while the audit runs (an unnamed temporary file:
     on disk, not in memory): the forked worker's is read here by spans. One writer per spool."""
@@ -129,6 +133,25 @@ class Spool:
             view = view[os.write(self.file.fileno(), view):]
         self.size += len(data)
         return start, len(data)
+
+    def send(self, span: tuple[int, int], out_fd: int, skip: int = 0) -> bool:
+        """Write a span's bytes, from `skip` bytes in, to the file descriptor `out_fd` without reading them into
+        this process (sendfile: the report copies a worker's gigabyte this way). False, with nothing written,
+        where the descriptor takes no sendfile (a file opened to append, an old kernel): `read` then."""
+        start, length = span
+        offset, left = start + skip, length - skip
+        while left > 0:
+            try:
+                sent = os.sendfile(out_fd, self.file.fileno(), offset, left)
+            except OSError as exc:
+                if offset == start + skip and exc.errno in _NO_SENDFILE:
+                    return False
+                raise
+            if not sent:
+                raise OSError(f"report spool ends at {offset} of {start + length}")
+            offset += sent
+            left -= sent
+        return True
 
     def read(self, span: tuple[int, int]) -> str:
         start, length = span

@@ -519,3 +519,26 @@ def test_a_network_changed_since_its_worker_audited_it_is_not_rebuilt_silently(t
     with pytest.raises(SnapshotError, match=f"{network_id}.*changed while the audit ran"):
         trace.hops  # noqa: B018 - the read is the test
     assert not tables.filled
+
+
+@pytest.mark.slow
+@needs_fork
+def test_spooled_text_copied_as_bytes_only_where_the_handle_writes_it_unchanged(tmp_path: Path) -> None:
+    """A streamed report copies the processes' spooled text into the file as bytes (sendfile) where the handle
+    writes UTF-8 unchanged; a handle that translates newlines, another encoding, a file opened to append (which
+    refuses sendfile) and a handle with no descriptor get the text through the handle: every file is what the
+    handle makes of the serial report."""
+    snap = _synthetic(tmp_path / "org", 80)
+    serial = run_audit(snap, keep_model=False, workers=1)
+    forked = run_audit(snap, keep_model=False, workers=2, network_text=json_report.network_text)
+    forked.generated_at = serial.generated_at
+    expected = _streamed(serial)
+    assert len(forked.written) == 80
+    cases = {"plain": ("w", "utf-8", None), "crlf": ("w", "utf-8", "\r\n"), "latin-1": ("w", "latin-1", None),
+             "append": ("a", "utf-8", None)}
+    for name, (mode, encoding, newline) in cases.items():
+        target = tmp_path / f"{name}.json"
+        with target.open(mode, encoding=encoding, newline=newline) as handle:
+            json_report.write(forked, handle)
+        assert target.read_bytes() == expected.replace("\n", newline or "\n").encode(encoding), name
+    assert _streamed(forked) == expected  # no descriptor: the text itself

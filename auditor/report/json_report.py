@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import operator
+import os
+import sys
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
@@ -111,7 +115,8 @@ def write(result: AuditResult, handle: TextIO) -> None:
     head["summary"] = summary_json(result)
     del head["paths"], head["findings"]
     text = json.dumps(head, indent=2)
-    handle.write(text[:-2] + ",\n  \"paths\": [")
+    written = getattr(result, "written", None) or {}
+    out_fd = _opened(handle, text[:-2] + ",\n  \"paths\": [", byte_sink=bool(written))
     # A network's paths share roles, traces (protocols share flows), hop records and rules: each is encoded
     # once and a path's text put together from those encodings. Traces are made per network, so the memo is
     # too (paths come network by network), which keeps it small.
@@ -126,7 +131,6 @@ def write(result: AuditResult, handle: TextIO) -> None:
         pieces: list[str] = []  # a network's paths, written at once
         previous = None
         paths = result.paths
-        written = getattr(result, "written", None) or {}
         at, count = 0, len(paths)
         while at < count:
             path = paths[at]
@@ -143,8 +147,13 @@ def write(result: AuditResult, handle: TextIO) -> None:
                 # its paths are still all there, in order (a role filter may have removed some)
                 entry = written.get(id(path))
                 if entry is not None and _still_there(entry[2], paths, at):
-                    text = entry[0].read(entry[1])
-                    handle.write(text if lead != "\n    " else text[1:])
+                    skip = 0 if lead != "\n    " else 1  # the report's first path has no comma before it
+                    if out_fd is not None:  # the bytes go from the spool to the file, never through here
+                        handle.flush()
+                        if not entry[0].send(entry[1], out_fd, skip):
+                            out_fd = None
+                    if out_fd is None:
+                        handle.write(entry[0].read(entry[1])[skip:])
                     lead = ",\n    "
                     at += len(entry[2])
                     compact.forget(path)  # a check may have read some of it
@@ -168,6 +177,32 @@ def network_text(paths: list[PathResult]) -> str:
     report's first path): handed to the audit, for a forked worker to write its networks' while it audits."""
     memo: dict[int, str] = {}
     return "".join([part for path in paths for part in (",\n    ", *_path_parts(path, memo))])
+
+
+def _opened(handle: TextIO, opening: str, byte_sink: bool) -> int | None:
+    """Write the report's opening; with `byte_sink`, return the file descriptor under the handle when the
+    handle is shown to write text as its UTF-8 bytes, unchanged: the spools' text (UTF-8) may then be copied
+    to it as bytes. Shown: a UTF-8 handle over a file whose position moved by the opening's bytes (no newline
+    translated: the opening holds one), or Python's own stdout (which never translates). None otherwise."""
+    sink = None
+    if byte_sink and isinstance(handle, io.TextIOWrapper) and hasattr(os, "sendfile"):
+        try:
+            if codecs.lookup(handle.encoding).name == "utf-8" and handle.errors in ("strict", "surrogateescape"):
+                sink = handle.buffer.fileno()
+        except (AttributeError, LookupError, OSError, ValueError):  # no descriptor (an in-memory buffer)
+            sink = None
+    if sink is None:
+        handle.write(opening)
+        return None
+    try:
+        handle.flush()
+        before = handle.buffer.tell()
+    except OSError:  # a pipe or terminal: only Python's own stdout is known not to translate
+        handle.write(opening)
+        return sink if handle is sys.__stdout__ else None
+    handle.write(opening)
+    handle.flush()
+    return sink if handle.buffer.tell() - before == len(opening.encode()) else None
 
 
 def _still_there(written: list[PathResult], paths: list[PathResult], at: int) -> bool:
