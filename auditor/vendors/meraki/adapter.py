@@ -653,7 +653,7 @@ class _NetworkBuilder:
             self._hops[key] = hop
             return None, hop
         rules = self._ssid_rule_list(data, rel)
-        hop = FilterHop(device, "ssid-l3", Origin(rel), rules)
+        hop = FilterHop(device, "ssid-l3", rules.origin, rules)
         self._hops[key] = hop
         self.net.rule_lists.append((hop, rules))
         return rules, hop
@@ -671,7 +671,8 @@ class _NetworkBuilder:
         if user_rows and str(user_rows[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_LAN:
             lan_row = user_rows.pop()
         position = len(user_rows) + 1
-        lan_origin = Origin(rel, lan_row[0]) if lan_row else Origin(rel)
+        whole = Origin(rel)  # one for the list, its default and hop (origins are never changed)
+        lan_origin = Origin(rel, lan_row[0]) if lan_row else whole
         lan_match = _WIRELESS_LAN
         if allow_lan is None and lan_row is not None:
             allow_lan = str(lan_row[1].get("policy", "")).lower() == "allow"
@@ -682,10 +683,9 @@ class _NetworkBuilder:
             lan_rule = Rule(position, Action.PERMIT if allow_lan else Action.DENY, lan_match,
                             f"{'allow' if allow_lan else 'deny'} wireless clients accessing LAN "
                             f"(allowLanAccess: {str(bool(allow_lan)).lower()})", "", lan_origin, synthetic=True)
-        default = Rule(position + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel),
-                       synthetic=True)
+        default = Rule(position + 1, Action.PERMIT, ALL, "default rule: allow any", "", whole, synthetic=True)
         lazy = l3_rows(rel, user_rows, self.resolver, with_source=False, local_lan=True, tail=lan_rule)
-        return RuleList(rel, None, default, Origin(rel), lazy)
+        return RuleList(rel, None, default, whole, lazy)
 
     def _l7_hop(self, rel: str, device: str, stage: str) -> Hop:
         def build() -> Hop:
@@ -694,8 +694,9 @@ class _NetworkBuilder:
                 return GapHop(device, stage, Origin(rel), reason=self._gap(rel))
             rules, count = l7_rules(list(enumerate(rule_rows(data, rel))), lambda i: Origin(rel, i), self.resolver,
                                     self.assume.get(L7_PORT_UDP))
-            default = Rule(count + 1, Action.PERMIT, ALL, "no L7 rule matches", "", Origin(rel), synthetic=True)
-            return FilterHop(device, stage, Origin(rel), RuleList(rel, rules, default, Origin(rel)))
+            whole = Origin(rel)
+            default = Rule(count + 1, Action.PERMIT, ALL, "no L7 rule matches", "", whole, synthetic=True)
+            return FilterHop(device, stage, whole, RuleList(rel, rules, default, whole))
 
         return self._cached((stage, rel), build)
 
@@ -715,12 +716,13 @@ class _NetworkBuilder:
             return _policy_row(rows[i], i + 1, origin, resolver, f"group policy '{name}' rule {i + 1}",
                                f"[{policy.get('_index')}].firewallAndTrafficShaping.l3FirewallRules[{i}]")
 
-        default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default allow", "", Origin(rel), synthetic=True)
+        whole = Origin(rel)
+        default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default allow", "", whole, synthetic=True)
 
         def dests(i: int) -> Sequence[Interval] | None:
             return row_destinations(rows[i], resolver)
 
-        return RuleList(f"{rel}#{policy.get('groupPolicyId')}", None, default, Origin(rel),
+        return RuleList(f"{rel}#{policy.get('groupPolicyId')}", None, default, whole,
                         IndexedRows(row_keys(rows), parse, dests))
 
     def _compose(self, device: str, stage: str, base_rules: RuleList | None, base_hop: Hop | None,
@@ -814,7 +816,7 @@ class _NetworkBuilder:
             self._hops[key] = hop
             return None, hop
         rule_list = mx_rule_list(data, rel, self.resolver)
-        hop = FilterHop(device, "mx-l3", Origin(rel), rule_list)
+        hop = FilterHop(device, "mx-l3", rule_list.origin, rule_list)
         self._hops[key] = hop
         self.net.rule_lists.append((hop, rule_list))
         return rule_list, hop

@@ -70,13 +70,14 @@ def mx_rule_list(data: Any, rel: str, resolver: Resolver) -> RuleList:
     "Default rule" row read as the list's default."""
     rows = rule_rows(data, rel)
     indexed = list(enumerate(rows))
-    default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default rule: allow any", "", Origin(rel), synthetic=True)
+    whole = Origin(rel)  # one for the list and its default (origins are never changed)
+    default = Rule(len(rows) + 1, Action.PERMIT, ALL, "default rule: allow any", "", whole, synthetic=True)
     if indexed and str(indexed[-1][1].get("comment", "")).strip().lower() == SYNTHETIC_DEFAULT:
         i, row = indexed.pop()
         default = Rule(i + 1, Action.PERMIT if str(row.get("policy", "allow")).lower() == "allow"
                        else Action.DENY, ALL, "default rule: " + str(row.get("policy", "allow")) + " any",
                        "", Origin(rel, i), synthetic=True)
-    return RuleList(rel, None, default, Origin(rel), l3_rows(rel, indexed, resolver, with_source=True))
+    return RuleList(rel, None, default, whole, l3_rows(rel, indexed, resolver, with_source=True))
 
 
 _UPLINK_KEYS = ("interface", "status", "publicIp")

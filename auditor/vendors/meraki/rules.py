@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
@@ -255,15 +255,42 @@ def row_key(row: dict[str, Any]) -> RowKey | None:
     return key
 
 
+_UNREAD = object()  # row_keys: a row whose texts are not remembered yet
+
+
+def _row_texts(rows: Sequence[dict[str, Any]]) -> Iterator[tuple[Any, Any]]:
+    """Each row's (protocol, destPort), read in C."""
+    return zip(map(dict.get, rows, repeat("protocol")), map(dict.get, rows, repeat("destPort")), strict=True)
+
+
+def _with_unread(rows: Sequence[dict[str, Any]]) -> list[ListRowKey | None] | None:
+    """row_keys of a list holding texts not remembered yet, or None when a row or value is not what the C
+    lookup reads (the loop then reads each row)."""
+    try:
+        out = list(map(_ROW_KEYS.get, _row_texts(rows), repeat(_UNREAD)))
+    except TypeError:
+        return None
+    at = -1
+    while True:
+        try:
+            at = out.index(_UNREAD, at + 1)
+        except ValueError:
+            return out
+        out[at] = row_key(rows[at])
+
+
 def row_keys(rows: Sequence[dict[str, Any]]) -> list[ListRowKey | None]:
     """`row_key` of each row (a list's keys are read when it is built: hundreds of rows a network, nearly all of
     them remembered texts, so the whole list is first looked up in C; a text not remembered yet, or a value that
     is not one, sends it through the loop that reads and remembers)."""
     known = _ROW_KEYS
     try:
-        return list(map(known.__getitem__, zip(map(dict.get, rows, repeat("protocol")),
-                                               map(dict.get, rows, repeat("destPort")), strict=True)))
-    except (KeyError, TypeError):
+        return list(map(known.__getitem__, _row_texts(rows)))
+    except KeyError:  # texts first seen in this list: those rows read (and remembered) one by one
+        found = _with_unread(rows)
+        if found is not None:
+            return found
+    except TypeError:  # a row that is not an object, or a value that is not a text: each row on its own
         pass
     out: list[ListRowKey | None] = []
     append = out.append
@@ -316,12 +343,14 @@ def row_destinations(row: dict[str, Any], resolver: Resolver, local_lan: bool = 
     it cannot be read (the row may then reach anything). Remembered per organisation, like whole rows, for
     destinations that name no VLAN."""
     value = row.get("destCidr")
-    cache = resolver.rows if isinstance(value, str) and "vlan(" not in value.lower() else None
+    cache = resolver.rows if isinstance(value, str) else None
     key = ("dst", value, local_lan)
     if cache is not None:
         found = cache.get(key)
-        if found is not None:
+        if found is not None:  # only a destination that names no VLAN is kept
             return found[0]
+        if "vlan(" in value.lower():
+            cache = None
     try:
         parsed = parse_addresses(value, resolver, allow_local_lan=local_lan)
         items = parsed.certain + parsed.uncertain
@@ -375,7 +404,7 @@ def _shared_parts(row: dict[str, Any], resolver: Resolver, with_source: bool, lo
     cache = resolver.rows
     if cache is None:
         return _row_parts(row, resolver, with_source, local_lan)
-    values = tuple(row.get(name) for name in _ROW_FIELDS)
+    values = tuple(map(row.get, _ROW_FIELDS))
     key = (values, with_source, local_lan)
     try:
         found = cache.get(key)
