@@ -5,6 +5,7 @@ asked twice so the remembered answer is checked too)."""
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,8 +32,8 @@ def test_row_keys_are_each_rows_key(rows: list[dict]) -> None:
 def test_row_keys_of_new_texts_beside_values_that_are_not_texts() -> None:
     """A list whose first unremembered texts come before a value that is not a text (read in two C passes that
     could each stop at one of them)."""
-    rows = [{"protocol": "tcp", "destPort": "4711"}, {"protocol": "udp", "destPort": "4712,4713"},
-            {"protocol": ["tcp"], "destPort": "1"}, {"protocol": "tcp", "destPort": "4711"}]
+    rows: list[dict[str, Any]] = [{"protocol": "tcp", "destPort": "4711"}, {"protocol": "udp", "destPort": "4712,4713"},
+                                  {"protocol": ["tcp"], "destPort": "1"}, {"protocol": "tcp", "destPort": "4711"}]
     assert row_keys(rows) == [row_key(row) for row in rows]
     assert row_keys(rows[:2]) == row_keys(rows[:2]) == [row_key(row) for row in rows[:2]]
 

@@ -267,7 +267,7 @@ def _with_unread(rows: Sequence[dict[str, Any]]) -> list[ListRowKey | None] | No
     """row_keys of a list holding texts not remembered yet, or None when a row or value is not what the C
     lookup reads (the loop then reads each row)."""
     try:
-        out = list(map(_ROW_KEYS.get, _row_texts(rows), repeat(_UNREAD)))
+        out: list[Any] = list(map(_ROW_KEYS.get, _row_texts(rows), repeat(_UNREAD)))
     except TypeError:
         return None
     at = -1
@@ -349,7 +349,7 @@ def row_destinations(row: dict[str, Any], resolver: Resolver, local_lan: bool = 
         found = cache.get(key)
         if found is not None:  # only a destination that names no VLAN is kept
             return found[0]
-        if "vlan(" in value.lower():
+        if "vlan(" in str(value).lower():  # a text (the cache is only asked for texts)
             cache = None
     try:
         parsed = parse_addresses(value, resolver, allow_local_lan=local_lan)
