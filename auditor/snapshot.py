@@ -21,6 +21,7 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from threading import get_ident, main_thread
 from typing import Any
 
 import orjson
@@ -86,6 +87,7 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
 # for the kernel to walk, and a folder checked once cannot be swapped for a link afterwards.
 _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIR_FDS = bool(_NOFOLLOW) and hasattr(os, "O_DIRECTORY") and os.open in os.supports_dir_fd
+_MAIN_THREAD = main_thread().ident
 # The one snapshot that holds folder descriptors (at most _INSIDE_DIRS_MAX): one that starts opening folders
 # closes the previous one's, so a process never holds more, however long unused snapshots wait to be collected.
 _DIR_HOLDER: list[weakref.ref[Snapshot]] = []
@@ -249,7 +251,10 @@ class Snapshot:
 
     def _open(self, rel: str) -> int:
         """`rel` opened for reading (non-blocking), never through a link that leads outside the snapshot."""
-        if _DIR_FDS:  # the usual case: a file in plain folders (no link) of plain names, each folder opened once
+        # The usual case: a file in plain folders (no link) of plain names, each folder opened once. Only the
+        # main thread uses folder descriptors: one closed (past the bound) while another thread was about to use
+        # its number could then name a folder opened since, and a file be read from the wrong folder.
+        if _DIR_FDS and get_ident() == _MAIN_THREAD:
             leaf = rel[rel.rfind("/") + 1:]
             if leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
                 head = rel[:len(rel) - len(leaf)]

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,8 @@ def test_reads_through_folder_descriptors_match_reads_by_path(tmp_path: Path,
             "a/bad.json", "a/pipe.json", "a/missing/f.json", "a/file.json/f.json", "a/b", "a/./b/f.json",
             "a//b/f.json", "a/b/../file.json", "a/in/../../secret/s.json", "missing.json", "a/b/"]
 
+    held: list[bool] = []  # whether each reading snapshot held folder descriptors
+
     def outcomes() -> list[object]:
         snapshot = Snapshot(root)
         found: list[object] = []
@@ -195,11 +198,16 @@ def test_reads_through_folder_descriptors_match_reads_by_path(tmp_path: Path,
                 found.append(snapshot.read_json(rel))
             except SnapshotError as exc:
                 found.append(str(exc))
+        held.append(bool(snapshot._inside_dirs))
         return found
 
     by_descriptor = outcomes()
+    in_thread: list[object] = []  # another thread reads by path: descriptors are the main thread's alone
+    worker = threading.Thread(target=lambda: in_thread.extend(outcomes()))
+    worker.start()
+    worker.join()
     monkeypatch.setattr(snapshot_module, "_DIR_FDS", False)
-    assert by_descriptor == outcomes()
+    assert by_descriptor == outcomes() == in_thread and held == [True, False, False]
     assert by_descriptor[:4] == [{"f": 1}, [1], {"f": 1}, by_descriptor[3]] and "outside" in str(by_descriptor[3])
 
 
