@@ -14,6 +14,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from typing import Any, Literal
 
 from auditor.assumptions import AP_VLAN, GROUP_POLICY_LAYERING, L7_PORT_UDP, SPLASH_HTTPS
@@ -502,8 +503,8 @@ class _NetworkBuilder:
         naming the device types; a policy that is a role already (RADIUS) only gains a note. `Allowed` and
         `Blocked` device types get no policy (nor a role of their own); another value is unknown."""
         rel = f"{ssid_base}/deviceTypeGroupPolicies.json"
-        if self.policies == {}:
-            return []  # no group policy to map a device type to
+        # Read even where the network has no group policy to map a device type to: a file that is there but
+        # malformed (a truncated collection) is an error, not silently passed over.
         data = self.snapshot.read_json(rel)
         if data is None:
             # Roles are missing only where a policy is not a role of the SSID already (or policies are unknown)
@@ -512,7 +513,7 @@ class _NetworkBuilder:
             return []
         body = expect(data, dict, rel, "an object with 'deviceTypePolicies'")
         enabled = body.get("enabled")
-        if enabled is False:
+        if enabled is False or self.policies == {}:  # no group policy to map a device type to
             return []
         out: dict[str, _RoleSpec] = {}
         for i, entry in enumerate(optional(body, "deviceTypePolicies", list, rel)):
@@ -707,8 +708,8 @@ class _NetworkBuilder:
         rows = fw.get("l3FirewallRules") or []
         expect(rows, list, rel, "l3FirewallRules to be a list")
         origin = Origin(rel, policy.get("_index"))
-        for row in rows:
-            if not isinstance(row, dict):  # the message is only built for a bad item
+        if not all(map(isinstance, rows, repeat(dict))):  # checked in C; the message is only built for a bad item
+            for row in rows:
                 expect(row, dict, rel, "a rule object")
         resolver, name = self.resolver, policy.get("name")
 
@@ -1265,8 +1266,11 @@ class _NetworkBuilder:
         lan = self.org.client_vpn.get(self.net.id) or self._maybe_client_vpn()
         if lan is not None:  # this MX is (or may be) a VPN server: its own clients stop there
             before = [*before, lan]
-        return [Variant(sys.intern(f"{label}, {way}") if way else label, addresses, [*before, *hops],
-                        vlan=vlan.id if vlan is not None else None) for way, hops in routes]
+        vlan_id = vlan.id if vlan is not None else None
+        if len(routes) == 1 and not routes[0][0]:  # the only way: the VLAN's label as it is
+            return [Variant(label, addresses, [*before, *routes[0][1]], False, vlan_id)]
+        return [Variant(sys.intern(f"{label}, {way}") if way else label, addresses, [*before, *hops], False, vlan_id)
+                for way, hops in routes]
 
     def _maybe_client_vpn(self) -> Hop | None:
         """Without the org's uplink statuses, a VPN server that nothing else fronts may be this MX: its
