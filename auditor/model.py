@@ -414,11 +414,18 @@ class RuleList:
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
             widened = packets.from_any_source()
-            segments = tuple([
-                Segment(part, seg.decision, seg.rule, seg.reason)
-                for seg in self.evaluate(widened)
-                if not (part := packets if seg.packets.identical(widened) else seg.packets & packets).is_empty()
-            ])
+            whole = self._cache.get(widened)
+            if whole is None:
+                whole = self.evaluate(widened)
+            if len(whole) == 1 and whole[0].packets.identical(widened):  # one rule decides it all
+                seg = whole[0]
+                segments: tuple[Segment, ...] = (Segment(packets, seg.decision, seg.rule, seg.reason),)
+            else:
+                segments = tuple([
+                    Segment(part, seg.decision, seg.rule, seg.reason)
+                    for seg in whole
+                    if not (part := packets if seg.packets.identical(widened) else seg.packets & packets).is_empty()
+                ])
             self._cache[packets] = segments
             return segments
         segments_list: list[Segment] = []
@@ -773,8 +780,11 @@ class AmbiguousHop(Hop):
         self._assumed_rules.clear()
 
     def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
-        names = list(self.readings)
-        results = {name: self.readings[name].evaluate(packets) for name in names}
+        readings = self.readings
+        names = list(readings)
+        results = {}
+        for name in names:  # a loop, not a comprehension (a frame of its own): every group policy's hop
+            results[name] = readings[name].evaluate(packets)
         first = names[0]
         out: list[Segment] = []
         for seg in results[first]:
@@ -937,9 +947,10 @@ class NetworkModel:
     def release(self) -> None:
         """After this network is audited: free evaluation state of its hops (large orgs stream through)."""
         hops = {id(hop): hop for role in self.roles for variant in role.variants for hop in variant.hops}
+        intern = sys.intern
         for hop in hops.values():  # roles share most hops: release each once
             hop.release()
-            hop.stage = _shared(hop.stage)
+            hop.stage = intern(hop.stage) if type(hop.stage) is str else hop.stage
             if isinstance(hop, AmbiguousHop | MayApplyHop):
                 hop.why = _shared(hop.why)
         for _hop, rules in self.rule_lists:  # a layer's own list that only a group policy's hop reaches
@@ -951,7 +962,8 @@ class NetworkModel:
             role.name, role.ssid, role.group_policy = _shared(role.name), _shared(role.ssid), _shared(role.group_policy)
             role.notes = [_shared(note) for note in role.notes]
             for variant in role.variants:
-                variant.label = _shared(variant.label)
+                label = variant.label
+                variant.label = intern(label) if type(label) is str else label
 
 
 def _shared(text: Any) -> Any:

@@ -56,6 +56,7 @@ def test_indexed_lazy_list_evaluates_like_the_plain_list(rows_spec, default_acti
     rows: list[list[Rule]] = []
     keys: list = []
     dests: list = []
+    shapes: dict = {}
     position = 0
     for raw_rules, key_view, dst_view in rows_spec:
         built = []
@@ -66,8 +67,9 @@ def test_indexed_lazy_list_evaluates_like_the_plain_list(rows_spec, default_acti
         rows.append(built)
         all_boxes = [b for rule in built for b in rule.match.boxes]
         exact_key = (_span([b[2] for b in all_boxes]), _span([b[4] for b in all_boxes]))
-        keys.append(None if key_view == "unknown" else exact_key if key_view == "exact"
-                    else (((0, SIZES[2] - 1),), exact_key[1]))
+        key = None if key_view == "unknown" else exact_key if key_view == "exact" \
+            else (((0, SIZES[2] - 1),), exact_key[1])
+        keys.append(shapes.setdefault(key, key))  # one key object per shape, as adapters hand them out
         exact_dst = _span([b[1] for b in all_boxes])
         dests.append(None if dst_view == "unknown" else exact_dst if dst_view == "exact"
                      else ((min(lo for lo, _ in exact_dst), SIZES[1] - 1),))

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.model import Action, FilterHop, Origin, Rule, RuleList
-from auditor.packets import ALL, PacketSet
+from auditor.packets import ALL, ANY_ADDR, EMPTY, PacketSet
 from auditor.protocols import Flow
 from auditor.trace import TraceCache, trace_chain
 from auditor.vocab import Verdict
@@ -21,12 +21,23 @@ from tests.test_packets import enumerate_set, rule_strategy, small_set
 
 FLOW = Flow("udp", 4500)
 DEFAULTS = st.sampled_from([Action.PERMIT, Action.DENY, Action.UNKNOWN])
-# a hop's list: (rules, default, how it is built: one list, or a concatenation split at an index)
-hop_strategy = st.tuples(st.lists(rule_strategy, max_size=5), DEFAULTS, st.none() | st.integers(0, 5))
+# a hop's list: (rules, default, how it is built: one list, or a concatenation split at an index, and whether
+# its rules match any source, as most do: the list then decides for any source and cuts that down)
+hop_strategy = st.tuples(st.lists(rule_strategy, max_size=5), DEFAULTS, st.none() | st.integers(0, 5),
+                         st.booleans())
 
 
-def _hop(index: int, raw_rules: list, default_action: Action, split: int | None) -> tuple[FilterHop, list[Rule]]:
-    rules = [Rule(i + 1, action, match, f"h{index}r{i + 1}", certain=certain)
+def _any_source(match: PacketSet) -> PacketSet:
+    """The rule's packets from every address (boxes that then overlap united)."""
+    out = EMPTY
+    for box in match.boxes:
+        out = out | PacketSet([(ANY_ADDR, *box[1:])])
+    return out
+
+
+def _hop(index: int, raw_rules: list, default_action: Action, split: int | None,
+         any_source: bool = False) -> tuple[FilterHop, list[Rule]]:
+    rules = [Rule(i + 1, action, _any_source(match) if any_source else match, f"h{index}r{i + 1}", certain=certain)
              for i, (action, certain, match) in enumerate(raw_rules)]
     default = Rule(len(rules) + 1, default_action, ALL, f"h{index} default", synthetic=True)
     if split is None:
@@ -66,7 +77,7 @@ def _fates(hops: list[list[Rule]], packet: tuple[int, ...]) -> set[str]:
 @settings(max_examples=400, deadline=None)
 @given(st.lists(hop_strategy, min_size=1, max_size=3), small_set, small_set)
 def test_a_trace_allows_only_what_passes_for_certain(raw_hops: list, packets: PacketSet, more: PacketSet) -> None:
-    built = [_hop(i, raw_rules, default, split) for i, (raw_rules, default, split) in enumerate(raw_hops)]
+    built = [_hop(i, raw_rules, default, split, free) for i, (raw_rules, default, split, free) in enumerate(raw_hops)]
     hops, lists = [hop for hop, _ in built], [rules for _, rules in built]
     for hop in hops:  # a concatenation's second part evaluated alone first, as for roles without the policy
         assert hop.rules is not None
