@@ -124,6 +124,17 @@ def test_truncated_json_names_file_and_line(data: st.DataObject) -> None:
     assert outcome.path == rel and outcome.line is not None
 
 
+def test_a_truncated_file_the_roles_do_not_need_is_still_an_error() -> None:
+    """N_2 has no group policy, so its SSID's device-type mapping cannot make a role: the file is read all
+    the same, and a truncated one named, not passed over."""
+    rel = "meraki/networks/N_2/wireless/ssids/0/deviceTypeGroupPolicies.json"
+    assert _seed()[1]["meraki/networks/N_2/groupPolicies.json"] == [] and rel in FILES
+    text = json.dumps(_seed()[1][rel], indent=1)
+    with mutated({rel: text[:len(text) // 2]}) as root:
+        outcome = _audit(root)
+    assert isinstance(outcome, SnapshotError) and outcome.path == rel and outcome.line is not None
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.sets(st.sampled_from(FILES), min_size=1, max_size=4))
 def test_deleting_files_never_turns_a_path_allowed(gone: set[str]) -> None:
