@@ -541,13 +541,13 @@ class _Misses:
 
 def _unchanged(snapshot: Snapshot, deps: tuple) -> bool:
     """Whether every recorded read would read the same now."""
-    lstat, file_of = os.lstat, snapshot._file  # the snapshot's own path checks: no escape by a link
+    lstat = snapshot.lstat  # the snapshot's own path checks: no escape by a link
     try:
         for kind, rel, digest, status in deps:
             if kind == "file":
                 if status is not None:  # the usual case, inline: one lstat
                     try:
-                        now = lstat(file_of(rel, False))
+                        now = lstat(rel)
                     except FileNotFoundError:
                         return False  # it was there
                     if (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns) == status:

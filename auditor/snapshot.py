@@ -249,11 +249,11 @@ class Snapshot:
             raise SnapshotError(rel, "path resolves outside the snapshot directory (symlink?)")
         return candidate
 
-    def _open(self, rel: str) -> int:
-        """`rel` opened for reading (non-blocking), never through a link that leads outside the snapshot."""
-        # The usual case: a file in plain folders (no link) of plain names, each folder opened once. Only the
-        # main thread uses folder descriptors: one closed (past the bound) while another thread was about to use
-        # its number could then name a folder opened since, and a file be read from the wrong folder.
+    def _in_folder(self, rel: str) -> tuple[int, str] | None:
+        """The usual case: a file in plain folders (no link) of plain names, as its folder's descriptor (each
+        folder opened once) and its own name; None for anything else, which `_file` checks in full. Only the
+        main thread uses folder descriptors: one closed (past the bound) while another thread was about to use
+        its number could then name a folder opened since, and a file be read from the wrong folder."""
         if _DIR_FDS and get_ident() == _MAIN_THREAD:
             leaf = rel[rel.rfind("/") + 1:]
             if leaf not in _SPECIAL_NAMES and "\x00" not in leaf and rel[0] not in "/\\":
@@ -262,12 +262,27 @@ class Snapshot:
                 if folder is None:
                     folder = self._plain_dir(head)
                 if folder is not None:
-                    try:
-                        return os.open(leaf, _READ_FLAGS | _NOFOLLOW, dir_fd=folder)
-                    except OSError as exc:
-                        if exc.errno != errno.ELOOP:
-                            raise
-                    return os.open(self._file(rel), _READ_FLAGS)  # a link: resolved and checked in full
+                    return folder, leaf
+        return None
+
+    def lstat(self, rel: str) -> os.stat_result:
+        """`rel`'s own status (a link's, not where it leads), its folders checked as a read checks them: the audit
+        cache tells an unchanged file by it, for every file of every network of a warm audit."""
+        found = self._in_folder(rel)
+        if found is not None:
+            return os.stat(found[1], dir_fd=found[0], follow_symlinks=False)
+        return os.lstat(self._file(rel, False))
+
+    def _open(self, rel: str) -> int:
+        """`rel` opened for reading (non-blocking), never through a link that leads outside the snapshot."""
+        found = self._in_folder(rel)
+        if found is not None:
+            try:
+                return os.open(found[1], _READ_FLAGS | _NOFOLLOW, dir_fd=found[0])
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+            return os.open(self._file(rel), _READ_FLAGS)  # a link: resolved and checked in full
         # The file itself is opened without following a link (no lstat per file); a link is then resolved and
         # checked, and opened if it stays inside.
         try:

@@ -25,6 +25,7 @@ from auditor.cli import app
 from auditor.model import Origin, PassHop
 from auditor.packets import PacketSet
 from auditor.report import FORMATS, json_report, render_format
+from auditor.snapshot import SnapshotError
 from tests.environment import needs_fork
 from tests.snapshot_builder import MerakiSnapshot, deny
 
@@ -88,6 +89,31 @@ def test_a_copied_snapshot_reuses_the_entries(tmp_path: Path) -> None:
     result = _audit(copy, cache)
     assert result.cache is not None and result.cache.hits == DEMO_NETWORKS
     assert _report(result) == _report(_audit(copy))
+
+
+@pytest.mark.slow
+def test_a_folder_swapped_for_a_link_to_the_same_files_is_audited_again(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between two audits a network's SSID firewall folder moves outside the snapshot, a link to it in its place:
+    every file has its old status through the link, but a read now refuses them (outside the snapshot), so the
+    warm audit must not take the entry (an lstat that follows the folder link would, and report the old
+    results): it audits the network again and stops as an audit without the cache does."""
+    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)  # the files' status stands for them (just copied)
+    snap, cache = tmp_path / "snap", tmp_path / "cache"
+    shutil.copytree(DEMO, snap)
+    time.sleep(0.01)
+    cold = _audit(snap, cache)
+    assert cold.cache is not None and cold.cache.misses == DEMO_NETWORKS
+    assert _audit(snap, cache).cache.hits == DEMO_NETWORKS  # type: ignore[union-attr]  # told by status
+    folder = sorted(snap.glob("meraki/networks/*/wireless/ssids/0/firewall"))[0]
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    os.symlink(moved, folder)
+    with pytest.raises(SnapshotError) as plain:
+        _audit(snap)
+    with pytest.raises(SnapshotError) as warm:
+        _audit(snap, cache)
+    assert str(warm.value) == str(plain.value) and "outside the snapshot" in str(warm.value)
 
 
 def _edit(rng: random.Random, net: Path) -> str:
