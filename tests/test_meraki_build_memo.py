@@ -5,16 +5,20 @@ asked twice so the remembered answer is checked too)."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auditor.errors import SnapshotError
 from auditor.model import Origin
 from auditor.packets import V4_BASE, PacketSet, address_interval, format_address_interval
 from auditor.snapshot import api_segment
 from auditor.vendors.meraki import adapter
 from auditor.vendors.meraki.rules import VPN_APP_PATTERN, Resolver, l7_rule, row_key, row_keys
+from tests.snapshot_builder import MerakiSnapshot, deny, verdicts
 
 TEXTS = st.sampled_from([None, "tcp", "udp", "Any", "any", "icmp", "bogus", "443", "500,4500", "1-65535", "70000",
                          "", "Any ", "x7", ["tcp"], 443, -1])
@@ -106,3 +110,33 @@ def test_uplink_addresses_are_written_as_format_address_interval_writes_them(iv:
     assert adapter._address_text(iv) == format_address_interval(iv)
     if iv[0] == iv[1] and iv[0] >= V4_BASE:
         assert adapter._address_text(iv) == str(ipaddress.IPv4Address(iv[0] - V4_BASE))
+
+
+# A value that is not a text where the Dashboard writes one: corrupt input, an error naming file, row and field
+UNREADABLE = [({"destPort": 1}, {"destPort": True}, "SSID"),      # (protocol, port) read once per org
+              ({"destPort": 1}, {"destPort": 1.0}, "SSID"),
+              ({"destPort": "500", "srcPort": 1}, {"destPort": "500", "srcPort": True}, "MX")]  # whole rows
+
+
+@pytest.mark.parametrize(("readable", "unreadable", "where"), UNREADABLE)
+def test_a_row_that_cannot_be_read_never_takes_a_readable_rows_reading(tmp_path: Path, readable: dict,
+                                                                       unreadable: dict, where: str) -> None:
+    """1, 1.0 and true are one key in a Python dict: a network whose rule says port 1 (read as port 1) must not
+    lend its reading to a later network's rule that says true (not a port). Audited alone, that network's rule
+    is an error naming it; after the other network it must be the same error, never a rule of port 1 that the
+    VPN's ports pass (udp/500 allowed), as the rows' remembered keys and readings once made it."""
+    def snapshot(root: Path, networks: list[tuple[str, str, dict]]) -> MerakiSnapshot:
+        snap = MerakiSnapshot(root)
+        for net_id, name, row in networks:
+            rule = deny("udp", "Any", **row)
+            snap.network(net_id, name, mx_rules=[rule] if where == "MX" else None)
+            snap.ssid(net_id, 0, "Staff", rules=[rule] if where == "SSID" else None)
+        return snap
+
+    readable_only = snapshot(tmp_path / "readable", [("N_1", "Store A", readable)]).audit()
+    assert verdicts(readable_only, "Staff", network="Store A")["udp/500"] == "allowed"  # port 1: VPN passes
+    with pytest.raises(SnapshotError) as alone:
+        snapshot(tmp_path / "alone", [("N_2", "Store B", unreadable)]).audit()
+    with pytest.raises(SnapshotError) as after_readable:
+        snapshot(tmp_path / "both", [("N_1", "Store A", readable), ("N_2", "Store B", unreadable)]).audit()
+    assert str(after_readable.value) == str(alone.value) and "N_2" in str(alone.value)

@@ -249,10 +249,19 @@ def row_key(row: dict[str, Any]) -> RowKey | None:
     except TypeError:  # a list or object where a text belongs: not remembered
         return _read_row_key(*texts)
     key = _read_row_key(*texts)
-    if len(_ROW_KEYS) >= _ROW_KEYS_MAX:
-        _ROW_KEYS.clear()
-    _ROW_KEYS[texts] = key
+    if _texts_only(texts):
+        if len(_ROW_KEYS) >= _ROW_KEYS_MAX:
+            _ROW_KEYS.clear()
+        _ROW_KEYS[texts] = key
     return key
+
+
+def _texts_only(values: tuple[Any, ...]) -> bool:
+    """Whether a memo may be keyed by these JSON values: texts and nulls only. A number or boolean equals
+    others that read differently (1, 1.0 and true are one key, yet port 1 is a port and 'True' is not), so a row
+    holding one is read on its own each time: else it could take another row's reading, and a rule that cannot
+    be read (which may reach anything) be read as one that names a single port."""
+    return all(type(value) is str or value is None for value in values)
 
 
 _UNREAD = object()  # row_keys: a row whose texts are not remembered yet
@@ -412,7 +421,8 @@ def _shared_parts(row: dict[str, Any], resolver: Resolver, with_source: bool, lo
         return _row_parts(row, resolver, with_source, local_lan)
     if found is None:
         found = _row_parts(row, resolver, with_source, local_lan)
-        if not any("vlan(" in str(v).lower() for v in (row.get("srcCidr"), row.get("destCidr"))):
+        names_vlan = any("vlan(" in str(v).lower() for v in (row.get("srcCidr"), row.get("destCidr")))
+        if _texts_only(values) and not names_vlan:
             if len(cache) >= _ROWS_MAX:
                 cache.clear()
             cache[key] = found
