@@ -414,18 +414,11 @@ class RuleList:
             # No rule looks at the source: decide for any source once (shared by every role), then cut the
             # partition down to this input's sources.
             widened = packets.from_any_source()
-            whole = self._cache.get(widened)
-            if whole is None:
-                whole = self.evaluate(widened)
-            if len(whole) == 1 and whole[0].packets.identical(widened):  # one rule decides it all
-                seg = whole[0]
-                segments: tuple[Segment, ...] = (Segment(packets, seg.decision, seg.rule, seg.reason),)
-            else:
-                segments = tuple([
-                    Segment(part, seg.decision, seg.rule, seg.reason)
-                    for seg in whole
-                    if not (part := packets if seg.packets.identical(widened) else seg.packets & packets).is_empty()
-                ])
+            segments = tuple([
+                Segment(part, seg.decision, seg.rule, seg.reason)
+                for seg in self.evaluate(widened)
+                if not (part := packets if seg.packets.identical(widened) else seg.packets & packets).is_empty()
+            ])
             self._cache[packets] = segments
             return segments
         segments_list: list[Segment] = []
@@ -947,10 +940,9 @@ class NetworkModel:
     def release(self) -> None:
         """After this network is audited: free evaluation state of its hops (large orgs stream through)."""
         hops = {id(hop): hop for role in self.roles for variant in role.variants for hop in variant.hops}
-        intern = sys.intern
         for hop in hops.values():  # roles share most hops: release each once
             hop.release()
-            hop.stage = intern(hop.stage) if type(hop.stage) is str else hop.stage
+            hop.stage = _shared(hop.stage)
             if isinstance(hop, AmbiguousHop | MayApplyHop):
                 hop.why = _shared(hop.why)
         for _hop, rules in self.rule_lists:  # a layer's own list that only a group policy's hop reaches
@@ -962,8 +954,7 @@ class NetworkModel:
             role.name, role.ssid, role.group_policy = _shared(role.name), _shared(role.ssid), _shared(role.group_policy)
             role.notes = [_shared(note) for note in role.notes]
             for variant in role.variants:
-                label = variant.label
-                variant.label = intern(label) if type(label) is str else label
+                variant.label = _shared(variant.label)
 
 
 def _shared(text: Any) -> Any:

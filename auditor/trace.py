@@ -165,10 +165,6 @@ def trace_chain(hops: list[Hop], packets: PacketSet, flow: Flow, label: str,
             blocked = blocked + new_blocked
         if new_unknown:
             first_unknown = first_unknown + new_unknown
-    if no_maybe and not blocked and not no_certain:  # most traces: allowed, saying so in their flow's text
-        known = _PASSES.get(id(flow))  # _reason's memo, read here
-        if known is not None and known[0] is flow:
-            return FlowTrace(flow, sys.intern(label), _ALLOWED, tuple(records), certain, blocked, _NONE, known[1])
     unknown = _NONE if no_maybe else first_unknown
     # the label (a way's, such as 'VLAN 10 (SSID VLAN tag)') recurs in every network: kept once
     trace = FlowTrace(flow, sys.intern(label), _verdict(no_certain, blocked, no_maybe), tuple(records), certain,
@@ -705,11 +701,7 @@ def _inner_trace(flow: Flow, carriers: list[FlowTrace], chains: list[_Chain], se
     reason = passes if worst.verdict == _ALLOWED else \
         sys.intern(f"{flow} travels inside IPsec ({names}), so it needs its carriers: {worst.reason}")
     memo: HopMemo = cache.steps if cache is not None else {}
-    records: list[HopTrace] = []
-    for record in worst.hops:  # _inside_record, its memo read here: roles share most records
-        found = memo.get(("inside", id(record), note))
-        records.append(found[0] if found is not None else _inside_record(record, note, worst.flow, memo))
-    hops = tuple(records)
+    hops = tuple([_inside_record(record, note, worst.flow, memo) for record in worst.hops])
     inert = _inert_rules(flow, carriers, chains, server, memo, context) if plain else ()
     trace = FlowTrace(flow, worst.variant, worst.verdict, hops, worst.allowed, worst.blocked, worst.unknown,
                       reason, (), carried, inert)

@@ -292,24 +292,15 @@ def row_keys(rows: Sequence[dict[str, Any]]) -> list[ListRowKey | None]:
     """`row_key` of each row (a list's keys are read when it is built: hundreds of rows a network, nearly all of
     them remembered texts, so the whole list is first looked up in C; a text not remembered yet, or a value that
     is not one, sends it through the loop that reads and remembers)."""
-    known = _ROW_KEYS
     try:
-        return list(map(known.__getitem__, _row_texts(rows)))
+        return list(map(_ROW_KEYS.__getitem__, _row_texts(rows)))
     except KeyError:  # texts first seen in this list: those rows read (and remembered) one by one
         found = _with_unread(rows)
         if found is not None:
             return found
     except TypeError:  # a row that is not an object, or a value that is not a text: each row on its own
         pass
-    out: list[ListRowKey | None] = []
-    append = out.append
-    for row in rows:
-        texts = (row.get("protocol"), row.get("destPort"))
-        try:
-            append(known[texts])
-        except (KeyError, TypeError):
-            append(row_key(row))
-    return out
+    return [row_key(row) for row in rows]
 
 
 def _read_row_key(protocol: Any, dest_port: Any) -> RowKey | None:
