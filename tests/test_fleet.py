@@ -162,7 +162,13 @@ def test_a_worker_killed_mid_org_leaves_no_gap(tmp_path: Path, cluster: dict[str
         # Org 104 failed on both attempts (--retries 1): recorded, with the reason, never a silent gap.
         assert by_org["104"]["status"] == "failed"
         assert len(by_org["104"]["attempts"]) == 2
-        assert "nothing to audit" in by_org["104"]["reason"]
+        # An attempt running beside org 102 on the killed worker dies with it (KilledWorker): which org shares
+        # that worker is Dask's choice. One kill takes one attempt at most, so the other met the 403s.
+        reasons = [a["reason"] for a in by_org["104"]["attempts"]]
+        assert all(a["status"] == "failed" for a in by_org["104"]["attempts"])
+        assert sum("nothing to audit" in r for r in reasons) >= 1, reasons
+        assert all("nothing to audit" in r or "KilledWorker" in r for r in reasons), reasons
+        assert by_org["104"]["reason"] == reasons[-1]
         for org in ("101", "103", "105"):
             assert by_org[org]["status"] == "complete"
         # The fleet exits with its worst org's code: 2, an org could not be audited.
