@@ -212,8 +212,9 @@ class Snapshot:
             overlay = (_ACTIVE_OVERLAYS.get() or {}).get(self._real_root)
         self.overlay: dict[str, Any] = dict(overlay or {})
         # Told of every read from disk (kind, rel, value, stat): the audit cache (auditor/cache.py) learns so
-        # what a network's results depend on. A reader that keeps what it read for later networks calls
-        # `reread` when it hands it out again, so each of them still depends on it.
+        # what a network's results depend on. A reader that keeps what it read for later networks says so
+        # (`kept`, right after the read) and calls `reread` when it hands it out again, so each of them still
+        # depends on it.
         self.observer: Callable[..., None] | None = None
 
     def __str__(self) -> str:
@@ -407,8 +408,13 @@ class Snapshot:
         when absent, not a regular file, or over the size cap (then `oversized` says so)."""
         return self._read_file(rel)[0]
 
+    def kept(self, rel: str) -> None:
+        """The file just read is kept in its reader's own store, to be handed out again (`reread`)."""
+        if self.observer is not None:
+            self.observer("kept", rel, None)
+
     def reread(self, rel: str) -> None:
-        """A file read earlier, handed out again from a reader's own store (see `observer`)."""
+        """A file read earlier and `kept`, handed out again from its reader's store (see `observer`)."""
         if self.observer is not None:
             self.observer("reread", rel, None)
 

@@ -304,6 +304,10 @@ def test_an_org_level_file_reaudits_the_networks_that_read_it(tmp_path: Path) ->
     snap = _hub_and_spokes(tmp_path / "org")
     cache = tmp_path / "cache"
     _audit(snap.root, cache)
+    # Every network was written, the second spoke too, whose hub files came from the adapter's per-org store
+    # (Snapshot.kept, then reread): nothing changed, nothing is audited
+    unchanged = _audit(snap.root, cache)
+    assert unchanged.cache is not None and unchanged.cache.missed == [] and unchanged.cache.hits == 4
     # The hub's rules: read by each spoke (the second one from the adapter's per-org store) and by the hub
     snap.mx_rules("N_HUB", [deny("udp", "4500", comment="hub blocks NAT-T")])
     warm = _audit(snap.root, cache)

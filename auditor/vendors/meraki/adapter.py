@@ -125,6 +125,7 @@ class _OrgData:
     def read(self, snapshot: Snapshot, rel: str) -> Any:
         if rel not in self.files:
             self.files[rel] = snapshot.read_json(rel)
+            snapshot.kept(rel)
         else:
             snapshot.reread(rel)  # the network that asks depends on it too (audit cache)
         return self.files[rel]
