@@ -173,6 +173,21 @@ _SORTED_FROM = 8  # below this many boxes a plain scan intersects as fast as bis
 _FEW = 64  # a rule's match of up to this many boxes is applied box by box to a sorted set
 
 
+def _united(boxes: list[Box]) -> PacketSet:
+    """Boxes that may overlap (one dimension of disjoint ones rewritten) as a set: as they are when no two meet,
+    else united so that they are disjoint, as a set's boxes must be (overlapping ones made the algebra split
+    and copy them: thousands of boxes within a few rule lists)."""
+    if len(boxes) > 1:
+        sources = sorted(box[0] for box in boxes)
+        if any(sources[i][1] >= sources[i + 1][0] for i in range(len(sources) - 1)) and \
+                any(_intersect_box(a, b) is not None for i, a in enumerate(boxes) for b in boxes[i + 1:]):
+            out = EMPTY
+            for box in boxes:
+                out = out | PacketSet((box,))
+            return out
+    return PacketSet(boxes)
+
+
 def _source_lo(box: Box) -> int:
     return box[0][0]
 
@@ -487,11 +502,13 @@ class PacketSet:
     # the same packets changed in one dimension ---------------------------------------------------------
     def from_any_source(self) -> PacketSet:
         """The same flows from any source: each box's source widened to every address, boxes that become
-        equal kept once (they stay disjoint when the boxes differed by source alone, as a flow's do)."""
+        equal kept once. Boxes that differed by source alone (a flow's) are then disjoint or equal; boxes that
+        differed elsewhere too may overlap once widened, and are united (a set's boxes never overlap: overlapping
+        ones made the algebra split and copy them, thousands of boxes in a few steps)."""
         boxes = self.boxes
         if len(boxes) == 1:
             return PacketSet(((ANY_ADDR, *boxes[0][1:]),))
-        return PacketSet(dict.fromkeys((ANY_ADDR, *b[1:]) for b in boxes))
+        return _united(list(dict.fromkeys((ANY_ADDR, *b[1:]) for b in boxes)))
 
     def with_service(self, proto: Interval, sport: Interval, dport: Interval) -> PacketSet:
         """The same sources and destinations with another protocol and ports (for intersection tests: boxes
@@ -511,14 +528,14 @@ class PacketSet:
 
     def with_destination(self, dst: Interval, port: int | None = None) -> PacketSet:
         """The packets sent to `dst` instead, and to `port` for boxes of one protocol with ports when it is
-        given (a load balancer's backend). Boxes that differed only by destination may now overlap."""
+        given (a load balancer's backend). Boxes that differed only by destination (or port) are united."""
         boxes = []
         for src, _dst, proto, sport, dport in self.boxes:
             new_dport = dport
             if port is not None and proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS:
                 new_dport = (port, port)
             boxes.append((src, dst, proto, sport, new_dport))
-        return PacketSet(boxes)
+        return _united(boxes)
 
     # projections used in explanations --------------------------------------------------------------
     def sources(self) -> list[Interval]:

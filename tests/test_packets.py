@@ -227,6 +227,10 @@ def test_one_dimension_changes_match_enumeration(a: PacketSet, dst: tuple[int, i
         (p[0], p[1], x, y, z) for p in ea for x in span[1] for y in span[2] for z in span[3]}
     assert enumerate_set(a.from_any_source()) == {(s, *p[1:]) for p in ea for s in range(SIZES[0])}
     assert a.from_any_source().ignores_source()
+    # boxes that differed in more than the rewritten dimension may meet once it is rewritten: united, never
+    # overlapping (an overlapping set's algebra copies and splits its boxes)
+    assert disjoint(a.from_any_source()) and disjoint(a.with_destination(dst))
+    assert disjoint(a.with_destination(dst, 2))
     assert a.ignores_source() == (not ea)  # no small box spans every address; an empty set restricts nothing
 
 

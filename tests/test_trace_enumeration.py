@@ -28,10 +28,13 @@ hop_strategy = st.tuples(st.lists(rule_strategy, max_size=5), DEFAULTS, st.none(
 
 
 def _any_source(match: PacketSet) -> PacketSet:
-    """A rule of the kind most lists hold: one box of the drawn rule's, from every address. (Several widened
-    boxes united fragment into many; with uncertain rules the traced sets then grew to thousands of boxes in
-    a space of 1,296 packets, and one example took minutes, which says nothing more about the lists.)"""
-    return PacketSet([(ANY_ADDR, *match.boxes[0][1:])]) if match.boxes else EMPTY
+    """A rule of the kind most lists hold: the drawn rule's packets from every address (its boxes widened and
+    united). Traces of such lists once grew to thousands of boxes in this small space, taking minutes: the
+    list's evaluation for any source widened a multi-box input into overlapping boxes."""
+    out = EMPTY
+    for box in match.boxes:
+        out = out | PacketSet([(ANY_ADDR, *box[1:])])
+    return out
 
 
 def _hop(index: int, raw_rules: list, default_action: Action, split: int | None,
