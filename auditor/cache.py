@@ -32,9 +32,9 @@ import json
 import multiprocessing
 import os
 import pickle
+import secrets
 import shutil
 import sys
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -233,6 +233,7 @@ class AuditCache:
         self.folder = self.root
         self.recorder = _Recorder()
         self.stats = Stats()
+        self._made: set[str] = set()  # entry folders made (or found) by this audit
         self._encoder: _Encoder | None = None
         self._registry: list[Any] = []
         self._plan: list[_Planned] = []
@@ -517,7 +518,7 @@ class AuditCache:
             self._encoder = _Encoder(self._registry)
             return
         _write_atomic(self._path(item.identity), MAGIC + bytes([FORMAT]) +
-                      hashlib.blake2b(body, digest_size=_DIGEST).digest() + body)
+                      hashlib.blake2b(body, digest_size=_DIGEST).digest() + body, self._made)
         self.stats.written += 1
 
 
@@ -593,17 +594,33 @@ def _same_content(snapshot: Snapshot, rel: str, digest: bytes) -> bool:
     return _digest(data) == digest
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, made: set[str] | None = None) -> None:
     """Write a temporary file beside `path` and rename it into place: a reader sees the old entry or the new
-    one, never a part (a torn write after a crash fails the checksum)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    except OSError:
+    one, never a part (a torn write after a crash fails the checksum). `made`: folders known to exist (an
+    audit writes thousands of entries into 256 folders: one makedirs each, not one per entry)."""
+    folder = os.path.dirname(path)
+    for attempt in range(2):  # again once: the folder was removed since (a prune), or the name was taken
+        try:
+            if made is None or folder not in made or attempt:
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+                if made is not None:
+                    made.add(folder)
+            # as mkstemp does (a new file, never through a link, only the owner's), without its name sequence
+            tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(8)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_BINARY", 0), 0o600)
+            break
+        except OSError:
+            continue
+    else:
         return
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

@@ -649,3 +649,27 @@ def test_entry_tables_may_call_only_compacts_builders() -> None:
         audit_cache._load(pickle.dumps(_Reduce(compact.hop, (Origin, ("meraki/x.json",)))))
     with pytest.raises(pickle.UnpicklingError, match="not an audit result class"):
         audit_cache._load(pickle.dumps(_Reduce(compact.forget, (None,))))
+
+
+def test_an_entry_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    made: set[str] = set()
+    first = tmp_path / "v2" / "ab" / "entry"
+    audit_cache._write_atomic(first, b"one", made)
+    assert first.read_bytes() == b"one" and str(first.parent) in made
+    audit_cache._write_atomic(first, b"two", made)  # replaced in place
+    assert first.read_bytes() == b"two"
+    # A folder this audit made, removed since (another audit pruned it): made again, the entry written
+    shutil.rmtree(first.parent)
+    audit_cache._write_atomic(first, b"three", made)
+    assert first.read_bytes() == b"three"
+    assert sorted(p.name for p in first.parent.iterdir()) == ["entry"]  # no temporary file left
+    # A folder that cannot be written: the entry is lost, the audit goes on
+    if os.geteuid() != 0:  # root writes anyway
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        audit_cache._write_atomic(locked / "entry", b"x", set())
+        assert list(locked.iterdir()) == []
+    # Where a file stands in for the folder: nothing written, nothing raised
+    (tmp_path / "file").write_bytes(b"")
+    audit_cache._write_atomic(tmp_path / "file" / "entry", b"x", made)
+    assert (tmp_path / "file").read_bytes() == b""
