@@ -173,21 +173,6 @@ _SORTED_FROM = 8  # below this many boxes a plain scan intersects as fast as bis
 _FEW = 64  # a rule's match of up to this many boxes is applied box by box to a sorted set
 
 
-def _united(boxes: list[Box]) -> PacketSet:
-    """Boxes that may overlap (one dimension of disjoint ones rewritten) as a set: as they are when no two meet,
-    else united so that they are disjoint, as a set's boxes must be (overlapping ones made the algebra split
-    and copy them: thousands of boxes within a few rule lists)."""
-    if len(boxes) > 1:
-        sources = sorted(box[0] for box in boxes)
-        if any(sources[i][1] >= sources[i + 1][0] for i in range(len(sources) - 1)) and \
-                any(_intersect_box(a, b) is not None for i, a in enumerate(boxes) for b in boxes[i + 1:]):
-            out = EMPTY
-            for box in boxes:
-                out = out | PacketSet((box,))
-            return out
-    return PacketSet(boxes)
-
-
 def _source_lo(box: Box) -> int:
     return box[0][0]
 
@@ -424,6 +409,21 @@ class PacketSet:
         return cls(boxes, by_source=by_source)
 
     @classmethod
+    def union_of(cls, boxes: list[Box]) -> PacketSet:
+        """The packets of boxes that may overlap (one dimension of a set's boxes rewritten): the boxes as they
+        are when no two meet, else united, since a set's boxes must be disjoint (overlapping ones made the
+        algebra copy and split them: thousands of boxes within a few rule lists)."""
+        if len(boxes) > 1:
+            sources = sorted(box[0] for box in boxes)  # boxes apart in their sources are apart (a flow's)
+            if any(sources[i][1] >= sources[i + 1][0] for i in range(len(sources) - 1)) and \
+                    any(_intersect_box(a, b) is not None for i, a in enumerate(boxes) for b in boxes[i + 1:]):
+                out = EMPTY
+                for box in boxes:
+                    out = out | cls((box,))
+                return out
+        return cls(boxes)
+
+    @classmethod
     def of_disjoint(cls, parts: Iterable[PacketSet]) -> PacketSet:
         """The union of sets the caller knows to be pairwise disjoint: their boxes side by side, without the
         subtractions `|` does to keep boxes apart."""
@@ -508,7 +508,7 @@ class PacketSet:
         boxes = self.boxes
         if len(boxes) == 1:
             return PacketSet(((ANY_ADDR, *boxes[0][1:]),))
-        return _united(list(dict.fromkeys((ANY_ADDR, *b[1:]) for b in boxes)))
+        return PacketSet.union_of(list(dict.fromkeys((ANY_ADDR, *b[1:]) for b in boxes)))
 
     def with_service(self, proto: Interval, sport: Interval, dport: Interval) -> PacketSet:
         """The same sources and destinations with another protocol and ports (for intersection tests: boxes
@@ -535,7 +535,7 @@ class PacketSet:
             if port is not None and proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS:
                 new_dport = (port, port)
             boxes.append((src, dst, proto, sport, new_dport))
-        return _united(boxes)
+        return PacketSet.union_of(boxes)
 
     # projections used in explanations --------------------------------------------------------------
     def sources(self) -> list[Interval]:

@@ -13,6 +13,7 @@ from auditor.packets import (
     ALL,
     ANY_ADDR,
     ANY_PORT,
+    ANY_V4,
     EMPTY,
     NO_PORT,
     PORTED_PROTOCOLS,
@@ -249,3 +250,20 @@ def test_port_rewrites_apply_to_one_ported_protocol_only() -> None:
                                                                                                    NO_PORT, NO_PORT)
     assert PacketSet.of(src=[(V4_BASE, V4_BASE + 5)]).ipv4_sources_only()
     assert not ALL.ipv4_sources_only() and ALL.ignores_source()
+
+
+def test_a_rewrite_that_makes_boxes_meet_unites_them() -> None:
+    # Two flows from one source to two servers on two ports: sent anywhere on any port (a static NAT line
+    # that cannot be read, cisco adapter), they are one box, not two copies of it.
+    from auditor.vendors.cisco.adapter import _anywhere
+
+    source = [address_interval("192.0.2.0/24")]
+    flows = PacketSet.flow(source, [address_interval("198.51.100.10")], 17, 500) | \
+        PacketSet.flow(source, [address_interval("198.51.100.20")], 17, 4500)
+    anywhere = _anywhere(flows)
+    assert anywhere.box_count() == 1 and anywhere == PacketSet.of(src=source, dst=[ANY_V4], proto=[(17, 17)])
+    # the same for a load balancer's backend, and for any source
+    backend = address_interval("10.0.0.11")
+    assert flows.with_destination(backend, 500).box_count() == 1
+    assert flows.with_destination(backend).box_count() == 2  # two ports stay two boxes, apart
+    assert PacketSet.union_of([(ANY_ADDR, *b[1:]) for b in flows.boxes]).box_count() == 2

@@ -1575,7 +1575,7 @@ def _anywhere(packets: PacketSet) -> PacketSet:
         family = ANY_V4 if dst[0] >= ANY_V4[0] else ANY_V6
         ports = dport if dport == ANY_PORT or not (proto[0] == proto[1] and proto[0] in PORTED_PROTOCOLS) else ANY_PORT
         boxes.append((src, family, proto, sport, ports))
-    return PacketSet(boxes)
+    return PacketSet.union_of(boxes)  # boxes to different addresses or ports may now overlap
 
 
 @dataclass(eq=False)
