@@ -594,33 +594,28 @@ def _same_content(snapshot: Snapshot, rel: str, digest: bytes) -> bool:
     return _digest(data) == digest
 
 
-def _write_atomic(path: Path, data: bytes, made: set[str] | None = None) -> None:
+def _write_atomic(path: Path, data: bytes, made: set[str]) -> None:
     """Write a temporary file beside `path` and rename it into place: a reader sees the old entry or the new
     one, never a part (a torn write after a crash fails the checksum). `made`: folders known to exist (an
     audit writes thousands of entries into 256 folders: one makedirs each, not one per entry)."""
     folder = os.path.dirname(path)
-    for attempt in range(2):  # again once: the folder was removed since (a prune), or the name was taken
+    # as mkstemp does (a new file, never through a link, only the owner's), without its name sequence
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(8)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        if folder not in made:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            made.add(folder)
         try:
-            if made is None or folder not in made or attempt:
-                os.makedirs(folder, mode=0o700, exist_ok=True)
-                if made is not None:
-                    made.add(folder)
-            # as mkstemp does (a new file, never through a link, only the owner's), without its name sequence
-            tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(8)}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-                         | getattr(os, "O_BINARY", 0), 0o600)
-            break
-        except OSError:
-            continue
-    else:
+            fd = os.open(tmp, flags, 0o600)
+        except FileNotFoundError:  # the folder went since this audit made it (a prune): made again
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            fd = os.open(tmp, flags, 0o600)
+    except OSError:
         return
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):
