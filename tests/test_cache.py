@@ -24,8 +24,10 @@ from auditor.audit import AuditResult, run_audit
 from auditor.cli import app
 from auditor.model import Origin, PassHop
 from auditor.packets import PacketSet
+from auditor.protocols import Flow
 from auditor.report import FORMATS, json_report, render_format
 from auditor.snapshot import SnapshotError
+from auditor.vocab import Verdict
 from tests.environment import needs_fork
 from tests.snapshot_builder import MerakiSnapshot, deny
 
@@ -673,3 +675,51 @@ def test_an_entry_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     audit_cache._write_atomic(tmp_path / "file" / "entry", b"x", made)
     assert (tmp_path / "file").read_bytes() == b""
+
+
+HUB_RULES = "meraki/networks/N_HUB/appliance/firewall/l3FirewallRules.json"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("change", ["hub rules gone", "hub rule not understood"])
+def test_a_cached_allowed_never_outlives_what_proved_it(tmp_path: Path, workers: int, change: str) -> None:
+    """A spoke proved allowed through its hub's rules, then the hub's rules go missing or hold a rule whose
+    object cannot be resolved: the warm audit says what an audit without the cache says (unknown), never the
+    cached allowed. The second spoke reads the hub's rules from the adapter's per-org store (Snapshot.kept,
+    then reread): the path by which an entry could lose that dependency."""
+    snap = _hub_and_spokes(tmp_path / "org")
+    cache = tmp_path / "cache"
+    cold = _audit(snap.root, cache, workers)
+    assert {p.trace.verdict for p in cold.paths} == {Verdict.ALLOWED}
+    if change == "hub rules gone":
+        (snap.root / HUB_RULES).unlink()
+    else:
+        snap.mx_rules("N_HUB", [deny("udp", "4500", dest="OBJ(999)", comment="object not collected")])
+    warm = _audit(snap.root, cache, workers)
+    plain = _audit(snap.root)
+    assert _report(warm) == _report(plain)
+    assert warm.cache is not None and warm.cache.hits >= 1  # Depot, no spoke: from the cache
+    for spoke in ("Store A", "Store B"):  # NAT-T (udp/4500) crosses the hub's rules: now unknown there
+        nat_t = {p.trace.verdict for p in warm.paths if p.role.network_name == spoke and p.protocol == "ikev2"
+                 and p.trace.flow == Flow("udp", 4500)}
+        assert nat_t == {Verdict.UNKNOWN}, (spoke, nat_t)
+
+
+def test_a_kept_read_is_the_one_the_reader_holds() -> None:
+    """`kept` names the file just read; said of another file, nothing is remembered, and a network handed that
+    file out again depends on something unrecorded: its entry is not written (never written without it)."""
+    recorder = audit_cache._Recorder()
+    recorder("file", "org/hub.json", b"hub rules")
+    recorder("file", "org/other.json", b"other")
+    recorder("kept", "org/hub.json", None)  # not the last read: not remembered
+    recorder.window = {}
+    recorder("reread", "org/hub.json", None)
+    assert recorder.unknown and recorder.window == {}
+    recorder.window, recorder.unknown = {}, False
+    recorder("file", "org/hub.json", b"hub rules")
+    recorder("kept", "org/hub.json", None)
+    recorder.window = {}
+    recorder("reread", "org/hub.json", None)  # the next network: depends on that read, its digest and status
+    assert not recorder.unknown
+    assert list(recorder.window.values()) == [recorder.seen["org/hub.json"]]
+    assert recorder.seen["org/hub.json"][2] == audit_cache._digest(b"hub rules")
