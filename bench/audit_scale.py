@@ -33,7 +33,7 @@ import json, resource, sys, time
 import auditor.vendors.meraki.rules as meraki_rules
 if sys.argv[2] == "unshared":
     meraki_rules._ROWS_MAX = 0  # every row parsed in every network, as if no two networks shared a row
-from auditor.audit import run_audit
+from auditor.audit import results_held, run_audit
 from auditor.report.json_report import network_text, write
 workers = int(sys.argv[3]) if sys.argv[3] != "auto" else None
 cache = sys.argv[4] if len(sys.argv) > 4 else ""
@@ -56,7 +56,8 @@ class Count:  # the streamed report's size, without keeping it
     def write(self, text):
         self.size += len(text)
 sink = Count()
-write(result, sink)
+with results_held():  # as the CLI renders: the results out of the collector's walks
+    write(result, sink)
 json_mb = sink.size / 1e6
 total = time.perf_counter() - start
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -88,3 +88,34 @@ def test_the_json_report_leaves_nothing_frozen(tmp_path: Path) -> None:
     for audited in (result, cached):
         json_report.write(audited, io.StringIO())
         assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_the_cli_reads_the_results_frozen_and_releases_them(fmt: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vpn-auditor audit` renders its report with the audit's results out of the collector's walks (else each
+    collection of the oldest generation walks millions of results again while rendering makes its objects), and
+    leaves nothing frozen behind."""
+    from typer.testing import CliRunner
+
+    import auditor.report as reports
+    from auditor.cli import app
+    from auditor.report import json_report, text
+
+    seen: list[int] = []
+
+    def spying(render):  # type: ignore[no-untyped-def]
+        def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(gc.get_freeze_count())
+            return render(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(text, "render", spying(text.render))
+    monkeypatch.setattr(json_report, "write", spying(json_report.write))
+    monkeypatch.setattr(reports, "render_format", spying(reports.render_format))
+    assert gc.get_freeze_count() == 0
+    done = CliRunner().invoke(app, ["audit", str(DEMO), "--format", fmt, "-o", str(tmp_path / "report")])
+    assert done.exit_code == 1, done.output  # the demo has errors
+    assert len(seen) == 1 and seen[0] > 10_000  # the results (and what else was alive) were frozen
+    assert gc.get_freeze_count() == 0
+    assert (tmp_path / "report").stat().st_size > 1000
