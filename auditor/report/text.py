@@ -5,6 +5,7 @@ report. Fixes are printed with `verbose` (and are in every other format)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from rich import box
@@ -113,11 +114,68 @@ def build_findings(result: AuditResult, verbose: bool = False) -> RenderableType
     return Group(*parts)
 
 
+def print_lines(console: Console, lines: list[Text]) -> None:
+    """Lines printed as `console.print` prints each. A line of printable ASCII on a console without colour is
+    wrapped here as rich wraps it (`_wrapped`) and written: rich takes about 70 us a line, and an org of
+    10,000 networks has a passing line for each. Any other line, or any console with colour, goes through
+    rich (tests/test_report_text_lines.py compares the two)."""
+    if console.color_system is not None or console.record or console.legacy_windows or console.is_jupyter:
+        console.print(Group(*lines))
+        return
+    width = console.width
+    plain: list[str] = []
+    for line in lines:
+        words = line.plain
+        if words.isascii() and words.isprintable() and line.end == "\n" and line.justify is None and \
+                line.overflow is None and not line.no_wrap:
+            plain.append(words + "\n" if len(words) <= width else _wrapped(words, width))
+            continue
+        console.file.write("".join(plain))
+        plain = []
+        console.print(line)
+    console.file.write("".join(plain))
+
+
+_WORD = re.compile(r" *[^ ]+ *")  # printable ASCII: the only white space is the space
+
+
+def _wrapped(words: str, width: int) -> str:
+    """`words` (printable ASCII) wrapped to `width` as rich's Text.wrap does by default: a word (with the spaces
+    after it) goes to the next line when its letters do not fit; a word longer than a line is folded; spaces
+    past the end of a line are dropped."""
+    breaks: list[int] = []
+    used = 0
+    for match in _WORD.finditer(words):
+        start, word = match.start(), match.group()
+        letters = len(word.rstrip(" "))
+        if width - used >= letters:
+            used += len(word)
+        elif letters > width:  # folded into pieces of `width`, the last one continued
+            pieces = [word[i:i + width] for i in range(0, len(word), width)]
+            for piece in pieces[:-1]:
+                if start:
+                    breaks.append(start)
+                start += len(piece)
+            if start:
+                breaks.append(start)
+            used = len(pieces[-1])
+        else:  # to the next line (the first word of a line always fits or is folded)
+            breaks.append(start)
+            used = len(word)
+    out = []
+    for begin, end in zip([0, *breaks], [*breaks, len(words)], strict=True):
+        line = words[begin:end]
+        out.append(line[:width])  # what lies beyond the width is only the spaces after a word
+    return "\n".join(out) + "\n"
+
+
 def render(result: AuditResult, console: Console, verbose: bool = False) -> None:
     rows = failing_rows(result)
     parts: list[RenderableType] = [*header(result, rows), Text("")]
     parts.append(build_table(result, rows) if rows else Text("No path has a problem.", style="green"))
     passing = build_passing(result, rows)
-    parts += [Text(""), *passing] if passing and rows else passing
-    parts += [Text(""), build_findings(result, verbose)]
+    if passing and rows:
+        parts.append(Text(""))
     console.print(Group(*parts))
+    print_lines(console, passing)
+    console.print(Group(Text(""), build_findings(result, verbose)))
