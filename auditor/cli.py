@@ -15,7 +15,6 @@ from rich.console import Console
 
 import auditor.vendors  # noqa: F401  (installs the shipped vendors: the CLI is where they are wired in)
 from auditor import __version__
-from auditor.cli_collect import collect_app
 from auditor.cli_exits import EXIT_USAGE, ExitCodes, exit_on, writing
 from auditor.cli_fleet import fleet_command
 from auditor.errors import AuditorError, InputError, OutputError
@@ -75,6 +74,24 @@ class _OneLineErrors(ExitCodes):
         if not standalone:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+    # `collect` is loaded when asked for: its collectors import SSH, HTTP and DNS clients (about a third of a
+    # second) that no other command needs.
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return names if COLLECT in names else [*names, COLLECT]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name == COLLECT and COLLECT not in self.commands:
+            from auditor.cli_collect import collect_app
+
+            group = typer.main.get_command(collect_app)
+            group.name, group.help = COLLECT, "Pull configuration from live systems (read-only)."
+            self.add_command(group, COLLECT)
+        return super().get_command(ctx, name)
+
+
+COLLECT = "collect"
 
 
 app = typer.Typer(name="vpn-auditor", no_args_is_help=True, add_completion=False, cls=_OneLineErrors,
@@ -447,7 +464,6 @@ def init(
         typer.echo(clean(line), err=True)
 
 
-app.add_typer(collect_app, name="collect", help="Pull configuration from live systems (read-only).")
 
 
 app.command("fleet")(fleet_command)  # part of every build (distributed is a dependency): nothing to swallow
