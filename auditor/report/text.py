@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from operator import attrgetter
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -29,12 +30,13 @@ from auditor.wording import flows_text
 
 VERDICT_STYLE = {Verdict.ALLOWED: "green", Verdict.BLOCKED: "bold red", Verdict.PARTIAL: "yellow",
                  Verdict.UNKNOWN: "magenta"}
+_NETWORK_ID = attrgetter("role.network_id")
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 def header(result: AuditResult, rows: list[FailingRow]) -> list[Text]:
     servers = ", ".join(f"{s.name} {s.address}" for s in result.model.servers) or "none"
-    networks = len({p.role.network_id for p in result.paths if p.role.network_id})
+    networks = len(set(map(_NETWORK_ID, result.paths)) - {None, ""})  # in C: an org has a million paths
     # Text, never a markup string: names and comments come from configuration (see auditor/untrusted.py).
     lines = [Text(clean(f"VPN path audit of {result.snapshot}: {networks} networks, servers {servers}"),
                   style="bold"),
