@@ -1,0 +1,139 @@
+"""A large JSON report whose networks have no text yet (the audit cache's hits, a serial audit) is written by this
+process and a forked child, each half of the networks (auditor/report/json_report.py `_RenderedApart`): the
+report is the one this process alone writes, byte for byte, to a file (sendfile) or to a text stream, with
+a role filter, and when the child fails or dies part way (this process then writes what it did not)."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditor import gate
+from auditor.audit import AuditResult, run_audit
+from auditor.report import json_report
+from tests.environment import needs_fork
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 12-network synthetic org and an audit cache filled for it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from synth import write_org
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    root = tmp_path_factory.mktemp("apart")
+    snap = write_org(root / "org", 12, seed=5, workers=1)
+    run_audit(snap, keep_model=False, workers=1, cache_dir=root / "cache")
+    return snap, root / "cache"
+
+
+def _warm(cached: tuple[Path, Path]) -> AuditResult:
+    snap, cache = cached
+    result = run_audit(snap, keep_model=False, workers=1, cache_dir=cache)
+    assert result.cache is not None and result.cache.hits == 12
+    result.generated_at = "fixed"
+    return result
+
+
+def _alone(result: AuditResult, monkeypatch: pytest.MonkeyPatch) -> str:
+    with monkeypatch.context() as patch:
+        patch.setattr(json_report, "APART_MIN_PATHS", 10**9)
+        out = io.StringIO()
+        json_report.write(result, out)
+    return out.getvalue()
+
+
+def _shared(result: AuditResult, monkeypatch: pytest.MonkeyPatch, file: Path | None = None) -> str:
+    with monkeypatch.context() as patch:
+        patch.setattr(json_report, "APART_MIN_PATHS", 100)  # the org has about 1,200 paths
+        patch.setattr(json_report, "APART_BATCH", 2)
+        if file is None:
+            out = io.StringIO()
+            json_report.write(result, out)
+            return out.getvalue()
+        with file.open("w", encoding="utf-8") as handle:
+            json_report.write(result, handle)
+    return file.read_text(encoding="utf-8")
+
+
+@needs_fork
+def test_the_child_writes_the_later_half_of_the_networks(cached: tuple[Path, Path],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _warm(cached)
+    monkeypatch.setattr(json_report, "APART_MIN_PATHS", 100)
+    apart = json_report._RenderedApart.start(result.paths, {})
+    assert apart is not None
+    try:
+        starts = list(apart.mine)
+        assert 4 <= len(starts) <= 8 and starts[-1] > starts[0] > 0  # the later networks, about half of them
+        for start, end in apart.mine.items():
+            entry = apart.take(start)
+            assert entry is not None
+            spool, span, paths = entry
+            assert paths == result.paths[start:end] and spool.read(span) == json_report.network_text(paths)
+        assert apart.take(0) is None  # the first network is this process's
+    finally:
+        apart.close()
+
+
+@needs_fork
+def test_the_report_is_the_one_this_process_writes_alone(cached: tuple[Path, Path], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _warm(cached)
+    alone = _alone(result, monkeypatch)
+    assert alone.count('"protocol":') == len(result.paths) > 1000
+    assert _shared(result, monkeypatch) == alone  # read back from the spool
+    assert _shared(result, monkeypatch, tmp_path / "report.json") == alone  # sent to the file
+    gate.filter_roles(result, ["Store-Guest"])  # some networks' paths are gone from the middle
+    assert _shared(result, monkeypatch, tmp_path / "guest.json") == _alone(result, monkeypatch)
+
+
+@needs_fork
+@pytest.mark.parametrize("how", ["raises", "dies"])
+def test_a_child_that_stops_part_way_leaves_the_rest_to_this_process(cached: tuple[Path, Path], tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     how: str) -> None:
+    result = _warm(cached)
+    alone = _alone(result, monkeypatch)
+    parent, calls = os.getpid(), []
+    real = json_report.network_text
+
+    def failing(paths):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:  # in the child: two networks written, then a failure
+            calls.append(1)
+            if len(calls) > 2:
+                if how == "dies":
+                    os._exit(3)
+                raise RuntimeError("planted")
+        return real(paths)
+
+    monkeypatch.setattr(json_report, "network_text", failing)
+    assert _shared(result, monkeypatch, tmp_path / "report.json") == alone
+    assert _shared(result, monkeypatch) == alone
+
+
+@needs_fork
+def test_no_child_is_forked_beside_another_thread(cached: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork copies only the forking thread (a fleet job writes its report in a Dask worker's thread)."""
+    import threading
+
+    result = _warm(cached)
+    monkeypatch.setattr(json_report, "APART_MIN_PATHS", 100)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert json_report._RenderedApart.start(result.paths, {}) is None
+    finally:
+        release.set()
+        other.join()
+    apart = json_report._RenderedApart.start(result.paths, {})
+    assert apart is not None
+    apart.close()
