@@ -137,3 +137,22 @@ def test_no_child_is_forked_beside_another_thread(cached: tuple[Path, Path], mon
     apart = json_report._RenderedApart.start(result.paths, {})
     assert apart is not None
     apart.close()
+
+
+@needs_fork
+def test_the_cli_report_on_stdout_is_the_same(cached: tuple[Path, Path]) -> None:
+    """The command itself, warm, its JSON report on a pipe (the child's part is copied onto it)."""
+    import json
+    import subprocess
+
+    snap, cache = cached
+    outputs = []
+    for least in (100, 10**9):  # shared with a child, then written alone
+        child = (f"import sys; import auditor.report.json_report as j; j.APART_MIN_PATHS = {least}; "
+                 "sys.argv[0] = 'vpn-auditor'; from auditor.cli import main; main()")
+        done = subprocess.run([sys.executable, "-c", child, "audit", str(snap), "--cache", str(cache),
+                               "--format", "json"], capture_output=True, text=True, timeout=300)
+        assert done.returncode in (0, 1), done.stderr
+        assert json.loads(done.stdout)["paths"]
+        outputs.append([line for line in done.stdout.splitlines() if not line.startswith('  "generated_at"')])
+    assert outputs[0] == outputs[1] and sum(line.count('"protocol":') for line in outputs[0]) > 1000
