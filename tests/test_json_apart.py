@@ -34,6 +34,25 @@ def cached(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return snap, root / "cache"
 
 
+@pytest.fixture(autouse=True)
+def taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Networks this process took from a child. Threads earlier tests left behind (idle test servers) are not
+    the point here: the fork is judged without them (test_no_child_is_forked_beside_another_thread runs in an
+    interpreter of its own)."""
+    monkeypatch.setattr(json_report, "_other_threads", lambda: False)
+    taken: list[int] = []
+    real = json_report._RenderedApart.take
+
+    def take(self, at):  # type: ignore[no-untyped-def]
+        entry = real(self, at)
+        if entry is not None:
+            taken.append(at)
+        return entry
+
+    monkeypatch.setattr(json_report._RenderedApart, "take", take)
+    return taken
+
+
 def _warm(cached: tuple[Path, Path]) -> AuditResult:
     snap, cache = cached
     result = run_audit(snap, keep_model=False, workers=1, cache_dir=cache)
@@ -85,21 +104,24 @@ def test_the_child_writes_the_later_half_of_the_networks(cached: tuple[Path, Pat
 
 @needs_fork
 def test_the_report_is_the_one_this_process_writes_alone(cached: tuple[Path, Path], tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                         monkeypatch: pytest.MonkeyPatch, taken: list[int]) -> None:
     result = _warm(cached)
     alone = _alone(result, monkeypatch)
-    assert alone.count('"protocol":') == len(result.paths) > 1000
+    assert alone.count('"protocol":') == len(result.paths) > 1000 and not taken
     assert _shared(result, monkeypatch) == alone  # read back from the spool
+    assert len(taken) >= 4
     assert _shared(result, monkeypatch, tmp_path / "report.json") == alone  # sent to the file
+    assert len(taken) >= 8
     gate.filter_roles(result, ["Store-Guest"])  # some networks' paths are gone from the middle
     assert _shared(result, monkeypatch, tmp_path / "guest.json") == _alone(result, monkeypatch)
+    assert len(taken) >= 12
 
 
 @needs_fork
 @pytest.mark.parametrize("how", ["raises", "dies"])
 def test_a_child_that_stops_part_way_leaves_the_rest_to_this_process(cached: tuple[Path, Path], tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch,
-                                                                     how: str) -> None:
+                                                                     how: str, taken: list[int]) -> None:
     result = _warm(cached)
     alone = _alone(result, monkeypatch)
     parent, calls = os.getpid(), []
@@ -116,27 +138,40 @@ def test_a_child_that_stops_part_way_leaves_the_rest_to_this_process(cached: tup
 
     monkeypatch.setattr(json_report, "network_text", failing)
     assert _shared(result, monkeypatch, tmp_path / "report.json") == alone
+    assert 1 <= len(taken) <= 2  # the two the child wrote; this process wrote the rest
     assert _shared(result, monkeypatch) == alone
 
 
-@needs_fork
-def test_no_child_is_forked_beside_another_thread(cached: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fork copies only the forking thread (a fleet job writes its report in a Dask worker's thread)."""
-    import threading
+_THREADS = """
+import sys, threading
+import auditor.vendors
+from auditor.audit import run_audit
+from auditor.report import json_report
+json_report.APART_MIN_PATHS = 100
+result = run_audit(sys.argv[1], keep_model=False, workers=1, cache_dir=sys.argv[2])
+release = threading.Event()
+other = threading.Thread(target=release.wait)
+other.start()
+beside = json_report._RenderedApart.start(result.paths, {})
+release.set()
+other.join()
+lone = threading.active_count()
+alone = json_report._RenderedApart.start(result.paths, {})
+print(lone, beside is None, alone is not None)
+alone.close()
+"""
 
-    result = _warm(cached)
-    monkeypatch.setattr(json_report, "APART_MIN_PATHS", 100)
-    release = threading.Event()
-    other = threading.Thread(target=release.wait)
-    other.start()
-    try:
-        assert json_report._RenderedApart.start(result.paths, {}) is None
-    finally:
-        release.set()
-        other.join()
-    apart = json_report._RenderedApart.start(result.paths, {})
-    assert apart is not None
-    apart.close()
+
+@needs_fork
+def test_no_child_is_forked_beside_another_thread(cached: tuple[Path, Path]) -> None:
+    """A fork copies only the forking thread (a fleet job writes its report in a Dask worker's thread): in an
+    interpreter with no other thread a child is forked, beside one none is."""
+    import subprocess
+
+    snap, cache = cached
+    done = subprocess.run([sys.executable, "-c", _THREADS, str(snap), str(cache)], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert done.stdout.split() == ["1", "True", "True"], done.stderr
 
 
 @needs_fork

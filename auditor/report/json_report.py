@@ -195,6 +195,10 @@ APART_MIN_PATHS = 20_000  # paths to write from which a forked child shares the 
 APART_BATCH = 32  # networks a child reports at a time
 
 
+def _other_threads() -> bool:
+    return threading.active_count() > 1
+
+
 class _Nothing:
     def close(self) -> None:
         pass
@@ -219,7 +223,7 @@ class _RenderedApart:
     @classmethod
     def start(cls, paths: list[PathResult], written: dict[int, tuple]) -> _RenderedApart | None:
         # a fork copies only the forking thread: where another runs (a fleet job in a Dask worker), none
-        if len(paths) < APART_MIN_PATHS or not worth_forking() or threading.active_count() > 1:
+        if len(paths) < APART_MIN_PATHS or not worth_forking() or _other_threads():
             return None
         ids = list(map(_NETWORK_ID, paths))
         starts = [0, *compress(range(1, len(ids)), map(operator.ne, ids, ids[1:]))]
