@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import codecs
-import contextlib
 import io
 import json
 import operator
 import os
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from itertools import compress
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
 from auditor import compact
 from auditor.audit import AuditResult, results_kept_out_of_gc
-from auditor.errors import JobFailed
 from auditor.model import Decision, Hop, Role, Rule, Segment
-from auditor.parallel import ForkedStream, worth_forking
 from auditor.protocols import Flow
 from auditor.report.summary import counts, ordered_findings
 from auditor.trace import FlowTrace, HopTrace, PathResult
 from auditor.vocab import VERDICT_REPORT_ORDER
 
 SCHEMA_ID = "vpn-auditor.report/1"
-_NETWORK_ID = operator.attrgetter("role.network_id")
 
 
 def rule_json(rule: Rule) -> dict[str, Any]:
@@ -123,6 +116,7 @@ def write(result: AuditResult, handle: TextIO) -> None:
     del head["paths"], head["findings"]
     text = json.dumps(head, indent=2)
     written = getattr(result, "written", None) or {}
+    out_fd = _opened(handle, text[:-2] + ",\n  \"paths\": [", byte_sink=bool(written))
     # A network's paths share roles, traces (protocols share flows), hop records and rules: each is encoded
     # once and a path's text put together from those encodings. Traces are made per network, so the memo is
     # too (paths come network by network), which keeps it small.
@@ -133,9 +127,7 @@ def write(result: AuditResult, handle: TextIO) -> None:
     # decoded as the report reads them, a network at a time, and forgotten once it is written, so they are
     # never all decoded at once. What stays decoded is kept out of the collector's way as the audit's own
     # results are: else every full collection walks all the results again.
-    apart = _RenderedApart.start(result.paths, written)
-    with contextlib.closing(apart or _Nothing()), results_kept_out_of_gc() as network_done:
-        out_fd = _opened(handle, text[:-2] + ",\n  \"paths\": [", byte_sink=bool(written) or apart is not None)
+    with results_kept_out_of_gc() as network_done:
         pieces: list[str] = []  # a network's paths, written at once
         previous = None
         paths = result.paths
@@ -154,11 +146,7 @@ def write(result: AuditResult, handle: TextIO) -> None:
                 # A network whose text was written while it was audited (`network_text`) is copied, as long as
                 # its paths are still all there, in order (a role filter may have removed some)
                 entry = written.get(id(path))
-                if entry is not None and not _still_there(entry[2], paths, at):
-                    entry = None
-                if entry is None and apart is not None:
-                    entry = apart.take(at)
-                if entry is not None:
+                if entry is not None and _still_there(entry[2], paths, at):
                     skip = 0 if lead != "\n    " else 1  # the report's first path has no comma before it
                     if out_fd is not None:  # the bytes go from the spool to the file, never through here
                         handle.flush()
@@ -189,88 +177,6 @@ def network_text(paths: list[PathResult]) -> str:
     report's first path): handed to the audit, for a forked worker to write its networks' while it audits."""
     memo: dict[int, str] = {}
     return "".join([part for path in paths for part in (",\n    ", *_path_parts(path, memo))])
-
-
-APART_MIN_PATHS = 20_000  # paths to write from which a forked child shares the writing (below, the fork costs more)
-APART_BATCH = 32  # networks a child reports at a time
-
-
-def _other_threads() -> bool:
-    return threading.active_count() > 1
-
-
-class _Nothing:
-    def close(self) -> None:
-        pass
-
-
-class _RenderedApart:
-    """The later half of the networks that have no text yet (the audit cache's hits, a serial audit's
-    networks), written by a forked child into a spool while this process writes the earlier half: the same
-    `network_text` each, so the report is the same. `take(at)` gives a network's text as a `written` entry,
-    waiting for the child; None where the network is not the child's or the child failed (this process then
-    writes it, as without a child)."""
-
-    def __init__(self, paths: list[PathResult], mine: dict[int, int]) -> None:
-        self.paths, self.mine = paths, mine  # the child's networks: first path's index -> end
-        self.spool = compact.Spool()
-        self.spans: dict[int, tuple[int, int]] = {}
-        self.child: ForkedStream | None = ForkedStream(self._work)
-        self.messages: Iterator[Any] | None = self.child.rest() if self.child.started else None
-        if self.messages is None:
-            self.close()
-
-    @classmethod
-    def start(cls, paths: list[PathResult], written: dict[int, tuple]) -> _RenderedApart | None:
-        # a fork copies only the forking thread: where another runs (a fleet job in a Dask worker), none
-        if len(paths) < APART_MIN_PATHS or not worth_forking() or _other_threads():
-            return None
-        ids = list(map(_NETWORK_ID, paths))
-        starts = [0, *compress(range(1, len(ids)), map(operator.ne, ids, ids[1:]))]
-        networks = [(start, end) for start, end in zip(starts, [*starts[1:], len(ids)], strict=True)
-                    if not (id(paths[start]) in written and
-                            _still_there(written[id(paths[start])][2], paths, start))]
-        half = sum(end - start for start, end in networks) // 2
-        mine: dict[int, int] = {}
-        for start, end in reversed(networks):
-            if half <= 0:
-                break
-            mine[start] = end
-            half -= end - start
-        if sum(end - start for start, end in mine.items()) < APART_MIN_PATHS // 2:
-            return None
-        apart = cls(paths, dict(sorted(mine.items())))
-        return apart if apart.child is not None else None
-
-    def _work(self, send: Callable[[tuple], None]) -> None:
-        """(In the child) each of its networks' text appended to the spool, spans sent in batches."""
-        spans = []
-        for start, end in self.mine.items():
-            spans.append((start, self.spool.append(network_text(self.paths[start:end]))))
-            compact.forget(self.paths[start])  # what was decoded for it: the child's memory stays small
-            if len(spans) == APART_BATCH:
-                send(("spans", spans))
-                spans = []
-        send(("spans", spans))
-
-    def take(self, at: int) -> tuple[compact.Spool, tuple[int, int], list[PathResult]] | None:
-        end = self.mine.get(at)
-        if end is None:
-            return None
-        while at not in self.spans and self.messages is not None:
-            try:
-                message = next(self.messages)
-            except (StopIteration, JobFailed):  # ended or failed without it: written here from now on
-                self.close()
-                break
-            self.spans.update(message[1])
-        span = self.spans.get(at)
-        return None if span is None else (self.spool, span, self.paths[at:end])
-
-    def close(self) -> None:
-        if self.child is not None:
-            self.child.close()
-        self.child = self.messages = None
 
 
 def _opened(handle: TextIO, opening: str, byte_sink: bool) -> int | None:
