@@ -464,8 +464,6 @@ def init(
         typer.echo(clean(line), err=True)
 
 
-
-
 app.command("fleet")(fleet_command)  # part of every build (distributed is a dependency): nothing to swallow
 
 

@@ -30,8 +30,8 @@ from auditor.wording import flows_text
 
 VERDICT_STYLE = {Verdict.ALLOWED: "green", Verdict.BLOCKED: "bold red", Verdict.PARTIAL: "yellow",
                  Verdict.UNKNOWN: "magenta"}
-_NETWORK_ID = attrgetter("role.network_id")
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_NETWORK_ID = attrgetter("role.network_id")
 
 
 def header(result: AuditResult, rows: list[FailingRow]) -> list[Text]:
