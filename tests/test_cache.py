@@ -723,3 +723,30 @@ def test_a_kept_read_is_the_one_the_reader_holds() -> None:
     assert not recorder.unknown
     assert list(recorder.window.values()) == [recorder.seen["org/hub.json"]]
     assert recorder.seen["org/hub.json"][2] == audit_cache._digest(b"hub rules")
+
+
+@pytest.mark.parametrize("change", ["hub rules gone", "hub rule not understood"])
+def test_the_warm_text_report_never_lists_an_unproven_role_as_passing(tmp_path: Path, change: str) -> None:
+    """What a user reads: `vpn-auditor audit --cache DIR` (text report, its passing lines written by
+    print_lines, rendered with the results frozen), warm after the hub's rules went missing or hold a rule not
+    understood. The spokes' roles are never on an "all protocols allowed" line, the report is the uncached one
+    and the exit code is not a pass."""
+    snap = _hub_and_spokes(tmp_path / "org")
+    cache = tmp_path / "cache"
+
+    def audit(name: str, *more: str) -> tuple[int, str]:
+        out = tmp_path / name
+        done = CliRunner().invoke(app, ["audit", str(snap.root), "--format", "text", "-o", str(out), *more])
+        return done.exit_code, out.read_text(encoding="utf-8")
+
+    code, cold = audit("cold.txt", "--cache", str(cache))
+    assert code == 0 and "Store A: all protocols allowed" in cold and "Store B: all protocols allowed" in cold
+    if change == "hub rules gone":
+        (snap.root / HUB_RULES).unlink()
+    else:
+        snap.mx_rules("N_HUB", [deny("udp", "4500", dest="OBJ(999)", comment="object not collected")])
+    warm_code, warm = audit("warm.txt", "--cache", str(cache))
+    plain_code, plain = audit("plain.txt")
+    assert (warm_code, warm) == (plain_code, plain) and warm_code != 0
+    assert "Store A: all protocols allowed" not in warm and "Store B: all protocols allowed" not in warm
+    assert "unknown" in warm
