@@ -164,11 +164,9 @@ def _wrapped(words: str, width: int) -> str:
         else:  # to the next line (the first word of a line always fits or is folded)
             breaks.append(start)
             used = len(word)
-    out = []
-    for begin, end in zip([0, *breaks], [*breaks, len(words)], strict=True):
-        line = words[begin:end]
-        out.append(line[:width])  # what lies beyond the width is only the spaces after a word
-    return "\n".join(out) + "\n"
+    # what lies beyond the width is only the spaces after a word
+    lines = [words[begin:end][:width] for begin, end in zip([0, *breaks], [*breaks, len(words)], strict=True)]
+    return "\n".join(lines) + "\n"
 
 
 def render(result: AuditResult, console: Console, verbose: bool = False) -> None:
