@@ -114,6 +114,22 @@ def test_mangled_access_list_name_never_opens_a_path(bad: str) -> None:
             assert newly_allowed(before, verdicts(outcome)) == [], mangled[index]
 
 
+@pytest.mark.parametrize("bad", BAD_TOKENS)
+def test_mangled_object_nat_command_never_opens_a_path(bad: str) -> None:
+    """Every ASA object NAT line with its `nat` mangled (found by the fuzz test above: the line was skipped as
+    if it were no NAT, the ASA then owned no public address of the server, and the internet reached the
+    server through no hop at all: allowed). The object's NAT is not understood, which the server inherits."""
+    _, text, before = _seed("asa")
+    lines = text.splitlines()
+    nats = [i for i, line in enumerate(lines) if line.startswith(" nat (")]
+    assert nats
+    for index in nats:
+        mangled = [*lines[:index], lines[index].replace("nat", bad, 1), *lines[index + 1:]]
+        outcome = _audit("asa", "\n".join(mangled) + "\n")
+        if isinstance(outcome, AuditResult):
+            assert newly_allowed(before, verdicts(outcome)) == [], mangled[index]
+
+
 @FUZZ
 @given(kind=st.sampled_from(sorted(DEVICES)), data=st.data())
 def test_cut_off_session_never_opens_a_path(kind: str, data: st.DataObject) -> None:

@@ -58,6 +58,11 @@ _VERSION = re.compile(r"^(?:ASA|PIX) Version (\d+)\.(\d+)")
 MAX_GROUP_DEPTH = 64
 
 
+# What an `object network` holds (ASA command reference, "object network" and "nat (network object)"): its one
+# address, a description, and object NAT.
+NETWORK_OBJECT_COMMANDS = frozenset({"host", "subnet", "range", "fqdn", "description", "nat"})
+
+
 class AsaParser:
     def __init__(self, text: str, path: str) -> None:
         self.text = text
@@ -107,7 +112,10 @@ class AsaParser:
                 if len(parts) >= 3:
                     self.objects.setdefault(parts[2], []).append(line)
                     self.object_kind[parts[2]] = parts[1]
-                    object_nats.extend((line, c) for c in line.children if c.text.startswith("nat "))
+                    # a network object's line that is none of its commands may be a NAT statement mangled
+                    # (a cut-off session, a typo): an object NAT not understood, never skipped
+                    object_nats.extend((line, c) for c in line.children if c.text.startswith("nat ") or (
+                        parts[1] == "network" and c.text.split(" ", 1)[0] not in NETWORK_OBJECT_COMMANDS))
                     read.update(numbers(line))  # members are read where an entry or NAT uses them
             elif head == "object-group":
                 groups.append(line)
@@ -652,6 +660,10 @@ class AsaParser:
         name = obj.text.split()[2]
         parts = nat.text.split()
         text = f"{obj.text}: {nat.text}"
+        if parts[0] != "nat":
+            return NatEntry(text, nat.number, [], [], unknown=f"{self.path} line {nat.number} not understood: "
+                                                             f"'{parts[0]}' is no command of object network {name} "
+                                                             "(a NAT statement cut or mistyped?)")
         try:
             i = 1
             real_if = mapped_if = None
