@@ -20,7 +20,7 @@ from auditor.assumptions import listing
 from auditor.cache import AuditCache
 from auditor.cache import Stats as CacheStats
 from auditor.checks import AuditContext, Finding, run_checks
-from auditor.compact import Spool
+from auditor.compact import Text
 from auditor.config import INTERNET, AuditConfig, load_config, split_enters
 from auditor.dns import DnsRecords, RoleDns, dns_file, load_records, normal_fqdn
 from auditor.gate import fail_closed, wrong_level
@@ -75,9 +75,9 @@ class AuditResult:
     assumptions: list[dict[str, Any]] = field(default_factory=list)  # audit.yaml `assume:`, for report headers
     networks_by_worker: int = 0  # networks forked workers audited (0: the audit was serial)
     cache: CacheStats | None = None  # with the audit cache: networks taken from it, audited, written
-    # report text written while auditing (run_audit `network_text`), by the id of each network's first path:
-    # where it is, and the paths it holds
-    written: dict[int, tuple[Spool, tuple[int, int], list[PathResult]]] = field(default_factory=dict)
+    # report text written before the report (run_audit `network_text`: while auditing, or kept by the audit
+    # cache), by the id of each network's first path: the text, and the paths it holds
+    written: dict[int, tuple[Text, list[PathResult]]] = field(default_factory=dict)
 
     def counts(self) -> dict[Verdict, int]:
         out = dict.fromkeys(VERDICT_REPORT_ORDER, 0)
@@ -346,6 +346,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         cache = AuditCache(Path(cache_dir), config.model_dump_json())
         cache.forks = workers > 1
         cache.watch(snapshot)
+        if network_text is not None:  # each network's report text kept with its entry, rendered once
+            cache.network_text, network_text = network_text, cache.report_text
     overrides = {name: p.model_dump(exclude_none=True) for name, p in config.protocols.items()}
     try:
         protocols = load_protocols(overrides)
@@ -428,7 +430,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
         written = {}
         for result in done:
             if result.text is not None and result.paths:
-                written[id(result.paths[0])] = (*result.text, result.paths)
+                written[id(result.paths[0])] = (result.text, result.paths)
             paths.extend(result.paths)
             findings.extend(result.findings)
             by_worker += result.by_worker

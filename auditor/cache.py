@@ -20,6 +20,13 @@ change unseen, as git's "racily clean" index entries can); otherwise its bytes a
 Entries are the compact form the forked worker sends (parallel._Encoder), behind a magic, a format number
 and a checksum, written to a temporary file and renamed into place. An entry that is missing, truncated,
 corrupt, of another format, or that names a class outside the audit's model is a miss, and rewritten.
+
+An audit that writes the JSON report (run_audit `network_text`) also keeps each network's part of that report
+beside its entry (ENTRY.json: the entry's checksum, then the text as a zstd frame with its size and checksum),
+written when the network is audited, or by the report when it had to render a hit's text (the first JSON
+report after audits that wrote none). A later report copies a hit's text instead of rendering its paths again;
+a text that is missing, of another entry, truncated or damaged is rendered again (compact.TextGone) and
+rewritten.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import zstandard
 
 from auditor import __version__, compact
 from auditor.errors import JobFailed
@@ -60,6 +68,9 @@ from auditor.snapshot import InputError, Snapshot, SnapshotError
 
 FORMAT = 2  # 2: tables pickled as objects (parallel._TablePickler)
 MAGIC = b"vpn-auditor audit cache\n"
+TEXT_MAGIC = b"vpn-auditor report text\n"
+TEXT_MAX = 1 << 30  # a network's report text larger than this (as its frame says) is rendered, not decompressed
+_OPEN_TEXT = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 STAT_SLACK_NS = 2_000_000_000  # files changed this close to their read are hashed again (timestamp granularity)
 CHECK_CHUNK = 64  # entries a process claims at a time to check their files
 CHECK_APART_MIN = MIN_NETWORKS  # hits from which a forked child checks their files (below, a fork costs more)
@@ -202,6 +213,7 @@ class _Entry:
     head: bytes
     tables: bytes
     refused: list[str]
+    digest: bytes  # the entry's checksum: its report text names it
 
 
 @dataclasses.dataclass(slots=True)
@@ -245,6 +257,11 @@ class AuditCache:
         self.forks = True
         self._candidates: list[tuple[int, _Planned]] = []  # networks whose entries may be hits, by position
         self._claims: Any = None  # the counter of chunks of them claimed (a shared multiprocessing Value)
+        # The JSON report's text of a network's paths (json_report.network_text), when the audit writes that
+        # report: kept beside each entry written, copied by the report for each hit
+        self.network_text: Callable[[list], str] | None = None
+        self._rendered: tuple[list, str] | None = None  # the last network's paths and text, rendered by _store
+        self._texts: dict[int, KeptText] = {}  # the texts this process kept, by network position
 
     # -- setup ---------------------------------------------------------------------------------------------
     def watch(self, snapshot: Snapshot) -> None:
@@ -308,6 +325,7 @@ class AuditCache:
             model.gaps[:] = self._walk_gaps
         for result in audited:  # positions among the misses -> positions among all networks
             result.position = misses[result.position]
+        self.texts_kept(audited)
         results.extend(audited)
         results.sort(key=lambda r: r.position)
         model.networks[networks:] = [r.net for r in results]
@@ -396,7 +414,10 @@ class AuditCache:
         if entry is None:
             return
         try:
-            results.append(self._decode(position, entry))
+            result = self._decode(position, entry)
+            if self.network_text is not None:
+                result.text = KeptText(self._text_path(item.identity), entry.digest, self._made)
+            results.append(result)
             item.entry = entry
         except Exception:  # an entry that passed its checksum but does not decode: audited instead
             self.stats.unreadable += 1
@@ -421,7 +442,8 @@ class AuditCache:
             found = []
             for position, item in candidates[start:start + CHECK_CHUNK]:
                 entry = self._lookup(snapshot, item, check_files=True)
-                found.append((position, None if entry is None else (entry.head, entry.tables, entry.refused)))
+                found.append((position, None if entry is None else
+                              (entry.head, entry.tables, entry.refused, entry.digest)))
             send(("entries", found))
         send(("unreadable", self.stats.unreadable))
 
@@ -445,12 +467,31 @@ class AuditCache:
         name = hashlib.blake2b(repr(identity[:2]).encode(), digest_size=_DIGEST).hexdigest()
         return self.folder / name[:2] / name
 
+    def _text_path(self, identity: tuple) -> str:
+        return f"{self._path(identity)}.json"
+
+    def report_text(self, paths: list) -> str:
+        """`network_text` for the audit's runner: the text _store rendered for these paths, not rendered again."""
+        rendered, self._rendered = self._rendered, None
+        if rendered is not None and rendered[0] is paths:
+            return rendered[1]
+        assert self.network_text is not None
+        return self.network_text(paths)
+
+    def texts_kept(self, results: list[NetworkResult]) -> None:
+        """Results audited here without report text get the text their entry keeps (a serial audit's)."""
+        for result in results:
+            if result.text is None:
+                result.text = self._texts.get(result.position)
+        self._texts = {}
+
     def _lookup(self, snapshot: Snapshot, item: _Planned, check_files: bool) -> _Entry | None:
         """The network's entry if it is a hit: its own, made after the same earlier reads, and (with
         `check_files`) its files unchanged."""
-        body = self._read_entry(self._path(item.identity))
-        if body is None:
+        read = self._read_entry(self._path(item.identity))
+        if read is None:
             return None
+        body, digest = read
         try:
             identity, before, deps, head, tables, refused = body
         except (TypeError, ValueError):
@@ -458,10 +499,10 @@ class AuditCache:
             return None
         if identity != item.identity or before != item.before or (check_files and not _unchanged(snapshot, deps)):
             return None
-        return _Entry(head, tables, refused)
+        return _Entry(head, tables, refused, digest)
 
-    def _read_entry(self, path: Path) -> Any:
-        """An entry's content, when it is whole and of this format (None otherwise)."""
+    def _read_entry(self, path: Path) -> tuple[Any, bytes] | None:
+        """An entry's content and checksum, when it is whole and of this format (None otherwise)."""
         try:
             with open(path, "rb", buffering=0) as handle:
                 data = handle.readall()
@@ -474,7 +515,7 @@ class AuditCache:
             self.stats.unreadable += 1
             return None
         try:
-            return _load(data[head + _DIGEST:])
+            return _load(data[head + _DIGEST:]), digest
         except Exception:  # a class outside the model, or any malformed pickle: a miss, never trusted
             self.stats.unreadable += 1
             return None
@@ -517,9 +558,70 @@ class AuditCache:
         except Exception:  # something in the results that does not pickle: audited every time
             self._encoder = _Encoder(self._registry)
             return
-        _write_atomic(self._path(item.identity), MAGIC + bytes([FORMAT]) +
-                      hashlib.blake2b(body, digest_size=_DIGEST).digest() + body, self._made)
+        digest = hashlib.blake2b(body, digest_size=_DIGEST).digest()
+        _write_atomic(self._path(item.identity), MAGIC + bytes([FORMAT]) + digest + body, self._made)
         self.stats.written += 1
+        if self.network_text is not None:
+            text = self.network_text(paths)
+            self._rendered = (paths, text)  # the runner's report_text takes it from here
+            kept = self._texts[position] = KeptText(self._text_path(item.identity), digest, self._made)
+            kept.keep(text)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class KeptText:
+    """A network's JSON report text kept beside its entry (compact.Text): copied by the report when it is whole
+    and the text of the entry its result was decoded from, else compact.TextGone (the report renders it)."""
+
+    path: str
+    entry_digest: bytes
+    made: set[str]  # the cache's folders known to exist (_write_atomic)
+
+    def _verified(self) -> bytes:
+        """The text's bytes, whole: the frame's size and checksum are checked as it is decompressed."""
+        try:
+            fd = os.open(self.path, _OPEN_TEXT)
+        except OSError:
+            raise compact.TextGone(self.path) from None
+        try:
+            with open(fd, "rb", buffering=0, closefd=True) as handle:
+                data = handle.readall()
+        except OSError:
+            raise compact.TextGone(self.path) from None
+        head = len(TEXT_MAGIC) + 1 + _DIGEST
+        if data[:head] != TEXT_MAGIC + bytes([FORMAT]) + self.entry_digest:
+            raise compact.TextGone(self.path)
+        try:
+            frame = memoryview(data)[head:]
+            if not 0 <= zstandard.frame_content_size(frame) <= TEXT_MAX:  # -1: no size recorded
+                raise compact.TextGone(self.path)
+            return _zstd()[1].decompress(frame)
+        except zstandard.ZstdError:
+            raise compact.TextGone(self.path) from None
+
+    def send(self, out_fd: int, skip: int = 0) -> bool:
+        view = memoryview(self._verified())[skip:]  # whole and checked before a byte is written
+        while view:
+            view = view[os.write(out_fd, view):]
+        return True
+
+    def read(self) -> str:
+        return self._verified().decode()
+
+    def keep(self, text: str) -> None:
+        _write_atomic(Path(self.path), TEXT_MAGIC + bytes([FORMAT]) + self.entry_digest +
+                      _zstd()[0].compress(text.encode()), self.made)
+
+
+_ZSTD: list[Any] = [None, None, None]  # (process id, compressor, decompressor): a context is not shared by forks
+
+
+def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    if _ZSTD[0] != os.getpid():
+        # level 1: about 50 times smaller at over 2 GB/s; the frame records the size and a checksum of the text
+        _ZSTD[:] = [os.getpid(), zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=True),
+                    zstandard.ZstdDecompressor()]
+    return _ZSTD[1], _ZSTD[2]
 
 
 def _shared_counter() -> Any:

@@ -117,6 +117,41 @@ def forget(path: PathResult) -> None:
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
+class TextGone(Exception):
+    """A network's report text that was kept elsewhere (the audit cache) is no longer there, or no longer the
+    one its result was decoded from: the report renders the network instead. Raised before anything is
+    written."""
+
+
+class Text(Protocol):
+    """A network's report text written before the report (json_report.network_text), for the report to copy."""
+
+    def send(self, out_fd: int, skip: int = 0) -> bool:
+        """Write it, from `skip` bytes in, to `out_fd`; False (nothing written) where `read` must be used."""
+
+    def read(self) -> str: ...
+
+    def keep(self, text: str) -> None:
+        """The network's text, rendered by the report because this one was gone: kept for the next report."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SpoolText:
+    """A network's text in a spool."""
+
+    spool: Spool
+    span: tuple[int, int]
+
+    def send(self, out_fd: int, skip: int = 0) -> bool:
+        return self.spool.send(self.span, out_fd, skip)
+
+    def read(self) -> str:
+        return self.spool.read(self.span)
+
+    def keep(self, text: str) -> None:
+        pass  # a spool's text is never gone
+
+
 class Spool:
     """Report text a process writes for the networks it audits while the audit runs (an unnamed temporary file:
     on disk, not in memory): the forked worker's is read here by spans. One writer per spool."""

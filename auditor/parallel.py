@@ -82,7 +82,7 @@ class NetworkResult:
     findings: list[Finding]
     refused: list[str] = field(default_factory=list)  # snapshot reads refused while building it
     by_worker: bool = False
-    text: tuple[compact.Spool, tuple[int, int]] | None = None  # where its report text was written, if it was
+    text: compact.Text | None = None  # its report text, written before the report, if it was
 
 
 def worth_forking() -> bool:
@@ -193,7 +193,8 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
             paths, findings = audit_one(net)
             net.release()
             # this process's networks' report text too, while they are fresh: the report then only copies
-            text = (own, own.append(network_text(paths))) if own is not None and network_text is not None else None
+            text = compact.SpoolText(own, own.append(network_text(paths))) \
+                if own is not None and network_text is not None else None
             results.append(NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark), text=text))
             network_done()
             for _pid, inbox, decoder in helpers:
@@ -666,7 +667,7 @@ class _Decoder:
         when first read (auditor/compact.py). About half of a large org's results then stay bytes."""
         out: list[NetworkResult] = []
         for head, tables, span in message[1]:
-            text = (self.spool, span) if self.spool is not None and span is not None else None
+            text = compact.SpoolText(self.spool, span) if self.spool is not None and span is not None else None
             (position, _net, _paths, findings, _refused), = head[3]  # a worker's head holds one network
             rebuilt = None if tables is not None else functools.partial(self.rebuilt, position, span, findings)
             out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True, text=text)

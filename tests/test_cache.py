@@ -45,7 +45,12 @@ def _audit(snap: Path, cache: Path | None = None, workers: int = 1) -> AuditResu
 
 
 def _entries(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".tmp-") and not p.suffix)
+
+
+def _texts(cache: Path) -> list[Path]:
+    """The JSON report texts kept beside the entries (ENTRY.json)."""
+    return sorted(p for p in cache.rglob("*.json") if p.is_file() and not p.name.startswith(".tmp-"))
 
 
 def _synthetic(root: Path, networks: int) -> Path:
@@ -439,7 +444,7 @@ def test_cli_cache_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         report = json.loads(out.read_text())
         report.pop("generated_at", None)
         outputs.append(report)
-    assert outputs[0] == outputs[1] and len(_entries(cache)) == DEMO_NETWORKS
+    assert outputs[0] == outputs[1] and len(_entries(cache)) == len(_texts(cache)) == DEMO_NETWORKS
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     done = runner.invoke(app, ["audit", str(DEMO), "--cache", "auto"])
     assert done.exit_code == 1, done.output

@@ -98,7 +98,7 @@ def test_an_org_shared_by_three_processes_matches_serial(tmp_path: Path) -> None
     forked = run_audit(snap, keep_model=False, workers=3, network_text=json_report.network_text)
     assert 0 < forked.networks_by_worker < 90
     # one spool per process that audited networks: this one's and each worker's
-    assert len({id(spool) for spool, _span, _paths in forked.written.values()}) == 3
+    assert len({id(text.spool) for text, _paths in forked.written.values()}) == 3
     assert _report(forked) == _report(serial)
     forked.generated_at = serial.generated_at
     assert _streamed(forked) == _streamed(serial)
@@ -191,7 +191,7 @@ def test_worker_writes_its_networks_report_text(tmp_path: Path) -> None:
     forked = run_audit(snap, keep_model=False, workers=2, network_text=json_report.network_text)
     # one text per network, written by whichever process audited it
     assert len(forked.written) == len(forked.model.networks) == 80 and forked.networks_by_worker > 0
-    assert sum(isinstance(p.trace, compact.LazyTrace) for _s, _span, (p, *_) in forked.written.values()) == \
+    assert sum(isinstance(p.trace, compact.LazyTrace) for _text, (p, *_) in forked.written.values()) == \
         forked.networks_by_worker
     forked.generated_at = serial.generated_at
     assert _streamed(forked) == _streamed(serial) == _streamed(forked)

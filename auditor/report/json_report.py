@@ -143,19 +143,25 @@ def write(result: AuditResult, handle: TextIO) -> None:
                     network_done()
                 network = path.role.network_id
                 memo.clear()
-                # A network whose text was written while it was audited (`network_text`) is copied, as long as
-                # its paths are still all there, in order (a role filter may have removed some)
+                # A network whose text was written before the report (`network_text`, while it was audited or
+                # kept by the audit cache) is copied, as long as its paths are still all there, in order (a role
+                # filter may have removed some)
                 entry = written.get(id(path))
-                if entry is not None and _still_there(entry[2], paths, at):
+                if entry is not None and _still_there(entry[1], paths, at):
                     skip = 0 if lead != "\n    " else 1  # the report's first path has no comma before it
-                    if out_fd is not None:  # the bytes go from the spool to the file, never through here
-                        handle.flush()
-                        if not entry[0].send(entry[1], out_fd, skip):
-                            out_fd = None
-                    if out_fd is None:
-                        handle.write(entry[0].read(entry[1])[skip:])
+                    try:
+                        if out_fd is not None:  # the bytes go from where they are to the file, not through here
+                            handle.flush()
+                            if not entry[0].send(out_fd, skip):
+                                out_fd = None
+                        if out_fd is None:
+                            handle.write(entry[0].read()[skip:])
+                    except compact.TextGone:  # nothing of it was written: rendered, and kept for next time
+                        kept = network_text(entry[1])
+                        handle.write(kept[skip:])
+                        entry[0].keep(kept)
                     lead = ",\n    "
-                    at += len(entry[2])
+                    at += len(entry[1])
                     compact.forget(path)  # a check may have read some of it
                     previous = None
                     continue
