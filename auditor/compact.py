@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, Protocol
 
 from auditor.checks import CheckMeta
+from auditor.errors import AuditorError
 from auditor.model import Hop, NetworkModel, Origin, Role, Rule, RuleList
 from auditor.packets import PacketSet
 from auditor.trace import FlowTrace, PathResult
@@ -117,7 +118,7 @@ def forget(path: PathResult) -> None:
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
-class TextGone(Exception):
+class TextGone(AuditorError):
     """A network's report text that was kept elsewhere (the audit cache) is no longer there, or no longer the
     one its result was decoded from: the report renders the network instead. Raised before anything is
     written."""
