@@ -360,92 +360,99 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                                                   f"(known: {', '.join(sorted(protocols))})")
     RuleList.prime_keys = tuple(_flow_keys(protocols, config))
     model = new_model(snapshot, config)
-    notes: list[str] = []
-    records = dns_records(snapshot, model, notes)
-    if sources_only:  # only audit.yaml sources (tracing one of them): no network is loaded
-        model.scope = set()
-    load_devices(snapshot, model)
-    # what collection failed to read is unknown or an input error, never a pass
-    fail_closed(snapshot, model, str(config_path or snapshot.root / "audit.yaml"))
-    model.gaps.extend(DataGap(path, reason) for path, reason in crl.gaps(config))
-    add_sources(model, config)
-    graph = build_graph(model)  # servers and the devices in front of them; networks stream past it
-    server_sides: dict[str, list[Hop]] = {}
-    # what each server's protocols need of a role, read once for the whole audit
-    plans = {server.name: plan_protocols([protocols[name.lower()] for name in server.protocols])
-             for server in model.servers}
-    wire_flows = wire_flows_to(model.servers, protocols)  # every network's checks ask for them
-    for server in model.servers:
-        model.gaps.extend(DataGap("audit.yaml", p) for p in devices_in_front(model, server).problems)
-        branches = server_side_hops(graph, server)
-        server_sides[server.name] = branches[0] if branches else []
-    paths: list[PathResult] = []
-    findings: list[Finding] = []
-    # Roles' answers come only for servers whose names have recorded answers (plugins.network_dns): without
-    # any, no network asks its adapters (which finds them in the snapshot again each time).
-    answered = any(found is not None for found in records.values())
+    if cache is not None:  # a forked child checks the hits' files while this process reads what comes before
+        cache.start_checks(snapshot, model, lambda m, take: iter_networks(snapshot, m, take))
+    try:
+        notes: list[str] = []
+        records = dns_records(snapshot, model, notes)
+        if sources_only:  # only audit.yaml sources (tracing one of them): no network is loaded
+            model.scope = set()
+        load_devices(snapshot, model)
+        # what collection failed to read is unknown or an input error, never a pass
+        fail_closed(snapshot, model, str(config_path or snapshot.root / "audit.yaml"))
+        model.gaps.extend(DataGap(path, reason) for path, reason in crl.gaps(config))
+        add_sources(model, config)
+        graph = build_graph(model)  # servers and the devices in front of them; networks stream past it
+        server_sides: dict[str, list[Hop]] = {}
+        # what each server's protocols need of a role, read once for the whole audit
+        plans = {server.name: plan_protocols([protocols[name.lower()] for name in server.protocols])
+                 for server in model.servers}
+        wire_flows = wire_flows_to(model.servers, protocols)  # every network's checks ask for them
+        for server in model.servers:
+            model.gaps.extend(DataGap("audit.yaml", p) for p in devices_in_front(model, server).problems)
+            branches = server_side_hops(graph, server)
+            server_sides[server.name] = branches[0] if branches else []
+        paths: list[PathResult] = []
+        findings: list[Finding] = []
+        # Roles' answers come only for servers whose names have recorded answers (plugins.network_dns): without
+        # any, no network asks its adapters (which finds them in the snapshot again each time).
+        answered = any(found is not None for found in records.values())
 
-    def audit_network(net: NetworkModel) -> tuple[list[PathResult], list[Finding]]:
-        net_paths = _trace_roles(net.roles, model, plans, server_sides)
-        if model.assume:
-            annotate_assumed(net_paths, server_sides)
-        view = Model(model.snapshot, [net], model.servers, devices=model.devices)
-        answers = network_dns(snapshot, net, model.servers, records) if answered else []
-        trace_dns_targets(answers, model, protocols)
-        return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers,
-                                                        server_flows=wire_flows), scope="network")
+        def audit_network(net: NetworkModel) -> tuple[list[PathResult], list[Finding]]:
+            net_paths = _trace_roles(net.roles, model, plans, server_sides)
+            if model.assume:
+                annotate_assumed(net_paths, server_sides)
+            view = Model(model.snapshot, [net], model.servers, devices=model.devices)
+            answers = network_dns(snapshot, net, model.servers, records) if answered else []
+            trace_dns_targets(answers, model, protocols)
+            return net_paths, run_checks(AuditContext(view, net_paths, protocols, dns=answers,
+                                                            server_flows=wire_flows), scope="network")
 
-    def rebuild(position: int) -> tuple[NetworkModel, list[PathResult], list[Finding]]:
-        """The network at `position` of the serial order built and audited again, on a model of its own (the
-        audit's keeps its networks and gaps): for a forked worker's network sent without its tables."""
-        scratch = dataclasses.replace(model, networks=[], gaps=[])
-        place = itertools.count()
-        for net in iter_networks(snapshot, scratch, lambda _net: next(place) == position):
-            found = audit_network(net)
-            net.release()  # as the audit's own networks are held
-            return net, *found
-        raise SnapshotError(str(snapshot.root), f"network {position + 1} of the snapshot is gone since it was "
-                                                "audited: audit the snapshot again once it is complete")
+        def rebuild(position: int) -> tuple[NetworkModel, list[PathResult], list[Finding]]:
+            """The network at `position` of the serial order built and audited again, on a model of its own (the
+            audit's keeps its networks and gaps): for a forked worker's network sent without its tables."""
+            scratch = dataclasses.replace(model, networks=[], gaps=[])
+            place = itertools.count()
+            for net in iter_networks(snapshot, scratch, lambda _net: next(place) == position):
+                found = audit_network(net)
+                net.release()  # as the audit's own networks are held
+                return net, *found
+            raise SnapshotError(str(snapshot.root), f"network {position + 1} of the snapshot is gone since it was "
+                                                    "audited: audit the snapshot again once it is complete")
 
-    def audit_networks(stream: Stream, expected: int, audit_one: AuditOne) -> list[NetworkResult]:
-        forked = None
-        if workers > 1 and not keep_model and model.scope is None and \
-                expected >= (MIN_NETWORKS if auto_workers else 2):
-            # without the cache (which keeps every network's tables), a worker's networks whose traces are
-            # all allowed need not send theirs: `rebuild` makes them again for a reader that asks
-            forked = _audit_forked(snapshot, model, server_sides, expected, stream, audit_one, network_done,
-                                   network_text, workers, rebuild if cache is None else None)
-        return forked if forked is not None else \
-            _audit_serial(snapshot, stream, audit_one, not keep_model, network_done)
+        def audit_networks(stream: Stream, expected: int, audit_one: AuditOne) -> list[NetworkResult]:
+            forked = None
+            if workers > 1 and not keep_model and model.scope is None and \
+                    expected >= (MIN_NETWORKS if auto_workers else 2):
+                # without the cache (which keeps every network's tables), a worker's networks whose traces are
+                # all allowed need not send theirs: `rebuild` makes them again for a reader that asks
+                forked = _audit_forked(snapshot, model, server_sides, expected, stream, audit_one, network_done,
+                                       network_text, workers, rebuild if cache is None else None)
+            return forked if forked is not None else \
+                _audit_serial(snapshot, stream, audit_one, not keep_model, network_done)
 
-    with results_kept_out_of_gc() as network_done:
+        with results_kept_out_of_gc() as network_done:
+            if cache is not None:
+                done = cache.audit(snapshot, model, [hop for hops in server_sides.values() for hop in hops],
+                                   lambda m, take: iter_networks(snapshot, m, take), audit_network, network_done,
+                                   audit_networks)
+            else:
+                expected = count_networks(snapshot) if workers > 1 and not keep_model and model.scope is None else 0
+                done = audit_networks(lambda take: iter_networks(snapshot, model, take), expected, audit_network)
+            by_worker = 0
+            written = {}
+            for result in done:
+                if result.text is not None and result.paths:
+                    written[id(result.paths[0])] = (result.text, result.paths)
+                paths.extend(result.paths)
+                findings.extend(result.findings)
+                by_worker += result.by_worker
+            # Still frozen: a full collection here walked every result (5 s of a 10,000-network audit)
+            source_paths = _trace_roles(model.extra_roles, model, plans, server_sides)
+            if model.assume:
+                annotate_assumed(source_paths, server_sides)
+            sources_view = Model(model.snapshot, [], model.servers, extra_roles=model.extra_roles,
+                                 devices=model.devices)
+            findings.extend(run_checks(AuditContext(sources_view, source_paths, protocols, server_flows=wire_flows),
+                                       scope="network"))
+            paths.extend(source_paths)
+            model.gaps.extend(DataGap(rel, f"{rel} leads outside the snapshot (a symlink?): not read")
+                              for rel in snapshot.refused)
+            findings.extend(run_checks(AuditContext(model, paths, protocols, dns_records=records), scope="global"))
+        return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
+                           findings, protocols, notes=notes, networks_by_worker=by_worker,
+                           cache=cache.stats if cache is not None else None, written=written,
+                           assumptions=listing(config.assume))
+    finally:
         if cache is not None:
-            done = cache.audit(snapshot, model, [hop for hops in server_sides.values() for hop in hops],
-                               lambda m, take: iter_networks(snapshot, m, take), audit_network, network_done,
-                               audit_networks)
-        else:
-            expected = count_networks(snapshot) if workers > 1 and not keep_model and model.scope is None else 0
-            done = audit_networks(lambda take: iter_networks(snapshot, model, take), expected, audit_network)
-        by_worker = 0
-        written = {}
-        for result in done:
-            if result.text is not None and result.paths:
-                written[id(result.paths[0])] = (result.text, result.paths)
-            paths.extend(result.paths)
-            findings.extend(result.findings)
-            by_worker += result.by_worker
-        # Still frozen: a full collection here walked every result (5 s of a 10,000-network audit)
-        source_paths = _trace_roles(model.extra_roles, model, plans, server_sides)
-        if model.assume:
-            annotate_assumed(source_paths, server_sides)
-        sources_view = Model(model.snapshot, [], model.servers, extra_roles=model.extra_roles, devices=model.devices)
-        findings.extend(run_checks(AuditContext(sources_view, source_paths, protocols, server_flows=wire_flows),
-                                   scope="network"))
-        paths.extend(source_paths)
-        model.gaps.extend(DataGap(rel, f"{rel} leads outside the snapshot (a symlink?): not read")
-                          for rel in snapshot.refused)
-        findings.extend(run_checks(AuditContext(model, paths, protocols, dns_records=records), scope="global"))
-    return AuditResult(str(snapshot_dir), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), model, paths,
-                       findings, protocols, notes=notes, networks_by_worker=by_worker,
-                       cache=cache.stats if cache is not None else None, written=written,
-                       assumptions=listing(config.assume))
+            cache.stop_checks()

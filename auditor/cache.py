@@ -214,6 +214,7 @@ class _Entry:
     tables: bytes
     refused: list[str]
     digest: bytes  # the entry's checksum: its report text names it
+    before: bytes  # the digest of what was read before its network when it was written
 
 
 @dataclasses.dataclass(slots=True)
@@ -262,6 +263,7 @@ class AuditCache:
         self.network_text: Callable[[list], str] | None = None
         self._rendered: tuple[list, str] | None = None  # the last network's paths and text, rendered by _store
         self._texts: dict[int, KeptText] = {}  # the texts this process kept, by network position
+        self._early: ForkedStream | None = None  # the child checking hits' files from the audit's start
 
     # -- setup ---------------------------------------------------------------------------------------------
     def watch(self, snapshot: Snapshot) -> None:
@@ -291,6 +293,66 @@ class AuditCache:
                 if folder.name != self.namespace and folder.is_dir(follow_symlinks=False) and \
                         folder.stat(follow_symlinks=False).st_mtime < limit:
                     shutil.rmtree(folder.path, ignore_errors=True)
+
+    # -- checking hits from the start ----------------------------------------------------------------------
+    def start_checks(self, snapshot: Snapshot, model: Model, stream: Stream) -> None:
+        """Fork the child that checks the hits' files now, before this process reads the devices and the
+        org's files that come before the networks (the NAT files of every MX: a second at 10,000 networks):
+        it walks the networks itself (which needs none of those) and starts on its chunks of candidates.
+        `_hits` takes it on when its walk lists the same candidates, else stops it. A no-op with one process."""
+        if not self.forks or not worth_forking():
+            return
+        claims = _shared_counter()
+        if claims is None:
+            return
+        scratch = dataclasses.replace(model, networks=[], gaps=list(model.gaps))
+        self._claims = claims
+        child = ForkedStream(lambda send: self._check_from_start(snapshot, scratch, stream, send))
+        if child.started:
+            self._early = child
+        else:
+            self._claims = None
+
+    def _check_from_start(self, snapshot: Snapshot, model: Model, stream: Stream,
+                          send: Callable[[tuple], None]) -> None:
+        """(In the forked child) the walk, its candidates' digest for this process to compare with its own,
+        then the candidates' chunks it claims, checked."""
+        self._plan = self._walk(snapshot, model, stream)
+        snapshot.observer = None  # checking an entry is no read of the audit's
+        send(("candidates", _candidates_digest(self._candidates)))
+        if len(self._candidates) >= CHECK_APART_MIN:
+            self._check_apart(snapshot, self._candidates, send)
+
+    def stop_checks(self) -> None:
+        """Stop the child of `start_checks` if it is still there (the audit ended before its hits)."""
+        early, self._early = self._early, None
+        if early is not None:
+            early.close()
+            self._claims = None
+
+    def _checking_child(self, snapshot: Snapshot, candidates: list[tuple[int, _Planned]]) -> ForkedStream | None:
+        """The child that checks the hits' files with this process: the one forked at the start when it walked
+        the same candidates, else one forked now (None: none, or too few candidates to be worth one)."""
+        early, self._early = self._early, None
+        if early is not None:
+            try:
+                agrees = early.first() == ("candidates", _candidates_digest(candidates))
+            except JobFailed:
+                agrees = False
+            if agrees and len(candidates) >= CHECK_APART_MIN:
+                return early  # it has claimed chunks from the shared counter since the start
+            early.close()
+            self._claims = None
+        if not (self.forks and len(candidates) >= CHECK_APART_MIN and worth_forking()):
+            return None
+        self._claims = _shared_counter()
+        if self._claims is None:
+            return None
+        child = ForkedStream(lambda send: self._check_apart(snapshot, candidates, send))
+        if not child.started:
+            self._claims = None
+            return None
+        return child
 
     # -- the audit -----------------------------------------------------------------------------------------
     def audit(self, snapshot: Snapshot, model: Model, server_hops: list, stream: Stream, audit_one: AuditOne,
@@ -378,12 +440,7 @@ class AuditCache:
         oversized = dict(snapshot.oversized)
         child = None
         try:
-            if self.forks and len(candidates) >= CHECK_APART_MIN and worth_forking():
-                self._claims = _shared_counter()
-                if self._claims is not None:
-                    child = ForkedStream(lambda send: self._check_apart(snapshot, candidates, send))
-                    if not child.started:
-                        child, self._claims = None, None
+            child = self._checking_child(snapshot, candidates)
             try:
                 for start in self._claimed(len(candidates)):
                     for position, item in candidates[start:start + CHECK_CHUNK]:
@@ -430,9 +487,11 @@ class AuditCache:
             return
         for position, found in message[1]:
             done.add(position)
-            if found is not None:
+            item = self._plan[position]
+            # the child checked the files; what was read before the network is this process's to compare
+            if found is not None and found[4] == item.before:
                 self.stats.checked_apart += 1
-                self._hit(results, position, self._plan[position], _Entry(*found), network_done)
+                self._hit(results, position, item, _Entry(*found), network_done)
 
     def _check_apart(self, snapshot: Snapshot, candidates: list[tuple[int, _Planned]],
                      send: Callable[[tuple], None]) -> None:
@@ -441,9 +500,9 @@ class AuditCache:
         for start in self._claimed(len(candidates)):
             found = []
             for position, item in candidates[start:start + CHECK_CHUNK]:
-                entry = self._lookup(snapshot, item, check_files=True)
+                entry = self._lookup(snapshot, item, check_files=True, check_before=False)
                 found.append((position, None if entry is None else
-                              (entry.head, entry.tables, entry.refused, entry.digest)))
+                              (entry.head, entry.tables, entry.refused, entry.digest, entry.before)))
             send(("entries", found))
         send(("unreadable", self.stats.unreadable))
 
@@ -485,9 +544,10 @@ class AuditCache:
                 result.text = self._texts.get(result.position)
         self._texts = {}
 
-    def _lookup(self, snapshot: Snapshot, item: _Planned, check_files: bool) -> _Entry | None:
-        """The network's entry if it is a hit: its own, made after the same earlier reads, and (with
-        `check_files`) its files unchanged."""
+    def _lookup(self, snapshot: Snapshot, item: _Planned, check_files: bool, check_before: bool = True
+                ) -> _Entry | None:
+        """The network's entry if it is a hit: its own, made after the same earlier reads (unless not
+        `check_before`: the caller compares them), and (with `check_files`) its files unchanged."""
         read = self._read_entry(self._path(item.identity))
         if read is None:
             return None
@@ -497,9 +557,10 @@ class AuditCache:
         except (TypeError, ValueError):
             self.stats.unreadable += 1
             return None
-        if identity != item.identity or before != item.before or (check_files and not _unchanged(snapshot, deps)):
+        if identity != item.identity or (check_before and before != item.before) or \
+                (check_files and not _unchanged(snapshot, deps)):
             return None
-        return _Entry(head, tables, refused, digest)
+        return _Entry(head, tables, refused, digest, before)
 
     def _read_entry(self, path: Path) -> tuple[Any, bytes] | None:
         """An entry's content and checksum, when it is whole and of this format (None otherwise)."""
@@ -622,6 +683,10 @@ def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
         _ZSTD[:] = [os.getpid(), zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=True),
                     zstandard.ZstdDecompressor()]
     return _ZSTD[1], _ZSTD[2]
+
+
+def _candidates_digest(candidates: list[tuple[int, _Planned]]) -> bytes:
+    return _digest(repr([(position, item.identity) for position, item in candidates]).encode())
 
 
 def _shared_counter() -> Any:

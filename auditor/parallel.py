@@ -324,6 +324,10 @@ class ForkedStream:
         if self.inbox is not None:
             yield from self.inbox.rest()
 
+    def first(self) -> Any:
+        """The next message alone, waiting for it; None when the child ended without one."""
+        return self.inbox.one() if self.inbox is not None else None
+
     def close(self) -> None:
         if self.inbox is None:
             return
@@ -478,6 +482,23 @@ class _Inbox:
                     yield opened
             if ended and not taken:
                 return
+
+    def one(self) -> Any:
+        """The next message alone (waiting for it as `rest` does); None when the worker ended without one."""
+        while True:
+            with self.lock:
+                waited = 0.0
+                while not self.messages and not self.ended:
+                    if waited >= SILENCE_LIMIT:
+                        raise _WorkerFailed(f"no message from the worker for {SILENCE_LIMIT:.0f} s")
+                    self.arrived.wait(timeout=1.0)
+                    waited += 1.0
+                if not self.messages:
+                    return None
+                body = self.messages.pop(0)
+            opened = self._open(body)
+            if opened is not None:
+                return opened
 
     def _open(self, body: bytes) -> Any:
         message = pickle.loads(body)

@@ -261,6 +261,51 @@ def test_a_killed_file_checker_leaves_the_check_to_this_process(tmp_path: Path,
     assert _report(warm) == _report(_audit(snap))
 
 
+@needs_fork
+def test_hits_checked_from_the_audits_start_are_taken_only_after_the_same_earlier_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child forked at the audit's start checks entries before this process has read what comes before the
+    networks (here: an MX's 1:1 NAT that now takes the VPN server's address, in front of every network's
+    traffic to it, letting in only IKE from one partner). Its hits are taken only once this process has
+    compared what was read before each network: none is here, and no network keeps its cached "allowed"."""
+    monkeypatch.setattr(audit_cache, "CHECK_APART_MIN", 1)
+    snap = _synthetic(tmp_path / "org", 24)
+    cache = tmp_path / "cache"
+    cold = _audit(snap, cache, workers=2)
+    assert Verdict.ALLOWED in {p.trace.verdict for p in cold.paths}
+    net = sorted((snap / "meraki" / "networks").iterdir())[0]
+    (net / "appliance" / "firewall" / "oneToOneNatRules.json").write_text(json.dumps({"rules": [
+        {"name": "vpn", "publicIp": "198.51.100.10", "lanIp": "10.0.0.5", "uplink": "internet1",
+         "allowedInbound": [{"protocol": "udp", "destinationPorts": ["500"], "allowedIps": ["192.0.2.0/24"]}]}]}))
+    warm, plain = _audit(snap, cache, workers=2), _audit(snap)
+    assert warm.cache is not None and warm.cache.hits == 0 and warm.cache.misses == 24
+    assert _report(warm) == _report(plain)
+    assert Verdict.ALLOWED not in {p.trace.verdict for p in warm.paths}  # the NAT lets nobody else in
+    again = _audit(snap, cache, workers=2)  # and with nothing changed, the child's checks are the hits
+    assert again.cache is not None and again.cache.hits == 24 and again.cache.checked_apart > 0
+    assert _report(again) == _report(plain)
+
+
+@needs_fork
+def test_an_audit_that_fails_before_its_hits_leaves_no_checking_child(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_cache, "CHECK_APART_MIN", 1)
+    snap = _synthetic(tmp_path / "org", 24)
+    cache = tmp_path / "cache"
+    _audit(snap, cache, workers=2)
+    net = sorted((snap / "meraki" / "networks").iterdir())[0]
+    (net / "appliance" / "firewall" / "oneToOneNatRules.json").write_text('{"rules": [')  # read before networks
+
+    def children() -> set[str]:
+        return {pid for task in Path("/proc/self/task").iterdir()
+                for pid in (task / "children").read_text().split()}
+
+    before = children()
+    with pytest.raises(SnapshotError, match=r"oneToOneNatRules\.json"):
+        _audit(snap, cache, workers=2)
+    assert children() == before
+
+
 @pytest.mark.slow
 @needs_fork
 def test_a_file_gone_since_is_never_taken_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
