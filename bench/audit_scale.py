@@ -11,8 +11,9 @@ the command a user runs, `vpn-auditor audit ORG --format json -o FILE`, is timed
 
 With --cache, each org is then audited with an empty cache (cold: every network audited and written), again
 with nothing changed (warm: every network from the cache) and after one network's MX rules changed (one
-network audited); those audits write no report (it is the same report). After the warm audit, the CLI is run
-warm as a user runs it, with its text and then its JSON report written to a file.
+network audited); those audits write no report (it is the same report), but keep each network's JSON report
+text in the cache as `--format json --cache` does. After the warm audit, the CLI is run warm as a user runs
+it, with its text and then its JSON report written to a file.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ workers = int(sys.argv[3]) if sys.argv[3] != "auto" else None
 cache = sys.argv[4] if len(sys.argv) > 4 else ""
 start = time.perf_counter()
 before = resource.getrusage(resource.RUSAGE_SELF)
-# as `vpn-auditor audit --format json` does: the forked worker writes its networks' part of the report
+# as `vpn-auditor audit --format json` does: the forked worker writes its networks' part of the report, and
+# with the cache each network's part is kept beside its entry
 result = run_audit(sys.argv[1], keep_model=False, workers=workers, cache_dir=cache or None,
-                   network_text=None if cache else network_text)
+                   network_text=network_text)
 audited = time.perf_counter() - start
 stats = result.cache
 if cache:  # the report is the one above: only the audit is timed
