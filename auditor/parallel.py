@@ -468,12 +468,7 @@ class _Inbox:
         taken as stuck (a chunk takes well under a second): the caller then audits serially."""
         while True:
             with self.lock:
-                waited = 0.0
-                while not self.messages and not self.ended:
-                    if waited >= SILENCE_LIMIT:
-                        raise _WorkerFailed(f"no message from the worker for {SILENCE_LIMIT:.0f} s")
-                    self.arrived.wait(timeout=1.0)
-                    waited += 1.0
+                self._wait()
                 taken, self.messages = self.messages, []
                 ended = self.ended
             for message in taken:
@@ -483,16 +478,21 @@ class _Inbox:
             if ended and not taken:
                 return
 
+    def _wait(self) -> None:
+        """(With the lock held) until a message has come or the worker ended: a worker silent for SILENCE_LIMIT
+        seconds fails."""
+        waited = 0.0
+        while not self.messages and not self.ended:
+            if waited >= SILENCE_LIMIT:
+                raise _WorkerFailed(f"no message from the worker for {SILENCE_LIMIT:.0f} s")
+            self.arrived.wait(timeout=1.0)
+            waited += 1.0
+
     def one(self) -> Any:
         """The next message alone (waiting for it as `rest` does); None when the worker ended without one."""
         while True:
             with self.lock:
-                waited = 0.0
-                while not self.messages and not self.ended:
-                    if waited >= SILENCE_LIMIT:
-                        raise _WorkerFailed(f"no message from the worker for {SILENCE_LIMIT:.0f} s")
-                    self.arrived.wait(timeout=1.0)
-                    waited += 1.0
+                self._wait()
                 if not self.messages:
                     return None
                 body = self.messages.pop(0)
