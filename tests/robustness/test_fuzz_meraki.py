@@ -101,6 +101,27 @@ def test_garbage_never_turns_a_path_allowed(data: st.DataObject) -> None:
         assert newly_allowed(_seed()[2], verdicts(outcome)) == []
 
 
+SSIDS = "meraki/networks/N_1/wireless/ssids.json"
+
+
+@pytest.mark.parametrize("value", [*GARBAGE, None, "", "8021x-someday", "deleted"])
+def test_an_auth_mode_not_understood_never_opens_a_path(value: Any) -> None:
+    """Every SSID's authMode replaced or deleted (found by the fuzz test above: a RADIUS SSID whose authMode was
+    garbage lost its RADIUS guest VLAN case, which its rules block, and came out allowed): the SSID's roles are
+    unknown at its access point, never a guess at which roles and VLANs the mode gives."""
+    body = _seed()[1][SSIDS]
+    for number, ssid in enumerate(body):
+        if not ssid.get("enabled"):
+            continue
+        changed = deleted(body, (number, "authMode")) if value == "deleted" else \
+            replaced(body, (number, "authMode"), value)
+        with mutated({SSIDS: json.dumps(changed)}) as root:
+            outcome = _audit(root)
+        if isinstance(outcome, AuditResult):
+            assert newly_allowed(_seed()[2], verdicts(outcome)) == [], (ssid["name"], value)
+            assert {p.trace.verdict for p in outcome.paths if p.role.ssid == ssid["name"]} == {"unknown"}
+
+
 @FUZZ
 @given(st.data())
 def test_deleted_keys_and_items_never_crash(data: st.DataObject) -> None:

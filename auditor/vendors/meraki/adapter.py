@@ -85,6 +85,12 @@ from auditor.vendors.meraki.rules import (
 )
 
 IPSK_WITHOUT_RADIUS = {"ipsk-without-radius"}
+# The SSID authMode values of the Dashboard API (v1 `updateNetworkWirelessSsid`). Which roles an SSID has (group
+# policies RADIUS may name, identity PSKs) and which VLAN a client lands in (the RADIUS guest VLAN) follow from
+# it: a value outside these is not guessed at.
+AUTH_MODES = ("open", "open-enhanced", "psk", "open-with-radius", "open-enhanced-with-radius", "open-with-nac",
+              "8021x-meraki", "8021x-nac", "8021x-radius", "8021x-google", "8021x-entra", "8021x-localradius",
+              "ipsk-with-radius", "ipsk-without-radius", "ipsk-with-nac", "ipsk-with-radius-easy-psk")
 def radius_assigns_policy(auth_mode: str) -> bool:
     """Whether a RADIUS (or NAC) server can hand clients of this authMode a group policy by name."""
     return auth_mode.startswith("8021x-") or auth_mode.endswith(("-with-radius", "-with-radius-easy-psk", "-nac"))
@@ -418,6 +424,17 @@ class _NetworkBuilder:
             if ssid.get("enabled") is True:
                 self._ssid_roles(ssid, i)
 
+    def _unknown_auth(self, ssid: dict[str, Any], name: str, device: str, has_splash: bool) -> None:
+        """An SSID whose authMode is missing or not one the API defines: one role, unknown at its access point
+        (whether RADIUS names group policies or a guest VLAN, or identity PSKs give roles, is what it says)."""
+        reason = (f"its authMode {ssid.get('authMode')!r} is not one the Dashboard API defines: whether its clients "
+                  "get group policies (RADIUS, identity PSKs) or another VLAN (the RADIUS guest VLAN) is unknown")
+        gap = GapHop(device, "auth", Origin(f"{self.base}/wireless/ssids.json"), reason=reason)
+        for phase in (["pre-auth", "post-auth"] if has_splash else ["post-auth"]):
+            role = Role("ssid", name, self.net.id, self.net.name, ssid=name, phase=phase)
+            role.variants.append(Variant("authMode not understood", [ANY_ADDR], [gap]))
+            self.net.roles.append(role)
+
     def _ssid_roles(self, ssid: dict[str, Any], index: int) -> None:
         number = ssid.get("number", index)
         name = str(ssid.get("name") or f"SSID {number}")
@@ -427,6 +444,9 @@ class _NetworkBuilder:
         ssid_base = f"{self.base}/wireless/ssids/{_segment(number)}"
         device = f"{self.net.name} / SSID {number} ({name})"
 
+        if auth not in AUTH_MODES:  # missing, or not a mode: its roles and their VLANs are unknown
+            self._unknown_auth(ssid, name, device, has_splash)
+            return
         # (kind, role name, group policy or None, its id, how clients get it, notes, sign-on assigns it)
         roles: list[_RoleSpec] = [_RoleSpec("ssid", name, None, None)]
         if auth in IPSK_WITHOUT_RADIUS:

@@ -33,16 +33,13 @@ from auditor.checks import AuditContext, CheckMeta, Finding, run_checks
 from auditor.config import AuditConfig
 from auditor.errors import SelectionError
 from auditor.snapshot import Snapshot, SnapshotError, api_segment, check_input_size
-from auditor.vendors.meraki.adapter import clock_minutes
+from auditor.vendors.meraki.adapter import AUTH_MODES, clock_minutes
 from auditor.vendors.meraki.rules import Resolver, ValueError_, parse_addresses, parse_ports, parse_protocol
 from auditor.vocab import Severity
 
 REDACTED = "<redacted>"
 SSID_SLOTS = range(15)
 
-AUTH_MODES = ("open", "open-enhanced", "psk", "open-with-radius", "open-enhanced-with-radius", "open-with-nac",
-              "8021x-meraki", "8021x-nac", "8021x-radius", "8021x-google", "8021x-entra", "8021x-localradius",
-              "ipsk-with-radius", "ipsk-without-radius", "ipsk-with-nac", "ipsk-with-radius-easy-psk")
 SPLASH_PAGES = ("None", "Click-through splash page", "Billing", "Password-protected with Meraki RADIUS",
                 "Password-protected with custom RADIUS", "Password-protected with Active Directory",
                 "Password-protected with LDAP", "SMS authentication", "Systems Manager Sentry", "Facebook Wi-Fi",
