@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from auditor.report import json_report
 from auditor.vocab import Verdict
 from tests.environment import needs_fork
 from tests.snapshot_builder import MerakiSnapshot, deny
-from tests.test_cache import _entries, _synthetic, _texts
+from tests.test_cache import _edit_five, _entries, _synthetic, _texts
 
 NETWORKS = 12
 
@@ -138,3 +139,24 @@ def test_a_kept_allowed_text_never_outlives_the_entry_it_was_written_for(tmp_pat
     report = _file_report(warm, tmp_path / "warm.json")
     assert report == _file_report(_audit(snap.root), tmp_path / "plain.json")
     assert "no IKE" in report and '"verdict": "blocked"' in report
+
+
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=needs_fork)])
+def test_networks_audited_again_get_their_new_text_not_another(tmp_path: Path, workers: int) -> None:
+    """Five networks change (a deny of NAT-T in four of them): a warm JSON audit audits them again, alone or
+    with a forked worker, and each one's report text is the one rendered from its own new results (the runner
+    takes the text `_store` rendered, by identity of its paths). The report says blocked where the uncached
+    one does, and the texts kept then are the ones the next report copies."""
+    snap = _synthetic(tmp_path / "org", 24)
+    cache = tmp_path / "cache"
+    _audit(snap, cache, workers)
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    edited = _edit_five(snap)
+    warm = _audit(snap, cache, workers)
+    assert warm.cache is not None and set(warm.cache.missed) == edited
+    expected = _file_report(_audit(snap), tmp_path / "plain.json")
+    assert _file_report(warm, tmp_path / "warm.json") == expected
+    assert {p.role.network_id for p in warm.paths if p.trace.verdict == Verdict.BLOCKED} >= edited - {
+        sorted(edited)[-1]}  # the four denies (the fifth edit is random)
+    again = _audit(snap, cache, workers)
+    assert _kept(again) == 24 and _file_report(again, tmp_path / "again.json") == expected
