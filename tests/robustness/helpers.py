@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,14 @@ CONFUSED: list[Any] = [None, True, False, 0, -1, 65536, "", " ", "any", [], {}, 
 
 
 LETS_THROUGH = (Decision.PERMIT, Decision.TRANSLATE)
+
+
+def seed_folder(prefix: str) -> Path:
+    """A folder for a seed snapshot that lives as long as the test session (seeds are cached across examples,
+    so a fixture's tmp_path cannot hold them) and is removed when it ends: runs never pile up in /tmp."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def audit_or_error(root: Path, config: Path | None = None) -> AuditResult | SnapshotError:

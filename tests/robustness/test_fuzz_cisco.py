@@ -25,6 +25,7 @@ from tests.robustness.helpers import (
     audit_or_error,
     deciding_rules,
     newly_allowed,
+    seed_folder,
     verdicts,
 )
 
@@ -43,7 +44,7 @@ BAD_TOKENS = ["%%", "300.1.1.1", "10.0.0.0/33", "99999999", "\u00e9t\u00e9", "0x
 @cache
 def _seed(kind: str) -> tuple[Path, str, dict[PathKey, str]]:
     fixture, address = DEVICES[kind]
-    root = Path(tempfile.mkdtemp(prefix=f"fuzz-{kind}-"))
+    root = seed_folder(f"fuzz-{kind}-")
     (root / "cisco").mkdir()
     text = (FIXTURES / fixture).read_text()
     (root / "cisco" / "edge.cfg").write_text(text)
@@ -257,7 +258,7 @@ IOS_STATES = [
 @cache
 def _state_seed(kind: str) -> tuple[Path, str, dict[PathKey, str]]:
     fixture, servers = STATE_SEEDS[kind]
-    root = Path(tempfile.mkdtemp(prefix=f"fuzz-states-{kind}-"))
+    root = seed_folder(f"fuzz-states-{kind}-")
     (root / "cisco").mkdir()
     text = (FIXTURES / fixture).read_text()
     (root / "cisco" / "edge.cfg").write_text(text)

@@ -17,7 +17,15 @@ from typer.testing import CliRunner
 from auditor.audit import AuditResult
 from auditor.cli import app
 from auditor.snapshot import SnapshotError
-from tests.robustness.helpers import CONFUSED, GARBAGE, audit_or_error, deleted, json_paths, replaced
+from tests.robustness.helpers import (
+    CONFUSED,
+    GARBAGE,
+    audit_or_error,
+    deleted,
+    json_paths,
+    replaced,
+    seed_folder,
+)
 from tests.robustness.meraki_base import build
 
 pytestmark = pytest.mark.slow  # Hypothesis over whole audits
@@ -34,7 +42,7 @@ FUZZ = settings(max_examples=60, deadline=None)
 
 @cache
 def _seed() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="fuzz-config-"))
+    root = seed_folder("fuzz-config-")
     build(root).audit()
     return root
 

@@ -28,6 +28,7 @@ from tests.robustness.helpers import (
     json_paths,
     newly_allowed,
     replaced,
+    seed_folder,
     through,
     verdicts,
 )
@@ -56,7 +57,7 @@ BAD_TOKENS = ["%%", "300.1.1.1", "1.2.3.4:99999", "{", "}", "\"", "<", "&", "\u0
 @cache
 def _seed(name: str) -> tuple[Path, dict[PathKey, str]]:
     fixture, vip = SEEDS[name]
-    root = Path(tempfile.mkdtemp(prefix="fuzz-lb-"))
+    root = seed_folder("fuzz-lb-")
     source = FIXTURES / fixture
     (root / name).parent.mkdir(parents=True)
     if source.is_dir():

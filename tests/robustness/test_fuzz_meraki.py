@@ -27,6 +27,7 @@ from tests.robustness.helpers import (
     json_paths,
     newly_allowed,
     replaced,
+    seed_folder,
     verdicts,
 )
 from tests.robustness.meraki_base import build
@@ -38,7 +39,7 @@ FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCh
 
 @cache
 def _seed() -> tuple[Path, dict[str, Any], dict]:
-    root = Path(tempfile.mkdtemp(prefix="fuzz-meraki-"))
+    root = seed_folder("fuzz-meraki-")
     snap = build(root)
     result = snap.audit()
     bodies = {p.relative_to(root).as_posix(): json.loads(p.read_text()) for p in sorted(root.rglob("*.json"))}
