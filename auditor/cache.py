@@ -66,7 +66,7 @@ from auditor.parallel import (
 )
 from auditor.snapshot import InputError, Snapshot, SnapshotError
 
-FORMAT = 2  # 2: tables pickled as objects (parallel._TablePickler)
+FORMAT = 3  # 2: tables pickled as objects (parallel._TablePickler); 3: the reads pickled apart
 MAGIC = b"vpn-auditor audit cache\n"
 TEXT_MAGIC = b"vpn-auditor report text\n"
 TEXT_MAX = 1 << 30  # a network's report text larger than this (as its frame says) is rendered, not decompressed
@@ -170,6 +170,10 @@ class _Recorder:
         self.last: tuple | None = None  # the last file read, which a `kept` for it puts in `seen`
         self.unknown = False  # the open window depends on something not recorded: its entry is not written
         self.pending: tuple | None = None  # the last read outside a network, not yet in `shared`
+        # Every read outside a network as the check `_unchanged` makes of it (a file, never what a reader took
+        # of it): with the hits' own, what a whole report depends on (auditor/report_memo.py)
+        self.outside: list[tuple] = []
+        self.outside_unknown = False  # a reread outside a network of a file not known to be read
 
     def __call__(self, kind: str, rel: str, value: Any, status: os.stat_result | None = None) -> None:
         if kind == "view":  # what a reader took from the file it just read: outside a network, instead of it
@@ -184,6 +188,8 @@ class _Recorder:
             event = self.seen.get(rel)
             if event is None:  # handed out but not known to be read here: what it depends on is not known
                 self.unknown = True
+                if self.window is None:
+                    self.outside_unknown = True
                 return
         elif kind == "file":
             event = self.last = ("file", rel, b"" if value is None else _digest(value),
@@ -195,6 +201,7 @@ class _Recorder:
         else:
             self._flush()
             self.pending = event  # held until the next event: a view of it may replace it
+            self.outside.append(event)
 
     def _flush(self) -> None:
         if self.pending is not None:
@@ -215,6 +222,7 @@ class _Entry:
     refused: list[str]
     digest: bytes  # the entry's checksum: its report text names it
     before: bytes  # the digest of what was read before its network when it was written
+    deps: bytes = b""  # the reads its network made (as `_unchanged` checks them), pickled
 
 
 @dataclasses.dataclass(slots=True)
@@ -233,6 +241,8 @@ class Stats:
     unreadable: int = 0  # entries found corrupt, truncated or of another format (then rewritten)
     checked_apart: int = 0  # hits a forked child looked up (and checked the files of) for this process
     missed: list[str] = dataclasses.field(default_factory=list)  # ids of the networks audited, in order
+    # Every read of the audit so far when all its networks were hits (AuditCache.run_deps), for a report memo
+    run_deps: Callable[[], list[bytes] | None] | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 class AuditCache:
@@ -267,13 +277,18 @@ class AuditCache:
 
     # -- setup ---------------------------------------------------------------------------------------------
     def watch(self, snapshot: Snapshot) -> None:
-        """Key the cache (with the snapshot's file cap, which decides what is read) and observe its reads."""
+        """Key the cache and observe the snapshot's reads."""
+        self.key(snapshot)
+        snapshot.observer = self.recorder
+        self.stats.run_deps = self.run_deps
+
+    def key(self, snapshot: Snapshot) -> None:
+        """The namespace of this tool, audit.yaml and the snapshot's file cap (which decides what is read)."""
         key = hashlib.blake2b(repr((FORMAT, __version__, code_digest(), sys.implementation.name,
                                     sys.version_info[:2], self.config_json, snapshot.max_file_bytes)).encode(),
                               digest_size=_DIGEST)
         self.namespace = key.hexdigest()
         self.folder = self.root / self.namespace
-        snapshot.observer = self.recorder
 
     def _prepare(self) -> None:
         try:
@@ -402,6 +417,16 @@ class AuditCache:
         snapshot.refused = refused
         return results
 
+    def run_deps(self) -> list[bytes] | None:
+        """Every read the audit made so far, when all its networks were hits (their reads are their entries'), as
+        pickled tuples (`deps_of` reads them); None when a network was audited, or a read outside the networks
+        is not known."""
+        if self.stats.misses or not self._plan or self.recorder.outside_unknown or \
+                any(item.entry is None for item in self._plan):
+            return None
+        outside = pickle.dumps(tuple(dict.fromkeys(self.recorder.outside)), protocol=pickle.HIGHEST_PROTOCOL)
+        return [outside] + [item.entry.deps for item in self._plan if item.entry is not None]
+
     def _walk(self, snapshot: Snapshot, model: Model, stream: Stream) -> list[_Planned]:
         """The networks in scope, in order, none built, each with the digest of what was read before it and
         its entry when that is a hit."""
@@ -502,7 +527,7 @@ class AuditCache:
             for position, item in candidates[start:start + CHECK_CHUNK]:
                 entry = self._lookup(snapshot, item, check_files=True, check_before=False)
                 found.append((position, None if entry is None else
-                              (entry.head, entry.tables, entry.refused, entry.digest, entry.before)))
+                              (entry.head, entry.tables, entry.refused, entry.digest, entry.before, entry.deps)))
             send(("entries", found))
         send(("unreadable", self.stats.unreadable))
 
@@ -554,13 +579,22 @@ class AuditCache:
         body, digest = read
         try:
             identity, before, deps, head, tables, refused = body
+            if not isinstance(deps, bytes):
+                raise TypeError(deps)
         except (TypeError, ValueError):
             self.stats.unreadable += 1
             return None
-        if identity != item.identity or (check_before and before != item.before) or \
-                (check_files and not _unchanged(snapshot, deps)):
+        if identity != item.identity or (check_before and before != item.before):
             return None
-        return _Entry(head, tables, refused, digest, before)
+        if check_files:
+            try:
+                reads = deps_of(deps)
+            except Exception:  # a class outside the model, or any malformed pickle: a miss, never trusted
+                self.stats.unreadable += 1
+                return None
+            if not _unchanged(snapshot, reads):
+                return None
+        return _Entry(head, tables, refused, digest, before, deps)
 
     def _read_entry(self, path: Path) -> tuple[Any, bytes] | None:
         """An entry's content and checksum, when it is whole and of this format (None otherwise)."""
@@ -612,7 +646,8 @@ class AuditCache:
         assert self._encoder is not None
         try:
             head, tables = self._encoder.encode(NetworkResult(0, net, paths, findings, refused))
-            body = pickle.dumps((item.identity, item.before, tuple(window.values()),
+            body = pickle.dumps((item.identity, item.before,
+                                 pickle.dumps(tuple(window.values()), protocol=pickle.HIGHEST_PROTOCOL),
                                  pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL), zlib.compress(tables, 1),
                                  refused),
                                 protocol=pickle.HIGHEST_PROTOCOL)
@@ -734,7 +769,7 @@ def _unchanged(snapshot: Snapshot, deps: tuple) -> bool:
             elif kind == "listdir":
                 folder, _, suffix = rel.partition("\0")
                 refused = dict(snapshot.refused)
-                listed = snapshot.listdir(folder, suffix)
+                listed = snapshot.listing(folder, suffix)
                 snapshot.refused = refused
                 if _digest(listed) != digest:
                     return False
@@ -815,3 +850,11 @@ class _Unpickler(compact.Loader):
 
 def _load(data: bytes, registry: Sequence[Any] = ()) -> Any:
     return _Unpickler(io.BytesIO(data), registry).load()
+
+
+def deps_of(data: bytes) -> tuple:
+    """Reads as `_unchanged` checks them, from their pickle (an entry's, or a report memo's)."""
+    reads = _load(data)
+    if not isinstance(reads, tuple):
+        raise pickle.UnpicklingError("the reads are not a tuple")
+    return reads

@@ -24,6 +24,7 @@ from auditor.vocab import SEVERITY_REPORT_ORDER, FailOn, Severity, Verdict
 
 if TYPE_CHECKING:  # imported where used: `vpn-auditor --help` need not load the engine
     from auditor.audit import AuditResult
+    from auditor.report_memo import Outcome, ReportMemo
     from auditor.vendors.meraki.check_ssid import ProposalResult
 
 # click's base error, found through typer's public BadParameter (typer >= 0.17 bundles its own click). Any: the
@@ -131,21 +132,27 @@ def _check_output(output: Path | None) -> None:
         raise OutputError(f"-o {output}: not writable")
 
 
-def _summary(result: AuditResult, output: Path, code: int) -> None:
-    """With -o the terminal shows nothing else: one line to stderr says what the report holds."""
+def _outcome(result: AuditResult, code: int, warnings: list[str]) -> Outcome:
+    """The exit code and the figures of the summary line."""
+    from auditor.report_memo import Outcome
     from auditor.waivers import gate_findings
 
-    counts = result.counts()
     severities = dict.fromkeys(SEVERITY_REPORT_ORDER, 0)
     counted = gate_findings(result.findings)
     for finding in counted:
         severities[finding.effective_severity] += 1
-    waived = len(result.findings) - len(counted)
-    typer.echo(f"vpn-auditor: {len(result.paths)} paths ({counts[Verdict.ALLOWED]} allowed, "
+    return Outcome(code, len(result.paths), {str(k): v for k, v in result.counts().items()},
+                   {str(k): v for k, v in severities.items()}, len(result.findings) - len(counted), warnings)
+
+
+def _summary(outcome: Outcome, output: Path) -> None:
+    """With -o the terminal shows nothing else: one line to stderr says what the report holds."""
+    counts, severities, waived = outcome.verdicts, outcome.severities, outcome.waived
+    typer.echo(f"vpn-auditor: {outcome.paths} paths ({counts[Verdict.ALLOWED]} allowed, "
                f"{counts[Verdict.BLOCKED]} blocked, {counts[Verdict.PARTIAL]} partial, {counts[Verdict.UNKNOWN]} "
                f"unknown), findings: {severities[Severity.ERROR]} error, {severities[Severity.WARNING]} warning, "
                f"{severities[Severity.INFO]} info{f', {waived} waived' if waived else ''}; "
-               f"report in {output}; exit {code}", err=True)
+               f"report in {output}; exit {outcome.code}", err=True)
 
 
 def _render(result: AuditResult, fmt: Format, output: Path | None, verbose: bool = False) -> None:
@@ -244,6 +251,17 @@ def audit(
     if offline_networks:  # the networks asked for replace audit.yaml's scope
         settings = settings.model_copy(deep=True)
         settings.scope.networks = list(network or [])
+    memo = None
+    if cache and output is not None and not org:  # a report kept with every read it rests on, written again
+        memo = _report_memo(cache_dir(cache), snapshot, settings, output, fmt, verbose, role, waivers, fail_on,
+                            allow_unknown)
+        with writing(output):
+            outcome = memo.replay(output, _now()) if memo is not None else None
+        if outcome is not None:
+            for line in outcome.warnings:
+                typer.echo(f"warning: {clean(line)}", err=True)
+            _summary(outcome, output)
+            raise typer.Exit(outcome.code)
     network_text = None
     if fmt is Format.json:  # a forked worker then writes its networks' part of the report as it audits them
         from auditor.report import json_report
@@ -254,7 +272,8 @@ def audit(
     gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
                             "--network" if offline_networks else "audit.yaml scope.networks")
     gate.filter_roles(result, role or [])
-    for line in apply_waivers(result, accepted) if waivers is not None else []:
+    warnings = apply_waivers(result, accepted) if waivers is not None else []
+    for line in warnings:
         typer.echo(f"warning: {clean(line)}", err=True)
     if not result.paths:  # a gate that passes on nothing audited is worse than none
         raise InputError(gate.nothing_audited(result))
@@ -262,8 +281,44 @@ def audit(
         _render(result, fmt, output, verbose)
     code = exit_code(result, fail_on, allow_unknown)
     if output is not None:
-        _summary(result, output, code)
+        outcome = _outcome(result, code, list(warnings))
+        _summary(outcome, output)
+        run_deps = result.cache.run_deps if result.cache is not None else None
+        deps = run_deps() if run_deps is not None else None
+        if memo is not None and deps is not None:
+            memo.keep(deps, output, result.generated_at, outcome)
     raise typer.Exit(code)
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _report_memo(cache: Path, snapshot: Path, settings: Any, output: Path, fmt: Format, verbose: bool,
+                 role: list[str] | None, waivers: Path | None, fail_on: FailOn, allow_unknown: bool
+                 ) -> ReportMemo | None:
+    """The memo of this report (auditor/report_memo.py), keyed on every option that shapes it or the exit code,
+    when the report goes to a regular file (or a new one). Waivers count with their content and today's date
+    (a waiver expires)."""
+    import datetime as dt
+    import hashlib
+
+    from auditor.report_memo import ReportMemo
+    from auditor.snapshot import Snapshot
+
+    if output.is_symlink() or (output.exists() and not output.is_file()):
+        return None
+    options: dict[str, Any] = {"format": fmt.value, "verbose": verbose, "roles": tuple(role or ()),
+                               "fail_on": str(fail_on), "allow_unknown": allow_unknown, "snapshot": str(snapshot)}
+    if waivers is not None:
+        try:
+            content = waivers.read_bytes()
+        except OSError:
+            return None
+        options["waivers"] = (hashlib.blake2b(content).hexdigest(), dt.date.today().isoformat())
+    return ReportMemo(cache, Snapshot(snapshot), settings, options)
 
 
 def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: Path | None,

@@ -355,6 +355,14 @@ class Snapshot:
 
     def listdir(self, rel: str, suffix: str = "") -> list[str]:
         """Snapshot-relative names of the entries of a folder (files and folders), sorted."""
+        found, refused = self.listing(rel, suffix)
+        if self.observer is not None:  # with what it refused: a link added there changes the audit's gaps
+            self.observer("listdir", f"{rel}\x00{suffix}", (found, refused))
+        return found
+
+    def listing(self, rel: str, suffix: str = "") -> tuple[list[str], list[str]]:
+        """A folder's entries as `listdir` gives them, and those it refused (they lead outside the snapshot; also
+        noted in `refused`). Not told to the observer: the audit cache checks with it."""
         folder = self.path(rel)
         names = set()
         if folder.is_dir():
@@ -365,10 +373,11 @@ class Snapshot:
                 name = key[len(prefix):].split("/", 1)[0]
                 if name.endswith(suffix) and (value is not None or "/" in key[len(prefix):]):
                     names.add(name)
-        found = [f"{rel}/{name}" for name in sorted(names) if self._inside(f"{rel}/{name}")]
-        if self.observer is not None:
-            self.observer("listdir", f"{rel}\x00{suffix}", found)
-        return found
+        found: list[str] = []
+        refused: list[str] = []
+        for name in sorted(names):
+            (found if self._inside(f"{rel}/{name}") else refused).append(f"{rel}/{name}")
+        return found, refused
 
     def _inside(self, rel: str) -> bool:
         try:

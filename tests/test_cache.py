@@ -45,7 +45,9 @@ def _audit(snap: Path, cache: Path | None = None, workers: int = 1) -> AuditResu
 
 
 def _entries(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".tmp-") and not p.suffix)
+    """The networks' entries (not the report memos, auditor/report_memo.py)."""
+    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".tmp-") and not p.suffix
+                  and p.parent.name != "reports")
 
 
 def _texts(cache: Path) -> list[Path]:

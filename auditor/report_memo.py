@@ -1,0 +1,248 @@
+"""The report memo (`audit --cache DIR -o FILE`): a whole report kept with every read its audit made, and written
+again as it was, its timestamp now, while none of those reads would read anything else.
+
+An audit whose networks all came from the cache (auditor/cache.py) knows every read its results rest on: those
+outside the networks (before, between and after them: the cache's recorder) and each network's own (its
+entry's). The command keeps the report it wrote under a key made of the cache namespace (tool, code, audit.yaml,
+file cap), the snapshot as the report names it and every option that shapes the report or the exit code. The
+next command with that key checks those reads as a warm audit checks a hit's (a status per file; the bytes where
+the status is too recent to stand for them), in two processes, and when all would read the same, writes the
+kept report with the new timestamp, prints the same summary and exits with the same code, without auditing.
+A memo that is missing, damaged or of another key, or a read that changed, and the command audits as before;
+it keeps a new memo when all networks were hits again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import pickle
+import re
+import secrets
+import stat
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from auditor import crl
+from auditor.cache import FORMAT, AuditCache, _load, _unchanged, _write_atomic, _zstd, deps_of
+from auditor.config import AuditConfig
+from auditor.parallel import worth_forking
+from auditor.snapshot import Snapshot
+
+MAGIC = b"vpn-auditor report memo\n"
+_DIGEST = 16
+FORK_FROM = 4096  # reads from which a second process checks half of them
+# A report's timestamp as the formats write it: ISO 8601 in UTC with seconds ("+00:00"; SARIF's "Z")
+_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\+00:00|Z)?")
+_LONGEST = len("2026-12-07T03:01:22+00:00")
+CHUNK = 1 << 23
+
+
+@dataclass
+class Outcome:
+    """What the command says besides the report: its exit code and the summary line's figures."""
+
+    code: int
+    paths: int
+    verdicts: dict[str, int]
+    severities: dict[str, int]
+    waived: int
+    warnings: list[str] = field(default_factory=list)
+
+
+class ReportMemo:
+    """The memo of one report key in a cache directory."""
+
+    def __init__(self, cache_root: Path, snapshot: Snapshot, config: AuditConfig, options: dict[str, Any]) -> None:
+        namespace = AuditCache(cache_root, crl.expand(config).model_dump_json())  # as run_audit keys its cache
+        namespace.key(snapshot)
+        key = hashlib.blake2b(repr(sorted(options.items())).encode(), digest_size=_DIGEST)
+        key.update(namespace.namespace.encode())
+        self.snapshot = snapshot
+        self.key = key.hexdigest()
+        self.path = namespace.folder / "reports" / self.key
+        self.made: set[str] = set()
+
+    # -- replay --------------------------------------------------------------------------------------------
+    def replay(self, output: Path, generated_at: str) -> Outcome | None:
+        """Write the kept report to `output` with this timestamp and give its outcome, when the memo is whole and
+        every read it rests on reads the same; None (`output` untouched) otherwise. The report is written to a
+        new file beside `output` while the reads are checked, and renamed onto it once they are (where `output`
+        is this user's plain file or new; otherwise written in place after the checks)."""
+        memo = self._read()
+        if memo is None:
+            return None
+        outcome, deps, stamps, frame = memo
+        new = {b"+00:00": generated_at.encode(), b"Z": generated_at.replace("+00:00", "Z").encode()}
+        patches = [(offset, new.get(form or b"", b""), length) for offset, length, form in stamps]
+        if any(len(stamp) != length for _offset, stamp, length in patches):  # a form or length not written
+            return None
+        written = _Written(output, frame, [(offset, stamp) for offset, stamp, _length in patches])
+        try:
+            unchanged = _all_unchanged(self.snapshot, deps)
+        except BaseException:
+            written.abandon()
+            raise
+        if not unchanged:
+            written.abandon()
+            return None
+        written.finish()
+        return outcome
+
+    def _read(self) -> tuple[Outcome, tuple, list[tuple[int, int, bytes]], memoryview] | None:
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                data = handle.readall()
+        except OSError:
+            return None
+        head = len(MAGIC) + 1
+        body = memoryview(data)[head + _DIGEST:]
+        if data[:head] != MAGIC + bytes([FORMAT]) or \
+                hashlib.blake2b(body, digest_size=_DIGEST).digest() != data[head:head + _DIGEST]:
+            return None
+        try:
+            size = int.from_bytes(body[:8], "big")
+            key, fields, pickled, stamps = _load(bytes(body[8:8 + size]))
+            if key != self.key:  # another key's memo under this name: never its report
+                return None
+            frame = body[8 + size:]
+            outcome = Outcome(**fields)
+            deps = tuple(read for part in pickled for read in deps_of(part))
+            return outcome, deps, list(stamps), frame
+        except Exception:  # a memo that passed its checksum but does not read: audited instead
+            return None
+
+    # -- keeping -------------------------------------------------------------------------------------------
+    def keep(self, deps: list[bytes], output: Path, generated_at: str, outcome: Outcome) -> bool:
+        """Keep the report just written to `output` (a regular file) with what it rests on; False (nothing
+        kept) when its timestamp appears in a form this module does not write again."""
+        try:
+            with open(output, "rb") as handle:
+                found = _compressed(handle, generated_at.encode()[:19])
+        except OSError:
+            return False
+        if found is None:
+            return False
+        stamps, frame = found
+        fields = pickle.dumps((self.key, outcome.__dict__, deps, stamps), protocol=pickle.HIGHEST_PROTOCOL)
+        body = len(fields).to_bytes(8, "big") + fields + frame
+        _write_atomic(self.path, MAGIC + bytes([FORMAT]) + hashlib.blake2b(body, digest_size=_DIGEST).digest()
+                      + body, self.made)
+        return True
+
+
+def _compressed(handle: BinaryIO, second: bytes) -> tuple[list[tuple[int, int, bytes]], bytes] | None:
+    """The report as one zstd frame, and (offset, length, form) of each time of `second` in it (None: one in a
+    form not written again). Only that second's times: anything else in the report, even a time, is its own
+    content. Read in chunks: a report of an org is gigabytes."""
+    compressor = _zstd()[0].compressobj(size=os.fstat(handle.fileno()).st_size)
+    stamps: list[tuple[int, int, bytes]] = []
+    parts: list[bytes] = []
+    carry, base = b"", 0  # the end of the last chunk, where a time may begin; its offset in the report
+    while True:
+        chunk = handle.read(CHUNK)
+        final = not chunk
+        parts.append(compressor.compress(chunk))
+        window = carry + chunk
+        limit = len(window) if final else len(window) - (_LONGEST - 1)  # a time before it is whole in `window`
+        at = window.find(second)
+        while 0 <= at < limit:
+            found = _STAMP.match(window, at)
+            if found is None or found.group(1) is None:
+                return None
+            stamps.append((base + at, found.end() - at, found.group(1)))
+            at = window.find(second, found.end())
+        if final:
+            break
+        carry, base = window[limit:], base + limit
+    parts.append(compressor.flush())
+    return stamps, b"".join(parts)
+
+
+class _Written:
+    """The kept report written out (in a thread: zstd and the writes leave the GIL to the checks) to a new file
+    beside the report, renamed onto it by `finish`; or, where the report may not be replaced by another file,
+    written in place by `finish`. `abandon` stops and removes it."""
+
+    def __init__(self, output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> None:
+        self.output, self.frame, self.stamps = output, frame, stamps
+        self.stop = threading.Event()
+        self.failed: BaseException | None = None
+        self.temporary: str | None = None
+        self.thread: threading.Thread | None = None
+        try:
+            status = os.lstat(output)
+        except FileNotFoundError:
+            status = None
+        except OSError:
+            return
+        if status is not None and not (stat.S_ISREG(status.st_mode) and status.st_nlink == 1 and
+                                       status.st_uid == os.getuid()):
+            return
+        folder = os.path.dirname(os.path.abspath(output))
+        self.temporary = os.path.join(folder, f".{output.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        mode = stat.S_IMODE(status.st_mode) if status is not None else None
+        self.thread = threading.Thread(target=self._write, args=(mode,), daemon=True)
+        self.thread.start()
+
+    def _write(self, mode: int | None) -> None:
+        assert self.temporary is not None
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            with open(os.open(self.temporary, flags, 0o666), "wb") as handle:
+                if mode is not None:
+                    os.fchmod(handle.fileno(), mode)  # the report keeps its permissions
+                self._copy(handle)
+        except BaseException as exc:  # given to `finish`, which raises it in the main thread
+            self.failed = exc
+
+    def _copy(self, handle: BinaryIO) -> None:
+        reader = _zstd()[1].stream_reader(io.BytesIO(self.frame), read_size=CHUNK)
+        while not self.stop.is_set() and (chunk := reader.read(CHUNK)):
+            handle.write(chunk)
+        handle.flush()
+        for offset, stamp in self.stamps:
+            os.pwrite(handle.fileno(), stamp, offset)
+
+    def finish(self) -> None:
+        if self.thread is None:
+            with self.output.open("wb") as handle:
+                self._copy(handle)
+            return
+        self.thread.join()
+        assert self.temporary is not None
+        if self.failed is not None:
+            self.abandon()
+            raise self.failed
+        os.replace(self.temporary, self.output)
+
+    def abandon(self) -> None:
+        if self.thread is not None:
+            self.stop.set()
+            self.thread.join()
+            assert self.temporary is not None
+            with contextlib.suppress(OSError):
+                os.unlink(self.temporary)
+
+
+def _all_unchanged(snapshot: Snapshot, deps: tuple) -> bool:
+    """`_unchanged` over every read, half of them in a forked child when there are many."""
+    if len(deps) < FORK_FROM or not worth_forking() or not hasattr(os, "fork"):
+        return _unchanged(snapshot, deps)
+    middle = len(deps) // 2
+    pid = os.fork()
+    if pid == 0:  # the child: its half, its answer as the exit status; nothing of the parent's runs here
+        code = 1
+        try:
+            code = 0 if _unchanged(snapshot, deps[middle:]) else 1
+        finally:
+            os._exit(code)
+    try:
+        mine = _unchanged(snapshot, deps[:middle])
+    finally:
+        _pid, status = os.waitpid(pid, 0)
+    return mine and os.waitstatus_to_exitcode(status) == 0

@@ -1,0 +1,255 @@
+"""The report memo (auditor/report_memo.py): `audit --cache DIR -o FILE` writes a kept report again, its timestamp
+now, only while every read its audit made reads the same; then the report, the exit code and the summary line are
+those of an audit without the cache. Any change, option or damaged memo, and the command audits."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import auditor.audit
+from auditor import cache as audit_cache
+from auditor import cli, report_memo
+from auditor.cli import app
+from tests.environment import CAN_FORK
+from tests.snapshot_builder import deny
+from tests.test_cache import _edit, _synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"
+LATER = "2031-01-02T03:04:05+00:00"  # the replay's time, so that its stamps are told from the kept ones
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\+00:00|Z)")
+
+
+class Run:
+    """`vpn-auditor audit SNAPSHOT --cache CACHE -o FILE ...` in this process."""
+
+    def __init__(self, tmp_path: Path, snapshot: Path, cache: Path | None) -> None:
+        self.tmp_path, self.snapshot, self.cache = tmp_path, snapshot, cache
+        self.count = 0
+
+    def __call__(self, *options: str, cache: bool = True) -> tuple[int, str, str]:
+        """(exit code, report, what it said: its warnings and summary line, the report's file name taken out)."""
+        self.count += 1
+        out = self.tmp_path / f"report{self.count}"
+        command = ["audit", str(self.snapshot), "-o", str(out), *options]
+        if cache and self.cache is not None:
+            command += ["--cache", str(self.cache)]
+        done = CliRunner().invoke(app, command)
+        assert done.exit_code in (0, 1, 3), done.output
+        said = [line for line in done.output.splitlines() if line.startswith(("vpn-auditor:", "warning:"))]
+        assert said and said[-1].startswith("vpn-auditor:"), done.output
+        return done.exit_code, out.read_text(encoding="utf-8"), "\n".join(said).replace(str(out), "FILE")
+
+
+def _memos(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.rglob("*") if p.is_file() and p.parent.name == "reports")
+
+
+def _no_audit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any audit now fails the test: the command must write the kept report."""
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("audited, where the report memo should have been written again")
+    monkeypatch.setattr(auditor.audit, "run_audit", refused)
+
+
+def _stamped(report: str, stamp: str) -> str:
+    return STAMP.sub(lambda m: stamp if m.group(1) == "+00:00" else stamp.replace("+00:00", "Z"), report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "html", "markdown"])
+def test_a_kept_report_is_written_again_only_when_nothing_changed(tmp_path: Path, fmt: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    run = Run(tmp_path, DEMO, cache)
+    cold = run("--format", fmt)
+    assert not _memos(cache)  # networks were audited: what they read is not all known here
+    warm = run("--format", fmt)
+    assert len(_memos(cache)) == 1 and warm[0] == cold[0] == 1  # the demo's planted findings
+    assert warm[2] == cold[2] and _stamped(warm[1], "T") == _stamped(cold[1], "T")
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        patched.setattr(cli, "_now", lambda: LATER)
+        again = run("--format", fmt)
+    assert again[0] == warm[0] and again[2] == warm[2]
+    assert again[1] == _stamped(warm[1], LATER)  # the report, its timestamps now
+    if fmt != "text":  # the text report has no timestamp
+        assert LATER[:19] in again[1]
+    plain = run("--format", fmt, cache=False)
+    assert (again[0], _stamped(again[1], "T"), again[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+
+
+def _copy_demo(tmp_path: Path) -> Path:
+    snap = tmp_path / "demo"
+    shutil.copytree(DEMO, snap)
+    return snap
+
+
+def _deny_ike(snap: Path, network: str = "L_6468200000000001") -> None:
+    rules = snap / "meraki" / "networks" / network / "appliance" / "firewall" / "l3FirewallRules.json"
+    body = json.loads(rules.read_text())
+    body["rules"].insert(0, deny("udp", "500", comment="memo test"))
+    rules.write_text(json.dumps(body))
+
+
+def _same_size_asa_edit(snap: Path) -> None:
+    """An ASA config's bytes change, not its size or modification time: only its change time tells."""
+    config = snap / "cisco" / "hq-asa.cfg"
+    status = config.stat()
+    text = config.read_text()
+    at = text.index("permit udp any")
+    config.write_text(text[:at] + "deny   udp any" + text[at + len("permit udp any"):])
+    os.utime(config, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert config.stat().st_size == status.st_size
+
+
+def _link_outside(snap: Path) -> None:
+    outside = snap.parent / "elsewhere.cfg"
+    outside.write_text("hostname elsewhere\n")
+    os.symlink(outside, snap / "cisco" / "elsewhere.cfg")  # refused: a data gap the report names
+
+
+def _audit_yaml(snap: Path) -> None:
+    config = snap / "audit.yaml"
+    config.write_text(config.read_text().replace("ikev2", "IKEv2", 1).replace("sstp", "ikev2", 1))
+
+
+CHANGES = {"a network's rules": _deny_ike,
+           # the last network's reads are the last the memo lists: the forked child checks them
+           "the last network's rules": lambda snap: _deny_ike(snap, "L_6468200000000004"),
+           "an ASA config, same size and time": _same_size_asa_edit,
+           "a link leading outside in a listed folder": _link_outside, "audit.yaml": _audit_yaml,
+           "a network's file deleted": lambda snap: (snap / "meraki" / "networks" / "L_6468200000000002" / "wireless"
+                                                     / "ssids.json").unlink()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["statuses", "bytes", "forked"])
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_change_after_the_memo_is_audited(tmp_path: Path, change: str, checks: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each change alters the report; the command after it must give the uncached report, never the kept one.
+    With `statuses`, a file's status stands for its bytes at once (the fast path); with `bytes` (the default
+    slack, these files being just written) the bytes are hashed again; `forked`: as `statuses`, half the reads
+    checked by a forked child (as for an org of thousands of networks)."""
+    if checks != "bytes":
+        monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
+    if checks == "forked":
+        if not CAN_FORK:
+            pytest.skip("the forked check needs Linux, fork and two CPUs")
+        monkeypatch.setattr(report_memo, "FORK_FROM", 2)
+    snap = _copy_demo(tmp_path)
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    for _ in range(2):  # cold, then warm: the memo is kept
+        before = run("--format", "json")
+    assert len(_memos(tmp_path / "cache")) == 1
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    CHANGES[change](snap)
+    after = run("--format", "json")
+    plain = run("--format", "json", cache=False)
+    assert _stamped(plain[1], "T") != _stamped(before[1], "T"), "the change must show in the report"
+    assert (after[0], _stamped(after[1], "T"), after[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+
+
+@pytest.mark.slow
+def test_each_option_that_shapes_the_report_or_the_exit_has_its_own_memo(tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("- finding: DNS-MISMATCH\n  reason: accepted for the memo test\n  owner: a@example.com\n"
+                       "  expires: 2099-01-01\n"
+                       "- finding: LB-SPLIT-PERSISTENCE\n  reason: expired\n  owner: a@example.com\n"
+                       "  expires: 2020-01-01\n")
+    run = Run(tmp_path, DEMO, tmp_path / "cache")
+    variants = [("--format", "text"), ("--format", "text", "--verbose"), ("--format", "text", "--fail-on", "never"),
+                ("--format", "text", "--fail-on", "never", "--allow-unknown"),
+                ("--format", "json", "--waivers", str(waivers))]
+    for options in variants:
+        for _ in range(3):  # cold or warm (the memo kept), then written again
+            got = run(*options)
+        plain = run(*options, cache=False)
+        assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2]), options
+    assert len(_memos(tmp_path / "cache")) == len(variants)
+    waivers.write_text(waivers.read_text().replace("2020", "2098"))  # the waivers' content is in the key
+    got, plain = run("--format", "json", "--waivers", str(waivers)), run("--format", "json", "--waivers",
+                                                                         str(waivers), cache=False)
+    assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "empty", "another key's", "report gone"])
+def test_a_damaged_memo_is_audited_and_kept_again(tmp_path: Path, damage: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    run = Run(tmp_path, DEMO, cache)
+    run("--format", "json")
+    warm = run("--format", "json")
+    run("--format", "json", "--fail-on", "never")
+    run("--format", "json", "--fail-on", "never")
+    mine, other = [p for p in _memos(cache)]  # which is which does not matter: both are damaged alike
+    data = mine.read_bytes()
+    if damage == "flipped byte":
+        at = random.Random(7).randrange(len(data) // 2, len(data))
+        mine.write_bytes(data[:at] + bytes([data[at] ^ 0x20]) + data[at + 1:])
+    elif damage == "truncated":
+        mine.write_bytes(data[:len(data) // 3])
+    elif damage == "empty":
+        mine.write_bytes(b"")
+    elif damage == "another key's":
+        shutil.copy(other, mine)
+    else:
+        mine.unlink()
+    for options in (("--format", "json"), ("--format", "json", "--fail-on", "never")):
+        got = run(*options)
+        plain = run(*options, cache=False)
+        assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+    assert len(_memos(cache)) == 2
+    with monkeypatch.context() as patched:  # kept again: written again from here on
+        _no_audit(patched)
+        again = run("--format", "json")
+    assert again[0] == warm[0] and _stamped(again[1], "T") == _stamped(warm[1], "T")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_edits_after_the_memo(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generated org edited at random between commands: each report equals the uncached one, and with nothing
+    changed the kept report is written again."""
+    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
+    snap = _synthetic(tmp_path / "org", 12)
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    rng = random.Random(seed)
+    run("--format", "json")
+    for _round in range(3):
+        run("--format", "json")  # all hits: the memo is kept
+        time.sleep(0.02)
+        nets = sorted((snap / "meraki" / "networks").iterdir())
+        done = [_edit(rng, net) for net in rng.sample(nets, rng.randint(1, 2))]
+        got = run("--format", "json")
+        plain = run("--format", "json", cache=False)
+        assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2]), done
+    run("--format", "json")
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        again = run("--format", "json")
+    plain = run("--format", "json", cache=False)
+    assert (again[0], _stamped(again[1], "T"), again[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+
+
+def test_a_report_to_a_link_or_a_device_keeps_no_memo(tmp_path: Path) -> None:
+    target = tmp_path / "target.json"
+    link = tmp_path / "link.json"
+    os.symlink(target, link)
+    runner = CliRunner()
+    for _ in range(2):
+        done = runner.invoke(app, ["audit", str(DEMO), "--cache", str(tmp_path / "cache"), "--format", "json",
+                                   "-o", str(link)])
+        assert done.exit_code == 1, done.output
+    assert not _memos(tmp_path / "cache") and json.loads(target.read_text())["summary"]
