@@ -304,6 +304,7 @@ def _report_memo(cache: Path, snapshot: Path, settings: Any, output: Path, fmt: 
     (a waiver expires)."""
     import datetime as dt
     import hashlib
+    from importlib import metadata
 
     from auditor.report_memo import ReportMemo
     from auditor.snapshot import Snapshot
@@ -311,7 +312,10 @@ def _report_memo(cache: Path, snapshot: Path, settings: Any, output: Path, fmt: 
     if output.is_symlink() or (output.exists() and not output.is_file()):
         return None
     options: dict[str, Any] = {"format": fmt.value, "verbose": verbose, "roles": tuple(role or ()),
-                               "fail_on": str(fail_on), "allow_unknown": allow_unknown, "snapshot": str(snapshot)}
+                               "fail_on": str(fail_on), "allow_unknown": allow_unknown, "snapshot": str(snapshot),
+                               # the libraries that lay out the text and HTML reports (the cache namespace has the
+                               # tool's own code)
+                               "renderers": tuple(metadata.version(name) for name in ("rich", "jinja2"))}
     if waivers is not None:
         try:
             content = waivers.read_bytes()
