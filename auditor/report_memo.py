@@ -21,6 +21,7 @@ import os
 import pickle
 import re
 import secrets
+import signal
 import stat
 import threading
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from auditor.snapshot import Snapshot
 
 MAGIC = b"vpn-auditor report memo\n"
 _DIGEST = 16
-FORK_FROM = 4096  # reads from which a second process checks half of them
+FORK_FROM = 1 << 18  # bytes of pickled reads (about 3,000 reads) from which a second process checks half
 # A report's timestamp as the formats write it: ISO 8601 in UTC with seconds ("+00:00"; SARIF's "Z")
 _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\+00:00|Z)?")
 _LONGEST = len("2026-12-07T03:01:22+00:00")
@@ -81,11 +82,15 @@ class ReportMemo:
         patches = [(offset, new.get(form or b"", b""), length) for offset, length, form in stamps]
         if any(len(stamp) != length for _offset, stamp, length in patches):  # a form or length not written
             return None
-        written = _Written(output, frame, [(offset, stamp) for offset, stamp, _length in patches])
+        checks = _Checks(self.snapshot, deps)  # forked before the writer's thread starts
+        written = None
         try:
-            unchanged = _all_unchanged(self.snapshot, deps)
+            written = _Written(output, frame, [(offset, stamp) for offset, stamp, _length in patches])
+            unchanged = checks.unchanged()
         except BaseException:
-            written.abandon()
+            checks.stop()
+            if written is not None:
+                written.abandon()
             raise
         if not unchanged:
             written.abandon()
@@ -93,7 +98,7 @@ class ReportMemo:
         written.finish()
         return outcome
 
-    def _read(self) -> tuple[Outcome, tuple, list[tuple[int, int, bytes]], memoryview] | None:
+    def _read(self) -> tuple[Outcome, list[bytes], list[tuple[int, int, bytes]], memoryview] | None:
         try:
             with open(self.path, "rb", buffering=0) as handle:
                 data = handle.readall()
@@ -111,8 +116,9 @@ class ReportMemo:
                 return None
             frame = body[8 + size:]
             outcome = Outcome(**fields)
-            deps = tuple(read for part in pickled for read in deps_of(part))
-            return outcome, deps, list(stamps), frame
+            if not (isinstance(pickled, list) and all(isinstance(part, bytes) for part in pickled)):
+                return None
+            return outcome, pickled, list(stamps), frame
         except Exception:  # a memo that passed its checksum but does not read: audited instead
             return None
 
@@ -229,20 +235,49 @@ class _Written:
                 os.unlink(self.temporary)
 
 
-def _all_unchanged(snapshot: Snapshot, deps: tuple) -> bool:
-    """`_unchanged` over every read, half of them in a forked child when there are many."""
-    if len(deps) < FORK_FROM or not worth_forking() or not hasattr(os, "fork"):
-        return _unchanged(snapshot, deps)
-    middle = len(deps) // 2
-    pid = os.fork()
-    if pid == 0:  # the child: its half, its answer as the exit status; nothing of the parent's runs here
-        code = 1
+class _Checks:
+    """Whether every read reads the same: the memo's parts of reads (pickled tuples, `deps_of`), half of them
+    read and checked by a child forked here when there are many, the others by `unchanged`. A part that does not
+    read is a change."""
+
+    def __init__(self, snapshot: Snapshot, parts: list[bytes]) -> None:
+        self.snapshot, self.mine, self.pid = snapshot, parts, 0
+        if len(parts) < 2 or sum(map(len, parts)) < FORK_FROM or not worth_forking() or not hasattr(os, "fork"):
+            return
+        middle = len(parts) // 2
+        pid = os.fork()
+        if pid == 0:  # the child: its half, its answer as the exit status; nothing of the parent's runs here
+            code = 1
+            try:
+                code = 0 if _parts_unchanged(snapshot, parts[middle:]) else 1
+            finally:
+                os._exit(code)
+        self.pid, self.mine = pid, parts[:middle]
+
+    def unchanged(self) -> bool:
         try:
-            code = 0 if _unchanged(snapshot, deps[middle:]) else 1
+            mine = _parts_unchanged(self.snapshot, self.mine)
         finally:
-            os._exit(code)
-    try:
-        mine = _unchanged(snapshot, deps[:middle])
-    finally:
-        _pid, status = os.waitpid(pid, 0)
-    return mine and os.waitstatus_to_exitcode(status) == 0
+            status = self._wait()
+        return mine and status == 0
+
+    def stop(self) -> None:
+        if self.pid:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            self._wait()
+
+    def _wait(self) -> int:
+        pid, self.pid = self.pid, 0
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) if pid else 0
+
+
+def _parts_unchanged(snapshot: Snapshot, parts: list[bytes]) -> bool:
+    for part in parts:
+        try:
+            reads = deps_of(part)
+        except Exception:  # a part that passed the memo's checksum but does not read: a change, never trusted
+            return False
+        if not _unchanged(snapshot, reads):
+            return False
+    return True

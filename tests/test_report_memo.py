@@ -4,8 +4,10 @@ those of an audit without the cache. Any change, option or damaged memo, and the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import random
 import re
 import shutil
@@ -21,7 +23,7 @@ from auditor import cli, report_memo
 from auditor.cli import app
 from tests.environment import CAN_FORK
 from tests.snapshot_builder import deny
-from tests.test_cache import _edit, _synthetic
+from tests.test_cache import _edit, _Payload, _synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"
@@ -253,3 +255,31 @@ def test_a_report_to_a_link_or_a_device_keeps_no_memo(tmp_path: Path) -> None:
                                    "-o", str(link)])
         assert done.exit_code == 1, done.output
     assert not _memos(tmp_path / "cache") and json.loads(target.read_text())["summary"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["fields", "reads"])
+def test_a_memo_that_names_code_is_never_run(tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crafted memo with a valid checksum whose fields, or one of whose parts of reads, would call a function
+    when loaded: refused, the command audits, and the function never runs (in this process or the checker)."""
+    monkeypatch.setattr(report_memo, "FORK_FROM", 2)  # the checking child loads its parts too
+    cache = tmp_path / "cache"
+    run = Run(tmp_path, DEMO, cache)
+    run("--format", "json")
+    warm = run("--format", "json")
+    (memo,) = _memos(cache)
+    marker = tmp_path / "ran"
+    data = memo.read_bytes()
+    head = len(report_memo.MAGIC) + 1 + 16
+    body = data[head:]
+    size = int.from_bytes(body[:8], "big")
+    key, fields, parts, stamps = pickle.loads(body[8:8 + size])
+    if where == "fields":
+        crafted = pickle.dumps((key, _Payload(marker), parts, stamps))
+    else:
+        crafted = pickle.dumps((key, fields, [*parts[:-1], pickle.dumps(_Payload(marker))], stamps))
+    body = len(crafted).to_bytes(8, "big") + crafted + body[8 + size:]
+    memo.write_bytes(data[:len(report_memo.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body)
+    again = run("--format", "json")
+    assert not marker.exists()
+    assert (again[0], _stamped(again[1], "T"), again[2]) == (warm[0], _stamped(warm[1], "T"), warm[2])
