@@ -36,6 +36,7 @@ from auditor.snapshot import Snapshot
 
 MAGIC = b"vpn-auditor report memo\n"
 _DIGEST = 16
+POLL_PARTS = 256  # parts of reads checked between two looks at whether the child found a change
 FORK_FROM = 1 << 18  # bytes of pickled reads (about 3,000 reads) from which a second process checks half
 # A report's timestamp as the formats write it: ISO 8601 in UTC with seconds ("+00:00"; SARIF's "Z")
 _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\+00:00|Z)?")
@@ -255,11 +256,26 @@ class _Checks:
         self.pid, self.mine = pid, parts[:middle]
 
     def unchanged(self) -> bool:
+        """Whether every read reads the same. The first change either process finds ends both checks (and so
+        the report's writer, which the caller stops): a night with a change pays little for its stale memo."""
         try:
-            mine = _parts_unchanged(self.snapshot, self.mine)
+            for start in range(0, len(self.mine), POLL_PARTS):
+                if not _parts_unchanged(self.snapshot, self.mine[start:start + POLL_PARTS]) or self._child_failed():
+                    self.stop()
+                    return False
         finally:
             status = self._wait()
-        return mine and status == 0
+        return status == 0
+
+    def _child_failed(self) -> bool:
+        """Whether the child has ended having found a change (it is then waited for)."""
+        if not self.pid:
+            return False
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.pid = 0
+        return os.waitstatus_to_exitcode(status) != 0
 
     def stop(self) -> None:
         if self.pid:
