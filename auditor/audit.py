@@ -324,7 +324,8 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
               config: AuditConfig | None = None, keep_model: bool = True,
               sources_only: bool = False, workers: int | None = None,
               cache_dir: str | Path | None = None,
-              network_text: Callable[[list[PathResult]], str] | None = None) -> AuditResult:
+              network_text: Callable[[list[PathResult]], str] | None = None,
+              verified_reads: set[bytes] | None = None) -> AuditResult:
     """Audit a snapshot. Networks are built, traced and checked one at a time; with keep_model=False each
     network's evaluation state (raw rows, caches) is freed once it is done, which keeps memory flat for
     orgs of thousands of networks (traces and the rules that decided them stay), and a large org's networks
@@ -335,7 +336,9 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     keep_model=False) networks whose inputs did not change are taken from the audit cache (auditor/cache.py),
     the others audited and cached. `network_text`: the text a report will write for a network's paths
     (json_report.network_text), which a forked worker then writes for its networks while it audits, to a
-    file the report copies from (the report is the same without it)."""
+    file the report copies from (the report is the same without it). `verified_reads`: networks' reads (as
+    their entries pickle them) found unchanged a moment ago (a report memo's check, auditor/report_memo.py),
+    whose files the cache need not check again."""
     auto_workers = workers is None
     if workers is None:
         workers = default_workers()
@@ -345,6 +348,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
     if cache_dir is not None and not keep_model and not snapshot.overlay and not sources_only:
         cache = AuditCache(Path(cache_dir), config.model_dump_json())
         cache.forks = workers > 1
+        cache.verified = verified_reads or set()
         cache.watch(snapshot)
         if network_text is not None:  # each network's report text kept with its entry, rendered once
             cache.network_text, network_text = network_text, cache.report_text

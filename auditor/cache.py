@@ -240,6 +240,7 @@ class Stats:
     written: int = 0
     unreadable: int = 0  # entries found corrupt, truncated or of another format (then rewritten)
     checked_apart: int = 0  # hits a forked child looked up (and checked the files of) for this process
+    verified: int = 0  # hits (looked up here) whose files a report memo's check had just found unchanged
     missed: list[str] = dataclasses.field(default_factory=list)  # ids of the networks audited, in order
     # Every read of the audit so far when all its networks were hits (AuditCache.run_deps), for a report memo
     run_deps: Callable[[], list[bytes] | None] | None = dataclasses.field(default=None, repr=False, compare=False)
@@ -274,6 +275,9 @@ class AuditCache:
         self._rendered: tuple[list, str] | None = None  # the last network's paths and text, rendered by _store
         self._texts: dict[int, KeptText] = {}  # the texts this process kept, by network position
         self._early: ForkedStream | None = None  # the child checking hits' files from the audit's start
+        # Networks' reads (pickled, as entries keep them) that a report memo's check found unchanged just before
+        # this audit (auditor/report_memo.py): an entry with those reads needs no check of its files again
+        self.verified: set[bytes] = set()
 
     # -- setup ---------------------------------------------------------------------------------------------
     def watch(self, snapshot: Snapshot) -> None:
@@ -586,7 +590,9 @@ class AuditCache:
             return None
         if identity != item.identity or (check_before and before != item.before):
             return None
-        if check_files:
+        if check_files and deps in self.verified:
+            self.stats.verified += 1
+        elif check_files:
             try:
                 reads = deps_of(deps)
             except Exception:  # a class outside the model, or any malformed pickle: a miss, never trusted

@@ -268,7 +268,8 @@ def audit(
 
         network_text = json_report.network_text
     result = run_audit(snapshot, config, config=settings, keep_model=False, workers=workers,
-                       cache_dir=cache_dir(cache) if cache else None, network_text=network_text)
+                       cache_dir=cache_dir(cache) if cache else None, network_text=network_text,
+                       verified_reads=memo.verified if memo is not None else None)
     gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
                             "--network" if offline_networks else "audit.yaml scope.networks")
     gate.filter_roles(result, role or [])

@@ -67,6 +67,9 @@ class ReportMemo:
         self.key = key.hexdigest()
         self.path = namespace.folder / "reports" / self.key
         self.made: set[str] = set()
+        # After a replay that found a change: the networks' reads its check found unchanged (run_audit need not
+        # check them again)
+        self.verified: set[bytes] = set()
 
     # -- replay --------------------------------------------------------------------------------------------
     def replay(self, output: Path, generated_at: str) -> Outcome | None:
@@ -89,6 +92,7 @@ class ReportMemo:
             checks.stop()
             raise
         if not unchanged:
+            self.verified = set(checks.verified)
             return None
         _write(output, frame, [(offset, stamp) for offset, stamp, _length in patches])
         return outcome
@@ -208,6 +212,9 @@ class _Checks:
 
     def __init__(self, snapshot: Snapshot, parts: list[bytes]) -> None:
         self.snapshot, self.mine, self.pid = snapshot, parts, 0
+        self.theirs: list[bytes] = []  # the child's half
+        self.child_status: int | None = 0  # its exit status once reaped (None: stopped); 0 without a child
+        self.verified: list[bytes] = []  # the parts found unchanged (the child's, once it says all are)
         if len(parts) < 2 or sum(map(len, parts)) < FORK_FROM or not worth_forking() or not hasattr(os, "fork"):
             return
         middle = len(parts) // 2
@@ -215,22 +222,25 @@ class _Checks:
         if pid == 0:  # the child: its half, its answer as the exit status; nothing of the parent's runs here
             code = 1
             try:
-                code = 0 if _parts_unchanged(snapshot, parts[middle:]) else 1
+                code = 0 if _parts_unchanged(snapshot, parts[middle:]) == len(parts) - middle else 1
             finally:
                 os._exit(code)
-        self.pid, self.mine = pid, parts[:middle]
+        self.pid, self.mine, self.theirs = pid, parts[:middle], parts[middle:]
 
     def unchanged(self) -> bool:
-        """Whether every read reads the same. The first change either process finds ends both checks (and so
-        the report's writer, which the caller stops): a night with a change pays little for its stale memo."""
+        """Whether every read reads the same. The first change either process finds ends both checks: a night
+        with a change pays little for its stale memo, and `verified` lists the parts found unchanged before."""
         try:
             for start in range(0, len(self.mine), POLL_PARTS):
-                if not _parts_unchanged(self.snapshot, self.mine[start:start + POLL_PARTS]) or self._child_failed():
+                chunk = self.mine[start:start + POLL_PARTS]
+                same = _parts_unchanged(self.snapshot, chunk)
+                self.verified += chunk[:same]
+                if same < len(chunk) or self._child_failed():
                     self.stop()
                     return False
         finally:
-            status = self._wait()
-        return status == 0
+            self._wait()
+        return self.child_status == 0
 
     def _child_failed(self) -> bool:
         """Whether the child has ended having found a change (it is then waited for)."""
@@ -240,25 +250,36 @@ class _Checks:
         if pid == 0:
             return False
         self.pid = 0
-        return os.waitstatus_to_exitcode(status) != 0
+        return self._reaped(status) != 0
 
     def stop(self) -> None:
         if self.pid:
             with contextlib.suppress(OSError):
                 os.kill(self.pid, signal.SIGKILL)
-            self._wait()
+            pid, self.pid = self.pid, 0
+            os.waitpid(pid, 0)
+            self.child_status = None
 
-    def _wait(self) -> int:
-        pid, self.pid = self.pid, 0
-        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) if pid else 0
+    def _wait(self) -> None:
+        if self.pid:
+            pid, self.pid = self.pid, 0
+            self._reaped(os.waitpid(pid, 0)[1])
+
+    def _reaped(self, status: int) -> int:
+        """The child's exit code; its half of the parts is verified when it found them all unchanged."""
+        self.child_status = os.waitstatus_to_exitcode(status)
+        if self.child_status == 0:
+            self.verified += self.theirs
+        return self.child_status
 
 
-def _parts_unchanged(snapshot: Snapshot, parts: list[bytes]) -> bool:
-    for part in parts:
+def _parts_unchanged(snapshot: Snapshot, parts: list[bytes]) -> int:
+    """How many of the parts, from the first, read the same (all of them: len(parts))."""
+    for done, part in enumerate(parts):
         try:
             reads = deps_of(part)
         except Exception:  # a part that passed the memo's checksum but does not read: a change, never trusted
-            return False
+            return done
         if not _unchanged(snapshot, reads):
-            return False
-    return True
+            return done
+    return len(parts)

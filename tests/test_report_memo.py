@@ -21,6 +21,9 @@ import auditor.audit
 from auditor import cache as audit_cache
 from auditor import cli, report_memo
 from auditor.cli import app
+from auditor.report import json_report
+from auditor.snapshot import Snapshot
+from auditor.vocab import FailOn
 from tests.environment import CAN_FORK
 from tests.snapshot_builder import deny
 from tests.test_cache import _edit, _Payload, _synthetic
@@ -283,3 +286,37 @@ def test_a_memo_that_names_code_is_never_run(tmp_path: Path, where: str, monkeyp
     again = run("--format", "json")
     assert not marker.exists()
     assert (again[0], _stamped(again[1], "T"), again[2]) == (warm[0], _stamped(warm[1], "T"), warm[2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["one process", "forked"])
+def test_reads_a_stale_memo_found_unchanged_are_not_checked_again_and_the_change_is_seen(
+        tmp_path: Path, checks: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A night with a change: the memo's check found the networks before the change unchanged, and the audit
+    that follows takes those networks' entries without checking their files again. The changed network is
+    never among them: the report is the uncached one."""
+    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
+    if checks == "forked":
+        if not CAN_FORK:
+            pytest.skip("the forked check needs Linux, fork and two CPUs")
+        monkeypatch.setattr(report_memo, "FORK_FROM", 2)
+    snap = _copy_demo(tmp_path)
+    cache = tmp_path / "cache"
+    run = Run(tmp_path, snap, cache)
+    run("--format", "json")
+    run("--format", "json")
+    time.sleep(0.02)
+    _deny_ike(snap, "L_6468200000000004")  # the last network: the others are checked before it
+    settings = auditor.audit.resolve_config(Snapshot(snap), None)
+    output = tmp_path / "night.json"
+    memo = cli._report_memo(cache, snap, settings, output, cli.Format.json, False, None, None, FailOn.ERROR, False)
+    assert memo is not None and memo.replay(output, LATER) is None and not output.exists()
+    assert memo.verified, "the networks checked before the change"
+    night = auditor.audit.run_audit(snap, keep_model=False, workers=1, cache_dir=cache,
+                                    verified_reads=memo.verified)
+    plain = auditor.audit.run_audit(snap, keep_model=False, workers=1)
+    assert night.cache is not None and night.cache.verified >= 1 and night.cache.misses == 1
+    blocked = {p.role.network_id for p in night.paths if p.trace.verdict != "allowed"}
+    assert "L_6468200000000004" in blocked
+    assert json_report.render(night).replace(night.generated_at, "T") == \
+        json_report.render(plain).replace(plain.generated_at, "T")
