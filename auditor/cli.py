@@ -141,8 +141,9 @@ def _outcome(result: AuditResult, code: int, warnings: list[str]) -> Outcome:
     counted = gate_findings(result.findings)
     for finding in counted:
         severities[finding.effective_severity] += 1
-    return Outcome(code, len(result.paths), {str(k): v for k, v in result.counts().items()},
-                   {str(k): v for k, v in severities.items()}, len(result.findings) - len(counted), warnings)
+    return Outcome(code=code, paths=len(result.paths), verdicts={str(k): v for k, v in result.counts().items()},
+                   severities={str(k): v for k, v in severities.items()}, waived=len(result.findings) - len(counted),
+                   warnings=warnings)
 
 
 def _summary(outcome: Outcome, output: Path) -> None:

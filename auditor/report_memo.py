@@ -23,15 +23,18 @@ import re
 import secrets
 import signal
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import zstandard
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from auditor import crl
 from auditor.cache import FORMAT, AuditCache, _load, _unchanged, _write_atomic, _zstd, deps_of
 from auditor.config import AuditConfig
 from auditor.parallel import worth_forking
 from auditor.snapshot import Snapshot
+from auditor.vocab import Severity, Verdict
 
 MAGIC = b"vpn-auditor report memo\n"
 _DIGEST = 16
@@ -43,16 +46,24 @@ _LONGEST = len("2026-12-07T03:01:22+00:00")
 CHUNK = 1 << 23
 
 
-@dataclass
-class Outcome:
-    """What the command says besides the report: its exit code and the summary line's figures."""
+class Outcome(BaseModel):
+    """What the command says besides the report: its exit code and the summary line's figures (validated: a
+    memo's are read back from the cache)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     code: int
     paths: int
     verdicts: dict[str, int]
     severities: dict[str, int]
     waived: int
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _every_figure(self) -> Outcome:
+        if set(self.verdicts) != set(map(str, Verdict)) or set(self.severities) != set(map(str, Severity)):
+            raise ValueError("the summary's figures are not one per verdict and severity")
+        return self
 
 
 class ReportMemo:
@@ -94,7 +105,10 @@ class ReportMemo:
         if not unchanged:
             self.verified = set(checks.verified)
             return None
-        _write(output, frame, [(offset, stamp) for offset, stamp, _length in patches])
+        try:
+            _write(output, frame, [(offset, stamp) for offset, stamp, _length in patches])
+        except zstandard.ZstdError:  # a frame that passed the memo's checksum but not zstd's: audited instead
+            return None
         return outcome
 
     def _read(self) -> tuple[Outcome, list[bytes], list[tuple[int, int, bytes]], memoryview] | None:
@@ -114,8 +128,11 @@ class ReportMemo:
             if key != self.key:  # another key's memo under this name: never its report
                 return None
             frame = body[8 + size:]
-            outcome = Outcome(**fields)
-            if not (isinstance(pickled, list) and all(isinstance(part, bytes) for part in pickled)):
+            outcome = Outcome.model_validate(fields)
+            length = zstandard.frame_content_size(frame)
+            if not (isinstance(pickled, list) and all(isinstance(part, bytes) for part in pickled)) or \
+                    not all(isinstance(at, int) and isinstance(width, int) and isinstance(form, bytes) and
+                            0 <= at <= at + width <= length for at, width, form in stamps):
                 return None
             return outcome, pickled, list(stamps), frame
         except Exception:  # a memo that passed its checksum but does not read: audited instead
@@ -133,7 +150,7 @@ class ReportMemo:
         if found is None:
             return False
         stamps, frame = found
-        fields = pickle.dumps((self.key, outcome.__dict__, deps, stamps), protocol=pickle.HIGHEST_PROTOCOL)
+        fields = pickle.dumps((self.key, outcome.model_dump(), deps, stamps), protocol=pickle.HIGHEST_PROTOCOL)
         body = len(fields).to_bytes(8, "big") + fields + frame
         _write_atomic(self.path, MAGIC + bytes([FORMAT]) + hashlib.blake2b(body, digest_size=_DIGEST).digest()
                       + body, self.made)

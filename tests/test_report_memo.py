@@ -13,6 +13,7 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -320,3 +321,42 @@ def test_reads_a_stale_memo_found_unchanged_are_not_checked_again_and_the_change
     assert "L_6468200000000004" in blocked
     assert json_report.render(night).replace(night.generated_at, "T") == \
         json_report.render(plain).replace(plain.generated_at, "T")
+
+
+def _recrafted(memo: Path, change: Any) -> None:
+    """The memo with its fields changed by `change` and its checksum made valid again."""
+    data = memo.read_bytes()
+    head = len(report_memo.MAGIC) + 1 + 16
+    body = data[head:]
+    size = int.from_bytes(body[:8], "big")
+    key, fields, parts, stamps, frame = *pickle.loads(body[8:8 + size]), body[8 + size:]
+    key, fields, parts, stamps, frame = change(key, fields, parts, stamps, frame)
+    crafted = pickle.dumps((key, fields, parts, stamps))
+    body = len(crafted).to_bytes(8, "big") + crafted + frame
+    memo.write_bytes(data[:len(report_memo.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body)
+
+
+CRAFTED = {
+    "exit code not a number": lambda k, f, p, s, fr: (k, {**f, "code": "0"}, p, s, fr),
+    "a verdict's figure missing": lambda k, f, p, s, fr: (k, {**f, "verdicts": {"allowed": 1}}, p, s, fr),
+    "a stamp past the report's end": lambda k, f, p, s, fr: (k, f, p, [(10**12, 25, b"+00:00")], fr),
+    "a stamp of another shape": lambda k, f, p, s, fr: (k, f, p, [("x",)], fr),
+    "the report not a zstd frame": lambda k, f, p, s, fr: (k, f, p, s, b"not zstd" + fr[8:]),
+    "the report's frame damaged": lambda k, f, p, s, fr: (k, f, p, s, fr[:len(fr) // 2] + bytes(8)
+                                                            + fr[len(fr) // 2 + 8:]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("craft", sorted(CRAFTED))
+def test_a_memo_with_a_valid_checksum_and_content_not_as_kept_is_audited(tmp_path: Path, craft: str) -> None:
+    """Content a memo never holds, under a checksum made to match: the command audits and writes the report an
+    audit writes, with no traceback and the report not left half written."""
+    cache = tmp_path / "cache"
+    run = Run(tmp_path, DEMO, cache)
+    run("--format", "json")
+    warm = run("--format", "json")
+    (memo,) = _memos(cache)
+    _recrafted(memo, CRAFTED[craft])
+    again = run("--format", "json")
+    assert (again[0], _stamped(again[1], "T"), again[2]) == (warm[0], _stamped(warm[1], "T"), warm[2])
