@@ -94,6 +94,18 @@ def test_a_kept_report_is_written_again_only_when_nothing_changed(tmp_path: Path
     assert (again[0], _stamped(again[1], "T"), again[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
 
 
+def _checked_by(checks: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`statuses`: a file's status stands for its bytes at once (the fast path); `bytes`: the default slack (the
+    test's files being just written, their bytes are hashed again); `forked`: as `statuses`, with half the reads
+    checked by a forked child (as for an org of thousands of networks)."""
+    if checks != "bytes":
+        monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
+    if checks == "forked":
+        if not CAN_FORK:
+            pytest.skip("the forked check needs Linux, fork and two CPUs")
+        monkeypatch.setattr(report_memo, "FORK_FROM", 2)
+
+
 def _copy_demo(tmp_path: Path) -> Path:
     snap = tmp_path / "demo"
     shutil.copytree(DEMO, snap)
@@ -143,16 +155,9 @@ CHANGES = {"a network's rules": _deny_ike,
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_change_after_the_memo_is_audited(tmp_path: Path, change: str, checks: str,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each change alters the report; the command after it must give the uncached report, never the kept one.
-    With `statuses`, a file's status stands for its bytes at once (the fast path); with `bytes` (the default
-    slack, these files being just written) the bytes are hashed again; `forked`: as `statuses`, half the reads
-    checked by a forked child (as for an org of thousands of networks)."""
-    if checks != "bytes":
-        monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
-    if checks == "forked":
-        if not CAN_FORK:
-            pytest.skip("the forked check needs Linux, fork and two CPUs")
-        monkeypatch.setattr(report_memo, "FORK_FROM", 2)
+    """Each change alters the report; the command after it must give the uncached report, never the kept one
+    (`checks`: see _checked_by)."""
+    _checked_by(checks, monkeypatch)
     snap = _copy_demo(tmp_path)
     run = Run(tmp_path, snap, tmp_path / "cache")
     for _ in range(2):  # cold, then warm: the memo is kept
@@ -290,17 +295,13 @@ def test_a_memo_that_names_code_is_never_run(tmp_path: Path, where: str, monkeyp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("checks", ["one process", "forked"])
+@pytest.mark.parametrize("checks", ["statuses", "forked"])
 def test_reads_a_stale_memo_found_unchanged_are_not_checked_again_and_the_change_is_seen(
         tmp_path: Path, checks: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A night with a change: the memo's check found the networks before the change unchanged, and the audit
     that follows takes those networks' entries without checking their files again. The changed network is
     never among them: the report is the uncached one."""
-    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
-    if checks == "forked":
-        if not CAN_FORK:
-            pytest.skip("the forked check needs Linux, fork and two CPUs")
-        monkeypatch.setattr(report_memo, "FORK_FROM", 2)
+    _checked_by(checks, monkeypatch)
     snap = _copy_demo(tmp_path)
     cache = tmp_path / "cache"
     run = Run(tmp_path, snap, cache)
