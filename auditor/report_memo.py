@@ -193,8 +193,9 @@ def _write(output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> 
         status: os.stat_result | None = os.lstat(output)
     except FileNotFoundError:
         status = None
+    owner = getattr(os, "getuid", None)  # not on Windows, where a file's owner is not in its status
     if status is not None and not (stat.S_ISREG(status.st_mode) and status.st_nlink == 1 and
-                                   status.st_uid == os.getuid()):
+                                   (owner is None or status.st_uid == owner())):
         with output.open("wb") as handle:
             _copy(frame, stamps, handle)
         return
@@ -217,9 +218,10 @@ def _copy(frame: memoryview, stamps: list[tuple[int, bytes]], handle: BinaryIO) 
     reader = _zstd()[1].stream_reader(io.BytesIO(frame), read_size=CHUNK)
     while chunk := reader.read(CHUNK):
         handle.write(chunk)
-    handle.flush()
     for offset, stamp in stamps:
-        os.pwrite(handle.fileno(), stamp, offset)
+        handle.seek(offset)
+        handle.write(stamp)
+    handle.flush()
 
 
 class _Checks:
