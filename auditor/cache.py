@@ -779,6 +779,9 @@ def _unchanged(snapshot: Snapshot, deps: tuple) -> bool:
                 snapshot.refused = refused
                 if _digest(listed) != digest:
                     return False
+            elif kind == "entry":
+                if _digest(snapshot.entry_kind(rel)) != digest:
+                    return False
             elif kind == "outcome":
                 if _digest(snapshot.outcome(rel)) != digest:
                     return False

@@ -176,7 +176,7 @@ def fail_closed(snapshot: Snapshot, model: Model, source: str = "audit.yaml") ->
                                   unaudited=f"what {collector} had not collected when it was interrupted"))
     for folder, calls in network_failed.items():
         vendor = registry.vendor_of(folder)
-        if not snapshot.path(folder).is_dir() and vendor is not None:
+        if vendor is not None and snapshot.entry_kind(folder) != "folder":
             model.gaps.extend(DataGap(rel, why, unaudited=f"every {vendor.shown} network and its roles")
                               for rel, why in calls[:3])
     for name, (rel, why) in failed.items():

@@ -162,7 +162,7 @@ class Registry:
         return None
 
     def present(self, snapshot: Snapshot) -> list[tuple[str, Adapter]]:
-        return [(folder, cls()) for folder, cls in self.adapters.items() if snapshot.path(folder).exists()]
+        return [(folder, cls()) for folder, cls in self.adapters.items() if snapshot.entry_kind(folder) != "absent"]
 
 
 _installed: Registry | None = None

@@ -353,6 +353,15 @@ class Snapshot:
             self.observer("exists", rel, found)
         return found
 
+    def entry_kind(self, rel: str) -> str:
+        """"folder", "file" (anything else there) or "absent": which vendors' folders a snapshot has decides which
+        adapters run, so the observer is told (the audit cache and report memo compare it)."""
+        path = self.path(rel)
+        kind = "folder" if path.is_dir() else "file" if path.exists() else "absent"
+        if self.observer is not None:
+            self.observer("entry", rel, kind)
+        return kind
+
     def listdir(self, rel: str, suffix: str = "") -> list[str]:
         """Snapshot-relative names of the entries of a folder (files and folders), sorted."""
         found, refused = self.listing(rel, suffix)

@@ -50,6 +50,9 @@ class Run:
         if cache and self.cache is not None:
             command += ["--cache", str(self.cache)]
         done = CliRunner().invoke(app, command)
+        if done.exit_code == 2:  # an input error: no report, its one line
+            assert not out.exists(), done.output
+            return 2, "", done.output.strip().replace(str(out), "FILE")
         assert done.exit_code in (0, 1, 3), done.output
         said = [line for line in done.output.splitlines() if line.startswith(("vpn-auditor:", "warning:"))]
         assert said and said[-1].startswith("vpn-auditor:"), done.output
@@ -141,7 +144,30 @@ def _audit_yaml(snap: Path) -> None:
     config.write_text(config.read_text().replace("ikev2", "IKEv2", 1).replace("sstp", "ikev2", 1))
 
 
-CHANGES = {"a network's rules": _deny_ike,
+def _device_gone(snap: Path) -> None:
+    """Every Cisco config gone with its folder: the ASA in front of the server is absent, so what it let through is
+    no longer proven (and the vendor's adapter no longer runs: its folder's existence is a read)."""
+    shutil.rmtree(snap / "cisco")
+
+
+def _device_back(snap: Path) -> None:
+    """The load balancer's folder, away when the memo was kept, is back: its adapter runs again (no listing of
+    the snapshot's top folder tells it: only the folder's existence, a read of its own)."""
+    shutil.move(snap.parent / "f5-away", snap / "f5")
+
+
+def _device_away(snap: Path) -> None:
+    """The load balancer's folder away, and out of the server's path (which would name a device absent)."""
+    config = snap / "audit.yaml"
+    config.write_text(config.read_text().replace(", f5/hq-bigip]", "]", 1))
+    shutil.move(snap / "f5", snap.parent / "f5-away")
+
+
+# what a change needs done before the first command
+PREPARE = {"a vendor's folder back (a device present)": _device_away}
+
+CHANGES = {"a network's rules": _deny_ike, "a vendor's folder gone (a device absent)": _device_gone,
+           "a vendor's folder back (a device present)": _device_back,
            # the last network's reads are the last the memo lists: the forked child checks them
            "the last network's rules": lambda snap: _deny_ike(snap, "L_6468200000000004"),
            "an ASA config, same size and time": _same_size_asa_edit,
@@ -159,6 +185,8 @@ def test_a_change_after_the_memo_is_audited(tmp_path: Path, change: str, checks:
     (`checks`: see _checked_by)."""
     _checked_by(checks, monkeypatch)
     snap = _copy_demo(tmp_path)
+    if change in PREPARE:
+        PREPARE[change](snap)
     run = Run(tmp_path, snap, tmp_path / "cache")
     for _ in range(2):  # cold, then warm: the memo is kept
         before = run("--format", "json")
@@ -169,6 +197,15 @@ def test_a_change_after_the_memo_is_audited(tmp_path: Path, change: str, checks:
     plain = run("--format", "json", cache=False)
     assert _stamped(plain[1], "T") != _stamped(before[1], "T"), "the change must show in the report"
     assert (after[0], _stamped(after[1], "T"), after[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+    # never a path allowed that the audit of the changed snapshot does not prove allowed
+    assert _allowed(after[1]) <= _allowed(plain[1])
+
+
+def _allowed(report: str) -> set[str]:
+    """The paths a JSON report says are allowed (none without a report: an input error)."""
+    keys = ("network", "role", "phase", "server", "protocol", "flow", "variant")
+    return {json.dumps([p.get(k) for k in keys], sort_keys=True) for p in json.loads(report or '{"paths": []}')["paths"]
+            if p["verdict"] == "allowed"}
 
 
 @pytest.mark.slow
