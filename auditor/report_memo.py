@@ -10,6 +10,12 @@ the status is too recent to stand for them), in two processes, and when all woul
 kept report with the new timestamp, prints the same summary and exits with the same code, without auditing.
 A memo that is missing, damaged or of another key, or a read that changed, and the command audits as before;
 it keeps a new memo when all networks were hits again.
+
+Where the report is already in place (the file this memo's report was last written to, found with the status it
+was left with, then its bytes read and found to be that report), only its timestamps are written: a nightly
+JSON report of 10,000 networks is 1.6 GB, which takes this kind of host 3-5 s to write again. The bytes are
+checked every time, not only the status: the status was taken right after the write, and a write by another
+process within the same timestamp tick would leave it as it was (git's "racily clean" files).
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from auditor.parallel import worth_forking
 from auditor.snapshot import Snapshot
 from auditor.vocab import Severity, Verdict
 
-MAGIC = b"vpn-auditor report memo\n"
+MAGIC = b"vpn-auditor report memo 2\n"
+PLACED_MAGIC = b"vpn-auditor report in place 1\n"
 _DIGEST = 16
 POLL_PARTS = 256  # parts of reads checked between two looks at whether the child found a change
 FORK_FROM = 1 << 18  # bytes of pickled reads (about 3,000 reads) from which a second process checks half
@@ -66,6 +73,18 @@ class Outcome(BaseModel):
         return self
 
 
+class _Placed(BaseModel):
+    """Where this memo's report was last written: the file, its status after the write and the timestamp it
+    holds (validated: it is read back from the cache)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    memo: str  # the checksum of the memo whose report it is (a memo kept again is another report)
+    output: str  # the report's absolute path
+    status: tuple[int, int, int, int, int]  # device, inode, size, modification and change times (ns)
+    written: str  # the timestamp the file holds
+
+
 class ReportMemo:
     """The memo of one report key in a cache directory."""
 
@@ -77,6 +96,7 @@ class ReportMemo:
         self.snapshot = snapshot
         self.key = key.hexdigest()
         self.path = namespace.folder / "reports" / self.key
+        self.placed_path = namespace.folder / "placed" / self.key
         self.made: set[str] = set()
         # After a replay that found a change: the networks' reads its check found unchanged (run_audit need not
         # check them again)
@@ -87,31 +107,67 @@ class ReportMemo:
         """Write the kept report to `output` with this timestamp and give its outcome, when the memo is whole and
         every read it rests on reads the same; None (`output` untouched) otherwise. The reads are checked first:
         writing the report while they are (1.6 GB at 10,000 networks) cost a night with a change 2-4 s of writes
-        thrown away, more than it saved a night without one."""
+        thrown away, more than it saved a night without one. Where `output` is this report as last written, a
+        forked child reads it meanwhile, and only the timestamps are written."""
         memo = self._read()
         if memo is None:
             return None
-        outcome, deps, stamps, frame = memo
-        new = {b"+00:00": generated_at.encode(), b"Z": generated_at.replace("+00:00", "Z").encode()}
-        patches = [(offset, new.get(form or b"", b""), length) for offset, length, form in stamps]
+        outcome, deps, stamps, frame, kept = memo
+        new = _forms(generated_at)
+        patches = [(offset, new.get(form, b""), length) for offset, length, form in stamps]
         if any(len(stamp) != length for _offset, stamp, length in patches):  # a form or length not written
             return None
-        checks = _Checks(self.snapshot, deps)
+        in_place = _InPlace.start(self, output, kept, stamps)
         try:
-            unchanged = checks.unchanged()
-        except BaseException:
-            checks.stop()
-            raise
-        if not unchanged:
-            self.verified = set(checks.verified)
-            return None
+            checks = _Checks(self.snapshot, deps)
+            try:
+                unchanged = checks.unchanged()
+            except BaseException:
+                checks.stop()
+                raise
+            if not unchanged:
+                self.verified = set(checks.verified)
+                return None
+            stamped = [(offset, stamp) for offset, stamp, _length in patches]
+            if in_place is not None and in_place.patch(stamped):
+                self._placed(output, in_place.status, generated_at, kept.checksum)
+                return outcome
+        finally:
+            if in_place is not None:
+                in_place.close()
         try:
-            _write(output, frame, [(offset, stamp) for offset, stamp, _length in patches])
+            status = _write(output, frame, stamped)
         except zstandard.ZstdError:  # a frame that passed the memo's checksum but not zstd's: audited instead
             return None
+        if status is not None:
+            self._placed(output, status, generated_at, kept.checksum)
         return outcome
 
-    def _read(self) -> tuple[Outcome, list[bytes], list[tuple[int, int, bytes]], memoryview] | None:
+    def _placed(self, output: Path, status: os.stat_result, written: str, checksum: bytes) -> None:
+        """Record where this memo's report now is, as it was left (a report `_InPlace` may find again)."""
+        record = _Placed(memo=checksum.hex(), output=os.path.abspath(output), status=_status(status),
+                         written=written).model_dump_json().encode()
+        _write_atomic(self.placed_path, PLACED_MAGIC + hashlib.blake2b(record, digest_size=_DIGEST).digest()
+                      + record, self.made)
+
+    def placed(self) -> _Placed | None:
+        """The record of where this memo's report was last written; None when missing or damaged."""
+        try:
+            with open(self.placed_path, "rb", buffering=0) as handle:
+                data = handle.read(1 << 16)
+        except OSError:
+            return None
+        head = len(PLACED_MAGIC)
+        record = data[head + _DIGEST:]
+        if data[:head] != PLACED_MAGIC or \
+                hashlib.blake2b(record, digest_size=_DIGEST).digest() != data[head:head + _DIGEST]:
+            return None
+        try:
+            return _Placed.model_validate_json(record)
+        except ValueError:  # pydantic's ValidationError: a record that passed its checksum but does not read
+            return None
+
+    def _read(self) -> tuple[Outcome, list[bytes], list[tuple[int, int, bytes]], memoryview, _Kept] | None:
         try:
             with open(self.path, "rb", buffering=0) as handle:
                 data = handle.readall()
@@ -119,12 +175,12 @@ class ReportMemo:
             return None
         head = len(MAGIC) + 1
         body = memoryview(data)[head + _DIGEST:]
-        if data[:head] != MAGIC + bytes([FORMAT]) or \
-                hashlib.blake2b(body, digest_size=_DIGEST).digest() != data[head:head + _DIGEST]:
+        checksum = data[head:head + _DIGEST]
+        if data[:head] != MAGIC + bytes([FORMAT]) or hashlib.blake2b(body, digest_size=_DIGEST).digest() != checksum:
             return None
         try:
             size = int.from_bytes(body[:8], "big")
-            key, fields, pickled, stamps = _load(bytes(body[8:8 + size]))
+            key, fields, pickled, stamps, original, digest = _load(bytes(body[8:8 + size]))
             if key != self.key:  # another key's memo under this name: never its report
                 return None
             frame = body[8 + size:]
@@ -132,9 +188,10 @@ class ReportMemo:
             length = zstandard.frame_content_size(frame)
             if not (isinstance(pickled, list) and all(isinstance(part, bytes) for part in pickled)) or \
                     not all(isinstance(at, int) and isinstance(width, int) and isinstance(form, bytes) and
-                            0 <= at <= at + width <= length for at, width, form in stamps):
+                            0 <= at <= at + width <= length for at, width, form in stamps) or \
+                    not isinstance(original, str) or not (isinstance(digest, bytes) and len(digest) == 32):
                 return None
-            return outcome, pickled, list(stamps), frame
+            return outcome, pickled, list(stamps), frame, _Kept(checksum, original, digest, length)
         except Exception:  # a memo that passed its checksum but does not read: audited instead
             return None
 
@@ -144,31 +201,151 @@ class ReportMemo:
         kept) when its timestamp appears in a form this module does not write again."""
         try:
             with open(output, "rb") as handle:
+                before = os.fstat(handle.fileno())
                 found = _compressed(handle, generated_at.encode()[:19])
+                after = os.fstat(handle.fileno())
         except OSError:
             return False
         if found is None:
             return False
-        stamps, frame = found
-        fields = pickle.dumps((self.key, outcome.model_dump(), deps, stamps), protocol=pickle.HIGHEST_PROTOCOL)
+        stamps, frame, digest = found
+        fields = pickle.dumps((self.key, outcome.model_dump(), deps, stamps, generated_at, digest),
+                              protocol=pickle.HIGHEST_PROTOCOL)
         body = len(fields).to_bytes(8, "big") + fields + frame
-        _write_atomic(self.path, MAGIC + bytes([FORMAT]) + hashlib.blake2b(body, digest_size=_DIGEST).digest()
-                      + body, self.made)
+        checksum = hashlib.blake2b(body, digest_size=_DIGEST).digest()
+        _write_atomic(self.path, MAGIC + bytes([FORMAT]) + checksum + body, self.made)
+        if _status(before) == _status(after):  # what was read is what the file held all along
+            self._placed(output, after, generated_at, checksum)
         return True
 
 
-def _compressed(handle: BinaryIO, second: bytes) -> tuple[list[tuple[int, int, bytes]], bytes] | None:
-    """The report as one zstd frame, and (offset, length, form) of each time of `second` in it (None: one in a
-    form not written again). Only that second's times: anything else in the report, even a time, is its own
-    content. Read in chunks: a report of an org is gigabytes."""
+class _Kept:
+    """What a memo says of its report besides the report: the memo's checksum, the timestamp the report holds,
+    the SHA-256 of the report as kept and its size."""
+
+    __slots__ = ("checksum", "digest", "original", "size")
+
+    def __init__(self, checksum: bytes, original: str, digest: bytes, size: int) -> None:
+        self.checksum, self.original, self.digest, self.size = checksum, original, digest, size
+
+
+def _status(status: os.stat_result) -> tuple[int, int, int, int, int]:
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+
+
+def _forms(stamp: str) -> dict[bytes, bytes]:
+    """A timestamp in the forms reports write it, by the ending that tells them apart."""
+    return {b"+00:00": stamp.encode(), b"Z": stamp.replace("+00:00", "Z").encode()}
+
+
+class _InPlace:
+    """`output` as this memo's report was last written there: opened, found with the status it was left with,
+    and its bytes being read by a forked child (or here, without fork) to tell whether they are still the memo's
+    report with the timestamp last written. Then only the timestamps are written (`patch`)."""
+
+    def __init__(self, fd: int, status: os.stat_result, regions: list[tuple[int, bytes, bytes]], kept: _Kept
+                 ) -> None:
+        self.fd, self.status, self.regions, self.kept = fd, status, regions, kept
+        self.pid = 0
+        self.answer: bool | None = None
+
+    @classmethod
+    def start(cls, memo: ReportMemo, output: Path, kept: _Kept, stamps: list[tuple[int, int, bytes]]
+              ) -> _InPlace | None:
+        record = memo.placed()
+        if record is None or record.memo != kept.checksum.hex() or record.output != os.path.abspath(output):
+            return None
+        written, original = _forms(record.written), _forms(kept.original)
+        # each timestamp's place: (offset, what the file holds there now, what the kept report holds)
+        regions = [(offset, written.get(form, b""), original.get(form, b"")) for offset, length, form in stamps]
+        if any(len(now) != length or len(was) != length
+               for (_offset, now, was), (_at, length, _form) in zip(regions, stamps, strict=True)):
+            return None
+        try:
+            fd = os.open(output, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+        except OSError:
+            return None
+        status = os.fstat(fd)
+        owner = getattr(os, "getuid", None)  # not on Windows, where a file's owner is not in its status
+        if _status(status) != record.status or not stat.S_ISREG(status.st_mode) or status.st_nlink != 1 or \
+                (owner is not None and status.st_uid != owner()):
+            os.close(fd)
+            return None
+        found = cls(fd, status, regions, kept)
+        if worth_forking() and hasattr(os, "fork"):
+            pid = os.fork()
+            if pid == 0:  # the child: its answer as the exit status; nothing of the parent's runs here
+                code = 1
+                try:
+                    code = 0 if found._holds() else 1
+                finally:
+                    os._exit(code)
+            found.pid = pid
+        return found
+
+    def _holds(self) -> bool:
+        """Whether the file's bytes are the kept report with the timestamp last written: each timestamp's place
+        holds that timestamp, and with the kept report's timestamps there, the bytes' SHA-256 is the kept one."""
+        hasher = hashlib.sha256()
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        base = 0
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        reader = io.FileIO(self.fd, closefd=False)
+        while count := reader.readinto(buffer):
+            end = base + count
+            for offset, now, was in self.regions:
+                lo, hi = max(offset, base), min(offset + len(now), end)
+                if lo < hi:
+                    if view[lo - base:hi - base] != now[lo - offset:hi - offset]:
+                        return False
+                    view[lo - base:hi - base] = was[lo - offset:hi - offset]
+            hasher.update(view[:count])
+            base = end
+        return base == self.kept.size and hasher.digest() == self.kept.digest
+
+    def patch(self, stamps: list[tuple[int, bytes]]) -> bool:
+        """Write the new timestamps, when the bytes were found to be the report and nothing wrote the file since
+        it was opened; False (nothing written) otherwise. `status` is then the file's."""
+        if self.pid:
+            pid, self.pid = self.pid, 0
+            holds = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        else:
+            holds = self._holds()
+        if not holds or _status(os.fstat(self.fd)) != _status(self.status):
+            return False
+        for offset, stamp in stamps:
+            os.lseek(self.fd, offset, os.SEEK_SET)
+            view = memoryview(stamp)
+            while view:
+                view = view[os.write(self.fd, view):]
+        self.status = os.fstat(self.fd)
+        return True
+
+    def close(self) -> None:
+        if self.pid:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            pid, self.pid = self.pid, 0
+            os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _compressed(handle: BinaryIO, second: bytes) -> tuple[list[tuple[int, int, bytes]], bytes, bytes] | None:
+    """The report as one zstd frame, (offset, length, form) of each time of `second` in it (None: one in a form
+    not written again) and its SHA-256. Only that second's times: anything else in the report, even a time, is
+    its own content. Read in chunks: a report of an org is gigabytes."""
     compressor = _zstd()[0].compressobj(size=os.fstat(handle.fileno()).st_size)
     stamps: list[tuple[int, int, bytes]] = []
     parts: list[bytes] = []
+    hasher = hashlib.sha256()
     carry, base = b"", 0  # the end of the last chunk, where a time may begin; its offset in the report
     while True:
         chunk = handle.read(CHUNK)
         final = not chunk
         parts.append(compressor.compress(chunk))
+        hasher.update(chunk)
         window = carry + chunk
         limit = len(window) if final else len(window) - (_LONGEST - 1)  # a time before it is whole in `window`
         at = window.find(second)
@@ -182,13 +359,14 @@ def _compressed(handle: BinaryIO, second: bytes) -> tuple[list[tuple[int, int, b
             break
         carry, base = window[limit:], base + limit
     parts.append(compressor.flush())
-    return stamps, b"".join(parts)
+    return stamps, b"".join(parts), hasher.digest()
 
 
-def _write(output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> None:
+def _write(output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> os.stat_result | None:
     """The kept report written to a new file beside `output` and renamed onto it (a reader sees the old report or
-    the new one); written in place where `output` may not be replaced by another file (another owner's, or
-    linked more than once). An interrupt or a failure removes the new file."""
+    the new one), and its status once in place; written in place (None: not a report to find in place again)
+    where `output` may not be replaced by another file (another owner's, or linked more than once). An interrupt
+    or a failure removes the new file."""
     try:
         status: os.stat_result | None = os.lstat(output)
     except FileNotFoundError:
@@ -198,7 +376,7 @@ def _write(output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> 
                                    (owner is None or status.st_uid == owner())):
         with output.open("wb") as handle:
             _copy(frame, stamps, handle)
-        return
+        return None
     temporary = os.path.join(os.path.dirname(os.path.abspath(output)),
                              f".{output.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -207,7 +385,8 @@ def _write(output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> 
             if status is not None:
                 os.fchmod(handle.fileno(), stat.S_IMODE(status.st_mode))  # the report keeps its permissions
             _copy(frame, stamps, handle)
-        os.replace(temporary, output)
+            os.replace(temporary, output)
+            return os.fstat(handle.fileno())  # after the rename, which sets its change time
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)

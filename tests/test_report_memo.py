@@ -319,11 +319,11 @@ def test_a_memo_that_names_code_is_never_run(tmp_path: Path, where: str, monkeyp
     head = len(report_memo.MAGIC) + 1 + 16
     body = data[head:]
     size = int.from_bytes(body[:8], "big")
-    key, fields, parts, stamps = pickle.loads(body[8:8 + size])
+    key, fields, parts, stamps, *kept = pickle.loads(body[8:8 + size])
     if where == "fields":
-        crafted = pickle.dumps((key, _Payload(marker), parts, stamps))
+        crafted = pickle.dumps((key, _Payload(marker), parts, stamps, *kept))
     else:
-        crafted = pickle.dumps((key, fields, [*parts[:-1], pickle.dumps(_Payload(marker))], stamps))
+        crafted = pickle.dumps((key, fields, [*parts[:-1], pickle.dumps(_Payload(marker))], stamps, *kept))
     body = len(crafted).to_bytes(8, "big") + crafted + body[8 + size:]
     memo.write_bytes(data[:len(report_memo.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body)
     again = run("--format", "json")
@@ -367,9 +367,9 @@ def _recrafted(memo: Path, change: Any) -> None:
     head = len(report_memo.MAGIC) + 1 + 16
     body = data[head:]
     size = int.from_bytes(body[:8], "big")
-    key, fields, parts, stamps, frame = *pickle.loads(body[8:8 + size]), body[8 + size:]
-    key, fields, parts, stamps, frame = change(key, fields, parts, stamps, frame)
-    crafted = pickle.dumps((key, fields, parts, stamps))
+    key, fields, parts, stamps, original, digest = pickle.loads(body[8:8 + size])
+    key, fields, parts, stamps, frame = change(key, fields, parts, stamps, body[8 + size:])
+    crafted = pickle.dumps((key, fields, parts, stamps, original, digest))
     body = len(crafted).to_bytes(8, "big") + crafted + frame
     memo.write_bytes(data[:len(report_memo.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body)
 
@@ -398,3 +398,139 @@ def test_a_memo_with_a_valid_checksum_and_content_not_as_kept_is_audited(tmp_pat
     _recrafted(memo, CRAFTED[craft])
     again = run("--format", "json")
     assert (again[0], _stamped(again[1], "T"), again[2]) == (warm[0], _stamped(warm[1], "T"), warm[2])
+
+
+# -- a report already in place: only its timestamps are written -----------------------------------------------
+
+def _to(tmp_path: Path, out: Path, *options: str, cache: bool = True) -> tuple[int, str, str]:
+    """`vpn-auditor audit DEMO -o OUT --format json [--cache]`: (exit code, report, its summary line)."""
+    command = ["audit", str(DEMO), "-o", str(out), "--format", "json", *options]
+    if cache:
+        command += ["--cache", str(tmp_path / "cache")]
+    done = CliRunner().invoke(app, command)
+    assert done.exit_code == 1, done.output  # the demo's planted findings
+    return done.exit_code, out.read_text(encoding="utf-8"), done.output.strip().replace(str(out), "FILE")
+
+
+def _whole_writes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Each report the memo writes whole (not in place), recorded."""
+    whole: list[Path] = []
+    write = report_memo._write
+
+    def counted(output: Path, *args: Any) -> Any:
+        whole.append(output)
+        return write(output, *args)
+    monkeypatch.setattr(report_memo, "_write", counted)
+    return whole
+
+
+def _in_place(checks: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`forked`: the report's bytes are read by a forked child while the reads are checked; `here`: by this
+    process, after them (where there is no fork)."""
+    if checks == "forked" and not CAN_FORK:
+        pytest.skip("the forked read needs Linux, fork and two CPUs")
+    monkeypatch.setattr(report_memo, "worth_forking", lambda: checks == "forked")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["forked", "here"])
+def test_a_report_in_place_gets_its_new_timestamps_only(tmp_path: Path, checks: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kept report already in its file, as the memo last left it: the command writes only its timestamps
+    (the same file, not a new one renamed onto it), and the report is the one an audit writes."""
+    _in_place(checks, monkeypatch)
+    out = tmp_path / "report.json"
+    _to(tmp_path, out)
+    warm = _to(tmp_path, out)  # keeps the memo, and where its report is
+    inode = out.stat().st_ino
+    for later in (LATER, "2031-01-03T03:04:05+00:00"):
+        with monkeypatch.context() as patched:
+            _no_audit(patched)
+            whole = _whole_writes(patched)
+            patched.setattr(cli, "_now", lambda later=later: later)
+            again = _to(tmp_path, out)
+        assert not whole and out.stat().st_ino == inode  # in place
+        assert again == (warm[0], _stamped(warm[1], later), warm[2])
+    plain = _to(tmp_path, tmp_path / "plain.json", cache=False)
+    assert (again[0], _stamped(again[1], "T"), again[2]) == (plain[0], _stamped(plain[1], "T"),
+                                                             plain[2].replace("plain.json", "FILE"))
+
+
+def _record(tmp_path: Path, change: Any = None) -> None:
+    """The memo's record of where its report is, `change`d, and its status taken again from the report as it now
+    is (as when another process wrote the report within the timestamp tick of the memo's write): only its bytes
+    then tell."""
+    (placed,) = (tmp_path / "cache").rglob("placed/*")
+    data = placed.read_bytes()
+    head = len(report_memo.PLACED_MAGIC)
+    record = json.loads(data[head + 16:])
+    status = (tmp_path / "report.json").stat()
+    record["status"] = [status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
+    if change is not None:
+        change(record)
+    body = json.dumps(record).encode()
+    placed.write_bytes(report_memo.PLACED_MAGIC + hashlib.blake2b(body, digest_size=16).digest() + body)
+
+
+def _rewrite(out: Path, edit: Any) -> None:
+    """The report's bytes edited in place (the same file)."""
+    data = out.read_bytes()
+    with out.open("r+b") as handle:
+        handle.write(edit(data))
+
+
+def _retimed(data: bytes) -> bytes:
+    at = re.search(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", data)
+    assert at is not None
+    return data[:at.start()] + b"1999-01-01T00:00:00" + data[at.end():]
+
+
+def _flipped(data: bytes) -> bytes:
+    at = data.index(b'"allowed"')
+    return data[:at] + b'"blocked"' + data[at + 9:]
+
+
+IN_PLACE_CHANGES: dict[str, Any] = {
+    # written within the tick of the memo's write: the status recorded is the edited report's
+    "a verdict edited, the status as recorded": lambda tmp, out: (_rewrite(out, _flipped), _record(tmp)),
+    "its timestamp edited, the status as recorded": lambda tmp, out: (_rewrite(out, _retimed), _record(tmp)),
+    "a byte added at the end, the status as recorded": lambda tmp, out: (
+        out.write_bytes(out.read_bytes() + b" "), _record(tmp)),
+    "a verdict edited": lambda tmp, out: _rewrite(out, _flipped),
+    "another file renamed onto it": lambda tmp, out: (
+        (tmp / "other.json").write_bytes(out.read_bytes()), os.replace(tmp / "other.json", out)),
+    "linked twice": lambda tmp, out: os.link(out, tmp / "second-name.json"),
+    "the record damaged": lambda tmp, out: next((tmp / "cache").rglob("placed/*")).write_bytes(b"damaged"),
+    "the record of another memo": lambda tmp, out: _record(tmp, lambda r: r.update(memo="00" * 16)),
+    "the record of another file": lambda tmp, out: _record(tmp, lambda r: r.update(output=str(tmp / "x.json"))),
+    "the record of another timestamp": lambda tmp, out: _record(
+        tmp, lambda r: r.update(written="2030-01-01T00:00:00+00:00")),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["forked", "here"])
+@pytest.mark.parametrize("change", sorted(IN_PLACE_CHANGES))
+def test_a_report_in_place_that_is_not_the_kept_one_is_written_whole(tmp_path: Path, change: str, checks: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's file not as the memo left it (its bytes, its status, the record of it): the kept report is
+    written whole, and the report is the one an audit writes; the next command finds it in place again."""
+    _in_place(checks, monkeypatch)
+    out = tmp_path / "report.json"
+    _to(tmp_path, out)
+    warm = _to(tmp_path, out)
+    IN_PLACE_CHANGES[change](tmp_path, out)
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        whole = _whole_writes(patched)
+        patched.setattr(cli, "_now", lambda: LATER)
+        again = _to(tmp_path, out)
+    assert whole == [out]
+    assert again == (warm[0], _stamped(warm[1], LATER), warm[2])
+    inode = out.stat().st_ino
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        whole = _whole_writes(patched)
+        later = _to(tmp_path, out)
+    assert (whole, out.stat().st_ino) == (([out], inode) if change == "linked twice" else ([], inode))
+    assert _stamped(later[1], "T") == _stamped(warm[1], "T")
