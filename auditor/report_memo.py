@@ -23,12 +23,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
+import mmap
 import os
 import pickle
 import re
 import secrets
 import signal
 import stat
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -189,7 +192,7 @@ class ReportMemo:
             if not (isinstance(pickled, list) and all(isinstance(part, bytes) for part in pickled)) or \
                     not all(isinstance(at, int) and isinstance(width, int) and isinstance(form, bytes) and
                             0 <= at <= at + width <= length for at, width, form in stamps) or \
-                    not isinstance(original, str) or not (isinstance(digest, bytes) and len(digest) == 32):
+                    not isinstance(original, str) or not (isinstance(digest, int) and 0 <= digest < 1 << 32):
                 return None
             return outcome, pickled, list(stamps), frame, _Kept(checksum, original, digest, length)
         except Exception:  # a memo that passed its checksum but does not read: audited instead
@@ -221,11 +224,11 @@ class ReportMemo:
 
 class _Kept:
     """What a memo says of its report besides the report: the memo's checksum, the timestamp the report holds,
-    the SHA-256 of the report as kept and its size."""
+    the CRC-32 of the report as kept and its size."""
 
     __slots__ = ("checksum", "digest", "original", "size")
 
-    def __init__(self, checksum: bytes, original: str, digest: bytes, size: int) -> None:
+    def __init__(self, checksum: bytes, original: str, digest: int, size: int) -> None:
         self.checksum, self.original, self.digest, self.size = checksum, original, digest, size
 
 
@@ -259,8 +262,9 @@ class _InPlace:
         # each timestamp's place: (offset, what the file holds there now, what the kept report holds)
         regions = [(offset, written.get(form, b""), original.get(form, b"")) for offset, length, form in stamps]
         if any(len(now) != length or len(was) != length
-               for (_offset, now, was), (_at, length, _form) in zip(regions, stamps, strict=True)):
-            return None
+               for (_offset, now, was), (_at, length, _form) in zip(regions, stamps, strict=True)) or \
+                any(later[0] < offset + len(now) for (offset, now, _was), later in itertools.pairwise(regions)):
+            return None  # a timestamp's length not written, or places not in order
         try:
             fd = os.open(output, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
         except OSError:
@@ -285,24 +289,28 @@ class _InPlace:
 
     def _holds(self) -> bool:
         """Whether the file's bytes are the kept report with the timestamp last written: each timestamp's place
-        holds that timestamp, and with the kept report's timestamps there, the bytes' SHA-256 is the kept one."""
-        hasher = hashlib.sha256()
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        base = 0
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        reader = io.FileIO(self.fd, closefd=False)
-        while count := reader.readinto(buffer):
-            end = base + count
-            for offset, now, was in self.regions:
-                lo, hi = max(offset, base), min(offset + len(now), end)
-                if lo < hi:
-                    if view[lo - base:hi - base] != now[lo - offset:hi - offset]:
+        holds that timestamp, and with the kept report's timestamps there, the bytes' CRC-32 is the kept one. A
+        checksum, not a cryptographic digest: it is there for a write the status missed (within its timestamp
+        tick), not for someone who could as well change the report after this command. Mapped, not read: half
+        the time of reading 1.6 GB into buffers."""
+        size = os.fstat(self.fd).st_size
+        if size != self.kept.size:
+            return False
+        if not size:
+            return not self.regions and self.kept.digest == 0
+        crc, done = 0, 0
+        with mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                for offset, now, was in self.regions:
+                    if view[offset:offset + len(now)] != now:
                         return False
-                    view[lo - base:hi - base] = was[lo - offset:hi - offset]
-            hasher.update(view[:count])
-            base = end
-        return base == self.kept.size and hasher.digest() == self.kept.digest
+                    crc = zlib.crc32(was, zlib.crc32(view[done:offset], crc))
+                    done = offset + len(now)
+                crc = zlib.crc32(view[done:], crc)
+            finally:
+                view.release()
+        return crc == self.kept.digest
 
     def patch(self, stamps: list[tuple[int, bytes]]) -> bool:
         """Write the new timestamps, when the bytes were found to be the report and nothing wrote the file since
@@ -332,20 +340,20 @@ class _InPlace:
             os.close(self.fd)
 
 
-def _compressed(handle: BinaryIO, second: bytes) -> tuple[list[tuple[int, int, bytes]], bytes, bytes] | None:
+def _compressed(handle: BinaryIO, second: bytes) -> tuple[list[tuple[int, int, bytes]], bytes, int] | None:
     """The report as one zstd frame, (offset, length, form) of each time of `second` in it (None: one in a form
-    not written again) and its SHA-256. Only that second's times: anything else in the report, even a time, is
+    not written again) and its CRC-32. Only that second's times: anything else in the report, even a time, is
     its own content. Read in chunks: a report of an org is gigabytes."""
     compressor = _zstd()[0].compressobj(size=os.fstat(handle.fileno()).st_size)
     stamps: list[tuple[int, int, bytes]] = []
     parts: list[bytes] = []
-    hasher = hashlib.sha256()
+    crc = 0
     carry, base = b"", 0  # the end of the last chunk, where a time may begin; its offset in the report
     while True:
         chunk = handle.read(CHUNK)
         final = not chunk
         parts.append(compressor.compress(chunk))
-        hasher.update(chunk)
+        crc = zlib.crc32(chunk, crc)
         window = carry + chunk
         limit = len(window) if final else len(window) - (_LONGEST - 1)  # a time before it is whole in `window`
         at = window.find(second)
@@ -359,7 +367,7 @@ def _compressed(handle: BinaryIO, second: bytes) -> tuple[list[tuple[int, int, b
             break
         carry, base = window[limit:], base + limit
     parts.append(compressor.flush())
-    return stamps, b"".join(parts), hasher.digest()
+    return stamps, b"".join(parts), crc
 
 
 def _write(output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> os.stat_result | None:
