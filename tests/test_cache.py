@@ -45,9 +45,10 @@ def _audit(snap: Path, cache: Path | None = None, workers: int = 1) -> AuditResu
 
 
 def _entries(cache: Path) -> list[Path]:
-    """The networks' entries (not the report memos, auditor/report_memo.py)."""
+    """The networks' entries (not the report memos nor their records of where their report is,
+    auditor/report_memo.py)."""
     return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".tmp-") and not p.suffix
-                  and p.parent.name != "reports")
+                  and p.parent.name not in ("reports", "placed"))
 
 
 def _texts(cache: Path) -> list[Path]:
