@@ -34,11 +34,12 @@ import signal
 import struct
 import sys
 import threading
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
+
+import zstandard
 
 try:  # Unix only; the audit is serial where it is missing
     import fcntl
@@ -372,6 +373,7 @@ def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[
     gc.set_threshold(50_000, 50, 100)  # nothing it makes outlives a chunk: no old generation to walk
     try:
         encoder = _Encoder(registry)
+        compressor = zstandard.ZstdCompressor(level=1)
         mark = len(snapshot.refused)
         # each network's head and tables (auditor/compact.py), and where its report text is in the spool
         done: list[tuple[tuple, bytes | None, tuple[int, int] | None]] = []
@@ -384,8 +386,9 @@ def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[
             result = NetworkResult(claims.position, net, paths, findings, _since(snapshot, mark))
             head, tables = (encoder.rows(result)[0], None) if bare else encoder.encode(result)
             # compressed: this process keeps them as bytes until a reader asks (most never do), 4-5 times
-            # smaller (10,000 networks with the cache, which sends every network's: about 75 MB less)
-            done.append((head, None if tables is None else zlib.compress(tables, 1), span))
+            # smaller (10,000 networks with the cache, which sends every network's: about 75 MB less); zstd
+            # rather than zlib: a third of the time for the same size
+            done.append((head, None if tables is None else compressor.compress(tables), span))
             model.networks.clear()  # the adapter keeps each network it builds; here, once sent, it is done
             mark = len(snapshot.refused)
             if len(done) >= claims.size:
@@ -682,6 +685,7 @@ class _Decoder:
         self.spool = spool  # where the worker writes its networks' report text, if it does
         self.network_text, self.rebuild = network_text, rebuild
         self.checks = {meta.id: meta for meta, _run in load_checks()}
+        self.decompressor = zstandard.ZstdDecompressor()
 
     def decode(self, message: tuple) -> list[NetworkResult]:
         """A worker's networks, held compact: what reports count decoded now, their hops, rules and packets
@@ -720,4 +724,4 @@ class _Decoder:
         return trace_rows, role_rows
 
     def load(self, tables: bytes) -> Any:
-        return compact.Loader(io.BytesIO(zlib.decompress(tables)), self.registry).load()
+        return compact.Loader(io.BytesIO(self.decompressor.decompress(tables)), self.registry).load()
