@@ -54,6 +54,7 @@ FORK_FROM = 1 << 18  # bytes of pickled reads (about 3,000 reads) from which a s
 _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\+00:00|Z)?")
 _LONGEST = len("2026-12-07T03:01:22+00:00")
 CHUNK = 1 << 23
+FORK_READ_FROM = 1 << 26  # bytes of a report in place from which a forked child reads it (a fork costs more below)
 
 
 class Outcome(BaseModel):
@@ -115,7 +116,7 @@ class ReportMemo:
         memo = self._read()
         if memo is None:
             return None
-        outcome, deps, stamps, frame, kept = memo
+        outcome, deps, stamps, kept = memo
         new = _forms(generated_at)
         patches = [(offset, new.get(form, b""), length) for offset, length, form in stamps]
         if any(len(stamp) != length for _offset, stamp, length in patches):  # a form or length not written
@@ -138,6 +139,9 @@ class ReportMemo:
         finally:
             if in_place is not None:
                 in_place.close()
+        frame = self._frame(kept)
+        if frame is None:
+            return None
         try:
             status = _write(output, frame, stamped)
         except zstandard.ZstdError:  # a frame that passed the memo's checksum but not zstd's: audited instead
@@ -170,33 +174,58 @@ class ReportMemo:
         except ValueError:  # pydantic's ValidationError: a record that passed its checksum but does not read
             return None
 
-    def _read(self) -> tuple[Outcome, list[bytes], list[tuple[int, int, bytes]], memoryview, _Kept] | None:
+    def _read(self) -> tuple[Outcome, list[bytes], list[tuple[int, int, bytes]], _Kept] | None:
+        """The memo's fields, checked; its report (a zstd frame after them, under a digest the fields hold) is read
+        only when it is written whole (`_frame`): a report found in place needs none of it."""
         try:
             with open(self.path, "rb", buffering=0) as handle:
-                data = handle.readall()
+                head = handle.read(len(MAGIC) + 1 + _DIGEST + 8)
+                start = len(MAGIC) + 1
+                checksum, size = head[start:start + _DIGEST], int.from_bytes(head[start + _DIGEST:], "big")
+                if head[:start] != MAGIC + bytes([FORMAT]) or len(head) != start + _DIGEST + 8 or \
+                        size > os.fstat(handle.fileno()).st_size:
+                    return None
+                data = handle.read(size)
         except OSError:
             return None
-        head = len(MAGIC) + 1
-        body = memoryview(data)[head + _DIGEST:]
-        checksum = data[head:head + _DIGEST]
-        if data[:head] != MAGIC + bytes([FORMAT]) or hashlib.blake2b(body, digest_size=_DIGEST).digest() != checksum:
+        if hashlib.blake2b(head[start + _DIGEST:] + data, digest_size=_DIGEST).digest() != checksum:
             return None
         try:
-            size = int.from_bytes(body[:8], "big")
-            key, fields, pickled, stamps, original, digest = _load(bytes(body[8:8 + size]))
+            key, fields, pickled, stamps, original, digest, length, frame_size, frame_digest = _load(data)
             if key != self.key:  # another key's memo under this name: never its report
                 return None
-            frame = body[8 + size:]
             outcome = Outcome.model_validate(fields)
-            length = zstandard.frame_content_size(frame)
             if not (isinstance(pickled, list) and all(isinstance(part, bytes) for part in pickled)) or \
                     not all(isinstance(at, int) and isinstance(width, int) and isinstance(form, bytes) and
                             0 <= at <= at + width <= length for at, width, form in stamps) or \
-                    not isinstance(original, str) or not (isinstance(digest, int) and 0 <= digest < 1 << 32):
+                    not isinstance(original, str) or not (isinstance(digest, int) and 0 <= digest < 1 << 32) or \
+                    not (isinstance(length, int) and isinstance(frame_size, int) and length >= 0 and frame_size >= 0
+                         and isinstance(frame_digest, bytes)):
                 return None
-            return outcome, pickled, list(stamps), frame, _Kept(checksum, original, digest, length)
+            kept = _Kept(checksum, original, digest, length)
+            kept.frame = (len(head) + size, frame_size, frame_digest)
+            return outcome, pickled, list(stamps), kept
         except Exception:  # a memo that passed its checksum but does not read: audited instead
             return None
+
+    def _frame(self, kept: _Kept) -> memoryview | None:
+        """The kept report's zstd frame, when it is whole: its digest the one the fields hold, its content as long
+        as they say (None otherwise: the command audits)."""
+        offset, size, digest = kept.frame
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                handle.seek(offset)
+                frame = memoryview(handle.read(size))
+        except OSError:
+            return None
+        if len(frame) != size or hashlib.blake2b(frame, digest_size=_DIGEST).digest() != digest:
+            return None
+        try:
+            if zstandard.frame_content_size(frame) != kept.size:
+                return None
+        except zstandard.ZstdError:
+            return None
+        return frame
 
     # -- keeping -------------------------------------------------------------------------------------------
     def keep(self, deps: list[bytes], output: Path, generated_at: str, outcome: Outcome) -> bool:
@@ -212,11 +241,13 @@ class ReportMemo:
         if found is None:
             return False
         stamps, frame, digest = found
-        fields = pickle.dumps((self.key, outcome.model_dump(), deps, stamps, generated_at, digest),
+        frame_digest = hashlib.blake2b(frame, digest_size=_DIGEST).digest()
+        fields = pickle.dumps((self.key, outcome.model_dump(), deps, stamps, generated_at, digest,
+                               zstandard.frame_content_size(frame), len(frame), frame_digest),
                               protocol=pickle.HIGHEST_PROTOCOL)
-        body = len(fields).to_bytes(8, "big") + fields + frame
+        body = len(fields).to_bytes(8, "big") + fields
         checksum = hashlib.blake2b(body, digest_size=_DIGEST).digest()
-        _write_atomic(self.path, MAGIC + bytes([FORMAT]) + checksum + body, self.made)
+        _write_atomic(self.path, MAGIC + bytes([FORMAT]) + checksum + body + frame, self.made)
         if _status(before) == _status(after):  # what was read is what the file held all along
             self._placed(output, after, generated_at, checksum)
         return True
@@ -226,10 +257,11 @@ class _Kept:
     """What a memo says of its report besides the report: the memo's checksum, the timestamp the report holds,
     the CRC-32 of the report as kept and its size."""
 
-    __slots__ = ("checksum", "digest", "original", "size")
+    __slots__ = ("checksum", "digest", "frame", "original", "size")
 
     def __init__(self, checksum: bytes, original: str, digest: int, size: int) -> None:
         self.checksum, self.original, self.digest, self.size = checksum, original, digest, size
+        self.frame: tuple[int, int, bytes] = (0, 0, b"")  # the report's zstd frame: offset, size, digest
 
 
 def _status(status: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -276,7 +308,7 @@ class _InPlace:
             os.close(fd)
             return None
         found = cls(fd, status, regions, kept)
-        if worth_forking() and hasattr(os, "fork"):
+        if kept.size >= FORK_READ_FROM and worth_forking() and hasattr(os, "fork"):
             pid = os.fork()
             if pid == 0:  # the child: its answer as the exit status; nothing of the parent's runs here
                 code = 1

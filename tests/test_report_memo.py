@@ -315,17 +315,11 @@ def test_a_memo_that_names_code_is_never_run(tmp_path: Path, where: str, monkeyp
     warm = run("--format", "json")
     (memo,) = _memos(cache)
     marker = tmp_path / "ran"
-    data = memo.read_bytes()
-    head = len(report_memo.MAGIC) + 1 + 16
-    body = data[head:]
-    size = int.from_bytes(body[:8], "big")
-    key, fields, parts, stamps, *kept = pickle.loads(body[8:8 + size])
+    (key, fields, parts, stamps, *kept), frame = _fields(memo)
     if where == "fields":
-        crafted = pickle.dumps((key, _Payload(marker), parts, stamps, *kept))
+        _rewritten(memo, (key, _Payload(marker), parts, stamps, *kept), frame)
     else:
-        crafted = pickle.dumps((key, fields, [*parts[:-1], pickle.dumps(_Payload(marker))], stamps, *kept))
-    body = len(crafted).to_bytes(8, "big") + crafted + body[8 + size:]
-    memo.write_bytes(data[:len(report_memo.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body)
+        _rewritten(memo, (key, fields, [*parts[:-1], pickle.dumps(_Payload(marker))], stamps, *kept), frame)
     again = run("--format", "json")
     assert not marker.exists()
     assert (again[0], _stamped(again[1], "T"), again[2]) == (warm[0], _stamped(warm[1], "T"), warm[2])
@@ -361,17 +355,28 @@ def test_reads_a_stale_memo_found_unchanged_are_not_checked_again_and_the_change
         json_report.render(plain).replace(plain.generated_at, "T")
 
 
-def _recrafted(memo: Path, change: Any) -> None:
-    """The memo with its fields changed by `change` and its checksum made valid again."""
+def _fields(memo: Path) -> tuple[tuple, bytes]:
+    """A memo's fields and its report's frame."""
     data = memo.read_bytes()
     head = len(report_memo.MAGIC) + 1 + 16
-    body = data[head:]
-    size = int.from_bytes(body[:8], "big")
-    key, fields, parts, stamps, original, digest = pickle.loads(body[8:8 + size])
-    key, fields, parts, stamps, frame = change(key, fields, parts, stamps, body[8 + size:])
-    crafted = pickle.dumps((key, fields, parts, stamps, original, digest))
-    body = len(crafted).to_bytes(8, "big") + crafted + frame
-    memo.write_bytes(data[:len(report_memo.MAGIC) + 1] + hashlib.blake2b(body, digest_size=16).digest() + body)
+    size = int.from_bytes(data[head:head + 8], "big")
+    return pickle.loads(data[head + 8:head + 8 + size]), data[head + 8 + size:]
+
+
+def _rewritten(memo: Path, fields: tuple, frame: bytes) -> None:
+    """The memo with these fields and frame, the frame's size and digest and the checksum made valid again."""
+    *kept, _size, _digest = fields
+    crafted = pickle.dumps((*kept, len(frame), hashlib.blake2b(frame, digest_size=16).digest()))
+    body = len(crafted).to_bytes(8, "big") + crafted
+    memo.write_bytes(report_memo.MAGIC + bytes([audit_cache.FORMAT]) + hashlib.blake2b(body, digest_size=16).digest()
+                     + body + frame)
+
+
+def _recrafted(memo: Path, change: Any) -> None:
+    """The memo with its fields changed by `change` and its checksum made valid again."""
+    (key, fields, parts, stamps, *kept), frame = _fields(memo)
+    key, fields, parts, stamps, frame = change(key, fields, parts, stamps, frame)
+    _rewritten(memo, (key, fields, parts, stamps, *kept), frame)
 
 
 CRAFTED = {
