@@ -281,8 +281,7 @@ class _InPlace:
     def __init__(self, fd: int, status: os.stat_result, regions: list[tuple[int, bytes, bytes]], kept: _Kept
                  ) -> None:
         self.fd, self.status, self.regions, self.kept = fd, status, regions, kept
-        self.pid = 0
-        self.answer: bool | None = None
+        self.pid = 0  # the child reading the bytes, while it runs
 
     @classmethod
     def start(cls, memo: ReportMemo, output: Path, kept: _Kept, stamps: list[tuple[int, int, bytes]]
@@ -301,7 +300,11 @@ class _InPlace:
             fd = os.open(output, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
         except OSError:
             return None
-        status = os.fstat(fd)
+        try:
+            status = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            return None
         owner = getattr(os, "getuid", None)  # not on Windows, where a file's owner is not in its status
         if _status(status) != record.status or not stat.S_ISREG(status.st_mode) or status.st_nlink != 1 or \
                 (owner is not None and status.st_uid != owner()):
@@ -364,12 +367,17 @@ class _InPlace:
 
     def close(self) -> None:
         if self.pid:
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
             pid, self.pid = self.pid, 0
-            os.waitpid(pid, 0)
+            _kill(pid)
         with contextlib.suppress(OSError):
             os.close(self.fd)
+
+
+def _kill(pid: int) -> None:
+    """A forked child stopped and reaped."""
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def _compressed(handle: BinaryIO, second: bytes) -> tuple[list[tuple[int, int, bytes]], bytes, int] | None:
@@ -492,10 +500,8 @@ class _Checks:
 
     def stop(self) -> None:
         if self.pid:
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
             pid, self.pid = self.pid, 0
-            os.waitpid(pid, 0)
+            _kill(pid)
             self.child_status = None
 
     def _wait(self) -> None:

@@ -407,9 +407,10 @@ def test_a_memo_with_a_valid_checksum_and_content_not_as_kept_is_audited(tmp_pat
 
 # -- a report already in place: only its timestamps are written -----------------------------------------------
 
-def _to(tmp_path: Path, out: Path, *options: str, cache: bool = True) -> tuple[int, str, str]:
-    """`vpn-auditor audit DEMO -o OUT --format json [--cache]`: (exit code, report, its summary line)."""
-    command = ["audit", str(DEMO), "-o", str(out), "--format", "json", *options]
+def _to(tmp_path: Path, out: Path, *options: str, cache: bool = True, snapshot: Path = DEMO
+        ) -> tuple[int, str, str]:
+    """`vpn-auditor audit SNAPSHOT -o OUT --format json [--cache]`: (exit code, report, its summary line)."""
+    command = ["audit", str(snapshot), "-o", str(out), "--format", "json", *options]
     if cache:
         command += ["--cache", str(tmp_path / "cache")]
     done = CliRunner().invoke(app, command)
@@ -539,3 +540,28 @@ def test_a_report_in_place_that_is_not_the_kept_one_is_written_whole(tmp_path: P
         later = _to(tmp_path, out)
     assert (whole, out.stat().st_ino) == (([out], inode) if change == "linked twice" else ([], inode))
     assert _stamped(later[1], "T") == _stamped(warm[1], "T")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["forked", "here"])
+def test_a_change_with_the_report_in_place_is_audited(tmp_path: Path, checks: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report in place as the memo left it, and a network's rules changed since: the command audits and
+    writes the changed snapshot's report (the kept one's timestamps are not written over), and no path is
+    allowed that the audit of the changed snapshot does not prove."""
+    _in_place(checks, monkeypatch)
+    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
+    snap = _copy_demo(tmp_path)
+    out = tmp_path / "report.json"
+    _to(tmp_path, out, snapshot=snap)
+    kept = _to(tmp_path, out, snapshot=snap)
+    _deny_ike(snap)
+    with monkeypatch.context() as patched:
+        whole = _whole_writes(patched)
+        got = _to(tmp_path, out, snapshot=snap)
+    assert not whole  # audited, not written from the memo
+    plain = _to(tmp_path, tmp_path / "plain.json", cache=False, snapshot=snap)
+    assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"),
+                                                       plain[2].replace("plain.json", "FILE"))
+    assert _stamped(got[1], "T") != _stamped(kept[1], "T")
+    assert _allowed(got[1]) <= _allowed(plain[1])
