@@ -102,6 +102,23 @@ def test_garbage_never_turns_a_path_allowed(data: st.DataObject) -> None:
         assert newly_allowed(_seed()[2], verdicts(outcome)) == []
 
 
+VPN_SUBNETS = "meraki/networks/N_4/appliance/vpn/siteToSiteVpn.json"
+
+
+@pytest.mark.parametrize("value", [*GARBAGE, {}, {"remoteSubnet": "172.31.41.0/24"}, {"enabled": "true"}, None])
+def test_a_vpn_subnet_translation_not_understood_never_opens_a_path(value: Any) -> None:
+    """A full-tunnel spoke's subnet whose `nat` object does not say whether translation is on (found by the fuzz
+    test above: `{"unexpected": ...}` there was read as translation off, and three blocked paths came out
+    allowed): an error naming the file, never a path allowed."""
+    body = _seed()[1][VPN_SUBNETS]
+    with mutated({VPN_SUBNETS: json.dumps(replaced(body, ("subnets", 1, "nat"), value))}) as root:
+        outcome = _audit(root)
+    if isinstance(outcome, AuditResult):
+        assert newly_allowed(_seed()[2], verdicts(outcome)) == []
+    else:
+        assert "siteToSiteVpn.json" in str(outcome)
+
+
 SSIDS = "meraki/networks/N_1/wireless/ssids.json"
 
 

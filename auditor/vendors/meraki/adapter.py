@@ -1036,9 +1036,11 @@ class _NetworkBuilder:
             where = f"{rel} subnets[{i}]"
             expect(entry, dict, where, "a subnet object")
             subnet = _subnet(entry.get("localSubnet"), where)
-            nat = entry.get("nat", {})
+            # No `nat` is no translation (subnets collected before the API had it); one there must say whether
+            # it is on: a `nat` object without a boolean `enabled` is not read as off
+            nat = entry.get("nat", {"enabled": False})
             if subnet is None or not isinstance(entry.get("useVpn", True), bool) or not isinstance(nat, dict) \
-                    or not isinstance(nat.get("enabled", False), bool):
+                    or not isinstance(nat.get("enabled"), bool):
                 raise SnapshotError(where, "expected localSubnet, a boolean useVpn and a nat object with a "
                                            "boolean enabled")
             subnets[network_interval(subnet)] = entry
