@@ -134,7 +134,7 @@ class ReportMemo:
                 return None
             stamped = [(offset, stamp) for offset, stamp, _length in patches]
             if in_place is not None and in_place.patch(stamped):
-                self._placed(output, in_place.status, generated_at, kept.checksum)
+                self._record_place(output, in_place.status, generated_at, kept.checksum)
                 return outcome
         finally:
             if in_place is not None:
@@ -147,17 +147,17 @@ class ReportMemo:
         except zstandard.ZstdError:  # a frame that passed the memo's checksum but not zstd's: audited instead
             return None
         if status is not None:
-            self._placed(output, status, generated_at, kept.checksum)
+            self._record_place(output, status, generated_at, kept.checksum)
         return outcome
 
-    def _placed(self, output: Path, status: os.stat_result, written: str, checksum: bytes) -> None:
+    def _record_place(self, output: Path, status: os.stat_result, written: str, checksum: bytes) -> None:
         """Record where this memo's report now is, as it was left (a report `_InPlace` may find again)."""
         record = _Placed(memo=checksum.hex(), output=os.path.abspath(output), status=_status(status),
                          written=written).model_dump_json().encode()
         _write_atomic(self.placed_path, PLACED_MAGIC + hashlib.blake2b(record, digest_size=_DIGEST).digest()
                       + record, self.made)
 
-    def placed(self) -> _Placed | None:
+    def _place(self) -> _Placed | None:
         """The record of where this memo's report was last written; None when missing or damaged."""
         try:
             with open(self.placed_path, "rb", buffering=0) as handle:
@@ -202,8 +202,7 @@ class ReportMemo:
                     not (isinstance(length, int) and isinstance(frame_size, int) and length >= 0 and frame_size >= 0
                          and isinstance(frame_digest, bytes)):
                 return None
-            kept = _Kept(checksum, original, digest, length)
-            kept.frame = (len(head) + size, frame_size, frame_digest)
+            kept = _Kept(checksum, original, digest, length, (len(head) + size, frame_size, frame_digest))
             return outcome, pickled, list(stamps), kept
         except Exception:  # a memo that passed its checksum but does not read: audited instead
             return None
@@ -249,19 +248,20 @@ class ReportMemo:
         checksum = hashlib.blake2b(body, digest_size=_DIGEST).digest()
         _write_atomic(self.path, MAGIC + bytes([FORMAT]) + checksum + body + frame, self.made)
         if _status(before) == _status(after):  # what was read is what the file held all along
-            self._placed(output, after, generated_at, checksum)
+            self._record_place(output, after, generated_at, checksum)
         return True
 
 
 class _Kept:
     """What a memo says of its report besides the report: the memo's checksum, the timestamp the report holds,
-    the CRC-32 of the report as kept and its size."""
+    the CRC-32 of the report as kept, its size and where its frame is."""
 
     __slots__ = ("checksum", "digest", "frame", "original", "size")
 
-    def __init__(self, checksum: bytes, original: str, digest: int, size: int) -> None:
+    def __init__(self, checksum: bytes, original: str, digest: int, size: int, frame: tuple[int, int, bytes]
+                 ) -> None:
         self.checksum, self.original, self.digest, self.size = checksum, original, digest, size
-        self.frame: tuple[int, int, bytes] = (0, 0, b"")  # the report's zstd frame: offset, size, digest
+        self.frame = frame  # the report's zstd frame in the memo file: offset, size, BLAKE2b digest
 
 
 def _status(status: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -286,7 +286,7 @@ class _InPlace:
     @classmethod
     def start(cls, memo: ReportMemo, output: Path, kept: _Kept, stamps: list[tuple[int, int, bytes]]
               ) -> _InPlace | None:
-        record = memo.placed()
+        record = memo._place()
         if record is None or record.memo != kept.checksum.hex() or record.output != os.path.abspath(output):
             return None
         written, original = _forms(record.written), _forms(kept.original)
