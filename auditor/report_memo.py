@@ -15,12 +15,15 @@ Where the report is already in place (the file this memo's report was last writt
 was left with, then its bytes read and found to be that report), only its timestamps are written: a nightly
 JSON report of 10,000 networks is 1.6 GB, which takes this kind of host 3-5 s to write again. The bytes are
 checked every time, not only the status: the status was taken right after the write, and a write by another
-process within the same timestamp tick would leave it as it was (git's "racily clean" files).
+process within the same timestamp tick would leave it as it was (git's "racily clean" files). Where the report
+goes to another file (a dated name each night), the last one is copied by the kernel to a new file beside it, and
+that copy's bytes are checked the same way before its timestamps are written and it is renamed onto the output.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import itertools
@@ -55,6 +58,7 @@ _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\+00:00|Z)?")
 _LONGEST = len("2026-12-07T03:01:22+00:00")
 CHUNK = 1 << 23
 FORK_READ_FROM = 1 << 26  # bytes of a report in place from which a forked child reads it (a fork costs more below)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)  # (O_BINARY: Windows' untranslated reads)
 
 
 class Outcome(BaseModel):
@@ -112,7 +116,9 @@ class ReportMemo:
         every read it rests on reads the same; None (`output` untouched) otherwise. The reads are checked first:
         writing the report while they are (1.6 GB at 10,000 networks) cost a night with a change 2-4 s of writes
         thrown away, more than it saved a night without one. Where `output` is this report as last written, a
-        forked child reads it meanwhile, and only the timestamps are written."""
+        forked child reads it meanwhile, and only the timestamps are written; where the report was last written
+        to another file, the child copies that file beside `output` (a kernel copy, about a third of writing
+        it) and reads the copy."""
         memo = self._read()
         if memo is None:
             return None
@@ -274,20 +280,26 @@ def _forms(stamp: str) -> dict[bytes, bytes]:
 
 
 class _InPlace:
-    """`output` as this memo's report was last written there: opened, found with the status it was left with,
-    and its bytes being read by a forked child (or here, without fork) to tell whether they are still the memo's
-    report with the timestamp last written. Then only the timestamps are written (`patch`)."""
+    """This memo's report as last written, found again: `output` itself, or, where `output` is another file, a copy
+    of it made beside `output` (a new file of this command's). Its bytes are read by a forked child (or here,
+    without fork) to tell whether they are still the memo's report with the timestamp last written. Then only
+    the timestamps are written (`patch`), and a copy is renamed onto `output`."""
 
     def __init__(self, fd: int, status: os.stat_result, regions: list[tuple[int, bytes, bytes]], kept: _Kept
                  ) -> None:
         self.fd, self.status, self.regions, self.kept = fd, status, regions, kept
         self.pid = 0  # the child reading the bytes, while it runs
+        # A copy's: the report as last written (read only), the new file's name and what it is renamed onto
+        self.source: int | None = None
+        self.temporary: str | None = None
+        self.output: Path | None = None
+        self.mode: int | None = None  # the permissions of the file the copy replaces
 
     @classmethod
     def start(cls, memo: ReportMemo, output: Path, kept: _Kept, stamps: list[tuple[int, int, bytes]]
               ) -> _InPlace | None:
         record = memo._place()
-        if record is None or record.memo != kept.checksum.hex() or record.output != os.path.abspath(output):
+        if record is None or record.memo != kept.checksum.hex():
             return None
         written, original = _forms(record.written), _forms(kept.original)
         # each timestamp's place: (offset, what the file holds there now, what the kept report holds)
@@ -296,22 +308,9 @@ class _InPlace:
                for (_offset, now, was), (_at, length, _form) in zip(regions, stamps, strict=True)) or \
                 any(later[0] < offset + len(now) for (offset, now, _was), later in itertools.pairwise(regions)):
             return None  # a timestamp's length not written, or places not in order
-        try:
-            fd = os.open(output, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
-        except OSError:
-            return None
-        try:
-            status = os.fstat(fd)
-        except OSError:
-            os.close(fd)
-            return None
-        owner = getattr(os, "getuid", None)  # not on Windows, where a file's owner is not in its status
-        if _status(status) != record.status or not stat.S_ISREG(status.st_mode) or status.st_nlink != 1 or \
-                (owner is not None and status.st_uid != owner()):
-            os.close(fd)
-            return None
-        found = cls(fd, status, regions, kept)
-        if kept.size >= FORK_READ_FROM and worth_forking() and hasattr(os, "fork"):
+        found = cls._same(record, output, regions, kept) if record.output == os.path.abspath(output) \
+            else cls._copying(record, output, regions, kept)
+        if found is not None and kept.size >= FORK_READ_FROM and worth_forking() and hasattr(os, "fork"):
             pid = os.fork()
             if pid == 0:  # the child: its answer as the exit status; nothing of the parent's runs here
                 code = 1
@@ -322,12 +321,64 @@ class _InPlace:
             found.pid = pid
         return found
 
+    @classmethod
+    def _same(cls, record: _Placed, output: Path, regions: list[tuple[int, bytes, bytes]], kept: _Kept
+              ) -> _InPlace | None:
+        """`output`, when it is the file as the memo left it: the recorded status, one name, this user's."""
+        try:
+            fd = os.open(output, os.O_RDWR | _NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            status = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            return None
+        if _status(status) != record.status or not _replaceable(status):
+            os.close(fd)
+            return None
+        return cls(fd, status, regions, kept)
+
+    @classmethod
+    def _copying(cls, record: _Placed, output: Path, regions: list[tuple[int, bytes, bytes]], kept: _Kept
+                 ) -> _InPlace | None:
+        """A new file beside `output` to copy the recorded file into, when that file has the recorded status and
+        `output` may be replaced (absent, or a regular file of one name, this user's: as `_write` replaces it)."""
+        try:
+            existing: os.stat_result | None = os.lstat(output)
+        except FileNotFoundError:
+            existing = None
+        except OSError:
+            return None
+        if existing is not None and not _replaceable(existing):
+            return None
+        try:
+            source = os.open(record.output, os.O_RDONLY | _NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            status = os.fstat(source)
+            if _status(status) != record.status or not stat.S_ISREG(status.st_mode):
+                os.close(source)
+                return None
+            temporary, fd = _temporary(output)
+        except OSError:
+            os.close(source)
+            return None
+        found = cls(fd, status, regions, kept)
+        found.source, found.temporary, found.output = source, temporary, output
+        found.mode = stat.S_IMODE(existing.st_mode) if existing is not None else None
+        return found
+
     def _holds(self) -> bool:
-        """Whether the file's bytes are the kept report with the timestamp last written: each timestamp's place
-        holds that timestamp, and with the kept report's timestamps there, the bytes' CRC-32 is the kept one. A
-        checksum, not a cryptographic digest: it is there for a write the status missed (within its timestamp
-        tick), not for someone who could as well change the report after this command. Mapped, not read: half
-        the time of reading 1.6 GB into buffers."""
+        """Whether the file's bytes (a copy's, once copied) are the kept report with the timestamp last written:
+        each timestamp's place holds that timestamp, and with the kept report's timestamps there, the bytes'
+        CRC-32 is the kept one. A checksum, not a cryptographic digest: it is there for a write the status missed
+        (within its timestamp tick), not for someone who could as well change the report after this command.
+        Mapped, not read: half the time of reading 1.6 GB into buffers. A copy is checked, not its source:
+        what is renamed onto `output` is what was read."""
+        if self.source is not None and not _copied(self.source, self.fd, self.kept.size):
+            return False
         size = os.fstat(self.fd).st_size
         if size != self.kept.size:
             return False
@@ -348,21 +399,28 @@ class _InPlace:
         return crc == self.kept.digest
 
     def patch(self, stamps: list[tuple[int, bytes]]) -> bool:
-        """Write the new timestamps, when the bytes were found to be the report and nothing wrote the file since
-        it was opened; False (nothing written) otherwise. `status` is then the file's."""
+        """Write the new timestamps, when the bytes were found to be the report and (in place) nothing wrote the
+        file since it was opened, and rename a copy onto `output`; False (nothing written to `output`)
+        otherwise. `status` is then the report's. A copy's status is not compared: it is this command's new
+        file, under a name nobody else was given."""
         if self.pid:
             pid, self.pid = self.pid, 0
             holds = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
         else:
             holds = self._holds()
-        if not holds or _status(os.fstat(self.fd)) != _status(self.status):
+        if not holds or (self.temporary is None and _status(os.fstat(self.fd)) != _status(self.status)):
             return False
         for offset, stamp in stamps:
             os.lseek(self.fd, offset, os.SEEK_SET)
             view = memoryview(stamp)
             while view:
                 view = view[os.write(self.fd, view):]
-        self.status = os.fstat(self.fd)
+        if self.temporary is not None and self.output is not None:
+            if self.mode is not None:
+                os.fchmod(self.fd, self.mode)  # the report keeps its permissions, as a whole write keeps them
+            os.replace(self.temporary, self.output)
+            self.temporary = None
+        self.status = os.fstat(self.fd)  # after the rename, which sets its change time
         return True
 
     def close(self) -> None:
@@ -371,6 +429,41 @@ class _InPlace:
             _kill(pid)
         with contextlib.suppress(OSError):
             os.close(self.fd)
+        if self.source is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.source)
+        if self.temporary is not None:  # a copy not renamed onto the output: removed
+            with contextlib.suppress(OSError):
+                os.unlink(self.temporary)
+
+
+def _replaceable(status: os.stat_result) -> bool:
+    """Whether a report's file may be replaced by a new one renamed onto it: a regular file of one name (no other
+    name would see the new report), this user's (a rename would take it from its owner)."""
+    owner = getattr(os, "getuid", None)  # not on Windows, where a file's owner is not in its status
+    return stat.S_ISREG(status.st_mode) and status.st_nlink == 1 and (owner is None or status.st_uid == owner())
+
+
+def _copied(source: int, target: int, size: int) -> bool:
+    """`size` bytes of `source` copied to `target` from their starts, inside the kernel (no pass through this
+    process's memory); False where they could not all be (the source shorter, or a copy refused)."""
+    done = 0
+    try:
+        while done < size:
+            try:
+                count = os.copy_file_range(source, target, size - done, done, done)
+            except (AttributeError, OSError) as exc:  # not Linux, or between file systems an old kernel refuses
+                if isinstance(exc, OSError) and exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL,
+                                                                  errno.EOPNOTSUPP):
+                    raise
+                os.lseek(target, done, os.SEEK_SET)
+                count = os.sendfile(target, source, done, size - done)
+            if not count:
+                return False
+            done += count
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 def _kill(pid: int) -> None:
@@ -419,17 +512,13 @@ def _write(output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> 
         status: os.stat_result | None = os.lstat(output)
     except FileNotFoundError:
         status = None
-    owner = getattr(os, "getuid", None)  # not on Windows, where a file's owner is not in its status
-    if status is not None and not (stat.S_ISREG(status.st_mode) and status.st_nlink == 1 and
-                                   (owner is None or status.st_uid == owner())):
+    if status is not None and not _replaceable(status):
         with output.open("wb") as handle:
             _copy(frame, stamps, handle)
         return None
-    temporary = os.path.join(os.path.dirname(os.path.abspath(output)),
-                             f".{output.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    temporary, fd = _temporary(output)
     try:
-        with open(os.open(temporary, flags, 0o666), "wb") as handle:
+        with open(fd, "wb") as handle:
             if status is not None:
                 os.fchmod(handle.fileno(), stat.S_IMODE(status.st_mode))  # the report keeps its permissions
             _copy(frame, stamps, handle)
@@ -439,6 +528,14 @@ def _write(output: Path, frame: memoryview, stamps: list[tuple[int, bytes]]) -> 
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _temporary(output: Path) -> tuple[str, int]:
+    """A new file beside `output` (created, never an existing one or through a link), read and write: its name and
+    descriptor."""
+    temporary = os.path.join(os.path.dirname(os.path.abspath(output)),
+                             f".{output.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
+    return temporary, os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
 
 
 def _copy(frame: memoryview, stamps: list[tuple[int, bytes]], handle: BinaryIO) -> None:

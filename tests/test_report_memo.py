@@ -546,15 +546,17 @@ def test_a_report_in_place_that_is_not_the_kept_one_is_written_whole(tmp_path: P
 
 @pytest.mark.slow
 @pytest.mark.parametrize("checks", ["forked", "here"])
+@pytest.mark.parametrize("where", ["in place", "a new file"])
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_a_change_with_the_report_in_place_is_audited(tmp_path: Path, change: str, checks: str,
+def test_a_change_with_the_report_in_place_is_audited(tmp_path: Path, change: str, where: str, checks: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The report in place as the memo left it (found in place on the night before), then each change of
     test_a_change_after_the_memo_is_audited (data missing, a device absent or back, a line changed unseen by
-    size and time, a link leading outside, audit.yaml): the command audits and writes the changed snapshot's
-    report, never the kept one with new timestamps, and no path is allowed that the audit of the changed
-    snapshot does not prove. Where the change is an input error (exit 2), the old report is left as it was, its
-    timestamps too: nothing makes it look current."""
+    size and time, a link leading outside, audit.yaml): the command, to the same file or to a new one (where the
+    last report would be copied), audits and writes the changed snapshot's report, never the kept one with new
+    timestamps, and no path is allowed that the audit of the changed snapshot does not prove. Where the change
+    is an input error (exit 2), the old report is left as it was, its timestamps too: nothing makes it look
+    current, and no new file is left."""
     _in_place(checks, monkeypatch)
     monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
     snap = _copy_demo(tmp_path)
@@ -570,16 +572,100 @@ def test_a_change_with_the_report_in_place_is_audited(tmp_path: Path, change: st
     before = out.read_bytes()
     time.sleep(0.02)  # past the file system's timestamp granularity
     CHANGES[change](snap)
+    target = out if where == "in place" else tmp_path / "dated.json"
     with monkeypatch.context() as patched:
         whole = _whole_writes(patched)
         patched.setattr(cli, "_now", lambda: LATER)
-        got = _to(tmp_path, out, snapshot=snap)
+        got = _to(tmp_path, target, snapshot=snap)
     assert not whole  # audited, not written from the memo
+    assert not _left_over(tmp_path)
     plain = _to(tmp_path, tmp_path / "plain.json", cache=False, snapshot=snap)
     assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"),
                                                        plain[2].replace("plain.json", "FILE"))
     if got[0] == 2:
         assert out.read_bytes() == before and LATER[:19].encode() not in before
+        assert where == "in place" or not target.exists()
     else:
         assert _stamped(got[1], "T") != _stamped(kept[1], "T"), "the change must show in the report"
         assert _allowed(got[1]) <= _allowed(plain[1])
+
+
+# -- the report to a new file each night: the last one copied -------------------------------------------------
+
+def _left_over(folder: Path) -> list[Path]:
+    """New files the memo made beside a report and did not rename onto it."""
+    return sorted(folder.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["forked", "here"])
+def test_a_report_to_a_new_file_is_the_last_one_copied(tmp_path: Path, checks: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report to a new file each night (a dated name): the last night's, as the memo left it, is copied to
+    the new file and gets its new timestamps there (the memo's report is not written whole); the last night's
+    file is left as it was; the report is the one an audit writes. A file already at the new name is replaced,
+    its permissions kept. The night after, the new file is the one copied, and the same name again is in place."""
+    _in_place(checks, monkeypatch)
+    out = tmp_path / "report.json"
+    _to(tmp_path, out)
+    warm = _to(tmp_path, out)  # keeps the memo, and where its report is
+    last, before = out, out.read_bytes()
+    (tmp_path / "night-2.json").write_text("an older file under the name", encoding="utf-8")
+    (tmp_path / "night-2.json").chmod(0o640)
+    for night, later in ((1, LATER), (2, "2031-01-03T03:04:05+00:00")):
+        dated = tmp_path / f"night-{night}.json"
+        with monkeypatch.context() as patched:
+            _no_audit(patched)
+            whole = _whole_writes(patched)
+            patched.setattr(cli, "_now", lambda later=later: later)
+            again = _to(tmp_path, dated)
+        assert not whole and not _left_over(tmp_path)
+        assert again == (warm[0], _stamped(warm[1], later), warm[2])
+        assert last.read_bytes() == before  # the file copied is left as it was
+        last, before = dated, dated.read_bytes()
+    assert (tmp_path / "night-2.json").stat().st_mode & 0o777 == 0o640
+    inode = last.stat().st_ino
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        whole = _whole_writes(patched)
+        _to(tmp_path, last)
+    assert not whole and last.stat().st_ino == inode  # in place
+    plain = _to(tmp_path, tmp_path / "plain.json", cache=False)
+    assert (again[0], _stamped(again[1], "T"), again[2]) == (plain[0], _stamped(plain[1], "T"),
+                                                             plain[2].replace("plain.json", "FILE"))
+
+
+COPY_CHANGES: dict[str, Any] = {
+    **{f"the last report: {change}": edit for change, edit in IN_PLACE_CHANGES.items()},
+    "the last report gone": lambda tmp, out: out.unlink(),
+    "the new name another name of a file": lambda tmp, out: (
+        (tmp / "elsewhere.json").write_text("x", encoding="utf-8"), os.link(tmp / "elsewhere.json",
+                                                                              tmp / "dated.json")),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["forked", "here"])
+@pytest.mark.parametrize("change", sorted(COPY_CHANGES))
+def test_a_last_report_that_is_not_the_kept_one_is_not_copied(tmp_path: Path, change: str, checks: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last night's report not as the memo left it (its bytes, even under the status recorded; its status;
+    the record of it; gone), or a new name that may not be replaced by a copy (a file of two names): the
+    kept report is written whole to the new file, the report is the one an audit writes, and no copy is left
+    beside it. A last report longer than the kept report (the status recorded as it is) is still copied: it is only
+    read, as far as the kept report's length, and the copy's bytes are what is checked."""
+    _in_place(checks, monkeypatch)
+    out = tmp_path / "report.json"
+    _to(tmp_path, out)
+    warm = _to(tmp_path, out)
+    COPY_CHANGES[change](tmp_path, out)
+    dated = tmp_path / "dated.json"
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        whole = _whole_writes(patched)
+        patched.setattr(cli, "_now", lambda: LATER)
+        again = _to(tmp_path, dated)
+    copied = change == "the last report: a byte added at the end, the status as recorded"
+    assert whole == ([] if copied else [dated])
+    assert not _left_over(tmp_path)
+    assert again == (warm[0], _stamped(warm[1], LATER), warm[2])
