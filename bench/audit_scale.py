@@ -181,14 +181,17 @@ def main() -> None:
     if cached:
         print(f"\n{'networks':>9} {'no cache s':>10} {'cold s':>7} {'warm s':>7} {'warm hits':>9} {'1 edit s':>8} "
               f"{'1 edit hits':>11} {'cold MiB':>8} {'warm MiB':>8} {'cache MiB':>9} {'warm text CLI':>13} "
-              f"{'again':>9} {'in place':>9} {'warm json CLI':>13} {'again':>9} {'in place':>9}")
+              f"{'again':>9} {'new name':>9} {'in place':>9} {'warm json CLI':>13} {'again':>9} {'new name':>9} "
+              f"{'in place':>9}")
         print("\n".join(cached))
         print("target (issue 24): warm, nothing changed, 10,000 networks in 3 s or less. 'warm s' is the audit "
               "alone; 'warm text CLI' and 'warm json CLI' are `vpn-auditor audit ORG --cache DIR --format text|json "
               "-o FILE` run warm, nothing changed, as a user meets it (fresh interpreter, report written to a new "
               "file): the first keeps the report's memo, 'again' is the next night's, which writes it again to a new "
-              "file, 'in place' the night after, whose FILE still holds the report 'again' wrote (only its "
-              "timestamps are written, once its bytes are read and found to be that report)")
+              "file (the first's report removed: nothing to copy), 'new name' the night after, to another file "
+              "while the one 'again' wrote is still there (a dated name: that report is copied, its copy's bytes "
+              "read and found to be the report, its timestamps written), 'in place' the night after, to that "
+              "same file (only its timestamps are written, once its bytes are read and found to be the report)")
 
 
 def _cli_seconds(root: Path, report: Path, workers: str, fmt: str = "json", cache: Path | None = None,
@@ -230,16 +233,21 @@ def _cached_runs(root: Path, cache: Path, size: int, plain_s: float, mode: str, 
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         if step == "warm":  # the command a user runs, warm, nothing changed: with its report, twice (the
             # first keeps the report's memo, the second writes it again: auditor/report_memo.py)
-            report = cache.parent / f"report{size}"
-            # per format: keeps the memo, written again to a new file (left there), then found in place
-            clis = [_cli_seconds(root, report, workers, fmt, cache, keep=again == 1)
-                    for fmt in ("text", "json") for again in range(3)]
+            report, dated = cache.parent / f"report{size}", cache.parent / f"report{size}-dated"
+            for fmt in ("text", "json"):
+                # per format: keeps the memo (its report removed), written again to a new file (left there),
+                # then to a new name while that one is still there, then again to that name (in place)
+                clis += [_cli_seconds(root, report, workers, fmt, cache),
+                         _cli_seconds(root, report, workers, fmt, cache, keep=True),
+                         _cli_seconds(root, dated, workers, fmt, cache, keep=True),
+                         _cli_seconds(root, dated, workers, fmt, cache)]
+                report.unlink()
     cold, warm, edit = runs
     megabytes = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) / (1 << 20)
     return (f"{size:>9} {plain_s:>10.2f} {cold['audit_s']:>7.2f} {warm['audit_s']:>7.2f} {warm['hits']:>9} "
             f"{edit['audit_s']:>8.2f} {edit['hits']:>11} {max(cold['peak_mb'], cold['worker_peak_mb']):>8.0f} "
             f"{warm['peak_mb']:>8.0f} {megabytes:>9.0f} {clis[0]:>13.2f} {clis[1]:>9.2f} {clis[2]:>9.2f} "
-            f"{clis[3]:>13.2f} {clis[4]:>9.2f} {clis[5]:>9.2f}")
+            f"{clis[3]:>9.2f} {clis[4]:>13.2f} {clis[5]:>9.2f} {clis[6]:>9.2f} {clis[7]:>9.2f}")
 
 
 if __name__ == "__main__":
