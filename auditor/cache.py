@@ -274,6 +274,9 @@ class AuditCache:
         self.network_text: Callable[[list], str] | None = None
         self._rendered: tuple[list, str] | None = None  # the last network's paths and text, rendered by _store
         self._texts: dict[int, KeptText] = {}  # the texts this process kept, by network position
+        # The reads of each network this process audited and wrote an entry for, by position: a forked worker's
+        # stay in the worker, so a report memo is kept only when none was audited there
+        self._stored: dict[int, bytes] = {}
         self._early: ForkedStream | None = None  # the child checking hits' files from the audit's start
         # Networks' reads (pickled, as entries keep them) that a report memo's check found unchanged just before
         # this audit (auditor/report_memo.py): an entry with those reads needs no check of its files again
@@ -422,14 +425,19 @@ class AuditCache:
         return results
 
     def run_deps(self) -> list[bytes] | None:
-        """Every read the audit made so far, when all its networks were hits (their reads are their entries'), as
-        pickled tuples (`deps_of` reads them); None when a network was audited, or a read outside the networks
-        is not known."""
-        if self.stats.misses or not self._plan or self.recorder.outside_unknown or \
-                any(item.entry is None for item in self._plan):
+        """Every read the audit made so far, as pickled tuples (`deps_of` reads them): those outside the networks,
+        and each network's own, a hit's as its entry lists them, an audited network's as this process recorded
+        them in the entry it wrote. None when a network's reads are not known here (audited by a forked worker,
+        or reading something not recorded, so no entry was written), or a read outside the networks is not."""
+        if not self._plan or self.recorder.outside_unknown:
             return None
-        outside = pickle.dumps(tuple(dict.fromkeys(self.recorder.outside)), protocol=pickle.HIGHEST_PROTOCOL)
-        return [outside] + [item.entry.deps for item in self._plan if item.entry is not None]
+        parts = [pickle.dumps(tuple(dict.fromkeys(self.recorder.outside)), protocol=pickle.HIGHEST_PROTOCOL)]
+        for position, item in enumerate(self._plan):
+            own = item.entry.deps if item.entry is not None else self._stored.get(position)
+            if own is None:
+                return None
+            parts.append(own)
+        return parts
 
     def _walk(self, snapshot: Snapshot, model: Model, stream: Stream) -> list[_Planned]:
         """The networks in scope, in order, none built, each with the digest of what was read before it and
@@ -651,9 +659,9 @@ class AuditCache:
         refused = list(snapshot.refused)[mark:]
         assert self._encoder is not None
         try:
+            deps = pickle.dumps(tuple(window.values()), protocol=pickle.HIGHEST_PROTOCOL)
             head, tables = self._encoder.encode(NetworkResult(0, net, paths, findings, refused))
-            body = pickle.dumps((item.identity, item.before,
-                                 pickle.dumps(tuple(window.values()), protocol=pickle.HIGHEST_PROTOCOL),
+            body = pickle.dumps((item.identity, item.before, deps,
                                  pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL), zlib.compress(tables, 1),
                                  refused),
                                 protocol=pickle.HIGHEST_PROTOCOL)
@@ -663,6 +671,7 @@ class AuditCache:
         digest = hashlib.blake2b(body, digest_size=_DIGEST).digest()
         _write_atomic(self._path(item.identity), MAGIC + bytes([FORMAT]) + digest + body, self._made)
         self.stats.written += 1
+        self._stored[position] = deps
         if self.network_text is not None:
             text = self.network_text(paths)
             self._rendered = (paths, text)  # the runner's report_text takes it from here

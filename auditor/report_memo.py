@@ -1,15 +1,17 @@
 """The report memo (`audit --cache DIR -o FILE`): a whole report kept with every read its audit made, and written
 again as it was, its timestamp now, while none of those reads would read anything else.
 
-An audit whose networks all came from the cache (auditor/cache.py) knows every read its results rest on: those
-outside the networks (before, between and after them: the cache's recorder) and each network's own (its
-entry's). The command keeps the report it wrote under a key made of the cache namespace (tool, code, audit.yaml,
+An audit whose networks came from the cache (auditor/cache.py) or were audited by this process (not by a forked
+worker) knows every read its results rest on: those outside the networks (before, between and after them: the
+cache's recorder) and each network's own (a hit's entry's, or those recorded for the entry this process just
+wrote). The command keeps the report it wrote under a key made of the cache namespace (tool, code, audit.yaml,
 file cap), the snapshot as the report names it and every option that shapes the report or the exit code. The
 next command with that key checks those reads as a warm audit checks a hit's (a status per file; the bytes where
 the status is too recent to stand for them), in two processes, and when all would read the same, writes the
 kept report with the new timestamp, prints the same summary and exits with the same code, without auditing.
 A memo that is missing, damaged or of another key, or a read that changed, and the command audits as before;
-it keeps a new memo when all networks were hits again.
+it keeps a new memo when no forked worker audited a network (a night with a few changes: the next night, with
+nothing changed since, writes it).
 
 Where the report is already in place (the file this memo's report was last written to, found with the status it
 was left with, then its bytes read and found to be that report), only its timestamps are written: a nightly

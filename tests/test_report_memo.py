@@ -81,9 +81,11 @@ def test_a_kept_report_is_written_again_only_when_nothing_changed(tmp_path: Path
     cache = tmp_path / "cache"
     run = Run(tmp_path, DEMO, cache)
     cold = run("--format", fmt)
-    assert not _memos(cache)  # networks were audited: what they read is not all known here
-    warm = run("--format", fmt)
-    assert len(_memos(cache)) == 1 and warm[0] == cold[0] == 1  # the demo's planted findings
+    # the networks were audited by this process (a small org: no worker), which knows what each one read
+    assert len(_memos(cache)) == 1 and cold[0] == 1  # the demo's planted findings
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        warm = run("--format", fmt)
     assert warm[2] == cold[2] and _stamped(warm[1], "T") == _stamped(cold[1], "T")
     with monkeypatch.context() as patched:
         _no_audit(patched)
@@ -201,6 +203,96 @@ def test_a_change_after_the_memo_is_audited(tmp_path: Path, change: str, checks:
     assert _allowed(after[1]) <= _allowed(plain[1])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_the_night_after_a_change_writes_the_memo_the_change_kept(tmp_path: Path, change: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that audits networks in this process (a change, on an org too small for workers) keeps the memo
+    of its report, with those networks' reads as their new entries list them: the next command, nothing changed
+    since, writes it again without auditing, and it is the uncached report of the changed snapshot. A change
+    that is an input error (exit 2) keeps nothing: that command is audited again."""
+    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
+    snap = _copy_demo(tmp_path)
+    if change in PREPARE:
+        PREPARE[change](snap)
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    for _ in range(2):
+        run("--format", "json")
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    CHANGES[change](snap)
+    changed = run("--format", "json")
+    audits: list[object] = []
+    real = auditor.audit.run_audit
+
+    def counted(*args: object, **kwargs: object) -> object:
+        audits.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+    with monkeypatch.context() as patched:
+        patched.setattr(auditor.audit, "run_audit", counted)
+        patched.setattr(cli, "_now", lambda: LATER)
+        after = run("--format", "json")
+    plain = run("--format", "json", cache=False)
+    assert (after[0], _stamped(after[1], "T"), after[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+    assert _allowed(after[1]) <= _allowed(plain[1])
+    assert len(audits) == (1 if changed[0] == 2 else 0)  # written from the memo the change's command kept
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["statuses", "bytes", "forked"])
+def test_a_network_changed_again_after_the_memo_its_audit_kept_is_audited(tmp_path: Path, checks: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memo kept by the command that audited a changed network holds that network's reads: the same network
+    changed again (its rules, then its rules put back) is audited, and each report is the uncached one."""
+    _checked_by(checks, monkeypatch)
+    snap = _copy_demo(tmp_path)
+    rules = snap / "meraki" / "networks" / "L_6468200000000001" / "appliance" / "firewall" / "l3FirewallRules.json"
+    original = rules.read_text()
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    for edit in (lambda: _deny_ike(snap), lambda: rules.write_text(original)):
+        run("--format", "json")
+        time.sleep(0.02)  # past the file system's timestamp granularity
+        edit()
+        got = run("--format", "json")  # audits the network, keeps the memo with its reads
+        plain = run("--format", "json", cache=False)
+        assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+    first = _allowed(run("--format", "json")[1])
+    time.sleep(0.02)
+    _deny_ike(snap)
+    got = run("--format", "json")
+    plain = run("--format", "json", cache=False)
+    assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+    assert _allowed(got[1]) < first, "the deny must block a path the memo's report allowed"
+
+
+@pytest.mark.slow
+def test_networks_audited_by_a_worker_keep_no_memo(tmp_path: Path) -> None:
+    """A network audited by a forked worker: its reads stay in the worker, so the audit gives no reads for a memo
+    (run_deps None) whenever a worker audited one, and all of them when this process audited every network. The
+    command after such an audit, all hits, keeps the memo."""
+    if not CAN_FORK:
+        pytest.skip("forked workers need Linux, fork and two CPUs")
+    snap = _synthetic(tmp_path / "org", 12)
+    by_worker = []
+    for attempt in range(3):
+        result = auditor.audit.run_audit(snap, keep_model=False, workers=2, cache_dir=tmp_path / f"cache{attempt}")
+        assert result.cache is not None and result.cache.run_deps is not None
+        parts = result.cache.run_deps()
+        by_worker.append(result.networks_by_worker)
+        assert (parts is None) == (result.networks_by_worker > 0), attempt
+        if parts is not None:
+            assert len(parts) == 1 + 12  # the reads outside the networks, then each network's
+    assert any(by_worker), "a worker audited none of the networks in three audits"
+    serial = auditor.audit.run_audit(snap, keep_model=False, workers=1, cache_dir=tmp_path / "serial")
+    assert serial.cache is not None and serial.cache.run_deps is not None
+    parts = serial.cache.run_deps()
+    assert parts is not None and len(parts) == 13
+    cache = tmp_path / "cli"
+    run = Run(tmp_path, snap, cache)
+    for _ in range(2):  # audited (by a worker, or not: the race of the shared counter), then all hits
+        run("--format", "json", "--workers", "2")
+    assert len(_memos(cache)) == 1
+
+
 def _allowed(report: str) -> set[str]:
     """The paths a JSON report says are allowed (none without a report: an input error)."""
     keys = ("network", "role", "phase", "server", "protocol", "flow", "variant")
@@ -275,15 +367,18 @@ def test_random_edits_after_the_memo(tmp_path: Path, seed: int, monkeypatch: pyt
     run = Run(tmp_path, snap, tmp_path / "cache")
     rng = random.Random(seed)
     run("--format", "json")
+    done: list[str] = []
     for _round in range(3):
-        run("--format", "json")  # all hits: the memo is kept
+        # nothing changed since the command before, which kept a memo (its networks hits, or audited here)
+        got = run("--format", "json")
+        plain = run("--format", "json", cache=False)
+        assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2]), done
         time.sleep(0.02)
         nets = sorted((snap / "meraki" / "networks").iterdir())
         done = [_edit(rng, net) for net in rng.sample(nets, rng.randint(1, 2))]
         got = run("--format", "json")
         plain = run("--format", "json", cache=False)
         assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2]), done
-    run("--format", "json")
     with monkeypatch.context() as patched:
         _no_audit(patched)
         again = run("--format", "json")
