@@ -284,6 +284,18 @@ def test_hits_checked_from_the_audits_start_are_taken_only_after_the_same_earlie
     assert warm.cache is not None and warm.cache.hits == 0 and warm.cache.misses == 24
     assert _report(warm) == _report(plain)
     assert Verdict.ALLOWED not in {p.trace.verdict for p in warm.paths}  # the NAT lets nobody else in
+    real = audit_cache.AuditCache._checking_child
+
+    def head_start(self: audit_cache.AuditCache, *args: Any) -> Any:
+        """The child given time to claim a chunk before this process claims the rest (on a loaded host this
+        process could otherwise check all 24 before the child is scheduled)."""
+        child = real(self, *args)
+        deadline = time.monotonic() + 30
+        while child is not None and self._claims is not None and self._claims.value == 0 and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+        return child
+    monkeypatch.setattr(audit_cache.AuditCache, "_checking_child", head_start)
     again = _audit(snap, cache, workers=2)  # and with nothing changed, the child's checks are the hits
     assert again.cache is not None and again.cache.hits == 24 and again.cache.checked_apart > 0
     assert _report(again) == _report(plain)
