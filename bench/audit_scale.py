@@ -182,7 +182,7 @@ def main() -> None:
         print(f"\n{'networks':>9} {'no cache s':>10} {'cold s':>7} {'warm s':>7} {'warm hits':>9} {'1 edit s':>8} "
               f"{'1 edit hits':>11} {'cold MiB':>8} {'warm MiB':>8} {'cache MiB':>9} {'warm text CLI':>13} "
               f"{'again':>9} {'new name':>9} {'in place':>9} {'warm json CLI':>13} {'again':>9} {'new name':>9} "
-              f"{'in place':>9}")
+              f"{'in place':>9} {'changed json':>13} {'next night':>10}")
         print("\n".join(cached))
         print("target (issue 24): warm, nothing changed, 10,000 networks in 3 s or less. 'warm s' is the audit "
               "alone; 'warm text CLI' and 'warm json CLI' are `vpn-auditor audit ORG --cache DIR --format text|json "
@@ -191,7 +191,9 @@ def main() -> None:
               "file (the first's report removed: nothing to copy), 'new name' the night after, to another file "
               "while the one 'again' wrote is still there (a dated name: that report is copied, its copy's bytes "
               "read and found to be the report, its timestamps written), 'in place' the night after, to that "
-              "same file (only its timestamps are written, once its bytes are read and found to be the report)")
+              "same file (only its timestamps are written, once its bytes are read and found to be the report). "
+              "'changed json' is the JSON command the night one more network changed (that network audited; "
+              "the memo of its report kept), 'next night' the one after, nothing changed since, to a new name")
 
 
 def _cli_seconds(root: Path, report: Path, workers: str, fmt: str = "json", cache: Path | None = None,
@@ -219,11 +221,7 @@ def _cached_runs(root: Path, cache: Path, size: int, plain_s: float, mode: str, 
     runs, clis = [], []
     for step in ("cold", "warm", "edit"):
         if step == "edit":  # one network's MX rules change: that network is audited again
-            rules = root / "meraki" / "networks" / edited / "appliance" / "firewall" / "l3FirewallRules.json"
-            rules.write_text(rules.read_text().replace('"rules":[', '"rules":[{"comment": "bench edit", '
-                                                       '"policy": "deny", "protocol": "udp", "srcPort": "Any", '
-                                                       '"srcCidr": "Any", "destPort": "4500", "destCidr": "Any"},',
-                                                       1))
+            _deny(root, edited, "4500")
         if hasattr(os, "sync"):
             os.sync()
         done = subprocess.run([sys.executable, "-c", CHILD, str(root), mode, workers, str(cache)],
@@ -242,12 +240,28 @@ def _cached_runs(root: Path, cache: Path, size: int, plain_s: float, mode: str, 
                          _cli_seconds(root, dated, workers, fmt, cache, keep=True),
                          _cli_seconds(root, dated, workers, fmt, cache)]
                 report.unlink()
+    # The command a user runs the night one network changed (the JSON report to a new name; that network audited,
+    # the memo of its report kept), then the night after, nothing changed since (the report to a new name again)
+    _deny(root, edited, "500")
+    report, dated = cache.parent / f"report{size}-changed", cache.parent / f"report{size}-after"
+    clis += [_cli_seconds(root, report, workers, "json", cache, keep=True),
+             _cli_seconds(root, dated, workers, "json", cache)]
+    report.unlink()
     cold, warm, edit = runs
     megabytes = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) / (1 << 20)
     return (f"{size:>9} {plain_s:>10.2f} {cold['audit_s']:>7.2f} {warm['audit_s']:>7.2f} {warm['hits']:>9} "
             f"{edit['audit_s']:>8.2f} {edit['hits']:>11} {max(cold['peak_mb'], cold['worker_peak_mb']):>8.0f} "
             f"{warm['peak_mb']:>8.0f} {megabytes:>9.0f} {clis[0]:>13.2f} {clis[1]:>9.2f} {clis[2]:>9.2f} "
-            f"{clis[3]:>9.2f} {clis[4]:>13.2f} {clis[5]:>9.2f} {clis[6]:>9.2f} {clis[7]:>9.2f}")
+            f"{clis[3]:>9.2f} {clis[4]:>13.2f} {clis[5]:>9.2f} {clis[6]:>9.2f} {clis[7]:>9.2f} {clis[8]:>13.2f} "
+            f"{clis[9]:>10.2f}")
+
+
+def _deny(root: Path, network: str, port: str) -> None:
+    """A rule denying UDP `port` put first in the network's MX rules."""
+    rules = root / "meraki" / "networks" / network / "appliance" / "firewall" / "l3FirewallRules.json"
+    rules.write_text(rules.read_text().replace('"rules":[', '"rules":[{"comment": "bench edit", "policy": "deny", '
+                                               f'"protocol": "udp", "srcPort": "Any", "srcCidr": "Any", "destPort": '
+                                               f'"{port}", "destCidr": "Any"}},', 1))
 
 
 if __name__ == "__main__":
