@@ -287,8 +287,9 @@ def audit(
         _summary(outcome, output)
         run_deps = result.cache.run_deps if result.cache is not None else None
         deps = run_deps() if run_deps is not None else None
-        if memo is not None and deps is not None:
-            memo.keep(deps, output, result.generated_at, outcome)
+        if memo is not None and deps is not None:  # without the report's copy where networks changed
+            memo.keep(deps, output, result.generated_at, outcome,
+                      whole=result.cache is None or not result.cache.misses)
     raise typer.Exit(code)
 
 

@@ -535,6 +535,16 @@ def _in_place(checks: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report_memo, "worth_forking", lambda: checks == "forked")
 
 
+def _whole_memo(tmp_path: Path, out: Path) -> tuple[int, str, str]:
+    """The report written to `out` with a memo that keeps a copy of it: the first command on the demo audits its
+    networks in this process and keeps its memo without the copy; that memo removed, the next command (all hits)
+    keeps a whole one. Its output."""
+    _to(tmp_path, out)
+    for memo in _memos(tmp_path / "cache"):
+        memo.unlink()
+    return _to(tmp_path, out)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("checks", ["forked", "here"])
 def test_a_report_in_place_gets_its_new_timestamps_only(tmp_path: Path, checks: str,
@@ -620,8 +630,7 @@ def test_a_report_in_place_that_is_not_the_kept_one_is_written_whole(tmp_path: P
     written whole, and the report is the one an audit writes; the next command finds it in place again."""
     _in_place(checks, monkeypatch)
     out = tmp_path / "report.json"
-    _to(tmp_path, out)
-    warm = _to(tmp_path, out)
+    warm = _whole_memo(tmp_path, out)
     IN_PLACE_CHANGES[change](tmp_path, out)
     with monkeypatch.context() as patched:
         _no_audit(patched)
@@ -751,8 +760,7 @@ def test_a_last_report_that_is_not_the_kept_one_is_not_copied(tmp_path: Path, ch
     read, as far as the kept report's length, and the copy's bytes are what is checked."""
     _in_place(checks, monkeypatch)
     out = tmp_path / "report.json"
-    _to(tmp_path, out)
-    warm = _to(tmp_path, out)
+    warm = _whole_memo(tmp_path, out)
     COPY_CHANGES[change](tmp_path, out)
     dated = tmp_path / "dated.json"
     with monkeypatch.context() as patched:
@@ -764,3 +772,48 @@ def test_a_last_report_that_is_not_the_kept_one_is_not_copied(tmp_path: Path, ch
     assert whole == ([] if copied else [dated])
     assert not _left_over(tmp_path)
     assert again == (warm[0], _stamped(warm[1], LATER), warm[2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checks", ["forked", "here"])
+def test_a_memo_kept_where_networks_were_audited_holds_no_copy_of_the_report(tmp_path: Path, checks: str,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that audited networks keeps its memo without a copy of the report (compressing it is most of
+    keeping): the next command writes its report again from the file as left (in place, or copied to a new
+    name); with that file gone it audits, its report the uncached one, and keeps a whole memo, from which the
+    command after writes the report whole."""
+    _in_place(checks, monkeypatch)
+    cache, out, dated = tmp_path / "cache", tmp_path / "report.json", tmp_path / "dated.json"
+    cold = _to(tmp_path, out)
+    (memo,) = _memos(cache)
+    assert _fields(memo)[1] == b"" and _fields(memo)[0][-2] == 0  # no frame
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        whole = _whole_writes(patched)
+        patched.setattr(cli, "_now", lambda: LATER)
+        copied = _to(tmp_path, dated)
+    assert not whole and copied == (cold[0], _stamped(cold[1], LATER), cold[2].replace("report.json", "dated.json"))
+    out.unlink()
+    dated.unlink()
+    audits: list[object] = []
+    real = auditor.audit.run_audit
+
+    def counted(*args: object, **kwargs: object) -> object:
+        audits.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+    with monkeypatch.context() as patched:
+        patched.setattr(auditor.audit, "run_audit", counted)
+        whole = _whole_writes(patched)
+        audited = _to(tmp_path, out)
+    assert len(audits) == 1 and not whole  # no copy to write from: audited
+    plain = _to(tmp_path, tmp_path / "plain.json", cache=False)
+    assert (audited[0], _stamped(audited[1], "T"), audited[2]) == (
+        plain[0], _stamped(plain[1], "T"), plain[2].replace("plain.json", "FILE"))
+    (memo,) = _memos(cache)
+    assert len(_fields(memo)[1]) == _fields(memo)[0][-2] > 0  # all hits: kept whole
+    out.unlink()
+    with monkeypatch.context() as patched:
+        _no_audit(patched)
+        whole = _whole_writes(patched)
+        again = _to(tmp_path, out)
+    assert whole == [out] and _stamped(again[1], "T") == _stamped(plain[1], "T")
