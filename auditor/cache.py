@@ -648,11 +648,14 @@ class AuditCache:
     def _store(self, snapshot: Snapshot, net: NetworkModel, paths: list, findings: list) -> None:
         """Write a network's entry (after its audit and release); a failure to write only loses the entry."""
         window, self.recorder.window = self.recorder.window, None
-        if window is None or not self._windows or self.recorder.unknown:
-            self._windows = {}
+        windows, self._windows = self._windows, {}
+        if window is None or not windows:
             return
-        (position, mark), = self._windows.items()
-        self._windows = {}
+        (position, mark), = windows.items()
+        # a network audited again (a forked audit that failed, then a serial one): only this audit's reads stand
+        self._stored.pop(position, None)
+        if self.recorder.unknown:
+            return
         item = self._plan[position]
         if item.identity[:2] != (net.org_id, net.id):
             return

@@ -817,3 +817,37 @@ def test_a_memo_kept_where_networks_were_audited_holds_no_copy_of_the_report(tmp
         whole = _whole_writes(patched)
         again = _to(tmp_path, out)
     assert whole == [out] and _stamped(again[1], "T") == _stamped(plain[1], "T")
+
+
+@pytest.mark.slow
+def test_an_audit_whose_worker_died_gives_each_networks_reads_from_its_serial_audit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked worker that dies: the org is audited again in this process, and the reads a memo would keep are
+    each network's as the entry written by that serial audit lists them (none left from the forked attempt)."""
+    if not CAN_FORK:
+        pytest.skip("forked workers need Linux, fork and two CPUs")
+    from auditor import parallel
+
+    def dying(*_args: object) -> None:
+        os._exit(1)  # as the OOM killer would: nothing sent
+
+    monkeypatch.setattr(parallel, "_work", dying)
+    forked: list[object] = []
+    real = auditor.audit.audit_forked
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        forked.append(real(*args, **kwargs))
+        return forked[-1]
+    monkeypatch.setattr(auditor.audit, "audit_forked", recorded)
+    snap = _synthetic(tmp_path / "org", 12)
+    result = auditor.audit.run_audit(snap, keep_model=False, workers=2, cache_dir=tmp_path / "cache")
+    assert forked == [None]  # the forked audit failed: audited again here
+    assert result.networks_by_worker == 0 and result.cache is not None and result.cache.run_deps is not None
+    parts = result.cache.run_deps()
+    cache = result.cache.run_deps.__self__  # type: ignore[attr-defined]
+    assert parts is not None and len(parts) == 1 + 12
+    for position, item in enumerate(cache._plan):
+        read = cache._read_entry(cache._path(item.identity))
+        assert read is not None and read[0][2] == parts[1 + position], position
+    plain = auditor.audit.run_audit(snap, keep_model=False, workers=1)
+    assert len(result.paths) == len(plain.paths)
