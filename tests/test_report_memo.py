@@ -70,6 +70,18 @@ def _no_audit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auditor.audit, "run_audit", refused)
 
 
+def _audits(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Each audit the command runs, recorded (the audit still runs)."""
+    audits: list[object] = []
+    real = auditor.audit.run_audit
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        audits.append(args)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(auditor.audit, "run_audit", counted)
+    return audits
+
+
 def _stamped(report: str, stamp: str) -> str:
     return STAMP.sub(lambda m: stamp if m.group(1) == "+00:00" else stamp.replace("+00:00", "Z"), report)
 
@@ -221,14 +233,8 @@ def test_the_night_after_a_change_writes_the_memo_the_change_kept(tmp_path: Path
     time.sleep(0.02)  # past the file system's timestamp granularity
     CHANGES[change](snap)
     changed = run("--format", "json")
-    audits: list[object] = []
-    real = auditor.audit.run_audit
-
-    def counted(*args: object, **kwargs: object) -> object:
-        audits.append(args)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
     with monkeypatch.context() as patched:
-        patched.setattr(auditor.audit, "run_audit", counted)
+        audits = _audits(patched)
         patched.setattr(cli, "_now", lambda: LATER)
         after = run("--format", "json")
     plain = run("--format", "json", cache=False)
@@ -795,14 +801,8 @@ def test_a_memo_kept_where_networks_were_audited_holds_no_copy_of_the_report(tmp
     assert not whole and copied == (cold[0], _stamped(cold[1], LATER), cold[2].replace("report.json", "dated.json"))
     out.unlink()
     dated.unlink()
-    audits: list[object] = []
-    real = auditor.audit.run_audit
-
-    def counted(*args: object, **kwargs: object) -> object:
-        audits.append(args)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
     with monkeypatch.context() as patched:
-        patched.setattr(auditor.audit, "run_audit", counted)
+        audits = _audits(patched)
         whole = _whole_writes(patched)
         audited = _to(tmp_path, out)
     assert len(audits) == 1 and not whole  # no copy to write from: audited
