@@ -128,7 +128,7 @@ class ReportMemo:
         patches = [(offset, new.get(form, b""), length) for offset, length, form in stamps]
         if any(len(stamp) != length for _offset, stamp, length in patches):  # a form or length not written
             return None
-        in_place = _InPlace.start(self, output, kept, stamps)
+        last = _LastReport.start(self, output, kept, stamps)
         try:
             checks = _Checks(self.snapshot, deps)
             try:
@@ -140,12 +140,12 @@ class ReportMemo:
                 self.verified = set(checks.verified)
                 return None
             stamped = [(offset, stamp) for offset, stamp, _length in patches]
-            if in_place is not None and in_place.patch(stamped):
-                self._record_place(output, in_place.status, generated_at, kept.checksum)
+            if last is not None and last.patch(stamped):
+                self._record_place(output, last.status, generated_at, kept.checksum)
                 return outcome
         finally:
-            if in_place is not None:
-                in_place.close()
+            if last is not None:
+                last.close()
         frame = self._frame(kept)
         if frame is None:
             return None
@@ -158,7 +158,7 @@ class ReportMemo:
         return outcome
 
     def _record_place(self, output: Path, status: os.stat_result, written: str, checksum: bytes) -> None:
-        """Record where this memo's report now is, as it was left (a report `_InPlace` may find again)."""
+        """Record where this memo's report now is, as it was left (a report `_LastReport` may find again)."""
         record = _Placed(memo=checksum.hex(), output=os.path.abspath(output), status=_status(status),
                          written=written).model_dump_json().encode()
         _write_atomic(self.placed_path, PLACED_MAGIC + hashlib.blake2b(record, digest_size=_DIGEST).digest()
@@ -286,7 +286,7 @@ def _forms(stamp: str) -> dict[bytes, bytes]:
     return {b"+00:00": stamp.encode(), b"Z": stamp.replace("+00:00", "Z").encode()}
 
 
-class _InPlace:
+class _LastReport:
     """This memo's report as last written, found again: `output` itself, or, where `output` is another file, a copy
     of it made beside `output` (a new file of this command's). Its bytes are read by a forked child (or here,
     without fork) to tell whether they are still the memo's report with the timestamp last written. Then only
@@ -304,7 +304,7 @@ class _InPlace:
 
     @classmethod
     def start(cls, memo: ReportMemo, output: Path, kept: _Kept, stamps: list[tuple[int, int, bytes]]
-              ) -> _InPlace | None:
+              ) -> _LastReport | None:
         record = memo._place()
         if record is None or record.memo != kept.checksum.hex():
             return None
@@ -330,7 +330,7 @@ class _InPlace:
 
     @classmethod
     def _same(cls, record: _Placed, output: Path, regions: list[tuple[int, bytes, bytes]], kept: _Kept
-              ) -> _InPlace | None:
+              ) -> _LastReport | None:
         """`output`, when it is the file as the memo left it: the recorded status, one name, this user's."""
         try:
             fd = os.open(output, os.O_RDWR | _NOFOLLOW)
@@ -348,7 +348,7 @@ class _InPlace:
 
     @classmethod
     def _copying(cls, record: _Placed, output: Path, regions: list[tuple[int, bytes, bytes]], kept: _Kept
-                 ) -> _InPlace | None:
+                 ) -> _LastReport | None:
         """A new file beside `output` to copy the recorded file into, when that file has the recorded status and
         `output` may be replaced (absent, or a regular file of one name, this user's: as `_write` replaces it)."""
         try:
