@@ -244,6 +244,43 @@ def test_the_night_after_a_change_writes_the_memo_the_change_kept(tmp_path: Path
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("checks", ["statuses", "forked"])
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_change_after_a_memo_of_hits_and_audited_networks_is_audited(tmp_path: Path, change: str, checks: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memo kept by a night that took some networks from the cache and audited another (its reads as recorded
+    for its new entry, no copy of the report), then each change of test_a_change_after_the_memo_is_audited (data
+    missing, a device absent or back, a line changed unseen by size and time, a link leading outside, audit.yaml):
+    the next command, to a new name (where the last report would be copied), audits; its report is the uncached
+    one, and no path is allowed that the audit of the changed snapshot does not prove."""
+    _checked_by(checks, monkeypatch)
+    _in_place("forked" if checks == "forked" else "here", monkeypatch)
+    snap = _copy_demo(tmp_path)
+    if change in PREPARE:
+        PREPARE[change](snap)
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    for _ in range(2):
+        run("--format", "json")
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    _deny_ike(snap, "L_6468200000000003")  # audited that night, the others hits: the memo kept holds both kinds
+    with monkeypatch.context() as patched:
+        audits = _audits(patched)
+        run("--format", "json")
+    assert len(audits) == 1 and len(_memos(tmp_path / "cache")) == 1
+    time.sleep(0.02)
+    CHANGES[change](snap)
+    with monkeypatch.context() as patched:
+        audits = _audits(patched)
+        whole = _whole_writes(patched)
+        patched.setattr(cli, "_now", lambda: LATER)
+        after = run("--format", "json")
+    assert len(audits) == 1 and not whole and not _left_over(tmp_path)  # audited, not written from the memo
+    plain = run("--format", "json", cache=False)
+    assert (after[0], _stamped(after[1], "T"), after[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+    assert _allowed(after[1]) <= _allowed(plain[1])
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("checks", ["statuses", "bytes", "forked"])
 def test_a_network_changed_again_after_the_memo_its_audit_kept_is_audited(tmp_path: Path, checks: str,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
