@@ -215,6 +215,19 @@ def test_a_change_after_the_memo_is_audited(tmp_path: Path, change: str, checks:
     assert _allowed(after[1]) <= _allowed(plain[1])
 
 
+def _two_nights(tmp_path: Path, change: str) -> tuple[Path, Run]:
+    """A copy of the demo prepared for `change`, audited twice with the cache (the memo kept), a timestamp tick
+    ago: the snapshot and its runner."""
+    snap = _copy_demo(tmp_path)
+    if change in PREPARE:
+        PREPARE[change](snap)
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    for _ in range(2):
+        run("--format", "json")
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    return snap, run
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_the_night_after_a_change_writes_the_memo_the_change_kept(tmp_path: Path, change: str,
@@ -224,13 +237,7 @@ def test_the_night_after_a_change_writes_the_memo_the_change_kept(tmp_path: Path
     since, writes it again without auditing, and it is the uncached report of the changed snapshot. A change
     that is an input error (exit 2) keeps nothing: that command is audited again."""
     monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
-    snap = _copy_demo(tmp_path)
-    if change in PREPARE:
-        PREPARE[change](snap)
-    run = Run(tmp_path, snap, tmp_path / "cache")
-    for _ in range(2):
-        run("--format", "json")
-    time.sleep(0.02)  # past the file system's timestamp granularity
+    snap, run = _two_nights(tmp_path, change)
     CHANGES[change](snap)
     changed = run("--format", "json")
     with monkeypatch.context() as patched:
@@ -255,13 +262,7 @@ def test_a_change_after_a_memo_of_hits_and_audited_networks_is_audited(tmp_path:
     one, and no path is allowed that the audit of the changed snapshot does not prove."""
     _checked_by(checks, monkeypatch)
     _in_place("forked" if checks == "forked" else "here", monkeypatch)
-    snap = _copy_demo(tmp_path)
-    if change in PREPARE:
-        PREPARE[change](snap)
-    run = Run(tmp_path, snap, tmp_path / "cache")
-    for _ in range(2):
-        run("--format", "json")
-    time.sleep(0.02)  # past the file system's timestamp granularity
+    snap, run = _two_nights(tmp_path, change)
     _deny_ike(snap, "L_6468200000000003")  # audited that night, the others hits: the memo kept holds both kinds
     with monkeypatch.context() as patched:
         audits = _audits(patched)
