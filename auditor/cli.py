@@ -217,6 +217,9 @@ def audit(
         "--since", help="With --org: an older snapshot; fetch only what the change log shows changed since.")]
     = None,
     base_url: Annotated[str | None, typer.Option("--base-url", envvar="MERAKI_BASE_URL")] = None,
+    rate: Annotated[float | None, typer.Option(
+        "--rate", min=0.1, help="With --org: requests per second per organization (default 10, what the Dashboard "
+                                "allows; less leaves budget to other tools using the same org).")] = None,
     waivers: Annotated[Path | None, typer.Option("--waivers", help="Accepted findings (YAML; docs/waivers.md).")]
     = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Text report: each finding's fix under it.")] = False,
@@ -243,8 +246,10 @@ def audit(
     _check_output(output)
     if since is not None and not org:
         raise InputError("--since needs --org: it names the snapshot a live collection starts from")
+    if rate is not None and not org:
+        raise InputError("--rate needs --org: it paces a live collection")
     if org:
-        snapshot = _collect_for_audit(org, network, snapshot_out, base_url, config, since)
+        snapshot = _collect_for_audit(org, network, snapshot_out, base_url, config, since, rate)
     if snapshot is None:
         raise InputError("give a SNAPSHOT directory or --org")
     settings = resolve_config(Snapshot(snapshot), config)
@@ -329,10 +334,11 @@ def _report_memo(cache: Path, snapshot: Path, settings: Any, output: Path, fmt: 
 
 
 def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: Path | None,
-                       base_url: str | None, config: Path | None = None, since: Path | None = None) -> Path:
+                       base_url: str | None, config: Path | None = None, since: Path | None = None,
+                       rate: float | None = None) -> Path:
     from auditor.cli_collect import collect_for_audit
 
-    return collect_for_audit(org, network or [], snapshot_out, base_url, config, since)
+    return collect_for_audit(org, network or [], snapshot_out, base_url, config, since, rate)
 
 
 @app.command()

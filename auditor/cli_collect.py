@@ -164,7 +164,8 @@ def _collect_dns(out: Path, fqdns: list[str], host: list[str] | None, port: int,
 
 
 def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path | None,
-                      base_url: str | None, config: Path | None = None, since: Path | None = None) -> Path:
+                      base_url: str | None, config: Path | None = None, since: Path | None = None,
+                      rate: float | None = None) -> Path:
     """Collect for `vpn-auditor audit --org ...`; returns the snapshot to audit.
 
     Failed calls do not stop the audit: what depends on them is reported as unknown. Usage errors exit 2.
@@ -178,7 +179,8 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
         atexit.register(shutil.rmtree, snapshot_out, ignore_errors=True)
     settings = CollectorConfig(out=snapshot_out, api_key=key, orgs=orgs, networks=networks,
                                base_url=base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
-                               show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(), since=since)
+                               show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(), since=since,
+                               rate=ORG_RATE if rate is None else rate)
     result = _run(settings)
     _report(result, stderr)
     if result.unmatched_networks:

@@ -550,7 +550,7 @@ def test_audit_org_since(env: Env, tmp_path: Path) -> None:
     out = env.out("audit")
     result = CliRunner().invoke(app, ["audit", "--org", ORG, "--base-url", env.fake.base_url, "--since",
                                       str(env.old), "--snapshot-out", str(out), "--config", str(config),
-                                      "--format", "json"])
+                                      "--format", "json", "--rate", "200"])
     assert result.exit_code in (0, 1, 3), result.output
     assert json.loads(result.stdout)["summary"]["paths"] > 0
     assert run_info(out)["orgs"][0]["carried_networks"] == N_NETWORKS

@@ -587,7 +587,14 @@ def test_audit_org_collects_then_audits(org: SyntheticOrg, server: FakeDashboard
     config = tmp_path / "audit.yaml"
     config.write_text("vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n")
     result = CliRunner().invoke(app, ["audit", "--org", "100", "--base-url", server.base_url, "--snapshot-out",
-                                      str(tmp_path / "snap"), "--config", str(config), "--format", "json"])
+                                      str(tmp_path / "snap"), "--config", str(config), "--format", "json", *FAST])
     assert result.exit_code in (0, 1, 3), result.output
     assert collected(tmp_path / "snap") == org.files
     assert json.loads(result.stdout)["summary"]["paths"] > 0
+    assert manifest(tmp_path / "snap")["runs"][0]["parameters"]["rate_per_org"] == 200  # --rate paced it
+
+
+def test_audit_rate_without_org_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["audit", "fixtures/snapshots/retail-demo", "--rate", "5"])
+    assert result.exit_code == 2
+    assert "--rate needs --org" in result.output

@@ -46,13 +46,27 @@ def _union(sets: list[PacketSet]) -> PacketSet:
     return out
 
 
+def _box_points(box: tuple[tuple[int, int], ...]) -> list[tuple[int, ...]]:
+    """The packets of one box in the small universe (a box may reach past it: any address, any port)."""
+    return list(itertools.product(*(range(lo, min(hi, size - 1) + 1) for (lo, hi), size in
+                                    zip(box, SIZES, strict=True))))
+
+
 def enumerate_set(ps: PacketSet) -> set[tuple[int, ...]]:
-    return {p for p in UNIVERSE if p in ps}
+    """Every packet of the universe in the set: the union of its boxes' packets, listed one by one (membership
+    packet by packet, `in`, is checked against this in test_membership_is_the_union_of_the_boxes)."""
+    return {point for box in ps.boxes for point in _box_points(box)}
 
 
 def disjoint(ps: PacketSet) -> bool:
-    hits = sum(1 for p in UNIVERSE for b in ps.boxes if p in PacketSet([b]))
-    return hits == len(enumerate_set(ps))
+    return sum(len(_box_points(box)) for box in ps.boxes) == len(enumerate_set(ps))
+
+
+@settings(max_examples=100, deadline=None)
+@given(small_set, small_set)
+def test_membership_is_the_union_of_the_boxes(a: PacketSet, b: PacketSet) -> None:
+    for s in (a, a - b, a | b, a.from_any_source()):
+        assert {p for p in UNIVERSE if p in s} == enumerate_set(s)
 
 
 @pytest.mark.slow
@@ -95,6 +109,7 @@ def test_first_match_partition_matches_enumeration(raw_rules, default_action, pa
              for i, (action, certain, match) in enumerate(raw_rules)]
     default = Rule(len(rules) + 1, default_action, ALL, "default", synthetic=True)
     segments = RuleList("t", rules, default).evaluate(packets)
+    matches = [enumerate_set(rule.match) for rule in rules]
 
     # Brute force: for each packet, the set of outcomes it can have under every choice of whether each
     # uncertain rule matches; the evaluator must give the single outcome when there is one, else unknown.
@@ -106,7 +121,7 @@ def test_first_match_partition_matches_enumeration(raw_rules, default_action, pa
                 results.add(default.action)
                 return
             rule = rules[i]
-            if packet not in rule.match:
+            if packet not in matches[i]:
                 walk(i + 1)
             elif rule.certain:
                 results.add(rule.action)
@@ -128,7 +143,7 @@ def test_first_match_partition_matches_enumeration(raw_rules, default_action, pa
             else:
                 assert possible == {Action(seg.decision.value)}
                 # the deciding rule is the first certain rule that matches
-                first = next((r for r in rules if p in r.match and r.certain), default)
+                first = next((r for r, m in zip(rules, matches, strict=True) if p in m and r.certain), default)
                 assert seg.rule is first or not seg.rule.certain
     assert covered == enumerate_set(packets), "segments must cover the input exactly"
 

@@ -50,12 +50,19 @@ def _hop(index: int, raw_rules: list, default_action: Action, split: int | None,
     return FilterHop(f"device{index}", "filter", Origin(f"h{index}.json"), listed), [*rules, default]
 
 
-def _outcomes(rules: list[Rule], packet: tuple[int, ...]) -> set[Action]:
+Listed = list[tuple[Rule, set[tuple[int, ...]]]]  # a hop's rules, each with the packets it matches
+
+
+def _listed(rules: list[Rule]) -> Listed:
+    return [(rule, enumerate_set(rule.match)) for rule in rules]
+
+
+def _outcomes(rules: Listed, packet: tuple[int, ...]) -> set[Action]:
     """Every action first match may give the packet, for every choice of which uncertain rules match (the
     default last, always matching); an UNKNOWN action may be either."""
     found: set[Action] = set()
-    for rule in rules:
-        if packet not in rule.match:
+    for rule, matched in rules:
+        if packet not in matched:
             continue
         found |= {Action.PERMIT, Action.DENY} if rule.action is Action.UNKNOWN else {rule.action}
         if rule.certain:
@@ -63,7 +70,7 @@ def _outcomes(rules: list[Rule], packet: tuple[int, ...]) -> set[Action]:
     return found
 
 
-def _fates(hops: list[list[Rule]], packet: tuple[int, ...]) -> set[str]:
+def _fates(hops: list[Listed], packet: tuple[int, ...]) -> set[str]:
     """Whether the packet may pass every hop ("pass") and whether some hop may drop it ("drop")."""
     fates: set[str] = set()
     for rules in hops:
@@ -80,7 +87,7 @@ def _fates(hops: list[list[Rule]], packet: tuple[int, ...]) -> set[str]:
 @given(st.lists(hop_strategy, min_size=1, max_size=3), small_set, small_set)
 def test_a_trace_allows_only_what_passes_for_certain(raw_hops: list, packets: PacketSet, more: PacketSet) -> None:
     built = [_hop(i, raw_rules, default, split, free) for i, (raw_rules, default, split, free) in enumerate(raw_hops)]
-    hops, lists = [hop for hop, _ in built], [rules for _, rules in built]
+    hops, lists = [hop for hop, _ in built], [_listed(rules) for _, rules in built]
     for hop in hops:  # a concatenation's second part evaluated alone first, as for roles without the policy
         assert hop.rules is not None
         if hop.rules._parts is not None:
