@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
+import ssl
 from pathlib import Path
 
 import httpx
@@ -138,6 +141,64 @@ def test_read_only_client_refuses_writes() -> None:
                 inner.request(method, "/mgmt/tm/ltm/virtual", json={})
         assert fake.requests == []  # nothing left the process
     client.close()
+
+
+def _authority(tmp_path: Path, name: str) -> tuple[Path, ssl.SSLContext]:
+    """A private CA (its bundle written to a file) and a server context for 127.0.0.1 that it signed, as a load
+    balancer's management interface with an in-house certificate has."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def signed(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key: ec.EllipticCurvePrivateKey,
+               ca: bool) -> x509.Certificate:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if ca:
+            builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                                            critical=True).add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        else:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False).add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, host_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = signed(f"{name} CA", ca_key, f"{name} CA", ca_key, ca=True)
+    host_cert = signed("127.0.0.1", host_key, f"{name} CA", ca_key, ca=False)
+    bundle = tmp_path / f"{name}-ca.pem"
+    bundle.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    chain, key = tmp_path / f"{name}-host.pem", tmp_path / f"{name}-host.key"
+    chain.write_bytes(host_cert.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(host_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(chain, key)
+    return bundle, server
+
+
+def test_a_ca_bundle_verifies_the_device_and_another_ca_is_refused(tmp_path: Path) -> None:
+    bundle, server = _authority(tmp_path, "in-house")
+    other, _ = _authority(tmp_path, "other")
+    with FakeLoadBalancer("f5", FIXTURES / "f5" / "rest-sticky", tls=server) as fake:
+        trusted = collect_lb(config("f5", fake.url, tmp_path / "trusted", verify=str(bundle)))
+        assert trusted.exit_code == 0 and not trusted.failures
+        assert manifest(tmp_path / "trusted")["runs"][0]["parameters"]["insecure"] is False
+        served = len(fake.requests)
+        refused = collect_lb(config("f5", fake.url, tmp_path / "refused", verify=str(other)))
+        assert refused.exit_code == 3 and refused.failures  # recorded failures, not files
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.failures[0].error
+        assert len(fake.requests) == served  # no request crossed the unverified connection
+        unverified = collect_lb(config("f5", fake.url, tmp_path / "default"))  # the system's CAs: not ours
+        assert unverified.exit_code == 3 and "CERTIFICATE_VERIFY_FAILED" in unverified.failures[0].error
 
 
 def test_base_url_and_name_checks(tmp_path: Path) -> None:

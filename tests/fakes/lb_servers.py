@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -36,6 +37,7 @@ class FakeLoadBalancer:
     faults: dict[str, Fault] = field(default_factory=dict)  # URL path -> fault
     page_size: int | None = None  # F5: page collections with nextLink
     requests: list[tuple[str, str, str]] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server-side context
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -43,7 +45,7 @@ class FakeLoadBalancer:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def __enter__(self) -> FakeLoadBalancer:
         fake = self
@@ -90,6 +92,8 @@ class FakeLoadBalancer:
                     pass  # the client gave up (timeout test)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)

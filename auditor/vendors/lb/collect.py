@@ -101,9 +101,12 @@ class ReadOnlyClient:
     def __init__(self, base_url: str, *, auth: httpx.Auth | None = None, headers: dict[str, str] | None = None,
                  verify: bool | str = True, timeout: float = 30.0, max_body: int | None = None) -> None:
         self._limits = Limits(timeout=timeout) if max_body is None else Limits(timeout=timeout, max_body=max_body)
+        # a CA bundle as a context: httpx deprecates verify=<path>; read once (OSError, ssl.SSLError: callers')
+        trust: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify) if isinstance(verify, str) \
+            else verify
 
         def make() -> httpx.Client:
-            return httpx.Client(base_url=base_url, auth=auth, headers=headers, verify=verify, timeout=timeout,
+            return httpx.Client(base_url=base_url, auth=auth, headers=headers, verify=trust, timeout=timeout,
                                 follow_redirects=False, event_hooks={"request": [_only_get]})
 
         self._make = make
