@@ -41,7 +41,15 @@ from auditor.model import (
     VpnServer,
 )
 from auditor.packets import ANY_ADDR, PacketSet, address_interval
-from auditor.parallel import MIN_NETWORKS, AuditOne, NetworkResult, Rebuild, audit_forked, default_workers
+from auditor.parallel import (
+    MIN_NETWORKS,
+    AuditOne,
+    NetworkResult,
+    Rebuild,
+    WorkerReads,
+    audit_forked,
+    default_workers,
+)
 from auditor.plugins import count_networks, iter_networks, load_devices, network_dns
 from auditor.protocols import Protocol, load_protocols, wire_flows_to
 from auditor.snapshot import InputError, Snapshot, SnapshotError
@@ -286,12 +294,12 @@ Stream = Callable[[Callable[[NetworkModel], bool] | None], Iterator[NetworkModel
 def _audit_forked(snapshot: Snapshot, model: Model, server_sides: dict[str, list[Hop]], expected: int,
                   stream: Stream, audit_network: AuditOne, network_done: Callable[[], None],
                   network_text: Callable[[list[PathResult]], str] | None, workers: int,
-                  rebuild: Rebuild | None = None) -> list[NetworkResult] | None:
+                  rebuild: Rebuild | None = None, reads: WorkerReads | None = None) -> list[NetworkResult] | None:
     """The networks audited by this process and `workers - 1` forked ones, or None (nothing changed) when that
     failed."""
     gaps, networks, refused = len(model.gaps), len(model.networks), dict(snapshot.refused)
     found = audit_forked(snapshot, model, [hop for hops in server_sides.values() for hop in hops], expected,
-                         stream, audit_network, network_done, network_text, workers, rebuild)
+                         stream, audit_network, network_done, network_text, workers, rebuild, reads)
     if found is None:  # back to where a serial audit starts
         del model.gaps[gaps:], model.networks[networks:]
         snapshot.refused = refused
@@ -421,7 +429,7 @@ def run_audit(snapshot_dir: str | Path, config_path: Path | None = None,
                 # without the cache (which keeps every network's tables), a worker's networks whose traces are
                 # all allowed need not send theirs: `rebuild` makes them again for a reader that asks
                 forked = _audit_forked(snapshot, model, server_sides, expected, stream, audit_one, network_done,
-                                       network_text, workers, rebuild if cache is None else None)
+                                       network_text, workers, rebuild if cache is None else None, cache)
             return forked if forked is not None else \
                 _audit_serial(snapshot, stream, audit_one, not keep_model, network_done)
 

@@ -274,9 +274,11 @@ class AuditCache:
         self.network_text: Callable[[list], str] | None = None
         self._rendered: tuple[list, str] | None = None  # the last network's paths and text, rendered by _store
         self._texts: dict[int, KeptText] = {}  # the texts this process kept, by network position
-        # The reads of each network this process audited and wrote an entry for, by position: a forked worker's
-        # stay in the worker, so a report memo is kept only when none was audited there
+        # The reads of each network audited and written an entry for, by position: this process's as it recorded
+        # them, a forked worker's as the worker sent them (WorkerReads)
         self._stored: dict[int, bytes] = {}
+        self._last: bytes | None = None  # the reads of the network _store just wrote the entry of
+        self._outside_from = 0  # in a forked worker: where its own reads outside a network start
         self._early: ForkedStream | None = None  # the child checking hits' files from the audit's start
         # Networks' reads (pickled, as entries keep them) that a report memo's check found unchanged just before
         # this audit (auditor/report_memo.py): an entry with those reads needs no check of its files again
@@ -409,6 +411,8 @@ class AuditCache:
             model.gaps[:] = self._walk_gaps
         for result in audited:  # positions among the misses -> positions among all networks
             result.position = misses[result.position]
+            if result.by_worker and result.reads is not None:  # the reads of the entry the worker wrote
+                self._stored[result.position] = result.reads
         self.texts_kept(audited)
         results.extend(audited)
         results.sort(key=lambda r: r.position)
@@ -427,8 +431,9 @@ class AuditCache:
     def run_deps(self) -> list[bytes] | None:
         """Every read the audit made so far, as pickled tuples (`deps_of` reads them): those outside the networks,
         and each network's own, a hit's as its entry lists them, an audited network's as this process recorded
-        them in the entry it wrote. None when a network's reads are not known here (audited by a forked worker,
-        or reading something not recorded, so no entry was written), or a read outside the networks is not."""
+        them in the entry it wrote (here, or in a forked worker, which sent them). None when a network's reads are
+        not known (reading something not recorded, so no entry was written), or a read outside the networks is
+        not (here or in a worker)."""
         if not self._plan or self.recorder.outside_unknown:
             return None
         parts = [pickle.dumps(tuple(dict.fromkeys(self.recorder.outside)), protocol=pickle.HIGHEST_PROTOCOL)]
@@ -641,7 +646,25 @@ class AuditCache:
     def _open_tables(self, data: bytes) -> Any:
         return _load(zlib.decompress(data), self._registry)
 
+    # -- a forked worker's reads (parallel.WorkerReads) ----------------------------------------------------------
+    def begin(self) -> None:
+        self._outside_from = len(self.recorder.outside)
+
+    def last(self) -> bytes | None:
+        last, self._last = self._last, None
+        return last
+
+    def outside(self) -> tuple[tuple, bool]:
+        return tuple(dict.fromkeys(self.recorder.outside[self._outside_from:])), self.recorder.outside_unknown
+
+    def from_worker(self, outside: tuple, unknown: bool) -> None:
+        """A worker's reads outside any network (the walk here made the same, which the worker repeats; any other
+        is checked too): a report memo then rests on them as well."""
+        self.recorder.outside.extend(outside)
+        self.recorder.outside_unknown = self.recorder.outside_unknown or unknown
+
     def _open(self, snapshot: Snapshot, position: int) -> None:
+        self._last = None
         self.recorder.window, self.recorder.unknown = {}, False
         self._windows = {position: len(snapshot.refused)}
 
@@ -649,6 +672,7 @@ class AuditCache:
         """Write a network's entry (after its audit and release); a failure to write only loses the entry."""
         window, self.recorder.window = self.recorder.window, None
         windows, self._windows = self._windows, {}
+        self._last = None
         if window is None or not windows:
             return
         (position, mark), = windows.items()
@@ -674,7 +698,7 @@ class AuditCache:
         digest = hashlib.blake2b(body, digest_size=_DIGEST).digest()
         _write_atomic(self._path(item.identity), MAGIC + bytes([FORMAT]) + digest + body, self._made)
         self.stats.written += 1
-        self._stored[position] = deps
+        self._stored[position] = self._last = deps
         if self.network_text is not None:
             text = self.network_text(paths)
             self._rendered = (paths, text)  # the runner's report_text takes it from here

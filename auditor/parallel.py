@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import zstandard
 
@@ -84,6 +84,24 @@ class NetworkResult:
     refused: list[str] = field(default_factory=list)  # snapshot reads refused while building it
     by_worker: bool = False
     text: compact.Text | None = None  # its report text, written before the report, if it was
+    reads: bytes | None = None  # a worker's network: the reads its audit recorded (WorkerReads), if it did
+
+
+class WorkerReads(Protocol):
+    """What the audit cache records of the snapshot reads a forked worker's audit made (auditor/cache.py), sent
+    back with its results so that this process knows every network's reads, as it knows its own."""
+
+    def begin(self) -> None:
+        """In the worker, before its first network: what it reads from here on is its own."""
+
+    def last(self) -> bytes | None:
+        """In the worker, after a network's audit: the reads it recorded (None: not recorded)."""
+
+    def outside(self) -> tuple[tuple, bool]:
+        """In the worker, at its end: its reads outside any network, and whether one of them was not known."""
+
+    def from_worker(self, outside: tuple, unknown: bool) -> None:
+        """Here: a worker's `outside()`."""
 
 
 def worth_forking() -> bool:
@@ -142,7 +160,8 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
                  networks: Callable[[Callable[[NetworkModel], bool]], Iterator[NetworkModel]],
                  audit_one: AuditOne, network_done: Callable[[], None],
                  network_text: Callable[[list[PathResult]], str] | None = None, workers: int = 2,
-                 rebuild: Rebuild | None = None) -> tuple[list[NetworkResult], list[str]] | None:
+                 rebuild: Rebuild | None = None, reads: WorkerReads | None = None
+                 ) -> tuple[list[NetworkResult], list[str]] | None:
     """Every network's result, in serial order, audited by this process and `workers - 1` forked workers, and
     reads refused after the last network; None when a worker could not be started or failed (the caller then
     audits serially). `server_hops` are the hops on the server side of every path (built before the forks);
@@ -151,7 +170,8 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
     for the report to copy (NetworkResult.text). With `rebuild` (and `network_text`) too, a worker's network
     whose every trace is plainly allowed travels without its tables: few readers ask for them (checks look at
     what is blocked or unknown), and one that does gets them from `rebuild`, checked against what the worker
-    sent (see _Decoder.rebuilt)."""
+    sent (see _Decoder.rebuilt). With `reads`, each worker's network comes with the reads its audit recorded, and
+    each worker's reads outside a network are handed to `reads.from_worker`."""
     load_checks()  # imported before the fork: a worker never imports (another thread may hold the lock)
     try:  # a shared counter needs a POSIX semaphore (/dev/shm), which some containers lack
         counter = multiprocessing.get_context("fork").Value("q", 0)
@@ -176,13 +196,14 @@ def audit_forked(snapshot: Snapshot, model: Model, server_hops: list[Hop], expec
                 for _pid, earlier, _spool in started:  # earlier workers' read ends are this process's alone
                     os.close(earlier)
                 claims = _Claims(counter, chunk)
-                _work(snapshot, model, claims, networks(claims), audit_one, registry, fd, written, plain_bare)
+                _work(snapshot, model, claims, networks(claims), audit_one, registry, fd, written, plain_bare,
+                      reads)
 
             forked = _fork(worker)
             if forked is None:
                 break
             started.append((*forked, spool))
-        helpers = [(pid, _Inbox(read_fd), _Decoder(registry, spool, network_text, rebuild))
+        helpers = [(pid, _Inbox(read_fd), _Decoder(registry, spool, network_text, rebuild, reads))
                    for pid, read_fd, spool in started]
         if not helpers:
             return None
@@ -366,19 +387,23 @@ def _registry(model: Model, server_hops: list[Hop]) -> list[Any]:
 
 def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[NetworkModel],
           audit_one: AuditOne, registry: list[Any], fd: int,
-          written: tuple[compact.Spool, Callable[[list[PathResult]], str]] | None, plain_bare: bool = False
-          ) -> None:
+          written: tuple[compact.Spool, Callable[[list[PathResult]], str]] | None, plain_bare: bool = False,
+          reads: WorkerReads | None = None) -> None:
     """Audit the networks claimed and send each one's head and tables (`plain_bare`: a network whose traces
-    are all plainly allowed without its tables, which this process then need not release nor pickle)."""
+    are all plainly allowed without its tables, which this process then need not release nor pickle), and with
+    `reads` each one's recorded reads, then the worker's reads outside any network."""
     gc.set_threshold(50_000, 50, 100)  # nothing it makes outlives a chunk: no old generation to walk
     try:
+        if reads is not None:
+            reads.begin()
         encoder = _Encoder(registry)
         compressor = zstandard.ZstdCompressor(level=1)
         mark = len(snapshot.refused)
-        # each network's head and tables (auditor/compact.py), and where its report text is in the spool
-        done: list[tuple[tuple, bytes | None, tuple[int, int] | None]] = []
+        # each network's head and tables (auditor/compact.py), where its report text is in the spool, its reads
+        done: list[tuple[tuple, bytes | None, tuple[int, int] | None, bytes | None]] = []
         for net in networks:
             paths, findings = audit_one(net)
+            recorded = reads.last() if reads is not None else None
             bare = plain_bare and all(map(_plain, paths))
             if not bare:
                 net.release()  # before encoding: what is released (rows, memos) need not travel
@@ -388,7 +413,7 @@ def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[
             # compressed: this process keeps them as bytes until a reader asks (most never do), 4-5 times
             # smaller (10,000 networks with the cache, which sends every network's: about 75 MB less); zstd
             # rather than zlib: a third of the time for the same size
-            done.append((head, None if tables is None else compressor.compress(tables), span))
+            done.append((head, None if tables is None else compressor.compress(tables), span, recorded))
             model.networks.clear()  # the adapter keeps each network it builds; here, once sent, it is done
             mark = len(snapshot.refused)
             if len(done) >= claims.size:
@@ -396,6 +421,8 @@ def _work(snapshot: Snapshot, model: Model, claims: _Claims, networks: Iterator[
                 done = []
         if done:
             _send(fd, pickle.dumps(("results", done), protocol=pickle.HIGHEST_PROTOCOL))
+        if reads is not None:
+            _send(fd, pickle.dumps(("reads", *reads.outside()), protocol=pickle.HIGHEST_PROTOCOL))
         _send(fd, pickle.dumps(("done",), protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:  # anything that stops the worker sends the caller serial
         _send(fd, pickle.dumps(("failed", repr(exc)), protocol=pickle.HIGHEST_PROTOCOL))
@@ -679,9 +706,10 @@ class _Decoder:
     this process's registry."""
 
     def __init__(self, registry: list[Any], spool: compact.Spool | None = None,
-                 network_text: Callable[[list[PathResult]], str] | None = None, rebuild: Rebuild | None = None
-                 ) -> None:
+                 network_text: Callable[[list[PathResult]], str] | None = None, rebuild: Rebuild | None = None,
+                 reads: WorkerReads | None = None) -> None:
         self.registry = registry
+        self.reads = reads
         self.spool = spool  # where the worker writes its networks' report text, if it does
         self.network_text, self.rebuild = network_text, rebuild
         self.checks = {meta.id: meta for meta, _run in load_checks()}
@@ -691,11 +719,17 @@ class _Decoder:
         """A worker's networks, held compact: what reports count decoded now, their hops, rules and packets
         when first read (auditor/compact.py). About half of a large org's results then stay bytes."""
         out: list[NetworkResult] = []
-        for head, tables, span in message[1]:
+        if message[0] == "reads":  # the worker's reads outside any network, after its last network
+            if self.reads is None:
+                raise _WorkerFailed("a worker sent reads this process did not ask for")
+            self.reads.from_worker(message[1], message[2])
+            return out
+        for head, tables, span, recorded in message[1]:
             text = compact.SpoolText(self.spool, span) if self.spool is not None and span is not None else None
             (position, _net, _paths, findings, _refused), = head[3]  # a worker's head holds one network
             rebuilt = None if tables is not None else functools.partial(self.rebuilt, position, span, findings)
-            out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True, text=text)
+            out.extend(NetworkResult(position, net, paths, findings, refused, by_worker=True, text=text,
+                                     reads=recorded)
                        for position, net, paths, findings, refused in
                        compact.decode(self, self.registry, head, tables, self.load, rebuilt))
         return out

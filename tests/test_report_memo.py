@@ -308,33 +308,95 @@ def test_a_network_changed_again_after_the_memo_its_audit_kept_is_audited(tmp_pa
     assert _allowed(got[1]) < first, "the deny must block a path the memo's report allowed"
 
 
+def _reads(part: bytes) -> set[tuple]:
+    """What a network (or the audit outside networks) read: each file or view and its digest (its status, which
+    records when it was read relative to its change, left out)."""
+    return {event[:3] for event in audit_cache.deps_of(part)}
+
+
 @pytest.mark.slow
-def test_networks_audited_by_a_worker_keep_no_memo(tmp_path: Path) -> None:
-    """A network audited by a forked worker: its reads stay in the worker, so the audit gives no reads for a memo
-    (run_deps None) whenever a worker audited one, and all of them when this process audited every network. The
-    command after such an audit, all hits, keeps the memo."""
+def test_networks_audited_by_a_worker_keep_their_reads_for_the_memo(tmp_path: Path) -> None:
+    """A network audited by a forked worker comes back with the reads the worker recorded for its entry, and the
+    worker's reads outside any network with them: the audit gives a memo's reads whoever audited each network,
+    each network's those of the entry written for it and the same as a serial audit records, and the reads
+    outside networks the serial audit's."""
     if not CAN_FORK:
         pytest.skip("forked workers need Linux, fork and two CPUs")
     snap = _synthetic(tmp_path / "org", 12)
+    serial = auditor.audit.run_audit(snap, keep_model=False, workers=1, cache_dir=tmp_path / "serial")
+    assert serial.cache is not None and serial.cache.run_deps is not None
+    expected = serial.cache.run_deps()
+    assert expected is not None and len(expected) == 1 + 12
     by_worker = []
     for attempt in range(3):
         result = auditor.audit.run_audit(snap, keep_model=False, workers=2, cache_dir=tmp_path / f"cache{attempt}")
         assert result.cache is not None and result.cache.run_deps is not None
         parts = result.cache.run_deps()
         by_worker.append(result.networks_by_worker)
-        assert (parts is None) == (result.networks_by_worker > 0), attempt
-        if parts is not None:
-            assert len(parts) == 1 + 12  # the reads outside the networks, then each network's
+        assert parts is not None and len(parts) == 1 + 12, attempt
+        cache = result.cache.run_deps.__self__  # type: ignore[attr-defined]
+        for position, item in enumerate(cache._plan):  # as the entry written for it lists them, here or there
+            read = cache._read_entry(cache._path(item.identity))
+            assert read is not None and read[0][2] == parts[1 + position], (attempt, position)
+        assert [_reads(part) for part in parts] == [_reads(part) for part in expected], attempt
     assert any(by_worker), "a worker audited none of the networks in three audits"
-    serial = auditor.audit.run_audit(snap, keep_model=False, workers=1, cache_dir=tmp_path / "serial")
-    assert serial.cache is not None and serial.cache.run_deps is not None
-    parts = serial.cache.run_deps()
-    assert parts is not None and len(parts) == 13
-    cache = tmp_path / "cli"
-    run = Run(tmp_path, snap, cache)
-    for _ in range(2):  # audited (by a worker, or not: the race of the shared counter), then all hits
-        run("--format", "json", "--workers", "2")
-    assert len(_memos(cache)) == 1
+
+
+def _forked_nights(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record, for each forked audit a command runs, how many networks a worker audited (None: it failed)."""
+    counts: list[int] = []
+    real = auditor.audit.audit_forked
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        counts.append(-1 if found is None else sum(r.by_worker for r in found[0]))
+        return found
+    monkeypatch.setattr(auditor.audit, "audit_forked", recorded)
+    return counts
+
+
+@pytest.mark.slow
+def test_a_memo_kept_by_a_forked_audit_is_written_again_and_each_networks_change_is_audited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold night audited by this process and a forked worker keeps the memo of its report (its reads from both
+    processes). The next command, nothing changed, writes it again without auditing, the uncached report. Then
+    each network's rules get a deny of IKE in turn, whichever process audited it: every command after a change
+    audits and gives the uncached report, with no path allowed that the changed snapshot's audit does not
+    prove."""
+    if not CAN_FORK:
+        pytest.skip("forked workers need Linux, fork and two CPUs")
+    monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
+    snap = _synthetic(tmp_path / "org", 12)
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    with monkeypatch.context() as patched:
+        nights = _forked_nights(patched)
+        for _attempt in range(3):  # until a worker audits some networks (the shared counter's race)
+            shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+            run("--format", "json", "--workers", "2")
+            if nights[-1] > 0:
+                break
+    assert nights[-1] > 0, f"a worker audited none of the networks in three audits: {nights}"
+    assert len(_memos(tmp_path / "cache")) == 1
+    with monkeypatch.context() as patched:
+        audits = _audits(patched)
+        patched.setattr(cli, "_now", lambda: LATER)
+        again = run("--format", "json", "--workers", "2")
+    plain = run("--format", "json", cache=False)
+    assert not audits  # written from the memo the forked night kept
+    assert (again[0], _stamped(again[1], "T"), again[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+    for net in sorted((snap / "meraki" / "networks").iterdir()):
+        time.sleep(0.02)  # past the file system's timestamp granularity
+        rules = net / "appliance" / "firewall" / "l3FirewallRules.json"
+        body = json.loads(rules.read_text())
+        body["rules"].insert(0, deny("udp", "500,4500", "Any", "block IKE", srcPort="Any", srcCidr="Any"))
+        rules.write_text(json.dumps(body))
+        with monkeypatch.context() as patched:
+            audits = _audits(patched)
+            after = run("--format", "json", "--workers", "2")
+        plain = run("--format", "json", cache=False)
+        assert len(audits) == 1, net.name
+        assert (after[0], _stamped(after[1], "T"), after[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+        assert _allowed(after[1]) <= _allowed(plain[1]), net.name
 
 
 def _allowed(report: str) -> set[str]:
