@@ -10,8 +10,8 @@ next command with that key checks those reads as a warm audit checks a hit's (a 
 the status is too recent to stand for them), in two processes, and when all would read the same, writes the
 kept report with the new timestamp, prints the same summary and exits with the same code, without auditing.
 A memo that is missing, damaged or of another key, or a read that changed, and the command audits as before;
-it keeps a new memo when no forked worker audited a network (a night with a few changes: the next night, with
-nothing changed since, writes it).
+it keeps a new memo when every network's reads are known, whichever process audited it (a night with changes: the
+next night, with nothing changed since, writes it).
 
 Where the report is already in place (the file this memo's report was last written to, found with the status it
 was left with, then its bytes read and found to be that report), only its timestamps are written: a nightly
