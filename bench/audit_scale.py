@@ -13,7 +13,8 @@ With --cache, each org is then audited with an empty cache (cold: every network 
 with nothing changed (warm: every network from the cache) and after one network's MX rules changed (one
 network audited); those audits write no report (it is the same report), but keep each network's JSON report
 text in the cache as `--format json --cache` does. After the warm audit, the CLI is run warm as a user runs
-it, with its text and then its JSON report written to a file.
+it, with its text and then its JSON report written to a file; then the JSON command the night one network
+changed and the night after, and a cold night with an empty cache and the night after it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import compileall
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -182,7 +184,7 @@ def main() -> None:
         print(f"\n{'networks':>9} {'no cache s':>10} {'cold s':>7} {'warm s':>7} {'warm hits':>9} {'1 edit s':>8} "
               f"{'1 edit hits':>11} {'cold MiB':>8} {'warm MiB':>8} {'cache MiB':>9} {'warm text CLI':>13} "
               f"{'again':>9} {'new name':>9} {'in place':>9} {'warm json CLI':>13} {'again':>9} {'new name':>9} "
-              f"{'in place':>9} {'changed json':>13} {'next night':>10}")
+              f"{'in place':>9} {'changed json':>13} {'next night':>10} {'cold json CLI':>13} {'next night':>10}")
         print("\n".join(cached))
         print("target (issue 24): warm, nothing changed, 10,000 networks in 3 s or less. 'warm s' is the audit "
               "alone; 'warm text CLI' and 'warm json CLI' are `vpn-auditor audit ORG --cache DIR --format text|json "
@@ -193,7 +195,10 @@ def main() -> None:
               "read and found to be the report, its timestamps written), 'in place' the night after, to that "
               "same file (only its timestamps are written, once its bytes are read and found to be the report). "
               "'changed json' is the JSON command the night one more network changed (that network audited; "
-              "the memo of its report kept), 'next night' the one after, nothing changed since, to a new name")
+              "the memo of its report kept), 'next night' the one after, nothing changed since, to a new name. "
+              "'cold json CLI' is that command with an empty cache (every network audited, by the forked workers "
+              "too, which send back each network's reads: the memo is kept), 'next night' the one after, nothing "
+              "changed, to a new name")
 
 
 def _cli_seconds(root: Path, report: Path, workers: str, fmt: str = "json", cache: Path | None = None,
@@ -251,13 +256,21 @@ def _cached_runs(root: Path, cache: Path, size: int, plain_s: float, mode: str, 
     clis += [_cli_seconds(root, report, workers, "json", cache, keep=True),
              _cli_seconds(root, dated, workers, "json", cache)]
     report.unlink()
+    # A cold night as a user runs it (an empty cache: every network audited, by forked workers too, the memo of
+    # its report kept from the reads they send back), then the night after, nothing changed, to a new name
+    fresh = cache.parent / f"cache{size}-cli"
+    report, dated = cache.parent / f"report{size}-cold", cache.parent / f"report{size}-cold-after"
+    clis += [_cli_seconds(root, report, workers, "json", fresh, keep=True),
+             _cli_seconds(root, dated, workers, "json", fresh)]
+    report.unlink()
+    shutil.rmtree(fresh)
     cold, warm, edit = runs
     megabytes = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) / (1 << 20)
     return (f"{size:>9} {plain_s:>10.2f} {cold['audit_s']:>7.2f} {warm['audit_s']:>7.2f} {warm['hits']:>9} "
             f"{edit['audit_s']:>8.2f} {edit['hits']:>11} {max(cold['peak_mb'], cold['worker_peak_mb']):>8.0f} "
             f"{warm['peak_mb']:>8.0f} {megabytes:>9.0f} {clis[0]:>13.2f} {clis[1]:>9.2f} {clis[2]:>9.2f} "
             f"{clis[3]:>9.2f} {clis[4]:>13.2f} {clis[5]:>9.2f} {clis[6]:>9.2f} {clis[7]:>9.2f} {clis[8]:>13.2f} "
-            f"{clis[9]:>10.2f}")
+            f"{clis[9]:>10.2f} {clis[10]:>13.2f} {clis[11]:>10.2f}")
 
 
 def _deny(root: Path, network: str, port: str) -> None:
