@@ -399,6 +399,52 @@ def test_a_memo_kept_by_a_forked_audit_is_written_again_and_each_networks_change
         assert _allowed(after[1]) <= _allowed(plain[1]), net.name
 
 
+def _unread_asa_line(snap: Path) -> None:
+    """A line the ASA parser does not understand, before the rule that lets IKE through to the server: what it
+    does to that traffic is not known, so no path through the ASA is proven allowed any more."""
+    config = snap / "cisco" / "hq-asa.cfg"
+    text = config.read_text()
+    at = text.index("access-list OUTSIDE_IN extended permit udp any object CORP-VPN")
+    config.write_text(text[:at] + "access-list OUTSIDE_IN extended deny udp any object CORP-VPN frobnicate 500\n"
+                      + text[at:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", sorted({**CHANGES, "an ASA line not understood": _unread_asa_line}))
+def test_a_change_after_a_forked_nights_memo_is_audited(tmp_path: Path, change: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memo kept by a night whose networks a forked worker audited in part (the reads it sent back), then each
+    change: data missing, a device absent or back, a line changed unseen by size and time, a line not understood,
+    a link leading outside, audit.yaml. The next command audits, gives the uncached report, and allows no path the
+    audit of the changed snapshot does not prove."""
+    if not CAN_FORK:
+        pytest.skip("forked workers need Linux, fork and two CPUs")
+    changes = {**CHANGES, "an ASA line not understood": _unread_asa_line}
+    snap = _copy_demo(tmp_path)
+    if change in PREPARE:
+        PREPARE[change](snap)
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    with monkeypatch.context() as patched:
+        nights = _forked_nights(patched)
+        for _attempt in range(5):  # until the worker audits a network (the shared counter's race)
+            shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+            before = run("--format", "json", "--workers", "2")
+            if nights and nights[-1] > 0:
+                break
+    assert nights and nights[-1] > 0, f"the worker audited none of the networks in five audits: {nights}"
+    assert len(_memos(tmp_path / "cache")) == 1
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    changes[change](snap)
+    with monkeypatch.context() as patched:
+        audits = _audits(patched)
+        after = run("--format", "json", "--workers", "2")
+    plain = run("--format", "json", cache=False)
+    assert _stamped(plain[1], "T") != _stamped(before[1], "T"), "the change must show in the report"
+    assert after[0] == 2 or len(audits) == 1  # audited (an input error is one, before any audit)
+    assert (after[0], _stamped(after[1], "T"), after[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+    assert _allowed(after[1]) <= _allowed(plain[1])
+
+
 def _allowed(report: str) -> set[str]:
     """The paths a JSON report says are allowed (none without a report: an input error)."""
     keys = ("network", "role", "phase", "server", "protocol", "flow", "variant")
