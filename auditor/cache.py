@@ -664,7 +664,6 @@ class AuditCache:
         self.recorder.outside_unknown = self.recorder.outside_unknown or unknown
 
     def _open(self, snapshot: Snapshot, position: int) -> None:
-        self._last = None
         self.recorder.window, self.recorder.unknown = {}, False
         self._windows = {position: len(snapshot.refused)}
 

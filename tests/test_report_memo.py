@@ -342,17 +342,32 @@ def test_networks_audited_by_a_worker_keep_their_reads_for_the_memo(tmp_path: Pa
     assert any(by_worker), "a worker audited none of the networks in three audits"
 
 
-def _forked_nights(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Record, for each forked audit a command runs, how many networks a worker audited (None: it failed)."""
-    counts: list[int] = []
+def _forked_audits(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Each forked audit run, recorded: what it gave (None: it failed; the audit then runs serially)."""
+    found: list[Any] = []
     real = auditor.audit.audit_forked
 
     def recorded(*args: Any, **kwargs: Any) -> Any:
-        found = real(*args, **kwargs)
-        counts.append(-1 if found is None else sum(r.by_worker for r in found[0]))
-        return found
+        found.append(real(*args, **kwargs))
+        return found[-1]
     monkeypatch.setattr(auditor.audit, "audit_forked", recorded)
-    return counts
+    return found
+
+
+def _forked_night(tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    """The JSON command with an empty cache and two processes, again until the forked worker audited some networks
+    (the shared counter's race): what it gave; the memo of its report is kept."""
+    with monkeypatch.context() as patched:
+        forked = _forked_audits(patched)
+        for _attempt in range(5):
+            shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+            night = run("--format", "json", "--workers", "2")
+            if forked and forked[-1] is not None and any(r.by_worker for r in forked[-1][0]):
+                break
+        else:
+            raise AssertionError(f"the worker audited none of the networks in five audits: {forked}")
+    assert len(_memos(tmp_path / "cache")) == 1
+    return night
 
 
 @pytest.mark.slow
@@ -368,15 +383,7 @@ def test_a_memo_kept_by_a_forked_audit_is_written_again_and_each_networks_change
     monkeypatch.setattr(audit_cache, "STAT_SLACK_NS", 0)
     snap = _synthetic(tmp_path / "org", 12)
     run = Run(tmp_path, snap, tmp_path / "cache")
-    with monkeypatch.context() as patched:
-        nights = _forked_nights(patched)
-        for _attempt in range(3):  # until a worker audits some networks (the shared counter's race)
-            shutil.rmtree(tmp_path / "cache", ignore_errors=True)
-            run("--format", "json", "--workers", "2")
-            if nights[-1] > 0:
-                break
-    assert nights[-1] > 0, f"a worker audited none of the networks in three audits: {nights}"
-    assert len(_memos(tmp_path / "cache")) == 1
+    _forked_night(tmp_path, run, monkeypatch)
     with monkeypatch.context() as patched:
         audits = _audits(patched)
         patched.setattr(cli, "_now", lambda: LATER)
@@ -424,15 +431,7 @@ def test_a_change_after_a_forked_nights_memo_is_audited(tmp_path: Path, change: 
     if change in PREPARE:
         PREPARE[change](snap)
     run = Run(tmp_path, snap, tmp_path / "cache")
-    with monkeypatch.context() as patched:
-        nights = _forked_nights(patched)
-        for _attempt in range(5):  # until the worker audits a network (the shared counter's race)
-            shutil.rmtree(tmp_path / "cache", ignore_errors=True)
-            before = run("--format", "json", "--workers", "2")
-            if nights and nights[-1] > 0:
-                break
-    assert nights and nights[-1] > 0, f"the worker audited none of the networks in five audits: {nights}"
-    assert len(_memos(tmp_path / "cache")) == 1
+    before = _forked_night(tmp_path, run, monkeypatch)
     time.sleep(0.02)  # past the file system's timestamp granularity
     changes[change](snap)
     with monkeypatch.context() as patched:
@@ -978,13 +977,7 @@ def test_an_audit_whose_worker_died_gives_each_networks_reads_from_its_serial_au
         os._exit(1)  # as the OOM killer would: nothing sent
 
     monkeypatch.setattr(parallel, "_work", dying)
-    forked: list[object] = []
-    real = auditor.audit.audit_forked
-
-    def recorded(*args: Any, **kwargs: Any) -> Any:
-        forked.append(real(*args, **kwargs))
-        return forked[-1]
-    monkeypatch.setattr(auditor.audit, "audit_forked", recorded)
+    forked = _forked_audits(monkeypatch)
     snap = _synthetic(tmp_path / "org", 12)
     result = auditor.audit.run_audit(snap, keep_model=False, workers=2, cache_dir=tmp_path / "cache")
     assert forked == [None]  # the forked audit failed: audited again here
