@@ -264,6 +264,7 @@ def test_a_killed_file_checker_leaves_the_check_to_this_process(tmp_path: Path,
     assert _report(warm) == _report(_audit(snap))
 
 
+@pytest.mark.slow
 @needs_fork
 def test_hits_checked_from_the_audits_start_are_taken_only_after_the_same_earlier_reads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "snapshots" / "retail-demo"
 
 _PROBE = """
@@ -35,6 +37,7 @@ def test_an_audit_loads_no_collector(tmp_path: Path) -> None:
     assert (tmp_path / "report.json").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_collect_is_loaded_when_asked_for() -> None:
     head, output = _run("collect", "--help")
     assert head.startswith("0 ") and "auditor.cli_collect" in head

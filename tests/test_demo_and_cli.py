@@ -235,6 +235,7 @@ def test_streamed_json_is_the_same_document_as_the_rendered_one(which: str, tmp_
 
 
 
+@pytest.mark.slow
 def test_the_command_exits_without_teardown_after_its_exit_handlers(tmp_path: Path) -> None:
     """`vpn-auditor` leaves without freeing its results object by object (seconds for a large org): what is
     still alive is never finalised, but exit handlers run, printed output is complete and the exit code is

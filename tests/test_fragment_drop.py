@@ -226,6 +226,7 @@ def test_report_formats_carry_the_finding(tmp_path: Path) -> None:
 PUBLIC_FILES = public_files("cisco-asa", "cisco-ios")
 
 
+@pytest.mark.slow
 @needs_public_data("cisco-asa", "cisco-ios")
 def test_public_configs_in_front_of_a_server_do_not_flood(tmp_path: Path) -> None:
     """Every public ASA/IOS config placed in front of a server: the check runs, and says little (none of them

@@ -62,6 +62,7 @@ def disjoint(ps: PacketSet) -> bool:
     return sum(len(_box_points(box)) for box in ps.boxes) == len(enumerate_set(ps))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(small_set, small_set)
 def test_membership_is_the_union_of_the_boxes(a: PacketSet, b: PacketSet) -> None:

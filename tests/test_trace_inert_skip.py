@@ -4,6 +4,7 @@ applies them, over lists, concatenations, readings that may disagree and layers 
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ hops_strategy = st.lists(st.tuples(st.sampled_from(["filter", "ambiguous", "may-
                                    list_strategy, list_strategy), min_size=1, max_size=4)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(hops_strategy, interval(SIZES[0]), st.integers(0, SIZES[1] - 1), st.integers(0, SIZES[2] - 1),
        st.integers(0, SIZES[4] - 1))
