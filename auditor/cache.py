@@ -54,6 +54,7 @@ import zstandard
 
 from auditor import __version__, compact
 from auditor.errors import JobFailed
+from auditor.file_writes import write_fd
 from auditor.model import Model, NetworkModel
 from auditor.parallel import (
     MIN_NETWORKS,
@@ -737,9 +738,7 @@ class KeptText:
             raise compact.TextGone(self.path) from None
 
     def send(self, out_fd: int, skip: int = 0) -> bool:
-        view = memoryview(self._verified())[skip:]  # whole and checked before a byte is written
-        while view:
-            view = view[os.write(out_fd, view):]
+        write_fd(out_fd, memoryview(self._verified())[skip:])  # whole and checked before a byte is written
         return True
 
     def read(self) -> str:
@@ -860,8 +859,10 @@ def _write_atomic(path: Path, data: bytes, made: set[str]) -> None:
     except OSError:
         return
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            write_fd(fd, data)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

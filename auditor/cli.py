@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 import auditor.vendors  # noqa: F401  (installs the shipped vendors: the CLI is where they are wired in)
-from auditor import __version__
+from auditor import __version__, file_writes
 from auditor.cli_exits import EXIT_USAGE, ExitCodes, exit_on, writing
 from auditor.cli_fleet import fleet_command
 from auditor.errors import AuditorError, InputError, OutputError
@@ -173,7 +173,7 @@ def _render_held(result: AuditResult, fmt: Format, output: Path | None, verbose:
                 console = Console(width=160)  # pipes and CI logs: wide enough that tables stay readable
             text.render(result, console, verbose)
         else:
-            with output.open("w", encoding="utf-8") as handle:
+            with file_writes.open_text(output) as handle:
                 text.render(result, Console(file=handle, width=160, force_terminal=False), verbose)
         return
     if fmt is Format.json:
@@ -182,7 +182,7 @@ def _render_held(result: AuditResult, fmt: Format, output: Path | None, verbose:
         if output is None:
             json_report.write(result, sys.stdout)
         else:
-            with output.open("w", encoding="utf-8") as handle:
+            with file_writes.open_text(output) as handle:
                 json_report.write(result, handle)
         return
     from auditor.report import render_format
@@ -192,9 +192,9 @@ def _render_held(result: AuditResult, fmt: Format, output: Path | None, verbose:
     except KeyError:
         raise InputError(f"format '{fmt.value}' is not available in this version") from None
     if output is None:
-        sys.stdout.write(body)
+        file_writes.write_text(sys.stdout, body)
     else:
-        output.write_text(body, encoding="utf-8")
+        file_writes.write_text_file(output, body)
 
 
 @app.command()
@@ -397,15 +397,15 @@ def _render_proposal(outcome: ProposalResult, fmt: Format, output: Path | None) 
     if fmt is Format.json:
         body = proposals.render_json(outcome)
         if output is None:
-            sys.stdout.write(body)
+            file_writes.write_text(sys.stdout, body)
         else:
-            output.write_text(body, encoding="utf-8")
+            file_writes.write_text_file(output, body)
     elif fmt is Format.text:
         if output is None:
             console = Console()
             proposals.render_text(outcome, console if console.is_terminal else Console(width=160))
         else:
-            with output.open("w", encoding="utf-8") as handle:
+            with file_writes.open_text(output) as handle:
                 proposals.render_text(outcome, Console(file=handle, width=160, force_terminal=False))
     else:
         _render(outcome.result, fmt, output)
@@ -421,7 +421,7 @@ def _print_lines(lines: list[str], output: Path | None) -> None:
         console = Console()
         console = console if console.is_terminal else Console(width=160)
     else:
-        handle = output.open("w", encoding="utf-8")
+        handle = file_writes.open_text(output)
         console = Console(file=handle, width=160, force_terminal=False)
     for line in lines:
         # one line per fact: greppable in CI logs; markup whose values the caller escaped
@@ -432,9 +432,9 @@ def _print_lines(lines: list[str], output: Path | None) -> None:
 
 def _write_body(body: str, output: Path | None) -> None:
     if output is None:
-        sys.stdout.write(body)
+        file_writes.write_text(sys.stdout, body)
     else:
-        output.write_text(body, encoding="utf-8")
+        file_writes.write_text_file(output, body)
 
 
 @app.command()

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Protocol
 
 from auditor.checks import CheckMeta
 from auditor.errors import AuditorError
+from auditor.file_writes import write_fd
 from auditor.model import Hop, NetworkModel, Origin, Role, Rule, RuleList
 from auditor.packets import PacketSet
 from auditor.trace import FlowTrace, PathResult
@@ -164,9 +165,8 @@ class Spool:
 
     def append(self, text: str) -> tuple[int, int]:
         data = text.encode()
-        view, start = memoryview(data), self.size
-        while view:
-            view = view[os.write(self.file.fileno(), view):]
+        start = self.size
+        write_fd(self.file.fileno(), data)
         self.size += len(data)
         return start, len(data)
 

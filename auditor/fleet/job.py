@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditor import file_writes
 from auditor.collect.budget import BudgetUnavailable, SharedBudget, budget_dir
 from auditor.errors import JobFailed
 from auditor.fleet import settings as worker_settings
@@ -214,13 +215,13 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
     for fmt in options.formats:
         name = REPORT_FILES[fmt]
         if fmt == "text":
-            with (work / name).open("w", encoding="utf-8") as handle:
+            with file_writes.open_text(work / name) as handle:
                 text.render(result, Console(file=handle, width=160, force_terminal=False))
         elif fmt == "json":
-            with (work / name).open("w", encoding="utf-8") as handle:
+            with file_writes.open_text(work / name) as handle:
                 json_report.write(result, handle)
         else:
-            (work / name).write_text(render_format(result, fmt), encoding="utf-8")
+            file_writes.write_text_file(work / name, render_format(result, fmt))
         outcome["reports"][fmt] = f"{outcome['folder']}/{name}"
     severities = dict.fromkeys(SEVERITY_REPORT_ORDER, 0)
     for finding in gate_findings(result.findings):

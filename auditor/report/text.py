@@ -16,6 +16,7 @@ from rich.text import Text
 
 from auditor.assumptions import header_line
 from auditor.audit import AuditResult
+from auditor.file_writes import write_text
 from auditor.report.summary import (
     FailingRow,
     counts,
@@ -132,10 +133,10 @@ def print_lines(console: Console, lines: list[Text]) -> None:
                 line.overflow is None and not line.no_wrap:
             plain.append(words + "\n" if len(words) <= width else _wrapped(words, width))
             continue
-        console.file.write("".join(plain))
+        write_text(console.file, "".join(plain))
         plain = []
         console.print(line)
-    console.file.write("".join(plain))
+    write_text(console.file, "".join(plain))
 
 
 _WORD = re.compile(r" *[^ ]+ *")  # printable ASCII: the only white space is the space
