@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import auditor.audit
 from auditor import cache as audit_cache
-from auditor import cli, report_memo
+from auditor import cli, file_writes, report_memo
 from auditor.cli import app
 from auditor.report import json_report
 from auditor.snapshot import Snapshot
@@ -990,3 +990,34 @@ def test_an_audit_whose_worker_died_gives_each_networks_reads_from_its_serial_au
         assert read is not None and read[0][2] == parts[1 + position], position
     plain = auditor.audit.run_audit(snap, keep_model=False, workers=1)
     assert len(result.paths) == len(plain.paths)
+
+
+@pytest.mark.slow
+def test_short_writes_leave_no_entry_memo_or_report_short_and_a_change_is_audited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel may write fewer bytes than asked (a full disk, a signal): every output goes out in pieces
+    (auditor/file_writes.py) and each piece's rest is written again. With every write cut to 1,000 bytes at most,
+    the cache's entries and texts and the memo are whole (the third night is written from the memo, no audit),
+    the reports are the uncached ones, and a change after the memo is audited, no path allowed beyond it."""
+    real_write = os.write
+    monkeypatch.setattr(file_writes.os, "write", lambda fd, data: real_write(fd, memoryview(data)[:1000]))
+    monkeypatch.setattr(file_writes, "PIECE", 1000)  # the report files' own writes (PiecewiseFile)
+    monkeypatch.setattr(report_memo, "PIECE", 1000)  # the memo's copy of the report
+    snap = _copy_demo(tmp_path)
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    plain = run("--format", "json", cache=False)
+    for _ in range(2):  # cold, then warm: the memo is kept
+        assert _stamped(run("--format", "json")[1], "T") == _stamped(plain[1], "T")
+    with monkeypatch.context() as patched:
+        audits = _audits(patched)
+        again = run("--format", "json")
+    assert not audits and _stamped(again[1], "T") == _stamped(plain[1], "T")  # the memo read back whole
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    _deny_ike(snap)
+    with monkeypatch.context() as patched:
+        audits = _audits(patched)
+        after = run("--format", "json")
+    changed = run("--format", "json", cache=False)
+    assert len(audits) == 1 and _stamped(changed[1], "T") != _stamped(plain[1], "T")
+    assert (after[0], _stamped(after[1], "T")) == (changed[0], _stamped(changed[1], "T"))
+    assert _allowed(after[1]) <= _allowed(changed[1]) < _allowed(plain[1])
