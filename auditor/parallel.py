@@ -49,6 +49,7 @@ except ImportError:  # pragma: no cover - Windows
 from auditor import compact
 from auditor.checks import Finding, load_checks
 from auditor.errors import JobFailed, SnapshotError
+from auditor.file_writes import write_fd
 from auditor.model import (
     Hop,
     Model,
@@ -441,10 +442,7 @@ def _plain_trace(trace: FlowTrace) -> bool:
 
 
 def _send(fd: int, data: bytes) -> None:
-    view = memoryview(struct.pack("<Q", len(data)) + data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    write_fd(fd, struct.pack("<Q", len(data)) + data)
 
 
 class _Inbox:

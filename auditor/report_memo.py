@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from auditor import crl
 from auditor.cache import FORMAT, AuditCache, _load, _unchanged, _write_atomic, _zstd, deps_of
 from auditor.config import AuditConfig
-from auditor.file_writes import PIECE
+from auditor.file_writes import PIECE, write_fd
 from auditor.parallel import worth_forking
 from auditor.snapshot import Snapshot
 from auditor.vocab import Severity, Verdict
@@ -420,9 +420,7 @@ class _LastReport:
             return False
         for offset, stamp in stamps:
             os.lseek(self.fd, offset, os.SEEK_SET)
-            view = memoryview(stamp)
-            while view:
-                view = view[os.write(self.fd, view):]
+            write_fd(self.fd, stamp)
         if self.temporary is not None and self.output is not None:
             if self.mode is not None:
                 os.fchmod(self.fd, self.mode)  # the report keeps its permissions, as a whole write keeps them
