@@ -146,6 +146,7 @@ def edit(source: Source, op: tuple[str, int], expect: Expect) -> None:
                         "cidr": f"10.99.{i % 250}.0/24", "groupIds": []})
         source.save(objects, "organizations", ORG, "policyObjects")
         fake.log_change(ORG, None, page="Policy objects", label="Policy object added")
+        expect.full = True  # an organisation-wide entry: which networks it touches is not documented
     elif kind == "vpn-firewall":  # org-wide, but edited from (and logged under) a network's page
         rules = source.load("organizations", ORG, "appliance", "vpn", "vpnFirewallRules")
         rules["rules"].insert(0, {"comment": f"vpn {i}", "policy": "deny", "protocol": "udp", "srcPort": "Any",
@@ -181,7 +182,7 @@ def edit(source: Source, op: tuple[str, int], expect: Expect) -> None:
         source.set_networks(networks)
         source.save([{"groupPolicyId": "300", "name": "From the template"}], "networks", nid, "groupPolicies")
         fake.log_change(ORG, None, page="Configuration templates", label="Network bound")
-        expect.networks.add(nid)
+        expect.full = True
     elif kind == "log-only":  # an entry whose change touches nothing the collector reads
         fake.log_change(ORG, nid, page="Switch ports", label="Port description")
         expect.networks.add(nid)
@@ -363,8 +364,13 @@ def test_nothing_changed_makes_only_the_listing_calls(env: Env) -> None:
     assert info["since"] == str(env.old) and info["since_started_at"] == old_start and info["full_pull"] == []
     org = info["orgs"][0]
     assert org["changes"] == 0 and org["org_files"] == "carried" and org["fetched_networks"] == {}
-    assert org["carried_networks"] == N_NETWORKS
-    assert org["t0"] == (started - timedelta(minutes=15)).isoformat().replace("+00:00", "Z")
+    # the networks with calls of their own (those with an MX or access points), each of them carried over
+    assert org["carried_networks"] == len({c["path"].split("/")[1] for c in carried
+                                          if c["path"].startswith("networks/")}) == 8
+    offset = manifest(env.old)["runs"][0]["dashboard_clock_offset_s"]
+    assert -5 < offset <= 0  # the test Dashboard keeps this host's time; its `Date` is in whole seconds
+    on_dashboard = started + timedelta(seconds=offset) - timedelta(minutes=15)
+    assert org["t0"] == on_dashboard.isoformat(timespec="seconds").replace("+00:00", "Z")
     assert manifest(out)["runs"][0]["parameters"]["since"] == str(env.old)
 
 
@@ -372,14 +378,14 @@ def test_change_log_pages_are_followed(env: Env) -> None:
     source = env.fresh()
     ids = [n["id"] for n in source.networks]
     for k in range(7):  # the fake pages the log 3 at a time, newest first, older ones behind rel=prev
-        source.fake.log_change(ORG, ids[k % 4] if k else None)
+        source.fake.log_change(ORG, ids[k % 4])
     mark = len(env.fake.requests)
     out = env.out("pages")
     pull(env.fake, out, env.old)
     assert env.fake.count(pattern=f"organizations/{ORG}/configurationChanges") >= 3
     assert len([r for r in env.fake.requests[mark:] if r.path.endswith("configurationChanges")]) == 3
     org = run_info(out)["orgs"][0]
-    assert org["changes"] == 7 and org["org_level_changes"] == 1 and org["change_log_requests"] == 3
+    assert org["changes"] == 7 and org["org_level_changes"] == 0 and org["change_log_requests"] == 3
     assert set(org["fetched_networks"]) == set(ids[:4])
     assert org["org_files"] == "fetched"
 
@@ -509,6 +515,84 @@ def test_a_chain_of_incremental_pulls_keeps_when_each_file_was_fetched(env: Env)
     assert files(second) == files(full)
 
 
+@pytest.mark.parametrize("skew_minutes", [-20, 20])
+def test_the_change_log_is_read_on_the_dashboards_clock(env: Env, skew_minutes: int) -> None:
+    """The Dashboard's clock 20 minutes behind this host's (or ahead), beyond the 15-minute margin: an edit
+    made after the old pull is still found, because t0 is placed on the Dashboard's clock."""
+    source = env.fresh()
+    env.fake.clock_offset = timedelta(minutes=skew_minutes)
+    try:
+        old = env.out("skewed-old")
+        pull(env.fake, old)
+        offset = manifest(old)["runs"][0]["dashboard_clock_offset_s"]
+        assert skew_minutes * 60 - 5 < offset <= skew_minutes * 60
+        mx = next(i for i in range(N_NETWORKS) if "appliance" in source.network(i)["productTypes"])
+        expect = Expect()
+        edit(source, ("mx-rule", mx), expect)  # logged at the Dashboard's now: before old's start less 15 min
+        out = env.out("skewed")
+        pull(env.fake, out, old)
+        full = env.out("skewed-full")
+        pull(env.fake, full)
+    finally:
+        env.fake.clock_offset = timedelta(0)
+    assert set(run_info(out)["orgs"][0]["fetched_networks"]) == expect.networks
+    assert files(out) == files(full)
+
+
+def test_an_old_run_without_the_dashboards_clock_is_pulled_in_full(env: Env) -> None:
+    env.fresh()
+    old = env.out("no-clock")
+    shutil.copytree(env.old, old)
+    data = manifest(old)
+    del data["runs"][0]["dashboard_clock_offset_s"]
+    (old / "manifest.json").write_text(json.dumps(data))
+    out = env.out("after-no-clock")
+    result = pull(env.fake, out, old)
+    assert result.carried == 0 and result.exit_code == 0
+    assert "did not record the Dashboard's clock" in run_info(out)["full_pull"][0]
+    assert files(out) == files(env.old)
+
+
+def test_an_organisation_wide_entry_pulls_the_org_in_full(env: Env) -> None:
+    """An entry naming no network (here a configuration sync) may have changed any network's files: an SSID's
+    rules changed with it, and only a full pull finds them."""
+    source = env.fresh()
+    ap = next(i for i in range(N_NETWORKS) if "wireless" in source.network(i)["productTypes"])
+    nid = source.network(ap)["id"]
+    ssid = next(s for s in source.load("networks", nid, "wireless", "ssids")
+                if source.file("networks", nid, "wireless", "ssids", s["number"], "firewall",
+                               "l3FirewallRules").is_file())
+    parts = ("networks", nid, "wireless", "ssids", ssid["number"], "firewall", "l3FirewallRules")
+    rules = source.load(*parts)
+    rules["rules"].insert(0, {"comment": "synced", "policy": "deny", "protocol": "udp", "destPort": "4500",
+                              "destCidr": "Any"})
+    source.save(rules, *parts)
+    env.fake.log_change(ORG, None, page="Configuration sync", label="SSID firewall")
+    out = env.out("org-wide")
+    result = pull(env.fake, out, env.old)
+    full = env.out("org-wide-full")
+    pull(env.fake, full)
+    assert result.carried == 0
+    org = run_info(out)["orgs"][0]
+    assert org["org_level_changes"] == 1
+    assert org["full_pull"] == ["the change log holds 1 organization-wide change(s), naming no network "
+                                "(Configuration sync / SSID firewall): which networks they change is not "
+                                "documented"]
+    assert files(out) == files(full)
+    assert b'"synced"' in (out / "meraki" / Path(*map(str, parts[:-1])) / "l3FirewallRules.json").read_bytes()
+
+
+def test_carried_networks_counts_the_networks_carried_over(env: Env) -> None:
+    source = env.fresh()
+    some = next(n for n in source.networks if "appliance" in n["productTypes"])
+    out = env.out("one-network")
+    pull(env.fake, out, env.old, networks=[some["name"]])
+    org = run_info(out)["orgs"][0]
+    assert org["carried_networks"] == 1 and org["fetched_networks"] == {}
+    assert {c["path"].split("/")[1] for c in manifest(out)["calls"]
+            if c["origin"] == "carried" and c["path"].startswith("networks/")} == {segment(some["id"])}
+
+
 def test_networks_the_old_run_did_not_select_are_collected(env: Env) -> None:
     source = env.fresh()
     some = source.networks[0]["name"]
@@ -553,6 +637,6 @@ def test_audit_org_since(env: Env, tmp_path: Path) -> None:
                                       "--format", "json", "--rate", "200"])
     assert result.exit_code in (0, 1, 3), result.output
     assert json.loads(result.stdout)["summary"]["paths"] > 0
-    assert run_info(out)["orgs"][0]["carried_networks"] == N_NETWORKS
+    assert run_info(out)["orgs"][0]["carried_networks"] == 8  # every network with calls of its own
     assert files(out) == files(env.old)
 

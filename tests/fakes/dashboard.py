@@ -31,6 +31,7 @@ else. Patterns are `fnmatch` globs over the API path, e.g. "networks/*/appliance
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import fnmatch
 import json
 import math
@@ -163,6 +164,8 @@ class FakeDashboard:
         self.source_rate = source_rate
         self.change_log: dict[str, list[dict[str, Any]]] = {}  # org id -> entries, in the order logged
         self.change_log_days = change_log_days
+        # How far the Dashboard's clock is from this host's: its `Date` headers and change-log times are on it
+        self.clock_offset = timedelta(0)
         self._change_seq = 0
         self.absolute_links = absolute_links  # as the real Dashboard does; the SDK mangles them off meraki.com
         self.rate = rate
@@ -255,12 +258,16 @@ class FakeDashboard:
         the connection: a transfer that dies mid-body."""
         return self.add_fault(Fault(pattern, "cut_body", times=times))
 
+    def now(self) -> datetime:
+        """The time on the Dashboard's clock (`clock_offset` from this host's)."""
+        return datetime.now(UTC) + self.clock_offset
+
     # the change log ------------------------------------------------------------------------------------
     def log_change(self, org_id: str, network_id: str | None = None, *, label: str = "Firewall rules",
                    page: str = "Security & SD-WAN", ts: datetime | None = None, **extra: Any) -> dict[str, Any]:
         """Record a configuration change as the Dashboard's change log shows it (an org-wide change has no
         networkId); returns the entry."""
-        moment = ts or datetime.now(UTC)
+        moment = ts or self.now()
         with self._lock:
             self._change_seq += 1
             network = self._networks.get(segment(network_id)) if network_id is not None else None
@@ -285,7 +292,7 @@ class FakeDashboard:
             t0, t1 = when("t0"), when("t1")
         except ValueError:
             return Reply(400, {"errors": ["Invalid t0 or t1"]})
-        oldest = datetime.now(UTC) - timedelta(days=self.change_log_days)
+        oldest = self.now() - timedelta(days=self.change_log_days)
         if t0 is not None and t0 < oldest:
             return Reply(400, {"errors": [f"'t0' must be within {self.change_log_days:g} days of now"]})
         with self._lock:
@@ -468,6 +475,10 @@ def _make_handler(app: FakeDashboard) -> type[BaseHTTPRequestHandler]:
         def handle_one_request(self) -> None:
             self.received = _kernel_received(self.connection)
             super().handle_one_request()
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            """The `Date` header, on the Dashboard's clock."""
+            return email.utils.formatdate(app.now().timestamp(), usegmt=True)
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass

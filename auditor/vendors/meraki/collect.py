@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import ipaddress
 import logging
 import math
 import re
 import signal
 import socket
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -223,6 +225,10 @@ class RequestGate:
         self.requests = 0
         self.rate_limited = 0
         self.on_rate_limited: Callable[[str | None], None] | None = None  # e.g. a progress display
+        # The Dashboard's clock less this host's, in seconds, at most: its answers' `Date` (whole seconds, taken
+        # before the answer travelled) less the time each one arrived here. The change log's times are the
+        # Dashboard's, so `--since` places the old run on that clock with it (incremental.py).
+        self.clock_offset: float | None = None
 
     def bucket(self, org: str | None) -> TokenBucket:
         key = org or ""  # calls outside any organisation (the organisation list) share one bucket
@@ -266,6 +272,7 @@ class RequestGate:
                     kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
                     stats.transport_error = f"{kind}: {type(exc).__name__}"
                 raise
+        self._note_clock(response)
         if stats is not None:
             self._bound(stats, url, response)
         if response.status_code == 429:
@@ -286,6 +293,18 @@ class RequestGate:
         elif response.status_code < 400:
             bucket.succeeded()
         return response
+
+    def _note_clock(self, response: httpx.Response) -> None:
+        arrived = time.time()
+        try:
+            sent = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError, IndexError):
+            return
+        if sent.tzinfo is None:  # RFC 9110 dates are GMT; a date without a zone says nothing certain
+            return
+        offset = sent.timestamp() - arrived
+        if self.clock_offset is None or offset < self.clock_offset:
+            self.clock_offset = offset
 
     def _bound(self, stats: CallStats, url: str, response: httpx.Response) -> None:
         """Redirect, page, size and loop bounds of one call (the SDK would follow any of them forever)."""
@@ -834,6 +853,8 @@ async def collect(config: CollectorConfig) -> CollectResult:
                          unmatched_networks=collector.unmatched_networks)
         if interrupted:
             extra["interrupted"] = True
+        if gate.clock_offset is not None:  # rounded down: never later than measured (incremental.py)
+            extra["dashboard_clock_offset_s"] = math.floor(gate.clock_offset * 1000) / 1000
         if incremental is not None:
             extra["incremental"] = incremental.summary()
         manifest = writer.close(**extra)

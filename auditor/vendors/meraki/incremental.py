@@ -1,8 +1,8 @@
 """Incremental Meraki collection: `collect meraki --since OLD` carries over what the change log proves unchanged.
 
 The Dashboard's change log (`GET /organizations/{orgId}/configurationChanges`, every page, `t0` = when the old
-snapshot's run started, less `T0_MARGIN`) names the networks whose configuration changed since. Per
-organisation:
+snapshot's run started on the Dashboard's clock, which its answers' `Date` placed, less `T0_MARGIN`) names the
+networks whose configuration changed since. Per organisation:
 
 - always fetched: the organisation list, the network list (it shows networks added, removed, rebound to a
   template or given other product types) and the MX uplink statuses (state, not configuration: a DHCP-assigned
@@ -16,9 +16,11 @@ organisation:
 
 The organisation is pulled in full when the old snapshot cannot vouch for it: it was not in the old run, its
 network list was not collected, a network was added or removed, the change log cannot be read or does not reach
-back to `t0` (365 days), or an entry names an id that is neither a network nor a template a network is bound
-to. Everything is pulled in full when the old snapshot's manifest is unreadable, holds other than exactly one
-Meraki run, was written by another tool version or base URL, or was interrupted.
+back to `t0` (365 days), an entry names an id that is neither a network nor a template a network is bound
+to, or an entry names no network (an organisation-wide change: which networks' files it touches is not
+documented). Everything is pulled in full when the old snapshot's manifest is unreadable, holds other than
+exactly one Meraki run, was written by another tool version or base URL, was interrupted, or did not record
+the Dashboard's clock.
 
 Carried-over files go through `MerakiCollector.fetch` like fetched ones (the hook is `reuse`): the same calls in
 the same order, so the product-type and SSID logic stays in one place, and a call the old snapshot does not
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -87,7 +90,8 @@ class _Org:
     changes: int | None = None  # change-log entries since t0
     org_level_changes: int = 0
     carry_org_files: bool = False
-    carry_networks: set[str] = field(default_factory=set)  # quoted network ids
+    carry_networks: set[str] = field(default_factory=set)  # quoted network ids that may be carried over
+    carried: set[str] = field(default_factory=set)  # those that were: a call of theirs was this run's to make
     fetched_networks: dict[str, str] = field(default_factory=dict)  # network id -> why it is fetched
     log_requests: int = 0
 
@@ -144,6 +148,15 @@ class Incremental:
         self.started = _parse_time(run.get("started_at"))
         if self.started is None:
             self.full.append("its run has no start time")
+        # The change log's times are the Dashboard's clock, `started_at` this host's: placed on the Dashboard's
+        # clock by the offset the old run measured, or left where it is when the Dashboard's was ahead (the
+        # earlier t0 of the two: more entries, never fewer).
+        offset = run.get("dashboard_clock_offset_s")
+        if not isinstance(offset, (int, float)) or isinstance(offset, bool) or not math.isfinite(offset):
+            self.full.append("its run did not record the Dashboard's clock (the Date of its answers), which the "
+                             "change log's times are on")
+        elif self.started is not None:
+            self.started += timedelta(seconds=min(0.0, float(offset)))
         for call in manifest.get("calls") or []:
             if isinstance(call, dict) and call.get("collector") == "meraki" and isinstance(call.get("path"), str):
                 self.calls[call["path"]] = call
@@ -237,12 +250,24 @@ class Incremental:
             if network.get("isBoundToConfigTemplate") or template:
                 templates.setdefault(str(template), set()).add(nid)
         named: dict[str, int] = {}
+        org_level: dict[str, int] = {}
         for entry in log:
             logged = entry.get("networkId")
             if logged in (None, ""):
                 state.org_level_changes += 1
+                what = " / ".join(str(entry.get(k)) for k in ("page", "label") if entry.get(k)) or "no page named"
+                org_level[what] = org_level.get(what, 0) + 1
             else:
                 named[str(logged)] = named.get(str(logged), 0) + 1
+        if org_level:
+            # Which networks' files an organisation-wide change touches (configuration sync, templates, cloning)
+            # is not documented: none of them is proven unchanged.
+            shown = ", ".join(f"{what} ({count})" if count > 1 else what
+                              for what, count in sorted(org_level.items())[:SHOWN])
+            more = f" and {len(org_level) - SHOWN} more" if len(org_level) > SHOWN else ""
+            state.full.append(f"the change log holds {state.org_level_changes} organization-wide change(s), naming no "
+                              f"network ({shown}{more}): which networks they change is not documented")
+            return
         unknown = set(named) - set(new) - set(templates)
         if unknown:
             state.full.append(f"the change log names {_named(unknown)}, neither a network nor the template of one")
@@ -283,6 +308,10 @@ class Incremental:
             state = self.orgs.get(org) if org is not None else None
             if state is None or state.full or parts[1] not in state.carry_networks:
                 return None
+            carried = self._carry(collector, api_path, file)
+            if carried is not None:
+                state.carried.add(parts[1])
+            return carried
         else:
             return None
         return self._carry(collector, api_path, file)
@@ -336,7 +365,7 @@ class Incremental:
             else:
                 entry["org_files"] = "carried" if state.carry_org_files else "fetched"
                 entry["fetched_networks"] = dict(sorted(state.fetched_networks.items()))
-                entry["carried_networks"] = len(state.carry_networks)
+                entry["carried_networks"] = len(state.carried)
             orgs.append(entry)
         return {"since": self.shown, "since_started_at": self.run.get("started_at"), "full_pull": self.full,
                 "orgs": orgs}
