@@ -193,10 +193,16 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
                    f"{API_KEY_ENV} and --base-url", err=True)
         raise typer.Exit(EXIT_USAGE)
     if fqdns:  # failed queries are recorded; the audit reports what they leave unknown
-        host = os.environ.get(DNS_RESOLVER_ENV, "").split() or None
-        port = os.environ.get(DNS_PORT_ENV, "")
-        _collect_dns(snapshot_out, fqdns, host, int(port) if port.isdigit() else 53, QUERY_TIMEOUT)
+        host, port = dns_from_env()
+        _collect_dns(snapshot_out, fqdns, host, port, QUERY_TIMEOUT)
     return snapshot_out
+
+
+def dns_from_env() -> tuple[list[str] | None, int]:
+    """(the collecting host's resolvers, the port they are asked on) as `audit --org` and `fleet` take them:
+    VPN_AUDITOR_DNS_RESOLVER (space-separated; unset: the system's) and VPN_AUDITOR_DNS_PORT (default 53)."""
+    port = os.environ.get(DNS_PORT_ENV, "")
+    return os.environ.get(DNS_RESOLVER_ENV, "").split() or None, int(port) if port.isdigit() else 53
 
 
 def _run(config: CollectorConfig) -> CollectResult:

@@ -106,11 +106,17 @@ def fleet_command(
     if scheduler is None and not os.environ.get("MERAKI_DASHBOARD_API_KEY", "").strip():
         raise _usage("no Dashboard API key: set MERAKI_DASHBOARD_API_KEY (the local workers read it)")
     formats = tuple(dict.fromkeys(f.value for f in (fmt or [ReportFormat.json, ReportFormat.text])))
+    from auditor.cli_collect import dns_from_env
+
+    # Read here, on the driver, as `audit --org` reads them, and sent with every job: each worker asks the same
+    # resolvers, whatever its own environment holds (docs/fleet.md).
+    dns_resolvers, dns_port = dns_from_env()
     options = JobOptions(
         out=str(out.resolve()), base_url=url, org_rate=rate, host_rate=host_rate, source_address=source_address,
         budget_dir=str(budget_dir.resolve()) if budget_dir else None,
         since=str(since.resolve()) if since else None, cache=_cache(cache), formats=formats,
-        fail_on=fail_on.value, allow_unknown=allow_unknown, request_timeout=timeout)
+        fail_on=fail_on.value, allow_unknown=allow_unknown, request_timeout=timeout,
+        dns_resolvers=tuple(dns_resolvers or ()), dns_port=dns_port)
     result = _run(plan, options, scheduler, workers, threads, retries)
     Console(width=max(160, Console().width)).print()  # a blank line between progress and the table
     from auditor.fleet.summary import render_table

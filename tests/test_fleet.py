@@ -26,8 +26,10 @@ from auditor.fleet.plan import JobOptions, load_plan
 
 try:  # `tests` is a package only when something puts the repository root on sys.path
     from tests.fakes.dashboard import FakeDashboard, Incoming, Reply, build_org
+    from tests.fakes.dns_server import FakeDns, View
 except ModuleNotFoundError:
     from fakes.dashboard import FakeDashboard, Incoming, Reply, build_org
+    from fakes.dns_server import FakeDns, View
 
 API_KEY = "f00dfeedc0ffee0123456789abcdef0123456789"
 AUDIT_YAML = "vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n"
@@ -38,6 +40,8 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="binds 127.0.0.2
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MERAKI_BASE_URL", raising=False)
+    monkeypatch.delenv("VPN_AUDITOR_DNS_RESOLVER", raising=False)
+    monkeypatch.delenv("VPN_AUDITOR_DNS_PORT", raising=False)
     monkeypatch.setenv("MERAKI_DASHBOARD_API_KEY", API_KEY)
     monkeypatch.chdir(tmp_path)
 
@@ -180,6 +184,38 @@ def test_a_worker_killed_mid_org_leaves_no_gap(tmp_path: Path, cluster: dict[str
         for source in ("127.0.0.2", "127.0.0.3"):
             assert 0 < fake.peak_rate(source) <= HOST_RATE
         assert fake.non_get() == []
+
+
+@pytest.mark.slow
+def test_the_driver_s_dns_resolvers_are_every_worker_s_as_for_audit_org(
+        tmp_path: Path, cluster: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """VPN_AUDITOR_DNS_RESOLVER and _PORT are read on the driver, as `audit --org` reads them, and sent with the
+    jobs: the workers (started without them) ask the same resolver, and record what `audit --org` records."""
+    fqdn = "vpn.corp.test"
+    ids = ["601"]
+    fleet_file, config = fleet_files(tmp_path, ids)
+    config.write_text(AUDIT_YAML + f"    fqdn: {fqdn}\n")
+    with FakeDns({"127.0.0.1": View({fqdn: {"A": ["198.51.100.10"]}})}) as dns, \
+            FakeDashboard(orgs_source(tmp_path / "source", ids), rate=200, burst=200, api_key=API_KEY) as fake:
+        monkeypatch.setenv("VPN_AUDITOR_DNS_RESOLVER", "127.0.0.1")
+        monkeypatch.setenv("VPN_AUDITOR_DNS_PORT", str(dns.port))
+        out = tmp_path / "out"
+        code, output = fleet(str(fleet_file), "--out", str(out), "--config", str(config), "--scheduler",
+                             cluster["address"], "--base-url", fake.base_url, "--rate", "50")
+        org = summary(out)["orgs"][0]
+        assert org["status"] == "complete", output
+        asked = len(dns.queries)
+        alone = CliRunner().invoke(app, ["audit", "--org", "601", "--config", str(config), "--base-url",
+                                         fake.base_url, "--snapshot-out", str(tmp_path / "alone"), "--format",
+                                         "json", "--rate", "50"])
+    assert asked > 0 and {q[0] for q in dns.queries} == {"127.0.0.1"}
+
+    def answers(snapshot: Path) -> list[tuple[str, Any]]:
+        data = json.loads((snapshot / "dns" / f"{fqdn}.json").read_text())
+        return [(r["address"], r["answers"]["A"]["addresses"]) for r in data["resolvers"]]
+
+    assert answers(out / org["snapshot"]) == answers(tmp_path / "alone") == [("127.0.0.1", ["198.51.100.10"])]
+    assert code == org["exit_code"] == alone.exit_code, (output, alone.output)
 
 
 # --- no cluster: a LocalCluster started in-process ----------------------------------------------------------------

@@ -59,6 +59,8 @@ class JobOptions:
     formats: tuple[str, ...] = ("json", "text")
     fail_on: str = FailOn.ERROR.value
     allow_unknown: bool = False
+    # The collecting host's resolvers and their port, read on the driver from VPN_AUDITOR_DNS_RESOLVER and
+    # VPN_AUDITOR_DNS_PORT as `audit --org` reads them: every worker asks the same ones. (): the worker's system's.
     dns_resolvers: tuple[str, ...] = ()
     dns_port: int = 53
     request_timeout: float = 60.0
