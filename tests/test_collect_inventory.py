@@ -110,6 +110,28 @@ def test_unusable_inventories_name_the_file_and_host(tmp_path: Path, hosts: str,
     assert "hosts.yaml" in str(info.value) or "groups.yaml" in str(info.value)
 
 
+@pytest.mark.parametrize(("file", "text", "said"), [
+    ("hosts.yaml", "hq-asa:\n  hostname: 10.0.0.1\nbr-01: {}\nhq-asa:\n  hostname: 10.0.0.2\n",
+     "hosts.yaml line 4: 'hq-asa' is defined twice (first on line 1)"),
+    ("groups.yaml", "branch:\n  platform: ios\nbranch:\n  platform: cisco_xe\n",
+     "groups.yaml line 3: 'branch' is defined twice (first on line 1)"),
+    ("defaults.yaml", "username: audit\nport: 22\nusername: other\n",
+     "defaults.yaml line 3: 'username' is defined twice (first on line 1)"),
+    ("hosts.yaml", "a: {hostname: x, port: 22, port: 2222}\n", "hosts.yaml line 1: 'port' is defined twice"),
+])
+def test_a_name_given_twice_is_refused_not_dropped(tmp_path: Path, file: str, text: str, said: str) -> None:
+    """YAML keeps the last of two equal keys: a host or group listed twice would vanish without a word."""
+    write(tmp_path, "hosts.yaml", "hq-asa: {platform: cisco_asa, groups: [branch]}\nbr-01: {groups: [branch]}\n")
+    write(tmp_path, "groups.yaml", "branch: {}\n")
+    write(tmp_path, file, text)
+    with pytest.raises(InventoryError) as info:
+        load_inventory(tmp_path)
+    assert said in str(info.value) and str(tmp_path / file) in str(info.value)
+    result = CliRunner().invoke(collect_app, ["cisco", "--inventory", str(tmp_path), "--out", str(tmp_path / "snap")],
+                                env=SSH_ENV)
+    assert result.exit_code == 2 and said in result.output, result.output
+
+
 def test_each_command_takes_its_platforms(tmp_path: Path) -> None:
     write(tmp_path, "hosts.yaml", """
 asa1: {platform: cisco_asa, groups: [dc]}

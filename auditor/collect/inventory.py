@@ -119,6 +119,32 @@ def load_inventory(path: Path) -> Inventory:
     return Inventory(files, devices, with_password)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(key, line, first)
+        self.key, self.line, self.first = key, line, first
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """SafeLoader, except that a key given twice in one mapping (a host, a group, an attribute) is an error:
+    PyYAML keeps the last one silently, which drops a host or a group without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges; the keys written here override it
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, line, seen[key])
+                seen[key] = line
+            except TypeError:  # an unhashable key: the constructor below says so
+                continue
+        return super().construct_mapping(node, deep)
+
+
 def _read(path: Path) -> Any:
     try:
         check_input_size(path)
@@ -130,7 +156,10 @@ def _read(path: Path) -> Any:
     except OSError as exc:
         raise InventoryError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeys)  # a SafeLoader: plain YAML types only
+    except _DuplicateKey as exc:
+        raise InventoryError(f"{path} line {exc.line}: {exc.key!r} is defined twice (first on line {exc.first}); "
+                             "YAML would keep only the last one") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
