@@ -34,11 +34,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.metadata
 import io
 import json
 import multiprocessing
 import os
 import pickle
+import re
 import secrets
 import shutil
 import sys
@@ -65,6 +67,7 @@ from auditor.parallel import (
     _registry,
     worth_forking,
 )
+from auditor.plugins import Registry, installed
 from auditor.snapshot import InputError, Snapshot, SnapshotError
 
 FORMAT = 3  # 2: tables pickled as objects (parallel._TablePickler); 3: the reads pickled apart
@@ -77,6 +80,7 @@ CHECK_CHUNK = 64  # entries a process claims at a time to check their files
 CHECK_APART_MIN = MIN_NETWORKS  # hits from which a forked child checks their files (below, a fork costs more)
 UNUSED_DAYS = 30  # a namespace (tool version, audit.yaml) unused this long is removed when another is opened
 _DIGEST = 16
+DISTRIBUTION = "vpn-path-auditor"  # pyproject.toml's name: its requirements' versions are in the key
 
 Stream = Callable[[Model, Callable[[NetworkModel], bool] | None], Iterator[NetworkModel]]
 AuditOne = Callable[[NetworkModel], tuple[list, list]]
@@ -104,17 +108,84 @@ def cache_dir(value: str | Path) -> Path:
 
 @cache
 def code_digest() -> str:
-    """The tool's code and rules catalogue (auditor/ and rules/ as installed): an edited checkout, or a rule
-    added, never reuses what another version computed, whatever __version__ says."""
+    """The tool's code and rules catalogue (every file of auditor/ and rules/ as installed: code, the report
+    templates, data) and the versions of the packages it runs on (a parser or graph library's release may read
+    or order differently): an edited checkout, a rule added or a dependency upgraded never reuses what another
+    build computed, whatever __version__ says."""
     import rules
 
     digest = hashlib.blake2b(digest_size=_DIGEST)
     for package in (Path(__file__).parent, Path(rules.__file__).parent):
-        for path in sorted(package.rglob("*")):
-            if path.suffix in (".py", ".yaml", ".json") and "__pycache__" not in path.parts and path.is_file():
-                digest.update(f"{path.relative_to(package.parent).as_posix()}\0".encode())
-                digest.update(hashlib.blake2b(path.read_bytes(), digest_size=_DIGEST).digest())
+        _digest_tree(digest, package, package.parent)
+    for name, version in _dependency_versions():
+        digest.update(f"{name}=={version}\0".encode())
     return digest.hexdigest()
+
+
+def _digest_tree(digest: Any, top: Path, relative_to: Path) -> None:
+    """Every file under `top` (a folder, or one file), named relative to `relative_to`; bytecode left out."""
+    for path in sorted(top.rglob("*")) if top.is_dir() else [top]:
+        if "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo") or not path.is_file():
+            continue
+        digest.update(f"{path.relative_to(relative_to).as_posix()}\0".encode())
+        digest.update(hashlib.blake2b(path.read_bytes(), digest_size=_DIGEST).digest())
+
+
+def _dependency_versions() -> list[tuple[str, str | None]]:
+    """(name, installed version) of each package this distribution requires outside its extras; [] when it runs
+    from a tree pip did not install (its metadata is absent)."""
+    try:
+        required = importlib.metadata.requires(DISTRIBUTION) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    out: list[tuple[str, str | None]] = []
+    for requirement in required:
+        if "extra ==" in requirement.replace('"', "").replace("'", ""):
+            continue
+        name = re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]
+        try:
+            out.append((name, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            out.append((name, None))
+    return sorted(out, key=lambda pair: pair[0].lower())
+
+
+def vendors_digest(registry: Registry) -> str:
+    """The vendors installed for this audit: which adapter reads which folder, and the code of each vendor that
+    lives outside auditor/ (one added through `auditor.plugins.install`: its top-level package, or its module
+    file), which code_digest does not see. A vendor whose code has no file to read makes the digest unique to
+    this process, so nothing is reused for it."""
+    own = Path(__file__).resolve().parent
+    digest = hashlib.blake2b(digest_size=_DIGEST)
+    roots: set[Path] = set()
+    for vendor in registry.vendors:
+        parts = [vendor.adapters.values(), (vendor.planner, vendor.scope, vendor.server_hints)]
+        digest.update(repr((vendor.name, sorted((folder, f"{cls.__module__}.{cls.__qualname__}")
+                                                 for folder, cls in vendor.adapters.items()),
+                            [f"{part.__module__}.{part.__qualname__}" for part in parts[1] if part is not None]
+                            )).encode())
+        for part in [*parts[0], *parts[1]]:
+            if part is None:
+                continue
+            root = _code_root(part.__module__)
+            if root is None:
+                digest.update(secrets.token_bytes(16))
+            elif own not in root.parents and root != own:
+                roots.add(root)
+    for root in sorted(roots):
+        _digest_tree(digest, root, root.parent)
+    return digest.hexdigest()
+
+
+def _code_root(module_name: str) -> Path | None:
+    """The folder of the top-level package `module_name` belongs to, or its file for a lone module; None when
+    there is no file to read."""
+    top = sys.modules.get(module_name.partition(".")[0])
+    file = getattr(top, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve()
+    return path.parent if path.name == "__init__.py" else path
 
 
 def _digest(value: Any) -> bytes:
@@ -294,9 +365,9 @@ class AuditCache:
 
     def key(self, snapshot: Snapshot) -> None:
         """The namespace of this tool, audit.yaml and the snapshot's file cap (which decides what is read)."""
-        key = hashlib.blake2b(repr((FORMAT, __version__, code_digest(), sys.implementation.name,
-                                    sys.version_info[:2], self.config_json, snapshot.max_file_bytes)).encode(),
-                              digest_size=_DIGEST)
+        key = hashlib.blake2b(repr((FORMAT, __version__, code_digest(), vendors_digest(installed()),
+                                    sys.implementation.name, sys.version_info[:2], self.config_json,
+                                    snapshot.max_file_bytes)).encode(), digest_size=_DIGEST)
         self.namespace = key.hexdigest()
         self.folder = self.root / self.namespace
 

@@ -321,6 +321,9 @@ def _report_memo(cache: Path, snapshot: Path, settings: Any, output: Path, fmt: 
         return None
     options: dict[str, Any] = {"format": fmt.value, "verbose": verbose, "roles": tuple(role or ()),
                                "fail_on": str(fail_on), "allow_unknown": allow_unknown, "snapshot": str(snapshot),
+                               # where the snapshot's links lead and where the command runs: SARIF names its
+                               # files by their real paths, relative to the working directory
+                               "real_snapshot": os.path.realpath(snapshot), "cwd": os.getcwd(),
                                # the libraries that lay out the text and HTML reports (the cache namespace has the
                                # tool's own code)
                                "renderers": tuple(metadata.version(name) for name in ("rich", "jinja2"))}

@@ -10,7 +10,6 @@ error saying why (`nothing_audited`), a role list that could not be read makes t
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,14 +226,15 @@ def _present_unread(snapshot: Snapshot, name: str) -> str:
     folder, _, leaf = name.partition("/")
     if folder not in _server_side() or not leaf:
         return ""
-    base = snapshot.root / folder
-    try:
-        entries = os.listdir(base)
-    except OSError:
+    try:  # listed through the snapshot, so the audit cache and report memo see a file come or go here
+        found = snapshot.listdir(folder)
+    except SnapshotError:
         return ""
-    for entry in sorted(entries):
+    outside = [rel for rel in snapshot.refused if rel.rpartition("/")[0] == folder]  # links it would not follow
+    for rel in sorted({*found, *outside}):
+        entry = rel.rpartition("/")[2]
         if entry == leaf or entry.rsplit(".", 1)[0] == leaf:
-            return f"{folder}/{entry}"
+            return rel
     return ""
 
 

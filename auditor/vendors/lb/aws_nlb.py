@@ -211,7 +211,7 @@ class AwsNlbAdapter:
 
     def load(self, snapshot: Snapshot, model: Model) -> None:
         for rel in snapshot.listdir("aws"):
-            if not snapshot.path(rel).is_dir():
+            if snapshot.entry_kind(rel) != "folder":
                 continue
             devices, gaps = build_devices(snapshot, rel)
             model.gaps.extend(gaps)

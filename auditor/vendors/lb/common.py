@@ -17,7 +17,7 @@ def load_devices(snapshot: Snapshot, model: Model, folder: str, both: str, neede
     becomes a device; shared by the vendors whose snapshots hold either form."""
     for rel in snapshot.listdir(folder):
         stem = rel.rsplit("/", 1)[-1]
-        if snapshot.path(rel).is_dir():
+        if snapshot.entry_kind(rel) == "folder":  # told to the audit cache: a file may become a folder
             name = f"{folder}/{stem}"
             if name in model.devices:
                 model.gaps.append(DataGap(rel, f"{rel}: both {both} for {name}; the .conf file was used"))

@@ -562,7 +562,7 @@ def config_from_rest(snapshot: Snapshot, folder: str) -> F5Config:
 
 def _json_files(snapshot: Snapshot, folder: str) -> Iterator[str]:
     for rel in snapshot.listdir(folder):
-        if snapshot.path(rel).is_dir():
+        if snapshot.entry_kind(rel) == "folder":
             yield from _json_files(snapshot, rel)
         elif rel.endswith(".json"):
             yield rel
