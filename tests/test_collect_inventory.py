@@ -84,8 +84,12 @@ emea:
     assert (hq.name, hq.hostname, hq.platform, hq.username, hq.port) == ("hq-asa", "10.0.0.1", "cisco_asa",
                                                                           "fw-audit", 8022)
     assert hq.groups == ("asa", "site-a", "emea")  # each group, then the groups it is in
-    # connection_options.netmiko overrides field by field; hostname defaults to the host's name.
-    assert (br.hostname, br.platform, br.port, br.username) == ("br-01", "cisco_xe", 2222, "emea-audit")
+    # For SSH, connection_options.netmiko overrides field by field; hostname defaults to the host's name.
+    ssh = br.connected_by("netmiko")
+    assert (ssh.hostname, ssh.platform, ssh.port, ssh.username) == ("br-01", "cisco_xe", 2222, "emea-audit")
+    # Any other collector (REST) sees the plain attributes only.
+    assert (br.hostname, br.platform, br.port, br.username) == ("br-01", "ios", 8022, "emea-audit")
+    assert br.connected_by(None) == br
     assert (lone.hostname, lone.platform, lone.port, lone.username, lone.groups) == ("lone", None, 22, "audit", ())
     assert inventory.with_password == ["hq-asa"]
     assert inventory.files == [str(tmp_path / f) for f in ("hosts.yaml", "groups.yaml", "defaults.yaml")]
@@ -256,6 +260,35 @@ km1: {{hostname: "{km.url}", platform: kemp}}
     assert [r["parameters"]["inventory"]["host"] for r in runs if r["collector"] == "f5"] \
         and sorted(r["parameters"]["inventory"]["host"] for r in runs) == ["edge-lb1", "edge-lb2", "edge-lb3", "km1"]
     assert {m for lb in (lb1, lb2, km) for m, _, _ in lb.requests} == {"GET"}
+
+
+def test_netmiko_options_are_for_ssh_only_rest_takes_the_host_s_own(tmp_path: Path) -> None:
+    """connection_options.netmiko (here on the host and on its group) is what an SSH session uses: a REST
+    collector goes to the host's own URL, port included, as the host's own user (inherited from its group)."""
+    with FakeLoadBalancer("f5", FIXTURES / "lb" / "f5" / "rest-sticky", username="lb-audit") as lb:
+        write(tmp_path, "hosts.yaml", f"""
+edge-lb1:
+  hostname: "{lb.url}"
+  platform: bigip
+  groups: [lbs]
+  connection_options:
+    netmiko: {{hostname: 127.0.0.5, port: {closed_port()}, username: root, platform: f5_tmsh}}
+""")
+        write(tmp_path, "groups.yaml", "lbs:\n  username: lb-audit\n  connection_options:\n"
+                                       "    netmiko: {username: netmiko-user}\n")
+        (target,), _ = select(load_inventory(tmp_path), FLEETS["f5"])
+        assert (target.device.hostname, target.device.username, target.device.platform) == (lb.url, "lb-audit",
+                                                                                          "bigip")
+        assert select(load_inventory(tmp_path), CISCO)[0] == []  # f5_tmsh for SSH: not a Cisco host
+        out = tmp_path / "snap"
+        result = CliRunner().invoke(collect_app, ["f5", "--inventory", str(tmp_path), "--out", str(out),
+                                                  "--timeout", "5"],
+                                    env={"VPN_AUDITOR_LB_PASSWORD": LB_ENV["VPN_AUDITOR_LB_PASSWORD"],
+                                         "VPN_AUDITOR_LB_USERNAME": None})
+    assert result.exit_code == 0, result.output
+    assert lb.requests and {m for m, _, _ in lb.requests} == {"GET"}
+    assert (out / "f5" / "edge-lb1" / "ltm" / "virtual.json").is_file()
+    assert manifest(out)["runs"][0]["parameters"]["host"] == lb.url
 
 
 # --- the command line ------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ The inventory is what Nornir's SimpleInventory reads, so an existing Nornir or n
 when they are there. A host has `hostname` (default: its name), `port`, `username`, `platform`, `groups` and
 `connection_options`; an attribute a host leaves unset comes from its groups (in order, each group before the
 groups it belongs to) and then from the defaults, and `connection_options.netmiko` overrides them field by field
-for SSH, as Nornir resolves them. `password` is never read from the inventory: credentials still come only from
-the environment or a prompt (one password for the run); hosts or groups that hold one are named in a warning.
+for SSH only (`Fleet.connection`), as Nornir resolves them; REST collectors take the plain attributes.
+`password` is never read from the inventory: credentials still come only from the environment or a prompt (one
+password for the run); hosts or groups that hold one are named in a warning.
 
 A host is collected by the command its platform belongs to (each collector's `Fleet`, declared in its vendor
 package: netmiko and NAPALM names); hosts of
@@ -29,7 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ class Fleet:
     collector: str  # the `collect` command, and the snapshot folder its devices go to (cisco, f5, ...)
     platforms: Mapping[str, str | None]  # inventory platform names (netmiko, NAPALM) -> netmiko device type for SSH
     needs_device_type: bool = False  # SSH: a host without a platform needs --device-type
+    # The connection_options entry whose settings override the plain attributes for this collector (Nornir: per
+    # connection plugin): "netmiko" for SSH; None for REST, which takes the host's own attributes.
+    connection: str | None = None
     file: Callable[[str], str] | None = None  # a device's snapshot file, named in a failure recorded outside it
 
 
@@ -87,6 +91,16 @@ class Device:
     username: str | None
     platform: str | None
     groups: tuple[str, ...]  # every group it is in, in resolution order
+    # connection_options.netmiko, resolved the same way (host, groups, defaults, field by field): what SSH uses
+    # in place of the plain attributes. Never applied to REST collectors.
+    netmiko: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def connected_by(self, connection: str | None) -> Device:
+        """The host as a collector using `connection` sees it: netmiko's settings override the plain attributes
+        for SSH (Nornir's netmiko plugin does the same); any other collector gets the plain ones."""
+        if connection != "netmiko" or not self.netmiko:
+            return self
+        return replace(self, **self.netmiko, netmiko={})
 
 
 @dataclass
@@ -223,18 +237,18 @@ def _lineage(element: _Element, groups: dict[str, _Element], path: Path, seen: t
 def _resolve(host: _Element, groups: dict[str, _Element], defaults: _Element, path: Path) -> Device:
     chain = [host, *_lineage(host, groups, path), defaults]
 
-    def first(key: str) -> Any:
-        for element in chain:  # connection_options.netmiko first, level by level, then the plain attributes
-            if element.netmiko.get(key) is not None:
-                return element.netmiko[key]
-        for element in chain:
-            if element.attrs.get(key) is not None:
-                return element.attrs[key]
+    def first(key: str, where: str) -> Any:
+        for element in chain:  # the host, its groups in order, then the defaults
+            value = getattr(element, where).get(key)
+            if value is not None:
+                return value
         return None
 
     names = tuple(dict.fromkeys(g.name for g in chain[1:-1]))
-    return Device(name=host.name, hostname=first("hostname") or host.name, port=first("port"),
-                  username=first("username"), platform=first("platform"), groups=names)
+    netmiko = {key: value for key in _ATTRS if (value := first(key, "netmiko")) is not None}
+    return Device(name=host.name, hostname=first("hostname", "attrs") or host.name, port=first("port", "attrs"),
+                  username=first("username", "attrs"), platform=first("platform", "attrs"), groups=names,
+                  netmiko=netmiko)
 
 
 # --- choosing --------------------------------------------------------------------------------------------
@@ -250,7 +264,7 @@ def select(inventory: Inventory, fleet: Fleet, groups: Sequence[str] = (),
     """(devices this command collects, devices skipped for another platform or outside --group)."""
     chosen: list[Target] = []
     skipped: list[Device] = []
-    for device in inventory.devices:
+    for device in (d.connected_by(fleet.connection) for d in inventory.devices):
         if groups and not set(groups) & set(device.groups):
             skipped.append(device)
             continue

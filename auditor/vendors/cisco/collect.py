@@ -64,7 +64,7 @@ FLEET = Fleet("cisco", {
     "cisco_asa": "cisco_asa", "cisco_asa_ssh": "cisco_asa", "asa": "cisco_asa",
     "cisco_ios": "cisco_ios", "cisco_ios_ssh": "cisco_ios", "ios": "cisco_ios",
     "cisco_xe": "cisco_xe", "cisco_xe_ssh": "cisco_xe", "iosxe": "cisco_xe", "ios-xe": "cisco_xe", "ios_xe": "cisco_xe",
-}, needs_device_type=True, file=lambda name: f"cisco/{name}.cfg")
+}, needs_device_type=True, file=lambda name: f"cisco/{name}.cfg", connection="netmiko")
 
 # The commands a collector may send. Nothing outside this set leaves the process.
 ALLOWED_COMMANDS = frozenset({"show running-config", "show version"})
