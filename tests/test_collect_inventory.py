@@ -291,6 +291,28 @@ edge-lb1:
     assert manifest(out)["runs"][0]["parameters"]["host"] == lb.url
 
 
+def test_the_inventory_s_username_wins_over_the_environment_s_and_says_so(tmp_path: Path) -> None:
+    """A host's username in the inventory is the one used; VPN_AUDITOR_LB_USERNAME is for hosts without one. When
+    both are set and differ, one warning line names the device and the user it is collected as."""
+    rest = FIXTURES / "lb" / "f5" / "rest-sticky"
+    with FakeLoadBalancer("f5", rest, username="lb-audit") as own, FakeLoadBalancer("f5", rest) as bare:
+        write(tmp_path, "hosts.yaml", f"""
+edge-lb1: {{hostname: "{own.url}", platform: bigip, groups: [lbs]}}
+edge-lb2: {{hostname: "{bare.url}", platform: bigip}}
+""")
+        write(tmp_path, "groups.yaml", "lbs: {username: lb-audit}\n")
+        out = tmp_path / "snap"
+        result = CliRunner().invoke(collect_app, ["f5", "--inventory", str(tmp_path), "--out", str(out),
+                                                  "--timeout", "5"], env=LB_ENV)  # VPN_AUDITOR_LB_USERNAME=auditor
+    assert result.exit_code == 0, result.output  # each fake accepts only its own user
+    assert (out / "f5" / "edge-lb1" / "ltm" / "virtual.json").is_file()
+    assert (out / "f5" / "edge-lb2" / "ltm" / "virtual.json").is_file()
+    warnings = [line for line in result.output.splitlines() if "username" in line]
+    assert warnings == ["vpn-auditor collect: warning: the inventory's username is used, not "
+                        "VPN_AUDITOR_LB_USERNAME (auditor), for edge-lb1 (lb-audit)"], result.output
+    assert LB_ENV["VPN_AUDITOR_LB_PASSWORD"] not in result.output
+
+
 # --- the command line ------------------------------------------------------------------------------------------
 def test_inventory_usage_errors(tmp_path: Path) -> None:
     write(tmp_path, "hosts.yaml", "sw1: {platform: arista_eos}\n")

@@ -526,9 +526,14 @@ def lb_inventory(vendor: str, path: Path, out: Path, groups: Sequence[str], work
                  verify: bool | str, max_body: int, max_pages: int) -> int:
     """`collect f5|kemp|netscaler --inventory FILE`: every host of that vendor; the exit code."""
     inventory, targets = prepare(path, FLEETS[vendor], groups, None, workers)
-    username = None
+    # A host's username in the inventory (its own, its groups', the defaults') wins: VPN_AUDITOR_LB_USERNAME is
+    # the user of the hosts the inventory gives none, as --username is for `collect cisco` (docs/inventory.md).
+    username = os.environ.get(USERNAME_ENV, "")
+    overridden = [t.device for t in targets if username and t.device.username not in (None, username)]
+    if overridden:
+        typer.echo(clean(f"vpn-auditor collect: warning: the inventory's username is used, not {USERNAME_ENV} "
+                         f"({username}), for " + name_list(f"{d.name} ({d.username})" for d in overridden)), err=True)
     if any(t.device.username is None for t in targets):
-        username = os.environ.get(USERNAME_ENV, "")
         if not username and sys.stdin.isatty():
             username = typer.prompt(f"{vendor} user", default="", show_default=False)
         if not username:
