@@ -70,6 +70,9 @@ def fleet_command(
     allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="An org with unknown flows exits 0, not 3.")]
     = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per Dashboard request.")] = 60.0,
+    waivers: Annotated[Path | None, typer.Option(
+        "--waivers", help="Accepted findings (YAML; docs/waivers.md), applied to every org's audit as `audit` "
+                          "applies them.")] = None,
 ) -> None:
     """Collect and audit many Meraki orgs as jobs on a Dask cluster (or a local one).
 
@@ -88,8 +91,10 @@ def fleet_command(
         check_base_url,
         check_source_address,
     )
+    from auditor.waivers import load_waivers
 
     plan = load_plan(fleet_file, config)  # FleetUsageError: exit 2
+    accepted = load_waivers(waivers) if waivers is not None else None  # read here, sent with every job; exit 2
     _check_out(out)
     if since is not None and not since.is_dir():
         raise _usage(f"--since {since}: not a folder (an earlier fleet's --out)")
@@ -116,7 +121,8 @@ def fleet_command(
         budget_dir=str(budget_dir.resolve()) if budget_dir else None,
         since=str(since.resolve()) if since else None, cache=_cache(cache), formats=formats,
         fail_on=fail_on.value, allow_unknown=allow_unknown, request_timeout=timeout,
-        dns_resolvers=tuple(dns_resolvers or ()), dns_port=dns_port)
+        dns_resolvers=tuple(dns_resolvers or ()), dns_port=dns_port,
+        waivers=tuple(accepted) if accepted is not None else None)
     result = _run(plan, options, scheduler, workers, threads, retries)
     Console(width=max(160, Console().width)).print()  # a blank line between progress and the table
     from auditor.fleet.summary import render_table
@@ -136,6 +142,8 @@ def _run(plan: Any, options: Any, scheduler: str | None, workers: int | None, th
         reason = f": {outcome['reason']}" if outcome.get("reason") else ""
         typer.echo(clean(f"[{count}/{total}] org {outcome['org']}: {outcome['status']}, exit {outcome['exit_code']}"
                          f"{extra} ({outcome.get('worker') or '-'}){reason}"), err=True)
+        for line in outcome.get("waiver_warnings") or []:  # as `audit` says them
+            typer.echo(clean(f"  warning: {line}"), err=True)
 
     engine = EngineOptions(scheduler=scheduler, workers=workers, threads=threads, retries=retries)
     try:

@@ -246,6 +246,46 @@ def test_without_a_scheduler_a_local_cluster_does_the_same(tmp_path: Path) -> No
     assert "fleet: 3 orgs, exit 1" in output
 
 
+@pytest.mark.slow
+def test_waivers_apply_to_every_org_as_audit_applies_them(tmp_path: Path) -> None:
+    """`fleet --waivers W` and `audit --org X --waivers W` agree: an org whose findings are all waived exits 0 in
+    the fleet summary as in `audit`; a waiver that matches nothing is said as `audit` says it."""
+    ids = ["501"]
+    fleet_file, config = fleet_files(tmp_path, ids)  # its unknown flows are allowed below: findings decide
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("".join(f"- finding: {check}\n  reason: accepted for the test\n  owner: netops\n"
+                               f"  expires: 2999-01-01\n" for check in ("VPN-BLOCKED", "NO-SUCH")))
+    with FakeDashboard(orgs_source(tmp_path / "source", ids), rate=200, burst=200, api_key=API_KEY) as fake:
+        plain = CliRunner().invoke(app, ["audit", "--org", "501", "--config", str(config), "--base-url",
+                                         fake.base_url, "--format", "json", "--rate", "100", "--allow-unknown"])
+        alone = CliRunner().invoke(app, ["audit", "--org", "501", "--config", str(config), "--base-url",
+                                         fake.base_url, "--format", "json", "--rate", "100", "--allow-unknown",
+                                         "--waivers", str(waivers)])
+        out = tmp_path / "out"
+        code, output = fleet(str(fleet_file), "--out", str(out), "--config", str(config), "--base-url",
+                             fake.base_url, "--rate", "100", "--workers", "1", "--allow-unknown", "--waivers",
+                             str(waivers))
+    assert plain.exit_code == 1  # the synthetic org has error findings: the waivers are what makes it 0
+    org = summary(out)["orgs"][0]
+    assert org["status"] == "complete", output
+    assert (org["exit_code"], alone.exit_code, code) == (0, 0, 0), (output[-600:], alone.stderr[-300:])
+    report = json.loads((out / org["reports"]["json"]).read_text())
+    assert report["summary"] == json.loads(alone.stdout)["summary"] and report["summary"]["waived"] > 0
+    assert org["audit"]["waived"] == report["summary"]["waived"]
+    assert "entry 2: the waiver of finding NO-SUCH matches no finding" in output
+    assert org["waiver_warnings"] and "NO-SUCH" in org["waiver_warnings"][0]
+
+
+def test_an_unusable_waiver_file_is_a_usage_error_before_any_job(tmp_path: Path) -> None:
+    fleet_file, config = fleet_files(tmp_path, ["1"])
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("- finding: VPN-BLOCKED\n  owner: netops\n  expires: 2999-01-01\n")
+    code, output = fleet(str(fleet_file), "--out", str(tmp_path / "out"), "--config", str(config), "--waivers",
+                         str(waivers))
+    assert code == 2 and "entry 1: 'reason' is required" in output
+    assert not (tmp_path / "out").exists()
+
+
 # --- one org's job, without Dask ----------------------------------------------------------------------------------
 @pytest.fixture
 def one_org(tmp_path: Path) -> Iterator[tuple[FakeDashboard, Any, JobOptions]]:

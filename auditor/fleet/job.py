@@ -200,7 +200,7 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
     from auditor.cache import cache_dir
     from auditor.report import json_report, render_format, text
     from auditor.snapshot import SnapshotError
-    from auditor.waivers import gate_findings
+    from auditor.waivers import apply_waivers, gate_findings
 
     snapshot = work / "snapshot"
     outcome["snapshot"] = f"{outcome['folder']}/snapshot"
@@ -210,6 +210,8 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
                            cache_dir=cache_dir(options.cache) if options.cache else None)
     except SnapshotError as exc:
         raise OrgFailed(f"audit: {exc}") from None
+    if options.waivers is not None:  # as `audit --waivers` applies them: marked, not counted, expired ones errors
+        outcome["waiver_warnings"] = apply_waivers(result, list(options.waivers))
     if not result.paths:
         raise OrgFailed(f"audit: {gate.nothing_audited(result)}")
     for fmt in options.formats:
@@ -224,9 +226,11 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
             file_writes.write_text_file(work / name, render_format(result, fmt))
         outcome["reports"][fmt] = f"{outcome['folder']}/{name}"
     severities = dict.fromkeys(SEVERITY_REPORT_ORDER, 0)
-    for finding in gate_findings(result.findings):
+    counted = gate_findings(result.findings)
+    for finding in counted:
         severities[finding.effective_severity] += 1
-    outcome["audit"] = {"paths": len(result.paths), **result.counts(), "findings": severities}
+    outcome["audit"] = {"paths": len(result.paths), **result.counts(), "findings": severities,
+                        "waived": len(result.findings) - len(counted)}
     outcome["exit_code"] = gate.exit_code(result, options.fail_on, options.allow_unknown)  # as `audit`'s
     if result.cache is not None:
         stats = result.cache

@@ -17,7 +17,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,6 +25,9 @@ from auditor.config import load_config
 from auditor.errors import BadInput
 from auditor.snapshot import SnapshotError
 from auditor.vocab import FailOn
+
+if TYPE_CHECKING:
+    from auditor.waivers import Waiver
 
 
 class FleetUsageError(BadInput, ValueError):
@@ -64,6 +67,9 @@ class JobOptions:
     dns_resolvers: tuple[str, ...] = ()
     dns_port: int = 53
     request_timeout: float = 60.0
+    # --waivers, read and checked on the driver (as `audit` reads it) and applied to every org's audit as `audit`
+    # applies it; None: no --waivers.
+    waivers: tuple[Waiver, ...] | None = None
 
 
 @dataclass
