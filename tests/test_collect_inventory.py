@@ -136,6 +136,33 @@ def test_a_name_given_twice_is_refused_not_dropped(tmp_path: Path, file: str, te
     assert result.exit_code == 2 and said in result.output, result.output
 
 
+def test_a_password_or_secret_under_any_connection_option_is_named_never_shown(tmp_path: Path) -> None:
+    write(tmp_path, "hosts.yaml", """
+r1:
+  hostname: 127.0.0.9
+  platform: ios
+  groups: [lab]
+  connection_options:
+    napalm: {password: napalm-pw-1}
+    netmiko:
+      extras: {secret: enable-pw-2}
+r2: {platform: ios, connection_options: {netmiko: {extras: {Secret: enable-pw-3}}}}
+r3: {platform: ios, connection_options: {custom: {extras: {nested: [{password: deep-pw-4}]}}}}
+r4: {platform: ios, connection_options: {netmiko: {extras: {secret: "", password: null}}}}
+clean: {platform: ios, connection_options: {netmiko: {port: 22, extras: {fast_cli: false}}}}
+""")
+    write(tmp_path, "groups.yaml", "lab:\n  connection_options:\n    paramiko:\n      extras: {password: grp-pw-5}\n")
+    write(tmp_path, "defaults.yaml", "connection_options:\n  netmiko:\n    secret: dflt-pw-6\n")
+    assert load_inventory(tmp_path).with_password == ["r1", "r2", "r3", "lab", "defaults"]
+    # --group of no host: the warning is said before any device would be contacted, then exit 2.
+    result = CliRunner().invoke(collect_app, ["cisco", "--inventory", str(tmp_path), "--out", str(tmp_path / "snap"),
+                                              "--group", "none-such"], env=SSH_ENV)
+    assert result.exit_code == 2, result.output
+    warning = next(line for line in result.output.splitlines() if "passwords in the inventory" in line)
+    assert "(r1, r2, r3, lab, defaults)" in warning, result.output
+    assert not any(f"-pw-{n}" in result.output for n in range(1, 7)), result.output
+
+
 def test_each_command_takes_its_platforms(tmp_path: Path) -> None:
     write(tmp_path, "hosts.yaml", """
 asa1: {platform: cisco_asa, groups: [dc]}

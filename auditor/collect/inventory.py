@@ -7,7 +7,8 @@ when they are there. A host has `hostname` (default: its name), `port`, `usernam
 groups it belongs to) and then from the defaults, and `connection_options.netmiko` overrides them field by field
 for SSH only (`Fleet.connection`), as Nornir resolves them; REST collectors take the plain attributes.
 `password` is never read from the inventory: credentials still come only from the environment or a prompt (one
-password for the run); hosts or groups that hold one are named in a warning.
+password for the run); hosts or groups that hold one, or a `password` or `secret` anywhere under their
+connection_options, are named in a warning (never with the values).
 
 A host is collected by the command its platform belongs to (each collector's `Fleet`, declared in its vendor
 package: netmiko and NAPALM names); hosts of
@@ -107,7 +108,8 @@ class Device:
 class Inventory:
     files: list[str]
     devices: list[Device]
-    with_password: list[str] = field(default_factory=list)  # hosts, groups or "defaults" that set one
+    # hosts, groups or "defaults" that set a password, or a password or secret under connection_options
+    with_password: list[str] = field(default_factory=list)
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -206,8 +208,30 @@ def _element(path: Path, name: str, body: Any) -> _Element:
     if not isinstance(options, dict) or not isinstance(netmiko or {}, dict):
         raise InventoryError(f"{path}: {name!r}: connection_options must map a connection name to its settings")
     conn = {key: _attr(path, name, key, (netmiko or {}).get(key)) for key in _ATTRS}
-    password = body.get("password") not in (None, "") or (netmiko or {}).get("password") not in (None, "")
+    password = body.get("password") not in (None, "") or _holds_secret(options)
     return _Element(name, attrs, list(groups), conn, password)
+
+
+_SECRET_KEYS = frozenset({"password", "secret"})
+
+
+def _holds_secret(options: Any) -> bool:
+    """Whether a `password` or `secret` with a value is anywhere under connection_options (any connection, its
+    `extras`, at any depth). Only whether one is set is looked at: the value is never read further."""
+    stack, seen = [options], set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:  # YAML anchors can make a structure refer to itself
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(key, str) and key.lower() in _SECRET_KEYS and value not in (None, ""):
+                    return True
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _attr(path: Path, name: str, key: str, value: Any) -> Any:
