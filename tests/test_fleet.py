@@ -218,6 +218,39 @@ def test_the_driver_s_dns_resolvers_are_every_worker_s_as_for_audit_org(
     assert code == org["exit_code"] == alone.exit_code, (output, alone.output)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_the_jobs_running_on_the_workers(tmp_path: Path, cluster: dict[str, Any]) -> None:
+    """SIGINT to the driver while two orgs are being collected on the workers: the jobs stop (no request after
+    the driver has exited), remove their partial folders and publish nothing; the summary says so."""
+    ids = ["801", "802"]
+    fleet_file, config = fleet_files(tmp_path, ids)
+    root = Path(__file__).resolve().parents[1]
+    with FakeDashboard(orgs_source(tmp_path / "source", ids, 4), rate=50, burst=50, api_key=API_KEY) as fake:
+        out = tmp_path / "out"
+        driver = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from auditor.cli import main; sys.argv[0] = 'vpn-auditor'; main()",
+             "fleet", str(fleet_file), "--out", str(out), "--config", str(config), "--scheduler",
+             cluster["address"], "--base-url", fake.base_url, "--rate", "2"],  # slow: still collecting at SIGINT
+            cwd=root, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while not {r.org for r in fake.requests} >= set(ids):
+            assert time.monotonic() < deadline and driver.poll() is None, "the orgs never started"
+            time.sleep(0.1)
+        driver.send_signal(signal.SIGINT)
+        output, _ = driver.communicate(timeout=60)
+        sent = len(fake.requests)
+        time.sleep(3)  # at --rate 2 a job still collecting would send about 6 requests in this time
+        assert len(fake.requests) == sent, [r.path for r in fake.requests[sent:]]
+    data = summary(out)
+    assert driver.returncode == 2 and data["interrupted"] is True, output
+    assert_every_org_accounted_for(out, data, ids)  # no partial folder, no published folder of a failed org
+    assert [o["status"] for o in data["orgs"]] == ["failed", "failed"]
+    reasons = [a["reason"] for o in data["orgs"] for a in o["attempts"]]
+    assert reasons and all("this attempt stopped, its partial folder removed" in r for r in reasons), reasons
+    assert sorted(p.name for p in (out / "orgs").iterdir()) == []
+
+
 # --- no cluster: a LocalCluster started in-process ----------------------------------------------------------------
 @pytest.mark.slow
 def test_without_a_scheduler_a_local_cluster_does_the_same(tmp_path: Path) -> None:

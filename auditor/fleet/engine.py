@@ -37,6 +37,7 @@ class EngineOptions:
     threads: int | None = None  # orgs at once per LocalCluster worker (default: enough to use the host budget)
     retries: int = DEFAULT_RETRIES
     connect_timeout: float = 30.0
+    stop_timeout: float = 30.0  # Ctrl-C: how long the running jobs are given to stop and clear their folders
 
 
 @dataclass
@@ -58,7 +59,7 @@ def local_shape(options: JobOptions, engine: EngineOptions) -> tuple[int, int]:
 def run_fleet(plan: FleetPlan, options: JobOptions, engine: EngineOptions,
               on_done: Callable[[dict[str, Any], int, int], None] | None = None) -> FleetResult:
     """Run every org of `plan`; returns the summary (also written to OUT/fleet-summary.json)."""
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, Event, LocalCluster, as_completed
 
     out = Path(options.out)
     (out / "orgs").mkdir(parents=True, exist_ok=True)
@@ -89,9 +90,12 @@ def run_fleet(plan: FleetPlan, options: JobOptions, engine: EngineOptions,
             where = f"local ({workers} workers x {threads} threads)"
         running: dict[Any, tuple[OrgEntry, int]] = {}
         queue = as_completed()
+        # Set on Ctrl-C: every job of this run asks it between its steps and while it collects (job.py), stops,
+        # removes its partial folder and publishes nothing. Kept by the scheduler once set.
+        cancel = Event(f"vpn-auditor-fleet-{token}-stop", client=client)
 
         def submit(entry: OrgEntry, attempt: int) -> None:
-            future = client.submit(run_org, entry, options, attempt, pure=False,
+            future = client.submit(run_org, entry, options, attempt, cancel, pure=False,
                                    key=f"vpn-auditor-fleet-{token}-{entry.folder}-{attempt}")
             running[future] = (entry, attempt)
             queue.add(future)
@@ -115,7 +119,14 @@ def run_fleet(plan: FleetPlan, options: JobOptions, engine: EngineOptions,
                     on_done(outcome, done, len(plan.orgs))
         except KeyboardInterrupt:
             interrupted = True
-            for future in list(running):
+            _stop_jobs(cancel, list(running), engine.stop_timeout)
+            for future, (entry, attempt) in list(running.items()):
+                if future.done():  # stopped (failed, nothing published), or finished and published first
+                    outcome = _result(future, entry, attempt)
+                    attempts[entry.org_id].append(_brief(outcome))
+                    if outcome["status"] != "failed":
+                        outcome["attempts"] = attempts[entry.org_id]
+                        outcomes[entry.org_id] = outcome
                 future.cancel()
             for org_id, outcome in outcomes.items():
                 if outcome["status"] == "pending":
@@ -124,6 +135,18 @@ def run_fleet(plan: FleetPlan, options: JobOptions, engine: EngineOptions,
     _remove_leftovers(out, plan)
     data = write(True, interrupted)
     return FleetResult(data, out / "fleet-summary.json", data["exit_code"], list(outcomes.values()))
+
+
+def _stop_jobs(cancel: Any, futures: list[Any], timeout: float) -> None:
+    """Ctrl-C: tell every job to stop (the Event), then give the running ones `timeout` seconds to do so, so that
+    the summary says what is on disk. A second Ctrl-C, or a scheduler that cannot be told, ends the wait."""
+    from distributed import wait
+
+    try:
+        cancel.set()
+        wait(futures, timeout=timeout)
+    except (KeyboardInterrupt, Exception):  # TimeoutError: those jobs stop at their next step, unpublished
+        pass
 
 
 def _pending(entry: OrgEntry) -> dict[str, Any]:

@@ -7,11 +7,15 @@ the job, or the fleet retries it) notes it as an interrupted attempt and removes
 org both finish (a worker taken for dead that was not), the first rename wins and the other is discarded.
 
 `run_org` never raises: whatever goes wrong is the org's recorded failure (status `failed`, exit 2, reason).
+When the driver is interrupted it sets its cancel Event: the job stops (its collection cancelled), removes its
+partial folder and publishes nothing.
 Only the Meraki collection (`collect_org`) knows the vendor.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import json
 import os
@@ -19,6 +23,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +62,39 @@ class OrgFailed(JobFailed, RuntimeError):
     """The org cannot be audited this attempt; the message is the recorded reason."""
 
 
+STOPPED = "the fleet was interrupted (SIGINT): this attempt stopped, its partial folder removed, nothing published"
+POLL_SECONDS = 0.5  # how often a collecting job asks whether the fleet was interrupted
+
+
+class Stopped(OrgFailed):
+    """The driver was interrupted (its cancel event is set): stop, publish nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(STOPPED)
+
+
+def _stop_check(cancel: Any) -> Callable[[], bool]:
+    """Whether the driver asked the jobs to stop: its Dask `Event` (engine.py) is set. Without one (a job run
+    in-process), never. A scheduler that cannot be asked is no request to stop (the job goes on as before)."""
+    if cancel is None:
+        return lambda: False
+    with contextlib.suppress(Exception):
+        _ = cancel.client  # this task's worker client, found now, in the task's thread, for the asks below
+
+    def stopped() -> bool:
+        try:
+            return bool(cancel.is_set())
+        except Exception:  # the scheduler gone, a closed client: not a stop
+            return False
+
+    return stopped
+
+
+def _check(stopped: Callable[[], bool]) -> None:
+    if stopped():
+        raise Stopped
+
+
 def _here() -> tuple[str, str]:
     """(the Dask worker's address, or "in-process"; this host's name)."""
     try:
@@ -68,9 +106,14 @@ def _here() -> tuple[str, str]:
     return address, socket.gethostname()
 
 
-def run_org(entry: OrgEntry, options: JobOptions, attempt: int = 1) -> dict[str, Any]:
-    """Collect and audit one org into OUT/orgs/<org>/; the outcome (also OUT/orgs/<org>/outcome.json)."""
+def run_org(entry: OrgEntry, options: JobOptions, attempt: int = 1, cancel: Any = None) -> dict[str, Any]:
+    """Collect and audit one org into OUT/orgs/<org>/; the outcome (also OUT/orgs/<org>/outcome.json).
+
+    `cancel`: the driver's Dask `Event`, set when the fleet is interrupted. The job then stops (the collection
+    is cancelled as Ctrl-C cancels a local one; otherwise at the next step), removes its partial folder and
+    publishes nothing: its outcome is failed with STOPPED as the reason."""
     started = time.monotonic()
+    stopped = _stop_check(cancel)
     worker, host = _here()
     settings = worker_settings.SETTINGS
     source = settings.source_address or options.source_address
@@ -85,6 +128,7 @@ def run_org(entry: OrgEntry, options: JobOptions, attempt: int = 1) -> dict[str,
         return _published(final, outcome)
     work = orgs / f".{entry.folder}.partial-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        _check(stopped)  # a job that starts after the fleet was interrupted does nothing
         orgs.mkdir(parents=True, exist_ok=True)
         earlier = sorted(orgs.glob(f".{entry.folder}.partial-*"))  # left by attempts whose worker was lost
         outcome["interrupted_attempts"] = len(earlier)
@@ -96,7 +140,8 @@ def run_org(entry: OrgEntry, options: JobOptions, attempt: int = 1) -> dict[str,
         budget = SharedBudget(Path(settings.budget_dir or options.budget_dir or budget_dir()),
                               {f"source:{source or 'default'}": max(1, int(host_rate)),
                                f"org:{entry.org_id}": max(1, int(options.org_rate))})
-        collected = collect_org(entry.org_id, snapshot, options, source, host_rate, budget, since)
+        collected = collect_org(entry.org_id, snapshot, options, source, host_rate, budget, since, stopped)
+        _check(stopped)
         outcome["collect"] = {k: v for k, v in collected.__dict__.items() if k != "failures"}
         if collected.failures:
             outcome["collect"]["first_failures"] = collected.failures
@@ -104,7 +149,9 @@ def run_org(entry: OrgEntry, options: JobOptions, attempt: int = 1) -> dict[str,
             raise OrgFailed(f"nothing to audit: all {collected.failed} Dashboard calls failed"
                             + (f" (first: {collected.failures[0]})" if collected.failures else ""))
         _collect_dns(snapshot, entry, options)
+        _check(stopped)
         audit_org(work, outcome, options)  # raises OrgFailed where `audit` would exit 2
+        _check(stopped)  # the last moment before the org is published
         outcome["status"] = "incomplete" if collected.failed else "complete"
         if collected.failed and outcome["reason"] is None:
             outcome["reason"] = f"{collected.failed} of {collected.calls} Dashboard calls failed: what they decide " \
@@ -156,11 +203,14 @@ def _since(options: JobOptions, entry: OrgEntry, outcome: dict[str, Any]) -> Pat
 
 # --- the vendor ------------------------------------------------------------------------------------------------
 def collect_org(org_id: str, snapshot: Path, options: JobOptions, source: str | None, host_rate: float,
-                budget: SharedBudget, since: Path | None) -> Collected:
+                budget: SharedBudget, since: Path | None,
+                stopped: Callable[[], bool] = lambda: False) -> Collected:
     """Pull one Meraki org into `snapshot` through the host's shared budget. The key is this worker's own
-    (its environment): it never travels through the scheduler."""
+    (its environment): it never travels through the scheduler. `stopped` is asked every POLL_SECONDS: when it
+    says so, the collection is cancelled as SIGINT cancels a local one (the calls in flight recorded, the
+    manifest marked interrupted) and Stopped is raised."""
     from auditor.collect.limits import max_body_mb
-    from auditor.vendors.meraki.collect import CollectorConfig, CollectUsageError, run_collect
+    from auditor.vendors.meraki.collect import CollectorConfig, CollectUsageError
 
     key = os.environ.get(API_KEY_ENV, "").strip()
     if not key:
@@ -169,7 +219,7 @@ def collect_org(org_id: str, snapshot: Path, options: JobOptions, source: str | 
                              rate=options.org_rate, global_rate=host_rate, timeout=options.request_timeout,
                              max_body_mb=max_body_mb(), since=since, source_address=source, budget=budget)
     try:
-        result = run_collect(config)
+        result = _collect_until(config, stopped)
     except CollectUsageError as exc:
         raise OrgFailed(str(exc)) from None
     failures = [f"{c.path}: " + (f"HTTP {c.status}" if c.status is not None else "no response")
@@ -177,6 +227,25 @@ def collect_org(org_id: str, snapshot: Path, options: JobOptions, source: str | 
     return Collected(calls=result.calls, ok=result.ok, absent=result.absent, failed=result.failed,
                      carried=result.carried, requests=result.requests, rate_limited=result.rate_limited,
                      seconds=round(result.elapsed, 3), failures=[_scrub(f)[:300] for f in failures])
+
+
+def _collect_until(config: Any, stopped: Callable[[], bool]) -> Any:
+    """`run_collect`, in this worker thread's own event loop, cancelled when `stopped()` says so."""
+    from auditor.vendors.meraki.collect import collect
+
+    async def main() -> Any:
+        task = asyncio.ensure_future(collect(config))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
+            if done:
+                return task.result()
+            if await asyncio.to_thread(stopped):
+                task.cancel()  # as Ctrl-C cancels a local run: calls in flight recorded, manifest interrupted
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise Stopped
+
+    return asyncio.run(main())
 
 
 def _collect_dns(snapshot: Path, entry: OrgEntry, options: JobOptions) -> None:
