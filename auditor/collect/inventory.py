@@ -135,7 +135,9 @@ def load_inventory(path: Path) -> Inventory:
     return Inventory(files, devices, with_password)
 
 
-class _DuplicateKey(Exception):
+class _DuplicateKey(BadInput):
+    """A key given twice in one YAML mapping (caught in _read, which names the file)."""
+
     def __init__(self, key: Any, line: int, first: int) -> None:
         super().__init__(key, line, first)
         self.key, self.line, self.first = key, line, first
