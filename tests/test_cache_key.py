@@ -22,6 +22,7 @@ from auditor.audit import run_audit
 from auditor.cli import app
 from auditor.plugins import Registry, install, installed
 from auditor.vendors import cisco, lb, meraki
+from tests.test_demo_and_cli import _copy_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "snapshots" / "retail-demo"
@@ -155,35 +156,27 @@ def test_a_sarif_report_follows_the_snapshot_link_to_its_new_target(tmp_path: Pa
     assert warm.count("snap-2/") == plain.read_text().count("snap-2/") > 0
 
 
-def _lb_demo(tmp_path: Path) -> Path:
-    snapshot = tmp_path / "snap"
-    shutil.copytree(DEMO, snapshot)
-    return snapshot
-
-
 def test_a_load_balancer_file_that_becomes_a_folder_is_audited(tmp_path: Path) -> None:
-    snapshot = _lb_demo(tmp_path)
+    snapshot = _copy_demo(tmp_path)
     entry = snapshot / "f5" / "edge-lb"
-    (snapshot / "f5").mkdir(exist_ok=True)
     entry.write_text("notes, not a device\n")
     cache = tmp_path / "cache"
-    out = tmp_path / "out.json"
-    args = ("audit", str(snapshot), "--format", "json", "-o", str(out))
-    first = _cli(*args, "--cache", str(cache))
+    out, plain_out = tmp_path / "out.json", tmp_path / "plain.json"
+    args = ("audit", str(snapshot), "--format", "json")
+    first = _cli(*args, "-o", str(out), "--cache", str(cache))
+    assert "f5/edge-lb" not in out.read_text()
     entry.unlink()
     entry.mkdir()  # now a device's REST folder, with none of its files: gaps for each
-    warm = _cli(*args, "--cache", str(cache))
-    report = out.read_text()
-    plain = _cli(*args)
-    assert "f5/edge-lb/" in report and "f5/edge-lb/" not in first[1]
-    assert warm[0] == plain[0]
-    assert report.count("f5/edge-lb/") == out.read_text().count("f5/edge-lb/")
+    warm = _cli(*args, "-o", str(out), "--cache", str(cache))
+    plain = _cli(*args, "-o", str(plain_out))
+    assert warm[0] == plain[0] and warm != first
+    assert out.read_text().count("f5/edge-lb/") == plain_out.read_text().count("f5/edge-lb/") > 0
 
 
 def test_a_device_file_removed_beside_a_path_entry_is_audited(tmp_path: Path) -> None:
     """`path` names cisco/dmz-fw and only cisco/dmz-fw.txt is there (a gap); once it is gone, `path` names a device
     that is not in the snapshot: exit 2, with or without the cache."""
-    snapshot = _lb_demo(tmp_path)
+    snapshot = _copy_demo(tmp_path)
     config = snapshot / "audit.yaml"
     text = config.read_text()
     assert "path:" in text
