@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from auditor.cli import app
 from auditor.cli_collect import collect_app
+from auditor.vendors.meraki import incremental
 from auditor.vendors.meraki.collect import CollectorConfig, CollectResult, collect
 
 try:
@@ -580,6 +581,25 @@ def test_an_organisation_wide_entry_pulls_the_org_in_full(env: Env) -> None:
                                 "documented"]
     assert files(out) == files(full)
     assert b'"synced"' in (out / "meraki" / Path(*map(str, parts[:-1])) / "l3FirewallRules.json").read_bytes()
+
+
+def test_a_change_log_of_a_full_page_or_more_is_a_full_pull(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages are followed one way (`prev`); were the Dashboard to page the other way, only the first page would be
+    read: a log that fills one (5,000 entries; 3 here, the test Dashboard's page) is not trusted to be whole."""
+    source = env.fresh()
+    monkeypatch.setattr(incremental, "CHANGE_LOG_PAGE", 3)
+    ids = [n["id"] for n in source.networks]
+    for k in range(3):
+        source.fake.log_change(ORG, ids[k])
+    out = env.out("full-page")
+    result = pull(env.fake, out, env.old)
+    assert result.carried == 0
+    reason = run_info(out)["orgs"][0]["full_pull"]
+    assert len(reason) == 1 and reason[0].startswith("the change log holds 3 entries since")
+    monkeypatch.setattr(incremental, "CHANGE_LOG_PAGE", 4)  # one entry short of a page: trusted
+    out = env.out("short-of-a-page")
+    assert pull(env.fake, out, env.old).carried > 0
+    assert set(run_info(out)["orgs"][0]["fetched_networks"]) == set(ids[:3])
 
 
 def test_carried_networks_counts_the_networks_carried_over(env: Env) -> None:

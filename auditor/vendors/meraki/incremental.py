@@ -58,6 +58,10 @@ CHANGE_LOG_LOOKBACK = timedelta(days=365)  # the endpoint's documented maximum l
 LOOKBACK_SLACK = timedelta(days=1)  # ask only well inside it: the Dashboard's clock is not ours
 T0_MARGIN = timedelta(minutes=15)  # clock skew, and entries logged late, around the old run's start
 RATE_LIMIT_ROUNDS = 10
+# The endpoint's largest (and default) page. Its pages are followed through `prev` links, the SDK's default
+# direction for it; which way the Dashboard pages the log is not documented, so a log that fills a page or more
+# may have been cut at its first page without a word: such an organisation is pulled in full.
+CHANGE_LOG_PAGE = 5000
 ALWAYS_FETCHED_ORG = frozenset({"networks", "appliance/uplink/statuses"})  # list and state, below organizations/ID/
 SHOWN = 10  # ids named in a reason
 
@@ -244,6 +248,11 @@ class Incremental:
     def _decide(self, state: _Org, log: list[dict[str, Any]], old: dict[str, dict[str, Any]],
                 new: dict[str, dict[str, Any]]) -> None:
         state.changes = len(log)
+        if len(log) >= CHANGE_LOG_PAGE:
+            state.full.append(f"the change log holds {len(log)} entries since {state.t0}, a full page or more: "
+                              "whether every page was read depends on the way the Dashboard pages it, which is "
+                              "not documented")
+            return
         templates: dict[str, set[str]] = {}
         for nid, network in new.items():
             template = network.get("configTemplateId")
