@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import io
@@ -159,16 +160,12 @@ def vendors_digest(registry: Registry) -> str:
     digest = hashlib.blake2b(digest_size=_DIGEST)
     roots: set[Path] = set()
     for vendor in registry.vendors:
-        parts = [vendor.adapters.values(), (vendor.planner, vendor.scope, vendor.server_hints)]
-        digest.update(repr((vendor.name, sorted((folder, f"{cls.__module__}.{cls.__qualname__}")
-                                                 for folder, cls in vendor.adapters.items()),
-                            [f"{part.__module__}.{part.__qualname__}" for part in parts[1] if part is not None]
-                            )).encode())
-        for part in [*parts[0], *parts[1]]:
-            if part is None:
-                continue
-            root = _code_root(part.__module__)
-            if root is None:
+        extras = [part for part in (vendor.planner, vendor.scope, vendor.server_hints) if part is not None]
+        digest.update(repr((vendor.name, sorted((folder, _name_of(cls)) for folder, cls in vendor.adapters.items()),
+                            [_name_of(part) for part in extras])).encode())
+        for part in [*vendor.adapters.values(), *extras]:
+            root = _code_root(_module_of(part))
+            if root is None or not (root.is_dir() or root.is_file()):  # no file, or one inside a zip or egg
                 digest.update(secrets.token_bytes(16))
             elif own not in root.parents and root != own:
                 roots.add(root)
@@ -177,10 +174,26 @@ def vendors_digest(registry: Registry) -> str:
     return digest.hexdigest()
 
 
+def _callee(part: Any) -> Any:
+    """What a vendor's callable runs: a functools.partial's function, a callable object's class."""
+    while isinstance(part, functools.partial):
+        part = part.func
+    return part if isinstance(part, type) or hasattr(part, "__qualname__") else type(part)
+
+
+def _name_of(part: Any) -> str:
+    callee = _callee(part)
+    return f"{getattr(callee, '__module__', None)}.{getattr(callee, '__qualname__', repr(callee))}"
+
+
+def _module_of(part: Any) -> str:
+    return str(getattr(_callee(part), "__module__", None) or "")
+
+
 def _code_root(module_name: str) -> Path | None:
     """The folder of the top-level package `module_name` belongs to, or its file for a lone module; None when
     there is no file to read."""
-    top = sys.modules.get(module_name.partition(".")[0])
+    top = sys.modules.get(module_name.partition(".")[0]) if module_name else None
     file = getattr(top, "__file__", None)
     if not file:
         return None

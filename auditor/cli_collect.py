@@ -201,8 +201,10 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
 def dns_from_env() -> tuple[list[str] | None, int]:
     """(the collecting host's resolvers, the port they are asked on) as `audit --org` and `fleet` take them:
     VPN_AUDITOR_DNS_RESOLVER (space-separated; unset: the system's) and VPN_AUDITOR_DNS_PORT (default 53)."""
-    port = os.environ.get(DNS_PORT_ENV, "")
-    return os.environ.get(DNS_RESOLVER_ENV, "").split() or None, int(port) if port.isdigit() else 53
+    port = os.environ.get(DNS_PORT_ENV, "").strip()
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise CollectUsageError(f"{DNS_PORT_ENV}={port!r}: not a port (1-65535)")
+    return os.environ.get(DNS_RESOLVER_ENV, "").split() or None, int(port) if port else 53
 
 
 def _run(config: CollectorConfig) -> CollectResult:

@@ -228,7 +228,7 @@ def _present_unread(snapshot: Snapshot, name: str) -> str:
         return ""
     try:  # listed through the snapshot, so the audit cache and report memo see a file come or go here
         found = snapshot.listdir(folder)
-    except SnapshotError:
+    except (SnapshotError, OSError):  # outside the snapshot, or unreadable: nothing found there
         return ""
     outside = [rel for rel in snapshot.refused if rel.rpartition("/")[0] == folder]  # links it would not follow
     for rel in sorted({*found, *outside}):

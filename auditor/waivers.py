@@ -8,6 +8,7 @@ a warning line. docs/waivers.md describes the file.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ class Waiver:
     reason: str
     owner: str
     expires: dt.date
+    # the file's absolute path where it was read: an expired waiver's finding names it, wherever it is reported
+    # (fleet reads the file on its driver and applies it on workers whose working directory differs)
+    source: str = ""
 
     @property
     def where(self) -> str:
@@ -92,7 +96,9 @@ def load_waivers(path: Path) -> list[Waiver]:
         raise SnapshotError(name, "expected a list of waivers (- finding: ID or fingerprint: HASH, reason, owner, "
                                   "expires)")
     lines = [item.start_mark.line + 1 for item in node.value] if isinstance(node, yaml.SequenceNode) else []
-    return [_entry(name, i + 1, lines[i] if i < len(lines) else None, item) for i, item in enumerate(raw)]
+    source = str(path.resolve())
+    return [dataclasses.replace(_entry(name, i + 1, lines[i] if i < len(lines) else None, item), source=source)
+            for i, item in enumerate(raw)]
 
 
 def _entry(name: str, number: int, line: int | None, item: Any) -> Waiver:
@@ -163,7 +169,8 @@ def _expired(waiver: Waiver, hits: list[Finding]) -> Finding:
     title = (f"The waiver of {waiver.target} ({waiver.owner}: {waiver.reason}) expired on "
              f"{waiver.expires.isoformat()}: {len(hits)} finding(s) it matched count again")
     return Finding(EXPIRED, title, EXPIRED.remediation, None, None, None,
-                   {"source": str(Path(waiver.file).resolve()) + (f":{waiver.line}" if waiver.line else ""),
+                   {"source": (waiver.source or str(Path(waiver.file).resolve()))
+                              + (f":{waiver.line}" if waiver.line else ""),
                     "entry": waiver.entry, "waiver": {"target": waiver.target, **waiver.mark()},
                     "matched": sorted({f.fingerprint for f in hits})})
 

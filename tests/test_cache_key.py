@@ -7,9 +7,11 @@ cache gives."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import shutil
 import sys
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +104,28 @@ def test_the_vendors_digest_follows_the_registry_and_its_code(own_vendor: Path) 
     assert audit_cache.vendors_digest(installed()) != fixed
     install(Registry([meraki.VENDOR, lb.VENDOR]))  # a vendor left out reads nothing: its paths change
     assert audit_cache.vendors_digest(installed()) not in (shipped, fixed)
+
+
+def test_a_vendor_in_a_zip_or_with_a_partial_is_keyed_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code with no file to hash (a zip) reuses nothing; a hint given as functools.partial is named by its
+    function, and does not stop the audit."""
+    archive = tmp_path / "acme.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("acme_zipped/__init__.py", FIXED)
+    monkeypatch.syspath_prepend(str(archive))
+    shipped = installed()
+    try:
+        module = importlib.import_module("acme_zipped")
+        zipped_registry = Registry([dataclasses.replace(meraki.VENDOR, adapters={"meraki": module.Net}), lb.VENDOR])
+        assert audit_cache.vendors_digest(zipped_registry) != audit_cache.vendors_digest(zipped_registry)
+        hints = meraki.VENDOR.server_hints
+        assert hints is not None
+        partial_registry = Registry([dataclasses.replace(meraki.VENDOR, server_hints=functools.partial(hints)),
+                                     lb.VENDOR])
+        assert audit_cache.vendors_digest(partial_registry) == audit_cache.vendors_digest(partial_registry)
+    finally:
+        install(shipped)
+        sys.modules.pop("acme_zipped", None)
 
 
 def test_every_file_of_the_tool_but_bytecode_is_in_the_code_digest(tmp_path: Path) -> None:

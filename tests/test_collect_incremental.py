@@ -540,17 +540,22 @@ def test_the_change_log_is_read_on_the_dashboards_clock(env: Env, skew_minutes: 
     assert files(out) == files(full)
 
 
-def test_an_old_run_without_the_dashboards_clock_is_pulled_in_full(env: Env) -> None:
+@pytest.mark.parametrize("offset", [None, "-5", -1e300], ids=["absent", "text", "beyond-any-clock"])
+def test_an_old_run_without_a_usable_dashboard_clock_is_pulled_in_full(env: Env, offset: object) -> None:
     env.fresh()
     old = env.out("no-clock")
     shutil.copytree(env.old, old)
     data = manifest(old)
-    del data["runs"][0]["dashboard_clock_offset_s"]
+    if offset is None:
+        del data["runs"][0]["dashboard_clock_offset_s"]
+    else:
+        data["runs"][0]["dashboard_clock_offset_s"] = offset  # a manifest edited by hand
     (old / "manifest.json").write_text(json.dumps(data))
     out = env.out("after-no-clock")
     result = pull(env.fake, out, old)
     assert result.carried == 0 and result.exit_code == 0
-    assert "did not record the Dashboard's clock" in run_info(out)["full_pull"][0]
+    reason = run_info(out)["full_pull"][0]
+    assert ("which no clock has" if offset == -1e300 else "did not record the Dashboard's clock") in reason
     assert files(out) == files(env.old)
 
 

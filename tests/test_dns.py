@@ -362,3 +362,19 @@ def test_demo_planted_dns_problem_is_found_by_audit_explain_and_trace() -> None:
     assert "name: dns-mismatch: vpn.contoso-retail.example resolves to 198.51.100.20" in text
     assert "udp/500 to 198.51.100.20, where the name leads (traced too): allowed" in text
     assert traced.exit_code == 1  # its clients do not reach the audited server
+
+
+@pytest.mark.parametrize("value", ["99999", "0", "fifty-three", "-1"])
+def test_a_dns_port_that_is_not_a_port_is_a_usage_error(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`audit --org` and `fleet` take VPN_AUDITOR_DNS_PORT alike: refused in one line (fleet: before any job),
+    not used as 53 nor sent to every worker to fail there."""
+    from auditor.cli_collect import DNS_PORT_ENV, dns_from_env
+    from auditor.errors import CollectUsageError
+
+    monkeypatch.setenv(DNS_PORT_ENV, value)
+    with pytest.raises(CollectUsageError, match="not a port"):
+        dns_from_env()
+    monkeypatch.setenv(DNS_PORT_ENV, "5353")
+    assert dns_from_env()[1] == 5353
+    monkeypatch.delenv(DNS_PORT_ENV)
+    assert dns_from_env()[1] == 53

@@ -198,3 +198,18 @@ def test_docs_example_loads(tmp_path: Path) -> None:
     waivers = load_waivers(path)
     assert [(w.finding, w.fingerprint, w.line) for w in waivers] == [
         ("VPN-PREAUTH-BLOCKED", None, 2), (None, "5076bda93b5c4812", 6)]
+
+
+def test_an_expired_waiver_names_its_file_where_it_was_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fleet --waivers` reads the file on its driver and applies it on workers in other directories: the expired
+    waiver's finding names the file the driver read, not one under the worker's directory."""
+    from auditor.waivers import _expired, load_waivers
+
+    driver, worker = tmp_path / "driver", tmp_path / "worker"
+    driver.mkdir()
+    worker.mkdir()
+    _waivers(driver, [_waiver(finding="VPN-BLOCKED", expires=PAST)], "w.yaml")
+    monkeypatch.chdir(driver)
+    waivers = load_waivers(Path("w.yaml"))
+    monkeypatch.chdir(worker)
+    assert _expired(waivers[0], []).evidence["source"] == f"{driver / 'w.yaml'}:1"

@@ -160,7 +160,10 @@ class Incremental:
             self.full.append("its run did not record the Dashboard's clock (the Date of its answers), which the "
                              "change log's times are on")
         elif self.started is not None:
-            self.started += timedelta(seconds=min(0.0, float(offset)))
+            try:
+                self.started += timedelta(seconds=min(0.0, float(offset)))
+            except OverflowError:  # a manifest edited by hand: no clock a Dashboard's `Date` could show
+                self.full.append(f"its run recorded a Dashboard clock offset of {offset} s, which no clock has")
         for call in manifest.get("calls") or []:
             if isinstance(call, dict) and call.get("collector") == "meraki" and isinstance(call.get("path"), str):
                 self.calls[call["path"]] = call
