@@ -217,3 +217,25 @@ def test_a_device_file_removed_beside_a_path_entry_is_audited(tmp_path: Path) ->
     plain = _cli(*args)
     assert plain[0] == 2 and "cisco/dmz-fw" in plain[1]
     assert warm == plain
+
+
+def test_a_folder_that_cannot_be_listed_beside_a_path_entry_is_one_line(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gate lists the folder of a `path` device that was not read (through the snapshot, for the cache): a
+    folder it may not list (permissions; root here cannot make one) is a device not in the snapshot, exit 2 in
+    one line, not a traceback."""
+    from auditor.snapshot import Snapshot
+
+    snapshot = _copy_demo(tmp_path)
+    config = snapshot / "audit.yaml"
+    config.write_text(config.read_text().replace("path: [", "path: [cisco/dmz-fw, ", 1))
+    real = Snapshot.listdir
+
+    def refusing(self: Snapshot, rel: str, suffix: str = "") -> list[str]:
+        if rel == "cisco" and not suffix and self.observer is None:
+            raise PermissionError(13, "Permission denied", str(self.root / rel))
+        return real(self, rel, suffix)
+
+    monkeypatch.setattr(Snapshot, "listdir", refusing)
+    code, output = _cli("audit", str(snapshot), "--format", "json", "-o", str(tmp_path / "out.json"))
+    assert code == 2 and "cisco/dmz-fw" in output and "internal error" not in output
