@@ -540,6 +540,40 @@ def test_the_change_log_is_read_on_the_dashboards_clock(env: Env, skew_minutes: 
     assert files(out) == files(full)
 
 
+def test_an_edit_hidden_by_clock_skew_never_audits_as_allowed(env: Env, tmp_path: Path) -> None:
+    """What a stale carried file would cost: the Dashboard's clock 20 minutes behind this host's, a deny of UDP
+    4500 added to one MX after the old pull. The audit of the incremental snapshot blocks udp/4500 there, as the
+    audit of a full pull does; none of that network's udp/4500 paths is allowed."""
+    from auditor.audit import run_audit
+
+    source = env.fresh()
+    env.fake.clock_offset = timedelta(minutes=-20)
+    try:
+        old = env.out("skew-audit-old")
+        pull(env.fake, old)
+        mx = next(i for i in range(N_NETWORKS) if "appliance" in source.network(i)["productTypes"])
+        edit(source, ("mx-rule", mx), Expect())  # a deny of udp/4500 from Any to Any, first in the MX's rules
+        incremental = env.out("skew-audit")
+        pull(env.fake, incremental, old)
+        full = env.out("skew-audit-full")
+        pull(env.fake, full)
+    finally:
+        env.fake.clock_offset = timedelta(0)
+    config = tmp_path / "audit.yaml"
+    config.write_text("vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n")
+    name = source.network(mx)["name"]
+
+    def udp4500(snapshot: Path) -> list[str]:
+        result = run_audit(snapshot, config_path=config, keep_model=False, workers=1)
+        return sorted(str(p.trace.verdict) for p in result.paths
+                      if p.role.network_name == name and p.trace.flow.ip_protocol == "udp"
+                      and p.trace.flow.dst_port == 4500)
+
+    verdicts = udp4500(incremental)
+    assert verdicts and "allowed" not in verdicts
+    assert verdicts == udp4500(full)
+
+
 @pytest.mark.parametrize("offset", [None, "-5", -1e300], ids=["absent", "text", "beyond-any-clock"])
 def test_an_old_run_without_a_usable_dashboard_clock_is_pulled_in_full(env: Env, offset: object) -> None:
     env.fresh()
