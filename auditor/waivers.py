@@ -8,7 +8,6 @@ a warning line. docs/waivers.md describes the file.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -97,11 +96,10 @@ def load_waivers(path: Path) -> list[Waiver]:
                                   "expires)")
     lines = [item.start_mark.line + 1 for item in node.value] if isinstance(node, yaml.SequenceNode) else []
     source = str(path.resolve())
-    return [dataclasses.replace(_entry(name, i + 1, lines[i] if i < len(lines) else None, item), source=source)
-            for i, item in enumerate(raw)]
+    return [_entry(name, source, i + 1, lines[i] if i < len(lines) else None, item) for i, item in enumerate(raw)]
 
 
-def _entry(name: str, number: int, line: int | None, item: Any) -> Waiver:
+def _entry(name: str, source: str, number: int, line: int | None, item: Any) -> Waiver:
     def bad(message: str) -> SnapshotError:
         return SnapshotError(name, f"entry {number}: {message}", line)
 
@@ -124,7 +122,7 @@ def _entry(name: str, number: int, line: int | None, item: Any) -> Waiver:
         if not isinstance(value, str) or not value.strip():
             raise bad(f"'{key}' is required (text)")
     return Waiver(name, number, line, finding.strip() if finding else None, fingerprint, item["reason"].strip(),
-                  item["owner"].strip(), _date(item.get("expires"), bad))
+                  item["owner"].strip(), _date(item.get("expires"), bad), source)
 
 
 def _date(value: Any, bad: Any) -> dt.date:
