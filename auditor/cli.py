@@ -332,7 +332,10 @@ def _report_memo(cache: Path, snapshot: Path, settings: Any, output: Path, fmt: 
             content = waivers.read_bytes()
         except OSError:
             return None
-        options["waivers"] = (hashlib.blake2b(content).hexdigest(), dt.date.today().isoformat())
+        # and its name as given and its real path: a warning names the file as given, an expired waiver's
+        # finding by its real path (the same content elsewhere is another report)
+        options["waivers"] = (hashlib.blake2b(content).hexdigest(), dt.date.today().isoformat(), str(waivers),
+                              str(waivers.resolve()))
     return ReportMemo(cache, Snapshot(snapshot), settings, options)
 
 

@@ -474,6 +474,46 @@ def test_each_option_that_shapes_the_report_or_the_exit_has_its_own_memo(tmp_pat
     assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
 
 
+
+def test_the_same_waivers_at_another_path_is_another_memo(tmp_path: Path) -> None:
+    """A warning names the waivers file as given and an expired waiver's finding by its real path: the same
+    content elsewhere is another report."""
+    content = ("- finding: DNS-MISMATCH\n  reason: accepted\n  owner: a@example.com\n  expires: 2099-01-01\n"
+               "- finding: LB-SPLIT-PERSISTENCE\n  reason: expired\n  owner: a@example.com\n  expires: 2020-01-01\n"
+               "- finding: NO-SUCH-CHECK\n  reason: unmatched\n  owner: a@example.com\n  expires: 2099-01-01\n")
+    first, second = tmp_path / "a" / "waivers.yaml", tmp_path / "b" / "waivers.yaml"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text(content)
+    run = Run(tmp_path, DEMO, tmp_path / "cache")
+    run("--format", "json", "--waivers", str(first))
+    got = run("--format", "json", "--waivers", str(second))
+    plain = run("--format", "json", "--waivers", str(second), cache=False)
+    assert str(second) in got[2] and str(second.resolve()) in got[1]
+    assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+
+
+def test_sarif_names_a_linked_file_by_its_name_in_the_snapshot(tmp_path: Path) -> None:
+    """A snapshot file that is a link to another inside it (a de-duplicating store), repointed to another copy
+    of the same bytes: where the link leads is no read of the audit's, so SARIF names the file by its name in
+    the snapshot (under the snapshot's real folder), and the memo's report stays the fresh run's."""
+    snap = tmp_path / "snap"
+    shutil.copytree(DEMO, snap)
+    for version in ("v1", "v2"):
+        (snap / ".store" / version).mkdir(parents=True)
+        shutil.copy(snap / "cisco" / "hq-asa.cfg", snap / ".store" / version / "hq-asa.cfg")
+    asa = snap / "cisco" / "hq-asa.cfg"
+    asa.unlink()
+    asa.symlink_to(Path("..") / ".store" / "v1" / "hq-asa.cfg")
+    run = Run(tmp_path, snap, tmp_path / "cache")
+    run("--format", "sarif")
+    asa.unlink()
+    asa.symlink_to(Path("..") / ".store" / "v2" / "hq-asa.cfg")
+    got = run("--format", "sarif")
+    plain = run("--format", "sarif", cache=False)
+    assert "cisco/hq-asa.cfg" in got[1] and ".store" not in got[1]
+    assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
+
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["flipped byte", "truncated", "empty", "another key's", "report gone"])
 def test_a_damaged_memo_is_audited_and_kept_again(tmp_path: Path, damage: str,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -119,7 +120,9 @@ def _first_origin(value: Any) -> Origin | None:
 
 
 def _artifact(snapshot: str, rel: str) -> dict[str, Any]:
-    full = (Path(snapshot) / rel).resolve()
+    # The file by its name in the snapshot, under the snapshot's real folder: a link inside the snapshot is not
+    # followed (where it leads is no read of the audit's, so a report memo could not tell it was repointed)
+    full = Path(os.path.normpath(os.path.join(os.path.realpath(snapshot), rel)))
     try:
         return {"uri": quote(full.relative_to(Path.cwd().resolve()).as_posix()), "uriBaseId": SRCROOT}
     except ValueError:
