@@ -7,6 +7,7 @@ manifest's times and provenance aside), and it made no request for a network it 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import itertools
 import json
 import shutil
@@ -293,8 +294,19 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MERAKI_DASHBOARD_API_KEY", API_KEY)
 
 
+# Calls whose bodies hold a secret (redacted in OLD): made even for a network carried over, so the run learns the
+# secret and scrubs it wherever else it appears, as a full pull does (incremental.py, `_carry`).
+SECRET_BEARING = ("networks/*/wireless/ssids", "networks/*/wireless/ssids/*/identityPsks",
+                  "organizations/*/appliance/vpn/thirdPartyVPNPeers")
+
+
+def secret_bearing(path: str) -> bool:
+    return any(fnmatch.fnmatchcase(path, p) and path.count("/") == p.count("/") for p in SECRET_BEARING)
+
+
 def network_requests(fake: FakeDashboard, since: int) -> set[str]:
-    return {r.path.split("/")[1] for r in fake.requests[since:] if r.path.startswith("networks/")}
+    return {r.path.split("/")[1] for r in fake.requests[since:]
+            if r.path.startswith("networks/") and not secret_bearing(r.path)}
 
 
 # --- the property ---------------------------------------------------------------------------------------------
@@ -333,7 +345,7 @@ def test_incremental_is_a_full_pull_after_any_logged_edits(env: Env, ops: list[t
     calls = manifest(incremental)["calls"]
     for call in calls:
         carried = call["origin"] == "carried"
-        if call["path"].startswith("networks/"):
+        if call["path"].startswith("networks/") and not secret_bearing(call["path"]):
             assert carried == (call["path"].split("/")[1] not in expected), call
     if not ops or all(kind == "uplink" for kind, _ in ops):
         assert info["org_files"] == "carried"
@@ -350,7 +362,7 @@ def test_nothing_changed_makes_only_the_listing_calls(env: Env) -> None:
     out = env.out("same")
     result = pull(env.fake, out, env.old)
 
-    made = sorted({r.path for r in env.fake.requests[mark:]})
+    made = sorted({r.path for r in env.fake.requests[mark:] if not secret_bearing(r.path)})
     assert made == ["organizations", f"organizations/{ORG}/appliance/uplink/statuses",
                     f"organizations/{ORG}/configurationChanges", f"organizations/{ORG}/networks"]
     assert files(out) == files(env.old)
@@ -358,7 +370,7 @@ def test_nothing_changed_makes_only_the_listing_calls(env: Env) -> None:
     by_path = {c["path"]: c for c in manifest(out)["calls"]}
     assert by_path["organizations"]["origin"] == "fetched"
     carried = [c for c in by_path.values() if c["origin"] == "carried"]
-    assert len(carried) == result.carried == len(by_path) - 3
+    assert len(carried) == result.carried == len(by_path) - 3 - sum(map(secret_bearing, by_path))
     assert all(c["carried_from"] == {"snapshot": str(env.old), "fetched_at": old_start} and c["attempts"] == 0
                for c in carried)
     info = run_info(out)
@@ -699,3 +711,101 @@ def test_audit_org_since(env: Env, tmp_path: Path) -> None:
     assert run_info(out)["orgs"][0]["carried_networks"] == 8  # every network with calls of its own
     assert files(out) == files(env.old)
 
+
+def _psk_network(source: Source) -> tuple[dict[str, Any], str]:
+    """A wireless network and the PSK of one of its SSIDs."""
+    for n in source.networks:
+        if "wireless" in n["productTypes"]:
+            ssids = source.load("networks", n["id"], "wireless", "ssids")
+            psk = next(s["psk"] for s in ssids if s.get("psk"))
+            return n, psk
+    raise AssertionError
+
+
+def test_a_carried_networks_psk_is_never_written_elsewhere(env: Env) -> None:
+    """A PSK of a carried network's SSID, quoted in another network's notes (networks.json, always fetched).
+    A full pull learns the PSK from the SSID list and scrubs it everywhere; the incremental pull carries the
+    (redacted) SSID list, never learns it, and writes it in clear."""
+    source = env.fresh()
+    wifi, psk = _psk_network(source)
+    networks = source.networks
+    other = next(n for n in networks if n["id"] != wifi["id"] and "appliance" in n["productTypes"])
+    other["notes"] = f"guest wifi key: {psk}"
+    source.set_networks(networks)
+    old = env.out("psk-old")
+    pull(env.fake, old)
+    assert not any(psk.encode() in body for body in files(old).values())  # the full pull scrubbed it
+    new = env.out("psk-new")
+    pull(env.fake, new, old)
+    full = env.out("psk-full")
+    pull(env.fake, full)
+    assert not any(psk.encode() in body for body in files(full).values())
+    leaked = sorted(rel for rel, body in files(new).items() if psk.encode() in body)
+    assert leaked == [], f"PSK written in clear to {leaked}"
+    assert files(new) == files(full)
+
+
+def test_a_carried_networks_psk_quoted_in_a_fetched_rule_is_never_written(env: Env) -> None:
+    """The same through a rule comment of a network fetched because it was edited (logged)."""
+    source = env.fresh()
+    wifi, psk = _psk_network(source)
+    mx = next(n for n in source.networks if n["id"] != wifi["id"] and "appliance" in n["productTypes"])
+    rules = source.load("networks", mx["id"], "appliance", "firewall", "l3FirewallRules")
+    rules["rules"][0]["comment"] = f"old guest key {psk}"
+    source.save(rules, "networks", mx["id"], "appliance", "firewall", "l3FirewallRules")
+    old = env.out("psk2-old")
+    pull(env.fake, old)
+    env.fake.log_change(ORG, mx["id"], label="L3 firewall rules")
+    new = env.out("psk2-new")
+    pull(env.fake, new, old)
+    full = env.out("psk2-full")
+    pull(env.fake, full)
+    leaked = sorted(rel for rel, body in files(new).items() if psk.encode() in body)
+    assert leaked == [], f"PSK written in clear to {leaked}"
+    assert files(new) == files(full)
+
+
+HAND_EDITS = {
+    "tool-is-text": lambda m: m["runs"][0].__setitem__("tool", "vpn-auditor"),
+    "parameters-is-text": lambda m: m["runs"][0].__setitem__("parameters", "x"),
+    "orgs-is-number": lambda m: m["runs"][0].__setitem__("orgs", 100),
+    "calls-is-number": lambda m: m.__setitem__("calls", 1),
+    "runs-is-number": lambda m: m.__setitem__("runs", 1),
+    "carried-from-is-text": lambda m: [c.update(origin="carried", carried_from="x") for c in m["calls"]],
+    "selection-is-number": lambda m: m["runs"][0]["parameters"].__setitem__("networks", 5),
+    "started-in-year-1": lambda m: m["runs"][0].update(started_at="0001-01-01T00:00:00Z",
+                                                       dashboard_clock_offset_s=0),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(HAND_EDITS))
+def test_a_hand_edited_old_manifest_is_a_full_pull_not_a_crash(env: Env, variant: str) -> None:
+    env.fresh()
+    old = env.out(f"edited-{variant}")
+    shutil.copytree(env.old, old)
+    data = manifest(old)
+    HAND_EDITS[variant](data)
+    (old / "manifest.json").write_text(json.dumps(data))
+    out = env.out(f"after-{variant}")
+    result = pull(env.fake, out, old)  # raised AttributeError / TypeError / OverflowError
+    assert result.exit_code == 0
+    assert files(out) == files(env.old)
+    if variant != "carried-from-is-text":  # a provenance field: the call is simply made
+        assert result.carried == 0 and run_info(out)["full_pull"]
+
+
+def test_an_old_run_that_started_after_now_is_pulled_in_full(env: Env) -> None:
+    source = env.fresh()
+    old = env.out("future")
+    shutil.copytree(env.old, old)
+    data = manifest(old)
+    data["runs"][0]["started_at"] = (datetime.now(UTC) + timedelta(days=2)).isoformat(timespec="seconds")
+    (old / "manifest.json").write_text(json.dumps(data))
+    expect = Expect()
+    edit(source, ("mx-rule", 2), expect)
+    out = env.out("after-future")
+    pull(env.fake, out, old)
+    full = env.out("future-full")
+    pull(env.fake, full)
+    assert files(out) == files(full)  # the deny of udp/4500 added to network 2 was carried over stale
+    assert run_info(out)["orgs"][0]["full_pull"][0].startswith("its run started at ")

@@ -830,7 +830,7 @@ async def collect(config: CollectorConfig) -> CollectResult:
     incremental: Incremental | None = None
     if config.since is not None:
         incremental = Incremental.open(config.since, config.out, _public_url(config.base_url))
-        parameters["since"] = str(config.since)
+        parameters["since"] = incremental.shown
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
                        config.limits(), config.clock)

@@ -47,7 +47,7 @@ import meraki
 
 import auditor
 from auditor.collect.limits import LimitExceeded
-from auditor.collect.writer import MANIFEST_SCHEMA, UnsafePathError, quote_segment
+from auditor.collect.writer import MANIFEST_SCHEMA, REDACTED, UnsafePathError, quote_segment
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.vendors.meraki.calls import CALL, CallStats, CollectUsageError, Fetched
 
@@ -105,7 +105,7 @@ class Incremental:
 
     def __init__(self, since: Path, base_url: str) -> None:
         self.since = since
-        self.shown = str(since)
+        self.shown = str(since.absolute())  # provenance read later, from another working directory
         self.old = Snapshot(since)
         self.full: list[str] = []  # reasons for a full pull of everything
         self.calls: dict[str, dict[str, Any]] = {}  # the old run's Meraki calls by API path
@@ -136,11 +136,23 @@ class Incremental:
             if not self.full:
                 self.full.append("it has no manifest.json written by vpn-auditor")
             return
-        runs = [r for r in manifest.get("runs") or [] if isinstance(r, dict) and r.get("collector") == "meraki"]
+        runs = manifest.get("runs")
+        runs = [r for r in runs if isinstance(r, dict) and r.get("collector") == "meraki"] \
+            if isinstance(runs, list) else []
         if len(runs) != 1:
             self.full.append(f"it holds {len(runs)} Meraki runs, not one")
             return
-        run = self.run = runs[0]
+        run = runs[0]
+        # A manifest edited by hand: fields of another type than the writer's cannot vouch for anything.
+        parameters = run.get("parameters", {})
+        malformed = [name for name, value, kind in (
+            ("tool", run.get("tool", {}), dict), ("parameters", parameters, dict), ("orgs", run.get("orgs", []), list),
+            ("parameters.networks", parameters.get("networks", []) if isinstance(parameters, dict) else [], list),
+            ("calls", manifest.get("calls", []), list)) if not isinstance(value, kind)]
+        if malformed:
+            self.full.append(f"its manifest.json is not as vpn-auditor writes it ({', '.join(malformed)})")
+            return
+        self.run = run
         version = (run.get("tool") or {}).get("version")
         if version != auditor.__version__:
             self.full.append(f"it was written by vpn-auditor {version}, not {auditor.__version__}")
@@ -164,6 +176,11 @@ class Incremental:
                 self.started += timedelta(seconds=min(0.0, float(offset)))
             except OverflowError:  # a manifest edited by hand: no clock a Dashboard's `Date` could show
                 self.full.append(f"its run recorded a Dashboard clock offset of {offset} s, which no clock has")
+        if self.started is not None and not self.full:
+            try:
+                self.started - T0_MARGIN
+            except OverflowError:  # edited by hand: year 1
+                self.full.append(f"its run started at {run.get('started_at')}, when no Dashboard ran")
         for call in manifest.get("calls") or []:
             if isinstance(call, dict) and call.get("collector") == "meraki" and isinstance(call.get("path"), str):
                 self.calls[call["path"]] = call
@@ -188,6 +205,12 @@ class Incremental:
             state.full.append("the organization is not in the old snapshot")
             return
         assert self.started is not None
+        # A start after now (on the later of this host's clock and the Dashboard's) is no run's: a manifest edited
+        # by hand, or a clock stepped back during the old run. Its t0 would hide every edit made since.
+        now = datetime.now(UTC) + timedelta(seconds=max(0.0, collector.gate.clock_offset or 0.0))
+        if self.started > now:
+            state.full.append(f"its run started at {_iso(self.started)}, after now ({_iso(now)})")
+            return
         t0 = self.started - T0_MARGIN
         state.t0 = _iso(t0)
         org_seg = quote_segment(org_id)
@@ -333,6 +356,8 @@ class Incremental:
         if call is None or call.get("outcome") not in ("ok", "absent"):
             return None
         origin = call.get("carried_from") if call.get("origin") == "carried" else None
+        if origin is not None and not isinstance(origin, dict):
+            return None  # edited by hand: when it was fetched is not known
         carried_from = {"snapshot": self.shown,
                         "fetched_at": (origin or {}).get("fetched_at") or self.run.get("started_at")}
         if call["outcome"] == "absent":
@@ -348,6 +373,11 @@ class Incremental:
         except SnapshotError:
             return None
         if body is None:
+            return None
+        if REDACTED in json.dumps(body, ensure_ascii=False):
+            # A secret was redacted here (a PSK, an iPSK passphrase, a peer's key): its value is gone from OLD, so
+            # carried, this run would never learn it, nor scrub it where else it appears (a network's notes, a
+            # rule's comment: writer.py), as a full pull does. Made instead.
             return None
         try:
             collector.writer.write_json(file, body)
