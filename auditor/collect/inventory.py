@@ -92,7 +92,7 @@ class Device:
     username: str | None
     platform: str | None
     groups: tuple[str, ...]  # every group it is in, in resolution order
-    # connection_options.netmiko, resolved the same way (host, groups, defaults, field by field): what SSH uses
+    # connection_options.netmiko, resolved field by field as Nornir does (_netmiko): what SSH uses
     # in place of the plain attributes. Never applied to REST collectors.
     netmiko: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -195,7 +195,13 @@ def _elements(path: Path, *, required: bool) -> dict[str, _Element]:
         return {}
     if not isinstance(raw, dict):
         raise InventoryError(f"{path}: expected a mapping of names to their settings")
-    return {str(name): _element(path, str(name), body or {}) for name, body in raw.items()}
+    elements: dict[str, _Element] = {}
+    for name, body in raw.items():
+        if str(name) in elements:  # `1:` and `"1":` are two YAML keys but one name: one would be dropped
+            raise InventoryError(f"{path}: {str(name)!r} is defined twice (once as {type(name).__name__}); "
+                                 "only one would be kept")
+        elements[str(name)] = _element(path, str(name), body or {})
+    return elements
 
 
 def _element(path: Path, name: str, body: Any) -> _Element:
@@ -271,10 +277,25 @@ def _resolve(host: _Element, groups: dict[str, _Element], defaults: _Element, pa
         return None
 
     names = tuple(dict.fromkeys(g.name for g in chain[1:-1]))
-    netmiko = {key: value for key in _ATTRS if (value := first(key, "netmiko")) is not None}
+    netmiko = _netmiko(host, groups, defaults)
     return Device(name=host.name, hostname=first("hostname", "attrs") or host.name, port=first("port", "attrs"),
                   username=first("username", "attrs"), platform=first("platform", "attrs"), groups=names,
                   netmiko=netmiko)
+
+
+def _netmiko(element: _Element, groups: dict[str, _Element], defaults: _Element) -> dict[str, Any]:
+    """connection_options.netmiko as Nornir resolves it (Host._get_connection_options_recursively): the element's
+    own, then each of its groups in order, each group's own followed by its parents' and then by the defaults',
+    then the defaults'. (So the defaults' settings come before a second group's: the first group's resolution
+    has already taken them.) Cycles were refused by _lineage before this is called."""
+    resolved = {key: value for key, value in element.netmiko.items() if value is not None}
+    for name in element.groups:
+        for key, value in _netmiko(groups[name], groups, defaults).items():
+            resolved.setdefault(key, value)
+    for key, value in defaults.netmiko.items():
+        if value is not None:
+            resolved.setdefault(key, value)
+    return resolved
 
 
 # --- choosing --------------------------------------------------------------------------------------------

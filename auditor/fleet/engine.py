@@ -75,7 +75,6 @@ def run_fleet(plan: FleetPlan, options: JobOptions, engine: EngineOptions,
         write_summary(out, data)
         return data
 
-    write(False)
     interrupted = False
     with contextlib.ExitStack() as stack:
         if engine.scheduler:
@@ -88,6 +87,7 @@ def run_fleet(plan: FleetPlan, options: JobOptions, engine: EngineOptions,
                 dashboard_address=None, silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
             where = f"local ({workers} workers x {threads} threads)"
+        write(False)  # once there is a cluster: a scheduler that cannot be reached is a usage error, no run
         running: dict[Any, tuple[OrgEntry, int]] = {}
         queue = as_completed()
         # Set on Ctrl-C: every job of this run asks it between its steps and while it collects (job.py), stops,
@@ -100,10 +100,10 @@ def run_fleet(plan: FleetPlan, options: JobOptions, engine: EngineOptions,
             running[future] = (entry, attempt)
             queue.add(future)
 
-        for entry in plan.orgs:
-            submit(entry, 1)
         done = 0
         try:
+            for entry in plan.orgs:  # inside the try: a Ctrl-C while a large fleet is being sent is any Ctrl-C
+                submit(entry, 1)
             for future in queue:
                 entry, attempt = running.pop(future)
                 outcome = _result(future, entry, attempt)

@@ -265,18 +265,22 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
     from rich.console import Console
 
     from auditor import gate
-    from auditor.audit import run_audit
+    from auditor.audit import resolve_config, run_audit
     from auditor.cache import cache_dir
     from auditor.report import json_report, render_format, text
-    from auditor.snapshot import SnapshotError
+    from auditor.snapshot import Snapshot, SnapshotError
     from auditor.waivers import apply_waivers, gate_findings
 
     snapshot = work / "snapshot"
     outcome["snapshot"] = f"{outcome['folder']}/snapshot"
     try:
+        settings = resolve_config(Snapshot(snapshot), snapshot / "audit.yaml")
         # One process per org: the worker already runs orgs side by side (and a fork in a threaded worker is unsafe)
-        result = run_audit(snapshot, snapshot / "audit.yaml", keep_model=False, workers=1,
+        result = run_audit(snapshot, snapshot / "audit.yaml", config=settings, keep_model=False, workers=1,
                            cache_dir=cache_dir(options.cache) if options.cache else None)
+        # As `audit` does: a scope.networks name that matches no network is exit 2, not a network left out.
+        gate.unmatched_networks(Snapshot(snapshot), result.model, list(settings.scope.networks),
+                                "audit.yaml scope.networks")
     except SnapshotError as exc:
         raise OrgFailed(f"audit: {exc}") from None
     if options.waivers is not None:  # as `audit --waivers` applies them: marked, not counted, expired ones errors

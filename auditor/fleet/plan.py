@@ -79,12 +79,21 @@ class FleetPlan:
 
 def load_plan(fleet_file: Path, default_config: Path | None) -> FleetPlan:
     """Read the fleet file; every org gets its `config:` or else `default_config`, validated now."""
+    from auditor.collect.inventory import _DuplicateKey, _UniqueKeys
+
     try:
-        data = yaml.safe_load(fleet_file.read_text(encoding="utf-8"))
+        # A SafeLoader that refuses a key given twice: plain YAML keeps the last `orgs:` (or `id:`) and drops
+        # the orgs of the other without a word.
+        data = yaml.load(fleet_file.read_text(encoding="utf-8"), Loader=_UniqueKeys)
     except OSError as exc:
         raise FleetUsageError(f"{fleet_file}: cannot read it: {exc.strerror or exc}") from None
+    except _DuplicateKey as exc:
+        raise FleetUsageError(f"{fleet_file} line {exc.line}: {exc.key!r} is defined twice (first on line "
+                              f"{exc.first}); YAML would keep only the last one") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise FleetUsageError(f"{fleet_file}: not YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise FleetUsageError(f"{fleet_file}: not YAML: nested too deeply") from None
     entries: Any = data.get("orgs") if isinstance(data, dict) else data
     if isinstance(data, dict) and set(data) - {"orgs"}:
         raise FleetUsageError(f"{fleet_file}: unknown key(s) {', '.join(sorted(map(str, set(data) - {'orgs'})))}; "
