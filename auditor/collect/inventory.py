@@ -135,7 +135,7 @@ def load_inventory(path: Path) -> Inventory:
     return Inventory(files, devices, with_password)
 
 
-class _DuplicateKey(BadInput):
+class DuplicateKey(BadInput):
     """A key given twice in one YAML mapping (caught in _read, which names the file)."""
 
     def __init__(self, key: Any, line: int, first: int) -> None:
@@ -143,7 +143,7 @@ class _DuplicateKey(BadInput):
         self.key, self.line, self.first = key, line, first
 
 
-class _UniqueKeys(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader, except that a key given twice in one mapping (a host, a group, an attribute) is an error:
     PyYAML keeps the last one silently, which drops a host or a group without a word."""
 
@@ -156,7 +156,7 @@ class _UniqueKeys(yaml.SafeLoader):
             line = key_node.start_mark.line + 1
             try:
                 if key in seen:
-                    raise _DuplicateKey(key, line, seen[key])
+                    raise DuplicateKey(key, line, seen[key])
                 seen[key] = line
             except TypeError:  # an unhashable key: the constructor below says so
                 continue
@@ -174,8 +174,8 @@ def _read(path: Path) -> Any:
     except OSError as exc:
         raise InventoryError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeys)  # a SafeLoader: plain YAML types only
-    except _DuplicateKey as exc:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: plain YAML types only
+    except DuplicateKey as exc:
         raise InventoryError(f"{path} line {exc.line}: {exc.key!r} is defined twice (first on line {exc.first}); "
                              "YAML would keep only the last one") from None
     except yaml.YAMLError as exc:

@@ -79,15 +79,15 @@ class FleetPlan:
 
 def load_plan(fleet_file: Path, default_config: Path | None) -> FleetPlan:
     """Read the fleet file; every org gets its `config:` or else `default_config`, validated now."""
-    from auditor.collect.inventory import _DuplicateKey, _UniqueKeys
+    from auditor.collect.inventory import DuplicateKey, UniqueKeyLoader
 
     try:
         # A SafeLoader that refuses a key given twice: plain YAML keeps the last `orgs:` (or `id:`) and drops
         # the orgs of the other without a word.
-        data = yaml.load(fleet_file.read_text(encoding="utf-8"), Loader=_UniqueKeys)
+        data = yaml.load(fleet_file.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
     except OSError as exc:
         raise FleetUsageError(f"{fleet_file}: cannot read it: {exc.strerror or exc}") from None
-    except _DuplicateKey as exc:
+    except DuplicateKey as exc:
         raise FleetUsageError(f"{fleet_file} line {exc.line}: {exc.key!r} is defined twice (first on line "
                               f"{exc.first}); YAML would keep only the last one") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
