@@ -38,6 +38,7 @@ from auditor.vendors.meraki.collect import (
     ORG_RATE,
     CollectorConfig,
     CollectResult,
+    public_url,
     run_collect,
 )
 
@@ -211,8 +212,8 @@ def _run(config: CollectorConfig) -> CollectResult:
     """run_collect, with what can go wrong outside the calls as one line: a usage error (2), an interruption
     (3: the manifest says interrupted), a manifest that could not be written (2)."""
     if config.base_url.lower().startswith("http://"):
-        typer.echo(f"vpn-auditor collect: warning: --base-url {config.base_url} is plain HTTP: the API key and "
-                   "the configuration cross the network unencrypted", err=True)
+        typer.echo(f"vpn-auditor collect: warning: --base-url {public_url(config.base_url)} is plain HTTP: the API "
+                   "key and the configuration cross the network unencrypted", err=True)
     try:
         return run_collect(config)
     except KeyboardInterrupt:

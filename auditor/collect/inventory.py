@@ -27,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -414,8 +415,17 @@ def _quiet_sessions() -> Any:
         logger.setLevel(level)
 
 
+_URL_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/?#@\s]*@")
+
+
+def public_host(hostname: str) -> str:
+    """A host's address as shown and recorded: a URL's user information (`https://user:PASSWORD@lb1`, which the
+    collectors refuse) left out, so the password it carries is never written or printed."""
+    return _URL_USERINFO.sub(lambda m: m.group(1), hostname)
+
+
 def shown(collector: str, target: Target) -> str:
-    return f"{collector}/{target.device.name} ({target.device.hostname})"
+    return f"{collector}/{target.device.name} ({public_host(target.device.hostname)})"
 
 
 def inventory_entry(inventory_file: str, target: Target) -> dict[str, Any]:
@@ -434,9 +444,10 @@ def record_failure(out: Path, fleet: Fleet, target: Target, inventory_file: str,
         name = None
     collector = fleet.collector
     file = fleet.file(name) if fleet.file is not None and name else None
-    parameters = {"host": device.hostname, "name": device.name, "inventory": inventory_entry(inventory_file, target)}
+    host = public_host(device.hostname)
+    parameters = {"host": host, "name": device.name, "inventory": inventory_entry(inventory_file, target)}
     writer = SnapshotWriter(out, collector, parameters=parameters)
-    writer.record_call("collect", "failed", error=error, file=file, host=device.hostname)
+    writer.record_call("collect", "failed", error=error, file=file, host=host)
     writer.close(device=f"{collector}/{name or device.name}", **run_extra)
 
 

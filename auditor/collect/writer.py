@@ -507,11 +507,11 @@ class SnapshotWriter:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
         record = CallRecord(path=self.scrub(path), outcome=outcome, status=status,
-                            error=self._error_text(error), file=file, written=written, extra=extra)
+                            error=self.error_text(error), file=file, written=written, extra=extra)
         self.calls.append(record)
         return record
 
-    def _error_text(self, error: object) -> str | None:
+    def error_text(self, error: object) -> str | None:
         if error is None or error == "":
             return None
         if isinstance(error, str):

@@ -31,6 +31,7 @@ from auditor.collect.inventory import (
     collect_fleet,
     inventory_entry,
     prepare,
+    public_host,
     shown,
 )
 from auditor.collect.limits import DEFAULT_MAX_BODY_MB, MAX_BODY_ENV, LimitExceeded, mb_bytes, too_large
@@ -513,6 +514,9 @@ def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, 
         user = device.username or username
         if not user:
             raise ValueError("no username in the inventory and no --username")
+        if public_host(device.hostname) != device.hostname:  # never sent to DNS nor written: it may hold a password
+            raise ValueError("its hostname carries a user name or password (user:password@); credentials come "
+                             f"from the environment ({PASSWORD_ENV})")
         assert target.device_type is not None
         config = CiscoCollectConfig(host=device.hostname, device_type=target.device_type, username=user,
                                     password=password, out=out, port=device.port or port, secret=secret,

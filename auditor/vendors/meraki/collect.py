@@ -790,10 +790,11 @@ def check_out_dir(out: Path) -> None:
 
 def check_base_url(base_url: str) -> None:
     parts = urllib.parse.urlsplit(base_url)
+    shown = public_url(base_url)  # a proxy's user and password in the URL are never printed
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise CollectUsageError(f"--base-url {base_url!r}: expected http(s)://HOST[:PORT]/api/v1")
+        raise CollectUsageError(f"--base-url {shown!r}: expected http(s)://HOST[:PORT]/api/v1")
     if "v0" in base_url:  # the SDK would sys.exit() on it
-        raise CollectUsageError(f"--base-url {base_url!r}: API v0 is not supported")
+        raise CollectUsageError(f"--base-url {shown!r}: API v0 is not supported")
 
 
 def check_source_address(address: str) -> None:
@@ -810,7 +811,7 @@ def check_source_address(address: str) -> None:
                                 "is it an address of this host?") from None
 
 
-def _public_url(base_url: str) -> str:
+def public_url(base_url: str) -> str:
     parts = urllib.parse.urlsplit(base_url)
     netloc = parts.netloc.rpartition("@")[2]  # never record credentials embedded in a URL
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
@@ -824,12 +825,12 @@ async def collect(config: CollectorConfig) -> CollectResult:
     check_out_dir(config.out)
     started = config.clock.monotonic()
     parameters = {"orgs": list(config.orgs), "networks": list(config.networks),
-                  "base_url": _public_url(config.base_url), "rate_per_org": config.rate}
+                  "base_url": public_url(config.base_url), "rate_per_org": config.rate}
     if config.source_address:
         parameters["source_address"] = config.source_address
     incremental: Incremental | None = None
     if config.since is not None:
-        incremental = Incremental.open(config.since, config.out, _public_url(config.base_url))
+        incremental = Incremental.open(config.since, config.out, public_url(config.base_url))
         parameters["since"] = incremental.shown
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,

@@ -259,7 +259,8 @@ class Incremental:
                     if exc.status == 429 and round_ + 1 < RATE_LIMIT_ROUNDS:
                         continue
                     status = f"HTTP {exc.status}" if exc.status else "no response"
-                    return f"the change log could not be read ({status}: {collector.writer.scrub(str(exc.message))})"
+                    # as any call's error (writer.error_text): secret fields redacted, credential headers scrubbed
+                    return f"the change log could not be read ({status}: {collector.writer.error_text(exc.message)})"
                 except Exception as exc:  # a malformed answer, a bound passed (limits.py)
                     return f"the change log could not be read ({type(exc).__name__})"
             else:  # pragma: no cover - the last round returns
