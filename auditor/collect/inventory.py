@@ -447,6 +447,7 @@ def record_failure(out: Path, fleet: Fleet, target: Target, inventory_file: str,
     host = public_host(device.hostname)
     parameters = {"host": host, "name": device.name, "inventory": inventory_entry(inventory_file, target)}
     writer = SnapshotWriter(out, collector, parameters=parameters)
+    writer.discard(file)
     writer.record_call("collect", "failed", error=error, file=file, host=host)
     writer.close(device=f"{collector}/{name or device.name}", **run_extra)
 

@@ -33,6 +33,7 @@ Manifest layout (`manifest.json`): collectors append to it, so several collector
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
 import logging
@@ -499,6 +500,15 @@ class SnapshotWriter:
             else:
                 text = pattern.sub(REDACTED, text)
             _atomic_write(target, text)
+
+    def discard(self, rel_path: str | None) -> None:
+        """Remove the file an earlier run wrote for a call that has now failed (or found nothing): collected
+        again into the same snapshot, it would be read as today's configuration where the manifest says
+        today's call failed (docs/snapshot.md: absent means not collected)."""
+        if not rel_path or rel_path in self._written:
+            return
+        with contextlib.suppress(OSError, UnsafePathError):  # a folder there, or a path outside: not ours
+            self.path_for(rel_path).unlink(missing_ok=True)
 
     # manifest --------------------------------------------------------------------------------------
     def record_call(self, path: str, outcome: str, *, status: int | None = None, error: object = None,

@@ -435,6 +435,7 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     except CommandNotAllowed:
         raise  # a bug in this program, never a device condition: stop loudly
     except KeyboardInterrupt:  # SIGINT or SIGTERM: the command in flight is failed, the run interrupted
+        writer.discard(f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
         writer.record_call(command, "failed", error=INTERRUPTED, host=config.host,
                            file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
         interrupted = True
@@ -442,6 +443,7 @@ def collect_cisco(config: CiscoCollectConfig, connector: Connector = connect) ->
     except failures as exc:
         error = f"no prompt after {config.read_timeout:g} s of output (--read-timeout)" \
             if isinstance(exc, ReadTimeout) else _describe(exc)
+        writer.discard(f"cisco/{quote_segment(config.name)}.cfg" if config.name else None)
         record = writer.record_call(command, "failed", error=error, host=config.host,
                                     file=f"cisco/{quote_segment(config.name)}.cfg" if config.name else None,
                                     host_key=host_keys.record())

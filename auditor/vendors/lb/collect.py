@@ -15,6 +15,7 @@ scrubbed from everything written. Every call's outcome goes to manifest.json thr
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import os
 import re
@@ -77,10 +78,15 @@ USERNAME_ENV = "VPN_AUDITOR_LB_USERNAME"
 PASSWORD_ENV = "VPN_AUDITOR_LB_PASSWORD"
 VENDORS = ("f5", "kemp", "netscaler")
 # `collect f5|kemp|netscaler --inventory`: the inventory platform names each command collects (REST: no netmiko type).
+# `file`: a device that fails outside collect_lb (an unusable URL, never contacted after SIGINT) is recorded against
+# the first file of its plan, so the audit names it by its inventory name (f5/<name>), as audit.yaml `path` does.
 FLEETS = {
-    "f5": Fleet("f5", dict.fromkeys(("f5", "bigip", "big-ip", "f5_ltm", "f5_tmsh", "f5_linux"))),
-    "kemp": Fleet("kemp", dict.fromkeys(("kemp", "loadmaster", "kemp_loadmaster"))),
-    "netscaler": Fleet("netscaler", dict.fromkeys(("netscaler", "citrix_netscaler", "citrix_adc"))),
+    "f5": Fleet("f5", dict.fromkeys(("f5", "bigip", "big-ip", "f5_ltm", "f5_tmsh", "f5_linux")),
+                file=lambda name: f"f5/{name}/ltm/virtual.json"),
+    "kemp": Fleet("kemp", dict.fromkeys(("kemp", "loadmaster", "kemp_loadmaster")),
+                  file=lambda name: f"kemp/{name}.xml"),
+    "netscaler": Fleet("netscaler", dict.fromkeys(("netscaler", "citrix_netscaler", "citrix_adc")),
+                       file=lambda name: f"netscaler/{name}/lbvserver.json"),
 }
 EXIT_OK, EXIT_INCOMPLETE = 0, 3
 
@@ -289,13 +295,27 @@ def base_url(host: str) -> str:
     """`--host` as a base URL: https:// is assumed when no scheme is given; no path, query or credentials."""
     text = host.strip()
     if "://" not in text:
+        if _ipv6(text):  # an IPv6 literal: `2001:db8::1` has no port, it is the address
+            text = f"[{text}]"
         text = f"https://{text}"
     parts = urllib.parse.urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CollectUsageError(f"--host {host!r} is not an http(s) URL or host name")
+    try:
+        parts.port  # noqa: B018  # urllib checks it only when asked; httpx refuses it as an internal error
+    except ValueError:
+        raise CollectUsageError(f"--host {host!r}: the port is not a number from 1 to 65535 (an IPv6 address in a "
+                                "URL goes in brackets: https://[2001:db8::1]:8443)") from None
     if parts.username or parts.password:
         raise CollectUsageError("--host must not carry credentials; use VPN_AUDITOR_LB_USERNAME/PASSWORD")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
 
 
 def device_name(config: LbCollectConfig) -> str:
@@ -320,6 +340,8 @@ def _client(config: LbCollectConfig) -> ReadOnlyClient:
                               max_body=config.max_body)
     except (OSError, ssl.SSLError) as exc:  # the CA bundle cannot be read or holds no certificate
         raise CollectUsageError(f"--ca-bundle {config.verify}: {exc.strerror or exc}") from None
+    except httpx.InvalidURL as exc:  # what base_url let through and httpx cannot use
+        raise CollectUsageError(f"--host {config.host!r}: {exc}") from None
 
 
 def collect_lb(config: LbCollectConfig) -> LbCollectResult:
@@ -346,14 +368,16 @@ def collect_lb(config: LbCollectConfig) -> LbCollectResult:
         writer.add_credentials(config.username, config.password)  # the base64 a server may echo from Basic auth
         calls = PLANS[config.vendor](name)
         task = progress.add_task(f"{config.vendor} {name}", total=len(calls))
-        for call in calls:
-            try:
+        try:
+            for call in calls:
                 _run_call(client, writer, call, result, limits)
-            except KeyboardInterrupt:  # SIGINT or SIGTERM: the call in flight is failed, the run interrupted
+                progress.advance(task)
+        except KeyboardInterrupt:  # SIGINT or SIGTERM: the call in flight and those not made are failed
+            for call in calls[len(writer.calls):]:  # one record per call made so far
+                writer.discard(call.file)
                 writer.record_call(_shown(call), "failed", error=INTERRUPTED, file=call.file)
-                result.manifest = writer.close(device=result.device, interrupted=True)
-                raise
-            progress.advance(task)
+            result.manifest = writer.close(device=result.device, interrupted=True)
+            raise
         result.manifest = writer.close(device=result.device)
     result.elapsed = time.monotonic() - started
     return result
@@ -369,6 +393,8 @@ def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result
         body, status, error = None, None, f"{type(exc).__name__}: {exc}"
     except LimitExceeded as exc:  # past a bound (limits.py): a failed call, nothing kept
         body, status, error = None, None, str(exc)
+    except Exception as exc:  # an answer this code cannot follow: this call failed, the plan goes on
+        body, status, error = None, None, f"unreadable answer ({type(exc).__name__}: {exc})"
     if body is not None:
         try:
             if call.kind == "xml":
@@ -379,6 +405,7 @@ def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result
                                                                                  frozenset()))
         except (OSError, UnsafePathError, LimitExceeded) as exc:  # a folder linking out; a body nested too deep
             why = str(exc) if isinstance(exc, LimitExceeded) else f"cannot write the file: {exc}"
+            writer.discard(call.file)
             record = writer.record_call(shown, "failed", status=status, error=why, file=call.file)
             result.failures.append(Failure(shown, status, record))
             return
@@ -386,9 +413,11 @@ def _run_call(client: ReadOnlyClient, writer: SnapshotWriter, call: Call, result
         result.ok += 1
         result.files.append(call.file)
     elif status == 404:  # the module or resource does not exist on this version: nothing to read
+        writer.discard(call.file)
         writer.record_call(shown, "absent", status=status, error=error, file=call.file)
         result.absent += 1
     else:
+        writer.discard(call.file)
         record = writer.record_call(shown, "failed", status=status, error=error, file=call.file)
         result.failures.append(Failure(shown, status, record))
 
@@ -414,6 +443,8 @@ def _fetch(client: ReadOnlyClient, call: Call, limits: Limits) -> tuple[Any, int
         return None, response.status_code, f"NITRO error {body.get('errorcode')}: {body.get('message')}"
     # iControl REST pages long collections with nextLink; follow it (GET) and join the items. A page cap, a
     # size cap over all pages and a loop guard: a nextLink back to a page read, or a page of items all read.
+    if isinstance(body, dict) and "nextLink" in body and not isinstance(body.get("items", []), list):
+        return None, response.status_code, "a page that is not a collection (a JSON object with a list of items)"
     read = {(call.path, tuple(sorted(call.params.items())))}
     seen = {_fingerprint(item) for item in body.get("items") or []} if isinstance(body, dict) else set()
     size = len(response.content)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from auditor.lb_model import LoadBalancer
-from auditor.model import DataGap, Model
+from auditor.model import Action, DataGap, Model, Origin, Rule
+from auditor.packets import ALL
 from auditor.snapshot import Snapshot
 
 
@@ -22,8 +23,10 @@ def load_devices(snapshot: Snapshot, model: Model, folder: str, both: str, neede
             if name in model.devices:
                 model.gaps.append(DataGap(rel, f"{rel}: both {both} for {name}; the .conf file was used"))
                 continue
-            expect_files(snapshot, model, [f"{rel}/{needed_rel}" for needed_rel in needed])
+            expected = [f"{rel}/{needed_rel}" for needed_rel in needed]
+            expect_files(snapshot, model, expected)
             device = from_folder(name, rel)
+            unread_bodies(snapshot, model, device, rel, expected)
         elif rel.endswith(".conf"):
             name = f"{folder}/{stem[: -len('.conf')]}"
             text = snapshot.read_text(rel)
@@ -47,6 +50,24 @@ def expect_files(snapshot: Snapshot, model: Model, rels: list[str]) -> None:
             model.gaps.append(DataGap(rel, snapshot.absence_reason(rel)))
 
 
+def unread_bodies(snapshot: Snapshot, model: Model, device: LoadBalancer, folder: str, reported: list[str]) -> None:
+    """REST bodies of the device that the manifest records as failed and that are not in the snapshot: the
+    adapter read the others as the whole configuration, where a missing packet filter, firewall policy or
+    virtual-address state would pass traffic the device drops. Every flow through the device is unknown (an
+    uncertain filter before all others), and each missing body is a data gap."""
+    prefix = f"{folder}/"
+    missing = sorted({str(call["file"]) for call in snapshot.failed_calls()
+                      if isinstance(call.get("file"), str) and str(call["file"]).startswith(prefix)})
+    if not missing:
+        return
+    reasons = [snapshot.absence_reason(rel) for rel in missing]
+    model.gaps.extend(DataGap(rel, why) for rel, why in zip(missing, reasons, strict=True) if rel not in reported)
+    for rule in device.filters:
+        rule.position += 1
+    device.filters.insert(0, Rule(1, Action.DENY, ALL, f"the configuration of {device.name} that was not collected",
+                                  origin=Origin(folder), certain=False, reason="; ".join(reasons)))
+
+
 def add_gaps(device: LoadBalancer, model: Model) -> None:
     """Problems on services that carry IKE or SSTP become data gaps (the trace reports them unknown too)."""
     vips = device.ike_vips(s.address for s in model.servers)
@@ -56,4 +77,4 @@ def add_gaps(device: LoadBalancer, model: Model) -> None:
                                                                        f"{problem}"))
 
 
-__all__ = ["add_gaps", "expect_files", "load_devices"]
+__all__ = ["add_gaps", "expect_files", "load_devices", "unread_bodies"]
