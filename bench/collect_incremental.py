@@ -17,7 +17,9 @@ most 5 % of the full pull's requests and time). The issue's setting is `--networ
     python bench/collect_incremental.py [--networks 100] [--changed 0.01] [--rate 10] [--latency 0.25] [--verify]
 
 Measured on a 2-CPU machine shared with other jobs, 250 ms latency, 10 requests/s, 1 % of the networks edited:
-500 networks: 7758 requests in 778.0 s for the full pull, 144 requests (1.86 %) in 23.5 s (3.02 %) for the
+500 networks: 7758 requests in 777.9 s for the full pull, 734 requests (9.46 %) in 78.8 s (10.13 %) for the
+incremental one since calls whose old file holds a redacted secret are made again (2026-12-07, night; 590 of
+them). Before that: 7758 requests in 778.0 s for the full pull, 144 requests (1.86 %) in 23.5 s (3.02 %) for the
 incremental one (5 networks fetched; 395 carried over, the others having no calls of their own; 7615 of 7758
 calls carried; 2026-12-07, earlier 19.1 s of 777.9 s); 100 networks (--verify):
 1558 requests in 156.1 s, then 36 (2.31 %) in 4.4 s (2.79 %), byte-identical to a second full pull.
