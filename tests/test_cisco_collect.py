@@ -135,6 +135,27 @@ def test_cli_reads_the_password_from_the_environment(tmp_path: Path) -> None:
     assert missing.exit_code == 2
 
 
+
+@pytest.mark.parametrize("variable", ["VPN_AUDITOR_SSH_PASSWORD", "VPN_AUDITOR_SSH_SECRET"])
+@pytest.mark.parametrize("mode", ["host", "inventory"])
+def test_a_password_with_a_line_break_is_refused_unshown(tmp_path: Path, variable: str, mode: str) -> None:
+    """Typed at the device's prompt, a line break would make the rest of the password a command line (which the
+    read-only guard refuses, printing it): refused before any connection, its value never shown."""
+    env = {"VPN_AUDITOR_SSH_PASSWORD": "audit-pw", "VPN_AUDITOR_SSH_SECRET": "enable-pw"}
+    env[variable] = "first-Part\nshow-Hidden-Tail"
+    if mode == "host":
+        target = ["--host", "127.0.0.1", "--port", "9"]
+    else:
+        inventory = tmp_path / "hosts.yaml"
+        inventory.write_text("edge:\n  hostname: 127.0.0.1\n  port: 9\n  platform: cisco_ios\n")
+        target = ["--inventory", str(inventory)]
+    result = CliRunner().invoke(app, ["collect", "cisco", *target, "--device-type", "cisco_ios", "--username", "u",
+                                      "--out", str(tmp_path / "out")], env=env)
+    assert result.exit_code == 2, result.output
+    assert "line break" in result.output and variable in result.output
+    assert "Hidden-Tail" not in result.output and "first-Part" not in result.output
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
 def test_redaction_keeps_lines_and_policy() -> None:
     text = ("username bob privilege 15 password 0 hunter22\n"
             "snmp-server user mon grp v3 auth sha AuthPass1 priv aes 128 PrivPass1\n"

@@ -27,7 +27,6 @@ from auditor.collect.inventory import (
     DeviceOutcome,
     Fleet,
     Target,
-    ask_secret,
     collect_fleet,
     inventory_entry,
     prepare,
@@ -507,8 +506,8 @@ def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, 
                     known_hosts: Path | None = None, accept_new_host_key: bool = False) -> int:
     """`collect cisco --inventory FILE`: every Cisco host of the inventory; the exit code."""
     inventory, targets = prepare(path, FLEET, groups, device_type, workers)
-    password = ask_secret(PASSWORD_ENV, f"SSH password for the {len(targets)} devices", required=True)
-    secret = ask_secret(SECRET_ENV, "Enable secret (Enter for none)", required=False)
+    password = _ask(PASSWORD_ENV, f"SSH password for the {len(targets)} devices", required=True)
+    secret = _ask(SECRET_ENV, "Enable secret (Enter for none)", required=False)
     source = inventory.files[0]
 
     def job(target: Target) -> DeviceOutcome:
@@ -543,6 +542,9 @@ def _ask(env: str, prompt: str, required: bool) -> str:
         value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
     if not value and required:
         raise CollectUsageError(f"no SSH password: set {env} (stdin is not a terminal to ask for it)")
+    if "\r" in value or "\n" in value:  # typed at the device's prompt it would be two lines, the second a command
+        raise CollectUsageError(f"{env} holds a line break, which no SSH password or enable secret can hold "
+                                "(its value is not shown)")
     return value
 
 
