@@ -126,9 +126,12 @@ def test_load_balancer_body_secrets_are_redacted_by_field_and_by_shape(tmp_path:
                 "f5": ("/mgmt/tm/ltm/snat", SECRETS["F5 monitor password"]),
                 "kemp": ("/access/none", "")}[vendor]
         faults = {echo[0]: Fault(500, body=json.dumps({"message": f"monitor secret {echo[1]} rejected"}))}
-        with FakeLoadBalancer(vendor, bodies[vendor], faults=faults) as fake:
+        # Collected whole here, for the verdicts to compare with the device's (a failed body makes the device
+        # unknown: docs/snapshot.md); the command below meets the fault, whose body quotes a secret.
+        with FakeLoadBalancer(vendor, bodies[vendor]) as fake:
             result = collect_lb(LbCollectConfig(vendor, fake.url, snap, "auditor", "s3cret-pass", name=name, timeout=5))
-            assert result.ok >= 1, result.failures
+            assert result.ok >= 1 and not result.failures, result.failures
+        with FakeLoadBalancer(vendor, bodies[vendor], faults=faults) as fake:
             env = {**os.environ, "VPN_AUDITOR_LB_USERNAME": "auditor", "VPN_AUDITOR_LB_PASSWORD": "s3cret-pass"}
             run = subprocess.run([*CLI, "collect", vendor, "--host", fake.url, "--name", name,
                                   "--out", str(tmp_path / f"cli-{vendor}"), "--timeout", "5"],
