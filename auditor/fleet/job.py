@@ -287,6 +287,9 @@ def audit_org(work: Path, outcome: dict[str, Any], options: JobOptions) -> None:
         outcome["waiver_warnings"] = apply_waivers(result, list(options.waivers))
     if not result.paths:
         raise OrgFailed(f"audit: {gate.nothing_audited(result)}")
+    # The reports name the snapshot where it is published (OUT/orgs/<org>/snapshot, the same files: the folder is
+    # renamed, not copied), not this attempt's partial folder, which is gone by the time anyone reads them.
+    result.snapshot = str(Path(options.out) / outcome["folder"] / "snapshot")
     for fmt in options.formats:
         name = REPORT_FILES[fmt]
         if fmt == "text":

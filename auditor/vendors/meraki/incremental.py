@@ -240,6 +240,10 @@ class Incremental:
             return
         assert isinstance(log, list)
         self._decide(state, log, old, new)
+        wanted = {str(s) for s in collector.config.networks}
+        if wanted:  # --network: a network this run does not collect is not fetched, whatever changed there
+            state.fetched_networks = {nid: why for nid, why in state.fetched_networks.items()
+                                      if nid in wanted or (new.get(nid) or {}).get("name") in wanted}
 
     async def _change_log(self, collector: MerakiCollector, org_id: str, t0: datetime,
                           state: _Org) -> list[dict[str, Any]] | str:
