@@ -386,6 +386,9 @@ class LoadBalancer(Device):
         # Filters the snapshot shows around the device that the audit does not evaluate (cloud security groups,
         # network ACLs): (what, file). Reported so a reader knows the verdicts do not cover them.
         self.not_modelled: list[tuple[str, str]] = []
+        # Why REST bodies the manifest records as failed leave the device unknown (common.unread_bodies): the
+        # services it did not read may include the server's VIP, so it may front any server.
+        self.unread = ""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: {len(self.services)} services>"
@@ -402,6 +405,8 @@ class LoadBalancer(Device):
     def may_own(self, server: VpnServer) -> str:
         """A service whose address could not be read may be the server's VIP: leaving the device out of the
         path would report the server reachable past it."""
+        if self.unread:
+            return f"{self.name}: {self.unread}"
         unread = next((s for s in self.services if s.address is None and s.problems), None)
         if unread is None:
             return ""

@@ -415,7 +415,9 @@ def _quiet_sessions() -> Any:
         logger.setLevel(level)
 
 
-_URL_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/?#@\s]*@")
+# Up to the LAST '@' of the text: a password may hold '@', '/', '?', '#' or a space (typed unencoded, as people
+# do); a hostname or base URL has no '@' of its own, so nothing of a real host is lost.
+_URL_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?).*@", re.S)
 
 
 def public_host(hostname: str) -> str:

@@ -43,6 +43,7 @@ from auditor.collect.inventory import (
     inventory_entry,
     name_list,
     prepare,
+    public_host,
     shown,
 )
 from auditor.collect.limits import (
@@ -298,7 +299,13 @@ def base_url(host: str) -> str:
         if _ipv6(text):  # an IPv6 literal: `2001:db8::1` has no port, it is the address
             text = f"[{text}]"
         text = f"https://{text}"
-    parts = urllib.parse.urlsplit(text)
+    if public_host(text) != text:  # before any message that shows it: a password may hold '/', '@', ...
+        raise CollectUsageError("--host must not carry credentials; use VPN_AUDITOR_LB_USERNAME/PASSWORD")
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.hostname  # noqa: B018  # a bracketed host that is no IPv6 address raises here, or above
+    except ValueError as exc:
+        raise CollectUsageError(f"--host {host!r}: not a URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CollectUsageError(f"--host {host!r} is not an http(s) URL or host name")
     try:
@@ -306,8 +313,6 @@ def base_url(host: str) -> str:
     except ValueError:
         raise CollectUsageError(f"--host {host!r}: the port is not a number from 1 to 65535 (an IPv6 address in a "
                                 "URL goes in brackets: https://[2001:db8::1]:8443)") from None
-    if parts.username or parts.password:
-        raise CollectUsageError("--host must not carry credentials; use VPN_AUDITOR_LB_USERNAME/PASSWORD")
     return f"{parts.scheme}://{parts.netloc}"
 
 

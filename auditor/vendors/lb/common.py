@@ -16,17 +16,19 @@ def load_devices(snapshot: Snapshot, model: Model, folder: str, both: str, neede
                  from_text: Callable[[str, str, str], LoadBalancer]) -> None:
     """Every `<folder>/<device>.conf` (config text) and `<folder>/<device>/` (REST bodies) of a snapshot
     becomes a device; shared by the vendors whose snapshots hold either form."""
-    for rel in snapshot.listdir(folder):
+    entries = snapshot.listdir(folder)
+    for rel in entries:
         stem = rel.rsplit("/", 1)[-1]
         if snapshot.entry_kind(rel) == "folder":  # told to the audit cache: a file may become a folder
             name = f"{folder}/{stem}"
-            if name in model.devices:
+            # `f5/x` sorts before `f5/x.conf`: look for the text file, which wins, before reading the folder
+            if name in model.devices or f"{rel}.conf" in entries:
                 model.gaps.append(DataGap(rel, f"{rel}: both {both} for {name}; the .conf file was used"))
                 continue
             expected = [f"{rel}/{needed_rel}" for needed_rel in needed]
             expect_files(snapshot, model, expected)
             device = from_folder(name, rel)
-            unread_bodies(snapshot, model, device, rel, expected)
+            unread_bodies(snapshot, model, device, rel, expected, services=expected[0])
         elif rel.endswith(".conf"):
             name = f"{folder}/{stem[: -len('.conf')]}"
             text = snapshot.read_text(rel)
@@ -50,11 +52,13 @@ def expect_files(snapshot: Snapshot, model: Model, rels: list[str]) -> None:
             model.gaps.append(DataGap(rel, snapshot.absence_reason(rel)))
 
 
-def unread_bodies(snapshot: Snapshot, model: Model, device: LoadBalancer, folder: str, reported: list[str]) -> None:
+def unread_bodies(snapshot: Snapshot, model: Model, device: LoadBalancer, folder: str, reported: list[str],
+                  services: str) -> None:
     """REST bodies of the device that the manifest records as failed and that are not in the snapshot: the
     adapter read the others as the whole configuration, where a missing packet filter, firewall policy or
     virtual-address state would pass traffic the device drops. Every flow through the device is unknown (an
-    uncertain filter before all others), and each missing body is a data gap."""
+    uncertain filter before all others), and each missing body is a data gap. Where the body that lists its virtual
+    servers (`services`) is among them, the device may front any server, and is placed in front of each."""
     prefix = f"{folder}/"
     missing = sorted({str(call["file"]) for call in snapshot.failed_calls()
                       if isinstance(call.get("file"), str) and str(call["file"]).startswith(prefix)})
@@ -62,6 +66,8 @@ def unread_bodies(snapshot: Snapshot, model: Model, device: LoadBalancer, folder
         return
     reasons = [snapshot.absence_reason(rel) for rel in missing]
     model.gaps.extend(DataGap(rel, why) for rel, why in zip(missing, reasons, strict=True) if rel not in reported)
+    if services in missing:  # its virtual servers are not known: placed in front of every server (may_own)
+        device.unread = reasons[missing.index(services)]
     for rule in device.filters:
         rule.position += 1
     device.filters.insert(0, Rule(1, Action.DENY, ALL, f"the configuration of {device.name} that was not collected",

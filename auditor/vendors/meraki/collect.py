@@ -789,7 +789,12 @@ def check_out_dir(out: Path) -> None:
 
 
 def check_base_url(base_url: str) -> None:
-    parts = urllib.parse.urlsplit(base_url)
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+        parts.port  # noqa: B018  # urllib checks brackets and the port only when asked
+    except ValueError:  # its text is not shown: a proxy's password in it may be what urllib quotes
+        raise CollectUsageError("--base-url: not an http(s) URL (a `[` without its `]`, a bracketed host that is "
+                                "no IPv6 address, or a port that is not a number up to 65535)") from None
     shown = public_url(base_url)  # a proxy's user and password in the URL are never printed
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CollectUsageError(f"--base-url {shown!r}: expected http(s)://HOST[:PORT]/api/v1")
@@ -812,8 +817,11 @@ def check_source_address(address: str) -> None:
 
 
 def public_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    netloc = parts.netloc.rpartition("@")[2]  # never record credentials embedded in a URL
+    # never record credentials embedded in a URL: up to the last '@', since a password typed unencoded may hold
+    # '/', '?' or '#', which end urllib's netloc before its '@'
+    scheme, sep, rest = base_url.partition("://")
+    parts = urllib.parse.urlsplit(f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else base_url)
+    netloc = parts.netloc.rpartition("@")[2]
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
