@@ -809,3 +809,37 @@ def test_an_old_run_that_started_after_now_is_pulled_in_full(env: Env) -> None:
     pull(env.fake, full)
     assert files(out) == files(full)  # the deny of udp/4500 added to network 2 was carried over stale
     assert run_info(out)["orgs"][0]["full_pull"][0].startswith("its run started at ")
+
+
+def test_an_entry_of_the_network_list_changed_without_a_log_entry_recollects_the_network(env: Env) -> None:
+    """A network bound to the template with no change-log entry naming it (nor any other): its entry in the
+    network list differs from the old snapshot's, so its files are not proven unchanged and are fetched; the org
+    files too. The snapshot is the full pull's."""
+    source = env.fresh()
+    networks = source.networks
+    target = next(n for n in networks if "appliance" in n["productTypes"] and not n.get("configTemplateId"))
+    target.update(isBoundToConfigTemplate=True, configTemplateId=TEMPLATE)
+    source.set_networks(networks)
+    source.save([{"groupPolicyId": "300", "name": "From the template"}], "networks", target["id"], "groupPolicies")
+    out = env.out("entry-changed")
+    pull(env.fake, out, env.old)
+    full = env.out("entry-changed-full")
+    pull(env.fake, full)
+    org = run_info(out)["orgs"][0]
+    assert org["fetched_networks"] == {target["id"]: "its entry in the network list changed"}
+    assert org["org_files"] == "fetched"
+    assert files(out) == files(full)
+
+
+def test_a_log_entry_naming_an_unknown_id_pulls_the_org_in_full(env: Env) -> None:
+    """An entry naming an id that is neither a network nor the template of one (a network since deleted and
+    re-added under another id, a template since unbound): which files it changed is not known."""
+    source = env.fresh()
+    env.fake.log_change(ORG, "L_GONE_1", page="General", label="Network name")
+    mx = next(n for n in source.networks if "appliance" in n["productTypes"])
+    out = env.out("unknown-id")
+    result = pull(env.fake, out, env.old)
+    assert result.carried == 0
+    assert run_info(out)["orgs"][0]["full_pull"] == [
+        "the change log names L_GONE_1, neither a network nor the template of one"]
+    assert mx["id"] not in run_info(out)["orgs"][0].get("fetched_networks", {})

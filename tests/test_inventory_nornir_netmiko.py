@@ -45,3 +45,18 @@ connection_options:
         assert (ssh.port, ssh.username, ssh.platform) == (22, "audit", "cisco_ios"), device.name
     targets, _ = select(load_inventory(tmp_path), CISCO)
     assert [t.device_type for t in targets] == ["cisco_ios", "cisco_ios"]
+
+
+def test_a_group_s_netmiko_options_reach_its_hosts(tmp_path: Path) -> None:
+    """The case above gives every host the defaults' values, which a resolution ignoring groups gives too: here
+    the group's own options must win over the defaults' (nornir 3: the host, then its groups, then defaults)."""
+    (tmp_path / "hosts.yaml").write_text("fw-1:\n  hostname: 10.0.0.9\n  groups: [emea]\n"
+                                         "fw-2:\n  hostname: 10.0.0.10\n  groups: [emea-lab]\n")
+    (tmp_path / "groups.yaml").write_text("emea:\n  connection_options:\n    netmiko:\n      port: 2222\n"
+                                          "      platform: cisco_asa\nemea-lab:\n  groups: [emea]\n")
+    (tmp_path / "defaults.yaml").write_text("connection_options:\n  netmiko:\n    port: 22\n    platform: cisco_ios\n")
+    for device in load_inventory(tmp_path).devices:
+        ssh = device.connected_by("netmiko")
+        assert (ssh.port, ssh.platform) == (2222, "cisco_asa"), device.name
+    targets, _ = select(load_inventory(tmp_path), CISCO)
+    assert [t.device_type for t in targets] == ["cisco_asa", "cisco_asa"]

@@ -66,3 +66,35 @@ def test_a_cisco_device_that_fails_today_is_a_gap_not_yesterday_s_config(tmp_pat
         assert result.exit_code == code, result.output
     # today's authentication failure is what the audit must see: not yesterday's running-config
     assert [c["file"] for c in Snapshot(out).failed_calls()] == ["cisco/br-edge.cfg"]
+
+
+def test_one_call_that_fails_today_is_not_read_from_yesterday_s_file(tmp_path: Path) -> None:
+    """Yesterday every body was collected (the virtual address enabled: allowed); today the virtual address is
+    disabled and only its call fails. The file yesterday's run left must be gone (the manifest's last word on it
+    is "failed"), so the audit says "unknown", as for a fresh collection -- never yesterday's "allowed"."""
+    from tests.fakes.lb_servers import Fault
+
+    root = tmp_path / "device"
+    shutil.copytree(FIXTURES / "lb" / "f5" / "rest-sticky", root)
+    address = root / "ltm" / "virtual-address.json"
+    address.write_text(json.dumps({"items": [{"name": VIP, "partition": "Common", "address": VIP, "arp": "enabled",
+                                              "enabled": "yes"}]}))
+    out = tmp_path / "snap"
+
+    def run(faults: dict[str, Fault], into: Path) -> int:
+        with FakeLoadBalancer("f5", root, faults=faults) as lb:
+            (tmp_path / "hosts.yaml").write_text(f'edge: {{hostname: "{lb.url}", platform: bigip}}\n')
+            return CliRunner().invoke(collect_app, ["f5", "--inventory", str(tmp_path / "hosts.yaml"), "--out",
+                                                    str(into), "--timeout", "5"], env=LB_ENV).exit_code
+
+    assert run({}, out) == 0
+    assert verdicts(out) == {"allowed"}  # yesterday
+    address.write_text(json.dumps({"items": [{"name": VIP, "partition": "Common", "address": VIP, "arp": "enabled",
+                                              "enabled": "no"}]}))
+    today = {"/mgmt/tm/ltm/virtual-address": Fault(status=500)}
+    assert run(today, out) == 3
+    fresh = tmp_path / "fresh"
+    assert run(today, fresh) == 3
+    assert verdicts(fresh) == {"unknown"}
+    assert not (out / "f5" / "edge" / "ltm" / "virtual-address.json").exists()
+    assert verdicts(out) == verdicts(fresh)
