@@ -64,3 +64,20 @@ def test_an_arm_template_with_an_nsg_resource(tmp_path: Path) -> None:
                                   "properties": {"securityRules": []}})
     result = audit(write_snapshot(tmp_path, {"azure/lb.json": template}, "10.70.0.10", protocols=("ikev2",)))
     assert any("network security group vpn-nsg" in t for t in not_modelled(result))
+
+
+def test_a_filter_file_that_appears_is_seen_through_the_cache_and_the_memo(tmp_path: Path) -> None:
+    """The NLB's network ACLs are only looked for (`exists`), never read: the cache and the report memo must still
+    see the file appear (a cache blind to those reads replays the report that says nothing of them)."""
+    from tests.test_report_memo import Run, _stamped
+
+    aws(tmp_path / "snap", None)
+    snapshot = tmp_path / "snap"
+    run = Run(tmp_path, snapshot, tmp_path / "cache")
+    for _ in range(2):  # cold, then warm (the memo kept)
+        before = run("--format", "json")
+    assert "network ACLs" not in before[1]
+    (snapshot / "aws" / "nlb" / "describe-network-acls.json").write_text(json.dumps({"NetworkAcls": []}))
+    got, plain = run("--format", "json"), run("--format", "json", cache=False)
+    assert "network ACLs" in plain[1]
+    assert (got[0], _stamped(got[1], "T"), got[2]) == (plain[0], _stamped(plain[1], "T"), plain[2])
