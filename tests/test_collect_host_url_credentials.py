@@ -14,6 +14,7 @@ LB_ENV = {"VPN_AUDITOR_LB_USERNAME": "auditor", "VPN_AUDITOR_LB_PASSWORD": "s3cr
 
 
 @pytest.mark.parametrize("hostname", [
+    f"https://admin:{PLANTED}@127.0.0.1:9",        # refused, never contacted: the password in no file nor line
     f"https://admin:{PLANTED}@127.0.0.1:99999",   # a port out of range
     f"https://admin:{PLANTED}/x@127.0.0.1:9",      # a '/' in the password
     f"https://admin:p@{PLANTED}@127.0.0.1:9",      # an '@' in the password

@@ -12,18 +12,6 @@ PLANTED = "InvUrlPw-7Qz9"
 LB_ENV = {"VPN_AUDITOR_LB_USERNAME": "auditor", "VPN_AUDITOR_LB_PASSWORD": "s3cret-pass"}
 
 
-def test_url_credentials_in_an_inventory_hostname_are_never_written_or_shown(tmp_path: Path) -> None:
-    (tmp_path / "hosts.yaml").write_text(
-        f'edge-lb1: {{hostname: "https://admin:{PLANTED}@127.0.0.1:9", platform: bigip}}\n')
-    out = tmp_path / "snap"
-    result = CliRunner().invoke(collect_app, ["f5", "--inventory", str(tmp_path), "--out", str(out),
-                                              "--timeout", "2"], env=LB_ENV)
-    assert result.exit_code == 3, result.output
-    leaked = [str(p) for p in out.rglob("*") if p.is_file() and PLANTED in p.read_text(errors="replace")]
-    assert not leaked, leaked
-    assert PLANTED not in result.output, result.output
-
-
 def test_ssh_hostnames_with_credentials_are_neither_used_nor_written(tmp_path: Path) -> None:
     (tmp_path / "hosts.yaml").write_text(f'r1: {{hostname: "admin:{PLANTED}@127.0.0.1", platform: ios, '
                                          'username: u}\n')
