@@ -314,11 +314,12 @@ op_strategy = st.tuples(st.sampled_from(OPS), st.integers(0, 40)).filter(
     lambda op: op[0] not in RARE or op[1] % 4 == 0)  # whole-org fallbacks: in some examples, not most
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=9, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(ops=st.lists(op_strategy, min_size=0, max_size=6))
 # Always, beside the drawn ones (a review found the CI profile's 12 draws changed no SSID of a wireless network,
-# drew no template edit, and an unknown id only beside an op that forced a full pull anyway):
+# drew no template edit, and an unknown id only beside an op that forced a full pull anyway); 9 draws beside them
+# keep the examples at the 12 the suite's time was set for:
 @example(ops=[("ssid", 0), ("ssid", 1), ("ssid", 2), ("ssid", 3)])
 @example(ops=[("template", 0)])
 @example(ops=[("unknown-id", 0)])
