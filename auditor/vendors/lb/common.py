@@ -16,13 +16,13 @@ def load_devices(snapshot: Snapshot, model: Model, folder: str, both: str, neede
                  from_text: Callable[[str, str, str], LoadBalancer]) -> None:
     """Every `<folder>/<device>.conf` (config text) and `<folder>/<device>/` (REST bodies) of a snapshot
     becomes a device; shared by the vendors whose snapshots hold either form."""
-    entries = snapshot.listdir(folder)
-    for rel in entries:
+    # Text files first: the text wins where it gives a device, and only then (`f5/x` sorts before `f5/x.conf`)
+    # is a folder of the same name skipped; a text that reads as nothing leaves the folder in use.
+    for rel in sorted(snapshot.listdir(folder), key=lambda entry: not entry.endswith(".conf")):
         stem = rel.rsplit("/", 1)[-1]
         if snapshot.entry_kind(rel) == "folder":  # told to the audit cache: a file may become a folder
             name = f"{folder}/{stem}"
-            # `f5/x` sorts before `f5/x.conf`: look for the text file, which wins, before reading the folder
-            if name in model.devices or f"{rel}.conf" in entries:
+            if name in model.devices:
                 model.gaps.append(DataGap(rel, f"{rel}: both {both} for {name}; the .conf file was used"))
                 continue
             expected = [f"{rel}/{needed_rel}" for needed_rel in needed]
