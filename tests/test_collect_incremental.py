@@ -534,28 +534,46 @@ def test_a_chain_of_incremental_pulls_keeps_when_each_file_was_fetched(env: Env)
     assert files(second) == files(full)
 
 
+@dataclass
+class _SkewedPulls:
+    old: Path
+    incremental: Path
+    full: Path
+    mx: int  # the network whose MX rules were edited
+    expect: Expect
+    source: Source
+
+
+def _skewed_pulls(env: Env, minutes: int, tag: str) -> _SkewedPulls:
+    """With the Dashboard's clock `minutes` off this host's: a pull, a deny of udp/4500 put first in one MX's rules
+    (logged at the Dashboard's now: before the old run's start less the 15-minute margin when it is behind), then
+    an incremental pull from the first and a full one."""
+    source = env.fresh()
+    env.fake.clock_offset = timedelta(minutes=minutes)
+    try:
+        old = env.out(f"{tag}-old")
+        pull(env.fake, old)
+        mx = next(i for i in range(N_NETWORKS) if "appliance" in source.network(i)["productTypes"])
+        expect = Expect()
+        edit(source, ("mx-rule", mx), expect)
+        incremental = env.out(tag)
+        pull(env.fake, incremental, old)
+        full = env.out(f"{tag}-full")
+        pull(env.fake, full)
+    finally:
+        env.fake.clock_offset = timedelta(0)
+    return _SkewedPulls(old, incremental, full, mx, expect, source)
+
+
 @pytest.mark.parametrize("skew_minutes", [-20, 20])
 def test_the_change_log_is_read_on_the_dashboards_clock(env: Env, skew_minutes: int) -> None:
     """The Dashboard's clock 20 minutes behind this host's (or ahead), beyond the 15-minute margin: an edit
     made after the old pull is still found, because t0 is placed on the Dashboard's clock."""
-    source = env.fresh()
-    env.fake.clock_offset = timedelta(minutes=skew_minutes)
-    try:
-        old = env.out("skewed-old")
-        pull(env.fake, old)
-        offset = manifest(old)["runs"][0]["dashboard_clock_offset_s"]
-        assert skew_minutes * 60 - 5 < offset <= skew_minutes * 60
-        mx = next(i for i in range(N_NETWORKS) if "appliance" in source.network(i)["productTypes"])
-        expect = Expect()
-        edit(source, ("mx-rule", mx), expect)  # logged at the Dashboard's now: before old's start less 15 min
-        out = env.out("skewed")
-        pull(env.fake, out, old)
-        full = env.out("skewed-full")
-        pull(env.fake, full)
-    finally:
-        env.fake.clock_offset = timedelta(0)
-    assert set(run_info(out)["orgs"][0]["fetched_networks"]) == expect.networks
-    assert files(out) == files(full)
+    pulls = _skewed_pulls(env, skew_minutes, "skewed")
+    offset = manifest(pulls.old)["runs"][0]["dashboard_clock_offset_s"]
+    assert skew_minutes * 60 - 5 < offset <= skew_minutes * 60
+    assert set(run_info(pulls.incremental)["orgs"][0]["fetched_networks"]) == pulls.expect.networks
+    assert files(pulls.incremental) == files(pulls.full)
 
 
 def test_an_edit_hidden_by_clock_skew_never_audits_as_allowed(env: Env, tmp_path: Path) -> None:
@@ -564,19 +582,8 @@ def test_an_edit_hidden_by_clock_skew_never_audits_as_allowed(env: Env, tmp_path
     audit of a full pull does; none of that network's udp/4500 paths is allowed."""
     from auditor.audit import run_audit
 
-    source = env.fresh()
-    env.fake.clock_offset = timedelta(minutes=-20)
-    try:
-        old = env.out("skew-audit-old")
-        pull(env.fake, old)
-        mx = next(i for i in range(N_NETWORKS) if "appliance" in source.network(i)["productTypes"])
-        edit(source, ("mx-rule", mx), Expect())  # a deny of udp/4500 from Any to Any, first in the MX's rules
-        incremental = env.out("skew-audit")
-        pull(env.fake, incremental, old)
-        full = env.out("skew-audit-full")
-        pull(env.fake, full)
-    finally:
-        env.fake.clock_offset = timedelta(0)
+    pulls = _skewed_pulls(env, -20, "skew-audit")
+    incremental, full, mx, source = pulls.incremental, pulls.full, pulls.mx, pulls.source
     config = tmp_path / "audit.yaml"
     config.write_text("vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n")
     name = source.network(mx)["name"]

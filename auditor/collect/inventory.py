@@ -455,12 +455,14 @@ def record_failure(out: Path, fleet: Fleet, target: Target, inventory_file: str,
 
 
 # --- the commands' inventory mode ------------------------------------------------------------------------
-def ask_secret(env: str, prompt: str, required: bool) -> str:
+def ask_secret(env: str, prompt: str, required: bool, missing: str = "") -> str:
+    """A secret from the environment, else asked for on a terminal (never from the command line); `missing`
+    begins the error when none is given and it is required."""
     value = os.environ.get(env, "")
     if not value and sys.stdin.isatty():
         value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
     if not value and required:
-        raise CollectUsageError(f"set {env} (stdin is not a terminal to ask for it)")
+        raise CollectUsageError(f"{missing or f'set {env}'} (stdin is not a terminal to ask for it)")
     return value
 
 

@@ -27,6 +27,7 @@ from auditor.collect.inventory import (
     DeviceOutcome,
     Fleet,
     Target,
+    ask_secret,
     collect_fleet,
     inventory_entry,
     prepare,
@@ -534,14 +535,7 @@ def cisco_inventory(path: Path, out: Path, groups: Sequence[str], workers: int, 
 # --- command line ------------------------------------------------------------------------------------------
 def _ask(env: str, prompt: str, required: bool) -> str:
     """A secret from the environment, else asked for on a terminal (never from the command line)."""
-    import os
-    import sys
-
-    value = os.environ.get(env, "")
-    if not value and sys.stdin.isatty():
-        value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
-    if not value and required:
-        raise CollectUsageError(f"no SSH password: set {env} (stdin is not a terminal to ask for it)")
+    value = ask_secret(env, prompt, required, missing=f"no SSH password: set {env}")
     if "\r" in value or "\n" in value:  # typed at the device's prompt it would be two lines, the second a command
         raise CollectUsageError(f"{env} holds a line break, which no SSH password or enable secret can hold "
                                 "(its value is not shown)")

@@ -64,6 +64,7 @@ from meraki.session.base import apply_meraki_param_encoding
 import auditor
 from auditor.collect.budget import SharedBudget, budgeted_transport
 from auditor.collect.clock import SYSTEM_CLOCK, Clock
+from auditor.collect.inventory import public_host
 from auditor.collect.limits import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_PAGES,
@@ -817,12 +818,9 @@ def check_source_address(address: str) -> None:
 
 
 def public_url(base_url: str) -> str:
-    # never record credentials embedded in a URL: up to the last '@', since a password typed unencoded may hold
-    # '/', '?' or '#', which end urllib's netloc before its '@'
-    scheme, sep, rest = base_url.partition("://")
-    parts = urllib.parse.urlsplit(f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else base_url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """The base URL as recorded and shown: no credentials (collect.inventory.public_host), query or fragment."""
+    parts = urllib.parse.urlsplit(public_host(base_url))
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 async def collect(config: CollectorConfig) -> CollectResult:
