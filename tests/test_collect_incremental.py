@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import hashlib
 import itertools
 import json
 import shutil
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 
 from auditor.cli import app
 from auditor.cli_collect import collect_app
+from auditor.collect.fingerprints import derive_key, fingerprint, key_check
 from auditor.vendors.meraki import incremental
 from auditor.vendors.meraki.collect import CollectorConfig, CollectResult, collect
 
@@ -294,8 +296,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MERAKI_DASHBOARD_API_KEY", API_KEY)
 
 
-# Calls whose bodies hold a secret (redacted in OLD): made even for a network carried over, so the run learns the
-# secret and scrubs it wherever else it appears, as a full pull does (incremental.py, `_carry`).
+# Calls whose bodies hold a secret (redacted in OLD): carried over with the fingerprints OLD recorded
+# (collect/fingerprints.py), made again only when OLD has none or was collected under another API key.
 SECRET_BEARING = ("networks/*/wireless/ssids", "networks/*/wireless/ssids/*/identityPsks",
                   "organizations/*/appliance/vpn/thirdPartyVPNPeers")
 
@@ -305,8 +307,7 @@ def secret_bearing(path: str) -> bool:
 
 
 def network_requests(fake: FakeDashboard, since: int) -> set[str]:
-    return {r.path.split("/")[1] for r in fake.requests[since:]
-            if r.path.startswith("networks/") and not secret_bearing(r.path)}
+    return {r.path.split("/")[1] for r in fake.requests[since:] if r.path.startswith("networks/")}
 
 
 # --- the property ---------------------------------------------------------------------------------------------
@@ -351,7 +352,7 @@ def test_incremental_is_a_full_pull_after_any_logged_edits(env: Env, ops: list[t
     calls = manifest(incremental)["calls"]
     for call in calls:
         carried = call["origin"] == "carried"
-        if call["path"].startswith("networks/") and not secret_bearing(call["path"]):
+        if call["path"].startswith("networks/"):
             assert carried == (call["path"].split("/")[1] not in expected), call
     if not ops or all(kind == "uplink" for kind, _ in ops):
         assert info["org_files"] == "carried"
@@ -368,7 +369,7 @@ def test_nothing_changed_makes_only_the_listing_calls(env: Env) -> None:
     out = env.out("same")
     result = pull(env.fake, out, env.old)
 
-    made = sorted({r.path for r in env.fake.requests[mark:] if not secret_bearing(r.path)})
+    made = sorted({r.path for r in env.fake.requests[mark:]})
     assert made == ["organizations", f"organizations/{ORG}/appliance/uplink/statuses",
                     f"organizations/{ORG}/configurationChanges", f"organizations/{ORG}/networks"]
     assert files(out) == files(env.old)
@@ -376,7 +377,10 @@ def test_nothing_changed_makes_only_the_listing_calls(env: Env) -> None:
     by_path = {c["path"]: c for c in manifest(out)["calls"]}
     assert by_path["organizations"]["origin"] == "fetched"
     carried = [c for c in by_path.values() if c["origin"] == "carried"]
-    assert len(carried) == result.carried == len(by_path) - 3 - sum(map(secret_bearing, by_path))
+    assert len(carried) == result.carried == len(by_path) - 3
+    assert sum(map(secret_bearing, by_path)) == 13  # the SSID lists, iPSK lists and VPN peers: carried too
+    assert all(c["secret_fingerprints"] for c in carried if secret_bearing(c["path"]) and "ssids" in c["path"]
+               and "identityPsks" not in c["path"])
     assert all(c["carried_from"] == {"snapshot": str(env.old), "fetched_at": old_start} and c["attempts"] == 0
                for c in carried)
     info = run_info(out)
@@ -749,7 +753,9 @@ def test_a_carried_networks_psk_is_never_written_elsewhere(env: Env) -> None:
     pull(env.fake, old)
     assert not any(psk.encode() in body for body in files(old).values())  # the full pull scrubbed it
     new = env.out("psk-new")
+    mark = len(env.fake.requests)
     pull(env.fake, new, old)
+    assert secret_requests(env.fake, mark) == set()  # scrubbed through OLD's fingerprints, not by reading it
     full = env.out("psk-full")
     pull(env.fake, full)
     assert not any(psk.encode() in body for body in files(full).values())
@@ -770,12 +776,107 @@ def test_a_carried_networks_psk_quoted_in_a_fetched_rule_is_never_written(env: E
     pull(env.fake, old)
     env.fake.log_change(ORG, mx["id"], label="L3 firewall rules")
     new = env.out("psk2-new")
+    mark = len(env.fake.requests)
     pull(env.fake, new, old)
+    assert f"networks/{segment(wifi['id'])}/wireless/ssids" not in secret_requests(env.fake, mark)
     full = env.out("psk2-full")
     pull(env.fake, full)
     leaked = sorted(rel for rel, body in files(new).items() if psk.encode() in body)
     assert leaked == [], f"PSK written in clear to {leaked}"
     assert files(new) == files(full)
+
+
+def secret_requests(fake: FakeDashboard, since: int) -> set[str]:
+    """Secret-bearing requests for networks (org-level files are fetched whenever the change log has entries)."""
+    return {r.path for r in fake.requests[since:] if secret_bearing(r.path) and r.path.startswith("networks/")}
+
+
+def _quoted_psk_org(env: Env, tag: str) -> tuple[dict[str, Any], str, Path]:
+    """A served org where another network's notes quote a wireless network's PSK, and a full pull of it."""
+    source = env.fresh()
+    wifi, psk = _psk_network(source)
+    networks = source.networks
+    other = next(n for n in networks if n["id"] != wifi["id"] and "appliance" in n["productTypes"])
+    other["notes"] = f"guest wifi key: {psk}"
+    source.set_networks(networks)
+    old = env.out(f"{tag}-old")
+    pull(env.fake, old)
+    return wifi, psk, old
+
+
+def _another_key(data: dict[str, Any]) -> None:
+    """OLD as a run under another API key leaves it: another key check, fingerprints under that key."""
+    data["runs"][0]["secret_fingerprint_check"] = key_check(derive_key("0123456789abcdef0123456789abcdef01234567"))
+
+
+OLD_FINGERPRINTS = {
+    "from-an-older-version": lambda m: [c.pop("secret_fingerprints", None) for c in m["calls"]],
+    "malformed": lambda m: [c.__setitem__("secret_fingerprints", ["12:beef"]) for c in m["calls"]
+                            if "secret_fingerprints" in c],
+    "no-key-check": lambda m: m["runs"][0].pop("secret_fingerprint_check"),
+    "another-api-key": _another_key,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(OLD_FINGERPRINTS))
+def test_without_usable_fingerprints_the_secret_calls_are_made_again(env: Env, variant: str) -> None:
+    wifi, psk, old = _quoted_psk_org(env, f"nofp-{variant}")
+    data = manifest(old)
+    OLD_FINGERPRINTS[variant](data)
+    (old / "manifest.json").write_text(json.dumps(data))
+    new = env.out(f"nofp-{variant}-new")
+    mark = len(env.fake.requests)
+    pull(env.fake, new, old)
+    assert f"networks/{segment(wifi['id'])}/wireless/ssids" in secret_requests(env.fake, mark)
+    full = env.out(f"nofp-{variant}-full")
+    pull(env.fake, full)
+    leaked = sorted(rel for rel, body in files(new).items() if psk.encode() in body)
+    assert leaked == [], f"PSK written in clear to {leaked}"
+    assert files(new) == files(full)
+    assert not run_info(new)["orgs"][0].get("full_pull")  # only those calls: the rest is still carried
+
+
+def test_fingerprints_carry_through_a_chain_of_incremental_pulls(env: Env) -> None:
+    """OLD -> FIRST (nothing changed: the SSID lists carried with their fingerprints) -> SECOND, after another
+    network's notes came to quote a PSK: SECOND scrubs it through the fingerprints FIRST carried."""
+    source = env.fresh()
+    wifi, psk = _psk_network(source)
+    old = env.out("chain-fp-old")
+    pull(env.fake, old)
+    first = env.out("chain-fp-first")
+    pull(env.fake, first, old)
+    networks = source.networks
+    other = next(n for n in networks if n["id"] != wifi["id"] and "appliance" in n["productTypes"])
+    other["notes"] = f"the key is {psk}!"
+    source.set_networks(networks)
+    second = env.out("chain-fp-second")
+    mark = len(env.fake.requests)
+    pull(env.fake, second, first)
+    assert secret_requests(env.fake, mark) == set()
+    full = env.out("chain-fp-full")
+    pull(env.fake, full)
+    assert not any(psk.encode() in body for body in files(second).values())
+    assert psk not in (second / "manifest.json").read_text(encoding="utf-8")
+    assert files(second) == files(full)
+
+
+def test_fingerprints_let_no_one_without_the_api_key_test_a_guess(env: Env) -> None:
+    """The manifest holds the PSK's fingerprint under a key derived from the API key, and nothing an unkeyed
+    hash of the PSK (or one under another key) would match: a correct guess cannot be confirmed offline."""
+    source = env.fresh()
+    wifi, psk = _psk_network(source)
+    old = env.out("fp-guess")
+    pull(env.fake, old)
+    text = (old / "manifest.json").read_text(encoding="utf-8")
+    call = next(c for c in manifest(old)["calls"] if c["path"] == f"networks/{segment(wifi['id'])}/wireless/ssids")
+    assert fingerprint(derive_key(API_KEY), psk) in call["secret_fingerprints"]  # the check below means something
+    assert fingerprint(derive_key("0123456789abcdef0123456789abcdef01234567"), psk) not in text
+    raw = psk.encode()
+    for name in ("md5", "sha1", "sha256", "sha512", "sha3_256", "blake2b", "blake2s"):
+        digest = hashlib.new(name, raw).hexdigest()
+        assert digest[:32] not in text and digest[-32:] not in text, name
+    assert hashlib.blake2b(raw, digest_size=16).hexdigest() not in text
+    assert psk not in text and API_KEY not in text
 
 
 HAND_EDITS = {

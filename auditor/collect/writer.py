@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import auditor
+from auditor.collect import fingerprints
 from auditor.collect.limits import check_depth
 from auditor.collect.signals import deferred
 from auditor.errors import OutputError, Refused
@@ -287,10 +288,10 @@ def learnable(value: str) -> bool:
     return 8 <= len(value) <= 4096 and value != REDACTED and not _NOT_LEARNED.fullmatch(value)
 
 
-def _scrub_strings(obj: Any, pattern: re.Pattern[str]) -> Any:
+def _scrub_strings(obj: Any, pattern: re.Pattern[str] | fingerprints.Scrubber) -> Any:
     """A copy of a JSON value with `pattern` replaced in every string value (keys are the vendor's schema)."""
     if isinstance(obj, str):
-        return pattern.sub(REDACTED, obj)
+        return pattern.sub(obj) if isinstance(pattern, fingerprints.Scrubber) else pattern.sub(REDACTED, obj)
     if isinstance(obj, Mapping):
         return {key: _scrub_strings(value, pattern) for key, value in obj.items()}
     if isinstance(obj, list | tuple):
@@ -390,7 +391,7 @@ class SnapshotWriter:
     """
 
     def __init__(self, root: str | Path, collector: str, *, parameters: Mapping[str, Any] | None = None,
-                 secrets: Iterable[str] = ()) -> None:
+                 secrets: Iterable[str] = (), fingerprint_key: bytes | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._real_root = self.root.resolve()
@@ -406,6 +407,12 @@ class SnapshotWriter:
         # writer wrote, and the manifest, of all of them when it closes (one prefix-tree regex, built once).
         self._seen: set[str] = set()
         self._written: dict[str, bool] = {}  # snapshot-relative path -> is JSON
+        # Secrets an incremental run carries over known by fingerprint only (fingerprints.py), by length; the
+        # files it carried (clean of them: the run that wrote them scrubbed them); each file's fingerprints.
+        self._fingerprint_key = fingerprint_key
+        self._by_fingerprint: dict[int, set[bytes]] = {}
+        self._carried: set[str] = set()
+        self._file_fingerprints: dict[str, list[str]] = {}
         self._closed = False
         for secret in secrets:
             self.add_secret(secret)
@@ -433,6 +440,11 @@ class SnapshotWriter:
         """`text` with every form of every registered secret replaced by "<redacted>"."""
         return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
 
+    @property
+    def key_check(self) -> str | None:
+        """Tells a later run whether it holds this run's fingerprint key (fingerprints.key_check)."""
+        return fingerprints.key_check(self._fingerprint_key) if self._fingerprint_key is not None else None
+
     # paths -----------------------------------------------------------------------------------------
     def path_for(self, rel_path: str) -> Path:
         """The absolute path for a snapshot-relative path, refusing any that would leave the root."""
@@ -457,11 +469,35 @@ class SnapshotWriter:
         check_depth(body)  # a 500-deep body would exhaust the recursion of redaction and encoding
         found: set[str] = set()
         data = redact_json(body, found, secret_keys) if redact else body
+        learned = _all_forms(self.learned(found))
         # Scrubbed as data, not as JSON text: a secret holding a quote must not cut into the JSON around it.
-        for pattern in (self._pattern, _trie_pattern(_all_forms(self.learned(found)))):
+        for pattern in (self._pattern, _trie_pattern(learned)):
             data = _scrub_strings(data, pattern) if pattern is not None else data
         self._write(rel_path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", scrub=False)
         self._written[rel_path] = True
+        self._carried.discard(rel_path)
+        if self._fingerprint_key is not None and found:  # recorded with the call (record_call)
+            self._file_fingerprints[rel_path] = sorted(fingerprints.fingerprint(self._fingerprint_key, form)
+                                                       for form in learned)
+        else:
+            self._file_fingerprints.pop(rel_path, None)
+        return rel_path
+
+    def carry_json(self, rel_path: str, body: Any, carried_fingerprints: Iterable[str] = ()) -> str:
+        """Write a body an incremental run carries over from an older snapshot (already redacted there) with
+        the fingerprints of the secrets it held (`fingerprints.parse`d by the caller): those secrets are then
+        scrubbed from every file this run fetches, as if known. The file itself is not searched for them: the
+        run that wrote it scrubbed it of every secret it knew."""
+        listed = list(carried_fingerprints)
+        by_length = fingerprints.parse(listed)
+        if by_length is None or (listed and self._fingerprint_key is None):
+            raise ValueError("carried fingerprints need a fingerprint key and must be well formed")
+        self.write_json(rel_path, body)
+        self._carried.add(rel_path)
+        for length, digests in by_length.items():
+            self._by_fingerprint.setdefault(length, set()).update(digests)
+        if listed or rel_path in self._file_fingerprints:
+            self._file_fingerprints[rel_path] = sorted(listed)
         return rel_path
 
     def write_text(self, rel_path: str, text: str, *, found: Iterable[str] = ()) -> str:
@@ -484,22 +520,29 @@ class SnapshotWriter:
         self._check_inside(target.parent, rel_path, may_be_root=True)  # a folder may be a symlink
         _atomic_write(target, self.scrub(text) if scrub else text)
 
-    def _scrub_written(self, pattern: re.Pattern[str]) -> None:
+    def _scrub_written(self, pattern: re.Pattern[str] | None, scrubber: fingerprints.Scrubber | None) -> None:
         """Rewrite the files written earlier that hold a secret learned since (a network name equal to the PSK
-        of an SSID read later)."""
+        of an SSID read later). With secrets known by fingerprint only (`scrubber`, which knows the learned
+        ones too), every file not carried over is searched through it: a fingerprint has no regex."""
         for rel_path, is_json in self._written.items():
+            use: re.Pattern[str] | fingerprints.Scrubber | None = pattern
+            if scrubber is not None and rel_path not in self._carried:
+                use = scrubber
+            if use is None:
+                continue
             try:
                 target = self.path_for(rel_path)
                 text = target.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError, UnsafePathError):
                 continue
-            if pattern.search(text) is None:
+            if isinstance(use, re.Pattern) and use.search(text) is None:
                 continue
             if is_json:
-                text = json.dumps(_scrub_strings(json.loads(text), pattern), indent=2, ensure_ascii=False) + "\n"
+                new = json.dumps(_scrub_strings(json.loads(text), use), indent=2, ensure_ascii=False) + "\n"
             else:
-                text = pattern.sub(REDACTED, text)
-            _atomic_write(target, text)
+                new = use.sub(text) if isinstance(use, fingerprints.Scrubber) else use.sub(REDACTED, text)
+            if new != text:
+                _atomic_write(target, new)
 
     def discard(self, rel_path: str | None) -> None:
         """Remove the file an earlier run wrote for a call that has now failed (or found nothing): collected
@@ -516,6 +559,8 @@ class SnapshotWriter:
         """Record one call's outcome: "ok", "absent" (feature absent) or "failed"."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+        if written and file is not None and file in self._file_fingerprints:
+            extra = {**extra, "secret_fingerprints": self._file_fingerprints[file]}
         record = CallRecord(path=self.scrub(path), outcome=outcome, status=status,
                             error=self.error_text(error), file=file, written=written, extra=extra)
         self.calls.append(record)
@@ -556,24 +601,32 @@ class SnapshotWriter:
             if isinstance(loaded, dict) and loaded.get("schema") == MANIFEST_SCHEMA:
                 manifest = loaded
         tool = {"name": "vpn-auditor", "version": auditor.__version__}
-        run = {"collector": self.collector, "tool": tool, "started_at": self.started_at,
+        run: dict[str, Any] = {"collector": self.collector, "tool": tool, "started_at": self.started_at,
                "finished_at": _now(), "parameters": self.parameters, "summary": self.summary()}
+        if self._fingerprint_key is not None:
+            run["secret_fingerprint_check"] = self.key_check
         run.update(run_extra)
         manifest["schema"] = MANIFEST_SCHEMA
         manifest["tool"] = tool
         manifest["generated_at"] = run["finished_at"]
         manifest.setdefault("runs", []).append(run)
         seen = _trie_pattern(_all_forms(self._seen))
-        if seen is not None:  # secrets seen after a call failed may be in its error
-            for call in self.calls:
-                call.error = seen.sub(REDACTED, call.error) if call.error else call.error
+        scrubber = None
+        if self._by_fingerprint and self._fingerprint_key is not None:
+            scrubber = fingerprints.Scrubber(self._fingerprint_key, _all_forms(self._seen), self._by_fingerprint,
+                                             REDACTED)
+        for call in self.calls:  # secrets seen after a call failed may be in its error
+            if call.error:
+                call.error = scrubber.sub(call.error) if scrubber is not None \
+                    else seen.sub(REDACTED, call.error) if seen is not None else call.error
+            if seen is not None:  # a path is made of ids, not free text: the learned secrets are enough
                 call.path = seen.sub(REDACTED, call.path)
         manifest.setdefault("calls", []).extend(call.as_json(self.collector) for call in self.calls)
         self._closed = True  # also when the write fails: __exit__ must not try again
         try:
             with deferred():  # a second Ctrl-C must not cost the run its manifest, nor a file its scrub
-                if seen is not None:
-                    self._scrub_written(seen)
+                if seen is not None or scrubber is not None:
+                    self._scrub_written(seen, scrubber)
                 for pattern in (self._pattern, seen):
                     manifest = _scrub_strings(manifest, pattern) if pattern is not None else manifest
                 self._write(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", scrub=False)

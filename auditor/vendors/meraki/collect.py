@@ -62,6 +62,7 @@ from meraki.config import DEFAULT_BASE_URL
 from meraki.session.base import apply_meraki_param_encoding
 
 import auditor
+from auditor.collect import fingerprints
 from auditor.collect.budget import SharedBudget, budgeted_transport
 from auditor.collect.clock import SYSTEM_CLOCK, Clock
 from auditor.collect.inventory import public_host
@@ -838,7 +839,8 @@ async def collect(config: CollectorConfig) -> CollectResult:
     if config.since is not None:
         incremental = Incremental.open(config.since, config.out, public_url(config.base_url))
         parameters["since"] = incremental.shown
-    writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key])
+    writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key],
+                            fingerprint_key=fingerprints.derive_key(config.api_key))
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
                        config.limits(), config.clock)
     collector: MerakiCollector | None = None

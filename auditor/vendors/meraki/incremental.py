@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import meraki
 
 import auditor
+from auditor.collect import fingerprints
 from auditor.collect.limits import LimitExceeded
 from auditor.collect.writer import MANIFEST_SCHEMA, REDACTED, UnsafePathError, quote_segment
 from auditor.snapshot import Snapshot, SnapshotError
@@ -379,19 +380,29 @@ class Incremental:
             return None
         if body is None:
             return None
+        carried_fingerprints: list[str] = []
         if REDACTED in json.dumps(body, ensure_ascii=False):
             # A secret was redacted here (a PSK, an iPSK passphrase, a peer's key): its value is gone from OLD, so
-            # carried, this run would never learn it, nor scrub it where else it appears (a network's notes, a
-            # rule's comment: writer.py), as a full pull does. Made instead.
-            return None
+            # this run scrubs it where else it appears (a network's notes, a rule's comment), as a full pull does,
+            # through the fingerprints OLD recorded (collect/fingerprints.py). Without them, or under another API
+            # key, the call is made instead.
+            listed = call.get("secret_fingerprints")
+            if not self._fingerprints_usable(collector) or not isinstance(listed, list) \
+                    or fingerprints.parse(listed) is None:
+                return None
+            carried_fingerprints = listed
         try:
-            collector.writer.write_json(file, body)
+            collector.writer.carry_json(file, body, carried_fingerprints)
         except (OSError, UnsafePathError, LimitExceeded):
             return None  # made instead, which records what goes wrong
         collector.writer.record_call(api_path, "ok", status=call.get("status"), file=file, written=True,
                                      attempts=0, rate_limited=0, origin="carried", carried_from=carried_from)
         collector.progress.call(self._org_of(api_path))
         return Fetched("ok", body)
+
+    def _fingerprints_usable(self, collector: MerakiCollector) -> bool:
+        check = self.run.get("secret_fingerprint_check")
+        return isinstance(check, str) and check == collector.writer.key_check
 
     def _org_of(self, api_path: str) -> str | None:
         parts = api_path.split("/")
