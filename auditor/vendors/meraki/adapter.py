@@ -658,7 +658,7 @@ class _NetworkBuilder:
         match = _garden_addresses(entry)
         if match is not None:
             return [Rule(position, Action.PERMIT, match, text, "", origin)]
-        covered = self.resolver.names_matching(entry)
+        covered = self.resolver.names_named(entry)  # a permit: never a parent domain's subdomains
         if covered:
             return [Rule(position, Action.PERMIT, PacketSet.of(dst=covered), text, "", origin)]
         return []  # a host name that is not the VPN server's cannot open the path to it
@@ -1367,7 +1367,32 @@ class _NetworkBuilder:
         for label, choices in cases:
             found = self._choice_variants(choices, hops, role, narrow=len(choices) == 1)
             out.extend(_with_cases(found, (label,) if len(cases) > 1 else (), ""))
+        if mode == "bridge mode" and ssid.get("lanIsolationEnabled") is True:
+            for variant in out:
+                self._isolate(variant, len(hops), ssid)
         return out
+
+    def _isolate(self, variant: Variant, at: int, ssid: dict[str, Any]) -> None:
+        """Layer 2 LAN isolation (`lanIsolationEnabled`, bridge mode): "Any traffic bound for an address on the
+        same VLAN as a device in client isolation will be denied. Traffic bound for other VLANs will be
+        forwarded and routed normally" (Meraki, *Wireless Client Isolation*). A hop after the SSID's own that
+        denies the VLAN the way puts its clients in."""
+        vlan = _vlan_by_id(self.vlans or [], variant.vlan) if variant.vlan is not None else None
+        if vlan is None or vlan.subnet is None:
+            return
+        number = ssid.get("number")
+        device = f"{self.net.name} / SSID {number} ({ssid.get('name')})"
+
+        def build() -> Hop:
+            origin = Origin(f"{self.base}/wireless/ssids.json")
+            deny = Rule(1, Action.DENY, PacketSet.of(dst=vlan.addresses()),
+                        f"layer 2 LAN isolation: no traffic to VLAN {vlan.id} ({vlan.subnet}), the clients' own",
+                        "", origin)
+            other = Rule(2, Action.PERMIT, ALL, "other VLANs are routed normally", "", origin, synthetic=True)
+            return FilterHop(device, "lan-isolation", origin, RuleList("lan-isolation", [deny], other, origin))
+
+        hop = self._cached(("lan-isolation", str(number), vlan.id), build)
+        variant.hops = [*variant.hops[:at], hop, *variant.hops[at:]]
 
     def _vlan_cases(self, ssid: dict[str, Any], tagging: dict[str, Any],
                     role: Role) -> list[tuple[str, list[tuple[str, Any, str]]]]:

@@ -832,7 +832,11 @@ def place(snapshot: Snapshot, network: NetworkRef, proposal: Proposal) -> Placem
     ssid = proposal.ssid
     base = f"meraki/networks/{api_segment(network.id)}"
     slot = _slot(snapshot, network, proposal, f"{base}/wireless/ssids.json")
-    out = _Overlay(snapshot, fresh=not slot.current.get("enabled"))
+    # Only a slot never set up starts with the Dashboard's empty files: a disabled SSID that was configured
+    # keeps its firewall rules, splash settings and identity PSKs, which the collector (enabled SSIDs only)
+    # did not read, so what the proposal leaves out stays unknown there.
+    untouched = slot.index is None or str(slot.current.get("name", "")).startswith("Unconfigured SSID")
+    out = _Overlay(snapshot, fresh=not slot.current.get("enabled") and untouched)
     replaces = str(slot.current.get("name")) if slot.current.get("enabled") else None
     if replaces:
         out.notes.append(f"replaces the enabled SSID {slot.number} '{replaces}'; fields the proposal omits keep "

@@ -349,6 +349,8 @@ class MerakiFront(Device):
         for j, allowed in enumerate(_list(rule, "allowedInbound", f"{rel} rules[{i}]")):
             where = f"{rel} rules[{i}].allowedInbound[{j}]"
             protocol = str(allowed.get("protocol", "")).lower()
+            if protocol == "icmp-ping":  # the API's name for ICMP here ('tcp', 'udp', 'icmp-ping' or 'any')
+                protocol = "icmp"
             listed = allowed.get("destinationPorts") or ["any"]
             if not isinstance(listed, list):
                 raise SnapshotError(where, "expected 'destinationPorts' to be a list")

@@ -78,6 +78,17 @@ class Resolver:
                 return intervals
         return None
 
+    def names_named(self, pattern: str) -> list[Interval]:
+        """Addresses of known names that a host entry names itself: the name, or a `*.domain` wildcard's
+        subdomains. A plain domain is that host only (a walled garden lists "domain names, and domain
+        wildcards", *update-network-wireless-ssid*): what it permits must not reach the domain's subdomains."""
+        pattern = pattern.lower().rstrip(".")
+        out: list[Interval] = []
+        for name, intervals in self.dns.items():
+            if name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+                out.extend(intervals)
+        return out
+
     def names_matching(self, pattern: str) -> list[Interval]:
         """Addresses of known names that a (possibly wildcard) host pattern covers."""
         pattern = pattern.lower().rstrip(".")
