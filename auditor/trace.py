@@ -673,8 +673,10 @@ def _nat_settled(step: _Step, flow_trace: Callable[[int], FlowTrace], nat: str) 
     alternatives = ", ".join(f"{t.flow} {t.verdict}" for t in other_traces) or "no alternative"
     reason = (f"{trace.flow} is needed only if {needed}, which the snapshot does not settle ({alternatives}). "
               f"{trace.reason}")
-    return FlowTrace(trace.flow, trace.variant, Verdict.UNKNOWN, trace.hops, trace.allowed, trace.blocked,
-                     trace.unknown, reason, trace.variants)
+    # Its blocks are conditional (they matter only with, or without, NAT): where they are is what leaves the flow
+    # unknown, not a certain block that checks would report as one.
+    return FlowTrace(trace.flow, trace.variant, Verdict.UNKNOWN, trace.hops, trace.allowed, _NONE,
+                     trace.unknown or trace.blocked, reason, trace.variants)
 
 
 _CARRIERS: dict[tuple[Flow, ...], tuple[Flow, ...]] = {}  # inner flows' carriers, one tuple per combination

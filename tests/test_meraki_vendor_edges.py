@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.snapshot_builder import SERVER, MerakiSnapshot, allow, deny, path_for, verdicts
+from tests.snapshot_builder import MerakiSnapshot, verdicts
 
 
 @pytest.fixture

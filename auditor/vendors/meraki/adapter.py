@@ -1347,10 +1347,14 @@ class _NetworkBuilder:
             note = PassHop(f"{self.net.name}", "gateway",
                            note="no MX in this network: the gateway beyond the access points is not in the "
                                 "snapshot")
-            nat = self._cached(("gateway-nat",), lambda: SourceNatHop(
+            # NAT mode: the AP itself translates every client. Otherwise (bridged) the clients' addresses come
+            # from the site's own network, which may be public: the gateway translates only private ones, so
+            # NAT on the path is not proven (ESP is traced beside NAT-T, RFC 7296 section 2.23).
+            ap_nat = mode == "nat mode"
+            nat = self._cached(("gateway-nat", ap_nat), lambda: SourceNatHop(
                 self.net.name, "gateway-nat", None, None,
                 "clients reach the internet from the gateway's public address, which is not in the snapshot: "
-                "every public address is possible"))
+                "every public address is possible", private_only=not ap_nat))
             return [Variant("clients", [ANY_ADDR], [*hops, note, nat])]
         if self.vlans is None:
             return [Variant("clients", [ANY_ADDR], [*hops, GapHop(f"{self.net.name} / MX", "vlan",
