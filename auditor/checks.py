@@ -62,9 +62,13 @@ class Finding:
         evidence = self.evidence
         role = self.role or {}
         origins = sorted(_rule_sources(evidence))
+        # the flows it is about: the same rule (or another written where it was) blocking more flows is another
+        # finding, which a waiver of this one does not name
+        flows = evidence.get("flows")
+        flows = sorted(map(str, flows)) if isinstance(flows, list) else []
         parts = [self.check.id, (self.network or {}).get("id") or "",
                  f"{role.get('kind') or ''}/{role.get('name') or ''}/{role.get('ssid') or ''}",
-                 str(evidence.get("phase") or ""), self.device or "", *origins]
+                 str(evidence.get("phase") or ""), self.device or "", *origins, *(f"flow:{f}" for f in flows)]
         if not origins:  # nothing locates it: what it says does
             parts.append(self.title)
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]

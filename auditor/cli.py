@@ -392,6 +392,10 @@ def check_ssid(
 
     _check_output(output)
     outcome = proposals.check_ssid(snapshot, network, proposed, config)
+    if not outcome.result.paths:  # a gate, like `audit`: never 0 on nothing audited
+        from auditor.gate import nothing_audited
+
+        raise InputError(nothing_audited(outcome.result))
     with writing(output):
         _render_proposal(outcome, fmt, output)
     raise typer.Exit(exit_code(outcome.result, fail_on, allow_unknown))

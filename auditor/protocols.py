@@ -129,6 +129,7 @@ def load_protocols(overrides: dict[str, dict[str, Any]] | None = None) -> dict[s
     raw = yaml.safe_load(resources.files("rules").joinpath("protocols.yaml").read_text(encoding="utf-8"))
     merged: dict[str, dict[str, Any]] = dict(raw["protocols"])
     for name, spec in (overrides or {}).items():
+        name = name.lower()  # servers name protocols case-insensitively (audit.py lower-cases them)
         merged[name] = {**merged.get(name, {}), **spec}
     return {name: _protocol(name, spec) for name, spec in merged.items()}
 

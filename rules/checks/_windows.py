@@ -59,11 +59,23 @@ def every_protocol_fails(ctx: AuditContext, role: Role, server: VpnServer) -> bo
     return bool(server.protocols)
 
 
+def ike_answered(ctx: AuditContext, role: Role, server: VpnServer) -> bool:
+    """Whether UDP 500 (IKE's first exchange) gets through for some of the role's clients to the server: allowed
+    or partly allowed on every path of it (a protocol not traced says nothing)."""
+    groups = grouped(ctx)
+    for name in server.protocols:
+        for path in groups.get((role, server, name.lower()), ()):
+            if str(path.trace.flow) == IKE_FIRST and path.trace.verdict not in (Verdict.ALLOWED, Verdict.PARTIAL):
+                return False
+    return True
+
+
 def path_tags(ctx: AuditContext, default: tuple[int, ...], protocols: list[str], flows: Iterable[str],
               pairs: Iterable[tuple[Role, VpnServer]]) -> tuple[int, ...]:
     """A path finding's codes: its protocols' (the check's `default` for a protocol without any), narrowed for
     the flows that fail and the (role, server) pairs it concerns."""
     failing = set(flows)
+    pairs = list(pairs)
     all_fail = any(every_protocol_fails(ctx, role, server) for role, server in pairs)
     out = []
     for code in windows_errors_of(ctx, protocols, default):
@@ -71,8 +83,9 @@ def path_tags(ctx: AuditContext, default: tuple[int, ...], protocols: list[str],
             continue
         if code == EVERY_TUNNEL_FAILED and not all_fail:
             continue
-        if code == L2TP_NEGOTIATION and IKE_FIRST in failing:
-            continue  # no answer to IKE at all: a timeout, 809
+        if code == L2TP_NEGOTIATION and (IKE_FIRST in failing or
+                                         not any(ike_answered(ctx, role, server) for role, server in pairs)):
+            continue  # no answer to IKE at all (here, or by another cause): a timeout, 809
         out.append(code)
     return tuple(out)
 
