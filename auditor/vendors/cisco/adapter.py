@@ -369,8 +369,47 @@ class CiscoDevice(Device):
             if self._acl_decides(ingress) else None
         egress = self._egress_hop(outside)
         asa83 = self.platform == "asa" and not self.config.pre83
-        chain = [nat, ingress, levels, egress] if asa83 else [ingress, nat, levels, egress]
-        return [hop for hop in chain if hop is not None]
+        if asa83:
+            # the access checks see real addresses: the server's after NAT, the clients' as they arrive
+            nat, clients = self._defer_client_nat(nat)
+            chain = [nat, ingress, levels, egress]
+        else:
+            chain, clients = [ingress, nat, levels, egress], None
+        down = self._shutdown_hop(outside, self._real_destinations(nat, server))  # after NAT: real addresses
+        return [hop for hop in [*chain, down, clients] if hop is not None]
+
+    def _shutdown_hop(self, entry: Interface, toward: PacketSet | None = None) -> Hop | None:
+        """Interfaces that are `shutdown` pass nothing (IOS and ASA command references, `shutdown`: "To disable an
+        interface"): traffic that arrives on one, or that the device would send out of one. None when no
+        interface the traffic arrives on, or may leave through toward `toward`, is shut down."""
+        down = {i.label: Rule(1, Action.DENY, ALL, f"interface {i.name} ({i.label}): shutdown",
+                              origin=Origin(self.config.path, None, i.line), synthetic=True)
+                for i in self.config.interfaces if i.shutdown}
+        if not down:
+            return None
+        regions = [(entry.label, ALL)] if entry.label in down else self._egress_regions()
+        if toward is not None and entry.label not in down and \
+                not any(label in down and region.intersects(toward) for label, region in regions):
+            return None
+        return ShutdownHop(self.name, "interface state", Origin(self.config.path), regions=regions, down=down)
+
+    def _defer_client_nat(self, nat: NatHop) -> tuple[NatHop, Hop | None]:
+        """ASA 8.3+: access-lists name real addresses ("IP Addresses Used for Access Lists When You Use NAT"), the
+        server's real address and the client's own, untranslated one. A twice NAT `destination static` that
+        translates the clients is therefore applied to them after the access checks, not before."""
+        rules: list[NatRule] = []
+        steps: list[tuple[PacketSet, _Translation, Rule]] = []
+        for rule in nat.rules:
+            translate = rule.translate
+            if translate is None or (translate.src is None and translate.sport is None):
+                rules.append(rule)
+                continue
+            server_side = replace(translate, src=None, sport=None)
+            rules.append(replace(rule, translate=server_side))
+            steps.append((server_side(rule.match), replace(translate, dst=None, port=None), rule.rule))
+        if not steps:
+            return nat, None
+        return replace(nat, rules=rules), ClientNatHop(self.name, "nat (client addresses)", nat.origin, steps=steps)
 
     @staticmethod
     def _real_destinations(nat: NatHop, server: VpnServer) -> PacketSet:
@@ -404,7 +443,10 @@ class CiscoDevice(Device):
         if entry is None:
             return [GapHop(self.name, "headend", Origin(self.config.path, None, home.line), reason=why)]
         first = self.ingress_hop(entry) if self.platform == "ios" else self._control_plane_hop(entry)
-        return [hop for hop in (first, self._headend_hop(server, home, entry, terms)) if hop is not None]
+        down = self._shutdown_hop(home if home.shutdown else entry)
+        if down is not None and not (home.shutdown or entry.shutdown):
+            down = None  # the path ends at the device: only the interfaces it arrives on and answers on count
+        return [hop for hop in (down, first, self._headend_hop(server, home, entry, terms)) if hop is not None]
 
     def _control_plane_hop(self, entry: Interface) -> Hop | None:
         """ASA `access-group NAME in interface IF control-plane`: the management access rules of traffic to the
@@ -967,8 +1009,9 @@ class CiscoDevice(Device):
             return []
         views = [FragmentView(hops[0], self.ingress_hop(outside, fragments=True), self._acl_fix)]
         egress = self._egress_hop(outside, fragments=True)
-        if egress is not None and isinstance(hops[-1], EgressHop):
-            views.append(FragmentView(hops[-1], egress, self._acl_fix))
+        last = next((hop for hop in reversed(hops) if not isinstance(hop, ShutdownHop | ClientNatHop)), hops[-1])
+        if egress is not None and isinstance(last, EgressHop):
+            views.append(FragmentView(last, egress, self._acl_fix))
         return views
 
     def _chain_limit(self, iface: Interface) -> tuple[int, int, str] | None:
@@ -1365,6 +1408,53 @@ class NatHop(Hop):
             return (f"{base}: ESP and other portless protocols cannot pass a port forward (PAT or port-based "
                     "static NAT); they need a 1:1 static NAT, or the clients must use NAT-T (UDP 4500)")
         return base
+
+
+@dataclass(eq=False)
+class ClientNatHop(Hop):
+    """ASA twice NAT, the clients' side (`destination static MAPPED_DST REAL_DST`): after the access checks, which
+    see the clients' real addresses, the clients leave translated to the mapped ones."""
+
+    may_translate: ClassVar[bool] = True
+
+    steps: list[tuple[PacketSet, _Translation, Rule]] = field(default_factory=list)
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        out: list[Segment] = []
+        remaining = packets
+        for match, translate, rule in self.steps:
+            hit = remaining & match
+            if not hit:
+                continue
+            remaining = remaining - match
+            leaving = translate(hit)
+            out.append(Segment(hit, Decision.TRANSLATE, rule, f"twice NAT: {describe(hit)} -> {describe(leaving)}",
+                               leaving))
+        if remaining:
+            out.append(Segment(remaining, Decision.PERMIT, None, "no twice NAT translates these clients"))
+        return tuple(out)
+
+
+@dataclass(eq=False)
+class ShutdownHop(Hop):
+    """What arrives on, or would leave through, an interface that is shut down is dropped; the rest passes."""
+
+    regions: list[tuple[str, PacketSet]] = field(default_factory=list)  # disjoint, as `_egress_regions` gives
+    down: dict[str, Rule] = field(default_factory=dict)  # interface label -> why it passes nothing
+
+    def apply(self, packets: PacketSet) -> tuple[Segment, ...]:
+        out: list[Segment] = []
+        remaining = packets
+        for label, region in self.regions:
+            rule = self.down.get(label)
+            hit = remaining & region if rule is not None else EMPTY
+            if hit:
+                remaining = remaining - region
+                out.append(Segment(hit, Decision.DENY, rule, f"{describe(hit)} would arrive on or leave through "
+                                                             f"{label}, which is shut down"))
+        if remaining:
+            out.append(Segment(remaining, Decision.PERMIT, None, ""))
+        return tuple(out)
 
 
 @dataclass(eq=False)

@@ -725,6 +725,12 @@ class AsaParser:
     def _twice_nat(self, line: Line) -> tuple[NatEntry | None, bool]:
         parts = line.text.split()
         after = False
+        if len(parts) >= 4 and re.fullmatch(r"\([^,()]+\)", parts[1]) and parts[2].isdigit() \
+                and "outside" not in parts[3:]:
+            # Pre-8.3 `nat (real_ifc) nat_id real_ip [mask] ...` with `global`: dynamic NAT/PAT, outbound only; id 0
+            # (`nat (IF) 0 access-list ACL`, NAT exemption): nothing is translated. Neither exposes a server nor
+            # translates a client. `... outside` (outside NAT) translates the clients: not read (unknown).
+            return None, after
         try:
             i = 1
             real_if = mapped_if = None
