@@ -32,8 +32,8 @@ from auditor.lb_model import (
     SourceTranslation,
     VirtualService,
 )
-from auditor.model import DataGap, Model, Origin
-from auditor.packets import PROTO_NUMBERS
+from auditor.model import Action, DataGap, Model, Origin, Rule
+from auditor.packets import ALL, PROTO_NUMBERS
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.vendors.lb.common import add_gaps
 
@@ -88,6 +88,37 @@ def parse_iptables(text: str, path: str) -> list[MarkRule]:
     return rules
 
 
+def host_filter_drops(text: str, path: str) -> list[Rule]:
+    """What in the director's own packet filter may drop client packets before IPVS sees them: IPVS takes them at
+    LOCAL_IN "after packet filtering" (Linux ip_vs_core.c), so the filter table's INPUT chain (and raw/mangle
+    PREROUTING, mangle INPUT) come first. Not evaluated: each possible drop is an uncertain deny."""
+    rules: list[Rule] = []
+    table = ""
+    early = {"filter": {"INPUT"}, "raw": {"PREROUTING"}, "mangle": {"PREROUTING", "INPUT"}}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("*"):
+            table = line[1:]
+            continue
+        words = line.split()
+        if table not in early or len(words) < 2:
+            continue
+        chain = words[0][1:] if words[0].startswith(":") else words[1] if words[0] == "-A" else ""
+        builtin = chain in ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
+        if builtin and chain not in early[table]:
+            continue  # a chain client packets to the VIP do not cross before IPVS
+        if words[0].startswith(":") and len(words) > 1 and words[1] in ("DROP", "REJECT"):
+            why = f"{table} table chain {chain} has policy {words[1]}"
+        elif words[0] == "-A" and any(w in ("DROP", "REJECT") for w in words[2:]) and "-j" in words:
+            why = f"{table} table chain {chain} may drop ({' '.join(words)})"
+        else:
+            continue
+        rules.append(Rule(len(rules) + 1, Action.DENY, ALL, line, origin=Origin(path, line=number), certain=False,
+                          reason=f"the director's packet filter sees packets before IPVS; {why}, and its rules "
+                                 f"are not evaluated"))
+    return rules
+
+
 def _iptables_options(words: list[str]) -> dict[str, str]:
     opts: dict[str, str] = {}
     for i, word in enumerate(words):
@@ -132,7 +163,13 @@ class IpvsService:
     persistence_origin: Origin | None = None
     granularity: str = ""
     ops: bool = False
+    sched_flags: set[str] = field(default_factory=set)  # ipvsadm -b / keepalived sh-port, flag-2, ...
     reals: list[RealServer] = field(default_factory=list)
+
+    @property
+    def hashes_client_ip(self) -> bool:
+        """`sh` hashes the source address only; with sh-port (flag-2) it adds the source port (ipvsadm(8))."""
+        return self.scheduler == "sh" and not self.sched_flags & {"sh-port", "flag-2"}
     group: str = ""  # keepalived virtual_server group
 
 
@@ -208,15 +245,18 @@ def build_device(name: str, path: str, services: list[IpvsService], marks: list[
             persistence = Persistence(kind=SOURCE_IP, name=f"persistent {table}", vendor_type="ipvs persistence",
                                       table=table, scope=scope, timeout=ipvs.persistence, settings=settings,
                                       origins=tuple(o for o in (ipvs.persistence_origin,) if o is not None))
+        # ipvsadm(8): "A quiescent server [weight 0] will receive no new jobs but still serve the existing jobs"
         backends = [Backend(name=f"{r.address}:{r.port}" if r.port else str(r.address), address=r.address,
-                            port=r.port or None, weight=r.weight, origin=r.origin) for r in ipvs.reals]
+                            port=r.port or None, weight=r.weight, origin=r.origin, enabled=r.weight != 0,
+                            state="weight 0 (quiescent): receives no new connections" if r.weight == 0 else "")
+                    for r in ipvs.reals]
         monitors = [Monitor(c, CHECKS.get(c, "other"), origin=r.origin) for r in ipvs.reals for c in r.checks]
         unique_monitors = list({m.name: m for m in monitors}.values())
         for address, ports, protocol, origin in listeners:
             svc = VirtualService(
                 name=ipvs.name, kind="virtual_server", address=address, protocol=protocol, ports=ports,  # type: ignore[arg-type]
                 origin=ipvs.origin, backends=list(backends), persistence=persistence, method=ipvs.scheduler,
-                hash_key="client-ip" if ipvs.scheduler == "sh" else None, per_datagram=ipvs.ops,
+                hash_key="client-ip" if ipvs.hashes_client_ip else None, per_datagram=ipvs.ops,
                 translate_address=ipvs.method == "NAT", translate_port=ipvs.method == "NAT",
                 snat=SourceTranslation("none", f"lb_kind {ipvs.method}"), monitors=unique_monitors,
                 problems=list(problems), pool=ipvs.name, vendor={"fwmark_origin": str(origin)})
@@ -344,6 +384,8 @@ def _keepalived_settings(service: IpvsService, block: _Block, path: str) -> None
             service.granularity = value
         elif key == "ops":
             service.ops = True
+        elif key in ("sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2", "flag-3"):
+            service.sched_flags.add(key)
         elif key == "real_server" and len(child.words) > 1:
             address = child.words[1] if _net(child.words[1]) else None
             port = int(child.words[2]) if len(child.words) > 2 and child.words[2].isdigit() else None
@@ -388,6 +430,8 @@ def services_from_ipvsadm(text: str, path: str) -> list[IpvsService]:
             if "-M" in opts or "--netmask" in opts:
                 service.granularity = opts.get("-M") or opts.get("--netmask") or ""
             service.ops = "-o" in words or "--ops" in words
+            flags = opts.get("-b") or opts.get("--sched-flags") or ""
+            service.sched_flags = {f.strip() for f in flags.split(",") if f.strip()}
             services[key] = service
         elif words[0] in ("-a", "--add-server") and key in services:
             opts = _flags(words)
@@ -442,13 +486,18 @@ def load_keepalived(text: str, path: str, name: str, iptables: str | None = None
     marks = parse_iptables(iptables, iptables_path) if iptables is not None else None
     device = build_device(name, path, services, marks, shared)
     device.issues.extend(issues)
+    if iptables is not None:
+        device.filters, device.filter_stage = host_filter_drops(iptables, iptables_path), "packet filter"
     return device
 
 
 def load_ipvsadm(text: str, path: str, name: str, iptables: str | None = None,
                  iptables_path: str = "") -> IpvsLoadBalancer:
     marks = parse_iptables(iptables, iptables_path) if iptables is not None else None
-    return build_device(name, path, services_from_ipvsadm(text, path), marks, set())
+    device = build_device(name, path, services_from_ipvsadm(text, path), marks, set())
+    if iptables is not None:
+        device.filters, device.filter_stage = host_filter_drops(iptables, iptables_path), "packet filter"
+    return device
 
 
 class _FolderAdapter:

@@ -94,6 +94,7 @@ class NsConfig:
     acl_gaps: list[tuple[int, str]] = field(default_factory=list)  # (family, why its ACLs are not known)
     # SSL vserver -> its certificate bindings (certkey name, "server" | "sni" | "ca"); None: not collected
     ssl_certs: dict[str, list[tuple[str, str, Origin]]] | None = field(default_factory=dict)
+    policies: dict[str, str] = field(default_factory=dict)  # policy name -> feature (`add responder policy P`)
 
 
 def split_command(line: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -152,6 +153,8 @@ def config_from_nsconf(text: str, path: str) -> NsConfig:
             _add_or_set(config.lb_groups, words[3], words[4:], options, origin, verb)
         elif verb in ("add", "set") and noun == "lb" and sub == "monitor" and len(words) > 3:
             _add_or_set(config.monitors, words[3], words[4:], options, origin, verb)
+        elif verb == "add" and sub == "policy" and len(words) > 3:
+            config.policies[words[3]] = noun
         elif verb == "bind" or (verb in ("disable", "enable") and noun in ("server", "service", "servicegroup", "lb")) \
                 or (verb == "enable" and noun == "ns" and sub == "mode"):
             deferred.append((words, options, origin))
@@ -516,6 +519,7 @@ class _Builder:
         self.listen_policy(item, svc)
         self.certificate(item, svc)
         self.backends(item, svc)
+        self.bound_policies(item, svc)
         svc.persistence = self.persistence(item, svc)
         if svc.per_datagram and svc.persistence.kind == SOURCE_IP:
             svc.caveats.append(f"{item.name} is sessionless and has source-IP persistence; whether a persistence "
@@ -536,6 +540,20 @@ class _Builder:
             return
         svc.listen = accepted
         svc.vendor["listenpolicy"] = text
+
+    # Policies bound to a vserver act on the requests to its VIP (NetScaler, "Bind a responder policy"). Those of
+    # these features only rewrite, compress, cache or log; any other (responder DROP/RESET, AppFW, filter,
+    # authorization, spillover, a policy not defined in the file) can drop or divert the traffic.
+    _PASSIVE_POLICIES = frozenset({"rewrite", "cmp", "cache", "audit"})
+
+    def bound_policies(self, item: Item, svc: VirtualService) -> None:
+        for _rest, opts, origin in item.bindings:
+            for name in opts.get("policyname", []):
+                feature = self.config.policies.get(name)
+                if feature in self._PASSIVE_POLICIES:
+                    continue
+                what = f"{feature} policy {name}" if feature else f"policy {name} (not defined in the file)"
+                svc.scripts.append(Script(what, True, origin))
 
     def certificate(self, item: Item, svc: VirtualService) -> None:
         """An SSL vserver with no server certificate bound stays DOWN (NetScaler: a vserver whose certificate
@@ -574,6 +592,12 @@ class _Builder:
             target = self.vserver(self.config.vservers[default])
             svc.backends, svc.pool, svc.monitors, svc.snat = target.backends, default, target.monitors, target.snat
             svc.persistence = target.persistence
+            svc.scripts.extend(target.scripts)
+            svc.problems.extend(f"default lb vserver {default}: {p}" for p in target.problems)
+            if not target.enabled:  # a disabled lb vserver takes no traffic, from its VIP or from content switching
+                svc.enabled = False
+                why = target.state_reason or "is disabled (-state DISABLED)"
+                svc.state_reason = f"sends everything to its default lb vserver {default}, which {why}"
         return svc
 
     # backends -------------------------------------------------------------------------------------------
