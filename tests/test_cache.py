@@ -816,3 +816,30 @@ def test_the_warm_text_report_never_lists_an_unproven_role_as_passing(tmp_path: 
     assert (warm_code, warm) == (plain_code, plain) and warm_code != 0
     assert "Store A: all protocols allowed" not in warm and "Store B: all protocols allowed" not in warm
     assert "unknown" in warm
+
+
+@pytest.mark.parametrize("appears", [True, False])
+def test_a_file_only_looked_for_is_checked_again_when_it_appears_or_goes(tmp_path: Path, appears: bool) -> None:
+    """A read that only asks whether a file exists (a filter file an adapter looks for) is a dependency of its own:
+    `_unchanged` must see the file appear or go even when nothing else read changes. Adapters today also list
+    the folder or read the file beside such a check, so no audit-level test isolates it; this one does."""
+    from auditor.snapshot import Snapshot
+
+    rel = "aws/nlb/describe-network-acls.json"
+    (tmp_path / "aws" / "nlb").mkdir(parents=True)
+    if not appears:
+        (tmp_path / rel).write_text("{}")
+    snapshot = Snapshot(tmp_path)
+    recorder = audit_cache._Recorder()
+    recorder.window = {}
+    snapshot.observer = recorder
+    assert snapshot.exists(rel) is not appears
+    deps = tuple(recorder.window.values())
+    assert [d[:2] for d in deps] == [("exists", rel)]
+    snapshot.observer = None
+    assert audit_cache._unchanged(Snapshot(tmp_path), deps)  # nothing changed: the entry holds
+    if appears:
+        (tmp_path / rel).write_text("{}")
+    else:
+        (tmp_path / rel).unlink()
+    assert not audit_cache._unchanged(Snapshot(tmp_path), deps)
