@@ -32,10 +32,11 @@ from auditor.lb_model import (
     SourceTranslation,
     VirtualService,
 )
-from auditor.model import Action, DataGap, Model, Origin, Rule
-from auditor.packets import ALL, PROTO_NUMBERS
+from auditor.model import DataGap, Model, Origin
+from auditor.packets import PROTO_NUMBERS
 from auditor.snapshot import Snapshot, SnapshotError
 from auditor.vendors.lb.common import add_gaps
+from auditor.vendors.lb.iptables import host_filter
 
 KEEPALIVED_DEFAULT_PERSISTENCE = 360  # keepalived.conf(5): persistence_timeout "default 6 minutes"
 IPVSADM_DEFAULT_PERSISTENCE = 300  # ipvsadm(8): -p "default of 300 seconds"
@@ -85,37 +86,6 @@ def parse_iptables(text: str, path: str) -> list[MarkRule]:
         ports_text = opts.get("--dport") or opts.get("--dports") or opts.get("--destination-port")
         ports = _port_list(ports_text) if ports_text else None
         rules.append(MarkRule(mark, dest, protocol, ports, Origin(path, line=number)))
-    return rules
-
-
-def host_filter_drops(text: str, path: str) -> list[Rule]:
-    """What in the director's own packet filter may drop client packets before IPVS sees them: IPVS takes them at
-    LOCAL_IN "after packet filtering" (Linux ip_vs_core.c), so the filter table's INPUT chain (and raw/mangle
-    PREROUTING, mangle INPUT) come first. Not evaluated: each possible drop is an uncertain deny."""
-    rules: list[Rule] = []
-    table = ""
-    early = {"filter": {"INPUT"}, "raw": {"PREROUTING"}, "mangle": {"PREROUTING", "INPUT"}}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if line.startswith("*"):
-            table = line[1:]
-            continue
-        words = line.split()
-        if table not in early or len(words) < 2:
-            continue
-        chain = words[0][1:] if words[0].startswith(":") else words[1] if words[0] == "-A" else ""
-        builtin = chain in ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
-        if builtin and chain not in early[table]:
-            continue  # a chain client packets to the VIP do not cross before IPVS
-        if words[0].startswith(":") and len(words) > 1 and words[1] in ("DROP", "REJECT"):
-            why = f"{table} table chain {chain} has policy {words[1]}"
-        elif words[0] == "-A" and any(w in ("DROP", "REJECT") for w in words[2:]) and "-j" in words:
-            why = f"{table} table chain {chain} may drop ({' '.join(words)})"
-        else:
-            continue
-        rules.append(Rule(len(rules) + 1, Action.DENY, ALL, line, origin=Origin(path, line=number), certain=False,
-                          reason=f"the director's packet filter sees packets before IPVS; {why}, and its rules "
-                                 f"are not evaluated"))
     return rules
 
 
@@ -487,7 +457,7 @@ def load_keepalived(text: str, path: str, name: str, iptables: str | None = None
     device = build_device(name, path, services, marks, shared)
     device.issues.extend(issues)
     if iptables is not None:
-        device.filters, device.filter_stage = host_filter_drops(iptables, iptables_path), "packet filter"
+        device.filters, device.filter_stage = host_filter(iptables, iptables_path), "packet filter"
     return device
 
 
@@ -496,7 +466,7 @@ def load_ipvsadm(text: str, path: str, name: str, iptables: str | None = None,
     marks = parse_iptables(iptables, iptables_path) if iptables is not None else None
     device = build_device(name, path, services_from_ipvsadm(text, path), marks, set())
     if iptables is not None:
-        device.filters, device.filter_stage = host_filter_drops(iptables, iptables_path), "packet filter"
+        device.filters, device.filter_stage = host_filter(iptables, iptables_path), "packet filter"
     return device
 
 
