@@ -860,6 +860,29 @@ def test_fingerprints_carry_through_a_chain_of_incremental_pulls(env: Env) -> No
     assert files(second) == files(full)
 
 
+def test_a_psk_known_by_fingerprint_is_scrubbed_from_the_manifest_parameters(env: Env) -> None:
+    """A network named like another network's PSK, selected by name (`--network NAME`). A full pull learns the
+    PSK and scrubs it from the whole manifest (`parameters.networks` included); the incremental pull, which
+    carries the SSID list and knows the PSK by fingerprint only, must scrub this run's entry too (a review
+    found it written in clear there)."""
+    source = env.fresh()
+    wifi, psk = _psk_network(source)
+    networks = source.networks
+    other = next(n for n in networks if n["id"] != wifi["id"] and "appliance" in n["productTypes"])
+    other["name"] = psk
+    source.set_networks(networks)
+    selection = [wifi["id"], psk]
+    old = env.out("fp-param-old")
+    pull(env.fake, old, networks=selection)
+    assert psk not in (old / "manifest.json").read_text(encoding="utf-8")  # the full pull scrubbed it
+    new = env.out("fp-param-new")
+    mark = len(env.fake.requests)
+    pull(env.fake, new, old, networks=selection)
+    assert f"networks/{segment(wifi['id'])}/wireless/ssids" not in secret_requests(env.fake, mark)  # carried
+    assert not any(psk.encode() in body for body in files(new).values())
+    assert psk not in (new / "manifest.json").read_text(encoding="utf-8"), "PSK written in clear to manifest.json"
+
+
 def test_fingerprints_let_no_one_without_the_api_key_test_a_guess(env: Env) -> None:
     """The manifest holds the PSK's fingerprint under a key derived from the API key, and nothing an unkeyed
     hash of the PSK (or one under another key) would match: a correct guess cannot be confirmed offline."""

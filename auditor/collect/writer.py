@@ -609,12 +609,15 @@ class SnapshotWriter:
         manifest["schema"] = MANIFEST_SCHEMA
         manifest["tool"] = tool
         manifest["generated_at"] = run["finished_at"]
-        manifest.setdefault("runs", []).append(run)
         seen = _trie_pattern(_all_forms(self._seen))
         scrubber = None
         if self._by_fingerprint and self._fingerprint_key is not None:
             scrubber = fingerprints.Scrubber(self._fingerprint_key, _all_forms(self._seen), self._by_fingerprint,
                                              REDACTED)
+            # this run's entry holds free text (`--network NAME`, the incremental reasons): a full pull's `seen`
+            # scrubs it below, so the secrets known by fingerprint only must too
+            run = _scrub_strings(run, scrubber)
+        manifest.setdefault("runs", []).append(run)
         for call in self.calls:  # secrets seen after a call failed may be in its error
             if call.error:
                 call.error = scrubber.sub(call.error) if scrubber is not None \
