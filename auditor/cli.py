@@ -17,6 +17,7 @@ import auditor.vendors  # noqa: F401  (installs the shipped vendors: the CLI is 
 from auditor import __version__, file_writes
 from auditor.cli_exits import EXIT_USAGE, ExitCodes, exit_on, writing
 from auditor.cli_fleet import fleet_command
+from auditor.collect.fingerprints import SECRET_FINGERPRINTS_ENV, SECRET_FINGERPRINTS_HELP
 from auditor.errors import AuditorError, InputError, OutputError
 from auditor.gate import EXIT_FINDINGS, EXIT_OK, EXIT_UNKNOWN, exit_code
 from auditor.untrusted import clean, clean_lines, markup
@@ -220,6 +221,9 @@ def audit(
     rate: Annotated[float | None, typer.Option(
         "--rate", min=0.1, help="With --org: requests per second per organization (default 10, what the Dashboard "
                                 "allows; less leaves budget to other tools using the same org).")] = None,
+    secret_fingerprints: Annotated[bool, typer.Option(
+        "--secret-fingerprints", envvar=SECRET_FINGERPRINTS_ENV, help=f"With --org: {SECRET_FINGERPRINTS_HELP}")]
+    = False,
     waivers: Annotated[Path | None, typer.Option("--waivers", help="Accepted findings (YAML; docs/waivers.md).")]
     = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Text report: each finding's fix under it.")] = False,
@@ -248,8 +252,11 @@ def audit(
         raise InputError("--since needs --org: it names the snapshot a live collection starts from")
     if rate is not None and not org:
         raise InputError("--rate needs --org: it paces a live collection")
+    if secret_fingerprints and not org:
+        raise InputError("--secret-fingerprints needs --org: it is written by a live collection")
     if org:
-        snapshot = _collect_for_audit(org, network, snapshot_out, base_url, config, since, rate)
+        snapshot = _collect_for_audit(org, network, snapshot_out, base_url, config, since, rate,
+                                      secret_fingerprints)
     if snapshot is None:
         raise InputError("give a SNAPSHOT directory or --org")
     settings = resolve_config(Snapshot(snapshot), config)
@@ -341,10 +348,10 @@ def _report_memo(cache: Path, snapshot: Path, settings: Any, output: Path, fmt: 
 
 def _collect_for_audit(org: list[str], network: list[str] | None, snapshot_out: Path | None,
                        base_url: str | None, config: Path | None = None, since: Path | None = None,
-                       rate: float | None = None) -> Path:
+                       rate: float | None = None, secret_fingerprints: bool = False) -> Path:
     from auditor.cli_collect import collect_for_audit
 
-    return collect_for_audit(org, network or [], snapshot_out, base_url, config, since, rate)
+    return collect_for_audit(org, network or [], snapshot_out, base_url, config, since, rate, secret_fingerprints)
 
 
 @app.command()

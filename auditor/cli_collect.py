@@ -18,6 +18,7 @@ from rich.console import Console
 
 from auditor.cli_exits import EXIT_INCOMPLETE, EXIT_USAGE, ExitCodes
 from auditor.collect.dns import QUERY_TIMEOUT, DnsResult, collect_dns
+from auditor.collect.fingerprints import SECRET_FINGERPRINTS_ENV, SECRET_FINGERPRINTS_HELP
 from auditor.collect.limits import (
     DEFAULT_MAX_BODY_MB,
     DEFAULT_MAX_PAGES,
@@ -107,6 +108,8 @@ def collect_meraki(
     source_address: Annotated[str | None, typer.Option(
         "--source-address", metavar="IP",
         help="Local IP address the Dashboard connections leave from (one egress address of several).")] = None,
+    secret_fingerprints: Annotated[bool, typer.Option(
+        "--secret-fingerprints", envvar=SECRET_FINGERPRINTS_ENV, help=SECRET_FINGERPRINTS_HELP)] = False,
 ) -> None:
     """Pull Meraki Dashboard data into SNAPSHOT/meraki/ (GET requests only).
 
@@ -124,7 +127,7 @@ def collect_meraki(
                                rate=rate, timeout=timeout, maximum_retries=retries,
                                show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(max_body_mb),
                                max_pages=max_pages, max_retry_after=max_retry_after, since=since,
-                               source_address=source_address)
+                               source_address=source_address, secret_fingerprints=secret_fingerprints)
     result = _run(settings)
     _report(result, stderr)
     code = result.exit_code
@@ -166,7 +169,7 @@ def _collect_dns(out: Path, fqdns: list[str], host: list[str] | None, port: int,
 
 def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path | None,
                       base_url: str | None, config: Path | None = None, since: Path | None = None,
-                      rate: float | None = None) -> Path:
+                      rate: float | None = None, secret_fingerprints: bool = False) -> Path:
     """Collect for `vpn-auditor audit --org ...`; returns the snapshot to audit.
 
     Failed calls do not stop the audit: what depends on them is reported as unknown. Usage errors exit 2.
@@ -181,7 +184,7 @@ def collect_for_audit(orgs: list[str], networks: list[str], snapshot_out: Path |
     settings = CollectorConfig(out=snapshot_out, api_key=key, orgs=orgs, networks=networks,
                                base_url=base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
                                show_progress=stderr.is_terminal, max_body_mb=body_cap_mb(), since=since,
-                               rate=ORG_RATE if rate is None else rate)
+                               rate=ORG_RATE if rate is None else rate, secret_fingerprints=secret_fingerprints)
     result = _run(settings)
     _report(result, stderr)
     if result.unmatched_networks:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from auditor.collect.fingerprints import SECRET_FINGERPRINTS_ENV, SECRET_FINGERPRINTS_HELP
 from auditor.errors import InputError
 from auditor.untrusted import clean
 from auditor.vocab import FailOn
@@ -38,6 +39,8 @@ def fleet_command(
     since: Annotated[Path | None, typer.Option(
         "--since", help="An earlier fleet's --out: each org's snapshot there is its incremental starting point.")]
     = None,
+    secret_fingerprints: Annotated[bool, typer.Option(
+        "--secret-fingerprints", envvar=SECRET_FINGERPRINTS_ENV, help=SECRET_FINGERPRINTS_HELP)] = False,
     cache: Annotated[str | None, typer.Option(
         "--cache", metavar="DIR", help="Audit cache folder (docs/cache.md); on a cluster, one every worker sees.")]
     = None,
@@ -119,7 +122,8 @@ def fleet_command(
     options = JobOptions(
         out=str(out.resolve()), base_url=url, org_rate=rate, host_rate=host_rate, source_address=source_address,
         budget_dir=str(budget_dir.resolve()) if budget_dir else None,
-        since=str(since.resolve()) if since else None, cache=_cache(cache), formats=formats,
+        since=str(since.resolve()) if since else None, secret_fingerprints=secret_fingerprints,
+        cache=_cache(cache), formats=formats,
         fail_on=fail_on.value, allow_unknown=allow_unknown, request_timeout=timeout,
         dns_resolvers=tuple(dns_resolvers or ()), dns_port=dns_port,
         waivers=tuple(accepted) if accepted is not None else None)

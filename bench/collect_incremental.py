@@ -71,10 +71,12 @@ def edit_networks(root: Path, server: FakeDashboard, org_id: str, networks: list
     return edited
 
 
-def pull(server: FakeDashboard, out: Path, rate: float, since: Path | None = None) -> tuple[CollectResult, int, float]:
+def pull(server: FakeDashboard, out: Path, rate: float, since: Path | None = None,
+         fingerprints: bool = True) -> tuple[CollectResult, int, float]:
     """(result, HTTP requests the server answered, wall seconds)."""
     before = len(server.requests)
-    config = CollectorConfig(out=out, api_key=API_KEY, base_url=server.base_url, rate=rate, since=since)
+    config = CollectorConfig(out=out, api_key=API_KEY, base_url=server.base_url, rate=rate, since=since,
+                             secret_fingerprints=fingerprints)
     started = time.monotonic()
     result = asyncio.run(collect(config))
     return result, len(server.requests) - before, time.monotonic() - started
@@ -92,22 +94,27 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=10, help="the server's burst")
     parser.add_argument("--latency", type=float, default=0.25, help="seconds added to every answer")
     parser.add_argument("--verify", action="store_true", help="pull in full again and compare byte for byte")
+    parser.add_argument("--without-secret-fingerprints", action="store_true",
+                        help="collect without --secret-fingerprints: the SSID and iPSK lists are read again")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-incremental-") as tmp:
         src = Path(tmp) / "source"
         org_id, networks = make_source(src, args.networks)
         print(f"source: {args.networks} networks; server: {args.rate:g} requests/s per org, "
-              f"burst {args.burst}, {args.latency * 1000:.0f} ms latency")
+              f"burst {args.burst}, {args.latency * 1000:.0f} ms latency; secret fingerprints "
+              f"{'off' if args.without_secret_fingerprints else 'on'}")
         with FakeDashboard(src, rate=args.rate, burst=args.burst, latency=args.latency) as server:
-            full, full_requests, full_wall = pull(server, Path(tmp) / "old", args.rate)
+            prints = not args.without_secret_fingerprints
+            full, full_requests, full_wall = pull(server, Path(tmp) / "old", args.rate, fingerprints=prints)
             edited = edit_networks(src, server, org_id, networks, args.changed)
             time.sleep(1.0)  # let the server's bucket refill as a nightly run would find it
-            incr, incr_requests, incr_wall = pull(server, Path(tmp) / "new", args.rate, Path(tmp) / "old")
+            incr, incr_requests, incr_wall = pull(server, Path(tmp) / "new", args.rate, Path(tmp) / "old",
+                                                  fingerprints=prints)
             info = json.loads((Path(tmp) / "new" / "manifest.json").read_text())["runs"][0]["incremental"]
             identical = None
             if args.verify:
-                pull(server, Path(tmp) / "reference", args.rate)
+                pull(server, Path(tmp) / "reference", args.rate, fingerprints=prints)
                 identical = files(Path(tmp) / "new") == files(Path(tmp) / "reference")
             throttled = server.count(status=429)
 

@@ -229,6 +229,9 @@ RARE = ("add-network", "remove-network", "unknown-id")
 
 # --- running and comparing pulls ------------------------------------------------------------------------------
 def pull(fake: FakeDashboard, out: Path, since: Path | None = None, **kw: Any) -> CollectResult:
+    """A collection as `collect meraki --secret-fingerprints` (the option is off by default: see
+    test_without_the_option_no_fingerprint_is_written)."""
+    kw.setdefault("secret_fingerprints", True)
     config = CollectorConfig(out=out, api_key=API_KEY, base_url=fake.base_url, rate=2000, global_rate=2000,
                              concurrency=10, since=since, **kw)
     return asyncio.run(collect(config))
@@ -703,6 +706,15 @@ def test_collect_meraki_since_on_the_command_line(env: Env) -> None:
                                               "--since", str(env.old), "--rate", "500"])
     assert result.exit_code == 0, result.output
     assert list(run_info(out)["orgs"][0]["fetched_networks"]) == [source.networks[0]["id"]]
+    assert "secret_fingerprint" not in manifest(out)["runs"][0]  # opt-in
+    mark = len(env.fake.requests)
+    opted = env.out("cli-fp")
+    result = CliRunner().invoke(collect_app, ["meraki", "--out", str(opted), "--base-url", env.fake.base_url,
+                                              "--since", str(env.old), "--rate", "500", "--secret-fingerprints"])
+    assert result.exit_code == 0, result.output
+    edited = f"networks/{segment(source.networks[0]['id'])}/"
+    assert {r for r in secret_requests(env.fake, mark) if not r.startswith(edited)} == set()  # carried
+    assert files(opted) == files(out)
 
     empty = env.out("empty")
     empty.mkdir()
@@ -720,9 +732,12 @@ def test_audit_org_since(env: Env, tmp_path: Path) -> None:
     config = tmp_path / "audit.yaml"
     config.write_text("vpn_servers:\n  - name: corp-vpn\n    address: 198.51.100.10\n")
     out = env.out("audit")
+    mark = len(env.fake.requests)
     result = CliRunner().invoke(app, ["audit", "--org", ORG, "--base-url", env.fake.base_url, "--since",
                                       str(env.old), "--snapshot-out", str(out), "--config", str(config),
-                                      "--format", "json", "--rate", "200"])
+                                      "--format", "json", "--rate", "200"],
+                                env={"VPN_AUDITOR_SECRET_FINGERPRINTS": "1"})
+    assert secret_requests(env.fake, mark) == set()  # the option, from the environment
     assert result.exit_code in (0, 1, 3), result.output
     assert json.loads(result.stdout)["summary"]["paths"] > 0
     assert run_info(out)["orgs"][0]["carried_networks"] == 8  # every network with calls of its own
@@ -834,6 +849,27 @@ def test_without_usable_fingerprints_the_secret_calls_are_made_again(env: Env, v
     assert leaked == [], f"PSK written in clear to {leaked}"
     assert files(new) == files(full)
     assert not run_info(new)["orgs"][0].get("full_pull")  # only those calls: the rest is still carried
+
+
+def test_without_the_option_no_fingerprint_is_written(env: Env) -> None:
+    """Fingerprints are opt-in (--secret-fingerprints): by default the manifest holds nothing derived from a
+    secret, and an incremental run reads the secret-bearing calls again (and still scrubs the quoted PSK)."""
+    wifi, psk, _ = _quoted_psk_org(env, "optin")
+    old = env.out("optin-old")
+    pull(env.fake, old, secret_fingerprints=False)
+    text = (old / "manifest.json").read_text(encoding="utf-8")
+    assert "secret_fingerprint" not in text
+    new = env.out("optin-new")
+    mark = len(env.fake.requests)
+    pull(env.fake, new, old, secret_fingerprints=False)
+    assert f"networks/{segment(wifi['id'])}/wireless/ssids" in secret_requests(env.fake, mark)
+    assert not any(psk.encode() in body for body in files(new).values())
+    assert "secret_fingerprint" not in (new / "manifest.json").read_text(encoding="utf-8")
+    mark = len(env.fake.requests)
+    after = env.out("optin-on")  # turned on later: this run reads them again and records their fingerprints
+    pull(env.fake, after, new)
+    assert f"networks/{segment(wifi['id'])}/wireless/ssids" in secret_requests(env.fake, mark)
+    assert "secret_fingerprints" in (after / "manifest.json").read_text(encoding="utf-8")
 
 
 def test_fingerprints_carry_through_a_chain_of_incremental_pulls(env: Env) -> None:

@@ -358,6 +358,23 @@ def test_since_an_earlier_fleet_each_org_carries_over_what_did_not_change(
     assert outcome["since"] == str(tmp_path / "out" / "orgs" / "301" / "snapshot")
     assert outcome["collect"]["carried"] > 0
     assert len(fake.requests) - first < first / 2
+    ssid_lists = [r for r in fake.requests[first:] if r.path.endswith("/wireless/ssids")]
+    assert ssid_lists  # fingerprints are opt-in: without them the SSID lists are read again
+
+
+@pytest.mark.slow
+def test_fleet_secret_fingerprints_reach_every_org_s_collection(
+        tmp_path: Path, one_org: tuple[FakeDashboard, Any, JobOptions]) -> None:
+    fake, entry, options = one_org
+    with_prints = JobOptions(**{**options.__dict__, "secret_fingerprints": True})
+    assert run_org(entry, with_prints)["status"] == "complete"
+    manifest = (tmp_path / "out" / "orgs" / "301" / "snapshot" / "manifest.json").read_text()
+    assert "secret_fingerprint_check" in manifest
+    first = len(fake.requests)
+    time.sleep(1.1)
+    second = JobOptions(**{**with_prints.__dict__, "out": str(tmp_path / "out2"), "since": str(tmp_path / "out")})
+    assert run_org(entry, second)["status"] == "complete"
+    assert not [r for r in fake.requests[first:] if r.path.endswith("/wireless/ssids")]
 
 
 def test_a_failed_org_leaves_a_reason_not_a_folder(tmp_path: Path,

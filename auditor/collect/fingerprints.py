@@ -7,8 +7,10 @@ records, in the manifest, one fingerprint per spelling of each secret (`secret_f
 and a 128-bit keyed BLAKE2b of it. The key is derived from the credential that can read the secrets anyway (the
 Dashboard API key), so:
 
-- whoever holds the snapshot without that key learns nothing about a secret but its length: a keyed BLAKE2b is a
-  pseudo-random function, and no guess of a PSK can be tested offline (an unkeyed hash would allow exactly that);
+- whoever holds the snapshot without that key cannot test a guess of a PSK offline (a keyed BLAKE2b is a
+  pseudo-random function; an unkeyed hash would allow exactly that), but sees each spelling's length: the
+  secret's length, and whether and how much JSON, URL or HTML escaping changes it. That is why it is opt-in
+  (`--secret-fingerprints`);
 - whoever holds the key can test guesses, and can read every PSK from the Dashboard with it in any case;
 - a run with another key (rotated, another administrator's) cannot use them: OLD's key check differs
   (`key_check`) and the calls are made again, as before fingerprints existed.
@@ -25,6 +27,11 @@ import hmac
 import re
 from collections.abc import Iterable
 
+# The opt-in, as `collect meraki`, `audit --org` and `fleet` take it (docs/snapshot.md, *Secret fingerprints*)
+SECRET_FINGERPRINTS_ENV = "VPN_AUDITOR_SECRET_FINGERPRINTS"
+SECRET_FINGERPRINTS_HELP = ("Record keyed fingerprints of the secrets redacted, so that a later --since run carries "
+                            "SSID and iPSK lists instead of reading them again. They reveal each secret's length and "
+                            "which escapings change it to whoever holds the snapshot (docs/snapshot.md).")
 KEY_LABEL = b"vpn-path-auditor secret fingerprints v1"
 _CHECK_LABEL = b"key check"
 _DIGEST_BYTES = 16

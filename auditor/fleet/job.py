@@ -217,7 +217,8 @@ def collect_org(org_id: str, snapshot: Path, options: JobOptions, source: str | 
         raise OrgFailed(f"no Dashboard API key on this worker: set {API_KEY_ENV} in its environment")
     config = CollectorConfig(out=snapshot, api_key=key, orgs=[org_id], base_url=options.base_url,
                              rate=options.org_rate, global_rate=host_rate, timeout=options.request_timeout,
-                             max_body_mb=max_body_mb(), since=since, source_address=source, budget=budget)
+                             max_body_mb=max_body_mb(), since=since, source_address=source, budget=budget,
+                             secret_fingerprints=options.secret_fingerprints)
     try:
         result = _collect_until(config, stopped)
     except CollectUsageError as exc:

@@ -58,6 +58,7 @@ class JobOptions:
     source_address: str | None = None
     budget_dir: str | None = None
     since: str | None = None  # an earlier fleet's OUT: each org's snapshot there is its --since
+    secret_fingerprints: bool = False  # collect meraki --secret-fingerprints, for every org
     cache: str | None = None
     formats: tuple[str, ...] = ("json", "text")
     fail_on: str = FailOn.ERROR.value

@@ -140,6 +140,9 @@ class CollectorConfig:
         return Limits(timeout=self.timeout, max_body=mb_bytes(self.max_body_mb), max_pages=self.max_pages,
                       max_retry_after=self.max_retry_after)
     since: Path | None = None  # an older snapshot: carry over what the change log proves unchanged (incremental.py)
+    # Record keyed fingerprints of the secrets redacted (collect/fingerprints.py), and carry secret-bearing calls
+    # with them under --since: opt-in, since they tell a secret's length and which escapings change it
+    secret_fingerprints: bool = False
     source_address: str | None = None  # local address Dashboard connections leave from (an egress IP)
     budget: SharedBudget | None = None  # request windows shared with the host's other processes (fleet)
     clock: Clock = SYSTEM_CLOCK  # what rate limiting and the SDK's retry waits pace by (auditor/collect/clock.py)
@@ -840,7 +843,8 @@ async def collect(config: CollectorConfig) -> CollectResult:
         incremental = Incremental.open(config.since, config.out, public_url(config.base_url))
         parameters["since"] = incremental.shown
     writer = SnapshotWriter(config.out, "meraki", parameters=parameters, secrets=[config.api_key],
-                            fingerprint_key=fingerprints.derive_key(config.api_key))
+                            fingerprint_key=fingerprints.derive_key(config.api_key)
+                            if config.secret_fingerprints else None)
     gate = RequestGate(config.rate, config.burst, config.global_rate, config.concurrency, config.base_url,
                        config.limits(), config.clock)
     collector: MerakiCollector | None = None
