@@ -908,7 +908,8 @@ class CiscoDevice(Device):
             if iface is outside:
                 continue
             notes = [Rule(0, Action.UNKNOWN, ALL, text, origin=Origin(cfg.path, None, line),
-                          reason=f"{cfg.path} line {line}: {text}") for text, line in iface.unmodelled]
+                          reason=f"{cfg.path} line {line}: {text}")
+                     for text, line in (*iface.unmodelled, *iface.inspect_out)]
             origin = Origin(cfg.path, None, iface.line)
             if iface.vrf != outside.vrf:
                 notes.append(Rule(0, Action.UNKNOWN, ALL, f"interface {iface.label} in {_vrf(iface)}", origin=origin,

@@ -495,6 +495,9 @@ class Interface:
     vrf: str = ""  # IOS `vrf forwarding NAME`: the interface routes in that VRF, not the global table
     shutdown: bool = False
     unmodelled: list[tuple[str, int]] = field(default_factory=list)  # filters we do not evaluate (ZBF, ...)
+    # CBAC `ip inspect NAME out`: inspects only what leaves through the interface (and opens the inbound list
+    # for its return traffic), so it concerns the egress hop, never what enters there
+    inspect_out: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def label(self) -> str:

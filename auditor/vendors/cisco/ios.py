@@ -164,6 +164,8 @@ class IosParser:
             elif parts[:3] == ["ip", "policy", "route-map"] and len(parts) == 4:
                 self._route_map_users.add(parts[3])
                 iface.unmodelled.append((f"policy routing ({child.text}) is not evaluated", child.number))
+            elif parts[:2] == ["ip", "inspect"] and len(parts) >= 4 and parts[3] == "out":
+                iface.inspect_out.append((f"inspection ({child.text}) is not evaluated", child.number))
             elif parts[:2] == ["ip", "inspect"]:
                 iface.unmodelled.append((f"inspection ({child.text}) is not evaluated", child.number))
             elif parts[:2] == ["vrf", "forwarding"] or parts[:3] == ["ip", "vrf", "forwarding"]:

@@ -52,7 +52,7 @@ from auditor.vendors.lb.common import load_devices
 PORT_NAMES = {
     "any": 0, "isakmp": 500, "ipsec-nat-t": 4500, "https": 443, "http": 80, "domain": 53, "ntp": 123,
     "snmp": 161, "syslog": 514, "ldap": 389, "ldaps": 636, "smtp": 25, "ftp": 21, "ssh": 22, "telnet": 23,
-    "radius": 1812, "radius-acct": 1813, "sip": 5060, "l2tp": 1701, "mysql": 3306, "ms-sql-s": 1433,
+    "radius": 1812, "radius-acct": 1813, "sip": 5060, "l2tp": 1701, "l2f": 1701, "mysql": 3306, "ms-sql-s": 1433,
     "rdp": 3389, "imap": 143, "pop3": 110, "dns": 53, "tftp": 69, "bootps": 67, "kerberos": 88,
 }
 
@@ -115,6 +115,10 @@ _STEERING = re.compile(
     r"(?<![\w:$])(?:::)?(pool|node|persist|drop|reject|discard|snat|snatpool|virtual|forward|use|call)(?![\w:])"
     r"|(?<![\w:$])(?:::)?[A-Za-z]\w*::(drop|close|discard|reject|reset|respond|redirect|reselect|detach|down|"
     r"disable|abort|release|forward)(?![\w:])")
+# LTM policy actions that choose a backend, persist, or end the flow themselves: `forward select pool|node|virtual`,
+# the reset action (tmsh `shutdown connection`, REST `shutdown: true`; F5's bigip_policy_rule: "the system resets
+# the connection"), `http-reply redirect` (answers the client), `drop`, `reject`.
+_POLICY_STEERING = re.compile(r"\b(forward|persist|reject|drop|shutdown|reset|http-reply|redirect)\b")
 # Route domains: `10.0.0.1%2`, `0.0.0.0%1/0` (the %N before any prefix length).
 _ROUTE_DOMAIN = re.compile(r"%\d+")
 
@@ -837,6 +841,10 @@ class _Builder:
         members = pb.entry("members")
         for mname, mblock in (members.entries.items() if members else []):
             svc.backends.append(self.member(pool, mname, mblock))
+            port_text = member_port_text(mname)
+            if port_text is not None and not port_text.isdigit() and port_text not in PORT_NAMES:
+                # read as "no port" it would keep the client's port: a named port this table lacks is unknown
+                svc.problems.append(f"pool member {mname}: port {port_text} not understood")
         svc.monitors = self.monitors(pool, pb.get("monitor"), pool.block, "monitor")
         member_monitors = [m for mname, mblock in (members.entries.items() if members else [])
                            for m in self.monitors(pool, mblock.get("monitor"), mblock, "monitor")]
@@ -936,8 +944,17 @@ class _Builder:
                 scope = SCOPE_ADDRESS
             else:
                 scope = SCOPE_SERVICE
+            uncertain = ""
+            if (attrs.get("hash-algorithm") or "default").lower() == "carp":
+                # F5 (bigip_profile_persistence_src_addr): carp "uses the Cache Array Routing Protocol (CARP) to
+                # obtain the hash result" for "hash persistence load balancing": a hash over each pool's own
+                # members, not a record the match-across settings are documented to share
+                settings["hash-algorithm"] = "carp"
+                uncertain = (f"{full} uses hash-algorithm carp: the node is a hash over each pool's members, and "
+                             f"whether match-across settings tie two pools together then is not documented")
             return Persistence(kind=SOURCE_IP, name=full, vendor_type=ptype, table=full, scope=scope,
-                               timeout=timeout, settings=settings, origins=all_origins, note=fallback_note)
+                               timeout=timeout, settings=settings, origins=all_origins, note=fallback_note,
+                               uncertain=uncertain)
         if ptype in ("universal", "hash"):
             rule = attrs.get("rule")
             settings["rule"] = rule or "none"
@@ -1000,7 +1017,7 @@ class _Builder:
         for ref in (policies.entries if policies else {}):
             full, policy = self.config.resolve(ref, obj.name, [("ltm", "policy")])
             text = _block_text(policy.block) if policy is not None else "forward"
-            out.append(Script(f"LTM policy {full}", bool(re.search(r"\b(forward|persist|reject|drop)\b", text)),
+            out.append(Script(f"LTM policy {full}", bool(_POLICY_STEERING.search(text)),
                               policy.origin if policy is not None else self.origin(obj, policies)))
         return out
 
@@ -1081,6 +1098,12 @@ def split_destination(text: str) -> tuple[str, str] | None:
             return None
         return addr, port
     return None
+
+
+def member_port_text(name: str) -> str | None:
+    """The port of a pool member's name as written, lower case ('/Common/vpn1:l2f' -> 'l2f'), or None."""
+    parsed = split_destination(name.rpartition("/")[2])
+    return parsed[1].lower() if parsed else None
 
 
 def split_member(name: str) -> tuple[str, int | None]:
