@@ -1,7 +1,8 @@
-"""A pool member port written as a service name the tool does not know (`ms-wbt-server`, any /etc/services name
-not in its table; `l2f`, the name of 1701, was such a name until it was added) was read as "no port", so the member seemed to keep the
-client's port. Behind the BIG-IP a router that passes only UDP 500/4500 to the servers then looked passable:
-the numeric form of the same member port (1701) is blocked, the named form was reported allowed."""
+"""A pool member port written as a service name the tool does not know (`ms-wbt-server`, any /etc/services
+name not in its table; `l2f`, the name of 1701, was such a name until it was added) was read as "no port", so
+the member seemed to keep the client's port. Behind the BIG-IP a router that passes only UDP 500/4500 to the
+servers then looked passable: the numeric form of the same member port (1701) is blocked, the named form was
+reported allowed."""
 
 from __future__ import annotations
 
