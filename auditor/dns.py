@@ -127,8 +127,16 @@ def _records(data: Any, rel: str, fqdn: str) -> DnsRecords:
         named = raw.get("named_by") or []
         resolvers[address] = ResolverRecord(address, raw.get("host") is True,
                                             [str(n) for n in named] if isinstance(named, list) else [], queries)
-    return DnsRecords(normal_fqdn(str(data.get("fqdn") or fqdn)), rel, str(data.get("collected_at") or ""),
-                      resolvers)
+    named = normal_fqdn(fqdn)
+    recorded = data.get("fqdn")
+    if recorded is not None:
+        try:
+            same = isinstance(recorded, str) and normal_fqdn(recorded) == named
+        except ValueError:
+            same = False
+        if not same:
+            raise bad(f"'fqdn' {recorded!r} is not {named}, the name this file answers for")
+    return DnsRecords(named, rel, str(data.get("collected_at") or ""), resolvers)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from auditor.vocab import Severity
 
 SCHEMA_ID = "vpn-auditor.explain/1"
 
+_DNS_KINDS = ("dns-mismatch", "dns-unresolved", "dns-unknown")
 _WIN32_HRESULT = 0x80070000  # HRESULT_FROM_WIN32: 0x8007xxxx wraps Win32 error xxxx
 
 
@@ -214,6 +215,10 @@ def _in_role(finding: Finding, role: str | None, devices: set[str]) -> bool:
     if role is None:
         return True
     if finding.role is None:
+        # the public view of the server's name (DNS-PUBLIC-*, no network, role or device) is what roles whose own
+        # resolver the snapshot does not name get: it concerns every role, as `trace` shows it on every path
+        if finding.device is None and finding.check.kind in _DNS_KINDS:
+            return True
         # network-level evidence (a shadowed rule, a load balancer) counts when the role's paths cross it
         return finding.device is not None and finding.device in devices
     wanted = role.lower()

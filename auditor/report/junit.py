@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 
 from auditor.assumptions import shown
 from auditor.audit import AuditResult
+from auditor.checks import Finding
 from auditor.model import Decision, Role
 from auditor.trace import FlowTrace, PathResult
 from auditor.vocab import SEVERITY_REPORT_ORDER, Severity, Verdict
@@ -23,6 +24,14 @@ from auditor.waivers import PathWaivers
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # chars XML 1.0 cannot hold
 # and those it can, but a terminal would obey (CR, C1 controls such as CSI, bidi overrides)
 _CONTROLS = re.compile("[\r\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Role findings that no path carries: the name a role's clients resolve (its paths go to the audited address and
+# may all pass), so each is a case of its own, as findings of no role are.
+_NOT_ON_A_PATH = frozenset({"dns-mismatch", "dns-unresolved", "dns-unknown"})
+
+
+def _loose(finding: Finding) -> bool:
+    """A finding that no path's test case fails for: a case in "configuration checks"."""
+    return finding.role is None or finding.check.kind in _NOT_ON_A_PATH
 
 
 def _clean(text: str) -> str:
@@ -121,7 +130,7 @@ def junit_tree(result: AuditResult) -> ET.Element:
             failure.text = _clean("\n".join([f"{trace.flow} {trace.verdict}: {trace.reason}", *trace_lines(trace)]))
         if waived:
             _skip(case, waived[0][1], ", ".join(f"{p.trace.flow} {p.verdict}" for p, _mark in waived))
-    loose = [f for f in result.findings if f.role is None]
+    loose = [f for f in result.findings if _loose(f)]
     if loose:
         suite = _suite(root, "configuration checks", timestamp, result.assumptions)
         for finding in sorted(loose, key=lambda f: (-Severity.rank_of(f.effective_severity), f.check.id)):
@@ -152,7 +161,7 @@ def _finding_properties(root: ET.Element, result: AuditResult) -> None:
     per_suite: dict[str, Counter] = defaultdict(Counter)
     for finding in result.findings:
         network = (finding.network or {}).get("name") or "sources"
-        suite_name = "configuration checks" if finding.role is None else network
+        suite_name = "configuration checks" if _loose(finding) else network
         per_suite[suite_name][finding.effective_severity] += 1
     for suite in root.findall("testsuite"):
         found = per_suite.get(suite.get("name", ""), Counter())

@@ -226,7 +226,11 @@ class MerakiAdapter:
         if not org_ids:
             model.gaps.append(DataGap("meraki/organizations.json", snapshot.absence_reason(
                 "meraki/organizations.json"), unaudited="every organization's networks and their roles"))
-        dns = {s.fqdn.lower(): [address_interval(s.address)] for s in model.servers if s.fqdn}
+        # A name is every address audit.yaml gives it: two servers may share one (DNS round robin).
+        dns: dict[str, list] = {}
+        for server in model.servers:
+            if server.fqdn:
+                dns.setdefault(server.fqdn.strip().lower().rstrip("."), []).append(address_interval(server.address))
         for org_id in org_ids:
             yield from self._load_org(snapshot, model, org_id, dns, take)
 

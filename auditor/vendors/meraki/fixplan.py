@@ -21,7 +21,7 @@ from typing import Any
 from auditor.checks import Finding
 from auditor.fixplan import COMMENT, Blocked, Change, PlanContext
 from auditor.model import Action, AmbiguousHop, Decision, FilterHop, Hop, Rule
-from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, format_address_interval
+from auditor.packets import ANY_ADDR, PROTO_NUMBERS, PacketSet, address_interval, format_address_interval
 
 _NETWORK = re.compile(r"^meraki/networks/([^/]+)/")
 _SSID = re.compile(r"^meraki/networks/([^/]+)/wireless/ssids/(\d+)/")
@@ -86,16 +86,34 @@ def _row_index(rule: Rule, in_policy: bool) -> int | None:
     return rule.origin.index
 
 
+def _vpn_packets(blocked: Blocked) -> PacketSet:
+    """The blocked flows to the server's address, from any source: all a move may open."""
+    target = [address_interval(blocked.server.address)]
+    out = PacketSet()
+    for flow in blocked.flows:
+        proto, _, port = flow.partition("/")
+        if proto in PROTO_NUMBERS:
+            out = out | PacketSet.flow([ANY_ADDR], target, PROTO_NUMBERS[proto], int(port) if port else None)
+    return out
+
+
 def _shadowed_allow(hop: Hop, deny: Rule, blocked: Blocked, in_policy: bool) -> Rule | None:
-    """A later allow of the same list that certainly covers every blocked packet."""
+    """A later allow of the same list that certainly covers every blocked packet, and whose move above the deny
+    changes nothing but the VPN flows to the server: an allow that is broader (`allow any`, a subnet, other
+    ports) would also let through what the deny, and every deny between them, blocks for other traffic."""
     assert deny.origin is not None
-    for rule in _rule_list(hop):
-        if rule.origin is None or rule.origin.path != deny.origin.path or rule.synthetic:
-            continue
-        if in_policy and rule.origin.index != deny.origin.index:
-            continue
+    rules = [r for r in _rule_list(hop) if r.origin is not None and r.origin.path == deny.origin.path
+             and not r.synthetic and (not in_policy or r.origin.index == deny.origin.index)]
+    for rule in rules:
         if rule.position > deny.position and rule.action is Action.PERMIT and rule.certain and \
                 blocked.segment.packets.issubset(rule.match):
+            passed = [r.match for r in rules if deny.position <= r.position < rule.position
+                      and r.action is not Action.PERMIT]
+            changed = PacketSet()
+            for match in passed:
+                changed = changed | (rule.match & match)
+            if not changed.issubset(_vpn_packets(blocked)):
+                return None  # insert an allow of exactly the VPN flows instead
             return rule
     return None
 
