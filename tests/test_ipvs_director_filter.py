@@ -76,9 +76,16 @@ def test_a_drop_in_the_raw_table_may_drop_before_the_filter(tmp_path: Path) -> N
     raw = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp -m udp --dport 4500 -m limit --limit 5/s -j DROP\n" \
           "COMMIT\n"
     got = verdicts(tmp_path, ":INPUT ACCEPT [0:0]\n", raw=raw)
-    assert got["udp/4500"] == "unknown" and got["udp/500"] == "unknown", got  # the drop's matches are not read
+    assert got["udp/4500"] == "unknown", got  # `-m limit` is not read: it may drop
+    assert got["udp/500"] == "allowed", got  # a drop of UDP 4500 cannot touch it
 
 
 def test_counters_from_iptables_save_c_are_read(tmp_path: Path) -> None:
     got = verdicts(tmp_path, ":INPUT DROP [12:345]\n[3:120] -A INPUT -p udp -m udp --dport 500 -j ACCEPT\n")
     assert (got["udp/500"], got["udp/4500"]) == ("allowed", "blocked"), got["why"]
+
+
+def test_a_raw_table_drop_of_other_traffic_leaves_ike_alone(tmp_path: Path) -> None:
+    raw = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -m tcp --dport 22 -m recent --update -j DROP\nCOMMIT\n"
+    got = verdicts(tmp_path, ":INPUT ACCEPT [0:0]\n", raw=raw)
+    assert got["udp/500"] == got["udp/4500"] == "allowed", got

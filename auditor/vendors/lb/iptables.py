@@ -66,7 +66,7 @@ def host_filter(text: str, path: str) -> list[Rule]:
     rules: list[Rule] = []
     for name, chains in _EARLY.items():
         for number, line in tables.get(name, []):
-            rules.extend(_early_drop(name, chains, number, line, path, len(rules) + 1))
+            rules.extend(_early_drop(name, chains, number, line, path, len(rules) + 1, untracked))
     policy: tuple[int, str] | None = None
     for number, line in tables.get("filter", []):
         if line.startswith(":"):
@@ -97,7 +97,9 @@ def _split(line: str, path: str, number: int) -> list[str]:
 
 
 def _early_drop(table: str, chains: tuple[str, ...], number: int, line: str, path: str,
-                position: int) -> list[Rule]:
+                position: int, untracked: bool) -> list[Rule]:
+    """A drop in raw/mangle: uncertain (an ACCEPT before it in its chain may have let the packet on), over what
+    its matches may take (`-p udp --dport 22 -j DROP` cannot touch UDP 500)."""
     words = line.split()
     if line.startswith(":"):
         chain, target = words[0][1:], words[1] if len(words) > 1 else ""
@@ -108,7 +110,13 @@ def _early_drop(table: str, chains: tuple[str, ...], number: int, line: str, pat
         why = f"{table} table chain {chain} may drop ({line})"
     if target not in ("DROP", "REJECT") or (chain in _BUILTIN and chain not in chains):
         return []
-    return [Rule(position, Action.DENY, ALL, line, origin=Origin(path, line=number), certain=False,
+    match = ALL
+    if not line.startswith(":"):
+        read = _input_rule(_split(line, path, number)[2:], line, Origin(path, line=number), position, untracked)
+        if read is None:
+            return []  # never the first packet of a VPN flow (loopback, later fragments, established only)
+        match = read.match
+    return [Rule(position, Action.DENY, match, line, origin=Origin(path, line=number), certain=False,
                  reason=f"the director's packet filter sees packets before IPVS; {why}, and its matches are "
                         f"not evaluated there")]
 
