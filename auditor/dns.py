@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,8 +196,12 @@ def _describe(address: str, record: ResolverRecord | None) -> str:
     return f"the collecting host's resolver {address}" if record is not None and record.host else address
 
 
-def way_outcome(way: Way, records: DnsRecords, audited: str) -> WayOutcome:
+def way_outcome(way: Way, records: DnsRecords, audited: str, siblings: Iterable[str] = ()) -> WayOutcome:
+    """What the way's resolvers answer for the name, against the audited server's address. `siblings`: the
+    addresses of the other audited servers that share the name (DNS round robin): an answer naming one of them
+    sends the client to a server the audit traces too, so it is no mismatch."""
     audited = _audited(audited)
+    expected = {audited, *(_audited(a) for a in siblings)}
     if way.unknown:
         return WayOutcome(way, "unknown", [], [], way.unknown)
     resolvers = records.host if way.resolvers == (HOST,) else list(way.resolvers)
@@ -228,7 +233,7 @@ def way_outcome(way: Way, records: DnsRecords, audited: str) -> WayOutcome:
         else:
             nx = any(q is not None and q.status == "nxdomain" for q in queries)
             unresolved.append(f"{name} answers {'NXDOMAIN' if nx else 'no A or AAAA record'}")
-    wrong = [a for a in addresses if a != audited]
+    wrong = [a for a in addresses if a not in expected]
     reason = "; ".join(answered + unresolved + failed)
     if wrong:
         status = "mismatch"
@@ -241,15 +246,27 @@ def way_outcome(way: Way, records: DnsRecords, audited: str) -> WayOutcome:
     return WayOutcome(way, status, resolvers, addresses, reason)
 
 
-def assess(role: Any, server: Any, ways: list[Way], records: DnsRecords) -> RoleDns:
+def sibling_addresses(server: Any, servers: Iterable[Any]) -> list[str]:
+    """The addresses of the other servers with the same `fqdn` (DNS round robin, or a pair behind one name)."""
+    def name(fqdn: str) -> str:
+        return fqdn.strip().lower().rstrip(".")
+
+    if not server.fqdn:
+        return []
+    return [str(s.address) for s in servers if s is not server and s.fqdn and name(s.fqdn) == name(server.fqdn)]
+
+
+def assess(role: Any, server: Any, ways: list[Way], records: DnsRecords, siblings: Iterable[str] = ()) -> RoleDns:
     """The role's answer for the server's name: each way's outcome; when the ways disagree the snapshot
-    cannot say which the role gets, so the role's status is unknown (as for a role's path variants)."""
+    cannot say which the role gets, so the role's status is unknown (as for a role's path variants).
+    `siblings`: as for `way_outcome`."""
     audited = _audited(server.address)
-    outcomes = [way_outcome(w, records, audited) for w in ways]
+    outcomes = [way_outcome(w, records, audited, siblings) for w in ways]
     statuses = {o.status for o in outcomes}
     status = statuses.pop() if len(statuses) == 1 else "unknown"
     return RoleDns(role, server, records.fqdn, status, outcomes, records.file)
 
 
 __all__ = ["DNS_SCHEMA", "HOST", "QUERY_TYPES", "STATUSES", "DnsRecords", "Query", "ResolverRecord", "RoleDns",
-           "Way", "WayOutcome", "assess", "dns_file", "load_records", "normal_fqdn", "way_outcome"]
+           "Way", "WayOutcome", "assess", "dns_file", "load_records", "normal_fqdn", "sibling_addresses",
+           "way_outcome"]

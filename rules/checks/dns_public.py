@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.checks import AuditContext, CheckMeta, Finding
-from auditor.dns import HOST, Way, way_outcome
+from auditor.dns import HOST, Way, sibling_addresses, way_outcome
 from auditor.vocab import Severity
 from rules.checks import dns_unknown, dns_unresolved
 
@@ -33,7 +33,8 @@ def run(ctx: AuditContext) -> Iterator[Finding]:
         records = ctx.dns_records.get((server.fqdn or "").lower().rstrip("."))
         if records is None:
             continue
-        outcome = way_outcome(Way("the collecting host", (HOST,)), records, str(server.address))
+        outcome = way_outcome(Way("the collecting host", (HOST,)), records, str(server.address),
+                              sibling_addresses(server, ctx.model.servers))
         if outcome.status == "ok":
             continue
         evidence = {"server": server.name, "fqdn": records.fqdn, "address": server.address, "file": records.file,

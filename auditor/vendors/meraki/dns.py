@@ -18,7 +18,7 @@ import ipaddress
 import re
 from typing import Any
 
-from auditor.dns import HOST, DnsRecords, RoleDns, Way, assess
+from auditor.dns import HOST, DnsRecords, RoleDns, Way, assess, sibling_addresses
 from auditor.model import NetworkModel, Role, VpnServer
 from auditor.snapshot import Snapshot, api_segment
 
@@ -157,7 +157,7 @@ def network_dns(snapshot: Snapshot, net: NetworkModel, servers: list[VpnServer],
         ways = list(dict.fromkeys(network.ways(role)))
         for server, found in wanted:
             assert found is not None
-            out.append(assess(role, server, ways, found))
+            out.append(assess(role, server, ways, found, sibling_addresses(server, servers)))
     return out
 
 
