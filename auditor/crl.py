@@ -57,8 +57,13 @@ def _address(host: str, config: AuditConfig) -> str | None:
 
 
 def _hosts(config: AuditConfig) -> list[tuple[ServerConfig, str, str, int, str | None]]:
+    """The CRL hosts of servers that offer SSTP: Windows checks revocation before an SSTP connection (KB
+    2980672); no source says an IKEv2 or L2TP client fetches the CRL first, so other servers' URLs are not
+    traced (nor tagged 0x80092013)."""
     out = []
     for server in config.vpn_servers:
+        if "sstp" not in {p.strip().lower() for p in server.protocols}:
+            continue
         for url in server.crl_urls:
             crl = parse_crl_url(url)
             out.append((server, url, crl.host, crl.port, _address(crl.host, config)))
