@@ -413,6 +413,9 @@ class SnapshotWriter:
         self._by_fingerprint: dict[int, set[bytes]] = {}
         self._carried: set[str] = set()
         self._file_fingerprints: dict[str, list[str]] = {}
+        # The bytes the older snapshot holds at a path (incremental runs): a fetched file identical to them was
+        # scrubbed of every secret that run knew, the fingerprinted ones included, and is not searched again
+        self.earlier: Callable[[str], bytes | None] | None = None
         self._closed = False
         for secret in secrets:
             self.add_secret(secret)
@@ -535,6 +538,10 @@ class SnapshotWriter:
                 text = target.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError, UnsafePathError):
                 continue
+            if use is scrubber and self.earlier is not None and self.earlier(rel_path) == text.encode("utf-8"):
+                use = pattern  # as the older run wrote it: clean of the fingerprinted secrets
+                if use is None:
+                    continue
             if isinstance(use, re.Pattern) and use.search(text) is None:
                 continue
             if is_json:

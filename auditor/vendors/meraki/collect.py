@@ -853,6 +853,8 @@ async def collect(config: CollectorConfig) -> CollectResult:
         async with open_dashboard(config, gate) as dashboard:
             collector = MerakiCollector(config, dashboard, gate, writer)
             collector.incremental = incremental
+            if incremental is not None:
+                writer.earlier = incremental.old_bytes
             await collector.run()
     except asyncio.CancelledError:  # SIGINT or SIGTERM (run_collect): the calls in flight recorded themselves
         interrupted = True

@@ -400,6 +400,13 @@ class Incremental:
         collector.progress.call(self._org_of(api_path))
         return Fetched("ok", body)
 
+    def old_bytes(self, rel: str) -> bytes | None:
+        """OLD's file at `rel`, as on disk (writer.earlier); None when it has none or it cannot be read."""
+        try:
+            return self.old.raw_bytes(rel)
+        except (SnapshotError, OSError):
+            return None
+
     def _fingerprints_usable(self, collector: MerakiCollector) -> bool:
         check = self.run.get("secret_fingerprint_check")
         return isinstance(check, str) and check == collector.writer.key_check
