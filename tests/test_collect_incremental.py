@@ -757,15 +757,9 @@ def _psk_network(source: Source) -> tuple[dict[str, Any], str]:
 def test_a_carried_networks_psk_is_never_written_elsewhere(env: Env) -> None:
     """A PSK of a carried network's SSID, quoted in another network's notes (networks.json, always fetched).
     A full pull learns the PSK from the SSID list and scrubs it everywhere; the incremental pull carries the
-    (redacted) SSID list, never learns it, and writes it in clear."""
-    source = env.fresh()
-    wifi, psk = _psk_network(source)
-    networks = source.networks
-    other = next(n for n in networks if n["id"] != wifi["id"] and "appliance" in n["productTypes"])
-    other["notes"] = f"guest wifi key: {psk}"
-    source.set_networks(networks)
-    old = env.out("psk-old")
-    pull(env.fake, old)
+    (redacted) SSID list without reading it and must scrub the PSK through OLD's fingerprints (before those, it
+    wrote it in clear)."""
+    _wifi, psk, old = _quoted_psk_org(env, "psk")
     assert not any(psk.encode() in body for body in files(old).values())  # the full pull scrubbed it
     new = env.out("psk-new")
     mark = len(env.fake.requests)
