@@ -17,8 +17,10 @@ most 5 % of the full pull's requests and time). The issue's setting is `--networ
     python bench/collect_incremental.py [--networks 100] [--changed 0.01] [--rate 10] [--latency 0.25] [--verify]
 
 Measured on a 2-CPU machine shared with other jobs, 250 ms latency, 10 requests/s, 1 % of the networks edited:
-500 networks: 7758 requests in 777.9 s for the full pull, 734 requests (9.46 %) in 78.8 s (10.13 %) for the
-incremental one since calls whose old file holds a redacted secret are made again (2026-12-07, night; 590 of
+500 networks, with secret fingerprints (the default here; `collect meraki --secret-fingerprints`): 7758 requests
+in 778.6 s for the full pull, 144 requests (1.86 %) in 23.3 s (3.00 %) for the incremental one (2026-12-08; with
+--verify before a scan was saved, 33.0 s, byte-identical). --without-secret-fingerprints: 734 requests (9.46 %)
+in 78.8 s (10.13 %), calls whose old file holds a redacted secret being made again (2026-12-07, night; 590 of
 them). Before that: 7758 requests in 778.0 s for the full pull, 144 requests (1.86 %) in 23.5 s (3.02 %) for the
 incremental one (5 networks fetched; 395 carried over, the others having no calls of their own; 7615 of 7758
 calls carried; 2026-12-07, earlier 19.1 s of 777.9 s); 100 networks (--verify):
