@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
-from collections.abc import Iterable
 
 from auditor.model import Action, Origin, Rule
 from auditor.packets import ALL, ANY_ADDR, ANY_PORT, ANY_PROTO, PROTO_NUMBERS, Interval, PacketSet, network_interval
@@ -43,10 +42,6 @@ _ALIASES = {"--protocol": "-p", "--source": "-s", "--src": "-s", "--destination"
             "--in-interface": "-i", "--out-interface": "-o", "--jump": "-j", "--goto": "-g", "--match": "-m",
             "--source-port": "--sport", "--destination-port": "--dport", "--source-ports": "--sports",
             "--destination-ports": "--dports", "--ctstate": "--state"}
-
-
-class _Unclear(Exception):
-    """A part of the rule this reader does not evaluate: the rule may match, with an outcome not known."""
 
 
 def host_filter(text: str, path: str) -> list[Rule]:
@@ -161,14 +156,15 @@ def _input_rule(words: list[str], line: str, origin: Origin, position: int, untr
             unclear.append("a state match where the raw table leaves packets untracked")
         elif "NEW" not in states:
             return None  # established or related only: never the first packet of a flow
-    try:
-        match = PacketSet.of(src=_addresses(options.get("-s")), dst=_addresses(options.get("-d")),
-                             proto=_protocol(options.get("-p")),
-                             sport=_ports(options.get("--sport") or options.get("--sports")),
-                             dport=_ports(options.get("--dport") or options.get("--dports")))
-    except _Unclear as exc:
-        unclear.append(str(exc))
+    dims = {"-s": _addresses(options.get("-s")), "-d": _addresses(options.get("-d")),
+            "-p": _protocol(options.get("-p")), "--sport": _ports(options.get("--sport") or options.get("--sports")),
+            "--dport": _ports(options.get("--dport") or options.get("--dports"))}
+    if any(value is None for value in dims.values()):  # not read: the rule may match anything
+        unclear.extend(f"the value of {key}" for key, value in dims.items() if value is None)
         match = ALL
+    else:
+        match = PacketSet.of(src=dims["-s"] or (), dst=dims["-d"] or (), proto=dims["-p"] or (),
+                             sport=dims["--sport"] or (), dport=dims["--dport"] or ())
     if target == "ACCEPT":
         action = Action.PERMIT
     elif target in ("DROP", "REJECT"):
@@ -182,33 +178,32 @@ def _input_rule(words: list[str], line: str, origin: Origin, position: int, untr
     return Rule(position, action, match, line, origin=origin)
 
 
-def _addresses(text: str | None) -> Iterable[Interval]:
+# Each reader: the intervals a match takes, or None when its value is not read (the rule is then uncertain).
+def _addresses(text: str | None) -> list[Interval] | None:
     if text is None:
-        return (ANY_ADDR,)
+        return [ANY_ADDR]
     try:
         return [network_interval(ipaddress.ip_network(part, strict=False)) for part in text.split(",")]
     except ValueError:
-        raise _Unclear(f"the address {text!r}") from None
+        return None
 
 
-def _protocol(text: str | None) -> Iterable[Interval]:
+def _protocol(text: str | None) -> list[Interval] | None:
     if text is None or text.lower() in ("all", "0"):
-        return (ANY_PROTO,)
+        return [ANY_PROTO]
     number = PROTO_NUMBERS.get(text.lower())
     if number is None and text.isdigit() and int(text) <= 255:
         number = int(text)
-    if number is None:
-        raise _Unclear(f"the protocol {text!r}")
-    return ((number, number),)
+    return None if number is None else [(number, number)]
 
 
-def _ports(text: str | None) -> Iterable[Interval]:
+def _ports(text: str | None) -> list[Interval] | None:
     if text is None:
-        return (ANY_PORT,)
+        return [ANY_PORT]
     out: list[Interval] = []
     for part in text.split(","):
         low, _, high = part.partition(":")
         if not low.isdigit() or (high and not high.isdigit()):
-            raise _Unclear(f"the ports {text!r}")  # service names need /etc/services
+            return None  # service names need /etc/services
         out.append((int(low), int(high or low)))
     return out
