@@ -56,6 +56,7 @@ def test_an_explicit_drop_of_nat_t_blocks_it(tmp_path: Path) -> None:
     "-A INPUT ! -s 10.0.0.0/8 -p udp -m multiport --dports 500,4500 -j ACCEPT",  # negation
     "-A INPUT -p udp -j VPN_IN",  # a user-defined chain
     "-A INPUT -p udp -m multiport --dports isakmp,ipsec-nat-t -j ACCEPT",  # port names (/etc/services)
+    "-A INPUT -p udp -m conntrack --ctstate DNAT -j ACCEPT",  # a state other than NEW: not read
 ])
 def test_what_is_not_evaluated_before_a_drop_policy_is_unknown(tmp_path: Path, rule: str) -> None:
     got = verdicts(tmp_path, f":INPUT DROP [0:0]\n{rule}\n")

@@ -8,9 +8,9 @@ iptables-extensions(8)):
 - filter `INPUT`, rule by rule, first match, then the chain's policy (`:INPUT DROP`): `-p`, `-s`, `-d`,
   `--sport`/`--dport` (`-m tcp|udp`), `--sports`/`--dports` (`-m multiport`), `-m state --state` /
   `-m conntrack --ctstate` (a rule for ESTABLISHED or RELATED only never matches the first packet of a flow;
-  UDP 4500 after 500 and ESP are new flows to conntrack), `-m comment`, `-i lo` (loopback: no client packet
-  arrives there), `-f` (later fragments only); targets ACCEPT, DROP, REJECT, and targets that decide nothing
-  (LOG, MARK, ...), which are skipped;
+  UDP 4500 after 500 and ESP are new flows to conntrack; states other than NEW leave the rule uncertain),
+  `-m comment`, `-i lo` (loopback: no client packet arrives there), `-f` (later fragments only); targets
+  ACCEPT, DROP, REJECT, and targets that decide nothing (LOG, MARK, ...), which are skipped;
 - anything else makes the rule uncertain: another interface (`-i eth0`: which one the VIP's traffic arrives on
   is not in the snapshot), negation (`!`), other match modules, a jump to a user-defined chain or RETURN
   (its outcome is `unknown`), a NOTRACK in the raw table (untracked packets match no state);
@@ -154,8 +154,10 @@ def _input_rule(words: list[str], line: str, origin: Origin, position: int, untr
         states = {s.strip().upper() for s in state.split(",")}
         if untracked:
             unclear.append("a state match where the raw table leaves packets untracked")
-        elif "NEW" not in states:
-            return None  # established or related only: never the first packet of a flow
+        elif states <= {"ESTABLISHED", "RELATED"}:
+            return None  # never the first packet of a flow
+        elif "NEW" not in states:  # INVALID, UNTRACKED, DNAT, SNAT: whether a first packet is one is not read
+            unclear.append(f"the state {state}")
     dims = {"-s": _addresses(options.get("-s")), "-d": _addresses(options.get("-d")),
             "-p": _protocol(options.get("-p")), "--sport": _ports(options.get("--sport") or options.get("--sports")),
             "--dport": _ports(options.get("--dport") or options.get("--dports"))}
