@@ -247,13 +247,17 @@ def way_outcome(way: Way, records: DnsRecords, audited: str, siblings: Iterable[
 
 
 def sibling_addresses(server: Any, servers: Iterable[Any]) -> list[str]:
-    """The addresses of the other servers with the same `fqdn` (DNS round robin, or a pair behind one name)."""
+    """The addresses of the other servers with the same `fqdn` (DNS round robin, or a pair behind one name) that
+    offer every protocol this one does: a client sent there is traced there for each of them. One offering fewer
+    is not the same service, and an answer naming it stays a mismatch."""
     def name(fqdn: str) -> str:
         return fqdn.strip().lower().rstrip(".")
 
     if not server.fqdn:
         return []
-    return [str(s.address) for s in servers if s is not server and s.fqdn and name(s.fqdn) == name(server.fqdn)]
+    wanted = {p.lower() for p in server.protocols}
+    return [str(s.address) for s in servers if s is not server and s.fqdn and name(s.fqdn) == name(server.fqdn)
+            and wanted <= {p.lower() for p in s.protocols}]
 
 
 def assess(role: Any, server: Any, ways: list[Way], records: DnsRecords, siblings: Iterable[str] = ()) -> RoleDns:

@@ -57,6 +57,7 @@ def test_an_explicit_drop_of_nat_t_blocks_it(tmp_path: Path) -> None:
     "-A INPUT -p udp -j VPN_IN",  # a user-defined chain
     "-A INPUT -p udp -m multiport --dports isakmp,ipsec-nat-t -j ACCEPT",  # port names (/etc/services)
     "-A INPUT -p udp -m conntrack --ctstate DNAT -j ACCEPT",  # a state other than NEW: not read
+    "-A INPUT -j ACCEPT -p tcp --dport 22",  # a match after the target (hand-written, not iptables-save's order)
 ])
 def test_what_is_not_evaluated_before_a_drop_policy_is_unknown(tmp_path: Path, rule: str) -> None:
     got = verdicts(tmp_path, f":INPUT DROP [0:0]\n{rule}\n")
@@ -91,3 +92,13 @@ def test_a_raw_table_drop_of_other_traffic_leaves_ike_alone(tmp_path: Path) -> N
     raw = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -m tcp --dport 22 -m recent --update -j DROP\nCOMMIT\n"
     got = verdicts(tmp_path, ":INPUT ACCEPT [0:0]\n", raw=raw)
     assert got["udp/500"] == got["udp/4500"] == "allowed", got
+
+
+@pytest.mark.parametrize(("ports", "expected"), [
+    ("1000:", ("allowed", "blocked")),  # 1000 to 65535 (iptables-extensions(8)), not port 1000 alone
+    (":600", ("blocked", "allowed")),  # 0 to 600
+    ("400:4499", ("blocked", "allowed")),
+])
+def test_open_and_closed_port_ranges_of_a_drop(tmp_path: Path, ports: str, expected: tuple[str, str]) -> None:
+    got = verdicts(tmp_path, f":INPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport {ports} -j DROP\n")
+    assert (got["udp/500"], got["udp/4500"]) == expected, got["why"]

@@ -136,7 +136,11 @@ def _input_rule(words: list[str], line: str, origin: Origin, position: int, untr
                 unclear.append(f"the match module {value!r}")
             options.setdefault(key, value)
             if key in ("-j", "-g"):
-                break  # what follows are the target's own options (--reject-with, --log-prefix): no matches
+                # what follows are the target's own options (--reject-with, --log-prefix); a match written after
+                # the target (not iptables-save's order) would be lost, so the rule is then not read
+                if any(w in _VALUED or w == "!" for w in words[index + 2:]):
+                    unclear.append("a match written after the target")
+                break
             index += 2
             continue
         unclear.append(f"{word!r}")
@@ -204,8 +208,9 @@ def _ports(text: str | None) -> list[Interval] | None:
         return [ANY_PORT]
     out: list[Interval] = []
     for part in text.split(","):
-        low, _, high = part.partition(":")
-        if not low.isdigit() or (high and not high.isdigit()):
+        low, colon, high = part.partition(":")  # "N:" is N to 65535, ":M" is 0 to M (iptables-extensions(8))
+        low, high = low or ("0" if colon else ""), high or ("65535" if colon else low)
+        if not low.isdigit() or not high.isdigit() or int(low) > int(high) or int(high) > 65535:
             return None  # service names need /etc/services
-        out.append((int(low), int(high or low)))
+        out.append((int(low), int(high)))
     return out
