@@ -96,24 +96,21 @@ def _early_drop(table: str, chains: tuple[str, ...], number: int, line: str, pat
     """A drop in raw/mangle: uncertain (an ACCEPT before it in its chain may have let the packet on), over what
     its matches may take (`-p udp --dport 22 -j DROP` cannot touch UDP 500)."""
     words = line.split()
-    if line.startswith(":"):
-        chain, target = words[0][1:], words[1] if len(words) > 1 else ""
-        why = f"{table} table chain {chain} has policy {target}"
-    else:
-        chain = words[1] if len(words) > 1 else ""
-        target = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-j", "--jump")), "")
-        why = f"{table} table chain {chain} may drop ({line})"
-    if target not in ("DROP", "REJECT") or (chain in _BUILTIN and chain not in chains):
+    chain = words[0][1:] if line.startswith(":") else words[1] if len(words) > 1 else ""
+    if chain in _BUILTIN and chain not in chains:
         return []
-    match = ALL
-    if not line.startswith(":"):
+    if line.startswith(":"):
+        if len(words) < 2 or words[1] not in ("DROP", "REJECT"):
+            return []
+        match, why = ALL, f"{table} table chain {chain} has policy {words[1]}"
+    else:
         read = _input_rule(_split(line, path, number)[2:], line, Origin(path, line=number), position, untracked)
-        if read is None:
-            return []  # never the first packet of a VPN flow (loopback, later fragments, established only)
-        match = read.match
+        if read is None or read.action is not Action.DENY:
+            return []  # no drop, or never the first packet of a VPN flow (loopback, later fragments, established)
+        match, why = read.match, f"{table} table chain {chain} may drop ({line})"
     return [Rule(position, Action.DENY, match, line, origin=Origin(path, line=number), certain=False,
-                 reason=f"the director's packet filter sees packets before IPVS; {why}, and its matches are "
-                        f"not evaluated there")]
+                 reason=f"the director's packet filter sees packets before IPVS; {why}, and what comes before it "
+                        f"in its chain is not evaluated there")]
 
 
 def _input_rule(words: list[str], line: str, origin: Origin, position: int, untracked: bool) -> Rule | None:

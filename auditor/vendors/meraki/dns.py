@@ -152,12 +152,13 @@ def network_dns(snapshot: Snapshot, net: NetworkModel, servers: list[VpnServer],
         key = (role.kind, role.name, role.ssid)
         if key not in roles or role.phase == "post-auth":
             roles[key] = role
+    siblings = {id(server): sibling_addresses(server, servers) for server, _found in wanted}
     out: list[RoleDns] = []
     for role in roles.values():
         ways = list(dict.fromkeys(network.ways(role)))
         for server, found in wanted:
             assert found is not None
-            out.append(assess(role, server, ways, found, sibling_addresses(server, servers)))
+            out.append(assess(role, server, ways, found, siblings[id(server)]))
     return out
 
 

@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any
 import meraki
 
 import auditor
-from auditor.collect import fingerprints
 from auditor.collect.limits import LimitExceeded
 from auditor.collect.writer import MANIFEST_SCHEMA, REDACTED, UnsafePathError, quote_segment
 from auditor.snapshot import Snapshot, SnapshotError
@@ -387,12 +386,13 @@ class Incremental:
             # through the fingerprints OLD recorded (collect/fingerprints.py). Without them, or under another API
             # key, the call is made instead.
             listed = call.get("secret_fingerprints")
-            if not self._fingerprints_usable(collector) or not isinstance(listed, list) \
-                    or fingerprints.parse(listed) is None:
+            if not self._fingerprints_usable(collector) or not isinstance(listed, list):
                 return None
             carried_fingerprints = listed
         try:
             collector.writer.carry_json(file, body, carried_fingerprints)
+        except ValueError:  # malformed fingerprints (carry_json checks them before writing): made instead
+            return None
         except (OSError, UnsafePathError, LimitExceeded):
             return None  # made instead, which records what goes wrong
         collector.writer.record_call(api_path, "ok", status=call.get("status"), file=file, written=True,
